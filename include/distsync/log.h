@@ -1,0 +1,28 @@
+/*
+ * Logging contract. The library never prints: it reports through a callback
+ * that the front end installs. The CLI prints to stderr; the daemon logs to
+ * the journal. Messages never contain secrets (passwords, keys, tokens).
+ */
+#ifndef DISTSYNC_LOG_H
+#define DISTSYNC_LOG_H
+
+#include <stdarg.h>
+
+typedef enum ds_log_level {
+    DS_LOG_ERROR = 0,
+    DS_LOG_WARN = 1,
+    DS_LOG_INFO = 2,
+    DS_LOG_DEBUG = 3,
+} ds_log_level_t;
+
+/* msg is a complete line without trailing newline; valid only during the call. */
+typedef void (*ds_log_fn)(void *ctx, ds_log_level_t level, const char *msg);
+
+/* Installs the process-wide log sink (NULL: discard). Not thread-safe to
+ * call while other threads log; set it once at start-up. */
+void ds_log_set(ds_log_fn fn, void *ctx);
+
+/* Formats and delivers a message to the sink. Thread-safe. */
+void ds_log(ds_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

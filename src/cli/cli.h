@@ -1,0 +1,31 @@
+/*
+ * CLI front end: shared state and the subcommand contract. The CLI uses only
+ * include/distsync/ headers; it is the only part of distsync that prints.
+ */
+#ifndef DS_CLI_H
+#define DS_CLI_H
+
+#include <stdio.h>
+
+/* Exit statuses. */
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1 /* the operation failed (a server, a file...) */
+#define CLI_EXIT_USAGE 2 /* bad command line or bad configuration */
+
+struct cli {
+    const char *config_path; /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf */
+    int quiet;               /* -q: no progress, errors only */
+    int verbose;             /* -v: debug log */
+    int tty;                 /* stderr is a terminal: show live progress */
+};
+
+/* A subcommand: argv[0] is the subcommand name. Returns an exit status. */
+typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
+
+/* Prints "distsync: <fmt>" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Subcommands, one file each: src/cli/cmd_<name>.c. */
+int cmd_version(struct cli *cli, int argc, char **argv);
+
+#endif

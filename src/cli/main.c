@@ -1,0 +1,103 @@
+/* distsync CLI: global options and subcommand dispatch. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "distsync/log.h"
+
+struct command {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"version", cmd_version, "print the version"},
+};
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("distsync: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void log_to_stderr(void *ctx, ds_log_level_t level, const char *msg)
+{
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    struct cli *cli = ctx;
+
+    if (level == DS_LOG_DEBUG && !cli->verbose)
+        return;
+    if (level == DS_LOG_INFO && cli->quiet)
+        return;
+    fprintf(stderr, "distsync: %s: %s\n", names[level], msg);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: distsync [-c FILE] [-q] [-v] COMMAND [ARGS]\n\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nRun 'distsync COMMAND --help' for a command's options.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli cli = {0};
+    int ch, sub;
+
+    cli.tty = isatty(STDERR_FILENO);
+    while ((ch = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli.config_path = optarg;
+            break;
+        case 'q':
+            cli.quiet = 1;
+            break;
+        case 'v':
+            cli.verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (cli.config_path == NULL)
+        cli.config_path = getenv("DISTSYNC_CONFIG");
+    if (cli.config_path == NULL)
+        cli.config_path = "distsync.conf";
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    ds_log_set(log_to_stderr, &cli);
+    sub = optind;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[sub], commands[i].name) == 0) {
+            optind = 0; /* full getopt reset for the subcommand's own parsing */
+            return commands[i].fn(&cli, argc - sub, argv + sub);
+        }
+    }
+    cli_err("unknown command '%s'", argv[sub]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
