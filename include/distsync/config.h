@@ -1,0 +1,83 @@
+/*
+ * Configuration: an INI file (parsed with Debian's inih) describing the
+ * console, its sites, distribution servers and schedules. See
+ * conf/distsync.conf for the annotated example.
+ *
+ * Every error message names the file, the line and the key, for example
+ *   distsync.conf:12: [server paris-1] key 'url': unsupported scheme 'ftp'
+ */
+#ifndef DISTSYNC_CONFIG_H
+#define DISTSYNC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/chunker.h"
+
+typedef struct ds_strlist {
+    char **v; /* owned strings */
+    size_t n;
+} ds_strlist_t;
+
+typedef struct ds_site_cfg {
+    char *name;
+    int line; /* line of the [site NAME] header */
+} ds_site_cfg_t;
+
+typedef struct ds_server_cfg {
+    char *name;
+    char *url;  /* file:///..., ssh://user@host[:port]/path, smb://host[:port]/share/dir */
+    char *site; /* NULL when the server belongs to no site */
+    ds_strlist_t classes; /* content classes this server receives */
+    int prune;            /* prune = yes: delete files that left the desired set */
+    int line;
+} ds_server_cfg_t;
+
+typedef struct ds_schedule_cfg {
+    char *name;
+    char *when;           /* rule text, validated by the schedule module */
+    char *tz;             /* IANA zone, NULL: the console's zone */
+    char *window;         /* e.g. "4h", NULL: no window */
+    ds_strlist_t servers; /* servers = ... */
+    ds_strlist_t sites;   /* sites = ... */
+    ds_strlist_t classes; /* classes = ... */
+    int line;             /* line of the [schedule NAME] header */
+    int when_line, tz_line, window_line;
+} ds_schedule_cfg_t;
+
+typedef struct ds_config {
+    char *path;                /* file it was read from */
+    char *store;               /* [console] store = content-store root (absolute) */
+    char *state;               /* [console] state = state directory (absolute) */
+    ds_strlist_t classes;      /* [console] classes = (default patches engines definitions) */
+    ds_chunker_params_t chunk; /* [console] chunk_min/chunk_avg/chunk_max */
+    unsigned scan_threads;     /* [console] scan_threads = (default: online CPUs) */
+    ds_site_cfg_t *sites;
+    size_t nsites;
+    ds_server_cfg_t *servers;
+    size_t nservers;
+    ds_schedule_cfg_t *schedules;
+    size_t nschedules;
+} ds_config_t;
+
+/*
+ * Reads and validates the configuration at path. On success returns 0 and
+ * stores a new config in *out (free with ds_config_free). On failure returns
+ * DS_ECONFIG (or -errno when the file cannot be read), leaves *out NULL and
+ * writes a one-line message naming file, line and key into err.
+ */
+int ds_config_load(const char *path, ds_config_t **out, char *err, size_t errlen);
+
+/* Same as ds_config_load, from text in memory; name is used in messages and
+ * relative paths resolve against base_dir (NULL: the current directory). */
+int ds_config_parse(const char *text, const char *name, const char *base_dir, ds_config_t **out,
+                    char *err, size_t errlen);
+
+void ds_config_free(ds_config_t *cfg);
+
+/* Lookups. The returned pointers live as long as cfg. NULL when absent. */
+const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
+const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);
+const ds_schedule_cfg_t *ds_config_schedule(const ds_config_t *cfg, const char *name);
+
+#endif
