@@ -5,6 +5,20 @@
  *
  * Streaming contract: feeding a stream in any split of buffers yields the
  * same cut points as feeding it in one buffer.
+ *
+ * Cut rule (part of the on-disk and wire identity of chunks: it must never
+ * change once released). With bits = log2(avg_size), a chunk of length L
+ * ends after its byte L-1 when
+ *   - L == max_size (forced cut), or
+ *   - L >= min_size and the top bits of the gear hash h, taken after that
+ *     byte, are all zero: the top bits+2 bits while L <= avg_size (strict
+ *     mask), the top bits-2 bits once L > avg_size (loose mask).
+ * h = (h << 1) + gear[byte] over the chunk's bytes from offset
+ * min_size - 64 on, starting from 0. Bytes before that offset are skipped
+ * without hashing; since a gear hash forgets a byte after 64 shifts, h at
+ * every candidate position is the hash of exactly the last 64 bytes, so a cut
+ * depends only on local content. gear[i] is the i-th output (i = 0..255) of
+ * splitmix64 seeded with 0x6469737473796e63 ("distsync" in ASCII).
  */
 #ifndef DISTSYNC_CHUNKER_H
 #define DISTSYNC_CHUNKER_H
@@ -29,7 +43,7 @@ typedef struct ds_chunker {
     uint32_t min_size, avg_size, max_size;
     uint64_t mask_s; /* stricter mask, used before avg_size */
     uint64_t mask_l; /* looser mask, used after avg_size */
-    uint64_t hash;   /* rolling gear hash */
+    uint64_t hash;   /* rolling gear hash (meaningful from min_size - 64 on) */
     uint64_t pos;    /* bytes of the current chunk consumed so far */
 } ds_chunker_t;
 
@@ -50,5 +64,8 @@ void ds_chunker_reset(ds_chunker_t *c);
  * bytes consumed since the last cut (c->pos) form the final chunk.
  */
 size_t ds_chunker_next(ds_chunker_t *c, const void *buf, size_t len, int *cut);
+
+/* Internal, for tests: the 256-entry gear table described above. */
+const uint64_t *ds__chunker_gear(void);
 
 #endif

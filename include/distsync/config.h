@@ -31,6 +31,7 @@ typedef struct ds_server_cfg {
     ds_strlist_t classes; /* content classes this server receives */
     int prune;            /* prune = yes: delete files that left the desired set */
     int line;
+    int url_line, site_line, classes_line; /* 0 when the key is absent */
 } ds_server_cfg_t;
 
 typedef struct ds_schedule_cfg {
@@ -43,6 +44,7 @@ typedef struct ds_schedule_cfg {
     ds_strlist_t classes; /* classes = ... */
     int line;             /* line of the [schedule NAME] header */
     int when_line, tz_line, window_line;
+    int servers_line, sites_line, classes_line; /* 0 when the key is absent */
 } ds_schedule_cfg_t;
 
 typedef struct ds_config {
@@ -79,5 +81,8 @@ void ds_config_free(ds_config_t *cfg);
 const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
 const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);
 const ds_schedule_cfg_t *ds_config_schedule(const ds_config_t *cfg, const char *name);
+
+/* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
+int ds_config_list_has(const ds_strlist_t *list, const char *s);
 
 #endif

@@ -72,7 +72,7 @@ static inline const char *check_tmpdir(const char *name)
 {
     static char path[4096];
     const char *base = getenv("DS_TEST_TMP");
-    char cmd[4200];
+    char cmd[2 * sizeof(path) + 64];
 
     if (base == NULL)
         base = "/tmp";

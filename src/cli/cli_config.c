@@ -1,0 +1,14 @@
+/* Loading the configuration for any subcommand that needs it. */
+#include "cli.h"
+#include "distsync/config.h"
+
+int cli_config_load(struct cli *cli, ds_config_t **out)
+{
+    char err[512];
+
+    if (ds_config_load(cli->config_path, out, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}

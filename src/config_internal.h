@@ -1,0 +1,55 @@
+/*
+ * Configuration internals shared by config.c (entry points, cross-section
+ * checks, lookups) and config_parse.c (inih driver, per-key value parsing).
+ */
+#ifndef DS_CONFIG_INTERNAL_H
+#define DS_CONFIG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "distsync/config.h"
+
+/* Lines of the [console] keys, for cross-key checks after the file is read. */
+struct ds__config_lines {
+    int console, store, state, classes, chunk_min, chunk_avg, chunk_max;
+};
+
+/* Error sink: the first error wins; later ones are ignored. */
+struct ds__config_err {
+    const char *file; /* name used in messages */
+    char *buf;
+    size_t len;
+    int failed;
+};
+
+/* Records "FILE:LINE: [SECTION] key 'KEY': MSG" (section and key may be
+ * NULL; line 0 omits the line). Returns DS_ECONFIG. */
+int ds__config_fail(struct ds__config_err *e, int line, const char *section, const char *key,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Runs inih over text and fills cfg with the sections and keys it holds.
+ * Checks syntax, names, duplicates and each value on its own; the checks
+ * that need the whole file are left to the caller. Returns 0 or DS_ECONFIG
+ * (message in e), DS_ENOMEM. */
+int ds__config_read(const char *text, const char *base_dir, ds_config_t *cfg,
+                    struct ds__config_lines *lines, struct ds__config_err *e);
+
+/* Splits a list value ("a, b c") into out (empty before the call). Each
+ * entry must be a valid name; duplicates are rejected. Returns 0, DS_ENOMEM,
+ * or DS_ECONFIG with a message (without location) in msg. */
+int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen);
+
+/* Returns 1 when s is a valid name: [A-Za-z0-9._-]+, not only dots. */
+int ds__config_name_ok(const char *s);
+
+/* Checks the shape of a server URL (file:///abs, ssh://[user@]host[:port]/path,
+ * smb://host[:port]/share[/dir]). Returns 0, or DS_ECONFIG with a message in
+ * msg that never repeats the URL's user information. */
+int ds__config_check_url(const char *url, char *msg, size_t msglen);
+
+void ds__config_list_free(ds_strlist_t *l);
+/* Deep copy of src into dst (empty before the call). 0 or DS_ENOMEM. */
+int ds__config_list_copy(ds_strlist_t *dst, const ds_strlist_t *src);
+
+#endif

@@ -1,0 +1,675 @@
+/*
+ * Configuration reader. inih does the INI syntax; this file feeds it the
+ * text line by line through a reader callback, which is how we know the
+ * line number of every key (inih's handler is not given one), and turns
+ * each key into a field of ds_config_t.
+ *
+ * inih only calls the handler for keys, so a section without keys (the
+ * usual [site NAME]) would go unseen. After each header line the reader
+ * hands inih one synthetic "@=section" line; the handler recognises it by
+ * the reader's state (not by its text) and opens the section there, with
+ * the section name exactly as inih parsed it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config_internal.h"
+#include "distsync/error.h"
+
+#define MARKER_LINE  "@=section\n"
+#define NAME_MAX_LEN 128
+#define MAX_KEYS     8
+
+enum kind { K_NONE, K_CONSOLE, K_SITE, K_SERVER, K_SCHEDULE };
+
+struct parser;
+typedef int (*key_fn)(struct parser *p, const char *key, const char *value);
+
+struct keydef {
+    const char *name;
+    key_fn fn;
+};
+
+struct sectdef {
+    const char *type;
+    enum kind kind;
+    const struct keydef *keys;
+    const char *hint; /* the keys, for "unknown key" messages */
+};
+
+struct parser {
+    ds_config_t *cfg;
+    struct ds__config_lines *lines;
+    struct ds__config_err *e;
+    const char *base_dir;
+    const char *text;
+    size_t pos;
+    int line;      /* physical line last handed to inih */
+    int inih_line; /* lines handed to inih, synthetic ones included */
+    int *map;      /* map[inih_line] = physical line */
+    size_t cap;
+    int marker_pending, in_marker;
+    int err_inih_line; /* inih line of our first error, 0: none */
+    int nomem;
+    const struct sectdef *sect;
+    char label[8 + NAME_MAX_LEN + 2]; /* "server paris-1" */
+    size_t idx;                       /* current site/server/schedule */
+    int seen[MAX_KEYS];               /* line of each key of the section, 0: unseen */
+};
+
+/* Copies s into out for a message: at most 60 bytes, control bytes as '?'. */
+static const char *shown(const char *s, char *out, size_t outlen)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < outlen && i < 60; i++)
+        out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    out[i] = '\0';
+    return out;
+}
+
+static int fail(struct parser *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct parser *p, const char *key, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!p->e->failed)
+        p->err_inih_line = p->inih_line;
+    return ds__config_fail(p->e, p->line, p->sect ? p->label : NULL, key, "%s", msg);
+}
+
+int ds__config_name_ok(const char *s)
+{
+    size_t i, dots = 0;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return 0;
+        dots += s[i] == '.';
+    }
+    return i > 0 && i <= NAME_MAX_LEN && dots < i;
+}
+
+static int list_push(ds_strlist_t *l, char *s)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return DS_ENOMEM;
+    l->v = v;
+    l->v[l->n++] = s;
+    return 0;
+}
+
+int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen)
+{
+    const char *s = value, *t;
+    char buf[64], *item;
+
+    for (;;) {
+        while (*s == ',' || isspace((unsigned char)*s))
+            s++;
+        if (*s == '\0')
+            break;
+        for (t = s; *s != '\0' && *s != ',' && !isspace((unsigned char)*s); s++)
+            ;
+        item = strndup(t, (size_t)(s - t));
+        if (item == NULL)
+            return DS_ENOMEM;
+        if (!ds__config_name_ok(item) || ds_config_list_has(out, item)) {
+            snprintf(msg, msglen, "%s '%s'%s",
+                     ds__config_name_ok(item) ? "duplicate entry" : "invalid name",
+                     shown(item, buf, sizeof(buf)),
+                     ds__config_name_ok(item) ? "" : " (use letters, digits, '.', '_' and '-')");
+            free(item);
+            return DS_ECONFIG;
+        }
+        if (list_push(out, item) < 0) {
+            free(item);
+            return DS_ENOMEM;
+        }
+    }
+    if (out->n == 0) {
+        snprintf(msg, msglen, "empty list (separate names with commas or spaces)");
+        return DS_ECONFIG;
+    }
+    return 0;
+}
+
+/* Value parsers: return 0, or DS_ECONFIG after recording the message. */
+
+static int set_list(struct parser *p, const char *key, const char *v, ds_strlist_t *dst)
+{
+    char msg[160];
+    int rc = ds__config_split(v, dst, msg, sizeof(msg));
+
+    if (rc == DS_ECONFIG)
+        return fail(p, key, "%s", msg);
+    return rc;
+}
+
+static int set_text(struct parser *p, const char *key, const char *v, char **dst)
+{
+    if (*v == '\0')
+        return fail(p, key, "empty value");
+    *dst = strdup(v);
+    return *dst ? 0 : DS_ENOMEM;
+}
+
+/* Appends the path components of rel to out (holding an absolute path),
+ * dropping empty and "." components. */
+static void path_append(char *out, const char *rel)
+{
+    size_t n = strlen(out);
+    const char *s = rel, *t;
+
+    while (*s != '\0') {
+        while (*s == '/')
+            s++;
+        for (t = s; *s != '\0' && *s != '/'; s++)
+            ;
+        if (s == t || (s - t == 1 && *t == '.'))
+            continue;
+        if (n > 1)
+            out[n++] = '/';
+        memcpy(out + n, t, (size_t)(s - t));
+        n += (size_t)(s - t);
+        out[n] = '\0';
+    }
+}
+
+/* Returns a new absolute path for v: as is when absolute, else joined to
+ * base_dir (itself joined to the current directory when relative). */
+static char *abs_path(const char *base_dir, const char *v)
+{
+    char cwd[PATH_MAX];
+    size_t need = strlen(v) + 2 + (base_dir ? strlen(base_dir) : 0) + sizeof(cwd);
+    char *out = malloc(need);
+
+    if (out == NULL)
+        return NULL;
+    strcpy(out, "/");
+    if (v[0] != '/') {
+        if (base_dir == NULL || base_dir[0] != '/') {
+            if (getcwd(cwd, sizeof(cwd)) == NULL) {
+                free(out);
+                return NULL;
+            }
+            path_append(out, cwd);
+        }
+        if (base_dir != NULL)
+            path_append(out, base_dir);
+    }
+    path_append(out, v);
+    return out;
+}
+
+static int set_path(struct parser *p, const char *key, const char *v, char **dst, int *line)
+{
+    if (*v == '\0')
+        return fail(p, key, "empty value (expected a directory)");
+    free(*dst);
+    *dst = abs_path(p->base_dir, v);
+    if (*dst == NULL)
+        return errno == ENOMEM ? DS_ENOMEM : fail(p, key, "cannot resolve '%s'", v);
+    *line = p->line;
+    return 0;
+}
+
+static int parse_size(const char *v, uint32_t *out, char *msg, size_t msglen)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1},        {"b", 1},         {"k", 1024},    {"kib", 1024},
+                 {"m", 1 << 20}, {"mib", 1 << 20}, {"g", 1 << 30}, {"gib", 1 << 30}};
+    char buf[64];
+    char *end;
+    unsigned long long n;
+
+    if (!isdigit((unsigned char)*v)) {
+        snprintf(msg, msglen, "expected a size such as 64KiB, got '%s'", shown(v, buf, 64));
+        return DS_ECONFIG;
+    }
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].unit) != 0)
+            continue;
+        if (errno == ERANGE || n > UINT32_MAX / units[i].mult) {
+            snprintf(msg, msglen, "size '%s' is too large", shown(v, buf, 64));
+            return DS_ECONFIG;
+        }
+        *out = (uint32_t)(n * units[i].mult);
+        return 0;
+    }
+    snprintf(msg, msglen, "unknown unit '%s' (use B, KiB, MiB or GiB)", shown(end, buf, 64));
+    return DS_ECONFIG;
+}
+
+static int set_size(struct parser *p, const char *key, const char *v, uint32_t *dst, int *line)
+{
+    char msg[160];
+
+    if (parse_size(v, dst, msg, sizeof(msg)) < 0)
+        return fail(p, key, "%s", msg);
+    *line = p->line;
+    return 0;
+}
+
+/* [console] */
+
+static int k_store(struct parser *p, const char *key, const char *v)
+{
+    return set_path(p, key, v, &p->cfg->store, &p->lines->store);
+}
+
+static int k_state(struct parser *p, const char *key, const char *v)
+{
+    return set_path(p, key, v, &p->cfg->state, &p->lines->state);
+}
+
+static int k_cclasses(struct parser *p, const char *key, const char *v)
+{
+    p->lines->classes = p->line;
+    return set_list(p, key, v, &p->cfg->classes);
+}
+
+static int k_chunk_min(struct parser *p, const char *key, const char *v)
+{
+    return set_size(p, key, v, &p->cfg->chunk.min_size, &p->lines->chunk_min);
+}
+
+static int k_chunk_avg(struct parser *p, const char *key, const char *v)
+{
+    return set_size(p, key, v, &p->cfg->chunk.avg_size, &p->lines->chunk_avg);
+}
+
+static int k_chunk_max(struct parser *p, const char *key, const char *v)
+{
+    return set_size(p, key, v, &p->cfg->chunk.max_size, &p->lines->chunk_max);
+}
+
+static int k_threads(struct parser *p, const char *key, const char *v)
+{
+    char *end, buf[64];
+    unsigned long n;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+    if (n < 1 || n > 1024 || errno == ERANGE || *end != '\0')
+        return fail(p, key, "expected a number of threads from 1 to 1024, got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    p->cfg->scan_threads = (unsigned)n;
+    return 0;
+}
+
+/* [server NAME] */
+
+static ds_server_cfg_t *cur_server(struct parser *p)
+{
+    return &p->cfg->servers[p->idx];
+}
+
+static int k_url(struct parser *p, const char *key, const char *v)
+{
+    char msg[200];
+
+    if (ds__config_check_url(v, msg, sizeof(msg)) < 0)
+        return fail(p, key, "%s", msg);
+    cur_server(p)->url_line = p->line;
+    return set_text(p, key, v, &cur_server(p)->url);
+}
+
+static int k_site(struct parser *p, const char *key, const char *v)
+{
+    char buf[64];
+
+    if (!ds__config_name_ok(v))
+        return fail(p, key, "invalid site name '%s'", shown(v, buf, sizeof(buf)));
+    cur_server(p)->site_line = p->line;
+    return set_text(p, key, v, &cur_server(p)->site);
+}
+
+static int k_sclasses(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->classes_line = p->line;
+    return set_list(p, key, v, &cur_server(p)->classes);
+}
+
+static int k_prune(struct parser *p, const char *key, const char *v)
+{
+    static const char *yes[] = {"yes", "true", "1"}, *no[] = {"no", "false", "0"};
+    char buf[64];
+
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+            cur_server(p)->prune = strcasecmp(v, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return fail(p, key, "expected yes or no, got '%s'", shown(v, buf, sizeof(buf)));
+}
+
+/* [schedule NAME] */
+
+static ds_schedule_cfg_t *cur_sched(struct parser *p)
+{
+    return &p->cfg->schedules[p->idx];
+}
+
+static int k_when(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->when_line = p->line;
+    return set_text(p, key, v, &cur_sched(p)->when);
+}
+
+static int k_tz(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->tz_line = p->line;
+    return set_text(p, key, v, &cur_sched(p)->tz);
+}
+
+static int k_window(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->window_line = p->line;
+    return set_text(p, key, v, &cur_sched(p)->window);
+}
+
+static int k_servers(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->servers_line = p->line;
+    return set_list(p, key, v, &cur_sched(p)->servers);
+}
+
+static int k_sites(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->sites_line = p->line;
+    return set_list(p, key, v, &cur_sched(p)->sites);
+}
+
+static int k_dclasses(struct parser *p, const char *key, const char *v)
+{
+    cur_sched(p)->classes_line = p->line;
+    return set_list(p, key, v, &cur_sched(p)->classes);
+}
+
+static const struct keydef console_keys[] = {
+    {"store", k_store},          {"state", k_state},
+    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads}, {NULL, NULL},
+};
+static const struct keydef site_keys[] = {{NULL, NULL}};
+static const struct keydef server_keys[] = {
+    {"url", k_url}, {"site", k_site}, {"classes", k_sclasses}, {"prune", k_prune}, {NULL, NULL},
+};
+static const struct keydef schedule_keys[] = {
+    {"when", k_when},       {"tz", k_tz},       {"window", k_window},
+    {"servers", k_servers}, {"sites", k_sites}, {"classes", k_dclasses},
+    {NULL, NULL},
+};
+
+static const struct sectdef sections[] = {
+    {"console", K_CONSOLE, console_keys,
+     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads"},
+    {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
+    {"server", K_SERVER, server_keys, "url, site, classes, prune"},
+    {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
+};
+
+/* Returns the header line of an existing section of this kind and name, or 0. */
+static int find_section(const ds_config_t *cfg, enum kind kind, const char *name)
+{
+    const ds_site_cfg_t *si;
+    const ds_server_cfg_t *se;
+    const ds_schedule_cfg_t *sc;
+
+    if (kind == K_SITE && (si = ds_config_site(cfg, name)) != NULL)
+        return si->line;
+    if (kind == K_SERVER && (se = ds_config_server(cfg, name)) != NULL)
+        return se->line;
+    if (kind == K_SCHEDULE && (sc = ds_config_schedule(cfg, name)) != NULL)
+        return sc->line;
+    return 0;
+}
+
+/* Appends a zeroed element to *arr (of *n elements of size sz). */
+static void *grow(void *arr, size_t *n, size_t sz)
+{
+    char *a = realloc(arr, (*n + 1) * sz);
+
+    if (a == NULL)
+        return NULL;
+    memset(a + *n * sz, 0, sz);
+    (*n)++;
+    return a;
+}
+
+static int add_section(struct parser *p, enum kind kind, const char *name)
+{
+    ds_config_t *c = p->cfg;
+    void *a;
+    char *dup = strdup(name);
+
+    if (dup == NULL)
+        return DS_ENOMEM;
+    if (kind == K_SITE && (a = grow(c->sites, &c->nsites, sizeof(*c->sites))) != NULL) {
+        c->sites = a;
+        c->sites[c->nsites - 1] = (ds_site_cfg_t){.name = dup, .line = p->line};
+        p->idx = c->nsites - 1;
+    } else if (kind == K_SERVER && (a = grow(c->servers, &c->nservers, sizeof(*c->servers)))) {
+        c->servers = a;
+        c->servers[c->nservers - 1].name = dup;
+        c->servers[c->nservers - 1].line = p->line;
+        p->idx = c->nservers - 1;
+    } else if (kind == K_SCHEDULE &&
+               (a = grow(c->schedules, &c->nschedules, sizeof(*c->schedules))) != NULL) {
+        c->schedules = a;
+        c->schedules[c->nschedules - 1].name = dup;
+        c->schedules[c->nschedules - 1].line = p->line;
+        p->idx = c->nschedules - 1;
+    } else {
+        free(dup);
+        return DS_ENOMEM;
+    }
+    return 0;
+}
+
+/* Splits a header "type name" into its words. Returns the word count (up to
+ * 3, 3 meaning "more than two"). */
+static int header_words(const char *s, const char *w[2], size_t wl[2])
+{
+    int n = 0;
+
+    for (;;) {
+        while (isspace((unsigned char)*s))
+            s++;
+        if (*s == '\0' || n == 2)
+            return *s == '\0' ? n : 3;
+        w[n] = s;
+        while (*s != '\0' && !isspace((unsigned char)*s))
+            s++;
+        wl[n] = (size_t)(s - w[n]);
+        n++;
+    }
+}
+
+static int open_section(struct parser *p, const char *section)
+{
+    const char *w[2] = {"", ""};
+    size_t wl[2] = {0, 0};
+    int n = header_words(section, w, wl), first;
+    char raw[64], name[NAME_MAX_LEN + 1];
+
+    p->sect = NULL;
+    memset(p->seen, 0, sizeof(p->seen));
+    shown(section, raw, sizeof(raw));
+    for (size_t i = 0; n > 0 && i < sizeof(sections) / sizeof(sections[0]); i++)
+        if (strlen(sections[i].type) == wl[0] && memcmp(sections[i].type, w[0], wl[0]) == 0)
+            p->sect = &sections[i];
+    if (p->sect == NULL)
+        return ds__config_fail(p->e, p->line, raw, NULL,
+                               "unknown section type '%.*s' (use [console], [site NAME], "
+                               "[server NAME] or [schedule NAME])",
+                               (int)(wl[0] < 32 ? wl[0] : 32), w[0]);
+    if (p->sect->kind == K_CONSOLE) {
+        snprintf(p->label, sizeof(p->label), "console");
+        if (n != 1)
+            return fail(p, NULL, "takes no name");
+        if (p->lines->console)
+            return fail(p, NULL, "duplicate section (first at line %d)", p->lines->console);
+        p->lines->console = p->line;
+        return 0;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(wl[1] < NAME_MAX_LEN ? wl[1] : NAME_MAX_LEN), w[1]);
+    snprintf(p->label, sizeof(p->label), "%s %s", p->sect->type, name);
+    if (n != 2 || wl[1] > NAME_MAX_LEN || !ds__config_name_ok(name)) {
+        const char *type = p->sect->type;
+
+        p->sect = NULL;
+        if (n == 1)
+            return ds__config_fail(p->e, p->line, raw, NULL, "missing name (use [%s NAME])", type);
+        if (n == 3)
+            return ds__config_fail(p->e, p->line, raw, NULL,
+                                   "expected [%s NAME], one name without spaces", type);
+        return ds__config_fail(p->e, p->line, raw, NULL,
+                               "invalid name (use at most %d letters, digits, '.', '_' and '-')",
+                               NAME_MAX_LEN);
+    }
+    first = find_section(p->cfg, p->sect->kind, name);
+    if (first)
+        return fail(p, NULL, "duplicate section (first at line %d)", first);
+    return add_section(p, p->sect->kind, name);
+}
+
+static int set_key(struct parser *p, const char *name, const char *value)
+{
+    const struct keydef *k;
+    char buf[64];
+
+    if (p->sect == NULL)
+        return ds__config_fail(p->e, p->line, NULL, shown(name, buf, sizeof(buf)),
+                               "outside any section (add [console], [site NAME], [server NAME] "
+                               "or [schedule NAME] above it)");
+    for (k = p->sect->keys; k->name != NULL; k++)
+        if (strcmp(k->name, name) == 0)
+            break;
+    if (k->name == NULL && p->sect->kind == K_SITE &&
+        (strcmp(name, "bwlimit") == 0 || strcmp(name, "concurrency") == 0))
+        return fail(p, name, "not supported yet");
+    if (k->name == NULL)
+        return fail(p, shown(name, buf, sizeof(buf)), "unknown key (known keys: %s)",
+                    p->sect->hint);
+    if (p->seen[k - p->sect->keys])
+        return fail(p, name, "duplicate key (first at line %d)", p->seen[k - p->sect->keys]);
+    p->seen[k - p->sect->keys] = p->line;
+    return k->fn(p, name, value);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parser *p = user;
+    int rc;
+
+    if (p->e->failed || p->nomem)
+        return 0;
+    rc = p->in_marker ? open_section(p, section) : set_key(p, name, value);
+    if (rc == DS_ENOMEM)
+        p->nomem = 1;
+    if (rc < 0 && p->err_inih_line == 0)
+        p->err_inih_line = p->inih_line;
+    return rc == 0;
+}
+
+/* Records that inih's next line is physical line p->line. */
+static int map_line(struct parser *p)
+{
+    int *m;
+
+    if ((size_t)p->inih_line + 1 >= p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 256;
+        m = realloc(p->map, p->cap * sizeof(*m));
+        if (m == NULL) {
+            p->nomem = 1;
+            return 0;
+        }
+        p->map = m;
+    }
+    p->map[++p->inih_line] = p->line;
+    return 1;
+}
+
+/* inih's fgets-style reader: one physical line per call, leading blanks
+ * removed (so there are no continuation lines), a synthetic line after
+ * each header. */
+static char *reader(char *buf, int num, void *stream)
+{
+    struct parser *p = stream;
+    const char *s = p->text + p->pos, *nl;
+    size_t len;
+
+    if (p->e->failed || p->nomem)
+        return NULL;
+    p->in_marker = p->marker_pending;
+    p->marker_pending = 0;
+    if (p->in_marker)
+        return map_line(p) ? strcpy(buf, MARKER_LINE) : NULL;
+    if (*s == '\0')
+        return NULL;
+    nl = strchr(s, '\n');
+    len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+    p->pos += len;
+    p->line++;
+    if (p->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        len -= 3;
+    }
+    for (; len > 0 && (*s == ' ' || *s == '\t'); len--)
+        s++;
+    if (len + 1 > (size_t)num) {
+        p->err_inih_line = p->inih_line + 1;
+        ds__config_fail(p->e, p->line, NULL, NULL, "line too long (at most %d characters)",
+                        num - 2);
+        return NULL;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    p->marker_pending = buf[0] == '[';
+    return map_line(p) ? buf : NULL;
+}
+
+int ds__config_read(const char *text, const char *base_dir, ds_config_t *cfg,
+                    struct ds__config_lines *lines, struct ds__config_err *e)
+{
+    struct parser p = {.cfg = cfg, .lines = lines, .e = e, .base_dir = base_dir, .text = text};
+    int rc = ini_parse_stream(reader, &p, handler, &p);
+
+    if (p.nomem || rc == -2) {
+        rc = DS_ENOMEM;
+    } else if (rc > 0 && (!e->failed || rc < p.err_inih_line)) {
+        e->failed = 0;
+        rc = ds__config_fail(e, p.map[rc], NULL, NULL,
+                             "syntax error (expected '[section]' or 'key = value')");
+    } else {
+        rc = e->failed ? DS_ECONFIG : 0;
+    }
+    free(p.map);
+    return rc;
+}
