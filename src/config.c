@@ -14,6 +14,8 @@
 
 #include "config_internal.h"
 #include "distsync/error.h"
+#include "distsync/schedule.h"
+#include "distsync/tz.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define DEFAULT_CLASSES  "patches engines definitions"
@@ -285,6 +287,25 @@ static int check_names(const ds_strlist_t *list, const ds_config_t *cfg, int ser
     return 0;
 }
 
+/* Validates a schedule's when/window/tz with the schedule engine, so a bad
+ * rule is a config error naming its line and key. */
+static int check_when(const ds_schedule_cfg_t *s, const char *label, struct ds__config_err *e)
+{
+    ds_schedule_rule_t rule;
+    ds_tz_t *tz = NULL;
+    int64_t win;
+    char msg[256];
+
+    if (ds_schedule_parse_rule(s->when, &rule, msg, sizeof(msg)) < 0)
+        return ds__config_fail(e, s->when_line, label, "when", "%s", msg);
+    if (s->window && ds_schedule_parse_window(s->window, &win, msg, sizeof(msg)) < 0)
+        return ds__config_fail(e, s->window_line, label, "window", "%s", msg);
+    if (s->tz && ds_tz_load(s->tz, &tz) < 0)
+        return ds__config_fail(e, s->tz_line, label, "tz", "unknown time zone '%s'", s->tz);
+    ds_tz_free(tz);
+    return 0;
+}
+
 static int check_schedules(const ds_config_t *cfg, struct ds__config_err *e)
 {
     char label[160];
@@ -310,6 +331,8 @@ static int check_schedules(const ds_config_t *cfg, struct ds__config_err *e)
         if (rc == 0)
             rc = check_refs(&s->classes, &cfg->classes, s->classes_line, label, "classes",
                             "classes", e);
+        if (rc == 0)
+            rc = check_when(s, label, e);
         if (rc < 0)
             return rc;
     }
@@ -464,6 +487,8 @@ void ds_config_free(ds_config_t *cfg)
         free(cfg->servers[i].name);
         free(cfg->servers[i].url);
         free(cfg->servers[i].site);
+        free(cfg->servers[i].transport);
+        free(cfg->servers[i].agent);
         ds__config_list_free(&cfg->servers[i].classes);
     }
     for (size_t i = 0; i < cfg->nschedules; i++) {

@@ -387,7 +387,16 @@ static void test_schedules(void)
     EXPECT_ERR(SCHED "when = x\nwhen = y\n", "t.conf:9: [schedule n] key 'when': duplicate key");
     EXPECT_ERR(SCHED "every = day\n", "t.conf:8: [schedule n] key 'every': unknown key");
 
-    ds_config_t *cfg = parse_ok(SCHED "when = anything goes\nwindow = 4h\nsites = s\n", "/");
+    EXPECT_ERR(SCHED "when = anything goes\nsites = s\n",
+               "t.conf:8: [schedule n] key 'when': word 'anything' is not a rule");
+    EXPECT_ERR(SCHED "when = monthly second tuesday +40 days 02:00\nsites = s\n",
+               "t.conf:8: [schedule n] key 'when': delay +40 days is out of range 0..31");
+    EXPECT_ERR(SCHED "when = daily 02:00\nwindow = 4x\nsites = s\n",
+               "t.conf:9: [schedule n] key 'window'");
+    EXPECT_ERR(SCHED "when = daily 02:00\ntz = Europe/Pariss\nsites = s\n",
+               "t.conf:9: [schedule n] key 'tz': unknown time zone 'Europe/Pariss'");
+
+    ds_config_t *cfg = parse_ok(SCHED "when = daily 02:00\nwindow = 4h\nsites = s\n", "/");
     const ds_schedule_cfg_t *d = ds_config_schedule(cfg, "n");
     CHECK(d != NULL && d->when_line == 8 && d->window_line == 9 && d->sites_line == 10);
     CHECK(d != NULL && d->tz == NULL && d->tz_line == 0 && d->classes.n == 0);

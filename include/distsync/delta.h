@@ -1,0 +1,154 @@
+/*
+ * Deltas: librsync signature, delta and patch run as streaming jobs with
+ * bounded buffers. The console knows what each server holds, so it signs
+ * the basis and computes the delta locally (no signature crosses the WAN)
+ * with small blocks. Each (basis SHA-256, target SHA-256) pair is computed
+ * once and kept in an on-disk cache under a size cap (ds_delta_cache_*), so
+ * fan-out to N servers costs one computation.
+ *
+ * Output is a standard librsync delta ("rs\x02\x36"): `rdiff patch` applies
+ * it. It carries no whole-file checksum; the receiver verifies SHA-256.
+ */
+#ifndef DISTSYNC_DELTA_H
+#define DISTSYNC_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/digest.h"
+#include "distsync/retain.h"
+
+/* Block length for the issue-3 dataset (8-64 MiB files, two 4 KiB
+ * overwrites, a 1 KiB insertion, a 512 B deletion; see bench/delta.c):
+ * delta 6% over the new bytes at 128, 12% at 256, 23% at 512, 91% at 2048;
+ * 64 saves only 2% more and is slower. Signature memory stays small
+ * (~12 bytes per block plus the hash table). */
+#define DS_DELTA_BLOCK_DEFAULT 128u
+/* Strong sum bytes per block (BLAKE2 truncated): enough against random
+ * collisions; the receiver's SHA-256 check catches the rest. */
+#define DS_DELTA_STRONG_DEFAULT 8u
+/* The block length grows past the requested one so that a basis never has
+ * more blocks than this (bounds signature memory). */
+#define DS_DELTA_MAX_BLOCKS (512u * 1024) /* 64 MiB at 128-byte blocks */
+
+/* Reads up to len bytes at off into buf. Returns the bytes read (0 only at
+ * the end) or a negative error code. */
+typedef long (*ds_delta_read_fn)(void *ctx, uint64_t off, void *buf, size_t len);
+
+/* A random-access byte source: a file, a retained version, a buffer... */
+typedef struct ds_delta_src {
+    ds_delta_read_fn read;
+    void *ctx;     /* borrowed; must outlive every call using the source */
+    uint64_t size; /* bytes the source holds */
+} ds_delta_src_t;
+
+/* A source reading fd with pread (the fd is borrowed, not closed). */
+void ds_delta_src_fd(ds_delta_src_t *s, int fd, uint64_t size);
+
+/* A source reading a retained version (the reader is borrowed). */
+void ds_delta_src_retain(ds_delta_src_t *s, ds_retain_reader_t *rd);
+
+typedef struct ds_delta_opts {
+    uint32_t block_len;  /* 0: DS_DELTA_BLOCK_DEFAULT */
+    uint32_t strong_len; /* 0: DS_DELTA_STRONG_DEFAULT; at most 32 */
+    /* Optional (NULL: unchecked): the SHA-256 the basis and target must
+     * have. Both are hashed while streamed, at no extra read. */
+    const uint8_t *basis_sha256;
+    const uint8_t *target_sha256;
+} ds_delta_opts_t;
+
+typedef struct ds_delta_stats {
+    uint64_t basis_bytes;   /* basis bytes signed */
+    uint64_t target_bytes;  /* target bytes scanned */
+    uint64_t delta_bytes;   /* delta bytes written */
+    uint64_t literal_bytes; /* target bytes sent as literals */
+    uint64_t copy_bytes;    /* target bytes copied from the basis */
+    uint32_t block_len;     /* block length actually used */
+} ds_delta_stats_t;
+
+/*
+ * Computes the librsync delta turning basis into target and writes it to
+ * out_fd (write(2) at its current position). opts and st may be NULL.
+ * Memory: the basis signature (at most DS_DELTA_MAX_BLOCKS blocks) plus
+ * 512 KiB of buffers.
+ * Returns 0; DS_ECHANGED if a source's bytes do not match the SHA-256 in
+ * opts or its size; a source's error; -errno from writing; DS_EDELTA
+ * (librsync failure, logged); DS_ENOMEM.
+ */
+int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                     const ds_delta_opts_t *opts, int out_fd, ds_delta_stats_t *st);
+
+/*
+ * Applies the delta in delta_fd (delta_size bytes from offset 0, pread) to
+ * basis and checks that the result has target_size bytes and the SHA-256
+ * target_sha256, without storing it. Returns 0, DS_EHASH on a mismatch,
+ * DS_ECORRUPT if the delta does not parse, or a source's error.
+ */
+int ds_delta_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
+                   uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
+
+/*
+ * Planner heuristic: returns 1 when a delta against a basis sharing
+ * shared_bytes of chunk content with a target of target_size bytes is worth
+ * computing, 0 when the file should be sent whole. A delta pays when at
+ * least a quarter of the target (and at least 64 KiB) is shared: below
+ * that the saving is small and librsync crawls (~35 MiB/s) over unmatched
+ * data. Chunk overlap underestimates librsync's (it also matches inside
+ * changed chunks), so the rule errs towards sending whole only when little
+ * is shared.
+ */
+int ds_delta_worth(uint64_t shared_bytes, uint64_t target_size);
+
+/* --- Delta cache: <state>/deltas/<basis-hex>-<target-hex>.rsd --- */
+
+typedef struct ds_delta_cache ds_delta_cache_t;
+
+typedef struct ds_delta_cache_stats {
+    uint64_t hits;          /* requests served from the cache */
+    uint64_t computes;      /* deltas computed */
+    uint64_t evictions;     /* entries evicted for the cap */
+    uint64_t evicted_bytes; /* their size */
+    uint64_t entries;       /* entries at the last scan */
+    uint64_t bytes;         /* their total size */
+} ds_delta_cache_stats_t;
+
+/*
+ * Opens the cache in dir (created if needed) holding at most cap_bytes of
+ * deltas (least recently used entries are evicted beyond it; an entry's
+ * mtime is its last use). Temporary files left by dead computations are
+ * removed. opts (copied; may be NULL) sets the block and strong-sum
+ * lengths. Returns 0, -errno or DS_ENOMEM.
+ * The cache may be shared by threads; each pair computes once per process
+ * unless two threads ask for it at the same instant (both then compute and
+ * publish identical bytes).
+ */
+int ds_delta_cache_open(const char *dir, uint64_t cap_bytes, const ds_delta_opts_t *opts,
+                        ds_delta_cache_t **out);
+
+/* Closes the cache. NULL is a no-op. */
+void ds_delta_cache_close(ds_delta_cache_t *c);
+
+/*
+ * Returns in *fd (owned by the caller, positioned at 0; do not write) and
+ * *size the delta from basis_sha256 to target_sha256, computing it from
+ * basis and target when it is not cached. A computed delta is checked
+ * (sources hashed against their SHA-256; the delta applied to the basis
+ * and the result hashed) before it is published atomically (tmp file,
+ * fsync, rename), so a crash or a concurrent computation never leaves a
+ * torn or wrong entry. The fd stays readable even if the entry is evicted
+ * afterwards. Returns 0 or the error of ds_delta_compute/ds_delta_check.
+ */
+int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
+                                  const uint8_t target_sha256[DS_SHA256_LEN],
+                                  const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                  int *fd, uint64_t *size);
+
+/* Removes the pair's entry (for example after a receiver rejected the
+ * result). Returns 0 (also when absent) or -errno. */
+int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
+                        const uint8_t target_sha256[DS_SHA256_LEN]);
+
+/* Copies the cache's counters. */
+void ds_delta_cache_stats(ds_delta_cache_t *c, ds_delta_cache_stats_t *st);
+
+#endif

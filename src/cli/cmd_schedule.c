@@ -1,0 +1,227 @@
+/*
+ * distsync schedule next [NAME] [--rule RULE [--tz TZ] [--window W]]
+ *                        [--from RFC3339] [--count N] [--json]
+ * Previews the next fire times of a rule, of one configured schedule, or of
+ * all of them, as RFC 3339 timestamps with the schedule's local offset.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "distsync/config.h"
+#include "distsync/error.h"
+#include "distsync/schedule.h"
+
+#define MAX_COUNT 10000
+
+struct opts {
+    const char *name, *rule, *tz, *window;
+    int64_t from;
+    long count;
+    int json;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: distsync [-c FILE] schedule next [NAME] [--rule RULE [--tz ZONE] [--window W]]\n"
+          "                [--from RFC3339] [--count N] [--json]\n"
+          "Prints the next N (default 10) fire times after --from (default: now) as RFC 3339\n"
+          "timestamps in the schedule's zone. Without --rule: the named schedule from the\n"
+          "configuration, or all of them (each line prefixed with the schedule's name).\n"
+          "Exit status: 0 ok, 2 bad arguments, rule or configuration.\n",
+          f);
+}
+
+/* Prints up to count fire times after o->from; prefix NULL for none. */
+static int preview(const ds_schedule_t *s, const struct opts *o, const char *prefix)
+{
+    int64_t t = o->from, fire;
+    char buf[64];
+    int rc;
+
+    if (o->json)
+        putchar('[');
+    for (long i = 0; i < o->count; i++) {
+        rc = ds_schedule_next(s, t, &fire);
+        if (rc == DS_ENOTFOUND)
+            break;
+        if (rc == 0)
+            rc = ds_tz_format_rfc3339(ds_schedule_tz(s), fire, buf, sizeof(buf));
+        if (rc < 0) {
+            if (o->json)
+                putchar(']');
+            cli_err("%s: %s", prefix ? prefix : "rule", ds_strerror(rc));
+            return CLI_EXIT_FAIL;
+        }
+        if (o->json)
+            printf("%s\"%s\"", i > 0 ? "," : "", buf);
+        else if (prefix)
+            printf("%s %s\n", prefix, buf);
+        else
+            printf("%s\n", buf);
+        t = fire;
+    }
+    if (o->json)
+        putchar(']');
+    return CLI_EXIT_OK;
+}
+
+static int preview_rule(const struct opts *o)
+{
+    ds_schedule_t *s = NULL;
+    char err[256];
+    int rc;
+
+    if (ds_schedule_parse(o->rule, o->tz, o->window, &s, err, sizeof(err)) < 0) {
+        cli_err("--rule '%s': %s", o->rule, err);
+        return CLI_EXIT_USAGE;
+    }
+    rc = preview(s, o, NULL);
+    if (o->json)
+        putchar('\n');
+    ds_schedule_free(s);
+    return rc;
+}
+
+/* Parses one configured schedule; prints file:line:key on error. */
+static int load_cfg_schedule(const ds_config_t *cfg, const ds_schedule_cfg_t *sc,
+                             ds_schedule_t **out)
+{
+    char err[256];
+    int rc = ds_schedule_parse(sc->when, sc->tz, sc->window, out, err, sizeof(err));
+    int line = sc->when_line;
+    const char *key = "when";
+
+    if (rc == DS_ETZ)
+        line = sc->tz_line, key = "tz";
+    else if (rc < 0 && sc->window != NULL && strncmp(err, "window", 6) == 0)
+        line = sc->window_line, key = "window";
+    if (rc < 0) {
+        cli_err("%s:%d: [schedule %s] key '%s': %s", cfg->path, line, sc->name, key, err);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int preview_config(struct cli *cli, const struct opts *o)
+{
+    ds_config_t *cfg = NULL;
+    ds_schedule_t *s = NULL;
+    int rc = cli_config_load(cli, &cfg), first = 1;
+
+    if (rc != 0)
+        return rc;
+    if (o->name != NULL && ds_config_schedule(cfg, o->name) == NULL) {
+        cli_err("%s: no schedule named '%s'", cfg->path, o->name);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (o->json && o->name == NULL)
+        putchar('{');
+    for (size_t i = 0; i < cfg->nschedules && rc == 0; i++) {
+        const ds_schedule_cfg_t *sc = &cfg->schedules[i];
+
+        if (o->name != NULL && strcmp(o->name, sc->name) != 0)
+            continue;
+        rc = load_cfg_schedule(cfg, sc, &s);
+        if (rc != 0)
+            break;
+        if (o->json && o->name == NULL)
+            printf("%s\"%s\":", first ? "" : ",", sc->name); /* names are [A-Za-z0-9._-] */
+        rc = preview(s, o, o->name == NULL && !o->json ? sc->name : NULL);
+        ds_schedule_free(s);
+        s = NULL;
+        first = 0;
+    }
+    if (o->json && o->name == NULL)
+        putchar('}');
+    if (o->json)
+        putchar('\n');
+out:
+    ds_config_free(cfg);
+    return rc;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"rule", required_argument, NULL, 'r'},   {"tz", required_argument, NULL, 'z'},
+        {"window", required_argument, NULL, 'w'}, {"from", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},  {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *from = NULL;
+    char *end;
+    int ch;
+
+    o->count = 10;
+    while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            o->rule = optarg;
+            break;
+        case 'z':
+            o->tz = optarg;
+            break;
+        case 'w':
+            o->window = optarg;
+            break;
+        case 'f':
+            from = optarg;
+            break;
+        case 'n':
+            o->count = strtol(optarg, &end, 10);
+            if (*end != '\0' || o->count < 1 || o->count > MAX_COUNT) {
+                cli_err("--count '%s' is not a number in 1..%d", optarg, MAX_COUNT);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        o->name = argv[optind++];
+    if (optind < argc) {
+        cli_err("unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if ((o->rule && o->name) || (!o->rule && (o->tz || o->window))) {
+        cli_err("give either NAME or --rule (--tz and --window need --rule)");
+        return CLI_EXIT_USAGE;
+    }
+    o->from = time(NULL);
+    if (from != NULL && ds_tz_parse_rfc3339(from, &o->from) < 0) {
+        cli_err("--from '%s' is not an RFC 3339 time (2026-12-01T02:00:00+01:00)", from);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_schedule(struct cli *cli, int argc, char **argv)
+{
+    struct opts o = {0};
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "next") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    rc = parse_opts(argc - 1, argv + 1, &o);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    return o.rule ? preview_rule(&o) : preview_config(cli, &o);
+}

@@ -1,0 +1,308 @@
+/*
+ * On-disk delta cache: one file per (basis SHA-256, target SHA-256) pair,
+ * published by tmp + fsync + rename, evicted least recently used (mtime is
+ * touched on every hit) above a size cap. See include/distsync/delta.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "distsync/delta.h"
+#include "distsync/error.h"
+#include "distsync/log.h"
+
+#define ENTRY_SUFFIX   ".rsd"
+#define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
+#define TMP_STALE_SECS (24 * 3600)
+
+struct ds_delta_cache {
+    char *dir;
+    uint64_t cap;
+    ds_delta_opts_t opts;
+    pthread_mutex_t mu;
+    ds_delta_cache_stats_t st;
+    unsigned seq;
+};
+
+struct entry {
+    char name[NAME_MAX_LEN];
+    uint64_t size;
+    struct timespec mtime;
+};
+
+static const char delta_magic[4] = {'r', 's', 0x02, 0x36};
+
+static void entry_path(const ds_delta_cache_t *c, const uint8_t *b, const uint8_t *t, char *out,
+                       size_t cap)
+{
+    char bh[2 * DS_SHA256_LEN + 1], th[2 * DS_SHA256_LEN + 1];
+
+    ds_hex(b, DS_SHA256_LEN, bh);
+    ds_hex(t, DS_SHA256_LEN, th);
+    snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th, ENTRY_SUFFIX);
+}
+
+static int is_entry(const char *name)
+{
+    size_t len = strlen(name);
+
+    return len == 4 * DS_SHA256_LEN + 1 + strlen(ENTRY_SUFFIX) &&
+           strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0;
+}
+
+/* Removes a tmp.<pid>.<n> file whose writer is gone or that is stale. */
+static void reap_tmp(const ds_delta_cache_t *c, const char *name, const struct stat *st)
+{
+    char path[4096];
+    long pid = strtol(name + 4, NULL, 10);
+    int dead = pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
+
+    if (!dead && time(NULL) - st->st_mtime < TMP_STALE_SECS)
+        return;
+    snprintf(path, sizeof(path), "%s/%s", c->dir, name);
+    unlink(path);
+}
+
+static int cmp_mtime(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return 0;
+}
+
+/* Lists the entries (and reaps dead tmp files). *out is malloc'ed. */
+static int scan(ds_delta_cache_t *c, struct entry **out, size_t *n, uint64_t *total)
+{
+    DIR *d = opendir(c->dir);
+    struct entry *v = NULL, *nv;
+    size_t cap = 0;
+    struct dirent *de;
+    struct stat st;
+
+    *n = 0;
+    *total = 0;
+    if (d == NULL)
+        return -errno;
+    while ((de = readdir(d)) != NULL) {
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (strncmp(de->d_name, "tmp.", 4) == 0)
+            reap_tmp(c, de->d_name, &st);
+        if (!is_entry(de->d_name))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+                closedir(d);
+                free(v);
+                return DS_ENOMEM;
+            }
+            v = nv;
+        }
+        snprintf(v[*n].name, sizeof(v[*n].name), "%s", de->d_name);
+        v[*n].size = (uint64_t)st.st_size;
+        v[*n].mtime = st.st_mtim;
+        *total += v[(*n)++].size;
+    }
+    closedir(d);
+    *out = v;
+    return 0;
+}
+
+/* Evicts least recently used entries until the cache fits its cap.
+ * Called with c->mu held. */
+static int evict(ds_delta_cache_t *c)
+{
+    struct entry *v = NULL;
+    uint64_t total;
+    size_t n, left;
+    char path[4096];
+    int rc = scan(c, &v, &n, &total);
+
+    if (rc < 0)
+        return rc;
+    left = n;
+    if (total > c->cap)
+        qsort(v, n, sizeof(*v), cmp_mtime);
+    for (size_t i = 0; i < n && total > c->cap; i++) {
+        snprintf(path, sizeof(path), "%s/%s", c->dir, v[i].name);
+        if (unlink(path) < 0)
+            continue;
+        total -= v[i].size;
+        c->st.evictions++;
+        c->st.evicted_bytes += v[i].size;
+        left--;
+    }
+    c->st.entries = left;
+    c->st.bytes = total;
+    free(v);
+    return 0;
+}
+
+int ds_delta_cache_open(const char *dir, uint64_t cap_bytes, const ds_delta_opts_t *opts,
+                        ds_delta_cache_t **out)
+{
+    ds_delta_cache_t *c;
+    int rc;
+
+    *out = NULL;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        rc = -errno;
+        ds_log(DS_LOG_ERROR, "delta cache %s: cannot create directory: %s", dir, strerror(-rc));
+        return rc;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->dir = strdup(dir)) == NULL) {
+        free(c);
+        return DS_ENOMEM;
+    }
+    c->cap = cap_bytes;
+    if (opts != NULL)
+        c->opts = *opts;
+    c->opts.basis_sha256 = c->opts.target_sha256 = NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    rc = evict(c);
+    if (rc < 0) {
+        ds_log(DS_LOG_ERROR, "delta cache %s: cannot scan: %s", dir, ds_strerror(rc));
+        ds_delta_cache_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void ds_delta_cache_close(ds_delta_cache_t *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c->dir);
+    free(c);
+}
+
+/* Opens a cached entry if it looks sane; touches its mtime. -1 if none. */
+static int open_entry(const char *path, uint64_t *size)
+{
+    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_NOW}};
+    char head[4];
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || st.st_size < 4 || pread(fd, head, 4, 0) != 4 ||
+        memcmp(head, delta_magic, 4) != 0) {
+        close(fd);
+        unlink(path); /* torn by a crash on a file system without ordering */
+        return -1;
+    }
+    futimens(fd, ts);
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+/* Computes and checks the delta into a new tmp file; returns its fd. */
+static int compute_tmp(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *tsha,
+                       const ds_delta_src_t *basis, const ds_delta_src_t *target, char *tmp,
+                       size_t tmpcap, uint64_t *size)
+{
+    ds_delta_opts_t o = c->opts;
+    ds_delta_stats_t st;
+    unsigned seq;
+    int fd, rc;
+
+    pthread_mutex_lock(&c->mu);
+    seq = c->seq++;
+    pthread_mutex_unlock(&c->mu);
+    snprintf(tmp, tmpcap, "%s/tmp.%ld.%u", c->dir, (long)getpid(), seq);
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    o.basis_sha256 = bsha;
+    o.target_sha256 = tsha;
+    rc = ds_delta_compute(basis, target, &o, fd, &st);
+    if (rc == 0)
+        rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    *size = st.delta_bytes;
+    return fd;
+}
+
+int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
+                                  const uint8_t target_sha256[DS_SHA256_LEN],
+                                  const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                  int *fd, uint64_t *size)
+{
+    char path[4096], tmp[4096];
+    int f;
+
+    *fd = -1;
+    entry_path(c, basis_sha256, target_sha256, path, sizeof(path));
+    f = open_entry(path, size);
+    if (f >= 0) {
+        pthread_mutex_lock(&c->mu);
+        c->st.hits++;
+        pthread_mutex_unlock(&c->mu);
+        *fd = f;
+        return 0;
+    }
+    f = compute_tmp(c, basis_sha256, target_sha256, basis, target, tmp, sizeof(tmp), size);
+    if (f < 0) {
+        ds_log(DS_LOG_ERROR, "delta cache: computing %s failed: %s", path, ds_strerror(f));
+        return f;
+    }
+    if (rename(tmp, path) < 0) {
+        int rc = -errno;
+
+        ds_log(DS_LOG_ERROR, "delta cache: cannot publish %s: %s", path, strerror(errno));
+        close(f);
+        unlink(tmp);
+        return rc;
+    }
+    lseek(f, 0, SEEK_SET);
+    pthread_mutex_lock(&c->mu);
+    c->st.computes++;
+    c->st.entries++;
+    c->st.bytes += *size;
+    if (c->st.bytes > c->cap)
+        evict(c);
+    pthread_mutex_unlock(&c->mu);
+    *fd = f;
+    return 0;
+}
+
+int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
+                        const uint8_t target_sha256[DS_SHA256_LEN])
+{
+    char path[4096];
+
+    entry_path(c, basis_sha256, target_sha256, path, sizeof(path));
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+void ds_delta_cache_stats(ds_delta_cache_t *c, ds_delta_cache_stats_t *st)
+{
+    pthread_mutex_lock(&c->mu);
+    *st = c->st;
+    pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,381 @@
+/* Unit tests for librsync deltas and the delta cache (src/delta*.c). Deltas
+ * are applied with `rdiff patch`, an independent reader of the format. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* check.h's check_tmpdir() trips gcc 12's -Wformat-truncation at -O2. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+#include "check.h"
+#include "distsync/delta.h"
+#include "distsync/error.h"
+#include "distsync/retain.h"
+
+static const char *tmp;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)next_rand();
+}
+
+struct buf {
+    uint8_t *p;
+    size_t n;
+};
+
+static struct buf random_buf(size_t n)
+{
+    struct buf b = {malloc(n ? n : 1), n};
+
+    fill_random(b.p, n);
+    return b;
+}
+
+/* The issue's edit pattern on a copy of src. */
+static struct buf issue_edit(struct buf src)
+{
+    size_t n = src.n, a = n / 5, b = 2 * n / 5 + 13, ins = 3 * n / 5 + 7, del = 4 * n / 5 + 3;
+    struct buf d = {malloc(n + 1024), n + 512};
+
+    memcpy(d.p, src.p, ins);
+    fill_random(d.p + a, 4096);
+    fill_random(d.p + b, 4096);
+    fill_random(d.p + ins, 1024);
+    memcpy(d.p + ins + 1024, src.p + ins, del - ins);
+    memcpy(d.p + ins + 1024 + (del - ins), src.p + del + 512, n - del - 512);
+    return d;
+}
+
+static int write_file(const char *name, struct buf b)
+{
+    char path[4200];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, b.p, b.n) == (ssize_t)b.n);
+    return fd;
+}
+
+/* Computes basis -> target, applies it with rdiff and compares. Returns the
+ * delta size, or -1. */
+static long delta_roundtrip(struct buf basis, struct buf target, const ds_delta_opts_t *o)
+{
+    int bfd = write_file("basis", basis), tfd = write_file("target", target);
+    int dfd = write_file("delta", (struct buf){NULL, 0});
+    ds_delta_src_t bs, ts;
+    ds_delta_stats_t st;
+    char cmd[13000];
+    struct buf out = {malloc(target.n + 1), 0};
+    int rc, ofd;
+
+    ds_delta_src_fd(&bs, bfd, basis.n);
+    ds_delta_src_fd(&ts, tfd, target.n);
+    rc = ds_delta_compute(&bs, &ts, o, dfd, &st);
+    CHECK_INT(rc, 0);
+    CHECK_INT(st.delta_bytes, lseek(dfd, 0, SEEK_END));
+    CHECK_INT(st.literal_bytes + st.copy_bytes, target.n);
+    snprintf(cmd, sizeof(cmd), "rdiff -f patch '%s/basis' '%s/delta' '%s/out'", tmp, tmp, tmp);
+    CHECK_INT(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/out", tmp);
+    ofd = open(cmd, O_RDONLY);
+    CHECK(ofd >= 0);
+    out.n = (size_t)read(ofd, out.p, target.n + 1);
+    CHECK_INT(out.n, target.n);
+    CHECK(out.n == target.n && (target.n == 0 || memcmp(out.p, target.p, target.n) == 0));
+    close(bfd);
+    close(tfd);
+    close(dfd);
+    close(ofd);
+    free(out.p);
+    return rc == 0 ? (long)st.delta_bytes : -1;
+}
+
+static void test_patterns(void)
+{
+    struct buf a = random_buf(1 << 20), b = {malloc((1 << 20) + 4096), 0}, e = {NULL, 0};
+    struct buf u = random_buf(700000);
+
+    /* Insertion. */
+    memcpy(b.p, a.p, 5000);
+    fill_random(b.p + 5000, 3000);
+    memcpy(b.p + 8000, a.p + 5000, a.n - 5000);
+    b.n = a.n + 3000;
+    CHECK(delta_roundtrip(a, b, NULL) < 3000 + 1024);
+    /* Deletion. */
+    memcpy(b.p, a.p, 70000);
+    memcpy(b.p + 70000, a.p + 71111, a.n - 71111);
+    b.n = a.n - 1111;
+    CHECK(delta_roundtrip(a, b, NULL) < 1024);
+    /* Overwrite. */
+    memcpy(b.p, a.p, a.n);
+    fill_random(b.p + 333333, 2000);
+    b.n = a.n;
+    CHECK(delta_roundtrip(a, b, NULL) < 2000 + 1024);
+    /* Unrelated, empty and identical files. */
+    CHECK(delta_roundtrip(a, u, NULL) >= (long)u.n);
+    CHECK(delta_roundtrip(e, u, NULL) >= (long)u.n);
+    CHECK(delta_roundtrip(u, e, NULL) < 16);
+    CHECK(delta_roundtrip(e, e, NULL) < 16);
+    CHECK(delta_roundtrip(a, a, NULL) < 32);
+    /* Odd sizes around the block length, several block lengths. */
+    for (uint32_t bl = 256; bl <= 2048; bl *= 2) {
+        ds_delta_opts_t o = {.block_len = bl};
+        struct buf s = {a.p + 17, bl * 3 + 5};
+        struct buf t = {a.p + 19, bl * 3 + 1};
+
+        CHECK(delta_roundtrip(s, t, &o) >= 0);
+        CHECK(delta_roundtrip(t, s, &o) >= 0);
+    }
+    free(a.p);
+    free(b.p);
+    free(u.p);
+}
+
+static void test_issue_size(void)
+{
+    struct buf a = random_buf(8u << 20), b = issue_edit(a);
+    long n = delta_roundtrip(a, b, NULL);
+
+    printf("     issue edit on 8 MiB at block %u: delta %ld B for 9216 changed B\n",
+           DS_DELTA_BLOCK_DEFAULT, n);
+    /* Within 10% of the changed bytes plus a small header overhead. */
+    CHECK(n > 9216);
+    CHECK(n <= 9216 * 11 / 10 + 64);
+    free(a.p);
+    free(b.p);
+}
+
+static void test_sha_and_check(void)
+{
+    struct buf a = random_buf(300000), b = issue_edit(a);
+    int bfd = write_file("basis", a), tfd = write_file("target", b);
+    int dfd = write_file("delta", (struct buf){NULL, 0});
+    uint8_t asha[32], bsha[32], bad[32];
+    ds_delta_opts_t o = {.basis_sha256 = asha, .target_sha256 = bsha};
+    ds_delta_src_t bs, ts;
+    ds_delta_stats_t st;
+
+    ds_sha256(a.p, a.n, asha);
+    ds_sha256(b.p, b.n, bsha);
+    ds_delta_src_fd(&bs, bfd, a.n);
+    ds_delta_src_fd(&ts, tfd, b.n);
+    CHECK_INT(ds_delta_compute(&bs, &ts, &o, dfd, &st), 0);
+    CHECK_INT(ds_delta_check(&bs, dfd, st.delta_bytes, b.n, bsha), 0);
+    memcpy(bad, bsha, 32);
+    bad[0] ^= 1;
+    CHECK_INT(ds_delta_check(&bs, dfd, st.delta_bytes, b.n, bad), DS_EHASH);
+    CHECK_INT(ds_delta_check(&bs, dfd, st.delta_bytes, b.n + 1, bsha), DS_EHASH);
+    CHECK_INT(ds_delta_check(&bs, dfd, st.delta_bytes / 2, b.n, bsha), DS_ECORRUPT);
+    /* A source that is not what the caller says it is. */
+    o.target_sha256 = bad;
+    CHECK_INT(ds_delta_compute(&bs, &ts, &o, dfd, NULL), DS_ECHANGED);
+    o.target_sha256 = bsha;
+    o.basis_sha256 = bad;
+    CHECK_INT(ds_delta_compute(&bs, &ts, &o, dfd, NULL), DS_ECHANGED);
+    ts.size++; /* shorter than announced */
+    CHECK_INT(ds_delta_compute(&bs, &ts, NULL, dfd, NULL), DS_ECHANGED);
+    close(bfd);
+    close(tfd);
+    close(dfd);
+    free(a.p);
+    free(b.p);
+}
+
+/* The basis comes from the retain store (fixed 64 KiB chunks here). */
+static void test_retain_basis(void)
+{
+    struct buf a = random_buf(1000000), b = issue_edit(a), out = {0};
+    int bfd = write_file("basis", a), tfd = write_file("target", b);
+    size_t n = (a.n + 65535) / 65536;
+    uint8_t *recs = malloc(n * DS_RETAIN_REC_LEN), sha[32], bsha[32];
+    ds_retain_t *r = NULL;
+    ds_retain_reader_t *rd = NULL;
+    ds_delta_src_t bs, ts, fs;
+    ds_delta_stats_t st;
+    char dir[4200];
+    int dfd = write_file("delta", out);
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = (uint32_t)(i + 1 < n ? 65536 : a.n - i * 65536);
+
+        ds_xxh128(a.p + i * 65536, len, recs + i * 20);
+        memcpy(recs + i * 20 + 16, (uint8_t[4]){len, len >> 8, len >> 16, 0}, 4);
+    }
+    ds_sha256(a.p, a.n, sha);
+    ds_sha256(b.p, b.n, bsha);
+    snprintf(dir, sizeof(dir), "%s/retain", tmp);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_put(r, bfd, sha, a.n, recs, n, 0), 0);
+    CHECK_INT(ds_retain_open_version(r, sha, 0, &rd), 0);
+    ds_delta_src_retain(&bs, rd);
+    ds_delta_src_fd(&ts, tfd, b.n);
+    CHECK_INT(ds_delta_compute(&bs, &ts, &(ds_delta_opts_t){.basis_sha256 = sha}, dfd, &st), 0);
+    CHECK(st.delta_bytes < 12000);
+    /* Apply with the retained basis as the copy source, and with the file. */
+    CHECK_INT(ds_delta_check(&bs, dfd, st.delta_bytes, b.n, bsha), 0);
+    ds_delta_src_fd(&fs, bfd, a.n);
+    CHECK_INT(ds_delta_check(&fs, dfd, st.delta_bytes, b.n, bsha), 0);
+    ds_retain_reader_free(rd);
+    ds_retain_close(r);
+    close(bfd);
+    close(tfd);
+    close(dfd);
+    free(recs);
+    free(a.p);
+    free(b.p);
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+    char cmd[4400];
+    FILE *f;
+    int n = -1;
+
+    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '^%s'", dir, prefix);
+    f = popen(cmd, "r");
+    if (f && fscanf(f, "%d", &n) != 1)
+        n = -1;
+    if (f)
+        pclose(f);
+    return n;
+}
+
+struct pair {
+    struct buf a, b;
+    uint8_t asha[32], bsha[32];
+    int afd, bfd;
+    ds_delta_src_t as, bs;
+};
+
+static void pair_make(struct pair *p, size_t n, int id)
+{
+    char name[32];
+
+    p->a = random_buf(n);
+    p->b = issue_edit(p->a);
+    ds_sha256(p->a.p, p->a.n, p->asha);
+    ds_sha256(p->b.p, p->b.n, p->bsha);
+    snprintf(name, sizeof(name), "pa%d", id);
+    p->afd = write_file(name, p->a);
+    snprintf(name, sizeof(name), "pb%d", id);
+    p->bfd = write_file(name, p->b);
+    ds_delta_src_fd(&p->as, p->afd, p->a.n);
+    ds_delta_src_fd(&p->bs, p->bfd, p->b.n);
+}
+
+static void pair_free(struct pair *p)
+{
+    close(p->afd);
+    close(p->bfd);
+    free(p->a.p);
+    free(p->b.p);
+}
+
+static uint64_t get(ds_delta_cache_t *c, struct pair *p, int expect)
+{
+    uint64_t size = 0;
+    int fd = -1;
+
+    CHECK_INT(ds_delta_cache_get_or_compute(c, p->asha, p->bsha, &p->as, &p->bs, &fd, &size),
+              expect);
+    if (fd >= 0) {
+        char head[4];
+
+        CHECK_INT(lseek(fd, 0, SEEK_CUR), 0);
+        CHECK(read(fd, head, 4) == 4 && memcmp(head, "rs\x02\x36", 4) == 0);
+        CHECK_INT(ds_delta_check(&p->as, fd, size, p->b.n, p->bsha), 0);
+        close(fd);
+    }
+    return size;
+}
+
+static void test_cache(void)
+{
+    struct pair p[5];
+    char dir[4200], junk[4300];
+    ds_delta_cache_t *c = NULL;
+    ds_delta_cache_stats_t st;
+    uint64_t s0, s1;
+
+    snprintf(dir, sizeof(dir), "%s/deltas", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 20, NULL, &c), 0);
+    for (int i = 0; i < 5; i++)
+        pair_make(&p[i], 200000 + 10000 * i, i);
+    s0 = get(c, &p[0], 0);
+    s1 = get(c, &p[0], 0);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.computes, 1);
+    CHECK_INT(st.hits, 1);
+    CHECK_INT(s0, s1);
+    CHECK(s0 > 9216 && s0 < 12000);
+    CHECK_INT(count_files(dir, "tmp"), 0);
+    /* A wrong SHA-256 fails and publishes nothing. */
+    p[1].bsha[0] ^= 1;
+    get(c, &p[1], DS_ECHANGED);
+    p[1].bsha[0] ^= 1;
+    CHECK_INT(count_files(dir, "tmp"), 0);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 1);
+    ds_delta_cache_close(c);
+    /* Reopen with a cap of ~2.5 entries; a dead computation's tmp file is
+     * reaped. */
+    snprintf(junk, sizeof(junk), "%s/tmp.999999999.7", dir);
+    close(open(junk, O_CREAT | O_WRONLY, 0600));
+    CHECK_INT(ds_delta_cache_open(dir, s0 * 5 / 2, NULL, &c), 0);
+    CHECK_INT(count_files(dir, "tmp"), 0);
+    get(c, &p[0], 0); /* hit, from disk */
+    get(c, &p[1], 0);
+    get(c, &p[0], 0); /* p[0] is now the most recently used */
+    get(c, &p[2], 0); /* evicts p[1] */
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.hits, 2);
+    CHECK_INT(st.computes, 2);
+    CHECK_INT(st.evictions, 1);
+    CHECK_INT(st.entries, 2);
+    CHECK(st.bytes <= s0 * 5 / 2);
+    get(c, &p[0], 0);
+    get(c, &p[1], 0);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.hits, 3);
+    CHECK_INT(st.computes, 3);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 2);
+    CHECK_INT(ds_delta_cache_drop(c, p[1].asha, p[1].bsha), 0);
+    CHECK_INT(ds_delta_cache_drop(c, p[1].asha, p[1].bsha), 0);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 1);
+    ds_delta_cache_close(c);
+    for (int i = 0; i < 5; i++)
+        pair_free(&p[i]);
+}
+
+static void test_worth(void)
+{
+    CHECK_INT(ds_delta_worth(0, 1 << 20), 0);
+    CHECK_INT(ds_delta_worth(60000, 100000), 0); /* too little to matter */
+    CHECK_INT(ds_delta_worth(1 << 20, 2 << 20), 1);
+    CHECK_INT(ds_delta_worth(1 << 20, 8 << 20), 0);
+    CHECK_INT(ds_delta_worth(3 << 20, 8 << 20), 1);
+}
+
+int main(void)
+{
+    tmp = check_tmpdir("delta");
+    RUN(test_patterns);
+    RUN(test_issue_size);
+    RUN(test_sha_and_check);
+    RUN(test_retain_basis);
+    RUN(test_cache);
+    RUN(test_worth);
+    return CHECK_DONE();
+}

@@ -1,0 +1,457 @@
+/* Unit tests for the retained-version chunk store (src/retain.c). */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <sqlite3.h>
+
+/* check.h's check_tmpdir() trips gcc 12's -Wformat-truncation at -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+#include "check.h"
+#include "distsync/chunker.h"
+#include "distsync/digest.h"
+#include "distsync/error.h"
+#include "distsync/retain.h"
+
+static const ds_chunker_params_t small_chunks = {2048, 8192, 32768};
+
+struct version {
+    uint8_t *data;
+    size_t size;
+    uint8_t sha[DS_SHA256_LEN];
+    uint8_t *chunks; /* packed records */
+    size_t n;
+    int fd;
+};
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)next_rand();
+}
+
+/* Fills p with compressible, text-like bytes. */
+static void fill_text(uint8_t *p, size_t n)
+{
+    static const char *words[] = {"alpha ",  "signature ", "engine ", "definition\n",
+                                  "update ", "0x7f3a ",    "virus ",  "patch "};
+
+    for (size_t i = 0; i < n;) {
+        const char *w = words[next_rand() % 8];
+
+        for (size_t j = 0; w[j] && i < n; j++)
+            p[i++] = (uint8_t)w[j];
+    }
+}
+
+/* Chunks, hashes and writes v->data to dir/name; keeps the fd open. */
+static void version_make(struct version *v, const char *dir, const char *name)
+{
+    ds_chunker_t ck;
+    char path[4200];
+    size_t pos = 0, start = 0, cap = 64;
+    int cut;
+
+    v->chunks = malloc(cap * DS_RETAIN_REC_LEN);
+    v->n = 0;
+    ds_chunker_init(&ck, &small_chunks);
+    while (pos <= v->size) {
+        size_t used = ds_chunker_next(&ck, v->data + pos, v->size - pos, &cut);
+
+        pos += used;
+        if (!cut && pos < v->size)
+            continue;
+        if (pos > start) {
+            uint8_t *rec;
+            uint32_t len = (uint32_t)(pos - start);
+
+            if (v->n == cap)
+                v->chunks = realloc(v->chunks, (cap *= 2) * DS_RETAIN_REC_LEN);
+            rec = v->chunks + v->n++ * DS_RETAIN_REC_LEN;
+            ds_xxh128(v->data + start, len, rec);
+            for (int k = 0; k < 4; k++)
+                rec[16 + k] = (uint8_t)(len >> (8 * k));
+        }
+        start = pos;
+        if (!cut)
+            break;
+    }
+    ds_sha256(v->data, v->size, v->sha);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    v->fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(v->fd >= 0);
+    CHECK(write(v->fd, v->data, v->size) == (ssize_t)v->size);
+}
+
+static void version_free(struct version *v)
+{
+    free(v->data);
+    free(v->chunks);
+    if (v->fd >= 0)
+        close(v->fd);
+}
+
+/* The issue's edit pattern: two 4 KiB overwrites, a 1 KiB insertion and a
+ * 512 B deletion. Returns a new buffer in *out. */
+static size_t edit(const uint8_t *src, size_t n, uint8_t **out)
+{
+    uint8_t *d = malloc(n + 1024);
+    size_t a = n / 5, b = 2 * n / 5, ins = 3 * n / 5, del = 4 * n / 5;
+
+    memcpy(d, src, ins);
+    fill_random(d + a, 4096);
+    fill_random(d + b, 4096);
+    fill_random(d + ins, 1024);
+    memcpy(d + ins + 1024, src + ins, del - ins);
+    memcpy(d + ins + 1024 + (del - ins), src + del + 512, n - del - 512);
+    *out = d;
+    return n + 1024 - 512;
+}
+
+static int put(ds_retain_t *r, struct version *v, int flags)
+{
+    return ds_retain_put(r, v->fd, v->sha, v->size, v->chunks, v->n, flags);
+}
+
+/* Reads [off, off+len) through the reader and compares with v. */
+static int range_ok(ds_retain_reader_t *rd, const struct version *v, uint64_t off, size_t len)
+{
+    uint8_t *buf = malloc(len + 1);
+    size_t want = off >= v->size ? 0 : (len < v->size - off ? len : v->size - off);
+    long n = ds_retain_read(rd, off, buf, len);
+    int ok = n == (long)want && (want == 0 || memcmp(buf, v->data + off, want) == 0);
+
+    free(buf);
+    return ok;
+}
+
+static void test_roundtrip(void)
+{
+    const char *dir = check_tmpdir("retain_rt");
+    struct version v = {.size = 3 * 1024 * 1024 + 77};
+    ds_retain_t *r = NULL;
+    ds_retain_reader_t *rd = NULL;
+    ds_retain_usage_t u1, u2;
+    uint64_t off = 0;
+
+    v.data = malloc(v.size);
+    fill_random(v.data, v.size);
+    version_make(&v, dir, "v");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_has(r, v.sha), 0);
+    CHECK_INT(put(r, &v, DS_RETAIN_PUT_VERIFY), 0);
+    CHECK_INT(ds_retain_has(r, v.sha), 1);
+    CHECK_INT(ds_retain_usage(r, &u1), 0);
+    CHECK_INT(put(r, &v, 0), 0); /* idempotent */
+    CHECK_INT(ds_retain_usage(r, &u2), 0);
+    CHECK_INT(u2.versions, 1);
+    CHECK_INT(u2.stored_bytes, u1.stored_bytes);
+    CHECK_INT(u2.logical_bytes, v.size);
+    CHECK_INT(ds_retain_open_version(r, v.sha, 0, &rd), 0);
+    CHECK_INT(ds_retain_reader_size(rd), v.size);
+    for (size_t i = 0; rd && i < v.n; i++) {
+        off += (uint32_t)(v.chunks[i * 20 + 16] | v.chunks[i * 20 + 17] << 8 |
+                          v.chunks[i * 20 + 18] << 16);
+        CHECK(range_ok(rd, &v, off - 1, 2));       /* across a boundary */
+        CHECK(range_ok(rd, &v, off, 1));           /* at a boundary */
+        CHECK(range_ok(rd, &v, off - 100, 70000)); /* over several chunks */
+    }
+    for (int i = 0; rd && i < 200; i++)
+        CHECK(range_ok(rd, &v, next_rand() % v.size, 1 + next_rand() % 100000));
+    CHECK(rd && range_ok(rd, &v, 0, v.size + 10));
+    CHECK(rd && range_ok(rd, &v, v.size, 10));
+    ds_retain_reader_free(rd);
+    CHECK_INT(ds_retain_verify(r, v.sha), 0);
+    ds_retain_close(r);
+    /* Reopen: the data persisted. */
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_verify(r, v.sha), 0);
+    ds_retain_close(r);
+    version_free(&v);
+}
+
+static void test_dedup(void)
+{
+    const char *dir = check_tmpdir("retain_dedup");
+    struct version v1 = {.size = 8 * 1024 * 1024}, v2 = {0}, t = {.size = 2 * 1024 * 1024};
+    ds_retain_t *r = NULL;
+    ds_retain_usage_t u0, u1, u2;
+
+    v1.data = malloc(v1.size);
+    fill_random(v1.data, v1.size);
+    v2.size = edit(v1.data, v1.size, &v2.data);
+    version_make(&v1, dir, "v1");
+    version_make(&v2, dir, "v2");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_usage(r, &u0), 0);
+    CHECK_INT(put(r, &v1, 0), 0);
+    CHECK_INT(ds_retain_usage(r, &u1), 0);
+    CHECK_INT(put(r, &v2, 0), 0);
+    CHECK_INT(ds_retain_usage(r, &u2), 0);
+    printf("     dedup: v1 %zu B stored %llu B; + v2 (4 edits, %zu chunks) stored +%llu B\n",
+           v1.size, (unsigned long long)(u1.stored_bytes - u0.stored_bytes), v2.n,
+           (unsigned long long)(u2.stored_bytes - u1.stored_bytes));
+    /* Each edit dirties one or two 8 KiB-average chunks (max 32 KiB). */
+    CHECK(u2.stored_bytes - u1.stored_bytes <= 8 * 32768);
+    CHECK(u2.stored_bytes - u1.stored_bytes >= 9216);
+    CHECK_INT(u2.logical_bytes, v1.size + v2.size);
+    CHECK_INT(ds_retain_verify(r, v1.sha), 0);
+    CHECK_INT(ds_retain_verify(r, v2.sha), 0);
+    /* Compressible content is stored compressed. */
+    t.data = malloc(t.size);
+    fill_text(t.data, t.size);
+    version_make(&t, dir, "t");
+    CHECK_INT(put(r, &t, DS_RETAIN_PUT_VERIFY), 0);
+    CHECK_INT(ds_retain_usage(r, &u1), 0);
+    printf("     text: %zu B stored as %llu B\n", t.size,
+           (unsigned long long)(u1.stored_bytes - u2.stored_bytes));
+    CHECK(u1.stored_bytes - u2.stored_bytes < t.size / 3);
+    CHECK_INT(ds_retain_verify(r, t.sha), 0);
+    ds_retain_close(r);
+    version_free(&v1);
+    version_free(&v2);
+    version_free(&t);
+}
+
+static size_t distinct_chunks(const struct version *v)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < v->n; i++) {
+        int seen = 0;
+
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = memcmp(v->chunks + i * 20, v->chunks + j * 20, 16) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+static void test_gc(void)
+{
+    const char *dir = check_tmpdir("retain_gc");
+    struct version v1 = {.size = 1024 * 1024}, v2 = {0}, v3 = {.size = 300000};
+    ds_retain_t *r = NULL;
+    ds_retain_usage_t before, after;
+    uint64_t freed = 1;
+    uint8_t keep[2 * DS_SHA256_LEN];
+
+    v1.data = malloc(v1.size);
+    fill_random(v1.data, v1.size);
+    v2.size = edit(v1.data, v1.size, &v2.data);
+    v3.data = malloc(v3.size);
+    fill_random(v3.data, v3.size);
+    version_make(&v1, dir, "v1");
+    version_make(&v2, dir, "v2");
+    version_make(&v3, dir, "v3");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v1, 0), 0);
+    CHECK_INT(put(r, &v2, 0), 0);
+    CHECK_INT(put(r, &v3, 0), 0);
+    CHECK_INT(ds_retain_usage(r, &before), 0);
+    /* Keep v2 and an unknown digest. */
+    memcpy(keep, v2.sha, DS_SHA256_LEN);
+    memset(keep + DS_SHA256_LEN, 0xab, DS_SHA256_LEN);
+    CHECK_INT(ds_retain_gc(r, keep, 2, &freed), 0);
+    CHECK_INT(ds_retain_usage(r, &after), 0);
+    CHECK_INT(after.versions, 1);
+    CHECK_INT(after.chunks, distinct_chunks(&v2));
+    CHECK_INT(after.unique_bytes, v2.size);
+    CHECK_INT(freed, before.stored_bytes - after.stored_bytes);
+    CHECK(freed > v3.size);
+    CHECK_INT(ds_retain_has(r, v1.sha), 0);
+    CHECK_INT(ds_retain_has(r, v3.sha), 0);
+    CHECK_INT(ds_retain_verify(r, v2.sha), 0);
+    CHECK_INT(ds_retain_verify(r, v1.sha), DS_ENOTFOUND);
+    /* Same keep set again: nothing to free. */
+    CHECK_INT(ds_retain_gc(r, keep, 1, &freed), 0);
+    CHECK_INT(freed, 0);
+    /* Empty keep set: everything goes. */
+    CHECK_INT(ds_retain_gc(r, NULL, 0, &freed), 0);
+    CHECK_INT(freed, after.stored_bytes);
+    CHECK_INT(ds_retain_usage(r, &after), 0);
+    CHECK_INT(after.versions + after.chunks + after.stored_bytes, 0);
+    ds_retain_close(r);
+    version_free(&v1);
+    version_free(&v2);
+    version_free(&v3);
+}
+
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[4200];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/retain.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_corrupt(void)
+{
+    const char *dir = check_tmpdir("retain_corrupt");
+    struct version v = {.size = 512 * 1024}, t = {.size = 256 * 1024};
+    ds_retain_t *r = NULL;
+    ds_retain_reader_t *rd = NULL;
+    uint8_t *buf = malloc(v.size), other[DS_SHA256_LEN];
+    char sql[512], hex[65];
+    uint32_t len0;
+
+    v.data = malloc(v.size);
+    fill_random(v.data, v.size);
+    version_make(&v, dir, "v");
+    t.data = malloc(t.size);
+    fill_text(t.data, t.size);
+    version_make(&t, dir, "t");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v, 0), 0);
+    CHECK_INT(put(r, &t, 0), 0);
+    ds_retain_close(r);
+    /* Flip one byte in the middle of v's first chunk (stored raw) and of
+     * t's first chunk (zstd). */
+    len0 = v.chunks[16] | v.chunks[17] << 8 | (uint32_t)v.chunks[18] << 16;
+    ds_hex(v.chunks, 16, hex);
+    snprintf(sql, sizeof(sql),
+             "UPDATE blob SET data = substr(data, 1, 99) || x'00' || substr(data, 101)"
+             " WHERE id IN (SELECT id FROM chunk WHERE hash IN (x'%s'));",
+             hex);
+    db_exec(dir, sql);
+    ds_hex(t.chunks, 16, hex);
+    snprintf(sql, sizeof(sql),
+             "UPDATE blob SET data = substr(data, 1, 99) || x'ff' || substr(data, 101)"
+             " WHERE id IN (SELECT id FROM chunk WHERE hash IN (x'%s'));",
+             hex);
+    db_exec(dir, sql);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_open_version(r, v.sha, 0, &rd), 0);
+    CHECK_INT(ds_retain_read(rd, 0, buf, 100), DS_ECORRUPT);
+    CHECK_INT(ds_retain_read(rd, len0 - 10, buf, 20), DS_ECORRUPT);
+    CHECK(range_ok(rd, &v, len0, v.size - len0)); /* other chunks still read */
+    ds_retain_reader_free(rd);
+    CHECK_INT(ds_retain_verify(r, v.sha), DS_ECORRUPT);
+    CHECK_INT(ds_retain_verify(r, t.sha), DS_ECORRUPT);
+    /* A version whose chunks are intact but whose SHA-256 is wrong. */
+    CHECK_INT(ds_retain_gc(r, v.sha, 1, NULL), 0); /* drop t */
+    CHECK_INT(put(r, &t, 0), 0);                   /* re-put t: fresh chunks */
+    CHECK_INT(ds_retain_verify(r, t.sha), 0);
+    ds_retain_close(r);
+    ds_hex(t.sha, 32, hex);
+    snprintf(sql, sizeof(sql), "UPDATE version SET sha256 = x'%.62s00' WHERE sha256 = x'%s';", hex,
+             hex);
+    db_exec(dir, sql);
+    memcpy(other, t.sha, 32);
+    other[31] = 0;
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_verify(r, other), DS_EHASH);
+    CHECK_INT(ds_retain_open_version(r, other, DS_RETAIN_READ_VERIFY, &rd), 0);
+    CHECK_INT(ds_retain_read(rd, 0, buf, 1000), 1000);
+    CHECK_INT(ds_retain_read(rd, 1000, buf, t.size), DS_EHASH);
+    ds_retain_reader_free(rd);
+    ds_retain_close(r);
+    free(buf);
+    version_free(&v);
+    version_free(&t);
+}
+
+static void test_put_errors(void)
+{
+    const char *dir = check_tmpdir("retain_err");
+    struct version v = {.size = 400000}, e = {.size = 0};
+    ds_retain_t *r = NULL;
+    ds_retain_usage_t u;
+    ds_retain_reader_t *rd = NULL;
+    uint8_t b;
+
+    v.data = malloc(v.size);
+    fill_random(v.data, v.size);
+    version_make(&v, dir, "v");
+    e.data = malloc(1);
+    version_make(&e, dir, "e");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_put(r, v.fd, v.sha, v.size + 1, v.chunks, v.n, 0), DS_EUSAGE);
+    /* The file changed after chunking: a late chunk no longer matches. */
+    b = v.data[v.size - 5] ^ 1;
+    CHECK(pwrite(v.fd, &b, 1, (off_t)v.size - 5) == 1);
+    CHECK_INT(put(r, &v, 0), DS_ECHANGED);
+    CHECK_INT(ds_retain_has(r, v.sha), 0);
+    CHECK_INT(ds_retain_usage(r, &u), 0);
+    CHECK_INT(u.chunks + u.versions, 0); /* rolled back whole */
+    /* Truncated file. */
+    CHECK(ftruncate(v.fd, 1000) == 0);
+    CHECK_INT(put(r, &v, 0), DS_ECHANGED);
+    /* Empty version. */
+    CHECK_INT(put(r, &e, DS_RETAIN_PUT_VERIFY), 0);
+    CHECK_INT(ds_retain_verify(r, e.sha), 0);
+    CHECK_INT(ds_retain_open_version(r, e.sha, 0, &rd), 0);
+    CHECK_INT(ds_retain_read(rd, 0, &b, 1), 0);
+    ds_retain_reader_free(rd);
+    CHECK_INT(ds_retain_open_version(r, v.sha, 0, &rd), DS_ENOTFOUND);
+    CHECK(rd == NULL);
+    ds_retain_close(r);
+    version_free(&v);
+    version_free(&e);
+}
+
+/* kill -9 during puts: afterwards every retained version verifies and no
+ * chunk is unreferenced. */
+static void test_crash(void)
+{
+    const char *dir = check_tmpdir("retain_crash");
+    struct version v = {.size = 16 * 1024 * 1024};
+    ds_retain_t *r = NULL;
+    ds_retain_usage_t u;
+    uint64_t freed = 1;
+
+    v.data = malloc(v.size);
+    fill_random(v.data, v.size);
+    version_make(&v, dir, "v");
+    for (int i = 0; i < 4; i++) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+            ds_retain_t *cr = NULL;
+
+            if (ds_retain_open(dir, &cr) == 0)
+                put(cr, &v, 0);
+            _exit(0);
+        }
+        usleep(20000 + 15000 * i);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        CHECK_INT(ds_retain_open(dir, &r), 0);
+        CHECK_INT(ds_retain_usage(r, &u), 0);
+        if (u.versions == 1)
+            CHECK_INT(ds_retain_verify(r, v.sha), 0);
+        else
+            CHECK_INT(u.chunks, 0);
+        CHECK_INT(ds_retain_gc(r, v.sha, 1, &freed), 0);
+        CHECK_INT(freed, 0);
+        CHECK_INT(ds_retain_gc(r, NULL, 0, NULL), 0); /* start over */
+        ds_retain_close(r);
+    }
+    version_free(&v);
+}
+
+int main(void)
+{
+    RUN(test_roundtrip);
+    RUN(test_dedup);
+    RUN(test_gc);
+    RUN(test_corrupt);
+    RUN(test_put_errors);
+    RUN(test_crash);
+    return CHECK_DONE();
+}
