@@ -1,0 +1,84 @@
+/*
+ * Receiver of the apply protocol: the target side of a sync session, shared
+ * by `distsync agent` (stdin/stdout), the file:// backend (in-process) and
+ * the SMB worker. A push-driven state machine with no I/O on its input or
+ * output: the caller feeds received bytes in any split and sends whatever
+ * reply bytes the receiver queued. It does blocking file-system I/O under
+ * root while handling a frame (that is its job).
+ *
+ * Files are built under <root>/.distsync/tmp/, verified (size + SHA-256,
+ * hashed while written), fsynced, renamed into place, the directory fsynced;
+ * the manifest is written atomically on MANIFEST_COMMIT, BYE, lease release
+ * and end of input. Nothing is ever written outside root. See PROTOCOL.md.
+ */
+#ifndef DISTSYNC_APPLY_H
+#define DISTSYNC_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DS_APPLY_MAX_OPEN 16 /* files open at once in one session (default) */
+
+typedef struct ds_apply ds_apply_t;
+
+typedef struct ds_apply_opts {
+    /* Clock for lease expiry, unix seconds. NULL: time(NULL). */
+    int64_t (*now)(void *ctx);
+    void *now_ctx;
+    unsigned max_open_files; /* 0: DS_APPLY_MAX_OPEN; at most 1024 */
+    int no_fsync;            /* tests and fuzzing only: skip fsync() calls */
+} ds_apply_opts_t;
+
+typedef struct ds_apply_stats {
+    uint64_t files_ok, files_failed, deletes;
+    uint64_t bytes_literal; /* LITERAL bytes after decompression */
+    uint64_t bytes_copied;  /* COPY bytes read from basis files */
+    uint64_t bytes_delta;   /* DELTA stream bytes after decompression */
+    uint64_t bytes_written; /* bytes written to tmp files */
+} ds_apply_stats_t;
+
+/*
+ * Opens a receiver for the existing directory root (opts may be NULL).
+ * Nothing is written until the session takes the lease. Returns 0 with *out
+ * set, or -errno / DS_ENOMEM with a message naming root in err.
+ */
+int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out, char *err,
+                 size_t errlen);
+
+/*
+ * Consumes len input bytes (any split of the frame stream; partial frames are
+ * buffered, at most one frame). Handles every complete frame and queues
+ * replies. Returns 0 while the session goes on (check ds_apply_done() after
+ * BYE), or a negative code when the session is over because of a fatal error
+ * (framing, protocol violation, bad version): an ERR frame with the FATAL
+ * flag is then queued; further feeds return the same code.
+ */
+int ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len);
+
+/* Queued reply bytes: *p (valid until the next feed/consume/free) and *len. */
+void ds_apply_output(ds_apply_t *ap, const uint8_t **p, size_t *len);
+
+/* Drops the first n queued reply bytes (after they were sent). */
+void ds_apply_output_consume(ds_apply_t *ap, size_t n);
+
+/* Bytes of a partial frame buffered. Non-zero at end of input means the
+ * stream was truncated mid-frame. */
+size_t ds_apply_pending(const ds_apply_t *ap);
+
+/* 1 once BYE was handled, else 0. */
+int ds_apply_done(const ds_apply_t *ap);
+
+/*
+ * End of input: aborts files still open (their tmp files are removed), writes
+ * the manifest if it changed and the lease is held, releases the lock. Safe to
+ * call more than once. Returns 0 or the manifest write error.
+ */
+int ds_apply_finish(ds_apply_t *ap);
+
+/* Counters for the session so far. */
+const ds_apply_stats_t *ds_apply_stats(const ds_apply_t *ap);
+
+/* Calls ds_apply_finish() and frees everything. NULL is a no-op. */
+void ds_apply_free(ds_apply_t *ap);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * Target manifest: the record, kept on each server in
+ * <root>/.distsync/manifest, of what distsync committed there (path, size,
+ * SHA-256, mtime). Binary, versioned, with a SHA-256 trailer over the whole
+ * file; written atomically (temp + fsync + rename + directory fsync). The
+ * format is specified in src/PROTOCOL.md ("Manifest format").
+ *
+ * In memory a manifest is a hash table keyed by path; ds_manifest_sorted()
+ * gives the byte-order listing the encoder writes.
+ */
+#ifndef DISTSYNC_MANIFEST_H
+#define DISTSYNC_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/digest.h"
+
+#define DS_MANIFEST_NAME    "manifest" /* inside <root>/.distsync */
+#define DS_MANIFEST_VERSION 1
+#define DS_MANIFEST_MAX     (1ull << 32) /* largest manifest file accepted: 4 GiB */
+
+typedef struct ds_manifest_entry {
+    char *path; /* relative, '/'-separated, owned by the manifest */
+    uint64_t size;
+    int64_t mtime_ns; /* mtime on the target after publication */
+    uint8_t sha256[DS_SHA256_LEN];
+} ds_manifest_entry_t;
+
+typedef struct ds_manifest ds_manifest_t;
+
+/* Creates an empty manifest. Returns 0 or DS_ENOMEM. */
+int ds_manifest_new(ds_manifest_t **out);
+void ds_manifest_free(ds_manifest_t *m);
+
+/* Number of entries. */
+size_t ds_manifest_count(const ds_manifest_t *m);
+
+/* Entry for path, or NULL. Valid until the next put/remove/free. */
+const ds_manifest_entry_t *ds_manifest_get(const ds_manifest_t *m, const char *path);
+
+/* Inserts or replaces path's entry (path is copied). Returns 0, DS_EPATH
+ * (path fails ds_pathsafe_check) or DS_ENOMEM. */
+int ds_manifest_put(ds_manifest_t *m, const char *path, uint64_t size, int64_t mtime_ns,
+                    const uint8_t sha256[DS_SHA256_LEN]);
+
+/* Removes path. Returns 0 or DS_ENOTFOUND. */
+int ds_manifest_remove(ds_manifest_t *m, const char *path);
+
+/* Allocates (*out, caller frees the array only) the entries sorted by path in
+ * byte order. Pointers are valid until the next put/remove/free.
+ * Returns 0 or DS_ENOMEM. */
+int ds_manifest_sorted(const ds_manifest_t *m, const ds_manifest_entry_t ***out, size_t *n);
+
+/* Encodes m into a malloc'd buffer (*buf, caller frees). Returns 0 or DS_ENOMEM. */
+int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len);
+
+/*
+ * Decodes a manifest. Returns 0 with *out set, DS_EVERSION (a newer format
+ * version), or DS_ECORRUPT (bad magic, checksum, truncated, unsorted or
+ * duplicate paths, unsafe path) with a one-line reason in err.
+ */
+int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err, size_t errlen);
+
+/*
+ * Reads DS_MANIFEST_NAME from the state directory fd dsdir. A missing file
+ * yields an empty manifest. Returns 0 or the decode/-errno error (reason in err).
+ */
+int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen);
+
+/* Writes m as DS_MANIFEST_NAME in dsdir atomically. Returns 0 or -errno/DS_ENOMEM. */
+int ds_manifest_store(int dsdir, const ds_manifest_t *m);
+
+/* Internal: writes n bytes as dirfd/name via name.tmp, fsync, rename and
+ * directory fsync. Returns 0 or -errno. Used by the lease file too. */
+int ds__manifest_atomic_write(int dirfd, const char *name, const void *p, size_t n);
+
+#endif

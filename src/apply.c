@@ -1,0 +1,622 @@
+/*
+ * Receiver session: input framing, the session state machine, HELLO, the
+ * lease, the manifest and BYE. File building lives in apply_file.c, LIST,
+ * HASH and DELETE in apply_walk.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librsync.h>
+#include <zstd.h>
+
+#include "apply_int.h"
+#include "distsync/error.h"
+#include "distsync/lease.h"
+#include "distsync/log.h"
+#include "distsync/pathsafe.h"
+#include "distsync/version.h"
+
+#define MANIFEST_CHUNK (1u << 20)
+
+int64_t ds__apply_now(ds_apply_t *ap)
+{
+    return ap->opts.now ? ap->opts.now(ap->opts.now_ctx) : (int64_t)time(NULL);
+}
+
+void ds__apply_cstr(ds_pstr_t s, char *out)
+{
+    memcpy(out, s.p, s.n);
+    out[s.n] = '\0';
+}
+
+int ds__apply_reply(ds_apply_t *ap, const ds_msg_t *m)
+{
+    return ds_proto_encode(&ap->out, m);
+}
+
+static int reply_err_flags(ds_apply_t *ap, uint32_t id, uint8_t flags, int code, const char *path,
+                           const char *msg)
+{
+    ds_msg_t m = {.type = DS_MSG_ERR, .flags = flags, .id = id};
+
+    m.u.err.code = code;
+    m.u.err.path = ds_pstr(path);
+    m.u.err.message = ds_pstr(msg);
+    return ds__apply_reply(ap, &m);
+}
+
+int ds__apply_reply_err(ds_apply_t *ap, uint32_t id, int code, const char *path, const char *msg)
+{
+    return reply_err_flags(ap, id, 0, code, path, msg);
+}
+
+static int reply_ok(ds_apply_t *ap, uint32_t id, uint64_t value)
+{
+    ds_msg_t m = {.type = DS_MSG_OK, .id = id};
+
+    m.u.ok.value = value;
+    return ds__apply_reply(ap, &m);
+}
+
+int ds__apply_lease_valid(ds_apply_t *ap)
+{
+    return ap->have_lease && ds__apply_now(ap) < ap->lease_expiry;
+}
+
+int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
+{
+    char msg[APPLY_ERRMSG];
+    va_list va;
+
+    va_start(va, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, va);
+    va_end(va);
+    ds_log(DS_LOG_ERROR, "apply %s: session ended: %s", ap->root, msg);
+    reply_err_flags(ap, id, DS_PROTO_F_FATAL, code, "", msg);
+    ds_apply_finish(ap);
+    ap->state = S_DEAD;
+    ap->fatal_rc = code;
+    return code;
+}
+
+/* librsync prints its errors to stderr by default; route them to our log. */
+static void rs_log(rs_loglevel level, const char *msg)
+{
+    ds_log(DS_LOG_DEBUG, "librsync: %s", msg);
+}
+
+int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out, char *err,
+                 size_t errlen)
+{
+    ds_apply_t *ap = calloc(1, sizeof(*ap));
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    if (ap == NULL)
+        goto fail;
+    ap->rootfd = ap->dsfd = ap->tmpfd = ap->lockfd = -1;
+    rs_trace_to(rs_log);
+    if (opts)
+        ap->opts = *opts;
+    ap->max_open = ap->opts.max_open_files ? ap->opts.max_open_files : DS_APPLY_MAX_OPEN;
+    if (ap->max_open > APPLY_MAX_OPEN)
+        ap->max_open = APPLY_MAX_OPEN;
+    ap->root = strdup(root);
+    ap->files = calloc(ap->max_open, sizeof(*ap->files));
+    ap->iobuf = malloc(APPLY_IOBUF);
+    if (ap->root == NULL || ap->files == NULL || ap->iobuf == NULL)
+        goto fail;
+    for (unsigned i = 0; i < ap->max_open; i++)
+        ap->files[i].fd = ap->files[i].basis_fd = -1;
+    ap->session = (uint32_t)getpid() ^ (uint32_t)time(NULL) << 16;
+    ap->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ap->rootfd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    *out = ap;
+    return 0;
+fail:
+    snprintf(err, errlen, "target root %s: %s", root, ds_strerror(rc));
+    ds_apply_free(ap);
+    return rc;
+}
+
+size_t ds_apply_pending(const ds_apply_t *ap)
+{
+    return ap->in.len;
+}
+
+int ds_apply_done(const ds_apply_t *ap)
+{
+    return ap->state == S_DONE;
+}
+
+const ds_apply_stats_t *ds_apply_stats(const ds_apply_t *ap)
+{
+    return &ap->stats;
+}
+
+void ds_apply_output(ds_apply_t *ap, const uint8_t **p, size_t *len)
+{
+    *p = ap->out.p;
+    *len = ap->out.len;
+}
+
+void ds_apply_output_consume(ds_apply_t *ap, size_t n)
+{
+    ds_proto_buf_consume(&ap->out, n);
+}
+
+static int write_manifest(ds_apply_t *ap)
+{
+    int rc;
+
+    if (!ap->man_dirty || !ap->have_lease || ap->man == NULL)
+        return 0;
+    rc = ds_manifest_store(ap->dsfd, ap->man);
+    if (rc < 0) {
+        ds_log(DS_LOG_ERROR, "%s/.distsync/manifest: cannot write: %s", ap->root, ds_strerror(rc));
+        return rc;
+    }
+    ap->man_dirty = 0;
+    return 0;
+}
+
+int ds_apply_finish(ds_apply_t *ap)
+{
+    int rc;
+
+    if (ap == NULL)
+        return 0;
+    for (unsigned i = 0; i < ap->max_open; i++)
+        if (ap->files[i].used)
+            ds__apply_file_release(ap, &ap->files[i]);
+    rc = write_manifest(ap);
+    if (ap->lockfd >= 0)
+        close(ap->lockfd);
+    ap->lockfd = -1;
+    ap->have_lease = 0;
+    return rc;
+}
+
+void ds_apply_free(ds_apply_t *ap)
+{
+    if (ap == NULL)
+        return;
+    if (ap->files)
+        ds_apply_finish(ap);
+    for (int *fd = &ap->rootfd; fd <= &ap->lockfd; fd++)
+        if (*fd >= 0)
+            close(*fd);
+    ds_manifest_free(ap->man);
+    ds_proto_buf_free(&ap->in);
+    ds_proto_buf_free(&ap->out);
+    ZSTD_freeDCtx(ap->zctx);
+    free(ap->zbuf);
+    free(ap->iobuf);
+    free(ap->files);
+    free(ap->root);
+    free(ap);
+}
+
+/* ---- manifest ---- */
+
+static int load_manifest(ds_apply_t *ap, char *err, size_t errlen)
+{
+    int rc;
+
+    if (ap->man)
+        return 0;
+    if (ap->dsfd < 0) {
+        ap->dsfd =
+            openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ap->dsfd < 0 && errno != ENOENT) {
+            rc = -errno;
+            snprintf(err, errlen, "%s/.distsync: %s", ap->root, ds_strerror(rc));
+            return rc;
+        }
+    }
+    if (ap->dsfd < 0)
+        return ds_manifest_new(&ap->man);
+    rc = ds_manifest_load(ap->dsfd, &ap->man, err, errlen);
+    return rc;
+}
+
+static int on_manifest_get(ds_apply_t *ap, const ds_msg_t *req)
+{
+    char err[APPLY_ERRMSG] = "";
+    uint8_t *buf = NULL;
+    size_t len = 0, off = 0;
+    int rc = load_manifest(ap, err, sizeof(err));
+
+    if (rc == 0)
+        rc = ds_manifest_encode(ap->man, &buf, &len);
+    if (rc < 0)
+        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
+                                   err[0] ? err : ds_strerror(rc));
+    do {
+        ds_msg_t m = {.type = DS_MSG_MANIFEST_DATA, .id = req->id};
+        size_t n = len - off > MANIFEST_CHUNK ? MANIFEST_CHUNK : len - off;
+
+        m.flags = off + n < len ? DS_PROTO_F_MORE : 0;
+        m.u.blob.data = buf + off;
+        m.u.blob.len = (uint32_t)n;
+        rc = ds__apply_reply(ap, &m);
+        off += n;
+    } while (rc == 0 && off < len);
+    free(buf);
+    return rc;
+}
+
+static int on_manifest_commit(ds_apply_t *ap, const ds_msg_t *req)
+{
+    int rc;
+
+    if (!ds__apply_lease_valid(ap))
+        return ds__apply_reply_err(ap, req->id, DS_ELEASE, ".distsync/manifest",
+                                   "MANIFEST_COMMIT without a valid lease");
+    ap->man_dirty = 1; /* always rewrite: the console asked for a durable state */
+    rc = write_manifest(ap);
+    if (rc < 0)
+        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
+                                   "cannot write the manifest");
+    return reply_ok(ap, req->id, ds_manifest_count(ap->man));
+}
+
+/* ---- lease ---- */
+
+static int open_state_dirs(ds_apply_t *ap)
+{
+    if (ap->dsfd < 0) {
+        if (mkdirat(ap->rootfd, DS_STATE_DIR, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        ap->dsfd =
+            openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ap->dsfd < 0)
+            return errno == ELOOP ? DS_ESYMLINK : -errno;
+    }
+    if (ap->tmpfd < 0) {
+        if (mkdirat(ap->dsfd, APPLY_TMP_DIR, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        ap->tmpfd =
+            openat(ap->dsfd, APPLY_TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (ap->tmpfd < 0)
+            return errno == ELOOP ? DS_ESYMLINK : -errno;
+    }
+    return 0;
+}
+
+/* Removes tmp files left by dead sessions. Only called with the lock held. */
+static uint32_t clean_tmp(ds_apply_t *ap)
+{
+    int fd = openat(ap->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    uint32_t n = 0;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+
+        if (strncmp(de->d_name, APPLY_TMP_PFX, strlen(APPLY_TMP_PFX)) != 0 ||
+            l < strlen(APPLY_TMP_SFX) ||
+            strcmp(de->d_name + l - strlen(APPLY_TMP_SFX), APPLY_TMP_SFX) != 0)
+            continue;
+        if (unlinkat(ap->tmpfd, de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    unlinkat(ap->dsfd, DS_MANIFEST_NAME ".tmp", 0);
+    if (n && !ap->opts.no_fsync)
+        fsync(ap->tmpfd);
+    return n;
+}
+
+static int reply_busy(ds_apply_t *ap, uint32_t id, const ds_lease_t *cur)
+{
+    ds_msg_t m = {.type = DS_MSG_BUSY, .id = id};
+    ds_lease_t none = {.console = "", .host = ""};
+    char msg[APPLY_ERRMSG];
+
+    if (cur == NULL) {
+        cur = &none;
+        snprintf(msg, sizeof(msg),
+                 "server is being synced by console ? (another receiver holds %s; its lease "
+                 "file is missing or stale)",
+                 DS_STATE_DIR "/" DS_LEASE_LOCK_NAME);
+    } else {
+        ds_lease_busy_message(cur, msg, sizeof(msg));
+    }
+    m.u.busy.console_id = ds_pstr(cur->console);
+    m.u.busy.pid = cur->pid;
+    m.u.busy.host = ds_pstr(cur->host);
+    m.u.busy.expiry = cur->expiry;
+    m.u.busy.message = ds_pstr(msg);
+    return ds__apply_reply(ap, &m);
+}
+
+/*
+ * Another receiver holds the lock. It writes its lease right after taking the
+ * lock, so a missing, expired or own-console lease file means it is about to:
+ * wait for it briefly (up to ~300 ms) to name the real holder in BUSY.
+ */
+static int read_holder(ds_apply_t *ap, ds_lease_t *cur, const char *self, int64_t now)
+{
+    for (int i = 0; i < 30; i++) {
+        if (ds_lease_read(ap->dsfd, cur) == 0 && cur->expiry > now &&
+            strcmp(cur->console, self) != 0)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+static int take_lease(ds_apply_t *ap, const ds_msg_t *req, ds_lease_t *cur, int *have_cur)
+{
+    char err[APPLY_ERRMSG] = "";
+    ds_lease_t nl = {0};
+    int64_t now = ds__apply_now(ap);
+    uint32_t ttl = req->u.lease.ttl_s;
+    uint32_t cleaned = 0;
+    int rc, first = !ap->have_lease;
+    ds_msg_t m = {.type = DS_MSG_LEASE_OK, .id = req->id};
+
+    if (req->u.lease.console_id.n == 0 || req->u.lease.console_id.n >= DS_LEASE_STR_MAX ||
+        req->u.lease.host.n >= DS_LEASE_STR_MAX)
+        return ds__apply_reply_err(ap, req->id, DS_EUSAGE, "", "LEASE: bad console id or host");
+    ds__apply_cstr(req->u.lease.console_id, nl.console);
+    ds__apply_cstr(req->u.lease.host, nl.host);
+    rc = open_state_dirs(ap);
+    if (rc == 0 && ap->lockfd < 0)
+        rc = ds_lease_lock(ap->dsfd, &ap->lockfd);
+    if (rc == DS_ELEASE) {
+        *have_cur = read_holder(ap, cur, nl.console, now);
+        return 1; /* busy */
+    }
+    if (rc < 0)
+        return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR, "cannot prepare the state dir");
+    *have_cur = ds_lease_read(ap->dsfd, cur) == 0;
+    if (!ap->have_lease &&
+        ds_lease_decide(*have_cur ? cur : NULL, nl.console, now, 1) == DS_LEASE_BUSY) {
+        close(ap->lockfd);
+        ap->lockfd = -1;
+        return 1;
+    }
+    if (ttl == 0 || ttl > DS_LEASE_TTL_MAX)
+        ttl = ttl ? DS_LEASE_TTL_MAX : 60;
+    nl.pid = req->u.lease.pid;
+    nl.expiry = now + ttl;
+    nl.flock = 1;
+    rc = ds_lease_write(ap->dsfd, &nl);
+    if (rc < 0)
+        return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR "/" DS_LEASE_NAME,
+                                   "cannot write the lease");
+    if (first) {
+        cleaned = clean_tmp(ap);
+        ds_manifest_free(ap->man);
+        ap->man = NULL;
+        rc = load_manifest(ap, err, sizeof(err));
+        if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
+            ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
+            renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");
+            rc = ds_manifest_new(&ap->man);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    ap->have_lease = 1;
+    ap->lease_expiry = nl.expiry;
+    m.u.lease_ok.expiry = nl.expiry;
+    m.u.lease_ok.tmp_cleaned = cleaned;
+    return ds__apply_reply(ap, &m);
+}
+
+static int on_lease(ds_apply_t *ap, const ds_msg_t *req)
+{
+    ds_lease_t cur;
+    int have_cur = 0, rc;
+
+    if (req->u.lease.op == DS_LEASE_OP_RELEASE) {
+        if (!ap->have_lease)
+            return reply_ok(ap, req->id, 0);
+        rc = write_manifest(ap);
+        if (rc == 0)
+            rc = ds_lease_remove(ap->dsfd);
+        close(ap->lockfd);
+        ap->lockfd = -1;
+        ap->have_lease = 0;
+        if (rc < 0)
+            return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR, "lease release failed");
+        return reply_ok(ap, req->id, 0);
+    }
+    rc = take_lease(ap, req, &cur, &have_cur);
+    if (rc == 1)
+        return reply_busy(ap, req->id, have_cur ? &cur : NULL);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+static int on_hello(ds_apply_t *ap, const ds_msg_t *req)
+{
+    ds_msg_t m = {.type = DS_MSG_HELLO_OK, .id = req->id};
+    unsigned lo = req->u.hello.min_version, hi = req->u.hello.max_version;
+
+    if (lo < DS_PROTO_VERSION_MIN)
+        lo = DS_PROTO_VERSION_MIN;
+    if (hi > DS_PROTO_VERSION_MAX)
+        hi = DS_PROTO_VERSION_MAX;
+    if (lo > hi)
+        return ds__apply_fatal(ap, req->id, DS_EVERSION,
+                               "console speaks protocol versions %u..%u, this agent %u..%u",
+                               req->u.hello.min_version, req->u.hello.max_version,
+                               DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX);
+    m.u.hello_ok.version = (uint16_t)hi;
+    m.u.hello_ok.software = ds_pstr("distsync " DS_VERSION_STRING);
+    m.u.hello_ok.max_payload = DS_PROTO_MAX_PAYLOAD;
+    m.u.hello_ok.max_open_files = ap->max_open;
+    ap->state = S_READY;
+    return ds__apply_reply(ap, &m);
+}
+
+static int on_bye(ds_apply_t *ap, const ds_msg_t *req)
+{
+    int rc = ds_apply_finish(ap);
+
+    ap->state = S_DONE;
+    if (rc < 0)
+        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
+                                   "cannot write the manifest");
+    return reply_ok(ap, req->id, 0);
+}
+
+static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
+{
+    switch (m->type) {
+    case DS_MSG_LEASE:
+        return on_lease(ap, m);
+    case DS_MSG_MANIFEST_GET:
+        return on_manifest_get(ap, m);
+    case DS_MSG_LIST:
+        return ds__apply_list(ap, m);
+    case DS_MSG_HASH:
+        return ds__apply_hash(ap, m);
+    case DS_MSG_FILE_BEGIN:
+        return ds__apply_file_begin(ap, m);
+    case DS_MSG_COPY:
+        return ds__apply_file_copy(ap, m);
+    case DS_MSG_LITERAL:
+    case DS_MSG_DELTA:
+        return ds__apply_file_data(ap, m);
+    case DS_MSG_DELTA_END:
+        return ds__apply_file_delta_end(ap, m);
+    case DS_MSG_FILE_COMMIT:
+        return ds__apply_file_commit(ap, m);
+    case DS_MSG_FILE_ABORT:
+        return ds__apply_file_abort(ap, m);
+    case DS_MSG_DELETE:
+        return ds__apply_delete(ap, m);
+    case DS_MSG_MANIFEST_COMMIT:
+        return on_manifest_commit(ap, m);
+    case DS_MSG_BYE:
+        return on_bye(ap, m);
+    default:
+        return DS_EPROTO;
+    }
+}
+
+static int handle_frame(ds_apply_t *ap, const uint8_t *p, size_t len)
+{
+    ds_msg_t m;
+    uint32_t id = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+    int rc = ds_proto_decode(p, len, &m);
+
+    if (rc < 0)
+        return ds__apply_fatal(ap, id, rc, "malformed %s frame (id %u, %zu bytes)",
+                               ds_proto_type_name(p[4]), id, len);
+    if (m.type & 0x80)
+        return ds__apply_fatal(ap, id, DS_EPROTO, "reply frame %s sent to the agent",
+                               ds_proto_type_name(m.type));
+    if (ap->state == S_HELLO && m.type != DS_MSG_HELLO)
+        return ds__apply_fatal(ap, id, DS_EPROTO, "expected HELLO, got %s",
+                               ds_proto_type_name(m.type));
+    if (ap->state == S_HELLO)
+        return on_hello(ap, &m);
+    if (m.type == DS_MSG_HELLO)
+        return ds__apply_fatal(ap, id, DS_EPROTO, "HELLO sent twice");
+    rc = dispatch(ap, &m);
+    if (rc < 0 && ap->state != S_DEAD)
+        return ds__apply_fatal(ap, id, rc, "%s (id %u): %s", ds_proto_type_name(m.type), id,
+                               ds_strerror(rc));
+    return rc;
+}
+
+/* Bytes still missing from the partial frame in ap->in; <0 on a bad header. */
+static long missing(ds_apply_t *ap)
+{
+    const uint8_t *h = ap->in.p;
+    long fl;
+
+    if (ap->in.len < DS_PROTO_HDR_LEN)
+        return (long)(DS_PROTO_HDR_LEN - ap->in.len);
+    fl = ds_proto_frame_len(h, ap->in.len);
+    if (fl < 0)
+        return fl;
+    return (long)(DS_PROTO_HDR_LEN +
+                  ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3])) -
+           (long)ap->in.len;
+}
+
+static int feed_buffered(ds_apply_t *ap, const uint8_t **p, size_t *len)
+{
+    while (*len > 0 || ap->in.len >= DS_PROTO_HDR_LEN) {
+        long need = missing(ap);
+        size_t take;
+        int rc;
+
+        if (need < 0)
+            return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header");
+        if (need == 0 && ap->in.len >= DS_PROTO_HDR_LEN) {
+            rc = handle_frame(ap, ap->in.p, ap->in.len);
+            ap->in.len = 0;
+            return rc;
+        }
+        if (*len == 0)
+            return 0;
+        take = (size_t)need < *len ? (size_t)need : *len;
+        if (ds_proto_buf_append(&ap->in, *p, take) < 0)
+            return ds__apply_fatal(ap, 0, DS_ENOMEM, "out of memory buffering a frame");
+        *p += take;
+        *len -= take;
+    }
+    return 0;
+}
+
+int ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    int rc;
+
+    if (ap->state == S_DEAD)
+        return ap->fatal_rc;
+    while (len > 0) {
+        long fl;
+
+        if (ap->state == S_DONE)
+            return ds__apply_fatal(ap, 0, DS_EPROTO, "data after BYE");
+        if (ap->in.len > 0) {
+            rc = feed_buffered(ap, &p, &len);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        fl = ds_proto_frame_len(p, len);
+        if (fl < 0)
+            return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header (type 0x%02x)", p[4]);
+        if (fl == 0) {
+            rc = feed_buffered(ap, &p, &len);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        rc = handle_frame(ap, p, (size_t)fl);
+        if (rc < 0)
+            return rc;
+        p += fl;
+        len -= (size_t)fl;
+    }
+    return 0;
+}

@@ -1,0 +1,508 @@
+/*
+ * Receiver: building one file. FILE_BEGIN opens a tmp file under
+ * .distsync/tmp; COPY, LITERAL and DELTA append to it in order while SHA-256
+ * is computed; FILE_COMMIT verifies size and hash, fsyncs, renames into place
+ * and fsyncs the directory. Any failure fails only this file: an early
+ * FILE_ERR is queued, the tmp file removed, later data for it discarded, and
+ * the reply to its FILE_COMMIT / FILE_ABORT repeats the error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librsync.h>
+#include <zstd.h>
+
+#include "apply_int.h"
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "distsync/pathsafe.h"
+
+static struct afile *find_file(ds_apply_t *ap, uint32_t id)
+{
+    for (unsigned i = 0; i < ap->max_open; i++)
+        if (ap->files[i].used && ap->files[i].id == id)
+            return &ap->files[i];
+    return NULL;
+}
+
+static void close_basis(struct afile *f)
+{
+    if (f->basis_fd >= 0)
+        close(f->basis_fd);
+    f->basis_fd = -1;
+    free(f->basis_name);
+    f->basis_name = NULL;
+}
+
+static void drop_tmp(ds_apply_t *ap, struct afile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        unlinkat(ap->tmpfd, f->tmpname, 0);
+    }
+    if (f->job)
+        rs_job_free(f->job);
+    f->job = NULL;
+    ds_sha256_close(&f->sha);
+    close_basis(f);
+}
+
+void ds__apply_file_release(ds_apply_t *ap, struct afile *f)
+{
+    drop_tmp(ap, f);
+    free(f->path);
+    memset(f, 0, sizeof(*f));
+    f->fd = f->basis_fd = -1;
+}
+
+/* Fails file f (once): removes its tmp file and queues an early FILE_ERR. */
+static int file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt, ...)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = id};
+    va_list va;
+
+    if (f->failed)
+        return 0;
+    f->failed = 1;
+    f->err_code = code;
+    va_start(va, fmt);
+    vsnprintf(f->err_msg, sizeof(f->err_msg), fmt, va);
+    va_end(va);
+    drop_tmp(ap, f);
+    ap->stats.files_failed++;
+    ds_log(DS_LOG_WARN, "%s: '%s': %s", ap->root, f->path ? f->path : "?", f->err_msg);
+    if (f->in_commit)
+        return 0; /* the final reply to FILE_COMMIT / FILE_ABORT carries it */
+    m.u.err.file_id = f->id;
+    m.u.err.code = code;
+    m.u.err.path = ds_pstr(f->path);
+    m.u.err.message = ds_pstr(f->err_msg);
+    return ds__apply_reply(ap, &m);
+}
+
+/* Appends n bytes to f's tmp file and hash. Returns 0, or 1 when f failed. */
+static int file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n)
+{
+    if (n > f->size - f->written) {
+        file_fail(ap, f, id, DS_ETOOBIG, "more data than the declared size %" PRIu64 " bytes",
+                  f->size);
+        return 1;
+    }
+    ds_sha256_update(&f->sha, p, n);
+    f->written += n;
+    ap->stats.bytes_written += n;
+    while (n > 0) {
+        ssize_t w = write(f->fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+
+            file_fail(ap, f, id, -e, "writing %s/.distsync/tmp/%s: %s", ap->root, f->tmpname,
+                      strerror(e));
+            return 1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Looks up the file a data frame names. A missing id ends the session. */
+static int data_file(ds_apply_t *ap, const ds_msg_t *m, uint32_t file_id, struct afile **out)
+{
+    *out = find_file(ap, file_id);
+    if (*out == NULL)
+        return ds__apply_fatal(ap, m->id, DS_EPROTO, "%s for file id %u, which is not open",
+                               ds_proto_type_name(m->type), file_id);
+    return 0;
+}
+
+int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
+{
+    char path[DS_PROTO_STR_MAX + 1];
+    const char *why = NULL;
+    struct afile *f = NULL;
+
+    if (find_file(ap, m->u.begin.file_id) != NULL)
+        return ds__apply_fatal(ap, m->id, DS_EPROTO, "FILE_BEGIN reuses open file id %u",
+                               m->u.begin.file_id);
+    for (unsigned i = 0; i < ap->max_open && f == NULL; i++)
+        if (!ap->files[i].used)
+            f = &ap->files[i];
+    if (f == NULL)
+        return ds__apply_fatal(ap, m->id, DS_ETOOBIG,
+                               "more than %u files open at once (HELLO_OK max_open_files)",
+                               ap->max_open);
+    ds__apply_cstr(m->u.begin.path, path);
+    f->used = 1;
+    f->id = m->u.begin.file_id;
+    f->path = strdup(path);
+    if (f->path == NULL)
+        return DS_ENOMEM;
+    f->size = m->u.begin.size;
+    f->mode = m->u.begin.mode;
+    f->mtime_ns = m->u.begin.mtime_ns;
+    if (ds_pathsafe_check(path, &why) < 0)
+        return file_fail(ap, f, m->id, DS_EPATH, "refusing unsafe path: %s", why);
+    if (!ds__apply_lease_valid(ap))
+        return file_fail(ap, f, m->id, DS_ELEASE, "FILE_BEGIN without a valid lease");
+    if (f->size > DS_PROTO_MAX_FILE)
+        return file_fail(ap, f, m->id, DS_ETOOBIG, "declared size %" PRIu64 " over the limit",
+                         f->size);
+    if (ds_sha256_init(&f->sha) < 0)
+        return DS_ENOMEM;
+    snprintf(f->tmpname, sizeof(f->tmpname), APPLY_TMP_PFX "%08x-%u" APPLY_TMP_SFX, ap->session,
+             f->id);
+    f->fd =
+        openat(ap->tmpfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f->fd < 0)
+        return file_fail(ap, f, m->id, -errno, "cannot create %s/.distsync/tmp/%s: %s", ap->root,
+                         f->tmpname, strerror(errno));
+    return 0;
+}
+
+/* Opens (or reuses) the basis file named by s for f. Returns 0 or 1 (failed). */
+static int open_basis(ds_apply_t *ap, struct afile *f, uint32_t id, ds_pstr_t s)
+{
+    char name[DS_PROTO_STR_MAX + 1];
+    struct stat st;
+    int rc;
+
+    ds__apply_cstr(s, name);
+    if (f->basis_name && strcmp(f->basis_name, name) == 0)
+        return 0;
+    close_basis(f);
+    rc = ds_pathsafe_open_file(ap->rootfd, name, &f->basis_fd, &st);
+    if (rc < 0) {
+        file_fail(ap, f, id, rc, "basis '%s': %s", name,
+                  rc == -ENOENT ? "no such file" : ds_pathsafe_reason(rc));
+        return 1;
+    }
+    f->basis_name = strdup(name);
+    if (f->basis_name == NULL) {
+        file_fail(ap, f, id, DS_ENOMEM, "out of memory");
+        return 1;
+    }
+    f->basis_size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m)
+{
+    struct afile *f;
+    uint64_t off = m->u.copy.offset, len = m->u.copy.length;
+    int rc = data_file(ap, m, m->u.copy.file_id, &f);
+
+    if (rc < 0 || f->failed)
+        return rc;
+    if (f->job)
+        return file_fail(ap, f, m->id, DS_EPROTO, "COPY inside an unfinished DELTA");
+    if (open_basis(ap, f, m->id, m->u.copy.basis))
+        return 0;
+    if (off > f->basis_size || len > f->basis_size - off)
+        return file_fail(ap, f, m->id, DS_ERANGE,
+                         "COPY range %" PRIu64 "+%" PRIu64 " outside basis '%s' (%" PRIu64
+                         " bytes)",
+                         off, len, f->basis_name, f->basis_size);
+    if (len > f->size - f->written)
+        return file_fail(ap, f, m->id, DS_ETOOBIG, "COPY past the declared size");
+    while (len > 0) {
+        size_t n = len > APPLY_IOBUF ? APPLY_IOBUF : (size_t)len;
+        ssize_t r = pread(f->basis_fd, ap->iobuf, n, (off_t)off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return file_fail(ap, f, m->id, r < 0 ? -errno : DS_ECHANGED,
+                             "reading basis '%s' at %" PRIu64 ": %s", f->basis_name, off,
+                             r < 0 ? strerror(errno) : "file shrank");
+        if (file_write(ap, f, m->id, ap->iobuf, (size_t)r))
+            return 0;
+        ap->stats.bytes_copied += (uint64_t)r;
+        off += (uint64_t)r;
+        len -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Decompresses a LITERAL/DELTA payload if needed. Returns 0 or 1 (failed). */
+static int unpack(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, const uint8_t **p, size_t *n)
+{
+    size_t r;
+
+    *p = m->u.data.data;
+    *n = m->u.data.data_len;
+    if (m->u.data.comp == DS_PROTO_COMP_NONE)
+        return 0;
+    if (ap->zbuf == NULL)
+        ap->zbuf = malloc(DS_PROTO_MAX_DATA);
+    if (ap->zctx == NULL)
+        ap->zctx = ZSTD_createDCtx();
+    if (ap->zbuf == NULL || ap->zctx == NULL) {
+        file_fail(ap, f, m->id, DS_ENOMEM, "out of memory for zstd");
+        return 1;
+    }
+    r = ZSTD_decompressDCtx(ap->zctx, ap->zbuf, m->u.data.raw_len, *p, *n);
+    if (ZSTD_isError(r) || r != m->u.data.raw_len) {
+        file_fail(ap, f, m->id, DS_ECORRUPT, "bad zstd data in %s: %s", ds_proto_type_name(m->type),
+                  ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong decompressed length");
+        return 1;
+    }
+    *p = ap->zbuf;
+    *n = r;
+    return 0;
+}
+
+static rs_result copy_cb(void *arg, rs_long_t pos, size_t *len, void **buf)
+{
+    struct afile *f = arg;
+    size_t n = *len;
+    ssize_t r;
+
+    if (pos < 0 || (uint64_t)pos >= f->basis_size)
+        return RS_INPUT_ENDED;
+    if (n > f->basis_size - (uint64_t)pos)
+        n = (size_t)(f->basis_size - (uint64_t)pos);
+    do
+        r = pread(f->basis_fd, *buf, n, (off_t)pos);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return r < 0 ? RS_IO_ERROR : RS_INPUT_ENDED;
+    *len = (size_t)r;
+    return RS_DONE;
+}
+
+/* Runs the patch job over n input bytes (eof: no more input). 0 or 1 (failed). */
+static int run_job(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n,
+                   int eof)
+{
+    rs_buffers_t b = {.next_in = (char *)p, .avail_in = n, .eof_in = eof};
+
+    for (;;) {
+        size_t before_in = b.avail_in, out;
+        rs_result res;
+
+        b.next_out = (char *)ap->iobuf;
+        b.avail_out = APPLY_IOBUF;
+        res = rs_job_iter(f->job, &b);
+        out = APPLY_IOBUF - b.avail_out;
+        if (out && file_write(ap, f, id, ap->iobuf, out))
+            return 1;
+        if (res == RS_DONE) {
+            f->delta_done = 1;
+            if (b.avail_in > 0) {
+                file_fail(ap, f, id, DS_EDELTA, "data after the end of the delta stream");
+                return 1;
+            }
+            return 0;
+        }
+        if (res != RS_BLOCKED) {
+            file_fail(ap, f, id, DS_EDELTA, "corrupt delta against basis '%s': %s", f->basis_name,
+                      rs_strerror(res));
+            return 1;
+        }
+        if (out == 0 && b.avail_in == before_in) {
+            if (eof || b.avail_in > 0) {
+                file_fail(ap, f, id, DS_EDELTA, "delta stream truncated");
+                return 1;
+            }
+            return 0; /* needs more input */
+        }
+    }
+}
+
+int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m)
+{
+    struct afile *f;
+    const uint8_t *p;
+    size_t n;
+    int rc = data_file(ap, m, m->u.data.file_id, &f);
+
+    if (rc < 0 || f->failed)
+        return rc;
+    if (m->type == DS_MSG_LITERAL && f->job)
+        return file_fail(ap, f, m->id, DS_EPROTO, "LITERAL inside an unfinished DELTA");
+    if (m->type == DS_MSG_DELTA && f->job) {
+        char name[DS_PROTO_STR_MAX + 1];
+
+        ds__apply_cstr(m->u.data.basis, name);
+        if (strcmp(name, f->basis_name) != 0)
+            return file_fail(ap, f, m->id, DS_EPROTO, "DELTA basis changed mid-stream");
+        if (f->delta_done)
+            return file_fail(ap, f, m->id, DS_EDELTA, "data after the end of the delta stream");
+    }
+    if (unpack(ap, f, m, &p, &n))
+        return 0;
+    if (m->type == DS_MSG_LITERAL) {
+        if (file_write(ap, f, m->id, p, n) == 0)
+            ap->stats.bytes_literal += n;
+        return 0;
+    }
+    if (f->job == NULL) {
+        if (open_basis(ap, f, m->id, m->u.data.basis))
+            return 0;
+        f->job = rs_patch_begin(copy_cb, f);
+        f->delta_done = 0;
+        if (f->job == NULL)
+            return file_fail(ap, f, m->id, DS_ENOMEM, "cannot start a librsync patch");
+    }
+    ap->stats.bytes_delta += n;
+    run_job(ap, f, m->id, p, n, 0);
+    return 0;
+}
+
+int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m)
+{
+    struct afile *f;
+    int rc = data_file(ap, m, m->u.file.file_id, &f);
+
+    if (rc < 0 || f->failed)
+        return rc;
+    if (f->job == NULL)
+        return file_fail(ap, f, m->id, DS_EPROTO, "DELTA_END without DELTA");
+    if (!f->delta_done && run_job(ap, f, m->id, NULL, 0, 1))
+        return 0;
+    if (!f->delta_done)
+        return file_fail(ap, f, m->id, DS_EDELTA, "delta stream truncated");
+    rs_job_free(f->job);
+    f->job = NULL;
+    return 0;
+}
+
+static int reply_final_err(ds_apply_t *ap, struct afile *f, uint32_t id)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = id};
+    int rc;
+
+    m.u.err.file_id = f->id;
+    m.u.err.code = f->err_code;
+    m.u.err.path = ds_pstr(f->path);
+    m.u.err.message = ds_pstr(f->err_msg);
+    rc = ds__apply_reply(ap, &m);
+    ds__apply_file_release(ap, f);
+    return rc;
+}
+
+/* Verifies and finishes the tmp file. Returns 0 or 1 (failed). */
+static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mtime)
+{
+    uint8_t sum[DS_SHA256_LEN];
+    char got[2 * DS_SHA256_LEN + 1], want[2 * DS_SHA256_LEN + 1];
+    struct stat st;
+
+    if (f->job)
+        return file_fail(ap, f, m->id, DS_EPROTO, "FILE_COMMIT inside an unfinished DELTA"), 1;
+    if (f->written != f->size || m->u.commit.size != f->size)
+        return file_fail(ap, f, m->id, DS_ECORRUPT,
+                         "size mismatch: received %" PRIu64 " bytes, declared %" PRIu64
+                         ", commit says %" PRIu64,
+                         f->written, f->size, m->u.commit.size),
+               1;
+    ds_sha256_final(&f->sha, sum);
+    if (memcmp(sum, m->u.commit.sha256, DS_SHA256_LEN) != 0) {
+        ds_hex(sum, DS_SHA256_LEN, got);
+        ds_hex(m->u.commit.sha256, DS_SHA256_LEN, want);
+        return file_fail(ap, f, m->id, DS_EHASH, "SHA-256 mismatch: built %s, expected %s", got,
+                         want),
+               1;
+    }
+    if (fchmod(f->fd, (f->mode & 0777) ? (f->mode & 0777) : 0644) < 0)
+        return file_fail(ap, f, m->id, -errno, "chmod: %s", strerror(errno)), 1;
+    if (f->mtime_ns != DS_PROTO_NO_MTIME) {
+        struct timespec ts[2] = {{0, UTIME_OMIT}, {f->mtime_ns / 1000000000, 0}};
+
+        ts[1].tv_nsec = f->mtime_ns % 1000000000;
+        if (ts[1].tv_nsec < 0) {
+            ts[1].tv_nsec += 1000000000;
+            ts[1].tv_sec--;
+        }
+        if (futimens(f->fd, ts) < 0)
+            return file_fail(ap, f, m->id, -errno, "setting mtime: %s", strerror(errno)), 1;
+    }
+    if (!ap->opts.no_fsync && fsync(f->fd) < 0)
+        return file_fail(ap, f, m->id, -errno, "fsync: %s", strerror(errno)), 1;
+    if (fstat(f->fd, &st) < 0)
+        return file_fail(ap, f, m->id, -errno, "fstat: %s", strerror(errno)), 1;
+    *mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return 0;
+}
+
+/* Renames the sealed tmp file over the destination. Returns 0 or 1 (failed). */
+static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
+{
+    const char *leaf;
+    struct stat st;
+    int dir = -1, rc = ds_pathsafe_open_parent(ap->rootfd, f->path, 1, &dir, &leaf);
+
+    if (rc < 0)
+        return file_fail(ap, f, id, rc, "cannot create the parent directory: %s", ds_strerror(rc)),
+               1;
+    if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+        rc = S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
+        file_fail(ap, f, id, rc, "destination is a %s: refusing to replace it",
+                  S_ISLNK(st.st_mode)   ? "symbolic link"
+                  : S_ISDIR(st.st_mode) ? "directory"
+                                        : "device, FIFO or socket");
+        close(dir);
+        return 1;
+    }
+    if (renameat(ap->tmpfd, f->tmpname, dir, leaf) < 0) {
+        rc = -errno;
+        close(dir);
+        return file_fail(ap, f, id, rc, "rename into place: %s", strerror(-rc)), 1;
+    }
+    close(f->fd);
+    f->fd = -1; /* published: nothing to unlink any more */
+    if (!ap->opts.no_fsync && fsync(dir) < 0)
+        ds_log(DS_LOG_WARN, "%s/%s: directory fsync: %s", ap->root, f->path, strerror(errno));
+    close(dir);
+    return 0;
+}
+
+int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
+{
+    ds_msg_t ok = {.type = DS_MSG_FILE_OK, .id = m->id};
+    struct afile *f;
+    int64_t mtime = 0;
+    int rc = data_file(ap, m, m->u.commit.file_id, &f);
+
+    if (rc < 0)
+        return rc;
+    f->in_commit = 1;
+    if (!f->failed && !ds__apply_lease_valid(ap))
+        file_fail(ap, f, m->id, DS_ELEASE, "lease expired before FILE_COMMIT");
+    if (f->failed || seal(ap, f, m, &mtime) || publish(ap, f, m->id))
+        return reply_final_err(ap, f, m->id);
+    rc = ds_manifest_put(ap->man, f->path, f->size, mtime, m->u.commit.sha256);
+    ap->man_dirty = 1;
+    ap->stats.files_ok++;
+    ok.u.file_ok.file_id = f->id;
+    ok.u.file_ok.size = f->size;
+    ok.u.file_ok.mtime_ns = mtime;
+    memcpy(ok.u.file_ok.sha256, m->u.commit.sha256, DS_SHA256_LEN);
+    ds__apply_file_release(ap, f);
+    return rc < 0 ? rc : ds__apply_reply(ap, &ok);
+}
+
+int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m)
+{
+    struct afile *f;
+    int rc = data_file(ap, m, m->u.file.file_id, &f);
+
+    if (rc < 0)
+        return rc;
+    f->in_commit = 1;
+    if (!f->failed)
+        file_fail(ap, f, m->id, DS_EABORTED, "aborted by the console");
+    return reply_final_err(ap, f, m->id);
+}

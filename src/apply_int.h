@@ -1,0 +1,88 @@
+/* Receiver internals shared by apply.c (session) and apply_file.c (files). */
+#ifndef DS_APPLY_INT_H
+#define DS_APPLY_INT_H
+
+#include <stdint.h>
+
+#include "distsync/apply.h"
+#include "distsync/digest.h"
+#include "distsync/manifest.h"
+#include "distsync/proto.h"
+
+#define APPLY_IOBUF    (256u * 1024)
+#define APPLY_ERRMSG   512
+#define APPLY_TMP_DIR  "tmp"
+#define APPLY_TMP_PFX  "ds-"
+#define APPLY_TMP_SFX  ".part"
+#define APPLY_MAX_OPEN 1024
+
+enum { S_HELLO, S_READY, S_DONE, S_DEAD };
+
+struct afile {
+    int used, failed, in_commit;
+    uint32_t id;
+    char *path;
+    uint64_t size, written;
+    uint32_t mode;
+    int64_t mtime_ns;
+    int fd; /* tmp file, -1 when none */
+    char tmpname[64];
+    ds_sha256_t sha;
+    int err_code;
+    char err_msg[APPLY_ERRMSG];
+    /* basis cache, shared by COPY and DELTA */
+    int basis_fd;
+    char *basis_name;
+    uint64_t basis_size;
+    /* librsync patch job of the current DELTA run */
+    void *job;
+    int delta_done;
+};
+
+struct ds_apply {
+    ds_apply_opts_t opts;
+    char *root;
+    int rootfd, dsfd, tmpfd, lockfd;
+    int state, fatal_rc;
+    unsigned max_open;
+    uint32_t session;
+    ds_proto_buf_t in, out;
+    ds_manifest_t *man;
+    int man_dirty;
+    int have_lease;
+    int64_t lease_expiry;
+    struct afile *files;
+    uint8_t *iobuf; /* APPLY_IOBUF */
+    uint8_t *zbuf;  /* DS_PROTO_MAX_DATA, for zstd */
+    void *zctx;
+    ds_apply_stats_t stats;
+};
+
+/* apply.c */
+int ds__apply_reply(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_reply_err(ds_apply_t *ap, uint32_t id, int code, const char *path, const char *msg);
+int ds__apply_lease_valid(ds_apply_t *ap);
+/* Ends the session: queues an ERR with the FATAL flag (message from fmt),
+ * aborts open files, writes the manifest. Returns code. */
+int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int64_t ds__apply_now(ds_apply_t *ap);
+/* Copies a wire string to a NUL-terminated buffer of DS_PROTO_STR_MAX + 1. */
+void ds__apply_cstr(ds_pstr_t s, char *out);
+
+/* apply_file.c: each returns 0, or a negative code that ends the session. */
+int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
+/* Removes the tmp file and frees the slot's resources. */
+void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
+
+/* apply_walk.c */
+int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);
+int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m);
+
+#endif

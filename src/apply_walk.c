@@ -1,0 +1,217 @@
+/* Receiver: LIST (walk the target tree), HASH (one file) and DELETE. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply_int.h"
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "distsync/pathsafe.h"
+
+#define LIST_CHUNK     (1u << 20) /* entries bytes per LIST_DATA frame */
+#define LIST_MAX_DEPTH 64
+
+struct walk {
+    ds_apply_t *ap;
+    uint32_t id;
+    ds_proto_buf_t blob;
+    uint32_t n;
+    int rc;
+};
+
+static int flush_list(struct walk *w, int more)
+{
+    ds_msg_t m = {.type = DS_MSG_LIST_DATA, .id = w->id};
+
+    m.flags = more ? DS_PROTO_F_MORE : 0;
+    m.u.list.n = w->n;
+    m.u.list.entries = w->blob.p;
+    m.u.list.len = (uint32_t)w->blob.len;
+    w->rc = ds__apply_reply(w->ap, &m);
+    w->blob.len = 0;
+    w->n = 0;
+    return w->rc;
+}
+
+static uint8_t type_of(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return DS_PROTO_T_FILE;
+    if (S_ISDIR(mode))
+        return DS_PROTO_T_DIR;
+    if (S_ISLNK(mode))
+        return DS_PROTO_T_SYMLINK;
+    return DS_PROTO_T_OTHER;
+}
+
+static void walk_dir(struct walk *w, int dirfd, char *path, size_t plen, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    struct dirent *de;
+
+    if (d == NULL) {
+        close(dirfd);
+        return;
+    }
+    while (w->rc == 0 && (de = readdir(d)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        ds_list_entry_t e;
+        struct stat st;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (plen == 0 && strcmp(de->d_name, DS_STATE_DIR) == 0)
+            continue;
+        if (plen + nl + 1 > DS_PATHSAFE_MAX)
+            continue; /* too long to name on the wire */
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* vanished meanwhile */
+        if (plen)
+            path[plen] = '/';
+        memcpy(path + plen + (plen ? 1 : 0), de->d_name, nl + 1);
+        e.path = ds_pstr(path);
+        e.type = type_of(st.st_mode);
+        e.size = (uint64_t)st.st_size;
+        e.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        e.mode = (uint32_t)st.st_mode & 07777;
+        if (ds_proto_list_put(&w->blob, &e) < 0) {
+            w->rc = DS_ENOMEM;
+            break;
+        }
+        w->n++;
+        if (w->blob.len >= LIST_CHUNK && flush_list(w, 1) < 0)
+            break;
+        if (e.type == DS_PROTO_T_DIR && depth < LIST_MAX_DEPTH) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+            if (sub >= 0)
+                walk_dir(w, sub, path, plen + nl + (plen ? 1 : 0), depth + 1);
+        }
+        path[plen] = '\0';
+    }
+    closedir(d);
+}
+
+int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
+{
+    char path[DS_PATHSAFE_MAX + 2] = "";
+    struct walk w = {.ap = ap, .id = m->id};
+    int fd, rc;
+
+    if (m->u.path.path.n == 0) {
+        fd = openat(ap->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = fd < 0 ? -errno : 0;
+    } else {
+        const char *leaf;
+        int dir;
+
+        ds__apply_cstr(m->u.path.path, path);
+        rc = ds_pathsafe_open_parent(ap->rootfd, path, 0, &dir, &leaf);
+        fd = -1;
+        if (rc == 0) {
+            fd = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            rc = fd < 0 ? (errno == ELOOP ? DS_ESYMLINK : -errno) : 0;
+            close(dir);
+        }
+    }
+    if (rc < 0)
+        return ds__apply_reply_err(ap, m->id, rc, path, "LIST: cannot open directory");
+    walk_dir(&w, fd, path, strlen(path), 0);
+    if (w.rc == 0)
+        flush_list(&w, 0);
+    ds_proto_buf_free(&w.blob);
+    return w.rc;
+}
+
+int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
+{
+    char path[DS_PROTO_STR_MAX + 1];
+    ds_msg_t r = {.type = DS_MSG_HASH_OK, .id = m->id};
+    struct stat st;
+    ds_sha256_t sha = {0};
+    int fd = -1, rc;
+
+    ds__apply_cstr(m->u.path.path, path);
+    rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, &st);
+    if (rc == 0)
+        rc = ds_sha256_init(&sha);
+    for (uint64_t done = 0; rc == 0;) {
+        ssize_t n = read(fd, ap->iobuf, APPLY_IOBUF);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = -errno;
+        if (n <= 0)
+            break;
+        ds_sha256_update(&sha, ap->iobuf, (size_t)n);
+        done += (uint64_t)n;
+        r.u.hash_ok.size = done;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0) {
+        ds_sha256_close(&sha);
+        return ds__apply_reply_err(ap, m->id, rc, path,
+                                   rc == -ENOENT ? "HASH: no such file" : ds_pathsafe_reason(rc));
+    }
+    ds_sha256_final(&sha, r.u.hash_ok.sha256);
+    r.u.hash_ok.path = m->u.path.path;
+    r.u.hash_ok.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return ds__apply_reply(ap, &r);
+}
+
+static int forget(ds_apply_t *ap, const char *path)
+{
+    if (ds_manifest_remove(ap->man, path) == 0)
+        ap->man_dirty = 1;
+    return 0;
+}
+
+int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m)
+{
+    char path[DS_PROTO_STR_MAX + 1];
+    ds_msg_t ok = {.type = DS_MSG_OK, .id = m->id};
+    const char *leaf, *why = NULL;
+    struct stat st;
+    int dir = -1, rc;
+
+    ds__apply_cstr(m->u.path.path, path);
+    if (ds_pathsafe_check(path, &why) < 0)
+        return ds__apply_reply_err(ap, m->id, DS_EPATH, path, why);
+    if (!ds__apply_lease_valid(ap))
+        return ds__apply_reply_err(ap, m->id, DS_ELEASE, path, "DELETE without a valid lease");
+    rc = ds_pathsafe_open_parent(ap->rootfd, path, 0, &dir, &leaf);
+    if (rc == 0 && fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        rc = -errno;
+    if (rc < 0 && dir >= 0)
+        close(dir);
+    if (rc == -ENOENT) {
+        forget(ap, path);
+        return ds__apply_reply(ap, &ok); /* already gone: value 0 */
+    }
+    if (rc < 0)
+        return ds__apply_reply_err(ap, m->id, rc, path, ds_strerror(rc));
+    if (!S_ISREG(st.st_mode)) {
+        close(dir);
+        return ds__apply_reply_err(ap, m->id, S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG, path,
+                                   "DELETE: not a regular file, left alone");
+    }
+    if (unlinkat(dir, leaf, 0) < 0) {
+        rc = -errno;
+        close(dir);
+        return ds__apply_reply_err(ap, m->id, rc, path, strerror(-rc));
+    }
+    if (!ap->opts.no_fsync)
+        fsync(dir);
+    close(dir);
+    forget(ap, path);
+    ap->stats.deletes++;
+    ok.u.ok.value = 1;
+    return ds__apply_reply(ap, &ok);
+}

@@ -1,0 +1,203 @@
+/* Target write lease: pure decision, text codec, atomic file, flock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "distsync/error.h"
+#include "distsync/lease.h"
+#include "distsync/manifest.h"
+
+#define LEASE_MAGIC "distsync-lease 1"
+
+ds_lease_verdict_t ds_lease_decide(const ds_lease_t *cur, const char *console, int64_t now,
+                                   int lock_free)
+{
+    if (cur == NULL)
+        return lock_free ? DS_LEASE_GRANT_FREE : DS_LEASE_BUSY;
+    if (!lock_free)
+        return DS_LEASE_BUSY; /* another receiver is writing right now */
+    if (strcmp(cur->console, console) == 0)
+        return DS_LEASE_GRANT_OWN;
+    if (cur->expiry <= now)
+        return DS_LEASE_GRANT_STALE;
+    if (cur->flock)
+        return DS_LEASE_GRANT_STALE; /* its receiver held the lock and is gone */
+    return DS_LEASE_BUSY;
+}
+
+static int str_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+int ds_lease_encode(const ds_lease_t *l, char *buf, size_t cap)
+{
+    int n;
+
+    if (!str_ok(l->console) || !str_ok(l->host))
+        return DS_ECORRUPT;
+    n = snprintf(buf, cap,
+                 LEASE_MAGIC "\nconsole %s\npid %" PRIu32 "\nhost %s\nexpiry %" PRId64
+                             "\nflock %d\n",
+                 l->console, l->pid, l->host, l->expiry, l->flock ? 1 : 0);
+    if (n < 0 || (size_t)n >= cap)
+        return DS_ETOOBIG;
+    return n;
+}
+
+static int parse_i64(const char *v, int64_t *out)
+{
+    char *end;
+    long long x;
+
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno || end == v || *end != '\0')
+        return DS_ECORRUPT;
+    *out = x;
+    return 0;
+}
+
+static int set_field(ds_lease_t *l, const char *key, const char *val, unsigned *seen)
+{
+    int64_t x;
+
+    if (strcmp(key, "console") == 0 || strcmp(key, "host") == 0) {
+        char *dst = key[0] == 'c' ? l->console : l->host;
+
+        if (strlen(val) >= DS_LEASE_STR_MAX)
+            return DS_ECORRUPT;
+        strcpy(dst, val);
+        *seen |= key[0] == 'c' ? 1 : 2;
+        return 0;
+    }
+    if (parse_i64(val, &x) < 0)
+        return DS_ECORRUPT;
+    if (strcmp(key, "pid") == 0 && x >= 0 && x <= UINT32_MAX) {
+        l->pid = (uint32_t)x;
+        *seen |= 4;
+    } else if (strcmp(key, "expiry") == 0) {
+        l->expiry = x;
+        *seen |= 8;
+    } else if (strcmp(key, "flock") == 0 && (x == 0 || x == 1)) {
+        l->flock = (int)x;
+        *seen |= 16;
+    } else if (strcmp(key, "pid") == 0 || strcmp(key, "flock") == 0) {
+        return DS_ECORRUPT;
+    }
+    return 0; /* unknown keys are ignored: newer writers may add some */
+}
+
+int ds_lease_decode(const char *buf, size_t len, ds_lease_t *l)
+{
+    char line[DS_LEASE_STR_MAX + 16];
+    size_t pos = 0;
+    unsigned seen = 0;
+    int first = 1;
+
+    memset(l, 0, sizeof(*l));
+    if (len == 0 || buf[len - 1] != '\n')
+        return DS_ECORRUPT; /* every line ends in a newline: catches truncation */
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+        char *sp;
+
+        if (n >= sizeof(line) || memchr(buf + pos, '\0', n) != NULL)
+            return DS_ECORRUPT;
+        memcpy(line, buf + pos, n);
+        line[n] = '\0';
+        pos += n + 1;
+        if (first) {
+            if (strncmp(line, "distsync-lease ", 15) != 0)
+                return DS_ECORRUPT;
+            if (strcmp(line, LEASE_MAGIC) != 0)
+                return DS_EVERSION;
+            first = 0;
+            continue;
+        }
+        if (n == 0)
+            continue;
+        sp = strchr(line, ' ');
+        if (sp == NULL)
+            return DS_ECORRUPT;
+        *sp = '\0';
+        if (set_field(l, line, sp + 1, &seen) < 0)
+            return DS_ECORRUPT;
+    }
+    return first || seen != 31 ? DS_ECORRUPT : 0;
+}
+
+int ds_lease_read(int dsdir, ds_lease_t *l)
+{
+    char buf[4096];
+    ssize_t n;
+    int fd = openat(dsdir, DS_LEASE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return errno == ENOENT ? DS_ENOTFOUND : -errno;
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n == sizeof(buf))
+        return DS_ECORRUPT;
+    return ds_lease_decode(buf, (size_t)n, l);
+}
+
+int ds_lease_write(int dsdir, const ds_lease_t *l)
+{
+    char buf[4096];
+    int n = ds_lease_encode(l, buf, sizeof(buf));
+
+    if (n < 0)
+        return n;
+    return ds__manifest_atomic_write(dsdir, DS_LEASE_NAME, buf, (size_t)n);
+}
+
+int ds_lease_remove(int dsdir)
+{
+    if (unlinkat(dsdir, DS_LEASE_NAME, 0) < 0 && errno != ENOENT)
+        return -errno;
+    if (fsync(dsdir) < 0)
+        return -errno;
+    return 0;
+}
+
+int ds_lease_lock(int dsdir, int *fd)
+{
+    int f = openat(dsdir, DS_LEASE_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+    *fd = -1;
+    if (f < 0)
+        return -errno;
+    if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        close(f);
+        return e == EWOULDBLOCK ? DS_ELEASE : -e;
+    }
+    *fd = f;
+    return 0;
+}
+
+void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap)
+{
+    char when[64] = "an unknown time";
+    struct tm tm;
+    time_t t = (time_t)l->expiry;
+
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(buf, cap, "server is being synced by console %s (pid %" PRIu32 " on host %s) until %s",
+             l->console[0] ? l->console : "?", l->pid, l->host[0] ? l->host : "?", when);
+}

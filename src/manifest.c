@@ -1,0 +1,447 @@
+/* Target manifest: in-memory hash table, binary codec, atomic store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "distsync/error.h"
+#include "distsync/manifest.h"
+#include "distsync/pathsafe.h"
+
+#define MAGIC     "DSMANIF\n"
+#define HDR_LEN   24 /* magic, u32 version, u32 flags, u64 count */
+#define ENT_FIXED (2 + 8 + 8 + DS_SHA256_LEN)
+#define NIL       UINT32_MAX
+
+struct ds_manifest {
+    ds_manifest_entry_t *e;
+    uint32_t *next; /* hash chain, parallel to e */
+    size_t n, cap;
+    uint32_t *bucket;
+    size_t nbucket; /* power of two */
+};
+
+static size_t slot_of(const ds_manifest_t *m, const char *path)
+{
+    return (size_t)XXH3_64bits(path, strlen(path)) & (m->nbucket - 1);
+}
+
+static void link_entry(ds_manifest_t *m, uint32_t i)
+{
+    size_t s = slot_of(m, m->e[i].path);
+
+    m->next[i] = m->bucket[s];
+    m->bucket[s] = i;
+}
+
+static void unlink_entry(ds_manifest_t *m, uint32_t i)
+{
+    uint32_t *pp = &m->bucket[slot_of(m, m->e[i].path)];
+
+    while (*pp != NIL && *pp != i)
+        pp = &m->next[*pp];
+    if (*pp == i)
+        *pp = m->next[i];
+}
+
+static int rehash(ds_manifest_t *m, size_t nbucket)
+{
+    uint32_t *b = malloc(nbucket * sizeof(*b));
+
+    if (b == NULL)
+        return DS_ENOMEM;
+    free(m->bucket);
+    m->bucket = b;
+    m->nbucket = nbucket;
+    for (size_t i = 0; i < nbucket; i++)
+        b[i] = NIL;
+    for (size_t i = 0; i < m->n; i++)
+        link_entry(m, (uint32_t)i);
+    return 0;
+}
+
+int ds_manifest_new(ds_manifest_t **out)
+{
+    ds_manifest_t *m = calloc(1, sizeof(*m));
+
+    *out = NULL;
+    if (m == NULL || rehash(m, 64) < 0) {
+        free(m);
+        return DS_ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void ds_manifest_free(ds_manifest_t *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->e[i].path);
+    free(m->e);
+    free(m->next);
+    free(m->bucket);
+    free(m);
+}
+
+size_t ds_manifest_count(const ds_manifest_t *m)
+{
+    return m->n;
+}
+
+static uint32_t find(const ds_manifest_t *m, const char *path)
+{
+    uint32_t i = m->bucket[slot_of(m, path)];
+
+    while (i != NIL && strcmp(m->e[i].path, path) != 0)
+        i = m->next[i];
+    return i;
+}
+
+const ds_manifest_entry_t *ds_manifest_get(const ds_manifest_t *m, const char *path)
+{
+    uint32_t i = find(m, path);
+
+    return i == NIL ? NULL : &m->e[i];
+}
+
+static int grow(ds_manifest_t *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    ds_manifest_entry_t *e;
+    uint32_t *nx;
+
+    if (cap >= NIL)
+        return DS_ENOMEM;
+    e = realloc(m->e, cap * sizeof(*e));
+    if (e == NULL)
+        return DS_ENOMEM;
+    m->e = e;
+    nx = realloc(m->next, cap * sizeof(*nx));
+    if (nx == NULL)
+        return DS_ENOMEM;
+    m->next = nx;
+    m->cap = cap;
+    return 0;
+}
+
+int ds_manifest_put(ds_manifest_t *m, const char *path, uint64_t size, int64_t mtime_ns,
+                    const uint8_t sha256[DS_SHA256_LEN])
+{
+    uint32_t i;
+    int rc;
+
+    if (ds_pathsafe_check(path, NULL) < 0)
+        return DS_EPATH;
+    i = find(m, path);
+    if (i == NIL) {
+        char *dup = strdup(path);
+
+        if (dup == NULL)
+            return DS_ENOMEM;
+        if (m->n == m->cap && (rc = grow(m)) < 0) {
+            free(dup);
+            return rc;
+        }
+        i = (uint32_t)m->n++;
+        m->e[i].path = dup;
+        link_entry(m, i);
+        if (m->n > m->nbucket && rehash(m, m->nbucket * 4) < 0)
+            return DS_ENOMEM; /* entry is in; lookups still work on the old table */
+    }
+    m->e[i].size = size;
+    m->e[i].mtime_ns = mtime_ns;
+    memcpy(m->e[i].sha256, sha256, DS_SHA256_LEN);
+    return 0;
+}
+
+int ds_manifest_remove(ds_manifest_t *m, const char *path)
+{
+    uint32_t i = find(m, path), last;
+
+    if (i == NIL)
+        return DS_ENOTFOUND;
+    unlink_entry(m, i);
+    free(m->e[i].path);
+    last = (uint32_t)(m->n - 1);
+    if (i != last) {
+        unlink_entry(m, last);
+        m->e[i] = m->e[last];
+        link_entry(m, i);
+    }
+    m->n--;
+    return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const ds_manifest_entry_t *const *x = a, *const *y = b;
+
+    return strcmp((*x)->path, (*y)->path);
+}
+
+int ds_manifest_sorted(const ds_manifest_t *m, const ds_manifest_entry_t ***out, size_t *n)
+{
+    const ds_manifest_entry_t **v = malloc((m->n ? m->n : 1) * sizeof(*v));
+
+    *out = NULL;
+    *n = 0;
+    if (v == NULL)
+        return DS_ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        v[i] = &m->e[i];
+    qsort(v, m->n, sizeof(*v), cmp_entry);
+    *out = v;
+    *n = m->n;
+    return 0;
+}
+
+static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return p + n;
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len)
+{
+    const ds_manifest_entry_t **v = NULL;
+    size_t n, total = HDR_LEN + DS_SHA256_LEN;
+    uint8_t *b, *p;
+    int rc;
+
+    *buf = NULL;
+    *len = 0;
+    rc = ds_manifest_sorted(m, &v, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        total += ENT_FIXED + strlen(v[i]->path);
+    b = malloc(total);
+    if (b == NULL) {
+        free(v);
+        return DS_ENOMEM;
+    }
+    memcpy(b, MAGIC, 8);
+    p = put_be(b + 8, DS_MANIFEST_VERSION, 4);
+    p = put_be(p, 0, 4);
+    p = put_be(p, n, 8);
+    for (size_t i = 0; i < n; i++) {
+        size_t pl = strlen(v[i]->path);
+
+        p = put_be(p, pl, 2);
+        memcpy(p, v[i]->path, pl);
+        p = put_be(p + pl, v[i]->size, 8);
+        p = put_be(p, (uint64_t)v[i]->mtime_ns, 8);
+        memcpy(p, v[i]->sha256, DS_SHA256_LEN);
+        p += DS_SHA256_LEN;
+    }
+    free(v);
+    rc = ds_sha256(b, (size_t)(p - b), p);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    *buf = b;
+    *len = total;
+    return 0;
+}
+
+static int fail(char *err, size_t errlen, int rc, const char *msg, unsigned long long at)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "manifest: %s (at entry %llu)", msg, at);
+    return rc;
+}
+
+static int decode_entries(const uint8_t *p, size_t len, uint64_t count, ds_manifest_t *m, char *err,
+                          size_t errlen)
+{
+    char prev[DS_PATHSAFE_MAX + 1] = "", path[DS_PATHSAFE_MAX + 1];
+
+    for (uint64_t i = 0; i < count; i++) {
+        size_t pl;
+        int rc;
+
+        if (len < 2)
+            return fail(err, errlen, DS_ECORRUPT, "truncated", i);
+        pl = (size_t)get_be(p, 2);
+        if (pl > DS_PATHSAFE_MAX || len < ENT_FIXED + pl)
+            return fail(err, errlen, DS_ECORRUPT, "truncated or oversized entry", i);
+        memcpy(path, p + 2, pl);
+        path[pl] = '\0';
+        if (memchr(path, '\0', pl) != NULL || ds_pathsafe_check(path, NULL) < 0)
+            return fail(err, errlen, DS_ECORRUPT, "unsafe path", i);
+        if (i > 0 && strcmp(prev, path) >= 0)
+            return fail(err, errlen, DS_ECORRUPT, "paths not sorted or duplicated", i);
+        p += 2 + pl;
+        rc = ds_manifest_put(m, path, get_be(p, 8), (int64_t)get_be(p + 8, 8), p + 16);
+        if (rc < 0)
+            return fail(err, errlen, rc, "cannot store entry", i);
+        p += 16 + DS_SHA256_LEN;
+        len -= ENT_FIXED + pl;
+        memcpy(prev, path, pl + 1);
+    }
+    if (len != 0)
+        return fail(err, errlen, DS_ECORRUPT, "trailing bytes after the entries", count);
+    return 0;
+}
+
+int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err, size_t errlen)
+{
+    const uint8_t *b = buf;
+    uint8_t sum[DS_SHA256_LEN];
+    ds_manifest_t *m = NULL;
+    uint64_t count;
+    int rc;
+
+    *out = NULL;
+    if (len < HDR_LEN + DS_SHA256_LEN || memcmp(b, MAGIC, 8) != 0)
+        return fail(err, errlen, DS_ECORRUPT, "not a distsync manifest", 0);
+    if (get_be(b + 8, 4) != DS_MANIFEST_VERSION)
+        return fail(err, errlen, DS_EVERSION, "unsupported manifest version", 0);
+    if (get_be(b + 12, 4) != 0)
+        return fail(err, errlen, DS_ECORRUPT, "unknown flags", 0);
+    rc = ds_sha256(b, len - DS_SHA256_LEN, sum);
+    if (rc < 0)
+        return rc;
+    if (memcmp(sum, b + len - DS_SHA256_LEN, DS_SHA256_LEN) != 0)
+        return fail(err, errlen, DS_ECORRUPT, "checksum mismatch", 0);
+    count = get_be(b + 16, 8);
+    if (count > (len - HDR_LEN - DS_SHA256_LEN) / (ENT_FIXED + 1))
+        return fail(err, errlen, DS_ECORRUPT, "entry count exceeds the file size", 0);
+    rc = ds_manifest_new(&m);
+    if (rc < 0)
+        return rc;
+    rc = decode_entries(b + HDR_LEN, len - HDR_LEN - DS_SHA256_LEN, count, m, err, errlen);
+    if (rc < 0) {
+        ds_manifest_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+static int read_all(int fd, uint8_t **buf, size_t *len)
+{
+    struct stat st;
+    uint8_t *b;
+    size_t got = 0;
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return DS_ENOTREG;
+    if ((uint64_t)st.st_size > DS_MANIFEST_MAX)
+        return DS_ETOOBIG;
+    b = malloc((size_t)st.st_size + 1);
+    if (b == NULL)
+        return DS_ENOMEM;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(b);
+            return r < 0 ? -errno : DS_ECHANGED;
+        }
+        got += (size_t)r;
+    }
+    *buf = b;
+    *len = got;
+    return 0;
+}
+
+int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int fd, rc;
+
+    *out = NULL;
+    fd = openat(dsdir, DS_MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return ds_manifest_new(out);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "manifest: cannot open: %s", ds_strerror(rc));
+        return rc;
+    }
+    rc = read_all(fd, &buf, &len);
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "manifest: cannot read: %s", ds_strerror(rc));
+        return rc;
+    }
+    rc = ds_manifest_decode(buf, len, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ds__manifest_atomic_write(int dirfd, const char *name, const void *p, size_t n)
+{
+    char tmp[256];
+    int fd, rc;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    rc = write_all(fd, p, n);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+        rc = -errno;
+    if (rc == 0 && fsync(dirfd) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlinkat(dirfd, tmp, 0);
+    return rc;
+}
+
+int ds_manifest_store(int dsdir, const ds_manifest_t *m)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = ds_manifest_encode(m, &buf, &len);
+
+    if (rc < 0)
+        return rc;
+    rc = ds__manifest_atomic_write(dsdir, DS_MANIFEST_NAME, buf, len);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * Writes the seed corpora under tests/fuzz/corpus/<target>/ from real, valid
+ * sessions (plus a few hostile ones). Not built by CMake; run by hand after a
+ * protocol change:
+ *   cc -D_GNU_SOURCE -Iinclude -Isrc tests/fuzz/gen_seeds.c BUILD/libdistsync.a \
+ *      $(pkg-config --libs libcrypto libzstd libxxhash) -lrsync -o /tmp/gen_seeds
+ *   /tmp/gen_seeds tests/fuzz/corpus
+ */
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "../unit/session.h"
+#include "distsync/manifest.h"
+
+static const char *top;
+
+static void save(const char *target, const char *name, const void *p1, size_t n1, const void *p2,
+                 size_t n2)
+{
+    char path[1024];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", top, target);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%s/%s", top, target, name);
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+    fwrite(p1, 1, n1, f);
+    fwrite(p2, 1, n2, f);
+    fclose(f);
+}
+
+static void basis(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((i * 131 + i / 256) & 0xff);
+}
+
+static void session_seeds(void)
+{
+    static uint8_t old[4096], nw[4096];
+    uint8_t mode0 = 0x00, big = 0xfe, *delta;
+    struct sess s = {0};
+    uint8_t sha[32];
+    size_t dn;
+
+    for (int i = 0; i < 4096; i++)
+        old[i] = (uint8_t)((i * 31) & 0xff);
+    memcpy(nw, old, sizeof(nw));
+    memcpy(nw + 1000, "fuzz-edit", 9);
+    s_make_delta(old, sizeof(old), nw, sizeof(nw), &delta, &dn);
+
+    s_hello(&s, "seed");
+    s_lease(&s, DS_LEASE_OP_ACQUIRE, "seed", 600);
+    s_whole(&s, 1, "a.txt", "hello", 5);
+    s_begin(&s, 2, "dir/b.bin", 4096 + 3);
+    s_copy(&s, 2, "basis.bin", 0, 2048);
+    s_data(&s, 2, NULL, "lit", 3, 1);
+    s_copy(&s, 2, "basis.bin", 2048, 2048);
+    memcpy(sha, "not-the-hash-of-the-file-at-all!", 32);
+    s_commit(&s, 2, 4096 + 3, sha);
+    s_begin(&s, 3, "c.bin", sizeof(nw));
+    s_data(&s, 3, "basis.bin", delta, dn, 0);
+    s_file(&s, DS_MSG_DELTA_END, 3);
+    ds_sha256(nw, sizeof(nw), sha);
+    s_commit(&s, 3, sizeof(nw), sha);
+    s_path(&s, DS_MSG_DELETE, "a.txt");
+    s_path(&s, DS_MSG_LIST, "");
+    s_path(&s, DS_MSG_HASH, "basis.bin");
+    s_empty(&s, DS_MSG_MANIFEST_GET);
+    s_empty(&s, DS_MSG_MANIFEST_COMMIT);
+    s_begin(&s, 4, "aborted", 10);
+    s_file(&s, DS_MSG_FILE_ABORT, 4);
+    s_lease(&s, DS_LEASE_OP_RENEW, "seed", 600);
+    s_empty(&s, DS_MSG_BYE);
+    save("fuzz_apply", "full_session", &big, 1, s.b.p, s.b.len);
+    save("fuzz_apply", "full_session_bytewise", &mode0, 1, s.b.p, s.b.len);
+    save("fuzz_proto", "full_session", s.b.p, s.b.len, NULL, 0);
+    s.b.len = 0;
+    s_whole(&s, 1, "../escape", "x", 1);
+    s_whole(&s, 2, "esc/inside", "x", 1);
+    s_whole(&s, 3, "leaf", "x", 1);
+    s_whole(&s, 4, "fifo", "x", 1);
+    s_begin(&s, 5, "x", 8);
+    s_copy(&s, 5, "esc/../basis.bin", 0, 8);
+    s_copy(&s, 5, "basis.bin", 4090, 8);
+    s_commit(&s, 5, 8, sha);
+    s_path(&s, DS_MSG_DELETE, "esc");
+    s_path(&s, DS_MSG_HASH, "fifo");
+    s_path(&s, DS_MSG_LIST, "esc");
+    s_empty(&s, DS_MSG_BYE);
+    big = 0xff; /* odd: the fuzzer prepends HELLO + LEASE */
+    save("fuzz_apply", "hostile_session", &big, 1, s.b.p, s.b.len);
+    ds_proto_buf_free(&s.b);
+    free(delta);
+}
+
+static void reply_seeds(void)
+{
+    ds_proto_buf_t b = {0}, blob = {0};
+    ds_list_entry_t e = {.path = ds_pstr("a/b"), .type = DS_PROTO_T_FILE, .size = 3};
+    ds_msg_t m = {.type = DS_MSG_HELLO_OK, .id = 1};
+
+    m.u.hello_ok.version = 1;
+    m.u.hello_ok.software = ds_pstr("distsync");
+    ds_proto_encode(&b, &m);
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_BUSY;
+    m.u.busy.console_id = ds_pstr("x");
+    m.u.busy.message = ds_pstr("busy");
+    ds_proto_encode(&b, &m);
+    ds_proto_list_put(&blob, &e);
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_LIST_DATA;
+    m.u.list.n = 1;
+    m.u.list.entries = blob.p;
+    m.u.list.len = (uint32_t)blob.len;
+    ds_proto_encode(&b, &m);
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_FILE_ERR;
+    m.u.err.path = ds_pstr("p");
+    m.u.err.message = ds_pstr("m");
+    ds_proto_encode(&b, &m);
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_FILE_OK;
+    ds_proto_encode(&b, &m);
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_HASH_OK;
+    m.u.hash_ok.path = ds_pstr("h");
+    ds_proto_encode(&b, &m);
+    save("fuzz_proto", "replies", b.p, b.len, NULL, 0);
+    ds_proto_buf_free(&b);
+    ds_proto_buf_free(&blob);
+}
+
+static void manifest_seeds(void)
+{
+    ds_manifest_t *m;
+    uint8_t sha[32] = {1, 2, 3}, *buf, mode = 1;
+    size_t len;
+
+    ds_manifest_new(&m);
+    ds_manifest_put(m, "patches/kb1.msu", 1000, 17, sha);
+    ds_manifest_put(m, "engines/x/engine.bin", 5, -1, sha);
+    ds_manifest_put(m, "definitions/defs-2026-11-22.vdm", 1 << 30, 0, sha);
+    ds_manifest_encode(m, &buf, &len);
+    save("fuzz_manifest", "three_entries", &mode, 1, buf, len);
+    mode = 0;
+    save("fuzz_manifest", "three_entries_raw", &mode, 1, buf, len);
+    free(buf);
+    ds_manifest_free(m);
+    ds_manifest_new(&m);
+    ds_manifest_encode(m, &buf, &len);
+    save("fuzz_manifest", "empty", &mode, 1, buf, len);
+    free(buf);
+    ds_manifest_free(m);
+}
+
+static void delta_seeds(void)
+{
+    static uint8_t old[65536], nw[70000];
+    uint8_t *delta;
+    size_t dn;
+
+    basis(old, sizeof(old));
+    memcpy(nw, old, sizeof(old));
+    memcpy(nw + 30000, "inserted text, then the rest", 28);
+    memcpy(nw + sizeof(old), "appended tail", 13);
+    s_make_delta(old, sizeof(old), nw, sizeof(old) + 13, &delta, &dn);
+    save("fuzz_delta", "edit_and_append", delta, dn, NULL, 0);
+    free(delta);
+    s_make_delta(old, sizeof(old), "totally different", 17, &delta, &dn);
+    save("fuzz_delta", "all_literal", delta, dn, NULL, 0);
+    free(delta);
+    s_make_delta(old, sizeof(old), old + 1000, 5000, &delta, &dn);
+    save("fuzz_delta", "copy_only", delta, dn, NULL, 0);
+    free(delta);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_seeds CORPUS_DIR\n");
+        return 2;
+    }
+    top = argv[1];
+    mkdir(top, 0755);
+    session_seeds();
+    reply_seeds();
+    manifest_seeds();
+    delta_seeds();
+    return 0;
+}
