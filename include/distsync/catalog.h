@@ -1,0 +1,157 @@
+/*
+ * Catalog: the console's SQLite state database (<state>/catalog.db).
+ *
+ * One connection writes (the scan's main thread, later the engine); the
+ * database runs in WAL mode so readers never block it. The schema is
+ * versioned through PRAGMA user_version and upgraded by a static list of
+ * migrations, each applied in one transaction.
+ *
+ * Tables (migration 1):
+ *   content(id, sha256 UNIQUE, size, nchunks, chunks)
+ *       One row per distinct content version. chunks is the ordered chunk
+ *       list, DS_CATALOG_CHUNK_REC bytes per chunk: XXH3-128 (canonical,
+ *       16 bytes) then the length as u32 little-endian. Content rows outlive
+ *       the file rows that point at them (servers' manifests keep old
+ *       versions alive); a later GC drops unreferenced ones.
+ *   chunk_index(h64, content_id) WITHOUT ROWID
+ *       h64: first 8 bytes of a chunk's XXH3-128 read as a big-endian signed
+ *       int64. Finds the contents that share chunks with a given one.
+ *   file(id, path UNIQUE, class, size, mtime_ns, inode, dev, content_id,
+ *        scanned_at)
+ *       The store as last scanned. path is relative to the store root
+ *       ("patches/kb123/x.msu"); class is its first component.
+ *
+ * Threads: a ds_catalog_t is used by one thread at a time.
+ */
+#ifndef DISTSYNC_CATALOG_H
+#define DISTSYNC_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/digest.h"
+
+#define DS_CATALOG_CHUNK_REC (DS_XXH128_LEN + 4)
+
+typedef struct ds_catalog ds_catalog_t;
+typedef struct ds_catalog_cursor ds_catalog_cursor_t;
+
+/* A file row joined with its content. */
+typedef struct ds_file_row {
+    int64_t id;
+    const char *path;  /* relative to the store root */
+    const char *klass; /* its class (first path component) */
+    uint64_t size;
+    int64_t mtime_ns; /* nanoseconds since the epoch */
+    uint64_t inode, dev;
+    int64_t content_id; /* 0: none */
+    int64_t scanned_at; /* seconds since the epoch */
+    int has_sha;        /* sha256 and nchunks are valid */
+    uint8_t sha256[DS_SHA256_LEN];
+    uint32_t nchunks;
+} ds_file_row_t;
+
+/* A content version. chunks is owned (free with ds_content_clear). */
+typedef struct ds_content {
+    int64_t id;
+    uint8_t sha256[DS_SHA256_LEN];
+    uint64_t size;
+    uint32_t nchunks;
+    uint8_t *chunks; /* nchunks * DS_CATALOG_CHUNK_REC bytes */
+} ds_content_t;
+
+/* Schema version this build writes and understands. */
+int ds_catalog_schema_latest(void);
+
+/*
+ * Opens (creating if needed) the catalog at path and brings its schema up to
+ * date. The parent directory must exist. On success returns 0 and stores a
+ * new handle in *out (free with ds_catalog_free). On failure returns
+ * DS_ESCHEMA (database newer than this binary), DS_ECATALOG, DS_ECORRUPT or
+ * -errno, leaves *out NULL and writes a message naming the file into err.
+ */
+int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errlen);
+
+/* Closes the database. NULL is a no-op. Rolls back an open transaction. */
+void ds_catalog_free(ds_catalog_t *cat);
+
+/* Current schema version of the open database (PRAGMA user_version). */
+int ds_catalog_schema_version(ds_catalog_t *cat);
+
+/* Transactions (not nested). begin takes the write lock at once
+ * (BEGIN IMMEDIATE). Return 0 or DS_ECATALOG (message logged). */
+int ds_catalog_begin(ds_catalog_t *cat);
+int ds_catalog_commit(ds_catalog_t *cat);
+int ds_catalog_rollback(ds_catalog_t *cat);
+/* 1 while a transaction is open. */
+int ds_catalog_in_txn(ds_catalog_t *cat);
+
+/*
+ * Records a content version, deduplicated by sha256: returns the existing
+ * row's id when the hash is known (the chunk list is then not compared), or
+ * inserts the row and its chunk_index entries. chunks holds nchunks records
+ * of DS_CATALOG_CHUNK_REC bytes. *created (may be NULL) tells which.
+ * Returns 0 or a negative error.
+ */
+int ds_catalog_content_put(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN], uint64_t size,
+                           const uint8_t *chunks, uint32_t nchunks, int64_t *id, int *created);
+
+/* Loads content row id into *out (caller frees out->chunks with
+ * ds_content_clear). Returns 0, DS_ENOTFOUND or a negative error. */
+int ds_catalog_content_get(ds_catalog_t *cat, int64_t id, ds_content_t *out);
+
+/* Looks a content up by sha256 (chunks not loaded). Returns 0 or DS_ENOTFOUND. */
+int ds_catalog_content_find(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN], int64_t *id);
+
+/* Frees out->chunks and zeroes *c. */
+void ds_content_clear(ds_content_t *c);
+
+/* Inserts or replaces (by path) a file row. row->id, has_sha, sha256 and
+ * nchunks are ignored. Returns 0 or a negative error. */
+int ds_catalog_file_put(ds_catalog_t *cat, const ds_file_row_t *row);
+
+/* Deletes the file row at path (its content stays). Returns 0, or
+ * DS_ENOTFOUND when there was none. */
+int ds_catalog_file_delete(ds_catalog_t *cat, const char *path);
+
+/*
+ * Looks up the file at path. On success fills *row; its strings point into
+ * buf (bufsize bytes), valid as long as buf. Returns 0, DS_ENOTFOUND,
+ * DS_ERANGE (buf too small) or a negative error.
+ */
+int ds_catalog_file_get(ds_catalog_t *cat, const char *path, ds_file_row_t *row, char *buf,
+                        size_t bufsize);
+
+/*
+ * Opens a read cursor over the file rows whose path starts with prefix
+ * ("" for all), in byte order of path (SQLite BINARY collation: memcmp).
+ * The cursor reads a snapshot taken at open, on a second connection:
+ * writes made through cat while it is open are not seen by it. One cursor
+ * per catalog at a time. Returns 0 or a negative error.
+ */
+int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cursor_t **out);
+
+/* Fetches the next row into *row; its strings stay valid until the next
+ * call or ds_catalog_cursor_free. Returns 1 (row), 0 (end) or < 0. */
+int ds_catalog_cursor_next(ds_catalog_cursor_t *cur, ds_file_row_t *row);
+
+/* Ends the snapshot. NULL is a no-op. */
+void ds_catalog_cursor_free(ds_catalog_cursor_t *cur);
+
+/*
+ * Among candidates[0, n) (content ids, for example those a server holds),
+ * finds the one sharing the most bytes of chunks with content_id: for each
+ * distinct chunk of content_id, its length counts for every candidate that
+ * holds a chunk with the same h64. Ties go to the higher id (the newer
+ * version). Cost: one index probe per distinct chunk, O(n log n) for the
+ * candidates. On success returns 0 and sets *best_id (0 when no candidate
+ * shares anything) and *shared_bytes. Returns DS_ENOTFOUND if content_id
+ * does not exist, or a negative error.
+ */
+int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id, const int64_t *candidates,
+                          size_t n, int64_t *best_id, uint64_t *shared_bytes);
+
+/* Number of file rows, and of content rows. Returns 0 or a negative error. */
+int ds_catalog_counts(ds_catalog_t *cat, uint64_t *files, uint64_t *contents);
+
+#endif

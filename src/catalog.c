@@ -1,0 +1,351 @@
+/* Catalog: opening the SQLite database, schema migrations, transactions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog_int.h"
+#include "distsync/error.h"
+#include "distsync/log.h"
+
+/*
+ * Migrations. migrations[i] brings the schema from version i to i + 1; its
+ * statements run in one transaction together with the user_version bump.
+ * To extend the schema, append an array; never edit a published one.
+ */
+static const char *const migration_1[] = {
+    "CREATE TABLE content("
+    " id INTEGER PRIMARY KEY,"
+    " sha256 BLOB NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL,"
+    " nchunks INTEGER NOT NULL,"
+    " chunks BLOB NOT NULL)",
+    /* No foreign key to content: the GC deletes entries by h64, from the
+     * chunk list of the content it drops, which needs no extra index. */
+    "CREATE TABLE chunk_index("
+    " h64 INTEGER NOT NULL,"
+    " content_id INTEGER NOT NULL,"
+    " PRIMARY KEY(h64, content_id)) WITHOUT ROWID",
+    "CREATE TABLE file("
+    " id INTEGER PRIMARY KEY,"
+    " path TEXT NOT NULL UNIQUE,"
+    " class TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL,"
+    " inode INTEGER NOT NULL,"
+    " dev INTEGER NOT NULL,"
+    " content_id INTEGER REFERENCES content(id),"
+    " scanned_at INTEGER NOT NULL)",
+    "CREATE INDEX file_content ON file(content_id)",
+    NULL,
+};
+
+/* Migration 2: servers, runs, events and last-known server manifests
+ * (include/distsync/events.h, src/events.c). */
+static const char *const migration_2[] = {
+    "CREATE TABLE server("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " url TEXT,"
+    " first_seen INTEGER NOT NULL,"
+    " last_sync_at INTEGER,"
+    " last_status TEXT)",
+    "CREATE TABLE run("
+    " id INTEGER PRIMARY KEY,"
+    " server_id INTEGER NOT NULL REFERENCES server(id),"
+    " trigger TEXT NOT NULL CHECK(trigger IN ('manual','schedule','gate')),"
+    " started_at INTEGER NOT NULL,"
+    " ended_at INTEGER,"
+    " status TEXT NOT NULL"
+    "  CHECK(status IN ('running','ok','failed','interrupted')),"
+    " files_created INTEGER NOT NULL DEFAULT 0,"
+    " files_updated INTEGER NOT NULL DEFAULT 0,"
+    " files_deleted INTEGER NOT NULL DEFAULT 0,"
+    " files_failed INTEGER NOT NULL DEFAULT 0,"
+    " bytes_wire INTEGER NOT NULL DEFAULT 0,"
+    " bytes_literal INTEGER NOT NULL DEFAULT 0,"
+    " bytes_copied INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT,"
+    " pid INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX run_server_time ON run(server_id, started_at)",
+    "CREATE INDEX run_time ON run(started_at)",
+    "CREATE INDEX run_running ON run(server_id) WHERE status = 'running'",
+    "CREATE TABLE event("
+    " id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,"
+    " at INTEGER NOT NULL,"
+    " level INTEGER NOT NULL,"
+    " kind TEXT NOT NULL"
+    "  CHECK(kind IN ('start','file','delete','error','end','lease','warning')),"
+    " path TEXT,"
+    " outcome TEXT,"
+    " bytes_literal INTEGER NOT NULL DEFAULT 0,"
+    " bytes_copied INTEGER NOT NULL DEFAULT 0,"
+    " bytes_wire INTEGER NOT NULL DEFAULT 0,"
+    " message TEXT)",
+    "CREATE INDEX event_run ON event(run_id)",
+    "CREATE TABLE server_file("
+    " server_id INTEGER NOT NULL REFERENCES server(id),"
+    " path TEXT NOT NULL,"
+    " sha256 BLOB NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " PRIMARY KEY(server_id, path)) WITHOUT ROWID",
+    "CREATE INDEX server_file_sha ON server_file(sha256)",
+    NULL,
+};
+
+static const char *const *const migrations[] = {
+    migration_1,
+    migration_2,
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int ds_catalog_schema_latest(void)
+{
+    return NMIGRATIONS;
+}
+
+int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
+{
+    ds_log(DS_LOG_ERROR, "catalog %s: %s: %s", cat->path, what,
+           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM:
+        return DS_ENOMEM;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_IOERR:
+        return -EIO;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    case SQLITE_PERM:
+        return -EACCES;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return DS_ECORRUPT;
+    default:
+        return DS_ECATALOG;
+    }
+}
+
+static int exec(ds_catalog_t *cat, const char *sql)
+{
+    int rc = sqlite3_exec(cat->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : ds__catalog_err(cat, cat->db, rc, sql);
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies migration i (version i -> i + 1), inside an open transaction. */
+static int apply_migration(ds_catalog_t *cat, int i)
+{
+    char sql[64];
+    int rc;
+
+    for (const char *const *s = migrations[i]; *s != NULL; s++) {
+        rc = exec(cat, *s);
+        if (rc < 0)
+            return rc;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+    return exec(cat, sql);
+}
+
+/* Brings the schema to NMIGRATIONS. The version is re-read under the write
+ * lock, so two processes opening a fresh database do not both migrate. */
+static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
+{
+    int v = 0, rc;
+
+    if (user_version(cat->db, &v) != SQLITE_OK)
+        goto sqlfail;
+    if (v == NMIGRATIONS)
+        return 0;
+    if (v > NMIGRATIONS)
+        goto newer;
+    while (v < NMIGRATIONS) {
+        rc = ds_catalog_begin(cat);
+        if (rc < 0)
+            goto sqlfail;
+        if (user_version(cat->db, &v) != SQLITE_OK) {
+            ds_catalog_rollback(cat);
+            goto sqlfail;
+        }
+        if (v > NMIGRATIONS) {
+            ds_catalog_rollback(cat);
+            goto newer;
+        }
+        if (v < NMIGRATIONS) {
+            rc = apply_migration(cat, v);
+            if (rc < 0) {
+                ds_catalog_rollback(cat);
+                snprintf(err, errlen, "%s: migration to schema version %d failed: %s", cat->path,
+                         v + 1, sqlite3_errmsg(cat->db));
+                return rc;
+            }
+            v++;
+        }
+        rc = ds_catalog_commit(cat);
+        if (rc < 0)
+            goto sqlfail;
+    }
+    return 0;
+newer:
+    snprintf(err, errlen,
+             "%s: schema version %d is newer than this distsync understands (%d): "
+             "upgrade distsync",
+             cat->path, v, NMIGRATIONS);
+    return DS_ESCHEMA;
+sqlfail:
+    snprintf(err, errlen, "%s: cannot read the schema version: %s", cat->path,
+             sqlite3_errmsg(cat->db));
+    return DS_ECATALOG;
+}
+
+static int configure(ds_catalog_t *cat, char *err, size_t errlen)
+{
+    static const char *const pragmas[] = {
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+        /* 16 MiB of page cache: scans touch index pages all over (SHA-256
+         * keys are random); within the 64 MiB memory budget. */
+        "PRAGMA cache_size = -16384",
+    };
+    int rc;
+
+    sqlite3_busy_timeout(cat->db, 10000);
+    for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+        rc = sqlite3_exec(cat->db, pragmas[i], NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s: %s", cat->path, pragmas[i], sqlite3_errmsg(cat->db));
+            return (rc & 0xff) == SQLITE_NOTADB ? DS_ECORRUPT : DS_ECATALOG;
+        }
+    }
+    return 0;
+}
+
+int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errlen)
+{
+    ds_catalog_t *cat = calloc(1, sizeof(*cat));
+    int rc;
+
+    *out = NULL;
+    if (cat == NULL || (cat->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    rc = sqlite3_open_v2(path, &cat->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open: %s", path,
+                 cat->db ? sqlite3_errmsg(cat->db) : sqlite3_errstr(rc));
+        rc = (rc & 0xff) == SQLITE_CANTOPEN ? -ENOENT : DS_ECATALOG;
+        goto out;
+    }
+    sqlite3_extended_result_codes(cat->db, 1);
+    rc = configure(cat, err, errlen);
+    if (rc < 0)
+        goto out;
+    rc = migrate(cat, err, errlen);
+    if (rc < 0)
+        goto out;
+    *out = cat;
+    cat = NULL;
+out:
+    ds_catalog_free(cat);
+    return rc < 0 ? rc : 0;
+}
+
+void ds_catalog_free(ds_catalog_t *cat)
+{
+    if (cat == NULL)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(cat->st[i]);
+    if (cat->in_txn)
+        sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(cat->rdb);
+    sqlite3_close_v2(cat->db);
+    free(cat->path);
+    free(cat);
+}
+
+int ds_catalog_schema_version(ds_catalog_t *cat)
+{
+    int v = -1;
+
+    if (user_version(cat->db, &v) != SQLITE_OK)
+        return ds__catalog_err(cat, cat->db, SQLITE_ERROR, "PRAGMA user_version");
+    return v;
+}
+
+int ds_catalog_begin(ds_catalog_t *cat)
+{
+    int rc;
+
+    if (cat->in_txn)
+        return DS_EINTERNAL;
+    rc = exec(cat, "BEGIN IMMEDIATE");
+    if (rc == 0)
+        cat->in_txn = 1;
+    return rc;
+}
+
+int ds_catalog_commit(ds_catalog_t *cat)
+{
+    int rc;
+
+    if (!cat->in_txn)
+        return DS_EINTERNAL;
+    rc = exec(cat, "COMMIT");
+    if (rc == 0)
+        cat->in_txn = 0;
+    return rc;
+}
+
+int ds_catalog_rollback(ds_catalog_t *cat)
+{
+    if (!cat->in_txn)
+        return 0;
+    cat->in_txn = 0;
+    return exec(cat, "ROLLBACK");
+}
+
+int ds_catalog_in_txn(ds_catalog_t *cat)
+{
+    return cat->in_txn;
+}
+
+int ds__catalog_reader(ds_catalog_t *cat)
+{
+    int rc;
+
+    if (cat->rdb != NULL)
+        return 0;
+    rc = sqlite3_open_v2(cat->path, &cat->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = ds__catalog_err(cat, cat->rdb, rc, "opening the read connection");
+        sqlite3_close_v2(cat->rdb);
+        cat->rdb = NULL;
+        return rc;
+    }
+    sqlite3_busy_timeout(cat->rdb, 10000);
+    return 0;
+}

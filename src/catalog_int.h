@@ -1,0 +1,43 @@
+/* Catalog internals shared by catalog.c and catalog_files.c. */
+#ifndef DS_CATALOG_INT_H
+#define DS_CATALOG_INT_H
+
+#include <sqlite3.h>
+
+#include "distsync/catalog.h"
+
+/* Prepared statements, compiled on first use and kept for the handle's
+ * lifetime. */
+enum cat_stmt {
+    ST_CONTENT_INSERT,
+    ST_CONTENT_FIND,
+    ST_CONTENT_GET,
+    ST_CHUNK_INSERT,
+    ST_FILE_PUT,
+    ST_FILE_DELETE,
+    ST_FILE_GET,
+    ST_CHUNK_LOOKUP,
+    ST__COUNT,
+};
+
+struct ds_catalog {
+    sqlite3 *db;
+    sqlite3 *rdb; /* read connection for cursors, opened on demand */
+    char *path;
+    int in_txn;
+    int cursor_open;
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+/* Logs "catalog PATH: what: sqlite message" and maps an SQLite result code
+ * to a distsync error code. */
+int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what);
+
+/* Returns the cached statement for id (compiling it on first use), reset and
+ * with its bindings cleared, or NULL on error (logged). */
+sqlite3_stmt *ds__catalog_stmt(ds_catalog_t *cat, enum cat_stmt id);
+
+/* Opens the read-only cursor connection if needed. Returns 0 or < 0. */
+int ds__catalog_reader(ds_catalog_t *cat);
+
+#endif

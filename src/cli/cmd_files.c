@@ -1,0 +1,212 @@
+/* distsync files: list the catalog. */
+#include <getopt.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "distsync/catalog.h"
+#include "distsync/error.h"
+#include "distsync/scan.h"
+#include "json.h"
+
+#define FILES_USAGE "usage: distsync files [--json] [--class C] [PATH_PREFIX]\n"
+
+struct files_args {
+    int json;
+    const char *klass;
+    const char *prefix;
+    const char *chunks; /* hidden debug option: --chunks PATH */
+};
+
+/* RFC 3339 UTC, second precision ("2026-11-22T02:00:48Z"). */
+static void fmt_mtime(char *buf, size_t len, int64_t ns)
+{
+    int64_t s = ns / 1000000000LL - (ns % 1000000000LL < 0);
+    time_t t = (time_t)s;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "invalid");
+}
+
+static void print_row(struct json *j, const ds_file_row_t *r)
+{
+    char sha[2 * DS_SHA256_LEN + 1] = "-", mt[40], esc[2 * PATH_MAX];
+
+    if (r->has_sha)
+        ds_hex(r->sha256, DS_SHA256_LEN, sha);
+    fmt_mtime(mt, sizeof(mt), r->mtime_ns);
+    if (j == NULL) {
+        ds_escape_name(r->path, strlen(r->path), esc, sizeof(esc));
+        printf("%s\t%s\t%llu\t%s\t%u\t%s\n", esc, r->klass, (unsigned long long)r->size, sha,
+               r->nchunks, mt);
+        return;
+    }
+    json_obj_begin(j);
+    json_kstr(j, "path", r->path);
+    json_kstr(j, "class", r->klass);
+    json_kuint(j, "size", r->size);
+    json_key(j, "sha256");
+    if (r->has_sha)
+        json_str(j, sha);
+    else
+        json_null(j);
+    json_kuint(j, "chunks", r->nchunks);
+    json_kstr(j, "mtime", mt);
+    json_kint(j, "mtime_ns", r->mtime_ns);
+    json_obj_end(j);
+}
+
+/* Lists rows under the prefix (narrowed to the class when given). */
+static int list(ds_catalog_t *cat, const struct files_args *a)
+{
+    char prefix[PATH_MAX];
+    ds_catalog_cursor_t *cur = NULL;
+    ds_file_row_t r;
+    struct json j;
+    int rc;
+
+    snprintf(prefix, sizeof(prefix), "%s", a->prefix ? a->prefix : "");
+    if (a->klass != NULL && prefix[0] == '\0')
+        snprintf(prefix, sizeof(prefix), "%s/", a->klass);
+    rc = ds_catalog_cursor_open(cat, prefix, &cur);
+    if (rc < 0)
+        return rc;
+    if (a->json) {
+        json_init(&j, stdout);
+        json_arr_begin(&j);
+    } else if (isatty(STDOUT_FILENO)) {
+        printf("PATH\tCLASS\tSIZE\tSHA256\tCHUNKS\tMTIME\n");
+    }
+    while ((rc = ds_catalog_cursor_next(cur, &r)) > 0) {
+        if (a->klass != NULL && strcmp(r.klass, a->klass) != 0)
+            continue;
+        print_row(a->json ? &j : NULL, &r);
+    }
+    if (a->json) {
+        json_arr_end(&j);
+        json_end(&j);
+    }
+    ds_catalog_cursor_free(cur);
+    return rc;
+}
+
+/* --chunks PATH: each chunk's offset, length and XXH3-128 (as xxhsum -H2). */
+static int chunks(ds_catalog_t *cat, const struct files_args *a)
+{
+    char buf[2 * PATH_MAX], hex[2 * DS_XXH128_LEN + 1];
+    ds_content_t c = {0};
+    ds_file_row_t r;
+    uint64_t off = 0;
+    struct json j;
+    int rc = ds_catalog_file_get(cat, a->chunks, &r, buf, sizeof(buf));
+
+    if (rc == 0)
+        rc = r.content_id > 0 ? ds_catalog_content_get(cat, r.content_id, &c) : DS_ENOTFOUND;
+    if (rc < 0) {
+        cli_err("files --chunks %s: %s", a->chunks, ds_strerror(rc));
+        return rc;
+    }
+    json_init(&j, stdout);
+    if (a->json)
+        json_arr_begin(&j);
+    for (uint32_t i = 0; i < c.nchunks; i++) {
+        const uint8_t *rec = c.chunks + (size_t)i * DS_CATALOG_CHUNK_REC;
+        const uint8_t *l = rec + DS_XXH128_LEN;
+        uint32_t len =
+            (uint32_t)l[0] | (uint32_t)l[1] << 8 | (uint32_t)l[2] << 16 | (uint32_t)l[3] << 24;
+
+        ds_hex(rec, DS_XXH128_LEN, hex);
+        if (a->json) {
+            json_obj_begin(&j);
+            json_kuint(&j, "offset", off);
+            json_kuint(&j, "length", len);
+            json_kstr(&j, "xxh3", hex);
+            json_obj_end(&j);
+        } else {
+            printf("%llu\t%u\t%s\n", (unsigned long long)off, len, hex);
+        }
+        off += len;
+    }
+    if (a->json) {
+        json_arr_end(&j);
+        json_end(&j);
+    }
+    ds_content_clear(&c);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct files_args *a)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"class", required_argument, NULL, 'C'},
+        {"chunks", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "jC:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            a->json = 1;
+            break;
+        case 'C':
+            a->klass = optarg;
+            break;
+        case 'K':
+            a->chunks = optarg;
+            break;
+        case 'h':
+            fputs(FILES_USAGE, stdout);
+            return -1;
+        default:
+            fputs(FILES_USAGE, stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        a->prefix = argv[optind++];
+    if (optind < argc) {
+        cli_err("files: unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_files(struct cli *cli, int argc, char **argv)
+{
+    struct files_args a = {0};
+    ds_config_t *cfg = NULL;
+    ds_catalog_t *cat = NULL;
+    char path[PATH_MAX], err[1024];
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/catalog.db", cfg->state);
+    if (access(path, F_OK) != 0) {
+        cli_err("no catalog at %s: run 'distsync scan' first", path);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    rc = a.chunks ? chunks(cat, &a) : list(cat, &a);
+    if (rc < 0 && !a.chunks)
+        cli_err("files: reading %s failed: %s", path, ds_strerror(rc));
+    rc = rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+    ds_catalog_free(cat);
+    ds_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,233 @@
+/* distsync scan: bring the catalog up to date with the content store. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "distsync/catalog.h"
+#include "distsync/error.h"
+#include "distsync/scan.h"
+#include "json.h"
+#include "progress.h"
+
+struct scan_ui {
+    struct progress pr;
+};
+
+static void on_warn(void *ctx, const char *path, int err, const char *what)
+{
+    struct scan_ui *ui = ctx;
+
+    progress_clear(&ui->pr);
+    fprintf(stderr, "distsync: warning: %s: %s\n", path, what);
+}
+
+/* ETA: over the bytes of the files queued so far. The walk runs well ahead
+ * of the hashing (it only stats), so the total soon covers the whole store. */
+static void on_progress(void *ctx, const ds_scan_stats_t *st, int done)
+{
+    struct scan_ui *ui = ctx;
+
+    if (done)
+        progress_clear(&ui->pr);
+    else
+        progress_update(&ui->pr, progress_now(), st->files, "files", st->bytes_hashed,
+                        st->bytes_queued, 0);
+}
+
+/* mkdir -p with mode 0750 for the directories it creates. */
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+
+            *p = '\0';
+            if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+                return -errno;
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+/* One scan at a time per state directory: two would race over the same
+ * rows. Returns the lock fd (held until exit) or -1 after printing why. */
+static int lock_state(const char *state)
+{
+    char path[PATH_MAX];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/scan.lock", state);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        cli_err("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        cli_err("%s: another 'distsync scan' is running on this state directory", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void print_json(const ds_scan_stats_t *st, const char *catalog)
+{
+    struct json j;
+    double secs = (double)st->elapsed_ns / 1e9;
+
+    json_init(&j, stdout);
+    json_obj_begin(&j);
+    json_kstr(&j, "catalog", catalog);
+    json_kuint(&j, "files", st->files);
+    json_kuint(&j, "new", st->added);
+    json_kuint(&j, "changed", st->changed);
+    json_kuint(&j, "touched", st->touched);
+    json_kuint(&j, "unchanged", st->unchanged);
+    json_kuint(&j, "removed", st->removed);
+    json_kuint(&j, "hashed", st->hashed);
+    json_kuint(&j, "bytes_hashed", st->bytes_hashed);
+    json_kuint(&j, "contents_new", st->contents_new);
+    json_kuint(&j, "warnings", st->warnings);
+    json_kdouble(&j, "elapsed_s", secs);
+    json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
+    json_obj_end(&j);
+    json_end(&j);
+}
+
+static void print_summary(const ds_scan_stats_t *st)
+{
+    double secs = (double)st->elapsed_ns / 1e9;
+    char b[32], r[32], d[32], touched[48] = "";
+
+    progress_fmt_bytes(b, sizeof(b), st->bytes_hashed);
+    progress_fmt_rate(r, sizeof(r), secs > 0 ? (double)st->bytes_hashed / secs : 0);
+    progress_fmt_duration(d, sizeof(d), secs);
+    if (st->touched > 0)
+        snprintf(touched, sizeof(touched), ", %llu touched", (unsigned long long)st->touched);
+    printf("scan: %llu files (%llu new, %llu changed%s, %llu removed, %llu unchanged), "
+           "%s hashed in %s (%s), %llu warning%s\n",
+           (unsigned long long)st->files, (unsigned long long)st->added,
+           (unsigned long long)st->changed, touched, (unsigned long long)st->removed,
+           (unsigned long long)st->unchanged, b, d, r, (unsigned long long)st->warnings,
+           st->warnings == 1 ? "" : "s");
+}
+
+static int parse_args(int argc, char **argv, int *json, unsigned *threads)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
+        char *end;
+        long v;
+
+        switch (ch) {
+        case 'j':
+            *json = 1;
+            break;
+        case 't':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v < 1 || v > 256) {
+                cli_err("scan: --threads '%s': expected a number from 1 to 256", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            *threads = (unsigned)v;
+            break;
+        case 'h':
+            printf("usage: distsync scan [--json] [--threads N]\n");
+            return -1;
+        default:
+            fprintf(stderr, "usage: distsync scan [--json] [--threads N]\n");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_err("scan: unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_scan(struct cli *cli, int argc, char **argv)
+{
+    ds_config_t *cfg = NULL;
+    ds_catalog_t *cat = NULL;
+    ds_scan_stats_t st = {0};
+    struct scan_ui ui;
+    ds_scan_opts_t o = {0};
+    char path[PATH_MAX], err[1024];
+    unsigned threads = 0;
+    int json = 0, lockfd = -1, rc;
+
+    rc = parse_args(argc, argv, &json, &threads);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    rc = mkdir_p(cfg->state);
+    if (rc < 0) {
+        cli_err("state directory %s: %s", cfg->state, ds_strerror(rc));
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    lockfd = lock_state(cfg->state);
+    if (lockfd < 0) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/catalog.db", cfg->state);
+    if (ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    progress_init(&ui.pr, stderr, cli->tty && !cli->quiet && !json, "scan", progress_now());
+    o.store = cfg->store;
+    o.classes = (const char *const *)cfg->classes.v;
+    o.nclasses = cfg->classes.n;
+    o.chunk = cfg->chunk;
+    o.threads = threads ? threads : cfg->scan_threads;
+    o.progress = on_progress;
+    o.warn = on_warn;
+    o.ctx = &ui;
+    rc = ds_scan_run(&o, cat, &st);
+    if (rc < 0) {
+        cli_err("scan of %s failed: %s", cfg->store, ds_strerror(rc));
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (json)
+        print_json(&st, path);
+    else if (!cli->quiet)
+        print_summary(&st);
+    rc = CLI_EXIT_OK;
+out:
+    ds_catalog_free(cat);
+    ds_config_free(cfg);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}

@@ -1,0 +1,303 @@
+/* Catalog: migrations, content/file rows, cursors, basis choice. */
+#include <sqlite3.h>
+
+#include "check.h"
+#include "distsync/catalog.h"
+#include "distsync/error.h"
+
+static char dbpath[4200];
+
+static ds_catalog_t *open_fresh(const char *name)
+{
+    ds_catalog_t *cat = NULL;
+    char err[512];
+
+    snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", check_tmpdir(name));
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    return cat;
+}
+
+/* A chunk record whose hash starts with byte tag (so h64 differs per tag). */
+static void mkrec(uint8_t *rec, uint8_t tag, uint32_t len)
+{
+    memset(rec, 0, DS_CATALOG_CHUNK_REC);
+    rec[0] = tag;
+    rec[15] = (uint8_t)(tag * 7);
+    for (int i = 0; i < 4; i++)
+        rec[DS_XXH128_LEN + i] = (uint8_t)(len >> (8 * i));
+}
+
+static int64_t put_content(ds_catalog_t *cat, uint8_t shatag, const uint8_t *tags,
+                           const uint32_t *lens, uint32_t n)
+{
+    uint8_t sha[DS_SHA256_LEN] = {0}, recs[16 * DS_CATALOG_CHUNK_REC];
+    uint64_t size = 0;
+    int64_t id = 0;
+    int created = -1;
+
+    sha[0] = shatag;
+    for (uint32_t i = 0; i < n; i++) {
+        mkrec(recs + i * DS_CATALOG_CHUNK_REC, tags[i], lens[i]);
+        size += lens[i];
+    }
+    CHECK_INT(ds_catalog_content_put(cat, sha, size, recs, n, &id, &created), 0);
+    CHECK_INT(created, 1);
+    return id;
+}
+
+static void test_migrations_idempotent(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_mig");
+    char err[512];
+
+    CHECK(ds_catalog_schema_latest() >= 1);
+    CHECK_INT(ds_catalog_schema_version(cat), ds_catalog_schema_latest());
+    ds_catalog_free(cat);
+    cat = NULL;
+    /* Re-opening does not re-run migrations (they would fail: tables exist). */
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_catalog_schema_version(cat), ds_catalog_schema_latest());
+    ds_catalog_free(cat);
+    ds_catalog_free(NULL);
+}
+
+static void test_newer_schema_refused(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_newer");
+    sqlite3 *db = NULL;
+    char sql[64], err[512] = "";
+
+    ds_catalog_free(cat);
+    cat = NULL;
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", ds_catalog_schema_latest() + 1);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), DS_ESCHEMA);
+    CHECK(cat == NULL);
+    CHECK(strstr(err, "newer") != NULL);
+    CHECK(strstr(err, dbpath) != NULL);
+}
+
+static void test_not_a_database(void)
+{
+    const char *dir = check_tmpdir("cat_junk");
+    ds_catalog_t *cat = NULL;
+    char err[512] = "";
+    FILE *f;
+
+    snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", dir);
+    f = fopen(dbpath, "w");
+    fputs("this is not an SQLite database, not even close, it is just text\n", f);
+    fclose(f);
+    CHECK(ds_catalog_open(dbpath, &cat, err, sizeof(err)) < 0);
+    CHECK(cat == NULL);
+    CHECK(strstr(err, dbpath) != NULL);
+}
+
+static void test_content_dedup(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_content");
+    uint8_t tags[] = {1, 2, 3};
+    uint32_t lens[] = {100, 200, 300};
+    uint8_t sha[DS_SHA256_LEN] = {0}, other[DS_SHA256_LEN] = {0};
+    ds_content_t c;
+    int64_t id, id2 = 0, found = 0;
+    int created = -1;
+
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    id = put_content(cat, 9, tags, lens, 3);
+    sha[0] = 9;
+    CHECK_INT(ds_catalog_content_put(cat, sha, 600, NULL, 0, &id2, &created), 0);
+    CHECK_INT(created, 0);
+    CHECK_INT(id2, id);
+    CHECK_INT(ds_catalog_commit(cat), 0);
+    CHECK_INT(ds_catalog_content_find(cat, sha, &found), 0);
+    CHECK_INT(found, id);
+    other[0] = 10;
+    CHECK_INT(ds_catalog_content_find(cat, other, &found), DS_ENOTFOUND);
+    CHECK_INT(ds_catalog_content_get(cat, id, &c), 0);
+    CHECK_INT(c.size, 600);
+    CHECK_INT(c.nchunks, 3);
+    CHECK_INT(c.chunks[DS_CATALOG_CHUNK_REC], 2);
+    CHECK_INT(c.chunks[2 * DS_CATALOG_CHUNK_REC + DS_XXH128_LEN], 300 & 0xff);
+    CHECK_INT(c.chunks[2 * DS_CATALOG_CHUNK_REC + DS_XXH128_LEN + 1], 300 >> 8);
+    ds_content_clear(&c);
+    CHECK_INT(ds_catalog_content_get(cat, id + 100, &c), DS_ENOTFOUND);
+    ds_catalog_free(cat);
+}
+
+static void test_file_upsert_delete(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_file");
+    uint8_t tags[] = {1};
+    uint32_t lens[] = {5};
+    ds_file_row_t row = {0}, got;
+    uint64_t nf = 0, nc = 0;
+    char buf[512];
+    int64_t id;
+
+    id = put_content(cat, 1, tags, lens, 1);
+    row.path = "patches/kb1/x.msu";
+    row.klass = "patches";
+    row.size = 5;
+    row.mtime_ns = 1700000000123456789LL;
+    row.inode = 42;
+    row.dev = 7;
+    row.content_id = id;
+    row.scanned_at = 1700000000;
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+    CHECK_INT(ds_catalog_file_get(cat, row.path, &got, buf, sizeof(buf)), 0);
+    CHECK_STR(got.path, "patches/kb1/x.msu");
+    CHECK_STR(got.klass, "patches");
+    CHECK_INT(got.mtime_ns, 1700000000123456789LL);
+    CHECK_INT(got.inode, 42);
+    CHECK_INT(got.content_id, id);
+    CHECK_INT(got.has_sha, 1);
+    CHECK_INT(got.sha256[0], 1);
+    CHECK_INT(got.nchunks, 1);
+    /* Upsert by path: same row, new values. */
+    row.size = 6;
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+    CHECK_INT(ds_catalog_file_get(cat, row.path, &got, buf, sizeof(buf)), 0);
+    CHECK_INT(got.size, 6);
+    CHECK_INT(ds_catalog_file_get(cat, row.path, &got, buf, 4), DS_ERANGE);
+    CHECK_INT(ds_catalog_counts(cat, &nf, &nc), 0);
+    CHECK_INT(nf, 1);
+    /* A content id that does not exist violates the foreign key. */
+    row.path = "patches/bad";
+    row.content_id = id + 1000;
+    CHECK(ds_catalog_file_put(cat, &row) < 0);
+    CHECK_INT(ds_catalog_file_delete(cat, "patches/kb1/x.msu"), 0);
+    CHECK_INT(ds_catalog_file_delete(cat, "patches/kb1/x.msu"), DS_ENOTFOUND);
+    CHECK_INT(ds_catalog_file_get(cat, "patches/kb1/x.msu", &got, buf, sizeof(buf)), DS_ENOTFOUND);
+    /* The content row outlives the file row. */
+    CHECK_INT(ds_catalog_counts(cat, &nf, &nc), 0);
+    CHECK_INT(nf, 0);
+    CHECK_INT(nc, 1);
+    ds_catalog_free(cat);
+}
+
+static void put_path(ds_catalog_t *cat, const char *path, const char *klass)
+{
+    ds_file_row_t row = {.path = path, .klass = klass, .size = 1};
+
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+}
+
+static void test_cursor_order_prefix_snapshot(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_cursor");
+    static const char *const want[] = {"patches/a.b", "patches/a/x", "patches/a0", "patches/b"};
+    ds_catalog_cursor_t *cur = NULL, *cur2 = NULL;
+    ds_file_row_t r;
+    size_t n = 0;
+    int rc;
+
+    put_path(cat, "patches/b", "patches");
+    put_path(cat, "patches/a/x", "patches");
+    put_path(cat, "patches/a0", "patches");
+    put_path(cat, "patches/a.b", "patches");
+    put_path(cat, "patchesX/z", "patchesX");
+    put_path(cat, "engines/e", "engines");
+    CHECK_INT(ds_catalog_cursor_open(cat, "patches/", &cur), 0);
+    CHECK_INT(ds_catalog_cursor_open(cat, "", &cur2), DS_EINTERNAL); /* one at a time */
+    CHECK(cur2 == NULL);
+    while ((rc = ds_catalog_cursor_next(cur, &r)) > 0) {
+        if (n < 4)
+            CHECK_STR(r.path, want[n]);
+        CHECK_INT(r.has_sha, 0);
+        n++;
+        /* Writes during the walk are not seen by the cursor's snapshot. */
+        if (n == 1) {
+            put_path(cat, "patches/zz", "patches");
+            CHECK_INT(ds_catalog_file_delete(cat, "patches/b"), 0);
+        }
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(n, 4);
+    ds_catalog_cursor_free(cur);
+    /* A fresh cursor sees them; the empty prefix lists everything. */
+    CHECK_INT(ds_catalog_cursor_open(cat, "", &cur), 0);
+    n = 0;
+    while (ds_catalog_cursor_next(cur, &r) > 0)
+        n++;
+    CHECK_INT(n, 6);
+    ds_catalog_cursor_free(cur);
+    ds_catalog_cursor_free(NULL);
+    ds_catalog_free(cat);
+}
+
+static void test_best_basis(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_basis");
+    uint8_t tx[] = {1, 2, 3, 4, 4}, ty[] = {1, 2, 9}, tz[] = {3, 8}, tw[] = {7};
+    uint32_t lx[] = {100, 250, 300, 400, 400}, ly[] = {100, 200, 50}, lz[] = {300, 10}, lw[] = {5};
+    int64_t x, y, z, w, best = -1, cands[4];
+    uint64_t shared = 99;
+
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    x = put_content(cat, 1, tx, lx, 5);
+    y = put_content(cat, 2, ty, ly, 3);
+    z = put_content(cat, 3, tz, lz, 2);
+    w = put_content(cat, 4, tw, lw, 1);
+    CHECK_INT(ds_catalog_commit(cat), 0);
+    cands[0] = z, cands[1] = y, cands[2] = w, cands[3] = y;
+    CHECK_INT(ds_catalog_best_basis(cat, x, cands, 4, &best, &shared), 0);
+    CHECK_INT(best, y);
+    CHECK_INT(shared, 350);
+    CHECK_INT(ds_catalog_best_basis(cat, x, &z, 1, &best, &shared), 0);
+    CHECK_INT(best, z);
+    CHECK_INT(shared, 300);
+    /* The repeated chunk 4 counts once; x itself shares everything. */
+    CHECK_INT(ds_catalog_best_basis(cat, x, &x, 1, &best, &shared), 0);
+    CHECK_INT(best, x);
+    CHECK_INT(shared, 1050);
+    CHECK_INT(ds_catalog_best_basis(cat, x, &w, 1, &best, &shared), 0);
+    CHECK_INT(best, 0);
+    CHECK_INT(shared, 0);
+    CHECK_INT(ds_catalog_best_basis(cat, x, NULL, 0, &best, &shared), 0);
+    CHECK_INT(best, 0);
+    CHECK_INT(ds_catalog_best_basis(cat, x + 100, cands, 4, &best, &shared), DS_ENOTFOUND);
+    ds_catalog_free(cat);
+}
+
+static void test_rollback(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_rollback");
+    uint64_t nf = 9, nc = 9;
+
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    CHECK_INT(ds_catalog_in_txn(cat), 1);
+    CHECK_INT(ds_catalog_begin(cat), DS_EINTERNAL);
+    put_path(cat, "patches/a", "patches");
+    CHECK_INT(ds_catalog_rollback(cat), 0);
+    CHECK_INT(ds_catalog_in_txn(cat), 0);
+    CHECK_INT(ds_catalog_counts(cat, &nf, &nc), 0);
+    CHECK_INT(nf, 0);
+    /* An open transaction is rolled back on free. */
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    put_path(cat, "patches/b", "patches");
+    ds_catalog_free(cat);
+    {
+        char err[512];
+
+        CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+        CHECK_INT(ds_catalog_counts(cat, &nf, &nc), 0);
+        CHECK_INT(nf, 0);
+        ds_catalog_free(cat);
+    }
+}
+
+int main(void)
+{
+    RUN(test_migrations_idempotent);
+    RUN(test_newer_schema_refused);
+    RUN(test_not_a_database);
+    RUN(test_content_dedup);
+    RUN(test_file_upsert_delete);
+    RUN(test_cursor_order_prefix_snapshot);
+    RUN(test_best_basis);
+    RUN(test_rollback);
+    return CHECK_DONE();
+}
