@@ -494,6 +494,8 @@ static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
         return ds__apply_list(ap, m);
     case DS_MSG_HASH:
         return ds__apply_hash(ap, m);
+    case DS_MSG_SIG:
+        return ds__apply_sig(ap, m);
     case DS_MSG_FILE_BEGIN:
         return ds__apply_file_begin(ap, m);
     case DS_MSG_COPY:

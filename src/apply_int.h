@@ -83,6 +83,8 @@ void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
 /* apply_walk.c */
 int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);
+/* apply_sig.c: SIG, the librsync signature of one file (rsync fallback). */
+int ds__apply_sig(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m);
 
 #endif

@@ -367,6 +367,20 @@ static int k_prune(struct parser *p, const char *key, const char *v)
     return fail(p, key, "expected yes or no, got '%s'", shown(v, buf, sizeof(buf)));
 }
 
+static int k_transport(struct parser *p, const char *key, const char *v)
+{
+    char buf[64];
+
+    if (strcmp(v, "local") != 0 && strcmp(v, "agent") != 0)
+        return fail(p, key, "expected local or agent, got '%s'", shown(v, buf, sizeof(buf)));
+    return set_text(p, key, v, &cur_server(p)->transport);
+}
+
+static int k_agent(struct parser *p, const char *key, const char *v)
+{
+    return set_text(p, key, v, &cur_server(p)->agent);
+}
+
 /* [schedule NAME] */
 
 static ds_schedule_cfg_t *cur_sched(struct parser *p)
@@ -418,7 +432,9 @@ static const struct keydef console_keys[] = {
 };
 static const struct keydef site_keys[] = {{NULL, NULL}};
 static const struct keydef server_keys[] = {
-    {"url", k_url}, {"site", k_site}, {"classes", k_sclasses}, {"prune", k_prune}, {NULL, NULL},
+    {"url", k_url},     {"site", k_site},           {"classes", k_sclasses},
+    {"prune", k_prune}, {"transport", k_transport}, {"agent", k_agent},
+    {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
     {"when", k_when},       {"tz", k_tz},       {"window", k_window},
@@ -430,7 +446,7 @@ static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads"},
     {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
-    {"server", K_SERVER, server_keys, "url, site, classes, prune"},
+    {"server", K_SERVER, server_keys, "url, site, classes, prune, transport, agent"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -179,6 +179,7 @@ static int known_type(uint8_t t)
     case DS_MSG_MANIFEST_GET:
     case DS_MSG_LIST:
     case DS_MSG_HASH:
+    case DS_MSG_SIG:
     case DS_MSG_FILE_BEGIN:
     case DS_MSG_COPY:
     case DS_MSG_LITERAL:
@@ -199,6 +200,7 @@ static int known_type(uint8_t t)
     case DS_MSG_FILE_ERR:
     case DS_MSG_OK:
     case DS_MSG_ERR:
+    case DS_MSG_SIG_DATA:
         return 1;
     default:
         return 0;
@@ -216,6 +218,7 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_MANIFEST_GET, "MANIFEST_GET"},
         {DS_MSG_LIST, "LIST"},
         {DS_MSG_HASH, "HASH"},
+        {DS_MSG_SIG, "SIG"},
         {DS_MSG_FILE_BEGIN, "FILE_BEGIN"},
         {DS_MSG_COPY, "COPY"},
         {DS_MSG_LITERAL, "LITERAL"},
@@ -236,6 +239,7 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_FILE_ERR, "FILE_ERR"},
         {DS_MSG_OK, "OK"},
         {DS_MSG_ERR, "ERR"},
+        {DS_MSG_SIG_DATA, "SIG_DATA"},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -298,6 +302,11 @@ static void decode_requests(struct rd *r, ds_msg_t *m)
     case DS_MSG_DELETE:
         m->u.path.path = get_str(r);
         break;
+    case DS_MSG_SIG:
+        m->u.sig.path = get_str(r);
+        m->u.sig.block_len = get_u32(r);
+        m->u.sig.strong_len = get_u8(r);
+        break;
     case DS_MSG_FILE_BEGIN:
         m->u.begin.file_id = get_u32(r);
         m->u.begin.path = get_str(r);
@@ -350,6 +359,7 @@ static void decode_replies(struct rd *r, ds_msg_t *m)
         m->u.busy.message = get_str(r);
         break;
     case DS_MSG_MANIFEST_DATA:
+    case DS_MSG_SIG_DATA:
         m->u.blob.data = r->p;
         m->u.blob.len = (uint32_t)r->n;
         take(r, r->n);
@@ -448,6 +458,11 @@ static void encode_requests(struct wr *w, const ds_msg_t *m)
     case DS_MSG_DELETE:
         put_str(w, m->u.path.path);
         break;
+    case DS_MSG_SIG:
+        put_str(w, m->u.sig.path);
+        put_be(w, m->u.sig.block_len, 4);
+        put_be(w, m->u.sig.strong_len, 1);
+        break;
     case DS_MSG_FILE_BEGIN:
         put_be(w, m->u.begin.file_id, 4);
         put_str(w, m->u.begin.path);
@@ -505,6 +520,7 @@ static void encode_replies(struct wr *w, const ds_msg_t *m)
         put_str(w, m->u.busy.message);
         break;
     case DS_MSG_MANIFEST_DATA:
+    case DS_MSG_SIG_DATA:
         put_raw(w, m->u.blob.data, m->u.blob.len);
         break;
     case DS_MSG_LIST_DATA:

@@ -442,7 +442,8 @@ static int read_dir(DIR *dir, struct dents *d)
     }
     if (errno != 0)
         return -errno;
-    qsort_r(d->off, d->n, sizeof(*d->off), cmp_dent, d->names);
+    if (d->n > 1) /* an empty directory has no array to sort */
+        qsort_r(d->off, d->n, sizeof(*d->off), cmp_dent, d->names);
     return 0;
 }
 

@@ -30,6 +30,8 @@ typedef struct ds_server_cfg {
     char *site; /* NULL when the server belongs to no site */
     ds_strlist_t classes; /* content classes this server receives */
     int prune;            /* prune = yes: delete files that left the desired set */
+    char *transport;      /* transport = local|agent (file:// only), NULL: local */
+    char *agent;          /* agent = PATH of the distsync binary run as the agent, NULL: self */
     int line;
     int url_line, site_line, classes_line; /* 0 when the key is absent */
 } ds_server_cfg_t;

@@ -55,6 +55,7 @@ typedef enum ds_msg_type {
     DS_MSG_MANIFEST_GET = 0x03,
     DS_MSG_LIST = 0x04,
     DS_MSG_HASH = 0x05,
+    DS_MSG_SIG = 0x06, /* librsync signature of a target file (rsync fallback) */
     DS_MSG_FILE_BEGIN = 0x10,
     DS_MSG_COPY = 0x11,
     DS_MSG_LITERAL = 0x12,
@@ -76,6 +77,7 @@ typedef enum ds_msg_type {
     DS_MSG_FILE_ERR = 0x88,
     DS_MSG_OK = 0x89,
     DS_MSG_ERR = 0x8a,
+    DS_MSG_SIG_DATA = 0x8b,
 } ds_msg_type_t;
 
 /* A borrowed string: n bytes at p, not NUL-terminated. */
@@ -130,6 +132,11 @@ typedef struct ds_msg {
             ds_pstr_t path; /* LIST: directory ("" = root); HASH, DELETE: file */
         } path;
         struct {
+            ds_pstr_t path;
+            uint32_t block_len; /* signature block length, bytes */
+            uint8_t strong_len; /* strong sum bytes per block */
+        } sig;
+        struct {
             uint32_t file_id;
             ds_pstr_t path;
             uint64_t size;
@@ -160,7 +167,7 @@ typedef struct ds_msg {
         struct {
             const uint8_t *data;
             uint32_t len;
-        } blob; /* MANIFEST_DATA */
+        } blob; /* MANIFEST_DATA, SIG_DATA */
         struct {
             uint32_t n;
             const uint8_t *entries; /* walk with ds_proto_list_next() */

@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include "distsync/config.h"
+
 /* Exit statuses. */
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1 /* the operation failed (a server, a file...) */
@@ -27,5 +29,19 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Subcommands, one file each: src/cli/cmd_<name>.c. */
 int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_config(struct cli *cli, int argc, char **argv);
+int cmd_schedule(struct cli *cli, int argc, char **argv);
+int cmd_scan(struct cli *cli, int argc, char **argv);
+int cmd_files(struct cli *cli, int argc, char **argv);
+int cmd_agent(struct cli *cli, int argc, char **argv);
+int cmd_history(struct cli *cli, int argc, char **argv);
+int cmd_gc(struct cli *cli, int argc, char **argv);
+int cmd_sync(struct cli *cli, int argc, char **argv);
+int cmd_plan(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+
+/* Loads cli->config_path into *out (free with ds_config_free). On failure
+ * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
+int cli_config_load(struct cli *cli, ds_config_t **out);
 
 #endif

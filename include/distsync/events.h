@@ -1,0 +1,176 @@
+/*
+ * Runs and events: the catalog's record of every sync (catalog migration 2),
+ * and each server's last-known manifest (what the console believes a server
+ * holds; the garbage collector of retained versions keeps its union).
+ *
+ * Tables (migration 2):
+ *   server(id, name UNIQUE, url, first_seen, last_sync_at, last_status)
+ *   run(id, server_id, trigger, started_at, ended_at, status, files_created,
+ *       files_updated, files_deleted, files_failed, bytes_wire, bytes_literal,
+ *       bytes_copied, error, pid)
+ *       trigger: 'manual' | 'schedule' | 'gate';
+ *       status: 'running' | 'ok' | 'failed' | 'interrupted'.
+ *   event(id, run_id, at, level, kind, path, outcome, bytes_literal,
+ *         bytes_copied, bytes_wire, message)
+ *   server_file(server_id, path, sha256, size) WITHOUT ROWID
+ * Indexes: run(server_id, started_at), run(started_at), event(run_id),
+ * server_file(sha256). History by server and time, the events of a run and
+ * the referenced-version union are index scans at 10,000 servers.
+ *
+ * Retention: events grow with files x runs. ds_run_prune() deletes runs
+ * started before a cut-off with their events (in bounded batches so a
+ * writer is never blocked long); call it from `distsync gc` or the daemon.
+ *
+ * Durability: every call that writes runs in its own short transaction
+ * (unless the caller holds one, see ds_catalog_begin, in which case it joins
+ * it). In WAL mode a kill -9 never loses a committed event and never
+ * corrupts the database. A run left 'running' by a killed console is marked
+ * 'interrupted' (its totals summed from its events) at the next
+ * ds_run_begin() for that server, unless the process that began it is still
+ * alive on this host.
+ *
+ * Time: every function takes the current time (seconds since the epoch) as
+ * an argument; none reads the clock. Threads: as ds_catalog_t (one thread at
+ * a time).
+ */
+#ifndef DISTSYNC_EVENTS_H
+#define DISTSYNC_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/catalog.h"
+#include "distsync/digest.h"
+#include "distsync/log.h"
+
+typedef enum ds_event_kind {
+    DS_EV_START = 0,
+    DS_EV_FILE,   /* one file's outcome (created, updated, failed...) */
+    DS_EV_DELETE, /* a file deleted on the target */
+    DS_EV_ERROR,  /* an error not tied to one file */
+    DS_EV_END,
+    DS_EV_LEASE,   /* lease taken, refused, released */
+    DS_EV_WARNING, /* e.g. unlink+rename on shell-less SFTP, drift found */
+} ds_event_kind_t;
+
+/* Returns "start", "file", "delete", "error", "end", "lease", "warning"
+ * (static), or "?" for an unknown kind. */
+const char *ds_event_kind_name(ds_event_kind_t kind);
+
+/* One event. Strings are borrowed for the duration of the call; NULL means
+ * none. */
+typedef struct ds_event {
+    ds_event_kind_t kind;
+    ds_log_level_t level;
+    int64_t at;          /* seconds since the epoch */
+    const char *path;    /* target-relative path, or NULL */
+    const char *outcome; /* "created", "updated", "deleted", "failed",
+                            "unchanged"... or NULL */
+    uint64_t bytes_literal, bytes_copied, bytes_wire;
+    const char *message; /* human text, or NULL */
+} ds_event_t;
+
+typedef struct ds_run_totals {
+    uint64_t files_created, files_updated, files_deleted, files_failed;
+    uint64_t bytes_wire, bytes_literal, bytes_copied;
+} ds_run_totals_t;
+
+/* A run as listed. Strings are valid only during the callback. */
+typedef struct ds_run_info {
+    int64_t id;
+    const char *server;
+    const char *url;
+    const char *trigger;
+    int64_t started_at;
+    int64_t ended_at; /* 0 while running */
+    const char *status;
+    ds_run_totals_t totals;
+    const char *error; /* NULL if none */
+} ds_run_info_t;
+
+/* An event as listed: ev's strings are valid only during the callback. */
+typedef struct ds_event_info {
+    int64_t id;
+    int64_t run_id;
+    ds_event_t ev;
+    const char *kind; /* the stored kind name */
+} ds_event_info_t;
+
+/* Callbacks: return 0 to go on; any other value stops the listing and is
+ * returned by the listing function. */
+typedef int (*ds_run_fn)(void *ctx, const ds_run_info_t *run);
+typedef int (*ds_event_fn)(void *ctx, const ds_event_info_t *ev);
+
+/*
+ * Starts a run for server_name (created in the server table if new; its url
+ * updated when url is not NULL). trigger is "manual", "schedule" or "gate".
+ * First marks the server's runs still 'running' as 'interrupted' when the
+ * process that began them is gone. Writes a 'start' event. On success sets
+ * *run_id and returns 0; returns DS_EUSAGE (bad trigger or empty name) or a
+ * catalog error.
+ */
+int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url, const char *trigger,
+                 int64_t now, int64_t *run_id);
+
+/* Appends one event to run_id (committed before returning unless the caller
+ * holds a transaction). Returns 0, DS_EUSAGE (bad kind or level) or a
+ * catalog error. */
+int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
+
+/*
+ * Ends run_id with status "ok", "failed" or "interrupted", the totals (NULL:
+ * summed from the run's events) and an error text (NULL if none). Writes an
+ * 'end' event and updates the server's last_sync_at and last_status.
+ * Returns 0, DS_ENOTFOUND (no such run), DS_EUSAGE (bad status) or a catalog
+ * error.
+ */
+int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_run_totals_t *totals,
+               const char *error, int64_t now);
+
+/* Lists runs newest first (by start time, then id), only those of server
+ * (NULL: all), at most limit (0: no limit). Returns 0, the callback's
+ * non-zero value, or a catalog error. */
+int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn fn, void *ctx);
+
+/* Lists the events of run_id in the order they were written. Returns 0 (also
+ * for an unknown run: no events), the callback's value, or a catalog error. */
+int ds_run_events(ds_catalog_t *cat, int64_t run_id, ds_event_fn fn, void *ctx);
+
+/* Deletes the runs started before `before` (not those still 'running') and
+ * their events. *deleted (may be NULL) receives the number of runs. Returns
+ * 0 or a catalog error. */
+int ds_run_prune(ds_catalog_t *cat, int64_t before, uint64_t *deleted);
+
+/* --- Last-known server manifests (table server_file) --- */
+
+typedef struct ds_server_file {
+    const char *path; /* target-relative */
+    uint8_t sha256[DS_SHA256_LEN];
+    uint64_t size;
+} ds_server_file_t;
+
+typedef int (*ds_server_file_fn)(void *ctx, const ds_server_file_t *f);
+
+/* Replaces the whole last-known manifest of server (created if new) with
+ * files[0, n), in one transaction (joining the caller's if open).
+ * Returns 0, DS_EUSAGE or a catalog error. */
+int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
+                                   const ds_server_file_t *files, size_t n, int64_t now);
+
+/* Records one entry of server's last-known manifest: inserts or replaces
+ * path, or deletes it when sha256 is NULL. Returns 0 or a catalog error. */
+int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const char *path,
+                                   const uint8_t *sha256, uint64_t size, int64_t now);
+
+/* Lists server's last-known manifest in path order (f is valid during the
+ * callback only). Returns 0 (also for an unknown server: nothing), the
+ * callback's value or a catalog error. */
+int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_server_file_fn fn,
+                                   void *ctx);
+
+/* The union over all servers of the referenced SHA-256 digests, distinct:
+ * *shas (malloc'ed, caller frees; NULL when *n is 0) holds *n digests of
+ * DS_SHA256_LEN bytes. Returns 0, DS_ENOMEM or a catalog error. */
+int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n);
+
+#endif

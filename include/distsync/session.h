@@ -1,0 +1,192 @@
+/*
+ * Sender session: the console side of the apply protocol (src/PROTOCOL.md)
+ * over one transport. A step/poll state machine: it never blocks; the
+ * driver (the sync command's poll(2) loop today, a libuv loop later) calls
+ * ds_session_step() whenever ds_session_poll() says the transport's fds
+ * are ready, or at once when the transport has no fds.
+ *
+ * Flow: ds_session_start() queues HELLO, LEASE acquire (write sessions
+ * only), MANIFEST_GET and LIST; once the phase is DS_SESSION_READY the
+ * target's manifest and listing are available and the driver may queue
+ * HASH requests, file operations (pipelined: many files in flight, bounded
+ * by ds_session_room()), DELETEs and MANIFEST_COMMIT, then
+ * ds_session_close() (LEASE release, BYE). Outcomes arrive, in request
+ * order, through ds_session_next_result(). The lease is renewed by
+ * ds_session_step() while the session lasts.
+ */
+#ifndef DISTSYNC_SESSION_H
+#define DISTSYNC_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/digest.h"
+#include "distsync/manifest.h"
+#include "distsync/transport.h"
+
+typedef struct ds_session ds_session_t;
+
+typedef enum ds_session_phase {
+    DS_SESSION_CONNECTING = 0, /* HELLO .. LIST in flight */
+    DS_SESSION_READY = 1,      /* target state known; operations may be queued */
+    DS_SESSION_CLOSING = 2,    /* BYE sent */
+    DS_SESSION_DONE = 3,       /* BYE acknowledged */
+    DS_SESSION_FAILED = 4,     /* see ds_session_error() */
+} ds_session_phase_t;
+
+typedef struct ds_session_opts {
+    const char *console_id; /* lease holder id (required) */
+    const char *host;       /* console host name */
+    uint32_t pid;           /* console pid */
+    int write;              /* take the lease (sync); 0: read-only (plan, status) */
+    uint32_t lease_ttl_s;   /* 0: 300 s; renewed every third of it */
+    unsigned window_files;  /* files in flight (committed, unanswered); 0: 64 */
+    size_t out_high;        /* queued output bytes before room() says no; 0: 16 MiB */
+    int zstd_level;         /* 0: 3; < 0: never compress */
+} ds_session_opts_t;
+
+/* One target entry from LIST. */
+typedef struct ds_session_entry {
+    char *path;   /* relative to the target root, owned by the session */
+    uint8_t type; /* DS_PROTO_T_* */
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t mode;
+} ds_session_entry_t;
+
+typedef enum ds_session_res_kind {
+    DS_SRES_FILE = 1,     /* FILE_COMMIT/FILE_ABORT outcome */
+    DS_SRES_DELETE = 2,   /* DELETE outcome (value: 1 removed, 0 was absent) */
+    DS_SRES_HASH = 3,     /* HASH outcome */
+    DS_SRES_MANIFEST = 4, /* MANIFEST_COMMIT outcome */
+    DS_SRES_SIG = 5,      /* SIG outcome: the signature in data/len */
+} ds_session_res_kind_t;
+
+/* An operation's outcome. Strings are owned by the session and valid until
+ * the next ds_session_next_result() or ds_session_free(). */
+typedef struct ds_session_result {
+    int kind;     /* ds_session_res_kind_t */
+    uint64_t tag; /* the caller's tag of the request */
+    int rc;       /* 0, or the receiver's code (DS_E* / -errno) */
+    const char *path;
+    const char *message; /* "" on success */
+    uint64_t size, value;
+    int64_t mtime_ns;
+    uint8_t sha256[DS_SHA256_LEN];
+    const uint8_t *data; /* DS_SRES_SIG: librsync signature (owned by the
+                            session, valid like the strings) */
+    size_t len;
+} ds_session_result_t;
+
+typedef struct ds_session_stats {
+    uint64_t bytes_out, bytes_in;       /* bytes on the wire, both directions */
+    uint64_t literal_raw, literal_wire; /* LITERAL payload before / after zstd */
+    uint64_t delta_raw, delta_wire;     /* DELTA payload before / after zstd */
+    uint64_t copy_bytes;                /* bytes COPY asked the target to reuse */
+} ds_session_stats_t;
+
+/*
+ * Creates a session over t (borrowed: it must outlive the session; the
+ * session never closes it). opts and its strings are copied. Returns 0 or
+ * DS_ENOMEM / DS_EUSAGE (no console id).
+ */
+int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_t **out);
+
+/* Frees the session. NULL is a no-op. */
+void ds_session_free(ds_session_t *s);
+
+/* Queues HELLO, LEASE acquire (write sessions), MANIFEST_GET and LIST "".
+ * Returns 0 or DS_ENOMEM. */
+int ds_session_start(ds_session_t *s);
+
+/*
+ * Moves bytes: writes queued output while the transport takes it, reads
+ * and handles every reply available, renews the lease when due (now: unix
+ * seconds). Never blocks. Returns 0, or a negative code once the session
+ * failed (message in ds_session_error(); phase DS_SESSION_FAILED).
+ */
+int ds_session_step(ds_session_t *s, int64_t now);
+
+/*
+ * What the driver should wait for: *rfd / *wfd (-1: none) and *events
+ * (POLLIN / POLLOUT bits for wfd; rfd always wants POLLIN). Returns 1 when
+ * the transport has no fds and step should simply be called again, 0 when
+ * the driver should poll.
+ */
+int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents);
+
+ds_session_phase_t ds_session_phase(const ds_session_t *s);
+
+/* Error text of a failed session ("" otherwise). */
+const char *ds_session_error(const ds_session_t *s);
+
+/* 1 when the session failed because another console holds the lease. */
+int ds_session_busy(const ds_session_t *s);
+
+/* The target's manifest (READY and later; owned by the session). */
+const ds_manifest_t *ds_session_manifest(const ds_session_t *s);
+
+/* The target's listing (READY and later; owned by the session). */
+void ds_session_listing(const ds_session_t *s, const ds_session_entry_t **e, size_t *n);
+
+/* 1 when another file operation may start: the window has room and the
+ * queued output is below the high-water mark. */
+int ds_session_room(const ds_session_t *s);
+
+/* 1 when no request waits for its reply and no output is queued. */
+int ds_session_idle(const ds_session_t *s);
+
+/* Queues HASH path. Returns 0 or DS_ENOMEM / DS_EUSAGE (wrong phase). */
+int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag);
+
+/* Queues SIG path: the librsync signature of a target file with blocks of
+ * block_len bytes and strong_len-byte strong sums (rsync fallback for
+ * content the console does not know). Returns 0 or < 0. */
+int ds_session_sig(ds_session_t *s, const char *path, uint32_t block_len, uint8_t strong_len,
+                   uint64_t tag);
+
+/* Starts a file: FILE_BEGIN with a new file id in *fid. mtime_ns may be
+ * DS_PROTO_NO_MTIME. Returns 0, DS_ENOMEM or DS_EUSAGE (wrong phase). */
+int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint32_t mode,
+                          int64_t mtime_ns, uint64_t tag, uint32_t *fid);
+
+/* Queues n bytes of LITERAL data (basis NULL) or of a DELTA stream against
+ * basis, in frames of at most DS_PROTO_MAX_DATA bytes, zstd-compressed per
+ * frame when that makes it smaller. Returns 0 or a negative code. */
+int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const void *p, size_t n);
+
+/* COPY len bytes at off of the target file basis. Returns 0 or < 0. */
+int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis, uint64_t off,
+                         uint64_t len);
+
+/* DELTA_END, FILE_COMMIT (expected size and SHA-256), FILE_ABORT. The
+ * commit or abort yields one DS_SRES_FILE result. Return 0 or < 0. */
+int ds_session_file_delta_end(ds_session_t *s, uint32_t fid);
+int ds_session_file_commit(ds_session_t *s, uint32_t fid, uint64_t size,
+                           const uint8_t sha256[DS_SHA256_LEN]);
+int ds_session_file_abort(ds_session_t *s, uint32_t fid);
+
+/* 1 when the receiver already failed file fid (its data is discarded). */
+int ds_session_file_failed(const ds_session_t *s, uint32_t fid);
+
+/* Queues DELETE path. Returns 0 or < 0. */
+int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag);
+
+/* Queues MANIFEST_COMMIT (one DS_SRES_MANIFEST result). Returns 0 or < 0. */
+int ds_session_commit_manifest(ds_session_t *s);
+
+/* Queues MANIFEST_GET to refresh ds_session_manifest() (READY only); the
+ * refreshed manifest replaces the old one when its reply arrives (the
+ * session is idle again). Returns 0 or < 0. */
+int ds_session_refresh_manifest(ds_session_t *s);
+
+/* Queues LEASE release (write sessions) and BYE. Returns 0 or < 0. */
+int ds_session_close(ds_session_t *s);
+
+/* Takes the next outcome: returns 1 with *r filled, 0 when none is ready. */
+int ds_session_next_result(ds_session_t *s, ds_session_result_t *r);
+
+/* Counters so far. */
+const ds_session_stats_t *ds_session_stats(const ds_session_t *s);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * Sync: one server at a time, from the catalog to a target, over a
+ * transport and a sender session. Three modes share the path up to the
+ * plan: RUN applies it, PLAN and STATUS stop there (read-only sessions: no
+ * lease, nothing written on the target).
+ *
+ * Per server: open the transport, start the session (HELLO, LEASE, manifest,
+ * listing), HASH the target files whose state is uncertain, plan, then send
+ * creates and updates (whole with zstd, or a delta from the per-pair delta
+ * cache), deletes, MANIFEST_COMMIT, LEASE release and BYE. After a
+ * successful run every version the server's manifest references is put in
+ * the retain store, the server's last-known manifest is recorded in the
+ * catalog, and retained versions nobody references are collected.
+ *
+ * A ds_sync_t holds what servers share (catalog, retain store, delta cache,
+ * the desired-set snapshot), so fan-out computes each delta once.
+ * Threads: one thread at a time.
+ */
+#ifndef DISTSYNC_SYNC_H
+#define DISTSYNC_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/catalog.h"
+#include "distsync/config.h"
+#include "distsync/plan.h"
+
+typedef struct ds_sync ds_sync_t;
+
+typedef enum ds_sync_mode {
+    DS_SYNC_RUN = 0,    /* apply the plan */
+    DS_SYNC_PLAN = 1,   /* plan only (read-only session) */
+    DS_SYNC_STATUS = 2, /* same as PLAN: the file status report is derived from it */
+} ds_sync_mode_t;
+
+typedef struct ds_sync_progress {
+    const char *server;
+    uint64_t files_done, files_total; /* operations answered / planned */
+    uint64_t bytes_done, bytes_total; /* target bytes of files done / planned */
+    uint64_t bytes_wire;              /* bytes sent so far */
+} ds_sync_progress_t;
+
+/* Called on the syncing thread, often; p valid only during the call. */
+typedef void (*ds_sync_progress_fn)(void *ctx, const ds_sync_progress_t *p);
+
+typedef struct ds_sync_opts {
+    const ds_config_t *cfg;   /* borrowed: must outlive the ds_sync_t */
+    uint64_t delta_cache_cap; /* 0: 2 GiB */
+    int zstd_level;           /* 0: 3; < 0: no compression */
+    int no_fsync;             /* local receiver without fsync (tests only) */
+    const char *trigger;      /* run trigger recorded in the catalog: NULL: "manual" */
+    ds_sync_progress_fn progress;
+    void *progress_ctx;
+} ds_sync_opts_t;
+
+typedef struct ds_sync_result {
+    int rc;           /* 0: ok; < 0: the server failed (see error) */
+    char error[1024]; /* names the server and what failed */
+    uint64_t created, updated, deleted, adopted, failed_files;
+    uint64_t bytes_wire;     /* bytes sent to the target (protocol included) */
+    uint64_t bytes_received; /* bytes received from it (listing, manifest,
+                                signatures of unknown files...) */
+    uint64_t bytes_literal;  /* literal bytes sent (before zstd) */
+    uint64_t bytes_delta;    /* delta stream bytes sent (before zstd) */
+    uint64_t bytes_copied;   /* target bytes rebuilt from data it already had */
+    uint64_t bytes_target;   /* bytes of the files written on the target */
+    double elapsed_s;
+    ds_plan_t *plan; /* the plan (all modes); owned, see ds_sync_result_clear */
+} ds_sync_result_t;
+
+/*
+ * Opens the shared state under cfg->state (catalog.db, retain/, deltas/).
+ * Returns 0 with *out set, or a negative code with a message in err.
+ */
+int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen);
+
+/* Closes everything. NULL is a no-op. */
+void ds_sync_close(ds_sync_t *s);
+
+/* The console id used for leases: "<host>:<12 hex of SHA-256(state dir)>". */
+const char *ds_sync_console_id(const ds_sync_t *s);
+
+/* The catalog the sync uses (borrowed). */
+ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
+
+/*
+ * Runs one server in mode. Fills *res (zeroed first; clear it with
+ * ds_sync_result_clear). Returns res->rc: 0 when the server is in sync (or
+ * the plan was made), else a negative code; the message is in res->error.
+ */
+int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
+                   ds_sync_result_t *res);
+
+/* Frees res->plan. */
+void ds_sync_result_clear(ds_sync_result_t *res);
+
+/*
+ * Garbage-collects retained versions that no server's last-known manifest
+ * references. *freed (may be NULL) gets the bytes freed. Returns 0 or < 0.
+ */
+int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
+
+#endif

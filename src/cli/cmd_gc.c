@@ -1,0 +1,218 @@
+/*
+ * distsync gc: frees retained versions that no server references and
+ * reports the space used by retained versions and the delta cache.
+ *
+ * Kept: the union of every server's last-known manifest (catalog table
+ * server_file), the same rule as the gc a sync runs (ds_sync_gc). A sync
+ * records a server's manifest before it retains the versions, so a gc
+ * running beside it never frees a version just sent. Servers removed from
+ * the configuration keep their versions until their rows are dropped.
+ * Layout: <state>/catalog.db, <state>/retain/ (retain.db), <state>/deltas/.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "distsync/catalog.h"
+#include "distsync/delta.h"
+#include "distsync/error.h"
+#include "distsync/events.h"
+#include "distsync/retain.h"
+#include "json.h"
+
+#define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--json]\n"
+
+struct gc_args {
+    int json;
+    int64_t keep_days; /* < 0: do not prune history */
+};
+
+struct gc_report {
+    size_t referenced;
+    ds_retain_usage_t before, after;
+    uint64_t freed_bytes;
+    uint64_t runs_pruned;
+    ds_delta_cache_stats_t deltas;
+};
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Runs the retained-version GC against the keep list. */
+static int gc_retain(const char *state, const uint8_t *keep, size_t nkeep, struct gc_report *g)
+{
+    char dir[PATH_MAX];
+    ds_retain_t *r = NULL;
+    int rc;
+
+    snprintf(dir, sizeof(dir), "%s/retain", state);
+    if (!is_dir(dir))
+        return 0;
+    rc = ds_retain_open(dir, &r);
+    if (rc == 0)
+        rc = ds_retain_usage(r, &g->before);
+    if (rc == 0)
+        rc = ds_retain_gc(r, keep, nkeep, &g->freed_bytes);
+    if (rc == 0)
+        rc = ds_retain_usage(r, &g->after);
+    if (rc < 0)
+        cli_err("gc: retained versions in %s: %s", dir, ds_strerror(rc));
+    ds_retain_close(r);
+    return rc;
+}
+
+static int delta_usage(const char *state, struct gc_report *g)
+{
+    char dir[PATH_MAX];
+    ds_delta_cache_t *c = NULL;
+    int rc;
+
+    snprintf(dir, sizeof(dir), "%s/deltas", state);
+    if (!is_dir(dir))
+        return 0;
+    rc = ds_delta_cache_open(dir, UINT64_MAX, NULL, &c);
+    if (rc < 0) {
+        cli_err("gc: delta cache %s: %s", dir, ds_strerror(rc));
+        return rc;
+    }
+    ds_delta_cache_stats(c, &g->deltas);
+    ds_delta_cache_close(c);
+    return 0;
+}
+
+static int collect(const char *state, const struct gc_args *a, struct gc_report *g)
+{
+    char path[PATH_MAX], err[1024];
+    ds_catalog_t *cat = NULL;
+    uint8_t *keep = NULL;
+    size_t nkeep = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/catalog.db", state);
+    if (access(path, F_OK) != 0)
+        return delta_usage(state, g); /* nothing synced: nothing retained */
+    rc = ds_catalog_open(path, &cat, err, sizeof(err));
+    if (rc < 0) {
+        cli_err("%s", err);
+        return rc;
+    }
+    rc = ds_catalog_server_manifest_refs(cat, &keep, &nkeep);
+    g->referenced = nkeep;
+    if (rc < 0)
+        cli_err("gc: reading %s: %s", path, ds_strerror(rc));
+    if (rc == 0)
+        rc = gc_retain(state, keep, nkeep, g);
+    if (rc == 0 && a->keep_days >= 0) {
+        rc = ds_run_prune(cat, (int64_t)time(NULL) - a->keep_days * 86400, &g->runs_pruned);
+        if (rc < 0)
+            cli_err("gc: pruning history in %s: %s", path, ds_strerror(rc));
+    }
+    if (rc == 0)
+        rc = delta_usage(state, g);
+    free(keep);
+    ds_catalog_free(cat);
+    return rc;
+}
+
+static void report(const struct gc_args *a, const struct gc_report *g)
+{
+    struct json j;
+
+    if (!a->json) {
+        printf("retained versions: %" PRIu64 " (freed %" PRIu64 "), referenced by servers: %zu\n",
+               g->after.versions, g->before.versions - g->after.versions, g->referenced);
+        printf("stored bytes:      %" PRIu64 " (compressed chunks; %" PRIu64 " on disk)\n",
+               g->after.stored_bytes, g->after.file_bytes);
+        printf("logical bytes:     %" PRIu64 "\n", g->after.logical_bytes);
+        printf("freed bytes:       %" PRIu64 "\n", g->freed_bytes);
+        printf("delta cache:       %" PRIu64 " entries, %" PRIu64 " bytes\n", g->deltas.entries,
+               g->deltas.bytes);
+        if (a->keep_days >= 0)
+            printf("history:           %" PRIu64 " runs pruned\n", g->runs_pruned);
+        return;
+    }
+    json_init(&j, stdout);
+    json_obj_begin(&j);
+    json_kuint(&j, "referenced_versions", g->referenced);
+    json_kuint(&j, "retained_versions", g->after.versions);
+    json_kuint(&j, "freed_versions", g->before.versions - g->after.versions);
+    json_kuint(&j, "chunks", g->after.chunks);
+    json_kuint(&j, "stored_bytes", g->after.stored_bytes);
+    json_kuint(&j, "unique_bytes", g->after.unique_bytes);
+    json_kuint(&j, "logical_bytes", g->after.logical_bytes);
+    json_kuint(&j, "file_bytes", g->after.file_bytes);
+    json_kuint(&j, "freed_bytes", g->freed_bytes);
+    json_kuint(&j, "delta_cache_entries", g->deltas.entries);
+    json_kuint(&j, "delta_cache_bytes", g->deltas.bytes);
+    json_kuint(&j, "runs_pruned", g->runs_pruned);
+    json_obj_end(&j);
+    json_end(&j);
+}
+
+static int parse_args(int argc, char **argv, struct gc_args *a)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"keep-history", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char *end;
+    int ch;
+
+    a->keep_days = -1;
+    while ((ch = getopt_long(argc, argv, "jk:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            a->json = 1;
+            break;
+        case 'k':
+            a->keep_days = strtoll(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || a->keep_days < 0 || a->keep_days > 100000) {
+                cli_err("gc: --keep-history '%s': expected a number of days", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(GC_USAGE, stdout);
+            return -1;
+        default:
+            fputs(GC_USAGE, stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_err("gc: unexpected argument '%s'", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int cmd_gc(struct cli *cli, int argc, char **argv)
+{
+    struct gc_args a = {0};
+    struct gc_report g = {0};
+    ds_config_t *cfg = NULL;
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    rc = collect(cfg->state, &a, &g);
+    if (rc == 0)
+        report(&a, &g);
+    ds_config_free(cfg);
+    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

@@ -1,0 +1,242 @@
+/*
+ * distsync sync SERVER... | --all [--dry-run] [--json]: run-now sync, one
+ * server after another. Live progress on a terminal, else one summary line
+ * per server; exit 1 when any server failed, naming each failure.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+#include "progress.h"
+#include "sync_cli.h"
+
+#define SYNC_USAGE "usage: distsync sync SERVER... | --all [--dry-run] [--json]\n"
+
+struct sync_ui {
+    struct progress pr;
+    int enabled;
+    const char *server;
+};
+
+int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out)
+{
+    ds_sync_opts_t o = {.cfg = cfg, .progress = fn, .progress_ctx = ctx};
+    char err[1024];
+
+    if (getenv("DISTSYNC_TEST_NO_FSYNC") != NULL)
+        o.no_fsync = 1;
+    if (ds_sync_open(&o, out, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
+                     const ds_server_cfg_t **srv, size_t *n)
+{
+    *n = 0;
+    if (all) {
+        for (size_t i = 0; i < cfg->nservers; i++)
+            srv[(*n)++] = &cfg->servers[i];
+        if (*n == 0) {
+            cli_err("%s: no [server] sections", cfg->path);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    }
+    for (int i = 0; i < nnames; i++) {
+        const ds_server_cfg_t *s = ds_config_server(cfg, names[i]);
+        int dup = 0;
+
+        if (s == NULL) {
+            cli_err("unknown server '%s' (not in %s)", names[i], cfg->path);
+            return CLI_EXIT_USAGE;
+        }
+        for (size_t k = 0; k < *n; k++)
+            dup |= srv[k] == s;
+        if (!dup)
+            srv[(*n)++] = s;
+    }
+    return 0;
+}
+
+static void on_progress(void *ctx, const ds_sync_progress_t *p)
+{
+    struct sync_ui *ui = ctx;
+
+    if (!ui->enabled)
+        return;
+    if (ui->server != p->server) {
+        progress_clear(&ui->pr);
+        progress_init(&ui->pr, stderr, 1, p->server, progress_now());
+        ui->server = p->server;
+    }
+    progress_update(&ui->pr, progress_now(), p->files_done, "files", p->bytes_done, p->bytes_total,
+                    0);
+}
+
+static void summary(const char *name, const ds_sync_result_t *r)
+{
+    char w[32], l[32], c[32], d[32];
+
+    progress_fmt_bytes(w, sizeof(w), r->bytes_wire);
+    progress_fmt_bytes(l, sizeof(l), r->bytes_literal);
+    progress_fmt_bytes(c, sizeof(c), r->bytes_copied);
+    progress_fmt_duration(d, sizeof(d), r->elapsed_s);
+    printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
+           " deleted%s), %s on the wire (literal %s, copied %s), %s",
+           name, r->rc == 0 ? "ok" : "FAILED", r->created + r->updated + r->adopted + r->deleted,
+           r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
+           w, l, c, d);
+    if (r->rc < 0)
+        printf(": %s", r->error);
+    putchar('\n');
+}
+
+static void result_json(struct json *j, const char *name, const ds_sync_result_t *r)
+{
+    json_obj_begin(j);
+    json_kstr(j, "server", name);
+    json_kstr(j, "status", r->rc == 0 ? "ok" : "failed");
+    json_key(j, "error");
+    if (r->rc < 0)
+        json_str(j, r->error);
+    else
+        json_null(j);
+    json_kuint(j, "created", r->created);
+    json_kuint(j, "updated", r->updated + r->adopted);
+    json_kuint(j, "adopted", r->adopted);
+    json_kuint(j, "deleted", r->deleted);
+    json_kuint(j, "failed_files", r->failed_files);
+    json_kuint(j, "bytes_wire", r->bytes_wire);
+    json_kuint(j, "bytes_received", r->bytes_received);
+    json_kuint(j, "bytes_literal", r->bytes_literal);
+    json_kuint(j, "bytes_copied", r->bytes_copied);
+    json_kuint(j, "bytes_target", r->bytes_target);
+    json_kdouble(j, "elapsed_s", r->elapsed_s);
+    json_obj_end(j);
+}
+
+struct sync_args {
+    int json, dry, all;
+};
+
+static int parse(int argc, char **argv, struct sync_args *a)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "jnah", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            a->json = 1;
+            break;
+        case 'n':
+            a->dry = 1;
+            break;
+        case 'a':
+            a->all = 1;
+            break;
+        case 'h':
+            fputs(SYNC_USAGE, stdout);
+            return -1;
+        default:
+            fputs(SYNC_USAGE, stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if ((optind < argc) == a->all) {
+        cli_err(a->all ? "sync: --all takes no server names" : "sync: name a server or use --all");
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Syncs (or plans) each server; prints as it goes. Returns the failures. */
+static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const struct sync_args *a,
+                   struct sync_ui *ui, struct json *j, char *failed, size_t flen)
+{
+    int nfail = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        ds_sync_result_t r;
+
+        ds_sync_server(sy, srv[i], a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, &r);
+        progress_clear(&ui->pr);
+        ui->server = NULL;
+        if (r.rc < 0) {
+            nfail++;
+            snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
+                     srv[i]->name);
+        }
+        if (a->dry && r.plan)
+            sync_cli_print_plan(j, srv[i]->name, r.plan);
+        else if (a->dry)
+            cli_err("%s", r.error);
+        else if (j)
+            result_json(j, srv[i]->name, &r);
+        else
+            summary(srv[i]->name, &r);
+        fflush(stdout);
+        ds_sync_result_clear(&r);
+    }
+    return nfail;
+}
+
+int cmd_sync(struct cli *cli, int argc, char **argv)
+{
+    struct sync_args a = {0};
+    struct sync_ui ui = {0};
+    const ds_server_cfg_t **srv = NULL;
+    ds_config_t *cfg = NULL;
+    ds_sync_t *sy = NULL;
+    struct json j;
+    char failed[2048] = "";
+    size_t n = 0;
+    int rc = parse(argc, argv, &a), nfail;
+
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    signal(SIGPIPE, SIG_IGN);
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    srv = calloc(cfg->nservers + 1, sizeof(*srv));
+    rc = srv ? sync_cli_servers(cfg, argv + optind, argc - optind, a.all, srv, &n) : CLI_EXIT_FAIL;
+    ui.enabled = cli->tty && !cli->quiet && !a.json && !a.dry;
+    progress_init(&ui.pr, stderr, 0, "sync", progress_now());
+    if (rc == 0)
+        rc = sync_cli_open(cfg, on_progress, &ui, &sy);
+    if (rc != 0)
+        goto out;
+    if (a.json) {
+        json_init(&j, stdout);
+        json_obj_begin(&j);
+        json_key(&j, "servers");
+        json_arr_begin(&j);
+    }
+    nfail = run_all(sy, srv, n, &a, &ui, a.json ? &j : NULL, failed, sizeof(failed));
+    if (a.json) {
+        json_arr_end(&j);
+        json_obj_end(&j);
+        json_end(&j);
+    }
+    if (nfail > 0)
+        cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);
+    rc = nfail > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+    ds_sync_close(sy);
+    free(srv);
+    ds_config_free(cfg);
+    return rc;
+}

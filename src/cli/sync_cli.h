@@ -1,0 +1,27 @@
+/*
+ * Shared by the sync, plan and status commands (src/cli/cmd_sync.c,
+ * cmd_plan.c, cmd_status.c): opening the sync state, choosing servers and
+ * printing plans.
+ */
+#ifndef DS_CLI_SYNC_CLI_H
+#define DS_CLI_SYNC_CLI_H
+
+#include "cli.h"
+#include "distsync/sync.h"
+#include "json.h"
+
+/* Opens the sync state for cfg. Prints the error and returns
+ * CLI_EXIT_FAIL on failure, 0 on success. */
+int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out);
+
+/* Resolves names (or every server with all) into srv (cfg->nservers slots).
+ * Prints the error and returns CLI_EXIT_USAGE for an unknown name or an
+ * empty list, else 0 with *n set. */
+int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
+                     const ds_server_cfg_t **srv, size_t *n);
+
+/* Prints a plan as text (one line per item that changes something, then
+ * totals) or as one JSON object (j != NULL). */
+void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p);
+
+#endif

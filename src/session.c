@@ -1,0 +1,548 @@
+/*
+ * Sender session: the public calls that queue requests and frames, and the
+ * queues behind them. Requests that expect a reply sit in a FIFO (the
+ * receiver answers in order); an early FILE_ERR (a file failing before its
+ * commit) is the only reply that may name a request other than the FIFO
+ * head. Reply dispatch and the byte pump live in session_recv.c.
+ */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "distsync/proto.h"
+#include "distsync/session.h"
+#include "distsync/version.h"
+#include "session_int.h"
+
+int ds__session_fail(ds_session_t *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->phase == DS_SESSION_FAILED)
+        return s->rc;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+    s->phase = DS_SESSION_FAILED;
+    s->rc = rc < 0 ? rc : DS_EPROTO;
+    return s->rc;
+}
+
+int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_t **out)
+{
+    ds_session_t *s;
+
+    *out = NULL;
+    if (opts == NULL || opts->console_id == NULL || opts->console_id[0] == '\0')
+        return DS_EUSAGE;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return DS_ENOMEM;
+    s->t = t;
+    s->o = *opts;
+    s->console_id = strdup(opts->console_id);
+    s->host = strdup(opts->host ? opts->host : "");
+    s->rbuf = malloc(READ_CHUNK);
+    if (s->console_id == NULL || s->host == NULL || s->rbuf == NULL) {
+        ds_session_free(s);
+        return DS_ENOMEM;
+    }
+    if (s->o.lease_ttl_s == 0)
+        s->o.lease_ttl_s = 300;
+    if (s->o.window_files == 0)
+        s->o.window_files = 64;
+    if (s->o.out_high == 0)
+        s->o.out_high = 16u << 20;
+    if (s->o.zstd_level == 0)
+        s->o.zstd_level = 3;
+    s->next_fid = 1;
+    *out = s;
+    return 0;
+}
+
+static void free_results(ds_session_t *s)
+{
+    for (size_t i = s->res_head; i < s->nres; i++) {
+        free(s->res[i].path);
+        free(s->res[i].msg);
+        free(s->res[i].data);
+    }
+    free(s->res);
+    free(s->cur_path);
+    free(s->cur_msg);
+    free(s->cur_data);
+    ds_proto_buf_free(&s->sig_blob);
+}
+
+void ds_session_free(ds_session_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = s->pend_head; i < s->npend; i++)
+        free(s->pend[i].path);
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i].path);
+    for (size_t i = 0; i < s->nlist; i++)
+        free(s->list[i].path);
+    free_results(s);
+    free(s->pend);
+    free(s->files);
+    free(s->list);
+    ds_manifest_free(s->man);
+    ds_proto_buf_free(&s->man_blob);
+    ds_proto_buf_free(&s->out);
+    ds_proto_buf_free(&s->in);
+    ZSTD_freeCCtx(s->zc);
+    free(s->zbuf);
+    free(s->rbuf);
+    free(s->console_id);
+    free(s->host);
+    free(s);
+}
+
+/* ---- queues ---- */
+
+int ds__session_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    size_t nc = *cap ? *cap : 16;
+    void *np;
+
+    if (need <= *cap)
+        return 0;
+    while (nc < need)
+        nc *= 2;
+    np = realloc(*p, nc * elem);
+    if (np == NULL)
+        return DS_ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+/* Drops consumed FIFO slots when the head has moved far. */
+static void compact_pend(ds_session_t *s)
+{
+    if (s->pend_head == 0 || s->pend_head < s->npend / 2)
+        return;
+    memmove(s->pend, s->pend + s->pend_head, (s->npend - s->pend_head) * sizeof(*s->pend));
+    s->npend -= s->pend_head;
+    s->pend_head = 0;
+}
+
+/* Encodes m with a new id; when want_reply, records it in the FIFO. */
+int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
+                     const char *path)
+{
+    struct pend *p;
+    int rc;
+
+    m->id = ++s->next_id;
+    rc = ds_proto_encode(&s->out, m);
+    if (rc < 0 || !want_reply)
+        return rc;
+    compact_pend(s);
+    if (ds__session_grow((void **)&s->pend, &s->pend_cap, s->npend + 1, sizeof(*s->pend)) < 0)
+        return DS_ENOMEM;
+    p = &s->pend[s->npend];
+    memset(p, 0, sizeof(*p));
+    p->id = m->id;
+    p->type = m->type;
+    p->tag = tag;
+    p->fid = fid;
+    if (path != NULL && (p->path = strdup(path)) == NULL)
+        return DS_ENOMEM;
+    s->npend++;
+    return 0;
+}
+
+int ds__session_push_result(ds_session_t *s, const ds_session_result_t *r, const char *path,
+                            const char *msg)
+{
+    struct result *x;
+
+    if (s->res_head > 0 && s->res_head == s->nres)
+        s->res_head = s->nres = 0;
+    if (ds__session_grow((void **)&s->res, &s->res_cap, s->nres + 1, sizeof(*s->res)) < 0)
+        return DS_ENOMEM;
+    x = &s->res[s->nres];
+    x->r = *r;
+    x->path = strdup(path ? path : "");
+    x->msg = strdup(msg ? msg : "");
+    x->data = NULL;
+    if (x->path == NULL || x->msg == NULL) {
+        free(x->path);
+        free(x->msg);
+        return DS_ENOMEM;
+    }
+    s->nres++;
+    return 0;
+}
+
+int ds_session_next_result(ds_session_t *s, ds_session_result_t *r)
+{
+    struct result *x;
+
+    if (s->res_head >= s->nres)
+        return 0;
+    x = &s->res[s->res_head++];
+    free(s->cur_path);
+    free(s->cur_msg);
+    free(s->cur_data);
+    s->cur_path = x->path;
+    s->cur_msg = x->msg;
+    s->cur_data = x->data;
+    *r = x->r;
+    r->path = s->cur_path;
+    r->message = s->cur_msg;
+    r->data = s->cur_data;
+    return 1;
+}
+
+struct sfile *ds__session_find_file(const ds_session_t *s, uint32_t fid)
+{
+    for (size_t i = 0; i < s->nfiles; i++)
+        if (s->files[i].fid == fid)
+            return &s->files[i];
+    return NULL;
+}
+
+void ds__session_drop_file(ds_session_t *s, struct sfile *f)
+{
+    free(f->path);
+    *f = s->files[--s->nfiles];
+}
+
+/* ---- public queueing calls ---- */
+
+static int need_ready(ds_session_t *s)
+{
+    if (s->phase == DS_SESSION_FAILED)
+        return s->rc;
+    return s->phase == DS_SESSION_READY ? 0 : DS_EUSAGE;
+}
+
+int ds_session_start(ds_session_t *s)
+{
+    ds_msg_t m = {.type = DS_MSG_HELLO};
+    int rc;
+
+    m.u.hello.magic = DS_PROTO_MAGIC;
+    m.u.hello.min_version = DS_PROTO_VERSION_MIN;
+    m.u.hello.max_version = DS_PROTO_VERSION_MAX;
+    m.u.hello.console_id = ds_pstr(s->console_id);
+    m.u.hello.software = ds_pstr("distsync " DS_VERSION_STRING);
+    rc = ds__session_send(s, &m, 1, 0, 0, NULL);
+    if (rc == 0 && s->o.write) {
+        ds_msg_t l = {.type = DS_MSG_LEASE};
+
+        l.u.lease.op = DS_LEASE_OP_ACQUIRE;
+        l.u.lease.console_id = ds_pstr(s->console_id);
+        l.u.lease.pid = s->o.pid;
+        l.u.lease.host = ds_pstr(s->host);
+        l.u.lease.ttl_s = s->o.lease_ttl_s;
+        rc = ds__session_send(s, &l, 1, 0, 0, NULL);
+    }
+    if (rc == 0) {
+        ds_msg_t g = {.type = DS_MSG_MANIFEST_GET};
+
+        rc = ds__session_send(s, &g, 1, 0, 0, NULL);
+    }
+    if (rc == 0) {
+        ds_msg_t g = {.type = DS_MSG_LIST};
+
+        g.u.path.path = ds_pstr("");
+        rc = ds__session_send(s, &g, 1, 0, 0, NULL);
+    }
+    return rc;
+}
+
+int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag)
+{
+    ds_msg_t m = {.type = DS_MSG_HASH};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    m.u.path.path = ds_pstr(path);
+    return ds__session_send(s, &m, 1, tag, 0, path);
+}
+
+int ds_session_sig(ds_session_t *s, const char *path, uint32_t block_len, uint8_t strong_len,
+                   uint64_t tag)
+{
+    ds_msg_t m = {.type = DS_MSG_SIG};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    m.u.sig.path = ds_pstr(path);
+    m.u.sig.block_len = block_len;
+    m.u.sig.strong_len = strong_len;
+    return ds__session_send(s, &m, 1, tag, 0, path);
+}
+
+int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint32_t mode,
+                          int64_t mtime_ns, uint64_t tag, uint32_t *fid)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_BEGIN};
+    struct sfile *f;
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    if (ds__session_grow((void **)&s->files, &s->files_cap, s->nfiles + 1, sizeof(*s->files)) < 0)
+        return DS_ENOMEM;
+    f = &s->files[s->nfiles];
+    memset(f, 0, sizeof(*f));
+    f->fid = s->next_fid++;
+    f->tag = tag;
+    f->path = strdup(path);
+    if (f->path == NULL)
+        return DS_ENOMEM;
+    s->nfiles++;
+    m.u.begin.file_id = f->fid;
+    m.u.begin.path = ds_pstr(path);
+    m.u.begin.size = size;
+    m.u.begin.mode = mode;
+    m.u.begin.mtime_ns = mtime_ns;
+    *fid = f->fid;
+    return ds__session_send(s, &m, 0, tag, f->fid, NULL);
+}
+
+/* zstd-compresses p[0, n) into s->zbuf; returns the size when it pays, else 0. */
+static size_t compress(ds_session_t *s, struct sfile *f, const void *p, size_t n)
+{
+    size_t cap = ZSTD_compressBound(DATA_FRAME), z;
+
+    if (s->o.zstd_level < 0 || n < 512 || (f && f->nocomp))
+        return 0;
+    if (s->zc == NULL)
+        s->zc = ZSTD_createCCtx();
+    if (s->zbuf == NULL)
+        s->zbuf = malloc(cap);
+    if (s->zc == NULL || s->zbuf == NULL)
+        return 0;
+    z = ZSTD_compressCCtx(s->zc, s->zbuf, cap, p, n, s->o.zstd_level);
+    if (ZSTD_isError(z) || z * 100 >= n * COMP_MIN_WIN) {
+        if (f && !f->tried && n >= (1u << 20))
+            f->nocomp = 1; /* incompressible: do not pay zstd for the rest */
+        if (f)
+            f->tried = 1;
+        return 0;
+    }
+    if (f)
+        f->tried = 1;
+    return z;
+}
+
+int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    struct sfile *f = ds__session_find_file(s, fid);
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    while (n > 0) {
+        ds_msg_t m = {.type = basis ? DS_MSG_DELTA : DS_MSG_LITERAL};
+        size_t k = n > DATA_FRAME ? DATA_FRAME : n, z = compress(s, f, b, k);
+
+        m.u.data.file_id = fid;
+        m.u.data.basis = ds_pstr(basis);
+        m.u.data.raw_len = (uint32_t)k;
+        m.u.data.comp = z ? DS_PROTO_COMP_ZSTD : DS_PROTO_COMP_NONE;
+        m.u.data.data = z ? s->zbuf : b;
+        m.u.data.data_len = (uint32_t)(z ? z : k);
+        rc = ds__session_send(s, &m, 0, 0, fid, NULL);
+        if (rc < 0)
+            return rc;
+        if (basis) {
+            s->st.delta_raw += k;
+            s->st.delta_wire += m.u.data.data_len;
+        } else {
+            s->st.literal_raw += k;
+            s->st.literal_wire += m.u.data.data_len;
+        }
+        b += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis, uint64_t off,
+                         uint64_t len)
+{
+    ds_msg_t m = {.type = DS_MSG_COPY};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    m.u.copy.file_id = fid;
+    m.u.copy.basis = ds_pstr(basis);
+    m.u.copy.offset = off;
+    m.u.copy.length = len;
+    s->st.copy_bytes += len;
+    return ds__session_send(s, &m, 0, 0, fid, NULL);
+}
+
+int ds_session_file_delta_end(ds_session_t *s, uint32_t fid)
+{
+    ds_msg_t m = {.type = DS_MSG_DELTA_END};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    m.u.file.file_id = fid;
+    return ds__session_send(s, &m, 0, 0, fid, NULL);
+}
+
+static int file_end(ds_session_t *s, ds_msg_t *m, uint32_t fid)
+{
+    struct sfile *f = ds__session_find_file(s, fid);
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    if (f == NULL || f->committed)
+        return DS_EUSAGE;
+    f->committed = 1;
+    return ds__session_send(s, m, 1, f->tag, fid, f->path);
+}
+
+int ds_session_file_commit(ds_session_t *s, uint32_t fid, uint64_t size,
+                           const uint8_t sha256[DS_SHA256_LEN])
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_COMMIT};
+
+    m.u.commit.file_id = fid;
+    m.u.commit.size = size;
+    memcpy(m.u.commit.sha256, sha256, DS_SHA256_LEN);
+    return file_end(s, &m, fid);
+}
+
+int ds_session_file_abort(ds_session_t *s, uint32_t fid)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ABORT};
+
+    m.u.file.file_id = fid;
+    return file_end(s, &m, fid);
+}
+
+int ds_session_file_failed(const ds_session_t *s, uint32_t fid)
+{
+    const struct sfile *f = ds__session_find_file(s, fid);
+
+    return f != NULL && f->failed;
+}
+
+int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag)
+{
+    ds_msg_t m = {.type = DS_MSG_DELETE};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    m.u.path.path = ds_pstr(path);
+    return ds__session_send(s, &m, 1, tag, 0, path);
+}
+
+int ds_session_commit_manifest(ds_session_t *s)
+{
+    ds_msg_t m = {.type = DS_MSG_MANIFEST_COMMIT};
+    int rc = need_ready(s);
+
+    return rc < 0 ? rc : ds__session_send(s, &m, 1, 0, 0, NULL);
+}
+
+int ds_session_refresh_manifest(ds_session_t *s)
+{
+    ds_msg_t m = {.type = DS_MSG_MANIFEST_GET};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    s->man_blob.len = 0;
+    return ds__session_send(s, &m, 1, 1, 0, NULL);
+}
+
+int ds_session_close(ds_session_t *s)
+{
+    ds_msg_t bye = {.type = DS_MSG_BYE};
+    int rc = 0;
+
+    if (s->phase == DS_SESSION_FAILED)
+        return s->rc;
+    if (s->phase >= DS_SESSION_CLOSING)
+        return 0;
+    if (s->o.write && s->lease_ok) {
+        ds_msg_t l = {.type = DS_MSG_LEASE};
+
+        l.u.lease.op = DS_LEASE_OP_RELEASE;
+        l.u.lease.console_id = ds_pstr(s->console_id);
+        l.u.lease.pid = s->o.pid;
+        l.u.lease.host = ds_pstr(s->host);
+        rc = ds__session_send(s, &l, 1, 0, 0, NULL);
+    }
+    if (rc == 0)
+        rc = ds__session_send(s, &bye, 1, 0, 0, NULL);
+    if (rc == 0)
+        s->phase = DS_SESSION_CLOSING;
+    return rc;
+}
+
+/* ---- state queries ---- */
+
+ds_session_phase_t ds_session_phase(const ds_session_t *s)
+{
+    return (ds_session_phase_t)s->phase;
+}
+
+const char *ds_session_error(const ds_session_t *s)
+{
+    return s->err;
+}
+
+int ds_session_busy(const ds_session_t *s)
+{
+    return s->busy;
+}
+
+const ds_manifest_t *ds_session_manifest(const ds_session_t *s)
+{
+    return s->man;
+}
+
+void ds_session_listing(const ds_session_t *s, const ds_session_entry_t **e, size_t *n)
+{
+    *e = s->list;
+    *n = s->nlist;
+}
+
+int ds_session_room(const ds_session_t *s)
+{
+    return s->phase == DS_SESSION_READY && s->nfiles < s->o.window_files &&
+           s->out.len - s->out_off < s->o.out_high;
+}
+
+int ds_session_idle(const ds_session_t *s)
+{
+    return s->pend_head == s->npend && s->out.len == s->out_off;
+}
+
+const ds_session_stats_t *ds_session_stats(const ds_session_t *s)
+{
+    return &s->st;
+}
+
+int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents)
+{
+    ds_transport_fds(s->t, rfd, wfd);
+    *wevents = s->out.len > s->out_off ? POLLOUT : 0;
+    return *rfd < 0 && *wfd < 0;
+}

@@ -1,0 +1,88 @@
+/* Sender session internals shared by session.c (queueing) and
+ * session_recv.c (reply dispatch, byte pump). */
+#ifndef DS_SESSION_INT_H
+#define DS_SESSION_INT_H
+
+#include <zstd.h>
+
+#include "distsync/proto.h"
+#include "distsync/session.h"
+
+#define READ_CHUNK   (1u << 20)
+#define DATA_FRAME   (4u << 20) /* data bytes per LITERAL/DELTA frame */
+#define COMPACT_AT   (4u << 20)
+#define ERRLEN       1024
+#define COMP_MIN_WIN 97 /* keep zstd output only below 97% of the raw size */
+
+struct pend {
+    uint32_t id;
+    uint8_t type; /* request type */
+    uint64_t tag;
+    uint32_t fid;
+    char *path;
+};
+
+struct sfile {
+    uint32_t fid;
+    uint64_t tag;
+    int failed, committed, nocomp, tried;
+    char *path;
+};
+
+struct result {
+    ds_session_result_t r;
+    char *path, *msg;
+    uint8_t *data; /* SIG: the signature */
+};
+
+struct ds_session {
+    ds_transport_t *t;
+    ds_session_opts_t o;
+    char *console_id, *host;
+    int phase, busy, rc;
+    char err[ERRLEN];
+    uint32_t next_id, next_fid;
+    ds_proto_buf_t out, in;
+    size_t out_off;
+    uint8_t *rbuf;
+    struct pend *pend;
+    size_t npend, pend_head, pend_cap;
+    struct sfile *files;
+    size_t nfiles, files_cap;
+    struct result *res;
+    size_t nres, res_head, res_cap;
+    char *cur_path, *cur_msg; /* strings of the result last handed out */
+    uint8_t *cur_data;
+    ds_proto_buf_t sig_blob; /* SIG_DATA received so far */
+    /* target state */
+    int hello_ok, lease_ok, manifest_ok, list_ok;
+    ds_proto_buf_t man_blob;
+    ds_manifest_t *man;
+    ds_session_entry_t *list;
+    size_t nlist, list_cap;
+    /* lease */
+    int64_t lease_at;
+    int renew_pending;
+    ZSTD_CCtx *zc;
+    uint8_t *zbuf;
+    ds_session_stats_t st;
+};
+
+/* Fails the session once with a message; returns the session's code. */
+int ds__session_fail(ds_session_t *s, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Grows *p (elem-sized items, *cap of them) to hold need. 0 or DS_ENOMEM. */
+int ds__session_grow(void **p, size_t *cap, size_t need, size_t elem);
+/* Queues an outcome (strings copied). 0 or DS_ENOMEM. */
+int ds__session_push_result(ds_session_t *s, const ds_session_result_t *r, const char *path,
+                            const char *msg);
+/* The open file fid, or NULL. */
+struct sfile *ds__session_find_file(const ds_session_t *s, uint32_t fid);
+/* Forgets file f (its final reply arrived). */
+void ds__session_drop_file(ds_session_t *s, struct sfile *f);
+/* Encodes m with a new id; records it in the FIFO when want_reply.
+ * 0 or DS_ENOMEM / DS_ETOOBIG. */
+int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
+                     const char *path);
+
+#endif

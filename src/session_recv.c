@@ -1,0 +1,382 @@
+/*
+ * Sender session: reply dispatch (the FIFO of requests waiting for their
+ * answer) and the byte pump over the transport.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "session_int.h"
+
+/* ---- replies ---- */
+
+static struct pend *head(ds_session_t *s)
+{
+    return s->pend_head < s->npend ? &s->pend[s->pend_head] : NULL;
+}
+
+static void pop(ds_session_t *s)
+{
+    free(s->pend[s->pend_head].path);
+    s->pend[s->pend_head].path = NULL;
+    s->pend_head++;
+}
+
+static void cstr(ds_pstr_t p, char *buf, size_t cap)
+{
+    size_t n = p.n < cap - 1 ? p.n : cap - 1;
+
+    memcpy(buf, p.p, n);
+    buf[n] = '\0';
+}
+
+static void check_ready(ds_session_t *s)
+{
+    if (s->phase == DS_SESSION_CONNECTING && s->hello_ok && (s->lease_ok || !s->o.write) &&
+        s->manifest_ok && s->list_ok)
+        s->phase = DS_SESSION_READY;
+}
+
+static int on_manifest(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+{
+    char err[512] = "";
+    ds_manifest_t *man = NULL;
+    int rc;
+
+    if (ds_proto_buf_append(&s->man_blob, m->u.blob.data, m->u.blob.len) < 0)
+        return ds__session_fail(s, DS_ENOMEM, "out of memory reading the manifest");
+    if (m->flags & DS_PROTO_F_MORE)
+        return 0;
+    rc = ds_manifest_decode(s->man_blob.p, s->man_blob.len, &man, err, sizeof(err));
+    if (rc < 0)
+        return ds__session_fail(s, rc, "target manifest: %s", err);
+    ds_manifest_free(s->man);
+    s->man = man;
+    s->man_blob.len = 0;
+    s->manifest_ok = 1;
+    (void)p;
+    pop(s);
+    return 0;
+}
+
+static int on_list(ds_session_t *s, const ds_msg_t *m)
+{
+    const uint8_t *q = m->u.list.entries;
+    size_t len = m->u.list.len;
+    ds_list_entry_t e;
+    int rc;
+
+    while ((rc = ds_proto_list_next(&q, &len, &e)) == 1) {
+        ds_session_entry_t *x;
+
+        if (ds__session_grow((void **)&s->list, &s->list_cap, s->nlist + 1, sizeof(*s->list)) < 0)
+            return ds__session_fail(s, DS_ENOMEM, "out of memory reading the target listing");
+        x = &s->list[s->nlist];
+        x->path = strndup(e.path.p, e.path.n);
+        if (x->path == NULL)
+            return ds__session_fail(s, DS_ENOMEM, "out of memory reading the target listing");
+        x->type = e.type;
+        x->size = e.size;
+        x->mtime_ns = e.mtime_ns;
+        x->mode = e.mode;
+        s->nlist++;
+    }
+    if (rc < 0)
+        return ds__session_fail(s, rc, "malformed LIST_DATA from the target");
+    if (!(m->flags & DS_PROTO_F_MORE)) {
+        s->list_ok = 1;
+        pop(s);
+    }
+    return 0;
+}
+
+static int on_lease_ok(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+{
+    (void)p;
+    if (m->u.lease_ok.tmp_cleaned)
+        ds_log(DS_LOG_INFO, "target removed %u stale tmp files", m->u.lease_ok.tmp_cleaned);
+    s->lease_ok = 1;
+    s->renew_pending = 0;
+    pop(s);
+    return 0;
+}
+
+static int on_busy(ds_session_t *s, const ds_msg_t *m)
+{
+    char msg[1024];
+
+    cstr(m->u.busy.message, msg, sizeof(msg));
+    s->busy = 1;
+    return ds__session_fail(s, DS_ELEASE, "%s", msg);
+}
+
+/* FILE_OK / FILE_ERR as the reply to a FILE_COMMIT or FILE_ABORT. */
+static int on_file_final(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+{
+    ds_session_result_t r = {.kind = DS_SRES_FILE, .tag = p->tag};
+    struct sfile *f = ds__session_find_file(s, p->fid);
+    char msg[1024] = "";
+    int rc;
+
+    if (m->type == DS_MSG_FILE_OK) {
+        r.size = m->u.file_ok.size;
+        r.mtime_ns = m->u.file_ok.mtime_ns;
+        memcpy(r.sha256, m->u.file_ok.sha256, DS_SHA256_LEN);
+    } else {
+        r.rc = m->u.err.code < 0 ? m->u.err.code : DS_EPROTO;
+        cstr(m->u.err.message, msg, sizeof(msg));
+    }
+    rc = ds__session_push_result(s, &r, p->path, msg);
+    if (f)
+        ds__session_drop_file(s, f);
+    pop(s);
+    return rc < 0 ? ds__session_fail(s, rc, "out of memory") : 0;
+}
+
+/* ERR / OK / HASH_OK answering the FIFO head p. */
+static int on_answer(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+{
+    ds_session_result_t r = {.tag = p->tag};
+    char msg[1024] = "", path[1024] = "";
+    int rc = 0;
+
+    if (m->type == DS_MSG_ERR) {
+        r.rc = m->u.err.code < 0 ? m->u.err.code : DS_EPROTO;
+        cstr(m->u.err.message, msg, sizeof(msg));
+        cstr(m->u.err.path, path, sizeof(path));
+    }
+    switch (p->type) {
+    case DS_MSG_HASH:
+        r.kind = DS_SRES_HASH;
+        if (m->type == DS_MSG_HASH_OK) {
+            r.size = m->u.hash_ok.size;
+            r.mtime_ns = m->u.hash_ok.mtime_ns;
+            memcpy(r.sha256, m->u.hash_ok.sha256, DS_SHA256_LEN);
+        }
+        break;
+    case DS_MSG_DELETE:
+        r.kind = DS_SRES_DELETE;
+        r.value = m->type == DS_MSG_OK ? m->u.ok.value : 0;
+        break;
+    case DS_MSG_SIG:
+        r.kind = DS_SRES_SIG;
+        s->sig_blob.len = 0; /* ERR: drop a partial signature */
+        break;
+    case DS_MSG_MANIFEST_COMMIT:
+        r.kind = DS_SRES_MANIFEST;
+        r.value = m->type == DS_MSG_OK ? m->u.ok.value : 0;
+        break;
+    case DS_MSG_LEASE:
+        if (m->type == DS_MSG_ERR)
+            return ds__session_fail(s, r.rc, "lease: %s", msg);
+        pop(s);
+        return 0;
+    case DS_MSG_BYE:
+        if (m->type == DS_MSG_ERR)
+            return ds__session_fail(s, r.rc, "at BYE: %s", msg);
+        s->phase = DS_SESSION_DONE;
+        pop(s);
+        return 0;
+    default:
+        return ds__session_fail(s, r.rc, "%s failed: %s%s%s", ds_proto_type_name(p->type), path,
+                                path[0] ? ": " : "", msg);
+    }
+    rc = ds__session_push_result(s, &r, p->path, msg);
+    pop(s);
+    return rc < 0 ? ds__session_fail(s, rc, "out of memory") : 0;
+}
+
+/* SIG_DATA: collects the signature; the last frame yields the result. */
+static int on_sig(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+{
+    ds_session_result_t r = {.kind = DS_SRES_SIG, .tag = p->tag};
+    int rc;
+
+    if (ds_proto_buf_append(&s->sig_blob, m->u.blob.data, m->u.blob.len) < 0)
+        return ds__session_fail(s, DS_ENOMEM, "out of memory reading a signature");
+    if (m->flags & DS_PROTO_F_MORE)
+        return 0;
+    r.len = s->sig_blob.len;
+    rc = ds__session_push_result(s, &r, p->path, "");
+    if (rc == 0) { /* hand the buffer over to the result */
+        s->res[s->nres - 1].data = s->sig_blob.p;
+        memset(&s->sig_blob, 0, sizeof(s->sig_blob));
+    }
+    pop(s);
+    return rc < 0 ? ds__session_fail(s, rc, "out of memory") : 0;
+}
+
+/* An early FILE_ERR: the file failed before its commit. */
+static void on_early_file_err(ds_session_t *s, const ds_msg_t *m)
+{
+    struct sfile *f = ds__session_find_file(s, m->u.err.file_id);
+
+    if (f)
+        f->failed = 1;
+}
+
+static int expect(ds_session_t *s, const ds_msg_t *m, struct pend *p, uint8_t type)
+{
+    if (p != NULL && p->type == type)
+        return 0;
+    return ds__session_fail(s, DS_EPROTO, "unexpected %s from the target (id %u)",
+                            ds_proto_type_name(m->type), m->id);
+}
+
+static int dispatch(ds_session_t *s, const ds_msg_t *m)
+{
+    struct pend *p = head(s);
+    char msg[1024];
+
+    if (m->type == DS_MSG_ERR && (m->flags & DS_PROTO_F_FATAL)) {
+        cstr(m->u.err.message, msg, sizeof(msg));
+        return ds__session_fail(s, m->u.err.code < 0 ? m->u.err.code : DS_EPROTO,
+                                "target ended the session: %s", msg);
+    }
+    if (m->type == DS_MSG_FILE_ERR && (p == NULL || p->id != m->id)) {
+        on_early_file_err(s, m);
+        return 0;
+    }
+    if (p == NULL || p->id != m->id)
+        return ds__session_fail(s, DS_EPROTO, "reply %s (id %u) answers no pending request",
+                                ds_proto_type_name(m->type), m->id);
+    switch (m->type) {
+    case DS_MSG_HELLO_OK:
+        if (expect(s, m, p, DS_MSG_HELLO) < 0)
+            return s->rc;
+        s->hello_ok = 1;
+        if (m->u.hello_ok.max_open_files > 0 && m->u.hello_ok.max_open_files < s->o.window_files)
+            s->o.window_files = m->u.hello_ok.max_open_files;
+        pop(s);
+        return 0;
+    case DS_MSG_LEASE_OK:
+        return expect(s, m, p, DS_MSG_LEASE) < 0 ? s->rc : on_lease_ok(s, m, p);
+    case DS_MSG_BUSY:
+        return on_busy(s, m);
+    case DS_MSG_MANIFEST_DATA:
+        return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : on_manifest(s, m, p);
+    case DS_MSG_LIST_DATA:
+        return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : on_list(s, m);
+    case DS_MSG_FILE_OK:
+    case DS_MSG_FILE_ERR:
+        if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT)
+            return expect(s, m, p, DS_MSG_FILE_COMMIT);
+        return on_file_final(s, m, p);
+    case DS_MSG_SIG_DATA:
+        return expect(s, m, p, DS_MSG_SIG) < 0 ? s->rc : on_sig(s, m, p);
+    case DS_MSG_HASH_OK:
+        if (expect(s, m, p, DS_MSG_HASH) < 0)
+            return s->rc;
+        return on_answer(s, m, p);
+    case DS_MSG_OK:
+    case DS_MSG_ERR:
+        return on_answer(s, m, p);
+    default:
+        return ds__session_fail(s, DS_EPROTO, "unexpected %s from the target",
+                                ds_proto_type_name(m->type));
+    }
+}
+
+/* Handles every complete frame buffered in s->in. */
+static int handle_input(ds_session_t *s)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    while (rc == 0 && s->phase != DS_SESSION_FAILED) {
+        long fl = ds_proto_frame_len(s->in.p + off, s->in.len - off);
+        ds_msg_t m;
+
+        if (fl < 0)
+            return ds__session_fail(s, DS_EPROTO, "invalid frame header from the target");
+        if (fl == 0)
+            break;
+        rc = ds_proto_decode(s->in.p + off, (size_t)fl, &m);
+        if (rc < 0)
+            return ds__session_fail(s, rc, "malformed %s frame from the target",
+                                    ds_proto_type_name(s->in.p[off + 4]));
+        rc = dispatch(s, &m);
+        off += (size_t)fl;
+    }
+    ds_proto_buf_consume(&s->in, off);
+    check_ready(s);
+    return s->phase == DS_SESSION_FAILED ? s->rc : 0;
+}
+
+static int renew(ds_session_t *s, int64_t now)
+{
+    ds_msg_t l = {.type = DS_MSG_LEASE};
+
+    if (!s->o.write || s->phase != DS_SESSION_READY || s->renew_pending)
+        return 0;
+    if (s->lease_at == 0)
+        s->lease_at = now;
+    if (now - s->lease_at < (int64_t)s->o.lease_ttl_s / 3)
+        return 0;
+    l.u.lease.op = DS_LEASE_OP_RENEW;
+    l.u.lease.console_id = ds_pstr(s->console_id);
+    l.u.lease.pid = s->o.pid;
+    l.u.lease.host = ds_pstr(s->host);
+    l.u.lease.ttl_s = s->o.lease_ttl_s;
+    s->renew_pending = 1;
+    s->lease_at = now;
+    return ds__session_send(s, &l, 1, 0, 0, NULL);
+}
+
+static int pump_out(ds_session_t *s)
+{
+    while (s->out.len > s->out_off) {
+        long w = ds_transport_write(s->t, s->out.p + s->out_off, s->out.len - s->out_off);
+
+        if (w < 0)
+            return ds__session_fail(s, (int)w, "%s", ds_transport_error(s->t));
+        if (w == 0)
+            break;
+        s->out_off += (size_t)w;
+        s->st.bytes_out += (uint64_t)w;
+    }
+    if (s->out_off == s->out.len) {
+        s->out.len = 0;
+        s->out_off = 0;
+    } else if (s->out_off >= COMPACT_AT) {
+        ds_proto_buf_consume(&s->out, s->out_off);
+        s->out_off = 0;
+    }
+    return 0;
+}
+
+static int pump_in(ds_session_t *s)
+{
+    for (int i = 0; i < 64; i++) {
+        long r = ds_transport_read(s->t, s->rbuf, READ_CHUNK);
+
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            if (s->phase == DS_SESSION_DONE)
+                return 0;
+            return ds__session_fail(s, (int)r, "%s", ds_transport_error(s->t));
+        }
+        s->st.bytes_in += (uint64_t)r;
+        if (ds_proto_buf_append(&s->in, s->rbuf, (size_t)r) < 0)
+            return ds__session_fail(s, DS_ENOMEM, "out of memory");
+        if (handle_input(s) < 0)
+            return s->rc;
+        if (s->phase == DS_SESSION_DONE)
+            return 0;
+    }
+    return 0;
+}
+
+int ds_session_step(ds_session_t *s, int64_t now)
+{
+    if (s->phase == DS_SESSION_FAILED)
+        return s->rc;
+    if (renew(s, now) < 0)
+        return ds__session_fail(s, DS_ENOMEM, "out of memory");
+    if (pump_out(s) < 0 || pump_in(s) < 0)
+        return s->rc;
+    return 0;
+}

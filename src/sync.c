@@ -1,0 +1,721 @@
+/*
+ * Sync driver: one server at a time through transport, session, planner and
+ * sender, driven by a poll(2) loop over the session's fds (an in-process
+ * target has none: the loop just steps). Records the run and its events in
+ * the catalog, the server's last-known manifest, and retains the versions
+ * the server now references.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "distsync/error.h"
+#include "distsync/events.h"
+#include "distsync/log.h"
+#include "distsync/proto.h"
+#include "distsync/transport.h"
+#include "sync_int.h"
+
+#define POLL_MS 1000
+
+struct run {
+    ds_sync_t *sy;
+    const ds_server_cfg_t *srv;
+    ds_sync_result_t *res;
+    ds_sync_mode_t mode;
+    ds_transport_t *t;
+    ds_session_t *ss;
+    int64_t run_id; /* 0: not recorded */
+    ds_plan_want_t *want;
+    size_t nwant;
+    ds_plan_have_t *have;
+    size_t nhave;
+    ds_plan_hash_t *hashes;
+    size_t nhashes, hash_cap, hash_wanted;
+    struct sender *sd;
+    uint8_t **sig; /* per plan item: the target file's signature (rsync) */
+    size_t *siglen;
+    int sender_done, manifest_done;
+    uint64_t files_done, files_total, bytes_done, bytes_total;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+
+            *p = '\0';
+            if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+                return -errno;
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+static void make_console_id(ds_sync_t *s)
+{
+    uint8_t sum[DS_SHA256_LEN];
+    char hex[2 * DS_SHA256_LEN + 1];
+
+    if (gethostname(s->host, sizeof(s->host) - 1) < 0 || s->host[0] == '\0')
+        snprintf(s->host, sizeof(s->host), "localhost");
+    ds_sha256(s->o.cfg->state, strlen(s->o.cfg->state), sum);
+    ds_hex(sum, DS_SHA256_LEN, hex);
+    snprintf(s->console_id, sizeof(s->console_id), "%.200s:%.12s", s->host, hex);
+}
+
+int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen)
+{
+    ds_sync_t *s = calloc(1, sizeof(*s));
+    char path[PATH_MAX];
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return DS_ENOMEM;
+    s->o = *o;
+    rc = mkdir_p(o->cfg->state);
+    if (rc < 0) {
+        snprintf(err, errlen, "state directory %s: %s", o->cfg->state, ds_strerror(rc));
+        goto fail;
+    }
+    make_console_id(s);
+    snprintf(path, sizeof(path), "%s/catalog.db", o->cfg->state);
+    rc = ds_catalog_open(path, &s->cat, err, errlen);
+    if (rc < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/retain", o->cfg->state);
+    rc = ds_retain_open(path, &s->ret);
+    if (rc < 0) {
+        snprintf(err, errlen, "retain store %s: %s", path, ds_strerror(rc));
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/deltas", o->cfg->state);
+    rc = ds_delta_cache_open(path, o->delta_cache_cap ? o->delta_cache_cap : (2ull << 30), NULL,
+                             &s->dc);
+    if (rc < 0) {
+        snprintf(err, errlen, "delta cache %s: %s", path, ds_strerror(rc));
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    ds_sync_close(s);
+    return rc;
+}
+
+void ds_sync_close(ds_sync_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nrows; i++) {
+        free(s->rows[i].path);
+        free(s->rows[i].klass);
+    }
+    free(s->rows);
+    free(s->by_content);
+    ds_delta_cache_close(s->dc);
+    ds_retain_close(s->ret);
+    ds_catalog_free(s->cat);
+    free(s);
+}
+
+const char *ds_sync_console_id(const ds_sync_t *s)
+{
+    return s->console_id;
+}
+
+ds_catalog_t *ds_sync_catalog(ds_sync_t *s)
+{
+    return s->cat;
+}
+
+void ds_sync_result_clear(ds_sync_result_t *res)
+{
+    ds_plan_free(res->plan);
+    res->plan = NULL;
+}
+
+/* ---- failure and events ---- */
+
+static int fail(struct run *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(struct run *r, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[900];
+
+    if (r->res->rc < 0)
+        return r->res->rc;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(r->res->error, sizeof(r->res->error), "server %s: %s", r->srv->name, msg);
+    r->res->rc = rc < 0 ? rc : DS_EINTERNAL;
+    return r->res->rc;
+}
+
+/* A busy lease: "server X is being synced by console Y ..." */
+static void event(struct run *r, ds_event_kind_t kind, ds_log_level_t level, const char *path,
+                  const char *outcome, uint64_t lit, uint64_t copied, const char *msg);
+
+static int fail_busy(struct run *r, const char *msg)
+{
+    if (strncmp(msg, "server ", 7) == 0)
+        msg += 7;
+    snprintf(r->res->error, sizeof(r->res->error), "server %s %s", r->srv->name, msg);
+    r->res->rc = DS_ELEASE;
+    event(r, DS_EV_LEASE, DS_LOG_ERROR, NULL, "refused", 0, 0, r->res->error);
+    return DS_ELEASE;
+}
+
+static void event_wire(struct run *r, ds_event_kind_t kind, ds_log_level_t level, const char *path,
+                       const char *outcome, uint64_t lit, uint64_t copied, uint64_t wire,
+                       const char *msg)
+{
+    ds_event_t ev = {.kind = kind,
+                     .level = level,
+                     .at = time(NULL),
+                     .path = path,
+                     .outcome = outcome,
+                     .bytes_literal = lit,
+                     .bytes_copied = copied,
+                     .bytes_wire = wire,
+                     .message = msg};
+
+    if (r->run_id > 0 && ds_run_event(r->sy->cat, r->run_id, &ev) < 0)
+        ds_log(DS_LOG_WARN, "server %s: cannot record an event", r->srv->name);
+}
+
+static void event(struct run *r, ds_event_kind_t kind, ds_log_level_t level, const char *path,
+                  const char *outcome, uint64_t lit, uint64_t copied, const char *msg)
+{
+    event_wire(r, kind, level, path, outcome, lit, copied, 0, msg);
+}
+
+static void progress(struct run *r)
+{
+    ds_sync_progress_t p = {.server = r->srv->name};
+
+    if (r->sy->o.progress == NULL)
+        return;
+    p.files_done = r->files_done;
+    p.files_total = r->files_total;
+    p.bytes_done = r->bytes_done;
+    p.bytes_total = r->bytes_total;
+    p.bytes_wire = r->ss ? ds_session_stats(r->ss)->bytes_out : 0;
+    r->sy->o.progress(r->sy->o.progress_ctx, &p);
+}
+
+/* ---- results ---- */
+
+static int add_hash(struct run *r, const ds_session_result_t *x)
+{
+    ds_plan_hash_t *h;
+
+    if (r->nhashes == r->hash_cap) {
+        size_t nc = r->hash_cap ? r->hash_cap * 2 : 64;
+        void *p = realloc(r->hashes, nc * sizeof(*r->hashes));
+
+        if (p == NULL)
+            return DS_ENOMEM;
+        r->hashes = p;
+        r->hash_cap = nc;
+    }
+    h = &r->hashes[r->nhashes];
+    memset(h, 0, sizeof(*h));
+    h->path = strdup(x->path);
+    if (h->path == NULL)
+        return DS_ENOMEM;
+    h->ok = x->rc == 0;
+    h->size = x->size;
+    memcpy(h->sha256, x->sha256, DS_SHA256_LEN);
+    r->nhashes++;
+    return 0;
+}
+
+static void file_done(struct run *r, const ds_session_result_t *x)
+{
+    const ds_plan_item_t *it = &r->res->plan->items[x->tag];
+    const char *lmsg = r->sd ? ds__sender_item_msg(r->sd, x->tag) : NULL;
+    uint64_t delta = r->sd ? ds__sender_item_delta(r->sd, x->tag) : 0, lit = 0, copied = 0;
+    const char *outcome;
+
+    r->files_done++;
+    r->bytes_done += it->size;
+    if (x->rc < 0) {
+        r->res->failed_files++;
+        event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, lmsg ? lmsg : x->message);
+        ds_log(DS_LOG_WARN, "server %s: %s: %s", r->srv->name, it->path, lmsg ? lmsg : x->message);
+        return;
+    }
+    if (it->method == DS_PLAN_ADOPT) {
+        copied = it->size;
+        r->res->adopted++;
+        outcome = "adopted";
+    } else {
+        lit = delta ? delta : it->size;
+        copied = delta && it->size > delta ? it->size - delta : 0;
+        outcome = it->action == DS_PLAN_CREATE ? "created" : "updated";
+        if (it->action == DS_PLAN_CREATE)
+            r->res->created++;
+        else
+            r->res->updated++;
+    }
+    r->res->bytes_copied += copied;
+    r->res->bytes_target += it->size;
+    event_wire(r, DS_EV_FILE, DS_LOG_INFO, it->path, outcome, lit, copied,
+               r->sd ? ds__sender_item_wire(r->sd, x->tag) : 0,
+               delta                         ? "delta"
+               : it->method == DS_PLAN_ADOPT ? "adopted in place"
+                                             : "whole");
+}
+
+static int handle_result(struct run *r, const ds_session_result_t *x)
+{
+    switch (x->kind) {
+    case DS_SRES_HASH:
+        return add_hash(r, x);
+    case DS_SRES_FILE:
+        file_done(r, x);
+        return 0;
+    case DS_SRES_DELETE:
+        r->files_done++;
+        if (x->rc < 0) {
+            r->res->failed_files++;
+            event(r, DS_EV_DELETE, DS_LOG_ERROR, x->path, "failed", 0, 0, x->message);
+        } else if (x->value) {
+            r->res->deleted++;
+            event(r, DS_EV_DELETE, DS_LOG_INFO, x->path, "deleted", 0, 0, NULL);
+        }
+        return 0;
+    case DS_SRES_SIG:
+        if (x->rc < 0 || r->sig == NULL || x->tag >= r->res->plan->n) {
+            ds_log(DS_LOG_INFO, "server %s: %s: no signature (%s): it will be sent whole",
+                   r->srv->name, x->path, x->message);
+            return 0;
+        }
+        r->sig[x->tag] = malloc(x->len + 1);
+        if (r->sig[x->tag] == NULL)
+            return fail(r, DS_ENOMEM, "out of memory");
+        memcpy(r->sig[x->tag], x->data, x->len);
+        r->siglen[x->tag] = x->len;
+        return 0;
+    case DS_SRES_MANIFEST:
+        r->manifest_done = 1;
+        if (x->rc < 0)
+            return fail(r, x->rc, "manifest commit: %s", x->message);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- the loop ---- */
+
+typedef int (*until_fn)(struct run *r);
+
+static int wait_poll(struct run *r)
+{
+    struct pollfd p[2];
+    int rfd, wfd, n = 0;
+    short wev;
+
+    if (ds_session_poll(r->ss, &rfd, &wfd, &wev))
+        return 0;
+    if (rfd >= 0)
+        p[n++] = (struct pollfd){.fd = rfd, .events = POLLIN};
+    if (wfd >= 0 && wev)
+        p[n++] = (struct pollfd){.fd = wfd, .events = wev};
+    if (poll(p, (nfds_t)n, POLL_MS) < 0 && errno != EINTR)
+        return -errno;
+    return 0;
+}
+
+/* Steps the session (and the sender) until done(r) holds. */
+static int drive(struct run *r, until_fn done)
+{
+    ds_session_result_t x;
+    size_t idx;
+    const char *msg;
+    int rc;
+
+    for (;;) {
+        rc = ds_session_step(r->ss, time(NULL));
+        if (rc < 0) {
+            if (ds_session_busy(r->ss))
+                return fail_busy(r, ds_session_error(r->ss));
+            return fail(r, rc, "%s", ds_session_error(r->ss));
+        }
+        while (ds_session_next_result(r->ss, &x))
+            if ((rc = handle_result(r, &x)) < 0)
+                return rc;
+        while (r->sd && ds__sender_local_failure(r->sd, &idx, &msg)) {
+            r->files_done++;
+            r->res->failed_files++;
+            event(r, DS_EV_FILE, DS_LOG_ERROR, r->res->plan->items[idx].path, "failed", 0, 0, msg);
+            ds_log(DS_LOG_WARN, "server %s: %s", r->srv->name, msg);
+        }
+        progress(r);
+        if (done(r))
+            return 0;
+        if (r->sd && !r->sender_done) {
+            rc = ds__sender_pump(r->sd);
+            if (rc < 0)
+                return fail(r, rc, "sending: %s", ds_strerror(rc));
+            r->sender_done = rc == 1;
+            if (!ds_session_idle(r->ss) || done(r))
+                continue; /* new output to write, or finished: no polling */
+        }
+        if (ds_session_phase(r->ss) == DS_SESSION_DONE)
+            return done(r) ? 0 : fail(r, DS_EPROTO, "session ended early");
+        if (ds_session_idle(r->ss) && (r->sd == NULL || r->sender_done) && !done(r))
+            return fail(r, DS_EINTERNAL, "sync stalled (nothing in flight)");
+        rc = wait_poll(r);
+        if (rc < 0)
+            return fail(r, rc, "poll: %s", strerror(-rc));
+    }
+}
+
+static int until_ready(struct run *r)
+{
+    return ds_session_phase(r->ss) == DS_SESSION_READY;
+}
+
+static int until_idle(struct run *r)
+{
+    return ds_session_idle(r->ss);
+}
+
+static int until_sent(struct run *r)
+{
+    return r->sender_done && ds_session_idle(r->ss);
+}
+
+static int until_manifest(struct run *r)
+{
+    return r->manifest_done && ds_session_idle(r->ss);
+}
+
+static int until_closed(struct run *r)
+{
+    return ds_session_phase(r->ss) == DS_SESSION_DONE;
+}
+
+/* ---- phases ---- */
+
+static int connect(struct run *r)
+{
+    ds_transport_cfg_t tc = {.url = r->srv->url,
+                             .mode = r->srv->transport,
+                             .agent = r->srv->agent,
+                             .no_fsync = r->sy->o.no_fsync};
+    ds_session_opts_t so = {.console_id = r->sy->console_id,
+                            .host = r->sy->host,
+                            .pid = (uint32_t)getpid(),
+                            .write = r->mode == DS_SYNC_RUN,
+                            .zstd_level = r->sy->o.zstd_level};
+    char err[512];
+    int rc = ds_transport_open(&tc, &r->t, err, sizeof(err));
+
+    if (rc < 0)
+        return fail(r, rc, "%s", err);
+    rc = ds_session_new(r->t, &so, &r->ss);
+    if (rc == 0)
+        rc = ds_session_start(r->ss);
+    if (rc < 0)
+        return fail(r, rc, "cannot start the session: %s", ds_strerror(rc));
+    return drive(r, until_ready);
+}
+
+static int desired(struct run *r)
+{
+    ds_sync_t *s = r->sy;
+    int rc = ds__sync_load(s);
+
+    if (rc < 0)
+        return fail(r, rc, "reading the catalog: %s", ds_strerror(rc));
+    r->want = calloc(s->nrows + 1, sizeof(*r->want));
+    if (r->want == NULL)
+        return fail(r, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->nrows; i++) {
+        const struct sfile_row *x = &s->rows[i];
+        ds_plan_want_t *w;
+
+        if (!ds_config_list_has(&r->srv->classes, x->klass))
+            continue;
+        w = &r->want[r->nwant++];
+        w->path = x->path;
+        w->klass = x->klass;
+        w->size = x->size;
+        w->mtime_ns = x->mtime_ns;
+        w->content_id = x->content_id;
+        memcpy(w->sha256, x->sha256, DS_SHA256_LEN);
+    }
+    return 0;
+}
+
+static void input(struct run *r, ds_plan_input_t *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->want = r->want;
+    in->nwant = r->nwant;
+    in->manifest = ds_session_manifest(r->ss);
+    in->have = r->have;
+    in->nhave = r->nhave;
+    in->hashes = r->hashes;
+    in->nhashes = r->nhashes;
+    in->classes = (const char *const *)r->srv->classes.v;
+    in->nclasses = r->srv->classes.n;
+    in->prune = r->srv->prune;
+    ds__sync_oracle(r->sy, &in->oracle);
+}
+
+/* Target state, hashes of uncertain files, then the plan. */
+static int make_plan(struct run *r)
+{
+    const ds_session_entry_t *e;
+    const char **paths = NULL;
+    ds_plan_input_t in;
+    size_t n = 0, ne;
+    int rc = desired(r);
+
+    if (rc < 0)
+        return rc;
+    ds_session_listing(r->ss, &e, &ne);
+    r->have = calloc(ne + 1, sizeof(*r->have));
+    if (r->have == NULL)
+        return fail(r, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ne; i++)
+        r->have[r->nhave++] = (ds_plan_have_t){.path = e[i].path,
+                                               .is_file = e[i].type == DS_PROTO_T_FILE,
+                                               .size = e[i].size,
+                                               .mtime_ns = e[i].mtime_ns};
+    input(r, &in);
+    rc = ds_plan_need_hash(&in, &paths, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = ds_session_hash(r->ss, paths[i], i);
+    free(paths);
+    if (rc < 0)
+        return fail(r, rc, "cannot queue HASH: %s", ds_strerror(rc));
+    if (n > 0 && (rc = drive(r, until_idle)) < 0)
+        return rc;
+    input(r, &in);
+    rc = ds_plan_build(&in, &r->res->plan);
+    if (rc < 0)
+        return fail(r, rc, "planning: %s", ds_strerror(rc));
+    for (size_t i = 0; i < r->res->plan->n; i++) {
+        const ds_plan_item_t *it = &r->res->plan->items[i];
+
+        if (it->action == DS_PLAN_CREATE || it->action == DS_PLAN_UPDATE ||
+            it->action == DS_PLAN_DELETE) {
+            r->files_total++;
+            r->bytes_total += it->action == DS_PLAN_DELETE ? 0 : it->size;
+        }
+        if (it->drifted && r->mode == DS_SYNC_RUN)
+            event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "drifted", 0, 0,
+                  "changed on the target behind our back: repaired");
+    }
+    return 0;
+}
+
+/* rsync fallback: the signatures of target files the console cannot read. */
+static int fetch_sigs(struct run *r)
+{
+    const ds_plan_t *p = r->res->plan;
+    size_t n = 0;
+    int rc = 0;
+
+    r->sig = calloc(p->n + 1, sizeof(*r->sig));
+    r->siglen = calloc(p->n + 1, sizeof(*r->siglen));
+    if (r->sig == NULL || r->siglen == NULL)
+        return fail(r, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        const ds_plan_item_t *it = &p->items[i];
+
+        if (it->method != DS_PLAN_RSYNC)
+            continue;
+        rc = ds_session_sig(r->ss, it->basis, ds__sync_sig_block(it->target_size), 8, i);
+        n++;
+    }
+    if (rc < 0)
+        return fail(r, rc, "cannot queue SIG: %s", ds_strerror(rc));
+    return n > 0 ? drive(r, until_idle) : 0;
+}
+
+/* Records the manifest the target now has and retains its versions. */
+static void remember(struct run *r)
+{
+    const ds_manifest_t *man = ds_session_manifest(r->ss);
+    const ds_manifest_entry_t **v = NULL;
+    ds_server_file_t *f = NULL;
+    size_t n = 0;
+
+    if (man == NULL || ds_manifest_sorted(man, &v, &n) < 0)
+        return;
+    f = calloc(n + 1, sizeof(*f));
+    for (size_t i = 0; f && i < n; i++) {
+        f[i].path = v[i]->path;
+        f[i].size = v[i]->size;
+        memcpy(f[i].sha256, v[i]->sha256, DS_SHA256_LEN);
+    }
+    if (f == NULL || ds_catalog_server_manifest_put(r->sy->cat, r->srv->name, f, n, time(NULL)) < 0)
+        ds_log(DS_LOG_WARN, "server %s: cannot record its manifest in the catalog", r->srv->name);
+    free(f);
+    free(v);
+    ds__sync_retain(r->sy, man, r->srv->name);
+}
+
+static int apply_plan(struct run *r)
+{
+    int rc = fetch_sigs(r);
+
+    if (rc < 0)
+        return rc;
+    rc = ds__sender_new(r->sy, r->ss, r->res->plan, &r->sd);
+    if (rc < 0)
+        return fail(r, rc, "out of memory");
+    for (size_t i = 0; i < r->res->plan->n; i++) {
+        ds__sender_set_sig(r->sd, i, r->sig[i], r->siglen[i]);
+        r->sig[i] = NULL;
+    }
+    rc = drive(r, until_sent);
+    if (rc < 0)
+        return rc;
+    rc = ds_session_commit_manifest(r->ss);
+    if (rc == 0)
+        rc = drive(r, until_manifest);
+    if (rc == 0 && (rc = ds_session_refresh_manifest(r->ss)) == 0)
+        rc = drive(r, until_idle);
+    if (rc < 0)
+        return fail(r, rc, "manifest commit: %s", ds_strerror(rc));
+    remember(r);
+    return 0;
+}
+
+static void finish(struct run *r, int64_t t0)
+{
+    ds_sync_result_t *res = r->res;
+
+    if (res->rc == 0 && res->failed_files > 0) {
+        snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed", r->srv->name,
+                 (unsigned long long)res->failed_files, res->failed_files == 1 ? "" : "s");
+        res->rc = DS_EABORTED;
+    }
+    res->elapsed_s = (double)(mono_ns() - t0) / 1e9;
+    if (r->run_id > 0) {
+        ds_run_totals_t tot = {res->created + res->adopted,
+                               res->updated,
+                               res->deleted,
+                               res->failed_files,
+                               res->bytes_wire,
+                               res->bytes_literal,
+                               res->bytes_copied};
+
+        if (res->rc < 0 && res->failed_files == 0)
+            event(r, DS_EV_ERROR, DS_LOG_ERROR, NULL, "failed", 0, 0, res->error);
+        ds_run_end(r->sy->cat, r->run_id, res->rc == 0 ? "ok" : "failed", &tot,
+                   res->rc == 0 ? NULL : res->error, time(NULL));
+    }
+}
+
+static void cleanup(struct run *r)
+{
+    if (r->ss && r->res->rc == 0 && ds_session_close(r->ss) == 0)
+        drive(r, until_closed);
+    if (r->t) {
+        int rc = ds_transport_close(r->t);
+        size_t n = strlen(r->res->error);
+
+        if (rc < 0 && r->res->rc == 0)
+            fail(r, rc, "%s", ds_transport_error(r->t));
+        else if (rc < 0 && strstr(r->res->error, ds_transport_error(r->t)) == NULL)
+            snprintf(r->res->error + n, sizeof(r->res->error) - n, " (%s)",
+                     ds_transport_error(r->t));
+    }
+    if (r->ss) {
+        const ds_session_stats_t *st = ds_session_stats(r->ss);
+
+        r->res->bytes_wire = st->bytes_out;
+        r->res->bytes_received = st->bytes_in;
+        r->res->bytes_literal = st->literal_raw + st->delta_raw;
+        r->res->bytes_delta = st->delta_raw;
+    }
+    ds__sender_free(r->sd);
+    ds_session_free(r->ss);
+    r->sd = NULL;
+    r->ss = NULL;
+    ds_transport_free(r->t);
+    for (size_t i = 0; i < r->nhashes; i++)
+        free((char *)r->hashes[i].path);
+    free(r->hashes);
+    for (size_t i = 0; r->sig && i < r->res->plan->n; i++)
+        free(r->sig[i]);
+    free(r->sig);
+    free(r->siglen);
+    free(r->have);
+    free(r->want);
+}
+
+int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
+                   ds_sync_result_t *res)
+{
+    struct run r = {.sy = s, .srv = srv, .res = res, .mode = mode};
+    int64_t t0 = mono_ns();
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (mode == DS_SYNC_RUN &&
+        ds_run_begin(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
+                     time(NULL), &r.run_id) < 0) {
+        ds_log(DS_LOG_WARN, "server %s: cannot record the run in the catalog", srv->name);
+        r.run_id = 0;
+    }
+    rc = connect(&r);
+    if (rc == 0)
+        rc = make_plan(&r);
+    if (rc == 0 && mode == DS_SYNC_RUN)
+        rc = apply_plan(&r);
+    cleanup(&r);
+    finish(&r, t0);
+    if (mode == DS_SYNC_RUN && res->rc == 0)
+        ds_sync_gc(s, NULL);
+    return res->rc;
+}
+
+int ds_sync_gc(ds_sync_t *s, uint64_t *freed)
+{
+    uint8_t *shas = NULL;
+    size_t n = 0;
+    int rc = ds_catalog_server_manifest_refs(s->cat, &shas, &n);
+
+    if (rc == 0)
+        rc = ds_retain_gc(s->ret, shas, n, freed);
+    free(shas);
+    return rc;
+}

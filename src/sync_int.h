@@ -1,0 +1,74 @@
+/* Sync internals shared by sync.c (driver), sync_state.c (desired set,
+ * oracle, retain) and sync_send.c (plan items to frames). */
+#ifndef DS_SYNC_INT_H
+#define DS_SYNC_INT_H
+
+#include <stdint.h>
+
+#include "distsync/catalog.h"
+#include "distsync/delta.h"
+#include "distsync/plan.h"
+#include "distsync/retain.h"
+#include "distsync/session.h"
+#include "distsync/sync.h"
+
+/* One store file of the catalog snapshot. */
+struct sfile_row {
+    char *path, *klass;
+    uint64_t size;
+    int64_t mtime_ns;
+    int64_t content_id;
+    uint8_t sha256[DS_SHA256_LEN];
+};
+
+struct ds_sync {
+    ds_sync_opts_t o;
+    ds_catalog_t *cat;
+    ds_retain_t *ret;
+    ds_delta_cache_t *dc;
+    char console_id[256], host[256];
+    /* catalog snapshot: rows by path, and indexes by content id */
+    struct sfile_row *rows;
+    size_t nrows;
+    struct sfile_row **by_content; /* sorted by content_id */
+    int loaded;
+};
+
+/* sync_state.c */
+/* Loads the catalog snapshot once. Returns 0 or < 0. */
+int ds__sync_load(ds_sync_t *s);
+/* The store row holding content id (NULL when no current file has it). */
+const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
+/* Fills an oracle backed by the catalog and retain store. */
+void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
+/* Retains every version of man the store can provide; logs what it cannot. */
+void ds__sync_retain(ds_sync_t *s, const ds_manifest_t *man, const char *server);
+
+/* sync_sig.c: rsync fallback. Signature block length for a file of size
+ * bytes (about its square root, as rsync), and the delta of the file in tfd
+ * against a signature, written to out_fd (*dsize bytes). Returns 0,
+ * DS_ECORRUPT (bad signature), DS_EDELTA, DS_ENOMEM or -errno. */
+uint32_t ds__sync_sig_block(uint64_t size);
+int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd, uint64_t *dsize);
+
+/* sync_send.c: turns plan items into frames on a session. */
+struct sender;
+int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struct sender **out);
+void ds__sender_free(struct sender *sd);
+/* Gives item idx (method rsync) the target file's signature (ownership of
+ * sig passes to the sender). */
+void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len);
+/* Queues frames while the session has room. Returns 1 when every item was
+ * issued, 0 when more remain, < 0 on a fatal error. */
+int ds__sender_pump(struct sender *sd);
+/* Items failed on the console side (source unreadable...) since the last
+ * call: returns 1 with *idx and the message, 0 when none. */
+int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
+/* The console's message for item idx (read error...), or NULL. */
+const char *ds__sender_item_msg(const struct sender *sd, size_t idx);
+/* Delta bytes (before zstd) and literal bytes sent for item idx. */
+uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
+/* Data bytes (after zstd) sent on the wire for item idx. */
+uint64_t ds__sender_item_wire(const struct sender *sd, size_t idx);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * Sender: plan items to frames. Whole files go as LITERAL frames (the
+ * session zstd-compresses each frame when that pays), updates with a useful
+ * basis as a librsync delta taken from the per-pair delta cache (computed
+ * once, reused for every server), files the target already holds as a COPY
+ * of themselves (adopt), deletions as DELETE. One file streams at a time,
+ * in frames, while the session has room; many files are in flight.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "distsync/proto.h"
+#include "sync_int.h"
+
+#define SEND_BLOCK (4u << 20)
+
+struct sender {
+    ds_sync_t *sy;
+    ds_session_t *ss;
+    const ds_plan_t *plan;
+    size_t next; /* next item to start */
+    /* the file being streamed */
+    int active;
+    size_t idx;
+    uint32_t fid;
+    int fd;
+    uint64_t off, len;
+    const char *basis; /* DELTA: target path of the basis; NULL: LITERAL */
+    uint8_t *buf;
+    /* per item */
+    char **msg;
+    uint64_t *delta_raw;
+    uint64_t *wire; /* data bytes on the wire (after zstd) */
+    uint8_t **sig;  /* rsync items: the target file's signature */
+    size_t *siglen;
+    /* console-side failures (no session result follows) */
+    size_t *lf;
+    size_t nlf, lf_head;
+};
+
+int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struct sender **out)
+{
+    struct sender *sd = calloc(1, sizeof(*sd));
+
+    *out = NULL;
+    if (sd == NULL)
+        return DS_ENOMEM;
+    sd->sy = sy;
+    sd->ss = ss;
+    sd->plan = plan;
+    sd->fd = -1;
+    sd->buf = malloc(SEND_BLOCK);
+    sd->msg = calloc(plan->n + 1, sizeof(*sd->msg));
+    sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
+    sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
+    sd->sig = calloc(plan->n + 1, sizeof(*sd->sig));
+    sd->siglen = calloc(plan->n + 1, sizeof(*sd->siglen));
+    sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
+    if (sd->buf == NULL || sd->msg == NULL || sd->delta_raw == NULL || sd->lf == NULL ||
+        sd->wire == NULL || sd->sig == NULL || sd->siglen == NULL) {
+        ds__sender_free(sd);
+        return DS_ENOMEM;
+    }
+    *out = sd;
+    return 0;
+}
+
+void ds__sender_free(struct sender *sd)
+{
+    if (sd == NULL)
+        return;
+    if (sd->fd >= 0)
+        close(sd->fd);
+    for (size_t i = 0; sd->msg && i < sd->plan->n; i++)
+        free(sd->msg[i]);
+    for (size_t i = 0; sd->sig && i < sd->plan->n; i++)
+        free(sd->sig[i]);
+    free(sd->sig);
+    free(sd->siglen);
+    free(sd->msg);
+    free(sd->delta_raw);
+    free(sd->wire);
+    free(sd->lf);
+    free(sd->buf);
+    free(sd);
+}
+
+static void note(struct sender *sd, size_t idx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void note(struct sender *sd, size_t idx, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(sd->msg[idx]);
+    sd->msg[idx] = strdup(buf);
+}
+
+/* The item failed before anything was sent for it. */
+static void local_fail(struct sender *sd, size_t idx)
+{
+    sd->lf[sd->nlf++] = idx;
+}
+
+int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg)
+{
+    if (sd->lf_head >= sd->nlf)
+        return 0;
+    *idx = sd->lf[sd->lf_head++];
+    *msg = sd->msg[*idx] ? sd->msg[*idx] : "failed";
+    return 1;
+}
+
+const char *ds__sender_item_msg(const struct sender *sd, size_t idx)
+{
+    return sd->msg[idx];
+}
+
+uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx)
+{
+    return sd->delta_raw[idx];
+}
+
+uint64_t ds__sender_item_wire(const struct sender *sd, size_t idx)
+{
+    return sd->wire[idx];
+}
+
+/* Opens the store file of an item and checks it still has the planned size. */
+static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd, uint32_t *mode)
+{
+    char path[8192];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", sd->sy->o.cfg->store, rel);
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd < 0)
+        return -errno;
+    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+        close(*fd);
+        *fd = -1;
+        return DS_ECHANGED;
+    }
+    if (mode)
+        *mode = (uint32_t)st.st_mode & 0777;
+    return 0;
+}
+
+/* Gets the item's delta from the cache (computing it if needed): basis
+ * from a store file holding that content, else from the retain store. */
+static int get_delta(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
+                     uint64_t *dsize)
+{
+    ds_sync_t *sy = sd->sy;
+    const struct sfile_row *row = NULL;
+    ds_delta_src_t bsrc, tsrc;
+    ds_retain_reader_t *rd = NULL;
+    int64_t bid = 0;
+    int bfd = -1, rc = DS_ENOTFOUND;
+
+    ds_delta_src_fd(&tsrc, tfd, it->size);
+    if (ds_catalog_content_find(sy->cat, it->basis_sha256, &bid) == 0)
+        row = ds__sync_row_by_content(sy, bid);
+    if (row && open_store(sd, row->path, row->size, &bfd, NULL) == 0) {
+        ds_delta_src_fd(&bsrc, bfd, row->size);
+        rc = ds_delta_cache_get_or_compute(sy->dc, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
+                                           dsize);
+        close(bfd);
+        if (rc == 0 || rc != DS_ECHANGED)
+            return rc;
+    }
+    if (sy->ret && ds_retain_open_version(sy->ret, it->basis_sha256, 0, &rd) == 0) {
+        ds_delta_src_retain(&bsrc, rd);
+        bsrc.size = ds_retain_reader_size(rd);
+        rc = ds_delta_cache_get_or_compute(sy->dc, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
+                                           dsize);
+        ds_retain_reader_free(rd);
+    }
+    return rc;
+}
+
+void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len)
+{
+    free(sd->sig[idx]);
+    sd->sig[idx] = sig;
+    sd->siglen[idx] = len;
+}
+
+/* The delta of the store file against the target file's signature, in an
+ * unnamed temporary file of the state directory. */
+static int rsync_delta(struct sender *sd, size_t idx, int tfd, int *dfd, uint64_t *dsize)
+{
+    int rc;
+
+    if (sd->sig[idx] == NULL)
+        return DS_ENOTFOUND;
+    *dfd = open(sd->sy->o.cfg->state, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (*dfd < 0)
+        return -errno;
+    rc = ds__sync_sig_delta(sd->sig[idx], sd->siglen[idx], tfd, *dfd, dsize);
+    free(sd->sig[idx]);
+    sd->sig[idx] = NULL;
+    if (rc < 0) {
+        close(*dfd);
+        *dfd = -1;
+    }
+    return rc;
+}
+
+static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
+{
+    uint32_t fid;
+    int rc = ds_session_file_begin(sd->ss, it->path, it->size, 0644, it->mtime_ns, idx, &fid);
+
+    if (rc == 0 && it->size > 0)
+        rc = ds_session_file_copy(sd->ss, fid, it->basis, 0, it->size);
+    if (rc == 0)
+        rc = ds_session_file_commit(sd->ss, fid, it->size, it->sha256);
+    return rc;
+}
+
+/* Opens the sources of a create/update and begins the file. */
+static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
+{
+    uint32_t mode = 0644;
+    uint64_t dsize = 0;
+    int tfd = -1, dfd = -1, rc;
+
+    rc = open_store(sd, it->path, it->size, &tfd, &mode);
+    if (rc < 0) {
+        note(sd, idx, "store file %s/%s: %s (run distsync scan)", sd->sy->o.cfg->store, it->path,
+             rc == DS_ECHANGED ? "changed since the last scan" : ds_strerror(rc));
+        local_fail(sd, idx);
+        return 0;
+    }
+    if (it->method == DS_PLAN_DELTA) {
+        rc = get_delta(sd, it, tfd, &dfd, &dsize);
+        if (rc < 0)
+            ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
+                   ds_strerror(rc));
+    }
+    if (it->method == DS_PLAN_RSYNC) {
+        rc = rsync_delta(sd, idx, tfd, &dfd, &dsize);
+        if (rc < 0)
+            ds_log(DS_LOG_INFO, "%s: no rsync delta (%s): sending it whole", it->path,
+                   ds_strerror(rc));
+    }
+    if (dfd >= 0 && dsize >= it->size) { /* no gain: whole is cheaper to apply */
+        close(dfd);
+        dfd = -1;
+    }
+    rc = ds_session_file_begin(sd->ss, it->path, it->size, mode, it->mtime_ns, idx, &sd->fid);
+    if (rc < 0) {
+        close(tfd);
+        if (dfd >= 0)
+            close(dfd);
+        return rc;
+    }
+    sd->active = 1;
+    sd->idx = idx;
+    sd->off = 0;
+    if (dfd >= 0) {
+        close(tfd);
+        sd->fd = dfd;
+        sd->len = dsize;
+        sd->basis = it->basis;
+    } else {
+        sd->fd = tfd;
+        sd->len = it->size;
+        sd->basis = NULL;
+    }
+    return 0;
+}
+
+/* Sends the next block of the active file; finishes it at the end. */
+static int stream(struct sender *sd)
+{
+    const ds_plan_item_t *it = &sd->plan->items[sd->idx];
+    const ds_session_stats_t *st;
+    uint64_t before;
+    ssize_t r = 0;
+    int rc = 0;
+
+    if (sd->off < sd->len && !ds_session_file_failed(sd->ss, sd->fid)) {
+        size_t want = sd->len - sd->off > SEND_BLOCK ? SEND_BLOCK : (size_t)(sd->len - sd->off);
+
+        do
+            r = pread(sd->fd, sd->buf, want, (off_t)sd->off);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) {
+            note(sd, sd->idx, "reading %s: %s", it->path, r < 0 ? strerror(errno) : "file shrank");
+            rc = ds_session_file_abort(sd->ss, sd->fid);
+            goto done;
+        }
+        st = ds_session_stats(sd->ss);
+        before = st->literal_wire + st->delta_wire;
+        rc = ds_session_file_data(sd->ss, sd->fid, sd->basis, sd->buf, (size_t)r);
+        sd->wire[sd->idx] += st->literal_wire + st->delta_wire - before;
+        sd->off += (uint64_t)r;
+        if (sd->basis)
+            sd->delta_raw[sd->idx] += (uint64_t)r;
+        if (rc < 0 || sd->off < sd->len)
+            return rc;
+    }
+    if (sd->basis)
+        rc = ds_session_file_delta_end(sd->ss, sd->fid);
+    if (rc == 0)
+        rc = ds_session_file_commit(sd->ss, sd->fid, it->size, it->sha256);
+done:
+    close(sd->fd);
+    sd->fd = -1;
+    sd->active = 0;
+    return rc;
+}
+
+static int start(struct sender *sd, size_t idx)
+{
+    const ds_plan_item_t *it = &sd->plan->items[idx];
+
+    switch (it->action) {
+    case DS_PLAN_DELETE:
+        return ds_session_delete(sd->ss, it->path, idx);
+    case DS_PLAN_CREATE:
+    case DS_PLAN_UPDATE:
+        if (it->method == DS_PLAN_ADOPT)
+            return start_adopt(sd, idx, it);
+        return start_file(sd, idx, it);
+    default:
+        return 0; /* keep, extra */
+    }
+}
+
+int ds__sender_pump(struct sender *sd)
+{
+    int rc = 0;
+
+    while (rc == 0 && ds_session_room(sd->ss)) {
+        if (sd->active) {
+            rc = stream(sd);
+            continue;
+        }
+        if (sd->next >= sd->plan->n)
+            return 1;
+        rc = start(sd, sd->next++);
+    }
+    return rc < 0 ? rc : (!sd->active && sd->next >= sd->plan->n);
+}

@@ -1,0 +1,181 @@
+/*
+ * file:// backend, transport = agent: runs `AGENT agent --root DIR` as a
+ * child process and speaks the protocol over its stdin/stdout pipes, the
+ * byte-stream shape an SSH exec channel or the SMB worker pipe has. The
+ * console's ends are non-blocking; the agent's stderr is inherited.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "distsync/error.h"
+#include "distsync/transport.h"
+
+struct pipe_t {
+    ds_transport_t t; /* first: the common head */
+    pid_t pid;
+    char *root;
+    int closed;
+};
+
+static long pipe_write(ds_transport_t *t, const void *p, size_t n)
+{
+    ssize_t w;
+
+    if (t->wfd < 0) {
+        snprintf(t->err, sizeof(t->err), "agent for %s: stream already closed",
+                 ((struct pipe_t *)t)->root);
+        return DS_ETRANSPORT;
+    }
+    do
+        w = write(t->wfd, p, n);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (w < 0) {
+        snprintf(t->err, sizeof(t->err), "agent for %s: write: %s", ((struct pipe_t *)t)->root,
+                 errno == EPIPE ? "the agent exited" : strerror(errno));
+        return DS_ETRANSPORT;
+    }
+    return (long)w;
+}
+
+static long pipe_read(ds_transport_t *t, void *buf, size_t cap)
+{
+    ssize_t r;
+
+    do
+        r = read(t->rfd, buf, cap);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (r <= 0) {
+        snprintf(t->err, sizeof(t->err), "agent for %s: %s", ((struct pipe_t *)t)->root,
+                 r == 0 ? "the agent closed the stream" : strerror(errno));
+        return DS_ETRANSPORT;
+    }
+    return (long)r;
+}
+
+/* Closes our ends, then reaps the child (which ends on end of input). */
+static int pipe_close(ds_transport_t *t)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+    int status = 0;
+    pid_t w;
+
+    if (pt->closed)
+        return 0;
+    pt->closed = 1;
+    if (t->wfd >= 0)
+        close(t->wfd);
+    if (t->rfd >= 0)
+        close(t->rfd);
+    t->wfd = t->rfd = -1;
+    if (pt->pid <= 0)
+        return 0;
+    do
+        w = waitpid(pt->pid, &status, 0);
+    while (w < 0 && errno == EINTR);
+    pt->pid = 0;
+    if (w < 0)
+        return -errno;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status))
+        snprintf(t->err, sizeof(t->err), "agent for %s exited with status %d", pt->root,
+                 WEXITSTATUS(status));
+    else
+        snprintf(t->err, sizeof(t->err), "agent for %s killed by signal %d", pt->root,
+                 WTERMSIG(status));
+    return DS_ETRANSPORT;
+}
+
+static void pipe_free(ds_transport_t *t)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+
+    pipe_close(t);
+    free(pt->root);
+    free(pt);
+}
+
+static const ds_transport_ops_t pipe_ops = {
+    .name = "agent",
+    .write = pipe_write,
+    .read = pipe_read,
+    .close = pipe_close,
+    .free = pipe_free,
+};
+
+static void child(const char *agent, const char *root, int in, int out)
+{
+    if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+        _exit(127);
+    signal(SIGPIPE, SIG_DFL);
+    execl(agent, agent, "agent", "--root", root, (char *)NULL);
+    _exit(127);
+}
+
+int ds__transport_pipe_open(const char *root, const char *agent, ds_transport_t **out, char *err,
+                            size_t errlen)
+{
+    struct pipe_t *pt = calloc(1, sizeof(*pt));
+    int to[2] = {-1, -1}, from[2] = {-1, -1};
+    char self[4096];
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    if (agent == NULL) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        if (n <= 0) {
+            rc = -errno;
+            snprintf(err, errlen, "agent for %s: cannot find the distsync binary", root);
+            goto fail;
+        }
+        self[n] = '\0';
+        agent = self;
+    }
+    if (pt == NULL || (pt->root = strdup(root)) == NULL) {
+        snprintf(err, errlen, "agent for %s: out of memory", root);
+        goto fail;
+    }
+    pt->t.ops = &pipe_ops;
+    pt->t.rfd = pt->t.wfd = -1;
+    if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "agent for %s: pipe: %s", root, strerror(errno));
+        goto fail;
+    }
+    pt->pid = fork();
+    if (pt->pid < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "agent for %s: fork: %s", root, strerror(errno));
+        goto fail;
+    }
+    if (pt->pid == 0)
+        child(agent, root, to[0], from[1]);
+    close(to[0]);
+    close(from[1]);
+    pt->t.wfd = to[1];
+    pt->t.rfd = from[0];
+    fcntl(pt->t.wfd, F_SETFL, fcntl(pt->t.wfd, F_GETFL) | O_NONBLOCK);
+    fcntl(pt->t.rfd, F_SETFL, fcntl(pt->t.rfd, F_GETFL) | O_NONBLOCK);
+    *out = &pt->t;
+    return 0;
+fail:
+    for (int *fd = (int[]){to[0], to[1], from[0], from[1]}, i = 0; i < 4; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    if (pt)
+        free(pt->root);
+    free(pt);
+    return rc;
+}

@@ -1,0 +1,272 @@
+/* Unit tests: runs, events and last-known server manifests (events.h). */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "distsync/error.h"
+#include "distsync/events.h"
+
+static char dbpath[4200];
+
+static ds_catalog_t *open_fresh(const char *name)
+{
+    char err[512];
+    ds_catalog_t *cat = NULL;
+
+    snprintf(dbpath, sizeof(dbpath), "%s/catalog.db", check_tmpdir(name));
+    if (ds_catalog_open(dbpath, &cat, err, sizeof(err)) < 0)
+        fprintf(stderr, "%s\n", err);
+    return cat;
+}
+
+struct runs {
+    int n;
+    int64_t id[16];
+    char server[16][32], status[16][16], error[16][64];
+    ds_run_totals_t t[16];
+    int64_t ended[16];
+};
+
+static int collect_run(void *ctx, const ds_run_info_t *r)
+{
+    struct runs *rs = ctx;
+
+    if (rs->n >= 16)
+        return 1;
+    rs->id[rs->n] = r->id;
+    snprintf(rs->server[rs->n], 32, "%s", r->server);
+    snprintf(rs->status[rs->n], 16, "%s", r->status);
+    snprintf(rs->error[rs->n], 64, "%s", r->error ? r->error : "");
+    rs->t[rs->n] = r->totals;
+    rs->ended[rs->n] = r->ended_at;
+    rs->n++;
+    return 0;
+}
+
+struct evs {
+    int n;
+    char kind[16][16], path[16][32], outcome[16][16];
+    uint64_t literal[16];
+};
+
+static int collect_ev(void *ctx, const ds_event_info_t *e)
+{
+    struct evs *es = ctx;
+
+    if (es->n >= 16)
+        return 1;
+    snprintf(es->kind[es->n], 16, "%s", e->kind);
+    snprintf(es->path[es->n], 32, "%s", e->ev.path ? e->ev.path : "");
+    snprintf(es->outcome[es->n], 16, "%s", e->ev.outcome ? e->ev.outcome : "");
+    es->literal[es->n] = e->ev.bytes_literal;
+    es->n++;
+    return 0;
+}
+
+static void file_event(ds_catalog_t *cat, int64_t run, const char *path, const char *outcome,
+                       uint64_t lit)
+{
+    ds_event_t ev = {.kind = DS_EV_FILE,
+                     .level = DS_LOG_INFO,
+                     .at = 1000,
+                     .path = path,
+                     .outcome = outcome,
+                     .bytes_literal = lit,
+                     .bytes_wire = lit + 10};
+
+    CHECK_INT(ds_run_event(cat, run, &ev), 0);
+}
+
+static void test_run_lifecycle(void)
+{
+    ds_catalog_t *cat = open_fresh("events_life");
+    ds_run_totals_t t = {.files_created = 2, .bytes_wire = 99, .bytes_literal = 80};
+    struct runs rs = {0};
+    struct evs es = {0};
+    int64_t r1, r2, r3;
+
+    CHECK(cat != NULL);
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_catalog_schema_version(cat), 2);
+    CHECK_INT(ds_run_begin(cat, "alpha", "file:///a", "manual", 100, &r1), 0);
+    file_event(cat, r1, "defs/a.bin", "created", 50);
+    file_event(cat, r1, "defs/b.bin", "created", 30);
+    CHECK_INT(ds_run_end(cat, r1, "ok", &t, NULL, 110), 0);
+    CHECK_INT(ds_run_begin(cat, "beta", "file:///b", "schedule", 200, &r2), 0);
+    CHECK_INT(ds_run_end(cat, r2, "failed", NULL, "server beta: disk full", 205), 0);
+    CHECK_INT(ds_run_begin(cat, "alpha", NULL, "gate", 300, &r3), 0);
+    CHECK_INT(ds_run_end(cat, r3, "ok", NULL, NULL, 301), 0);
+
+    CHECK_INT(ds_run_list(cat, NULL, 0, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 3);
+    CHECK_INT(rs.id[0], r3); /* newest first */
+    CHECK_INT(rs.id[2], r1);
+    CHECK_STR(rs.status[1], "failed");
+    CHECK_STR(rs.error[1], "server beta: disk full");
+    CHECK_INT(rs.t[2].files_created, 2);
+    CHECK_INT(rs.t[2].bytes_wire, 99);
+    CHECK_INT(rs.ended[2], 110);
+
+    memset(&rs, 0, sizeof(rs));
+    CHECK_INT(ds_run_list(cat, "alpha", 1, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 1);
+    CHECK_INT(rs.id[0], r3);
+
+    CHECK_INT(ds_run_events(cat, r1, collect_ev, &es), 0);
+    CHECK_INT(es.n, 4);
+    CHECK_STR(es.kind[0], "start");
+    CHECK_STR(es.path[1], "defs/a.bin");
+    CHECK_INT(es.literal[2], 30);
+    CHECK_STR(es.kind[3], "end");
+    CHECK_STR(es.outcome[3], "ok");
+    ds_catalog_free(cat);
+}
+
+static void test_validation(void)
+{
+    ds_catalog_t *cat = open_fresh("events_valid");
+    ds_event_t bad = {.kind = (ds_event_kind_t)42, .level = DS_LOG_INFO};
+    int64_t r;
+
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_run_begin(cat, "s", NULL, "whenever", 1, &r), DS_EUSAGE);
+    CHECK_INT(ds_run_begin(cat, "", NULL, "manual", 1, &r), DS_EUSAGE);
+    CHECK_INT(ds_run_begin(cat, "s", NULL, "manual", 1, &r), 0);
+    CHECK_INT(ds_run_event(cat, r, &bad), DS_EUSAGE);
+    CHECK_INT(ds_run_end(cat, r, "great", NULL, NULL, 2), DS_EUSAGE);
+    CHECK_INT(ds_run_end(cat, r + 100, "ok", NULL, NULL, 2), DS_ENOTFOUND);
+    CHECK_STR(ds_event_kind_name(DS_EV_LEASE), "lease");
+    ds_catalog_free(cat);
+}
+
+/* A child begins a run and dies without ending it (as after kill -9): the
+ * next begin for that server marks it interrupted, with totals from its
+ * events; a run whose process is alive is left alone. */
+static void test_interrupted(void)
+{
+    ds_catalog_t *cat = open_fresh("events_intr");
+    struct runs rs = {0};
+    int p[2], st;
+    pid_t pid;
+    int64_t r;
+    char c;
+
+    if (cat == NULL || pipe(p) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        ds_catalog_t *cc = NULL;
+        char err[256];
+        int64_t cr;
+
+        close(p[0]);
+        if (ds_catalog_open(dbpath, &cc, err, sizeof(err)) < 0 ||
+            ds_run_begin(cc, "gamma", "file:///g", "manual", 500, &cr) < 0)
+            _exit(1);
+        file_event(cc, cr, "patches/x", "updated", 7);
+        file_event(cc, cr, "patches/y", "failed", 0);
+        if (write(p[1], "x", 1) != 1)
+            _exit(1);
+        pause(); /* killed by the parent, mid-run */
+        _exit(0);
+    }
+    close(p[1]);
+    CHECK(read(p[0], &c, 1) == 1);
+    CHECK_INT(ds_run_begin(cat, "gamma", NULL, "manual", 600, &r), 0);
+    CHECK_INT(ds_run_list(cat, "gamma", 0, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 2);
+    CHECK_STR(rs.status[1], "running"); /* its process lives */
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    close(p[0]);
+    CHECK_INT(ds_run_end(cat, r, "ok", NULL, NULL, 601), 0);
+    CHECK_INT(ds_run_begin(cat, "gamma", NULL, "manual", 700, &r), 0);
+    memset(&rs, 0, sizeof(rs));
+    CHECK_INT(ds_run_list(cat, "gamma", 0, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 3);
+    CHECK_STR(rs.status[2], "interrupted");
+    CHECK_INT(rs.ended[2], 700);
+    CHECK_INT(rs.t[2].files_updated, 1);
+    CHECK_INT(rs.t[2].files_failed, 1);
+    CHECK_INT(rs.t[2].bytes_literal, 7);
+    CHECK_INT(rs.t[2].bytes_wire, 27); /* 17 + 10 */
+    CHECK_STR(rs.status[0], "running");
+    ds_catalog_free(cat);
+}
+
+static int count_files(void *ctx, const ds_server_file_t *f)
+{
+    (*(int *)ctx)++;
+    return f->size == 0 ? -1 : 0;
+}
+
+static void test_server_manifest(void)
+{
+    ds_catalog_t *cat = open_fresh("events_manifest");
+    ds_server_file_t f[3] = {{"a", {1}, 10}, {"b", {2}, 20}, {"c", {1}, 10}};
+    uint8_t *shas = NULL, s3[DS_SHA256_LEN] = {3};
+    size_t n = 0;
+    int cnt = 0;
+
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_catalog_server_manifest_put(cat, "one", f, 3, 1), 0);
+    CHECK_INT(ds_catalog_server_manifest_put(cat, "two", f + 1, 1, 1), 0);
+    CHECK_INT(ds_catalog_server_manifest_refs(cat, &shas, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK(shas != NULL && shas[0] == 1 && shas[DS_SHA256_LEN] == 2);
+    free(shas);
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "two", "b", NULL, 0, 2), 0);
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "two", "d", s3, 30, 2), 0);
+    CHECK_INT(ds_catalog_server_manifest_put(cat, "one", f, 1, 3), 0);
+    CHECK_INT(ds_catalog_server_manifest_refs(cat, &shas, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK(shas != NULL && shas[0] == 1 && shas[DS_SHA256_LEN] == 3);
+    free(shas);
+    CHECK_INT(ds_catalog_server_manifest_get(cat, "one", count_files, &cnt), 0);
+    CHECK_INT(cnt, 1);
+    cnt = 0;
+    CHECK_INT(ds_catalog_server_manifest_get(cat, "nobody", count_files, &cnt), 0);
+    CHECK_INT(cnt, 0);
+    ds_catalog_free(cat);
+}
+
+static void test_prune(void)
+{
+    ds_catalog_t *cat = open_fresh("events_prune");
+    struct runs rs = {0};
+    struct evs es = {0};
+    uint64_t del = 0;
+    int64_t r, first = 0;
+
+    if (cat == NULL)
+        return;
+    for (int i = 0; i < 300; i++) {
+        CHECK_INT(ds_run_begin(cat, "p", NULL, "schedule", 1000 + i, &r), 0);
+        if (first == 0)
+            first = r;
+        CHECK_INT(ds_run_end(cat, r, "ok", NULL, NULL, 1000 + i), 0);
+    }
+    CHECK_INT(ds_run_begin(cat, "p", NULL, "manual", 10, &r), 0); /* running: kept */
+    CHECK_INT(ds_run_prune(cat, 1290, &del), 0);
+    CHECK_INT(del, 290);
+    CHECK_INT(ds_run_events(cat, first, collect_ev, &es), 0);
+    CHECK_INT(es.n, 0);
+    memset(&rs, 0, sizeof(rs));
+    CHECK_INT(ds_run_list(cat, "p", 16, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 11);
+    CHECK_STR(rs.status[10], "running");
+    ds_catalog_free(cat);
+}
+
+int main(void)
+{
+    RUN(test_run_lifecycle);
+    RUN(test_validation);
+    RUN(test_interrupted);
+    RUN(test_server_manifest);
+    RUN(test_prune);
+    return CHECK_DONE();
+}

@@ -1,0 +1,480 @@
+/* Planner: pure cases with a fake oracle (content ids, chunk overlap and
+ * readability given by tables). */
+#include "check.h"
+#include "distsync/error.h"
+#include "distsync/plan.h"
+
+#define NC  16
+#define MiB (1024u * 1024)
+
+/* Content k has SHA-256 filled with byte k and catalog id k (0: unknown). */
+struct fake {
+    uint64_t shared[NC][NC]; /* chunk bytes content i shares with content j */
+    int readable[NC];
+    int known[NC];
+};
+
+static struct fake F;
+
+static void sha(uint8_t out[DS_SHA256_LEN], int k)
+{
+    memset(out, k, DS_SHA256_LEN);
+}
+
+static int64_t f_id(void *ctx, const uint8_t s[DS_SHA256_LEN])
+{
+    (void)ctx;
+    return s[0] < NC && F.known[s[0]] ? s[0] : 0;
+}
+
+static int f_best(void *ctx, int64_t id, const int64_t *cand, size_t n, int64_t *best,
+                  uint64_t *shared)
+{
+    (void)ctx;
+    *best = 0;
+    *shared = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t s = F.shared[id][cand[i]];
+
+        if (s > *shared || (s == *shared && s > 0 && cand[i] > *best)) {
+            *shared = s;
+            *best = cand[i];
+        }
+    }
+    if (*shared == 0)
+        *best = 0;
+    return 0;
+}
+
+static int f_readable(void *ctx, const uint8_t s[DS_SHA256_LEN])
+{
+    (void)ctx;
+    return s[0] < NC && F.readable[s[0]];
+}
+
+static int f_worth(uint64_t shared, uint64_t size)
+{
+    return shared >= 64 * 1024 && shared >= size / 4;
+}
+
+static const char *const classes[] = {"patches", "definitions", "engines"};
+
+struct t {
+    ds_plan_want_t want[16];
+    ds_plan_have_t have[16];
+    ds_plan_hash_t hash[16];
+    ds_plan_input_t in;
+    ds_manifest_t *man;
+    ds_plan_t *plan;
+};
+
+static void t_init(struct t *t)
+{
+    memset(t, 0, sizeof(*t));
+    memset(&F, 0, sizeof(F));
+    for (int i = 1; i < NC; i++)
+        F.known[i] = F.readable[i] = 1;
+    CHECK_INT(ds_manifest_new(&t->man), 0);
+    t->in.want = t->want;
+    t->in.have = t->have;
+    t->in.hashes = t->hash;
+    t->in.manifest = t->man;
+    t->in.classes = classes;
+    t->in.nclasses = 3;
+    t->in.oracle = (ds_plan_oracle_t){f_id, f_best, f_readable, f_worth, NULL};
+}
+
+static void t_free(struct t *t)
+{
+    ds_plan_free(t->plan);
+    ds_manifest_free(t->man);
+}
+
+static void want(struct t *t, const char *path, int k, uint64_t size)
+{
+    ds_plan_want_t *w = &t->want[t->in.nwant++];
+
+    w->path = path;
+    w->klass = NULL;
+    w->size = size;
+    w->mtime_ns = 1000;
+    w->content_id = k;
+    sha(w->sha256, k);
+}
+
+/* A file the target holds: listed, and in the manifest with content k
+ * unless k is 0. mtime differs from the manifest's when touched. */
+static void have(struct t *t, const char *path, int k, uint64_t size, int touched)
+{
+    uint8_t s[DS_SHA256_LEN];
+
+    t->have[t->in.nhave++] = (ds_plan_have_t){path, 1, size, touched ? 777 : 500};
+    if (k) {
+        sha(s, k);
+        CHECK_INT(ds_manifest_put(t->man, path, size, 500, s), 0);
+    }
+}
+
+static void hashed(struct t *t, const char *path, int k, uint64_t size)
+{
+    ds_plan_hash_t *h = &t->hash[t->in.nhashes++];
+
+    h->path = path;
+    h->ok = 1;
+    h->size = size;
+    sha(h->sha256, k);
+}
+
+static const ds_plan_item_t *item(const struct t *t, const char *path)
+{
+    for (size_t i = 0; t->plan && i < t->plan->n; i++)
+        if (strcmp(t->plan->items[i].path, path) == 0)
+            return &t->plan->items[i];
+    return NULL;
+}
+
+static void build(struct t *t)
+{
+    CHECK_INT(ds_plan_build(&t->in, &t->plan), 0);
+}
+
+static void test_create_keep(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "patches/a.msu", 1, 100);
+    want(&t, "patches/b.msu", 2, 200);
+    have(&t, "patches/a.msu", 1, 100, 0);
+    build(&t);
+    a = item(&t, "patches/a.msu");
+    b = item(&t, "patches/b.msu");
+    CHECK(a && a->action == DS_PLAN_KEEP);
+    CHECK(b && b->action == DS_PLAN_CREATE && b->method == DS_PLAN_WHOLE);
+    CHECK(b && b->basis == NULL && b->est_bytes >= 200);
+    CHECK_STR(b ? b->klass : NULL, "patches");
+    CHECK_INT(t.plan->totals.create, 1);
+    CHECK_INT(t.plan->totals.keep, 1);
+    CHECK_INT(t.plan->n, 2);
+    /* the order: changes first */
+    CHECK_STR(t.plan->items[0].path, "patches/b.msu");
+    t_free(&t);
+}
+
+static void test_update_own_basis(void)
+{
+    struct t t;
+    const ds_plan_item_t *a;
+
+    t_init(&t);
+    want(&t, "engines/e/engine.bin", 3, 20 * MiB);
+    have(&t, "engines/e/engine.bin", 1, 20 * MiB, 0);
+    F.shared[3][1] = 19 * MiB;
+    build(&t);
+    a = item(&t, "engines/e/engine.bin");
+    CHECK(a && a->action == DS_PLAN_UPDATE && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "engines/e/engine.bin");
+    CHECK(a && a->basis_sha256[0] == 1 && a->shared == 19 * MiB);
+    CHECK(a && a->est_bytes < 2 * MiB && a->est_bytes >= 1 * MiB);
+    t_free(&t);
+}
+
+static void test_renamed_basis(void)
+{
+    struct t t;
+    const ds_plan_item_t *a;
+
+    t_init(&t);
+    want(&t, "definitions/av-2026-11-23.dat", 5, 40 * MiB);
+    want(&t, "definitions/av-2026-11-22.dat", 4, 40 * MiB);
+    have(&t, "definitions/av-2026-11-22.dat", 4, 40 * MiB, 0);
+    have(&t, "definitions/url-2026-11-22.dat", 6, 40 * MiB, 0);
+    F.shared[5][4] = 39 * MiB;
+    F.shared[5][6] = 1 * MiB;
+    build(&t);
+    a = item(&t, "definitions/av-2026-11-23.dat");
+    CHECK(a && a->action == DS_PLAN_CREATE && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "definitions/av-2026-11-22.dat");
+    /* the unreadable version cannot be a basis */
+    F.readable[4] = 0;
+    ds_plan_free(t.plan);
+    build(&t);
+    a = item(&t, "definitions/av-2026-11-23.dat");
+    CHECK(a && a->method == DS_PLAN_WHOLE && a->basis == NULL);
+    t_free(&t);
+}
+
+static void test_low_overlap_whole(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "patches/big.msu", 7, 64 * MiB);
+    want(&t, "patches/small.cab", 8, 1 * MiB);
+    have(&t, "patches/old.msu", 9, 64 * MiB, 0);
+    F.shared[7][9] = 1 * MiB; /* 1/64 shared: librsync would crawl */
+    F.shared[8][9] = 64 * 1024;
+    build(&t);
+    a = item(&t, "patches/big.msu");
+    b = item(&t, "patches/small.cab");
+    CHECK(a && a->method == DS_PLAN_WHOLE && a->est_bytes >= 64 * MiB);
+    /* a small file sharing something still tries a delta */
+    CHECK(b && b->method == DS_PLAN_DELTA);
+    CHECK_STR(b ? b->basis : NULL, "patches/old.msu");
+    t_free(&t);
+}
+
+static void test_small_same_path(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "engines/x/engine.bin", 3, 300 * 1024);
+    want(&t, "engines/x/version.txt", 4, 20);
+    have(&t, "engines/x/engine.bin", 1, 290 * 1024, 0);
+    have(&t, "engines/x/version.txt", 2, 20, 0);
+    build(&t); /* no chunk shared (edits everywhere): own version anyway */
+    a = item(&t, "engines/x/engine.bin");
+    b = item(&t, "engines/x/version.txt");
+    CHECK(a && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "engines/x/engine.bin");
+    CHECK(b && b->action == DS_PLAN_UPDATE && b->method == DS_PLAN_WHOLE); /* tiny */
+    t_free(&t);
+}
+
+static void test_prune(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b, *c;
+
+    t_init(&t);
+    want(&t, "patches/a.msu", 1, 100);
+    have(&t, "patches/a.msu", 1, 100, 0);
+    have(&t, "patches/gone.msu", 2, 100, 0);
+    have(&t, "patches/theirs.txt", 0, 10, 0); /* not in the manifest */
+    have(&t, "other/x.bin", 3, 10, 0);        /* outside the classes */
+    build(&t);
+    a = item(&t, "patches/gone.msu");
+    CHECK(a && a->action == DS_PLAN_EXTRA);
+    CHECK(item(&t, "other/x.bin") == NULL);
+    CHECK_INT(t.plan->totals.del, 0);
+    ds_plan_free(t.plan);
+    t.in.prune = 1;
+    t.in.nhashes = 0;
+    hashed(&t, "patches/theirs.txt", 11, 10);
+    build(&t);
+    b = item(&t, "patches/gone.msu");
+    c = item(&t, "patches/theirs.txt");
+    CHECK(b && b->action == DS_PLAN_DELETE && b->present);
+    /* prune deletes only what distsync put there */
+    CHECK(c && c->action == DS_PLAN_EXTRA && c->unknown);
+    CHECK_INT(t.plan->totals.del, 1);
+    CHECK_INT(t.plan->totals.extra, 1);
+    t_free(&t);
+}
+
+static void test_manifest_entry_gone(void)
+{
+    struct t t;
+    uint8_t s[DS_SHA256_LEN];
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "patches/a.msu", 1, 100);
+    sha(s, 1);
+    CHECK_INT(ds_manifest_put(t.man, "patches/a.msu", 100, 500, s), 0);
+    CHECK_INT(ds_manifest_put(t.man, "patches/old.msu", 100, 500, s), 0);
+    build(&t);
+    a = item(&t, "patches/a.msu");
+    b = item(&t, "patches/old.msu");
+    CHECK(a && a->action == DS_PLAN_CREATE && !a->present);
+    /* the stale record is dropped even without prune; nothing to delete */
+    CHECK(b && b->action == DS_PLAN_DELETE && !b->present);
+    t_free(&t);
+}
+
+static void test_need_hash(void)
+{
+    struct t t;
+    const char **paths = NULL;
+    size_t n = 0;
+
+    t_init(&t);
+    have(&t, "patches/clean.msu", 1, 100, 0);
+    have(&t, "patches/touched.msu", 2, 100, 1);
+    have(&t, "patches/unknown.msu", 0, 100, 0);
+    have(&t, "other/unknown.msu", 0, 100, 0);
+    t.have[t.in.nhave++] = (ds_plan_have_t){"patches/dir", 0, 0, 0};
+    CHECK_INT(ds_plan_need_hash(&t.in, &paths, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_STR(n > 0 ? paths[0] : NULL, "patches/touched.msu");
+    CHECK_STR(n > 1 ? paths[1] : NULL, "patches/unknown.msu");
+    free(paths);
+    t_free(&t);
+}
+
+static void test_drift(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b, *c, *d;
+
+    t_init(&t);
+    F.known[12] = 0;                        /* content nobody knows */
+    want(&t, "engines/a.bin", 1, 100);      /* changed to unknown bytes */
+    want(&t, "engines/b.bin", 3, 20 * MiB); /* changed to a known version */
+    want(&t, "engines/c.bin", 5, 100);      /* touched, same bytes */
+    want(&t, "engines/d.bin", 6, 100);      /* unknown file with our bytes */
+    have(&t, "engines/a.bin", 1, 100, 1);
+    have(&t, "engines/b.bin", 3, 20 * MiB, 1);
+    have(&t, "engines/c.bin", 5, 100, 1);
+    have(&t, "engines/d.bin", 0, 100, 0);
+    hashed(&t, "engines/a.bin", 12, 100);
+    hashed(&t, "engines/b.bin", 2, 20 * MiB);
+    hashed(&t, "engines/c.bin", 5, 100);
+    hashed(&t, "engines/d.bin", 6, 100);
+    F.shared[3][2] = 19 * MiB;
+    build(&t);
+    a = item(&t, "engines/a.bin");
+    b = item(&t, "engines/b.bin");
+    c = item(&t, "engines/c.bin");
+    d = item(&t, "engines/d.bin");
+    CHECK(a && a->drifted && a->action == DS_PLAN_UPDATE && a->method == DS_PLAN_WHOLE);
+    CHECK(b && b->drifted && b->method == DS_PLAN_DELTA && b->basis_sha256[0] == 2);
+    CHECK_STR(b ? b->basis : NULL, "engines/b.bin");
+    CHECK(c && !c->drifted && c->method == DS_PLAN_ADOPT); /* re-recorded, no data */
+    CHECK(d && d->unknown && !d->drifted && d->method == DS_PLAN_ADOPT);
+    CHECK(d && d->est_bytes < 1000);
+    CHECK_INT(t.plan->totals.drifted, 2);
+    t_free(&t);
+}
+
+static void test_missing_hash_is_unknown(void)
+{
+    struct t t;
+    const ds_plan_item_t *a;
+
+    t_init(&t);
+    want(&t, "engines/a.bin", 1, 100);
+    have(&t, "engines/a.bin", 1, 100, 1); /* uncertain, and never hashed */
+    build(&t);
+    a = item(&t, "engines/a.bin");
+    CHECK(a && a->action == DS_PLAN_UPDATE && a->method == DS_PLAN_WHOLE);
+    /* a failed hash (vanished): rebuilt as a create */
+    t.hash[0] = (ds_plan_hash_t){.path = "engines/a.bin", .ok = 0};
+    t.in.nhashes = 1;
+    ds_plan_free(t.plan);
+    build(&t);
+    a = item(&t, "engines/a.bin");
+    CHECK(a && a->action == DS_PLAN_CREATE);
+    t_free(&t);
+}
+
+/* A path rewritten by this plan is no basis for another file: the receiver
+ * would read its new bytes. */
+static void test_changing_path_not_basis(void)
+{
+    struct t t;
+    const ds_plan_item_t *a;
+
+    t_init(&t);
+    want(&t, "patches/new.msu", 7, 64 * MiB);
+    want(&t, "patches/cum.msu", 8, 64 * MiB);
+    have(&t, "patches/cum.msu", 9, 64 * MiB, 0);
+    F.shared[7][9] = 60 * MiB;
+    F.shared[8][9] = 60 * MiB;
+    build(&t);
+    a = item(&t, "patches/new.msu");
+    CHECK(a && a->method == DS_PLAN_WHOLE);
+    a = item(&t, "patches/cum.msu");
+    CHECK(a && a->method == DS_PLAN_DELTA);
+    t_free(&t);
+}
+
+static void test_rsync_fallback(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b, *c;
+
+    t_init(&t);
+    F.known[12] = F.known[13] = F.known[14] = 0; /* contents nobody knows */
+    want(&t, "engines/a.bin", 3, 20 * MiB);
+    want(&t, "engines/b.bin", 4, 32 * MiB);
+    want(&t, "engines/c.txt", 5, 100);
+    have(&t, "engines/a.bin", 1, 20 * MiB, 1);
+    have(&t, "engines/b.bin", 2, 32 * MiB, 1);
+    have(&t, "engines/c.txt", 6, 100, 1);
+    have(&t, "engines/other.bin", 7, 32 * MiB, 0);
+    hashed(&t, "engines/a.bin", 12, 20 * MiB);
+    hashed(&t, "engines/b.bin", 13, 32 * MiB);
+    hashed(&t, "engines/c.txt", 14, 100);
+    F.shared[3][7] = 10 * MiB; /* half shared: rsync against the drifted file */
+    F.shared[4][7] = 31 * MiB; /* 1/32 left: the known basis wins */
+    build(&t);
+    a = item(&t, "engines/a.bin");
+    b = item(&t, "engines/b.bin");
+    c = item(&t, "engines/c.txt");
+    CHECK(a && a->drifted && a->method == DS_PLAN_RSYNC);
+    CHECK_STR(a ? a->basis : NULL, "engines/a.bin");
+    CHECK(b && b->method == DS_PLAN_DELTA);
+    CHECK_STR(b ? b->basis : NULL, "engines/other.bin");
+    CHECK(c && c->method == DS_PLAN_WHOLE); /* tiny */
+    CHECK_STR(ds_plan_method_name(DS_PLAN_RSYNC), "rsync");
+    t_free(&t);
+}
+
+/* Today's cumulative update starts from yesterday's, both new in this plan
+ * (same directory, planned earlier); another directory does not chain. */
+static void test_chain_in_plan(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b, *c;
+
+    t_init(&t);
+    want(&t, "patches/11/kb1.msu", 7, 64 * MiB);
+    want(&t, "patches/11/kb2.msu", 8, 66 * MiB);
+    want(&t, "patches/12/kb3.msu", 9, 66 * MiB);
+    F.shared[8][7] = 60 * MiB;
+    F.shared[9][7] = 60 * MiB;
+    F.shared[9][8] = 60 * MiB;
+    build(&t);
+    a = item(&t, "patches/11/kb1.msu");
+    b = item(&t, "patches/11/kb2.msu");
+    c = item(&t, "patches/12/kb3.msu");
+    CHECK(a && a->method == DS_PLAN_WHOLE);
+    CHECK(b && b->action == DS_PLAN_CREATE && b->method == DS_PLAN_DELTA);
+    CHECK_STR(b ? b->basis : NULL, "patches/11/kb1.msu");
+    CHECK(b && b->basis_sha256[0] == 7);
+    CHECK(c && c->method == DS_PLAN_WHOLE);
+    t_free(&t);
+}
+
+static void test_names(void)
+{
+    CHECK_STR(ds_plan_action_name(DS_PLAN_CREATE), "create");
+    CHECK_STR(ds_plan_action_name(DS_PLAN_DELETE), "delete");
+    CHECK_STR(ds_plan_method_name(DS_PLAN_DELTA), "delta");
+    CHECK_STR(ds_plan_method_name(DS_PLAN_ADOPT), "adopt");
+    ds_plan_free(NULL);
+}
+
+int main(void)
+{
+    RUN(test_create_keep);
+    RUN(test_update_own_basis);
+    RUN(test_renamed_basis);
+    RUN(test_low_overlap_whole);
+    RUN(test_small_same_path);
+    RUN(test_prune);
+    RUN(test_manifest_entry_gone);
+    RUN(test_need_hash);
+    RUN(test_drift);
+    RUN(test_missing_hash_is_unknown);
+    RUN(test_changing_path_not_basis);
+    RUN(test_rsync_fallback);
+    RUN(test_chain_in_plan);
+    RUN(test_names);
+    return CHECK_DONE();
+}
