@@ -1,0 +1,97 @@
+# Shared helpers for the sync functional tests (sourced, not run by CTest).
+# Needs DISTSYNC and DS_SRC; DS_TEST_TMP optional.
+: "${DISTSYNC:?}" "${DS_SRC:?}"
+unset DISTSYNC_CONFIG
+fail=0
+MKSTORE="$DS_SRC/tests/func/lib/mkstore.py"
+
+# st_init NAME: sets $tmp (removed on exit unless KEEP=1).
+st_init() {
+  tmp=$(mktemp -d "${DS_TEST_TMP:-/tmp}/$1.XXXXXX" 2>/dev/null || mktemp -d)
+  if [ "${KEEP:-0}" != 1 ]; then trap 'st_cleanup; rm -rf "$tmp"' EXIT; else trap st_cleanup EXIT; fi
+}
+# Kills (by pid) what the test started in the background.
+st_pids=()
+st_cleanup() {
+  local p
+  for p in "${st_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
+bad() { echo "FAIL: $*" >&2; fail=1; }
+
+# st_conf CONF STORE STATE [NAME URL TRANSPORT [PRUNE]]...: writes a config.
+st_conf() {
+  local conf=$1
+  printf '[console]\nstore = %s\nstate = %s\n' "$2" "$3" >"$conf"
+  shift 3
+  while [ $# -ge 3 ]; do
+    printf '\n[server %s]\nurl = %s\ntransport = %s\nclasses = patches engines definitions\nprune = yes\n' \
+      "$1" "$2" "$3" >>"$conf"
+    shift 3
+  done
+}
+
+# st_gen STORE GEN KNOWN [args]: writes generation GEN, records its versions.
+st_gen() {
+  local store=$1 gen=$2 known=$3
+  shift 3
+  python3 "$MKSTORE" "$store" "$gen" --known "$known" "$@"
+}
+
+# st_check_versions TARGET KNOWN WHAT: every visible file is a known version.
+st_check_versions() {
+  python3 - "$1" "$2" "$3" <<'PY' || fail=1
+import hashlib, os, sys
+root, known, what = sys.argv[1:]
+ok = set(tuple(l.split()) for l in open(known) if l.strip())
+bad = []
+for r, ds, fs in os.walk(root):
+    if os.path.relpath(r, root).split(os.sep)[0] == ".distsync":
+        continue
+    for f in fs:
+        p = os.path.join(r, f)
+        rel = os.path.relpath(p, root)
+        try:
+            h = hashlib.sha256(open(p, "rb").read()).hexdigest()
+        except FileNotFoundError:
+            continue
+        if (rel, h) not in ok:
+            bad.append(f"{rel} sha256={h} size={os.path.getsize(p)}")
+if bad:
+    print(f"FAIL: {what}: partial or unknown file(s) visible: " + "; ".join(bad[:5]), file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# st_check_converged STORE TARGET WHAT: target equals the store, no tmp left.
+st_check_converged() {
+  local out
+  if ! out=$(diff -r --exclude=.distsync "$1" "$2" 2>&1); then
+    bad "$3: target differs from the store: $(echo "$out" | head -5)"
+  fi
+  if [ -d "$2/.distsync/tmp" ] && [ -n "$(find "$2/.distsync/tmp" -mindepth 1 -print -quit)" ]; then
+    bad "$3: files left in .distsync/tmp: $(find "$2/.distsync/tmp" -mindepth 1 | head -5 | tr '\n' ' ')"
+  fi
+}
+
+# st_exit: prints the verdict and exits.
+st_exit() {
+  if [ "$fail" = 0 ]; then echo "PASS: $1"; exit 0; fi
+  echo "FAILED: $1" >&2
+  exit 1
+}
+
+# st_list TARGET FILE: the target's content paths (state dir excluded).
+st_list() {
+  (cd "$1" && find . -path ./.distsync -prune -o -type f -print | sort) >"$2"
+}
+# st_check_kept TARGET BEFORE STORE WHAT: a path the target had before (in
+# BEFORE, from st_list) that the store still has must still be there.
+st_check_kept() {
+  local p lost=""
+  while IFS= read -r p; do
+    [ -e "$3/$p" ] && [ ! -e "$1/$p" ] && lost="$lost $p"
+  done <"$2"
+  [ -z "$lost" ] || bad "$4: files the server had are gone:$(echo "$lost" | cut -c1-300)"
+}
