@@ -409,6 +409,15 @@ static int take_lease(ds_apply_t *ap, const ds_msg_t *req, ds_lease_t *cur, int 
         ds_manifest_free(ap->man);
         ap->man = NULL;
         rc = load_manifest(ap, err, sizeof(err));
+        if (rc == DS_EVERSION) { /* a newer distsync wrote it: never discard it */
+            ds_lease_remove(ap->dsfd);
+            close(ap->lockfd);
+            ap->lockfd = -1;
+            return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR "/" DS_MANIFEST_NAME,
+                                       "the manifest " DS_STATE_DIR "/" DS_MANIFEST_NAME
+                                       " was written by a newer distsync: upgrade distsync "
+                                       "on this server; nothing was changed");
+        }
         if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
             ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
             renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");

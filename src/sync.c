@@ -703,8 +703,6 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
         rc = apply_plan(&r);
     cleanup(&r);
     finish(&r, t0);
-    if (mode == DS_SYNC_RUN && res->rc == 0)
-        ds_sync_gc(s, NULL);
     return res->rc;
 }
 

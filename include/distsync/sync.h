@@ -9,8 +9,8 @@
  * creates and updates (whole with zstd, or a delta from the per-pair delta
  * cache), deletes, MANIFEST_COMMIT, LEASE release and BYE. After a
  * successful run every version the server's manifest references is put in
- * the retain store, the server's last-known manifest is recorded in the
- * catalog, and retained versions nobody references are collected.
+ * the retain store and the server's last-known manifest is recorded in the
+ * catalog; ds_sync_gc() then collects retained versions nobody references.
  *
  * A ds_sync_t holds what servers share (catalog, retain store, delta cache,
  * the desired-set snapshot), so fan-out computes each delta once.
@@ -97,7 +97,9 @@ void ds_sync_result_clear(ds_sync_result_t *res);
 
 /*
  * Garbage-collects retained versions that no server's last-known manifest
- * references. *freed (may be NULL) gets the bytes freed. Returns 0 or < 0.
+ * references. ds_sync_server() does not collect: callers run this once after
+ * a batch of servers, so a fan-out to N servers pays for one collection. *freed (may be NULL) gets
+ * the bytes freed. Returns 0 or < 0.
  */
 int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
 

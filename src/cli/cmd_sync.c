@@ -190,6 +190,9 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
         fflush(stdout);
         ds_sync_result_clear(&r);
     }
+    /* once per batch, not per server: a fan-out pays for one collection */
+    if (!a->dry && nfail < (int)n && ds_sync_gc(sy, NULL) < 0)
+        cli_err("warning: could not collect unreferenced retained versions (run 'distsync gc')");
     return nfail;
 }
 

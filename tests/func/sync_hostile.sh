@@ -70,6 +70,8 @@ hostile() {
     (cd "$store" && find . -type f -exec sh -c 'mkdir -p "$1/$(dirname "$2")"; head -c 100 /dev/urandom >"$1/$2"' _ "$t" {} \;) ;;
   *) python3 "$tmp/mkman.py" "$t/.distsync/manifest" "$kind" ;;
   esac
+  local man_before
+  man_before=$(sha256sum <"$t/.distsync/manifest" 2>/dev/null || true)
   "$DISTSYNC" -c "$tmp/$srv.conf" scan >/dev/null 2>&1
   timeout 120 "$DISTSYNC" -c "$tmp/$srv.conf" sync "$srv" --json >"$tmp/out" 2>"$tmp/err" || rc=$?
   if [ $rc -ge 124 ]; then
@@ -91,6 +93,11 @@ hostile() {
     *) st_check_converged "$store" "$t" "$kind ($tr) (accepted as unknown target)" ;;
     esac
     echo "  $kind ($tr): treated as unknown, synced"
+  fi
+  if [ "$kind" = version ]; then # a newer distsync's manifest is never discarded
+    [ $rc != 0 ] || bad "version ($tr): a manifest from a newer version was overwritten"
+    [ "$(sha256sum <"$t/.distsync/manifest")" = "$man_before" ] ||
+      bad "version ($tr): the newer manifest was changed or moved"
   fi
   [ "$(canary_sum)" = "$before" ] || {
     bad "$kind ($tr): the canary directory beside the target changed"
