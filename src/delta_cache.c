@@ -30,6 +30,7 @@ struct ds_delta_cache {
     pthread_mutex_t mu;
     ds_delta_cache_stats_t st;
     unsigned seq;
+    struct timespec last_use; /* strictly increasing use stamps (LRU order) */
 };
 
 struct entry {
@@ -111,7 +112,11 @@ static int scan(ds_delta_cache_t *c, struct entry **out, size_t *n, uint64_t *to
             }
             v = nv;
         }
-        snprintf(v[*n].name, sizeof(v[*n].name), "%s", de->d_name);
+        size_t len = strlen(de->d_name);
+
+        if (len >= sizeof(v[*n].name)) /* is_entry() accepts no such name */
+            continue;
+        memcpy(v[*n].name, de->d_name, len + 1);
         v[*n].size = (uint64_t)st.st_size;
         v[*n].mtime = st.st_mtim;
         *total += v[(*n)++].size;
@@ -192,10 +197,31 @@ void ds_delta_cache_close(ds_delta_cache_t *c)
     free(c);
 }
 
-/* Opens a cached entry if it looks sane; touches its mtime. -1 if none. */
-static int open_entry(const char *path, uint64_t *size)
+/* Stamps an entry's mtime as the most recent use. The kernel's UTIME_NOW is
+ * coarse (a few ms), so two uses in a row could tie and make the LRU order
+ * arbitrary: stamps come from a clock forced to increase strictly. */
+static void touch(ds_delta_cache_t *c, int fd)
 {
-    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_NOW}};
+    struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}};
+
+    clock_gettime(CLOCK_REALTIME, &ts[1]);
+    pthread_mutex_lock(&c->mu);
+    if (ts[1].tv_sec < c->last_use.tv_sec ||
+        (ts[1].tv_sec == c->last_use.tv_sec && ts[1].tv_nsec <= c->last_use.tv_nsec)) {
+        ts[1] = c->last_use;
+        if (++ts[1].tv_nsec == 1000000000L) {
+            ts[1].tv_sec++;
+            ts[1].tv_nsec = 0;
+        }
+    }
+    c->last_use = ts[1];
+    pthread_mutex_unlock(&c->mu);
+    futimens(fd, ts);
+}
+
+/* Opens a cached entry if it looks sane; touches its mtime. -1 if none. */
+static int open_entry(ds_delta_cache_t *c, const char *path, uint64_t *size)
+{
     char head[4];
     struct stat st;
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -208,7 +234,7 @@ static int open_entry(const char *path, uint64_t *size)
         unlink(path); /* torn by a crash on a file system without ordering */
         return -1;
     }
-    futimens(fd, ts);
+    touch(c, fd);
     *size = (uint64_t)st.st_size;
     return fd;
 }
@@ -256,7 +282,7 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
 
     *fd = -1;
     entry_path(c, basis_sha256, target_sha256, path, sizeof(path));
-    f = open_entry(path, size);
+    f = open_entry(c, path, size);
     if (f >= 0) {
         pthread_mutex_lock(&c->mu);
         c->st.hits++;
@@ -278,6 +304,7 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
         return rc;
     }
     lseek(f, 0, SEEK_SET);
+    touch(c, f);
     pthread_mutex_lock(&c->mu);
     c->st.computes++;
     c->st.entries++;

@@ -256,7 +256,7 @@ static int cycle_near(const ds_schedule_t *s, int64_t t, int margin, int64_t *k)
 /* Next fire strictly after `after`; see schedule.h. */
 int ds_schedule_next(const ds_schedule_t *s, int64_t after, int64_t *fire)
 {
-    int64_t k, f;
+    int64_t k, f = 0;
     int e = cycle_near(s, after, s->rule.kind == DS_SCHED_NTH_WEEKDAY ? -3 : -2, &k);
 
     if (e < 0)
@@ -278,7 +278,7 @@ int ds_schedule_next(const ds_schedule_t *s, int64_t after, int64_t *fire)
 /* Latest cycle firing at or before `at`: its fire and anchor. */
 static int prev_cycle(const ds_schedule_t *s, int64_t at, int64_t *fire, int64_t *anchor)
 {
-    int64_t k, f, a;
+    int64_t k, f = 0, a = 0;
     int e = cycle_near(s, at, 2, &k);
 
     if (e < 0)

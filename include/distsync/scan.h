@@ -13,7 +13,9 @@
  *   so an interrupted scan leaves whole batches and the next scan redoes
  *   the rest.
  * - Files are never mapped: workers read DS_SCAN_BLOCK bytes at a time.
- *   Memory is bounded by threads * DS_SCAN_BLOCK plus, per file in flight
+ *   Memory is bounded by threads * 2 * DS_SCAN_BLOCK (a file of 64 MiB or
+ *   more may get a helper thread hashing SHA-256 from a second buffer while
+ *   its worker chunks the first) plus, per file in flight
  *   (at most 4 * threads + 4), its chunk list (20 bytes per chunk: ~1.3 MB
  *   for a 4 GiB file at the default 64 KiB average), plus one directory's
  *   entry names at each level of the walk (the walk streams directory by
