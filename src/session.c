@@ -315,21 +315,28 @@ int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint
     return ds__session_send(s, &m, 0, tag, f->fid, NULL);
 }
 
-/* zstd-compresses p[0, n) into s->zbuf; returns the size when it pays, else 0. */
-static size_t compress(ds_session_t *s, struct sfile *f, const void *p, size_t n)
+/* zstd-compresses p[0, n) (into s->zbuf, or from the shared frame cache);
+ * returns the size, with the bytes in *zp, when it pays, else 0. */
+static size_t compress(ds_session_t *s, struct sfile *f, const void *p, size_t n,
+                       const uint8_t **zp)
 {
     size_t cap = ZSTD_compressBound(DATA_FRAME), z;
 
     if (s->o.zstd_level < 0 || n < 512 || (f && f->nocomp))
         return 0;
-    if (s->zc == NULL)
-        s->zc = ZSTD_createCCtx();
-    if (s->zbuf == NULL)
-        s->zbuf = malloc(cap);
-    if (s->zc == NULL || s->zbuf == NULL)
-        return 0;
-    z = ZSTD_compressCCtx(s->zc, s->zbuf, cap, p, n, s->o.zstd_level);
-    if (ZSTD_isError(z) || z * 100 >= n * COMP_MIN_WIN) {
+    if (s->o.zcache != NULL) {
+        ds_session_zcache_compress(s->o.zcache, s->o.zstd_level, p, n, zp, &z);
+    } else {
+        if (s->zc == NULL)
+            s->zc = ZSTD_createCCtx();
+        if (s->zbuf == NULL)
+            s->zbuf = malloc(cap);
+        if (s->zc == NULL || s->zbuf == NULL)
+            return 0;
+        z = ZSTD_compressCCtx(s->zc, s->zbuf, cap, p, n, s->o.zstd_level);
+        *zp = s->zbuf;
+    }
+    if (ZSTD_isError(z) || z == 0 || z * 100 >= n * COMP_MIN_WIN) {
         if (f && !f->tried && n >= (1u << 20))
             f->nocomp = 1; /* incompressible: do not pay zstd for the rest */
         if (f)
@@ -351,13 +358,14 @@ int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const
         return rc;
     while (n > 0) {
         ds_msg_t m = {.type = basis ? DS_MSG_DELTA : DS_MSG_LITERAL};
-        size_t k = n > DATA_FRAME ? DATA_FRAME : n, z = compress(s, f, b, k);
+        const uint8_t *zp = NULL;
+        size_t k = n > DATA_FRAME ? DATA_FRAME : n, z = compress(s, f, b, k, &zp);
 
         m.u.data.file_id = fid;
         m.u.data.basis = ds_pstr(basis);
         m.u.data.raw_len = (uint32_t)k;
         m.u.data.comp = z ? DS_PROTO_COMP_ZSTD : DS_PROTO_COMP_NONE;
-        m.u.data.data = z ? s->zbuf : b;
+        m.u.data.data = z ? zp : b;
         m.u.data.data_len = (uint32_t)(z ? z : k);
         rc = ds__session_send(s, &m, 0, 0, fid, NULL);
         if (rc < 0)

@@ -122,6 +122,11 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         snprintf(err, errlen, "delta cache %s: %s", path, ds_strerror(rc));
         goto fail;
     }
+    if (o->zstd_level >= 0 && ds_session_zcache_new(0, &s->zcache) < 0) {
+        rc = DS_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -139,6 +144,9 @@ void ds_sync_close(ds_sync_t *s)
     }
     free(s->rows);
     free(s->by_content);
+    ds__sync_memo_free(s);
+    free(s->send_buf);
+    ds_session_zcache_free(s->zcache);
     ds_delta_cache_close(s->dc);
     ds_retain_close(s->ret);
     ds_catalog_free(s->cat);
@@ -357,12 +365,50 @@ static int wait_poll(struct run *r)
     return 0;
 }
 
-/* Steps the session (and the sender) until done(r) holds. */
-static int drive(struct run *r, until_fn done)
+/* Opens a catalog transaction for a batch of events (one commit for the
+ * batch instead of one per event) unless one is open. 1 when opened. */
+static int events_begin(struct run *r)
+{
+    if (r->run_id <= 0 || ds_catalog_in_txn(r->sy->cat))
+        return 0;
+    return ds_catalog_begin(r->sy->cat) == 0;
+}
+
+static void events_end(struct run *r, int own)
+{
+    if (own && ds_catalog_commit(r->sy->cat) < 0) {
+        ds_catalog_rollback(r->sy->cat);
+        ds_log(DS_LOG_WARN, "server %s: cannot record events", r->srv->name);
+    }
+}
+
+/* Handles the session's results and the sender's console-side failures,
+ * their events in one transaction. Returns 0 or < 0 (run failed). */
+static int take_results(struct run *r)
 {
     ds_session_result_t x;
     size_t idx;
     const char *msg;
+    int rc = 0, own = 0, any = 0;
+
+    while (rc == 0 && ds_session_next_result(r->ss, &x)) {
+        if (!any++ && (x.kind == DS_SRES_FILE || x.kind == DS_SRES_DELETE))
+            own = events_begin(r);
+        rc = handle_result(r, &x);
+    }
+    while (rc == 0 && r->sd && ds__sender_local_failure(r->sd, &idx, &msg)) {
+        r->files_done++;
+        r->res->failed_files++;
+        event(r, DS_EV_FILE, DS_LOG_ERROR, r->res->plan->items[idx].path, "failed", 0, 0, msg);
+        ds_log(DS_LOG_WARN, "server %s: %s", r->srv->name, msg);
+    }
+    events_end(r, own);
+    return rc;
+}
+
+/* Steps the session (and the sender) until done(r) holds. */
+static int drive(struct run *r, until_fn done)
+{
     int rc;
 
     for (;;) {
@@ -372,15 +418,8 @@ static int drive(struct run *r, until_fn done)
                 return fail_busy(r, ds_session_error(r->ss));
             return fail(r, rc, "%s", ds_session_error(r->ss));
         }
-        while (ds_session_next_result(r->ss, &x))
-            if ((rc = handle_result(r, &x)) < 0)
-                return rc;
-        while (r->sd && ds__sender_local_failure(r->sd, &idx, &msg)) {
-            r->files_done++;
-            r->res->failed_files++;
-            event(r, DS_EV_FILE, DS_LOG_ERROR, r->res->plan->items[idx].path, "failed", 0, 0, msg);
-            ds_log(DS_LOG_WARN, "server %s: %s", r->srv->name, msg);
-        }
+        if ((rc = take_results(r)) < 0)
+            return rc;
         progress(r);
         if (done(r))
             return 0;
@@ -439,7 +478,8 @@ static int connect(struct run *r)
                             .host = r->sy->host,
                             .pid = (uint32_t)getpid(),
                             .write = r->mode == DS_SYNC_RUN,
-                            .zstd_level = r->sy->o.zstd_level};
+                            .zstd_level = r->sy->o.zstd_level,
+                            .zcache = r->sy->zcache};
     char err[512];
     int rc = ds_transport_open(&tc, &r->t, err, sizeof(err));
 
@@ -715,5 +755,6 @@ int ds_sync_gc(ds_sync_t *s, uint64_t *freed)
     if (rc == 0)
         rc = ds_retain_gc(s->ret, shas, n, freed);
     free(shas);
+    ds__sync_memo_reset(s); /* retained versions may be gone */
     return rc;
 }

@@ -32,6 +32,13 @@ struct ds_sync {
     size_t nrows;
     struct sfile_row **by_content; /* sorted by content_id */
     int loaded;
+    /* answers shared by the servers of a batch (sync_state.c): content ids,
+     * best bases, versions known to be retained */
+    struct sync_memo *memo;
+    /* compressed frames shared by the servers' sessions */
+    ds_session_zcache_t *zcache;
+    /* the sender's read buffer, kept between servers (fresh pages cost) */
+    uint8_t *send_buf;
 };
 
 /* sync_state.c */
@@ -43,6 +50,12 @@ const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
 /* Retains every version of man the store can provide; logs what it cannot. */
 void ds__sync_retain(ds_sync_t *s, const ds_manifest_t *man, const char *server);
+/* Catalog content id of a SHA-256 (memoized), 0 when unknown. */
+int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+/* Forgets what the memo knows (after a gc: retained versions may be gone).
+ * ds__sync_memo_free() frees it; NULL-safe. */
+void ds__sync_memo_reset(ds_sync_t *s);
+void ds__sync_memo_free(ds_sync_t *s);
 
 /* sync_sig.c: rsync fallback. Signature block length for a file of size
  * bytes (about its square root, as rsync), and the delta of the file in tfd

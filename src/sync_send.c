@@ -57,7 +57,8 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->ss = ss;
     sd->plan = plan;
     sd->fd = -1;
-    sd->buf = malloc(SEND_BLOCK);
+    sd->buf = sy->send_buf ? sy->send_buf : malloc(SEND_BLOCK);
+    sy->send_buf = NULL;
     sd->msg = calloc(plan->n + 1, sizeof(*sd->msg));
     sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
     sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
@@ -89,7 +90,10 @@ void ds__sender_free(struct sender *sd)
     free(sd->delta_raw);
     free(sd->wire);
     free(sd->lf);
-    free(sd->buf);
+    if (sd->sy->send_buf == NULL)
+        sd->sy->send_buf = sd->buf; /* the next server's sender reuses it */
+    else
+        free(sd->buf);
     free(sd);
 }
 
@@ -164,15 +168,13 @@ static int get_delta(struct sender *sd, const ds_plan_item_t *it, int tfd, int *
                      uint64_t *dsize)
 {
     ds_sync_t *sy = sd->sy;
-    const struct sfile_row *row = NULL;
+    const struct sfile_row *row;
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
-    int64_t bid = 0;
     int bfd = -1, rc = DS_ENOTFOUND;
 
     ds_delta_src_fd(&tsrc, tfd, it->size);
-    if (ds_catalog_content_find(sy->cat, it->basis_sha256, &bid) == 0)
-        row = ds__sync_row_by_content(sy, bid);
+    row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row && open_store(sd, row->path, row->size, &bfd, NULL) == 0) {
         ds_delta_src_fd(&bsrc, bfd, row->size);
         rc = ds_delta_cache_get_or_compute(sy->dc, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,

@@ -11,9 +11,173 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "sync_int.h"
+
+/* ---- memo: answers that hold for the whole batch ----
+ *
+ * Servers of a fan-out usually hold the same versions, so the planner asks
+ * the same questions for each: the content id of a SHA-256 (a catalog
+ * query), the best basis of a content among the same candidates (a chunk
+ * index walk, the costliest part of a plan), whether a version is
+ * retained. The catalog's contents and chunk index do not change while a
+ * ds_sync_t lives (its desired set is a snapshot too), so those answers are
+ * kept here, keyed by their exact inputs. Only positive retain answers are
+ * kept (a version may be retained later in the batch); a gc resets it all.
+ */
+
+enum { MEMO_CONTENT = 'C', MEMO_BEST = 'B', MEMO_RETAINED = 'R' };
+
+struct memo_slot {
+    uint64_t h;
+    uint8_t *key; /* NULL: empty slot */
+    size_t klen;
+    int64_t a;
+    uint64_t b;
+};
+
+struct sync_memo {
+    struct memo_slot *v;
+    size_t cap, n; /* cap: a power of two */
+};
+
+static struct memo_slot *memo_find(struct sync_memo *m, const void *key, size_t klen, uint64_t h)
+{
+    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct memo_slot *x = &m->v[i];
+
+        if (x->key == NULL || (x->h == h && x->klen == klen && memcmp(x->key, key, klen) == 0))
+            return x;
+    }
+}
+
+static int memo_grow(struct sync_memo *m)
+{
+    struct sync_memo g = {.cap = m->cap ? m->cap * 2 : 256};
+
+    g.v = calloc(g.cap, sizeof(*g.v));
+    if (g.v == NULL)
+        return DS_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->v[i].key != NULL)
+            *memo_find(&g, m->v[i].key, m->v[i].klen, m->v[i].h) = m->v[i];
+    g.n = m->n;
+    free(m->v);
+    *m = g;
+    return 0;
+}
+
+/* 1 with *a, *b set when key is known, else 0. */
+static int memo_get(const ds_sync_t *s, const void *key, size_t klen, int64_t *a, uint64_t *b)
+{
+    const struct memo_slot *x;
+
+    if (s->memo == NULL || s->memo->n == 0)
+        return 0;
+    x = memo_find(s->memo, key, klen, XXH3_64bits(key, klen));
+    if (x->key == NULL)
+        return 0;
+    *a = x->a;
+    if (b != NULL)
+        *b = x->b;
+    return 1;
+}
+
+/* Records key's answer; best effort (out of memory: not recorded). */
+static void memo_put(ds_sync_t *s, const void *key, size_t klen, int64_t a, uint64_t b)
+{
+    uint64_t h = XXH3_64bits(key, klen);
+    struct memo_slot *x;
+
+    if (s->memo == NULL && (s->memo = calloc(1, sizeof(*s->memo))) == NULL)
+        return;
+    if ((s->memo->n + 1) * 4 > s->memo->cap * 3 && memo_grow(s->memo) < 0)
+        return;
+    x = memo_find(s->memo, key, klen, h);
+    if (x->key == NULL) {
+        if ((x->key = malloc(klen)) == NULL)
+            return;
+        memcpy(x->key, key, klen);
+        x->klen = klen;
+        x->h = h;
+        s->memo->n++;
+    }
+    x->a = a;
+    x->b = b;
+}
+
+void ds__sync_memo_reset(ds_sync_t *s)
+{
+    struct sync_memo *m = s->memo;
+
+    for (size_t i = 0; m != NULL && i < m->cap; i++)
+        free(m->v[i].key);
+    if (m != NULL) {
+        memset(m->v, 0, m->cap * sizeof(*m->v));
+        m->n = 0;
+    }
+}
+
+void ds__sync_memo_free(ds_sync_t *s)
+{
+    if (s == NULL || s->memo == NULL)
+        return;
+    ds__sync_memo_reset(s);
+    free(s->memo->v);
+    free(s->memo);
+    s->memo = NULL;
+}
+
+/* A tagged SHA-256 key. */
+static void sha_key(uint8_t k[1 + DS_SHA256_LEN], int tag, const uint8_t sha[DS_SHA256_LEN])
+{
+    k[0] = (uint8_t)tag;
+    memcpy(k + 1, sha, DS_SHA256_LEN);
+}
+
+int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+{
+    uint8_t k[1 + DS_SHA256_LEN];
+    int64_t id = 0;
+    int rc;
+
+    sha_key(k, MEMO_CONTENT, sha);
+    if (memo_get(s, k, sizeof(k), &id, NULL))
+        return id;
+    rc = ds_catalog_content_find(s->cat, sha, &id);
+    if (rc == 0 || rc == DS_ENOTFOUND)
+        memo_put(s, k, sizeof(k), rc == 0 ? id : 0, 0);
+    return rc == 0 ? id : 0;
+}
+
+/* 1 when the retain store holds sha (positive answers memoized), 0 when
+ * not, < 0 on error. */
+static int retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+{
+    uint8_t k[1 + DS_SHA256_LEN];
+    int64_t a;
+    int rc;
+
+    sha_key(k, MEMO_RETAINED, sha);
+    if (memo_get(s, k, sizeof(k), &a, NULL))
+        return 1;
+    rc = ds_retain_has(s->ret, sha);
+    if (rc == 1)
+        memo_put(s, k, sizeof(k), 1, 0);
+    return rc;
+}
+
+static void note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+{
+    uint8_t k[1 + DS_SHA256_LEN];
+
+    sha_key(k, MEMO_RETAINED, sha);
+    memo_put(s, k, sizeof(k), 1, 0);
+}
 
 static int cmp_content(const void *a, const void *b)
 {
@@ -92,27 +256,54 @@ const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id)
 
 static int64_t o_content_id(void *ctx, const uint8_t sha[DS_SHA256_LEN])
 {
-    ds_sync_t *s = ctx;
-    int64_t id = 0;
-
-    return ds_catalog_content_find(s->cat, sha, &id) == 0 ? id : 0;
+    return ds__sync_content_id(ctx, sha);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* ds_catalog_best_basis() depends on the candidate set only (not on its
+ * order or repeats): the memo key is the content id and the sorted,
+ * deduplicated candidates. */
 static int o_best(void *ctx, int64_t content_id, const int64_t *cand, size_t n, int64_t *best,
                   uint64_t *shared)
 {
     ds_sync_t *s = ctx;
+    int64_t *k = malloc((n + 2) * sizeof(*k));
+    size_t m = 0;
+    int rc;
 
-    return ds_catalog_best_basis(s->cat, content_id, cand, n, best, shared);
+    if (k == NULL)
+        return ds_catalog_best_basis(s->cat, content_id, cand, n, best, shared);
+    k[0] = MEMO_BEST;
+    k[1] = content_id;
+    memcpy(k + 2, cand, n * sizeof(*k));
+    qsort(k + 2, n, sizeof(*k), cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || k[2 + m - 1] != k[2 + i])
+            k[2 + m++] = k[2 + i];
+    if (memo_get(s, k, (m + 2) * sizeof(*k), best, shared)) {
+        free(k);
+        return 0;
+    }
+    rc = ds_catalog_best_basis(s->cat, content_id, cand, n, best, shared);
+    if (rc == 0)
+        memo_put(s, k, (m + 2) * sizeof(*k), *best, *shared);
+    free(k);
+    return rc;
 }
 
 static int o_readable(void *ctx, const uint8_t sha[DS_SHA256_LEN])
 {
     ds_sync_t *s = ctx;
 
-    if (ds__sync_row_by_content(s, o_content_id(s, sha)) != NULL)
+    if (ds__sync_row_by_content(s, ds__sync_content_id(s, sha)) != NULL)
         return 1;
-    return s->ret != NULL && ds_retain_has(s->ret, sha) == 1;
+    return s->ret != NULL && retained(s, sha) == 1;
 }
 
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o)
@@ -134,11 +325,11 @@ static int retain_one(ds_sync_t *s, const ds_manifest_entry_t *e, const char *se
     int64_t id = 0;
     int fd = -1, rc;
 
-    rc = ds_retain_has(s->ret, e->sha256);
+    rc = retained(s, e->sha256);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (ds_catalog_content_find(s->cat, e->sha256, &id) < 0 ||
-        (row = ds__sync_row_by_content(s, id)) == NULL) {
+    id = ds__sync_content_id(s, e->sha256);
+    if ((row = ds__sync_row_by_content(s, id)) == NULL) {
         ds_log(DS_LOG_DEBUG, "server %s: %s: version not in the store, cannot retain it", server,
                e->path);
         return 0;
@@ -152,6 +343,8 @@ static int retain_one(ds_sync_t *s, const ds_manifest_entry_t *e, const char *se
     if (rc < 0)
         ds_log(DS_LOG_WARN, "server %s: retaining %s from %s: %s", server, e->path, path,
                ds_strerror(rc));
+    else
+        note_retained(s, e->sha256);
     if (fd >= 0)
         close(fd);
     ds_content_clear(&c);

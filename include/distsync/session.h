@@ -26,6 +26,9 @@
 
 typedef struct ds_session ds_session_t;
 
+/* Compressed data frames shared by sessions (see ds_session_zcache_new). */
+typedef struct ds_session_zcache ds_session_zcache_t;
+
 typedef enum ds_session_phase {
     DS_SESSION_CONNECTING = 0, /* HELLO .. LIST in flight */
     DS_SESSION_READY = 1,      /* target state known; operations may be queued */
@@ -43,6 +46,9 @@ typedef struct ds_session_opts {
     unsigned window_files;  /* files in flight (committed, unanswered); 0: 64 */
     size_t out_high;        /* queued output bytes before room() says no; 0: 16 MiB */
     int zstd_level;         /* 0: 3; < 0: never compress */
+    /* Compressed-frame cache, NULL: none. Borrowed; may be shared by
+     * sessions that run one at a time (a fan-out compresses each frame once). */
+    ds_session_zcache_t *zcache;
 } ds_session_opts_t;
 
 /* One target entry from LIST. */
@@ -188,5 +194,31 @@ int ds_session_next_result(ds_session_t *s, ds_session_result_t *r);
 
 /* Counters so far. */
 const ds_session_stats_t *ds_session_stats(const ds_session_t *s);
+
+/*
+ * Compressed-frame cache: a fan-out sends the same LITERAL/DELTA frames to
+ * every server; sessions given the same cache (opts.zcache) compress each
+ * distinct frame once. Keyed by the frame's bytes (hash, then compared in
+ * full) and the zstd level, so a hit returns exactly what compressing again
+ * would; "does not pay" answers are kept too. Frames are admitted until
+ * cap_bytes (raw plus compressed; 0: 64 MiB) are held, then no more.
+ * Not thread-safe: one session at a time. Returns 0 or DS_ENOMEM.
+ */
+int ds_session_zcache_new(size_t cap_bytes, ds_session_zcache_t **out);
+
+/* Frees the cache. NULL is a no-op. */
+void ds_session_zcache_free(ds_session_zcache_t *c);
+
+/*
+ * The zstd frame of p[0, n) at level, compressed now or taken from the
+ * cache: *z (owned by the cache, valid until its next call) and *zlen, or
+ * *z = NULL and *zlen = 0 when compression does not pay (output >= 97% of
+ * n, or an error). Returns 1 on a cache hit, 0 on a miss.
+ */
+int ds_session_zcache_compress(ds_session_zcache_t *c, int level, const void *p, size_t n,
+                               const uint8_t **z, size_t *zlen);
+
+/* Counters: lookups served from the cache, and frames compressed. */
+void ds_session_zcache_stats(const ds_session_zcache_t *c, uint64_t *hits, uint64_t *misses);
 
 #endif
