@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "distsync/fsutil.h"
 #include "distsync/error.h"
 #include "distsync/events.h"
 #include "distsync/log.h"
@@ -54,29 +55,6 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n == 0 || n >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-
-            *p = '\0';
-            if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-                return -errno;
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    return 0;
-}
-
 static void make_console_id(ds_sync_t *s)
 {
     uint8_t sum[DS_SHA256_LEN];
@@ -99,7 +77,7 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
     if (s == NULL)
         return DS_ENOMEM;
     s->o = *o;
-    rc = mkdir_p(o->cfg->state);
+    rc = ds_mkdir_p(o->cfg->state);
     if (rc < 0) {
         snprintf(err, errlen, "state directory %s: %s", o->cfg->state, ds_strerror(rc));
         goto fail;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "distsync/fsutil.h"
 #include "distsync/catalog.h"
 #include "distsync/error.h"
 #include "distsync/scan.h"
@@ -39,30 +40,6 @@ static void on_progress(void *ctx, const ds_scan_stats_t *st, int done)
     else
         progress_update(&ui->pr, progress_now(), st->files, "files", st->bytes_hashed,
                         st->bytes_queued, 0);
-}
-
-/* mkdir -p with mode 0750 for the directories it creates. */
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n == 0 || n >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-
-            *p = '\0';
-            if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-                return -errno;
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    return 0;
 }
 
 /* One scan at a time per state directory: two would race over the same
@@ -187,7 +164,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    rc = mkdir_p(cfg->state);
+    rc = ds_mkdir_p(cfg->state);
     if (rc < 0) {
         cli_err("state directory %s: %s", cfg->state, ds_strerror(rc));
         rc = CLI_EXIT_FAIL;
