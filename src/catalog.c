@@ -131,6 +131,21 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
     }
 }
 
+int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
+
+    return rc == SQLITE_OK ? 0 : ds__catalog_err(cat, cat->db, rc, sql);
+}
+
+int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, what);
+}
+
 static int exec(ds_catalog_t *cat, const char *sql)
 {
     int rc = sqlite3_exec(cat->db, sql, NULL, NULL, NULL);

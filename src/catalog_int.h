@@ -37,6 +37,14 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what);
  * with its bindings cleared, or NULL on error (logged). */
 sqlite3_stmt *ds__catalog_stmt(ds_catalog_t *cat, enum cat_stmt id);
 
+/* Compiles sql on the write connection into *st. Returns 0 or the mapped
+ * error (logged, naming the statement). */
+int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st);
+
+/* Steps a statement that returns no row and finalizes it. Returns 0 or the
+ * mapped error (logged with what). */
+int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what);
+
 /* Opens the read-only cursor connection if needed. Returns 0 or < 0. */
 int ds__catalog_reader(ds_catalog_t *cat);
 

@@ -48,22 +48,6 @@ static int txn_end(ds_catalog_t *cat, int own, int rc)
     return ds_catalog_commit(cat);
 }
 
-static int prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
-
-    return rc == SQLITE_OK ? 0 : ds__catalog_err(cat, cat->db, rc, sql);
-}
-
-/* Steps a statement that returns no row; finalizes it. */
-static int step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, what);
-}
-
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s != NULL)
@@ -87,20 +71,20 @@ static int server_id(ds_catalog_t *cat, const char *name, const char *url, int64
 
     *id = 0;
     if (create) {
-        rc = prep(cat,
-                  "INSERT INTO server(name, url, first_seen) VALUES(?1, ?2, ?3)"
-                  " ON CONFLICT(name) DO UPDATE SET url = coalesce(?2, url)",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              "INSERT INTO server(name, url, first_seen) VALUES(?1, ?2, ?3)"
+                              " ON CONFLICT(name) DO UPDATE SET url = coalesce(?2, url)",
+                              &st);
         if (rc < 0)
             return rc;
         bind_text(st, 1, name);
         bind_text(st, 2, url);
         sqlite3_bind_int64(st, 3, now);
-        rc = step_done(cat, st, "recording the server");
+        rc = ds__catalog_step_done(cat, st, "recording the server");
         if (rc < 0)
             return rc;
     }
-    rc = prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
+    rc = ds__catalog_prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
     if (rc < 0)
         return rc;
     bind_text(st, 1, name);
@@ -118,29 +102,30 @@ static int server_id(ds_catalog_t *cat, const char *name, const char *url, int64
 static int sum_events(ds_catalog_t *cat, int64_t run_id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prep(cat,
-                  "UPDATE run SET"
-                  " files_created = (SELECT count(*) FROM event WHERE run_id = ?1"
-                  "   AND kind = 'file' AND outcome = 'created'),"
-                  " files_updated = (SELECT count(*) FROM event WHERE run_id = ?1"
-                  "   AND kind = 'file' AND outcome = 'updated'),"
-                  " files_deleted = (SELECT count(*) FROM event WHERE run_id = ?1"
-                  "   AND kind = 'delete' AND coalesce(outcome, 'deleted') = 'deleted'),"
-                  " files_failed = (SELECT count(*) FROM event WHERE run_id = ?1"
-                  "   AND kind IN ('file', 'delete') AND outcome = 'failed'),"
-                  " bytes_wire = (SELECT coalesce(sum(bytes_wire), 0) FROM event"
-                  "   WHERE run_id = ?1),"
-                  " bytes_literal = (SELECT coalesce(sum(bytes_literal), 0) FROM event"
-                  "   WHERE run_id = ?1),"
-                  " bytes_copied = (SELECT coalesce(sum(bytes_copied), 0) FROM event"
-                  "   WHERE run_id = ?1)"
-                  " WHERE id = ?1",
-                  &st);
+    int rc =
+        ds__catalog_prep(cat,
+                         "UPDATE run SET"
+                         " files_created = (SELECT count(*) FROM event WHERE run_id = ?1"
+                         "   AND kind = 'file' AND outcome = 'created'),"
+                         " files_updated = (SELECT count(*) FROM event WHERE run_id = ?1"
+                         "   AND kind = 'file' AND outcome = 'updated'),"
+                         " files_deleted = (SELECT count(*) FROM event WHERE run_id = ?1"
+                         "   AND kind = 'delete' AND coalesce(outcome, 'deleted') = 'deleted'),"
+                         " files_failed = (SELECT count(*) FROM event WHERE run_id = ?1"
+                         "   AND kind IN ('file', 'delete') AND outcome = 'failed'),"
+                         " bytes_wire = (SELECT coalesce(sum(bytes_wire), 0) FROM event"
+                         "   WHERE run_id = ?1),"
+                         " bytes_literal = (SELECT coalesce(sum(bytes_literal), 0) FROM event"
+                         "   WHERE run_id = ?1),"
+                         " bytes_copied = (SELECT coalesce(sum(bytes_copied), 0) FROM event"
+                         "   WHERE run_id = ?1)"
+                         " WHERE id = ?1",
+                         &st);
 
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
-    return step_done(cat, st, "summing a run's events");
+    return ds__catalog_step_done(cat, st, "summing a run's events");
 }
 
 /* 1 if pid is a live process on this host (other than a zombie we cannot
@@ -163,7 +148,8 @@ static int mark_interrupted(ds_catalog_t *cat, int64_t sid, int64_t now)
     int64_t ids[64];
     int n = 0, rc;
 
-    rc = prep(cat, "SELECT id, pid FROM run WHERE server_id = ?1 AND status = 'running'", &st);
+    rc = ds__catalog_prep(
+        cat, "SELECT id, pid FROM run WHERE server_id = ?1 AND status = 'running'", &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
@@ -181,14 +167,15 @@ static int mark_interrupted(ds_catalog_t *cat, int64_t sid, int64_t now)
         rc = insert_event(cat, ids[i], &ev);
         if (rc == 0)
             rc = sum_events(cat, ids[i]);
-        if (rc == 0 && (rc = prep(cat,
-                                  "UPDATE run SET status = 'interrupted', ended_at = ?2,"
-                                  " error = coalesce(error, 'interrupted: the console stopped')"
-                                  " WHERE id = ?1",
-                                  &st)) == 0) {
+        if (rc == 0 &&
+            (rc = ds__catalog_prep(cat,
+                                   "UPDATE run SET status = 'interrupted', ended_at = ?2,"
+                                   " error = coalesce(error, 'interrupted: the console stopped')"
+                                   " WHERE id = ?1",
+                                   &st)) == 0) {
             sqlite3_bind_int64(st, 1, ids[i]);
             sqlite3_bind_int64(st, 2, now);
-            rc = step_done(cat, st, "marking a run interrupted");
+            rc = ds__catalog_step_done(cat, st, "marking a run interrupted");
         }
         if (rc < 0)
             return rc;
@@ -213,17 +200,17 @@ static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *
     if (rc == 0)
         rc = mark_interrupted(cat, sid, now);
     if (rc == 0)
-        rc = prep(cat,
-                  "INSERT INTO run(server_id, trigger, started_at, status, pid)"
-                  " VALUES(?1, ?2, ?3, 'running', ?4)",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              "INSERT INTO run(server_id, trigger, started_at, status, pid)"
+                              " VALUES(?1, ?2, ?3, 'running', ?4)",
+                              &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
     bind_text(st, 2, trigger);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, (int64_t)getpid());
-    rc = step_done(cat, st, "starting a run");
+    rc = ds__catalog_step_done(cat, st, "starting a run");
     if (rc < 0)
         return rc;
     *run_id = sqlite3_last_insert_rowid(cat->db);
@@ -251,11 +238,12 @@ int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url, co
 static int insert_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prep(cat,
-                  "INSERT INTO event(run_id, at, level, kind, path, outcome, bytes_literal,"
-                  " bytes_copied, bytes_wire, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                  " ?9, ?10)",
-                  &st);
+    int rc = ds__catalog_prep(
+        cat,
+        "INSERT INTO event(run_id, at, level, kind, path, outcome, bytes_literal,"
+        " bytes_copied, bytes_wire, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10)",
+        &st);
 
     if (rc < 0)
         return rc;
@@ -269,7 +257,7 @@ static int insert_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev)
     sqlite3_bind_int64(st, 8, (int64_t)ev->bytes_copied);
     sqlite3_bind_int64(st, 9, (int64_t)ev->bytes_wire);
     bind_text(st, 10, ev->message);
-    return step_done(cat, st, "recording an event");
+    return ds__catalog_step_done(cat, st, "recording an event");
 }
 
 int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev)
@@ -294,11 +282,12 @@ static int set_totals(ds_catalog_t *cat, int64_t run_id, const ds_run_totals_t *
 
     if (t == NULL)
         return sum_events(cat, run_id);
-    rc = prep(cat,
-              "UPDATE run SET files_created = ?2, files_updated = ?3, files_deleted = ?4,"
-              " files_failed = ?5, bytes_wire = ?6, bytes_literal = ?7, bytes_copied = ?8"
-              " WHERE id = ?1",
-              &st);
+    rc = ds__catalog_prep(
+        cat,
+        "UPDATE run SET files_created = ?2, files_updated = ?3, files_deleted = ?4,"
+        " files_failed = ?5, bytes_wire = ?6, bytes_literal = ?7, bytes_copied = ?8"
+        " WHERE id = ?1",
+        &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
@@ -309,7 +298,7 @@ static int set_totals(ds_catalog_t *cat, int64_t run_id, const ds_run_totals_t *
     sqlite3_bind_int64(st, 6, (int64_t)t->bytes_wire);
     sqlite3_bind_int64(st, 7, (int64_t)t->bytes_literal);
     sqlite3_bind_int64(st, 8, (int64_t)t->bytes_copied);
-    return step_done(cat, st, "recording a run's totals");
+    return ds__catalog_step_done(cat, st, "recording a run's totals");
 }
 
 static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
@@ -321,7 +310,8 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
                      .outcome = status,
                      .message = error};
     sqlite3_stmt *st = NULL;
-    int rc = prep(cat, "UPDATE run SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1", &st);
+    int rc = ds__catalog_prep(
+        cat, "UPDATE run SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1", &st);
 
     if (rc < 0)
         return rc;
@@ -329,7 +319,7 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
     bind_text(st, 2, status);
     sqlite3_bind_int64(st, 3, now);
     bind_text(st, 4, error);
-    rc = step_done(cat, st, "ending a run");
+    rc = ds__catalog_step_done(cat, st, "ending a run");
     if (rc < 0)
         return rc;
     if (sqlite3_changes(cat->db) == 0)
@@ -338,16 +328,16 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
     if (rc == 0)
         rc = set_totals(cat, run_id, totals);
     if (rc == 0)
-        rc = prep(cat,
-                  "UPDATE server SET last_sync_at = ?2, last_status = ?3"
-                  " WHERE id = (SELECT server_id FROM run WHERE id = ?1)",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              "UPDATE server SET last_sync_at = ?2, last_status = ?3"
+                              " WHERE id = (SELECT server_id FROM run WHERE id = ?1)",
+                              &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int64(st, 2, now);
     bind_text(st, 3, status);
-    return step_done(cat, st, "updating the server's last sync");
+    return ds__catalog_step_done(cat, st, "updating the server's last sync");
 }
 
 int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_run_totals_t *totals,
@@ -400,7 +390,7 @@ int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn 
     const char *sql = server != NULL ? one : all;
     sqlite3_stmt *st = NULL;
     ds_run_info_t r;
-    int rc = prep(cat, sql, &st);
+    int rc = ds__catalog_prep(cat, sql, &st);
 
     if (rc < 0)
         return rc;
@@ -423,10 +413,11 @@ int ds_run_events(ds_catalog_t *cat, int64_t run_id, ds_event_fn fn, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     ds_event_info_t e;
-    int rc = prep(cat,
-                  "SELECT id, at, level, kind, path, outcome, bytes_literal, bytes_copied,"
-                  " bytes_wire, message FROM event WHERE run_id = ?1 ORDER BY id",
-                  &st);
+    int rc =
+        ds__catalog_prep(cat,
+                         "SELECT id, at, level, kind, path, outcome, bytes_literal, bytes_copied,"
+                         " bytes_wire, message FROM event WHERE run_id = ?1 ORDER BY id",
+                         &st);
 
     if (rc < 0)
         return rc;
@@ -471,12 +462,12 @@ static int prune_batch(ds_catalog_t *cat, int64_t before, int *n)
 
     *n = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
-        rc = prep(cat, sql[i], &st);
+        rc = ds__catalog_prep(cat, sql[i], &st);
         if (rc < 0)
             break;
         if (sqlite3_bind_parameter_count(st) > 0)
             sqlite3_bind_int64(st, 1, before);
-        rc = step_done(cat, st, "pruning runs");
+        rc = ds__catalog_step_done(cat, st, "pruning runs");
         if (rc == 0 && i == 4)
             *n = sqlite3_changes(cat->db);
     }

@@ -6,21 +6,6 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 
-static int prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
-
-    return rc == SQLITE_OK ? 0 : ds__catalog_err(cat, cat->db, rc, sql);
-}
-
-static int step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, what);
-}
-
 /* The server's id, creating the row (without url) when create is set;
  * *id is 0 when absent. */
 static int find_server(ds_catalog_t *cat, const char *name, int create, int64_t now, int64_t *id)
@@ -30,19 +15,19 @@ static int find_server(ds_catalog_t *cat, const char *name, int create, int64_t 
 
     *id = 0;
     if (create) {
-        rc = prep(cat,
-                  "INSERT INTO server(name, first_seen) VALUES(?1, ?2)"
-                  " ON CONFLICT(name) DO NOTHING",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              "INSERT INTO server(name, first_seen) VALUES(?1, ?2)"
+                              " ON CONFLICT(name) DO NOTHING",
+                              &st);
         if (rc < 0)
             return rc;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, now);
-        rc = step_done(cat, st, "recording the server");
+        rc = ds__catalog_step_done(cat, st, "recording the server");
         if (rc < 0)
             return rc;
     }
-    rc = prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
+    rc = ds__catalog_prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -57,17 +42,17 @@ static int find_server(ds_catalog_t *cat, const char *name, int create, int64_t 
 static int put_all(ds_catalog_t *cat, int64_t sid, const ds_server_file_t *files, size_t n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prep(cat, "DELETE FROM server_file WHERE server_id = ?1", &st);
+    int rc = ds__catalog_prep(cat, "DELETE FROM server_file WHERE server_id = ?1", &st);
 
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
-    rc = step_done(cat, st, "clearing a server manifest");
+    rc = ds__catalog_step_done(cat, st, "clearing a server manifest");
     if (rc == 0)
-        rc = prep(cat,
-                  "INSERT OR REPLACE INTO server_file(server_id, path, sha256, size)"
-                  " VALUES(?1, ?2, ?3, ?4)",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              "INSERT OR REPLACE INTO server_file(server_id, path, sha256, size)"
+                              " VALUES(?1, ?2, ?3, ?4)",
+                              &st);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, sid);
@@ -115,11 +100,12 @@ int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const 
         return DS_EUSAGE;
     rc = find_server(cat, server, 1, now, &sid);
     if (rc == 0)
-        rc = prep(cat,
-                  sha256 != NULL ? "INSERT OR REPLACE INTO server_file(server_id, path, sha256,"
-                                   " size) VALUES(?1, ?2, ?3, ?4)"
-                                 : "DELETE FROM server_file WHERE server_id = ?1 AND path = ?2",
-                  &st);
+        rc = ds__catalog_prep(cat,
+                              sha256 != NULL
+                                  ? "INSERT OR REPLACE INTO server_file(server_id, path, sha256,"
+                                    " size) VALUES(?1, ?2, ?3, ?4)"
+                                  : "DELETE FROM server_file WHERE server_id = ?1 AND path = ?2",
+                              &st);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
@@ -128,7 +114,7 @@ int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const 
         sqlite3_bind_blob(st, 3, sha256, DS_SHA256_LEN, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 4, (int64_t)size);
     }
-    return step_done(cat, st, "recording a manifest entry");
+    return ds__catalog_step_done(cat, st, "recording a manifest entry");
 }
 
 int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_server_file_fn fn,
@@ -136,10 +122,10 @@ int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_ser
 {
     sqlite3_stmt *st = NULL;
     ds_server_file_t f;
-    int rc = prep(cat,
-                  "SELECT f.path, f.sha256, f.size FROM server_file f JOIN server s"
-                  " ON s.id = f.server_id WHERE s.name = ?1 ORDER BY f.path",
-                  &st);
+    int rc = ds__catalog_prep(cat,
+                              "SELECT f.path, f.sha256, f.size FROM server_file f JOIN server s"
+                              " ON s.id = f.server_id WHERE s.name = ?1 ORDER BY f.path",
+                              &st);
 
     if (rc < 0)
         return rc;
@@ -165,7 +151,7 @@ int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n
     sqlite3_stmt *st = NULL;
     uint8_t *v = NULL, *nv;
     size_t len = 0, cap = 0;
-    int rc = prep(cat, "SELECT DISTINCT sha256 FROM server_file ORDER BY sha256", &st);
+    int rc = ds__catalog_prep(cat, "SELECT DISTINCT sha256 FROM server_file ORDER BY sha256", &st);
 
     *shas = NULL;
     *n = 0;
