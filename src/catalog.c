@@ -131,6 +131,13 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
     }
 }
 
+int ds_catalog_path(const char *state, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/" DS_CATALOG_FILE, state);
+
+    return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
 int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st)
 {
     int rc = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);

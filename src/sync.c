@@ -83,7 +83,11 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         goto fail;
     }
     make_console_id(s);
-    snprintf(path, sizeof(path), "%s/catalog.db", o->cfg->state);
+    rc = ds_catalog_path(o->cfg->state, path, sizeof(path));
+    if (rc < 0) {
+        snprintf(err, errlen, "state directory %s: path is too long", o->cfg->state);
+        goto fail;
+    }
     rc = ds_catalog_open(path, &s->cat, err, errlen);
     if (rc < 0)
         goto fail;

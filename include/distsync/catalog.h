@@ -63,6 +63,13 @@ typedef struct ds_content {
 /* Schema version this build writes and understands. */
 int ds_catalog_schema_latest(void);
 
+/* The catalog's file name inside a state directory. */
+#define DS_CATALOG_FILE "catalog.db"
+
+/* Writes <state>/catalog.db into buf. Returns 0, or -ENAMETOOLONG when it
+ * does not fit len bytes. */
+int ds_catalog_path(const char *state, char *buf, size_t len);
+
 /*
  * Opens (creating if needed) the catalog at path and brings its schema up to
  * date. The parent directory must exist. On success returns 0 and stores a

@@ -190,7 +190,11 @@ int cmd_files(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    snprintf(path, sizeof(path), "%s/catalog.db", cfg->state);
+    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
+        cli_err("state directory %s: path is too long", cfg->state);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
     if (access(path, F_OK) != 0) {
         cli_err("no catalog at %s: run 'distsync scan' first", path);
         rc = CLI_EXIT_FAIL;

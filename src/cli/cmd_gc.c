@@ -98,7 +98,11 @@ static int collect(const char *state, const struct gc_args *a, struct gc_report 
     size_t nkeep = 0;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/catalog.db", state);
+    rc = ds_catalog_path(state, path, sizeof(path));
+    if (rc < 0) {
+        cli_err("state directory %s: path is too long", state);
+        return rc;
+    }
     if (access(path, F_OK) != 0)
         return delta_usage(state, g); /* nothing synced: nothing retained */
     rc = ds_catalog_open(path, &cat, err, sizeof(err));

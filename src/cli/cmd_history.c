@@ -252,7 +252,11 @@ int cmd_history(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    snprintf(path, sizeof(path), "%s/catalog.db", cfg->state);
+    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
+        cli_err("state directory %s: path is too long", cfg->state);
+        ds_config_free(cfg);
+        return CLI_EXIT_USAGE;
+    }
     rc = list(path, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     ds_config_free(cfg);
     return rc;

@@ -175,7 +175,11 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    snprintf(path, sizeof(path), "%s/catalog.db", cfg->state);
+    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
+        cli_err("state directory %s: path is too long", cfg->state);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
     if (ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {
         cli_err("%s", err);
         rc = CLI_EXIT_FAIL;
