@@ -168,7 +168,14 @@ static int write_manifest(ds_apply_t *ap)
         return rc;
     }
     ap->man_dirty = 0;
+    ap->man_written_at = ds__apply_now(ap);
     return 0;
+}
+
+void ds__apply_checkpoint(ds_apply_t *ap)
+{
+    if (ap->man_dirty && ds__apply_now(ap) - ap->man_written_at >= DS_APPLY_CHECKPOINT_S)
+        write_manifest(ap);
 }
 
 int ds_apply_finish(ds_apply_t *ap)
@@ -405,6 +412,7 @@ static int take_lease(ds_apply_t *ap, const ds_msg_t *req, ds_lease_t *cur, int 
         return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR "/" DS_LEASE_NAME,
                                    "cannot write the lease");
     if (first) {
+        ap->man_written_at = now;
         cleaned = clean_tmp(ap);
         ds_manifest_free(ap->man);
         ap->man = NULL;

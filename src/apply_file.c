@@ -485,6 +485,8 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
         return reply_final_err(ap, f, m->id);
     rc = ds_manifest_put(ap->man, f->path, f->size, mtime, m->u.commit.sha256);
     ap->man_dirty = 1;
+    if (rc == 0)
+        ds__apply_checkpoint(ap);
     ap->stats.files_ok++;
     ok.u.file_ok.file_id = f->id;
     ok.u.file_ok.size = f->size;

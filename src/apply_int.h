@@ -49,6 +49,7 @@ struct ds_apply {
     ds_proto_buf_t in, out;
     ds_manifest_t *man;
     int man_dirty;
+    int64_t man_written_at; /* last manifest write (or lease), session clock */
     int have_lease;
     int64_t lease_expiry;
     struct afile *files;
@@ -67,6 +68,10 @@ int ds__apply_lease_valid(ds_apply_t *ap);
 int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int64_t ds__apply_now(ds_apply_t *ap);
+/* Writes the manifest if it changed and DS_APPLY_CHECKPOINT_S passed since
+ * the last write, so a killed receiver loses at most that much of it.
+ * A failed write is logged and retried later; never fails the caller. */
+void ds__apply_checkpoint(ds_apply_t *ap);
 /* Copies a wire string to a NUL-terminated buffer of DS_PROTO_STR_MAX + 1. */
 void ds__apply_cstr(ds_pstr_t s, char *out);
 

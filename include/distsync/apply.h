@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #define DS_APPLY_MAX_OPEN 16 /* files open at once in one session (default) */
+/* While files commit, the manifest is also written at most this often
+ * (seconds), besides MANIFEST_COMMIT, BYE and end of input. */
+#define DS_APPLY_CHECKPOINT_S 10
 
 typedef struct ds_apply ds_apply_t;
 

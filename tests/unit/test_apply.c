@@ -636,6 +636,45 @@ static void test_bye_and_after(void)
     ds_proto_buf_free(&s.b);
 }
 
+/* 1 if the manifest on disk (not the receiver's memory) lists path. */
+static int on_disk_manifest_has(const char *path)
+{
+    char ds[4200], err[256];
+    ds_manifest_t *m = NULL;
+    int fd, has = 0;
+
+    snprintf(ds, sizeof(ds), "%s/.distsync", root);
+    fd = open(ds, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0 && ds_manifest_load(fd, &m, err, sizeof(err)) == 0)
+        has = ds_manifest_get(m, path) != NULL;
+    ds_manifest_free(m);
+    if (fd >= 0)
+        close(fd);
+    return has;
+}
+
+/* Without MANIFEST_COMMIT, committed files reach the on-disk manifest once
+ * DS_APPLY_CHECKPOINT_S passed: a killed receiver loses at most that much. */
+static void test_manifest_checkpoint(void)
+{
+    struct sess s = {0};
+    ds_apply_t *ap = ready(&s, "c1");
+    uint32_t c;
+
+    c = s_whole(&s, 1, "ck/a.txt", "a\n", 2);
+    CHECK_INT(feed(ap, &s, 1 << 20), 0);
+    CHECK(s_find(rep, nrep, c) && s_find(rep, nrep, c)->type == DS_MSG_FILE_OK);
+    CHECK(!on_disk_manifest_has("ck/a.txt")); /* too soon for a checkpoint */
+    fake_now += DS_APPLY_CHECKPOINT_S;
+    c = s_whole(&s, 2, "ck/b.txt", "b\n", 2);
+    CHECK_INT(feed(ap, &s, 1 << 20), 0);
+    CHECK(s_find(rep, nrep, c) && s_find(rep, nrep, c)->type == DS_MSG_FILE_OK);
+    CHECK(on_disk_manifest_has("ck/a.txt"));
+    CHECK(on_disk_manifest_has("ck/b.txt"));
+    ds_apply_free(ap);
+    ds_proto_buf_free(&s.b);
+}
+
 static void reset_root(const char *name)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir(name));
@@ -663,5 +702,7 @@ int main(void)
     reset_root("apply_g");
     RUN(test_fatal_framing);
     RUN(test_bye_and_after);
+    reset_root("apply_h");
+    RUN(test_manifest_checkpoint);
     return CHECK_DONE();
 }
