@@ -67,6 +67,7 @@ int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
 static void on_progress(void *ctx, const ds_sync_progress_t *p)
 {
     struct sync_ui *ui = ctx;
+    char w[32];
 
     if (!ui->enabled)
         return;
@@ -75,6 +76,10 @@ static void on_progress(void *ctx, const ds_sync_progress_t *p)
         progress_init(&ui->pr, stderr, 1, p->server, progress_now());
         ui->server = p->server;
     }
+    /* bytes and rate count the files rebuilt on the target; the WAN cost
+     * is what went on the wire */
+    progress_fmt_bytes(w, sizeof(w), p->bytes_wire);
+    snprintf(ui->pr.note, sizeof(ui->pr.note), "%s on the wire", w);
     progress_update(&ui->pr, progress_now(), p->files_done, "files", p->bytes_done, p->bytes_total,
                     0);
 }

@@ -100,6 +100,8 @@ void progress_update(struct progress *p, int64_t now, uint64_t items, const char
         fprintf(p->f, "\r\033[K%s: %llu %s, %s, %s", p->label, (unsigned long long)items,
                 items_name, b, r);
     }
+    if (p->note[0] != '\0')
+        fprintf(p->f, ", %s", p->note);
     fflush(p->f);
     p->drawn = 1;
 }

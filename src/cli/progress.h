@@ -16,8 +16,9 @@ struct progress {
     const char *label;
     int64_t t0, last_draw, last_sample;
     uint64_t last_bytes;
-    double rate; /* bytes per second, smoothed */
-    int drawn;   /* a line is on screen */
+    double rate;   /* bytes per second, smoothed */
+    int drawn;     /* a line is on screen */
+    char note[48]; /* appended to the line when not empty, e.g. "1.2 MiB on the wire" */
 };
 
 /* Monotonic now, in ns. */
