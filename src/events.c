@@ -61,10 +61,9 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-/* Finds server name's id; creates the row when create is set (updating url
- * when given). *id is 0 if absent and not created. */
-static int server_id(ds_catalog_t *cat, const char *name, const char *url, int64_t now, int create,
-                     int64_t *id)
+/* Server id lookup/creation; contract in catalog_int.h. */
+int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, int64_t now,
+                         int create, int64_t *id)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -195,7 +194,7 @@ static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *
     ds_event_t ev = {.kind = DS_EV_START, .level = DS_LOG_INFO, .at = now, .message = trigger};
     sqlite3_stmt *st = NULL;
     int64_t sid;
-    int rc = server_id(cat, server_name, url, now, 1, &sid);
+    int rc = ds__events_server_id(cat, server_name, url, now, 1, &sid);
 
     if (rc == 0)
         rc = mark_interrupted(cat, sid, now);

@@ -6,39 +6,6 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 
-/* The server's id, creating the row (without url) when create is set;
- * *id is 0 when absent. */
-static int find_server(ds_catalog_t *cat, const char *name, int create, int64_t now, int64_t *id)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *id = 0;
-    if (create) {
-        rc = ds__catalog_prep(cat,
-                              "INSERT INTO server(name, first_seen) VALUES(?1, ?2)"
-                              " ON CONFLICT(name) DO NOTHING",
-                              &st);
-        if (rc < 0)
-            return rc;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
-        rc = ds__catalog_step_done(cat, st, "recording the server");
-        if (rc < 0)
-            return rc;
-    }
-    rc = ds__catalog_prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, "server");
-    sqlite3_finalize(st);
-    return rc;
-}
-
 static int put_all(ds_catalog_t *cat, int64_t sid, const ds_server_file_t *files, size_t n)
 {
     sqlite3_stmt *st = NULL;
@@ -77,7 +44,7 @@ int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
     rc = own ? ds_catalog_begin(cat) : 0;
     if (rc < 0)
         return rc;
-    rc = find_server(cat, server, 1, now, &sid);
+    rc = ds__events_server_id(cat, server, NULL, now, 1, &sid);
     if (rc == 0)
         rc = put_all(cat, sid, files, n);
     if (!own)
@@ -98,7 +65,7 @@ int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const 
 
     if (server == NULL || server[0] == '\0' || path == NULL)
         return DS_EUSAGE;
-    rc = find_server(cat, server, 1, now, &sid);
+    rc = ds__events_server_id(cat, server, NULL, now, 1, &sid);
     if (rc == 0)
         rc = ds__catalog_prep(cat,
                               sha256 != NULL
