@@ -94,9 +94,19 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Migration 3: facts about the catalog itself (ds_catalog_scanned). A
+ * catalog that already holds files was scanned before the mark existed. */
+static const char *const migration_3[] = {
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO meta(key, value) SELECT 'first_scan_at', (SELECT MAX(scanned_at) FROM file)"
+    " WHERE EXISTS (SELECT 1 FROM file)",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -198,6 +208,7 @@ static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
         goto sqlfail;
     if (v == NMIGRATIONS)
         return 0;
+    cat->created = v == 0;
     if (v > NMIGRATIONS)
         goto newer;
     while (v < NMIGRATIONS) {
@@ -370,4 +381,40 @@ int ds__catalog_reader(ds_catalog_t *cat)
     }
     sqlite3_busy_timeout(cat->rdb, 10000);
     return 0;
+}
+
+int ds_catalog_created(const ds_catalog_t *cat)
+{
+    return cat->created;
+}
+
+int ds_catalog_scanned(ds_catalog_t *cat, int64_t *at)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat, "SELECT value FROM meta WHERE key = 'first_scan_at'", &st);
+
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && at != NULL)
+        *at = sqlite3_column_int64(st, 0);
+    rc = rc == SQLITE_ROW    ? 1
+         : rc == SQLITE_DONE ? 0
+                             : ds__catalog_err(cat, cat->db, rc, "reading the scan mark");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_mark_scanned(ds_catalog_t *cat, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds_catalog_scanned(cat, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? rc : 0; /* already marked: no write */
+    rc = ds__catalog_prep(cat, "INSERT INTO meta(key, value) VALUES('first_scan_at', ?)", &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    return ds__catalog_step_done(cat, st, "recording the scan mark");
 }

@@ -26,6 +26,7 @@ struct ds_catalog {
     char *path;
     int in_txn;
     int cursor_open;
+    int created; /* the schema was created by this open */
     sqlite3_stmt *st[ST__COUNT];
 };
 

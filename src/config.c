@@ -271,6 +271,10 @@ static int check_servers(ds_config_t *cfg, struct ds__config_err *e)
             rc = ds__config_list_copy(&s->classes, &cfg->classes);
         if (rc < 0)
             return rc;
+        if (s->max_delete_line == 0) {
+            s->max_delete = cfg->max_delete;
+            s->max_delete_pct = cfg->max_delete_pct;
+        }
     }
     return 0;
 }
@@ -355,6 +359,8 @@ static ds_config_t *config_new(const char *name)
     cfg->chunk.avg_size = DS_CHUNK_AVG_DEFAULT;
     cfg->chunk.max_size = DS_CHUNK_MAX_DEFAULT;
     cfg->scan_threads = cpus < 1 ? 1 : cpus > 1024 ? 1024 : (unsigned)cpus;
+    cfg->max_delete = DS_MAX_DELETE_DEFAULT_PCT;
+    cfg->max_delete_pct = 1;
     return cfg;
 }
 

@@ -26,7 +26,7 @@
 
 #define MARKER_LINE  "@=section\n"
 #define NAME_MAX_LEN 128
-#define MAX_KEYS     8
+#define MAX_KEYS     16 /* most keys of any section, with room to grow */
 
 enum kind { K_NONE, K_CONSOLE, K_SITE, K_SERVER, K_SCHEDULE };
 
@@ -320,6 +320,30 @@ static int k_threads(struct parser *p, const char *key, const char *v)
     return 0;
 }
 
+/* max_delete = N (a count of files) or P% (0-100). */
+static int set_max_delete(struct parser *p, const char *key, const char *v, uint64_t *n, int *pct)
+{
+    char *end, buf[64];
+    unsigned long long x;
+
+    errno = 0;
+    x = isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
+    if (!isdigit((unsigned char)*v) || errno == ERANGE || x > DS_MAX_DELETE_COUNT ||
+        (strcmp(end, "%") != 0 && *end != '\0') || (*end == '%' && x > 100))
+        return fail(p, key,
+                    "expected a number of files (0 to %llu) or a percentage of the server's "
+                    "files (0%% to 100%%), got '%s'",
+                    (unsigned long long)DS_MAX_DELETE_COUNT, shown(v, buf, sizeof(buf)));
+    *n = x;
+    *pct = *end == '%';
+    return 0;
+}
+
+static int k_cmax_delete(struct parser *p, const char *key, const char *v)
+{
+    return set_max_delete(p, key, v, &p->cfg->max_delete, &p->cfg->max_delete_pct);
+}
+
 /* [server NAME] */
 
 static ds_server_cfg_t *cur_server(struct parser *p)
@@ -365,6 +389,12 @@ static int k_prune(struct parser *p, const char *key, const char *v)
         }
     }
     return fail(p, key, "expected yes or no, got '%s'", shown(v, buf, sizeof(buf)));
+}
+
+static int k_max_delete(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->max_delete_line = p->line;
+    return set_max_delete(p, key, v, &cur_server(p)->max_delete, &cur_server(p)->max_delete_pct);
 }
 
 static int k_transport(struct parser *p, const char *key, const char *v)
@@ -425,15 +455,25 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},          {"state", k_state},
-    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads}, {NULL, NULL},
+    {"store", k_store},
+    {"state", k_state},
+    {"classes", k_cclasses},
+    {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},
+    {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads},
+    {"max_delete", k_cmax_delete},
+    {NULL, NULL},
 };
 static const struct keydef site_keys[] = {{NULL, NULL}};
 static const struct keydef server_keys[] = {
-    {"url", k_url},     {"site", k_site},           {"classes", k_sclasses},
-    {"prune", k_prune}, {"transport", k_transport}, {"agent", k_agent},
+    {"url", k_url},
+    {"site", k_site},
+    {"classes", k_sclasses},
+    {"prune", k_prune},
+    {"transport", k_transport},
+    {"agent", k_agent},
+    {"max_delete", k_max_delete},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -444,9 +484,9 @@ static const struct keydef schedule_keys[] = {
 
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
-     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads"},
+     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete"},
     {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
-    {"server", K_SERVER, server_keys, "url, site, classes, prune, transport, agent"},
+    {"server", K_SERVER, server_keys, "url, site, classes, prune, transport, agent, max_delete"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -3,6 +3,8 @@
  * Everything is sorted by path (byte order) and joined; the basis search
  * goes through the oracle.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -488,6 +490,64 @@ static int cmp_item(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
+/* 1 when deleting would of the target's files files exceeds max_delete. */
+static int over_limit(const ds_plan_input_t *in, uint64_t would, uint64_t files)
+{
+    if (in->max_delete_pct)
+        return would * 100 > in->max_delete * files;
+    return would > in->max_delete;
+}
+
+static void drop_item(ds_plan_item_t *it)
+{
+    free(it->path);
+    free(it->klass);
+    free(it->basis);
+}
+
+/* The prune guards (see ds_plan_build in plan.h): decides whether the
+ * plan's deletions go ahead; when not, holds every one back. */
+static void guard(struct build *b)
+{
+    const ds_plan_input_t *in = b->in;
+    ds_plan_t *p = b->plan;
+    size_t ndel = 0, k = 0;
+
+    p->max_delete = in->max_delete;
+    p->max_delete_pct = in->max_delete_pct;
+    for (size_t i = 0; i < b->nhave; i++)
+        p->target_files += b->have[i]->is_file != 0;
+    for (size_t i = 0; i < p->n; i++) {
+        ndel += p->items[i].action == DS_PLAN_DELETE;
+        p->would_delete += p->items[i].action == DS_PLAN_DELETE && p->items[i].present;
+    }
+    if (ndel == 0)
+        return;
+    if (!in->scanned)
+        p->guard = DS_PLAN_GUARD_UNSCANNED;
+    else if (in->nwant == 0)
+        p->guard = DS_PLAN_GUARD_EMPTY;
+    else if (!in->force && over_limit(in, p->would_delete, p->target_files))
+        p->guard = DS_PLAN_GUARD_MAX_DELETE;
+    else
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        ds_plan_item_t *it = &p->items[i];
+
+        if (it->action == DS_PLAN_DELETE && !it->present) {
+            drop_item(it); /* a manifest record only: it stays */
+            continue;
+        }
+        if (it->action == DS_PLAN_DELETE) {
+            it->action = DS_PLAN_EXTRA;
+            it->held = 1;
+            it->est_bytes = 0;
+        }
+        p->items[k++] = *it;
+    }
+    p->n = k;
+}
+
 static void sum(ds_plan_t *p)
 {
     ds_plan_totals_t *t = &p->totals;
@@ -501,6 +561,7 @@ static void sum(ds_plan_t *p)
         t->del += it->action == DS_PLAN_DELETE;
         t->keep += it->action == DS_PLAN_KEEP;
         t->extra += it->action == DS_PLAN_EXTRA;
+        t->held += it->held != 0;
         t->drifted += it->drifted != 0;
         if (it->action == DS_PLAN_CREATE || it->action == DS_PLAN_UPDATE)
             t->bytes_new += it->method == DS_PLAN_ADOPT ? 0 : it->size;
@@ -528,6 +589,7 @@ int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out)
     for (size_t i = 0; rc == 0 && i < b.nts; i++)
         rc = plan_extra(&b, &b.ts[i]);
     if (rc == 0) {
+        guard(&b);
         qsort(b.plan->items, b.plan->n, sizeof(*b.plan->items), cmp_item);
         sum(b.plan);
         *out = b.plan;
@@ -546,11 +608,8 @@ void ds_plan_free(ds_plan_t *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; p->items && i < p->n; i++) {
-        free(p->items[i].path);
-        free(p->items[i].klass);
-        free(p->items[i].basis);
-    }
+    for (size_t i = 0; p->items && i < p->n; i++)
+        drop_item(&p->items[i]);
     free(p->items);
     free(p);
 }
@@ -567,4 +626,50 @@ const char *ds_plan_method_name(ds_plan_method_t m)
     static const char *n[] = {"", "whole", "delta", "adopt", "rsync"};
 
     return (unsigned)m < sizeof(n) / sizeof(n[0]) ? n[m] : "?";
+}
+
+/* "71%" of would over files; with one decimal when the whole number would
+ * not show that it exceeds limit ("10.5%" over 10%). */
+static void fmt_pct(char *buf, size_t len, uint64_t would, uint64_t files, uint64_t limit)
+{
+    uint64_t whole = files ? would * 100 / files : 0;
+
+    if (files == 0 || would * 100 % files == 0 || whole > limit)
+        snprintf(buf, len, "%" PRIu64 "%%", whole);
+    else
+        snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "%%", whole, would * 1000 / files % 10);
+}
+
+void ds_plan_guard_msg(const ds_plan_t *p, char *buf, size_t len)
+{
+    uint64_t n = p->totals.held;
+    const char *s = n == 1 ? "" : "s";
+    char pct[32];
+
+    switch (p->guard) {
+    case DS_PLAN_GUARD_UNSCANNED:
+        snprintf(buf, len,
+                 "%" PRIu64 " deletion%s held back: the catalog has no completed scan "
+                 "(run distsync scan)",
+                 n, s);
+        return;
+    case DS_PLAN_GUARD_EMPTY:
+        snprintf(buf, len,
+                 "%" PRIu64 " deletion%s held back: the catalog holds no file of this "
+                 "server's classes (an empty store never prunes)",
+                 n, s);
+        return;
+    case DS_PLAN_GUARD_MAX_DELETE:
+        fmt_pct(pct, sizeof(pct), p->would_delete, p->target_files,
+                p->max_delete_pct ? p->max_delete : UINT64_MAX);
+        snprintf(buf, len,
+                 "would delete %" PRIu64 " of %" PRIu64 " files (%s), over max_delete %" PRIu64
+                 "%s; rerun with --force to allow",
+                 p->would_delete, p->target_files, pct, p->max_delete,
+                 p->max_delete_pct ? "%" : "");
+        return;
+    default:
+        if (len > 0)
+            buf[0] = '\0';
+    }
 }

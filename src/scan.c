@@ -628,6 +628,8 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
         drain(&s, WAIT_MS);
     if (s.err == 0 && ds_catalog_in_txn(cat))
         s.err = ds_catalog_commit(cat);
+    if (s.err == 0) /* the catalog now describes the store: prune may use it */
+        s.err = ds_catalog_mark_scanned(cat, s.now_s);
     rc = s.err;
 out:
     ds_catalog_cursor_free(s.cur);

@@ -44,6 +44,7 @@ struct run {
     uint8_t **sig; /* per plan item: the target file's signature (rsync) */
     size_t *siglen;
     int sender_done, manifest_done;
+    int scanned; /* the catalog has a completed scan */
     uint64_t files_done, files_total, bytes_done, bytes_total;
 };
 
@@ -480,6 +481,10 @@ static int desired(struct run *r)
     ds_sync_t *s = r->sy;
     int rc = ds__sync_load(s);
 
+    if (rc == 0 && (rc = ds_catalog_scanned(s->cat, NULL)) >= 0) {
+        r->scanned = rc;
+        rc = 0;
+    }
     if (rc < 0)
         return fail(r, rc, "reading the catalog: %s", ds_strerror(rc));
     r->want = calloc(s->nrows + 1, sizeof(*r->want));
@@ -515,6 +520,10 @@ static void input(struct run *r, ds_plan_input_t *in)
     in->classes = (const char *const *)r->srv->classes.v;
     in->nclasses = r->srv->classes.n;
     in->prune = r->srv->prune;
+    in->scanned = r->scanned;
+    in->max_delete = r->srv->max_delete;
+    in->max_delete_pct = r->srv->max_delete_pct;
+    in->force = r->sy->o.force;
     ds__sync_oracle(r->sy, &in->oracle);
 }
 
@@ -648,6 +657,12 @@ static void finish(struct run *r, int64_t t0)
         snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed", r->srv->name,
                  (unsigned long long)res->failed_files, res->failed_files == 1 ? "" : "s");
         res->rc = DS_EABORTED;
+    }
+    if (res->rc == 0 && r->mode == DS_SYNC_RUN && res->plan && res->plan->guard) {
+        char msg[512];
+
+        ds_plan_guard_msg(res->plan, msg, sizeof(msg));
+        fail(r, DS_EHELD, "%s", msg);
     }
     res->elapsed_s = (double)(mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {

@@ -21,6 +21,11 @@
  *       The store as last scanned. path is relative to the store root
  *       ("patches/kb123/x.msu"); class is its first component.
  *
+ * Migration 3: meta(key, value) WITHOUT ROWID, one row per fact about the
+ * catalog itself. 'first_scan_at': set when a scan of the store first
+ * completes (seconds since the epoch; a catalog that held files before
+ * migration 3 counts as scanned, with the newest file row's time).
+ *
  * Threads: a ds_catalog_t is used by one thread at a time.
  */
 #ifndef DISTSYNC_CATALOG_H
@@ -157,6 +162,23 @@ void ds_catalog_cursor_free(ds_catalog_cursor_t *cur);
  */
 int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id, const int64_t *candidates,
                           size_t n, int64_t *best_id, uint64_t *shared_bytes);
+
+/*
+ * Whether a scan of the store has completed into this catalog. A catalog
+ * without one (new, or re-created after catalog.db was lost or truncated)
+ * says nothing about the store, so it must not drive prune. Returns 1 (and
+ * *at, when not NULL: the time of the first completed scan), 0 (never), or
+ * a negative error.
+ */
+int ds_catalog_scanned(ds_catalog_t *cat, int64_t *at);
+
+/* Records that a scan completed at now, unless one already had. Must not
+ * be called inside a transaction. Returns 0 or a negative error. */
+int ds_catalog_mark_scanned(ds_catalog_t *cat, int64_t now);
+
+/* 1 when ds_catalog_open() created this catalog's schema from nothing (the
+ * file was missing or empty), else 0. */
+int ds_catalog_created(const ds_catalog_t *cat);
 
 /* Number of file rows, and of content rows. Returns 0 or a negative error. */
 int ds_catalog_counts(ds_catalog_t *cat, uint64_t *files, uint64_t *contents);

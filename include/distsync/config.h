@@ -14,6 +14,10 @@
 
 #include "distsync/chunker.h"
 
+/* max_delete: the default (a percentage) and the largest count accepted. */
+#define DS_MAX_DELETE_DEFAULT_PCT 10
+#define DS_MAX_DELETE_COUNT       1000000000ull
+
 typedef struct ds_strlist {
     char **v; /* owned strings */
     size_t n;
@@ -30,10 +34,15 @@ typedef struct ds_server_cfg {
     char *site; /* NULL when the server belongs to no site */
     ds_strlist_t classes; /* content classes this server receives */
     int prune;            /* prune = yes: delete files that left the desired set */
-    char *transport;      /* transport = local|agent (file:// only), NULL: local */
-    char *agent;          /* agent = PATH of the distsync binary run as the agent, NULL: self */
+    /* max_delete = N | P%: most files one sync may delete without --force
+     * (a count, or a percentage of the files the server holds when
+     * max_delete_pct); absent: the [console] default. */
+    uint64_t max_delete;
+    int max_delete_pct;
+    char *transport; /* transport = local|agent (file:// only), NULL: local */
+    char *agent;     /* agent = PATH of the distsync binary run as the agent, NULL: self */
     int line;
-    int url_line, site_line, classes_line; /* 0 when the key is absent */
+    int url_line, site_line, classes_line, max_delete_line; /* 0 when the key is absent */
 } ds_server_cfg_t;
 
 typedef struct ds_schedule_cfg {
@@ -56,6 +65,8 @@ typedef struct ds_config {
     ds_strlist_t classes;      /* [console] classes = (default patches engines definitions) */
     ds_chunker_params_t chunk; /* [console] chunk_min/chunk_avg/chunk_max */
     unsigned scan_threads;     /* [console] scan_threads = (default: online CPUs) */
+    uint64_t max_delete;       /* [console] max_delete = servers' default (10%) */
+    int max_delete_pct;
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -37,7 +37,8 @@
     X(ABORTED, -10024, "operation aborted")                                                        \
     X(ENCODING, -10025, "name is not valid UTF-8")                                                 \
     X(TOOBIG, -10026, "size exceeds the allowed limit")                                            \
-    X(INTERNAL, -10027, "internal error")
+    X(INTERNAL, -10027, "internal error")                                                          \
+    X(HELD, -10028, "deletions held back by a prune guard")
 
 enum {
 #define DS__ERR_ENUM(name, val, msg) DS_E##name = (val),

@@ -112,6 +112,11 @@ typedef struct ds_plan_input {
                                    folders are compared */
     size_t nclasses;
     int prune;
+    /* Prune guards (all zero is the safe side: nothing is deleted). */
+    int scanned;         /* the catalog has a completed scan */
+    uint64_t max_delete; /* a count of files, or a percentage when max_delete_pct */
+    int max_delete_pct;
+    int force; /* allow deletions over max_delete (never the unscanned guard) */
     ds_plan_oracle_t oracle;
 } ds_plan_input_t;
 
@@ -131,10 +136,20 @@ typedef struct ds_plan_item {
     int unknown;          /* the target file is not in the manifest */
     int present;          /* the target has a regular file at path */
     uint64_t target_size; /* size of what the target holds at path (0: absent) */
+    int held;             /* extra: a delete that a prune guard held back */
 } ds_plan_item_t;
+
+/* Why the plan holds its deletions back (see ds_plan_build). */
+typedef enum ds_plan_guard {
+    DS_PLAN_GUARD_NONE = 0,
+    DS_PLAN_GUARD_UNSCANNED = 1,  /* the catalog has no completed scan */
+    DS_PLAN_GUARD_EMPTY = 2,      /* nothing of the server's classes is desired */
+    DS_PLAN_GUARD_MAX_DELETE = 3, /* more deletions than max_delete allows */
+} ds_plan_guard_t;
 
 typedef struct ds_plan_totals {
     uint64_t create, update, del, keep, extra, drifted;
+    uint64_t held;      /* deletions held back by a guard (counted in extra) */
     uint64_t bytes_new; /* sizes of created + updated files */
     uint64_t est_bytes; /* estimated bytes on the wire */
 } ds_plan_totals_t;
@@ -144,6 +159,15 @@ typedef struct ds_plan {
                               deletes, keeps and extras */
     size_t n;
     ds_plan_totals_t totals;
+    /* Prune guard: when guard is set, every deletion of a file the target
+     * holds became an extra with held = 1, and manifest-only deletions were
+     * left out. would_delete counts the files prune wanted to delete, of
+     * target_files (regular files the target holds in the server's classes);
+     * max_delete and max_delete_pct are copied from the input. */
+    ds_plan_guard_t guard;
+    uint64_t would_delete, target_files;
+    uint64_t max_delete;
+    int max_delete_pct;
 } ds_plan_t;
 
 /*
@@ -156,11 +180,27 @@ int ds_plan_need_hash(const ds_plan_input_t *in, const char ***paths, size_t *n)
 /*
  * Stage 2: builds the plan into *out (free with ds_plan_free). A path that
  * stage 1 named but in->hashes lacks is treated as holding unknown content.
+ *
+ * Prune guards, checked in this order, hold every deletion back:
+ *  - in->scanned is 0 (a lost or never-scanned catalog): no deletion at all;
+ *  - in->nwant is 0 (nothing of the server's classes in the catalog: an
+ *    empty store or an unmounted one): no deletion at all;
+ *  - unless in->force, more files to delete than in->max_delete (a count),
+ *    or than in->max_delete_pct percent of the files the target holds in
+ *    the server's classes. Held, not cut short: deleting "the first N" of
+ *    a wrong set would be arbitrary damage.
  * Returns 0, DS_ENOMEM or an oracle's error.
  */
 int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out);
 
 void ds_plan_free(ds_plan_t *p);
+
+/*
+ * Writes why p holds its deletions back into buf (len bytes), for example
+ * "would delete 84 of 118 files (71%), over max_delete 10%; rerun with
+ * --force to allow". Empty when p->guard is DS_PLAN_GUARD_NONE. Pure.
+ */
+void ds_plan_guard_msg(const ds_plan_t *p, char *buf, size_t len);
 
 /* "create", "update", "delete", "keep", "extra"; "whole", "delta", "adopt",
  * "rsync", "". */

@@ -84,8 +84,10 @@ typedef struct ds_scan_opts {
 
 /*
  * Scans the store into cat. The catalog must have no open transaction.
- * Fills *stats (may be NULL). Returns 0 when the scan completed (even with
- * per-file warnings), or a negative error for a fatal problem (store root
+ * Fills *stats (may be NULL). A completed scan marks the catalog as scanned
+ * (ds_catalog_mark_scanned: prune may then trust it). Returns 0 when the
+ * scan completed (even with per-file warnings), or a negative error for a
+ * fatal problem (store root
  * unreadable: -errno; catalog failure; bad chunk params: DS_ERANGE) after
  * rolling back the current batch; committed batches stay.
  */

@@ -50,6 +50,7 @@ typedef struct ds_sync_opts {
     int zstd_level;           /* 0: 3; < 0: no compression */
     int no_fsync;             /* local receiver without fsync (tests only) */
     const char *trigger;      /* run trigger recorded in the catalog: NULL: "manual" */
+    int force;                /* prune past max_delete (never without a completed scan) */
     ds_sync_progress_fn progress;
     void *progress_ctx;
 } ds_sync_opts_t;
@@ -88,6 +89,9 @@ ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
  * Runs one server in mode. Fills *res (zeroed first; clear it with
  * ds_sync_result_clear). Returns res->rc: 0 when the server is in sync (or
  * the plan was made), else a negative code; the message is in res->error.
+ * When a prune guard held deletions back (res->plan->guard, see plan.h), a
+ * run applies everything else and then returns DS_EHELD, its message naming
+ * the reason; plan and status modes return 0.
  */
 int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
                    ds_sync_result_t *res);

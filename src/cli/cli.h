@@ -7,12 +7,16 @@
 
 #include <stdio.h>
 
+#include "distsync/catalog.h"
 #include "distsync/config.h"
 
 /* Exit statuses. */
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1 /* the operation failed (a server, a file...) */
 #define CLI_EXIT_USAGE 2 /* bad command line or bad configuration */
+#define CLI_EXIT_HELD                                                                              \
+    25 /* sync: a prune guard held deletions back (rsync's                                         \
+          --max-delete status) */
 
 struct cli {
     const char *config_path; /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf */
@@ -43,5 +47,14 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 /* Loads cli->config_path into *out (free with ds_config_free). On failure
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
 int cli_config_load(struct cli *cli, ds_config_t **out);
+
+/* Prints a loud warning naming the catalog of state and "run distsync scan"
+ * when cat has no completed scan (src/cli/sync_prepare.c). */
+void cli_catalog_warn(ds_catalog_t *cat, const char *state);
+
+/* Takes the scan lock of state (one scan per state directory); with wait,
+ * says so and waits when another scan holds it. Returns the fd to close,
+ * or -1 after printing why (src/cli/cmd_scan.c). */
+int scan_cli_lock(const char *state, int wait);
 
 #endif

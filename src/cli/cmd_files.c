@@ -205,6 +205,7 @@ int cmd_files(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
+    cli_catalog_warn(cat, cfg->state);
     rc = a.chunks ? chunks(cat, &a) : list(cat, &a);
     if (rc < 0 && !a.chunks)
         cli_err("files: reading %s failed: %s", path, ds_strerror(rc));

@@ -110,6 +110,7 @@ static int collect(const char *state, const struct gc_args *a, struct gc_report 
         cli_err("%s", err);
         return rc;
     }
+    cli_catalog_warn(cat, state);
     rc = ds_catalog_server_manifest_refs(cat, &keep, &nkeep);
     g->referenced = nkeep;
     if (rc < 0)

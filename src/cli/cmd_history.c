@@ -208,8 +208,9 @@ static int parse_args(int argc, char **argv, struct history_args *a)
     return 0;
 }
 
-/* Lists the runs; an absent catalog is an empty history. */
-static int list(const char *path, const struct history_args *a)
+/* Lists the runs; an absent catalog is an empty history. state: for the
+ * catalog warning. */
+static int list(const char *path, const char *state, const struct history_args *a)
 {
     struct history h = {.a = a};
     char err[1024];
@@ -225,6 +226,7 @@ static int list(const char *path, const struct history_args *a)
             cli_err("%s", err);
             return rc;
         }
+        cli_catalog_warn(h.cat, state);
         rc = ds_run_list(h.cat, a->server, a->limit, print_run, &h);
         if (rc < 0)
             cli_err("history: reading %s failed: %s", path, ds_strerror(rc));
@@ -257,7 +259,7 @@ int cmd_history(struct cli *cli, int argc, char **argv)
         ds_config_free(cfg);
         return CLI_EXIT_USAGE;
     }
-    rc = list(path, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    rc = list(path, cfg->state, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     ds_config_free(cfg);
     return rc;
 }

@@ -9,7 +9,7 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define PLAN_USAGE "usage: distsync plan SERVER [--json]\n"
+#define PLAN_USAGE "usage: distsync plan SERVER [--json] [--no-scan]\n"
 
 static void item_text(const ds_plan_item_t *it)
 {
@@ -17,7 +17,7 @@ static void item_text(const ds_plan_item_t *it)
 
     progress_fmt_bytes(sz, sizeof(sz), it->size);
     progress_fmt_bytes(est, sizeof(est), it->est_bytes);
-    printf("  %-6s %s  %s", ds_plan_action_name(it->action), it->path, sz);
+    printf("  %-6s %s  %s", it->held ? "held" : ds_plan_action_name(it->action), it->path, sz);
     if (it->method == DS_PLAN_DELTA)
         printf("  delta from %s", it->basis);
     else if (it->method == DS_PLAN_ADOPT)
@@ -49,7 +49,18 @@ static void item_json(struct json *j, const ds_plan_item_t *it)
     json_kuint(j, "est_bytes", it->est_bytes);
     json_kbool(j, "drifted", it->drifted);
     json_kbool(j, "unknown", it->unknown);
+    json_kbool(j, "held", it->held);
     json_obj_end(j);
+}
+
+void sync_cli_print_guard(const char *server, const ds_plan_t *p)
+{
+    char msg[512];
+
+    if (p->guard == DS_PLAN_GUARD_NONE)
+        return;
+    ds_plan_guard_msg(p, msg, sizeof(msg));
+    cli_err("warning: server %s: %s", server, msg);
 }
 
 void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
@@ -84,6 +95,7 @@ void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
     json_kuint(j, "keep", t->keep);
     json_kuint(j, "extra", t->extra);
     json_kuint(j, "drifted", t->drifted);
+    json_kuint(j, "held", t->held);
     json_kuint(j, "bytes_new", t->bytes_new);
     json_kuint(j, "est_bytes", t->est_bytes);
     json_obj_end(j);
@@ -94,6 +106,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"no-scan", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -103,11 +116,13 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
     ds_sync_result_t res = {0};
     struct json j;
     size_t n = 0;
-    int ch, json = 0, rc;
+    int ch, json = 0, no_scan = 0, rc;
 
     while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         if (ch == 'j') {
             json = 1;
+        } else if (ch == 'S') {
+            no_scan = 1;
         } else if (ch == 'h') {
             fputs(PLAN_USAGE, stdout);
             return CLI_EXIT_OK;
@@ -126,6 +141,8 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
         rc = sync_cli_servers(cfg, argv + optind, 1, 0, srv, &n);
     if (rc == 0)
         rc = sync_cli_open(cfg, NULL, NULL, &sy);
+    if (rc == 0)
+        rc = sync_cli_prepare(cli, cfg, sy, no_scan);
     if (rc != 0)
         goto out;
     if (ds_sync_server(sy, srv[0], DS_SYNC_PLAN, &res) < 0) {
@@ -138,6 +155,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
     sync_cli_print_plan(json ? &j : NULL, srv[0]->name, res.plan);
     if (json)
         json_end(&j);
+    sync_cli_print_guard(srv[0]->name, res.plan);
 out:
     ds_sync_result_clear(&res);
     ds_sync_close(sy);

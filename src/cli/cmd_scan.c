@@ -43,8 +43,8 @@ static void on_progress(void *ctx, const ds_scan_stats_t *st, int done)
 }
 
 /* One scan at a time per state directory: two would race over the same
- * rows. Returns the lock fd (held until exit) or -1 after printing why. */
-static int lock_state(const char *state)
+ * rows. */
+int scan_cli_lock(const char *state, int wait)
 {
     char path[PATH_MAX];
     int fd;
@@ -55,12 +55,16 @@ static int lock_state(const char *state)
         cli_err("%s: %s", path, strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        cli_err("%s: another 'distsync scan' is running on this state directory", path);
-        close(fd);
-        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return fd;
+    if (wait) {
+        cli_err("%s: waiting for the scan running on this state directory", path);
+        if (flock(fd, LOCK_EX) == 0)
+            return fd;
     }
-    return fd;
+    cli_err("%s: another 'distsync scan' is running on this state directory", path);
+    close(fd);
+    return -1;
 }
 
 static void print_json(const ds_scan_stats_t *st, const char *catalog)
@@ -170,7 +174,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    lockfd = lock_state(cfg->state);
+    lockfd = scan_cli_lock(cfg->state, 0);
     if (lockfd < 0) {
         rc = CLI_EXIT_FAIL;
         goto out;

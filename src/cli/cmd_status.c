@@ -14,7 +14,7 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define STATUS_USAGE "usage: distsync status [SERVER...] [--json]\n"
+#define STATUS_USAGE "usage: distsync status [SERVER...] [--json] [--no-scan]\n"
 
 enum { ST_MISSING, ST_OUTDATED, ST_DRIFTED, ST_EXTRA, ST__N };
 static const char *const st_names[ST__N] = {"missing", "outdated", "drifted", "extra"};
@@ -107,10 +107,11 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p)
     json_obj_end(j);
 }
 
-static int parse(int argc, char **argv, int *json)
+static int parse(int argc, char **argv, int *json, int *no_scan)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"no-scan", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +120,8 @@ static int parse(int argc, char **argv, int *json)
     while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         if (ch == 'j') {
             *json = 1;
+        } else if (ch == 'S') {
+            *no_scan = 1;
         } else if (ch == 'h') {
             fputs(STATUS_USAGE, stdout);
             return -1;
@@ -137,7 +140,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     ds_sync_t *sy = NULL;
     struct json j;
     size_t n = 0;
-    int json = 0, nfail = 0, rc = parse(argc, argv, &json);
+    int json = 0, no_scan = 0, nfail = 0, rc = parse(argc, argv, &json, &no_scan);
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -150,6 +153,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
              : CLI_EXIT_FAIL;
     if (rc == 0)
         rc = sync_cli_open(cfg, NULL, NULL, &sy);
+    if (rc == 0)
+        rc = sync_cli_prepare(cli, cfg, sy, no_scan);
     if (rc != 0)
         goto out;
     if (json) {

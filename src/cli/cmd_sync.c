@@ -13,7 +13,8 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define SYNC_USAGE "usage: distsync sync SERVER... | --all [--dry-run] [--json]\n"
+#define SYNC_USAGE                                                                                 \
+    "usage: distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]\n"
 
 struct sync_ui {
     struct progress pr;
@@ -23,7 +24,13 @@ struct sync_ui {
 
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out)
 {
-    ds_sync_opts_t o = {.cfg = cfg, .progress = fn, .progress_ctx = ctx};
+    return sync_cli_open_force(cfg, fn, ctx, 0, out);
+}
+
+int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                        ds_sync_t **out)
+{
+    ds_sync_opts_t o = {.cfg = cfg, .progress = fn, .progress_ctx = ctx, .force = force};
     char err[1024];
 
     if (getenv("DISTSYNC_TEST_NO_FSYNC") != NULL)
@@ -84,6 +91,11 @@ static void on_progress(void *ctx, const ds_sync_progress_t *p)
                     0);
 }
 
+static const char *status_word(const ds_sync_result_t *r)
+{
+    return r->rc == 0 ? "ok" : r->rc == DS_EHELD ? "DELETIONS HELD" : "FAILED";
+}
+
 static void summary(const char *name, const ds_sync_result_t *r)
 {
     char w[32], l[32], c[32], d[32];
@@ -94,9 +106,8 @@ static void summary(const char *name, const ds_sync_result_t *r)
     progress_fmt_duration(d, sizeof(d), r->elapsed_s);
     printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
            " deleted%s), %s on the wire (literal %s, copied %s), %s",
-           name, r->rc == 0 ? "ok" : "FAILED", r->created + r->updated + r->adopted + r->deleted,
-           r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
-           w, l, c, d);
+           name, status_word(r), r->created + r->updated + r->adopted + r->deleted, r->created,
+           r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "", w, l, c, d);
     if (r->rc < 0)
         printf(": %s", r->error);
     putchar('\n');
@@ -106,7 +117,7 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
 {
     json_obj_begin(j);
     json_kstr(j, "server", name);
-    json_kstr(j, "status", r->rc == 0 ? "ok" : "failed");
+    json_kstr(j, "status", r->rc == 0 ? "ok" : r->rc == DS_EHELD ? "held" : "failed");
     json_key(j, "error");
     if (r->rc < 0)
         json_str(j, r->error);
@@ -127,7 +138,7 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
 }
 
 struct sync_args {
-    int json, dry, all;
+    int json, dry, all, force, no_scan;
 };
 
 static int parse(int argc, char **argv, struct sync_args *a)
@@ -136,6 +147,8 @@ static int parse(int argc, char **argv, struct sync_args *a)
         {"json", no_argument, NULL, 'j'},
         {"dry-run", no_argument, NULL, 'n'},
         {"all", no_argument, NULL, 'a'},
+        {"force", no_argument, NULL, 'f'},
+        {"no-scan", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -152,6 +165,12 @@ static int parse(int argc, char **argv, struct sync_args *a)
         case 'a':
             a->all = 1;
             break;
+        case 'f':
+            a->force = 1;
+            break;
+        case 'S':
+            a->no_scan = 1;
+            break;
         case 'h':
             fputs(SYNC_USAGE, stdout);
             return -1;
@@ -167,9 +186,10 @@ static int parse(int argc, char **argv, struct sync_args *a)
     return 0;
 }
 
-/* Syncs (or plans) each server; prints as it goes. Returns the failures. */
+/* Syncs (or plans) each server; prints as it goes. Returns the failures;
+ * *nheld counts the servers whose deletions a prune guard held back. */
 static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const struct sync_args *a,
-                   struct sync_ui *ui, struct json *j, char *failed, size_t flen)
+                   struct sync_ui *ui, struct json *j, char *failed, size_t flen, int *nheld)
 {
     int nfail = 0;
 
@@ -179,14 +199,16 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
         ds_sync_server(sy, srv[i], a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, &r);
         progress_clear(&ui->pr);
         ui->server = NULL;
-        if (r.rc < 0) {
+        *nheld += r.rc == DS_EHELD;
+        if (r.rc < 0 && r.rc != DS_EHELD) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
                      srv[i]->name);
         }
-        if (a->dry && r.plan)
+        if (a->dry && r.plan) {
             sync_cli_print_plan(j, srv[i]->name, r.plan);
-        else if (a->dry)
+            sync_cli_print_guard(srv[i]->name, r.plan);
+        } else if (a->dry)
             cli_err("%s", r.error);
         else if (j)
             result_json(j, srv[i]->name, &r);
@@ -211,7 +233,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     struct json j;
     char failed[2048] = "";
     size_t n = 0;
-    int rc = parse(argc, argv, &a), nfail;
+    int rc = parse(argc, argv, &a), nfail, nheld = 0;
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -224,7 +246,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     ui.enabled = cli->tty && !cli->quiet && !a.json && !a.dry;
     progress_init(&ui.pr, stderr, 0, "sync", progress_now());
     if (rc == 0)
-        rc = sync_cli_open(cfg, on_progress, &ui, &sy);
+        rc = sync_cli_open_force(cfg, on_progress, &ui, a.force, &sy);
+    if (rc == 0)
+        rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc != 0)
         goto out;
     if (a.json) {
@@ -233,7 +257,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         json_key(&j, "servers");
         json_arr_begin(&j);
     }
-    nfail = run_all(sy, srv, n, &a, &ui, a.json ? &j : NULL, failed, sizeof(failed));
+    nfail = run_all(sy, srv, n, &a, &ui, a.json ? &j : NULL, failed, sizeof(failed), &nheld);
     if (a.json) {
         json_arr_end(&j);
         json_obj_end(&j);
@@ -241,7 +265,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     }
     if (nfail > 0)
         cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);
-    rc = nfail > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    rc = nfail > 0 ? CLI_EXIT_FAIL : nheld > 0 ? CLI_EXIT_HELD : CLI_EXIT_OK;
 out:
     ds_sync_close(sy);
     free(srv);

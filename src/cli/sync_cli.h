@@ -14,6 +14,19 @@
  * CLI_EXIT_FAIL on failure, 0 on success. */
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out);
 
+/* The same with force: prune past max_delete (sync --force). */
+int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                        ds_sync_t **out);
+
+/* Before planning (src/cli/sync_prepare.c): warns about a catalog without a
+ * completed scan, then, unless no_scan, runs the incremental scan of the
+ * store into the sync's catalog. Returns 0, or CLI_EXIT_FAIL after printing
+ * why the scan failed. */
+int sync_cli_prepare(struct cli *cli, const ds_config_t *cfg, ds_sync_t *sy, int no_scan);
+
+/* Prints the held-deletions line of a plan (nothing when none). */
+void sync_cli_print_guard(const char *server, const ds_plan_t *p);
+
 /* Resolves names (or every server with all) into srv (cfg->nservers slots).
  * Prints the error and returns CLI_EXIT_USAGE for an unknown name or an
  * empty list, else 0 with *n set. */

@@ -95,6 +95,69 @@ static void test_not_a_database(void)
     CHECK(strstr(err, dbpath) != NULL);
 }
 
+/* Makes the catalog at dbpath look as a schema-2 build left it. */
+static void downgrade_to_2(void)
+{
+    sqlite3 *db = NULL;
+
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "DROP TABLE meta; PRAGMA user_version = 2", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_scan_mark(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_scanmark");
+    ds_file_row_t row = {.path = "patches/a", .klass = "patches", .size = 1, .scanned_at = 4242};
+    char err[512];
+    int64_t at = -1;
+    FILE *f;
+
+    /* new: created, not scanned; the mark is written once */
+    CHECK_INT(ds_catalog_created(cat), 1);
+    CHECK_INT(ds_catalog_scanned(cat, &at), 0);
+    CHECK_INT(ds_catalog_mark_scanned(cat, 100), 0);
+    CHECK_INT(ds_catalog_mark_scanned(cat, 200), 0);
+    CHECK_INT(ds_catalog_scanned(cat, &at), 1);
+    CHECK_INT(at, 100);
+    ds_catalog_free(cat);
+    cat = NULL;
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_catalog_created(cat), 0);
+    CHECK_INT(ds_catalog_scanned(cat, NULL), 1);
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+    ds_catalog_free(cat);
+    cat = NULL;
+
+    /* migration 3: a catalog with files was scanned (its newest row's time) */
+    downgrade_to_2();
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_catalog_created(cat), 0);
+    CHECK_INT(ds_catalog_scanned(cat, &at), 1);
+    CHECK_INT(at, 4242);
+    CHECK_INT(ds_catalog_file_delete(cat, "patches/a"), 0);
+    ds_catalog_free(cat);
+    cat = NULL;
+
+    /* ... an empty one was not */
+    downgrade_to_2();
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_catalog_scanned(cat, NULL), 0);
+    ds_catalog_free(cat);
+    cat = NULL;
+
+    /* truncated to 0 bytes: re-created from nothing, not scanned */
+    f = fopen(dbpath, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_catalog_created(cat), 1);
+    CHECK_INT(ds_catalog_scanned(cat, NULL), 0);
+    ds_catalog_free(cat);
+}
+
 static void test_content_dedup(void)
 {
     ds_catalog_t *cat = open_fresh("cat_content");
@@ -294,6 +357,7 @@ int main(void)
     RUN(test_migrations_idempotent);
     RUN(test_newer_schema_refused);
     RUN(test_not_a_database);
+    RUN(test_scan_mark);
     RUN(test_content_dedup);
     RUN(test_file_upsert_delete);
     RUN(test_cursor_order_prefix_snapshot);

@@ -403,6 +403,56 @@ static void test_schedules(void)
     ds_config_free(cfg);
 }
 
+static void test_max_delete(void)
+{
+    ds_config_t *cfg;
+    const ds_server_cfg_t *a, *b, *c;
+
+    /* default 10%; a [console] default; a server's own count or percentage */
+    cfg = parse_ok(CONSOLE "[server a]\nurl = file:///a\n", "/");
+    a = cfg ? ds_config_server(cfg, "a") : NULL;
+    CHECK(cfg && cfg->max_delete == 10 && cfg->max_delete_pct == 1);
+    CHECK(a && a->max_delete == 10 && a->max_delete_pct == 1 && a->max_delete_line == 0);
+    ds_config_free(cfg);
+    cfg = parse_ok("[server a]\nurl = file:///a\n"
+                   "[server b]\nurl = file:///b\nmax_delete = 50\n"
+                   "[server c]\nurl = file:///c\nmax_delete = 0%\n" CONSOLE "max_delete = 25%\n",
+                   "/");
+    a = cfg ? ds_config_server(cfg, "a") : NULL;
+    b = cfg ? ds_config_server(cfg, "b") : NULL;
+    c = cfg ? ds_config_server(cfg, "c") : NULL;
+    CHECK(a && a->max_delete == 25 && a->max_delete_pct == 1); /* console default, set later */
+    CHECK(b && b->max_delete == 50 && b->max_delete_pct == 0 && b->max_delete_line == 5);
+    CHECK(c && c->max_delete == 0 && c->max_delete_pct == 1);
+    ds_config_free(cfg);
+    cfg = parse_ok(CONSOLE "max_delete = 0\n[server a]\nurl = file:///a\nmax_delete = 100%\n", "/");
+    a = cfg ? ds_config_server(cfg, "a") : NULL;
+    CHECK(cfg && cfg->max_delete == 0 && cfg->max_delete_pct == 0);
+    CHECK(a && a->max_delete == 100 && a->max_delete_pct == 1);
+    ds_config_free(cfg);
+
+    EXPECT_ERR(CONSOLE "max_delete = 101%\n", "t.conf:4: [console] key 'max_delete': expected a "
+                                              "number of files (0 to 1000000000) or a percentage");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///a\nmax_delete = -1\n",
+               "t.conf:6: [server a] key 'max_delete': expected a number of files");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///a\nmax_delete = ten\n",
+               "t.conf:6: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete = 10%%\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete = 5 files\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete = %\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete = 1000000001\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete = 99999999999999999999999\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': expected");
+    EXPECT_ERR(CONSOLE "[server a]\nmax_delete =\nurl = file:///a\n",
+               "t.conf:5: [server a] key 'max_delete': ");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///a\nmax_delete = 5\nmax_delete = 6\n",
+               "t.conf:7: [server a] key 'max_delete': duplicate key (first at line 6)");
+}
+
 static void test_no_err_buffer(void)
 {
     ds_config_t *cfg = (ds_config_t *)1;
@@ -427,6 +477,7 @@ int main(void)
     RUN(test_password_never_echoed);
     RUN(test_server_refs);
     RUN(test_schedules);
+    RUN(test_max_delete);
     RUN(test_no_err_buffer);
     return CHECK_DONE();
 }

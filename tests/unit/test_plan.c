@@ -81,6 +81,9 @@ static void t_init(struct t *t)
     t->in.manifest = t->man;
     t->in.classes = classes;
     t->in.nclasses = 3;
+    t->in.scanned = 1; /* the guards get their own tests */
+    t->in.max_delete = 100;
+    t->in.max_delete_pct = 1;
     t->in.oracle = (ds_plan_oracle_t){f_id, f_best, f_readable, f_worth, NULL};
 }
 
@@ -296,6 +299,137 @@ static void test_manifest_entry_gone(void)
     t_free(&t);
 }
 
+/* A catalog without a completed scan, or with nothing for the server,
+ * never prunes: not even with force, and not a manifest record. */
+static void test_guard_unscanned_empty(void)
+{
+    struct t t;
+    uint8_t s[DS_SHA256_LEN];
+    const ds_plan_item_t *a, *b;
+    char msg[256];
+
+    t_init(&t);
+    t.in.prune = 1;
+    t.in.force = 1;
+    t.in.scanned = 0;
+    want(&t, "patches/a.msu", 1, 100);
+    have(&t, "patches/a.msu", 1, 100, 0);
+    have(&t, "patches/gone.msu", 2, 100, 0);
+    have(&t, "engines/old.bin", 3, 50, 0);
+    sha(s, 4);
+    CHECK_INT(ds_manifest_put(t.man, "patches/absent.msu", 10, 500, s), 0);
+    build(&t);
+    a = item(&t, "patches/gone.msu");
+    b = item(&t, "engines/old.bin");
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_UNSCANNED);
+    CHECK(a && a->action == DS_PLAN_EXTRA && a->held && a->present);
+    CHECK(b && b->action == DS_PLAN_EXTRA && b->held);
+    CHECK(item(&t, "patches/absent.msu") == NULL); /* its record stays */
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 2);
+    CHECK_INT(t.plan->totals.extra, 2);
+    CHECK_INT(t.plan->would_delete, 2);
+    CHECK_INT(t.plan->target_files, 3);
+    for (size_t i = 0; i < t.plan->n; i++)
+        CHECK(t.plan->items[i].action != DS_PLAN_DELETE);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK_STR(msg, "2 deletions held back: the catalog has no completed scan (run distsync scan)");
+    ds_plan_free(t.plan);
+
+    /* scanned, but nothing of the server's classes is desired */
+    t.in.scanned = 1;
+    t.in.nwant = 0;
+    build(&t);
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_EMPTY);
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 3);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK(strstr(msg, "3 deletions held back: the catalog holds no file") == msg);
+    ds_plan_free(t.plan);
+
+    /* scanned and not empty: the same target is pruned */
+    t.in.nwant = 1;
+    build(&t);
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
+    CHECK_INT(t.plan->totals.del, 3);
+    CHECK_INT(t.plan->totals.held, 0);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK_STR(msg, "");
+    t_free(&t);
+}
+
+/* 10 files on the target, 1 kept; n of the others left the store. */
+static void guard_case(struct t *t, int ndel, uint64_t max, int pct, int force)
+{
+    static const char *const paths[] = {"patches/0", "patches/1", "patches/2", "patches/3",
+                                        "patches/4", "patches/5", "patches/6", "patches/7",
+                                        "patches/8", "patches/9"};
+
+    ds_plan_free(t->plan);
+    t->plan = NULL;
+    ds_manifest_free(t->man);
+    t_init(t);
+    t->in.prune = 1;
+    t->in.max_delete = max;
+    t->in.max_delete_pct = pct;
+    t->in.force = force;
+    for (int i = 0; i < 10; i++) {
+        have(t, paths[i], i + 1, 100, 0);
+        if (i >= ndel)
+            want(t, paths[i], i + 1, 100);
+    }
+    build(t);
+}
+
+static void test_guard_max_delete(void)
+{
+    struct t t = {0};
+    char msg[256];
+
+    guard_case(&t, 1, 10, 1, 0); /* 10% of 10: 1 may go */
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
+    CHECK_INT(t.plan->totals.del, 1);
+    guard_case(&t, 2, 10, 1, 0); /* 20%: held, all of them */
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_MAX_DELETE);
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 2);
+    CHECK(item(&t, "patches/0") && item(&t, "patches/0")->held);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK_STR(msg, "would delete 2 of 10 files (20%), over max_delete 10%; rerun with --force to "
+                   "allow");
+    guard_case(&t, 2, 10, 1, 1); /* force */
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
+    CHECK_INT(t.plan->totals.del, 2);
+    guard_case(&t, 3, 3, 0, 0); /* a count: 3 may go */
+    CHECK_INT(t.plan->totals.del, 3);
+    guard_case(&t, 4, 3, 0, 0);
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_MAX_DELETE);
+    CHECK_INT(t.plan->totals.del, 0);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK_STR(msg, "would delete 4 of 10 files (40%), over max_delete 3; rerun with --force to "
+                   "allow");
+    guard_case(&t, 1, 0, 0, 0); /* 0: nothing without --force */
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 1);
+    guard_case(&t, 9, 100, 1, 0); /* 100%: no limit */
+    CHECK_INT(t.plan->totals.del, 9);
+    t_free(&t);
+
+    /* a percentage just over the limit shows why */
+    {
+        ds_plan_t p = {0};
+
+        p.guard = DS_PLAN_GUARD_MAX_DELETE;
+        p.would_delete = 21;
+        p.target_files = 200;
+        p.max_delete = 10;
+        p.max_delete_pct = 1;
+        ds_plan_guard_msg(&p, msg, sizeof(msg));
+        CHECK_STR(msg, "would delete 21 of 200 files (10.5%), over max_delete 10%; rerun with "
+                       "--force to allow");
+    }
+}
+
 static void test_need_hash(void)
 {
     struct t t;
@@ -469,6 +603,8 @@ int main(void)
     RUN(test_small_same_path);
     RUN(test_prune);
     RUN(test_manifest_entry_gone);
+    RUN(test_guard_unscanned_empty);
+    RUN(test_guard_max_delete);
     RUN(test_need_hash);
     RUN(test_drift);
     RUN(test_missing_hash_is_unknown);

@@ -95,6 +95,19 @@ static int get_row(const char *rel, ds_file_row_t *row, ds_content_t *c)
     return rc;
 }
 
+/* ds_catalog_scanned() of the catalog at dbpath. */
+static int scanned(void)
+{
+    ds_catalog_t *cat = NULL;
+    char err[512];
+    int rc;
+
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    rc = ds_catalog_scanned(cat, NULL);
+    ds_catalog_free(cat);
+    return rc;
+}
+
 static uint64_t count_contents(void)
 {
     ds_catalog_t *cat = NULL;
@@ -155,7 +168,9 @@ static void test_first_scan_hashes(void)
     write_file("patches/kb1/big.msu", 300000, 1);
     write_file("patches/small", 10, 2);
     write_file("engines/empty", 0, 3);
+    CHECK_INT(scanned(), 0);
     CHECK_INT(scan(2, &st), 0);
+    CHECK_INT(scanned(), 1); /* a completed scan marks the catalog */
     CHECK_INT(st.files, 3);
     CHECK_INT(st.added, 3);
     CHECK_INT(st.hashed, 3);
@@ -320,6 +335,7 @@ static void test_store_missing_is_fatal(void)
     setup("scan_nostore");
     rmdir(store);
     CHECK_INT(scan(1, &st), -ENOENT);
+    CHECK_INT(scanned(), 0); /* a failed scan does not */
 }
 
 /* The worker reports a file that vanished, or stopped being regular,
