@@ -8,6 +8,8 @@ set -uo pipefail
 st_init history_gc
 store=$tmp/store known=$tmp/known
 st_conf "$tmp/d.conf" "$store" "$tmp/state" one "file://$tmp/t1" local two "file://$tmp/t2" agent
+# a 9-file store: 10% (the default max_delete) would hold every deletion back
+sed -i '/^\[console\]/a max_delete = 100%' "$tmp/d.conf"
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 mkdir -p "$tmp/t1" "$tmp/t2"
 st_gen "$store" 0 "$known" --files 9 --max 512 || bad "mkstore"

@@ -20,6 +20,8 @@ mkdir -p "$store/patches" "$store/definitions"
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$store/patches/big.bin"
 for i in 1 2 3; do head -c $((256 * 1024)) /dev/urandom >"$store/definitions/d$i.dat"; done
 st_conf "$tmp/d.conf" "$store" "$tmp/state" full "file://$t/loc" local full-ag "file://$t/ag" agent
+# a few files: 10% (the default max_delete) would hold every deletion back
+sed -i '/^\[console\]/a max_delete = 100%' "$tmp/d.conf"
 mkdir -p "$t/loc" "$t/ag"
 
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
