@@ -74,7 +74,8 @@ static void print_json(const ds_config_t *cfg)
         json_str(s->site);
         putchar(',');
         json_list("classes", &s->classes);
-        printf(",\"prune\":%s}", s->prune ? "true" : "false");
+        printf(",\"prune\":%s,\"max_delete\":\"%llu%s\"}", s->prune ? "true" : "false",
+               (unsigned long long)s->max_delete, s->max_delete_pct ? "%" : "");
     }
     fputs("],\"schedules\":[", stdout);
     for (size_t i = 0; i < cfg->nschedules; i++) {

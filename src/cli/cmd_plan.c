@@ -1,4 +1,5 @@
-/* distsync plan SERVER [--json]: what a sync would do, read-only. */
+/* distsync plan SERVER [--json] [--no-scan]: what a sync would do (after the
+ * incremental scan), read-only on the target. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>

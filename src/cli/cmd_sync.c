@@ -1,7 +1,9 @@
 /*
- * distsync sync SERVER... | --all [--dry-run] [--json]: run-now sync, one
- * server after another. Live progress on a terminal, else one summary line
- * per server; exit 1 when any server failed, naming each failure.
+ * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]:
+ * run-now sync, one server after another, after the incremental scan. Live
+ * progress on a terminal, else one summary line per server; exit 1 when any
+ * server failed, naming each failure, else 25 when a prune guard held
+ * deletions back (--force lifts max_delete).
  */
 #include <getopt.h>
 #include <inttypes.h>

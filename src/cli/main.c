@@ -21,9 +21,10 @@ static const struct command commands[] = {
     {"scan", cmd_scan, "scan the content store into the catalog: scan [--json] [--threads N]"},
     {"files", cmd_files, "list the catalog: files [--json] [--class C] [PATH_PREFIX]"},
     {"agent", cmd_agent, "receive a sync session on stdin/stdout: agent --root DIR"},
-    {"plan", cmd_plan, "what a sync would do: plan SERVER [--json]"},
-    {"sync", cmd_sync, "sync now: sync SERVER... | --all [--dry-run] [--json]"},
-    {"status", cmd_status, "file status report: status [SERVER...] [--json]"},
+    {"plan", cmd_plan, "what a sync would do: plan SERVER [--json] [--no-scan]"},
+    {"sync", cmd_sync,
+     "sync now: sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]"},
+    {"status", cmd_status, "file status report: status [SERVER...] [--json] [--no-scan]"},
     {"history", cmd_history, "sync runs: history [--server S] [--limit N] [--events] [--json]"},
     {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--json]"},
 };

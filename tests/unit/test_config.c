@@ -79,6 +79,8 @@ static void test_example_loads(void)
     CHECK(s != NULL && s->prune == 0 && s->classes.n == 2 && s->site_line > s->line);
     s = ds_config_server(cfg, "paris-local");
     CHECK(s != NULL && s->prune == 1 && s->classes.n == 3); /* default: the console's */
+    CHECK(s != NULL && s->max_delete == 200 && !s->max_delete_pct);
+    CHECK(cfg->max_delete == 10 && cfg->max_delete_pct);
     s = ds_config_server(cfg, "lyon-1");
     CHECK(s != NULL && strncmp(s->url, "smb://", 6) == 0 && strcmp(s->site, "lyon") == 0);
     d = ds_config_schedule(cfg, "patch-tuesday");
