@@ -511,6 +511,7 @@ static void guard(struct build *b)
 {
     const ds_plan_input_t *in = b->in;
     ds_plan_t *p = b->plan;
+    ds_plan_guard_t g;
     size_t ndel = 0, k = 0;
 
     p->max_delete = in->max_delete;
@@ -524,13 +525,15 @@ static void guard(struct build *b)
     if (ndel == 0)
         return;
     if (!in->scanned)
-        p->guard = DS_PLAN_GUARD_UNSCANNED;
+        g = DS_PLAN_GUARD_UNSCANNED;
     else if (in->nwant == 0)
-        p->guard = DS_PLAN_GUARD_EMPTY;
+        g = DS_PLAN_GUARD_EMPTY;
     else if (!in->force && over_limit(in, p->would_delete, p->target_files))
-        p->guard = DS_PLAN_GUARD_MAX_DELETE;
+        g = DS_PLAN_GUARD_MAX_DELETE;
     else
         return;
+    /* only manifest records to drop: nothing is held back, nothing to say */
+    p->guard = p->would_delete > 0 ? g : DS_PLAN_GUARD_NONE;
     for (size_t i = 0; i < p->n; i++) {
         ds_plan_item_t *it = &p->items[i];
 

@@ -347,6 +347,30 @@ static void test_guard_unscanned_empty(void)
     CHECK(strstr(msg, "3 deletions held back: the catalog holds no file") == msg);
     ds_plan_free(t.plan);
 
+    /* only a manifest record to drop: left out, and nothing is held back */
+    t.plan = NULL;
+    t_free(&t);
+    t_init(&t);
+    t.in.prune = 1;
+    t.in.scanned = 0;
+    want(&t, "patches/a.msu", 1, 100);
+    have(&t, "patches/a.msu", 1, 100, 0);
+    sha(s, 4);
+    CHECK_INT(ds_manifest_put(t.man, "patches/absent.msu", 10, 500, s), 0);
+    build(&t);
+    CHECK(item(&t, "patches/absent.msu") == NULL);
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 0);
+    t_free(&t);
+    t_init(&t);
+    t.in.prune = 1;
+    want(&t, "patches/a.msu", 1, 100);
+    have(&t, "patches/a.msu", 1, 100, 0);
+    have(&t, "patches/gone.msu", 2, 100, 0);
+    have(&t, "engines/old.bin", 3, 50, 0);
+    CHECK_INT(ds_manifest_put(t.man, "patches/absent.msu", 10, 500, s), 0);
+
     /* scanned and not empty: the same target is pruned */
     t.in.nwant = 1;
     build(&t);
