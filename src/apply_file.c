@@ -23,6 +23,7 @@
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
+#include "rsjob.h"
 
 static struct afile *find_file(ds_apply_t *ap, uint32_t id)
 {
@@ -289,16 +290,12 @@ static int run_job(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *
     rs_buffers_t b = {.next_in = (char *)p, .avail_in = n, .eof_in = eof};
 
     for (;;) {
-        size_t before_in = b.avail_in, out;
-        rs_result res;
+        size_t out;
+        int rc = ds__rsjob_pump(f->job, &b, ap->iobuf, APPLY_IOBUF, &out);
 
-        b.next_out = (char *)ap->iobuf;
-        b.avail_out = APPLY_IOBUF;
-        res = rs_job_iter(f->job, &b);
-        out = APPLY_IOBUF - b.avail_out;
         if (out && file_write(ap, f, id, ap->iobuf, out))
             return 1;
-        if (res == RS_DONE) {
+        if (rc == 1) {
             f->delta_done = 1;
             if (b.avail_in > 0) {
                 file_fail(ap, f, id, DS_EDELTA, "data after the end of the delta stream");
@@ -306,18 +303,14 @@ static int run_job(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *
             }
             return 0;
         }
-        if (res != RS_BLOCKED) {
-            file_fail(ap, f, id, DS_EDELTA, "corrupt delta against basis '%s': %s", f->basis_name,
-                      rs_strerror(res));
+        if (rc < 0) {
+            file_fail(ap, f, id, DS_EDELTA, "%s against basis '%s'",
+                      rc == DS_ECORRUPT ? "delta stream truncated" : "corrupt delta",
+                      f->basis_name);
             return 1;
         }
-        if (out == 0 && b.avail_in == before_in) {
-            if (eof || b.avail_in > 0) {
-                file_fail(ap, f, id, DS_EDELTA, "delta stream truncated");
-                return 1;
-            }
+        if (b.avail_in == 0 && !eof)
             return 0; /* needs more input */
-        }
     }
 }
 

@@ -1,10 +1,9 @@
 /*
  * librsync delta computation and checking, streamed through bounded
- * buffers (see include/distsync/delta.h). librsync's result codes are mapped
- * to ours here and its trace output is routed to ds_log.
+ * buffers (see include/distsync/delta.h). Jobs run through the one pump in
+ * rsjob.c (stall guard, librsync's log routed to ds_log).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
+#include "rsjob.h"
 
 #define IN_CAP  (256u * 1024)
 #define OUT_CAP (256u * 1024)
@@ -35,19 +35,6 @@ struct src_hash {
     ds_sha256_t sha;
     int hashing;
 };
-
-static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
-
-static void trace_fn(rs_loglevel level, char const *msg)
-{
-    ds_log(level <= RS_LOG_ERR ? DS_LOG_WARN : DS_LOG_DEBUG, "librsync: %s", msg);
-}
-
-static void trace_init(void)
-{
-    rs_trace_to(trace_fn);
-    rs_trace_set_level(RS_LOG_ERR);
-}
 
 static long fd_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
@@ -82,40 +69,30 @@ void ds_delta_src_retain(ds_delta_src_t *s, ds_retain_reader_t *rd)
 static int pump_run(struct pump *p)
 {
     rs_buffers_t b = {0};
-    size_t inlen = 0, stalls = 0;
-    char *inp = p->in;
-    int eof = 0, rc;
-    rs_result res;
+    size_t made, inlen;
+    int rc;
 
     for (;;) {
-        if (inlen == 0 && !eof) {
+        if (b.avail_in == 0 && !b.eof_in) {
             rc = p->fill(p->ctx, p->in, IN_CAP, &inlen);
             if (rc < 0)
                 return rc;
-            eof = inlen == 0;
-            inp = p->in;
+            b.next_in = p->in;
+            b.avail_in = inlen;
+            b.eof_in = inlen == 0;
             p->in_total += inlen;
         }
-        b.next_in = inp;
-        b.avail_in = inlen;
-        b.eof_in = eof;
-        b.next_out = p->out;
-        b.avail_out = OUT_CAP;
-        res = rs_job_iter(p->job, &b);
-        if (res != RS_DONE && res != RS_BLOCKED) {
-            ds_log(DS_LOG_ERROR, "librsync job failed: %s", rs_strerror(res));
-            return res == RS_MEM_ERROR ? DS_ENOMEM : DS_EDELTA;
+        rc = ds__rsjob_pump(p->job, &b, p->out, OUT_CAP, &made);
+        if (made > 0) {
+            int drc = p->drain(p->ctx, p->out, made);
+
+            if (drc < 0)
+                return drc;
         }
-        stalls =
-            (b.avail_in == inlen && b.avail_out == OUT_CAP && (inlen > 0 || eof)) ? stalls + 1 : 0;
-        inp = b.next_in;
-        inlen = b.avail_in;
-        if (b.avail_out < OUT_CAP && (rc = p->drain(p->ctx, p->out, OUT_CAP - b.avail_out)) < 0)
-            return rc;
-        if (res == RS_DONE)
+        if (rc == 1)
             return 0;
-        if (stalls > 2)
-            return DS_EDELTA; /* no progress: truncated or stuck stream */
+        if (rc < 0)
+            return rc == DS_ENOMEM ? rc : DS_EDELTA; /* refused, or truncated / stuck */
     }
 }
 
@@ -178,24 +155,17 @@ static int sig_fill(void *ctx, char *buf, size_t cap, size_t *got)
 /* Feeds signature bytes to the loader job (which only consumes). */
 static int load_feed(rs_job_t *load, const char *p, size_t n, int eof)
 {
-    char dummy;
-    rs_buffers_t b = {.next_in = (char *)p, .avail_in = n, .eof_in = eof, .next_out = &dummy};
-    rs_result res;
+    char dummy[64];
+    rs_buffers_t b = {.next_in = (char *)p, .avail_in = n, .eof_in = eof};
+    size_t made;
+    int rc;
 
-    for (int spins = 0; spins < 4; spins++) {
-        size_t before = b.avail_in;
-
-        res = rs_job_iter(load, &b);
-        if (res == RS_DONE || (res == RS_BLOCKED && b.avail_in == 0 && !eof))
-            return 0;
-        if (res != RS_BLOCKED) {
-            ds_log(DS_LOG_ERROR, "librsync signature load failed: %s", rs_strerror(res));
-            return res == RS_MEM_ERROR ? DS_ENOMEM : DS_EDELTA;
-        }
-        if (b.avail_in < before)
-            spins = 0;
-    }
-    return DS_EDELTA;
+    do
+        rc = ds__rsjob_pump(load, &b, dummy, sizeof(dummy), &made);
+    while (rc == 0 && made == sizeof(dummy));
+    if (rc < 0)
+        return rc == DS_ENOMEM ? rc : DS_EDELTA;
+    return rc == 1 || !eof ? 0 : DS_EDELTA;
 }
 
 static int sig_drain(void *ctx, const char *p, size_t n)
@@ -297,7 +267,6 @@ int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
     size_t block = pick_block(&o, basis->size);
     int rc;
 
-    pthread_once(&trace_once, trace_init);
     if (o.strong_len == 0)
         o.strong_len = DS_DELTA_STRONG_DEFAULT;
     if (o.strong_len > RS_MAX_STRONG_SUM_LENGTH)
@@ -396,7 +365,6 @@ int ds_delta_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_siz
     char *bufs = malloc(IN_CAP + OUT_CAP);
     int rc = bufs ? ds_sha256_init(&c.sha) : DS_ENOMEM;
 
-    pthread_once(&trace_once, trace_init);
     if (rc < 0)
         goto out;
     p.in = bufs;

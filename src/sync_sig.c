@@ -13,6 +13,7 @@
 #include <librsync.h>
 
 #include "distsync/error.h"
+#include "rsjob.h"
 #include "sync_int.h"
 
 #define IOBUF (256u * 1024)
@@ -30,23 +31,23 @@ uint32_t ds__sync_sig_block(uint64_t size)
     return b;
 }
 
+/* Parses a signature the target sent: untrusted bytes. */
 static int load_sig(const uint8_t *sig, size_t n, rs_signature_t **out)
 {
     rs_job_t *job = rs_loadsig_begin(out);
     rs_buffers_t b = {.next_in = (char *)sig, .avail_in = n, .eof_in = 1};
     char dummy[64];
-    rs_result res;
+    size_t made;
+    int rc;
 
     if (job == NULL)
         return DS_ENOMEM;
-    do {
-        b.next_out = dummy;
-        b.avail_out = sizeof(dummy);
-        res = rs_job_iter(job, &b);
-    } while (res == RS_BLOCKED && b.avail_in > 0);
+    do
+        rc = ds__rsjob_pump(job, &b, dummy, sizeof(dummy), &made);
+    while (rc == 0);
     rs_job_free(job);
-    if (res != RS_DONE)
-        return DS_ECORRUPT;
+    if (rc < 0)
+        return rc == DS_ENOMEM ? rc : DS_ECORRUPT;
     return rs_build_hash_table(*out) == RS_DONE ? 0 : DS_ENOMEM;
 }
 
@@ -70,12 +71,11 @@ static int run_delta(rs_job_t *job, int tfd, int out_fd, char *in, char *out, ui
 {
     rs_buffers_t b = {0};
     uint64_t off = 0;
-    int eof = 0, rc;
+    size_t made;
+    int rc;
 
     for (;;) {
-        rs_result res;
-
-        if (b.avail_in == 0 && !eof) {
+        if (b.avail_in == 0 && !b.eof_in) {
             ssize_t r = pread(tfd, in, IOBUF, (off_t)off);
 
             if (r < 0 && errno == EINTR)
@@ -83,22 +83,22 @@ static int run_delta(rs_job_t *job, int tfd, int out_fd, char *in, char *out, ui
             if (r < 0)
                 return -errno;
             off += (uint64_t)r;
-            eof = r == 0;
             b.next_in = in;
             b.avail_in = (size_t)r;
-            b.eof_in = eof;
+            b.eof_in = r == 0;
         }
-        b.next_out = out;
-        b.avail_out = IOBUF;
-        res = rs_job_iter(job, &b);
-        rc = write_all(out_fd, out, IOBUF - b.avail_out);
-        if (rc < 0)
-            return rc;
-        *dsize += IOBUF - b.avail_out;
-        if (res == RS_DONE)
+        rc = ds__rsjob_pump(job, &b, out, IOBUF, &made);
+        if (made > 0) {
+            int wrc = write_all(out_fd, out, made);
+
+            if (wrc < 0)
+                return wrc;
+            *dsize += made;
+        }
+        if (rc == 1)
             return 0;
-        if (res != RS_BLOCKED)
-            return DS_EDELTA;
+        if (rc < 0)
+            return rc == DS_ENOMEM ? rc : DS_EDELTA;
     }
 }
 
