@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <librsync.h>
 #include <zstd.h>
 
 #include "apply_int.h"
@@ -87,12 +86,6 @@ int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
     return code;
 }
 
-/* librsync prints its errors to stderr by default; route them to our log. */
-static void rs_log(rs_loglevel level, const char *msg)
-{
-    ds_log(DS_LOG_DEBUG, "librsync: %s", msg);
-}
-
 int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out, char *err,
                  size_t errlen)
 {
@@ -103,7 +96,6 @@ int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out
     if (ap == NULL)
         goto fail;
     ap->rootfd = ap->dsfd = ap->tmpfd = ap->lockfd = -1;
-    rs_trace_to(rs_log);
     if (opts)
         ap->opts = *opts;
     ap->max_open = ap->opts.max_open_files ? ap->opts.max_open_files : DS_APPLY_MAX_OPEN;
@@ -156,6 +148,24 @@ void ds_apply_output_consume(ds_apply_t *ap, size_t n)
     ds_proto_buf_consume(&ap->out, n);
 }
 
+static void stream_drop(ds_apply_t *ap)
+{
+    if (ap->stream != NULL)
+        ap->stream->free(ap->stream);
+    ap->stream = NULL;
+}
+
+void ds__apply_stream_start(ds_apply_t *ap, struct astream *st)
+{
+    stream_drop(ap);
+    ap->stream = st;
+}
+
+int ds_apply_want_input(const ds_apply_t *ap)
+{
+    return ap->stream == NULL && ap->out.len < DS_APPLY_OUT_HIGH;
+}
+
 static int write_manifest(ds_apply_t *ap)
 {
     int rc;
@@ -184,6 +194,7 @@ int ds_apply_finish(ds_apply_t *ap)
 
     if (ap == NULL)
         return 0;
+    stream_drop(ap);
     for (unsigned i = 0; i < ap->max_open; i++)
         if (ap->files[i].used)
             ds__apply_file_release(ap, &ap->files[i]);
@@ -238,30 +249,53 @@ static int load_manifest(ds_apply_t *ap, char *err, size_t errlen)
     return rc;
 }
 
+/* MANIFEST_GET's reply: the encoded manifest, a slice per frame. */
+struct man_stream {
+    struct astream h;
+    uint8_t *buf;
+    size_t len, off;
+};
+
+static int man_step(ds_apply_t *ap, struct astream *st)
+{
+    struct man_stream *ms = (struct man_stream *)st;
+    ds_msg_t m = {.type = DS_MSG_MANIFEST_DATA, .id = st->id};
+    size_t n = ms->len - ms->off > MANIFEST_CHUNK ? MANIFEST_CHUNK : ms->len - ms->off;
+    int rc;
+
+    m.flags = ms->off + n < ms->len ? DS_PROTO_F_MORE : 0;
+    m.u.blob.data = ms->buf + ms->off;
+    m.u.blob.len = (uint32_t)n;
+    rc = ds__apply_reply(ap, &m);
+    ms->off += n;
+    return rc < 0 ? rc : ms->off == ms->len;
+}
+
+static void man_free(struct astream *st)
+{
+    free(((struct man_stream *)st)->buf);
+    free(st);
+}
+
 static int on_manifest_get(ds_apply_t *ap, const ds_msg_t *req)
 {
     char err[APPLY_ERRMSG] = "";
-    uint8_t *buf = NULL;
-    size_t len = 0, off = 0;
-    int rc = load_manifest(ap, err, sizeof(err));
+    struct man_stream *ms = calloc(1, sizeof(*ms));
+    int rc = ms ? load_manifest(ap, err, sizeof(err)) : DS_ENOMEM;
 
     if (rc == 0)
-        rc = ds_manifest_encode(ap->man, &buf, &len);
-    if (rc < 0)
+        rc = ds_manifest_encode(ap->man, &ms->buf, &ms->len);
+    if (rc < 0) {
+        if (ms)
+            man_free(&ms->h);
         return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
                                    err[0] ? err : ds_strerror(rc));
-    do {
-        ds_msg_t m = {.type = DS_MSG_MANIFEST_DATA, .id = req->id};
-        size_t n = len - off > MANIFEST_CHUNK ? MANIFEST_CHUNK : len - off;
-
-        m.flags = off + n < len ? DS_PROTO_F_MORE : 0;
-        m.u.blob.data = buf + off;
-        m.u.blob.len = (uint32_t)n;
-        rc = ds__apply_reply(ap, &m);
-        off += n;
-    } while (rc == 0 && off < len);
-    free(buf);
-    return rc;
+    }
+    ms->h.step = man_step;
+    ms->h.free = man_free;
+    ms->h.id = req->id;
+    ds__apply_stream_start(ap, &ms->h);
+    return 0;
 }
 
 static int on_manifest_commit(ds_apply_t *ap, const ds_msg_t *req)
@@ -579,63 +613,77 @@ static long missing(ds_apply_t *ap)
            (long)ap->in.len;
 }
 
-static int feed_buffered(ds_apply_t *ap, const uint8_t **p, size_t *len)
+/* Produces streamed reply slices while the output is below the bound. */
+static int run_stream(ds_apply_t *ap)
 {
-    while (*len > 0 || ap->in.len >= DS_PROTO_HDR_LEN) {
-        long need = missing(ap);
-        size_t take;
-        int rc;
+    while (ap->stream != NULL && ap->out.len < DS_APPLY_OUT_HIGH) {
+        struct astream *st = ap->stream;
+        uint32_t id = st->id;
+        int rc = st->step(ap, st);
 
-        if (need < 0)
-            return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header");
-        if (need == 0 && ap->in.len >= DS_PROTO_HDR_LEN) {
-            rc = handle_frame(ap, ap->in.p, ap->in.len);
-            ap->in.len = 0;
-            return rc;
-        }
-        if (*len == 0)
-            return 0;
-        take = (size_t)need < *len ? (size_t)need : *len;
-        if (ds_proto_buf_append(&ap->in, *p, take) < 0)
-            return ds__apply_fatal(ap, 0, DS_ENOMEM, "out of memory buffering a frame");
-        *p += take;
-        *len -= take;
+        if (rc == 0)
+            continue;
+        stream_drop(ap);
+        if (rc < 0)
+            return ds__apply_fatal(ap, id, rc, "streaming a reply (id %u): %s", id,
+                                   ds_strerror(rc));
     }
     return 0;
 }
 
-int ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len)
+/* Takes bytes of one frame from p: handles a complete frame in place, or
+ * buffers the bytes of a partial one (and handles it once complete). Sets
+ * *used to the bytes taken. */
+static int take_frame(ds_apply_t *ap, const uint8_t *p, size_t len, size_t *used)
+{
+    long need;
+    size_t take;
+
+    *used = 0;
+    if (ap->in.len == 0) {
+        long fl = ds_proto_frame_len(p, len);
+
+        if (fl < 0)
+            return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header (type 0x%02x)", p[4]);
+        if (fl > 0) {
+            *used = (size_t)fl;
+            return handle_frame(ap, p, (size_t)fl);
+        }
+    }
+    need = missing(ap);
+    if (need < 0)
+        return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header");
+    take = (size_t)need < len ? (size_t)need : len;
+    if (ds_proto_buf_append(&ap->in, p, take) < 0)
+        return ds__apply_fatal(ap, 0, DS_ENOMEM, "out of memory buffering a frame");
+    *used = take;
+    if (ap->in.len >= DS_PROTO_HDR_LEN && missing(ap) == 0) {
+        int rc = handle_frame(ap, ap->in.p, ap->in.len);
+
+        ap->in.len = 0;
+        return rc;
+    }
+    return 0;
+}
+
+long ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
+    size_t off = 0;
     int rc;
 
     if (ap->state == S_DEAD)
         return ap->fatal_rc;
-    while (len > 0) {
-        long fl;
+    rc = run_stream(ap);
+    while (rc == 0 && off < len && ds_apply_want_input(ap)) {
+        size_t used;
 
         if (ap->state == S_DONE)
             return ds__apply_fatal(ap, 0, DS_EPROTO, "data after BYE");
-        if (ap->in.len > 0) {
-            rc = feed_buffered(ap, &p, &len);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        fl = ds_proto_frame_len(p, len);
-        if (fl < 0)
-            return ds__apply_fatal(ap, 0, DS_EPROTO, "invalid frame header (type 0x%02x)", p[4]);
-        if (fl == 0) {
-            rc = feed_buffered(ap, &p, &len);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        rc = handle_frame(ap, p, (size_t)fl);
-        if (rc < 0)
-            return rc;
-        p += fl;
-        len -= (size_t)fl;
+        rc = take_frame(ap, p + off, len - off, &used);
+        off += used;
+        if (rc == 0)
+            rc = run_stream(ap);
     }
-    return 0;
+    return rc < 0 ? rc : (long)off;
 }

@@ -18,6 +18,20 @@
 
 enum { S_HELLO, S_READY, S_DONE, S_DEAD };
 
+/*
+ * A streamed reply in progress (MANIFEST_GET, LIST, SIG): produced a slice at
+ * a time while the queued output is below DS_APPLY_OUT_HIGH, so its size
+ * never sits in memory. Each kind embeds this head first.
+ */
+struct astream {
+    /* Queues the next reply frame(s). Returns 1 when the reply is complete
+     * (a failure after the first slice is answered with ERR, same id), 0
+     * when more remains, or a negative code that ends the session. */
+    int (*step)(ds_apply_t *ap, struct astream *st);
+    void (*free)(struct astream *st);
+    uint32_t id;
+};
+
 struct afile {
     int used, failed, in_commit;
     uint32_t id;
@@ -47,6 +61,7 @@ struct ds_apply {
     unsigned max_open;
     uint32_t session;
     ds_proto_buf_t in, out;
+    struct astream *stream; /* reply being streamed, NULL when none */
     ds_manifest_t *man;
     int man_dirty;
     int64_t man_written_at; /* last manifest write (or lease), session clock */
@@ -72,6 +87,8 @@ int64_t ds__apply_now(ds_apply_t *ap);
  * the last write, so a killed receiver loses at most that much of it.
  * A failed write is logged and retried later; never fails the caller. */
 void ds__apply_checkpoint(ds_apply_t *ap);
+/* Makes st the reply being streamed (ap->stream must be NULL). */
+void ds__apply_stream_start(ds_apply_t *ap, struct astream *st);
 /* Copies a wire string to a NUL-terminated buffer of DS_PROTO_STR_MAX + 1. */
 void ds__apply_cstr(ds_pstr_t s, char *out);
 
@@ -85,7 +102,7 @@ int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
 
-/* apply_walk.c */
+/* apply_walk.c; LIST and SIG start a streamed reply (ds__apply_stream_start) */
 int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);
 /* apply_sig.c: SIG, the librsync signature of one file (rsync fallback). */

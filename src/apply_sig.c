@@ -5,8 +5,12 @@
  * of the file in SIG_DATA frames; the console computes the delta against it
  * and sends it as an ordinary DELTA with the file itself as the basis. This
  * is the one case where a signature crosses the link, as with rsync.
+ *
+ * The signature is produced a frame at a time as the output drains (a
+ * streamed reply, see struct astream): its size never sits in memory.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,100 +20,115 @@
 #include "apply_int.h"
 #include "distsync/error.h"
 #include "distsync/pathsafe.h"
+#include "rsjob.h"
 
 #define SIG_FRAME     (1u << 20) /* signature bytes per SIG_DATA frame */
 #define SIG_BLOCK_MIN 256u
 #define SIG_BLOCK_MAX (1u << 20)
 
-struct sig {
-    ds_apply_t *ap;
-    uint32_t id;
-    ds_proto_buf_t buf; /* signature bytes not yet framed */
+struct sig_stream {
+    struct astream h;
+    rs_job_t *job;
+    rs_buffers_t b;
+    int fd;
+    char path[DS_PROTO_STR_MAX + 1];
+    uint8_t *frame; /* SIG_FRAME bytes: the next SIG_DATA payload */
 };
 
-static int flush_sig(struct sig *s, int last)
+static void sig_free(struct astream *st)
 {
-    size_t off = 0;
-    int rc = 0;
+    struct sig_stream *s = (struct sig_stream *)st;
 
-    while (rc == 0 && (s->buf.len - off >= SIG_FRAME || (last && off <= s->buf.len))) {
-        ds_msg_t m = {.type = DS_MSG_SIG_DATA, .id = s->id};
-        size_t n = s->buf.len - off > SIG_FRAME ? SIG_FRAME : s->buf.len - off;
-
-        m.flags = last && off + n == s->buf.len ? 0 : DS_PROTO_F_MORE;
-        m.u.blob.data = s->buf.p + off;
-        m.u.blob.len = (uint32_t)n;
-        rc = ds__apply_reply(s->ap, &m);
-        off += n;
-        if (last && off == s->buf.len)
-            break;
-    }
-    ds_proto_buf_consume(&s->buf, off);
-    return rc;
+    if (s->job)
+        rs_job_free(s->job);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->frame);
+    free(s);
 }
 
-/* Runs the signature job over fd; appends its output to s->buf. */
-static int sign(struct sig *s, rs_job_t *job, int fd)
+/* Reads the next piece of the file into ap->iobuf when the job wants it. */
+static int sig_fill(ds_apply_t *ap, struct sig_stream *s)
 {
-    uint8_t out[64 * 1024];
-    rs_buffers_t b = {0};
-    int eof = 0;
+    ssize_t n;
 
-    for (;;) {
-        rs_result res;
+    if (s->b.avail_in > 0 || s->b.eof_in)
+        return 0;
+    do
+        n = read(s->fd, ap->iobuf, APPLY_IOBUF);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    s->b.next_in = (char *)ap->iobuf;
+    s->b.avail_in = (size_t)n;
+    s->b.eof_in = n == 0;
+    return 0;
+}
 
-        if (b.avail_in == 0 && !eof) {
-            ssize_t n = read(fd, s->ap->iobuf, APPLY_IOBUF);
+/* Fills one frame (or ends the signature) and queues it. The job's input
+ * points into ap->iobuf, which nothing else uses between two steps. */
+static int sig_step(ds_apply_t *ap, struct astream *st)
+{
+    struct sig_stream *s = (struct sig_stream *)st;
+    ds_msg_t m = {.type = DS_MSG_SIG_DATA, .id = st->id};
+    size_t fill = 0, made;
+    int rc = 0, done = 0;
 
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return -errno;
-            eof = n == 0;
-            b.next_in = (char *)s->ap->iobuf;
-            b.avail_in = (size_t)n;
-            b.eof_in = eof;
-        }
-        b.next_out = (char *)out;
-        b.avail_out = sizeof(out);
-        res = rs_job_iter(job, &b);
-        if (ds_proto_buf_append(&s->buf, out, sizeof(out) - b.avail_out) < 0)
-            return DS_ENOMEM;
-        if (res == RS_DONE)
-            return 0;
-        if (res != RS_BLOCKED)
-            return DS_EDELTA;
-        if (s->buf.len >= SIG_FRAME && flush_sig(s, 0) < 0)
-            return DS_ENOMEM;
+    while (rc == 0 && !done && fill < SIG_FRAME) {
+        rc = sig_fill(ap, s);
+        if (rc == 0)
+            rc = ds__rsjob_pump(s->job, &s->b, s->frame + fill, SIG_FRAME - fill, &made);
+        if (rc >= 0)
+            fill += made;
+        done = rc == 1;
+        rc = rc == 1 ? 0 : rc;
     }
+    if (rc < 0) /* slices already sent are dropped by the console on ERR */
+        return ds__apply_reply_err(ap, st->id, rc, s->path,
+                                   "SIG: cannot compute the signature") < 0
+                   ? DS_ENOMEM
+                   : 1;
+    m.flags = done ? 0 : DS_PROTO_F_MORE;
+    m.u.blob.data = s->frame;
+    m.u.blob.len = (uint32_t)fill;
+    rc = ds__apply_reply(ap, &m);
+    return rc < 0 ? rc : done;
 }
 
 int ds__apply_sig(ds_apply_t *ap, const ds_msg_t *m)
 {
-    char path[DS_PROTO_STR_MAX + 1];
-    struct sig s = {.ap = ap, .id = m->id};
+    struct sig_stream *s = calloc(1, sizeof(*s));
     uint32_t block = m->u.sig.block_len;
     uint8_t strong = m->u.sig.strong_len;
-    rs_job_t *job = NULL;
-    int fd = -1, rc;
+    int rc;
 
-    ds__apply_cstr(m->u.sig.path, path);
-    if (block < SIG_BLOCK_MIN || block > SIG_BLOCK_MAX || strong < 8 || strong > 32)
-        return ds__apply_reply_err(ap, m->id, DS_ERANGE, path,
-                                   "SIG: block length or strong sum length out of range");
-    rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, NULL);
-    if (rc < 0)
-        return ds__apply_reply_err(ap, m->id, rc, path,
-                                   rc == -ENOENT ? "SIG: no such file" : ds_pathsafe_reason(rc));
-    job = rs_sig_begin(block, strong, RS_RK_BLAKE2_SIG_MAGIC);
-    rc = job ? sign(&s, job, fd) : DS_ENOMEM;
-    if (job)
-        rs_job_free(job);
-    close(fd);
-    if (rc == 0)
-        rc = flush_sig(&s, 1);
-    else
-        rc = ds__apply_reply_err(ap, m->id, rc, path, "SIG: cannot compute the signature");
-    ds_proto_buf_free(&s.buf);
+    if (s == NULL)
+        return DS_ENOMEM;
+    s->fd = -1;
+    ds__apply_cstr(m->u.sig.path, s->path);
+    if (block < SIG_BLOCK_MIN || block > SIG_BLOCK_MAX || strong < 8 || strong > 32) {
+        rc = ds__apply_reply_err(ap, m->id, DS_ERANGE, s->path,
+                                 "SIG: block length or strong sum length out of range");
+        goto fail;
+    }
+    rc = ds_pathsafe_open_file(ap->rootfd, s->path, &s->fd, NULL);
+    if (rc < 0) {
+        rc = ds__apply_reply_err(ap, m->id, rc, s->path,
+                                 rc == -ENOENT ? "SIG: no such file" : ds_pathsafe_reason(rc));
+        goto fail;
+    }
+    s->frame = malloc(SIG_FRAME);
+    s->job = rs_sig_begin(block, strong, RS_RK_BLAKE2_SIG_MAGIC);
+    if (s->frame == NULL || s->job == NULL) {
+        rc = DS_ENOMEM;
+        goto fail;
+    }
+    s->h.step = sig_step;
+    s->h.free = sig_free;
+    s->h.id = m->id;
+    ds__apply_stream_start(ap, &s->h);
+    return 0;
+fail:
+    sig_free(&s->h);
     return rc;
 }

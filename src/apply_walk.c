@@ -1,4 +1,4 @@
-/* Receiver: LIST (walk the target tree), HASH (one file) and DELETE. */
+/* Receiver: LIST (walk the target tree, streamed), HASH (one file) and DELETE. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,26 +16,30 @@
 #define LIST_CHUNK     (1u << 20) /* entries bytes per LIST_DATA frame */
 #define LIST_MAX_DEPTH 64
 
+/*
+ * LIST's reply: a depth-first walk, produced a LIST_DATA frame at a time as
+ * the output drains. Its state is bounded whatever the tree holds: one open
+ * directory per level (at most LIST_MAX_DEPTH + 1), one path, one frame.
+ */
 struct walk {
-    ds_apply_t *ap;
-    uint32_t id;
+    struct astream h;
+    DIR *dirs[LIST_MAX_DEPTH + 1];
+    size_t plen[LIST_MAX_DEPTH + 1]; /* length of path at each level */
+    int depth;                       /* index of the innermost open directory */
+    char path[DS_PATHSAFE_MAX + 2];
     ds_proto_buf_t blob;
     uint32_t n;
-    int rc;
 };
 
-static int flush_list(struct walk *w, int more)
+static void walk_free(struct astream *st)
 {
-    ds_msg_t m = {.type = DS_MSG_LIST_DATA, .id = w->id};
+    struct walk *w = (struct walk *)st;
 
-    m.flags = more ? DS_PROTO_F_MORE : 0;
-    m.u.list.n = w->n;
-    m.u.list.entries = w->blob.p;
-    m.u.list.len = (uint32_t)w->blob.len;
-    w->rc = ds__apply_reply(w->ap, &m);
-    w->blob.len = 0;
-    w->n = 0;
-    return w->rc;
+    for (int i = 0; i <= w->depth; i++)
+        if (w->dirs[i])
+            closedir(w->dirs[i]);
+    ds_proto_buf_free(&w->blob);
+    free(w);
 }
 
 static uint8_t type_of(mode_t mode)
@@ -49,60 +53,99 @@ static uint8_t type_of(mode_t mode)
     return DS_PROTO_T_OTHER;
 }
 
-static void walk_dir(struct walk *w, int dirfd, char *path, size_t plen, int depth)
+/* Descends into directory name of the innermost level (path holds its
+ * path); a directory that cannot be opened is listed but not walked. */
+static void walk_enter(struct walk *w, const char *name)
 {
-    DIR *d = fdopendir(dirfd);
-    struct dirent *de;
+    int fd = openat(dirfd(w->dirs[w->depth]), name,
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
     if (d == NULL) {
-        close(dirfd);
+        if (fd >= 0)
+            close(fd);
         return;
     }
-    while (w->rc == 0 && (de = readdir(d)) != NULL) {
-        size_t nl = strlen(de->d_name);
+    w->depth++;
+    w->dirs[w->depth] = d;
+    w->plen[w->depth] = strlen(w->path);
+}
+
+/* Adds the next entry of the walk to the blob. Returns 1 when the walk is
+ * over, 0 or DS_ENOMEM. */
+static int walk_next(struct walk *w)
+{
+    for (;;) {
+        DIR *d = w->dirs[w->depth];
+        size_t plen = w->plen[w->depth], nl;
+        struct dirent *de;
         ds_list_entry_t e;
         struct stat st;
 
+        w->path[plen] = '\0';
+        de = readdir(d);
+        if (de == NULL) {
+            closedir(d);
+            w->dirs[w->depth] = NULL;
+            if (w->depth == 0)
+                return 1;
+            w->depth--;
+            continue;
+        }
+        nl = strlen(de->d_name);
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (plen == 0 && strcmp(de->d_name, DS_STATE_DIR) == 0)
             continue;
         if (plen + nl + 1 > DS_PATHSAFE_MAX)
             continue; /* too long to name on the wire */
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished meanwhile */
         if (plen)
-            path[plen] = '/';
-        memcpy(path + plen + (plen ? 1 : 0), de->d_name, nl + 1);
-        e.path = ds_pstr(path);
+            w->path[plen] = '/';
+        memcpy(w->path + plen + (plen ? 1 : 0), de->d_name, nl + 1);
+        e.path = ds_pstr(w->path);
         e.type = type_of(st.st_mode);
         e.size = (uint64_t)st.st_size;
         e.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
         e.mode = (uint32_t)st.st_mode & 07777;
-        if (ds_proto_list_put(&w->blob, &e) < 0) {
-            w->rc = DS_ENOMEM;
-            break;
-        }
+        if (ds_proto_list_put(&w->blob, &e) < 0)
+            return DS_ENOMEM;
         w->n++;
-        if (w->blob.len >= LIST_CHUNK && flush_list(w, 1) < 0)
-            break;
-        if (e.type == DS_PROTO_T_DIR && depth < LIST_MAX_DEPTH) {
-            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-            if (sub >= 0)
-                walk_dir(w, sub, path, plen + nl + (plen ? 1 : 0), depth + 1);
-        }
-        path[plen] = '\0';
+        if (e.type == DS_PROTO_T_DIR && w->depth < LIST_MAX_DEPTH)
+            walk_enter(w, de->d_name);
+        return 0;
     }
-    closedir(d);
+}
+
+/* Queues the next LIST_DATA frame (up to LIST_CHUNK bytes of entries). */
+static int walk_step(ds_apply_t *ap, struct astream *st)
+{
+    struct walk *w = (struct walk *)st;
+    ds_msg_t m = {.type = DS_MSG_LIST_DATA, .id = st->id};
+    int rc = 0;
+
+    while (rc == 0 && w->blob.len < LIST_CHUNK)
+        rc = walk_next(w);
+    if (rc < 0)
+        return rc;
+    m.flags = rc == 1 ? 0 : DS_PROTO_F_MORE;
+    m.u.list.n = w->n;
+    m.u.list.entries = w->blob.p;
+    m.u.list.len = (uint32_t)w->blob.len;
+    rc = ds__apply_reply(ap, &m) < 0 ? DS_ENOMEM : (m.flags ? 0 : 1);
+    w->blob.len = 0;
+    w->n = 0;
+    return rc;
 }
 
 int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
 {
-    char path[DS_PATHSAFE_MAX + 2] = "";
-    struct walk w = {.ap = ap, .id = m->id};
-    int fd, rc;
+    struct walk *w = calloc(1, sizeof(*w));
+    int fd = -1, rc = 0;
 
+    if (w == NULL)
+        return DS_ENOMEM;
     if (m->u.path.path.n == 0) {
         fd = openat(ap->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rc = fd < 0 ? -errno : 0;
@@ -110,22 +153,29 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
         const char *leaf;
         int dir;
 
-        ds__apply_cstr(m->u.path.path, path);
-        rc = ds_pathsafe_open_parent(ap->rootfd, path, 0, &dir, &leaf);
-        fd = -1;
+        ds__apply_cstr(m->u.path.path, w->path);
+        rc = ds_pathsafe_open_parent(ap->rootfd, w->path, 0, &dir, &leaf);
         if (rc == 0) {
             fd = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             rc = fd < 0 ? (errno == ELOOP ? DS_ESYMLINK : -errno) : 0;
             close(dir);
         }
     }
-    if (rc < 0)
-        return ds__apply_reply_err(ap, m->id, rc, path, "LIST: cannot open directory");
-    walk_dir(&w, fd, path, strlen(path), 0);
-    if (w.rc == 0)
-        flush_list(&w, 0);
-    ds_proto_buf_free(&w.blob);
-    return w.rc;
+    if (rc == 0 && (w->dirs[0] = fdopendir(fd)) == NULL)
+        rc = -errno;
+    if (rc < 0) {
+        if (fd >= 0 && w->dirs[0] == NULL)
+            close(fd);
+        rc = ds__apply_reply_err(ap, m->id, rc, w->path, "LIST: cannot open directory");
+        walk_free(&w->h);
+        return rc;
+    }
+    w->plen[0] = strlen(w->path);
+    w->h.step = walk_step;
+    w->h.free = walk_free;
+    w->h.id = m->id;
+    ds__apply_stream_start(ap, &w->h);
+    return 0;
 }
 
 int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)

@@ -1,7 +1,9 @@
 /*
  * file:// backend, transport = local: the receiver runs in-process. A write
  * feeds the bytes to ds_apply_feed() at once (blocking file-system work, as
- * an agent would do on its side); a read hands back its queued replies.
+ * an agent would do on its side) and takes what the receiver consumed: 0
+ * (would block) while its replies are not drained; a read hands back its
+ * queued replies, letting it resume a streamed reply first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +23,16 @@ struct local {
 static long local_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct local *l = (struct local *)t;
-    int rc;
+    long used;
 
     if (l->dead || l->closed)
-        return n; /* swallowed: the session end is reported by read */
-    rc = ds_apply_feed(l->ap, p, n);
-    if (rc < 0)
+        return (long)n; /* swallowed: the session end is reported by read */
+    used = ds_apply_feed(l->ap, p, n);
+    if (used < 0) {
         l->dead = 1;
-    return (long)n;
+        return (long)n;
+    }
+    return used;
 }
 
 static long local_read(ds_transport_t *t, void *buf, size_t cap)
@@ -38,6 +42,11 @@ static long local_read(ds_transport_t *t, void *buf, size_t cap)
     size_t len;
 
     ds_apply_output(l->ap, &p, &len);
+    if (len == 0 && !l->dead && !l->closed) { /* resume a streamed reply */
+        if (ds_apply_feed(l->ap, NULL, 0) < 0)
+            l->dead = 1;
+        ds_apply_output(l->ap, &p, &len);
+    }
     if (len == 0) {
         if (l->dead || ds_apply_done(l->ap)) {
             snprintf(t->err, sizeof(t->err), "receiver ended the session");

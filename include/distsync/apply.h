@@ -3,7 +3,8 @@
  * by `distsync agent` (stdin/stdout), the file:// backend (in-process) and
  * the SMB worker. A push-driven state machine with no I/O on its input or
  * output: the caller feeds received bytes in any split and sends whatever
- * reply bytes the receiver queued. It does blocking file-system I/O under
+ * reply bytes the receiver queued; the receiver stops taking input while
+ * its output is not drained (DS_APPLY_OUT_HIGH), so its memory is bounded. It does blocking file-system I/O under
  * root while handling a frame (that is its job).
  *
  * Files are built under <root>/.distsync/tmp/, verified (size + SHA-256,
@@ -49,14 +50,34 @@ int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out
                  size_t errlen);
 
 /*
- * Consumes len input bytes (any split of the frame stream; partial frames are
- * buffered, at most one frame). Handles every complete frame and queues
- * replies. Returns 0 while the session goes on (check ds_apply_done() after
- * BYE), or a negative code when the session is over because of a fatal error
- * (framing, protocol violation, bad version): an ERR frame with the FATAL
- * flag is then queued; further feeds return the same code.
+ * Backpressure: the receiver takes no further input frame while this many
+ * reply bytes (or more) are queued, or while a streamed reply (MANIFEST_GET,
+ * LIST, SIG) is still being produced; streamed replies are produced a slice
+ * (<= 1 MiB) at a time as the output drains. So the receiver holds at most
+ * about this much output plus one input frame, whatever the input asks.
  */
-int ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len);
+#define DS_APPLY_OUT_HIGH (4u << 20)
+
+/*
+ * Resumes queued work (a streamed reply), then consumes input bytes (any
+ * split of the frame stream) while ds_apply_want_input() says so: handles
+ * each complete frame and queues its replies; a partial frame is buffered
+ * (at most one frame). Returns the number of bytes consumed, 0..len: the
+ * caller keeps the rest and offers it again once it has drained the output.
+ * len 0 (buf may then be NULL) only resumes queued work. Returns a negative
+ * code when the session is over because of a fatal error (framing, protocol
+ * violation, bad version): an ERR frame with the FATAL flag is then queued;
+ * further feeds return the same code. Check ds_apply_done() after BYE.
+ */
+long ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len);
+
+/*
+ * 1 when ds_apply_feed() would consume input now; 0 while a streamed reply
+ * is in progress or DS_APPLY_OUT_HIGH output bytes are queued: drain the
+ * output, then call ds_apply_feed() again (with no input if none is left)
+ * until this says 1. Read more input only then.
+ */
+int ds_apply_want_input(const ds_apply_t *ap);
 
 /* Queued reply bytes: *p (valid until the next feed/consume/free) and *len. */
 void ds_apply_output(ds_apply_t *ap, const uint8_t **p, size_t *len);

@@ -17,54 +17,73 @@
 
 #define AGENT_READ (1u << 20)
 
+/* Writes every queued reply byte (blocking: a slow console slows us). */
 static int flush_out(ds_apply_t *ap)
 {
     const uint8_t *p;
-    size_t len;
+    size_t len, off = 0;
 
     ds_apply_output(ap, &p, &len);
-    while (len > 0) {
-        ssize_t w = write(STDOUT_FILENO, p, len);
+    while (off < len) {
+        ssize_t w = write(STDOUT_FILENO, p + off, len - off);
 
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
             return -errno;
-        ds_apply_output_consume(ap, (size_t)w);
-        ds_apply_output(ap, &p, &len);
+        off += (size_t)w;
     }
+    ds_apply_output_consume(ap, off);
     return 0;
 }
 
+static int at_eof(ds_apply_t *ap)
+{
+    size_t partial = ds_apply_pending(ap);
+    int rc = ds_apply_finish(ap);
+
+    if (partial) {
+        cli_err("agent: input ended inside a frame (%zu bytes buffered)", partial);
+        return CLI_EXIT_FAIL;
+    }
+    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/*
+ * Reads input only when the receiver wants it (its output drained, no reply
+ * streaming) and the previous read is consumed, so memory stays bounded
+ * whatever the console pipelines.
+ */
 static int agent_loop(ds_apply_t *ap, uint8_t *buf)
 {
+    size_t off = 0, n = 0;
+
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, AGENT_READ);
-        int rc;
+        long used;
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            cli_err("agent: reading stdin: %s", strerror(errno));
-            return CLI_EXIT_FAIL;
-        }
-        if (n == 0) {
-            size_t partial = ds_apply_pending(ap);
+        if (off == n && ds_apply_want_input(ap)) {
+            ssize_t r = read(STDIN_FILENO, buf, AGENT_READ);
 
-            rc = ds_apply_finish(ap);
-            if (partial) {
-                cli_err("agent: input ended inside a frame (%zu bytes buffered)", partial);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                cli_err("agent: reading stdin: %s", strerror(errno));
                 return CLI_EXIT_FAIL;
             }
-            return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+            if (r == 0)
+                return at_eof(ap);
+            off = 0;
+            n = (size_t)r;
         }
-        rc = ds_apply_feed(ap, buf, (size_t)n);
+        used = ds_apply_feed(ap, buf + off, n - off);
+        if (used > 0)
+            off += (size_t)used;
         if (flush_out(ap) < 0) {
             cli_err("agent: writing stdout: %s", strerror(errno));
             return CLI_EXIT_FAIL;
         }
-        if (rc < 0) {
-            cli_err("agent: session ended: %s", ds_strerror(rc));
+        if (used < 0) {
+            cli_err("agent: session ended: %s", ds_strerror((int)used));
             return CLI_EXIT_FAIL;
         }
         if (ds_apply_done(ap))

@@ -84,6 +84,27 @@ static void setup(void)
     s_lease(&prefix, 1, "fuzz", 600);
 }
 
+/* Feeds len bytes in step-sized offers as the agent does: drains the
+ * output, offers the unconsumed rest again (backpressure). */
+static void feed_all(ds_apply_t *ap, const uint8_t *data, size_t len, size_t step)
+{
+    size_t off = 0;
+
+    for (;;) {
+        const uint8_t *p;
+        size_t n;
+        long used = ds_apply_feed(ap, data + off, len - off < step ? len - off : step);
+
+        ds_apply_output(ap, &p, &n);
+        ds_apply_output_consume(ap, n);
+        if (used < 0)
+            return;
+        off += (size_t)used;
+        if (off == len && ds_apply_want_input(ap))
+            return;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ds_apply_opts_t o = {.now = fixed_now, .no_fsync = 1, .max_open_files = 4};
@@ -101,18 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     step = (size_t)(data[0] >> 1) * 13 + 1;
     if (data[0] & 1)
-        ds_apply_feed(ap, prefix.b.p, prefix.b.len);
-    data++;
-    size--;
-    for (size_t off = 0; off < size; off += step) {
-        const uint8_t *p;
-        size_t n;
-
-        if (ds_apply_feed(ap, data + off, size - off < step ? size - off : step) < 0)
-            break;
-        ds_apply_output(ap, &p, &n);
-        ds_apply_output_consume(ap, n);
-    }
+        feed_all(ap, prefix.b.p, prefix.b.len, prefix.b.len);
+    feed_all(ap, data + 1, size - 1, step);
     ds_apply_free(ap);
     if (entries(outside) != 0 || entries(base) != 2)
         abort(); /* something was written outside the root */

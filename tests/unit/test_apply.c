@@ -34,23 +34,33 @@ static ds_apply_t *open_ap(void)
     return ap;
 }
 
-/* Feeds the session (split into step-sized pieces), decodes all replies. */
+/* Feeds the session (split into step-sized pieces) as the agent does:
+ * offers input, drains the output, offers the rest again until the receiver
+ * consumed it all and wants more; decodes all replies. */
 static int feed(ds_apply_t *ap, struct sess *s, size_t step)
 {
     const uint8_t *p;
-    size_t n;
-    int rc = 0;
+    size_t n, off = 0, total = 0;
+    long rc = 0;
 
-    for (size_t off = 0; off < s->b.len && rc == 0; off += step)
-        rc = ds_apply_feed(ap, s->b.p + off, s->b.len - off < step ? s->b.len - off : step);
+    for (;;) {
+        size_t k = s->b.len - off < step ? s->b.len - off : step;
+
+        rc = ds_apply_feed(ap, s->b.p + off, k);
+        if (rc > 0)
+            off += (size_t)rc;
+        ds_apply_output(ap, &p, &n);
+        CHECK(total + n <= sizeof(outcopy));
+        memcpy(outcopy + total, p, n);
+        total += n;
+        ds_apply_output_consume(ap, n);
+        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
+            break;
+    }
     s->b.len = 0;
-    ds_apply_output(ap, &p, &n);
-    CHECK(n <= sizeof(outcopy));
-    memcpy(outcopy, p, n);
-    ds_apply_output_consume(ap, n);
-    nrep = s_replies(outcopy, n, rep, 512);
+    nrep = s_replies(outcopy, total, rep, 512);
     CHECK(nrep >= 0);
-    return rc;
+    return rc < 0 ? (int)rc : 0;
 }
 
 static void put_file(const char *rel, const char *text)
