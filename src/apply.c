@@ -516,6 +516,7 @@ static int on_hello(ds_apply_t *ap, const ds_msg_t *req)
                                req->u.hello.min_version, req->u.hello.max_version,
                                DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX);
     m.u.hello_ok.version = (uint16_t)hi;
+    ap->version = hi;
     m.u.hello_ok.software = ds_pstr("distsync " DS_VERSION_STRING);
     m.u.hello_ok.max_payload = DS_PROTO_MAX_PAYLOAD;
     m.u.hello_ok.max_open_files = ap->max_open;
@@ -560,6 +561,12 @@ static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
         return ds__apply_file_commit(ap, m);
     case DS_MSG_FILE_ABORT:
         return ds__apply_file_abort(ap, m);
+    case DS_MSG_ADOPT:
+        if (ap->version < DS_PROTO_VERSION_ADOPT)
+            return ds__apply_fatal(ap, m->id, DS_EPROTO,
+                                   "ADOPT in a protocol version %u session (needs %u)", ap->version,
+                                   DS_PROTO_VERSION_ADOPT);
+        return ds__apply_adopt(ap, m);
     case DS_MSG_DELETE:
         return ds__apply_delete(ap, m);
     case DS_MSG_MANIFEST_COMMIT:

@@ -58,6 +58,7 @@ struct ds_apply {
     char *root;
     int rootfd, dsfd, tmpfd, lockfd;
     int state, fatal_rc;
+    unsigned version; /* protocol version agreed in HELLO */
     unsigned max_open;
     uint32_t session;
     ds_proto_buf_t in, out;
@@ -102,6 +103,8 @@ int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
 
+/* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
+int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);
 /* apply_walk.c; LIST and SIG start a streamed reply (ds__apply_stream_start) */
 int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);

@@ -84,8 +84,7 @@ static int sig_step(ds_apply_t *ap, struct astream *st)
         rc = rc == 1 ? 0 : rc;
     }
     if (rc < 0) /* slices already sent are dropped by the console on ERR */
-        return ds__apply_reply_err(ap, st->id, rc, s->path,
-                                   "SIG: cannot compute the signature") < 0
+        return ds__apply_reply_err(ap, st->id, rc, s->path, "SIG: cannot compute the signature") < 0
                    ? DS_ENOMEM
                    : 1;
     m.flags = done ? 0 : DS_PROTO_F_MORE;

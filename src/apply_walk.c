@@ -57,8 +57,8 @@ static uint8_t type_of(mode_t mode)
  * path); a directory that cannot be opened is listed but not walked. */
 static void walk_enter(struct walk *w, const char *name)
 {
-    int fd = openat(dirfd(w->dirs[w->depth]), name,
-                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd =
+        openat(dirfd(w->dirs[w->depth]), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
     if (d == NULL) {

@@ -187,6 +187,7 @@ static int known_type(uint8_t t)
     case DS_MSG_DELTA_END:
     case DS_MSG_FILE_COMMIT:
     case DS_MSG_FILE_ABORT:
+    case DS_MSG_ADOPT:
     case DS_MSG_DELETE:
     case DS_MSG_MANIFEST_COMMIT:
     case DS_MSG_BYE:
@@ -225,6 +226,7 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_DELTA, "DELTA"},
         {DS_MSG_DELTA_END, "DELTA_END"},
         {DS_MSG_FILE_COMMIT, "FILE_COMMIT"},
+        {DS_MSG_ADOPT, "ADOPT"},
         {DS_MSG_FILE_ABORT, "FILE_ABORT"},
         {DS_MSG_DELETE, "DELETE"},
         {DS_MSG_MANIFEST_COMMIT, "MANIFEST_COMMIT"},
@@ -313,6 +315,12 @@ static void decode_requests(struct rd *r, ds_msg_t *m)
         m->u.begin.size = get_u64(r);
         m->u.begin.mode = get_u32(r);
         m->u.begin.mtime_ns = get_i64(r);
+        break;
+    case DS_MSG_ADOPT:
+        m->u.adopt.path = get_str(r);
+        m->u.adopt.size = get_u64(r);
+        m->u.adopt.mtime_ns = get_i64(r);
+        get_raw(r, m->u.adopt.sha256, DS_SHA256_LEN);
         break;
     case DS_MSG_COPY:
         m->u.copy.file_id = get_u32(r);
@@ -469,6 +477,12 @@ static void encode_requests(struct wr *w, const ds_msg_t *m)
         put_be(w, m->u.begin.size, 8);
         put_be(w, m->u.begin.mode, 4);
         put_be(w, (uint64_t)m->u.begin.mtime_ns, 8);
+        break;
+    case DS_MSG_ADOPT:
+        put_str(w, m->u.adopt.path);
+        put_be(w, m->u.adopt.size, 8);
+        put_be(w, (uint64_t)m->u.adopt.mtime_ns, 8);
+        put_raw(w, m->u.adopt.sha256, DS_SHA256_LEN);
         break;
     case DS_MSG_COPY:
         put_be(w, m->u.copy.file_id, 4);

@@ -449,6 +449,23 @@ int ds_session_file_failed(const ds_session_t *s, uint32_t fid)
     return f != NULL && f->failed;
 }
 
+int ds_session_adopt(ds_session_t *s, const char *path, uint64_t size, int64_t mtime_ns,
+                     const uint8_t sha256[DS_SHA256_LEN], uint64_t tag)
+{
+    ds_msg_t m = {.type = DS_MSG_ADOPT};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    if (s->version < DS_PROTO_VERSION_ADOPT)
+        return DS_EUSAGE;
+    m.u.adopt.path = ds_pstr(path);
+    m.u.adopt.size = size;
+    m.u.adopt.mtime_ns = mtime_ns;
+    memcpy(m.u.adopt.sha256, sha256, DS_SHA256_LEN);
+    return ds__session_send(s, &m, 1, tag, 0, path);
+}
+
 int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag)
 {
     ds_msg_t m = {.type = DS_MSG_DELETE};
@@ -505,6 +522,11 @@ int ds_session_close(ds_session_t *s)
 }
 
 /* ---- state queries ---- */
+
+unsigned ds_session_version(const ds_session_t *s)
+{
+    return s->version;
+}
 
 ds_session_phase_t ds_session_phase(const ds_session_t *s)
 {

@@ -56,6 +56,7 @@ struct ds_session {
     ds_proto_buf_t sig_blob; /* SIG_DATA received so far */
     /* target state */
     int hello_ok, lease_ok, manifest_ok, list_ok;
+    unsigned version; /* protocol version from HELLO_OK */
     ds_proto_buf_t man_blob;
     ds_manifest_t *man;
     ds_session_entry_t *list;

@@ -247,6 +247,7 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
         if (expect(s, m, p, DS_MSG_HELLO) < 0)
             return s->rc;
         s->hello_ok = 1;
+        s->version = m->u.hello_ok.version;
         if (m->u.hello_ok.max_open_files > 0 && m->u.hello_ok.max_open_files < s->o.window_files)
             s->o.window_files = m->u.hello_ok.max_open_files;
         pop(s);
@@ -261,7 +262,8 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
         return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : on_list(s, m);
     case DS_MSG_FILE_OK:
     case DS_MSG_FILE_ERR:
-        if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT)
+        if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT &&
+            p->type != DS_MSG_ADOPT)
             return expect(s, m, p, DS_MSG_FILE_COMMIT);
         return on_file_final(s, m, p);
     case DS_MSG_SIG_DATA:

@@ -265,8 +265,8 @@ static void file_done(struct run *r, const ds_session_result_t *x)
         ds_log(DS_LOG_WARN, "server %s: %s: %s", r->srv->name, it->path, lmsg ? lmsg : x->message);
         return;
     }
-    if (it->method == DS_PLAN_ADOPT) {
-        copied = it->size;
+    if (it->method == DS_PLAN_ADOPT) { /* version 1 receivers copy it onto itself */
+        copied = ds_session_version(r->ss) >= DS_PROTO_VERSION_ADOPT ? 0 : it->size;
         r->res->adopted++;
         outcome = "adopted";
     } else {
@@ -279,7 +279,7 @@ static void file_done(struct run *r, const ds_session_result_t *x)
             r->res->updated++;
     }
     r->res->bytes_copied += copied;
-    r->res->bytes_target += it->size;
+    r->res->bytes_target += it->method == DS_PLAN_ADOPT ? copied : it->size;
     event_wire(r, DS_EV_FILE, DS_LOG_INFO, it->path, outcome, lit, copied,
                r->sd ? ds__sender_item_wire(r->sd, x->tag) : 0,
                delta                         ? "delta"

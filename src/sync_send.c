@@ -2,8 +2,9 @@
  * Sender: plan items to frames. Whole files go as LITERAL frames (the
  * session zstd-compresses each frame when that pays), updates with a useful
  * basis as a librsync delta taken from the per-pair delta cache (computed
- * once, reused for every server), files the target already holds as a COPY
- * of themselves (adopt), deletions as DELETE. One file streams at a time,
+ * once, reused for every server), files the target already holds as ADOPT
+ * (recorded in place; a COPY of themselves for a version 1 receiver),
+ * deletions as DELETE. One file streams at a time,
  * in frames, while the session has room; many files are in flight.
  */
 #include <errno.h>
@@ -221,11 +222,16 @@ static int rsync_delta(struct sender *sd, size_t idx, int tfd, int *dfd, uint64_
     return rc;
 }
 
+/* The target file already holds the content: ADOPT records it in place
+ * (version 2); a version 1 receiver gets a COPY of the file onto itself. */
 static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
 {
     uint32_t fid;
-    int rc = ds_session_file_begin(sd->ss, it->path, it->size, 0644, it->mtime_ns, idx, &fid);
+    int rc;
 
+    if (ds_session_version(sd->ss) >= DS_PROTO_VERSION_ADOPT && strcmp(it->basis, it->path) == 0)
+        return ds_session_adopt(sd->ss, it->path, it->size, it->mtime_ns, it->sha256, idx);
+    rc = ds_session_file_begin(sd->ss, it->path, it->size, 0644, it->mtime_ns, idx, &fid);
     if (rc == 0 && it->size > 0)
         rc = ds_session_file_copy(sd->ss, fid, it->basis, 0, it->size);
     if (rc == 0)

@@ -4,8 +4,8 @@
  * the SMB worker. A push-driven state machine with no I/O on its input or
  * output: the caller feeds received bytes in any split and sends whatever
  * reply bytes the receiver queued; the receiver stops taking input while
- * its output is not drained (DS_APPLY_OUT_HIGH), so its memory is bounded. It does blocking file-system I/O under
- * root while handling a frame (that is its job).
+ * its output is not drained (DS_APPLY_OUT_HIGH), so its memory is bounded. It does blocking
+ * file-system I/O under root while handling a frame (that is its job).
  *
  * Files are built under <root>/.distsync/tmp/, verified (size + SHA-256,
  * hashed while written), fsynced, renamed into place, the directory fsynced;
@@ -35,6 +35,7 @@ typedef struct ds_apply_opts {
 
 typedef struct ds_apply_stats {
     uint64_t files_ok, files_failed, deletes;
+    uint64_t files_adopted; /* ADOPT: recorded in place, nothing written */
     uint64_t bytes_literal; /* LITERAL bytes after decompression */
     uint64_t bytes_copied;  /* COPY bytes read from basis files */
     uint64_t bytes_delta;   /* DELTA stream bytes after decompression */

@@ -19,15 +19,16 @@
 
 #include "distsync/digest.h"
 
-#define DS_PROTO_MAGIC       0x44534150u /* "DSAP" */
-#define DS_PROTO_VERSION_MIN 1
-#define DS_PROTO_VERSION_MAX 1
-#define DS_PROTO_HDR_LEN     12
-#define DS_PROTO_MAX_PAYLOAD (8u << 20)                    /* 8 MiB */
-#define DS_PROTO_MAX_DATA    (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
-#define DS_PROTO_STR_MAX     4096
-#define DS_PROTO_MAX_FILE    (1ull << 40) /* 1 TiB: largest declared file size */
-#define DS_PROTO_NO_MTIME    INT64_MIN    /* FILE_BEGIN: leave the mtime alone */
+#define DS_PROTO_MAGIC         0x44534150u /* "DSAP" */
+#define DS_PROTO_VERSION_MIN   1
+#define DS_PROTO_VERSION_MAX   2
+#define DS_PROTO_VERSION_ADOPT 2 /* first version with ADOPT */
+#define DS_PROTO_HDR_LEN       12
+#define DS_PROTO_MAX_PAYLOAD   (8u << 20)                    /* 8 MiB */
+#define DS_PROTO_MAX_DATA      (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
+#define DS_PROTO_STR_MAX       4096
+#define DS_PROTO_MAX_FILE      (1ull << 40) /* 1 TiB: largest declared file size */
+#define DS_PROTO_NO_MTIME      INT64_MIN    /* FILE_BEGIN: leave the mtime alone */
 
 /* Frame flags. */
 #define DS_PROTO_F_MORE  0x01 /* a streamed reply continues in the next frame */
@@ -63,6 +64,7 @@ typedef enum ds_msg_type {
     DS_MSG_DELTA_END = 0x14,
     DS_MSG_FILE_COMMIT = 0x15,
     DS_MSG_FILE_ABORT = 0x16,
+    DS_MSG_ADOPT = 0x17, /* version 2: record a matching target file in place */
     DS_MSG_DELETE = 0x20,
     DS_MSG_MANIFEST_COMMIT = 0x21,
     DS_MSG_BYE = 0x3f,
@@ -148,6 +150,12 @@ typedef struct ds_msg {
             ds_pstr_t basis;
             uint64_t offset, length;
         } copy;
+        struct {
+            ds_pstr_t path;
+            uint64_t size;
+            int64_t mtime_ns; /* DS_PROTO_NO_MTIME: leave */
+            uint8_t sha256[DS_SHA256_LEN];
+        } adopt;
         struct {
             uint32_t file_id;
             ds_pstr_t basis; /* DELTA only */

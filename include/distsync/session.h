@@ -61,7 +61,7 @@ typedef struct ds_session_entry {
 } ds_session_entry_t;
 
 typedef enum ds_session_res_kind {
-    DS_SRES_FILE = 1,     /* FILE_COMMIT/FILE_ABORT outcome */
+    DS_SRES_FILE = 1,     /* FILE_COMMIT/FILE_ABORT/ADOPT outcome */
     DS_SRES_DELETE = 2,   /* DELETE outcome (value: 1 removed, 0 was absent) */
     DS_SRES_HASH = 3,     /* HASH outcome */
     DS_SRES_MANIFEST = 4, /* MANIFEST_COMMIT outcome */
@@ -123,6 +123,9 @@ int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents);
 
 ds_session_phase_t ds_session_phase(const ds_session_t *s);
 
+/* Protocol version agreed with the receiver (READY and later; 0 before). */
+unsigned ds_session_version(const ds_session_t *s);
+
 /* Error text of a failed session ("" otherwise). */
 const char *ds_session_error(const ds_session_t *s);
 
@@ -174,6 +177,15 @@ int ds_session_file_abort(ds_session_t *s, uint32_t fid);
 
 /* 1 when the receiver already failed file fid (its data is discarded). */
 int ds_session_file_failed(const ds_session_t *s, uint32_t fid);
+
+/* Queues ADOPT (protocol version 2, see ds_session_version): the target
+ * file path already holds size bytes with this SHA-256; the receiver
+ * re-hashes it and records it in its manifest without rewriting it, setting
+ * its mtime unless mtime_ns is DS_PROTO_NO_MTIME. Yields one DS_SRES_FILE
+ * result. Returns 0, DS_EUSAGE (wrong phase, or the peer speaks version 1:
+ * send a COPY of the file onto itself instead) or DS_ENOMEM. */
+int ds_session_adopt(ds_session_t *s, const char *path, uint64_t size, int64_t mtime_ns,
+                     const uint8_t sha256[DS_SHA256_LEN], uint64_t tag);
 
 /* Queues DELETE path. Returns 0 or < 0. */
 int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <librsync.h>
+
 #include "../unit/session.h"
 #include "distsync/manifest.h"
 
@@ -56,6 +58,8 @@ static void session_seeds(void)
     s_hello(&s, "seed");
     s_lease(&s, DS_LEASE_OP_ACQUIRE, "seed", 600);
     s_whole(&s, 1, "a.txt", "hello", 5);
+    ds_sha256("hello", 5, sha);
+    s_adopt(&s, "a.txt", 5, 1600000000000000000LL, sha); /* version 2 */
     s_begin(&s, 2, "dir/b.bin", 4096 + 3);
     s_copy(&s, 2, "basis.bin", 0, 2048);
     s_data(&s, 2, NULL, "lit", 3, 1);
@@ -90,6 +94,8 @@ static void session_seeds(void)
     s_commit(&s, 5, 8, sha);
     s_path(&s, DS_MSG_DELETE, "esc");
     s_path(&s, DS_MSG_HASH, "fifo");
+    s_adopt(&s, "fifo", 1, INT64_MIN, sha);
+    s_adopt(&s, "esc/inside", 1, INT64_MAX, sha);
     s_path(&s, DS_MSG_LIST, "esc");
     s_empty(&s, DS_MSG_BYE);
     big = 0xff; /* odd: the fuzzer prepends HELLO + LEASE */
@@ -180,6 +186,45 @@ static void delta_seeds(void)
     free(delta);
 }
 
+/* A librsync signature of buf (as the agent answers SIG), into *out. */
+static void make_sig(const uint8_t *buf, size_t n, size_t block, size_t strong,
+                     rs_magic_number magic, uint8_t **out, size_t *outn)
+{
+    FILE *in = fmemopen((void *)buf, n, "rb");
+    char *p = NULL;
+    size_t pn = 0;
+    FILE *sig = open_memstream(&p, &pn);
+
+    if (in == NULL || sig == NULL || rs_sig_file(in, sig, block, strong, magic, NULL) != RS_DONE)
+        exit(1);
+    fclose(in);
+    fclose(sig);
+    *out = (uint8_t *)p;
+    *outn = pn;
+}
+
+static void sig_seeds(void)
+{
+    static uint8_t old[65536];
+    uint8_t *sig;
+    size_t n;
+
+    basis(old, sizeof(old));
+    make_sig(old, sizeof(old), 704, 32, RS_RK_BLAKE2_SIG_MAGIC, &sig, &n);
+    save("fuzz_sig", "blake2_704_32", sig, n, NULL, 0);
+    save("fuzz_sig", "truncated", sig, n / 2 + 3, NULL, 0);
+    free(sig);
+    make_sig(old, sizeof(old), 256, 8, RS_RK_BLAKE2_SIG_MAGIC, &sig, &n);
+    save("fuzz_sig", "blake2_256_8", sig, n, NULL, 0);
+    free(sig);
+    make_sig(old, 5000, 1024, 16, RS_MD4_SIG_MAGIC, &sig, &n);
+    save("fuzz_sig", "md4_1024_16", sig, n, NULL, 0);
+    free(sig);
+    make_sig(old, 0, 704, 32, RS_RK_BLAKE2_SIG_MAGIC, &sig, &n);
+    save("fuzz_sig", "empty_file", sig, n, NULL, 0);
+    free(sig);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -192,5 +237,6 @@ int main(int argc, char **argv)
     reply_seeds();
     manifest_seeds();
     delta_seeds();
+    sig_seeds();
     return 0;
 }

@@ -29,16 +29,22 @@ static inline uint32_t s_put(struct sess *s, ds_msg_t *m)
     return m->id;
 }
 
-static inline uint32_t s_hello(struct sess *s, const char *console)
+static inline uint32_t s_hello_v(struct sess *s, const char *console, uint16_t min, uint16_t max)
 {
     ds_msg_t m = {.type = DS_MSG_HELLO};
 
     m.u.hello.magic = DS_PROTO_MAGIC;
-    m.u.hello.min_version = 1;
-    m.u.hello.max_version = 1;
+    m.u.hello.min_version = min;
+    m.u.hello.max_version = max;
     m.u.hello.console_id = ds_pstr(console);
     m.u.hello.software = ds_pstr("test");
     return s_put(s, &m);
+}
+
+/* HELLO offering every version this build speaks. */
+static inline uint32_t s_hello(struct sess *s, const char *console)
+{
+    return s_hello_v(s, console, DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX);
 }
 
 static inline uint32_t s_lease(struct sess *s, uint8_t op, const char *console, uint32_t ttl)
@@ -136,6 +142,18 @@ static inline uint32_t s_commit(struct sess *s, uint32_t fid, uint64_t size, con
     m.u.commit.file_id = fid;
     m.u.commit.size = size;
     memcpy(m.u.commit.sha256, sha, DS_SHA256_LEN);
+    return s_put(s, &m);
+}
+
+static inline uint32_t s_adopt(struct sess *s, const char *path, uint64_t size, int64_t mtime_ns,
+                               const uint8_t *sha)
+{
+    ds_msg_t m = {.type = DS_MSG_ADOPT};
+
+    m.u.adopt.path = ds_pstr(path);
+    m.u.adopt.size = size;
+    m.u.adopt.mtime_ns = mtime_ns;
+    memcpy(m.u.adopt.sha256, sha, DS_SHA256_LEN);
     return s_put(s, &m);
 }
 

@@ -606,8 +606,8 @@ static void test_fatal_framing(void)
     /* version mismatch */
     ap = open_ap();
     m.u.hello.magic = DS_PROTO_MAGIC;
-    m.u.hello.min_version = 2;
-    m.u.hello.max_version = 5;
+    m.u.hello.min_version = DS_PROTO_VERSION_MAX + 1;
+    m.u.hello.max_version = DS_PROTO_VERSION_MAX + 4;
     s_put(&s, &m);
     CHECK_INT(feed(ap, &s, 1 << 20), DS_EVERSION);
     CHECK(nrep == 1 && rep[0].type == DS_MSG_ERR && rep[0].u.err.code == DS_EVERSION);

@@ -78,6 +78,17 @@ static void test_requests_roundtrip(void)
     CHECK(dec.u.commit.sha256[31] == 0xab && dec.u.commit.size == 99);
 
     memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_ADOPT;
+    m.u.adopt.path = ds_pstr("defs/x.dat");
+    m.u.adopt.size = 1ull << 33;
+    m.u.adopt.mtime_ns = DS_PROTO_NO_MTIME;
+    memset(m.u.adopt.sha256, 0xcd, 32);
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(pstr_eq(dec.u.adopt.path, "defs/x.dat") && dec.u.adopt.size == 1ull << 33);
+    CHECK(dec.u.adopt.mtime_ns == DS_PROTO_NO_MTIME && dec.u.adopt.sha256[0] == 0xcd);
+    CHECK_INT(buf.len, DS_PROTO_HDR_LEN + 2 + 10 + 8 + 8 + 32);
+
+    memset(&m, 0, sizeof(m));
     m.type = DS_MSG_LEASE;
     m.u.lease.op = DS_LEASE_OP_RENEW;
     m.u.lease.console_id = ds_pstr("c");

@@ -1,0 +1,136 @@
+/*
+ * Receiver: ADOPT (protocol version 2). A target file that already holds the
+ * wanted bytes but is not in the manifest (the manifest was lost, or the
+ * file was there before the first sync) is recorded in place: the receiver
+ * re-hashes it, checks size and SHA-256, sets the mtime if asked and adds
+ * the manifest entry. The file is never rewritten and keeps its inode.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply_int.h"
+#include "distsync/error.h"
+#include "distsync/pathsafe.h"
+
+static int adopt_err(ds_apply_t *ap, const ds_msg_t *m, const char *path, int code, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+
+/* The final FILE_ERR (file_id 0) answering the ADOPT. */
+static int adopt_err(ds_apply_t *ap, const ds_msg_t *m, const char *path, int code, const char *fmt,
+                     ...)
+{
+    ds_msg_t r = {.type = DS_MSG_FILE_ERR, .id = m->id};
+    char msg[APPLY_ERRMSG];
+    va_list va;
+
+    va_start(va, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, va);
+    va_end(va);
+    ap->stats.files_failed++;
+    r.u.err.code = code;
+    r.u.err.path = ds_pstr(path);
+    r.u.err.message = ds_pstr(msg);
+    return ds__apply_reply(ap, &r);
+}
+
+/* st_mtim in ns, clamped instead of overflowing for absurd timestamps. */
+static int64_t mtime_of(const struct stat *st)
+{
+    int64_t ns;
+
+    if (__builtin_mul_overflow((int64_t)st->st_mtim.tv_sec, 1000000000, &ns) ||
+        __builtin_add_overflow(ns, (int64_t)st->st_mtim.tv_nsec, &ns))
+        return st->st_mtim.tv_sec < 0 ? INT64_MIN + 1 : INT64_MAX;
+    return ns;
+}
+
+/* SHA-256 and length of the open file fd. */
+static int hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN], uint64_t *size)
+{
+    ds_sha256_t h;
+    int rc = ds_sha256_init(&h);
+
+    *size = 0;
+    while (rc == 0) {
+        ssize_t n = read(fd, ap->iobuf, APPLY_IOBUF);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = -errno;
+        if (n <= 0)
+            break;
+        ds_sha256_update(&h, ap->iobuf, (size_t)n);
+        *size += (uint64_t)n;
+    }
+    if (rc < 0) {
+        ds_sha256_close(&h);
+        return rc;
+    }
+    ds_sha256_final(&h, sha);
+    return 0;
+}
+
+static int set_mtime(int fd, int64_t mtime_ns)
+{
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+
+    if (ts[1].tv_nsec < 0) {
+        ts[1].tv_nsec += 1000000000;
+        ts[1].tv_sec--;
+    }
+    return futimens(fd, ts) < 0 ? -errno : 0;
+}
+
+int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
+{
+    char path[DS_PROTO_STR_MAX + 1];
+    ds_msg_t ok = {.type = DS_MSG_FILE_OK, .id = m->id};
+    uint8_t sha[DS_SHA256_LEN];
+    struct stat before, after;
+    uint64_t size;
+    int fd = -1, rc;
+
+    ds__apply_cstr(m->u.adopt.path, path);
+    if (!ds__apply_lease_valid(ap))
+        return adopt_err(ap, m, path, DS_ELEASE, "ADOPT without a valid lease");
+    rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, &before);
+    if (rc < 0)
+        return adopt_err(ap, m, path, rc, "ADOPT: %s",
+                         rc == -ENOENT ? "no such file" : ds_pathsafe_reason(rc));
+    rc = hash_fd(ap, fd, sha, &size);
+    if (rc == 0 && fstat(fd, &after) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        return adopt_err(ap, m, path, rc, "ADOPT: reading: %s", ds_strerror(rc));
+    }
+    if (size != m->u.adopt.size || memcmp(sha, m->u.adopt.sha256, DS_SHA256_LEN) != 0 ||
+        after.st_size != before.st_size || mtime_of(&after) != mtime_of(&before)) {
+        close(fd);
+        return adopt_err(ap, m, path, DS_EHASH,
+                         "ADOPT: the file does not hold the expected bytes (or changed while "
+                         "hashed): not adopted");
+    }
+    if (m->u.adopt.mtime_ns != DS_PROTO_NO_MTIME && (rc = set_mtime(fd, m->u.adopt.mtime_ns)) < 0) {
+        close(fd);
+        return adopt_err(ap, m, path, rc, "ADOPT: setting mtime: %s", ds_strerror(rc));
+    }
+    if (fstat(fd, &after) < 0)
+        after = before;
+    close(fd);
+    ok.u.file_ok.size = size;
+    ok.u.file_ok.mtime_ns = mtime_of(&after);
+    memcpy(ok.u.file_ok.sha256, sha, DS_SHA256_LEN);
+    rc = ds_manifest_put(ap->man, path, size, ok.u.file_ok.mtime_ns, sha);
+    if (rc < 0)
+        return rc;
+    ap->man_dirty = 1;
+    ds__apply_checkpoint(ap);
+    ap->stats.files_adopted++;
+    return ds__apply_reply(ap, &ok);
+}
