@@ -1,4 +1,5 @@
-/* Target manifest: in-memory hash table, binary codec, atomic store. */
+/* Target manifest: in-memory hash table, encoder, atomic store (the
+ * decoder is in manifest_stream.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -210,15 +211,6 @@ static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
     return p + n;
 }
 
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len)
 {
     const ds_manifest_entry_t **v = NULL;
@@ -260,81 +252,6 @@ int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len)
     }
     *buf = b;
     *len = total;
-    return 0;
-}
-
-static int fail(char *err, size_t errlen, int rc, const char *msg, unsigned long long at)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "manifest: %s (at entry %llu)", msg, at);
-    return rc;
-}
-
-static int decode_entries(const uint8_t *p, size_t len, uint64_t count, ds_manifest_t *m, char *err,
-                          size_t errlen)
-{
-    char prev[DS_PATHSAFE_MAX + 1] = "", path[DS_PATHSAFE_MAX + 1];
-
-    for (uint64_t i = 0; i < count; i++) {
-        size_t pl;
-        int rc;
-
-        if (len < 2)
-            return fail(err, errlen, DS_ECORRUPT, "truncated", i);
-        pl = (size_t)get_be(p, 2);
-        if (pl > DS_PATHSAFE_MAX || len < ENT_FIXED + pl)
-            return fail(err, errlen, DS_ECORRUPT, "truncated or oversized entry", i);
-        memcpy(path, p + 2, pl);
-        path[pl] = '\0';
-        if (memchr(path, '\0', pl) != NULL || ds_pathsafe_check(path, NULL) < 0)
-            return fail(err, errlen, DS_ECORRUPT, "unsafe path", i);
-        if (i > 0 && strcmp(prev, path) >= 0)
-            return fail(err, errlen, DS_ECORRUPT, "paths not sorted or duplicated", i);
-        p += 2 + pl;
-        rc = ds_manifest_put(m, path, get_be(p, 8), (int64_t)get_be(p + 8, 8), p + 16);
-        if (rc < 0)
-            return fail(err, errlen, rc, "cannot store entry", i);
-        p += 16 + DS_SHA256_LEN;
-        len -= ENT_FIXED + pl;
-        memcpy(prev, path, pl + 1);
-    }
-    if (len != 0)
-        return fail(err, errlen, DS_ECORRUPT, "trailing bytes after the entries", count);
-    return 0;
-}
-
-int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err, size_t errlen)
-{
-    const uint8_t *b = buf;
-    uint8_t sum[DS_SHA256_LEN];
-    ds_manifest_t *m = NULL;
-    uint64_t count;
-    int rc;
-
-    *out = NULL;
-    if (len < HDR_LEN + DS_SHA256_LEN || memcmp(b, MAGIC, 8) != 0)
-        return fail(err, errlen, DS_ECORRUPT, "not a distsync manifest", 0);
-    if (get_be(b + 8, 4) != DS_MANIFEST_VERSION)
-        return fail(err, errlen, DS_EVERSION, "unsupported manifest version", 0);
-    if (get_be(b + 12, 4) != 0)
-        return fail(err, errlen, DS_ECORRUPT, "unknown flags", 0);
-    rc = ds_sha256(b, len - DS_SHA256_LEN, sum);
-    if (rc < 0)
-        return rc;
-    if (memcmp(sum, b + len - DS_SHA256_LEN, DS_SHA256_LEN) != 0)
-        return fail(err, errlen, DS_ECORRUPT, "checksum mismatch", 0);
-    count = get_be(b + 16, 8);
-    if (count > (len - HDR_LEN - DS_SHA256_LEN) / (ENT_FIXED + 1))
-        return fail(err, errlen, DS_ECORRUPT, "entry count exceeds the file size", 0);
-    rc = ds_manifest_new(&m);
-    if (rc < 0)
-        return rc;
-    rc = decode_entries(b + HDR_LEN, len - HDR_LEN - DS_SHA256_LEN, count, m, err, errlen);
-    if (rc < 0) {
-        ds_manifest_free(m);
-        return rc;
-    }
-    *out = m;
     return 0;
 }
 

@@ -88,14 +88,18 @@ void ds_session_free(ds_session_t *s)
         free(s->pend[i].path);
     for (size_t i = 0; i < s->nfiles; i++)
         free(s->files[i].path);
-    for (size_t i = 0; i < s->nlist; i++)
-        free(s->list[i].path);
+    while (s->lpaths) {
+        struct lblock *b = s->lpaths;
+
+        s->lpaths = b->next;
+        free(b);
+    }
     free_results(s);
     free(s->pend);
     free(s->files);
     free(s->list);
     ds_manifest_free(s->man);
-    ds_proto_buf_free(&s->man_blob);
+    ds_manifest_decoder_free(s->man_dec);
     ds_proto_buf_free(&s->out);
     ds_proto_buf_free(&s->in);
     ZSTD_freeCCtx(s->zc);
@@ -123,6 +127,29 @@ int ds__session_grow(void **p, size_t *cap, size_t need, size_t elem)
     *p = np;
     *cap = nc;
     return 0;
+}
+
+char *ds__session_list_path(ds_session_t *s, const char *p, size_t n)
+{
+    struct lblock *b = s->lpaths;
+    char *dst;
+
+    if (b == NULL || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > LIST_BLOCK ? n + 1 : LIST_BLOCK;
+
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL)
+            return NULL;
+        b->next = s->lpaths;
+        b->used = 0;
+        b->cap = cap;
+        s->lpaths = b;
+    }
+    dst = b->data + b->used;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    b->used += n + 1;
+    return dst;
 }
 
 /* Drops consumed FIFO slots when the head has moved far. */
@@ -273,8 +300,15 @@ int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag)
     return ds__session_send(s, &m, 1, tag, 0, path);
 }
 
-int ds_session_sig(ds_session_t *s, const char *path, uint32_t block_len, uint8_t strong_len,
-                   uint64_t tag)
+uint64_t ds_session_sig_max(uint64_t size, uint32_t block_len, uint8_t strong_len)
+{
+    uint64_t blocks = block_len ? size / block_len + (size % block_len != 0) : 0;
+
+    return 12 + blocks * (4u + strong_len); /* magic, block and strong lengths; per block */
+}
+
+int ds_session_sig(ds_session_t *s, const char *path, uint64_t size, uint32_t block_len,
+                   uint8_t strong_len, uint64_t tag)
 {
     ds_msg_t m = {.type = DS_MSG_SIG};
     int rc = need_ready(s);
@@ -284,7 +318,10 @@ int ds_session_sig(ds_session_t *s, const char *path, uint32_t block_len, uint8_
     m.u.sig.path = ds_pstr(path);
     m.u.sig.block_len = block_len;
     m.u.sig.strong_len = strong_len;
-    return ds__session_send(s, &m, 1, tag, 0, path);
+    rc = ds__session_send(s, &m, 1, tag, 0, path);
+    if (rc == 0)
+        s->pend[s->npend - 1].max_len = ds_session_sig_max(size, block_len, strong_len);
+    return rc;
 }
 
 int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint32_t mode,
@@ -492,7 +529,8 @@ int ds_session_refresh_manifest(ds_session_t *s)
 
     if (rc < 0)
         return rc;
-    s->man_blob.len = 0;
+    ds_manifest_decoder_free(s->man_dec);
+    s->man_dec = NULL;
     return ds__session_send(s, &m, 1, 1, 0, NULL);
 }
 

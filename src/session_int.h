@@ -12,7 +12,8 @@
 #define DATA_FRAME   (4u << 20) /* data bytes per LITERAL/DELTA frame */
 #define COMPACT_AT   (4u << 20)
 #define ERRLEN       1024
-#define COMP_MIN_WIN 97 /* keep zstd output only below 97% of the raw size */
+#define COMP_MIN_WIN 97         /* keep zstd output only below 97% of the raw size */
+#define LIST_BLOCK   (1u << 20) /* bytes per block of listing paths */
 
 struct pend {
     uint32_t id;
@@ -20,6 +21,14 @@ struct pend {
     uint64_t tag;
     uint32_t fid;
     char *path;
+    uint64_t max_len; /* SIG: the longest signature the listed size allows */
+};
+
+/* Listing paths, packed in blocks (no allocation per entry). */
+struct lblock {
+    struct lblock *next;
+    size_t used, cap;
+    char data[];
 };
 
 struct sfile {
@@ -57,10 +66,12 @@ struct ds_session {
     /* target state */
     int hello_ok, lease_ok, manifest_ok, list_ok;
     unsigned version; /* protocol version from HELLO_OK */
-    ds_proto_buf_t man_blob;
+    ds_manifest_decoder_t *man_dec; /* MANIFEST_DATA decoded as it arrives */
     ds_manifest_t *man;
     ds_session_entry_t *list;
     size_t nlist, list_cap;
+    struct lblock *lpaths;
+    uint64_t list_bytes; /* listing memory counted against DS_SESSION_LIST_MAX */
     /* lease */
     int64_t lease_at;
     int renew_pending;
@@ -85,5 +96,8 @@ void ds__session_drop_file(ds_session_t *s, struct sfile *f);
  * 0 or DS_ENOMEM / DS_ETOOBIG. */
 int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
                      const char *path);
+/* Copies n bytes of a listing path (NUL added) into the path blocks.
+ * Returns the copy or NULL (out of memory). */
+char *ds__session_list_path(ds_session_t *s, const char *p, size_t n);
 
 #endif

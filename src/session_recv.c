@@ -39,24 +39,30 @@ static void check_ready(ds_session_t *s)
         s->phase = DS_SESSION_READY;
 }
 
-static int on_manifest(ds_session_t *s, const ds_msg_t *m, struct pend *p)
+static int on_manifest(ds_session_t *s, const ds_msg_t *m)
 {
-    char err[512] = "";
     ds_manifest_t *man = NULL;
-    int rc;
+    int rc = 0;
 
-    if (ds_proto_buf_append(&s->man_blob, m->u.blob.data, m->u.blob.len) < 0)
-        return ds__session_fail(s, DS_ENOMEM, "out of memory reading the manifest");
-    if (m->flags & DS_PROTO_F_MORE)
-        return 0;
-    rc = ds_manifest_decode(s->man_blob.p, s->man_blob.len, &man, err, sizeof(err));
+    if (s->man_dec == NULL)
+        rc = ds_manifest_decoder_new(DS_SESSION_MANIFEST_MAX, &s->man_dec);
     if (rc < 0)
-        return ds__session_fail(s, rc, "target manifest: %s", err);
+        return ds__session_fail(s, rc, "out of memory reading the manifest");
+    rc = ds_manifest_decoder_feed(s->man_dec, m->u.blob.data, m->u.blob.len);
+    if (rc == 0 && !(m->flags & DS_PROTO_F_MORE))
+        rc = ds_manifest_decoder_finish(s->man_dec, &man);
+    if (rc == DS_ETOOBIG)
+        return ds__session_fail(s, rc, "manifest is larger than the %llu MiB limit",
+                                DS_SESSION_MANIFEST_MAX >> 20);
+    if (rc < 0)
+        return ds__session_fail(s, rc, "target %s", ds_manifest_decoder_error(s->man_dec));
+    if (man == NULL)
+        return 0; /* more to come */
+    ds_manifest_decoder_free(s->man_dec);
+    s->man_dec = NULL;
     ds_manifest_free(s->man);
     s->man = man;
-    s->man_blob.len = 0;
     s->manifest_ok = 1;
-    (void)p;
     pop(s);
     return 0;
 }
@@ -71,10 +77,15 @@ static int on_list(ds_session_t *s, const ds_msg_t *m)
     while ((rc = ds_proto_list_next(&q, &len, &e)) == 1) {
         ds_session_entry_t *x;
 
+        s->list_bytes += sizeof(*x) + e.path.n + 1;
+        if (s->list_bytes > DS_SESSION_LIST_MAX)
+            return ds__session_fail(s, DS_ETOOBIG,
+                                    "listing is larger than the %llu MiB limit (%zu entries)",
+                                    DS_SESSION_LIST_MAX >> 20, s->nlist);
         if (ds__session_grow((void **)&s->list, &s->list_cap, s->nlist + 1, sizeof(*s->list)) < 0)
             return ds__session_fail(s, DS_ENOMEM, "out of memory reading the target listing");
         x = &s->list[s->nlist];
-        x->path = strndup(e.path.p, e.path.n);
+        x->path = ds__session_list_path(s, e.path.p, e.path.n);
         if (x->path == NULL)
             return ds__session_fail(s, DS_ENOMEM, "out of memory reading the target listing");
         x->type = e.type;
@@ -194,6 +205,11 @@ static int on_sig(ds_session_t *s, const ds_msg_t *m, struct pend *p)
     ds_session_result_t r = {.kind = DS_SRES_SIG, .tag = p->tag};
     int rc;
 
+    if (s->sig_blob.len + m->u.blob.len > p->max_len)
+        return ds__session_fail(s, DS_ETOOBIG,
+                                "signature of %s is larger than the %llu-byte limit for a "
+                                "file of its listed size",
+                                p->path ? p->path : "?", (unsigned long long)p->max_len);
     if (ds_proto_buf_append(&s->sig_blob, m->u.blob.data, m->u.blob.len) < 0)
         return ds__session_fail(s, DS_ENOMEM, "out of memory reading a signature");
     if (m->flags & DS_PROTO_F_MORE)
@@ -262,7 +278,7 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
     case DS_MSG_BUSY:
         return on_busy(s, m);
     case DS_MSG_MANIFEST_DATA:
-        return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : on_manifest(s, m, p);
+        return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : on_manifest(s, m);
     case DS_MSG_LIST_DATA:
         return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : on_list(s, m);
     case DS_MSG_FILE_OK:

@@ -591,7 +591,8 @@ static int fetch_sigs(struct run *r)
 
         if (it->method != DS_PLAN_RSYNC)
             continue;
-        rc = ds_session_sig(r->ss, it->basis, ds__sync_sig_block(it->target_size), 8, i);
+        rc = ds_session_sig(r->ss, it->basis, it->target_size, ds__sync_sig_block(it->target_size),
+                            8, i);
         n++;
     }
     if (rc < 0)

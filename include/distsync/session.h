@@ -51,9 +51,19 @@ typedef struct ds_session_opts {
     ds_session_zcache_t *zcache;
 } ds_session_opts_t;
 
+/* What a target may make the console hold (a target is not trusted; past
+ * a cap the session fails, naming the stream). The manifest cap is on its
+ * encoded size (50 bytes plus the path per entry: 1,000,000 files at paths
+ * averaging 200 bytes fit in 250 MB); the listing cap is on its memory (one
+ * ds_session_entry_t plus the path and a NUL per entry: 1,000,000 entries
+ * at paths averaging 200 bytes fit). A signature is capped by the size of
+ * the file it describes (ds_session_sig_max). */
+#define DS_SESSION_MANIFEST_MAX (256ull << 20)
+#define DS_SESSION_LIST_MAX     (256ull << 20)
+
 /* One target entry from LIST. */
 typedef struct ds_session_entry {
-    char *path;   /* relative to the target root, owned by the session */
+    char *path;   /* relative to the target root, owned by the session (NUL-free) */
     uint8_t type; /* DS_PROTO_T_* */
     uint64_t size;
     int64_t mtime_ns;
@@ -150,9 +160,15 @@ int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag);
 
 /* Queues SIG path: the librsync signature of a target file with blocks of
  * block_len bytes and strong_len-byte strong sums (rsync fallback for
- * content the console does not know). Returns 0 or < 0. */
-int ds_session_sig(ds_session_t *s, const char *path, uint32_t block_len, uint8_t strong_len,
-                   uint64_t tag);
+ * content the console does not know). size is the file's size as listed:
+ * a signature longer than ds_session_sig_max() of it fails the session
+ * (a target cannot make the console buffer more). Returns 0 or < 0. */
+int ds_session_sig(ds_session_t *s, const char *path, uint64_t size, uint32_t block_len,
+                   uint8_t strong_len, uint64_t tag);
+
+/* Length of the librsync signature of a size-byte file: a 12-byte header
+ * and, per block, a 4-byte weak sum and a strong_len-byte strong sum. */
+uint64_t ds_session_sig_max(uint64_t size, uint32_t block_len, uint8_t strong_len);
 
 /* Starts a file: FILE_BEGIN with a new file id in *fid. mtime_ns may be
  * DS_PROTO_NO_MTIME. Returns 0, DS_ENOMEM or DS_EUSAGE (wrong phase). */

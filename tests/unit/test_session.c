@@ -255,8 +255,8 @@ static void round_two(const char *mode)
     CHECK_INT(ds_session_file_commit(s, fid, n, sum), 0);
     CHECK_INT(ds_session_delete(s, "definitions/small.dat", 12), 0);
     CHECK_INT(ds_session_hash(s, "engines/e/text.txt", 13), 0);
-    CHECK_INT(ds_session_sig(s, "patches/copy.msu", 4096, 8, 14), 0);
-    CHECK_INT(ds_session_sig(s, "patches/nosuch", 4096, 8, 15), 0);
+    CHECK_INT(ds_session_sig(s, "patches/copy.msu", n, 4096, 8, 14), 0);
+    CHECK_INT(ds_session_sig(s, "patches/nosuch", 0, 4096, 8, 15), 0);
     CHECK_INT(ds_session_commit_manifest(s), 0);
     CHECK_INT(pump(s, is_idle), 0);
     while (ds_session_next_result(s, &r)) {
