@@ -361,6 +361,7 @@ static ds_config_t *config_new(const char *name)
     cfg->scan_threads = cpus < 1 ? 1 : cpus > 1024 ? 1024 : (unsigned)cpus;
     cfg->max_delete = DS_MAX_DELETE_DEFAULT_PCT;
     cfg->max_delete_pct = 1;
+    cfg->timeout_s = DS_CONFIG_TIMEOUT_DEFAULT;
     return cfg;
 }
 
@@ -380,6 +381,9 @@ int ds_config_parse(const char *text, const char *name, const char *base_dir, ds
     rc = ds__config_read(text, base_dir, cfg, &lines, &e);
     if (rc == 0)
         rc = check_console(cfg, &lines, &e);
+    for (size_t i = 0; rc == 0 && i < cfg->nservers; i++)
+        if (cfg->servers[i].timeout_s == 0) /* [console] may come after [server] */
+            cfg->servers[i].timeout_s = cfg->timeout_s;
     if (rc == 0)
         rc = check_servers(cfg, &e);
     if (rc == 0)

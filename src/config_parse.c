@@ -273,6 +273,25 @@ static int set_size(struct parser *p, const char *key, const char *v, uint32_t *
     return 0;
 }
 
+/* A duration: N, Ns, Nm or Nh, from 1 s to DS_CONFIG_TIMEOUT_MAX. */
+static int set_timeout(struct parser *p, const char *key, const char *v, unsigned *dst)
+{
+    char *end, buf[64];
+    unsigned long n, mult = 1;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+    if (n > 0 && errno == 0 && (strcmp(end, "m") == 0 || strcmp(end, "h") == 0))
+        mult = *end == 'm' ? 60 : 3600;
+    else if (n > 0 && errno == 0 && strcmp(end, "s") != 0 && *end != '\0')
+        n = 0;
+    if (n == 0 || n > DS_CONFIG_TIMEOUT_MAX / mult)
+        return fail(p, key, "expected a duration from 1s to 24h (e.g. 120s, 5m), got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    *dst = (unsigned)(n * mult);
+    return 0;
+}
+
 /* [console] */
 
 static int k_store(struct parser *p, const char *key, const char *v)
@@ -304,6 +323,11 @@ static int k_chunk_avg(struct parser *p, const char *key, const char *v)
 static int k_chunk_max(struct parser *p, const char *key, const char *v)
 {
     return set_size(p, key, v, &p->cfg->chunk.max_size, &p->lines->chunk_max);
+}
+
+static int k_ctimeout(struct parser *p, const char *key, const char *v)
+{
+    return set_timeout(p, key, v, &p->cfg->timeout_s);
 }
 
 static int k_threads(struct parser *p, const char *key, const char *v)
@@ -411,6 +435,11 @@ static int k_agent(struct parser *p, const char *key, const char *v)
     return set_text(p, key, v, &cur_server(p)->agent);
 }
 
+static int k_stimeout(struct parser *p, const char *key, const char *v)
+{
+    return set_timeout(p, key, v, &cur_server(p)->timeout_s);
+}
+
 /* [schedule NAME] */
 
 static ds_schedule_cfg_t *cur_sched(struct parser *p)
@@ -455,15 +484,11 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},
-    {"state", k_state},
-    {"classes", k_cclasses},
-    {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},
-    {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads},
-    {"max_delete", k_cmax_delete},
-    {NULL, NULL},
+    {"store", k_store},          {"state", k_state},
+    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads}, {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {{NULL, NULL}};
 static const struct keydef server_keys[] = {
@@ -474,6 +499,7 @@ static const struct keydef server_keys[] = {
     {"transport", k_transport},
     {"agent", k_agent},
     {"max_delete", k_max_delete},
+    {"timeout", k_stimeout},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -484,9 +510,10 @@ static const struct keydef schedule_keys[] = {
 
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
-     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete"},
+     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout"},
     {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
-    {"server", K_SERVER, server_keys, "url, site, classes, prune, transport, agent, max_delete"},
+    {"server", K_SERVER, server_keys,
+     "url, site, classes, prune, transport, agent, max_delete, timeout"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

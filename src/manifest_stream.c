@@ -21,7 +21,7 @@ enum { S_HDR, S_ENT, S_SUM, S_DONE, S_FAILED };
 
 struct ds_manifest_decoder {
     int state, rc;
-    uint64_t max_len, fed, count, i;
+    uint64_t max_len, max_entries, fed, count, i;
     ds_sha256_t sha;
     ds_manifest_t *m;
     uint8_t buf[ENT_MAX]; /* the header, entry or trailer being collected */
@@ -47,7 +47,7 @@ static int fail(ds_manifest_decoder_t *d, int rc, const char *msg)
     return rc;
 }
 
-int ds_manifest_decoder_new(uint64_t max_len, ds_manifest_decoder_t **out)
+int ds_manifest_decoder_new(uint64_t max_len, uint64_t max_entries, ds_manifest_decoder_t **out)
 {
     ds_manifest_decoder_t *d = calloc(1, sizeof(*d));
 
@@ -57,6 +57,7 @@ int ds_manifest_decoder_new(uint64_t max_len, ds_manifest_decoder_t **out)
         return DS_ENOMEM;
     }
     d->max_len = max_len;
+    d->max_entries = max_entries;
     d->need = HDR_LEN;
     *out = d;
     return 0;
@@ -82,8 +83,15 @@ static int header(ds_manifest_decoder_t *d)
     if (get_be(b + 12, 4) != 0)
         return fail(d, DS_ECORRUPT, "unknown flags");
     d->count = get_be(b + 16, 8);
-    if (d->max_len && d->count > d->max_len / (ENT_FIXED + 1))
-        return fail(d, DS_ECORRUPT, "entry count exceeds the size limit");
+    if ((d->max_len && d->count > d->max_len / (ENT_FIXED + 1)) ||
+        (d->max_entries && d->count > d->max_entries)) {
+        snprintf(
+            d->err, sizeof(d->err), "manifest has %llu entries, more than the limit of %llu",
+            (unsigned long long)d->count,
+            (unsigned long long)(d->max_entries ? d->max_entries : d->max_len / (ENT_FIXED + 1)));
+        d->state = S_FAILED;
+        return d->rc = DS_ETOOBIG;
+    }
     d->state = d->count ? S_ENT : S_SUM;
     d->need = d->count ? 2 : DS_SHA256_LEN;
     return 0;
@@ -159,8 +167,12 @@ int ds_manifest_decoder_feed(ds_manifest_decoder_t *d, const void *p, size_t n)
         return d->rc;
     d->fed += n;
     if (d->max_len && d->fed > d->max_len) {
-        snprintf(d->err, sizeof(d->err), "manifest is larger than the %llu-byte limit",
-                 (unsigned long long)d->max_len);
+        if (d->max_len % (1u << 20) == 0)
+            snprintf(d->err, sizeof(d->err), "manifest is larger than the %llu MiB limit",
+                     (unsigned long long)(d->max_len >> 20));
+        else
+            snprintf(d->err, sizeof(d->err), "manifest is larger than the %llu-byte limit",
+                     (unsigned long long)d->max_len);
         d->state = S_FAILED;
         return d->rc = DS_ETOOBIG;
     }
@@ -210,7 +222,7 @@ int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *e
     int rc;
 
     *out = NULL;
-    rc = ds_manifest_decoder_new(0, &d);
+    rc = ds_manifest_decoder_new(0, 0, &d);
     if (rc == 0)
         rc = ds_manifest_decoder_feed(d, buf, len);
     if (rc == 0)

@@ -603,6 +603,13 @@ int ds_session_idle(const ds_session_t *s)
     return s->pend_head == s->npend && s->out.len == s->out_off;
 }
 
+const char *ds_session_waiting_for(const ds_session_t *s)
+{
+    if (s->pend_head < s->npend)
+        return ds_proto_type_name(s->pend[s->pend_head].type);
+    return s->out.len > s->out_off ? "sending" : "idle";
+}
+
 const ds_session_stats_t *ds_session_stats(const ds_session_t *s)
 {
     return &s->st;

@@ -45,15 +45,14 @@ static int on_manifest(ds_session_t *s, const ds_msg_t *m)
     int rc = 0;
 
     if (s->man_dec == NULL)
-        rc = ds_manifest_decoder_new(DS_SESSION_MANIFEST_MAX, &s->man_dec);
+        rc = ds_manifest_decoder_new(DS_SESSION_MANIFEST_MAX, DS_SESSION_MAX_ENTRIES, &s->man_dec);
     if (rc < 0)
         return ds__session_fail(s, rc, "out of memory reading the manifest");
     rc = ds_manifest_decoder_feed(s->man_dec, m->u.blob.data, m->u.blob.len);
     if (rc == 0 && !(m->flags & DS_PROTO_F_MORE))
         rc = ds_manifest_decoder_finish(s->man_dec, &man);
-    if (rc == DS_ETOOBIG)
-        return ds__session_fail(s, rc, "manifest is larger than the %llu MiB limit",
-                                DS_SESSION_MANIFEST_MAX >> 20);
+    if (rc == DS_ETOOBIG) /* "manifest is larger than the 256 MiB limit" */
+        return ds__session_fail(s, rc, "%s", ds_manifest_decoder_error(s->man_dec));
     if (rc < 0)
         return ds__session_fail(s, rc, "target %s", ds_manifest_decoder_error(s->man_dec));
     if (man == NULL)
@@ -78,6 +77,9 @@ static int on_list(ds_session_t *s, const ds_msg_t *m)
         ds_session_entry_t *x;
 
         s->list_bytes += sizeof(*x) + e.path.n + 1;
+        if (s->nlist >= DS_SESSION_MAX_ENTRIES)
+            return ds__session_fail(s, DS_ETOOBIG, "listing has more than %llu entries",
+                                    DS_SESSION_MAX_ENTRIES);
         if (s->list_bytes > DS_SESSION_LIST_MAX)
             return ds__session_fail(s, DS_ETOOBIG,
                                     "listing is larger than the %llu MiB limit (%zu entries)",

@@ -46,6 +46,8 @@ struct run {
     int sender_done, manifest_done;
     int scanned; /* the catalog has a completed scan */
     uint64_t files_done, files_total, bytes_done, bytes_total;
+    uint64_t moved;    /* bytes in + out at the last wait */
+    int64_t silent_ns; /* time waited since a byte last moved */
 };
 
 static int64_t mono_ns(void)
@@ -331,20 +333,37 @@ static int handle_result(struct run *r, const ds_session_result_t *x)
 
 typedef int (*until_fn)(struct run *r);
 
+/* Waits on the target. Only time spent here counts towards the timeout
+ * (a slow link still moves bytes; the console's own work between waits
+ * is not the target's silence): past it, the agent is killed. */
 static int wait_poll(struct run *r)
 {
+    const ds_session_stats_t *st = ds_session_stats(r->ss);
+    unsigned tmo = r->srv->timeout_s ? r->srv->timeout_s : DS_CONFIG_TIMEOUT_DEFAULT;
     struct pollfd p[2];
     int rfd, wfd, n = 0;
+    int64_t t0;
     short wev;
 
     if (ds_session_poll(r->ss, &rfd, &wfd, &wev))
         return 0;
+    if (st->bytes_in + st->bytes_out != r->moved) {
+        r->moved = st->bytes_in + st->bytes_out;
+        r->silent_ns = 0;
+    }
+    if (r->silent_ns >= (int64_t)tmo * 1000000000) {
+        ds_transport_kill(r->t);
+        return fail(r, -ETIMEDOUT, "no response from the target for %u s (during %s)", tmo,
+                    ds_session_waiting_for(r->ss));
+    }
     if (rfd >= 0)
         p[n++] = (struct pollfd){.fd = rfd, .events = POLLIN};
     if (wfd >= 0 && wev)
         p[n++] = (struct pollfd){.fd = wfd, .events = wev};
+    t0 = mono_ns();
     if (poll(p, (nfds_t)n, POLL_MS) < 0 && errno != EINTR)
         return -errno;
+    r->silent_ns += mono_ns() - t0;
     return 0;
 }
 

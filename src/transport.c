@@ -53,6 +53,12 @@ int ds_transport_close(ds_transport_t *t)
     return t->ops->close(t);
 }
 
+void ds_transport_kill(ds_transport_t *t)
+{
+    if (t->ops->kill != NULL)
+        t->ops->kill(t);
+}
+
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd)
 {
     *rfd = t->rfd;

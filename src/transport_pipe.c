@@ -97,6 +97,16 @@ static int pipe_close(ds_transport_t *t)
     return DS_ETRANSPORT;
 }
 
+/* A hung agent (blocked on a FIFO, stopped...) never reads the end of its
+ * input: close would wait for it forever. */
+static void pipe_kill(ds_transport_t *t)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+
+    if (pt->pid > 0)
+        kill(pt->pid, SIGKILL);
+}
+
 static void pipe_free(ds_transport_t *t)
 {
     struct pipe_t *pt = (struct pipe_t *)t;
@@ -111,6 +121,7 @@ static const ds_transport_ops_t pipe_ops = {
     .write = pipe_write,
     .read = pipe_read,
     .close = pipe_close,
+    .kill = pipe_kill,
     .free = pipe_free,
 };
 

@@ -18,6 +18,12 @@
 #define DS_MAX_DELETE_DEFAULT_PCT 10
 #define DS_MAX_DELETE_COUNT       1000000000ull
 
+/* Seconds a target may stay silent while the console waits on it (a
+ * request unanswered, or output it does not take) before the server fails;
+ * `timeout =` in [console] (the default) or [server NAME], 1s..1d. */
+#define DS_CONFIG_TIMEOUT_DEFAULT 120u
+#define DS_CONFIG_TIMEOUT_MAX     86400u
+
 typedef struct ds_strlist {
     char **v; /* owned strings */
     size_t n;
@@ -39,8 +45,9 @@ typedef struct ds_server_cfg {
      * max_delete_pct); absent: the [console] default. */
     uint64_t max_delete;
     int max_delete_pct;
-    char *transport; /* transport = local|agent (file:// only), NULL: local */
-    char *agent;     /* agent = PATH of the distsync binary run as the agent, NULL: self */
+    char *transport;    /* transport = local|agent (file:// only), NULL: local */
+    char *agent;        /* agent = PATH of the distsync binary run as the agent, NULL: self */
+    unsigned timeout_s; /* timeout = seconds without progress (default: [console] timeout) */
     int line;
     int url_line, site_line, classes_line, max_delete_line; /* 0 when the key is absent */
 } ds_server_cfg_t;
@@ -67,6 +74,7 @@ typedef struct ds_config {
     unsigned scan_threads;     /* [console] scan_threads = (default: online CPUs) */
     uint64_t max_delete;       /* [console] max_delete = servers' default (10%) */
     int max_delete_pct;
+    unsigned timeout_s; /* [console] timeout = (default DS_CONFIG_TIMEOUT_DEFAULT) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

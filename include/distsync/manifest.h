@@ -65,7 +65,8 @@ int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *e
 /*
  * The same decoder fed in slices (src/manifest_stream.c), for a manifest
  * that arrives in pieces: memory is the decoded manifest plus one entry,
- * never the encoded bytes. max_len (0: none) caps the encoded size.
+ * never the encoded bytes. max_len and max_entries (0: none) cap the
+ * encoded size and the entry count (DS_ETOOBIG, message in error).
  * new: 0 or DS_ENOMEM. feed: 0, or the error for the first bad byte
  * (DS_ETOOBIG past max_len, DS_ECORRUPT, DS_EVERSION, DS_ENOMEM); after an
  * error every call returns it again. finish: 0 with *out (caller frees)
@@ -73,7 +74,7 @@ int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *e
  * error. error: a one-line reason ("" when none), valid as long as d.
  */
 typedef struct ds_manifest_decoder ds_manifest_decoder_t;
-int ds_manifest_decoder_new(uint64_t max_len, ds_manifest_decoder_t **out);
+int ds_manifest_decoder_new(uint64_t max_len, uint64_t max_entries, ds_manifest_decoder_t **out);
 int ds_manifest_decoder_feed(ds_manifest_decoder_t *d, const void *p, size_t n);
 int ds_manifest_decoder_finish(ds_manifest_decoder_t *d, ds_manifest_t **out);
 const char *ds_manifest_decoder_error(const ds_manifest_decoder_t *d);

@@ -60,6 +60,9 @@ typedef struct ds_session_opts {
  * the file it describes (ds_session_sig_max). */
 #define DS_SESSION_MANIFEST_MAX (256ull << 20)
 #define DS_SESSION_LIST_MAX     (256ull << 20)
+/* Entries in a manifest, and in a listing: twice DESIGN's million files
+ * (the listing's directories included), bounding per-entry overhead. */
+#define DS_SESSION_MAX_ENTRIES (2ull << 20)
 
 /* One target entry from LIST. */
 typedef struct ds_session_entry {
@@ -154,6 +157,11 @@ int ds_session_room(const ds_session_t *s);
 
 /* 1 when no request waits for its reply and no output is queued. */
 int ds_session_idle(const ds_session_t *s);
+
+/* What the session waits on, for messages: the type name of the oldest
+ * unanswered request ("MANIFEST_GET"), "sending" when only output is
+ * queued, "idle" otherwise. Static string. */
+const char *ds_session_waiting_for(const ds_session_t *s);
 
 /* Queues HASH path. Returns 0 or DS_ENOMEM / DS_EUSAGE (wrong phase). */
 int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag);

@@ -36,6 +36,9 @@ typedef struct ds_transport_ops {
     /* Ends the stream: closes the write side and waits for the peer to end
      * (reaps the child). Returns 0 or an error (message in t->err). */
     int (*close)(ds_transport_t *t);
+    /* Ends the peer at once, whatever it is doing (SIGKILL for an agent),
+     * so that close never waits on a hung target. NULL: nothing to end. */
+    void (*kill)(ds_transport_t *t);
     void (*free)(ds_transport_t *t);
 } ds_transport_ops_t;
 
@@ -66,6 +69,9 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
 long ds_transport_write(ds_transport_t *t, const void *p, size_t n);
 long ds_transport_read(ds_transport_t *t, void *buf, size_t cap);
 int ds_transport_close(ds_transport_t *t);
+/* Ends a hung peer (see ds_transport_ops_t.kill); close and free still
+ * follow. */
+void ds_transport_kill(ds_transport_t *t);
 
 /* The fds to poll (-1: none, the transport is always ready). */
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd);
