@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One hung server never stalls the others. Fake agents
+# (tests/func/lib/fake_agent.py: a real agent does not hang on demand) that
+# read HELLO then go silent, or stop in the middle of MANIFEST_DATA, sit
+# before a healthy server in `sync --all` with `timeout = 2s`: each hung
+# server fails within the timeout with an error naming it, the request it
+# hung in and the timeout, its agent is killed, and the healthy server
+# after them is synced. A slow target that keeps sending (a slice every
+# 0.7 s for 5 s) is not a hang: `plan` on it succeeds.
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init sync_fake_agent_timeout
+fake=$DS_SRC/tests/func/lib/fake_agent.py
+store=$tmp/store known=$tmp/known conf=$tmp/d.conf
+st_gen "$store" 0 "$known" --files 6 --max 4096 || bad "mkstore"
+mkdir -p "$tmp/hung" "$tmp/stall" "$tmp/slow" "$tmp/good"
+echo silent >"$tmp/hung/fake-mode"
+echo stall-manifest >"$tmp/stall/fake-mode"
+echo slow-manifest >"$tmp/slow/fake-mode"
+{
+  printf '[console]\nstore = %s\nstate = %s\ntimeout = 2s\n' "$store" "$tmp/state"
+  for s in hung stall; do
+    printf '\n[server %s]\nurl = file://%s\ntransport = agent\nagent = %s\nclasses = patches engines definitions\n' \
+      "$s" "$tmp/$s" "$fake"
+  done
+  printf '\n[server good]\nurl = file://%s\ntransport = agent\nclasses = patches engines definitions\n' "$tmp/good"
+  printf '\n[server slow]\nurl = file://%s\ntransport = agent\nagent = %s\nclasses = patches engines definitions\n' \
+    "$tmp/slow" "$fake"
+} >"$conf"
+"$DISTSYNC" -c "$conf" scan >/dev/null 2>&1 || bad "scan failed"
+
+# sync --all: hung, stall, good (slow is read-only tested below; its
+# manifest never ends in a sync it could finish).
+start=$(date +%s)
+rc=0
+timeout 60 "$DISTSYNC" -c "$conf" sync hung stall good >"$tmp/out" 2>"$tmp/err" || rc=$?
+took=$(($(date +%s) - start))
+echo "  sync hung stall good: exit $rc in ${took} s"
+grep -h "server hung\|server stall" "$tmp/out" "$tmp/err" | sed 's/^/    /' | head -4
+[ "$rc" != 0 ] && [ "$rc" -lt 124 ] || bad "sync exit $rc (want: the hung servers fail, no hang)"
+[ "$took" -le 20 ] || bad "sync took ${took} s with a 2 s timeout"
+grep -q "server hung: no response from the target for 2 s (during HELLO)" "$tmp/out" "$tmp/err" ||
+  bad "no timeout error naming server hung: $(head -c 400 "$tmp/err")"
+grep -q "server stall: no response from the target for 2 s (during MANIFEST_GET)" "$tmp/out" "$tmp/err" ||
+  bad "no timeout error naming server stall: $(head -c 400 "$tmp/err")"
+st_check_converged "$store" "$tmp/good" "the healthy server after two hung ones"
+pgrep -f "$fake agent --root $tmp" >/dev/null && bad "a fake agent outlived the run"
+
+# A slow target is not a hung one.
+start=$(date +%s)
+rc=0
+timeout 60 "$DISTSYNC" -c "$conf" plan slow >"$tmp/out" 2>"$tmp/err" || rc=$?
+took=$(($(date +%s) - start))
+echo "  plan slow: exit $rc in ${took} s"
+[ "$rc" = 0 ] || bad "plan on a slow but live target failed (exit $rc): $(head -c 400 "$tmp/err")"
+[ "$took" -ge 4 ] || bad "the slow target answered in ${took} s: the test did not exercise the timeout"
+st_exit "sync_fake_agent_timeout"
