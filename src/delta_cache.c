@@ -2,6 +2,13 @@
  * On-disk delta cache: one file per (basis SHA-256, target SHA-256) pair,
  * published by tmp + fsync + rename, evicted least recently used (mtime is
  * touched on every hit) above a size cap. See include/distsync/delta.h.
+ *
+ * An entry is the librsync delta followed by a 24-byte trailer: the magic
+ * "DSDCSUM1", the delta's length and its XXH3-64 (both u64 big-endian).
+ * Every hit re-hashes the delta; an entry that fails (a flipped bit, a torn
+ * or truncated write, the format before the trailer) is dropped and
+ * recomputed, never sent. The delta stays at offset 0, so readers see a
+ * plain delta of *size bytes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
@@ -22,6 +32,9 @@
 #define ENTRY_SUFFIX   ".rsd"
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
+#define TRAILER_MAGIC  "DSDCSUM1"
+#define TRAILER_LEN    24
+#define HASH_CHUNK     (256u << 10)
 
 struct ds_delta_cache {
     char *dir;
@@ -219,23 +232,124 @@ static void touch(ds_delta_cache_t *c, int fd)
     futimens(fd, ts);
 }
 
-/* Opens a cached entry if it looks sane; touches its mtime. -1 if none. */
-static int open_entry(ds_delta_cache_t *c, const char *path, uint64_t *size)
+static void put_be64(uint8_t *p, uint64_t v)
 {
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* XXH3-64 of fd's bytes [0, len). Returns 0 or -errno / DS_ECHANGED (short). */
+static int hash_fd(int fd, uint64_t len, uint64_t *sum)
+{
+    XXH3_state_t *st = XXH3_createState();
+    uint8_t *buf = malloc(HASH_CHUNK);
+    uint64_t off = 0;
+    int rc = 0;
+
+    if (st == NULL || buf == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    XXH3_64bits_reset(st);
+    while (off < len) {
+        size_t want = len - off < HASH_CHUNK ? (size_t)(len - off) : HASH_CHUNK;
+        ssize_t r = pread(fd, buf, want, (off_t)off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : DS_ECHANGED;
+            goto out;
+        }
+        XXH3_64bits_update(st, buf, (size_t)r);
+        off += (uint64_t)r;
+    }
+    *sum = XXH3_64bits_digest(st);
+out:
+    free(buf);
+    XXH3_freeState(st);
+    return rc;
+}
+
+/* Appends the trailer to a delta of len bytes in fd. Returns 0 or < 0. */
+static int write_trailer(int fd, uint64_t len)
+{
+    uint8_t t[TRAILER_LEN];
+    uint64_t sum;
+    int rc = hash_fd(fd, len, &sum);
+
+    if (rc < 0)
+        return rc;
+    memcpy(t, TRAILER_MAGIC, 8);
+    put_be64(t + 8, len);
+    put_be64(t + 16, sum);
+    ssize_t w = pwrite(fd, t, TRAILER_LEN, (off_t)len);
+
+    if (w < 0)
+        return -errno;
+    return w == TRAILER_LEN ? 0 : -ENOSPC;
+}
+
+/* Checks an entry: returns NULL when sound (*size: the delta's length),
+ * else why not. *old is set for an entry without a trailer. */
+static const char *check_entry(int fd, uint64_t *size, int *old)
+{
+    uint8_t t[TRAILER_LEN];
     char head[4];
     struct stat st;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    uint64_t len, sum;
+
+    *old = 0;
+    if (fstat(fd, &st) < 0 || st.st_size < TRAILER_LEN + 4 ||
+        pread(fd, t, TRAILER_LEN, st.st_size - TRAILER_LEN) != TRAILER_LEN ||
+        memcmp(t, TRAILER_MAGIC, 8) != 0) {
+        *old = 1;
+        return "no checksum trailer (an older distsync's entry, or torn)";
+    }
+    len = get_be64(t + 8);
+    if (len != (uint64_t)st.st_size - TRAILER_LEN)
+        return "length in the trailer does not match the file";
+    if (pread(fd, head, 4, 0) != 4 || memcmp(head, delta_magic, 4) != 0)
+        return "not a librsync delta";
+    if (hash_fd(fd, len, &sum) < 0)
+        return "cannot read it";
+    if (sum != get_be64(t + 16))
+        return "checksum mismatch";
+    *size = len;
+    return NULL;
+}
+
+/* Opens a cached entry if it checks out; touches its mtime. An entry that
+ * does not is removed (reported once: its replacement checks out). -1 if
+ * none. */
+static int open_entry(ds_delta_cache_t *c, const char *path, uint64_t *size)
+{
+    const char *why;
+    int fd = open(path, O_RDWR | O_CLOEXEC), old;
 
     if (fd < 0)
         return -1;
-    if (fstat(fd, &st) < 0 || st.st_size < 4 || pread(fd, head, 4, 0) != 4 ||
-        memcmp(head, delta_magic, 4) != 0) {
+    why = check_entry(fd, size, &old);
+    if (why != NULL) {
         close(fd);
-        unlink(path); /* torn by a crash on a file system without ordering */
+        unlink(path);
+        pthread_mutex_lock(&c->mu);
+        c->st.dropped += !old;
+        pthread_mutex_unlock(&c->mu);
+        ds_log(old ? DS_LOG_INFO : DS_LOG_WARN,
+               "delta cache: entry %s is invalid (%s): dropped, recomputing it", path, why);
         return -1;
     }
     touch(c, fd);
-    *size = (uint64_t)st.st_size;
     return fd;
 }
 
@@ -261,6 +375,8 @@ static int compute_tmp(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *
     rc = ds_delta_compute(basis, target, &o, fd, &st);
     if (rc == 0)
         rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
+    if (rc == 0)
+        rc = write_trailer(fd, st.delta_bytes);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -308,7 +424,7 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
     pthread_mutex_lock(&c->mu);
     c->st.computes++;
     c->st.entries++;
-    c->st.bytes += *size;
+    c->st.bytes += *size + TRAILER_LEN;
     if (c->st.bytes > c->cap)
         evict(c);
     pthread_mutex_unlock(&c->mu);

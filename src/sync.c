@@ -261,6 +261,11 @@ static void file_done(struct run *r, const ds_session_result_t *x)
 
     r->files_done++;
     r->bytes_done += it->size;
+    if (r->sd && ds__sender_item_cache_dropped(r->sd, x->tag))
+        event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "cache dropped", 0, 0,
+              "the cached delta was corrupt: dropped and recomputed");
+    if (x->rc < 0 && it->method == DS_PLAN_DELTA && (x->rc == DS_EHASH || x->rc == DS_EDELTA))
+        ds_delta_cache_drop(r->sy->dc, it->basis_sha256, it->sha256); /* not again */
     if (x->rc < 0) {
         r->res->failed_files++;
         event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, lmsg ? lmsg : x->message);

@@ -79,6 +79,8 @@ int ds__sender_pump(struct sender *sd);
 int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
 /* The console's message for item idx (read error...), or NULL. */
 const char *ds__sender_item_msg(const struct sender *sd, size_t idx);
+/* 1 when item idx's cached delta was corrupt (dropped and recomputed). */
+int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */

@@ -38,6 +38,7 @@ struct sender {
     uint8_t *buf;
     /* per item */
     char **msg;
+    uint8_t *dropped; /* the item's cached delta was corrupt: recomputed */
     uint64_t *delta_raw;
     uint64_t *wire; /* data bytes on the wire (after zstd) */
     uint8_t **sig;  /* rsync items: the target file's signature */
@@ -61,13 +62,14 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->buf = sy->send_buf ? sy->send_buf : malloc(SEND_BLOCK);
     sy->send_buf = NULL;
     sd->msg = calloc(plan->n + 1, sizeof(*sd->msg));
+    sd->dropped = calloc(plan->n + 1, 1);
     sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
     sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
     sd->sig = calloc(plan->n + 1, sizeof(*sd->sig));
     sd->siglen = calloc(plan->n + 1, sizeof(*sd->siglen));
     sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
-    if (sd->buf == NULL || sd->msg == NULL || sd->delta_raw == NULL || sd->lf == NULL ||
-        sd->wire == NULL || sd->sig == NULL || sd->siglen == NULL) {
+    if (sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL || sd->delta_raw == NULL ||
+        sd->lf == NULL || sd->wire == NULL || sd->sig == NULL || sd->siglen == NULL) {
         ds__sender_free(sd);
         return DS_ENOMEM;
     }
@@ -88,6 +90,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->sig);
     free(sd->siglen);
     free(sd->msg);
+    free(sd->dropped);
     free(sd->delta_raw);
     free(sd->wire);
     free(sd->lf);
@@ -133,6 +136,11 @@ const char *ds__sender_item_msg(const struct sender *sd, size_t idx)
     return sd->msg[idx];
 }
 
+int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx)
+{
+    return sd->dropped[idx];
+}
+
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx)
 {
     return sd->delta_raw[idx];
@@ -165,8 +173,8 @@ static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd
 
 /* Gets the item's delta from the cache (computing it if needed): basis
  * from a store file holding that content, else from the retain store. */
-static int get_delta(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
-                     uint64_t *dsize)
+static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
+                          uint64_t *dsize)
 {
     ds_sync_t *sy = sd->sy;
     const struct sfile_row *row;
@@ -191,6 +199,20 @@ static int get_delta(struct sender *sd, const ds_plan_item_t *it, int tfd, int *
                                            dsize);
         ds_retain_reader_free(rd);
     }
+    return rc;
+}
+
+/* get_delta_from, noting whether the cache dropped a corrupt entry for it. */
+static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, int tfd, int *dfd,
+                     uint64_t *dsize)
+{
+    ds_delta_cache_stats_t before, after;
+    int rc;
+
+    ds_delta_cache_stats(sd->sy->dc, &before);
+    rc = get_delta_from(sd, it, tfd, dfd, dsize);
+    ds_delta_cache_stats(sd->sy->dc, &after);
+    sd->dropped[idx] = after.dropped > before.dropped;
     return rc;
 }
 
@@ -254,7 +276,7 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
         return 0;
     }
     if (it->method == DS_PLAN_DELTA) {
-        rc = get_delta(sd, it, tfd, &dfd, &dsize);
+        rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
         if (rc < 0)
             ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
                    ds_strerror(rc));

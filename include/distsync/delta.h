@@ -110,6 +110,7 @@ typedef struct ds_delta_cache_stats {
     uint64_t evicted_bytes; /* their size */
     uint64_t entries;       /* entries at the last scan */
     uint64_t bytes;         /* their total size */
+    uint64_t dropped;       /* corrupt entries found (checksum), removed and recomputed */
 } ds_delta_cache_stats_t;
 
 /*
@@ -136,7 +137,11 @@ void ds_delta_cache_close(ds_delta_cache_t *c);
  * and the result hashed) before it is published atomically (tmp file,
  * fsync, rename), so a crash or a concurrent computation never leaves a
  * torn or wrong entry. The fd stays readable even if the entry is evicted
- * afterwards. Returns 0 or the error of ds_delta_compute/ds_delta_check.
+ * afterwards. Entries carry an XXH3-64 of the delta, checked on every hit:
+ * a corrupt entry (or one without the checksum, from an older distsync) is
+ * removed and recomputed, with a warning through ds_log (counted in
+ * dropped; an old-format entry only at info level, uncounted).
+ * Returns 0 or the error of ds_delta_compute/ds_delta_check.
  */
 int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
                                   const uint8_t target_sha256[DS_SHA256_LEN],

@@ -12,6 +12,7 @@
 #include <librsync.h>
 
 #include "../unit/session.h"
+#include "distsync/error.h"
 #include "distsync/manifest.h"
 
 static const char *top;
@@ -225,6 +226,97 @@ static void sig_seeds(void)
     free(sig);
 }
 
+/* fuzz_session_recv: the replies a target gives to the session the fuzzer
+ * drives (ids 1-4 from start, 5-16 from its queued operations). */
+static void put_reply(ds_proto_buf_t *b, uint8_t type, uint32_t id, uint8_t flags, ds_msg_t *m)
+{
+    m->type = type;
+    m->id = id;
+    m->flags = flags;
+    ds_proto_encode(b, m);
+    memset(m, 0, sizeof(*m));
+}
+
+static void session_recv_seeds(void)
+{
+    ds_proto_buf_t b = {0}, l1 = {0}, l2 = {0};
+    ds_list_entry_t e1 = {.path = ds_pstr("patches"), .type = DS_PROTO_T_DIR};
+    ds_list_entry_t e2 = {.path = ds_pstr("patches/a"), .type = DS_PROTO_T_FILE, .size = 3};
+    static const uint8_t sig[] = {'r', 's', 0x01, 0x47, 0, 0, 4, 0, 0, 0, 0, 8, 1, 2, 3, 4};
+    uint8_t sha[DS_SHA256_LEN] = {1}, *man = NULL, slice = 1;
+    ds_manifest_t *mf = NULL;
+    ds_msg_t m = {0};
+    size_t mlen = 0;
+
+    ds_manifest_new(&mf);
+    ds_manifest_put(mf, "patches/a", 3, 0, sha);
+    ds_manifest_put(mf, "patches/z", 4, 0, sha);
+    ds_manifest_encode(mf, &man, &mlen);
+    m.u.hello_ok.version = 1;
+    m.u.hello_ok.software = ds_pstr("distsync");
+    m.u.hello_ok.max_open_files = 16;
+    put_reply(&b, DS_MSG_HELLO_OK, 1, 0, &m);
+    m.u.lease_ok.expiry = 1700000300;
+    put_reply(&b, DS_MSG_LEASE_OK, 2, 0, &m);
+    m.u.blob.data = man;
+    m.u.blob.len = 30;
+    put_reply(&b, DS_MSG_MANIFEST_DATA, 3, DS_PROTO_F_MORE, &m);
+    m.u.blob.data = man + 30;
+    m.u.blob.len = (uint32_t)(mlen - 30);
+    put_reply(&b, DS_MSG_MANIFEST_DATA, 3, 0, &m);
+    ds_proto_list_put(&l1, &e1);
+    ds_proto_list_put(&l2, &e2);
+    m.u.list.n = 1;
+    m.u.list.entries = l1.p;
+    m.u.list.len = (uint32_t)l1.len;
+    put_reply(&b, DS_MSG_LIST_DATA, 4, DS_PROTO_F_MORE, &m);
+    m.u.list.n = 1;
+    m.u.list.entries = l2.p;
+    m.u.list.len = (uint32_t)l2.len;
+    put_reply(&b, DS_MSG_LIST_DATA, 4, 0, &m);
+    m.u.hash_ok.path = ds_pstr("patches/a");
+    m.u.hash_ok.size = 3;
+    put_reply(&b, DS_MSG_HASH_OK, 5, 0, &m);
+    m.u.blob.data = sig;
+    m.u.blob.len = 12;
+    put_reply(&b, DS_MSG_SIG_DATA, 6, DS_PROTO_F_MORE, &m);
+    m.u.blob.data = sig + 12;
+    m.u.blob.len = 4;
+    put_reply(&b, DS_MSG_SIG_DATA, 6, 0, &m);
+    m.u.file_ok.file_id = 1;
+    m.u.file_ok.size = 5;
+    put_reply(&b, DS_MSG_FILE_OK, 9, 0, &m);
+    m.u.err.file_id = 2;
+    m.u.err.code = DS_EABORTED;
+    m.u.err.path = ds_pstr("patches/d");
+    m.u.err.message = ds_pstr("aborted");
+    put_reply(&b, DS_MSG_FILE_ERR, 11, 0, &m);
+    m.u.ok.value = 1;
+    put_reply(&b, DS_MSG_OK, 12, 0, &m);
+    m.u.ok.value = 2;
+    put_reply(&b, DS_MSG_OK, 13, 0, &m);
+    m.u.blob.data = man;
+    m.u.blob.len = (uint32_t)mlen;
+    put_reply(&b, DS_MSG_MANIFEST_DATA, 14, 0, &m);
+    put_reply(&b, DS_MSG_OK, 15, 0, &m);
+    put_reply(&b, DS_MSG_OK, 16, 0, &m);
+    save("fuzz_session_recv", "full_session", &slice, 1, b.p, b.len);
+    slice = 4; /* one read for everything */
+    save("fuzz_session_recv", "full_session_one_read", &slice, 1, b.p, b.len);
+    b.len = 0;
+    m.u.hello_ok.version = 1;
+    put_reply(&b, DS_MSG_HELLO_OK, 1, 0, &m);
+    m.u.busy.console_id = ds_pstr("other");
+    m.u.busy.message = ds_pstr("server is being synced by console other");
+    put_reply(&b, DS_MSG_BUSY, 2, 0, &m);
+    save("fuzz_session_recv", "busy", &slice, 1, b.p, b.len);
+    free(man);
+    ds_manifest_free(mf);
+    ds_proto_buf_free(&b);
+    ds_proto_buf_free(&l1);
+    ds_proto_buf_free(&l2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -238,5 +330,6 @@ int main(int argc, char **argv)
     manifest_seeds();
     delta_seeds();
     sig_seeds();
+    session_recv_seeds();
     return 0;
 }

@@ -359,6 +359,82 @@ static void test_cache(void)
         pair_free(&p[i]);
 }
 
+static void entry_name(const char *dir, const struct pair *p, char *out, size_t cap)
+{
+    char a[65], b[65];
+
+    ds_hex(p->asha, 32, a);
+    ds_hex(p->bsha, 32, b);
+    snprintf(out, cap, "%s/%s-%s.rsd", dir, a, b);
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t x = 0;
+
+    CHECK(fd >= 0 && pread(fd, &x, 1, at) == 1);
+    x ^= 0x20;
+    CHECK(pwrite(fd, &x, 1, at) == 1);
+    close(fd);
+}
+
+/* Corrupt entries (a flipped byte, a lying or missing trailer, the format
+ * before checksums, a truncated file) are dropped and recomputed, never
+ * returned; a corrupt one is counted once. */
+static void test_cache_corrupt(void)
+{
+    struct pair p;
+    char dir[4200], path[4400];
+    ds_delta_cache_t *c = NULL;
+    ds_delta_cache_stats_t st;
+    struct stat sb;
+    uint64_t s0;
+
+    snprintf(dir, sizeof(dir), "%s/deltas-corrupt", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, NULL, &c), 0);
+    pair_make(&p, 300000, 9);
+    entry_name(dir, &p, path, sizeof(path));
+    s0 = get(c, &p, 0);
+    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 24);
+    /* a flipped byte in the middle of the delta */
+    flip_byte(path, (off_t)(s0 / 2));
+    CHECK_INT(get(c, &p, 0), s0); /* get() applies it: the result is right */
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.computes, 2);
+    CHECK_INT(st.hits, 0);
+    CHECK_INT(st.dropped, 1);
+    get(c, &p, 0); /* the recomputed entry is sound: a hit, nothing new dropped */
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.hits, 1);
+    CHECK_INT(st.dropped, 1);
+    /* a flipped bit in the checksum itself, then in the length */
+    flip_byte(path, (off_t)(s0 + 23));
+    get(c, &p, 0);
+    flip_byte(path, (off_t)(s0 + 15));
+    get(c, &p, 0);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.dropped, 3);
+    CHECK_INT(st.computes, 4);
+    /* an entry of the format before checksums (the bare delta): recomputed,
+     * not counted as corrupt */
+    CHECK_INT(truncate(path, (off_t)s0), 0);
+    CHECK_INT(get(c, &p, 0), s0);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.computes, 5);
+    CHECK_INT(st.dropped, 3);
+    /* torn: cut in the middle, and empty */
+    CHECK_INT(truncate(path, (off_t)(s0 / 2)), 0);
+    get(c, &p, 0);
+    CHECK_INT(truncate(path, 0), 0);
+    get(c, &p, 0);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.computes, 7);
+    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 24);
+    ds_delta_cache_close(c);
+    pair_free(&p);
+}
+
 static void test_worth(void)
 {
     CHECK_INT(ds_delta_worth(0, 1 << 20), 0);
@@ -376,6 +452,7 @@ int main(void)
     RUN(test_sha_and_check);
     RUN(test_retain_basis);
     RUN(test_cache);
+    RUN(test_cache_corrupt);
     RUN(test_worth);
     return CHECK_DONE();
 }
