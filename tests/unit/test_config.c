@@ -77,10 +77,13 @@ static void test_example_loads(void)
     s = ds_config_server(cfg, "paris-1");
     CHECK(s != NULL && strncmp(s->url, "ssh://", 6) == 0);
     CHECK(s != NULL && s->prune == 0 && s->classes.n == 2 && s->site_line > s->line);
+    CHECK(s != NULL && s->timeout_s == 300);
+    CHECK_INT(cfg->timeout_s, 120);
     s = ds_config_server(cfg, "paris-local");
     CHECK(s != NULL && s->prune == 1 && s->classes.n == 3); /* default: the console's */
     CHECK(s != NULL && s->max_delete == 200 && !s->max_delete_pct);
     CHECK(cfg->max_delete == 10 && cfg->max_delete_pct);
+    CHECK(s != NULL && s->timeout_s == 120);
     s = ds_config_server(cfg, "lyon-1");
     CHECK(s != NULL && strncmp(s->url, "smb://", 6) == 0 && strcmp(s->site, "lyon") == 0);
     d = ds_config_schedule(cfg, "patch-tuesday");
@@ -284,6 +287,37 @@ static void test_values(void)
 
 #define SRV "[server paris-1]\n" /* line 4 */
 
+/* timeout = in [console] (the default) and [server]: a duration, 1s..24h. */
+static void test_timeout(void)
+{
+    static const char *bad[] = {"0", "0s", "25h", "86401", "abc", "5x", "-1", "2 m", "1d", ""};
+    ds_config_t *cfg;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+
+        snprintf(text, sizeof(text), CONSOLE "timeout = %s\n", bad[i]);
+        EXPECT_ERR(text, "t.conf:4: [console] key 'timeout': ");
+    }
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///t\ntimeout = 0\n",
+               "t.conf:6: [server a] key 'timeout': expected a duration from 1s to 24h");
+    cfg = parse_ok(CONSOLE "[server a]\nurl = file:///a\n[server b]\nurl = file:///b\n"
+                           "timeout = 5m\n[server c]\nurl = file:///c\ntimeout = 7\n",
+                   "/");
+    CHECK(cfg != NULL && cfg->timeout_s == DS_CONFIG_TIMEOUT_DEFAULT);
+    CHECK(cfg != NULL && cfg->servers[0].timeout_s == 120 && cfg->servers[1].timeout_s == 300 &&
+          cfg->servers[2].timeout_s == 7);
+    ds_config_free(cfg);
+    /* a [console] default declared after the servers still applies */
+    cfg =
+        parse_ok("[server a]\nurl = file:///a\n[server b]\nurl = file:///b\ntimeout = 1h\n" CONSOLE
+                 "timeout = 24h\n",
+                 "/");
+    CHECK(cfg != NULL && cfg->timeout_s == 86400 && cfg->servers[0].timeout_s == 86400 &&
+          cfg->servers[1].timeout_s == 3600);
+    ds_config_free(cfg);
+}
+
 static void test_urls(void)
 {
     static const char *good[] = {
@@ -475,6 +509,7 @@ int main(void)
     RUN(test_structure_errors);
     RUN(test_long_line);
     RUN(test_values);
+    RUN(test_timeout);
     RUN(test_urls);
     RUN(test_password_never_echoed);
     RUN(test_server_refs);
