@@ -480,7 +480,8 @@ static int connect(struct run *r)
     ds_transport_cfg_t tc = {.url = r->srv->url,
                              .mode = r->srv->transport,
                              .agent = r->srv->agent,
-                             .no_fsync = r->sy->o.no_fsync};
+                             .no_fsync = r->sy->o.no_fsync,
+                             .timeout_s = r->srv->timeout_s};
     ds_session_opts_t so = {.console_id = r->sy->console_id,
                             .host = r->sy->host,
                             .pid = (uint32_t)getpid(),

@@ -33,7 +33,7 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
     if (strcmp(mode, "local") == 0)
         return ds__transport_local_open(root, cfg->no_fsync, out, err, errlen);
     if (strcmp(mode, "agent") == 0)
-        return ds__transport_pipe_open(root, cfg->agent, out, err, errlen);
+        return ds__transport_pipe_open(root, cfg->agent, cfg->timeout_s, out, err, errlen);
     snprintf(err, errlen, "%s: unknown transport '%s' (use local or agent)", cfg->url, mode);
     return DS_EUSAGE;
 }

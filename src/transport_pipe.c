@@ -12,14 +12,18 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "distsync/error.h"
 #include "distsync/transport.h"
 
+#define CLOSE_WAIT_S 30 /* default; an agent ends on end of input well within it */
+
 struct pipe_t {
     ds_transport_t t; /* first: the common head */
     pid_t pid;
+    unsigned close_wait_s;
     char *root;
     int closed;
 };
@@ -63,11 +67,31 @@ static long pipe_read(ds_transport_t *t, void *buf, size_t cap)
     return (long)r;
 }
 
+/* Reaps the child, waiting at most close_wait_s for it: one that does not
+ * end on end of input is hung, and is killed. Returns waitpid's answer. */
+static pid_t reap(struct pipe_t *pt, int *status, int *killed)
+{
+    struct timespec nap = {0, 10 * 1000 * 1000}; /* 10 ms */
+    pid_t w;
+
+    for (long waited_ms = 0;; waited_ms += 10) {
+        w = waitpid(pt->pid, status, *killed ? 0 : WNOHANG);
+        if (w != 0 && !(w < 0 && errno == EINTR))
+            return w;
+        if (w == 0 && waited_ms >= pt->close_wait_s * 1000L) {
+            kill(pt->pid, SIGKILL);
+            *killed = 1;
+        } else if (w == 0) {
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
 /* Closes our ends, then reaps the child (which ends on end of input). */
 static int pipe_close(ds_transport_t *t)
 {
     struct pipe_t *pt = (struct pipe_t *)t;
-    int status = 0;
+    int status = 0, killed = 0;
     pid_t w;
 
     if (pt->closed)
@@ -80,14 +104,18 @@ static int pipe_close(ds_transport_t *t)
     t->wfd = t->rfd = -1;
     if (pt->pid <= 0)
         return 0;
-    do
-        w = waitpid(pt->pid, &status, 0);
-    while (w < 0 && errno == EINTR);
+    w = reap(pt, &status, &killed);
     pt->pid = 0;
     if (w < 0)
         return -errno;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
+    if (killed) {
+        snprintf(t->err, sizeof(t->err),
+                 "agent for %s did not exit within %u s of the end of its input: killed", pt->root,
+                 pt->close_wait_s);
+        return DS_ETRANSPORT;
+    }
     if (WIFEXITED(status))
         snprintf(t->err, sizeof(t->err), "agent for %s exited with status %d", pt->root,
                  WEXITSTATUS(status));
@@ -134,8 +162,8 @@ static void child(const char *agent, const char *root, int in, int out)
     _exit(127);
 }
 
-int ds__transport_pipe_open(const char *root, const char *agent, ds_transport_t **out, char *err,
-                            size_t errlen)
+int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
+                            ds_transport_t **out, char *err, size_t errlen)
 {
     struct pipe_t *pt = calloc(1, sizeof(*pt));
     int to[2] = {-1, -1}, from[2] = {-1, -1};
@@ -159,6 +187,7 @@ int ds__transport_pipe_open(const char *root, const char *agent, ds_transport_t 
         goto fail;
     }
     pt->t.ops = &pipe_ops;
+    pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
     pt->t.rfd = pt->t.wfd = -1;
     if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
         rc = -errno;

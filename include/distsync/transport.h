@@ -34,7 +34,8 @@ typedef struct ds_transport_ops {
      * at end of stream (message in t->err), or another negative code. */
     long (*read)(ds_transport_t *t, void *buf, size_t cap);
     /* Ends the stream: closes the write side and waits for the peer to end
-     * (reaps the child). Returns 0 or an error (message in t->err). */
+     * (reaps the child; an agent still running timeout_s after the end of
+     * its input is killed). Returns 0 or an error (message in t->err). */
     int (*close)(ds_transport_t *t);
     /* Ends the peer at once, whatever it is doing (SIGKILL for an agent),
      * so that close never waits on a hung target. NULL: nothing to end. */
@@ -51,10 +52,11 @@ struct ds_transport {
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {
-    const char *url;   /* file:///abs/path (ssh://, smb:// come later) */
-    const char *mode;  /* "local" (default when NULL) or "agent" */
-    const char *agent; /* agent binary; NULL: /proc/self/exe */
-    int no_fsync;      /* local receiver: skip fsync (tests only) */
+    const char *url;    /* file:///abs/path (ssh://, smb:// come later) */
+    const char *mode;   /* "local" (default when NULL) or "agent" */
+    const char *agent;  /* agent binary; NULL: /proc/self/exe */
+    int no_fsync;       /* local receiver: skip fsync (tests only) */
+    unsigned timeout_s; /* agent: how long close waits for it to end (0: 30 s) */
 } ds_transport_cfg_t;
 
 /*
@@ -87,8 +89,8 @@ void ds_transport_free(ds_transport_t *t);
  * target directory. */
 int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
                              size_t errlen);
-int ds__transport_pipe_open(const char *root, const char *agent, ds_transport_t **out, char *err,
-                            size_t errlen);
+int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
+                            ds_transport_t **out, char *err, size_t errlen);
 
 /* Extracts the directory of a file:// URL into buf. Returns 0 or DS_EUSAGE. */
 int ds_transport_file_root(const char *url, char *buf, size_t cap);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One hung server never stalls the others. Fake agents
 # (tests/func/lib/fake_agent.py: a real agent does not hang on demand) that
-# read HELLO then go silent, or stop in the middle of MANIFEST_DATA, sit
-# before a healthy server in `sync --all` with `timeout = 2s`: each hung
-# server fails within the timeout with an error naming it, the request it
-# hung in and the timeout, its agent is killed, and the healthy server
-# after them is synced. A slow target that keeps sending (a slice every
+# read HELLO then go silent, or stop in the middle of MANIFEST_DATA, or
+# send garbage and then ignore the end of their input, sit before a healthy
+# server with `timeout = 2s`: each hung server fails within the timeout
+# with an error naming it (and the request it hung in), its agent is
+# killed, and the healthy server after them is synced. A slow target that keeps sending (a slice every
 # 0.7 s for 5 s) is not a hang: `plan` on it succeeds.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -13,13 +13,14 @@ st_init sync_fake_agent_timeout
 fake=$DS_SRC/tests/func/lib/fake_agent.py
 store=$tmp/store known=$tmp/known conf=$tmp/d.conf
 st_gen "$store" 0 "$known" --files 6 --max 4096 || bad "mkstore"
-mkdir -p "$tmp/hung" "$tmp/stall" "$tmp/slow" "$tmp/good"
+mkdir -p "$tmp/hung" "$tmp/stall" "$tmp/deaf" "$tmp/slow" "$tmp/good"
+echo garbage-deaf >"$tmp/deaf/fake-mode"
 echo silent >"$tmp/hung/fake-mode"
 echo stall-manifest >"$tmp/stall/fake-mode"
 echo slow-manifest >"$tmp/slow/fake-mode"
 {
   printf '[console]\nstore = %s\nstate = %s\ntimeout = 2s\n' "$store" "$tmp/state"
-  for s in hung stall; do
+  for s in hung stall deaf; do
     printf '\n[server %s]\nurl = file://%s\ntransport = agent\nagent = %s\nclasses = patches engines definitions\n' \
       "$s" "$tmp/$s" "$fake"
   done
@@ -29,21 +30,23 @@ echo slow-manifest >"$tmp/slow/fake-mode"
 } >"$conf"
 "$DISTSYNC" -c "$conf" scan >/dev/null 2>&1 || bad "scan failed"
 
-# sync --all: hung, stall, good (slow is read-only tested below; its
-# manifest never ends in a sync it could finish).
+# hung, stall, deaf, then good (slow is tested read-only below: the fake
+# cannot take files).
 start=$(date +%s)
 rc=0
-timeout 60 "$DISTSYNC" -c "$conf" sync hung stall good >"$tmp/out" 2>"$tmp/err" || rc=$?
+timeout 60 "$DISTSYNC" -c "$conf" sync hung stall deaf good >"$tmp/out" 2>"$tmp/err" || rc=$?
 took=$(($(date +%s) - start))
-echo "  sync hung stall good: exit $rc in ${took} s"
-grep -h "server hung\|server stall" "$tmp/out" "$tmp/err" | sed 's/^/    /' | head -4
+echo "  sync hung stall deaf good: exit $rc in ${took} s"
+grep -h "server hung\|server stall\|server deaf" "$tmp/out" | sed 's/^/    /' | head -4
 [ "$rc" != 0 ] && [ "$rc" -lt 124 ] || bad "sync exit $rc (want: the hung servers fail, no hang)"
-[ "$took" -le 20 ] || bad "sync took ${took} s with a 2 s timeout"
+[ "$took" -le 25 ] || bad "sync took ${took} s with a 2 s timeout"
 grep -q "server hung: no response from the target for 2 s (during HELLO)" "$tmp/out" "$tmp/err" ||
   bad "no timeout error naming server hung: $(head -c 400 "$tmp/err")"
 grep -q "server stall: no response from the target for 2 s (during MANIFEST_GET)" "$tmp/out" "$tmp/err" ||
   bad "no timeout error naming server stall: $(head -c 400 "$tmp/err")"
-st_check_converged "$store" "$tmp/good" "the healthy server after two hung ones"
+grep -q "server deaf: .*agent for $tmp/deaf did not exit within 2 s of the end of its input: killed" \
+  "$tmp/out" "$tmp/err" || bad "no error naming the deaf agent that was killed: $(head -c 400 "$tmp/err")"
+st_check_converged "$store" "$tmp/good" "the healthy server after three hung ones"
 pgrep -f "$fake agent --root $tmp" >/dev/null && bad "a fake agent outlived the run"
 
 # A slow target is not a hung one.

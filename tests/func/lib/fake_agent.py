@@ -4,6 +4,8 @@
 # execs `AGENT agent --root DIR`); it speaks src/PROTOCOL.md on stdin/stdout.
 # The behaviour is read from DIR/fake-mode: "MODE [LIMIT_BYTES]":
 #   silent          reads HELLO, then never answers
+#   garbage-deaf    answers HELLO with a malformed frame, then neither reads
+#                   nor ends (a console that gives up must not wait for it)
 #   slow-manifest   sends the (empty) manifest in 8 slices 0.7 s apart: a
 #                   slow target that keeps making progress
 #   stall-manifest  answers HELLO and LEASE, sends one MANIFEST_DATA slice
@@ -93,6 +95,10 @@ while True:
     t, i, p = read_frame()
     if t == 0x01:  # HELLO
         if mode == "silent":
+            hang()
+        if mode == "garbage-deaf":
+            out.write(b"\xff" * 12)
+            out.flush()
             hang()
         send(0x81, i, struct.pack(">H", 1) + s("fake agent") + struct.pack(">II", 8 << 20, 16))
     elif t == 0x02:  # LEASE
