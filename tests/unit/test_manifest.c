@@ -156,6 +156,56 @@ static void test_semantic_checks(void)
     ds_manifest_free(m);
 }
 
+/* The decoder fed in slices: same result at every slice size, the caps on
+ * size and entry count, truncation, trailing bytes, use after an error. */
+static void test_stream(void)
+{
+    ds_manifest_t *m = sample(500), *d = NULL;
+    ds_manifest_decoder_t *dec = NULL;
+    uint8_t *buf;
+    size_t len;
+
+    CHECK_INT(ds_manifest_encode(m, &buf, &len), 0);
+    for (size_t slice = 1; slice <= len; slice = slice * 3 + 1) {
+        CHECK_INT(ds_manifest_decoder_new(len, 500, &dec), 0);
+        for (size_t off = 0; off < len; off += slice)
+            CHECK_INT(
+                ds_manifest_decoder_feed(dec, buf + off, off + slice > len ? len - off : slice), 0);
+        CHECK_INT(ds_manifest_decoder_finish(dec, &d), 0);
+        CHECK(d != NULL && ds_manifest_count(d) == 500);
+        ds_manifest_free(d);
+        d = NULL;
+        ds_manifest_decoder_free(dec);
+    }
+    /* one byte over the size cap */
+    CHECK_INT(ds_manifest_decoder_new(len - 1, 0, &dec), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, buf, len - 1), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, buf + len - 1, 1), DS_ETOOBIG);
+    CHECK(strstr(ds_manifest_decoder_error(dec), "larger than the") != NULL);
+    CHECK_INT(ds_manifest_decoder_finish(dec, &d), DS_ETOOBIG);
+    ds_manifest_decoder_free(dec);
+    /* more entries announced than allowed: refused at the header */
+    CHECK_INT(ds_manifest_decoder_new(0, 499, &dec), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, buf, 24), DS_ETOOBIG);
+    CHECK(strstr(ds_manifest_decoder_error(dec), "500 entries, more than the limit of 499") !=
+          NULL);
+    ds_manifest_decoder_free(dec);
+    /* truncated, then trailing bytes */
+    CHECK_INT(ds_manifest_decoder_new(0, 0, &dec), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, buf, len - 1), 0);
+    CHECK_INT(ds_manifest_decoder_finish(dec, &d), DS_ECORRUPT);
+    CHECK(strstr(ds_manifest_decoder_error(dec), "truncated") != NULL);
+    ds_manifest_decoder_free(dec);
+    CHECK_INT(ds_manifest_decoder_new(0, 0, &dec), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, buf, len), 0);
+    CHECK_INT(ds_manifest_decoder_feed(dec, "x", 1), DS_ECORRUPT);
+    CHECK(strstr(ds_manifest_decoder_error(dec), "trailing bytes") != NULL);
+    CHECK(d == NULL);
+    ds_manifest_decoder_free(dec);
+    free(buf);
+    ds_manifest_free(m);
+}
+
 static void test_store_load(void)
 {
     const char *dir = check_tmpdir("manifest");
@@ -186,6 +236,7 @@ int main(void)
     RUN(test_put_remove);
     RUN(test_corruption);
     RUN(test_semantic_checks);
+    RUN(test_stream);
     RUN(test_store_load);
     return CHECK_DONE();
 }
