@@ -1,4 +1,10 @@
-/* Last-known server manifests in the catalog (table server_file, migration 2). */
+/*
+ * Last-known server manifests in the catalog (table server_file, migration
+ * 2). Recording a manifest also writes meta key 'manifest_at:NAME' (the
+ * time), so that "this server holds nothing" (no rows, but recorded) is
+ * told apart from "the catalog knows nothing of this server" (re-created
+ * catalog, or never synced): only the second must stop garbage collection.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +39,22 @@ static int put_all(ds_catalog_t *cat, int64_t sid, const ds_server_file_t *files
     return rc;
 }
 
+/* Records that server's manifest is known as of now. */
+static int mark_known(ds_catalog_t *cat, const char *server, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat,
+                              "INSERT OR REPLACE INTO meta(key, value)"
+                              " VALUES('manifest_at:' || ?1, ?2)",
+                              &st);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    return ds__catalog_step_done(cat, st, "recording that a manifest is known");
+}
+
 int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
                                    const ds_server_file_t *files, size_t n, int64_t now)
 {
@@ -47,6 +69,8 @@ int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
     rc = ds__events_server_id(cat, server, NULL, now, 1, &sid);
     if (rc == 0)
         rc = put_all(cat, sid, files, n);
+    if (rc == 0)
+        rc = mark_known(cat, server, now);
     if (!own)
         return rc;
     if (rc < 0) {
@@ -66,6 +90,8 @@ int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const 
     if (server == NULL || server[0] == '\0' || path == NULL)
         return DS_EUSAGE;
     rc = ds__events_server_id(cat, server, NULL, now, 1, &sid);
+    if (rc == 0)
+        rc = mark_known(cat, server, now);
     if (rc == 0)
         rc = ds__catalog_prep(cat,
                               sha256 != NULL
@@ -113,17 +139,32 @@ out:
     return rc;
 }
 
-int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n)
+int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server)
 {
     sqlite3_stmt *st = NULL;
-    uint8_t *v = NULL, *nv;
-    size_t len = 0, cap = 0;
-    int rc = ds__catalog_prep(cat, "SELECT DISTINCT sha256 FROM server_file ORDER BY sha256", &st);
+    int rc = ds__catalog_prep(cat,
+                              "SELECT EXISTS(SELECT 1 FROM meta WHERE key = 'manifest_at:' || ?1)"
+                              " OR EXISTS(SELECT 1 FROM server_file f JOIN server s"
+                              " ON s.id = f.server_id WHERE s.name = ?1)",
+                              &st);
 
-    *shas = NULL;
-    *n = 0;
     if (rc < 0)
         return rc;
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0
+                          : ds__catalog_err(cat, cat->db, rc, "checking for a known manifest");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Steps st (one SHA-256 blob column) into a malloc'ed array; finalizes st. */
+static int collect_shas(ds_catalog_t *cat, sqlite3_stmt *st, uint8_t **shas, size_t *n)
+{
+    uint8_t *v = NULL, *nv;
+    size_t len = 0, cap = 0;
+    int rc;
+
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) != DS_SHA256_LEN)
             continue;
@@ -148,4 +189,57 @@ out:
     *shas = v;
     *n = len;
     return 0;
+}
+
+int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat, "SELECT DISTINCT sha256 FROM server_file ORDER BY sha256", &st);
+
+    *shas = NULL;
+    *n = 0;
+    return rc < 0 ? rc : collect_shas(cat, st, shas, n);
+}
+
+/* Fills temp.ref_server with servers[0, nservers). */
+static int fill_servers(ds_catalog_t *cat, const char *const *servers, size_t nservers)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec(cat->db,
+                          "CREATE TEMP TABLE IF NOT EXISTS ref_server(name TEXT PRIMARY KEY)"
+                          " WITHOUT ROWID; DELETE FROM temp.ref_server;",
+                          NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        return ds__catalog_err(cat, cat->db, rc, "listing servers");
+    rc = ds__catalog_prep(cat, "INSERT OR IGNORE INTO temp.ref_server(name) VALUES(?1)", &st);
+    for (size_t i = 0; rc == 0 && i < nservers; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, servers[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, "listing servers");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *servers,
+                                       size_t nservers, uint8_t **shas, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *shas = NULL;
+    *n = 0;
+    rc = fill_servers(cat, servers, nservers);
+    if (rc == 0)
+        rc = ds__catalog_prep(cat,
+                              "SELECT DISTINCT f.sha256 FROM server_file f JOIN server s"
+                              " ON s.id = f.server_id WHERE s.name IN"
+                              " (SELECT name FROM temp.ref_server) ORDER BY f.sha256",
+                              &st);
+    if (rc == 0)
+        rc = collect_shas(cat, st, shas, n);
+    sqlite3_exec(cat->db, "DELETE FROM temp.ref_server", NULL, NULL, NULL);
+    return rc;
 }

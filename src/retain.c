@@ -496,6 +496,12 @@ uint64_t ds_retain_reader_size(const ds_retain_reader_t *rd)
     return rd->size;
 }
 
+const uint8_t *ds_retain_reader_chunks(const ds_retain_reader_t *rd, size_t *n)
+{
+    *n = rd->n;
+    return rd->recs;
+}
+
 void ds_retain_reader_free(ds_retain_reader_t *rd)
 {
     if (rd == NULL)

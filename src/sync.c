@@ -19,6 +19,7 @@
 #include "distsync/fsutil.h"
 #include "distsync/error.h"
 #include "distsync/events.h"
+#include "distsync/gc.h"
 #include "distsync/log.h"
 #include "distsync/proto.h"
 #include "distsync/transport.h"
@@ -771,13 +772,16 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
 
 int ds_sync_gc(ds_sync_t *s, uint64_t *freed)
 {
-    uint8_t *shas = NULL;
-    size_t n = 0;
-    int rc = ds_catalog_server_manifest_refs(s->cat, &shas, &n);
+    ds_gc_result_t g;
+    int rc = ds_gc_run(s->cat, s->ret, s->o.cfg, 0, &g);
 
-    if (rc == 0)
-        rc = ds_retain_gc(s->ret, shas, n, freed);
-    free(shas);
+    if (rc == 0 && g.kept_all)
+        ds_log(DS_LOG_INFO,
+               "retained versions: nothing collected: %s (sync every server, or run"
+               " distsync gc --force)",
+               g.why);
+    if (freed != NULL)
+        *freed = rc == 0 ? g.freed_bytes : 0;
     ds__sync_memo_reset(s); /* retained versions may be gone */
     return rc;
 }

@@ -139,6 +139,31 @@ static void sha_key(uint8_t k[1 + DS_SHA256_LEN], int tag, const uint8_t sha[DS_
     memcpy(k + 1, sha, DS_SHA256_LEN);
 }
 
+static int retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+
+_Static_assert(DS_RETAIN_REC_LEN == DS_CATALOG_CHUNK_REC, "one packed chunk list format");
+
+/* A version the catalog does not know but the retain store holds: the
+ * catalog keeps content rows forever, so this means it was re-created
+ * (catalog.db lost). Records the version's chunk list from the store so
+ * that it serves as a delta basis again. Returns its content id, or 0. */
+static int64_t relearn(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+{
+    ds_retain_reader_t *rd = NULL;
+    const uint8_t *chunks;
+    int64_t id = 0;
+    size_t n;
+
+    if (s->ret == NULL || retained(s, sha) != 1 || ds_retain_open_version(s->ret, sha, 0, &rd) < 0)
+        return 0;
+    chunks = ds_retain_reader_chunks(rd, &n);
+    if (n > UINT32_MAX || ds_catalog_content_put(s->cat, sha, ds_retain_reader_size(rd), chunks,
+                                                 (uint32_t)n, &id, NULL) < 0)
+        id = 0;
+    ds_retain_reader_free(rd);
+    return id;
+}
+
 int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
 {
     uint8_t k[1 + DS_SHA256_LEN];
@@ -149,8 +174,12 @@ int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
     if (memo_get(s, k, sizeof(k), &id, NULL))
         return id;
     rc = ds_catalog_content_find(s->cat, sha, &id);
-    if (rc == 0 || rc == DS_ENOTFOUND)
-        memo_put(s, k, sizeof(k), rc == 0 ? id : 0, 0);
+    if (rc == DS_ENOTFOUND) {
+        id = relearn(s, sha);
+        rc = 0;
+    }
+    if (rc == 0)
+        memo_put(s, k, sizeof(k), id, 0);
     return rc == 0 ? id : 0;
 }
 

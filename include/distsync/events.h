@@ -13,6 +13,9 @@
  *   event(id, run_id, at, level, kind, path, outcome, bytes_literal,
  *         bytes_copied, bytes_wire, message)
  *   server_file(server_id, path, sha256, size) WITHOUT ROWID
+ *   meta 'manifest_at:NAME' (catalog.h, migration 3): when NAME's manifest
+ *   was last recorded (set with server_file; tells a known empty manifest
+ *   from an unknown one).
  * Indexes: run(server_id, started_at), run(started_at), event(run_id),
  * server_file(sha256). History by server and time, the events of a run and
  * the referenced-version union are index scans at 10,000 servers.
@@ -172,5 +175,21 @@ int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_ser
  * *shas (malloc'ed, caller frees; NULL when *n is 0) holds *n digests of
  * DS_SHA256_LEN bytes. Returns 0, DS_ENOMEM or a catalog error. */
 int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n);
+
+/* The same union over servers[0, nservers) only (names; unknown ones add
+ * nothing): the versions the servers of a configuration still reference.
+ * Returns 0, DS_ENOMEM or a catalog error. */
+int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *servers,
+                                       size_t nservers, uint8_t **shas, size_t *n);
+
+/*
+ * Whether the catalog knows server's manifest: 1 once a manifest was
+ * recorded for it (ds_catalog_server_manifest_put or _set, even an empty
+ * one), 0 when none was (never synced into this catalog, or the catalog
+ * was re-created after catalog.db was lost), or a negative error. What
+ * such a server holds is unknown, so retained versions must not be
+ * collected on its account.
+ */
+int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
 
 #endif

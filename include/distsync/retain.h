@@ -94,6 +94,10 @@ int ds_retain_open_version(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN], 
 /* Size in bytes of the reader's version. */
 uint64_t ds_retain_reader_size(const ds_retain_reader_t *rd);
 
+/* The version's packed chunk list (*n records of DS_RETAIN_REC_LEN bytes,
+ * file order), valid until ds_retain_reader_free(rd). */
+const uint8_t *ds_retain_reader_chunks(const ds_retain_reader_t *rd, size_t *n);
+
 /*
  * Reads up to len bytes at offset into buf. Returns the number of bytes
  * read (0 at or past the end), or DS_ECORRUPT if a stored chunk is missing,

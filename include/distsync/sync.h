@@ -10,7 +10,8 @@
  * cache), deletes, MANIFEST_COMMIT, LEASE release and BYE. After a
  * successful run every version the server's manifest references is put in
  * the retain store and the server's last-known manifest is recorded in the
- * catalog; ds_sync_gc() then collects retained versions nobody references.
+ * catalog; ds_sync_gc() then collects retained versions no configured server
+ * references (never while a configured server's manifest is unknown).
  *
  * A ds_sync_t holds what servers share (catalog, retain store, delta cache,
  * the desired-set snapshot), so fan-out computes each delta once.
@@ -100,10 +101,13 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
 void ds_sync_result_clear(ds_sync_result_t *res);
 
 /*
- * Garbage-collects retained versions that no server's last-known manifest
- * references. ds_sync_server() does not collect: callers run this once after
- * a batch of servers, so a fan-out to N servers pays for one collection. *freed (may be NULL) gets
- * the bytes freed. Returns 0 or < 0.
+ * Garbage-collects retained versions that no configured server's last-known
+ * manifest references (ds_gc_run, gc.h). ds_sync_server() does not collect:
+ * callers run this once after a batch of servers, so a fan-out to N servers
+ * pays for one collection. While a configured server's manifest is unknown
+ * (or the catalog has no completed scan) it frees nothing and logs why at
+ * info level. *freed (may be NULL) gets the bytes freed. Returns 0 (also
+ * when it skipped) or < 0.
  */
 int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
 

@@ -2,11 +2,13 @@
  * distsync gc: frees retained versions that no server references and
  * reports the space used by retained versions and the delta cache.
  *
- * Kept: the union of every server's last-known manifest (catalog table
- * server_file), the same rule as the gc a sync runs (ds_sync_gc). A sync
- * records a server's manifest before it retains the versions, so a gc
- * running beside it never frees a version just sent. Servers removed from
- * the configuration keep their versions until their rows are dropped.
+ * Kept: the union of the configured servers' last-known manifests (catalog
+ * table server_file), the same rule as the gc a sync runs (ds_sync_gc; the
+ * policy is ds_gc_run, gc.h). A sync records a server's manifest before it
+ * retains the versions, so a gc running beside it never frees a version
+ * just sent. A server removed from the configuration pins nothing. While a
+ * configured server has no known manifest, or the catalog no completed
+ * scan, nothing is freed and the reason is printed; --force overrides.
  * Layout: <state>/catalog.db, <state>/retain/ (retain.db), <state>/deltas/.
  */
 #include <getopt.h>
@@ -23,20 +25,21 @@
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/events.h"
+#include "distsync/gc.h"
 #include "distsync/retain.h"
 #include "json.h"
 
-#define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--json]\n"
+#define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"
 
 struct gc_args {
     int json;
+    int force;
     int64_t keep_days; /* < 0: do not prune history */
 };
 
 struct gc_report {
-    size_t referenced;
+    ds_gc_result_t res; /* the guard's verdict, referenced, freed bytes */
     ds_retain_usage_t before, after;
-    uint64_t freed_bytes;
     uint64_t runs_pruned;
     ds_delta_cache_stats_t deltas;
 };
@@ -48,27 +51,40 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Runs the retained-version GC against the keep list. */
-static int gc_retain(const char *state, const uint8_t *keep, size_t nkeep, struct gc_report *g)
+/* Runs the retained-version GC (ds_gc_run) on the store under state, if
+ * there is one. */
+static int gc_retain(const char *state, ds_catalog_t *cat, const ds_config_t *cfg,
+                     const struct gc_args *a, struct gc_report *g)
 {
     char dir[PATH_MAX];
     ds_retain_t *r = NULL;
-    int rc;
+    int rc = 0;
 
     snprintf(dir, sizeof(dir), "%s/retain", state);
-    if (!is_dir(dir))
-        return 0;
-    rc = ds_retain_open(dir, &r);
+    if (is_dir(dir)) {
+        rc = ds_retain_open(dir, &r);
+        if (rc == 0)
+            rc = ds_retain_usage(r, &g->before);
+    }
     if (rc == 0)
-        rc = ds_retain_usage(r, &g->before);
-    if (rc == 0)
-        rc = ds_retain_gc(r, keep, nkeep, &g->freed_bytes);
-    if (rc == 0)
+        rc = ds_gc_run(cat, r, cfg, a->force ? DS_GC_FORCE : 0, &g->res);
+    if (rc == 0 && r != NULL)
         rc = ds_retain_usage(r, &g->after);
     if (rc < 0)
         cli_err("gc: retained versions in %s: %s", dir, ds_strerror(rc));
     ds_retain_close(r);
     return rc;
+}
+
+/* Says why nothing was freed, and what to do. */
+static void explain_kept(const ds_gc_result_t *res)
+{
+    const char *todo = res->nunknown == 0 ? "run distsync scan first"
+                       : !res->unscanned
+                           ? (res->nunknown == 1 ? "sync it first" : "sync them first")
+                           : "run distsync scan and sync them first";
+
+    cli_err("gc: kept everything: %s (%s, or gc --force)", res->why, todo);
 }
 
 static int delta_usage(const char *state, struct gc_report *g)
@@ -90,41 +106,35 @@ static int delta_usage(const char *state, struct gc_report *g)
     return 0;
 }
 
-static int collect(const char *state, const struct gc_args *a, struct gc_report *g)
+static int collect(const ds_config_t *cfg, const struct gc_args *a, struct gc_report *g)
 {
     char path[PATH_MAX], err[1024];
     ds_catalog_t *cat = NULL;
-    uint8_t *keep = NULL;
-    size_t nkeep = 0;
     int rc;
 
-    rc = ds_catalog_path(state, path, sizeof(path));
+    rc = ds_catalog_path(cfg->state, path, sizeof(path));
     if (rc < 0) {
-        cli_err("state directory %s: path is too long", state);
+        cli_err("state directory %s: path is too long", cfg->state);
         return rc;
     }
     if (access(path, F_OK) != 0)
-        return delta_usage(state, g); /* nothing synced: nothing retained */
+        return delta_usage(cfg->state, g); /* nothing synced: nothing retained */
     rc = ds_catalog_open(path, &cat, err, sizeof(err));
     if (rc < 0) {
         cli_err("%s", err);
         return rc;
     }
-    cli_catalog_warn(cat, state);
-    rc = ds_catalog_server_manifest_refs(cat, &keep, &nkeep);
-    g->referenced = nkeep;
-    if (rc < 0)
-        cli_err("gc: reading %s: %s", path, ds_strerror(rc));
-    if (rc == 0)
-        rc = gc_retain(state, keep, nkeep, g);
+    cli_catalog_warn(cat, cfg->state);
+    rc = gc_retain(cfg->state, cat, cfg, a, g);
+    if (rc == 0 && g->res.kept_all)
+        explain_kept(&g->res);
     if (rc == 0 && a->keep_days >= 0) {
         rc = ds_run_prune(cat, (int64_t)time(NULL) - a->keep_days * 86400, &g->runs_pruned);
         if (rc < 0)
             cli_err("gc: pruning history in %s: %s", path, ds_strerror(rc));
     }
     if (rc == 0)
-        rc = delta_usage(state, g);
-    free(keep);
+        rc = delta_usage(cfg->state, g);
     ds_catalog_free(cat);
     return rc;
 }
@@ -135,11 +145,12 @@ static void report(const struct gc_args *a, const struct gc_report *g)
 
     if (!a->json) {
         printf("retained versions: %" PRIu64 " (freed %" PRIu64 "), referenced by servers: %zu\n",
-               g->after.versions, g->before.versions - g->after.versions, g->referenced);
+               g->after.versions, g->before.versions - g->after.versions, g->res.referenced);
         printf("stored bytes:      %" PRIu64 " (compressed chunks; %" PRIu64 " on disk)\n",
                g->after.stored_bytes, g->after.file_bytes);
         printf("logical bytes:     %" PRIu64 "\n", g->after.logical_bytes);
-        printf("freed bytes:       %" PRIu64 "\n", g->freed_bytes);
+        printf("freed bytes:       %" PRIu64 "%s\n", g->res.freed_bytes,
+               g->res.kept_all ? " (kept everything, see above)" : "");
         printf("delta cache:       %" PRIu64 " entries, %" PRIu64 " bytes\n", g->deltas.entries,
                g->deltas.bytes);
         if (a->keep_days >= 0)
@@ -148,7 +159,7 @@ static void report(const struct gc_args *a, const struct gc_report *g)
     }
     json_init(&j, stdout);
     json_obj_begin(&j);
-    json_kuint(&j, "referenced_versions", g->referenced);
+    json_kuint(&j, "referenced_versions", g->res.referenced);
     json_kuint(&j, "retained_versions", g->after.versions);
     json_kuint(&j, "freed_versions", g->before.versions - g->after.versions);
     json_kuint(&j, "chunks", g->after.chunks);
@@ -156,7 +167,14 @@ static void report(const struct gc_args *a, const struct gc_report *g)
     json_kuint(&j, "unique_bytes", g->after.unique_bytes);
     json_kuint(&j, "logical_bytes", g->after.logical_bytes);
     json_kuint(&j, "file_bytes", g->after.file_bytes);
-    json_kuint(&j, "freed_bytes", g->freed_bytes);
+    json_kuint(&j, "freed_bytes", g->res.freed_bytes);
+    json_kbool(&j, "kept_all", g->res.kept_all);
+    json_key(&j, "kept_reason");
+    if (g->res.kept_all)
+        json_str(&j, g->res.why);
+    else
+        json_null(&j);
+    json_kuint(&j, "unknown_servers", g->res.nunknown);
     json_kuint(&j, "delta_cache_entries", g->deltas.entries);
     json_kuint(&j, "delta_cache_bytes", g->deltas.bytes);
     json_kuint(&j, "runs_pruned", g->runs_pruned);
@@ -169,6 +187,7 @@ static int parse_args(int argc, char **argv, struct gc_args *a)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"keep-history", required_argument, NULL, 'k'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -176,10 +195,13 @@ static int parse_args(int argc, char **argv, struct gc_args *a)
     int ch;
 
     a->keep_days = -1;
-    while ((ch = getopt_long(argc, argv, "jk:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "jk:fh", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             a->json = 1;
+            break;
+        case 'f':
+            a->force = 1;
             break;
         case 'k':
             a->keep_days = strtoll(optarg, &end, 10);
@@ -215,7 +237,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    rc = collect(cfg->state, &a, &g);
+    rc = collect(cfg, &a, &g);
     if (rc == 0)
         report(&a, &g);
     ds_config_free(cfg);
