@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
 #include "check.h"
 #include "distsync/error.h"
 #include "distsync/events.h"
@@ -233,6 +235,67 @@ static void test_server_manifest(void)
     ds_catalog_free(cat);
 }
 
+/* Deletes catalog meta rows whose key matches pattern (an older catalog
+ * that recorded manifests before the 'manifest_at:' mark). */
+static void drop_meta(const char *pattern)
+{
+    sqlite3 *db = NULL;
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "DELETE FROM meta WHERE key LIKE '%s'", pattern);
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Known vs unknown manifests, and the union over some servers only. */
+static void test_manifest_known(void)
+{
+    ds_catalog_t *cat = open_fresh("events_known");
+    ds_server_file_t f[2] = {{"a", {1}, 10}, {"b", {2}, 20}};
+    const char *two[] = {"two"}, *one_nobody[] = {"one", "nobody"}, *all[] = {"two", "one", "two"};
+    char err[512];
+    uint8_t *shas = NULL;
+    size_t n = 9;
+    int64_t run;
+
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "one"), 0);
+    /* a run alone (it may have failed before the manifest) knows nothing */
+    CHECK_INT(ds_run_begin(cat, "one", NULL, "manual", 1, &run), 0);
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "one"), 0);
+    /* an empty manifest is known: the server holds nothing */
+    CHECK_INT(ds_catalog_server_manifest_put(cat, "one", NULL, 0, 2), 0);
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "one"), 1);
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "two"), 0);
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "two", "a", f[0].sha256, 10, 3), 0);
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "two"), 1);
+    CHECK_INT(ds_catalog_server_manifest_put(cat, "three", f, 2, 3), 0);
+    /* a name that only shares a prefix is not known */
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "thre"), 0);
+    CHECK_INT(ds_catalog_server_manifest_refs_of(cat, two, 1, &shas, &n), 0);
+    CHECK(n == 1 && shas != NULL && shas[0] == 1);
+    free(shas);
+    CHECK_INT(ds_catalog_server_manifest_refs_of(cat, one_nobody, 2, &shas, &n), 0);
+    CHECK(n == 0 && shas == NULL);
+    CHECK_INT(ds_catalog_server_manifest_refs_of(cat, all, 3, &shas, &n), 0);
+    CHECK(n == 1 && shas != NULL && shas[0] == 1);
+    free(shas);
+    CHECK_INT(ds_catalog_server_manifest_refs_of(cat, NULL, 0, &shas, &n), 0);
+    CHECK_INT(n, 0);
+    ds_catalog_free(cat);
+    /* Without the marks, rows still make a manifest known; an empty one is
+     * then unknown (conservative). */
+    drop_meta("manifest_at:%");
+    CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "three"), 1);
+    CHECK_INT(ds_catalog_server_manifest_known(cat, "one"), 0);
+    ds_catalog_free(cat);
+}
+
 static void test_prune(void)
 {
     ds_catalog_t *cat = open_fresh("events_prune");
@@ -267,6 +330,7 @@ int main(void)
     RUN(test_validation);
     RUN(test_interrupted);
     RUN(test_server_manifest);
+    RUN(test_manifest_known);
     RUN(test_prune);
     return CHECK_DONE();
 }

@@ -12,7 +12,11 @@
 #include "check.h"
 #include "distsync/chunker.h"
 #include "distsync/digest.h"
+#include "distsync/catalog.h"
+#include "distsync/config.h"
 #include "distsync/error.h"
+#include "distsync/events.h"
+#include "distsync/gc.h"
 #include "distsync/retain.h"
 
 static const ds_chunker_params_t small_chunks = {2048, 8192, 32768};
@@ -289,6 +293,127 @@ static void test_gc(void)
     version_free(&v3);
 }
 
+/* A config naming servers (space-separated), all file:// targets. */
+static ds_config_t *config_of(const char *servers)
+{
+    char text[2048], name[64], err[512];
+    ds_config_t *cfg = NULL;
+    size_t len;
+    int off = 0, used;
+
+    len = (size_t)snprintf(text, sizeof(text), "[console]\nstore = /s\nstate = /st\n");
+    while (sscanf(servers + off, "%63s%n", name, &used) == 1) {
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "[server %s]\nurl = file:///t/%s\n",
+                                name, name);
+        off += used;
+    }
+    if (ds_config_parse(text, "gc.conf", "/", &cfg, err, sizeof(err)) < 0)
+        fprintf(stderr, "config: %s\n", err);
+    return cfg;
+}
+
+/* The server's manifest is the one version v. */
+static int holds(ds_catalog_t *cat, const char *server, const struct version *v)
+{
+    ds_server_file_t f = {"patches/f", {0}, v->size};
+
+    memcpy(f.sha256, v->sha, DS_SHA256_LEN);
+    return ds_catalog_server_manifest_put(cat, server, &f, 1, 1);
+}
+
+/* ds_gc_run: nothing is freed while the catalog is unscanned or a
+ * configured server's manifest is unknown; --force; removed servers. */
+static void test_gc_guard(void)
+{
+    const char *dir = check_tmpdir("retain_gc_guard");
+    struct version v[3] = {{.size = 200000}, {.size = 150000}, {.size = 100000}};
+    ds_config_t *both = config_of("lyon paris"), *lyon = config_of("lyon"),
+                *many = config_of("a b c d e f g h i j lyon");
+    ds_catalog_t *cat = NULL;
+    ds_retain_t *r = NULL;
+    ds_gc_result_t g;
+    const uint8_t *chunks;
+    char path[4200], err[512];
+    size_t n;
+
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+
+        v[i].data = malloc(v[i].size);
+        fill_random(v[i].data, v[i].size);
+        snprintf(name, sizeof(name), "v%d", i);
+        version_make(&v[i], dir, name);
+    }
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    CHECK_INT(ds_catalog_open(path, &cat, err, sizeof(err)), 0);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    if (cat == NULL || r == NULL || both == NULL || lyon == NULL || many == NULL)
+        goto out;
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(put(r, &v[i], 0), 0);
+    /* the packed chunk list a reader gives back is the one put */
+    {
+        ds_retain_reader_t *rd = NULL;
+
+        CHECK_INT(ds_retain_open_version(r, v[1].sha, 0, &rd), 0);
+        chunks = rd ? ds_retain_reader_chunks(rd, &n) : NULL;
+        CHECK(chunks != NULL && n == v[1].n &&
+              memcmp(chunks, v[1].chunks, n * DS_RETAIN_REC_LEN) == 0);
+        ds_retain_reader_free(rd);
+    }
+    /* a new catalog: unscanned, no manifest known */
+    CHECK_INT(ds_gc_run(cat, r, both, 0, &g), 0);
+    CHECK(g.kept_all && g.unscanned);
+    CHECK_INT(g.nunknown, 2);
+    CHECK_STR(g.why,
+              "the catalog has no completed scan; servers lyon, paris have no known manifest");
+    CHECK_INT(g.freed_bytes, 0);
+    CHECK_INT(ds_catalog_mark_scanned(cat, 1), 0);
+    CHECK_INT(holds(cat, "lyon", &v[0]), 0);
+    CHECK_INT(ds_gc_run(cat, r, both, 0, &g), 0);
+    CHECK(g.kept_all && !g.unscanned);
+    CHECK_STR(g.why, "server paris has no known manifest");
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(ds_retain_has(r, v[i].sha), 1);
+    /* eleven servers, ten unknown: the message names eight */
+    CHECK_INT(ds_gc_run(cat, r, many, 0, &g), 0);
+    CHECK_INT(g.nunknown, 10);
+    CHECK_STR(g.why, "servers a, b, c, d, e, f, g, h and 2 more have no known manifest");
+    /* paris known: v[2] (nobody's) goes, v[0] and v[1] stay */
+    CHECK_INT(holds(cat, "paris", &v[1]), 0);
+    CHECK_INT(ds_gc_run(cat, r, both, 0, &g), 0);
+    CHECK(!g.kept_all && g.freed_bytes > 0);
+    CHECK_INT(g.referenced, 2);
+    CHECK_INT(ds_retain_has(r, v[0].sha), 1);
+    CHECK_INT(ds_retain_has(r, v[1].sha), 1);
+    CHECK_INT(ds_retain_has(r, v[2].sha), 0);
+    /* --force overrides an unknown server; known ones still pin */
+    CHECK_INT(put(r, &v[2], 0), 0);
+    CHECK_INT(ds_gc_run(cat, r, many, DS_GC_FORCE, &g), 0);
+    CHECK(!g.kept_all && g.nunknown == 10);
+    CHECK_INT(ds_retain_has(r, v[0].sha), 1);
+    CHECK_INT(ds_retain_has(r, v[1].sha), 0); /* paris is not in "many" */
+    CHECK_INT(ds_retain_has(r, v[2].sha), 0);
+    /* paris removed from the configuration: its manifest pins nothing */
+    CHECK_INT(put(r, &v[1], 0), 0);
+    CHECK_INT(ds_gc_run(cat, r, lyon, 0, &g), 0);
+    CHECK(!g.kept_all);
+    CHECK_INT(g.referenced, 1);
+    CHECK_INT(ds_retain_has(r, v[0].sha), 1);
+    CHECK_INT(ds_retain_has(r, v[1].sha), 0);
+    /* no store: the verdict and the count only */
+    CHECK_INT(ds_gc_run(cat, NULL, both, 0, &g), 0);
+    CHECK(!g.kept_all && g.referenced == 2 && g.freed_bytes == 0);
+out:
+    ds_retain_close(r);
+    ds_catalog_free(cat);
+    ds_config_free(both);
+    ds_config_free(lyon);
+    ds_config_free(many);
+    for (int i = 0; i < 3; i++)
+        version_free(&v[i]);
+}
+
 static void db_exec(const char *dir, const char *sql)
 {
     char path[4200];
@@ -450,6 +575,7 @@ int main(void)
     RUN(test_roundtrip);
     RUN(test_dedup);
     RUN(test_gc);
+    RUN(test_gc_guard);
     RUN(test_corrupt);
     RUN(test_put_errors);
     RUN(test_crash);
