@@ -25,6 +25,8 @@
  * catalog itself. 'first_scan_at': set when a scan of the store first
  * completes (seconds since the epoch; a catalog that held files before
  * migration 3 counts as scanned, with the newest file row's time).
+ * 'manifest_at:NAME': when server NAME's last-known manifest was recorded
+ * (events.h).
  *
  * Threads: a ds_catalog_t is used by one thread at a time.
  */
