@@ -26,7 +26,7 @@ static const struct command commands[] = {
      "sync now: sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]"},
     {"status", cmd_status, "file status report: status [SERVER...] [--json] [--no-scan]"},
     {"history", cmd_history, "sync runs: history [--server S] [--limit N] [--events] [--json]"},
-    {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--json]"},
+    {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--force] [--json]"},
 };
 
 void cli_err(const char *fmt, ...)
