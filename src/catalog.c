@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog_int.h"
 #include "distsync/error.h"
+#include "distsync/events.h"
 #include "distsync/log.h"
 
 /*
@@ -103,10 +105,49 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Migration 4: runs get a kind (sync, verify, repair), the statuses
+ * 'cancelled' (SIGINT/SIGTERM) and 'drift' (verify found tampering), and
+ * the host of the process that began them (pid is only meaningful there).
+ * SQLite cannot widen a CHECK: the table is rebuilt (foreign keys are off
+ * while migrating, see migrate()), ids and rows unchanged. */
+static const char *const migration_4[] = {
+    "CREATE TABLE run_new("
+    " id INTEGER PRIMARY KEY,"
+    " server_id INTEGER NOT NULL REFERENCES server(id),"
+    " trigger TEXT NOT NULL CHECK(trigger IN ('manual','schedule','gate')),"
+    " started_at INTEGER NOT NULL,"
+    " ended_at INTEGER,"
+    " status TEXT NOT NULL"
+    "  CHECK(status IN ('running','ok','failed','interrupted','cancelled','drift')),"
+    " files_created INTEGER NOT NULL DEFAULT 0,"
+    " files_updated INTEGER NOT NULL DEFAULT 0,"
+    " files_deleted INTEGER NOT NULL DEFAULT 0,"
+    " files_failed INTEGER NOT NULL DEFAULT 0,"
+    " bytes_wire INTEGER NOT NULL DEFAULT 0,"
+    " bytes_literal INTEGER NOT NULL DEFAULT 0,"
+    " bytes_copied INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT,"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " host TEXT,"
+    " kind TEXT NOT NULL DEFAULT 'sync' CHECK(kind IN ('sync','verify','repair')))",
+    "INSERT INTO run_new(id, server_id, trigger, started_at, ended_at, status, files_created,"
+    " files_updated, files_deleted, files_failed, bytes_wire, bytes_literal, bytes_copied,"
+    " error, pid) SELECT id, server_id, trigger, started_at, ended_at, status, files_created,"
+    " files_updated, files_deleted, files_failed, bytes_wire, bytes_literal, bytes_copied,"
+    " error, pid FROM run",
+    "DROP TABLE run",
+    "ALTER TABLE run_new RENAME TO run",
+    "CREATE INDEX run_server_time ON run(server_id, started_at)",
+    "CREATE INDEX run_time ON run(started_at)",
+    "CREATE INDEX run_running ON run(server_id) WHERE status = 'running'",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -200,7 +241,7 @@ static int apply_migration(ds_catalog_t *cat, int i)
 
 /* Brings the schema to NMIGRATIONS. The version is re-read under the write
  * lock, so two processes opening a fresh database do not both migrate. */
-static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
+static int migrate_locked(ds_catalog_t *cat, char *err, size_t errlen)
 {
     int v = 0, rc;
 
@@ -248,6 +289,29 @@ sqlfail:
     snprintf(err, errlen, "%s: cannot read the schema version: %s", cat->path,
              sqlite3_errmsg(cat->db));
     return DS_ECATALOG;
+}
+
+/* Migrations run with foreign keys off (SQLite's recipe for rebuilding a
+ * table: a DROP would otherwise cascade to the rows that reference it), and
+ * checked before they are turned on again. */
+static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, bad = 0;
+
+    sqlite3_exec(cat->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    rc = migrate_locked(cat, err, errlen);
+    if (rc == 0 &&
+        sqlite3_prepare_v2(cat->db, "PRAGMA foreign_key_check", -1, &st, NULL) == SQLITE_OK) {
+        bad = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    sqlite3_exec(cat->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    if (rc == 0 && bad) {
+        snprintf(err, errlen, "%s: foreign key check failed after migrating", cat->path);
+        rc = DS_ECORRUPT;
+    }
+    return rc;
 }
 
 static int configure(ds_catalog_t *cat, char *err, size_t errlen)
@@ -299,6 +363,10 @@ int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errl
     rc = migrate(cat, err, errlen);
     if (rc < 0)
         goto out;
+    /* runs left 'running' by a console killed with -9 (best effort: a
+     * read-only catalog still opens) */
+    if (ds_run_reap(cat, (int64_t)time(NULL), NULL) < 0)
+        ds_log(DS_LOG_WARN, "catalog %s: cannot mark interrupted runs", path);
     *out = cat;
     cat = NULL;
 out:

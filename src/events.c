@@ -1,6 +1,7 @@
 /* Runs and events in the catalog (schema: catalog.c, migration 2). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -128,34 +129,73 @@ static int sum_events(ds_catalog_t *cat, int64_t run_id)
 }
 
 /* 1 if pid is a live process on this host (other than a zombie we cannot
- * tell apart), 0 if gone. */
-static int pid_alive(int64_t pid)
+ * tell apart), 0 if gone. self_alive: what our own pid counts as. */
+static int pid_alive(int64_t pid, int self_alive)
 {
     if (pid <= 0 || pid > INT32_MAX)
         return 0;
     if (pid == (int64_t)getpid())
-        return 0; /* our own earlier run: we are not running it now */
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+        return self_alive;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+/* This host's name (runs record it: a pid means nothing elsewhere). */
+static const char *host_name(char *buf, size_t len)
+{
+    if (gethostname(buf, len - 1) < 0 || buf[0] == '\0')
+        snprintf(buf, len, "localhost");
+    buf[len - 1] = '\0';
+    return buf;
+}
+
+/* 1 when a 'running' run begun by (pid, host) is dead: its host is this one
+ * (or unrecorded, before migration 4) and the process is gone. */
+static int run_dead(sqlite3_stmt *st, int self_alive)
+{
+    const char *host = col_text(st, 2);
+    char me[256];
+
+    if (host != NULL && strcmp(host, host_name(me, sizeof(me))) != 0)
+        return 0;
+    return !pid_alive(sqlite3_column_int64(st, 1), self_alive);
 }
 
 static int insert_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
 
-/* Marks the server's dead 'running' runs as interrupted. */
-static int mark_interrupted(ds_catalog_t *cat, int64_t sid, int64_t now)
+/* Dead 'running' runs of server sid (0: every server) into ids[64]; *n
+ * receives how many. Returns 0 or a catalog error. */
+static int dead_runs(ds_catalog_t *cat, int64_t sid, int self_alive, int64_t *ids, int *n)
 {
     sqlite3_stmt *st = NULL;
-    int64_t ids[64];
-    int n = 0, rc;
+    int rc = ds__catalog_prep(cat,
+                              "SELECT id, pid, host FROM run WHERE status = 'running'"
+                              " AND (?1 = 0 OR server_id = ?1)",
+                              &st);
 
-    rc = ds__catalog_prep(
-        cat, "SELECT id, pid FROM run WHERE server_id = ?1 AND status = 'running'", &st);
+    *n = 0;
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 64)
-        if (!pid_alive(sqlite3_column_int64(st, 1)))
-            ids[n++] = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < 64)
+        if (run_dead(st, self_alive))
+            ids[(*n)++] = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, "runs");
+}
+
+/* Marks the server's (0: every server's) dead 'running' runs as
+ * interrupted; *marked (may be NULL) receives how many. */
+static int mark_interrupted(ds_catalog_t *cat, int64_t sid, int self_alive, int64_t now,
+                            uint64_t *marked)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t ids[64];
+    int n = 0, rc = dead_runs(cat, sid, self_alive, ids, &n);
+
+    if (marked)
+        *marked = (uint64_t)n;
+    if (rc < 0)
+        return rc;
     for (int i = 0; i < n; i++) {
         ds_event_t ev = {.kind = DS_EV_END,
                          .level = DS_LOG_WARN,
@@ -170,7 +210,7 @@ static int mark_interrupted(ds_catalog_t *cat, int64_t sid, int64_t now)
             (rc = ds__catalog_prep(cat,
                                    "UPDATE run SET status = 'interrupted', ended_at = ?2,"
                                    " error = coalesce(error, 'interrupted: the console stopped')"
-                                   " WHERE id = ?1",
+                                   " WHERE id = ?1 AND status = 'running'",
                                    &st)) == 0) {
             sqlite3_bind_int64(st, 1, ids[i]);
             sqlite3_bind_int64(st, 2, now);
@@ -189,19 +229,21 @@ static int valid_trigger(const char *t)
 }
 
 static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *url,
-                        const char *trigger, int64_t now, int64_t *run_id)
+                        const char *trigger, const char *kind, int64_t now, int64_t *run_id)
 {
     ds_event_t ev = {.kind = DS_EV_START, .level = DS_LOG_INFO, .at = now, .message = trigger};
     sqlite3_stmt *st = NULL;
     int64_t sid;
     int rc = ds__events_server_id(cat, server_name, url, now, 1, &sid);
 
+    char host[256];
+
     if (rc == 0)
-        rc = mark_interrupted(cat, sid, now);
+        rc = mark_interrupted(cat, sid, 0, now, NULL);
     if (rc == 0)
         rc = ds__catalog_prep(cat,
-                              "INSERT INTO run(server_id, trigger, started_at, status, pid)"
-                              " VALUES(?1, ?2, ?3, 'running', ?4)",
+                              "INSERT INTO run(server_id, trigger, started_at, status, pid, host,"
+                              " kind) VALUES(?1, ?2, ?3, 'running', ?4, ?5, ?6)",
                               &st);
     if (rc < 0)
         return rc;
@@ -209,6 +251,8 @@ static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *
     bind_text(st, 2, trigger);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, (int64_t)getpid());
+    bind_text(st, 5, host_name(host, sizeof(host)));
+    bind_text(st, 6, kind);
     rc = ds__catalog_step_done(cat, st, "starting a run");
     if (rc < 0)
         return rc;
@@ -219,15 +263,28 @@ static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *
 int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url, const char *trigger,
                  int64_t now, int64_t *run_id)
 {
+    return ds_run_begin_kind(cat, server_name, url, trigger, "sync", now, run_id);
+}
+
+static int valid_kind(const char *k)
+{
+    return k != NULL &&
+           (strcmp(k, "sync") == 0 || strcmp(k, "verify") == 0 || strcmp(k, "repair") == 0);
+}
+
+int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *url,
+                      const char *trigger, const char *kind, int64_t now, int64_t *run_id)
+{
     int own, rc;
 
     *run_id = 0;
-    if (server_name == NULL || server_name[0] == '\0' || !valid_trigger(trigger))
+    if (server_name == NULL || server_name[0] == '\0' || !valid_trigger(trigger) ||
+        !valid_kind(kind))
         return DS_EUSAGE;
     rc = txn_begin(cat, &own);
     if (rc < 0)
         return rc;
-    rc = begin_locked(cat, server_name, url, trigger, now, run_id);
+    rc = begin_locked(cat, server_name, url, trigger, kind, now, run_id);
     rc = txn_end(cat, own, rc);
     if (rc < 0)
         *run_id = 0;
@@ -270,8 +327,13 @@ int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev)
 
 static int valid_status(const char *s)
 {
-    return s != NULL && (strcmp(s, "ok") == 0 || strcmp(s, "failed") == 0 ||
-                         strcmp(s, "interrupted") == 0 || strcmp(s, "running") == 0);
+    static const char *const ok[] = {"ok",        "failed", "interrupted",
+                                     "cancelled", "drift",  "running"};
+
+    for (size_t i = 0; s != NULL && i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(s, ok[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int set_totals(ds_catalog_t *cat, int64_t run_id, const ds_run_totals_t *t)
@@ -339,6 +401,24 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
     return ds__catalog_step_done(cat, st, "updating the server's last sync");
 }
 
+int ds_run_reap(ds_catalog_t *cat, int64_t now, uint64_t *marked)
+{
+    int64_t ids[64];
+    int n = 0, own, rc;
+
+    if (marked)
+        *marked = 0;
+    /* a read first: the common case (nothing to mark) takes no write lock */
+    rc = dead_runs(cat, 0, 1, ids, &n);
+    if (rc < 0 || n == 0)
+        return rc;
+    rc = txn_begin(cat, &own);
+    if (rc < 0)
+        return rc;
+    rc = mark_interrupted(cat, 0, 1, now, marked);
+    return txn_end(cat, own, rc);
+}
+
 int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_run_totals_t *totals,
                const char *error, int64_t now)
 {
@@ -371,6 +451,7 @@ static void row_to_run(sqlite3_stmt *st, ds_run_info_t *r)
     r->totals.bytes_literal = (uint64_t)sqlite3_column_int64(st, 12);
     r->totals.bytes_copied = (uint64_t)sqlite3_column_int64(st, 13);
     r->error = col_text(st, 14);
+    r->kind = col_text(st, 15);
 }
 
 int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn fn, void *ctx)
@@ -380,7 +461,8 @@ int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn 
 #define RUN_COLS                                                                                   \
     "SELECT r.id, s.name, s.url, r.trigger, r.started_at, r.ended_at, r.status,"                   \
     " r.files_created, r.files_updated, r.files_deleted, r.files_failed, r.bytes_wire,"            \
-    " r.bytes_literal, r.bytes_copied, r.error FROM run r JOIN server s ON s.id = r.server_id"
+    " r.bytes_literal, r.bytes_copied, r.error, r.kind FROM run r"                                 \
+    " JOIN server s ON s.id = r.server_id"
     static const char all[] = RUN_COLS " ORDER BY r.started_at DESC, r.id DESC LIMIT ?2";
     static const char one[] =
         RUN_COLS " WHERE r.server_id = (SELECT id FROM server WHERE name = ?1)"

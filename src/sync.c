@@ -45,7 +45,8 @@ struct run {
     uint8_t **sig; /* per plan item: the target file's signature (rsync) */
     size_t *siglen;
     int sender_done, manifest_done;
-    int scanned; /* the catalog has a completed scan */
+    int scanned;    /* the catalog has a completed scan */
+    int cancelling; /* ds_sync_cancel() seen: winding down */
     uint64_t files_done, files_total, bytes_done, bytes_total;
     uint64_t moved;    /* bytes in + out at the last wait */
     int64_t silent_ns; /* time waited since a byte last moved */
@@ -147,6 +148,16 @@ const char *ds_sync_console_id(const ds_sync_t *s)
 ds_catalog_t *ds_sync_catalog(ds_sync_t *s)
 {
     return s->cat;
+}
+
+void ds_sync_cancel(ds_sync_t *s)
+{
+    s->cancel = 1;
+}
+
+int ds_sync_cancelled(const ds_sync_t *s)
+{
+    return s->cancel != 0;
 }
 
 void ds_sync_result_clear(ds_sync_result_t *res)
@@ -267,6 +278,10 @@ static void file_done(struct run *r, const ds_session_result_t *x)
               "the cached delta was corrupt: dropped and recomputed");
     if (x->rc < 0 && it->method == DS_PLAN_DELTA && (x->rc == DS_EHASH || x->rc == DS_EDELTA))
         ds_delta_cache_drop(r->sy->dc, it->basis_sha256, it->sha256); /* not again */
+    if (x->rc < 0 && r->cancelling && x->rc == DS_EABORTED) {
+        event(r, DS_EV_FILE, DS_LOG_INFO, it->path, "cancelled", 0, 0, "not sent: run cancelled");
+        return;
+    }
     if (x->rc < 0) {
         r->res->failed_files++;
         event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, lmsg ? lmsg : x->message);
@@ -414,12 +429,25 @@ static int take_results(struct run *r)
     return rc;
 }
 
+/* ds_sync_cancel() was called: stop sending, fail the run as cancelled;
+ * cleanup() winds the session down. */
+static int cancel_run(struct run *r)
+{
+    r->cancelling = 1;
+    if (r->sd)
+        ds__sender_cancel(r->sd);
+    r->sender_done = 1;
+    return fail(r, -ECANCELED, "cancelled");
+}
+
 /* Steps the session (and the sender) until done(r) holds. */
 static int drive(struct run *r, until_fn done)
 {
     int rc;
 
     for (;;) {
+        if (r->sy->cancel && !r->cancelling)
+            return cancel_run(r);
         rc = ds_session_step(r->ss, time(NULL));
         if (rc < 0) {
             if (ds_session_busy(r->ss))
@@ -679,6 +707,7 @@ static int apply_plan(struct run *r)
 static void finish(struct run *r, int64_t t0)
 {
     ds_sync_result_t *res = r->res;
+    const char *status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
 
     if (res->rc == 0 && res->failed_files > 0) {
         snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed", r->srv->name,
@@ -701,16 +730,37 @@ static void finish(struct run *r, int64_t t0)
                                res->bytes_literal,
                                res->bytes_copied};
 
-        if (res->rc < 0 && res->failed_files == 0)
+        if (res->rc < 0 && res->failed_files == 0 && !r->cancelling)
             event(r, DS_EV_ERROR, DS_LOG_ERROR, NULL, "failed", 0, 0, res->error);
-        ds_run_end(r->sy->cat, r->run_id, res->rc == 0 ? "ok" : "failed", &tot,
-                   res->rc == 0 ? NULL : res->error, time(NULL));
+        ds_run_end(r->sy->cat, r->run_id, status, &tot, res->rc == 0 ? NULL : res->error,
+                   time(NULL));
     }
+}
+
+/* A cancelled run: let the operations in flight finish, record what was
+ * published (MANIFEST_COMMIT), then LEASE release and BYE. */
+static void wind_down(struct run *r)
+{
+    if (ds_session_phase(r->ss) == DS_SESSION_CONNECTING && drive(r, until_ready) < 0)
+        return;
+    if (ds_session_phase(r->ss) != DS_SESSION_READY || drive(r, until_idle) < 0)
+        return;
+    if (r->mode == DS_SYNC_RUN && r->sd != NULL) {
+        r->manifest_done = 0;
+        if (ds_session_commit_manifest(r->ss) < 0 || drive(r, until_manifest) < 0)
+            return;
+        if (ds_session_refresh_manifest(r->ss) == 0 && drive(r, until_idle) == 0)
+            remember(r);
+    }
+    if (ds_session_close(r->ss) == 0)
+        drive(r, until_closed);
 }
 
 static void cleanup(struct run *r)
 {
-    if (r->ss && r->res->rc == 0 && ds_session_close(r->ss) == 0)
+    if (r->ss && r->cancelling)
+        wind_down(r);
+    else if (r->ss && r->res->rc == 0 && ds_session_close(r->ss) == 0)
         drive(r, until_closed);
     if (r->t) {
         int rc = ds_transport_close(r->t);
@@ -754,6 +804,11 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
     int rc;
 
     memset(res, 0, sizeof(*res));
+    if (s->cancel) {
+        snprintf(res->error, sizeof(res->error), "server %s: cancelled before it started",
+                 srv->name);
+        return res->rc = -ECANCELED;
+    }
     if (mode == DS_SYNC_RUN &&
         ds_run_begin(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
                      time(NULL), &r.run_id) < 0) {

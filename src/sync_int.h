@@ -3,6 +3,7 @@
 #ifndef DS_SYNC_INT_H
 #define DS_SYNC_INT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "distsync/catalog.h"
@@ -39,6 +40,8 @@ struct ds_sync {
     ds_session_zcache_t *zcache;
     /* the sender's read buffer, kept between servers (fresh pages cost) */
     uint8_t *send_buf;
+    /* set by ds_sync_cancel() (from a signal handler): runs wind down */
+    volatile sig_atomic_t cancel;
 };
 
 /* sync_state.c */
@@ -81,6 +84,9 @@ int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
 const char *ds__sender_item_msg(const struct sender *sd, size_t idx);
 /* 1 when item idx's cached delta was corrupt (dropped and recomputed). */
 int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
+/* Cancels: aborts the file being streamed (FILE_ABORT) and starts no
+ * other item; items already committed complete. */
+void ds__sender_cancel(struct sender *sd);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */

@@ -372,6 +372,19 @@ static int start(struct sender *sd, size_t idx)
     }
 }
 
+void ds__sender_cancel(struct sender *sd)
+{
+    if (sd->active) {
+        note(sd, sd->idx, "cancelled");
+        if (ds_session_file_abort(sd->ss, sd->fid) < 0)
+            ds_log(DS_LOG_WARN, "cannot abort %s", sd->plan->items[sd->idx].path);
+        close(sd->fd);
+        sd->fd = -1;
+        sd->active = 0;
+    }
+    sd->next = sd->plan->n;
+}
+
 int ds__sender_pump(struct sender *sd)
 {
     int rc = 0;

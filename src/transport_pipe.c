@@ -158,6 +158,10 @@ static void child(const char *agent, const char *root, int in, int out)
     if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
         _exit(127);
     signal(SIGPIPE, SIG_DFL);
+    /* Its own process group: a terminal's Ctrl-C reaches the console only,
+     * which then winds the session down (ds_sync_cancel); the agent exits at
+     * EOF when the console is gone. */
+    setpgid(0, 0);
     execl(agent, agent, "agent", "--root", root, (char *)NULL);
     _exit(127);
 }

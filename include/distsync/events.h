@@ -9,7 +9,10 @@
  *       files_updated, files_deleted, files_failed, bytes_wire, bytes_literal,
  *       bytes_copied, error, pid)
  *       trigger: 'manual' | 'schedule' | 'gate';
- *       status: 'running' | 'ok' | 'failed' | 'interrupted'.
+ *       status: 'running' | 'ok' | 'failed' | 'interrupted' | 'cancelled'
+ *       | 'drift'.
+ *   Migration 4 adds run.host (where pid ran) and run.kind: 'sync' |
+ *   'verify' | 'repair'.
  *   event(id, run_id, at, level, kind, path, outcome, bytes_literal,
  *         bytes_copied, bytes_wire, message)
  *   server_file(server_id, path, sha256, size) WITHOUT ROWID
@@ -28,9 +31,10 @@
  * (unless the caller holds one, see ds_catalog_begin, in which case it joins
  * it). In WAL mode a kill -9 never loses a committed event and never
  * corrupts the database. A run left 'running' by a killed console is marked
- * 'interrupted' (its totals summed from its events) at the next
- * ds_run_begin() for that server, unless the process that began it is still
- * alive on this host.
+ * 'interrupted' (its totals summed from its events) when the catalog is
+ * next opened (ds_run_reap) and at the next ds_run_begin() for that server,
+ * once the process that began it is gone from this host (kill(pid, 0) says
+ * ESRCH; runs begun on another host are left alone).
  *
  * Time: every function takes the current time (seconds since the epoch) as
  * an argument; none reads the clock. Threads: as ds_catalog_t (one thread at
@@ -89,6 +93,7 @@ typedef struct ds_run_info {
     const char *status;
     ds_run_totals_t totals;
     const char *error; /* NULL if none */
+    const char *kind;  /* "sync", "verify" or "repair" */
 } ds_run_info_t;
 
 /* An event as listed: ev's strings are valid only during the callback. */
@@ -115,13 +120,27 @@ typedef int (*ds_event_fn)(void *ctx, const ds_event_info_t *ev);
 int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url, const char *trigger,
                  int64_t now, int64_t *run_id);
 
+/* As ds_run_begin, for a run of kind "sync", "verify" or "repair". */
+int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *url,
+                      const char *trigger, const char *kind, int64_t now, int64_t *run_id);
+
+/*
+ * Marks every run still 'running' whose process is gone from this host as
+ * 'interrupted' (as ds_run_begin does for one server). A run of this very
+ * process is left alone. ds_catalog_open() calls it. *marked (may be NULL)
+ * receives how many. Reads first, and takes the write lock only when a run
+ * must be marked. Returns 0 or a catalog error.
+ */
+int ds_run_reap(ds_catalog_t *cat, int64_t now, uint64_t *marked);
+
 /* Appends one event to run_id (committed before returning unless the caller
  * holds a transaction). Returns 0, DS_EUSAGE (bad kind or level) or a
  * catalog error. */
 int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
 
 /*
- * Ends run_id with status "ok", "failed" or "interrupted", the totals (NULL:
+ * Ends run_id with status "ok", "failed", "interrupted", "cancelled" or
+ * "drift", the totals (NULL:
  * summed from the run's events) and an error text (NULL if none). Writes an
  * 'end' event and updates the server's last_sync_at and last_status.
  * Returns 0, DS_ENOTFOUND (no such run), DS_EUSAGE (bad status) or a catalog

@@ -87,6 +87,21 @@ const char *ds_sync_console_id(const ds_sync_t *s);
 ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
 
 /*
+ * Asks the runs of s to stop: async-signal-safe (it only sets a flag), so a
+ * SIGINT/SIGTERM handler may call it. The running server's session aborts
+ * the file being sent (FILE_ABORT), lets the files already committed finish,
+ * records them (MANIFEST_COMMIT), releases the lease and says BYE; its run
+ * ends as "cancelled" and ds_sync_server() returns -ECANCELED. Later
+ * ds_sync_server() calls return -ECANCELED at once, recording nothing.
+ * The flag is seen within about a second (the poll timeout), or when the
+ * file being read or delta computed is done.
+ */
+void ds_sync_cancel(ds_sync_t *s);
+
+/* 1 once ds_sync_cancel() was called. */
+int ds_sync_cancelled(const ds_sync_t *s);
+
+/*
  * Runs one server in mode. Fills *res (zeroed first; clear it with
  * ds_sync_result_clear). Returns res->rc: 0 when the server is in sync (or
  * the plan was made), else a negative code; the message is in res->error.

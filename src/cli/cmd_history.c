@@ -108,6 +108,7 @@ static void run_json(struct history *h, const ds_run_info_t *r, const char *star
     json_key(j, "duration_s");
     r->ended_at ? json_int(j, r->ended_at - r->started_at) : json_null(j);
     json_kstr(j, "status", r->status);
+    json_kstr(j, "kind", r->kind ? r->kind : "sync");
     json_kuint(j, "files_created", r->totals.files_created);
     json_kuint(j, "files_updated", r->totals.files_updated);
     json_kuint(j, "files_deleted", r->totals.files_deleted);
@@ -121,7 +122,7 @@ static void run_json(struct history *h, const ds_run_info_t *r, const char *star
 
 static void run_text(const ds_run_info_t *r, const char *start)
 {
-    char dur[32], err[2048] = "";
+    char dur[32], err[2048] = "", status[40];
 
     if (r->error != NULL)
         ds_escape_name(r->error, strlen(r->error), err, sizeof(err));
@@ -130,9 +131,13 @@ static void run_text(const ds_run_info_t *r, const char *start)
         snprintf(dur, sizeof(dur), "%" PRId64 "s", r->ended_at - r->started_at);
     else
         snprintf(dur, sizeof(dur), "-");
+    /* verify and repair runs say so: "verify:drift", "repair:ok" */
+    snprintf(status, sizeof(status), "%s%s%s",
+             r->kind && strcmp(r->kind, "sync") != 0 ? r->kind : "",
+             r->kind && strcmp(r->kind, "sync") != 0 ? ":" : "", r->status);
     printf("%-6" PRId64 " %-16s %-8s %-20s %8s %-11s %5" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
            " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %s\n",
-           r->id, r->server, r->trigger, start, dur, r->status, r->totals.files_created,
+           r->id, r->server, r->trigger, start, dur, status, r->totals.files_created,
            r->totals.files_updated, r->totals.files_deleted, r->totals.files_failed,
            r->totals.bytes_wire, r->totals.bytes_literal, r->totals.bytes_copied, err);
 }

@@ -3,8 +3,11 @@
  * run-now sync, one server after another, after the incremental scan. Live
  * progress on a terminal, else one summary line per server; exit 1 when any
  * server failed, naming each failure, else 25 when a prune guard held
- * deletions back (--force lifts max_delete).
+ * deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
+ * (src/cli/cancel.c): the run ends as "cancelled", later servers are not
+ * started, and the exit status is 128 + the signal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -95,7 +98,10 @@ static void on_progress(void *ctx, const ds_sync_progress_t *p)
 
 static const char *status_word(const ds_sync_result_t *r)
 {
-    return r->rc == 0 ? "ok" : r->rc == DS_EHELD ? "DELETIONS HELD" : "FAILED";
+    return r->rc == 0            ? "ok"
+           : r->rc == DS_EHELD   ? "DELETIONS HELD"
+           : r->rc == -ECANCELED ? "CANCELLED"
+                                 : "FAILED";
 }
 
 static void summary(const char *name, const ds_sync_result_t *r)
@@ -119,7 +125,11 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
 {
     json_obj_begin(j);
     json_kstr(j, "server", name);
-    json_kstr(j, "status", r->rc == 0 ? "ok" : r->rc == DS_EHELD ? "held" : "failed");
+    json_kstr(j, "status",
+              r->rc == 0            ? "ok"
+              : r->rc == DS_EHELD   ? "held"
+              : r->rc == -ECANCELED ? "cancelled"
+                                    : "failed");
     json_key(j, "error");
     if (r->rc < 0)
         json_str(j, r->error);
@@ -195,7 +205,7 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
 {
     int nfail = 0;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
         ds_sync_result_t r;
 
         ds_sync_server(sy, srv[i], a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, &r);
@@ -240,6 +250,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
+    sync_cli_signals();
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
@@ -253,6 +264,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc != 0)
         goto out;
+    sync_cli_cancel_target(sy);
     if (a.json) {
         json_init(&j, stdout);
         json_obj_begin(&j);
@@ -268,7 +280,13 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     if (nfail > 0)
         cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);
     rc = nfail > 0 ? CLI_EXIT_FAIL : nheld > 0 ? CLI_EXIT_HELD : CLI_EXIT_OK;
+    if (sync_cli_cancelled()) {
+        cli_err("sync cancelled by a signal: the lease was released, what was published is "
+                "recorded");
+        rc = sync_cli_cancelled();
+    }
 out:
+    sync_cli_cancel_target(NULL);
     ds_sync_close(sy);
     free(srv);
     ds_config_free(cfg);

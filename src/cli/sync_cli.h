@@ -33,6 +33,15 @@ void sync_cli_print_guard(const char *server, const ds_plan_t *p);
 int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
                      const ds_server_cfg_t **srv, size_t *n);
 
+/* cancel.c: installs the SIGINT/SIGTERM handlers (first signal: cancel the
+ * run through ds_sync_cancel on the target set below; second: exit at once
+ * with 128 + signal). */
+void sync_cli_signals(void);
+/* The ds_sync_t the handler cancels (NULL: none yet). */
+void sync_cli_cancel_target(ds_sync_t *sy);
+/* 0, or the exit status for the signal that cancelled (128 + signo). */
+int sync_cli_cancelled(void);
+
 /* Prints a plan as text (one line per item that changes something, then
  * totals) or as one JSON object (j != NULL). */
 void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p);
