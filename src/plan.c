@@ -177,13 +177,18 @@ static void resolve(struct build *b, struct tstate *t)
     t->present = t->have != NULL && t->have->is_file;
     if (!t->present)
         return;
-    if (!uncertain(t->have, t->man)) {
+    /* a hash is the truth even where the listing agrees (verify --repair
+     * hashes files tampered with in place) */
+    t->hash = find_hash(b, t->path);
+    if (!uncertain(t->have, t->man) &&
+        (t->hash == NULL || (t->hash->ok && t->hash->size == t->man->size &&
+                             memcmp(t->hash->sha256, t->man->sha256, DS_SHA256_LEN) == 0))) {
+        t->hash = NULL;
         t->known = 1;
         memcpy(t->sha256, t->man->sha256, DS_SHA256_LEN);
         return;
     }
     t->unknown = t->man == NULL;
-    t->hash = find_hash(b, t->path);
     if (t->hash && !t->hash->ok) {
         t->present = 0; /* vanished or unreadable: rebuild it */
         return;

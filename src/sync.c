@@ -605,6 +605,8 @@ static int make_plan(struct run *r)
     rc = ds_plan_need_hash(&in, &paths, &n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = ds_session_hash(r->ss, paths[i], i);
+    for (size_t i = 0; rc == 0 && i < r->sy->nforce_hash; i++, n++) /* repair */
+        rc = ds_session_hash(r->ss, r->sy->force_hash[i], n);
     free(paths);
     if (rc < 0)
         return fail(r, rc, "cannot queue HASH: %s", ds_strerror(rc));
@@ -810,8 +812,8 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
         return res->rc = -ECANCELED;
     }
     if (mode == DS_SYNC_RUN &&
-        ds_run_begin(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
-                     time(NULL), &r.run_id) < 0) {
+        ds_run_begin_kind(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
+                          s->run_kind ? s->run_kind : "sync", time(NULL), &r.run_id) < 0) {
         ds_log(DS_LOG_WARN, "server %s: cannot record the run in the catalog", srv->name);
         r.run_id = 0;
     }

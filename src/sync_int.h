@@ -42,6 +42,11 @@ struct ds_sync {
     uint8_t *send_buf;
     /* set by ds_sync_cancel() (from a signal handler): runs wind down */
     volatile sig_atomic_t cancel;
+    /* repair (sync_verify.c): paths HASHed even when the listing agrees with
+     * the manifest, and the kind of run recorded ("sync" when NULL) */
+    const char *const *force_hash;
+    size_t nforce_hash;
+    const char *run_kind;
 };
 
 /* sync_state.c */

@@ -16,7 +16,8 @@
  *
  * Target state of a path: absent (not listed as a regular file), clean
  * (manifest entry, listing agrees: the manifest's SHA-256 is trusted),
- * hashed (its HASH result is the truth). A manifest entry whose hash
+ * hashed (its HASH result is the truth, also for a path the listing calls
+ * clean: `verify --repair` hashes those). A manifest entry whose hash
  * differs from its SHA-256 is drifted (changed behind our back).
  */
 #ifndef DISTSYNC_PLAN_H

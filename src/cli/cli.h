@@ -15,8 +15,9 @@
 #define CLI_EXIT_FAIL  1 /* the operation failed (a server, a file...) */
 #define CLI_EXIT_USAGE 2 /* bad command line or bad configuration */
 #define CLI_EXIT_HELD                                                                              \
-    25 /* sync: a prune guard held deletions back (rsync's                                         \
-          --max-delete status) */
+    25                   /* sync: a prune guard held deletions back (rsync's                       \
+                            --max-delete status) */
+#define CLI_EXIT_DRIFT 3 /* verify: files on a server differ from its manifest */
 
 struct cli {
     const char *config_path; /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf */
@@ -43,6 +44,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv);
 int cmd_sync(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
 
 /* Loads cli->config_path into *out (free with ds_config_free). On failure
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */

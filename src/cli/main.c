@@ -25,6 +25,8 @@ static const struct command commands[] = {
     {"sync", cmd_sync,
      "sync now: sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]"},
     {"status", cmd_status, "file status report: status [SERVER...] [--json] [--no-scan]"},
+    {"verify", cmd_verify,
+     "hash every file on servers: verify SERVER... | --all [--repair] [--json]"},
     {"history", cmd_history, "sync runs: history [--server S] [--limit N] [--events] [--json]"},
     {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--force] [--json]"},
 };

@@ -509,6 +509,30 @@ static void test_drift(void)
     t_free(&t);
 }
 
+/* verify --repair: a hash of a path whose listing agrees with the manifest
+ * (same size and mtime: tampered in place) is the truth. */
+static void test_hash_of_clean_path(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "engines/a.bin", 3, 20 * MiB); /* tampered, size and mtime kept */
+    want(&t, "engines/b.bin", 5, 100);      /* hashed again, unchanged */
+    have(&t, "engines/a.bin", 3, 20 * MiB, 0);
+    have(&t, "engines/b.bin", 5, 100, 0);
+    hashed(&t, "engines/a.bin", 2, 20 * MiB);
+    hashed(&t, "engines/b.bin", 5, 100);
+    F.shared[3][2] = 19 * MiB;
+    build(&t);
+    a = item(&t, "engines/a.bin");
+    b = item(&t, "engines/b.bin");
+    CHECK(a && a->drifted && a->action == DS_PLAN_UPDATE && a->method == DS_PLAN_DELTA);
+    CHECK(b && !b->drifted && b->action == DS_PLAN_KEEP);
+    CHECK_INT(t.plan->totals.drifted, 1);
+    t_free(&t);
+}
+
 static void test_missing_hash_is_unknown(void)
 {
     struct t t;
@@ -631,6 +655,7 @@ int main(void)
     RUN(test_guard_max_delete);
     RUN(test_need_hash);
     RUN(test_drift);
+    RUN(test_hash_of_clean_path);
     RUN(test_missing_hash_is_unknown);
     RUN(test_changing_path_not_basis);
     RUN(test_rsync_fallback);

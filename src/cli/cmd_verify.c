@@ -1,0 +1,302 @@
+/*
+ * distsync verify SERVER... | --all [--repair] [--json]: the receiver hashes
+ * every file of each server's manifest (SHA-256) and the console compares.
+ * Exit 0: every file matches; 3 (CLI_EXIT_DRIFT): drifted, missing or
+ * unreadable files were found (with --repair: and repaired, re-verified
+ * clean); 1: a server could not be verified, or repair failed or left
+ * drift; 130/143: cancelled by SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/scan.h"
+#include "distsync/verify.h"
+#include "progress.h"
+#include "sync_cli.h"
+
+#define VERIFY_USAGE "usage: distsync verify SERVER... | --all [--repair] [--json]\n"
+
+struct verify_args {
+    int json, repair, all;
+};
+
+struct verify_ui {
+    struct progress pr;
+    int enabled;
+    const char *server;
+};
+
+static void on_progress(void *ctx, const ds_sync_progress_t *p)
+{
+    struct verify_ui *ui = ctx;
+
+    if (!ui->enabled)
+        return;
+    if (ui->server != p->server) {
+        progress_clear(&ui->pr);
+        progress_init(&ui->pr, stderr, 1, p->server, progress_now());
+        ui->server = p->server;
+    }
+    progress_update(&ui->pr, progress_now(), p->files_done, "files", p->bytes_done, p->bytes_total,
+                    0);
+}
+
+static const char *esc(const char *s, char *buf, size_t len)
+{
+    ds_escape_name(s, strlen(s), buf, len);
+    return buf;
+}
+
+static const char *vstatus(const ds_verify_result_t *v)
+{
+    return v->rc == -ECANCELED  ? "cancelled"
+           : v->rc < 0          ? "failed"
+           : ds_verify_found(v) ? "drift"
+                                : "ok";
+}
+
+static void print_text(const char *name, const ds_verify_result_t *v)
+{
+    char b[32], d[32], p[2048], h1[2 * DS_SHA256_LEN + 1], h2[2 * DS_SHA256_LEN + 1];
+
+    progress_fmt_bytes(b, sizeof(b), v->bytes_hashed);
+    progress_fmt_duration(d, sizeof(d), v->elapsed_s);
+    if (v->rc < 0) {
+        printf("verify %s: %s: %s\n", name, v->rc == -ECANCELED ? "CANCELLED" : "FAILED", v->error);
+        return;
+    }
+    printf("verify %s: %s, %" PRIu64 " of %" PRIu64 " files match, %zu drifted, %zu missing, "
+           "%zu unreadable (%s hashed, %s)\n",
+           name, ds_verify_found(v) ? "DRIFT" : "ok", v->verified, v->files, v->ndrifted,
+           v->nmissing, v->nerrors, b, d);
+    for (size_t i = 0; i < v->ndrifted; i++) {
+        const ds_verify_drift_t *x = &v->drifted[i];
+
+        ds_hex(x->have_sha256, DS_SHA256_LEN, h1);
+        ds_hex(x->want_sha256, DS_SHA256_LEN, h2);
+        printf("  drifted %s: sha256 %.16s size %" PRIu64 ", expected sha256 %.16s size %" PRIu64
+               "\n",
+               esc(x->path, p, sizeof(p)), h1, x->have_size, h2, x->want_size);
+    }
+    for (size_t i = 0; i < v->nmissing; i++)
+        printf("  missing %s\n", esc(v->missing[i], p, sizeof(p)));
+    for (size_t i = 0; i < v->nerrors; i++)
+        printf("  unreadable %s: %s\n", esc(v->errors[i].path, p, sizeof(p)), v->errors[i].message);
+}
+
+static void print_json(struct json *j, const char *name, const ds_verify_result_t *v,
+                       const ds_sync_result_t *rep, const ds_verify_result_t *after)
+{
+    char h[2 * DS_SHA256_LEN + 1];
+
+    json_obj_begin(j);
+    json_kstr(j, "server", name);
+    json_kstr(j, "status", vstatus(v));
+    json_key(j, "error");
+    v->rc < 0 ? json_str(j, v->error) : json_null(j);
+    json_kuint(j, "files", v->files);
+    json_kuint(j, "verified", v->verified);
+    json_kuint(j, "bytes_hashed", v->bytes_hashed);
+    json_key(j, "drifted");
+    json_arr_begin(j);
+    for (size_t i = 0; i < v->ndrifted; i++) {
+        const ds_verify_drift_t *x = &v->drifted[i];
+
+        json_obj_begin(j);
+        json_kstr(j, "path", x->path);
+        ds_hex(x->want_sha256, DS_SHA256_LEN, h);
+        json_kstr(j, "expected_sha256", h);
+        ds_hex(x->have_sha256, DS_SHA256_LEN, h);
+        json_kstr(j, "actual_sha256", h);
+        json_kuint(j, "expected_size", x->want_size);
+        json_kuint(j, "actual_size", x->have_size);
+        json_obj_end(j);
+    }
+    json_arr_end(j);
+    json_key(j, "missing");
+    json_arr_begin(j);
+    for (size_t i = 0; i < v->nmissing; i++)
+        json_str(j, v->missing[i]);
+    json_arr_end(j);
+    json_key(j, "unreadable");
+    json_arr_begin(j);
+    for (size_t i = 0; i < v->nerrors; i++) {
+        json_obj_begin(j);
+        json_kstr(j, "path", v->errors[i].path);
+        json_kstr(j, "message", v->errors[i].message);
+        json_obj_end(j);
+    }
+    json_arr_end(j);
+    json_kdouble(j, "elapsed_s", v->elapsed_s);
+    json_key(j, "repair");
+    if (rep == NULL) {
+        json_null(j);
+    } else {
+        json_obj_begin(j);
+        json_kstr(j, "status", rep->rc == 0 ? "ok" : "failed");
+        json_key(j, "error");
+        rep->rc < 0 ? json_str(j, rep->error) : json_null(j);
+        json_kuint(j, "created", rep->created);
+        json_kuint(j, "updated", rep->updated + rep->adopted);
+        json_kuint(j, "bytes_wire", rep->bytes_wire);
+        json_kstr(j, "reverify", after ? vstatus(after) : "skipped");
+        json_obj_end(j);
+    }
+    json_obj_end(j);
+}
+
+static int parse(int argc, char **argv, struct verify_args *a)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"repair", no_argument, NULL, 'r'},
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "jrah", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            a->json = 1;
+            break;
+        case 'r':
+            a->repair = 1;
+            break;
+        case 'a':
+            a->all = 1;
+            break;
+        case 'h':
+            fputs(VERIFY_USAGE, stdout);
+            return -1;
+        default:
+            fputs(VERIFY_USAGE, stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if ((optind < argc) == a->all) {
+        cli_err(a->all ? "verify: --all takes no server names"
+                       : "verify: name a server or use --all");
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Repairs what v found, then verifies again. Returns the server's exit
+ * status: CLI_EXIT_DRIFT when repaired clean, else CLI_EXIT_FAIL. */
+static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_result_t *v,
+                  struct verify_ui *ui, struct json *j)
+{
+    ds_sync_result_t r;
+    ds_verify_result_t after = {0};
+    int status = CLI_EXIT_FAIL, ran = 0;
+
+    ds_sync_repair(sy, srv, v, &r);
+    if (r.rc == 0) {
+        ds_sync_verify(sy, srv, &after);
+        ran = 1;
+        status = after.rc == 0 && !ds_verify_found(&after) ? CLI_EXIT_DRIFT : CLI_EXIT_FAIL;
+    }
+    progress_clear(&ui->pr);
+    ui->server = NULL;
+    if (j != NULL) {
+        print_json(j, srv->name, v, &r, ran ? &after : NULL);
+    } else {
+        print_text(srv->name, v);
+        if (r.rc < 0)
+            printf("repair %s: FAILED: %s\n", srv->name, r.error);
+        else
+            printf("repair %s: %" PRIu64 " recreated, %" PRIu64 " rewritten; verified again: %s\n",
+                   srv->name, r.created, r.updated + r.adopted,
+                   status == CLI_EXIT_DRIFT ? "ok" : vstatus(&after));
+        if (ran && status != CLI_EXIT_DRIFT)
+            print_text(srv->name, &after);
+    }
+    ds_sync_result_clear(&r);
+    ds_verify_result_clear(&after);
+    return status;
+}
+
+/* Verifies (and repairs) one server; returns its exit status. */
+static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct verify_args *a,
+               struct verify_ui *ui, struct json *j)
+{
+    ds_verify_result_t v;
+    int status;
+
+    ds_sync_verify(sy, srv, &v);
+    progress_clear(&ui->pr);
+    ui->server = NULL;
+    status = v.rc < 0 ? CLI_EXIT_FAIL : ds_verify_found(&v) ? CLI_EXIT_DRIFT : CLI_EXIT_OK;
+    if (status == CLI_EXIT_DRIFT && a->repair && !ds_sync_cancelled(sy))
+        status = repair(sy, srv, &v, ui, j);
+    else if (j != NULL)
+        print_json(j, srv->name, &v, NULL, NULL);
+    else
+        print_text(srv->name, &v);
+    fflush(stdout);
+    ds_verify_result_clear(&v);
+    return status;
+}
+
+int cmd_verify(struct cli *cli, int argc, char **argv)
+{
+    struct verify_args a = {0};
+    struct verify_ui ui = {0};
+    const ds_server_cfg_t **srv = NULL;
+    ds_config_t *cfg = NULL;
+    ds_sync_t *sy = NULL;
+    struct json j;
+    size_t n = 0;
+    int rc = parse(argc, argv, &a), worst = CLI_EXIT_OK;
+
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    signal(SIGPIPE, SIG_IGN);
+    sync_cli_signals();
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    srv = calloc(cfg->nservers + 1, sizeof(*srv));
+    rc = srv ? sync_cli_servers(cfg, argv + optind, argc - optind, a.all, srv, &n) : CLI_EXIT_FAIL;
+    ui.enabled = cli->tty && !cli->quiet && !a.json;
+    progress_init(&ui.pr, stderr, 0, "verify", progress_now());
+    if (rc == 0)
+        rc = sync_cli_open(cfg, on_progress, &ui, &sy);
+    if (rc != 0)
+        goto out;
+    sync_cli_cancel_target(sy);
+    if (a.json) {
+        json_init(&j, stdout);
+        json_obj_begin(&j);
+        json_key(&j, "servers");
+        json_arr_begin(&j);
+    }
+    for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
+        int st = one(sy, srv[i], &a, &ui, a.json ? &j : NULL);
+
+        /* a failure outranks drift: both are reported per server */
+        if (st == CLI_EXIT_FAIL || worst == CLI_EXIT_OK)
+            worst = st;
+    }
+    if (a.json) {
+        json_arr_end(&j);
+        json_obj_end(&j);
+        json_end(&j);
+    }
+    rc = sync_cli_cancelled() ? sync_cli_cancelled() : worst;
+    if (worst == CLI_EXIT_DRIFT && !a.repair)
+        cli_err("drift found: files on a server differ from what distsync put there "
+                "(distsync verify --repair rewrites them)");
+out:
+    sync_cli_cancel_target(NULL);
+    ds_sync_close(sy);
+    free(srv);
+    ds_config_free(cfg);
+    return rc;
+}
