@@ -1,5 +1,7 @@
 /* Unit tests: runs, events and last-known server manifests (events.h). */
 #include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <sys/wait.h>
 
 #include <sqlite3.h>
@@ -198,6 +200,53 @@ static void test_interrupted(void)
     ds_catalog_free(cat);
 }
 
+/* ds_run_reap (every catalog open): a dead process's run of any server
+ * becomes interrupted; a live one, another host's and a cancelled one stay. */
+static void test_reap(void)
+{
+    ds_catalog_t *cat = open_fresh("events_reap");
+    struct runs rs = {0};
+    uint64_t marked = 9;
+    int64_t dead, other, live, canc;
+    pid_t pid;
+    int st;
+
+    if (cat == NULL)
+        return;
+    pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, &st, 0); /* pid is now gone */
+    CHECK_INT(ds_run_begin_kind(cat, "a", NULL, "manual", "sync", 100, &dead), 0);
+    CHECK_INT(ds_run_begin_kind(cat, "b", NULL, "manual", "verify", 100, &other), 0);
+    CHECK_INT(ds_run_begin(cat, "c", NULL, "manual", 100, &live), 0);
+    CHECK_INT(ds_run_begin(cat, "d", NULL, "manual", 100, &canc), 0);
+    CHECK_INT(ds_run_end(cat, canc, "cancelled", NULL, "server d: cancelled", 101), 0);
+    CHECK_INT(ds_run_begin_kind(cat, "e", NULL, "manual", "bogus", 100, &live), DS_EUSAGE);
+    sqlite3 *db = NULL;
+    char sql[200];
+
+    CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "UPDATE run SET pid = %d WHERE id IN (%lld, %lld)", (int)pid,
+             (long long)dead, (long long)other);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "UPDATE run SET host = 'elsewhere' WHERE id = %lld",
+             (long long)other);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(ds_run_reap(cat, 200, &marked), 0);
+    CHECK_INT(marked, 1);
+    CHECK_INT(ds_run_list(cat, NULL, 0, collect_run, &rs), 0);
+    CHECK_INT(rs.n, 4);
+    for (int i = 0; i < rs.n; i++) {
+        const char *want = rs.id[i] == dead   ? "interrupted"
+                           : rs.id[i] == canc ? "cancelled"
+                                              : "running";
+        CHECK_STR(rs.status[i], want);
+    }
+    ds_catalog_free(cat);
+}
+
 static int count_files(void *ctx, const ds_server_file_t *f)
 {
     (*(int *)ctx)++;
@@ -329,6 +378,7 @@ int main(void)
     RUN(test_run_lifecycle);
     RUN(test_validation);
     RUN(test_interrupted);
+    RUN(test_reap);
     RUN(test_server_manifest);
     RUN(test_manifest_known);
     RUN(test_prune);
