@@ -96,6 +96,7 @@ void ds_session_free(ds_session_t *s)
     }
     free_results(s);
     free(s->pend);
+    free(s->fstart);
     free(s->files);
     free(s->list);
     ds_manifest_free(s->man);
@@ -162,14 +163,39 @@ static void compact_pend(ds_session_t *s)
     s->pend_head = 0;
 }
 
+uint64_t ds__session_queue_end(const ds_session_t *s)
+{
+    return s->st.bytes_out + (s->out.len - s->out_off);
+}
+
+/* Records where the next frame starts; forgets the starts already on the
+ * wire. 0 or DS_ENOMEM. */
+static int note_frame(ds_session_t *s, uint64_t at)
+{
+    while (s->fs_head < s->nfs && s->fstart[s->fs_head] < s->st.bytes_out)
+        s->fs_head++;
+    if (s->fs_head > 0 && s->fs_head >= s->nfs / 2) {
+        memmove(s->fstart, s->fstart + s->fs_head, (s->nfs - s->fs_head) * sizeof(*s->fstart));
+        s->nfs -= s->fs_head;
+        s->fs_head = 0;
+    }
+    if (ds__session_grow((void **)&s->fstart, &s->fs_cap, s->nfs + 1, sizeof(*s->fstart)) < 0)
+        return DS_ENOMEM;
+    s->fstart[s->nfs++] = at;
+    return 0;
+}
+
 /* Encodes m with a new id; when want_reply, records it in the FIFO. */
 int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
                      const char *path)
 {
+    uint64_t at = ds__session_queue_end(s);
     struct pend *p;
     int rc;
 
     m->id = ++s->next_id;
+    if (note_frame(s, at) < 0)
+        return DS_ENOMEM;
     rc = ds_proto_encode(&s->out, m);
     if (rc < 0 || !want_reply)
         return rc;
@@ -182,6 +208,7 @@ int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag,
     p->type = m->type;
     p->tag = tag;
     p->fid = fid;
+    p->at = at;
     if (path != NULL && (p->path = strdup(path)) == NULL)
         return DS_ENOMEM;
     s->npend++;
@@ -339,6 +366,7 @@ int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint
     memset(f, 0, sizeof(*f));
     f->fid = s->next_fid++;
     f->tag = tag;
+    f->begin_at = ds__session_queue_end(s);
     f->path = strdup(path);
     if (f->path == NULL)
         return DS_ENOMEM;

@@ -22,6 +22,7 @@ struct pend {
     uint32_t fid;
     char *path;
     uint64_t max_len; /* SIG: the longest signature the listed size allows */
+    uint64_t at;      /* offset of its frame in the output stream */
 };
 
 /* Listing paths, packed in blocks (no allocation per entry). */
@@ -36,6 +37,7 @@ struct sfile {
     uint64_t tag;
     int failed, committed, nocomp, tried;
     char *path;
+    uint64_t begin_at; /* offset of its FILE_BEGIN in the output stream */
 };
 
 struct result {
@@ -53,6 +55,10 @@ struct ds_session {
     uint32_t next_id, next_fid;
     ds_proto_buf_t out, in;
     size_t out_off;
+    /* stream offsets where the queued frames not yet begun on the wire
+     * start (a cancel cuts the output at one: session_cancel.c) */
+    uint64_t *fstart;
+    size_t nfs, fs_head, fs_cap;
     uint8_t *rbuf;
     struct pend *pend;
     size_t npend, pend_head, pend_cap;
@@ -65,7 +71,7 @@ struct ds_session {
     ds_proto_buf_t sig_blob; /* SIG_DATA received so far */
     /* target state */
     int hello_ok, lease_ok, manifest_ok, list_ok;
-    unsigned version; /* protocol version from HELLO_OK */
+    unsigned version;               /* protocol version from HELLO_OK */
     ds_manifest_decoder_t *man_dec; /* MANIFEST_DATA decoded as it arrives */
     ds_manifest_t *man;
     ds_session_entry_t *list;
@@ -92,6 +98,8 @@ int ds__session_push_result(ds_session_t *s, const ds_session_result_t *r, const
 struct sfile *ds__session_find_file(const ds_session_t *s, uint32_t fid);
 /* Forgets file f (its final reply arrived). */
 void ds__session_drop_file(ds_session_t *s, struct sfile *f);
+/* Offset in the output stream of the next byte queued. */
+uint64_t ds__session_queue_end(const ds_session_t *s);
 /* Encodes m with a new id; records it in the FIFO when want_reply.
  * 0 or DS_ENOMEM / DS_ETOOBIG. */
 int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,

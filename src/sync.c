@@ -436,6 +436,8 @@ static int cancel_run(struct run *r)
     r->cancelling = 1;
     if (r->sd)
         ds__sender_cancel(r->sd);
+    if (ds_session_phase(r->ss) == DS_SESSION_READY && ds_session_cancel_sends(r->ss) < 0)
+        ds_log(DS_LOG_WARN, "server %s: cannot cancel the queued sends", r->srv->name);
     r->sender_done = 1;
     return fail(r, -ECANCELED, "cancelled");
 }
@@ -709,7 +711,7 @@ static int apply_plan(struct run *r)
 static void finish(struct run *r, int64_t t0)
 {
     ds_sync_result_t *res = r->res;
-    const char *status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
+    const char *status;
 
     if (res->rc == 0 && res->failed_files > 0) {
         snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed", r->srv->name,
@@ -722,6 +724,7 @@ static void finish(struct run *r, int64_t t0)
         ds_plan_guard_msg(res->plan, msg, sizeof(msg));
         fail(r, DS_EHELD, "%s", msg);
     }
+    status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {
         ds_run_totals_t tot = {res->created + res->adopted,

@@ -89,8 +89,8 @@ int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
 const char *ds__sender_item_msg(const struct sender *sd, size_t idx);
 /* 1 when item idx's cached delta was corrupt (dropped and recomputed). */
 int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
-/* Cancels: aborts the file being streamed (FILE_ABORT) and starts no
- * other item; items already committed complete. */
+/* Cancels: stops streaming the active file and starts no other item (the
+ * session's ds_session_cancel_sends() aborts what went out uncommitted). */
 void ds__sender_cancel(struct sender *sd);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);

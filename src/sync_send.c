@@ -376,8 +376,6 @@ void ds__sender_cancel(struct sender *sd)
 {
     if (sd->active) {
         note(sd, sd->idx, "cancelled");
-        if (ds_session_file_abort(sd->ss, sd->fid) < 0)
-            ds_log(DS_LOG_WARN, "cannot abort %s", sd->plan->items[sd->idx].path);
         close(sd->fd);
         sd->fd = -1;
         sd->active = 0;

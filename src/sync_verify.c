@@ -206,6 +206,8 @@ static int vdrive(struct vrun *v, vdone_fn done)
         if (v->sy->cancel && !v->cancelled) {
             v->cancelled = 1;
             vfail(v, -ECANCELED, "cancelled");
+            if (ds_session_phase(v->ss) == DS_SESSION_READY)
+                ds_session_cancel_sends(v->ss); /* HASH requests not yet sent */
         }
         rc = ds_session_step(v->ss, time(NULL));
         if (rc < 0)

@@ -222,6 +222,16 @@ int ds_session_commit_manifest(ds_session_t *s);
  * session is idle again). Returns 0 or < 0. */
 int ds_session_refresh_manifest(ds_session_t *s);
 
+/*
+ * Cancels what is queued and not yet on the wire (READY only): the output
+ * is cut at the first frame not begun, the requests cut off are forgotten
+ * (they yield no result), and every file begun on the wire without its
+ * FILE_COMMIT gets FILE_ABORT (one DS_SRES_FILE result, DS_EABORTED).
+ * Files committed before the cut complete. Later file operations on a
+ * forgotten fid return DS_EUSAGE. Returns 0 or < 0.
+ */
+int ds_session_cancel_sends(ds_session_t *s);
+
 /* Queues LEASE release (write sessions) and BYE. Returns 0 or < 0. */
 int ds_session_close(ds_session_t *s);
 
