@@ -289,6 +289,75 @@ out:
     free(nw);
 }
 
+/* 1 when root/.distsync/tmp holds no file. */
+static int tmp_empty(void)
+{
+    char p[4400];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(p, sizeof(p), "%s/.distsync/tmp", root);
+    if ((d = opendir(p)) == NULL)
+        return 1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n == 0;
+}
+
+/* ds_session_cancel_sends: what is queued and not on the wire is dropped
+ * (no result, nothing on the target); a file begun on the wire without its
+ * commit is aborted (DS_EABORTED, no partial file left); a file committed
+ * before the cancel completes. */
+static void test_cancel_sends(void)
+{
+    uint8_t a[5000], b[7000];
+    ds_transport_t *t = NULL;
+    ds_session_result_t r;
+    ds_session_t *s;
+    char path[4400];
+    uint32_t fid;
+    int nres = 0, got_a = 0, aborted_c = 0;
+
+    snprintf(root, sizeof(root), "%s", check_tmpdir("test_session_cancel"));
+    fill(a, sizeof(a), 1);
+    fill(b, sizeof(b), 2);
+    s = open_session(&t, "local", "console-cancel", 1);
+    CHECK(s && pump(s, is_ready) == 0);
+    if (s == NULL)
+        return;
+    send_whole(s, "patches/a.bin", a, sizeof(a), 1); /* committed, then stepped out */
+    CHECK_INT(ds_session_step(s, time(NULL)), 0);
+    send_whole(s, "patches/b.bin", b, sizeof(b), 2); /* queued only */
+    CHECK_INT(ds_session_cancel_sends(s), 0);
+    CHECK_INT(
+        ds_session_file_begin(s, "patches/c.bin", sizeof(b), 0644, DS_PROTO_NO_MTIME, 3, &fid), 0);
+    CHECK_INT(ds_session_file_data(s, fid, NULL, b, 3000), 0);
+    CHECK_INT(ds_session_step(s, time(NULL)), 0); /* c's begin and data reach the target */
+    CHECK_INT(ds_session_cancel_sends(s), 0);
+    CHECK_INT(pump(s, is_idle), 0);
+    while (ds_session_next_result(s, &r)) {
+        nres++;
+        if (r.tag == 1 && r.rc == 0)
+            got_a = 1;
+        if (r.tag == 3 && r.rc == DS_EABORTED)
+            aborted_c = 1;
+        CHECK(r.tag != 2); /* b never reached the target: no result */
+    }
+    CHECK_INT(nres, 2);
+    CHECK(got_a);
+    CHECK(aborted_c);
+    snprintf(path, sizeof(path), "%s/patches/a.bin", root);
+    CHECK(file_is(path, a, sizeof(a)));
+    snprintf(path, sizeof(path), "%s/patches/b.bin", root);
+    CHECK(access(path, F_OK) != 0);
+    snprintf(path, sizeof(path), "%s/patches/c.bin", root);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(tmp_empty());
+    close_session(s, t);
+}
+
 static void test_local(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("test_session_local"));
@@ -469,6 +538,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     RUN(test_local);
+    RUN(test_cancel_sends);
     RUN(test_busy);
     RUN(test_agent_pipe);
     RUN(test_full_sync);
