@@ -24,6 +24,9 @@ for i in $(seq 1 40); do head -c 1000000 /dev/urandom >"$store/patches/p$i.bin";
 head -c 3000 /dev/urandom >"$store/engines/small.dat"
 st_conf "$tmp/d.conf" "$store" "$tmp/state" ag "file://$target" agent
 printf 'agent = %s\n' "$DS_SRC/tests/func/lib/slow_agent.py" >>"$tmp/d.conf"
+# a second server: `sync ag ag2` cancelled during ag never starts ag2
+mkdir -p "$tmp/t2"
+printf '\n[server ag2]\nurl = file://%s\ntransport = agent\nclasses = patches engines\n' "$tmp/t2" >>"$tmp/d.conf"
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 ds scan >/dev/null || bad "scan"
 
@@ -71,7 +74,7 @@ PY
 cancel_with() {
   local sig=$1 want=$2 what=$3 pid rc=0 t0 agents ms
   rm -rf "$target" && mkdir -p "$target"
-  setsid "$DISTSYNC" -c "$tmp/d.conf" sync ag >"$tmp/out" 2>"$tmp/err" &
+  setsid "$DISTSYNC" -c "$tmp/d.conf" sync ag ag2 >"$tmp/out" 2>"$tmp/err" &
   pid=$!
   st_pids+=("$pid")
   wait_content 2 || bad "$what: nothing was published within 10 s"
@@ -88,6 +91,8 @@ cancel_with() {
   sleep 0.3
   for a in $agents; do kill -0 "$a" 2>/dev/null && bad "$what: agent $a outlived its console"; done
   check_wound_down "$what"
+  [ -z "$(ls -A "$tmp/t2")" ] || bad "$what: server ag2 was started after the cancel"
+  ds history --server ag2 --json | grep -q '"id"' && bad "$what: history has a run for ag2"
   ds sync ag >"$tmp/out2" 2>&1 || bad "$what: next sync failed: $(head -c 400 "$tmp/out2")"
   st_check_converged "$store" "$target" "$what: next sync"
 }
