@@ -268,6 +268,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     progress_init(&ui.pr, stderr, 0, "verify", progress_now());
     if (rc == 0)
         rc = sync_cli_open(cfg, on_progress, &ui, &sy);
+    if (rc == 0 && a.repair) /* the repair syncs: from an up-to-date catalog */
+        rc = sync_cli_prepare(cli, cfg, sy, 0);
     if (rc != 0)
         goto out;
     sync_cli_cancel_target(sy);
