@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,9 @@
 #include "sync_int.h"
 
 #define POLL_MS 1000
+/* A cancelled run waits at most this long on a silent target while it
+ * winds down (seconds). */
+#define WIND_DOWN_S 10
 
 struct run {
     ds_sync_t *sy;
@@ -48,17 +50,8 @@ struct run {
     int scanned;    /* the catalog has a completed scan */
     int cancelling; /* ds_sync_cancel() seen: winding down */
     uint64_t files_done, files_total, bytes_done, bytes_total;
-    uint64_t moved;    /* bytes in + out at the last wait */
-    int64_t silent_ns; /* time waited since a byte last moved */
+    ds_sync_wait_t wait; /* inactivity watchdog */
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void make_console_id(ds_sync_t *s)
 {
@@ -354,38 +347,21 @@ static int handle_result(struct run *r, const ds_session_result_t *x)
 
 typedef int (*until_fn)(struct run *r);
 
-/* Waits on the target. Only time spent here counts towards the timeout
- * (a slow link still moves bytes; the console's own work between waits
- * is not the target's silence): past it, the agent is killed. */
+/* Waits on the target; past the server's timeout with no byte moving, the
+ * agent is killed and the run fails naming what it waited for. */
 static int wait_poll(struct run *r)
 {
-    const ds_session_stats_t *st = ds_session_stats(r->ss);
     unsigned tmo = r->srv->timeout_s ? r->srv->timeout_s : DS_CONFIG_TIMEOUT_DEFAULT;
-    struct pollfd p[2];
-    int rfd, wfd, n = 0;
-    int64_t t0;
-    short wev;
+    int rc;
 
-    if (ds_session_poll(r->ss, &rfd, &wfd, &wev))
-        return 0;
-    if (st->bytes_in + st->bytes_out != r->moved) {
-        r->moved = st->bytes_in + st->bytes_out;
-        r->silent_ns = 0;
-    }
-    if (r->silent_ns >= (int64_t)tmo * 1000000000) {
-        ds_transport_kill(r->t);
-        return fail(r, -ETIMEDOUT, "no response from the target for %u s (during %s)", tmo,
+    if (r->cancelling && tmo > WIND_DOWN_S)
+        tmo = WIND_DOWN_S; /* an interrupted user waits seconds, not minutes */
+    rc = ds__sync_wait(&r->wait, r->ss, r->t, tmo, POLL_MS);
+
+    if (rc == -ETIMEDOUT)
+        return fail(r, rc, "no response from the target for %u s (during %s)", tmo,
                     ds_session_waiting_for(r->ss));
-    }
-    if (rfd >= 0)
-        p[n++] = (struct pollfd){.fd = rfd, .events = POLLIN};
-    if (wfd >= 0 && wev)
-        p[n++] = (struct pollfd){.fd = wfd, .events = wev};
-    t0 = mono_ns();
-    if (poll(p, (nfds_t)n, POLL_MS) < 0 && errno != EINTR)
-        return -errno;
-    r->silent_ns += mono_ns() - t0;
-    return 0;
+    return rc;
 }
 
 /* Opens a catalog transaction for a batch of events (one commit for the
@@ -725,7 +701,7 @@ static void finish(struct run *r, int64_t t0)
         fail(r, DS_EHELD, "%s", msg);
     }
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
-    res->elapsed_s = (double)(mono_ns() - t0) / 1e9;
+    res->elapsed_s = (double)(ds__sync_mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {
         ds_run_totals_t tot = {res->created + res->adopted,
                                res->updated,
@@ -763,9 +739,11 @@ static void wind_down(struct run *r)
 
 static void cleanup(struct run *r)
 {
-    if (r->ss && r->cancelling)
+    if (r->ss && r->cancelling) {
         wind_down(r);
-    else if (r->ss && r->res->rc == 0 && ds_session_close(r->ss) == 0)
+        if (ds_session_phase(r->ss) != DS_SESSION_DONE)
+            ds_transport_kill(r->t); /* do not wait again for it to end */
+    } else if (r->ss && r->res->rc == 0 && ds_session_close(r->ss) == 0)
         drive(r, until_closed);
     if (r->t) {
         int rc = ds_transport_close(r->t);
@@ -805,7 +783,7 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
                    ds_sync_result_t *res)
 {
     struct run r = {.sy = s, .srv = srv, .res = res, .mode = mode};
-    int64_t t0 = mono_ns();
+    int64_t t0 = ds__sync_mono_ns();
     int rc;
 
     memset(res, 0, sizeof(*res));

@@ -12,6 +12,7 @@
 #include "distsync/retain.h"
 #include "distsync/session.h"
 #include "distsync/sync.h"
+#include "distsync/transport.h"
 
 /* One store file of the catalog snapshot. */
 struct sfile_row {
@@ -71,6 +72,20 @@ void ds__sync_memo_free(ds_sync_t *s);
  * DS_ECORRUPT (bad signature), DS_EDELTA, DS_ENOMEM or -errno. */
 uint32_t ds__sync_sig_block(uint64_t size);
 int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd, uint64_t *dsize);
+
+/* sync_wait.c: waiting on a target (sync and verify drivers). */
+typedef struct ds_sync_wait {
+    uint64_t moved;    /* bytes in + out at the last wait */
+    int64_t silent_ns; /* time waited since a byte last moved */
+} ds_sync_wait_t;
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t ds__sync_mono_ns(void);
+/* Waits up to poll_ms for the session's fds (returns at once when the
+ * session has work without waiting). Returns 0; -ETIMEDOUT when no byte
+ * moved in either direction during tmo_s seconds of waiting, after killing
+ * the transport; or -errno from poll(2). */
+int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t, unsigned tmo_s,
+                  int poll_ms);
 
 /* sync_send.c: turns plan items into frames on a session. */
 struct sender;

@@ -6,7 +6,6 @@
  * drifted. Records a "verify" run and its findings in the catalog.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@ struct vrun {
     size_t n, next, answered;
     uint64_t bytes_total;
     int cancelled;
+    ds_sync_wait_t wait; /* inactivity watchdog */
 };
 
 static int vfail(struct vrun *v, int rc, const char *fmt, ...)
@@ -164,21 +164,16 @@ static int compare(struct vrun *v, const ds_session_result_t *x)
     return 0;
 }
 
+/* Waits on the target under the server's inactivity timeout. */
 static int wait_poll(struct vrun *v)
 {
-    struct pollfd p[2];
-    int rfd, wfd, n = 0;
-    short wev;
+    unsigned tmo = v->srv->timeout_s ? v->srv->timeout_s : DS_CONFIG_TIMEOUT_DEFAULT;
+    int rc = ds__sync_wait(&v->wait, v->ss, v->t, tmo, VERIFY_POLL_MS);
 
-    if (ds_session_poll(v->ss, &rfd, &wfd, &wev))
-        return 0;
-    if (rfd >= 0)
-        p[n++] = (struct pollfd){.fd = rfd, .events = POLLIN};
-    if (wfd >= 0 && wev)
-        p[n++] = (struct pollfd){.fd = wfd, .events = wev};
-    if (poll(p, (nfds_t)n, VERIFY_POLL_MS) < 0 && errno != EINTR)
-        return -errno;
-    return 0;
+    if (rc == -ETIMEDOUT)
+        return vfail(v, rc, "no response from the target for %u s (during %s)", tmo,
+                     ds_session_waiting_for(v->ss));
+    return rc;
 }
 
 /* Queues HASH requests while the window has room. */
@@ -206,8 +201,9 @@ static int vdrive(struct vrun *v, vdone_fn done)
         if (v->sy->cancel && !v->cancelled) {
             v->cancelled = 1;
             vfail(v, -ECANCELED, "cancelled");
-            if (ds_session_phase(v->ss) == DS_SESSION_READY)
-                ds_session_cancel_sends(v->ss); /* HASH requests not yet sent */
+            if (ds_session_phase(v->ss) != DS_SESSION_READY)
+                return v->res->rc;          /* still connecting: nothing to drain */
+            ds_session_cancel_sends(v->ss); /* HASH requests not yet sent */
         }
         rc = ds_session_step(v->ss, time(NULL));
         if (rc < 0)
@@ -247,7 +243,8 @@ static int vconnect(struct vrun *v)
     ds_transport_cfg_t tc = {.url = v->srv->url,
                              .mode = v->srv->transport,
                              .agent = v->srv->agent,
-                             .no_fsync = v->sy->o.no_fsync};
+                             .no_fsync = v->sy->o.no_fsync,
+                             .timeout_s = v->srv->timeout_s};
     ds_session_opts_t so = {.console_id = v->sy->console_id,
                             .host = v->sy->host,
                             .pid = (uint32_t)getpid(),
@@ -295,6 +292,9 @@ static void vfinish(struct vrun *v)
             vdrive(v, until_closed);
         tot.bytes_wire = ds_session_stats(v->ss)->bytes_out;
     }
+    if (v->t != NULL && v->cancelled &&
+        (v->ss == NULL || ds_session_phase(v->ss) != DS_SESSION_DONE))
+        ds_transport_kill(v->t); /* cancelled: do not wait for the target to end */
     if (v->t != NULL && ds_transport_close(v->t) < 0 && res->rc == 0)
         vfail(v, DS_ETRANSPORT, "%s", ds_transport_error(v->t));
     ds_session_free(v->ss);

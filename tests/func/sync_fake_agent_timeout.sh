@@ -3,7 +3,7 @@
 # (tests/func/lib/fake_agent.py: a real agent does not hang on demand) that
 # read HELLO then go silent, or stop in the middle of MANIFEST_DATA, or
 # send garbage and then ignore the end of their input, sit before a healthy
-# server with `timeout = 2s`: each hung server fails within the timeout
+# server with `timeout = 2s` (sync, then verify): each hung server fails within the timeout
 # with an error naming it (and the request it hung in), its agent is
 # killed, and the healthy server after them is synced. A slow target that keeps sending (a slice every
 # 0.7 s for 5 s) is not a hang: `plan` on it succeeds.
@@ -48,6 +48,49 @@ grep -q "server deaf: .*agent for $tmp/deaf did not exit within 2 s of the end o
   "$tmp/out" "$tmp/err" || bad "no error naming the deaf agent that was killed: $(head -c 400 "$tmp/err")"
 st_check_converged "$store" "$tmp/good" "the healthy server after three hung ones"
 pgrep -f "$fake agent --root $tmp" >/dev/null && bad "a fake agent outlived the run"
+
+# verify waits on targets under the same timeout.
+start=$(date +%s)
+rc=0
+timeout 60 "$DISTSYNC" -c "$conf" verify hung stall good >"$tmp/out" 2>"$tmp/err" || rc=$?
+took=$(($(date +%s) - start))
+echo "  verify hung stall good: exit $rc in ${took} s"
+[ "$rc" = 1 ] || bad "verify exit $rc (want 1: the hung servers fail, no hang)"
+[ "$took" -le 20 ] || bad "verify took ${took} s with a 2 s timeout"
+grep -q "server hung: no response from the target for 2 s (during HELLO)" "$tmp/out" "$tmp/err" ||
+  bad "verify: no timeout error naming server hung: $(head -c 400 "$tmp/err")"
+grep -q "server stall: no response from the target for 2 s (during MANIFEST_GET)" "$tmp/out" "$tmp/err" ||
+  bad "verify: no timeout error naming server stall: $(head -c 400 "$tmp/err")"
+grep -q "good" "$tmp/out" || bad "verify did not report the healthy server after the hung ones"
+
+# Interrupting verify while a target hangs in HELLO ends it at once, not
+# after the timeout.
+sed 's/^timeout = 2s$/timeout = 600s/' "$conf" >"$tmp/long.conf"
+start=$(date +%s)
+timeout 60 "$DISTSYNC" -c "$tmp/long.conf" verify hung >"$tmp/out" 2>"$tmp/err" &
+vpid=$!
+sleep 1
+kill -INT "$vpid" 2>/dev/null
+rc=0
+wait "$vpid" || rc=$?
+took=$(($(date +%s) - start))
+echo "  verify hung, SIGINT after 1 s: exit $rc in ${took} s"
+[ "$rc" = 130 ] || bad "verify interrupted while connecting: exit $rc (want 130)"
+[ "$took" -le 10 ] || bad "verify interrupted while connecting took ${took} s"
+
+# The same for sync: it winds down for at most 10 s, then kills the agent.
+start=$(date +%s)
+timeout 60 "$DISTSYNC" -c "$tmp/long.conf" sync hung >"$tmp/out" 2>"$tmp/err" &
+vpid=$!
+sleep 1
+kill -INT "$vpid" 2>/dev/null
+rc=0
+wait "$vpid" || rc=$?
+took=$(($(date +%s) - start))
+echo "  sync hung, SIGINT after 1 s: exit $rc in ${took} s"
+[ "$rc" = 130 ] || bad "sync interrupted while connecting: exit $rc (want 130)"
+[ "$took" -le 20 ] || bad "sync interrupted while connecting took ${took} s"
+pgrep -f "$fake agent --root $tmp" >/dev/null && bad "a fake agent outlived the interrupted runs"
 
 # A slow target is not a hung one.
 start=$(date +%s)
