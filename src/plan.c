@@ -242,7 +242,7 @@ static int build_cands(struct build *b)
     for (size_t i = 0; i < b->in->nwant; i++) {
         struct tstate *t = find_ts(b, b->want[i]->path);
 
-        if (t && !same_content(t, b->want[i]))
+        if (t && !b->want[i]->unreadable && !same_content(t, b->want[i]))
             t->changing = 1;
     }
     b->cand = calloc(b->nts + 1, sizeof(*b->cand));
@@ -433,6 +433,10 @@ static int plan_want(struct build *b, const ds_plan_want_t *w)
         it->present = t->present;
         it->target_size = t->present && t->have ? t->have->size : 0;
     }
+    if (w->unreadable) { /* the target keeps what it has: never deleted */
+        it->action = DS_PLAN_UNREADABLE;
+        return 0;
+    }
     if (same_content(t, w) && t->hash == NULL) {
         it->action = DS_PLAN_KEEP;
         return 0;
@@ -477,11 +481,8 @@ static int plan_extra(struct build *b, const struct tstate *t)
 
 static int rank(const ds_plan_item_t *it)
 {
-    static const int r[] = {[DS_PLAN_CREATE] = 0,
-                            [DS_PLAN_UPDATE] = 0,
-                            [DS_PLAN_DELETE] = 1,
-                            [DS_PLAN_KEEP] = 2,
-                            [DS_PLAN_EXTRA] = 3};
+    static const int r[] = {[DS_PLAN_CREATE] = 0, [DS_PLAN_UPDATE] = 0, [DS_PLAN_DELETE] = 1,
+                            [DS_PLAN_KEEP] = 2,   [DS_PLAN_EXTRA] = 3,  [DS_PLAN_UNREADABLE] = 2};
 
     return r[it->action];
 }
@@ -570,6 +571,7 @@ static void sum(ds_plan_t *p)
         t->keep += it->action == DS_PLAN_KEEP;
         t->extra += it->action == DS_PLAN_EXTRA;
         t->held += it->held != 0;
+        t->unreadable += it->action == DS_PLAN_UNREADABLE;
         t->drifted += it->drifted != 0;
         if (it->action == DS_PLAN_CREATE || it->action == DS_PLAN_UPDATE)
             t->bytes_new += it->method == DS_PLAN_ADOPT ? 0 : it->size;
@@ -624,7 +626,7 @@ void ds_plan_free(ds_plan_t *p)
 
 const char *ds_plan_action_name(ds_plan_action_t a)
 {
-    static const char *n[] = {"keep", "create", "update", "delete", "extra"};
+    static const char *n[] = {"keep", "create", "update", "delete", "extra", "unreadable"};
 
     return (unsigned)a < sizeof(n) / sizeof(n[0]) ? n[a] : "?";
 }

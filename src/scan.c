@@ -18,6 +18,7 @@
 
 #include "distsync/error.h"
 #include "distsync/log.h"
+#include "distsync/pathsafe.h"
 #include "distsync/scan.h"
 #include "scan_int.h"
 
@@ -127,6 +128,30 @@ static void remove_row(struct scan *s, const char *path)
     batch_done(s);
 }
 
+/* A file that cannot be read is a scan error: its row stays in the catalog
+ * with no content ("unreadable in the store"), so that sync and status name
+ * it and no server loses the version it has. */
+static void record_unreadable(struct scan *s, const struct scan_job *j, ds_file_row_t *row)
+{
+    s->st.unreadable++;
+    if (s->opts->error != NULL)
+        s->opts->error(s->opts->ctx, j->path, j->err, j->what);
+    else
+        warn(s, j->path, j->err, j->what);
+    if (batch_write(s) < 0)
+        return;
+    row->path = j->path;
+    row->klass = j->klass;
+    row->size = (uint64_t)j->st.st_size;
+    row->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000LL + j->st.st_mtim.tv_nsec;
+    row->inode = (uint64_t)j->st.st_ino;
+    row->dev = (uint64_t)j->st.st_dev;
+    row->content_id = 0; /* none: unreadable */
+    row->scanned_at = s->now_s;
+    s->err = ds_catalog_file_put(s->cat, row);
+    batch_done(s);
+}
+
 /* Records a finished job, then frees it. */
 static void record(struct scan *s, struct scan_job *j)
 {
@@ -136,6 +161,10 @@ static void record(struct scan *s, struct scan_job *j)
 
     if (s->err < 0)
         goto out;
+    if (j->err < 0 && j->unreadable) {
+        record_unreadable(s, j, &row);
+        goto out;
+    }
     if (j->err < 0) {
         warn(s, j->path, j->err, j->what);
         if (j->err == -ENOENT && j->had_row)
@@ -231,7 +260,10 @@ static int unchanged(const ds_file_row_t *r, const struct stat *st)
            r->inode == (uint64_t)st->st_ino && r->dev == (uint64_t)st->st_dev;
 }
 
-static void visit_file(struct scan *s, const struct stat *st)
+/* dirfd/name: the entry, for the access check of an unchanged file (a
+ * chmod does not change the mtime: without it, a file made unreadable after
+ * its scan would not be noticed until a sync needs it). */
+static void visit_file(struct scan *s, const struct stat *st, int dirfd, const char *name)
 {
     struct scan_job *j;
     int match = cursor_seek(s, s->path);
@@ -239,7 +271,8 @@ static void visit_file(struct scan *s, const struct stat *st)
     if (s->err < 0)
         return;
     s->st.files++;
-    if (match && unchanged(&s->row, st)) {
+    if (match && unchanged(&s->row, st) &&
+        (faccessat(dirfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES)) {
         s->st.unchanged++;
         cursor_next(s);
         return;
@@ -251,6 +284,7 @@ static void visit_file(struct scan *s, const struct stat *st)
         return;
     }
     j->klass = s->klass;
+    j->st = *st;
     j->had_row = match;
     j->old_content = match ? s->row.content_id : 0;
     if (match)
@@ -310,13 +344,15 @@ void ds_escape_name(const char *str, size_t n, char *out, size_t outlen)
 
         while (s[i] >= 0x80 && k <= 4 && i + k <= n && !ds_utf8_valid(str + i, k))
             k++;
-        if (s[i] >= 0x80 && k <= 4 && i + k <= n && o + k < outlen) {
+        if (k == 2 && i + k <= n && s[i] == 0xc2 && s[i + 1] < 0xa0)
+            k = 0; /* a C1 control (U+0080..U+009F): both bytes as \xNN */
+        if (s[i] >= 0x80 && k >= 1 && k <= 4 && i + k <= n && o + k < outlen) {
             memcpy(out + o, s + i, k); /* one valid multi-byte character */
             o += k;
             i += k - 1;
-        } else if (s[i] == '\\') {
+        } else if (s[i] == '\\' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
             out[o++] = '\\';
-            out[o++] = '\\';
+            out[o++] = s[i] == '\n' ? 'n' : s[i] == '\t' ? 't' : s[i] == '\r' ? 'r' : '\\';
         } else if (s[i] < 0x20 || s[i] >= 0x7f) {
             o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", s[i]);
         } else {
@@ -473,10 +509,32 @@ static void visit_dir(struct scan *s, int parent, const char *name, size_t len, 
     walk_dir(s, fd, len, depth + 1);
 }
 
+/* 1 when the entry just appended to s->path (its name nlen bytes) may enter
+ * the catalog: strict UTF-8, and a path the receiver accepts (the same
+ * ds_pathsafe_check as on every target: no control character, no '\', no
+ * overlong path), else a warning and 0. A refused file would otherwise fail
+ * every sync of every server; a refused directory is left out whole. */
+static int name_ok(struct scan *s, size_t nlen, int is_dir)
+{
+    char what[160];
+    const char *why = NULL;
+    size_t len = strlen(s->path);
+
+    if (!ds_utf8_valid(s->path + len - nlen, nlen))
+        why = "name is not valid UTF-8";
+    else if (ds_pathsafe_check(s->path, &why) == 0)
+        return 1;
+    s->st.skipped++;
+    snprintf(what, sizeof(what), "%s (the receivers refuse it): %s, skipped%s", why,
+             is_dir ? "directory left out of the catalog" : "left out of the catalog",
+             is_dir ? " with everything under it" : "");
+    warn(s, s->path, ds_utf8_valid(s->path + len - nlen, nlen) ? DS_EPATH : DS_EENCODING, what);
+    return 0;
+}
+
 /* Handles one entry of the directory at s->path[0, dirlen). */
 static void visit_entry(struct scan *s, int dirfd, const char *key, size_t dirlen, int depth)
 {
-    char esc[PATH_BUF * 2];
     size_t klen = strlen(key), nlen = klen;
     char name[NAME_MAX + 2];
     struct stat st;
@@ -491,11 +549,8 @@ static void visit_entry(struct scan *s, int dirfd, const char *key, size_t dirle
     name[nlen] = '\0';
     s->path[dirlen] = '/';
     memcpy(s->path + dirlen + 1, name, nlen + 1);
-    if (!ds_utf8_valid(name, nlen)) {
-        ds_escape_name(s->path, dirlen + 1 + nlen, esc, sizeof(esc));
-        warn(s, esc, DS_EENCODING, "name is not valid UTF-8, skipped");
+    if (!name_ok(s, nlen, key[klen - 1] == '/'))
         return;
-    }
     if (key[klen - 1] == '/') {
         visit_dir(s, dirfd, name, dirlen + 1 + nlen, depth);
         return;
@@ -505,7 +560,7 @@ static void visit_entry(struct scan *s, int dirfd, const char *key, size_t dirle
         return;
     }
     if (S_ISREG(st.st_mode))
-        visit_file(s, &st);
+        visit_file(s, &st, dirfd, name);
     else if (S_ISLNK(st.st_mode))
         visit_symlink(s, dirfd, name, dirlen);
     else if (S_ISDIR(st.st_mode))

@@ -132,7 +132,8 @@ static const char *open_error_text(int err)
         return "became a symbolic link during the scan, skipped";
     case -EACCES:
     case -EPERM:
-        return "unreadable (permission denied), previous entry kept";
+    case -EIO:
+        return "unreadable: it will not ship until it can be read";
     default:
         return "cannot be opened, previous entry kept";
     }
@@ -258,8 +259,10 @@ static int read_all(struct scan_pool *p, struct hasher *h, struct scan_job *j, i
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return fail(j, -errno, "read error, previous entry kept");
+        if (n < 0) {
+            j->unreadable = 1;
+            return fail(j, -errno, "unreadable (read error): it will not ship until it can be read");
+        }
         if (n == 0)
             return 0;
         if (x != NULL)
@@ -285,6 +288,7 @@ static void hash_file(struct scan_pool *p, struct hasher *h, struct scan_job *j,
 
     if (fd < 0) {
         fail(j, fd, open_error_text(fd));
+        j->unreadable = fd == -EACCES || fd == -EPERM || fd == -EIO;
         return;
     }
     if (fstat(fd, &j->st) < 0) {

@@ -23,7 +23,9 @@ struct scan_job {
     /* result */
     int err;          /* 0, or the reason the file was skipped */
     const char *what; /* static warning text when err < 0 */
-    struct stat st;   /* fstat taken before reading (equal to the one after) */
+    int unreadable;   /* err is a scan error: the file cannot be read */
+    struct stat st;   /* fstat taken before reading (equal to the one after);
+                         the walker's stat until then */
     uint64_t bytes;   /* bytes read */
     uint8_t sha256[DS_SHA256_LEN];
     uint8_t *chunks; /* nchunks records of DS_CATALOG_CHUNK_REC bytes, owned */

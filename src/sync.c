@@ -534,6 +534,7 @@ static int desired(struct run *r)
         w->size = x->size;
         w->mtime_ns = x->mtime_ns;
         w->content_id = x->content_id;
+        w->unreadable = x->content_id <= 0;
         memcpy(w->sha256, x->sha256, DS_SHA256_LEN);
     }
     return 0;
@@ -557,6 +558,16 @@ static void input(struct run *r, ds_plan_input_t *in)
     in->max_delete_pct = r->srv->max_delete_pct;
     in->force = r->sy->o.force;
     ds__sync_oracle(r->sy, &in->oracle);
+}
+
+/* A store file the scan could not read: not shipped, so the run fails. */
+static void unreadable(struct run *r, const ds_plan_item_t *it)
+{
+    r->res->failed_files++;
+    event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0,
+          "unreadable in the store: not shipped (fix it, then run distsync scan)");
+    ds_log(DS_LOG_WARN, "server %s: %s: unreadable in the store, not shipped", r->srv->name,
+           it->path);
 }
 
 /* Target state, hashes of uncertain files, then the plan. */
@@ -605,6 +616,8 @@ static int make_plan(struct run *r)
         if (it->drifted && r->mode == DS_SYNC_RUN)
             event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "drifted", 0, 0,
                   "changed on the target behind our back: repaired");
+        if (it->action == DS_PLAN_UNREADABLE && r->mode == DS_SYNC_RUN)
+            unreadable(r, it);
     }
     return 0;
 }

@@ -14,7 +14,8 @@
 #include "distsync/sync.h"
 #include "distsync/transport.h"
 
-/* One store file of the catalog snapshot. */
+/* One store file of the catalog snapshot. content_id 0: unreadable in the
+ * store (the scan could not read it; sha256 is zero). */
 struct sfile_row {
     char *path, *klass;
     uint64_t size;

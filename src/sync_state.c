@@ -256,7 +256,7 @@ int ds__sync_load(ds_sync_t *s)
         return 0;
     rc = ds_catalog_cursor_open(s->cat, "", &cur);
     while (rc == 0 && (rc = ds_catalog_cursor_next(cur, &r)) == 1)
-        rc = r.has_sha && r.content_id > 0 ? add_row(s, &r, &cap) : 0;
+        rc = (r.has_sha && r.content_id > 0) || r.content_id == 0 ? add_row(s, &r, &cap) : 0;
     ds_catalog_cursor_free(cur);
     if (rc < 0)
         return rc;

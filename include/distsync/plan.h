@@ -43,11 +43,14 @@
 #define DS_PLAN_CHAIN_MAX 64u
 
 typedef enum ds_plan_action {
-    DS_PLAN_KEEP = 0,   /* target already holds the desired content */
-    DS_PLAN_CREATE = 1, /* absent on the target */
-    DS_PLAN_UPDATE = 2, /* target holds another content (or an unknown one) */
-    DS_PLAN_DELETE = 3, /* not desired, prune = yes, recorded in the manifest */
-    DS_PLAN_EXTRA = 4,  /* not desired, left alone */
+    DS_PLAN_KEEP = 0,       /* target already holds the desired content */
+    DS_PLAN_CREATE = 1,     /* absent on the target */
+    DS_PLAN_UPDATE = 2,     /* target holds another content (or an unknown one) */
+    DS_PLAN_DELETE = 3,     /* not desired, prune = yes, recorded in the manifest */
+    DS_PLAN_EXTRA = 4,      /* not desired, left alone */
+    DS_PLAN_UNREADABLE = 5, /* desired, but unreadable in the store (the
+                               scan could not read it): nothing is sent and
+                               whatever the target has there is kept */
 } ds_plan_action_t;
 
 typedef enum ds_plan_method {
@@ -69,6 +72,8 @@ typedef struct ds_plan_want {
     int64_t mtime_ns;
     int64_t content_id; /* catalog content row */
     uint8_t sha256[DS_SHA256_LEN];
+    int unreadable; /* in the store but unreadable: content_id and sha256
+                       are not set; planned as DS_PLAN_UNREADABLE */
 } ds_plan_want_t;
 
 /* A listed target entry (regular files matter; others block a path). */
@@ -150,14 +155,16 @@ typedef enum ds_plan_guard {
 
 typedef struct ds_plan_totals {
     uint64_t create, update, del, keep, extra, drifted;
-    uint64_t held;      /* deletions held back by a guard (counted in extra) */
-    uint64_t bytes_new; /* sizes of created + updated files */
-    uint64_t est_bytes; /* estimated bytes on the wire */
+    uint64_t held;       /* deletions held back by a guard (counted in extra) */
+    uint64_t unreadable; /* DS_PLAN_UNREADABLE items */
+    uint64_t bytes_new;  /* sizes of created + updated files */
+    uint64_t est_bytes;  /* estimated bytes on the wire */
 } ds_plan_totals_t;
 
 typedef struct ds_plan {
     ds_plan_item_t *items; /* sorted: creates/updates (path order), then
-                              deletes, keeps and extras */
+                              deletes, keeps and unreadables (path order),
+                              extras */
     size_t n;
     ds_plan_totals_t totals;
     /* Prune guard: when guard is set, every deletion of a file the target
@@ -203,8 +210,8 @@ void ds_plan_free(ds_plan_t *p);
  */
 void ds_plan_guard_msg(const ds_plan_t *p, char *buf, size_t len);
 
-/* "create", "update", "delete", "keep", "extra"; "whole", "delta", "adopt",
- * "rsync", "". */
+/* "create", "update", "delete", "keep", "extra", "unreadable"; "whole",
+ * "delta", "adopt", "rsync", "". */
 const char *ds_plan_action_name(ds_plan_action_t a);
 const char *ds_plan_method_name(ds_plan_method_t m);
 

@@ -21,16 +21,25 @@
  *   entry names at each level of the walk (the walk streams directory by
  *   directory; it never holds the whole tree).
  *
- * Per-file problems are warnings (the scan goes on):
+ * A file that cannot be read (permission denied, I/O error; also an
+ * unchanged file the scanning user may no longer read) is a per-file error:
+ * reported through opts->error, counted in stats->unreadable, and recorded
+ * as a row with no content (content_id 0: "unreadable in the store"). It
+ * ships nowhere until a scan reads it, and servers keep what they have.
+ *
+ * Other per-file problems are warnings (the scan goes on):
  * - vanished during the scan: its row is removed;
  * - changed while read (size or mtime differ between the fstat before and
- *   after reading), unreadable, or a directory that cannot be opened: the
- *   previous rows are kept as they were, the next scan retries;
+ *   after reading), or a directory that cannot be opened: the previous rows
+ *   are kept as they were, the next scan retries;
  * - symbolic links are never followed: one whose target (resolved
  *   lexically) leaves the store is warned about; one that stays inside is
  *   skipped with a debug log entry only, since its target is scanned anyway;
  * - FIFOs, sockets and devices are skipped with a warning;
- * - a name that is not strict UTF-8 is skipped, shown escaped (\xNN).
+ * - a name that is not strict UTF-8, or whose path the receiver would refuse
+ *   (ds_pathsafe_check: control characters, '\', over DS_PATHSAFE_MAX
+ *   bytes) is left out of the catalog, a directory with everything under it,
+ *   and counted in stats->skipped: one such name never fails a sync.
  * A class folder that does not exist is a warning and its rows are kept.
  * Rows of classes not in opts->classes are not touched.
  */
@@ -55,6 +64,9 @@ typedef struct ds_scan_stats {
     uint64_t unchanged; /* not read: size, mtime, inode unchanged */
     uint64_t removed;   /* rows removed: the file left the store */
     uint64_t warnings;  /* warnings reported */
+    uint64_t skipped;   /* names left out of the catalog: not UTF-8, or a path
+                           the receiver refuses (ds_pathsafe_check) */
+    uint64_t unreadable; /* files that could not be read: scan errors */
     uint64_t hashed;    /* files read and hashed (added+changed+touched) */
     uint64_t bytes_hashed;
     uint64_t bytes_queued; /* bytes of the files queued for hashing so far */
@@ -66,9 +78,10 @@ typedef struct ds_scan_stats {
  * (done = 1). stats is valid only during the call. */
 typedef void (*ds_scan_progress_fn)(void *ctx, const ds_scan_stats_t *stats, int done);
 
-/* Called on the scanning thread for each per-file warning. path is relative
- * to the store root, escaped when not valid UTF-8; err is the cause (-errno
- * or DS_E*), what a short description. Both valid only during the call. */
+/* Called on the scanning thread for each per-file warning or error. path is
+ * relative to the store root, raw (it may hold any byte: escape it before
+ * printing, see ds_escape_name); err is the cause (-errno or DS_E*), what a
+ * short description. Both valid only during the call. */
 typedef void (*ds_scan_warn_fn)(void *ctx, const char *path, int err, const char *what);
 
 typedef struct ds_scan_opts {
@@ -79,6 +92,8 @@ typedef struct ds_scan_opts {
     unsigned threads;             /* hashing threads; 0: online CPUs */
     ds_scan_progress_fn progress; /* may be NULL */
     ds_scan_warn_fn warn;         /* may be NULL */
+    ds_scan_warn_fn error;        /* per-file errors (unreadable files); NULL:
+                                     they go to warn */
     void *ctx;                    /* passed to progress and warn */
 } ds_scan_opts_t;
 
@@ -97,9 +112,10 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
  * code points above U+10FFFF), else 0. */
 int ds_utf8_valid(const char *s, size_t n);
 
-/* Writes s[0, n) into out (outlen bytes, always NUL-terminated) with bytes
- * that are not valid UTF-8 and control characters shown as \xNN, and '\'
- * as '\\'. */
+/* Writes s[0, n) into out (outlen bytes, always NUL-terminated; truncated
+ * when it does not fit) for printing: '\' as '\\', newline, tab and
+ * carriage return as \n, \t, \r, other control characters (C0, DEL, C1)
+ * and bytes that are not valid UTF-8 as \xNN. */
 void ds_escape_name(const char *s, size_t n, char *out, size_t outlen);
 
 #endif

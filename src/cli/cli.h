@@ -14,10 +14,13 @@
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1 /* the operation failed (a server, a file...) */
 #define CLI_EXIT_USAGE 2 /* bad command line or bad configuration */
-#define CLI_EXIT_HELD                                                                              \
-    25                   /* sync: a prune guard held deletions back (rsync's                       \
-                            --max-delete status) */
-#define CLI_EXIT_DRIFT 3 /* verify: files on a server differ from its manifest */
+/* verify: files on a server differ from its manifest */
+#define CLI_EXIT_DRIFT 3
+/* scan: completed, but some store files could not be read (rsync's "partial
+ * transfer due to error" status) */
+#define CLI_EXIT_PARTIAL 23
+/* sync: a prune guard held deletions back (rsync's --max-delete status) */
+#define CLI_EXIT_HELD 25
 
 struct cli {
     const char *config_path; /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf */
@@ -29,7 +32,7 @@ struct cli {
 /* A subcommand: argv[0] is the subcommand name. Returns an exit status. */
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
 
-/* Prints "distsync: <fmt>" to stderr. */
+/* Prints "distsync: <fmt>" to stderr, escaped with cli_esc(). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Subcommands, one file each: src/cli/cmd_<name>.c. */
@@ -45,6 +48,13 @@ int cmd_sync(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+
+/* s as it may be printed: control characters (C0, DEL, C1), '\' and bytes
+ * that are not UTF-8 escaped C-style (\n, \t, \r, \\, \xNN; see
+ * ds_escape_name). Returns one of 8 static buffers used in turn (valid until
+ * 8 more calls), so several results can go into one printf; NULL gives "-".
+ * Every path and message the CLI prints as text goes through it. */
+const char *cli_esc(const char *s);
 
 /* Loads cli->config_path into *out (free with ds_config_free). On failure
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */

@@ -33,15 +33,14 @@ static void fmt_mtime(char *buf, size_t len, int64_t ns)
 
 static void print_row(struct json *j, const ds_file_row_t *r)
 {
-    char sha[2 * DS_SHA256_LEN + 1] = "-", mt[40], esc[2 * PATH_MAX];
+    char sha[2 * DS_SHA256_LEN + 1] = "unreadable", mt[40];
 
     if (r->has_sha)
         ds_hex(r->sha256, DS_SHA256_LEN, sha);
     fmt_mtime(mt, sizeof(mt), r->mtime_ns);
     if (j == NULL) {
-        ds_escape_name(r->path, strlen(r->path), esc, sizeof(esc));
-        printf("%s\t%s\t%llu\t%s\t%u\t%s\n", esc, r->klass, (unsigned long long)r->size, sha,
-               r->nchunks, mt);
+        printf("%s\t%s\t%llu\t%s\t%u\t%s\n", cli_esc(r->path), cli_esc(r->klass),
+               (unsigned long long)r->size, sha, r->nchunks, mt);
         return;
     }
     json_obj_begin(j);
@@ -56,6 +55,7 @@ static void print_row(struct json *j, const ds_file_row_t *r)
     json_kuint(j, "chunks", r->nchunks);
     json_kstr(j, "mtime", mt);
     json_kint(j, "mtime_ns", r->mtime_ns);
+    json_kbool(j, "unreadable", r->content_id <= 0); /* the scan could not read it */
     json_obj_end(j);
 }
 

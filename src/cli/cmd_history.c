@@ -47,20 +47,15 @@ static const char *level_name(ds_log_level_t l)
     return (int)l >= 0 && (int)l < 4 ? names[l] : "?";
 }
 
-/* Text form of an event: path and message escaped (control bytes as \xNN). */
+/* Text form of an event: path and message escaped (cli_esc). */
 static void event_text(const ds_event_info_t *e, const char *at)
 {
-    char path[2 * PATH_MAX], msg[2048];
     const char *m = e->ev.message;
 
-    ds_escape_name(e->ev.path ? e->ev.path : "-", strlen(e->ev.path ? e->ev.path : "-"), path,
-                   sizeof(path));
-    if (m != NULL)
-        ds_escape_name(m, strlen(m), msg, sizeof(msg));
     printf("    %s %-7s %-7s %s%s%s lit=%" PRIu64 " copied=%" PRIu64 " wire=%" PRIu64 "%s%s\n", at,
-           level_name(e->ev.level), e->kind, path, e->ev.outcome ? " " : "",
-           e->ev.outcome ? e->ev.outcome : "", e->ev.bytes_literal, e->ev.bytes_copied,
-           e->ev.bytes_wire, m ? ": " : "", m ? msg : "");
+           level_name(e->ev.level), cli_esc(e->kind), cli_esc(e->ev.path), e->ev.outcome ? " " : "",
+           e->ev.outcome ? cli_esc(e->ev.outcome) : "", e->ev.bytes_literal, e->ev.bytes_copied,
+           e->ev.bytes_wire, m ? ": " : "", m ? cli_esc(m) : "");
 }
 
 static int print_event(void *ctx, const ds_event_info_t *e)
@@ -122,10 +117,7 @@ static void run_json(struct history *h, const ds_run_info_t *r, const char *star
 
 static void run_text(const ds_run_info_t *r, const char *start)
 {
-    char dur[32], err[2048] = "", status[40];
-
-    if (r->error != NULL)
-        ds_escape_name(r->error, strlen(r->error), err, sizeof(err));
+    char dur[32], status[40];
 
     if (r->ended_at)
         snprintf(dur, sizeof(dur), "%" PRId64 "s", r->ended_at - r->started_at);
@@ -137,9 +129,10 @@ static void run_text(const ds_run_info_t *r, const char *start)
              r->kind && strcmp(r->kind, "sync") != 0 ? ":" : "", r->status);
     printf("%-6" PRId64 " %-16s %-8s %-20s %8s %-11s %5" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
            " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %s\n",
-           r->id, r->server, r->trigger, start, dur, status, r->totals.files_created,
-           r->totals.files_updated, r->totals.files_deleted, r->totals.files_failed,
-           r->totals.bytes_wire, r->totals.bytes_literal, r->totals.bytes_copied, err);
+           r->id, cli_esc(r->server), cli_esc(r->trigger), start, dur, cli_esc(status),
+           r->totals.files_created, r->totals.files_updated, r->totals.files_deleted,
+           r->totals.files_failed, r->totals.bytes_wire, r->totals.bytes_literal,
+           r->totals.bytes_copied, r->error ? cli_esc(r->error) : "");
 }
 
 static int print_run(void *ctx, const ds_run_info_t *r)

@@ -18,9 +18,12 @@ static void item_text(const ds_plan_item_t *it)
 
     progress_fmt_bytes(sz, sizeof(sz), it->size);
     progress_fmt_bytes(est, sizeof(est), it->est_bytes);
-    printf("  %-6s %s  %s", it->held ? "held" : ds_plan_action_name(it->action), it->path, sz);
+    printf("  %-6s %s  %s", it->held ? "held" : ds_plan_action_name(it->action), cli_esc(it->path),
+           sz);
     if (it->method == DS_PLAN_DELTA)
-        printf("  delta from %s", it->basis);
+        printf("  delta from %s", cli_esc(it->basis));
+    else if (it->action == DS_PLAN_UNREADABLE)
+        printf("  not shipped: unreadable in the store (the target keeps what it has)");
     else if (it->method == DS_PLAN_ADOPT)
         printf("  adopt (already on the target)");
     else if (it->method == DS_PLAN_RSYNC)
@@ -29,7 +32,7 @@ static void item_text(const ds_plan_item_t *it)
         printf("  whole");
     if (it->drifted)
         printf("  [drifted]");
-    if (it->action != DS_PLAN_EXTRA)
+    if (it->action != DS_PLAN_EXTRA && it->action != DS_PLAN_UNREADABLE)
         printf("  ~%s", est);
     putchar('\n');
 }
@@ -74,8 +77,12 @@ void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
         progress_fmt_bytes(est, sizeof(est), t->est_bytes);
         printf("plan %s: %" PRIu64 " to create, %" PRIu64 " to update, %" PRIu64
                " to delete, %" PRIu64 " unchanged, %" PRIu64 " extra, %" PRIu64
-               " drifted; %s of new content, ~%s on the wire\n",
-               server, t->create, t->update, t->del, t->keep, t->extra, t->drifted, nb, est);
+               " drifted; %s of new content, ~%s on the wire",
+               cli_esc(server), t->create, t->update, t->del, t->keep, t->extra, t->drifted, nb,
+               est);
+        if (t->unreadable > 0)
+            printf("; %" PRIu64 " unreadable in the store", t->unreadable);
+        putchar('\n');
         for (size_t i = 0; i < p->n; i++)
             if (p->items[i].action != DS_PLAN_KEEP)
                 item_text(&p->items[i]);
@@ -97,6 +104,7 @@ void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
     json_kuint(j, "extra", t->extra);
     json_kuint(j, "drifted", t->drifted);
     json_kuint(j, "held", t->held);
+    json_kuint(j, "unreadable", t->unreadable);
     json_kuint(j, "bytes_new", t->bytes_new);
     json_kuint(j, "est_bytes", t->est_bytes);
     json_obj_end(j);

@@ -26,7 +26,15 @@ static void on_warn(void *ctx, const char *path, int err, const char *what)
     struct scan_ui *ui = ctx;
 
     progress_clear(&ui->pr);
-    fprintf(stderr, "distsync: warning: %s: %s\n", path, what);
+    fprintf(stderr, "distsync: warning: %s: %s\n", cli_esc(path), what);
+}
+
+static void on_error(void *ctx, const char *path, int err, const char *what)
+{
+    struct scan_ui *ui = ctx;
+
+    progress_clear(&ui->pr);
+    fprintf(stderr, "distsync: error: %s: %s (%s)\n", cli_esc(path), what, ds_strerror(err));
 }
 
 /* ETA: over the bytes of the files queued so far. The walk runs well ahead
@@ -85,6 +93,8 @@ static void print_json(const ds_scan_stats_t *st, const char *catalog)
     json_kuint(&j, "bytes_hashed", st->bytes_hashed);
     json_kuint(&j, "contents_new", st->contents_new);
     json_kuint(&j, "warnings", st->warnings);
+    json_kuint(&j, "skipped", st->skipped);
+    json_kuint(&j, "unreadable", st->unreadable);
     json_kdouble(&j, "elapsed_s", secs);
     json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
     json_obj_end(&j);
@@ -94,19 +104,22 @@ static void print_json(const ds_scan_stats_t *st, const char *catalog)
 static void print_summary(const ds_scan_stats_t *st)
 {
     double secs = (double)st->elapsed_ns / 1e9;
-    char b[32], r[32], d[32], touched[48] = "";
+    char b[32], r[32], d[32], touched[48] = "", problems[96] = "";
 
     progress_fmt_bytes(b, sizeof(b), st->bytes_hashed);
     progress_fmt_rate(r, sizeof(r), secs > 0 ? (double)st->bytes_hashed / secs : 0);
     progress_fmt_duration(d, sizeof(d), secs);
     if (st->touched > 0)
         snprintf(touched, sizeof(touched), ", %llu touched", (unsigned long long)st->touched);
+    if (st->unreadable > 0 || st->skipped > 0)
+        snprintf(problems, sizeof(problems), ", %llu unreadable, %llu skipped (bad name)",
+                 (unsigned long long)st->unreadable, (unsigned long long)st->skipped);
     printf("scan: %llu files (%llu new, %llu changed%s, %llu removed, %llu unchanged), "
-           "%s hashed in %s (%s), %llu warning%s\n",
+           "%s hashed in %s (%s), %llu warning%s%s\n",
            (unsigned long long)st->files, (unsigned long long)st->added,
            (unsigned long long)st->changed, touched, (unsigned long long)st->removed,
            (unsigned long long)st->unchanged, b, d, r, (unsigned long long)st->warnings,
-           st->warnings == 1 ? "" : "s");
+           st->warnings == 1 ? "" : "s", problems);
 }
 
 static int parse_args(int argc, char **argv, int *json, unsigned *threads)
@@ -197,6 +210,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     o.threads = threads ? threads : cfg->scan_threads;
     o.progress = on_progress;
     o.warn = on_warn;
+    o.error = on_error;
     o.ctx = &ui;
     rc = ds_scan_run(&o, cat, &st);
     if (rc < 0) {
@@ -209,6 +223,11 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     else if (!cli->quiet)
         print_summary(&st);
     rc = CLI_EXIT_OK;
+    if (st.unreadable > 0) {
+        cli_err("scan: %llu file%s in %s could not be read (named above): they will not ship",
+                (unsigned long long)st.unreadable, st.unreadable == 1 ? "" : "s", cfg->store);
+        rc = CLI_EXIT_PARTIAL;
+    }
 out:
     ds_catalog_free(cat);
     ds_config_free(cfg);

@@ -16,8 +16,9 @@
 
 #define STATUS_USAGE "usage: distsync status [SERVER...] [--json] [--no-scan]\n"
 
-enum { ST_MISSING, ST_OUTDATED, ST_DRIFTED, ST_EXTRA, ST__N };
-static const char *const st_names[ST__N] = {"missing", "outdated", "drifted", "extra"};
+enum { ST_MISSING, ST_OUTDATED, ST_DRIFTED, ST_EXTRA, ST_UNREADABLE, ST__N };
+static const char *const st_names[ST__N] = {"missing", "outdated", "drifted", "extra",
+                                            "unreadable"};
 
 /* Which report lists an item belongs to (bit mask of 1 << ST_*). */
 static unsigned lists_of(const ds_plan_item_t *it)
@@ -32,6 +33,8 @@ static unsigned lists_of(const ds_plan_item_t *it)
         m |= 1u << ST_OUTDATED;
     if (it->action == DS_PLAN_EXTRA || (it->action == DS_PLAN_DELETE && it->present))
         m |= 1u << ST_EXTRA;
+    if (it->action == DS_PLAN_UNREADABLE) /* in the store, but the scan could not read it */
+        m |= 1u << ST_UNREADABLE;
     return m;
 }
 
@@ -58,14 +61,19 @@ static void print_text(const char *server, const ds_plan_t *p)
     for (int k = 0; k < ST__N; k++)
         progress_fmt_bytes(s[k], sizeof(s[k]), b[k]);
     printf("status %s: %" PRIu64 " missing (%s), %" PRIu64 " outdated (%s), %" PRIu64
-           " drifted (%s), %" PRIu64 " extra (%s), %" PRIu64 " in sync\n",
-           server, n[0], s[0], n[1], s[1], n[2], s[2], n[3], s[3], p->totals.keep);
+           " drifted (%s), %" PRIu64 " extra (%s), %" PRIu64 " in sync",
+           cli_esc(server), n[0], s[0], n[1], s[1], n[2], s[2], n[3], s[3], p->totals.keep);
+    if (n[ST_UNREADABLE] > 0)
+        printf(", %" PRIu64 " unreadable in the store (%s)", n[ST_UNREADABLE], s[ST_UNREADABLE]);
+    putchar('\n');
     for (int k = 0; k < ST__N; k++) {
         for (size_t i = 0; i < p->n; i++) {
             if (!(lists_of(&p->items[i]) & (1u << k)))
                 continue;
             progress_fmt_bytes(sz, sizeof(sz), p->items[i].size);
-            printf("  %-8s %s  %s  %s\n", st_names[k], p->items[i].klass, p->items[i].path, sz);
+            printf("  %-8s %s  %s  %s%s\n", st_names[k], cli_esc(p->items[i].klass),
+                   cli_esc(p->items[i].path), sz,
+                   k == ST_UNREADABLE ? "  (unreadable in the store: not shipped)" : "");
         }
     }
 }

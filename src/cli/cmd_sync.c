@@ -114,10 +114,11 @@ static void summary(const char *name, const ds_sync_result_t *r)
     progress_fmt_duration(d, sizeof(d), r->elapsed_s);
     printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
            " deleted%s), %s on the wire (literal %s, copied %s), %s",
-           name, status_word(r), r->created + r->updated + r->adopted + r->deleted, r->created,
-           r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "", w, l, c, d);
+           cli_esc(name), status_word(r), r->created + r->updated + r->adopted + r->deleted,
+           r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
+           w, l, c, d);
     if (r->rc < 0)
-        printf(": %s", r->error);
+        printf(": %s", cli_esc(r->error));
     putchar('\n');
 }
 

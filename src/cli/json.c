@@ -103,7 +103,9 @@ static void put_escaped(FILE *f, const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        if (len > 1) {
+        if (len == 2 && c == 0xc2 && s[i + 1] < 0xa0) {
+            fprintf(f, "\\u%04x", s[i + 1]); /* C1 control: never raw on a terminal */
+        } else if (len > 1) {
             fwrite(s + i, 1, len, f);
         } else if (c == '"' || c == '\\') {
             fputc('\\', f);

@@ -1,7 +1,8 @@
 /*
  * A small streaming JSON writer for every --json command. It tracks nesting
  * and commas; strings are escaped per RFC 8259 (quotes, backslash, control
- * characters) and bytes that are not valid UTF-8 become U+FFFD, so the
+ * characters, C0 and C1, as \uXXXX) and bytes that are not valid UTF-8
+ * become U+FFFD, so the
  * output is always valid JSON. Output is compact, one document per call
  * sequence; json_end() adds the final newline.
  */

@@ -34,12 +34,12 @@ static const struct command commands[] = {
 void cli_err(const char *fmt, ...)
 {
     va_list ap;
+    char msg[4096];
 
-    fputs("distsync: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "distsync: %s\n", cli_esc(msg));
 }
 
 static void log_to_stderr(void *ctx, ds_log_level_t level, const char *msg)
@@ -51,7 +51,7 @@ static void log_to_stderr(void *ctx, ds_log_level_t level, const char *msg)
         return;
     if (level == DS_LOG_INFO && cli->quiet)
         return;
-    fprintf(stderr, "distsync: %s: %s\n", names[level], msg);
+    fprintf(stderr, "distsync: %s: %s\n", names[level], cli_esc(msg));
 }
 
 static void usage(FILE *f)

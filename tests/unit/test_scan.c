@@ -17,11 +17,14 @@
 static char root[4200], store[4300], dbpath[4300];
 static char warnings[8192];
 
+/* Paths reach the callback raw; the test escapes them as the CLI does. */
 static void on_warn(void *ctx, const char *path, int err, const char *what)
 {
     size_t n = strlen(warnings);
+    char esc[2048];
 
-    snprintf(warnings + n, sizeof(warnings) - n, "%s: %s\n", path, what);
+    ds_escape_name(path, strlen(path), esc, sizeof(esc));
+    snprintf(warnings + n, sizeof(warnings) - n, "%s: %s\n", esc, what);
 }
 
 static void setup(const char *name)
@@ -397,7 +400,9 @@ static void test_utf8(void)
     CHECK_INT(ds_utf8_valid("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
     CHECK_INT(ds_utf8_valid("\xff", 1), 0);
     ds_escape_name("a\xff\xc3\xa9\n\\", 6, out, sizeof(out));
-    CHECK_STR(out, "a\\xff\xc3\xa9\\x0a\\\\");
+    CHECK_STR(out, "a\\xff\xc3\xa9\\n\\\\");
+    ds_escape_name("\t\r\x01\x7f\xc2\x9b\xc2\xa0", 8, out, sizeof(out)); /* C1 CSI, then NBSP */
+    CHECK_STR(out, "\\t\\r\\x01\\x7f\\xc2\\x9b\xc2\xa0");
     ds_escape_name("\xff\xff\xff\xff", 4, out, 10);
     CHECK(strlen(out) < 10);
 }
