@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Issue 7 item 5: an unreadable store file is a scan error, never silently
+# absent. As an unprivileged user (root runs the commands as 'nobody' with
+# setpriv, on a store and state that user owns), scan names the file, counts
+# it as unreadable (the catalog row count agrees with 'files'), and exits 3;
+# status lists it as "unreadable in the store"; sync ships the rest, fails
+# that file (exit 1), and does not prune it from a server that already has
+# it, even with prune = yes. Once readable again it ships.
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init scan_unreadable
+chmod 755 "$tmp"
+store=$tmp/store
+st_conf "$tmp/d.conf" "$store" "$tmp/state" one "file://$tmp/t1" local two "file://$tmp/t2" agent
+mkdir -p "$tmp/t1" "$tmp/t2" "$store/patches" "$store/engines" "$store/definitions"
+for f in a b c; do echo "content $f" >"$store/patches/$f.msu"; done
+echo eng >"$store/engines/e.bin"
+echo def >"$store/definitions/d.dat"
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+  chown -R nobody:nogroup "$tmp"
+  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+# the tmp dir's parents must be searchable by that user
+"${as_user[@]}" test -r "$store/patches/a.msu" || { echo "SKIP: $tmp not reachable as nobody"; exit 0; }
+ds() { "${as_user[@]}" "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+
+# 1. a new file that cannot be read
+chmod 000 "$store/patches/c.msu"
+ds scan --json >"$tmp/scan.json" 2>"$tmp/scan.err"
+rc=$?
+[ $rc = 3 ] || bad "scan with an unreadable file exited $rc, want 3: $(cat "$tmp/scan.err")"
+grep -q "error: patches/c.msu: unreadable.*Permission denied" "$tmp/scan.err" ||
+  bad "scan did not name the unreadable file: $(cat "$tmp/scan.err")"
+grep -q "previous entry kept" "$tmp/scan.err" && bad "scan claims a previous entry: $(cat "$tmp/scan.err")"
+ds files --json >"$tmp/files.json" || bad "files"
+python3 - "$tmp/scan.json" "$tmp/files.json" <<'PY' || fail=1
+import json, sys
+s, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert s["files"] == 5 and s["unreadable"] == 1, f"FAIL: scan summary {s}"
+assert len(f) == s["files"], f"FAIL: scan counted {s['files']} files, the catalog holds {len(f)}"
+u = [x["path"] for x in f if x["unreadable"]]
+assert u == ["patches/c.msu"], f"FAIL: unreadable rows {u}"
+PY
+ds status --json >"$tmp/st.json" 2>/dev/null || bad "status"
+ds status >"$tmp/st.txt" 2>/dev/null
+python3 - "$tmp/st.json" <<'PY' || fail=1
+import json, sys
+for srv in json.load(open(sys.argv[1])):
+    assert [x["path"] for x in srv["unreadable"]] == ["patches/c.msu"], f"FAIL: status {srv}"
+    assert srv["counts"]["unreadable"] == 1 and srv["counts"]["missing"] == 4, f"FAIL: status {srv}"
+PY
+grep -q "unreadable in the store" "$tmp/st.txt" || bad "status text: $(cat "$tmp/st.txt")"
+ds sync one two >"$tmp/sync.out" 2>"$tmp/sync.err"
+rc=$?
+[ $rc = 1 ] || bad "sync with an unreadable store file exited $rc, want 1"
+grep -q "patches/c.msu: unreadable in the store" "$tmp/sync.err" || bad "sync did not name it: $(cat "$tmp/sync.err")"
+for t in t1 t2; do
+  [ -f "$tmp/$t/patches/a.msu" ] && [ -f "$tmp/$t/patches/b.msu" ] || bad "$t: the readable files did not ship"
+done
+
+# 2. readable again: it ships
+chmod 644 "$store/patches/c.msu"
+ds scan >/dev/null 2>&1 || bad "scan after chmod 644 exited $?"
+ds sync one two >/dev/null 2>"$tmp/err" || bad "sync after the fix: $(cat "$tmp/err")"
+st_check_converged "$store" "$tmp/t1" "one"
+st_check_converged "$store" "$tmp/t2" "two"
+
+# 3. a shipped file becomes unreadable (chmod keeps its mtime), then is
+#    rewritten: servers keep the version they have (prune = yes)
+chmod 000 "$store/patches/c.msu"
+ds scan >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 3 ] || bad "scan of an unchanged but unreadable file exited $rc, want 3: $(cat "$tmp/err")"
+echo "content c2" >"$store/patches/c.msu" # root writes it; still mode 000
+ds scan >/dev/null 2>&1
+[ $? = 3 ] || bad "scan of a rewritten unreadable file did not exit 3"
+ds sync one two >/dev/null 2>"$tmp/err"
+[ $? = 1 ] || bad "sync did not fail on the unreadable file"
+for t in t1 t2; do
+  [ "$(cat "$tmp/$t/patches/c.msu" 2>/dev/null)" = "content c" ] || bad "$t lost patches/c.msu (pruned or emptied)"
+done
+ds history --json --events >"$tmp/h.json" 2>/dev/null
+python3 - "$tmp/h.json" <<'PY' || fail=1
+import json, sys
+r = json.load(open(sys.argv[1]))[0]
+assert r["status"] == "failed" and r["files_failed"] == 1 and r["files_deleted"] == 0, f"FAIL: run {r}"
+PY
+st_exit scan_unreadable
