@@ -98,7 +98,9 @@ int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, i
 }
 
 /* Sums the run's events into its counters (for a run that ended without
- * totals, for example an interrupted one). */
+ * totals, for example an interrupted one), as ds_run_end records them:
+ * adopted files count as updated, and the 'end' event (which carries the
+ * run's totals) is not summed. */
 static int sum_events(ds_catalog_t *cat, int64_t run_id)
 {
     sqlite3_stmt *st = NULL;
@@ -108,17 +110,17 @@ static int sum_events(ds_catalog_t *cat, int64_t run_id)
                          " files_created = (SELECT count(*) FROM event WHERE run_id = ?1"
                          "   AND kind = 'file' AND outcome = 'created'),"
                          " files_updated = (SELECT count(*) FROM event WHERE run_id = ?1"
-                         "   AND kind = 'file' AND outcome = 'updated'),"
+                         "   AND kind = 'file' AND outcome IN ('updated', 'adopted')),"
                          " files_deleted = (SELECT count(*) FROM event WHERE run_id = ?1"
                          "   AND kind = 'delete' AND coalesce(outcome, 'deleted') = 'deleted'),"
                          " files_failed = (SELECT count(*) FROM event WHERE run_id = ?1"
                          "   AND kind IN ('file', 'delete') AND outcome = 'failed'),"
                          " bytes_wire = (SELECT coalesce(sum(bytes_wire), 0) FROM event"
-                         "   WHERE run_id = ?1),"
+                         "   WHERE run_id = ?1 AND kind <> 'end'),"
                          " bytes_literal = (SELECT coalesce(sum(bytes_literal), 0) FROM event"
-                         "   WHERE run_id = ?1),"
+                         "   WHERE run_id = ?1 AND kind <> 'end'),"
                          " bytes_copied = (SELECT coalesce(sum(bytes_copied), 0) FROM event"
-                         "   WHERE run_id = ?1)"
+                         "   WHERE run_id = ?1 AND kind <> 'end')"
                          " WHERE id = ?1",
                          &st);
 
@@ -362,6 +364,27 @@ static int set_totals(ds_catalog_t *cat, int64_t run_id, const ds_run_totals_t *
     return ds__catalog_step_done(cat, st, "recording a run's totals");
 }
 
+/* Copies run_id's recorded byte totals into ev. */
+static int end_bytes(ds_catalog_t *cat, int64_t run_id, ds_event_t *ev)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(
+        cat, "SELECT bytes_literal, bytes_copied, bytes_wire FROM run WHERE id = ?1", &st);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ev->bytes_literal = (uint64_t)sqlite3_column_int64(st, 0);
+        ev->bytes_copied = (uint64_t)sqlite3_column_int64(st, 1);
+        ev->bytes_wire = (uint64_t)sqlite3_column_int64(st, 2);
+    }
+    rc = rc == SQLITE_ROW ? 0 : ds__catalog_err(cat, cat->db, rc, "reading a run's totals");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
                       const ds_run_totals_t *totals, const char *error, int64_t now)
 {
@@ -385,9 +408,11 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
         return rc;
     if (sqlite3_changes(cat->db) == 0)
         return DS_ENOTFOUND;
-    rc = insert_event(cat, run_id, &ev);
+    rc = set_totals(cat, run_id, totals);
     if (rc == 0)
-        rc = set_totals(cat, run_id, totals);
+        rc = end_bytes(cat, run_id, &ev); /* the end event carries the run's totals */
+    if (rc == 0)
+        rc = insert_event(cat, run_id, &ev);
     if (rc == 0)
         rc = ds__catalog_prep(cat,
                               "UPDATE server SET last_sync_at = ?2, last_status = ?3"

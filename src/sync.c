@@ -716,8 +716,8 @@ static void finish(struct run *r, int64_t t0)
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(ds__sync_mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {
-        ds_run_totals_t tot = {res->created + res->adopted,
-                               res->updated,
+        ds_run_totals_t tot = {res->created,
+                               res->updated + res->adopted, /* as the sync reports them */
                                res->deleted,
                                res->failed_files,
                                res->bytes_wire,

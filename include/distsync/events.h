@@ -78,7 +78,8 @@ typedef struct ds_event {
 } ds_event_t;
 
 typedef struct ds_run_totals {
-    uint64_t files_created, files_updated, files_deleted, files_failed;
+    uint64_t files_created, files_updated; /* updated: adopted files included */
+    uint64_t files_deleted, files_failed;
     uint64_t bytes_wire, bytes_literal, bytes_copied;
 } ds_run_totals_t;
 
@@ -140,9 +141,10 @@ int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
 
 /*
  * Ends run_id with status "ok", "failed", "interrupted", "cancelled" or
- * "drift", the totals (NULL:
- * summed from the run's events) and an error text (NULL if none). Writes an
- * 'end' event and updates the server's last_sync_at and last_status.
+ * "drift", the totals (NULL: summed from the run's events; adopted files
+ * count as updated) and an error text (NULL if none). Writes an 'end' event
+ * carrying the run's byte totals and updates the server's last_sync_at and
+ * last_status.
  * Returns 0, DS_ENOTFOUND (no such run), DS_EUSAGE (bad status) or a catalog
  * error.
  */
