@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog_int.h"
 #include "distsync/error.h"
@@ -157,8 +158,34 @@ int ds_catalog_schema_latest(void)
     return NMIGRATIONS;
 }
 
+/* Why the database at path cannot be written: the errno of access(W_OK) on
+ * the file, its -wal and -shm files (SQLite creates them with the file's
+ * mode), else on its directory, else EROFS. */
+static int readonly_why(const char *path)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        snprintf(dir, sizeof(dir), "%s%s", path, sfx[i]);
+        if (access(dir, W_OK) < 0 && errno != ENOENT)
+            return errno;
+    }
+    if (n == 0 || n >= sizeof(dir))
+        snprintf(dir, sizeof(dir), "%s", n == 0 && slash ? "/" : ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+    if (access(dir, W_OK) < 0)
+        return errno;
+    return EROFS;
+}
+
 int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
 {
+    int e;
+
     ds_log(DS_LOG_ERROR, "catalog %s: %s: %s", cat->path, what,
            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     switch (rc & 0xff) {
@@ -169,7 +196,11 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
     case SQLITE_IOERR:
         return -EIO;
     case SQLITE_READONLY:
-        return -EROFS;
+        /* SQLite opens a file it may not write read-only and says only
+         * "readonly database": access() tells why (EACCES: permissions,
+         * EPERM: immutable, EROFS: read-only mount). */
+        e = readonly_why(cat->path);
+        return -e;
     case SQLITE_CANTOPEN:
         return -ENOENT;
     case SQLITE_PERM:
@@ -372,6 +403,11 @@ int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errl
 out:
     ds_catalog_free(cat);
     return rc < 0 ? rc : 0;
+}
+
+const char *ds_catalog_name(const ds_catalog_t *cat)
+{
+    return cat->path;
 }
 
 void ds_catalog_free(ds_catalog_t *cat)

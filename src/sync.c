@@ -47,8 +47,10 @@ struct run {
     uint8_t **sig; /* per plan item: the target file's signature (rsync) */
     size_t *siglen;
     int sender_done, manifest_done;
-    int scanned;    /* the catalog has a completed scan */
-    int cancelling; /* ds_sync_cancel() seen: winding down */
+    int scanned;          /* the catalog has a completed scan */
+    int cancelling;       /* ds_sync_cancel() seen: winding down */
+    int rec_rc;           /* first failure to write the run's record, or 0 */
+    const char *rec_what; /* what could not be recorded (static) */
     uint64_t files_done, files_total, bytes_done, bytes_total;
     ds_sync_wait_t wait; /* inactivity watchdog */
 };
@@ -178,6 +180,32 @@ static int fail(struct run *r, int rc, const char *fmt, ...)
     return r->res->rc;
 }
 
+/* A failure to write the catalog fails the run, whose record would
+ * otherwise lie: the first is kept; report_record() names the catalog. */
+static void record_failed(struct run *r, int rc, const char *what)
+{
+    if (r->rec_rc == 0) {
+        r->rec_rc = rc;
+        r->rec_what = what;
+    }
+}
+
+static void report_record(struct run *r)
+{
+    size_t n = strlen(r->res->error);
+
+    if (r->rec_rc == 0)
+        return;
+    if (r->res->rc == 0)
+        fail(r, r->rec_rc, "catalog %s: cannot record the run (%s): %s",
+             ds_catalog_name(r->sy->cat), r->rec_what, ds_strerror(r->rec_rc));
+    else
+        snprintf(r->res->error + n, sizeof(r->res->error) - n,
+                 "; catalog %s: cannot record the run (%s): %s", ds_catalog_name(r->sy->cat),
+                 r->rec_what, ds_strerror(r->rec_rc));
+    r->rec_rc = 0;
+}
+
 /* A busy lease: "server X is being synced by console Y ..." */
 static void event(struct run *r, ds_event_kind_t kind, ds_log_level_t level, const char *path,
                   const char *outcome, uint64_t lit, uint64_t copied, const char *msg);
@@ -206,8 +234,10 @@ static void event_wire(struct run *r, ds_event_kind_t kind, ds_log_level_t level
                      .bytes_wire = wire,
                      .message = msg};
 
-    if (r->run_id > 0 && ds_run_event(r->sy->cat, r->run_id, &ev) < 0)
-        ds_log(DS_LOG_WARN, "server %s: cannot record an event", r->srv->name);
+    int rc = r->run_id > 0 ? ds_run_event(r->sy->cat, r->run_id, &ev) : 0;
+
+    if (rc < 0)
+        record_failed(r, rc, "an event");
 }
 
 static void event(struct run *r, ds_event_kind_t kind, ds_log_level_t level, const char *path,
@@ -375,9 +405,11 @@ static int events_begin(struct run *r)
 
 static void events_end(struct run *r, int own)
 {
-    if (own && ds_catalog_commit(r->sy->cat) < 0) {
+    int rc = own ? ds_catalog_commit(r->sy->cat) : 0;
+
+    if (rc < 0) {
         ds_catalog_rollback(r->sy->cat);
-        ds_log(DS_LOG_WARN, "server %s: cannot record events", r->srv->name);
+        record_failed(r, rc, "events");
     }
 }
 
@@ -654,6 +686,7 @@ static void remember(struct run *r)
     const ds_manifest_entry_t **v = NULL;
     ds_server_file_t *f = NULL;
     size_t n = 0;
+    int rc;
 
     if (man == NULL || ds_manifest_sorted(man, &v, &n) < 0)
         return;
@@ -663,8 +696,9 @@ static void remember(struct run *r)
         f[i].size = v[i]->size;
         memcpy(f[i].sha256, v[i]->sha256, DS_SHA256_LEN);
     }
-    if (f == NULL || ds_catalog_server_manifest_put(r->sy->cat, r->srv->name, f, n, time(NULL)) < 0)
-        ds_log(DS_LOG_WARN, "server %s: cannot record its manifest in the catalog", r->srv->name);
+    rc = f ? ds_catalog_server_manifest_put(r->sy->cat, r->srv->name, f, n, time(NULL)) : DS_ENOMEM;
+    if (rc < 0)
+        record_failed(r, rc, "the server's manifest");
     free(f);
     free(v);
     ds__sync_retain(r->sy, man, r->srv->name);
@@ -713,21 +747,24 @@ static void finish(struct run *r, int64_t t0)
         ds_plan_guard_msg(res->plan, msg, sizeof(msg));
         fail(r, DS_EHELD, "%s", msg);
     }
+    report_record(r);
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(ds__sync_mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {
-        ds_run_totals_t tot = {res->created,
-                               res->updated + res->adopted, /* as the sync reports them */
-                               res->deleted,
-                               res->failed_files,
-                               res->bytes_wire,
-                               res->bytes_literal,
-                               res->bytes_copied};
+        ds_run_totals_t tot = {
+            res->created,     res->updated + res->adopted, /* as the sync reports them */
+            res->deleted,     res->failed_files,           res->bytes_wire, res->bytes_literal,
+            res->bytes_copied};
 
         if (res->rc < 0 && res->failed_files == 0 && !r->cancelling)
             event(r, DS_EV_ERROR, DS_LOG_ERROR, NULL, "failed", 0, 0, res->error);
-        ds_run_end(r->sy->cat, r->run_id, status, &tot, res->rc == 0 ? NULL : res->error,
-                   time(NULL));
+        int rc = ds_run_end(r->sy->cat, r->run_id, status, &tot, res->rc == 0 ? NULL : res->error,
+                            time(NULL));
+
+        if (rc < 0) {
+            record_failed(r, rc, "ending it");
+            report_record(r);
+        }
     }
 }
 
@@ -805,13 +842,16 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
                  srv->name);
         return res->rc = -ECANCELED;
     }
-    if (mode == DS_SYNC_RUN &&
-        ds_run_begin_kind(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
-                          s->run_kind ? s->run_kind : "sync", time(NULL), &r.run_id) < 0) {
-        ds_log(DS_LOG_WARN, "server %s: cannot record the run in the catalog", srv->name);
-        r.run_id = 0;
+    rc = 0;
+    if (mode == DS_SYNC_RUN)
+        rc = ds_run_begin_kind(s->cat, srv->name, srv->url, s->o.trigger ? s->o.trigger : "manual",
+                               s->run_kind ? s->run_kind : "sync", time(NULL), &r.run_id);
+    if (rc < 0) { /* nothing is done on a target without a record */
+        record_failed(&r, rc, "starting it");
+        report_record(&r);
     }
-    rc = connect(&r);
+    if (rc == 0)
+        rc = connect(&r);
     if (rc == 0)
         rc = make_plan(&r);
     if (rc == 0 && mode == DS_SYNC_RUN)

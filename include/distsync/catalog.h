@@ -86,6 +86,9 @@ int ds_catalog_path(const char *state, char *buf, size_t len);
  */
 int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errlen);
 
+/* The path the catalog was opened at (valid while cat is). */
+const char *ds_catalog_name(const ds_catalog_t *cat);
+
 /* Closes the database. NULL is a no-op. Rolls back an open transaction. */
 void ds_catalog_free(ds_catalog_t *cat);
 

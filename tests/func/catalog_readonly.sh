@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue 7 item 9: a catalog that cannot be written makes every command that
+# writes it (scan, sync, gc --keep-history) exit non-zero with a message
+# naming the catalog and the reason; sync then does nothing on the target
+# (no unrecorded run). Read-only commands (status, history, files) still
+# work. Cases: chattr +i (when the file system supports it, as root) and a
+# 0444 catalog (as 'nobody' when root). (A read-only state directory alone
+# is not a read-only catalog: SQLite keeps writing its existing WAL there.)
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init catalog_readonly
+chmod 755 "$tmp"
+cat=$tmp/state/catalog.db
+trap 'chattr -i "$cat" 2>/dev/null; chmod -R u+w "$tmp" 2>/dev/null; st_cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
+store=$tmp/store
+st_conf "$tmp/d.conf" "$store" "$tmp/state" one "file://$tmp/t1" agent
+mkdir -p "$tmp/t1" "$store/patches" "$store/engines" "$store/definitions"
+echo a >"$store/patches/a.msu"
+echo e >"$store/engines/e.bin"
+echo d >"$store/definitions/d.dat"
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+  chown -R nobody:nogroup "$tmp"
+  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+"${as_user[@]}" test -w "$tmp/t1" || { echo "SKIP: $tmp not writable as nobody"; exit 0; }
+ds() { "${as_user[@]}" "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+ds scan >/dev/null 2>&1 || bad "first scan"
+ds sync one >/dev/null 2>&1 || bad "first sync"
+echo b >"$store/patches/b.msu" # a change: scan and sync have something to write
+chown -R --reference="$store/patches/a.msu" "$store/patches/b.msu"
+
+# expect_fail CASE REASON CMD...: CMD exits non-zero and names the catalog and REASON.
+expect_fail() {
+  local what=$1 reason=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  [ $rc != 0 ] || bad "$what: '$*' exited 0"
+  grep -q "catalog $cat.*$reason\|$cat.*$reason" "$tmp/out" "$tmp/err" ||
+    bad "$what: '$*' does not name $cat and '$reason': $(cat "$tmp/out" "$tmp/err" | head -c 400)"
+}
+# check CASE REASON: every writer fails, readers work, the target is untouched.
+check() {
+  local what=$1 reason=$2
+  expect_fail "$what" "$reason" ds scan
+  expect_fail "$what" "$reason" ds sync one
+  expect_fail "$what" "$reason" ds sync one --json
+  expect_fail "$what" "$reason" ds gc --keep-history 0
+  [ -e "$tmp/t1/patches/b.msu" ] && bad "$what: sync wrote the target without recording the run"
+  ds status >/dev/null 2>&1 || bad "$what: status failed on a read-only catalog"
+  ds history >/dev/null 2>&1 || bad "$what: history failed on a read-only catalog"
+  ds files >/dev/null 2>&1 || bad "$what: files failed on a read-only catalog"
+}
+
+if [ "$(id -u)" = 0 ] && chattr +i "$cat" 2>/dev/null; then
+  check "chattr +i" "Operation not permitted"
+  chattr -i "$cat"
+else
+  echo "note: chattr +i not available here; testing the other cases only"
+fi
+chmod 0444 "$cat" # the commands run as nobody (or as a non-root caller): not writable
+check "chmod 0444" "Permission denied"
+chmod 0444 "$cat-wal" "$cat-shm" 2>/dev/null # SQLite creates them with the file's mode
+chmod 0644 "$cat"
+expect_fail "0444 -shm left by a read-only open" "$cat-shm\|Permission denied" ds scan
+chmod 0644 "$cat" "$cat-wal" "$cat-shm" 2>/dev/null
+# writable again: everything works and the change ships
+ds scan >/dev/null 2>"$tmp/err" || bad "scan after the catalog is writable again: $(cat "$tmp/err")"
+ds sync one >/dev/null 2>"$tmp/err" || bad "sync after the catalog is writable again: $(cat "$tmp/err")"
+[ -e "$tmp/t1/patches/b.msu" ] || bad "the change did not ship once the catalog was writable"
+st_exit catalog_readonly
