@@ -516,19 +516,22 @@ static void visit_dir(struct scan *s, int parent, const char *name, size_t len, 
  * every sync of every server; a refused directory is left out whole. */
 static int name_ok(struct scan *s, size_t nlen, int is_dir)
 {
-    char what[160];
+    char what[200];
     const char *why = NULL;
     size_t len = strlen(s->path);
 
-    if (!ds_utf8_valid(s->path + len - nlen, nlen))
-        why = "name is not valid UTF-8";
-    else if (ds_pathsafe_check(s->path, &why) == 0)
+    if (!ds_utf8_valid(s->path + len - nlen, nlen)) {
+        s->st.skipped++;
+        warn(s, s->path, DS_EENCODING, "name is not valid UTF-8, skipped");
+        return 0;
+    }
+    if (ds_pathsafe_check(s->path, &why) == 0)
         return 1;
     s->st.skipped++;
-    snprintf(what, sizeof(what), "%s (the receivers refuse it): %s, skipped%s", why,
-             is_dir ? "directory left out of the catalog" : "left out of the catalog",
-             is_dir ? " with everything under it" : "");
-    warn(s, s->path, ds_utf8_valid(s->path + len - nlen, nlen) ? DS_EPATH : DS_EENCODING, what);
+    snprintf(what, sizeof(what),
+             "%s (the receivers refuse it): %s left out of the catalog, skipped", why,
+             is_dir ? "directory and everything under it" : "file");
+    warn(s, s->path, DS_EPATH, what);
     return 0;
 }
 

@@ -261,7 +261,8 @@ static int read_all(struct scan_pool *p, struct hasher *h, struct scan_job *j, i
             continue;
         if (n < 0) {
             j->unreadable = 1;
-            return fail(j, -errno, "unreadable (read error): it will not ship until it can be read");
+            return fail(j, -errno,
+                        "unreadable (read error): it will not ship until it can be read");
         }
         if (n == 0)
             return 0;

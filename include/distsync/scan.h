@@ -57,17 +57,17 @@
 #define DS_SCAN_BATCH_NS    1000000000LL
 
 typedef struct ds_scan_stats {
-    uint64_t files;     /* regular files found (valid names) */
-    uint64_t added;     /* not in the catalog before */
-    uint64_t changed;   /* re-read, and the content differs */
-    uint64_t touched;   /* re-read (metadata changed), same content */
-    uint64_t unchanged; /* not read: size, mtime, inode unchanged */
-    uint64_t removed;   /* rows removed: the file left the store */
-    uint64_t warnings;  /* warnings reported */
-    uint64_t skipped;   /* names left out of the catalog: not UTF-8, or a path
-                           the receiver refuses (ds_pathsafe_check) */
+    uint64_t files;      /* regular files found (valid names) */
+    uint64_t added;      /* not in the catalog before */
+    uint64_t changed;    /* re-read, and the content differs */
+    uint64_t touched;    /* re-read (metadata changed), same content */
+    uint64_t unchanged;  /* not read: size, mtime, inode unchanged */
+    uint64_t removed;    /* rows removed: the file left the store */
+    uint64_t warnings;   /* warnings reported */
+    uint64_t skipped;    /* names left out of the catalog: not UTF-8, or a path
+                            the receiver refuses (ds_pathsafe_check) */
     uint64_t unreadable; /* files that could not be read: scan errors */
-    uint64_t hashed;    /* files read and hashed (added+changed+touched) */
+    uint64_t hashed;     /* files read and hashed (added+changed+touched) */
     uint64_t bytes_hashed;
     uint64_t bytes_queued; /* bytes of the files queued for hashing so far */
     uint64_t contents_new; /* content rows created */

@@ -104,22 +104,24 @@ static void print_json(const ds_scan_stats_t *st, const char *catalog)
 static void print_summary(const ds_scan_stats_t *st)
 {
     double secs = (double)st->elapsed_ns / 1e9;
-    char b[32], r[32], d[32], touched[48] = "", problems[96] = "";
+    char b[32], r[32], d[32], touched[48] = "", unread[48] = "", skipped[48] = "";
 
     progress_fmt_bytes(b, sizeof(b), st->bytes_hashed);
     progress_fmt_rate(r, sizeof(r), secs > 0 ? (double)st->bytes_hashed / secs : 0);
     progress_fmt_duration(d, sizeof(d), secs);
     if (st->touched > 0)
         snprintf(touched, sizeof(touched), ", %llu touched", (unsigned long long)st->touched);
-    if (st->unreadable > 0 || st->skipped > 0)
-        snprintf(problems, sizeof(problems), ", %llu unreadable, %llu skipped (bad name)",
-                 (unsigned long long)st->unreadable, (unsigned long long)st->skipped);
+    if (st->unreadable > 0)
+        snprintf(unread, sizeof(unread), ", %llu unreadable", (unsigned long long)st->unreadable);
+    if (st->skipped > 0)
+        snprintf(skipped, sizeof(skipped), ", %llu skipped (bad name)",
+                 (unsigned long long)st->skipped);
     printf("scan: %llu files (%llu new, %llu changed%s, %llu removed, %llu unchanged), "
-           "%s hashed in %s (%s), %llu warning%s%s\n",
+           "%s hashed in %s (%s), %llu warning%s%s%s\n",
            (unsigned long long)st->files, (unsigned long long)st->added,
            (unsigned long long)st->changed, touched, (unsigned long long)st->removed,
            (unsigned long long)st->unchanged, b, d, r, (unsigned long long)st->warnings,
-           st->warnings == 1 ? "" : "s", problems);
+           st->warnings == 1 ? "" : "s", unread, skipped);
 }
 
 static int parse_args(int argc, char **argv, int *json, unsigned *threads)

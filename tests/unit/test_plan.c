@@ -633,6 +633,38 @@ static void test_chain_in_plan(void)
     t_free(&t);
 }
 
+/* A file unreadable in the store (issue 7 item 5): nothing is sent, the
+ * target keeps its copy even with prune, and that copy still serves as a
+ * delta basis for other files. */
+static void test_unreadable(void)
+{
+    struct t t;
+    const ds_plan_item_t *u, *v, *n;
+
+    t_init(&t);
+    t.in.prune = 1;
+    want(&t, "patches/u.msu", 0, 100 * 1024);
+    t.want[0].unreadable = 1;
+    want(&t, "patches/v.msu", 0, 10);
+    t.want[1].unreadable = 1;
+    want(&t, "patches/new.msu", 5, 100 * 1024);
+    have(&t, "patches/u.msu", 4, 100 * 1024, 0);
+    F.shared[5][4] = 90 * 1024;
+    build(&t);
+    u = item(&t, "patches/u.msu");
+    v = item(&t, "patches/v.msu");
+    n = item(&t, "patches/new.msu");
+    CHECK(u && u->action == DS_PLAN_UNREADABLE && u->method == DS_PLAN_NONE);
+    CHECK(v && v->action == DS_PLAN_UNREADABLE); /* absent on the target: not created */
+    CHECK(n && n->action == DS_PLAN_CREATE && n->method == DS_PLAN_DELTA && n->basis &&
+          strcmp(n->basis, "patches/u.msu") == 0);
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.unreadable, 2);
+    CHECK_INT(t.plan->totals.keep, 0);
+    CHECK_STR(ds_plan_action_name(DS_PLAN_UNREADABLE), "unreadable");
+    t_free(&t);
+}
+
 static void test_names(void)
 {
     CHECK_STR(ds_plan_action_name(DS_PLAN_CREATE), "create");
@@ -660,6 +692,7 @@ int main(void)
     RUN(test_changing_path_not_basis);
     RUN(test_rsync_fallback);
     RUN(test_chain_in_plan);
+    RUN(test_unreadable);
     RUN(test_names);
     return CHECK_DONE();
 }

@@ -407,6 +407,36 @@ static void test_utf8(void)
     CHECK(strlen(out) < 10);
 }
 
+/* Names the receiver refuses never enter the catalog (issue 7 item 4). */
+static void test_bad_names(void)
+{
+    ds_scan_stats_t st;
+    ds_file_row_t row;
+
+    setup("scan_badname");
+    mkdirs("patches/dir\nx");
+    mkdirs("engines");
+    mkdirs("definitions");
+    write_file("patches/ok", 10, 1);
+    write_file("patches/new\nline", 10, 2);
+    write_file("patches/back\\slash", 10, 3);
+    write_file("patches/dir\nx/inside", 10, 4);
+    write_file("engines/esc\x1b[0m", 10, 5);
+    warnings[0] = '\0';
+    CHECK_INT(scan(2, &st), 0);
+    CHECK_INT(st.files, 1);
+    CHECK_INT(st.skipped, 4);
+    CHECK_INT(st.unreadable, 0);
+    CHECK_INT(get_row("patches/ok", &row, NULL), 0);
+    CHECK_INT(get_row("patches/new\nline", &row, NULL), DS_ENOTFOUND);
+    CHECK_INT(get_row("patches/dir\nx/inside", &row, NULL), DS_ENOTFOUND);
+    CHECK(strstr(warnings, "patches/new\\nline: control character in path") != NULL);
+    CHECK(strstr(warnings, "patches/back\\\\slash: backslash in path") != NULL);
+    CHECK(strstr(warnings, "patches/dir\\nx: control character in path") != NULL);
+    CHECK(strstr(warnings, "directory and everything under it") != NULL);
+    CHECK(strstr(warnings, "engines/esc\\x1b[0m: control character") != NULL);
+}
+
 int main(void)
 {
     RUN(test_utf8);
@@ -414,6 +444,7 @@ int main(void)
     RUN(test_incremental);
     RUN(test_walk_order);
     RUN(test_warnings);
+    RUN(test_bad_names);
     RUN(test_missing_class_keeps_rows);
     RUN(test_store_missing_is_fatal);
     RUN(test_worker_vanished);
