@@ -481,8 +481,10 @@ static int plan_extra(struct build *b, const struct tstate *t)
 
 static int rank(const ds_plan_item_t *it)
 {
-    static const int r[] = {[DS_PLAN_CREATE] = 0, [DS_PLAN_UPDATE] = 0, [DS_PLAN_DELETE] = 1,
-                            [DS_PLAN_KEEP] = 2,   [DS_PLAN_EXTRA] = 3,  [DS_PLAN_UNREADABLE] = 2};
+    static const int r[] = {
+        [DS_PLAN_CREATE] = 0, [DS_PLAN_UPDATE] = 0,     [DS_PLAN_DELETE] = 1,
+        [DS_PLAN_KEEP] = 2,   [DS_PLAN_UNREADABLE] = 2, [DS_PLAN_EXTRA] = 3,
+    };
 
     return r[it->action];
 }

@@ -751,10 +751,14 @@ static void finish(struct run *r, int64_t t0)
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(ds__sync_mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {
-        ds_run_totals_t tot = {
-            res->created,     res->updated + res->adopted, /* as the sync reports them */
-            res->deleted,     res->failed_files,           res->bytes_wire, res->bytes_literal,
-            res->bytes_copied};
+        /* as sync reports them: adopted files are updated */
+        ds_run_totals_t tot = {.files_created = res->created,
+                               .files_updated = res->updated + res->adopted,
+                               .files_deleted = res->deleted,
+                               .files_failed = res->failed_files,
+                               .bytes_wire = res->bytes_wire,
+                               .bytes_literal = res->bytes_literal,
+                               .bytes_copied = res->bytes_copied};
 
         if (res->rc < 0 && res->failed_files == 0 && !r->cancelling)
             event(r, DS_EV_ERROR, DS_LOG_ERROR, NULL, "failed", 0, 0, res->error);
