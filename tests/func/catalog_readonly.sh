@@ -6,6 +6,8 @@
 # work. Cases: chattr +i (when the file system supports it, as root) and a
 # 0444 catalog (as 'nobody' when root). (A read-only state directory alone
 # is not a read-only catalog: SQLite keeps writing its existing WAL there.)
+# Then writes that fail mid-run (faults injected with SQLite triggers on the
+# real catalog): a file event, the run's end. Each fails the sync (exit 1).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init catalog_readonly
@@ -65,6 +67,30 @@ chmod 0444 "$cat-wal" "$cat-shm" 2>/dev/null # SQLite creates them with the file
 chmod 0644 "$cat"
 expect_fail "0444 -shm left by a read-only open" "$cat-shm\|Permission denied" ds scan
 chmod 0644 "$cat" "$cat-wal" "$cat-shm" 2>/dev/null
+# A write that fails in the middle of a run (faults injected with SQLite
+# triggers, as the catalog's owner): the sync still exits 1, naming the
+# catalog and what could not be recorded.
+inject() {
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.executescript(sys.argv[2])
+c.close()' "$cat" "$1" || bad "cannot inject: $1"
+  [ "$(id -u)" != 0 ] || chown -R nobody:nogroup "$tmp/state"
+}
+ds scan >/dev/null 2>&1 || bad "scan before the injected faults"
+inject "CREATE TRIGGER no_file_event BEFORE INSERT ON event WHEN NEW.kind = 'file'
+        BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+expect_fail "a file event cannot be recorded" "cannot record the run (an event)" ds sync one
+[ -e "$tmp/t1/patches/b.msu" ] || bad "the file did not ship while only its event failed"
+inject "DROP TRIGGER no_file_event;
+        CREATE TRIGGER no_end BEFORE UPDATE OF status ON run WHEN NEW.status <> 'running'
+        BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+echo c >"$store/patches/c.msu"
+chown --reference="$store/patches/a.msu" "$store/patches/c.msu"
+ds scan >/dev/null 2>&1 || bad "scan before the end fault"
+expect_fail "the run's end cannot be recorded" "cannot record the run (ending it)" ds sync one
+inject "DROP TRIGGER no_end;"
+
 # writable again: everything works and the change ships
 ds scan >/dev/null 2>"$tmp/err" || bad "scan after the catalog is writable again: $(cat "$tmp/err")"
 ds sync one >/dev/null 2>"$tmp/err" || bad "sync after the catalog is writable again: $(cat "$tmp/err")"
