@@ -70,6 +70,21 @@ static void warn(struct scan *s, const char *path, int err, const char *what)
         s->opts->warn(s->opts->ctx, path, err, what);
 }
 
+/* A directory that cannot be read hides the files in it: for permission
+ * and I/O errors that is a scan error, as for a file. */
+static void dir_problem(struct scan *s, const char *path, int err, const char *what)
+{
+    if (err != -EACCES && err != -EPERM && err != -EIO) {
+        warn(s, path, err, what);
+        return;
+    }
+    s->st.unreadable++;
+    if (s->opts->error != NULL)
+        s->opts->error(s->opts->ctx, path, err, what);
+    else
+        warn(s, path, err, what);
+}
+
 static void progress(struct scan *s, int done)
 {
     int64_t t = now_ns();
@@ -501,7 +516,8 @@ static void visit_dir(struct scan *s, int parent, const char *name, size_t len, 
         if (err == -ENOENT) {
             warn(s, s->path, err, "directory vanished during the scan");
         } else {
-            warn(s, s->path, err, "directory cannot be read, its entries are kept");
+            dir_problem(s, s->path, err,
+                        "directory cannot be read: files in it will not ship, entries kept");
             cursor_keep(s, s->path);
         }
         return;
@@ -591,7 +607,9 @@ static void walk_dir(struct scan *s, int fd, size_t len, int depth)
     s->path[len] = '\0';
     rc = read_dir(dir, &d);
     if (rc < 0) {
-        warn(s, s->path, rc, rc == DS_ENOMEM ? "out of memory" : "directory cannot be read");
+        dir_problem(s, s->path, rc,
+                    rc == DS_ENOMEM ? "out of memory"
+                                    : "directory cannot be read: files in it will not ship");
         if (rc == DS_ENOMEM)
             s->err = rc;
         else
@@ -622,9 +640,10 @@ static void scan_class(struct scan *s, const char *klass)
     memcpy(s->path, klass, len + 1);
     fd = openat(s->rootfd, klass, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        warn(s, klass, -errno,
-             errno == ENOENT ? "class folder is missing, its catalog entries are kept"
-                             : "class folder cannot be opened, its catalog entries are kept");
+        dir_problem(s, klass, -errno,
+                    errno == ENOENT ? "class folder is missing, its catalog entries are kept"
+                                    : "class folder cannot be opened: files in it will not ship, "
+                                      "its catalog entries are kept");
         return;
     }
     snprintf(prefix, sizeof(prefix), "%s/", klass);

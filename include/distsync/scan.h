@@ -26,12 +26,14 @@
  * reported through opts->error, counted in stats->unreadable, and recorded
  * as a row with no content (content_id 0: "unreadable in the store"). It
  * ships nowhere until a scan reads it, and servers keep what they have.
+ * A directory (or class folder) that cannot be read for the same reasons
+ * is an error too, counted once in stats->unreadable; its rows are kept.
  *
  * Other per-file problems are warnings (the scan goes on):
  * - vanished during the scan: its row is removed;
  * - changed while read (size or mtime differ between the fstat before and
- *   after reading), or a directory that cannot be opened: the previous rows
- *   are kept as they were, the next scan retries;
+ *   after reading), or a directory that cannot be opened for another
+ *   reason: the previous rows are kept as they were, the next scan retries;
  * - symbolic links are never followed: one whose target (resolved
  *   lexically) leaves the store is warned about; one that stays inside is
  *   skipped with a debug log entry only, since its target is scanned anyway;

@@ -80,10 +80,26 @@ ds sync one two >/dev/null 2>"$tmp/err"
 for t in t1 t2; do
   [ "$(cat "$tmp/$t/patches/c.msu" 2>/dev/null)" = "content c" ] || bad "$t lost patches/c.msu (pruned or emptied)"
 done
-ds history --json --events >"$tmp/h.json" 2>/dev/null
+# 4. a directory that cannot be read hides a new file: also a scan error
+chmod 644 "$store/patches/c.msu"
+mkdir -p "$store/engines/locked"
+echo hidden >"$store/engines/locked/new.bin"
+chown -R --reference="$store/patches/a.msu" "$store/engines/locked"
+chmod 000 "$store/engines/locked"
+ds scan >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 3 ] || bad "scan with an unreadable directory exited $rc, want 3: $(cat "$tmp/err")"
+grep -q "error: engines/locked: directory cannot be read.*Permission denied" "$tmp/err" ||
+  bad "scan did not name the unreadable directory: $(cat "$tmp/err")"
+chmod 755 "$store/engines/locked"
+ds scan >/dev/null 2>&1 || bad "scan after the directory is readable again exited $?"
+ds sync one two >/dev/null 2>"$tmp/err" || bad "sync after every fix: $(cat "$tmp/err")"
+st_check_converged "$store" "$tmp/t1" "one, at the end"
+
+ds history --json --events --limit 3 >"$tmp/h.json" 2>/dev/null
 python3 - "$tmp/h.json" <<'PY' || fail=1
 import json, sys
-r = json.load(open(sys.argv[1]))[0]
-assert r["status"] == "failed" and r["files_failed"] == 1 and r["files_deleted"] == 0, f"FAIL: run {r}"
+r = [x for x in json.load(open(sys.argv[1])) if x["status"] == "failed"][0]
+assert r["files_failed"] == 1 and r["files_deleted"] == 0, f"FAIL: run {r}"
 PY
 st_exit scan_unreadable
