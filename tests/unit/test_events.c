@@ -124,6 +124,34 @@ static void test_run_lifecycle(void)
     CHECK_INT(es.literal[2], 30);
     CHECK_STR(es.kind[3], "end");
     CHECK_STR(es.outcome[3], "ok");
+    CHECK_INT(es.literal[3], 80); /* the end event carries the run's totals */
+    ds_catalog_free(cat);
+}
+
+/* Totals summed from events (no totals given): adopted files count as
+ * updated, and the end event's bytes are not counted twice. */
+static void test_summed_totals(void)
+{
+    ds_catalog_t *cat = open_fresh("events_sum");
+    struct runs rs = {0};
+    struct evs es = {0};
+    int64_t r;
+
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_run_begin(cat, "s", NULL, "manual", 1, &r), 0);
+    file_event(cat, r, "p/a", "created", 5);
+    file_event(cat, r, "p/b", "updated", 7);
+    file_event(cat, r, "p/c", "adopted", 0);
+    CHECK_INT(ds_run_end(cat, r, "ok", NULL, NULL, 2), 0);
+    CHECK_INT(ds_run_list(cat, NULL, 0, collect_run, &rs), 0);
+    CHECK_INT(rs.t[0].files_created, 1);
+    CHECK_INT(rs.t[0].files_updated, 2);
+    CHECK_INT(rs.t[0].bytes_literal, 12);
+    CHECK_INT(rs.t[0].bytes_wire, 42); /* lit + 10 each */
+    CHECK_INT(ds_run_events(cat, r, collect_ev, &es), 0);
+    CHECK_STR(es.kind[es.n - 1], "end");
+    CHECK_INT(es.literal[es.n - 1], 12);
     ds_catalog_free(cat);
 }
 
@@ -376,6 +404,7 @@ static void test_prune(void)
 int main(void)
 {
     RUN(test_run_lifecycle);
+    RUN(test_summed_totals);
     RUN(test_validation);
     RUN(test_interrupted);
     RUN(test_reap);
