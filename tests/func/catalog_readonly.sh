@@ -10,7 +10,16 @@
 # real catalog): a file event, the run's end. Each fails the sync (exit 1).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
+as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+# 'nobody' must reach the test directory and the binary (a private build
+# tree: fall back to /tmp and a copy of the binary)
+if [ "$(id -u)" = 0 ] && ! "${as_nobody[@]}" test -x "${DS_TEST_TMP:-/tmp}" 2>/dev/null; then
+  DS_TEST_TMP=/tmp
+fi
 st_init catalog_readonly
+if [ "$(id -u)" = 0 ] && ! "${as_nobody[@]}" test -x "$DISTSYNC" 2>/dev/null; then
+  cp "$DISTSYNC" "$tmp/distsync" && DISTSYNC=$tmp/distsync
+fi
 chmod 755 "$tmp"
 cat=$tmp/state/catalog.db
 trap 'chattr -i "$cat" 2>/dev/null; chmod -R u+w "$tmp" 2>/dev/null; st_cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
@@ -23,9 +32,9 @@ echo d >"$store/definitions/d.dat"
 as_user=()
 if [ "$(id -u)" = 0 ]; then
   chown -R nobody:nogroup "$tmp"
-  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+  as_user=("${as_nobody[@]}")
 fi
-"${as_user[@]}" test -w "$tmp/t1" || { echo "SKIP: $tmp not writable as nobody"; exit 0; }
+"${as_user[@]}" test -w "$tmp/t1" || { bad "$tmp is not writable as nobody"; st_exit catalog_readonly; }
 ds() { "${as_user[@]}" "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 ds scan >/dev/null 2>&1 || bad "first scan"
 ds sync one >/dev/null 2>&1 || bad "first sync"

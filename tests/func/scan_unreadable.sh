@@ -8,7 +8,16 @@
 # it, even with prune = yes. Once readable again it ships.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
+as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+# 'nobody' must reach the test directory and the binary (a private build
+# tree: fall back to /tmp and a copy of the binary)
+if [ "$(id -u)" = 0 ] && ! "${as_nobody[@]}" test -x "${DS_TEST_TMP:-/tmp}" 2>/dev/null; then
+  DS_TEST_TMP=/tmp
+fi
 st_init scan_unreadable
+if [ "$(id -u)" = 0 ] && ! "${as_nobody[@]}" test -x "$DISTSYNC" 2>/dev/null; then
+  cp "$DISTSYNC" "$tmp/distsync" && DISTSYNC=$tmp/distsync
+fi
 chmod 755 "$tmp"
 store=$tmp/store
 st_conf "$tmp/d.conf" "$store" "$tmp/state" one "file://$tmp/t1" local two "file://$tmp/t2" agent
@@ -19,10 +28,10 @@ echo def >"$store/definitions/d.dat"
 as_user=()
 if [ "$(id -u)" = 0 ]; then
   chown -R nobody:nogroup "$tmp"
-  as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+  as_user=("${as_nobody[@]}")
 fi
 # the tmp dir's parents must be searchable by that user
-"${as_user[@]}" test -r "$store/patches/a.msu" || { echo "SKIP: $tmp not reachable as nobody"; exit 0; }
+"${as_user[@]}" test -r "$store/patches/a.msu" || { bad "$tmp is not reachable as nobody"; st_exit scan_unreadable; }
 ds() { "${as_user[@]}" "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 
 # 1. a new file that cannot be read
