@@ -435,6 +435,19 @@ static void test_bad_names(void)
     CHECK(strstr(warnings, "patches/dir\\nx: control character in path") != NULL);
     CHECK(strstr(warnings, "directory and everything under it") != NULL);
     CHECK(strstr(warnings, "engines/esc\\x1b[0m: control character") != NULL);
+    /* A row an older scan recorded for such a name leaves the catalog. */
+    {
+        ds_file_row_t old = {.path = "patches/new\nline", .klass = "patches", .size = 10};
+        ds_catalog_t *cat = NULL;
+        char err[512];
+
+        CHECK_INT(ds_catalog_open(dbpath, &cat, err, sizeof(err)), 0);
+        CHECK_INT(ds_catalog_file_put(cat, &old), 0);
+        ds_catalog_free(cat);
+    }
+    CHECK_INT(scan(2, &st), 0);
+    CHECK_INT(st.removed, 1);
+    CHECK_INT(get_row("patches/new\nline", &row, NULL), DS_ENOTFOUND);
 }
 
 int main(void)
