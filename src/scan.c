@@ -43,6 +43,7 @@ struct scan {
     ds_file_row_t row;        /* current cursor row, when has_row */
     int has_row;
     int err;             /* fatal error: stop everything */
+    uid_t euid;          /* who scans: see readable() */
     char path[PATH_BUF]; /* relative path being visited */
 };
 
@@ -275,9 +276,19 @@ static int unchanged(const ds_file_row_t *r, const struct stat *st)
            r->inode == (uint64_t)st->st_ino && r->dev == (uint64_t)st->st_dev;
 }
 
-/* dirfd/name: the entry, for the access check of an unchanged file (a
- * chmod does not change the mtime: without it, a file made unreadable after
- * its scan would not be noticed until a sync needs it). */
+/* 0 when the scanning user may not read the file (a chmod does not change
+ * the mtime: without this, a file made unreadable after its scan would not
+ * be noticed until a sync needs it). The mode bits answer for most files;
+ * faccessat() (a syscall, and ACLs) only for the rest. */
+static int readable(const struct scan *s, const struct stat *st, int dirfd, const char *name)
+{
+    if (s->euid == 0 || (st->st_mode & S_IROTH) ||
+        (st->st_uid == s->euid && (st->st_mode & S_IRUSR)))
+        return 1;
+    return faccessat(dirfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES;
+}
+
+/* dirfd/name: the entry, for readable(). */
 static void visit_file(struct scan *s, const struct stat *st, int dirfd, const char *name)
 {
     struct scan_job *j;
@@ -286,8 +297,7 @@ static void visit_file(struct scan *s, const struct stat *st, int dirfd, const c
     if (s->err < 0)
         return;
     s->st.files++;
-    if (match && unchanged(&s->row, st) &&
-        (faccessat(dirfd, name, R_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES)) {
+    if (match && unchanged(&s->row, st) && readable(s, st, dirfd, name)) {
         s->st.unchanged++;
         cursor_next(s);
         return;
@@ -680,6 +690,7 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
 
     s.t0 = s.last_progress = now_ns();
     s.now_s = (int64_t)time(NULL);
+    s.euid = geteuid();
     s.max_inflight = 4 * (size_t)threads + 4;
     s.rootfd = open(opts->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s.rootfd < 0) {
