@@ -39,6 +39,14 @@ static void on_warn(void *ctx, const char *path, int err, const char *what)
     cli_err("warning: %s: %s", path, what);
 }
 
+static void on_error(void *ctx, const char *path, int err, const char *what)
+{
+    struct autoscan *a = ctx;
+
+    progress_clear(&a->pr);
+    cli_err("error: %s: %s (%s)", path, what, ds_strerror(err));
+}
+
 static void on_progress(void *ctx, const ds_scan_stats_t *st, int done)
 {
     struct autoscan *a = ctx;
@@ -69,12 +77,14 @@ static int autoscan(struct cli *cli, const ds_config_t *cfg, ds_catalog_t *cat)
     o.threads = cfg->scan_threads;
     o.progress = on_progress;
     o.warn = on_warn;
+    o.error = on_error;
     o.ctx = &a;
     rc = ds_scan_run(&o, cat, &st);
     close(lockfd);
     if (rc < 0) {
-        cli_err("scan of %s failed: %s; nothing done (--no-scan uses the catalog as it is)",
-                cfg->store, ds_strerror(rc));
+        cli_err("scan of %s into the catalog %s failed: %s; nothing done (--no-scan uses the "
+                "catalog as it is)",
+                cfg->store, ds_catalog_name(cat), ds_strerror(rc));
         return CLI_EXIT_FAIL;
     }
     if (!cli->quiet && st.added + st.changed + st.removed > 0)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 7 item 9: a catalog that cannot be written makes every command that
-# writes it (scan, sync, gc --keep-history) exit non-zero with a message
+# writes it (scan, sync and its scan, gc --keep-history) exit non-zero with a message
 # naming the catalog and the reason; sync then does nothing on the target
-# (no unrecorded run). Read-only commands (status, history, files) still
+# (no unrecorded run). Read-only commands (status --no-scan, history, files) still
 # work. Cases: chattr +i (when the file system supports it, as root) and a
 # 0444 catalog (as 'nobody' when root). (A read-only state directory alone
 # is not a read-only catalog: SQLite keeps writing its existing WAL there.)
@@ -55,11 +55,12 @@ expect_fail() {
 check() {
   local what=$1 reason=$2
   expect_fail "$what" "$reason" ds scan
-  expect_fail "$what" "$reason" ds sync one
-  expect_fail "$what" "$reason" ds sync one --json
+  expect_fail "$what" "$reason" ds sync one          # its scan cannot record the store
+  expect_fail "$what" "$reason" ds sync one --no-scan # the run cannot be recorded
+  expect_fail "$what" "$reason" ds sync one --no-scan --json
   expect_fail "$what" "$reason" ds gc --keep-history 0
   [ -e "$tmp/t1/patches/b.msu" ] && bad "$what: sync wrote the target without recording the run"
-  ds status >/dev/null 2>&1 || bad "$what: status failed on a read-only catalog"
+  ds status --no-scan >/dev/null 2>&1 || bad "$what: status --no-scan failed on a read-only catalog"
   ds history >/dev/null 2>&1 || bad "$what: history failed on a read-only catalog"
   ds files >/dev/null 2>&1 || bad "$what: files failed on a read-only catalog"
 }
