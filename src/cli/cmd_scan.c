@@ -216,7 +216,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     o.ctx = &ui;
     rc = ds_scan_run(&o, cat, &st);
     if (rc < 0) {
-        cli_err("scan of %s into the catalog %s failed: %s", cfg->store, path, ds_strerror(rc));
+        cli_err("scan of %s failed: %s (catalog %s)", cfg->store, ds_strerror(rc), path);
         rc = CLI_EXIT_FAIL;
         goto out;
     }

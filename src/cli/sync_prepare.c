@@ -82,9 +82,9 @@ static int autoscan(struct cli *cli, const ds_config_t *cfg, ds_catalog_t *cat)
     rc = ds_scan_run(&o, cat, &st);
     close(lockfd);
     if (rc < 0) {
-        cli_err("scan of %s into the catalog %s failed: %s; nothing done (--no-scan uses the "
-                "catalog as it is)",
-                cfg->store, ds_catalog_name(cat), ds_strerror(rc));
+        cli_err("scan of %s failed: %s (catalog %s); nothing done (--no-scan uses the catalog as "
+                "it is)",
+                cfg->store, ds_strerror(rc), ds_catalog_name(cat));
         return CLI_EXIT_FAIL;
     }
     if (!cli->quiet && st.added + st.changed + st.removed > 0)
