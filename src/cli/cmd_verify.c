@@ -45,12 +45,6 @@ static void on_progress(void *ctx, const ds_sync_progress_t *p)
                     0);
 }
 
-static const char *esc(const char *s, char *buf, size_t len)
-{
-    ds_escape_name(s, strlen(s), buf, len);
-    return buf;
-}
-
 static const char *vstatus(const ds_verify_result_t *v)
 {
     return v->rc == -ECANCELED  ? "cancelled"
@@ -61,12 +55,13 @@ static const char *vstatus(const ds_verify_result_t *v)
 
 static void print_text(const char *name, const ds_verify_result_t *v)
 {
-    char b[32], d[32], p[2048], h1[2 * DS_SHA256_LEN + 1], h2[2 * DS_SHA256_LEN + 1];
+    char b[32], d[32], h1[2 * DS_SHA256_LEN + 1], h2[2 * DS_SHA256_LEN + 1];
 
     progress_fmt_bytes(b, sizeof(b), v->bytes_hashed);
     progress_fmt_duration(d, sizeof(d), v->elapsed_s);
     if (v->rc < 0) {
-        printf("verify %s: %s: %s\n", name, v->rc == -ECANCELED ? "CANCELLED" : "FAILED", v->error);
+        printf("verify %s: %s: %s\n", name, v->rc == -ECANCELED ? "CANCELLED" : "FAILED",
+               cli_esc(v->error));
         return;
     }
     printf("verify %s: %s, %" PRIu64 " of %" PRIu64 " files match, %zu drifted, %zu missing, "
@@ -80,12 +75,12 @@ static void print_text(const char *name, const ds_verify_result_t *v)
         ds_hex(x->want_sha256, DS_SHA256_LEN, h2);
         printf("  drifted %s: sha256 %.16s size %" PRIu64 ", expected sha256 %.16s size %" PRIu64
                "\n",
-               esc(x->path, p, sizeof(p)), h1, x->have_size, h2, x->want_size);
+               cli_esc(x->path), h1, x->have_size, h2, x->want_size);
     }
     for (size_t i = 0; i < v->nmissing; i++)
-        printf("  missing %s\n", esc(v->missing[i], p, sizeof(p)));
+        printf("  missing %s\n", cli_esc(v->missing[i]));
     for (size_t i = 0; i < v->nerrors; i++)
-        printf("  unreadable %s: %s\n", esc(v->errors[i].path, p, sizeof(p)), v->errors[i].message);
+        printf("  unreadable %s: %s\n", cli_esc(v->errors[i].path), cli_esc(v->errors[i].message));
 }
 
 static void print_json(struct json *j, const char *name, const ds_verify_result_t *v,

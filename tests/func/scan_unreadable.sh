@@ -2,7 +2,7 @@
 # Issue 7 item 5: an unreadable store file is a scan error, never silently
 # absent. As an unprivileged user (root runs the commands as 'nobody' with
 # setpriv, on a store and state that user owns), scan names the file, counts
-# it as unreadable (the catalog row count agrees with 'files'), and exits 3;
+# it as unreadable (the catalog row count agrees with 'files'), and exits 23;
 # status lists it as "unreadable in the store"; sync ships the rest, fails
 # that file (exit 1), and does not prune it from a server that already has
 # it, even with prune = yes. Once readable again it ships.
@@ -38,7 +38,7 @@ ds() { "${as_user[@]}" "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 chmod 000 "$store/patches/c.msu"
 ds scan --json >"$tmp/scan.json" 2>"$tmp/scan.err"
 rc=$?
-[ $rc = 3 ] || bad "scan with an unreadable file exited $rc, want 3: $(cat "$tmp/scan.err")"
+[ $rc = 23 ] || bad "scan with an unreadable file exited $rc, want 23: $(cat "$tmp/scan.err")"
 grep -q "error: patches/c.msu: unreadable.*Permission denied" "$tmp/scan.err" ||
   bad "scan did not name the unreadable file: $(cat "$tmp/scan.err")"
 grep -q "previous entry kept" "$tmp/scan.err" && bad "scan claims a previous entry: $(cat "$tmp/scan.err")"
@@ -80,10 +80,10 @@ st_check_converged "$store" "$tmp/t2" "two"
 chmod 000 "$store/patches/c.msu"
 ds scan >/dev/null 2>"$tmp/err"
 rc=$?
-[ $rc = 3 ] || bad "scan of an unchanged but unreadable file exited $rc, want 3: $(cat "$tmp/err")"
+[ $rc = 23 ] || bad "scan of an unchanged but unreadable file exited $rc, want 23: $(cat "$tmp/err")"
 echo "content c2" >"$store/patches/c.msu" # root writes it; still mode 000
 ds scan >/dev/null 2>&1
-[ $? = 3 ] || bad "scan of a rewritten unreadable file did not exit 3"
+[ $? = 23 ] || bad "scan of a rewritten unreadable file did not exit 23"
 ds sync one two >/dev/null 2>"$tmp/err"
 [ $? = 1 ] || bad "sync did not fail on the unreadable file"
 for t in t1 t2; do
@@ -97,7 +97,7 @@ chown -R --reference="$store/patches/a.msu" "$store/engines/locked"
 chmod 000 "$store/engines/locked"
 ds scan >/dev/null 2>"$tmp/err"
 rc=$?
-[ $rc = 3 ] || bad "scan with an unreadable directory exited $rc, want 3: $(cat "$tmp/err")"
+[ $rc = 23 ] || bad "scan with an unreadable directory exited $rc, want 23: $(cat "$tmp/err")"
 grep -q "error: engines/locked: directory cannot be read.*Permission denied" "$tmp/err" ||
   bad "scan did not name the unreadable directory: $(cat "$tmp/err")"
 chmod 755 "$store/engines/locked"
