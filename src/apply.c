@@ -65,11 +65,6 @@ static int reply_ok(ds_apply_t *ap, uint32_t id, uint64_t value)
     return ds__apply_reply(ap, &m);
 }
 
-int ds__apply_lease_valid(ds_apply_t *ap)
-{
-    return ap->have_lease && ds__apply_now(ap) < ap->lease_expiry;
-}
-
 int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
 {
     char msg[APPLY_ERRMSG];
@@ -166,15 +161,18 @@ int ds_apply_want_input(const ds_apply_t *ap)
     return ap->stream == NULL && ap->out.len < DS_APPLY_OUT_HIGH;
 }
 
-static int write_manifest(ds_apply_t *ap)
+int ds__apply_write_manifest(ds_apply_t *ap)
 {
     int rc;
 
     if (!ap->man_dirty || !ap->have_lease || ap->man == NULL)
         return 0;
+    if (!ds__apply_lease_mine(ap))
+        return DS_ELEASE;
     rc = ds_manifest_store(ap->dsfd, ap->man);
     if (rc < 0) {
-        ds_log(DS_LOG_ERROR, "%s/.distsync/manifest: cannot write: %s", ap->root, ds_strerror(rc));
+        ds_log(DS_LOG_ERROR, "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot write: %s", ap->root,
+               ds_strerror(rc));
         return rc;
     }
     ap->man_dirty = 0;
@@ -185,7 +183,7 @@ static int write_manifest(ds_apply_t *ap)
 void ds__apply_checkpoint(ds_apply_t *ap)
 {
     if (ap->man_dirty && ds__apply_now(ap) - ap->man_written_at >= DS_APPLY_CHECKPOINT_S)
-        write_manifest(ap);
+        ds__apply_write_manifest(ap);
 }
 
 int ds_apply_finish(ds_apply_t *ap)
@@ -198,7 +196,7 @@ int ds_apply_finish(ds_apply_t *ap)
     for (unsigned i = 0; i < ap->max_open; i++)
         if (ap->files[i].used)
             ds__apply_file_release(ap, &ap->files[i]);
-    rc = write_manifest(ap);
+    rc = ds__apply_write_manifest(ap);
     if (ap->lockfd >= 0)
         close(ap->lockfd);
     ap->lockfd = -1;
@@ -228,7 +226,7 @@ void ds_apply_free(ds_apply_t *ap)
 
 /* ---- manifest ---- */
 
-static int load_manifest(ds_apply_t *ap, char *err, size_t errlen)
+int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen)
 {
     int rc;
 
@@ -281,7 +279,7 @@ static int on_manifest_get(ds_apply_t *ap, const ds_msg_t *req)
 {
     char err[APPLY_ERRMSG] = "";
     struct man_stream *ms = calloc(1, sizeof(*ms));
-    int rc = ms ? load_manifest(ap, err, sizeof(err)) : DS_ENOMEM;
+    int rc = ms ? ds__apply_load_manifest(ap, err, sizeof(err)) : DS_ENOMEM;
 
     if (rc == 0)
         rc = ds_manifest_encode(ap->man, &ms->buf, &ms->len);
@@ -300,203 +298,22 @@ static int on_manifest_get(ds_apply_t *ap, const ds_msg_t *req)
 
 static int on_manifest_commit(ds_apply_t *ap, const ds_msg_t *req)
 {
+    char msg[APPLY_ERRMSG];
     int rc;
 
-    if (!ds__apply_lease_valid(ap))
-        return ds__apply_reply_err(ap, req->id, DS_ELEASE, ".distsync/manifest",
-                                   "MANIFEST_COMMIT without a valid lease");
+    if (!ds__apply_lease_valid(ap)) {
+        snprintf(msg, sizeof(msg), "MANIFEST_COMMIT without a valid lease: %s",
+                 ds__apply_lease_why(ap));
+        return ds__apply_reply_err(ap, req->id, DS_ELEASE, ".distsync/manifest", msg);
+    }
     ap->man_dirty = 1; /* always rewrite: the console asked for a durable state */
-    rc = write_manifest(ap);
-    if (rc < 0)
-        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
-                                   "cannot write the manifest");
+    rc = ds__apply_write_manifest(ap);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot write: %s",
+                 ap->root, rc == DS_ELEASE ? ds__apply_lease_why(ap) : ds_strerror(rc));
+        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest", msg);
+    }
     return reply_ok(ap, req->id, ds_manifest_count(ap->man));
-}
-
-/* ---- lease ---- */
-
-static int open_state_dirs(ds_apply_t *ap)
-{
-    if (ap->dsfd < 0) {
-        if (mkdirat(ap->rootfd, DS_STATE_DIR, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        ap->dsfd =
-            openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (ap->dsfd < 0)
-            return errno == ELOOP ? DS_ESYMLINK : -errno;
-    }
-    if (ap->tmpfd < 0) {
-        if (mkdirat(ap->dsfd, APPLY_TMP_DIR, 0700) < 0 && errno != EEXIST)
-            return -errno;
-        ap->tmpfd =
-            openat(ap->dsfd, APPLY_TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (ap->tmpfd < 0)
-            return errno == ELOOP ? DS_ESYMLINK : -errno;
-    }
-    return 0;
-}
-
-/* Removes tmp files left by dead sessions. Only called with the lock held. */
-static uint32_t clean_tmp(ds_apply_t *ap)
-{
-    int fd = openat(ap->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *de;
-    uint32_t n = 0;
-
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-
-        if (strncmp(de->d_name, APPLY_TMP_PFX, strlen(APPLY_TMP_PFX)) != 0 ||
-            l < strlen(APPLY_TMP_SFX) ||
-            strcmp(de->d_name + l - strlen(APPLY_TMP_SFX), APPLY_TMP_SFX) != 0)
-            continue;
-        if (unlinkat(ap->tmpfd, de->d_name, 0) == 0)
-            n++;
-    }
-    closedir(d);
-    unlinkat(ap->dsfd, DS_MANIFEST_NAME ".tmp", 0);
-    if (n && !ap->opts.no_fsync)
-        fsync(ap->tmpfd);
-    return n;
-}
-
-static int reply_busy(ds_apply_t *ap, uint32_t id, const ds_lease_t *cur)
-{
-    ds_msg_t m = {.type = DS_MSG_BUSY, .id = id};
-    ds_lease_t none = {.console = "", .host = ""};
-    char msg[APPLY_ERRMSG];
-
-    if (cur == NULL) {
-        cur = &none;
-        snprintf(msg, sizeof(msg),
-                 "server is being synced by console ? (another receiver holds %s; its lease "
-                 "file is missing or stale)",
-                 DS_STATE_DIR "/" DS_LEASE_LOCK_NAME);
-    } else {
-        ds_lease_busy_message(cur, msg, sizeof(msg));
-    }
-    m.u.busy.console_id = ds_pstr(cur->console);
-    m.u.busy.pid = cur->pid;
-    m.u.busy.host = ds_pstr(cur->host);
-    m.u.busy.expiry = cur->expiry;
-    m.u.busy.message = ds_pstr(msg);
-    return ds__apply_reply(ap, &m);
-}
-
-/*
- * Another receiver holds the lock. It writes its lease right after taking the
- * lock, so a missing, expired or own-console lease file means it is about to:
- * wait for it briefly (up to ~300 ms) to name the real holder in BUSY.
- */
-static int read_holder(ds_apply_t *ap, ds_lease_t *cur, const char *self, int64_t now)
-{
-    for (int i = 0; i < 30; i++) {
-        if (ds_lease_read(ap->dsfd, cur) == 0 && cur->expiry > now &&
-            strcmp(cur->console, self) != 0)
-            return 1;
-        usleep(10000);
-    }
-    return 0;
-}
-
-static int take_lease(ds_apply_t *ap, const ds_msg_t *req, ds_lease_t *cur, int *have_cur)
-{
-    char err[APPLY_ERRMSG] = "";
-    ds_lease_t nl = {0};
-    int64_t now = ds__apply_now(ap);
-    uint32_t ttl = req->u.lease.ttl_s;
-    uint32_t cleaned = 0;
-    int rc, first = !ap->have_lease;
-    ds_msg_t m = {.type = DS_MSG_LEASE_OK, .id = req->id};
-
-    if (req->u.lease.console_id.n == 0 || req->u.lease.console_id.n >= DS_LEASE_STR_MAX ||
-        req->u.lease.host.n >= DS_LEASE_STR_MAX)
-        return ds__apply_reply_err(ap, req->id, DS_EUSAGE, "", "LEASE: bad console id or host");
-    ds__apply_cstr(req->u.lease.console_id, nl.console);
-    ds__apply_cstr(req->u.lease.host, nl.host);
-    rc = open_state_dirs(ap);
-    if (rc == 0 && ap->lockfd < 0)
-        rc = ds_lease_lock(ap->dsfd, &ap->lockfd);
-    if (rc == DS_ELEASE) {
-        *have_cur = read_holder(ap, cur, nl.console, now);
-        return 1; /* busy */
-    }
-    if (rc < 0)
-        return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR, "cannot prepare the state dir");
-    *have_cur = ds_lease_read(ap->dsfd, cur) == 0;
-    if (!ap->have_lease &&
-        ds_lease_decide(*have_cur ? cur : NULL, nl.console, now, 1) == DS_LEASE_BUSY) {
-        close(ap->lockfd);
-        ap->lockfd = -1;
-        return 1;
-    }
-    if (ttl == 0 || ttl > DS_LEASE_TTL_MAX)
-        ttl = ttl ? DS_LEASE_TTL_MAX : 60;
-    nl.pid = req->u.lease.pid;
-    nl.expiry = now + ttl;
-    nl.flock = 1;
-    rc = ds_lease_write(ap->dsfd, &nl);
-    if (rc < 0)
-        return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR "/" DS_LEASE_NAME,
-                                   "cannot write the lease");
-    if (first) {
-        ap->man_written_at = now;
-        cleaned = clean_tmp(ap);
-        ds_manifest_free(ap->man);
-        ap->man = NULL;
-        rc = load_manifest(ap, err, sizeof(err));
-        if (rc == DS_EVERSION) { /* a newer distsync wrote it: never discard it */
-            ds_lease_remove(ap->dsfd);
-            close(ap->lockfd);
-            ap->lockfd = -1;
-            return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR "/" DS_MANIFEST_NAME,
-                                       "the manifest " DS_STATE_DIR "/" DS_MANIFEST_NAME
-                                       " was written by a newer distsync: upgrade distsync "
-                                       "on this server; nothing was changed");
-        }
-        if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
-            ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
-            renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");
-            rc = ds_manifest_new(&ap->man);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    ap->have_lease = 1;
-    ap->lease_expiry = nl.expiry;
-    m.u.lease_ok.expiry = nl.expiry;
-    m.u.lease_ok.tmp_cleaned = cleaned;
-    return ds__apply_reply(ap, &m);
-}
-
-static int on_lease(ds_apply_t *ap, const ds_msg_t *req)
-{
-    ds_lease_t cur;
-    int have_cur = 0, rc;
-
-    if (req->u.lease.op == DS_LEASE_OP_RELEASE) {
-        if (!ap->have_lease)
-            return reply_ok(ap, req->id, 0);
-        rc = write_manifest(ap);
-        if (rc == 0)
-            rc = ds_lease_remove(ap->dsfd);
-        close(ap->lockfd);
-        ap->lockfd = -1;
-        ap->have_lease = 0;
-        if (rc < 0)
-            return ds__apply_reply_err(ap, req->id, rc, DS_STATE_DIR, "lease release failed");
-        return reply_ok(ap, req->id, 0);
-    }
-    rc = take_lease(ap, req, &cur, &have_cur);
-    if (rc == 1)
-        return reply_busy(ap, req->id, have_cur ? &cur : NULL);
-    return rc;
 }
 
 /* ---- dispatch ---- */
@@ -526,12 +343,15 @@ static int on_hello(ds_apply_t *ap, const ds_msg_t *req)
 
 static int on_bye(ds_apply_t *ap, const ds_msg_t *req)
 {
+    char msg[APPLY_ERRMSG];
     int rc = ds_apply_finish(ap);
 
     ap->state = S_DONE;
-    if (rc < 0)
-        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest",
-                                   "cannot write the manifest");
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot write: %s",
+                 ap->root, rc == DS_ELEASE ? ds__apply_lease_why(ap) : ds_strerror(rc));
+        return ds__apply_reply_err(ap, req->id, rc, ".distsync/manifest", msg);
+    }
     return reply_ok(ap, req->id, 0);
 }
 
@@ -539,7 +359,7 @@ static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
 {
     switch (m->type) {
     case DS_MSG_LEASE:
-        return on_lease(ap, m);
+        return ds__apply_lease(ap, m);
     case DS_MSG_MANIFEST_GET:
         return on_manifest_get(ap, m);
     case DS_MSG_LIST:

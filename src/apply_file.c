@@ -21,6 +21,7 @@
 
 #include "apply_int.h"
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
 #include "rsjob.h"
@@ -133,6 +134,7 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
     char path[DS_PROTO_STR_MAX + 1];
     const char *why = NULL;
     struct afile *f = NULL;
+    int rc;
 
     if (find_file(ap, m->u.begin.file_id) != NULL)
         return ds__apply_fatal(ap, m->id, DS_EPROTO, "FILE_BEGIN reuses open file id %u",
@@ -156,7 +158,8 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
     if (ds_pathsafe_check(path, &why) < 0)
         return file_fail(ap, f, m->id, DS_EPATH, "refusing unsafe path: %s", why);
     if (!ds__apply_lease_valid(ap))
-        return file_fail(ap, f, m->id, DS_ELEASE, "FILE_BEGIN without a valid lease");
+        return file_fail(ap, f, m->id, DS_ELEASE, "FILE_BEGIN without a valid lease: %s",
+                         ds__apply_lease_why(ap));
     if (f->size > DS_PROTO_MAX_FILE)
         return file_fail(ap, f, m->id, DS_ETOOBIG, "declared size %" PRIu64 " over the limit",
                          f->size);
@@ -164,11 +167,10 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
         return DS_ENOMEM;
     snprintf(f->tmpname, sizeof(f->tmpname), APPLY_TMP_PFX "%08x-%u" APPLY_TMP_SFX, ap->session,
              f->id);
-    f->fd =
-        openat(ap->tmpfd, f->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (f->fd < 0)
-        return file_fail(ap, f, m->id, -errno, "cannot create %s/.distsync/tmp/%s: %s", ap->root,
-                         f->tmpname, strerror(errno));
+    rc = ds_pathsafe_create_tmp(ap->tmpfd, f->tmpname, 0600, &f->fd);
+    if (rc < 0)
+        return file_fail(ap, f, m->id, rc, "cannot create %s/.distsync/tmp/%s: %s", ap->root,
+                         f->tmpname, ds_strerror(rc));
     return 0;
 }
 
@@ -426,7 +428,7 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
         return file_fail(ap, f, m->id, -errno, "fsync: %s", strerror(errno)), 1;
     if (fstat(f->fd, &st) < 0)
         return file_fail(ap, f, m->id, -errno, "fstat: %s", strerror(errno)), 1;
-    *mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    *mtime = ds_timespec_ns(&st.st_mtim);
     return 0;
 }
 
@@ -435,10 +437,13 @@ static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
 {
     const char *leaf;
     struct stat st;
-    int dir = -1, rc = ds_pathsafe_open_parent(ap->rootfd, f->path, 1, &dir, &leaf);
+    int dir = -1, rc = ds_pathsafe_open_parent(
+                      ap->rootfd, f->path,
+                      DS_PATHSAFE_CREATE | (ap->opts.no_fsync ? 0 : DS_PATHSAFE_SYNC), &dir, &leaf);
 
     if (rc < 0)
-        return file_fail(ap, f, id, rc, "cannot create the parent directory: %s", ds_strerror(rc)),
+        return file_fail(ap, f, id, rc, "cannot create the parent directory of %s/%s: %s", ap->root,
+                         f->path, ds_strerror(rc)),
                1;
     if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
         rc = S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
@@ -448,6 +453,10 @@ static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
                                         : "device, FIFO or socket");
         close(dir);
         return 1;
+    }
+    if (!ds__apply_lease_mine(ap)) { /* taken over while this file was sealed */
+        close(dir);
+        return file_fail(ap, f, id, DS_ELEASE, "not published: %s", ds__apply_lease_why(ap)), 1;
     }
     if (renameat(ap->tmpfd, f->tmpname, dir, leaf) < 0) {
         rc = -errno;
@@ -473,7 +482,8 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
         return rc;
     f->in_commit = 1;
     if (!f->failed && !ds__apply_lease_valid(ap))
-        file_fail(ap, f, m->id, DS_ELEASE, "lease expired before FILE_COMMIT");
+        file_fail(ap, f, m->id, DS_ELEASE, "no valid lease at FILE_COMMIT: %s",
+                  ds__apply_lease_why(ap));
     if (f->failed || seal(ap, f, m, &mtime) || publish(ap, f, m->id))
         return reply_final_err(ap, f, m->id);
     rc = ds_manifest_put(ap->man, f->path, f->size, mtime, m->u.commit.sha256);

@@ -6,6 +6,7 @@
 
 #include "distsync/apply.h"
 #include "distsync/digest.h"
+#include "distsync/lease.h"
 #include "distsync/manifest.h"
 #include "distsync/proto.h"
 
@@ -67,7 +68,11 @@ struct ds_apply {
     int man_dirty;
     int64_t man_written_at; /* last manifest write (or lease), session clock */
     int have_lease;
+    int lease_nofile; /* full disk: holding the lock without a lease file */
     int64_t lease_expiry;
+    uint64_t lease_session;               /* names this session in the lease file */
+    char lease_console[DS_LEASE_STR_MAX]; /* console id it was granted to */
+    char lease_msg[APPLY_ERRMSG];         /* why there is no valid lease */
     struct afile *files;
     uint8_t *iobuf; /* APPLY_IOBUF */
     uint8_t *zbuf;  /* DS_PROTO_MAX_DATA, for zstd */
@@ -78,7 +83,11 @@ struct ds_apply {
 /* apply.c */
 int ds__apply_reply(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_reply_err(ds_apply_t *ap, uint32_t id, int code, const char *path, const char *msg);
-int ds__apply_lease_valid(ds_apply_t *ap);
+/* Reads and writes the manifest of the state dir (err names the file). */
+int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen);
+/* Writes the manifest if dirty and the lease is still this session's.
+ * Returns 0, DS_ELEASE (lease lost) or the store error (-ENOSPC...). */
+int ds__apply_write_manifest(ds_apply_t *ap);
 /* Ends the session: queues an ERR with the FATAL flag (message from fmt),
  * aborts open files, writes the manifest. Returns code. */
 int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
@@ -102,6 +111,19 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
+
+/* apply_lease.c */
+/* LEASE: acquire, renew or release. */
+int ds__apply_lease(ds_apply_t *ap, const ds_msg_t *req);
+/* Creates and opens .distsync and .distsync/tmp. Returns 0 or an error. */
+int ds__apply_state_dirs(ds_apply_t *ap);
+/* 1 when this session holds the lease and the lease file still names it
+ * (0 otherwise: a takeover is noted, the lock dropped, writing stops). */
+int ds__apply_lease_mine(ds_apply_t *ap);
+/* ds__apply_lease_mine and not expired by the session clock. */
+int ds__apply_lease_valid(ds_apply_t *ap);
+/* Why the lease is not valid, for error messages. */
+const char *ds__apply_lease_why(const ds_apply_t *ap);
 
 /* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
 int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);

@@ -10,6 +10,7 @@
 
 #include "apply_int.h"
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
 
@@ -107,7 +108,7 @@ static int walk_next(struct walk *w)
         e.path = ds_pstr(w->path);
         e.type = type_of(st.st_mode);
         e.size = (uint64_t)st.st_size;
-        e.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        e.mtime_ns = ds_timespec_ns(&st.st_mtim);
         e.mode = (uint32_t)st.st_mode & 07777;
         if (ds_proto_list_put(&w->blob, &e) < 0)
             return DS_ENOMEM;
@@ -212,7 +213,7 @@ int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
     }
     ds_sha256_final(&sha, r.u.hash_ok.sha256);
     r.u.hash_ok.path = m->u.path.path;
-    r.u.hash_ok.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    r.u.hash_ok.mtime_ns = ds_timespec_ns(&st.st_mtim);
     return ds__apply_reply(ap, &r);
 }
 
@@ -235,7 +236,7 @@ int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m)
     if (ds_pathsafe_check(path, &why) < 0)
         return ds__apply_reply_err(ap, m->id, DS_EPATH, path, why);
     if (!ds__apply_lease_valid(ap))
-        return ds__apply_reply_err(ap, m->id, DS_ELEASE, path, "DELETE without a valid lease");
+        return ds__apply_reply_err(ap, m->id, DS_ELEASE, path, ds__apply_lease_why(ap));
     rc = ds_pathsafe_open_parent(ap->rootfd, path, 0, &dir, &leaf);
     if (rc == 0 && fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
         rc = -errno;

@@ -1,4 +1,4 @@
-/* File-system helpers: mkdir -p. */
+/* File-system helpers: mkdir -p, timespec to nanoseconds. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -27,4 +27,14 @@ int ds_mkdir_p(const char *path)
         }
     }
     return 0;
+}
+
+int64_t ds_timespec_ns(const struct timespec *ts)
+{
+    int64_t r;
+
+    if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)1000000000, &r) ||
+        __builtin_add_overflow(r, (int64_t)ts->tv_nsec, &r))
+        return ts->tv_sec < 0 ? INT64_MIN + 1 : INT64_MAX;
+    return r == INT64_MIN ? INT64_MIN + 1 : r;
 }

@@ -12,6 +12,7 @@
 #include "distsync/error.h"
 #include "distsync/lease.h"
 #include "distsync/manifest.h"
+#include "distsync/pathsafe.h"
 
 #define LEASE_MAGIC "distsync-lease 1"
 
@@ -20,8 +21,8 @@ ds_lease_verdict_t ds_lease_decide(const ds_lease_t *cur, const char *console, i
 {
     if (cur == NULL)
         return lock_free ? DS_LEASE_GRANT_FREE : DS_LEASE_BUSY;
-    if (!lock_free)
-        return DS_LEASE_BUSY; /* another receiver is writing right now */
+    if (!lock_free) /* another receiver holds the lock: alive, or stalled */
+        return cur->expiry <= now ? DS_LEASE_GRANT_TAKEOVER : DS_LEASE_BUSY;
     if (strcmp(cur->console, console) == 0)
         return DS_LEASE_GRANT_OWN;
     if (cur->expiry <= now)
@@ -46,9 +47,9 @@ int ds_lease_encode(const ds_lease_t *l, char *buf, size_t cap)
     if (!str_ok(l->console) || !str_ok(l->host))
         return DS_ECORRUPT;
     n = snprintf(buf, cap,
-                 LEASE_MAGIC "\nconsole %s\npid %" PRIu32 "\nhost %s\nexpiry %" PRId64
-                             "\nflock %d\n",
-                 l->console, l->pid, l->host, l->expiry, l->flock ? 1 : 0);
+                 LEASE_MAGIC "\nconsole %s\npid %" PRIu32 "\nhost %s\nsession %016" PRIx64
+                             "\nexpiry %" PRId64 "\nflock %d\n",
+                 l->console, l->pid, l->host, l->session, l->expiry, l->flock ? 1 : 0);
     if (n < 0 || (size_t)n >= cap)
         return DS_ETOOBIG;
     return n;
@@ -79,6 +80,13 @@ static int set_field(ds_lease_t *l, const char *key, const char *val, unsigned *
         strcpy(dst, val);
         *seen |= key[0] == 'c' ? 1 : 2;
         return 0;
+    }
+    if (strcmp(key, "session") == 0) { /* optional: older writers lack it */
+        char *end;
+
+        errno = 0;
+        l->session = strtoull(val, &end, 16);
+        return errno || end == val || *end != '\0' ? DS_ECORRUPT : 0;
     }
     if (parse_i64(val, &x) < 0)
         return DS_ECORRUPT;
@@ -141,14 +149,17 @@ int ds_lease_read(int dsdir, ds_lease_t *l)
 {
     char buf[4096];
     ssize_t n;
-    int fd = openat(dsdir, DS_LEASE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int fd, rc = ds_pathsafe_open_state(dsdir, DS_LEASE_NAME, O_RDONLY, &fd);
 
-    if (fd < 0)
-        return errno == ENOENT ? DS_ENOTFOUND : -errno;
-    n = read(fd, buf, sizeof(buf));
+    if (rc < 0)
+        return rc == -ENOENT ? DS_ENOTFOUND : rc;
+    do
+        n = read(fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    rc = n < 0 ? -errno : 0;
     close(fd);
-    if (n < 0)
-        return -errno;
+    if (rc < 0)
+        return rc;
     if ((size_t)n == sizeof(buf))
         return DS_ECORRUPT;
     return ds_lease_decode(buf, (size_t)n, l);
@@ -173,21 +184,37 @@ int ds_lease_remove(int dsdir)
     return 0;
 }
 
-int ds_lease_lock(int dsdir, int *fd)
+static int lock_file(int dsdir, const char *name, int wait_ms, int *fd)
 {
-    int f = openat(dsdir, DS_LEASE_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int f, rc = ds_pathsafe_open_state(dsdir, name, O_RDWR | O_CREAT, &f);
 
     *fd = -1;
-    if (f < 0)
-        return -errno;
-    if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+    if (rc < 0)
+        return rc;
+    while (flock(f, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
 
-        close(f);
-        return e == EWOULDBLOCK ? DS_ELEASE : -e;
+        if (e == EINTR)
+            continue;
+        if (e != EWOULDBLOCK || wait_ms <= 0) {
+            close(f);
+            return e == EWOULDBLOCK ? DS_ELEASE : -e;
+        }
+        usleep(10000);
+        wait_ms -= 10;
     }
     *fd = f;
     return 0;
+}
+
+int ds_lease_lock(int dsdir, int *fd)
+{
+    return lock_file(dsdir, DS_LEASE_LOCK_NAME, 0, fd);
+}
+
+int ds_lease_guard(int dsdir, int wait_ms, int *fd)
+{
+    return lock_file(dsdir, DS_LEASE_GUARD_NAME, wait_ms, fd);
 }
 
 void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap)

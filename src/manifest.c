@@ -293,18 +293,19 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
     int fd, rc;
 
     *out = NULL;
-    fd = openat(dsdir, DS_MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT)
+    rc = ds_pathsafe_open_state(dsdir, DS_MANIFEST_NAME, O_RDONLY, &fd);
+    if (rc == -ENOENT)
         return ds_manifest_new(out);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "manifest: cannot open: %s", ds_strerror(rc));
+    if (rc < 0) {
+        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot open: %s",
+                 rc == DS_ENOTREG || rc == DS_ESYMLINK ? ds_pathsafe_reason(rc) : ds_strerror(rc));
         return rc;
     }
     rc = read_all(fd, &buf, &len);
     close(fd);
     if (rc < 0) {
-        snprintf(err, errlen, "manifest: cannot read: %s", ds_strerror(rc));
+        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot read: %s",
+                 ds_strerror(rc));
         return rc;
     }
     rc = ds_manifest_decode(buf, len, out, err, errlen);
@@ -333,9 +334,9 @@ int ds__manifest_atomic_write(int dirfd, const char *name, const void *p, size_t
     int fd, rc;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
+    rc = ds_pathsafe_create_tmp(dirfd, tmp, 0644, &fd);
+    if (rc < 0)
+        return rc;
     rc = write_all(fd, p, n);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;

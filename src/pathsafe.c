@@ -99,9 +99,15 @@ static int open_dir_at(int fd, const char *name, int create, int *out)
 {
     int d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-    if (d < 0 && errno == ENOENT && create) {
-        if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST)
+    if (d < 0 && errno == ENOENT && (create & DS_PATHSAFE_CREATE)) {
+        if (mkdirat(fd, name, 0755) == 0) {
+            /* the new entry must reach the disk before files inside it are
+             * published, or a crash can lose the directory with them */
+            if ((create & DS_PATHSAFE_SYNC) && fsync(fd) < 0)
+                return -errno;
+        } else if (errno != EEXIST) {
             return -errno;
+        }
         d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (d < 0)
@@ -193,6 +199,64 @@ out:
     return rc;
 }
 
+int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd)
+{
+    struct stat st;
+    int f = -1, rc = 0, writing = (flags & O_ACCMODE) != O_RDONLY;
+
+    *fd = -1;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return DS_ESYMLINK;
+        if (!S_ISREG(st.st_mode))
+            return DS_ENOTREG;
+    } else if (errno != ENOENT || !(flags & O_CREAT)) {
+        return -errno;
+    }
+    f = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+    if (f < 0)
+        return errno == ELOOP ? DS_ESYMLINK : errno == ENXIO ? DS_ENOTREG : -errno;
+    if (fstat(f, &st) < 0)
+        rc = -errno;
+    else if (!S_ISREG(st.st_mode))
+        rc = DS_ENOTREG;
+    else if (writing && st.st_nlink != 1)
+        rc = DS_EEXISTS;
+    else if (fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(f);
+        return rc;
+    }
+    *fd = f;
+    return 0;
+}
+
+int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd)
+{
+    struct stat st;
+    int f;
+
+    *fd = -1;
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+        return errno == EISDIR ? DS_ENOTREG : -errno;
+    f = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+    if (f < 0)
+        return -errno;
+    if (fstat(f, &st) < 0) {
+        int e = errno;
+
+        close(f);
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) { /* linked meanwhile */
+        close(f);
+        return DS_EEXISTS;
+    }
+    *fd = f;
+    return 0;
+}
+
 const char *ds_pathsafe_reason(int err)
 {
     switch (err) {
@@ -202,6 +266,8 @@ const char *ds_pathsafe_reason(int err)
         return "path goes through a symbolic link";
     case DS_ENOTREG:
         return "not a regular file or directory (device, FIFO, socket or wrong type)";
+    case DS_EEXISTS:
+        return "has more than one hard link";
     default:
         return "cannot resolve path";
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
 #include "distsync/scan.h"
@@ -194,7 +195,7 @@ static void record(struct scan *s, struct scan_job *j)
     row.path = j->path;
     row.klass = j->klass;
     row.size = (uint64_t)j->st.st_size;
-    row.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000LL + j->st.st_mtim.tv_nsec;
+    row.mtime_ns = ds_timespec_ns(&j->st.st_mtim);
     row.inode = (uint64_t)j->st.st_ino;
     row.dev = (uint64_t)j->st.st_dev;
     row.content_id = id;
@@ -270,7 +271,7 @@ static void cursor_keep(struct scan *s, const char *dir)
 
 static int unchanged(const ds_file_row_t *r, const struct stat *st)
 {
-    int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    int64_t mt = ds_timespec_ns(&st->st_mtim);
 
     return r->content_id > 0 && r->size == (uint64_t)st->st_size && r->mtime_ns == mt &&
            r->inode == (uint64_t)st->st_ino && r->dev == (uint64_t)st->st_dev;

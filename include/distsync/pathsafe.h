@@ -21,10 +21,16 @@
  */
 int ds_pathsafe_check(const char *rel, const char **why);
 
+/* Flags for ds_pathsafe_open_parent's create argument. */
+#define DS_PATHSAFE_CREATE 1 /* make missing directories (mode 0755) */
+#define DS_PATHSAFE_SYNC   2 /* with CREATE: fsync the parent of each new one */
+
 /*
  * Opens the directory holding rel's last component, walking from rootfd
- * without following symlinks. With create, missing directories are made
- * (mode 0755). On success *dirfd is an O_DIRECTORY fd (caller closes) and
+ * without following symlinks. create is 0 or DS_PATHSAFE_CREATE, optionally
+ * | DS_PATHSAFE_SYNC: each directory made is then made durable in its own
+ * parent (fsync of the parent), so a crash cannot lose a directory whose
+ * files were published into it. On success *dirfd is an O_DIRECTORY fd (caller closes) and
  * *leaf points into rel at the last component. Returns 0, DS_EPATH,
  * DS_ESYMLINK (a component is a symlink), DS_ENOTREG (a component is not a
  * directory), or -errno (-ENOENT when missing and !create).
@@ -37,6 +43,29 @@ int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd,
  * 0, DS_EPATH, DS_ESYMLINK, DS_ENOTREG (device, FIFO, directory...) or -errno.
  */
 int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st);
+
+/*
+ * Opens name inside the state directory dirfd (<root>/.distsync) without
+ * blocking and without following a symlink: O_NOFOLLOW | O_NONBLOCK |
+ * O_CLOEXEC | O_NOCTTY are added to flags (O_RDONLY, O_RDWR | O_CREAT, ...).
+ * The type is checked with fstatat before the open (opening a device can
+ * have side effects) and with fstat after it; anything but a regular file is
+ * refused, and so is a writable open of a file with more than one hard link
+ * (it would write outside the directory). O_NONBLOCK is cleared before
+ * returning. Returns 0 and *fd, -ENOENT, DS_ESYMLINK, DS_ENOTREG (FIFO,
+ * device, socket, directory), DS_EEXISTS (hard-linked), or -errno.
+ */
+int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd);
+
+/*
+ * Creates a fresh temporary file name in dirfd for writing: whatever is
+ * there (a stale temp file, a planted hard link, a FIFO, a symlink) is
+ * unlinked first, then it is created with O_CREAT | O_EXCL | O_NOFOLLOW, so
+ * the write can only land in a new inode inside dirfd. Returns 0 and *fd,
+ * DS_ENOTREG when name is a directory, or -errno (-EEXIST when another
+ * process recreated it in between).
+ */
+int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd);
 
 /* Static text for a pathsafe error code, naming the reason. */
 const char *ds_pathsafe_reason(int err);

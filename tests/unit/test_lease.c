@@ -15,7 +15,9 @@ static void test_decide(void)
     CHECK_INT(ds_lease_decide(&l, "B", 1000, 1), DS_LEASE_GRANT_STALE);
     CHECK_INT(ds_lease_decide(&l, "A", 999, 1), DS_LEASE_GRANT_OWN);
     CHECK_INT(ds_lease_decide(&l, "A", 999, 0), DS_LEASE_BUSY);
-    CHECK_INT(ds_lease_decide(&l, "B", 5000, 0), DS_LEASE_BUSY);
+    /* expired while its receiver holds the lock (stalled): taken over */
+    CHECK_INT(ds_lease_decide(&l, "B", 5000, 0), DS_LEASE_GRANT_TAKEOVER);
+    CHECK_INT(ds_lease_decide(&l, "A", 1000, 0), DS_LEASE_GRANT_TAKEOVER);
     l.flock = 1; /* holder used the lock and it is free now: dead */
     CHECK_INT(ds_lease_decide(&l, "B", 999, 1), DS_LEASE_GRANT_STALE);
     CHECK_INT(ds_lease_decide(&l, "B", 999, 0), DS_LEASE_BUSY);
@@ -23,8 +25,12 @@ static void test_decide(void)
 
 static void test_codec(void)
 {
-    ds_lease_t l = {
-        .console = "console-7", .host = "box.example", .pid = 99, .expiry = 1700000000, .flock = 1};
+    ds_lease_t l = {.console = "console-7",
+                    .host = "box.example",
+                    .pid = 99,
+                    .expiry = 1700000000,
+                    .flock = 1,
+                    .session = 0x123456789abcdef0ULL};
     ds_lease_t d;
     char buf[1024];
     int n = ds_lease_encode(&l, buf, sizeof(buf));
@@ -36,6 +42,7 @@ static void test_codec(void)
     CHECK_INT(d.pid, 99);
     CHECK_INT(d.expiry, 1700000000);
     CHECK_INT(d.flock, 1);
+    CHECK(d.session == 0x123456789abcdef0ULL);
     for (int i = 0; i < n - 1; i++)
         CHECK(ds_lease_decode(buf, (size_t)i, &d) < 0);
     CHECK_INT(ds_lease_decode("distsync-lease 2\n", 17, &d), DS_EVERSION);
@@ -78,10 +85,57 @@ static void test_file_and_lock(void)
     close(dfd);
 }
 
+/* FIFOs, symlinks and hard links in the state dir: refused, never blocking,
+ * never written through. */
+static void test_hostile_state(void)
+{
+    const char *dir = check_tmpdir("lease_hostile");
+    char p[4096], q[4096];
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY), fd = -1;
+    ds_lease_t l = {.console = "A", .host = "h", .pid = 3, .expiry = 5, .flock = 1}, r;
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, DS_LEASE_NAME);
+    CHECK_INT(mkfifo(p, 0644), 0);
+    CHECK_INT(ds_lease_read(dfd, &r), DS_ENOTREG); /* would block without O_NONBLOCK */
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/%s", dir, DS_LEASE_LOCK_NAME);
+    CHECK_INT(mkfifo(p, 0644), 0);
+    CHECK_INT(ds_lease_lock(dfd, &fd), DS_ENOTREG);
+    unlink(p);
+    /* a hard link to a file outside: lock refused, lease.tmp replaced */
+    snprintf(q, sizeof(q), "%s/canary", dir);
+    f = fopen(q, "w");
+    fputs("canary\n", f);
+    fclose(f);
+    CHECK_INT(link(q, p), 0);
+    CHECK_INT(ds_lease_lock(dfd, &fd), DS_EEXISTS);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/%s.tmp", dir, DS_LEASE_NAME);
+    CHECK_INT(link(q, p), 0);
+    CHECK_INT(ds_lease_write(dfd, &l), 0);
+    f = fopen(q, "r");
+    CHECK(f != NULL && fgets(p, sizeof(p), f) != NULL && strcmp(p, "canary\n") == 0);
+    if (f)
+        fclose(f);
+    CHECK_INT(ds_lease_read(dfd, &r), 0);
+    CHECK_STR(r.console, "A");
+    /* the guard: a second taker times out */
+    CHECK_INT(ds_lease_guard(dfd, 0, &fd), 0);
+    {
+        int fd2 = -1;
+
+        CHECK_INT(ds_lease_guard(dfd, 50, &fd2), DS_ELEASE);
+    }
+    close(fd);
+    close(dfd);
+}
+
 int main(void)
 {
     RUN(test_decide);
     RUN(test_codec);
     RUN(test_file_and_lock);
+    RUN(test_hostile_state);
     return CHECK_DONE();
 }
