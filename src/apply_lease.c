@@ -211,7 +211,16 @@ static int decide_and_write(ds_apply_t *ap, ds_lease_t *nl, ds_lease_t *cur, int
                 return rc;
             }
         }
-        *have_cur = ds_lease_read(ap->dsfd, cur) == 0;
+        rc = ds_lease_read(ap->dsfd, cur);
+        if (rc == DS_ENOTREG || rc == DS_ESYMLINK) { /* planted: never replaced silently */
+            snprintf(err, errlen, "%s/" LEASE_PATH ": %s: remove it", ap->root,
+                     ds_pathsafe_reason(rc));
+            if (ap->lockfd >= 0)
+                close(ap->lockfd);
+            ap->lockfd = -1;
+            return rc;
+        }
+        *have_cur = rc == 0;
         *why = "another receiver holds " DS_STATE_DIR "/" DS_LEASE_LOCK_NAME
                " and the lease file is missing or unreadable";
         if (ds_lease_decide(*have_cur ? cur : NULL, nl->console, now, ap->lockfd >= 0) ==
@@ -247,12 +256,15 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     ds_manifest_free(ap->man);
     ap->man = NULL;
     rc = ds__apply_load_manifest(ap, err, sizeof(err));
-    if (rc == DS_EVERSION) { /* a newer distsync wrote it: never discard it */
+    if (rc == DS_EVERSION || rc == DS_ENOTREG || rc == DS_ESYMLINK) {
+        /* a newer distsync wrote it, or it is not ours: never discard it */
         ds_lease_remove(ap->dsfd);
         ap->have_lease = 0;
         if (ap->lockfd >= 0)
             close(ap->lockfd);
         ap->lockfd = -1;
+        if (rc != DS_EVERSION)
+            return ds__apply_reply_err(ap, id, rc, DS_STATE_DIR "/" DS_MANIFEST_NAME, err);
         return ds__apply_reply_err(ap, id, rc, DS_STATE_DIR "/" DS_MANIFEST_NAME,
                                    "the manifest " DS_STATE_DIR "/" DS_MANIFEST_NAME
                                    " was written by a newer distsync: upgrade distsync "
@@ -260,8 +272,7 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     }
     if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
         ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
-        if (rc != DS_ENOTREG && rc != DS_ESYMLINK) /* never rename a planted FIFO away */
-            renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");
+        renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");
         rc = ds_manifest_new(&ap->man);
     }
     return rc < 0 ? rc : 1;

@@ -297,8 +297,9 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
     if (rc == -ENOENT)
         return ds_manifest_new(out);
     if (rc < 0) {
-        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot open: %s",
-                 rc == DS_ENOTREG || rc == DS_ESYMLINK ? ds_pathsafe_reason(rc) : ds_strerror(rc));
+        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot open: %s%s",
+                 rc == DS_ENOTREG || rc == DS_ESYMLINK ? ds_pathsafe_reason(rc) : ds_strerror(rc),
+                 rc == DS_ENOTREG || rc == DS_ESYMLINK ? ": remove it" : "");
         return rc;
     }
     rc = read_all(fd, &buf, &len);

@@ -101,6 +101,22 @@ static void session_seeds(void)
     s_empty(&s, DS_MSG_BYE);
     big = 0xff; /* odd: the fuzzer prepends HELLO + LEASE */
     save("fuzz_apply", "hostile_session", &big, 1, s.b.p, s.b.len);
+    s.b.len = 0; /* an mtime near INT64_MIN: fstat's seconds * 1e9 overflowed */
+    {
+        ds_msg_t m = {.type = DS_MSG_FILE_BEGIN};
+
+        m.u.begin.file_id = 1;
+        m.u.begin.path = ds_pstr("old.bin");
+        m.u.begin.size = 1;
+        m.u.begin.mode = 0644;
+        m.u.begin.mtime_ns = INT64_MIN + 1;
+        s_put(&s, &m);
+    }
+    s_data(&s, 1, NULL, "x", 1, 0);
+    ds_sha256("x", 1, sha);
+    s_commit(&s, 1, 1, sha);
+    s_empty(&s, DS_MSG_BYE);
+    save("fuzz_apply", "mtime_int64_min", &big, 1, s.b.p, s.b.len);
     ds_proto_buf_free(&s.b);
     free(delta);
 }
