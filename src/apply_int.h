@@ -69,6 +69,7 @@ struct ds_apply {
     int64_t man_written_at; /* last manifest write (or lease), session clock */
     int have_lease;
     int lease_nofile; /* full disk: holding the lock without a lease file */
+    int lease_lost;   /* another session took the lease over: never re-taken */
     int64_t lease_expiry;
     uint64_t lease_session;               /* names this session in the lease file */
     char lease_console[DS_LEASE_STR_MAX]; /* console id it was granted to */

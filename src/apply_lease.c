@@ -54,6 +54,7 @@ static void lost(ds_apply_t *ap, const ds_lease_t *cur)
              cur ? msg : "lease file missing or unreadable");
     ds_log(DS_LOG_ERROR, "%s: %s: this session stops writing", ap->root, ap->lease_msg);
     ap->have_lease = 0;
+    ap->lease_lost = 1; /* for good: its plan is stale, it must not re-acquire */
     if (ap->lockfd >= 0)
         close(ap->lockfd);
     ap->lockfd = -1;
@@ -195,7 +196,7 @@ static int decide_and_write(ds_apply_t *ap, ds_lease_t *nl, ds_lease_t *cur, int
     int64_t now = ds__apply_now(ap);
     int rc;
 
-    if (ap->have_lease) { /* renewal: only while the file still names us */
+    if (ap->have_lease || ap->lease_lost) { /* renewal: while the file names us */
         if (!ds__apply_lease_mine(ap)) {
             *have_cur = ds_lease_read(ap->dsfd, cur) == 0;
             *why = "this session's lease was taken over";

@@ -368,6 +368,23 @@ static int k_cmax_delete(struct parser *p, const char *key, const char *v)
     return set_max_delete(p, key, v, &p->cfg->max_delete, &p->cfg->max_delete_pct);
 }
 
+#define LEASE_TTL_MIN 5u
+#define LEASE_TTL_MAX (7u * 24 * 3600)
+
+static int k_lease_ttl(struct parser *p, const char *key, const char *v)
+{
+    char *end, buf[64];
+    unsigned long n;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+    if (n < LEASE_TTL_MIN || n > LEASE_TTL_MAX || errno == ERANGE || *end != '\0')
+        return fail(p, key, "expected a number of seconds from %u to %u, got '%s'", LEASE_TTL_MIN,
+                    LEASE_TTL_MAX, shown(v, buf, sizeof(buf)));
+    p->cfg->lease_ttl = (unsigned)n;
+    return 0;
+}
+
 /* [server NAME] */
 
 static ds_server_cfg_t *cur_server(struct parser *p)
@@ -484,11 +501,17 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},          {"state", k_state},
-    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads}, {"max_delete", k_cmax_delete},
-    {"timeout", k_ctimeout},     {NULL, NULL},
+    {"store", k_store},
+    {"state", k_state},
+    {"classes", k_cclasses},
+    {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},
+    {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads},
+    {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},
+    {"lease_ttl", k_lease_ttl},
+    {NULL, NULL},
 };
 static const struct keydef site_keys[] = {{NULL, NULL}};
 static const struct keydef server_keys[] = {
@@ -510,7 +533,8 @@ static const struct keydef schedule_keys[] = {
 
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
-     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout"},
+     "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
+     "lease_ttl"},
     {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, transport, agent, max_delete, timeout"},

@@ -526,6 +526,7 @@ static int connect(struct run *r)
                             .pid = (uint32_t)getpid(),
                             .write = r->mode == DS_SYNC_RUN,
                             .zstd_level = r->sy->o.zstd_level,
+                            .lease_ttl_s = r->sy->o.cfg->lease_ttl,
                             .zcache = r->sy->zcache};
     char err[512];
     int rc = ds_transport_open(&tc, &r->t, err, sizeof(err));

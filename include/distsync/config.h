@@ -75,6 +75,7 @@ typedef struct ds_config {
     uint64_t max_delete;       /* [console] max_delete = servers' default (10%) */
     int max_delete_pct;
     unsigned timeout_s; /* [console] timeout = (default DS_CONFIG_TIMEOUT_DEFAULT) */
+    unsigned lease_ttl; /* [console] lease_ttl = seconds (0: 300) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;
