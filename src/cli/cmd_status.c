@@ -1,8 +1,12 @@
 /*
  * distsync status [SERVER...] [--json]: the file status report. For each
  * server and every class it receives: files missing, outdated, drifted
- * (changed on the target behind our back) and extra, with counts and
- * bytes. Read-only: no lease is taken and nothing is written on a target.
+ * (changed on the target behind our back), unrecorded (the right content
+ * is there but not in the target's manifest, e.g. after a failed manifest
+ * write: the next sync records it without sending data), extra and in
+ * sync, with counts and bytes. Every file lands in exactly one category;
+ * the counts add up to the total. Read-only: no lease is taken and nothing
+ * is written on a target.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,57 +20,86 @@
 
 #define STATUS_USAGE "usage: distsync status [SERVER...] [--json] [--no-scan]\n"
 
-enum { ST_MISSING, ST_OUTDATED, ST_DRIFTED, ST_EXTRA, ST_UNREADABLE, ST__N };
-static const char *const st_names[ST__N] = {"missing", "outdated", "drifted", "extra",
-                                            "unreadable"};
+enum {
+    ST_MISSING,
+    ST_OUTDATED,
+    ST_DRIFTED,
+    ST_UNRECORDED,
+    ST_EXTRA,
+    ST_UNREADABLE,
+    ST_LISTED,
+    ST_IN_SYNC = ST_LISTED,
+    ST__N,
+    ST_NONE = ST__N
+};
+static const char *const st_names[ST__N] = {"missing", "outdated",   "drifted", "unrecorded",
+                                            "extra",   "unreadable", "in_sync"};
+
+/* The one category of an item; ST_NONE for a manifest entry whose file is
+ * gone and not wanted (not a file: the next sync drops the record). */
+static int category_of(const ds_plan_item_t *it)
+{
+    if (it->drifted)
+        return ST_DRIFTED;
+    switch (it->action) {
+    case DS_PLAN_KEEP:
+        return ST_IN_SYNC;
+    case DS_PLAN_CREATE:
+        return ST_MISSING;
+    case DS_PLAN_UPDATE:
+        return it->method == DS_PLAN_ADOPT ? ST_UNRECORDED : ST_OUTDATED;
+    case DS_PLAN_EXTRA:
+        return ST_EXTRA;
+    case DS_PLAN_UNREADABLE: /* in the store, but the scan could not read it */
+        return ST_UNREADABLE;
+    case DS_PLAN_DELETE:
+        return it->present ? ST_EXTRA : ST_NONE;
+    }
+    return ST_NONE;
+}
 
 /* Which report lists an item belongs to (bit mask of 1 << ST_*). */
 static unsigned lists_of(const ds_plan_item_t *it)
 {
-    unsigned m = 0;
+    int c = category_of(it);
 
-    if (it->drifted)
-        m |= 1u << ST_DRIFTED;
-    if (it->action == DS_PLAN_CREATE)
-        m |= 1u << ST_MISSING;
-    if (it->action == DS_PLAN_UPDATE && it->method != DS_PLAN_ADOPT && !it->drifted)
-        m |= 1u << ST_OUTDATED;
-    if (it->action == DS_PLAN_EXTRA || (it->action == DS_PLAN_DELETE && it->present))
-        m |= 1u << ST_EXTRA;
-    if (it->action == DS_PLAN_UNREADABLE) /* in the store, but the scan could not read it */
-        m |= 1u << ST_UNREADABLE;
-    return m;
+    return c < ST_LISTED ? 1u << c : 0;
 }
 
-static void count(const ds_plan_t *p, uint64_t n[ST__N], uint64_t bytes[ST__N])
+/* Counts and bytes per category; returns the total number of files. */
+static uint64_t count(const ds_plan_t *p, uint64_t n[ST__N], uint64_t bytes[ST__N])
 {
-    for (size_t i = 0; i < p->n; i++) {
-        unsigned m = lists_of(&p->items[i]);
+    uint64_t total = 0;
 
-        for (int k = 0; k < ST__N; k++) {
-            if (m & (1u << k)) {
-                n[k]++;
-                bytes[k] += p->items[i].size;
-            }
-        }
+    for (size_t i = 0; i < p->n; i++) {
+        int c = category_of(&p->items[i]);
+
+        if (c == ST_NONE)
+            continue;
+        n[c]++;
+        bytes[c] += p->items[i].size;
+        total++;
     }
+    return total;
 }
 
 static void print_text(const char *server, const ds_plan_t *p)
 {
-    uint64_t n[ST__N] = {0}, b[ST__N] = {0};
+    uint64_t n[ST__N] = {0}, b[ST__N] = {0}, total = count(p, n, b);
     char s[ST__N][32], sz[32];
 
-    count(p, n, b);
     for (int k = 0; k < ST__N; k++)
         progress_fmt_bytes(s[k], sizeof(s[k]), b[k]);
     printf("status %s: %" PRIu64 " missing (%s), %" PRIu64 " outdated (%s), %" PRIu64
-           " drifted (%s), %" PRIu64 " extra (%s), %" PRIu64 " in sync",
-           cli_esc(server), n[0], s[0], n[1], s[1], n[2], s[2], n[3], s[3], p->totals.keep);
+           " drifted (%s), %" PRIu64 " unrecorded (%s), %" PRIu64 " extra (%s), %" PRIu64
+           " in sync",
+           cli_esc(server), n[ST_MISSING], s[ST_MISSING], n[ST_OUTDATED], s[ST_OUTDATED],
+           n[ST_DRIFTED], s[ST_DRIFTED], n[ST_UNRECORDED], s[ST_UNRECORDED], n[ST_EXTRA],
+           s[ST_EXTRA], n[ST_IN_SYNC]);
     if (n[ST_UNREADABLE] > 0)
         printf(", %" PRIu64 " unreadable in the store (%s)", n[ST_UNREADABLE], s[ST_UNREADABLE]);
-    putchar('\n');
-    for (int k = 0; k < ST__N; k++) {
+    printf(", %" PRIu64 " files\n", total);
+    for (int k = 0; k < ST_LISTED; k++) {
         for (size_t i = 0; i < p->n; i++) {
             if (!(lists_of(&p->items[i]) & (1u << k)))
                 continue;
@@ -80,12 +113,11 @@ static void print_text(const char *server, const ds_plan_t *p)
 
 static void print_json(struct json *j, const char *server, const ds_plan_t *p)
 {
-    uint64_t n[ST__N] = {0}, b[ST__N] = {0};
+    uint64_t n[ST__N] = {0}, b[ST__N] = {0}, total = count(p, n, b);
 
-    count(p, n, b);
     json_obj_begin(j);
     json_kstr(j, "server", server);
-    for (int k = 0; k < ST__N; k++) {
+    for (int k = 0; k < ST_LISTED; k++) {
         json_key(j, st_names[k]);
         json_arr_begin(j);
         for (size_t i = 0; i < p->n; i++) {
@@ -105,11 +137,11 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p)
     json_obj_begin(j);
     for (int k = 0; k < ST__N; k++)
         json_kuint(j, st_names[k], n[k]);
-    json_kuint(j, "in_sync", p->totals.keep);
+    json_kuint(j, "total", total);
     json_obj_end(j);
     json_key(j, "bytes");
     json_obj_begin(j);
-    for (int k = 0; k < ST__N; k++)
+    for (int k = 0; k < ST_LISTED; k++)
         json_kuint(j, st_names[k], b[k]);
     json_obj_end(j);
     json_obj_end(j);

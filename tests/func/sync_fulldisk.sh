@@ -14,7 +14,7 @@ if ! mount -t tmpfs -o size=12m distsync-test "$t" 2>"$tmp/merr"; then
   echo "SKIP: sync_fulldisk: cannot mount a tmpfs: $(cat "$tmp/merr")"
   exit 0
 fi
-trap 'st_cleanup; umount "$t" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
+trap 'st_cleanup; umount "$t" "$tmp/full-agent" "$tmp/full-local" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
 store=$tmp/store
 mkdir -p "$store/patches" "$store/definitions"
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$store/patches/big.bin"
@@ -86,4 +86,96 @@ ds scan >/dev/null 2>"$tmp/scan.err" || bad "scan after rm: $(head -c 600 "$tmp/
 ds sync full full-ag >/dev/null 2>"$tmp/err" || bad "sync after freeing space: $(head -c 400 "$tmp/err")"
 st_check_converged "$store" "$t/loc" "after freeing space (local)"
 st_check_converged "$store" "$t/ag" "after freeing space (agent)"
+
+# Part 2, a 20 MiB tmpfs per transport, filled to the last block:
+#  - status puts every file in exactly one category (the counts add up to
+#    the total), also when published files are missing from the manifest;
+#  - errors name ENOSPC and the path (tmp file, manifest), and the lease is
+#    not refused;
+#  - a full target can still be pruned, and a rerun then converges.
+# status_sum JSON WHAT [KEY=N...]: categories add up to the total (and KEY==N)
+status_sum() {
+  python3 - "$@" <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))[0]
+c = d["counts"]
+cats = ("missing", "outdated", "drifted", "unrecorded", "extra", "in_sync")
+s = sum(c.get(k, 0) for k in cats)
+if "total" not in c or s != c["total"]:
+    sys.exit(f"FAIL: {sys.argv[2]}: status categories sum to {s}, total {c.get('total')}: {c}")
+for kv in sys.argv[3:]:
+    k, v = kv.split("=")
+    if c.get(k) != int(v):
+        sys.exit(f"FAIL: {sys.argv[2]}: status counts {k}={c.get(k)}, want {v}: {c}")
+PY
+}
+fill() { # fill DIR: takes every free block of DIR's file system
+  dd if=/dev/zero of="$1/filler.bin" bs=64k 2>/dev/null
+  dd if=/dev/zero of="$1/filler2.bin" bs=1k 2>/dev/null
+}
+store2=$tmp/store2
+python3 - "$store2" <<'PY'
+import os, random, sys
+r = random.Random(5)
+for i in range(160):
+    d = os.path.join(sys.argv[1], ("patches", "engines", "definitions")[i % 3])
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "f%03d.bin" % i), "wb").write(r.randbytes(100 * 1024))
+PY
+for tr in agent local; do
+  t2=$tmp/full-$tr s2=full2-$tr
+  mkdir -p "$t2"
+  if ! mount -t tmpfs -o size=20m "distsync-test-$tr" "$t2" 2>"$tmp/merr"; then
+    bad "cannot mount the second tmpfs: $(cat "$tmp/merr")"
+    continue
+  fi
+  rm -rf "$tmp/st2-$tr" "$tmp/store2-$tr"
+  cp -a "$store2" "$tmp/store2-$tr"
+  s2d=$tmp/store2-$tr
+  st_conf "$tmp/$s2.conf" "$s2d" "$tmp/st2-$tr" $s2 "file://$t2/root" $tr
+  d2() { "$DISTSYNC" -c "$tmp/$s2.conf" "$@"; }
+  mkdir -p "$t2/root"
+  d2 scan >/dev/null 2>&1 || bad "$tr: scan store2"
+  d2 sync $s2 >/dev/null 2>"$tmp/e0" || bad "$tr: sync of 16 MiB onto 20 MiB: $(head -c 300 "$tmp/e0")"
+  # published and verified files the manifest does not record (its write
+  # failed): each is in exactly one category
+  rm -f "$t2/root/.distsync/manifest"
+  d2 status --json >"$tmp/st.json" 2>"$tmp/st.err" || bad "$tr: status: $(head -c 300 "$tmp/st.err")"
+  status_sum "$tmp/st.json" "$tr: files missing from the manifest" unrecorded=160 total=160
+  d2 status >"$tmp/st.txt" 2>&1
+  grep -q "160 unrecorded .* 160 files" "$tmp/st.txt" || bad "$tr: status text: $(head -1 "$tmp/st.txt")"
+  d2 sync $s2 >/dev/null 2>"$tmp/e1" || bad "$tr: sync recording the files: $(head -c 300 "$tmp/e1")"
+  d2 status --json >"$tmp/st.json" 2>/dev/null
+  status_sum "$tmp/st.json" "$tr: after recording" in_sync=160
+
+  # the disk is full: a grown file cannot be written
+  fill "$t2/root"
+  head -c 300000 /dev/urandom >"$s2d/patches/f000.bin"
+  d2 scan >/dev/null 2>&1
+  rc=0
+  d2 sync $s2 >"$tmp/o2" 2>"$tmp/e2" || rc=$?
+  [ $rc = 1 ] || bad "$tr: sync onto a full disk exited $rc, want 1"
+  grep -q "\.distsync/tmp/.*No space left on device" "$tmp/e2" "$tmp/o2" ||
+    bad "$tr: the failed tmp write does not name its path and ENOSPC: $(head -c 600 "$tmp/e2")"
+  grep -q "\.distsync/manifest: cannot write: No space left on device" "$tmp/e2" "$tmp/o2" ||
+    bad "$tr: the failed manifest write does not name its path and ENOSPC: $(head -c 600 "$tmp/e2")"
+  ! grep -qi "cannot write the lease\|lease: " "$tmp/o2" ||
+    bad "$tr: the lease was refused on a full disk: $(cat "$tmp/o2")"
+  d2 status --json >"$tmp/st.json" 2>/dev/null
+  status_sum "$tmp/st.json" "$tr: after ENOSPC" outdated=1 total=160
+
+  # prune frees space although the disk is full; the rerun then converges
+  for i in $(seq 100 159); do rm -f "$s2d"/*/f$i.bin; done
+  d2 scan >/dev/null 2>&1
+  d2 sync $s2 --json >"$tmp/o3" 2>"$tmp/e3"
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["servers"][0]; sys.exit(0 if s["deleted"] == 60 else "FAIL: %s" % s)' \
+    "$tmp/o3" || bad "$tr: a full target was not pruned: $(head -c 400 "$tmp/e3") $(head -c 400 "$tmp/o3")"
+  d2 sync $s2 >/dev/null 2>"$tmp/e4" || bad "$tr: rerun after the prune: $(head -c 400 "$tmp/e4")"
+  for c in patches engines definitions; do
+    diff -r "$s2d/$c" "$t2/root/$c" >/dev/null || bad "$tr: $c differs from the store after the prune and rerun"
+  done
+  d2 status --json >"$tmp/st.json" 2>/dev/null
+  status_sum "$tmp/st.json" "$tr: after the prune" in_sync=100 total=100
+  umount "$t2"
+done
 st_exit "sync_fulldisk"
