@@ -91,16 +91,24 @@ const char *ds__apply_lease_why(const ds_apply_t *ap)
 int ds__apply_state_dirs(ds_apply_t *ap)
 {
     if (ap->dsfd < 0) {
-        if (mkdirat(ap->rootfd, DS_STATE_DIR, 0755) < 0 && errno != EEXIST)
+        if (mkdirat(ap->rootfd, DS_STATE_DIR, 0755) == 0) {
+            if (!ap->opts.no_fsync && fsync(ap->rootfd) < 0)
+                return -errno;
+        } else if (errno != EEXIST) {
             return -errno;
+        }
         ap->dsfd =
             openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ap->dsfd < 0)
             return errno == ELOOP ? DS_ESYMLINK : -errno;
     }
     if (ap->tmpfd < 0) {
-        if (mkdirat(ap->dsfd, APPLY_TMP_DIR, 0700) < 0 && errno != EEXIST)
+        if (mkdirat(ap->dsfd, APPLY_TMP_DIR, 0700) == 0) {
+            if (!ap->opts.no_fsync && fsync(ap->dsfd) < 0)
+                return -errno;
+        } else if (errno != EEXIST) {
             return -errno;
+        }
         ap->tmpfd =
             openat(ap->dsfd, APPLY_TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ap->tmpfd < 0)

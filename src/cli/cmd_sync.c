@@ -38,8 +38,10 @@ int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
     ds_sync_opts_t o = {.cfg = cfg, .progress = fn, .progress_ctx = ctx, .force = force};
     char err[1024];
 
+#ifdef DS_TEST_HOOKS /* test builds only (cmake -DDS_TEST_HOOKS=ON): never in a release */
     if (getenv("DISTSYNC_TEST_NO_FSYNC") != NULL)
         o.no_fsync = 1;
+#endif
     if (ds_sync_open(&o, out, err, sizeof(err)) < 0) {
         cli_err("%s", err);
         return CLI_EXIT_FAIL;
