@@ -101,7 +101,7 @@ kept "truncated catalog, sync"
 run "after the scan: status" status loc ag
 expect_rc 0
 no_err "no completed scan"
-expect_out "status loc: 0 missing (0 B), 0 outdated (0 B), 0 drifted (0 B), 0 extra (0 B), 40 in sync"
+expect_out "status loc: 0 missing (0 B), 0 outdated (0 B), 0 drifted (0 B), 0 unrecorded (0 B), 0 extra (0 B), 40 in sync, 40 files"
 
 # 2. state pointed at a fresh directory
 conf "$tmp/state2"

@@ -40,7 +40,7 @@ st_check_converged "$store" "$tmp/ta" "first sync"
 # nothing changed: the scan is quiet
 run "unchanged: status" status a
 expect_rc 0
-expect_out "status a: 0 missing (0 B), 0 outdated (0 B), 0 drifted (0 B), 0 extra (0 B), 12 in sync"
+expect_out "status a: 0 missing (0 B), 0 outdated (0 B), 0 drifted (0 B), 0 unrecorded (0 B), 0 extra (0 B), 12 in sync, 12 files"
 no_err "scan:"
 
 # a file added to the store: status sees it, sync ships it
