@@ -14,6 +14,7 @@
 
 #include "apply_int.h"
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/pathsafe.h"
 
 static int adopt_err(ds_apply_t *ap, const ds_msg_t *m, const char *path, int code, const char *fmt,
@@ -35,17 +36,6 @@ static int adopt_err(ds_apply_t *ap, const ds_msg_t *m, const char *path, int co
     r.u.err.path = ds_pstr(path);
     r.u.err.message = ds_pstr(msg);
     return ds__apply_reply(ap, &r);
-}
-
-/* st_mtim in ns, clamped instead of overflowing for absurd timestamps. */
-static int64_t mtime_of(const struct stat *st)
-{
-    int64_t ns;
-
-    if (__builtin_mul_overflow((int64_t)st->st_mtim.tv_sec, 1000000000, &ns) ||
-        __builtin_add_overflow(ns, (int64_t)st->st_mtim.tv_nsec, &ns))
-        return st->st_mtim.tv_sec < 0 ? INT64_MIN + 1 : INT64_MAX;
-    return ns;
 }
 
 /* SHA-256 and length of the open file fd. */
@@ -97,7 +87,8 @@ int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
 
     ds__apply_cstr(m->u.adopt.path, path);
     if (!ds__apply_lease_valid(ap))
-        return adopt_err(ap, m, path, DS_ELEASE, "ADOPT without a valid lease");
+        return adopt_err(ap, m, path, DS_ELEASE, "ADOPT without a valid lease: %s",
+                         ds__apply_lease_why(ap));
     rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, &before);
     if (rc < 0)
         return adopt_err(ap, m, path, rc, "ADOPT: %s",
@@ -110,7 +101,8 @@ int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
         return adopt_err(ap, m, path, rc, "ADOPT: reading: %s", ds_strerror(rc));
     }
     if (size != m->u.adopt.size || memcmp(sha, m->u.adopt.sha256, DS_SHA256_LEN) != 0 ||
-        after.st_size != before.st_size || mtime_of(&after) != mtime_of(&before)) {
+        after.st_size != before.st_size ||
+        ds_timespec_ns(&after.st_mtim) != ds_timespec_ns(&before.st_mtim)) {
         close(fd);
         return adopt_err(ap, m, path, DS_EHASH,
                          "ADOPT: the file does not hold the expected bytes (or changed while "
@@ -124,7 +116,7 @@ int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
         after = before;
     close(fd);
     ok.u.file_ok.size = size;
-    ok.u.file_ok.mtime_ns = mtime_of(&after);
+    ok.u.file_ok.mtime_ns = ds_timespec_ns(&after.st_mtim);
     memcpy(ok.u.file_ok.sha256, sha, DS_SHA256_LEN);
     rc = ds_manifest_put(ap->man, path, size, ok.u.file_ok.mtime_ns, sha);
     if (rc < 0)
