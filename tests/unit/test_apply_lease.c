@@ -29,19 +29,31 @@ static ds_apply_t *open_ap(void)
     return ap;
 }
 
-/* Feeds the whole session, decodes the replies; returns the reply to id. */
+/* Feeds the whole session (draining output as the receiver asks), decodes
+ * the replies; returns the reply to id. */
 static const ds_msg_t *feed(ds_apply_t *ap, struct sess *s, uint32_t id)
 {
     const uint8_t *p;
-    size_t n;
+    size_t n, off = 0, total = 0;
+    long rc;
 
-    CHECK_INT(ds_apply_feed(ap, s->b.p, s->b.len), 0);
+    for (;;) {
+        rc = ds_apply_feed(ap, s->b.p + off, s->b.len - off);
+        CHECK(rc >= 0);
+        if (rc > 0)
+            off += (size_t)rc;
+        ds_apply_output(ap, &p, &n);
+        CHECK(total + n <= sizeof(outcopy));
+        if (total + n > sizeof(outcopy))
+            break;
+        memcpy(outcopy + total, p, n);
+        total += n;
+        ds_apply_output_consume(ap, n);
+        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
+            break;
+    }
     s->b.len = 0;
-    ds_apply_output(ap, &p, &n);
-    CHECK(n <= sizeof(outcopy));
-    memcpy(outcopy, p, n);
-    ds_apply_output_consume(ap, n);
-    nrep = s_replies(outcopy, n, rep, 64);
+    nrep = s_replies(outcopy, total, rep, 64);
     return s_find(rep, nrep, id);
 }
 
