@@ -516,28 +516,12 @@ static int until_closed(struct run *r)
 
 static int connect(struct run *r)
 {
-    ds_transport_cfg_t tc = {.url = r->srv->url,
-                             .mode = r->srv->transport,
-                             .agent = r->srv->agent,
-                             .no_fsync = r->sy->o.no_fsync,
-                             .timeout_s = r->srv->timeout_s};
-    ds_session_opts_t so = {.console_id = r->sy->console_id,
-                            .host = r->sy->host,
-                            .pid = (uint32_t)getpid(),
-                            .write = r->mode == DS_SYNC_RUN,
-                            .zstd_level = r->sy->o.zstd_level,
-                            .lease_ttl_s = r->sy->o.cfg->lease_ttl,
-                            .zcache = r->sy->zcache};
     char err[512];
-    int rc = ds_transport_open(&tc, &r->t, err, sizeof(err));
+    int rc = ds__sync_open_target(r->sy, r->srv, r->mode == DS_SYNC_RUN, &r->t, &r->ss, err,
+                                  sizeof(err));
 
     if (rc < 0)
         return fail(r, rc, "%s", err);
-    rc = ds_session_new(r->t, &so, &r->ss);
-    if (rc == 0)
-        rc = ds_session_start(r->ss);
-    if (rc < 0)
-        return fail(r, rc, "cannot start the session: %s", ds_strerror(rc));
     return drive(r, until_ready);
 }
 

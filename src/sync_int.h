@@ -74,7 +74,7 @@ void ds__sync_memo_free(ds_sync_t *s);
 uint32_t ds__sync_sig_block(uint64_t size);
 int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd, uint64_t *dsize);
 
-/* sync_wait.c: waiting on a target (sync and verify drivers). */
+/* sync_target.c: a target session (sync and verify drivers). */
 typedef struct ds_sync_wait {
     uint64_t moved;    /* bytes in + out at the last wait */
     int64_t silent_ns; /* time waited since a byte last moved */
@@ -87,6 +87,11 @@ int64_t ds__sync_mono_ns(void);
  * the transport; or -errno from poll(2). */
 int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t, unsigned tmo_s,
                   int poll_ms);
+/* Opens the transport to srv and starts a session on it (write: a sync
+ * that may take the lease; else read-only). Returns 0 with *t and *ss set
+ * (the caller frees both, also on failure where set), or < 0 with err. */
+int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, ds_transport_t **t,
+                         ds_session_t **ss, char *err, size_t errlen);
 
 /* sync_send.c: turns plan items into frames on a session. */
 struct sender;

@@ -240,26 +240,11 @@ static int until_closed(struct vrun *v)
 
 static int vconnect(struct vrun *v)
 {
-    ds_transport_cfg_t tc = {.url = v->srv->url,
-                             .mode = v->srv->transport,
-                             .agent = v->srv->agent,
-                             .no_fsync = v->sy->o.no_fsync,
-                             .timeout_s = v->srv->timeout_s};
-    ds_session_opts_t so = {.console_id = v->sy->console_id,
-                            .host = v->sy->host,
-                            .pid = (uint32_t)getpid(),
-                            .write = 0,
-                            .zstd_level = -1};
     char err[512];
-    int rc = ds_transport_open(&tc, &v->t, err, sizeof(err));
+    int rc = ds__sync_open_target(v->sy, v->srv, 0, &v->t, &v->ss, err, sizeof(err));
 
     if (rc < 0)
         return vfail(v, rc, "%s", err);
-    rc = ds_session_new(v->t, &so, &v->ss);
-    if (rc == 0)
-        rc = ds_session_start(v->ss);
-    if (rc < 0)
-        return vfail(v, rc, "cannot start the session: %s", ds_strerror(rc));
     return vdrive(v, until_ready);
 }
 
