@@ -1,0 +1,84 @@
+/*
+ * The bandwidth limiter: nested token buckets (global > site > server) that
+ * pace every byte a server sends. Pure: time is an argument (nanoseconds on
+ * whatever monotonic clock the caller uses), nothing here reads a clock or
+ * blocks, so its tests run on a simulated clock.
+ *
+ * The limiter is a tree. The root is the global cap; its children are the
+ * sites (and servers that belong to no site); a site's children are its
+ * servers. Only leaves (servers) ask for bytes, and every byte granted
+ * counts against each node on the way to the root.
+ *
+ * Each capped node has a hard bucket at its cap, DS_RL_BURST_NS deep (at
+ * least DS_RL_MIN_DEPTH bytes): over any interval T a node sends at most
+ * cap * T + depth. Grants may be smaller than asked: a sender writes what
+ * it was granted and asks again for the rest, so bursts stay a few
+ * milliseconds long at every rate.
+ *
+ * Fair sharing: a parent's effective rate is divided among its active
+ * children by max-min (water-filling): a child capped below an equal share
+ * keeps its cap and the rest is shared equally by the others. Each child has
+ * a share bucket at that rate. A child whose share is used up may still
+ * borrow what its parent's pool holds above half its depth: tokens that
+ * slower or stalled children leave unused, so nobody's slowness holds the
+ * others back. A child is active from its first request until
+ * DS_RL_IDLE_NS after it was last due to ask again (or ds_rl_idle); then
+ * its share returns to the others.
+ *
+ * Not thread-safe: one limiter per event loop.
+ */
+#ifndef DISTSYNC_RATELIMIT_H
+#define DISTSYNC_RATELIMIT_H
+
+#include <stdint.h>
+
+#define DS_RL_NEVER     INT64_MAX   /* "no wake-up time is known" */
+#define DS_RL_BURST_NS  5000000LL   /* bucket depth: 5 ms of the rate ... */
+#define DS_RL_MIN_DEPTH 256         /* ... and at least this many bytes */
+#define DS_RL_IDLE_NS   100000000LL /* a child silent this long is inactive */
+#define DS_RL_PERIOD_NS 200000000LL /* how often leaves' demands are reviewed */
+
+typedef struct ds_rl ds_rl_t;
+typedef struct ds_rl_node ds_rl_node_t;
+
+typedef struct ds_rl_grant {
+    uint64_t bytes; /* granted now, 0..want: send exactly this many */
+    int64_t wake;   /* when bytes < want: ask again at this instant (a later
+                       ask may be granted less if others asked first), or
+                       DS_RL_NEVER when paused with no change known */
+} ds_rl_grant_t;
+
+/* Returns a new limiter with an uncapped root in *out. 0 or DS_ENOMEM. */
+int ds_rl_new(ds_rl_t **out);
+
+/* Frees rl and every node; NULL is a no-op. */
+void ds_rl_free(ds_rl_t *rl);
+
+/* The root (global cap). Lives as long as rl. */
+ds_rl_node_t *ds_rl_root(ds_rl_t *rl);
+
+/* Adds an uncapped child of parent (a node of rl) into *out; it lives as
+ * long as rl. Returns 0 or DS_ENOMEM. */
+int ds_rl_add(ds_rl_t *rl, ds_rl_node_t *parent, ds_rl_node_t **out);
+
+/*
+ * Sets node n's cap to bps bits per second (DS_BW_OFF: none, 0: paused)
+ * from instant now; bytes already granted stay counted, so a lower rate
+ * applies to the very next request. until is when the caller will next
+ * change it (a table's next edge, DS_RL_NEVER if none): a paused node's
+ * requests are told to wake then. now must not go backwards.
+ */
+void ds_rl_set_rate(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bps, int64_t until);
+
+/*
+ * Leaf n asks to send want (> 0) bytes at instant now. Fills *g (see
+ * ds_rl_grant_t); the caller sends g->bytes and, when fewer than want,
+ * waits until g->wake before asking again. now must not go backwards.
+ */
+void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_rl_grant_t *g);
+
+/* Leaf n will not ask again for now (its transfer ended or stalled): its
+ * share returns to its siblings at once. */
+void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now);
+
+#endif
