@@ -290,10 +290,30 @@ static int check_overlaps(const ds_bw_table_t *t, char *msg, size_t msglen)
     return 0;
 }
 
+/* Entry k (0-based) of a table, trimmed in place: the default rate (first
+ * entry only) or a window. */
+static int parse_entry(char *e, int k, ds_bw_table_t *out, char *msg, size_t msglen)
+{
+    char *t = e + strspn(e, " \t"), *end = t + strlen(t), buf[48];
+
+    while (end > t && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    if (*t == '\0')
+        return fail(msg, msglen, "entry %d is empty (remove the extra ';')", k + 1);
+    if (strpbrk(t, " \t") == NULL && k == 0)
+        return ds_bw_parse_rate(t, &out->dflt, msg, msglen);
+    if (strpbrk(t, " \t") == NULL)
+        return fail(msg, msglen, "entry %d '%s' is not a window (the default rate comes first)",
+                    k + 1, shown(t, 40, buf, sizeof(buf)));
+    if (out->n == DS_BW_MAX_WINDOWS)
+        return fail(msg, msglen, "more than %d windows", DS_BW_MAX_WINDOWS);
+    return parse_window(t, &out->w[out->n++], msg, msglen);
+}
+
 int ds_bw_parse(const char *text, ds_bw_table_t *out, char *msg, size_t msglen)
 {
-    char buf[DS_BW_TEXT_MAX], *save = NULL;
-    int have_default = 0, rc, k = 0;
+    char buf[DS_BW_TEXT_MAX], *next;
+    int rc = 0, k = 0;
 
     ds_bw_table_off(out);
     if (strlen(text) >= sizeof(buf))
@@ -301,34 +321,19 @@ int ds_bw_parse(const char *text, ds_bw_table_t *out, char *msg, size_t msglen)
     for (const char *c = text; *c != '\0'; c++)
         if (((unsigned char)*c < 0x20 && *c != '\t') || (unsigned char)*c >= 0x7f)
             return fail(msg, msglen, "table contains a control or non-ASCII character");
-    strcpy(buf, text);
-    for (char *e = strtok_r(buf, ";", &save); e != NULL; e = strtok_r(NULL, ";", &save), k++) {
-        char *t = e + strspn(e, " \t"), *end = t + strlen(t);
-        ds_bw_window_t w;
-
-        while (end > t && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-
-        if (*t == '\0')
-            return fail(msg, msglen, "entry %d is empty (remove the extra ';')", k + 1);
-        if (strpbrk(t, " \t") == NULL && k == 0) {
-            if ((rc = ds_bw_parse_rate(t, &out->dflt, msg, msglen)) < 0)
-                return rc;
-            have_default = 1;
-            continue;
-        }
-        if (strpbrk(t, " \t") == NULL)
-            return fail(msg, msglen, "entry %d '%s' is not a window (the default rate comes first)",
-                        k + 1, t);
-        if (out->n == DS_BW_MAX_WINDOWS)
-            return fail(msg, msglen, "more than %d windows", DS_BW_MAX_WINDOWS);
-        if ((rc = parse_window(t, &w, msg, msglen)) < 0)
-            return rc;
-        out->w[out->n++] = w;
-    }
-    if (!have_default && out->n == 0)
+    if (text[0] == '\0')
         return fail(msg, msglen, "empty value (expected a rate such as 20Mbit, or off)");
-    return check_overlaps(out, msg, msglen);
+    strcpy(buf, text);
+    for (char *e = buf; rc == 0 && e != NULL; e = next, k++) {
+        if ((next = strchr(e, ';')) != NULL)
+            *next++ = '\0';
+        rc = parse_entry(e, k, out, msg, msglen);
+    }
+    if (rc == 0)
+        rc = check_overlaps(out, msg, msglen);
+    if (rc < 0)
+        ds_bw_table_off(out);
+    return rc;
 }
 
 int ds_bw_format_rate(uint64_t bps, char *buf, size_t len)
