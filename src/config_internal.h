@@ -48,6 +48,17 @@ int ds__config_name_ok(const char *s);
  * msg that never repeats the URL's user information. */
 int ds__config_check_url(const char *url, char *msg, size_t msglen);
 
+/* Parses a `bandwidth =` value at line into dst (empty before the call).
+ * Returns 0, DS_ENOMEM, or DS_ECONFIG with a message in msg. */
+int ds__config_bandwidth(const char *value, int line, ds_bw_cfg_t *dst, char *msg, size_t msglen);
+
+/* After reading: absent caps become "off", site zones must load. Returns 0,
+ * or DS_ECONFIG (message in e). */
+int ds__config_check_caps(ds_config_t *cfg, struct ds__config_err *e);
+
+/* Frees what a site's and a server's caps hold. */
+void ds__config_caps_free(ds_config_t *cfg);
+
 void ds__config_list_free(ds_strlist_t *l);
 /* Deep copy of src into dst (empty before the call). 0 or DS_ENOMEM. */
 int ds__config_list_copy(ds_strlist_t *dst, const ds_strlist_t *src);

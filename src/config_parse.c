@@ -385,6 +385,32 @@ static int k_lease_ttl(struct parser *p, const char *key, const char *v)
     return 0;
 }
 
+static int set_bandwidth(struct parser *p, const char *key, const char *v, ds_bw_cfg_t *dst)
+{
+    char msg[384];
+    int rc = ds__config_bandwidth(v, p->line, dst, msg, sizeof(msg));
+
+    return rc == DS_ECONFIG ? fail(p, key, "%s", msg) : rc;
+}
+
+static int k_cbandwidth(struct parser *p, const char *key, const char *v)
+{
+    return set_bandwidth(p, key, v, &p->cfg->bandwidth);
+}
+
+/* [site NAME] */
+
+static int k_site_bandwidth(struct parser *p, const char *key, const char *v)
+{
+    return set_bandwidth(p, key, v, &p->cfg->sites[p->idx].bandwidth);
+}
+
+static int k_site_tz(struct parser *p, const char *key, const char *v)
+{
+    p->cfg->sites[p->idx].tz_line = p->line;
+    return set_text(p, key, v, &p->cfg->sites[p->idx].tz);
+}
+
 /* [server NAME] */
 
 static ds_server_cfg_t *cur_server(struct parser *p)
@@ -457,6 +483,11 @@ static int k_stimeout(struct parser *p, const char *key, const char *v)
     return set_timeout(p, key, v, &cur_server(p)->timeout_s);
 }
 
+static int k_sbandwidth(struct parser *p, const char *key, const char *v)
+{
+    return set_bandwidth(p, key, v, &cur_server(p)->bandwidth);
+}
+
 /* [schedule NAME] */
 
 static ds_schedule_cfg_t *cur_sched(struct parser *p)
@@ -501,19 +532,18 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},
-    {"state", k_state},
-    {"classes", k_cclasses},
-    {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},
-    {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads},
-    {"max_delete", k_cmax_delete},
-    {"timeout", k_ctimeout},
-    {"lease_ttl", k_lease_ttl},
+    {"store", k_store},          {"state", k_state},
+    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads}, {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},     {"lease_ttl", k_lease_ttl},
+    {"bandwidth", k_cbandwidth}, {NULL, NULL},
+};
+static const struct keydef site_keys[] = {
+    {"bandwidth", k_site_bandwidth},
+    {"tz", k_site_tz},
     {NULL, NULL},
 };
-static const struct keydef site_keys[] = {{NULL, NULL}};
 static const struct keydef server_keys[] = {
     {"url", k_url},
     {"site", k_site},
@@ -523,6 +553,7 @@ static const struct keydef server_keys[] = {
     {"agent", k_agent},
     {"max_delete", k_max_delete},
     {"timeout", k_stimeout},
+    {"bandwidth", k_sbandwidth},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -534,10 +565,10 @@ static const struct keydef schedule_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl"},
-    {"site", K_SITE, site_keys, "none: [site NAME] takes no keys yet"},
+     "lease_ttl, bandwidth"},
+    {"site", K_SITE, site_keys, "bandwidth, tz"},
     {"server", K_SERVER, server_keys,
-     "url, site, classes, prune, transport, agent, max_delete, timeout"},
+     "url, site, classes, prune, transport, agent, max_delete, timeout, bandwidth"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 
@@ -678,8 +709,9 @@ static int set_key(struct parser *p, const char *name, const char *value)
     for (k = p->sect->keys; k->name != NULL; k++)
         if (strcmp(k->name, name) == 0)
             break;
-    if (k->name == NULL && p->sect->kind == K_SITE &&
-        (strcmp(name, "bwlimit") == 0 || strcmp(name, "concurrency") == 0))
+    if (k->name == NULL && strcmp(name, "bwlimit") == 0)
+        return fail(p, name, "unknown key (the cap is 'bandwidth =')");
+    if (k->name == NULL && p->sect->kind == K_SITE && strcmp(name, "concurrency") == 0)
         return fail(p, name, "not supported yet");
     if (k->name == NULL)
         return fail(p, shown(name, buf, sizeof(buf)), "unknown key (known keys: %s)",

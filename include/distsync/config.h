@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "distsync/bandwidth.h"
 #include "distsync/chunker.h"
 
 /* max_delete: the default (a percentage) and the largest count accepted. */
@@ -29,9 +30,20 @@ typedef struct ds_strlist {
     size_t n;
 } ds_strlist_t;
 
+/* A `bandwidth =` key (see distsync/bandwidth.h for the grammar). */
+typedef struct ds_bw_cfg {
+    char *text;          /* as written, NULL when absent */
+    ds_bw_table_t table; /* parsed; "off" at all times when absent */
+    int line;            /* 0 when absent */
+} ds_bw_cfg_t;
+
 typedef struct ds_site_cfg {
     char *name;
-    int line; /* line of the [site NAME] header */
+    int line;              /* line of the [site NAME] header */
+    ds_bw_cfg_t bandwidth; /* the site's cap, shared by its servers */
+    char *tz;              /* IANA zone of the site's windows (and its
+                              servers'), NULL: the console's zone */
+    int tz_line;
 } ds_site_cfg_t;
 
 typedef struct ds_server_cfg {
@@ -45,9 +57,10 @@ typedef struct ds_server_cfg {
      * max_delete_pct); absent: the [console] default. */
     uint64_t max_delete;
     int max_delete_pct;
-    char *transport;    /* transport = local|agent (file:// only), NULL: local */
-    char *agent;        /* agent = PATH of the distsync binary run as the agent, NULL: self */
-    unsigned timeout_s; /* timeout = seconds without progress (default: [console] timeout) */
+    char *transport;       /* transport = local|agent (file:// only), NULL: local */
+    char *agent;           /* agent = PATH of the distsync binary run as the agent, NULL: self */
+    unsigned timeout_s;    /* timeout = seconds without progress (default: [console] timeout) */
+    ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
     int line;
     int url_line, site_line, classes_line, max_delete_line; /* 0 when the key is absent */
 } ds_server_cfg_t;
@@ -74,8 +87,9 @@ typedef struct ds_config {
     unsigned scan_threads;     /* [console] scan_threads = (default: online CPUs) */
     uint64_t max_delete;       /* [console] max_delete = servers' default (10%) */
     int max_delete_pct;
-    unsigned timeout_s; /* [console] timeout = (default DS_CONFIG_TIMEOUT_DEFAULT) */
-    unsigned lease_ttl; /* [console] lease_ttl = seconds (0: 300) */
+    unsigned timeout_s;    /* [console] timeout = (default DS_CONFIG_TIMEOUT_DEFAULT) */
+    unsigned lease_ttl;    /* [console] lease_ttl = seconds (0: 300) */
+    ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -60,6 +60,11 @@ const char *cli_esc(const char *s);
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
 int cli_config_load(struct cli *cli, ds_config_t **out);
 
+/* config check: writes cap b as one JSON value (null when absent) to
+ * stdout; prints one line per configured cap of cfg. */
+void caps_json(const ds_bw_cfg_t *b);
+void caps_text(const ds_config_t *cfg);
+
 /* Prints a loud warning naming the catalog of state and "run distsync scan"
  * when cat has no completed scan (src/cli/sync_prepare.c). */
 void cli_catalog_warn(ds_catalog_t *cat, const char *state);

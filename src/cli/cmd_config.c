@@ -54,12 +54,18 @@ static void print_json(const ds_config_t *cfg)
     json_str(cfg->state);
     putchar(',');
     json_list("classes", &cfg->classes);
-    printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,\"scan_threads\":%u},",
+    printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,\"scan_threads\":%u,",
            cfg->chunk.min_size, cfg->chunk.avg_size, cfg->chunk.max_size, cfg->scan_threads);
-    fputs("\"sites\":[", stdout);
+    fputs("\"bandwidth\":", stdout);
+    caps_json(&cfg->bandwidth);
+    fputs("},\"sites\":[", stdout);
     for (size_t i = 0; i < cfg->nsites; i++) {
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
         json_str(cfg->sites[i].name);
+        fputs(",\"tz\":", stdout);
+        json_str(cfg->sites[i].tz);
+        fputs(",\"bandwidth\":", stdout);
+        caps_json(&cfg->sites[i].bandwidth);
         putchar('}');
     }
     fputs("],\"servers\":[", stdout);
@@ -74,8 +80,11 @@ static void print_json(const ds_config_t *cfg)
         json_str(s->site);
         putchar(',');
         json_list("classes", &s->classes);
-        printf(",\"prune\":%s,\"max_delete\":\"%llu%s\"}", s->prune ? "true" : "false",
-               (unsigned long long)s->max_delete, s->max_delete_pct ? "%" : "");
+        printf(
+            ",\"prune\":%s,\"max_delete\":\"%llu%s\",\"bandwidth\":", s->prune ? "true" : "false",
+            (unsigned long long)s->max_delete, s->max_delete_pct ? "%" : "");
+        caps_json(&s->bandwidth);
+        putchar('}');
     }
     fputs("],\"schedules\":[", stdout);
     for (size_t i = 0; i < cfg->nschedules; i++) {
@@ -111,6 +120,7 @@ static void print_text(const ds_config_t *cfg)
     printf("\nchunks     min %u, avg %u, max %u bytes\n", cfg->chunk.min_size, cfg->chunk.avg_size,
            cfg->chunk.max_size);
     printf("%zu sites, %zu servers, %zu schedules\n", cfg->nsites, cfg->nservers, cfg->nschedules);
+    caps_text(cfg);
 }
 
 int cmd_config(struct cli *cli, int argc, char **argv)

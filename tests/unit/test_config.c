@@ -236,8 +236,8 @@ static void test_structure_errors(void)
     EXPECT_ERR(CONSOLE "colour = red\n", "t.conf:4: [console] key 'colour': unknown key");
     EXPECT_ERR(CONSOLE "store = y\n", "t.conf:4: [console] key 'store': duplicate key (first at "
                                       "line 2)");
-    EXPECT_ERR(CONSOLE "[site a]\nbwlimit = 1Mbit\n", "t.conf:5: [site a] key 'bwlimit': not "
-                                                      "supported yet");
+    EXPECT_ERR(CONSOLE "[site a]\nbwlimit = 1Mbit\n", "t.conf:5: [site a] key 'bwlimit': unknown "
+                                                      "key (the cap is 'bandwidth =')");
     EXPECT_ERR(CONSOLE "[site a]\nfoo = 1\n", "t.conf:5: [site a] key 'foo': unknown key");
     /* Line numbers stay exact across the synthetic section lines. */
     EXPECT_ERR(CONSOLE "[site a]\n[site b]\n\n# c\n[site c]\noops\n",
@@ -498,6 +498,43 @@ static void test_no_err_buffer(void)
     ds_config_free(NULL);
 }
 
+/* bandwidth = on [console], [site] and [server]; tz = on [site]. */
+static void test_bandwidth(void)
+{
+    ds_config_t *cfg = parse_ok(CONSOLE "bandwidth = 1Gbit\n[site lyon]\ntz = Europe/Paris\n"
+                                        "bandwidth = 20Mbit; Mon-Fri 08:00-18:00 512kbit\n"
+                                        "[site b]\n[server a]\nurl = file:///a\nsite = lyon\n"
+                                        "bandwidth = 2MB\n[server c]\nurl = file:///c\n",
+                                "/");
+
+    CHECK(cfg != NULL);
+    if (cfg == NULL)
+        return;
+    CHECK(cfg->bandwidth.table.dflt == 1000000000 && cfg->bandwidth.line == 4);
+    CHECK_STR(cfg->sites[0].tz, "Europe/Paris");
+    CHECK(cfg->sites[0].bandwidth.table.dflt == 20000000 && cfg->sites[0].bandwidth.table.n == 1);
+    CHECK_INT(cfg->sites[0].bandwidth.line, 7);
+    CHECK(cfg->sites[1].bandwidth.text == NULL && cfg->sites[1].bandwidth.table.dflt == DS_BW_OFF);
+    CHECK(cfg->servers[0].bandwidth.table.dflt == 16000000);
+    CHECK(cfg->servers[1].bandwidth.table.dflt == DS_BW_OFF &&
+          cfg->servers[1].bandwidth.table.n == 0);
+    ds_config_free(cfg);
+    cfg = parse_ok(CONSOLE, "/");
+    CHECK(cfg != NULL && cfg->bandwidth.text == NULL && cfg->bandwidth.table.dflt == DS_BW_OFF);
+    ds_config_free(cfg);
+    EXPECT_ERR(CONSOLE "bandwidth = 20\n", "t.conf:4: [console] key 'bandwidth': rate '20' has no "
+                                           "unit");
+    EXPECT_ERR(CONSOLE "[site a]\nbandwidth = 1Mbit; Mon 08:00-18:00 0; Mon 17:00-19:00 off\n",
+               "t.conf:5: [site a] key 'bandwidth': window 'Mon 08:00-18:00 0' overlaps window "
+               "'Mon 17:00-19:00 off' (both cover Mon 17:00-18:00)");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///a\nbandwidth = 5 Mbit\n",
+               "t.conf:6: [server a] key 'bandwidth': write the rate without a space ('5Mbit')");
+    EXPECT_ERR(CONSOLE "[site a]\nbandwidth = off\nbandwidth = 0\n",
+               "t.conf:6: [site a] key 'bandwidth': duplicate key (first at line 5)");
+    EXPECT_ERR(CONSOLE "[site a]\n\ntz = Mars/Base\n",
+               "t.conf:6: [site a] key 'tz': unknown time zone 'Mars/Base'");
+}
+
 int main(void)
 {
     RUN(test_example_loads);
@@ -516,5 +553,6 @@ int main(void)
     RUN(test_schedules);
     RUN(test_max_delete);
     RUN(test_no_err_buffer);
+    RUN(test_bandwidth);
     return CHECK_DONE();
 }
