@@ -213,7 +213,9 @@ static int parse_window(char *e, ds_bw_window_t *w, char *msg, size_t msglen)
                         shown(word[0], 40, buf, sizeof(buf)));
         word[n++] = t;
     }
-    *w = (ds_bw_window_t){.days = 0x7f, .start = 0, .end = 1440};
+    w->days = 0x7f; /* field by field: the padding stays as zeroed, so tables compare */
+    w->start = 0;
+    w->end = 1440;
     if (n == 2 && strspn(word[0], "0123456789.") == strlen(word[0]) && find_unit(word[1]))
         return fail(msg, msglen, "write the rate without a space ('%s%s')",
                     shown(word[0], 16, buf, sizeof(buf)), word[1]);

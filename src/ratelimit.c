@@ -12,7 +12,14 @@
 #include "distsync/error.h"
 #include "distsync/ratelimit.h"
 
-#define EPS 1e-6 /* bytes: float slack when a refill lands exactly on a need */
+/* Borrowing takes only what a pool holds above this fraction of its depth:
+ * a pool that full is not being used by the children it belongs to. */
+#define RESERVE 0.75
+/* How far below empty a leaf within its share may take the buckets above it. */
+#define DEBT 0.5
+#define EPS  1e-6
+/* A leaf asking again within this of its wake-up was waiting on us. */
+#define PROMPT_NS 20000000LL /* bytes: float slack when a refill lands exactly on a need */
 
 struct bucket {
     double rate;    /* bytes per second, INFINITY: no limit */
@@ -33,6 +40,8 @@ struct ds_rl_node {
     double demand;        /* bytes/s a leaf can use: its cap, or what it used when it left its
                              share unused last period */
     int64_t active_until; /* active while now <= active_until */
+    int64_t due;          /* wake-up a leaf was given, 0: none pending */
+    int prompt;           /* it came back by due + PROMPT_NS this period */
     int active, placed;
 };
 
@@ -227,10 +236,11 @@ static void recompute(ds_rl_t *rl, int64_t now)
     rl->dirty = 0;
 }
 
-/* Every DS_RL_PERIOD_NS: a leaf that let a quarter of its share spill (it
- * asked less than it was given: a slow link, a small file) is held to 1.5
- * times what it used, so its siblings share the rest fairly instead of
- * racing to borrow it; a leaf that used its share may use its cap again. */
+/* Every DS_RL_PERIOD_NS: a leaf that let a quarter of its share spill and
+ * never came back promptly when woken (it asks less than it is given: a
+ * slow link, small files) is held to 1.5 times what it used, so its
+ * siblings share the rest fairly instead of racing to borrow it; any other
+ * leaf may use its cap again. */
 static void review(ds_rl_t *rl, int64_t now)
 {
     double secs = (double)(now - (rl->period_end - DS_RL_PERIOD_NS)) / 1e9;
@@ -239,12 +249,13 @@ static void review(ds_rl_t *rl, int64_t now)
         if (n->child != NULL)
             continue;
         refill(&n->share, now);
-        if (n->active && !isinf(n->share.rate) && secs > 0 &&
+        if (n->active && !n->prompt && !isinf(n->share.rate) && secs > 0 &&
             n->share.spilled > 0.25 * n->share.rate * secs)
             n->demand = fmax(1.5 * n->used / secs, DS_RL_MIN_DEPTH / secs);
         else
             n->demand = INFINITY;
         n->used = 0;
+        n->prompt = 0;
         n->share.spilled = 0;
     }
     rl->period_end = now + DS_RL_PERIOD_NS;
@@ -270,44 +281,88 @@ static struct bucket *pool_of(ds_rl_t *rl, ds_rl_node_t *p)
     return isinf(b->rate) ? NULL : b;
 }
 
-/* What the path from leaf to the root allows now, and the smallest depth
- * among its buckets (the most one grant can ever be). */
-static double allowed(ds_rl_t *rl, ds_rl_node_t *leaf, double *qd)
+/* Borrow mode: the leaf's share is used up; each level takes its own share
+ * or what its parent's pool holds above RESERVE; nothing goes below empty.
+ * Returns what the path from leaf allows now. */
+static double allowed_borrow(ds_rl_t *rl, ds_rl_node_t *leaf)
 {
     double a = INFINITY;
 
-    *qd = INFINITY;
     for (ds_rl_node_t *n = leaf; n != NULL; n = n->parent) {
         a = fmin(a, n->hard.tokens);
-        *qd = fmin(*qd, n->hard.depth);
         if (n != &rl->root && !isinf(n->share.rate)) {
             struct bucket *p = pool_of(rl, n->parent);
-            double borrow = p ? fmax(0, p->tokens - p->depth / 2) : INFINITY;
+            double borrow = p ? fmax(0, p->tokens - RESERVE * p->depth) : INFINITY;
 
             a = fmin(a, fmax(n->share.tokens, borrow));
-            *qd = fmin(*qd, n->share.depth);
         }
     }
     return a;
 }
 
+/* Share mode: the leaf sends within its own cap and share; the buckets above
+ * it may go DEBT of their depth below empty, so the order in which siblings
+ * wake does not decide who gets the parent's tokens (their shares already
+ * add up to no more than the parent's rate). */
+static double allowed_share(ds_rl_t *rl, ds_rl_node_t *leaf)
+{
+    double a = fmin(leaf->hard.tokens, leaf->share.tokens);
+
+    for (ds_rl_node_t *n = leaf->parent; n != NULL; n = n->parent) {
+        a = fmin(a, n->hard.tokens + DEBT * n->hard.depth);
+        if (n != &rl->root)
+            a = fmin(a, n->share.tokens + DEBT * n->share.depth);
+    }
+    return a;
+}
+
+/* The smallest grant worth waking for: half the leaf's smallest depth, so a
+ * wake-up up to half a depth late loses nothing. */
+static double quantum(const ds_rl_node_t *leaf)
+{
+    double q = fmin(leaf->hard.depth, leaf->share.depth);
+
+    for (const ds_rl_node_t *n = leaf->parent; n != NULL; n = n->parent)
+        q = fmin(q, fmin(n->hard.depth, n->share.depth));
+    return q / 2;
+}
+
 /* Seconds until the path from leaf allows x bytes, if nobody else asks. */
 static double wait_for(ds_rl_t *rl, ds_rl_node_t *leaf, double x)
 {
-    double w = 0;
+    double wb = 0, ws = fmax(time_to(&leaf->hard, x), time_to(&leaf->share, x));
 
     for (ds_rl_node_t *n = leaf; n != NULL; n = n->parent) {
-        w = fmax(w, time_to(&n->hard, x));
+        wb = fmax(wb, time_to(&n->hard, x));
+        if (n != leaf) {
+            ws = fmax(ws, time_to(&n->hard, x - DEBT * n->hard.depth));
+            ws = fmax(ws, time_to(&n->share, x - DEBT * n->share.depth));
+        }
         if (n != &rl->root && !isinf(n->share.rate)) {
             struct bucket *p = pool_of(rl, n->parent);
             double tb = INFINITY;
 
-            if (p != NULL && x + p->depth / 2 <= p->depth + EPS)
-                tb = time_to(p, x + p->depth / 2);
-            w = fmax(w, fmin(time_to(&n->share, x), tb));
+            if (p != NULL && x + RESERVE * p->depth <= p->depth + EPS)
+                tb = time_to(p, x + RESERVE * p->depth);
+            wb = fmax(wb, fmin(time_to(&n->share, x), tb));
         }
     }
-    return w;
+    return fmin(ws, wb);
+}
+
+/* Takes g bytes from every bucket on the path: the leaf's own down to
+ * empty, the others down to DEBT below. */
+static void take(ds_rl_node_t *leaf, double g)
+{
+    for (ds_rl_node_t *n = leaf; n != NULL; n = n->parent) {
+        double floor_h = n == leaf ? 0 : -DEBT * n->hard.depth;
+        double floor_s = n == leaf ? 0 : -DEBT * n->share.depth;
+
+        if (!isinf(n->hard.tokens))
+            n->hard.tokens = fmax(floor_h, n->hard.tokens - g);
+        if (!isinf(n->share.tokens))
+            n->share.tokens = fmax(floor_s, n->share.tokens - g);
+    }
 }
 
 /* The earliest change of a paused node on the path, or 0 when none is paused. */
@@ -334,6 +389,9 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
         return;
     }
     touch(rl, n, now + DS_RL_IDLE_NS);
+    if (n->due != 0 && now <= n->due + PROMPT_NS)
+        n->prompt = 1;
+    n->due = 0;
     if (now >= rl->period_end)
         review(rl, now);
     if (rl->dirty || now > rl->expiry)
@@ -342,14 +400,12 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
         refill(&x->hard, now);
         refill(&x->share, now);
     }
-    a = allowed(rl, n, &qd);
+    a = fmax(allowed_share(rl, n), allowed_borrow(rl, n));
+    qd = quantum(n);
     if (a + EPS >= fmin((double)want, qd)) {
         g->bytes = a + EPS >= (double)want ? want : (uint64_t)(a + EPS);
         n->used += (double)g->bytes;
-        for (ds_rl_node_t *x = n; x != NULL; x = x->parent) {
-            x->hard.tokens = fmax(0, x->hard.tokens - (double)g->bytes);
-            x->share.tokens = fmax(0, x->share.tokens - (double)g->bytes);
-        }
+        take(n, (double)g->bytes);
     }
     if (g->bytes == want)
         return;
@@ -358,6 +414,7 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
     g->wake = isinf(w) || w > 1e9 ? DS_RL_NEVER : now + (int64_t)ceil(w * 1e9);
     if (g->wake == now)
         g->wake = now + 1;
+    n->due = g->wake == DS_RL_NEVER ? 0 : g->wake;
     touch(rl, n, (g->wake == DS_RL_NEVER ? now : g->wake) + DS_RL_IDLE_NS);
 }
 

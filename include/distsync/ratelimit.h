@@ -10,20 +10,25 @@
  * counts against each node on the way to the root.
  *
  * Each capped node has a hard bucket at its cap, DS_RL_BURST_NS deep (at
- * least DS_RL_MIN_DEPTH bytes): over any interval T a node sends at most
- * cap * T + depth. Grants may be smaller than asked: a sender writes what
- * it was granted and asks again for the rest, so bursts stay a few
- * milliseconds long at every rate.
+ * least DS_RL_MIN_DEPTH bytes). Grants may be smaller than asked: a sender
+ * writes what it was granted and asks again for the rest, so bursts stay a
+ * few milliseconds long at every rate. A sender is told to wake when half
+ * a depth is available, so a wake-up up to half a depth late loses nothing.
  *
  * Fair sharing: a parent's effective rate is divided among its active
- * children by max-min (water-filling): a child capped below an equal share
- * keeps its cap and the rest is shared equally by the others. Each child has
- * a share bucket at that rate. A child whose share is used up may still
- * borrow what its parent's pool holds above half its depth: tokens that
- * slower or stalled children leave unused, so nobody's slowness holds the
- * others back. A child is active from its first request until
- * DS_RL_IDLE_NS after it was last due to ask again (or ds_rl_idle); then
- * its share returns to the others.
+ * children by max-min (water-filling): a child that can use less than an
+ * equal share (its own cap, or what it used) keeps that, and the rest is
+ * shared equally by the others. Each child has a share bucket at that rate.
+ * A leaf sending within its share may take the buckets above it down to
+ * half a depth below empty, so which sibling wakes first does not decide
+ * who gets the parent's tokens (over any interval T a capped node sends at
+ * most cap * T + 1.5 depths). A leaf whose share is used up may borrow what
+ * its parent's pool holds above three quarters of its depth: tokens that
+ * slower or stalled siblings leave unused. Every DS_RL_PERIOD_NS, a leaf
+ * that let a quarter of its share spill without coming back when woken (a
+ * slow link) is held to 1.5 times what it used. A child is active from its
+ * first request until DS_RL_IDLE_NS after it was last due to ask again (or
+ * ds_rl_idle); then its share returns to the others.
  *
  * Not thread-safe: one limiter per event loop.
  */

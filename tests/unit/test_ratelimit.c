@@ -38,6 +38,8 @@ struct srv {
 };
 
 struct sim {
+    int jitter; /* wake-ups on a 1 ms timer, 0-2 ms late, like a loop's */
+    uint32_t rng;
     ds_rl_t *rl;
     ds_rl_node_t *site[MAXSITE];
     int nsites, n;
@@ -118,6 +120,10 @@ static void sim_run(struct sim *m, int64_t end)
             g.wake = m->now + 1;
         }
         s->next = g.bytes == WANT ? m->now : g.wake;
+        if (m->jitter && s->next > m->now && g.wake != DS_RL_NEVER) {
+            m->rng = m->rng * 1103515245u + 12345u;
+            s->next = (s->next + MS - 1) / MS * MS + (int64_t)(m->rng >> 16) % (2 * MS);
+        }
         if (s->link > 0 && g.bytes > 0) /* its own link takes this long to drain it */
             s->next = m->now + (int64_t)((double)g.bytes / s->link * 1e9);
         if (g.wake == DS_RL_NEVER)
@@ -170,35 +176,37 @@ static struct stats measure(const struct series *s, uint64_t bps, int64_t from, 
     return st;
 }
 
-/* One site of n greedy servers under cap bps for 30 s: accuracy and fairness. */
-static void one_site(uint64_t bps, int n, int print)
+/* One site of n greedy servers under cap bps: accuracy over 30 s, fairness
+ * over 30 s (300 s when each server's share is under 1 kbit/s: 30 s is
+ * then only a few grants each). */
+static void one_site(uint64_t bps, int n, int jitter)
 {
     uint64_t cap[1] = {bps}, lo = UINT64_MAX, hi = 0;
     struct sim *m = calloc(1, sizeof(*m));
+    int64_t dur = bps / (uint64_t)n < 1000 ? 300 * SEC : 30 * SEC;
     struct stats st;
-    double fair, slack;
+    double fair;
     char r[32];
 
     sim_init(m, DS_BW_OFF, 1, cap);
+    m->jitter = jitter;
     for (int i = 0; i < n; i++)
         sim_server(m, 0, DS_BW_OFF);
-    sim_run(m, 30 * SEC);
+    sim_run(m, dur);
     st = measure(&m->sites[0], bps, 0, 30 * SEC);
     for (int i = 0; i < n; i++) {
         lo = m->s[i].total < lo ? m->s[i].total : lo;
         hi = m->s[i].total > hi ? m->s[i].total : hi;
     }
-    fair = (double)bps / 8.0 * 30 / n;
-    /* the unit of sharing is one grant: at least DS_RL_MIN_DEPTH bytes */
-    slack = fmax(0.10 * fair, (double)DS_RL_MIN_DEPTH);
+    fair = (double)bps / 8.0 * (double)(dur / SEC) / n;
     ds_bw_format_rate(bps, r, sizeof(r));
-    if (print)
-        printf("  %-8s %3d servers: mean %+6.2f%%, worst 1 s %+6.2f%%, worst 100 ms %+7.2f%%, "
-               "server min/max %.3f/%.3f of fair\n",
-               r, n, st.mean_err, st.over_1s, st.over_100ms, (double)lo / fair, (double)hi / fair);
+    printf("  %-8s %3d servers: mean %+6.2f%%, worst 1 s %+6.2f%%, worst 100 ms %+7.2f%%, "
+           "server min/max %.3f/%.3f of fair%s\n",
+           r, n, st.mean_err, st.over_1s, st.over_100ms, (double)lo / fair, (double)hi / fair,
+           dur > 30 * SEC ? " (over 300 s)" : "");
     CHECK(fabs(st.mean_err) <= 3.0);
     CHECK(st.over_1s <= 10.0);
-    CHECK((double)lo >= fair - slack && (double)hi <= fair + slack);
+    CHECK((double)lo >= 0.9 * fair && (double)hi <= 1.1 * fair);
     sim_free(m);
     free(m);
 }
@@ -208,10 +216,13 @@ static void test_accuracy_and_fairness(void)
     static const uint64_t rates[] = {64000, 2000000, 200000000, 1000000000};
     static const int counts[] = {1, 10, 100};
 
-    printf("simulated 30 s, greedy senders asking %d bytes:\n", WANT);
-    for (size_t i = 0; i < 4; i++)
-        for (size_t j = 0; j < 3; j++)
-            one_site(rates[i], counts[j], 1);
+    for (int jitter = 0; jitter < 2; jitter++) {
+        printf("simulated 30 s, greedy senders asking %d bytes, waking %s:\n", WANT,
+               jitter ? "on a 1 ms timer, 0-2 ms late" : "on time");
+        for (size_t i = 0; i < 4; i++)
+            for (size_t j = 0; j < 3; j++)
+                one_site(rates[i], counts[j], jitter);
+    }
 }
 
 /* Nested: global 100 Mbit over three sites (50 Mbit with a 1 Mbit server,
