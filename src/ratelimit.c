@@ -42,7 +42,7 @@ struct ds_rl_node {
     int64_t active_until; /* active while now <= active_until */
     int64_t due;          /* wake-up a leaf was given, 0: none pending */
     int prompt;           /* it came back by due + PROMPT_NS this period */
-    int active, placed;
+    int active, placed, joined;
 };
 
 struct ds_rl {
@@ -220,19 +220,26 @@ static void share_out(ds_rl_node_t *n, double rate, int64_t now)
 /* Marks which nodes are active at now and recomputes every share. */
 static void recompute(ds_rl_t *rl, int64_t now)
 {
+    ds_rl_node_t *n;
+
     rl->expiry = DS_RL_NEVER;
-    for (ds_rl_node_t *n = rl->all; n != NULL; n = n->next_all) {
+    for (n = rl->all; n != NULL; n = n->next_all) {
         int was = n->active;
 
         n->active = n->active_until >= now;
+        n->joined = n->active && !was;
         if (n->active && n->active_until < rl->expiry)
             rl->expiry = n->active_until;
-        if (n->active && !was) /* a (re)joining child starts with a full share */
-            n->share.tokens = INFINITY;
     }
     rl->root.active = 1;
     demand(&rl->root);
     share_out(&rl->root, cap_rate(rl->root.cap), now);
+    for (n = rl->all; n != NULL; n = n->next_all) {
+        if (!n->joined || isinf(n->share.rate))
+            continue;
+        n->share.tokens = n->share.depth; /* a (re)joining child starts with a full share */
+        n->share.spilled = 0;
+    }
     rl->dirty = 0;
 }
 
@@ -421,5 +428,6 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
 void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now)
 {
     n->active_until = now - 1;
+    n->due = 0;
     rl->dirty = 1;
 }
