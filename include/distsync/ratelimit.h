@@ -71,7 +71,9 @@ int ds_rl_add(ds_rl_t *rl, ds_rl_node_t *parent, ds_rl_node_t **out);
  * from instant now; bytes already granted stay counted, so a lower rate
  * applies to the very next request. until is when the caller will next
  * change it (a table's next edge, DS_RL_NEVER if none): a paused node's
- * requests are told to wake then. now must not go backwards.
+ * requests are told to wake then. Wake times already handed out were
+ * computed at the old rates: the caller asks again at once for the leaves
+ * waiting below n. now must not go backwards.
  */
 void ds_rl_set_rate(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bps, int64_t until);
 

@@ -454,6 +454,121 @@ static void test_table_drives_rate(void)
     ds_tz_free(paris);
 }
 
+/* Random trees, caps changed every 2 s (paused, off, 64 kbit/s..50 Mbit/s),
+ * servers that stall or sit behind slow links: within every stretch of a
+ * constant cap, no 1 s window of any capped level exceeds cap * 1 s + 1.5
+ * bucket depths; a paused level sends nothing; every server that asks
+ * under caps of 512 kbit/s or more gets bytes in every stretch. */
+static uint32_t rnd(uint32_t *r)
+{
+    *r = *r * 1103515245u + 12345u;
+    return *r >> 8;
+}
+
+static uint64_t rnd_cap(uint32_t *r)
+{
+    static const uint64_t caps[] = {DS_BW_OFF, 0,        64000,    512000,
+                                    2000000,   10000000, 20000000, 50000000};
+
+    return caps[rnd(r) % 8];
+}
+
+static double depth_bytes(uint64_t bps)
+{
+    double d = (double)bps / 8 * (double)DS_RL_BURST_NS / SEC;
+
+    return d > DS_RL_MIN_DEPTH ? d : DS_RL_MIN_DEPTH;
+}
+
+/* Checks series s against the caps the node had in each 2 s stretch. */
+static int check_caps(const struct series *s, const uint64_t *caps, int nseg)
+{
+    int bad = 0;
+
+    for (int k = 0; k < nseg; k++) {
+        int64_t a = k * 2 * SEC, b = a + 2 * SEC;
+
+        if (caps[k] == 0 && bytes_in(s, a, b) != 0)
+            bad++;
+        if (caps[k] != 0 && caps[k] != DS_BW_OFF &&
+            (double)worst_window(s, a, b, SEC) >
+                (double)caps[k] / 8 + 1.5 * depth_bytes(caps[k]) + 1)
+            bad++;
+    }
+    return bad;
+}
+
+static void test_random_invariants(void)
+{
+    enum { NSEG = 20 };
+
+    for (uint32_t seed = 1; seed <= 6; seed++) {
+        struct sim *m = calloc(1, sizeof(*m));
+        uint64_t gcap[NSEG], scap[MAXSITE][NSEG], vcap[MAXSRV][NSEG], sites[3];
+        uint32_t r = seed;
+        int bad = 0;
+
+        for (int i = 0; i < 3; i++)
+            sites[i] = rnd_cap(&r);
+        sim_init(m, rnd_cap(&r), 3, sites);
+        m->jitter = (int)(seed & 1);
+        for (int i = 0; i < 30; i++) {
+            struct srv *v = sim_server(m, (int)(rnd(&r) % 4) - 1, DS_BW_OFF);
+
+            v->stall_at = rnd(&r) % 4 == 0 ? (int64_t)(rnd(&r) % 40) * SEC : 0;
+            v->link = rnd(&r) % 5 == 0 ? 20000.0 + rnd(&r) % 200000 : 1e8; /* slow, or 800 Mbit/s */
+        }
+        for (int k = 0; k < NSEG; k++) {
+            int64_t t = k * 2 * SEC;
+
+            gcap[k] = k == 0 || rnd(&r) % 3 == 0 ? rnd_cap(&r) : gcap[k - 1];
+            ds_rl_set_rate(m->rl, ds_rl_root(m->rl), t, gcap[k], t + 2 * SEC);
+            for (int i = 0; i < 3; i++) {
+                scap[i][k] = k == 0 || rnd(&r) % 3 == 0 ? rnd_cap(&r) : scap[i][k - 1];
+                ds_rl_set_rate(m->rl, m->site[i], t, scap[i][k], t + 2 * SEC);
+            }
+            for (int i = 0; i < m->n; i++) {
+                vcap[i][k] = k == 0 || rnd(&r) % 4 == 0 ? rnd_cap(&r) : vcap[i][k - 1];
+                ds_rl_set_rate(m->rl, m->s[i].node, t, vcap[i][k], t + 2 * SEC);
+                if (m->s[i].next > t) /* a change of caps wakes whoever waits */
+                    m->s[i].next = t;
+            }
+            sim_run(m, t + 2 * SEC);
+        }
+        bad += check_caps(&m->glob, gcap, NSEG);
+        for (int i = 0; i < 3; i++)
+            bad += check_caps(&m->sites[i], scap[i], NSEG);
+        for (int i = 0; i < m->n; i++) {
+            bad += check_caps(&m->s[i].sent, vcap[i], NSEG);
+            /* liveness: asking under positive caps all the way up gets bytes */
+            for (int k = 0; k < NSEG; k++) {
+                int64_t a = k * 2 * SEC;
+                int site = m->s[i].site;
+                /* under 512 kbit/s shared by up to 30 servers, a share is a few
+                 * 128-byte grants per stretch: fair over minutes, not 2 s */
+                int open = gcap[k] >= 512000 && vcap[i][k] >= 512000 &&
+                           (site < 0 || scap[site][k] >= 512000);
+
+                if (open && (m->s[i].stall_at == 0 || m->s[i].stall_at > a + 2 * SEC) &&
+                    bytes_in(&m->s[i].sent, a, a + 2 * SEC) == 0) {
+                    fprintf(stderr,
+                            "  stretch %d: server %d got nothing (global %" PRIu64
+                            ", site %d %" PRIu64 ", own %" PRIu64 ", link %.0f, asks %" PRIu64
+                            ")\n",
+                            k, i, gcap[k], site, site >= 0 ? scap[site][k] : 0, vcap[i][k],
+                            m->s[i].link, m->s[i].asks);
+                    bad++;
+                }
+            }
+        }
+        if (bad)
+            fprintf(stderr, "seed %u: %d violations\n", seed, bad);
+        CHECK_INT(bad, 0);
+        sim_free(m);
+        free(m);
+    }
+}
+
 int main(void)
 {
     RUN(test_paused);
@@ -464,5 +579,6 @@ int main(void)
     RUN(test_stalled_and_slow);
     RUN(test_idle_and_return);
     RUN(test_table_drives_rate);
+    RUN(test_random_invariants);
     return CHECK_DONE();
 }
