@@ -165,6 +165,11 @@ void ds_rl_set_rate(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bps, int
     rl->dirty = 1;
 }
 
+uint64_t ds_rl_cap(const ds_rl_node_t *n)
+{
+    return n->cap;
+}
+
 /* Bottom-up: what each subtree can use at most, given its active leaves. */
 static double demand(ds_rl_node_t *n)
 {
