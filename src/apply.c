@@ -327,6 +327,8 @@ static int on_hello(ds_apply_t *ap, const ds_msg_t *req)
         lo = DS_PROTO_VERSION_MIN;
     if (hi > DS_PROTO_VERSION_MAX)
         hi = DS_PROTO_VERSION_MAX;
+    if (ap->opts.max_version && hi > ap->opts.max_version)
+        hi = ap->opts.max_version;
     if (lo > hi)
         return ds__apply_fatal(ap, req->id, DS_EVERSION,
                                "console speaks protocol versions %u..%u, this agent %u..%u",

@@ -26,6 +26,10 @@
 #include "distsync/pathsafe.h"
 #include "rsjob.h"
 
+#define file_fail  ds__apply_file_fail
+#define file_write ds__apply_file_write
+#define in_delta(f) ((f)->job != NULL || (f)->zdec != NULL)
+
 static struct afile *find_file(ds_apply_t *ap, uint32_t id)
 {
     for (unsigned i = 0; i < ap->max_open; i++)
@@ -60,13 +64,14 @@ static void drop_tmp(ds_apply_t *ap, struct afile *f)
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f)
 {
     drop_tmp(ap, f);
+    ds__apply_zpatch_free(f); /* not in drop_tmp: a failure may come from inside the decoder */
     free(f->path);
     memset(f, 0, sizeof(*f));
     f->fd = f->basis_fd = -1;
 }
 
-/* Fails file f (once): removes its tmp file and queues an early FILE_ERR. */
-static int file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt, ...)
+int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt,
+                        ...)
 {
     ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = id};
     va_list va;
@@ -90,8 +95,7 @@ static int file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, con
     return ds__apply_reply(ap, &m);
 }
 
-/* Appends n bytes to f's tmp file and hash. Returns 0, or 1 when f failed. */
-static int file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n)
+int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n)
 {
     if (n > f->size - f->written) {
         file_fail(ap, f, id, DS_ETOOBIG, "more data than the declared size %" PRIu64 " bytes",
@@ -208,7 +212,7 @@ int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m)
 
     if (rc < 0 || f->failed)
         return rc;
-    if (f->job)
+    if (in_delta(f))
         return file_fail(ap, f, m->id, DS_EPROTO, "COPY inside an unfinished DELTA");
     if (open_basis(ap, f, m->id, m->u.copy.basis))
         return 0;
@@ -325,9 +329,9 @@ int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m)
 
     if (rc < 0 || f->failed)
         return rc;
-    if (m->type == DS_MSG_LITERAL && f->job)
+    if (m->type == DS_MSG_LITERAL && in_delta(f))
         return file_fail(ap, f, m->id, DS_EPROTO, "LITERAL inside an unfinished DELTA");
-    if (m->type == DS_MSG_DELTA && f->job) {
+    if (m->type == DS_MSG_DELTA && in_delta(f)) {
         char name[DS_PROTO_STR_MAX + 1];
 
         ds__apply_cstr(m->u.data.basis, name);
@@ -343,9 +347,21 @@ int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m)
             ap->stats.bytes_literal += n;
         return 0;
     }
+    if (f->zdec != NULL) {
+        ap->stats.bytes_delta += n;
+        ds__apply_zpatch_feed(ap, f, m->id, p, n);
+        return 0;
+    }
     if (f->job == NULL) {
         if (open_basis(ap, f, m->id, m->u.data.basis))
             return 0;
+        if (ds__apply_zpatch_sniff(ap, p, n)) {
+            if (ds__apply_zpatch_begin(ap, f, m->id) == 0) {
+                ap->stats.bytes_delta += n;
+                ds__apply_zpatch_feed(ap, f, m->id, p, n);
+            }
+            return 0;
+        }
         f->job = rs_patch_begin(copy_cb, f);
         f->delta_done = 0;
         if (f->job == NULL)
@@ -363,6 +379,8 @@ int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m)
 
     if (rc < 0 || f->failed)
         return rc;
+    if (f->zdec != NULL)
+        return ds__apply_zpatch_end(ap, f, m->id), 0;
     if (f->job == NULL)
         return file_fail(ap, f, m->id, DS_EPROTO, "DELTA_END without DELTA");
     if (!f->delta_done && run_job(ap, f, m->id, NULL, 0, 1))
@@ -395,7 +413,7 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
     char got[2 * DS_SHA256_LEN + 1], want[2 * DS_SHA256_LEN + 1];
     struct stat st;
 
-    if (f->job)
+    if (in_delta(f))
         return file_fail(ap, f, m->id, DS_EPROTO, "FILE_COMMIT inside an unfinished DELTA"), 1;
     if (f->written != f->size || m->u.commit.size != f->size)
         return file_fail(ap, f, m->id, DS_ECORRUPT,

@@ -52,6 +52,9 @@ struct afile {
     /* librsync patch job of the current DELTA run */
     void *job;
     int delta_done;
+    /* zpatch decoder of the current DELTA run (version 3; apply_zpatch.c) */
+    struct ds_zpatch_dec *zdec;
+    struct ds_zpatch_basis *zbasis;
 };
 
 struct ds_apply {
@@ -110,6 +113,24 @@ int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m);
 int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
+/* Appends n bytes to f's tmp file and hash. Returns 0, or 1 when f failed. */
+int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n);
+/* Fails file f (once): removes its tmp file and queues an early FILE_ERR. */
+int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt,
+                        ...) __attribute__((format(printf, 5, 6)));
+
+/* apply_zpatch.c: DELTA runs carrying a zpatch (version 3). Each returns 0,
+ * or 1 when the file failed (FILE_ERR queued). */
+/* 1 when a DELTA run starting with these bytes is a zpatch in this session. */
+int ds__apply_zpatch_sniff(const ds_apply_t *ap, const uint8_t *p, size_t n);
+int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id);
+int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p,
+                          size_t n);
+/* DELTA_END: the stream must be complete. */
+int ds__apply_zpatch_end(ds_apply_t *ap, struct afile *f, uint32_t id);
+/* Frees the decoder (NULL-safe; also on failure). */
+void ds__apply_zpatch_free(struct afile *f);
+
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
 

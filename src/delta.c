@@ -385,10 +385,3 @@ out:
     free(bufs);
     return rc;
 }
-
-int ds_delta_worth(uint64_t shared_bytes, uint64_t target_size)
-{
-    if (shared_bytes < 64 * 1024)
-        return 0;
-    return shared_bytes >= target_size / 4;
-}

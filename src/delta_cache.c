@@ -28,8 +28,10 @@
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
+#include "distsync/zpatch.h"
 
-#define ENTRY_SUFFIX   ".rsd"
+#define ENTRY_SUFFIX   ".rsd" /* librsync delta */
+#define ZP_SUFFIX      ".zpd" /* zpatch (same length) */
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
 #define TRAILER_MAGIC  "DSDCSUM1"
@@ -54,14 +56,15 @@ struct entry {
 
 static const char delta_magic[4] = {'r', 's', 0x02, 0x36};
 
-static void entry_path(const ds_delta_cache_t *c, const uint8_t *b, const uint8_t *t, char *out,
-                       size_t cap)
+static void entry_path(const ds_delta_cache_t *c, int fmt, const uint8_t *b, const uint8_t *t,
+                       char *out, size_t cap)
 {
     char bh[2 * DS_SHA256_LEN + 1], th[2 * DS_SHA256_LEN + 1];
 
     ds_hex(b, DS_SHA256_LEN, bh);
     ds_hex(t, DS_SHA256_LEN, th);
-    snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th, ENTRY_SUFFIX);
+    snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th,
+             fmt == DS_DELTA_FMT_ZPATCH ? ZP_SUFFIX : ENTRY_SUFFIX);
 }
 
 static int is_entry(const char *name)
@@ -69,7 +72,8 @@ static int is_entry(const char *name)
     size_t len = strlen(name);
 
     return len == 4 * DS_SHA256_LEN + 1 + strlen(ENTRY_SUFFIX) &&
-           strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0;
+           (strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0 ||
+            strcmp(name + len - strlen(ZP_SUFFIX), ZP_SUFFIX) == 0);
 }
 
 /* Removes a tmp.<pid>.<n> file whose writer is gone or that is stale. */
@@ -301,7 +305,7 @@ static int write_trailer(int fd, uint64_t len)
 
 /* Checks an entry: returns NULL when sound (*size: the delta's length),
  * else why not. *old is set for an entry without a trailer. */
-static const char *check_entry(int fd, uint64_t *size, int *old)
+static const char *check_entry(int fd, int fmt, uint64_t *size, int *old)
 {
     uint8_t t[TRAILER_LEN];
     char head[4];
@@ -318,8 +322,9 @@ static const char *check_entry(int fd, uint64_t *size, int *old)
     len = get_be64(t + 8);
     if (len != (uint64_t)st.st_size - TRAILER_LEN)
         return "length in the trailer does not match the file";
-    if (pread(fd, head, 4, 0) != 4 || memcmp(head, delta_magic, 4) != 0)
-        return "not a librsync delta";
+    if (pread(fd, head, 4, 0) != 4 ||
+        memcmp(head, fmt == DS_DELTA_FMT_ZPATCH ? DS_ZPATCH_MAGIC : delta_magic, 4) != 0)
+        return fmt == DS_DELTA_FMT_ZPATCH ? "not a zpatch" : "not a librsync delta";
     if (hash_fd(fd, len, &sum) < 0)
         return "cannot read it";
     if (sum != get_be64(t + 16))
@@ -331,14 +336,14 @@ static const char *check_entry(int fd, uint64_t *size, int *old)
 /* Opens a cached entry if it checks out; touches its mtime. An entry that
  * does not is removed (reported once: its replacement checks out). -1 if
  * none. */
-static int open_entry(ds_delta_cache_t *c, const char *path, uint64_t *size)
+static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *size)
 {
     const char *why;
     int fd = open(path, O_RDWR | O_CLOEXEC), old;
 
     if (fd < 0)
         return -1;
-    why = check_entry(fd, size, &old);
+    why = check_entry(fd, fmt, size, &old);
     if (why != NULL) {
         close(fd);
         unlink(path);
@@ -354,12 +359,26 @@ static int open_entry(ds_delta_cache_t *c, const char *path, uint64_t *size)
 }
 
 /* Computes and checks the delta into a new tmp file; returns its fd. */
-static int compute_tmp(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *tsha,
+/* The zpatch of the pair, checked by applying it. */
+static int compute_zpatch(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *tsha,
+                          const ds_delta_src_t *basis, const ds_delta_src_t *target, int fd,
+                          uint64_t *size)
+{
+    ds_zpatch_stats_t st;
+    int rc = ds_zpatch_encode(basis, target, c->opts.zpatch_level, bsha, tsha, fd, &st);
+
+    if (rc == 0)
+        rc = ds_zpatch_check(basis, fd, st.delta_bytes, target->size, tsha);
+    *size = st.delta_bytes;
+    return rc;
+}
+
+static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha,
                        const ds_delta_src_t *basis, const ds_delta_src_t *target, char *tmp,
                        size_t tmpcap, uint64_t *size)
 {
     ds_delta_opts_t o = c->opts;
-    ds_delta_stats_t st;
+    ds_delta_stats_t st = {0};
     unsigned seq;
     int fd, rc;
 
@@ -372,9 +391,13 @@ static int compute_tmp(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *
         return -errno;
     o.basis_sha256 = bsha;
     o.target_sha256 = tsha;
-    rc = ds_delta_compute(basis, target, &o, fd, &st);
-    if (rc == 0)
-        rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
+    if (fmt == DS_DELTA_FMT_ZPATCH) {
+        rc = compute_zpatch(c, bsha, tsha, basis, target, fd, &st.delta_bytes);
+    } else {
+        rc = ds_delta_compute(basis, target, &o, fd, &st);
+        if (rc == 0)
+            rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
+    }
     if (rc == 0)
         rc = write_trailer(fd, st.delta_bytes);
     if (rc == 0 && fsync(fd) < 0)
@@ -393,12 +416,20 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
                                   const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                   int *fd, uint64_t *size)
 {
+    return ds_delta_cache_get(c, DS_DELTA_FMT_RSYNC, basis_sha256, target_sha256, basis, target,
+                              fd, size);
+}
+
+int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                       const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
+                       const ds_delta_src_t *target, int *fd, uint64_t *size)
+{
     char path[4096], tmp[4096];
     int f;
 
     *fd = -1;
-    entry_path(c, basis_sha256, target_sha256, path, sizeof(path));
-    f = open_entry(c, path, size);
+    entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
+    f = open_entry(c, fmt, path, size);
     if (f >= 0) {
         pthread_mutex_lock(&c->mu);
         c->st.hits++;
@@ -406,7 +437,7 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
         *fd = f;
         return 0;
     }
-    f = compute_tmp(c, basis_sha256, target_sha256, basis, target, tmp, sizeof(tmp), size);
+    f = compute_tmp(c, fmt, basis_sha256, target_sha256, basis, target, tmp, sizeof(tmp), size);
     if (f < 0) {
         ds_log(DS_LOG_ERROR, "delta cache: computing %s failed: %s", path, ds_strerror(f));
         return f;
@@ -437,9 +468,11 @@ int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA25
 {
     char path[4096];
 
-    entry_path(c, basis_sha256, target_sha256, path, sizeof(path));
-    if (unlink(path) < 0 && errno != ENOENT)
-        return -errno;
+    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_ZPATCH; fmt++) {
+        entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+    }
     return 0;
 }
 

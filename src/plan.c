@@ -338,6 +338,43 @@ static int set_basis(ds_plan_item_t *it, const struct bcand *c, size_t n, int64_
     return DS_EINTERNAL;
 }
 
+/* Length of the common prefix of the last components of a and b. */
+static size_t leaf_prefix(const char *a, const char *b)
+{
+    const char *la = strrchr(a, '/'), *lb = strrchr(b, '/');
+    size_t k = 0;
+
+    la = la ? la + 1 : a;
+    lb = lb ? lb + 1 : b;
+    while (la[k] && la[k] == lb[k])
+        k++;
+    return k;
+}
+
+/* A basis for a file whose chunks match nothing: its own previous version
+ * (own), else the candidate in the same folder whose name shares the
+ * longest prefix with it, at least half of the name (libfoo.so.1.2 for
+ * libfoo.so.1.3). Returns its content id, 0 when none. */
+static int64_t near_name(const struct bcand *c, size_t n, const char *path, int64_t own)
+{
+    const char *leaf = strrchr(path, '/');
+    size_t want = (strlen(leaf ? leaf + 1 : path) + 1) / 2, bestk = 0;
+    int64_t best = 0;
+
+    if (own > 0)
+        return own;
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+
+        if (!same_dir(c[i].path, path) || strcmp(c[i].path, path) == 0)
+            continue;
+        k = leaf_prefix(c[i].path, path);
+        if (k >= want && k > bestk)
+            bestk = k, best = c[i].id;
+    }
+    return best;
+}
+
 /* Picks the best readable basis among the candidates (see gather). Sets
  * method, basis and the estimate. */
 static int choose_basis(struct build *b, ds_plan_item_t *it, const struct tstate *t)
@@ -363,14 +400,18 @@ static int choose_basis(struct build *b, ds_plan_item_t *it, const struct tstate
     it->est_bytes = it->size + DS_PLAN_FILE_OVERHEAD;
     if (rc < 0)
         goto out;
-    if (best <= 0 ||
-        !(o->worth ? o->worth(shared, it->size) : shared >= it->size / 4 && shared > 0)) {
-        /* Chunk overlap misses edits spread over a small file (every chunk
-         * touched). The path's own previous version is related data, and a
-         * small file costs librsync little even when it is not. */
-        if (own > 0 && it->size >= DS_PLAN_DELTA_MIN && it->size <= DS_PLAN_SMALL_FILE)
-            best = own, shared = 0;
-        else if (best <= 0 || shared == 0 || it->size > DS_PLAN_SMALL_FILE)
+    if (it->size < DS_PLAN_DELTA_MIN)
+        goto out;
+    if (best <= 0 || shared < it->size / DS_PLAN_NEAR_ZERO) {
+        /* Chunk overlap misses edits spread over a file (a rebuilt binary
+         * touches every chunk): the path's own previous version, or a file
+         * with a close name in the same folder, is related data. Whether
+         * the delta pays is measured when it is computed, not guessed. */
+        int64_t near = near_name(c, n, it->path, own);
+
+        if (near > 0)
+            best = near, shared = 0;
+        else if (best <= 0 || shared == 0)
             goto out;
     }
     rc = set_basis(it, c, n, best);

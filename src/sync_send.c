@@ -1,8 +1,9 @@
 /*
  * Sender: plan items to frames. Whole files go as LITERAL frames (the
- * session zstd-compresses each frame when that pays), updates with a useful
- * basis as a librsync delta taken from the per-pair delta cache (computed
- * once, reused for every server), files the target already holds as ADOPT
+ * session zstd-compresses each frame when that pays), updates with a basis
+ * as a delta taken from the per-pair delta cache (computed once, reused for
+ * every server): a zpatch for a version 3 receiver, a librsync delta for an
+ * older one; whichever is smaller, the delta or the whole file, is sent, files the target already holds as ADOPT
  * (recorded in place; a COPY of themselves for a version 1 receiver),
  * deletions as DELETE. One file streams at a time,
  * in frames, while the session has room; many files are in flight.
@@ -181,13 +182,15 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
     int bfd = -1, rc = DS_ENOTFOUND;
+    int fmt = ds_session_version(sd->ss) >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
+                                                                    : DS_DELTA_FMT_RSYNC;
 
     ds_delta_src_fd(&tsrc, tfd, it->size);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row && open_store(sd, row->path, row->size, &bfd, NULL) == 0) {
         ds_delta_src_fd(&bsrc, bfd, row->size);
-        rc = ds_delta_cache_get_or_compute(sy->dc, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
-                                           dsize);
+        rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
+                                dsize);
         close(bfd);
         if (rc == 0 || rc != DS_ECHANGED)
             return rc;
@@ -195,8 +198,8 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
     if (sy->ret && ds_retain_open_version(sy->ret, it->basis_sha256, 0, &rd) == 0) {
         ds_delta_src_retain(&bsrc, rd);
         bsrc.size = ds_retain_reader_size(rd);
-        rc = ds_delta_cache_get_or_compute(sy->dc, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
-                                           dsize);
+        rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
+                                dsize);
         ds_retain_reader_free(rd);
     }
     return rc;

@@ -340,7 +340,6 @@ void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o)
     o->content_id = o_content_id;
     o->best_basis = o_best;
     o->readable = o_readable;
-    o->worth = ds_delta_worth;
     o->ctx = s;
 }
 

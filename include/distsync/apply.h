@@ -31,6 +31,7 @@ typedef struct ds_apply_opts {
     void *now_ctx;
     unsigned max_open_files; /* 0: DS_APPLY_MAX_OPEN; at most 1024 */
     int no_fsync;            /* tests and fuzzing only: skip fsync() calls */
+    unsigned max_version;    /* 0: DS_PROTO_VERSION_MAX; lower: act as an older agent */
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {

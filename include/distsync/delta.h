@@ -55,7 +55,13 @@ typedef struct ds_delta_opts {
      * have. Both are hashed while streamed, at no extra read. */
     const uint8_t *basis_sha256;
     const uint8_t *target_sha256;
+    /* zstd level of zpatch deltas (0: DS_ZPATCH_LEVEL_DEFAULT). */
+    int zpatch_level;
 } ds_delta_opts_t;
+
+/* Delta formats a cache entry may hold. */
+#define DS_DELTA_FMT_RSYNC  0 /* librsync delta (protocol 1, 2; signature fallback) */
+#define DS_DELTA_FMT_ZPATCH 1 /* zpatch (protocol 3; include/distsync/zpatch.h) */
 
 typedef struct ds_delta_stats {
     uint64_t basis_bytes;   /* basis bytes signed */
@@ -86,18 +92,6 @@ int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
  */
 int ds_delta_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
                    uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
-
-/*
- * Planner heuristic: returns 1 when a delta against a basis sharing
- * shared_bytes of chunk content with a target of target_size bytes is worth
- * computing, 0 when the file should be sent whole. A delta pays when at
- * least a quarter of the target (and at least 64 KiB) is shared: below
- * that the saving is small and librsync crawls (~35 MiB/s) over unmatched
- * data. Chunk overlap underestimates librsync's (it also matches inside
- * changed chunks), so the rule errs towards sending whole only when little
- * is shared.
- */
-int ds_delta_worth(uint64_t shared_bytes, uint64_t target_size);
 
 /* --- Delta cache: <state>/deltas/<basis-hex>-<target-hex>.rsd --- */
 
@@ -148,8 +142,18 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
                                   const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                   int *fd, uint64_t *size);
 
-/* Removes the pair's entry (for example after a receiver rejected the
- * result). Returns 0 (also when absent) or -errno. */
+/*
+ * ds_delta_cache_get_or_compute for a delta format (DS_DELTA_FMT_*): each
+ * format has its own entry per pair (<basis>-<target>.rsd / .zpd). A zpatch
+ * is compressed at the cache's opts zpatch_level and checked by applying it
+ * like a librsync delta.
+ */
+int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                       const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
+                       const ds_delta_src_t *target, int *fd, uint64_t *size);
+
+/* Removes the pair's entries, every format (for example after a receiver
+ * rejected the result). Returns 0 (also when absent) or -errno. */
 int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
                         const uint8_t target_sha256[DS_SHA256_LEN]);
 

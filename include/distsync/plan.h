@@ -33,11 +33,14 @@
 #define DS_PLAN_FILE_OVERHEAD 160u
 /* Below this size a file is always sent whole. */
 #define DS_PLAN_DELTA_MIN 4096u
-/* Up to this size a delta is tried against a basis sharing any chunk, or
- * against the path's own previous version whatever the chunk overlap
- * (chunk overlap misses edits spread over a small file); the sender falls
- * back to whole when the delta is not smaller. */
-#define DS_PLAN_SMALL_FILE (8u << 20)
+/* Chunk overlap under 1/DS_PLAN_NEAR_ZERO of the file is "near zero": the
+ * basis is then the path's own previous version, or the file with the
+ * closest name in the same folder, if any (a rebuilt binary shares almost
+ * no 64 KiB chunk with its previous build, yet a zpatch against it is a
+ * fraction of the file). There is no size limit and no overlap threshold:
+ * the sender measures the delta and sends the file whole when that is
+ * smaller. */
+#define DS_PLAN_NEAR_ZERO 32u
 /* New versions of files planned earlier in the same directory that may serve
  * as a basis (the receiver applies files in order). */
 #define DS_PLAN_CHAIN_MAX 64u
@@ -101,8 +104,6 @@ typedef struct ds_plan_oracle {
                       uint64_t *shared);
     /* 1 when the console can read that version (store file or retain). */
     int (*readable)(void *ctx, const uint8_t sha256[DS_SHA256_LEN]);
-    /* Delta heuristic (ds_delta_worth); NULL: shared >= size / 4. */
-    int (*worth)(uint64_t shared, uint64_t size);
     void *ctx;
 } ds_plan_oracle_t;
 

@@ -234,7 +234,7 @@ static void test_adopt(void)
     CHECK_INT(drive(ap, &s), 0);
     decode_all();
     r = s_find(rep, nrep, h);
-    CHECK(r && r->type == DS_MSG_HELLO_OK && r->u.hello_ok.version == 2);
+    CHECK(r && r->type == DS_MSG_HELLO_OK && r->u.hello_ok.version == DS_PROTO_VERSION_MAX);
     r = s_find(rep, nrep, nl);
     CHECK(r && r->type == DS_MSG_FILE_ERR && r->u.err.code == DS_ELEASE);
     r = s_find(rep, nrep, a);

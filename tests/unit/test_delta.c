@@ -435,15 +435,6 @@ static void test_cache_corrupt(void)
     pair_free(&p);
 }
 
-static void test_worth(void)
-{
-    CHECK_INT(ds_delta_worth(0, 1 << 20), 0);
-    CHECK_INT(ds_delta_worth(60000, 100000), 0); /* too little to matter */
-    CHECK_INT(ds_delta_worth(1 << 20, 2 << 20), 1);
-    CHECK_INT(ds_delta_worth(1 << 20, 8 << 20), 0);
-    CHECK_INT(ds_delta_worth(3 << 20, 8 << 20), 1);
-}
-
 int main(void)
 {
     tmp = check_tmpdir("delta");
@@ -453,6 +444,5 @@ int main(void)
     RUN(test_retain_basis);
     RUN(test_cache);
     RUN(test_cache_corrupt);
-    RUN(test_worth);
     return CHECK_DONE();
 }

@@ -52,11 +52,6 @@ static int f_readable(void *ctx, const uint8_t s[DS_SHA256_LEN])
     return s[0] < NC && F.readable[s[0]];
 }
 
-static int f_worth(uint64_t shared, uint64_t size)
-{
-    return shared >= 64 * 1024 && shared >= size / 4;
-}
-
 static const char *const classes[] = {"patches", "definitions", "engines"};
 
 struct t {
@@ -84,7 +79,7 @@ static void t_init(struct t *t)
     t->in.scanned = 1; /* the guards get their own tests */
     t->in.max_delete = 100;
     t->in.max_delete_pct = 1;
-    t->in.oracle = (ds_plan_oracle_t){f_id, f_best, f_readable, f_worth, NULL};
+    t->in.oracle = (ds_plan_oracle_t){f_id, f_best, f_readable, NULL};
 }
 
 static void t_free(struct t *t)
@@ -199,8 +194,16 @@ static void test_renamed_basis(void)
     a = item(&t, "definitions/av-2026-11-23.dat");
     CHECK(a && a->action == DS_PLAN_CREATE && a->method == DS_PLAN_DELTA);
     CHECK_STR(a ? a->basis : NULL, "definitions/av-2026-11-22.dat");
-    /* the unreadable version cannot be a basis */
+    /* the unreadable version cannot be a basis: the only readable file
+     * sharing anything is tried (the sender measures the delta) */
     F.readable[4] = 0;
+    ds_plan_free(t.plan);
+    build(&t);
+    a = item(&t, "definitions/av-2026-11-23.dat");
+    CHECK(a && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "definitions/url-2026-11-22.dat");
+    /* nothing readable shares anything, and no name is close: whole */
+    F.readable[6] = 0;
     ds_plan_free(t.plan);
     build(&t);
     a = item(&t, "definitions/av-2026-11-23.dat");
@@ -208,7 +211,32 @@ static void test_renamed_basis(void)
     t_free(&t);
 }
 
-static void test_low_overlap_whole(void)
+/* A rebuilt binary shares no chunk with its previous build: near-zero
+ * overlap still gets a delta, against the path's previous version or the
+ * closest name in the same folder (never a skip by overlap). */
+static void test_near_zero_overlap(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    want(&t, "engines/libbig.so.1.3", 1, 64 * MiB); /* renamed from 1.2 */
+    want(&t, "engines/tool", 2, 40 * MiB);          /* rebuilt in place */
+    have(&t, "engines/libbig.so.1.2", 3, 64 * MiB, 0);
+    have(&t, "engines/tool", 4, 40 * MiB, 0);
+    have(&t, "engines/zzz.so", 5, 64 * MiB, 0);
+    F.shared[1][5] = 64 * 1024; /* a run of zeros: the chunk index's only match */
+    build(&t);
+    a = item(&t, "engines/libbig.so.1.3");
+    b = item(&t, "engines/tool");
+    CHECK(a && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "engines/libbig.so.1.2");
+    CHECK(b && b->method == DS_PLAN_DELTA);
+    CHECK_STR(b ? b->basis : NULL, "engines/tool");
+    t_free(&t);
+}
+
+static void test_low_overlap_delta(void)
 {
     struct t t;
     const ds_plan_item_t *a, *b;
@@ -217,13 +245,13 @@ static void test_low_overlap_whole(void)
     want(&t, "patches/big.msu", 7, 64 * MiB);
     want(&t, "patches/small.cab", 8, 1 * MiB);
     have(&t, "patches/old.msu", 9, 64 * MiB, 0);
-    F.shared[7][9] = 1 * MiB; /* 1/64 shared: librsync would crawl */
+    F.shared[7][9] = 1 * MiB; /* 1/64 shared: no skip by overlap, the delta is measured */
     F.shared[8][9] = 64 * 1024;
     build(&t);
     a = item(&t, "patches/big.msu");
     b = item(&t, "patches/small.cab");
-    CHECK(a && a->method == DS_PLAN_WHOLE && a->est_bytes >= 64 * MiB);
-    /* a small file sharing something still tries a delta */
+    CHECK(a && a->method == DS_PLAN_DELTA);
+    CHECK_STR(a ? a->basis : NULL, "patches/old.msu");
     CHECK(b && b->method == DS_PLAN_DELTA);
     CHECK_STR(b ? b->basis : NULL, "patches/old.msu");
     t_free(&t);
@@ -679,7 +707,8 @@ int main(void)
     RUN(test_create_keep);
     RUN(test_update_own_basis);
     RUN(test_renamed_basis);
-    RUN(test_low_overlap_whole);
+    RUN(test_low_overlap_delta);
+    RUN(test_near_zero_overlap);
     RUN(test_small_same_path);
     RUN(test_prune);
     RUN(test_manifest_entry_gone);

@@ -1,0 +1,119 @@
+/*
+ * zpatch: the console's delta format for protocol version 3. The console
+ * knows both the basis and the new version, so it compresses the new
+ * version with zstd using a range of the basis as a referenced prefix
+ * (ZSTD_CCtx_refPrefix) and long-distance matching: matches at any offset,
+ * not on block boundaries, which is what survives a rebuilt binary whose
+ * every block moved.
+ *
+ * Stream (all integers big-endian):
+ *
+ *   header  "DSZP", u8 version = 1, u8 flags = 0, u16 reserved = 0,
+ *           u64 target_size
+ *   records, each starting with a u8 kind:
+ *     1 ZSTD  u64 basis_off, u64 basis_len, u32 raw_len, u32 comp_len,
+ *             comp_len bytes: one zstd frame declaring raw_len as its
+ *             content size, to be decompressed with basis bytes
+ *             [basis_off, basis_off + basis_len) as its prefix;
+ *             1 <= raw_len <= DS_ZPATCH_SEG_MAX
+ *     2 COPY  u64 basis_off, u64 len: basis bytes copied as they are
+ *     0 END   the stream ends here; the records produced target_size bytes
+ *
+ * A target larger than one segment is split into segments (windows) that
+ * each carry their own basis range, so the receiver's memory is bounded by
+ * one segment whatever the file size: it maps the basis range (read-only)
+ * and decompresses through a zstd window of at most raw_len bytes.
+ */
+#ifndef DISTSYNC_ZPATCH_H
+#define DISTSYNC_ZPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/delta.h"
+
+#define DS_ZPATCH_MAGIC     "DSZP"
+#define DS_ZPATCH_HDR_LEN   16
+/* Target bytes per zstd frame: bounds the receiver's decompression window. */
+#define DS_ZPATCH_SEG_MAX   (32u << 20)
+/* Basis bytes one frame may reference; larger bases give each segment the
+ * window of this size around its proportional position. */
+#define DS_ZPATCH_PREFIX_MAX (512ull << 20)
+/* Default zstd level (bytes vs console CPU: README "Delta format"). */
+#define DS_ZPATCH_LEVEL_DEFAULT 19
+
+typedef struct ds_zpatch_stats {
+    uint64_t segments;    /* ZSTD records */
+    uint64_t delta_bytes; /* stream bytes written */
+} ds_zpatch_stats_t;
+
+/*
+ * Writes the zpatch turning basis into target to out_fd (write(2) at its
+ * position), compressed at zstd level (0: DS_ZPATCH_LEVEL_DEFAULT).
+ * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
+ * are read. st may be NULL. Memory: the basis range (at most
+ * DS_ZPATCH_PREFIX_MAX), one segment and the compressor's tables.
+ * Returns 0, DS_ECHANGED (a source does not match its size or SHA-256), a
+ * source's error, -errno from writing, DS_ENOMEM or DS_EDELTA (zstd failed).
+ */
+int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
+                     const uint8_t *basis_sha256, const uint8_t *target_sha256, int out_fd,
+                     ds_zpatch_stats_t *st);
+
+/* Gives read access to [off, off + len) of a basis; *p stays valid until
+ * release is called with it. Returns 0 or a negative error. */
+typedef struct ds_zpatch_basis {
+    int (*get)(void *ctx, uint64_t off, uint64_t len, const void **p);
+    void (*release)(void *ctx, const void *p, uint64_t len);
+    void *ctx;
+    uint64_t size;
+} ds_zpatch_basis_t;
+
+/* A basis that mmaps (PROT_READ, MAP_PRIVATE) ranges of fd (borrowed). */
+void ds_zpatch_basis_fd(ds_zpatch_basis_t *b, int fd, uint64_t size);
+
+/* Writes n bytes of output. Returns 0 or a negative error (which stops the
+ * decoder and is returned by ds_zpatch_dec_feed). */
+typedef int (*ds_zpatch_out_fn)(void *ctx, const uint8_t *p, size_t n);
+
+typedef struct ds_zpatch_dec ds_zpatch_dec_t;
+
+/* Creates a decoder of one stream against basis (borrowed: must outlive the
+ * decoder) writing through out. Returns 0 or DS_ENOMEM. */
+int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out, void *out_ctx,
+                      ds_zpatch_dec_t **d);
+
+/* Frees a decoder (and any basis range it holds). NULL is a no-op. */
+void ds_zpatch_dec_free(ds_zpatch_dec_t *d);
+
+/*
+ * Feeds the next n bytes of the stream (any slicing). Memory stays bounded
+ * whatever the bytes say: one segment's window, 256 KiB of output buffer.
+ * Returns 0; DS_EDELTA (malformed: bad header, unknown record, a frame
+ * without its content size, bytes after END), DS_ERANGE (a range outside
+ * the basis), DS_ETOOBIG (more output than declared), DS_ECORRUPT (zstd
+ * refused the data, or it decompressed to another length), or the error of
+ * out / the basis. After an error every call returns it again;
+ * ds_zpatch_dec_error says why.
+ */
+int ds_zpatch_dec_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
+
+/* Ends the stream. Returns 0 when it ended with END having produced
+ * exactly its target size, else DS_EDELTA (truncated) or the earlier error. */
+int ds_zpatch_dec_finish(ds_zpatch_dec_t *d);
+
+/* Why the decoder failed ("" if it did not). Valid until the next call. */
+const char *ds_zpatch_dec_error(const ds_zpatch_dec_t *d);
+
+/* The target size its header declared (0 before the header). */
+uint64_t ds_zpatch_dec_target_size(const ds_zpatch_dec_t *d);
+
+/*
+ * Applies the zpatch in delta_fd (delta_size bytes from offset 0) to basis
+ * and checks the result's size and SHA-256 without storing it.
+ * Returns 0, DS_EHASH on a mismatch, or the decoder's error.
+ */
+int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
+                    uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
+
+#endif

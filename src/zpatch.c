@@ -1,0 +1,316 @@
+/*
+ * zpatch encoder (console side): the target is cut into segments of at most
+ * DS_ZPATCH_SEG_MAX bytes; each becomes one zstd frame compressed with a
+ * basis range as its referenced prefix and long-distance matching, so
+ * matches are found at any offset of the basis. See include/distsync/zpatch.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "distsync/zpatch.h"
+
+/* A basis larger than this gives each segment its own window of this size
+ * around its proportional position (each frame reloads its prefix into the
+ * match finder, so the window bounds the console's CPU per segment). */
+#define PREFIX_WIN (DS_ZPATCH_SEG_MAX + (32u << 20))
+
+struct enc {
+    const ds_delta_src_t *basis, *target;
+    int fd, level;
+    ZSTD_CCtx *cctx;
+    uint8_t *seg, *zbuf, *pre;
+    size_t zcap;
+    uint64_t pre_off, pre_len; /* basis range held in pre */
+    ds_zpatch_stats_t st;
+};
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static int write_all(struct enc *e, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(e->fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+        e->st.delta_bytes += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes at off of src into buf. */
+static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        long n = src->read(src->ctx, off, buf, len);
+
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return DS_ECHANGED; /* shorter than announced */
+        buf += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Hashes all of src and compares with want. */
+static int check_src(const ds_delta_src_t *src, const uint8_t *want, uint8_t *buf, size_t cap)
+{
+    uint8_t got[DS_SHA256_LEN];
+    ds_sha256_t sha;
+    uint64_t off = 0;
+    int rc = ds_sha256_init(&sha);
+
+    while (rc == 0 && off < src->size) {
+        size_t n = src->size - off < cap ? (size_t)(src->size - off) : cap;
+
+        rc = read_exact(src, off, buf, n);
+        if (rc == 0)
+            ds_sha256_update(&sha, buf, n);
+        off += n;
+    }
+    if (rc == 0) {
+        ds_sha256_final(&sha, got);
+        rc = memcmp(got, want, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
+    }
+    ds_sha256_close(&sha);
+    return rc;
+}
+
+/* The basis range segment [toff, toff + n) references. */
+static void pick_range(const struct enc *e, uint64_t toff, size_t n, uint64_t *off, uint64_t *len)
+{
+    uint64_t b = e->basis->size, t = e->target->size, mid;
+
+    *off = 0;
+    *len = b;
+    if (b <= PREFIX_WIN)
+        return;
+    *len = PREFIX_WIN;
+    mid = (uint64_t)((double)(toff + n / 2) * ((double)b / (double)(t ? t : 1)));
+    *off = mid > PREFIX_WIN / 2 ? mid - PREFIX_WIN / 2 : 0;
+    if (*off > b - PREFIX_WIN)
+        *off = b - PREFIX_WIN;
+}
+
+/* Loads basis range [off, off + len) into e->pre (kept when unchanged). */
+static int load_range(struct enc *e, uint64_t off, uint64_t len)
+{
+    if (e->pre != NULL && off == e->pre_off && len == e->pre_len)
+        return 0;
+    if (e->pre_len && off >= e->pre_off && off < e->pre_off + e->pre_len) {
+        uint64_t keep = e->pre_off + e->pre_len - off; /* sliding forward: reuse the overlap */
+
+        memmove(e->pre, e->pre + (off - e->pre_off), (size_t)keep);
+        e->pre_off = off;
+        e->pre_len = len;
+        return read_exact(e->basis, off + keep, e->pre + keep, (size_t)(len - keep));
+    }
+    e->pre_off = off;
+    e->pre_len = len;
+    return read_exact(e->basis, off, e->pre, (size_t)len);
+}
+
+static unsigned window_log(uint64_t span)
+{
+    unsigned wl = ZSTD_WINDOWLOG_MIN;
+
+    while (wl < ZSTD_WINDOWLOG_MAX && (1ull << wl) < span)
+        wl++;
+    return wl;
+}
+
+/* Compresses one segment into one ZSTD record. */
+static int encode_segment(struct enc *e, uint64_t toff, size_t n)
+{
+    uint64_t boff, blen;
+    uint8_t rec[25];
+    size_t z;
+    int rc;
+
+    pick_range(e, toff, n, &boff, &blen);
+    rc = load_range(e, boff, blen);
+    if (rc < 0)
+        return rc;
+    ZSTD_CCtx_reset(e->cctx, ZSTD_reset_session_and_parameters);
+    z = ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_compressionLevel, e->level);
+    if (!ZSTD_isError(z))
+        z = ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_enableLongDistanceMatching, 1);
+    if (!ZSTD_isError(z))
+        z = ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_windowLog, (int)window_log(blen + n));
+    if (!ZSTD_isError(z) && blen > 0)
+        z = ZSTD_CCtx_refPrefix(e->cctx, e->pre, (size_t)blen);
+    if (!ZSTD_isError(z))
+        z = ZSTD_compress2(e->cctx, e->zbuf, e->zcap, e->seg, n);
+    if (ZSTD_isError(z)) {
+        ds_log(DS_LOG_ERROR, "zpatch: zstd: %s", ZSTD_getErrorName(z));
+        return DS_EDELTA;
+    }
+    rec[0] = 1;
+    put_be(rec + 1, boff, 8);
+    put_be(rec + 9, blen, 8);
+    put_be(rec + 17, n, 4);
+    put_be(rec + 21, z, 4);
+    rc = write_all(e, rec, sizeof(rec));
+    if (rc == 0)
+        rc = write_all(e, e->zbuf, z);
+    e->st.segments++;
+    return rc;
+}
+
+static int encode(struct enc *e, const uint8_t *tsha)
+{
+    uint8_t hdr[DS_ZPATCH_HDR_LEN] = {'D', 'S', 'Z', 'P', 1, 0, 0, 0}, end = 0;
+    uint8_t got[DS_SHA256_LEN];
+    ds_sha256_t sha;
+    uint64_t off = 0;
+    int rc = ds_sha256_init(&sha);
+
+    put_be(hdr + 8, e->target->size, 8);
+    if (rc == 0)
+        rc = write_all(e, hdr, sizeof(hdr));
+    while (rc == 0 && off < e->target->size) {
+        size_t n = e->target->size - off < DS_ZPATCH_SEG_MAX ? (size_t)(e->target->size - off)
+                                                              : DS_ZPATCH_SEG_MAX;
+
+        rc = read_exact(e->target, off, e->seg, n);
+        if (rc == 0)
+            ds_sha256_update(&sha, e->seg, n);
+        if (rc == 0)
+            rc = encode_segment(e, off, n);
+        off += n;
+    }
+    if (rc == 0 && tsha != NULL) {
+        ds_sha256_final(&sha, got);
+        rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
+    }
+    if (rc == 0)
+        rc = write_all(e, &end, 1);
+    ds_sha256_close(&sha);
+    return rc;
+}
+
+int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
+                     const uint8_t *basis_sha256, const uint8_t *target_sha256, int out_fd,
+                     ds_zpatch_stats_t *st)
+{
+    struct enc e = {.basis = basis, .target = target, .fd = out_fd};
+    uint64_t plen = basis->size < PREFIX_WIN ? basis->size : PREFIX_WIN;
+    int rc = DS_ENOMEM;
+
+    e.level = level ? level : DS_ZPATCH_LEVEL_DEFAULT;
+    if (e.level > ZSTD_maxCLevel())
+        e.level = ZSTD_maxCLevel();
+    e.zcap = ZSTD_compressBound(DS_ZPATCH_SEG_MAX);
+    e.cctx = ZSTD_createCCtx();
+    e.seg = malloc(DS_ZPATCH_SEG_MAX);
+    e.zbuf = malloc(e.zcap);
+    e.pre = malloc(plen ? plen : 1);
+    if (e.cctx == NULL || e.seg == NULL || e.zbuf == NULL || e.pre == NULL)
+        goto out;
+    rc = 0;
+    if (basis_sha256 != NULL)
+        rc = check_src(basis, basis_sha256, e.seg, DS_ZPATCH_SEG_MAX);
+    if (rc == 0)
+        rc = encode(&e, target_sha256);
+    if (rc == 0 && st != NULL)
+        *st = e.st;
+out:
+    if (rc == DS_ECHANGED)
+        ds_log(DS_LOG_ERROR, "zpatch: a source does not match its size or SHA-256");
+    ZSTD_freeCCtx(e.cctx);
+    free(e.seg);
+    free(e.zbuf);
+    free(e.pre);
+    return rc;
+}
+
+/* --- check: apply to a ds_delta_src_t basis, hash the result --- */
+
+static int src_get(void *ctx, uint64_t off, uint64_t len, const void **p)
+{
+    uint8_t *buf = malloc(len ? (size_t)len : 1);
+    int rc;
+
+    if (buf == NULL)
+        return DS_ENOMEM;
+    rc = read_exact(ctx, off, buf, (size_t)len);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *p = buf;
+    return 0;
+}
+
+static void src_release(void *ctx, const void *p, uint64_t len)
+{
+    free((void *)p);
+}
+
+static int hash_out(void *ctx, const uint8_t *p, size_t n)
+{
+    ds_sha256_update(ctx, p, n);
+    return 0;
+}
+
+int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
+                    uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN])
+{
+    ds_zpatch_basis_t b = {.get = src_get, .release = src_release, .ctx = (void *)basis,
+                           .size = basis->size};
+    ds_zpatch_dec_t *d = NULL;
+    ds_delta_src_t dsrc;
+    uint8_t got[DS_SHA256_LEN], *buf = malloc(1u << 20);
+    ds_sha256_t sha;
+    uint64_t off = 0;
+    int rc = buf ? ds_sha256_init(&sha) : DS_ENOMEM;
+
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    ds_delta_src_fd(&dsrc, delta_fd, delta_size);
+    rc = ds_zpatch_dec_new(&b, hash_out, &sha, &d);
+    while (rc == 0 && off < delta_size) {
+        size_t n = delta_size - off < (1u << 20) ? (size_t)(delta_size - off) : (1u << 20);
+
+        rc = read_exact(&dsrc, off, buf, n);
+        if (rc == 0)
+            rc = ds_zpatch_dec_feed(d, buf, n);
+        off += n;
+    }
+    if (rc == 0)
+        rc = ds_zpatch_dec_finish(d);
+    if (rc < 0 && d != NULL)
+        ds_log(DS_LOG_ERROR, "zpatch check: %s", ds_zpatch_dec_error(d));
+    if (rc == 0) {
+        ds_sha256_final(&sha, got);
+        if (ds_zpatch_dec_target_size(d) != target_size ||
+            memcmp(got, target_sha256, DS_SHA256_LEN) != 0)
+            rc = DS_EHASH;
+    }
+    ds_zpatch_dec_free(d);
+    ds_sha256_close(&sha);
+    free(buf);
+    return rc;
+}

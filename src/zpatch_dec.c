@@ -1,0 +1,372 @@
+/*
+ * zpatch decoder (receiver side): a byte-stream state machine fed with any
+ * slicing of the stream. Each ZSTD record maps its basis range (through
+ * ds_zpatch_basis_t: mmap on the target, never a copy) and streams the
+ * frame through a 256 KiB output buffer; zstd's window is bounded by the
+ * frame's declared content size, itself at most DS_ZPATCH_SEG_MAX. Nothing
+ * the stream says is trusted: ranges are checked against the basis, sizes
+ * against the header, frames must declare their size and end exactly at
+ * their record's length. See include/distsync/zpatch.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "distsync/error.h"
+#include "distsync/zpatch.h"
+
+#define OUT_CAP  (256u << 10)
+#define COPY_MAX (8u << 20) /* basis bytes mapped at once by a COPY record */
+
+enum { S_HDR, S_KIND, S_ZREC, S_CREC, S_FHDR, S_FRAME, S_END, S_FAIL };
+
+struct ds_zpatch_dec {
+    const ds_zpatch_basis_t *basis;
+    ds_zpatch_out_fn out;
+    void *out_ctx;
+    int state, err;
+    char why[160];
+    uint8_t acc[32]; /* header / record / frame header being gathered */
+    size_t have, need;
+    uint64_t target_size, produced;
+    /* current ZSTD record */
+    uint64_t boff, blen;
+    uint32_t raw_len, comp_len, consumed, made;
+    const void *pre;
+    ZSTD_DCtx *dctx;
+    uint8_t *obuf;
+};
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d->state == S_FAIL)
+        return d->err;
+    va_start(ap, fmt);
+    vsnprintf(d->why, sizeof(d->why), fmt, ap);
+    va_end(ap);
+    d->state = S_FAIL;
+    d->err = code;
+    return code;
+}
+
+static void release_pre(ds_zpatch_dec_t *d)
+{
+    if (d->pre != NULL)
+        d->basis->release(d->basis->ctx, d->pre, d->blen);
+    d->pre = NULL;
+}
+
+int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out, void *out_ctx,
+                      ds_zpatch_dec_t **dp)
+{
+    ds_zpatch_dec_t *d = calloc(1, sizeof(*d));
+
+    *dp = NULL;
+    if (d == NULL)
+        return DS_ENOMEM;
+    d->basis = basis;
+    d->out = out;
+    d->out_ctx = out_ctx;
+    d->state = S_HDR;
+    d->need = DS_ZPATCH_HDR_LEN;
+    d->dctx = ZSTD_createDCtx();
+    d->obuf = malloc(OUT_CAP);
+    if (d->dctx == NULL || d->obuf == NULL) {
+        ds_zpatch_dec_free(d);
+        return DS_ENOMEM;
+    }
+    /* the window must reach the start of the prefix; the buffer zstd
+     * allocates is still bounded by the declared content size (checked) */
+    ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX);
+    *dp = d;
+    return 0;
+}
+
+void ds_zpatch_dec_free(ds_zpatch_dec_t *d)
+{
+    if (d == NULL)
+        return;
+    release_pre(d);
+    ZSTD_freeDCtx(d->dctx);
+    free(d->obuf);
+    free(d);
+}
+
+const char *ds_zpatch_dec_error(const ds_zpatch_dec_t *d)
+{
+    return d->why;
+}
+
+uint64_t ds_zpatch_dec_target_size(const ds_zpatch_dec_t *d)
+{
+    return d->target_size;
+}
+
+static int emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
+{
+    int rc;
+
+    if (n > d->target_size - d->produced)
+        return fail(d, DS_ETOOBIG, "output past the declared target size %llu bytes",
+                    (unsigned long long)d->target_size);
+    rc = d->out(d->out_ctx, p, n);
+    if (rc < 0)
+        return fail(d, rc, "writing the output: %s", ds_strerror(rc));
+    d->produced += n;
+    return 0;
+}
+
+static int check_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what)
+{
+    if (off > d->basis->size || len > d->basis->size - off)
+        return fail(d, DS_ERANGE,
+                    "%s range %llu+%llu outside the basis (%llu bytes)", what,
+                    (unsigned long long)off, (unsigned long long)len,
+                    (unsigned long long)d->basis->size);
+    return 0;
+}
+
+/* COPY record: basis bytes out as they are, a bounded range at a time. */
+static int do_copy(ds_zpatch_dec_t *d, uint64_t off, uint64_t len)
+{
+    int rc = check_range(d, off, len, "COPY");
+
+    if (rc == 0 && len > d->target_size - d->produced)
+        rc = fail(d, DS_ETOOBIG, "COPY past the declared target size");
+    while (rc == 0 && len > 0) {
+        uint64_t n = len > COPY_MAX ? COPY_MAX : len;
+        const void *p;
+
+        rc = d->basis->get(d->basis->ctx, off, n, &p);
+        if (rc < 0)
+            return fail(d, rc, "reading the basis: %s", ds_strerror(rc));
+        rc = emit(d, p, (size_t)n);
+        d->basis->release(d->basis->ctx, p, n);
+        off += n;
+        len -= n;
+    }
+    return rc;
+}
+
+/* A ZSTD record's fields are in acc: check them, map the prefix. */
+static int start_zrec(ds_zpatch_dec_t *d)
+{
+    int rc;
+
+    d->boff = get_be(d->acc, 8);
+    d->blen = get_be(d->acc + 8, 8);
+    d->raw_len = (uint32_t)get_be(d->acc + 16, 4);
+    d->comp_len = (uint32_t)get_be(d->acc + 20, 4);
+    d->consumed = d->made = 0;
+    if (d->raw_len == 0 || d->raw_len > DS_ZPATCH_SEG_MAX || d->comp_len == 0 ||
+        d->comp_len > ZSTD_compressBound(DS_ZPATCH_SEG_MAX))
+        return fail(d, DS_EDELTA, "ZSTD record with raw length %u, compressed length %u",
+                    d->raw_len, d->comp_len);
+    if (d->raw_len > d->target_size - d->produced)
+        return fail(d, DS_ETOOBIG, "ZSTD record past the declared target size");
+    rc = check_range(d, d->boff, d->blen, "ZSTD prefix");
+    if (rc < 0)
+        return rc;
+    if (d->blen > 0) {
+        rc = d->basis->get(d->basis->ctx, d->boff, d->blen, &d->pre);
+        if (rc < 0) {
+            d->pre = NULL;
+            return fail(d, rc, "mapping the basis: %s", ds_strerror(rc));
+        }
+    }
+    ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+    if (d->blen > 0 && ZSTD_isError(ZSTD_DCtx_refPrefix(d->dctx, d->pre, (size_t)d->blen)))
+        return fail(d, DS_ENOMEM, "zstd refused the prefix");
+    d->state = S_FHDR;
+    d->have = 0;
+    return 0;
+}
+
+/* The frame header is gathered in acc (d->have bytes): it must be a zstd
+ * frame declaring raw_len. Returns 1 when more bytes are needed. */
+static int check_fhdr(ds_zpatch_dec_t *d)
+{
+    ZSTD_frameHeader h;
+    size_t r = ZSTD_getFrameHeader(&h, d->acc, d->have);
+
+    if (ZSTD_isError(r))
+        return fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
+    if (r > 0)
+        return d->have < d->comp_len ? 1
+                                      : fail(d, DS_ECORRUPT, "zstd frame header truncated");
+    if (h.frameType != ZSTD_frame || h.frameContentSize != d->raw_len)
+        return fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes", d->raw_len);
+    return 0;
+}
+
+/* Decompresses n bytes of the current frame. */
+static int frame_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
+{
+    ZSTD_inBuffer in = {p, n, 0};
+
+    while (in.pos < in.size || d->consumed + in.pos == d->comp_len) {
+        ZSTD_outBuffer ob = {d->obuf, OUT_CAP, 0};
+        size_t r = ZSTD_decompressStream(d->dctx, &ob, &in);
+
+        if (ZSTD_isError(r))
+            return fail(d, DS_ECORRUPT, "zstd: %s", ZSTD_getErrorName(r));
+        if (ob.pos > d->raw_len - d->made)
+            return fail(d, DS_ETOOBIG, "zstd frame decompresses past its %u bytes", d->raw_len);
+        d->made += (uint32_t)ob.pos;
+        if (ob.pos > 0 && emit(d, d->obuf, ob.pos) < 0)
+            return d->err;
+        if (r == 0) { /* frame complete */
+            if (d->consumed + in.pos != d->comp_len || d->made != d->raw_len)
+                return fail(d, DS_ECORRUPT, "zstd frame does not fill its record");
+            release_pre(d);
+            d->state = S_KIND;
+            d->have = 0;
+            d->need = 1;
+            return 0;
+        }
+        if (in.pos == in.size && ob.pos < ob.size)
+            break; /* needs more input */
+    }
+    d->consumed += (uint32_t)in.pos;
+    if (d->consumed == d->comp_len)
+        return fail(d, DS_ECORRUPT, "zstd frame truncated");
+    return 0;
+}
+
+/* Bytes of acc are complete for the current state: act on them. */
+static int gathered(ds_zpatch_dec_t *d)
+{
+    switch (d->state) {
+    case S_HDR:
+        if (memcmp(d->acc, DS_ZPATCH_MAGIC, 4) != 0 || d->acc[4] != 1 || d->acc[5] != 0 ||
+            d->acc[6] != 0 || d->acc[7] != 0)
+            return fail(d, DS_EDELTA, "not a zpatch version 1 stream");
+        d->target_size = get_be(d->acc + 8, 8);
+        d->state = S_KIND;
+        d->need = 1;
+        break;
+    case S_KIND:
+        if (d->acc[0] == 0) {
+            if (d->produced != d->target_size)
+                return fail(d, DS_EDELTA, "stream ends after %llu of %llu bytes",
+                            (unsigned long long)d->produced, (unsigned long long)d->target_size);
+            d->state = S_END;
+            return 0;
+        }
+        if (d->acc[0] != 1 && d->acc[0] != 2)
+            return fail(d, DS_EDELTA, "unknown record kind %u", d->acc[0]);
+        d->state = d->acc[0] == 1 ? S_ZREC : S_CREC;
+        d->need = d->acc[0] == 1 ? 24 : 16;
+        break;
+    case S_ZREC:
+        return start_zrec(d);
+    case S_CREC:
+        d->state = S_KIND;
+        d->need = 1;
+        return do_copy(d, get_be(d->acc, 8), get_be(d->acc + 8, 8));
+    }
+    d->have = 0;
+    return 0;
+}
+
+int ds_zpatch_dec_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
+{
+    while (n > 0 && d->state != S_FAIL) {
+        size_t k;
+
+        if (d->state == S_END)
+            return fail(d, DS_EDELTA, "data after the end of the stream");
+        if (d->state == S_FRAME) {
+            k = d->comp_len - d->consumed;
+            k = k < n ? k : n;
+            if (frame_feed(d, p, k) < 0)
+                return d->err;
+        } else if (d->state == S_FHDR) {
+            k = ZSTD_FRAMEHEADERSIZE_MAX - d->have;
+            k = k < d->comp_len - d->have ? k : d->comp_len - d->have;
+            k = k < n ? k : n;
+            memcpy(d->acc + d->have, p, k);
+            d->have += k;
+            int r = check_fhdr(d);
+
+            if (r < 0)
+                return r;
+            if (r == 0) { /* header sound: decompress what was gathered */
+                d->state = S_FRAME;
+                if (frame_feed(d, d->acc, d->have) < 0)
+                    return d->err;
+            }
+        } else {
+            k = d->need - d->have < n ? d->need - d->have : n;
+            memcpy(d->acc + d->have, p, k);
+            d->have += k;
+            if (d->have == d->need && gathered(d) < 0)
+                return d->err;
+        }
+        p += k;
+        n -= k;
+    }
+    return d->state == S_FAIL ? d->err : 0;
+}
+
+int ds_zpatch_dec_finish(ds_zpatch_dec_t *d)
+{
+    if (d->state == S_FAIL)
+        return d->err;
+    if (d->state != S_END)
+        return fail(d, DS_EDELTA, "stream truncated");
+    return 0;
+}
+
+/* --- basis access: mmap of a file --- */
+
+static int fd_get(void *ctx, uint64_t off, uint64_t len, const void **p)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uint64_t a = off - off % (uint64_t)pg;
+    void *m = mmap(NULL, (size_t)(len + (off - a)), PROT_READ, MAP_PRIVATE,
+                   (int)(intptr_t)ctx, (off_t)a);
+
+    if (m == MAP_FAILED)
+        return -errno;
+    madvise(m, (size_t)(len + (off - a)), MADV_SEQUENTIAL);
+    *p = (const uint8_t *)m + (off - a);
+    return 0;
+}
+
+static void fd_release(void *ctx, const void *p, uint64_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t u = (uintptr_t)p, a = u - u % (uintptr_t)pg;
+
+    munmap((void *)a, (size_t)(len + (u - a)));
+}
+
+void ds_zpatch_basis_fd(ds_zpatch_basis_t *b, int fd, uint64_t size)
+{
+    b->get = fd_get;
+    b->release = fd_release;
+    b->ctx = (void *)(intptr_t)fd;
+    b->size = size;
+}
