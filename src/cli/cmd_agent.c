@@ -102,6 +102,7 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
     char err[512];
     ds_apply_t *ap = NULL;
     uint8_t *buf;
+    ds_apply_opts_t ao = {0};
     int ch, status;
 
     while ((ch = getopt_long(argc, argv, "r:h", opts, NULL)) != -1) {
@@ -122,7 +123,10 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (ds_apply_new(root, NULL, &ap, err, sizeof(err)) < 0) {
+    /* tests only: act as an older agent (protocol version negotiation) */
+    if (getenv("DISTSYNC_TEST_MAX_PROTOCOL") != NULL)
+        ao.max_version = (unsigned)atoi(getenv("DISTSYNC_TEST_MAX_PROTOCOL"));
+    if (ds_apply_new(root, &ao, &ap, err, sizeof(err)) < 0) {
         cli_err("agent: %s", err);
         return CLI_EXIT_FAIL;
     }
