@@ -330,6 +330,20 @@ static int k_ctimeout(struct parser *p, const char *key, const char *v)
     return set_timeout(p, key, v, &p->cfg->timeout_s);
 }
 
+static int k_delta_level(struct parser *p, const char *key, const char *v)
+{
+    char *end, buf[64];
+    long n;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtol(v, &end, 10) : 0;
+    if (n < 1 || n > 22 || errno == ERANGE || *end != '\0')
+        return fail(p, key, "expected a zstd level from 1 to 22, got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    p->cfg->delta_level = (int)n;
+    return 0;
+}
+
 static int k_threads(struct parser *p, const char *key, const char *v)
 {
     char *end, buf[64];
@@ -532,12 +546,19 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},          {"state", k_state},
-    {"classes", k_cclasses},     {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},  {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads}, {"max_delete", k_cmax_delete},
-    {"timeout", k_ctimeout},     {"lease_ttl", k_lease_ttl},
-    {"bandwidth", k_cbandwidth}, {NULL, NULL},
+    {"store", k_store},
+    {"state", k_state},
+    {"classes", k_cclasses},
+    {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},
+    {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads},
+    {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},
+    {"lease_ttl", k_lease_ttl},
+    {"bandwidth", k_cbandwidth},
+    {"delta_level", k_delta_level},
+    {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
     {"bandwidth", k_site_bandwidth},

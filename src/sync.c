@@ -70,6 +70,7 @@ static void make_console_id(ds_sync_t *s)
 int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen)
 {
     ds_sync_t *s = calloc(1, sizeof(*s));
+    ds_delta_opts_t dopts = {0};
     char path[PATH_MAX];
     int rc;
 
@@ -98,7 +99,8 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/deltas", o->cfg->state);
-    rc = ds_delta_cache_open(path, o->delta_cache_cap ? o->delta_cache_cap : (2ull << 30), NULL,
+    dopts.zpatch_level = o->cfg->delta_level;
+    rc = ds_delta_cache_open(path, o->delta_cache_cap ? o->delta_cache_cap : (2ull << 30), &dopts,
                              &s->dc);
     if (rc < 0) {
         snprintf(err, errlen, "delta cache %s: %s", path, ds_strerror(rc));

@@ -90,6 +90,7 @@ typedef struct ds_config {
     unsigned timeout_s;    /* [console] timeout = (default DS_CONFIG_TIMEOUT_DEFAULT) */
     unsigned lease_ttl;    /* [console] lease_ttl = seconds (0: 300) */
     ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
+    int delta_level;       /* [console] delta_level = zstd level of zpatch deltas (0: default) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -1,0 +1,459 @@
+/* zpatch: encoder/decoder round trips (one and several segments, windows of
+ * a large basis, any slicing), hostile streams refused with the right code,
+ * and the receiver applying zpatch DELTA runs in a version 3 session, never
+ * in a version 2 one, failing hostile ones cleanly (FILE_ERR, no tmp left). */
+#include <dirent.h>
+#include <fcntl.h>
+
+#include "check.h"
+#include "distsync/apply.h"
+#include "distsync/error.h"
+#include "distsync/lease.h"
+#include "distsync/zpatch.h"
+#include "session.h"
+
+static char root[4096];
+static uint8_t outcopy[1 << 20];
+static ds_msg_t rep[64];
+static int nrep;
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (uint8_t)(seed >> 16);
+    }
+}
+
+/* A "rebuilt binary": 24 bytes of code then an 8-byte address, the new
+ * build with shift bytes inserted up front and every address moved. */
+static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
+{
+    size_t o = 0;
+
+    fill(p, shift < n ? shift : n, 99);
+    o = shift;
+    for (size_t i = 0; o + 32 <= n; i++, o += 32) {
+        uint64_t a = 0x400000 + (i * 2654435761u) % 6000000 + shift;
+
+        memcpy(p + o, code + i * 24, 24);
+        memcpy(p + o + 24, &a, 8);
+    }
+    memset(p + o, 0, n - o);
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int ok = fd >= 0 && write(fd, p, n) == (ssize_t)n;
+
+    if (fd >= 0)
+        close(fd);
+    return ok ? 0 : -1;
+}
+
+/* A memory source for the encoder. */
+struct mem {
+    const uint8_t *p;
+};
+
+static long mem_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    memcpy(buf, ((struct mem *)ctx)->p + off, len);
+    return (long)len;
+}
+
+static void src_mem(ds_delta_src_t *s, struct mem *m, const uint8_t *p, size_t n)
+{
+    m->p = p;
+    s->read = mem_read;
+    s->ctx = m;
+    s->size = n;
+}
+
+/* Encodes target against basis into a malloc'ed buffer. */
+static uint8_t *encode(const uint8_t *b, size_t bn, const uint8_t *t, size_t tn, int level,
+                       size_t *zn)
+{
+    char path[8192];
+    ds_delta_src_t bs, ts;
+    struct mem bm, tm;
+    ds_zpatch_stats_t st = {0};
+    uint8_t *out;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/enc.zp", root);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    src_mem(&bs, &bm, b, bn);
+    src_mem(&ts, &tm, t, tn);
+    CHECK_INT(ds_zpatch_encode(&bs, &ts, level, NULL, NULL, fd, &st), 0);
+    out = malloc(st.delta_bytes + 1);
+    CHECK(pread(fd, out, st.delta_bytes, 0) == (ssize_t)st.delta_bytes);
+    close(fd);
+    *zn = st.delta_bytes;
+    return out;
+}
+
+struct sink {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static int sink_out(void *ctx, const uint8_t *p, size_t n)
+{
+    struct sink *s = ctx;
+
+    if (n > s->cap - s->n)
+        return DS_ETOOBIG;
+    memcpy(s->p + s->n, p, n);
+    s->n += n;
+    return 0;
+}
+
+/* Decodes z against basis file bpath (mmap) in step-sized slices. */
+static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, struct sink *out,
+                  char *why, size_t whylen)
+{
+    int fd = open(bpath, O_RDONLY);
+    struct stat sb;
+    ds_zpatch_basis_t b;
+    ds_zpatch_dec_t *d = NULL;
+    int rc;
+
+    CHECK(fd >= 0 && fstat(fd, &sb) == 0);
+    ds_zpatch_basis_fd(&b, fd, (uint64_t)sb.st_size);
+    CHECK_INT(ds_zpatch_dec_new(&b, sink_out, out, &d), 0);
+    rc = 0;
+    for (size_t o = 0; rc == 0 && o < zn; o += step)
+        rc = ds_zpatch_dec_feed(d, z + o, zn - o < step ? zn - o : step);
+    if (rc == 0)
+        rc = ds_zpatch_dec_finish(d);
+    snprintf(why, whylen, "%s", ds_zpatch_dec_error(d));
+    ds_zpatch_dec_free(d);
+    close(fd);
+    return rc;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+#define BN (1u << 20)
+
+static uint8_t code[BN], basis[BN], target[BN + 4096], got[2 * BN];
+static char bpath[8192];
+
+static void test_roundtrip_small(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    char why[200];
+    uint8_t *z;
+    size_t zn;
+
+    fill(code, sizeof(code), 1);
+    binary(basis, BN, code, 0);
+    binary(target, sizeof(target), code, 4096);
+    snprintf(bpath, sizeof(bpath), "%s/basis.bin", root);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+    z = encode(basis, BN, target, sizeof(target), 19, &zn);
+    /* every 128-byte block changed, yet the zpatch is a fraction of it */
+    CHECK(zn > DS_ZPATCH_HDR_LEN && zn < sizeof(target) / 6);
+    CHECK_INT(decode(bpath, z, zn, 1 << 20, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    /* any slicing: one byte at a time */
+    out.n = 0;
+    CHECK_INT(decode(bpath, z, zn, 1, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    free(z);
+}
+
+/* Several segments, and a basis larger than one window: each segment
+ * carries its own basis range; the result is exact. Level 1: fast. */
+static void test_segments_and_windows(void)
+{
+    size_t bn = 100u << 20, tn = 70u << 20, zn, o;
+    uint8_t *b = calloc(1, bn), *t = malloc(tn), *z;
+    struct sink out = {NULL, 0, tn};
+    char why[200], path[8192];
+    uint64_t boff, blen;
+
+    out.p = malloc(tn);
+    for (o = 0; o < bn; o += 8u << 20)
+        fill(b + o, 1u << 20, (uint32_t)o);
+    memcpy(t, b + 10, tn); /* shifted by 10 bytes */
+    memcpy(t + 40000000, "an edit", 7);
+    snprintf(path, sizeof(path), "%s/big.bin", root);
+    CHECK_INT(write_file(path, b, bn), 0);
+    z = encode(b, bn, t, tn, 1, &zn);
+    CHECK(zn < tn / 100);
+    /* three ZSTD records, the last one referencing a window, not all */
+    o = DS_ZPATCH_HDR_LEN;
+    for (int i = 0; i < 3 && o + 25 <= zn; i++) {
+        CHECK_INT(z[o], 1);
+        boff = 0;
+        blen = 0;
+        for (int k = 0; k < 8; k++) {
+            boff = boff << 8 | z[o + 1 + k];
+            blen = blen << 8 | z[o + 9 + k];
+        }
+        CHECK(blen < bn && boff + blen <= bn);
+        o += 25 + ((size_t)z[o + 21] << 24 | (size_t)z[o + 22] << 16 | (size_t)z[o + 23] << 8 |
+                   z[o + 24]);
+    }
+    CHECK(o + 1 == zn && z[o] == 0);
+    CHECK_INT(decode(path, z, zn, 3u << 20, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    unlink(path);
+    free(z);
+    free(b);
+    free(t);
+    free(out.p);
+}
+
+/* Hostile streams: each refused with its code and a reason, no crash. */
+static void test_hostile(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    uint8_t *z, *h;
+    size_t zn;
+    char why[200];
+    uint8_t zero_fcs[64];
+    size_t fz;
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+    z = encode(basis, BN, target, sizeof(target), 3, &zn);
+    h = malloc(zn + 64);
+#define TRY(expect_rc)                                                                             \
+    do {                                                                                           \
+        out.n = 0;                                                                                 \
+        CHECK_INT(decode(bpath, h, hn, 4096, &out, why, sizeof(why)), expect_rc);                  \
+        CHECK(why[0] != '\0');                                                                     \
+        if (getenv("ZP_DEBUG")) fprintf(stderr, "%s\n", why);                                                                     \
+    } while (0)
+    size_t hn = zn;
+
+    /* prefix range past the end of the basis */
+    memcpy(h, z, zn);
+    put_be(h + DS_ZPATCH_HDR_LEN + 1, BN - 10, 8);
+    TRY(DS_ERANGE);
+    /* a prefix cut short: the frame's matches reach before it */
+    memcpy(h, z, zn);
+    put_be(h + DS_ZPATCH_HDR_LEN + 1, BN / 2, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 9, BN / 2, 8);
+    TRY(DS_ECORRUPT);
+    /* declared target size smaller than what the frame makes */
+    memcpy(h, z, zn);
+    put_be(h + 8, 1000, 8);
+    TRY(DS_ETOOBIG);
+    /* raw length that does not match the frame's content size */
+    memcpy(h, z, zn);
+    put_be(h + DS_ZPATCH_HDR_LEN + 17, 1000, 4);
+    TRY(DS_ECORRUPT);
+    /* raw length over one segment */
+    memcpy(h, z, zn);
+    put_be(h + DS_ZPATCH_HDR_LEN + 17, DS_ZPATCH_SEG_MAX + 1, 4);
+    TRY(DS_EDELTA);
+    /* bad magic, unknown record kind */
+    memcpy(h, z, zn);
+    h[0] = 'X';
+    TRY(DS_EDELTA);
+    memcpy(h, z, zn);
+    h[DS_ZPATCH_HDR_LEN] = 7;
+    TRY(DS_EDELTA);
+    /* truncated, and bytes after END */
+    memcpy(h, z, zn);
+    hn = zn - 1;
+    TRY(DS_EDELTA);
+    hn = zn - 100; /* inside the frame */
+    TRY(DS_EDELTA);
+    memcpy(h, z, zn);
+    h[zn] = 0;
+    hn = zn + 1;
+    TRY(DS_EDELTA);
+    /* COPY outside the basis */
+    memcpy(h, z, DS_ZPATCH_HDR_LEN);
+    h[DS_ZPATCH_HDR_LEN] = 2;
+    put_be(h + DS_ZPATCH_HDR_LEN + 1, BN - 5, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 9, 10, 8);
+    hn = DS_ZPATCH_HDR_LEN + 17;
+    TRY(DS_ERANGE);
+    /* a frame that does not declare its content size (unbounded window) */
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+    {
+        ZSTD_outBuffer ob = {zero_fcs, sizeof(zero_fcs), 0};
+        ZSTD_inBuffer ib = {"abcdefgh", 8, 0};
+
+        CHECK(!ZSTD_isError(ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end)));
+        fz = ob.pos;
+    }
+    memcpy(h, z, DS_ZPATCH_HDR_LEN);
+    put_be(h + 8, 8, 8);
+    h[DS_ZPATCH_HDR_LEN] = 1;
+    put_be(h + DS_ZPATCH_HDR_LEN + 1, 0, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 9, 0, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 17, 8, 4);
+    put_be(h + DS_ZPATCH_HDR_LEN + 21, fz, 4);
+    memcpy(h + DS_ZPATCH_HDR_LEN + 25, zero_fcs, fz);
+    h[DS_ZPATCH_HDR_LEN + 25 + fz] = 0;
+    hn = DS_ZPATCH_HDR_LEN + 26 + fz;
+    TRY(DS_ECORRUPT);
+#undef TRY
+    ZSTD_freeCCtx(cc);
+    free(h);
+    free(z);
+}
+
+/* ---- through the receiver ---- */
+
+static int feed(ds_apply_t *ap, struct sess *s)
+{
+    const uint8_t *p;
+    size_t n, off = 0, total = 0;
+    long rc = 0;
+
+    for (;;) {
+        rc = ds_apply_feed(ap, s->b.p + off, s->b.len - off);
+        if (rc > 0)
+            off += (size_t)rc;
+        ds_apply_output(ap, &p, &n);
+        CHECK(total + n <= sizeof(outcopy));
+        memcpy(outcopy + total, p, n);
+        total += n;
+        ds_apply_output_consume(ap, n);
+        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
+            break;
+    }
+    s->b.len = 0;
+    nrep = s_replies(outcopy, total, rep, 64);
+    return rc < 0 ? (int)rc : 0;
+}
+
+static int64_t clock_fn(void *ctx)
+{
+    return 1700000000;
+}
+
+static ds_apply_t *ready(struct sess *s, unsigned max_version)
+{
+    ds_apply_opts_t o = {.now = clock_fn, .no_fsync = 1, .max_version = max_version};
+    ds_apply_t *ap = NULL;
+    char err[256];
+    uint32_t h;
+
+    CHECK_INT(ds_apply_new(root, &o, &ap, err, sizeof(err)), 0);
+    h = s_hello(s, "c1");
+    s_lease(s, DS_LEASE_OP_ACQUIRE, "c1", 600);
+    CHECK_INT(feed(ap, s), 0);
+    CHECK(s_find(rep, nrep, h) && s_find(rep, nrep, h)->u.hello_ok.version ==
+                                      (max_version ? max_version : DS_PROTO_VERSION_MAX));
+    return ap;
+}
+
+static int tmp_count(void)
+{
+    char path[8192];
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/.distsync/tmp", root);
+    d = opendir(path);
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Sends z as a DELTA run of file fid in three frames; returns the commit's reply. */
+static const ds_msg_t *send_zpatch(ds_apply_t *ap, struct sess *s, uint32_t fid, const uint8_t *z,
+                                   size_t zn, const uint8_t *sha)
+{
+    uint32_t c;
+
+    s_begin(s, fid, "new.bin", sizeof(target));
+    s_data(s, fid, "basis.bin", z, zn / 3, 0);
+    s_data(s, fid, "basis.bin", z + zn / 3, zn / 3, 1);
+    s_data(s, fid, "basis.bin", z + 2 * (zn / 3), zn - 2 * (zn / 3), 0);
+    s_file(s, DS_MSG_DELTA_END, fid);
+    c = s_commit(s, fid, sizeof(target), sha);
+    CHECK_INT(feed(ap, s), 0);
+    return s_find(rep, nrep, c);
+}
+
+static void test_receiver(void)
+{
+    struct sess s = {0};
+    ds_apply_t *ap;
+    uint8_t sha[DS_SHA256_LEN], *z;
+    const ds_msg_t *r;
+    char path[8192];
+    struct stat st;
+    size_t zn;
+
+    ds_sha256(target, sizeof(target), sha);
+    z = encode(basis, BN, target, sizeof(target), 19, &zn);
+    /* version 3: applied, verified, published */
+    ap = ready(&s, 0);
+    r = send_zpatch(ap, &s, 1, z, zn, sha);
+    CHECK(r && r->type == DS_MSG_FILE_OK);
+    snprintf(path, sizeof(path), "%s/new.bin", root);
+    CHECK(stat(path, &st) == 0 && (size_t)st.st_size == sizeof(target));
+    CHECK_INT(ds_apply_stats(ap)->bytes_delta, zn);
+    /* hostile: a prefix outside the basis fails the file, not the session */
+    unlink(path);
+    put_be(z + DS_ZPATCH_HDR_LEN + 1, BN, 8);
+    r = send_zpatch(ap, &s, 2, z, zn, sha);
+    CHECK(r && r->type == DS_MSG_FILE_ERR && r->u.err.code == DS_ERANGE);
+    CHECK(nrep == 2 && rep[0].type == DS_MSG_FILE_ERR); /* early FILE_ERR, then the final one */
+    CHECK(stat(path, &st) < 0);
+    CHECK_INT(tmp_count(), 0);
+    ds_apply_free(ap);
+    /* version 2: a zpatch is not a librsync delta; refused cleanly */
+    put_be(z + DS_ZPATCH_HDR_LEN + 1, 0, 8);
+    ap = ready(&s, 2);
+    r = send_zpatch(ap, &s, 3, z, zn, sha);
+    CHECK(r && r->type == DS_MSG_FILE_ERR && r->u.err.code == DS_EDELTA);
+    CHECK(stat(path, &st) < 0);
+    CHECK_INT(tmp_count(), 0);
+    ds_apply_free(ap);
+    ds_proto_buf_free(&s.b);
+    free(z);
+}
+
+/* The console-side check catches a stream that does not rebuild the target. */
+static void test_check(void)
+{
+    char path[8192];
+    ds_delta_src_t bs;
+    struct mem bm;
+    uint8_t sha[DS_SHA256_LEN], *z;
+    size_t zn;
+    int fd;
+
+    z = encode(basis, BN, target, sizeof(target), 3, &zn);
+    snprintf(path, sizeof(path), "%s/check.zp", root);
+    CHECK_INT(write_file(path, z, zn), 0);
+    fd = open(path, O_RDONLY);
+    src_mem(&bs, &bm, basis, BN);
+    ds_sha256(target, sizeof(target), sha);
+    CHECK_INT(ds_zpatch_check(&bs, fd, zn, sizeof(target), sha), 0);
+    sha[0] ^= 1;
+    CHECK_INT(ds_zpatch_check(&bs, fd, zn, sizeof(target), sha), DS_EHASH);
+    close(fd);
+    free(z);
+}
+
+int main(void)
+{
+    snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch"));
+    RUN(test_roundtrip_small);
+    RUN(test_hostile);
+    RUN(test_check);
+    RUN(test_receiver);
+    RUN(test_segments_and_windows);
+    return CHECK_DONE();
+}
