@@ -8,12 +8,14 @@
  */
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <librsync.h>
 
 #include "../unit/session.h"
 #include "distsync/error.h"
 #include "distsync/manifest.h"
+#include "distsync/zpatch.h"
 
 static const char *top;
 
@@ -203,6 +205,47 @@ static void delta_seeds(void)
     free(delta);
 }
 
+static long seed_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    memcpy(buf, (const uint8_t *)ctx + off, len);
+    return (long)len;
+}
+
+/* The zpatch turning b into t, saved as seed name of fuzz_zpatch. */
+static void save_zpatch(const char *name, const uint8_t *b, size_t bn, const uint8_t *t, size_t tn)
+{
+    ds_delta_src_t bs = {seed_read, (void *)b, bn}, ts = {seed_read, (void *)t, tn};
+    ds_zpatch_stats_t st;
+    FILE *f = tmpfile();
+    uint8_t *buf;
+
+    if (f == NULL || ds_zpatch_encode(&bs, &ts, 19, NULL, NULL, fileno(f), &st) != 0)
+        exit(1);
+    buf = malloc(st.delta_bytes);
+    if (buf == NULL || pread(fileno(f), buf, st.delta_bytes, 0) != (ssize_t)st.delta_bytes)
+        exit(1);
+    save("fuzz_zpatch", name, buf, st.delta_bytes, NULL, 0);
+    free(buf);
+    fclose(f);
+}
+
+static void zpatch_seeds(void)
+{
+    static uint8_t old[65536], nw[70000];
+    uint8_t copy[33] = "DSZP\1\0\0\0\0\0\0\0\0\0\x13\x88\2";
+
+    basis(old, sizeof(old));
+    memcpy(nw, old + 7, sizeof(old) - 7);
+    memcpy(nw + 30000, "inserted text, then the rest", 28);
+    save_zpatch("shift_edit_append", old, sizeof(old), nw, sizeof(nw));
+    save_zpatch("unrelated", old, sizeof(old), (const uint8_t *)"totally different", 17);
+    save_zpatch("empty_basis_range", old, 0, old, 4000);
+    /* a COPY record of 5000 bytes at 1000, then END */
+    memset(copy + 17, 0, 16);
+    copy[23] = 0x03, copy[24] = 0xe8, copy[31] = 0x13, copy[32] = 0x88;
+    save("fuzz_zpatch", "copy_record", copy, sizeof(copy), "", 1);
+}
+
 /* A librsync signature of buf (as the agent answers SIG), into *out. */
 static void make_sig(const uint8_t *buf, size_t n, size_t block, size_t strong,
                      rs_magic_number magic, uint8_t **out, size_t *outn)
@@ -345,6 +388,7 @@ int main(int argc, char **argv)
     reply_seeds();
     manifest_seeds();
     delta_seeds();
+    zpatch_seeds();
     sig_seeds();
     session_recv_seeds();
     return 0;
