@@ -26,8 +26,8 @@
 #include "distsync/pathsafe.h"
 #include "rsjob.h"
 
-#define file_fail  ds__apply_file_fail
-#define file_write ds__apply_file_write
+#define file_fail   ds__apply_file_fail
+#define file_write  ds__apply_file_write
 #define in_delta(f) ((f)->job != NULL || (f)->zdec != NULL)
 
 static struct afile *find_file(ds_apply_t *ap, uint32_t id)

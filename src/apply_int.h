@@ -124,8 +124,7 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
 /* 1 when a DELTA run starting with these bytes is a zpatch in this session. */
 int ds__apply_zpatch_sniff(const ds_apply_t *ap, const uint8_t *p, size_t n);
 int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id);
-int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p,
-                          size_t n);
+int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n);
 /* DELTA_END: the stream must be complete. */
 int ds__apply_zpatch_end(ds_apply_t *ap, struct afile *f, uint32_t id);
 /* Frees the decoder (NULL-safe; also on failure). */

@@ -67,8 +67,7 @@ static int zfail(ds_apply_t *ap, struct afile *f, uint32_t id, int rc)
     return 1;
 }
 
-int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p,
-                          size_t n)
+int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n)
 {
     struct zout *o = (struct zout *)(f->zbasis + 1);
     int rc;

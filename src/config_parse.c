@@ -586,7 +586,7 @@ static const struct keydef schedule_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth"},
+     "lease_ttl, bandwidth, delta_level"},
     {"site", K_SITE, site_keys, "bandwidth, tz"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, transport, agent, max_delete, timeout, bandwidth"},

@@ -3,7 +3,8 @@
  * published by tmp + fsync + rename, evicted least recently used (mtime is
  * touched on every hit) above a size cap. See include/distsync/delta.h.
  *
- * An entry is the librsync delta followed by a 24-byte trailer: the magic
+ * An entry is the delta (librsync, <pair>.rsd, or zpatch, <pair>.zpd: one
+ * entry per pair and format) followed by a 24-byte trailer: the magic
  * "DSDCSUM1", the delta's length and its XXH3-64 (both u64 big-endian).
  * Every hit re-hashes the delta; an entry that fails (a flipped bit, a torn
  * or truncated write, the format before the trailer) is dropped and
@@ -416,8 +417,8 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
                                   const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                   int *fd, uint64_t *size)
 {
-    return ds_delta_cache_get(c, DS_DELTA_FMT_RSYNC, basis_sha256, target_sha256, basis, target,
-                              fd, size);
+    return ds_delta_cache_get(c, DS_DELTA_FMT_RSYNC, basis_sha256, target_sha256, basis, target, fd,
+                              size);
 }
 
 int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],

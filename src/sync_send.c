@@ -3,10 +3,10 @@
  * session zstd-compresses each frame when that pays), updates with a basis
  * as a delta taken from the per-pair delta cache (computed once, reused for
  * every server): a zpatch for a version 3 receiver, a librsync delta for an
- * older one; whichever is smaller, the delta or the whole file, is sent, files the target already holds as ADOPT
- * (recorded in place; a COPY of themselves for a version 1 receiver),
- * deletions as DELETE. One file streams at a time,
- * in frames, while the session has room; many files are in flight.
+ * older one; whichever is smaller, the delta or the whole file, is sent, files the target already
+ * holds as ADOPT (recorded in place; a COPY of themselves for a version 1 receiver), deletions as
+ * DELETE. One file streams at a time, in frames, while the session has room; many files are in
+ * flight.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,8 +189,8 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row && open_store(sd, row->path, row->size, &bfd, NULL) == 0) {
         ds_delta_src_fd(&bsrc, bfd, row->size);
-        rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
-                                dsize);
+        rc =
+            ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd, dsize);
         close(bfd);
         if (rc == 0 || rc != DS_ECHANGED)
             return rc;
@@ -198,8 +198,8 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
     if (sy->ret && ds_retain_open_version(sy->ret, it->basis_sha256, 0, &rd) == 0) {
         ds_delta_src_retain(&bsrc, rd);
         bsrc.size = ds_retain_reader_size(rd);
-        rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
-                                dsize);
+        rc =
+            ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd, dsize);
         ds_retain_reader_free(rd);
     }
     return rc;

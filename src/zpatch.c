@@ -190,7 +190,7 @@ static int encode(struct enc *e, const uint8_t *tsha)
         rc = write_all(e, hdr, sizeof(hdr));
     while (rc == 0 && off < e->target->size) {
         size_t n = e->target->size - off < DS_ZPATCH_SEG_MAX ? (size_t)(e->target->size - off)
-                                                              : DS_ZPATCH_SEG_MAX;
+                                                             : DS_ZPATCH_SEG_MAX;
 
         rc = read_exact(e->target, off, e->seg, n);
         if (rc == 0)
@@ -276,8 +276,8 @@ static int hash_out(void *ctx, const uint8_t *p, size_t n)
 int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
                     uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN])
 {
-    ds_zpatch_basis_t b = {.get = src_get, .release = src_release, .ctx = (void *)basis,
-                           .size = basis->size};
+    ds_zpatch_basis_t b = {
+        .get = src_get, .release = src_release, .ctx = (void *)basis, .size = basis->size};
     ds_zpatch_dec_t *d = NULL;
     ds_delta_src_t dsrc;
     uint8_t got[DS_SHA256_LEN], *buf = malloc(1u << 20);

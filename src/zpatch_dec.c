@@ -140,8 +140,7 @@ static int emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
 static int check_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what)
 {
     if (off > d->basis->size || len > d->basis->size - off)
-        return fail(d, DS_ERANGE,
-                    "%s range %llu+%llu outside the basis (%llu bytes)", what,
+        return fail(d, DS_ERANGE, "%s range %llu+%llu outside the basis (%llu bytes)", what,
                     (unsigned long long)off, (unsigned long long)len,
                     (unsigned long long)d->basis->size);
     return 0;
@@ -213,8 +212,7 @@ static int check_fhdr(ds_zpatch_dec_t *d)
     if (ZSTD_isError(r))
         return fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
     if (r > 0)
-        return d->have < d->comp_len ? 1
-                                      : fail(d, DS_ECORRUPT, "zstd frame header truncated");
+        return d->have < d->comp_len ? 1 : fail(d, DS_ECORRUPT, "zstd frame header truncated");
     if (h.frameType != ZSTD_frame || h.frameContentSize != d->raw_len)
         return fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes", d->raw_len);
     return 0;
@@ -345,8 +343,8 @@ static int fd_get(void *ctx, uint64_t off, uint64_t len, const void **p)
 {
     long pg = sysconf(_SC_PAGESIZE);
     uint64_t a = off - off % (uint64_t)pg;
-    void *m = mmap(NULL, (size_t)(len + (off - a)), PROT_READ, MAP_PRIVATE,
-                   (int)(intptr_t)ctx, (off_t)a);
+    void *m =
+        mmap(NULL, (size_t)(len + (off - a)), PROT_READ, MAP_PRIVATE, (int)(intptr_t)ctx, (off_t)a);
 
     if (m == MAP_FAILED)
         return -errno;

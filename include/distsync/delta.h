@@ -8,6 +8,9 @@
  *
  * Output is a standard librsync delta ("rs\x02\x36"): `rdiff patch` applies
  * it. It carries no whole-file checksum; the receiver verifies SHA-256.
+ * librsync serves agents of protocol versions 1 and 2 and the signature
+ * fallback; version 3 agents get a zpatch (distsync/zpatch.h) from the same
+ * cache (ds_delta_cache_get with DS_DELTA_FMT_ZPATCH).
  */
 #ifndef DISTSYNC_DELTA_H
 #define DISTSYNC_DELTA_H

@@ -19,17 +19,17 @@
 
 #include "distsync/digest.h"
 
-#define DS_PROTO_MAGIC         0x44534150u /* "DSAP" */
-#define DS_PROTO_VERSION_MIN   1
+#define DS_PROTO_MAGIC          0x44534150u /* "DSAP" */
+#define DS_PROTO_VERSION_MIN    1
 #define DS_PROTO_VERSION_MAX    3
 #define DS_PROTO_VERSION_ADOPT  2 /* first version with ADOPT */
 #define DS_PROTO_VERSION_ZPATCH 3 /* first version with zpatch DELTA runs */
-#define DS_PROTO_HDR_LEN       12
-#define DS_PROTO_MAX_PAYLOAD   (8u << 20)                    /* 8 MiB */
-#define DS_PROTO_MAX_DATA      (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
-#define DS_PROTO_STR_MAX       4096
-#define DS_PROTO_MAX_FILE      (1ull << 40) /* 1 TiB: largest declared file size */
-#define DS_PROTO_NO_MTIME      INT64_MIN    /* FILE_BEGIN: leave the mtime alone */
+#define DS_PROTO_HDR_LEN        12
+#define DS_PROTO_MAX_PAYLOAD    (8u << 20)                    /* 8 MiB */
+#define DS_PROTO_MAX_DATA       (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
+#define DS_PROTO_STR_MAX        4096
+#define DS_PROTO_MAX_FILE       (1ull << 40) /* 1 TiB: largest declared file size */
+#define DS_PROTO_NO_MTIME       INT64_MIN    /* FILE_BEGIN: leave the mtime alone */
 
 /* Frame flags. */
 #define DS_PROTO_F_MORE  0x01 /* a streamed reply continues in the next frame */

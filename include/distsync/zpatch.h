@@ -32,10 +32,10 @@
 
 #include "distsync/delta.h"
 
-#define DS_ZPATCH_MAGIC     "DSZP"
-#define DS_ZPATCH_HDR_LEN   16
+#define DS_ZPATCH_MAGIC   "DSZP"
+#define DS_ZPATCH_HDR_LEN 16
 /* Target bytes per zstd frame: bounds the receiver's decompression window. */
-#define DS_ZPATCH_SEG_MAX   (32u << 20)
+#define DS_ZPATCH_SEG_MAX (32u << 20)
 /* Basis bytes one frame may reference; larger bases give each segment the
  * window of this size around its proportional position. */
 #define DS_ZPATCH_PREFIX_MAX (512ull << 20)

@@ -318,6 +318,27 @@ static void test_timeout(void)
     ds_config_free(cfg);
 }
 
+/* delta_level = in [console]: a zstd level 1..22; 0 (absent) is the default. */
+static void test_delta_level(void)
+{
+    static const char *bad[] = {"0", "23", "-3", "abc", "19x", ""};
+    ds_config_t *cfg;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+
+        snprintf(text, sizeof(text), CONSOLE "delta_level = %s\n", bad[i]);
+        EXPECT_ERR(text,
+                   "t.conf:4: [console] key 'delta_level': expected a zstd level from 1 to 22");
+    }
+    cfg = parse_ok(CONSOLE "delta_level = 3\n", "/");
+    CHECK(cfg != NULL && cfg->delta_level == 3);
+    ds_config_free(cfg);
+    cfg = parse_ok(CONSOLE, "/");
+    CHECK(cfg != NULL && cfg->delta_level == 0);
+    ds_config_free(cfg);
+}
+
 static void test_urls(void)
 {
     static const char *good[] = {
@@ -547,6 +568,7 @@ int main(void)
     RUN(test_long_line);
     RUN(test_values);
     RUN(test_timeout);
+    RUN(test_delta_level);
     RUN(test_urls);
     RUN(test_password_never_echoed);
     RUN(test_server_refs);

@@ -230,7 +230,8 @@ static void test_hostile(void)
         out.n = 0;                                                                                 \
         CHECK_INT(decode(bpath, h, hn, 4096, &out, why, sizeof(why)), expect_rc);                  \
         CHECK(why[0] != '\0');                                                                     \
-        if (getenv("ZP_DEBUG")) fprintf(stderr, "%s\n", why);                                                                     \
+        if (getenv("ZP_DEBUG"))                                                                    \
+            fprintf(stderr, "%s\n", why);                                                          \
     } while (0)
     size_t hn = zn;
 
