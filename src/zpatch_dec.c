@@ -282,6 +282,7 @@ static int gathered(ds_zpatch_dec_t *d)
     case S_CREC:
         d->state = S_KIND;
         d->need = 1;
+        d->have = 0;
         return do_copy(d, get_be(d->acc, 8), get_be(d->acc + 8, 8));
     }
     d->have = 0;

@@ -280,6 +280,19 @@ static void test_hostile(void)
     put_be(h + DS_ZPATCH_HDR_LEN + 9, 10, 8);
     hn = DS_ZPATCH_HDR_LEN + 17;
     TRY(DS_ERANGE);
+    /* COPY records (an empty one, then one from the basis), then END:
+     * the decoder must stay in step after a COPY (found by fuzz_zpatch) */
+    put_be(h + 8, 3000, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 1, 0, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 9, 0, 8);
+    h[DS_ZPATCH_HDR_LEN + 17] = 2;
+    put_be(h + DS_ZPATCH_HDR_LEN + 18, 100, 8);
+    put_be(h + DS_ZPATCH_HDR_LEN + 26, 3000, 8);
+    h[DS_ZPATCH_HDR_LEN + 34] = 0;
+    hn = DS_ZPATCH_HDR_LEN + 35;
+    out.n = 0;
+    CHECK_INT(decode(bpath, h, hn, 5, &out, why, sizeof(why)), 0);
+    CHECK(out.n == 3000 && memcmp(got, basis + 100, 3000) == 0);
     /* a frame that does not declare its content size (unbounded window) */
     ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
     {
