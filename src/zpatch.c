@@ -1,8 +1,14 @@
 /*
- * zpatch encoder (console side): the target is cut into segments of at most
- * DS_ZPATCH_SEG_MAX bytes; each becomes one zstd frame compressed with a
- * basis range as its referenced prefix and long-distance matching, so
- * matches are found at any offset of the basis. See include/distsync/zpatch.h.
+ * zpatch encoder (console side). First, chunks of the target identical to
+ * chunks of the basis become COPY records (zpatch_chunks.c). The rest is cut
+ * into segments of at most DS_ZPATCH_SEG_MAX bytes; each becomes one zstd
+ * frame compressed with a basis range as its referenced prefix and
+ * long-distance matching, so matches are found at any offset of the range.
+ * A run between two copies takes as its prefix the basis between them (plus
+ * a margin): an edit's context is there, and a small prefix is cheap to load
+ * into the match finder. Runs with no copied neighbour (a rebuilt binary
+ * shares no chunk) get the whole basis, or a window of a large one. See
+ * include/distsync/zpatch.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,11 +21,14 @@
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "distsync/zpatch.h"
+#include "zpatch_int.h"
 
 /* A basis larger than this gives each segment its own window of this size
  * around its proportional position (each frame reloads its prefix into the
  * match finder, so the window bounds the console's CPU per segment). */
 #define PREFIX_WIN (DS_ZPATCH_SEG_MAX + (32u << 20))
+/* Basis bytes either side of the copies around a run. */
+#define MARGIN (256u << 10)
 
 struct enc {
     const ds_delta_src_t *basis, *target;
@@ -96,11 +105,21 @@ static int check_src(const ds_delta_src_t *src, const uint8_t *want, uint8_t *bu
     return rc;
 }
 
-/* The basis range segment [toff, toff + n) references. */
-static void pick_range(const struct enc *e, uint64_t toff, size_t n, uint64_t *off, uint64_t *len)
+/* The basis range segment [toff, toff + n) references: around the copies
+ * next to its run (basis lo..hi, when near), else all of the basis or the
+ * window at the segment's proportional position. */
+static void pick_range(const struct enc *e, uint64_t toff, size_t n, int near, uint64_t lo,
+                       uint64_t hi, uint64_t *off, uint64_t *len)
 {
     uint64_t b = e->basis->size, t = e->target->size, mid;
 
+    lo = lo > MARGIN ? lo - MARGIN : 0;
+    hi = hi + MARGIN < b ? hi + MARGIN : b;
+    if (near && hi - lo <= PREFIX_WIN) {
+        *off = lo;
+        *len = hi - lo;
+        return;
+    }
     *off = 0;
     *len = b;
     if (b <= PREFIX_WIN)
@@ -139,15 +158,14 @@ static unsigned window_log(uint64_t span)
     return wl;
 }
 
-/* Compresses one segment into one ZSTD record. */
-static int encode_segment(struct enc *e, uint64_t toff, size_t n)
+/* Compresses e->seg[0, n) into one ZSTD record referencing basis
+ * [boff, boff + blen). */
+static int encode_segment(struct enc *e, size_t n, uint64_t boff, uint64_t blen)
 {
-    uint64_t boff, blen;
     uint8_t rec[25];
     size_t z;
     int rc;
 
-    pick_range(e, toff, n, &boff, &blen);
     rc = load_range(e, boff, blen);
     if (rc < 0)
         return rc;
@@ -177,35 +195,70 @@ static int encode_segment(struct enc *e, uint64_t toff, size_t n)
     return rc;
 }
 
+/* Encodes the zstd run [toff, toff + len); near: copies next to it end /
+ * start at basis offsets a and b. */
+static int encode_run(struct enc *e, uint64_t toff, uint64_t len, int near, uint64_t a,
+                      uint64_t b)
+{
+    int rc = 0;
+
+    while (rc == 0 && len > 0) {
+        size_t n = len < DS_ZPATCH_SEG_MAX ? (size_t)len : DS_ZPATCH_SEG_MAX;
+        uint64_t boff, blen;
+
+        pick_range(e, toff, n, near, a < b ? a : b, a < b ? b : a, &boff, &blen);
+        rc = read_exact(e->target, toff, e->seg, n);
+        if (rc == 0)
+            rc = encode_segment(e, n, boff, blen);
+        toff += n;
+        len -= n;
+    }
+    return rc;
+}
+
+static int write_copy(struct enc *e, uint64_t boff, uint64_t len)
+{
+    uint8_t rec[17];
+
+    rec[0] = 2;
+    put_be(rec + 1, boff, 8);
+    put_be(rec + 9, len, 8);
+    e->st.copies++;
+    return write_all(e, rec, sizeof(rec));
+}
+
 static int encode(struct enc *e, const uint8_t *tsha)
 {
     uint8_t hdr[DS_ZPATCH_HDR_LEN] = {'D', 'S', 'Z', 'P', 1, 0, 0, 0}, end = 0;
     uint8_t got[DS_SHA256_LEN];
+    ds_zp_span_t *v = NULL;
     ds_sha256_t sha;
-    uint64_t off = 0;
+    size_t n = 0;
     int rc = ds_sha256_init(&sha);
 
     put_be(hdr + 8, e->target->size, 8);
     if (rc == 0)
-        rc = write_all(e, hdr, sizeof(hdr));
-    while (rc == 0 && off < e->target->size) {
-        size_t n = e->target->size - off < DS_ZPATCH_SEG_MAX ? (size_t)(e->target->size - off)
-                                                             : DS_ZPATCH_SEG_MAX;
-
-        rc = read_exact(e->target, off, e->seg, n);
-        if (rc == 0)
-            ds_sha256_update(&sha, e->seg, n);
-        if (rc == 0)
-            rc = encode_segment(e, off, n);
-        off += n;
-    }
+        rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
     if (rc == 0 && tsha != NULL) {
         ds_sha256_final(&sha, got);
         rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
     }
     if (rc == 0)
+        rc = write_all(e, hdr, sizeof(hdr));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int left = i > 0 && v[i - 1].copy, right = i + 1 < n && v[i + 1].copy;
+        uint64_t a = left ? v[i - 1].boff + v[i - 1].len : 0, b = right ? v[i + 1].boff : a;
+
+        if (v[i].copy) {
+            rc = write_copy(e, v[i].boff, v[i].len);
+            continue;
+        }
+        rc = encode_run(e, v[i].toff, v[i].len, left || right, left ? a : b, b);
+    }
+    if (rc == 0)
         rc = write_all(e, &end, 1);
     ds_sha256_close(&sha);
+    free(v);
     return rc;
 }
 

@@ -43,8 +43,10 @@
 #define DS_ZPATCH_LEVEL_DEFAULT 19
 
 typedef struct ds_zpatch_stats {
-    uint64_t segments;    /* ZSTD records */
-    uint64_t delta_bytes; /* stream bytes written */
+    uint64_t segments;     /* ZSTD records */
+    uint64_t copies;       /* COPY records (identical chunks, merged) */
+    uint64_t copied_bytes; /* target bytes they cover */
+    uint64_t delta_bytes;  /* stream bytes written */
 } ds_zpatch_stats_t;
 
 /*

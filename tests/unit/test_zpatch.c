@@ -169,40 +169,67 @@ static void test_roundtrip_small(void)
     free(z);
 }
 
-/* Several segments, and a basis larger than one window: each segment
- * carries its own basis range; the result is exact. Level 1: fast. */
+/* Counts a stream's records by kind; checks every range is inside bn. */
+static void walk(const uint8_t *z, size_t zn, uint64_t bn, int count[3], uint64_t *maxblen)
+{
+    size_t o = DS_ZPATCH_HDR_LEN;
+
+    memset(count, 0, 3 * sizeof(int));
+    *maxblen = 0;
+    while (o < zn && z[o] != 0) {
+        uint64_t a = 0, b = 0;
+
+        for (int k = 0; k < 8; k++) {
+            a = a << 8 | z[o + 1 + k];
+            b = b << 8 | z[o + 9 + k];
+        }
+        CHECK(z[o] == 1 || z[o] == 2);
+        CHECK(a + b <= bn);
+        count[z[o]]++;
+        if (z[o] == 2) {
+            o += 17;
+            continue;
+        }
+        *maxblen = b > *maxblen ? b : *maxblen;
+        o += 25 + ((size_t)z[o + 21] << 24 | (size_t)z[o + 22] << 16 | (size_t)z[o + 23] << 8 |
+                   z[o + 24]);
+    }
+    CHECK(o + 1 == zn && z[o] == 0);
+}
+
+/* Large files at level 1 (fast): a shifted copy with an edit becomes COPY
+ * records around one small zstd run; a file sharing no chunk (a byte
+ * changed every 4 KiB) becomes several segments, each with its own window
+ * of the 100 MiB basis. Both rebuild exactly. */
 static void test_segments_and_windows(void)
 {
     size_t bn = 100u << 20, tn = 70u << 20, zn, o;
     uint8_t *b = calloc(1, bn), *t = malloc(tn), *z;
     struct sink out = {NULL, 0, tn};
     char why[200], path[8192];
-    uint64_t boff, blen;
+    uint64_t maxblen;
+    int count[3];
 
     out.p = malloc(tn);
-    for (o = 0; o < bn; o += 8u << 20)
-        fill(b + o, 1u << 20, (uint32_t)o);
-    memcpy(t, b + 10, tn); /* shifted by 10 bytes */
-    memcpy(t + 40000000, "an edit", 7);
+    fill(b, bn, 5);
     snprintf(path, sizeof(path), "%s/big.bin", root);
     CHECK_INT(write_file(path, b, bn), 0);
+    memcpy(t, b + 10, tn); /* shifted by 10 bytes */
+    memcpy(t + 40000000, "an edit", 7);
     z = encode(b, bn, t, tn, 1, &zn);
-    CHECK(zn < tn / 100);
-    /* three ZSTD records, the last one referencing a window, not all */
-    o = DS_ZPATCH_HDR_LEN;
-    for (int i = 0; i < 3 && o + 25 <= zn; i++) {
-        CHECK_INT(z[o], 1);
-        boff = 0;
-        blen = 0;
-        for (int k = 0; k < 8; k++) {
-            boff = boff << 8 | z[o + 1 + k];
-            blen = blen << 8 | z[o + 9 + k];
-        }
-        CHECK(blen < bn && boff + blen <= bn);
-        o += 25 + ((size_t)z[o + 21] << 24 | (size_t)z[o + 22] << 16 | (size_t)z[o + 23] << 8 |
-                   z[o + 24]);
-    }
-    CHECK(o + 1 == zn && z[o] == 0);
+    CHECK(zn < 100000);
+    walk(z, zn, bn, count, &maxblen);
+    CHECK(count[2] >= 2 && count[1] >= 1 && maxblen <= (1u << 20));
+    CHECK_INT(decode(path, z, zn, 3u << 20, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    free(z);
+    for (o = 0; o < tn; o += 4096)
+        t[o] ^= 0x5a;
+    z = encode(b, bn, t, tn, 1, &zn);
+    CHECK(zn < tn / 20);
+    walk(z, zn, bn, count, &maxblen);
+    CHECK(count[2] == 0 && count[1] == 3 && maxblen < bn);
+    out.n = 0;
     CHECK_INT(decode(path, z, zn, 3u << 20, &out, why, sizeof(why)), 0);
     CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
     unlink(path);
