@@ -197,8 +197,7 @@ static int encode_segment(struct enc *e, size_t n, uint64_t boff, uint64_t blen)
 
 /* Encodes the zstd run [toff, toff + len); near: copies next to it end /
  * start at basis offsets a and b. */
-static int encode_run(struct enc *e, uint64_t toff, uint64_t len, int near, uint64_t a,
-                      uint64_t b)
+static int encode_run(struct enc *e, uint64_t toff, uint64_t len, int near, uint64_t a, uint64_t b)
 {
     int rc = 0;
 

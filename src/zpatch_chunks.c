@@ -16,7 +16,7 @@
 #include "distsync/error.h"
 #include "zpatch_int.h"
 
-#define BLOCK (4u << 20) /* read size; a chunk never exceeds CH_MAX */
+#define BLOCK  (4u << 20) /* read size; a chunk never exceeds CH_MAX */
 #define CH_MIN (4u << 10)
 #define CH_AVG (16u << 10)
 #define CH_MAX (64u << 10)

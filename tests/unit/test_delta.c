@@ -9,6 +9,7 @@
 #endif
 #include "check.h"
 #include "distsync/delta.h"
+#include "distsync/zpatch.h"
 #include "distsync/error.h"
 #include "distsync/retain.h"
 
@@ -379,6 +380,48 @@ static void flip_byte(const char *path, off_t at)
     close(fd);
 }
 
+/* zpatch entries: one per pair next to the librsync one (.zpd), checked on
+ * every hit like it (a flipped byte is dropped and recomputed), both
+ * dropped together; a zpatch of the issue edit is smaller than its rsd. */
+static void test_cache_zpatch(void)
+{
+    struct pair p;
+    char dir[4200], path[4400], a[65], b[65];
+    ds_delta_cache_t *c = NULL;
+    ds_delta_cache_stats_t st;
+    ds_delta_opts_t o = {.zpatch_level = 3};
+    uint64_t zs = 0, zs2 = 0, rs;
+    char head[4];
+    int fd = -1;
+
+    snprintf(dir, sizeof(dir), "%s/deltas-zp", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, &o, &c), 0);
+    pair_make(&p, 400000, 11);
+    rs = get(c, &p, 0);
+    CHECK_INT(ds_delta_cache_get(c, DS_DELTA_FMT_ZPATCH, p.asha, p.bsha, &p.as, &p.bs, &fd, &zs),
+              0);
+    CHECK(fd >= 0 && read(fd, head, 4) == 4 && memcmp(head, "DSZP", 4) == 0);
+    CHECK(fd >= 0 && ds_zpatch_check(&p.as, fd, zs, p.b.n, p.bsha) == 0);
+    CHECK(zs > 0 && zs < rs);
+    close(fd);
+    ds_hex(p.asha, 32, a);
+    ds_hex(p.bsha, 32, b);
+    snprintf(path, sizeof(path), "%s/%s-%s.zpd", dir, a, b);
+    flip_byte(path, (off_t)(zs / 2));
+    CHECK_INT(ds_delta_cache_get(c, DS_DELTA_FMT_ZPATCH, p.asha, p.bsha, &p.as, &p.bs, &fd, &zs2),
+              0);
+    CHECK(fd >= 0 && ds_zpatch_check(&p.as, fd, zs2, p.b.n, p.bsha) == 0);
+    close(fd);
+    ds_delta_cache_stats(c, &st);
+    CHECK_INT(st.dropped, 1);
+    CHECK_INT(st.computes, 3);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 2);
+    CHECK_INT(ds_delta_cache_drop(c, p.asha, p.bsha), 0);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 0);
+    ds_delta_cache_close(c);
+    pair_free(&p);
+}
+
 /* Corrupt entries (a flipped byte, a lying or missing trailer, the format
  * before checksums, a truncated file) are dropped and recomputed, never
  * returned; a corrupt one is counted once. */
@@ -444,5 +487,6 @@ int main(void)
     RUN(test_retain_basis);
     RUN(test_cache);
     RUN(test_cache_corrupt);
+    RUN(test_cache_zpatch);
     return CHECK_DONE();
 }
