@@ -23,10 +23,7 @@
 #include "distsync/zpatch.h"
 #include "zpatch_int.h"
 
-/* A basis larger than this gives each segment its own window of this size
- * around its proportional position (each frame reloads its prefix into the
- * match finder, so the window bounds the console's CPU per segment). */
-#define PREFIX_WIN (DS_ZPATCH_SEG_MAX + (32u << 20))
+#define PREFIX_WIN DS_ZPATCH_WINDOW
 /* Basis bytes either side of the copies around a run. */
 #define MARGIN (256u << 10)
 
@@ -131,22 +128,25 @@ static void pick_range(const struct enc *e, uint64_t toff, size_t n, int near, u
         *off = b - PREFIX_WIN;
 }
 
-/* Loads basis range [off, off + len) into e->pre (kept when unchanged). */
+/* Loads basis range [off, off + len) into e->pre (bytes already held are
+ * moved, not read again). */
 static int load_range(struct enc *e, uint64_t off, uint64_t len)
 {
-    if (e->pre != NULL && off == e->pre_off && len == e->pre_len)
+    uint64_t keep = 0;
+    int rc = 0;
+
+    if (off == e->pre_off && len == e->pre_len)
         return 0;
     if (e->pre_len && off >= e->pre_off && off < e->pre_off + e->pre_len) {
-        uint64_t keep = e->pre_off + e->pre_len - off; /* sliding forward: reuse the overlap */
-
+        keep = e->pre_off + e->pre_len - off;
+        keep = keep < len ? keep : len;
         memmove(e->pre, e->pre + (off - e->pre_off), (size_t)keep);
-        e->pre_off = off;
-        e->pre_len = len;
-        return read_exact(e->basis, off + keep, e->pre + keep, (size_t)(len - keep));
     }
+    if (keep < len)
+        rc = read_exact(e->basis, off + keep, e->pre + keep, (size_t)(len - keep));
     e->pre_off = off;
-    e->pre_len = len;
-    return read_exact(e->basis, off, e->pre, (size_t)len);
+    e->pre_len = rc == 0 ? len : 0;
+    return rc;
 }
 
 static unsigned window_log(uint64_t span)

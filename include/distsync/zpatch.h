@@ -36,9 +36,10 @@
 #define DS_ZPATCH_HDR_LEN 16
 /* Target bytes per zstd frame: bounds the receiver's decompression window. */
 #define DS_ZPATCH_SEG_MAX (32u << 20)
-/* Basis bytes one frame may reference; larger bases give each segment the
- * window of this size around its proportional position. */
-#define DS_ZPATCH_PREFIX_MAX (512ull << 20)
+/* A basis larger than this gives each segment without copied neighbours a
+ * window of this size around its proportional position (each frame reloads
+ * its prefix into the match finder: the window bounds the CPU per segment). */
+#define DS_ZPATCH_WINDOW (DS_ZPATCH_SEG_MAX + (32u << 20))
 /* Default zstd level (bytes vs console CPU: README "Delta format"). */
 #define DS_ZPATCH_LEVEL_DEFAULT 19
 
@@ -54,7 +55,7 @@ typedef struct ds_zpatch_stats {
  * position), compressed at zstd level (0: DS_ZPATCH_LEVEL_DEFAULT).
  * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
  * are read. st may be NULL. Memory: the basis range (at most
- * DS_ZPATCH_PREFIX_MAX), one segment and the compressor's tables.
+ * DS_ZPATCH_WINDOW), one segment and the compressor's tables.
  * Returns 0, DS_ECHANGED (a source does not match its size or SHA-256), a
  * source's error, -errno from writing, DS_ENOMEM or DS_EDELTA (zstd failed).
  */

@@ -239,6 +239,42 @@ static void test_segments_and_windows(void)
     free(out.p);
 }
 
+/* Scattered edits (overwrites, an insertion, a deletion) in an 8 MiB file:
+ * COPY records around small zstd runs, each with its own nearby prefix,
+ * rebuilding the target exactly with few bytes. */
+static void test_scattered_edits(void)
+{
+    size_t bn = 8u << 20, tn = bn + 1024 - 512, zn;
+    uint8_t *b = malloc(bn), *t = malloc(tn), *z;
+    struct sink out = {NULL, 0, tn};
+    char why[200], path[8192];
+    uint64_t maxblen;
+    int count[3];
+
+    out.p = malloc(tn);
+    fill(b, bn, 77);
+    /* t = b[0,3M) + 1 KiB new + b[3M, 6M) + b[6M + 512, 8M), with overwrites */
+    memcpy(t, b, 3u << 20);
+    fill(t + (3u << 20), 1024, 78);
+    memcpy(t + (3u << 20) + 1024, b + (3u << 20), 3u << 20);
+    memcpy(t + (6u << 20) + 1024, b + (6u << 20) + 512, bn - (6u << 20) - 512);
+    fill(t + 100000, 4096, 79);
+    fill(t + 5000000, 4096, 80);
+    snprintf(path, sizeof(path), "%s/edits.bin", root);
+    CHECK_INT(write_file(path, b, bn), 0);
+    z = encode(b, bn, t, tn, 3, &zn);
+    walk(z, zn, bn, count, &maxblen);
+    CHECK(count[2] >= 4 && count[1] >= 4 && maxblen < (2u << 20));
+    CHECK(zn < 9216 + 1024 + 2000);
+    CHECK_INT(decode(path, z, zn, 7777, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    unlink(path);
+    free(z);
+    free(b);
+    free(t);
+    free(out.p);
+}
+
 /* Hostile streams: each refused with its code and a reason, no crash. */
 static void test_hostile(void)
 {
@@ -495,6 +531,7 @@ int main(void)
     RUN(test_hostile);
     RUN(test_check);
     RUN(test_receiver);
+    RUN(test_scattered_edits);
     RUN(test_segments_and_windows);
     return CHECK_DONE();
 }
