@@ -226,24 +226,14 @@ static int write_copy(struct enc *e, uint64_t boff, uint64_t len)
     return write_all(e, rec, sizeof(rec));
 }
 
-static int encode(struct enc *e, const uint8_t *tsha)
+/* Writes one complete stream for the runs v[0, n). */
+static int encode_spans(struct enc *e, const ds_zp_span_t *v, size_t n)
 {
     uint8_t hdr[DS_ZPATCH_HDR_LEN] = {'D', 'S', 'Z', 'P', 1, 0, 0, 0}, end = 0;
-    uint8_t got[DS_SHA256_LEN];
-    ds_zp_span_t *v = NULL;
-    ds_sha256_t sha;
-    size_t n = 0;
-    int rc = ds_sha256_init(&sha);
+    int rc;
 
     put_be(hdr + 8, e->target->size, 8);
-    if (rc == 0)
-        rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
-    if (rc == 0 && tsha != NULL) {
-        ds_sha256_final(&sha, got);
-        rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
-    }
-    if (rc == 0)
-        rc = write_all(e, hdr, sizeof(hdr));
+    rc = write_all(e, hdr, sizeof(hdr));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int left = i > 0 && v[i - 1].copy, right = i + 1 < n && v[i + 1].copy;
         uint64_t a = left ? v[i - 1].boff + v[i - 1].len : 0, b = right ? v[i + 1].boff : a;
@@ -254,10 +244,71 @@ static int encode(struct enc *e, const uint8_t *tsha)
         }
         rc = encode_run(e, v[i].toff, v[i].len, left || right, left ? a : b, b);
     }
+    return rc == 0 ? write_all(e, &end, 1) : rc;
+}
+
+/* Moves the len bytes at from to to (to < from) in the output file. */
+static int move_down(int fd, uint64_t to, uint64_t from, uint64_t len, uint8_t *buf, size_t cap)
+{
+    while (len > 0) {
+        size_t n = len < cap ? (size_t)len : cap;
+
+        if (pread(fd, buf, n, (off_t)from) != (ssize_t)n ||
+            pwrite(fd, buf, n, (off_t)to) != (ssize_t)n)
+            return errno ? -errno : DS_ECHANGED;
+        to += n;
+        from += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/*
+ * Candidates, smallest kept: COPY records for identical chunks with zstd
+ * for the runs between them, and (unless copies cover nearly all of the
+ * file, where the first is as good and far cheaper) zstd over the whole
+ * file with the whole basis or its windows. Both are written to the output
+ * one after the other; the loser is cut off.
+ */
+static int encode(struct enc *e, const uint8_t *tsha)
+{
+    uint8_t got[DS_SHA256_LEN];
+    ds_zp_span_t *v = NULL, whole = {0, e->target->size, 0, 0};
+    ds_sha256_t sha;
+    ds_zpatch_stats_t first;
+    off_t start = lseek(e->fd, 0, SEEK_CUR);
+    uint64_t a, b;
+    size_t n = 0;
+    int rc = ds_sha256_init(&sha);
+
     if (rc == 0)
-        rc = write_all(e, &end, 1);
+        rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
+    if (rc == 0 && tsha != NULL) {
+        ds_sha256_final(&sha, got);
+        rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
+    }
     ds_sha256_close(&sha);
+    if (rc == 0)
+        rc = encode_spans(e, v, n);
     free(v);
+    if (rc < 0 || e->st.copied_bytes == 0 || e->st.copied_bytes >= e->target->size / 10 * 9 ||
+        start < 0)
+        return rc;
+    first = e->st;
+    a = first.delta_bytes;
+    e->st.segments = e->st.copies = 0;
+    e->st.delta_bytes = 0;
+    rc = encode_spans(e, &whole, e->target->size ? 1 : 0);
+    b = e->st.delta_bytes;
+    if (rc == 0 && b < a) { /* the whole-file zstd wins: move it down */
+        rc = move_down(e->fd, (uint64_t)start, (uint64_t)start + a, b, e->seg, DS_ZPATCH_SEG_MAX);
+        e->st.copied_bytes = 0;
+    } else if (rc == 0) {
+        e->st = first;
+    }
+    if (rc == 0 && (ftruncate(e->fd, start + (off_t)e->st.delta_bytes) < 0 ||
+                    lseek(e->fd, start + (off_t)e->st.delta_bytes, SEEK_SET) < 0))
+        rc = -errno;
     return rc;
 }
 

@@ -51,8 +51,12 @@ typedef struct ds_zpatch_stats {
 } ds_zpatch_stats_t;
 
 /*
- * Writes the zpatch turning basis into target to out_fd (write(2) at its
- * position), compressed at zstd level (0: DS_ZPATCH_LEVEL_DEFAULT).
+ * Writes the zpatch turning basis into target to out_fd, a regular file,
+ * from its position (which it leaves at the end), compressed at zstd level
+ * (0: DS_ZPATCH_LEVEL_DEFAULT). The smaller of two candidates is kept:
+ * identical chunks as COPY records with zstd between them, and (unless the
+ * copies cover 90% of the target) zstd over the whole target; both are
+ * written, the larger is cut off (ftruncate).
  * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
  * are read. st may be NULL. Memory: the basis range (at most
  * DS_ZPATCH_WINDOW), one segment and the compressor's tables.
