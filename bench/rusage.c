@@ -1,8 +1,10 @@
 /*
  * bench_rusage: runs a command and appends its CPU time to a file with
- * microsecond precision ("user_s sys_s wall_s\n"). GNU time rounds to 10 ms,
- * which hides per-process costs of a few ms when 50 agents are summed.
- * The times include the command's waited-for descendants, as wait4 reports.
+ * microsecond precision and its peak RSS ("user_s sys_s wall_s maxrss_kib\n").
+ * GNU time rounds to 10 ms, which hides per-process costs of a few ms when 50
+ * agents are summed. The times include the command's waited-for descendants,
+ * as wait4 reports; maxrss is the largest of the command and those
+ * descendants (Linux ru_maxrss), not their sum.
  * Usage: bench_rusage OUTFILE COMMAND [ARGS...]; exits with the command's
  * status.
  */
@@ -49,8 +51,9 @@ int main(int argc, char **argv)
         return 2;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    n = snprintf(line, sizeof(line), "%.6f %.6f %.6f\n", secs(ru.ru_utime), secs(ru.ru_stime),
-                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    n = snprintf(line, sizeof(line), "%.6f %.6f %.6f %ld\n", secs(ru.ru_utime), secs(ru.ru_stime),
+                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                 ru.ru_maxrss);
     fd = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, line, (size_t)n) != n) {
         perror("bench_rusage: cannot record");
