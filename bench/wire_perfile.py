@@ -95,7 +95,7 @@ def main():
     whole = {}
     for rel in changed + added:
         whole[rel] = run(["zstd", "-q", "-f", "-19", os.path.join(new, rel), "-o", out], out)
-    print("zstd -19\t%d\t%.3f\t%d" % (sum(w[0] for w in whole.values()), sum(w[1] for w in whole.values()),
+    print("zstd -19, no basis\t%d\t%.3f\t%d" % (sum(w[0] for w in whole.values()), sum(w[1] for w in whole.values()),
                                       max([w[2] for w in whole.values()] or [0])), flush=True)
     base = [whole[rel] for rel in added]
     for name, cmd in TOOLS.items():

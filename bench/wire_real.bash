@@ -3,9 +3,9 @@
 #
 # Each update is two Debian versions of one package, fetched with
 # `apt-get download PKG=VERSION` into $real_cache and unpacked with
-# `dpkg-deb -x`. Symbolic links are removed from both trees (the bench
-# compares file content; a package's links are a few bytes of names), so
-# every tool sees the same regular files. The console holds the old version
+# `dpkg-deb -x`. Symbolic links, then empty directories, are removed from
+# both trees (the bench compares file content; a package's links are a few
+# bytes of names), so every tool sees the same regular files. The console holds the old version
 # and sends the new one; every tool gets the same old tree.
 #
 # Per update, one row per tool: bytes that cross the link (both directions
@@ -58,13 +58,15 @@ real_fetch() {
   [ -n "$f" ] && echo "$f"
 }
 
-# real_unpack DEB DIR: DIR/pkg holds the package's files, links removed.
+# real_unpack DEB DIR: DIR/pkg holds the package's regular files (links and
+# then empty directories removed: distsync syncs files, not empty folders).
 real_unpack() {
-  [ -f "$2.done" ] && [ "$(cat "$2.done")" = "$1" ] && return
+  [ -f "$2.done" ] && [ "$(cat "$2.done")" = "$1 files-only" ] && return
   rm -rf "$2" && mkdir -p "$2/pkg"
   dpkg-deb -x "$1" "$2/pkg" || return 1
   find "$2/pkg" -type l -delete
-  echo "$1" >"$2.done"
+  find "$2/pkg" -mindepth 1 -type d -empty -delete
+  echo "$1 files-only" >"$2.done"
 }
 
 # use_sum FILE: "cpu maxrss_kib" of the bench_rusage lines in FILE (CPU
@@ -90,15 +92,26 @@ real_ds() {
     err="first sync failed: $(tail -1 "$st/err")"
   rsync -a --delete "$u/new/pkg/" "$st/store/pkg/"
   "$rusage" "$st/scan-use" "$ds" -c "$c" scan >/dev/null 2>>"$st/err" || err=${err:-"scan failed"}
+  "$ds" -c "$c" plan srv --json --no-scan >"$st/plan.json" 2>>"$st/err"
   rm -f "$st/agent-use"
   "$rusage" "$st/sync-use" "$ds" -c "$c" sync srv --json >"$st/sync.json" 2>>"$st/err" ||
     err=${err:-"sync failed: $(tail -1 "$st/err")"}
-  diff -rq "$u/new/pkg" "$st/t/srv/pkg" >/dev/null 2>&1 || err=${err:-"TARGET DIFFERS FROM THE NEW VERSION"}
+  diff -rq "$u/new/pkg" "$st/t/srv/pkg" >"$st/diff" 2>&1 ||
+    err=${err:-"TARGET DIFFERS FROM THE NEW VERSION ($st/diff: $(head -1 "$st/diff"))"}
   b=$(python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))["servers"][0]
+m = {}
+try:
+    for it in json.load(open(sys.argv[2]))["items"]:
+        if it["action"] in ("create", "update"):
+            n, b = m.get(it["method"], (0, 0))
+            m[it["method"]] = (n + 1, b + it["size"])
+except (OSError, ValueError, KeyError):
+    pass
 print(s["bytes_wire"] + s["bytes_received"], s["bytes_wire"], s["bytes_received"], s["bytes_literal"],
-      s["bytes_copied"])' "$st/sync.json" 2>/dev/null) || err=${err:-"no summary"}
+      s["bytes_copied"], ";".join("%s_%d_files_%d_B" % (k, v[0], v[1]) for k, v in sorted(m.items())) or "-")
+' "$st/sync.json" "$st/plan.json" 2>/dev/null) || err=${err:-"no summary"}
   if [ -n "$err" ]; then
     printf 'distsync console\t-\t-\t-\t%s\n' "$err"
     return
@@ -107,9 +120,9 @@ print(s["bytes_wire"] + s["bytes_received"], s["bytes_wire"], s["bytes_received"
   read -r au arss <<<"$(use_sum "$st/agent-use")"
   cs=$(use_sum "$st/scan-use" | cut -d' ' -f1)
   set -- $b
-  printf 'distsync console\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); scan %s s\n' \
+  printf 'distsync console\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); plan: %s; scan %s s\n' \
     "$1" "$(awk -v a="$cu" -v b="$au" 'BEGIN {print a - b}')" "$([ "$crss" -gt "$arss" ] || echo "<=")" \
-    "$crss" "$2" "$3" "$4" "$5" "$cs"
+    "$crss" "$2" "$3" "$4" "$5" "$(echo "$6" | sed "s/_/ /g; s/;/, /g")" "$cs"
   printf 'distsync agent (applies)\t-\t%s\t%s\t\n' "$au" "$arss"
   rm -rf "$st"
 }
