@@ -237,3 +237,27 @@ for u, tool, b, cpu, rss, note in ((r + [""] * 6)[:6] for r in rows):
     rss = (rss[:2] if rss.startswith("<=") else "") + ("%.0f" % (float(m) / 1024) if num(m) is not None else "-")
     print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (u, tool, b, x("z"), x("best"), cpu, rss, note))'
 }
+
+# big_update SIZE: one file of SIZE random bytes (4G, 512M...) with four
+# 4 KiB overwrites; distsync rows only (its peak RSS is the point).
+big_update() {
+  local n u=$W/big
+  n=$(numfmt --from=iec "$1") || return
+  if [ "$(cat "$u.done" 2>/dev/null)" != "$n" ]; then
+    log "(big) generating a file of $n bytes"
+    rm -rf "$u" && mkdir -p "$u/old/pkg" "$u/new/pkg"
+    head -c "$n" /dev/urandom >"$u/old/pkg/big.bin" && cp "$u/old/pkg/big.bin" "$u/new/pkg/big.bin" || return
+    python3 - "$u/new/pkg/big.bin" "$n" <<'PY'
+import os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    for k in range(1, 5):
+        f.seek(n * k // 5 // 4096 * 4096)
+        f.write(os.urandom(4096))
+PY
+    echo "$n" >"$u.done"
+  fi
+  log "(big) distsync"
+  realinfo+=("- big: one file of $n random bytes, four 4 KiB overwrites (16384 bytes changed)")
+  while IFS= read -r line; do realrows+=("big $1	$line"); done < <(real_ds "$u")
+}
