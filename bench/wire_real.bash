@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154,SC2034 # $W, $ds, $rusage, $top, $repeat... come from bench/wire
 # bench/wire_real.bash: the real package updates of bench/wire (--real),
 # sourced by bench/wire (uses its $W, $ds, $rusage, $top, log, now, secs).
 #
