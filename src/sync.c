@@ -53,6 +53,8 @@ struct run {
     const char *rec_what; /* what could not be recorded (static) */
     uint64_t files_done, files_total, bytes_done, bytes_total;
     ds_sync_wait_t wait; /* inactivity watchdog */
+    const char **cls;    /* the classes acted on: the server's, within only_classes */
+    size_t ncls;
 };
 
 static void make_console_id(ds_sync_t *s)
@@ -527,10 +529,36 @@ static int connect(struct run *r)
     return drive(r, until_ready);
 }
 
+/* The classes r acts on: the server's, limited to o.only_classes. */
+static int run_classes(struct run *r)
+{
+    const ds_strlist_t *c = &r->srv->classes, *only = r->sy->o.only_classes;
+
+    r->cls = calloc(c->n + 1, sizeof(*r->cls));
+    if (r->cls == NULL)
+        return fail(r, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->n; i++)
+        if (only == NULL || ds_config_list_has(only, c->v[i]))
+            r->cls[r->ncls++] = c->v[i];
+    return 0;
+}
+
+static int in_run_classes(const struct run *r, const char *klass)
+{
+    for (size_t i = 0; i < r->ncls; i++)
+        if (strcmp(r->cls[i], klass) == 0)
+            return 1;
+    return 0;
+}
+
 static int desired(struct run *r)
 {
     ds_sync_t *s = r->sy;
-    int rc = ds__sync_load(s);
+    int rc = run_classes(r);
+
+    if (rc < 0)
+        return rc;
+    rc = ds__sync_load(s);
 
     if (rc == 0 && (rc = ds_catalog_scanned(s->cat, NULL)) >= 0) {
         r->scanned = rc;
@@ -545,7 +573,7 @@ static int desired(struct run *r)
         const struct sfile_row *x = &s->rows[i];
         ds_plan_want_t *w;
 
-        if (!ds_config_list_has(&r->srv->classes, x->klass))
+        if (!in_run_classes(r, x->klass))
             continue;
         w = &r->want[r->nwant++];
         w->path = x->path;
@@ -569,8 +597,8 @@ static void input(struct run *r, ds_plan_input_t *in)
     in->nhave = r->nhave;
     in->hashes = r->hashes;
     in->nhashes = r->nhashes;
-    in->classes = (const char *const *)r->srv->classes.v;
-    in->nclasses = r->srv->classes.n;
+    in->classes = r->cls; /* prune never touches a class outside them */
+    in->nclasses = r->ncls;
     in->prune = r->srv->prune;
     in->scanned = r->scanned;
     in->max_delete = r->srv->max_delete;
@@ -818,6 +846,7 @@ static void cleanup(struct run *r)
     free(r->siglen);
     free(r->have);
     free(r->want);
+    free(r->cls);
 }
 
 int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,

@@ -248,13 +248,28 @@ static int vconnect(struct vrun *v)
     return vdrive(v, until_ready);
 }
 
+/* 1 when path's top-level folder is in only (NULL: every class). */
+static int in_only(const ds_strlist_t *only, const char *path)
+{
+    size_t len = strcspn(path, "/");
+
+    for (size_t i = 0; only != NULL && i < only->n; i++)
+        if (strlen(only->v[i]) == len && memcmp(only->v[i], path, len) == 0)
+            return 1;
+    return only == NULL;
+}
+
 static int vcheck(struct vrun *v)
 {
     const ds_manifest_t *man = ds_session_manifest(v->ss);
-    size_t n = 0;
+    size_t n = 0, k = 0;
 
     if (man != NULL && ds_manifest_sorted(man, &v->man, &n) < 0)
         return vfail(v, DS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) /* verify --class: those classes only */
+        if (in_only(v->sy->o.only_classes, v->man[i]->path))
+            v->man[k++] = v->man[i];
+    n = k;
     v->n = n;
     v->res->files = n;
     for (size_t i = 0; i < n; i++)

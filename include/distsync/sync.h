@@ -52,6 +52,9 @@ typedef struct ds_sync_opts {
     int no_fsync;             /* local receiver without fsync (tests only) */
     const char *trigger;      /* run trigger recorded in the catalog: NULL: "manual" */
     int force;                /* prune past max_delete (never without a completed scan) */
+    /* NULL: every class of each server; else only these classes (of those
+     * the server receives) are planned, sent, reported and pruned */
+    const ds_strlist_t *only_classes;
     ds_sync_progress_fn progress;
     void *progress_ctx;
 } ds_sync_opts_t;

@@ -1,5 +1,4 @@
 /* distsync history: the recorded sync runs and their events. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -13,11 +12,14 @@
 #include "distsync/events.h"
 #include "distsync/scan.h"
 #include "json.h"
+#include "select.h"
 
-#define HISTORY_USAGE "usage: distsync history [--server S] [--limit N] [--events] [--json]\n"
+#define HISTORY_USAGE                                                                              \
+    "usage: distsync history [SERVER... | --site S | --all] [--limit N] [--events] [--json]\n"
 
 struct history_args {
-    const char *server;
+    const char **servers; /* only these servers' runs; NULL: every run */
+    size_t nservers;
     int64_t limit;
     int events;
     int json;
@@ -29,6 +31,15 @@ struct history {
     struct json j;
     int nruns;
 };
+
+/* 1 when the run belongs to the selection. */
+static int wanted(const struct history_args *a, const ds_run_info_t *r)
+{
+    for (size_t i = 0; a->servers && i < a->nservers; i++)
+        if (strcmp(a->servers[i], r->server) == 0)
+            return 1;
+    return a->servers == NULL;
+}
 
 /* RFC 3339 UTC ("2026-11-22T02:00:48Z"); "-" for 0. */
 static void fmt_time(char *buf, size_t len, int64_t s)
@@ -141,9 +152,13 @@ static int print_run(void *ctx, const ds_run_info_t *r)
     char start[40], end[40];
     int rc = 0;
 
+    if (!wanted(h->a, r))
+        return 0;
+    if (h->a->limit > 0 && h->nruns >= h->a->limit)
+        return 1; /* enough: stops the listing */
     fmt_time(start, sizeof(start), r->started_at);
     fmt_time(end, sizeof(end), r->ended_at);
-    if (!h->a->json && h->nruns++ == 0)
+    if (h->nruns++ == 0 && !h->a->json)
         printf("%-6s %-16s %-8s %-20s %8s %-11s %-13s %12s %12s %12s  %s\n", "ID", "SERVER",
                "TRIGGER", "START", "DURATION", "STATUS", "FILES c/u/d/f", "WIRE", "LITERAL",
                "COPIED", "ERROR");
@@ -161,49 +176,6 @@ static int print_run(void *ctx, const ds_run_info_t *r)
     }
     json_obj_end(&h->j);
     return rc;
-}
-
-static int parse_args(int argc, char **argv, struct history_args *a)
-{
-    static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'}, {"limit", required_argument, NULL, 'n'},
-        {"events", no_argument, NULL, 'e'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    char *end;
-    int ch;
-
-    while ((ch = getopt_long(argc, argv, "s:n:ejh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            a->server = optarg;
-            break;
-        case 'n':
-            a->limit = strtoll(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || a->limit < 0) {
-                cli_err("history: --limit '%s': expected a number >= 0", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'e':
-            a->events = 1;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case 'h':
-            fputs(HISTORY_USAGE, stdout);
-            return -1;
-        default:
-            fputs(HISTORY_USAGE, stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        cli_err("history: unexpected argument '%s'", argv[optind]);
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
 }
 
 /* Lists the runs; an absent catalog is an empty history. state: for the
@@ -225,7 +197,10 @@ static int list(const char *path, const char *state, const struct history_args *
             return rc;
         }
         cli_catalog_warn(h.cat, state);
-        rc = ds_run_list(h.cat, a->server, a->limit, print_run, &h);
+        rc = ds_run_list(h.cat, a->nservers == 1 ? a->servers[0] : NULL,
+                         a->nservers == 1 ? a->limit : 0, print_run, &h);
+        if (rc > 0)
+            rc = 0; /* the limit stopped it */
         if (rc < 0)
             cli_err("history: reading %s failed: %s", path, ds_strerror(rc));
     }
@@ -233,31 +208,74 @@ static int list(const char *path, const char *state, const struct history_args *
         json_arr_end(&h.j);
         json_end(&h.j);
     } else if (h.nruns == 0 && rc == 0) {
-        printf("no runs recorded%s%s\n", a->server ? " for server " : "",
-               a->server ? a->server : "");
+        printf("no runs recorded%s%s\n", a->nservers == 1 ? " for server " : "",
+               a->nservers == 1 ? cli_esc(a->servers[0]) : "");
     }
     ds_catalog_free(h.cat);
     return rc;
 }
 
+/* The server names whose runs are listed: the resolved selection plus the
+ * deprecated --server values, which are not checked (a server no longer
+ * configured keeps its history). NULL when every run is listed. */
+static int filter(const ds_config_t *cfg, const struct cli_select *sel, struct history_args *a,
+                  const ds_server_cfg_t ***srv)
+{
+    size_t n = 0;
+    int rc;
+
+    if (sel->nclasses > 0) {
+        cli_err("history: --class does not apply (a run covers every class of its server)");
+        return CLI_EXIT_USAGE;
+    }
+    rc = cli_select_resolve("history", cfg, sel, 1, srv, &n);
+    if (rc != 0 || sel->all || (sel->nnames == 0 && sel->nsites == 0))
+        return rc;
+    a->servers = calloc(n + sel->nlegacy + 1, sizeof(char *));
+    if (a->servers == NULL) {
+        cli_err("history: out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++)
+        a->servers[a->nservers++] = (*srv)[i]->name;
+    for (size_t i = 0; i < sel->nlegacy; i++)
+        if (ds_config_server(cfg, sel->legacy[i]) == NULL)
+            a->servers[a->nservers++] = sel->legacy[i];
+    return 0;
+}
+
 int cmd_history(struct cli *cli, int argc, char **argv)
 {
     struct history_args a = {0};
+    const struct cli_flag flags[] = {
+        {"limit", 'n', NULL, &a.limit},
+        {"events", 'e', &a.events, NULL},
+        {"json", 'j', &a.json, NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    const ds_server_cfg_t **srv = NULL;
+    struct cli_select sel;
     ds_config_t *cfg = NULL;
     char path[PATH_MAX];
-    int rc = parse_args(argc, argv, &a);
+    int rc = cli_select_parse(HISTORY_USAGE, argc, argv, flags, &sel);
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     rc = cli_config_load(cli, &cfg);
+    if (rc == 0)
+        rc = filter(cfg, &sel, &a, &srv);
     if (rc != 0)
-        return rc;
+        goto out;
     if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
         cli_err("state directory %s: path is too long", cfg->state);
-        ds_config_free(cfg);
-        return CLI_EXIT_USAGE;
+        rc = CLI_EXIT_USAGE;
+        goto out;
     }
     rc = list(path, cfg->state, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out:
+    free(a.servers);
+    free(srv);
     ds_config_free(cfg);
+    cli_select_free(&sel);
     return rc;
 }

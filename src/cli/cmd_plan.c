@@ -1,6 +1,6 @@
-/* distsync plan SERVER [--json] [--no-scan]: what a sync would do (after the
- * incremental scan), read-only on the target. */
-#include <getopt.h>
+/* distsync plan SERVER... | --site S | --all [--class C] [--json] [--no-scan]:
+ * what a sync would do (after the incremental scan), read-only on the target.
+ * --json: plan SERVER gives its plan object, any other selection an array. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,7 +10,8 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define PLAN_USAGE "usage: distsync plan SERVER [--json] [--no-scan]\n"
+#define PLAN_USAGE                                                                                 \
+    "usage: distsync plan SERVER... | --site S | --all [--class C] [--json] [--no-scan]\n"
 
 static void item_text(const ds_plan_item_t *it)
 {
@@ -113,61 +114,64 @@ void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
 
 int cmd_plan(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"no-scan", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    int json = 0, no_scan = 0, nfail = 0;
+    const struct cli_flag flags[] = {
+        {"json", 'j', &json, NULL},
+        {"no-scan", 0, &no_scan, NULL},
+        {NULL, 0, NULL, NULL},
     };
-    const ds_server_cfg_t *srv[1];
+    const ds_server_cfg_t **srv = NULL;
+    struct cli_select sel;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
-    ds_sync_result_t res = {0};
+    ds_strlist_t only;
     struct json j;
     size_t n = 0;
-    int ch, json = 0, no_scan = 0, rc;
+    int rc = cli_select_parse(PLAN_USAGE, argc, argv, flags, &sel), arr;
 
-    while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-        if (ch == 'j') {
-            json = 1;
-        } else if (ch == 'S') {
-            no_scan = 1;
-        } else if (ch == 'h') {
-            fputs(PLAN_USAGE, stdout);
-            return CLI_EXIT_OK;
-        } else {
-            fputs(PLAN_USAGE, stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        fputs(PLAN_USAGE, stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
-        rc = sync_cli_servers(cfg, argv + optind, 1, 0, srv, &n);
+        rc = cli_select_resolve("plan", cfg, &sel, 0, &srv, &n);
     if (rc == 0)
-        rc = sync_cli_open(cfg, NULL, NULL, &sy);
+        rc = sync_cli_open(cfg, NULL, NULL, 0, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, no_scan);
     if (rc != 0)
         goto out;
-    if (ds_sync_server(sy, srv[0], DS_SYNC_PLAN, &res) < 0) {
-        cli_err("%s", res.error);
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
-    if (json)
+    /* plan SERVER --json: that plan's object, as before; any other selection:
+     * an array of them, whatever the count */
+    arr = !(sel.nnames == 1 && sel.nsites == 0 && !sel.all);
+    if (json) {
         json_init(&j, stdout);
-    sync_cli_print_plan(json ? &j : NULL, srv[0]->name, res.plan);
-    if (json)
+        if (arr)
+            json_arr_begin(&j);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ds_sync_result_t res;
+
+        if (ds_sync_server(sy, srv[i], DS_SYNC_PLAN, &res) < 0) {
+            cli_err("%s", res.error);
+            nfail++;
+        } else {
+            sync_cli_print_plan(json ? &j : NULL, srv[i]->name, res.plan);
+            sync_cli_print_guard(srv[i]->name, res.plan);
+        }
+        fflush(stdout);
+        ds_sync_result_clear(&res);
+    }
+    if (json) {
+        if (arr)
+            json_arr_end(&j);
         json_end(&j);
-    sync_cli_print_guard(srv[0]->name, res.plan);
+    }
+    rc = nfail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
-    ds_sync_result_clear(&res);
     ds_sync_close(sy);
+    free(srv);
     ds_config_free(cfg);
+    cli_select_free(&sel);
     return rc;
 }

@@ -8,7 +8,6 @@
  * the counts add up to the total. Read-only: no lease is taken and nothing
  * is written on a target.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,7 +17,8 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define STATUS_USAGE "usage: distsync status [SERVER...] [--json] [--no-scan]\n"
+#define STATUS_USAGE                                                                               \
+    "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan]\n"
 
 enum {
     ST_MISSING,
@@ -147,52 +147,31 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p)
     json_obj_end(j);
 }
 
-static int parse(int argc, char **argv, int *json, int *no_scan)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"no-scan", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch;
-
-    while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-        if (ch == 'j') {
-            *json = 1;
-        } else if (ch == 'S') {
-            *no_scan = 1;
-        } else if (ch == 'h') {
-            fputs(STATUS_USAGE, stdout);
-            return -1;
-        } else {
-            fputs(STATUS_USAGE, stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    return 0;
-}
-
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
+    int json = 0, no_scan = 0, nfail = 0;
+    const struct cli_flag flags[] = {
+        {"json", 'j', &json, NULL},
+        {"no-scan", 0, &no_scan, NULL},
+        {NULL, 0, NULL, NULL},
+    };
     const ds_server_cfg_t **srv = NULL;
+    struct cli_select sel;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
+    ds_strlist_t only;
     struct json j;
     size_t n = 0;
-    int json = 0, no_scan = 0, nfail = 0, rc = parse(argc, argv, &json, &no_scan);
+    int rc = cli_select_parse(STATUS_USAGE, argc, argv, flags, &sel);
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
     rc = cli_config_load(cli, &cfg);
-    if (rc != 0)
-        return rc;
-    srv = calloc(cfg->nservers + 1, sizeof(*srv));
-    rc = srv ? sync_cli_servers(cfg, argv + optind, argc - optind, optind == argc, srv, &n)
-             : CLI_EXIT_FAIL;
     if (rc == 0)
-        rc = sync_cli_open(cfg, NULL, NULL, &sy);
+        rc = cli_select_resolve("status", cfg, &sel, 1, &srv, &n);
+    if (rc == 0)
+        rc = sync_cli_open(cfg, NULL, NULL, 0, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, no_scan);
     if (rc != 0)
@@ -223,5 +202,6 @@ out:
     ds_sync_close(sy);
     free(srv);
     ds_config_free(cfg);
+    cli_select_free(&sel);
     return rc;
 }

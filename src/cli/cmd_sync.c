@@ -8,7 +8,6 @@
  * started, and the exit status is 128 + the signal.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,7 +18,8 @@
 #include "sync_cli.h"
 
 #define SYNC_USAGE                                                                                 \
-    "usage: distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]\n"
+    "usage: distsync sync SERVER... | --site S | --all [--class C] [--dry-run] [--json] "          \
+    "[--force] [--no-scan]\n"
 
 struct sync_ui {
     struct progress pr;
@@ -27,15 +27,11 @@ struct sync_ui {
     const char *server;
 };
 
-int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out)
+int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                  const ds_strlist_t *only, ds_sync_t **out)
 {
-    return sync_cli_open_force(cfg, fn, ctx, 0, out);
-}
-
-int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
-                        ds_sync_t **out)
-{
-    ds_sync_opts_t o = {.cfg = cfg, .progress = fn, .progress_ctx = ctx, .force = force};
+    ds_sync_opts_t o = {
+        .cfg = cfg, .progress = fn, .progress_ctx = ctx, .force = force, .only_classes = only};
     char err[1024];
 
 #ifdef DS_TEST_HOOKS /* test builds only (cmake -DDS_TEST_HOOKS=ON): never in a release */
@@ -45,35 +41,6 @@ int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
     if (ds_sync_open(&o, out, err, sizeof(err)) < 0) {
         cli_err("%s", err);
         return CLI_EXIT_FAIL;
-    }
-    return 0;
-}
-
-int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
-                     const ds_server_cfg_t **srv, size_t *n)
-{
-    *n = 0;
-    if (all) {
-        for (size_t i = 0; i < cfg->nservers; i++)
-            srv[(*n)++] = &cfg->servers[i];
-        if (*n == 0) {
-            cli_err("%s: no [server] sections", cfg->path);
-            return CLI_EXIT_USAGE;
-        }
-        return 0;
-    }
-    for (int i = 0; i < nnames; i++) {
-        const ds_server_cfg_t *s = ds_config_server(cfg, names[i]);
-        int dup = 0;
-
-        if (s == NULL) {
-            cli_err("unknown server '%s' (not in %s)", names[i], cfg->path);
-            return CLI_EXIT_USAGE;
-        }
-        for (size_t k = 0; k < *n; k++)
-            dup |= srv[k] == s;
-        if (!dup)
-            srv[(*n)++] = s;
     }
     return 0;
 }
@@ -153,53 +120,8 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
 }
 
 struct sync_args {
-    int json, dry, all, force, no_scan;
+    int json, dry, force, no_scan;
 };
-
-static int parse(int argc, char **argv, struct sync_args *a)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"all", no_argument, NULL, 'a'},
-        {"force", no_argument, NULL, 'f'},
-        {"no-scan", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch;
-
-    while ((ch = getopt_long(argc, argv, "jnah", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j':
-            a->json = 1;
-            break;
-        case 'n':
-            a->dry = 1;
-            break;
-        case 'a':
-            a->all = 1;
-            break;
-        case 'f':
-            a->force = 1;
-            break;
-        case 'S':
-            a->no_scan = 1;
-            break;
-        case 'h':
-            fputs(SYNC_USAGE, stdout);
-            return -1;
-        default:
-            fputs(SYNC_USAGE, stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if ((optind < argc) == a->all) {
-        cli_err(a->all ? "sync: --all takes no server names" : "sync: name a server or use --all");
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
-}
 
 /* Syncs (or plans) each server; prints as it goes. Returns the failures;
  * *nheld counts the servers whose deletions a prune guard held back. */
@@ -241,28 +163,33 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
     struct sync_args a = {0};
+    const struct cli_flag flags[] = {
+        {"json", 'j', &a.json, NULL}, {"dry-run", 'n', &a.dry, NULL},
+        {"force", 0, &a.force, NULL}, {"no-scan", 0, &a.no_scan, NULL},
+        {NULL, 0, NULL, NULL},
+    };
     struct sync_ui ui = {0};
+    struct cli_select sel;
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
+    ds_strlist_t only;
     struct json j;
     char failed[2048] = "";
     size_t n = 0;
-    int rc = parse(argc, argv, &a), nfail, nheld = 0;
+    int rc = cli_select_parse(SYNC_USAGE, argc, argv, flags, &sel), nfail, nheld = 0;
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
     sync_cli_signals();
     rc = cli_config_load(cli, &cfg);
-    if (rc != 0)
-        return rc;
-    srv = calloc(cfg->nservers + 1, sizeof(*srv));
-    rc = srv ? sync_cli_servers(cfg, argv + optind, argc - optind, a.all, srv, &n) : CLI_EXIT_FAIL;
+    if (rc == 0)
+        rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
     ui.enabled = cli->tty && !cli->quiet && !a.json && !a.dry;
     progress_init(&ui.pr, stderr, 0, "sync", progress_now());
     if (rc == 0)
-        rc = sync_cli_open_force(cfg, on_progress, &ui, a.force, &sy);
+        rc = sync_cli_open(cfg, on_progress, &ui, a.force, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc != 0)
@@ -293,5 +220,6 @@ out:
     ds_sync_close(sy);
     free(srv);
     ds_config_free(cfg);
+    cli_select_free(&sel);
     return rc;
 }

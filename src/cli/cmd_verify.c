@@ -7,7 +7,6 @@
  * drift; 130/143: cancelled by SIGINT/SIGTERM.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,10 +17,11 @@
 #include "progress.h"
 #include "sync_cli.h"
 
-#define VERIFY_USAGE "usage: distsync verify SERVER... | --all [--repair] [--json]\n"
+#define VERIFY_USAGE                                                                               \
+    "usage: distsync verify SERVER... | --site S | --all [--class C] [--repair] [--json]\n"
 
 struct verify_args {
-    int json, repair, all;
+    int json, repair;
 };
 
 struct verify_ui {
@@ -144,44 +144,6 @@ static void print_json(struct json *j, const char *name, const ds_verify_result_
     json_obj_end(j);
 }
 
-static int parse(int argc, char **argv, struct verify_args *a)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"repair", no_argument, NULL, 'r'},
-        {"all", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch;
-
-    while ((ch = getopt_long(argc, argv, "jrah", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j':
-            a->json = 1;
-            break;
-        case 'r':
-            a->repair = 1;
-            break;
-        case 'a':
-            a->all = 1;
-            break;
-        case 'h':
-            fputs(VERIFY_USAGE, stdout);
-            return -1;
-        default:
-            fputs(VERIFY_USAGE, stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if ((optind < argc) == a->all) {
-        cli_err(a->all ? "verify: --all takes no server names"
-                       : "verify: name a server or use --all");
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
-}
-
 /* Repairs what v found, then verifies again. Returns the server's exit
  * status: CLI_EXIT_DRIFT when repaired clean, else CLI_EXIT_FAIL. */
 static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_result_t *v,
@@ -242,27 +204,32 @@ static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct verify_ar
 int cmd_verify(struct cli *cli, int argc, char **argv)
 {
     struct verify_args a = {0};
+    const struct cli_flag flags[] = {
+        {"json", 'j', &a.json, NULL},
+        {"repair", 'r', &a.repair, NULL},
+        {NULL, 0, NULL, NULL},
+    };
     struct verify_ui ui = {0};
+    struct cli_select sel;
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
+    ds_strlist_t only;
     struct json j;
     size_t n = 0;
-    int rc = parse(argc, argv, &a), worst = CLI_EXIT_OK;
+    int rc = cli_select_parse(VERIFY_USAGE, argc, argv, flags, &sel), worst = CLI_EXIT_OK;
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
     sync_cli_signals();
     rc = cli_config_load(cli, &cfg);
-    if (rc != 0)
-        return rc;
-    srv = calloc(cfg->nservers + 1, sizeof(*srv));
-    rc = srv ? sync_cli_servers(cfg, argv + optind, argc - optind, a.all, srv, &n) : CLI_EXIT_FAIL;
+    if (rc == 0)
+        rc = cli_select_resolve("verify", cfg, &sel, 0, &srv, &n);
     ui.enabled = cli->tty && !cli->quiet && !a.json;
     progress_init(&ui.pr, stderr, 0, "verify", progress_now());
     if (rc == 0)
-        rc = sync_cli_open(cfg, on_progress, &ui, &sy);
+        rc = sync_cli_open(cfg, on_progress, &ui, 0, cli_select_classes(&sel, &only), &sy);
     if (rc == 0 && a.repair) /* the repair syncs: from an up-to-date catalog */
         rc = sync_cli_prepare(cli, cfg, sy, 0);
     if (rc != 0)
@@ -295,5 +262,6 @@ out:
     ds_sync_close(sy);
     free(srv);
     ds_config_free(cfg);
+    cli_select_free(&sel);
     return rc;
 }

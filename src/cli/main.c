@@ -21,13 +21,11 @@ static const struct command commands[] = {
     {"scan", cmd_scan, "scan the content store into the catalog: scan [--json] [--threads N]"},
     {"files", cmd_files, "list the catalog: files [--json] [--class C] [PATH_PREFIX]"},
     {"agent", cmd_agent, "receive a sync session on stdin/stdout: agent --root DIR"},
-    {"plan", cmd_plan, "what a sync would do: plan SERVER [--json] [--no-scan]"},
-    {"sync", cmd_sync,
-     "sync now: sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]"},
-    {"status", cmd_status, "file status report: status [SERVER...] [--json] [--no-scan]"},
-    {"verify", cmd_verify,
-     "hash every file on servers: verify SERVER... | --all [--repair] [--json]"},
-    {"history", cmd_history, "sync runs: history [--server S] [--limit N] [--events] [--json]"},
+    {"plan", cmd_plan, "what a sync would do: plan SELECTION [--json] [--no-scan]"},
+    {"sync", cmd_sync, "sync now: sync SELECTION [--dry-run] [--json] [--force] [--no-scan]"},
+    {"status", cmd_status, "file status report: status [SELECTION] [--json] [--no-scan]"},
+    {"verify", cmd_verify, "hash every file on servers: verify SELECTION [--repair] [--json]"},
+    {"history", cmd_history, "sync runs: history [SELECTION] [--limit N] [--events] [--json]"},
     {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--force] [--json]"},
 };
 
@@ -59,7 +57,9 @@ static void usage(FILE *f)
     fputs("usage: distsync [-c FILE] [-q] [-v] COMMAND [ARGS]\n\ncommands:\n", f);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fputs("\nRun 'distsync COMMAND --help' for a command's options.\n", f);
+    fputs("\nSELECTION: SERVER... | --site S (repeatable) | --all, and --class C (repeatable)\n"
+          "Run 'distsync COMMAND --help' for a command's options.\n",
+          f);
 }
 
 int main(int argc, char **argv)

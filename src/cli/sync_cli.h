@@ -9,14 +9,13 @@
 #include "cli.h"
 #include "distsync/sync.h"
 #include "json.h"
+#include "select.h"
 
-/* Opens the sync state for cfg. Prints the error and returns
- * CLI_EXIT_FAIL on failure, 0 on success. */
-int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, ds_sync_t **out);
-
-/* The same with force: prune past max_delete (sync --force). */
-int sync_cli_open_force(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
-                        ds_sync_t **out);
+/* Opens the sync state for cfg; force: prune past max_delete (sync
+ * --force); only: the classes acted on (--class, NULL: all; must outlive
+ * *out). Prints the error and returns CLI_EXIT_FAIL on failure, else 0. */
+int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                  const ds_strlist_t *only, ds_sync_t **out);
 
 /* Before planning (src/cli/sync_prepare.c): warns about a catalog without a
  * completed scan, then, unless no_scan, runs the incremental scan of the
@@ -26,12 +25,6 @@ int sync_cli_prepare(struct cli *cli, const ds_config_t *cfg, ds_sync_t *sy, int
 
 /* Prints the held-deletions line of a plan (nothing when none). */
 void sync_cli_print_guard(const char *server, const ds_plan_t *p);
-
-/* Resolves names (or every server with all) into srv (cfg->nservers slots).
- * Prints the error and returns CLI_EXIT_USAGE for an unknown name or an
- * empty list, else 0 with *n set. */
-int sync_cli_servers(const ds_config_t *cfg, char **names, int nnames, int all,
-                     const ds_server_cfg_t **srv, size_t *n);
 
 /* cancel.c: installs the SIGINT/SIGTERM handlers (first signal: cancel the
  * run through ds_sync_cancel on the target set below; second: exit at once
