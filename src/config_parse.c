@@ -743,14 +743,37 @@ static int set_key(struct parser *p, const char *name, const char *value)
     return k->fn(p, name, value);
 }
 
+/* value without an inline comment: inih strips " ;..." itself, this strips
+ * " #..." too (a '#' after a space or tab starts a comment, as ';' does).
+ * NULL when there is none, else a copy to free. */
+static char *uncomment(const char *value)
+{
+    const char *c = value;
+    size_t n;
+
+    if (*value == '\0')
+        return NULL;
+    while ((c = strchr(c + 1, '#')) != NULL && c[-1] != ' ' && c[-1] != '\t')
+        ;
+    if (c == NULL)
+        return NULL;
+    for (n = (size_t)(c - value); n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'); n--)
+        ;
+    return strndup(value, n); /* out of memory: NULL, the value as it is */
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parser *p = user;
+    char *v = NULL;
     int rc;
 
     if (p->e->failed || p->nomem)
         return 0;
-    rc = p->in_marker ? open_section(p, section) : set_key(p, name, value);
+    if (!p->in_marker)
+        v = uncomment(value);
+    rc = p->in_marker ? open_section(p, section) : set_key(p, name, v ? v : value);
+    free(v);
     if (rc == DS_ENOMEM)
         p->nomem = 1;
     if (rc < 0 && p->err_inih_line == 0)

@@ -114,6 +114,12 @@ int ds_config_parse(const char *text, const char *name, const char *base_dir, ds
 
 void ds_config_free(ds_config_t *cfg);
 
+/* What `config check` adds to loading (src/config_check.c): the store is an
+ * existing directory, no file:// target is inside the store or the state
+ * directory, no two servers have the same URL (trailing slashes aside).
+ * Returns 0, or DS_ECONFIG with one line naming file, line and server. */
+int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen);
+
 /* Lookups. The returned pointers live as long as cfg. NULL when absent. */
 const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
 const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);

@@ -131,6 +131,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     ds_config_t *cfg = NULL;
+    char err[1024];
     int ch, json = 0, rc;
 
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -160,6 +161,11 @@ int cmd_config(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
+    if (ds_config_check(cfg, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        ds_config_free(cfg);
+        return CLI_EXIT_USAGE;
+    }
     if (json)
         print_json(cfg);
     else

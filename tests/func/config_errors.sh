@@ -23,10 +23,16 @@ expect() {
   fi
 }
 
-expect 0 "3 servers, 2 schedules" -c "$DS_SRC/conf/distsync.conf" config check
-expect 0 '"schedules":[{"name":"patch-tuesday"' -c "$DS_SRC/conf/distsync.conf" config check --json
+# the example, with its store pointed at a directory that exists (config
+# check requires the store)
+mkdir -p "$tmp/store"
+sed "s|^store = .*|store = $tmp/store|" "$DS_SRC/conf/distsync.conf" >"$tmp/example.conf"
+expect 0 "3 servers, 2 schedules" -c "$tmp/example.conf" config check
+expect 0 '"schedules":[{"name":"patch-tuesday"' -c "$tmp/example.conf" config check --json
+expect 2 "distsync.conf: [console] key 'store': /srv/distsync/store: No such file or directory" \
+  -c "$DS_SRC/conf/distsync.conf" config check
 if command -v python3 >/dev/null; then
-  "$DISTSYNC" -c "$DS_SRC/conf/distsync.conf" config check --json |
+  "$DISTSYNC" -c "$tmp/example.conf" config check --json |
     python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["servers"]) == 3, d' ||
     { echo "FAIL: --json is not valid JSON" >&2; fail=1; }
 fi
@@ -59,7 +65,7 @@ expect 2 "cannot read config $tmp/missing.conf: No such file or directory" -c "$
 expect 2 "expected 'check'" -c "$tmp/dup.conf" config
 
 # Precedence: -c FILE > $DISTSYNC_CONFIG > ./distsync.conf.
-mkdir -p "$tmp/cwd"
+mkdir -p "$tmp/cwd/s" "$tmp/s"
 printf '[console]\nstore = s\nstate = t\n[site only-cwd]\n' >"$tmp/cwd/distsync.conf"
 printf '[console]\nstore = s\nstate = t\n[site a]\n[site only-env]\n' >"$tmp/env.conf"
 printf '[console]\nstore = s\nstate = t\n[site a]\n[site b]\n[site only-c]\n' >"$tmp/c.conf"

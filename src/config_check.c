@@ -1,0 +1,122 @@
+/*
+ * The checks of `distsync config check` that go beyond the file itself:
+ * the store exists, no target lies inside the store or the state
+ * directory, no two servers share a URL.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "distsync/config.h"
+#include "distsync/error.h"
+
+static int check_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int check_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return DS_ECONFIG;
+}
+
+/* path with repeated and trailing slashes dropped ("/" stays "/"), made
+ * canonical by realpath(3) when it exists. */
+static void norm_path(const char *path, char *out, size_t len)
+{
+    size_t n = 0;
+
+    if (realpath(path, out) != NULL && strlen(out) < len)
+        return;
+    for (const char *s = path; *s != '\0' && n + 1 < len; s++)
+        if (!(*s == '/' && n > 0 && out[n - 1] == '/'))
+            out[n++] = *s;
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    out[n] = '\0';
+}
+
+/* A URL as compared for sameness: trailing slashes dropped; file:// paths
+ * canonical. */
+static void norm_url(const char *url, char *out, size_t len)
+{
+    size_t n;
+
+    if (strncmp(url, "file://", 7) == 0) {
+        memcpy(out, "file://", 8);
+        norm_path(url + 7, out + 7, len - 7);
+        return;
+    }
+    snprintf(out, len, "%s", url);
+    for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+        out[n - 1] = '\0';
+}
+
+/* 1 when path is dir or below it (both normalised). */
+static int inside(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    if (strcmp(dir, "/") == 0)
+        return 1;
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* A file:// target of s inside the store or the state directory. */
+static int check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err, size_t errlen)
+{
+    char root[PATH_MAX], store[PATH_MAX], state[PATH_MAX];
+
+    if (strncmp(s->url, "file://", 7) != 0)
+        return 0;
+    norm_path(s->url + 7, root, sizeof(root));
+    norm_path(cfg->store, store, sizeof(store));
+    norm_path(cfg->state, state, sizeof(state));
+    if (inside(root, store))
+        return check_fail(err, errlen,
+                          "%s:%d: [server %s] key 'url': target %s is inside the store %s "
+                          "(a sync would copy the store into itself)",
+                          cfg->path, s->url_line, s->name, root, cfg->store);
+    if (inside(root, state))
+        return check_fail(err, errlen,
+                          "%s:%d: [server %s] key 'url': target %s is inside the state "
+                          "directory %s",
+                          cfg->path, s->url_line, s->name, root, cfg->state);
+    return 0;
+}
+
+/* See config.h. */
+int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
+{
+    char a[PATH_MAX + 8], b[PATH_MAX + 8];
+    struct stat st;
+    int rc = 0;
+
+    if (stat(cfg->store, &st) < 0)
+        return check_fail(err, errlen, "%s: [console] key 'store': %s: %s", cfg->path, cfg->store,
+                          ds_strerror(-errno));
+    if (!S_ISDIR(st.st_mode))
+        return check_fail(err, errlen, "%s: [console] key 'store': %s: not a directory", cfg->path,
+                          cfg->store);
+    for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
+        rc = check_target(cfg, &cfg->servers[i], err, errlen);
+        norm_url(cfg->servers[i].url, a, sizeof(a));
+        for (size_t k = 0; rc == 0 && k < i; k++) {
+            norm_url(cfg->servers[k].url, b, sizeof(b));
+            if (strcmp(a, b) == 0)
+                rc = check_fail(err, errlen,
+                                "%s:%d: [server %s] key 'url': same target as [server %s] "
+                                "(line %d): %s",
+                                cfg->path, cfg->servers[i].url_line, cfg->servers[i].name,
+                                cfg->servers[k].name, cfg->servers[k].url_line, a);
+        }
+    }
+    return rc;
+}
