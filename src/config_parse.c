@@ -458,18 +458,29 @@ static int k_sclasses(struct parser *p, const char *key, const char *v)
     return set_list(p, key, v, &cur_server(p)->classes);
 }
 
-static int k_prune(struct parser *p, const char *key, const char *v)
+/* yes|true|1 or no|false|0 into *out. */
+static int yesno(struct parser *p, const char *key, const char *v, int *out)
 {
     static const char *yes[] = {"yes", "true", "1"}, *no[] = {"no", "false", "0"};
     char buf[64];
 
     for (size_t i = 0; i < 3; i++) {
         if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
-            cur_server(p)->prune = strcasecmp(v, yes[i]) == 0;
+            *out = strcasecmp(v, yes[i]) == 0;
             return 0;
         }
     }
     return fail(p, key, "expected yes or no, got '%s'", shown(v, buf, sizeof(buf)));
+}
+
+static int k_prune(struct parser *p, const char *key, const char *v)
+{
+    return yesno(p, key, v, &cur_server(p)->prune);
+}
+
+static int k_create_root(struct parser *p, const char *key, const char *v)
+{
+    return yesno(p, key, v, &cur_server(p)->create_root);
 }
 
 static int k_max_delete(struct parser *p, const char *key, const char *v)
@@ -570,6 +581,7 @@ static const struct keydef server_keys[] = {
     {"site", k_site},
     {"classes", k_sclasses},
     {"prune", k_prune},
+    {"create_root", k_create_root},
     {"transport", k_transport},
     {"agent", k_agent},
     {"max_delete", k_max_delete},
@@ -589,7 +601,7 @@ static const struct sectdef sections[] = {
      "lease_ttl, bandwidth, delta_level"},
     {"site", K_SITE, site_keys, "bandwidth, tz"},
     {"server", K_SERVER, server_keys,
-     "url, site, classes, prune, transport, agent, max_delete, timeout, bandwidth"},
+     "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, bandwidth"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -60,7 +60,8 @@ int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, d
                              .mode = srv->transport,
                              .agent = srv->agent,
                              .no_fsync = sy->o.no_fsync,
-                             .timeout_s = srv->timeout_s};
+                             .timeout_s = srv->timeout_s,
+                             .create_root = srv->create_root};
     ds_session_opts_t so = {.console_id = sy->console_id,
                             .host = sy->host,
                             .pid = (uint32_t)getpid(),

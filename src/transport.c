@@ -1,7 +1,10 @@
 /* Transport: URL dispatch and the vtable wrappers. Backends live in
  * transport_local.c (in-process receiver) and transport_pipe.c (agent). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "distsync/error.h"
 #include "distsync/transport.h"
@@ -19,10 +22,52 @@ int ds_transport_file_root(const char *url, char *buf, size_t cap)
     return 0;
 }
 
+/* mkdir -p path (0755). Returns 0 or -errno. */
+static int mkdirs(char *path)
+{
+    for (char *s = strchr(path + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s != NULL)
+            *s = '\0';
+        int rc = mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        if (s != NULL)
+            *s = '/';
+        if (rc < 0 || s == NULL)
+            return rc;
+    }
+}
+
+/* The root exists (or is created, with create) and is a directory.
+ * Returns 0, or < 0 with a message naming root in err. */
+static int check_root(char *root, int create, char *err, size_t errlen)
+{
+    struct stat st;
+    int rc = stat(root, &st) < 0 ? -errno : 0;
+
+    if (rc == -ENOENT && !create) {
+        snprintf(err, errlen, "target root %s does not exist (create it, or set create_root = yes)",
+                 root);
+        return rc;
+    }
+    if (rc == -ENOENT) {
+        rc = mkdirs(root);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot create target root %s: %s", root, ds_strerror(rc));
+            return rc;
+        }
+        rc = stat(root, &st) < 0 ? -errno : 0;
+    }
+    if (rc == 0 && !S_ISDIR(st.st_mode))
+        rc = -ENOTDIR;
+    if (rc < 0)
+        snprintf(err, errlen, "target root %s: %s", root, ds_strerror(rc));
+    return rc;
+}
+
 int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err, size_t errlen)
 {
     char root[4096];
     const char *mode = cfg->mode ? cfg->mode : "local";
+    int rc;
 
     *out = NULL;
     if (ds_transport_file_root(cfg->url, root, sizeof(root)) < 0) {
@@ -30,6 +75,9 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
                  cfg->url);
         return DS_EUSAGE;
     }
+    rc = check_root(root, cfg->create_root, err, errlen);
+    if (rc < 0)
+        return rc;
     if (strcmp(mode, "local") == 0)
         return ds__transport_local_open(root, cfg->no_fsync, out, err, errlen);
     if (strcmp(mode, "agent") == 0)

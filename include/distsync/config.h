@@ -52,6 +52,7 @@ typedef struct ds_server_cfg {
     char *site; /* NULL when the server belongs to no site */
     ds_strlist_t classes; /* content classes this server receives */
     int prune;            /* prune = yes: delete files that left the desired set */
+    int create_root;      /* create_root = yes: create a missing file:// target root */
     /* max_delete = N | P%: most files one sync may delete without --force
      * (a count, or a percentage of the files the server holds when
      * max_delete_pct); absent: the [console] default. */

@@ -57,12 +57,16 @@ typedef struct ds_transport_cfg {
     const char *agent;  /* agent binary; NULL: /proc/self/exe */
     int no_fsync;       /* local receiver: skip fsync (tests only) */
     unsigned timeout_s; /* agent: how long close waits for it to end (0: 30 s) */
+    int create_root;    /* create a missing root (with its parents), else fail */
 } ds_transport_cfg_t;
 
 /*
  * Opens a transport for cfg. On success returns 0 with *out set (free with
  * ds_transport_free). On failure returns DS_EUSAGE (unsupported URL or
  * mode), -errno or DS_ENOMEM and writes a message naming the URL into err.
+ * A missing root fails with -ENOENT saying "target root P does not exist
+ * (create it, or set create_root = yes)" unless cfg->create_root; a root
+ * that is not a directory fails naming it and the errno.
  */
 int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
                       size_t errlen);

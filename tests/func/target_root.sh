@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 10: a missing target root. Without create_root (default no), plan
+# and sync fail naming the server, the path and the fix, for the in-process
+# receiver and the agent alike; with create_root = yes the root (and its
+# parents) is created and the sync converges. A root that is a file names
+# the path and the errno.
+set -uo pipefail
+. "$DS_SRC/tests/func/lib/sync.bash"
+st_init target_root
+export DISTSYNC_TEST_NO_FSYNC=1
+ds() { "$DISTSYNC" -c "$tmp/c.conf" "$@"; }
+mkdir -p "$tmp/state"
+st_gen "$tmp/store" 0 "$tmp/known" --files 6 --max 8 >/dev/null
+touch "$tmp/afile"
+{
+  printf '[console]\nstore = %s\nstate = %s\n' "$tmp/store" "$tmp/state"
+  printf '\n[server loc]\nurl = file://%s/loc\n' "$tmp"
+  printf '\n[server agt]\nurl = file://%s/agt\ntransport = agent\n' "$tmp"
+  printf '\n[server mk]\nurl = file://%s/deep/er/mk\ncreate_root = yes\ntransport = agent\n' "$tmp"
+  printf '\n[server fil]\nurl = file://%s/afile\n' "$tmp"
+} >"$tmp/c.conf"
+
+# expect RC NEEDLE ARGS...
+expect() {
+  local want=$1 needle=$2 out rc=0
+  shift 2
+  out=$(ds "$@" 2>&1) || rc=$?
+  [ "$rc" = "$want" ] || bad "distsync $*: exit $rc, want $want: $out"
+  [[ "$out" == *"$needle"* ]] || bad "distsync $*: output lacks '$needle': $out"
+}
+
+for s in loc agt; do
+  for cmd in plan sync; do
+    expect 1 "server $s: target root $tmp/$s does not exist (create it, or set create_root = yes)" "$cmd" "$s"
+  done
+  [ ! -e "$tmp/$s" ] || bad "$s: the root was created without create_root"
+done
+expect 0 "sync mk: ok" sync mk
+st_check_converged "$tmp/store" "$tmp/deep/er/mk" "create_root = yes"
+expect 1 "server fil: target root $tmp/afile: Not a directory" sync fil
+
+printf '[console]\nstore = s\nstate = t\n[server a]\nurl = file:///x\ncreate_root = maybe\n' >"$tmp/bad.conf"
+out=$("$DISTSYNC" -c "$tmp/bad.conf" config check 2>&1)
+[[ "$out" == *"bad.conf:6: [server a] key 'create_root': expected yes or no, got 'maybe'"* ]] ||
+  bad "create_root = maybe: $out"
+st_exit target_root
