@@ -22,11 +22,17 @@
 /* sync: a prune guard held deletions back (rsync's --max-delete status) */
 #define CLI_EXIT_HELD 25
 
+/* The configuration search order after -c and $DISTSYNC_CONFIG. */
+#define CLI_LOCAL_CONFIG  "distsync.conf"
+#define CLI_SYSTEM_CONFIG "/etc/distsync/distsync.conf"
+
 struct cli {
-    const char *config_path; /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf */
-    int quiet;               /* -q: no progress, errors only */
-    int verbose;             /* -v: debug log */
-    int tty;                 /* stderr is a terminal: show live progress */
+    /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf, else
+     * /etc/distsync/distsync.conf, the first that exists; NULL: none */
+    const char *config_path;
+    int quiet;   /* -q: no progress, errors only */
+    int verbose; /* -v: debug log */
+    int tty;     /* stderr is a terminal: show live progress */
 };
 
 /* A subcommand: argv[0] is the subcommand name. Returns an exit status. */

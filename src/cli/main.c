@@ -96,8 +96,10 @@ int main(int argc, char **argv)
     }
     if (cli.config_path == NULL)
         cli.config_path = getenv("DISTSYNC_CONFIG");
-    if (cli.config_path == NULL)
-        cli.config_path = "distsync.conf";
+    if (cli.config_path == NULL && access(CLI_LOCAL_CONFIG, F_OK) == 0)
+        cli.config_path = CLI_LOCAL_CONFIG;
+    if (cli.config_path == NULL && access(CLI_SYSTEM_CONFIG, F_OK) == 0)
+        cli.config_path = CLI_SYSTEM_CONFIG; /* NULL: cli_config_load says where it looked */
     if (optind >= argc) {
         usage(stderr);
         return CLI_EXIT_USAGE;
