@@ -28,6 +28,7 @@
 #include "distsync/gc.h"
 #include "distsync/retain.h"
 #include "json.h"
+#include "progress.h"
 
 #define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"
 
@@ -144,15 +145,21 @@ static void report(const struct gc_args *a, const struct gc_report *g)
     struct json j;
 
     if (!a->json) {
+        char st[32], disk[32], lg[32], fr[32], dc[32];
+
+        /* IEC units, as every command prints sizes; --json has bytes */
+        progress_fmt_bytes(st, sizeof(st), g->after.stored_bytes);
+        progress_fmt_bytes(disk, sizeof(disk), g->after.file_bytes);
+        progress_fmt_bytes(lg, sizeof(lg), g->after.logical_bytes);
+        progress_fmt_bytes(fr, sizeof(fr), g->res.freed_bytes);
+        progress_fmt_bytes(dc, sizeof(dc), g->deltas.bytes);
         printf("retained versions: %" PRIu64 " (freed %" PRIu64 "), referenced by servers: %zu\n",
                g->after.versions, g->before.versions - g->after.versions, g->res.referenced);
-        printf("stored bytes:      %" PRIu64 " (compressed chunks; %" PRIu64 " on disk)\n",
-               g->after.stored_bytes, g->after.file_bytes);
-        printf("logical bytes:     %" PRIu64 "\n", g->after.logical_bytes);
-        printf("freed bytes:       %" PRIu64 "%s\n", g->res.freed_bytes,
+        printf("stored bytes:      %s (compressed chunks; %s on disk)\n", st, disk);
+        printf("logical bytes:     %s\n", lg);
+        printf("freed bytes:       %s%s\n", fr,
                g->res.kept_all ? " (kept everything, see above)" : "");
-        printf("delta cache:       %" PRIu64 " entries, %" PRIu64 " bytes\n", g->deltas.entries,
-               g->deltas.bytes);
+        printf("delta cache:       %" PRIu64 " entries, %s\n", g->deltas.entries, dc);
         if (a->keep_days >= 0)
             printf("history:           %" PRIu64 " runs pruned\n", g->runs_pruned);
         return;

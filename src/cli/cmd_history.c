@@ -12,6 +12,7 @@
 #include "distsync/events.h"
 #include "distsync/scan.h"
 #include "json.h"
+#include "progress.h"
 #include "select.h"
 
 #define HISTORY_USAGE                                                                              \
@@ -128,7 +129,7 @@ static void run_json(struct history *h, const ds_run_info_t *r, const char *star
 
 static void run_text(const ds_run_info_t *r, const char *start)
 {
-    char dur[32], status[40];
+    char dur[32], status[40], w[32], l[32], c[32];
 
     if (r->ended_at)
         snprintf(dur, sizeof(dur), "%" PRId64 "s", r->ended_at - r->started_at);
@@ -138,12 +139,15 @@ static void run_text(const ds_run_info_t *r, const char *start)
     snprintf(status, sizeof(status), "%s%s%s",
              r->kind && strcmp(r->kind, "sync") != 0 ? r->kind : "",
              r->kind && strcmp(r->kind, "sync") != 0 ? ":" : "", r->status);
+    /* sizes in IEC units, as every command prints them; --json has bytes */
+    progress_fmt_bytes(w, sizeof(w), r->totals.bytes_wire);
+    progress_fmt_bytes(l, sizeof(l), r->totals.bytes_literal);
+    progress_fmt_bytes(c, sizeof(c), r->totals.bytes_copied);
     printf("%-6" PRId64 " %-16s %-8s %-20s %8s %-11s %5" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
-           " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %s\n",
+           " %12s %12s %12s  %s\n",
            r->id, cli_esc(r->server), cli_esc(r->trigger), start, dur, cli_esc(status),
            r->totals.files_created, r->totals.files_updated, r->totals.files_deleted,
-           r->totals.files_failed, r->totals.bytes_wire, r->totals.bytes_literal,
-           r->totals.bytes_copied, r->error ? cli_esc(r->error) : "");
+           r->totals.files_failed, w, l, c, r->error ? cli_esc(r->error) : "");
 }
 
 static int print_run(void *ctx, const ds_run_info_t *r)

@@ -222,7 +222,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     }
     if (json)
         print_json(&st, path);
-    else if (!cli->quiet)
+    else /* a result: printed with -q too, as sync's summary is */
         print_summary(&st);
     rc = CLI_EXIT_OK;
     if (st.unreadable > 0) {

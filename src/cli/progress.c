@@ -38,12 +38,11 @@ void progress_fmt_bytes(char *buf, size_t len, uint64_t bytes)
 
 void progress_fmt_rate(char *buf, size_t len, double r)
 {
-    if (r >= 1e9)
-        snprintf(buf, len, "%.1f GB/s", r / 1e9);
-    else if (r >= 1e6)
-        snprintf(buf, len, "%.0f MB/s", r / 1e6);
-    else
-        snprintf(buf, len, "%.0f kB/s", r / 1e3);
+    char b[24];
+
+    /* IEC, as every size the CLI prints: "12.3 MiB/s", never MB/s */
+    progress_fmt_bytes(b, sizeof(b), r > 0 ? (uint64_t)r : 0);
+    snprintf(buf, len, "%.23s/s", b);
 }
 
 void progress_fmt_duration(char *buf, size_t len, double s)
