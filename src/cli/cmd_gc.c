@@ -30,7 +30,12 @@
 #include "json.h"
 #include "progress.h"
 
-#define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"
+/* History younger than this survives --keep-history without --force. */
+#define MIN_KEEP_S 86400
+
+#define GC_USAGE                                                                                   \
+    "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"                                \
+    "  --keep-history: runs younger than a day need --force\n"
 
 struct gc_args {
     int json;
@@ -107,7 +112,8 @@ static int delta_usage(const char *state, struct gc_report *g)
     return 0;
 }
 
-static int collect(const ds_config_t *cfg, const struct gc_args *a, struct gc_report *g)
+static int collect(const struct cli *cli, const ds_config_t *cfg, const struct gc_args *a,
+                   struct gc_report *g)
 {
     char path[PATH_MAX], err[1024];
     ds_catalog_t *cat = NULL;
@@ -130,7 +136,17 @@ static int collect(const ds_config_t *cfg, const struct gc_args *a, struct gc_re
     if (rc == 0 && g->res.kept_all)
         explain_kept(&g->res);
     if (rc == 0 && a->keep_days >= 0) {
-        rc = ds_run_prune(cat, (int64_t)time(NULL) - a->keep_days * 86400, &g->runs_pruned);
+        int64_t now = (int64_t)time(NULL), before = now - a->keep_days * 86400;
+
+        /* a run younger than a day is only deleted with --force */
+        if (before > now - MIN_KEEP_S && !a->force) {
+            before = now - MIN_KEEP_S;
+            if (!cli->quiet)
+                cli_err("gc: runs younger than a day are kept (--keep-history %" PRId64
+                        " --force deletes them too)",
+                        a->keep_days);
+        }
+        rc = ds_run_prune(cat, before, &g->runs_pruned);
         if (rc < 0)
             cli_err("gc: pruning history in %s: %s", path, ds_strerror(rc));
     }
@@ -244,7 +260,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    rc = collect(cfg, &a, &g);
+    rc = collect(cli, cfg, &a, &g);
     if (rc == 0)
         report(&a, &g);
     ds_config_free(cfg);
