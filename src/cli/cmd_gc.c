@@ -33,9 +33,7 @@
 /* History younger than this survives --keep-history without --force. */
 #define MIN_KEEP_S 86400
 
-#define GC_USAGE                                                                                   \
-    "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"                                \
-    "  --keep-history: runs younger than a day need --force\n"
+#define GC_USAGE "usage: distsync gc [--keep-history DAYS] [--force] [--json]\n"
 
 struct gc_args {
     int json;
