@@ -65,6 +65,15 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* An entry that is never copied by design (empty folder, symbolic link
+ * inside the store): counted, and handed to opts->not_copied. */
+static void not_copied(struct scan *s, const char *path, const char *what)
+{
+    s->st.not_copied++;
+    if (s->opts->not_copied != NULL)
+        s->opts->not_copied(s->opts->ctx, path, 0, what);
+}
+
 static void warn(struct scan *s, const char *path, int err, const char *what)
 {
     s->st.warnings++;
@@ -434,7 +443,7 @@ static void visit_symlink(struct scan *s, int dirfd, const char *name, size_t di
     s->path[dirlen] = '\0';
     if (link_inside(s->root_real, s->path, target)) {
         s->path[dirlen] = '/';
-        ds_log(DS_LOG_DEBUG, "%s: symbolic link inside the store, skipped (not followed)", s->path);
+        not_copied(s, s->path, "symbolic link");
         return;
     }
     s->path[dirlen] = '/';
@@ -627,6 +636,8 @@ static void walk_dir(struct scan *s, int fd, size_t len, int depth)
             cursor_keep(s, s->path);
         goto out;
     }
+    if (d.n == 0 && depth > 0) /* a folder with no files has nothing to copy */
+        not_copied(s, s->path, "empty folder");
     for (size_t i = 0; i < d.n && s->err == 0; i++) {
         visit_entry(s, dirfd(dir), d.names + d.off[i], len, depth);
         s->path[len] = '\0';

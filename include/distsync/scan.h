@@ -69,6 +69,9 @@ typedef struct ds_scan_stats {
     uint64_t skipped;    /* names left out of the catalog: not UTF-8, or a path
                             the receiver refuses (ds_pathsafe_check) */
     uint64_t unreadable; /* files that could not be read: scan errors */
+    uint64_t not_copied; /* empty folders and symbolic links inside the store:
+                            never in the catalog, never copied (see
+                            ds_scan_opts_t.not_copied) */
     uint64_t hashed;     /* files read and hashed (added+changed+touched) */
     uint64_t bytes_hashed;
     uint64_t bytes_queued; /* bytes of the files queued for hashing so far */
@@ -96,6 +99,10 @@ typedef struct ds_scan_opts {
     ds_scan_warn_fn warn;         /* may be NULL */
     ds_scan_warn_fn error;        /* per-file errors (unreadable files); NULL:
                                      they go to warn */
+    ds_scan_warn_fn not_copied;   /* each empty folder ("empty folder") and
+                                     symbolic link inside the store ("symbolic
+                                     link"): not copied by design, err 0; may
+                                     be NULL (stats count them) */
     void *ctx;                    /* passed to progress and warn */
 } ds_scan_opts_t;
 

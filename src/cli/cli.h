@@ -75,6 +75,19 @@ void caps_text(const ds_config_t *cfg);
  * when cat has no completed scan (src/cli/sync_prepare.c). */
 void cli_catalog_warn(ds_catalog_t *cat, const char *state);
 
+/* Store entries a scan found but never copies (empty folders, symbolic
+ * links inside the store): counted, the first few named, and reported in
+ * one line at the end of the scan (src/cli/sync_prepare.c). */
+#define CLI_NOT_COPIED_SHOWN 3
+struct cli_not_copied {
+    unsigned long long n;
+    char first[CLI_NOT_COPIED_SHOWN][320]; /* "path (what)", escaped */
+};
+/* Records one entry (a ds_scan_opts_t.not_copied callback's arguments). */
+void cli_not_copied_add(struct cli_not_copied *nc, const char *path, const char *what);
+/* The one line (nothing when none; nothing with quiet). */
+void cli_not_copied_report(const struct cli_not_copied *nc, int quiet);
+
 /* Takes the scan lock of state (one scan per state directory); with wait,
  * says so and waits when another scan holds it. Returns the fd to close,
  * or -1 after printing why (src/cli/cmd_scan.c). */

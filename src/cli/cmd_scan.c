@@ -19,7 +19,14 @@
 
 struct scan_ui {
     struct progress pr;
+    struct cli_not_copied nc;
 };
+
+static void on_not_copied(void *ctx, const char *path, int err, const char *what)
+{
+    (void)err;
+    cli_not_copied_add(&((struct scan_ui *)ctx)->nc, path, what);
+}
 
 static void on_warn(void *ctx, const char *path, int err, const char *what)
 {
@@ -95,6 +102,7 @@ static void print_json(const ds_scan_stats_t *st, const char *catalog)
     json_kuint(&j, "warnings", st->warnings);
     json_kuint(&j, "skipped", st->skipped);
     json_kuint(&j, "unreadable", st->unreadable);
+    json_kuint(&j, "not_copied", st->not_copied);
     json_kdouble(&j, "elapsed_s", secs);
     json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
     json_obj_end(&j);
@@ -171,7 +179,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     ds_config_t *cfg = NULL;
     ds_catalog_t *cat = NULL;
     ds_scan_stats_t st = {0};
-    struct scan_ui ui;
+    struct scan_ui ui = {0};
     ds_scan_opts_t o = {0};
     char path[PATH_MAX], err[1024];
     unsigned threads = 0;
@@ -213,6 +221,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     o.progress = on_progress;
     o.warn = on_warn;
     o.error = on_error;
+    o.not_copied = on_not_copied;
     o.ctx = &ui;
     rc = ds_scan_run(&o, cat, &st);
     if (rc < 0) {
@@ -220,6 +229,7 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
+    cli_not_copied_report(&ui.nc, cli->quiet);
     if (json)
         print_json(&st, path);
     else /* a result: printed with -q too, as sync's summary is */

@@ -4,6 +4,7 @@
  * run the incremental scan so they never work from a stale store.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,9 +27,40 @@ void cli_catalog_warn(ds_catalog_t *cat, const char *state)
             path);
 }
 
+void cli_not_copied_add(struct cli_not_copied *nc, const char *path, const char *what)
+{
+    if (nc->n < CLI_NOT_COPIED_SHOWN)
+        snprintf(nc->first[nc->n], sizeof(nc->first[nc->n]), "%s%s (%s)", cli_esc(path),
+                 strcmp(what, "empty folder") == 0 ? "/" : "", what);
+    nc->n++;
+}
+
+void cli_not_copied_report(const struct cli_not_copied *nc, int quiet)
+{
+    char list[3 * 330] = "";
+
+    if (nc->n == 0 || quiet)
+        return;
+    for (unsigned long long i = 0; i < nc->n && i < CLI_NOT_COPIED_SHOWN; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                 nc->first[i]);
+    /* the names are escaped already: print them as they are */
+    fprintf(stderr,
+            "distsync: note: %llu store entr%s not copied (empty folders and symbolic links are "
+            "never copied): %s%s\n",
+            nc->n, nc->n == 1 ? "y" : "ies", list, nc->n > CLI_NOT_COPIED_SHOWN ? ", ..." : "");
+}
+
 struct autoscan {
     struct progress pr;
+    struct cli_not_copied nc;
 };
+
+static void on_not_copied(void *ctx, const char *path, int err, const char *what)
+{
+    (void)err;
+    cli_not_copied_add(&((struct autoscan *)ctx)->nc, path, what);
+}
 
 static void on_warn(void *ctx, const char *path, int err, const char *what)
 {
@@ -64,7 +96,7 @@ static int autoscan(struct cli *cli, const ds_config_t *cfg, ds_catalog_t *cat)
 {
     ds_scan_opts_t o = {0};
     ds_scan_stats_t st = {0};
-    struct autoscan a;
+    struct autoscan a = {0};
     int lockfd = scan_cli_lock(cfg->state, 1), rc;
 
     if (lockfd < 0)
@@ -78,6 +110,7 @@ static int autoscan(struct cli *cli, const ds_config_t *cfg, ds_catalog_t *cat)
     o.progress = on_progress;
     o.warn = on_warn;
     o.error = on_error;
+    o.not_copied = on_not_copied;
     o.ctx = &a;
     rc = ds_scan_run(&o, cat, &st);
     close(lockfd);
@@ -87,6 +120,7 @@ static int autoscan(struct cli *cli, const ds_config_t *cfg, ds_catalog_t *cat)
                 cfg->store, ds_strerror(rc), ds_catalog_name(cat));
         return CLI_EXIT_FAIL;
     }
+    cli_not_copied_report(&a.nc, cli->quiet);
     if (!cli->quiet && st.added + st.changed + st.removed > 0)
         cli_err("scan: %llu new, %llu changed, %llu removed in the store (catalog updated)",
                 (unsigned long long)st.added, (unsigned long long)st.changed,
