@@ -93,7 +93,7 @@ int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int fla
     rc = keep_list(cat, cfg, &keep, &nkeep);
     res->referenced = nkeep;
     if (rc == 0 && !res->kept_all && r != NULL)
-        rc = ds_retain_gc(r, keep, nkeep, &res->freed_bytes);
+        rc = ds_retain_gc_ex(r, keep, nkeep, (flags & DS_GC_DRY_RUN) != 0, &res->freed_bytes);
     free(keep);
     return rc;
 }

@@ -715,6 +715,12 @@ static const char gc_sql[] = "DELETE FROM ref WHERE version_id IN (SELECT id FRO
 
 int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep, uint64_t *freed_bytes)
 {
+    return ds_retain_gc_ex(r, keep, nkeep, 0, freed_bytes);
+}
+
+int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
+                    uint64_t *freed_bytes)
+{
     uint64_t freed = 0;
     int rc = exec(r, "BEGIN IMMEDIATE");
 
@@ -731,12 +737,12 @@ int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep, uint64_t *fr
                      "DELETE FROM chunk WHERE id IN (SELECT id FROM temp.dead);"
                      "DELETE FROM temp.dead; DELETE FROM temp.keep;");
 out:
-    if (rc == 0)
+    if (rc == 0 && !dry_run)
         rc = exec(r, "COMMIT");
-    if (rc < 0)
+    if (rc < 0 || dry_run) /* a dry run measures, then undoes everything */
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     /* Space reclaim is best effort: a failure here loses nothing. */
-    if (rc == 0 && freed > 0)
+    if (rc == 0 && freed > 0 && !dry_run)
         sqlite3_exec(r->db, "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);", NULL,
                      NULL, NULL);
     if (rc == 0 && freed_bytes != NULL)

@@ -881,6 +881,12 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
     return res->rc;
 }
 
+int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u)
+{
+    memset(u, 0, sizeof(*u));
+    return s->ret != NULL ? ds_retain_usage(s->ret, u) : 0;
+}
+
 int ds_sync_gc(ds_sync_t *s, uint64_t *freed)
 {
     ds_gc_result_t g;

@@ -26,7 +26,8 @@
 
 /* ds_gc_run flags. */
 enum {
-    DS_GC_FORCE = 1, /* collect even when a server's manifest is unknown */
+    DS_GC_FORCE = 1,   /* collect even when a server's manifest is unknown */
+    DS_GC_DRY_RUN = 2, /* compute freed_bytes, free nothing */
 };
 
 typedef struct ds_gc_result {

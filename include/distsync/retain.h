@@ -125,6 +125,11 @@ int ds_retain_verify(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
  */
 int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep, uint64_t *freed_bytes);
 
+/* The same; with dry_run, *freed_bytes gets what it would free and the
+ * transaction is rolled back: nothing changes. */
+int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
+                    uint64_t *freed_bytes);
+
 /* Fills *u with the space the store uses. Returns 0 or DS_ECATALOG. */
 int ds_retain_usage(ds_retain_t *r, ds_retain_usage_t *u);
 

@@ -26,6 +26,7 @@
 #include "distsync/catalog.h"
 #include "distsync/config.h"
 #include "distsync/plan.h"
+#include "distsync/retain.h"
 
 typedef struct ds_sync ds_sync_t;
 
@@ -114,6 +115,10 @@ int ds_sync_cancelled(const ds_sync_t *s);
  */
 int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
                    ds_sync_result_t *res);
+
+/* The console's retain store (STATE/retain): its size and versions, for
+ * reports (status). Returns 0 or < 0. */
+int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u);
 
 /* Frees res->plan. */
 void ds_sync_result_clear(ds_sync_result_t *res);

@@ -38,6 +38,7 @@
 struct gc_args {
     int json;
     int force;
+    int dry;           /* --dry-run: report what would be freed, change nothing */
     int64_t keep_days; /* < 0: do not prune history */
 };
 
@@ -71,7 +72,8 @@ static int gc_retain(const char *state, ds_catalog_t *cat, const ds_config_t *cf
             rc = ds_retain_usage(r, &g->before);
     }
     if (rc == 0)
-        rc = ds_gc_run(cat, r, cfg, a->force ? DS_GC_FORCE : 0, &g->res);
+        rc = ds_gc_run(cat, r, cfg, (a->force ? DS_GC_FORCE : 0) | (a->dry ? DS_GC_DRY_RUN : 0),
+                       &g->res);
     if (rc == 0 && r != NULL)
         rc = ds_retain_usage(r, &g->after);
     if (rc < 0)
@@ -133,7 +135,9 @@ static int collect(const struct cli *cli, const ds_config_t *cfg, const struct g
     rc = gc_retain(cfg->state, cat, cfg, a, g);
     if (rc == 0 && g->res.kept_all)
         explain_kept(&g->res);
-    if (rc == 0 && a->keep_days >= 0) {
+    if (rc == 0 && a->keep_days >= 0 && a->dry && !cli->quiet)
+        cli_err("gc: --dry-run: history not pruned");
+    if (rc == 0 && a->keep_days >= 0 && !a->dry) {
         int64_t now = (int64_t)time(NULL), before = now - a->keep_days * 86400;
 
         /* a run younger than a day is only deleted with --force */
@@ -171,10 +175,10 @@ static void report(const struct gc_args *a, const struct gc_report *g)
                g->after.versions, g->before.versions - g->after.versions, g->res.referenced);
         printf("stored bytes:      %s (compressed chunks; %s on disk)\n", st, disk);
         printf("logical bytes:     %s\n", lg);
-        printf("freed bytes:       %s%s\n", fr,
+        printf("%s%s%s\n", a->dry ? "would free:        " : "freed bytes:       ", fr,
                g->res.kept_all ? " (kept everything, see above)" : "");
         printf("delta cache:       %" PRIu64 " entries, %s\n", g->deltas.entries, dc);
-        if (a->keep_days >= 0)
+        if (a->keep_days >= 0 && !a->dry)
             printf("history:           %" PRIu64 " runs pruned\n", g->runs_pruned);
         return;
     }
@@ -189,6 +193,7 @@ static void report(const struct gc_args *a, const struct gc_report *g)
     json_kuint(&j, "logical_bytes", g->after.logical_bytes);
     json_kuint(&j, "file_bytes", g->after.file_bytes);
     json_kuint(&j, "freed_bytes", g->res.freed_bytes);
+    json_kbool(&j, "dry_run", a->dry);
     json_kbool(&j, "kept_all", g->res.kept_all);
     json_key(&j, "kept_reason");
     if (g->res.kept_all)
@@ -206,18 +211,19 @@ static void report(const struct gc_args *a, const struct gc_report *g)
 static int parse_args(int argc, char **argv, struct gc_args *a)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"keep-history", required_argument, NULL, 'k'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},  {"keep-history", required_argument, NULL, 'k'},
+        {"force", no_argument, NULL, 'f'}, {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},  {NULL, 0, NULL, 0},
     };
     char *end;
     int ch;
 
     a->keep_days = -1;
-    while ((ch = getopt_long(argc, argv, "jk:fh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "jk:fnh", opts, NULL)) != -1) {
         switch (ch) {
+        case 'n':
+            a->dry = 1;
+            break;
         case 'j':
             a->json = 1;
             break;

@@ -111,12 +111,21 @@ static void print_text(const char *server, const ds_plan_t *p)
     }
 }
 
-static void print_json(struct json *j, const char *server, const ds_plan_t *p)
+static void print_json(struct json *j, const char *server, const ds_plan_t *p,
+                       const ds_retain_usage_t *ru)
 {
     uint64_t n[ST__N] = {0}, b[ST__N] = {0}, total = count(p, n, b);
 
     json_obj_begin(j);
     json_kstr(j, "server", server);
+    /* the console's retain store, shared by every server (the same in each
+     * entry, so the array stays an array of servers) */
+    json_key(j, "console_retain");
+    json_obj_begin(j);
+    json_kuint(j, "versions", ru->versions);
+    json_kuint(j, "stored_bytes", ru->stored_bytes);
+    json_kuint(j, "file_bytes", ru->file_bytes);
+    json_obj_end(j);
     for (int k = 0; k < ST_LISTED; k++) {
         json_key(j, st_names[k]);
         json_arr_begin(j);
@@ -147,9 +156,22 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p)
     json_obj_end(j);
 }
 
+/* The console's own disk: the retain store (versions servers hold, their
+ * delta bases), bounded by gc (see README "Retained versions and gc"). */
+static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
+{
+    char st[32], disk[32];
+
+    progress_fmt_bytes(st, sizeof(st), ru->stored_bytes);
+    progress_fmt_bytes(disk, sizeof(disk), ru->file_bytes);
+    printf("console: retain store %s/retain: %" PRIu64 " versions, %s stored, %s on disk\n",
+           cli_esc(cfg->state), ru->versions, st, disk);
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
     int json = 0, no_scan = 0, nfail = 0;
+    ds_retain_usage_t ru = {0};
     const struct cli_flag flags[] = {
         {"json", 'j', &json, NULL},
         {"no-scan", 0, &no_scan, NULL},
@@ -176,6 +198,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         rc = sync_cli_prepare(cli, cfg, sy, no_scan);
     if (rc != 0)
         goto out;
+    if (ds_sync_retain_usage(sy, &ru) < 0)
+        cli_err("warning: cannot read the retain store under %s", cfg->state);
     if (json) {
         json_init(&j, stdout);
         json_arr_begin(&j);
@@ -187,7 +211,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             cli_err("%s", r.error);
             nfail++;
         } else if (json) {
-            print_json(&j, srv[i]->name, r.plan);
+            print_json(&j, srv[i]->name, r.plan, &ru);
         } else {
             print_text(srv[i]->name, r.plan);
         }
@@ -196,6 +220,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     if (json) {
         json_arr_end(&j);
         json_end(&j);
+    } else {
+        print_retain(cfg, &ru);
     }
     rc = nfail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:

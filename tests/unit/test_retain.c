@@ -268,7 +268,19 @@ static void test_gc(void)
     /* Keep v2 and an unknown digest. */
     memcpy(keep, v2.sha, DS_SHA256_LEN);
     memset(keep + DS_SHA256_LEN, 0xab, DS_SHA256_LEN);
-    CHECK_INT(ds_retain_gc(r, keep, 2, &freed), 0);
+    /* A dry run says what the gc frees and changes nothing. */
+    {
+        uint64_t would = 0;
+        ds_retain_usage_t same;
+
+        CHECK_INT(ds_retain_gc_ex(r, keep, 2, 1, &would), 0);
+        CHECK_INT(ds_retain_usage(r, &same), 0);
+        CHECK_INT(same.versions, before.versions);
+        CHECK_INT(same.stored_bytes, before.stored_bytes);
+        CHECK_INT(ds_retain_has(r, v1.sha), 1);
+        CHECK_INT(ds_retain_gc(r, keep, 2, &freed), 0);
+        CHECK_INT(freed, would);
+    }
     CHECK_INT(ds_retain_usage(r, &after), 0);
     CHECK_INT(after.versions, 1);
     CHECK_INT(after.chunks, distinct_chunks(&v2));
