@@ -97,7 +97,7 @@ expect_err "gc: kept everything: server paris has no known manifest (sync it fir
 retained "$tmp/paris" "after gc"
 kept_n=$(json retained_versions)
 run "gc (text) after the loss" gc
-grep -q "freed bytes: *0 (kept everything" "$tmp/out" || bad "$cur: $(cat "$tmp/out")"
+grep -q "freed bytes: *0 B (kept everything" "$tmp/out" || bad "$cur: $(cat "$tmp/out")"
 
 # paris's update is a delta from its retained versions.
 run "sync paris after the loss" sync --json paris
