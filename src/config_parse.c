@@ -868,3 +868,17 @@ int ds__config_read(const char *text, const char *base_dir, ds_config_t *cfg,
     free(p.map);
     return rc;
 }
+
+int ds_config_key_at(size_t i, const char **section, const char **key)
+{
+    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+        for (const struct keydef *k = sections[s].keys; k->name; k++, i--) {
+            if (i == 0) {
+                *section = sections[s].type;
+                *key = k->name;
+                return 0;
+            }
+        }
+    }
+    return DS_ENOTFOUND;
+}

@@ -129,4 +129,9 @@ const ds_schedule_cfg_t *ds_config_schedule(const ds_config_t *cfg, const char *
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
 int ds_config_list_has(const ds_strlist_t *list, const char *s);
 
+/* The i-th key the parser accepts (0, 1, ...): sets *section ("console",
+ * "server"...) and *key and returns 0; returns DS_ENOTFOUND past the last.
+ * The documentation (distsync.conf(5)) is generated from this list. */
+int ds_config_key_at(size_t i, const char **section, const char **key);
+
 #endif

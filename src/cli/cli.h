@@ -54,6 +54,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);     /* src/cli/main.c */
+int cmd_complete(struct cli *cli, int argc, char **argv); /* hidden, for bash completion */
 
 /* s as it may be printed: control characters (C0, DEL, C1), '\' and bytes
  * that are not UTF-8 escaped C-style (\n, \t, \r, \\, \xNN; see

@@ -6,27 +6,24 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "help.h"
 #include "distsync/log.h"
 
+/* The functions behind the commands; names, usage and options are in
+ * help_cmds (src/cli/help.c). */
 struct command {
     const char *name;
     cli_cmd_fn fn;
-    const char *summary;
 };
 
 static const struct command commands[] = {
-    {"version", cmd_version, "print the version"},
-    {"config", cmd_config, "check the configuration: config check [--json]"},
-    {"schedule", cmd_schedule, "preview fire times: schedule next [NAME] [--rule RULE]"},
-    {"scan", cmd_scan, "scan the content store into the catalog: scan [--json] [--threads N]"},
-    {"files", cmd_files, "list the catalog: files [--json] [--class C] [PATH_PREFIX]"},
-    {"agent", cmd_agent, "receive a sync session on stdin/stdout: agent --root DIR"},
-    {"plan", cmd_plan, "what a sync would do: plan SELECTION [--json] [--no-scan]"},
-    {"sync", cmd_sync, "sync now: sync SELECTION [--dry-run] [--json] [--force] [--no-scan]"},
-    {"status", cmd_status, "file status report: status [SELECTION] [--json] [--no-scan]"},
-    {"verify", cmd_verify, "hash every file on servers: verify SELECTION [--repair] [--json]"},
-    {"history", cmd_history, "sync runs: history [SELECTION] [--limit N] [--events] [--json]"},
-    {"gc", cmd_gc, "free unreferenced retained versions: gc [--keep-history D] [--force] [--json]"},
+    {"help", cmd_help},     {"version", cmd_version},
+    {"config", cmd_config}, {"schedule", cmd_schedule},
+    {"scan", cmd_scan},     {"files", cmd_files},
+    {"agent", cmd_agent},   {"plan", cmd_plan},
+    {"sync", cmd_sync},     {"status", cmd_status},
+    {"verify", cmd_verify}, {"history", cmd_history},
+    {"gc", cmd_gc},         {"complete", cmd_complete},
 };
 
 void cli_err(const char *fmt, ...)
@@ -52,24 +49,62 @@ static void log_to_stderr(void *ctx, ds_log_level_t level, const char *msg)
     fprintf(stderr, "distsync: %s: %s\n", names[level], cli_esc(msg));
 }
 
-static void usage(FILE *f)
+/* "unknown command 'X'", the closest command, and where the list is. */
+static void unknown_command(const char *name)
 {
-    fputs("usage: distsync [-c FILE] [-q] [-v] COMMAND [ARGS]\n\ncommands:\n", f);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fputs("\nSELECTION: SERVER... | --site S (repeatable) | --all, and --class C (repeatable)\n"
-          "Run 'distsync COMMAND --help' for a command's options.\n",
-          f);
+    const char *near = help_suggest(name);
+
+    if (near)
+        cli_err("unknown command '%s'; did you mean '%s'?", name, near);
+    else
+        cli_err("unknown command '%s'", name);
+    fputs("Run 'distsync help' for the list of commands.\n", stderr);
+}
+
+int cmd_help(struct cli *cli, int argc, char **argv)
+{
+    const struct help_cmd *c;
+
+    if (argc < 2) {
+        help_print_main(stdout);
+        return CLI_EXIT_OK;
+    }
+    if ((c = help_find(argv[1])) == NULL || c->hidden) {
+        unknown_command(argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    help_print_cmd(stdout, c);
+    return CLI_EXIT_OK;
+}
+
+/* 1 when argv (a command's arguments) asks for help: -h or --help before
+ * "--", not as the value of an option that takes one. */
+static int wants_help(const struct help_cmd *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--") == 0)
+            return 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return 1;
+        for (const struct help_opt *o = c->opts; o->lng; o++) {
+            int takes = o->arg && o->arg[0] != '[';
+
+            if (takes && ((a[0] == '-' && a[1] == '-' && strcmp(a + 2, o->lng) == 0) ||
+                          (o->shrt && a[0] == '-' && a[1] == o->shrt && a[2] == '\0')))
+                i++; /* skip the option's value */
+        }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
     struct cli cli = {0};
     int ch, sub;
@@ -87,10 +122,12 @@ int main(int argc, char **argv)
             cli.verbose = 1;
             break;
         case 'h':
-            usage(stdout);
+            help_print_main(stdout);
             return CLI_EXIT_OK;
+        case 'V':
+            return cmd_version(&cli, 0, argv);
         default:
-            usage(stderr);
+            help_print_main(stderr);
             return CLI_EXIT_USAGE;
         }
     }
@@ -101,18 +138,23 @@ int main(int argc, char **argv)
     if (cli.config_path == NULL && access(CLI_SYSTEM_CONFIG, F_OK) == 0)
         cli.config_path = CLI_SYSTEM_CONFIG; /* NULL: cli_config_load says where it looked */
     if (optind >= argc) {
-        usage(stderr);
+        help_print_main(stderr);
         return CLI_EXIT_USAGE;
     }
     ds_log_set(log_to_stderr, &cli);
     sub = optind;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[sub], commands[i].name) == 0) {
+            const struct help_cmd *c = help_find(commands[i].name);
+
+            if (c && wants_help(c, argc - sub, argv + sub)) {
+                help_print_cmd(stdout, c);
+                return CLI_EXIT_OK;
+            }
             optind = 0; /* full getopt reset for the subcommand's own parsing */
             return commands[i].fn(&cli, argc - sub, argv + sub);
         }
     }
-    cli_err("unknown command '%s'", argv[sub]);
-    usage(stderr);
+    unknown_command(argv[sub]);
     return CLI_EXIT_USAGE;
 }

@@ -1,0 +1,25 @@
+/* distsync complete servers: the configured server names, one a line, for
+ * the bash completion (doc/gen_doc.c writes the script). Hidden: not in
+ * the command list. Prints nothing and exits 2 without a valid config. */
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_complete(struct cli *cli, int argc, char **argv)
+{
+    ds_config_t *cfg = NULL;
+    int rc;
+
+    if (argc != 2 || strcmp(argv[1], "servers") != 0) {
+        cli_err("usage: distsync complete servers");
+        return CLI_EXIT_USAGE;
+    }
+    cli->quiet = 1;
+    rc = cli_config_load(cli, &cfg);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < cfg->nservers; i++)
+        printf("%s\n", cfg->servers[i].name);
+    ds_config_free(cfg);
+    return CLI_EXIT_OK;
+}

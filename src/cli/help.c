@@ -1,0 +1,292 @@
+/*
+ * The command table behind every help text, the man page distsync(1) and
+ * the bash completion (see help.h). A command's --help lists exactly the
+ * options of its getopt table; tests/func/cli_help.sh checks both agree.
+ */
+#include <string.h>
+
+#include "help.h"
+
+#define O_JSON                                                                                     \
+    {                                                                                              \
+        "json", 0, NULL, "print JSON on stdout instead of text"                                    \
+    }
+#define O_JSONJ                                                                                    \
+    {                                                                                              \
+        "json", 'j', NULL, "print JSON on stdout instead of text"                                  \
+    }
+#define O_NO_SCAN                                                                                  \
+    {                                                                                              \
+        "no-scan", 0, NULL, "skip the incremental scan of the store before planning"               \
+    }
+#define O_HELP                                                                                     \
+    {                                                                                              \
+        "help", 'h', NULL, "print this help and exit"                                              \
+    }
+#define O_END                                                                                      \
+    {                                                                                              \
+        NULL, 0, NULL, NULL                                                                        \
+    }
+
+static const struct help_opt o_version[] = {O_HELP, O_END};
+static const struct help_opt o_help[] = {O_HELP, O_END};
+static const struct help_opt o_config[] = {O_JSON, O_HELP, O_END};
+static const struct help_opt o_schedule[] = {
+    {"rule", 0, "RULE", "preview this rule instead of a configured schedule"},
+    {"tz", 0, "ZONE", "IANA time zone of --rule (default: the console's)"},
+    {"window", 0, "W", "run window of --rule (e.g. 4h)"},
+    {"from", 0, "RFC3339", "list fire times after this instant (default: now)"},
+    {"count", 'n', "N", "how many fire times to print (default 10)"},
+    O_JSON,
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_scan[] = {
+    O_JSONJ,
+    {"threads", 't', "N", "threads hashing files (default: scan_threads, else the CPUs)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_files[] = {
+    O_JSONJ,
+    {"class", 'C', "C", "list only content class C"},
+    {"chunks", 0, "PATH", "print each chunk (offset, length, XXH3-128) of the file PATH"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_agent[] = {
+    {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_plan[] = {O_JSONJ, O_NO_SCAN, O_HELP, O_END};
+static const struct help_opt o_sync[] = {
+    O_JSONJ,
+    {"dry-run", 'n', NULL, "print the plan, change nothing"},
+    {"all", 'a', NULL, "every configured server"},
+    {"force", 0, NULL, "prune past max_delete (never without a completed scan)"},
+    O_NO_SCAN,
+    {"wait", 0, "[=SECONDS]",
+     "wait for a busy server's lease (polls with backoff; default 600 s), else report it busy"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_status[] = {O_JSONJ, O_NO_SCAN, O_HELP, O_END};
+static const struct help_opt o_verify[] = {
+    O_JSONJ,
+    {"repair", 'r', NULL, "re-send drifted or missing files, then verify again"},
+    {"all", 'a', NULL, "every configured server"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_history[] = {
+    {"server", 's', "S", "only runs of server S"},
+    {"limit", 'n', "N", "at most N runs (newest first)"},
+    {"events", 'e', NULL, "also print each run's events"},
+    O_JSONJ,
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_gc[] = {
+    O_JSONJ,
+    {"keep-history", 'k', "DAYS", "also delete run history older than DAYS days"},
+    {"force", 'f', NULL, "collect even while a server's manifest is unknown"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_complete[] = {O_HELP, O_END};
+
+const struct help_opt help_global[] = {
+    {"config", 'c', "FILE", "configuration file (else $DISTSYNC_CONFIG, else ./distsync.conf)"},
+    {"quiet", 'q', NULL, "no progress, errors only"},
+    {"verbose", 'v', NULL, "debug log on stderr"},
+    {"version", 0, NULL, "print the version and exit"},
+    {"help", 'h', NULL, "print the command list and exit"},
+    O_END,
+};
+
+const struct help_cmd help_cmds[] = {
+    {"help", "[COMMAND]", "print the command list, or one command's options",
+     "Without COMMAND lists the commands; with one, prints its usage and every option "
+     "(the same as COMMAND --help).",
+     o_help, 0},
+    {"version", "", "print the version", "Prints the version (also: distsync --version).",
+     o_version, 0},
+    {"config", "check [--json]", "check the configuration",
+     "Loads and validates the configuration, then prints a summary. Exit status 0 when valid, "
+     "2 when not (the error names file, line, section and key).",
+     o_config, 0},
+    {"schedule", "next [NAME] [--rule RULE [--tz ZONE] [--window W]] [--from RFC3339] [--count N]",
+     "preview schedule fire times",
+     "Prints the next fire times of the named schedule, of every schedule, or of --rule, as "
+     "RFC 3339 timestamps in the schedule's zone.",
+     o_schedule, 0},
+    {"scan", "[--json] [--threads N]", "scan the content store into the catalog",
+     "Hashes new and changed files of the store into the catalog (incremental). Exit status 23 "
+     "when some store files could not be read (the rest was scanned).",
+     o_scan, 0},
+    {"files", "[--json] [--class C] [PATH_PREFIX]", "list the catalog",
+     "Lists the catalog's files (path, class, size, SHA-256, chunks, mtime).", o_files, 0},
+    {"agent", "--root DIR", "receive a sync session on stdin/stdout",
+     "Speaks the apply protocol (src/PROTOCOL.md) on stdin/stdout and writes into DIR. Run by "
+     "the console over SSH or for transport = agent; not for interactive use.",
+     o_agent, 0},
+    {"plan", "SERVER [--json] [--no-scan]", "what a sync would do",
+     "Prints the operations a sync of SERVER would perform (read-only: no lease is taken).", o_plan,
+     0},
+    {"sync", "SERVER... | --all [--dry-run] [--json] [--force] [--no-scan] [--wait[=SECONDS]]",
+     "sync now",
+     "Syncs each server in turn after the incremental scan. A server whose lease another console "
+     "holds is reported as busy (exit 5) unless --wait waits for it. Exit 4 when a server failed, "
+     "25 when a prune guard held deletions back.",
+     o_sync, 0},
+    {"status", "[SERVER...] [--json] [--no-scan]", "file status report",
+     "For each server: files missing, outdated, drifted, unrecorded, extra and in sync, with "
+     "counts and bytes. Read-only. Exit 0 when every server is in sync, 6 when a sync would "
+     "change something, 3 when files drifted, 4 when a server could not be read (listed in the "
+     "JSON with its error).",
+     o_status, 0},
+    {"verify", "SERVER... | --all [--repair] [--json]", "hash every file on servers",
+     "The receiver hashes every file of the server's manifest and the console compares. Exit 3 "
+     "when drifted, missing or unreadable files were found, 4 when a server could not be "
+     "verified or repair failed.",
+     o_verify, 0},
+    {"history", "[--server S] [--limit N] [--events] [--json]", "list sync runs",
+     "Lists the recorded sync runs, newest first, optionally with their events.", o_history, 0},
+    {"gc", "[--keep-history DAYS] [--force] [--json]", "free unreferenced retained versions",
+     "Frees retained versions no configured server references and reports the space used by "
+     "the retain store and the delta cache.",
+     o_gc, 0},
+    {"complete", "servers", "names for shell completion",
+     "Prints the configured server names, one a line (used by the bash completion).", o_complete,
+     1},
+    {NULL, NULL, NULL, NULL, NULL, 0},
+};
+
+const struct help_exit help_exits[] = {
+    {0, "success; status: every server in sync; verify: no drift"},
+    {1, "the command failed on the console (catalog, store, state directory...)"},
+    {2, "usage or configuration error"},
+    {3, "drift: files on a server differ from its manifest (verify, status)"},
+    {4, "a server failed or could not be reached (sync, plan, status, verify)"},
+    {5, "a server is busy: another console holds its lease (sync without --wait, or the wait "
+        "ran out)"},
+    {6, "work pending: a sync would change a server (status: missing, outdated, unrecorded or "
+        "extra files)"},
+    {23, "scan finished, but some store files could not be read"},
+    {25, "sync: a prune guard held deletions back (see max_delete, --force)"},
+    {130, "interrupted by SIGINT (143: SIGTERM)"},
+    {-1, NULL},
+};
+
+const struct help_cmd *help_find(const char *name)
+{
+    for (const struct help_cmd *c = help_cmds; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+/* Edit distance of a and b (each cut at 63 bytes): insertions, deletions,
+ * substitutions and swaps of two neighbours ("sycn" is 1 from "sync"). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strnlen(a, 63), lb = strnlen(b, 63), d[64][64];
+
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *help_suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t bestd = 4, len = strlen(name);
+
+    for (const struct help_cmd *c = help_cmds; c->name; c++) {
+        size_t d = c->hidden ? 99 : distance(name, c->name);
+
+        if (d < bestd && d < len) {
+            best = c->name;
+            bestd = d;
+        }
+    }
+    return best;
+}
+
+static void print_opt(FILE *f, const struct help_opt *o)
+{
+    char left[64];
+    int n = 0;
+
+    if (o->shrt)
+        n = snprintf(left, sizeof(left), "-%c, ", o->shrt);
+    snprintf(left + n, sizeof(left) - (size_t)n, "--%s%s%s", o->lng,
+             o->arg && o->arg[0] != '[' ? " " : "", o->arg ? o->arg : "");
+    fprintf(f, "  %-24s %s\n", left, o->desc);
+}
+
+void help_print_main(FILE *f)
+{
+    fputs("usage: distsync [-c FILE] [-q] [-v] COMMAND [ARGS]\n"
+          "       distsync --version | --help\n\ncommands:\n",
+          f);
+    for (const struct help_cmd *c = help_cmds; c->name; c++)
+        if (!c->hidden)
+            fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fputs("\nglobal options:\n", f);
+    for (const struct help_opt *o = help_global; o->lng; o++)
+        print_opt(f, o);
+    fputs("\nRun 'distsync help COMMAND' or 'distsync COMMAND --help' for a command's options.\n"
+          "Exit statuses: see 'man distsync' or README.md.\n",
+          f);
+}
+
+/* Prints text wrapped at 78 columns. */
+static void print_wrapped(FILE *f, const char *text)
+{
+    size_t col = 0;
+
+    while (*text) {
+        size_t w = strcspn(text, " ");
+
+        if (col > 0 && col + 1 + w > 78) {
+            fputc('\n', f);
+            col = 0;
+        } else if (col > 0) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", (int)w, text);
+        col += w;
+        text += w;
+        text += strspn(text, " ");
+    }
+    fputc('\n', f);
+}
+
+void help_print_cmd(FILE *f, const struct help_cmd *c)
+{
+    fprintf(f, "usage: distsync [-c FILE] %s%s%s\n%s\n\n", c->name, c->synopsis[0] ? " " : "",
+            c->synopsis, c->summary);
+    print_wrapped(f, c->text);
+    fputs("\noptions:\n", f);
+    for (const struct help_opt *o = c->opts; o->lng; o++)
+        print_opt(f, o);
+}

@@ -1,0 +1,61 @@
+/*
+ * What each configuration key means, for distsync.conf(5). The key list
+ * itself comes from the parser (ds_config_key_at, src/config_parse.c): the
+ * documentation generator (doc/gen_doc.c) fails the build when a key the
+ * parser accepts has no entry here.
+ */
+#include <string.h>
+
+#include "help.h"
+
+const struct help_key help_keys[] = {
+    {"console", "store", "PATH",
+     "the content store: one top-level folder per content class; relative paths resolve "
+     "against the configuration file's directory"},
+    {"console", "state", "PATH", "the state directory: state database, retain store, logs"},
+    {"console", "classes", "LIST",
+     "the content classes (default: patches engines definitions); commas and/or spaces"},
+    {"console", "chunk_min", "SIZE", "smallest content-defined chunk (B, KiB, MiB; at least 64)"},
+    {"console", "chunk_avg", "SIZE",
+     "average chunk size, a power of two between chunk_min and chunk_max"},
+    {"console", "chunk_max", "SIZE", "largest chunk (at most 64MiB)"},
+    {"console", "scan_threads", "N", "threads hashing files during a scan (default: the CPUs)"},
+    {"console", "max_delete", "N|N%",
+     "most files one sync may delete on a prune = yes server without --force: a count or a "
+     "percentage of the files the server holds (default 10%); over it, sync deletes nothing "
+     "and exits 25"},
+    {"console", "timeout", "DURATION",
+     "how long a server may stay silent before it fails (N, Ns, Nm or Nh; 1s to 24h; default "
+     "120s)"},
+    {"console", "lease_ttl", "SECONDS",
+     "how long a server's write lease lasts (5 to 604800, default 300); renewed every third"},
+    {"server", "url", "URL",
+     "file:///absolute/path, ssh://[user@]host[:port]/path or smb://host[:port]/share/dir"},
+    {"server", "site", "NAME", "the [site] this server belongs to (optional)"},
+    {"server", "classes", "LIST", "the classes this server receives (default: all)"},
+    {"server", "prune", "yes|no",
+     "delete files that left the desired set (default no; only files distsync put there)"},
+    {"server", "transport", "local|agent",
+     "for file:// servers: the receiver in the console (local, default) or a distsync agent "
+     "child process over a pipe"},
+    {"server", "agent", "PATH", "the distsync binary run as the agent (default: this one)"},
+    {"server", "max_delete", "N|N%", "this server's own max_delete (see [console])"},
+    {"server", "timeout", "DURATION", "this server's own timeout (see [console])"},
+    {"server", "create_root", "yes|no",
+     "create a missing target root directory (default no: a missing root is an error)"},
+    {"schedule", "when", "RULE", "when the schedule fires (e.g. daily 02:00)"},
+    {"schedule", "tz", "ZONE", "IANA time zone of the rule (default: the console's)"},
+    {"schedule", "window", "DURATION", "how long a run may go on"},
+    {"schedule", "servers", "LIST", "the servers it targets (exclusive with sites)"},
+    {"schedule", "sites", "LIST", "the sites it targets (exclusive with servers)"},
+    {"schedule", "classes", "LIST", "restricts the classes (default: what each server receives)"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct help_key *help_key_find(const char *section, const char *key)
+{
+    for (const struct help_key *k = help_keys; k->section; k++)
+        if (strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0)
+            return k;
+    return NULL;
+}
