@@ -21,6 +21,12 @@
 #define CLI_EXIT_PARTIAL 23
 /* sync: a prune guard held deletions back (rsync's --max-delete status) */
 #define CLI_EXIT_HELD 25
+/* a server failed or could not be reached (sync, plan, status, verify) */
+#define CLI_EXIT_SERVER 4
+/* sync: a server is busy (another console holds its lease) */
+#define CLI_EXIT_BUSY 5
+/* status: work pending (a sync would change a server) */
+#define CLI_EXIT_PENDING 6
 
 /* The configuration search order after -c and $DISTSYNC_CONFIG. */
 #define CLI_LOCAL_CONFIG  "distsync.conf"

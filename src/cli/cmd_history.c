@@ -252,10 +252,10 @@ int cmd_history(struct cli *cli, int argc, char **argv)
 {
     struct history_args a = {0};
     const struct cli_flag flags[] = {
-        {"limit", 'n', NULL, &a.limit},
-        {"events", 'e', &a.events, NULL},
-        {"json", 'j', &a.json, NULL},
-        {NULL, 0, NULL, NULL},
+        {"limit", 'n', NULL, &a.limit, 0},
+        {"events", 'e', &a.events, NULL, 0},
+        {"json", 'j', &a.json, NULL, 0},
+        {NULL, 0, NULL, NULL, 0},
     };
     const ds_server_cfg_t **srv = NULL;
     struct cli_select sel;

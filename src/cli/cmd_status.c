@@ -118,6 +118,9 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p,
 
     json_obj_begin(j);
     json_kstr(j, "server", server);
+    json_kstr(j, "status", "ok");
+    json_key(j, "error");
+    json_null(j);
     /* the console's retain store, shared by every server (the same in each
      * entry, so the array stays an array of servers) */
     json_key(j, "console_retain");
@@ -156,6 +159,37 @@ static void print_json(struct json *j, const char *server, const ds_plan_t *p,
     json_obj_end(j);
 }
 
+/* A server that could not be read: {"server", "status": "failed", "error"}. */
+static void print_failed_json(struct json *j, const char *server, const char *error)
+{
+    json_obj_begin(j);
+    json_kstr(j, "server", server);
+    json_kstr(j, "status", "failed");
+    json_kstr(j, "error", error);
+    json_obj_end(j);
+}
+
+/* The exit status one server's report calls for: CLI_EXIT_DRIFT when files
+ * drifted, CLI_EXIT_PENDING when a sync would change something (missing,
+ * outdated, unrecorded, extra), else CLI_EXIT_OK. */
+static int plan_exit(const ds_plan_t *p)
+{
+    uint64_t n[ST__N] = {0}, b[ST__N] = {0};
+
+    count(p, n, b);
+    if (n[ST_DRIFTED] > 0)
+        return CLI_EXIT_DRIFT;
+    if (n[ST_MISSING] + n[ST_OUTDATED] + n[ST_UNRECORDED] + n[ST_EXTRA] > 0)
+        return CLI_EXIT_PENDING;
+    return CLI_EXIT_OK;
+}
+
+/* Drift outranks pending work. */
+static int worse(int a, int b)
+{
+    return a == CLI_EXIT_DRIFT || b == CLI_EXIT_DRIFT ? CLI_EXIT_DRIFT : a ? a : b;
+}
+
 /* The console's own disk: the retain store (versions servers hold, their
  * delta bases), bounded by gc (see README "Retained versions and gc"). */
 static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
@@ -170,12 +204,12 @@ static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    int json = 0, no_scan = 0, nfail = 0;
+    int json = 0, no_scan = 0, nfail = 0, worst = CLI_EXIT_OK;
     ds_retain_usage_t ru = {0};
     const struct cli_flag flags[] = {
-        {"json", 'j', &json, NULL},
-        {"no-scan", 0, &no_scan, NULL},
-        {NULL, 0, NULL, NULL},
+        {"json", 'j', &json, NULL, 0},
+        {"no-scan", 0, &no_scan, NULL, 0},
+        {NULL, 0, NULL, NULL, 0},
     };
     const ds_server_cfg_t **srv = NULL;
     struct cli_select sel;
@@ -210,10 +244,14 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         if (ds_sync_server(sy, srv[i], DS_SYNC_STATUS, &r) < 0) {
             cli_err("%s", r.error);
             nfail++;
-        } else if (json) {
-            print_json(&j, srv[i]->name, r.plan, &ru);
+            if (json)
+                print_failed_json(&j, srv[i]->name, r.error);
         } else {
-            print_text(srv[i]->name, r.plan);
+            worst = worse(worst, plan_exit(r.plan));
+            if (json)
+                print_json(&j, srv[i]->name, r.plan, &ru);
+            else
+                print_text(srv[i]->name, r.plan);
         }
         ds_sync_result_clear(&r);
     }
@@ -223,7 +261,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     } else {
         print_retain(cfg, &ru);
     }
-    rc = nfail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    rc = nfail ? CLI_EXIT_SERVER : worst;
 out:
     ds_sync_close(sy);
     free(srv);

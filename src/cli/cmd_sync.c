@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "distsync/error.h"
 #include "progress.h"
@@ -19,7 +21,7 @@
 
 #define SYNC_USAGE                                                                                 \
     "usage: distsync sync SERVER... | --site S | --all [--class C] [--dry-run] [--json] "          \
-    "[--force] [--no-scan]\n"
+    "[--force] [--no-scan] [--wait[=SECONDS]]\n"
 
 struct sync_ui {
     struct progress pr;
@@ -69,6 +71,7 @@ static const char *status_word(const ds_sync_result_t *r)
 {
     return r->rc == 0            ? "ok"
            : r->rc == DS_EHELD   ? "DELETIONS HELD"
+           : r->rc == DS_ELEASE  ? "BUSY"
            : r->rc == -ECANCELED ? "CANCELLED"
                                  : "FAILED";
 }
@@ -98,6 +101,7 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
     json_kstr(j, "status",
               r->rc == 0            ? "ok"
               : r->rc == DS_EHELD   ? "held"
+              : r->rc == DS_ELEASE  ? "busy"
               : r->rc == -ECANCELED ? "cancelled"
                                     : "failed");
     json_key(j, "error");
@@ -119,25 +123,56 @@ static void result_json(struct json *j, const char *name, const ds_sync_result_t
     json_obj_end(j);
 }
 
+#define WAIT_DEFAULT_S  600 /* --wait without a value */
+#define WAIT_STEP_MAX_S 30  /* longest pause between two tries */
+
 struct sync_args {
     int json, dry, force, no_scan;
+    int64_t wait_s; /* --wait: how long a busy server is waited for; 0: not */
 };
 
+/* Syncs one server; with --wait, tries again while another console holds
+ * its lease: pauses of 1, 2, 4... up to WAIT_STEP_MAX_S seconds until
+ * wait_s have passed (or a signal cancels). */
+static void sync_one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct sync_args *a,
+                     struct cli *cli, ds_sync_result_t *r)
+{
+    time_t deadline = time(NULL) + a->wait_s;
+    long step = 1;
+
+    for (;;) {
+        ds_sync_server(sy, srv, a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, r);
+        if (r->rc != DS_ELEASE || a->wait_s == 0 || time(NULL) >= deadline)
+            return;
+        if (!cli->quiet)
+            cli_err("%s; waiting (up to %lld s in all)", r->error, (long long)a->wait_s);
+        for (long s = 0; s < step && time(NULL) < deadline && !ds_sync_cancelled(sy); s++)
+            sleep(1);
+        if (ds_sync_cancelled(sy))
+            return;
+        ds_sync_result_clear(r);
+        step = step * 2 > WAIT_STEP_MAX_S ? WAIT_STEP_MAX_S : step * 2;
+    }
+}
+
 /* Syncs (or plans) each server; prints as it goes. Returns the failures;
- * *nheld counts the servers whose deletions a prune guard held back. */
+ * *nheld counts the servers whose deletions a prune guard held back,
+ * *nbusy those another console held (not failures). */
 static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const struct sync_args *a,
-                   struct sync_ui *ui, struct json *j, char *failed, size_t flen, int *nheld)
+                   struct cli *cli, struct sync_ui *ui, struct json *j, char *failed, size_t flen,
+                   int *nheld, int *nbusy)
 {
     int nfail = 0;
 
     for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
         ds_sync_result_t r;
 
-        ds_sync_server(sy, srv[i], a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, &r);
+        sync_one(sy, srv[i], a, cli, &r);
         progress_clear(&ui->pr);
         ui->server = NULL;
         *nheld += r.rc == DS_EHELD;
-        if (r.rc < 0 && r.rc != DS_EHELD) {
+        *nbusy += r.rc == DS_ELEASE;
+        if (r.rc < 0 && r.rc != DS_EHELD && r.rc != DS_ELEASE) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
                      srv[i]->name);
@@ -162,11 +197,12 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
 
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
-    struct sync_args a = {0};
+    struct sync_args a = {.wait_s = WAIT_DEFAULT_S};
+    int wait = 0;
     const struct cli_flag flags[] = {
-        {"json", 'j', &a.json, NULL}, {"dry-run", 'n', &a.dry, NULL},
-        {"force", 0, &a.force, NULL}, {"no-scan", 0, &a.no_scan, NULL},
-        {NULL, 0, NULL, NULL},
+        {"json", 'j', &a.json, NULL, 0},  {"dry-run", 'n', &a.dry, NULL, 0},
+        {"force", 0, &a.force, NULL, 0},  {"no-scan", 0, &a.no_scan, NULL, 0},
+        {"wait", 0, &wait, &a.wait_s, 1}, {NULL, 0, NULL, NULL, 0},
     };
     struct sync_ui ui = {0};
     struct cli_select sel;
@@ -177,10 +213,18 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     struct json j;
     char failed[2048] = "";
     size_t n = 0;
-    int rc = cli_select_parse(SYNC_USAGE, argc, argv, flags, &sel), nfail, nheld = 0;
+    int rc = cli_select_parse(SYNC_USAGE, argc, argv, flags, &sel), nfail, nheld = 0, nbusy = 0;
 
-    if (rc != 0)
+    if (rc == 0 && wait && (a.wait_s < 1 || a.wait_s > 86400)) {
+        cli_err("sync: --wait=%lld: expected seconds from 1 to 86400", (long long)a.wait_s);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc != 0) {
+        cli_select_free(&sel);
         return rc < 0 ? CLI_EXIT_OK : rc;
+    }
+    if (!wait)
+        a.wait_s = 0;
     signal(SIGPIPE, SIG_IGN);
     sync_cli_signals();
     rc = cli_config_load(cli, &cfg);
@@ -201,7 +245,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         json_key(&j, "servers");
         json_arr_begin(&j);
     }
-    nfail = run_all(sy, srv, n, &a, &ui, a.json ? &j : NULL, failed, sizeof(failed), &nheld);
+    nfail = run_all(sy, srv, n, &a, cli, &ui, a.json ? &j : NULL, failed, sizeof(failed), &nheld,
+                    &nbusy);
     if (a.json) {
         json_arr_end(&j);
         json_obj_end(&j);
@@ -209,7 +254,13 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     }
     if (nfail > 0)
         cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);
-    rc = nfail > 0 ? CLI_EXIT_FAIL : nheld > 0 ? CLI_EXIT_HELD : CLI_EXIT_OK;
+    if (nbusy > 0)
+        cli_err("%d of %zu server%s busy (another console holds the lease; --wait waits for it)",
+                nbusy, n, n == 1 ? "" : "s");
+    rc = nfail > 0   ? CLI_EXIT_SERVER
+         : nbusy > 0 ? CLI_EXIT_BUSY
+         : nheld > 0 ? CLI_EXIT_HELD
+                     : CLI_EXIT_OK;
     if (sync_cli_cancelled()) {
         cli_err("sync cancelled by a signal: the lease was released, what was published is "
                 "recorded");

@@ -28,10 +28,10 @@ static int set_flag(const char *cmd, const struct cli_flag *f, const char *arg)
 {
     char *end;
 
-    if (f->num == NULL) {
+    if (f->set != NULL)
         *f->set = 1;
+    if (f->num == NULL || arg == NULL)
         return 0;
-    }
     *f->num = strtoll(arg, &end, 10);
     if (*arg == '\0' || *end != '\0' || *f->num < 0) {
         cli_err("%s: --%s '%s': expected a number >= 0", cmd, f->name, arg);
@@ -56,8 +56,11 @@ static size_t tables(const struct cli_flag *flags, struct option *o, char *short
     strcpy(shorts, "ah");
     k = strlen(shorts);
     for (; flags && flags[n].name && n < MAX_FLAGS; n++) {
-        o[ns + n] = (struct option){flags[n].name, flags[n].num ? required_argument : no_argument,
-                                    NULL, OPT_FLAG + (int)n};
+        int has = flags[n].num == NULL ? no_argument
+                  : flags[n].optional  ? optional_argument
+                                       : required_argument;
+
+        o[ns + n] = (struct option){flags[n].name, has, NULL, OPT_FLAG + (int)n};
         if (flags[n].shortc) {
             shorts[k++] = (char)flags[n].shortc;
             if (flags[n].num)

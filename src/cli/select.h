@@ -17,12 +17,15 @@
 #include "cli.h"
 
 /* One command flag: --name (and -shortc when not 0). With num, the flag
- * takes a number >= 0 stored there; else *set becomes 1. */
+ * takes a number >= 0 stored there; else *set becomes 1. With optional
+ * (long form only: --name[=N]), the number may be left out: *set becomes 1
+ * and *num keeps its value. */
 struct cli_flag {
     const char *name;
     int shortc;
     int *set;
     int64_t *num;
+    int optional;
 };
 
 struct cli_select {

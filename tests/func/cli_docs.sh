@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Man pages and bash completion generated at build time (doc/gen_doc.c),
+# and `cmake --install` into a DESTDIR:
+#  - distsync.1 names every command, every option of each command and every
+#    exit status; distsync.conf.5 names every key of the parser's table
+#    (read from src/config_parse.c); both render with man -l when present;
+#  - the completion script loads in bash, completes commands, a command's
+#    options and a server name (from `distsync complete servers`);
+#  - DESTDIR install holds bin/distsync, man1, man5, the completion and the
+#    example config.
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init cli_docs
+bin=$(dirname "$DISTSYNC")
+man1=$bin/doc/distsync.1 man5=$bin/doc/distsync.conf.5 comp=$bin/doc/distsync.bash
+for f in "$man1" "$man5" "$comp"; do [ -s "$f" ] || bad "$f not generated"; done
+
+cmds="help version config schedule scan files agent plan sync status verify history gc"
+for c in $cmds; do
+  grep -q "^\.SS \\\\fB$c\\\\fR" "$man1" || bad "distsync.1 has no section for $c"
+  for o in $("$DISTSYNC" "$c" --help | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
+    grep -qF -- "\\-\\-$(echo "$o" | sed 's/-/\\-/g')" "$man1" || bad "distsync.1 lacks $c --$o"
+  done
+done
+for code in 0 1 2 3 4 5 6 23 25 130; do
+  grep -qx "\.B $code" "$man1" || bad "distsync.1 lacks exit status $code"
+done
+# every key of the parser's tables: {"key", k_fn} lines in *_keys[] arrays
+keys=$(sed -n '/_keys\[\] = {/,/^};/p' "${DS_SRC:?}/src/config_parse.c" | grep -oE '\{"[a-z_]+", *k_' | sed -E 's/\{"([a-z_]+)".*/\1/' | sort -u)
+[ -n "$keys" ] || bad "no keys found in src/config_parse.c"
+for k in $keys; do
+  grep -q "^\\\\fB$k\\\\fR = " "$man5" || bad "distsync.conf.5 lacks key $k"
+done
+if command -v man >/dev/null; then
+  MANWIDTH=100 man -l "$man1" 2>"$tmp/m1e" | grep -q "EXIT STATUS" || bad "man -l distsync.1 does not render"
+  MANWIDTH=100 man -l "$man5" 2>/dev/null | grep -q "scan_threads" || bad "man -l distsync.conf.5 does not render"
+  [ -s "$tmp/m1e" ] && grep -q "warning" "$tmp/m1e" && bad "man warnings: $(head -3 "$tmp/m1e")"
+fi
+
+# completion: commands, options, server names
+st_conf "$tmp/c.conf" "$tmp/store" "$tmp/state" paris-1 "file://$tmp/t1" local lyon-2 "file://$tmp/t2" local
+mkdir -p "$tmp/store"
+complete_words() { # complete_words WORDS...: prints COMPREPLY
+  PATH="$bin:$PATH" bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _distsync; printf "%s\n" "${COMPREPLY[@]}"' \
+    _ "$comp" "$@"
+}
+bash -c ". '$comp' && complete -p distsync" >/dev/null 2>&1 || bad "completion script does not load"
+complete_words distsync sy | grep -qx sync || bad "completion of 'sy' lacks sync"
+complete_words distsync st | grep -qx status || bad "completion of 'st' lacks status"
+complete_words distsync sync --d | grep -qx -- --dry-run || bad "completion of 'sync --d' lacks --dry-run"
+complete_words distsync -c "$tmp/c.conf" sync par | grep -qx paris-1 || bad "completion of a server name: $(complete_words distsync -c "$tmp/c.conf" sync par)"
+complete_words distsync -c "$tmp/c.conf" status "" | grep -qx lyon-2 || bad "status completion lacks lyon-2"
+complete_words distsync -c "$tmp/c.conf" complete "" | grep -q . && bad "hidden command complete is completed"
+
+# cmake --install into a DESTDIR
+if command -v cmake >/dev/null; then
+  DESTDIR=$tmp/root cmake --install "$bin" --prefix /usr >"$tmp/inst.log" 2>&1 || bad "cmake --install: $(tail -3 "$tmp/inst.log")"
+  for f in usr/bin/distsync usr/share/man/man1/distsync.1 usr/share/man/man5/distsync.conf.5 \
+    usr/share/bash-completion/completions/distsync usr/share/doc/distsync/distsync.conf; do
+    [ -s "$tmp/root/$f" ] || bad "cmake --install did not put $f in place"
+  done
+  "$tmp/root/usr/bin/distsync" --version >/dev/null || bad "installed binary does not run"
+fi
+st_exit cli_docs

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Help through the real CLI: `distsync help`, `help CMD`, `CMD --help`,
+# `--version`, and the closest-command suggestion for a typo (exit 2).
+# For every command, the long options of its getopt table (read from
+# src/cli/cmd_*.c) and its short letters are all in `CMD --help`, and every
+# option `CMD --help` lists is in the getopt table: the help cannot lie.
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init cli_help
+src=${DS_SRC:?}/src/cli
+
+out=$("$DISTSYNC" help) || bad "help exit $?"
+"$DISTSYNC" --help >"$tmp/h2" || bad "--help exit $?"
+[ "$out" = "$(cat "$tmp/h2")" ] || bad "help and --help differ"
+v=$("$DISTSYNC" --version) || bad "--version exit $?"
+[ "$v" = "$("$DISTSYNC" version)" ] || bad "--version ($v) differs from version"
+echo "$v" | grep -qE '^distsync [0-9]' || bad "--version prints '$v'"
+
+cmds="version config schedule scan files agent plan sync status verify history gc"
+for c in $cmds; do
+  echo "$out" | grep -qE "^  $c " || bad "help does not list $c"
+  h=$("$DISTSYNC" "$c" --help) || bad "$c --help exit $?"
+  [ "$h" = "$("$DISTSYNC" help "$c")" ] || bad "help $c differs from $c --help"
+  file=$src/cmd_$c.c
+  # long options of the getopt table: {"name", no_argument|required_argument|optional_argument
+  longs=$(grep -oE '\{"[a-z-]+", *(no|required|optional)_argument' "$file" | sed -E 's/\{"([a-z-]+)".*/\1/' | sort -u)
+  [ "$c" = version ] && longs=help
+  for o in $longs; do
+    echo "$h" | grep -qE -- "--$o\b" || bad "$c --help does not mention --$o (in its getopt table)"
+  done
+  # every option the help lists is accepted by the getopt table
+  for o in $(echo "$h" | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
+    echo "$longs" | grep -qx -- "$o" || bad "$c --help lists --$o, which its getopt table does not accept"
+  done
+  # short letters of the getopt string, e.g. getopt_long(argc, argv, "jnah", ...)
+  shorts=$(grep -oE 'getopt_long\([^"]*"[^"]*"' "$file" | sed -E 's/.*"([^"]*)"/\1/' | tr -d ':+')
+  for ((i = 0; i < ${#shorts}; i++)); do
+    l=${shorts:i:1}
+    echo "$h" | grep -qE -- "^  -$l, --" || bad "$c --help does not show -$l (in its getopt string)"
+  done
+  # every option has a one-line description
+  echo "$h" | grep -E -- '^  (-[a-zA-Z], )?--' | grep -qvE -- '--[a-z-]+(\[?=?[A-Z0-9=]*\]?| [A-Z0-9|]+)? +[A-Za-z]' &&
+    bad "$c --help has an option without a description"
+done
+
+# a typo suggests the closest command and exits 2
+"$DISTSYNC" sycn >/dev/null 2>"$tmp/e"
+rc=$?
+[ $rc = 2 ] || bad "unknown command exit $rc, not 2"
+grep -q "did you mean 'sync'" "$tmp/e" || bad "sycn: no suggestion of sync: $(cat "$tmp/e")"
+"$DISTSYNC" stauts >/dev/null 2>"$tmp/e"
+grep -q "did you mean 'status'" "$tmp/e" || bad "stauts: no suggestion of status: $(cat "$tmp/e")"
+"$DISTSYNC" help verfy >/dev/null 2>"$tmp/e" && bad "help verfy exited 0"
+grep -q "did you mean 'verify'" "$tmp/e" || bad "help verfy: no suggestion: $(cat "$tmp/e")"
+"$DISTSYNC" zzzzzzzz >/dev/null 2>"$tmp/e"
+grep -q "did you mean" "$tmp/e" && bad "zzzzzzzz got a suggestion: $(cat "$tmp/e")"
+# --help after an option that takes a value is that value, not help
+"$DISTSYNC" -c /nonexistent/x.conf history --server --help >/dev/null 2>&1
+[ $? = 2 ] || bad "history --server --help was taken as help"
+st_exit cli_help
