@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Monitoring through `distsync status`: exit 6 while a sync would change a
+# server (files missing), 0 once in sync, 3 when a target file drifted, 6
+# again for a new store file, and 4 when a server cannot be read; with
+# --json the failed server is in the array with "status": "failed" and its
+# error, next to the readable one.
+set -uo pipefail
+. "$(dirname "$0")/lib/sync.bash"
+st_init status_exit
+store=$tmp/store
+st_gen "$store" 0 "$tmp/known" --files 12 --max 2048 || bad "mkstore"
+mkdir -p "$tmp/t"
+st_conf "$tmp/c.conf" "$store" "$tmp/state" srv "file://$tmp/t" local
+ds() { "$DISTSYNC" -c "$tmp/c.conf" "$@"; }
+expect() { # expect CODE WHAT CMD...
+  local code=$1 what=$2 rc=0
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = "$code" ] || bad "$what: exit $rc, expected $code: $(head -c 400 "$tmp/out" "$tmp/err")"
+}
+ds scan >/dev/null 2>&1 || bad scan
+expect 6 "before the first sync (missing files)" ds status srv
+expect 6 "before the first sync, --json" ds status srv --json
+ds sync srv >/dev/null 2>&1 || bad "sync"
+expect 0 "in sync" ds status srv
+expect 0 "in sync, --json" ds status --json
+grep -q '"status": *"ok"' "$tmp/out" || bad "in sync JSON lacks status ok: $(head -c 300 "$tmp/out")"
+f=$(cd "$tmp/t" && find . -path ./.distsync -prune -o -type f -print | head -1)
+echo "changed behind distsync's back" >>"$tmp/t/$f"
+expect 3 "drifted file" ds status srv
+ds sync srv >/dev/null 2>&1 || bad "sync after drift"
+expect 0 "in sync after repair" ds status srv
+head -c 999 /dev/urandom >"$store/patches/new-status-exit.bin"
+expect 6 "new store file (pending)" ds status srv
+# a server that cannot be read: exit 4, in the JSON with its error
+printf '\n[server gone]\nurl = file://%s/no/such/root\n' "$tmp" >>"$tmp/c.conf"
+expect 4 "unreadable server" ds status --json
+python3 - "$tmp/out" <<'PY' || bad "status --json with a failed server: $(head -c 600 "$tmp/out")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+by = {s["server"]: s for s in a}
+assert set(by) == {"srv", "gone"}, by.keys()
+assert by["gone"]["status"] == "failed" and by["gone"]["error"], by["gone"]
+assert by["srv"]["status"] == "ok" and by["srv"]["error"] is None
+PY
+expect 4 "unreadable server, text" ds status
+grep -q "gone" "$tmp/err" || bad "the failed server's error does not name it: $(cat "$tmp/err")"
+st_exit status_exit
