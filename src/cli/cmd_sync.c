@@ -172,6 +172,8 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
         ui->server = NULL;
         *nheld += r.rc == DS_EHELD;
         *nbusy += r.rc == DS_ELEASE;
+        if (r.rc == DS_ELEASE) /* names the server and the console holding it */
+            cli_err("%s", r.error);
         if (r.rc < 0 && r.rc != DS_EHELD && r.rc != DS_ELEASE) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",

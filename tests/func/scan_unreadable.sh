@@ -64,7 +64,7 @@ PY
 grep -q "unreadable in the store" "$tmp/st.txt" || bad "status text: $(cat "$tmp/st.txt")"
 ds sync one two >"$tmp/sync.out" 2>"$tmp/sync.err"
 rc=$?
-[ $rc = 1 ] || bad "sync with an unreadable store file exited $rc, want 1"
+[ $rc = 4 ] || bad "sync with an unreadable store file exited $rc, want 4"
 grep -q "patches/c.msu: unreadable in the store" "$tmp/sync.err" || bad "sync did not name it: $(cat "$tmp/sync.err")"
 for t in t1 t2; do
   [ -f "$tmp/$t/patches/a.msu" ] && [ -f "$tmp/$t/patches/b.msu" ] || bad "$t: the readable files did not ship"
@@ -87,7 +87,7 @@ echo "content c2" >"$store/patches/c.msu" # root writes it; still mode 000
 ds scan >/dev/null 2>&1
 [ $? = 23 ] || bad "scan of a rewritten unreadable file did not exit 23"
 ds sync one two >/dev/null 2>"$tmp/err"
-[ $? = 1 ] || bad "sync did not fail on the unreadable file"
+[ $? = 4 ] || bad "sync did not fail on the unreadable file"
 for t in t1 t2; do
   [ "$(cat "$tmp/$t/patches/c.msu" 2>/dev/null)" = "content c" ] || bad "$t lost patches/c.msu (pruned or emptied)"
 done
