@@ -170,18 +170,24 @@ static void print_failed_json(struct json *j, const char *server, const char *er
 }
 
 /* The exit status one server's report calls for: CLI_EXIT_DRIFT when files
- * drifted, CLI_EXIT_PENDING when a sync would change something (missing,
- * outdated, unrecorded, extra), else CLI_EXIT_OK. */
+ * drifted, CLI_EXIT_PENDING when a sync would change something (files
+ * missing, outdated or unrecorded, or an extra file prune would delete;
+ * extra files a sync leaves alone are not work), else CLI_EXIT_OK. */
 static int plan_exit(const ds_plan_t *p)
 {
-    uint64_t n[ST__N] = {0}, b[ST__N] = {0};
+    int rc = CLI_EXIT_OK;
 
-    count(p, n, b);
-    if (n[ST_DRIFTED] > 0)
-        return CLI_EXIT_DRIFT;
-    if (n[ST_MISSING] + n[ST_OUTDATED] + n[ST_UNRECORDED] + n[ST_EXTRA] > 0)
-        return CLI_EXIT_PENDING;
-    return CLI_EXIT_OK;
+    for (size_t i = 0; i < p->n; i++) {
+        const ds_plan_item_t *it = &p->items[i];
+        int c = category_of(it);
+
+        if (c == ST_DRIFTED)
+            return CLI_EXIT_DRIFT;
+        if (c == ST_MISSING || c == ST_OUTDATED || c == ST_UNRECORDED ||
+            (c == ST_EXTRA && it->action == DS_PLAN_DELETE))
+            rc = CLI_EXIT_PENDING;
+    }
+    return rc;
 }
 
 /* Drift outranks pending work. */

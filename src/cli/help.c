@@ -171,8 +171,8 @@ const struct help_exit help_exits[] = {
     {4, "a server failed or could not be reached (sync, status; plan and verify still exit 1)"},
     {5, "a server is busy: another console holds its lease (sync without --wait, or the wait "
         "ran out)"},
-    {6, "work pending: a sync would change a server (status: missing, outdated, unrecorded or "
-        "extra files)"},
+    {6, "work pending: a sync would change a server (status: files missing, outdated, "
+        "unrecorded, or extra ones prune would delete)"},
     {23, "scan finished, but some store files could not be read"},
     {25, "sync: a prune guard held deletions back (see max_delete, --force)"},
     {130, "interrupted by SIGINT (143: SIGTERM)"},

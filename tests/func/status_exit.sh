@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Monitoring through `distsync status`: exit 6 while a sync would change a
 # server (files missing), 0 once in sync, 3 when a target file drifted, 6
-# again for a new store file, and 4 when a server cannot be read; with
+# again for a new store file or a file prune would delete (an extra file a
+# sync leaves alone is not work: 0), and 4 when a server cannot be read; with
 # --json the failed server is in the array with "status": "failed" and its
 # error, next to the readable one.
 set -uo pipefail
@@ -30,8 +31,16 @@ echo "changed behind distsync's back" >>"$tmp/t/$f"
 expect 3 "drifted file" ds status srv
 ds sync srv >/dev/null 2>&1 || bad "sync after drift"
 expect 0 "in sync after repair" ds status srv
+echo "not distsync's" >"$tmp/t/patches/foreign-note.txt"
+expect 0 "a foreign extra file (a sync leaves it)" ds status srv
+grep -q "1 extra" "$tmp/out" || bad "foreign file not reported extra: $(cat "$tmp/out")"
 head -c 999 /dev/urandom >"$store/patches/new-status-exit.bin"
 expect 6 "new store file (pending)" ds status srv
+ds sync srv >/dev/null 2>&1 || bad "sync of the new file"
+rm "$store/patches/new-status-exit.bin"
+expect 6 "a file prune would delete (pending)" ds status srv
+ds sync srv >/dev/null 2>&1 || bad "sync of the deletion"
+expect 0 "in sync after the prune" ds status srv
 # a server that cannot be read: exit 4, in the JSON with its error
 printf '\n[server gone]\nurl = file://%s/no/such/root\n' "$tmp" >>"$tmp/c.conf"
 expect 4 "unreadable server" ds status --json

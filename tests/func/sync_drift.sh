@@ -140,7 +140,7 @@ url = file://$tmp/no-such-dir
 EOF
 rc=0
 out=$(ds status gone 2>&1) || rc=$?
-[ "$rc" = 1 ] && [[ "$out" == *"server gone"*"no-such-dir"* ]] || fail "status of a missing root: $rc $out"
+[ "$rc" = 4 ] && [[ "$out" == *"server gone"*"no-such-dir"* ]] || fail "status of a missing root: $rc $out"
 
 [ "$fails" = 0 ] || exit 1
 echo "sync_drift: ok"
