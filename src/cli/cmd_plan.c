@@ -167,7 +167,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
             json_arr_end(&j);
         json_end(&j);
     }
-    rc = nfail ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    rc = nfail ? CLI_EXIT_SERVER : CLI_EXIT_OK;
 out:
     ds_sync_close(sy);
     free(srv);

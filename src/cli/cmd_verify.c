@@ -3,7 +3,7 @@
  * every file of each server's manifest (SHA-256) and the console compares.
  * Exit 0: every file matches; 3 (CLI_EXIT_DRIFT): drifted, missing or
  * unreadable files were found (with --repair: and repaired, re-verified
- * clean); 1: a server could not be verified, or repair failed or left
+ * clean); 4 (CLI_EXIT_SERVER): a server could not be verified, or repair failed or left
  * drift; 130/143: cancelled by SIGINT/SIGTERM.
  */
 #include <errno.h>
@@ -145,19 +145,19 @@ static void print_json(struct json *j, const char *name, const ds_verify_result_
 }
 
 /* Repairs what v found, then verifies again. Returns the server's exit
- * status: CLI_EXIT_DRIFT when repaired clean, else CLI_EXIT_FAIL. */
+ * status: CLI_EXIT_DRIFT when repaired clean, else CLI_EXIT_SERVER. */
 static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_result_t *v,
                   struct verify_ui *ui, struct json *j)
 {
     ds_sync_result_t r;
     ds_verify_result_t after = {0};
-    int status = CLI_EXIT_FAIL, ran = 0;
+    int status = CLI_EXIT_SERVER, ran = 0;
 
     ds_sync_repair(sy, srv, v, &r);
     if (r.rc == 0) {
         ds_sync_verify(sy, srv, &after);
         ran = 1;
-        status = after.rc == 0 && !ds_verify_found(&after) ? CLI_EXIT_DRIFT : CLI_EXIT_FAIL;
+        status = after.rc == 0 && !ds_verify_found(&after) ? CLI_EXIT_DRIFT : CLI_EXIT_SERVER;
     }
     progress_clear(&ui->pr);
     ui->server = NULL;
@@ -189,7 +189,7 @@ static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct verify_ar
     ds_sync_verify(sy, srv, &v);
     progress_clear(&ui->pr);
     ui->server = NULL;
-    status = v.rc < 0 ? CLI_EXIT_FAIL : ds_verify_found(&v) ? CLI_EXIT_DRIFT : CLI_EXIT_OK;
+    status = v.rc < 0 ? CLI_EXIT_SERVER : ds_verify_found(&v) ? CLI_EXIT_DRIFT : CLI_EXIT_OK;
     if (status == CLI_EXIT_DRIFT && a->repair && !ds_sync_cancelled(sy))
         status = repair(sy, srv, &v, ui, j);
     else if (j != NULL)
@@ -245,7 +245,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
         int st = one(sy, srv[i], &a, &ui, a.json ? &j : NULL);
 
         /* a failure outranks drift: both are reported per server */
-        if (st == CLI_EXIT_FAIL || worst == CLI_EXIT_OK)
+        if (st == CLI_EXIT_SERVER || worst == CLI_EXIT_OK)
             worst = st;
     }
     if (a.json) {

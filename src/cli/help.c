@@ -132,8 +132,9 @@ const struct help_cmd help_cmds[] = {
      "the console over SSH or for transport = agent; not for interactive use.",
      o_agent, 0},
     {"plan", "SERVER [--json] [--no-scan]", "what a sync would do",
-     "Prints the operations a sync of SERVER would perform (read-only: no lease is taken).", o_plan,
-     0},
+     "Prints the operations a sync of SERVER would perform (read-only: no lease is taken). "
+     "Exit 4 when the server could not be read.",
+     o_plan, 0},
     {"sync", "SERVER... | --all [--dry-run] [--json] [--force] [--no-scan] [--wait[=SECONDS]]",
      "sync now",
      "Syncs each server in turn after the incremental scan. A server whose lease another console "
@@ -148,7 +149,7 @@ const struct help_cmd help_cmds[] = {
      o_status, 0},
     {"verify", "SERVER... | --all [--repair] [--json]", "hash every file on servers",
      "The receiver hashes every file of the server's manifest and the console compares. Exit 3 "
-     "when drifted, missing or unreadable files were found, 1 when a server could not be "
+     "when drifted, missing or unreadable files were found, 4 when a server could not be "
      "verified or repair failed.",
      o_verify, 0},
     {"history", "[--server S] [--limit N] [--events] [--json]", "list sync runs",
@@ -168,7 +169,7 @@ const struct help_exit help_exits[] = {
     {1, "the command failed on the console (catalog, store, state directory...)"},
     {2, "usage or configuration error"},
     {3, "drift: files on a server differ from its manifest (verify, status)"},
-    {4, "a server failed or could not be reached (sync, status; plan and verify still exit 1)"},
+    {4, "a server failed or could not be reached (sync, plan, status, verify)"},
     {5, "a server is busy: another console holds its lease (sync without --wait, or the wait "
         "ran out)"},
     {6, "work pending: a sync would change a server (status: files missing, outdated, "

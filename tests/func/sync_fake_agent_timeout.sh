@@ -65,7 +65,7 @@ rc=0
 timeout 120 "$DISTSYNC" -c "$conf" verify hung stall good >"$tmp/out" 2>"$tmp/err" || rc=$?
 took=$(($(date +%s) - start))
 echo "  verify hung stall good: exit $rc in ${took} s"
-[ "$rc" = 1 ] || bad "verify exit $rc (want 1: the hung servers fail, no hang)"
+[ "$rc" = 4 ] || bad "verify exit $rc (want 4: the hung servers fail, no hang)"
 [ "$took" -le 40 ] || bad "verify took ${took} s with a 2 s timeout"
 grep -q "server hung: no response from the target for 2 s (during HELLO)" "$tmp/out" "$tmp/err" ||
   bad "verify: no timeout error naming server hung: $(head -c 400 "$tmp/err")"

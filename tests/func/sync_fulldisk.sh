@@ -42,7 +42,7 @@ for srv in full full-ag; do
   [ $srv = full-ag ] && r=$t/ag
   rc=0
   ds sync $srv --json >"$tmp/out" 2>"$tmp/err.$srv" || rc=$?
-  [ $rc = 1 ] || bad "$srv: sync onto a full disk exited $rc, want 1: $(head -c 400 "$tmp/err.$srv")"
+  [ $rc = 4 ] || bad "$srv: sync onto a full disk exited $rc, want 4: $(head -c 400 "$tmp/err.$srv")"
   [ "$(sha256sum <"$r/patches/big.bin")" = "$old_big" ] || bad "$srv: the old big.bin was not kept intact"
   for f in definitions/d1.dat definitions/d2.dat definitions/d3.dat engines/new.bin; do
     cmp -s "$store/$f" "$r/$f" || bad "$srv: $f did not sync although it fits"
@@ -154,7 +154,7 @@ for tr in agent local; do
   d2 scan >/dev/null 2>&1
   rc=0
   d2 sync $s2 >"$tmp/o2" 2>"$tmp/e2" || rc=$?
-  [ $rc = 1 ] || bad "$tr: sync onto a full disk exited $rc, want 1"
+  [ $rc = 4 ] || bad "$tr: sync onto a full disk exited $rc, want 4"
   grep -q "\.distsync/tmp/.*No space left on device" "$tmp/e2" "$tmp/o2" ||
     bad "$tr: the failed tmp write does not name its path and ENOSPC: $(head -c 600 "$tmp/e2")"
   grep -q "\.distsync/manifest: cannot write: No space left on device" "$tmp/e2" "$tmp/o2" ||
