@@ -32,8 +32,8 @@ for k in $keys; do
   grep -q "^\\\\fB$k\\\\fR = " "$man5" || bad "distsync.conf.5 lacks key $k"
 done
 if command -v man >/dev/null; then
-  MANWIDTH=100 man -l "$man1" 2>"$tmp/m1e" | grep -q "EXIT STATUS" || bad "man -l distsync.1 does not render"
-  MANWIDTH=100 man -l "$man5" 2>/dev/null | grep -q "scan_threads" || bad "man -l distsync.conf.5 does not render"
+  grep -q "EXIT STATUS" <<<"$(MANWIDTH=100 man -l "$man1" 2>"$tmp/m1e")" || bad "man -l distsync.1 does not render"
+  grep -q "scan_threads" <<<"$(MANWIDTH=100 man -l "$man5" 2>/dev/null)" || bad "man -l distsync.conf.5 does not render"
   [ -s "$tmp/m1e" ] && grep -q "warning" "$tmp/m1e" && bad "man warnings: $(head -3 "$tmp/m1e")"
 fi
 
@@ -45,12 +45,12 @@ complete_words() { # complete_words WORDS...: prints COMPREPLY
     _ "$comp" "$@"
 }
 bash -c ". '$comp' && complete -p distsync" >/dev/null 2>&1 || bad "completion script does not load"
-complete_words distsync sy | grep -qx sync || bad "completion of 'sy' lacks sync"
-complete_words distsync st | grep -qx status || bad "completion of 'st' lacks status"
-complete_words distsync sync --d | grep -qx -- --dry-run || bad "completion of 'sync --d' lacks --dry-run"
-complete_words distsync -c "$tmp/c.conf" sync par | grep -qx paris-1 || bad "completion of a server name: $(complete_words distsync -c "$tmp/c.conf" sync par)"
-complete_words distsync -c "$tmp/c.conf" status "" | grep -qx lyon-2 || bad "status completion lacks lyon-2"
-complete_words distsync -c "$tmp/c.conf" complete "" | grep -q . && bad "hidden command complete is completed"
+grep -qx sync <<<"$(complete_words distsync sy)" || bad "completion of 'sy' lacks sync"
+grep -qx status <<<"$(complete_words distsync st)" || bad "completion of 'st' lacks status"
+grep -qx -- --dry-run <<<"$(complete_words distsync sync --d)" || bad "completion of 'sync --d' lacks --dry-run"
+grep -qx paris-1 <<<"$(complete_words distsync -c "$tmp/c.conf" sync par)" || bad "completion of a server name: $(complete_words distsync -c "$tmp/c.conf" sync par)"
+grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" status "")" || bad "status completion lacks lyon-2"
+grep -qx complete <<<"$(complete_words distsync comp)" && bad "the hidden command complete is offered"
 
 # cmake --install into a DESTDIR
 if command -v cmake >/dev/null; then

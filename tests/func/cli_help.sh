@@ -14,11 +14,11 @@ out=$("$DISTSYNC" help) || bad "help exit $?"
 [ "$out" = "$(cat "$tmp/h2")" ] || bad "help and --help differ"
 v=$("$DISTSYNC" --version) || bad "--version exit $?"
 [ "$v" = "$("$DISTSYNC" version)" ] || bad "--version ($v) differs from version"
-echo "$v" | grep -qE '^distsync [0-9]' || bad "--version prints '$v'"
+grep -qE '^distsync [0-9]' <<<"$v" || bad "--version prints '$v'"
 
 cmds="version config schedule scan files agent plan sync status verify history gc"
 for c in $cmds; do
-  echo "$out" | grep -qE "^  $c " || bad "help does not list $c"
+  grep -qE "^  $c " <<<"$out" || bad "help does not list $c"
   h=$("$DISTSYNC" "$c" --help) || bad "$c --help exit $?"
   [ "$h" = "$("$DISTSYNC" help "$c")" ] || bad "help $c differs from $c --help"
   file=$src/cmd_$c.c
@@ -26,21 +26,21 @@ for c in $cmds; do
   longs=$(grep -oE '\{"[a-z-]+", *(no|required|optional)_argument' "$file" | sed -E 's/\{"([a-z-]+)".*/\1/' | sort -u)
   [ "$c" = version ] && longs=help
   for o in $longs; do
-    echo "$h" | grep -qE -- "--$o\b" || bad "$c --help does not mention --$o (in its getopt table)"
+    grep -qE -- "--$o\b" <<<"$h" || bad "$c --help does not mention --$o (in its getopt table)"
   done
   # every option the help lists is accepted by the getopt table
   for o in $(echo "$h" | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
-    echo "$longs" | grep -qx -- "$o" || bad "$c --help lists --$o, which its getopt table does not accept"
+    grep -qx -- "$o" <<<"$longs" || bad "$c --help lists --$o, which its getopt table does not accept"
   done
   # short letters of the getopt string, e.g. getopt_long(argc, argv, "jnah", ...)
   shorts=$(grep -oE 'getopt_long\([^"]*"[^"]*"' "$file" | sed -E 's/.*"([^"]*)"/\1/' | tr -d ':+')
   for ((i = 0; i < ${#shorts}; i++)); do
     l=${shorts:i:1}
-    echo "$h" | grep -qE -- "^  -$l, --" || bad "$c --help does not show -$l (in its getopt string)"
+    grep -qE -- "^  -$l, --" <<<"$h" || bad "$c --help does not show -$l (in its getopt string)"
   done
   # every option has a one-line description
-  echo "$h" | grep -E -- '^  (-[a-zA-Z], )?--' | grep -qvE -- '--[a-z-]+(\[?=?[A-Z0-9=]*\]?| [A-Z0-9|]+)? +[A-Za-z]' &&
-    bad "$c --help has an option without a description"
+  nodesc=$(grep -E -- '^  (-[a-zA-Z], )?--' <<<"$h" | grep -cvE -- '--[a-z-]+(\[?=?[A-Z0-9=]*\]?| [A-Z0-9|]+)? +[A-Za-z]' || true)
+  [ "$nodesc" = 0 ] || bad "$c --help has $nodesc option(s) without a description"
 done
 
 # a typo suggests the closest command and exits 2
