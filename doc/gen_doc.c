@@ -100,7 +100,6 @@ static int man5(void)
          "Unknown sections, unknown keys and duplicates are errors naming the file, line, "
          "section and key. Check a file with \\fBdistsync \\-c\\fR \\fIFILE\\fR "
          "\\fBconfig check\\fR.");
-    puts(".PP\n[site NAME] takes no keys yet.");
     for (size_t i = 0; ds_config_key_at(i, &sect, &key) == 0; i++) {
         const struct help_key *k = help_key_find(sect, key);
 

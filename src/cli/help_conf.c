@@ -29,6 +29,14 @@ const struct help_key help_keys[] = {
      "120s)"},
     {"console", "lease_ttl", "SECONDS",
      "how long a server's write lease lasts (5 to 604800, default 300); renewed every third"},
+    {"console", "bandwidth", "TABLE",
+     "global bandwidth cap (parsed, not yet enforced): a default rate, then windows "
+     "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "
+     "20Mbit, 2MB, 1.5MiB), off = no cap, 0 = paused"},
+    {"site", "bandwidth", "TABLE", "the site's bandwidth cap (see [console] bandwidth)"},
+    {"site", "tz", "ZONE",
+     "IANA zone of the site's (and its servers') bandwidth windows (default: the console's)"},
+    {"server", "bandwidth", "TABLE", "the server's bandwidth cap (see [console] bandwidth)"},
     {"server", "url", "URL",
      "file:///absolute/path, ssh://[user@]host[:port]/path or smb://host[:port]/share/dir"},
     {"server", "site", "NAME", "the [site] this server belongs to (optional)"},
