@@ -28,6 +28,24 @@
         NULL, 0, NULL, NULL                                                                        \
     }
 
+/* The selection every server command takes (src/cli/select.c). */
+#define O_SITE                                                                                     \
+    {                                                                                              \
+        "site", 0, "S", "every server of site S (repeatable)"                                      \
+    }
+#define O_ALL                                                                                      \
+    {                                                                                              \
+        "all", 'a', NULL, "every configured server"                                                \
+    }
+#define O_CLASS                                                                                    \
+    {                                                                                              \
+        "class", 0, "C", "only content class C (repeatable; default: every class)"                 \
+    }
+#define O_SERVER                                                                                   \
+    {                                                                                              \
+        "server", 0, "S", "server S (deprecated: name it as an argument)"                          \
+    }
+
 static const struct help_opt o_version[] = {O_HELP, O_END};
 static const struct help_opt o_help[] = {O_HELP, O_END};
 static const struct help_opt o_config[] = {O_JSON, O_HELP, O_END};
@@ -59,11 +77,15 @@ static const struct help_opt o_agent[] = {
     O_HELP,
     O_END,
 };
-static const struct help_opt o_plan[] = {O_JSONJ, O_NO_SCAN, O_HELP, O_END};
+static const struct help_opt o_plan[] = {O_SITE,  O_ALL,     O_CLASS, O_SERVER,
+                                         O_JSONJ, O_NO_SCAN, O_HELP,  O_END};
 static const struct help_opt o_sync[] = {
     O_JSONJ,
     {"dry-run", 'n', NULL, "print the plan, change nothing"},
-    {"all", 'a', NULL, "every configured server"},
+    O_SITE,
+    O_ALL,
+    O_CLASS,
+    O_SERVER,
     {"force", 0, NULL, "prune past max_delete (never without a completed scan)"},
     O_NO_SCAN,
     {"wait", 0, "[=SECONDS]",
@@ -71,16 +93,19 @@ static const struct help_opt o_sync[] = {
     O_HELP,
     O_END,
 };
-static const struct help_opt o_status[] = {O_JSONJ, O_NO_SCAN, O_HELP, O_END};
+static const struct help_opt o_status[] = {O_SITE,  O_ALL,     O_CLASS, O_SERVER,
+                                           O_JSONJ, O_NO_SCAN, O_HELP,  O_END};
 static const struct help_opt o_verify[] = {
-    O_JSONJ,
-    {"repair", 'r', NULL, "re-send drifted or missing files, then verify again"},
-    {"all", 'a', NULL, "every configured server"},
-    O_HELP,
-    O_END,
+    O_JSONJ, {"repair", 'r', NULL, "re-send drifted or missing files, then verify again"},
+    O_SITE,  O_ALL,
+    O_CLASS, O_SERVER,
+    O_HELP,  O_END,
 };
 static const struct help_opt o_history[] = {
-    {"server", 's', "S", "only runs of server S"},
+    O_SITE,
+    O_ALL,
+    O_SERVER,
+    {"class", 0, "C", "refused: a run covers every class of its server"},
     {"limit", 'n', "N", "at most N runs (newest first)"},
     {"events", 'e', NULL, "also print each run's events"},
     O_JSONJ,
@@ -90,7 +115,9 @@ static const struct help_opt o_history[] = {
 static const struct help_opt o_gc[] = {
     O_JSONJ,
     {"keep-history", 'k', "DAYS", "also delete run history older than DAYS days"},
-    {"force", 'f', NULL, "collect even while a server's manifest is unknown"},
+    {"force", 'f', NULL,
+     "collect even while a server's manifest is unknown; prune runs younger than a day"},
+    {"dry-run", 'n', NULL, "report what would be freed, change nothing"},
     O_HELP,
     O_END,
 };
@@ -131,30 +158,36 @@ const struct help_cmd help_cmds[] = {
      "Speaks the apply protocol (src/PROTOCOL.md) on stdin/stdout and writes into DIR. Run by "
      "the console over SSH or for transport = agent; not for interactive use.",
      o_agent, 0},
-    {"plan", "SERVER [--json] [--no-scan]", "what a sync would do",
-     "Prints the operations a sync of SERVER would perform (read-only: no lease is taken). "
+    {"plan", "SERVER... | --site S | --all [--class C] [--json] [--no-scan]",
+     "what a sync would do",
+     "Prints the operations a sync of each server would perform (read-only: no lease is taken). "
      "Exit 4 when the server could not be read.",
      o_plan, 0},
-    {"sync", "SERVER... | --all [--dry-run] [--json] [--force] [--no-scan] [--wait[=SECONDS]]",
+    {"sync",
+     "SERVER... | --site S | --all [--class C] [--dry-run] [--json] [--force] [--no-scan] "
+     "[--wait[=SECONDS]]",
      "sync now",
      "Syncs each server in turn after the incremental scan. A server whose lease another console "
      "holds is reported as busy (exit 5) unless --wait waits for it. Exit 4 when a server failed, "
      "25 when a prune guard held deletions back.",
      o_sync, 0},
-    {"status", "[SERVER...] [--json] [--no-scan]", "file status report",
+    {"status", "[SERVER... | --site S | --all] [--class C] [--json] [--no-scan]",
+     "file status report",
      "For each server: files missing, outdated, drifted, unrecorded, extra and in sync, with "
      "counts and bytes. Read-only. Exit 0 when every server is in sync, 6 when a sync would "
      "change something, 3 when files drifted, 4 when a server could not be read (listed in the "
      "JSON with its error).",
      o_status, 0},
-    {"verify", "SERVER... | --all [--repair] [--json]", "hash every file on servers",
+    {"verify", "SERVER... | --site S | --all [--class C] [--repair] [--json]",
+     "hash every file on servers",
      "The receiver hashes every file of the server's manifest and the console compares. Exit 3 "
      "when drifted, missing or unreadable files were found, 4 when a server could not be "
      "verified or repair failed.",
      o_verify, 0},
-    {"history", "[--server S] [--limit N] [--events] [--json]", "list sync runs",
+    {"history", "[SERVER... | --site S | --all] [--limit N] [--events] [--json]", "list sync runs",
      "Lists the recorded sync runs, newest first, optionally with their events.", o_history, 0},
-    {"gc", "[--keep-history DAYS] [--force] [--json]", "free unreferenced retained versions",
+    {"gc", "[--keep-history DAYS] [--force] [--dry-run] [--json]",
+     "free unreferenced retained versions",
      "Frees retained versions no configured server references and reports the space used by "
      "the retain store and the delta cache.",
      o_gc, 0},

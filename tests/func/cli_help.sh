@@ -24,6 +24,15 @@ for c in $cmds; do
   file=$src/cmd_$c.c
   # long options of the getopt table: {"name", no_argument|required_argument|optional_argument
   longs=$(grep -oE '\{"[a-z-]+", *(no|required|optional)_argument' "$file" | sed -E 's/\{"([a-z-]+)".*/\1/' | sort -u)
+  shorts=$(grep -oE 'getopt_long\([^"]*"[^"]*"' "$file" | sed -E 's/.*"([^"]*)"/\1/' | tr -d ':+')
+  # commands on the shared selection (src/cli/select.c): its options, plus
+  # the command's cli_flag table {"name", 'x' or 0, ...}
+  if grep -q cli_select_parse "$file"; then
+    sel=$(grep -oE '\{"[a-z-]+", *(no|required|optional)_argument' "$src/select.c" | sed -E 's/\{"([a-z-]+)".*/\1/')
+    own=$(sed -n '/struct cli_flag flags\[\] = {/,/};/p' "$file" | grep -oE '\{"[a-z-]+", *('"'"'.'"'"'|0)')
+    longs=$(printf '%s\n%s\n' "$sel" "$(sed -E 's/\{"([a-z-]+)".*/\1/' <<<"$own")" | grep . | sort -u)
+    shorts="$(grep -oE 'strcpy\(shorts, "[a-z]*"' "$src/select.c" | sed -E 's/.*"([a-z]*)"/\1/')$(grep -oE "'.'" <<<"$own" | tr -d "'" | tr -d '\n')"
+  fi
   [ "$c" = version ] && longs=help
   for o in $longs; do
     grep -qE -- "--$o\b" <<<"$h" || bad "$c --help does not mention --$o (in its getopt table)"
@@ -33,7 +42,6 @@ for c in $cmds; do
     grep -qx -- "$o" <<<"$longs" || bad "$c --help lists --$o, which its getopt table does not accept"
   done
   # short letters of the getopt string, e.g. getopt_long(argc, argv, "jnah", ...)
-  shorts=$(grep -oE 'getopt_long\([^"]*"[^"]*"' "$file" | sed -E 's/.*"([^"]*)"/\1/' | tr -d ':+')
   for ((i = 0; i < ${#shorts}; i++)); do
     l=${shorts:i:1}
     grep -qE -- "^  -$l, --" <<<"$h" || bad "$c --help does not show -$l (in its getopt string)"
