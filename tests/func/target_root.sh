@@ -31,13 +31,13 @@ expect() {
 
 for s in loc agt; do
   for cmd in plan sync; do
-    expect 1 "server $s: target root $tmp/$s does not exist (create it, or set create_root = yes)" "$cmd" "$s"
+    expect 4 "server $s: target root $tmp/$s does not exist (create it, or set create_root = yes)" "$cmd" "$s"
   done
   [ ! -e "$tmp/$s" ] || bad "$s: the root was created without create_root"
 done
 expect 0 "sync mk: ok" sync mk
 st_check_converged "$tmp/store" "$tmp/deep/er/mk" "create_root = yes"
-expect 1 "server fil: target root $tmp/afile: Not a directory" sync fil
+expect 4 "server fil: target root $tmp/afile: Not a directory" sync fil
 
 printf '[console]\nstore = s\nstate = t\n[server a]\nurl = file:///x\ncreate_root = maybe\n' >"$tmp/bad.conf"
 out=$("$DISTSYNC" -c "$tmp/bad.conf" config check 2>&1)
