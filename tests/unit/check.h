@@ -66,8 +66,30 @@ static int tests_passed, tests_failed;
 #define CHECK_DONE()                                                                               \
     (printf("%d passed, %d failed\n", tests_passed, tests_failed), tests_failed ? 1 : 0)
 
+#define CHECK_TMP_MAX 64
+static char check_tmp_made[CHECK_TMP_MAX][4096];
+static int check_tmp_n;
+static pid_t check_tmp_owner;
+
+/* At exit of the test process (not of a child it forked): removes the
+ * scratch directories it made, unless a check failed or KEEP=1 is set. */
+static inline void check_tmp_cleanup(void)
+{
+    char cmd[4096 + 64];
+
+    if (getpid() != check_tmp_owner || check_failures > 0 || tests_failed > 0 ||
+        getenv("KEEP") != NULL)
+        return;
+    for (int i = 0; i < check_tmp_n; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%.4000s'", check_tmp_made[i]);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove %s\n", check_tmp_made[i]);
+    }
+}
+
 /* A fresh, empty scratch directory for this test binary (under DS_TEST_TMP
- * or /tmp). Returns a static buffer. */
+ * or /tmp), removed when the binary exits with every check passed.
+ * Returns a static buffer. */
 static inline const char *check_tmpdir(const char *name)
 {
     static char path[4096];
@@ -82,6 +104,12 @@ static inline const char *check_tmpdir(const char *name)
         fprintf(stderr, "cannot create %s\n", path);
         exit(2);
     }
+    if (check_tmp_n == 0) {
+        check_tmp_owner = getpid();
+        atexit(check_tmp_cleanup);
+    }
+    if (check_tmp_n < CHECK_TMP_MAX)
+        snprintf(check_tmp_made[check_tmp_n++], sizeof(check_tmp_made[0]), "%s", path);
     return path;
 }
 
