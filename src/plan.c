@@ -554,6 +554,22 @@ static void drop_item(ds_plan_item_t *it)
     free(it->basis);
 }
 
+/* The class of a file the plan deletes whose folder is missing from the
+ * store (in->absent_classes), or NULL. */
+static const char *absent_class(const struct build *b)
+{
+    for (size_t i = 0; i < b->plan->n; i++) {
+        const ds_plan_item_t *it = &b->plan->items[i];
+
+        if (it->action != DS_PLAN_DELETE || !it->present || it->klass == NULL)
+            continue;
+        for (size_t k = 0; k < b->in->nabsent; k++)
+            if (strcmp(b->in->absent_classes[k], it->klass) == 0)
+                return it->klass;
+    }
+    return NULL;
+}
+
 /* The prune guards (see ds_plan_build in plan.h): decides whether the
  * plan's deletions go ahead; when not, holds every one back. */
 static void guard(struct build *b)
@@ -561,6 +577,7 @@ static void guard(struct build *b)
     const ds_plan_input_t *in = b->in;
     ds_plan_t *p = b->plan;
     ds_plan_guard_t g;
+    const char *emptied;
     size_t ndel = 0, k = 0;
 
     p->max_delete = in->max_delete;
@@ -577,7 +594,10 @@ static void guard(struct build *b)
         g = DS_PLAN_GUARD_UNSCANNED;
     else if (in->nwant == 0)
         g = DS_PLAN_GUARD_EMPTY;
-    else if (!in->force && over_limit(in, p->would_delete, p->target_files))
+    else if ((emptied = absent_class(b)) != NULL) {
+        g = DS_PLAN_GUARD_EMPTY_CLASS;
+        snprintf(p->guard_class, sizeof(p->guard_class), "%s", emptied);
+    } else if (!in->force && over_limit(in, p->would_delete, p->target_files))
         g = DS_PLAN_GUARD_MAX_DELETE;
     else
         return;
@@ -711,6 +731,12 @@ void ds_plan_guard_msg(const ds_plan_t *p, char *buf, size_t len)
                  "%" PRIu64 " deletion%s held back: the catalog holds no file of this "
                  "server's classes (an empty store never prunes)",
                  n, s);
+        return;
+    case DS_PLAN_GUARD_EMPTY_CLASS:
+        snprintf(buf, len,
+                 "%" PRIu64 " deletion%s held back: class '%s' has no folder in the store "
+                 "(renamed or unmounted?); its files are never pruned while it is missing",
+                 n, s, p->guard_class);
         return;
     case DS_PLAN_GUARD_MAX_DELETE:
         fmt_pct(pct, sizeof(pct), p->would_delete, p->target_files,

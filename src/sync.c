@@ -55,6 +55,8 @@ struct run {
     ds_sync_wait_t wait; /* inactivity watchdog */
     const char **cls;    /* the classes acted on: the server's, within only_classes */
     size_t ncls;
+    const char **absent; /* those of cls whose folder is missing from the store */
+    size_t nabsent;
 };
 
 static void make_console_id(ds_sync_t *s)
@@ -534,12 +536,23 @@ static int run_classes(struct run *r)
 {
     const ds_strlist_t *c = &r->srv->classes, *only = r->sy->o.only_classes;
 
+    char path[PATH_MAX];
+    struct stat st;
+
     r->cls = calloc(c->n + 1, sizeof(*r->cls));
-    if (r->cls == NULL)
+    r->absent = calloc(c->n + 1, sizeof(*r->absent));
+    if (r->cls == NULL || r->absent == NULL)
         return fail(r, DS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->n; i++)
-        if (only == NULL || ds_config_list_has(only, c->v[i]))
-            r->cls[r->ncls++] = c->v[i];
+    for (size_t i = 0; i < c->n; i++) {
+        if (only != NULL && !ds_config_list_has(only, c->v[i]))
+            continue;
+        r->cls[r->ncls++] = c->v[i];
+        /* a class folder gone from the store (renamed, unmounted) is not
+         * "every file removed": prune holds back (plan.h) */
+        snprintf(path, sizeof(path), "%s/%s", r->sy->o.cfg->store, c->v[i]);
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            r->absent[r->nabsent++] = c->v[i];
+    }
     return 0;
 }
 
@@ -604,6 +617,8 @@ static void input(struct run *r, ds_plan_input_t *in)
     in->max_delete = r->srv->max_delete;
     in->max_delete_pct = r->srv->max_delete_pct;
     in->force = r->sy->o.force;
+    in->absent_classes = r->absent;
+    in->nabsent = r->nabsent;
     ds__sync_oracle(r->sy, &in->oracle);
 }
 
@@ -847,6 +862,7 @@ static void cleanup(struct run *r)
     free(r->have);
     free(r->want);
     free(r->cls);
+    free(r->absent);
 }
 
 int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,

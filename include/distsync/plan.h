@@ -124,6 +124,10 @@ typedef struct ds_plan_input {
     uint64_t max_delete; /* a count of files, or a percentage when max_delete_pct */
     int max_delete_pct;
     int force; /* allow deletions over max_delete (never the unscanned guard) */
+    /* Classes whose folder is missing from the store (renamed, unmounted):
+     * their files are never pruned, even with force. */
+    const char *const *absent_classes;
+    size_t nabsent;
     ds_plan_oracle_t oracle;
 } ds_plan_input_t;
 
@@ -149,9 +153,10 @@ typedef struct ds_plan_item {
 /* Why the plan holds its deletions back (see ds_plan_build). */
 typedef enum ds_plan_guard {
     DS_PLAN_GUARD_NONE = 0,
-    DS_PLAN_GUARD_UNSCANNED = 1,  /* the catalog has no completed scan */
-    DS_PLAN_GUARD_EMPTY = 2,      /* nothing of the server's classes is desired */
-    DS_PLAN_GUARD_MAX_DELETE = 3, /* more deletions than max_delete allows */
+    DS_PLAN_GUARD_UNSCANNED = 1,   /* the catalog has no completed scan */
+    DS_PLAN_GUARD_EMPTY = 2,       /* nothing of the server's classes is desired */
+    DS_PLAN_GUARD_MAX_DELETE = 3,  /* more deletions than max_delete allows */
+    DS_PLAN_GUARD_EMPTY_CLASS = 4, /* a class to delete from has no folder in the store */
 } ds_plan_guard_t;
 
 typedef struct ds_plan_totals {
@@ -174,6 +179,7 @@ typedef struct ds_plan {
      * target_files (regular files the target holds in the server's classes);
      * max_delete and max_delete_pct are copied from the input. */
     ds_plan_guard_t guard;
+    char guard_class[128]; /* DS_PLAN_GUARD_EMPTY_CLASS: that class */
     uint64_t would_delete, target_files;
     uint64_t max_delete;
     int max_delete_pct;
@@ -194,6 +200,9 @@ int ds_plan_need_hash(const ds_plan_input_t *in, const char ***paths, size_t *n)
  *  - in->scanned is 0 (a lost or never-scanned catalog): no deletion at all;
  *  - in->nwant is 0 (nothing of the server's classes in the catalog: an
  *    empty store or an unmounted one): no deletion at all;
+ *  - a file to delete belongs to a class in in->absent_classes (its folder
+ *    is missing from the store: renamed, unmounted): no deletion at all,
+ *    even with in->force;
  *  - unless in->force, more files to delete than in->max_delete (a count),
  *    or than in->max_delete_pct percent of the files the target holds in
  *    the server's classes. Held, not cut short: deleting "the first N" of

@@ -183,7 +183,9 @@ static int plan_exit(const ds_plan_t *p)
 
         if (c == ST_DRIFTED)
             return CLI_EXIT_DRIFT;
-        if (c == ST_MISSING || c == ST_OUTDATED || c == ST_UNRECORDED ||
+        /* an unreadable store file: the server lacks what it should get,
+         * and every sync fails until a scan can read it */
+        if (c == ST_MISSING || c == ST_OUTDATED || c == ST_UNRECORDED || c == ST_UNREADABLE ||
             (c == ST_EXTRA && it->action == DS_PLAN_DELETE))
             rc = CLI_EXIT_PENDING;
     }

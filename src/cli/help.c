@@ -206,7 +206,7 @@ const struct help_exit help_exits[] = {
     {5, "a server is busy: another console holds its lease (sync without --wait, or the wait "
         "ran out)"},
     {6, "work pending: a sync would change a server (status: files missing, outdated, "
-        "unrecorded, or extra ones prune would delete)"},
+        "unrecorded, unreadable in the store, or extra ones prune would delete)"},
     {23, "scan finished, but some store files could not be read"},
     {25, "sync: a prune guard held deletions back (see max_delete, --force)"},
     {130, "interrupted by SIGINT (143: SIGTERM)"},

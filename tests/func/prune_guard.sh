@@ -7,6 +7,9 @@
 #   naming it and "run distsync scan", until a scan completes;
 # - `state` pointed at a fresh directory: the same;
 # - the store emptied: nothing is deleted;
+# - a class folder missing from the store (renamed, unmounted), seen by a
+#   catalog that never knew its files: its files are not deleted, even with
+#   --force;
 # - max_delete: 10% by default, a percentage or a count; over it, sync
 #   ships the rest, deletes nothing, names the numbers and exits 25;
 #   --force deletes; a bad value is a config error naming file:line:key.
@@ -129,6 +132,19 @@ expect_out "40 deletions held back: the catalog holds no file of this server's c
 kept "empty store"
 rm -r "$store"
 mv "$tmp/store.away" "$store"
+
+# 3b. the red team's case: the catalog lost, then a class folder renamed
+# (definitions: 10 of 40 files is under no limit when max_delete allows it)
+conf "$tmp/state4" "" "max_delete = 100%"
+mv "$store/definitions" "$store/definitions.renamed"
+run "lost catalog, class folder renamed: sync" sync loc ag
+expect_rc 25
+expect_out "10 deletions held back: class 'definitions' has no folder in the store"
+kept "lost catalog, class folder renamed"
+run "class folder renamed: sync --force" sync --force loc ag
+expect_rc 25
+kept "class folder renamed, --force"
+mv "$store/definitions.renamed" "$store/definitions"
 
 # 4. max_delete, default 10%: 5 of 40 files leave the store, one arrives
 conf "$tmp/state"

@@ -69,6 +69,11 @@ grep -q "patches/c.msu: unreadable in the store" "$tmp/sync.err" || bad "sync di
 for t in t1 t2; do
   [ -f "$tmp/$t/patches/a.msu" ] && [ -f "$tmp/$t/patches/b.msu" ] || bad "$t: the readable files did not ship"
 done
+# everything else shipped: status still reports work pending (exit 6), since
+# the servers lack the file and every sync fails until a scan can read it
+ds status one two >/dev/null 2>&1
+rc=$?
+[ $rc = 6 ] || bad "status with only an unreadable store file outstanding exited $rc, want 6"
 
 # 2. readable again: it ships
 chmod 644 "$store/patches/c.msu"

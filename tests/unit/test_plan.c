@@ -399,14 +399,51 @@ static void test_guard_unscanned_empty(void)
     have(&t, "engines/old.bin", 3, 50, 0);
     CHECK_INT(ds_manifest_put(t.man, "patches/absent.msu", 10, 500, s), 0);
 
-    /* scanned and not empty: the same target is pruned */
-    t.in.nwant = 1;
+    /* scanned, and both classes desired: the same target is pruned */
+    want(&t, "engines/new.bin", 5, 10);
     build(&t);
     CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
     CHECK_INT(t.plan->totals.del, 3);
     CHECK_INT(t.plan->totals.held, 0);
     ds_plan_guard_msg(t.plan, msg, sizeof(msg));
     CHECK_STR(msg, "");
+    t_free(&t);
+}
+
+/* A class whose folder is missing from the store (renamed, unmounted:
+ * in->absent_classes) is never pruned, even with force; the same class
+ * present but emptied is. */
+static void test_guard_absent_class(void)
+{
+    static const char *const absent[] = {"patches"};
+    struct t t;
+    const ds_plan_item_t *a;
+    char msg[256];
+
+    t_init(&t);
+    t.in.prune = 1;
+    t.in.force = 1;
+    t.in.absent_classes = absent;
+    t.in.nabsent = 1;
+    want(&t, "engines/e.bin", 1, 100);
+    have(&t, "engines/e.bin", 1, 100, 0);
+    have(&t, "patches/p1.msu", 2, 100, 0);
+    have(&t, "patches/p2.msu", 3, 100, 0);
+    build(&t);
+    a = item(&t, "patches/p1.msu");
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_EMPTY_CLASS);
+    CHECK(a && a->action == DS_PLAN_EXTRA && a->held);
+    CHECK_INT(t.plan->totals.del, 0);
+    CHECK_INT(t.plan->totals.held, 2);
+    ds_plan_guard_msg(t.plan, msg, sizeof(msg));
+    CHECK(strstr(msg, "2 deletions held back: class 'patches' has no folder in the store") == msg);
+    ds_plan_free(t.plan);
+
+    /* the folder is back (empty): its files are pruned */
+    t.in.nabsent = 0;
+    build(&t);
+    CHECK_INT(t.plan->guard, DS_PLAN_GUARD_NONE);
+    CHECK_INT(t.plan->totals.del, 2);
     t_free(&t);
 }
 
@@ -714,6 +751,7 @@ int main(void)
     RUN(test_manifest_entry_gone);
     RUN(test_guard_unscanned_empty);
     RUN(test_guard_max_delete);
+    RUN(test_guard_absent_class);
     RUN(test_need_hash);
     RUN(test_drift);
     RUN(test_hash_of_clean_path);
