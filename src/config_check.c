@@ -27,20 +27,42 @@ static int check_fail(char *err, size_t errlen, const char *fmt, ...)
     return DS_ECONFIG;
 }
 
-/* path with repeated and trailing slashes dropped ("/" stays "/"), made
- * canonical by realpath(3) when it exists. */
-static void norm_path(const char *path, char *out, size_t len)
+/* path with repeated and trailing slashes dropped ("/" stays "/"). */
+static void squeeze(const char *path, char *out, size_t len)
 {
     size_t n = 0;
 
-    if (realpath(path, out) != NULL && strlen(out) < len)
-        return;
     for (const char *s = path; *s != '\0' && n + 1 < len; s++)
         if (!(*s == '/' && n > 0 && out[n - 1] == '/'))
             out[n++] = *s;
     while (n > 1 && out[n - 1] == '/')
         n--;
     out[n] = '\0';
+}
+
+/* path made canonical: realpath(3) of its longest existing prefix, the
+ * rest (not created yet) appended, so a target reached through a symlink
+ * is seen where it will be written even before it exists. */
+static void norm_path(const char *path, char *out, size_t len)
+{
+    char sq[PATH_MAX], head[PATH_MAX], real[PATH_MAX], joined[2 * PATH_MAX + 2];
+    char *cut;
+
+    squeeze(path, sq, sizeof(sq));
+    snprintf(head, sizeof(head), "%s", sq);
+    for (;;) {
+        if (realpath(head[0] ? head : "/", real) != NULL) {
+            /* the rest starts with '/' (or is empty): "//x" squeezes to "/x" */
+            snprintf(joined, sizeof(joined), "%s%s", real, sq + strlen(head));
+            squeeze(joined, out, len);
+            return;
+        }
+        if ((cut = strrchr(head, '/')) == NULL) {
+            snprintf(out, len, "%s", sq);
+            return;
+        }
+        *cut = '\0';
+    }
 }
 
 /* A URL as compared for sameness: trailing slashes dropped; file:// paths
@@ -69,8 +91,9 @@ static int inside(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-/* A file:// target of s inside the store or the state directory. */
-static int check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err, size_t errlen)
+/* See config.h. */
+int ds_config_check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err,
+                           size_t errlen)
 {
     char root[PATH_MAX], store[PATH_MAX], state[PATH_MAX];
 
@@ -106,7 +129,7 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
         return check_fail(err, errlen, "%s: [console] key 'store': %s: not a directory", cfg->path,
                           cfg->store);
     for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
-        rc = check_target(cfg, &cfg->servers[i], err, errlen);
+        rc = ds_config_check_target(cfg, &cfg->servers[i], err, errlen);
         norm_url(cfg->servers[i].url, a, sizeof(a));
         for (size_t k = 0; rc == 0 && k < i; k++) {
             norm_url(cfg->servers[k].url, b, sizeof(b));

@@ -69,8 +69,11 @@ int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, d
                             .zstd_level = write ? sy->o.zstd_level : -1,
                             .lease_ttl_s = sy->o.cfg->lease_ttl,
                             .zcache = write ? sy->zcache : NULL};
-    int rc = ds_transport_open(&tc, t, err, errlen);
+    int rc = ds_config_check_target(sy->o.cfg, srv, err, errlen);
 
+    if (rc < 0)
+        return rc; /* never sync the store (or the state) into itself */
+    rc = ds_transport_open(&tc, t, err, errlen);
     if (rc < 0)
         return rc;
     rc = ds_session_new(*t, &so, ss);

@@ -121,6 +121,13 @@ void ds_config_free(ds_config_t *cfg);
  * Returns 0, or DS_ECONFIG with one line naming file, line and server. */
 int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen);
 
+/* The part of ds_config_check for one server, which every command that
+ * opens a target runs too: a file:// root that is (or, through symlinks,
+ * will be) inside the store or the state directory. Returns 0 or
+ * DS_ECONFIG with err naming the file, line and server. */
+int ds_config_check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err,
+                           size_t errlen);
+
 /* Lookups. The returned pointers live as long as cfg. NULL when absent. */
 const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
 const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);
