@@ -254,6 +254,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             nfail++;
             if (json)
                 print_failed_json(&j, srv[i]->name, r.error);
+            else /* the report names every server, also one it cannot read */
+                printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
         } else {
             worst = worse(worst, plan_exit(r.plan));
             if (json)

@@ -54,4 +54,5 @@ assert by["srv"]["status"] == "ok" and by["srv"]["error"] is None
 PY
 expect 4 "unreadable server, text" ds status
 grep -q "gone" "$tmp/err" || bad "the failed server's error does not name it: $(cat "$tmp/err")"
+grep -q "^status gone: FAILED: " "$tmp/out" || bad "the text report has no line for the failed server: $(cat "$tmp/out")"
 st_exit status_exit
