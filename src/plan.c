@@ -577,7 +577,7 @@ static void guard(struct build *b)
     const ds_plan_input_t *in = b->in;
     ds_plan_t *p = b->plan;
     ds_plan_guard_t g;
-    const char *emptied;
+    const char *absent;
     size_t ndel = 0, k = 0;
 
     p->max_delete = in->max_delete;
@@ -594,9 +594,9 @@ static void guard(struct build *b)
         g = DS_PLAN_GUARD_UNSCANNED;
     else if (in->nwant == 0)
         g = DS_PLAN_GUARD_EMPTY;
-    else if ((emptied = absent_class(b)) != NULL) {
+    else if ((absent = absent_class(b)) != NULL) {
         g = DS_PLAN_GUARD_EMPTY_CLASS;
-        snprintf(p->guard_class, sizeof(p->guard_class), "%s", emptied);
+        snprintf(p->guard_class, sizeof(p->guard_class), "%s", absent);
     } else if (!in->force && over_limit(in, p->would_delete, p->target_files))
         g = DS_PLAN_GUARD_MAX_DELETE;
     else

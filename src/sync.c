@@ -174,16 +174,12 @@ static int fail(struct run *r, int rc, const char *fmt, ...) __attribute__((form
 static int fail(struct run *r, int rc, const char *fmt, ...)
 {
     va_list ap;
-    char msg[900];
 
-    if (r->res->rc < 0)
-        return r->res->rc;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rc = ds__sync_vfail(&r->res->rc, r->res->error, sizeof(r->res->error), r->srv->name, rc, fmt,
+                        ap);
     va_end(ap);
-    snprintf(r->res->error, sizeof(r->res->error), "server %s: %s", r->srv->name, msg);
-    r->res->rc = rc < 0 ? rc : DS_EINTERNAL;
-    return r->res->rc;
+    return rc;
 }
 
 /* A failure to write the catalog fails the run, whose record would

@@ -4,6 +4,8 @@
 #define DS_SYNC_INT_H
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "distsync/catalog.h"
@@ -87,6 +89,11 @@ int64_t ds__sync_mono_ns(void);
  * the transport; or -errno from poll(2). */
 int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t, unsigned tmo_s,
                   int poll_ms);
+/* Records a run's first failure: "server NAME: <fmt...>" into error
+ * (errlen bytes) and *res_rc (rc, or DS_EINTERNAL when rc is not
+ * negative). A later failure keeps the first. Returns *res_rc. */
+int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server, int rc,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 /* Opens the transport to srv and starts a session on it (write: a sync
  * that may take the lease; else read-only). Returns 0 with *t and *ss set
  * (the caller frees both, also on failure where set), or < 0 with err. */

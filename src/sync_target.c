@@ -53,6 +53,19 @@ int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t, unsign
     return 0;
 }
 
+int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server, int rc,
+                   const char *fmt, va_list ap)
+{
+    char msg[900];
+
+    if (*res_rc < 0)
+        return *res_rc;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    snprintf(error, errlen, "server %s: %s", server, msg);
+    *res_rc = rc < 0 ? rc : DS_EINTERNAL;
+    return *res_rc;
+}
+
 int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, ds_transport_t **t,
                          ds_session_t **ss, char *err, size_t errlen)
 {

@@ -43,16 +43,12 @@ static int vfail(struct vrun *v, int rc, const char *fmt, ...)
 static int vfail(struct vrun *v, int rc, const char *fmt, ...)
 {
     va_list ap;
-    char msg[900];
 
-    if (v->res->rc < 0)
-        return v->res->rc;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rc = ds__sync_vfail(&v->res->rc, v->res->error, sizeof(v->res->error), v->srv->name, rc, fmt,
+                        ap);
     va_end(ap);
-    snprintf(v->res->error, sizeof(v->res->error), "server %s: %s", v->srv->name, msg);
-    v->res->rc = rc < 0 ? rc : DS_EINTERNAL;
-    return v->res->rc;
+    return rc;
 }
 
 static void vevent(struct vrun *v, ds_log_level_t level, const char *path, const char *outcome,
