@@ -1,0 +1,77 @@
+/*
+ * The engine: one libuv loop drives every active server session of a
+ * batch at once, under the nested bandwidth caps (caps.h) and the
+ * concurrency limits (max_servers on [console] and on [site NAME],
+ * max_files on [server NAME]).
+ *
+ * Each server's run is a phase machine (connect, HELLO, lease, manifest,
+ * listing, hash, plan, send, commit, bye) stepped from the loop's fd and
+ * timer callbacks; nothing on the loop thread blocks for long: delta
+ * computation runs on worker threads, the in-process receiver on its own
+ * thread, transports are opened and closed on worker threads.
+ *
+ * ds_sync_server() (sync.h) is a batch of one. The CLI's sync, plan and
+ * status, and later the daemon, hand the engine a batch.
+ *
+ * Threads: the engine's functions are called from one thread, except
+ * ds_engine_cancel() and ds_engine_reload(), which any thread or a signal
+ * handler may call.
+ */
+#ifndef DISTSYNC_ENGINE_H
+#define DISTSYNC_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/config.h"
+#include "distsync/sync.h"
+
+/* Defaults of the concurrency limits (README, distsync.conf(5)). */
+#define DS_ENGINE_MAX_SERVERS      8u  /* [console] max_servers = */
+#define DS_ENGINE_SITE_MAX_SERVERS 4u  /* [site NAME] max_servers = */
+#define DS_ENGINE_MAX_FILES        64u /* [server NAME] max_files = */
+
+typedef struct ds_engine ds_engine_t;
+
+/*
+ * Live reload (SIGHUP): called on the loop thread after ds_engine_reload().
+ * Returns a freshly loaded configuration (ownership passes to the engine,
+ * which keeps it until ds_engine_free) or NULL with a message in err (the
+ * old caps stay).
+ */
+typedef ds_config_t *(*ds_engine_reload_fn)(void *ctx, char *err, size_t errlen);
+
+typedef struct ds_engine_opts {
+    ds_sync_t *sync; /* borrowed: catalog, retain store, delta cache, options */
+    ds_engine_reload_fn reload;
+    void *reload_ctx;
+} ds_engine_opts_t;
+
+/* Creates an engine (its loop, the caps of sync's configuration). Returns
+ * 0 with *out set, or < 0 with a message in err. */
+int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_t errlen);
+
+/* Frees the engine. NULL is a no-op. */
+void ds_engine_free(ds_engine_t *e);
+
+/*
+ * Runs n servers in mode, at most the configured number at once, and
+ * returns when every one has ended. res[i] is srv[i]'s result (as
+ * ds_sync_server fills it; clear each with ds_sync_result_clear). Progress
+ * is reported per server through the sync options' progress callback, on
+ * the calling thread. Returns 0 when every server succeeded, else the
+ * first failed server's code (each result has its own).
+ */
+int ds_engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
+                  ds_sync_result_t *res);
+
+/* Asks the running batch to stop (see ds_sync_cancel): servers in flight
+ * wind down, servers not started end as "cancelled before it started".
+ * Async-signal-safe. */
+void ds_engine_cancel(ds_engine_t *e);
+
+/* Asks the loop to call the reload callback and apply the new caps to
+ * running transfers (within one second). Async-signal-safe. */
+void ds_engine_reload(ds_engine_t *e);
+
+#endif
