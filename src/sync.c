@@ -248,9 +248,11 @@ static void event(struct run *r, ds_event_kind_t kind, ds_log_level_t level, con
     event_wire(r, kind, level, path, outcome, lit, copied, 0, msg);
 }
 
-static void progress(struct run *r)
+/* Reports r's counters; finished: its last call (the session is gone, the
+ * wire bytes are the result's). */
+static void progress_report(struct run *r, int finished)
 {
-    ds_sync_progress_t p = {.server = r->srv->name};
+    ds_sync_progress_t p = {.server = r->srv->name, .finished = finished};
 
     if (r->sy->o.progress == NULL)
         return;
@@ -258,8 +260,13 @@ static void progress(struct run *r)
     p.files_total = r->files_total;
     p.bytes_done = r->bytes_done;
     p.bytes_total = r->bytes_total;
-    p.bytes_wire = r->ss ? ds_session_stats(r->ss)->bytes_out : 0;
+    p.bytes_wire = r->ss ? ds_session_stats(r->ss)->bytes_out : r->res->bytes_wire;
     r->sy->o.progress(r->sy->o.progress_ctx, &p);
+}
+
+static void progress(struct run *r)
+{
+    progress_report(r, 0);
 }
 
 /* ---- results ---- */
@@ -774,6 +781,7 @@ static void finish(struct run *r, int64_t t0)
         fail(r, DS_EHELD, "%s", msg);
     }
     report_record(r);
+    progress_report(r, 1);
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(ds__sync_mono_ns() - t0) / 1e9;
     if (r->run_id > 0) {

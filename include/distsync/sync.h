@@ -41,6 +41,7 @@ typedef struct ds_sync_progress {
     uint64_t files_done, files_total; /* operations answered / planned */
     uint64_t bytes_done, bytes_total; /* target bytes of files done / planned */
     uint64_t bytes_wire;              /* bytes sent so far */
+    int finished;                     /* 1 on the server's last call: its run ended */
 } ds_sync_progress_t;
 
 /* Called on the syncing thread, often; p valid only during the call. */

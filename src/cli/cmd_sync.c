@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "board.h"
 #include "progress.h"
 #include "sync_cli.h"
 
@@ -24,9 +25,7 @@
     "[--force] [--no-scan] [--wait[=SECONDS]]\n"
 
 struct sync_ui {
-    struct progress pr;
-    int enabled;
-    const char *server;
+    struct board board; /* one line per active server, and a total */
 };
 
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
@@ -50,21 +49,8 @@ int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int
 static void on_progress(void *ctx, const ds_sync_progress_t *p)
 {
     struct sync_ui *ui = ctx;
-    char w[32];
 
-    if (!ui->enabled)
-        return;
-    if (ui->server != p->server) {
-        progress_clear(&ui->pr);
-        progress_init(&ui->pr, stderr, 1, p->server, progress_now());
-        ui->server = p->server;
-    }
-    /* bytes and rate count the files rebuilt on the target; the WAN cost
-     * is what went on the wire */
-    progress_fmt_bytes(w, sizeof(w), p->bytes_wire);
-    snprintf(ui->pr.note, sizeof(ui->pr.note), "%s on the wire", w);
-    progress_update(&ui->pr, progress_now(), p->files_done, "files", p->bytes_done, p->bytes_total,
-                    0);
+    board_update(&ui->board, p, progress_now(), 0);
 }
 
 static const char *status_word(const ds_sync_result_t *r)
@@ -168,8 +154,7 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
         ds_sync_result_t r;
 
         sync_one(sy, srv[i], a, cli, &r);
-        progress_clear(&ui->pr);
-        ui->server = NULL;
+        board_clear(&ui->board);
         *nheld += r.rc == DS_EHELD;
         *nbusy += r.rc == DS_ELEASE;
         if (r.rc == DS_ELEASE) /* names the server and the console holding it */
@@ -232,8 +217,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
-    ui.enabled = cli->tty && !cli->quiet && !a.json && !a.dry;
-    progress_init(&ui.pr, stderr, 0, "sync", progress_now());
+    board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json && !a.dry, progress_now());
     if (rc == 0)
         rc = sync_cli_open(cfg, on_progress, &ui, a.force, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
@@ -269,6 +253,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_cancelled();
     }
 out:
+    board_free(&ui.board);
     sync_cli_cancel_target(NULL);
     ds_sync_close(sy);
     free(srv);
