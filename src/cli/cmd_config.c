@@ -13,7 +13,7 @@ static void usage(FILE *f)
           f);
 }
 
-static void json_str(const char *s)
+static void ds_json_str(const char *s)
 {
     if (s == NULL) {
         fputs("null", stdout);
@@ -39,7 +39,7 @@ static void json_list(const char *key, const ds_strlist_t *l)
     for (size_t i = 0; i < l->n; i++) {
         if (i > 0)
             putchar(',');
-        json_str(l->v[i]);
+        ds_json_str(l->v[i]);
     }
     putchar(']');
 }
@@ -47,11 +47,11 @@ static void json_list(const char *key, const ds_strlist_t *l)
 static void print_json(const ds_config_t *cfg)
 {
     fputs("{\"path\":", stdout);
-    json_str(cfg->path);
+    ds_json_str(cfg->path);
     fputs(",\"console\":{\"store\":", stdout);
-    json_str(cfg->store);
+    ds_json_str(cfg->store);
     fputs(",\"state\":", stdout);
-    json_str(cfg->state);
+    ds_json_str(cfg->state);
     putchar(',');
     json_list("classes", &cfg->classes);
     printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,\"scan_threads\":%u,",
@@ -61,9 +61,9 @@ static void print_json(const ds_config_t *cfg)
     fputs("},\"sites\":[", stdout);
     for (size_t i = 0; i < cfg->nsites; i++) {
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        json_str(cfg->sites[i].name);
+        ds_json_str(cfg->sites[i].name);
         fputs(",\"tz\":", stdout);
-        json_str(cfg->sites[i].tz);
+        ds_json_str(cfg->sites[i].tz);
         fputs(",\"bandwidth\":", stdout);
         caps_json(&cfg->sites[i].bandwidth);
         putchar('}');
@@ -73,11 +73,11 @@ static void print_json(const ds_config_t *cfg)
         const ds_server_cfg_t *s = &cfg->servers[i];
 
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        json_str(s->name);
+        ds_json_str(s->name);
         fputs(",\"url\":", stdout);
-        json_str(s->url);
+        ds_json_str(s->url);
         fputs(",\"site\":", stdout);
-        json_str(s->site);
+        ds_json_str(s->site);
         putchar(',');
         json_list("classes", &s->classes);
         printf(
@@ -91,13 +91,13 @@ static void print_json(const ds_config_t *cfg)
         const ds_schedule_cfg_t *s = &cfg->schedules[i];
 
         fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        json_str(s->name);
+        ds_json_str(s->name);
         fputs(",\"when\":", stdout);
-        json_str(s->when);
+        ds_json_str(s->when);
         fputs(",\"tz\":", stdout);
-        json_str(s->tz);
+        ds_json_str(s->tz);
         fputs(",\"window\":", stdout);
-        json_str(s->window);
+        ds_json_str(s->window);
         putchar(',');
         json_list("servers", &s->servers);
         putchar(',');

@@ -9,7 +9,7 @@
 #include "distsync/catalog.h"
 #include "distsync/error.h"
 #include "distsync/scan.h"
-#include "json.h"
+#include "distsync/json.h"
 
 #define FILES_USAGE "usage: distsync files [--json] [--class C] [PATH_PREFIX]\n"
 
@@ -31,7 +31,7 @@ static void fmt_mtime(char *buf, size_t len, int64_t ns)
         snprintf(buf, len, "invalid");
 }
 
-static void print_row(struct json *j, const ds_file_row_t *r)
+static void print_row(ds_json_t *j, const ds_file_row_t *r)
 {
     char sha[2 * DS_SHA256_LEN + 1] = "unreadable", mt[40];
 
@@ -43,20 +43,20 @@ static void print_row(struct json *j, const ds_file_row_t *r)
                (unsigned long long)r->size, sha, r->nchunks, mt);
         return;
     }
-    json_obj_begin(j);
-    json_kstr(j, "path", r->path);
-    json_kstr(j, "class", r->klass);
-    json_kuint(j, "size", r->size);
-    json_key(j, "sha256");
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "path", r->path);
+    ds_json_kstr(j, "class", r->klass);
+    ds_json_kuint(j, "size", r->size);
+    ds_json_key(j, "sha256");
     if (r->has_sha)
-        json_str(j, sha);
+        ds_json_str(j, sha);
     else
-        json_null(j);
-    json_kuint(j, "chunks", r->nchunks);
-    json_kstr(j, "mtime", mt);
-    json_kint(j, "mtime_ns", r->mtime_ns);
-    json_kbool(j, "unreadable", r->content_id <= 0); /* the scan could not read it */
-    json_obj_end(j);
+        ds_json_null(j);
+    ds_json_kuint(j, "chunks", r->nchunks);
+    ds_json_kstr(j, "mtime", mt);
+    ds_json_kint(j, "mtime_ns", r->mtime_ns);
+    ds_json_kbool(j, "unreadable", r->content_id <= 0); /* the scan could not read it */
+    ds_json_obj_end(j);
 }
 
 /* Lists rows under the prefix (narrowed to the class when given). */
@@ -65,7 +65,7 @@ static int list(ds_catalog_t *cat, const struct files_args *a)
     char prefix[PATH_MAX];
     ds_catalog_cursor_t *cur = NULL;
     ds_file_row_t r;
-    struct json j;
+    ds_json_t j;
     int rc;
 
     snprintf(prefix, sizeof(prefix), "%s", a->prefix ? a->prefix : "");
@@ -75,8 +75,8 @@ static int list(ds_catalog_t *cat, const struct files_args *a)
     if (rc < 0)
         return rc;
     if (a->json) {
-        json_init(&j, stdout);
-        json_arr_begin(&j);
+        ds_json_init(&j, stdout);
+        ds_json_arr_begin(&j);
     } else if (isatty(STDOUT_FILENO)) {
         printf("PATH\tCLASS\tSIZE\tSHA256\tCHUNKS\tMTIME\n");
     }
@@ -86,8 +86,8 @@ static int list(ds_catalog_t *cat, const struct files_args *a)
         print_row(a->json ? &j : NULL, &r);
     }
     if (a->json) {
-        json_arr_end(&j);
-        json_end(&j);
+        ds_json_arr_end(&j);
+        ds_json_end(&j);
     }
     ds_catalog_cursor_free(cur);
     return rc;
@@ -100,7 +100,7 @@ static int chunks(ds_catalog_t *cat, const struct files_args *a)
     ds_content_t c = {0};
     ds_file_row_t r;
     uint64_t off = 0;
-    struct json j;
+    ds_json_t j;
     int rc = ds_catalog_file_get(cat, a->chunks, &r, buf, sizeof(buf));
 
     if (rc == 0)
@@ -109,9 +109,9 @@ static int chunks(ds_catalog_t *cat, const struct files_args *a)
         cli_err("files --chunks %s: %s", a->chunks, ds_strerror(rc));
         return rc;
     }
-    json_init(&j, stdout);
+    ds_json_init(&j, stdout);
     if (a->json)
-        json_arr_begin(&j);
+        ds_json_arr_begin(&j);
     for (uint32_t i = 0; i < c.nchunks; i++) {
         const uint8_t *rec = c.chunks + (size_t)i * DS_CATALOG_CHUNK_REC;
         const uint8_t *l = rec + DS_XXH128_LEN;
@@ -120,19 +120,19 @@ static int chunks(ds_catalog_t *cat, const struct files_args *a)
 
         ds_hex(rec, DS_XXH128_LEN, hex);
         if (a->json) {
-            json_obj_begin(&j);
-            json_kuint(&j, "offset", off);
-            json_kuint(&j, "length", len);
-            json_kstr(&j, "xxh3", hex);
-            json_obj_end(&j);
+            ds_json_obj_begin(&j);
+            ds_json_kuint(&j, "offset", off);
+            ds_json_kuint(&j, "length", len);
+            ds_json_kstr(&j, "xxh3", hex);
+            ds_json_obj_end(&j);
         } else {
             printf("%llu\t%u\t%s\n", (unsigned long long)off, len, hex);
         }
         off += len;
     }
     if (a->json) {
-        json_arr_end(&j);
-        json_end(&j);
+        ds_json_arr_end(&j);
+        ds_json_end(&j);
     }
     ds_content_clear(&c);
     return 0;

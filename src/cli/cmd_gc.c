@@ -27,7 +27,7 @@
 #include "distsync/events.h"
 #include "distsync/gc.h"
 #include "distsync/retain.h"
-#include "json.h"
+#include "distsync/json.h"
 #include "progress.h"
 
 /* History younger than this survives --keep-history without --force. */
@@ -160,7 +160,7 @@ static int collect(const struct cli *cli, const ds_config_t *cfg, const struct g
 
 static void report(const struct gc_args *a, const struct gc_report *g)
 {
-    struct json j;
+    ds_json_t j;
 
     if (!a->json) {
         char st[32], disk[32], lg[32], fr[32], dc[32];
@@ -182,30 +182,30 @@ static void report(const struct gc_args *a, const struct gc_report *g)
             printf("history:           %" PRIu64 " runs pruned\n", g->runs_pruned);
         return;
     }
-    json_init(&j, stdout);
-    json_obj_begin(&j);
-    json_kuint(&j, "referenced_versions", g->res.referenced);
-    json_kuint(&j, "retained_versions", g->after.versions);
-    json_kuint(&j, "freed_versions", g->before.versions - g->after.versions);
-    json_kuint(&j, "chunks", g->after.chunks);
-    json_kuint(&j, "stored_bytes", g->after.stored_bytes);
-    json_kuint(&j, "unique_bytes", g->after.unique_bytes);
-    json_kuint(&j, "logical_bytes", g->after.logical_bytes);
-    json_kuint(&j, "file_bytes", g->after.file_bytes);
-    json_kuint(&j, "freed_bytes", g->res.freed_bytes);
-    json_kbool(&j, "dry_run", a->dry);
-    json_kbool(&j, "kept_all", g->res.kept_all);
-    json_key(&j, "kept_reason");
+    ds_json_init(&j, stdout);
+    ds_json_obj_begin(&j);
+    ds_json_kuint(&j, "referenced_versions", g->res.referenced);
+    ds_json_kuint(&j, "retained_versions", g->after.versions);
+    ds_json_kuint(&j, "freed_versions", g->before.versions - g->after.versions);
+    ds_json_kuint(&j, "chunks", g->after.chunks);
+    ds_json_kuint(&j, "stored_bytes", g->after.stored_bytes);
+    ds_json_kuint(&j, "unique_bytes", g->after.unique_bytes);
+    ds_json_kuint(&j, "logical_bytes", g->after.logical_bytes);
+    ds_json_kuint(&j, "file_bytes", g->after.file_bytes);
+    ds_json_kuint(&j, "freed_bytes", g->res.freed_bytes);
+    ds_json_kbool(&j, "dry_run", a->dry);
+    ds_json_kbool(&j, "kept_all", g->res.kept_all);
+    ds_json_key(&j, "kept_reason");
     if (g->res.kept_all)
-        json_str(&j, g->res.why);
+        ds_json_str(&j, g->res.why);
     else
-        json_null(&j);
-    json_kuint(&j, "unknown_servers", g->res.nunknown);
-    json_kuint(&j, "delta_cache_entries", g->deltas.entries);
-    json_kuint(&j, "delta_cache_bytes", g->deltas.bytes);
-    json_kuint(&j, "runs_pruned", g->runs_pruned);
-    json_obj_end(&j);
-    json_end(&j);
+        ds_json_null(&j);
+    ds_json_kuint(&j, "unknown_servers", g->res.nunknown);
+    ds_json_kuint(&j, "delta_cache_entries", g->deltas.entries);
+    ds_json_kuint(&j, "delta_cache_bytes", g->deltas.bytes);
+    ds_json_kuint(&j, "runs_pruned", g->runs_pruned);
+    ds_json_obj_end(&j);
+    ds_json_end(&j);
 }
 
 static int parse_args(int argc, char **argv, struct gc_args *a)

@@ -11,7 +11,7 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 #include "distsync/scan.h"
-#include "json.h"
+#include "distsync/json.h"
 #include "progress.h"
 #include "select.h"
 
@@ -29,7 +29,7 @@ struct history_args {
 struct history {
     const struct history_args *a;
     ds_catalog_t *cat;
-    struct json j;
+    ds_json_t j;
     int nruns;
 };
 
@@ -80,51 +80,51 @@ static int print_event(void *ctx, const ds_event_info_t *e)
         event_text(e, at);
         return 0;
     }
-    json_obj_begin(&h->j);
-    json_kint(&h->j, "id", e->id);
-    json_kstr(&h->j, "at", at);
-    json_kint(&h->j, "at_unix", e->ev.at);
-    json_kstr(&h->j, "level", level_name(e->ev.level));
-    json_kstr(&h->j, "kind", e->kind);
-    json_key(&h->j, "path");
-    e->ev.path ? json_str(&h->j, e->ev.path) : json_null(&h->j);
-    json_key(&h->j, "outcome");
-    e->ev.outcome ? json_str(&h->j, e->ev.outcome) : json_null(&h->j);
-    json_kuint(&h->j, "bytes_literal", e->ev.bytes_literal);
-    json_kuint(&h->j, "bytes_copied", e->ev.bytes_copied);
-    json_kuint(&h->j, "bytes_wire", e->ev.bytes_wire);
-    json_key(&h->j, "message");
-    e->ev.message ? json_str(&h->j, e->ev.message) : json_null(&h->j);
-    json_obj_end(&h->j);
+    ds_json_obj_begin(&h->j);
+    ds_json_kint(&h->j, "id", e->id);
+    ds_json_kstr(&h->j, "at", at);
+    ds_json_kint(&h->j, "at_unix", e->ev.at);
+    ds_json_kstr(&h->j, "level", level_name(e->ev.level));
+    ds_json_kstr(&h->j, "kind", e->kind);
+    ds_json_key(&h->j, "path");
+    e->ev.path ? ds_json_str(&h->j, e->ev.path) : ds_json_null(&h->j);
+    ds_json_key(&h->j, "outcome");
+    e->ev.outcome ? ds_json_str(&h->j, e->ev.outcome) : ds_json_null(&h->j);
+    ds_json_kuint(&h->j, "bytes_literal", e->ev.bytes_literal);
+    ds_json_kuint(&h->j, "bytes_copied", e->ev.bytes_copied);
+    ds_json_kuint(&h->j, "bytes_wire", e->ev.bytes_wire);
+    ds_json_key(&h->j, "message");
+    e->ev.message ? ds_json_str(&h->j, e->ev.message) : ds_json_null(&h->j);
+    ds_json_obj_end(&h->j);
     return 0;
 }
 
 static void run_json(struct history *h, const ds_run_info_t *r, const char *start, const char *end)
 {
-    struct json *j = &h->j;
+    ds_json_t *j = &h->j;
 
-    json_kint(j, "id", r->id);
-    json_kstr(j, "server", r->server);
-    json_key(j, "url");
-    r->url ? json_str(j, r->url) : json_null(j);
-    json_kstr(j, "trigger", r->trigger);
-    json_kstr(j, "started_at", start);
-    json_kint(j, "started_at_unix", r->started_at);
-    json_key(j, "ended_at");
-    r->ended_at ? json_str(j, end) : json_null(j);
-    json_key(j, "duration_s");
-    r->ended_at ? json_int(j, r->ended_at - r->started_at) : json_null(j);
-    json_kstr(j, "status", r->status);
-    json_kstr(j, "kind", r->kind ? r->kind : "sync");
-    json_kuint(j, "files_created", r->totals.files_created);
-    json_kuint(j, "files_updated", r->totals.files_updated);
-    json_kuint(j, "files_deleted", r->totals.files_deleted);
-    json_kuint(j, "files_failed", r->totals.files_failed);
-    json_kuint(j, "bytes_wire", r->totals.bytes_wire);
-    json_kuint(j, "bytes_literal", r->totals.bytes_literal);
-    json_kuint(j, "bytes_copied", r->totals.bytes_copied);
-    json_key(j, "error");
-    r->error ? json_str(j, r->error) : json_null(j);
+    ds_json_kint(j, "id", r->id);
+    ds_json_kstr(j, "server", r->server);
+    ds_json_key(j, "url");
+    r->url ? ds_json_str(j, r->url) : ds_json_null(j);
+    ds_json_kstr(j, "trigger", r->trigger);
+    ds_json_kstr(j, "started_at", start);
+    ds_json_kint(j, "started_at_unix", r->started_at);
+    ds_json_key(j, "ended_at");
+    r->ended_at ? ds_json_str(j, end) : ds_json_null(j);
+    ds_json_key(j, "duration_s");
+    r->ended_at ? ds_json_int(j, r->ended_at - r->started_at) : ds_json_null(j);
+    ds_json_kstr(j, "status", r->status);
+    ds_json_kstr(j, "kind", r->kind ? r->kind : "sync");
+    ds_json_kuint(j, "files_created", r->totals.files_created);
+    ds_json_kuint(j, "files_updated", r->totals.files_updated);
+    ds_json_kuint(j, "files_deleted", r->totals.files_deleted);
+    ds_json_kuint(j, "files_failed", r->totals.files_failed);
+    ds_json_kuint(j, "bytes_wire", r->totals.bytes_wire);
+    ds_json_kuint(j, "bytes_literal", r->totals.bytes_literal);
+    ds_json_kuint(j, "bytes_copied", r->totals.bytes_copied);
+    ds_json_key(j, "error");
+    r->error ? ds_json_str(j, r->error) : ds_json_null(j);
 }
 
 static void run_text(const ds_run_info_t *r, const char *start)
@@ -170,15 +170,15 @@ static int print_run(void *ctx, const ds_run_info_t *r)
         run_text(r, start);
         return h->a->events ? ds_run_events(h->cat, r->id, print_event, h) : 0;
     }
-    json_obj_begin(&h->j);
+    ds_json_obj_begin(&h->j);
     run_json(h, r, start, end);
     if (h->a->events) {
-        json_key(&h->j, "events");
-        json_arr_begin(&h->j);
+        ds_json_key(&h->j, "events");
+        ds_json_arr_begin(&h->j);
         rc = ds_run_events(h->cat, r->id, print_event, h);
-        json_arr_end(&h->j);
+        ds_json_arr_end(&h->j);
     }
-    json_obj_end(&h->j);
+    ds_json_obj_end(&h->j);
     return rc;
 }
 
@@ -191,8 +191,8 @@ static int list(const char *path, const char *state, const struct history_args *
     int rc = 0;
 
     if (a->json) {
-        json_init(&h.j, stdout);
-        json_arr_begin(&h.j);
+        ds_json_init(&h.j, stdout);
+        ds_json_arr_begin(&h.j);
     }
     if (access(path, F_OK) == 0) {
         rc = ds_catalog_open(path, &h.cat, err, sizeof(err));
@@ -209,8 +209,8 @@ static int list(const char *path, const char *state, const struct history_args *
             cli_err("history: reading %s failed: %s", path, ds_strerror(rc));
     }
     if (a->json) {
-        json_arr_end(&h.j);
-        json_end(&h.j);
+        ds_json_arr_end(&h.j);
+        ds_json_end(&h.j);
     } else if (h.nruns == 0 && rc == 0) {
         printf("no runs recorded%s%s\n", a->nservers == 1 ? " for server " : "",
                a->nservers == 1 ? cli_esc(a->servers[0]) : "");

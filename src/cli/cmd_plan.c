@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "distsync/error.h"
+#include "distsync/report.h"
 #include "progress.h"
 #include "sync_cli.h"
 
@@ -38,26 +39,6 @@ static void item_text(const ds_plan_item_t *it)
     putchar('\n');
 }
 
-static void item_json(struct json *j, const ds_plan_item_t *it)
-{
-    json_obj_begin(j);
-    json_kstr(j, "action", ds_plan_action_name(it->action));
-    json_kstr(j, "path", it->path);
-    json_kstr(j, "class", it->klass);
-    json_kuint(j, "size", it->size);
-    json_key(j, "basis");
-    if (it->basis)
-        json_str(j, it->basis);
-    else
-        json_null(j);
-    json_kstr(j, "method", ds_plan_method_name(it->method));
-    json_kuint(j, "est_bytes", it->est_bytes);
-    json_kbool(j, "drifted", it->drifted);
-    json_kbool(j, "unknown", it->unknown);
-    json_kbool(j, "held", it->held);
-    json_obj_end(j);
-}
-
 void sync_cli_print_guard(const char *server, const ds_plan_t *p)
 {
     char msg[512];
@@ -68,7 +49,7 @@ void sync_cli_print_guard(const char *server, const ds_plan_t *p)
     cli_err("warning: server %s: %s", server, msg);
 }
 
-void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
+void sync_cli_print_plan(ds_json_t *j, const char *server, const ds_plan_t *p)
 {
     const ds_plan_totals_t *t = &p->totals;
     char nb[32], est[32];
@@ -89,27 +70,7 @@ void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p)
                 item_text(&p->items[i]);
         return;
     }
-    json_obj_begin(j);
-    json_kstr(j, "server", server);
-    json_key(j, "items");
-    json_arr_begin(j);
-    for (size_t i = 0; i < p->n; i++)
-        item_json(j, &p->items[i]);
-    json_arr_end(j);
-    json_key(j, "totals");
-    json_obj_begin(j);
-    json_kuint(j, "create", t->create);
-    json_kuint(j, "update", t->update);
-    json_kuint(j, "delete", t->del);
-    json_kuint(j, "keep", t->keep);
-    json_kuint(j, "extra", t->extra);
-    json_kuint(j, "drifted", t->drifted);
-    json_kuint(j, "held", t->held);
-    json_kuint(j, "unreadable", t->unreadable);
-    json_kuint(j, "bytes_new", t->bytes_new);
-    json_kuint(j, "est_bytes", t->est_bytes);
-    json_obj_end(j);
-    json_obj_end(j);
+    ds_report_plan_json(j, server, p);
 }
 
 int cmd_plan(struct cli *cli, int argc, char **argv)
@@ -125,7 +86,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
     ds_strlist_t only;
-    struct json j;
+    ds_json_t j;
     size_t n = 0;
     int rc = cli_select_parse(PLAN_USAGE, argc, argv, flags, &sel), arr;
 
@@ -145,9 +106,9 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
      * an array of them, whatever the count */
     arr = !(sel.nnames == 1 && sel.nsites == 0 && !sel.all);
     if (json) {
-        json_init(&j, stdout);
+        ds_json_init(&j, stdout);
         if (arr)
-            json_arr_begin(&j);
+            ds_json_arr_begin(&j);
     }
     for (size_t i = 0; i < n; i++) {
         ds_sync_result_t res;
@@ -164,8 +125,8 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
     }
     if (json) {
         if (arr)
-            json_arr_end(&j);
-        json_end(&j);
+            ds_json_arr_end(&j);
+        ds_json_end(&j);
     }
     rc = nfail ? CLI_EXIT_SERVER : CLI_EXIT_OK;
 out:

@@ -14,7 +14,7 @@
 #include "distsync/catalog.h"
 #include "distsync/error.h"
 #include "distsync/scan.h"
-#include "json.h"
+#include "distsync/json.h"
 #include "progress.h"
 
 struct scan_ui {
@@ -84,29 +84,29 @@ int scan_cli_lock(const char *state, int wait)
 
 static void print_json(const ds_scan_stats_t *st, const char *catalog)
 {
-    struct json j;
+    ds_json_t j;
     double secs = (double)st->elapsed_ns / 1e9;
 
-    json_init(&j, stdout);
-    json_obj_begin(&j);
-    json_kstr(&j, "catalog", catalog);
-    json_kuint(&j, "files", st->files);
-    json_kuint(&j, "new", st->added);
-    json_kuint(&j, "changed", st->changed);
-    json_kuint(&j, "touched", st->touched);
-    json_kuint(&j, "unchanged", st->unchanged);
-    json_kuint(&j, "removed", st->removed);
-    json_kuint(&j, "hashed", st->hashed);
-    json_kuint(&j, "bytes_hashed", st->bytes_hashed);
-    json_kuint(&j, "contents_new", st->contents_new);
-    json_kuint(&j, "warnings", st->warnings);
-    json_kuint(&j, "skipped", st->skipped);
-    json_kuint(&j, "unreadable", st->unreadable);
-    json_kuint(&j, "not_copied", st->not_copied);
-    json_kdouble(&j, "elapsed_s", secs);
-    json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
-    json_obj_end(&j);
-    json_end(&j);
+    ds_json_init(&j, stdout);
+    ds_json_obj_begin(&j);
+    ds_json_kstr(&j, "catalog", catalog);
+    ds_json_kuint(&j, "files", st->files);
+    ds_json_kuint(&j, "new", st->added);
+    ds_json_kuint(&j, "changed", st->changed);
+    ds_json_kuint(&j, "touched", st->touched);
+    ds_json_kuint(&j, "unchanged", st->unchanged);
+    ds_json_kuint(&j, "removed", st->removed);
+    ds_json_kuint(&j, "hashed", st->hashed);
+    ds_json_kuint(&j, "bytes_hashed", st->bytes_hashed);
+    ds_json_kuint(&j, "contents_new", st->contents_new);
+    ds_json_kuint(&j, "warnings", st->warnings);
+    ds_json_kuint(&j, "skipped", st->skipped);
+    ds_json_kuint(&j, "unreadable", st->unreadable);
+    ds_json_kuint(&j, "not_copied", st->not_copied);
+    ds_json_kdouble(&j, "elapsed_s", secs);
+    ds_json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
+    ds_json_obj_end(&j);
+    ds_json_end(&j);
 }
 
 static void print_summary(const ds_scan_stats_t *st)

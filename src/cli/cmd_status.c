@@ -14,182 +14,54 @@
 #include <string.h>
 
 #include "distsync/error.h"
+#include "distsync/report.h"
 #include "progress.h"
 #include "sync_cli.h"
 
 #define STATUS_USAGE                                                                               \
     "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan]\n"
 
-enum {
-    ST_MISSING,
-    ST_OUTDATED,
-    ST_DRIFTED,
-    ST_UNRECORDED,
-    ST_EXTRA,
-    ST_UNREADABLE,
-    ST_LISTED,
-    ST_IN_SYNC = ST_LISTED,
-    ST__N,
-    ST_NONE = ST__N
-};
-static const char *const st_names[ST__N] = {"missing", "outdated",   "drifted", "unrecorded",
-                                            "extra",   "unreadable", "in_sync"};
-
-/* The one category of an item; ST_NONE for a manifest entry whose file is
- * gone and not wanted (not a file: the next sync drops the record). */
-static int category_of(const ds_plan_item_t *it)
-{
-    if (it->drifted)
-        return ST_DRIFTED;
-    switch (it->action) {
-    case DS_PLAN_KEEP:
-        return ST_IN_SYNC;
-    case DS_PLAN_CREATE:
-        return ST_MISSING;
-    case DS_PLAN_UPDATE:
-        return it->method == DS_PLAN_ADOPT ? ST_UNRECORDED : ST_OUTDATED;
-    case DS_PLAN_EXTRA:
-        return ST_EXTRA;
-    case DS_PLAN_UNREADABLE: /* in the store, but the scan could not read it */
-        return ST_UNREADABLE;
-    case DS_PLAN_DELETE:
-        return it->present ? ST_EXTRA : ST_NONE;
-    }
-    return ST_NONE;
-}
-
-/* Which report lists an item belongs to (bit mask of 1 << ST_*). */
-static unsigned lists_of(const ds_plan_item_t *it)
-{
-    int c = category_of(it);
-
-    return c < ST_LISTED ? 1u << c : 0;
-}
-
-/* Counts and bytes per category; returns the total number of files. */
-static uint64_t count(const ds_plan_t *p, uint64_t n[ST__N], uint64_t bytes[ST__N])
-{
-    uint64_t total = 0;
-
-    for (size_t i = 0; i < p->n; i++) {
-        int c = category_of(&p->items[i]);
-
-        if (c == ST_NONE)
-            continue;
-        n[c]++;
-        bytes[c] += p->items[i].size;
-        total++;
-    }
-    return total;
-}
-
 static void print_text(const char *server, const ds_plan_t *p)
 {
-    uint64_t n[ST__N] = {0}, b[ST__N] = {0}, total = count(p, n, b);
-    char s[ST__N][32], sz[32];
+    ds_status_counts_t c;
+    char s[DS_FS__N][32], sz[32];
 
-    for (int k = 0; k < ST__N; k++)
-        progress_fmt_bytes(s[k], sizeof(s[k]), b[k]);
+    ds_report_count(p, &c);
+    for (int k = 0; k < DS_FS__N; k++)
+        progress_fmt_bytes(s[k], sizeof(s[k]), c.bytes[k]);
     printf("status %s: %" PRIu64 " missing (%s), %" PRIu64 " outdated (%s), %" PRIu64
            " drifted (%s), %" PRIu64 " unrecorded (%s), %" PRIu64 " extra (%s), %" PRIu64
            " in sync",
-           cli_esc(server), n[ST_MISSING], s[ST_MISSING], n[ST_OUTDATED], s[ST_OUTDATED],
-           n[ST_DRIFTED], s[ST_DRIFTED], n[ST_UNRECORDED], s[ST_UNRECORDED], n[ST_EXTRA],
-           s[ST_EXTRA], n[ST_IN_SYNC]);
-    if (n[ST_UNREADABLE] > 0)
-        printf(", %" PRIu64 " unreadable in the store (%s)", n[ST_UNREADABLE], s[ST_UNREADABLE]);
-    printf(", %" PRIu64 " files\n", total);
-    for (int k = 0; k < ST_LISTED; k++) {
+           cli_esc(server), c.n[DS_FS_MISSING], s[DS_FS_MISSING], c.n[DS_FS_OUTDATED],
+           s[DS_FS_OUTDATED], c.n[DS_FS_DRIFTED], s[DS_FS_DRIFTED], c.n[DS_FS_UNRECORDED],
+           s[DS_FS_UNRECORDED], c.n[DS_FS_EXTRA], s[DS_FS_EXTRA], c.n[DS_FS_IN_SYNC]);
+    if (c.n[DS_FS_UNREADABLE] > 0)
+        printf(", %" PRIu64 " unreadable in the store (%s)", c.n[DS_FS_UNREADABLE],
+               s[DS_FS_UNREADABLE]);
+    printf(", %" PRIu64 " files\n", c.total);
+    for (int k = 0; k < DS_FS_LISTED; k++) {
         for (size_t i = 0; i < p->n; i++) {
-            if (!(lists_of(&p->items[i]) & (1u << k)))
+            if (ds_report_fstatus(&p->items[i]) != (ds_fstatus_t)k)
                 continue;
             progress_fmt_bytes(sz, sizeof(sz), p->items[i].size);
-            printf("  %-8s %s  %s  %s%s\n", st_names[k], cli_esc(p->items[i].klass),
-                   cli_esc(p->items[i].path), sz,
-                   k == ST_UNREADABLE ? "  (unreadable in the store: not shipped)" : "");
+            printf("  %-8s %s  %s  %s%s\n", ds_fstatus_name((ds_fstatus_t)k),
+                   cli_esc(p->items[i].klass), cli_esc(p->items[i].path), sz,
+                   k == DS_FS_UNREADABLE ? "  (unreadable in the store: not shipped)" : "");
         }
     }
 }
 
-static void print_json(struct json *j, const char *server, const ds_plan_t *p,
-                       const ds_retain_usage_t *ru)
-{
-    uint64_t n[ST__N] = {0}, b[ST__N] = {0}, total = count(p, n, b);
-
-    json_obj_begin(j);
-    json_kstr(j, "server", server);
-    json_kstr(j, "status", "ok");
-    json_key(j, "error");
-    json_null(j);
-    /* the console's retain store, shared by every server (the same in each
-     * entry, so the array stays an array of servers) */
-    json_key(j, "console_retain");
-    json_obj_begin(j);
-    json_kuint(j, "versions", ru->versions);
-    json_kuint(j, "stored_bytes", ru->stored_bytes);
-    json_kuint(j, "file_bytes", ru->file_bytes);
-    json_obj_end(j);
-    for (int k = 0; k < ST_LISTED; k++) {
-        json_key(j, st_names[k]);
-        json_arr_begin(j);
-        for (size_t i = 0; i < p->n; i++) {
-            const ds_plan_item_t *it = &p->items[i];
-
-            if (!(lists_of(it) & (1u << k)))
-                continue;
-            json_obj_begin(j);
-            json_kstr(j, "path", it->path);
-            json_kstr(j, "class", it->klass);
-            json_kuint(j, "size", it->size);
-            json_obj_end(j);
-        }
-        json_arr_end(j);
-    }
-    json_key(j, "counts");
-    json_obj_begin(j);
-    for (int k = 0; k < ST__N; k++)
-        json_kuint(j, st_names[k], n[k]);
-    json_kuint(j, "total", total);
-    json_obj_end(j);
-    json_key(j, "bytes");
-    json_obj_begin(j);
-    for (int k = 0; k < ST_LISTED; k++)
-        json_kuint(j, st_names[k], b[k]);
-    json_obj_end(j);
-    json_obj_end(j);
-}
-
-/* A server that could not be read: {"server", "status": "failed", "error"}. */
-static void print_failed_json(struct json *j, const char *server, const char *error)
-{
-    json_obj_begin(j);
-    json_kstr(j, "server", server);
-    json_kstr(j, "status", "failed");
-    json_kstr(j, "error", error);
-    json_obj_end(j);
-}
-
-/* The exit status one server's report calls for: CLI_EXIT_DRIFT when files
- * drifted, CLI_EXIT_PENDING when a sync would change something (files
- * missing, outdated or unrecorded, or an extra file prune would delete;
- * extra files a sync leaves alone are not work), else CLI_EXIT_OK. */
+/* The exit status of a server's verdict (report.h). */
 static int plan_exit(const ds_plan_t *p)
 {
-    int rc = CLI_EXIT_OK;
-
-    for (size_t i = 0; i < p->n; i++) {
-        const ds_plan_item_t *it = &p->items[i];
-        int c = category_of(it);
-
-        if (c == ST_DRIFTED)
-            return CLI_EXIT_DRIFT;
-        /* an unreadable store file: the server lacks what it should get,
-         * and every sync fails until a scan can read it */
-        if (c == ST_MISSING || c == ST_OUTDATED || c == ST_UNRECORDED || c == ST_UNREADABLE ||
-            (c == ST_EXTRA && it->action == DS_PLAN_DELETE))
-            rc = CLI_EXIT_PENDING;
+    switch (ds_report_verdict(p)) {
+    case DS_VERDICT_DRIFT:
+        return CLI_EXIT_DRIFT;
+    case DS_VERDICT_PENDING:
+        return CLI_EXIT_PENDING;
+    default:
+        return CLI_EXIT_OK;
     }
-    return rc;
 }
 
 /* Drift outranks pending work. */
@@ -224,7 +96,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
     ds_strlist_t only;
-    struct json j;
+    ds_json_t j;
     size_t n = 0;
     int rc = cli_select_parse(STATUS_USAGE, argc, argv, flags, &sel);
 
@@ -243,8 +115,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     if (ds_sync_retain_usage(sy, &ru) < 0)
         cli_err("warning: cannot read the retain store under %s", cfg->state);
     if (json) {
-        json_init(&j, stdout);
-        json_arr_begin(&j);
+        ds_json_init(&j, stdout);
+        ds_json_arr_begin(&j);
     }
     for (size_t i = 0; i < n; i++) {
         ds_sync_result_t r;
@@ -253,21 +125,21 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             cli_err("%s", r.error);
             nfail++;
             if (json)
-                print_failed_json(&j, srv[i]->name, r.error);
+                ds_report_failed_json(&j, srv[i]->name, r.error);
             else /* the report names every server, also one it cannot read */
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
         } else {
             worst = worse(worst, plan_exit(r.plan));
             if (json)
-                print_json(&j, srv[i]->name, r.plan, &ru);
+                ds_report_status_json(&j, srv[i]->name, r.plan, &ru);
             else
                 print_text(srv[i]->name, r.plan);
         }
         ds_sync_result_clear(&r);
     }
     if (json) {
-        json_arr_end(&j);
-        json_end(&j);
+        ds_json_arr_end(&j);
+        ds_json_end(&j);
     } else {
         print_retain(cfg, &ru);
     }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "distsync/report.h"
 #include "board.h"
 #include "progress.h"
 #include "sync_cli.h"
@@ -80,35 +81,6 @@ static void summary(const char *name, const ds_sync_result_t *r)
     putchar('\n');
 }
 
-static void result_json(struct json *j, const char *name, const ds_sync_result_t *r)
-{
-    json_obj_begin(j);
-    json_kstr(j, "server", name);
-    json_kstr(j, "status",
-              r->rc == 0            ? "ok"
-              : r->rc == DS_EHELD   ? "held"
-              : r->rc == DS_ELEASE  ? "busy"
-              : r->rc == -ECANCELED ? "cancelled"
-                                    : "failed");
-    json_key(j, "error");
-    if (r->rc < 0)
-        json_str(j, r->error);
-    else
-        json_null(j);
-    json_kuint(j, "created", r->created);
-    json_kuint(j, "updated", r->updated + r->adopted);
-    json_kuint(j, "adopted", r->adopted);
-    json_kuint(j, "deleted", r->deleted);
-    json_kuint(j, "failed_files", r->failed_files);
-    json_kuint(j, "bytes_wire", r->bytes_wire);
-    json_kuint(j, "bytes_received", r->bytes_received);
-    json_kuint(j, "bytes_literal", r->bytes_literal);
-    json_kuint(j, "bytes_copied", r->bytes_copied);
-    json_kuint(j, "bytes_target", r->bytes_target);
-    json_kdouble(j, "elapsed_s", r->elapsed_s);
-    json_obj_end(j);
-}
-
 #define WAIT_DEFAULT_S  600 /* --wait without a value */
 #define WAIT_STEP_MAX_S 30  /* longest pause between two tries */
 
@@ -145,7 +117,7 @@ static void sync_one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct syn
  * *nheld counts the servers whose deletions a prune guard held back,
  * *nbusy those another console held (not failures). */
 static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const struct sync_args *a,
-                   struct cli *cli, struct sync_ui *ui, struct json *j, char *failed, size_t flen,
+                   struct cli *cli, struct sync_ui *ui, ds_json_t *j, char *failed, size_t flen,
                    int *nheld, int *nbusy)
 {
     int nfail = 0;
@@ -170,7 +142,7 @@ static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const s
         } else if (a->dry)
             cli_err("%s", r.error);
         else if (j)
-            result_json(j, srv[i]->name, &r);
+            ds_report_result_json(j, srv[i]->name, &r);
         else
             summary(srv[i]->name, &r);
         fflush(stdout);
@@ -197,7 +169,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
     ds_strlist_t only;
-    struct json j;
+    ds_json_t j;
     char failed[2048] = "";
     size_t n = 0;
     int rc = cli_select_parse(SYNC_USAGE, argc, argv, flags, &sel), nfail, nheld = 0, nbusy = 0;
@@ -226,17 +198,17 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         goto out;
     sync_cli_cancel_target(sy);
     if (a.json) {
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_key(&j, "servers");
-        json_arr_begin(&j);
+        ds_json_init(&j, stdout);
+        ds_json_obj_begin(&j);
+        ds_json_key(&j, "servers");
+        ds_json_arr_begin(&j);
     }
     nfail = run_all(sy, srv, n, &a, cli, &ui, a.json ? &j : NULL, failed, sizeof(failed), &nheld,
                     &nbusy);
     if (a.json) {
-        json_arr_end(&j);
-        json_obj_end(&j);
-        json_end(&j);
+        ds_json_arr_end(&j);
+        ds_json_obj_end(&j);
+        ds_json_end(&j);
     }
     if (nfail > 0)
         cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);

@@ -83,71 +83,71 @@ static void print_text(const char *name, const ds_verify_result_t *v)
         printf("  unreadable %s: %s\n", cli_esc(v->errors[i].path), cli_esc(v->errors[i].message));
 }
 
-static void print_json(struct json *j, const char *name, const ds_verify_result_t *v,
+static void print_json(ds_json_t *j, const char *name, const ds_verify_result_t *v,
                        const ds_sync_result_t *rep, const ds_verify_result_t *after)
 {
     char h[2 * DS_SHA256_LEN + 1];
 
-    json_obj_begin(j);
-    json_kstr(j, "server", name);
-    json_kstr(j, "status", vstatus(v));
-    json_key(j, "error");
-    v->rc < 0 ? json_str(j, v->error) : json_null(j);
-    json_kuint(j, "files", v->files);
-    json_kuint(j, "verified", v->verified);
-    json_kuint(j, "bytes_hashed", v->bytes_hashed);
-    json_key(j, "drifted");
-    json_arr_begin(j);
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "server", name);
+    ds_json_kstr(j, "status", vstatus(v));
+    ds_json_key(j, "error");
+    v->rc < 0 ? ds_json_str(j, v->error) : ds_json_null(j);
+    ds_json_kuint(j, "files", v->files);
+    ds_json_kuint(j, "verified", v->verified);
+    ds_json_kuint(j, "bytes_hashed", v->bytes_hashed);
+    ds_json_key(j, "drifted");
+    ds_json_arr_begin(j);
     for (size_t i = 0; i < v->ndrifted; i++) {
         const ds_verify_drift_t *x = &v->drifted[i];
 
-        json_obj_begin(j);
-        json_kstr(j, "path", x->path);
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "path", x->path);
         ds_hex(x->want_sha256, DS_SHA256_LEN, h);
-        json_kstr(j, "expected_sha256", h);
+        ds_json_kstr(j, "expected_sha256", h);
         ds_hex(x->have_sha256, DS_SHA256_LEN, h);
-        json_kstr(j, "actual_sha256", h);
-        json_kuint(j, "expected_size", x->want_size);
-        json_kuint(j, "actual_size", x->have_size);
-        json_obj_end(j);
+        ds_json_kstr(j, "actual_sha256", h);
+        ds_json_kuint(j, "expected_size", x->want_size);
+        ds_json_kuint(j, "actual_size", x->have_size);
+        ds_json_obj_end(j);
     }
-    json_arr_end(j);
-    json_key(j, "missing");
-    json_arr_begin(j);
+    ds_json_arr_end(j);
+    ds_json_key(j, "missing");
+    ds_json_arr_begin(j);
     for (size_t i = 0; i < v->nmissing; i++)
-        json_str(j, v->missing[i]);
-    json_arr_end(j);
-    json_key(j, "unreadable");
-    json_arr_begin(j);
+        ds_json_str(j, v->missing[i]);
+    ds_json_arr_end(j);
+    ds_json_key(j, "unreadable");
+    ds_json_arr_begin(j);
     for (size_t i = 0; i < v->nerrors; i++) {
-        json_obj_begin(j);
-        json_kstr(j, "path", v->errors[i].path);
-        json_kstr(j, "message", v->errors[i].message);
-        json_obj_end(j);
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "path", v->errors[i].path);
+        ds_json_kstr(j, "message", v->errors[i].message);
+        ds_json_obj_end(j);
     }
-    json_arr_end(j);
-    json_kdouble(j, "elapsed_s", v->elapsed_s);
-    json_key(j, "repair");
+    ds_json_arr_end(j);
+    ds_json_kdouble(j, "elapsed_s", v->elapsed_s);
+    ds_json_key(j, "repair");
     if (rep == NULL) {
-        json_null(j);
+        ds_json_null(j);
     } else {
-        json_obj_begin(j);
-        json_kstr(j, "status", rep->rc == 0 ? "ok" : "failed");
-        json_key(j, "error");
-        rep->rc < 0 ? json_str(j, rep->error) : json_null(j);
-        json_kuint(j, "created", rep->created);
-        json_kuint(j, "updated", rep->updated + rep->adopted);
-        json_kuint(j, "bytes_wire", rep->bytes_wire);
-        json_kstr(j, "reverify", after ? vstatus(after) : "skipped");
-        json_obj_end(j);
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "status", rep->rc == 0 ? "ok" : "failed");
+        ds_json_key(j, "error");
+        rep->rc < 0 ? ds_json_str(j, rep->error) : ds_json_null(j);
+        ds_json_kuint(j, "created", rep->created);
+        ds_json_kuint(j, "updated", rep->updated + rep->adopted);
+        ds_json_kuint(j, "bytes_wire", rep->bytes_wire);
+        ds_json_kstr(j, "reverify", after ? vstatus(after) : "skipped");
+        ds_json_obj_end(j);
     }
-    json_obj_end(j);
+    ds_json_obj_end(j);
 }
 
 /* Repairs what v found, then verifies again. Returns the server's exit
  * status: CLI_EXIT_DRIFT when repaired clean, else CLI_EXIT_SERVER. */
 static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_result_t *v,
-                  struct verify_ui *ui, struct json *j)
+                  struct verify_ui *ui, ds_json_t *j)
 {
     ds_sync_result_t r;
     ds_verify_result_t after = {0};
@@ -181,7 +181,7 @@ static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_res
 
 /* Verifies (and repairs) one server; returns its exit status. */
 static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct verify_args *a,
-               struct verify_ui *ui, struct json *j)
+               struct verify_ui *ui, ds_json_t *j)
 {
     ds_verify_result_t v;
     int status;
@@ -215,7 +215,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
     ds_strlist_t only;
-    struct json j;
+    ds_json_t j;
     size_t n = 0;
     int rc = cli_select_parse(VERIFY_USAGE, argc, argv, flags, &sel), worst = CLI_EXIT_OK;
 
@@ -236,10 +236,10 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
         goto out;
     sync_cli_cancel_target(sy);
     if (a.json) {
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_key(&j, "servers");
-        json_arr_begin(&j);
+        ds_json_init(&j, stdout);
+        ds_json_obj_begin(&j);
+        ds_json_key(&j, "servers");
+        ds_json_arr_begin(&j);
     }
     for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
         int st = one(sy, srv[i], &a, &ui, a.json ? &j : NULL);
@@ -249,9 +249,9 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
             worst = st;
     }
     if (a.json) {
-        json_arr_end(&j);
-        json_obj_end(&j);
-        json_end(&j);
+        ds_json_arr_end(&j);
+        ds_json_obj_end(&j);
+        ds_json_end(&j);
     }
     rc = sync_cli_cancelled() ? sync_cli_cancelled() : worst;
     if (worst == CLI_EXIT_DRIFT && !a.repair)

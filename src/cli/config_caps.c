@@ -3,47 +3,47 @@
 
 #include "cli.h"
 #include "distsync/tz.h"
-#include "json.h"
+#include "distsync/json.h"
 
-static void json_rate(struct json *j, uint64_t bps)
+static void json_rate(ds_json_t *j, uint64_t bps)
 {
     if (bps == DS_BW_OFF)
-        json_null(j);
+        ds_json_null(j);
     else
-        json_uint(j, bps);
+        ds_json_uint(j, bps);
 }
 
 void caps_json(const ds_bw_cfg_t *b)
 {
     char canon[2 * DS_BW_TEXT_MAX], w[64];
-    struct json j;
+    ds_json_t j;
 
-    json_init(&j, stdout);
+    ds_json_init(&j, stdout);
     if (b->text == NULL) {
-        json_null(&j);
+        ds_json_null(&j);
         return;
     }
     ds_bw_format(&b->table, canon, sizeof(canon));
-    json_obj_begin(&j);
-    json_key(&j, "text");
-    json_str(&j, b->text);
-    json_key(&j, "canonical");
-    json_str(&j, canon);
-    json_key(&j, "default_bps");
+    ds_json_obj_begin(&j);
+    ds_json_key(&j, "text");
+    ds_json_str(&j, b->text);
+    ds_json_key(&j, "canonical");
+    ds_json_str(&j, canon);
+    ds_json_key(&j, "default_bps");
     json_rate(&j, b->table.dflt);
-    json_key(&j, "windows");
-    json_arr_begin(&j);
+    ds_json_key(&j, "windows");
+    ds_json_arr_begin(&j);
     for (size_t i = 0; i < b->table.n; i++) {
-        json_obj_begin(&j);
-        json_key(&j, "when");
+        ds_json_obj_begin(&j);
+        ds_json_key(&j, "when");
         ds_bw_format_window(&b->table.w[i], w, sizeof(w));
-        json_str(&j, w);
-        json_key(&j, "bps");
+        ds_json_str(&j, w);
+        ds_json_key(&j, "bps");
         json_rate(&j, b->table.w[i].bps);
-        json_obj_end(&j);
+        ds_json_obj_end(&j);
     }
-    json_arr_end(&j);
-    json_obj_end(&j);
+    ds_json_arr_end(&j);
+    ds_json_obj_end(&j);
 }
 
 static void cap_line(const char *what, const char *name, const ds_bw_cfg_t *b, const char *zone)

@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "distsync/sync.h"
-#include "json.h"
+#include "distsync/json.h"
 #include "select.h"
 
 /* Opens the sync state for cfg; force: prune past max_delete (sync
@@ -37,6 +37,6 @@ int sync_cli_cancelled(void);
 
 /* Prints a plan as text (one line per item that changes something, then
  * totals) or as one JSON object (j != NULL). */
-void sync_cli_print_plan(struct json *j, const char *server, const ds_plan_t *p);
+void sync_cli_print_plan(ds_json_t *j, const char *server, const ds_plan_t *p);
 
 #endif

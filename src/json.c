@@ -3,21 +3,21 @@
 #include <math.h>
 #include <string.h>
 
-#include "json.h"
+#include "distsync/json.h"
 
-void json_init(struct json *j, FILE *f)
+void ds_json_init(ds_json_t *j, FILE *f)
 {
     memset(j, 0, sizeof(*j));
     j->f = f;
 }
 
-void json_end(struct json *j)
+void ds_json_end(ds_json_t *j)
 {
     fputc('\n', j->f);
 }
 
 /* Writes the separator a new value needs at the current level. */
-static void sep(struct json *j)
+static void sep(ds_json_t *j)
 {
     if (j->after_key) {
         j->after_key = 0;
@@ -27,38 +27,38 @@ static void sep(struct json *j)
         fputc(',', j->f);
 }
 
-static void open_level(struct json *j, char c)
+static void open_level(ds_json_t *j, char c)
 {
     sep(j);
     fputc(c, j->f);
-    if (j->depth + 1 < JSON_MAX_DEPTH)
+    if (j->depth + 1 < DS_JSON_MAX_DEPTH)
         j->depth++;
     j->count[j->depth] = 0;
 }
 
-static void close_level(struct json *j, char c)
+static void close_level(ds_json_t *j, char c)
 {
     fputc(c, j->f);
     if (j->depth > 0)
         j->depth--;
 }
 
-void json_obj_begin(struct json *j)
+void ds_json_obj_begin(ds_json_t *j)
 {
     open_level(j, '{');
 }
 
-void json_obj_end(struct json *j)
+void ds_json_obj_end(ds_json_t *j)
 {
     close_level(j, '}');
 }
 
-void json_arr_begin(struct json *j)
+void ds_json_arr_begin(ds_json_t *j)
 {
     open_level(j, '[');
 }
 
-void json_arr_end(struct json *j)
+void ds_json_arr_end(ds_json_t *j)
 {
     close_level(j, ']');
 }
@@ -130,7 +130,7 @@ static void put_escaped(FILE *f, const unsigned char *s, size_t n)
     fputc('"', f);
 }
 
-void json_key(struct json *j, const char *key)
+void ds_json_key(ds_json_t *j, const char *key)
 {
     sep(j);
     put_escaped(j->f, (const unsigned char *)key, strlen(key));
@@ -138,81 +138,81 @@ void json_key(struct json *j, const char *key)
     j->after_key = 1;
 }
 
-void json_strn(struct json *j, const char *s, size_t n)
+void ds_json_strn(ds_json_t *j, const char *s, size_t n)
 {
     sep(j);
     put_escaped(j->f, (const unsigned char *)s, n);
 }
 
-void json_str(struct json *j, const char *s)
+void ds_json_str(ds_json_t *j, const char *s)
 {
     if (s == NULL) {
-        json_null(j);
+        ds_json_null(j);
         return;
     }
-    json_strn(j, s, strlen(s));
+    ds_json_strn(j, s, strlen(s));
 }
 
-void json_int(struct json *j, int64_t v)
+void ds_json_int(ds_json_t *j, int64_t v)
 {
     sep(j);
     fprintf(j->f, "%" PRId64, v);
 }
 
-void json_uint(struct json *j, uint64_t v)
+void ds_json_uint(ds_json_t *j, uint64_t v)
 {
     sep(j);
     fprintf(j->f, "%" PRIu64, v);
 }
 
-void json_double(struct json *j, double v)
+void ds_json_double(ds_json_t *j, double v)
 {
     if (!isfinite(v)) {
-        json_null(j);
+        ds_json_null(j);
         return;
     }
     sep(j);
     fprintf(j->f, "%.6g", v);
 }
 
-void json_bool(struct json *j, int v)
+void ds_json_bool(ds_json_t *j, int v)
 {
     sep(j);
     fputs(v ? "true" : "false", j->f);
 }
 
-void json_null(struct json *j)
+void ds_json_null(ds_json_t *j)
 {
     sep(j);
     fputs("null", j->f);
 }
 
-void json_kstr(struct json *j, const char *key, const char *s)
+void ds_json_kstr(ds_json_t *j, const char *key, const char *s)
 {
-    json_key(j, key);
-    json_str(j, s);
+    ds_json_key(j, key);
+    ds_json_str(j, s);
 }
 
-void json_kint(struct json *j, const char *key, int64_t v)
+void ds_json_kint(ds_json_t *j, const char *key, int64_t v)
 {
-    json_key(j, key);
-    json_int(j, v);
+    ds_json_key(j, key);
+    ds_json_int(j, v);
 }
 
-void json_kuint(struct json *j, const char *key, uint64_t v)
+void ds_json_kuint(ds_json_t *j, const char *key, uint64_t v)
 {
-    json_key(j, key);
-    json_uint(j, v);
+    ds_json_key(j, key);
+    ds_json_uint(j, v);
 }
 
-void json_kdouble(struct json *j, const char *key, double v)
+void ds_json_kdouble(ds_json_t *j, const char *key, double v)
 {
-    json_key(j, key);
-    json_double(j, v);
+    ds_json_key(j, key);
+    ds_json_double(j, v);
 }
 
-void json_kbool(struct json *j, const char *key, int v)
+void ds_json_kbool(ds_json_t *j, const char *key, int v)
 {
-    json_key(j, key);
-    json_bool(j, v);
+    ds_json_key(j, key);
+    ds_json_bool(j, v);
 }
