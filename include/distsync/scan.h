@@ -53,6 +53,7 @@
 
 #include "distsync/catalog.h"
 #include "distsync/chunker.h"
+#include "distsync/escape.h" /* ds_utf8_valid, ds_escape_name (moved to base/) */
 
 #define DS_SCAN_BLOCK       (1u << 20)
 #define DS_SCAN_BATCH_FILES 2048
@@ -116,15 +117,5 @@ typedef struct ds_scan_opts {
  * rolling back the current batch; committed batches stay.
  */
 int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *stats);
-
-/* Returns 1 when s[0, n) is strict UTF-8 (no overlong forms, surrogates or
- * code points above U+10FFFF), else 0. */
-int ds_utf8_valid(const char *s, size_t n);
-
-/* Writes s[0, n) into out (outlen bytes, always NUL-terminated; truncated
- * when it does not fit) for printing: '\' as '\\', newline, tab and
- * carriage return as \n, \t, \r, other control characters (C0, DEL, C1)
- * and bytes that are not valid UTF-8 as \xNN. */
-void ds_escape_name(const char *s, size_t n, char *out, size_t outlen);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "distsync/catalog.h"
 #include "distsync/config.h"
+#include "distsync/log.h"
 
 /* Exit statuses. */
 #define CLI_EXIT_OK    0
@@ -46,6 +47,11 @@ typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
 
 /* Prints "distsync: <fmt>" to stderr, escaped with cli_esc(). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The library's log sink (ds_log_set) for front ends: "distsync: LEVEL: msg"
+ * on stderr, escaped; ctx is the struct cli (debug only with -v, info not
+ * with -q). */
+void cli_log_stderr(void *ctx, ds_log_level_t level, const char *msg);
 
 /* Subcommands, one file each: src/cli/cmd_<name>.c. */
 int cmd_version(struct cli *cli, int argc, char **argv);

@@ -1,9 +1,14 @@
 /* The CLI's one escaping helper: every path or message it prints goes
- * through cli_esc(), so no command writes a raw control character. */
+ * through cli_esc(), so no command writes a raw control character; and the
+ * two printers to stderr built on it (shared by distsync and
+ * distsync-agent). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "distsync/scan.h"
+#include "distsync/escape.h"
+#include "distsync/log.h"
 
 #define ESC_SLOTS 8
 #define ESC_LEN   (4 * 4096 + 16) /* a 4095-byte path with every byte as \xNN */
@@ -18,4 +23,27 @@ const char *cli_esc(const char *s)
         return "-";
     ds_escape_name(s, strlen(s), out, ESC_LEN);
     return out;
+}
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+    char msg[4096];
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "distsync: %s\n", cli_esc(msg));
+}
+
+void cli_log_stderr(void *ctx, ds_log_level_t level, const char *msg)
+{
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    struct cli *cli = ctx;
+
+    if (level == DS_LOG_DEBUG && !cli->verbose)
+        return;
+    if (level == DS_LOG_INFO && cli->quiet)
+        return;
+    fprintf(stderr, "distsync: %s: %s\n", names[level], cli_esc(msg));
 }

@@ -49,7 +49,8 @@ const struct help_key help_keys[] = {
     {"server", "transport", "local|agent",
      "for file:// servers: the receiver in the console (local, default) or a distsync agent "
      "child process over a pipe"},
-    {"server", "agent", "PATH", "the distsync binary run as the agent (default: this one)"},
+    {"server", "agent", "PATH",
+     "the distsync (or distsync-agent) binary run as the agent (default: this one)"},
     {"server", "max_delete", "N|N%", "this server's own max_delete (see [console])"},
     {"server", "timeout", "DURATION", "this server's own timeout (see [console])"},
     {"server", "create_root", "yes|no",

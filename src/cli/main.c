@@ -1,6 +1,5 @@
 /* distsync CLI: global options and subcommand dispatch. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,29 +24,6 @@ static const struct command commands[] = {
     {"verify", cmd_verify}, {"history", cmd_history},
     {"gc", cmd_gc},         {"complete", cmd_complete},
 };
-
-void cli_err(const char *fmt, ...)
-{
-    va_list ap;
-    char msg[4096];
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "distsync: %s\n", cli_esc(msg));
-}
-
-static void log_to_stderr(void *ctx, ds_log_level_t level, const char *msg)
-{
-    static const char *names[] = {"error", "warning", "info", "debug"};
-    struct cli *cli = ctx;
-
-    if (level == DS_LOG_DEBUG && !cli->verbose)
-        return;
-    if (level == DS_LOG_INFO && cli->quiet)
-        return;
-    fprintf(stderr, "distsync: %s: %s\n", names[level], cli_esc(msg));
-}
 
 /* "unknown command 'X'", the closest command, and where the list is. */
 static void unknown_command(const char *name)
@@ -141,7 +117,7 @@ int main(int argc, char **argv)
         help_print_main(stderr);
         return CLI_EXIT_USAGE;
     }
-    ds_log_set(log_to_stderr, &cli);
+    ds_log_set(cli_log_stderr, &cli);
     sub = optind;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[sub], commands[i].name) == 0) {

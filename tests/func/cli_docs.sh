@@ -3,7 +3,7 @@
 # and `cmake --install` into a DESTDIR:
 #  - distsync.1 names every command, every option of each command and every
 #    exit status; distsync.conf.5 names every key of the parser's table
-#    (read from src/config_parse.c); both render with man -l when present;
+#    (read from src/config/config_parse.c); both render with man -l when present;
 #  - the completion script loads in bash, completes commands, a command's
 #    options and a server name (from `distsync complete servers`);
 #  - DESTDIR install holds bin/distsync, man1, man5, the completion and the
@@ -26,8 +26,8 @@ for code in 0 1 2 3 4 5 6 23 25 130; do
   grep -qx "\.B $code" "$man1" || bad "distsync.1 lacks exit status $code"
 done
 # every key of the parser's tables: {"key", k_fn} lines in *_keys[] arrays
-keys=$(sed -n '/_keys\[\] = {/,/^};/p' "${DS_SRC:?}/src/config_parse.c" | grep -oE '\{"[a-z_]+", *k_' | sed -E 's/\{"([a-z_]+)".*/\1/' | sort -u)
-[ -n "$keys" ] || bad "no keys found in src/config_parse.c"
+keys=$(sed -n '/_keys\[\] = {/,/^};/p' "${DS_SRC:?}/src/config/config_parse.c" | grep -oE '\{"[a-z_]+", *k_' | sed -E 's/\{"([a-z_]+)".*/\1/' | sort -u)
+[ -n "$keys" ] || bad "no keys found in src/config/config_parse.c"
 for k in $keys; do
   grep -q "^\\\\fB$k\\\\fR = " "$man5" || bad "distsync.conf.5 lacks key $k"
 done

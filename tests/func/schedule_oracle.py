@@ -6,7 +6,7 @@ usage: schedule_oracle.py RULE ZONE FROM_RFC3339 COUNT
 Prints a JSON array of the next COUNT fire times, RFC 3339 with the local
 offset, exactly as `distsync schedule next --json` is specified to.
 
-Semantics implemented here, independently of src/schedule.c:
+Semantics implemented here, independently of src/schedule/schedule.c:
 - a wall time in a DST gap fires at the first valid instant after it (the
   transition itself), found by bisection on UTC seconds;
 - a repeated wall time fires at its first occurrence (fold=0);

@@ -15,7 +15,7 @@ mkdir -p "$tmp/canary"
 echo "precious" >"$tmp/canary/keep.txt"
 
 cat >"$tmp/mkman.py" <<'PY'
-# mkman.py OUT KIND: writes a hostile manifest (format: src/manifest.c).
+# mkman.py OUT KIND: writes a hostile manifest (format: src/proto/manifest.c).
 import hashlib, os, struct, sys
 out, kind = sys.argv[1], sys.argv[2]
 def entry(path, size=10, sha=b"\x01" * 32):

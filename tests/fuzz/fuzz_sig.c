@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sync_int.h"
+#include "sync/sync_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,8 +2,9 @@
  * Writes the seed corpora under tests/fuzz/corpus/<target>/ from real, valid
  * sessions (plus a few hostile ones). Not built by CMake; run by hand after a
  * protocol change:
- *   cc -D_GNU_SOURCE -Iinclude -Isrc tests/fuzz/gen_seeds.c BUILD/libdistsync.a \
- *      $(pkg-config --libs libcrypto libzstd libxxhash) -lrsync -o /tmp/gen_seeds
+ *   cc -D_GNU_SOURCE -Iinclude -Isrc tests/fuzz/gen_seeds.c \
+ *      -Wl,--start-group BUILD/src/libdistsync_*.a -Wl,--end-group \
+ *      $(pkg-config --libs libcrypto libzstd libxxhash sqlite3) -lrsync -lm -o /tmp/gen_seeds
  *   /tmp/gen_seeds tests/fuzz/corpus
  */
 #include <stdio.h>

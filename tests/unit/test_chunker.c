@@ -1,4 +1,4 @@
-/* Unit tests for the content-defined chunker (src/chunker.c). */
+/* Unit tests for the content-defined chunker (src/store/chunker.c). */
 #include "check.h"
 
 #include "distsync/chunker.h"

@@ -1,4 +1,4 @@
-/* Unit tests for the retained-version chunk store (src/retain.c). */
+/* Unit tests for the retained-version chunk store (src/store/retain.c). */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>

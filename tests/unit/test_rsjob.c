@@ -1,10 +1,10 @@
 /* The one librsync job pump: bounded output slices, input refills, errors,
- * and the stall guard (ds__rsjob_pump in src/rsjob.c). */
+ * and the stall guard (ds__rsjob_pump in src/proto/rsjob.c). */
 #include <stdlib.h>
 
 #include "check.h"
 #include "distsync/error.h"
-#include "rsjob.h"
+#include "proto/rsjob.h"
 #include "session.h"
 
 static uint8_t data[200000];

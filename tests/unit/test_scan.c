@@ -12,7 +12,7 @@
 #include "distsync/catalog.h"
 #include "distsync/error.h"
 #include "distsync/scan.h"
-#include "scan_int.h"
+#include "store/scan_int.h"
 
 static char root[4200], store[4300], dbpath[4300];
 static char warnings[8192];

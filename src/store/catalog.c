@@ -44,7 +44,7 @@ static const char *const migration_1[] = {
 };
 
 /* Migration 2: servers, runs, events and last-known server manifests
- * (include/distsync/events.h, src/events.c). */
+ * (include/distsync/events.h, src/store/events.c). */
 static const char *const migration_2[] = {
     "CREATE TABLE server("
     " id INTEGER PRIMARY KEY,"

@@ -20,7 +20,7 @@
 #include "apply_int.h"
 #include "distsync/error.h"
 #include "distsync/pathsafe.h"
-#include "rsjob.h"
+#include "proto/rsjob.h"
 
 #define SIG_FRAME     (1u << 20) /* signature bytes per SIG_DATA frame */
 #define SIG_BLOCK_MIN 256u

@@ -24,7 +24,7 @@
 #include "distsync/fsutil.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
-#include "rsjob.h"
+#include "proto/rsjob.h"
 
 #define file_fail   ds__apply_file_fail
 #define file_write  ds__apply_file_write

@@ -13,7 +13,7 @@
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
-#include "rsjob.h"
+#include "proto/rsjob.h"
 
 #define IN_CAP  (256u * 1024)
 #define OUT_CAP (256u * 1024)

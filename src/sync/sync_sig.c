@@ -13,7 +13,7 @@
 #include <librsync.h>
 
 #include "distsync/error.h"
-#include "rsjob.h"
+#include "proto/rsjob.h"
 #include "sync_int.h"
 
 #define IOBUF (256u * 1024)

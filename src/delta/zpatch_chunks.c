@@ -4,7 +4,7 @@
  * content-defined chunker (finer than the catalog's chunks: 4/16/64 KiB);
  * a target chunk whose XXH3-64 is in the basis index, and whose bytes are
  * equal (compared, never trusted), is copied; neighbouring copies that are
- * contiguous in the basis merge into one range. See src/zpatch_int.h.
+ * contiguous in the basis merge into one range. See src/delta/zpatch_int.h.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The layers of libdistsync (src/<layer>/, src/CMakeLists.txt) call only
+# down: every ds_* symbol a layer's archive uses and does not define must be
+# defined by a layer it declares (directly or through them). build/layers.txt
+# has one line per layer: its name, its archive, then the allowed archives.
+set -uo pipefail
+: "${DS_BUILD:?}"
+layers=$DS_BUILD/layers.txt
+[ -r "$layers" ] || { echo "FAIL: no layer list at $layers" >&2; exit 1; }
+fail=0 n=0
+defs() { nm -g --defined-only "$@" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u; }
+while read -r name archive allowed; do
+  n=$((n + 1))
+  # shellcheck disable=SC2086
+  missing=$(comm -23 \
+    <(nm -g --undefined-only "$archive" | awk '$1 == "U" && $2 ~ /^ds_/ {print $2}' | sort -u) \
+    <(defs "$archive" $allowed))
+  if [ -n "$missing" ]; then
+    for s in $missing; do
+      owner=$(while read -r o a _; do defs "$a" | grep -qx "$s" && echo "$o"; done <"$layers")
+      echo "FAIL: layer $name calls $s, defined in layer '${owner:-none}', which it may not use" >&2
+    done
+    fail=1
+  fi
+done <"$layers"
+[ "$n" -ge 10 ] || { echo "FAIL: layers.txt names only $n layers" >&2; fail=1; }
+[ "$fail" = 0 ] && echo "PASS: layers ($n layers, calls only go down)"
+exit "$fail"
