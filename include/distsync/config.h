@@ -115,7 +115,7 @@ int ds_config_parse(const char *text, const char *name, const char *base_dir, ds
 
 void ds_config_free(ds_config_t *cfg);
 
-/* What `config check` adds to loading (src/config_check.c): the store is an
+/* What `config check` adds to loading (src/config/config_check.c): the store is an
  * existing directory, no file:// target is inside the store or the state
  * directory, no two servers have the same URL (trailing slashes aside).
  * Returns 0, or DS_ECONFIG with one line naming file, line and server. */

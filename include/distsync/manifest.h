@@ -63,7 +63,7 @@ int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len);
 int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err, size_t errlen);
 
 /*
- * The same decoder fed in slices (src/manifest_stream.c), for a manifest
+ * The same decoder fed in slices (src/proto/manifest_stream.c), for a manifest
  * that arrives in pieces: memory is the decoded manifest plus one entry,
  * never the encoded bytes. max_len and max_entries (0: none) cap the
  * encoded size and the entry count (DS_ETOOBIG, message in error).

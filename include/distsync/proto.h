@@ -1,6 +1,6 @@
 /*
  * Apply protocol: frame codec. Pure functions over byte buffers (no I/O, no
- * clock), shared by the receiver (src/apply.c), the console side and every
+ * clock), shared by the receiver (src/target/apply.c), the console side and every
  * transport. The wire format is specified in src/PROTOCOL.md.
  *
  * Frame: 12-byte header then payload, all integers big-endian:

@@ -89,7 +89,7 @@ const char *ds_transport_error(const ds_transport_t *t);
  * ended). NULL is a no-op. */
 void ds_transport_free(ds_transport_t *t);
 
-/* Backends (src/transport_local.c, src/transport_pipe.c). root is the
+/* Backends (src/transport/transport_local.c, src/transport/transport_pipe.c). root is the
  * target directory. */
 int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
                              size_t errlen);

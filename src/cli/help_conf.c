@@ -1,6 +1,6 @@
 /*
  * What each configuration key means, for distsync.conf(5). The key list
- * itself comes from the parser (ds_config_key_at, src/config_parse.c): the
+ * itself comes from the parser (ds_config_key_at, src/config/config_parse.c): the
  * documentation generator (doc/gen_doc.c) fails the build when a key the
  * parser accepts has no entry here.
  */
