@@ -61,6 +61,8 @@ int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_
         s->o.out_high = 16u << 20;
     if (s->o.zstd_level == 0)
         s->o.zstd_level = 3;
+    s->frame = DATA_FRAME;
+    s->high = s->o.out_high;
     s->next_fid = 1;
     *out = s;
     return 0;
@@ -424,7 +426,7 @@ int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const
     while (n > 0) {
         ds_msg_t m = {.type = basis ? DS_MSG_DELTA : DS_MSG_LITERAL};
         const uint8_t *zp = NULL;
-        size_t k = n > DATA_FRAME ? DATA_FRAME : n, z = compress(s, f, b, k, &zp);
+        size_t k = n > s->frame ? s->frame : n, z = compress(s, f, b, k, &zp);
 
         m.u.data.file_id = fid;
         m.u.data.basis = ds_pstr(basis);
@@ -475,7 +477,7 @@ int ds_session_file_delta_end(ds_session_t *s, uint32_t fid)
     return ds__session_send(s, &m, 0, 0, fid, NULL);
 }
 
-static int file_end(ds_session_t *s, ds_msg_t *m, uint32_t fid)
+static int file_end(ds_session_t *s, ds_msg_t *m, uint32_t fid, int ctl)
 {
     struct sfile *f = ds__session_find_file(s, fid);
     int rc = need_ready(s);
@@ -485,6 +487,8 @@ static int file_end(ds_session_t *s, ds_msg_t *m, uint32_t fid)
     if (f == NULL || f->committed)
         return DS_EUSAGE;
     f->committed = 1;
+    if (ctl)
+        return ds__session_send_ctl(s, m, 1, f->tag, fid, f->path);
     return ds__session_send(s, m, 1, f->tag, fid, f->path);
 }
 
@@ -496,7 +500,7 @@ int ds_session_file_commit(ds_session_t *s, uint32_t fid, uint64_t size,
     m.u.commit.file_id = fid;
     m.u.commit.size = size;
     memcpy(m.u.commit.sha256, sha256, DS_SHA256_LEN);
-    return file_end(s, &m, fid);
+    return file_end(s, &m, fid, 0);
 }
 
 int ds_session_file_abort(ds_session_t *s, uint32_t fid)
@@ -504,7 +508,15 @@ int ds_session_file_abort(ds_session_t *s, uint32_t fid)
     ds_msg_t m = {.type = DS_MSG_FILE_ABORT};
 
     m.u.file.file_id = fid;
-    return file_end(s, &m, fid);
+    return file_end(s, &m, fid, 0);
+}
+
+int ds__session_abort_ctl(ds_session_t *s, uint32_t fid)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ABORT};
+
+    m.u.file.file_id = fid;
+    return file_end(s, &m, fid, 1);
 }
 
 int ds_session_file_failed(const ds_session_t *s, uint32_t fid)
@@ -623,7 +635,40 @@ void ds_session_listing(const ds_session_t *s, const ds_session_entry_t **e, siz
 int ds_session_room(const ds_session_t *s)
 {
     return s->phase == DS_SESSION_READY && s->nfiles < s->o.window_files &&
-           s->out.len - s->out_off < s->o.out_high;
+           s->out.len - s->out_off < s->high;
+}
+
+/* a, clamped to lo .. hi (hi wins when lo > hi). */
+static uint64_t clamp(uint64_t a, uint64_t lo, uint64_t hi)
+{
+    a = a < lo ? lo : a;
+    return a > hi ? hi : a;
+}
+
+int ds_session_set_rate(ds_session_t *s, uint64_t bytes_per_s)
+{
+    s->rate = bytes_per_s;
+    if (bytes_per_s == 0) {
+        s->frame = DATA_FRAME;
+        s->high = s->o.out_high;
+        return 0;
+    }
+    /* about 2 s of the rate queued and 0.5 s per frame: a control frame
+     * waits at most one frame, a paused link holds little */
+    s->high = (size_t)clamp(bytes_per_s > UINT64_MAX / 2 ? UINT64_MAX : bytes_per_s * 2, HIGH_MIN,
+                            s->o.out_high);
+    s->frame = (size_t)clamp(bytes_per_s / 2, FRAME_MIN, DATA_FRAME);
+    return 0;
+}
+
+size_t ds_session_data_block(const ds_session_t *s)
+{
+    return s->frame;
+}
+
+size_t ds_session_ctl_pending(const ds_session_t *s)
+{
+    return s->ctl_end > s->st.bytes_out ? (size_t)(s->ctl_end - s->st.bytes_out) : 0;
 }
 
 int ds_session_idle(const ds_session_t *s)

@@ -9,7 +9,9 @@
 #include "distsync/session.h"
 
 #define READ_CHUNK   (1u << 20)
-#define DATA_FRAME   (4u << 20) /* data bytes per LITERAL/DELTA frame */
+#define DATA_FRAME   (4u << 20)  /* data bytes per LITERAL/DELTA frame, at most */
+#define FRAME_MIN    (4u << 10)  /* ... and at least, once a rate is set */
+#define HIGH_MIN     (64u << 10) /* queued output allowed at the lowest rates */
 #define COMPACT_AT   (4u << 20)
 #define ERRLEN       1024
 #define COMP_MIN_WIN 97         /* keep zstd output only below 97% of the raw size */
@@ -55,6 +57,13 @@ struct ds_session {
     uint32_t next_id, next_fid;
     ds_proto_buf_t out, in;
     size_t out_off;
+    /* sizing from the link's rate (ds_session_set_rate): data bytes per
+     * frame, and queued output bytes before room() says no */
+    uint64_t rate;
+    size_t frame, high;
+    /* stream offset where the control frames queued ahead of the data end
+     * (session_cancel.c); at or below bytes_out when none waits */
+    uint64_t ctl_end;
     /* stream offsets where the queued frames not yet begun on the wire
      * start (a cancel cuts the output at one: session_cancel.c) */
     uint64_t *fstart;
@@ -104,6 +113,14 @@ uint64_t ds__session_queue_end(const ds_session_t *s);
  * 0 or DS_ENOMEM / DS_ETOOBIG. */
 int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
                      const char *path);
+/* Queues control frame m (LEASE renew, FILE_ABORT of a cancel) ahead of
+ * the data: after the control frames already waiting, at the first frame
+ * boundary not yet begun on the wire; the FIFO stays in wire order.
+ * 0 or DS_ENOMEM / DS_ETOOBIG. */
+int ds__session_send_ctl(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
+                         const char *path);
+/* FILE_ABORT of file fid as a control frame (ds_session_cancel_sends). */
+int ds__session_abort_ctl(ds_session_t *s, uint32_t fid);
 /* Copies n bytes of a listing path (NUL added) into the path blocks.
  * Returns the copy or NULL (out of memory). */
 char *ds__session_list_path(ds_session_t *s, const char *p, size_t n);

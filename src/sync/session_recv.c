@@ -347,7 +347,7 @@ static int renew(ds_session_t *s, int64_t now)
     l.u.lease.ttl_s = s->o.lease_ttl_s;
     s->renew_pending = 1;
     s->lease_at = now;
-    return ds__session_send(s, &l, 1, 0, 0, NULL);
+    return ds__session_send_ctl(s, &l, 1, 0, 0, NULL); /* ahead of the queued data */
 }
 
 static int pump_out(ds_session_t *s)

@@ -327,7 +327,11 @@ static int stream(struct sender *sd)
     int rc = 0;
 
     if (sd->off < sd->len && !ds_session_file_failed(sd->ss, sd->fid)) {
-        size_t want = sd->len - sd->off > SEND_BLOCK ? SEND_BLOCK : (size_t)(sd->len - sd->off);
+        size_t block = ds_session_data_block(sd->ss); /* one frame: room() is checked between */
+        size_t want = block < SEND_BLOCK ? block : SEND_BLOCK;
+
+        if (sd->len - sd->off < want)
+            want = (size_t)(sd->len - sd->off);
 
         do
             r = pread(sd->fd, sd->buf, want, (off_t)sd->off);
