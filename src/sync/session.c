@@ -404,14 +404,12 @@ static size_t compress(ds_session_t *s, struct sfile *f, const void *p, size_t n
         *zp = s->zbuf;
     }
     if (ZSTD_isError(z) || z == 0 || z * 100 >= n * COMP_MIN_WIN) {
-        if (f && !f->tried && n >= (1u << 20))
+        if (f && !f->paid && (f->unpaid += n) >= NOCOMP_AFTER)
             f->nocomp = 1; /* incompressible: do not pay zstd for the rest */
-        if (f)
-            f->tried = 1;
         return 0;
     }
     if (f)
-        f->tried = 1;
+        f->paid = 1;
     return z;
 }
 

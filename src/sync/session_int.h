@@ -16,6 +16,7 @@
 #define ERRLEN       1024
 #define COMP_MIN_WIN 97         /* keep zstd output only below 97% of the raw size */
 #define LIST_BLOCK   (1u << 20) /* bytes per block of listing paths */
+#define NOCOMP_AFTER (1u << 20) /* stop trying zstd on a file once this much failed */
 
 struct pend {
     uint32_t id;
@@ -37,7 +38,8 @@ struct lblock {
 struct sfile {
     uint32_t fid;
     uint64_t tag;
-    int failed, committed, nocomp, tried;
+    int failed, committed, nocomp, paid;
+    uint64_t unpaid; /* raw bytes zstd could not shrink, while none paid */
     char *path;
     uint64_t begin_at; /* offset of its FILE_BEGIN in the output stream */
 };

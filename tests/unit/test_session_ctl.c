@@ -402,6 +402,61 @@ out:
     finish(s, h, now);
 }
 
+/* Small frames of incompressible data: zstd is tried on the first MiB of
+ * the file only (counted by the frame cache's compressions), as with one
+ * 4 MiB frame; a compressible file goes on being compressed. */
+static void test_small_frames_nocomp(void)
+{
+    static uint8_t rnd[4 << 20], txt[2 << 20];
+    ds_session_zcache_t *zc = NULL;
+    ds_session_opts_t so = {.console_id = "console-ctl", .write = 1};
+    ds_transport_cfg_t tc = {.mode = "local", .no_fsync = 1};
+    ds_transport_t *t = NULL;
+    ds_session_t *s = NULL;
+    uint64_t hits, misses;
+    uint32_t fid;
+    char url[4200], err[512];
+
+    snprintf(root, sizeof(root), "%s", check_tmpdir("test_session_ctl_nocomp"));
+    snprintf(url, sizeof(url), "file://%s", root);
+    tc.url = url;
+    fill(rnd, sizeof(rnd), 8);
+    for (size_t i = 0; i < sizeof(txt); i++)
+        txt[i] = "small frames still compress\n"[i % 28];
+    CHECK_INT(ds_session_zcache_new(0, &zc), 0);
+    so.zcache = zc;
+    CHECK_INT(ds_transport_open(&tc, &t, err, sizeof(err)), 0);
+    CHECK_INT(ds_session_new(t, &so, &s), 0);
+    if (s == NULL)
+        goto out;
+    CHECK_INT(ds_session_set_rate(s, 8000), 0); /* 4 KiB frames */
+    CHECK_INT(ds_session_start(s), 0);
+    for (int i = 0; i < 20000 && ds_session_phase(s) != DS_SESSION_READY; i++)
+        if (ds_session_step(s, time(NULL)) < 0)
+            break;
+    CHECK_INT(ds_session_file_begin(s, "patches/r", sizeof(rnd), 0644, DS_PROTO_NO_MTIME, 1, &fid),
+              0);
+    CHECK_INT(ds_session_file_data(s, fid, NULL, rnd, sizeof(rnd)), 0);
+    ds_session_zcache_stats(zc, &hits, &misses);
+    CHECK_INT(hits + misses, (1u << 20) / (4u << 10));
+    CHECK_INT(ds_session_file_begin(s, "patches/t", sizeof(txt), 0644, DS_PROTO_NO_MTIME, 2, &fid),
+              0);
+    CHECK_INT(ds_session_file_data(s, fid, NULL, txt, sizeof(txt)), 0);
+    ds_session_zcache_stats(zc, &hits, &misses);
+    CHECK_INT(hits + misses, (1u << 20) / (4u << 10) + sizeof(txt) / (4u << 10));
+    CHECK(ds_session_stats(s)->literal_wire < sizeof(rnd) + sizeof(txt) / 10);
+    CHECK_INT(ds_session_cancel_sends(s), 0);
+    CHECK_INT(ds_session_close(s), 0);
+    for (int i = 0; i < 20000 && ds_session_phase(s) != DS_SESSION_DONE; i++)
+        if (ds_session_step(s, time(NULL)) < 0)
+            break;
+    CHECK_INT(ds_session_phase(s), DS_SESSION_DONE);
+out:
+    ds_session_free(s);
+    ds_transport_free(t);
+    ds_session_zcache_free(zc);
+}
+
 /* literal_wire / literal_raw of file at a rate (its frame size). */
 static double ratio_at(const uint8_t *p, size_t n, uint64_t rate, const char *name)
 {
@@ -479,6 +534,7 @@ int main(void)
     RUN(test_paused_window);
     RUN(test_cancel_after_renewal);
     RUN(test_set_rate);
+    RUN(test_small_frames_nocomp);
     RUN(test_frame_cost);
     return CHECK_DONE();
 }
