@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/session.h"
 #include "throttled.h"
@@ -127,16 +128,16 @@ static size_t renewals(const struct throttled *h)
     return n;
 }
 
-/* 1 when a LEASE renewal sits on the wire between two data frames of fid
- * (all of which were queued by one ds_session_file_data call). */
-static int renewal_inside(const struct throttled *h, uint32_t fid)
+/* 1 when a LEASE renewal sits on the wire between two data frames (type)
+ * of fid (all of which were queued by one ds_session_file_data call). */
+static int renewal_inside(const struct throttled *h, uint32_t fid, uint8_t type)
 {
     int data_before = 0, lease = 0;
 
     for (size_t i = 0; i < h->nfr; i++) {
         const struct thr_frame *f = &h->fr[i];
 
-        if (f->type == DS_MSG_LITERAL && f->fid == fid) {
+        if (f->type == type && f->fid == fid) {
             if (lease)
                 return 1;
             data_before = 1;
@@ -147,11 +148,54 @@ static int renewal_inside(const struct throttled *h, uint32_t fid)
     return 0;
 }
 
+/* A tmpfile holding p[0, n), rewound; NULL on failure. */
+static FILE *mem_file(const void *p, size_t n)
+{
+    FILE *f = tmpfile();
+
+    if (f != NULL && (fwrite(p, 1, n, f) != n || fflush(f) != 0)) {
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The librsync delta turning old into nw (n bytes each), malloc'd. */
+static uint8_t *make_delta(const uint8_t *old, const uint8_t *nw, size_t n, size_t *dn)
+{
+    FILE *fo = mem_file(old, n), *fn = mem_file(nw, n), *fd = tmpfile();
+    ds_delta_src_t bs, ts;
+    uint8_t *d = NULL;
+    long len;
+
+    if (fo && fn && fd) {
+        ds_delta_src_fd(&bs, fileno(fo), n);
+        ds_delta_src_fd(&ts, fileno(fn), n);
+        if (ds_delta_compute(&bs, &ts, NULL, fileno(fd), NULL) == 0 &&
+            (len = lseek(fileno(fd), 0, SEEK_END)) > 0 && (d = malloc((size_t)len)) != NULL) {
+            *dn = (size_t)len;
+            if (pread(fileno(fd), d, *dn, 0) != len) {
+                free(d);
+                d = NULL;
+            }
+        }
+    }
+    if (fo)
+        fclose(fo);
+    if (fn)
+        fclose(fn);
+    if (fd)
+        fclose(fd);
+    return d;
+}
+
 /* Renewals inserted between queued frames: every request still gets its
  * own reply, in order, with its tag. */
 static void test_pend_order(void)
 {
-    static uint8_t a[20000], b[256 << 10], c[64 << 10];
+    static uint8_t a[20000], b[256 << 10], b2[sizeof(b)], c[64 << 10];
+    uint8_t *delta = NULL, sum[DS_SHA256_LEN];
+    size_t dn = 0;
     struct throttled *h = NULL;
     ds_session_result_t r;
     ds_session_t *s;
@@ -159,19 +203,24 @@ static void test_pend_order(void)
     static const struct {
         int kind;
         uint64_t tag;
-    } want[] = {{DS_SRES_FILE, 1}, {DS_SRES_HASH, 2}, {DS_SRES_FILE, 3}, {DS_SRES_DELETE, 4},
-                {DS_SRES_HASH, 5}, {DS_SRES_FILE, 6}, {DS_SRES_SIG, 7},  {DS_SRES_MANIFEST, 0}};
+    } want[] = {{DS_SRES_FILE, 1},   {DS_SRES_HASH, 2}, {DS_SRES_FILE, 3},
+                {DS_SRES_DELETE, 4}, {DS_SRES_HASH, 5}, {DS_SRES_FILE, 6},
+                {DS_SRES_SIG, 7},    {DS_SRES_FILE, 8}, {DS_SRES_MANIFEST, 0}};
     size_t n = 0;
-    uint32_t bfid = 0;
+    uint32_t bfid = 0, fid;
     char path[4400];
 
     snprintf(root, sizeof(root), "%s", check_tmpdir("test_session_ctl_order"));
     fill(a, sizeof(a), 1);
     fill(b, sizeof(b), 2);
     fill(c, sizeof(c), 3);
+    memcpy(b2, b, 64u << 10); /* b's next version: 64 KiB kept, 192 KiB new */
+    fill(b2 + (64u << 10), sizeof(b2) - (64u << 10), 4);
+    delta = make_delta(b, b2, sizeof(b), &dn);
+    CHECK(delta != NULL && dn > (160u << 10)); /* a dozen DELTA frames */
     s = open_thr(512u << 10, 0, &h);
     CHECK(s != NULL);
-    if (s == NULL)
+    if (s == NULL || delta == NULL)
         goto out;
     CHECK_INT(ds_session_set_rate(s, 32u << 10), 0); /* 16 KiB frames */
     CHECK_INT(ds_session_step(s, now), 0);
@@ -183,6 +232,12 @@ static void test_pend_order(void)
     CHECK_INT(ds_session_hash(s, "patches/b.bin", 5), 0);
     send_file(s, "patches/c.bin", c, sizeof(c), 6);
     CHECK_INT(ds_session_sig(s, "patches/c.bin", sizeof(c), 4096, 8, 7), 0);
+    ds_sha256(b2, sizeof(b2), sum);
+    CHECK_INT(
+        ds_session_file_begin(s, "patches/b.bin", sizeof(b2), 0644, DS_PROTO_NO_MTIME, 8, &fid), 0);
+    CHECK_INT(ds_session_file_data(s, fid, "patches/b.bin", delta, dn), 0);
+    CHECK_INT(ds_session_file_delta_end(s, fid), 0);
+    CHECK_INT(ds_session_file_commit(s, fid, sizeof(b2), sum), 0);
     CHECK_INT(ds_session_commit_manifest(s), 0);
     CHECK_INT(settle(s, &now, 1), 0);
     CHECK_STR(ds_session_error(s), "");
@@ -204,12 +259,14 @@ static void test_pend_order(void)
     }
     CHECK_INT(n, sizeof(want) / sizeof(want[0]));
     CHECK(renewals(h) >= 3);
-    CHECK(renewal_inside(h, bfid));
+    CHECK(renewal_inside(h, bfid, DS_MSG_LITERAL));
+    CHECK(renewal_inside(h, fid, DS_MSG_DELTA));
     snprintf(path, sizeof(path), "%s/patches/b.bin", root);
-    CHECK(file_is(path, b, sizeof(b)));
+    CHECK(file_is(path, b2, sizeof(b2)));
     snprintf(path, sizeof(path), "%s/patches/c.bin", root);
     CHECK(file_is(path, c, sizeof(c)));
 out:
+    free(delta);
     finish(s, h, now);
 }
 
