@@ -645,7 +645,6 @@ static uint64_t clamp(uint64_t a, uint64_t lo, uint64_t hi)
 
 int ds_session_set_rate(ds_session_t *s, uint64_t bytes_per_s)
 {
-    s->rate = bytes_per_s;
     if (bytes_per_s == 0) {
         s->frame = DATA_FRAME;
         s->high = s->o.out_high;

@@ -59,9 +59,8 @@ struct ds_session {
     uint32_t next_id, next_fid;
     ds_proto_buf_t out, in;
     size_t out_off;
-    /* sizing from the link's rate (ds_session_set_rate): data bytes per
+    /* sized from the link's rate (ds_session_set_rate): data bytes per
      * frame, and queued output bytes before room() says no */
-    uint64_t rate;
     size_t frame, high;
     /* stream offset where the control frames queued ahead of the data end
      * (session_cancel.c); at or below bytes_out when none waits */
