@@ -80,7 +80,9 @@ sed 's/^timeout = 2s$/timeout = 600s/' "$conf" >"$tmp/long.conf"
 interrupt_hung() { # CMD MAX_S
   local start rc=0 pid took
   start=$(date +%s)
-  timeout 60 "$DISTSYNC" -c "$tmp/long.conf" "$1" hung >"$tmp/out" 2>"$tmp/err" &
+  # --foreground: timeout forwards the SIGINT to distsync once (without it,
+  # it signals its whole group too, a second SIGINT: "exit at once")
+  timeout --foreground 60 "$DISTSYNC" -c "$tmp/long.conf" "$1" hung >"$tmp/out" 2>"$tmp/err" &
   pid=$!
   sleep 1
   kill -INT "$pid" 2>/dev/null
