@@ -25,6 +25,12 @@
 #define DS_CONFIG_TIMEOUT_DEFAULT 120u
 #define DS_CONFIG_TIMEOUT_MAX     86400u
 
+/* Concurrency limits: servers syncing at once ([console] and [site NAME]
+ * max_servers =) and files in flight per server ([server NAME] max_files
+ * =); the defaults are the engine's (distsync/engine.h). */
+#define DS_CONFIG_MAX_SERVERS_MAX 1024u
+#define DS_CONFIG_MAX_FILES_MAX   4096u
+
 typedef struct ds_strlist {
     char **v; /* owned strings */
     size_t n;
@@ -44,6 +50,7 @@ typedef struct ds_site_cfg {
     char *tz;              /* IANA zone of the site's windows (and its
                               servers'), NULL: the console's zone */
     int tz_line;
+    unsigned max_servers; /* servers of the site syncing at once (0: default) */
 } ds_site_cfg_t;
 
 typedef struct ds_server_cfg {
@@ -62,6 +69,7 @@ typedef struct ds_server_cfg {
     char *agent;           /* agent = PATH of the distsync binary run as the agent, NULL: self */
     unsigned timeout_s;    /* timeout = seconds without progress (default: [console] timeout) */
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
+    unsigned max_files;    /* files in flight (0: default) */
     int line;
     int url_line, site_line, classes_line, max_delete_line; /* 0 when the key is absent */
 } ds_server_cfg_t;
@@ -92,6 +100,7 @@ typedef struct ds_config {
     unsigned lease_ttl;    /* [console] lease_ttl = seconds (0: 300) */
     ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
     int delta_level;       /* [console] delta_level = zstd level of zpatch deltas (0: default) */
+    unsigned max_servers;  /* [console] max_servers = servers syncing at once (0: default) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

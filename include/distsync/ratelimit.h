@@ -80,6 +80,10 @@ void ds_rl_set_rate(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bps, int
 /* Node n's cap in bits per second (DS_BW_OFF, 0, or a rate). */
 uint64_t ds_rl_cap(const ds_rl_node_t *n);
 
+/* The lowest cap on the path from n to the root (DS_BW_OFF when none):
+ * the most n may send, before sharing. */
+uint64_t ds_rl_path_cap(const ds_rl_node_t *n);
+
 /*
  * Leaf n asks to send want (> 0) bytes at instant now. Fills *g (see
  * ds_rl_grant_t); the caller sends g->bytes and, when fewer than want,

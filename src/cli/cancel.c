@@ -12,6 +12,7 @@
 #include "sync_cli.h"
 
 static ds_sync_t *volatile cancel_sync;
+static ds_engine_t *volatile cancel_engine;
 static volatile sig_atomic_t cancel_sig;
 
 static void on_signal(int sig)
@@ -19,8 +20,31 @@ static void on_signal(int sig)
     if (cancel_sig != 0)
         _exit(128 + sig);
     cancel_sig = sig;
-    if (cancel_sync != NULL)
+    if (cancel_engine != NULL)
+        ds_engine_cancel(cancel_engine); /* wakes its loop at once */
+    else if (cancel_sync != NULL)
         ds_sync_cancel(cancel_sync);
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    if (cancel_engine != NULL)
+        ds_engine_reload(cancel_engine);
+}
+
+void sync_cli_engine(ds_engine_t *e)
+{
+    struct sigaction sa;
+
+    cancel_engine = e;
+    if (e != NULL && cancel_sig != 0)
+        ds_engine_cancel(e);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = e != NULL ? on_hup : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void sync_cli_signals(void)

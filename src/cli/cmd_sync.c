@@ -1,6 +1,7 @@
 /*
  * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]:
- * run-now sync, one server after another, after the incremental scan. Live
+ * run-now sync of the servers in parallel (up to max_servers, in one engine
+ * batch), after the incremental scan. SIGHUP re-reads the caps. Live
  * progress on a terminal, else one summary line per server; exit 1 when any
  * server failed, naming each failure, else 25 when a prune guard held
  * deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
@@ -89,69 +90,116 @@ struct sync_args {
     int64_t wait_s; /* --wait: how long a busy server is waited for; 0: not */
 };
 
-/* Syncs one server; with --wait, tries again while another console holds
- * its lease: pauses of 1, 2, 4... up to WAIT_STEP_MAX_S seconds until
- * wait_s have passed (or a signal cancels). */
-static void sync_one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct sync_args *a,
-                     struct cli *cli, ds_sync_result_t *r)
+/* SIGHUP: the same file, read again (the engine applies its caps). */
+static ds_config_t *reload_config(void *ctx, char *err, size_t errlen)
 {
-    time_t deadline = time(NULL) + a->wait_s;
-    long step = 1;
+    ds_config_t *cfg = NULL;
 
-    for (;;) {
-        ds_sync_server(sy, srv, a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN, r);
-        if (r->rc != DS_ELEASE || a->wait_s == 0 || time(NULL) >= deadline)
-            return;
-        if (!cli->quiet)
-            cli_err("%s; waiting (up to %lld s in all)", r->error, (long long)a->wait_s);
-        for (long s = 0; s < step && time(NULL) < deadline && !ds_sync_cancelled(sy); s++)
-            sleep(1);
-        if (ds_sync_cancelled(sy))
-            return;
-        ds_sync_result_clear(r);
-        step = step * 2 > WAIT_STEP_MAX_S ? WAIT_STEP_MAX_S : step * 2;
-    }
+    return ds_config_load(ctx, &cfg, err, errlen) < 0 ? NULL : cfg;
 }
 
-/* Syncs (or plans) each server; prints as it goes. Returns the failures;
+/* Syncs (or plans) every server in one engine batch, in parallel up to
+ * max_servers; with --wait, servers another console holds are tried again
+ * (as a smaller batch) after pauses of 1, 2, 4... up to WAIT_STEP_MAX_S
+ * seconds until wait_s have passed (or a signal cancels). */
+static void run_batch(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, size_t n,
+                      const struct sync_args *a, struct cli *cli, ds_sync_result_t *res)
+{
+    ds_sync_mode_t mode = a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN;
+    time_t deadline = time(NULL) + a->wait_s;
+    const ds_server_cfg_t **again = calloc(n + 1, sizeof(*again));
+    ds_sync_result_t *r2 = calloc(n + 1, sizeof(*r2));
+    size_t *pos = calloc(n + 1, sizeof(*pos));
+    long step = 1;
+
+    ds_engine_run(e, srv, n, mode, res);
+    while (again && r2 && pos && a->wait_s > 0 && !ds_sync_cancelled(sy)) {
+        size_t m = 0;
+
+        for (size_t i = 0; i < n; i++)
+            if (res[i].rc == DS_ELEASE) {
+                pos[m] = i;
+                again[m++] = srv[i];
+            }
+        if (m == 0 || time(NULL) >= deadline)
+            break;
+        for (size_t k = 0; k < m && !cli->quiet; k++)
+            cli_err("%s; waiting (up to %lld s in all)", res[pos[k]].error, (long long)a->wait_s);
+        for (long t = 0; t < step && time(NULL) < deadline && !ds_sync_cancelled(sy); t++)
+            sleep(1);
+        if (ds_sync_cancelled(sy))
+            break;
+        ds_engine_run(e, again, m, mode, r2);
+        for (size_t k = 0; k < m; k++) {
+            ds_sync_result_clear(&res[pos[k]]);
+            res[pos[k]] = r2[k];
+        }
+        step = step * 2 > WAIT_STEP_MAX_S ? WAIT_STEP_MAX_S : step * 2;
+    }
+    free(again);
+    free(r2);
+    free(pos);
+}
+
+/* Syncs (or plans) the servers; prints each result. Returns the failures;
  * *nheld counts the servers whose deletions a prune guard held back,
  * *nbusy those another console held (not failures). */
-static int run_all(ds_sync_t *sy, const ds_server_cfg_t **srv, size_t n, const struct sync_args *a,
-                   struct cli *cli, struct sync_ui *ui, ds_json_t *j, char *failed, size_t flen,
-                   int *nheld, int *nbusy)
+static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, size_t n,
+                   const struct sync_args *a, struct cli *cli, struct sync_ui *ui, ds_json_t *j,
+                   char *failed, size_t flen, int *nheld, int *nbusy)
 {
+    ds_sync_result_t *res = calloc(n + 1, sizeof(*res));
     int nfail = 0;
 
-    for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
-        ds_sync_result_t r;
+    if (res == NULL) {
+        cli_err("sync: out of memory");
+        return (int)n;
+    }
+    run_batch(sy, e, srv, n, a, cli, res);
+    board_clear(&ui->board);
+    for (size_t i = 0; i < n; i++) {
+        ds_sync_result_t *r = &res[i];
 
-        sync_one(sy, srv[i], a, cli, &r);
-        board_clear(&ui->board);
-        *nheld += r.rc == DS_EHELD;
-        *nbusy += r.rc == DS_ELEASE;
-        if (r.rc == DS_ELEASE) /* names the server and the console holding it */
-            cli_err("%s", r.error);
-        if (r.rc < 0 && r.rc != DS_EHELD && r.rc != DS_ELEASE) {
+        if (r->rc == -ECANCELED && strstr(r->error, "before it started") != NULL)
+            continue; /* never started: as before, nothing to report */
+        *nheld += r->rc == DS_EHELD;
+        *nbusy += r->rc == DS_ELEASE;
+        if (r->rc == DS_ELEASE) /* names the server and the console holding it */
+            cli_err("%s", r->error);
+        if (r->rc < 0 && r->rc != DS_EHELD && r->rc != DS_ELEASE) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
                      srv[i]->name);
         }
-        if (a->dry && r.plan) {
-            sync_cli_print_plan(j, srv[i]->name, r.plan);
-            sync_cli_print_guard(srv[i]->name, r.plan);
+        if (a->dry && r->plan) {
+            sync_cli_print_plan(j, srv[i]->name, r->plan);
+            sync_cli_print_guard(srv[i]->name, r->plan);
         } else if (a->dry)
-            cli_err("%s", r.error);
+            cli_err("%s", r->error);
         else if (j)
-            ds_report_result_json(j, srv[i]->name, &r);
+            ds_report_result_json(j, srv[i]->name, r);
         else
-            summary(srv[i]->name, &r);
+            summary(srv[i]->name, r);
         fflush(stdout);
-        ds_sync_result_clear(&r);
+        ds_sync_result_clear(r);
     }
+    free(res);
     /* once per batch, not per server: a fan-out pays for one collection */
     if (!a->dry && nfail < (int)n && ds_sync_gc(sy, NULL) < 0)
         cli_err("warning: could not collect unreferenced retained versions (run 'distsync gc')");
     return nfail;
+}
+
+static int open_engine(ds_sync_t *sy, const ds_config_t *cfg, ds_engine_t **out)
+{
+    ds_engine_opts_t eo = {.sync = sy, .reload = reload_config, .reload_ctx = cfg->path};
+    char err[1024];
+
+    if (ds_engine_new(&eo, out, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
 }
 
 int cmd_sync(struct cli *cli, int argc, char **argv)
@@ -168,6 +216,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
+    ds_engine_t *eng = NULL;
     ds_strlist_t only;
     ds_json_t j;
     char failed[2048] = "";
@@ -194,17 +243,20 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_open(cfg, on_progress, &ui, a.force, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
+    if (rc == 0)
+        rc = open_engine(sy, cfg, &eng);
     if (rc != 0)
         goto out;
     sync_cli_cancel_target(sy);
+    sync_cli_engine(eng);
     if (a.json) {
         ds_json_init(&j, stdout);
         ds_json_obj_begin(&j);
         ds_json_key(&j, "servers");
         ds_json_arr_begin(&j);
     }
-    nfail = run_all(sy, srv, n, &a, cli, &ui, a.json ? &j : NULL, failed, sizeof(failed), &nheld,
-                    &nbusy);
+    nfail = run_all(sy, eng, srv, n, &a, cli, &ui, a.json ? &j : NULL, failed, sizeof(failed),
+                    &nheld, &nbusy);
     if (a.json) {
         ds_json_arr_end(&j);
         ds_json_obj_end(&j);
@@ -225,9 +277,11 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_cancelled();
     }
 out:
-    board_free(&ui.board);
+    sync_cli_engine(NULL);
     sync_cli_cancel_target(NULL);
+    ds_engine_free(eng);
     ds_sync_close(sy);
+    board_free(&ui.board);
     free(srv);
     ds_config_free(cfg);
     cli_select_free(&sel);

@@ -33,10 +33,16 @@ const struct help_key help_keys[] = {
      "zstd level of the deltas sent to version 3 agents (zpatch), 1 to 22 (default 19); "
      "computed once per (old, new) pair and cached for every server"},
     {"console", "bandwidth", "TABLE",
-     "global bandwidth cap (parsed, not yet enforced): a default rate, then windows "
+     "global bandwidth cap: a default rate, then windows "
      "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "
      "20Mbit, 2MB, 1.5MiB), off = no cap, 0 = paused"},
+    {"console", "max_servers", "N",
+     "how many servers sync in parallel (1 to 1024, default 8); more wait their turn"},
     {"site", "bandwidth", "TABLE", "the site's bandwidth cap (see [console] bandwidth)"},
+    {"site", "max_servers", "N",
+     "how many of the site's servers sync in parallel (1 to 1024, default 4)"},
+    {"server", "max_files", "N",
+     "files in flight to this server (sent, not yet acknowledged; 1 to 4096, default 64)"},
     {"site", "tz", "ZONE",
      "IANA zone of the site's (and its servers') bandwidth windows (default: the console's)"},
     {"server", "bandwidth", "TABLE", "the server's bandwidth cap (see [console] bandwidth)"},

@@ -7,6 +7,7 @@
 #define DS_CLI_SYNC_CLI_H
 
 #include "cli.h"
+#include "distsync/engine.h"
 #include "distsync/sync.h"
 #include "distsync/json.h"
 #include "select.h"
@@ -32,6 +33,9 @@ void sync_cli_print_guard(const char *server, const ds_plan_t *p);
 void sync_cli_signals(void);
 /* The ds_sync_t the handler cancels (NULL: none yet). */
 void sync_cli_cancel_target(ds_sync_t *sy);
+/* The engine the handlers cancel (ds_engine_cancel) and SIGHUP reloads
+ * (ds_engine_reload); NULL: none, SIGHUP back to its default. */
+void sync_cli_engine(ds_engine_t *e);
 /* 0, or the exit status for the signal that cancelled (128 + signo). */
 int sync_cli_cancelled(void);
 

@@ -377,6 +377,38 @@ static int set_max_delete(struct parser *p, const char *key, const char *v, uint
     return 0;
 }
 
+static ds_server_cfg_t *cur_server(struct parser *p);
+
+/* max_servers = N, max_files = N: a count from 1 to max. */
+static int set_count(struct parser *p, const char *key, const char *v, unsigned max, unsigned *dst)
+{
+    char *end, buf[64];
+    unsigned long n;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
+    if (n < 1 || n > max || errno == ERANGE || *end != '\0')
+        return fail(p, key, "expected a number from 1 to %u, got '%s'", max,
+                    shown(v, buf, sizeof(buf)));
+    *dst = (unsigned)n;
+    return 0;
+}
+
+static int k_cmax_servers(struct parser *p, const char *key, const char *v)
+{
+    return set_count(p, key, v, DS_CONFIG_MAX_SERVERS_MAX, &p->cfg->max_servers);
+}
+
+static int k_site_max_servers(struct parser *p, const char *key, const char *v)
+{
+    return set_count(p, key, v, DS_CONFIG_MAX_SERVERS_MAX, &p->cfg->sites[p->idx].max_servers);
+}
+
+static int k_max_files(struct parser *p, const char *key, const char *v)
+{
+    return set_count(p, key, v, DS_CONFIG_MAX_FILES_MAX, &cur_server(p)->max_files);
+}
+
 static int k_cmax_delete(struct parser *p, const char *key, const char *v)
 {
     return set_max_delete(p, key, v, &p->cfg->max_delete, &p->cfg->max_delete_pct);
@@ -569,11 +601,13 @@ static const struct keydef console_keys[] = {
     {"lease_ttl", k_lease_ttl},
     {"bandwidth", k_cbandwidth},
     {"delta_level", k_delta_level},
+    {"max_servers", k_cmax_servers},
     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
     {"bandwidth", k_site_bandwidth},
     {"tz", k_site_tz},
+    {"max_servers", k_site_max_servers},
     {NULL, NULL},
 };
 static const struct keydef server_keys[] = {
@@ -587,6 +621,7 @@ static const struct keydef server_keys[] = {
     {"max_delete", k_max_delete},
     {"timeout", k_stimeout},
     {"bandwidth", k_sbandwidth},
+    {"max_files", k_max_files},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -598,10 +633,11 @@ static const struct keydef schedule_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth, delta_level"},
-    {"site", K_SITE, site_keys, "bandwidth, tz"},
+     "lease_ttl, bandwidth, delta_level, max_servers"},
+    {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
     {"server", K_SERVER, server_keys,
-     "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, bandwidth"},
+     "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, bandwidth, "
+     "max_files"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

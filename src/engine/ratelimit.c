@@ -170,6 +170,16 @@ uint64_t ds_rl_cap(const ds_rl_node_t *n)
     return n->cap;
 }
 
+uint64_t ds_rl_path_cap(const ds_rl_node_t *n)
+{
+    uint64_t bps = DS_BW_OFF;
+
+    for (; n != NULL; n = n->parent)
+        if (n->cap < bps)
+            bps = n->cap;
+    return bps;
+}
+
 /* Bottom-up: what each subtree can use at most, given its active leaves. */
 static double demand(ds_rl_node_t *n)
 {

@@ -51,11 +51,21 @@ struct ds_sync {
     const char *const *force_hash;
     size_t nforce_hash;
     const char *run_kind;
+    /* the engine ds_sync_server() runs its batch of one on (lazily made) */
+    struct ds_engine *engine;
 };
+
+/* engine.c: ds_engine_run, fresh: take a new catalog snapshot first. */
+struct ds_engine;
+int ds__engine_run(struct ds_engine *e, const ds_server_cfg_t *const *srv, size_t n,
+                   ds_sync_mode_t mode, ds_sync_result_t *res, int fresh);
 
 /* sync_state.c */
 /* Loads the catalog snapshot once. Returns 0 or < 0. */
 int ds__sync_load(ds_sync_t *s);
+/* Drops the snapshot (and the memo): the next ds__sync_load() reads the
+ * catalog again, so a long-lived engine sees new scans. */
+void ds__sync_snapshot_reset(ds_sync_t *s);
 /* The store row holding content id (NULL when no current file has it). */
 const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
 /* Fills an oracle backed by the catalog and retain store. */
@@ -120,6 +130,23 @@ int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
 /* Cancels: stops streaming the active file and starts no other item (the
  * session's ds_session_cancel_sends() aborts what went out uncommitted). */
 void ds__sender_cancel(struct sender *sd);
+/* The engine's gate: the pump starts item idx only when gate(ctx, idx)
+ * says 1 (its delta was computed ahead on a worker); else it stops and
+ * ds__sender_blocked() says 1 until a later pump passes. */
+void ds__sender_set_gate(struct sender *sd, int (*gate)(void *ctx, size_t idx), void *ctx);
+int ds__sender_blocked(const struct sender *sd);
+/* The next item the pump will start. */
+size_t ds__sender_next(const struct sender *sd);
+/* Delta prefetch of a DELTA item: on the loop thread, the catalog lookups
+ * (the store paths of the new version and of a store file holding the
+ * basis, owned by the caller): returns 1 with them set, 0 when no store
+ * file holds the basis (the sender computes it inline), DS_ENOMEM. Then
+ * on a worker, ds__sender_prefetch() puts the delta in the cache (errors
+ * are left for the sender to find and report). */
+int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item_t *it, int *fmt,
+                             char **target, uint64_t *tsize, char **basis, uint64_t *bsize);
+void ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
+                         uint64_t tsize, const char *basis, uint64_t bsize);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */

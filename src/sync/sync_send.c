@@ -44,6 +44,10 @@ struct sender {
     uint64_t *wire; /* data bytes on the wire (after zstd) */
     uint8_t **sig;  /* rsync items: the target file's signature */
     size_t *siglen;
+    /* the engine's gate: may item idx start (its delta prefetched)? */
+    int (*gate)(void *ctx, size_t idx);
+    void *gate_ctx;
+    int blocked; /* the last pump stopped at the gate */
     /* console-side failures (no session result follows) */
     size_t *lf;
     size_t nlf, lf_head;
@@ -219,6 +223,62 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     return rc;
 }
 
+int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item_t *it, int *fmt,
+                             char **target, uint64_t *tsize, char **basis, uint64_t *bsize)
+{
+    const struct sfile_row *row;
+
+    *fmt = ds_session_version(ss) >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
+                                                             : DS_DELTA_FMT_RSYNC;
+    row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
+    if (row == NULL)
+        return 0;
+    if (asprintf(target, "%s/%s", sy->o.cfg->store, it->path) < 0) {
+        *target = NULL;
+        return DS_ENOMEM;
+    }
+    if (asprintf(basis, "%s/%s", sy->o.cfg->store, row->path) < 0) {
+        *basis = NULL;
+        return DS_ENOMEM;
+    }
+    *tsize = it->size;
+    *bsize = row->size;
+    return 1;
+}
+
+/* Opens a store file expecting size bytes; -1 when it is not that. */
+static int open_sized(const char *path, uint64_t size)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+void ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
+                         uint64_t tsize, const char *basis, uint64_t bsize)
+{
+    ds_delta_src_t bsrc, tsrc;
+    uint64_t dsize = 0;
+    int tfd = open_sized(target, tsize), bfd = open_sized(basis, bsize), dfd = -1;
+
+    if (tfd >= 0 && bfd >= 0) {
+        ds_delta_src_fd(&tsrc, tfd, tsize);
+        ds_delta_src_fd(&bsrc, bfd, bsize);
+        if (ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, &dfd,
+                               &dsize) == 0)
+            close(dfd);
+    }
+    if (tfd >= 0)
+        close(tfd);
+    if (bfd >= 0)
+        close(bfd);
+}
+
 void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len)
 {
     free(sd->sig[idx]);
@@ -390,10 +450,27 @@ void ds__sender_cancel(struct sender *sd)
     sd->next = sd->plan->n;
 }
 
+void ds__sender_set_gate(struct sender *sd, int (*gate)(void *ctx, size_t idx), void *ctx)
+{
+    sd->gate = gate;
+    sd->gate_ctx = ctx;
+}
+
+int ds__sender_blocked(const struct sender *sd)
+{
+    return sd->blocked;
+}
+
+size_t ds__sender_next(const struct sender *sd)
+{
+    return sd->next;
+}
+
 int ds__sender_pump(struct sender *sd)
 {
     int rc = 0;
 
+    sd->blocked = 0;
     while (rc == 0 && ds_session_room(sd->ss)) {
         if (sd->active) {
             rc = stream(sd);
@@ -401,6 +478,10 @@ int ds__sender_pump(struct sender *sd)
         }
         if (sd->next >= sd->plan->n)
             return 1;
+        if (sd->gate != NULL && !sd->gate(sd->gate_ctx, sd->next)) {
+            sd->blocked = 1; /* its delta computes on a worker */
+            return 0;
+        }
         rc = start(sd, sd->next++);
     }
     return rc < 0 ? rc : (!sd->active && sd->next >= sd->plan->n);

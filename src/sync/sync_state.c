@@ -270,6 +270,21 @@ int ds__sync_load(ds_sync_t *s)
     return 0;
 }
 
+void ds__sync_snapshot_reset(ds_sync_t *s)
+{
+    for (size_t i = 0; i < s->nrows; i++) {
+        free(s->rows[i].path);
+        free(s->rows[i].klass);
+    }
+    free(s->rows);
+    free(s->by_content);
+    s->rows = NULL;
+    s->by_content = NULL;
+    s->nrows = 0;
+    s->loaded = 0;
+    ds__sync_memo_reset(s); /* content ids and bases may have changed */
+}
+
 const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id)
 {
     struct sfile_row k = {.content_id = id}, *kp = &k;

@@ -1,0 +1,532 @@
+/*
+ * The engine (engine.h): one libuv loop steps every active run of a batch
+ * (sync_run.c). Per run: uv_poll handles on its transport fds (directions
+ * from the session), a uv_timer for its wake-up (cap throttling, lease
+ * renewals, timeouts, the cancel flag), a uv_idle while a transport
+ * without fds has work; worker jobs (transport open and close, deltas)
+ * through uv_queue_work. uv_async handles carry ds_engine_cancel() and
+ * ds_engine_reload() from any thread or a signal handler; a caps timer
+ * re-evaluates the bandwidth tables at their edges.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "distsync/caps.h"
+#include "distsync/engine.h"
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "engine_int.h"
+
+#define NS_PER_MS 1000000LL
+/* Longest caps timer: tables are re-evaluated at least this often (ms). */
+#define CAPS_TICK_MAX_MS 1000
+
+struct slot;
+
+struct ds_engine {
+    ds_engine_opts_t o;
+    uv_loop_t loop;
+    uv_async_t async; /* cancel and reload */
+    uv_timer_t caps_timer;
+    volatile sig_atomic_t want_cancel, want_reload;
+    ds_caps_t *caps;
+    ds_config_t **cfgs; /* reloaded configurations, kept until free */
+    size_t ncfgs;
+    /* the batch */
+    const ds_server_cfg_t *const *srv;
+    ds_sync_mode_t mode;
+    ds_sync_result_t *res;
+    ds_sched_t sched;
+    int *site;
+    unsigned *site_max;
+    struct slot **slots; /* per server: its slot while running */
+    int in_batch;
+};
+
+struct slot {
+    ds_engine_t *e;
+    size_t idx;
+    ds_run_t *run;
+    struct ds_pace pace;
+    uv_poll_t prd, pwr; /* rfd, and wfd when it differs */
+    int prd_fd, pwr_fd; /* -1: handle not initialised */
+    uv_timer_t timer;
+    uv_idle_t idle;
+    int jobs;    /* worker jobs not yet back */
+    int ended;   /* the run is DONE */
+    int handles; /* handles not yet closed */
+};
+
+struct work {
+    uv_work_t req;
+    struct slot *s;
+    ds_run_job_t *j;
+};
+
+static int64_t mono_ns(void)
+{
+    return ds__sync_mono_ns();
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void slot_step(struct slot *s);
+static void start_more(ds_engine_t *e);
+
+/* ---- per-run handles ---- */
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    slot_step(h->data);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    slot_step(h->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    slot_step(h->data);
+}
+
+/* Watches fd for events (0: stop); one handle per distinct fd. */
+static void watch_fd(struct slot *s, uv_poll_t *h, int *hfd, int fd, int events)
+{
+    if (fd < 0 || events == 0) {
+        if (*hfd >= 0)
+            uv_poll_stop(h);
+        return;
+    }
+    if (*hfd < 0) {
+        if (uv_poll_init(&s->e->loop, h, fd) < 0)
+            return;
+        h->data = s;
+        *hfd = fd;
+        s->handles++;
+    }
+    uv_poll_start(h, events, on_poll);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct slot *s = h->data;
+
+    if (--s->handles == 0)
+        free(s);
+}
+
+/* Closes the fd watchers (before the transport closes its fds). */
+static void unwatch(struct slot *s)
+{
+    if (s->prd_fd >= 0) {
+        uv_close((uv_handle_t *)&s->prd, on_closed);
+        s->prd_fd = -1;
+    }
+    if (s->pwr_fd >= 0) {
+        uv_close((uv_handle_t *)&s->pwr, on_closed);
+        s->pwr_fd = -1;
+    }
+}
+
+/* The run ended and no job is out: free it, let the next server start. */
+static void slot_finish(struct slot *s)
+{
+    ds_engine_t *e = s->e;
+
+    ds__run_free(s->run);
+    s->run = NULL;
+    e->slots[s->idx] = NULL;
+    ds__sched_end(&e->sched, s->idx);
+    unwatch(s);
+    uv_close((uv_handle_t *)&s->timer, on_closed);
+    uv_close((uv_handle_t *)&s->idle, on_closed);
+    start_more(e);
+}
+
+static void work_run(uv_work_t *req)
+{
+    struct work *w = req->data;
+
+    w->j->fn(w->j);
+}
+
+static void work_done(uv_work_t *req, int status)
+{
+    struct work *w = req->data;
+    struct slot *s = w->s;
+
+    (void)status;
+    w->j->done = 1;
+    free(w);
+    s->jobs--;
+    if (s->ended) {
+        if (s->jobs == 0)
+            slot_finish(s);
+        return;
+    }
+    slot_step(s);
+}
+
+static void queue_jobs(struct slot *s, ds_run_job_t *const *jobs)
+{
+    for (size_t i = 0; jobs[i] != NULL; i++) {
+        struct work *w = calloc(1, sizeof(*w));
+
+        if (w != NULL) {
+            w->req.data = w;
+            w->s = s;
+            w->j = jobs[i];
+        }
+        if (w == NULL || uv_queue_work(&s->e->loop, &w->req, work_run, work_done) < 0) {
+            free(w);
+            ds__run_job_inline(jobs[i]); /* cannot hand it over: do it here */
+            continue;
+        }
+        s->jobs++;
+    }
+}
+
+static void slot_step(struct slot *s)
+{
+    ds_run_wait_t w;
+    int64_t now = mono_ns(), ms;
+    int rev, wev;
+
+    if (s->ended)
+        return;
+    s->pace.throttled = 0;
+    ds__run_step(s->run, now, &w);
+    queue_jobs(s, w.jobs);
+    if (w.done) {
+        s->ended = 1;
+        uv_idle_stop(&s->idle);
+        uv_timer_stop(&s->timer);
+        unwatch(s);
+        if (s->jobs == 0)
+            slot_finish(s);
+        return;
+    }
+    if (w.rfd < 0 && w.wfd < 0) /* the transport is closing: its fds go away */
+        unwatch(s);
+    rev = w.rfd >= 0 ? UV_READABLE : 0;
+    wev = w.wfd >= 0 && (w.wev & POLLOUT) ? UV_WRITABLE : 0;
+    if (w.rfd >= 0 && w.rfd == w.wfd) {
+        watch_fd(s, &s->prd, &s->prd_fd, w.rfd, rev | wev);
+    } else {
+        watch_fd(s, &s->prd, &s->prd_fd, w.rfd, rev);
+        watch_fd(s, &s->pwr, &s->pwr_fd, w.wfd, wev);
+    }
+    if (w.again)
+        uv_idle_start(&s->idle, on_idle);
+    else
+        uv_idle_stop(&s->idle);
+    ms = w.wake_ns <= now ? 0 : (w.wake_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+    uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
+}
+
+/* ---- the batch ---- */
+
+static void not_started(ds_engine_t *e, size_t i)
+{
+    ds_sync_result_t *r = &e->res[i];
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->error, sizeof(r->error), "server %s: cancelled before it started", e->srv[i]->name);
+    r->rc = -ECANCELED;
+    ds__sched_end(&e->sched, i);
+}
+
+static int slot_start(ds_engine_t *e, size_t i)
+{
+    struct slot *s = calloc(1, sizeof(*s));
+    ds_run_pace_t pace = {.wrap = ds__pace_wrap,
+                          .bind = ds__pace_bind,
+                          .throttled = ds__pace_throttled,
+                          .idle = ds__pace_idle};
+    int rc;
+
+    if (s == NULL)
+        return DS_ENOMEM;
+    s->e = e;
+    s->idx = i;
+    s->prd_fd = s->pwr_fd = -1;
+    pace.ctx = &s->pace;
+    if (e->caps != NULL) {
+        s->pace.rl = ds_caps_limiter(e->caps);
+        s->pace.leaf = ds_caps_server(e->caps, e->srv[i]->name);
+    }
+    rc = ds__run_new(e->o.sync, e->srv[i], e->mode, &e->res[i], &pace, &s->run);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    uv_timer_init(&e->loop, &s->timer);
+    uv_idle_init(&e->loop, &s->idle);
+    s->timer.data = s->idle.data = s;
+    s->handles = 2;
+    e->slots[i] = s;
+    slot_step(s);
+    return 0;
+}
+
+static void start_more(ds_engine_t *e)
+{
+    long i;
+
+    if (e->o.sync->cancel) {
+        for (size_t k = 0; k < e->sched.n; k++)
+            if (e->sched.state[k] == 0)
+                not_started(e, k);
+        return;
+    }
+    while ((i = ds__sched_next(&e->sched)) >= 0) {
+        int rc = slot_start(e, (size_t)i);
+
+        if (rc < 0) {
+            snprintf(e->res[i].error, sizeof(e->res[i].error), "server %s: %s", e->srv[i]->name,
+                     ds_strerror(rc));
+            e->res[i].rc = rc;
+            ds__sched_end(&e->sched, (size_t)i);
+        }
+    }
+}
+
+static void step_all(ds_engine_t *e)
+{
+    for (size_t i = 0; e->in_batch && i < e->sched.n; i++)
+        if (e->slots[i] != NULL)
+            slot_step(e->slots[i]);
+}
+
+/* ---- caps: table edges and reload ---- */
+
+static void rates_changed(ds_engine_t *e)
+{
+    for (size_t i = 0; e->in_batch && i < e->sched.n; i++) {
+        struct slot *s = e->slots[i];
+
+        if (s == NULL)
+            continue;
+        s->pace.leaf = ds_caps_server(e->caps, e->srv[i]->name);
+        ds__pace_rate(&s->pace);
+    }
+    step_all(e); /* wake times were computed at the old rates */
+}
+
+static void on_caps(uv_timer_t *h)
+{
+    ds_engine_t *e = h->data;
+    int64_t due = DS_RL_NEVER, ms, now;
+
+    if (e->caps == NULL)
+        return;
+    if (ds_caps_tick(e->caps, wall_ns(), mono_ns(), &due) == 1)
+        rates_changed(e);
+    now = mono_ns();
+    ms = due <= now ? 0 : (due - now) / NS_PER_MS + 1;
+    if (ms > CAPS_TICK_MAX_MS)
+        ms = CAPS_TICK_MAX_MS;
+    uv_timer_start(&e->caps_timer, on_caps, (uint64_t)ms, 0);
+}
+
+static void reload(ds_engine_t *e)
+{
+    char err[1024] = "";
+    ds_config_t *cfg = e->o.reload ? e->o.reload(e->o.reload_ctx, err, sizeof(err)) : NULL;
+    ds_config_t **v;
+    int rc;
+
+    if (e->o.reload == NULL)
+        return;
+    if (cfg == NULL) {
+        ds_log(DS_LOG_ERROR, "reload: %s; the bandwidth caps stay as they were", err);
+        return;
+    }
+    v = realloc(e->cfgs, (e->ncfgs + 1) * sizeof(*v));
+    if (v == NULL) {
+        ds_config_free(cfg);
+        ds_log(DS_LOG_ERROR, "reload: out of memory; the bandwidth caps stay as they were");
+        return;
+    }
+    e->cfgs = v;
+    e->cfgs[e->ncfgs++] = cfg;
+    rc = e->caps ? ds_caps_reload(e->caps, cfg, wall_ns(), mono_ns(), err, sizeof(err))
+                 : ds_caps_new(cfg, wall_ns(), mono_ns(), &e->caps, err, sizeof(err));
+    if (rc < 0) {
+        ds_log(DS_LOG_ERROR, "reload: %s: %s; the bandwidth caps stay as they were", cfg->path,
+               err);
+        return;
+    }
+    ds_log(DS_LOG_INFO, "reload: bandwidth caps of %s applied", cfg->path);
+    rates_changed(e);
+    on_caps(&e->caps_timer);
+}
+
+static void on_async(uv_async_t *h)
+{
+    ds_engine_t *e = h->data;
+
+    if (e->want_reload) {
+        e->want_reload = 0;
+        reload(e);
+    }
+    if (e->want_cancel) {
+        step_all(e); /* they see the cancel flag and wind down */
+        if (e->in_batch)
+            start_more(e);
+    }
+}
+
+/* ---- API ---- */
+
+int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_t errlen)
+{
+    ds_engine_t *e = calloc(1, sizeof(*e));
+    int rc;
+
+    *out = NULL;
+    if (e == NULL)
+        return DS_ENOMEM;
+    e->o = *o;
+    rc = uv_loop_init(&e->loop);
+    if (rc < 0) {
+        snprintf(err, errlen, "event loop: %s", uv_strerror(rc));
+        free(e);
+        return DS_ENOMEM;
+    }
+    rc = ds_caps_new(o->sync->o.cfg, wall_ns(), mono_ns(), &e->caps, err, errlen);
+    if (rc < 0) {
+        uv_loop_close(&e->loop);
+        free(e);
+        return rc;
+    }
+    uv_async_init(&e->loop, &e->async, on_async);
+    e->async.data = e;
+    uv_unref((uv_handle_t *)&e->async); /* the loop runs while runs do */
+    uv_timer_init(&e->loop, &e->caps_timer);
+    e->caps_timer.data = e;
+    uv_unref((uv_handle_t *)&e->caps_timer);
+    *out = e;
+    return 0;
+}
+
+void ds_engine_free(ds_engine_t *e)
+{
+    if (e == NULL)
+        return;
+    uv_close((uv_handle_t *)&e->async, NULL);
+    uv_close((uv_handle_t *)&e->caps_timer, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&e->loop);
+    ds_caps_free(e->caps);
+    for (size_t i = 0; i < e->ncfgs; i++)
+        ds_config_free(e->cfgs[i]);
+    free(e->cfgs);
+    free(e);
+}
+
+/* Site index and limit of each server of the batch. */
+static int batch_sites(ds_engine_t *e, size_t n)
+{
+    const ds_config_t *cfg = e->o.sync->o.cfg;
+
+    e->site = calloc(n + 1, sizeof(*e->site));
+    e->site_max = calloc(cfg->nsites + 1, sizeof(*e->site_max));
+    if (e->site == NULL || e->site_max == NULL)
+        return DS_ENOMEM;
+    for (size_t k = 0; k < cfg->nsites; k++)
+        e->site_max[k] =
+            cfg->sites[k].max_servers ? cfg->sites[k].max_servers : DS_ENGINE_SITE_MAX_SERVERS;
+    for (size_t i = 0; i < n; i++) {
+        e->site[i] = -1;
+        for (size_t k = 0; e->srv[i]->site && k < cfg->nsites; k++)
+            if (strcmp(cfg->sites[k].name, e->srv[i]->site) == 0)
+                e->site[i] = (int)k;
+    }
+    return 0;
+}
+
+static void batch_end(ds_engine_t *e)
+{
+    uv_timer_stop(&e->caps_timer);
+    ds__sched_free(&e->sched);
+    free(e->site);
+    free(e->site_max);
+    free(e->slots);
+    e->site = NULL;
+    e->site_max = NULL;
+    e->slots = NULL;
+    e->in_batch = 0;
+}
+
+int ds_engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
+                  ds_sync_result_t *res)
+{
+    return ds__engine_run(e, srv, n, mode, res, 1);
+}
+
+int ds__engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
+                   ds_sync_result_t *res, int fresh)
+{
+    const ds_config_t *cfg = e->o.sync->o.cfg;
+    unsigned max = cfg->max_servers ? cfg->max_servers : DS_ENGINE_MAX_SERVERS;
+    int rc;
+
+    e->srv = srv;
+    e->mode = mode;
+    e->res = res;
+    for (size_t i = 0; i < n; i++)
+        memset(&res[i], 0, sizeof(res[i]));
+    e->slots = calloc(n + 1, sizeof(*e->slots));
+    rc = e->slots ? batch_sites(e, n) : DS_ENOMEM;
+    if (rc == 0)
+        rc = ds__sched_init(&e->sched, n, e->site, cfg->nsites, e->site_max, max);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) {
+            snprintf(res[i].error, sizeof(res[i].error), "server %s: out of memory", srv[i]->name);
+            res[i].rc = rc;
+        }
+        batch_end(e);
+        return rc;
+    }
+    e->in_batch = 1;
+    if (fresh)
+        ds__sync_snapshot_reset(e->o.sync); /* each batch sees the newest scan */
+    on_caps(&e->caps_timer);
+    start_more(e);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    batch_end(e);
+    for (size_t i = 0; i < n; i++)
+        if (res[i].rc < 0)
+            return res[i].rc;
+    return 0;
+}
+
+void ds_engine_cancel(ds_engine_t *e)
+{
+    e->want_cancel = 1;
+    ds_sync_cancel(e->o.sync);
+    uv_async_send(&e->async);
+}
+
+void ds_engine_reload(ds_engine_t *e)
+{
+    e->want_reload = 1;
+    uv_async_send(&e->async);
+}

@@ -1,0 +1,76 @@
+/*
+ * Engine internals: scheduling of a batch under the concurrency limits
+ * (engine_sched.c, pure), caps pacing (engine_pace.c) and the calls into
+ * the sender session that another change adds (engine_compat.c).
+ */
+#ifndef DS_ENGINE_INT_H
+#define DS_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distsync/ratelimit.h"
+#include "distsync/session.h"
+#include "distsync/transport.h"
+#include "sync_run_int.h"
+
+/* ---- scheduling (pure) ---- */
+
+typedef struct ds_sched {
+    size_t n;
+    const int *site;    /* per server: its site's index, -1: none */
+    unsigned *site_max; /* per site: servers at once */
+    unsigned *site_active;
+    size_t nsites;
+    unsigned max, active;
+    uint8_t *state; /* per server: 0 queued, 1 running, 2 ended */
+} ds_sched_t;
+
+/* Sets up the schedule of n servers (site[i]: the site index of server i
+ * or -1; site_max[k]: site k's limit; max: the global limit; all >= 1).
+ * Returns 0 or DS_ENOMEM. */
+int ds__sched_init(ds_sched_t *s, size_t n, const int *site, size_t nsites,
+                   const unsigned *site_max, unsigned max);
+void ds__sched_free(ds_sched_t *s);
+/* The first queued server that may start now (marked running), or -1. */
+long ds__sched_next(ds_sched_t *s);
+/* Server i ended (running or never started). */
+void ds__sched_end(ds_sched_t *s, size_t i);
+/* 1 when every server ended. */
+int ds__sched_all_ended(const ds_sched_t *s);
+
+/* ---- pacing ---- */
+
+/* A run's pacing state; its first member is the transport the session
+ * writes to (see ds__pace_wrap). */
+struct ds_pace {
+    ds_transport_t base;
+    ds_transport_t *inner;
+    ds_rl_t *rl;        /* NULL: no caps */
+    ds_rl_node_t *leaf; /* the server's leaf, NULL: not capped */
+    ds_session_t *ss;
+    int throttled;     /* a write was cut short by the cap ... */
+    int64_t wake;      /* ... until this instant */
+    int idle_told;     /* ds_rl_idle was called since the last write */
+    uint64_t rate_bps; /* last rate given to the session */
+    int rate_set;
+};
+
+/* How many of want bytes leaf may write at now (ctl: control bytes at the
+ * head of the output, which pass a cap that holds them). *wake is when to
+ * ask again when fewer than want (DS_RL_NEVER: none known). Pure. */
+uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t want, uint64_t ctl,
+                        int64_t *wake);
+/* The ds_run_pace_t hooks; ctx is a struct ds_pace. */
+ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t);
+void ds__pace_bind(void *ctx, ds_session_t *ss);
+int ds__pace_throttled(void *ctx, int64_t *wake);
+void ds__pace_idle(void *ctx, int64_t now);
+/* Gives the session the leaf's effective rate when it changed. */
+void ds__pace_rate(struct ds_pace *pc);
+
+/* ---- the session calls issue 8's "session" change adds ---- */
+size_t ds__compat_ctl_pending(const ds_session_t *ss);
+void ds__compat_set_rate(ds_session_t *ss, uint64_t bytes_per_s);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * Caps pacing: a transport decorator that writes only what the server's
+ * leaf of the limiter grants (ratelimit.h). When the grant is short, the
+ * write stops there and the run is throttled until the grant's wake time:
+ * the engine then stops polling for POLLOUT and arms the run's timer
+ * instead. Control bytes at the head of the session's output (lease
+ * renewals, cancels: ds_session_ctl_pending) pass a cap that holds them
+ * back, even a paused one, so a slow or paused link never costs the lease.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+#include "engine_int.h"
+
+uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t want, uint64_t ctl,
+                        int64_t *wake)
+{
+    ds_rl_grant_t g;
+
+    *wake = DS_RL_NEVER;
+    if (rl == NULL || leaf == NULL || want == 0)
+        return want;
+    ds_rl_request(rl, leaf, now, want, &g);
+    if (g.bytes < want)
+        *wake = g.wake;
+    if (g.bytes < ctl) /* control frames jump a cap that holds them */
+        return ctl < want ? ctl : want;
+    return g.bytes;
+}
+
+static struct ds_pace *of(ds_transport_t *t)
+{
+    return (struct ds_pace *)t;
+}
+
+/* Keeps the inner transport's last error visible through the wrapper. */
+static void copy_err(struct ds_pace *pc)
+{
+    memcpy(pc->base.err, pc->inner->err, sizeof(pc->base.err));
+}
+
+static long pace_write(ds_transport_t *t, const void *p, size_t n)
+{
+    struct ds_pace *pc = of(t);
+    int64_t now = ds__sync_mono_ns(), wake;
+    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n, ds__compat_ctl_pending(pc->ss), &wake);
+    long w;
+
+    if (ok < n) {
+        pc->throttled = 1;
+        pc->wake = wake;
+    }
+    if (ok == 0)
+        return 0;
+    pc->idle_told = 0;
+    w = ds_transport_write(pc->inner, p, (size_t)ok);
+    if (w < 0)
+        copy_err(pc);
+    return w;
+}
+
+static long pace_read(ds_transport_t *t, void *buf, size_t cap)
+{
+    struct ds_pace *pc = of(t);
+    long r = ds_transport_read(pc->inner, buf, cap);
+
+    if (r < 0)
+        copy_err(pc);
+    return r;
+}
+
+static int pace_close(ds_transport_t *t)
+{
+    struct ds_pace *pc = of(t);
+    int rc = ds_transport_close(pc->inner);
+
+    copy_err(pc);
+    return rc;
+}
+
+static void pace_kill(ds_transport_t *t)
+{
+    ds_transport_kill(of(t)->inner);
+}
+
+/* The wrapper's memory belongs to the engine's slot: free only the inner
+ * transport. */
+static void pace_free(ds_transport_t *t)
+{
+    struct ds_pace *pc = of(t);
+
+    ds_transport_free(pc->inner);
+    pc->inner = NULL;
+}
+
+static const ds_transport_ops_t pace_ops = {
+    .name = "paced",
+    .write = pace_write,
+    .read = pace_read,
+    .close = pace_close,
+    .kill = pace_kill,
+    .free = pace_free,
+};
+
+ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t)
+{
+    struct ds_pace *pc = ctx;
+
+    memset(&pc->base, 0, sizeof(pc->base));
+    pc->base.ops = &pace_ops;
+    pc->base.rfd = t->rfd;
+    pc->base.wfd = t->wfd;
+    pc->inner = t;
+    return &pc->base;
+}
+
+void ds__pace_bind(void *ctx, ds_session_t *ss)
+{
+    struct ds_pace *pc = ctx;
+
+    pc->ss = ss;
+    pc->rate_set = 0;
+    ds__pace_rate(pc);
+}
+
+int ds__pace_throttled(void *ctx, int64_t *wake)
+{
+    struct ds_pace *pc = ctx;
+
+    *wake = pc->wake;
+    return pc->throttled;
+}
+
+void ds__pace_idle(void *ctx, int64_t now)
+{
+    struct ds_pace *pc = ctx;
+
+    if (pc->idle_told || pc->rl == NULL || pc->leaf == NULL)
+        return;
+    ds_rl_idle(pc->rl, pc->leaf, now);
+    pc->idle_told = 1;
+}
+
+void ds__pace_rate(struct ds_pace *pc)
+{
+    uint64_t bps = pc->leaf ? ds_rl_path_cap(pc->leaf) : DS_BW_OFF;
+
+    if (pc->ss == NULL || bps == 0 || (pc->rate_set && bps == pc->rate_bps))
+        return; /* a paused cap is not a rate: keep the last one */
+    ds__compat_set_rate(pc->ss, bps == DS_BW_OFF ? 0 : bps / 8);
+    pc->rate_bps = bps;
+    pc->rate_set = 1;
+}

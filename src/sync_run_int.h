@@ -1,0 +1,179 @@
+/*
+ * One server's run as a phase machine (src/sync_run.c), its results and
+ * records (src/sync_events.c). The engine (src/engine.c) steps it; a run
+ * never blocks: it says what it waits for (fds and directions, a wake time,
+ * or a job for a worker thread).
+ */
+#ifndef DS_SYNC_RUN_INT_H
+#define DS_SYNC_RUN_INT_H
+
+#include <stdint.h>
+
+#include "sync_int.h"
+
+/* A cancelled run waits at most this long on a silent target while it
+ * winds down (seconds). */
+#define DS_RUN_WIND_DOWN_S 10
+/* Longest sleep between two steps: a ds_sync_cancel() flag and lease
+ * renewals are seen within it (nanoseconds). */
+#define DS_RUN_TICK_NS 1000000000LL
+/* Deltas computed ahead of the file being sent, per run. */
+#define DS_RUN_PREFETCH 4
+
+/* Work a run hands to a worker thread: fn(job) runs there (it must not
+ * touch the catalog), then the engine marks it done and steps the run. */
+typedef struct ds_run_job ds_run_job_t;
+struct ds_run_job {
+    void (*fn)(ds_run_job_t *j);
+    int queued, done;
+    void *engine; /* the engine's per-job state (uv_work_t) */
+};
+
+/* What a step leaves the run waiting for. */
+typedef struct ds_run_wait {
+    int again;                               /* step again at once (a transport without fds) */
+    int rfd, wfd;                            /* poll rfd for reading, wfd for wev; -1: none */
+    short wev;                               /* POLLOUT or 0 */
+    int64_t wake_ns;                         /* step at this monotonic instant at the latest */
+    ds_run_job_t *jobs[DS_RUN_PREFETCH + 1]; /* to queue now (NULL-ended) */
+    int done;                                /* the run ended: see its result */
+} ds_run_wait_t;
+
+typedef struct ds_run ds_run_t;
+
+/* The run's phases, in order; a cancel jumps to WIND_*, a failure to
+ * TCLOSE. */
+enum ds_run_phase {
+    RP_START,
+    RP_OPEN,  /* transport opening on a worker */
+    RP_READY, /* HELLO, LEASE, MANIFEST_GET, LIST */
+    RP_HASH,  /* HASH of uncertain target files */
+    RP_PLAN,
+    RP_SIGS,    /* rsync fallback signatures */
+    RP_SEND,    /* creates, updates, deletes */
+    RP_COMMIT,  /* MANIFEST_COMMIT */
+    RP_REFRESH, /* MANIFEST_GET of what was published */
+    RP_CLOSE,   /* LEASE release, BYE */
+    RP_CLOSING, /* BYE acknowledged */
+    RP_WIND_READY,
+    RP_WIND_IDLE,
+    RP_WIND_COMMIT,
+    RP_WIND_REFRESH,
+    RP_WIND_BYE,
+    RP_TCLOSE, /* transport closing on a worker */
+    RP_DONE,
+};
+
+/* Pacing hooks the engine gives a run (NULL: none): the transport the
+ * session writes to is wrapped (see engine_pace.c). */
+typedef struct ds_run_pace {
+    /* wraps t; returns the transport the session should use (it
+     * forwards close, kill and free to t) or NULL (out of memory) */
+    ds_transport_t *(*wrap)(void *ctx, ds_transport_t *t);
+    /* the session over the wrapped transport (control bytes, rate) */
+    void (*bind)(void *ctx, ds_session_t *ss);
+    /* 1 when writes are held by the cap, with *wake its monotonic instant */
+    int (*throttled)(void *ctx, int64_t *wake);
+    /* the session's output is empty: its share goes to the others */
+    void (*idle)(void *ctx, int64_t now);
+    void *ctx;
+} ds_run_pace_t;
+
+/* A delta computed ahead on a worker (the catalog lookups are done on
+ * the loop thread first: basis is a store file, or NULL when none). */
+struct ds_run_prefetch {
+    ds_run_job_t job;
+    struct ds_run *r;
+    size_t idx;   /* plan item */
+    char *target; /* store path of the new version */
+    char *basis;  /* store path of the basis (NULL: none) */
+    uint64_t tsize, bsize;
+    int fmt; /* DS_DELTA_FMT_* */
+};
+
+struct ds_run {
+    ds_sync_t *sy;
+    const ds_server_cfg_t *srv;
+    ds_sync_result_t *res;
+    ds_sync_mode_t mode;
+    enum ds_run_phase phase;
+    int64_t t0;
+    ds_transport_t *t; /* the transport (paced wrapper when pacing) */
+    ds_session_t *ss;
+    ds_run_pace_t pace;
+    int has_pace;
+    /* open and close on a worker */
+    ds_run_job_t open_job, close_job;
+    int job_rc;
+    char job_err[512];
+    ds_transport_t *raw; /* opened by the worker */
+    /* delta prefetch: slot i serves plan items in turn */
+    struct ds_run_prefetch pf[DS_RUN_PREFETCH];
+    size_t pf_next;    /* next plan item to consider */
+    uint8_t *pf_state; /* per item: 0 none, 1 queued, 2 done */
+    int64_t run_id;    /* 0: not recorded */
+    ds_plan_want_t *want;
+    size_t nwant;
+    ds_plan_have_t *have;
+    size_t nhave;
+    ds_plan_hash_t *hashes;
+    size_t nhashes, hash_cap;
+    struct sender *sd;
+    uint8_t **sig; /* per plan item: the target file's signature (rsync) */
+    size_t *siglen;
+    int sender_done, manifest_done;
+    int scanned;          /* the catalog has a completed scan */
+    int cancelling;       /* ds_sync_cancel() seen: winding down */
+    int rec_rc;           /* first failure to write the run's record, or 0 */
+    const char *rec_what; /* what could not be recorded (static) */
+    uint64_t files_done, files_total, bytes_done, bytes_total;
+    /* inactivity watchdog: only time waiting on the target counts */
+    uint64_t moved;
+    int64_t silent_ns, wait_since; /* wait_since 0: not waiting on it */
+    const char **cls;              /* the classes acted on: the server's, within only_classes */
+    size_t ncls;
+    const char **absent; /* those of cls whose folder is missing from the store */
+    size_t nabsent;
+};
+
+/* sync_events.c: failures, events, results (one run). */
+int ds__run_fail(struct ds_run *r, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A busy lease: "server X is being synced by console Y ...". */
+int ds__run_fail_busy(struct ds_run *r, const char *msg);
+void ds__run_event(struct ds_run *r, int kind, int level, const char *path, const char *outcome,
+                   const char *msg);
+void ds__run_progress(struct ds_run *r);
+/* Handles the session's results and the sender's console-side failures,
+ * their events in one transaction. Returns 0 or < 0 (run failed). */
+int ds__run_take_results(struct ds_run *r);
+/* A store file the scan could not read: not shipped, so the run fails. */
+void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it);
+/* Records the manifest the target now has and retains its versions. */
+void ds__run_remember(struct ds_run *r);
+/* Begins the run's record (RUN mode). Returns 0 or < 0 (reported). */
+int ds__run_record_begin(struct ds_run *r);
+/* Final result and the run's record. */
+void ds__run_finish(struct ds_run *r);
+
+/* Creates a run of srv in mode; res is filled as it goes. Returns 0 or
+ * DS_ENOMEM. */
+int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
+                ds_sync_result_t *res, const ds_run_pace_t *pace, ds_run_t **out);
+
+/* Advances as far as it can without blocking (now: CLOCK_MONOTONIC ns) and
+ * fills *w with what it waits for. Jobs in w->jobs must be queued (and
+ * the run stepped once each is done). */
+void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w);
+
+/* The server of a run. */
+const ds_server_cfg_t *ds__run_server(const ds_run_t *r);
+
+/* Frees a run (ended or not: a run not ended is torn down, its transport
+ * killed). NULL is a no-op. */
+void ds__run_free(ds_run_t *r);
+
+/* Runs jobs inline: a driver without workers (tests). */
+void ds__run_job_inline(ds_run_job_t *j);
+
+#endif
