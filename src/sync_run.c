@@ -87,8 +87,15 @@ static int wait_target(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 {
     unsigned tmo = timeout_s(r);
     int64_t wake = 0, left;
+    int nofds = ds_session_poll(r->ss, &w->rfd, &w->wfd, &w->wev);
 
-    if (ds_session_poll(r->ss, &w->rfd, &w->wfd, &w->wev)) {
+    if (r->has_pace && r->pace.throttled(r->pace.ctx, &wake)) {
+        w->wev = 0; /* the cap holds the writes: wake at its instant */
+        if (wake < w->wake_ns)
+            w->wake_ns = wake;
+        return 0;
+    }
+    if (nofds) {
         w->again = 1;
         return 0;
     }
@@ -96,12 +103,6 @@ static int wait_target(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         ds_transport_kill(r->t);
         return fail(r, -ETIMEDOUT, "no response from the target for %u s (during %s)", tmo,
                     ds_session_waiting_for(r->ss));
-    }
-    if (r->has_pace && r->pace.throttled(r->pace.ctx, &wake)) {
-        w->wev = 0; /* the cap holds the writes: wake at its instant */
-        if (wake < w->wake_ns)
-            w->wake_ns = wake;
-        return 0;
     }
     r->wait_since = now;
     left = (int64_t)tmo * 1000000000 - r->silent_ns;

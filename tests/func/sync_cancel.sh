@@ -24,9 +24,11 @@ for i in $(seq 1 40); do head -c 1000000 /dev/urandom >"$store/patches/p$i.bin";
 head -c 3000 /dev/urandom >"$store/engines/small.dat"
 st_conf "$tmp/d.conf" "$store" "$tmp/state" ag "file://$target" agent
 printf 'agent = %s\n' "$DS_SRC/tests/func/lib/slow_agent.py" >>"$tmp/d.conf"
-# a second server: `sync ag ag2` cancelled during ag never starts ag2
+# a second server: `sync ag ag2` cancelled during ag never starts ag2 (one
+# server at a time: in parallel, ag2 would run beside ag)
 mkdir -p "$tmp/t2"
 printf '\n[server ag2]\nurl = file://%s\ntransport = agent\nclasses = patches engines\n' "$tmp/t2" >>"$tmp/d.conf"
+sed -i '/^state = /a max_servers = 1' "$tmp/d.conf"
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 ds scan >/dev/null || bad "scan"
 
