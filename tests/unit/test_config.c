@@ -339,6 +339,35 @@ static void test_delta_level(void)
     ds_config_free(cfg);
 }
 
+/* max_servers on [console] and [site], max_files on [server]: counts,
+ * 0 when absent (the engine's defaults apply). */
+static void test_concurrency(void)
+{
+    static const char *bad[] = {"0", "1025", "-1", "x", "4 servers", ""};
+    ds_config_t *cfg;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+
+        snprintf(text, sizeof(text), CONSOLE "max_servers = %s\n", bad[i]);
+        EXPECT_ERR(text, "t.conf:4: [console] key 'max_servers': expected a number from 1 to 1024");
+        snprintf(text, sizeof(text), CONSOLE "[site s]\nmax_servers = %s\n", bad[i]);
+        EXPECT_ERR(text, "t.conf:5: [site s] key 'max_servers': expected a number from 1 to 1024");
+    }
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///t/a\nmax_files = 4097\n",
+               "t.conf:6: [server a] key 'max_files': expected a number from 1 to 4096");
+    cfg = parse_ok(CONSOLE "max_servers = 20\n[site s]\nmax_servers = 2\n"
+                           "[server a]\nurl = file:///t/a\nsite = s\nmax_files = 8\n"
+                           "[server b]\nurl = file:///t/b\n",
+                   "/");
+    CHECK(cfg != NULL && cfg->max_servers == 20 && cfg->sites[0].max_servers == 2);
+    CHECK(cfg != NULL && cfg->servers[0].max_files == 8 && cfg->servers[1].max_files == 0);
+    ds_config_free(cfg);
+    cfg = parse_ok(CONSOLE, "/");
+    CHECK(cfg != NULL && cfg->max_servers == 0);
+    ds_config_free(cfg);
+}
+
 static void test_urls(void)
 {
     static const char *good[] = {
@@ -569,6 +598,7 @@ int main(void)
     RUN(test_values);
     RUN(test_timeout);
     RUN(test_delta_level);
+    RUN(test_concurrency);
     RUN(test_urls);
     RUN(test_password_never_echoed);
     RUN(test_server_refs);
