@@ -48,6 +48,10 @@ struct ds_engine {
     unsigned *site_max;
     struct slot **slots; /* per server: its slot while running */
     int in_batch;
+    /* the next batches' trigger and classes (ds_engine_set_batch) */
+    const char *trigger;
+    const ds_strlist_t *classes;
+    int classes_set;
 };
 
 struct slot {
@@ -271,7 +275,9 @@ static int slot_start(ds_engine_t *e, size_t i)
         s->pace.rl = ds_caps_limiter(e->caps);
         s->pace.leaf = ds_caps_server(e->caps, e->srv[i]->name);
     }
-    rc = ds__run_new(e->o.sync, e->srv[i], e->mode, &e->res[i], &pace, &s->run);
+    rc = ds__run_new(e->o.sync, e->srv[i], e->mode, e->trigger ? e->trigger : e->o.sync->o.trigger,
+                     e->classes_set ? e->classes : e->o.sync->o.only_classes, &e->res[i], &pace,
+                     &s->run);
     if (rc < 0) {
         free(s);
         return rc;
@@ -516,6 +522,14 @@ int ds__engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, 
         if (res[i].rc < 0)
             return res[i].rc;
     return 0;
+}
+
+void ds_engine_set_batch(ds_engine_t *e, const char *trigger, const ds_strlist_t *classes,
+                         int set_classes)
+{
+    e->trigger = trigger;
+    e->classes = classes;
+    e->classes_set = set_classes;
 }
 
 void ds_engine_cancel(ds_engine_t *e)

@@ -238,7 +238,7 @@ int ds__run_record_begin(struct ds_run *r)
 {
     ds_sync_t *s = r->sy;
     int rc =
-        ds_run_begin_kind(s->cat, r->srv->name, r->srv->url, s->o.trigger ? s->o.trigger : "manual",
+        ds_run_begin_kind(s->cat, r->srv->name, r->srv->url, r->trigger ? r->trigger : "manual",
                           s->run_kind ? s->run_kind : "sync", time(NULL), &r->run_id);
 
     if (rc < 0) { /* nothing is done on a target without a record */

@@ -258,10 +258,10 @@ static int connect_end(struct ds_run *r)
     return 0;
 }
 
-/* The classes r acts on: the server's, limited to o.only_classes. */
+/* The classes r acts on: the server's, limited to the run's classes. */
 static int run_classes(struct ds_run *r)
 {
-    const ds_strlist_t *c = &r->srv->classes, *only = r->sy->o.only_classes;
+    const ds_strlist_t *c = &r->srv->classes, *only = r->only;
     char path[PATH_MAX];
     struct stat st;
 
@@ -754,8 +754,9 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
     w->done = r->phase == RP_DONE;
 }
 
-int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
-                ds_sync_result_t *res, const ds_run_pace_t *pace, ds_run_t **out)
+int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode, const char *trigger,
+                const ds_strlist_t *only, ds_sync_result_t *res, const ds_run_pace_t *pace,
+                ds_run_t **out)
 {
     struct ds_run *r = calloc(1, sizeof(*r));
 
@@ -766,6 +767,8 @@ int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
     r->srv = srv;
     r->res = res;
     r->mode = mode;
+    r->trigger = trigger;
+    r->only = only;
     r->t0 = ds__sync_mono_ns();
     if (pace != NULL) {
         r->pace = *pace;

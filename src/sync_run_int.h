@@ -96,6 +96,8 @@ struct ds_run {
     const ds_server_cfg_t *srv;
     ds_sync_result_t *res;
     ds_sync_mode_t mode;
+    const char *trigger;      /* recorded with the run (NULL: "manual") */
+    const ds_strlist_t *only; /* the classes acted on (NULL: the server's) */
     enum ds_run_phase phase;
     int64_t t0;
     ds_transport_t *t; /* the transport (paced wrapper when pacing) */
@@ -130,7 +132,7 @@ struct ds_run {
     /* inactivity watchdog: only time waiting on the target counts */
     uint64_t moved;
     int64_t silent_ns, wait_since; /* wait_since 0: not waiting on it */
-    const char **cls;              /* the classes acted on: the server's, within only_classes */
+    const char **cls;              /* the classes acted on: the server's, within the run's */
     size_t ncls;
     const char **absent; /* those of cls whose folder is missing from the store */
     size_t nabsent;
@@ -156,10 +158,12 @@ int ds__run_record_begin(struct ds_run *r);
 /* Final result and the run's record. */
 void ds__run_finish(struct ds_run *r);
 
-/* Creates a run of srv in mode; res is filled as it goes. Returns 0 or
- * DS_ENOMEM. */
-int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
-                ds_sync_result_t *res, const ds_run_pace_t *pace, ds_run_t **out);
+/* Creates a run of srv in mode; res is filled as it goes. trigger and only
+ * (borrowed for the run's life) are the run's trigger and classes (NULL:
+ * "manual", the server's). Returns 0 or DS_ENOMEM. */
+int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode, const char *trigger,
+                const ds_strlist_t *only, ds_sync_result_t *res, const ds_run_pace_t *pace,
+                ds_run_t **out);
 
 /* Advances as far as it can without blocking (now: CLOCK_MONOTONIC ns) and
  * fills *w with what it waits for. Jobs in w->jobs must be queued (and

@@ -56,7 +56,8 @@ void ds_engine_free(ds_engine_t *e);
 
 /*
  * Runs n servers in mode, at most the configured number at once, and
- * returns when every one has ended. res[i] is srv[i]'s result (as
+ * returns when every one has ended. Each batch reads a new catalog
+ * snapshot (a long-lived engine sees new scans). res[i] is srv[i]'s result (as
  * ds_sync_server fills it; clear each with ds_sync_result_clear). Progress
  * is reported per server through the sync options' progress callback, on
  * the calling thread. Returns 0 when every server succeeded, else the
@@ -64,6 +65,18 @@ void ds_engine_free(ds_engine_t *e);
  */
 int ds_engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
                   ds_sync_result_t *res);
+
+/*
+ * The trigger recorded with the next batches' runs ("manual", "schedule
+ * NAME"...; NULL: the sync options' trigger) and, when set_classes, the
+ * classes they act on (NULL: every class of each server; else those of
+ * the server's classes in the list), instead of the sync options' only_classes.
+ * Both are properties of each run, so a long-lived engine (the daemon)
+ * runs batches with different triggers and classes. Borrowed until the
+ * next call.
+ */
+void ds_engine_set_batch(ds_engine_t *e, const char *trigger, const ds_strlist_t *classes,
+                         int set_classes);
 
 /* Asks the running batch to stop (see ds_sync_cancel): servers in flight
  * wind down, servers not started end as "cancelled before it started".

@@ -240,7 +240,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
     board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json && !a.dry, progress_now());
     if (rc == 0)
-        rc = sync_cli_open(cfg, on_progress, &ui, a.force, cli_select_classes(&sel, &only), &sy);
+        rc = sync_cli_open(cfg, on_progress, &ui, a.force, NULL, &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc == 0)
@@ -249,6 +249,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         goto out;
     sync_cli_cancel_target(sy);
     sync_cli_engine(eng);
+    /* --class: a property of the batch's runs */
+    ds_engine_set_batch(eng, NULL, cli_select_classes(&sel, &only), 1);
     if (a.json) {
         ds_json_init(&j, stdout);
         ds_json_obj_begin(&j);
