@@ -159,14 +159,14 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
     board_clear(&ui->board);
     for (size_t i = 0; i < n; i++) {
         ds_sync_result_t *r = &res[i];
+        /* a cancel came first: reported as cancelled, not counted failed */
+        int unstarted = r->rc == -ECANCELED && strstr(r->error, "before it started") != NULL;
 
-        if (r->rc == -ECANCELED && strstr(r->error, "before it started") != NULL)
-            continue; /* never started: as before, nothing to report */
         *nheld += r->rc == DS_EHELD;
         *nbusy += r->rc == DS_ELEASE;
         if (r->rc == DS_ELEASE) /* names the server and the console holding it */
             cli_err("%s", r->error);
-        if (r->rc < 0 && r->rc != DS_EHELD && r->rc != DS_ELEASE) {
+        if (r->rc < 0 && r->rc != DS_EHELD && r->rc != DS_ELEASE && !unstarted) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
                      srv[i]->name);
