@@ -124,9 +124,6 @@ static int cancel_run(struct ds_run *r)
     return fail(r, -ECANCELED, "cancelled");
 }
 
-static int prefetch(struct ds_run *r, ds_run_wait_t *w);
-static int prefetch_ready(void *ctx, size_t idx);
-
 /*
  * Steps the session (and the sender) toward done(r). Returns 1 when it
  * holds, 0 when the run waits (w filled), < 0 when the run failed.
@@ -154,7 +151,7 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
         if (r->sd && !r->sender_done) {
             int room = ds_session_room(r->ss);
 
-            if ((rc = prefetch(r, w)) < 0)
+            if ((rc = ds__run_prefetch(r, w)) < 0)
                 return rc;
             rc = ds__sender_pump(r->sd);
             if (rc < 0)
@@ -200,7 +197,7 @@ static void close_work(ds_run_job_t *j)
     r->job_rc = ds_transport_close(r->t);
 }
 
-static void queue_job(ds_run_wait_t *w, ds_run_job_t *j)
+void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j)
 {
     size_t n = 0;
 
@@ -219,7 +216,7 @@ static int connect_begin(struct ds_run *r, ds_run_wait_t *w)
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err); /* never sync the store into itself */
     r->open_job.fn = open_work;
-    queue_job(w, &r->open_job);
+    ds__run_queue_job(w, &r->open_job);
     return 0;
 }
 
@@ -441,76 +438,10 @@ static int send_begin(struct ds_run *r)
     r->pf_state = calloc(r->res->plan->n + 1, 1);
     if (r->pf_state == NULL)
         return fail(r, DS_ENOMEM, "out of memory");
-    ds__sender_set_gate(r->sd, prefetch_ready, r);
+    ds__sender_set_gate(r->sd, ds__run_prefetch_ready, r);
     for (size_t i = 0; i < r->res->plan->n; i++) {
         ds__sender_set_sig(r->sd, i, r->sig[i], r->siglen[i]);
         r->sig[i] = NULL;
-    }
-    return 0;
-}
-
-/* ---- delta prefetch: computed on workers ahead of the sender ---- */
-
-static void prefetch_work(ds_run_job_t *j)
-{
-    struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
-
-    ds__sender_prefetch(p->r->sy, p->fmt, &p->r->res->plan->items[p->idx], p->target, p->tsize,
-                        p->basis, p->bsize);
-}
-
-/* 1 when the sender may start item idx (its delta is in the cache, or it
- * needs none). */
-static int prefetch_ready(void *ctx, size_t idx)
-{
-    struct ds_run *r = ctx;
-
-    return r->pf_state[idx] != 1;
-}
-
-/* Collects finished prefetch jobs and queues the next delta items. */
-static int prefetch(struct ds_run *r, ds_run_wait_t *w)
-{
-    const ds_plan_t *p = r->res->plan;
-    size_t first = ds__sender_next(r->sd);
-
-    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
-        struct ds_run_prefetch *x = &r->pf[s];
-
-        if (x->job.queued && x->job.done) {
-            r->pf_state[x->idx] = 2;
-            free(x->target);
-            free(x->basis);
-            x->target = x->basis = NULL;
-            x->job.queued = 0;
-        }
-    }
-    if (r->pf_next < first)
-        r->pf_next = first;
-    for (size_t s = 0; s < DS_RUN_PREFETCH && r->pf_next < p->n; s++) {
-        struct ds_run_prefetch *x = &r->pf[s];
-        const ds_plan_item_t *it;
-        int rc;
-
-        if (x->job.queued)
-            continue;
-        while (r->pf_next < p->n && p->items[r->pf_next].method != DS_PLAN_DELTA)
-            r->pf_next++;
-        if (r->pf_next >= p->n || r->pf_next >= first + 4 * DS_RUN_PREFETCH)
-            break;
-        it = &p->items[r->pf_next];
-        memset(x, 0, sizeof(*x));
-        x->r = r;
-        x->idx = r->pf_next++;
-        rc = ds__sender_prefetch_plan(r->sy, r->ss, it, &x->fmt, &x->target, &x->tsize, &x->basis,
-                                      &x->bsize);
-        if (rc < 0)
-            return fail(r, rc, "out of memory");
-        if (rc == 0)
-            continue; /* no store basis: the sender computes it inline */
-        x->job.fn = prefetch_work;
-        r->pf_state[x->idx] = 1;
-        queue_job(w, &x->job);
     }
     return 0;
 }
@@ -717,7 +648,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         }
         if (!r->close_job.queued) {
             r->close_job.fn = close_work;
-            queue_job(w, &r->close_job);
+            ds__run_queue_job(w, &r->close_job);
             return 0;
         }
         if (!r->close_job.done)

@@ -88,7 +88,8 @@ struct ds_run_prefetch {
     char *target; /* store path of the new version */
     char *basis;  /* store path of the basis (NULL: none) */
     uint64_t tsize, bsize;
-    int fmt; /* DS_DELTA_FMT_* */
+    int fmt;     /* DS_DELTA_FMT_* */
+    int dropped; /* the cache dropped a corrupt entry meanwhile */
 };
 
 struct ds_run {
@@ -157,6 +158,15 @@ void ds__run_remember(struct ds_run *r);
 int ds__run_record_begin(struct ds_run *r);
 /* Final result and the run's record. */
 void ds__run_finish(struct ds_run *r);
+
+/* sync_run.c: hands j to the engine (queued when the step returns). */
+void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
+
+/* sync_prefetch.c: collects finished prefetch jobs and queues the deltas
+ * of the next items (0 or < 0: the run failed); the sender's gate: 1 when
+ * item idx may start (its delta is in the cache, or it needs none). */
+int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w);
+int ds__run_prefetch_ready(void *ctx, size_t idx);
 
 /* Creates a run of srv in mode; res is filled as it goes. trigger and only
  * (borrowed for the run's life) are the run's trigger and classes (NULL:

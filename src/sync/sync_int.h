@@ -145,8 +145,13 @@ size_t ds__sender_next(const struct sender *sd);
  * are left for the sender to find and report). */
 int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item_t *it, int *fmt,
                              char **target, uint64_t *tsize, char **basis, uint64_t *bsize);
-void ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
-                         uint64_t tsize, const char *basis, uint64_t bsize);
+int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
+                        uint64_t tsize, const char *basis, uint64_t bsize);
+/* Item idx's cached delta was found corrupt (and recomputed) by its
+ * prefetch: reported like one the sender found. ds__sender_prefetch()
+ * returns 1 when it saw the cache drop an entry (another thread's drop at
+ * the same instant may be counted too). */
+void ds__sender_note_dropped(struct sender *sd, size_t idx);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */

@@ -219,7 +219,7 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     ds_delta_cache_stats(sd->sy->dc, &before);
     rc = get_delta_from(sd, it, tfd, dfd, dsize);
     ds_delta_cache_stats(sd->sy->dc, &after);
-    sd->dropped[idx] = after.dropped > before.dropped;
+    sd->dropped[idx] |= after.dropped > before.dropped; /* or by its prefetch */
     return rc;
 }
 
@@ -259,13 +259,15 @@ static int open_sized(const char *path, uint64_t size)
     return fd;
 }
 
-void ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
-                         uint64_t tsize, const char *basis, uint64_t bsize)
+int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
+                        uint64_t tsize, const char *basis, uint64_t bsize)
 {
+    ds_delta_cache_stats_t before, after;
     ds_delta_src_t bsrc, tsrc;
     uint64_t dsize = 0;
     int tfd = open_sized(target, tsize), bfd = open_sized(basis, bsize), dfd = -1;
 
+    ds_delta_cache_stats(sy->dc, &before);
     if (tfd >= 0 && bfd >= 0) {
         ds_delta_src_fd(&tsrc, tfd, tsize);
         ds_delta_src_fd(&bsrc, bfd, bsize);
@@ -277,6 +279,13 @@ void ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const
         close(tfd);
     if (bfd >= 0)
         close(bfd);
+    ds_delta_cache_stats(sy->dc, &after);
+    return after.dropped > before.dropped;
+}
+
+void ds__sender_note_dropped(struct sender *sd, size_t idx)
+{
+    sd->dropped[idx] = 1;
 }
 
 void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len)
