@@ -1,8 +1,8 @@
 /*
  * Sync: the state servers share (catalog, retain store, delta cache, the
- * catalog snapshot), cancel, and ds_sync_server() as a batch of one
- * through the engine (engine.c), which steps each server's run
- * (sync_run.c, records in sync_events.c).
+ * catalog snapshot) and cancel. Each server's run is a phase machine
+ * (sync_run.c, records in sync_events.c) that the engine steps
+ * (src/engine/engine.c, also ds_sync_server() as a batch of one).
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,7 +20,6 @@
 #include "distsync/gc.h"
 #include "distsync/log.h"
 #include "distsync/proto.h"
-#include "distsync/engine.h"
 #include "distsync/transport.h"
 #include "sync_int.h"
 
@@ -91,7 +90,8 @@ void ds_sync_close(ds_sync_t *s)
 {
     if (s == NULL)
         return;
-    ds_engine_free(s->engine);
+    if (s->engine_free != NULL)
+        s->engine_free(s->engine);
     for (size_t i = 0; i < s->nrows; i++) {
         free(s->rows[i].path);
         free(s->rows[i].klass);
@@ -131,29 +131,6 @@ void ds_sync_result_clear(ds_sync_result_t *res)
 {
     ds_plan_free(res->plan);
     res->plan = NULL;
-}
-
-int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
-                   ds_sync_result_t *res)
-{
-    ds_engine_opts_t eo = {.sync = s};
-    char err[512];
-    int rc;
-
-    memset(res, 0, sizeof(*res));
-    if (s->cancel) {
-        snprintf(res->error, sizeof(res->error), "server %s: cancelled before it started",
-                 srv->name);
-        return res->rc = -ECANCELED;
-    }
-    if (s->engine == NULL && (rc = ds_engine_new(&eo, &s->engine, err, sizeof(err))) < 0) {
-        snprintf(res->error, sizeof(res->error), "server %s: %s", srv->name, err);
-        return res->rc = rc;
-    }
-    /* a batch of one; the snapshot is the ds_sync_t's (plan, status and
-     * verify take one per process; ds_engine_run() takes one per batch) */
-    ds__engine_run(s->engine, &srv, 1, mode, res, 0);
-    return res->rc;
 }
 
 int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u)

@@ -51,14 +51,12 @@ struct ds_sync {
     const char *const *force_hash;
     size_t nforce_hash;
     const char *run_kind;
-    /* the engine ds_sync_server() runs its batch of one on (lazily made) */
+    /* the engine ds_sync_server() runs its batch of one on (made by the
+     * engine layer on first use; ds_sync_close frees it through
+     * engine_free, so this layer does not call the one above it) */
     struct ds_engine *engine;
+    void (*engine_free)(struct ds_engine *e);
 };
-
-/* engine.c: ds_engine_run, fresh: take a new catalog snapshot first. */
-struct ds_engine;
-int ds__engine_run(struct ds_engine *e, const ds_server_cfg_t *const *srv, size_t n,
-                   ds_sync_mode_t mode, ds_sync_result_t *res, int fresh);
 
 /* sync_state.c */
 /* Loads the catalog snapshot once. Returns 0 or < 0. */

@@ -6,7 +6,7 @@
 #include "check.h"
 #include "distsync/bandwidth.h"
 #include "distsync/ratelimit.h"
-#include "engine_int.h"
+#include "engine/engine_int.h"
 
 #define SEC 1000000000LL
 #define MS  1000000LL

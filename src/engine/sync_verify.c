@@ -18,7 +18,7 @@
 #include "distsync/log.h"
 #include "distsync/transport.h"
 #include "distsync/verify.h"
-#include "sync_int.h"
+#include "sync/sync_int.h"
 
 #define VERIFY_WINDOW  64   /* HASH requests in flight */
 #define VERIFY_POLL_MS 1000 /* a cancel is seen within this */

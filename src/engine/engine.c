@@ -481,14 +481,18 @@ static void batch_end(ds_engine_t *e)
     e->in_batch = 0;
 }
 
+/* ds_engine_run; fresh: take a new catalog snapshot first. */
+static int engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n,
+                      ds_sync_mode_t mode, ds_sync_result_t *res, int fresh);
+
 int ds_engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
                   ds_sync_result_t *res)
 {
-    return ds__engine_run(e, srv, n, mode, res, 1);
+    return engine_run(e, srv, n, mode, res, 1);
 }
 
-int ds__engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, ds_sync_mode_t mode,
-                   ds_sync_result_t *res, int fresh)
+static int engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n,
+                      ds_sync_mode_t mode, ds_sync_result_t *res, int fresh)
 {
     const ds_config_t *cfg = e->o.sync->o.cfg;
     unsigned max = cfg->max_servers ? cfg->max_servers : DS_ENGINE_MAX_SERVERS;
@@ -543,4 +547,30 @@ void ds_engine_reload(ds_engine_t *e)
 {
     e->want_reload = 1;
     uv_async_send(&e->async);
+}
+
+/* sync.h: a batch of one on the ds_sync_t's own engine (plan, status,
+ * verify's repair). */
+int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
+                   ds_sync_result_t *res)
+{
+    ds_engine_opts_t eo = {.sync = s};
+    char err[512];
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (s->cancel) {
+        snprintf(res->error, sizeof(res->error), "server %s: cancelled before it started",
+                 srv->name);
+        return res->rc = -ECANCELED;
+    }
+    if (s->engine == NULL && (rc = ds_engine_new(&eo, &s->engine, err, sizeof(err))) < 0) {
+        snprintf(res->error, sizeof(res->error), "server %s: %s", srv->name, err);
+        return res->rc = rc;
+    }
+    s->engine_free = ds_engine_free;
+    /* a batch of one; the snapshot is the ds_sync_t's (plan, status and
+     * verify take one per process; ds_engine_run() takes one per batch) */
+    engine_run(s->engine, &srv, 1, mode, res, 0);
+    return res->rc;
 }

@@ -12,7 +12,7 @@
 #include "distsync/ratelimit.h"
 #include "distsync/session.h"
 #include "distsync/transport.h"
-#include "sync_run_int.h"
+#include "sync/sync_run_int.h"
 
 /* ---- scheduling (pure) ---- */
 
