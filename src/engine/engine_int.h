@@ -1,7 +1,6 @@
 /*
  * Engine internals: scheduling of a batch under the concurrency limits
- * (engine_sched.c, pure), caps pacing (engine_pace.c) and the calls into
- * the sender session that another change adds (engine_compat.c).
+ * (engine_sched.c, pure) and caps pacing (engine_pace.c).
  */
 #ifndef DS_ENGINE_INT_H
 #define DS_ENGINE_INT_H
@@ -68,9 +67,5 @@ int ds__pace_throttled(void *ctx, int64_t *wake);
 void ds__pace_idle(void *ctx, int64_t now);
 /* Gives the session the leaf's effective rate when it changed. */
 void ds__pace_rate(struct ds_pace *pc);
-
-/* ---- the session calls issue 8's "session" change adds ---- */
-size_t ds__compat_ctl_pending(const ds_session_t *ss);
-void ds__compat_set_rate(ds_session_t *ss, uint64_t bytes_per_s);
 
 #endif

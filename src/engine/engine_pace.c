@@ -44,7 +44,8 @@ static long pace_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct ds_pace *pc = of(t);
     int64_t now = ds__sync_mono_ns(), wake;
-    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n, ds__compat_ctl_pending(pc->ss), &wake);
+    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n,
+                                 pc->ss ? ds_session_ctl_pending(pc->ss) : 0, &wake);
     long w;
 
     if (ok < n) {
@@ -148,7 +149,7 @@ void ds__pace_rate(struct ds_pace *pc)
 
     if (pc->ss == NULL || bps == 0 || (pc->rate_set && bps == pc->rate_bps))
         return; /* a paused cap is not a rate: keep the last one */
-    ds__compat_set_rate(pc->ss, bps == DS_BW_OFF ? 0 : bps / 8);
+    ds_session_set_rate(pc->ss, bps == DS_BW_OFF ? 0 : bps / 8);
     pc->rate_bps = bps;
     pc->rate_set = 1;
 }
