@@ -56,11 +56,16 @@ en_manifest_valid() {
   [ ! -e "$1/.distsync/manifest" ] || python3 "$ENGINE_CHECK" manifest "$1" "$2" || fail=1
 }
 
-# en_watch STOP OUT ROOT...: starts the lease watcher; sets watch_pid.
+# en_watch STOP OUT ROOT...: starts the lease watcher (returns once it
+# samples); sets watch_pid.
 en_watch() {
+  local i
+  rm -f "$2.ready"
   python3 "$ENGINE_CHECK" watch "$@" &
   watch_pid=$!
   st_pids+=("$watch_pid")
+  for i in $(seq 100); do [ -e "$2.ready" ] && return 0; sleep 0.05; done
+  bad "the lease watcher did not start within 5 s"
 }
 
 # en_json FILE EXPR: prints EXPR evaluated on the JSON in FILE (as d).

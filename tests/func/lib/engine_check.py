@@ -8,7 +8,7 @@ usage:
       With --store, the entries must be exactly the store's files (size and
       sha256) and every target file must match its entry.
   engine_check.py watch STOP OUT ROOT...
-      Until the file STOP exists, samples every 20 ms which ROOTs hold a
+      Creates OUT.ready, then until the file STOP exists samples every 20 ms which ROOTs hold a
       lease file (.distsync/lease) and its expiry. Writes a JSON summary to
       OUT: samples, max_leases (most roots leased at once), seen (roots
       ever leased), stale (samples where a lease's expiry had passed) and
@@ -133,6 +133,7 @@ def cmd_watch(args):
     stop, out, roots = args[0], args[1], args[2:]
     samples = maxn = 0
     seen, stale, exp = set(), [], {}
+    open(out + ".ready", "w").close()
     while not os.path.exists(stop):
         now, n = time.time(), 0
         for root in roots:
