@@ -1,11 +1,11 @@
 /*
  * Receiver of the apply protocol: the target side of a sync session, shared
- * by `distsync agent` (stdin/stdout), the file:// backend (in-process) and
- * the SMB worker. A push-driven state machine with no I/O on its input or
- * output: the caller feeds received bytes in any split and sends whatever
- * reply bytes the receiver queued; the receiver stops taking input while
- * its output is not drained (DS_APPLY_OUT_HIGH), so its memory is bounded. It does blocking
- * file-system I/O under root while handling a frame (that is its job).
+ * by `distsync agent` (stdin/stdout), the file:// backend (on its own
+ * thread, over a socketpair) and the SMB worker. A push-driven state machine with no I/O on its
+ * input or output: the caller feeds received bytes in any split and sends whatever reply bytes the
+ * receiver queued; the receiver stops taking input while its output is not drained
+ * (DS_APPLY_OUT_HIGH), so its memory is bounded. It does blocking file-system I/O under root while
+ * handling a frame (that is its job).
  *
  * Files are built under <root>/.distsync/tmp/, verified (size + SHA-256,
  * hashed while written), fsynced, renamed into place, the directory fsynced;
@@ -100,6 +100,24 @@ int ds_apply_done(const ds_apply_t *ap);
  * call more than once. Returns 0 or the manifest write error.
  */
 int ds_apply_finish(ds_apply_t *ap);
+
+/*
+ * The receiver's serve loop, for `distsync agent` (stdin/stdout) and the
+ * local transport's thread (one socket for both): reads in_fd only when
+ * ds_apply_want_input() says so and the previous read is consumed (1 MiB
+ * at a time, so memory stays bounded whatever the console pipelines),
+ * feeds it, and writes every queued reply to out_fd before reading again.
+ * Blocks on both fds; a slow console slows the receiver. Writes to a socket
+ * raise no SIGPIPE (a closed peer is EPIPE).
+ *
+ * Returns 0 after BYE or at end of input on a frame boundary; the caller
+ * then calls ds_apply_finish() (end of input) or ds_apply_free(). Returns
+ * -errno when reading or writing fails, DS_EPROTO when the input ends
+ * inside a frame, or the session's fatal code (see ds_apply_feed()); err
+ * then says what failed ("reading stdin: ...", "session ended: ..."). The
+ * loop never prints.
+ */
+int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errlen);
 
 /* Counters for the session so far. */
 const ds_apply_stats_t *ds_apply_stats(const ds_apply_t *ap);
