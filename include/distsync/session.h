@@ -134,10 +134,11 @@ int ds_session_start(ds_session_t *s);
 int ds_session_step(ds_session_t *s, int64_t now);
 
 /*
- * What the driver should wait for: *rfd / *wfd (-1: none) and *events
- * (POLLIN / POLLOUT bits for wfd; rfd always wants POLLIN). Returns 1 when
- * the transport has no fds and step should simply be called again, 0 when
- * the driver should poll.
+ * What the driver should wait for, as the transport says
+ * (ds_transport_waits(), given whether output is queued): *rfd (-1: not
+ * now; else it wants POLLIN), *wfd and *wevents (POLLOUT or 0 for wfd).
+ * Returns 1 when the transport has no fds and step should simply be called
+ * again, 0 when the driver should poll.
  */
 int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents);
 

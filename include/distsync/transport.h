@@ -5,18 +5,30 @@
  *
  * Backends:
  *  - local (file://, transport = local): the receiver (apply.h) runs in
- *    this process; writes feed it directly and its replies are read back.
- *    It exposes no fds: it is always ready.
+ *    this process, on a thread of its own (ds_apply_serve() over one end
+ *    of a socketpair); the console holds the other end. The caller's thread
+ *    never does the receiver's file-system work. The receiver logs
+ *    (ds_log) from that thread: the log callback must be thread-safe.
  *  - pipe (file://, transport = agent): `distsync agent --root DIR` runs as
  *    a child process and the protocol flows over its stdin/stdout, the same
  *    byte-stream shape as an SSH exec channel or the SMB worker pipe.
  *
- * All calls are non-blocking on the console side: write and read return 0
- * when the stream cannot move now; the caller then polls the fds given by
- * ds_transport_fds() (a libuv loop can poll the same fds).
+ * write, read and waits are non-blocking on the console side: write and
+ * read return 0 when the stream cannot move now; the caller then polls the
+ * fds given by ds_transport_fds() for the directions ds_transport_waits()
+ * names (a libuv loop can poll the same fds).
  *
- * A pipe transport writes to a child: the caller must ignore SIGPIPE
- * (signal(SIGPIPE, SIG_IGN)) so that a dead agent shows as an error.
+ * open and close may block: a network backend does its handshake in open
+ * and waits for the peer in close (close on local joins the receiver's
+ * thread; on agent it reaps the child). The engine runs them on worker
+ * threads, so a backend's open and close must touch nothing but their own
+ * object and arguments (no console state, no loop handles). One transport is used by one thread at
+ * a time: the engine calls kill (a hung peer) on the loop thread before it hands close to a worker,
+ * never while close runs.
+ *
+ * Writing to a gone peer: the pipe transport needs SIGPIPE ignored by the
+ * caller (signal(SIGPIPE, SIG_IGN)) so that a dead agent shows as an
+ * error; the local transport sends with MSG_NOSIGNAL.
  */
 #ifndef DISTSYNC_TRANSPORT_H
 #define DISTSYNC_TRANSPORT_H
@@ -37,11 +49,24 @@ typedef struct ds_transport_ops {
      * (reaps the child; an agent still running timeout_s after the end of
      * its input is killed). Returns 0 or an error (message in t->err). */
     int (*close)(ds_transport_t *t);
-    /* Ends the peer at once, whatever it is doing (SIGKILL for an agent),
-     * so that close never waits on a hung target. NULL: nothing to end. */
+    /* Ends the peer at once, whatever it is doing (SIGKILL for an agent;
+     * shutting the socket down for local, so its thread ends once the
+     * file-system call it is in returns), so that close never waits on a
+     * hung target. NULL: nothing to end. */
     void (*kill)(ds_transport_t *t);
+    /* The directions (DS_TRANSPORT_WAIT_*) to poll for before the stream
+     * can move, given whether the caller has bytes to write. A backend over
+     * a library with its own protocol state (libssh2: its block directions)
+     * answers from that state: a read may wait until the socket is
+     * writable, a write until it is readable. NULL: the default for plain
+     * fds, READ always and WRITE when the caller has bytes to write. */
+    unsigned (*waits)(const ds_transport_t *t, int have_output);
     void (*free)(ds_transport_t *t);
 } ds_transport_ops_t;
+
+/* Directions a transport waits on (ds_transport_waits()). */
+#define DS_TRANSPORT_WAIT_READ  1u /* poll rfd for POLLIN */
+#define DS_TRANSPORT_WAIT_WRITE 2u /* poll wfd for POLLOUT */
 
 /* Common head of every backend's object. */
 struct ds_transport {
@@ -82,6 +107,11 @@ void ds_transport_kill(ds_transport_t *t);
 /* The fds to poll (-1: none, the transport is always ready). */
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd);
 
+/* What to poll for now (DS_TRANSPORT_WAIT_* bits; see
+ * ds_transport_ops_t.waits): have_output is 1 when the caller has bytes it
+ * could not write yet. Never blocks. */
+unsigned ds_transport_waits(const ds_transport_t *t, int have_output);
+
 /* Last error text ("" when none). Valid as long as t. */
 const char *ds_transport_error(const ds_transport_t *t);
 
@@ -89,8 +119,8 @@ const char *ds_transport_error(const ds_transport_t *t);
  * ended). NULL is a no-op. */
 void ds_transport_free(ds_transport_t *t);
 
-/* Backends (src/transport/transport_local.c, src/transport/transport_pipe.c). root is the
- * target directory. */
+/* Backends (src/transport/transport_local.c, src/transport/transport_pipe.c).
+ * root is the target directory. Both may block (see above). */
 int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
                              size_t errlen);
 int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,

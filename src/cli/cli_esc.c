@@ -36,14 +36,18 @@ void cli_err(const char *fmt, ...)
     fprintf(stderr, "distsync: %s\n", cli_esc(msg));
 }
 
+/* Called from the library's threads too (the local receiver's): escapes
+ * into its own buffer, not cli_esc()'s shared ones. */
 void cli_log_stderr(void *ctx, ds_log_level_t level, const char *msg)
 {
     static const char *names[] = {"error", "warning", "info", "debug"};
     struct cli *cli = ctx;
+    char esc[4 * 2048 + 16]; /* ds_log's longest message, every byte \xNN */
 
     if (level == DS_LOG_DEBUG && !cli->verbose)
         return;
     if (level == DS_LOG_INFO && cli->quiet)
         return;
-    fprintf(stderr, "distsync: %s: %s\n", names[level], cli_esc(msg));
+    ds_escape_name(msg, strlen(msg), esc, sizeof(esc));
+    fprintf(stderr, "distsync: %s: %s\n", names[level], esc);
 }

@@ -687,7 +687,13 @@ const ds_session_stats_t *ds_session_stats(const ds_session_t *s)
 
 int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents)
 {
+    unsigned w = ds_transport_waits(s->t, s->out.len > s->out_off);
+
     ds_transport_fds(s->t, rfd, wfd);
-    *wevents = s->out.len > s->out_off ? POLLOUT : 0;
-    return *rfd < 0 && *wfd < 0;
+    *wevents = w & DS_TRANSPORT_WAIT_WRITE ? POLLOUT : 0;
+    if (*rfd < 0 && *wfd < 0)
+        return 1;
+    if (!(w & DS_TRANSPORT_WAIT_READ))
+        *rfd = -1;
+    return 0;
 }

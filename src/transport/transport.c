@@ -113,6 +113,13 @@ void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd)
     *wfd = t->wfd;
 }
 
+unsigned ds_transport_waits(const ds_transport_t *t, int have_output)
+{
+    if (t->ops->waits != NULL)
+        return t->ops->waits(t, have_output);
+    return DS_TRANSPORT_WAIT_READ | (have_output ? DS_TRANSPORT_WAIT_WRITE : 0);
+}
+
 const char *ds_transport_error(const ds_transport_t *t)
 {
     return t->err;

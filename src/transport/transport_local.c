@@ -1,84 +1,158 @@
 /*
- * file:// backend, transport = local: the receiver runs in-process. A write
- * feeds the bytes to ds_apply_feed() at once (blocking file-system work, as
- * an agent would do on its side) and takes what the receiver consumed: 0
- * (would block) while its replies are not drained; a read hands back its
- * queued replies, letting it resume a streamed reply first.
+ * file:// backend, transport = local: the receiver runs in this process on
+ * a thread of its own, serving the protocol (ds_apply_serve(), the loop
+ * `distsync agent` runs) over one end of an AF_UNIX socketpair. The console
+ * holds the other end, non-blocking, as rfd = wfd: writes and reads never
+ * do the receiver's file-system work, and a poll or libuv loop waits on the
+ * fd as on an agent's pipes.
+ *
+ * The thread ends after BYE, at end of input (close shuts our write side)
+ * or when kill shuts the socket down; it then ends the receiver
+ * (ds_apply_finish(): aborts open files, writes the manifest) and closes
+ * its end, which the console reads as the end of the session.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "distsync/apply.h"
 #include "distsync/error.h"
 #include "distsync/transport.h"
 
+#ifndef LOCAL_SNDBUF
+#define LOCAL_SNDBUF (1 << 20)
+#endif
+
 struct local {
-    ds_transport_t t; /* first: the common head */
-    ds_apply_t *ap;
-    int dead;   /* the receiver ended the session (fatal error) */
-    int closed; /* close() was called */
+    ds_transport_t t; /* first: the common head; rfd = wfd = our end */
+    ds_apply_t *ap;   /* the thread's until it is joined */
+    pthread_t thread;
+    int peer;      /* the thread's end (closed by the thread) */
+    int started;   /* the thread runs until joined */
+    int finish_rc; /* ds_apply_finish()'s result, set by the thread */
+    int dead;      /* the receiver ended the session */
+    int closed;    /* close() was called */
+    int close_rc;
 };
+
+static void *serve_thread(void *arg)
+{
+    struct local *l = arg;
+    char err[512];
+
+    /* The serve error shows on the console side as the end of the stream
+     * (and the receiver's ERR frame); close reports the manifest. */
+    ds_apply_serve(l->ap, l->peer, l->peer, err, sizeof(err));
+    l->finish_rc = ds_apply_finish(l->ap);
+    close(l->peer);
+    return NULL;
+}
 
 static long local_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct local *l = (struct local *)t;
-    long used;
+    ssize_t w;
 
     if (l->dead || l->closed)
         return (long)n; /* swallowed: the session end is reported by read */
-    used = ds_apply_feed(l->ap, p, n);
-    if (used < 0) {
+    do
+        w = send(t->wfd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
         l->dead = 1;
         return (long)n;
     }
-    return used;
+    if (w < 0) {
+        snprintf(t->err, sizeof(t->err), "receiver: write: %s", strerror(errno));
+        return DS_ETRANSPORT;
+    }
+    return (long)w;
 }
 
 static long local_read(ds_transport_t *t, void *buf, size_t cap)
 {
-    struct local *l = (struct local *)t;
-    const uint8_t *p;
-    size_t len;
+    ssize_t r = -1;
 
-    ds_apply_output(l->ap, &p, &len);
-    if (len == 0 && !l->dead && !l->closed) { /* resume a streamed reply */
-        if (ds_apply_feed(l->ap, NULL, 0) < 0)
-            l->dead = 1;
-        ds_apply_output(l->ap, &p, &len);
-    }
-    if (len == 0) {
-        if (l->dead || ds_apply_done(l->ap)) {
-            snprintf(t->err, sizeof(t->err), "receiver ended the session");
-            return DS_ETRANSPORT;
-        }
+    errno = EPIPE;
+    if (t->rfd >= 0)
+        do
+            r = recv(t->rfd, buf, cap, MSG_DONTWAIT);
+        while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
+    if (r > 0)
+        return (long)r;
+    if (r < 0 && errno != ECONNRESET && errno != EPIPE) {
+        snprintf(t->err, sizeof(t->err), "receiver: read: %s", strerror(errno));
+        return DS_ETRANSPORT;
     }
-    if (len > cap)
-        len = cap;
-    memcpy(buf, p, len);
-    ds_apply_output_consume(l->ap, len);
-    return (long)len;
+    ((struct local *)t)->dead = 1;
+    snprintf(t->err, sizeof(t->err), "receiver ended the session");
+    return DS_ETRANSPORT;
 }
 
+/* Waits until the thread closed its end, dropping its last replies. */
+static void drain(int fd)
+{
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return;
+        if (r < 0 && errno != EINTR && poll(&p, 1, -1) < 0 && errno != EINTR)
+            return;
+    }
+}
+
+/* Ends our write side (the thread sees the end of its input after what is
+ * queued), drains its replies until it closed its end, joins it. */
 static int local_close(ds_transport_t *t)
 {
     struct local *l = (struct local *)t;
-    int rc;
 
     if (l->closed)
-        return 0;
+        return l->close_rc;
     l->closed = 1;
-    rc = ds_apply_finish(l->ap);
-    if (rc < 0)
-        snprintf(t->err, sizeof(t->err), "receiver: %s", ds_strerror(rc));
-    return rc;
+    if (l->started) {
+        shutdown(t->wfd, SHUT_WR);
+        drain(t->rfd);
+        pthread_join(l->thread, NULL);
+        l->started = 0;
+        l->close_rc = l->finish_rc;
+    }
+    close(t->rfd);
+    t->rfd = t->wfd = -1;
+    if (l->close_rc < 0)
+        snprintf(t->err, sizeof(t->err), "receiver: %s", ds_strerror(l->close_rc));
+    return l->close_rc;
+}
+
+/* Both directions: a thread blocked writing replies gets EPIPE, one
+ * blocked reading gets the end of its input. It ends once the file-system
+ * call it is in returns. */
+static void local_kill(ds_transport_t *t)
+{
+    if (t->rfd >= 0)
+        shutdown(t->rfd, SHUT_RDWR);
 }
 
 static void local_free(ds_transport_t *t)
 {
     struct local *l = (struct local *)t;
 
+    local_close(t);
     ds_apply_free(l->ap);
     free(l);
 }
@@ -88,15 +162,42 @@ static const ds_transport_ops_t local_ops = {
     .write = local_write,
     .read = local_read,
     .close = local_close,
+    .kill = local_kill,
     .free = local_free,
 };
+
+/* A wider send buffer than the default (208 KiB): fewer hand-offs between
+ * the console's thread and the receiver's, which matters when the two
+ * cores are busy. Best effort: capped by net.core.wmem_max. */
+static void widen(int fd)
+{
+    int size = LOCAL_SNDBUF;
+
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+/* Starts the thread with every signal blocked: signals stay with the
+ * console's threads (a SIGINT wakes their poll). Returns 0 or -errno. */
+static int start(struct local *l)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = -pthread_create(&l->thread, NULL, serve_thread, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    l->started = rc == 0;
+    return rc;
+}
 
 int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
                              size_t errlen)
 {
     ds_apply_opts_t o = {.no_fsync = no_fsync};
     struct local *l = calloc(1, sizeof(*l));
-    int rc;
+    int sv[2] = {-1, -1};
+    int rc = DS_ENOMEM;
 
     *out = NULL;
     if (l == NULL) {
@@ -104,12 +205,33 @@ int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **ou
         return DS_ENOMEM;
     }
     l->t.ops = &local_ops;
-    l->t.rfd = l->t.wfd = -1;
     rc = ds_apply_new(root, &o, &l->ap, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+        fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "file://%s: socketpair: %s", root, strerror(errno));
+        goto fail;
+    }
+    l->t.rfd = l->t.wfd = sv[0];
+    l->peer = sv[1];
+    widen(sv[0]);
+    widen(sv[1]);
+    rc = start(l);
     if (rc < 0) {
-        free(l);
-        return rc;
+        snprintf(err, errlen, "file://%s: cannot start the receiver thread: %s", root,
+                 strerror(-rc));
+        goto fail;
     }
     *out = &l->t;
     return 0;
+fail:
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    ds_apply_free(l->ap);
+    free(l);
+    return rc;
 }
