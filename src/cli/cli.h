@@ -50,7 +50,7 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The library's log sink (ds_log_set) for front ends: "distsync: LEVEL: msg"
  * on stderr, escaped; ctx is the struct cli (debug only with -v, info not
- * with -q). */
+ * with -q). Thread-safe: the local receiver logs from its own thread. */
 void cli_log_stderr(void *ctx, ds_log_level_t level, const char *msg);
 
 /* Subcommands, one file each: src/cli/cmd_<name>.c. */

@@ -26,9 +26,7 @@
 #include "distsync/error.h"
 #include "distsync/transport.h"
 
-#ifndef LOCAL_SNDBUF
-#define LOCAL_SNDBUF (1 << 20)
-#endif
+#define LOCAL_SNDBUF (1 << 20) /* 4 MiB measured no faster */
 
 struct local {
     ds_transport_t t; /* first: the common head; rfd = wfd = our end */
