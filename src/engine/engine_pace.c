@@ -95,6 +95,15 @@ static void pace_free(ds_transport_t *t)
     pc->inner = NULL;
 }
 
+/* The inner transport decides which directions it waits on (libssh2 may
+ * need to read to be able to write). */
+static unsigned pace_waits(const ds_transport_t *t, int have_output)
+{
+    const struct ds_pace *pc = (const struct ds_pace *)t;
+
+    return ds_transport_waits(pc->inner, have_output);
+}
+
 static const ds_transport_ops_t pace_ops = {
     .name = "paced",
     .write = pace_write,
@@ -102,6 +111,7 @@ static const ds_transport_ops_t pace_ops = {
     .close = pace_close,
     .kill = pace_kill,
     .free = pace_free,
+    .waits = pace_waits,
 };
 
 ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t)
