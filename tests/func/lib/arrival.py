@@ -19,7 +19,7 @@ burst for long). Runs until SIGTERM.
 
 stats: from the LOGs (of relays in several namespaces: merged, one
 monotonic clock), per group of listen ports (every port when no --group; a
-group "total" is always added), the bytes, the active time (first byte to
+group "total" of every port is always added; --cap BPS is its cap), the bytes, the active time (first byte to
 last byte), the mean rate, and the worst (highest) rate over any 1 s and any
 100 ms window inside the active time, in bit/s. Windows start --skip
 seconds after the group's first byte (default 0). With BPS (a cap in bit/s)
@@ -186,7 +186,7 @@ def stats(a):
             cap = float(c)
         groups.append((name, [ports.index(int(p)) for p in rest.split(",")], cap))
     if not any(n == "total" for n, _, _ in groups):
-        groups.append(("total", list(range(len(ports))), None))
+        groups.append(("total", list(range(len(ports))), a.cap))
     res, over = {}, []
     for name, idx, cap in groups:
         series = [(t, sum(c[i] for i in idx)) for t, c in rows]
@@ -229,6 +229,7 @@ def main():
     s.add_argument("log", nargs="+")
     s.add_argument("--group", action="append")
     s.add_argument("--skip", type=float, default=0.0)
+    s.add_argument("--cap", type=float, help="the cap (bit/s) of group total")
     s.add_argument("--margin", type=float)
     s.add_argument("--json", action="store_true")
     a = ap.parse_args()
