@@ -35,7 +35,7 @@ chmod 755 "$tmp"
 tag="dsw$$"
 con="${tag}c"
 wan_ns "$con" || bad "namespace $con"
-declare -A site_ns site_link site_cap
+declare -A site_ns site_link site_cap relay
 site_link=([a]=8000000 [b]=4000000)
 site_cap=([a]=4000000 [b]=2000000)
 global_cap=5000000
@@ -79,7 +79,7 @@ for s in a b; do
     wan_wait_port "${site_ns[$s]}" "$port" || bad "socat for $srv"
   done
   wan_bg "${site_ns[$s]}" python3 "$ARRIVAL" proxy "$tmp/arrival-$s.log" "${spec[@]}"
-  eval "relay_$s=\$wan_pid"
+  relay[$s]=$wan_pid
   for p in ${ports[$s]//,/ }; do wan_wait_port "${site_ns[$s]}" "$p" || bad "relay port $p"; done
 done
 [ "$fail" = 0 ] || st_exit wan_tbf
@@ -92,10 +92,8 @@ t1=$(date +%s.%N)
 echo "sync --all: exit $rc in $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s"
 [ "$rc" = 0 ] || bad "sync --all exit $rc: $(head -c 600 "$tmp/sync.err") $(head -c 300 "$tmp/sync.out")"
 sleep 0.2
-# shellcheck disable=SC2154 # set by eval above
-wan_stop "$relay_a"
-# shellcheck disable=SC2154
-wan_stop "$relay_b"
+wan_stop "${relay[a]}"
+wan_stop "${relay[b]}"
 
 for s in a b; do
   for n in 1 2; do st_check_converged "$store" "$tmp/t/$s$n" "server $s$n"; done

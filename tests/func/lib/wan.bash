@@ -54,9 +54,8 @@ wan_bg() {
 # wan_stop PID: SIGTERM to a process started by wan_bg; waits (up to 5 s)
 # for it to end.
 wan_stop() {
-  local n
   kill -TERM "$1" 2>/dev/null
-  for n in $(seq 50); do
+  for _ in $(seq 50); do
     kill -0 "$1" 2>/dev/null || return 0
     sleep 0.1
   done
@@ -66,8 +65,7 @@ wan_stop() {
 
 # wan_wait_port NS PORT: waits (up to 5 s) for a listener on PORT in NS.
 wan_wait_port() {
-  local n
-  for n in $(seq 50); do
+  for _ in $(seq 50); do
     ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
     sleep 0.1
   done
