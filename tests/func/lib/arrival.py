@@ -4,7 +4,7 @@
 usage:
   arrival.py proxy LOG LISTEN:HOST:PORT...   [--rcvbuf BYTES] [--tick SECONDS]
   arrival.py stats LOG... [--group NAME=PORT,PORT[@BPS]]... [--skip SECONDS]
-                       [--margin FRACTION] [--json]
+                       [--margin FRACTION] [--min-mean FRACTION] [--json]
 
 proxy: a TCP relay run on the receiving side of a link. For each LISTEN
 port it accepts connections and relays them both ways to HOST:PORT (the real
@@ -23,8 +23,10 @@ group "total" of every port is always added; --cap BPS is its cap), the bytes, t
 last byte), the mean rate, and the worst (highest) rate over any 1 s and any
 100 ms window inside the active time, in bit/s. Windows start --skip
 seconds after the group's first byte (default 0). With BPS (a cap in bit/s)
-a ratio to it is printed, and with --margin the exit status is 1 when a
-group's worst 1 s window exceeds BPS * (1 + margin).
+a ratio to it is printed. The exit status is 1 when, for a group with a
+cap: with --margin, its worst 1 s window exceeds BPS * (1 + margin), or it
+has no 1 s window after --skip; with --min-mean, its mean rate is below
+BPS * min-mean.
 
 Python stdlib only.
 """
@@ -187,7 +189,7 @@ def stats(a):
         groups.append((name, [ports.index(int(p)) for p in rest.split(",")], cap))
     if not any(n == "total" for n, _, _ in groups):
         groups.append(("total", list(range(len(ports))), a.cap))
-    res, over = {}, []
+    res, bad = {}, []
     for name, idx, cap in groups:
         series = [(t, sum(c[i] for i in idx)) for t, c in rows]
         s = group_stats(series, a.skip)
@@ -196,9 +198,15 @@ def stats(a):
             for k in ("mean_bps", "worst_1s_bps", "worst_100ms_bps"):
                 if s.get(k) is not None:
                     s[k.replace("_bps", "_ratio")] = round(s[k] / cap, 4)
-            if a.margin is not None and s.get("worst_1s_bps") is not None:
-                if s["worst_1s_bps"] > cap * (1 + a.margin):
-                    over.append(name)
+            if a.margin is not None:
+                w = s.get("worst_1s_bps")
+                if w is None:
+                    bad.append("%s: no 1 s window after the first %g s (too short to judge)"
+                               % (name, a.skip))
+                elif w > cap * (1 + a.margin):
+                    bad.append("%s: over the cap (+%g%%) in a 1 s window" % (name, a.margin * 100))
+            if a.min_mean is not None and (s.get("mean_bps") or 0) < cap * a.min_mean:
+                bad.append("%s: mean below %g of the cap" % (name, a.min_mean))
         res[name] = s
     if a.json:
         print(json.dumps(res, indent=1))
@@ -211,9 +219,8 @@ def stats(a):
             print("%-8s %10d B in %7.2f s  mean %s  worst 1s %s  worst 100ms %s%s" % (
                 name, s["bytes"], s.get("seconds") or 0, f("mean_bps"), f("worst_1s_bps"),
                 f("worst_100ms_bps"), "" if not cap else "  (cap %.3f Mbit/s)" % (cap / 1e6)))
-    if over:
-        print("over the cap (+%g%%) in a 1 s window: %s" % (a.margin * 100, ", ".join(over)),
-              file=sys.stderr)
+    if bad:
+        print("; ".join(bad), file=sys.stderr)
         sys.exit(1)
 
 
@@ -231,6 +238,7 @@ def main():
     s.add_argument("--skip", type=float, default=0.0)
     s.add_argument("--cap", type=float, help="the cap (bit/s) of group total")
     s.add_argument("--margin", type=float)
+    s.add_argument("--min-mean", type=float)
     s.add_argument("--json", action="store_true")
     a = ap.parse_args()
     proxy(a) if a.cmd == "proxy" else stats(a)
