@@ -20,7 +20,8 @@ burst for long). Runs until SIGTERM.
 stats: from the LOGs (of relays in several namespaces: merged, one
 monotonic clock), per group of listen ports (every port when no --group; a
 group "total" of every port is always added; --cap BPS is its cap), the bytes, the active time (first byte to
-last byte), the mean rate, and the worst (highest) rate over any 1 s and any
+last byte), the mean rate, the steady rate (from the instant 10% of the
+bytes had arrived to the instant 90% had), and the worst (highest) rate over any 1 s and any
 100 ms window inside the active time, in bit/s. Windows start --skip
 seconds after the group's first byte (default 0). With BPS (a cap in bit/s)
 a ratio to it is printed. The exit status is 1 when, for a group with a
@@ -172,6 +173,12 @@ def group_stats(series, skip):
     end = next(t for t, b in series if b == final)
     dur = end - start
     r = dict(bytes=final, seconds=round(dur, 3), mean_bps=final * 8 / dur if dur > 0 else None)
+    # the steady rate: from the instant 10% of the bytes had arrived to the
+    # instant 90% had, so the protocol's start and end (handshakes, the
+    # commit's round trips) do not count
+    t10, b10 = next((t, b) for t, b in series if b >= final * 0.1)
+    t90, b90 = next((t, b) for t, b in series if b >= final * 0.9)
+    r["steady_bps"] = (b90 - b10) * 8 / (t90 - t10) if t90 > t10 else None
     r["worst_1s_bps"] = worst(series, start + skip, end, 1.0)
     r["worst_100ms_bps"] = worst(series, start + skip, end, 0.1)
     return r
@@ -195,7 +202,7 @@ def stats(a):
         s = group_stats(series, a.skip)
         s["cap_bps"] = cap
         if cap:
-            for k in ("mean_bps", "worst_1s_bps", "worst_100ms_bps"):
+            for k in ("mean_bps", "steady_bps", "worst_1s_bps", "worst_100ms_bps"):
                 if s.get(k) is not None:
                     s[k.replace("_bps", "_ratio")] = round(s[k] / cap, 4)
             if a.margin is not None:
@@ -216,8 +223,8 @@ def stats(a):
                 v = s.get(k)
                 return "-" if v is None else "%.3f Mbit/s" % (v / 1e6)
             cap = s.get("cap_bps")
-            print("%-8s %10d B in %7.2f s  mean %s  worst 1s %s  worst 100ms %s%s" % (
-                name, s["bytes"], s.get("seconds") or 0, f("mean_bps"), f("worst_1s_bps"),
+            print("%-8s %10d B in %7.2f s  mean %s  steady %s  worst 1s %s  worst 100ms %s%s" % (
+                name, s["bytes"], s.get("seconds") or 0, f("mean_bps"), f("steady_bps"), f("worst_1s_bps"),
                 f("worst_100ms_bps"), "" if not cap else "  (cap %.3f Mbit/s)" % (cap / 1e6)))
     if bad:
         print("; ".join(bad), file=sys.stderr)
