@@ -95,7 +95,7 @@ rc=0
 ip netns exec "$con" "$DISTSYNC" -c "$conf" sync --all --no-scan >"$tmp/sync.out" 2>"$tmp/sync.err" &
 wait $! || rc=$?
 t1=$(date +%s.%N)
-echo "sync --all: exit $rc in $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s"
+echo "sync --all: exit $rc in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 [ "$rc" = 0 ] || bad "sync --all exit $rc: $(head -c 600 "$tmp/sync.err") $(head -c 300 "$tmp/sync.out")"
 sleep 0.2
 wan_stop "${relay[a]}"
