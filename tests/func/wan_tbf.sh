@@ -108,13 +108,14 @@ done
 # the caps: per site, then both sites together against the global cap
 for s in a b; do
   python3 "$ARRIVAL" stats "$tmp/arrival-$s.log" --group "$s=${ports[$s]}@${site_cap[$s]}" \
-    --skip 1 --margin 0.10 --min-mean 0.5 >"$tmp/stats-$s" 2>&1 ||
-    bad "site $s (link ${site_link[$s]} bit/s, cap ${site_cap[$s]} bit/s): $(tail -1 "$tmp/stats-$s")"
+    --skip 1 --margin 0.10 --min-mean 0.5 >"$tmp/stats-$s" 2>"$tmp/stats-$s.err" ||
+    bad "site $s (link ${site_link[$s]} bit/s, cap ${site_cap[$s]} bit/s): $(cat "$tmp/stats-$s.err")"
   grep "^$s " "$tmp/stats-$s"
 done
 python3 "$ARRIVAL" stats "$tmp/arrival-a.log" "$tmp/arrival-b.log" \
-  --group "total=${ports[a]},${ports[b]}@$global_cap" --skip 1 --margin 0.10 >"$tmp/stats-total" 2>&1 ||
-  bad "global cap $global_cap bit/s: $(tail -1 "$tmp/stats-total")"
+  --group "total=${ports[a]},${ports[b]}@$global_cap" --skip 1 --margin 0.10 \
+  >"$tmp/stats-total" 2>"$tmp/stats-total.err" ||
+  bad "global cap $global_cap bit/s: $(cat "$tmp/stats-total.err")"
 grep "^total " "$tmp/stats-total"
 # every byte of the four servers crossed a link
 arrived=$(awk '/^total /{print $2}' "$tmp/stats-total")
