@@ -65,9 +65,18 @@ typedef struct ds_server_cfg {
      * max_delete_pct); absent: the [console] default. */
     uint64_t max_delete;
     int max_delete_pct;
-    char *transport;       /* transport = local|agent (file:// only), NULL: local */
-    char *agent;           /* agent = PATH of the distsync binary run as the agent, NULL: self */
-    unsigned timeout_s;    /* timeout = seconds without progress (default: [console] timeout) */
+    char *transport; /* file://: local|agent (NULL: local); ssh://: agent|sftp|auto (NULL: auto) */
+    /* agent = file://: PATH of the distsync binary run as the agent (NULL:
+     * self); ssh://: the remote command (NULL: "distsync agent") */
+    char *agent;
+    unsigned timeout_s; /* timeout = (or io_timeout =) seconds without progress */
+    /* ssh:// only: identity = private key file (NULL: ssh-agent),
+     * known_hosts = file (NULL: ~/.ssh/known_hosts), connect_timeout =
+     * seconds for the whole connect (0: 30 s). */
+    char *identity, *known_hosts;
+    unsigned connect_timeout_s;
+    int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
+    const char *ssh_key; /* the ssh-only key at ssh_key_line (static text) */
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
     unsigned max_files;    /* files in flight (0: default) */
     int line;

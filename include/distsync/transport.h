@@ -12,6 +12,14 @@
  *  - pipe (file://, transport = agent): `distsync agent --root DIR` runs as
  *    a child process and the protocol flows over its stdin/stdout, the same
  *    byte-stream shape as an SSH exec channel or the SMB worker pipe.
+ *  - ssh (ssh://user@host[:port]/path, transport = agent|auto): libssh2
+ *    runs the agent command (`distsync agent` by default) with --root PATH
+ *    on an exec channel; rfd and wfd are the TCP socket. Opening (DNS,
+ *    connect, handshake, host-key check, authentication) blocks, bounded by
+ *    connect_timeout: a loop runs it on a worker thread. After the open the
+ *    session is non-blocking. wfd is the socket only while libssh2 has an
+ *    outgoing packet half sent, else -1 (a full remote window waits for the
+ *    peer's window adjust, which is POLLIN).
  *
  * write, read and waits are non-blocking on the console side: write and
  * read return 0 when the stream cannot move now; the caller then polls the
@@ -34,6 +42,7 @@
 #define DISTSYNC_TRANSPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct ds_transport ds_transport_t;
@@ -73,13 +82,23 @@ struct ds_transport {
     const ds_transport_ops_t *ops;
     int rfd, wfd;  /* fds to poll for reading / writing; -1: always ready */
     char err[512]; /* last error, naming the target */
+    /* Bytes that crossed the link (ssh: counted by libssh2's send/recv
+     * callbacks, encryption and SSH framing included), for caps and the
+     * run's wire bytes. 0 for the backends without a link (local, pipe). */
+    uint64_t wire_in, wire_out;
 };
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {
-    const char *url;    /* file:///abs/path (ssh://, smb:// come later) */
-    const char *mode;   /* "local" (default when NULL) or "agent" */
-    const char *agent;  /* agent binary; NULL: /proc/self/exe */
+    const char *url;    /* file:///abs/path or ssh://[user@]host[:port]/path */
+    const char *mode;   /* file://: "local" (default when NULL) or "agent";
+                         * ssh://: "agent" or "auto" (NULL: auto = agent) */
+    const char *agent;  /* file://: agent binary, NULL: /proc/self/exe;
+                         * ssh://: remote command, NULL: "distsync agent" */
+    const char *server; /* the server's name, for messages; may be NULL */
+    const char *identity;     /* ssh: private key file; NULL: ssh-agent */
+    const char *known_hosts;  /* ssh: NULL: ~/.ssh/known_hosts */
+    unsigned connect_timeout_s; /* ssh: bound of the whole open (0: 30 s) */
     int no_fsync;       /* local receiver: skip fsync (tests only) */
     unsigned timeout_s; /* agent: how long close waits for it to end (0: 30 s) */
     int create_root;    /* create a missing root (with its parents), else fail */
@@ -125,6 +144,32 @@ int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **ou
                              size_t errlen);
 int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
                             ds_transport_t **out, char *err, size_t errlen);
+
+int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
+                           size_t errlen);
+
+/*
+ * `distsync trust`: the host key of cfg's ssh:// server. Connects (bounded
+ * by connect_timeout), reads the key and compares it with the known_hosts
+ * file. state: 0 the file already holds it, 1 unknown, 2 the file holds
+ * another key for that host (old_fp). Returns 0 or a negative code with
+ * err naming the server; free hk with ds_ssh_hostkey_free.
+ */
+typedef struct ds_ssh_hostkey {
+    int state;
+    char type[32];   /* "ssh-ed25519" */
+    char fp[64];     /* "SHA256:..." as OpenSSH prints it */
+    char old_fp[64]; /* state 2 */
+    char known_hosts[4096];
+    void *priv; /* the key itself */
+} ds_ssh_hostkey_t;
+
+int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, char *err,
+                         size_t errlen);
+/* Appends hk's key to hk->known_hosts (created 0600 if missing). Returns 0
+ * or a negative code with err naming the file. */
+int ds_ssh_hostkey_trust(const ds_ssh_hostkey_t *hk, char *err, size_t errlen);
+void ds_ssh_hostkey_free(ds_ssh_hostkey_t *hk);
 
 /* Extracts the directory of a file:// URL into buf. Returns 0 or DS_EUSAGE. */
 int ds_transport_file_root(const char *url, char *buf, size_t cap);

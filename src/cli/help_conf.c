@@ -52,11 +52,26 @@ const struct help_key help_keys[] = {
     {"server", "classes", "LIST", "the classes this server receives (default: all)"},
     {"server", "prune", "yes|no",
      "delete files that left the desired set (default no; only files distsync put there)"},
-    {"server", "transport", "local|agent",
+    {"server", "transport", "local|agent|sftp|auto",
      "for file:// servers: the receiver in the console (local, default) or a distsync agent "
-     "child process over a pipe"},
-    {"server", "agent", "PATH",
-     "the distsync (or distsync-agent) binary run as the agent (default: this one)"},
+     "child process over a pipe; for ssh:// servers: agent, or auto (default, the agent for "
+     "now); sftp is not supported yet"},
+    {"server", "agent", "PATH|COMMAND",
+     "file://: the distsync (or distsync-agent) binary run as the agent (default: this one); "
+     "ssh://: the command "
+     "run on the server, given --root PATH (default: distsync agent)"},
+    {"server", "identity", "FILE",
+     "ssh://: the ed25519 or ECDSA private key to log in with (default: the keys of ssh-agent "
+     "through SSH_AUTH_SOCK); ~/ is the home directory"},
+    {"server", "known_hosts", "FILE",
+     "ssh://: the OpenSSH known_hosts file the server's host key must be in (default "
+     "~/.ssh/known_hosts; record a key with distsync trust SERVER)"},
+    {"server", "connect_timeout", "DURATION",
+     "ssh://: bound of the whole connect (DNS, TCP, handshake, host key, login, agent start; "
+     "default 30s)"},
+    {"server", "io_timeout", "DURATION",
+     "another name for this server's timeout: seconds without progress before the server "
+     "fails (set one of the two)"},
     {"server", "max_delete", "N|N%", "this server's own max_delete (see [console])"},
     {"server", "timeout", "DURATION", "this server's own timeout (see [console])"},
     {"server", "create_root", "yes|no",

@@ -250,6 +250,31 @@ static int check_refs(const ds_strlist_t *list, const ds_strlist_t *known, int l
     return 0;
 }
 
+/* The transport and the ssh-only keys fit the URL's scheme. */
+static int check_scheme(const ds_server_cfg_t *s, const char *label, struct ds__config_err *e)
+{
+    const char *t = s->transport;
+
+    if (strncmp(s->url, "ssh://", 6) == 0) {
+        if (t != NULL && strcmp(t, "sftp") == 0)
+            return ds__config_fail(e, s->transport_line, label, "transport",
+                                   "transport = sftp is not supported yet (use agent or auto; "
+                                   "auto is agent for now)");
+        if (t != NULL && strcmp(t, "local") == 0)
+            return ds__config_fail(e, s->transport_line, label, "transport",
+                                   "'local' does not apply to an ssh:// server (use agent or "
+                                   "auto)");
+        return 0;
+    }
+    if (t != NULL && strcmp(t, "local") != 0 && strcmp(t, "agent") != 0)
+        return ds__config_fail(e, s->transport_line, label, "transport",
+                               "'%s' applies to ssh:// servers only (use local or agent)", t);
+    if (s->ssh_key_line != 0)
+        return ds__config_fail(e, s->ssh_key_line, label, s->ssh_key,
+                               "applies to ssh:// servers only");
+    return 0;
+}
+
 static int check_servers(ds_config_t *cfg, struct ds__config_err *e)
 {
     char label[160];
@@ -261,6 +286,9 @@ static int check_servers(ds_config_t *cfg, struct ds__config_err *e)
         snprintf(label, sizeof(label), "server %s", s->name);
         if (s->url == NULL)
             return ds__config_fail(e, s->line, label, NULL, "missing required key 'url'");
+        rc = check_scheme(s, label, e);
+        if (rc < 0)
+            return rc;
         if (s->site != NULL && ds_config_site(cfg, s->site) == NULL)
             return ds__config_fail(e, s->site_line, label, "site",
                                    "unknown site '%s' (define it with [site %s])", s->site,
@@ -501,6 +529,8 @@ void ds_config_free(ds_config_t *cfg)
         free(cfg->servers[i].url);
         free(cfg->servers[i].site);
         free(cfg->servers[i].transport);
+        free(cfg->servers[i].identity);
+        free(cfg->servers[i].known_hosts);
         free(cfg->servers[i].agent);
         ds__config_list_free(&cfg->servers[i].classes);
     }

@@ -525,8 +525,12 @@ static int k_transport(struct parser *p, const char *key, const char *v)
 {
     char buf[64];
 
-    if (strcmp(v, "local") != 0 && strcmp(v, "agent") != 0)
-        return fail(p, key, "expected local or agent, got '%s'", shown(v, buf, sizeof(buf)));
+    /* which values fit the URL's scheme is checked once the section is read */
+    if (strcmp(v, "local") != 0 && strcmp(v, "agent") != 0 && strcmp(v, "sftp") != 0 &&
+        strcmp(v, "auto") != 0)
+        return fail(p, key, "expected local or agent (file://), agent, sftp or auto (ssh://), got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    cur_server(p)->transport_line = p->line;
     return set_text(p, key, v, &cur_server(p)->transport);
 }
 
@@ -537,7 +541,52 @@ static int k_agent(struct parser *p, const char *key, const char *v)
 
 static int k_stimeout(struct parser *p, const char *key, const char *v)
 {
-    return set_timeout(p, key, v, &cur_server(p)->timeout_s);
+    ds_server_cfg_t *s = cur_server(p);
+
+    if (s->timeout_line != 0) /* timeout and io_timeout are one setting */
+        return fail(p, key, "the inactivity timeout is already set at line %d", s->timeout_line);
+    s->timeout_line = p->line;
+    return set_timeout(p, key, v, &s->timeout_s);
+}
+
+/* ssh:// keys; a file:// server holding one is refused after reading. */
+static void ssh_key(struct parser *p, const char *key)
+{
+    cur_server(p)->ssh_key_line = p->line;
+    cur_server(p)->ssh_key = strcmp(key, "identity") == 0      ? "identity"
+                             : strcmp(key, "known_hosts") == 0 ? "known_hosts"
+                                                               : "connect_timeout";
+}
+
+/* A file path as given when it starts with ~/ (expanded when used), else
+ * made absolute against the config file's directory. */
+static int set_file(struct parser *p, const char *key, const char *v, char **dst)
+{
+    if (*v == '\0')
+        return fail(p, key, "empty value (expected a file)");
+    free(*dst);
+    *dst = strncmp(v, "~/", 2) == 0 ? strdup(v) : abs_path(p->base_dir, v);
+    if (*dst == NULL)
+        return errno == ENOMEM ? DS_ENOMEM : fail(p, key, "cannot resolve '%s'", v);
+    return 0;
+}
+
+static int k_identity(struct parser *p, const char *key, const char *v)
+{
+    ssh_key(p, key);
+    return set_file(p, key, v, &cur_server(p)->identity);
+}
+
+static int k_known_hosts(struct parser *p, const char *key, const char *v)
+{
+    ssh_key(p, key);
+    return set_file(p, key, v, &cur_server(p)->known_hosts);
+}
+
+static int k_connect_timeout(struct parser *p, const char *key, const char *v)
+{
+    ssh_key(p, key);
+    return set_timeout(p, key, v, &cur_server(p)->connect_timeout_s);
 }
 
 static int k_sbandwidth(struct parser *p, const char *key, const char *v)
@@ -620,6 +669,10 @@ static const struct keydef server_keys[] = {
     {"agent", k_agent},
     {"max_delete", k_max_delete},
     {"timeout", k_stimeout},
+    {"io_timeout", k_stimeout},
+    {"identity", k_identity},
+    {"known_hosts", k_known_hosts},
+    {"connect_timeout", k_connect_timeout},
     {"bandwidth", k_sbandwidth},
     {"max_files", k_max_files},
     {NULL, NULL},
@@ -636,8 +689,8 @@ static const struct sectdef sections[] = {
      "lease_ttl, bandwidth, delta_level, max_servers"},
     {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
     {"server", K_SERVER, server_keys,
-     "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, bandwidth, "
-     "max_files"},
+     "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
+     "identity, known_hosts, connect_timeout, bandwidth, max_files"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -74,6 +74,10 @@ int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, d
                              .agent = srv->agent,
                              .no_fsync = sy->o.no_fsync,
                              .timeout_s = srv->timeout_s,
+                             .server = srv->name,
+                             .identity = srv->identity,
+                             .known_hosts = srv->known_hosts,
+                             .connect_timeout_s = srv->connect_timeout_s,
                              .create_root = srv->create_root};
     ds_session_opts_t so = {.console_id = sy->console_id,
                             .host = sy->host,

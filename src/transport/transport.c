@@ -1,5 +1,6 @@
 /* Transport: URL dispatch and the vtable wrappers. Backends live in
- * transport_local.c (in-process receiver) and transport_pipe.c (agent). */
+ * transport_local.c (in-process receiver), transport_pipe.c (agent) and
+ * transport_ssh.c (agent over SSH). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,23 @@ static int check_root(char *root, int create, char *err, size_t errlen)
     return rc;
 }
 
+/* ssh:// takes transport = agent or auto (auto is agent until SFTP mode
+ * exists). */
+static int ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err, size_t errlen)
+{
+    const char *mode = cfg->mode ? cfg->mode : "auto";
+
+    if (strcmp(mode, "agent") == 0 || strcmp(mode, "auto") == 0)
+        return ds__transport_ssh_open(cfg, out, err, errlen);
+    if (strcmp(mode, "sftp") == 0)
+        snprintf(err, errlen, "%s: transport = sftp is not supported yet (use agent or auto)",
+                 cfg->url);
+    else
+        snprintf(err, errlen, "%s: transport '%s' does not apply to ssh:// (use agent or auto)",
+                 cfg->url, mode);
+    return DS_EUSAGE;
+}
+
 int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err, size_t errlen)
 {
     char root[4096];
@@ -70,8 +88,11 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
     int rc;
 
     *out = NULL;
+    if (strncmp(cfg->url, "ssh://", 6) == 0)
+        return ssh_open(cfg, out, err, errlen);
     if (ds_transport_file_root(cfg->url, root, sizeof(root)) < 0) {
-        snprintf(err, errlen, "%s: unsupported URL (this build syncs to file:// targets only)",
+        snprintf(err, errlen,
+                 "%s: unsupported URL (this build syncs to file:// and ssh:// targets only)",
                  cfg->url);
         return DS_EUSAGE;
     }

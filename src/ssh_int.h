@@ -1,0 +1,108 @@
+/*
+ * SSH internals shared by the ssh:// transport (transport_ssh.c), the
+ * connection setup (ssh_conn.c), host keys (ssh_knownhosts.c), user
+ * authentication (ssh_auth.c) and `distsync trust` (ssh_trust.c). libssh2
+ * stays behind these files: its error codes are mapped to DS_E* here.
+ */
+#ifndef DS_SSH_INT_H
+#define DS_SSH_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libssh2.h>
+
+#include "distsync/transport.h"
+
+#define DS__SSH_CONNECT_TIMEOUT_S 30 /* connect_timeout default */
+
+/* Where an ssh:// URL points. */
+struct ds__ssh_url {
+    char user[64];   /* the URL's user, else $USER / the passwd entry */
+    char host[256];  /* without the brackets of an IPv6 literal */
+    int port;        /* 22 unless given */
+    char path[4096]; /* the target root on the server */
+    char where[340]; /* "user@host:port" for messages (never a secret) */
+};
+
+/* Parses ssh://[user@]host[:port]/path into u. Returns 0, or DS_EUSAGE
+ * with a message naming the URL in err. */
+int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err, size_t errlen);
+
+/* A TCP connection with an SSH session on it. wire_in / wire_out count the
+ * bytes that cross the socket (libssh2's send/recv callbacks), encryption
+ * and SSH framing included. */
+struct ds__ssh_conn {
+    LIBSSH2_SESSION *s;
+    int sock;
+    int64_t deadline_ns; /* CLOCK_MONOTONIC end of the connect phase */
+    uint64_t wire_in, wire_out;
+};
+
+/* What a host key check found. */
+enum ds__ssh_hk_state { DS__HK_MATCH, DS__HK_UNKNOWN, DS__HK_CHANGED };
+
+struct ds__ssh_hostkey {
+    enum ds__ssh_hk_state state;
+    char type[32];        /* the server's key type, "ssh-ed25519" */
+    char fp[64];          /* its fingerprint, "SHA256:<base64>" as OpenSSH prints */
+    char old_fp[64];      /* DS__HK_CHANGED: the recorded key's fingerprint */
+    char entry[300];      /* the known_hosts name: host, or [host]:port */
+    unsigned char *key;   /* the raw key blob (owned; free()) */
+    size_t keylen;
+    int kh_type;          /* LIBSSH2_KNOWNHOST_KEY_* of the key */
+};
+
+/* Opens c: DNS, TCP connect and SSH handshake, each bounded by the
+ * deadline connect_s from now, with libssh2's host-key method preference
+ * taken from known_hosts (kh, a path). Fills hk with what the known_hosts
+ * check found (the caller decides: refuse or trust). Returns 0 or a
+ * negative code with a message naming u->where in err; c is then closed. */
+int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const char *kh,
+                      unsigned connect_s, struct ds__ssh_hostkey *hk, char *err, size_t errlen);
+
+/* Sets libssh2's timeout for its blocking calls to what is left before
+ * c->deadline_ns (at least 1 ms). Returns the milliseconds set. */
+long ds__ssh_conn_budget(struct ds__ssh_conn *c);
+
+/* Ends c: a polite disconnect when graceful, then frees the session and
+ * closes the socket. Safe on a closed or half-opened c. */
+void ds__ssh_conn_close(struct ds__ssh_conn *c, int graceful);
+
+/* Text of libssh2's last error on s ("" when none). */
+const char *ds__ssh_errmsg(LIBSSH2_SESSION *s);
+
+/* Known hosts (ssh_knownhosts.c). */
+
+/* Before the handshake: sets the session's host-key method preference to
+ * the key types known_hosts records for u (OpenSSH's order: ed25519,
+ * ECDSA, RSA), so that the server's key of that type is negotiated.
+ * Returns 0 or DS_ENOMEM. A missing file sets the default order. */
+int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u);
+
+/* After the handshake: looks the server's key up in kh and fills hk.
+ * Returns 0 (hk->state tells the outcome) or a negative code with err set
+ * (kh unreadable, no host key). */
+int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u,
+                           struct ds__ssh_hostkey *hk, char *err, size_t errlen);
+
+/* Appends hk's key for u to kh in OpenSSH format, creating the file
+ * (0600) and its directory (0700) when missing. Returns 0 or a negative
+ * code with err naming kh. */
+int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, char *err,
+                           size_t errlen);
+
+/* "SHA256:<base64 without padding>" of a raw key blob into out[64]. */
+void ds__ssh_fingerprint(const unsigned char *key, size_t len, char out[64]);
+
+/* The known_hosts path for a configured value (NULL: ~/.ssh/known_hosts,
+ * "~/" expanded from $HOME). Returns 0 or DS_EUSAGE (no home). */
+int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
+
+/* User authentication (ssh_auth.c): with the private key file identity,
+ * else with the keys of ssh-agent ($SSH_AUTH_SOCK). Returns 0, or DS_EAUTH
+ * with a message naming u->user and u->where (never key material). */
+int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity,
+                 char *err, size_t errlen);
+
+#endif

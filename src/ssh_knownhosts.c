@@ -1,0 +1,259 @@
+/*
+ * Host keys for ssh:// servers against an OpenSSH known_hosts file (plain
+ * and hashed entries, [host]:port for other ports), through libssh2's
+ * knownhost API, which parses the file; we only pick the key type to
+ * negotiate, fingerprint, and append (`distsync trust`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "distsync/error.h"
+
+#include "ssh_int.h"
+
+/* Key types in OpenSSH's preference order, with libssh2's names for them. */
+static const struct {
+    int kh;           /* LIBSSH2_KNOWNHOST_KEY_* */
+    int hostkey;      /* LIBSSH2_HOSTKEY_TYPE_* */
+    const char *name; /* method name in the SSH protocol */
+} key_types[] = {
+    {LIBSSH2_KNOWNHOST_KEY_ED25519, LIBSSH2_HOSTKEY_TYPE_ED25519, "ssh-ed25519"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_256, LIBSSH2_HOSTKEY_TYPE_ECDSA_256, "ecdsa-sha2-nistp256"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_384, LIBSSH2_HOSTKEY_TYPE_ECDSA_384, "ecdsa-sha2-nistp384"},
+    {LIBSSH2_KNOWNHOST_KEY_ECDSA_521, LIBSSH2_HOSTKEY_TYPE_ECDSA_521, "ecdsa-sha2-nistp521"},
+    {LIBSSH2_KNOWNHOST_KEY_SSHRSA, LIBSSH2_HOSTKEY_TYPE_RSA, "ssh-rsa"},
+};
+#define NTYPES (sizeof(key_types) / sizeof(key_types[0]))
+
+/* See ssh_int.h. */
+int ds__ssh_kh_path(const char *v, char *out, size_t cap)
+{
+    const char *home = getenv("HOME");
+
+    if (v != NULL && strncmp(v, "~/", 2) != 0) {
+        snprintf(out, cap, "%s", v);
+        return 0;
+    }
+    if (home == NULL || *home == '\0')
+        return DS_EUSAGE;
+    snprintf(out, cap, "%s/%s", home, v ? v + 2 : ".ssh/known_hosts");
+    return 0;
+}
+
+void ds__ssh_fingerprint(const unsigned char *key, size_t len, char out[64])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char b64[48];
+    int n;
+
+    EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL);
+    n = EVP_EncodeBlock((unsigned char *)b64, md, 32);
+    while (n > 0 && b64[n - 1] == '=')
+        n--;
+    snprintf(out, 64, "SHA256:%.*s", n, b64);
+}
+
+/* Loads kh into a new collection (an absent file is an empty one). Returns
+ * it, or NULL with err set. */
+static LIBSSH2_KNOWNHOSTS *load(LIBSSH2_SESSION *s, const char *kh, char *err, size_t errlen)
+{
+    LIBSSH2_KNOWNHOSTS *h = libssh2_knownhost_init(s);
+
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (access(kh, F_OK) < 0 && errno == ENOENT)
+        return h;
+    if (libssh2_knownhost_readfile(h, kh, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+        snprintf(err, errlen, "known_hosts %s: cannot read it: %s", kh,
+                 access(kh, R_OK) < 0 ? strerror(errno) : ds__ssh_errmsg(s));
+        libssh2_knownhost_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Looks key (raw, of known_hosts type kh_type) up for u in h. Returns a
+ * LIBSSH2_KNOWNHOST_CHECK_* value; *found is the entry on MISMATCH. */
+static int check(LIBSSH2_KNOWNHOSTS *h, const struct ds__ssh_url *u, const void *key, size_t len,
+                 int kh_type, struct libssh2_knownhost **found)
+{
+    int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kh_type;
+
+    *found = NULL;
+    return libssh2_knownhost_checkp(h, u->host, u->port == 22 ? -1 : u->port, key, len, mask,
+                                    found);
+}
+
+/* See ssh_int.h. A probe with a dummy key of each type answers MISMATCH
+ * when the file has an entry of that type for u (hashed or not): libssh2
+ * has no lookup by name alone for hashed entries. */
+int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u)
+{
+    char prefs[200] = "", err[8];
+    LIBSSH2_KNOWNHOSTS *h = load(s, kh, err, sizeof(err));
+    struct libssh2_knownhost *found;
+
+    for (size_t i = 0; h != NULL && i < NTYPES; i++) {
+        if (check(h, u, "x", 1, key_types[i].kh, &found) != LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+            continue;
+        if (prefs[0] != '\0')
+            strcat(prefs, ",");
+        strcat(prefs, key_types[i].name);
+    }
+    if (h != NULL)
+        libssh2_knownhost_free(h);
+    if (prefs[0] == '\0') /* unknown host: OpenSSH's order, not libssh2's */
+        for (size_t i = 0; i < NTYPES; i++)
+            snprintf(prefs + strlen(prefs), sizeof(prefs) - strlen(prefs), "%s%s",
+                     i ? "," : "", key_types[i].name);
+    return libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, prefs) == 0 ? 0 : DS_ENOMEM;
+}
+
+/* The recorded key of a known_hosts entry (base64) as a fingerprint. */
+static void entry_fp(const struct libssh2_knownhost *e, char out[64])
+{
+    unsigned char raw[4096];
+    size_t n = strlen(e->key);
+    int len;
+
+    snprintf(out, 64, "(unreadable key)");
+    if (n == 0 || n > 4 * (sizeof(raw) / 3))
+        return;
+    len = EVP_DecodeBlock(raw, (const unsigned char *)e->key, (int)n);
+    if (len <= 0)
+        return;
+    while (n > 0 && e->key[n - 1] == '=') /* DecodeBlock counts padding as zeros */
+        n--, len--;
+    ds__ssh_fingerprint(raw, (size_t)len, out);
+}
+
+/* See ssh_int.h. */
+int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u,
+                           struct ds__ssh_hostkey *hk, char *err, size_t errlen)
+{
+    LIBSSH2_KNOWNHOSTS *h = NULL;
+    struct libssh2_knownhost *found;
+    size_t len = 0;
+    int type = 0, rc = DS_ETRANSPORT;
+    const char *key = libssh2_session_hostkey(s, &len, &type);
+
+    memset(hk, 0, sizeof(*hk));
+    if (u->port == 22)
+        snprintf(hk->entry, sizeof(hk->entry), "%s", u->host);
+    else
+        snprintf(hk->entry, sizeof(hk->entry), "[%s]:%d", u->host, u->port);
+    for (size_t i = 0; i < NTYPES; i++)
+        if (key_types[i].hostkey == type) {
+            hk->kh_type = key_types[i].kh;
+            snprintf(hk->type, sizeof(hk->type), "%s", key_types[i].name);
+        }
+    if (key == NULL || len == 0 || hk->kh_type == 0) {
+        snprintf(err, errlen, "%s: the server sent no host key of a type we know", u->where);
+        goto out;
+    }
+    hk->key = malloc(len);
+    if (hk->key == NULL) {
+        rc = DS_ENOMEM;
+        snprintf(err, errlen, "%s: out of memory", u->where);
+        goto out;
+    }
+    memcpy(hk->key, key, len);
+    hk->keylen = len;
+    ds__ssh_fingerprint(hk->key, len, hk->fp);
+    h = load(s, kh, err, errlen);
+    if (h == NULL)
+        goto out;
+    switch (check(h, u, key, len, hk->kh_type, &found)) {
+    case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+        hk->state = DS__HK_MATCH;
+        break;
+    case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+        hk->state = DS__HK_CHANGED;
+        entry_fp(found, hk->old_fp);
+        break;
+    case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+        hk->state = DS__HK_UNKNOWN;
+        break;
+    default:
+        snprintf(err, errlen, "%s: known_hosts %s: check failed: %s", u->where, kh,
+                 ds__ssh_errmsg(s));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (h != NULL)
+        libssh2_knownhost_free(h);
+    if (rc < 0) {
+        free(hk->key);
+        hk->key = NULL;
+    }
+    return rc;
+}
+
+/* mkdir of kh's directory (0700) when missing. */
+static void make_dir(const char *kh)
+{
+    char dir[4096];
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", kh);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return;
+    *slash = '\0';
+    mkdir(dir, 0700);
+}
+
+/* See ssh_int.h. */
+int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, char *err,
+                           size_t errlen)
+{
+    LIBSSH2_SESSION *s = libssh2_session_init();
+    LIBSSH2_KNOWNHOSTS *h = s ? libssh2_knownhost_init(s) : NULL;
+    struct libssh2_knownhost *e = NULL;
+    char line[8192];
+    size_t n = 0;
+    int fd = -1, rc = DS_ENOMEM;
+
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (libssh2_knownhost_addc(h, hk->entry, NULL, (const char *)hk->key, hk->keylen,
+                               "added by distsync trust", 23,
+                               LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+                                   hk->kh_type,
+                               &e) != 0 ||
+        libssh2_knownhost_writeline(h, e, line, sizeof(line) - 1, &n,
+                                    LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
+        rc = DS_EINTERNAL;
+        snprintf(err, errlen, "cannot format the known_hosts line: %s", ds__ssh_errmsg(s));
+        goto out;
+    }
+    make_dir(kh);
+    fd = open(kh, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "known_hosts %s: %s", kh, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (h != NULL)
+        libssh2_knownhost_free(h);
+    if (s != NULL)
+        libssh2_session_free(s);
+    return rc;
+}

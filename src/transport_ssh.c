@@ -1,0 +1,379 @@
+/*
+ * ssh:// backend, agent mode: the agent command (`distsync agent` unless
+ * agent = says otherwise) runs with --root PATH on an SSH exec channel and
+ * the protocol flows over the channel's stdin/stdout, exactly as over the
+ * pipe of transport_pipe.c. The open blocks (ssh_conn.c, bounded by
+ * connect_timeout); afterwards the session is non-blocking and the
+ * transport's fds are the socket. The agent's stderr is drained on every
+ * call, so that it never fills the channel window; its lines go to the log
+ * and its last ones into error messages.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+
+#include "ssh_int.h"
+
+#define DEFAULT_AGENT "distsync agent"
+#define CLOSE_WAIT_S  30
+#define TAIL_MAX      1024 /* last bytes of the agent's stderr kept for messages */
+
+struct ssh_t {
+    ds_transport_t t; /* first: the common head */
+    struct ds__ssh_conn c;
+    LIBSSH2_CHANNEL *ch;
+    struct ds__ssh_url u;
+    unsigned close_wait_s;
+    char tail[TAIL_MAX + 1]; /* stderr's last bytes */
+    size_t ntail;
+    char line[512]; /* stderr's current line, for the log */
+    size_t nline;
+    int closed, killed;
+};
+
+/* Keeps the wire counters of the head up to date (the engine reads them). */
+static void sync_counts(struct ssh_t *st)
+{
+    st->t.wire_in = st->c.wire_in;
+    st->t.wire_out = st->c.wire_out;
+}
+
+/* Which way libssh2 waits: wfd is the socket only while an outgoing packet
+ * is half sent, so a poll(2) driver never spins on a writable socket while
+ * the channel waits for the peer's window adjust.
+ * TODO(engine): this is the body of the transport's wait-directions op
+ * (POLLIN / POLLOUT from libssh2_session_block_directions) once
+ * transport.h has it. */
+static int ssh_wait_events(ds_transport_t *t)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    int dirs = st->c.s ? libssh2_session_block_directions(st->c.s) : 0;
+
+    return POLLIN | ((dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
+}
+
+static void update_fds(struct ssh_t *st)
+{
+    st->t.rfd = st->c.sock;
+    st->t.wfd = (ssh_wait_events(&st->t) & POLLOUT) ? st->c.sock : -1;
+    sync_counts(st);
+}
+
+static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
+{
+    if (n >= TAIL_MAX) {
+        p += n - TAIL_MAX;
+        n = TAIL_MAX;
+    }
+    if (st->ntail + n > TAIL_MAX) {
+        size_t drop = st->ntail + n - TAIL_MAX;
+
+        memmove(st->tail, st->tail + drop, st->ntail - drop);
+        st->ntail -= drop;
+    }
+    memcpy(st->tail + st->ntail, p, n);
+    st->ntail += n;
+    st->tail[st->ntail] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n' && st->nline < sizeof(st->line) - 1) {
+            st->line[st->nline++] = p[i];
+            continue;
+        }
+        if (p[i] != '\n')
+            continue; /* an over-long line is cut */
+        st->line[st->nline] = '\0';
+        if (st->nline > 0)
+            ds_log(DS_LOG_WARN, "agent on %s: %s", st->u.where, st->line);
+        st->nline = 0;
+    }
+}
+
+/* Reads whatever the agent wrote to stderr (never blocks). */
+static void drain_stderr(struct ssh_t *st)
+{
+    char buf[4096];
+    ssize_t n;
+
+    while (st->ch != NULL && (n = libssh2_channel_read_stderr(st->ch, buf, sizeof(buf))) > 0)
+        keep_stderr(st, buf, (size_t)n);
+}
+
+/* The last line of the agent's stderr (for messages), "" when none. */
+static const char *last_words(struct ssh_t *st, char *out, size_t cap)
+{
+    size_t end = st->ntail, start;
+
+    while (end > 0 && (st->tail[end - 1] == '\n' || st->tail[end - 1] == '\r'))
+        end--;
+    for (start = end; start > 0 && st->tail[start - 1] != '\n';)
+        start--;
+    if (end == start) {
+        out[0] = '\0';
+        return out;
+    }
+    snprintf(out, cap, " (agent said: %.*s)", (int)(end - start), st->tail + start);
+    return out;
+}
+
+static int fail(struct ssh_t *st, const char *what)
+{
+    char words[400];
+
+    snprintf(st->t.err, sizeof(st->t.err), "agent on %s: %s%s", st->u.where, what,
+             last_words(st, words, sizeof(words)));
+    return DS_ETRANSPORT;
+}
+
+static long ssh_write(ds_transport_t *t, const void *p, size_t n)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    ssize_t w;
+
+    if (st->closed || st->ch == NULL) {
+        snprintf(t->err, sizeof(t->err), "agent on %s: stream already closed", st->u.where);
+        return DS_ETRANSPORT;
+    }
+    w = libssh2_channel_write(st->ch, p, n);
+    drain_stderr(st);
+    update_fds(st);
+    if (w == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    if (w < 0) {
+        char what[300];
+
+        snprintf(what, sizeof(what), "write: %s", ds__ssh_errmsg(st->c.s));
+        return fail(st, what);
+    }
+    return (long)w;
+}
+
+static long ssh_read(ds_transport_t *t, void *buf, size_t cap)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    ssize_t r;
+
+    if (st->closed || st->ch == NULL) {
+        snprintf(t->err, sizeof(t->err), "agent on %s: stream already closed", st->u.where);
+        return DS_ETRANSPORT;
+    }
+    r = libssh2_channel_read(st->ch, buf, cap);
+    drain_stderr(st);
+    update_fds(st);
+    if (r > 0)
+        return (long)r;
+    if (r == LIBSSH2_ERROR_EAGAIN || (r == 0 && !libssh2_channel_eof(st->ch)))
+        return 0;
+    if (r == 0) {
+        int code = libssh2_channel_get_exit_status(st->ch);
+
+        if (code == 127)
+            return fail(st, "the agent command was not found on the server (install distsync "
+                            "there, or set agent = to its path)");
+        return fail(st, "the agent closed the stream");
+    }
+    {
+        char what[300];
+
+        snprintf(what, sizeof(what), "read: %s", ds__ssh_errmsg(st->c.s));
+        return fail(st, what);
+    }
+}
+
+/* Blocking end of the channel, bounded by close_wait_s: EOF to the agent,
+ * its remaining output drained, its exit status. */
+static int end_channel(struct ssh_t *st)
+{
+    char buf[4096], *sig = NULL;
+    int code;
+
+    libssh2_session_set_blocking(st->c.s, 1);
+    libssh2_session_set_timeout(st->c.s, (long)st->close_wait_s * 1000);
+    if (libssh2_channel_send_eof(st->ch) != 0)
+        return fail(st, "cannot end the stream");
+    while (libssh2_channel_read(st->ch, buf, sizeof(buf)) > 0)
+        drain_stderr(st);
+    drain_stderr(st);
+    if (libssh2_channel_wait_eof(st->ch) != 0 || libssh2_channel_close(st->ch) != 0 ||
+        libssh2_channel_wait_closed(st->ch) != 0) {
+        if (libssh2_session_last_errno(st->c.s) == LIBSSH2_ERROR_TIMEOUT) {
+            snprintf(buf, sizeof(buf), "the agent did not exit within %u s of the end of its input",
+                     st->close_wait_s);
+            return fail(st, buf);
+        }
+        snprintf(buf, sizeof(buf), "closing the channel: %s", ds__ssh_errmsg(st->c.s));
+        return fail(st, buf);
+    }
+    drain_stderr(st);
+    code = libssh2_channel_get_exit_status(st->ch);
+    libssh2_channel_get_exit_signal(st->ch, &sig, NULL, NULL, NULL, NULL, NULL);
+    if (sig != NULL) {
+        snprintf(buf, sizeof(buf), "the agent was killed by signal SIG%s", sig);
+        libssh2_free(st->c.s, sig);
+        return fail(st, buf);
+    }
+    if (code != 0) {
+        snprintf(buf, sizeof(buf), "the agent exited with status %d", code);
+        return fail(st, buf);
+    }
+    return 0;
+}
+
+static int ssh_close(ds_transport_t *t)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    int rc = 0;
+
+    if (st->closed)
+        return 0;
+    st->closed = 1;
+    if (st->ch != NULL && !st->killed)
+        rc = end_channel(st);
+    if (st->ch != NULL) {
+        libssh2_session_set_blocking(st->c.s, 1);
+        libssh2_session_set_timeout(st->c.s, 1000);
+        libssh2_channel_free(st->ch);
+        st->ch = NULL;
+    }
+    sync_counts(st);
+    ds__ssh_conn_close(&st->c, rc == 0 && !st->killed);
+    t->rfd = t->wfd = -1;
+    return rc;
+}
+
+/* Cuts the connection: sshd then ends the agent's input, and close does not
+ * wait on a hung server. */
+static void ssh_kill(ds_transport_t *t)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+
+    if (st->c.sock >= 0)
+        shutdown(st->c.sock, SHUT_RDWR);
+    st->killed = 1;
+}
+
+static void ssh_free(ds_transport_t *t)
+{
+    ssh_close(t);
+    free(t);
+}
+
+static const ds_transport_ops_t ssh_ops = {
+    .name = "ssh",
+    .write = ssh_write,
+    .read = ssh_read,
+    .close = ssh_close,
+    .kill = ssh_kill,
+    .free = ssh_free,
+};
+
+/* The remote command: agent --root 'PATH', the path single-quoted for the
+ * remote shell (a ' inside becomes '\''). Returns 0 or DS_ENOMEM. */
+static int command(const char *agent, const char *path, char **out)
+{
+    size_t n = strlen(agent) + 16 + 4 * strlen(path);
+    char *c = malloc(n), *w;
+
+    if (c == NULL)
+        return DS_ENOMEM;
+    w = c + sprintf(c, "%s --root '", agent);
+    for (const char *p = path; *p != '\0'; p++)
+        w += *p == '\'' ? sprintf(w, "'\\''") : sprintf(w, "%c", *p);
+    strcpy(w, "'");
+    *out = c;
+    return 0;
+}
+
+static int refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
+                          const char *kh, const struct ds__ssh_hostkey *hk, char *err,
+                          size_t errlen)
+{
+    const char *name = cfg->server ? cfg->server : "SERVER";
+
+    if (hk->state == DS__HK_UNKNOWN)
+        snprintf(err, errlen,
+                 "%s: host key unknown: %s %s is not in %s; check that fingerprint, then run "
+                 "'distsync trust %s'",
+                 u->where, hk->type, hk->fp, kh, name);
+    else
+        snprintf(err, errlen,
+                 "%s: HOST KEY CHANGED, refusing to connect (this can be an attack): the server "
+                 "now has %s %s, %s records %s for %s; if the change is expected, remove the old "
+                 "entry (ssh-keygen -R '%s' -f %s) and run 'distsync trust %s'",
+                 u->where, hk->type, hk->fp, kh, hk->old_fp, hk->entry, hk->entry, kh, name);
+    return DS_EHOSTKEY;
+}
+
+/* Host key, authentication, the exec channel: the blocking part of open. */
+static int start(struct ssh_t *st, const ds_transport_cfg_t *cfg, char *err, size_t errlen)
+{
+    struct ds__ssh_hostkey hk = {0};
+    char kh[4096], idbuf[4096], *cmd = NULL;
+    const char *identity = cfg->identity;
+    int rc;
+
+    if (ds__ssh_kh_path(cfg->known_hosts, kh, sizeof(kh)) < 0 ||
+        (identity != NULL && ds__ssh_kh_path(identity, idbuf, sizeof(idbuf)) < 0)) {
+        snprintf(err, errlen, "%s: HOME is not set (needed for ~/ paths)", st->u.where);
+        return DS_EUSAGE;
+    }
+    if (identity != NULL)
+        identity = idbuf;
+    rc = ds__ssh_conn_open(&st->c, &st->u, kh, cfg->connect_timeout_s, &hk, err, errlen);
+    if (rc < 0)
+        return rc;
+    free(hk.key);
+    if (hk.state != DS__HK_MATCH)
+        return refuse_hostkey(cfg, &st->u, kh, &hk, err, errlen);
+    ds__ssh_conn_budget(&st->c);
+    rc = ds__ssh_auth(st->c.s, &st->u, identity, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = command(cfg->agent ? cfg->agent : DEFAULT_AGENT, st->u.path, &cmd);
+    if (rc < 0)
+        return rc;
+    ds__ssh_conn_budget(&st->c);
+    st->ch = libssh2_channel_open_session(st->c.s);
+    if (st->ch == NULL || libssh2_channel_exec(st->ch, cmd) != 0) {
+        snprintf(err, errlen, "%s: cannot run the agent command '%s': %s", st->u.where, cmd,
+                 ds__ssh_errmsg(st->c.s));
+        rc = DS_ETRANSPORT;
+    }
+    free(cmd);
+    return rc;
+}
+
+/* See transport.h. Blocks (bounded by cfg->connect_timeout_s). */
+int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
+                           size_t errlen)
+{
+    struct ssh_t *st = calloc(1, sizeof(*st));
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    if (st == NULL) {
+        snprintf(err, errlen, "%s: out of memory", cfg->url);
+        return rc;
+    }
+    st->t.ops = &ssh_ops;
+    st->t.rfd = st->t.wfd = -1;
+    st->c.sock = -1;
+    st->close_wait_s = cfg->timeout_s ? cfg->timeout_s : CLOSE_WAIT_S;
+    rc = ds__ssh_url_parse(cfg->url, &st->u, err, errlen);
+    if (rc == 0)
+        rc = start(st, cfg, err, errlen);
+    if (rc < 0) {
+        st->killed = 1; /* nothing to end politely */
+        ssh_free(&st->t);
+        return rc;
+    }
+    libssh2_session_set_blocking(st->c.s, 0);
+    update_fds(st);
+    *out = &st->t;
+    return 0;
+}
