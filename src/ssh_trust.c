@@ -40,6 +40,7 @@ int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, ch
     snprintf(hk->type, sizeof(hk->type), "%s", k->type);
     snprintf(hk->fp, sizeof(hk->fp), "%s", k->fp);
     snprintf(hk->old_fp, sizeof(hk->old_fp), "%s", k->old_fp);
+    snprintf(hk->entry, sizeof(hk->entry), "%s", k->entry);
     hk->priv = k;
     return 0;
 }

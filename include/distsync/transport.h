@@ -160,6 +160,7 @@ typedef struct ds_ssh_hostkey {
     char type[32];   /* "ssh-ed25519" */
     char fp[64];     /* "SHA256:..." as OpenSSH prints it */
     char old_fp[64]; /* state 2 */
+    char entry[300]; /* the host's name in known_hosts: host or [host]:port */
     char known_hosts[4096];
     void *priv; /* the key itself */
 } ds_ssh_hostkey_t;

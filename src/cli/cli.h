@@ -66,6 +66,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_trust(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);     /* src/cli/main.c */
 int cmd_complete(struct cli *cli, int argc, char **argv); /* hidden, for bash completion */
 

@@ -72,6 +72,11 @@ static const struct help_opt o_files[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_trust[] = {
+    {"yes", 'y', NULL, "record the key without asking (for scripts; check the fingerprint first)"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_agent[] = {
     {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
     O_HELP,
@@ -191,6 +196,13 @@ const struct help_cmd help_cmds[] = {
      "Frees retained versions no configured server references and reports the space used by "
      "the retain store and the delta cache.",
      o_gc, 0},
+    {"trust", "SERVER [--yes]", "record an ssh:// server's host key",
+     "Connects to the ssh:// server SERVER (no login), prints its host key's SHA256 "
+     "fingerprint, asks on the terminal, and appends the key to the server's known_hosts file "
+     "(created 0600 if missing). Without a terminal it refuses unless --yes. A key that differs "
+     "from the recorded one is refused: remove the old entry first (ssh-keygen -R). Exit 4 when "
+     "the server cannot be reached.",
+     o_trust, 0},
     {"complete", "servers", "names for shell completion",
      "Prints the configured server names, one a line (used by the bash completion).", o_complete,
      1},

@@ -22,7 +22,8 @@ static const struct command commands[] = {
     {"agent", cmd_agent},   {"plan", cmd_plan},
     {"sync", cmd_sync},     {"status", cmd_status},
     {"verify", cmd_verify}, {"history", cmd_history},
-    {"gc", cmd_gc},         {"complete", cmd_complete},
+    {"gc", cmd_gc},         {"trust", cmd_trust},
+    {"complete", cmd_complete},
 };
 
 /* "unknown command 'X'", the closest command, and where the list is. */

@@ -39,13 +39,15 @@ sshd_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# sshd_run DIR HOSTKEY PORT: starts sshd, returns 0 once it listens.
+# sshd_run DIR HOSTKEY PORT [HOSTKEY2]: starts sshd, returns 0 once it
+# listens. A second host key (say ECDSA) makes the server offer both.
 sshd_run() {
-  local dir=$1 hostkey=$2 port=$3
+  local dir=$1 hostkey=$2 port=$3 hostkey2=${4:-}
   cat >"$dir/sshd_config" <<CONF
 Port $port
 ListenAddress 127.0.0.1
 HostKey $hostkey
+${hostkey2:+HostKey $hostkey2}
 PidFile $dir/sshd.pid
 AuthorizedKeysFile $dir/authorized_keys.%u
 StrictModes no
@@ -95,6 +97,22 @@ sshd_start() {
   cat "$dir/sshd.log" >&2
   echo "FAIL: sshd did not start" >&2
   exit 1
+}
+
+# sshd_restart [HOSTKEY2]: the same sshd (port, host key, users) again,
+# after sshd_stop or to change its host key files.
+sshd_restart() {
+  sshd_stop
+  sshd_run "$SSHD_DIR" "$SSHD_HOSTKEY" "$SSHD_PORT" "${1:-}" || {
+    cat "$SSHD_DIR/sshd.log" >&2
+    echo "FAIL: sshd did not restart" >&2
+    exit 1
+  }
+}
+
+# sshd_fp PUBFILE: the SHA256 fingerprint OpenSSH prints for a public key.
+sshd_fp() {
+  ssh-keygen -l -E sha256 -f "$1" | awk '{print $2}'
 }
 
 # sshd_known_hosts FILE: records the host key as [127.0.0.1]:PORT.
