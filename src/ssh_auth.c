@@ -16,8 +16,8 @@
 #include "ssh_int.h"
 
 #define RSA_ADVICE                                                                                 \
-    "libssh2 1.10 can sign RSA keys only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later "      \
-    "refuse; make an ed25519 key (ssh-keygen -t ed25519), add its .pub to the user's "            \
+    "libssh2 1.10 can sign RSA keys only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later "       \
+    "refuse; make an ed25519 key (ssh-keygen -t ed25519), add its .pub to the user's "             \
     "~/.ssh/authorized_keys on the server, and set identity = to it"
 
 /* 1 when the blob (an SSH public key, or the start of an OpenSSH private
@@ -69,8 +69,8 @@ static int with_identity(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const 
     int rc;
 
     if (file_is_rsa(identity)) {
-        snprintf(err, errlen, "authentication as user '%s' on %s: identity %s is an RSA key: %s",
-                 u->user, u->where, identity, RSA_ADVICE);
+        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s is an RSA key: %s",
+                 u->user, u->host, u->port, identity, RSA_ADVICE);
         return DS_EAUTH;
     }
     rc = libssh2_userauth_publickey_fromfile_ex(s, u->user, (unsigned)strlen(u->user), NULL,
@@ -79,19 +79,19 @@ static int with_identity(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const 
         return 0;
     if (rc == LIBSSH2_ERROR_FILE)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s: cannot use identity %s (missing, "
+                 "authentication as user '%s' on %s:%d: cannot use identity %s (missing, "
                  "unreadable, or protected by a passphrase: load such a key into ssh-agent and "
                  "drop identity =)",
-                 u->user, u->where, identity);
+                 u->user, u->host, u->port, identity);
     else if (rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_RECV ||
              rc == LIBSSH2_ERROR_SOCKET_SEND)
-        snprintf(err, errlen, "authentication as user '%s' on %s: %s", u->user, u->where,
+        snprintf(err, errlen, "authentication as user '%s' on %s:%d: %s", u->user, u->host, u->port,
                  ds__ssh_errmsg(s));
     else
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s failed: the server refused the key %s "
+                 "authentication as user '%s' on %s:%d failed: the server refused the key %s "
                  "(is the user right, and its .pub in that user's ~/.ssh/authorized_keys?)",
-                 u->user, u->where, identity);
+                 u->user, u->host, u->port, identity);
     return DS_EAUTH;
 }
 
@@ -103,15 +103,15 @@ static int with_agent(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, char *err
 
     if (getenv("SSH_AUTH_SOCK") == NULL) {
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s: no identity = set and no ssh-agent "
+                 "authentication as user '%s' on %s:%d: no identity = set and no ssh-agent "
                  "(SSH_AUTH_SOCK is unset): set identity = to a private key file",
-                 u->user, u->where);
+                 u->user, u->host, u->port);
         return DS_EAUTH;
     }
     a = libssh2_agent_init(s);
     if (a == NULL || libssh2_agent_connect(a) != 0 || libssh2_agent_list_identities(a) != 0) {
-        snprintf(err, errlen, "authentication as user '%s' on %s: cannot use ssh-agent: %s",
-                 u->user, u->where, ds__ssh_errmsg(s));
+        snprintf(err, errlen, "authentication as user '%s' on %s:%d: cannot use ssh-agent: %s",
+                 u->user, u->host, u->port, ds__ssh_errmsg(s));
         goto out;
     }
     while (libssh2_agent_get_identity(a, &id, prev) == 0) {
@@ -128,19 +128,19 @@ static int with_agent(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, char *err
     }
     if (tried == 0 && rsa > 0)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s: ssh-agent holds only RSA keys: %s", u->user,
-                 u->where, RSA_ADVICE);
+                 "authentication as user '%s' on %s:%d: ssh-agent holds only RSA keys: %s", u->user,
+                 u->host, u->port, RSA_ADVICE);
     else if (tried == 0)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s: ssh-agent holds no key (ssh-add one, or "
+                 "authentication as user '%s' on %s:%d: ssh-agent holds no key (ssh-add one, or "
                  "set identity =)",
-                 u->user, u->where);
+                 u->user, u->host, u->port);
     else
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s failed: the server refused the %d key(s) "
+                 "authentication as user '%s' on %s:%d failed: the server refused the %d key(s) "
                  "of ssh-agent (is the user right, and the key in that user's "
                  "~/.ssh/authorized_keys?)",
-                 u->user, u->where, tried);
+                 u->user, u->host, u->port, tried);
 out:
     if (a != NULL) {
         libssh2_agent_disconnect(a);
@@ -150,8 +150,8 @@ out:
 }
 
 /* See ssh_int.h. */
-int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity,
-                 char *err, size_t errlen)
+int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity, char *err,
+                 size_t errlen)
 {
     if (identity != NULL)
         return with_identity(s, u, identity, err, errlen);

@@ -44,13 +44,13 @@ enum ds__ssh_hk_state { DS__HK_MATCH, DS__HK_UNKNOWN, DS__HK_CHANGED };
 
 struct ds__ssh_hostkey {
     enum ds__ssh_hk_state state;
-    char type[32];        /* the server's key type, "ssh-ed25519" */
-    char fp[64];          /* its fingerprint, "SHA256:<base64>" as OpenSSH prints */
-    char old_fp[64];      /* DS__HK_CHANGED: the recorded key's fingerprint */
-    char entry[300];      /* the known_hosts name: host, or [host]:port */
-    unsigned char *key;   /* the raw key blob (owned; free()) */
+    char type[32];      /* the server's key type, "ssh-ed25519" */
+    char fp[64];        /* its fingerprint, "SHA256:<base64>" as OpenSSH prints */
+    char old_fp[64];    /* DS__HK_CHANGED: the recorded key's fingerprint */
+    char entry[300];    /* the known_hosts name: host, or [host]:port */
+    unsigned char *key; /* the raw key blob (owned; free()) */
     size_t keylen;
-    int kh_type;          /* LIBSSH2_KNOWNHOST_KEY_* of the key */
+    int kh_type; /* LIBSSH2_KNOWNHOST_KEY_* of the key */
 };
 
 /* Opens c: DNS, TCP connect and SSH handshake, each bounded by the
@@ -101,8 +101,8 @@ int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
 
 /* User authentication (ssh_auth.c): with the private key file identity,
  * else with the keys of ssh-agent ($SSH_AUTH_SOCK). Returns 0, or DS_EAUTH
- * with a message naming u->user and u->where (never key material). */
-int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity,
-                 char *err, size_t errlen);
+ * with a message naming u->user, u->host and u->port (never key material). */
+int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity, char *err,
+                 size_t errlen);
 
 #endif

@@ -114,8 +114,8 @@ int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__
         libssh2_knownhost_free(h);
     if (prefs[0] == '\0') /* unknown host: OpenSSH's order, not libssh2's */
         for (size_t i = 0; i < NTYPES; i++)
-            snprintf(prefs + strlen(prefs), sizeof(prefs) - strlen(prefs), "%s%s",
-                     i ? "," : "", key_types[i].name);
+            snprintf(prefs + strlen(prefs), sizeof(prefs) - strlen(prefs), "%s%s", i ? "," : "",
+                     key_types[i].name);
     return libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, prefs) == 0 ? 0 : DS_ENOMEM;
 }
 
@@ -229,11 +229,9 @@ int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, cha
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (libssh2_knownhost_addc(h, hk->entry, NULL, (const char *)hk->key, hk->keylen,
-                               "added by distsync trust", 23,
-                               LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-                                   hk->kh_type,
-                               &e) != 0 ||
+    if (libssh2_knownhost_addc(
+            h, hk->entry, NULL, (const char *)hk->key, hk->keylen, "added by distsync trust", 23,
+            LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | hk->kh_type, &e) != 0 ||
         libssh2_knownhost_writeline(h, e, line, sizeof(line) - 1, &n,
                                     LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
         rc = DS_EINTERNAL;

@@ -25,7 +25,8 @@ int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, ch
         return rc;
     }
     rc = ds__ssh_url_parse(cfg->url, &u, err, errlen);
-    if (rc == 0 && ds__ssh_kh_path(cfg->known_hosts, hk->known_hosts, sizeof(hk->known_hosts)) < 0) {
+    if (rc == 0 &&
+        ds__ssh_kh_path(cfg->known_hosts, hk->known_hosts, sizeof(hk->known_hosts)) < 0) {
         snprintf(err, errlen, "HOME is not set (needed for ~/.ssh/known_hosts)");
         rc = DS_EUSAGE;
     }

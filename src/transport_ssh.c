@@ -23,6 +23,10 @@
 #define DEFAULT_AGENT "distsync agent"
 #define CLOSE_WAIT_S  30
 #define TAIL_MAX      1024 /* last bytes of the agent's stderr kept for messages */
+/* exit status 127 from the remote shell */
+#define NOT_FOUND                                                                                  \
+    "the agent command was not found on the server (install distsync there, or set agent = to "    \
+    "its path)"
 
 struct ssh_t {
     ds_transport_t t; /* first: the common head */
@@ -173,8 +177,7 @@ static long ssh_read(ds_transport_t *t, void *buf, size_t cap)
         int code = libssh2_channel_get_exit_status(st->ch);
 
         if (code == 127)
-            return fail(st, "the agent command was not found on the server (install distsync "
-                            "there, or set agent = to its path)");
+            return fail(st, NOT_FOUND);
         return fail(st, "the agent closed the stream");
     }
     {
@@ -217,6 +220,8 @@ static int end_channel(struct ssh_t *st)
         libssh2_free(st->c.s, sig);
         return fail(st, buf);
     }
+    if (code == 127)
+        return fail(st, NOT_FOUND);
     if (code != 0) {
         snprintf(buf, sizeof(buf), "the agent exited with status %d", code);
         return fail(st, buf);

@@ -76,7 +76,7 @@ typedef struct ds_server_cfg {
     char *identity, *known_hosts;
     unsigned connect_timeout_s;
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
-    const char *ssh_key; /* the ssh-only key at ssh_key_line (static text) */
+    const char *ssh_key;   /* the ssh-only key at ssh_key_line (static text) */
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
     unsigned max_files;    /* files in flight (0: default) */
     int line;

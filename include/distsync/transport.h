@@ -90,18 +90,18 @@ struct ds_transport {
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {
-    const char *url;    /* file:///abs/path or ssh://[user@]host[:port]/path */
-    const char *mode;   /* file://: "local" (default when NULL) or "agent";
-                         * ssh://: "agent" or "auto" (NULL: auto = agent) */
-    const char *agent;  /* file://: agent binary, NULL: /proc/self/exe;
-                         * ssh://: remote command, NULL: "distsync agent" */
-    const char *server; /* the server's name, for messages; may be NULL */
-    const char *identity;     /* ssh: private key file; NULL: ssh-agent */
-    const char *known_hosts;  /* ssh: NULL: ~/.ssh/known_hosts */
+    const char *url;            /* file:///abs/path or ssh://[user@]host[:port]/path */
+    const char *mode;           /* file://: "local" (default when NULL) or "agent";
+                                 * ssh://: "agent" or "auto" (NULL: auto = agent) */
+    const char *agent;          /* file://: agent binary, NULL: /proc/self/exe;
+                                 * ssh://: remote command, NULL: "distsync agent" */
+    const char *server;         /* the server's name, for messages; may be NULL */
+    const char *identity;       /* ssh: private key file; NULL: ssh-agent */
+    const char *known_hosts;    /* ssh: NULL: ~/.ssh/known_hosts */
     unsigned connect_timeout_s; /* ssh: bound of the whole open (0: 30 s) */
-    int no_fsync;       /* local receiver: skip fsync (tests only) */
-    unsigned timeout_s; /* agent: how long close waits for it to end (0: 30 s) */
-    int create_root;    /* create a missing root (with its parents), else fail */
+    int no_fsync;               /* local receiver: skip fsync (tests only) */
+    unsigned timeout_s;         /* agent: how long close waits for it to end (0: 30 s) */
+    int create_root;            /* create a missing root (with its parents), else fail */
 } ds_transport_cfg_t;
 
 /*

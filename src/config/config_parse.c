@@ -528,7 +528,8 @@ static int k_transport(struct parser *p, const char *key, const char *v)
     /* which values fit the URL's scheme is checked once the section is read */
     if (strcmp(v, "local") != 0 && strcmp(v, "agent") != 0 && strcmp(v, "sftp") != 0 &&
         strcmp(v, "auto") != 0)
-        return fail(p, key, "expected local or agent (file://), agent, sftp or auto (ssh://), got '%s'",
+        return fail(p, key,
+                    "expected local or agent (file://), agent, sftp or auto (ssh://), got '%s'",
                     shown(v, buf, sizeof(buf)));
     cur_server(p)->transport_line = p->line;
     return set_text(p, key, v, &cur_server(p)->transport);
