@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The ssh:// keys of [server NAME] through `distsync config check`: a valid
+# ssh:// server with every key passes; transport = sftp (not supported yet)
+# and local are refused on ssh://, sftp/auto and the ssh-only keys on
+# file://, timeout and io_timeout together: each error names file:line,
+# server and key (exit 2).
+set -euo pipefail
+: "${DISTSYNC:?}" "${DS_SRC:?}"
+source "$DS_SRC/tests/func/lib/sync.bash"
+st_init config_ssh
+mkdir -p "$tmp/store"
+
+# expect STATUS NEEDLE BODY: a config with BODY after a [console] section
+expect() {
+  local want=$1 needle=$2 out rc=0
+  printf '[console]\nstore = %s\nstate = %s/state\n%b' "$tmp/store" "$tmp" "$3" >"$tmp/c.conf"
+  out=$("$DISTSYNC" -c "$tmp/c.conf" config check 2>&1) || rc=$?
+  if [ "$rc" != "$want" ] || [[ "$out" != *"$needle"* ]]; then
+    bad "config check -> exit $rc (want $want), output: $out (expected: $needle)"
+  fi
+}
+ssh='[server a]\nurl = ssh://bob@h.example:2222/srv/d\n'
+expect 0 "1 server" "$ssh"'transport = agent\nagent = /opt/ds/distsync agent\nidentity = ~/.ssh/id_ed25519\nknown_hosts = kh\nconnect_timeout = 10s\nio_timeout = 5m\n'
+expect 0 "1 server" "$ssh"'transport = auto\n'
+expect 2 "c.conf:6: [server a] key 'transport': transport = sftp is not supported yet" "$ssh"'transport = sftp\n'
+expect 2 "c.conf:6: [server a] key 'transport': 'local' does not apply to an ssh:// server" "$ssh"'transport = local\n'
+expect 2 "c.conf:6: [server a] key 'transport': expected local or agent (file://), agent, sftp or auto (ssh://), got 'scp'" "$ssh"'transport = scp\n'
+expect 2 "c.conf:6: [server a] key 'connect_timeout': expected a duration" "$ssh"'connect_timeout = 0\n'
+expect 2 "c.conf:7: [server a] key 'io_timeout': the inactivity timeout is already set at line 6" "$ssh"'timeout = 1m\nio_timeout = 2m\n'
+file='[server f]\nurl = file:///srv/f\n'
+expect 2 "c.conf:6: [server f] key 'transport': 'auto' applies to ssh:// servers only" "$file"'transport = auto\n'
+expect 2 "c.conf:7: [server f] key 'known_hosts': applies to ssh:// servers only" "$file"'prune = yes\nknown_hosts = /k\n'
+expect 2 "c.conf:6: [server f] key 'identity': applies to ssh:// servers only" "$file"'identity = /k\n'
+st_exit config_ssh
