@@ -16,13 +16,20 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"help", cmd_help},     {"version", cmd_version},
-    {"config", cmd_config}, {"schedule", cmd_schedule},
-    {"scan", cmd_scan},     {"files", cmd_files},
-    {"agent", cmd_agent},   {"plan", cmd_plan},
-    {"sync", cmd_sync},     {"status", cmd_status},
-    {"verify", cmd_verify}, {"history", cmd_history},
-    {"gc", cmd_gc},         {"trust", cmd_trust},
+    {"help", cmd_help},
+    {"version", cmd_version},
+    {"config", cmd_config},
+    {"schedule", cmd_schedule},
+    {"scan", cmd_scan},
+    {"files", cmd_files},
+    {"agent", cmd_agent},
+    {"plan", cmd_plan},
+    {"sync", cmd_sync},
+    {"status", cmd_status},
+    {"verify", cmd_verify},
+    {"history", cmd_history},
+    {"gc", cmd_gc},
+    {"trust", cmd_trust},
     {"complete", cmd_complete},
 };
 
