@@ -79,7 +79,12 @@ int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err, size_t 
     if (n == 0 || n >= sizeof(u->host))
         goto bad;
     memcpy(u->host, h, n);
-    u->port = colon ? atoi(colon + 1) : 22;
+    u->port = colon ? 0 : 22;
+    for (const char *d = colon ? colon + 1 : path; d < path; d++) {
+        if (*d < '0' || *d > '9' || u->port > 65535)
+            goto bad;
+        u->port = u->port * 10 + (*d - '0');
+    }
     if (u->port < 1 || u->port > 65535)
         goto bad;
     strcpy(u->path, path);
