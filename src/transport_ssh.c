@@ -48,19 +48,27 @@ static void sync_counts(struct ssh_t *st)
     st->t.wire_out = st->c.wire_out;
 }
 
-/* Which way libssh2 waits: wfd is the socket only while an outgoing packet
- * is half sent, so a poll(2) driver never spins on a writable socket while
- * the channel waits for the peer's window adjust.
- * TODO(engine): this is the body of the transport's wait-directions op
- * (POLLIN / POLLOUT from libssh2_session_block_directions) once
- * transport.h has it. */
-static int ssh_wait_events(ds_transport_t *t)
+/* Which way libssh2 waits: POLLIN always (data, or the window adjust a
+ * full remote window waits for), POLLOUT only while an outgoing packet is
+ * half sent, so that a poll(2) driver never spins on a writable socket. */
+static int ssh_wait_events(const ds_transport_t *t)
 {
-    struct ssh_t *st = (struct ssh_t *)t;
+    const struct ssh_t *st = (const struct ssh_t *)t;
     int dirs = st->c.s ? libssh2_session_block_directions(st->c.s) : 0;
 
     return POLLIN | ((dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
 }
+
+#ifdef DS_TRANSPORT_WAIT_READ
+/* The wait-directions op, once transport.h has it: the same answer as the
+ * fds update_fds() exposes. have_output does not matter: libssh2 says
+ * whether a pending write waits for the socket or for the peer. */
+static unsigned ssh_waits(const ds_transport_t *t, int have_output)
+{
+    (void)have_output;
+    return DS_TRANSPORT_WAIT_READ | ((ssh_wait_events(t) & POLLOUT) ? DS_TRANSPORT_WAIT_WRITE : 0);
+}
+#endif
 
 static void update_fds(struct ssh_t *st)
 {
@@ -274,6 +282,9 @@ static const ds_transport_ops_t ssh_ops = {
     .read = ssh_read,
     .close = ssh_close,
     .kill = ssh_kill,
+#ifdef DS_TRANSPORT_WAIT_READ
+    .waits = ssh_waits,
+#endif
     .free = ssh_free,
 };
 
