@@ -61,24 +61,40 @@ void ds__ssh_fingerprint(const unsigned char *key, size_t len, char out[64])
     snprintf(out, 64, "SHA256:%.*s", n, b64);
 }
 
-/* Loads kh into a new collection (an absent file is an empty one). Returns
- * it, or NULL with err set. */
+/* Loads kh into a new collection (an absent file is an empty one). The
+ * file is fed to libssh2 line by line: a line it cannot parse (a key type
+ * or marker it does not know, such as @cert-authority) is skipped instead
+ * of failing the whole file, as OpenSSH does. Returns the collection, or
+ * NULL with err set. */
 static LIBSSH2_KNOWNHOSTS *load(LIBSSH2_SESSION *s, const char *kh, char *err, size_t errlen)
 {
     LIBSSH2_KNOWNHOSTS *h = libssh2_knownhost_init(s);
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
 
     if (h == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (access(kh, F_OK) < 0 && errno == ENOENT)
+    f = fopen(kh, "re");
+    if (f == NULL && errno == ENOENT)
         return h;
-    if (libssh2_knownhost_readfile(h, kh, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-        snprintf(err, errlen, "known_hosts %s: cannot read it: %s", kh,
-                 access(kh, R_OK) < 0 ? strerror(errno) : ds__ssh_errmsg(s));
+    if (f == NULL) {
+        snprintf(err, errlen, "known_hosts %s: cannot read it: %s", kh, strerror(errno));
         libssh2_knownhost_free(h);
         return NULL;
     }
+    while ((n = getline(&line, &cap, f)) > 0) {
+        const char *p = line + strspn(line, " \t");
+
+        if (*p == '#' || *p == '\n' || *p == '@')
+            continue;
+        libssh2_knownhost_readline(h, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    }
+    free(line);
+    fclose(f);
     return h;
 }
 
@@ -214,6 +230,17 @@ static void make_dir(const char *kh)
     mkdir(dir, 0700);
 }
 
+/* 1 when the file at fd is empty or ends with a newline. */
+static int ends_in_newline(int fd)
+{
+    off_t size = lseek(fd, 0, SEEK_END);
+    char c = '\n';
+
+    if (size > 0 && pread(fd, &c, 1, size - 1) != 1)
+        c = '\n';
+    return c == '\n';
+}
+
 /* See ssh_int.h. */
 int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, char *err,
                            size_t errlen)
@@ -222,7 +249,7 @@ int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, cha
     LIBSSH2_KNOWNHOSTS *h = s ? libssh2_knownhost_init(s) : NULL;
     struct libssh2_knownhost *e = NULL;
     char line[8192];
-    size_t n = 0;
+    size_t n = 0; /* line has room for one more byte in front */
     int fd = -1, rc = DS_ENOMEM;
 
     if (h == NULL) {
@@ -232,14 +259,19 @@ int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, cha
     if (libssh2_knownhost_addc(
             h, hk->entry, NULL, (const char *)hk->key, hk->keylen, "added by distsync trust", 23,
             LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | hk->kh_type, &e) != 0 ||
-        libssh2_knownhost_writeline(h, e, line, sizeof(line) - 1, &n,
+        libssh2_knownhost_writeline(h, e, line, sizeof(line) - 2, &n,
                                     LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
         rc = DS_EINTERNAL;
         snprintf(err, errlen, "cannot format the known_hosts line: %s", ds__ssh_errmsg(s));
         goto out;
     }
     make_dir(kh);
-    fd = open(kh, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    fd = open(kh, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && !ends_in_newline(fd)) { /* never glue our line to the last one */
+        memmove(line + 1, line, n);
+        line[0] = '\n';
+        n++;
+    }
     if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
         rc = -errno;
         snprintf(err, errlen, "known_hosts %s: %s", kh, strerror(errno));

@@ -23,6 +23,7 @@
 #define DEFAULT_AGENT "distsync agent"
 #define CLOSE_WAIT_S  30
 #define TAIL_MAX      1024 /* last bytes of the agent's stderr kept for messages */
+#define LOG_LINES_MAX 100  /* stderr lines logged per connection (a peer may flood) */
 /* exit status 127 from the remote shell */
 #define NOT_FOUND                                                                                  \
     "the agent command was not found on the server (install distsync there, or set agent = to "    \
@@ -38,6 +39,7 @@ struct ssh_t {
     size_t ntail;
     char line[512]; /* stderr's current line, for the log */
     size_t nline;
+    unsigned nlogged; /* stderr lines logged, at most LOG_LINES_MAX + 1 */
     int closed, killed;
 };
 
@@ -100,8 +102,11 @@ static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
         if (p[i] != '\n')
             continue; /* an over-long line is cut */
         st->line[st->nline] = '\0';
-        if (st->nline > 0)
+        if (st->nline > 0 && st->nlogged < LOG_LINES_MAX)
             ds_log(DS_LOG_WARN, "agent on %s: %s", st->u.where, st->line);
+        else if (st->nline > 0 && st->nlogged == LOG_LINES_MAX)
+            ds_log(DS_LOG_WARN, "agent on %s: more on its stderr, not logged", st->u.where);
+        st->nlogged += st->nline > 0 && st->nlogged <= LOG_LINES_MAX;
         st->nline = 0;
     }
 }

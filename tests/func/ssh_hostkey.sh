@@ -53,6 +53,18 @@ ds trust --yes web1 >"$tmp/o3" 2>&1 || bad "trust --yes failed: $(cat "$tmp/o3")
 ds trust --yes web1 >"$tmp/o4" 2>&1 || bad "trust of a known key failed: $(cat "$tmp/o4")"
 grep -q "already" "$tmp/o4" || bad "trust of a known key: $(cat "$tmp/o4")"
 [ "$(wc -l <"$kh")" = 1 ] || bad "trust twice wrote $(wc -l <"$kh") lines"
+# a real-life file: comments, markers and key types libssh2 does not know
+# are skipped, not fatal; a last line without newline is not glued to ours
+mv "$kh" "$tmp/kh.ours"
+{
+  printf '# comment\n\n@cert-authority *.example.org %s\n' "$(cut -d' ' -f1,2 "$SSH_KEY.pub")"
+  printf 'old.example.org sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t\n'
+  printf 'other.example.org %s' "$(cut -d' ' -f1,2 "$SSH_KEY.pub")"
+} >"$kh"
+ds trust --yes web1 >"$tmp/o3b" 2>&1 || bad "trust with a real-life file failed: $(cat "$tmp/o3b")"
+grep -q "^other.example.org ssh-ed25519 [A-Za-z0-9+/=]*\$" "$kh" || bad "trust glued its line to the last one: $(cat "$kh")"
+ds sync web1 >"$tmp/o3c" 2>&1 || bad "sync with a real-life known_hosts failed: $(cat "$tmp/o3c")"
+mv "$tmp/kh.ours" "$kh"
 # OpenSSH itself accepts the line we wrote (strict checking, our file only)
 ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" \
   -o GlobalKnownHostsFile=/dev/null -i "$SSH_KEY" -p "$SSHD_PORT" "$SSHD_USER@127.0.0.1" true \
