@@ -4,7 +4,9 @@
 # for byte; `plan` and `status` read them over SSH; an update of a 16 MiB
 # file goes as a delta (SSH-level wire bytes far below the file size); a
 # second sync moves almost nothing; root paths with a space and a quote
-# reach the agent intact (the --root argument is shell-quoted); prune works.
+# reach the agent intact (the --root argument is shell-quoted); an agent
+# flooding its stderr (4x the channel window) does not stall the sync and
+# is logged with a cap; prune works.
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -92,6 +94,31 @@ w3=$(field "$tmp/s3.json" a bytes_wire)
 [ "$w3" -lt 65536 ] || bad "a sync with nothing to do moved $w3 bytes"
 ds status a b >"$tmp/status3" || bad "status after the update exits $?: $(cat "$tmp/status3")"
 ds history >/dev/null || bad "history failed"
+
+# an agent that writes 8 MB to stderr first (4x the channel window): the
+# console drains it, logs at most ~100 of its lines, and the sync goes on
+cat >"$tmp/noisy-agent" <<NOISY
+#!/bin/sh
+head -c 8000000 /dev/zero | tr '\\0' x | fold -w 100 >&2
+exec "$DISTSYNC" agent "\$@"
+NOISY
+chmod +x "$tmp/noisy-agent"
+mkdir -p "$tmp/tc"
+cat >>"$tmp/distsync.conf" <<CONF
+
+[server c]
+url = ssh://127.0.0.1:$SSHD_PORT$tmp/tc
+identity = $SSH_KEY
+known_hosts = $tmp/known_hosts
+agent = $tmp/noisy-agent
+timeout = 20s
+CONF
+timeout 120 "$DISTSYNC" -c "$tmp/distsync.conf" sync c >"$tmp/s5.out" 2>"$tmp/s5.err" ||
+  bad "sync through a noisy agent failed: $(tail -c 300 "$tmp/s5.err"; cat "$tmp/s5.out")"
+st_check_converged "$tmp/store" "$tmp/tc" "noisy agent"
+grep -q "more on its stderr, not logged" "$tmp/s5.err" || bad "no note that stderr lines were dropped"
+n=$(grep -c "agent on" "$tmp/s5.err" || true)
+[ "$n" -le 102 ] || bad "$n agent stderr lines logged (cap 100)"
 
 # prune over ssh
 rm "$tmp/store/patches/b.txt"
