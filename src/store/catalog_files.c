@@ -426,7 +426,8 @@ int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id, const int64_t *
         rc = score == NULL ? DS_ENOMEM : DS_ECATALOG;
         goto out;
     }
-    qsort(c.chunks, c.nchunks, DS_CATALOG_CHUNK_REC, cmp_rec);
+    if (c.nchunks > 0) /* an empty file has no chunks (and c.chunks may be NULL) */
+        qsort(c.chunks, c.nchunks, DS_CATALOG_CHUNK_REC, cmp_rec);
     for (uint32_t i = 0; i < c.nchunks && m > 0; i++) {
         const uint8_t *rec = c.chunks + (size_t)i * DS_CATALOG_CHUNK_REC;
 
