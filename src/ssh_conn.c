@@ -32,13 +32,17 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* $USER, else the passwd entry's name (getpwuid_r: opens run on worker
+ * threads). */
 static void default_user(char *out, size_t cap)
 {
     const char *u = getenv("USER");
-    struct passwd *pw;
+    struct passwd pw, *found = NULL;
+    char buf[1024];
 
-    if ((u == NULL || *u == '\0') && (pw = getpwuid(getuid())) != NULL)
-        u = pw->pw_name;
+    if ((u == NULL || *u == '\0') && getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) == 0 &&
+        found != NULL)
+        u = found->pw_name;
     snprintf(out, cap, "%s", u ? u : "root");
 }
 

@@ -258,8 +258,8 @@ static int ssh_close(ds_transport_t *t)
         libssh2_channel_free(st->ch);
         st->ch = NULL;
     }
-    sync_counts(st);
     ds__ssh_conn_close(&st->c, rc == 0 && !st->killed);
+    sync_counts(st); /* the disconnect message included */
     t->rfd = t->wfd = -1;
     return rc;
 }

@@ -94,6 +94,13 @@ w3=$(field "$tmp/s3.json" a bytes_wire)
 [ "$w3" -lt 65536 ] || bad "a sync with nothing to do moved $w3 bytes"
 ds status a b >"$tmp/status3" || bad "status after the update exits $?: $(cat "$tmp/status3")"
 ds history >/dev/null || bad "history failed"
+ds verify a b >"$tmp/verify1" 2>&1 || bad "verify over ssh exits $?: $(cat "$tmp/verify1")"
+printf 'tampered' | dd of="$tb/engines/big.bin" bs=1 seek=1000 conv=notrunc status=none
+rc=0
+ds verify b >"$tmp/verify2" 2>&1 || rc=$?
+[ "$rc" = 3 ] || bad "verify over ssh missed a tampered file: exit $rc: $(cat "$tmp/verify2")"
+ds verify --repair b >/dev/null 2>&1 || true
+cmp -s "$tmp/store/engines/big.bin" "$tb/engines/big.bin" || bad "verify --repair over ssh did not restore big.bin"
 
 # an agent that writes 8 MB to stderr first (4x the channel window): the
 # console drains it, logs at most ~100 of its lines, and the sync goes on
