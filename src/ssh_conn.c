@@ -108,13 +108,16 @@ const char *ds__ssh_errmsg(LIBSSH2_SESSION *s)
     return msg;
 }
 
+void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s)
+{
+    c->deadline_ns = mono_ns() + (int64_t)s * 1000000000;
+}
+
 long ds__ssh_conn_budget(struct ds__ssh_conn *c)
 {
     long ms = (long)((c->deadline_ns - mono_ns()) / 1000000);
 
-    if (ms < 1)
-        ms = 1;
-    libssh2_session_set_timeout(c->s, ms);
+    libssh2_session_set_timeout(c->s, ms < 1 ? 1 : ms);
     return ms;
 }
 
@@ -233,7 +236,7 @@ int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const
     c->sock = -1;
     if (connect_s == 0)
         connect_s = DS__SSH_CONNECT_TIMEOUT_S;
-    c->deadline_ns = mono_ns() + (int64_t)connect_s * 1000000000;
+    ds__ssh_conn_deadline(c, connect_s);
     pthread_once(&init_once, lib_init);
     if (init_rc != 0) {
         snprintf(err, errlen, "%s: libssh2 failed to initialise", u->where);

@@ -61,8 +61,12 @@ struct ds__ssh_hostkey {
 int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const char *kh,
                       unsigned connect_s, struct ds__ssh_hostkey *hk, char *err, size_t errlen);
 
+/* Sets c->deadline_ns to s seconds from now. */
+void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s);
+
 /* Sets libssh2's timeout for its blocking calls to what is left before
- * c->deadline_ns (at least 1 ms). Returns the milliseconds set. */
+ * c->deadline_ns (at least 1 ms). Returns the milliseconds left (<= 0:
+ * the deadline has passed). */
 long ds__ssh_conn_budget(struct ds__ssh_conn *c);
 
 /* Ends c: a polite disconnect when graceful, then frees the session and

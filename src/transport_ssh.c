@@ -201,22 +201,54 @@ static long ssh_read(ds_transport_t *t, void *buf, size_t cap)
     }
 }
 
-/* Blocking end of the channel, bounded by close_wait_s: EOF to the agent,
- * its remaining output drained, its exit status. */
+/* After EOF, how much of the agent's output close reads and drops: a real
+ * agent has answered everything by then; a hostile one may stream forever. */
+#define DRAIN_MAX (4u << 20)
+
+/* Reads and drops the agent's output until its EOF, within the close
+ * deadline and DRAIN_MAX. Returns 0 or the failure (message set). */
+static int drain_output(struct ssh_t *st)
+{
+    char buf[16384], what[160];
+    size_t total = 0;
+    ssize_t n;
+
+    while (!libssh2_channel_eof(st->ch)) {
+        if (ds__ssh_conn_budget(&st->c) <= 0 || total > DRAIN_MAX)
+            break;
+        n = libssh2_channel_read(st->ch, buf, sizeof(buf));
+        drain_stderr(st);
+        if (n < 0 && n != LIBSSH2_ERROR_TIMEOUT && n != LIBSSH2_ERROR_EAGAIN)
+            break;
+        total += n > 0 ? (size_t)n : 0;
+    }
+    if (libssh2_channel_eof(st->ch))
+        return 0;
+    if (total > DRAIN_MAX)
+        snprintf(what, sizeof(what), "the agent kept sending after the end of its input");
+    else
+        snprintf(what, sizeof(what), "the agent did not exit within %u s of the end of its input",
+                 st->close_wait_s);
+    return fail(st, what);
+}
+
+/* Blocking end of the channel, bounded by close_wait_s in all: EOF to the
+ * agent, its remaining output dropped, its exit status. */
 static int end_channel(struct ssh_t *st)
 {
-    char buf[4096], *sig = NULL;
-    int code;
+    char buf[300], *sig = NULL;
+    int code, rc;
 
     libssh2_session_set_blocking(st->c.s, 1);
-    libssh2_session_set_timeout(st->c.s, (long)st->close_wait_s * 1000);
+    ds__ssh_conn_deadline(&st->c, st->close_wait_s);
+    ds__ssh_conn_budget(&st->c);
     if (libssh2_channel_send_eof(st->ch) != 0)
         return fail(st, "cannot end the stream");
-    while (libssh2_channel_read(st->ch, buf, sizeof(buf)) > 0)
-        drain_stderr(st);
-    drain_stderr(st);
-    if (libssh2_channel_wait_eof(st->ch) != 0 || libssh2_channel_close(st->ch) != 0 ||
-        libssh2_channel_wait_closed(st->ch) != 0) {
+    rc = drain_output(st);
+    if (rc < 0)
+        return rc;
+    ds__ssh_conn_budget(&st->c);
+    if (libssh2_channel_close(st->ch) != 0 || libssh2_channel_wait_closed(st->ch) != 0) {
         if (libssh2_session_last_errno(st->c.s) == LIBSSH2_ERROR_TIMEOUT) {
             snprintf(buf, sizeof(buf), "the agent did not exit within %u s of the end of its input",
                      st->close_wait_s);
