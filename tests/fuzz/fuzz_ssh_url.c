@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ssh_int.h"
+#include "transport/ssh_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
  */
 #include "check.h"
 #include "distsync/error.h"
-#include "ssh_int.h"
+#include "transport/ssh_int.h"
 
 static void test_url_full(void)
 {
