@@ -6,7 +6,8 @@
 # second sync moves almost nothing; root paths with a space and a quote
 # reach the agent intact (the --root argument is shell-quoted); an agent
 # flooding its stderr (4x the channel window) does not stall the sync and
-# is logged with a cap; prune works.
+# is logged with a cap; prune works. Server b runs distsync-agent (the
+# receiver-only binary) when the build has it.
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -48,7 +49,7 @@ url = ssh://127.0.0.1:$SSHD_PORT$tb
 transport = agent
 identity = $SSH_KEY
 known_hosts = $tmp/known_hosts
-agent = $DISTSYNC agent
+agent = ${DISTSYNC_AGENT:-$DISTSYNC agent}
 connect_timeout = 10s
 io_timeout = 60s
 CONF
