@@ -287,6 +287,8 @@ void ds__ssh_conn_close(struct ds__ssh_conn *c, int graceful)
             libssh2_session_set_timeout(c->s, 2000);
             libssh2_session_disconnect(c->s, "distsync: done");
         }
+        if (!graceful && c->sock >= 0) /* nothing to wait for in free */
+            shutdown(c->sock, SHUT_RDWR);
         libssh2_session_set_timeout(c->s, 1000); /* free may still send */
         libssh2_session_free(c->s);
         c->s = NULL;

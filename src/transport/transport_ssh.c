@@ -284,6 +284,10 @@ static int ssh_close(ds_transport_t *t)
     st->closed = 1;
     if (st->ch != NULL && !st->killed)
         rc = end_channel(st);
+    /* A failed end leaves the channel open: libssh2 would wait for the
+     * peer's CLOSE in every free below, and give up without freeing. */
+    if ((rc < 0 || st->killed) && st->c.sock >= 0)
+        shutdown(st->c.sock, SHUT_RDWR);
     if (st->ch != NULL) {
         libssh2_session_set_blocking(st->c.s, 1);
         libssh2_session_set_timeout(st->c.s, 1000);
