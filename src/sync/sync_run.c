@@ -185,7 +185,11 @@ static void open_work(ds_run_job_t *j)
                              .agent = r->srv->agent,
                              .no_fsync = r->sy->o.no_fsync,
                              .timeout_s = r->srv->timeout_s,
-                             .create_root = r->srv->create_root};
+                             .create_root = r->srv->create_root,
+                             .server = r->srv->name,
+                             .identity = r->srv->identity,
+                             .known_hosts = r->srv->known_hosts,
+                             .connect_timeout_s = r->srv->connect_timeout_s};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
 }
@@ -477,6 +481,10 @@ static void end(struct ds_run *r)
         r->res->bytes_received = st->bytes_in;
         r->res->bytes_literal = st->literal_raw + st->delta_raw;
         r->res->bytes_delta = st->delta_raw;
+    }
+    if (r->raw && r->raw->wire_out > 0) { /* a link (ssh): what crossed it, SSH included */
+        r->res->bytes_wire = r->raw->wire_out;
+        r->res->bytes_received = r->raw->wire_in;
     }
     ds__sender_free(r->sd);
     r->sd = NULL;
