@@ -21,9 +21,10 @@
 
 #define DS_PROTO_MAGIC          0x44534150u /* "DSAP" */
 #define DS_PROTO_VERSION_MIN    1
-#define DS_PROTO_VERSION_MAX    3
+#define DS_PROTO_VERSION_MAX    4
 #define DS_PROTO_VERSION_ADOPT  2 /* first version with ADOPT */
 #define DS_PROTO_VERSION_ZPATCH 3 /* first version with zpatch DELTA runs */
+#define DS_PROTO_VERSION_COND   4 /* packed MANIFEST_DATA/LIST_DATA, *_SAME */
 #define DS_PROTO_HDR_LEN        12
 #define DS_PROTO_MAX_PAYLOAD    (8u << 20)                    /* 8 MiB */
 #define DS_PROTO_MAX_DATA       (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
@@ -34,6 +35,9 @@
 /* Frame flags. */
 #define DS_PROTO_F_MORE  0x01 /* a streamed reply continues in the next frame */
 #define DS_PROTO_F_FATAL 0x02 /* ERR: the session is over */
+/* Version 4, MANIFEST_DATA and LIST_DATA only: the payload is packed
+ * (u8 comp, u32 raw_len, data), see ds_proto_pack(). */
+#define DS_PROTO_F_PACKED 0x04
 
 /* Compression of LITERAL/DELTA data. */
 #define DS_PROTO_COMP_NONE 0
@@ -81,6 +85,8 @@ typedef enum ds_msg_type {
     DS_MSG_OK = 0x89,
     DS_MSG_ERR = 0x8a,
     DS_MSG_SIG_DATA = 0x8b,
+    DS_MSG_MANIFEST_SAME = 0x8c, /* version 4: the manifest hashes as the console's */
+    DS_MSG_LIST_SAME = 0x8d,     /* version 4: the listing hashes as the console's */
 } ds_msg_type_t;
 
 /* A borrowed string: n bytes at p, not NUL-terminated. */
@@ -133,6 +139,10 @@ typedef struct ds_msg {
         } busy;
         struct {
             ds_pstr_t path; /* LIST: directory ("" = root); HASH, DELETE: file */
+            /* LIST and MANIFEST_GET (version 4): the SHA-256 of the bytes
+             * the console holds, when has_known */
+            int has_known;
+            uint8_t known[DS_SHA256_LEN];
         } path;
         struct {
             ds_pstr_t path;
@@ -182,6 +192,15 @@ typedef struct ds_msg {
             const uint8_t *entries; /* walk with ds_proto_list_next() */
             uint32_t len;
         } list;
+        struct {
+            uint8_t comp;     /* DS_PROTO_COMP_* */
+            uint32_t raw_len; /* payload bytes after decompression */
+            const uint8_t *data;
+            uint32_t data_len;
+        } packed; /* flags & DS_PROTO_F_PACKED */
+        struct {
+            uint8_t sha256[DS_SHA256_LEN]; /* of the bytes found the same */
+        } same;                            /* MANIFEST_SAME, LIST_SAME */
         struct {
             ds_pstr_t path;
             uint64_t size;
@@ -253,6 +272,34 @@ int ds_proto_list_put(ds_proto_buf_t *b, const ds_list_entry_t *e);
  * Returns 1 with *e filled, 0 at the end, DS_EPROTO when malformed.
  */
 int ds_proto_list_next(const uint8_t **p, size_t *len, ds_list_entry_t *e);
+
+/*
+ * Version 4 packing of a MANIFEST_DATA or LIST_DATA message m (not packed):
+ * appends the frame whose payload is u8 comp, u32 raw_len and m's plain
+ * payload, zstd-compressed with zc (a ZSTD_CCtx *) at level when that makes
+ * it smaller (comp 1), else as is (comp 0). Returns 0, DS_EPROTO (another
+ * type), DS_ETOOBIG (plain payload over DS_PROTO_MAX_DATA) or DS_ENOMEM.
+ * On failure out is unchanged.
+ */
+int ds_proto_pack(ds_proto_buf_t *out, const ds_msg_t *m, void *zc, int level);
+
+/* Unpacks packed frames; holds one decompression context and one buffer of
+ * at most DS_PROTO_HDR_LEN + DS_PROTO_MAX_DATA bytes. Zero-initialise;
+ * ds_proto_unpacker_free() releases. */
+typedef struct ds_proto_unpacker {
+    void *dctx; /* ZSTD_DCtx */
+    ds_proto_buf_t buf;
+} ds_proto_unpacker_t;
+
+/*
+ * Decodes the plain message packed in m (flags & DS_PROTO_F_PACKED) into
+ * *out, which borrows from u until its next call. Decompression never
+ * writes more than m's raw_len (<= DS_PROTO_MAX_DATA) bytes: a zstd frame
+ * that would produce more, or less, is DS_ECORRUPT. Returns 0, DS_ECORRUPT,
+ * DS_EPROTO (the plain payload is malformed) or DS_ENOMEM.
+ */
+int ds_proto_unpack(ds_proto_unpacker_t *u, const ds_msg_t *m, ds_msg_t *out);
+void ds_proto_unpacker_free(ds_proto_unpacker_t *u);
 
 /* Static name of a message type ("FILE_BEGIN"), "?" when unknown. */
 const char *ds_proto_type_name(uint8_t type);

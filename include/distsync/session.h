@@ -6,7 +6,8 @@
  * are ready, or at once when the transport has no fds.
  *
  * Flow: ds_session_start() queues HELLO, LEASE acquire (write sessions
- * only), MANIFEST_GET and LIST; once the phase is DS_SESSION_READY the
+ * only), MANIFEST_GET and LIST (those two after HELLO_OK when the console
+ * holds a cached copy, see opts.known_manifest); once the phase is DS_SESSION_READY the
  * target's manifest and listing are available and the driver may queue
  * HASH requests, file operations (pipelined: many files in flight, bounded
  * by ds_session_room()), DELETEs and MANIFEST_COMMIT, then
@@ -56,6 +57,25 @@ typedef struct ds_session_opts {
     /* Compressed-frame cache, NULL: none. Borrowed; may be shared by
      * sessions that run one at a time (a fan-out compresses each frame once). */
     ds_session_zcache_t *zcache;
+    /* Target cache (protocol version 4): the manifest bytes and the listing
+     * entries (LIST_DATA entry encodings, concatenated) the console received
+     * from this target last time; NULL: none. Borrowed until
+     * ds_session_free(). With either, MANIFEST_GET and LIST wait for HELLO_OK
+     * (one round trip) and, when the receiver speaks version 4, carry the
+     * SHA-256 of these bytes: a target whose bytes hash the same answers
+     * MANIFEST_SAME / LIST_SAME and the session decodes them from here, as
+     * if received. */
+    const uint8_t *known_manifest, *known_list;
+    size_t known_manifest_len, known_list_len;
+    /* Called with every slice of manifest bytes (what 0) or listing entries
+     * (what 1) received, decompressed, and once more with end 1 (p NULL)
+     * when that stream decoded whole; not for bytes answered *_SAME. NULL:
+     * none. fetched_free(fetched_arg), when set, is called by
+     * ds_session_free(), or by ds_session_new() when it fails: the session
+     * owns fetched_arg from ds_session_new() on. */
+    void (*fetched)(void *arg, int what, const uint8_t *p, size_t n, int end);
+    void (*fetched_free)(void *arg);
+    void *fetched_arg;
 } ds_session_opts_t;
 
 /* What a target may make the console hold (a target is not trusted; past

@@ -202,6 +202,8 @@ static int known_type(uint8_t t)
     case DS_MSG_OK:
     case DS_MSG_ERR:
     case DS_MSG_SIG_DATA:
+    case DS_MSG_MANIFEST_SAME:
+    case DS_MSG_LIST_SAME:
         return 1;
     default:
         return 0;
@@ -242,6 +244,8 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_OK, "OK"},
         {DS_MSG_ERR, "ERR"},
         {DS_MSG_SIG_DATA, "SIG_DATA"},
+        {DS_MSG_MANIFEST_SAME, "MANIFEST_SAME"},
+        {DS_MSG_LIST_SAME, "LIST_SAME"},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -257,8 +261,11 @@ long ds_proto_frame_len(const uint8_t *buf, size_t len)
     if (len < DS_PROTO_HDR_LEN)
         return 0;
     plen = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
-    if (plen > DS_PROTO_MAX_PAYLOAD || !known_type(buf[4]) || (buf[5] & ~0x03) != 0 ||
+    if (plen > DS_PROTO_MAX_PAYLOAD || !known_type(buf[4]) || (buf[5] & ~0x07) != 0 ||
         buf[6] != 0 || buf[7] != 0)
+        return DS_EPROTO;
+    if ((buf[5] & DS_PROTO_F_PACKED) && buf[4] != DS_MSG_MANIFEST_DATA &&
+        buf[4] != DS_MSG_LIST_DATA)
         return DS_EPROTO;
     if (len - DS_PROTO_HDR_LEN < plen)
         return 0;
@@ -277,6 +284,26 @@ static void decode_data(struct rd *r, ds_msg_t *m, int delta)
     take(r, r->n);
     if (m->u.data.comp > DS_PROTO_COMP_ZSTD || m->u.data.raw_len > DS_PROTO_MAX_DATA ||
         (m->u.data.comp == DS_PROTO_COMP_NONE && m->u.data.raw_len != m->u.data.data_len))
+        r->bad = 1;
+}
+
+/* LIST, MANIFEST_GET (version 4): the optional SHA-256 of the console's copy. */
+static void get_known(struct rd *r, ds_msg_t *m)
+{
+    m->u.path.has_known = 1;
+    get_raw(r, m->u.path.known, DS_SHA256_LEN);
+}
+
+/* MANIFEST_DATA, LIST_DATA with DS_PROTO_F_PACKED (version 4). */
+static void decode_packed(struct rd *r, ds_msg_t *m)
+{
+    m->u.packed.comp = get_u8(r);
+    m->u.packed.raw_len = get_u32(r);
+    m->u.packed.data = r->p;
+    m->u.packed.data_len = (uint32_t)r->n;
+    take(r, r->n);
+    if (m->u.packed.comp > DS_PROTO_COMP_ZSTD || m->u.packed.raw_len > DS_PROTO_MAX_DATA ||
+        (m->u.packed.comp == DS_PROTO_COMP_NONE && m->u.packed.raw_len != m->u.packed.data_len))
         r->bad = 1;
 }
 
@@ -303,6 +330,12 @@ static void decode_requests(struct rd *r, ds_msg_t *m)
     case DS_MSG_HASH:
     case DS_MSG_DELETE:
         m->u.path.path = get_str(r);
+        if (m->type == DS_MSG_LIST && r->n > 0)
+            get_known(r, m);
+        break;
+    case DS_MSG_MANIFEST_GET:
+        if (r->n > 0)
+            get_known(r, m);
         break;
     case DS_MSG_SIG:
         m->u.sig.path = get_str(r);
@@ -348,6 +381,10 @@ static void decode_requests(struct rd *r, ds_msg_t *m)
 
 static void decode_replies(struct rd *r, ds_msg_t *m)
 {
+    if (m->flags & DS_PROTO_F_PACKED) {
+        decode_packed(r, m);
+        return;
+    }
     switch (m->type) {
     case DS_MSG_HELLO_OK:
         m->u.hello_ok.version = get_u16(r);
@@ -412,6 +449,10 @@ static void decode_replies(struct rd *r, ds_msg_t *m)
     case DS_MSG_OK:
         m->u.ok.value = get_u64(r);
         break;
+    case DS_MSG_MANIFEST_SAME:
+    case DS_MSG_LIST_SAME:
+        get_raw(r, m->u.same.sha256, DS_SHA256_LEN);
+        break;
     default:
         break;
     }
@@ -464,7 +505,11 @@ static void encode_requests(struct wr *w, const ds_msg_t *m)
     case DS_MSG_LIST:
     case DS_MSG_HASH:
     case DS_MSG_DELETE:
-        put_str(w, m->u.path.path);
+    case DS_MSG_MANIFEST_GET:
+        if (m->type != DS_MSG_MANIFEST_GET)
+            put_str(w, m->u.path.path);
+        if ((m->type == DS_MSG_LIST || m->type == DS_MSG_MANIFEST_GET) && m->u.path.has_known)
+            put_raw(w, m->u.path.known, DS_SHA256_LEN);
         break;
     case DS_MSG_SIG:
         put_str(w, m->u.sig.path);
@@ -515,6 +560,12 @@ static void encode_requests(struct wr *w, const ds_msg_t *m)
 
 static void encode_replies(struct wr *w, const ds_msg_t *m)
 {
+    if (m->flags & DS_PROTO_F_PACKED) {
+        put_be(w, m->u.packed.comp, 1);
+        put_be(w, m->u.packed.raw_len, 4);
+        put_raw(w, m->u.packed.data, m->u.packed.data_len);
+        return;
+    }
     switch (m->type) {
     case DS_MSG_HELLO_OK:
         put_be(w, m->u.hello_ok.version, 2);
@@ -564,6 +615,10 @@ static void encode_replies(struct wr *w, const ds_msg_t *m)
     case DS_MSG_OK:
         put_be(w, m->u.ok.value, 8);
         break;
+    case DS_MSG_MANIFEST_SAME:
+    case DS_MSG_LIST_SAME:
+        put_raw(w, m->u.same.sha256, DS_SHA256_LEN);
+        break;
     default:
         break;
     }
@@ -574,7 +629,10 @@ int ds_proto_encode(ds_proto_buf_t *out, const ds_msg_t *m)
     size_t start = out->len, plen;
     struct wr w = {out, 0};
 
-    if (!known_type(m->type) || (m->flags & ~0x03) != 0)
+    if (!known_type(m->type) || (m->flags & ~0x07) != 0)
+        return DS_EPROTO;
+    if ((m->flags & DS_PROTO_F_PACKED) && m->type != DS_MSG_MANIFEST_DATA &&
+        m->type != DS_MSG_LIST_DATA)
         return DS_EPROTO;
     if ((m->type == DS_MSG_LITERAL || m->type == DS_MSG_DELTA) &&
         m->u.data.raw_len > DS_PROTO_MAX_DATA)

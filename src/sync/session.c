@@ -39,11 +39,14 @@ int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_
     ds_session_t *s;
 
     *out = NULL;
-    if (opts == NULL || opts->console_id == NULL || opts->console_id[0] == '\0')
+    if (opts == NULL)
         return DS_EUSAGE;
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return DS_ENOMEM;
+    s = opts->console_id && opts->console_id[0] ? calloc(1, sizeof(*s)) : NULL;
+    if (s == NULL) {
+        if (opts->fetched_free) /* it owns fetched_arg from here on */
+            opts->fetched_free(opts->fetched_arg);
+        return opts->console_id && opts->console_id[0] ? DS_ENOMEM : DS_EUSAGE;
+    }
     s->t = t;
     s->o = *opts;
     s->console_id = strdup(opts->console_id);
@@ -64,6 +67,10 @@ int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_
     s->frame = DATA_FRAME;
     s->high = s->o.out_high;
     s->next_fid = 1;
+    if (ds__session_known_init(s) < 0) {
+        ds_session_free(s);
+        return DS_ENOMEM;
+    }
     *out = s;
     return 0;
 }
@@ -103,6 +110,10 @@ void ds_session_free(ds_session_t *s)
     free(s->list);
     ds_manifest_free(s->man);
     ds_manifest_decoder_free(s->man_dec);
+    ds_proto_unpacker_free(&s->unpack);
+    ds_sha256_close(&s->man_hash);
+    if (s->o.fetched_free)
+        s->o.fetched_free(s->o.fetched_arg);
     ds_proto_buf_free(&s->out);
     ds_proto_buf_free(&s->in);
     ZSTD_freeCCtx(s->zc);
@@ -304,17 +315,8 @@ int ds_session_start(ds_session_t *s)
         l.u.lease.ttl_s = s->o.lease_ttl_s;
         rc = ds__session_send(s, &l, 1, 0, 0, NULL);
     }
-    if (rc == 0) {
-        ds_msg_t g = {.type = DS_MSG_MANIFEST_GET};
-
-        rc = ds__session_send(s, &g, 1, 0, 0, NULL);
-    }
-    if (rc == 0) {
-        ds_msg_t g = {.type = DS_MSG_LIST};
-
-        g.u.path.path = ds_pstr("");
-        rc = ds__session_send(s, &g, 1, 0, 0, NULL);
-    }
+    if (rc == 0 && !s->fetch_deferred)
+        rc = ds__session_queue_fetch(s);
     return rc;
 }
 
@@ -562,14 +564,13 @@ int ds_session_commit_manifest(ds_session_t *s)
 
 int ds_session_refresh_manifest(ds_session_t *s)
 {
-    ds_msg_t m = {.type = DS_MSG_MANIFEST_GET};
     int rc = need_ready(s);
 
     if (rc < 0)
         return rc;
     ds_manifest_decoder_free(s->man_dec);
     s->man_dec = NULL;
-    return ds__session_send(s, &m, 1, 1, 0, NULL);
+    return ds__session_manifest_get(s, 1);
 }
 
 int ds_session_close(ds_session_t *s)

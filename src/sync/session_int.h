@@ -84,6 +84,16 @@ struct ds_session {
     unsigned version;               /* protocol version from HELLO_OK */
     ds_manifest_decoder_t *man_dec; /* MANIFEST_DATA decoded as it arrives */
     ds_manifest_t *man;
+    /* version 4 (session_known.c): MANIFEST_GET and LIST wait for HELLO_OK
+     * when the console holds earlier copies (digests below) */
+    int fetch_deferred;
+    uint8_t known_man_sha[DS_SHA256_LEN], known_list_sha[DS_SHA256_LEN];
+    /* SHA-256 of the manifest held (s->man) when have_man_sha: a refresh
+     * asks with it; man_hash hashes a manifest as it streams in */
+    int have_man_sha;
+    uint8_t man_sha[DS_SHA256_LEN];
+    ds_sha256_t man_hash;
+    ds_proto_unpacker_t unpack;
     ds_session_entry_t *list;
     size_t nlist, list_cap;
     struct lblock *lpaths;
@@ -125,5 +135,35 @@ int ds__session_abort_ctl(ds_session_t *s, uint32_t fid);
 /* Copies n bytes of a listing path (NUL added) into the path blocks.
  * Returns the copy or NULL (out of memory). */
 char *ds__session_list_path(ds_session_t *s, const char *p, size_t n);
+
+/* session_recv.c */
+/* Feeds n manifest bytes (last: the end). Returns 1 when the manifest is
+ * complete (the request popped), 0 for more, or the session's failure. */
+int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int last);
+/* Drops the FIFO head (its reply arrived). */
+void ds__session_pop(ds_session_t *s);
+/* Adds LIST_DATA entries to the listing. 0 or the session's failure. */
+int ds__session_add_entries(ds_session_t *s, const uint8_t *q, size_t len);
+
+/* session_known.c: the target cache of protocol version 4 */
+/* Hashes opts.known_*; defers the fetch when either is given. 0 or DS_ENOMEM. */
+int ds__session_known_init(ds_session_t *s);
+/* Queues MANIFEST_GET and LIST "", with the known digests when the agreed
+ * version has them. 0 or DS_ENOMEM. */
+int ds__session_queue_fetch(ds_session_t *s);
+/* Queues MANIFEST_GET (tag: FIFO tag), carrying the digest of the manifest
+ * held (a refresh) or known (the first) when the agreed version has it.
+ * 0 or < 0. */
+int ds__session_manifest_get(ds_session_t *s, uint64_t tag);
+/* Hashes n received manifest bytes (end: the manifest is complete). */
+void ds__session_man_hash(ds_session_t *s, const uint8_t *p, size_t n, int end);
+/* MANIFEST_SAME / LIST_SAME: takes the known bytes as received. 0 or the
+ * session's failure. */
+int ds__session_on_same(ds_session_t *s, const ds_msg_t *m);
+/* Replaces packed *m by its plain message (borrowing from s->unpack).
+ * 0 or the session's failure. */
+int ds__session_unpack(ds_session_t *s, ds_msg_t *m);
+/* Hands received bytes to opts.fetched (what 0 manifest, 1 listing). */
+void ds__session_fetched(ds_session_t *s, int what, const uint8_t *p, size_t n, int end);
 
 #endif

@@ -39,7 +39,7 @@ static void check_ready(ds_session_t *s)
         s->phase = DS_SESSION_READY;
 }
 
-static int on_manifest(ds_session_t *s, const ds_msg_t *m)
+int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int last)
 {
     ds_manifest_t *man = NULL;
     int rc = 0;
@@ -48,8 +48,8 @@ static int on_manifest(ds_session_t *s, const ds_msg_t *m)
         rc = ds_manifest_decoder_new(DS_SESSION_MANIFEST_MAX, DS_SESSION_MAX_ENTRIES, &s->man_dec);
     if (rc < 0)
         return ds__session_fail(s, rc, "out of memory reading the manifest");
-    rc = ds_manifest_decoder_feed(s->man_dec, m->u.blob.data, m->u.blob.len);
-    if (rc == 0 && !(m->flags & DS_PROTO_F_MORE))
+    rc = ds_manifest_decoder_feed(s->man_dec, p, n);
+    if (rc == 0 && last)
         rc = ds_manifest_decoder_finish(s->man_dec, &man);
     if (rc == DS_ETOOBIG) /* "manifest is larger than the 256 MiB limit" */
         return ds__session_fail(s, rc, "%s", ds_manifest_decoder_error(s->man_dec));
@@ -63,13 +63,25 @@ static int on_manifest(ds_session_t *s, const ds_msg_t *m)
     s->man = man;
     s->manifest_ok = 1;
     pop(s);
-    return 0;
+    return 1;
 }
 
-static int on_list(ds_session_t *s, const ds_msg_t *m)
+static int on_manifest(ds_session_t *s, const ds_msg_t *m)
 {
-    const uint8_t *q = m->u.list.entries;
-    size_t len = m->u.list.len;
+    int last = !(m->flags & DS_PROTO_F_MORE), rc;
+
+    ds__session_fetched(s, 0, m->u.blob.data, m->u.blob.len, 0);
+    ds__session_man_hash(s, m->u.blob.data, m->u.blob.len, 0);
+    rc = ds__session_feed_manifest(s, m->u.blob.data, m->u.blob.len, last);
+    if (rc == 1) {
+        ds__session_man_hash(s, NULL, 0, 1);
+        ds__session_fetched(s, 0, NULL, 0, 1);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int ds__session_add_entries(ds_session_t *s, const uint8_t *q, size_t len)
+{
     ds_list_entry_t e;
     int rc;
 
@@ -98,11 +110,25 @@ static int on_list(ds_session_t *s, const ds_msg_t *m)
     }
     if (rc < 0)
         return ds__session_fail(s, rc, "malformed LIST_DATA from the target");
+    return 0;
+}
+
+static int on_list(ds_session_t *s, const ds_msg_t *m)
+{
+    if (ds__session_add_entries(s, m->u.list.entries, m->u.list.len) < 0)
+        return s->rc;
+    ds__session_fetched(s, 1, m->u.list.entries, m->u.list.len, 0);
     if (!(m->flags & DS_PROTO_F_MORE)) {
         s->list_ok = 1;
         pop(s);
+        ds__session_fetched(s, 1, NULL, 0, 1);
     }
     return 0;
+}
+
+void ds__session_pop(ds_session_t *s)
+{
+    pop(s);
 }
 
 static int on_lease_ok(ds_session_t *s, const ds_msg_t *m, struct pend *p)
@@ -274,7 +300,7 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
         if (m->u.hello_ok.max_open_files > 0 && m->u.hello_ok.max_open_files < s->o.window_files)
             s->o.window_files = m->u.hello_ok.max_open_files;
         pop(s);
-        return 0;
+        return s->fetch_deferred ? ds__session_queue_fetch(s) : 0;
     case DS_MSG_LEASE_OK:
         return expect(s, m, p, DS_MSG_LEASE) < 0 ? s->rc : on_lease_ok(s, m, p);
     case DS_MSG_BUSY:
@@ -283,6 +309,10 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
         return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : on_manifest(s, m);
     case DS_MSG_LIST_DATA:
         return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : on_list(s, m);
+    case DS_MSG_MANIFEST_SAME:
+        return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : ds__session_on_same(s, m);
+    case DS_MSG_LIST_SAME:
+        return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : ds__session_on_same(s, m);
     case DS_MSG_FILE_OK:
     case DS_MSG_FILE_ERR:
         if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT &&
@@ -322,7 +352,10 @@ static int handle_input(ds_session_t *s)
         if (rc < 0)
             return ds__session_fail(s, rc, "malformed %s frame from the target",
                                     ds_proto_type_name(s->in.p[off + 4]));
-        rc = dispatch(s, &m);
+        if (m.flags & DS_PROTO_F_PACKED)
+            rc = ds__session_unpack(s, &m);
+        if (rc == 0)
+            rc = dispatch(s, &m);
         off += (size_t)fl;
     }
     ds_proto_buf_consume(&s->in, off);

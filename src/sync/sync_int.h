@@ -105,6 +105,13 @@ int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server, 
 /* Opens the transport to srv and starts a session on it (write: a sync
  * that may take the lease; else read-only). Returns 0 with *t and *ss set
  * (the caller frees both, also on failure where set), or < 0 with err. */
+/* target_cache.c */
+typedef struct ds_target_cache ds_target_cache_t;
+/* Loads server's cached manifest and listing from STATE/targets/ (a bad or
+ * missing file: none) into so->known_*, and sets so->fetched* to save what
+ * the session receives (atomically, checksummed). The session owns the
+ * cache from ds_session_new() on. Returns 0 or DS_ENOMEM (so unchanged). */
+int ds__target_cache_attach(const char *state_dir, const char *server, ds_session_opts_t *so);
 int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, ds_transport_t **t,
                          ds_session_t **ss, char *err, size_t errlen);
 

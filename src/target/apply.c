@@ -217,6 +217,7 @@ void ds_apply_free(ds_apply_t *ap)
     ds_proto_buf_free(&ap->in);
     ds_proto_buf_free(&ap->out);
     ZSTD_freeDCtx(ap->zctx);
+    ZSTD_freeCCtx(ap->zcctx);
     free(ap->zbuf);
     free(ap->iobuf);
     free(ap->files);
@@ -264,7 +265,7 @@ static int man_step(ds_apply_t *ap, struct astream *st)
     m.flags = ms->off + n < ms->len ? DS_PROTO_F_MORE : 0;
     m.u.blob.data = ms->buf + ms->off;
     m.u.blob.len = (uint32_t)n;
-    rc = ds__apply_reply(ap, &m);
+    rc = ds__apply_reply_data(ap, &m);
     ms->off += n;
     return rc < 0 ? rc : ms->off == ms->len;
 }
@@ -283,6 +284,15 @@ static int on_manifest_get(ds_apply_t *ap, const ds_msg_t *req)
 
     if (rc == 0)
         rc = ds_manifest_encode(ap->man, &ms->buf, &ms->len);
+    if (rc == 0 && req->u.path.has_known) {
+        uint8_t sha[DS_SHA256_LEN];
+
+        rc = ds_sha256(ms->buf, ms->len, sha);
+        if (rc == 0 && (rc = ds__apply_same(ap, req, sha)) != 0) {
+            man_free(&ms->h);
+            return rc < 0 ? rc : 0;
+        }
+    }
     if (rc < 0) {
         if (ms)
             man_free(&ms->h);
@@ -363,9 +373,9 @@ static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
     case DS_MSG_LEASE:
         return ds__apply_lease(ap, m);
     case DS_MSG_MANIFEST_GET:
-        return on_manifest_get(ap, m);
+        return ds__apply_check_known(ap, m) < 0 ? ap->fatal_rc : on_manifest_get(ap, m);
     case DS_MSG_LIST:
-        return ds__apply_list(ap, m);
+        return ds__apply_check_known(ap, m) < 0 ? ap->fatal_rc : ds__apply_list(ap, m);
     case DS_MSG_HASH:
         return ds__apply_hash(ap, m);
     case DS_MSG_SIG:

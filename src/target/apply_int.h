@@ -81,6 +81,7 @@ struct ds_apply {
     uint8_t *iobuf; /* APPLY_IOBUF */
     uint8_t *zbuf;  /* DS_PROTO_MAX_DATA, for zstd */
     void *zctx;
+    void *zcctx; /* ZSTD_CCtx of packed replies (version 4; apply_cond.c) */
     ds_apply_stats_t stats;
 };
 
@@ -145,6 +146,17 @@ int ds__apply_lease_mine(ds_apply_t *ap);
 int ds__apply_lease_valid(ds_apply_t *ap);
 /* Why the lease is not valid, for error messages. */
 const char *ds__apply_lease_why(const ds_apply_t *ap);
+
+/* apply_cond.c: version 4 MANIFEST_GET / LIST answers. */
+/* Queues a MANIFEST_DATA / LIST_DATA slice, packed in a version 4 session.
+ * Returns 0 or < 0. */
+int ds__apply_reply_data(ds_apply_t *ap, const ds_msg_t *m);
+/* A known digest before version 4 ends the session: returns its code,
+ * else 0. */
+int ds__apply_check_known(ds_apply_t *ap, const ds_msg_t *m);
+/* When req's known digest equals sha: queues MANIFEST_SAME / LIST_SAME and
+ * returns 1; else 0 (stream the bytes). DS_ENOMEM. */
+int ds__apply_same(ds_apply_t *ap, const ds_msg_t *req, const uint8_t sha[DS_SHA256_LEN]);
 
 /* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
 int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);

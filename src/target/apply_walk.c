@@ -21,9 +21,16 @@
  * LIST's reply: a depth-first walk, produced a LIST_DATA frame at a time as
  * the output drains. Its state is bounded whatever the tree holds: one open
  * directory per level (at most LIST_MAX_DEPTH + 1), one path, one frame.
+ * A version 4 LIST with a known digest first walks the tree only hashing
+ * the entries it would stream (their concatenated encodings): the same
+ * digest is answered LIST_SAME, another restarts the walk and streams it.
  */
 struct walk {
     struct astream h;
+    int hashing; /* first pass of a LIST with a known digest */
+    int startfd; /* the listed directory, to walk it again; -1 when none */
+    ds_sha256_t sha;
+    ds_msg_t known; /* hashing: the request's id, type and known digest */
     DIR *dirs[LIST_MAX_DEPTH + 1];
     size_t plen[LIST_MAX_DEPTH + 1]; /* length of path at each level */
     int depth;                       /* index of the innermost open directory */
@@ -39,6 +46,9 @@ static void walk_free(struct astream *st)
     for (int i = 0; i <= w->depth; i++)
         if (w->dirs[i])
             closedir(w->dirs[i]);
+    if (w->startfd >= 0)
+        close(w->startfd);
+    ds_sha256_close(&w->sha);
     ds_proto_buf_free(&w->blob);
     free(w);
 }
@@ -119,6 +129,42 @@ static int walk_next(struct walk *w)
     }
 }
 
+/* Hashing pass: hashes up to LIST_CHUNK bytes of entries. At the end,
+ * answers LIST_SAME (returns 1) or starts the streaming pass (0). */
+static int walk_hash(ds_apply_t *ap, struct walk *w)
+{
+    uint8_t sha[DS_SHA256_LEN];
+    int rc = 0, fd;
+
+    while (rc == 0 && w->blob.len < LIST_CHUNK)
+        rc = walk_next(w);
+    if (rc < 0)
+        return rc;
+    ds_sha256_update(&w->sha, w->blob.p, w->blob.len);
+    w->blob.len = 0;
+    w->n = 0;
+    if (rc == 0)
+        return 0;
+    ds_sha256_final(&w->sha, sha);
+    rc = ds__apply_same(ap, &w->known, sha);
+    if (rc != 0)
+        return rc;
+    w->hashing = 0; /* changed: walk again, streaming */
+    fd = dup(w->startfd);
+    if (fd < 0 || (w->dirs[0] = fdopendir(fd)) == NULL) {
+        rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return ds__apply_reply_err(ap, w->h.id, rc, w->path, "LIST: cannot open directory") < 0
+                   ? DS_ENOMEM
+                   : 1;
+    }
+    rewinddir(w->dirs[0]);
+    w->depth = 0;
+    w->path[w->plen[0]] = '\0';
+    return 0;
+}
+
 /* Queues the next LIST_DATA frame (up to LIST_CHUNK bytes of entries). */
 static int walk_step(ds_apply_t *ap, struct astream *st)
 {
@@ -126,6 +172,8 @@ static int walk_step(ds_apply_t *ap, struct astream *st)
     ds_msg_t m = {.type = DS_MSG_LIST_DATA, .id = st->id};
     int rc = 0;
 
+    if (w->hashing)
+        return walk_hash(ap, w);
     while (rc == 0 && w->blob.len < LIST_CHUNK)
         rc = walk_next(w);
     if (rc < 0)
@@ -134,7 +182,7 @@ static int walk_step(ds_apply_t *ap, struct astream *st)
     m.u.list.n = w->n;
     m.u.list.entries = w->blob.p;
     m.u.list.len = (uint32_t)w->blob.len;
-    rc = ds__apply_reply(ap, &m) < 0 ? DS_ENOMEM : (m.flags ? 0 : 1);
+    rc = ds__apply_reply_data(ap, &m) < 0 ? DS_ENOMEM : (m.flags ? 0 : 1);
     w->blob.len = 0;
     w->n = 0;
     return rc;
@@ -147,6 +195,7 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
 
     if (w == NULL)
         return DS_ENOMEM;
+    w->startfd = -1;
     if (m->u.path.path.n == 0) {
         fd = openat(ap->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rc = fd < 0 ? -errno : 0;
@@ -161,6 +210,13 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
             rc = fd < 0 ? (errno == ELOOP ? DS_ESYMLINK : -errno) : 0;
             close(dir);
         }
+    }
+    if (rc == 0 && m->u.path.has_known) {
+        w->hashing = 1;
+        w->known = *m; /* the digest; its strings are not used */
+        w->known.u.path.path = ds_pstr("");
+        w->startfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        rc = w->startfd < 0 ? -errno : ds_sha256_init(&w->sha);
     }
     if (rc == 0 && (w->dirs[0] = fdopendir(fd)) == NULL)
         rc = -errno;

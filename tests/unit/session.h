@@ -170,16 +170,59 @@ static inline uint32_t s_whole(struct sess *s, uint32_t fid, const char *path, c
     return s_commit(s, fid, n, sha);
 }
 
-/* Decodes every complete frame in p[0, n) into out (at most max). Returns the
- * count, or -1 on a malformed frame. */
+/* Buffers of the packed replies s_replies() unpacked (version 4): valid
+ * until its next call. */
+static uint8_t **s_unpacked;
+static size_t s_nunpacked;
+
+static inline void s_unpacked_free(void)
+{
+    for (size_t i = 0; i < s_nunpacked; i++)
+        free(s_unpacked[i]);
+    free(s_unpacked);
+    s_unpacked = NULL;
+    s_nunpacked = 0;
+}
+
+/* Replaces a packed *m by its plain message, as a version 4 console does.
+ * Returns 0 or -1. */
+static inline int s_unpack(ds_msg_t *m)
+{
+    ds_proto_unpacker_t u = {0};
+    uint8_t **v;
+    ds_msg_t plain;
+    int rc = ds_proto_unpack(&u, m, &plain);
+
+    v = rc == 0 ? realloc(s_unpacked, (s_nunpacked + 1) * sizeof(*v)) : NULL;
+    if (v == NULL) {
+        ds_proto_unpacker_free(&u);
+        return -1;
+    }
+    if (s_unpacked == NULL)
+        atexit(s_unpacked_free);
+    s_unpacked = v;
+    s_unpacked[s_nunpacked++] = u.buf.p; /* plain borrows from it */
+    u.buf.p = NULL;
+    ds_proto_unpacker_free(&u);
+    *m = plain;
+    return 0;
+}
+
+/* Decodes every complete frame in p[0, n) into out (at most max); packed
+ * replies are unpacked. Returns the count, or -1 on a malformed frame. */
 static inline int s_replies(const uint8_t *p, size_t n, ds_msg_t *out, int max)
 {
     int k = 0;
 
+    for (size_t i = 0; i < s_nunpacked; i++)
+        free(s_unpacked[i]);
+    s_nunpacked = 0;
     while (n > 0 && k < max) {
         long fl = ds_proto_frame_len(p, n);
 
         if (fl <= 0 || ds_proto_decode(p, (size_t)fl, &out[k]) != 0)
+            return -1;
+        if ((out[k].flags & DS_PROTO_F_PACKED) && s_unpack(&out[k]) < 0)
             return -1;
         k++;
         p += fl;
