@@ -279,6 +279,102 @@ static void test_adopt_needs_v2(void)
     ds_proto_buf_free(&s.b);
 }
 
+/* LIST / MANIFEST_GET with the digest of the console's copy (version 4):
+ * same bytes -> *_SAME (the walk spans several chunks), changed -> the
+ * packed stream again; a digest in a version 3 session ends it. */
+static uint32_t s_known(struct sess *s, uint8_t type, const char *path, const uint8_t *sha)
+{
+    ds_msg_t m = {.type = type};
+
+    m.u.path.path = ds_pstr(path);
+    m.u.path.has_known = 1;
+    memcpy(m.u.path.known, sha, DS_SHA256_LEN);
+    return s_put(s, &m);
+}
+
+/* Digest of the LIST_DATA entries (or MANIFEST_DATA bytes) answering id. */
+static int reply_digest(uint32_t id, uint8_t sha[DS_SHA256_LEN], uint32_t *entries)
+{
+    ds_sha256_t h;
+    int frames = 0;
+
+    ds_sha256_init(&h);
+    *entries = 0;
+    for (int i = 0; i < nrep; i++) {
+        if (rep[i].id != id)
+            continue;
+        frames++;
+        if (rep[i].type == DS_MSG_LIST_DATA) {
+            ds_sha256_update(&h, rep[i].u.list.entries, rep[i].u.list.len);
+            *entries += rep[i].u.list.n;
+        } else if (rep[i].type == DS_MSG_MANIFEST_DATA) {
+            ds_sha256_update(&h, rep[i].u.blob.data, rep[i].u.blob.len);
+        }
+    }
+    ds_sha256_final(&h, sha);
+    return frames;
+}
+
+static void test_list_known(void)
+{
+    struct sess s = {0};
+    ds_apply_t *ap = open_ap();
+    uint8_t lsha[DS_SHA256_LEN], msha[DS_SHA256_LEN], sha2[DS_SHA256_LEN];
+    char name[300], dir[4200];
+    uint32_t l, m, n;
+    const ds_msg_t *r;
+
+    snprintf(dir, sizeof(dir), "%s/kn", root);
+    mkdir(dir, 0755);
+    for (int i = 0; i < 6000; i++) {
+        snprintf(name, sizeof(name), "kn/%05d-%0200d", i, 0);
+        write_file(name, "", 0);
+    }
+    s_hello(&s, "c1");
+    l = s_path(&s, DS_MSG_LIST, "kn");
+    m = s_empty(&s, DS_MSG_MANIFEST_GET);
+    outlen = 0;
+    CHECK_INT(drive(ap, &s), 0);
+    decode_all();
+    CHECK(reply_digest(l, lsha, &n) >= 2); /* several frames */
+    CHECK_INT(n, 6000);
+    CHECK_INT(reply_digest(m, msha, &n), 1);
+
+    l = s_known(&s, DS_MSG_LIST, "kn", lsha);
+    m = s_known(&s, DS_MSG_MANIFEST_GET, "", msha);
+    outlen = 0;
+    CHECK_INT(drive(ap, &s), 0);
+    decode_all();
+    r = s_find(rep, nrep, l);
+    CHECK(nrep == 2 && r && r->type == DS_MSG_LIST_SAME &&
+          memcmp(r->u.same.sha256, lsha, DS_SHA256_LEN) == 0);
+    r = s_find(rep, nrep, m);
+    CHECK(r && r->type == DS_MSG_MANIFEST_SAME &&
+          memcmp(r->u.same.sha256, msha, DS_SHA256_LEN) == 0);
+
+    write_file("kn/03000-x", "new", 3); /* changed behind our back */
+    l = s_known(&s, DS_MSG_LIST, "kn", lsha);
+    outlen = 0;
+    CHECK_INT(drive(ap, &s), 0);
+    decode_all();
+    CHECK(reply_digest(l, sha2, &n) >= 2);
+    CHECK_INT(n, 6001);
+    CHECK(memcmp(sha2, lsha, DS_SHA256_LEN) != 0);
+    ds_apply_free(ap);
+
+    ap = open_ap(); /* version 3: a digest is a protocol violation */
+    s_hello_v(&s, "c1", 1, 3);
+    l = s_known(&s, DS_MSG_LIST, "kn", lsha);
+    outlen = 0;
+    CHECK(drive(ap, &s) < 0);
+    decode_all();
+    r = s_find(rep, nrep, l);
+    CHECK(r && r->type == DS_MSG_ERR && (r->flags & DS_PROTO_F_FATAL) &&
+          r->u.err.code == DS_EPROTO);
+    ds_apply_free(ap);
+    ds_proto_buf_free(&s.b);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("apply_stream"));
@@ -286,6 +382,7 @@ int main(void)
     RUN(test_list_streamed);
     RUN(test_adopt);
     RUN(test_adopt_needs_v2);
+    RUN(test_list_known);
     free(outcopy);
     return CHECK_DONE();
 }

@@ -1,4 +1,6 @@
 /* Frame codec: round trips of every message and every malformed case. */
+#include <zstd.h>
+
 #include "check.h"
 #include "distsync/error.h"
 #include "distsync/proto.h"
@@ -294,6 +296,152 @@ static void test_stream_of_frames(void)
     CHECK_INT(buf.len, 0);
 }
 
+/* Version 4: conditional requests, *_SAME replies, packed data replies. */
+static void test_v4_roundtrip(void)
+{
+    ds_msg_t m = {.type = DS_MSG_MANIFEST_GET, .id = 9};
+    uint8_t sha[DS_SHA256_LEN];
+
+    for (int i = 0; i < DS_SHA256_LEN; i++)
+        sha[i] = (uint8_t)(i * 7 + 1);
+    CHECK_INT(roundtrip(&m), 0); /* the version 1-3 form: empty */
+    CHECK(buf.len == DS_PROTO_HDR_LEN && !dec.u.path.has_known);
+    m.u.path.has_known = 1;
+    memcpy(m.u.path.known, sha, DS_SHA256_LEN);
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(buf.len == DS_PROTO_HDR_LEN + DS_SHA256_LEN && dec.u.path.has_known &&
+          memcmp(dec.u.path.known, sha, DS_SHA256_LEN) == 0);
+    m.type = DS_MSG_LIST;
+    m.u.path.path = ds_pstr("sub/dir");
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(pstr_eq(dec.u.path.path, "sub/dir") && dec.u.path.has_known &&
+          memcmp(dec.u.path.known, sha, DS_SHA256_LEN) == 0);
+    m.u.path.has_known = 0;
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(!dec.u.path.has_known);
+    /* a digest must be whole */
+    buf.len = 0;
+    m.u.path.has_known = 1;
+    CHECK_INT(ds_proto_encode(&buf, &m), 0);
+    buf.p[3] -= 1;
+    CHECK_INT(ds_proto_decode(buf.p, buf.len - 1, &dec), DS_EPROTO);
+    for (int t = DS_MSG_MANIFEST_SAME; t <= DS_MSG_LIST_SAME; t++) {
+        ds_msg_t r = {.type = (uint8_t)t, .id = 4};
+
+        memcpy(r.u.same.sha256, sha, DS_SHA256_LEN);
+        CHECK_INT(roundtrip(&r), 0);
+        CHECK(dec.type == t && memcmp(dec.u.same.sha256, sha, DS_SHA256_LEN) == 0);
+        CHECK_STR(ds_proto_type_name((uint8_t)t),
+                  t == DS_MSG_LIST_SAME ? "LIST_SAME" : "MANIFEST_SAME");
+    }
+}
+
+/* Packs a LIST_DATA (compressible) and a MANIFEST_DATA (not), unpacks both. */
+static void test_pack_unpack(void)
+{
+    ds_proto_unpacker_t u = {0};
+    ds_proto_buf_t ents = {0}, out = {0};
+    ds_list_entry_t e = {.type = DS_PROTO_T_FILE, .size = 5, .mtime_ns = 7, .mode = 0644};
+    ds_msg_t m = {.type = DS_MSG_LIST_DATA, .id = 3, .flags = DS_PROTO_F_MORE}, p, plain;
+    void *zc = ZSTD_createCCtx();
+    uint8_t noise[1000];
+    uint32_t x = 1;
+
+    e.path = ds_pstr("definitions/some/long/path/file.dat");
+    for (int i = 0; i < 1000; i++)
+        ds_proto_list_put(&ents, &e);
+    m.u.list.n = 1000;
+    m.u.list.entries = ents.p;
+    m.u.list.len = (uint32_t)ents.len;
+    CHECK_INT(ds_proto_pack(&out, &m, zc, 3), 0);
+    CHECK(out.len * 10 < ents.len); /* repeated entries shrink */
+    CHECK_INT(ds_proto_decode(out.p, out.len, &p), 0);
+    CHECK(p.flags == (DS_PROTO_F_MORE | DS_PROTO_F_PACKED) && p.u.packed.comp == 1 &&
+          p.u.packed.raw_len == 4 + ents.len);
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), 0);
+    CHECK(plain.type == DS_MSG_LIST_DATA && plain.flags == DS_PROTO_F_MORE && plain.id == 3 &&
+          plain.u.list.n == 1000 && plain.u.list.len == ents.len &&
+          memcmp(plain.u.list.entries, ents.p, ents.len) == 0);
+
+    for (size_t i = 0; i < sizeof(noise); i++) {
+        x = x * 1103515245 + 12345;
+        noise[i] = (uint8_t)(x >> 16);
+    }
+    m = (ds_msg_t){.type = DS_MSG_MANIFEST_DATA, .id = 2};
+    m.u.blob.data = noise;
+    m.u.blob.len = sizeof(noise);
+    out.len = 0;
+    CHECK_INT(ds_proto_pack(&out, &m, zc, 3), 0);
+    CHECK_INT(ds_proto_decode(out.p, out.len, &p), 0);
+    CHECK(p.u.packed.comp == DS_PROTO_COMP_NONE && p.u.packed.data_len == sizeof(noise));
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), 0);
+    CHECK(plain.u.blob.len == sizeof(noise) && memcmp(plain.u.blob.data, noise, 1000) == 0);
+    /* only the two data replies are packed */
+    m.type = DS_MSG_SIG_DATA;
+    CHECK_INT(ds_proto_pack(&out, &m, zc, 3), DS_EPROTO);
+    ZSTD_freeCCtx(zc);
+    ds_proto_unpacker_free(&u);
+    ds_proto_buf_free(&ents);
+    ds_proto_buf_free(&out);
+}
+
+/* Packed frames that must be refused: bad comp byte, raw_len over the
+ * limit or not matching, the flag on another type, and a bomb. */
+static void test_pack_malformed(void)
+{
+    ds_proto_unpacker_t u = {0};
+    uint8_t f[64] = {0, 0, 0, 9, DS_MSG_MANIFEST_DATA, DS_PROTO_F_PACKED, 0, 0, 0, 0, 0, 1};
+    ds_msg_t p, plain;
+    size_t big = 64u << 20, bound = ZSTD_compressBound(big), zn;
+    uint8_t *zeros = calloc(1, big), *z = malloc(bound);
+
+    /* comp 0, raw_len 4, data "abcd": fine */
+    memcpy(f + 12, "\0\0\0\0\4abcd", 9);
+    CHECK_INT(ds_proto_decode(f, 21, &p), 0);
+    f[12] = 2; /* unknown compression */
+    CHECK_INT(ds_proto_decode(f, 21, &p), DS_EPROTO);
+    f[12] = 0;
+    f[16] = 5; /* comp 0 with raw_len != data length */
+    CHECK_INT(ds_proto_decode(f, 21, &p), DS_EPROTO);
+    f[16] = 4;
+    f[4] = DS_MSG_SIG_DATA; /* PACKED on another type */
+    CHECK_INT(ds_proto_frame_len(f, 21), DS_EPROTO);
+    f[4] = DS_MSG_MANIFEST_DATA;
+    f[12] = 1;
+    f[13] = 0x01; /* raw_len over DS_PROTO_MAX_DATA */
+    CHECK_INT(ds_proto_decode(f, 21, &p), DS_EPROTO);
+
+    /* the bomb: 64 MiB of zeros declared as 1 MiB */
+    zn = ZSTD_compress(z, bound, zeros, big, 19);
+    CHECK(!ZSTD_isError(zn) && zn < 64u << 10);
+    p = (ds_msg_t){.type = DS_MSG_MANIFEST_DATA, .id = 1, .flags = DS_PROTO_F_PACKED};
+    p.u.packed.comp = DS_PROTO_COMP_ZSTD;
+    p.u.packed.raw_len = 1u << 20;
+    p.u.packed.data = z;
+    p.u.packed.data_len = (uint32_t)zn;
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), DS_ECORRUPT);
+    CHECK(u.buf.cap <= DS_PROTO_HDR_LEN + (2u << 20)); /* never grew past raw_len */
+    /* a frame that decompresses to less than declared */
+    p.u.packed.raw_len = DS_PROTO_MAX_DATA;
+    zn = ZSTD_compress(z, bound, zeros, 100, 3);
+    p.u.packed.data_len = (uint32_t)zn;
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), DS_ECORRUPT);
+    /* garbage that is no zstd frame */
+    p.u.packed.data = zeros;
+    p.u.packed.data_len = 100;
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), DS_ECORRUPT);
+    /* a valid frame whose plain payload is malformed (LIST_DATA count) */
+    p.type = DS_MSG_LIST_DATA;
+    p.u.packed.comp = DS_PROTO_COMP_NONE;
+    p.u.packed.raw_len = 4;
+    p.u.packed.data = (const uint8_t *)"\0\0\0\1";
+    p.u.packed.data_len = 4;
+    CHECK_INT(ds_proto_unpack(&u, &p, &plain), DS_EPROTO);
+    ds_proto_unpacker_free(&u);
+    free(zeros);
+    free(z);
+}
+
 int main(void)
 {
     RUN(test_requests_roundtrip);
@@ -301,6 +449,9 @@ int main(void)
     RUN(test_malformed);
     RUN(test_encode_limits);
     RUN(test_stream_of_frames);
+    RUN(test_v4_roundtrip);
+    RUN(test_pack_unpack);
+    RUN(test_pack_malformed);
     ds_proto_buf_free(&buf);
     return CHECK_DONE();
 }
