@@ -4,9 +4,12 @@
  * a SIG, two files, a DELETE, MANIFEST_COMMIT, a manifest refresh and the
  * close), through a transport that hands the input over one slice per
  * step, as a target answers what was asked (the operations are queued
- * between steps, once READY). Input byte 0 picks the slice size. Decoding every reply type, the
- * streamed manifest, listing and signature, their caps and the FIFO matching must hold: no crash,
- * no leak, no unbounded loop.
+ * between steps, once READY). Input byte 0 picks the slice size (% 5) and
+ * whether the console holds a cached manifest and listing (/ 5 odd:
+ * protocol version 4 conditional fetch, MANIFEST_SAME / LIST_SAME).
+ * Decoding every reply type, packed (zstd) slices, the streamed manifest,
+ * listing and signature, their caps and the FIFO matching must hold: no
+ * crash, no leak, no unbounded loop.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +88,42 @@ static void queue_ops(ds_session_t *s)
     ds_session_close(s);
 }
 
+/* The cached copies (the manifest and listing of gen_seeds.c's seeds). */
+static void known_copies(ds_session_opts_t *o)
+{
+    static ds_proto_buf_t list;
+    static uint8_t *man;
+    static size_t mlen;
+
+    if (man == NULL) {
+        static const uint8_t sha[DS_SHA256_LEN] = {1};
+        ds_list_entry_t e1 = {.path = ds_pstr("patches"), .type = DS_PROTO_T_DIR};
+        ds_list_entry_t e2 = {.path = ds_pstr("patches/a"), .type = DS_PROTO_T_FILE, .size = 3};
+        ds_manifest_t *mf = NULL;
+
+        if (ds_manifest_new(&mf) < 0)
+            abort();
+        ds_manifest_put(mf, "patches/a", 3, 0, sha);
+        ds_manifest_put(mf, "patches/z", 4, 0, sha);
+        if (ds_manifest_encode(mf, &man, &mlen) < 0)
+            abort();
+        ds_manifest_free(mf);
+        ds_proto_list_put(&list, &e1);
+        ds_proto_list_put(&list, &e2);
+    }
+    o->known_manifest = man;
+    o->known_manifest_len = mlen;
+    o->known_list = list.p;
+    o->known_list_len = list.len;
+}
+
+static void count_fetched(void *arg, int what, const uint8_t *p, size_t n, int end)
+{
+    (void)what;
+    (void)p;
+    *(size_t *)arg += n + (size_t)end;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t slices[] = {1, 7, 64, 4096, 1u << 20};
@@ -93,12 +132,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ds_session_t *s = NULL;
     ds_session_result_t r;
     int queued = 0;
+    size_t fetched = 0;
 
     if (size < 1)
         return 0;
     f.p = data + 1;
     f.n = size - 1;
     f.slice = slices[data[0] % 5];
+    if ((data[0] / 5) % 2)
+        known_copies(&o);
+    o.fetched = count_fetched;
+    o.fetched_arg = &fetched;
     if (ds_session_new(&f.t, &o, &s) < 0)
         return 0;
     ds_session_start(s);

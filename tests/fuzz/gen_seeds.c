@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <librsync.h>
+#include <zstd.h>
 
 #include "../unit/session.h"
 #include "distsync/error.h"
@@ -87,6 +88,31 @@ static void session_seeds(void)
     save("fuzz_apply", "full_session", &big, 1, s.b.p, s.b.len);
     save("fuzz_apply", "full_session_bytewise", &mode0, 1, s.b.p, s.b.len);
     save("fuzz_proto", "full_session", s.b.p, s.b.len, NULL, 0);
+    {
+        /* version 4: LIST and MANIFEST_GET with a known digest (not the
+         * target's: streamed packed), then again with the empty tree's */
+        struct sess k = {0};
+        ds_msg_t m = {.type = DS_MSG_LIST};
+
+        s_hello(&k, "seed");
+        m.u.path.path = ds_pstr("");
+        m.u.path.has_known = 1;
+        memset(m.u.path.known, 0x5a, DS_SHA256_LEN);
+        s_put(&k, &m);
+        m = (ds_msg_t){.type = DS_MSG_MANIFEST_GET};
+        m.u.path.has_known = 1;
+        memset(m.u.path.known, 0x5a, DS_SHA256_LEN);
+        s_put(&k, &m);
+        m = (ds_msg_t){.type = DS_MSG_LIST};
+        m.u.path.path = ds_pstr("");
+        m.u.path.has_known = 1;
+        ds_sha256("", 0, m.u.path.known);
+        s_put(&k, &m);
+        s_empty(&k, DS_MSG_BYE);
+        save("fuzz_apply", "v4_known", &big, 1, k.b.p, k.b.len);
+        save("fuzz_proto", "v4_known", k.b.p, k.b.len, NULL, 0);
+        ds_proto_buf_free(&k.b);
+    }
     s.b.len = 0;
     s_whole(&s, 1, "../escape", "x", 1);
     s_whole(&s, 2, "esc/inside", "x", 1);
@@ -297,6 +323,51 @@ static void put_reply(ds_proto_buf_t *b, uint8_t type, uint32_t id, uint8_t flag
     memset(m, 0, sizeof(*m));
 }
 
+/* Version 4: the same session answered from the cache (*_SAME: input byte
+ * 0 = 5, slices of 1 byte, cached copies) and with packed slices (0 = 1). */
+static void session_recv_v4_seeds(const uint8_t *man, size_t mlen, const ds_proto_buf_t *l1,
+                                  const ds_proto_buf_t *l2)
+{
+    ds_proto_buf_t b = {0}, both = {0};
+    void *zc = ZSTD_createCCtx();
+    uint8_t slice = 5;
+    ds_msg_t m = {0};
+
+    ds_proto_buf_append(&both, l1->p, l1->len);
+    ds_proto_buf_append(&both, l2->p, l2->len);
+    m.u.hello_ok.version = 4;
+    m.u.hello_ok.software = ds_pstr("distsync");
+    m.u.hello_ok.max_open_files = 16;
+    put_reply(&b, DS_MSG_HELLO_OK, 1, 0, &m);
+    m.u.lease_ok.expiry = 1700000300;
+    put_reply(&b, DS_MSG_LEASE_OK, 2, 0, &m);
+    ds_sha256(man, mlen, m.u.same.sha256);
+    put_reply(&b, DS_MSG_MANIFEST_SAME, 3, 0, &m);
+    ds_sha256(both.p, both.len, m.u.same.sha256);
+    put_reply(&b, DS_MSG_LIST_SAME, 4, 0, &m);
+    save("fuzz_session_recv", "v4_same", &slice, 1, b.p, b.len);
+    b.len = 0;
+    slice = 1; /* 7-byte slices, no cache */
+    m.u.hello_ok.version = 4;
+    m.u.hello_ok.software = ds_pstr("distsync");
+    put_reply(&b, DS_MSG_HELLO_OK, 1, 0, &m);
+    m.u.lease_ok.expiry = 1700000300;
+    put_reply(&b, DS_MSG_LEASE_OK, 2, 0, &m);
+    m = (ds_msg_t){.type = DS_MSG_MANIFEST_DATA, .id = 3};
+    m.u.blob.data = man;
+    m.u.blob.len = (uint32_t)mlen;
+    ds_proto_pack(&b, &m, zc, 3);
+    m = (ds_msg_t){.type = DS_MSG_LIST_DATA, .id = 4};
+    m.u.list.n = 2;
+    m.u.list.entries = both.p;
+    m.u.list.len = (uint32_t)both.len;
+    ds_proto_pack(&b, &m, NULL, 3); /* comp 0 */
+    save("fuzz_session_recv", "v4_packed", &slice, 1, b.p, b.len);
+    ZSTD_freeCCtx(zc);
+    ds_proto_buf_free(&b);
+    ds_proto_buf_free(&both);
+}
+
 static void session_recv_seeds(void)
 {
     ds_proto_buf_t b = {0}, l1 = {0}, l2 = {0};
@@ -370,6 +441,7 @@ static void session_recv_seeds(void)
     m.u.busy.message = ds_pstr("server is being synced by console other");
     put_reply(&b, DS_MSG_BUSY, 2, 0, &m);
     save("fuzz_session_recv", "busy", &slice, 1, b.p, b.len);
+    session_recv_v4_seeds(man, mlen, &l1, &l2);
     free(man);
     ds_manifest_free(mf);
     ds_proto_buf_free(&b);
