@@ -6,14 +6,24 @@
 # disk. Syncing server b must still succeed with a delta, warn once about
 # the dropped entry (stderr and a history event), and server c after it
 # must reuse the recomputed entry without a new warning.
+#
+# KEEP_V1=1 (engine_prefetch_corrupt.sh): a copy of v1 stays in the store
+# (under engines/), so the engine computes the v1->v2 delta ahead on a
+# worker thread (delta prefetch): the corrupt entry is found there, and the
+# run must still report it the same way.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
-st_init sync_delta_cache_corrupt
+name=${TEST_NAME:-sync_delta_cache_corrupt}
+st_init "$name"
 export DISTSYNC_TEST_NO_FSYNC=1
 store=$tmp/store conf=$tmp/d.conf
 mkdir -p "$store/patches" "$tmp/a" "$tmp/b" "$tmp/c"
 head -c 3000000 /dev/urandom >"$store/patches/big.bin"
 head -c 1000 /dev/urandom >"$store/patches/small.txt"
+if [ "${KEEP_V1:-0}" = 1 ]; then
+  mkdir -p "$store/engines"
+  cp "$store/patches/big.bin" "$store/engines/big-v1.bin" # v1 stays in the store
+fi
 st_conf "$conf" "$store" "$tmp/state" a "file://$tmp/a" agent b "file://$tmp/b" agent \
   c "file://$tmp/c" local
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
@@ -62,4 +72,4 @@ ds sync c >/dev/null 2>"$tmp/err.c" || rc=$?
 [ "$rc" = 0 ] || bad "sync c failed (exit $rc): $(head -c 300 "$tmp/err.c")"
 grep -q "delta cache" "$tmp/err.c" && bad "the dropped entry was reported again: $(grep 'delta cache' "$tmp/err.c")"
 st_check_converged "$store" "$tmp/c" "server c"
-st_exit "sync_delta_cache_corrupt"
+st_exit "$name"
