@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "testdata.h"
 #include "distsync/config.h"
 #include "distsync/delta.h"
 #include "distsync/error.h"
@@ -27,28 +28,6 @@ static int write_file(const char *path, const void *p, size_t n)
     if (f)
         fclose(f);
     return ok ? 0 : -1;
-}
-
-/* 1 when path holds exactly p[0, n). */
-static int file_is(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b = malloc(n + 1);
-    size_t got = f && b ? fread(b, 1, n + 1, f) : 0;
-    int same = f && b && got == n && memcmp(b, p, n) == 0;
-
-    if (f)
-        fclose(f);
-    free(b);
-    return same;
-}
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (uint8_t)(seed >> 16);
-    }
 }
 
 /* Steps s until the phase is at least want or it fails (bounded). */

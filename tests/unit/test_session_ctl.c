@@ -13,41 +13,13 @@
 #include <time.h>
 
 #include "check.h"
+#include "testdata.h"
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/session.h"
 #include "throttled.h"
 
 static char root[4096];
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (uint8_t)(seed >> 16);
-    }
-}
-
-/* 1 when path holds exactly p[0, n). */
-static int file_is(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b = malloc(n + 1);
-    size_t got = f && b ? fread(b, 1, n + 1, f) : 0;
-    int same = f && b && got == n && memcmp(b, p, n) == 0;
-
-    if (f)
-        fclose(f);
-    free(b);
-    return same;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 1000000};
-
-    nanosleep(&ts, NULL);
-}
 
 /* A write session on root over a throttled in-process receiver, READY. */
 static ds_session_t *open_thr(uint64_t rate, size_t out_high, struct throttled **h)

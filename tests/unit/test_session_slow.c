@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "testdata.h"
 #include "distsync/error.h"
 #include "distsync/lease.h"
 #include "distsync/session.h"
@@ -20,28 +21,6 @@
 #define BLOCK (16u << 10)  /* what the sender hands the session per call */
 
 static char root[4096];
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        p[i] = (uint8_t)(seed >> 16);
-    }
-}
-
-/* 1 when path holds exactly p[0, n). */
-static int file_is(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *b = malloc(n + 1);
-    size_t got = f && b ? fread(b, 1, n + 1, f) : 0;
-    int same = f && b && got == n && memcmp(b, p, n) == 0;
-
-    if (f)
-        fclose(f);
-    free(b);
-    return same;
-}
 
 /* The expiry in the target's lease file, or 0. */
 static int64_t lease_expiry(void)
@@ -57,13 +36,6 @@ static int64_t lease_expiry(void)
     rc = ds_lease_read(fd, &l);
     close(fd);
     return rc == 0 ? l.expiry : 0;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, 1000000};
-
-    nanosleep(&ts, NULL);
 }
 
 /* A write session over a throttled transport at rate, stepped to READY. */
