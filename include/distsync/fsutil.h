@@ -2,6 +2,7 @@
 #ifndef DISTSYNC_FSUTIL_H
 #define DISTSYNC_FSUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -16,5 +17,17 @@ int ds_mkdir_p(const char *path);
  * count does not fit 64 bits, and INT64_MIN means "no mtime" on the wire
  * (DS_PROTO_NO_MTIME). Pure; never overflows. */
 int64_t ds_timespec_ns(const struct timespec *ts);
+
+/* Writes p[0, n) to fd, retrying short writes and EINTR. Returns 0 or
+ * -errno. */
+int ds_write_all(int fd, const void *p, size_t n);
+
+/* Replaces dirfd/name atomically: writes name.tmp (unlinked, then made with
+ * O_EXCL: never written through a planted link; ds_pathsafe_create_tmp),
+ * fsyncs it, renames it over name and fsyncs the directory; the tmp file is
+ * removed on failure. A reader sees the old file or the new one. Used for
+ * the target's manifest and lease. Returns 0 or -errno (-ENOSPC on a full
+ * disk). */
+int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n);
 
 #endif

@@ -91,10 +91,4 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen);
 /* Writes m as DS_MANIFEST_NAME in dsdir atomically. Returns 0 or -errno/DS_ENOMEM. */
 int ds_manifest_store(int dsdir, const ds_manifest_t *m);
 
-/* Internal: writes n bytes as dirfd/name via name.tmp (unlinked, then made
- * with O_EXCL: never written through a planted link), fsync, rename and
- * directory fsync. Returns 0 or -errno (-ENOSPC on a full disk). Used by the
- * lease file too. */
-int ds__manifest_atomic_write(int dirfd, const char *name, const void *p, size_t n);
-
 #endif

@@ -1,10 +1,14 @@
-/* File-system helpers: mkdir -p, timespec to nanoseconds. */
+/* File-system helpers: mkdir -p, timespec to nanoseconds, write-all and
+ * atomic replace. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "distsync/fsutil.h"
+#include "distsync/pathsafe.h"
 
 int ds_mkdir_p(const char *path)
 {
@@ -37,4 +41,45 @@ int64_t ds_timespec_ns(const struct timespec *ts)
         __builtin_add_overflow(r, (int64_t)ts->tv_nsec, &r))
         return ts->tv_sec < 0 ? INT64_MIN + 1 : INT64_MAX;
     return r == INT64_MIN ? INT64_MIN + 1 : r;
+}
+
+int ds_write_all(int fd, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n)
+{
+    char tmp[256];
+    int fd, rc;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    rc = ds_pathsafe_create_tmp(dirfd, tmp, 0644, &fd);
+    if (rc < 0)
+        return rc;
+    rc = ds_write_all(fd, p, n);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+        rc = -errno;
+    if (rc == 0 && fsync(dirfd) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlinkat(dirfd, tmp, 0);
+    return rc;
 }

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/manifest.h"
 #include "distsync/pathsafe.h"
 
@@ -314,44 +315,6 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int ds__manifest_atomic_write(int dirfd, const char *name, const void *p, size_t n)
-{
-    char tmp[256];
-    int fd, rc;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-    rc = ds_pathsafe_create_tmp(dirfd, tmp, 0644, &fd);
-    if (rc < 0)
-        return rc;
-    rc = write_all(fd, p, n);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-        rc = -errno;
-    if (rc == 0 && fsync(dirfd) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlinkat(dirfd, tmp, 0);
-    return rc;
-}
-
 int ds_manifest_store(int dsdir, const ds_manifest_t *m)
 {
     uint8_t *buf;
@@ -360,7 +323,7 @@ int ds_manifest_store(int dsdir, const ds_manifest_t *m)
 
     if (rc < 0)
         return rc;
-    rc = ds__manifest_atomic_write(dsdir, DS_MANIFEST_NAME, buf, len);
+    rc = ds_atomic_write(dsdir, DS_MANIFEST_NAME, buf, len);
     free(buf);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <librsync.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "proto/rsjob.h"
 #include "sync_int.h"
 
@@ -51,21 +52,6 @@ static int load_sig(const uint8_t *sig, size_t n, rs_signature_t **out)
     return rs_build_hash_table(*out) == RS_DONE ? 0 : DS_ENOMEM;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Streams tfd through the delta job, writing the delta to out_fd. */
 static int run_delta(rs_job_t *job, int tfd, int out_fd, char *in, char *out, uint64_t *dsize)
 {
@@ -89,7 +75,7 @@ static int run_delta(rs_job_t *job, int tfd, int out_fd, char *in, char *out, ui
         }
         rc = ds__rsjob_pump(job, &b, out, IOBUF, &made);
         if (made > 0) {
-            int wrc = write_all(out_fd, out, made);
+            int wrc = ds_write_all(out_fd, out, made);
 
             if (wrc < 0)
                 return wrc;

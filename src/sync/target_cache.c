@@ -121,28 +121,13 @@ static void tc_load(ds_target_cache_t *c, int what)
     free(f);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void tc_write(ds_target_cache_t *c, struct tc_writer *w, const uint8_t *p, size_t n)
 {
     int rc;
 
     if (w->failed)
         return;
-    rc = write_all(w->fd, p, n);
+    rc = ds_write_all(w->fd, p, n);
     if (rc == 0) {
         ds_sha256_update(&w->sha, p, n);
         w->len += n;
@@ -202,7 +187,7 @@ static void tc_commit(ds_target_cache_t *c, int what)
     tc_write(c, w, tr, 8);
     if (!w->failed) {
         ds_sha256_final(&w->sha, tr + 8);
-        rc = write_all(w->fd, tr + 8, DS_SHA256_LEN);
+        rc = ds_write_all(w->fd, tr + 8, DS_SHA256_LEN);
     }
     if (!w->failed && rc == 0 && fsync(w->fd) < 0)
         rc = -errno;

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/lease.h"
-#include "distsync/manifest.h"
 #include "distsync/pathsafe.h"
 
 #define LEASE_MAGIC "distsync-lease 1"
@@ -172,7 +172,7 @@ int ds_lease_write(int dsdir, const ds_lease_t *l)
 
     if (n < 0)
         return n;
-    return ds__manifest_atomic_write(dsdir, DS_LEASE_NAME, buf, (size_t)n);
+    return ds_atomic_write(dsdir, DS_LEASE_NAME, buf, (size_t)n);
 }
 
 int ds_lease_remove(int dsdir)
