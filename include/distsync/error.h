@@ -9,6 +9,9 @@
 #ifndef DISTSYNC_ERROR_H
 #define DISTSYNC_ERROR_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 /* X(name, value, message) */
 #define DS_ERRNO_MAP(X)                                                                            \
     X(CONFIG, -10001, "invalid configuration")                                                     \
@@ -52,5 +55,14 @@ const char *ds_strerror(int err);
 
 /* Returns the symbolic name ("DS_ECONFIG", "ENOENT"...) of a code. Static. */
 const char *ds_err_name(int err);
+
+/* The one "fail with a message" helper of parsers and checks: formats the
+ * message into err (errlen bytes; nothing when err is NULL or errlen 0) and
+ * returns rc, so a caller writes `return ds_errf(err, len, DS_ECONFIG,
+ * "...", ...)`. ds_verrf takes a va_list. */
+int ds_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int ds_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -1,5 +1,6 @@
 /* Error code table: messages and names for DS_E* codes and -errno. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "distsync/error.h"
@@ -40,4 +41,21 @@ const char *ds_err_name(int err)
         return n ? n : "EUNKNOWN";
     }
     return "EUNKNOWN";
+}
+
+int ds_verrf(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
+{
+    if (err != NULL && errlen > 0)
+        vsnprintf(err, errlen, fmt, ap);
+    return rc;
+}
+
+int ds_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rc = ds_verrf(err, errlen, rc, fmt, ap);
+    va_end(ap);
+    return rc;
 }

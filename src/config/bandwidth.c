@@ -26,19 +26,8 @@ static const struct unit {
     {"MiB", 8 << 20},     {"GiB", 8ull << 30},
 };
 
-static int fail(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (msg != NULL && len > 0) {
-        va_start(ap, fmt);
-        vsnprintf(msg, len, fmt, ap);
-        va_end(ap);
-    }
-    return DS_ECONFIG;
-}
+/* A bandwidth key error (ds_errf, error.h). */
+#define fail(err, errlen, ...) ds_errf(err, errlen, DS_ECONFIG, __VA_ARGS__)
 
 void ds_bw_table_off(ds_bw_table_t *t)
 {

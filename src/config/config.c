@@ -52,18 +52,8 @@ int ds__config_fail(struct ds__config_err *e, int line, const char *section, con
 
 /* URLs. Messages never repeat the URL: it may carry a user name or worse. */
 
-static int url_fail(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int url_fail(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-    return DS_ECONFIG;
-}
+/* A URL error (ds_errf, error.h). */
+#define url_fail(err, errlen, ...) ds_errf(err, errlen, DS_ECONFIG, __VA_ARGS__)
 
 static int span(const char *s, const char *end, const char *extra)
 {

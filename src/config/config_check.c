@@ -14,18 +14,8 @@
 #include "distsync/config.h"
 #include "distsync/error.h"
 
-static int check_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int check_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return DS_ECONFIG;
-}
+/* A config check error (ds_errf, error.h). */
+#define check_fail(err, errlen, ...) ds_errf(err, errlen, DS_ECONFIG, __VA_ARGS__)
 
 /* path with repeated and trailing slashes dropped ("/" stays "/"). */
 static void squeeze(const char *path, char *out, size_t len)

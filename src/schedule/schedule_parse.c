@@ -25,20 +25,8 @@ struct words {
     int n;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return DS_ESCHEDULE;
-}
+/* A schedule rule error (ds_errf, error.h). */
+#define fail(err, errlen, ...) ds_errf(err, errlen, DS_ESCHEDULE, __VA_ARGS__)
 
 /* Splits text on blanks. Words point into w->buf. */
 static int split(const char *text, struct words *w, char *err, size_t errlen)

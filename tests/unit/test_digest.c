@@ -63,6 +63,17 @@ static void test_error_names(void)
     CHECK_STR(ds_err_name(-2), "ENOENT");
 }
 
+static void test_errf(void)
+{
+    char err[16];
+
+    CHECK_INT(ds_errf(err, sizeof(err), DS_ECONFIG, "key '%s': %d", "url", 42), DS_ECONFIG);
+    CHECK_STR(err, "key 'url': 42");
+    CHECK_INT(ds_errf(err, 8, DS_ESCHEDULE, "%s", "truncated here"), DS_ESCHEDULE);
+    CHECK_STR(err, "truncat");
+    CHECK_INT(ds_errf(NULL, 0, DS_ERANGE, "%s", "nowhere"), DS_ERANGE);
+}
+
 int main(void)
 {
     RUN(test_sha256_vectors);
@@ -70,5 +81,6 @@ int main(void)
     RUN(test_xxh128_empty);
     RUN(test_unhex);
     RUN(test_error_names);
+    RUN(test_errf);
     return CHECK_DONE();
 }
