@@ -26,25 +26,28 @@ static void on_signal(int sig)
         ds_sync_cancel(cancel_sync);
 }
 
+static volatile sig_atomic_t hup_pending;
+
+/* SIGHUP: the engine reloads its caps; one that comes before the engine
+ * exists (during the scan) is kept for it, never the default "terminate". */
 static void on_hup(int sig)
 {
     (void)sig;
     if (cancel_engine != NULL)
         ds_engine_reload(cancel_engine);
+    else
+        hup_pending = 1;
 }
 
 void sync_cli_engine(ds_engine_t *e)
 {
-    struct sigaction sa;
-
     cancel_engine = e;
     if (e != NULL && cancel_sig != 0)
         ds_engine_cancel(e);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = e != NULL ? on_hup : SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGHUP, &sa, NULL);
+    if (e != NULL && hup_pending) {
+        hup_pending = 0;
+        ds_engine_reload(e);
+    }
 }
 
 void sync_cli_signals(void)
@@ -57,6 +60,9 @@ void sync_cli_signals(void)
     sa.sa_flags = 0; /* no SA_RESTART: poll(2) returns at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void sync_cli_cancel_target(ds_sync_t *sy)

@@ -271,6 +271,7 @@ static int slot_start(ds_engine_t *e, size_t i)
     s->idx = i;
     s->prd_fd = s->pwr_fd = -1;
     pace.ctx = &s->pace;
+    s->pace.cancel = &e->o.sync->cancel;
     if (e->caps != NULL) {
         s->pace.rl = ds_caps_limiter(e->caps);
         s->pace.leaf = ds_caps_server(e->caps, e->srv[i]->name);

@@ -6,6 +6,7 @@
 #define DS_ENGINE_INT_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "distsync/ratelimit.h"
@@ -53,6 +54,8 @@ struct ds_pace {
     int idle_told;     /* ds_rl_idle was called since the last write */
     uint64_t rate_bps; /* last rate given to the session */
     int rate_set;
+    /* the sync's cancel flag: a run winding down passes the cap */
+    const volatile sig_atomic_t *cancel;
 };
 
 /* How many of want bytes leaf may write at now (ctl: control bytes at the

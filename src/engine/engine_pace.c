@@ -6,6 +6,9 @@
  * instead. Control bytes at the head of the session's output (lease
  * renewals, cancels: ds_session_ctl_pending) pass a cap that holds them
  * back, even a paused one, so a slow or paused link never costs the lease.
+ * Once the sync is cancelled every byte passes: the wind-down (FILE_ABORT,
+ * MANIFEST_COMMIT, lease release, BYE) is small, and a paused window must
+ * not keep a cancelled run from ending.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +47,10 @@ static long pace_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct ds_pace *pc = of(t);
     int64_t now = ds__sync_mono_ns(), wake;
-    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n,
-                                 pc->ss ? ds_session_ctl_pending(pc->ss) : 0, &wake);
+    uint64_t ctl = pc->cancel != NULL && *pc->cancel ? n
+                   : pc->ss != NULL                  ? ds_session_ctl_pending(pc->ss)
+                                                     : 0;
+    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n, ctl, &wake);
     long w;
 
     if (ok < n) {
