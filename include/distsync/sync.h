@@ -48,12 +48,13 @@ typedef struct ds_sync_progress {
 typedef void (*ds_sync_progress_fn)(void *ctx, const ds_sync_progress_t *p);
 
 typedef struct ds_sync_opts {
-    const ds_config_t *cfg;   /* borrowed: must outlive the ds_sync_t */
-    uint64_t delta_cache_cap; /* 0: 2 GiB */
-    int zstd_level;           /* 0: 3; < 0: no compression */
-    int no_fsync;             /* local receiver without fsync (tests only) */
-    const char *trigger;      /* run trigger recorded in the catalog: NULL: "manual" */
-    int force;                /* prune past max_delete (never without a completed scan) */
+    const ds_config_t *cfg;        /* borrowed: must outlive the ds_sync_t */
+    uint64_t delta_cache_cap;      /* 0: 2 GiB */
+    int zstd_level;                /* 0: 3; < 0: no compression */
+    int no_fsync;                  /* local receiver without fsync (tests only) */
+    unsigned test_retain_delay_ms; /* tests only: a pause per version retained */
+    const char *trigger;           /* run trigger recorded in the catalog: NULL: "manual" */
+    int force;                     /* prune past max_delete (never without a completed scan) */
     /* NULL: every class of each server; else only these classes (of those
      * the server receives) are planned, sent, reported and pruned */
     const ds_strlist_t *only_classes;

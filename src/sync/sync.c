@@ -103,6 +103,7 @@ void ds_sync_close(ds_sync_t *s)
     ds_session_zcache_free(s->zcache);
     ds_delta_cache_close(s->dc);
     ds_retain_close(s->ret);
+    ds_retain_close(s->ret_w);
     ds_catalog_free(s->cat);
     free(s);
 }

@@ -323,7 +323,8 @@ void ds__run_remember(struct ds_run *r)
         record_failed(r, rc, "the server's manifest");
     free(f);
     free(v);
-    ds__sync_retain(r->sy, man, r->srv->name);
+    if (r->rt == NULL)
+        ds__sync_retain_plan(r->sy, man, r->srv->name, &r->rt); /* failures logged */
 }
 
 void ds__run_finish(struct ds_run *r)

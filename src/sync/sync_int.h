@@ -29,7 +29,9 @@ struct sfile_row {
 struct ds_sync {
     ds_sync_opts_t o;
     ds_catalog_t *cat;
-    ds_retain_t *ret;
+    ds_retain_t *ret;   /* the loop thread's handle */
+    ds_retain_t *ret_w; /* the retain job's handle (sync_retain.c; opened there) */
+    int retain_busy;    /* a retain job holds ret_w */
     ds_delta_cache_t *dc;
     char console_id[256], host[256];
     /* catalog snapshot: rows by path, and indexes by content id */
@@ -68,8 +70,32 @@ void ds__sync_snapshot_reset(ds_sync_t *s);
 const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
 /* Fills an oracle backed by the catalog and retain store. */
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
-/* Retains every version of man the store can provide; logs what it cannot. */
-void ds__sync_retain(ds_sync_t *s, const ds_manifest_t *man, const char *server);
+/* 1 when the retain store holds sha (positive answers memoized), 0 when
+ * not, < 0 on error. */
+int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+/* The memo learns that sha is retained now. */
+void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+
+/* sync_retain.c: retaining the versions a server references, the file I/O
+ * on a worker thread, the catalog and the memo on the loop thread. */
+typedef struct ds_sync_retain ds_sync_retain_t;
+/* Loop thread: the versions of man the store can provide and the retain
+ * store does not hold yet, with their store files and chunk lists. *out is
+ * NULL when there is nothing to retain (or on failure, logged). Returns 0
+ * or < 0 (catalog, memory). */
+int ds__sync_retain_plan(ds_sync_t *s, const ds_manifest_t *man, const char *server,
+                         ds_sync_retain_t **out);
+/* Loop thread: 1 when the caller may hand a job to a worker now (it holds
+ * the worker handle until ds__sync_retain_end), 0 when another job does. */
+int ds__sync_retain_begin(ds_sync_t *s);
+/* Worker thread: retains the job's versions (file I/O and retain.db only;
+ * never the catalog). */
+void ds__sync_retain_work(ds_sync_retain_t *j);
+/* Loop thread: after the work, logs what could not be retained, records
+ * the rest in the memo, releases the worker handle and frees j. */
+void ds__sync_retain_end(ds_sync_retain_t *j);
+/* Frees a job never handed to a worker. NULL is a no-op. */
+void ds__sync_retain_free(ds_sync_retain_t *j);
 /* Catalog content id of a SHA-256 (memoized), 0 when unknown. */
 int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 /* Forgets what the memo knows (after a gc: retained versions may be gone).

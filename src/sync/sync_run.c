@@ -25,6 +25,8 @@
 
 /* Iterations of one step before the run yields to the others. */
 #define STEP_ROUNDS 64
+/* How often a run whose retain job waits for another run's looks again. */
+#define RETAIN_POLL_NS 50000000LL
 
 typedef int (*until_fn)(struct ds_run *r);
 
@@ -199,6 +201,13 @@ static void close_work(ds_run_job_t *j)
     struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, close_job));
 
     r->job_rc = ds_transport_close(r->t);
+}
+
+static void retain_work(ds_run_job_t *j)
+{
+    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, retain_job));
+
+    ds__sync_retain_work(r->rt);
 }
 
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j)
@@ -453,6 +462,31 @@ static int send_begin(struct ds_run *r)
 
 /* ---- the machine ---- */
 
+/* The retain job (ds__run_remember planned it): queued once the engine's
+ * retain handle is free, collected when done. Returns 1 when nothing is
+ * left to retain, 0 while the run waits for it. */
+static int retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    if (r->rt == NULL)
+        return 1;
+    if (!r->retain_job.queued) {
+        if (!ds__sync_retain_begin(r->sy)) { /* another run's job holds it */
+            if (now + RETAIN_POLL_NS < w->wake_ns)
+                w->wake_ns = now + RETAIN_POLL_NS;
+            return 0;
+        }
+        r->retain_job.fn = retain_work;
+        ds__run_queue_job(w, &r->retain_job);
+        return 0;
+    }
+    if (!r->retain_job.done)
+        return 0;
+    r->retain_job.queued = 0;
+    ds__sync_retain_end(r->rt);
+    r->rt = NULL;
+    return 1;
+}
+
 /* A failed or cancelled run goes on to wind down or to close. */
 static void failed(struct ds_run *r)
 {
@@ -530,8 +564,10 @@ static int wind(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     case RP_WIND_REFRESH:
         if ((rc = drive(r, until_idle, now, w)) == 0)
             return 0;
-        if (rc == 1)
+        if (rc == 1) {
             ds__run_remember(r);
+            retain_step(r, now, w);
+        }
     bye:
         if (ds_session_close(r->ss) < 0)
             return -1;
@@ -623,6 +659,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         rc = drive(r, until_idle, now, w);
         if (rc == 1) {
             ds__run_remember(r);
+            retain_step(r, now, w); /* the target closes meanwhile */
             r->phase = RP_CLOSE;
             goto close;
         }
@@ -651,16 +688,11 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         r->phase = RP_TCLOSE;
         return 1;
     case RP_TCLOSE:
-        if (r->t == NULL) {
-            end(r);
-            return 0;
-        }
-        if (!r->close_job.queued) {
+        if (r->t != NULL && !r->close_job.queued) {
             r->close_job.fn = close_work;
             ds__run_queue_job(w, &r->close_job);
-            return 0;
         }
-        if (!r->close_job.done)
+        if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done))
             return 0;
         end(r);
         return 0;
@@ -738,6 +770,10 @@ void ds__run_free(ds_run_t *r)
         free(r->pf[s].target);
         free(r->pf[s].basis);
     }
+    if (r->rt != NULL && r->retain_job.queued)
+        ds__sync_retain_end(r->rt); /* the engine frees a run once its jobs are back */
+    else
+        ds__sync_retain_free(r->rt);
     ds__sender_free(r->sd);
     ds_session_free(r->ss);
     if (r->t == NULL && r->raw != NULL)

@@ -35,7 +35,7 @@ typedef struct ds_run_wait {
     int rfd, wfd;                            /* poll rfd for reading, wfd for wev; -1: none */
     short wev;                               /* POLLOUT or 0 */
     int64_t wake_ns;                         /* step at this monotonic instant at the latest */
-    ds_run_job_t *jobs[DS_RUN_PREFETCH + 1]; /* to queue now (NULL-ended) */
+    ds_run_job_t *jobs[DS_RUN_PREFETCH + 3]; /* to queue now (NULL-ended): deltas, retain, close */
     int done;                                /* the run ended: see its result */
 } ds_run_wait_t;
 
@@ -110,6 +110,11 @@ struct ds_run {
     int job_rc;
     char job_err[512];
     ds_transport_t *raw; /* opened by the worker */
+    /* retaining the versions the target references, on a worker
+     * (sync_retain.c): planned by ds__run_remember, queued when the
+     * engine's retain handle is free, collected before the run ends */
+    ds_run_job_t retain_job;
+    ds_sync_retain_t *rt;
     /* delta prefetch: slot i serves plan items in turn */
     struct ds_run_prefetch pf[DS_RUN_PREFETCH];
     size_t pf_next;    /* next plan item to consider */
@@ -152,7 +157,8 @@ void ds__run_progress(struct ds_run *r);
 int ds__run_take_results(struct ds_run *r);
 /* A store file the scan could not read: not shipped, so the run fails. */
 void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it);
-/* Records the manifest the target now has and retains its versions. */
+/* Records the manifest the target now has and plans the retaining of its
+ * versions (r->rt: the job sync_run.c queues). */
 void ds__run_remember(struct ds_run *r);
 /* Begins the run's record (RUN mode). Returns 0 or < 0 (reported). */
 int ds__run_record_begin(struct ds_run *r);

@@ -1,7 +1,7 @@
 /*
  * Sync state on the console: the catalog snapshot (desired files and which
  * store file provides each content), the planner's oracle over the catalog
- * and the retain store, and retaining what servers reference.
+ * and the retain store (retaining itself is in sync_retain.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,8 +139,6 @@ static void sha_key(uint8_t k[1 + DS_SHA256_LEN], int tag, const uint8_t sha[DS_
     memcpy(k + 1, sha, DS_SHA256_LEN);
 }
 
-static int retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
-
 _Static_assert(DS_RETAIN_REC_LEN == DS_CATALOG_CHUNK_REC, "one packed chunk list format");
 
 /* A version the catalog does not know but the retain store holds: the
@@ -154,7 +152,8 @@ static int64_t relearn(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
     int64_t id = 0;
     size_t n;
 
-    if (s->ret == NULL || retained(s, sha) != 1 || ds_retain_open_version(s->ret, sha, 0, &rd) < 0)
+    if (s->ret == NULL || ds__sync_retained(s, sha) != 1 ||
+        ds_retain_open_version(s->ret, sha, 0, &rd) < 0)
         return 0;
     chunks = ds_retain_reader_chunks(rd, &n);
     if (n > UINT32_MAX || ds_catalog_content_put(s->cat, sha, ds_retain_reader_size(rd), chunks,
@@ -183,9 +182,7 @@ int64_t ds__sync_content_id(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
     return rc == 0 ? id : 0;
 }
 
-/* 1 when the retain store holds sha (positive answers memoized), 0 when
- * not, < 0 on error. */
-static int retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
 {
     uint8_t k[1 + DS_SHA256_LEN];
     int64_t a;
@@ -200,7 +197,7 @@ static int retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
     return rc;
 }
 
-static void note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
 {
     uint8_t k[1 + DS_SHA256_LEN];
 
@@ -347,7 +344,7 @@ static int o_readable(void *ctx, const uint8_t sha[DS_SHA256_LEN])
 
     if (ds__sync_row_by_content(s, ds__sync_content_id(s, sha)) != NULL)
         return 1;
-    return s->ret != NULL && retained(s, sha) == 1;
+    return s->ret != NULL && ds__sync_retained(s, sha) == 1;
 }
 
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o)
@@ -356,53 +353,4 @@ void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o)
     o->best_basis = o_best;
     o->readable = o_readable;
     o->ctx = s;
-}
-
-/* ---- retain ---- */
-
-static int retain_one(ds_sync_t *s, const ds_manifest_entry_t *e, const char *server)
-{
-    const struct sfile_row *row;
-    ds_content_t c = {0};
-    char path[8192];
-    int64_t id = 0;
-    int fd = -1, rc;
-
-    rc = retained(s, e->sha256);
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
-    id = ds__sync_content_id(s, e->sha256);
-    if ((row = ds__sync_row_by_content(s, id)) == NULL) {
-        ds_log(DS_LOG_DEBUG, "server %s: %s: version not in the store, cannot retain it", server,
-               e->path);
-        return 0;
-    }
-    rc = ds_catalog_content_get(s->cat, id, &c);
-    if (rc < 0)
-        return rc;
-    snprintf(path, sizeof(path), "%s/%s", s->o.cfg->store, row->path);
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    rc = fd < 0 ? -errno : ds_retain_put(s->ret, fd, e->sha256, c.size, c.chunks, c.nchunks, 0);
-    if (rc < 0)
-        ds_log(DS_LOG_WARN, "server %s: retaining %s from %s: %s", server, e->path, path,
-               ds_strerror(rc));
-    else
-        note_retained(s, e->sha256);
-    if (fd >= 0)
-        close(fd);
-    ds_content_clear(&c);
-    return 0;
-}
-
-void ds__sync_retain(ds_sync_t *s, const ds_manifest_t *man, const char *server)
-{
-    const ds_manifest_entry_t **v = NULL;
-    size_t n = 0;
-
-    if (s->ret == NULL || ds_manifest_sorted(man, &v, &n) < 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        if (retain_one(s, v[i], server) < 0)
-            break;
-    free(v);
 }

@@ -1,0 +1,201 @@
+/*
+ * Retaining what a server references, after its run committed: the store
+ * files of every version its manifest names are copied into the retain
+ * store (GBs of reading, compressing and writing for a big release). The
+ * work is split so that none of that I/O runs on the engine's loop thread:
+ *
+ *   - plan (loop thread): which versions are not retained yet and which
+ *     store file and catalog chunk list provide each (catalog lookups);
+ *   - work (a worker thread): open, read, compress, write into retain.db
+ *     through the ds_sync_t's worker handle of the retain store;
+ *   - end (loop thread): the memo learns what is retained now, and what
+ *     could not be retained is logged.
+ *
+ * One retain job runs at a time per ds_sync_t (so per engine): the loop
+ * hands the worker handle to one job and takes it back when the job is
+ * done (ds__sync_retain_begin/_end). Two runs retaining the same version
+ * thus never write at once; the second one's ds_retain_put finds it
+ * present and does nothing. A job waiting for its turn waits in its run's
+ * phase, not on a worker thread, so it never holds a thread of the pool.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "distsync/error.h"
+#include "distsync/log.h"
+#include "sync_int.h"
+
+struct retain_item {
+    char *path;  /* store file (absolute) */
+    char *mpath; /* the manifest path it serves (for messages) */
+    uint8_t sha256[DS_SHA256_LEN];
+    ds_content_t c; /* size and chunk list from the catalog */
+    int rc;         /* the put's result (worker) */
+};
+
+struct ds_sync_retain {
+    ds_sync_t *sy;
+    char *server;
+    struct retain_item *it;
+    size_t n;
+    int open_rc; /* opening the worker handle failed */
+};
+
+void ds__sync_retain_free(ds_sync_retain_t *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->it[i].path);
+        free(j->it[i].mpath);
+        ds_content_clear(&j->it[i].c);
+    }
+    free(j->it);
+    free(j->server);
+    free(j);
+}
+
+/* Adds e when the store can provide it and it is not retained yet.
+ * Returns 0 or < 0 (a catalog or memory failure: stop). */
+static int plan_one(ds_sync_retain_t *j, const ds_manifest_entry_t *e)
+{
+    ds_sync_t *s = j->sy;
+    struct retain_item *x = &j->it[j->n];
+    const struct sfile_row *row;
+    int64_t id;
+    int rc = ds__sync_retained(s, e->sha256);
+
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    for (size_t i = 0; i < j->n; i++) /* the same version at two paths */
+        if (memcmp(j->it[i].sha256, e->sha256, DS_SHA256_LEN) == 0)
+            return 0;
+    id = ds__sync_content_id(s, e->sha256);
+    if ((row = ds__sync_row_by_content(s, id)) == NULL) {
+        ds_log(DS_LOG_DEBUG, "server %s: %s: version not in the store, cannot retain it", j->server,
+               e->path);
+        return 0;
+    }
+    memset(x, 0, sizeof(*x));
+    if ((rc = ds_catalog_content_get(s->cat, id, &x->c)) < 0)
+        return rc;
+    if (asprintf(&x->path, "%s/%s", s->o.cfg->store, row->path) < 0)
+        x->path = NULL;
+    x->mpath = strdup(e->path);
+    if (x->path == NULL || x->mpath == NULL) {
+        free(x->path);
+        free(x->mpath);
+        ds_content_clear(&x->c);
+        return DS_ENOMEM;
+    }
+    memcpy(x->sha256, e->sha256, DS_SHA256_LEN);
+    j->n++;
+    return 0;
+}
+
+int ds__sync_retain_plan(ds_sync_t *s, const ds_manifest_t *man, const char *server,
+                         ds_sync_retain_t **out)
+{
+    const ds_manifest_entry_t **v = NULL;
+    ds_sync_retain_t *j = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (s->ret == NULL)
+        return 0;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->server = strdup(server)) == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    j->sy = s;
+    if ((rc = ds_manifest_sorted(man, &v, &n)) < 0)
+        goto out;
+    if ((j->it = calloc(n + 1, sizeof(*j->it))) == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = plan_one(j, v[i]);
+out:
+    free(v);
+    if (rc < 0)
+        ds_log(DS_LOG_WARN, "server %s: cannot retain its versions: %s", server, ds_strerror(rc));
+    if (rc < 0 || j == NULL || j->n == 0) {
+        ds__sync_retain_free(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+int ds__sync_retain_begin(ds_sync_t *s)
+{
+    if (s->retain_busy)
+        return 0;
+    s->retain_busy = 1;
+    return 1;
+}
+
+/* Test builds: a pause per version retained (ds_sync_opts_t). */
+static void test_delay(const ds_sync_t *s)
+{
+    struct timespec ts = {.tv_sec = s->o.test_retain_delay_ms / 1000,
+                          .tv_nsec = (long)(s->o.test_retain_delay_ms % 1000) * 1000000};
+
+    while (s->o.test_retain_delay_ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+void ds__sync_retain_work(ds_sync_retain_t *j)
+{
+    ds_sync_t *s = j->sy;
+    char dir[4096];
+
+    if (s->ret_w == NULL) {
+        snprintf(dir, sizeof(dir), "%s/retain", s->o.cfg->state);
+        j->open_rc = ds_retain_open(dir, &s->ret_w);
+        if (j->open_rc < 0)
+            return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        struct retain_item *x = &j->it[i];
+        int fd;
+
+        if (ds_retain_has(s->ret_w, x->sha256) == 1)
+            continue; /* another run's job retained it after this one was planned */
+        test_delay(s);
+        fd = open(x->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        x->rc = fd < 0 ? -errno
+                       : ds_retain_put(s->ret_w, fd, x->sha256, x->c.size, x->c.chunks,
+                                       x->c.nchunks, 0);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+void ds__sync_retain_end(ds_sync_retain_t *j)
+{
+    ds_sync_t *s = j->sy;
+
+    s->retain_busy = 0;
+    if (j->open_rc < 0)
+        ds_log(DS_LOG_WARN, "server %s: cannot open the retain store %s/retain: %s", j->server,
+               s->o.cfg->state, ds_strerror(j->open_rc));
+    for (size_t i = 0; j->open_rc == 0 && i < j->n; i++) {
+        struct retain_item *x = &j->it[i];
+
+        if (x->rc < 0)
+            ds_log(DS_LOG_WARN, "server %s: retaining %s from %s: %s", j->server, x->mpath, x->path,
+                   ds_strerror(x->rc));
+        else
+            ds__sync_note_retained(s, x->sha256);
+    }
+    ds__sync_retain_free(j);
+}
