@@ -72,9 +72,6 @@ static int plan_one(ds_sync_retain_t *j, const ds_manifest_entry_t *e)
 
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    for (size_t i = 0; i < j->n; i++) /* the same version at two paths */
-        if (memcmp(j->it[i].sha256, e->sha256, DS_SHA256_LEN) == 0)
-            return 0;
     id = ds__sync_content_id(s, e->sha256);
     if ((row = ds__sync_row_by_content(s, id)) == NULL) {
         ds_log(DS_LOG_DEBUG, "server %s: %s: version not in the store, cannot retain it", j->server,
@@ -169,7 +166,7 @@ void ds__sync_retain_work(ds_sync_retain_t *j)
         int fd;
 
         if (ds_retain_has(s->ret_w, x->sha256) == 1)
-            continue; /* another run's job retained it after this one was planned */
+            continue; /* a path before, or another run's job, retained it */
         test_delay(s);
         fd = open(x->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         x->rc = fd < 0 ? -errno
