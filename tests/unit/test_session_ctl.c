@@ -24,32 +24,15 @@ static char root[4096];
 /* A write session on root over a throttled in-process receiver, READY. */
 static ds_session_t *open_thr(uint64_t rate, size_t out_high, struct throttled **h)
 {
-    ds_transport_cfg_t tc = {.mode = "local", .no_fsync = 1};
     ds_session_opts_t so = {.console_id = "console-ctl",
                             .host = "testhost",
                             .pid = 77,
                             .write = 1,
                             .out_high = out_high};
-    ds_transport_t *t = NULL;
-    ds_session_t *s = NULL;
-    char url[4200], err[512];
+    ds_session_t *s = thr_session(root, "local", rate, &so, h);
 
-    snprintf(url, sizeof(url), "file://%s", root);
-    tc.url = url;
-    *h = NULL;
-    if (ds_transport_open(&tc, &t, err, sizeof(err)) != 0) {
-        fprintf(stderr, "transport: %s\n", err);
-        return NULL;
-    }
-    *h = thr_wrap(t, rate);
-    if (*h == NULL || ds_session_new(&(*h)->t, &so, &s) != 0 || ds_session_start(s) != 0) {
-        ds_session_free(s);
-        return NULL;
-    }
-    for (int i = 0; i < 20000 && ds_session_phase(s) != DS_SESSION_READY; i++, nap())
-        if (ds_session_step(s, time(NULL)) < 0)
-            break;
-    CHECK_INT(ds_session_phase(s), DS_SESSION_READY);
+    if (s != NULL)
+        CHECK_INT(ds_session_phase(s), DS_SESSION_READY);
     return s;
 }
 

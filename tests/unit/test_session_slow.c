@@ -41,31 +41,15 @@ static int64_t lease_expiry(void)
 /* A write session over a throttled transport at rate, stepped to READY. */
 static ds_session_t *open_thr(const char *mode, uint64_t rate, uint32_t ttl, struct throttled **h)
 {
-    ds_transport_cfg_t tc = {.mode = mode, .agent = getenv("DISTSYNC"), .no_fsync = 1};
     ds_session_opts_t so = {.console_id = "console-slow",
                             .host = "testhost",
                             .pid = 77,
                             .write = 1,
                             .lease_ttl_s = ttl};
-    ds_transport_t *t = NULL;
-    ds_session_t *s = NULL;
-    char url[4200], err[512];
+    ds_session_t *s = thr_session(root, mode, rate, &so, h);
 
-    snprintf(url, sizeof(url), "file://%s", root);
-    tc.url = url;
-    if (ds_transport_open(&tc, &t, err, sizeof(err)) != 0) {
-        fprintf(stderr, "transport: %s\n", err);
-        return NULL;
-    }
-    *h = thr_wrap(t, rate);
-    if (*h == NULL || ds_session_new(&(*h)->t, &so, &s) != 0 || ds_session_start(s) != 0) {
-        ds_session_free(s);
-        return NULL;
-    }
-    for (int64_t end = time(NULL) + 20; time(NULL) < end; nap())
-        if (ds_session_step(s, time(NULL)) < 0 || ds_session_phase(s) == DS_SESSION_READY)
-            break;
-    CHECK_INT(ds_session_phase(s), DS_SESSION_READY);
+    if (s != NULL)
+        CHECK_INT(ds_session_phase(s), DS_SESSION_READY);
     return s;
 }
 

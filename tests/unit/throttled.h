@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "distsync/proto.h"
+#include "distsync/session.h"
 #include "distsync/transport.h"
 
 #define THR_UNLIMITED UINT64_MAX
@@ -209,6 +210,37 @@ static inline size_t thr_find(const struct throttled *h, size_t i, uint8_t type)
     while (i < h->nfr && h->fr[i].type != type)
         i++;
     return i;
+}
+
+/* A session (opts so) over a throttled transport (mode: local or agent,
+ * the agent being $DISTSYNC) on root at rate, stepped to READY for up to
+ * 20 s. Returns the session, or NULL (message on stderr); *h is the wrapper
+ * (NULL when the transport did not open). */
+static inline ds_session_t *thr_session(const char *root, const char *mode, uint64_t rate,
+                                        const ds_session_opts_t *so, struct throttled **h)
+{
+    ds_transport_cfg_t tc = {.mode = mode, .agent = getenv("DISTSYNC"), .no_fsync = 1};
+    ds_transport_t *t = NULL;
+    ds_session_t *s = NULL;
+    struct timespec nap = {0, 1000000};
+    char url[4200], err[512];
+
+    snprintf(url, sizeof(url), "file://%s", root);
+    tc.url = url;
+    *h = NULL;
+    if (ds_transport_open(&tc, &t, err, sizeof(err)) != 0) {
+        fprintf(stderr, "transport: %s\n", err);
+        return NULL;
+    }
+    *h = thr_wrap(t, rate);
+    if (*h == NULL || ds_session_new(&(*h)->t, so, &s) != 0 || ds_session_start(s) != 0) {
+        ds_session_free(s);
+        return NULL;
+    }
+    for (int64_t end = time(NULL) + 20; time(NULL) < end; nanosleep(&nap, NULL))
+        if (ds_session_step(s, time(NULL)) < 0 || ds_session_phase(s) == DS_SESSION_READY)
+            break;
+    return s;
 }
 
 #endif
