@@ -100,7 +100,8 @@ static size_t run_blocks(const uint8_t *p, size_t len)
 
     if (xs == NULL || ds_sha256_init(&sha) < 0)
         exit(1);
-    ds_chunker_init(&c, NULL);
+    if (ds_chunker_init(&c, NULL) != 0)
+        exit(1);
     for (size_t off = 0; off < len; off += BLOCK) {
         size_t n = len - off < BLOCK ? len - off : BLOCK;
 
@@ -139,7 +140,8 @@ static size_t run_stream(int k, const uint8_t *p, size_t len)
         sink ^= d[0];
         return 0;
     }
-    ds_chunker_init(&c, NULL);
+    if (ds_chunker_init(&c, NULL) != 0)
+        exit(1);
     if (k == K_CHUNK_XXH_SHA && ds_sha256_init(&sha) < 0)
         exit(1);
     while (off < len || start < off) {

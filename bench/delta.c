@@ -106,7 +106,8 @@ static int run_one(struct mem *basis, struct mem *target, uint32_t block, struct
         return -1;
     rc = ds_delta_compute(&bs, &ts, &o, fd, &st);
     t1 = now();
-    ds_sha256(target->p, target->n, sha);
+    if (ds_sha256(target->p, target->n, sha) != 0)
+        exit(1);
     if (rc == 0)
         rc = ds_delta_check(&bs, fd, st.delta_bytes, target->n, sha);
     row->t_check += now() - t1;

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "distsync/error.h"
 
 #define DS_APPLY_MAX_OPEN 16 /* files open at once in one session (default) */
 /* While files commit, the manifest is also written at most this often
@@ -32,6 +33,9 @@ typedef struct ds_apply_opts {
     unsigned max_open_files; /* 0: DS_APPLY_MAX_OPEN; at most 1024 */
     int no_fsync;            /* tests and fuzzing only: skip fsync() calls */
     unsigned max_version;    /* 0: DS_PROTO_VERSION_MAX; lower: act as an older agent */
+    int peer_reports;        /* 1: the peer is a distsync console, which reports every
+                                FILE_ERR and ERR it gets: a failed file or session is
+                                then not logged here too (the operator sees it once) */
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {
@@ -48,8 +52,8 @@ typedef struct ds_apply_stats {
  * Nothing is written until the session takes the lease. Returns 0 with *out
  * set, or -errno / DS_ENOMEM with a message naming root in err.
  */
-int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out, char *err,
-                 size_t errlen);
+DS_MUST_CHECK int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out,
+                               char *err, size_t errlen);
 
 /*
  * Backpressure: the receiver takes no further input frame while this many
@@ -79,7 +83,7 @@ long ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len);
  * output, then call ds_apply_feed() again (with no input if none is left)
  * until this says 1. Read more input only then.
  */
-int ds_apply_want_input(const ds_apply_t *ap);
+DS_MUST_CHECK int ds_apply_want_input(const ds_apply_t *ap);
 
 /* Queued reply bytes: *p (valid until the next feed/consume/free) and *len. */
 void ds_apply_output(ds_apply_t *ap, const uint8_t **p, size_t *len);
@@ -92,14 +96,14 @@ void ds_apply_output_consume(ds_apply_t *ap, size_t n);
 size_t ds_apply_pending(const ds_apply_t *ap);
 
 /* 1 once BYE was handled, else 0. */
-int ds_apply_done(const ds_apply_t *ap);
+DS_MUST_CHECK int ds_apply_done(const ds_apply_t *ap);
 
 /*
  * End of input: aborts files still open (their tmp files are removed), writes
  * the manifest if it changed and the lease is held, releases the lock. Safe to
  * call more than once. Returns 0 or the manifest write error.
  */
-int ds_apply_finish(ds_apply_t *ap);
+DS_MUST_CHECK int ds_apply_finish(ds_apply_t *ap);
 
 /*
  * The receiver's serve loop, for `distsync agent` (stdin/stdout) and the
@@ -117,7 +121,7 @@ int ds_apply_finish(ds_apply_t *ap);
  * then says what failed ("reading stdin: ...", "session ended: ..."). The
  * loop never prints.
  */
-int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errlen);
+DS_MUST_CHECK int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errlen);
 
 /* Counters for the session so far. */
 const ds_apply_stats_t *ds_apply_stats(const ds_apply_t *ap);

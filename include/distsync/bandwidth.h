@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "distsync/tz.h"
+#include "distsync/error.h"
 
 #define DS_BW_OFF         UINT64_MAX        /* no cap */
 #define DS_BW_PAUSED      0u                /* nothing is sent */
@@ -61,25 +62,25 @@ void ds_bw_table_off(ds_bw_table_t *t);
  * Parses one rate ("512kbit", "1.5MiB", "off", "0") into *bps. Returns 0,
  * or DS_ECONFIG with a message (naming the word, without location) in msg.
  */
-int ds_bw_parse_rate(const char *s, uint64_t *bps, char *msg, size_t msglen);
+DS_MUST_CHECK int ds_bw_parse_rate(const char *s, uint64_t *bps, char *msg, size_t msglen);
 
 /*
  * Parses a table (see above) into *out. Returns 0, or DS_ECONFIG with a
  * message in msg naming the entry at fault (both windows for an overlap).
  */
-int ds_bw_parse(const char *text, ds_bw_table_t *out, char *msg, size_t msglen);
+DS_MUST_CHECK int ds_bw_parse(const char *text, ds_bw_table_t *out, char *msg, size_t msglen);
 
 /* Formats bps as canonical text that parses back to it ("512kbit",
  * "12.582912Mbit", "off", "0"). Returns 0 or DS_ETOOBIG when len < 32. */
-int ds_bw_format_rate(uint64_t bps, char *buf, size_t len);
+DS_MUST_CHECK int ds_bw_format_rate(uint64_t bps, char *buf, size_t len);
 
 /* Formats window w without its rate ("Mon-Fri 08:00-18:00", "Sat-Sun").
  * Returns 0 or DS_ETOOBIG (len of 64 is always enough). */
-int ds_bw_format_window(const ds_bw_window_t *w, char *buf, size_t len);
+DS_MUST_CHECK int ds_bw_format_window(const ds_bw_window_t *w, char *buf, size_t len);
 
 /* Formats table t as canonical text that parses back to an equal table.
  * Returns 0 or DS_ETOOBIG (DS_BW_TEXT_MAX * 2 is always enough). */
-int ds_bw_format(const ds_bw_table_t *t, char *buf, size_t len);
+DS_MUST_CHECK int ds_bw_format(const ds_bw_table_t *t, char *buf, size_t len);
 
 /*
  * The rate of table t at instant now (seconds since the epoch) with the
@@ -87,7 +88,7 @@ int ds_bw_format(const ds_bw_table_t *t, char *buf, size_t len);
  * instant after now at which the rate differs, or DS_BW_NEVER. Returns 0,
  * or DS_ERANGE when now is too close to the zone's supported years.
  */
-int ds_bw_rate_at(const ds_bw_table_t *t, const ds_tz_t *tz, int64_t now, uint64_t *bps,
-                  int64_t *next);
+DS_MUST_CHECK int ds_bw_rate_at(const ds_bw_table_t *t, const ds_tz_t *tz, int64_t now,
+                                uint64_t *bps, int64_t *next);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "distsync/config.h"
 #include "distsync/ratelimit.h"
+#include "distsync/error.h"
 
 typedef struct ds_caps ds_caps_t;
 
@@ -27,8 +28,8 @@ typedef struct ds_caps ds_caps_t;
  * as at wall-clock instant wall, limiter instant mono. Returns 0, DS_ENOMEM,
  * DS_ETZ or DS_ERANGE (message naming the site or zone in err).
  */
-int ds_caps_new(const ds_config_t *cfg, int64_t wall, int64_t mono, ds_caps_t **out, char *err,
-                size_t errlen);
+DS_MUST_CHECK int ds_caps_new(const ds_config_t *cfg, int64_t wall, int64_t mono, ds_caps_t **out,
+                              char *err, size_t errlen);
 
 /* Frees c and its limiter; NULL is a no-op. */
 void ds_caps_free(ds_caps_t *c);
@@ -44,7 +45,7 @@ ds_rl_node_t *ds_caps_server(ds_caps_t *c, const char *name);
  * (DS_RL_NEVER when none will change). Returns 1 when a rate changed (the
  * caller re-asks for every waiting leaf), 0 when none did, or DS_ERANGE.
  */
-int ds_caps_tick(ds_caps_t *c, int64_t wall, int64_t mono, int64_t *due);
+DS_MUST_CHECK int ds_caps_tick(ds_caps_t *c, int64_t wall, int64_t mono, int64_t *due);
 
 /*
  * Live reload: takes the tables and zones of cfg and applies them at once,
@@ -53,7 +54,7 @@ int ds_caps_tick(ds_caps_t *c, int64_t wall, int64_t mono, int64_t *due);
  * site gets a new leaf (ask ds_caps_server again). On failure (DS_ENOMEM,
  * DS_ETZ, DS_ERANGE, message in err) c keeps its old caps.
  */
-int ds_caps_reload(ds_caps_t *c, const ds_config_t *cfg, int64_t wall, int64_t mono, char *err,
-                   size_t errlen);
+DS_MUST_CHECK int ds_caps_reload(ds_caps_t *c, const ds_config_t *cfg, int64_t wall, int64_t mono,
+                                 char *err, size_t errlen);
 
 #endif

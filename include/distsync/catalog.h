@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 #define DS_CATALOG_CHUNK_REC (DS_XXH128_LEN + 4)
 
@@ -68,14 +69,14 @@ typedef struct ds_content {
 } ds_content_t;
 
 /* Schema version this build writes and understands. */
-int ds_catalog_schema_latest(void);
+DS_MUST_CHECK int ds_catalog_schema_latest(void);
 
 /* The catalog's file name inside a state directory. */
 #define DS_CATALOG_FILE "catalog.db"
 
 /* Writes <state>/catalog.db into buf. Returns 0, or -ENAMETOOLONG when it
  * does not fit len bytes. */
-int ds_catalog_path(const char *state, char *buf, size_t len);
+DS_MUST_CHECK int ds_catalog_path(const char *state, char *buf, size_t len);
 
 /*
  * Opens (creating if needed) the catalog at path and brings its schema up to
@@ -84,7 +85,7 @@ int ds_catalog_path(const char *state, char *buf, size_t len);
  * DS_ESCHEMA (database newer than this binary), DS_ECATALOG, DS_ECORRUPT or
  * -errno, leaves *out NULL and writes a message naming the file into err.
  */
-int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_catalog_open(const char *path, ds_catalog_t **out, char *err, size_t errlen);
 
 /* The path the catalog was opened at (valid while cat is). */
 const char *ds_catalog_name(const ds_catalog_t *cat);
@@ -93,15 +94,17 @@ const char *ds_catalog_name(const ds_catalog_t *cat);
 void ds_catalog_free(ds_catalog_t *cat);
 
 /* Current schema version of the open database (PRAGMA user_version). */
-int ds_catalog_schema_version(ds_catalog_t *cat);
+DS_MUST_CHECK int ds_catalog_schema_version(ds_catalog_t *cat);
 
 /* Transactions (not nested). begin takes the write lock at once
  * (BEGIN IMMEDIATE). Return 0 or DS_ECATALOG (message logged). */
-int ds_catalog_begin(ds_catalog_t *cat);
-int ds_catalog_commit(ds_catalog_t *cat);
+DS_MUST_CHECK int ds_catalog_begin(ds_catalog_t *cat);
+DS_MUST_CHECK int ds_catalog_commit(ds_catalog_t *cat);
+/* Runs on failure paths, where the first error is what the caller reports:
+ * a failed rollback is logged here, so callers may ignore the result. */
 int ds_catalog_rollback(ds_catalog_t *cat);
 /* 1 while a transaction is open. */
-int ds_catalog_in_txn(ds_catalog_t *cat);
+DS_MUST_CHECK int ds_catalog_in_txn(ds_catalog_t *cat);
 
 /*
  * Records a content version, deduplicated by sha256: returns the existing
@@ -110,34 +113,36 @@ int ds_catalog_in_txn(ds_catalog_t *cat);
  * of DS_CATALOG_CHUNK_REC bytes. *created (may be NULL) tells which.
  * Returns 0 or a negative error.
  */
-int ds_catalog_content_put(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN], uint64_t size,
-                           const uint8_t *chunks, uint32_t nchunks, int64_t *id, int *created);
+DS_MUST_CHECK int ds_catalog_content_put(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN],
+                                         uint64_t size, const uint8_t *chunks, uint32_t nchunks,
+                                         int64_t *id, int *created);
 
 /* Loads content row id into *out (caller frees out->chunks with
  * ds_content_clear). Returns 0, DS_ENOTFOUND or a negative error. */
-int ds_catalog_content_get(ds_catalog_t *cat, int64_t id, ds_content_t *out);
+DS_MUST_CHECK int ds_catalog_content_get(ds_catalog_t *cat, int64_t id, ds_content_t *out);
 
 /* Looks a content up by sha256 (chunks not loaded). Returns 0 or DS_ENOTFOUND. */
-int ds_catalog_content_find(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN], int64_t *id);
+DS_MUST_CHECK int ds_catalog_content_find(ds_catalog_t *cat, const uint8_t sha256[DS_SHA256_LEN],
+                                          int64_t *id);
 
 /* Frees out->chunks and zeroes *c. */
 void ds_content_clear(ds_content_t *c);
 
 /* Inserts or replaces (by path) a file row. row->id, has_sha, sha256 and
  * nchunks are ignored. Returns 0 or a negative error. */
-int ds_catalog_file_put(ds_catalog_t *cat, const ds_file_row_t *row);
+DS_MUST_CHECK int ds_catalog_file_put(ds_catalog_t *cat, const ds_file_row_t *row);
 
 /* Deletes the file row at path (its content stays). Returns 0, or
  * DS_ENOTFOUND when there was none. */
-int ds_catalog_file_delete(ds_catalog_t *cat, const char *path);
+DS_MUST_CHECK int ds_catalog_file_delete(ds_catalog_t *cat, const char *path);
 
 /*
  * Looks up the file at path. On success fills *row; its strings point into
  * buf (bufsize bytes), valid as long as buf. Returns 0, DS_ENOTFOUND,
  * DS_ERANGE (buf too small) or a negative error.
  */
-int ds_catalog_file_get(ds_catalog_t *cat, const char *path, ds_file_row_t *row, char *buf,
-                        size_t bufsize);
+DS_MUST_CHECK int ds_catalog_file_get(ds_catalog_t *cat, const char *path, ds_file_row_t *row,
+                                      char *buf, size_t bufsize);
 
 /*
  * Opens a read cursor over the file rows whose path starts with prefix
@@ -146,11 +151,12 @@ int ds_catalog_file_get(ds_catalog_t *cat, const char *path, ds_file_row_t *row,
  * writes made through cat while it is open are not seen by it. One cursor
  * per catalog at a time. Returns 0 or a negative error.
  */
-int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cursor_t **out);
+DS_MUST_CHECK int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix,
+                                         ds_catalog_cursor_t **out);
 
 /* Fetches the next row into *row; its strings stay valid until the next
  * call or ds_catalog_cursor_free. Returns 1 (row), 0 (end) or < 0. */
-int ds_catalog_cursor_next(ds_catalog_cursor_t *cur, ds_file_row_t *row);
+DS_MUST_CHECK int ds_catalog_cursor_next(ds_catalog_cursor_t *cur, ds_file_row_t *row);
 
 /* Ends the snapshot. NULL is a no-op. */
 void ds_catalog_cursor_free(ds_catalog_cursor_t *cur);
@@ -165,8 +171,9 @@ void ds_catalog_cursor_free(ds_catalog_cursor_t *cur);
  * shares anything) and *shared_bytes. Returns DS_ENOTFOUND if content_id
  * does not exist, or a negative error.
  */
-int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id, const int64_t *candidates,
-                          size_t n, int64_t *best_id, uint64_t *shared_bytes);
+DS_MUST_CHECK int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id,
+                                        const int64_t *candidates, size_t n, int64_t *best_id,
+                                        uint64_t *shared_bytes);
 
 /*
  * Whether a scan of the store has completed into this catalog. A catalog
@@ -175,17 +182,17 @@ int ds_catalog_best_basis(ds_catalog_t *cat, int64_t content_id, const int64_t *
  * *at, when not NULL: the time of the first completed scan), 0 (never), or
  * a negative error.
  */
-int ds_catalog_scanned(ds_catalog_t *cat, int64_t *at);
+DS_MUST_CHECK int ds_catalog_scanned(ds_catalog_t *cat, int64_t *at);
 
 /* Records that a scan completed at now, unless one already had. Must not
  * be called inside a transaction. Returns 0 or a negative error. */
-int ds_catalog_mark_scanned(ds_catalog_t *cat, int64_t now);
+DS_MUST_CHECK int ds_catalog_mark_scanned(ds_catalog_t *cat, int64_t now);
 
 /* 1 when ds_catalog_open() created this catalog's schema from nothing (the
  * file was missing or empty), else 0. */
-int ds_catalog_created(const ds_catalog_t *cat);
+DS_MUST_CHECK int ds_catalog_created(const ds_catalog_t *cat);
 
 /* Number of file rows, and of content rows. Returns 0 or a negative error. */
-int ds_catalog_counts(ds_catalog_t *cat, uint64_t *files, uint64_t *contents);
+DS_MUST_CHECK int ds_catalog_counts(ds_catalog_t *cat, uint64_t *files, uint64_t *contents);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "distsync/error.h"
 
 #define DS_CHUNK_MIN_DEFAULT (16u * 1024)
 #define DS_CHUNK_AVG_DEFAULT (64u * 1024)
@@ -50,7 +51,7 @@ typedef struct ds_chunker {
 /* Validates params (min >= DS_CHUNK_MIN_LIMIT, min <= avg <= max <=
  * DS_CHUNK_MAX_LIMIT, avg a power of two) and resets the state.
  * Returns 0 or DS_ERANGE. A NULL params selects the defaults. */
-int ds_chunker_init(ds_chunker_t *c, const ds_chunker_params_t *params);
+DS_MUST_CHECK int ds_chunker_init(ds_chunker_t *c, const ds_chunker_params_t *params);
 
 /* Starts a new stream with the same parameters. */
 void ds_chunker_reset(ds_chunker_t *c);

@@ -14,6 +14,7 @@
 
 #include "distsync/bandwidth.h"
 #include "distsync/chunker.h"
+#include "distsync/error.h"
 
 /* max_delete: the default (a percentage) and the largest count accepted. */
 #define DS_MAX_DELETE_DEFAULT_PCT 10
@@ -124,12 +125,12 @@ typedef struct ds_config {
  * DS_ECONFIG (or -errno when the file cannot be read), leaves *out NULL and
  * writes a one-line message naming file, line and key into err.
  */
-int ds_config_load(const char *path, ds_config_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_config_load(const char *path, ds_config_t **out, char *err, size_t errlen);
 
 /* Same as ds_config_load, from text in memory; name is used in messages and
  * relative paths resolve against base_dir (NULL: the current directory). */
-int ds_config_parse(const char *text, const char *name, const char *base_dir, ds_config_t **out,
-                    char *err, size_t errlen);
+DS_MUST_CHECK int ds_config_parse(const char *text, const char *name, const char *base_dir,
+                                  ds_config_t **out, char *err, size_t errlen);
 
 void ds_config_free(ds_config_t *cfg);
 
@@ -137,14 +138,14 @@ void ds_config_free(ds_config_t *cfg);
  * existing directory, no file:// target is inside the store or the state
  * directory, no two servers have the same URL (trailing slashes aside).
  * Returns 0, or DS_ECONFIG with one line naming file, line and server. */
-int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen);
+DS_MUST_CHECK int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen);
 
 /* The part of ds_config_check for one server, which every command that
  * opens a target runs too: a file:// root that is (or, through symlinks,
  * will be) inside the store or the state directory. Returns 0 or
  * DS_ECONFIG with err naming the file, line and server. */
-int ds_config_check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err,
-                           size_t errlen);
+DS_MUST_CHECK int ds_config_check_target(const ds_config_t *cfg, const ds_server_cfg_t *s,
+                                         char *err, size_t errlen);
 
 /* Lookups. The returned pointers live as long as cfg. NULL when absent. */
 const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
@@ -152,11 +153,11 @@ const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);
 const ds_schedule_cfg_t *ds_config_schedule(const ds_config_t *cfg, const char *name);
 
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
-int ds_config_list_has(const ds_strlist_t *list, const char *s);
+DS_MUST_CHECK int ds_config_list_has(const ds_strlist_t *list, const char *s);
 
 /* The i-th key the parser accepts (0, 1, ...): sets *section ("console",
  * "server"...) and *key and returns 0; returns DS_ENOTFOUND past the last.
  * The documentation (distsync.conf(5)) is generated from this list. */
-int ds_config_key_at(size_t i, const char **section, const char **key);
+DS_MUST_CHECK int ds_config_key_at(size_t i, const char **section, const char **key);
 
 #endif

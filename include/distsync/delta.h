@@ -20,6 +20,7 @@
 
 #include "distsync/digest.h"
 #include "distsync/retain.h"
+#include "distsync/error.h"
 
 /* Block length for the issue-3 dataset (8-64 MiB files, two 4 KiB
  * overwrites, a 1 KiB insertion, a 512 B deletion; see bench/delta.c):
@@ -84,8 +85,8 @@ typedef struct ds_delta_stats {
  * opts or its size; a source's error; -errno from writing; DS_EDELTA
  * (librsync failure, logged); DS_ENOMEM.
  */
-int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
-                     const ds_delta_opts_t *opts, int out_fd, ds_delta_stats_t *st);
+DS_MUST_CHECK int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                   const ds_delta_opts_t *opts, int out_fd, ds_delta_stats_t *st);
 
 /*
  * Applies the delta in delta_fd (delta_size bytes from offset 0, pread) to
@@ -93,8 +94,8 @@ int ds_delta_compute(const ds_delta_src_t *basis, const ds_delta_src_t *target,
  * target_sha256, without storing it. Returns 0, DS_EHASH on a mismatch,
  * DS_ECORRUPT if the delta does not parse, or a source's error.
  */
-int ds_delta_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
-                   uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_delta_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
+                                 uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
 
 /* --- Delta cache: <state>/deltas/<basis-hex>-<target-hex>.rsd --- */
 
@@ -120,8 +121,8 @@ typedef struct ds_delta_cache_stats {
  * unless two threads ask for it at the same instant (both then compute and
  * publish identical bytes).
  */
-int ds_delta_cache_open(const char *dir, uint64_t cap_bytes, const ds_delta_opts_t *opts,
-                        ds_delta_cache_t **out);
+DS_MUST_CHECK int ds_delta_cache_open(const char *dir, uint64_t cap_bytes,
+                                      const ds_delta_opts_t *opts, ds_delta_cache_t **out);
 
 /* Closes the cache. NULL is a no-op. */
 void ds_delta_cache_close(ds_delta_cache_t *c);
@@ -140,10 +141,12 @@ void ds_delta_cache_close(ds_delta_cache_t *c);
  * dropped; an old-format entry only at info level, uncounted).
  * Returns 0 or the error of ds_delta_compute/ds_delta_check.
  */
-int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
-                                  const uint8_t target_sha256[DS_SHA256_LEN],
-                                  const ds_delta_src_t *basis, const ds_delta_src_t *target,
-                                  int *fd, uint64_t *size);
+DS_MUST_CHECK int ds_delta_cache_get_or_compute(ds_delta_cache_t *c,
+                                                const uint8_t basis_sha256[DS_SHA256_LEN],
+                                                const uint8_t target_sha256[DS_SHA256_LEN],
+                                                const ds_delta_src_t *basis,
+                                                const ds_delta_src_t *target, int *fd,
+                                                uint64_t *size);
 
 /*
  * ds_delta_cache_get_or_compute for a delta format (DS_DELTA_FMT_*): each
@@ -151,14 +154,17 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
  * is compressed at the cache's opts zpatch_level and checked by applying it
  * like a librsync delta.
  */
-int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
-                       const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
-                       const ds_delta_src_t *target, int *fd, uint64_t *size);
+DS_MUST_CHECK int ds_delta_cache_get(ds_delta_cache_t *c, int fmt,
+                                     const uint8_t basis_sha256[DS_SHA256_LEN],
+                                     const uint8_t target_sha256[DS_SHA256_LEN],
+                                     const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                     int *fd, uint64_t *size);
 
 /* Removes the pair's entries, every format (for example after a receiver
  * rejected the result). Returns 0 (also when absent) or -errno. */
-int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
-                        const uint8_t target_sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_delta_cache_drop(ds_delta_cache_t *c,
+                                      const uint8_t basis_sha256[DS_SHA256_LEN],
+                                      const uint8_t target_sha256[DS_SHA256_LEN]);
 
 /* Copies the cache's counters. */
 void ds_delta_cache_stats(ds_delta_cache_t *c, ds_delta_cache_stats_t *st);

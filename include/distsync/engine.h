@@ -25,6 +25,7 @@
 
 #include "distsync/config.h"
 #include "distsync/sync.h"
+#include "distsync/error.h"
 
 /* Defaults of the concurrency limits (README, distsync.conf(5)). */
 #define DS_ENGINE_MAX_SERVERS      8u  /* [console] max_servers = */
@@ -49,7 +50,8 @@ typedef struct ds_engine_opts {
 
 /* Creates an engine (its loop, the caps of sync's configuration). Returns
  * 0 with *out set, or < 0 with a message in err. */
-int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err,
+                                size_t errlen);
 
 /* Frees the engine. NULL is a no-op. */
 void ds_engine_free(ds_engine_t *e);

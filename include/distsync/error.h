@@ -12,6 +12,23 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* DS_MUST_CHECK marks a function whose int result is an error code (or a
+ * value the caller needs): the compiler warns, and -Werror fails the build,
+ * when a caller drops it. A caller that really has nothing to do with a
+ * failure writes (void) and, when the reason is not obvious, says why. */
+#if defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+/* GCC's warn_unused_result ignores a (void) cast; C2x's nodiscard, which
+ * GCC accepts in C11 mode, does not. */
+#define DS_MUST_CHECK [[nodiscard]]
+#endif
+#endif
+#if !defined(DS_MUST_CHECK) && (defined(__GNUC__) || defined(__clang__))
+#define DS_MUST_CHECK __attribute__((warn_unused_result))
+#elif !defined(DS_MUST_CHECK)
+#define DS_MUST_CHECK
+#endif
+
 /* X(name, value, message) */
 #define DS_ERRNO_MAP(X)                                                                            \
     X(CONFIG, -10001, "invalid configuration")                                                     \

@@ -5,10 +5,11 @@
 #define DISTSYNC_ESCAPE_H
 
 #include <stddef.h>
+#include "distsync/error.h"
 
 /* Returns 1 when s[0, n) is strict UTF-8 (no overlong forms, surrogates or
  * code points above U+10FFFF), else 0. */
-int ds_utf8_valid(const char *s, size_t n);
+DS_MUST_CHECK int ds_utf8_valid(const char *s, size_t n);
 
 /* Writes s[0, n) into out (outlen bytes, always NUL-terminated; truncated
  * when it does not fit) for printing: '\' as '\\', newline, tab and

@@ -49,6 +49,7 @@
 #include "distsync/catalog.h"
 #include "distsync/digest.h"
 #include "distsync/log.h"
+#include "distsync/error.h"
 
 typedef enum ds_event_kind {
     DS_EV_START = 0,
@@ -118,12 +119,13 @@ typedef int (*ds_event_fn)(void *ctx, const ds_event_info_t *ev);
  * *run_id and returns 0; returns DS_EUSAGE (bad trigger or empty name) or a
  * catalog error.
  */
-int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url, const char *trigger,
-                 int64_t now, int64_t *run_id);
+DS_MUST_CHECK int ds_run_begin(ds_catalog_t *cat, const char *server_name, const char *url,
+                               const char *trigger, int64_t now, int64_t *run_id);
 
 /* As ds_run_begin, for a run of kind "sync", "verify" or "repair". */
-int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *url,
-                      const char *trigger, const char *kind, int64_t now, int64_t *run_id);
+DS_MUST_CHECK int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *url,
+                                    const char *trigger, const char *kind, int64_t now,
+                                    int64_t *run_id);
 
 /*
  * Marks every run still 'running' whose process is gone from this host as
@@ -132,12 +134,12 @@ int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *ur
  * receives how many. Reads first, and takes the write lock only when a run
  * must be marked. Returns 0 or a catalog error.
  */
-int ds_run_reap(ds_catalog_t *cat, int64_t now, uint64_t *marked);
+DS_MUST_CHECK int ds_run_reap(ds_catalog_t *cat, int64_t now, uint64_t *marked);
 
 /* Appends one event to run_id (committed before returning unless the caller
  * holds a transaction). Returns 0, DS_EUSAGE (bad kind or level) or a
  * catalog error. */
-int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
+DS_MUST_CHECK int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
 
 /*
  * Ends run_id with status "ok", "failed", "interrupted", "cancelled" or
@@ -148,22 +150,23 @@ int ds_run_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev);
  * Returns 0, DS_ENOTFOUND (no such run), DS_EUSAGE (bad status) or a catalog
  * error.
  */
-int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_run_totals_t *totals,
-               const char *error, int64_t now);
+DS_MUST_CHECK int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status,
+                             const ds_run_totals_t *totals, const char *error, int64_t now);
 
 /* Lists runs newest first (by start time, then id), only those of server
  * (NULL: all), at most limit (0: no limit). Returns 0, the callback's
  * non-zero value, or a catalog error. */
-int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn fn, void *ctx);
+DS_MUST_CHECK int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn fn,
+                              void *ctx);
 
 /* Lists the events of run_id in the order they were written. Returns 0 (also
  * for an unknown run: no events), the callback's value, or a catalog error. */
-int ds_run_events(ds_catalog_t *cat, int64_t run_id, ds_event_fn fn, void *ctx);
+DS_MUST_CHECK int ds_run_events(ds_catalog_t *cat, int64_t run_id, ds_event_fn fn, void *ctx);
 
 /* Deletes the runs started before `before` (not those still 'running') and
  * their events. *deleted (may be NULL) receives the number of runs. Returns
  * 0 or a catalog error. */
-int ds_run_prune(ds_catalog_t *cat, int64_t before, uint64_t *deleted);
+DS_MUST_CHECK int ds_run_prune(ds_catalog_t *cat, int64_t before, uint64_t *deleted);
 
 /* --- Last-known server manifests (table server_file) --- */
 
@@ -178,30 +181,32 @@ typedef int (*ds_server_file_fn)(void *ctx, const ds_server_file_t *f);
 /* Replaces the whole last-known manifest of server (created if new) with
  * files[0, n), in one transaction (joining the caller's if open).
  * Returns 0, DS_EUSAGE or a catalog error. */
-int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
-                                   const ds_server_file_t *files, size_t n, int64_t now);
+DS_MUST_CHECK int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
+                                                 const ds_server_file_t *files, size_t n,
+                                                 int64_t now);
 
 /* Records one entry of server's last-known manifest: inserts or replaces
  * path, or deletes it when sha256 is NULL. Returns 0 or a catalog error. */
-int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const char *path,
-                                   const uint8_t *sha256, uint64_t size, int64_t now);
+DS_MUST_CHECK int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server,
+                                                 const char *path, const uint8_t *sha256,
+                                                 uint64_t size, int64_t now);
 
 /* Lists server's last-known manifest in path order (f is valid during the
  * callback only). Returns 0 (also for an unknown server: nothing), the
  * callback's value or a catalog error. */
-int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_server_file_fn fn,
-                                   void *ctx);
+DS_MUST_CHECK int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server,
+                                                 ds_server_file_fn fn, void *ctx);
 
 /* The union over all servers of the referenced SHA-256 digests, distinct:
  * *shas (malloc'ed, caller frees; NULL when *n is 0) holds *n digests of
  * DS_SHA256_LEN bytes. Returns 0, DS_ENOMEM or a catalog error. */
-int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n);
+DS_MUST_CHECK int ds_catalog_server_manifest_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n);
 
 /* The same union over servers[0, nservers) only (names; unknown ones add
  * nothing): the versions the servers of a configuration still reference.
  * Returns 0, DS_ENOMEM or a catalog error. */
-int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *servers,
-                                       size_t nservers, uint8_t **shas, size_t *n);
+DS_MUST_CHECK int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *servers,
+                                                     size_t nservers, uint8_t **shas, size_t *n);
 
 /*
  * Whether the catalog knows server's manifest: 1 once a manifest was
@@ -211,6 +216,6 @@ int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *ser
  * such a server holds is unknown, so retained versions must not be
  * collected on its account.
  */
-int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
+DS_MUST_CHECK int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
 
 #endif

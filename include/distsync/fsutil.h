@@ -5,12 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include "distsync/error.h"
 
 /* Creates path and any missing parents ("mkdir -p"), new directories with
  * mode 0750 (state directories hold the catalog: not world-readable).
  * Returns 0, or -errno of the first mkdir that failed (-ENAMETOOLONG when
  * path does not fit PATH_MAX). */
-int ds_mkdir_p(const char *path);
+DS_MUST_CHECK int ds_mkdir_p(const char *path);
 
 /* Nanoseconds since the epoch of *ts (st_mtim and the like), saturated to
  * [INT64_MIN + 1, INT64_MAX]: a file system can hold times whose nanosecond
@@ -20,7 +21,7 @@ int64_t ds_timespec_ns(const struct timespec *ts);
 
 /* Writes p[0, n) to fd, retrying short writes and EINTR. Returns 0 or
  * -errno. */
-int ds_write_all(int fd, const void *p, size_t n);
+DS_MUST_CHECK int ds_write_all(int fd, const void *p, size_t n);
 
 /* Replaces dirfd/name atomically: writes name.tmp (unlinked, then made with
  * O_EXCL: never written through a planted link; ds_pathsafe_create_tmp),
@@ -28,6 +29,6 @@ int ds_write_all(int fd, const void *p, size_t n);
  * removed on failure. A reader sees the old file or the new one. Used for
  * the target's manifest and lease. Returns 0 or -errno (-ENOSPC on a full
  * disk). */
-int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n);
+DS_MUST_CHECK int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n);
 
 #endif

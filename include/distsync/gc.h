@@ -23,6 +23,7 @@
 #include "distsync/catalog.h"
 #include "distsync/config.h"
 #include "distsync/retain.h"
+#include "distsync/error.h"
 
 /* ds_gc_run flags. */
 enum {
@@ -45,7 +46,7 @@ typedef struct ds_gc_result {
  * sets res->kept_all when collection must not run. cfg is read only.
  * Returns 0 or a catalog error.
  */
-int ds_gc_check(ds_catalog_t *cat, const ds_config_t *cfg, ds_gc_result_t *res);
+DS_MUST_CHECK int ds_gc_check(ds_catalog_t *cat, const ds_config_t *cfg, ds_gc_result_t *res);
 
 /*
  * Collects retained versions in r that no configured server references
@@ -55,7 +56,7 @@ int ds_gc_check(ds_catalog_t *cat, const ds_config_t *cfg, ds_gc_result_t *res);
  * res->referenced is still counted). Returns 0, DS_ENOMEM, or a catalog
  * or retain store error.
  */
-int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int flags,
-              ds_gc_result_t *res);
+DS_MUST_CHECK int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int flags,
+                            ds_gc_result_t *res);
 
 #endif

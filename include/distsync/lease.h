@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "distsync/error.h"
 
 #define DS_LEASE_NAME       "lease" /* inside <root>/.distsync */
 #define DS_LEASE_LOCK_NAME  "lock"
@@ -64,32 +65,32 @@ ds_lease_verdict_t ds_lease_decide(const ds_lease_t *cur, const char *console, i
                                    int lock_free);
 
 /* Serialises l as text into buf. Returns the length or DS_ETOOBIG. */
-int ds_lease_encode(const ds_lease_t *l, char *buf, size_t cap);
+DS_MUST_CHECK int ds_lease_encode(const ds_lease_t *l, char *buf, size_t cap);
 
 /* Parses the text form. Returns 0, DS_ECORRUPT or DS_EVERSION. */
-int ds_lease_decode(const char *buf, size_t len, ds_lease_t *l);
+DS_MUST_CHECK int ds_lease_decode(const char *buf, size_t len, ds_lease_t *l);
 
 /* Reads DS_LEASE_NAME from the state directory fd (never blocks: a FIFO or
  * device there is DS_ENOTREG). Returns 0, DS_ENOTFOUND (no lease),
  * DS_ECORRUPT, DS_ENOTREG, DS_ESYMLINK, or -errno. */
-int ds_lease_read(int dsdir, ds_lease_t *l);
+DS_MUST_CHECK int ds_lease_read(int dsdir, ds_lease_t *l);
 
 /* Writes the lease atomically. Returns 0 or -errno. */
-int ds_lease_write(int dsdir, const ds_lease_t *l);
+DS_MUST_CHECK int ds_lease_write(int dsdir, const ds_lease_t *l);
 
 /* Removes the lease file. Returns 0 or -errno (a missing file is 0). */
-int ds_lease_remove(int dsdir);
+DS_MUST_CHECK int ds_lease_remove(int dsdir);
 
 /* Takes flock(DS_LEASE_LOCK_NAME, LOCK_EX | LOCK_NB). Returns 0 with *fd set
  * (close it to release), DS_ELEASE when another process holds it,
  * DS_ENOTREG / DS_ESYMLINK / DS_EEXISTS (not a plain file), -errno. */
-int ds_lease_lock(int dsdir, int *fd);
+DS_MUST_CHECK int ds_lease_lock(int dsdir, int *fd);
 
 /* Takes flock(DS_LEASE_GUARD_NAME, LOCK_EX), waiting up to wait_ms for it.
  * Held only around one read-decide-write of the lease file. Returns 0 with
  * *fd set (close it to release), DS_ELEASE on timeout, or an error as
  * ds_lease_lock. */
-int ds_lease_guard(int dsdir, int wait_ms, int *fd);
+DS_MUST_CHECK int ds_lease_guard(int dsdir, int wait_ms, int *fd);
 
 /* "server is being synced by console Y (pid P on host H) until T" into buf. */
 void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 #define DS_MANIFEST_NAME    "manifest" /* inside <root>/.distsync */
 #define DS_MANIFEST_VERSION 1
@@ -30,7 +31,7 @@ typedef struct ds_manifest_entry {
 typedef struct ds_manifest ds_manifest_t;
 
 /* Creates an empty manifest. Returns 0 or DS_ENOMEM. */
-int ds_manifest_new(ds_manifest_t **out);
+DS_MUST_CHECK int ds_manifest_new(ds_manifest_t **out);
 void ds_manifest_free(ds_manifest_t *m);
 
 /* Number of entries. */
@@ -41,26 +42,28 @@ const ds_manifest_entry_t *ds_manifest_get(const ds_manifest_t *m, const char *p
 
 /* Inserts or replaces path's entry (path is copied). Returns 0, DS_EPATH
  * (path fails ds_pathsafe_check) or DS_ENOMEM. */
-int ds_manifest_put(ds_manifest_t *m, const char *path, uint64_t size, int64_t mtime_ns,
-                    const uint8_t sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_manifest_put(ds_manifest_t *m, const char *path, uint64_t size,
+                                  int64_t mtime_ns, const uint8_t sha256[DS_SHA256_LEN]);
 
 /* Removes path. Returns 0 or DS_ENOTFOUND. */
-int ds_manifest_remove(ds_manifest_t *m, const char *path);
+DS_MUST_CHECK int ds_manifest_remove(ds_manifest_t *m, const char *path);
 
 /* Allocates (*out, caller frees the array only) the entries sorted by path in
  * byte order. Pointers are valid until the next put/remove/free.
  * Returns 0 or DS_ENOMEM. */
-int ds_manifest_sorted(const ds_manifest_t *m, const ds_manifest_entry_t ***out, size_t *n);
+DS_MUST_CHECK int ds_manifest_sorted(const ds_manifest_t *m, const ds_manifest_entry_t ***out,
+                                     size_t *n);
 
 /* Encodes m into a malloc'd buffer (*buf, caller frees). Returns 0 or DS_ENOMEM. */
-int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len);
+DS_MUST_CHECK int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len);
 
 /*
  * Decodes a manifest. Returns 0 with *out set, DS_EVERSION (a newer format
  * version), or DS_ECORRUPT (bad magic, checksum, truncated, unsorted or
  * duplicate paths, unsafe path) with a one-line reason in err.
  */
-int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *err,
+                                     size_t errlen);
 
 /*
  * The same decoder fed in slices (src/proto/manifest_stream.c), for a manifest
@@ -74,9 +77,10 @@ int ds_manifest_decode(const void *buf, size_t len, ds_manifest_t **out, char *e
  * error. error: a one-line reason ("" when none), valid as long as d.
  */
 typedef struct ds_manifest_decoder ds_manifest_decoder_t;
-int ds_manifest_decoder_new(uint64_t max_len, uint64_t max_entries, ds_manifest_decoder_t **out);
-int ds_manifest_decoder_feed(ds_manifest_decoder_t *d, const void *p, size_t n);
-int ds_manifest_decoder_finish(ds_manifest_decoder_t *d, ds_manifest_t **out);
+DS_MUST_CHECK int ds_manifest_decoder_new(uint64_t max_len, uint64_t max_entries,
+                                          ds_manifest_decoder_t **out);
+DS_MUST_CHECK int ds_manifest_decoder_feed(ds_manifest_decoder_t *d, const void *p, size_t n);
+DS_MUST_CHECK int ds_manifest_decoder_finish(ds_manifest_decoder_t *d, ds_manifest_t **out);
 const char *ds_manifest_decoder_error(const ds_manifest_decoder_t *d);
 void ds_manifest_decoder_free(ds_manifest_decoder_t *d);
 
@@ -86,9 +90,9 @@ void ds_manifest_decoder_free(ds_manifest_decoder_t *d);
  * refused without blocking (DS_ENOTREG / DS_ESYMLINK). Returns 0 or the
  * decode/-errno error (reason, naming the file, in err).
  */
-int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen);
 
 /* Writes m as DS_MANIFEST_NAME in dsdir atomically. Returns 0 or -errno/DS_ENOMEM. */
-int ds_manifest_store(int dsdir, const ds_manifest_t *m);
+DS_MUST_CHECK int ds_manifest_store(int dsdir, const ds_manifest_t *m);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/stat.h>
+#include "distsync/error.h"
 
 #define DS_PATHSAFE_MAX 4095 /* bytes, without the NUL */
 #define DS_STATE_DIR    ".distsync"
@@ -19,7 +20,7 @@
  * backslash, no control character, not under DS_STATE_DIR. Returns 0 or
  * DS_EPATH; *why (may be NULL) gets a static reason ("'..' component").
  */
-int ds_pathsafe_check(const char *rel, const char **why);
+DS_MUST_CHECK int ds_pathsafe_check(const char *rel, const char **why);
 
 /* Flags for ds_pathsafe_open_parent's create argument. */
 #define DS_PATHSAFE_CREATE 1 /* make missing directories (mode 0755) */
@@ -35,14 +36,15 @@ int ds_pathsafe_check(const char *rel, const char **why);
  * DS_ESYMLINK (a component is a symlink), DS_ENOTREG (a component is not a
  * directory), or -errno (-ENOENT when missing and !create).
  */
-int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd, const char **leaf);
+DS_MUST_CHECK int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd,
+                                          const char **leaf);
 
 /*
  * Opens an existing regular file rel for reading (O_NOFOLLOW, O_NONBLOCK so a
  * FIFO cannot block). *fd gets the fd, *st (may be NULL) its fstat. Returns
  * 0, DS_EPATH, DS_ESYMLINK, DS_ENOTREG (device, FIFO, directory...) or -errno.
  */
-int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st);
+DS_MUST_CHECK int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st);
 
 /*
  * Opens name inside the state directory dirfd (<root>/.distsync) without
@@ -55,7 +57,7 @@ int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st)
  * returning. Returns 0 and *fd, -ENOENT, DS_ESYMLINK, DS_ENOTREG (FIFO,
  * device, socket, directory), DS_EEXISTS (hard-linked), or -errno.
  */
-int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd);
+DS_MUST_CHECK int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd);
 
 /*
  * Creates a fresh temporary file name in dirfd for writing: whatever is
@@ -65,7 +67,7 @@ int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd);
  * DS_ENOTREG when name is a directory, or -errno (-EEXIST when another
  * process recreated it in between).
  */
-int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd);
+DS_MUST_CHECK int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd);
 
 /* Static text for a pathsafe error code, naming the reason. */
 const char *ds_pathsafe_reason(int err);

@@ -28,6 +28,7 @@
 
 #include "distsync/digest.h"
 #include "distsync/manifest.h"
+#include "distsync/error.h"
 
 /* Estimated protocol bytes per file operation (headers, path, commit). */
 #define DS_PLAN_FILE_OVERHEAD 160u
@@ -190,7 +191,7 @@ typedef struct ds_plan {
  * strings point into in->have) the paths to HASH. in->hashes is ignored.
  * Returns 0 or DS_ENOMEM.
  */
-int ds_plan_need_hash(const ds_plan_input_t *in, const char ***paths, size_t *n);
+DS_MUST_CHECK int ds_plan_need_hash(const ds_plan_input_t *in, const char ***paths, size_t *n);
 
 /*
  * Stage 2: builds the plan into *out (free with ds_plan_free). A path that
@@ -209,7 +210,7 @@ int ds_plan_need_hash(const ds_plan_input_t *in, const char ***paths, size_t *n)
  *    a wrong set would be arbitrary damage.
  * Returns 0, DS_ENOMEM or an oracle's error.
  */
-int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out);
+DS_MUST_CHECK int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out);
 
 void ds_plan_free(ds_plan_t *p);
 

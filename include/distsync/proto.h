@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 #define DS_PROTO_MAGIC          0x44534150u /* "DSAP" */
 #define DS_PROTO_VERSION_MIN    1
@@ -231,9 +232,9 @@ typedef struct ds_proto_buf {
 } ds_proto_buf_t;
 
 /* Ensures room for n more bytes. Returns 0 or DS_ENOMEM. */
-int ds_proto_buf_reserve(ds_proto_buf_t *b, size_t n);
+DS_MUST_CHECK int ds_proto_buf_reserve(ds_proto_buf_t *b, size_t n);
 /* Appends n bytes. Returns 0 or DS_ENOMEM. */
-int ds_proto_buf_append(ds_proto_buf_t *b, const void *p, size_t n);
+DS_MUST_CHECK int ds_proto_buf_append(ds_proto_buf_t *b, const void *p, size_t n);
 /* Drops the first n bytes (n <= len). */
 void ds_proto_buf_consume(ds_proto_buf_t *b, size_t n);
 void ds_proto_buf_free(ds_proto_buf_t *b);
@@ -255,23 +256,23 @@ long ds_proto_frame_len(const uint8_t *buf, size_t len);
  * length, string with NUL or too long, bad enum value) or DS_EVERSION (HELLO
  * with a bad magic). m borrows from buf.
  */
-int ds_proto_decode(const uint8_t *buf, size_t len, ds_msg_t *m);
+DS_MUST_CHECK int ds_proto_decode(const uint8_t *buf, size_t len, ds_msg_t *m);
 
 /*
  * Appends the frame for m to out. Fails with DS_ETOOBIG when the payload
  * would exceed DS_PROTO_MAX_PAYLOAD, DS_EPROTO on an unknown type, DS_ENOMEM.
  * On failure out is unchanged.
  */
-int ds_proto_encode(ds_proto_buf_t *out, const ds_msg_t *m);
+DS_MUST_CHECK int ds_proto_encode(ds_proto_buf_t *out, const ds_msg_t *m);
 
 /* Appends one LIST_DATA entry to an entries blob (for m->u.list). */
-int ds_proto_list_put(ds_proto_buf_t *b, const ds_list_entry_t *e);
+DS_MUST_CHECK int ds_proto_list_put(ds_proto_buf_t *b, const ds_list_entry_t *e);
 
 /*
  * Takes the next entry from a LIST_DATA entries blob, advancing *p and *len.
  * Returns 1 with *e filled, 0 at the end, DS_EPROTO when malformed.
  */
-int ds_proto_list_next(const uint8_t **p, size_t *len, ds_list_entry_t *e);
+DS_MUST_CHECK int ds_proto_list_next(const uint8_t **p, size_t *len, ds_list_entry_t *e);
 
 /*
  * Version 4 packing of a MANIFEST_DATA or LIST_DATA message m (not packed):
@@ -281,7 +282,7 @@ int ds_proto_list_next(const uint8_t **p, size_t *len, ds_list_entry_t *e);
  * type), DS_ETOOBIG (plain payload over DS_PROTO_MAX_DATA) or DS_ENOMEM.
  * On failure out is unchanged.
  */
-int ds_proto_pack(ds_proto_buf_t *out, const ds_msg_t *m, void *zc, int level);
+DS_MUST_CHECK int ds_proto_pack(ds_proto_buf_t *out, const ds_msg_t *m, void *zc, int level);
 
 /* Unpacks packed frames; holds one decompression context and one buffer of
  * at most DS_PROTO_HDR_LEN + DS_PROTO_MAX_DATA bytes. Zero-initialise;
@@ -298,7 +299,7 @@ typedef struct ds_proto_unpacker {
  * that would produce more, or less, is DS_ECORRUPT. Returns 0, DS_ECORRUPT,
  * DS_EPROTO (the plain payload is malformed) or DS_ENOMEM.
  */
-int ds_proto_unpack(ds_proto_unpacker_t *u, const ds_msg_t *m, ds_msg_t *out);
+DS_MUST_CHECK int ds_proto_unpack(ds_proto_unpacker_t *u, const ds_msg_t *m, ds_msg_t *out);
 void ds_proto_unpacker_free(ds_proto_unpacker_t *u);
 
 /* Static name of a message type ("FILE_BEGIN"), "?" when unknown. */

@@ -36,6 +36,7 @@
 #define DISTSYNC_RATELIMIT_H
 
 #include <stdint.h>
+#include "distsync/error.h"
 
 #define DS_RL_NEVER     INT64_MAX   /* "no wake-up time is known" */
 #define DS_RL_BURST_NS  5000000LL   /* bucket depth: 5 ms of the rate ... */
@@ -54,7 +55,7 @@ typedef struct ds_rl_grant {
 } ds_rl_grant_t;
 
 /* Returns a new limiter with an uncapped root in *out. 0 or DS_ENOMEM. */
-int ds_rl_new(ds_rl_t **out);
+DS_MUST_CHECK int ds_rl_new(ds_rl_t **out);
 
 /* Frees rl and every node; NULL is a no-op. */
 void ds_rl_free(ds_rl_t *rl);
@@ -64,7 +65,7 @@ ds_rl_node_t *ds_rl_root(ds_rl_t *rl);
 
 /* Adds an uncapped child of parent (a node of rl) into *out; it lives as
  * long as rl. Returns 0 or DS_ENOMEM. */
-int ds_rl_add(ds_rl_t *rl, ds_rl_node_t *parent, ds_rl_node_t **out);
+DS_MUST_CHECK int ds_rl_add(ds_rl_t *rl, ds_rl_node_t *parent, ds_rl_node_t **out);
 
 /*
  * Sets node n's cap to bps bits per second (DS_BW_OFF: none, 0: paused)

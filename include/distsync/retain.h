@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 #define DS_RETAIN_REC_LEN 20 /* XXH3-128 canonical (16) + u32 LE length */
 
@@ -62,7 +63,7 @@ typedef struct ds_retain_usage {
 /* Opens (creating if needed) the store in directory dir, which is created
  * too. On success *out owns the store; release it with ds_retain_close().
  * Returns 0, -errno, DS_ECATALOG (SQLite failure, logged) or DS_ENOMEM. */
-int ds_retain_open(const char *dir, ds_retain_t **out);
+DS_MUST_CHECK int ds_retain_open(const char *dir, ds_retain_t **out);
 
 /* Closes the store. All its readers must have been freed. NULL is a no-op. */
 void ds_retain_close(ds_retain_t *r);
@@ -78,18 +79,18 @@ void ds_retain_close(ds_retain_t *r);
  * file changed since it was chunked); -errno; DS_ECATALOG; DS_ENOMEM.
  * On failure nothing of this version is stored.
  */
-int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN], uint64_t size,
-                  const uint8_t *chunks, size_t nchunks, int flags);
+DS_MUST_CHECK int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN],
+                                uint64_t size, const uint8_t *chunks, size_t nchunks, int flags);
 
 /* Returns 1 if the version is retained, 0 if not, or a negative error. */
-int ds_retain_has(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_retain_has(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
 
 /* Opens a random-access reader on a retained version. *out is valid until
  * ds_retain_reader_free(), which must precede ds_retain_close(r).
  * Returns 0, DS_ENOTFOUND, DS_ECORRUPT (bad version record), DS_ECATALOG or
  * DS_ENOMEM. */
-int ds_retain_open_version(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN], int flags,
-                           ds_retain_reader_t **out);
+DS_MUST_CHECK int ds_retain_open_version(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN],
+                                         int flags, ds_retain_reader_t **out);
 
 /* Size in bytes of the reader's version. */
 uint64_t ds_retain_reader_size(const ds_retain_reader_t *rd);
@@ -113,7 +114,7 @@ void ds_retain_reader_free(ds_retain_reader_t *rd);
 
 /* Reads a whole version and checks every chunk and its SHA-256.
  * Returns 0, DS_ENOTFOUND, DS_ECORRUPT, DS_EHASH or another error. */
-int ds_retain_verify(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_retain_verify(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
 
 /*
  * Garbage collection: deletes every version whose SHA-256 is not among
@@ -123,14 +124,15 @@ int ds_retain_verify(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
  * (may be NULL) receives the compressed bytes of the deleted chunks.
  * Returns 0, DS_ECATALOG or DS_ENOMEM.
  */
-int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep, uint64_t *freed_bytes);
+DS_MUST_CHECK int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep,
+                               uint64_t *freed_bytes);
 
 /* The same; with dry_run, *freed_bytes gets what it would free and the
  * transaction is rolled back: nothing changes. */
-int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
-                    uint64_t *freed_bytes);
+DS_MUST_CHECK int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
+                                  uint64_t *freed_bytes);
 
 /* Fills *u with the space the store uses. Returns 0 or DS_ECATALOG. */
-int ds_retain_usage(ds_retain_t *r, ds_retain_usage_t *u);
+DS_MUST_CHECK int ds_retain_usage(ds_retain_t *r, ds_retain_usage_t *u);
 
 #endif

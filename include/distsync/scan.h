@@ -54,6 +54,7 @@
 #include "distsync/catalog.h"
 #include "distsync/chunker.h"
 #include "distsync/escape.h" /* ds_utf8_valid, ds_escape_name (moved to base/) */
+#include "distsync/error.h"
 
 #define DS_SCAN_BLOCK       (1u << 20)
 #define DS_SCAN_BATCH_FILES 2048
@@ -116,6 +117,7 @@ typedef struct ds_scan_opts {
  * unreadable: -errno; catalog failure; bad chunk params: DS_ERANGE) after
  * rolling back the current batch; committed batches stay.
  */
-int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *stats);
+DS_MUST_CHECK int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat,
+                              ds_scan_stats_t *stats);
 
 #endif

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "distsync/tz.h"
+#include "distsync/error.h"
 
 typedef enum ds_schedule_kind {
     DS_SCHED_ONCE = 1,
@@ -65,15 +66,17 @@ typedef struct ds_schedule ds_schedule_t;
  * a message naming the offending word in err (e.g. "word 'tuesdya' is not a
  * weekday", "delay +40 days is out of range 0..31").
  */
-int ds_schedule_parse_rule(const char *when, ds_schedule_rule_t *rule, char *err, size_t errlen);
+DS_MUST_CHECK int ds_schedule_parse_rule(const char *when, ds_schedule_rule_t *rule, char *err,
+                                         size_t errlen);
 
 /* Writes the canonical text of rule into buf (parses back to the same
  * rule). Returns 0 or DS_ETOOBIG. */
-int ds_schedule_format_rule(const ds_schedule_rule_t *rule, char *buf, size_t len);
+DS_MUST_CHECK int ds_schedule_format_rule(const ds_schedule_rule_t *rule, char *buf, size_t len);
 
 /* Parses a window: a positive number with unit m, h or d ("90m", "4h",
  * "2d"), at most 366 days. Returns 0 and seconds, or DS_ESCHEDULE. */
-int ds_schedule_parse_window(const char *window, int64_t *secs, char *err, size_t errlen);
+DS_MUST_CHECK int ds_schedule_parse_window(const char *window, int64_t *secs, char *err,
+                                           size_t errlen);
 
 /*
  * Parses a schedule: rule text when, zone tz_name (NULL or "": the console's
@@ -82,14 +85,14 @@ int ds_schedule_parse_window(const char *window, int64_t *secs, char *err, size_
  * or window, DS_ETZ for an unknown zone ("unknown time zone
  * 'Europe/Pariss'"), with the message in err.
  */
-int ds_schedule_parse(const char *when, const char *tz_name, const char *window,
-                      ds_schedule_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_schedule_parse(const char *when, const char *tz_name, const char *window,
+                                    ds_schedule_t **out, char *err, size_t errlen);
 
 /* Builds a schedule from a parsed rule; takes ownership of tz (also on
  * failure). window in seconds, 0 = none. Returns 0, DS_ESCHEDULE for an
  * invalid rule, DS_ENOMEM. */
-int ds_schedule_new(const ds_schedule_rule_t *rule, ds_tz_t *tz, int64_t window,
-                    ds_schedule_t **out);
+DS_MUST_CHECK int ds_schedule_new(const ds_schedule_rule_t *rule, ds_tz_t *tz, int64_t window,
+                                  ds_schedule_t **out);
 
 void ds_schedule_free(ds_schedule_t *s);
 
@@ -100,15 +103,15 @@ int64_t ds_schedule_window(const ds_schedule_t *s); /* seconds, 0 = none */
 
 /* The first fire time strictly after `after`. Returns 0, DS_ENOTFOUND when
  * there is none (a past "once"), DS_ERANGE outside years 1..9999. */
-int ds_schedule_next(const ds_schedule_t *s, int64_t after, int64_t *fire);
+DS_MUST_CHECK int ds_schedule_next(const ds_schedule_t *s, int64_t after, int64_t *fire);
 
 /* The latest fire time at or before `at` (to catch up a run missed during
  * downtime). Returns 0, DS_ENOTFOUND, DS_ERANGE. */
-int ds_schedule_prev(const ds_schedule_t *s, int64_t at, int64_t *fire);
+DS_MUST_CHECK int ds_schedule_prev(const ds_schedule_t *s, int64_t at, int64_t *fire);
 
 /* The anchor instant of the cycle that fires at `fire` (for snapshot
  * pinning). Returns 0, or DS_ENOTFOUND if fire is not a fire time of s. */
-int ds_schedule_anchor(const ds_schedule_t *s, int64_t fire, int64_t *anchor);
+DS_MUST_CHECK int ds_schedule_anchor(const ds_schedule_t *s, int64_t fire, int64_t *anchor);
 
 /* End of the run window for a fire time: fire + window, or INT64_MAX when
  * the schedule has no window. */

@@ -30,6 +30,7 @@
 #include "distsync/digest.h"
 #include "distsync/manifest.h"
 #include "distsync/transport.h"
+#include "distsync/error.h"
 
 typedef struct ds_session ds_session_t;
 
@@ -136,14 +137,15 @@ typedef struct ds_session_stats {
  * session never closes it). opts and its strings are copied. Returns 0 or
  * DS_ENOMEM / DS_EUSAGE (no console id).
  */
-int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts, ds_session_t **out);
+DS_MUST_CHECK int ds_session_new(ds_transport_t *t, const ds_session_opts_t *opts,
+                                 ds_session_t **out);
 
 /* Frees the session. NULL is a no-op. */
 void ds_session_free(ds_session_t *s);
 
 /* Queues HELLO, LEASE acquire (write sessions), MANIFEST_GET and LIST "".
  * Returns 0 or DS_ENOMEM. */
-int ds_session_start(ds_session_t *s);
+DS_MUST_CHECK int ds_session_start(ds_session_t *s);
 
 /*
  * Moves bytes: writes queued output while the transport takes it, reads
@@ -151,7 +153,7 @@ int ds_session_start(ds_session_t *s);
  * seconds). Never blocks. Returns 0, or a negative code once the session
  * failed (message in ds_session_error(); phase DS_SESSION_FAILED).
  */
-int ds_session_step(ds_session_t *s, int64_t now);
+DS_MUST_CHECK int ds_session_step(ds_session_t *s, int64_t now);
 
 /*
  * What the driver should wait for, as the transport says
@@ -160,7 +162,7 @@ int ds_session_step(ds_session_t *s, int64_t now);
  * Returns 1 when the transport has no fds and step should simply be called
  * again, 0 when the driver should poll.
  */
-int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents);
+DS_MUST_CHECK int ds_session_poll(const ds_session_t *s, int *rfd, int *wfd, short *wevents);
 
 ds_session_phase_t ds_session_phase(const ds_session_t *s);
 
@@ -171,7 +173,7 @@ unsigned ds_session_version(const ds_session_t *s);
 const char *ds_session_error(const ds_session_t *s);
 
 /* 1 when the session failed because another console holds the lease. */
-int ds_session_busy(const ds_session_t *s);
+DS_MUST_CHECK int ds_session_busy(const ds_session_t *s);
 
 /* The target's manifest (READY and later; owned by the session). */
 const ds_manifest_t *ds_session_manifest(const ds_session_t *s);
@@ -182,7 +184,7 @@ void ds_session_listing(const ds_session_t *s, const ds_session_entry_t **e, siz
 /* 1 when another file operation may start: the window has room and the
  * queued output is below the high-water mark (opts.out_high, or about 2 s
  * of the rate given to ds_session_set_rate). */
-int ds_session_room(const ds_session_t *s);
+DS_MUST_CHECK int ds_session_room(const ds_session_t *s);
 
 /*
  * Sizes the session for a link of bytes_per_s (the server's effective cap,
@@ -219,7 +221,7 @@ size_t ds_session_data_block(const ds_session_t *s);
 size_t ds_session_ctl_pending(const ds_session_t *s);
 
 /* 1 when no request waits for its reply and no output is queued. */
-int ds_session_idle(const ds_session_t *s);
+DS_MUST_CHECK int ds_session_idle(const ds_session_t *s);
 
 /* What the session waits on, for messages: the type name of the oldest
  * unanswered request ("MANIFEST_GET"), "sending" when only output is
@@ -227,15 +229,15 @@ int ds_session_idle(const ds_session_t *s);
 const char *ds_session_waiting_for(const ds_session_t *s);
 
 /* Queues HASH path. Returns 0 or DS_ENOMEM / DS_EUSAGE (wrong phase). */
-int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag);
+DS_MUST_CHECK int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag);
 
 /* Queues SIG path: the librsync signature of a target file with blocks of
  * block_len bytes and strong_len-byte strong sums (rsync fallback for
  * content the console does not know). size is the file's size as listed:
  * a signature longer than ds_session_sig_max() of it fails the session
  * (a target cannot make the console buffer more). Returns 0 or < 0. */
-int ds_session_sig(ds_session_t *s, const char *path, uint64_t size, uint32_t block_len,
-                   uint8_t strong_len, uint64_t tag);
+DS_MUST_CHECK int ds_session_sig(ds_session_t *s, const char *path, uint64_t size,
+                                 uint32_t block_len, uint8_t strong_len, uint64_t tag);
 
 /* Length of the librsync signature of a size-byte file: a 12-byte header
  * and, per block, a 4-byte weak sum and a strong_len-byte strong sum. */
@@ -243,27 +245,29 @@ uint64_t ds_session_sig_max(uint64_t size, uint32_t block_len, uint8_t strong_le
 
 /* Starts a file: FILE_BEGIN with a new file id in *fid. mtime_ns may be
  * DS_PROTO_NO_MTIME. Returns 0, DS_ENOMEM or DS_EUSAGE (wrong phase). */
-int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint32_t mode,
-                          int64_t mtime_ns, uint64_t tag, uint32_t *fid);
+DS_MUST_CHECK int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size,
+                                        uint32_t mode, int64_t mtime_ns, uint64_t tag,
+                                        uint32_t *fid);
 
 /* Queues n bytes of LITERAL data (basis NULL) or of a DELTA stream against
  * basis, in frames of at most ds_session_data_block() bytes, zstd-compressed
  * per frame when that makes it smaller. Returns 0 or a negative code. */
-int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const void *p, size_t n);
+DS_MUST_CHECK int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis,
+                                       const void *p, size_t n);
 
 /* COPY len bytes at off of the target file basis. Returns 0 or < 0. */
-int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis, uint64_t off,
-                         uint64_t len);
+DS_MUST_CHECK int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis,
+                                       uint64_t off, uint64_t len);
 
 /* DELTA_END, FILE_COMMIT (expected size and SHA-256), FILE_ABORT. The
  * commit or abort yields one DS_SRES_FILE result. Return 0 or < 0. */
-int ds_session_file_delta_end(ds_session_t *s, uint32_t fid);
-int ds_session_file_commit(ds_session_t *s, uint32_t fid, uint64_t size,
-                           const uint8_t sha256[DS_SHA256_LEN]);
-int ds_session_file_abort(ds_session_t *s, uint32_t fid);
+DS_MUST_CHECK int ds_session_file_delta_end(ds_session_t *s, uint32_t fid);
+DS_MUST_CHECK int ds_session_file_commit(ds_session_t *s, uint32_t fid, uint64_t size,
+                                         const uint8_t sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_session_file_abort(ds_session_t *s, uint32_t fid);
 
 /* 1 when the receiver already failed file fid (its data is discarded). */
-int ds_session_file_failed(const ds_session_t *s, uint32_t fid);
+DS_MUST_CHECK int ds_session_file_failed(const ds_session_t *s, uint32_t fid);
 
 /* Queues ADOPT (protocol version 2, see ds_session_version): the target
  * file path already holds size bytes with this SHA-256; the receiver
@@ -271,19 +275,20 @@ int ds_session_file_failed(const ds_session_t *s, uint32_t fid);
  * its mtime unless mtime_ns is DS_PROTO_NO_MTIME. Yields one DS_SRES_FILE
  * result. Returns 0, DS_EUSAGE (wrong phase, or the peer speaks version 1:
  * send a COPY of the file onto itself instead) or DS_ENOMEM. */
-int ds_session_adopt(ds_session_t *s, const char *path, uint64_t size, int64_t mtime_ns,
-                     const uint8_t sha256[DS_SHA256_LEN], uint64_t tag);
+DS_MUST_CHECK int ds_session_adopt(ds_session_t *s, const char *path, uint64_t size,
+                                   int64_t mtime_ns, const uint8_t sha256[DS_SHA256_LEN],
+                                   uint64_t tag);
 
 /* Queues DELETE path. Returns 0 or < 0. */
-int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag);
+DS_MUST_CHECK int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag);
 
 /* Queues MANIFEST_COMMIT (one DS_SRES_MANIFEST result). Returns 0 or < 0. */
-int ds_session_commit_manifest(ds_session_t *s);
+DS_MUST_CHECK int ds_session_commit_manifest(ds_session_t *s);
 
 /* Queues MANIFEST_GET to refresh ds_session_manifest() (READY only); the
  * refreshed manifest replaces the old one when its reply arrives (the
  * session is idle again). Returns 0 or < 0. */
-int ds_session_refresh_manifest(ds_session_t *s);
+DS_MUST_CHECK int ds_session_refresh_manifest(ds_session_t *s);
 
 /*
  * Cancels what is queued and not yet on the wire (READY only): the output
@@ -295,13 +300,13 @@ int ds_session_refresh_manifest(ds_session_t *s);
  * Files committed before the cut complete. Later file operations on a
  * forgotten fid return DS_EUSAGE. Returns 0 or < 0.
  */
-int ds_session_cancel_sends(ds_session_t *s);
+DS_MUST_CHECK int ds_session_cancel_sends(ds_session_t *s);
 
 /* Queues LEASE release (write sessions) and BYE. Returns 0 or < 0. */
-int ds_session_close(ds_session_t *s);
+DS_MUST_CHECK int ds_session_close(ds_session_t *s);
 
 /* Takes the next outcome: returns 1 with *r filled, 0 when none is ready. */
-int ds_session_next_result(ds_session_t *s, ds_session_result_t *r);
+DS_MUST_CHECK int ds_session_next_result(ds_session_t *s, ds_session_result_t *r);
 
 /* Counters so far. */
 const ds_session_stats_t *ds_session_stats(const ds_session_t *s);
@@ -315,7 +320,7 @@ const ds_session_stats_t *ds_session_stats(const ds_session_t *s);
  * cap_bytes (raw plus compressed; 0: 64 MiB) are held, then no more.
  * Not thread-safe: one session at a time. Returns 0 or DS_ENOMEM.
  */
-int ds_session_zcache_new(size_t cap_bytes, ds_session_zcache_t **out);
+DS_MUST_CHECK int ds_session_zcache_new(size_t cap_bytes, ds_session_zcache_t **out);
 
 /* Frees the cache. NULL is a no-op. */
 void ds_session_zcache_free(ds_session_zcache_t *c);

@@ -27,6 +27,7 @@
 #include "distsync/config.h"
 #include "distsync/plan.h"
 #include "distsync/retain.h"
+#include "distsync/error.h"
 
 typedef struct ds_sync ds_sync_t;
 
@@ -81,7 +82,7 @@ typedef struct ds_sync_result {
  * Opens the shared state under cfg->state (catalog.db, retain/, deltas/).
  * Returns 0 with *out set, or a negative code with a message in err.
  */
-int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen);
 
 /* Closes everything. NULL is a no-op. */
 void ds_sync_close(ds_sync_t *s);
@@ -105,7 +106,7 @@ ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
 void ds_sync_cancel(ds_sync_t *s);
 
 /* 1 once ds_sync_cancel() was called. */
-int ds_sync_cancelled(const ds_sync_t *s);
+DS_MUST_CHECK int ds_sync_cancelled(const ds_sync_t *s);
 
 /*
  * Runs one server in mode. Fills *res (zeroed first; clear it with
@@ -120,7 +121,7 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
 
 /* The console's retain store (STATE/retain): its size and versions, for
  * reports (status). Returns 0 or < 0. */
-int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u);
+DS_MUST_CHECK int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u);
 
 /* Frees res->plan. */
 void ds_sync_result_clear(ds_sync_result_t *res);
@@ -134,6 +135,6 @@ void ds_sync_result_clear(ds_sync_result_t *res);
  * info level. *freed (may be NULL) gets the bytes freed. Returns 0 (also
  * when it skipped) or < 0.
  */
-int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
+DS_MUST_CHECK int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
 
 #endif

@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "distsync/error.h"
 
 typedef struct ds_transport ds_transport_t;
 
@@ -112,13 +113,13 @@ typedef struct ds_transport_cfg {
  * (create it, or set create_root = yes)" unless cfg->create_root; a root
  * that is not a directory fails naming it and the errno.
  */
-int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
-                      size_t errlen);
+DS_MUST_CHECK int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
+                                    size_t errlen);
 
 /* Wrappers over the vtable; see ds_transport_ops_t. */
 long ds_transport_write(ds_transport_t *t, const void *p, size_t n);
 long ds_transport_read(ds_transport_t *t, void *buf, size_t cap);
-int ds_transport_close(ds_transport_t *t);
+DS_MUST_CHECK int ds_transport_close(ds_transport_t *t);
 /* Ends a hung peer (see ds_transport_ops_t.kill); close and free still
  * follow. */
 void ds_transport_kill(ds_transport_t *t);
@@ -140,13 +141,14 @@ void ds_transport_free(ds_transport_t *t);
 
 /* Backends (src/transport/transport_local.c, src/transport/transport_pipe.c).
  * root is the target directory. Both may block (see above). */
-int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
-                             size_t errlen);
-int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
-                            ds_transport_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out,
+                                           char *err, size_t errlen);
+DS_MUST_CHECK int ds__transport_pipe_open(const char *root, const char *agent,
+                                          unsigned close_wait_s, ds_transport_t **out, char *err,
+                                          size_t errlen);
 
-int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
-                           size_t errlen);
+DS_MUST_CHECK int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out,
+                                         char *err, size_t errlen);
 
 /*
  * `distsync trust`: the host key of cfg's ssh:// server. Connects (bounded
@@ -165,14 +167,14 @@ typedef struct ds_ssh_hostkey {
     void *priv; /* the key itself */
 } ds_ssh_hostkey_t;
 
-int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, char *err,
-                         size_t errlen);
+DS_MUST_CHECK int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk,
+                                       char *err, size_t errlen);
 /* Appends hk's key to hk->known_hosts (created 0600 if missing). Returns 0
  * or a negative code with err naming the file. */
-int ds_ssh_hostkey_trust(const ds_ssh_hostkey_t *hk, char *err, size_t errlen);
+DS_MUST_CHECK int ds_ssh_hostkey_trust(const ds_ssh_hostkey_t *hk, char *err, size_t errlen);
 void ds_ssh_hostkey_free(ds_ssh_hostkey_t *hk);
 
 /* Extracts the directory of a file:// URL into buf. Returns 0 or DS_EUSAGE. */
-int ds_transport_file_root(const char *url, char *buf, size_t cap);
+DS_MUST_CHECK int ds_transport_file_root(const char *url, char *buf, size_t cap);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "distsync/error.h"
 
 typedef struct ds_tz ds_tz_t;
 
@@ -30,17 +31,17 @@ typedef struct ds_tz ds_tz_t;
  * DS_ETZ for a malformed or unknown name (no '..', no leading '/'), or
  * DS_ECORRUPT when the file is not valid TZif.
  */
-int ds_tz_load(const char *name, ds_tz_t **out);
+DS_MUST_CHECK int ds_tz_load(const char *name, ds_tz_t **out);
 
 /*
  * Parses TZif bytes (pure, bounds-checked; the fuzz target). name is copied
  * and only used for display (NULL: ""). Returns 0 and a new zone in *out,
  * DS_ECORRUPT for malformed input, DS_ENOMEM.
  */
-int ds_tz_parse(const void *buf, size_t len, const char *name, ds_tz_t **out);
+DS_MUST_CHECK int ds_tz_parse(const void *buf, size_t len, const char *name, ds_tz_t **out);
 
 /* Returns a new fixed UTC zone in *out. 0 or DS_ENOMEM. */
-int ds_tz_utc(ds_tz_t **out);
+DS_MUST_CHECK int ds_tz_utc(ds_tz_t **out);
 
 /* Frees tz; NULL is a no-op. */
 void ds_tz_free(ds_tz_t *tz);
@@ -51,7 +52,7 @@ const char *ds_tz_name(const ds_tz_t *tz);
 
 /* UTC offset in seconds east of Greenwich at instant t, and whether DST is in
  * effect (isdst may be NULL). Returns 0, or DS_ERANGE outside the years. */
-int ds_tz_offset(const ds_tz_t *tz, int64_t t, int32_t *utoff, int *isdst);
+DS_MUST_CHECK int ds_tz_offset(const ds_tz_t *tz, int64_t t, int32_t *utoff, int *isdst);
 
 /* How a local wall time maps to instants. */
 typedef enum ds_tz_kind {
@@ -69,15 +70,15 @@ typedef struct ds_tz_local {
 
 /* Resolves local wall time local (see above) in tz. Returns 0, DS_ERANGE
  * outside the years, DS_ECORRUPT if the zone data is inconsistent. */
-int ds_tz_resolve(const ds_tz_t *tz, int64_t local, ds_tz_local_t *out);
+DS_MUST_CHECK int ds_tz_resolve(const ds_tz_t *tz, int64_t local, ds_tz_local_t *out);
 
 /* Calendar helpers (proleptic Gregorian). Days since 1970-01-01. */
 int64_t ds_tz_days_from_civil(int64_t y, int m, int d);
 void ds_tz_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 /* Weekday of a day number: 0 = Sunday .. 6 = Saturday. */
-int ds_tz_weekday(int64_t days);
+DS_MUST_CHECK int ds_tz_weekday(int64_t days);
 /* Days in month m (1..12) of year y. */
-int ds_tz_days_in_month(int64_t y, int m);
+DS_MUST_CHECK int ds_tz_days_in_month(int64_t y, int m);
 
 /*
  * Formats instant t as RFC 3339 with tz's local offset, e.g.
@@ -85,10 +86,10 @@ int ds_tz_days_in_month(int64_t y, int m);
  * 1900, are truncated to the minute and the local time shifted so the
  * string still denotes t). Returns 0, DS_ERANGE, or DS_ETOOBIG if len < 26.
  */
-int ds_tz_format_rfc3339(const ds_tz_t *tz, int64_t t, char *buf, size_t len);
+DS_MUST_CHECK int ds_tz_format_rfc3339(const ds_tz_t *tz, int64_t t, char *buf, size_t len);
 
 /* Parses RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" (a space
  * may replace 'T'; fractions are dropped). Returns 0 or DS_EUSAGE. */
-int ds_tz_parse_rfc3339(const char *s, int64_t *t);
+DS_MUST_CHECK int ds_tz_parse_rfc3339(const char *s, int64_t *t);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "distsync/digest.h"
 #include "distsync/sync.h"
+#include "distsync/error.h"
 
 /* A manifest entry whose file on the target has other content. */
 typedef struct ds_verify_drift {
@@ -59,7 +60,7 @@ typedef struct ds_verify_result {
 int ds_sync_verify(ds_sync_t *s, const ds_server_cfg_t *srv, ds_verify_result_t *res);
 
 /* 1 when v found drifted, missing or unhashable files. */
-int ds_verify_found(const ds_verify_result_t *v);
+DS_MUST_CHECK int ds_verify_found(const ds_verify_result_t *v);
 
 /*
  * Repairs what v (from ds_sync_verify on srv) found: a sync run (kind

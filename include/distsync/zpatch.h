@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "distsync/delta.h"
+#include "distsync/error.h"
 
 #define DS_ZPATCH_MAGIC   "DSZP"
 #define DS_ZPATCH_HDR_LEN 16
@@ -63,9 +64,9 @@ typedef struct ds_zpatch_stats {
  * Returns 0, DS_ECHANGED (a source does not match its size or SHA-256), a
  * source's error, -errno from writing, DS_ENOMEM or DS_EDELTA (zstd failed).
  */
-int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
-                     const uint8_t *basis_sha256, const uint8_t *target_sha256, int out_fd,
-                     ds_zpatch_stats_t *st);
+DS_MUST_CHECK int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                   int level, const uint8_t *basis_sha256,
+                                   const uint8_t *target_sha256, int out_fd, ds_zpatch_stats_t *st);
 
 /* Gives read access to [off, off + len) of a basis; *p stays valid until
  * release is called with it. Returns 0 or a negative error. */
@@ -87,8 +88,8 @@ typedef struct ds_zpatch_dec ds_zpatch_dec_t;
 
 /* Creates a decoder of one stream against basis (borrowed: must outlive the
  * decoder) writing through out. Returns 0 or DS_ENOMEM. */
-int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out, void *out_ctx,
-                      ds_zpatch_dec_t **d);
+DS_MUST_CHECK int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out,
+                                    void *out_ctx, ds_zpatch_dec_t **d);
 
 /* Frees a decoder (and any basis range it holds). NULL is a no-op. */
 void ds_zpatch_dec_free(ds_zpatch_dec_t *d);
@@ -103,11 +104,11 @@ void ds_zpatch_dec_free(ds_zpatch_dec_t *d);
  * out / the basis. After an error every call returns it again;
  * ds_zpatch_dec_error says why.
  */
-int ds_zpatch_dec_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
+DS_MUST_CHECK int ds_zpatch_dec_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
 
 /* Ends the stream. Returns 0 when it ended with END having produced
  * exactly its target size, else DS_EDELTA (truncated) or the earlier error. */
-int ds_zpatch_dec_finish(ds_zpatch_dec_t *d);
+DS_MUST_CHECK int ds_zpatch_dec_finish(ds_zpatch_dec_t *d);
 
 /* Why the decoder failed ("" if it did not). Valid until the next call. */
 const char *ds_zpatch_dec_error(const ds_zpatch_dec_t *d);
@@ -120,7 +121,7 @@ uint64_t ds_zpatch_dec_target_size(const ds_zpatch_dec_t *d);
  * and checks the result's size and SHA-256 without storing it.
  * Returns 0, DS_EHASH on a mismatch, or the decoder's error.
  */
-int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
-                    uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_size,
+                                  uint64_t target_size, const uint8_t target_sha256[DS_SHA256_LEN]);
 
 #endif

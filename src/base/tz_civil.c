@@ -65,13 +65,15 @@ int ds_tz_format_rfc3339(const ds_tz_t *tz, int64_t t, char *buf, size_t len)
 {
     int32_t off;
     int64_t local, days, secs, y;
-    int m, d;
+    int m, d, rc;
 
     if (t < DS_TZ_MIN || t > DS_TZ_MAX)
         return DS_ERANGE;
     if (len < 26)
         return DS_ETOOBIG;
-    ds_tz_offset(tz, t, &off, NULL);
+    rc = ds_tz_offset(tz, t, &off, NULL);
+    if (rc < 0)
+        return rc;
     off -= off % 60;
     local = t + off;
     days = floor_div(local, 86400);

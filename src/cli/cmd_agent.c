@@ -41,7 +41,7 @@ int cmd_agent(struct cli *cli, int argc, char **argv)
     const char *root = NULL;
     char err[512];
     ds_apply_t *ap = NULL;
-    ds_apply_opts_t ao = {0};
+    ds_apply_opts_t ao = {.peer_reports = 1}; /* the console prints FILE_ERR and ERR */
     int ch, status;
 
     while ((ch = getopt_long(argc, argv, "r:h", opts, NULL)) != -1) {

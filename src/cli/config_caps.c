@@ -23,7 +23,7 @@ void caps_json(const ds_bw_cfg_t *b)
         ds_json_null(&j);
         return;
     }
-    ds_bw_format(&b->table, canon, sizeof(canon));
+    (void)ds_bw_format(&b->table, canon, sizeof(canon)); /* 2 * DS_BW_TEXT_MAX always fits */
     ds_json_obj_begin(&j);
     ds_json_key(&j, "text");
     ds_json_str(&j, b->text);
@@ -36,7 +36,7 @@ void caps_json(const ds_bw_cfg_t *b)
     for (size_t i = 0; i < b->table.n; i++) {
         ds_json_obj_begin(&j);
         ds_json_key(&j, "when");
-        ds_bw_format_window(&b->table.w[i], w, sizeof(w));
+        (void)ds_bw_format_window(&b->table.w[i], w, sizeof(w)); /* 64 bytes always fit */
         ds_json_str(&j, w);
         ds_json_key(&j, "bps");
         json_rate(&j, b->table.w[i].bps);
@@ -52,7 +52,7 @@ static void cap_line(const char *what, const char *name, const ds_bw_cfg_t *b, c
 
     if (b->text == NULL)
         return;
-    ds_bw_format(&b->table, canon, sizeof(canon));
+    (void)ds_bw_format(&b->table, canon, sizeof(canon)); /* 2 * DS_BW_TEXT_MAX always fits */
     printf("bandwidth  %s%s%s: %s", what, name ? " " : "", name ? name : "", canon);
     if (b->table.n > 0)
         printf(" (windows in %s)", zone);

@@ -1,5 +1,7 @@
 /* distsync CLI: global options and subcommand dispatch. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,7 +85,8 @@ static int wants_help(const struct help_cmd *c, int argc, char **argv)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Parses the global options and runs the command; returns its exit status. */
+static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"quiet", no_argument, NULL, 'q'},
@@ -141,4 +144,25 @@ int main(int argc, char **argv)
     }
     unknown_command(argv[sub]);
     return CLI_EXIT_USAGE;
+}
+
+/* A result that did not reach stdout (a full disk, a closed pipe, /dev/full)
+ * is a failure: printf's errors stay in the stream until this flush. */
+static int finish_output(int status)
+{
+    int e = 0;
+
+    if (fflush(stdout) != 0)
+        e = errno;
+    else if (ferror(stdout))
+        e = EIO;
+    if (e == 0)
+        return status;
+    cli_err("cannot write the output: %s", strerror(e));
+    return status == CLI_EXIT_OK ? CLI_EXIT_FAIL : status;
+}
+
+int main(int argc, char **argv)
+{
+    return finish_output(run(argc, argv));
 }

@@ -271,10 +271,11 @@ static int check_overlaps(const ds_bw_table_t *t, char *msg, size_t msglen)
         for (size_t j = i + 1; j < t->n; j++) {
             if (!overlap(&t->w[i], &t->w[j], &s, &e))
                 continue;
-            ds_bw_format_window(&t->w[i], a, sizeof(a));
-            ds_bw_format_window(&t->w[j], b, sizeof(b));
-            ds_bw_format_rate(t->w[i].bps, ra, sizeof(ra));
-            ds_bw_format_rate(t->w[j].bps, rb, sizeof(rb));
+            /* 64 and 32 bytes always fit (bandwidth.h) */
+            (void)ds_bw_format_window(&t->w[i], a, sizeof(a));
+            (void)ds_bw_format_window(&t->w[j], b, sizeof(b));
+            (void)ds_bw_format_rate(t->w[i].bps, ra, sizeof(ra));
+            (void)ds_bw_format_rate(t->w[j].bps, rb, sizeof(rb));
             fmt_hm(s % 1440, hs, sizeof(hs));
             fmt_hm(e % 1440, he, sizeof(he));
             return fail(msg, msglen, "window '%s %s' overlaps window '%s %s' (both cover %s %s-%s)",
@@ -398,11 +399,11 @@ int ds_bw_format(const ds_bw_table_t *t, char *buf, size_t len)
 
     if (len < 32)
         return DS_ETOOBIG;
-    ds_bw_format_rate(t->dflt, buf, len);
+    (void)ds_bw_format_rate(t->dflt, buf, len); /* len >= 32 always fits */
     n = strlen(buf);
     for (size_t i = 0; i < t->n; i++) {
-        ds_bw_format_window(&t->w[i], w, sizeof(w));
-        ds_bw_format_rate(t->w[i].bps, r, sizeof(r));
+        (void)ds_bw_format_window(&t->w[i], w, sizeof(w));
+        (void)ds_bw_format_rate(t->w[i].bps, r, sizeof(r));
         if (n + strlen(w) + strlen(r) + 4 >= len)
             return DS_ETOOBIG;
         n += (size_t)snprintf(buf + n, len - n, "; %s %s", w, r);

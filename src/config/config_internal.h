@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "distsync/config.h"
+#include "distsync/error.h"
 
 /* Lines of the [console] keys, for cross-key checks after the file is read. */
 struct ds__config_lines {
@@ -32,35 +33,36 @@ int ds__config_fail(struct ds__config_err *e, int line, const char *section, con
  * Checks syntax, names, duplicates and each value on its own; the checks
  * that need the whole file are left to the caller. Returns 0 or DS_ECONFIG
  * (message in e), DS_ENOMEM. */
-int ds__config_read(const char *text, const char *base_dir, ds_config_t *cfg,
-                    struct ds__config_lines *lines, struct ds__config_err *e);
+DS_MUST_CHECK int ds__config_read(const char *text, const char *base_dir, ds_config_t *cfg,
+                                  struct ds__config_lines *lines, struct ds__config_err *e);
 
 /* Splits a list value ("a, b c") into out (empty before the call). Each
  * entry must be a valid name; duplicates are rejected. Returns 0, DS_ENOMEM,
  * or DS_ECONFIG with a message (without location) in msg. */
-int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen);
+DS_MUST_CHECK int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen);
 
 /* Returns 1 when s is a valid name: [A-Za-z0-9._-]+, not only dots. */
-int ds__config_name_ok(const char *s);
+DS_MUST_CHECK int ds__config_name_ok(const char *s);
 
 /* Checks the shape of a server URL (file:///abs, ssh://[user@]host[:port]/path,
  * smb://host[:port]/share[/dir]). Returns 0, or DS_ECONFIG with a message in
  * msg that never repeats the URL's user information. */
-int ds__config_check_url(const char *url, char *msg, size_t msglen);
+DS_MUST_CHECK int ds__config_check_url(const char *url, char *msg, size_t msglen);
 
 /* Parses a `bandwidth =` value at line into dst (empty before the call).
  * Returns 0, DS_ENOMEM, or DS_ECONFIG with a message in msg. */
-int ds__config_bandwidth(const char *value, int line, ds_bw_cfg_t *dst, char *msg, size_t msglen);
+DS_MUST_CHECK int ds__config_bandwidth(const char *value, int line, ds_bw_cfg_t *dst, char *msg,
+                                       size_t msglen);
 
 /* After reading: absent caps become "off", site zones must load. Returns 0,
  * or DS_ECONFIG (message in e). */
-int ds__config_check_caps(ds_config_t *cfg, struct ds__config_err *e);
+DS_MUST_CHECK int ds__config_check_caps(ds_config_t *cfg, struct ds__config_err *e);
 
 /* Frees what a site's and a server's caps hold. */
 void ds__config_caps_free(ds_config_t *cfg);
 
 void ds__config_list_free(ds_strlist_t *l);
 /* Deep copy of src into dst (empty before the call). 0 or DS_ENOMEM. */
-int ds__config_list_copy(ds_strlist_t *dst, const ds_strlist_t *src);
+DS_MUST_CHECK int ds__config_list_copy(ds_strlist_t *dst, const ds_strlist_t *src);
 
 #endif

@@ -181,11 +181,10 @@ int ds_delta_cache_open(const char *dir, uint64_t cap_bytes, const ds_delta_opts
     int rc;
 
     *out = NULL;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        rc = -errno;
-        ds_log(DS_LOG_ERROR, "delta cache %s: cannot create directory: %s", dir, strerror(-rc));
-        return rc;
-    }
+    if (strlen(dir) + NAME_MAX_LEN + 2 > 4096)
+        return -ENAMETOOLONG; /* every path below is dir + a bounded name */
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno; /* not logged: every caller reports it with dir */
     c = calloc(1, sizeof(*c));
     if (c == NULL || (c->dir = strdup(dir)) == NULL) {
         free(c);
@@ -198,7 +197,6 @@ int ds_delta_cache_open(const char *dir, uint64_t cap_bytes, const ds_delta_opts
     pthread_mutex_init(&c->mu, NULL);
     rc = evict(c);
     if (rc < 0) {
-        ds_log(DS_LOG_ERROR, "delta cache %s: cannot scan: %s", dir, ds_strerror(rc));
         ds_delta_cache_close(c);
         return rc;
     }

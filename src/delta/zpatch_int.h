@@ -7,6 +7,7 @@
 
 #include "distsync/digest.h"
 #include "distsync/zpatch.h"
+#include "distsync/error.h"
 
 /* A run of the target: copied from the basis at boff, or left for zstd. */
 typedef struct ds_zp_span {
@@ -24,7 +25,8 @@ typedef struct ds_zp_span {
  * Returns 0, a source's error, DS_ECHANGED (a source shorter than its
  * size) or DS_ENOMEM.
  */
-int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t *target, ds_sha256_t *tsha,
-                 ds_zp_span_t **spans, size_t *n, uint64_t *copied);
+DS_MUST_CHECK int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                               ds_sha256_t *tsha, ds_zp_span_t **spans, size_t *n,
+                               uint64_t *copied);
 
 #endif

@@ -423,7 +423,14 @@ int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_
         free(e);
         return rc;
     }
-    uv_async_init(&e->loop, &e->async, on_async);
+    rc = uv_async_init(&e->loop, &e->async, on_async);
+    if (rc < 0) { /* an eventfd: EMFILE, ENFILE */
+        snprintf(err, errlen, "event loop: %s", uv_strerror(rc));
+        ds_caps_free(e->caps);
+        uv_loop_close(&e->loop);
+        free(e);
+        return rc; /* libuv's codes are -errno on Unix */
+    }
     e->async.data = e;
     uv_unref((uv_handle_t *)&e->async); /* the loop runs while runs do */
     uv_timer_init(&e->loop, &e->caps_timer);

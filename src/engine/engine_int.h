@@ -13,6 +13,7 @@
 #include "distsync/session.h"
 #include "distsync/transport.h"
 #include "sync/sync_run_int.h"
+#include "distsync/error.h"
 
 /* ---- scheduling (pure) ---- */
 
@@ -29,15 +30,15 @@ typedef struct ds_sched {
 /* Sets up the schedule of n servers (site[i]: the site index of server i
  * or -1; site_max[k]: site k's limit; max: the global limit; all >= 1).
  * Returns 0 or DS_ENOMEM. */
-int ds__sched_init(ds_sched_t *s, size_t n, const int *site, size_t nsites,
-                   const unsigned *site_max, unsigned max);
+DS_MUST_CHECK int ds__sched_init(ds_sched_t *s, size_t n, const int *site, size_t nsites,
+                                 const unsigned *site_max, unsigned max);
 void ds__sched_free(ds_sched_t *s);
 /* The first queued server that may start now (marked running), or -1. */
 long ds__sched_next(ds_sched_t *s);
 /* Server i ended (running or never started). */
 void ds__sched_end(ds_sched_t *s, size_t i);
 /* 1 when every server ended. */
-int ds__sched_all_ended(const ds_sched_t *s);
+DS_MUST_CHECK int ds__sched_all_ended(const ds_sched_t *s);
 
 /* ---- pacing ---- */
 
@@ -66,7 +67,7 @@ uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t w
 /* The ds_run_pace_t hooks; ctx is a struct ds_pace. */
 ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t);
 void ds__pace_bind(void *ctx, ds_session_t *ss);
-int ds__pace_throttled(void *ctx, int64_t *wake);
+DS_MUST_CHECK int ds__pace_throttled(void *ctx, int64_t *wake);
 void ds__pace_idle(void *ctx, int64_t now);
 /* Gives the session the leaf's effective rate when it changed. */
 void ds__pace_rate(struct ds_pace *pc);

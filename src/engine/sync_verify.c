@@ -198,8 +198,10 @@ static int vdrive(struct vrun *v, vdone_fn done)
             v->cancelled = 1;
             vfail(v, -ECANCELED, "cancelled");
             if (ds_session_phase(v->ss) != DS_SESSION_READY)
-                return v->res->rc;          /* still connecting: nothing to drain */
-            ds_session_cancel_sends(v->ss); /* HASH requests not yet sent */
+                return v->res->rc; /* still connecting: nothing to drain */
+            /* HASH requests not yet sent; on failure (memory) they are sent
+             * and answered, and the run still ends as cancelled */
+            (void)ds_session_cancel_sends(v->ss);
         }
         rc = ds_session_step(v->ss, time(NULL));
         if (rc < 0)
@@ -299,12 +301,17 @@ static void vfinish(struct vrun *v)
     snprintf(msg, sizeof(msg), "%llu drifted, %llu missing, %llu unreadable of %llu",
              (unsigned long long)res->ndrifted, (unsigned long long)res->nmissing,
              (unsigned long long)res->nerrors, (unsigned long long)res->files);
-    if (v->run_id > 0)
-        ds_run_end(v->sy->cat, v->run_id, status, &tot,
-                   res->rc < 0            ? res->error
-                   : strcmp(status, "ok") ? msg
-                                          : NULL,
-                   time(NULL));
+    if (v->run_id > 0) {
+        int rc = ds_run_end(v->sy->cat, v->run_id, status, &tot,
+                            res->rc < 0            ? res->error
+                            : strcmp(status, "ok") ? msg
+                                                   : NULL,
+                            time(NULL));
+
+        if (rc < 0 && res->rc == 0) /* as a sync run's record (report_record) */
+            vfail(v, rc, "catalog %s: cannot record the verify run: %s",
+                  ds_catalog_name(v->sy->cat), ds_strerror(rc));
+    }
 }
 
 int ds_sync_verify(ds_sync_t *s, const ds_server_cfg_t *srv, ds_verify_result_t *res)

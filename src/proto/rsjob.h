@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include <librsync.h>
+#include "distsync/error.h"
 
 /*
  * Runs job over the input in b (next_in/avail_in; the caller sets eof_in
@@ -21,6 +22,7 @@
  * DS_ECORRUPT when iterations move neither input nor output although both
  * are possible (a truncated or stuck stream, which would loop forever).
  */
-int ds__rsjob_pump(rs_job_t *job, rs_buffers_t *b, void *out, size_t cap, size_t *made);
+DS_MUST_CHECK int ds__rsjob_pump(rs_job_t *job, rs_buffers_t *b, void *out, size_t cap,
+                                 size_t *made);
 
 #endif

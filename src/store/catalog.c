@@ -330,14 +330,22 @@ static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
     sqlite3_stmt *st = NULL;
     int rc, bad = 0;
 
-    sqlite3_exec(cat->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    rc = exec(cat, "PRAGMA foreign_keys = OFF"); /* else a rebuild's DROP cascades */
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot turn foreign keys off to migrate: %s", cat->path,
+                 ds_strerror(rc));
+        return rc;
+    }
     rc = migrate_locked(cat, err, errlen);
     if (rc == 0 &&
         sqlite3_prepare_v2(cat->db, "PRAGMA foreign_key_check", -1, &st, NULL) == SQLITE_OK) {
         bad = sqlite3_step(st) == SQLITE_ROW;
         sqlite3_finalize(st);
     }
-    sqlite3_exec(cat->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    if (exec(cat, "PRAGMA foreign_keys = ON") < 0 && rc == 0) {
+        snprintf(err, errlen, "%s: cannot turn foreign keys on again after migrating", cat->path);
+        rc = DS_ECATALOG;
+    }
     if (rc == 0 && bad) {
         snprintf(err, errlen, "%s: foreign key check failed after migrating", cat->path);
         rc = DS_ECORRUPT;

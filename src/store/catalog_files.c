@@ -310,6 +310,10 @@ int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cur
     rc = sqlite3_exec(cat->rdb, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(cat->rdb, cursor_sql, -1, &cur->st, NULL);
+    if (rc == SQLITE_OK) /* copied (the cursor outlives prefix), so it may fail */
+        rc = sqlite3_bind_text(cur->st, 1, prefix, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK && cur->hi != NULL)
+        rc = sqlite3_bind_text(cur->st, 2, cur->hi, -1, SQLITE_STATIC);
     if (rc != SQLITE_OK) {
         rc = ds__catalog_err(cat, cat->rdb, rc, "opening a cursor");
         sqlite3_exec(cat->rdb, "ROLLBACK", NULL, NULL, NULL);
@@ -318,9 +322,6 @@ int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cur
         free(cur);
         return rc;
     }
-    sqlite3_bind_text(cur->st, 1, prefix, -1, SQLITE_TRANSIENT);
-    if (cur->hi != NULL)
-        sqlite3_bind_text(cur->st, 2, cur->hi, -1, SQLITE_STATIC);
     cat->cursor_open = 1;
     *out = cur;
     return 0;

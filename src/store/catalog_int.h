@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include "distsync/catalog.h"
+#include "distsync/error.h"
 
 /* Prepared statements, compiled on first use and kept for the handle's
  * lifetime. */
@@ -40,19 +41,19 @@ sqlite3_stmt *ds__catalog_stmt(ds_catalog_t *cat, enum cat_stmt id);
 
 /* Compiles sql on the write connection into *st. Returns 0 or the mapped
  * error (logged, naming the statement). */
-int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st);
+DS_MUST_CHECK int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st);
 
 /* Steps a statement that returns no row and finalizes it. Returns 0 or the
  * mapped error (logged with what). */
-int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what);
+DS_MUST_CHECK int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what);
 
 /* events.c: server name's id in table server; creates the row when create
  * is set (updating url when not NULL). *id is 0 if absent and not created.
  * Shared by runs (events.c) and last-known manifests (events_servers.c). */
-int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, int64_t now,
-                         int create, int64_t *id);
+DS_MUST_CHECK int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url,
+                                       int64_t now, int create, int64_t *id);
 
 /* Opens the read-only cursor connection if needed. Returns 0 or < 0. */
-int ds__catalog_reader(ds_catalog_t *cat);
+DS_MUST_CHECK int ds__catalog_reader(ds_catalog_t *cat);
 
 #endif

@@ -49,10 +49,13 @@ static int txn_end(ds_catalog_t *cat, int own, int rc)
     return ds_catalog_commit(cat);
 }
 
+/* SQLITE_STATIC: every statement here is stepped and finalized before its
+ * caller's strings go away, so nothing is copied (and no bind can fail on
+ * memory, leaving a NULL in the row). */
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s != NULL)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }

@@ -50,7 +50,7 @@ static int mark_known(ds_catalog_t *cat, const char *server, int64_t now)
 
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     return ds__catalog_step_done(cat, st, "recording that a manifest is known");
 }
@@ -102,9 +102,9 @@ int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const 
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
-    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
     if (sha256 != NULL) {
-        sqlite3_bind_blob(st, 3, sha256, DS_SHA256_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 3, sha256, DS_SHA256_LEN, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (int64_t)size);
     }
     return ds__catalog_step_done(cat, st, "recording a manifest entry");
@@ -122,7 +122,7 @@ int ds_catalog_server_manifest_get(ds_catalog_t *cat, const char *server, ds_ser
 
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&f, 0, sizeof(f));
         f.path = (const char *)sqlite3_column_text(st, 0);
@@ -150,7 +150,7 @@ int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server)
 
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0
                           : ds__catalog_err(cat, cat->db, rc, "checking for a known manifest");
@@ -227,7 +227,7 @@ int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *ser
                                        size_t nservers, uint8_t **shas, size_t *n)
 {
     sqlite3_stmt *st = NULL;
-    int rc;
+    int rc, drc;
 
     *shas = NULL;
     *n = 0;
@@ -240,6 +240,9 @@ int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const char *const *ser
                               &st);
     if (rc == 0)
         rc = collect_shas(cat, st, shas, n);
-    sqlite3_exec(cat->db, "DELETE FROM temp.ref_server", NULL, NULL, NULL);
+    /* left over, the names would count as referenced by the next call */
+    drc = sqlite3_exec(cat->db, "DELETE FROM temp.ref_server", NULL, NULL, NULL);
+    if (drc != SQLITE_OK && rc == 0)
+        rc = ds__catalog_err(cat, cat->db, drc, "clearing temp.ref_server");
     return rc;
 }

@@ -149,11 +149,8 @@ int ds_retain_open(const char *dir, ds_retain_t **out)
     int rc;
 
     *out = NULL;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        rc = -errno;
-        ds_log(DS_LOG_ERROR, "retain store %s: cannot create directory: %s", dir, strerror(-rc));
-        return rc;
-    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno; /* not logged: every caller reports it with dir */
     r = calloc(1, sizeof(*r));
     if (r == NULL || (r->path = malloc(len + sizeof("/retain.db"))) == NULL) {
         rc = DS_ENOMEM;

@@ -641,23 +641,21 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
     s.euid = geteuid();
     s.max_inflight = 4 * (size_t)threads + 4;
     s.rootfd = open(opts->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Fatal errors are returned, not logged: the caller reports them once,
+     * naming the store (scan.h). */
     if (s.rootfd < 0) {
         rc = -errno;
-        ds_log(DS_LOG_ERROR, "content store %s: %s", opts->store, ds_strerror(rc));
         goto out;
     }
     s.root_real = realpath(opts->store, NULL);
     if (s.root_real == NULL) {
         rc = errno == ENOMEM ? DS_ENOMEM : -errno;
-        ds_log(DS_LOG_ERROR, "content store %s: %s", opts->store, ds_strerror(rc));
         goto out;
     }
     rc = ds__scan_pool_start(&s.pool, s.rootfd, opts->chunk.avg_size ? &opts->chunk : &defaults,
                              threads);
-    if (rc < 0) {
-        ds_log(DS_LOG_ERROR, "scan: cannot start the hashing threads: %s", ds_strerror(rc));
+    if (rc < 0)
         goto out;
-    }
     for (size_t i = 0; i < opts->nclasses && s.err == 0; i++)
         scan_class(&s, opts->classes[i]);
     while (s.pool.inflight > 0)

@@ -380,7 +380,7 @@ static void *worker(void *arg)
         buf = NULL;
     h.xs = XXH3_createState();
     /* Parameters were validated before the workers started. */
-    ds_chunker_init(&h.ch, &p->params);
+    (void)ds_chunker_init(&h.ch, &p->params);
     while ((j = take(p)) != NULL) {
         if (buf == NULL || h.xs == NULL)
             fail(j, DS_ENOMEM, "out of memory");

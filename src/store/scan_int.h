@@ -10,6 +10,7 @@
 
 #include "distsync/chunker.h"
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 /* One file to hash. The walker fills the request part; a worker fills the
  * result part. */
@@ -49,8 +50,8 @@ struct scan_pool {
 
 /* Starts n workers reading files under rootfd (borrowed: must stay open
  * until ds__scan_pool_stop). Returns 0 or a negative error. */
-int ds__scan_pool_start(struct scan_pool *p, int rootfd, const ds_chunker_params_t *params,
-                        unsigned n);
+DS_MUST_CHECK int ds__scan_pool_start(struct scan_pool *p, int rootfd,
+                                      const ds_chunker_params_t *params, unsigned n);
 
 /* Queues job; the pool owns it until collected. */
 void ds__scan_pool_submit(struct scan_pool *p, struct scan_job *job);

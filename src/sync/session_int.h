@@ -7,6 +7,7 @@
 
 #include "distsync/proto.h"
 #include "distsync/session.h"
+#include "distsync/error.h"
 
 #define READ_CHUNK   (1u << 20)
 #define DATA_FRAME   (4u << 20)  /* data bytes per LITERAL/DELTA frame, at most */
@@ -107,13 +108,13 @@ struct ds_session {
 };
 
 /* Fails the session once with a message; returns the session's code. */
-int ds__session_fail(ds_session_t *s, int rc, const char *fmt, ...)
+DS_MUST_CHECK int ds__session_fail(ds_session_t *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Grows *p (elem-sized items, *cap of them) to hold need. 0 or DS_ENOMEM. */
-int ds__session_grow(void **p, size_t *cap, size_t need, size_t elem);
+DS_MUST_CHECK int ds__session_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* Queues an outcome (strings copied). 0 or DS_ENOMEM. */
-int ds__session_push_result(ds_session_t *s, const ds_session_result_t *r, const char *path,
-                            const char *msg);
+DS_MUST_CHECK int ds__session_push_result(ds_session_t *s, const ds_session_result_t *r,
+                                          const char *path, const char *msg);
 /* The open file fid, or NULL. */
 struct sfile *ds__session_find_file(const ds_session_t *s, uint32_t fid);
 /* Forgets file f (its final reply arrived). */
@@ -122,16 +123,16 @@ void ds__session_drop_file(ds_session_t *s, struct sfile *f);
 uint64_t ds__session_queue_end(const ds_session_t *s);
 /* Encodes m with a new id; records it in the FIFO when want_reply.
  * 0 or DS_ENOMEM / DS_ETOOBIG. */
-int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
-                     const char *path);
+DS_MUST_CHECK int ds__session_send(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag,
+                                   uint32_t fid, const char *path);
 /* Queues control frame m (LEASE renew, FILE_ABORT of a cancel) ahead of
  * the data: after the control frames already waiting, at the first frame
  * boundary not yet begun on the wire; the FIFO stays in wire order.
  * 0 or DS_ENOMEM / DS_ETOOBIG. */
-int ds__session_send_ctl(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag, uint32_t fid,
-                         const char *path);
+DS_MUST_CHECK int ds__session_send_ctl(ds_session_t *s, ds_msg_t *m, int want_reply, uint64_t tag,
+                                       uint32_t fid, const char *path);
 /* FILE_ABORT of file fid as a control frame (ds_session_cancel_sends). */
-int ds__session_abort_ctl(ds_session_t *s, uint32_t fid);
+DS_MUST_CHECK int ds__session_abort_ctl(ds_session_t *s, uint32_t fid);
 /* Copies n bytes of a listing path (NUL added) into the path blocks.
  * Returns the copy or NULL (out of memory). */
 char *ds__session_list_path(ds_session_t *s, const char *p, size_t n);
@@ -139,30 +140,30 @@ char *ds__session_list_path(ds_session_t *s, const char *p, size_t n);
 /* session_recv.c */
 /* Feeds n manifest bytes (last: the end). Returns 1 when the manifest is
  * complete (the request popped), 0 for more, or the session's failure. */
-int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int last);
+DS_MUST_CHECK int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int last);
 /* Drops the FIFO head (its reply arrived). */
 void ds__session_pop(ds_session_t *s);
 /* Adds LIST_DATA entries to the listing. 0 or the session's failure. */
-int ds__session_add_entries(ds_session_t *s, const uint8_t *q, size_t len);
+DS_MUST_CHECK int ds__session_add_entries(ds_session_t *s, const uint8_t *q, size_t len);
 
 /* session_known.c: the target cache of protocol version 4 */
 /* Hashes opts.known_*; defers the fetch when either is given. 0 or DS_ENOMEM. */
-int ds__session_known_init(ds_session_t *s);
+DS_MUST_CHECK int ds__session_known_init(ds_session_t *s);
 /* Queues MANIFEST_GET and LIST "", with the known digests when the agreed
  * version has them. 0 or DS_ENOMEM. */
-int ds__session_queue_fetch(ds_session_t *s);
+DS_MUST_CHECK int ds__session_queue_fetch(ds_session_t *s);
 /* Queues MANIFEST_GET (tag: FIFO tag), carrying the digest of the manifest
  * held (a refresh) or known (the first) when the agreed version has it.
  * 0 or < 0. */
-int ds__session_manifest_get(ds_session_t *s, uint64_t tag);
+DS_MUST_CHECK int ds__session_manifest_get(ds_session_t *s, uint64_t tag);
 /* Hashes n received manifest bytes (end: the manifest is complete). */
 void ds__session_man_hash(ds_session_t *s, const uint8_t *p, size_t n, int end);
 /* MANIFEST_SAME / LIST_SAME: takes the known bytes as received. 0 or the
  * session's failure. */
-int ds__session_on_same(ds_session_t *s, const ds_msg_t *m);
+DS_MUST_CHECK int ds__session_on_same(ds_session_t *s, const ds_msg_t *m);
 /* Replaces packed *m by its plain message (borrowing from s->unpack).
  * 0 or the session's failure. */
-int ds__session_unpack(ds_session_t *s, ds_msg_t *m);
+DS_MUST_CHECK int ds__session_unpack(ds_session_t *s, ds_msg_t *m);
 /* Hands received bytes to opts.fetched (what 0 manifest, 1 listing). */
 void ds__session_fetched(ds_session_t *s, int what, const uint8_t *p, size_t n, int end);
 

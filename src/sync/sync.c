@@ -23,16 +23,20 @@
 #include "distsync/transport.h"
 #include "sync_int.h"
 
-static void make_console_id(ds_sync_t *s)
+static int make_console_id(ds_sync_t *s)
 {
     uint8_t sum[DS_SHA256_LEN];
     char hex[2 * DS_SHA256_LEN + 1];
+    int rc;
 
     if (gethostname(s->host, sizeof(s->host) - 1) < 0 || s->host[0] == '\0')
         snprintf(s->host, sizeof(s->host), "localhost");
-    ds_sha256(s->o.cfg->state, strlen(s->o.cfg->state), sum);
+    rc = ds_sha256(s->o.cfg->state, strlen(s->o.cfg->state), sum);
+    if (rc < 0)
+        return rc;
     ds_hex(sum, DS_SHA256_LEN, hex);
     snprintf(s->console_id, sizeof(s->console_id), "%.200s:%.12s", s->host, hex);
+    return 0;
 }
 
 int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen)
@@ -51,7 +55,11 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         snprintf(err, errlen, "state directory %s: %s", o->cfg->state, ds_strerror(rc));
         goto fail;
     }
-    make_console_id(s);
+    rc = make_console_id(s);
+    if (rc < 0) {
+        snprintf(err, errlen, "console id: %s", ds_strerror(rc));
+        goto fail;
+    }
     rc = ds_catalog_path(o->cfg->state, path, sizeof(path));
     if (rc < 0) {
         snprintf(err, errlen, "state directory %s: path is too long", o->cfg->state);

@@ -154,8 +154,14 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
     if (r->sd && ds__sender_item_cache_dropped(r->sd, x->tag))
         event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "cache dropped", 0, 0,
               "the cached delta was corrupt: dropped and recomputed");
-    if (x->rc < 0 && it->method == DS_PLAN_DELTA && (x->rc == DS_EHASH || x->rc == DS_EDELTA))
-        ds_delta_cache_drop(r->sy->dc, it->basis_sha256, it->sha256); /* not again */
+    if (x->rc < 0 && it->method == DS_PLAN_DELTA && (x->rc == DS_EHASH || x->rc == DS_EDELTA)) {
+        int drc = ds_delta_cache_drop(r->sy->dc, it->basis_sha256, it->sha256); /* not again */
+
+        if (drc < 0)
+            event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "cache kept", 0, 0,
+                  "the rejected delta could not be dropped from the delta cache: the next run "
+                  "may send it again");
+    }
     if (x->rc < 0 && r->cancelling && x->rc == DS_EABORTED) {
         event(r, DS_EV_FILE, DS_LOG_INFO, it->path, "cancelled", 0, 0, "not sent: run cancelled");
         return;
@@ -324,7 +330,7 @@ void ds__run_remember(struct ds_run *r)
     free(f);
     free(v);
     if (r->rt == NULL)
-        ds__sync_retain_plan(r->sy, man, r->srv->name, &r->rt); /* failures logged */
+        (void)ds__sync_retain_plan(r->sy, man, r->srv->name, &r->rt); /* failures logged */
 }
 
 void ds__run_finish(struct ds_run *r)

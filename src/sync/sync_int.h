@@ -15,6 +15,7 @@
 #include "distsync/session.h"
 #include "distsync/sync.h"
 #include "distsync/transport.h"
+#include "distsync/error.h"
 
 /* One store file of the catalog snapshot. content_id 0: unreadable in the
  * store (the scan could not read it; sha256 is zero). */
@@ -62,7 +63,7 @@ struct ds_sync {
 
 /* sync_state.c */
 /* Loads the catalog snapshot once. Returns 0 or < 0. */
-int ds__sync_load(ds_sync_t *s);
+DS_MUST_CHECK int ds__sync_load(ds_sync_t *s);
 /* Drops the snapshot (and the memo): the next ds__sync_load() reads the
  * catalog again, so a long-lived engine sees new scans. */
 void ds__sync_snapshot_reset(ds_sync_t *s);
@@ -72,7 +73,7 @@ const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
 /* 1 when the retain store holds sha (positive answers memoized), 0 when
  * not, < 0 on error. */
-int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 /* The memo learns that sha is retained now. */
 void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 
@@ -83,11 +84,11 @@ typedef struct ds_sync_retain ds_sync_retain_t;
  * store does not hold yet, with their store files and chunk lists. *out is
  * NULL when there is nothing to retain (or on failure, logged). Returns 0
  * or < 0 (catalog, memory). */
-int ds__sync_retain_plan(ds_sync_t *s, const ds_manifest_t *man, const char *server,
-                         ds_sync_retain_t **out);
+DS_MUST_CHECK int ds__sync_retain_plan(ds_sync_t *s, const ds_manifest_t *man, const char *server,
+                                       ds_sync_retain_t **out);
 /* Loop thread: 1 when the caller may hand a job to a worker now (it holds
  * the worker handle until ds__sync_retain_end), 0 when another job does. */
-int ds__sync_retain_begin(ds_sync_t *s);
+DS_MUST_CHECK int ds__sync_retain_begin(ds_sync_t *s);
 /* Worker thread: retains the job's versions (file I/O and retain.db only;
  * never the catalog). */
 void ds__sync_retain_work(ds_sync_retain_t *j);
@@ -108,7 +109,8 @@ void ds__sync_memo_free(ds_sync_t *s);
  * against a signature, written to out_fd (*dsize bytes). Returns 0,
  * DS_ECORRUPT (bad signature), DS_EDELTA, DS_ENOMEM or -errno. */
 uint32_t ds__sync_sig_block(uint64_t size);
-int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd, uint64_t *dsize);
+DS_MUST_CHECK int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd,
+                                     uint64_t *dsize);
 
 /* sync_target.c: a target session (sync and verify drivers). */
 typedef struct ds_sync_wait {
@@ -121,13 +123,14 @@ int64_t ds__sync_mono_ns(void);
  * session has work without waiting). Returns 0; -ETIMEDOUT when no byte
  * moved in either direction during tmo_s seconds of waiting, after killing
  * the transport; or -errno from poll(2). */
-int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t, unsigned tmo_s,
-                  int poll_ms);
+DS_MUST_CHECK int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t,
+                                unsigned tmo_s, int poll_ms);
 /* Records a run's first failure: "server NAME: <fmt...>" into error
  * (errlen bytes) and *res_rc (rc, or DS_EINTERNAL when rc is not
  * negative). A later failure keeps the first. Returns *res_rc. */
-int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server, int rc,
-                   const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+DS_MUST_CHECK int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server,
+                                 int rc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 /* Opens the transport to srv and starts a session on it (write: a sync
  * that may take the lease; else read-only). Returns 0 with *t and *ss set
  * (the caller frees both, also on failure where set), or < 0 with err. */
@@ -137,27 +140,30 @@ typedef struct ds_target_cache ds_target_cache_t;
  * missing file: none) into so->known_*, and sets so->fetched* to save what
  * the session receives (atomically, checksummed). The session owns the
  * cache from ds_session_new() on. Returns 0 or DS_ENOMEM (so unchanged). */
-int ds__target_cache_attach(const char *state_dir, const char *server, ds_session_opts_t *so);
-int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, ds_transport_t **t,
-                         ds_session_t **ss, char *err, size_t errlen);
+DS_MUST_CHECK int ds__target_cache_attach(const char *state_dir, const char *server,
+                                          ds_session_opts_t *so);
+DS_MUST_CHECK int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write,
+                                       ds_transport_t **t, ds_session_t **ss, char *err,
+                                       size_t errlen);
 
 /* sync_send.c: turns plan items into frames on a session. */
 struct sender;
-int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struct sender **out);
+DS_MUST_CHECK int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan,
+                                 struct sender **out);
 void ds__sender_free(struct sender *sd);
 /* Gives item idx (method rsync) the target file's signature (ownership of
  * sig passes to the sender). */
 void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len);
 /* Queues frames while the session has room. Returns 1 when every item was
  * issued, 0 when more remain, < 0 on a fatal error. */
-int ds__sender_pump(struct sender *sd);
+DS_MUST_CHECK int ds__sender_pump(struct sender *sd);
 /* Items failed on the console side (source unreadable...) since the last
  * call: returns 1 with *idx and the message, 0 when none. */
-int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
+DS_MUST_CHECK int ds__sender_local_failure(struct sender *sd, size_t *idx, const char **msg);
 /* The console's message for item idx (read error...), or NULL. */
 const char *ds__sender_item_msg(const struct sender *sd, size_t idx);
 /* 1 when item idx's cached delta was corrupt (dropped and recomputed). */
-int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
+DS_MUST_CHECK int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx);
 /* Cancels: stops streaming the active file and starts no other item (the
  * session's ds_session_cancel_sends() aborts what went out uncommitted). */
 void ds__sender_cancel(struct sender *sd);
@@ -165,7 +171,7 @@ void ds__sender_cancel(struct sender *sd);
  * says 1 (its delta was computed ahead on a worker); else it stops and
  * ds__sender_blocked() says 1 until a later pump passes. */
 void ds__sender_set_gate(struct sender *sd, int (*gate)(void *ctx, size_t idx), void *ctx);
-int ds__sender_blocked(const struct sender *sd);
+DS_MUST_CHECK int ds__sender_blocked(const struct sender *sd);
 /* The next item the pump will start. */
 size_t ds__sender_next(const struct sender *sd);
 /* Delta prefetch of a DELTA item: on the loop thread, the catalog lookups
@@ -174,10 +180,12 @@ size_t ds__sender_next(const struct sender *sd);
  * file holds the basis (the sender computes it inline), DS_ENOMEM. Then
  * on a worker, ds__sender_prefetch() puts the delta in the cache (errors
  * are left for the sender to find and report). */
-int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item_t *it, int *fmt,
-                             char **target, uint64_t *tsize, char **basis, uint64_t *bsize);
-int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
-                        uint64_t tsize, const char *basis, uint64_t bsize);
+DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss,
+                                           const ds_plan_item_t *it, int *fmt, char **target,
+                                           uint64_t *tsize, char **basis, uint64_t *bsize);
+DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
+                                      const char *target, uint64_t tsize, const char *basis,
+                                      uint64_t bsize);
 /* Item idx's cached delta was found corrupt (and recomputed) by its
  * prefetch: reported like one the sender found. ds__sender_prefetch()
  * returns 1 when it saw the cache drop an entry (another thread's drop at

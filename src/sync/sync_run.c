@@ -258,7 +258,7 @@ static int connect_end(struct ds_run *r)
             return fail(r, DS_ENOMEM, "out of memory");
         r->t = p;
     }
-    ds__target_cache_attach(sy->o.cfg->state, r->srv->name, &so); /* none on DS_ENOMEM */
+    (void)ds__target_cache_attach(sy->o.cfg->state, r->srv->name, &so); /* none on DS_ENOMEM */
     rc = ds_session_new(r->t, &so, &r->ss);
     if (rc == 0)
         rc = ds_session_start(r->ss);

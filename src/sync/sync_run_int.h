@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sync_int.h"
+#include "distsync/error.h"
 
 /* A cancelled run waits at most this long on a silent target while it
  * winds down (seconds). */
@@ -148,20 +149,20 @@ struct ds_run {
 int ds__run_fail(struct ds_run *r, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A busy lease: "server X is being synced by console Y ...". */
-int ds__run_fail_busy(struct ds_run *r, const char *msg);
+DS_MUST_CHECK int ds__run_fail_busy(struct ds_run *r, const char *msg);
 void ds__run_event(struct ds_run *r, int kind, int level, const char *path, const char *outcome,
                    const char *msg);
 void ds__run_progress(struct ds_run *r);
 /* Handles the session's results and the sender's console-side failures,
  * their events in one transaction. Returns 0 or < 0 (run failed). */
-int ds__run_take_results(struct ds_run *r);
+DS_MUST_CHECK int ds__run_take_results(struct ds_run *r);
 /* A store file the scan could not read: not shipped, so the run fails. */
 void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it);
 /* Records the manifest the target now has and plans the retaining of its
  * versions (r->rt: the job sync_run.c queues). */
 void ds__run_remember(struct ds_run *r);
 /* Begins the run's record (RUN mode). Returns 0 or < 0 (reported). */
-int ds__run_record_begin(struct ds_run *r);
+DS_MUST_CHECK int ds__run_record_begin(struct ds_run *r);
 /* Final result and the run's record. */
 void ds__run_finish(struct ds_run *r);
 
@@ -171,15 +172,15 @@ void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
 /* sync_prefetch.c: collects finished prefetch jobs and queues the deltas
  * of the next items (0 or < 0: the run failed); the sender's gate: 1 when
  * item idx may start (its delta is in the cache, or it needs none). */
-int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w);
-int ds__run_prefetch_ready(void *ctx, size_t idx);
+DS_MUST_CHECK int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w);
+DS_MUST_CHECK int ds__run_prefetch_ready(void *ctx, size_t idx);
 
 /* Creates a run of srv in mode; res is filled as it goes. trigger and only
  * (borrowed for the run's life) are the run's trigger and classes (NULL:
  * "manual", the server's). Returns 0 or DS_ENOMEM. */
-int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode, const char *trigger,
-                const ds_strlist_t *only, ds_sync_result_t *res, const ds_run_pace_t *pace,
-                ds_run_t **out);
+DS_MUST_CHECK int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
+                              const char *trigger, const ds_strlist_t *only, ds_sync_result_t *res,
+                              const ds_run_pace_t *pace, ds_run_t **out);
 
 /* Advances as far as it can without blocking (now: CLOCK_MONOTONIC ns) and
  * fills *w with what it waits for. Jobs in w->jobs must be queued (and

@@ -162,7 +162,8 @@ static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd
     char path[8192];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/%s", sd->sy->o.cfg->store, rel);
+    if (snprintf(path, sizeof(path), "%s/%s", sd->sy->o.cfg->store, rel) >= (int)sizeof(path))
+        return -ENAMETOOLONG; /* a cut path could name another file */
     *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (*fd < 0)
         return -errno;

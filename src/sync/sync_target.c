@@ -93,7 +93,7 @@ int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, d
     rc = ds_transport_open(&tc, t, err, errlen);
     if (rc < 0)
         return rc;
-    ds__target_cache_attach(sy->o.cfg->state, srv->name, &so); /* none on DS_ENOMEM */
+    (void)ds__target_cache_attach(sy->o.cfg->state, srv->name, &so); /* none on DS_ENOMEM */
     rc = ds_session_new(*t, &so, ss);
     if (rc == 0)
         rc = ds_session_start(*ss);

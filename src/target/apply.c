@@ -73,9 +73,10 @@ int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
     va_start(va, fmt);
     vsnprintf(msg, sizeof(msg), fmt, va);
     va_end(va);
-    ds_log(DS_LOG_ERROR, "apply %s: session ended: %s", ap->root, msg);
+    if (!ap->opts.peer_reports)
+        ds_log(DS_LOG_ERROR, "apply %s: session ended: %s", ap->root, msg);
     reply_err_flags(ap, id, DS_PROTO_F_FATAL, code, "", msg);
-    ds_apply_finish(ap);
+    (void)ds_apply_finish(ap); /* code is the session's error; a manifest write failure is logged */
     ap->state = S_DEAD;
     ap->fatal_rc = code;
     return code;
@@ -183,7 +184,7 @@ int ds__apply_write_manifest(ds_apply_t *ap)
 void ds__apply_checkpoint(ds_apply_t *ap)
 {
     if (ap->man_dirty && ds__apply_now(ap) - ap->man_written_at >= DS_APPLY_CHECKPOINT_S)
-        ds__apply_write_manifest(ap);
+        (void)ds__apply_write_manifest(ap); /* logged; the next checkpoint or finish tries again */
 }
 
 int ds_apply_finish(ds_apply_t *ap)
@@ -209,7 +210,7 @@ void ds_apply_free(ds_apply_t *ap)
     if (ap == NULL)
         return;
     if (ap->files)
-        ds_apply_finish(ap);
+        (void)ds_apply_finish(ap); /* logged; a caller wanting the result calls finish first */
     for (int *fd = &ap->rootfd; fd <= &ap->lockfd; fd++)
         if (*fd >= 0)
             close(*fd);

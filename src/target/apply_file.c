@@ -85,7 +85,8 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
     va_end(va);
     drop_tmp(ap, f);
     ap->stats.files_failed++;
-    ds_log(DS_LOG_WARN, "%s: '%s': %s", ap->root, f->path ? f->path : "?", f->err_msg);
+    if (!ap->opts.peer_reports)
+        ds_log(DS_LOG_WARN, "%s: '%s': %s", ap->root, f->path ? f->path : "?", f->err_msg);
     if (f->in_commit)
         return 0; /* the final reply to FILE_COMMIT / FILE_ABORT carries it */
     m.u.err.file_id = f->id;
@@ -349,7 +350,7 @@ int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m)
     }
     if (f->zdec != NULL) {
         ap->stats.bytes_delta += n;
-        ds__apply_zpatch_feed(ap, f, m->id, p, n);
+        (void)ds__apply_zpatch_feed(ap, f, m->id, p, n); /* 1: the file failed, FILE_ERR queued */
         return 0;
     }
     if (f->job == NULL) {
@@ -358,7 +359,7 @@ int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m)
         if (ds__apply_zpatch_sniff(ap, p, n)) {
             if (ds__apply_zpatch_begin(ap, f, m->id) == 0) {
                 ap->stats.bytes_delta += n;
-                ds__apply_zpatch_feed(ap, f, m->id, p, n);
+                (void)ds__apply_zpatch_feed(ap, f, m->id, p, n); /* as above */
             }
             return 0;
         }
@@ -380,7 +381,7 @@ int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m)
     if (rc < 0 || f->failed)
         return rc;
     if (f->zdec != NULL)
-        return ds__apply_zpatch_end(ap, f, m->id), 0;
+        return (void)ds__apply_zpatch_end(ap, f, m->id), 0; /* 1: FILE_ERR queued */
     if (f->job == NULL)
         return file_fail(ap, f, m->id, DS_EPROTO, "DELTA_END without DELTA");
     if (!f->delta_done && run_job(ap, f, m->id, NULL, 0, 1))

@@ -9,6 +9,7 @@
 #include "distsync/lease.h"
 #include "distsync/manifest.h"
 #include "distsync/proto.h"
+#include "distsync/error.h"
 
 #define APPLY_IOBUF    (256u * 1024)
 #define APPLY_ERRMSG   512
@@ -86,16 +87,17 @@ struct ds_apply {
 };
 
 /* apply.c */
-int ds__apply_reply(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_reply_err(ds_apply_t *ap, uint32_t id, int code, const char *path, const char *msg);
+DS_MUST_CHECK int ds__apply_reply(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_reply_err(ds_apply_t *ap, uint32_t id, int code, const char *path,
+                                      const char *msg);
 /* Reads and writes the manifest of the state dir (err names the file). */
-int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen);
+DS_MUST_CHECK int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen);
 /* Writes the manifest if dirty and the lease is still this session's.
  * Returns 0, DS_ELEASE (lease lost) or the store error (-ENOSPC...). */
-int ds__apply_write_manifest(ds_apply_t *ap);
+DS_MUST_CHECK int ds__apply_write_manifest(ds_apply_t *ap);
 /* Ends the session: queues an ERR with the FATAL flag (message from fmt),
  * aborts open files, writes the manifest. Returns code. */
-int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
+DS_MUST_CHECK int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int64_t ds__apply_now(ds_apply_t *ap);
 /* Writes the manifest if it changed and DS_APPLY_CHECKPOINT_S passed since
@@ -108,14 +110,15 @@ void ds__apply_stream_start(ds_apply_t *ap, struct astream *st);
 void ds__apply_cstr(ds_pstr_t s, char *out);
 
 /* apply_file.c: each returns 0, or a negative code that ends the session. */
-int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_data(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 /* Appends n bytes to f's tmp file and hash. Returns 0, or 1 when f failed. */
-int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n);
+DS_MUST_CHECK int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id,
+                                       const uint8_t *p, size_t n);
 /* Fails file f (once): removes its tmp file and queues an early FILE_ERR. */
 int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt,
                         ...) __attribute__((format(printf, 5, 6)));
@@ -123,8 +126,8 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
 /* apply_zpatch.c: DELTA runs carrying a zpatch (version 3). Each returns 0,
  * or 1 when the file failed (FILE_ERR queued). */
 /* 1 when a DELTA run starting with these bytes is a zpatch in this session. */
-int ds__apply_zpatch_sniff(const ds_apply_t *ap, const uint8_t *p, size_t n);
-int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id);
+DS_MUST_CHECK int ds__apply_zpatch_sniff(const ds_apply_t *ap, const uint8_t *p, size_t n);
+DS_MUST_CHECK int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id);
 int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const uint8_t *p, size_t n);
 /* DELTA_END: the stream must be complete. */
 int ds__apply_zpatch_end(ds_apply_t *ap, struct afile *f, uint32_t id);
@@ -136,35 +139,36 @@ void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
 
 /* apply_lease.c */
 /* LEASE: acquire, renew or release. */
-int ds__apply_lease(ds_apply_t *ap, const ds_msg_t *req);
+DS_MUST_CHECK int ds__apply_lease(ds_apply_t *ap, const ds_msg_t *req);
 /* Creates and opens .distsync and .distsync/tmp. Returns 0 or an error. */
-int ds__apply_state_dirs(ds_apply_t *ap);
+DS_MUST_CHECK int ds__apply_state_dirs(ds_apply_t *ap);
 /* 1 when this session holds the lease and the lease file still names it
  * (0 otherwise: a takeover is noted, the lock dropped, writing stops). */
-int ds__apply_lease_mine(ds_apply_t *ap);
+DS_MUST_CHECK int ds__apply_lease_mine(ds_apply_t *ap);
 /* ds__apply_lease_mine and not expired by the session clock. */
-int ds__apply_lease_valid(ds_apply_t *ap);
+DS_MUST_CHECK int ds__apply_lease_valid(ds_apply_t *ap);
 /* Why the lease is not valid, for error messages. */
 const char *ds__apply_lease_why(const ds_apply_t *ap);
 
 /* apply_cond.c: version 4 MANIFEST_GET / LIST answers. */
 /* Queues a MANIFEST_DATA / LIST_DATA slice, packed in a version 4 session.
  * Returns 0 or < 0. */
-int ds__apply_reply_data(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_reply_data(ds_apply_t *ap, const ds_msg_t *m);
 /* A known digest before version 4 ends the session: returns its code,
  * else 0. */
-int ds__apply_check_known(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_check_known(ds_apply_t *ap, const ds_msg_t *m);
 /* When req's known digest equals sha: queues MANIFEST_SAME / LIST_SAME and
  * returns 1; else 0 (stream the bytes). DS_ENOMEM. */
-int ds__apply_same(ds_apply_t *ap, const ds_msg_t *req, const uint8_t sha[DS_SHA256_LEN]);
+DS_MUST_CHECK int ds__apply_same(ds_apply_t *ap, const ds_msg_t *req,
+                                 const uint8_t sha[DS_SHA256_LEN]);
 
 /* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
-int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);
 /* apply_walk.c; LIST and SIG start a streamed reply (ds__apply_stream_start) */
-int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);
 /* apply_sig.c: SIG, the librsync signature of one file (rsync fallback). */
-int ds__apply_sig(ds_apply_t *ap, const ds_msg_t *m);
-int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_sig(ds_apply_t *ap, const ds_msg_t *m);
+DS_MUST_CHECK int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m);
 
 #endif

@@ -177,6 +177,17 @@ static uint64_t new_session(ds_apply_t *ap)
     return (uint64_t)getpid() << 32 | (uint32_t)(ap->session ^ n << 24 ^ n);
 }
 
+/* Removes the lease file; a failure is logged (the file then stays until
+ * it expires, and another console can take it over only after that). */
+static void remove_lease(ds_apply_t *ap)
+{
+    int rc = ds_lease_remove(ap->dsfd);
+
+    if (rc < 0)
+        ds_log(DS_LOG_WARN, "%s/" LEASE_PATH ": cannot remove: %s (it stays until it expires)",
+               ap->root, ds_strerror(rc));
+}
+
 /* Writes lease nl. On a full disk, a lock holder keeps its lease without the
  * file (see the top of this file). Returns 0 or a negative code. */
 static int write_lease(ds_apply_t *ap, const ds_lease_t *nl)
@@ -189,7 +200,7 @@ static int write_lease(ds_apply_t *ap, const ds_lease_t *nl)
                "%s/" LEASE_PATH ": cannot write the lease: %s; holding %s/" DS_STATE_DIR
                "/" DS_LEASE_LOCK_NAME " as the lease until the file can be written",
                ap->root, ds_strerror(rc), ap->root);
-        ds_lease_remove(ap->dsfd); /* a stale file could be taken over */
+        remove_lease(ap); /* a stale file could be taken over */
         ap->lease_nofile = 1;
         rc = 0;
     }
@@ -267,7 +278,7 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     rc = ds__apply_load_manifest(ap, err, sizeof(err));
     if (rc == DS_EVERSION || rc == DS_ENOTREG || rc == DS_ESYMLINK) {
         /* a newer distsync wrote it, or it is not ours: never discard it */
-        ds_lease_remove(ap->dsfd);
+        remove_lease(ap);
         ap->have_lease = 0;
         if (ap->lockfd >= 0)
             close(ap->lockfd);
@@ -281,7 +292,10 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     }
     if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
         ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
-        renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt");
+        if (renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt") < 0)
+            ds_log(DS_LOG_WARN,
+                   "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot keep it as %s: %s", ap->root,
+                   DS_MANIFEST_NAME ".corrupt", strerror(errno));
         rc = ds_manifest_new(&ap->man);
     }
     return rc < 0 ? rc : 1;

@@ -314,8 +314,9 @@ int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m)
         close(dir);
         return ds__apply_reply_err(ap, m->id, rc, path, strerror(-rc));
     }
-    if (!ap->opts.no_fsync)
-        fsync(dir);
+    if (!ap->opts.no_fsync && fsync(dir) < 0) /* as a commit's rename (apply_file.c) */
+        ds_log(DS_LOG_WARN, "%s/%s: directory fsync after the delete: %s", ap->root, path,
+               strerror(errno));
     close(dir);
     forget(ap, path);
     ap->stats.deletes++;

@@ -13,6 +13,7 @@
 #include <libssh2.h>
 
 #include "distsync/transport.h"
+#include "distsync/error.h"
 
 #define DS__SSH_CONNECT_TIMEOUT_S 30 /* connect_timeout default */
 
@@ -27,7 +28,8 @@ struct ds__ssh_url {
 
 /* Parses ssh://[user@]host[:port]/path into u. Returns 0, or DS_EUSAGE
  * with a message naming the URL in err. */
-int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err, size_t errlen);
+DS_MUST_CHECK int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err,
+                                    size_t errlen);
 
 /* A TCP connection with an SSH session on it. wire_in / wire_out count the
  * bytes that cross the socket (libssh2's send/recv callbacks), encryption
@@ -58,8 +60,9 @@ struct ds__ssh_hostkey {
  * taken from known_hosts (kh, a path). Fills hk with what the known_hosts
  * check found (the caller decides: refuse or trust). Returns 0 or a
  * negative code with a message naming u->where in err; c is then closed. */
-int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const char *kh,
-                      unsigned connect_s, struct ds__ssh_hostkey *hk, char *err, size_t errlen);
+DS_MUST_CHECK int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u,
+                                    const char *kh, unsigned connect_s, struct ds__ssh_hostkey *hk,
+                                    char *err, size_t errlen);
 
 /* Sets c->deadline_ns to s seconds from now. */
 void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s);
@@ -82,31 +85,33 @@ const char *ds__ssh_errmsg(LIBSSH2_SESSION *s);
  * the key types known_hosts records for u (OpenSSH's order: ed25519,
  * ECDSA, RSA), so that the server's key of that type is negotiated.
  * Returns 0 or DS_ENOMEM. A missing file sets the default order. */
-int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u);
+DS_MUST_CHECK int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh,
+                                         const struct ds__ssh_url *u);
 
 /* After the handshake: looks the server's key up in kh and fills hk.
  * Returns 0 (hk->state tells the outcome) or a negative code with err set
  * (kh unreadable, no host key). */
-int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u,
-                           struct ds__ssh_hostkey *hk, char *err, size_t errlen);
+DS_MUST_CHECK int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh,
+                                         const struct ds__ssh_url *u, struct ds__ssh_hostkey *hk,
+                                         char *err, size_t errlen);
 
 /* Appends hk's key for u to kh in OpenSSH format, creating the file
  * (0600) and its directory (0700) when missing. Returns 0 or a negative
  * code with err naming kh. */
-int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, char *err,
-                           size_t errlen);
+DS_MUST_CHECK int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk,
+                                         char *err, size_t errlen);
 
 /* "SHA256:<base64 without padding>" of a raw key blob into out[64]. */
 void ds__ssh_fingerprint(const unsigned char *key, size_t len, char out[64]);
 
 /* The known_hosts path for a configured value (NULL: ~/.ssh/known_hosts,
  * "~/" expanded from $HOME). Returns 0 or DS_EUSAGE (no home). */
-int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
+DS_MUST_CHECK int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
 
 /* User authentication (ssh_auth.c): with the private key file identity,
  * else with the keys of ssh-agent ($SSH_AUTH_SOCK). Returns 0, or DS_EAUTH
  * with a message naming u->user, u->host and u->port (never key material). */
-int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity, char *err,
-                 size_t errlen);
+DS_MUST_CHECK int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u,
+                               const char *identity, char *err, size_t errlen);
 
 #endif

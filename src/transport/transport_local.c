@@ -47,7 +47,7 @@ static void *serve_thread(void *arg)
 
     /* The serve error shows on the console side as the end of the stream
      * (and the receiver's ERR frame); close reports the manifest. */
-    ds_apply_serve(l->ap, l->peer, l->peer, err, sizeof(err));
+    (void)ds_apply_serve(l->ap, l->peer, l->peer, err, sizeof(err));
     l->finish_rc = ds_apply_finish(l->ap);
     close(l->peer);
     return NULL;
@@ -192,7 +192,7 @@ static int start(struct local *l)
 int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out, char *err,
                              size_t errlen)
 {
-    ds_apply_opts_t o = {.no_fsync = no_fsync};
+    ds_apply_opts_t o = {.no_fsync = no_fsync, .peer_reports = 1}; /* our console prints them */
     struct local *l = calloc(1, sizeof(*l));
     int sv[2] = {-1, -1};
     int rc = DS_ENOMEM;

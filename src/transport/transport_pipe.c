@@ -210,8 +210,9 @@ int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_
     close(from[1]);
     pt->t.wfd = to[1];
     pt->t.rfd = from[0];
-    fcntl(pt->t.wfd, F_SETFL, fcntl(pt->t.wfd, F_GETFL) | O_NONBLOCK);
-    fcntl(pt->t.rfd, F_SETFL, fcntl(pt->t.rfd, F_GETFL) | O_NONBLOCK);
+    /* fcntl fails only on a bad fd, and these pipes were just made */
+    (void)fcntl(pt->t.wfd, F_SETFL, fcntl(pt->t.wfd, F_GETFL) | O_NONBLOCK);
+    (void)fcntl(pt->t.rfd, F_SETFL, fcntl(pt->t.rfd, F_GETFL) | O_NONBLOCK);
     *out = &pt->t;
     return 0;
 fail:

@@ -163,7 +163,8 @@ static inline uint32_t s_whole(struct sess *s, uint32_t fid, const char *path, c
 {
     uint8_t sha[DS_SHA256_LEN];
 
-    ds_sha256(p, n, sha);
+    if (ds_sha256(p, n, sha) != 0)
+        abort();
     s_begin(s, fid, path, n);
     if (n)
         s_data(s, fid, NULL, p, n, 0);

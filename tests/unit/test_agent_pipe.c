@@ -191,12 +191,12 @@ static void test_good_session(void)
     s_lease(&s, DS_LEASE_OP_ACQUIRE, "pipe-console", 60);
     s_begin(&s, 1, "defs/new.txt", 11);
     s_data(&s, 1, NULL, "hello pipes", 11, 1);
-    ds_sha256("hello pipes", 11, sha);
+    CHECK_INT(ds_sha256("hello pipes", 11, sha), 0);
     c1 = s_commit(&s, 1, 11, sha);
     s_begin(&s, 2, "base.bin", sizeof(nw));
     s_data(&s, 2, "base.bin", delta, dn, 1);
     s_file(&s, DS_MSG_DELTA_END, 2);
-    ds_sha256(nw, sizeof(nw), sha);
+    CHECK_INT(ds_sha256(nw, sizeof(nw), sha), 0);
     c2 = s_commit(&s, 2, sizeof(nw), sha);
     d = s_path(&s, DS_MSG_DELETE, "gone.txt");
     mc = s_empty(&s, DS_MSG_MANIFEST_COMMIT);
@@ -232,8 +232,8 @@ static void test_hostile_session(void)
     c[1] = s_whole(&s, 2, "escape/pwned", "x", 1);
     c[2] = s_whole(&s, 3, "/etc/pwned", "x", 1);
     c[3] = s_whole(&s, 4, ".distsync/lease", "x", 1);
-    ds_proto_buf_append(&s.b, huge, sizeof(huge));
-    ds_proto_buf_append(&s.b, "garbage after", 13);
+    CHECK_INT(ds_proto_buf_append(&s.b, huge, sizeof(huge)), 0);
+    CHECK_INT(ds_proto_buf_append(&s.b, "garbage after", 13), 0);
     agent_send(&a, &s);
     CHECK_INT(agent_close(&a), 1);
     for (int i = 0; i < 4; i++)

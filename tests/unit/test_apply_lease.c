@@ -97,7 +97,7 @@ static void test_takeover(void)
     CHECK(r && r->type == DS_MSG_FILE_OK);
     /* A resumes: nothing it does writes any more, even with a renewal. */
     s_data(&sa, 1, NULL, "cd", 2, 0);
-    ds_sha256("abcd", 4, sha);
+    CHECK_INT(ds_sha256("abcd", 4, sha), 0);
     r = feed(a, &sa, s_commit(&sa, 1, 4, sha));
     CHECK(r && r->type == DS_MSG_FILE_ERR && r->u.err.code == DS_ELEASE);
     r = feed(a, &sa, s_lease(&sa, DS_LEASE_OP_RENEW, "console-A", 60));

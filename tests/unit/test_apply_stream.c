@@ -220,7 +220,7 @@ static void test_adopt(void)
     const ds_msg_t *r;
 
     write_file("keep.txt", "already here", 12);
-    ds_sha256("already here", 12, sha);
+    CHECK_INT(ds_sha256("already here", 12, sha), 0);
     before = stat_of("keep.txt");
     h = s_hello(&s, "c1");
     nl = s_adopt(&s, "keep.txt", 12, DS_PROTO_NO_MTIME, sha); /* no lease yet */
@@ -298,7 +298,7 @@ static int reply_digest(uint32_t id, uint8_t sha[DS_SHA256_LEN], uint32_t *entri
     ds_sha256_t h;
     int frames = 0;
 
-    ds_sha256_init(&h);
+    CHECK_INT(ds_sha256_init(&h), 0);
     *entries = 0;
     for (int i = 0; i < nrep; i++) {
         if (rep[i].id != id)

@@ -275,7 +275,7 @@ static void test_every_split(void)
     for (size_t s = 0; s <= len; s++) {
         size_t off = 0;
 
-        ds_chunker_init(&c, &small);
+        CHECK_INT(ds_chunker_init(&c, &small), 0);
         two.n = 0;
         while (off < len) {
             size_t end = off < s ? s : len;
@@ -301,7 +301,7 @@ static void test_cut_at_buffer_end(void)
     ds_chunker_t c;
     int cut = -1;
 
-    ds_chunker_init(&c, &small);
+    CHECK_INT(ds_chunker_init(&c, &small), 0);
     CHECK_INT(ds_chunker_next(&c, buf, 1000, &cut), 1000);
     CHECK_INT(cut, 0);
     CHECK_INT(c.pos, 1000);

@@ -169,8 +169,8 @@ static void test_sha_and_check(void)
     ds_delta_src_t bs, ts;
     ds_delta_stats_t st;
 
-    ds_sha256(a.p, a.n, asha);
-    ds_sha256(b.p, b.n, bsha);
+    CHECK_INT(ds_sha256(a.p, a.n, asha), 0);
+    CHECK_INT(ds_sha256(b.p, b.n, bsha), 0);
     ds_delta_src_fd(&bs, bfd, a.n);
     ds_delta_src_fd(&ts, tfd, b.n);
     CHECK_INT(ds_delta_compute(&bs, &ts, &o, dfd, &st), 0);
@@ -215,8 +215,8 @@ static void test_retain_basis(void)
         ds_xxh128(a.p + i * 65536, len, recs + i * 20);
         memcpy(recs + i * 20 + 16, (uint8_t[4]){len, len >> 8, len >> 16, 0}, 4);
     }
-    ds_sha256(a.p, a.n, sha);
-    ds_sha256(b.p, b.n, bsha);
+    CHECK_INT(ds_sha256(a.p, a.n, sha), 0);
+    CHECK_INT(ds_sha256(b.p, b.n, bsha), 0);
     snprintf(dir, sizeof(dir), "%s/retain", tmp);
     CHECK_INT(ds_retain_open(dir, &r), 0);
     CHECK_INT(ds_retain_put(r, bfd, sha, a.n, recs, n, 0), 0);
@@ -267,8 +267,8 @@ static void pair_make(struct pair *p, size_t n, int id)
 
     p->a = random_buf(n);
     p->b = issue_edit(p->a);
-    ds_sha256(p->a.p, p->a.n, p->asha);
-    ds_sha256(p->b.p, p->b.n, p->bsha);
+    CHECK_INT(ds_sha256(p->a.p, p->a.n, p->asha), 0);
+    CHECK_INT(ds_sha256(p->b.p, p->b.n, p->bsha), 0);
     snprintf(name, sizeof(name), "pa%d", id);
     p->afd = write_file(name, p->a);
     snprintf(name, sizeof(name), "pb%d", id);

@@ -349,7 +349,7 @@ static void test_pack_unpack(void)
 
     e.path = ds_pstr("definitions/some/long/path/file.dat");
     for (int i = 0; i < 1000; i++)
-        ds_proto_list_put(&ents, &e);
+        CHECK_INT(ds_proto_list_put(&ents, &e), 0);
     m.u.list.n = 1000;
     m.u.list.entries = ents.p;
     m.u.list.len = (uint32_t)ents.len;

@@ -199,7 +199,7 @@ static void one_site(uint64_t bps, int n, int jitter)
         hi = m->s[i].total > hi ? m->s[i].total : hi;
     }
     fair = (double)bps / 8.0 * (double)(dur / SEC) / n;
-    ds_bw_format_rate(bps, r, sizeof(r));
+    CHECK_INT(ds_bw_format_rate(bps, r, sizeof(r)), 0);
     printf("  %-8s %3d servers: mean %+6.2f%%, worst 1 s %+6.2f%%, worst 100 ms %+7.2f%%, "
            "server min/max %.3f/%.3f of fair%s\n",
            r, n, st.mean_err, st.over_1s, st.over_100ms, (double)lo / fair, (double)hi / fair,

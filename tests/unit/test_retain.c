@@ -70,7 +70,7 @@ static void version_make(struct version *v, const char *dir, const char *name)
 
     v->chunks = malloc(cap * DS_RETAIN_REC_LEN);
     v->n = 0;
-    ds_chunker_init(&ck, &small_chunks);
+    CHECK_INT(ds_chunker_init(&ck, &small_chunks), 0);
     while (pos <= v->size) {
         size_t used = ds_chunker_next(&ck, v->data + pos, v->size - pos, &cut);
 
@@ -92,7 +92,7 @@ static void version_make(struct version *v, const char *dir, const char *name)
         if (!cut)
             break;
     }
-    ds_sha256(v->data, v->size, v->sha);
+    CHECK_INT(ds_sha256(v->data, v->size, v->sha), 0);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     v->fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     CHECK(v->fd >= 0);

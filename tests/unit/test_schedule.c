@@ -35,7 +35,7 @@ static const char *nexts(const ds_schedule_t *s, const char *from, int count)
     out[0] = '\0';
     for (int i = 0; i < count && ds_schedule_next(s, t, &f) == 0; i++, t = f) {
         n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", n ? " " : "");
-        ds_tz_format_rfc3339(ds_schedule_tz(s), f, out + n, sizeof(out) - n);
+        CHECK_INT(ds_tz_format_rfc3339(ds_schedule_tz(s), f, out + n, sizeof(out) - n), 0);
         n = strlen(out);
     }
     return out;
@@ -288,7 +288,7 @@ static void test_properties(void)
                 int m, d;
 
                 /* a delayed cycle anchors at the midnight ending its day */
-                ds_tz_offset(ds_schedule_tz(s), a, &off, NULL);
+                CHECK_INT(ds_tz_offset(ds_schedule_tz(s), a, &off, NULL), 0);
                 ad = (a + off - (rule->delay > 0)) / 86400;
                 if (rule->delay > 0)
                     CHECK_INT((a + off) % 86400, 0);

@@ -31,7 +31,7 @@ static void rec_fetched(void *arg, int what, const uint8_t *p, size_t n, int end
     if (end)
         r->ends[what]++;
     else
-        ds_proto_buf_append(&r->b[what], p, n);
+        CHECK_INT(ds_proto_buf_append(&r->b[what], p, n), 0);
 }
 
 static void rec_free(struct rec *r)
@@ -111,7 +111,7 @@ static void close_session(ds_session_t *s, ds_transport_t *t)
 {
     CHECK_INT(ds_session_close(s), 0);
     CHECK_INT(pump(s, DS_SESSION_DONE), 0);
-    ds_transport_close(t);
+    (void)ds_transport_close(t);
     ds_session_free(s);
     ds_transport_free(t);
 }
@@ -134,7 +134,7 @@ static void seed(void)
         uint32_t fid;
 
         snprintf(body, sizeof(body), "content of %s\n", names[i]);
-        ds_sha256(body, strlen(body), sha);
+        CHECK_INT(ds_sha256(body, strlen(body), sha), 0);
         CHECK_INT(
             ds_session_file_begin(s, names[i], strlen(body), 0644, DS_PROTO_NO_MTIME, 1, &fid), 0);
         CHECK_INT(ds_session_file_data(s, fid, NULL, body, strlen(body)), 0);
@@ -161,9 +161,9 @@ static char *listing_text(const ds_session_t *s)
         int k = snprintf(line, sizeof(line), "%s %llu %lld %u\n", e[i].path,
                          (unsigned long long)e[i].size, (long long)e[i].mtime_ns, e[i].type);
 
-        ds_proto_buf_append(&b, line, (size_t)k);
+        CHECK_INT(ds_proto_buf_append(&b, line, (size_t)k), 0);
     }
-    ds_proto_buf_append(&b, "", 1);
+    CHECK_INT(ds_proto_buf_append(&b, "", 1), 0);
     return (char *)b.p;
 }
 
@@ -331,7 +331,7 @@ static void fake_hello(struct fake *f, unsigned version)
     m.u.hello_ok.software = ds_pstr("fake");
     m.u.hello_ok.max_payload = DS_PROTO_MAX_PAYLOAD;
     m.u.hello_ok.max_open_files = 16;
-    ds_proto_encode(&f->replies, &m);
+    CHECK_INT(ds_proto_encode(&f->replies, &m), 0);
 }
 
 /* Runs a read session (known: with a cache) against the scripted replies;
@@ -410,7 +410,7 @@ static void test_fake_list_cap(void)
     path[4000] = '\0';
     e.path = ds_pstr(path);
     while (ents.len + 4100 < DS_PROTO_MAX_DATA - 8) {
-        ds_proto_list_put(&ents, &e);
+        CHECK_INT(ds_proto_list_put(&ents, &e), 0);
         n++;
     }
     fake_hello(&f, DS_PROTO_VERSION_MAX);
@@ -420,8 +420,8 @@ static void test_fake_list_cap(void)
         uint8_t *b = NULL;
         size_t bl = 0;
 
-        ds_manifest_new(&man);
-        ds_manifest_encode(man, &b, &bl);
+        CHECK_INT(ds_manifest_new(&man), 0);
+        CHECK_INT(ds_manifest_encode(man, &b, &bl), 0);
         m.u.blob.data = b;
         m.u.blob.len = (uint32_t)bl;
         CHECK_INT(ds_proto_pack(&f.replies, &m, zc, 3), 0);
@@ -459,7 +459,7 @@ static void test_fake_violations(void)
     {
         ds_msg_t m = {.type = DS_MSG_MANIFEST_SAME, .id = 2};
 
-        ds_proto_encode(&f.replies, &m);
+        CHECK_INT(ds_proto_encode(&f.replies, &m), 0);
     }
     CHECK_INT(fake_run(&f, 0, err, sizeof(err)), DS_EPROTO);
     CHECK(strstr(err, "MANIFEST_SAME from the target does not answer our request") != NULL);
@@ -468,7 +468,7 @@ static void test_fake_violations(void)
     memset(same.u.same.sha256, 7, DS_SHA256_LEN);
     same.type = DS_MSG_MANIFEST_SAME;
     same.id = 2;
-    ds_proto_encode(&f.replies, &same);
+    CHECK_INT(ds_proto_encode(&f.replies, &same), 0);
     CHECK_INT(fake_run(&f, 1, err, sizeof(err)), DS_EPROTO);
     CHECK(strstr(err, "does not answer our request") != NULL);
 }

@@ -73,7 +73,7 @@ static void slow_file(const char *mode)
     if (s == NULL || buf == NULL)
         goto out;
     fill(buf, NFILE, 5);
-    ds_sha256(buf, NFILE, sum);
+    CHECK_INT(ds_sha256(buf, NFILE, sum), 0);
     e0 = lease_expiry();
     CHECK(e0 > 0);
     CHECK_INT(
