@@ -37,7 +37,7 @@ struct cli {
     /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf, else
      * /etc/distsync/distsync.conf, the first that exists; NULL: none */
     const char *config_path;
-    int quiet;   /* -q: no progress, errors only */
+    int quiet;   /* -q: no progress or notes; warnings and errors stay */
     int verbose; /* -v: debug log */
     int tty;     /* stderr is a terminal: show live progress */
 };

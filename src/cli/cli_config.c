@@ -16,5 +16,7 @@ int cli_config_load(struct cli *cli, ds_config_t **out)
         cli_err("%s", err);
         return CLI_EXIT_USAGE;
     }
+    if (cli->verbose) /* which of the four places it came from */
+        cli_err("debug: configuration %s", cli->config_path);
     return 0;
 }

@@ -129,9 +129,12 @@ static const struct help_opt o_gc[] = {
 static const struct help_opt o_complete[] = {O_HELP, O_END};
 
 const struct help_opt help_global[] = {
-    {"config", 'c', "FILE", "configuration file (else $DISTSYNC_CONFIG, else ./distsync.conf)"},
-    {"quiet", 'q', NULL, "no progress, errors only"},
-    {"verbose", 'v', NULL, "debug log on stderr"},
+    {"config", 'c', "FILE",
+     "configuration file (else $DISTSYNC_CONFIG, else ./distsync.conf, else "
+     "/etc/distsync/distsync.conf)"},
+    {"quiet", 'q', NULL, "no progress or notes on stderr (warnings and errors stay)"},
+    {"verbose", 'v', NULL,
+     "debug log on stderr (the configuration file, the scan, each server's connection)"},
     {"version", 0, NULL, "print the version and exit"},
     {"help", 'h', NULL, "print the command list and exit"},
     O_END,

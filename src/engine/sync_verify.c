@@ -268,6 +268,8 @@ static int vcheck(struct vrun *v)
         if (in_only(v->sy->o.only_classes, v->man[i]->path))
             v->man[k++] = v->man[i];
     n = k;
+    ds_log(DS_LOG_DEBUG, "server %s: connected (protocol version %u); hashing %zu files",
+           v->srv->name, ds_session_version(v->ss), n);
     v->n = n;
     v->res->files = n;
     for (size_t i = 0; i < n; i++)

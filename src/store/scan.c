@@ -656,6 +656,8 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
                              threads);
     if (rc < 0)
         goto out;
+    ds_log(DS_LOG_DEBUG, "scan: store %s, %zu classes, %u hashing threads", s.root_real,
+           opts->nclasses, threads);
     for (size_t i = 0; i < opts->nclasses && s.err == 0; i++)
         scan_class(&s, opts->classes[i]);
     while (s.pool.inflight > 0)

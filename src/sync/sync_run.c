@@ -608,6 +608,8 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         rc = drive(r, until_ready, now, w);
         if (rc <= 0)
             break;
+        ds_log(DS_LOG_DEBUG, "server %s: connected (protocol version %u, %s)", r->srv->name,
+               ds_session_version(r->ss), r->mode == DS_SYNC_RUN ? "lease held" : "read-only");
         rc = hash_begin(r);
         if (rc >= 0) {
             r->phase = rc ? RP_HASH : RP_PLAN;

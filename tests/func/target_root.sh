@@ -3,7 +3,9 @@
 # and sync fail naming the server, the path and the fix, for the in-process
 # receiver and the agent alike; with create_root = yes the root (and its
 # parents) is created and the sync converges. A root that is a file names
-# the path and the errno.
+# the path and the errno. A root where the state directory cannot be made
+# (.distsync is a file; a read-only mount, when we may mount) names
+# ROOT/.distsync and the errno, not only "cannot prepare the state dir".
 set -uo pipefail
 . "$DS_SRC/tests/func/lib/sync.bash"
 st_init target_root
@@ -18,6 +20,8 @@ touch "$tmp/afile"
   printf '\n[server agt]\nurl = file://%s/agt\ntransport = agent\n' "$tmp"
   printf '\n[server mk]\nurl = file://%s/deep/er/mk\ncreate_root = yes\ntransport = agent\n' "$tmp"
   printf '\n[server fil]\nurl = file://%s/afile\n' "$tmp"
+  printf '\n[server dsf]\nurl = file://%s/dsf\n' "$tmp"
+  printf '\n[server ro]\nurl = file://%s/ro\ntransport = agent\n' "$tmp"
 } >"$tmp/c.conf"
 
 # expect RC NEEDLE ARGS...
@@ -38,6 +42,16 @@ done
 expect 0 "sync mk: ok" sync mk
 st_check_converged "$tmp/store" "$tmp/deep/er/mk" "create_root = yes"
 expect 4 "server fil: target root $tmp/afile: Not a directory" sync fil
+mkdir -p "$tmp/dsf" "$tmp/ro"
+echo "not a folder" >"$tmp/dsf/.distsync"
+expect 4 "$tmp/dsf/.distsync: cannot prepare the state directory: Not a directory" sync dsf
+if mount --bind "$tmp/ro" "$tmp/ro" 2>/dev/null && mount -o remount,bind,ro "$tmp/ro" 2>/dev/null; then
+  expect 4 "$tmp/ro/.distsync: cannot prepare the state directory: Read-only file system" sync ro
+  umount "$tmp/ro"
+else
+  umount "$tmp/ro" 2>/dev/null
+  echo "note: cannot bind-mount read-only here: the read-only root is not tested"
+fi
 
 printf '[console]\nstore = s\nstate = t\n[server a]\nurl = file:///x\ncreate_root = maybe\n' >"$tmp/bad.conf"
 out=$("$DISTSYNC" -c "$tmp/bad.conf" config check 2>&1)
