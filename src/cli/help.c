@@ -175,9 +175,12 @@ const struct help_cmd help_cmds[] = {
      "SERVER... | --site S | --all [--class C] [--dry-run] [--json] [--force] [--no-scan] "
      "[--wait[=SECONDS]]",
      "sync now",
-     "Syncs each server in turn after the incremental scan. A server whose lease another console "
-     "holds is reported as busy (exit 5) unless --wait waits for it. Exit 4 when a server failed, "
-     "25 when a prune guard held deletions back.",
+     "Syncs the servers after the incremental scan, up to max_servers at once under the "
+     "bandwidth caps (distsync.conf(5)). SIGHUP re-reads the configuration's caps and applies "
+     "them to the running transfers (a broken file is reported and the old caps stay); SIGINT or "
+     "SIGTERM cancels. A server whose lease another console holds is reported as busy (exit 5) "
+     "unless --wait waits for it. Exit 4 when a server failed, 25 when a prune guard held "
+     "deletions back.",
      o_sync, 0},
     {"status", "[SERVER... | --site S | --all] [--class C] [--json] [--no-scan]",
      "file status report",
@@ -204,11 +207,14 @@ const struct help_cmd help_cmds[] = {
      "fingerprint, asks on the terminal, and appends the key to the server's known_hosts file "
      "(created 0600 if missing). Without a terminal it refuses unless --yes. A key that differs "
      "from the recorded one is refused: remove the old entry first (ssh-keygen -R). Exit 4 when "
-     "the server cannot be reached.",
+     "the server cannot be reached or its key differs from the recorded one, 2 for a server "
+     "that is not ssh:// or with no terminal to ask on (and no --yes), 1 when the answer is no "
+     "or known_hosts cannot be written.",
      o_trust, 0},
-    {"complete", "servers", "names for shell completion",
-     "Prints the configured server names, one a line (used by the bash completion).", o_complete,
-     1},
+    {"complete", "servers|sites|classes", "names for shell completion",
+     "Prints the configured server, site or content class names, one a line (used by the bash "
+     "completion).",
+     o_complete, 1},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
 
@@ -226,6 +232,17 @@ const struct help_exit help_exits[] = {
     {25, "sync: a prune guard held deletions back (see max_delete, --force)"},
     {130, "interrupted by SIGINT (143: SIGTERM)"},
     {-1, NULL},
+};
+
+const struct help_signal help_signals[] = {
+    {"SIGHUP", "sync: re-read the configuration file's bandwidth caps and apply them to the "
+               "running transfers; a file that does not load is reported (file:line) and the "
+               "old caps stay. verify: ignored. Other commands: the default action (they end)."},
+    {"SIGINT", "sync and verify: cancel; no new file is started, what is in flight is "
+               "aborted, the lease is released and the run is recorded as cancelled; exit 130. "
+               "A second one exits at once. Other commands: the default action (they end)."},
+    {"SIGTERM", "as SIGINT; exit 143."},
+    {NULL, NULL},
 };
 
 const struct help_cmd *help_find(const char *name)

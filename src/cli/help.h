@@ -32,12 +32,18 @@ struct help_exit {
     const char *meaning;
 };
 
+struct help_signal {
+    const char *name, *meaning;
+};
+
 /* The commands, ending with a NULL name. */
 extern const struct help_cmd help_cmds[];
 /* The global options (before the command), ending with a NULL lng. */
 extern const struct help_opt help_global[];
 /* The exit statuses, ending with code -1. */
 extern const struct help_exit help_exits[];
+/* The signals a running command acts on, ending with a NULL name. */
+extern const struct help_signal help_signals[];
 
 /* The command named name, or NULL. */
 const struct help_cmd *help_find(const char *name);

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Man pages and bash completion generated at build time (doc/gen_doc.c),
 # and `cmake --install` into a DESTDIR:
-#  - distsync.1 names every command, every option of each command and every
-#    exit status; distsync.conf.5 names every key of the parser's table
+#  - distsync.1 names every command, every option of each command, every
+#    exit status (each CLI_EXIT_* of src/cli/cli.h), the signals (SIGHUP
+#    reloads sync's caps; SIGINT, SIGTERM) and the four configuration
+#    places; distsync.conf.5 names every key of the parser's table
 #    (read from src/config/config_parse.c); both render with man -l when present;
 #  - the completion script loads in bash, completes commands, a command's
-#    options and a server name (from `distsync complete servers`);
+#    options, server names (for every command that selects servers, history
+#    and trust included), site names after --site and class names after
+#    --class (from `distsync complete servers|sites|classes`);
 #  - DESTDIR install holds bin/distsync, man1, man5, the completion and the
 #    example config.
 set -uo pipefail
@@ -22,8 +26,20 @@ for c in $cmds; do
     grep -qF -- "\\-\\-$(echo "$o" | sed 's/-/\\-/g')" "$man1" || bad "distsync.1 lacks $c --$o"
   done
 done
-for code in 0 1 2 3 4 5 6 23 25 130; do
+codes=$(grep -oE '^#define CLI_EXIT_[A-Z]+ +[0-9]+' "${DS_SRC:?}/src/cli/cli.h" | awk '{print $3}')
+[ -n "$codes" ] || bad "no CLI_EXIT_* codes found in src/cli/cli.h"
+for code in $codes 130; do
   grep -qx "\.B $code" "$man1" || bad "distsync.1 lacks exit status $code"
+done
+grep -q "143: SIGTERM" "$man1" || bad "distsync.1 lacks exit status 143"
+for sig in SIGHUP SIGINT SIGTERM; do
+  sed -n '/^\.SH SIGNALS/,/^\.SH /p' "$man1" | grep -qx "\.B $sig" || bad "distsync.1 SIGNALS lacks $sig"
+done
+sed -n '/^\.SH SIGNALS/,/^\.SH /p' "$man1" | grep -q "bandwidth caps" || bad "distsync.1: SIGHUP does not say it reloads the caps"
+"$DISTSYNC" sync --help | grep -q SIGHUP || bad "sync --help does not mention SIGHUP"
+"$DISTSYNC" sync --help | grep -q max_servers || bad "sync --help does not say servers run in parallel (max_servers)"
+for f in "/etc/distsync/distsync.conf" "./distsync.conf" "DISTSYNC_CONFIG"; do
+  grep -qF -- "$(echo "$f" | sed 's/-/\\-/g')" "$man1" || bad "distsync.1 does not name $f"
 done
 # every key of the parser's tables: {"key", k_fn} lines in *_keys[] arrays
 keys=$(sed -n '/_keys\[\] = {/,/^};/p' "${DS_SRC:?}/src/config/config_parse.c" | grep -oE '\{"[a-z_]+", *k_' | sed -E 's/\{"([a-z_]+)".*/\1/' | sort -u)
@@ -39,6 +55,8 @@ fi
 
 # completion: commands, options, server names
 st_conf "$tmp/c.conf" "$tmp/store" "$tmp/state" paris-1 "file://$tmp/t1" local lyon-2 "file://$tmp/t2" local
+printf '\n[site paris]\n' >>"$tmp/c.conf"
+sed -i '/^\[server paris-1\]/a site = paris' "$tmp/c.conf"
 mkdir -p "$tmp/store"
 complete_words() { # complete_words WORDS...: prints COMPREPLY
   PATH="$bin:$PATH" bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _distsync; printf "%s\n" "${COMPREPLY[@]}"' \
@@ -51,6 +69,15 @@ grep -qx -- --dry-run <<<"$(complete_words distsync sync --d)" || bad "completio
 grep -qx paris-1 <<<"$(complete_words distsync -c "$tmp/c.conf" sync par)" || bad "completion of a server name: $(complete_words distsync -c "$tmp/c.conf" sync par)"
 grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" status "")" || bad "status completion lacks lyon-2"
 grep -qx complete <<<"$(complete_words distsync comp)" && bad "the hidden command complete is offered"
+for c in plan sync status verify history trust; do
+  grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" "$c" ly)" || bad "$c: no server name completion"
+done
+for c in plan sync status verify history; do
+  grep -qx paris <<<"$(complete_words distsync -c "$tmp/c.conf" "$c" --site "")" || bad "$c --site: no site name completion"
+  [ "$c" = history ] && continue # history takes no --class
+  got=$(complete_words distsync -c "$tmp/c.conf" "$c" --class "")
+  [ "$(sort <<<"$got" | tr '\n' ' ')" = "definitions engines patches " ] || bad "$c --class: class completion gave '$got'"
+done
 
 # cmake --install into a DESTDIR
 if command -v cmake >/dev/null; then
