@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     copy = malloc(size);
     memcpy(copy, data + 1, size - 1);
     if ((data[0] & 1) && size - 1 >= DS_SHA256_LEN)
-        ds_sha256(copy, size - 1 - DS_SHA256_LEN, copy + size - 1 - DS_SHA256_LEN);
+        if (ds_sha256(copy, size - 1 - DS_SHA256_LEN, copy + size - 1 - DS_SHA256_LEN) < 0)
+            abort();
     rc = ds_manifest_decode(copy, size - 1, &m, err, sizeof(err));
     rc2 = decode_sliced(copy, size - 1, data[0] >> 1, &m2);
     if (rc != rc2 || (rc == 0 && ds_manifest_count(m) != ds_manifest_count(m2)))
