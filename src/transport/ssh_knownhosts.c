@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 
 #include "ssh_int.h"
 
@@ -272,12 +273,13 @@ int ds__ssh_hostkey_append(const char *kh, const struct ds__ssh_hostkey *hk, cha
         line[0] = '\n';
         n++;
     }
-    if (fd < 0 || write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
+    rc = fd < 0 ? -errno : ds_write_all(fd, line, n); /* a short write is an error too */
+    if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
-        snprintf(err, errlen, "known_hosts %s: %s", kh, strerror(errno));
+    if (rc < 0) {
+        snprintf(err, errlen, "known_hosts %s: %s", kh, ds_strerror(rc));
         goto out;
     }
-    rc = 0;
 out:
     if (fd >= 0)
         close(fd);
