@@ -85,6 +85,7 @@ static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
     int json = 0, no_scan = 0, nfail = 0, worst = CLI_EXIT_OK;
+    char failed[512] = "";
     ds_retain_usage_t ru = {0};
     const struct cli_flag flags[] = {
         {"json", 'j', &json, NULL, 0},
@@ -122,12 +123,17 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         ds_sync_result_t r;
 
         if (ds_sync_server(sy, srv[i], DS_SYNC_STATUS, &r) < 0) {
-            cli_err("%s", r.error);
+            size_t k = strlen(failed);
+
             nfail++;
-            if (json)
+            snprintf(failed + k, sizeof(failed) - k, "%s%s", k ? ", " : "", srv[i]->name);
+            /* the reason once: in the report (text) or on stderr next to the JSON */
+            if (json) {
+                cli_err("%s", r.error);
                 ds_report_failed_json(&j, srv[i]->name, r.error);
-            else /* the report names every server, also one it cannot read */
+            } else { /* the report names every server, also one it cannot read */
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
+            }
         } else {
             worst = worse(worst, plan_exit(r.plan));
             if (json)
@@ -143,6 +149,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     } else {
         print_retain(cfg, &ru);
     }
+    if (nfail > 0 && !json) /* as sync says it */
+        cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);
     rc = nfail ? CLI_EXIT_SERVER : worst;
 out:
     ds_sync_close(sy);

@@ -4,7 +4,8 @@
 # where its folder should be) is one warning, through the in-process
 # receiver (transport = local) and through an agent (transport = agent); a
 # store that is gone, and a delta cache path that is not a folder, are one
-# line each. And output that cannot be written (a full disk: /dev/full) is
+# line each; so is a server whose root is missing, in plan, sync, status
+# (status printed it in its report and again on stderr) and verify. And output that cannot be written (a full disk: /dev/full) is
 # a failure (exit 1, naming the reason), never a silent exit 0.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -16,7 +17,8 @@ echo y >"$store/patches/x/y"
 echo z >"$store/patches/z"
 echo foreign >"$tmp/loc/patches/x" # where the folder patches/x must go
 echo foreign >"$tmp/ag/patches/x"
-st_conf "$tmp/c.conf" "$store" "$tmp/state" loc "file://$tmp/loc" local ag "file://$tmp/ag" agent
+st_conf "$tmp/c.conf" "$store" "$tmp/state" loc "file://$tmp/loc" local ag "file://$tmp/ag" agent \
+  gone "file://$tmp/gone" local
 ds() { "$DISTSYNC" -c "$tmp/c.conf" "$@"; }
 
 # once COUNT_EXPECTED WHAT PATTERN FILE
@@ -32,6 +34,13 @@ for s in loc ag; do
   [ "$rc" = 4 ] || bad "sync $s with an unwritable file: exit $rc, expected 4: $(cat "$tmp/$s.err")"
   once 1 "sync $s, a failed file" "patches/x/y" "$tmp/$s.err"
   [ "$(cat "$tmp/$s/patches/z")" = z ] || bad "sync $s: the other file was not written"
+done
+
+for cmd in plan sync status verify; do
+  rc=0
+  ds "$cmd" gone >"$tmp/gone.out" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || bad "$cmd of a missing root: exit $rc, expected 4: $(cat "$tmp/gone.out")"
+  once 1 "$cmd of a missing root" "target root $tmp/gone does not exist" "$tmp/gone.out"
 done
 
 mv "$store" "$tmp/store.away"
