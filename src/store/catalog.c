@@ -158,28 +158,36 @@ int ds_catalog_schema_latest(void)
     return NMIGRATIONS;
 }
 
+/* The errno of access(W_OK) on path's directory, or 0 when it is writable. */
+static int dir_unwritable(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    if (n == 0 || n >= sizeof(dir))
+        snprintf(dir, sizeof(dir), "%s", n == 0 && slash ? "/" : ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+    return access(dir, W_OK) < 0 ? errno : 0;
+}
+
 /* Why the database at path cannot be written: the errno of access(W_OK) on
  * the file, its -wal and -shm files (SQLite creates them with the file's
  * mode), else on its directory, else EROFS. */
 static int readonly_why(const char *path)
 {
     static const char *const sfx[] = {"", "-wal", "-shm"};
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
+    char file[4096];
+    int e;
 
     for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-        snprintf(dir, sizeof(dir), "%s%s", path, sfx[i]);
-        if (access(dir, W_OK) < 0 && errno != ENOENT)
+        snprintf(file, sizeof(file), "%s%s", path, sfx[i]);
+        if (access(file, W_OK) < 0 && errno != ENOENT)
             return errno;
     }
-    if (n == 0 || n >= sizeof(dir))
-        snprintf(dir, sizeof(dir), "%s", n == 0 && slash ? "/" : ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
-    if (access(dir, W_OK) < 0)
-        return errno;
-    return EROFS;
+    e = dir_unwritable(path);
+    return e ? e : EROFS;
 }
 
 int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
@@ -369,7 +377,12 @@ static int configure(ds_catalog_t *cat, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
         rc = sqlite3_exec(cat->db, pragmas[i], NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s: %s", cat->path, pragmas[i], sqlite3_errmsg(cat->db));
+            /* "unable to open database file" when the WAL cannot be made:
+             * say why (a read-only mount, permissions) */
+            int e = (rc & 0xff) == SQLITE_CANTOPEN ? dir_unwritable(cat->path) : 0;
+
+            snprintf(err, errlen, "%s: %s: %s%s%s", cat->path, pragmas[i], sqlite3_errmsg(cat->db),
+                     e ? ": " : "", e ? strerror(e) : "");
             return (rc & 0xff) == SQLITE_NOTADB ? DS_ECORRUPT : DS_ECATALOG;
         }
     }

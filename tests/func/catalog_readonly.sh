@@ -22,7 +22,7 @@ if [ "$(id -u)" = 0 ] && ! "${as_nobody[@]}" test -x "$DISTSYNC" 2>/dev/null; th
 fi
 chmod 755 "$tmp"
 cat=$tmp/state/catalog.db
-trap 'chattr -i "$cat" 2>/dev/null; chmod -R u+w "$tmp" 2>/dev/null; st_cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/state" 2>/dev/null; chattr -i "$cat" 2>/dev/null; chmod -R u+w "$tmp" 2>/dev/null; st_cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$tmp"' EXIT
 store=$tmp/store
 st_conf "$tmp/d.conf" "$store" "$tmp/state" one "file://$tmp/t1" agent
 mkdir -p "$tmp/t1" "$store/patches" "$store/engines" "$store/definitions"
@@ -105,4 +105,18 @@ inject "DROP TRIGGER no_end;"
 ds scan >/dev/null 2>"$tmp/err" || bad "scan after the catalog is writable again: $(cat "$tmp/err")"
 ds sync one >/dev/null 2>"$tmp/err" || bad "sync after the catalog is writable again: $(cat "$tmp/err")"
 [ -e "$tmp/t1/patches/b.msu" ] || bad "the change did not ship once the catalog was writable"
+
+# A read-only mount of the state directory (when we may mount): SQLite cannot
+# make the WAL's files and said only "unable to open database file".
+if [ "$(id -u)" = 0 ] && mount --bind "$tmp/state" "$tmp/state" 2>/dev/null &&
+  mount -o remount,bind,ro "$tmp/state" 2>/dev/null; then
+  for cmd in "status --no-scan" "sync one --no-scan" history; do
+    # shellcheck disable=SC2086 # the command's words
+    expect_fail "read-only mount" "unable to open database file: Read-only file system" ds $cmd
+  done
+  umount "$tmp/state"
+else
+  umount "$tmp/state" 2>/dev/null
+  echo "note: cannot bind-mount read-only here: the read-only mount is not tested"
+fi
 st_exit catalog_readonly
