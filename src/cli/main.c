@@ -146,7 +146,7 @@ static int run(int argc, char **argv)
     return CLI_EXIT_USAGE;
 }
 
-/* A result that did not reach stdout (a full disk, a closed pipe, /dev/full)
+/* A result that did not reach stdout (a full disk, /dev/full, an I/O error)
  * is a failure: printf's errors stay in the stream until this flush. */
 static int finish_output(int status)
 {
@@ -156,7 +156,7 @@ static int finish_output(int status)
         e = errno;
     else if (ferror(stdout))
         e = EIO;
-    if (e == 0)
+    if (e == 0 || e == EPIPE) /* EPIPE: the reader stopped (| head), as it chose */
         return status;
     cli_err("cannot write the output: %s", strerror(e));
     return status == CLI_EXIT_OK ? CLI_EXIT_FAIL : status;
