@@ -338,11 +338,11 @@ static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
     sqlite3_stmt *st = NULL;
     int rc, bad = 0;
 
-    rc = exec(cat, "PRAGMA foreign_keys = OFF"); /* else a rebuild's DROP cascades */
-    if (rc < 0) {
+    /* off, else a rebuild's DROP cascades; the message goes in err (once) */
+    if (sqlite3_exec(cat->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot turn foreign keys off to migrate: %s", cat->path,
-                 ds_strerror(rc));
-        return rc;
+                 sqlite3_errmsg(cat->db));
+        return DS_ECATALOG;
     }
     rc = migrate_locked(cat, err, errlen);
     if (rc == 0 &&
@@ -350,8 +350,10 @@ static int migrate(ds_catalog_t *cat, char *err, size_t errlen)
         bad = sqlite3_step(st) == SQLITE_ROW;
         sqlite3_finalize(st);
     }
-    if (exec(cat, "PRAGMA foreign_keys = ON") < 0 && rc == 0) {
-        snprintf(err, errlen, "%s: cannot turn foreign keys on again after migrating", cat->path);
+    if (sqlite3_exec(cat->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK &&
+        rc == 0) {
+        snprintf(err, errlen, "%s: cannot turn foreign keys on again after migrating: %s",
+                 cat->path, sqlite3_errmsg(cat->db));
         rc = DS_ECATALOG;
     }
     if (rc == 0 && bad) {
