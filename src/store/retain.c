@@ -146,11 +146,16 @@ int ds_retain_open(const char *dir, ds_retain_t **out)
 {
     ds_retain_t *r = NULL;
     size_t len = strlen(dir);
+    struct stat st;
     int rc;
 
     *out = NULL;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno; /* not logged: every caller reports it with dir */
+    if (stat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR; /* else SQLite says only "unable to open database file" */
     r = calloc(1, sizeof(*r));
     if (r == NULL || (r->path = malloc(len + sizeof("/retain.db"))) == NULL) {
         rc = DS_ENOMEM;

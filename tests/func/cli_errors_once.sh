@@ -3,8 +3,8 @@
 # wrapped again. A file that cannot be written on a target (a regular file
 # where its folder should be) is one warning, through the in-process
 # receiver (transport = local) and through an agent (transport = agent); a
-# store that is gone, and a delta cache path that is not a folder, are one
-# line each; so is a server whose root is missing, in plan, sync, status
+# store that is gone, and a delta cache or retain store path that is not a
+# folder, are one line each (with the reason); so is a server whose root is missing, in plan, sync, status
 # (status printed it in its report and again on stderr) and verify. And output that cannot be written (a full disk: /dev/full) is
 # a failure (exit 1, naming the reason), never a silent exit 0.
 set -uo pipefail
@@ -63,6 +63,14 @@ ds sync loc >"$tmp/dc.out" 2>"$tmp/dc.err" || rc=$?
 once 1 "delta cache that is not a folder" "Not a directory" "$tmp/dc.err"
 grep -q "$tmp/state/deltas" "$tmp/dc.err" || bad "delta cache error does not name it: $(cat "$tmp/dc.err")"
 rm -f "$tmp/state/deltas"
+rm -rf "$tmp/state/retain"
+echo not-a-folder >"$tmp/state/retain"
+rc=0
+ds sync loc >"$tmp/rs.out" 2>"$tmp/rs.err" || rc=$?
+[ "$rc" = 1 ] || bad "sync with state/retain a file: exit $rc, expected 1: $(cat "$tmp/rs.err")"
+once 1 "retain store that is not a folder" "$tmp/state/retain" "$tmp/rs.err"
+grep -q "Not a directory" "$tmp/rs.err" || bad "retain store error does not say why: $(cat "$tmp/rs.err")"
+rm -f "$tmp/state/retain"
 
 if [ -w /dev/full ]; then
   for cmd in "help" "version" "help sync" "config check" "files --json" "status --json --no-scan"; do
