@@ -26,6 +26,12 @@
 #define DS_CONFIG_TIMEOUT_DEFAULT 120u
 #define DS_CONFIG_TIMEOUT_MAX     86400u
 
+/* Reconnects after a dropped link (`retries =`, `retry_backoff =`): the
+ * backoff doubles per attempt and stops growing at the last one. */
+#define DS_CONFIG_RETRIES_DEFAULT     3u
+#define DS_CONFIG_RETRIES_MAX         100u
+#define DS_CONFIG_RETRY_BACKOFF_MAX_S 60u
+
 /* Concurrency limits: servers syncing at once ([console] and [site NAME]
  * max_servers =) and files in flight per server ([server NAME] max_files
  * =); the defaults are the engine's (distsync/engine.h). */
@@ -76,6 +82,12 @@ typedef struct ds_server_cfg {
      * seconds for the whole connect (0: 30 s). */
     char *identity, *known_hosts;
     unsigned connect_timeout_s;
+    /* retries = N reconnects after a link dropped mid-run (ssh://; 0: none),
+     * retry_backoff = the first wait, doubled per attempt up to
+     * DS_CONFIG_RETRY_BACKOFF_MAX_S; absent: the [console] values */
+    unsigned retries, retry_backoff_s;
+    int retries_line, retry_backoff_line; /* 0 when absent */
+
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
     const char *ssh_key;   /* the ssh-only key at ssh_key_line (static text) */
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
@@ -111,6 +123,10 @@ typedef struct ds_config {
     ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
     int delta_level;       /* [console] delta_level = zstd level of zpatch deltas (0: default) */
     unsigned max_servers;  /* [console] max_servers = servers syncing at once (0: default) */
+
+    /* [console] retries = and retry_backoff = : the servers' defaults
+     * (DS_CONFIG_RETRIES_DEFAULT, 1 s) */
+    unsigned retries, retry_backoff_s;
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -38,6 +38,12 @@ const struct help_key help_keys[] = {
      "20Mbit, 2MB, 1.5MiB), off = no cap, 0 = paused"},
     {"console", "max_servers", "N",
      "how many servers sync in parallel (1 to 1024, default 8); more wait their turn"},
+    {"console", "retries", "N",
+     "ssh://: how often a run reconnects after its connection dropped (0 to 100, default 3); "
+     "the run resumes: files already committed are not sent again"},
+    {"console", "retry_backoff", "DURATION",
+     "ssh://: the wait before the first reconnect, doubled for each next one up to 60s "
+     "(default 1s)"},
     {"site", "bandwidth", "TABLE", "the site's bandwidth cap (see [console] bandwidth)"},
     {"site", "max_servers", "N",
      "how many of the site's servers sync in parallel (1 to 1024, default 4)"},
@@ -69,6 +75,8 @@ const struct help_key help_keys[] = {
     {"server", "connect_timeout", "DURATION",
      "ssh://: bound of the whole connect (DNS, TCP, handshake, host key, login, agent start; "
      "default 30s)"},
+    {"server", "retries", "N", "this server's own retries (see [console])"},
+    {"server", "retry_backoff", "DURATION", "this server's own retry_backoff (see [console])"},
     {"server", "io_timeout", "DURATION",
      "another name for this server's timeout: seconds without progress before the server "
      "fails (set one of the two)"},

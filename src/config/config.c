@@ -380,6 +380,8 @@ static ds_config_t *config_new(const char *name)
     cfg->max_delete = DS_MAX_DELETE_DEFAULT_PCT;
     cfg->max_delete_pct = 1;
     cfg->timeout_s = DS_CONFIG_TIMEOUT_DEFAULT;
+    cfg->retries = DS_CONFIG_RETRIES_DEFAULT;
+    cfg->retry_backoff_s = 1;
     return cfg;
 }
 
@@ -402,6 +404,12 @@ int ds_config_parse(const char *text, const char *name, const char *base_dir, ds
     for (size_t i = 0; rc == 0 && i < cfg->nservers; i++)
         if (cfg->servers[i].timeout_s == 0) /* [console] may come after [server] */
             cfg->servers[i].timeout_s = cfg->timeout_s;
+    for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
+        ds_server_cfg_t *sv = &cfg->servers[i];
+
+        sv->retries = sv->retries_line ? sv->retries : cfg->retries;
+        sv->retry_backoff_s = sv->retry_backoff_line ? sv->retry_backoff_s : cfg->retry_backoff_s;
+    }
     if (rc == 0)
         rc = check_servers(cfg, &e);
     if (rc == 0)

@@ -590,6 +590,43 @@ static int k_connect_timeout(struct parser *p, const char *key, const char *v)
     return set_timeout(p, key, v, &cur_server(p)->connect_timeout_s);
 }
 
+/* retries = N: 0 (never reconnect) to DS_CONFIG_RETRIES_MAX. */
+static int set_retries(struct parser *p, const char *key, const char *v, unsigned *dst)
+{
+    char *end, buf[64];
+    unsigned long n;
+
+    errno = 0;
+    n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : ULONG_MAX;
+    if (n > DS_CONFIG_RETRIES_MAX || errno == ERANGE || *end != '\0')
+        return fail(p, key, "expected a number from 0 to %u, got '%s'", DS_CONFIG_RETRIES_MAX,
+                    shown(v, buf, sizeof(buf)));
+    *dst = (unsigned)n;
+    return 0;
+}
+
+static int k_cretries(struct parser *p, const char *key, const char *v)
+{
+    return set_retries(p, key, v, &p->cfg->retries);
+}
+
+static int k_cretry_backoff(struct parser *p, const char *key, const char *v)
+{
+    return set_timeout(p, key, v, &p->cfg->retry_backoff_s);
+}
+
+static int k_retries(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->retries_line = p->line;
+    return set_retries(p, key, v, &cur_server(p)->retries);
+}
+
+static int k_retry_backoff(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->retry_backoff_line = p->line;
+    return set_timeout(p, key, v, &cur_server(p)->retry_backoff_s);
+}
+
 static int k_sbandwidth(struct parser *p, const char *key, const char *v)
 {
     return set_bandwidth(p, key, v, &cur_server(p)->bandwidth);
@@ -652,6 +689,8 @@ static const struct keydef console_keys[] = {
     {"bandwidth", k_cbandwidth},
     {"delta_level", k_delta_level},
     {"max_servers", k_cmax_servers},
+    {"retries", k_cretries},
+    {"retry_backoff", k_cretry_backoff},
     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
@@ -676,6 +715,8 @@ static const struct keydef server_keys[] = {
     {"connect_timeout", k_connect_timeout},
     {"bandwidth", k_sbandwidth},
     {"max_files", k_max_files},
+    {"retries", k_retries},
+    {"retry_backoff", k_retry_backoff},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -687,11 +728,11 @@ static const struct keydef schedule_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth, delta_level, max_servers"},
+     "lease_ttl, bandwidth, delta_level, max_servers, retries, retry_backoff"},
     {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
-     "identity, known_hosts, connect_timeout, bandwidth, max_files"},
+     "identity, known_hosts, connect_timeout, bandwidth, max_files, retries, retry_backoff"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -487,10 +487,13 @@ static int retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
-/* A failed or cancelled run goes on to wind down or to close. */
-static void failed(struct ds_run *r)
+/* A failed or cancelled run goes on to reconnect (a dropped link), to
+ * wind down or to close. */
+static void failed(struct ds_run *r, int64_t now)
 {
-    if (r->cancelling && r->ss)
+    if (ds__run_retry_begin(r, now))
+        r->phase = RP_RETRY;
+    else if (r->cancelling && r->ss)
         r->phase = RP_WIND_READY;
     else
         r->phase = RP_TCLOSE;
@@ -509,17 +512,21 @@ static void end(struct ds_run *r)
             snprintf(r->res->error + n, sizeof(r->res->error) - n, " (%s)",
                      ds_transport_error(r->t));
     }
+    r->res->bytes_wire = r->prev.wire_out ? r->prev.wire_out : r->prev.out; /* earlier attempts */
+    r->res->bytes_received = r->prev.wire_out ? r->prev.wire_in : r->prev.in;
+    r->res->bytes_literal = r->prev.literal;
+    r->res->bytes_delta = r->prev.delta;
     if (r->ss) {
         const ds_session_stats_t *st = ds_session_stats(r->ss);
 
-        r->res->bytes_wire = st->bytes_out;
-        r->res->bytes_received = st->bytes_in;
-        r->res->bytes_literal = st->literal_raw + st->delta_raw;
-        r->res->bytes_delta = st->delta_raw;
+        r->res->bytes_wire = r->prev.out + st->bytes_out;
+        r->res->bytes_received = r->prev.in + st->bytes_in;
+        r->res->bytes_literal += st->literal_raw + st->delta_raw;
+        r->res->bytes_delta += st->delta_raw;
     }
     if (r->raw && r->raw->wire_out > 0) { /* a link (ssh): what crossed it, SSH included */
-        r->res->bytes_wire = r->raw->wire_out;
-        r->res->bytes_received = r->raw->wire_in;
+        r->res->bytes_wire = r->prev.wire_out + r->raw->wire_out;
+        r->res->bytes_received = r->prev.wire_in + r->raw->wire_in;
     }
     ds__sender_free(r->sd);
     r->sd = NULL;
@@ -610,6 +617,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             break;
         ds_log(DS_LOG_DEBUG, "server %s: connected (protocol version %u, %s)", r->srv->name,
                ds_session_version(r->ss), r->mode == DS_SYNC_RUN ? "lease held" : "read-only");
+        ds__run_retry_resumed(r);
         rc = hash_begin(r);
         if (rc >= 0) {
             r->phase = rc ? RP_HASH : RP_PLAN;
@@ -689,6 +697,32 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             ds_transport_kill(r->t); /* do not wait again for it to end */
         r->phase = RP_TCLOSE;
         return 1;
+    case RP_RETRY: /* the dead link closes, the attempt's jobs come back */
+        if (r->t != NULL && !r->close_job.queued) {
+            r->close_job.fn = close_work;
+            ds__run_queue_job(w, &r->close_job);
+        }
+        if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done) ||
+            !ds__run_retry_idle(r))
+            return 0;
+        ds__run_retry_reset(r);
+        r->phase = RP_RETRY_WAIT;
+        /* fall through */
+    case RP_RETRY_WAIT:
+        if (r->sy->cancel) {
+            r->cancelling = 1;
+            fail(r, -ECANCELED, "cancelled");
+            r->phase = RP_TCLOSE;
+            return 1;
+        }
+        if (now < r->retry_at) {
+            if (r->retry_at < w->wake_ns)
+                w->wake_ns = r->retry_at;
+            return 0;
+        }
+        rc = connect_begin(r, w);
+        r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;
+        return rc < 0;
     case RP_TCLOSE:
         if (r->t != NULL && !r->close_job.queued) {
             r->close_job.fn = close_work;
@@ -702,7 +736,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         return 0;
     }
     if (rc < 0) {
-        failed(r);
+        failed(r, now);
         return 1;
     }
     return rc > 0;

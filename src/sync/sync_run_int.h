@@ -61,7 +61,9 @@ enum ds_run_phase {
     RP_WIND_COMMIT,
     RP_WIND_REFRESH,
     RP_WIND_BYE,
-    RP_TCLOSE, /* transport closing on a worker */
+    RP_RETRY,      /* the link dropped: its transport closing on a worker */
+    RP_RETRY_WAIT, /* the backoff before the next connect */
+    RP_TCLOSE,     /* transport closing on a worker */
     RP_DONE,
 };
 
@@ -143,6 +145,13 @@ struct ds_run {
     size_t ncls;
     const char **absent; /* those of cls whose folder is missing from the store */
     size_t nabsent;
+    /* reconnects after a dropped link (sync_retry.c) */
+    unsigned attempt; /* reconnects so far */
+    int linked_once;  /* a session reached READY (a link that worked) */
+    int64_t retry_at; /* RP_RETRY_WAIT: when to connect again */
+    struct {          /* the counters of the earlier attempts */
+        uint64_t out, in, literal, delta, wire_out, wire_in;
+    } prev;
 };
 
 /* sync_events.c: failures, events, results (one run). */
@@ -165,6 +174,18 @@ void ds__run_remember(struct ds_run *r);
 DS_MUST_CHECK int ds__run_record_begin(struct ds_run *r);
 /* Final result and the run's record. */
 void ds__run_finish(struct ds_run *r);
+
+/* sync_retry.c: reconnecting after a dropped link. retry_begin: 1 when
+ * the failure just recorded (res->rc) gets another attempt (event
+ * recorded, failure cleared, r->retry_at set), 0 when the run fails.
+ * retry_idle: 1 when no prefetch job of the attempt is out. retry_reset:
+ * once the transport closed and the jobs are back, frees what the attempt
+ * built (its counters kept for the result). retry_resumed: a session is
+ * READY (records "reconnected" after a retry). */
+int ds__run_retry_begin(struct ds_run *r, int64_t now);
+int ds__run_retry_idle(const struct ds_run *r);
+void ds__run_retry_reset(struct ds_run *r);
+void ds__run_retry_resumed(struct ds_run *r);
 
 /* sync_run.c: hands j to the engine (queued when the step returns). */
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
