@@ -54,6 +54,7 @@ typedef struct ds_sync_opts {
     int zstd_level;                /* 0: 3; < 0: no compression */
     int no_fsync;                  /* local receiver without fsync (tests only) */
     unsigned test_retain_delay_ms; /* tests only: a pause per version retained */
+    unsigned test_dns_delay_ms;    /* tests only: ssh:// DNS lookups wait this long first */
     const char *trigger;           /* run trigger recorded in the catalog: NULL: "manual" */
     int force;                     /* prune past max_delete (never without a completed scan) */
     /* NULL: every class of each server; else only these classes (of those

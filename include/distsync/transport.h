@@ -103,6 +103,7 @@ typedef struct ds_transport_cfg {
     int no_fsync;               /* local receiver: skip fsync (tests only) */
     unsigned timeout_s;         /* agent: how long close waits for it to end (0: 30 s) */
     int create_root;            /* create a missing root (with its parents), else fail */
+    unsigned test_dns_delay_ms; /* ssh, tests only: the DNS lookup waits this long first */
 } ds_transport_cfg_t;
 
 /*

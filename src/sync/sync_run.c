@@ -191,7 +191,8 @@ static void open_work(ds_run_job_t *j)
                              .server = r->srv->name,
                              .identity = r->srv->identity,
                              .known_hosts = r->srv->known_hosts,
-                             .connect_timeout_s = r->srv->connect_timeout_s};
+                             .connect_timeout_s = r->srv->connect_timeout_s,
+                             .test_dns_delay_ms = r->sy->o.test_dns_delay_ms};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
 }

@@ -188,17 +188,12 @@ out:
 static int tcp_connect(struct ds__ssh_conn *c, const struct ds__ssh_url *u, unsigned connect_s,
                        char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[8];
-    int rc = -EHOSTUNREACH, gai;
+    struct addrinfo *res = NULL;
+    int rc = ds__ssh_resolve(u, c->deadline_ns, connect_s, &res, err, errlen);
 
-    snprintf(port, sizeof(port), "%d", u->port);
-    gai = getaddrinfo(u->host, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "%s: cannot resolve host '%s': %s", u->where, u->host,
-                 gai_strerror(gai));
-        return DS_ETRANSPORT;
-    }
+    if (rc < 0)
+        return rc;
+    rc = -EHOSTUNREACH;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
         rc = connect_one(ai, c->deadline_ns);
         if (rc >= 0) {

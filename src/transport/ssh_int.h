@@ -24,12 +24,25 @@ struct ds__ssh_url {
     int port;        /* 22 unless given */
     char path[4096]; /* the target root on the server */
     char where[340]; /* "user@host:port" for messages (never a secret) */
+
+    /* tests only: the DNS lookup waits this long first */
+    unsigned test_dns_delay_ms;
 };
 
 /* Parses ssh://[user@]host[:port]/path into u. Returns 0, or DS_EUSAGE
  * with a message naming the URL in err. */
 DS_MUST_CHECK int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err,
                                     size_t errlen);
+
+struct addrinfo;
+
+/* Resolves u->host (port u->port) on a thread of its own, waiting for it
+ * until deadline_ns (CLOCK_MONOTONIC) at most (ssh_resolve.c). Returns 0
+ * with *out set (freeaddrinfo), or DS_ETRANSPORT with a message naming
+ * u->where and the host in err: the resolver's reason, or no answer
+ * within connect_timeout = connect_s. A late answer is dropped. */
+int ds__ssh_resolve(const struct ds__ssh_url *u, int64_t deadline_ns, unsigned connect_s,
+                    struct addrinfo **out, char *err, size_t errlen);
 
 /* A TCP connection with an SSH session on it. wire_in / wire_out count the
  * bytes that cross the socket (libssh2's send/recv callbacks), encryption

@@ -422,6 +422,7 @@ int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     st->c.sock = -1;
     st->close_wait_s = cfg->timeout_s ? cfg->timeout_s : CLOSE_WAIT_S;
     rc = ds__ssh_url_parse(cfg->url, &st->u, err, errlen);
+    st->u.test_dns_delay_ms = cfg->test_dns_delay_ms;
     if (rc == 0)
         rc = start(st, cfg, err, errlen);
     if (rc < 0) {
