@@ -72,6 +72,11 @@ typedef struct ds_transport_ops {
      * fds, READ always and WRITE when the caller has bytes to write. */
     unsigned (*waits)(const ds_transport_t *t, int have_output);
     void (*free)(ds_transport_t *t);
+    /* Takes the oldest line the peer wrote on its side channel (ssh: the
+     * agent's stderr; a bounded count of lines, each cut to a bounded
+     * length) into buf (NUL-terminated, cut to cap). Returns 1 when a
+     * line was taken, 0 when none is waiting. NULL: no side channel. */
+    int (*note)(ds_transport_t *t, char *buf, size_t cap);
 } ds_transport_ops_t;
 
 /* Directions a transport waits on (ds_transport_waits()). */
@@ -135,6 +140,10 @@ unsigned ds_transport_waits(const ds_transport_t *t, int have_output);
 
 /* Last error text ("" when none). Valid as long as t. */
 const char *ds_transport_error(const ds_transport_t *t);
+
+/* The next line of the peer's side channel (ds_transport_ops_t.note):
+ * 1 when one was copied into buf, 0 when none (or no side channel). */
+int ds_transport_note(ds_transport_t *t, char *buf, size_t cap);
 
 /* Frees t (closing it first if needed, which kills an agent that has not
  * ended). NULL is a no-op. */

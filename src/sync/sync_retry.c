@@ -127,6 +127,7 @@ static void drop_attempt(struct ds_run *r)
 
 void ds__run_retry_reset(struct ds_run *r)
 {
+    ds__run_notes(r); /* what the old agent said */
     if (r->ss != NULL) {
         const ds_session_stats_t *st = ds_session_stats(r->ss);
 

@@ -139,6 +139,7 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
         if (r->sy->cancel && !r->cancelling)
             return cancel_run(r);
         rc = ds_session_step(r->ss, time(NULL));
+        ds__run_notes(r);
         if (rc < 0) {
             if (ds_session_busy(r->ss))
                 return ds__run_fail_busy(r, ds_session_error(r->ss));
@@ -529,6 +530,7 @@ static void end(struct ds_run *r)
         r->res->bytes_wire = r->prev.wire_out + r->raw->wire_out;
         r->res->bytes_received = r->prev.wire_in + r->raw->wire_in;
     }
+    ds__run_notes(r); /* what the agent said as it ended */
     ds__sender_free(r->sd);
     r->sd = NULL;
     ds__run_finish(r);

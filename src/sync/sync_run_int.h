@@ -162,6 +162,9 @@ DS_MUST_CHECK int ds__run_fail_busy(struct ds_run *r, const char *msg);
 void ds__run_event(struct ds_run *r, int kind, int level, const char *path, const char *outcome,
                    const char *msg);
 void ds__run_progress(struct ds_run *r);
+/* Records the lines the target wrote on its side channel since the last
+ * call (the agent's stderr over SSH; bounded by the transport) as events. */
+void ds__run_notes(struct ds_run *r);
 /* Handles the session's results and the sender's console-side failures,
  * their events in one transaction. Returns 0 or < 0 (run failed). */
 DS_MUST_CHECK int ds__run_take_results(struct ds_run *r);

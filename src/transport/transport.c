@@ -146,6 +146,11 @@ const char *ds_transport_error(const ds_transport_t *t)
     return t->err;
 }
 
+int ds_transport_note(ds_transport_t *t, char *buf, size_t cap)
+{
+    return t->ops->note != NULL && cap > 0 ? t->ops->note(t, buf, cap) : 0;
+}
+
 void ds_transport_free(ds_transport_t *t)
 {
     if (t != NULL)

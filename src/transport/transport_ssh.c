@@ -6,7 +6,10 @@
  * connect_timeout); afterwards the session is non-blocking and the
  * transport's fds are the socket. The agent's stderr is drained on every
  * call, so that it never fills the channel window; its lines go to the log
- * and its last ones into error messages.
+ * and to the run's events (ds_transport_note: at most LOG_LINES_MAX lines
+ * of at most NOTE_LEN bytes per connection, in a fixed array, so a peer
+ * flooding its stderr costs nothing more) and its last ones into error
+ * messages.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +27,7 @@
 #define CLOSE_WAIT_S  30
 #define TAIL_MAX      1024 /* last bytes of the agent's stderr kept for messages */
 #define LOG_LINES_MAX 100  /* stderr lines logged per connection (a peer may flood) */
+#define NOTE_LEN      240  /* bytes of a stderr line kept for the run's events */
 /* exit status 127 from the remote shell */
 #define NOT_FOUND                                                                                  \
     "the agent command was not found on the server (install distsync there, or set agent = to "    \
@@ -40,6 +44,9 @@ struct ssh_t {
     char line[512]; /* stderr's current line, for the log */
     size_t nline;
     unsigned nlogged; /* stderr lines logged, at most LOG_LINES_MAX + 1 */
+    /* the logged lines, for the run's events: notes[nread..nnotes) wait */
+    char notes[LOG_LINES_MAX + 1][NOTE_LEN];
+    unsigned nnotes, nread;
     int closed, killed;
 };
 
@@ -79,6 +86,31 @@ static void update_fds(struct ssh_t *st)
     sync_counts(st);
 }
 
+/* A whole stderr line: logged and kept for the run's events, up to
+ * LOG_LINES_MAX lines, then one line saying the rest is dropped. */
+static void line_done(struct ssh_t *st)
+{
+    const char *text = st->line;
+
+    if (st->nlogged > LOG_LINES_MAX)
+        return;
+    if (st->nlogged == LOG_LINES_MAX)
+        text = "more on its stderr, not logged";
+    ds_log(DS_LOG_WARN, "agent on %s: %s", st->u.where, text);
+    snprintf(st->notes[st->nnotes++], NOTE_LEN, "%.*s", NOTE_LEN - 1, text); /* cut */
+    st->nlogged++;
+}
+
+static int ssh_note(ds_transport_t *t, char *buf, size_t cap)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+
+    if (st->nread >= st->nnotes)
+        return 0;
+    snprintf(buf, cap, "%s", st->notes[st->nread++]);
+    return 1;
+}
+
 static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
 {
     if (n >= TAIL_MAX) {
@@ -102,11 +134,8 @@ static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
         if (p[i] != '\n')
             continue; /* an over-long line is cut */
         st->line[st->nline] = '\0';
-        if (st->nline > 0 && st->nlogged < LOG_LINES_MAX)
-            ds_log(DS_LOG_WARN, "agent on %s: %s", st->u.where, st->line);
-        else if (st->nline > 0 && st->nlogged == LOG_LINES_MAX)
-            ds_log(DS_LOG_WARN, "agent on %s: more on its stderr, not logged", st->u.where);
-        st->nlogged += st->nline > 0 && st->nlogged <= LOG_LINES_MAX;
+        if (st->nline > 0)
+            line_done(st);
         st->nline = 0;
     }
 }
@@ -327,6 +356,7 @@ static const ds_transport_ops_t ssh_ops = {
     .waits = ssh_waits,
 #endif
     .free = ssh_free,
+    .note = ssh_note,
 };
 
 /* The remote command: agent --root 'PATH', the path single-quoted for the
