@@ -7,8 +7,15 @@
 # sshd_stop, which sshd_start chains into the EXIT trap: it always runs,
 # even when the test fails.
 SSHD_PID=""
+SSHD_MORE_PIDS=()
 
 sshd_stop() {
+  local p
+  for p in "${SSHD_MORE_PIDS[@]}"; do
+    kill "$p" $(pgrep -P "$p" 2>/dev/null || true) 2>/dev/null || true
+  done
+  for p in "${SSHD_MORE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  SSHD_MORE_PIDS=()
   [ -n "$SSHD_PID" ] || return 0
   # the listener and the per-connection sshd processes it forked (by id)
   local kids
@@ -108,6 +115,28 @@ sshd_restart() {
     echo "FAIL: sshd did not restart" >&2
     exit 1
   }
+}
+
+# sshd_start_more DIR: one more sshd (after sshd_start) with the same host
+# key and users on another free port, set in SSHD_MORE_PORT; sshd_stop
+# stops it too.
+sshd_start_more() {
+  local dir=$1 first=$SSHD_PID port
+  mkdir -p "$dir"
+  cp "$SSHD_DIR/authorized_keys.$SSHD_USER" "$dir/"
+  for _ in 1 2 3; do
+    port=$(sshd_free_port)
+    if sshd_run "$dir" "$SSHD_HOSTKEY" "$port"; then
+      SSHD_MORE_PIDS+=("$SSHD_PID")
+      SSHD_PID=$first
+      SSHD_MORE_PORT=$port
+      return 0
+    fi
+  done
+  SSHD_PID=$first
+  cat "$dir/sshd.log" >&2
+  echo "FAIL: another sshd did not start" >&2
+  exit 1
 }
 
 # sshd_fp PUBFILE: the SHA256 fingerprint OpenSSH prints for a public key.
