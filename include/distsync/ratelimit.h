@@ -92,6 +92,13 @@ uint64_t ds_rl_path_cap(const ds_rl_node_t *n);
  */
 void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_rl_grant_t *g);
 
+/* Leaf n sent bytes it was not granted (SSH framing and encryption counted
+ * after the write, control frames let through a cap that held them): they
+ * are taken from every bucket on the path at now, below empty if need be
+ * (at most one second of each bucket's rate), so later requests wait
+ * until the debt is paid and the cap holds for what crossed the link. */
+void ds_rl_charge(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes);
+
 /* Leaf n will not ask again for now (its transfer ended or stalled): its
  * share returns to its siblings at once. */
 void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now);

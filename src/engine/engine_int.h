@@ -54,6 +54,7 @@ struct ds_pace {
     int64_t wake;      /* ... until this instant */
     int idle_told;     /* ds_rl_idle was called since the last write */
     uint64_t rate_bps; /* last rate given to the session */
+    uint64_t charged;  /* bytes charged to the leaf (grants and settled overhead) */
     int rate_set;
     /* the sync's cancel flag: a run winding down passes the cap */
     const volatile sig_atomic_t *cancel;

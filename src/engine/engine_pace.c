@@ -8,7 +8,10 @@
  * back, even a paused one, so a slow or paused link never costs the lease.
  * Once the sync is cancelled every byte passes: the wind-down (FILE_ABORT,
  * MANIFEST_COMMIT, lease release, BYE) is small, and a paused window must
- * not keep a cancelled run from ending.
+ * not keep a cancelled run from ending. Control bytes let through are
+ * charged as debt all the same, and so is what the inner transport's link
+ * sent beyond the grants (its wire_out: SSH framing, MACs, padding, window
+ * adjusts), so the cap holds for what crosses the link.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +30,12 @@ uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t w
     ds_rl_request(rl, leaf, now, want, &g);
     if (g.bytes < want)
         *wake = g.wake;
-    if (g.bytes < ctl) /* control frames jump a cap that holds them */
-        return ctl < want ? ctl : want;
+    if (g.bytes < ctl) { /* control frames jump a cap that holds them: as debt */
+        uint64_t pass = ctl < want ? ctl : want;
+
+        ds_rl_charge(rl, leaf, now, pass - g.bytes);
+        return pass;
+    }
     return g.bytes;
 }
 
@@ -41,6 +48,17 @@ static struct ds_pace *of(ds_transport_t *t)
 static void copy_err(struct ds_pace *pc)
 {
     memcpy(pc->base.err, pc->inner->err, sizeof(pc->base.err));
+}
+
+/* Charges what the link sent beyond what was charged (SSH overhead). */
+static void settle(struct ds_pace *pc, int64_t now)
+{
+    uint64_t wire = pc->inner->wire_out;
+
+    if (pc->rl == NULL || pc->leaf == NULL || wire <= pc->charged)
+        return;
+    ds_rl_charge(pc->rl, pc->leaf, now, wire - pc->charged);
+    pc->charged = wire;
 }
 
 static long pace_write(ds_transport_t *t, const void *p, size_t n)
@@ -60,9 +78,11 @@ static long pace_write(ds_transport_t *t, const void *p, size_t n)
     if (ok == 0)
         return 0;
     pc->idle_told = 0;
+    pc->charged += ok;
     w = ds_transport_write(pc->inner, p, (size_t)ok);
     if (w < 0)
         copy_err(pc);
+    settle(pc, now);
     return w;
 }
 
@@ -73,6 +93,7 @@ static long pace_read(ds_transport_t *t, void *buf, size_t cap)
 
     if (r < 0)
         copy_err(pc);
+    settle(pc, ds__sync_mono_ns()); /* a read may flush a pending packet */
     return r;
 }
 
@@ -128,6 +149,7 @@ ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t)
     pc->base.rfd = t->rfd;
     pc->base.wfd = t->wfd;
     pc->inner = t;
+    pc->charged = 0; /* the connect's bytes are charged with the first write */
     return &pc->base;
 }
 

@@ -440,6 +440,25 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
     touch(rl, n, (g->wake == DS_RL_NEVER ? now : g->wake) + DS_RL_IDLE_NS);
 }
 
+/* Takes x from b, down to one second of its rate below empty at most. */
+static void charge(struct bucket *b, double x)
+{
+    if (!isinf(b->tokens))
+        b->tokens = fmax(fmin(b->tokens, 0) - b->rate, b->tokens - x);
+}
+
+void ds_rl_charge(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes)
+{
+    (void)rl;
+    n->used += (double)bytes;
+    for (ds_rl_node_t *x = n; x != NULL; x = x->parent) {
+        refill(&x->hard, now);
+        refill(&x->share, now);
+        charge(&x->hard, (double)bytes);
+        charge(&x->share, (double)bytes);
+    }
+}
+
 void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now)
 {
     n->active_until = now - 1;
