@@ -26,7 +26,7 @@
 
 #define MARKER_LINE  "@=section\n"
 #define NAME_MAX_LEN 128
-#define MAX_KEYS     16 /* most keys of any section, with room to grow */
+#define MAX_KEYS     32 /* most keys of any section, with room to grow */
 
 enum kind { K_NONE, K_CONSOLE, K_SITE, K_SERVER, K_SCHEDULE };
 
@@ -880,6 +880,8 @@ static int set_key(struct parser *p, const char *name, const char *value)
     if (k->name == NULL)
         return fail(p, shown(name, buf, sizeof(buf)), "unknown key (known keys: %s)",
                     p->sect->hint);
+    if (k - p->sect->keys >= MAX_KEYS) /* a section grew past MAX_KEYS: raise it */
+        return fail(p, name, "internal error: too many keys in this section");
     if (p->seen[k - p->sect->keys])
         return fail(p, name, "duplicate key (first at line %d)", p->seen[k - p->sect->keys]);
     p->seen[k - p->sect->keys] = p->line;

@@ -318,6 +318,30 @@ static void test_timeout(void)
     ds_config_free(cfg);
 }
 
+/* retries = 0..100 and retry_backoff = a duration, in [console] (the
+ * servers' defaults, even when declared after them) or [server NAME]. */
+static void test_retries(void)
+{
+    ds_config_t *cfg;
+
+    EXPECT_ERR(CONSOLE "retries = 101\n",
+               "t.conf:4: [console] key 'retries': expected a number from 0 to 100, got '101'");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///t\nretries = -1\n",
+               "t.conf:6: [server a] key 'retries': expected a number from 0 to 100");
+    EXPECT_ERR(CONSOLE "[server a]\nurl = file:///t\nretry_backoff = 0\n",
+               "t.conf:6: [server a] key 'retry_backoff': expected a duration from 1s to 24h");
+    cfg = parse_ok(CONSOLE "[server a]\nurl = file:///a\n[server b]\nurl = file:///b\n", "/");
+    CHECK(cfg != NULL && cfg->servers[0].retries == DS_CONFIG_RETRIES_DEFAULT &&
+          cfg->servers[0].retry_backoff_s == 1);
+    ds_config_free(cfg);
+    cfg = parse_ok("[server a]\nurl = file:///a\nretries = 0\n[server b]\nurl = file:///b\n"
+                   "retry_backoff = 5s\n" CONSOLE "retries = 7\nretry_backoff = 2m\n",
+                   "/");
+    CHECK(cfg != NULL && cfg->servers[0].retries == 0 && cfg->servers[0].retry_backoff_s == 120);
+    CHECK(cfg != NULL && cfg->servers[1].retries == 7 && cfg->servers[1].retry_backoff_s == 5);
+    ds_config_free(cfg);
+}
+
 /* delta_level = in [console]: a zstd level 1..22; 0 (absent) is the default. */
 static void test_delta_level(void)
 {
@@ -597,6 +621,7 @@ int main(void)
     RUN(test_long_line);
     RUN(test_values);
     RUN(test_timeout);
+    RUN(test_retries);
     RUN(test_delta_level);
     RUN(test_concurrency);
     RUN(test_urls);
