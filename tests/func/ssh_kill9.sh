@@ -5,8 +5,10 @@
 # target file is absent, an old version or the new one (sha256 against all
 # versions ever generated), files the server had stay; the remote agent
 # ends once its connection is gone; the rerun converges (diff -r) and
-# leaves nothing in .distsync/tmp; a cut connection fails the server with
-# exit 4 and a message naming it, never a crash.
+# leaves nothing in .distsync/tmp; a cut connection is reconnected
+# (retries, default 3: exit 0; ssh_reconnect checks the resume) or, when
+# the cut lands where no retry applies (before the session was up), fails
+# the server with exit 4 and a message naming it, never a crash.
 # DS_SEED=N replays the random points; KILLS=N console kills (default 6).
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
