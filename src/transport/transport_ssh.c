@@ -111,7 +111,8 @@ static int ssh_note(ds_transport_t *t, char *buf, size_t cap)
     return 1;
 }
 
-static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
+/* Keeps the last TAIL_MAX bytes of stderr, for messages. */
+static void keep_tail(struct ssh_t *st, const char *p, size_t n)
 {
     if (n >= TAIL_MAX) {
         p += n - TAIL_MAX;
@@ -126,6 +127,13 @@ static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
     memcpy(st->tail + st->ntail, p, n);
     st->ntail += n;
     st->tail[st->ntail] = '\0';
+}
+
+/* Every byte read goes through the line splitter (a read longer than the
+ * tail must not skip the lines at its start). */
+static void keep_stderr(struct ssh_t *st, const char *p, size_t n)
+{
+    keep_tail(st, p, n);
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '\n' && st->nline < sizeof(st->line) - 1) {
             st->line[st->nline++] = p[i];

@@ -3,7 +3,9 @@
 # OpenSSH sshd; the agent command is a fake wrapper script: no real agent
 # writes to its stderr on demand). The fake says one recognisable line,
 # then one line of 100,000 bytes, then floods 6 MB of short lines (3x the
-# channel window), then execs the real agent. The sync must succeed
+# channel window), then execs the real agent. The first line and the start
+# of the long one come in one write: a read longer than the kept tail must
+# not skip the lines at its start. The sync must succeed
 # byte-exact (the window never stalls); the run's events hold the
 # recognisable line as an "agent stderr" warning, every such message is
 # cut to at most 256 bytes, at most 101 of them are recorded (100 lines
@@ -21,9 +23,8 @@ printf 'hello\n' >"$tmp/store/patches/b.txt"
 sshd_known_hosts "$tmp/known_hosts"
 cat >"$tmp/fake-agent" <<FAKE
 #!/bin/sh
-echo "fake-agent: starting up on \$(hostname)" >&2
-head -c 100000 /dev/zero | tr '\\0' y >&2
-echo >&2
+# one write: the first line and the start of the long one arrive together
+printf 'fake-agent: starting up on %s\\n%s\\n' "\$(hostname)" "\$(head -c 100000 /dev/zero | tr '\\0' y)" >&2
 head -c 6000000 /dev/zero | tr '\\0' x | fold -w 100 >&2
 exec $DISTSYNC agent "\$@"
 FAKE
