@@ -152,6 +152,20 @@ void ds__run_retry_reset(struct ds_run *r)
     r->open_job.queued = r->close_job.queued = 0;
 }
 
+int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    if (r->sy->cancel) {
+        r->cancelling = 1;
+        ds__run_fail(r, -ECANCELED, "cancelled");
+        return -1;
+    }
+    if (now >= r->retry_at)
+        return 1;
+    if (r->retry_at < w->wake_ns)
+        w->wake_ns = r->retry_at;
+    return 0;
+}
+
 void ds__run_retry_resumed(struct ds_run *r)
 {
     char msg[160];

@@ -489,6 +489,17 @@ static int retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
+/* Queues the transport's close on a worker (once); 1 when it is closed
+ * (or was never opened) and the retain job is back. */
+static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    if (r->t != NULL && !r->close_job.queued) {
+        r->close_job.fn = close_work;
+        ds__run_queue_job(w, &r->close_job);
+    }
+    return retain_step(r, now, w) && (r->t == NULL || r->close_job.done);
+}
+
 /* A failed or cancelled run goes on to reconnect (a dropped link), to
  * wind down or to close. */
 static void failed(struct ds_run *r, int64_t now)
@@ -684,9 +695,10 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             r->phase = RP_CLOSING;
         return 1;
     case RP_CLOSING:
-        if (drive(r, until_closed, now, w) == 0)
+        if ((rc = drive(r, until_closed, now, w)) == 0)
             return 0;
-        r->phase = RP_TCLOSE;
+        /* a link dropped at BYE: the retry finds nothing left to send */
+        r->phase = rc < 0 && ds__run_retry_begin(r, now) ? RP_RETRY : RP_TCLOSE;
         return 1;
     case RP_WIND_READY:
     case RP_WIND_IDLE:
@@ -701,39 +713,22 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         r->phase = RP_TCLOSE;
         return 1;
     case RP_RETRY: /* the dead link closes, the attempt's jobs come back */
-        if (r->t != NULL && !r->close_job.queued) {
-            r->close_job.fn = close_work;
-            ds__run_queue_job(w, &r->close_job);
-        }
-        if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done) ||
-            !ds__run_retry_idle(r))
+        if (!closed(r, now, w) || !ds__run_retry_idle(r))
             return 0;
         ds__run_retry_reset(r);
         r->phase = RP_RETRY_WAIT;
         /* fall through */
     case RP_RETRY_WAIT:
-        if (r->sy->cancel) {
-            r->cancelling = 1;
-            fail(r, -ECANCELED, "cancelled");
-            r->phase = RP_TCLOSE;
-            return 1;
-        }
-        if (now < r->retry_at) {
-            if (r->retry_at < w->wake_ns)
-                w->wake_ns = r->retry_at;
+        if ((rc = ds__run_retry_wait(r, now, w)) == 0)
             return 0;
-        }
-        rc = connect_begin(r, w);
-        r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;
+        if (rc > 0 && (rc = connect_begin(r, w)) == 0)
+            r->phase = RP_OPEN;
+        else
+            r->phase = RP_TCLOSE;
         return rc < 0;
     case RP_TCLOSE:
-        if (r->t != NULL && !r->close_job.queued) {
-            r->close_job.fn = close_work;
-            ds__run_queue_job(w, &r->close_job);
-        }
-        if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done))
-            return 0;
-        end(r);
+        if (closed(r, now, w))
+            end(r);
         return 0;
     case RP_DONE:
         return 0;

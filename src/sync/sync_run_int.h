@@ -183,11 +183,14 @@ void ds__run_finish(struct ds_run *r);
  * recorded, failure cleared, r->retry_at set), 0 when the run fails.
  * retry_idle: 1 when no prefetch job of the attempt is out. retry_reset:
  * once the transport closed and the jobs are back, frees what the attempt
- * built (its counters kept for the result). retry_resumed: a session is
- * READY (records "reconnected" after a retry). */
+ * built (its counters kept for the result). retry_wait: the backoff: 1
+ * when it is over, 0 while it lasts (w's wake time set), -1 when the sync
+ * was cancelled meanwhile (the run failed as cancelled). retry_resumed: a
+ * session is READY (records "reconnected" after a retry). */
 int ds__run_retry_begin(struct ds_run *r, int64_t now);
 int ds__run_retry_idle(const struct ds_run *r);
 void ds__run_retry_reset(struct ds_run *r);
+int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 void ds__run_retry_resumed(struct ds_run *r);
 
 /* sync_run.c: hands j to the engine (queued when the step returns). */
