@@ -190,7 +190,7 @@ void ds__run_finish(struct ds_run *r);
 int ds__run_retry_begin(struct ds_run *r, int64_t now);
 int ds__run_retry_idle(const struct ds_run *r);
 void ds__run_retry_reset(struct ds_run *r);
-int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w);
+DS_MUST_CHECK int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 void ds__run_retry_resumed(struct ds_run *r);
 
 /* sync_run.c: hands j to the engine (queued when the step returns). */

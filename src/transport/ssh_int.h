@@ -41,8 +41,9 @@ struct addrinfo;
  * with *out set (freeaddrinfo), or DS_ETRANSPORT with a message naming
  * u->where and the host in err: the resolver's reason, or no answer
  * within connect_timeout = connect_s. A late answer is dropped. */
-int ds__ssh_resolve(const struct ds__ssh_url *u, int64_t deadline_ns, unsigned connect_s,
-                    struct addrinfo **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds__ssh_resolve(const struct ds__ssh_url *u, int64_t deadline_ns,
+                                  unsigned connect_s, struct addrinfo **out, char *err,
+                                  size_t errlen);
 
 /* A TCP connection with an SSH session on it. wire_in / wire_out count the
  * bytes that cross the socket (libssh2's send/recv callbacks), encryption
