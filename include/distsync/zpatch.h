@@ -21,8 +21,9 @@
  *
  * A target larger than one segment is split into segments (windows) that
  * each carry their own basis range, so the receiver's memory is bounded by
- * one segment whatever the file size: it maps the basis range (read-only)
- * and decompresses through a zstd window of at most raw_len bytes.
+ * one segment whatever the file size: it reads the basis range (pread, into
+ * one buffer of at most DS_ZPATCH_WINDOW bytes) and decompresses through a
+ * zstd window of at most raw_len bytes.
  */
 #ifndef DISTSYNC_ZPATCH_H
 #define DISTSYNC_ZPATCH_H
@@ -75,10 +76,22 @@ typedef struct ds_zpatch_basis {
     void (*release)(void *ctx, const void *p, uint64_t len);
     void *ctx;
     uint64_t size;
+    /* ds_zpatch_basis_fd's own: the file and its reused read buffer */
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    int busy;
 } ds_zpatch_basis_t;
 
-/* A basis that mmaps (PROT_READ, MAP_PRIVATE) ranges of fd (borrowed). */
+/* A basis reading ranges of fd (borrowed) with pread into one buffer kept
+ * between records (never mmap: a file truncated under a mapping raises
+ * SIGBUS; here a short read fails the record with DS_ECHANGED). b must stay
+ * at its address while in use; free the buffer with ds_zpatch_basis_close. */
 void ds_zpatch_basis_fd(ds_zpatch_basis_t *b, int fd, uint64_t size);
+
+/* Frees the read buffer of a ds_zpatch_basis_fd basis (not the fd). NULL is
+ * a no-op. */
+void ds_zpatch_basis_close(ds_zpatch_basis_t *b);
 
 /* Writes n bytes of output. Returns 0 or a negative error (which stops the
  * decoder and is returned by ds_zpatch_dec_feed). */

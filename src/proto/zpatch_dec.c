@@ -1,8 +1,9 @@
 /*
  * zpatch decoder (receiver side): a byte-stream state machine fed with any
- * slicing of the stream. Each ZSTD record maps its basis range (through
- * ds_zpatch_basis_t: mmap on the target, never a copy) and streams the
- * frame through a 256 KiB output buffer; zstd's window is bounded by the
+ * slicing of the stream. Each ZSTD record reads its basis range (through
+ * ds_zpatch_basis_t: on the target, pread into one reused buffer, never
+ * mmap: see ds_zpatch_basis_fd) and streams the frame through a 256 KiB
+ * output buffer; zstd's window is bounded by the
  * frame's declared content size, itself at most DS_ZPATCH_SEG_MAX. Nothing
  * the stream says is trusted: ranges are checked against the basis, sizes
  * against the header, frames must declare their size and end exactly at
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
@@ -23,7 +23,7 @@
 #include "distsync/zpatch.h"
 
 #define OUT_CAP  (256u << 10)
-#define COPY_MAX (8u << 20) /* basis bytes mapped at once by a COPY record */
+#define COPY_MAX (1u << 20) /* basis bytes read at once by a COPY record */
 
 enum { S_HDR, S_KIND, S_ZREC, S_CREC, S_FHDR, S_FRAME, S_END, S_FAIL };
 
@@ -159,7 +159,8 @@ static int do_copy(ds_zpatch_dec_t *d, uint64_t off, uint64_t len)
 
         rc = d->basis->get(d->basis->ctx, off, n, &p);
         if (rc < 0)
-            return fail(d, rc, "reading the basis: %s", ds_strerror(rc));
+            return fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)off,
+                        (unsigned long long)n, ds_strerror(rc));
         rc = emit(d, p, (size_t)n);
         d->basis->release(d->basis->ctx, p, n);
         off += n;
@@ -191,7 +192,8 @@ static int start_zrec(ds_zpatch_dec_t *d)
         rc = d->basis->get(d->basis->ctx, d->boff, d->blen, &d->pre);
         if (rc < 0) {
             d->pre = NULL;
-            return fail(d, rc, "mapping the basis: %s", ds_strerror(rc));
+            return fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)d->boff,
+                        (unsigned long long)d->blen, ds_strerror(rc));
         }
     }
     ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
@@ -338,34 +340,79 @@ int ds_zpatch_dec_finish(ds_zpatch_dec_t *d)
     return 0;
 }
 
-/* --- basis access: mmap of a file --- */
+/* --- basis access: pread of a file into a reused buffer --- */
 
+/*
+ * Why not mmap: a mapped file that another process truncates raises SIGBUS
+ * on the next access to a page past its new end, and the receiver runs in
+ * the console's process too (the local transport's thread): a signal there
+ * kills every run. A SIGBUS handler would be process-wide state in a
+ * library and would have to longjmp out of zstd. pread reports a short read
+ * instead (DS_ECHANGED, the file fails cleanly), at the cost of one copy of
+ * the range (README "Delta format": measured on a 1 GiB basis).
+ */
 static int fd_get(void *ctx, uint64_t off, uint64_t len, const void **p)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    uint64_t a = off - off % (uint64_t)pg;
-    void *m =
-        mmap(NULL, (size_t)(len + (off - a)), PROT_READ, MAP_PRIVATE, (int)(intptr_t)ctx, (off_t)a);
+    ds_zpatch_basis_t *b = ctx;
+    uint8_t *buf = b->buf;
+    uint64_t got = 0;
 
-    if (m == MAP_FAILED)
-        return -errno;
-    madvise(m, (size_t)(len + (off - a)), MADV_SEQUENTIAL);
-    *p = (const uint8_t *)m + (off - a);
+    if (len > SIZE_MAX)
+        return DS_ETOOBIG;
+    if (b->busy || len > b->cap) {
+        buf = b->busy ? malloc(len ? (size_t)len : 1) : realloc(b->buf, (size_t)len);
+        if (buf == NULL)
+            return DS_ENOMEM;
+        if (!b->busy) {
+            b->buf = buf;
+            b->cap = (size_t)len;
+        }
+    }
+    while (got < len) {
+        ssize_t r = pread(b->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) { /* r == 0: the file shrank under us */
+            int rc = r < 0 ? -errno : DS_ECHANGED;
+
+            if (buf != b->buf)
+                free(buf);
+            return rc;
+        }
+        got += (uint64_t)r;
+    }
+    b->busy += buf == b->buf;
+    *p = buf;
     return 0;
 }
 
 static void fd_release(void *ctx, const void *p, uint64_t len)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t u = (uintptr_t)p, a = u - u % (uintptr_t)pg;
+    ds_zpatch_basis_t *b = ctx;
 
-    munmap((void *)a, (size_t)(len + (u - a)));
+    (void)len;
+    if (p == b->buf)
+        b->busy = 0;
+    else
+        free((void *)p);
 }
 
 void ds_zpatch_basis_fd(ds_zpatch_basis_t *b, int fd, uint64_t size)
 {
+    memset(b, 0, sizeof(*b));
     b->get = fd_get;
     b->release = fd_release;
-    b->ctx = (void *)(intptr_t)fd;
+    b->ctx = b;
     b->size = size;
+    b->fd = fd;
+}
+
+void ds_zpatch_basis_close(ds_zpatch_basis_t *b)
+{
+    if (b == NULL)
+        return;
+    free(b->buf);
+    b->buf = NULL;
+    b->cap = 0;
 }

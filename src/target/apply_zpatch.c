@@ -1,10 +1,13 @@
 /*
  * Receiver: DELTA runs that carry a zpatch (protocol version 3; format in
- * include/distsync/zpatch.h). The basis file is mapped read-only, one
- * record's range at a time, never copied; output streams into the file's
+ * include/distsync/zpatch.h). The basis file is read one record's range at
+ * a time (pread into one buffer, ds_zpatch_basis_fd: never mmap, so a basis
+ * truncated behind our back fails this file instead of raising SIGBUS in
+ * the console's process); output streams into the file's
  * tmp file through ds__apply_file_write (size-checked and hashed there), so
  * the SHA-256 check at FILE_COMMIT is the same as for every other file.
- * Memory: one segment's zstd window (at most DS_ZPATCH_SEG_MAX) and 256 KiB.
+ * Memory: one segment's zstd window (at most DS_ZPATCH_SEG_MAX), its basis
+ * range (at most DS_ZPATCH_WINDOW) and 256 KiB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,7 @@ void ds__apply_zpatch_free(struct afile *f)
 {
     ds_zpatch_dec_free(f->zdec);
     f->zdec = NULL;
+    ds_zpatch_basis_close(f->zbasis);
     free(f->zbasis);
     f->zbasis = NULL;
 }

@@ -110,7 +110,7 @@ static int sink_out(void *ctx, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Decodes z against basis file bpath (mmap) in step-sized slices. */
+/* Decodes z against basis file bpath (pread) in step-sized slices. */
 static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, struct sink *out,
                   char *why, size_t whylen)
 {
@@ -130,6 +130,7 @@ static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, s
         rc = ds_zpatch_dec_finish(d);
     snprintf(why, whylen, "%s", ds_zpatch_dec_error(d));
     ds_zpatch_dec_free(d);
+    ds_zpatch_basis_close(&b);
     close(fd);
     return rc;
 }
