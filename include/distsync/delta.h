@@ -109,6 +109,7 @@ typedef struct ds_delta_cache_stats {
     uint64_t entries;       /* entries at the last scan */
     uint64_t bytes;         /* their total size */
     uint64_t dropped;       /* corrupt entries found (checksum), removed and recomputed */
+    uint64_t relevelled;    /* zpatches of a lower zstd level than asked, recomputed */
 } ds_delta_cache_stats_t;
 
 /*
@@ -152,7 +153,9 @@ DS_MUST_CHECK int ds_delta_cache_get_or_compute(ds_delta_cache_t *c,
  * ds_delta_cache_get_or_compute for a delta format (DS_DELTA_FMT_*): each
  * format has its own entry per pair (<basis>-<target>.rsd / .zpd). A zpatch
  * is compressed at the cache's opts zpatch_level and checked by applying it
- * like a librsync delta.
+ * like a librsync delta. A cached zpatch made at that level or a higher one
+ * is used; one made at a lower level is recomputed and replaced (counted in
+ * relevelled and computes).
  */
 DS_MUST_CHECK int ds_delta_cache_get(ds_delta_cache_t *c, int fmt,
                                      const uint8_t basis_sha256[DS_SHA256_LEN],

@@ -25,6 +25,7 @@
 
 #include "distsync/catalog.h"
 #include "distsync/config.h"
+#include "distsync/delta.h"
 #include "distsync/plan.h"
 #include "distsync/retain.h"
 #include "distsync/error.h"
@@ -52,6 +53,8 @@ typedef struct ds_sync_opts {
     const ds_config_t *cfg;        /* borrowed: must outlive the ds_sync_t */
     uint64_t delta_cache_cap;      /* 0: 2 GiB */
     int zstd_level;                /* 0: 3; < 0: no compression */
+    int delta_level;               /* zpatch zstd level, e.g. a run-now's --fast (0: the
+                                      config's delta_level); see ds_delta_cache_get */
     int no_fsync;                  /* local receiver without fsync (tests only) */
     unsigned test_retain_delay_ms; /* tests only: a pause per version retained */
     unsigned test_dns_delay_ms;    /* tests only: ssh:// DNS lookups wait this long first */
@@ -123,6 +126,10 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
 /* The console's retain store (STATE/retain): its size and versions, for
  * reports (status). Returns 0 or < 0. */
 DS_MUST_CHECK int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u);
+
+/* Copies the counters of the delta cache the runs of s share (hits,
+ * computes...): what the runs so far cost in delta computations. */
+void ds_sync_delta_stats(ds_sync_t *s, ds_delta_cache_stats_t *st);
 
 /* Frees res->plan. */
 void ds_sync_result_clear(ds_sync_result_t *res);

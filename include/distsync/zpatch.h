@@ -44,6 +44,8 @@
 #define DS_ZPATCH_WINDOW (DS_ZPATCH_SEG_MAX + (32u << 20))
 /* Default zstd level (bytes vs console CPU: README "Delta format"). */
 #define DS_ZPATCH_LEVEL_DEFAULT 19
+/* The level of a run-now's --fast (README "Delta format": the curve). */
+#define DS_ZPATCH_LEVEL_FAST 3
 
 typedef struct ds_zpatch_stats {
     uint64_t segments;     /* ZSTD records */

@@ -1,10 +1,9 @@
 /*
- * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]:
- * run-now sync of the servers in parallel (up to max_servers, in one engine
- * batch), after the incremental scan. SIGHUP re-reads the caps. Live
- * progress on a terminal, else one summary line per server; exit 1 when any
- * server failed, naming each failure, else 25 when a prune guard held
- * deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
+ * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]
+ * [--delta-level N | --fast]: run-now sync of the servers in parallel (up to max_servers, in one
+ * engine batch), after the incremental scan. SIGHUP re-reads the caps. Live progress on a terminal,
+ * else one summary line per server; exit 1 when any server failed, naming each failure, else 25
+ * when a prune guard held deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
  * (src/cli/cancel.c): the run ends as "cancelled", later servers are not
  * started, and the exit status is 128 + the signal.
  */
@@ -18,13 +17,14 @@
 
 #include "distsync/error.h"
 #include "distsync/report.h"
+#include "distsync/zpatch.h"
 #include "board.h"
 #include "progress.h"
 #include "sync_cli.h"
 
 #define SYNC_USAGE                                                                                 \
     "usage: distsync sync SERVER... | --site S | --all [--class C] [--dry-run] [--json] "          \
-    "[--force] [--no-scan] [--wait[=SECONDS]]\n"
+    "[--force] [--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]\n"
 
 struct sync_ui {
     struct board board; /* one line per active server, and a total */
@@ -33,8 +33,18 @@ struct sync_ui {
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
                   const ds_strlist_t *only, ds_sync_t **out)
 {
-    ds_sync_opts_t o = {
-        .cfg = cfg, .progress = fn, .progress_ctx = ctx, .force = force, .only_classes = only};
+    return sync_cli_open_level(cfg, fn, ctx, force, only, 0, out);
+}
+
+int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                        const ds_strlist_t *only, int delta_level, ds_sync_t **out)
+{
+    ds_sync_opts_t o = {.cfg = cfg,
+                        .progress = fn,
+                        .progress_ctx = ctx,
+                        .force = force,
+                        .only_classes = only,
+                        .delta_level = delta_level};
     char err[1024];
 
 #ifdef DS_TEST_HOOKS /* test builds only (cmake -DDS_TEST_HOOKS=ON): never in a release */
@@ -90,9 +100,40 @@ static void summary(const char *name, const ds_sync_result_t *r)
 #define WAIT_STEP_MAX_S 30  /* longest pause between two tries */
 
 struct sync_args {
-    int json, dry, force, no_scan;
+    int json, dry, force, no_scan, fast;
     int64_t wait_s; /* --wait: how long a busy server is waited for; 0: not */
+    int64_t level;  /* --delta-level: zpatch zstd level of this run (0: the config's) */
 };
+
+/* --delta-level N or --fast: the level, 0 for the config's, -1 after printing
+ * why the options are wrong. */
+static int run_level(const struct sync_args *a, int have_level)
+{
+    if (have_level && a->fast) {
+        cli_err("sync: --fast and --delta-level exclude each other");
+        return -1;
+    }
+    if (have_level && (a->level < 1 || a->level > 22)) {
+        cli_err("sync: --delta-level %lld: expected a zstd level from 1 to 22",
+                (long long)a->level);
+        return -1;
+    }
+    return a->fast ? DS_ZPATCH_LEVEL_FAST : (int)a->level;
+}
+
+/* The batch's delta cache counters, after "servers" in --json. */
+static void json_deltas(ds_json_t *j, ds_sync_t *sy, const ds_delta_cache_stats_t *before)
+{
+    ds_delta_cache_stats_t st;
+
+    ds_sync_delta_stats(sy, &st);
+    ds_json_key(j, "deltas");
+    ds_json_obj_begin(j);
+    ds_json_kuint(j, "computed", st.computes - before->computes);
+    ds_json_kuint(j, "cached", st.hits - before->hits);
+    ds_json_kuint(j, "relevelled", st.relevelled - before->relevelled);
+    ds_json_obj_end(j);
+}
 
 /* SIGHUP: the same file, read again (the engine applies its caps). */
 static ds_config_t *reload_config(void *ctx, char *err, size_t errlen)
@@ -209,12 +250,14 @@ static int open_engine(ds_sync_t *sy, const ds_config_t *cfg, ds_engine_t **out)
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
     struct sync_args a = {.wait_s = WAIT_DEFAULT_S};
-    int wait = 0;
+    int wait = 0, have_level = 0, level = 0;
     const struct cli_flag flags[] = {
         {"json", 'j', &a.json, NULL, 0},  {"dry-run", 'n', &a.dry, NULL, 0},
         {"force", 0, &a.force, NULL, 0},  {"no-scan", 0, &a.no_scan, NULL, 0},
-        {"wait", 0, &wait, &a.wait_s, 1}, {NULL, 0, NULL, NULL, 0},
+        {"wait", 0, &wait, &a.wait_s, 1}, {"delta-level", 0, &have_level, &a.level, 0},
+        {"fast", 0, &a.fast, NULL, 0},    {NULL, 0, NULL, NULL, 0},
     };
+    ds_delta_cache_stats_t dbefore;
     struct sync_ui ui = {0};
     struct cli_select sel;
     const ds_server_cfg_t **srv = NULL;
@@ -231,6 +274,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         cli_err("sync: --wait=%lld: expected seconds from 1 to 86400", (long long)a.wait_s);
         rc = CLI_EXIT_USAGE;
     }
+    if (rc == 0 && (level = run_level(&a, have_level)) < 0)
+        rc = CLI_EXIT_USAGE;
     if (rc != 0) {
         cli_select_free(&sel);
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -244,7 +289,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
     board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json && !a.dry, progress_now());
     if (rc == 0)
-        rc = sync_cli_open(cfg, on_progress, &ui, a.force, NULL, &sy);
+        rc = sync_cli_open_level(cfg, on_progress, &ui, a.force, NULL, level, &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc == 0)
@@ -255,6 +300,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     sync_cli_engine(eng);
     /* --class: a property of the batch's runs */
     ds_engine_set_batch(eng, NULL, cli_select_classes(&sel, &only), 1);
+    ds_sync_delta_stats(sy, &dbefore);
     if (a.json) {
         ds_json_init(&j, stdout);
         ds_json_obj_begin(&j);
@@ -265,6 +311,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
                     &nheld, &nbusy);
     if (a.json) {
         ds_json_arr_end(&j);
+        json_deltas(&j, sy, &dbefore);
         ds_json_obj_end(&j);
         ds_json_end(&j);
     }

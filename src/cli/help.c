@@ -95,6 +95,10 @@ static const struct help_opt o_sync[] = {
     O_NO_SCAN,
     {"wait", 0, "[=SECONDS]",
      "wait for a busy server's lease (polls with backoff; default 600 s), else report it busy"},
+    {"delta-level", 0, "N",
+     "zstd level (1-22) of the deltas this run computes (default: delta_level); cached deltas "
+     "of level N or higher are used as they are"},
+    {"fast", 0, NULL, "the same as --delta-level 3: for a run that cannot wait"},
     O_HELP,
     O_END,
 };
@@ -173,7 +177,7 @@ const struct help_cmd help_cmds[] = {
      o_plan, 0},
     {"sync",
      "SERVER... | --site S | --all [--class C] [--dry-run] [--json] [--force] [--no-scan] "
-     "[--wait[=SECONDS]]",
+     "[--wait[=SECONDS]] [--delta-level N | --fast]",
      "sync now",
      "Syncs the servers after the incremental scan, up to max_servers at once under the "
      "bandwidth caps (distsync.conf(5)). SIGHUP re-reads the configuration's caps and applies "

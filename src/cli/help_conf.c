@@ -31,7 +31,8 @@ const struct help_key help_keys[] = {
      "how long a server's write lease lasts (5 to 604800, default 300); renewed every third"},
     {"console", "delta_level", "N",
      "zstd level of the deltas sent to version 3 agents (zpatch), 1 to 22 (default 19); "
-     "computed once per (old, new) pair and cached for every server"},
+     "computed once per (old, new) pair and cached for every server; a cached delta of a lower "
+     "level (sync --fast) is recomputed at this one"},
     {"console", "bandwidth", "TABLE",
      "global bandwidth cap: a default rate, then windows "
      "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "

@@ -17,6 +17,10 @@
  * *out). Prints the error and returns CLI_EXIT_FAIL on failure, else 0. */
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
                   const ds_strlist_t *only, ds_sync_t **out);
+/* sync_cli_open with the zpatch zstd level of a run-now (sync --delta-level,
+ * --fast; 0: the config's delta_level). */
+int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
+                        const ds_strlist_t *only, int delta_level, ds_sync_t **out);
 
 /* Before planning (src/cli/sync_prepare.c): warns about a catalog without a
  * completed scan, then, unless no_scan, runs the incremental scan of the

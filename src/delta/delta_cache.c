@@ -4,8 +4,13 @@
  * touched on every hit) above a size cap. See include/distsync/delta.h.
  *
  * An entry is the delta (librsync, <pair>.rsd, or zpatch, <pair>.zpd: one
- * entry per pair and format) followed by a 24-byte trailer: the magic
- * "DSDCSUM1", the delta's length and its XXH3-64 (both u64 big-endian).
+ * entry per pair and format) followed by a 32-byte trailer: the magic
+ * "DSDCSUM2", the delta's length, its XXH3-64 and the zstd level it was
+ * compressed at (u64 big-endian each; entries of an older distsync have a
+ * 24-byte "DSDCSUM1" trailer without the level: read as the default level).
+ * A zpatch entry serves a request at its level or a lower one; a request
+ * at a higher level recomputes it and replaces it (a run-now at a fast
+ * level never leaves the scheduled runs with its larger deltas).
  * Every hit re-hashes the delta; an entry that fails (a flipped bit, a torn
  * or truncated write, the format before the trailer) is dropped and
  * recomputed, never sent. The delta stays at offset 0, so readers see a
@@ -35,8 +40,10 @@
 #define ZP_SUFFIX      ".zpd" /* zpatch (same length) */
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
-#define TRAILER_MAGIC  "DSDCSUM1"
-#define TRAILER_LEN    24
+#define TRAILER_MAGIC  "DSDCSUM2"
+#define TRAILER_LEN    32
+#define TRAILER1_MAGIC "DSDCSUM1" /* before the level was recorded */
+#define TRAILER1_LEN   24
 #define HASH_CHUNK     (256u << 10)
 
 struct ds_delta_cache {
@@ -284,7 +291,7 @@ out:
 }
 
 /* Appends the trailer to a delta of len bytes in fd. Returns 0 or < 0. */
-static int write_trailer(int fd, uint64_t len)
+static int write_trailer(int fd, uint64_t len, int level)
 {
     uint8_t t[TRAILER_LEN];
     uint64_t sum;
@@ -295,6 +302,7 @@ static int write_trailer(int fd, uint64_t len)
     memcpy(t, TRAILER_MAGIC, 8);
     put_be64(t + 8, len);
     put_be64(t + 16, sum);
+    put_be64(t + 24, (uint64_t)level);
     ssize_t w = pwrite(fd, t, TRAILER_LEN, (off_t)len);
 
     if (w < 0)
@@ -302,24 +310,45 @@ static int write_trailer(int fd, uint64_t len)
     return w == TRAILER_LEN ? 0 : -ENOSPC;
 }
 
-/* Checks an entry: returns NULL when sound (*size: the delta's length),
- * else why not. *old is set for an entry without a trailer. */
-static const char *check_entry(int fd, int fmt, uint64_t *size, int *old)
+/* Reads the trailer of fd (st_size bytes): 1 with its length in *tlen and
+ * the level (DSDCSUM1: the default) in *level, 0 when there is none. */
+static int read_trailer(int fd, off_t st_size, uint8_t t[TRAILER_LEN], off_t *tlen, int *level)
+{
+    if (st_size >= TRAILER_LEN + 4 &&
+        pread(fd, t, TRAILER_LEN, st_size - TRAILER_LEN) == TRAILER_LEN &&
+        memcmp(t, TRAILER_MAGIC, 8) == 0) {
+        *tlen = TRAILER_LEN;
+        *level = (int)get_be64(t + 24);
+        return 1;
+    }
+    if (st_size >= TRAILER1_LEN + 4 &&
+        pread(fd, t, TRAILER1_LEN, st_size - TRAILER1_LEN) == TRAILER1_LEN &&
+        memcmp(t, TRAILER1_MAGIC, 8) == 0) {
+        *tlen = TRAILER1_LEN;
+        *level = DS_ZPATCH_LEVEL_DEFAULT;
+        return 1;
+    }
+    return 0;
+}
+
+/* Checks an entry: returns NULL when sound (*size: the delta's length,
+ * *level: the zstd level it was made at), else why not. *old is set for an
+ * entry without a trailer. */
+static const char *check_entry(int fd, int fmt, uint64_t *size, int *level, int *old)
 {
     uint8_t t[TRAILER_LEN];
     char head[4];
     struct stat st;
     uint64_t len, sum;
+    off_t tlen;
 
     *old = 0;
-    if (fstat(fd, &st) < 0 || st.st_size < TRAILER_LEN + 4 ||
-        pread(fd, t, TRAILER_LEN, st.st_size - TRAILER_LEN) != TRAILER_LEN ||
-        memcmp(t, TRAILER_MAGIC, 8) != 0) {
+    if (fstat(fd, &st) < 0 || !read_trailer(fd, st.st_size, t, &tlen, level)) {
         *old = 1;
         return "no checksum trailer (an older distsync's entry, or torn)";
     }
     len = get_be64(t + 8);
-    if (len != (uint64_t)st.st_size - TRAILER_LEN)
+    if (len != (uint64_t)(st.st_size - tlen))
         return "length in the trailer does not match the file";
     if (pread(fd, head, 4, 0) != 4 ||
         memcmp(head, fmt == DS_DELTA_FMT_ZPATCH ? DS_ZPATCH_MAGIC : delta_magic, 4) != 0)
@@ -332,17 +361,24 @@ static const char *check_entry(int fd, int fmt, uint64_t *size, int *old)
     return NULL;
 }
 
+/* The zstd level the cache computes zpatches at. */
+static int cache_level(const ds_delta_cache_t *c)
+{
+    return c->opts.zpatch_level > 0 ? c->opts.zpatch_level : DS_ZPATCH_LEVEL_DEFAULT;
+}
+
 /* Opens a cached entry if it checks out; touches its mtime. An entry that
  * does not is removed (reported once: its replacement checks out). -1 if
- * none. */
+ * none, or if a zpatch was made at a lower level than the cache's (it is
+ * replaced when the new one is published). */
 static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *size)
 {
     const char *why;
-    int fd = open(path, O_RDWR | O_CLOEXEC), old;
+    int fd = open(path, O_RDWR | O_CLOEXEC), old, level = 0;
 
     if (fd < 0)
         return -1;
-    why = check_entry(fd, fmt, size, &old);
+    why = check_entry(fd, fmt, size, &level, &old);
     if (why != NULL) {
         close(fd);
         unlink(path);
@@ -351,6 +387,15 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *
         pthread_mutex_unlock(&c->mu);
         ds_log(old ? DS_LOG_INFO : DS_LOG_WARN,
                "delta cache: entry %s is invalid (%s): dropped, recomputing it", path, why);
+        return -1;
+    }
+    if (fmt == DS_DELTA_FMT_ZPATCH && level < cache_level(c)) {
+        close(fd);
+        pthread_mutex_lock(&c->mu);
+        c->st.relevelled++;
+        pthread_mutex_unlock(&c->mu);
+        ds_log(DS_LOG_INFO, "delta cache: %s was made at zstd level %d: recomputing at %d", path,
+               level, cache_level(c));
         return -1;
     }
     touch(c, fd);
@@ -398,7 +443,7 @@ static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const 
             rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
     }
     if (rc == 0)
-        rc = write_trailer(fd, st.delta_bytes);
+        rc = write_trailer(fd, st.delta_bytes, fmt == DS_DELTA_FMT_ZPATCH ? cache_level(c) : 0);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (rc < 0) {

@@ -75,7 +75,7 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/deltas", o->cfg->state);
-    dopts.zpatch_level = o->cfg->delta_level;
+    dopts.zpatch_level = o->delta_level > 0 ? o->delta_level : o->cfg->delta_level;
     rc = ds_delta_cache_open(path, o->delta_cache_cap ? o->delta_cache_cap : (2ull << 30), &dopts,
                              &s->dc);
     if (rc < 0) {
@@ -129,6 +129,11 @@ ds_catalog_t *ds_sync_catalog(ds_sync_t *s)
 void ds_sync_cancel(ds_sync_t *s)
 {
     s->cancel = 1;
+}
+
+void ds_sync_delta_stats(ds_sync_t *s, ds_delta_cache_stats_t *st)
+{
+    ds_delta_cache_stats(s->dc, st);
 }
 
 int ds_sync_cancelled(const ds_sync_t *s)

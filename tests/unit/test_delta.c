@@ -439,7 +439,7 @@ static void test_cache_corrupt(void)
     pair_make(&p, 300000, 9);
     entry_name(dir, &p, path, sizeof(path));
     s0 = get(c, &p, 0);
-    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 24);
+    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 32);
     /* a flipped byte in the middle of the delta */
     flip_byte(path, (off_t)(s0 / 2));
     CHECK_INT(get(c, &p, 0), s0); /* get() applies it: the result is right */
@@ -452,7 +452,7 @@ static void test_cache_corrupt(void)
     CHECK_INT(st.hits, 1);
     CHECK_INT(st.dropped, 1);
     /* a flipped bit in the checksum itself, then in the length */
-    flip_byte(path, (off_t)(s0 + 23));
+    flip_byte(path, (off_t)(s0 + 20));
     get(c, &p, 0);
     flip_byte(path, (off_t)(s0 + 15));
     get(c, &p, 0);
@@ -473,8 +473,85 @@ static void test_cache_corrupt(void)
     get(c, &p, 0);
     ds_delta_cache_stats(c, &st);
     CHECK_INT(st.computes, 7);
-    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 24);
+    CHECK(stat(path, &sb) == 0 && (uint64_t)sb.st_size == s0 + 32);
     ds_delta_cache_close(c);
+    pair_free(&p);
+}
+
+/* Gets the pair's zpatch from a cache at level (0: default); returns its size. */
+static uint64_t zget(const char *dir, int level, struct pair *p, ds_delta_cache_stats_t *st)
+{
+    ds_delta_opts_t o = {.zpatch_level = level};
+    ds_delta_cache_t *c = NULL;
+    uint64_t zs = 0;
+    int fd = -1;
+
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, &o, &c), 0);
+    CHECK_INT(
+        ds_delta_cache_get(c, DS_DELTA_FMT_ZPATCH, p->asha, p->bsha, &p->as, &p->bs, &fd, &zs), 0);
+    CHECK(fd >= 0 && ds_zpatch_check(&p->as, fd, zs, p->b.n, p->bsha) == 0);
+    if (fd >= 0)
+        close(fd);
+    ds_delta_cache_stats(c, st);
+    ds_delta_cache_close(c);
+    return zs;
+}
+
+/* The trailer's level (DSDCSUM2), -1 if none. */
+static int entry_level(const char *path)
+{
+    uint8_t t[32];
+    int fd = open(path, O_RDONLY), level = -1;
+    off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+
+    if (end >= 32 && pread(fd, t, 32, end - 32) == 32 && memcmp(t, "DSDCSUM2", 8) == 0)
+        level = t[31] | t[30] << 8;
+    if (fd >= 0)
+        close(fd);
+    return level;
+}
+
+/* The zstd level of zpatch entries: an entry serves its level and lower
+ * ones; a higher level recomputes and replaces it (relevelled); an entry
+ * of the 24-byte trailer without a level counts as the default level. */
+static void test_cache_levels(void)
+{
+    struct pair p;
+    char dir[4200], path[4400], a[65], b[65];
+    ds_delta_cache_stats_t st;
+    uint64_t zs;
+
+    snprintf(dir, sizeof(dir), "%s/deltas-levels", tmp);
+    pair_make(&p, 300000, 13);
+    ds_hex(p.asha, 32, a);
+    ds_hex(p.bsha, 32, b);
+    snprintf(path, sizeof(path), "%s/%s-%s.zpd", dir, a, b);
+    zget(dir, 3, &p, &st);
+    CHECK_INT(st.computes, 1);
+    CHECK_INT(entry_level(path), 3);
+    zget(dir, 1, &p, &st); /* a lower level: served */
+    CHECK(st.hits == 1 && st.computes == 0);
+    zs = zget(dir, 0, &p, &st); /* the default (19): recomputed */
+    CHECK(st.hits == 0 && st.computes == 1 && st.relevelled == 1);
+    CHECK_INT(entry_level(path), DS_ZPATCH_LEVEL_DEFAULT);
+    zget(dir, 3, &p, &st);
+    CHECK(st.hits == 1 && st.computes == 0 && st.relevelled == 0);
+    CHECK_INT(entry_level(path), DS_ZPATCH_LEVEL_DEFAULT);
+    /* an older entry: "DSDCSUM1", length, XXH3-64 (no level) */
+    {
+        uint8_t t[32];
+        int fd = open(path, O_RDWR);
+
+        CHECK(fd >= 0 && pread(fd, t, 32, (off_t)zs) == 32);
+        memcpy(t, "DSDCSUM1", 8);
+        CHECK(pwrite(fd, t, 24, (off_t)zs) == 24 && ftruncate(fd, (off_t)zs + 24) == 0);
+        close(fd);
+    }
+    zget(dir, 0, &p, &st);
+    CHECK(st.hits == 1 && st.computes == 0 && st.dropped == 0);
+    zget(dir, 22, &p, &st);
+    CHECK(st.hits == 0 && st.computes == 1 && st.relevelled == 1);
+    CHECK_INT(entry_level(path), 22);
     pair_free(&p);
 }
 
@@ -488,5 +565,6 @@ int main(void)
     RUN(test_cache);
     RUN(test_cache_corrupt);
     RUN(test_cache_zpatch);
+    RUN(test_cache_levels);
     return CHECK_DONE();
 }
