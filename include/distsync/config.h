@@ -122,6 +122,7 @@ typedef struct ds_config {
     unsigned lease_ttl;    /* [console] lease_ttl = seconds (0: 300) */
     ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
     int delta_level;       /* [console] delta_level = zstd level of zpatch deltas (0: default) */
+    int precompute;        /* [console] precompute = yes: scan computes the servers' deltas */
     unsigned max_servers;  /* [console] max_servers = servers syncing at once (0: default) */
 
     /* [console] retries = and retry_backoff = : the servers' defaults

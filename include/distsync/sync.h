@@ -131,6 +131,30 @@ DS_MUST_CHECK int ds_sync_retain_usage(ds_sync_t *s, ds_retain_usage_t *u);
  * computes...): what the runs so far cost in delta computations. */
 void ds_sync_delta_stats(ds_sync_t *s, ds_delta_cache_stats_t *st);
 
+typedef struct ds_sync_precompute_stats {
+    uint64_t servers;   /* servers planned (their last-known manifest is in the catalog) */
+    uint64_t pairs;     /* distinct (basis, new) pairs their next runs need */
+    uint64_t computed;  /* deltas computed now */
+    uint64_t cached;    /* pairs the delta cache already held */
+    uint64_t failed;    /* not computed (logged; each run computes its own) */
+    uint64_t new_bytes; /* new-version bytes of the pairs */
+    unsigned threads;   /* threads that computed (the caller's included) */
+} ds_sync_precompute_stats_t;
+
+/*
+ * Idle precompute (after a scan): plans every configured server against
+ * its last-known manifest (the target as this console left it; servers
+ * never synced are skipped) and computes each distinct (basis, new) pair
+ * the plans would send as a delta into the delta cache, at the ds_sync_t's
+ * level (zpatch format), on up to threads threads (0: one per online CPU;
+ * the calling thread is one of them). A later sync of an unchanged target
+ * then finds every delta cached. Blocks until done; ds_sync_cancel stops
+ * it after the deltas under way. Fills *st. Returns 0 (also when some
+ * pairs failed: counted, logged), -ECANCELED, or a catalog / planning
+ * error (logged).
+ */
+int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_t *st);
+
 /* Frees res->plan. */
 void ds_sync_result_clear(ds_sync_result_t *res);
 

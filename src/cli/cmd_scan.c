@@ -16,6 +16,7 @@
 #include "distsync/scan.h"
 #include "distsync/json.h"
 #include "progress.h"
+#include "sync_cli.h"
 
 struct scan_ui {
     struct progress pr;
@@ -82,7 +83,8 @@ int scan_cli_lock(const char *state, int wait)
     return -1;
 }
 
-static void print_json(const ds_scan_stats_t *st, const char *catalog)
+static void print_json(const ds_scan_stats_t *st, const char *catalog,
+                       const struct scan_precompute *pc)
 {
     ds_json_t j;
     double secs = (double)st->elapsed_ns / 1e9;
@@ -105,6 +107,8 @@ static void print_json(const ds_scan_stats_t *st, const char *catalog)
     ds_json_kuint(&j, "not_copied", st->not_copied);
     ds_json_kdouble(&j, "elapsed_s", secs);
     ds_json_kdouble(&j, "bytes_per_s", secs > 0 ? (double)st->bytes_hashed / secs : 0);
+    if (pc != NULL)
+        scan_cli_precompute_json(&j, pc);
     ds_json_obj_end(&j);
     ds_json_end(&j);
 }
@@ -132,11 +136,14 @@ static void print_summary(const ds_scan_stats_t *st)
            st->warnings == 1 ? "" : "s", unread, skipped);
 }
 
-static int parse_args(int argc, char **argv, int *json, unsigned *threads)
+#define SCAN_USAGE "usage: distsync scan [--json] [--threads N] [--precompute]\n"
+
+static int parse_args(int argc, char **argv, int *json, unsigned *threads, int *precompute)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'},
+        {"precompute", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -159,11 +166,14 @@ static int parse_args(int argc, char **argv, int *json, unsigned *threads)
             }
             *threads = (unsigned)v;
             break;
+        case 'P':
+            *precompute = 1;
+            break;
         case 'h':
-            printf("usage: distsync scan [--json] [--threads N]\n");
+            printf(SCAN_USAGE);
             return -1;
         default:
-            fprintf(stderr, "usage: distsync scan [--json] [--threads N]\n");
+            fprintf(stderr, SCAN_USAGE);
             return CLI_EXIT_USAGE;
         }
     }
@@ -182,10 +192,11 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
     struct scan_ui ui = {0};
     ds_scan_opts_t o = {0};
     char path[PATH_MAX], err[1024];
+    struct scan_precompute pc = {0};
     unsigned threads = 0;
-    int json = 0, lockfd = -1, rc;
+    int json = 0, lockfd = -1, precompute = 0, rc;
 
-    rc = parse_args(argc, argv, &json, &threads);
+    rc = parse_args(argc, argv, &json, &threads, &precompute);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
     rc = cli_config_load(cli, &cfg);
@@ -230,10 +241,20 @@ int cmd_scan(struct cli *cli, int argc, char **argv)
         goto out;
     }
     cli_not_copied_report(&ui.nc, cli->quiet);
+    precompute |= cfg->precompute;
+    if (precompute) { /* the catalog is complete: other scans may start */
+        close(lockfd);
+        lockfd = -1;
+        rc = scan_cli_precompute(cfg, &pc);
+        if (rc != 0)
+            goto out;
+    }
     if (json)
-        print_json(&st, path);
+        print_json(&st, path, precompute ? &pc : NULL);
     else /* a result: printed with -q too, as sync's summary is */
         print_summary(&st);
+    if (precompute && !json)
+        scan_cli_precompute_print(&pc);
     rc = CLI_EXIT_OK;
     if (st.unreadable > 0) {
         cli_err("scan: %llu file%s in %s could not be read (named above): they will not ship",

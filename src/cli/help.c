@@ -62,6 +62,9 @@ static const struct help_opt o_schedule[] = {
 static const struct help_opt o_scan[] = {
     O_JSONJ,
     {"threads", 't', "N", "threads hashing files (default: scan_threads, else the CPUs)"},
+    {"precompute", 0, NULL,
+     "then compute the deltas the servers' next syncs need, on every CPU (also: [console] "
+     "precompute = yes)"},
     O_HELP,
     O_END,
 };
@@ -160,9 +163,11 @@ const struct help_cmd help_cmds[] = {
      "Prints the next fire times of the named schedule, of every schedule, or of --rule, as "
      "RFC 3339 timestamps in the schedule's zone.",
      o_schedule, 0},
-    {"scan", "[--json] [--threads N]", "scan the content store into the catalog",
-     "Hashes new and changed files of the store into the catalog (incremental). Exit status 23 "
-     "when some store files could not be read (the rest was scanned).",
+    {"scan", "[--json] [--threads N] [--precompute]", "scan the content store into the catalog",
+     "Hashes new and changed files of the store into the catalog (incremental). With "
+     "--precompute, then plans every server against the manifest it last committed and computes "
+     "the deltas those plans need into the delta cache, so the next sync only sends. Exit status "
+     "23 when some store files could not be read (the rest was scanned).",
      o_scan, 0},
     {"files", "[--json] [--class C] [PATH_PREFIX]", "list the catalog",
      "Lists the catalog's files (path, class, size, SHA-256, chunks, mtime).", o_files, 0},

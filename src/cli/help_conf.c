@@ -33,6 +33,9 @@ const struct help_key help_keys[] = {
      "zstd level of the deltas sent to version 3 agents (zpatch), 1 to 22 (default 19); "
      "computed once per (old, new) pair and cached for every server; a cached delta of a lower "
      "level (sync --fast) is recomputed at this one"},
+    {"console", "precompute", "yes|no",
+     "after each scan, compute the deltas the servers' next syncs need (the same as scan "
+     "--precompute; default no)"},
     {"console", "bandwidth", "TABLE",
      "global bandwidth cap: a default rate, then windows "
      "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "

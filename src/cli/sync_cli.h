@@ -43,6 +43,18 @@ void sync_cli_engine(ds_engine_t *e);
 /* 0, or the exit status for the signal that cancelled (128 + signo). */
 int sync_cli_cancelled(void);
 
+/* scan_precompute.c: scan --precompute (or [console] precompute = yes). */
+struct scan_precompute {
+    ds_sync_precompute_stats_t st;
+    double elapsed_s;
+};
+/* Computes the deltas the servers' next syncs need (ds_sync_precompute).
+ * Returns 0, or an exit status after printing why. */
+int scan_cli_precompute(const ds_config_t *cfg, struct scan_precompute *pc);
+/* The "precompute" member of scan --json, and the text line. */
+void scan_cli_precompute_json(ds_json_t *j, const struct scan_precompute *pc);
+void scan_cli_precompute_print(const struct scan_precompute *pc);
+
 /* Prints a plan as text (one line per item that changes something, then
  * totals) or as one JSON object (j != NULL). */
 void sync_cli_print_plan(ds_json_t *j, const char *server, const ds_plan_t *p);

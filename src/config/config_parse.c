@@ -505,6 +505,11 @@ static int yesno(struct parser *p, const char *key, const char *v, int *out)
     return fail(p, key, "expected yes or no, got '%s'", shown(v, buf, sizeof(buf)));
 }
 
+static int k_precompute(struct parser *p, const char *key, const char *v)
+{
+    return yesno(p, key, v, &p->cfg->precompute);
+}
+
 static int k_prune(struct parser *p, const char *key, const char *v)
 {
     return yesno(p, key, v, &cur_server(p)->prune);
@@ -688,6 +693,7 @@ static const struct keydef console_keys[] = {
     {"lease_ttl", k_lease_ttl},
     {"bandwidth", k_cbandwidth},
     {"delta_level", k_delta_level},
+    {"precompute", k_precompute},
     {"max_servers", k_cmax_servers},
     {"retries", k_cretries},
     {"retry_backoff", k_cretry_backoff},
@@ -728,7 +734,7 @@ static const struct keydef schedule_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth, delta_level, max_servers, retries, retry_backoff"},
+     "lease_ttl, bandwidth, delta_level, precompute, max_servers, retries, retry_backoff"},
     {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
