@@ -77,10 +77,10 @@ use_sum() {
     echo "0 0"
 }
 
-# real_ds U: distsync rows ("tool\tbytes\tcpu\trss_kib\tnote") for the
-# update in U/old, U/new.
+# real_ds U [LEVEL]: distsync rows ("tool\tbytes\tcpu\trss_kib\tnote") for
+# the update in U/old, U/new (LEVEL: sync --delta-level LEVEL).
 real_ds() {
-  local u=$1 st=$1/ds c err="" b cu au cs
+  local u=$1 st=$1/ds c err="" b cu au cs lv=${2:+ (level $2)}
   rm -rf "$st" && mkdir -p "$st/store" "$st/t/srv"
   cp -a "$u/old/pkg" "$st/store/pkg"
   printf '#!/bin/sh\nexec "%s" "%s" "%s" "$@"\n' "$rusage" "$st/agent-use" "$ds" >"$st/agent-wrap"
@@ -95,7 +95,7 @@ real_ds() {
   "$rusage" "$st/scan-use" "$ds" -c "$c" scan >/dev/null 2>>"$st/err" || err=${err:-"scan failed"}
   "$ds" -c "$c" plan srv --json --no-scan >"$st/plan.json" 2>>"$st/err"
   rm -f "$st/agent-use"
-  "$rusage" "$st/sync-use" "$ds" -c "$c" sync srv --json >"$st/sync.json" 2>>"$st/err" ||
+  "$rusage" "$st/sync-use" "$ds" -c "$c" sync srv --json ${2:+--delta-level "$2"} >"$st/sync.json" 2>>"$st/err" ||
     err=${err:-"sync failed: $(tail -1 "$st/err")"}
   diff -rq "$u/new/pkg" "$st/t/srv/pkg" >"$st/diff" 2>&1 ||
     err=${err:-"TARGET DIFFERS FROM THE NEW VERSION ($st/diff: $(head -1 "$st/diff"))"}
@@ -114,17 +114,17 @@ print(s["bytes_wire"] + s["bytes_received"], s["bytes_wire"], s["bytes_received"
       s["bytes_copied"], ";".join("%s_%d_files_%d_B" % (k, v[0], v[1]) for k, v in sorted(m.items())) or "-")
 ' "$st/sync.json" "$st/plan.json" 2>/dev/null) || err=${err:-"no summary"}
   if [ -n "$err" ]; then
-    printf 'distsync console\t-\t-\t-\t%s\n' "$err"
+    printf 'distsync console%s\t-\t-\t-\t%s\n' "$lv" "$err"
     return
   fi
   read -r cu crss <<<"$(use_sum "$st/sync-use")"
   read -r au arss <<<"$(use_sum "$st/agent-use")"
   cs=$(use_sum "$st/scan-use" | cut -d' ' -f1)
   set -- $b
-  printf 'distsync console\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); plan: %s; scan %s s\n' \
-    "$1" "$(awk -v a="$cu" -v b="$au" 'BEGIN {print a - b}')" "$([ "$crss" -gt "$arss" ] || echo "<=")" \
+  printf 'distsync console%s\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); plan: %s; scan %s s\n' \
+    "$lv" "$1" "$(awk -v a="$cu" -v b="$au" 'BEGIN {print a - b}')" "$([ "$crss" -gt "$arss" ] || echo "<=")" \
     "$crss" "$2" "$3" "$4" "$5" "$(echo "$6" | sed "s/_/ /g; s/;/, /g")" "$cs"
-  printf 'distsync agent (applies)\t-\t%s\t%s\t\n' "$au" "$arss"
+  printf 'distsync agent (applies)%s\t-\t%s\t%s\t\n' "$lv" "$au" "$arss"
   rm -rf "$st"
 }
 
@@ -154,8 +154,13 @@ real_casync() {
   rm -rf "$c"
 }
 
-# real_tools U: every tool's rows for one update, in table order.
+# real_tools U: every tool's rows for one update, in table order (with
+# --levels: distsync alone, once per level).
 real_tools() {
+  if [ -n "$levels" ]; then
+    for l in ${levels//,/ }; do real_ds "$1" "$l"; done
+    return
+  fi
   real_ds "$1"
   real_rsync "$1"
   real_rsync "$1" -z
@@ -205,7 +210,7 @@ real_update() {
     log "(real) $pkg: run $i of $repeat"
     all+=$(real_tools "$u")$'\n'
   done
-  plan=$(awk -F'\t' '$1 == "plan" {printf "%d changed files, %d added, %d bytes of new content; %d files whose content the old version holds", $2, $3, $4, $5}' "$u/plan")
+  plan=$(awk -F'\t' '$1 == "plan" {printf "%d changed files, %d added, %d bytes of new content; %d files whose content the old version holds", $2, $3, $4, $5}' "$u/plan" 2>/dev/null)
   realinfo+=("- $pkg $old -> $new: $(find "$u/new/pkg" -type f | wc -l) files, $(du -sb "$u/new/pkg" | cut -f1) bytes unpacked; $plan")
   while IFS= read -r line; do realrows+=("$pkg	$line"); done < <(printf '%s' "$all" | median)
 }
