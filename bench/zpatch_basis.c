@@ -165,14 +165,15 @@ static int apply(const char *bpath, const char *zpath, const char *mode)
         b.release = mm_release;
         b.ctx = (void *)(intptr_t)bfd;
     }
-    ds_sha256_init(&sha);
-    rc = ds_zpatch_dec_new(&b, hash_out, &sha, &d);
+    rc = ds_sha256_init(&sha);
+    if (rc == 0)
+        rc = ds_zpatch_dec_new(&b, hash_out, &sha, &d);
     while (rc == 0 && (r = read(zfd, buf, 1u << 20)) > 0)
         rc = ds_zpatch_dec_feed(d, buf, (size_t)r);
     if (rc == 0)
         rc = ds_zpatch_dec_finish(d);
     if (rc < 0)
-        fprintf(stderr, "apply: %s: %s\n", ds_strerror(rc), ds_zpatch_dec_error(d));
+        fprintf(stderr, "apply: %s: %s\n", ds_strerror(rc), d ? ds_zpatch_dec_error(d) : "");
     ds_sha256_final(&sha, sum);
     ds_hex(sum, DS_SHA256_LEN, hex);
     getrusage(RUSAGE_SELF, &ru);
