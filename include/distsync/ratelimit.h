@@ -99,6 +99,15 @@ void ds_rl_request(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t want, ds_
  * until the debt is paid and the cap holds for what crossed the link. */
 void ds_rl_charge(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes);
 
+/*
+ * Leaf n sent only part of a grant: bytes (at most what its last request
+ * was granted, at instant now) go back to every bucket they were taken
+ * from, so a sender whose link took less than granted (a full pipe or
+ * socket) loses no rate. Returned tokens never fill a bucket past its
+ * depth.
+ */
+void ds_rl_return(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes);
+
 /* Leaf n will not ask again for now (its transfer ended or stalled): its
  * share returns to its siblings at once. */
 void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now);

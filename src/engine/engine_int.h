@@ -62,9 +62,14 @@ struct ds_pace {
 
 /* How many of want bytes leaf may write at now (ctl: control bytes at the
  * head of the output, which pass a cap that holds them). *wake is when to
- * ask again when fewer than want (DS_RL_NEVER: none known). Pure. */
+ * ask again when fewer than want (DS_RL_NEVER: none known); *charged is
+ * what the limiter counted (it may be less than the answer when control
+ * bytes pass). Pure. */
 uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t want, uint64_t ctl,
-                        int64_t *wake);
+                        int64_t *wake, uint64_t *charged);
+/* The link took only wrote bytes of a write the limiter charged charged
+ * for: the rest goes back to leaf's buckets. Pure. */
+void ds__pace_wrote(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t charged, uint64_t wrote);
 /* The ds_run_pace_t hooks; ctx is a struct ds_pace. */
 ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t);
 void ds__pace_bind(void *ctx, ds_session_t *ss);

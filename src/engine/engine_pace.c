@@ -11,7 +11,10 @@
  * not keep a cancelled run from ending. Control bytes let through are
  * charged as debt all the same, and so is what the inner transport's link
  * sent beyond the grants (its wire_out: SSH framing, MACs, padding, window
- * adjusts), so the cap holds for what crosses the link.
+ * adjusts), so the cap holds for what crosses the link. A grant the link
+ * does not take (a full pipe or socket) goes back to the limiter
+ * (ds_rl_return): lost, it would cost the run its rate whenever the link
+ * is the shorter queue.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,23 +23,32 @@
 #include "engine_int.h"
 
 uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t want, uint64_t ctl,
-                        int64_t *wake)
+                        int64_t *wake, uint64_t *charged)
 {
     ds_rl_grant_t g;
 
     *wake = DS_RL_NEVER;
+    *charged = 0;
     if (rl == NULL || leaf == NULL || want == 0)
         return want;
     ds_rl_request(rl, leaf, now, want, &g);
+    *charged = g.bytes;
     if (g.bytes < want)
         *wake = g.wake;
     if (g.bytes < ctl) { /* control frames jump a cap that holds them: as debt */
         uint64_t pass = ctl < want ? ctl : want;
 
         ds_rl_charge(rl, leaf, now, pass - g.bytes);
+        *charged = pass;
         return pass;
     }
     return g.bytes;
+}
+
+void ds__pace_wrote(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t charged, uint64_t wrote)
+{
+    if (rl != NULL && leaf != NULL && charged > wrote)
+        ds_rl_return(rl, leaf, now, charged - wrote);
 }
 
 static struct ds_pace *of(ds_transport_t *t)
@@ -68,7 +80,7 @@ static long pace_write(ds_transport_t *t, const void *p, size_t n)
     uint64_t ctl = pc->cancel != NULL && *pc->cancel ? n
                    : pc->ss != NULL                  ? ds_session_ctl_pending(pc->ss)
                                                      : 0;
-    uint64_t ok = ds__pace_allow(pc->rl, pc->leaf, now, n, ctl, &wake);
+    uint64_t charged, ok = ds__pace_allow(pc->rl, pc->leaf, now, n, ctl, &wake, &charged);
     long w;
 
     if (ok < n) {
@@ -78,10 +90,19 @@ static long pace_write(ds_transport_t *t, const void *p, size_t n)
     if (ok == 0)
         return 0;
     pc->idle_told = 0;
-    pc->charged += ok;
     w = ds_transport_write(pc->inner, p, (size_t)ok);
-    if (w < 0)
+    if (w < 0) {
         copy_err(pc);
+        return w;
+    }
+    pc->charged += (uint64_t)w;
+    if ((uint64_t)w < ok) {
+        /* the link (a full pipe or socket), not the cap, holds the rest:
+         * what it did not take goes back to the buckets, and the run waits
+         * for the link to drain, not for the cap's timer */
+        ds__pace_wrote(pc->rl, pc->leaf, now, charged, (uint64_t)w);
+        pc->throttled = 0;
+    }
     settle(pc, now);
     return w;
 }

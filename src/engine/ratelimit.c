@@ -459,6 +459,22 @@ void ds_rl_charge(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes)
     }
 }
 
+void ds_rl_return(ds_rl_t *rl, ds_rl_node_t *n, int64_t now, uint64_t bytes)
+{
+    double b = (double)bytes;
+
+    (void)rl;
+    n->used = fmax(0, n->used - b);
+    for (ds_rl_node_t *x = n; x != NULL; x = x->parent) {
+        refill(&x->hard, now);
+        refill(&x->share, now);
+        if (!isinf(x->hard.tokens))
+            x->hard.tokens = fmin(x->hard.depth, x->hard.tokens + b);
+        if (!isinf(x->share.tokens))
+            x->share.tokens = fmin(x->share.depth, x->share.tokens + b);
+    }
+}
+
 void ds_rl_idle(ds_rl_t *rl, ds_rl_node_t *n, int64_t now)
 {
     n->active_until = now - 1;
