@@ -42,10 +42,20 @@ typedef struct ds_engine ds_engine_t;
  */
 typedef ds_config_t *(*ds_engine_reload_fn)(void *ctx, char *err, size_t errlen);
 
+/*
+ * A server of the running batch has its final result: res is srv[i]'s
+ * (ds_engine_run's arrays), complete, borrowed for the call (the caller of
+ * ds_engine_run still owns and clears it). Called on the loop thread as
+ * each server ends, in the order they end, before ds_engine_run returns.
+ */
+typedef void (*ds_engine_done_fn)(void *ctx, size_t i, const ds_sync_result_t *res);
+
 typedef struct ds_engine_opts {
     ds_sync_t *sync; /* borrowed: catalog, retain store, delta cache, options */
     ds_engine_reload_fn reload;
     void *reload_ctx;
+    ds_engine_done_fn done; /* NULL: none */
+    void *done_ctx;
 } ds_engine_opts_t;
 
 /* Creates an engine (its loop, the caps of sync's configuration). Returns

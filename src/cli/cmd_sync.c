@@ -1,9 +1,11 @@
 /*
  * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]
- * [--delta-level N | --fast]: run-now sync of the servers in parallel (up to max_servers, in one
- * engine batch), after the incremental scan. SIGHUP re-reads the caps. Live progress on a terminal,
- * else one summary line per server; exit 1 when any server failed, naming each failure, else 25
- * when a prune guard held deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
+ * [--delta-level N | --fast]: run-now sync of the servers in parallel (up to
+ * max_servers, in one engine batch), after the incremental scan. SIGHUP
+ * re-reads the caps. Live progress on a terminal; each server's summary line
+ * as it ends (above the board on a terminal; --json: one document at the
+ * end); exit 1 when any server failed, naming each failure, else 25 when a
+ * prune guard held deletions back (--force lifts max_delete). SIGINT or SIGTERM cancels
  * (src/cli/cancel.c): the run ends as "cancelled", later servers are not
  * started, and the exit status is 128 + the signal.
  */
@@ -28,6 +30,11 @@
 
 struct sync_ui {
     struct board board; /* one line per active server, and a total */
+    /* result lines as each server ends (not --json, not --dry-run) */
+    int stream, wait;
+    const ds_server_cfg_t **srv; /* the whole selection */
+    const size_t *map;           /* the running batch's index -> srv's (NULL: the same) */
+    uint8_t *printed;            /* per server of srv: its line is out */
 };
 
 int sync_cli_open(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ctx, int force,
@@ -96,6 +103,22 @@ static void summary(const char *name, const ds_sync_result_t *r)
     putchar('\n');
 }
 
+/* The engine's done callback: a server's result line as soon as it ends,
+ * above the board on a terminal (the board redraws below it at its next
+ * update); one another console holds waits for --wait's retries. */
+static void on_done(void *ctx, size_t i, const ds_sync_result_t *r)
+{
+    struct sync_ui *ui = ctx;
+    size_t k = ui->map ? ui->map[i] : i;
+
+    if (!ui->stream || ui->printed == NULL || (r->rc == DS_ELEASE && ui->wait))
+        return;
+    board_clear(&ui->board);
+    summary(ui->srv[k]->name, r);
+    fflush(stdout);
+    ui->printed[k] = 1;
+}
+
 #define WAIT_DEFAULT_S  600 /* --wait without a value */
 #define WAIT_STEP_MAX_S 30  /* longest pause between two tries */
 
@@ -148,7 +171,8 @@ static ds_config_t *reload_config(void *ctx, char *err, size_t errlen)
  * (as a smaller batch) after pauses of 1, 2, 4... up to WAIT_STEP_MAX_S
  * seconds until wait_s have passed (or a signal cancels). */
 static void run_batch(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, size_t n,
-                      const struct sync_args *a, struct cli *cli, ds_sync_result_t *res)
+                      const struct sync_args *a, struct cli *cli, struct sync_ui *ui,
+                      ds_sync_result_t *res)
 {
     ds_sync_mode_t mode = a->dry ? DS_SYNC_PLAN : DS_SYNC_RUN;
     time_t deadline = time(NULL) + a->wait_s;
@@ -174,7 +198,9 @@ static void run_batch(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv
             sleep(1);
         if (ds_sync_cancelled(sy))
             break;
+        ui->map = pos;
         ds_engine_run(e, again, m, mode, r2);
+        ui->map = NULL;
         for (size_t k = 0; k < m; k++) {
             ds_sync_result_clear(&res[pos[k]]);
             res[pos[k]] = r2[k];
@@ -200,7 +226,11 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
         cli_err("sync: out of memory");
         return (int)n;
     }
-    run_batch(sy, e, srv, n, a, cli, res);
+    ui->srv = srv;
+    ui->wait = a->wait_s > 0;
+    ui->stream = !a->dry && j == NULL;
+    ui->printed = calloc(n + 1, 1);
+    run_batch(sy, e, srv, n, a, cli, ui, res);
     board_clear(&ui->board);
     for (size_t i = 0; i < n; i++) {
         ds_sync_result_t *r = &res[i];
@@ -223,21 +253,27 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
             cli_err("%s", r->error);
         else if (j)
             ds_report_result_json(j, srv[i]->name, r);
-        else
-            summary(srv[i]->name, r);
+        else if (ui->printed == NULL || !ui->printed[i])
+            summary(srv[i]->name, r); /* not yet printed as it ended */
         fflush(stdout);
         ds_sync_result_clear(r);
     }
     free(res);
+    free(ui->printed);
+    ui->printed = NULL;
     /* once per batch, not per server: a fan-out pays for one collection */
     if (!a->dry && nfail < (int)n && ds_sync_gc(sy, NULL) < 0)
         cli_err("warning: could not collect unreferenced retained versions (run 'distsync gc')");
     return nfail;
 }
 
-static int open_engine(ds_sync_t *sy, const ds_config_t *cfg, ds_engine_t **out)
+static int open_engine(ds_sync_t *sy, const ds_config_t *cfg, struct sync_ui *ui, ds_engine_t **out)
 {
-    ds_engine_opts_t eo = {.sync = sy, .reload = reload_config, .reload_ctx = cfg->path};
+    ds_engine_opts_t eo = {.sync = sy,
+                           .reload = reload_config,
+                           .reload_ctx = cfg->path,
+                           .done = on_done,
+                           .done_ctx = ui};
     char err[1024];
 
     if (ds_engine_new(&eo, out, err, sizeof(err)) < 0) {
@@ -293,7 +329,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
     if (rc == 0)
-        rc = open_engine(sy, cfg, &eng);
+        rc = open_engine(sy, cfg, &ui, &eng);
     if (rc != 0)
         goto out;
     sync_cli_cancel_target(sy);

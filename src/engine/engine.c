@@ -148,6 +148,13 @@ static void unwatch(struct slot *s)
     }
 }
 
+/* Server i's result is final: tell the caller. */
+static void server_done(ds_engine_t *e, size_t i)
+{
+    if (e->o.done != NULL)
+        e->o.done(e->o.done_ctx, i, &e->res[i]);
+}
+
 /* The run ended and no job is out: free it, let the next server start. */
 static void slot_finish(struct slot *s)
 {
@@ -157,6 +164,7 @@ static void slot_finish(struct slot *s)
     s->run = NULL;
     e->slots[s->idx] = NULL;
     ds__sched_end(&e->sched, s->idx);
+    server_done(e, s->idx);
     unwatch(s);
     uv_close((uv_handle_t *)&s->timer, on_closed);
     uv_close((uv_handle_t *)&s->idle, on_closed);
@@ -254,6 +262,7 @@ static void not_started(ds_engine_t *e, size_t i)
     snprintf(r->error, sizeof(r->error), "server %s: cancelled before it started", e->srv[i]->name);
     r->rc = -ECANCELED;
     ds__sched_end(&e->sched, i);
+    server_done(e, i);
 }
 
 static int slot_start(ds_engine_t *e, size_t i)
@@ -310,6 +319,7 @@ static void start_more(ds_engine_t *e)
                      ds_strerror(rc));
             e->res[i].rc = rc;
             ds__sched_end(&e->sched, (size_t)i);
+            server_done(e, (size_t)i);
         }
     }
 }
