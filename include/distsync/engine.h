@@ -90,6 +90,11 @@ int ds_engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n, d
 void ds_engine_set_batch(ds_engine_t *e, const char *trigger, const ds_strlist_t *classes,
                          int set_classes);
 
+/* The longest time the loop thread went without polling (callbacks, and
+ * work done in them) during the last batch, in nanoseconds: what every
+ * other server waited at worst. Logged at debug level after each batch. */
+uint64_t ds_engine_max_stall_ns(const ds_engine_t *e);
+
 /* Asks the running batch to stop (see ds_sync_cancel): servers in flight
  * wind down, servers not started end as "cancelled before it started".
  * Async-signal-safe. */

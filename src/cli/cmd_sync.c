@@ -57,6 +57,8 @@ int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
 #ifdef DS_TEST_HOOKS /* test builds only (cmake -DDS_TEST_HOOKS=ON): never in a release */
     if (getenv("DISTSYNC_TEST_NO_FSYNC") != NULL)
         o.no_fsync = 1;
+    if (getenv("DISTSYNC_TEST_ZSTD_LEVEL") != NULL) /* a slow zstd, to see where it runs */
+        o.zstd_level = atoi(getenv("DISTSYNC_TEST_ZSTD_LEVEL"));
     if (getenv("DISTSYNC_TEST_RETAIN_DELAY_MS") != NULL)
         o.test_retain_delay_ms = (unsigned)atoi(getenv("DISTSYNC_TEST_RETAIN_DELAY_MS"));
     if (getenv("DISTSYNC_TEST_DNS_DELAY_MS") != NULL)

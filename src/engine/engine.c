@@ -35,6 +35,11 @@ struct ds_engine {
     uv_loop_t loop;
     uv_async_t async; /* cancel and reload */
     uv_timer_t caps_timer;
+    /* the loop thread's longest stretch between two polls in this batch
+     * (ds_engine_max_stall_ns): measured at each prepare, less the time
+     * the loop slept in poll (UV_METRICS_IDLE_TIME) */
+    uv_prepare_t probe;
+    uint64_t probe_at, probe_idle, max_stall;
     volatile sig_atomic_t want_cancel, want_reload;
     ds_caps_t *caps;
     ds_config_t **cfgs; /* reloaded configurations, kept until free */
@@ -410,6 +415,25 @@ static void on_async(uv_async_t *h)
     }
 }
 
+/* ---- the loop's stalls ---- */
+
+static void on_prepare(uv_prepare_t *h)
+{
+    ds_engine_t *e = h->data;
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&e->loop);
+
+    if (e->probe_at != 0 && now - e->probe_at > idle - e->probe_idle &&
+        now - e->probe_at - (idle - e->probe_idle) > e->max_stall)
+        e->max_stall = now - e->probe_at - (idle - e->probe_idle);
+    e->probe_at = now;
+    e->probe_idle = idle;
+}
+
+uint64_t ds_engine_max_stall_ns(const ds_engine_t *e)
+{
+    return e->max_stall;
+}
+
 /* ---- API ---- */
 
 int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_t errlen)
@@ -427,6 +451,7 @@ int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_
         free(e);
         return DS_ENOMEM;
     }
+    uv_loop_configure(&e->loop, UV_METRICS_IDLE_TIME); /* the stall probe; best effort */
     rc = ds_caps_new(o->sync->o.cfg, wall_ns(), mono_ns(), &e->caps, err, errlen);
     if (rc < 0) {
         uv_loop_close(&e->loop);
@@ -441,6 +466,10 @@ int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_
         free(e);
         return rc; /* libuv's codes are -errno on Unix */
     }
+    uv_prepare_init(&e->loop, &e->probe);
+    e->probe.data = e;
+    uv_prepare_start(&e->probe, on_prepare);
+    uv_unref((uv_handle_t *)&e->probe);
     e->async.data = e;
     uv_unref((uv_handle_t *)&e->async); /* the loop runs while runs do */
     uv_timer_init(&e->loop, &e->caps_timer);
@@ -456,6 +485,7 @@ void ds_engine_free(ds_engine_t *e)
         return;
     uv_close((uv_handle_t *)&e->async, NULL);
     uv_close((uv_handle_t *)&e->caps_timer, NULL);
+    uv_close((uv_handle_t *)&e->probe, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     ds_caps_free(e->caps);
@@ -536,9 +566,14 @@ static int engine_run(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t 
     e->in_batch = 1;
     if (fresh)
         ds__sync_snapshot_reset(e->o.sync); /* each batch sees the newest scan */
+    /* time outside uv_run is not a stall */
+    e->probe_at = 0;
+    e->max_stall = 0;
     on_caps(&e->caps_timer);
     start_more(e);
     uv_run(&e->loop, UV_RUN_DEFAULT);
+    ds_log(DS_LOG_DEBUG, "engine: %zu server%s: the loop's longest stall %.1f ms", n,
+           n == 1 ? "" : "s", (double)e->max_stall / 1e6);
     batch_end(e);
     for (size_t i = 0; i < n; i++)
         if (res[i].rc < 0)

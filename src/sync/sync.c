@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,16 @@ void ds_sync_close(ds_sync_t *s)
     free(s->by_content);
     ds__sync_memo_free(s);
     free(s->send_buf);
+    if (s->zcache != NULL) {
+        uint64_t hits, misses;
+
+        ds_session_zcache_stats(s->zcache, &hits, &misses);
+        if (hits + misses > 0)
+            ds_log(DS_LOG_DEBUG,
+                   "zstd frame cache: %" PRIu64 " frames compressed, %" PRIu64
+                   " served from the cache",
+                   misses, hits);
+    }
     ds_session_zcache_free(s->zcache);
     ds_delta_cache_close(s->dc);
     ds_retain_close(s->ret);
