@@ -36,6 +36,8 @@ typedef struct ds_session ds_session_t;
 
 /* Compressed data frames shared by sessions (see ds_session_zcache_new). */
 typedef struct ds_session_zcache ds_session_zcache_t;
+/* A zstd context and output buffer, used by one thread at a time. */
+typedef struct ds_session_zctx ds_session_zctx_t;
 
 typedef enum ds_session_phase {
     DS_SESSION_CONNECTING = 0, /* HELLO .. LIST in flight */
@@ -255,6 +257,24 @@ DS_MUST_CHECK int ds_session_file_begin(ds_session_t *s, const char *path, uint6
 DS_MUST_CHECK int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis,
                                        const void *p, size_t n);
 
+/*
+ * The same, split so that a worker thread compresses: the zstd level a
+ * data frame of n bytes of file fid should be compressed at, or -1 when
+ * it goes uncompressed (compression off, under 512 bytes, or the file has
+ * proved incompressible). Loop thread.
+ */
+int ds_session_frame_level(const ds_session_t *s, uint32_t fid, size_t n);
+
+/*
+ * Queues one LITERAL (basis NULL) or DELTA frame of file fid, raw[0, n)
+ * (n at most ds_session_data_block()), compressed elsewhere: z[0, zlen)
+ * is its zstd frame, or zlen 0 to send it raw. tried: it was compressed
+ * (at ds_session_frame_level's level) and zlen 0 means it did not pay,
+ * which counts toward the file's incompressible verdict. Returns 0 or < 0.
+ */
+int ds_session_file_frame(ds_session_t *s, uint32_t fid, const char *basis, const void *raw,
+                          size_t n, const void *z, size_t zlen, int tried);
+
 /* COPY len bytes at off of the target file basis. Returns 0 or < 0. */
 DS_MUST_CHECK int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis,
                                        uint64_t off, uint64_t len);
@@ -318,16 +338,33 @@ const ds_session_stats_t *ds_session_stats(const ds_session_t *s);
  * full) and the zstd level, so a hit returns exactly what compressing again
  * would; "does not pay" answers are kept too. Frames are admitted until
  * cap_bytes (raw plus compressed; 0: 64 MiB) are held, then no more.
- * Not thread-safe: one session at a time. Returns 0 or DS_ENOMEM.
+ * Thread-safe through ds_session_zstd (a frame two threads ask for at
+ * once is compressed once: the second waits for the first's output).
+ * Returns 0 or DS_ENOMEM.
  */
 DS_MUST_CHECK int ds_session_zcache_new(size_t cap_bytes, ds_session_zcache_t **out);
 
 /* Frees the cache. NULL is a no-op. */
 void ds_session_zcache_free(ds_session_zcache_t *c);
 
+/* A zstd context for ds_session_zstd (0 or DS_ENOMEM); freeing NULL is a
+ * no-op. */
+int ds_session_zctx_new(ds_session_zctx_t **out);
+void ds_session_zctx_free(ds_session_zctx_t *x);
+
 /*
- * The zstd frame of p[0, n) at level, compressed now or taken from the
- * cache: *z (owned by the cache, valid until its next call) and *zlen, or
+ * The zstd frame of p[0, n) at level, from cache c (NULL: none) or
+ * compressed now with x: returns its size with *z (the cache's, valid as
+ * long as c, or x's buffer, valid until x's next use), or 0 with *z NULL
+ * when compression does not pay (output >= 97% of n, or an error). Any
+ * thread; x is used by one thread at a time.
+ */
+size_t ds_session_zstd(ds_session_zcache_t *c, ds_session_zctx_t *x, int level, const void *p,
+                       size_t n, const uint8_t **z);
+
+/*
+ * ds_session_zstd with the cache's own context (one thread at a time):
+ * *z (the cache's, valid until its next call) and *zlen, or
  * *z = NULL and *zlen = 0 when compression does not pay (output >= 97% of
  * n, or an error). Returns 1 on a cache hit, 0 on a miss.
  */

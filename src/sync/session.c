@@ -116,8 +116,7 @@ void ds_session_free(ds_session_t *s)
         s->o.fetched_free(s->o.fetched_arg);
     ds_proto_buf_free(&s->out);
     ds_proto_buf_free(&s->in);
-    ZSTD_freeCCtx(s->zc);
-    free(s->zbuf);
+    ds_session_zctx_free(s->zx);
     free(s->rbuf);
     free(s->console_id);
     free(s->host);
@@ -384,66 +383,68 @@ int ds_session_file_begin(ds_session_t *s, const char *path, uint64_t size, uint
     return ds__session_send(s, &m, 0, tag, f->fid, NULL);
 }
 
-/* zstd-compresses p[0, n) (into s->zbuf, or from the shared frame cache);
- * returns the size, with the bytes in *zp, when it pays, else 0. */
-static size_t compress(ds_session_t *s, struct sfile *f, const void *p, size_t n,
-                       const uint8_t **zp)
+int ds_session_frame_level(const ds_session_t *s, uint32_t fid, size_t n)
 {
-    size_t cap = ZSTD_compressBound(DATA_FRAME), z;
+    const struct sfile *f = ds__session_find_file(s, fid);
 
     if (s->o.zstd_level < 0 || n < 512 || (f && f->nocomp))
-        return 0;
-    if (s->o.zcache != NULL) {
-        ds_session_zcache_compress(s->o.zcache, s->o.zstd_level, p, n, zp, &z);
-    } else {
-        if (s->zc == NULL)
-            s->zc = ZSTD_createCCtx();
-        if (s->zbuf == NULL)
-            s->zbuf = malloc(cap);
-        if (s->zc == NULL || s->zbuf == NULL)
-            return 0;
-        z = ZSTD_compressCCtx(s->zc, s->zbuf, cap, p, n, s->o.zstd_level);
-        *zp = s->zbuf;
-    }
-    if (ZSTD_isError(z) || z == 0 || z * 100 >= n * COMP_MIN_WIN) {
-        if (f && !f->paid && (f->unpaid += n) >= NOCOMP_AFTER)
-            f->nocomp = 1; /* incompressible: do not pay zstd for the rest */
-        return 0;
-    }
-    if (f)
-        f->paid = 1;
-    return z;
+        return -1;
+    return s->o.zstd_level;
 }
 
-int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const void *p, size_t n)
+int ds_session_file_frame(ds_session_t *s, uint32_t fid, const char *basis, const void *raw,
+                          size_t n, const void *z, size_t zlen, int tried)
 {
-    const uint8_t *b = p;
+    ds_msg_t m = {.type = basis ? DS_MSG_DELTA : DS_MSG_LITERAL};
     struct sfile *f = ds__session_find_file(s, fid);
     int rc = need_ready(s);
 
     if (rc < 0)
         return rc;
-    while (n > 0) {
-        ds_msg_t m = {.type = basis ? DS_MSG_DELTA : DS_MSG_LITERAL};
-        const uint8_t *zp = NULL;
-        size_t k = n > s->frame ? s->frame : n, z = compress(s, f, b, k, &zp);
+    if (n > DATA_FRAME)
+        return DS_EUSAGE;
+    if (tried && zlen == 0 && f && !f->paid && (f->unpaid += n) >= NOCOMP_AFTER)
+        f->nocomp = 1; /* incompressible: do not pay zstd for the rest */
+    if (zlen > 0 && f)
+        f->paid = 1;
+    m.u.data.file_id = fid;
+    m.u.data.basis = ds_pstr(basis);
+    m.u.data.raw_len = (uint32_t)n;
+    m.u.data.comp = zlen ? DS_PROTO_COMP_ZSTD : DS_PROTO_COMP_NONE;
+    m.u.data.data = zlen ? z : raw;
+    m.u.data.data_len = (uint32_t)(zlen ? zlen : n);
+    rc = ds__session_send(s, &m, 0, 0, fid, NULL);
+    if (rc < 0)
+        return rc;
+    if (basis) {
+        s->st.delta_raw += n;
+        s->st.delta_wire += m.u.data.data_len;
+    } else {
+        s->st.literal_raw += n;
+        s->st.literal_wire += m.u.data.data_len;
+    }
+    return 0;
+}
 
-        m.u.data.file_id = fid;
-        m.u.data.basis = ds_pstr(basis);
-        m.u.data.raw_len = (uint32_t)k;
-        m.u.data.comp = z ? DS_PROTO_COMP_ZSTD : DS_PROTO_COMP_NONE;
-        m.u.data.data = z ? zp : b;
-        m.u.data.data_len = (uint32_t)(z ? z : k);
-        rc = ds__session_send(s, &m, 0, 0, fid, NULL);
+int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    while (n > 0) {
+        size_t k = n > s->frame ? s->frame : n, z = 0;
+        int level = ds_session_frame_level(s, fid, k);
+        const uint8_t *zp = NULL;
+
+        if (level >= 0 && s->zx == NULL && ds_session_zctx_new(&s->zx) < 0)
+            level = -1;
+        if (level >= 0)
+            z = ds_session_zstd(s->o.zcache, s->zx, level, b, k, &zp);
+        rc = ds_session_file_frame(s, fid, basis, b, k, zp, z, level >= 0);
         if (rc < 0)
             return rc;
-        if (basis) {
-            s->st.delta_raw += k;
-            s->st.delta_wire += m.u.data.data_len;
-        } else {
-            s->st.literal_raw += k;
-            s->st.literal_wire += m.u.data.data_len;
-        }
         b += k;
         n -= k;
     }

@@ -102,8 +102,7 @@ struct ds_session {
     /* lease */
     int64_t lease_at;
     int renew_pending;
-    ZSTD_CCtx *zc;
-    uint8_t *zbuf;
+    ds_session_zctx_t *zx; /* ds_session_file_data's zstd (none: a worker compresses) */
     ds_session_stats_t st;
 };
 

@@ -172,6 +172,15 @@ void ds__sender_cancel(struct sender *sd);
  * ds__sender_blocked() says 1 until a later pump passes. */
 void ds__sender_set_gate(struct sender *sd, int (*gate)(void *ctx, size_t idx), void *ctx);
 DS_MUST_CHECK int ds__sender_blocked(const struct sender *sd);
+/* The active file's next block is read and compressed off the loop
+ * thread: ds__sender_take_work() says 1 once per block, when the driver
+ * should run ds__sender_work() on a worker (the sender's buffers and file
+ * are its alone until then); ds__sender_work_back() once that is done,
+ * then pump again. ds__sender_working(): a block is out on a worker. */
+DS_MUST_CHECK int ds__sender_take_work(struct sender *sd);
+void ds__sender_work(struct sender *sd);
+void ds__sender_work_back(struct sender *sd);
+DS_MUST_CHECK int ds__sender_working(const struct sender *sd);
 /* The next item the pump will start. */
 size_t ds__sender_next(const struct sender *sd);
 /* Delta prefetch of a DELTA item: on the loop thread, the catalog lookups

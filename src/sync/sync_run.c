@@ -126,6 +126,8 @@ static int cancel_run(struct ds_run *r)
     return fail(r, -ECANCELED, "cancelled");
 }
 
+static void send_work(ds_run_job_t *j);
+
 /*
  * Steps the session (and the sender) toward done(r). Returns 1 when it
  * holds, 0 when the run waits (w filled), < 0 when the run failed.
@@ -156,10 +158,18 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
 
             if ((rc = ds__run_prefetch(r, w)) < 0)
                 return rc;
+            if (r->send_job.queued && r->send_job.done) {
+                r->send_job.queued = 0;
+                ds__sender_work_back(r->sd);
+            }
             rc = ds__sender_pump(r->sd);
             if (rc < 0)
                 return fail(r, rc, "sending: %s", ds_strerror(rc));
             r->sender_done = rc == 1;
+            if (ds__sender_take_work(r->sd)) {
+                r->send_job.fn = send_work;
+                ds__run_queue_job(w, &r->send_job);
+            }
             if ((room && !ds__sender_blocked(r->sd)) || done(r))
                 continue; /* new output to write, or finished: no waiting */
         }
@@ -167,8 +177,15 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
             return done(r) ? 1 : fail(r, DS_EPROTO, "session ended early");
         if (r->has_pace && ds_session_idle(r->ss))
             r->pace.idle(r->pace.ctx, now);
-        if (ds_session_idle(r->ss) && r->sd && !r->sender_done && ds__sender_blocked(r->sd))
-            return 0; /* a delta computes on a worker: its job wakes the run */
+        if (ds_session_idle(r->ss) && r->sd && !r->sender_done && ds__sender_blocked(r->sd)) {
+            /* a delta computes or a block is read on a worker: its job
+             * wakes the run; the fds stay watched (the engine closes the
+             * watchers of a run that has none, and one being closed cannot
+             * be watched again at once) */
+            ds_session_poll(r->ss, &w->rfd, &w->wfd, &w->wev);
+            w->wev = 0;
+            return 0;
+        }
         if (ds_session_idle(r->ss) && (r->sd == NULL || r->sender_done) && !done(r))
             return fail(r, DS_EINTERNAL, "sync stalled (nothing in flight)");
         rc = wait_target(r, now, w);
@@ -196,6 +213,13 @@ static void open_work(ds_run_job_t *j)
                              .test_dns_delay_ms = r->sy->o.test_dns_delay_ms};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
+}
+
+static void send_work(ds_run_job_t *j)
+{
+    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, send_job));
+
+    ds__sender_work(r->sd);
 }
 
 static void close_work(ds_run_job_t *j)
@@ -497,7 +521,9 @@ static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         r->close_job.fn = close_work;
         ds__run_queue_job(w, &r->close_job);
     }
-    return retain_step(r, now, w) && (r->t == NULL || r->close_job.done);
+    /* the sender's block in flight comes back before the sender is freed */
+    return retain_step(r, now, w) && (r->t == NULL || r->close_job.done) &&
+           (!r->send_job.queued || r->send_job.done);
 }
 
 /* A failed or cancelled run goes on to reconnect (a dropped link), to

@@ -36,7 +36,8 @@ typedef struct ds_run_wait {
     int rfd, wfd;                            /* poll rfd for reading, wfd for wev; -1: none */
     short wev;                               /* POLLOUT or 0 */
     int64_t wake_ns;                         /* step at this monotonic instant at the latest */
-    ds_run_job_t *jobs[DS_RUN_PREFETCH + 3]; /* to queue now (NULL-ended): deltas, retain, close */
+    ds_run_job_t *jobs[DS_RUN_PREFETCH + 5]; /* to queue now (NULL-ended): deltas, the
+                                                next block, retain, open or close */
     int done;                                /* the run ended: see its result */
 } ds_run_wait_t;
 
@@ -110,6 +111,8 @@ struct ds_run {
     int has_pace;
     /* open and close on a worker */
     ds_run_job_t open_job, close_job;
+    /* the sender's next block, read and compressed on a worker */
+    ds_run_job_t send_job;
     int job_rc;
     char job_err[512];
     ds_transport_t *raw; /* opened by the worker */

@@ -47,7 +47,18 @@ struct sender {
     /* the engine's gate: may item idx start (its delta prefetched)? */
     int (*gate)(void *ctx, size_t idx);
     void *gate_ctx;
-    int blocked; /* the last pump stopped at the gate */
+    int blocked; /* the last pump stopped at the gate, or for a block */
+    /* the next block of the active file, read and zstd-compressed on a
+     * worker (ds__sender_work) so the loop thread never does either */
+    int work; /* 0 none, 1 set up (the run queues it), 2 on a worker, 3 back */
+    uint64_t w_off;
+    size_t w_want;
+    int w_level; /* zstd level, -1: none */
+    ssize_t w_r; /* pread's answer */
+    int w_errno;
+    const uint8_t *w_z; /* its zstd frame (w_zlen 0: sent raw) */
+    size_t w_zlen;
+    ds_session_zctx_t *zx;
     /* console-side failures (no session result follows) */
     size_t *lf;
     size_t nlf, lf_head;
@@ -99,6 +110,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->delta_raw);
     free(sd->wire);
     free(sd->lf);
+    ds_session_zctx_free(sd->zx);
     if (sd->sy->send_buf == NULL)
         sd->sy->send_buf = sd->buf; /* the next server's sender reuses it */
     else
@@ -387,34 +399,86 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     return 0;
 }
 
-/* Sends the next block of the active file; finishes it at the end. */
+/* Sets up the read (and zstd) of the active file's next block for a
+ * worker; the pump stops until it is back. */
+static void want_block(struct sender *sd)
+{
+    size_t block = ds_session_data_block(sd->ss); /* one frame: room() is checked between */
+    size_t want = block < SEND_BLOCK ? block : SEND_BLOCK;
+
+    if (sd->len - sd->off < want)
+        want = (size_t)(sd->len - sd->off);
+    sd->w_off = sd->off;
+    sd->w_want = want;
+    sd->w_level = ds_session_frame_level(sd->ss, sd->fid, want);
+    if (sd->w_level >= 0 && sd->zx == NULL && ds_session_zctx_new(&sd->zx) < 0)
+        sd->w_level = -1;
+    sd->work = 1;
+}
+
+void ds__sender_work(struct sender *sd)
+{
+    ssize_t r;
+
+    do
+        r = pread(sd->fd, sd->buf, sd->w_want, (off_t)sd->w_off);
+    while (r < 0 && errno == EINTR);
+    sd->w_r = r;
+    sd->w_errno = r < 0 ? errno : 0;
+    sd->w_z = NULL;
+    sd->w_zlen = 0;
+    if (r > 0 && sd->w_level >= 0)
+        sd->w_zlen =
+            ds_session_zstd(sd->sy->zcache, sd->zx, sd->w_level, sd->buf, (size_t)r, &sd->w_z);
+}
+
+int ds__sender_take_work(struct sender *sd)
+{
+    if (sd->work != 1)
+        return 0;
+    sd->work = 2;
+    return 1;
+}
+
+void ds__sender_work_back(struct sender *sd)
+{
+    if (sd->work == 2)
+        sd->work = 3;
+}
+
+int ds__sender_working(const struct sender *sd)
+{
+    return sd->work == 2;
+}
+
+/* Sends the next block of the active file, once a worker has read (and
+ * compressed) it; finishes the file at the end. */
 static int stream(struct sender *sd)
 {
     const ds_plan_item_t *it = &sd->plan->items[sd->idx];
-    const ds_session_stats_t *st;
-    uint64_t before;
     ssize_t r = 0;
     int rc = 0;
 
-    if (sd->off < sd->len && !ds_session_file_failed(sd->ss, sd->fid)) {
-        size_t block = ds_session_data_block(sd->ss); /* one frame: room() is checked between */
-        size_t want = block < SEND_BLOCK ? block : SEND_BLOCK;
-
-        if (sd->len - sd->off < want)
-            want = (size_t)(sd->len - sd->off);
-
-        do
-            r = pread(sd->fd, sd->buf, want, (off_t)sd->off);
-        while (r < 0 && errno == EINTR);
+    if (sd->work == 0 && sd->off < sd->len && !ds_session_file_failed(sd->ss, sd->fid))
+        want_block(sd);
+    if (sd->work == 1 || sd->work == 2) {
+        sd->blocked = 1; /* its block is read on a worker: its job wakes the run */
+        return 0;
+    }
+    if (sd->work == 3 && ds_session_file_failed(sd->ss, sd->fid))
+        sd->work = 0; /* the target gave up on the file meanwhile: dropped */
+    if (sd->work == 3) {
+        sd->work = 0;
+        r = sd->w_r;
         if (r <= 0) {
-            note(sd, sd->idx, "reading %s: %s", it->path, r < 0 ? strerror(errno) : "file shrank");
+            note(sd, sd->idx, "reading %s: %s", it->path,
+                 r < 0 ? strerror(sd->w_errno) : "file shrank");
             rc = ds_session_file_abort(sd->ss, sd->fid);
             goto done;
         }
-        st = ds_session_stats(sd->ss);
-        before = st->literal_wire + st->delta_wire;
-        rc = ds_session_file_data(sd->ss, sd->fid, sd->basis, sd->buf, (size_t)r);
-        sd->wire[sd->idx] += st->literal_wire + st->delta_wire - before;
+        rc = ds_session_file_frame(sd->ss, sd->fid, sd->basis, sd->buf, (size_t)r, sd->w_z,
+                                   sd->w_zlen, sd->w_level >= 0);
+        sd->wire[sd->idx] += sd->w_zlen ? sd->w_zlen : (uint64_t)r;
         sd->off += (uint64_t)r;
         if (sd->basis)
             sd->delta_raw[sd->idx] += (uint64_t)r;
@@ -453,8 +517,10 @@ void ds__sender_cancel(struct sender *sd)
 {
     if (sd->active) {
         note(sd, sd->idx, "cancelled");
-        close(sd->fd);
-        sd->fd = -1;
+        if (sd->work != 2) { /* else a worker reads it: closed when freed */
+            close(sd->fd);
+            sd->fd = -1;
+        }
         sd->active = 0;
     }
     sd->next = sd->plan->n;
@@ -484,6 +550,8 @@ int ds__sender_pump(struct sender *sd)
     while (rc == 0 && ds_session_room(sd->ss)) {
         if (sd->active) {
             rc = stream(sd);
+            if (sd->blocked)
+                return rc;
             continue;
         }
         if (sd->next >= sd->plan->n)
