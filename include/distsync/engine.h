@@ -7,8 +7,10 @@
  * Each server's run is a phase machine (connect, HELLO, lease, manifest,
  * listing, hash, plan, send, commit, bye) stepped from the loop's fd and
  * timer callbacks; nothing on the loop thread blocks for long: delta
- * computation runs on worker threads, the in-process receiver on its own
- * thread, transports are opened and closed on worker threads.
+ * computation and the reading and zstd of data blocks run on worker
+ * threads, the in-process receiver on its own thread, transports are
+ * opened and closed on worker threads; agents are started under uv_spawn
+ * on the loop and their exit comes back through uv's exit callback.
  *
  * ds_sync_server() (sync.h) is a batch of one. The CLI's sync, plan and
  * status, and later the daemon, hand the engine a batch.

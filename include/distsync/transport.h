@@ -28,7 +28,10 @@
  *
  * open and close may block: a network backend does its handshake in open
  * and waits for the peer in close (close on local joins the receiver's
- * thread; on agent it reaps the child). The engine runs them on worker
+ * thread; on agent without a spawner it reaps the child; with the
+ * engine's spawner the child is started by ds_transport_start and its
+ * exit collected by ds_transport_reap, both on the loop thread, and close
+ * only closes the console's ends). The engine runs open and close on worker
  * threads, so a backend's open and close must touch nothing but their own
  * object and arguments (no console state, no loop handles). One transport is used by one thread at
  * a time: the engine calls kill (a hung peer) on the loop thread before it hands close to a worker,
@@ -77,7 +80,38 @@ typedef struct ds_transport_ops {
      * length) into buf (NUL-terminated, cut to cap). Returns 1 when a
      * line was taken, 0 when none is waiting. NULL: no side channel. */
     int (*note)(ds_transport_t *t, char *buf, size_t cap);
+    /* Starts the peer on the caller's (loop) thread after an open on a
+     * worker: the agent's child through the cfg's spawner. NULL: nothing. */
+    int (*start)(ds_transport_t *t);
+    /* After close: 1 once the peer has ended (0 or an error in t->err as
+     * the result: < 0), 0 while it runs, with *wake_ns when to ask again
+     * (the exit of a spawned child also wakes the spawner's owner). NULL:
+     * close already waited. */
+    int (*reap)(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
 } ds_transport_ops_t;
+
+/*
+ * Child processes started by the caller's event loop instead of fork and
+ * waitpid (the engine's, under uv_spawn). Every call is made on the loop
+ * thread. child is the spawner's handle of one process.
+ */
+typedef struct ds_spawner {
+    /* Starts argv[0] (argv NULL-ended) with in_fd as its stdin and out_fd
+     * as its stdout, the caller's stderr, in a session of its own (a
+     * terminal's Ctrl-C reaches the console only). Returns 0 with *child,
+     * or < 0 with a message in err. */
+    int (*spawn)(void *ctx, char *const argv[], int in_fd, int out_fd, void **child, char *err,
+                 size_t errlen);
+    /* Sends sig to child unless it has exited. */
+    void (*kill)(void *ctx, void *child, int sig);
+    /* 1 once child has exited, with its exit code or the signal that ended
+     * it (*sig > 0); else 0. */
+    int (*exited)(void *ctx, void *child, int *code, int *sig);
+    /* The transport is done with child (exited or not: the spawner reaps
+     * it when it exits; one not exited was sent SIGKILL first). */
+    void (*release)(void *ctx, void *child);
+    void *ctx;
+} ds_spawner_t;
 
 /* Directions a transport waits on (ds_transport_waits()). */
 #define DS_TRANSPORT_WAIT_READ  1u /* poll rfd for POLLIN */
@@ -109,6 +143,10 @@ typedef struct ds_transport_cfg {
     unsigned timeout_s;         /* agent: how long close waits for it to end (0: 30 s) */
     int create_root;            /* create a missing root (with its parents), else fail */
     unsigned test_dns_delay_ms; /* ssh, tests only: the DNS lookup waits this long first */
+    /* agent (file://): the child is started by this spawner, on its loop
+     * thread, by ds_transport_start (NULL: fork and exec in open, waitpid
+     * in close). Borrowed for the transport's life. */
+    const ds_spawner_t *spawner;
 } ds_transport_cfg_t;
 
 /*
@@ -129,6 +167,9 @@ DS_MUST_CHECK int ds_transport_close(ds_transport_t *t);
 /* Ends a hung peer (see ds_transport_ops_t.kill); close and free still
  * follow. */
 void ds_transport_kill(ds_transport_t *t);
+/* See ds_transport_ops_t.start and .reap: 0 / 1 for a backend without. */
+int ds_transport_start(ds_transport_t *t);
+int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
 
 /* The fds to poll (-1: none, the transport is always ready). */
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd);
@@ -154,8 +195,8 @@ void ds_transport_free(ds_transport_t *t);
 DS_MUST_CHECK int ds__transport_local_open(const char *root, int no_fsync, ds_transport_t **out,
                                            char *err, size_t errlen);
 DS_MUST_CHECK int ds__transport_pipe_open(const char *root, const char *agent,
-                                          unsigned close_wait_s, ds_transport_t **out, char *err,
-                                          size_t errlen);
+                                          unsigned close_wait_s, const ds_spawner_t *spawner,
+                                          ds_transport_t **out, char *err, size_t errlen);
 
 DS_MUST_CHECK int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out,
                                          char *err, size_t errlen);

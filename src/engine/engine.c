@@ -68,6 +68,8 @@ struct slot {
     int prd_fd, pwr_fd; /* -1: handle not initialised */
     uv_timer_t timer;
     uv_idle_t idle;
+    struct ds_spawn_ctx spawn_ctx; /* agents under uv_spawn */
+    ds_spawner_t spawner;
     int jobs;    /* worker jobs not yet back */
     int ended;   /* the run is DONE */
     int handles; /* handles not yet closed */
@@ -94,6 +96,12 @@ static int64_t wall_ns(void)
 
 static void slot_step(struct slot *s);
 static void start_more(ds_engine_t *e);
+
+/* A child of the run exited. */
+static void slot_wake(void *arg)
+{
+    slot_step(arg);
+}
 
 /* ---- per-run handles ---- */
 
@@ -297,6 +305,8 @@ static int slot_start(ds_engine_t *e, size_t i)
         free(s);
         return rc;
     }
+    ds__spawner_init(&s->spawner, &s->spawn_ctx, &e->loop, slot_wake, s);
+    ds__run_set_spawner(s->run, &s->spawner);
     uv_timer_init(&e->loop, &s->timer);
     uv_idle_init(&e->loop, &s->idle);
     s->timer.data = s->idle.data = s;

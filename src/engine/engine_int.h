@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "distsync/ratelimit.h"
 #include "distsync/session.h"
 #include "distsync/transport.h"
@@ -77,5 +79,20 @@ DS_MUST_CHECK int ds__pace_throttled(void *ctx, int64_t *wake);
 void ds__pace_idle(void *ctx, int64_t now);
 /* Gives the session the leaf's effective rate when it changed. */
 void ds__pace_rate(struct ds_pace *pc);
+
+/* ---- child processes (engine_spawn.c) ---- */
+
+/* A run's spawner context: the loop, and how to wake the run when one of
+ * its children exits. */
+struct ds_spawn_ctx {
+    uv_loop_t *loop;
+    void (*wake)(void *arg);
+    void *arg;
+};
+
+/* Fills *sp with the engine's spawner over sc (both owned by the caller,
+ * living as long as the transports that use them). */
+void ds__spawner_init(ds_spawner_t *sp, struct ds_spawn_ctx *sc, uv_loop_t *loop,
+                      void (*wake)(void *arg), void *arg);
 
 #endif

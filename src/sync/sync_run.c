@@ -210,7 +210,8 @@ static void open_work(ds_run_job_t *j)
                              .identity = r->srv->identity,
                              .known_hosts = r->srv->known_hosts,
                              .connect_timeout_s = r->srv->connect_timeout_s,
-                             .test_dns_delay_ms = r->sy->o.test_dns_delay_ms};
+                             .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
+                             .spawner = r->spawner};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
 }
@@ -277,6 +278,9 @@ static int connect_end(struct ds_run *r)
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
     r->t = r->raw;
+    rc = ds_transport_start(r->raw); /* an agent: spawned here, on the loop */
+    if (rc < 0)
+        return fail(r, rc, "%s", ds_transport_error(r->raw));
     if (r->has_pace) {
         ds_transport_t *p = r->pace.wrap(r->pace.ctx, r->raw);
 
@@ -513,6 +517,27 @@ static int retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
+/* After the close: waits for the transport's child to exit (its exit
+ * wakes the run). Returns 1 once it has, 0 while the run waits. */
+static int reap(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    int64_t wake = now + DS_RUN_TICK_NS;
+    int rc = ds_transport_reap(r->raw, now, &wake);
+
+    if (rc == 0) {
+        if (wake < w->wake_ns)
+            w->wake_ns = wake;
+        return 0;
+    }
+    r->reaped = 1;
+    if (rc < 0 && r->job_rc == 0) {
+        r->job_rc = rc;
+        if (r->t != r->raw)
+            memcpy(r->t->err, r->raw->err, sizeof(r->t->err));
+    }
+    return 1;
+}
+
 /* Queues the transport's close on a worker (once); 1 when it is closed
  * (or was never opened) and the retain job is back. */
 static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
@@ -522,8 +547,10 @@ static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         ds__run_queue_job(w, &r->close_job);
     }
     /* the sender's block in flight comes back before the sender is freed */
-    return retain_step(r, now, w) && (r->t == NULL || r->close_job.done) &&
-           (!r->send_job.queued || r->send_job.done);
+    if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done) ||
+        (r->send_job.queued && !r->send_job.done))
+        return 0;
+    return r->raw == NULL || r->reaped || reap(r, now, w); /* the child's exit */
 }
 
 /* A failed or cancelled run goes on to reconnect (a dropped link), to
@@ -809,6 +836,11 @@ int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync_mode_t mode, 
     memset(res, 0, sizeof(*res));
     *out = r;
     return 0;
+}
+
+void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp)
+{
+    r->spawner = sp;
 }
 
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r)

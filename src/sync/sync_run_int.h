@@ -109,6 +109,8 @@ struct ds_run {
     ds_session_t *ss;
     ds_run_pace_t pace;
     int has_pace;
+    const ds_spawner_t *spawner; /* agents under the engine's loop (NULL: fork) */
+    int reaped;                  /* the transport's child was reaped */
     /* open and close on a worker */
     ds_run_job_t open_job, close_job;
     /* the sender's next block, read and compressed on a worker */
@@ -216,6 +218,10 @@ DS_MUST_CHECK int ds__run_new(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_sync
  * fills *w with what it waits for. Jobs in w->jobs must be queued (and
  * the run stepped once each is done). */
 void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w);
+
+/* Agents (transport = agent on file://) of run r are started by sp, on
+ * the loop thread (borrowed for the run's life). Before its first step. */
+void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp);
 
 /* The server of a run. */
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r);

@@ -102,7 +102,8 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
     if (strcmp(mode, "local") == 0)
         return ds__transport_local_open(root, cfg->no_fsync, out, err, errlen);
     if (strcmp(mode, "agent") == 0)
-        return ds__transport_pipe_open(root, cfg->agent, cfg->timeout_s, out, err, errlen);
+        return ds__transport_pipe_open(root, cfg->agent, cfg->timeout_s, cfg->spawner, out, err,
+                                       errlen);
     snprintf(err, errlen, "%s: unknown transport '%s' (use local or agent)", cfg->url, mode);
     return DS_EUSAGE;
 }
@@ -126,6 +127,16 @@ void ds_transport_kill(ds_transport_t *t)
 {
     if (t->ops->kill != NULL)
         t->ops->kill(t);
+}
+
+int ds_transport_start(ds_transport_t *t)
+{
+    return t->ops->start != NULL ? t->ops->start(t) : 0;
+}
+
+int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns)
+{
+    return t->ops->reap != NULL ? t->ops->reap(t, now_ns, wake_ns) : 1;
 }
 
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd)

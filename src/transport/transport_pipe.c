@@ -3,6 +3,12 @@
  * child process and speaks the protocol over its stdin/stdout pipes, the
  * byte-stream shape an SSH exec channel or the SMB worker pipe has. The
  * console's ends are non-blocking; the agent's stderr is inherited.
+ *
+ * With a spawner (the engine's uv_spawn), open only makes the pipes (on a
+ * worker); start spawns the child on the loop thread, close closes the
+ * console's ends, and reap (on the loop) reports the exit the spawner saw,
+ * killing an agent still running close_wait_s after the end of its input.
+ * Without one, open forks and close reaps with waitpid.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,13 @@ struct pipe_t {
     unsigned close_wait_s;
     char *root;
     int closed;
+    /* spawned through a spawner */
+    const ds_spawner_t *sp;
+    char *agent;
+    int child_in, child_out; /* the child's ends until it is started; -1 */
+    void *child;             /* NULL: not started, or released */
+    int64_t closed_at;       /* when reap first saw it closed (ns) */
+    int killed;
 };
 
 static long pipe_write(ds_transport_t *t, const void *p, size_t n)
@@ -102,7 +115,7 @@ static int pipe_close(ds_transport_t *t)
     if (t->rfd >= 0)
         close(t->rfd);
     t->wfd = t->rfd = -1;
-    if (pt->pid <= 0)
+    if (pt->pid <= 0) /* spawned: ds_transport_reap reports its exit */
         return 0;
     w = reap(pt, &status, &killed);
     pt->pid = 0;
@@ -133,6 +146,65 @@ static void pipe_kill(ds_transport_t *t)
 
     if (pt->pid > 0)
         kill(pt->pid, SIGKILL);
+    if (pt->child != NULL)
+        pt->sp->kill(pt->sp->ctx, pt->child, SIGKILL);
+}
+
+/* Spawns the agent through the spawner (loop thread). */
+static int pipe_start(ds_transport_t *t)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+    char *argv[] = {pt->agent, "agent", "--root", pt->root, NULL};
+    int rc;
+
+    if (pt->sp == NULL || pt->child != NULL || pt->child_in < 0)
+        return 0;
+    rc = pt->sp->spawn(pt->sp->ctx, argv, pt->child_in, pt->child_out, &pt->child, t->err,
+                       sizeof(t->err));
+    close(pt->child_in);
+    close(pt->child_out);
+    pt->child_in = pt->child_out = -1;
+    if (rc < 0)
+        pt->child = NULL;
+    return rc;
+}
+
+static int pipe_reap(ds_transport_t *t, int64_t now, int64_t *wake)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+    int code = 0, sig = 0;
+
+    if (pt->child == NULL)
+        return 1;
+    if (!pt->sp->exited(pt->sp->ctx, pt->child, &code, &sig)) {
+        if (pt->closed_at == 0)
+            pt->closed_at = now;
+        *wake = pt->closed_at + (int64_t)pt->close_wait_s * 1000000000;
+        if (now >= *wake && !pt->killed) {
+            pt->sp->kill(pt->sp->ctx, pt->child, SIGKILL); /* hung: not reading its input */
+            pt->killed = 1;
+        }
+        if (now >= *wake)
+            *wake = now + 100000000;
+        return 0;
+    }
+    pt->sp->release(pt->sp->ctx, pt->child);
+    pt->child = NULL;
+    if (pt->killed) {
+        snprintf(t->err, sizeof(t->err),
+                 "agent for %s did not exit within %u s of the end of its input: killed", pt->root,
+                 pt->close_wait_s);
+        return DS_ETRANSPORT;
+    }
+    if (sig > 0) {
+        snprintf(t->err, sizeof(t->err), "agent for %s killed by signal %d", pt->root, sig);
+        return DS_ETRANSPORT;
+    }
+    if (code != 0) {
+        snprintf(t->err, sizeof(t->err), "agent for %s exited with status %d", pt->root, code);
+        return DS_ETRANSPORT;
+    }
+    return 1;
 }
 
 static void pipe_free(ds_transport_t *t)
@@ -140,6 +212,15 @@ static void pipe_free(ds_transport_t *t)
     struct pipe_t *pt = (struct pipe_t *)t;
 
     pipe_close(t);
+    if (pt->child != NULL) { /* not reaped: ended now, the spawner reaps it */
+        pt->sp->kill(pt->sp->ctx, pt->child, SIGKILL);
+        pt->sp->release(pt->sp->ctx, pt->child);
+    }
+    if (pt->child_in >= 0)
+        close(pt->child_in);
+    if (pt->child_out >= 0)
+        close(pt->child_out);
+    free(pt->agent);
     free(pt->root);
     free(pt);
 }
@@ -151,6 +232,8 @@ static const ds_transport_ops_t pipe_ops = {
     .close = pipe_close,
     .kill = pipe_kill,
     .free = pipe_free,
+    .start = pipe_start,
+    .reap = pipe_reap,
 };
 
 static void child(const char *agent, const char *root, int in, int out)
@@ -167,7 +250,8 @@ static void child(const char *agent, const char *root, int in, int out)
 }
 
 int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
-                            ds_transport_t **out, char *err, size_t errlen)
+                            const ds_spawner_t *spawner, ds_transport_t **out, char *err,
+                            size_t errlen)
 {
     struct pipe_t *pt = calloc(1, sizeof(*pt));
     int to[2] = {-1, -1}, from[2] = {-1, -1};
@@ -193,10 +277,22 @@ int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_
     pt->t.ops = &pipe_ops;
     pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
     pt->t.rfd = pt->t.wfd = -1;
+    pt->child_in = pt->child_out = -1;
     if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
         rc = -errno;
         snprintf(err, errlen, "agent for %s: pipe: %s", root, strerror(errno));
         goto fail;
+    }
+    if (spawner != NULL) { /* started on the loop thread (pipe_start) */
+        pt->sp = spawner;
+        if ((pt->agent = strdup(agent)) == NULL) {
+            snprintf(err, errlen, "agent for %s: out of memory", root);
+            goto fail;
+        }
+        pt->child_in = to[0];
+        pt->child_out = from[1];
+        to[0] = from[1] = -1;
+        goto ends;
     }
     pt->pid = fork();
     if (pt->pid < 0) {
@@ -208,6 +304,7 @@ int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_
         child(agent, root, to[0], from[1]);
     close(to[0]);
     close(from[1]);
+ends:
     pt->t.wfd = to[1];
     pt->t.rfd = from[0];
     /* fcntl fails only on a bad fd, and these pipes were just made */
@@ -219,8 +316,10 @@ fail:
     for (int *fd = (int[]){to[0], to[1], from[0], from[1]}, i = 0; i < 4; i++)
         if (fd[i] >= 0)
             close(fd[i]);
-    if (pt)
+    if (pt) {
+        free(pt->agent);
         free(pt->root);
+    }
     free(pt);
     return rc;
 }
