@@ -88,6 +88,11 @@ typedef struct ds_transport_ops {
      * (the exit of a spawned child also wakes the spawner's owner). NULL:
      * close already waited. */
     int (*reap)(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
+    /* The link's rate is about bytes_per_s (0: unknown): a backend with a
+     * kernel buffer of its own (the agent's pipe) sizes it to a few
+     * milliseconds of that, enough at high rates, never a queue that
+     * delays a control frame. NULL: nothing to size. */
+    void (*rate)(ds_transport_t *t, uint64_t bytes_per_s);
 } ds_transport_ops_t;
 
 /*
@@ -169,6 +174,7 @@ DS_MUST_CHECK int ds_transport_close(ds_transport_t *t);
 void ds_transport_kill(ds_transport_t *t);
 /* See ds_transport_ops_t.start and .reap: 0 / 1 for a backend without. */
 int ds_transport_start(ds_transport_t *t);
+void ds_transport_rate(ds_transport_t *t, uint64_t bytes_per_s);
 int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
 
 /* The fds to poll (-1: none, the transport is always ready). */

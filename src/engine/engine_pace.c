@@ -208,6 +208,7 @@ void ds__pace_rate(struct ds_pace *pc)
     if (pc->ss == NULL || bps == 0 || (pc->rate_set && bps == pc->rate_bps))
         return; /* a paused cap is not a rate: keep the last one */
     ds_session_set_rate(pc->ss, bps == DS_BW_OFF ? 0 : bps / 8);
+    ds_transport_rate(pc->inner, bps == DS_BW_OFF ? 0 : bps / 8); /* the pipe's size */
     pc->rate_bps = bps;
     pc->rate_set = 1;
 }

@@ -134,6 +134,12 @@ int ds_transport_start(ds_transport_t *t)
     return t->ops->start != NULL ? t->ops->start(t) : 0;
 }
 
+void ds_transport_rate(ds_transport_t *t, uint64_t bytes_per_s)
+{
+    if (t->ops->rate != NULL)
+        t->ops->rate(t, bytes_per_s);
+}
+
 int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns)
 {
     return t->ops->reap != NULL ? t->ops->reap(t, now_ns, wake_ns) : 1;

@@ -25,6 +25,13 @@
 #include "distsync/transport.h"
 
 #define CLOSE_WAIT_S 30 /* default; an agent ends on end of input well within it */
+/* The pipe to the agent holds about PIPE_MS of the link's rate, within
+ * Linux's default (64 KiB) and PIPE_MAX: at 200 Mbit/s 64 KiB is under
+ * 3 ms, less than a busy loop's lateness; a larger pipe at a low or
+ * unknown rate would queue seconds ahead of a lease renewal. */
+#define PIPE_MS  20
+#define PIPE_MIN (64u << 10)
+#define PIPE_MAX (1u << 20)
 
 struct pipe_t {
     ds_transport_t t; /* first: the common head */
@@ -150,6 +157,15 @@ static void pipe_kill(ds_transport_t *t)
         pt->sp->kill(pt->sp->ctx, pt->child, SIGKILL);
 }
 
+static void pipe_rate(ds_transport_t *t, uint64_t bps)
+{
+    uint64_t want = bps / 1000 * PIPE_MS;
+
+    want = want < PIPE_MIN ? PIPE_MIN : want > PIPE_MAX ? PIPE_MAX : want;
+    if (t->wfd >= 0)
+        (void)fcntl(t->wfd, F_SETPIPE_SZ, (int)want); /* best effort: a limit keeps what is */
+}
+
 /* Spawns the agent through the spawner (loop thread). */
 static int pipe_start(ds_transport_t *t)
 {
@@ -234,6 +250,7 @@ static const ds_transport_ops_t pipe_ops = {
     .free = pipe_free,
     .start = pipe_start,
     .reap = pipe_reap,
+    .rate = pipe_rate,
 };
 
 static void child(const char *agent, const char *root, int in, int out)
