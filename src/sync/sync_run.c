@@ -25,8 +25,6 @@
 
 /* Iterations of one step before the run yields to the others. */
 #define STEP_ROUNDS 64
-/* How often a run whose retain job waits for another run's looks again. */
-#define RETAIN_POLL_NS 50000000LL
 
 typedef int (*until_fn)(struct ds_run *r);
 
@@ -126,8 +124,6 @@ static int cancel_run(struct ds_run *r)
     return fail(r, -ECANCELED, "cancelled");
 }
 
-static void send_work(ds_run_job_t *j);
-
 /*
  * Steps the session (and the sender) toward done(r). Returns 1 when it
  * holds, 0 when the run waits (w filled), < 0 when the run failed.
@@ -167,7 +163,7 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
                 return fail(r, rc, "sending: %s", ds_strerror(rc));
             r->sender_done = rc == 1;
             if (ds__sender_take_work(r->sd)) {
-                r->send_job.fn = send_work;
+                r->send_job.fn = ds__run_send_work;
                 ds__run_queue_job(w, &r->send_job);
             }
             if ((room && !ds__sender_blocked(r->sd)) || done(r))
@@ -196,108 +192,6 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
 }
 
 /* ---- phases ---- */
-
-static void open_work(ds_run_job_t *j)
-{
-    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, open_job));
-    ds_transport_cfg_t tc = {.url = r->srv->url,
-                             .mode = r->srv->transport,
-                             .agent = r->srv->agent,
-                             .no_fsync = r->sy->o.no_fsync,
-                             .timeout_s = r->srv->timeout_s,
-                             .create_root = r->srv->create_root,
-                             .server = r->srv->name,
-                             .identity = r->srv->identity,
-                             .known_hosts = r->srv->known_hosts,
-                             .connect_timeout_s = r->srv->connect_timeout_s,
-                             .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
-                             .spawner = r->spawner};
-
-    r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
-}
-
-static void send_work(ds_run_job_t *j)
-{
-    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, send_job));
-
-    ds__sender_work(r->sd);
-}
-
-static void close_work(ds_run_job_t *j)
-{
-    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, close_job));
-
-    r->job_rc = ds_transport_close(r->t);
-}
-
-static void retain_work(ds_run_job_t *j)
-{
-    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, retain_job));
-
-    ds__sync_retain_work(r->rt);
-}
-
-void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j)
-{
-    size_t n = 0;
-
-    while (w->jobs[n] != NULL)
-        n++;
-    j->queued = 1;
-    j->done = 0;
-    w->jobs[n] = j;
-}
-
-/* Checks the target, then opens the transport on a worker. */
-static int connect_begin(struct ds_run *r, ds_run_wait_t *w)
-{
-    int rc = ds_config_check_target(r->sy->o.cfg, r->srv, r->job_err, sizeof(r->job_err));
-
-    if (rc < 0)
-        return fail(r, rc, "%s", r->job_err); /* never sync the store into itself */
-    r->open_job.fn = open_work;
-    ds__run_queue_job(w, &r->open_job);
-    return 0;
-}
-
-/* The transport is open: start a session on it. */
-static int connect_end(struct ds_run *r)
-{
-    ds_sync_t *sy = r->sy;
-    int write = r->mode == DS_SYNC_RUN;
-    ds_session_opts_t so = {.console_id = sy->console_id,
-                            .host = sy->host,
-                            .pid = (uint32_t)getpid(),
-                            .write = write,
-                            .zstd_level = write ? sy->o.zstd_level : -1,
-                            .lease_ttl_s = sy->o.cfg->lease_ttl,
-                            .window_files = r->srv->max_files,
-                            .zcache = write ? sy->zcache : NULL};
-    int rc = r->job_rc;
-
-    if (rc < 0)
-        return fail(r, rc, "%s", r->job_err);
-    r->t = r->raw;
-    rc = ds_transport_start(r->raw); /* an agent: spawned here, on the loop */
-    if (rc < 0)
-        return fail(r, rc, "%s", ds_transport_error(r->raw));
-    if (r->has_pace) {
-        ds_transport_t *p = r->pace.wrap(r->pace.ctx, r->raw);
-
-        if (p == NULL)
-            return fail(r, DS_ENOMEM, "out of memory");
-        r->t = p;
-    }
-    (void)ds__target_cache_attach(sy->o.cfg->state, r->srv->name, &so); /* none on DS_ENOMEM */
-    rc = ds_session_new(r->t, &so, &r->ss);
-    if (rc == 0)
-        rc = ds_session_start(r->ss);
-    if (rc < 0)
-        return fail(r, rc, "cannot start the session: %s", ds_strerror(rc));
-    if (r->has_pace)
-        r->pace.bind(r->pace.ctx, r->ss);
-    return 0;
-}
 
 /* The classes r acts on: the server's, limited to the run's classes. */
 static int run_classes(struct ds_run *r)
@@ -492,65 +386,19 @@ static int send_begin(struct ds_run *r)
 
 /* ---- the machine ---- */
 
-/* The retain job (ds__run_remember planned it): queued once the engine's
- * retain handle is free, collected when done. Returns 1 when nothing is
- * left to retain, 0 while the run waits for it. */
-static int retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
-{
-    if (r->rt == NULL)
-        return 1;
-    if (!r->retain_job.queued) {
-        if (!ds__sync_retain_begin(r->sy)) { /* another run's job holds it */
-            if (now + RETAIN_POLL_NS < w->wake_ns)
-                w->wake_ns = now + RETAIN_POLL_NS;
-            return 0;
-        }
-        r->retain_job.fn = retain_work;
-        ds__run_queue_job(w, &r->retain_job);
-        return 0;
-    }
-    if (!r->retain_job.done)
-        return 0;
-    r->retain_job.queued = 0;
-    ds__sync_retain_end(r->rt);
-    r->rt = NULL;
-    return 1;
-}
-
-/* After the close: waits for the transport's child to exit (its exit
- * wakes the run). Returns 1 once it has, 0 while the run waits. */
-static int reap(struct ds_run *r, int64_t now, ds_run_wait_t *w)
-{
-    int64_t wake = now + DS_RUN_TICK_NS;
-    int rc = ds_transport_reap(r->raw, now, &wake);
-
-    if (rc == 0) {
-        if (wake < w->wake_ns)
-            w->wake_ns = wake;
-        return 0;
-    }
-    r->reaped = 1;
-    if (rc < 0 && r->job_rc == 0) {
-        r->job_rc = rc;
-        if (r->t != r->raw)
-            memcpy(r->t->err, r->raw->err, sizeof(r->t->err));
-    }
-    return 1;
-}
-
 /* Queues the transport's close on a worker (once); 1 when it is closed
  * (or was never opened) and the retain job is back. */
 static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 {
     if (r->t != NULL && !r->close_job.queued) {
-        r->close_job.fn = close_work;
+        r->close_job.fn = ds__run_close_work;
         ds__run_queue_job(w, &r->close_job);
     }
     /* the sender's block in flight comes back before the sender is freed */
-    if (!retain_step(r, now, w) || (r->t != NULL && !r->close_job.done) ||
+    if (!ds__run_retain_step(r, now, w) || (r->t != NULL && !r->close_job.done) ||
         (r->send_job.queued && !r->send_job.done))
         return 0;
-    return r->raw == NULL || r->reaped || reap(r, now, w); /* the child's exit */
+    return r->raw == NULL || r->reaped || ds__run_reap(r, now, w); /* the child's exit */
 }
 
 /* A failed or cancelled run goes on to reconnect (a dropped link), to
@@ -640,7 +488,7 @@ static int wind(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             return 0;
         if (rc == 1) {
             ds__run_remember(r);
-            retain_step(r, now, w);
+            ds__run_retain_step(r, now, w);
         }
     bye:
         if (ds_session_close(r->ss) < 0)
@@ -666,14 +514,14 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             r->phase = RP_TCLOSE;
             return 1;
         }
-        rc = connect_begin(r, w);
+        rc = ds__run_connect_begin(r, w);
         r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;
         return rc < 0 || r->phase != RP_OPEN;
     case RP_OPEN:
         if (!r->open_job.done)
             return 0;
         r->open_job.queued = 0;
-        rc = connect_end(r);
+        rc = ds__run_connect_end(r);
         r->phase = RP_READY;
         if (rc == 0)
             rc = 1;
@@ -736,7 +584,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         rc = drive(r, until_idle, now, w);
         if (rc == 1) {
             ds__run_remember(r);
-            retain_step(r, now, w); /* the target closes meanwhile */
+            ds__run_retain_step(r, now, w); /* the target closes meanwhile */
             r->phase = RP_CLOSE;
             goto close;
         }
@@ -774,7 +622,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     case RP_RETRY_WAIT:
         if ((rc = ds__run_retry_wait(r, now, w)) == 0)
             return 0;
-        if (rc > 0 && (rc = connect_begin(r, w)) == 0)
+        if (rc > 0 && (rc = ds__run_connect_begin(r, w)) == 0)
             r->phase = RP_OPEN;
         else
             r->phase = RP_TCLOSE;
