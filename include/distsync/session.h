@@ -263,7 +263,7 @@ DS_MUST_CHECK int ds_session_file_data(ds_session_t *s, uint32_t fid, const char
  * it goes uncompressed (compression off, under 512 bytes, or the file has
  * proved incompressible). Loop thread.
  */
-int ds_session_frame_level(const ds_session_t *s, uint32_t fid, size_t n);
+DS_MUST_CHECK int ds_session_frame_level(const ds_session_t *s, uint32_t fid, size_t n);
 
 /*
  * Queues one LITERAL (basis NULL) or DELTA frame of file fid, raw[0, n)
@@ -272,8 +272,9 @@ int ds_session_frame_level(const ds_session_t *s, uint32_t fid, size_t n);
  * (at ds_session_frame_level's level) and zlen 0 means it did not pay,
  * which counts toward the file's incompressible verdict. Returns 0 or < 0.
  */
-int ds_session_file_frame(ds_session_t *s, uint32_t fid, const char *basis, const void *raw,
-                          size_t n, const void *z, size_t zlen, int tried);
+DS_MUST_CHECK int ds_session_file_frame(ds_session_t *s, uint32_t fid, const char *basis,
+                                        const void *raw, size_t n, const void *z, size_t zlen,
+                                        int tried);
 
 /* COPY len bytes at off of the target file basis. Returns 0 or < 0. */
 DS_MUST_CHECK int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis,
@@ -349,7 +350,7 @@ void ds_session_zcache_free(ds_session_zcache_t *c);
 
 /* A zstd context for ds_session_zstd (0 or DS_ENOMEM); freeing NULL is a
  * no-op. */
-int ds_session_zctx_new(ds_session_zctx_t **out);
+DS_MUST_CHECK int ds_session_zctx_new(ds_session_zctx_t **out);
 void ds_session_zctx_free(ds_session_zctx_t *x);
 
 /*

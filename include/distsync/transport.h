@@ -173,9 +173,9 @@ DS_MUST_CHECK int ds_transport_close(ds_transport_t *t);
  * follow. */
 void ds_transport_kill(ds_transport_t *t);
 /* See ds_transport_ops_t.start and .reap: 0 / 1 for a backend without. */
-int ds_transport_start(ds_transport_t *t);
+DS_MUST_CHECK int ds_transport_start(ds_transport_t *t);
 void ds_transport_rate(ds_transport_t *t, uint64_t bytes_per_s);
-int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
+DS_MUST_CHECK int ds_transport_reap(ds_transport_t *t, int64_t now_ns, int64_t *wake_ns);
 
 /* The fds to poll (-1: none, the transport is always ready). */
 void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd);

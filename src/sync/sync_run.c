@@ -178,7 +178,7 @@ static int drive(struct ds_run *r, until_fn done, int64_t now, ds_run_wait_t *w)
              * wakes the run; the fds stay watched (the engine closes the
              * watchers of a run that has none, and one being closed cannot
              * be watched again at once) */
-            ds_session_poll(r->ss, &w->rfd, &w->wfd, &w->wev);
+            (void)ds_session_poll(r->ss, &w->rfd, &w->wfd, &w->wev); /* none: -1 */
             w->wev = 0;
             return 0;
         }
@@ -488,7 +488,7 @@ static int wind(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             return 0;
         if (rc == 1) {
             ds__run_remember(r);
-            ds__run_retain_step(r, now, w);
+            (void)ds__run_retain_step(r, now, w); /* queued; collected in TCLOSE */
         }
     bye:
         if (ds_session_close(r->ss) < 0)
@@ -584,7 +584,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         rc = drive(r, until_idle, now, w);
         if (rc == 1) {
             ds__run_remember(r);
-            ds__run_retain_step(r, now, w); /* the target closes meanwhile */
+            (void)ds__run_retain_step(r, now, w); /* the target closes meanwhile */
             r->phase = RP_CLOSE;
             goto close;
         }

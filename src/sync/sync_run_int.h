@@ -202,20 +202,20 @@ void ds__run_retry_resumed(struct ds_run *r);
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
 /* Checks the target, then queues the transport's open on a worker.
  * Returns 0 or < 0 (the run failed). */
-int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w);
+DS_MUST_CHECK int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w);
 /* The open is back: starts the agent (on the loop), the session on the
  * transport. Returns 0 or < 0 (the run failed). */
-int ds__run_connect_end(struct ds_run *r);
+DS_MUST_CHECK int ds__run_connect_end(struct ds_run *r);
 /* Worker jobs: the transport's close; the sender's next block. */
 void ds__run_close_work(ds_run_job_t *j);
 void ds__run_send_work(ds_run_job_t *j);
 /* The retain job (ds__run_remember planned it): queued once the engine's
  * retain handle is free, collected when done. Returns 1 when nothing is
  * left to retain, 0 while the run waits for it. */
-int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
+DS_MUST_CHECK int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 /* After the close: 1 once the transport's child exited (its exit wakes
  * the run; a bad exit becomes the close's error), 0 while it waits. */
-int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w);
+DS_MUST_CHECK int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 
 /* sync_prefetch.c: collects finished prefetch jobs and queues the deltas
  * of the next items (0 or < 0: the run failed); the sender's gate: 1 when
