@@ -38,8 +38,7 @@ uint64_t ds__pace_allow(ds_rl_t *rl, ds_rl_node_t *leaf, int64_t now, uint64_t w
     if (g.bytes < ctl) { /* control frames jump a cap that holds them: as debt */
         uint64_t pass = ctl < want ? ctl : want;
 
-        ds_rl_charge(rl, leaf, now, pass - g.bytes);
-        *charged = pass;
+        ds_rl_charge(rl, leaf, now, pass - g.bytes); /* *charged: the grant only */
         return pass;
     }
     return g.bytes;
