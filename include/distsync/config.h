@@ -88,6 +88,7 @@ typedef struct ds_server_cfg {
     unsigned retries, retry_backoff_s;
     int retries_line, retry_backoff_line; /* 0 when absent */
 
+    int verify_readback; /* ssh:// only: verify = readback (SFTP mode); else size */
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
     const char *ssh_key;   /* the ssh-only key at ssh_key_line (static text) */
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */

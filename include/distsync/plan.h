@@ -129,6 +129,9 @@ typedef struct ds_plan_input {
      * their files are never pruned, even with force. */
     const char *const *absent_classes;
     size_t nabsent;
+    /* The target takes whole files only (SFTP mode): no delta, no rsync
+     * fallback; a matching file is still adopted. */
+    int whole_only;
     ds_plan_oracle_t oracle;
 } ds_plan_input_t;
 

@@ -20,6 +20,12 @@
  *    session is non-blocking. wfd is the socket only while libssh2 has an
  *    outgoing packet half sent, else -1 (a full remote window waits for the
  *    peer's window adjust, which is POLLIN).
+ *  - sftp (ssh://, transport = sftp, or auto when the server runs no agent
+ *    that speaks our protocol): an in-process receiver on a thread of its
+ *    own speaks the protocol over a socketpair, as local does, and SFTP to
+ *    the server (src/transport/transport_sftp.c). It takes whole files
+ *    only (caps has DS_TRANSPORT_WHOLE_ONLY) and leaves a note for the
+ *    run's events (why SFTP, how files are replaced).
  *
  * write, read and waits are non-blocking on the console side: write and
  * read return 0 when the stream cannot move now; the caller then polls the
@@ -131,13 +137,24 @@ struct ds_transport {
      * callbacks, encryption and SSH framing included), for caps and the
      * run's wire bytes. 0 for the backends without a link (local, pipe). */
     uint64_t wire_in, wire_out;
+    unsigned caps;  /* DS_TRANSPORT_WHOLE_ONLY...; set by open */
+    char note[512]; /* set by open: what the run's events should say about
+                     * this transport (the SFTP mode and why), "" else */
 };
+
+/* The receiver takes whole files only (LITERAL): no COPY, DELTA or SIG,
+ * so the plan sends every changed file whole (SFTP mode). */
+#define DS_TRANSPORT_WHOLE_ONLY 1u
+/* Replacing an existing file leaves its path absent for an instant (never
+ * partial): shell-less SFTP's unlink + rename. */
+#define DS_TRANSPORT_REPLACE_GAP 2u
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {
     const char *url;            /* file:///abs/path or ssh://[user@]host[:port]/path */
     const char *mode;           /* file://: "local" (default when NULL) or "agent";
-                                 * ssh://: "agent" or "auto" (NULL: auto = agent) */
+                                 * ssh://: "agent", "sftp" or "auto" (NULL: auto:
+                                 * the agent when it answers, else sftp) */
     const char *agent;          /* file://: agent binary, NULL: /proc/self/exe;
                                  * ssh://: remote command, NULL: "distsync agent" */
     const char *server;         /* the server's name, for messages; may be NULL */
@@ -152,6 +169,7 @@ typedef struct ds_transport_cfg {
      * thread, by ds_transport_start (NULL: fork and exec in open, waitpid
      * in close). Borrowed for the transport's life. */
     const ds_spawner_t *spawner;
+    int verify_readback;        /* sftp: read each upload back and check its SHA-256 */
 } ds_transport_cfg_t;
 
 /*
@@ -206,6 +224,11 @@ DS_MUST_CHECK int ds__transport_pipe_open(const char *root, const char *agent,
 
 DS_MUST_CHECK int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out,
                                          char *err, size_t errlen);
+/* transport = sftp, or (automatic) auto: probes the agent command on the
+ * connection and runs the agent when it answers HELLO_OK, else SFTP with a
+ * note saying why. Blocks, bounded by connect_timeout. */
+DS_MUST_CHECK int ds__transport_sftp_open(const ds_transport_cfg_t *cfg, int automatic,
+                                          ds_transport_t **out, char *err, size_t errlen);
 
 /*
  * `distsync trust`: the host key of cfg's ssh:// server. Connects (bounded

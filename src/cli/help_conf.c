@@ -64,8 +64,9 @@ const struct help_key help_keys[] = {
      "delete files that left the desired set (default no; only files distsync put there)"},
     {"server", "transport", "local|agent|sftp|auto",
      "for file:// servers: the receiver in the console (local, default) or a distsync agent "
-     "child process over a pipe; for ssh:// servers: agent, or auto (default, the agent for "
-     "now); sftp is not supported yet"},
+     "child process over a pipe; for ssh:// servers: agent (distsync agent on the server), "
+     "sftp (changed files go whole over SFTP), or auto (default: the agent when it runs and "
+     "speaks our protocol, else SFTP, and the run's events say why)"},
     {"server", "agent", "PATH|COMMAND",
      "file://: the distsync (or distsync-agent) binary run as the agent (default: this one); "
      "ssh://: the command "
@@ -81,6 +82,10 @@ const struct help_key help_keys[] = {
      "default 30s)"},
     {"server", "retries", "N", "this server's own retries (see [console])"},
     {"server", "retry_backoff", "DURATION", "this server's own retry_backoff (see [console])"},
+    {"server", "verify", "size|readback",
+     "ssh:// in SFTP mode: how an upload is checked before it is moved into place: its size "
+     "on the server (default), or its SHA-256 read back from the server (readback; reads every "
+     "file once more)"},
     {"server", "io_timeout", "DURATION",
      "another name for this server's timeout: seconds without progress before the server "
      "fails (set one of the two)"},

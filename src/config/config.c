@@ -246,14 +246,10 @@ static int check_scheme(const ds_server_cfg_t *s, const char *label, struct ds__
     const char *t = s->transport;
 
     if (strncmp(s->url, "ssh://", 6) == 0) {
-        if (t != NULL && strcmp(t, "sftp") == 0)
-            return ds__config_fail(e, s->transport_line, label, "transport",
-                                   "transport = sftp is not supported yet (use agent or auto; "
-                                   "auto is agent for now)");
         if (t != NULL && strcmp(t, "local") == 0)
             return ds__config_fail(e, s->transport_line, label, "transport",
-                                   "'local' does not apply to an ssh:// server (use agent or "
-                                   "auto)");
+                                   "'local' does not apply to an ssh:// server (use agent, "
+                                   "sftp or auto)");
         return 0;
     }
     if (t != NULL && strcmp(t, "local") != 0 && strcmp(t, "agent") != 0)

@@ -561,6 +561,7 @@ static void ssh_key(struct parser *p, const char *key)
     cur_server(p)->ssh_key_line = p->line;
     cur_server(p)->ssh_key = strcmp(key, "identity") == 0      ? "identity"
                              : strcmp(key, "known_hosts") == 0 ? "known_hosts"
+                             : strcmp(key, "verify") == 0      ? "verify"
                                                                : "connect_timeout";
 }
 
@@ -630,6 +631,18 @@ static int k_retry_backoff(struct parser *p, const char *key, const char *v)
 {
     cur_server(p)->retry_backoff_line = p->line;
     return set_timeout(p, key, v, &cur_server(p)->retry_backoff_s);
+}
+
+/* verify = size | readback (SFTP mode: read each upload back, SHA-256) */
+static int k_verify(struct parser *p, const char *key, const char *v)
+{
+    char buf[64];
+
+    if (strcmp(v, "size") != 0 && strcmp(v, "readback") != 0)
+        return fail(p, key, "expected size or readback, got '%s'", shown(v, buf, sizeof(buf)));
+    ssh_key(p, key);
+    cur_server(p)->verify_readback = strcmp(v, "readback") == 0;
+    return 0;
 }
 
 static int k_sbandwidth(struct parser *p, const char *key, const char *v)
@@ -719,6 +732,7 @@ static const struct keydef server_keys[] = {
     {"identity", k_identity},
     {"known_hosts", k_known_hosts},
     {"connect_timeout", k_connect_timeout},
+    {"verify", k_verify},
     {"bandwidth", k_sbandwidth},
     {"max_files", k_max_files},
     {"retries", k_retries},
@@ -738,7 +752,8 @@ static const struct sectdef sections[] = {
     {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
-     "identity, known_hosts, connect_timeout, bandwidth, max_files, retries, retry_backoff"},
+     "identity, known_hosts, connect_timeout, verify, bandwidth, max_files, retries, "
+     "retry_backoff"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

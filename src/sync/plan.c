@@ -400,7 +400,7 @@ static int choose_basis(struct build *b, ds_plan_item_t *it, const struct tstate
     it->est_bytes = it->size + DS_PLAN_FILE_OVERHEAD;
     if (rc < 0)
         goto out;
-    if (it->size < DS_PLAN_DELTA_MIN)
+    if (it->size < DS_PLAN_DELTA_MIN || b->in->whole_only)
         goto out;
     if (best <= 0 || shared < it->size / DS_PLAN_NEAR_ZERO) {
         /* Chunk overlap misses edits spread over a file (a rebuilt binary
@@ -437,7 +437,7 @@ static void maybe_rsync(struct build *b, ds_plan_item_t *it, const struct tstate
     const ds_plan_oracle_t *o = &b->in->oracle;
 
     if (t == NULL || !t->present || t->have == NULL || it->size < DS_PLAN_DELTA_MIN ||
-        t->have->size < DS_PLAN_DELTA_MIN)
+        t->have->size < DS_PLAN_DELTA_MIN || b->in->whole_only)
         return;
     if (it->method != DS_PLAN_WHOLE &&
         !(it->method == DS_PLAN_DELTA && it->size - it->shared > it->size / 16))

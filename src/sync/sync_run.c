@@ -279,6 +279,7 @@ static void input(struct ds_run *r, ds_plan_input_t *in)
     in->force = r->sy->o.force;
     in->absent_classes = r->absent;
     in->nabsent = r->nabsent;
+    in->whole_only = r->raw != NULL && (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY);
     ds__sync_oracle(r->sy, &in->oracle);
 }
 

@@ -32,6 +32,7 @@ static void open_work(ds_run_job_t *j)
                              .known_hosts = r->srv->known_hosts,
                              .connect_timeout_s = r->srv->connect_timeout_s,
                              .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
+                             .verify_readback = r->srv->verify_readback,
                              .spawner = r->spawner};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
@@ -98,6 +99,12 @@ int ds__run_connect_end(struct ds_run *r)
 
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
+    if (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY)
+        so.zstd_level = -1; /* an in-process receiver: compressing only costs CPU */
+    if (r->raw->note[0] && write)
+        ds__run_event(r, DS_EV_WARNING,
+                      r->raw->caps & DS_TRANSPORT_REPLACE_GAP ? DS_LOG_WARN : DS_LOG_INFO, NULL,
+                      "transport", r->raw->note);
     r->t = r->raw;
     rc = ds_transport_start(r->raw); /* an agent: spawned here, on the loop */
     if (rc < 0)

@@ -128,4 +128,41 @@ DS_MUST_CHECK int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
 DS_MUST_CHECK int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u,
                                const char *identity, char *err, size_t errlen);
 
+/* ssh_connect.c */
+
+/* The blocking start of an ssh:// transport: parses cfg->url into u,
+ * connects c (bounded by cfg->connect_timeout_s), refuses a host key that
+ * known_hosts does not hold (naming `distsync trust`), authenticates.
+ * Returns 0 or a negative code with err naming u->where; c may then be
+ * half open (close it). */
+int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c, struct ds__ssh_url *u,
+                    char *err, size_t errlen);
+
+/* Moves an open connection to dst (the byte counters follow); src is left
+ * closed. */
+void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
+
+/* transport = auto: runs cmd (the agent with --root) on an exec channel of
+ * c, sends HELLO and reads the first frame. Returns 1 when it answered
+ * HELLO_OK, 0 when not (why says what happened: not found, too old, not an
+ * agent), DS_ENOMEM. Blocks, bounded by c's deadline. */
+int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size_t whylen);
+
+/* The agent over an exec channel of the connected c (moved into the
+ * transport; closed on failure). transport_ssh.c */
+int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                             const struct ds__ssh_url *u, ds_transport_t **out, char *err,
+                             size_t errlen);
+
+/* SFTP mode on the connected c (moved into the transport; closed on
+ * failure); why (may be NULL) says why SFTP was chosen, for the run's
+ * events. transport_sftp.c */
+int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                              const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
+                              char *err, size_t errlen);
+
+/* The agent's command line for root: agent --root 'PATH'. Returns 0 or
+ * DS_ENOMEM; free *out. */
+int ds__ssh_agent_command(const char *agent, const char *path, char **out);
+
 #endif

@@ -1,6 +1,6 @@
 /* Transport: URL dispatch and the vtable wrappers. Backends live in
  * transport_local.c (in-process receiver), transport_pipe.c (agent) and
- * transport_ssh.c (agent over SSH). */
+ * transport_ssh.c (agent over SSH), transport_sftp.c (SFTP mode). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,20 +64,18 @@ static int check_root(char *root, int create, char *err, size_t errlen)
     return rc;
 }
 
-/* ssh:// takes transport = agent or auto (auto is agent until SFTP mode
- * exists). */
+/* ssh:// takes transport = agent, sftp or auto (the agent when it
+ * answers, else SFTP: transport_sftp.c). */
 static int ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err, size_t errlen)
 {
     const char *mode = cfg->mode ? cfg->mode : "auto";
 
-    if (strcmp(mode, "agent") == 0 || strcmp(mode, "auto") == 0)
+    if (strcmp(mode, "agent") == 0)
         return ds__transport_ssh_open(cfg, out, err, errlen);
-    if (strcmp(mode, "sftp") == 0)
-        snprintf(err, errlen, "%s: transport = sftp is not supported yet (use agent or auto)",
-                 cfg->url);
-    else
-        snprintf(err, errlen, "%s: transport '%s' does not apply to ssh:// (use agent or auto)",
-                 cfg->url, mode);
+    if (strcmp(mode, "sftp") == 0 || strcmp(mode, "auto") == 0)
+        return ds__transport_sftp_open(cfg, strcmp(mode, "auto") == 0, out, err, errlen);
+    snprintf(err, errlen, "%s: transport '%s' does not apply to ssh:// (use agent, sftp or auto)",
+             cfg->url, mode);
     return DS_EUSAGE;
 }
 

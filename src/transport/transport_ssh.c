@@ -367,13 +367,16 @@ static const ds_transport_ops_t ssh_ops = {
     .note = ssh_note,
 };
 
-/* The remote command: agent --root 'PATH', the path single-quoted for the
- * remote shell (a ' inside becomes '\''). Returns 0 or DS_ENOMEM. */
-static int command(const char *agent, const char *path, char **out)
+/* See ssh_int.h: the path single-quoted for the remote shell (a ' inside
+ * becomes '\''); agent NULL is the default. */
+int ds__ssh_agent_command(const char *agent, const char *path, char **out)
 {
-    size_t n = strlen(agent) + 16 + 4 * strlen(path);
-    char *c = malloc(n), *w;
+    size_t n;
+    char *c, *w;
 
+    agent = agent ? agent : DEFAULT_AGENT;
+    n = strlen(agent) + 16 + 4 * strlen(path);
+    c = malloc(n);
     if (c == NULL)
         return DS_ENOMEM;
     w = c + sprintf(c, "%s --root '", agent);
@@ -384,52 +387,12 @@ static int command(const char *agent, const char *path, char **out)
     return 0;
 }
 
-static int refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
-                          const char *kh, const struct ds__ssh_hostkey *hk, char *err,
-                          size_t errlen)
+/* The agent command on an exec channel of the connected st->c. */
+static int exec_agent(struct ssh_t *st, const ds_transport_cfg_t *cfg, char *err, size_t errlen)
 {
-    const char *name = cfg->server ? cfg->server : "SERVER";
+    char *cmd = NULL;
+    int rc = ds__ssh_agent_command(cfg->agent, st->u.path, &cmd);
 
-    if (hk->state == DS__HK_UNKNOWN)
-        snprintf(err, errlen,
-                 "%s: host key unknown: %s %s is not in %s; check that fingerprint, then run "
-                 "'distsync trust %s'",
-                 u->where, hk->type, hk->fp, kh, name);
-    else
-        snprintf(err, errlen,
-                 "%s: HOST KEY CHANGED, refusing to connect (this can be an attack): the server "
-                 "now has %s %s, %s records %s for %s; if the change is expected, remove the old "
-                 "entry (ssh-keygen -R '%s' -f %s) and run 'distsync trust %s'",
-                 u->where, hk->type, hk->fp, kh, hk->old_fp, hk->entry, hk->entry, kh, name);
-    return DS_EHOSTKEY;
-}
-
-/* Host key, authentication, the exec channel: the blocking part of open. */
-static int start(struct ssh_t *st, const ds_transport_cfg_t *cfg, char *err, size_t errlen)
-{
-    struct ds__ssh_hostkey hk = {0};
-    char kh[4096], idbuf[4096], *cmd = NULL;
-    const char *identity = cfg->identity;
-    int rc;
-
-    if (ds__ssh_kh_path(cfg->known_hosts, kh, sizeof(kh)) < 0 ||
-        (identity != NULL && ds__ssh_kh_path(identity, idbuf, sizeof(idbuf)) < 0)) {
-        snprintf(err, errlen, "%s: HOME is not set (needed for ~/ paths)", st->u.where);
-        return DS_EUSAGE;
-    }
-    if (identity != NULL)
-        identity = idbuf;
-    rc = ds__ssh_conn_open(&st->c, &st->u, kh, cfg->connect_timeout_s, &hk, err, errlen);
-    if (rc < 0)
-        return rc;
-    free(hk.key);
-    if (hk.state != DS__HK_MATCH)
-        return refuse_hostkey(cfg, &st->u, kh, &hk, err, errlen);
-    ds__ssh_conn_budget(&st->c);
-    rc = ds__ssh_auth(st->c.s, &st->u, identity, err, errlen);
-    if (rc < 0)
-        return rc;
-    rc = command(cfg->agent ? cfg->agent : DEFAULT_AGENT, st->u.path, &cmd);
     if (rc < 0)
         return rc;
     ds__ssh_conn_budget(&st->c);
@@ -443,26 +406,22 @@ static int start(struct ssh_t *st, const ds_transport_cfg_t *cfg, char *err, siz
     return rc;
 }
 
-/* See transport.h. Blocks (bounded by cfg->connect_timeout_s). */
-int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
-                           size_t errlen)
+static struct ssh_t *ssh_alloc(const ds_transport_cfg_t *cfg)
 {
     struct ssh_t *st = calloc(1, sizeof(*st));
-    int rc = DS_ENOMEM;
 
-    *out = NULL;
-    if (st == NULL) {
-        snprintf(err, errlen, "%s: out of memory", cfg->url);
-        return rc;
-    }
+    if (st == NULL)
+        return NULL;
     st->t.ops = &ssh_ops;
     st->t.rfd = st->t.wfd = -1;
     st->c.sock = -1;
     st->close_wait_s = cfg->timeout_s ? cfg->timeout_s : CLOSE_WAIT_S;
-    rc = ds__ssh_url_parse(cfg->url, &st->u, err, errlen);
-    st->u.test_dns_delay_ms = cfg->test_dns_delay_ms;
-    if (rc == 0)
-        rc = start(st, cfg, err, errlen);
+    return st;
+}
+
+/* The end of both opens: the stream goes non-blocking, or st is freed. */
+static int opened(struct ssh_t *st, int rc, ds_transport_t **out)
+{
     if (rc < 0) {
         st->killed = 1; /* nothing to end politely */
         ssh_free(&st->t);
@@ -472,4 +431,40 @@ int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     update_fds(st);
     *out = &st->t;
     return 0;
+}
+
+/* See ssh_int.h. */
+int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                             const struct ds__ssh_url *u, ds_transport_t **out, char *err,
+                             size_t errlen)
+{
+    struct ssh_t *st = ssh_alloc(cfg);
+
+    *out = NULL;
+    if (st == NULL) {
+        ds__ssh_conn_close(c, 0);
+        snprintf(err, errlen, "%s: out of memory", cfg->url);
+        return DS_ENOMEM;
+    }
+    ds__ssh_conn_move(&st->c, c);
+    st->u = *u;
+    return opened(st, exec_agent(st, cfg, err, errlen), out);
+}
+
+/* See transport.h. Blocks (bounded by cfg->connect_timeout_s). */
+int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
+                           size_t errlen)
+{
+    struct ssh_t *st = ssh_alloc(cfg);
+    int rc;
+
+    *out = NULL;
+    if (st == NULL) {
+        snprintf(err, errlen, "%s: out of memory", cfg->url);
+        return DS_ENOMEM;
+    }
+    rc = ds__ssh_connect(cfg, &st->c, &st->u, err, errlen);
+    if (rc == 0)
+        rc = exec_agent(st, cfg, err, errlen);
+    return opened(st, rc, out);
 }

@@ -1,0 +1,430 @@
+/*
+ * SFTP mode, the server's file system: absolute paths under the root, an
+ * lstat walk that never follows a symlink, bounded reads, the upload
+ * pipeline and the replace (mv -f on a shell account, else unlink +
+ * rename: SFTP v3's rename, all OpenSSH offers libssh2 1.10, fails over an
+ * existing file). libssh2 runs blocking here, on the SFTP receiver's
+ * thread, each call bounded by the session timeout (io_timeout).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+
+#include "sftp_int.h"
+
+const char *ds__sftp_abs(struct ds__sftp_fs *fs, int slot, const char *rel)
+{
+    snprintf(fs->path[slot], sizeof(fs->path[slot]), "%s%s%s", fs->root, *rel ? "/" : "", rel);
+    return fs->path[slot];
+}
+
+void ds__sftp_errf(struct ds__sftp_fs *fs, const char *fmt, ...)
+{
+    va_list va;
+
+    va_start(va, fmt);
+    vsnprintf(fs->err, sizeof(fs->err), fmt, va);
+    va_end(va);
+}
+
+void ds__sftp_counts(struct ds__sftp_fs *fs)
+{
+    atomic_store(&fs->wire_in, fs->c.wire_in);
+    atomic_store(&fs->wire_out, fs->c.wire_out);
+}
+
+/* An SFTP status to -errno (OpenSSH speaks version 3: most failures are
+ * FX_FAILURE). */
+static int fx_code(unsigned long fx)
+{
+    switch (fx) {
+    case LIBSSH2_FX_NO_SUCH_FILE:
+    case LIBSSH2_FX_NO_SUCH_PATH:
+        return -ENOENT;
+    case LIBSSH2_FX_PERMISSION_DENIED:
+    case LIBSSH2_FX_WRITE_PROTECT:
+        return -EACCES;
+    case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+        return -EEXIST;
+    case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+        return -ENOSPC;
+    case LIBSSH2_FX_QUOTA_EXCEEDED:
+        return -EDQUOT;
+    case LIBSSH2_FX_NOT_A_DIRECTORY:
+        return -ENOTDIR;
+    case LIBSSH2_FX_DIR_NOT_EMPTY:
+        return -ENOTEMPTY;
+    default:
+        return -EIO;
+    }
+}
+
+int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path)
+{
+    int err = libssh2_session_last_errno(fs->c.s), rc;
+
+    ds__sftp_counts(fs);
+    if (err == LIBSSH2_ERROR_SFTP_PROTOCOL) {
+        unsigned long fx = libssh2_sftp_last_error(fs->sftp);
+
+        rc = fx_code(fx);
+        ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path,
+                 fs->u.where, ds_strerror(rc), fx);
+        return rc;
+    }
+    ds__sftp_errf(fs, "%s %s on %s: %s", what, path, fs->u.where,
+             err == LIBSSH2_ERROR_TIMEOUT ? "timed out (io_timeout)" : ds__ssh_errmsg(fs->c.s));
+    return DS_ETRANSPORT;
+}
+
+int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+    if (libssh2_sftp_stat_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_SFTP_LSTAT, a) == 0)
+        return 0;
+    return ds__sftp_fail(fs, "lstat", abs);
+}
+
+/* A directory component: 0, or the refusal with fs->err set. */
+static int check_dir(struct ds__sftp_fs *fs, const char *abs, int create)
+{
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    int rc = ds__sftp_lstat(fs, abs, &a);
+
+    if (rc == -ENOENT && create) {
+        if (libssh2_sftp_mkdir_ex(fs->sftp, abs, (unsigned)strlen(abs), 0755) != 0 &&
+            (rc = ds__sftp_fail(fs, "mkdir", abs)) != -EIO && rc != -EEXIST)
+            return rc;
+        rc = ds__sftp_lstat(fs, abs, &a); /* made, or made meanwhile */
+    }
+    if (rc < 0)
+        return rc;
+    if (LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
+        ds__sftp_errf(fs, "%s on %s is a symlink: refused", abs, fs->u.where);
+        return DS_ESYMLINK;
+    }
+    if (!LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
+        ds__sftp_errf(fs, "%s on %s is not a directory", abs, fs->u.where);
+        return DS_ENOTREG;
+    }
+    return 0;
+}
+
+int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs)
+{
+    return check_dir(fs, abs, 1);
+}
+
+int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
+                  LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+    char *abs = fs->path[2];
+    size_t rootlen = strlen(fs->root);
+    int rc;
+
+    *present = 0;
+    ds__sftp_abs(fs, 2, rel);
+    for (char *s = strchr(abs + rootlen + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        rc = check_dir(fs, abs, create);
+        *s = '/';
+        if (rc < 0)
+            return rc;
+    }
+    rc = ds__sftp_lstat(fs, abs, a);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (LIBSSH2_SFTP_S_ISLNK(a->permissions)) {
+        ds__sftp_errf(fs, "%s on %s is a symlink: refused", abs, fs->u.where);
+        return DS_ESYMLINK;
+    }
+    if (!LIBSSH2_SFTP_S_ISREG(a->permissions)) {
+        ds__sftp_errf(fs, "%s on %s is not a regular file", abs, fs->u.where);
+        return DS_ENOTREG;
+    }
+    *present = 1;
+    return 0;
+}
+
+static LIBSSH2_SFTP_HANDLE *open_read(struct ds__sftp_fs *fs, const char *abs)
+{
+    return libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_FXF_READ, 0,
+                                LIBSSH2_SFTP_OPENFILE);
+}
+
+int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max, char **out,
+                        size_t *len)
+{
+    LIBSSH2_SFTP_HANDLE *h = open_read(fs, abs);
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (h == NULL)
+        return ds__sftp_fail(fs, "open", abs);
+    buf = malloc(max + 1);
+    if (buf == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = libssh2_sftp_read(h, buf + n, max + 1 - n);
+
+        if (r < 0) {
+            rc = ds__sftp_fail(fs, "read", abs);
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            ds__sftp_errf(fs, "%s on %s is larger than %zu bytes: refused", abs,
+                     fs->u.where, max);
+            rc = DS_ETOOBIG;
+            goto out;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+out:
+    free(buf);
+    libssh2_sftp_close_handle(h);
+    return rc;
+}
+
+int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
+                  uint64_t *size)
+{
+    LIBSSH2_SFTP_HANDLE *h = open_read(fs, abs);
+    ds_sha256_t s = {0};
+    int rc;
+
+    *size = 0;
+    if (h == NULL)
+        return ds__sftp_fail(fs, "open", abs);
+    rc = ds_sha256_init(&s);
+    while (rc == 0) {
+        ssize_t r = libssh2_sftp_read(h, (char *)fs->rbuf, SFTP_READ_BUF);
+
+        if (r < 0)
+            rc = ds__sftp_fail(fs, "read", abs);
+        if (r <= 0)
+            break;
+        ds_sha256_update(&s, fs->rbuf, (size_t)r);
+        *size += (uint64_t)r;
+    }
+    libssh2_sftp_close_handle(h);
+    if (rc == 0)
+        ds_sha256_final(&s, sha);
+    else
+        ds_sha256_close(&s);
+    ds__sftp_counts(fs);
+    return rc;
+}
+
+int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs)
+{
+    p->start = p->end = 0;
+    if (p->buf == NULL && (p->buf = malloc(2 * SFTP_INFLIGHT)) == NULL)
+        return DS_ENOMEM;
+    p->h = libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs),
+                                LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600,
+                                LIBSSH2_SFTP_OPENFILE);
+    return p->h ? 0 : ds__sftp_fail(fs, "create", abs);
+}
+
+/* One libssh2 write call over the unacknowledged bytes: sends what is not
+ * sent yet (all of it in flight), returns once at least one write is
+ * acknowledged. */
+static int pump(struct ds__sftp_fs *fs, struct sftp_put *p)
+{
+    ssize_t r = libssh2_sftp_write(p->h, (const char *)p->buf + p->start, p->end - p->start);
+
+    if (r < 0)
+        return ds__sftp_fail(fs, "write", "a tmp file");
+    p->start += (size_t)r;
+    if (p->start == p->end)
+        p->start = p->end = 0;
+    return 0;
+}
+
+int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d, size_t n)
+{
+    while (n > 0) {
+        size_t room, take;
+        int rc;
+
+        if (p->end == 2 * SFTP_INFLIGHT) { /* slide the window back */
+            memmove(p->buf, p->buf + p->start, p->end - p->start);
+            p->end -= p->start;
+            p->start = 0;
+        }
+        room = SFTP_INFLIGHT - (p->end - p->start);
+        take = n < room ? n : room;
+        if (take > 2 * SFTP_INFLIGHT - p->end)
+            take = 2 * SFTP_INFLIGHT - p->end;
+        memcpy(p->buf + p->end, d, take);
+        p->end += take;
+        d += take;
+        n -= take;
+        if (n > 0 || p->end - p->start >= SFTP_INFLIGHT / 2)
+            if ((rc = pump(fs, p)) < 0)
+                return rc;
+    }
+    return 0;
+}
+
+int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p)
+{
+    while (p->end > p->start) {
+        int rc = pump(fs, p);
+
+        if (rc < 0)
+            return rc;
+    }
+    if (libssh2_sftp_fsync(p->h) != 0 &&
+        libssh2_sftp_last_error(fs->sftp) != LIBSSH2_FX_OP_UNSUPPORTED)
+        return ds__sftp_fail(fs, "fsync", "a tmp file");
+    ds__sftp_counts(fs);
+    return 0;
+}
+
+int ds__sftp_put_close(struct ds__sftp_fs *fs, struct sftp_put *p)
+{
+    int rc = 0;
+
+    if (p->h != NULL && libssh2_sftp_close_handle(p->h) != 0)
+        rc = ds__sftp_fail(fs, "close", "a tmp file");
+    p->h = NULL;
+    p->start = p->end = 0;
+    return rc;
+}
+
+int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *d, size_t n)
+{
+    struct sftp_put p = {0};
+    int rc = ds__sftp_put_open(fs, &p, abs);
+
+    if (rc == 0)
+        rc = ds__sftp_put_write(fs, &p, d, n);
+    if (rc == 0)
+        rc = ds__sftp_put_flush(fs, &p);
+    if (p.h != NULL) {
+        int crc = ds__sftp_put_close(fs, &p);
+
+        rc = rc < 0 ? rc : crc;
+    }
+    free(p.buf);
+    return rc;
+}
+
+int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap)
+{
+    LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(fs->c.s);
+    size_t n = 0;
+    char drop[1024];
+    int rc = 0;
+
+    if (ch == NULL)
+        return ds__sftp_fail(fs, "cannot open a channel for", "a command");
+    if (libssh2_channel_exec(ch, cmd) != 0) {
+        rc = ds__sftp_fail(fs, "cannot run", cmd);
+        goto out;
+    }
+    libssh2_channel_send_eof(ch);
+    for (;;) {
+        ssize_t r = n + 1 < cap ? libssh2_channel_read(ch, out + n, cap - 1 - n)
+                                : libssh2_channel_read(ch, drop, sizeof(drop));
+
+        if (r < 0) {
+            rc = ds__sftp_fail(fs, "running", cmd);
+            goto out;
+        }
+        if (r == 0 && libssh2_channel_eof(ch))
+            break;
+        if (n + 1 < cap)
+            n += (size_t)r;
+        while (libssh2_channel_read_stderr(ch, drop, sizeof(drop)) > 0)
+            ;
+    }
+    if (libssh2_channel_close(ch) != 0 || libssh2_channel_wait_closed(ch) != 0) {
+        rc = ds__sftp_fail(fs, "ending", cmd);
+        goto out;
+    }
+    rc = libssh2_channel_get_exit_status(ch);
+out:
+    if (cap > 0)
+        out[n] = '\0';
+    libssh2_channel_free(ch);
+    ds__sftp_counts(fs);
+    return rc;
+}
+
+/* A single-quoted shell word for path into w (a ' becomes '\''). */
+static char *quote(char *w, const char *path)
+{
+    *w++ = '\'';
+    for (; *path; path++)
+        w += *path == '\'' ? sprintf(w, "'\\''") : sprintf(w, "%c", *path);
+    *w++ = '\'';
+    *w = '\0';
+    return w;
+}
+
+/* mv -f -T: rename(2) on the server, atomic over the old file. */
+static int mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
+{
+    char *cmd = malloc(32 + 4 * (strlen(tmp) + strlen(dst))), *w, out[8];
+    int rc;
+
+    if (cmd == NULL)
+        return DS_ENOMEM;
+    w = cmd + sprintf(cmd, "mv -f -T -- ");
+    w = quote(w, tmp);
+    *w++ = ' ';
+    quote(w, dst);
+    rc = ds__sftp_exec(fs, cmd, out, sizeof(out));
+    if (rc > 0) {
+        ds__sftp_errf(fs, "mv -f %s %s on %s exited with status %d", tmp, dst,
+                 fs->u.where, rc);
+        rc = -EIO;
+    }
+    free(cmd);
+    return rc;
+}
+
+static int rename_plain(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
+{
+    if (libssh2_sftp_rename_ex(fs->sftp, tmp, (unsigned)strlen(tmp), dst, (unsigned)strlen(dst),
+                               LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
+                                   LIBSSH2_SFTP_RENAME_NATIVE) == 0)
+        return 0;
+    return ds__sftp_fail(fs, "rename onto", dst);
+}
+
+int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
+{
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    int rc = ds__sftp_lstat(fs, dst, &a);
+
+    if (rc == -ENOENT)
+        return rename_plain(fs, tmp, dst);
+    if (rc < 0)
+        return rc;
+    if (fs->shell)
+        return mv(fs, tmp, dst);
+    /* no shell: the path is absent for an instant, never partial */
+    if (libssh2_sftp_unlink_ex(fs->sftp, dst, (unsigned)strlen(dst)) != 0 &&
+        (rc = ds__sftp_fail(fs, "unlink", dst)) != -ENOENT)
+        return rc;
+    fs->replaced_unlink++;
+    return rename_plain(fs, tmp, dst);
+}

@@ -1,0 +1,185 @@
+/*
+ * SFTP mode internals (transport = sftp, or auto without an agent): an
+ * in-process receiver that speaks the apply protocol to the console on one
+ * end of a socketpair and SFTP (libssh2, blocking, on its own thread) to the
+ * server. Files:
+ *  - transport_sftp.c: the transport (thread, socketpair, shell probe);
+ *  - sftp_recv.c: frames in, replies out, the session state machine;
+ *  - sftp_file.c: one file (tmp upload in a deep write pipeline, verify,
+ *    publish), ADOPT, DELETE;
+ *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads,
+ *    the atomic replace (mv -f, or unlink + rename), LIST;
+ *  - sftp_lease.c: the lease file and the manifest on the server.
+ * Only the thread touches these objects after the open.
+ */
+#ifndef DS_SFTP_INT_H
+#define DS_SFTP_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+
+#include "distsync/digest.h"
+#include "distsync/lease.h"
+#include "distsync/manifest.h"
+#include "distsync/proto.h"
+
+#include "ssh_int.h"
+
+#define SFTP_STATE_DIR "/.distsync"
+#define SFTP_MSG       512
+/* Bytes passed to libssh2_sftp_write at once (libssh2 cuts them into
+ * 30,000-byte SFTP writes, all in flight): 0.7 MiB/s with 30 KiB per call,
+ * 44 MiB/s with 4 MiB at 40 ms RTT (issue 11's measurement). */
+#define SFTP_INFLIGHT (4u << 20)
+#define SFTP_READ_BUF (2u << 20) /* libssh2 pipelines reads of one call too */
+
+/* The server side: the connection and what the open found. */
+struct ds__sftp_fs {
+    struct ds__ssh_conn c;
+    struct ds__ssh_url u;
+    LIBSSH2_SFTP *sftp;
+    int shell;    /* the account runs commands: replace with mv -f */
+    int readback; /* verify = readback */
+    char root[4096];
+    char path[3][8300]; /* scratch for absolute remote paths */
+    char err[SFTP_MSG]; /* last failure, naming the remote path */
+    uint8_t *rbuf;      /* SFTP_READ_BUF */
+    uint64_t replaced_unlink; /* replaces done as unlink + rename */
+    _Atomic uint64_t wire_in, wire_out; /* published for the loop thread */
+};
+
+/* A file being uploaded to .distsync/tmp. */
+struct sftp_put {
+    LIBSSH2_SFTP_HANDLE *h;
+    uint8_t *buf; /* 2 * SFTP_INFLIGHT */
+    size_t start, end; /* [start, end): bytes not yet acknowledged */
+};
+
+/* sftp_fs.c */
+
+/* root + "/" + rel into fs->path[slot] (rel "" gives root). */
+const char *ds__sftp_abs(struct ds__sftp_fs *fs, int slot, const char *rel);
+/* Sets fs->err (truncated to fit). */
+void ds__sftp_errf(struct ds__sftp_fs *fs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Maps a libssh2 / SFTP failure to a code, with fs->err naming what. */
+int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path);
+/* lstat of an absolute path. Returns 0, -ENOENT or another failure. */
+int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a);
+/* Checks every directory of rel's parent (never a symlink; created 0755
+ * when create and missing) and rel itself (absent, or a regular file).
+ * Returns 0, DS_ESYMLINK, DS_ENOTREG, -ENOENT (a parent is missing and
+ * !create) or an SFTP failure; *present says whether rel exists. */
+int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
+                  LIBSSH2_SFTP_ATTRIBUTES *a);
+/* A state directory (.distsync, .distsync/tmp): created when missing, a
+ * symlink or non-directory refused. */
+int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs);
+/* Reads at most max bytes of abs into *out (malloc'd; *len). A larger file
+ * is DS_ETOOBIG. */
+int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max, char **out,
+                        size_t *len);
+/* SHA-256 and size of the file abs, read in SFTP_READ_BUF calls. */
+int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
+                  uint64_t *size);
+/* Creates abs exclusively (0600) and writes p[0, n) to it, fsynced. */
+int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p, size_t n);
+/* Renames tmp over dst: a plain SFTP rename when dst is absent; else
+ * `mv -f` on a shell account (atomic), unlink + rename otherwise
+ * (fs->replaced_unlink counts those). */
+int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
+/* Runs cmd on an exec channel; returns its exit status (>= 0) or a
+ * failure; out gets up to cap - 1 bytes of its stdout. */
+int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap);
+/* Publishes the connection's byte counters to wire_in / wire_out. */
+void ds__sftp_counts(struct ds__sftp_fs *fs);
+
+/* The upload pipeline (sftp_fs.c). */
+int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs);
+int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d, size_t n);
+/* Waits for every byte to be acknowledged, then fsyncs (fsync@openssh.com
+ * when offered). */
+int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p);
+/* Closes the handle (NULL-safe); returns the close status. */
+int ds__sftp_put_close(struct ds__sftp_fs *fs, struct sftp_put *p);
+
+/* The listing (sftp_list.c): streams LIST_DATA frames through emit. */
+typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
+int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_t id, ds__sftp_emit_fn emit,
+                  void *ctx);
+
+/* The file being received: one at a time (the console streams a file's
+ * frames up to its FILE_COMMIT before the next FILE_BEGIN; a FILE_BEGIN
+ * while one is open ends the session). */
+struct sftp_file {
+    int used, failed;
+    uint32_t id;
+    char path[DS_PROTO_STR_MAX + 1];
+    uint64_t size, written;
+    uint32_t mode;
+    int64_t mtime_ns;
+    char tmp[8300]; /* absolute path of its tmp file */
+    ds_sha256_t sha;
+    int err_code;
+    char err_msg[SFTP_MSG];
+    struct sftp_put put;
+};
+
+enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
+
+/* The receiver: the console's session on one side, fs on the other. */
+struct ds__sftp_recv {
+    struct ds__sftp_fs fs;
+    int fd; /* our end of the socketpair (blocking) */
+    int state;
+    unsigned version;
+    uint64_t session; /* names our tmp files and our lease */
+    ds_proto_buf_t in, out;
+    ds_manifest_t *man; /* loaded with the lease */
+    int man_dirty;
+    int have_lease, lease_lost;
+    int64_t lease_expiry;
+    ds_lease_t lease; /* as written */
+    char lease_msg[2 * SFTP_MSG];
+    struct sftp_file f;
+    void *zd; /* ZSTD_DCtx */
+    uint8_t *zbuf;
+    const char *corrupt; /* test hook: flip a byte of this path's upload */
+};
+
+/* sftp_recv.c */
+int ds__sftp_reply(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_reply_err(struct ds__sftp_recv *r, uint32_t id, int code, const char *path,
+                       const char *msg);
+/* Sends the queued replies. Returns 0 or -errno. */
+int ds__sftp_flush(struct ds__sftp_recv *r);
+/* Serves the session until BYE, end of input or a failure; then ends it
+ * (open file aborted, manifest written). Returns 0 or the failure. */
+int ds__sftp_serve(struct ds__sftp_recv *r);
+void ds__sftp_cstr(ds_pstr_t s, char *out);
+
+/* sftp_file.c: each returns 0, or a negative code that ends the session. */
+int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_file_data(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_file_commit(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_file_abort(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* COPY, DELTA, DELTA_END: not in SFTP mode, the file fails. */
+int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* Drops the open file (tmp removed). */
+void ds__sftp_file_drop(struct ds__sftp_recv *r);
+int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
+
+/* sftp_lease.c */
+int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* 1 when the lease is held, unexpired and the file still names us. */
+int ds__sftp_lease_valid(struct ds__sftp_recv *r);
+/* Writes the manifest when it changed and the lease is ours. */
+int ds__sftp_manifest_store(struct ds__sftp_recv *r);
+int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * The blocking start of every ssh:// transport (agent, sftp, auto): URL,
+ * connection, host key (refused unless known_hosts has it) and user
+ * authentication; the hand-over of a connection between backends; and, for
+ * transport = auto, the probe that tells whether the agent command runs
+ * and speaks our protocol.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+#include "distsync/proto.h"
+
+#include "ssh_int.h"
+
+#define PROBE_REPLY_MAX 65536
+
+static int refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
+                          const char *kh, const struct ds__ssh_hostkey *hk, char *err,
+                          size_t errlen)
+{
+    const char *name = cfg->server ? cfg->server : "SERVER";
+
+    if (hk->state == DS__HK_UNKNOWN)
+        snprintf(err, errlen,
+                 "%s: host key unknown: %s %s is not in %s; check that fingerprint, then run "
+                 "'distsync trust %s'",
+                 u->where, hk->type, hk->fp, kh, name);
+    else
+        snprintf(err, errlen,
+                 "%s: HOST KEY CHANGED, refusing to connect (this can be an attack): the server "
+                 "now has %s %s, %s records %s for %s; if the change is expected, remove the old "
+                 "entry (ssh-keygen -R '%s' -f %s) and run 'distsync trust %s'",
+                 u->where, hk->type, hk->fp, kh, hk->old_fp, hk->entry, hk->entry, kh, name);
+    return DS_EHOSTKEY;
+}
+
+/* See ssh_int.h. */
+int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c, struct ds__ssh_url *u,
+                    char *err, size_t errlen)
+{
+    struct ds__ssh_hostkey hk = {0};
+    char kh[4096], idbuf[4096];
+    const char *identity = cfg->identity;
+    int rc = ds__ssh_url_parse(cfg->url, u, err, errlen);
+
+    if (rc < 0)
+        return rc;
+    u->test_dns_delay_ms = cfg->test_dns_delay_ms;
+    if (ds__ssh_kh_path(cfg->known_hosts, kh, sizeof(kh)) < 0 ||
+        (identity != NULL && ds__ssh_kh_path(identity, idbuf, sizeof(idbuf)) < 0)) {
+        snprintf(err, errlen, "%s: HOME is not set (needed for ~/ paths)", u->where);
+        return DS_EUSAGE;
+    }
+    if (identity != NULL)
+        identity = idbuf;
+    rc = ds__ssh_conn_open(c, u, kh, cfg->connect_timeout_s, &hk, err, errlen);
+    if (rc < 0)
+        return rc;
+    free(hk.key);
+    if (hk.state != DS__HK_MATCH)
+        return refuse_hostkey(cfg, u, kh, &hk, err, errlen);
+    ds__ssh_conn_budget(c);
+    return ds__ssh_auth(c->s, u, identity, err, errlen);
+}
+
+void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src)
+{
+    *dst = *src;
+    if (dst->s != NULL)
+        *libssh2_session_abstract(dst->s) = dst; /* the byte counters */
+    src->s = NULL;
+    src->sock = -1;
+}
+
+/* HELLO, as the session would send it, then the end of the probe's input. */
+static int send_hello(LIBSSH2_CHANNEL *ch)
+{
+    ds_msg_t m = {.type = DS_MSG_HELLO, .id = 1};
+    ds_proto_buf_t b = {0};
+    int rc;
+
+    m.u.hello.magic = DS_PROTO_MAGIC;
+    m.u.hello.min_version = DS_PROTO_VERSION_MIN;
+    m.u.hello.max_version = DS_PROTO_VERSION_MAX;
+    m.u.hello.console_id = ds_pstr("probe");
+    m.u.hello.software = ds_pstr("distsync probe");
+    rc = ds_proto_encode(&b, &m);
+    if (rc == 0 && libssh2_channel_write(ch, (const char *)b.p, b.len) != (ssize_t)b.len)
+        rc = DS_ETRANSPORT;
+    if (rc == 0 && libssh2_channel_send_eof(ch) != 0)
+        rc = DS_ETRANSPORT;
+    ds_proto_buf_free(&b);
+    return rc;
+}
+
+/* The agent's first frame (at most PROBE_REPLY_MAX bytes read). Returns 1
+ * with m decoded from buf, 0 when the output ended without one. */
+static int read_reply(LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
+{
+    size_t n = 0;
+
+    for (;;) {
+        long fl = ds_proto_frame_len(buf, n);
+        ssize_t r;
+
+        if (fl > 0)
+            return ds_proto_decode(buf, (size_t)fl, m) == 0;
+        if (fl < 0 || n == PROBE_REPLY_MAX)
+            return 0;
+        r = libssh2_channel_read(ch, (char *)buf + n, PROBE_REPLY_MAX - n);
+        if (r < 0 || (r == 0 && libssh2_channel_eof(ch)))
+            return 0;
+        n += (size_t)r;
+    }
+}
+
+/* See ssh_int.h. */
+int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size_t whylen)
+{
+    LIBSSH2_CHANNEL *ch;
+    uint8_t *buf = malloc(PROBE_REPLY_MAX);
+    ds_msg_t m;
+    int rc = 0, got = 0, status;
+
+    if (buf == NULL)
+        return DS_ENOMEM;
+    ds__ssh_conn_budget(c);
+    ch = libssh2_channel_open_session(c->s);
+    if (ch == NULL || libssh2_channel_exec(ch, cmd) != 0) {
+        snprintf(why, whylen, "the server runs no commands for this account (%s)",
+                 ds__ssh_errmsg(c->s));
+        goto out;
+    }
+    if (send_hello(ch) == 0)
+        got = read_reply(ch, buf, &m);
+    while (!libssh2_channel_eof(ch) && libssh2_channel_read(ch, (char *)buf, PROBE_REPLY_MAX) > 0)
+        ;
+    libssh2_channel_close(ch);
+    libssh2_channel_wait_closed(ch);
+    status = libssh2_channel_get_exit_status(ch);
+    if (got && m.type == DS_MSG_HELLO_OK)
+        rc = 1;
+    else if (got && m.type == DS_MSG_ERR)
+        snprintf(why, whylen, "the agent '%s' is too old or refused our protocol (versions %d..%d): "
+                 "%.*s", cmd, DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX,
+                 (int)m.u.err.message.n, m.u.err.message.p);
+    else if (status == 127)
+        snprintf(why, whylen, "the agent command '%s' was not found on the server (exit status "
+                 "127)", cmd);
+    else
+        snprintf(why, whylen, "'%s' did not answer as a distsync agent (exit status %d)", cmd,
+                 status);
+out:
+    if (ch != NULL)
+        libssh2_channel_free(ch);
+    free(buf);
+    return rc;
+}

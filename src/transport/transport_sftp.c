@@ -1,0 +1,373 @@
+/*
+ * ssh:// backend, SFTP mode (transport = sftp, or auto when the server has
+ * no agent): an in-process receiver (sftp_recv.c) runs on a thread of its
+ * own and speaks the apply protocol to the console over one end of an
+ * AF_UNIX socketpair, exactly as the file:// backend's receiver does, and
+ * SFTP to the server with libssh2 in blocking mode (each call bounded by
+ * io_timeout). The console's session, plan, status and history are the
+ * agent mode's; the transport says DS_TRANSPORT_WHOLE_ONLY so that no
+ * delta is planned, and leaves a note for the run's events saying why
+ * SFTP was chosen and how files are replaced.
+ *
+ * The open (connect, host key, authentication, SFTP start, root check, the
+ * shell probe) blocks, bounded by connect_timeout; the engine runs it on a
+ * worker thread. The console's end is non-blocking: rfd = wfd = it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "distsync/error.h"
+
+#include "sftp_int.h"
+
+#define SHELL_PROBE "echo distsync-shell-ok"
+#define IO_TIMEOUT_S 30 /* timeout_s unset */
+
+struct sftp_t {
+    ds_transport_t t; /* first: the common head; rfd = wfd = our end */
+    struct ds__sftp_recv r;
+    pthread_t thread;
+    int started, dead, closed;
+    int serve_rc, close_rc;
+};
+
+static void *serve_thread(void *arg)
+{
+    struct sftp_t *s = arg;
+
+    s->serve_rc = ds__sftp_serve(&s->r);
+    close(s->r.fd); /* the console reads the end of the session */
+    s->r.fd = -1;
+    return NULL;
+}
+
+static void counts(struct sftp_t *s)
+{
+    s->t.wire_in = atomic_load(&s->r.fs.wire_in);
+    s->t.wire_out = atomic_load(&s->r.fs.wire_out);
+}
+
+static long sftp_write(ds_transport_t *t, const void *p, size_t n)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+    ssize_t w;
+
+    counts(s);
+    if (s->dead || s->closed)
+        return (long)n; /* the session's end is reported by read */
+    do
+        w = send(t->wfd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        s->dead = 1;
+        return (long)n;
+    }
+    if (w < 0) {
+        snprintf(t->err, sizeof(t->err), "sftp receiver: write: %s", strerror(errno));
+        return DS_ETRANSPORT;
+    }
+    return (long)w;
+}
+
+static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+    ssize_t r = -1;
+
+    counts(s);
+    errno = EPIPE;
+    if (t->rfd >= 0)
+        do
+            r = recv(t->rfd, buf, cap, MSG_DONTWAIT);
+        while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (r > 0)
+        return (long)r;
+    s->dead = 1;
+    if (s->r.fs.err[0])
+        snprintf(t->err, sizeof(t->err), "SFTP: %.480s", s->r.fs.err);
+    else
+        snprintf(t->err, sizeof(t->err), "SFTP on %s: the receiver ended the session",
+                 s->r.fs.u.where);
+    return DS_ETRANSPORT;
+}
+
+/* Drops the receiver's last replies until it closed its end. */
+static void drain(int fd)
+{
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return;
+        if (r < 0 && errno != EINTR && poll(&p, 1, -1) < 0 && errno != EINTR)
+            return;
+    }
+}
+
+static void end_remote(struct sftp_t *s, int graceful)
+{
+    struct ds__sftp_fs *fs = &s->r.fs;
+
+    if (fs->sftp != NULL) {
+        if (graceful)
+            libssh2_sftp_shutdown(fs->sftp);
+        else
+            shutdown(fs->c.sock, SHUT_RDWR);
+        fs->sftp = NULL;
+    }
+    if (fs->c.s != NULL) {
+        libssh2_session_set_timeout(fs->c.s, 1000);
+        ds__ssh_conn_close(&fs->c, graceful);
+    }
+    ds__sftp_counts(fs);
+}
+
+static int sftp_close(ds_transport_t *t)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+
+    if (s->closed)
+        return s->close_rc;
+    s->closed = 1;
+    if (s->started) {
+        shutdown(t->wfd, SHUT_WR);
+        drain(t->rfd);
+        pthread_join(s->thread, NULL);
+        s->started = 0;
+        s->close_rc = s->serve_rc;
+    }
+    end_remote(s, s->close_rc == 0);
+    counts(s);
+    if (t->rfd >= 0)
+        close(t->rfd);
+    t->rfd = t->wfd = -1;
+    if (s->close_rc < 0)
+        snprintf(t->err, sizeof(t->err), "SFTP: %.480s",
+                 s->r.fs.err[0] ? s->r.fs.err : ds_strerror(s->close_rc));
+    return s->close_rc;
+}
+
+/* Both ends: the thread, blocked in libssh2 or on the socketpair, fails
+ * its call and ends. */
+static void sftp_kill(ds_transport_t *t)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+
+    if (t->rfd >= 0)
+        shutdown(t->rfd, SHUT_RDWR);
+    if (s->r.fs.c.sock >= 0)
+        shutdown(s->r.fs.c.sock, SHUT_RDWR);
+}
+
+static void sftp_free(ds_transport_t *t)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+
+    sftp_close(t);
+    ds_proto_buf_free(&s->r.in);
+    ds_proto_buf_free(&s->r.out);
+    ds_manifest_free(s->r.man);
+    free(s->r.f.put.buf);
+    ZSTD_freeDCtx(s->r.zd);
+    free(s->r.zbuf);
+    free(s->r.fs.rbuf);
+    free(s);
+}
+
+static const ds_transport_ops_t sftp_ops = {
+    .name = "sftp",
+    .write = sftp_write,
+    .read = sftp_read,
+    .close = sftp_close,
+    .kill = sftp_kill,
+    .free = sftp_free,
+};
+
+/* SFTP up, the root a directory, whether the account runs commands. */
+static int start_remote(struct sftp_t *s, char *err, size_t errlen)
+{
+    struct ds__sftp_fs *fs = &s->r.fs;
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    char out[64];
+    size_t n;
+
+    snprintf(fs->root, sizeof(fs->root), "%s", fs->u.path);
+    n = strlen(fs->root);
+    while (n > 1 && fs->root[n - 1] == '/')
+        fs->root[--n] = '\0';
+    ds__ssh_conn_budget(&fs->c);
+    fs->sftp = libssh2_sftp_init(fs->c.s);
+    if (fs->sftp == NULL) {
+        snprintf(err, errlen, "%s: cannot start SFTP: %s (is the sftp subsystem enabled?)",
+                 fs->u.where, ds__ssh_errmsg(fs->c.s));
+        return DS_ETRANSPORT;
+    }
+    if (libssh2_sftp_stat(fs->sftp, fs->root, &a) != 0) {
+        int rc = ds__sftp_fail(fs, "target root", fs->root);
+
+        snprintf(err, errlen, "%s", fs->err);
+        return rc;
+    }
+    if (!LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
+        snprintf(err, errlen, "target root %s on %s is not a directory", fs->root, fs->u.where);
+        return -ENOTDIR;
+    }
+    fs->shell = ds__sftp_exec(fs, SHELL_PROBE, out, sizeof(out)) == 0 &&
+                strncmp(out, "distsync-shell-ok", 17) == 0;
+    return 0;
+}
+
+static void note(struct sftp_t *s, const char *why)
+{
+    if (s->r.fs.shell)
+        snprintf(s->t.note, sizeof(s->t.note),
+                 "SFTP mode (%s): files go whole to .distsync/tmp and are moved into place with "
+                 "mv -f (atomic)",
+                 why);
+    else
+        s->t.caps |= DS_TRANSPORT_REPLACE_GAP;
+    if (!s->r.fs.shell)
+        snprintf(s->t.note, sizeof(s->t.note),
+                 "SFTP mode (%s): the account runs no commands, so a file is replaced by unlink + "
+                 "rename (its path is absent for an instant, never partial)",
+                 why);
+}
+
+/* Starts the thread with every signal blocked. Returns 0 or -errno. */
+static int start_thread(struct sftp_t *s)
+{
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = -pthread_create(&s->thread, NULL, serve_thread, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->started = rc == 0;
+    return rc;
+}
+
+static uint64_t session_id(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)getpid() << 40 ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)ts.tv_nsec;
+}
+
+static int socket_pair(struct sftp_t *s, char *err, size_t errlen)
+{
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(err, errlen, "%s: socketpair: %s", s->r.fs.u.where, strerror(errno));
+        return -errno;
+    }
+    s->t.rfd = s->t.wfd = sv[0];
+    s->r.fd = sv[1];
+    if (fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "%s: fcntl: %s", s->r.fs.u.where, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+/* See ssh_int.h. */
+int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                              const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
+                              char *err, size_t errlen)
+{
+    struct sftp_t *s = calloc(1, sizeof(*s));
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    if (s == NULL || (s->r.fs.rbuf = malloc(SFTP_READ_BUF)) == NULL) {
+        free(s);
+        ds__ssh_conn_close(c, 0);
+        snprintf(err, errlen, "%s: out of memory", cfg->url);
+        return DS_ENOMEM;
+    }
+    s->t.ops = &sftp_ops;
+    s->t.rfd = s->t.wfd = s->r.fd = -1;
+    s->t.caps = DS_TRANSPORT_WHOLE_ONLY;
+    ds__ssh_conn_move(&s->r.fs.c, c);
+    s->r.fs.u = *u;
+    s->r.fs.readback = cfg->verify_readback;
+    s->r.session = session_id();
+#ifdef DS_TEST_HOOKS
+    s->r.corrupt = getenv("DISTSYNC_TEST_SFTP_CORRUPT");
+#endif
+    rc = start_remote(s, err, errlen);
+    if (rc == 0) {
+        libssh2_session_set_timeout(s->r.fs.c.s,
+                                    1000L * (cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S));
+        note(s, why ? why : "transport = sftp");
+        rc = socket_pair(s, err, errlen);
+    }
+    if (rc == 0 && (rc = start_thread(s)) < 0)
+        snprintf(err, errlen, "%s: cannot start the SFTP receiver thread: %s", u->where,
+                 strerror(-rc));
+    if (rc < 0) {
+        if (s->r.fd >= 0)
+            close(s->r.fd);
+        end_remote(s, 0);
+        s->closed = 1;
+        if (s->t.rfd >= 0)
+            close(s->t.rfd);
+        s->t.rfd = -1;
+        sftp_free(&s->t);
+        return rc;
+    }
+    counts(s);
+    *out = &s->t;
+    return 0;
+}
+
+/* See transport.h: transport = sftp, and auto (the agent when it answers,
+ * else SFTP on the same connection). */
+int ds__transport_sftp_open(const ds_transport_cfg_t *cfg, int automatic, ds_transport_t **out,
+                            char *err, size_t errlen)
+{
+    struct ds__ssh_conn c = {.sock = -1};
+    struct ds__ssh_url u;
+    char why[400], *cmd = NULL;
+    int rc = ds__ssh_connect(cfg, &c, &u, err, errlen);
+
+    *out = NULL;
+    if (rc == 0 && automatic)
+        rc = ds__ssh_agent_command(cfg->agent, u.path, &cmd);
+    if (rc == 0 && automatic)
+        rc = ds__ssh_agent_probe(&c, cmd, why, sizeof(why));
+    free(cmd);
+    if (rc < 0) {
+        ds__ssh_conn_close(&c, 0);
+        return rc;
+    }
+    if (rc == 1)
+        return ds__transport_ssh_attach(cfg, &c, &u, out, err, errlen);
+    if (automatic) {
+        char buf[450];
+
+        snprintf(buf, sizeof(buf), "transport = auto: %s", why);
+        return ds__transport_sftp_attach(cfg, &c, &u, buf, out, err, errlen);
+    }
+    return ds__transport_sftp_attach(cfg, &c, &u, NULL, out, err, errlen);
+}
