@@ -170,6 +170,7 @@ typedef struct ds_transport_cfg {
      * in close). Borrowed for the transport's life. */
     const ds_spawner_t *spawner;
     int verify_readback;        /* sftp: read each upload back and check its SHA-256 */
+    const char *test_sftp_corrupt; /* tests only: sftp flips a byte of this path's upload */
 } ds_transport_cfg_t;
 
 /*

@@ -63,6 +63,7 @@ int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
         o.test_retain_delay_ms = (unsigned)atoi(getenv("DISTSYNC_TEST_RETAIN_DELAY_MS"));
     if (getenv("DISTSYNC_TEST_DNS_DELAY_MS") != NULL)
         o.test_dns_delay_ms = (unsigned)atoi(getenv("DISTSYNC_TEST_DNS_DELAY_MS"));
+    o.test_sftp_corrupt = getenv("DISTSYNC_TEST_SFTP_CORRUPT");
 #endif
     if (ds_sync_open(&o, out, err, sizeof(err)) < 0) {
         cli_err("%s", err);

@@ -33,6 +33,7 @@ static void open_work(ds_run_job_t *j)
                              .connect_timeout_s = r->srv->connect_timeout_s,
                              .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
                              .verify_readback = r->srv->verify_readback,
+                             .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
                              .spawner = r->spawner};
 
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));

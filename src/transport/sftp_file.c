@@ -185,8 +185,7 @@ int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m)
     return fail_file(r, m->id, DS_EPROTO, "SFTP mode takes whole files (no COPY or DELTA)");
 }
 
-#ifdef DS_TEST_HOOKS
-/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH): flips the first byte of that
+/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): flips the first byte of that
  * file's upload after it was sent, so that verify = readback has something
  * to catch. */
 static void corrupt(struct ds__sftp_recv *r, struct sftp_file *f)
@@ -199,7 +198,6 @@ static void corrupt(struct ds__sftp_recv *r, struct sftp_file *f)
     c = (char)0xff;
     libssh2_sftp_write(f->put.h, &c, 1);
 }
-#endif
 
 /* Mode (0 means 0644; no set-id or sticky bit) and mtime on the tmp file. */
 static int set_attrs(struct ds__sftp_recv *r, struct sftp_file *f)
@@ -292,9 +290,7 @@ int ds__sftp_file_commit(struct ds__sftp_recv *r, const ds_msg_t *m)
         rc = io_fail(r, m->id, rc);
     if (rc < 0 || f->failed)
         return rc < 0 ? rc : final_err(r, m->id, f->err_code, f->err_msg);
-#ifdef DS_TEST_HOOKS
     corrupt(r, f);
-#endif
     if ((rc = ds__sftp_put_close(&r->fs, &f->put)) < 0 || (rc = verify(r, f, sha)) < 0 ||
         (rc = publish(r, f, sha, &ok.u.file_ok.mtime_ns)) < 0) {
         rc = io_fail(r, m->id, rc);

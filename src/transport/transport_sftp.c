@@ -312,9 +312,7 @@ int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn
     s->r.fs.u = *u;
     s->r.fs.readback = cfg->verify_readback;
     s->r.session = session_id();
-#ifdef DS_TEST_HOOKS
-    s->r.corrupt = getenv("DISTSYNC_TEST_SFTP_CORRUPT");
-#endif
+    s->r.corrupt = cfg->test_sftp_corrupt;
     rc = start_remote(s, err, errlen);
     if (rc == 0) {
         libssh2_session_set_timeout(s->r.fs.c.s,

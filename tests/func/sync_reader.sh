@@ -25,35 +25,7 @@ for g in 1 2 3 4 5 6; do
 done
 rm -rf "$store" && cp -a "$tmp/stores.0" "$store"
 
-cat >"$tmp/reader.py" <<'PY'
-import hashlib, os, sys, time
-known_file, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
-roots = sys.argv[4:]
-ok = set(tuple(l.split()) for l in open(known_file) if l.strip())
-reads = bad = 0
-msgs = []
-while not os.path.exists(stop):
-    for root in roots:
-        for r, ds, fs in os.walk(root):
-            ds[:] = [d for d in ds if d != ".distsync"]
-            for f in fs:
-                p = os.path.join(r, f)
-                try:
-                    with open(p, "rb") as fh:
-                        data = fh.read()
-                except FileNotFoundError:
-                    continue
-                reads += 1
-                rel = os.path.relpath(p, root)
-                h = hashlib.sha256(data).hexdigest()
-                if (rel, h) not in ok:
-                    bad += 1
-                    if len(msgs) < 5:
-                        msgs.append(f"{root}: {rel}: read {len(data)} bytes, sha256 {h} is no known version")
-with open(out, "w") as o:
-    o.write(f"{reads} {bad}\n" + "\n".join(msgs) + "\n")
-PY
-python3 "$tmp/reader.py" "$known" "$tmp/stop" "$tmp/reader.out" "$tmp/t-local" "$tmp/t-agent" &
+python3 "$DS_SRC/tests/func/lib/reader.py" "$known" "$tmp/stop" "$tmp/reader.out" "$tmp/t-local" "$tmp/t-agent" &
 rpid=$!
 st_pids+=("$rpid")
 for g in 1 2 3 4 5 6; do

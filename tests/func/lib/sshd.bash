@@ -48,6 +48,7 @@ sshd_free_port() {
 
 # sshd_run DIR HOSTKEY PORT [HOSTKEY2]: starts sshd, returns 0 once it
 # listens. A second host key (say ECDSA) makes the server offer both.
+# SSHD_EXTRA, when set, ends the config (e.g. a Match block).
 sshd_run() {
   local dir=$1 hostkey=$2 port=$3 hostkey2=${4:-}
   cat >"$dir/sshd_config" <<CONF
@@ -68,6 +69,7 @@ MaxStartups 100:30:200
 MaxSessions 100
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
+${SSHD_EXTRA:-}
 CONF
   : >"$dir/sshd.log"
   /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
