@@ -348,12 +348,12 @@ int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap
             rc = ds__sftp_fail(fs, "running", cmd);
             goto out;
         }
+        while (libssh2_channel_read_stderr(ch, drop, sizeof(drop)) > 0)
+            ; /* libssh2 sees the end only once every stream is read */
         if (r == 0 && libssh2_channel_eof(ch))
             break;
         if (n + 1 < cap)
             n += (size_t)r;
-        while (libssh2_channel_read_stderr(ch, drop, sizeof(drop)) > 0)
-            ;
     }
     if (libssh2_channel_close(ch) != 0 || libssh2_channel_wait_closed(ch) != 0) {
         rc = ds__sftp_fail(fs, "ending", cmd);

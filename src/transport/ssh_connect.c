@@ -95,9 +95,20 @@ static int send_hello(LIBSSH2_CHANNEL *ch)
     return rc;
 }
 
-/* The agent's first frame (at most PROBE_REPLY_MAX bytes read). Returns 1
- * with m decoded from buf, 0 when the output ended without one. */
-static int read_reply(LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
+/* Drops what the command wrote to stderr: libssh2 reports the end of a
+ * channel only once every stream is read. */
+static void drop_stderr(LIBSSH2_CHANNEL *ch)
+{
+    char buf[4096];
+
+    while (libssh2_channel_read_stderr(ch, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* The agent's first frame (at most PROBE_REPLY_MAX bytes read, within c's
+ * deadline). Returns 1 with m decoded from buf, 0 when the output ended
+ * without one. */
+static int read_reply(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
 {
     size_t n = 0;
 
@@ -107,9 +118,10 @@ static int read_reply(LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
 
         if (fl > 0)
             return ds_proto_decode(buf, (size_t)fl, m) == 0;
-        if (fl < 0 || n == PROBE_REPLY_MAX)
+        if (fl < 0 || n == PROBE_REPLY_MAX || ds__ssh_conn_budget(c) <= 0)
             return 0;
         r = libssh2_channel_read(ch, (char *)buf + n, PROBE_REPLY_MAX - n);
+        drop_stderr(ch);
         if (r < 0 || (r == 0 && libssh2_channel_eof(ch)))
             return 0;
         n += (size_t)r;
@@ -134,9 +146,10 @@ int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size
         goto out;
     }
     if (send_hello(ch) == 0)
-        got = read_reply(ch, buf, &m);
-    while (!libssh2_channel_eof(ch) && libssh2_channel_read(ch, (char *)buf, PROBE_REPLY_MAX) > 0)
-        ;
+        got = read_reply(c, ch, buf, &m);
+    while (!libssh2_channel_eof(ch) && ds__ssh_conn_budget(c) > 0 &&
+           libssh2_channel_read(ch, (char *)buf, PROBE_REPLY_MAX) >= 0)
+        drop_stderr(ch);
     libssh2_channel_close(ch);
     libssh2_channel_wait_closed(ch);
     status = libssh2_channel_get_exit_status(ch);
