@@ -82,7 +82,10 @@ static int claim(struct ds__sftp_recv *r, const char *lease, const char *raw)
     ds_lease_t l;
     int rc;
 
-    if (snprintf(away, sizeof(away), "%s.old-%016" PRIx64, lease, r->session) >= (int)sizeof(away))
+    /* in tmp/: a kill here leaves it for the next taker's clean-up */
+    snprintf(away, sizeof(away), "%s", state_path(r, 2, "tmp/lease.old-"));
+    if (snprintf(away + strlen(away), sizeof(away) - strlen(away), "%016" PRIx64, r->session) >=
+        (int)(sizeof(away) - strlen(away)))
         return DS_ETOOBIG;
     if (libssh2_sftp_rename_ex(r->fs.sftp, lease, (unsigned)strlen(lease), away,
                                (unsigned)strlen(away), 0) != 0)
@@ -326,7 +329,8 @@ int ds__sftp_manifest_store(struct ds__sftp_recv *r)
         return DS_ELEASE;
     }
     rc = ds_manifest_encode(r->man, &buf, &len);
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%016" PRIx64, state_path(r, 0, "manifest"), r->session);
+    snprintf(tmp, sizeof(tmp), "%s", state_path(r, 0, "tmp/manifest-"));
+    snprintf(tmp + strlen(tmp), sizeof(tmp) - strlen(tmp), "%016" PRIx64 ".tmp", r->session);
     if (rc == 0)
         rc = ds__sftp_write_new(&r->fs, tmp, buf, len);
     if (rc == 0)
