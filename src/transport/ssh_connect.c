@@ -5,6 +5,7 @@
  * transport = auto, the probe that tells whether the agent command runs
  * and speaks our protocol.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,49 +96,94 @@ static int send_hello(LIBSSH2_CHANNEL *ch)
     return rc;
 }
 
-/* Drops what the command wrote to stderr: libssh2 reports the end of a
- * channel only once every stream is read. */
-static void drop_stderr(LIBSSH2_CHANNEL *ch)
+/* One read of the command's stdout into buf, non-blocking: what it wrote
+ * to stderr is dropped meanwhile (a flood there must not fill the window,
+ * and libssh2 reports the end only once every stream is read); waits on
+ * the socket while nothing moves, until c's deadline. Returns the bytes
+ * read (> 0), or 0 at the end (EOF, failure, deadline). */
+static size_t probe_read(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch, uint8_t *buf, size_t cap)
 {
-    char buf[4096];
+    for (;;) {
+        char junk[4096];
+        ssize_t r = libssh2_channel_read(ch, (char *)buf, cap), e;
+        int moved = 0, dirs;
+        long ms;
+        struct pollfd p = {.fd = c->sock, .events = POLLIN};
 
-    while (libssh2_channel_read_stderr(ch, buf, sizeof(buf)) > 0)
-        ;
+        while ((e = libssh2_channel_read_stderr(ch, junk, sizeof(junk))) > 0)
+            moved = 1;
+        if (r > 0)
+            return (size_t)r;
+        if ((r < 0 && r != LIBSSH2_ERROR_EAGAIN) || libssh2_channel_eof(ch))
+            return 0;
+        if (moved)
+            continue;
+        if ((ms = ds__ssh_conn_budget(c)) <= 0)
+            return 0;
+        dirs = libssh2_session_block_directions(c->s);
+        if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+            p.events |= POLLOUT;
+        poll(&p, 1, (int)(ms > 1000 ? 1000 : ms));
+    }
 }
 
-/* The agent's first frame (at most PROBE_REPLY_MAX bytes read, within c's
+/* The agent's first frame (at most PROBE_REPLY_MAX bytes, within c's
  * deadline). Returns 1 with m decoded from buf, 0 when the output ended
  * without one. */
 static int read_reply(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
 {
-    size_t n = 0;
+    size_t n = 0, r;
 
     for (;;) {
         long fl = ds_proto_frame_len(buf, n);
-        ssize_t r;
 
         if (fl > 0)
             return ds_proto_decode(buf, (size_t)fl, m) == 0;
-        if (fl < 0 || n == PROBE_REPLY_MAX || ds__ssh_conn_budget(c) <= 0)
+        if (fl < 0 || n == PROBE_REPLY_MAX)
             return 0;
-        r = libssh2_channel_read(ch, (char *)buf + n, PROBE_REPLY_MAX - n);
-        drop_stderr(ch);
-        if (r < 0 || (r == 0 && libssh2_channel_eof(ch)))
+        r = probe_read(c, ch, buf + n, PROBE_REPLY_MAX - n);
+        if (r == 0)
             return 0;
-        n += (size_t)r;
+        n += r;
     }
 }
 
+/* What the probe found, in why. */
+static void judge(LIBSSH2_CHANNEL *ch, int got, const ds_msg_t *m, const char *cmd, char *why,
+                  size_t whylen)
+{
+    int status = libssh2_channel_get_exit_status(ch);
+
+    if (got && m->type == DS_MSG_ERR)
+        snprintf(why, whylen,
+                 "the agent '%s' is too old or refused our protocol (versions %d..%d): %.*s", cmd,
+                 DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX, (int)m->u.err.message.n,
+                 m->u.err.message.p);
+    else if (status == 127)
+        snprintf(why, whylen,
+                 "the agent command '%s' was not found on the server (exit status 127)", cmd);
+    else if (!libssh2_channel_eof(ch))
+        snprintf(why, whylen, "'%s' did not answer as a distsync agent within the timeout", cmd);
+    else
+        snprintf(why, whylen, "'%s' did not answer as a distsync agent (exit status %d)", cmd,
+                 status);
+}
+
 /* See ssh_int.h. */
-int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size_t whylen)
+int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s, char *why,
+                        size_t whylen)
 {
     LIBSSH2_CHANNEL *ch;
     uint8_t *buf = malloc(PROBE_REPLY_MAX);
+    int64_t deadline = c->deadline_ns;
     ds_msg_t m;
-    int rc = 0, got = 0, status;
+    int rc = 0, got = 0;
 
     if (buf == NULL)
         return DS_ENOMEM;
+    ds__ssh_conn_deadline(c, wait_s); /* the shorter of wait_s and the connect's */
+    if (c->deadline_ns > deadline)
+        c->deadline_ns = deadline;
     ds__ssh_conn_budget(c);
     ch = libssh2_channel_open_session(c->s);
     if (ch == NULL || libssh2_channel_exec(ch, cmd) != 0) {
@@ -145,29 +191,27 @@ int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size
                  ds__ssh_errmsg(c->s));
         goto out;
     }
-    if (send_hello(ch) == 0)
+    if (send_hello(ch) == 0) {
+        libssh2_session_set_blocking(c->s, 0);
         got = read_reply(c, ch, buf, &m);
-    while (!libssh2_channel_eof(ch) && ds__ssh_conn_budget(c) > 0 &&
-           libssh2_channel_read(ch, (char *)buf, PROBE_REPLY_MAX) >= 0)
-        drop_stderr(ch);
-    libssh2_channel_close(ch);
-    libssh2_channel_wait_closed(ch);
-    status = libssh2_channel_get_exit_status(ch);
+        while (probe_read(c, ch, buf, PROBE_REPLY_MAX) > 0) /* to its exit */
+            ;
+        libssh2_session_set_blocking(c->s, 1);
+    }
+    if (libssh2_channel_eof(ch)) {
+        ds__ssh_conn_budget(c);
+        libssh2_channel_close(ch);
+        libssh2_channel_wait_closed(ch);
+    }
     if (got && m.type == DS_MSG_HELLO_OK)
         rc = 1;
-    else if (got && m.type == DS_MSG_ERR)
-        snprintf(why, whylen, "the agent '%s' is too old or refused our protocol (versions %d..%d): "
-                 "%.*s", cmd, DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX,
-                 (int)m.u.err.message.n, m.u.err.message.p);
-    else if (status == 127)
-        snprintf(why, whylen, "the agent command '%s' was not found on the server (exit status "
-                 "127)", cmd);
     else
-        snprintf(why, whylen, "'%s' did not answer as a distsync agent (exit status %d)", cmd,
-                 status);
+        judge(ch, got, &m, cmd, why, whylen);
 out:
     if (ch != NULL)
         libssh2_channel_free(ch);
+    c->deadline_ns = deadline;
+    ds__ssh_conn_budget(c);
     free(buf);
     return rc;
 }

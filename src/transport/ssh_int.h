@@ -145,8 +145,11 @@ void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
 /* transport = auto: runs cmd (the agent with --root) on an exec channel of
  * c, sends HELLO and reads the first frame. Returns 1 when it answered
  * HELLO_OK, 0 when not (why says what happened: not found, too old, not an
- * agent), DS_ENOMEM. Blocks, bounded by c's deadline. */
-int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, char *why, size_t whylen);
+ * agent, no answer), DS_ENOMEM. Blocks, bounded by wait_s and c's
+ * deadline; a channel whose command does not end is left open (the
+ * connection's close ends it). */
+int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s, char *why,
+                        size_t whylen);
 
 /* The agent over an exec channel of the connected c (moved into the
  * transport; closed on failure). transport_ssh.c */

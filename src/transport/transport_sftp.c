@@ -353,7 +353,8 @@ int ds__transport_sftp_open(const ds_transport_cfg_t *cfg, int automatic, ds_tra
     if (rc == 0 && automatic)
         rc = ds__ssh_agent_command(cfg->agent, u.path, &cmd);
     if (rc == 0 && automatic)
-        rc = ds__ssh_agent_probe(&c, cmd, why, sizeof(why));
+        rc = ds__ssh_agent_probe(&c, cmd, cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S, why,
+                                 sizeof(why));
     free(cmd);
     if (rc < 0) {
         ds__ssh_conn_close(&c, 0);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The ssh:// keys of [server NAME] through `distsync config check`: a valid
-# ssh:// server with every key passes; transport = sftp (not supported yet)
-# and local are refused on ssh://, sftp/auto and the ssh-only keys on
-# file://, timeout and io_timeout together: each error names file:line,
-# server and key (exit 2).
+# ssh:// server with every key passes, transport = sftp with verify =
+# readback too; local is refused on ssh://, sftp/auto and the ssh-only keys
+# (verify included) on file://, an unknown verify value, timeout and
+# io_timeout together: each error names file:line, server and key (exit 2).
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -22,7 +22,8 @@ expect() {
 ssh='[server a]\nurl = ssh://bob@h.example:2222/srv/d\n'
 expect 0 "1 server" "$ssh"'transport = agent\nagent = /opt/ds/distsync agent\nidentity = ~/.ssh/id_ed25519\nknown_hosts = kh\nconnect_timeout = 10s\nio_timeout = 5m\n'
 expect 0 "1 server" "$ssh"'transport = auto\n'
-expect 2 "c.conf:6: [server a] key 'transport': transport = sftp is not supported yet" "$ssh"'transport = sftp\n'
+expect 0 "1 server" "$ssh"'transport = sftp\nverify = readback\n'
+expect 2 "c.conf:6: [server a] key 'verify': expected size or readback, got 'sha'" "$ssh"'verify = sha\n'
 expect 2 "c.conf:6: [server a] key 'transport': 'local' does not apply to an ssh:// server" "$ssh"'transport = local\n'
 expect 2 "c.conf:6: [server a] key 'transport': expected local or agent (file://), agent, sftp or auto (ssh://), got 'scp'" "$ssh"'transport = scp\n'
 expect 2 "c.conf:6: [server a] key 'connect_timeout': expected a duration" "$ssh"'connect_timeout = 0\n'
@@ -31,4 +32,5 @@ file='[server f]\nurl = file:///srv/f\n'
 expect 2 "c.conf:6: [server f] key 'transport': 'auto' applies to ssh:// servers only" "$file"'transport = auto\n'
 expect 2 "c.conf:7: [server f] key 'known_hosts': applies to ssh:// servers only" "$file"'prune = yes\nknown_hosts = /k\n'
 expect 2 "c.conf:6: [server f] key 'identity': applies to ssh:// servers only" "$file"'identity = /k\n'
+expect 2 "c.conf:6: [server f] key 'verify': applies to ssh:// servers only" "$file"'verify = size\n'
 st_exit config_ssh

@@ -28,7 +28,7 @@ cat "$tmp/rsa.pub" >>"$tmp/sshd/authorized_keys.$SSHD_USER"
 conf() {
   {
     printf '[console]\nstore = %s\nstate = %s\nclasses = patches\n\n' "$tmp/store" "$tmp/state"
-    printf '[server edge]\nurl = ssh://%s@127.0.0.1:%s%s\n' "$1" "$SSHD_PORT" "$tmp/ta"
+    printf '[server edge]\nurl = ssh://%s@127.0.0.1:%s%s\ntransport = agent\n' "$1" "$SSHD_PORT" "$tmp/ta"
     [ -z "$2" ] || printf 'identity = %s\n' "$2"
     printf 'known_hosts = %s\nagent = %s\n' "$tmp/known_hosts" "${3:-$DISTSYNC agent}"
   } >"$tmp/distsync.conf"

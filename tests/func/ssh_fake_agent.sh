@@ -19,7 +19,7 @@ st_gen "$store" 0 "$known" --files 6 --max 4096 || bad "mkstore"
 sshd_known_hosts "$tmp/known_hosts"
 # srv NAME DIR AGENT [IO_TIMEOUT]: an ssh:// server section (2 s by default)
 srv() {
-  printf '\n[server %s]\nurl = ssh://127.0.0.1:%s%s\nidentity = %s\nknown_hosts = %s\nagent = %s\n' \
+  printf '\n[server %s]\nurl = ssh://127.0.0.1:%s%s\ntransport = agent\nidentity = %s\nknown_hosts = %s\nagent = %s\n' \
     "$1" "$SSHD_PORT" "$2" "$SSH_KEY" "$tmp/known_hosts" "$3"
   printf 'io_timeout = %s\nclasses = patches engines definitions\n' "${4:-2s}"
 }
