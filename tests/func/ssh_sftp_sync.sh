@@ -9,7 +9,8 @@
 # outside the root; verify = readback catches an upload corrupted on the
 # server (test hook) and the old file stays; the lease holds: a valid lease
 # of another console makes the sync BUSY, an expired one is taken over, and
-# of two consoles racing for the server exactly one syncs.
+# of two consoles racing for the server exactly one syncs; a hostile
+# server's 1 GiB lease and 2 GiB manifest cost bounded memory.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -134,6 +135,28 @@ grep -q "other-console" "$tmp/s9.out" || bad "busy: the holder is not named: $(h
 lease $(($(date +%s) - 10))
 ds sync a >"$tmp/s10.out" 2>&1 || bad "an expired lease was not taken over: $(head -c 300 "$tmp/s10.out")"
 [ ! -e "$ta/.distsync/lease" ] || bad "the lease was not released: $(cat "$ta/.distsync/lease")"
+
+# a hostile server: a 1 GiB lease file is refused after 4 KiB; a 2 GiB
+# manifest that is no manifest is set aside (as the agent does) and the
+# files are adopted, with the console's memory bounded all along
+truncate -s 1G "$ta/.distsync/lease"
+rc=0
+/usr/bin/time -f %M -o "$tmp/rss1" "$DISTSYNC" -c "$tmp/distsync.conf" sync a >"$tmp/s11.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || bad "a 1 GiB lease file was accepted"
+grep -q "larger than 4096 bytes" "$tmp/s11.out" || bad "huge lease: $(head -c 300 "$tmp/s11.out")"
+rss=$(tail -1 "$tmp/rss1")
+[ "$rss" -lt 131072 ] || bad "huge lease: console peak RSS $rss KiB"
+rm "$ta/.distsync/lease"
+{ printf 'DSMANIF\n\0\0\0\1\0\0\0\0\0\0\1\0\0\0\0\0'; } >"$ta/.distsync/manifest"
+truncate -s 2G "$ta/.distsync/manifest"
+/usr/bin/time -f %M -o "$tmp/rss2" "$DISTSYNC" -c "$tmp/distsync.conf" sync --json a >"$tmp/s12.json" 2>"$tmp/s12.err" ||
+  bad "sync after a 2 GiB bogus manifest failed: $(head -c 300 "$tmp/s12.err")"
+rss=$(tail -1 "$tmp/rss2")
+[ "$rss" -lt 131072 ] || bad "huge manifest: console peak RSS $rss KiB"
+echo "peak RSS with a 2 GiB bogus manifest: $rss KiB"
+[ -e "$ta/.distsync/manifest.corrupt" ] || bad "the bogus manifest was not set aside"
+st_check_converged "$tmp/store" "$ta" "after a bogus manifest"
+rm -f "$ta/.distsync/manifest.corrupt"
 
 # two consoles race for one server (slow enough to overlap): one syncs, one is busy
 mkdir -p "$tmp/tx" "$tmp/state2"

@@ -672,6 +672,31 @@ static void test_rsync_fallback(void)
     t_free(&t);
 }
 
+/* A whole-only target (SFTP mode): the update that would be a delta and the
+ * drifted file that would go through rsync are sent whole. */
+static void test_whole_only(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b;
+
+    t_init(&t);
+    t.in.whole_only = 1;
+    F.known[12] = 0;
+    want(&t, "engines/e/engine.bin", 3, 20 * MiB);
+    have(&t, "engines/e/engine.bin", 1, 20 * MiB, 0);
+    want(&t, "engines/a.bin", 4, 20 * MiB);
+    have(&t, "engines/a.bin", 2, 20 * MiB, 1);
+    hashed(&t, "engines/a.bin", 12, 20 * MiB);
+    F.shared[3][1] = 19 * MiB;
+    build(&t);
+    a = item(&t, "engines/e/engine.bin");
+    b = item(&t, "engines/a.bin");
+    CHECK(a && a->action == DS_PLAN_UPDATE && a->method == DS_PLAN_WHOLE && a->basis == NULL);
+    CHECK(a && a->est_bytes >= 20 * MiB);
+    CHECK(b && b->drifted && b->method == DS_PLAN_WHOLE);
+    t_free(&t);
+}
+
 /* Today's cumulative update starts from yesterday's, both new in this plan
  * (same directory, planned earlier); another directory does not chain. */
 static void test_chain_in_plan(void)
@@ -758,6 +783,7 @@ int main(void)
     RUN(test_missing_hash_is_unknown);
     RUN(test_changing_path_not_basis);
     RUN(test_rsync_fallback);
+    RUN(test_whole_only);
     RUN(test_chain_in_plan);
     RUN(test_unreadable);
     RUN(test_names);
