@@ -85,8 +85,7 @@ static struct sftp_file *file_of(struct ds__sftp_recv *r, uint32_t file_id)
 {
     if (r->f.used && r->f.id == file_id)
         return &r->f;
-    ds__sftp_errf(&r->fs, "data for file %" PRIu32 ", which is not open",
-             file_id);
+    ds__sftp_errf(&r->fs, "data for file %" PRIu32 ", which is not open", file_id);
     return NULL;
 }
 
@@ -105,7 +104,8 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     int rc;
 
     if (f->used) {
-        ds__sftp_errf(&r->fs, "FILE_BEGIN while another file is open (SFTP mode takes one file at a time)");
+        ds__sftp_errf(&r->fs,
+                      "FILE_BEGIN while another file is open (SFTP mode takes one file at a time)");
         return DS_EPROTO;
     }
     {
@@ -176,7 +176,7 @@ int ds__sftp_file_data(struct ds__sftp_recv *r, const ds_msg_t *m)
 
 int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m)
 {
-    uint32_t id = m->type == DS_MSG_COPY ? m->u.copy.file_id
+    uint32_t id = m->type == DS_MSG_COPY    ? m->u.copy.file_id
                   : m->type == DS_MSG_DELTA ? m->u.data.file_id
                                             : m->u.file.file_id;
 
@@ -185,9 +185,8 @@ int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m)
     return fail_file(r, m->id, DS_EPROTO, "SFTP mode takes whole files (no COPY or DELTA)");
 }
 
-/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): flips the first byte of that
- * file's upload after it was sent, so that verify = readback has something
- * to catch. */
+/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): flips the first byte of
+ * that file's upload after it was sent, so that verify = readback has something to catch. */
 static void corrupt(struct ds__sftp_recv *r, struct sftp_file *f)
 {
     char c;
@@ -226,17 +225,16 @@ static int verify(struct ds__sftp_recv *r, struct sftp_file *f, const uint8_t sh
     if (rc < 0)
         return rc;
     if (!(a.flags & LIBSSH2_SFTP_ATTR_SIZE) || a.filesize != f->size) {
-        ds__sftp_errf(&r->fs, "%s holds %llu bytes on %s, %" PRIu64 " were sent",
-                 f->tmp, (unsigned long long)a.filesize, r->fs.u.where, f->size);
+        ds__sftp_errf(&r->fs, "%s holds %llu bytes on %s, %" PRIu64 " were sent", f->tmp,
+                      (unsigned long long)a.filesize, r->fs.u.where, f->size);
         return DS_ECORRUPT;
     }
     if (!r->fs.readback)
         return 0;
     rc = ds__sftp_hash(&r->fs, f->tmp, got, &size);
     if (rc == 0 && (size != f->size || memcmp(got, sha, DS_SHA256_LEN) != 0)) {
-        ds__sftp_errf(&r->fs,
-                 "verify = readback: %s read back from %s does not hash as sent", f->path,
-                 r->fs.u.where);
+        ds__sftp_errf(&r->fs, "verify = readback: %s read back from %s does not hash as sent",
+                      f->path, r->fs.u.where);
         rc = DS_EHASH;
     }
     return rc;

@@ -72,12 +72,13 @@ int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path)
         unsigned long fx = libssh2_sftp_last_error(fs->sftp);
 
         rc = fx_code(fx);
-        ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path,
-                 fs->u.where, ds_strerror(rc), fx);
+        ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path, fs->u.where,
+                      ds_strerror(rc), fx);
         return rc;
     }
     ds__sftp_errf(fs, "%s %s on %s: %s", what, path, fs->u.where,
-             err == LIBSSH2_ERROR_TIMEOUT ? "timed out (io_timeout)" : ds__ssh_errmsg(fs->c.s));
+                  err == LIBSSH2_ERROR_TIMEOUT ? "timed out (io_timeout)"
+                                               : ds__ssh_errmsg(fs->c.s));
     return DS_ETRANSPORT;
 }
 
@@ -184,8 +185,7 @@ int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max, cha
             break;
         n += (size_t)r;
         if (n > max) {
-            ds__sftp_errf(fs, "%s on %s is larger than %zu bytes: refused", abs,
-                     fs->u.where, max);
+            ds__sftp_errf(fs, "%s on %s is larger than %zu bytes: refused", abs, fs->u.where, max);
             rc = DS_ETOOBIG;
             goto out;
         }
@@ -393,8 +393,7 @@ static int mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
     quote(w, dst);
     rc = ds__sftp_exec(fs, cmd, out, sizeof(out));
     if (rc > 0) {
-        ds__sftp_errf(fs, "mv -f %s %s on %s exited with status %d", tmp, dst,
-                 fs->u.where, rc);
+        ds__sftp_errf(fs, "mv -f %s %s on %s exited with status %d", tmp, dst, fs->u.where, rc);
         rc = -EIO;
     }
     free(cmd);

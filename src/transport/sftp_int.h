@@ -44,17 +44,17 @@ struct ds__sftp_fs {
     int shell;    /* the account runs commands: replace with mv -f */
     int readback; /* verify = readback */
     char root[4096];
-    char path[3][8300]; /* scratch for absolute remote paths */
-    char err[SFTP_MSG]; /* last failure, naming the remote path */
-    uint8_t *rbuf;      /* SFTP_READ_BUF */
-    uint64_t replaced_unlink; /* replaces done as unlink + rename */
+    char path[3][8300];                 /* scratch for absolute remote paths */
+    char err[SFTP_MSG];                 /* last failure, naming the remote path */
+    uint8_t *rbuf;                      /* SFTP_READ_BUF */
+    uint64_t replaced_unlink;           /* replaces done as unlink + rename */
     _Atomic uint64_t wire_in, wire_out; /* published for the loop thread */
 };
 
 /* A file being uploaded to .distsync/tmp. */
 struct sftp_put {
     LIBSSH2_SFTP_HANDLE *h;
-    uint8_t *buf; /* 2 * SFTP_INFLIGHT */
+    uint8_t *buf;      /* 2 * SFTP_INFLIGHT */
     size_t start, end; /* [start, end): bytes not yet acknowledged */
 };
 

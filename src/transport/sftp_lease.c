@@ -48,8 +48,10 @@ static int lease_read(struct ds__sftp_recv *r, const char *abs, ds_lease_t *l, c
     int rc = ds__sftp_read_small(&r->fs, abs, LEASE_MAX, raw, &n);
 
     if (rc == 0 && (rc = ds_lease_decode(*raw, n, l)) < 0)
-        ds__sftp_errf(&r->fs, "%s on %s: unreadable lease file (remove it if no "
-                 "console is syncing this server)", abs, r->fs.u.where);
+        ds__sftp_errf(&r->fs,
+                      "%s on %s: unreadable lease file (remove it if no "
+                      "console is syncing this server)",
+                      abs, r->fs.u.where);
     return rc;
 }
 

@@ -43,8 +43,7 @@ static LIBSSH2_SFTP_HANDLE *open_dir(struct ds__sftp_fs *fs, const char *rel)
 {
     const char *abs = ds__sftp_abs(fs, 0, rel);
 
-    return libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs), 0, 0,
-                                LIBSSH2_SFTP_OPENDIR);
+    return libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs), 0, 0, LIBSSH2_SFTP_OPENDIR);
 }
 
 /* Adds the next entry to the blob. Returns 1 at the end, 0, or < 0. */

@@ -21,8 +21,8 @@
 
 #include "sftp_int.h"
 
-#define SFTP_PROTO_MAX 3 /* HELLO_OK offers at most this version */
-#define READ_CHUNK     (1u << 20)
+#define SFTP_PROTO_MAX       3 /* HELLO_OK offers at most this version */
+#define READ_CHUNK           (1u << 20)
 #define SFTP_FILES_IN_FLIGHT 16
 
 void ds__sftp_cstr(ds_pstr_t s, char *out)

@@ -31,7 +31,7 @@
 
 #include "sftp_int.h"
 
-#define SHELL_PROBE "echo distsync-shell-ok"
+#define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
 
 struct sftp_t {
