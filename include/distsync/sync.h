@@ -56,9 +56,6 @@ typedef struct ds_sync_opts {
     int delta_level;               /* zpatch zstd level, e.g. a run-now's --fast (0: the
                                       config's delta_level); see ds_delta_cache_get */
     int no_fsync;                  /* local receiver without fsync (tests only) */
-    /* tests only: SFTP mode flips a byte of this path's upload on the
-     * server before verifying it (verify = readback must catch it) */
-    const char *test_sftp_corrupt;
     unsigned test_retain_delay_ms; /* tests only: a pause per version retained */
     unsigned test_dns_delay_ms;    /* tests only: ssh:// DNS lookups wait this long first */
     const char *trigger;           /* run trigger recorded in the catalog: NULL: "manual" */
@@ -68,6 +65,9 @@ typedef struct ds_sync_opts {
     const ds_strlist_t *only_classes;
     ds_sync_progress_fn progress;
     void *progress_ctx;
+    /* tests only: SFTP mode flips a byte of this path's upload on the
+     * server before verifying it (verify = readback must catch it) */
+    const char *test_sftp_corrupt;
 } ds_sync_opts_t;
 
 typedef struct ds_sync_result {

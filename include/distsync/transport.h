@@ -170,7 +170,8 @@ typedef struct ds_transport_cfg {
      * in close). Borrowed for the transport's life. */
     const ds_spawner_t *spawner;
     int verify_readback;        /* sftp: read each upload back and check its SHA-256 */
-    const char *test_sftp_corrupt; /* tests only: sftp flips a byte of this path's upload */
+    /* tests only: sftp flips a byte of this path's upload before verifying it */
+    const char *test_sftp_corrupt;
 } ds_transport_cfg_t;
 
 /*
