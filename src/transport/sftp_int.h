@@ -142,7 +142,8 @@ struct ds__sftp_recv {
     int man_dirty;
     int have_lease, lease_lost;
     int64_t lease_expiry;
-    ds_lease_t lease; /* as written */
+    int64_t mine_at_ms; /* when the lease file last named us (monotonic) */
+    ds_lease_t lease;   /* as written */
     char lease_msg[2 * SFTP_MSG];
     struct sftp_file f;
     void *zd; /* ZSTD_DCtx */

@@ -25,12 +25,21 @@
 
 #include "sftp_int.h"
 
-#define LEASE_MAX     4096
-#define MANIFEST_READ (1u << 20)
+#define LEASE_MAX       4096
+#define MINE_RECHECK_MS 1000
+#define MANIFEST_READ   (1u << 20)
 /* The console's caps on a target's manifest (session.h), held here too:
  * the receiver decodes the manifest it takes the lease with. */
 #define MANIFEST_MAX     (256ull << 20)
 #define MANIFEST_ENTRIES (2ull << 20)
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const char *state_path(struct ds__sftp_recv *r, int slot, const char *name)
 {
@@ -238,13 +247,18 @@ static int acquire(struct ds__sftp_recv *r, const ds_msg_t *m)
         return rc == DS_ETRANSPORT ? rc : ds__sftp_reply_err(r, m->id, rc, lease, r->fs.err);
     r->have_lease = 1;
     r->lease_lost = 0;
+    r->mine_at_ms = mono_ms();
     r->lease_expiry = r->lease.expiry;
     ok.u.lease_ok.expiry = r->lease.expiry;
     ok.u.lease_ok.tmp_cleaned = clean_tmp(r);
     return ds__sftp_reply(r, &ok);
 }
 
-/* 1 when the lease file still names this session (else notes the loss). */
+/* 1 when the lease file still names this session (else notes the loss).
+ * The file is read again at most every MINE_RECHECK_MS (three round trips
+ * each): another console can take the lease only once it expired, which
+ * is checked on every call, or with this console's id (a second process
+ * of the same console), which stops this one within that time. */
 static int mine(struct ds__sftp_recv *r)
 {
     const char *abs = state_path(r, 1, DS_LEASE_NAME);
@@ -254,10 +268,14 @@ static int mine(struct ds__sftp_recv *r)
 
     if (!r->have_lease || r->lease_lost)
         return 0;
+    if (mono_ms() - r->mine_at_ms < MINE_RECHECK_MS)
+        return 1;
     rc = lease_read(r, abs, &cur, &raw);
     free(raw);
-    if (rc == 0 && cur.session == r->session)
+    if (rc == 0 && cur.session == r->session) {
+        r->mine_at_ms = mono_ms();
         return 1;
+    }
     if (rc == 0 || rc == -ENOENT) {
         r->lease_lost = 1;
         snprintf(r->lease_msg, sizeof(r->lease_msg), "the lease on %s was taken over%s%.200s",
@@ -286,6 +304,7 @@ static int renew_or_release(struct ds__sftp_recv *r, const ds_msg_t *m)
     const char *abs;
     int rc;
 
+    r->mine_at_ms = INT64_MIN / 2; /* renew and release read the file */
     if (!mine(r))
         return ds__sftp_reply_err(r, m->id, DS_ELEASE, DS_STATE_DIR "/lease",
                                   r->lease_lost ? r->lease_msg : "no lease held");
