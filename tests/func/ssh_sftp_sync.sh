@@ -111,15 +111,19 @@ ds sync r >/dev/null 2>&1 || bad "first sync of r failed"
 cp "$tmp/tr/patches/sub/deep/a.bin" "$tmp/a.before"
 head -c 300000 /dev/urandom >"$tmp/store/patches/sub/deep/a.bin"
 ds scan >/dev/null
-rc=0
-DISTSYNC_TEST_SFTP_CORRUPT=patches/sub/deep/a.bin ds sync r >"$tmp/s7.out" 2>&1 || rc=$?
-[ "$rc" != 0 ] || bad "verify = readback did not catch the corrupted upload"
-grep -q "readback" "$tmp/s7.out" || bad "readback failure not named: $(head -c 400 "$tmp/s7.out")"
-cmp -s "$tmp/a.before" "$tmp/tr/patches/sub/deep/a.bin" || bad "a corrupted upload replaced the old file"
-# without readback the same corruption is only caught when the size differs: it is not
-rc=0
-DISTSYNC_TEST_SFTP_CORRUPT=patches/sub/deep/a.bin ds sync a >"$tmp/s8.out" 2>&1 || rc=$?
-[ "$rc" = 0 ] || bad "verify = size failed a same-size upload: $(head -c 300 "$tmp/s8.out")"
+if ds version | grep -q "test hooks: on"; then
+  rc=0
+  DISTSYNC_TEST_SFTP_CORRUPT=patches/sub/deep/a.bin ds sync r >"$tmp/s7.out" 2>&1 || rc=$?
+  [ "$rc" != 0 ] || bad "verify = readback did not catch the corrupted upload"
+  grep -q "readback" "$tmp/s7.out" || bad "readback failure not named: $(head -c 400 "$tmp/s7.out")"
+  cmp -s "$tmp/a.before" "$tmp/tr/patches/sub/deep/a.bin" || bad "a corrupted upload replaced the old file"
+  # verify = size catches a corruption only when the size differs: this one passes
+  rc=0
+  DISTSYNC_TEST_SFTP_CORRUPT=patches/sub/deep/a.bin ds sync a >"$tmp/s8.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || bad "verify = size failed a same-size upload: $(head -c 300 "$tmp/s8.out")"
+else
+  echo "note: not a DS_TEST_HOOKS build: the readback corruption check is skipped"
+fi
 ds sync r >/dev/null 2>&1 || bad "sync of r without the hook failed"
 st_check_converged "$tmp/store" "$tmp/tr" "readback after the hook"
 
