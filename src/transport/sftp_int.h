@@ -68,29 +68,31 @@ void ds__sftp_errf(struct ds__sftp_fs *fs, const char *fmt, ...)
 /* Maps a libssh2 / SFTP failure to a code, with fs->err naming what. */
 int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path);
 /* lstat of an absolute path. Returns 0, -ENOENT or another failure. */
-int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a);
+DS_MUST_CHECK int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs,
+                                 LIBSSH2_SFTP_ATTRIBUTES *a);
 /* Checks every directory of rel's parent (never a symlink; created 0755
  * when create and missing) and rel itself (absent, or a regular file).
  * Returns 0, DS_ESYMLINK, DS_ENOTREG, -ENOENT (a parent is missing and
  * !create) or an SFTP failure; *present says whether rel exists. */
-int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
-                  LIBSSH2_SFTP_ATTRIBUTES *a);
+DS_MUST_CHECK int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
+                                LIBSSH2_SFTP_ATTRIBUTES *a);
 /* A state directory (.distsync, .distsync/tmp): created when missing, a
  * symlink or non-directory refused. */
-int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs);
+DS_MUST_CHECK int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs);
 /* Reads at most max bytes of abs into *out (malloc'd; *len). A larger file
  * is DS_ETOOBIG. */
-int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max, char **out,
-                        size_t *len);
+DS_MUST_CHECK int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max,
+                                      char **out, size_t *len);
 /* SHA-256 and size of the file abs, read in SFTP_READ_BUF calls. */
-int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
-                  uint64_t *size);
+DS_MUST_CHECK int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
+                                uint64_t *size);
 /* Creates abs exclusively (0600) and writes p[0, n) to it, fsynced. */
-int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p, size_t n);
+DS_MUST_CHECK int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p,
+                                     size_t n);
 /* Renames tmp over dst: a plain SFTP rename when dst is absent; else
  * `mv -f` on a shell account (atomic), unlink + rename otherwise
  * (fs->replaced_unlink counts those). */
-int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
+DS_MUST_CHECK int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
 /* Runs cmd on an exec channel; returns its exit status (>= 0) or a
  * failure; out gets up to cap - 1 bytes of its stdout. */
 int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap);
@@ -98,18 +100,19 @@ int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap
 void ds__sftp_counts(struct ds__sftp_fs *fs);
 
 /* The upload pipeline (sftp_fs.c). */
-int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs);
-int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d, size_t n);
+DS_MUST_CHECK int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs);
+DS_MUST_CHECK int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d,
+                                     size_t n);
 /* Waits for every byte to be acknowledged, then fsyncs (fsync@openssh.com
  * when offered). */
-int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p);
+DS_MUST_CHECK int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p);
 /* Closes the handle (NULL-safe); returns the close status. */
 int ds__sftp_put_close(struct ds__sftp_fs *fs, struct sftp_put *p);
 
 /* The listing (sftp_list.c): streams LIST_DATA frames through emit. */
 typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
-int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_t id, ds__sftp_emit_fn emit,
-                  void *ctx);
+DS_MUST_CHECK int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_t id,
+                                ds__sftp_emit_fn emit, void *ctx);
 
 /* The file being received: one at a time (the console streams a file's
  * frames up to its FILE_COMMIT before the next FILE_BEGIN; a FILE_BEGIN
@@ -159,7 +162,7 @@ int ds__sftp_reply_err(struct ds__sftp_recv *r, uint32_t id, int code, const cha
 int ds__sftp_flush(struct ds__sftp_recv *r);
 /* Serves the session until BYE, end of input or a failure; then ends it
  * (open file aborted, manifest written). Returns 0 or the failure. */
-int ds__sftp_serve(struct ds__sftp_recv *r);
+DS_MUST_CHECK int ds__sftp_serve(struct ds__sftp_recv *r);
 void ds__sftp_cstr(ds_pstr_t s, char *out);
 
 /* sftp_file.c: each returns 0, or a negative code that ends the session. */
@@ -176,11 +179,11 @@ int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
 
 /* sftp_lease.c */
-int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
+DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
 /* 1 when the lease is held, unexpired and the file still names us. */
 int ds__sftp_lease_valid(struct ds__sftp_recv *r);
 /* Writes the manifest when it changed and the lease is ours. */
-int ds__sftp_manifest_store(struct ds__sftp_recv *r);
-int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);
+DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
+DS_MUST_CHECK int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);
 
 #endif

@@ -135,8 +135,8 @@ DS_MUST_CHECK int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u,
  * known_hosts does not hold (naming `distsync trust`), authenticates.
  * Returns 0 or a negative code with err naming u->where; c may then be
  * half open (close it). */
-int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c, struct ds__ssh_url *u,
-                    char *err, size_t errlen);
+DS_MUST_CHECK int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                                  struct ds__ssh_url *u, char *err, size_t errlen);
 
 /* Moves an open connection to dst (the byte counters follow); src is left
  * closed. */
@@ -148,24 +148,24 @@ void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
  * agent, no answer), DS_ENOMEM. Blocks, bounded by wait_s and c's
  * deadline; a channel whose command does not end is left open (the
  * connection's close ends it). */
-int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s, char *why,
-                        size_t whylen);
+DS_MUST_CHECK int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s,
+                                      char *why, size_t whylen);
 
 /* The agent over an exec channel of the connected c (moved into the
  * transport; closed on failure). transport_ssh.c */
-int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
-                             const struct ds__ssh_url *u, ds_transport_t **out, char *err,
-                             size_t errlen);
+DS_MUST_CHECK int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                                           const struct ds__ssh_url *u, ds_transport_t **out,
+                                           char *err, size_t errlen);
 
 /* SFTP mode on the connected c (moved into the transport; closed on
  * failure); why (may be NULL) says why SFTP was chosen, for the run's
  * events. transport_sftp.c */
-int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
-                              const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
-                              char *err, size_t errlen);
+DS_MUST_CHECK int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                                            const struct ds__ssh_url *u, const char *why,
+                                            ds_transport_t **out, char *err, size_t errlen);
 
 /* The agent's command line for root: agent --root 'PATH'. Returns 0 or
  * DS_ENOMEM; free *out. */
-int ds__ssh_agent_command(const char *agent, const char *path, char **out);
+DS_MUST_CHECK int ds__ssh_agent_command(const char *agent, const char *path, char **out);
 
 #endif
