@@ -298,7 +298,9 @@ int ds__sftp_file_commit(struct ds__sftp_recv *r, const ds_msg_t *m)
     ok.u.file_ok.size = f->size;
     memcpy(ok.u.file_ok.sha256, sha, DS_SHA256_LEN);
     ds__sftp_file_drop(r);
-    return ds__sftp_reply(r, &ok);
+    rc = ds__sftp_reply(r, &ok);
+    ds__sftp_manifest_checkpoint(r);
+    return rc;
 }
 
 int ds__sftp_file_abort(struct ds__sftp_recv *r, const ds_msg_t *m)

@@ -143,6 +143,7 @@ struct ds__sftp_recv {
     ds_proto_buf_t in, out;
     ds_manifest_t *man; /* loaded with the lease */
     int man_dirty;
+    int64_t man_written_at; /* unix seconds of the last manifest write */
     int have_lease, lease_lost;
     int64_t lease_expiry;
     int64_t mine_at_ms; /* when the lease file last named us (monotonic) */
@@ -182,6 +183,11 @@ int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
 DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
 /* 1 when the lease is held, unexpired and the file still names us. */
 int ds__sftp_lease_valid(struct ds__sftp_recv *r);
+/* Writes the manifest when it changed, the lease is ours and
+ * DS_APPLY_CHECKPOINT_S passed since the last write (as the agent does):
+ * a dropped link or a kill loses at most that much of it. Never fails the
+ * caller (a failed write is retried at the next checkpoint). */
+void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
 /* Writes the manifest when it changed and the lease is ours. */
 DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
 DS_MUST_CHECK int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "distsync/apply.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "distsync/pathsafe.h"
@@ -248,6 +249,7 @@ static int acquire(struct ds__sftp_recv *r, const ds_msg_t *m)
     r->have_lease = 1;
     r->lease_lost = 0;
     r->mine_at_ms = mono_ms();
+    r->man_written_at = (int64_t)time(NULL);
     r->lease_expiry = r->lease.expiry;
     ok.u.lease_ok.expiry = r->lease.expiry;
     ok.u.lease_ok.tmp_cleaned = clean_tmp(r);
@@ -360,8 +362,16 @@ int ds__sftp_manifest_store(struct ds__sftp_recv *r)
         libssh2_sftp_unlink_ex(r->fs.sftp, tmp, (unsigned)strlen(tmp));
     else
         r->man_dirty = 0;
+    r->man_written_at = (int64_t)time(NULL);
     free(buf);
     return rc;
+}
+
+void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r)
+{
+    if (r->man_dirty && (int64_t)time(NULL) - r->man_written_at >= DS_APPLY_CHECKPOINT_S &&
+        ds__sftp_manifest_store(r) < 0)
+        ds_log(DS_LOG_WARN, "%s", r->fs.err);
 }
 
 /* MANIFEST_GET: the manifest held (after the lease), else the file's bytes,
