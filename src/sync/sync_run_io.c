@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "distsync/events.h"
+#include "distsync/log.h"
 #include "sync_run_int.h"
 
 #define fail ds__run_fail
