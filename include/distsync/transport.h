@@ -169,7 +169,7 @@ typedef struct ds_transport_cfg {
      * thread, by ds_transport_start (NULL: fork and exec in open, waitpid
      * in close). Borrowed for the transport's life. */
     const ds_spawner_t *spawner;
-    int verify_readback;        /* sftp: read each upload back and check its SHA-256 */
+    int verify_readback; /* sftp: read each upload back and check its SHA-256 */
     /* tests only: sftp flips a byte of this path's upload before verifying it */
     const char *test_sftp_corrupt;
 } ds_transport_cfg_t;
