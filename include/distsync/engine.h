@@ -97,6 +97,11 @@ void ds_engine_set_batch(ds_engine_t *e, const char *trigger, const ds_strlist_t
  * other server waited at worst. Logged at debug level after each batch. */
 uint64_t ds_engine_max_stall_ns(const ds_engine_t *e);
 
+/* Sleeps on the engine's loop (a one-shot timer) for ms milliseconds, or
+ * until ds_engine_cancel() or ds_engine_reload() is called (a reload is
+ * applied first). Between batches only (the daemon's wait for a fire). */
+void ds_engine_wait(ds_engine_t *e, uint64_t ms);
+
 /* Asks the running batch to stop (see ds_sync_cancel): servers in flight
  * wind down, servers not started end as "cancelled before it started".
  * Async-signal-safe. */

@@ -218,4 +218,22 @@ DS_MUST_CHECK int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const ch
  */
 DS_MUST_CHECK int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
 
+/* One fire of a schedule, as the daemon recorded it (schedule_fire.c). */
+typedef struct ds_schedule_fire {
+    int64_t fire;      /* the fire time, seconds since the epoch */
+    char outcome[16];  /* ok, failed, skipped, interrupted */
+    char reason[512];  /* why it was skipped or failed ("" if none) */
+} ds_schedule_fire_t;
+
+/* Records what the daemon did with schedule's fire (outcome one of the
+ * above; reason may be NULL), replacing an earlier record of the same
+ * fire. Returns 0, DS_EUSAGE for an unknown outcome, or a catalog error. */
+DS_MUST_CHECK int ds_schedule_fire_put(ds_catalog_t *cat, const char *schedule, int64_t fire,
+                                       const char *outcome, const char *reason, int64_t now);
+
+/* The latest recorded fire of schedule into *out. Returns 0, DS_ENOTFOUND
+ * when none is recorded, or a catalog error. */
+DS_MUST_CHECK int ds_schedule_fire_last(ds_catalog_t *cat, const char *schedule,
+                                        ds_schedule_fire_t *out);
+
 #endif

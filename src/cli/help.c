@@ -47,6 +47,11 @@
     }
 
 static const struct help_opt o_version[] = {O_HELP, O_END};
+static const struct help_opt o_daemon[] = {
+    {"no-scan", 0, NULL, "do not scan the store before each run"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_help[] = {O_HELP, O_END};
 static const struct help_opt o_config[] = {O_JSON, O_HELP, O_END};
 static const struct help_opt o_schedule[] = {
@@ -206,6 +211,15 @@ const struct help_cmd help_cmds[] = {
      o_verify, 0},
     {"history", "[SERVER... | --site S | --all] [--limit N] [--events] [--json]", "list sync runs",
      "Lists the recorded sync runs, newest first, optionally with their events.", o_history, 0},
+    {"daemon", "[--no-scan]", "run the configured schedules",
+     "Runs the [schedule NAME] sections: each fire scans the store (incrementally) and syncs the "
+     "schedule's servers and sites under the caps. A fire missed while the daemon was down runs "
+     "once at start-up when it is within catch_up (default 24h); a fire not started by fire + "
+     "window is skipped and recorded. SIGHUP reloads the configuration (a broken file is logged "
+     "with file:line and the old one stays); SIGTERM or SIGINT stops cleanly (the running fire "
+     "is recorded interrupted and caught up at the next start). Logs to stderr, with systemd's "
+     "<N> priority prefix when JOURNAL_STREAM is set. Exit 0 after a clean stop.",
+     o_daemon, 0},
     {"gc", "[--keep-history DAYS] [--force] [--dry-run] [--json]",
      "free unreferenced retained versions",
      "Frees retained versions no configured server references and reports the space used by "

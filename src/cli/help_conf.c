@@ -49,6 +49,9 @@ const struct help_key help_keys[] = {
      "ssh://: the wait before the first reconnect, doubled for each next one up to 60s "
      "(default 1s)"},
     {"site", "bandwidth", "TABLE", "the site's bandwidth cap (see [console] bandwidth)"},
+    {"console", "catch_up", "DURATION",
+     "distsync daemon: how old a fire missed while the daemon was down may be and still run "
+     "once at its start (90m, 24h, 2d; 0: never; default 24h)"},
     {"site", "max_servers", "N",
      "how many of the site's servers sync in parallel (1 to 1024, default 4)"},
     {"server", "max_files", "N",

@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify},
     {"history", cmd_history},
     {"gc", cmd_gc},
+    {"daemon", cmd_daemon},
     {"trust", cmd_trust},
     {"complete", cmd_complete},
 };

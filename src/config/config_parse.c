@@ -23,6 +23,7 @@
 
 #include "config_internal.h"
 #include "distsync/error.h"
+#include "distsync/schedule.h"
 
 #define MARKER_LINE  "@=section\n"
 #define NAME_MAX_LEN 128
@@ -431,6 +432,24 @@ static int k_lease_ttl(struct parser *p, const char *key, const char *v)
     return 0;
 }
 
+/* catch_up = 24h: how old a fire missed while the daemon was down may be
+ * and still run at its start; "0" turns catch-up off. */
+static int k_catch_up(struct parser *p, const char *key, const char *v)
+{
+    char err[256], buf[64];
+    int64_t secs;
+
+    if (strcmp(v, "0") == 0) {
+        p->cfg->catch_up_s = -1;
+        return 0;
+    }
+    if (ds_schedule_parse_window(v, &secs, err, sizeof(err)) < 0)
+        return fail(p, key, "expected a duration such as 90m, 24h or 2d (or 0: off), got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    p->cfg->catch_up_s = secs;
+    return 0;
+}
+
 static int set_bandwidth(struct parser *p, const char *key, const char *v, ds_bw_cfg_t *dst)
 {
     char msg[384];
@@ -710,6 +729,7 @@ static const struct keydef console_keys[] = {
     {"max_servers", k_cmax_servers},
     {"retries", k_cretries},
     {"retry_backoff", k_cretry_backoff},
+    {"catch_up", k_catch_up},
     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {

@@ -40,6 +40,8 @@ struct ds_engine {
      * the loop slept in poll (UV_METRICS_IDLE_TIME) */
     uv_prepare_t probe;
     uint64_t probe_at, probe_idle, max_stall;
+    uv_timer_t wait_timer; /* ds_engine_wait() */
+    int waiting;
     volatile sig_atomic_t want_cancel, want_reload;
     ds_caps_t *caps;
     ds_config_t **cfgs; /* reloaded configurations, kept until free */
@@ -414,6 +416,9 @@ static void on_async(uv_async_t *h)
 {
     ds_engine_t *e = h->data;
 
+    if (e->waiting) /* a cancel or reload ends ds_engine_wait() */
+        uv_stop(&e->loop);
+
     if (e->want_reload) {
         e->want_reload = 0;
         reload(e);
@@ -485,6 +490,7 @@ int ds_engine_new(const ds_engine_opts_t *o, ds_engine_t **out, char *err, size_
     uv_timer_init(&e->loop, &e->caps_timer);
     e->caps_timer.data = e;
     uv_unref((uv_handle_t *)&e->caps_timer);
+    uv_timer_init(&e->loop, &e->wait_timer);
     *out = e;
     return 0;
 }
@@ -496,6 +502,7 @@ void ds_engine_free(ds_engine_t *e)
     uv_close((uv_handle_t *)&e->async, NULL);
     uv_close((uv_handle_t *)&e->caps_timer, NULL);
     uv_close((uv_handle_t *)&e->probe, NULL);
+    uv_close((uv_handle_t *)&e->wait_timer, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     ds_caps_free(e->caps);
@@ -597,6 +604,20 @@ void ds_engine_set_batch(ds_engine_t *e, const char *trigger, const ds_strlist_t
     e->trigger = trigger;
     e->classes = classes;
     e->classes_set = set_classes;
+}
+
+static void on_wait_timer(uv_timer_t *h)
+{
+    uv_stop(h->loop);
+}
+
+void ds_engine_wait(ds_engine_t *e, uint64_t ms)
+{
+    e->waiting = 1;
+    uv_timer_start(&e->wait_timer, on_wait_timer, ms, 0);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&e->wait_timer);
+    e->waiting = 0;
 }
 
 void ds_engine_cancel(ds_engine_t *e)

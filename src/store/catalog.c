@@ -144,11 +144,25 @@ static const char *const migration_4[] = {
     NULL,
 };
 
+/* Migration 5: what the daemon did with each fire of a schedule (catch-up
+ * never repeats a recorded fire; 'interrupted' ones run again). */
+static const char *const migration_5[] = {
+    "CREATE TABLE schedule_fire("
+    " schedule TEXT NOT NULL,"
+    " fire INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL CHECK(outcome IN ('ok','failed','skipped','interrupted')),"
+    " reason TEXT,"
+    " recorded_at INTEGER NOT NULL,"
+    " PRIMARY KEY(schedule, fire)) WITHOUT ROWID",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1,0 +1,260 @@
+/*
+ * One fire of a schedule (daemon.h): the window check, the incremental
+ * scan (queued behind a scan already running), the engine batch over the
+ * schedule's servers and sites, and the record of the outcome; and the
+ * start-up catch-up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "distsync/events.h"
+#include "distsync/log.h"
+#include "distsync/scan.h"
+
+/* "NAME@2026-03-29T02:00Z": the run id on every log line of one fire. */
+static void run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len)
+{
+    time_t t = (time_t)fire;
+    struct tm tm;
+    char when[32] = "?";
+
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%MZ", &tm);
+    snprintf(buf, len, "%s@%s", sc->cfg->name, when);
+}
+
+static int record(ds_daemon_t *d, const char *id, const struct dsched *sc, int64_t fire,
+                  const char *outcome, const char *reason)
+{
+    int rc = ds_schedule_fire_put(ds_sync_catalog(d->o.sync), sc->cfg->name, fire, outcome, reason,
+                                  ds_daemon_now(d));
+
+    if (rc < 0)
+        ds_log(DS_LOG_ERROR, "run %s: could not record the outcome '%s': %s", id, outcome,
+               ds_strerror(rc));
+    return rc;
+}
+
+static void on_scan_warn(void *ctx, const char *path, int err, const char *what)
+{
+    (void)err;
+    ds_log(DS_LOG_WARN, "run %s: scan: %s: %s", (const char *)ctx, path, what);
+}
+
+/* The incremental scan before a run. One scan at a time per state
+ * directory (the lock 'distsync scan' takes): a due run waits for one that
+ * is running, checking for a stop every second. */
+static int scan(ds_daemon_t *d, const char *id)
+{
+    const ds_config_t *cfg = d->o.sync->o.cfg;
+    ds_scan_opts_t o = {0};
+    ds_scan_stats_t st = {0};
+    char path[PATH_MAX];
+    int fd, rc, said = 0;
+
+    snprintf(path, sizeof(path), "%s/scan.lock", cfg->state);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rc = -errno;
+        ds_log(DS_LOG_ERROR, "run %s: %s: %s", id, path, ds_strerror(rc));
+        return rc;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0 && !d->stop) {
+        if (!said++)
+            ds_log(DS_LOG_INFO, "run %s: waiting for the scan running on %s", id, cfg->state);
+        ds_engine_wait(d->eng, 1000);
+    }
+    if (d->stop) {
+        close(fd);
+        return -ECANCELED;
+    }
+    o.store = cfg->store;
+    o.classes = (const char *const *)cfg->classes.v;
+    o.nclasses = cfg->classes.n;
+    o.chunk = cfg->chunk;
+    o.threads = cfg->scan_threads;
+    o.warn = on_scan_warn;
+    o.ctx = (void *)id;
+    rc = ds_scan_run(&o, ds_sync_catalog(d->o.sync), &st);
+    close(fd);
+    if (rc < 0)
+        ds_log(DS_LOG_ERROR, "run %s: scan of %s failed: %s", id, cfg->store, ds_strerror(rc));
+    else if (st.added + st.changed + st.removed > 0)
+        ds_log(DS_LOG_INFO, "run %s: scan: %llu new, %llu changed, %llu removed", id,
+               (unsigned long long)st.added, (unsigned long long)st.changed,
+               (unsigned long long)st.removed);
+    return rc;
+}
+
+static int listed(const ds_strlist_t *l, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The schedule's servers: those named, and those of the sites named, in
+ * the configuration's order. Returns the count (*out may be NULL on ENOMEM). */
+static size_t targets(const ds_config_t *cfg, const ds_schedule_cfg_t *sc,
+                      const ds_server_cfg_t ***out)
+{
+    size_t n = 0;
+
+    *out = calloc(cfg->nservers + 1, sizeof(**out));
+    for (size_t i = 0; *out != NULL && i < cfg->nservers; i++) {
+        const ds_server_cfg_t *s = &cfg->servers[i];
+
+        if (listed(&sc->servers, s->name) || listed(&sc->sites, s->site))
+            (*out)[n++] = s;
+    }
+    return *out ? n : 0;
+}
+
+static const char *word(const ds_sync_result_t *r)
+{
+    return r->rc == 0            ? "ok"
+           : r->rc == -ECANCELED ? "interrupted"
+           : r->rc == DS_ELEASE  ? "busy"
+           : r->rc == DS_EHELD   ? "deletions held"
+                                 : "failed";
+}
+
+/* The engine batch; logs one line per server. Returns the outcome word and
+ * the first failure in reason. */
+static const char *batch(ds_daemon_t *d, const struct dsched *sc, const char *id, char *reason,
+                         size_t rlen)
+{
+    const ds_server_cfg_t **srv = NULL;
+    size_t n = targets(d->cfg, sc->cfg, &srv);
+    ds_sync_result_t *res = calloc(n + 1, sizeof(*res));
+    const char *outcome = "ok";
+
+    if (srv == NULL || res == NULL) {
+        snprintf(reason, rlen, "out of memory");
+        outcome = "failed";
+        goto out;
+    }
+    ds_engine_set_batch(d->eng, "schedule", &sc->cfg->classes, sc->cfg->classes.n > 0);
+    ds_log(DS_LOG_INFO, "run %s: syncing %zu server%s", id, n, n == 1 ? "" : "s");
+    ds_engine_run(d->eng, srv, n, DS_SYNC_RUN, res);
+    for (size_t i = 0; i < n; i++) {
+        const ds_sync_result_t *r = &res[i];
+
+        ds_log(r->rc == 0 ? DS_LOG_INFO : DS_LOG_ERROR,
+               "run %s server %s: %s, %llu new, %llu updated, %llu deleted, %llu bytes on the "
+               "wire%s%s",
+               id, srv[i]->name, word(r), (unsigned long long)r->created,
+               (unsigned long long)(r->updated + r->adopted), (unsigned long long)r->deleted,
+               (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
+        if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
+            outcome = "interrupted";
+        else if (r->rc < 0 && r->rc != -ECANCELED && strcmp(outcome, "failed") != 0) {
+            outcome = "failed";
+            snprintf(reason, rlen, "%s", r->error);
+        }
+        ds_sync_result_clear(&res[i]);
+    }
+    if (d->stop)
+        outcome = "interrupted";
+    if (strcmp(outcome, "interrupted") == 0)
+        snprintf(reason, rlen, "the daemon was stopped during the run");
+out:
+    free(srv);
+    free(res);
+    return outcome;
+}
+
+/* Skipped past its window: recorded with the reason. */
+static int skip_late(ds_daemon_t *d, const struct dsched *sc, const char *id, int64_t fire)
+{
+    char reason[256];
+
+    snprintf(reason, sizeof(reason),
+             "not started by fire + window (window %s; %lld s after the fire time)",
+             sc->cfg->window, (long long)(ds_daemon_now(d) - fire));
+    ds_log(DS_LOG_WARN, "run %s: skipped: %s", id, reason);
+    return record(d, id, sc, fire, "skipped", reason);
+}
+
+int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_up)
+{
+    char id[256], reason[1024] = "";
+    const char *outcome;
+    int rc;
+
+    run_id(sc, fire, id, sizeof(id));
+    if (ds_daemon_now(d) > ds_schedule_window_end(sc->s, fire))
+        return skip_late(d, sc, id, fire);
+    ds_log(DS_LOG_INFO, "run %s: %s", id,
+           catch_up ? "catch-up of a fire missed while down" : "due");
+    rc = d->o.no_scan ? 0 : scan(d, id);
+    if (rc == -ECANCELED || d->stop)
+        return record(d, id, sc, fire, "interrupted", "the daemon was stopped before the run");
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "the scan of the store failed: %s", ds_strerror(rc));
+        return record(d, id, sc, fire, "failed", reason);
+    }
+    if (ds_daemon_now(d) > ds_schedule_window_end(sc->s, fire)) /* a long scan */
+        return skip_late(d, sc, id, fire);
+    outcome = batch(d, sc, id, reason, sizeof(reason));
+    ds_log(strcmp(outcome, "ok") == 0 ? DS_LOG_INFO : DS_LOG_WARN, "run %s: %s%s%s", id, outcome,
+           reason[0] ? ": " : "", reason);
+    if (strcmp(outcome, "interrupted") != 0 && ds_sync_gc(d->o.sync, NULL) < 0)
+        ds_log(DS_LOG_WARN, "run %s: could not collect unreferenced retained versions", id);
+    return record(d, id, sc, fire, outcome, reason[0] ? reason : NULL);
+}
+
+/* One schedule at start-up. A schedule with no record yet notes its latest
+ * past fire as "skipped" (it came before the daemon ran the schedule), so
+ * only fires missed while the daemon was down are caught up. */
+static int catch_up_one(ds_daemon_t *d, struct dsched *sc, int64_t horizon)
+{
+    ds_catalog_t *cat = ds_sync_catalog(d->o.sync);
+    int64_t now = ds_daemon_now(d), prev;
+    ds_schedule_fire_t last;
+    char id[256];
+    int rc;
+
+    if (ds_schedule_prev(sc->s, now, &prev) < 0)
+        return 0; /* no fire yet */
+    run_id(sc, prev, id, sizeof(id));
+    rc = ds_schedule_fire_last(cat, sc->cfg->name, &last);
+    if (rc == DS_ENOTFOUND)
+        return record(d, id, sc, prev, "skipped",
+                      "before the daemon first ran this schedule (not caught up)");
+    if (rc < 0)
+        return rc;
+    if (last.fire > prev || (last.fire == prev && strcmp(last.outcome, "interrupted") != 0))
+        return 0; /* done already: never twice */
+    if (horizon < 0 || now - prev > horizon) {
+        char reason[128];
+
+        snprintf(reason, sizeof(reason),
+                 "missed while the daemon was down, %lld s ago (catch_up %s)",
+                 (long long)(now - prev), horizon < 0 ? "off" : "exceeded");
+        ds_log(DS_LOG_WARN, "run %s: not caught up: %s", id, reason);
+        return record(d, id, sc, prev, "skipped", reason);
+    }
+    return ds__daemon_fire(d, sc, prev, 1);
+}
+
+int ds__daemon_catch_up(ds_daemon_t *d)
+{
+    int64_t h = d->o.catch_up_s != 0      ? d->o.catch_up_s
+                : d->cfg->catch_up_s != 0 ? d->cfg->catch_up_s
+                                          : DS_DAEMON_CATCH_UP_S;
+    int rc = 0;
+
+    for (size_t i = 0; i < d->n && rc == 0 && !d->stop; i++)
+        rc = catch_up_one(d, &d->v[i], h);
+    return rc;
+}
