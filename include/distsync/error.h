@@ -58,7 +58,8 @@
     X(ENCODING, -10025, "name is not valid UTF-8")                                                 \
     X(TOOBIG, -10026, "size exceeds the allowed limit")                                            \
     X(INTERNAL, -10027, "internal error")                                                          \
-    X(HELD, -10028, "deletions held back by a prune guard")
+    X(HELD, -10028, "deletions held back by a prune guard")                                        \
+    X(FROZEN, -10029, "server is frozen")
 
 enum {
 #define DS__ERR_ENUM(name, val, msg) DS_E##name = (val),

@@ -12,8 +12,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "distsync/error.h"
+#include "distsync/freeze.h"
 #include "distsync/report.h"
 #include "progress.h"
 #include "sync_cli.h"
@@ -82,6 +84,18 @@ static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
            cli_esc(cfg->state), ru->versions, st, disk);
 }
 
+/* A frozen server (distsync freeze): one line under its report. */
+static void print_frozen(ds_sync_t *sy, const char *server)
+{
+    char line[1024];
+    ds_freeze_t f;
+
+    if (ds_freeze_get(ds_sync_catalog(sy), server, (int64_t)time(NULL), &f) != 0)
+        return; /* not frozen (a catalog error is logged) */
+    ds_freeze_describe(&f, line, sizeof(line));
+    printf("  frozen: %s\n", cli_esc(line));
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
     int json = 0, no_scan = 0, nfail = 0, worst = CLI_EXIT_OK;
@@ -141,6 +155,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             else
                 print_text(srv[i]->name, r.plan);
         }
+        if (!json)
+            print_frozen(sy, srv[i]->name);
         ds_sync_result_clear(&r);
     }
     if (json) {

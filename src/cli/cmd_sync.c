@@ -84,6 +84,7 @@ static const char *status_word(const ds_sync_result_t *r)
     return r->rc == 0            ? "ok"
            : r->rc == DS_EHELD   ? "DELETIONS HELD"
            : r->rc == DS_ELEASE  ? "BUSY"
+           : r->rc == DS_EFROZEN ? "FROZEN"
            : r->rc == -ECANCELED ? "CANCELLED"
                                  : "FAILED";
 }
@@ -244,7 +245,9 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
         *nbusy += r->rc == DS_ELEASE;
         if (r->rc == DS_ELEASE) /* names the server and the console holding it */
             cli_err("%s", r->error);
-        if (r->rc < 0 && r->rc != DS_EHELD && r->rc != DS_ELEASE && !unstarted) {
+        /* DS_EFROZEN: skipped as the freeze asks (its summary says so), not a failure */
+        if (r->rc < 0 && r->rc != DS_EHELD && r->rc != DS_ELEASE && r->rc != DS_EFROZEN &&
+            !unstarted) {
             nfail++;
             snprintf(failed + strlen(failed), flen - strlen(failed), "%s%s", nfail > 1 ? ", " : "",
                      srv[i]->name);

@@ -47,6 +47,14 @@
     }
 
 static const struct help_opt o_version[] = {O_HELP, O_END};
+static const struct help_opt o_freeze[] = {
+    O_SITE,
+    {"until", 0, "TIME", "end of the freeze: RFC 3339 or a duration from now (4h, 2d)"},
+    {"reason", 0, "TEXT", "why (shown by runs that skip the server and by status)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_thaw[] = {O_SITE, O_ALL, O_HELP, O_END};
 static const struct help_opt o_daemon[] = {
     {"no-scan", 0, NULL, "do not scan the store before each run"},
     O_HELP,
@@ -220,6 +228,13 @@ const struct help_cmd help_cmds[] = {
      "is recorded interrupted and caught up at the next start). Logs to stderr, with systemd's "
      "<N> priority prefix when JOURNAL_STREAM is set. Exit 0 after a clean stop.",
      o_daemon, 0},
+    {"freeze", "SERVER... | --site S [--until TIME] [--reason TEXT]", "stop all writes to servers",
+     "Freezes the servers (for migrations and server upgrades) until thawed or until TIME: "
+     "every run (sync, the daemon's schedules) skips a frozen server and says so; status lists "
+     "it as frozen. Plans and status still read it.",
+     o_freeze, 0},
+    {"thaw", "SERVER... | --site S | --all", "end a freeze",
+     "Thaws the servers: runs write to them again.", o_thaw, 0},
     {"gc", "[--keep-history DAYS] [--force] [--dry-run] [--json]",
      "free unreferenced retained versions",
      "Frees retained versions no configured server references and reports the space used by "

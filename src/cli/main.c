@@ -32,6 +32,8 @@ static const struct command commands[] = {
     {"history", cmd_history},
     {"gc", cmd_gc},
     {"daemon", cmd_daemon},
+    {"freeze", cmd_freeze},
+    {"thaw", cmd_freeze},
     {"trust", cmd_trust},
     {"complete", cmd_complete},
 };

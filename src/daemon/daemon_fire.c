@@ -125,6 +125,7 @@ static const char *word(const ds_sync_result_t *r)
            : r->rc == -ECANCELED ? "interrupted"
            : r->rc == DS_ELEASE  ? "busy"
            : r->rc == DS_EHELD   ? "deletions held"
+           : r->rc == DS_EFROZEN ? "skipped (frozen)"
                                  : "failed";
 }
 
@@ -157,7 +158,8 @@ static const char *batch(ds_daemon_t *d, const struct dsched *sc, const char *id
                (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
         if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
             outcome = "interrupted";
-        else if (r->rc < 0 && r->rc != -ECANCELED && strcmp(outcome, "failed") != 0) {
+        else if (r->rc < 0 && r->rc != -ECANCELED && r->rc != DS_EFROZEN &&
+                 strcmp(outcome, "failed") != 0) {
             outcome = "failed";
             snprintf(reason, rlen, "%s", r->error);
         }

@@ -21,6 +21,7 @@
 #include "distsync/caps.h"
 #include "distsync/engine.h"
 #include "distsync/error.h"
+#include "distsync/freeze.h"
 #include "distsync/log.h"
 #include "engine_int.h"
 
@@ -318,6 +319,34 @@ static int slot_start(ds_engine_t *e, size_t i)
     return 0;
 }
 
+/* A frozen server (freeze.h) is not written to: its run ends before it
+ * starts, saying so. Plans read only, so they go on. Returns 1 if frozen. */
+static int frozen(ds_engine_t *e, size_t i)
+{
+    ds_sync_result_t *r = &e->res[i];
+    ds_freeze_t f;
+    int rc;
+
+    if (e->mode != DS_SYNC_RUN)
+        return 0;
+    rc = ds_freeze_get(e->o.sync->cat, e->srv[i]->name, wall_ns() / 1000000000, &f);
+    if (rc == DS_ENOTFOUND)
+        return 0;
+    memset(r, 0, sizeof(*r));
+    if (rc == 0) {
+        ds_freeze_describe(&f, r->error, sizeof(r->error));
+        snprintf(r->error + strlen(r->error), sizeof(r->error) - strlen(r->error),
+                 ": not synced (distsync thaw %s)", e->srv[i]->name);
+        r->rc = DS_EFROZEN;
+    } else {
+        snprintf(r->error, sizeof(r->error), "server %s: cannot read its freeze state: %s",
+                 e->srv[i]->name, ds_strerror(rc));
+        r->rc = rc;
+    }
+    ds__sched_end(&e->sched, i);
+    return 1;
+}
+
 static void start_more(ds_engine_t *e)
 {
     long i;
@@ -329,7 +358,7 @@ static void start_more(ds_engine_t *e)
         return;
     }
     while ((i = ds__sched_next(&e->sched)) >= 0) {
-        int rc = slot_start(e, (size_t)i);
+        int rc = frozen(e, (size_t)i) ? 0 : slot_start(e, (size_t)i);
 
         if (rc < 0) {
             snprintf(e->res[i].error, sizeof(e->res[i].error), "server %s: %s", e->srv[i]->name,

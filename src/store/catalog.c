@@ -145,7 +145,8 @@ static const char *const migration_4[] = {
 };
 
 /* Migration 5: what the daemon did with each fire of a schedule (catch-up
- * never repeats a recorded fire; 'interrupted' ones run again). */
+ * never repeats a recorded fire; 'interrupted' ones run again), and the
+ * frozen servers (distsync freeze; until 0: until thawed). */
 static const char *const migration_5[] = {
     "CREATE TABLE schedule_fire("
     " schedule TEXT NOT NULL,"
@@ -154,6 +155,11 @@ static const char *const migration_5[] = {
     " reason TEXT,"
     " recorded_at INTEGER NOT NULL,"
     " PRIMARY KEY(schedule, fire)) WITHOUT ROWID",
+    "CREATE TABLE freeze("
+    " server TEXT PRIMARY KEY,"
+    " until INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " frozen_at INTEGER NOT NULL) WITHOUT ROWID",
     NULL,
 };
 
