@@ -68,9 +68,10 @@ static ds_config_t *reload_cfg(void *ctx, char *err, size_t errlen)
     ds_config_t *cfg = NULL;
     struct dsched *v = NULL;
 
-    if (ds_config_load(d->o.config_path, &cfg, err, errlen) < 0)
-        return NULL;
-    if (scheds_load(cfg, ds_daemon_now(d), &v, err, errlen) < 0) {
+    if (ds_config_load(d->o.config_path, &cfg, err, errlen) < 0 ||
+        scheds_load(cfg, ds_daemon_now(d), &v, err, errlen) < 0) {
+        /* the engine logs err once; this line says what else stays */
+        ds_log(DS_LOG_WARN, "daemon: the schedules stay as they were");
         ds_config_free(cfg);
         return NULL;
     }

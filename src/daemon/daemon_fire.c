@@ -150,7 +150,9 @@ static const char *batch(ds_daemon_t *d, const struct dsched *sc, const char *id
     for (size_t i = 0; i < n; i++) {
         const ds_sync_result_t *r = &res[i];
 
-        ds_log(r->rc == 0 ? DS_LOG_INFO : DS_LOG_ERROR,
+        ds_log(r->rc == 0            ? DS_LOG_INFO
+               : r->rc == DS_EFROZEN ? DS_LOG_WARN
+                                     : DS_LOG_ERROR,
                "run %s server %s: %s, %llu new, %llu updated, %llu deleted, %llu bytes on the "
                "wire%s%s",
                id, srv[i]->name, word(r), (unsigned long long)r->created,
