@@ -101,7 +101,11 @@ static void downgrade_to_2(void)
     sqlite3 *db = NULL;
 
     CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, "DROP TABLE meta; PRAGMA user_version = 2", NULL, NULL, NULL),
+    /* with the tables of the migrations after 2 that add tables (3, 5) */
+    CHECK_INT(sqlite3_exec(db,
+                           "DROP TABLE meta; DROP TABLE schedule_fire; DROP TABLE freeze;"
+                           " PRAGMA user_version = 2",
+                           NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
 }
