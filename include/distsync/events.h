@@ -220,9 +220,9 @@ DS_MUST_CHECK int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char
 
 /* One fire of a schedule, as the daemon recorded it (schedule_fire.c). */
 typedef struct ds_schedule_fire {
-    int64_t fire;      /* the fire time, seconds since the epoch */
-    char outcome[16];  /* ok, failed, skipped, interrupted */
-    char reason[512];  /* why it was skipped or failed ("" if none) */
+    int64_t fire;     /* the fire time, seconds since the epoch */
+    char outcome[16]; /* ok, failed, skipped, interrupted */
+    char reason[512]; /* why it was skipped or failed ("" if none) */
 } ds_schedule_fire_t;
 
 /* Records what the daemon did with schedule's fire (outcome one of the

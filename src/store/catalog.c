@@ -164,11 +164,7 @@ static const char *const migration_5[] = {
 };
 
 static const char *const *const migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
-    migration_5,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
