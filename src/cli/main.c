@@ -25,7 +25,7 @@ static const struct command commands[] = {
     {"sync", cmd_sync},     {"status", cmd_status},
     {"verify", cmd_verify}, {"history", cmd_history},
     {"gc", cmd_gc},         {"daemon", cmd_daemon},
-    {"freeze", cmd_freeze}, {"thaw", cmd_freeze},
+    {"freeze", cmd_freeze}, {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
     {"trust", cmd_trust},   {"complete", cmd_complete},
 };
 
