@@ -129,7 +129,7 @@ typedef struct ds_config {
     /* [console] retries = and retry_backoff = : the servers' defaults
      * (DS_CONFIG_RETRIES_DEFAULT, 1 s) */
     unsigned retries, retry_backoff_s;
-    int64_t catch_up_s;    /* [console] catch_up = seconds (0: default 24h, -1: off) */
+    int64_t catch_up_s; /* [console] catch_up = seconds (0: default 24h, -1: off) */
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;
