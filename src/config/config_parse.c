@@ -713,24 +713,15 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},
-    {"state", k_state},
-    {"classes", k_cclasses},
-    {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},
-    {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads},
-    {"max_delete", k_cmax_delete},
-    {"timeout", k_ctimeout},
-    {"lease_ttl", k_lease_ttl},
-    {"bandwidth", k_cbandwidth},
-    {"delta_level", k_delta_level},
-    {"precompute", k_precompute},
-    {"max_servers", k_cmax_servers},
-    {"retries", k_cretries},
-    {"retry_backoff", k_cretry_backoff},
-    {"catch_up", k_catch_up},
-    {NULL, NULL},
+    {"store", k_store},           {"state", k_state},
+    {"classes", k_cclasses},      {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},   {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads},  {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},      {"lease_ttl", k_lease_ttl},
+    {"bandwidth", k_cbandwidth},  {"delta_level", k_delta_level},
+    {"precompute", k_precompute}, {"max_servers", k_cmax_servers},
+    {"retries", k_cretries},      {"retry_backoff", k_cretry_backoff},
+    {"catch_up", k_catch_up},     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
     {"bandwidth", k_site_bandwidth},
