@@ -185,10 +185,12 @@ DS_MUST_CHECK int ds__sender_working(const struct sender *sd);
 size_t ds__sender_next(const struct sender *sd);
 /* Delta prefetch of a DELTA item: on the loop thread, the catalog lookups
  * (the store paths of the new version and of a store file holding the
- * basis, owned by the caller): returns 1 with them set, 0 when no store
- * file holds the basis (the sender computes it inline), DS_ENOMEM. Then
- * on a worker, ds__sender_prefetch() puts the delta in the cache (errors
- * are left for the sender to find and report). */
+ * basis, owned by the caller; *basis stays NULL when only the retain store
+ * holds it): returns 1 with them set, 0 when neither holds the basis (the
+ * sender finds out inline), DS_ENOMEM. Then on a worker,
+ * ds__sender_prefetch() puts the delta in the cache, reading a retained
+ * basis through a retain handle of its own (errors are left for the
+ * sender to find and report). */
 DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss,
                                            const ds_plan_item_t *it, int *fmt, char **target,
                                            uint64_t *tsize, char **basis, uint64_t *bsize);

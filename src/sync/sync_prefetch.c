@@ -67,7 +67,7 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         if (rc < 0)
             return ds__run_fail(r, rc, "out of memory");
         if (rc == 0)
-            continue; /* no store basis: the sender computes it inline */
+            continue; /* no readable basis: the sender finds out inline */
         x->job.fn = prefetch_work;
         r->pf_state[x->idx] = 1;
         ds__run_queue_job(w, &x->job);

@@ -244,18 +244,18 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item
     *fmt = ds_session_version(ss) >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
                                                              : DS_DELTA_FMT_RSYNC;
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
-    if (row == NULL)
+    if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
         return 0;
     if (asprintf(target, "%s/%s", sy->o.cfg->store, it->path) < 0) {
         *target = NULL;
         return DS_ENOMEM;
     }
-    if (asprintf(basis, "%s/%s", sy->o.cfg->store, row->path) < 0) {
+    if (row != NULL && asprintf(basis, "%s/%s", sy->o.cfg->store, row->path) < 0) {
         *basis = NULL;
         return DS_ENOMEM;
     }
     *tsize = it->size;
-    *bsize = row->size;
+    *bsize = row ? row->size : 0;
     return 1;
 }
 
@@ -272,18 +272,39 @@ static int open_sized(const char *path, uint64_t size)
     return fd;
 }
 
+/* The retained version sha as a source, through a retain handle of this
+ * worker's own (*ret, *rd: the caller frees them). Returns 0 or < 0. */
+static int open_retained(ds_sync_t *sy, const uint8_t *sha, ds_retain_t **ret,
+                         ds_retain_reader_t **rd, ds_delta_src_t *src)
+{
+    char path[4096];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/retain", sy->o.cfg->state);
+    rc = ds_retain_open(path, ret);
+    if (rc == 0)
+        rc = ds_retain_open_version(*ret, sha, 0, rd);
+    if (rc == 0)
+        ds_delta_src_retain(src, *rd);
+    return rc;
+}
+
 int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
                         uint64_t tsize, const char *basis, uint64_t bsize)
 {
     ds_delta_cache_stats_t before, after;
     ds_delta_src_t bsrc, tsrc;
+    ds_retain_t *ret = NULL;
+    ds_retain_reader_t *rd = NULL;
     uint64_t dsize = 0;
-    int tfd = open_sized(target, tsize), bfd = open_sized(basis, bsize), dfd = -1;
+    int tfd = open_sized(target, tsize), bfd = basis ? open_sized(basis, bsize) : -1, dfd = -1;
 
     ds_delta_cache_stats(sy->dc, &before);
-    if (tfd >= 0 && bfd >= 0) {
+    if (tfd >= 0 && (bfd >= 0 || (basis == NULL &&
+                                  open_retained(sy, it->basis_sha256, &ret, &rd, &bsrc) == 0))) {
         ds_delta_src_fd(&tsrc, tfd, tsize);
-        ds_delta_src_fd(&bsrc, bfd, bsize);
+        if (bfd >= 0)
+            ds_delta_src_fd(&bsrc, bfd, bsize);
         if (ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, &dfd,
                                &dsize) == 0)
             close(dfd);
@@ -292,6 +313,8 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const 
         close(tfd);
     if (bfd >= 0)
         close(bfd);
+    ds_retain_reader_free(rd);
+    ds_retain_close(ret);
     ds_delta_cache_stats(sy->dc, &after);
     return after.dropped > before.dropped;
 }

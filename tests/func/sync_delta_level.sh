@@ -65,10 +65,10 @@ echo "  default: computed $(deltas "$tmp/b.json" computed), relevelled $(deltas 
   bad "a default run did not recompute the level-3 entry: $(cat "$tmp/b.json")"
 [ "$(entry_level)" = 19 ] || bad "after a default run the entry records level $(entry_level), want 19"
 run c --fast c
-[ "$(deltas "$tmp/c.json" computed)" = 0 ] && [ "$(deltas "$tmp/c.json" cached)" = 1 ] ||
+[ "$(deltas "$tmp/c.json" computed)" = 0 ] && [ "$(deltas "$tmp/c.json" cached)" -ge 1 ] ||
   bad "sync --fast did not use the level-19 entry: $(cat "$tmp/c.json")"
 run d --delta-level 9 d
-[ "$(deltas "$tmp/d.json" computed)" = 0 ] && [ "$(deltas "$tmp/d.json" cached)" = 1 ] ||
+[ "$(deltas "$tmp/d.json" computed)" = 0 ] && [ "$(deltas "$tmp/d.json" cached)" -ge 1 ] ||
   bad "sync --delta-level 9 did not use the level-19 entry: $(cat "$tmp/d.json")"
 [ "$(entry_level)" = 19 ] || bad "a lower-level run replaced the entry (level $(entry_level))"
 
