@@ -67,8 +67,8 @@ struct slot {
     size_t idx;
     ds_run_t *run;
     struct ds_pace pace;
-    uv_poll_t prd, pwr; /* rfd, and wfd when it differs */
-    int prd_fd, pwr_fd; /* -1: handle not initialised */
+    uv_poll_t *prd, *pwr; /* rfd, and wfd when it differs; NULL: none */
+    int prd_fd, pwr_fd;   /* the fd each one watches, -1 with NULL */
     uv_timer_t timer;
     uv_idle_t idle;
     struct ds_spawn_ctx spawn_ctx; /* agents under uv_spawn */
@@ -125,24 +125,6 @@ static void on_idle(uv_idle_t *h)
     slot_step(h->data);
 }
 
-/* Watches fd for events (0: stop); one handle per distinct fd. */
-static void watch_fd(struct slot *s, uv_poll_t *h, int *hfd, int fd, int events)
-{
-    if (fd < 0 || events == 0) {
-        if (*hfd >= 0)
-            uv_poll_stop(h);
-        return;
-    }
-    if (*hfd < 0) {
-        if (uv_poll_init(&s->e->loop, h, fd) < 0)
-            return;
-        h->data = s;
-        *hfd = fd;
-        s->handles++;
-    }
-    uv_poll_start(h, events, on_poll);
-}
-
 static void on_closed(uv_handle_t *h)
 {
     struct slot *s = h->data;
@@ -151,17 +133,58 @@ static void on_closed(uv_handle_t *h)
         free(s);
 }
 
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct slot *s = h->data;
+
+    free(h);
+    if (--s->handles == 0)
+        free(s);
+}
+
+/* Closes a fd watcher and forgets it. libuv finishes a close on a later
+ * loop turn, so its memory is never initialised again meanwhile (a run
+ * whose fds went away while a job was out, and came back when the job did
+ * in the same turn, re-initialised the closing handle: libuv aborted in
+ * uv__finish_close); the next watch gets a new handle. */
+static void unwatch_fd(uv_poll_t **h, int *hfd)
+{
+    if (*h != NULL)
+        uv_close((uv_handle_t *)*h, on_poll_closed);
+    *h = NULL;
+    *hfd = -1;
+}
+
+/* Watches fd for events (0: stop); one handle per distinct fd. */
+static void watch_fd(struct slot *s, uv_poll_t **h, int *hfd, int fd, int events)
+{
+    if (*h != NULL && fd >= 0 && fd != *hfd)
+        unwatch_fd(h, hfd); /* another fd under the same role */
+    if (fd < 0 || events == 0) {
+        if (*h != NULL)
+            uv_poll_stop(*h);
+        return;
+    }
+    if (*h == NULL) {
+        uv_poll_t *p = malloc(sizeof(*p));
+
+        if (p == NULL || uv_poll_init(&s->e->loop, p, fd) < 0) {
+            free(p);
+            return; /* unwatched: the run's timer still steps it */
+        }
+        p->data = s;
+        *h = p;
+        *hfd = fd;
+        s->handles++;
+    }
+    uv_poll_start(*h, events, on_poll);
+}
+
 /* Closes the fd watchers (before the transport closes its fds). */
 static void unwatch(struct slot *s)
 {
-    if (s->prd_fd >= 0) {
-        uv_close((uv_handle_t *)&s->prd, on_closed);
-        s->prd_fd = -1;
-    }
-    if (s->pwr_fd >= 0) {
-        uv_close((uv_handle_t *)&s->pwr, on_closed);
-        s->pwr_fd = -1;
-    }
+    unwatch_fd(&s->prd, &s->prd_fd);
+    unwatch_fd(&s->pwr, &s->pwr_fd);
 }
 
 /* Server i's result is final: tell the caller. */
@@ -256,6 +279,7 @@ static void slot_step(struct slot *s)
     wev = w.wfd >= 0 && (w.wev & POLLOUT) ? UV_WRITABLE : 0;
     if (w.rfd >= 0 && w.rfd == w.wfd) {
         watch_fd(s, &s->prd, &s->prd_fd, w.rfd, rev | wev);
+        unwatch_fd(&s->pwr, &s->pwr_fd);
     } else {
         watch_fd(s, &s->prd, &s->prd_fd, w.rfd, rev);
         watch_fd(s, &s->pwr, &s->pwr_fd, w.wfd, wev);
