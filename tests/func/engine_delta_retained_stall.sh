@@ -8,7 +8,8 @@
 # still for the whole computation (seconds). The delta server goes through
 # the agent, so its run waits on the worker with no fd to watch and
 # watches its pipes again when the job is back (the engine once reused a
-# closing poll handle there: libuv aborted in uv__finish_close).
+# closing poll handle there: libuv aborted in uv__finish_close). The
+# engine's own probe (-v, "the loop's longest stall") must stay under 1 s.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/engine.bash"
@@ -41,7 +42,7 @@ gen 1
 head -c 12000000 /dev/urandom >"$store/patches/s.bin"
 ds scan >/dev/null 2>&1 || bad "scan v2"
 
-ds sync --all --json >"$tmp/out.json" 2>"$tmp/err" &
+"$DISTSYNC" -v -c "$conf" sync --all --json >"$tmp/out.json" 2>"$tmp/err" &
 pid=$!
 st_pids+=("$pid")
 # every 50 ms: the bytes under other's target, big.bin's inode on delta's,
@@ -67,7 +68,7 @@ while True:
     if not alive: break
     time.sleep(0.05)
 PY
-wait "$pid" || bad "sync --all failed: $(head -c 600 "$tmp/err")"
+wait "$pid" || bad "sync --all failed: $(grep -v debug "$tmp/err" | head -c 600)"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["deltas"]; print(f"  deltas: {d}"); sys.exit(0 if d["computed"] == 1 else 1)' \
   "$tmp/out.json" || bad "want exactly one delta computed: $(head -c 300 "$tmp/out.json")"
 st_check_converged "$store/engines" "$tmp/t-delta/engines" "delta"
@@ -98,5 +99,15 @@ if stall > 2.0:
     sys.exit(f"FAIL: other's transfer stalled {stall:.2f} s while the delta server computed its delta")
 if pub is None or first is None or pub < first:
     sys.exit("FAIL: the delta did not overlap other's transfer (published before it began)")
+PY
+# the engine's own probe (-v: "the loop's longest stall") agrees
+python3 - "$tmp/err" <<'PY' || fail=1
+import re, sys
+m = re.findall(r"the loop's longest stall ([0-9.]+) ms", open(sys.argv[1]).read())
+if not m:
+    sys.exit("FAIL: no stall figure in the -v log")
+print(f"  the loop's longest stall (engine probe): {max(map(float, m)):.1f} ms")
+if max(map(float, m)) >= 1000:
+    sys.exit(f"FAIL: the engine's loop stalled {max(map(float, m)):.1f} ms")
 PY
 st_exit "another server moves while a retained basis's delta computes"
