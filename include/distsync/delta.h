@@ -65,7 +65,8 @@ typedef struct ds_delta_opts {
 
 /* Delta formats a cache entry may hold. */
 #define DS_DELTA_FMT_RSYNC  0 /* librsync delta (protocol 1, 2; signature fallback) */
-#define DS_DELTA_FMT_ZPATCH 1 /* zpatch (protocol 3; include/distsync/zpatch.h) */
+#define DS_DELTA_FMT_ZPATCH  1 /* zpatch (protocol 3; include/distsync/zpatch.h) */
+#define DS_DELTA_FMT_ZPATCH2 2 /* zpatch stream version 2, BSDIFF records (protocol 5) */
 
 typedef struct ds_delta_stats {
     uint64_t basis_bytes;   /* basis bytes signed */
@@ -151,7 +152,7 @@ DS_MUST_CHECK int ds_delta_cache_get_or_compute(ds_delta_cache_t *c,
 
 /*
  * ds_delta_cache_get_or_compute for a delta format (DS_DELTA_FMT_*): each
- * format has its own entry per pair (<basis>-<target>.rsd / .zpd). A zpatch
+ * format has its own entry per pair (<basis>-<target>.rsd / .zpd / .zpb). A zpatch
  * is compressed at the cache's opts zpatch_level and checked by applying it
  * like a librsync delta. A cached zpatch made at that level or a higher one
  * is used; one made at a lower level is recomputed and replaced (counted in

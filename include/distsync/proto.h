@@ -22,10 +22,11 @@
 
 #define DS_PROTO_MAGIC          0x44534150u /* "DSAP" */
 #define DS_PROTO_VERSION_MIN    1
-#define DS_PROTO_VERSION_MAX    4
+#define DS_PROTO_VERSION_MAX    5
 #define DS_PROTO_VERSION_ADOPT  2 /* first version with ADOPT */
 #define DS_PROTO_VERSION_ZPATCH 3 /* first version with zpatch DELTA runs */
 #define DS_PROTO_VERSION_COND   4 /* packed MANIFEST_DATA/LIST_DATA, *_SAME */
+#define DS_PROTO_VERSION_BSDIFF 5 /* zpatch stream version 2 (BSDIFF records) */
 #define DS_PROTO_HDR_LEN        12
 #define DS_PROTO_MAX_PAYLOAD    (8u << 20)                    /* 8 MiB */
 #define DS_PROTO_MAX_DATA       (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */

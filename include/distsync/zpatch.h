@@ -17,7 +17,28 @@
  *             [basis_off, basis_off + basis_len) as its prefix;
  *             1 <= raw_len <= DS_ZPATCH_SEG_MAX
  *     2 COPY  u64 basis_off, u64 len: basis bytes copied as they are
+ *     3 BSDIFF (stream version 2 only) u64 basis_off, u64 basis_len,
+ *             u32 raw_len, u32 ctrl_len, u32 ctrl_comp, u32 extra_len,
+ *             u32 extra_comp, u32 diff_comp, then three zstd frames of
+ *             ctrl_comp, extra_comp and diff_comp bytes decompressing to
+ *             ctrl_len, extra_len and raw_len - extra_len bytes (a part of
+ *             0 bytes has no frame: its comp length is 0);
+ *             1 <= raw_len <= DS_ZPATCH_BS_SEG_MAX, ctrl_len at most
+ *             DS_ZPATCH_BS_CTRL_MAX, frames with windows of at most
+ *             2^DS_ZPATCH_BS_WINDOW_LOG bytes. ctrl is a sequence of
+ *             triples of LEB128 varints (add, extra, seek; seek zigzag-
+ *             coded, signed): add bytes, each the next diff byte plus the
+ *             basis byte at the position (mod 256; the position starts at
+ *             basis_off and advances with it), then extra bytes taken as
+ *             they are from the extra part, then the position moves by
+ *             seek; it must stay within the basis range. A record ends with
+ *             every part consumed exactly.
  *     0 END   the stream ends here; the records produced target_size bytes
+ *
+ * Stream version 1 (protocol 3 and 4) has records 1, 2 and 0; version 2
+ * (protocol 5) adds BSDIFF, which a rebuilt executable rewards: shifted
+ * addresses become small byte-wise differences along long alignments
+ * (C. Percival's method, src/delta/zpatch_bsdiff.c).
  *
  * A target larger than one segment is split into segments (windows) that
  * each carry their own basis range, so the receiver's memory is bounded by
@@ -42,6 +63,15 @@
  * window of this size around its proportional position (each frame reloads
  * its prefix into the match finder: the window bounds the CPU per segment). */
 #define DS_ZPATCH_WINDOW (DS_ZPATCH_SEG_MAX + (32u << 20))
+/* BSDIFF records: target bytes per record, control bytes per record, the
+ * largest basis the encoder suffix-sorts (4 bytes of index per basis byte:
+ * 128 MiB at most) and the frames' window. */
+#define DS_ZPATCH_BS_SEG_MAX    (8u << 20)
+#define DS_ZPATCH_BS_CTRL_MAX   (8u << 20)
+#define DS_ZPATCH_BS_BASIS_MAX  (32u << 20)
+#define DS_ZPATCH_BS_WINDOW_LOG 23
+#define DS_ZPATCH_BS_REC_LEN    41 /* kind byte and fields */
+#define DS_ZPATCH_REC_BSDIFF    3
 /* Default zstd level (bytes vs console CPU: README "Delta format"). */
 #define DS_ZPATCH_LEVEL_DEFAULT 19
 /* The level of a run-now's --fast (README "Delta format": the curve). */
@@ -52,6 +82,7 @@ typedef struct ds_zpatch_stats {
     uint64_t copies;       /* COPY records (identical chunks, merged) */
     uint64_t copied_bytes; /* target bytes they cover */
     uint64_t delta_bytes;  /* stream bytes written */
+    uint64_t bsdiff;       /* BSDIFF records (0: another candidate won) */
 } ds_zpatch_stats_t;
 
 /*
@@ -70,6 +101,17 @@ typedef struct ds_zpatch_stats {
 DS_MUST_CHECK int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                    int level, const uint8_t *basis_sha256,
                                    const uint8_t *target_sha256, int out_fd, ds_zpatch_stats_t *st);
+
+/*
+ * ds_zpatch_encode writing stream version version (1 or 2). Version 2 adds
+ * a third candidate when the basis has 1 to DS_ZPATCH_BS_BASIS_MAX bytes
+ * and copies cover less than 90% of the target: BSDIFF records over the
+ * whole basis; the smallest of the three is kept. Memory: that of
+ * ds_zpatch_encode plus 4 bytes per basis byte and 24 MiB.
+ */
+int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
+                       int version, const uint8_t *basis_sha256, const uint8_t *target_sha256,
+                       int out_fd, ds_zpatch_stats_t *st);
 
 /* Gives read access to [off, off + len) of a basis; *p stays valid until
  * release is called with it. Returns 0 or a negative error. */
@@ -105,6 +147,10 @@ typedef struct ds_zpatch_dec ds_zpatch_dec_t;
  * decoder) writing through out. Returns 0 or DS_ENOMEM. */
 DS_MUST_CHECK int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out,
                                     void *out_ctx, ds_zpatch_dec_t **d);
+
+/* The highest stream version d accepts (1 or 2; 2 unless set): a version 3
+ * or 4 receiver allows 1 only. */
+void ds_zpatch_dec_max_version(ds_zpatch_dec_t *d, int version);
 
 /* Frees a decoder (and any basis range it holds). NULL is a no-op. */
 void ds_zpatch_dec_free(ds_zpatch_dec_t *d);

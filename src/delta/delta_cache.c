@@ -38,6 +38,7 @@
 
 #define ENTRY_SUFFIX   ".rsd" /* librsync delta */
 #define ZP_SUFFIX      ".zpd" /* zpatch (same length) */
+#define ZP2_SUFFIX     ".zpb" /* zpatch with BSDIFF records */
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
 #define TRAILER_MAGIC  "DSDCSUM2"
@@ -72,7 +73,9 @@ static void entry_path(const ds_delta_cache_t *c, int fmt, const uint8_t *b, con
     ds_hex(b, DS_SHA256_LEN, bh);
     ds_hex(t, DS_SHA256_LEN, th);
     snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th,
-             fmt == DS_DELTA_FMT_ZPATCH ? ZP_SUFFIX : ENTRY_SUFFIX);
+             fmt == DS_DELTA_FMT_ZPATCH2  ? ZP2_SUFFIX
+             : fmt == DS_DELTA_FMT_ZPATCH ? ZP_SUFFIX
+                                          : ENTRY_SUFFIX);
 }
 
 static int is_entry(const char *name)
@@ -81,7 +84,8 @@ static int is_entry(const char *name)
 
     return len == 4 * DS_SHA256_LEN + 1 + strlen(ENTRY_SUFFIX) &&
            (strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0 ||
-            strcmp(name + len - strlen(ZP_SUFFIX), ZP_SUFFIX) == 0);
+            strcmp(name + len - strlen(ZP_SUFFIX), ZP_SUFFIX) == 0 ||
+            strcmp(name + len - strlen(ZP2_SUFFIX), ZP2_SUFFIX) == 0);
 }
 
 /* Removes a tmp.<pid>.<n> file whose writer is gone or that is stale. */
@@ -351,8 +355,8 @@ static const char *check_entry(int fd, int fmt, uint64_t *size, int *level, int 
     if (len != (uint64_t)(st.st_size - tlen))
         return "length in the trailer does not match the file";
     if (pread(fd, head, 4, 0) != 4 ||
-        memcmp(head, fmt == DS_DELTA_FMT_ZPATCH ? DS_ZPATCH_MAGIC : delta_magic, 4) != 0)
-        return fmt == DS_DELTA_FMT_ZPATCH ? "not a zpatch" : "not a librsync delta";
+        memcmp(head, fmt != DS_DELTA_FMT_RSYNC ? DS_ZPATCH_MAGIC : delta_magic, 4) != 0)
+        return fmt != DS_DELTA_FMT_RSYNC ? "not a zpatch" : "not a librsync delta";
     if (hash_fd(fd, len, &sum) < 0)
         return "cannot read it";
     if (sum != get_be64(t + 16))
@@ -404,12 +408,13 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *
 
 /* Computes and checks the delta into a new tmp file; returns its fd. */
 /* The zpatch of the pair, checked by applying it. */
-static int compute_zpatch(ds_delta_cache_t *c, const uint8_t *bsha, const uint8_t *tsha,
+static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha,
                           const ds_delta_src_t *basis, const ds_delta_src_t *target, int fd,
                           uint64_t *size)
 {
     ds_zpatch_stats_t st;
-    int rc = ds_zpatch_encode(basis, target, c->opts.zpatch_level, bsha, tsha, fd, &st);
+    int rc = ds_zpatch_encode_v(basis, target, c->opts.zpatch_level,
+                                fmt == DS_DELTA_FMT_ZPATCH2 ? 2 : 1, bsha, tsha, fd, &st);
 
     if (rc == 0)
         rc = ds_zpatch_check(basis, fd, st.delta_bytes, target->size, tsha);
@@ -435,8 +440,8 @@ static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const 
         return -errno;
     o.basis_sha256 = bsha;
     o.target_sha256 = tsha;
-    if (fmt == DS_DELTA_FMT_ZPATCH) {
-        rc = compute_zpatch(c, bsha, tsha, basis, target, fd, &st.delta_bytes);
+    if (fmt != DS_DELTA_FMT_RSYNC) {
+        rc = compute_zpatch(c, fmt, bsha, tsha, basis, target, fd, &st.delta_bytes);
     } else {
         rc = ds_delta_compute(basis, target, &o, fd, &st);
         if (rc == 0)
@@ -512,7 +517,7 @@ int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA25
 {
     char path[4096];
 
-    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_ZPATCH; fmt++) {
+    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_ZPATCH2; fmt++) {
         entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT)
             return -errno;

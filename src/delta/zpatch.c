@@ -29,7 +29,7 @@
 
 struct enc {
     const ds_delta_src_t *basis, *target;
-    int fd, level;
+    int fd, level, version;
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
     size_t zcap;
@@ -226,14 +226,20 @@ static int write_copy(struct enc *e, uint64_t boff, uint64_t len)
     return write_all(e, rec, sizeof(rec));
 }
 
+static int write_header(struct enc *e, uint8_t version)
+{
+    uint8_t hdr[DS_ZPATCH_HDR_LEN] = {'D', 'S', 'Z', 'P', version, 0, 0, 0};
+
+    put_be(hdr + 8, e->target->size, 8);
+    return write_all(e, hdr, sizeof(hdr));
+}
+
 /* Writes one complete stream for the runs v[0, n). */
 static int encode_spans(struct enc *e, const ds_zp_span_t *v, size_t n)
 {
-    uint8_t hdr[DS_ZPATCH_HDR_LEN] = {'D', 'S', 'Z', 'P', 1, 0, 0, 0}, end = 0;
-    int rc;
+    int rc = write_header(e, 1);
+    uint8_t end = 0;
 
-    put_be(hdr + 8, e->target->size, 8);
-    rc = write_all(e, hdr, sizeof(hdr));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int left = i > 0 && v[i - 1].copy, right = i + 1 < n && v[i + 1].copy;
         uint64_t a = left ? v[i - 1].boff + v[i - 1].len : 0, b = right ? v[i + 1].boff : a;
@@ -263,23 +269,92 @@ static int move_down(int fd, uint64_t to, uint64_t from, uint64_t len, uint8_t *
     return 0;
 }
 
+/* Writes one stream of BSDIFF records against the whole basis (stream
+ * version 2). Returns DS_ETOOBIG / DS_ERANGE when the candidate does not
+ * fit its bounds (nothing usable written), or an error. */
+static int encode_bsdiff(struct enc *e)
+{
+    ds_zp_bs_t *bs = NULL;
+    uint64_t toff = 0;
+    uint8_t end = 0;
+    int rc = load_range(e, 0, e->basis->size);
+
+    if (rc == 0)
+        rc = ds__zp_bs_new(e->pre, (size_t)e->basis->size, &bs);
+    if (rc == 0)
+        rc = write_header(e, 2);
+    while (rc == 0 && toff < e->target->size) {
+        uint64_t left = e->target->size - toff;
+        size_t n = left < DS_ZPATCH_BS_SEG_MAX ? (size_t)left : DS_ZPATCH_BS_SEG_MAX, len = 0;
+
+        rc = read_exact(e->target, toff, e->seg, n);
+        if (rc == 0)
+            rc = ds__zp_bs_record(bs, 0, e->seg, n, e->cctx, e->level, e->zbuf, e->zcap, &len);
+        if (rc == 0)
+            rc = write_all(e, e->zbuf, len);
+        e->st.bsdiff++;
+        toff += n;
+    }
+    ds__zp_bs_free(bs);
+    return rc == 0 ? write_all(e, &end, 1) : rc;
+}
+
+/* The candidate just written at start + best (e->st) against the best so
+ * far (*best_st, best bytes at start): moves it down when smaller, else
+ * restores the best's stats. */
+static int keep_smaller(struct enc *e, off_t start, ds_zpatch_stats_t *best_st)
+{
+    uint64_t a = best_st->delta_bytes, b = e->st.delta_bytes;
+    int rc = 0;
+
+    if (b < a) {
+        rc = move_down(e->fd, (uint64_t)start, (uint64_t)start + a, b, e->seg, DS_ZPATCH_SEG_MAX);
+        *best_st = e->st;
+    }
+    e->st = *best_st;
+    return rc;
+}
+
+/* Runs one more candidate after the best so far: fn writes it from the
+ * file's position with fresh stats; a candidate out of its bounds
+ * (DS_ETOOBIG, DS_ERANGE) is dropped. */
+static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e), int keep_copied)
+{
+    ds_zpatch_stats_t best = e->st;
+    int rc;
+
+    e->st = (ds_zpatch_stats_t){.copied_bytes = keep_copied ? best.copied_bytes : 0};
+    rc = fn(e);
+    if (rc == DS_ETOOBIG || rc == DS_ERANGE) {
+        e->st = best;
+        return 0;
+    }
+    return rc < 0 ? rc : keep_smaller(e, start, &best);
+}
+
+static int encode_whole(struct enc *e)
+{
+    ds_zp_span_t whole = {0, e->target->size, 0, 0};
+
+    return encode_spans(e, &whole, e->target->size ? 1 : 0);
+}
+
 /*
  * Candidates, smallest kept: COPY records for identical chunks with zstd
- * for the runs between them, and (unless copies cover nearly all of the
- * file, where the first is as good and far cheaper) zstd over the whole
- * file with the whole basis or its windows. Both are written to the output
- * one after the other; the loser is cut off.
+ * for the runs between them; unless copies cover nearly all of the file
+ * (where the first is as good and far cheaper), zstd over the whole file
+ * with the whole basis or its windows, and (stream version 2, a basis of
+ * at most DS_ZPATCH_BS_BASIS_MAX) BSDIFF records. Each is written after
+ * the best so far; a smaller one moves down, and the rest is cut off.
  */
 static int encode(struct enc *e, const uint8_t *tsha)
 {
     uint8_t got[DS_SHA256_LEN];
-    ds_zp_span_t *v = NULL, whole = {0, e->target->size, 0, 0};
+    ds_zp_span_t *v = NULL;
     ds_sha256_t sha;
-    ds_zpatch_stats_t first;
     off_t start = lseek(e->fd, 0, SEEK_CUR);
-    uint64_t a, b;
     size_t n = 0;
-    int rc = ds_sha256_init(&sha);
+    int rc = ds_sha256_init(&sha), few;
 
     if (rc == 0)
         rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
@@ -291,21 +366,14 @@ static int encode(struct enc *e, const uint8_t *tsha)
     if (rc == 0)
         rc = encode_spans(e, v, n);
     free(v);
-    if (rc < 0 || e->st.copied_bytes == 0 || e->st.copied_bytes >= e->target->size / 10 * 9 ||
-        start < 0)
+    few = e->st.copied_bytes < e->target->size / 10 * 9;
+    if (rc < 0 || start < 0 || !few)
         return rc;
-    first = e->st;
-    a = first.delta_bytes;
-    e->st.segments = e->st.copies = 0;
-    e->st.delta_bytes = 0;
-    rc = encode_spans(e, &whole, e->target->size ? 1 : 0);
-    b = e->st.delta_bytes;
-    if (rc == 0 && b < a) { /* the whole-file zstd wins: move it down */
-        rc = move_down(e->fd, (uint64_t)start, (uint64_t)start + a, b, e->seg, DS_ZPATCH_SEG_MAX);
-        e->st.copied_bytes = 0;
-    } else if (rc == 0) {
-        e->st = first;
-    }
+    if (e->st.copied_bytes > 0)
+        rc = try_candidate(e, start, encode_whole, 0);
+    if (rc == 0 && e->version >= 2 && e->basis->size > 0 &&
+        e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
+        rc = try_candidate(e, start, encode_bsdiff, 0);
     if (rc == 0 && (ftruncate(e->fd, start + (off_t)e->st.delta_bytes) < 0 ||
                     lseek(e->fd, start + (off_t)e->st.delta_bytes, SEEK_SET) < 0))
         rc = -errno;
@@ -316,7 +384,14 @@ int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_src_t *target, 
                      const uint8_t *basis_sha256, const uint8_t *target_sha256, int out_fd,
                      ds_zpatch_stats_t *st)
 {
-    struct enc e = {.basis = basis, .target = target, .fd = out_fd};
+    return ds_zpatch_encode_v(basis, target, level, 1, basis_sha256, target_sha256, out_fd, st);
+}
+
+int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
+                       int version, const uint8_t *basis_sha256, const uint8_t *target_sha256,
+                       int out_fd, ds_zpatch_stats_t *st)
+{
+    struct enc e = {.basis = basis, .target = target, .fd = out_fd, .version = version};
     uint64_t plen = basis->size < PREFIX_WIN ? basis->size : PREFIX_WIN;
     int rc = DS_ENOMEM;
 

@@ -29,4 +29,30 @@ DS_MUST_CHECK int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t
                                ds_sha256_t *tsha, ds_zp_span_t **spans, size_t *n,
                                uint64_t *copied);
 
+/* BSDIFF records (zpatch_bsdiff.c): a suffix array of one basis range. */
+typedef struct ds_zp_bs ds_zp_bs_t;
+struct ZSTD_CCtx_s;
+
+/*
+ * Suffix-sorts old[0, on) (borrowed: must outlive the index; on at most
+ * DS_ZPATCH_BS_BASIS_MAX). Memory: 4 bytes per basis byte, plus 24 MiB of
+ * stream buffers. Returns 0 or DS_ENOMEM.
+ */
+int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out);
+
+/* Frees an index. NULL is a no-op. */
+void ds__zp_bs_free(ds_zp_bs_t *b);
+
+/*
+ * Writes to out[0, cap) one BSDIFF record (kind byte included) turning the
+ * indexed basis, found at basis offset boff, into nw[0, nn) (1 to
+ * DS_ZPATCH_BS_SEG_MAX bytes); *len is its size. cap must hold three
+ * frames (ZSTD_compressBound(DS_ZPATCH_BS_SEG_MAX) + 64 suffices).
+ * Returns 0; DS_ETOOBIG (control stream over DS_ZPATCH_BS_CTRL_MAX) or
+ * DS_ERANGE (inputs so repetitive that the search ran over its CPU budget):
+ * the caller drops the candidate; DS_EDELTA (zstd failed); -EINVAL.
+ */
+int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
+                     struct ZSTD_CCtx_s *cctx, int level, uint8_t *out, size_t cap, size_t *len);
+
 #endif

@@ -21,28 +21,7 @@
 
 #include "distsync/error.h"
 #include "distsync/zpatch.h"
-
-#define OUT_CAP  (256u << 10)
-#define COPY_MAX (1u << 20) /* basis bytes read at once by a COPY record */
-
-enum { S_HDR, S_KIND, S_ZREC, S_CREC, S_FHDR, S_FRAME, S_END, S_FAIL };
-
-struct ds_zpatch_dec {
-    const ds_zpatch_basis_t *basis;
-    ds_zpatch_out_fn out;
-    void *out_ctx;
-    int state, err;
-    char why[160];
-    uint8_t acc[32]; /* header / record / frame header being gathered */
-    size_t have, need;
-    uint64_t target_size, produced;
-    /* current ZSTD record */
-    uint64_t boff, blen;
-    uint32_t raw_len, comp_len, consumed, made;
-    const void *pre;
-    ZSTD_DCtx *dctx;
-    uint8_t *obuf;
-};
+#include "zpatch_dec_int.h"
 
 static uint64_t get_be(const uint8_t *p, int n)
 {
@@ -53,10 +32,7 @@ static uint64_t get_be(const uint8_t *p, int n)
     return v;
 }
 
-static int fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
+int ds__zpatch_fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -70,7 +46,7 @@ static int fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
     return code;
 }
 
-static void release_pre(ds_zpatch_dec_t *d)
+void ds__zpatch_release(ds_zpatch_dec_t *d)
 {
     if (d->pre != NULL)
         d->basis->release(d->basis->ctx, d->pre, d->blen);
@@ -90,6 +66,7 @@ int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out, void
     d->out_ctx = out_ctx;
     d->state = S_HDR;
     d->need = DS_ZPATCH_HDR_LEN;
+    d->max_version = 2;
     d->dctx = ZSTD_createDCtx();
     d->obuf = malloc(OUT_CAP);
     if (d->dctx == NULL || d->obuf == NULL) {
@@ -107,10 +84,16 @@ void ds_zpatch_dec_free(ds_zpatch_dec_t *d)
 {
     if (d == NULL)
         return;
-    release_pre(d);
+    ds__zpatch_release(d);
+    ds__zpatch_bs_free(d);
     ZSTD_freeDCtx(d->dctx);
     free(d->obuf);
     free(d);
+}
+
+void ds_zpatch_dec_max_version(ds_zpatch_dec_t *d, int version)
+{
+    d->max_version = version;
 }
 
 const char *ds_zpatch_dec_error(const ds_zpatch_dec_t *d)
@@ -123,24 +106,24 @@ uint64_t ds_zpatch_dec_target_size(const ds_zpatch_dec_t *d)
     return d->target_size;
 }
 
-static int emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
+int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
 {
     int rc;
 
     if (n > d->target_size - d->produced)
-        return fail(d, DS_ETOOBIG, "output past the declared target size %llu bytes",
+        return ds__zpatch_fail(d, DS_ETOOBIG, "output past the declared target size %llu bytes",
                     (unsigned long long)d->target_size);
     rc = d->out(d->out_ctx, p, n);
     if (rc < 0)
-        return fail(d, rc, "writing the output: %s", ds_strerror(rc));
+        return ds__zpatch_fail(d, rc, "writing the output: %s", ds_strerror(rc));
     d->produced += n;
     return 0;
 }
 
-static int check_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what)
+int ds__zpatch_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what)
 {
     if (off > d->basis->size || len > d->basis->size - off)
-        return fail(d, DS_ERANGE, "%s range %llu+%llu outside the basis (%llu bytes)", what,
+        return ds__zpatch_fail(d, DS_ERANGE, "%s range %llu+%llu outside the basis (%llu bytes)", what,
                     (unsigned long long)off, (unsigned long long)len,
                     (unsigned long long)d->basis->size);
     return 0;
@@ -149,19 +132,19 @@ static int check_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const cha
 /* COPY record: basis bytes out as they are, a bounded range at a time. */
 static int do_copy(ds_zpatch_dec_t *d, uint64_t off, uint64_t len)
 {
-    int rc = check_range(d, off, len, "COPY");
+    int rc = ds__zpatch_range(d, off, len, "COPY");
 
     if (rc == 0 && len > d->target_size - d->produced)
-        rc = fail(d, DS_ETOOBIG, "COPY past the declared target size");
+        rc = ds__zpatch_fail(d, DS_ETOOBIG, "COPY past the declared target size");
     while (rc == 0 && len > 0) {
         uint64_t n = len > COPY_MAX ? COPY_MAX : len;
         const void *p;
 
         rc = d->basis->get(d->basis->ctx, off, n, &p);
         if (rc < 0)
-            return fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)off,
+            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)off,
                         (unsigned long long)n, ds_strerror(rc));
-        rc = emit(d, p, (size_t)n);
+        rc = ds__zpatch_emit(d, p, (size_t)n);
         d->basis->release(d->basis->ctx, p, n);
         off += n;
         len -= n;
@@ -181,24 +164,24 @@ static int start_zrec(ds_zpatch_dec_t *d)
     d->consumed = d->made = 0;
     if (d->raw_len == 0 || d->raw_len > DS_ZPATCH_SEG_MAX || d->comp_len == 0 ||
         d->comp_len > ZSTD_compressBound(DS_ZPATCH_SEG_MAX))
-        return fail(d, DS_EDELTA, "ZSTD record with raw length %u, compressed length %u",
+        return ds__zpatch_fail(d, DS_EDELTA, "ZSTD record with raw length %u, compressed length %u",
                     d->raw_len, d->comp_len);
     if (d->raw_len > d->target_size - d->produced)
-        return fail(d, DS_ETOOBIG, "ZSTD record past the declared target size");
-    rc = check_range(d, d->boff, d->blen, "ZSTD prefix");
+        return ds__zpatch_fail(d, DS_ETOOBIG, "ZSTD record past the declared target size");
+    rc = ds__zpatch_range(d, d->boff, d->blen, "ZSTD prefix");
     if (rc < 0)
         return rc;
     if (d->blen > 0) {
         rc = d->basis->get(d->basis->ctx, d->boff, d->blen, &d->pre);
         if (rc < 0) {
             d->pre = NULL;
-            return fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)d->boff,
+            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)d->boff,
                         (unsigned long long)d->blen, ds_strerror(rc));
         }
     }
     ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
     if (d->blen > 0 && ZSTD_isError(ZSTD_DCtx_refPrefix(d->dctx, d->pre, (size_t)d->blen)))
-        return fail(d, DS_ENOMEM, "zstd refused the prefix");
+        return ds__zpatch_fail(d, DS_ENOMEM, "zstd refused the prefix");
     d->state = S_FHDR;
     d->have = 0;
     return 0;
@@ -212,11 +195,11 @@ static int check_fhdr(ds_zpatch_dec_t *d)
     size_t r = ZSTD_getFrameHeader(&h, d->acc, d->have);
 
     if (ZSTD_isError(r))
-        return fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
+        return ds__zpatch_fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
     if (r > 0)
-        return d->have < d->comp_len ? 1 : fail(d, DS_ECORRUPT, "zstd frame header truncated");
+        return d->have < d->comp_len ? 1 : ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame header truncated");
     if (h.frameType != ZSTD_frame || h.frameContentSize != d->raw_len)
-        return fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes", d->raw_len);
+        return ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes", d->raw_len);
     return 0;
 }
 
@@ -230,16 +213,16 @@ static int frame_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
         size_t r = ZSTD_decompressStream(d->dctx, &ob, &in);
 
         if (ZSTD_isError(r))
-            return fail(d, DS_ECORRUPT, "zstd: %s", ZSTD_getErrorName(r));
+            return ds__zpatch_fail(d, DS_ECORRUPT, "zstd: %s", ZSTD_getErrorName(r));
         if (ob.pos > d->raw_len - d->made)
-            return fail(d, DS_ETOOBIG, "zstd frame decompresses past its %u bytes", d->raw_len);
+            return ds__zpatch_fail(d, DS_ETOOBIG, "zstd frame decompresses past its %u bytes", d->raw_len);
         d->made += (uint32_t)ob.pos;
-        if (ob.pos > 0 && emit(d, d->obuf, ob.pos) < 0)
+        if (ob.pos > 0 && ds__zpatch_emit(d, d->obuf, ob.pos) < 0)
             return d->err;
         if (r == 0) { /* frame complete */
             if (d->consumed + in.pos != d->comp_len || d->made != d->raw_len)
-                return fail(d, DS_ECORRUPT, "zstd frame does not fill its record");
-            release_pre(d);
+                return ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame does not fill its record");
+            ds__zpatch_release(d);
             d->state = S_KIND;
             d->have = 0;
             d->need = 1;
@@ -250,7 +233,7 @@ static int frame_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
     }
     d->consumed += (uint32_t)in.pos;
     if (d->consumed == d->comp_len)
-        return fail(d, DS_ECORRUPT, "zstd frame truncated");
+        return ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame truncated");
     return 0;
 }
 
@@ -259,9 +242,11 @@ static int gathered(ds_zpatch_dec_t *d)
 {
     switch (d->state) {
     case S_HDR:
-        if (memcmp(d->acc, DS_ZPATCH_MAGIC, 4) != 0 || d->acc[4] != 1 || d->acc[5] != 0 ||
-            d->acc[6] != 0 || d->acc[7] != 0)
-            return fail(d, DS_EDELTA, "not a zpatch version 1 stream");
+        if (memcmp(d->acc, DS_ZPATCH_MAGIC, 4) != 0 || d->acc[4] < 1 ||
+            d->acc[4] > d->max_version || d->acc[5] != 0 || d->acc[6] != 0 || d->acc[7] != 0)
+            return ds__zpatch_fail(d, DS_EDELTA, "not a zpatch stream of version 1 to %d",
+                                   d->max_version);
+        d->version = d->acc[4];
         d->target_size = get_be(d->acc + 8, 8);
         d->state = S_KIND;
         d->need = 1;
@@ -269,18 +254,25 @@ static int gathered(ds_zpatch_dec_t *d)
     case S_KIND:
         if (d->acc[0] == 0) {
             if (d->produced != d->target_size)
-                return fail(d, DS_EDELTA, "stream ends after %llu of %llu bytes",
+                return ds__zpatch_fail(d, DS_EDELTA, "stream ends after %llu of %llu bytes",
                             (unsigned long long)d->produced, (unsigned long long)d->target_size);
             d->state = S_END;
             return 0;
         }
+        if (d->acc[0] == DS_ZPATCH_REC_BSDIFF && d->version >= 2) {
+            d->state = S_BREC;
+            d->need = DS_ZPATCH_BS_REC_LEN - 1;
+            break;
+        }
         if (d->acc[0] != 1 && d->acc[0] != 2)
-            return fail(d, DS_EDELTA, "unknown record kind %u", d->acc[0]);
+            return ds__zpatch_fail(d, DS_EDELTA, "unknown record kind %u", d->acc[0]);
         d->state = d->acc[0] == 1 ? S_ZREC : S_CREC;
         d->need = d->acc[0] == 1 ? 24 : 16;
         break;
     case S_ZREC:
         return start_zrec(d);
+    case S_BREC:
+        return ds__zpatch_bs_start(d);
     case S_CREC:
         d->state = S_KIND;
         d->need = 1;
@@ -297,8 +289,13 @@ int ds_zpatch_dec_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
         size_t k;
 
         if (d->state == S_END)
-            return fail(d, DS_EDELTA, "data after the end of the stream");
-        if (d->state == S_FRAME) {
+            return ds__zpatch_fail(d, DS_EDELTA, "data after the end of the stream");
+        if (d->state == S_BPART) {
+            k = d->bs.comp[d->bs.part] - d->bs.consumed;
+            k = k < n ? k : n;
+            if (ds__zpatch_bs_feed(d, p, k) < 0)
+                return d->err;
+        } else if (d->state == S_FRAME) {
             k = d->comp_len - d->consumed;
             k = k < n ? k : n;
             if (frame_feed(d, p, k) < 0)
@@ -336,7 +333,7 @@ int ds_zpatch_dec_finish(ds_zpatch_dec_t *d)
     if (d->state == S_FAIL)
         return d->err;
     if (d->state != S_END)
-        return fail(d, DS_EDELTA, "stream truncated");
+        return ds__zpatch_fail(d, DS_EDELTA, "stream truncated");
     return 0;
 }
 

@@ -189,6 +189,16 @@ static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd
     return 0;
 }
 
+/* The delta format a session's receiver applies. */
+static int delta_fmt(ds_session_t *ss)
+{
+    unsigned v = ds_session_version(ss);
+
+    return v >= DS_PROTO_VERSION_BSDIFF   ? DS_DELTA_FMT_ZPATCH2
+           : v >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
+                                          : DS_DELTA_FMT_RSYNC;
+}
+
 /* Gets the item's delta from the cache (computing it if needed): basis
  * from a store file holding that content, else from the retain store. */
 static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
@@ -199,8 +209,7 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
     int bfd = -1, rc = DS_ENOTFOUND;
-    int fmt = ds_session_version(sd->ss) >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
-                                                                    : DS_DELTA_FMT_RSYNC;
+    int fmt = delta_fmt(sd->ss);
 
     ds_delta_src_fd(&tsrc, tfd, it->size);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
@@ -241,8 +250,7 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item
 {
     const struct sfile_row *row;
 
-    *fmt = ds_session_version(ss) >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
-                                                             : DS_DELTA_FMT_RSYNC;
+    *fmt = delta_fmt(ss);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
         return 0;

@@ -7,7 +7,8 @@
  * tmp file through ds__apply_file_write (size-checked and hashed there), so
  * the SHA-256 check at FILE_COMMIT is the same as for every other file.
  * Memory: one segment's zstd window (at most DS_ZPATCH_SEG_MAX), its basis
- * range (at most DS_ZPATCH_WINDOW) and 256 KiB.
+ * range (at most DS_ZPATCH_WINDOW) and 256 KiB; a BSDIFF record (version 5)
+ * its control and extra parts and an 8 MiB window (at most 24 MiB).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id)
     o->f = f;
     if (ds_zpatch_dec_new(f->zbasis, write_out, o, &f->zdec) < 0)
         return ds__apply_file_fail(ap, f, id, DS_ENOMEM, "out of memory for a zpatch"), 1;
+    ds_zpatch_dec_max_version(f->zdec, ap->version >= DS_PROTO_VERSION_BSDIFF ? 2 : 1);
     return 0;
 }
 

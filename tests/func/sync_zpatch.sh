@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A rebuilt binary: every 4 KiB block has shifted pointers (addresses moved
 # by an inserted function), which defeats block matching. A version 3 agent
-# gets a zpatch (zstd with the old build as prefix): far fewer bytes on the
+# or later gets a zpatch (zstd with the old build as prefix, or BSDIFF records): far fewer bytes on the
 # wire than the librsync delta a version 2 agent (DISTSYNC_TEST_MAX_PROTOCOL)
 # still gets; both converge to the same bytes. The rebuilt file is also
 # renamed (libx.so.1.2 -> libx.so.1.3) and shares no 64 KiB chunk with the
@@ -48,7 +48,7 @@ echo "  wire: zpatch (v3) $zw bytes, librsync (v2) $rw bytes, file $(stat -c %s 
 [ "$rw" -gt 0 ] || bad "no bytes on the wire for the v2 server"
 # the zpatch must be well below librsync's delta (both against the old build)
 [ "$zw" -gt 0 ] && [ "$((zw * 3))" -lt "$rw" ] || bad "zpatch not 3x below librsync: $zw vs $rw"
-ls "$tmp/state/deltas/" | grep -q '\.zpd$' || bad "no zpatch in the delta cache"
+ls "$tmp/state/deltas/" | grep -q '\.zp[db]$' || bad "no zpatch in the delta cache"
 ls "$tmp/state/deltas/" | grep -q '\.rsd$' || bad "no librsync delta for the version 2 agent"
 st_check_converged "$store" "$tmp/new" "server new (v3)"
 st_check_converged "$store" "$tmp/old" "server old (v2)"

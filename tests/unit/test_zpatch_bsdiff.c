@@ -1,0 +1,347 @@
+/* zpatch stream version 2 (BSDIFF records): on a rebuilt binary whose
+ * addresses all moved, the BSDIFF candidate wins and is smaller than the
+ * version 1 zpatch (zstd with the basis as prefix); round trips in any
+ * slicing and over several records; hostile records (ranges outside the
+ * basis, part lengths that lie, output past the declared size, a version 2
+ * stream where only version 1 is allowed) refused with their code. */
+#include <fcntl.h>
+
+#include <zstd.h>
+
+#include "check.h"
+#include "distsync/error.h"
+#include "distsync/zpatch.h"
+
+static char root[4096];
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (uint8_t)(seed >> 16);
+    }
+}
+
+/* A "rebuilt binary": 24 bytes of code then an 8-byte absolute address;
+ * the new build has shift bytes inserted up front, every address moved by
+ * shift, and a few code bytes changed every 64 KiB. */
+static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
+{
+    size_t o;
+
+    fill(p, shift < n ? shift : n, 99);
+    o = shift;
+    for (size_t i = 0; o + 32 <= n; i++, o += 32) {
+        uint64_t a = 0x400000 + (i * 2654435761u) % 6000000 + shift;
+
+        memcpy(p + o, code + i * 24 % (1u << 20), 24);
+        memcpy(p + o + 24, &a, 8);
+        if (shift && i % 2048 == 7)
+            p[o + 3] ^= 0x21;
+    }
+    memset(p + o, 0, n - o);
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int ok = fd >= 0 && write(fd, p, n) == (ssize_t)n;
+
+    if (fd >= 0)
+        close(fd);
+    return ok ? 0 : -1;
+}
+
+struct mem {
+    const uint8_t *p;
+};
+
+static long mem_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    memcpy(buf, ((struct mem *)ctx)->p + off, len);
+    return (long)len;
+}
+
+/* Encodes t against b as stream version v into a malloc'ed buffer. */
+static uint8_t *encode(const uint8_t *b, size_t bn, const uint8_t *t, size_t tn, int level, int v,
+                       size_t *zn, ds_zpatch_stats_t *st)
+{
+    char path[8192];
+    struct mem bm = {b}, tm = {t};
+    ds_delta_src_t bs = {mem_read, &bm, bn}, ts = {mem_read, &tm, tn};
+    uint8_t *out;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/enc.zp", root);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, level, v, NULL, NULL, fd, st), 0);
+    out = malloc(st->delta_bytes + 64);
+    CHECK(pread(fd, out, st->delta_bytes, 0) == (ssize_t)st->delta_bytes);
+    close(fd);
+    *zn = st->delta_bytes;
+    return out;
+}
+
+struct sink {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static int sink_out(void *ctx, const uint8_t *p, size_t n)
+{
+    struct sink *s = ctx;
+
+    if (n > s->cap - s->n)
+        return DS_ETOOBIG;
+    memcpy(s->p + s->n, p, n);
+    s->n += n;
+    return 0;
+}
+
+/* Decodes z against basis file bpath in step-sized slices, accepting
+ * stream versions up to maxv. */
+static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, int maxv,
+                  struct sink *out, char *why, size_t whylen)
+{
+    int fd = open(bpath, O_RDONLY);
+    struct stat sb;
+    ds_zpatch_basis_t b;
+    ds_zpatch_dec_t *d = NULL;
+    int rc = 0;
+
+    CHECK(fd >= 0 && fstat(fd, &sb) == 0);
+    ds_zpatch_basis_fd(&b, fd, (uint64_t)sb.st_size);
+    CHECK_INT(ds_zpatch_dec_new(&b, sink_out, out, &d), 0);
+    ds_zpatch_dec_max_version(d, maxv);
+    out->n = 0;
+    for (size_t o = 0; rc == 0 && o < zn; o += step)
+        rc = ds_zpatch_dec_feed(d, z + o, zn - o < step ? zn - o : step);
+    if (rc == 0)
+        rc = ds_zpatch_dec_finish(d);
+    snprintf(why, whylen, "%s", ds_zpatch_dec_error(d));
+    if (getenv("ZP_DEBUG"))
+        fprintf(stderr, "decode: %d %s\n", rc, why);
+    ds_zpatch_dec_free(d);
+    close(fd);
+    return rc;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+#define BN (1u << 20)
+
+static uint8_t code[BN], basis[BN], target[BN + 4096], got[2 * BN];
+static char bpath[8192];
+
+/* The rebuilt binary: version 2 keeps BSDIFF and is well below version 1
+ * (which gets no BSDIFF record); both rebuild the target, in any slicing. */
+static void test_beats_zstd(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    ds_zpatch_stats_t s1, s2;
+    char why[200];
+    uint8_t *z1, *z2;
+    size_t n1, n2;
+
+    fill(code, sizeof(code), 1);
+    binary(basis, BN, code, 0);
+    binary(target, sizeof(target), code, 4096);
+    snprintf(bpath, sizeof(bpath), "%s/basis.bin", root);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+    z1 = encode(basis, BN, target, sizeof(target), 19, 1, &n1, &s1);
+    z2 = encode(basis, BN, target, sizeof(target), 19, 2, &n2, &s2);
+    printf("  rebuilt binary of %zu bytes: zpatch v1 %zu bytes, v2 (bsdiff) %zu bytes\n",
+           sizeof(target), n1, n2);
+    CHECK_INT(s1.bsdiff, 0);
+    CHECK_INT(s2.bsdiff, 1);
+    CHECK(z2[4] == 2 && z2[DS_ZPATCH_HDR_LEN] == DS_ZPATCH_REC_BSDIFF);
+    CHECK(n2 * 2 < n1); /* at least twice smaller */
+    CHECK_INT(decode(bpath, z2, n2, 1 << 20, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    CHECK_INT(decode(bpath, z2, n2, 1, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    CHECK_INT(decode(bpath, z1, n1, 4096, 1, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    /* a version 1 receiver refuses the version 2 stream cleanly */
+    CHECK_INT(decode(bpath, z2, n2, 4096, 1, &out, why, sizeof(why)), DS_EDELTA);
+    CHECK(strstr(why, "version") != NULL);
+    free(z1);
+    free(z2);
+}
+
+/* A target over one record (8 MiB): several BSDIFF records, rebuilt. */
+static void test_records(void)
+{
+    size_t bn = 9u << 20, tn = bn + 4096, zn;
+    uint8_t *b = malloc(bn), *t = malloc(tn), *z;
+    struct sink out = {malloc(tn), 0, tn};
+    ds_zpatch_stats_t st;
+    char why[200], path[8192];
+
+    binary(b, bn, code, 0);
+    binary(t, tn, code, 4096);
+    snprintf(path, sizeof(path), "%s/big.bin", root);
+    CHECK_INT(write_file(path, b, bn), 0);
+    z = encode(b, bn, t, tn, 1, 2, &zn, &st);
+    CHECK_INT(st.bsdiff, 2);
+    CHECK(zn < tn / 20);
+    CHECK_INT(decode(path, z, zn, 100000, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    unlink(path);
+    free(z);
+    free(b);
+    free(t);
+    free(out.p);
+}
+
+static size_t varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v > 0);
+    return n;
+}
+
+/* A hand-made version 2 stream of one BSDIFF record: triples (add, extra,
+ * seek) of the control part, extra bytes, diff bytes; target_size tsz,
+ * basis range [boff, boff + blen). Returns its length. */
+static size_t handmade(uint8_t *h, uint64_t tsz, uint64_t boff, uint64_t blen,
+                       const int64_t *tr, int ntr, const uint8_t *extra, size_t en,
+                       const uint8_t *diff, size_t dn)
+{
+    uint8_t ctrl[256];
+    size_t cn = 0, o = DS_ZPATCH_HDR_LEN + DS_ZPATCH_BS_REC_LEN, zc, ze, zd = 0;
+
+    for (int i = 0; i < ntr; i++) {
+        cn += varint(ctrl + cn, (uint64_t)tr[3 * i]);
+        cn += varint(ctrl + cn, (uint64_t)tr[3 * i + 1]);
+        cn += varint(ctrl + cn, tr[3 * i + 2] < 0 ? ((uint64_t)-(tr[3 * i + 2] + 1) << 1) | 1
+                                                  : (uint64_t)tr[3 * i + 2] << 1);
+    }
+    memcpy(h, "DSZP\2\0\0\0", 8);
+    put_be(h + 8, tsz, 8);
+    zc = ZSTD_compress(h + o, 4096, ctrl, cn, 1);
+    ze = en ? ZSTD_compress(h + o + zc, 4096, extra, en, 1) : 0;
+    if (dn)
+        zd = ZSTD_compress(h + o + zc + ze, 4096, diff, dn, 1);
+    h += DS_ZPATCH_HDR_LEN;
+    h[0] = DS_ZPATCH_REC_BSDIFF;
+    put_be(h + 1, boff, 8);
+    put_be(h + 9, blen, 8);
+    put_be(h + 17, en + dn, 4);
+    put_be(h + 21, cn, 4);
+    put_be(h + 25, zc, 4);
+    put_be(h + 29, en, 4);
+    put_be(h + 33, ze, 4);
+    put_be(h + 37, zd, 4);
+    h[DS_ZPATCH_BS_REC_LEN + zc + ze + zd] = 0; /* END */
+    return o + zc + ze + zd + 1;
+}
+
+/* Hostile records: each refused with its code and a reason. */
+static void test_hostile(void)
+{
+    static uint8_t h[1 << 16];
+    struct sink out = {got, 0, sizeof(got)};
+    uint8_t diff[100] = {0}, extra[10] = "0123456789";
+    char why[200];
+    size_t hn;
+    const size_t r = DS_ZPATCH_HDR_LEN; /* the record */
+
+#define TRY(expect_rc)                                                                             \
+    do {                                                                                           \
+        CHECK_INT(decode(bpath, h, hn, 7, 2, &out, why, sizeof(why)), expect_rc);                  \
+        CHECK(why[0] != '\0');                                                                     \
+    } while (0)
+    /* sound: a seek to 500, 100 basis bytes, 10 extra */
+    {
+        int64_t tr[] = {0, 0, 500, 100, 10, 0};
+
+        hn = handmade(h, 110, 0, BN, tr, 2, extra, 10, diff, 100);
+        CHECK_INT(decode(bpath, h, hn, 3, 2, &out, why, sizeof(why)), 0);
+        CHECK(out.n == 110 && memcmp(got, basis + 500, 100) == 0 &&
+              memcmp(got + 100, extra, 10) == 0);
+    }
+    /* the basis range outside the basis */
+    {
+        int64_t tr[] = {100, 10, 0};
+
+        hn = handmade(h, 110, BN - 50, 100, tr, 1, extra, 10, diff, 100);
+        TRY(DS_ERANGE);
+        /* add bytes past the record's basis range */
+        hn = handmade(h, 110, 0, 60, tr, 1, extra, 10, diff, 100);
+        TRY(DS_ERANGE);
+    }
+    /* a seek before the range's start, and past its end */
+    {
+        int64_t tr[] = {0, 0, -1, 100, 10, 0};
+
+        hn = handmade(h, 110, 0, BN, tr, 2, extra, 10, diff, 100);
+        TRY(DS_ERANGE);
+        tr[2] = (int64_t)BN + 1;
+        hn = handmade(h, 110, 0, BN, tr, 2, extra, 10, diff, 100);
+        TRY(DS_ERANGE);
+        tr[2] = INT64_MIN; /* no overflow either */
+        hn = handmade(h, 110, 0, BN, tr, 2, extra, 10, diff, 100);
+        TRY(DS_ERANGE);
+    }
+    /* triples that ask for more extra or diff bytes than the parts hold */
+    {
+        int64_t tr[] = {100, 11, 0};
+
+        hn = handmade(h, 111, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 17, 110, 4);
+        TRY(DS_EDELTA);
+        tr[0] = 101, tr[1] = 10;
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        TRY(DS_EDELTA);
+        tr[0] = 99; /* fewer: a diff byte left over */
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        TRY(DS_EDELTA);
+    }
+    /* lengths that lie: control, extra, raw; output past the target size */
+    {
+        int64_t tr[] = {100, 10, 0};
+
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 21, 2, 4); /* ctrl is 3 bytes */
+        TRY(DS_ETOOBIG);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 21, 4, 4);
+        TRY(DS_ECORRUPT);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 29, 11, 4); /* extra 10, diff then 99 */
+        TRY(DS_ECORRUPT);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 17, DS_ZPATCH_BS_SEG_MAX + 1, 4);
+        TRY(DS_EDELTA);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 21, DS_ZPATCH_BS_CTRL_MAX + 1, 4);
+        TRY(DS_EDELTA);
+        hn = handmade(h, 100, 0, BN, tr, 1, extra, 10, diff, 100);
+        TRY(DS_ETOOBIG);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        put_be(h + r + 37, 2, 4); /* the diff frame cut short */
+        TRY(DS_ECORRUPT);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        hn -= 5; /* truncated stream */
+        TRY(DS_EDELTA);
+    }
+#undef TRY
+}
+
+int main(void)
+{
+    snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch_bsdiff"));
+    RUN(test_beats_zstd);
+    RUN(test_hostile);
+    RUN(test_records);
+    return CHECK_DONE();
+}
