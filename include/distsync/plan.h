@@ -66,6 +66,9 @@ typedef enum ds_plan_method {
     DS_PLAN_RSYNC = 4, /* the target's file holds bytes the console cannot
                           read: fetch its signature (SIG), send a delta
                           against it, as rsync would */
+    DS_PLAN_COPY = 5,  /* an earlier file of the plan (or one the target
+                          keeps) has the same content: COPY it whole on the
+                          target (basis), no second transfer */
 } ds_plan_method_t;
 
 /* A desired file (from the catalog). Strings borrowed for the build call. */

@@ -28,6 +28,8 @@ static void item_text(const ds_plan_item_t *it)
         printf("  not shipped: unreadable in the store (the target keeps what it has)");
     else if (it->method == DS_PLAN_ADOPT)
         printf("  adopt (already on the target)");
+    else if (it->method == DS_PLAN_COPY)
+        printf("  copy of %s (same content)", cli_esc(it->basis));
     else if (it->method == DS_PLAN_RSYNC)
         printf("  rsync (delta against the signature of the target's file)");
     else if (it->method == DS_PLAN_WHOLE)

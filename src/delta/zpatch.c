@@ -315,15 +315,17 @@ static int keep_smaller(struct enc *e, off_t start, ds_zpatch_stats_t *best_st)
     return rc;
 }
 
-/* Runs one more candidate after the best so far: fn writes it from the
- * file's position with fresh stats; a candidate out of its bounds
- * (DS_ETOOBIG, DS_ERANGE) is dropped. */
-static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e), int keep_copied)
+/* Runs one more candidate after the best so far (at start + its size):
+ * fn writes it with fresh stats; a candidate out of its bounds (DS_ETOOBIG,
+ * DS_ERANGE) is dropped. */
+static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e))
 {
     ds_zpatch_stats_t best = e->st;
     int rc;
 
-    e->st = (ds_zpatch_stats_t){.copied_bytes = keep_copied ? best.copied_bytes : 0};
+    e->st = (ds_zpatch_stats_t){0};
+    if (lseek(e->fd, start + (off_t)best.delta_bytes, SEEK_SET) < 0)
+        return -errno;
     rc = fn(e);
     if (rc == DS_ETOOBIG || rc == DS_ERANGE) {
         e->st = best;
@@ -370,10 +372,10 @@ static int encode(struct enc *e, const uint8_t *tsha)
     if (rc < 0 || start < 0 || !few)
         return rc;
     if (e->st.copied_bytes > 0)
-        rc = try_candidate(e, start, encode_whole, 0);
+        rc = try_candidate(e, start, encode_whole);
     if (rc == 0 && e->version >= 2 && e->basis->size > 0 &&
         e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
-        rc = try_candidate(e, start, encode_bsdiff, 0);
+        rc = try_candidate(e, start, encode_bsdiff);
     if (rc == 0 && (ftruncate(e->fd, start + (off_t)e->st.delta_bytes) < 0 ||
                     lseek(e->fd, start + (off_t)e->st.delta_bytes, SEEK_SET) < 0))
         rc = -errno;

@@ -10,6 +10,7 @@
 
 #include "distsync/error.h"
 #include "distsync/plan.h"
+#include "plan_same.h"
 
 /* The target's state at one path. */
 struct tstate {
@@ -40,6 +41,7 @@ struct build {
     struct cand *cand;
     size_t ncand;
     ds_plan_t *plan;
+    ds__plan_same_t *same; /* contents the items so far put on the target */
 };
 
 static int cmp_str(const char *a, const char *b)
@@ -456,6 +458,21 @@ static void maybe_rsync(struct build *b, ds_plan_item_t *it, const struct tstate
     it->est_bytes = it->size / 2 + DS_PLAN_FILE_OVERHEAD;
 }
 
+/* The content is on the target once the items before it are applied: at
+ * its own path (right bytes, wrong record: ADOPT them), or at an earlier
+ * path of the plan or a kept file (COPY it whole there: a content crosses
+ * the link once per run). */
+static int plan_in_place(struct build *b, ds_plan_item_t *it, const ds_plan_want_t *w, int own)
+{
+    it->method = own ? DS_PLAN_ADOPT : DS_PLAN_COPY;
+    it->basis = strdup(own ? w->path : ds__plan_same_find(b->same, w->sha256));
+    memcpy(it->basis_sha256, w->sha256, DS_SHA256_LEN);
+    it->est_bytes = DS_PLAN_FILE_OVERHEAD;
+    if (it->basis == NULL)
+        return DS_ENOMEM;
+    return ds__plan_same_add(b->same, w->sha256, it->path);
+}
+
 static int plan_want(struct build *b, const ds_plan_want_t *w)
 {
     struct tstate *t = find_ts(b, w->path);
@@ -480,20 +497,16 @@ static int plan_want(struct build *b, const ds_plan_want_t *w)
     }
     if (same_content(t, w) && t->hash == NULL) {
         it->action = DS_PLAN_KEEP;
-        return 0;
-    }
-    if (same_content(t, w)) { /* right bytes, wrong record: adopt them */
-        it->action = DS_PLAN_UPDATE;
-        it->method = DS_PLAN_ADOPT;
-        it->basis = strdup(w->path);
-        memcpy(it->basis_sha256, w->sha256, DS_SHA256_LEN);
-        it->est_bytes = DS_PLAN_FILE_OVERHEAD;
-        return it->basis ? 0 : DS_ENOMEM;
+        return ds__plan_same_add(b->same, w->sha256, it->path);
     }
     it->action = t && t->present ? DS_PLAN_UPDATE : DS_PLAN_CREATE;
+    if (same_content(t, w) || ds__plan_same_find(b->same, w->sha256) != NULL)
+        return plan_in_place(b, it, w, same_content(t, w));
     rc = choose_basis(b, it, t);
     if (rc == 0)
         maybe_rsync(b, it, t);
+    if (rc == 0)
+        rc = ds__plan_same_add(b->same, w->sha256, it->path);
     return rc;
 }
 
@@ -655,6 +668,8 @@ int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out)
         rc = build_cands(&b);
     if (rc == 0 && (b.plan = calloc(1, sizeof(*b.plan))) == NULL)
         rc = DS_ENOMEM;
+    if (rc == 0 && (b.same = ds__plan_same_new(in->nwant)) == NULL)
+        rc = DS_ENOMEM;
     if (rc == 0 && (b.plan->items = calloc(in->nwant + b.nts + 1, sizeof(ds_plan_item_t))) == NULL)
         rc = DS_ENOMEM;
     for (size_t i = 0; rc == 0 && i < in->nwant; i++)
@@ -669,6 +684,7 @@ int ds_plan_build(const ds_plan_input_t *in, ds_plan_t **out)
         b.plan = NULL;
     }
     ds_plan_free(b.plan);
+    ds__plan_same_free(b.same);
     free(b.want);
     free(b.have);
     free(b.hash);
@@ -696,7 +712,7 @@ const char *ds_plan_action_name(ds_plan_action_t a)
 
 const char *ds_plan_method_name(ds_plan_method_t m)
 {
-    static const char *n[] = {"", "whole", "delta", "adopt", "rsync"};
+    static const char *n[] = {"", "whole", "delta", "adopt", "rsync", "copy"};
 
     return (unsigned)m < sizeof(n) / sizeof(n[0]) ? n[m] : "?";
 }

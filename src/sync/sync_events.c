@@ -177,8 +177,9 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
         r->res->adopted++;
         outcome = "adopted";
     } else {
-        lit = delta ? delta : it->size;
-        copied = delta && it->size > delta ? it->size - delta : 0;
+        lit = it->method == DS_PLAN_COPY ? 0 : delta ? delta : it->size;
+        copied = it->method == DS_PLAN_COPY ? it->size : 0;
+        copied += delta && it->size > delta ? it->size - delta : 0;
         outcome = it->action == DS_PLAN_CREATE ? "created" : "updated";
         if (it->action == DS_PLAN_CREATE)
             r->res->created++;
@@ -191,6 +192,7 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
                r->sd ? ds__sender_item_wire(r->sd, x->tag) : 0,
                delta                         ? "delta"
                : it->method == DS_PLAN_ADOPT ? "adopted in place"
+               : it->method == DS_PLAN_COPY  ? "copy of a file on the target"
                                              : "whole");
 }
 

@@ -361,7 +361,9 @@ static int rsync_delta(struct sender *sd, size_t idx, int tfd, int *dfd, uint64_
 }
 
 /* The target file already holds the content: ADOPT records it in place
- * (version 2); a version 1 receiver gets a COPY of the file onto itself. */
+ * (version 2); a version 1 receiver gets a COPY of the file onto itself.
+ * DS_PLAN_COPY: the content is at another path of the target (an earlier
+ * file of this run, or a kept one): a COPY of all of it. */
 static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
 {
     uint32_t fid;
@@ -536,7 +538,7 @@ static int start(struct sender *sd, size_t idx)
         return ds_session_delete(sd->ss, it->path, idx);
     case DS_PLAN_CREATE:
     case DS_PLAN_UPDATE:
-        if (it->method == DS_PLAN_ADOPT)
+        if (it->method == DS_PLAN_ADOPT || it->method == DS_PLAN_COPY)
             return start_adopt(sd, idx, it);
         return start_file(sd, idx, it);
     default:

@@ -198,6 +198,32 @@ static void test_records(void)
     free(out.p);
 }
 
+/* Data files with scattered edits: some chunks copy, the whole-file zstd
+ * and BSDIFF candidates are both tried after the copies; whichever wins,
+ * the stream rebuilds the target exactly (a winner moved down over a
+ * loser must land at the stream's start). */
+static void test_three_candidates(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    ds_zpatch_stats_t st;
+    char why[200];
+    uint8_t *z;
+    size_t zn;
+
+    for (uint32_t every = 3000; every <= 48000; every *= 4) {
+        fill(basis, BN, every);
+        memcpy(target, basis, BN);
+        for (size_t o = 1000; o + 16 < BN; o += every)
+            fill(target + o, 16, (uint32_t)o);
+        CHECK_INT(write_file(bpath, basis, BN), 0);
+        z = encode(basis, BN, target, BN, 3, 2, &zn, &st);
+        CHECK(zn < BN / 4);
+        CHECK_INT(decode(bpath, z, zn, 65536, 2, &out, why, sizeof(why)), 0);
+        CHECK(out.n == BN && memcmp(got, target, BN) == 0);
+        free(z);
+    }
+}
+
 static size_t varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -342,6 +368,7 @@ int main(void)
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch_bsdiff"));
     RUN(test_beats_zstd);
     RUN(test_hostile);
+    RUN(test_three_candidates);
     RUN(test_records);
     return CHECK_DONE();
 }
