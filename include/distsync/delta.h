@@ -64,7 +64,7 @@ typedef struct ds_delta_opts {
 } ds_delta_opts_t;
 
 /* Delta formats a cache entry may hold. */
-#define DS_DELTA_FMT_RSYNC  0 /* librsync delta (protocol 1, 2; signature fallback) */
+#define DS_DELTA_FMT_RSYNC   0 /* librsync delta (protocol 1, 2; signature fallback) */
 #define DS_DELTA_FMT_ZPATCH  1 /* zpatch (protocol 3; include/distsync/zpatch.h) */
 #define DS_DELTA_FMT_ZPATCH2 2 /* zpatch stream version 2, BSDIFF records (protocol 5) */
 

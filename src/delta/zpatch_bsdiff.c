@@ -140,7 +140,7 @@ static int emit(ds_zp_bs_t *b, const uint8_t *nw, size_t add_at, size_t from, si
     if (rc == 0)
         rc = put_varint(b, extra);
     if (rc == 0)
-        rc = put_varint(b, seek < 0 ? ((uint64_t)-(seek + 1) << 1) | 1 : (uint64_t)seek << 1);
+        rc = put_varint(b, seek < 0 ? ((uint64_t) - (seek + 1) << 1) | 1 : (uint64_t)seek << 1);
     return rc;
 }
 

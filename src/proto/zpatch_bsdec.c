@@ -87,8 +87,7 @@ static int drain(ds_zpatch_dec_t *d)
     while (rc == 0 && b->triple && b->add == 0) {
         if (b->ext > b->len[1] - b->extra_pos)
             return fail(d, DS_EDELTA, "BSDIFF triple takes %llu extra bytes, %llu left",
-                        (unsigned long long)b->ext,
-                        (unsigned long long)(b->len[1] - b->extra_pos));
+                        (unsigned long long)b->ext, (unsigned long long)(b->len[1] - b->extra_pos));
         rc = ds__zpatch_emit(d, b->extra + b->extra_pos, (size_t)b->ext);
         b->extra_pos += (size_t)b->ext;
         b->ext = 0;
@@ -179,8 +178,8 @@ int ds__zpatch_bs_start(ds_zpatch_dec_t *d)
     b->len[2] = b->len[1] <= b->raw ? b->raw - b->len[1] : 0;
     if (b->raw == 0 || b->raw > DS_ZPATCH_BS_SEG_MAX || b->len[0] == 0 ||
         b->len[0] > DS_ZPATCH_BS_CTRL_MAX || b->len[1] > b->raw)
-        return fail(d, DS_EDELTA, "BSDIFF record with raw length %u, control %u, extra %u",
-                    b->raw, b->len[0], b->len[1]);
+        return fail(d, DS_EDELTA, "BSDIFF record with raw length %u, control %u, extra %u", b->raw,
+                    b->len[0], b->len[1]);
     for (int i = 0; i < 3; i++)
         if ((b->len[i] == 0) != (b->comp[i] == 0) ||
             b->comp[i] > ZSTD_compressBound(DS_ZPATCH_BS_SEG_MAX))
@@ -234,8 +233,7 @@ int ds__zpatch_bs_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
         size_t r = ZSTD_decompressStream(b->dctx, &ob, &in);
 
         if (ZSTD_isError(r))
-            return fail(d, DS_ECORRUPT, "BSDIFF part %u: zstd: %s", b->part,
-                        ZSTD_getErrorName(r));
+            return fail(d, DS_ECORRUPT, "BSDIFF part %u: zstd: %s", b->part, ZSTD_getErrorName(r));
         if (ob.pos > b->len[b->part] - b->made)
             return fail(d, DS_ETOOBIG, "BSDIFF part %u decompresses past its %u bytes", b->part,
                         b->len[b->part]);
@@ -244,8 +242,7 @@ int ds__zpatch_bs_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
         b->made += (uint32_t)ob.pos;
         if (r == 0) { /* frame complete */
             if (b->consumed + in.pos != b->comp[b->part] || b->made != b->len[b->part])
-                return fail(d, DS_ECORRUPT, "BSDIFF part %u: zstd frame does not fill it",
-                            b->part);
+                return fail(d, DS_ECORRUPT, "BSDIFF part %u: zstd frame does not fill it", b->part);
             b->part++;
             return next_part(d);
         }

@@ -112,7 +112,7 @@ int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
 
     if (n > d->target_size - d->produced)
         return ds__zpatch_fail(d, DS_ETOOBIG, "output past the declared target size %llu bytes",
-                    (unsigned long long)d->target_size);
+                               (unsigned long long)d->target_size);
     rc = d->out(d->out_ctx, p, n);
     if (rc < 0)
         return ds__zpatch_fail(d, rc, "writing the output: %s", ds_strerror(rc));
@@ -123,9 +123,9 @@ int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
 int ds__zpatch_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what)
 {
     if (off > d->basis->size || len > d->basis->size - off)
-        return ds__zpatch_fail(d, DS_ERANGE, "%s range %llu+%llu outside the basis (%llu bytes)", what,
-                    (unsigned long long)off, (unsigned long long)len,
-                    (unsigned long long)d->basis->size);
+        return ds__zpatch_fail(d, DS_ERANGE, "%s range %llu+%llu outside the basis (%llu bytes)",
+                               what, (unsigned long long)off, (unsigned long long)len,
+                               (unsigned long long)d->basis->size);
     return 0;
 }
 
@@ -165,7 +165,7 @@ static int start_zrec(ds_zpatch_dec_t *d)
     if (d->raw_len == 0 || d->raw_len > DS_ZPATCH_SEG_MAX || d->comp_len == 0 ||
         d->comp_len > ZSTD_compressBound(DS_ZPATCH_SEG_MAX))
         return ds__zpatch_fail(d, DS_EDELTA, "ZSTD record with raw length %u, compressed length %u",
-                    d->raw_len, d->comp_len);
+                               d->raw_len, d->comp_len);
     if (d->raw_len > d->target_size - d->produced)
         return ds__zpatch_fail(d, DS_ETOOBIG, "ZSTD record past the declared target size");
     rc = ds__zpatch_range(d, d->boff, d->blen, "ZSTD prefix");
@@ -197,9 +197,12 @@ static int check_fhdr(ds_zpatch_dec_t *d)
     if (ZSTD_isError(r))
         return ds__zpatch_fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
     if (r > 0)
-        return d->have < d->comp_len ? 1 : ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame header truncated");
+        return d->have < d->comp_len
+                   ? 1
+                   : ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame header truncated");
     if (h.frameType != ZSTD_frame || h.frameContentSize != d->raw_len)
-        return ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes", d->raw_len);
+        return ds__zpatch_fail(d, DS_ECORRUPT, "zstd frame does not declare its %u bytes",
+                               d->raw_len);
     return 0;
 }
 
@@ -215,7 +218,8 @@ static int frame_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
         if (ZSTD_isError(r))
             return ds__zpatch_fail(d, DS_ECORRUPT, "zstd: %s", ZSTD_getErrorName(r));
         if (ob.pos > d->raw_len - d->made)
-            return ds__zpatch_fail(d, DS_ETOOBIG, "zstd frame decompresses past its %u bytes", d->raw_len);
+            return ds__zpatch_fail(d, DS_ETOOBIG, "zstd frame decompresses past its %u bytes",
+                                   d->raw_len);
         d->made += (uint32_t)ob.pos;
         if (ob.pos > 0 && ds__zpatch_emit(d, d->obuf, ob.pos) < 0)
             return d->err;
@@ -255,7 +259,8 @@ static int gathered(ds_zpatch_dec_t *d)
         if (d->acc[0] == 0) {
             if (d->produced != d->target_size)
                 return ds__zpatch_fail(d, DS_EDELTA, "stream ends after %llu of %llu bytes",
-                            (unsigned long long)d->produced, (unsigned long long)d->target_size);
+                                       (unsigned long long)d->produced,
+                                       (unsigned long long)d->target_size);
             d->state = S_END;
             return 0;
         }

@@ -20,9 +20,9 @@ struct bsrec {
     uint32_t part, consumed, made;
     uint8_t *ctrl, *extra, *mix;
     size_t ctrl_pos, extra_pos;
-    uint64_t add, ext, start;      /* current triple; output before the record */
-    int64_t seek, pos;             /* basis position, relative to boff */
-    int triple;                    /* a triple is being applied */
+    uint64_t add, ext, start; /* current triple; output before the record */
+    int64_t seek, pos;        /* basis position, relative to boff */
+    int triple;               /* a triple is being applied */
     ZSTD_DCtx *dctx;
 };
 

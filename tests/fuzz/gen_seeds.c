@@ -4,7 +4,8 @@
  * protocol change:
  *   cc -D_GNU_SOURCE -Iinclude -Isrc tests/fuzz/gen_seeds.c \
  *      -Wl,--start-group BUILD/src/libdistsync_*.a -Wl,--end-group \
- *      $(pkg-config --libs libcrypto libzstd libxxhash sqlite3) -lrsync -lm -o /tmp/gen_seeds
+ *      $(pkg-config --libs libcrypto libzstd libxxhash sqlite3 libdivsufsort) -lrsync -lm \
+ *      -o /tmp/gen_seeds
  *   /tmp/gen_seeds tests/fuzz/corpus
  */
 #include <stdio.h>
@@ -238,15 +239,17 @@ static long seed_read(void *ctx, uint64_t off, void *buf, size_t len)
     return (long)len;
 }
 
-/* The zpatch turning b into t, saved as seed name of fuzz_zpatch. */
-static void save_zpatch(const char *name, const uint8_t *b, size_t bn, const uint8_t *t, size_t tn)
+/* The zpatch (stream version v) turning b into t, saved as seed name of
+ * fuzz_zpatch. */
+static void save_zpatch_v(const char *name, const uint8_t *b, size_t bn, const uint8_t *t,
+                          size_t tn, int v)
 {
     ds_delta_src_t bs = {seed_read, (void *)b, bn}, ts = {seed_read, (void *)t, tn};
     ds_zpatch_stats_t st;
     FILE *f = tmpfile();
     uint8_t *buf;
 
-    if (f == NULL || ds_zpatch_encode(&bs, &ts, 19, NULL, NULL, fileno(f), &st) != 0)
+    if (f == NULL || ds_zpatch_encode_v(&bs, &ts, 19, v, NULL, NULL, fileno(f), &st) != 0)
         exit(1);
     buf = malloc(st.delta_bytes);
     if (buf == NULL || pread(fileno(f), buf, st.delta_bytes, 0) != (ssize_t)st.delta_bytes)
@@ -254,6 +257,11 @@ static void save_zpatch(const char *name, const uint8_t *b, size_t bn, const uin
     save("fuzz_zpatch", name, buf, st.delta_bytes, NULL, 0);
     free(buf);
     fclose(f);
+}
+
+static void save_zpatch(const char *name, const uint8_t *b, size_t bn, const uint8_t *t, size_t tn)
+{
+    save_zpatch_v(name, b, bn, t, tn, 1);
 }
 
 static void zpatch_seeds(void)
@@ -271,6 +279,13 @@ static void zpatch_seeds(void)
     memset(copy + 17, 0, 16);
     copy[23] = 0x03, copy[24] = 0xe8, copy[31] = 0x13, copy[32] = 0x88;
     save("fuzz_zpatch", "copy_record", copy, sizeof(copy), "", 1);
+    /* stream version 2: BSDIFF records (every 32nd byte moved by 3, as
+     * shifted addresses are, after an insertion) */
+    memcpy(nw, "an inserted function", 20);
+    memcpy(nw + 20, old, sizeof(old));
+    for (size_t i = 20 + 24; i < 20 + sizeof(old); i += 32)
+        nw[i] += 3;
+    save_zpatch_v("bsdiff_shifted", old, sizeof(old), nw, 20 + sizeof(old), 2);
 }
 
 /* A librsync signature of buf (as the agent answers SIG), into *out. */

@@ -723,6 +723,37 @@ static void test_chain_in_plan(void)
     t_free(&t);
 }
 
+/* Identical contents are sent once per run: a later path with the content
+ * of an earlier file of the plan (created or updated) or of a kept file is
+ * a COPY of it on the target, whatever the folders. */
+static void test_same_content_once(void)
+{
+    struct t t;
+    const ds_plan_item_t *a, *b, *c, *d;
+
+    t_init(&t);
+    want(&t, "engines/bin/git", 5, 4 * MiB);
+    want(&t, "engines/lib/git-core/git", 5, 4 * MiB);
+    want(&t, "engines/lib/kept", 6, 100000);
+    want(&t, "engines/lib/zz-kept-again", 6, 100000);
+    have(&t, "engines/lib/git-core/git", 4, 4 * MiB, 0);
+    have(&t, "engines/lib/kept", 6, 100000, 0);
+    build(&t);
+    a = item(&t, "engines/bin/git");
+    b = item(&t, "engines/lib/git-core/git");
+    c = item(&t, "engines/lib/kept");
+    d = item(&t, "engines/lib/zz-kept-again");
+    CHECK(a && a->action == DS_PLAN_CREATE && a->method != DS_PLAN_COPY);
+    CHECK(b && b->action == DS_PLAN_UPDATE && b->method == DS_PLAN_COPY);
+    CHECK_STR(b ? b->basis : NULL, "engines/bin/git");
+    CHECK(b && b->basis_sha256[0] == 5 && b->est_bytes <= DS_PLAN_FILE_OVERHEAD);
+    CHECK(c && c->action == DS_PLAN_KEEP);
+    CHECK(d && d->action == DS_PLAN_CREATE && d->method == DS_PLAN_COPY);
+    CHECK_STR(d ? d->basis : NULL, "engines/lib/kept");
+    CHECK_STR(ds_plan_method_name(DS_PLAN_COPY), "copy");
+    t_free(&t);
+}
+
 /* A file unreadable in the store (issue 7 item 5): nothing is sent, the
  * target keeps its copy even with prune, and that copy still serves as a
  * delta basis for other files. */
@@ -785,6 +816,7 @@ int main(void)
     RUN(test_rsync_fallback);
     RUN(test_whole_only);
     RUN(test_chain_in_plan);
+    RUN(test_same_content_once);
     RUN(test_unreadable);
     RUN(test_names);
     return CHECK_DONE();

@@ -238,9 +238,8 @@ static size_t varint(uint8_t *p, uint64_t v)
 /* A hand-made version 2 stream of one BSDIFF record: triples (add, extra,
  * seek) of the control part, extra bytes, diff bytes; target_size tsz,
  * basis range [boff, boff + blen). Returns its length. */
-static size_t handmade(uint8_t *h, uint64_t tsz, uint64_t boff, uint64_t blen,
-                       const int64_t *tr, int ntr, const uint8_t *extra, size_t en,
-                       const uint8_t *diff, size_t dn)
+static size_t handmade(uint8_t *h, uint64_t tsz, uint64_t boff, uint64_t blen, const int64_t *tr,
+                       int ntr, const uint8_t *extra, size_t en, const uint8_t *diff, size_t dn)
 {
     uint8_t ctrl[256];
     size_t cn = 0, o = DS_ZPATCH_HDR_LEN + DS_ZPATCH_BS_REC_LEN, zc, ze, zd = 0;
@@ -248,7 +247,7 @@ static size_t handmade(uint8_t *h, uint64_t tsz, uint64_t boff, uint64_t blen,
     for (int i = 0; i < ntr; i++) {
         cn += varint(ctrl + cn, (uint64_t)tr[3 * i]);
         cn += varint(ctrl + cn, (uint64_t)tr[3 * i + 1]);
-        cn += varint(ctrl + cn, tr[3 * i + 2] < 0 ? ((uint64_t)-(tr[3 * i + 2] + 1) << 1) | 1
+        cn += varint(ctrl + cn, tr[3 * i + 2] < 0 ? ((uint64_t) - (tr[3 * i + 2] + 1) << 1) | 1
                                                   : (uint64_t)tr[3 * i + 2] << 1);
     }
     memcpy(h, "DSZP\2\0\0\0", 8);
