@@ -34,7 +34,7 @@ static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
     for (size_t i = 0; o + 32 <= n; i++, o += 32) {
         uint64_t a = 0x400000 + (i * 2654435761u) % 6000000 + shift;
 
-        memcpy(p + o, code + i * 24 % (1u << 20), 24);
+        memcpy(p + o, code + i % 43690 * 24, 24); /* within code[1 MiB] */
         memcpy(p + o + 24, &a, 8);
         if (shift && i % 2048 == 7)
             p[o + 3] ^= 0x21;
