@@ -19,10 +19,12 @@
  *     2 COPY  u64 basis_off, u64 len: basis bytes copied as they are
  *     3 BSDIFF (stream version 2 only) u64 basis_off, u64 basis_len,
  *             u32 raw_len, u32 ctrl_len, u32 ctrl_comp, u32 extra_len,
- *             u32 extra_comp, u32 diff_comp, then three zstd frames of
- *             ctrl_comp, extra_comp and diff_comp bytes decompressing to
- *             ctrl_len, extra_len and raw_len - extra_len bytes (a part of
- *             0 bytes has no frame: its comp length is 0);
+ *             u32 extra_comp, u32 diff_comp, u8 diff_codec, then three
+ *             parts of ctrl_comp, extra_comp and diff_comp bytes
+ *             decompressing to ctrl_len, extra_len and raw_len - extra_len
+ *             bytes (a part of 0 bytes has none: its comp length is 0):
+ *             zstd frames, but the diff part is one bzip2 stream when
+ *             diff_codec is 1 (0: zstd);
  *             1 <= raw_len <= DS_ZPATCH_BS_SEG_MAX, ctrl_len at most
  *             DS_ZPATCH_BS_CTRL_MAX, frames with windows of at most
  *             2^DS_ZPATCH_BS_WINDOW_LOG bytes. ctrl is a sequence of
@@ -70,7 +72,9 @@
 #define DS_ZPATCH_BS_CTRL_MAX   (8u << 20)
 #define DS_ZPATCH_BS_BASIS_MAX  (32u << 20)
 #define DS_ZPATCH_BS_WINDOW_LOG 23
-#define DS_ZPATCH_BS_REC_LEN    41 /* kind byte and fields */
+#define DS_ZPATCH_BS_REC_LEN    42 /* kind byte and fields */
+#define DS_ZPATCH_BS_ZSTD       0  /* diff_codec values */
+#define DS_ZPATCH_BS_BZIP2      1
 #define DS_ZPATCH_REC_BSDIFF    3
 /* Default zstd level (bytes vs console CPU: README "Delta format"). */
 #define DS_ZPATCH_LEVEL_DEFAULT 19

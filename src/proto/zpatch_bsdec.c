@@ -34,6 +34,8 @@ void ds__zpatch_bs_free(ds_zpatch_dec_t *d)
     free(b->ctrl);
     free(b->extra);
     free(b->mix);
+    if (b->bz_open)
+        BZ2_bzDecompressEnd(&b->bz);
     ZSTD_freeDCtx(b->dctx);
     memset(b, 0, sizeof(*b));
 }
@@ -146,6 +148,12 @@ static int next_part(ds_zpatch_dec_t *d)
     if (rc < 0 || b->part < 3) {
         b->consumed = b->made = 0;
         ZSTD_DCtx_reset(b->dctx, ZSTD_reset_session_only);
+        if (rc == 0 && b->part == 2 && b->codec == DS_ZPATCH_BS_BZIP2) {
+            memset(&b->bz, 0, sizeof(b->bz));
+            if (BZ2_bzDecompressInit(&b->bz, 0, 0) != BZ_OK)
+                return fail(d, DS_ENOMEM, "out of memory for bzip2");
+            b->bz_open = 1;
+        }
         return rc;
     }
     if (b->triple || b->ctrl_pos != b->len[0] || b->extra_pos != b->len[1] ||
@@ -175,11 +183,14 @@ int ds__zpatch_bs_start(ds_zpatch_dec_t *d)
     b->len[1] = (uint32_t)get_be(a + 28, 4);
     b->comp[1] = (uint32_t)get_be(a + 32, 4);
     b->comp[2] = (uint32_t)get_be(a + 36, 4);
+    b->codec = a[40];
     b->len[2] = b->len[1] <= b->raw ? b->raw - b->len[1] : 0;
     if (b->raw == 0 || b->raw > DS_ZPATCH_BS_SEG_MAX || b->len[0] == 0 ||
-        b->len[0] > DS_ZPATCH_BS_CTRL_MAX || b->len[1] > b->raw)
-        return fail(d, DS_EDELTA, "BSDIFF record with raw length %u, control %u, extra %u", b->raw,
-                    b->len[0], b->len[1]);
+        b->len[0] > DS_ZPATCH_BS_CTRL_MAX || b->len[1] > b->raw ||
+        (b->codec != DS_ZPATCH_BS_ZSTD && b->codec != DS_ZPATCH_BS_BZIP2))
+        return fail(d, DS_EDELTA,
+                    "BSDIFF record with raw length %u, control %u, extra %u, diff codec %d", b->raw,
+                    b->len[0], b->len[1], b->codec);
     for (int i = 0; i < 3; i++)
         if ((b->len[i] == 0) != (b->comp[i] == 0) ||
             b->comp[i] > ZSTD_compressBound(DS_ZPATCH_BS_SEG_MAX))
@@ -223,11 +234,51 @@ static int part_out(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The diff part as one bzip2 stream (diff_codec 1). */
+static int bz_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
+{
+    struct bsrec *b = &d->bs;
+
+    b->bz.next_in = (char *)p;
+    b->bz.avail_in = (unsigned)n;
+    for (;;) {
+        b->bz.next_out = (char *)d->obuf;
+        b->bz.avail_out = OUT_CAP;
+        int r = BZ2_bzDecompress(&b->bz);
+        size_t got = OUT_CAP - b->bz.avail_out, used = n - b->bz.avail_in;
+
+        if (r != BZ_OK && r != BZ_STREAM_END)
+            return fail(d, DS_ECORRUPT, "BSDIFF diff part: bzip2 error %d", r);
+        if (got > b->len[2] - b->made)
+            return fail(d, DS_ETOOBIG, "BSDIFF diff part decompresses past its %u bytes",
+                        b->len[2]);
+        if (got > 0 && part_out(d, d->obuf, got) < 0)
+            return d->err;
+        b->made += (uint32_t)got;
+        if (r == BZ_STREAM_END) {
+            if (b->consumed + used != b->comp[2] || b->made != b->len[2])
+                return fail(d, DS_ECORRUPT, "BSDIFF diff part: bzip2 stream does not fill it");
+            BZ2_bzDecompressEnd(&b->bz);
+            b->bz_open = 0;
+            b->part++;
+            return next_part(d);
+        }
+        if (b->bz.avail_in == 0 && got < OUT_CAP)
+            break; /* needs more input */
+    }
+    b->consumed += (uint32_t)n;
+    if (b->consumed == b->comp[2])
+        return fail(d, DS_ECORRUPT, "BSDIFF diff part: bzip2 stream truncated");
+    return 0;
+}
+
 int ds__zpatch_bs_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
 {
     struct bsrec *b = &d->bs;
     ZSTD_inBuffer in = {p, n, 0};
 
+    if (b->part == 2 && b->codec == DS_ZPATCH_BS_BZIP2)
+        return bz_feed(d, p, n);
     while (in.pos < in.size || b->consumed + in.pos == b->comp[b->part]) {
         ZSTD_outBuffer ob = {d->obuf, OUT_CAP, 0};
         size_t r = ZSTD_decompressStream(b->dctx, &ob, &in);

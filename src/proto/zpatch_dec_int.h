@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <bzlib.h>
 #include <zstd.h>
 
 #include "distsync/zpatch.h"
@@ -23,6 +24,8 @@ struct bsrec {
     uint64_t add, ext, start; /* current triple; output before the record */
     int64_t seek, pos;        /* basis position, relative to boff */
     int triple;               /* a triple is being applied */
+    int codec, bz_open;       /* the diff part's codec; bz in use */
+    bz_stream bz;
     ZSTD_DCtx *dctx;
 };
 

@@ -6,6 +6,7 @@
  * stream where only version 1 is allowed) refused with their code. */
 #include <fcntl.h>
 
+#include <bzlib.h>
 #include <zstd.h>
 
 #include "check.h"
@@ -266,6 +267,7 @@ static size_t handmade(uint8_t *h, uint64_t tsz, uint64_t boff, uint64_t blen, c
     put_be(h + 29, en, 4);
     put_be(h + 33, ze, 4);
     put_be(h + 37, zd, 4);
+    h[41] = DS_ZPATCH_BS_ZSTD;
     h[DS_ZPATCH_BS_REC_LEN + zc + ze + zd] = 0; /* END */
     return o + zc + ze + zd + 1;
 }
@@ -357,6 +359,41 @@ static void test_hostile(void)
         TRY(DS_ECORRUPT);
         hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
         hn -= 5; /* truncated stream */
+        TRY(DS_EDELTA);
+    }
+    /* the diff part as bzip2 (diff_codec 1): sound, corrupt, lying */
+    {
+        int64_t tr[] = {100, 10, 0};
+        char bz[1024];
+        unsigned bn = sizeof(bz);
+        size_t at;
+
+        for (int i = 0; i < 100; i++)
+            diff[i] = (uint8_t)(i % 7 == 3);
+        CHECK_INT(BZ2_bzBuffToBuffCompress(bz, &bn, (char *)diff, 100, 9, 0, 0), BZ_OK);
+        hn = handmade(h, 110, 0, BN, tr, 1, extra, 10, diff, 100);
+        at = hn - 1 - (size_t)((h[r + 37] << 24 | h[r + 38] << 16 | h[r + 39] << 8 | h[r + 40]));
+        memcpy(h + at, bz, bn);
+        put_be(h + r + 37, bn, 4);
+        h[r + 41] = DS_ZPATCH_BS_BZIP2;
+        h[at + bn] = 0;
+        hn = at + bn + 1;
+        CHECK_INT(decode(bpath, h, hn, 5, 2, &out, why, sizeof(why)), 0);
+        CHECK(out.n == 110 && got[3] == (uint8_t)(basis[3] + 1) && got[4] == basis[4]);
+        h[at + bn / 2] ^= 0x55; /* corrupt */
+        TRY(DS_ECORRUPT);
+        h[at + bn / 2] ^= 0x55;
+        put_be(h + r + 37, bn - 3, 4); /* cut short */
+        h[at + bn - 3] = 0;
+        hn = at + bn - 2;
+        TRY(DS_ECORRUPT);
+        put_be(h + r + 37, bn, 4);
+        h[at + bn] = 0;
+        hn = at + bn + 1;
+        put_be(h + r + 17, 109, 4); /* raw 109: the diff part is then 99 */
+        TRY(DS_ETOOBIG);
+        put_be(h + r + 17, 110, 4);
+        h[r + 41] = 2; /* unknown codec */
         TRY(DS_EDELTA);
     }
 #undef TRY
