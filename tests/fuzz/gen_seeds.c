@@ -4,7 +4,7 @@
  * protocol change:
  *   cc -D_GNU_SOURCE -Iinclude -Isrc tests/fuzz/gen_seeds.c \
  *      -Wl,--start-group BUILD/src/libdistsync_*.a -Wl,--end-group \
- *      $(pkg-config --libs libcrypto libzstd libxxhash sqlite3 libdivsufsort) -lrsync -lm \
+ *      $(pkg-config --libs libcrypto libzstd libxxhash sqlite3 libdivsufsort) -lbz2 -lrsync -lm \
  *      -o /tmp/gen_seeds
  *   /tmp/gen_seeds tests/fuzz/corpus
  */
