@@ -271,7 +271,7 @@ static int move_down(int fd, uint64_t to, uint64_t from, uint64_t len, uint8_t *
 
 /* Writes one stream of BSDIFF records against the whole basis (stream
  * version 2). Returns DS_ETOOBIG / DS_ERANGE when the candidate does not
- * fit its bounds (nothing usable written), or an error. */
+ * fit its bounds or its memory (nothing usable written), or an error. */
 static int encode_bsdiff(struct enc *e)
 {
     ds_zp_bs_t *bs = NULL;
@@ -279,8 +279,13 @@ static int encode_bsdiff(struct enc *e)
     uint8_t end = 0;
     int rc = load_range(e, 0, e->basis->size);
 
-    if (rc == 0)
-        rc = ds__zp_bs_new(e->pre, (size_t)e->basis->size, &bs);
+    if (rc == 0 && (rc = ds__zp_bs_new(e->pre, (size_t)e->basis->size, &bs)) == DS_ENOMEM) {
+        ds_log(DS_LOG_WARN,
+               "zpatch: no memory for the suffix array of a %llu-byte basis: "
+               "BSDIFF candidate skipped",
+               (unsigned long long)e->basis->size);
+        return DS_ERANGE; /* the other candidates stand */
+    }
     if (rc == 0)
         rc = write_header(e, 2);
     while (rc == 0 && toff < e->target->size) {
