@@ -113,9 +113,10 @@ DS_MUST_CHECK int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_s
  * whole basis; the smallest of the three is kept. Memory: that of
  * ds_zpatch_encode plus 4 bytes per basis byte and 24 MiB.
  */
-int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target, int level,
-                       int version, const uint8_t *basis_sha256, const uint8_t *target_sha256,
-                       int out_fd, ds_zpatch_stats_t *st);
+DS_MUST_CHECK int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                     int level, int version, const uint8_t *basis_sha256,
+                                     const uint8_t *target_sha256, int out_fd,
+                                     ds_zpatch_stats_t *st);
 
 /* Gives read access to [off, off + len) of a basis; *p stays valid until
  * release is called with it. Returns 0 or a negative error. */

@@ -38,7 +38,7 @@ struct ZSTD_CCtx_s;
  * DS_ZPATCH_BS_BASIS_MAX). Memory: 4 bytes per basis byte, plus 24 MiB of
  * stream buffers. Returns 0 or DS_ENOMEM.
  */
-int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out);
+DS_MUST_CHECK int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out);
 
 /* Frees an index. NULL is a no-op. */
 void ds__zp_bs_free(ds_zp_bs_t *b);
@@ -52,7 +52,8 @@ void ds__zp_bs_free(ds_zp_bs_t *b);
  * DS_ERANGE (inputs so repetitive that the search ran over its CPU budget):
  * the caller drops the candidate; DS_EDELTA (zstd failed); -EINVAL.
  */
-int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
-                     struct ZSTD_CCtx_s *cctx, int level, uint8_t *out, size_t cap, size_t *len);
+DS_MUST_CHECK int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
+                                   struct ZSTD_CCtx_s *cctx, int level, uint8_t *out, size_t cap,
+                                   size_t *len);
 
 #endif

@@ -52,21 +52,22 @@ int ds__zpatch_fail(ds_zpatch_dec_t *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes n output bytes (checked against the declared size). */
-int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
+DS_MUST_CHECK int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
 
 /* Checks [off, off + len) against the basis. */
-int ds__zpatch_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len, const char *what);
+DS_MUST_CHECK int ds__zpatch_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len,
+                                   const char *what);
 
 /* Releases the mapped basis range of the current record. */
 void ds__zpatch_release(ds_zpatch_dec_t *d);
 
 /* BSDIFF record: its fields are gathered in d->acc; checks them, maps the
  * basis range, and moves to its parts. Returns 0 or the failure. */
-int ds__zpatch_bs_start(ds_zpatch_dec_t *d);
+DS_MUST_CHECK int ds__zpatch_bs_start(ds_zpatch_dec_t *d);
 
 /* Feeds n bytes (at most what the current part has left) of the record's
  * parts. Returns 0 or the failure. */
-int ds__zpatch_bs_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
+DS_MUST_CHECK int ds__zpatch_bs_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n);
 
 /* Frees the record's buffers and decompressor. */
 void ds__zpatch_bs_free(ds_zpatch_dec_t *d);

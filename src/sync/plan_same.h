@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "distsync/digest.h"
+#include "distsync/error.h"
 
 typedef struct ds__plan_same ds__plan_same_t;
 
@@ -19,7 +20,8 @@ void ds__plan_same_free(ds__plan_same_t *s);
 /* Records that the target holds sha256 at path (borrowed: must outlive s)
  * once the plan's items before this one are applied. The first path
  * recorded for a content stays. Returns 0 or DS_ENOMEM (full). */
-int ds__plan_same_add(ds__plan_same_t *s, const uint8_t sha256[DS_SHA256_LEN], const char *path);
+DS_MUST_CHECK int ds__plan_same_add(ds__plan_same_t *s, const uint8_t sha256[DS_SHA256_LEN],
+                                    const char *path);
 
 /* The first path recorded with sha256, or NULL. */
 const char *ds__plan_same_find(const ds__plan_same_t *s, const uint8_t sha256[DS_SHA256_LEN]);
