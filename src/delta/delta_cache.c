@@ -3,12 +3,13 @@
  * published by tmp + fsync + rename, evicted least recently used (mtime is
  * touched on every hit) above a size cap. See include/distsync/delta.h.
  *
- * An entry is the delta (librsync, <pair>.rsd, or zpatch, <pair>.zpd: one
- * entry per pair and format) followed by a 32-byte trailer: the magic
+ * An entry is the delta (librsync, <pair>.rsd, or zpatch, <pair>.zpd for
+ * stream version 1 and <pair>.zpb for version 2: one entry per pair and
+ * format) followed by a 32-byte trailer: the magic
  * "DSDCSUM2", the delta's length, its XXH3-64 and the zstd level it was
  * compressed at (u64 big-endian each; entries of an older distsync have a
  * 24-byte "DSDCSUM1" trailer without the level: read as the default level).
- * A zpatch entry serves a request at its level or a lower one; a request
+ * A zpatch entry (.zpd or .zpb) serves a request at its level or a lower one; a request
  * at a higher level recomputes it and replaces it (a run-now at a fast
  * level never leaves the scheduled runs with its larger deltas).
  * Every hit re-hashes the delta; an entry that fails (a flipped bit, a torn
@@ -393,7 +394,7 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *
                "delta cache: entry %s is invalid (%s): dropped, recomputing it", path, why);
         return -1;
     }
-    if (fmt == DS_DELTA_FMT_ZPATCH && level < cache_level(c)) {
+    if (fmt != DS_DELTA_FMT_RSYNC && level < cache_level(c)) {
         close(fd);
         pthread_mutex_lock(&c->mu);
         c->st.relevelled++;
@@ -448,7 +449,7 @@ static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const 
             rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
     }
     if (rc == 0)
-        rc = write_trailer(fd, st.delta_bytes, fmt == DS_DELTA_FMT_ZPATCH ? cache_level(c) : 0);
+        rc = write_trailer(fd, st.delta_bytes, fmt != DS_DELTA_FMT_RSYNC ? cache_level(c) : 0);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (rc < 0) {

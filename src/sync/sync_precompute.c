@@ -9,9 +9,11 @@
  * (chunk overlap, the path's previous version, a close name). Each distinct
  * pair is computed once, whatever the number of servers that need it, the
  * largest first, by up to `threads` workers, each with its own retain
- * store handle. The format is zpatch (protocol 3 and later: the local
- * receiver and current agents); a server with an older agent still gets
- * its librsync delta computed by its run.
+ * store handle. The format is the one the newest protocol's receivers
+ * apply (zpatch stream version 2, protocol 5: the local receiver and
+ * current agents): the protocol version a server's agent last spoke is not
+ * recorded, so a server with an older agent still gets its version 1
+ * zpatch or librsync delta computed by its run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,9 +27,14 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 #include "distsync/log.h"
+#include "distsync/proto.h"
 #include "sync_int.h"
 
 #define PC_THREADS_MAX 64
+/* What a receiver of DS_PROTO_VERSION_MAX applies (sync_send.c's delta_fmt). */
+#define PC_FORMAT DS_DELTA_FMT_ZPATCH2
+_Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_BSDIFF,
+               "precompute's format is not the newest protocol's");
 
 struct pc_job {
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
@@ -231,8 +238,7 @@ static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
         }
         ds_delta_src_retain(&bsrc, rd);
     }
-    rc = ds_delta_cache_get(pc->s->dc, DS_DELTA_FMT_ZPATCH, j->bsha, j->tsha, &bsrc, &tsrc, &dfd,
-                            &dsize);
+    rc = ds_delta_cache_get(pc->s->dc, PC_FORMAT, j->bsha, j->tsha, &bsrc, &tsrc, &dfd, &dsize);
     if (dfd >= 0)
         close(dfd);
     ds_retain_reader_free(rd);

@@ -39,11 +39,13 @@ ds scan >/dev/null 2>&1 || bad "scan v2"
 
 # deltas FILE KEY: a counter of the run's "deltas" object (-1 if absent)
 deltas() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["deltas"][sys.argv[2]])' "$1" "$2" 2>/dev/null || echo -1; }
-# entry_level: the zstd level in the trailer of the one zpatch cache entry
+# entry_level: the zstd level in the trailer of the one zpatch cache entry,
+# .zpd (stream version 1, protocol 3-4 receivers) or .zpb (version 2, BSDIFF
+# records, protocol 5: the local receiver), whichever the receiver uses
 entry_level() {
   python3 - "$tmp/state/deltas" <<'PY'
 import glob, struct, sys
-e = glob.glob(sys.argv[1] + "/*.zpd")
+e = glob.glob(sys.argv[1] + "/*.zpd") + glob.glob(sys.argv[1] + "/*.zpb")
 if len(e) != 1:
     print(f"entries:{len(e)}"); sys.exit()
 t = open(e[0], "rb").read()[-32:]
