@@ -3,9 +3,11 @@
 #  1. A file larger than one zpatch window (DS_ZPATCH_WINDOW, 64 MiB): 80
 #     MiB rebuilt in place (a byte changed every 4 KiB: no 64 KiB chunk in
 #     common, so no COPY record) goes as a zpatch of several segments, each
-#     a ZSTD record with its own basis range inside the basis and at most
-#     64 MiB long (the cached .zpd is parsed); it rebuilds exactly and costs
-#     under 1% of the file on the wire.
+#     a ZSTD or BSDIFF record (stream version 2, the local receiver's; an
+#     80 MiB basis is over the BSDIFF limit, so ZSTD today) with its own
+#     basis range inside the basis and at most 64 MiB long, the segments
+#     covering the file (the cached .zpb or .zpd is parsed); it rebuilds
+#     exactly and costs under 1% of the file on the wire.
 #  2. Renamed files: a definitions file under a new, unrelated name with
 #     small edits finds its basis by chunk overlap; a rebuilt library under
 #     a new version name (libbig.so.7.1 -> libbig.so.7.2, no chunk in
@@ -46,7 +48,8 @@ w=$(wire "$tmp/big.json")
 python3 - "$tmp/state/deltas" $((80 << 20)) >"$tmp/recs" <<'PY'
 import glob, struct, sys
 d, size = sys.argv[1], int(sys.argv[2])
-for path in glob.glob(d + "/*.zpd"):
+# every record: kind, basis_off, basis_len, target bytes it makes
+for path in glob.glob(d + "/*.zpd") + glob.glob(d + "/*.zpb"):
     z = open(path, "rb").read()
     if z[:4] != b"DSZP" or struct.unpack(">Q", z[8:16])[0] != size:
         continue
@@ -56,21 +59,34 @@ for path in glob.glob(d + "/*.zpd"):
             boff, blen, raw, comp = struct.unpack(">QQII", z[o + 1:o + 25])
             recs.append(("ZSTD", boff, blen, raw))
             o += 25 + comp
-        else:
+        elif z[o] == 3:
+            boff, blen, raw, cl, cc, el, ec, dc = struct.unpack(">QQIIIIII", z[o + 1:o + 41])
+            recs.append(("BSDIFF", boff, blen, raw))
+            o += 42 + cc + ec + dc
+        elif z[o] == 2:
             boff, n = struct.unpack(">QQ", z[o + 1:o + 17])
             recs.append(("COPY", boff, n, n))
             o += 17
+        else:
+            sys.exit(f"{path}: unknown record kind {z[o]} at {o}")
+    print("FILE", path[-3:], z[4], len(recs))
     for r in recs:
         print(*r)
 PY
-nz=$(grep -c '^ZSTD' "$tmp/recs") ncopy=$(grep -c '^COPY' "$tmp/recs")
-echo "  80 MiB rebuilt: $w bytes on the wire; zpatch: $nz ZSTD records (basis ranges: $(awk '$1 == "ZSTD" {printf "%d+%d ", $2 / 1048576, $3 / 1048576}' "$tmp/recs")MiB), $ncopy COPY"
-[ "$nz" -ge 3 ] || bad "want the 80 MiB file in at least 3 segments, got $nz ZSTD records"
+nfile=$(grep -c '^FILE' "$tmp/recs")
+nz=$(grep -c '^ZSTD' "$tmp/recs") nbs=$(grep -c '^BSDIFF' "$tmp/recs") ncopy=$(grep -c '^COPY' "$tmp/recs")
+nseg=$((nz + nbs))
+echo "  80 MiB rebuilt: $w bytes on the wire; zpatch ($(awk '$1 == "FILE" {printf "%s, stream version %d", $2, $3}' "$tmp/recs")):" \
+  "$nz ZSTD + $nbs BSDIFF records (basis ranges: $(awk '$1 == "ZSTD" || $1 == "BSDIFF" {printf "%d+%d ", $2 / 1048576, $3 / 1048576}' "$tmp/recs")MiB), $ncopy COPY"
+[ "$nfile" = 1 ] || bad "want one cached zpatch of the 80 MiB file, found $nfile"
+[ "$nseg" -ge 3 ] || bad "want the 80 MiB file in at least 3 segments, got $nz ZSTD + $nbs BSDIFF records"
 [ "$ncopy" = 0 ] || bad "a rebuild shares no chunk, yet $ncopy COPY records"
-awk -v n=$((80 << 20)) -v win=$((64 << 20)) '$1 == "ZSTD" && ($2 + $3 > n || $3 > win || $3 == 0) {bad = 1} END {exit bad}' "$tmp/recs" ||
+awk -v n=$((80 << 20)) -v win=$((64 << 20)) '($1 == "ZSTD" || $1 == "BSDIFF") && ($2 + $3 > n || $3 > win || $3 == 0) {bad = 1} END {exit bad}' "$tmp/recs" ||
   bad "a segment's basis range is empty, over 64 MiB or outside the basis: $(head -5 "$tmp/recs")"
-[ "$(awk '$1 == "ZSTD" {print $2}' "$tmp/recs" | sort -u | wc -l)" -ge 2 ] ||
+[ "$(awk '$1 == "ZSTD" || $1 == "BSDIFF" {print $2}' "$tmp/recs" | sort -u | wc -l)" -ge 2 ] ||
   bad "every segment has the same basis range: no per-segment windows"
+[ "$(awk '$1 != "FILE" {t += $4} END {print t}' "$tmp/recs")" = $((80 << 20)) ] ||
+  bad "the records do not make the 80 MiB file: $(awk '$1 != "FILE" {t += $4} END {print t}' "$tmp/recs") bytes"
 [ "$w" -gt 0 ] && [ "$w" -lt $(((80 << 20) / 100)) ] || bad "the 80 MiB rebuild cost $w bytes on the wire (want under 1%)"
 st_check_converged "$store" "$target" "after the large file"
 
