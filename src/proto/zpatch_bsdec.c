@@ -3,9 +3,14 @@
  * include/distsync/zpatch.h). The control and extra parts come first and
  * are decompressed into buffers of their declared sizes (each at most
  * 8 MiB); the diff part, the largest, is streamed: each piece zstd yields
- * is added to the basis bytes at the current position (the basis range is
- * mapped, never copied) and written out, with the extra bytes the triples
- * place between. Every part's zstd window is at most
+ * is added to the basis bytes at the current position and written out,
+ * with the extra bytes the triples place between. The record's basis range
+ * is read once when the record starts (the basis reader's get(): pread
+ * into its one reused buffer, never mmap) and held until the record ends,
+ * with no other get() meanwhile; the range is at most
+ * DS_ZPATCH_BS_BASIS_MAX bytes (what the encoder suffix-sorts), so a
+ * record costs at most that buffer, the control and extra parts (8 MiB
+ * each at most) and one zstd window. Every part's zstd window is at most
  * 2^DS_ZPATCH_BS_WINDOW_LOG bytes. Nothing is trusted: sizes against their
  * caps and the target size, the position against the basis range, every
  * part consumed exactly.
@@ -198,12 +203,17 @@ int ds__zpatch_bs_start(ds_zpatch_dec_t *d)
                         b->comp[i]);
     if (b->raw > d->target_size - d->produced)
         return fail(d, DS_ETOOBIG, "BSDIFF record past the declared target size");
+    if (d->blen > DS_ZPATCH_BS_BASIS_MAX) /* it is read into memory whole */
+        return fail(d, DS_EDELTA, "BSDIFF basis range %llu+%llu over %u bytes",
+                    (unsigned long long)d->boff, (unsigned long long)d->blen,
+                    DS_ZPATCH_BS_BASIS_MAX);
     rc = ds__zpatch_range(d, d->boff, d->blen, "BSDIFF basis");
     if (rc < 0)
         return rc;
     if (d->blen > 0 && (rc = d->basis->get(d->basis->ctx, d->boff, d->blen, &d->pre)) < 0) {
         d->pre = NULL;
-        return fail(d, rc, "mapping the basis: %s", ds_strerror(rc));
+        return fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)d->boff,
+                    (unsigned long long)d->blen, ds_strerror(rc));
     }
     if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) != NULL)
         ZSTD_DCtx_setParameter(b->dctx, ZSTD_d_windowLogMax, DS_ZPATCH_BS_WINDOW_LOG);

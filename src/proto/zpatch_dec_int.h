@@ -58,11 +58,12 @@ DS_MUST_CHECK int ds__zpatch_emit(ds_zpatch_dec_t *d, const uint8_t *p, size_t n
 DS_MUST_CHECK int ds__zpatch_range(ds_zpatch_dec_t *d, uint64_t off, uint64_t len,
                                    const char *what);
 
-/* Releases the mapped basis range of the current record. */
+/* Releases the basis range read for the current record. */
 void ds__zpatch_release(ds_zpatch_dec_t *d);
 
-/* BSDIFF record: its fields are gathered in d->acc; checks them, maps the
- * basis range, and moves to its parts. Returns 0 or the failure. */
+/* BSDIFF record: its fields are gathered in d->acc; checks them (the basis
+ * range at most DS_ZPATCH_BS_BASIS_MAX), reads the basis range, and moves
+ * to its parts. Returns 0 or the failure. */
 DS_MUST_CHECK int ds__zpatch_bs_start(ds_zpatch_dec_t *d);
 
 /* Feeds n bytes (at most what the current part has left) of the record's

@@ -8,7 +8,8 @@
  * the SHA-256 check at FILE_COMMIT is the same as for every other file.
  * Memory: one segment's zstd window (at most DS_ZPATCH_SEG_MAX), its basis
  * range (at most DS_ZPATCH_WINDOW) and 256 KiB; a BSDIFF record (version 5)
- * its control and extra parts and an 8 MiB window (at most 24 MiB).
+ * its basis range (at most DS_ZPATCH_BS_BASIS_MAX, 32 MiB), its control and
+ * extra parts and an 8 MiB window (at most 24 MiB besides the range).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -99,10 +99,10 @@ static int sink_out(void *ctx, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Decodes z against basis file bpath in step-sized slices, accepting
- * stream versions up to maxv. */
-static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, int maxv,
-                  struct sink *out, char *why, size_t whylen)
+/* Decodes z against basis file bpath, declared extra bytes longer than it
+ * is, in step-sized slices, accepting stream versions up to maxv. */
+static int decode_x(const char *bpath, uint64_t extra, const uint8_t *z, size_t zn, size_t step,
+                    int maxv, struct sink *out, char *why, size_t whylen)
 {
     int fd = open(bpath, O_RDONLY);
     struct stat sb;
@@ -111,7 +111,7 @@ static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, i
     int rc = 0;
 
     CHECK(fd >= 0 && fstat(fd, &sb) == 0);
-    ds_zpatch_basis_fd(&b, fd, (uint64_t)sb.st_size);
+    ds_zpatch_basis_fd(&b, fd, (uint64_t)sb.st_size + extra);
     CHECK_INT(ds_zpatch_dec_new(&b, sink_out, out, &d), 0);
     ds_zpatch_dec_max_version(d, maxv);
     out->n = 0;
@@ -123,8 +123,15 @@ static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, i
     if (getenv("ZP_DEBUG"))
         fprintf(stderr, "decode: %d %s\n", rc, why);
     ds_zpatch_dec_free(d);
+    ds_zpatch_basis_close(&b);
     close(fd);
     return rc;
+}
+
+static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, int maxv,
+                  struct sink *out, char *why, size_t whylen)
+{
+    return decode_x(bpath, 0, z, zn, step, maxv, out, why, whylen);
 }
 
 static void put_be(uint8_t *p, uint64_t v, int n)
@@ -399,11 +406,44 @@ static void test_hostile(void)
 #undef TRY
 }
 
+/* The basis range of a BSDIFF record is read (pread) into memory: at most
+ * DS_ZPATCH_BS_BASIS_MAX bytes of it, and a basis shorter than declared (a
+ * file truncated under the receiver) fails the file, naming the range. */
+static void test_basis_reads(void)
+{
+    static uint8_t h[1 << 16];
+    struct sink out = {got, 0, sizeof(got)};
+    uint8_t diff[100] = {0}, extra[10] = "0123456789";
+    int64_t tr[] = {100, 10, 0};
+    char why[200], big[8192], want[80];
+    const uint64_t cap = DS_ZPATCH_BS_BASIS_MAX;
+    size_t hn;
+    int fd;
+
+    snprintf(big, sizeof(big), "%s/big_basis", root); /* sparse: costs no disk */
+    fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)cap + (8u << 20)) == 0);
+    close(fd);
+    hn = handmade(h, 110, 0, cap, tr, 1, extra, 10, diff, 100);
+    CHECK_INT(decode(big, h, hn, 4096, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == 110 && got[0] == 0 && memcmp(got + 100, extra, 10) == 0);
+    hn = handmade(h, 110, 0, cap + 1, tr, 1, extra, 10, diff, 100);
+    CHECK_INT(decode(big, h, hn, 4096, 2, &out, why, sizeof(why)), DS_EDELTA);
+    CHECK(strstr(why, "over") != NULL);
+    hn = handmade(h, 110, cap + (8u << 20), 1000, tr, 1, extra, 10, diff, 100);
+    CHECK_INT(decode_x(big, 1000, h, hn, 4096, 2, &out, why, sizeof(why)), DS_ECHANGED);
+    snprintf(want, sizeof(want), "reading the basis at %llu+1000",
+             (unsigned long long)(cap + (8u << 20)));
+    CHECK(strstr(why, want) != NULL);
+    unlink(big);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch_bsdiff"));
     RUN(test_beats_zstd);
     RUN(test_hostile);
+    RUN(test_basis_reads);
     RUN(test_three_candidates);
     RUN(test_records);
     return CHECK_DONE();
