@@ -142,8 +142,8 @@ static int do_copy(ds_zpatch_dec_t *d, uint64_t off, uint64_t len)
 
         rc = d->basis->get(d->basis->ctx, off, n, &p);
         if (rc < 0)
-            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)off,
-                        (unsigned long long)n, ds_strerror(rc));
+            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s",
+                                   (unsigned long long)off, (unsigned long long)n, ds_strerror(rc));
         rc = ds__zpatch_emit(d, p, (size_t)n);
         d->basis->release(d->basis->ctx, p, n);
         off += n;
@@ -175,8 +175,9 @@ static int start_zrec(ds_zpatch_dec_t *d)
         rc = d->basis->get(d->basis->ctx, d->boff, d->blen, &d->pre);
         if (rc < 0) {
             d->pre = NULL;
-            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s", (unsigned long long)d->boff,
-                        (unsigned long long)d->blen, ds_strerror(rc));
+            return ds__zpatch_fail(d, rc, "reading the basis at %llu+%llu: %s",
+                                   (unsigned long long)d->boff, (unsigned long long)d->blen,
+                                   ds_strerror(rc));
         }
     }
     ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
