@@ -25,6 +25,7 @@
 #include "distsync/apply.h"
 #include "distsync/error.h"
 #include "distsync/transport.h"
+#include "sock_end.h"
 
 #define LOCAL_SNDBUF (1 << 20) /* 4 MiB measured no faster */
 
@@ -56,62 +57,25 @@ static void *serve_thread(void *arg)
 static long local_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct local *l = (struct local *)t;
-    ssize_t w;
 
     if (l->dead || l->closed)
         return (long)n; /* swallowed: the session end is reported by read */
-    do
-        w = send(t->wfd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (w < 0 && errno == EINTR);
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return 0;
-    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-        l->dead = 1;
-        return (long)n;
-    }
-    if (w < 0) {
-        snprintf(t->err, sizeof(t->err), "receiver: write: %s", strerror(errno));
-        return DS_ETRANSPORT;
-    }
-    return (long)w;
+    return ds__sock_send(t, p, n, &l->dead, "receiver");
 }
 
 static long local_read(ds_transport_t *t, void *buf, size_t cap)
 {
-    ssize_t r = -1;
+    ssize_t r = ds__sock_recv(t->rfd, buf, cap);
 
-    errno = EPIPE;
-    if (t->rfd >= 0)
-        do
-            r = recv(t->rfd, buf, cap, MSG_DONTWAIT);
-        while (r < 0 && errno == EINTR);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return 0;
-    if (r > 0)
+    if (r >= 0)
         return (long)r;
-    if (r < 0 && errno != ECONNRESET && errno != EPIPE) {
+    if (errno != ECONNRESET && errno != EPIPE) {
         snprintf(t->err, sizeof(t->err), "receiver: read: %s", strerror(errno));
         return DS_ETRANSPORT;
     }
     ((struct local *)t)->dead = 1;
     snprintf(t->err, sizeof(t->err), "receiver ended the session");
     return DS_ETRANSPORT;
-}
-
-/* Waits until the thread closed its end, dropping its last replies. */
-static void drain(int fd)
-{
-    char buf[4096];
-
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return;
-        if (r < 0 && errno != EINTR && poll(&p, 1, -1) < 0 && errno != EINTR)
-            return;
-    }
 }
 
 /* Ends our write side (the thread sees the end of its input after what is
@@ -125,7 +89,7 @@ static int local_close(ds_transport_t *t)
     l->closed = 1;
     if (l->started) {
         shutdown(t->wfd, SHUT_WR);
-        drain(t->rfd);
+        ds__sock_drain(t->rfd);
         pthread_join(l->thread, NULL);
         l->started = 0;
         l->close_rc = l->finish_rc;

@@ -30,6 +30,7 @@
 #include "distsync/error.h"
 
 #include "sftp_int.h"
+#include "sock_end.h"
 
 #define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
@@ -61,41 +62,21 @@ static void counts(struct sftp_t *s)
 static long sftp_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct sftp_t *s = (struct sftp_t *)t;
-    ssize_t w;
 
     counts(s);
     if (s->dead || s->closed)
         return (long)n; /* the session's end is reported by read */
-    do
-        w = send(t->wfd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (w < 0 && errno == EINTR);
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return 0;
-    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-        s->dead = 1;
-        return (long)n;
-    }
-    if (w < 0) {
-        snprintf(t->err, sizeof(t->err), "sftp receiver: write: %s", strerror(errno));
-        return DS_ETRANSPORT;
-    }
-    return (long)w;
+    return ds__sock_send(t, p, n, &s->dead, "sftp receiver");
 }
 
 static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
 {
     struct sftp_t *s = (struct sftp_t *)t;
-    ssize_t r = -1;
+    ssize_t r;
 
     counts(s);
-    errno = EPIPE;
-    if (t->rfd >= 0)
-        do
-            r = recv(t->rfd, buf, cap, MSG_DONTWAIT);
-        while (r < 0 && errno == EINTR);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return 0;
-    if (r > 0)
+    r = ds__sock_recv(t->rfd, buf, cap);
+    if (r >= 0)
         return (long)r;
     s->dead = 1;
     if (s->r.fs.err[0])
@@ -104,22 +85,6 @@ static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
         snprintf(t->err, sizeof(t->err), "SFTP on %s: the receiver ended the session",
                  s->r.fs.u.where);
     return DS_ETRANSPORT;
-}
-
-/* Drops the receiver's last replies until it closed its end. */
-static void drain(int fd)
-{
-    char buf[4096];
-
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return;
-        if (r < 0 && errno != EINTR && poll(&p, 1, -1) < 0 && errno != EINTR)
-            return;
-    }
 }
 
 static void end_remote(struct sftp_t *s, int graceful)
@@ -149,7 +114,7 @@ static int sftp_close(ds_transport_t *t)
     s->closed = 1;
     if (s->started) {
         shutdown(t->wfd, SHUT_WR);
-        drain(t->rfd);
+        ds__sock_drain(t->rfd);
         pthread_join(s->thread, NULL);
         s->started = 0;
         s->close_rc = s->serve_rc;
