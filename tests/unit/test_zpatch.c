@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include "check.h"
+#include "memsrc.h"
 #include "distsync/apply.h"
 #include "distsync/error.h"
 #include "distsync/lease.h"
@@ -40,35 +41,6 @@ static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
         memcpy(p + o + 24, &a, 8);
     }
     memset(p + o, 0, n - o);
-}
-
-static int write_file(const char *path, const void *p, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int ok = fd >= 0 && write(fd, p, n) == (ssize_t)n;
-
-    if (fd >= 0)
-        close(fd);
-    return ok ? 0 : -1;
-}
-
-/* A memory source for the encoder. */
-struct mem {
-    const uint8_t *p;
-};
-
-static long mem_read(void *ctx, uint64_t off, void *buf, size_t len)
-{
-    memcpy(buf, ((struct mem *)ctx)->p + off, len);
-    return (long)len;
-}
-
-static void src_mem(ds_delta_src_t *s, struct mem *m, const uint8_t *p, size_t n)
-{
-    m->p = p;
-    s->read = mem_read;
-    s->ctx = m;
-    s->size = n;
 }
 
 /* Encodes target against basis into a malloc'ed buffer. */

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "check.h"
+#include "memsrc.h"
 #include "distsync/error.h"
 #include "distsync/zpatch.h"
 
@@ -41,26 +42,6 @@ static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
             p[o + 3] ^= 0x21;
     }
     memset(p + o, 0, n - o);
-}
-
-static int write_file(const char *path, const void *p, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int ok = fd >= 0 && write(fd, p, n) == (ssize_t)n;
-
-    if (fd >= 0)
-        close(fd);
-    return ok ? 0 : -1;
-}
-
-struct mem {
-    const uint8_t *p;
-};
-
-static long mem_read(void *ctx, uint64_t off, void *buf, size_t len)
-{
-    memcpy(buf, ((struct mem *)ctx)->p + off, len);
-    return (long)len;
 }
 
 /* Encodes t against b as stream version v into a malloc'ed buffer. */
