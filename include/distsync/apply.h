@@ -36,6 +36,10 @@ typedef struct ds_apply_opts {
     int peer_reports;        /* 1: the peer is a distsync console, which reports every
                                 FILE_ERR and ERR it gets: a failed file or session is
                                 then not logged here too (the operator sees it once) */
+    /* Where the receiver's files live (distsync/fs.h; borrowed, must outlive
+     * the receiver). NULL: POSIX. The SMB worker passes its libsmbclient
+     * backend, and root is then the share's smb:// URL. */
+    const struct ds_fs *fs;
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "distsync/error.h"
+#include "distsync/fs.h"
 
 /* Creates path and any missing parents ("mkdir -p"), new directories with
  * mode 0750 (state directories hold the catalog: not world-readable).
@@ -30,5 +31,8 @@ DS_MUST_CHECK int ds_write_all(int fd, const void *p, size_t n);
  * the target's manifest and lease. Returns 0 or -errno (-ENOSPC on a full
  * disk). */
 DS_MUST_CHECK int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n);
+/* The same through a filesystem backend (fs.h); dirfd is fs's. */
+DS_MUST_CHECK int ds_atomic_write_fs(const ds_fs_t *fs, int dirfd, const char *name, const void *p,
+                                     size_t n);
 
 #endif

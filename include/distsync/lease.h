@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "distsync/error.h"
+#include "distsync/fs.h"
 
 #define DS_LEASE_NAME       "lease" /* inside <root>/.distsync */
 #define DS_LEASE_LOCK_NAME  "lock"
@@ -91,6 +92,14 @@ DS_MUST_CHECK int ds_lease_lock(int dsdir, int *fd);
  * *fd set (close it to release), DS_ELEASE on timeout, or an error as
  * ds_lease_lock. */
 DS_MUST_CHECK int ds_lease_guard(int dsdir, int wait_ms, int *fd);
+
+/* The five above through a filesystem backend (fs.h); dsdir and *fd are
+ * fs's, and the lock is fs's lock op (an SMB share-mode open on SMB). */
+DS_MUST_CHECK int ds_lease_read_fs(const ds_fs_t *fs, int dsdir, ds_lease_t *l);
+DS_MUST_CHECK int ds_lease_write_fs(const ds_fs_t *fs, int dsdir, const ds_lease_t *l);
+DS_MUST_CHECK int ds_lease_remove_fs(const ds_fs_t *fs, int dsdir);
+DS_MUST_CHECK int ds_lease_lock_fs(const ds_fs_t *fs, int dsdir, int *fd);
+DS_MUST_CHECK int ds_lease_guard_fs(const ds_fs_t *fs, int dsdir, int wait_ms, int *fd);
 
 /* "server is being synced by console Y (pid P on host H) until T" into buf. */
 void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap);

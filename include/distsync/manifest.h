@@ -16,6 +16,7 @@
 
 #include "distsync/digest.h"
 #include "distsync/error.h"
+#include "distsync/fs.h"
 
 #define DS_MANIFEST_NAME    "manifest" /* inside <root>/.distsync */
 #define DS_MANIFEST_VERSION 1
@@ -94,5 +95,10 @@ DS_MUST_CHECK int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, si
 
 /* Writes m as DS_MANIFEST_NAME in dsdir atomically. Returns 0 or -errno/DS_ENOMEM. */
 DS_MUST_CHECK int ds_manifest_store(int dsdir, const ds_manifest_t *m);
+
+/* The two above through a filesystem backend (fs.h); dsdir is fs's. */
+DS_MUST_CHECK int ds_manifest_load_fs(const ds_fs_t *fs, int dsdir, ds_manifest_t **out, char *err,
+                                      size_t errlen);
+DS_MUST_CHECK int ds_manifest_store_fs(const ds_fs_t *fs, int dsdir, const ds_manifest_t *m);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include "distsync/error.h"
+#include "distsync/fs.h"
 
 #define DS_PATHSAFE_MAX 4095 /* bytes, without the NUL */
 #define DS_STATE_DIR    ".distsync"
@@ -68,6 +69,20 @@ DS_MUST_CHECK int ds_pathsafe_open_state(int dirfd, const char *name, int flags,
  * process recreated it in between).
  */
 DS_MUST_CHECK int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd);
+
+/*
+ * The same four through a filesystem backend (include/distsync/fs.h): the
+ * receiver passes its own, so it walks an SMB share as it walks a local
+ * directory; the functions above use ds_fs_posix. fd numbers are fs's.
+ */
+DS_MUST_CHECK int ds_pathsafe_open_parent_fs(const ds_fs_t *fs, int rootfd, const char *rel,
+                                             int create, int *dirfd, const char **leaf);
+DS_MUST_CHECK int ds_pathsafe_open_file_fs(const ds_fs_t *fs, int rootfd, const char *rel, int *fd,
+                                           struct stat *st);
+DS_MUST_CHECK int ds_pathsafe_open_state_fs(const ds_fs_t *fs, int dirfd, const char *name,
+                                            int flags, int *fd);
+DS_MUST_CHECK int ds_pathsafe_create_tmp_fs(const ds_fs_t *fs, int dirfd, const char *name,
+                                            mode_t mode, int *fd);
 
 /* Static text for a pathsafe error code, naming the reason. */
 const char *ds_pathsafe_reason(int err);

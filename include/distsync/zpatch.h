@@ -127,6 +127,7 @@ typedef struct ds_zpatch_basis {
     uint64_t size;
     /* ds_zpatch_basis_fd's own: the file and its reused read buffer */
     int fd;
+    const struct ds_fs *fs; /* fd's filesystem (distsync/fs.h); NULL: POSIX */
     uint8_t *buf;
     size_t cap;
     int busy;

@@ -60,26 +60,49 @@ int ds_write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n)
+/* ds_write_all through fs. */
+static int write_all_fs(const ds_fs_t *fs, int fd, const void *p, size_t n)
+{
+    const char *b = p;
+
+    while (n > 0) {
+        ssize_t w = ds_fs_write(fs, fd, b, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ds_atomic_write_fs(const ds_fs_t *fs, int dirfd, const char *name, const void *p, size_t n)
 {
     char tmp[256];
     int fd, rc;
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
-    rc = ds_pathsafe_create_tmp(dirfd, tmp, 0644, &fd);
+    rc = ds_pathsafe_create_tmp_fs(fs, dirfd, tmp, 0644, &fd);
     if (rc < 0)
         return rc;
-    rc = ds_write_all(fd, p, n);
-    if (rc == 0 && fsync(fd) < 0)
+    rc = write_all_fs(fs, fd, p, n);
+    if (rc == 0 && ds_fs_fsync(fs, fd) < 0)
         rc = -errno;
-    if (close(fd) < 0 && rc == 0)
+    if (ds_fs_close(fs, fd) < 0 && rc == 0)
         rc = -errno;
-    if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+    if (rc == 0 && ds_fs_renameat(fs, dirfd, tmp, dirfd, name) < 0)
         rc = -errno;
-    if (rc == 0 && fsync(dirfd) < 0)
+    if (rc == 0 && ds_fs_fsync(fs, dirfd) < 0)
         rc = -errno;
     if (rc < 0)
-        unlinkat(dirfd, tmp, 0);
+        ds_fs_unlinkat(fs, dirfd, tmp, 0);
     return rc;
+}
+
+int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n)
+{
+    return ds_atomic_write_fs(&ds_fs_posix, dirfd, name, p, n);
 }

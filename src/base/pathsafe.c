@@ -80,43 +80,44 @@ int ds_pathsafe_check(const char *rel, const char **why)
     return 0;
 }
 
-/* Maps an openat() failure on a component to our codes. */
-static int walk_err(int fd, const char *name, int e)
+/* Maps an ds_fs_openat(fs, ) failure on a component to our codes. */
+static int walk_err(const ds_fs_t *fs, int fd, const char *name, int e)
 {
     struct stat st;
 
     if (e == ELOOP)
         return DS_ESYMLINK;
     if (e == ENOTDIR) {
-        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        if (ds_fs_fstatat(fs, fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
             return DS_ESYMLINK;
         return DS_ENOTREG;
     }
     return -e;
 }
 
-static int open_dir_at(int fd, const char *name, int create, int *out)
+static int open_dir_at(const ds_fs_t *fs, int fd, const char *name, int create, int *out)
 {
-    int d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int d = ds_fs_openat(fs, fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 
     if (d < 0 && errno == ENOENT && (create & DS_PATHSAFE_CREATE)) {
-        if (mkdirat(fd, name, 0755) == 0) {
+        if (ds_fs_mkdirat(fs, fd, name, 0755) == 0) {
             /* the new entry must reach the disk before files inside it are
              * published, or a crash can lose the directory with them */
-            if ((create & DS_PATHSAFE_SYNC) && fsync(fd) < 0)
+            if ((create & DS_PATHSAFE_SYNC) && ds_fs_fsync(fs, fd) < 0)
                 return -errno;
         } else if (errno != EEXIST) {
             return -errno;
         }
-        d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        d = ds_fs_openat(fs, fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
     }
     if (d < 0)
-        return walk_err(fd, name, errno);
+        return walk_err(fs, fd, name, errno);
     *out = d;
     return 0;
 }
 
-int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd, const char **leaf)
+int ds_pathsafe_open_parent_fs(const ds_fs_t *fs, int rootfd, const char *rel, int create,
+                               int *dirfd, const char **leaf)
 {
     char comp[256];
     const char *start = rel;
@@ -126,7 +127,7 @@ int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd,
     rc = ds_pathsafe_check(rel, NULL);
     if (rc < 0)
         return rc;
-    cur = dup(rootfd);
+    cur = ds_fs_dup(fs, rootfd);
     if (cur < 0)
         return -errno;
     for (;;) {
@@ -139,10 +140,10 @@ int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd,
         len = (size_t)(slash - start);
         memcpy(comp, start, len);
         comp[len] = '\0';
-        rc = open_dir_at(cur, comp, create, &next);
+        rc = open_dir_at(fs, cur, comp, create, &next);
         if (rc < 0)
             goto out;
-        close(cur);
+        ds_fs_close(fs, cur);
         cur = next;
         start = slash + 1;
     }
@@ -152,22 +153,23 @@ int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd,
     rc = 0;
 out:
     if (cur >= 0)
-        close(cur);
+        ds_fs_close(fs, cur);
     return rc;
 }
 
-int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st)
+int ds_pathsafe_open_file_fs(const ds_fs_t *fs, int rootfd, const char *rel, int *fd,
+                             struct stat *st)
 {
     struct stat sb;
     const char *leaf;
     int dir = -1, f = -1, rc;
 
     *fd = -1;
-    rc = ds_pathsafe_open_parent(rootfd, rel, 0, &dir, &leaf);
+    rc = ds_pathsafe_open_parent_fs(fs, rootfd, rel, 0, &dir, &leaf);
     if (rc < 0)
         return rc;
     /* Check the type before open(): opening a device can have side effects. */
-    if (fstatat(dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (ds_fs_fstatat(fs, dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
         rc = -errno;
         goto out;
     }
@@ -175,12 +177,12 @@ int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st)
         rc = S_ISLNK(sb.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
         goto out;
     }
-    f = openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    f = ds_fs_openat(fs, dir, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
     if (f < 0) {
         rc = errno == ELOOP ? DS_ESYMLINK : -errno;
         goto out;
     }
-    if (fstat(f, &sb) < 0) {
+    if (ds_fs_fstat(fs, f, &sb) < 0) {
         rc = -errno;
         goto out;
     }
@@ -194,18 +196,18 @@ int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st)
     f = -1;
 out:
     if (f >= 0)
-        close(f);
-    close(dir);
+        ds_fs_close(fs, f);
+    ds_fs_close(fs, dir);
     return rc;
 }
 
-int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd)
+int ds_pathsafe_open_state_fs(const ds_fs_t *fs, int dirfd, const char *name, int flags, int *fd)
 {
     struct stat st;
     int f = -1, rc = 0, writing = (flags & O_ACCMODE) != O_RDONLY;
 
     *fd = -1;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (ds_fs_fstatat(fs, dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(st.st_mode))
             return DS_ESYMLINK;
         if (!S_ISREG(st.st_mode))
@@ -213,48 +215,69 @@ int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd)
     } else if (errno != ENOENT || !(flags & O_CREAT)) {
         return -errno;
     }
-    f = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+    f = ds_fs_openat(fs, dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
     if (f < 0)
         return errno == ELOOP ? DS_ESYMLINK : errno == ENXIO ? DS_ENOTREG : -errno;
-    if (fstat(f, &st) < 0)
+    if (ds_fs_fstat(fs, f, &st) < 0)
         rc = -errno;
     else if (!S_ISREG(st.st_mode))
         rc = DS_ENOTREG;
     else if (writing && st.st_nlink != 1)
         rc = DS_EEXISTS;
-    else if (fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) < 0)
+    else if (DS_FS(fs) == &ds_fs_posix && fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) < 0)
         rc = -errno;
     if (rc < 0) {
-        close(f);
+        ds_fs_close(fs, f);
         return rc;
     }
     *fd = f;
     return 0;
 }
 
-int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd)
+int ds_pathsafe_create_tmp_fs(const ds_fs_t *fs, int dirfd, const char *name, mode_t mode, int *fd)
 {
     struct stat st;
     int f;
 
     *fd = -1;
-    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+    if (ds_fs_unlinkat(fs, dirfd, name, 0) < 0 && errno != ENOENT)
         return errno == EISDIR ? DS_ENOTREG : -errno;
-    f = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+    f = ds_fs_openat(fs, dirfd, name,
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
     if (f < 0)
         return -errno;
-    if (fstat(f, &st) < 0) {
+    if (ds_fs_fstat(fs, f, &st) < 0) {
         int e = errno;
 
-        close(f);
+        ds_fs_close(fs, f);
         return -e;
     }
     if (!S_ISREG(st.st_mode) || st.st_nlink != 1) { /* linked meanwhile */
-        close(f);
+        ds_fs_close(fs, f);
         return DS_EEXISTS;
     }
     *fd = f;
     return 0;
+}
+
+int ds_pathsafe_open_parent(int rootfd, const char *rel, int create, int *dirfd, const char **leaf)
+{
+    return ds_pathsafe_open_parent_fs(&ds_fs_posix, rootfd, rel, create, dirfd, leaf);
+}
+
+int ds_pathsafe_open_file(int rootfd, const char *rel, int *fd, struct stat *st)
+{
+    return ds_pathsafe_open_file_fs(&ds_fs_posix, rootfd, rel, fd, st);
+}
+
+int ds_pathsafe_open_state(int dirfd, const char *name, int flags, int *fd)
+{
+    return ds_pathsafe_open_state_fs(&ds_fs_posix, dirfd, name, flags, fd);
+}
+
+int ds_pathsafe_create_tmp(int dirfd, const char *name, mode_t mode, int *fd)
+{
+    return ds_pathsafe_create_tmp_fs(&ds_fs_posix, dirfd, name, mode, fd);
 }
 
 const char *ds_pathsafe_reason(int err)

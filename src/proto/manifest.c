@@ -256,13 +256,13 @@ int ds_manifest_encode(const ds_manifest_t *m, uint8_t **buf, size_t *len)
     return 0;
 }
 
-static int read_all(int fd, uint8_t **buf, size_t *len)
+static int read_all(const ds_fs_t *fs, int fd, uint8_t **buf, size_t *len)
 {
     struct stat st;
     uint8_t *b;
     size_t got = 0;
 
-    if (fstat(fd, &st) < 0)
+    if (ds_fs_fstat(fs, fd, &st) < 0)
         return -errno;
     if (!S_ISREG(st.st_mode))
         return DS_ENOTREG;
@@ -272,7 +272,7 @@ static int read_all(int fd, uint8_t **buf, size_t *len)
     if (b == NULL)
         return DS_ENOMEM;
     while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        ssize_t r = ds_fs_read(fs, fd, b + got, (size_t)st.st_size - got);
 
         if (r < 0 && errno == EINTR)
             continue;
@@ -287,14 +287,14 @@ static int read_all(int fd, uint8_t **buf, size_t *len)
     return 0;
 }
 
-int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
+int ds_manifest_load_fs(const ds_fs_t *fs, int dsdir, ds_manifest_t **out, char *err, size_t errlen)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     int fd, rc;
 
     *out = NULL;
-    rc = ds_pathsafe_open_state(dsdir, DS_MANIFEST_NAME, O_RDONLY, &fd);
+    rc = ds_pathsafe_open_state_fs(fs, dsdir, DS_MANIFEST_NAME, O_RDONLY, &fd);
     if (rc == -ENOENT)
         return ds_manifest_new(out);
     if (rc < 0) {
@@ -303,8 +303,8 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
                  rc == DS_ENOTREG || rc == DS_ESYMLINK ? ": remove it" : "");
         return rc;
     }
-    rc = read_all(fd, &buf, &len);
-    close(fd);
+    rc = read_all(fs, fd, &buf, &len);
+    ds_fs_close(fs, fd);
     if (rc < 0) {
         snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot read: %s",
                  ds_strerror(rc));
@@ -315,7 +315,7 @@ int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
     return rc;
 }
 
-int ds_manifest_store(int dsdir, const ds_manifest_t *m)
+int ds_manifest_store_fs(const ds_fs_t *fs, int dsdir, const ds_manifest_t *m)
 {
     uint8_t *buf;
     size_t len;
@@ -323,7 +323,17 @@ int ds_manifest_store(int dsdir, const ds_manifest_t *m)
 
     if (rc < 0)
         return rc;
-    rc = ds_atomic_write(dsdir, DS_MANIFEST_NAME, buf, len);
+    rc = ds_atomic_write_fs(fs, dsdir, DS_MANIFEST_NAME, buf, len);
     free(buf);
     return rc;
+}
+
+int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen)
+{
+    return ds_manifest_load_fs(&ds_fs_posix, dsdir, out, err, errlen);
+}
+
+int ds_manifest_store(int dsdir, const ds_manifest_t *m)
+{
+    return ds_manifest_store_fs(&ds_fs_posix, dsdir, m);
 }

@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "distsync/error.h"
+#include "distsync/fs.h"
 #include "distsync/zpatch.h"
 #include "zpatch_dec_int.h"
 
@@ -372,7 +373,7 @@ static int fd_get(void *ctx, uint64_t off, uint64_t len, const void **p)
         }
     }
     while (got < len) {
-        ssize_t r = pread(b->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+        ssize_t r = ds_fs_pread(b->fs, b->fd, buf + got, (size_t)(len - got), (off_t)(off + got));
 
         if (r < 0 && errno == EINTR)
             continue;

@@ -94,6 +94,7 @@ int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out
     ap->rootfd = ap->dsfd = ap->tmpfd = ap->lockfd = -1;
     if (opts)
         ap->opts = *opts;
+    ap->fs = ap->opts.fs != NULL ? ap->opts.fs : &ds_fs_posix;
     ap->max_open = ap->opts.max_open_files ? ap->opts.max_open_files : DS_APPLY_MAX_OPEN;
     if (ap->max_open > APPLY_MAX_OPEN)
         ap->max_open = APPLY_MAX_OPEN;
@@ -104,8 +105,10 @@ int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out
         goto fail;
     for (unsigned i = 0; i < ap->max_open; i++)
         ap->files[i].fd = ap->files[i].basis_fd = -1;
+    for (unsigned i = 0; i < ap->max_open; i++)
+        ap->files[i].fs = ap->fs;
     ap->session = (uint32_t)getpid() ^ (uint32_t)time(NULL) << 16;
-    ap->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ap->rootfd = ds_fs_openat(ap->fs, AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (ap->rootfd < 0) {
         rc = -errno;
         goto fail;
@@ -170,7 +173,7 @@ int ds__apply_write_manifest(ds_apply_t *ap)
         return 0;
     if (!ds__apply_lease_mine(ap))
         return DS_ELEASE;
-    rc = ds_manifest_store(ap->dsfd, ap->man);
+    rc = ds_manifest_store_fs(ap->fs, ap->dsfd, ap->man);
     if (rc < 0) {
         ds_log(DS_LOG_ERROR, "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot write: %s", ap->root,
                ds_strerror(rc));
@@ -199,7 +202,7 @@ int ds_apply_finish(ds_apply_t *ap)
             ds__apply_file_release(ap, &ap->files[i]);
     rc = ds__apply_write_manifest(ap);
     if (ap->lockfd >= 0)
-        close(ap->lockfd);
+        ds_fs_close(ap->fs, ap->lockfd);
     ap->lockfd = -1;
     ap->have_lease = 0;
     return rc;
@@ -213,7 +216,7 @@ void ds_apply_free(ds_apply_t *ap)
         (void)ds_apply_finish(ap); /* logged; a caller wanting the result calls finish first */
     for (int *fd = &ap->rootfd; fd <= &ap->lockfd; fd++)
         if (*fd >= 0)
-            close(*fd);
+            ds_fs_close(ap->fs, *fd);
     ds_manifest_free(ap->man);
     ds_proto_buf_free(&ap->in);
     ds_proto_buf_free(&ap->out);
@@ -235,8 +238,8 @@ int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen)
     if (ap->man)
         return 0;
     if (ap->dsfd < 0) {
-        ap->dsfd =
-            openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ap->dsfd = ds_fs_openat(ap->fs, ap->rootfd, DS_STATE_DIR,
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (ap->dsfd < 0 && errno != ENOENT) {
             rc = -errno;
             snprintf(err, errlen, "%s/.distsync: %s", ap->root, ds_strerror(rc));
@@ -245,7 +248,7 @@ int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen)
     }
     if (ap->dsfd < 0)
         return ds_manifest_new(&ap->man);
-    rc = ds_manifest_load(ap->dsfd, &ap->man, err, errlen);
+    rc = ds_manifest_load_fs(ap->fs, ap->dsfd, &ap->man, err, errlen);
     return rc;
 }
 

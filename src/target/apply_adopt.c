@@ -46,7 +46,7 @@ static int hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN], uint64_t 
 
     *size = 0;
     while (rc == 0) {
-        ssize_t n = read(fd, ap->iobuf, APPLY_IOBUF);
+        ssize_t n = ds_fs_read(ap->fs, fd, ap->iobuf, APPLY_IOBUF);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -65,7 +65,7 @@ static int hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN], uint64_t 
     return 0;
 }
 
-static int set_mtime(int fd, int64_t mtime_ns)
+static int set_mtime(ds_apply_t *ap, int fd, int64_t mtime_ns)
 {
     struct timespec ts[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
 
@@ -73,7 +73,7 @@ static int set_mtime(int fd, int64_t mtime_ns)
         ts[1].tv_nsec += 1000000000;
         ts[1].tv_sec--;
     }
-    return futimens(fd, ts) < 0 ? -errno : 0;
+    return ds_fs_futimens(ap->fs, fd, ts) < 0 ? -errno : 0;
 }
 
 int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
@@ -89,32 +89,33 @@ int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
     if (!ds__apply_lease_valid(ap))
         return adopt_err(ap, m, path, DS_ELEASE, "ADOPT without a valid lease: %s",
                          ds__apply_lease_why(ap));
-    rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, &before);
+    rc = ds_pathsafe_open_file_fs(ap->fs, ap->rootfd, path, &fd, &before);
     if (rc < 0)
         return adopt_err(ap, m, path, rc, "ADOPT: %s",
                          rc == -ENOENT ? "no such file" : ds_pathsafe_reason(rc));
     rc = hash_fd(ap, fd, sha, &size);
-    if (rc == 0 && fstat(fd, &after) < 0)
+    if (rc == 0 && ds_fs_fstat(ap->fs, fd, &after) < 0)
         rc = -errno;
     if (rc < 0) {
-        close(fd);
+        ds_fs_close(ap->fs, fd);
         return adopt_err(ap, m, path, rc, "ADOPT: reading: %s", ds_strerror(rc));
     }
     if (size != m->u.adopt.size || memcmp(sha, m->u.adopt.sha256, DS_SHA256_LEN) != 0 ||
         after.st_size != before.st_size ||
         ds_timespec_ns(&after.st_mtim) != ds_timespec_ns(&before.st_mtim)) {
-        close(fd);
+        ds_fs_close(ap->fs, fd);
         return adopt_err(ap, m, path, DS_EHASH,
                          "ADOPT: the file does not hold the expected bytes (or changed while "
                          "hashed): not adopted");
     }
-    if (m->u.adopt.mtime_ns != DS_PROTO_NO_MTIME && (rc = set_mtime(fd, m->u.adopt.mtime_ns)) < 0) {
-        close(fd);
+    if (m->u.adopt.mtime_ns != DS_PROTO_NO_MTIME &&
+        (rc = set_mtime(ap, fd, m->u.adopt.mtime_ns)) < 0) {
+        ds_fs_close(ap->fs, fd);
         return adopt_err(ap, m, path, rc, "ADOPT: setting mtime: %s", ds_strerror(rc));
     }
-    if (fstat(fd, &after) < 0)
+    if (ds_fs_fstat(ap->fs, fd, &after) < 0)
         after = before;
-    close(fd);
+    ds_fs_close(ap->fs, fd);
     ok.u.file_ok.size = size;
     ok.u.file_ok.mtime_ns = ds_timespec_ns(&after.st_mtim);
     memcpy(ok.u.file_ok.sha256, sha, DS_SHA256_LEN);

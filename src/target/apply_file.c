@@ -41,7 +41,7 @@ static struct afile *find_file(ds_apply_t *ap, uint32_t id)
 static void close_basis(struct afile *f)
 {
     if (f->basis_fd >= 0)
-        close(f->basis_fd);
+        ds_fs_close(f->fs, f->basis_fd);
     f->basis_fd = -1;
     free(f->basis_name);
     f->basis_name = NULL;
@@ -50,9 +50,9 @@ static void close_basis(struct afile *f)
 static void drop_tmp(ds_apply_t *ap, struct afile *f)
 {
     if (f->fd >= 0) {
-        close(f->fd);
+        ds_fs_close(ap->fs, f->fd);
         f->fd = -1;
-        unlinkat(ap->tmpfd, f->tmpname, 0);
+        ds_fs_unlinkat(ap->fs, ap->tmpfd, f->tmpname, 0);
     }
     if (f->job)
         rs_job_free(f->job);
@@ -68,6 +68,7 @@ void ds__apply_file_release(ds_apply_t *ap, struct afile *f)
     free(f->path);
     memset(f, 0, sizeof(*f));
     f->fd = f->basis_fd = -1;
+    f->fs = ap->fs;
 }
 
 int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt,
@@ -107,7 +108,7 @@ int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id, const uin
     f->written += n;
     ap->stats.bytes_written += n;
     while (n > 0) {
-        ssize_t w = write(f->fd, p, n);
+        ssize_t w = ds_fs_write(ap->fs, f->fd, p, n);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -153,6 +154,7 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
                                ap->max_open);
     ds__apply_cstr(m->u.begin.path, path);
     f->used = 1;
+    f->fs = ap->fs;
     f->id = m->u.begin.file_id;
     f->path = strdup(path);
     if (f->path == NULL)
@@ -172,7 +174,7 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
         return DS_ENOMEM;
     snprintf(f->tmpname, sizeof(f->tmpname), APPLY_TMP_PFX "%08x-%u" APPLY_TMP_SFX, ap->session,
              f->id);
-    rc = ds_pathsafe_create_tmp(ap->tmpfd, f->tmpname, 0600, &f->fd);
+    rc = ds_pathsafe_create_tmp_fs(ap->fs, ap->tmpfd, f->tmpname, 0600, &f->fd);
     if (rc < 0)
         return file_fail(ap, f, m->id, rc, "cannot create %s/.distsync/tmp/%s: %s", ap->root,
                          f->tmpname, ds_strerror(rc));
@@ -190,7 +192,7 @@ static int open_basis(ds_apply_t *ap, struct afile *f, uint32_t id, ds_pstr_t s)
     if (f->basis_name && strcmp(f->basis_name, name) == 0)
         return 0;
     close_basis(f);
-    rc = ds_pathsafe_open_file(ap->rootfd, name, &f->basis_fd, &st);
+    rc = ds_pathsafe_open_file_fs(ap->fs, ap->rootfd, name, &f->basis_fd, &st);
     if (rc < 0) {
         file_fail(ap, f, id, rc, "basis '%s': %s", name,
                   rc == -ENOENT ? "no such file" : ds_pathsafe_reason(rc));
@@ -226,7 +228,7 @@ int ds__apply_file_copy(ds_apply_t *ap, const ds_msg_t *m)
         return file_fail(ap, f, m->id, DS_ETOOBIG, "COPY past the declared size");
     while (len > 0) {
         size_t n = len > APPLY_IOBUF ? APPLY_IOBUF : (size_t)len;
-        ssize_t r = pread(f->basis_fd, ap->iobuf, n, (off_t)off);
+        ssize_t r = ds_fs_pread(ap->fs, f->basis_fd, ap->iobuf, n, (off_t)off);
 
         if (r < 0 && errno == EINTR)
             continue;
@@ -282,7 +284,7 @@ static rs_result copy_cb(void *arg, rs_long_t pos, size_t *len, void **buf)
     if (n > f->basis_size - (uint64_t)pos)
         n = (size_t)(f->basis_size - (uint64_t)pos);
     do
-        r = pread(f->basis_fd, *buf, n, (off_t)pos);
+        r = ds_fs_pread(f->fs, f->basis_fd, *buf, n, (off_t)pos);
     while (r < 0 && errno == EINTR);
     if (r <= 0)
         return r < 0 ? RS_IO_ERROR : RS_INPUT_ENDED;
@@ -440,12 +442,12 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
             ts[1].tv_nsec += 1000000000;
             ts[1].tv_sec--;
         }
-        if (futimens(f->fd, ts) < 0)
+        if (ds_fs_futimens(ap->fs, f->fd, ts) < 0)
             return file_fail(ap, f, m->id, -errno, "setting mtime: %s", strerror(errno)), 1;
     }
-    if (!ap->opts.no_fsync && fsync(f->fd) < 0)
+    if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, f->fd) < 0)
         return file_fail(ap, f, m->id, -errno, "fsync: %s", strerror(errno)), 1;
-    if (fstat(f->fd, &st) < 0)
+    if (ds_fs_fstat(ap->fs, f->fd, &st) < 0)
         return file_fail(ap, f, m->id, -errno, "fstat: %s", strerror(errno)), 1;
     *mtime = ds_timespec_ns(&st.st_mtim);
     return 0;
@@ -456,37 +458,37 @@ static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
 {
     const char *leaf;
     struct stat st;
-    int dir = -1, rc = ds_pathsafe_open_parent(
-                      ap->rootfd, f->path,
+    int dir = -1, rc = ds_pathsafe_open_parent_fs(
+                      ap->fs, ap->rootfd, f->path,
                       DS_PATHSAFE_CREATE | (ap->opts.no_fsync ? 0 : DS_PATHSAFE_SYNC), &dir, &leaf);
 
     if (rc < 0)
         return file_fail(ap, f, id, rc, "cannot create the parent directory of %s/%s: %s", ap->root,
                          f->path, ds_strerror(rc)),
                1;
-    if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    if (ds_fs_fstatat(ap->fs, dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
         rc = S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
         file_fail(ap, f, id, rc, "destination is a %s: refusing to replace it",
                   S_ISLNK(st.st_mode)   ? "symbolic link"
                   : S_ISDIR(st.st_mode) ? "directory"
                                         : "device, FIFO or socket");
-        close(dir);
+        ds_fs_close(ap->fs, dir);
         return 1;
     }
     if (!ds__apply_lease_mine(ap)) { /* taken over while this file was sealed */
-        close(dir);
+        ds_fs_close(ap->fs, dir);
         return file_fail(ap, f, id, DS_ELEASE, "not published: %s", ds__apply_lease_why(ap)), 1;
     }
-    if (renameat(ap->tmpfd, f->tmpname, dir, leaf) < 0) {
+    if (ds_fs_renameat(ap->fs, ap->tmpfd, f->tmpname, dir, leaf) < 0) {
         rc = -errno;
-        close(dir);
+        ds_fs_close(ap->fs, dir);
         return file_fail(ap, f, id, rc, "rename into place: %s", strerror(-rc)), 1;
     }
-    close(f->fd);
+    ds_fs_close(ap->fs, f->fd);
     f->fd = -1; /* published: nothing to unlink any more */
-    if (!ap->opts.no_fsync && fsync(dir) < 0)
+    if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, dir) < 0)
         ds_log(DS_LOG_WARN, "%s/%s: directory fsync: %s", ap->root, f->path, strerror(errno));
-    close(dir);
+    ds_fs_close(ap->fs, dir);
     return 0;
 }
 

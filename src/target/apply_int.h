@@ -10,6 +10,7 @@
 #include "distsync/manifest.h"
 #include "distsync/proto.h"
 #include "distsync/error.h"
+#include "distsync/fs.h"
 
 #define APPLY_IOBUF    (256u * 1024)
 #define APPLY_ERRMSG   512
@@ -47,7 +48,8 @@ struct afile {
     int err_code;
     char err_msg[APPLY_ERRMSG];
     /* basis cache, shared by COPY and DELTA */
-    int basis_fd;
+    int basis_fd;      /* fs's */
+    const ds_fs_t *fs; /* the receiver's */
     char *basis_name;
     uint64_t basis_size;
     /* librsync patch job of the current DELTA run */
@@ -60,6 +62,7 @@ struct afile {
 
 struct ds_apply {
     ds_apply_opts_t opts;
+    const ds_fs_t *fs; /* opts.fs, or ds_fs_posix */
     char *root;
     int rootfd, dsfd, tmpfd, lockfd;
     int state, fatal_rc;

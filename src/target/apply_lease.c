@@ -56,7 +56,7 @@ static void lost(ds_apply_t *ap, const ds_lease_t *cur)
     ap->have_lease = 0;
     ap->lease_lost = 1; /* for good: its plan is stale, it must not re-acquire */
     if (ap->lockfd >= 0)
-        close(ap->lockfd);
+        ds_fs_close(ap->fs, ap->lockfd);
     ap->lockfd = -1;
 }
 
@@ -67,7 +67,7 @@ int ds__apply_lease_mine(ds_apply_t *ap)
 
     if (!ap->have_lease)
         return 0;
-    rc = ds_lease_read(ap->dsfd, &cur);
+    rc = ds_lease_read_fs(ap->fs, ap->dsfd, &cur);
     if (rc == DS_ENOTFOUND && ap->lease_nofile && ap->lockfd >= 0)
         return 1; /* full disk: the lock alone is the lease */
     if (rc == 0 && cur.session == ap->lease_session && strcmp(cur.console, ap->lease_console) == 0)
@@ -91,26 +91,26 @@ const char *ds__apply_lease_why(const ds_apply_t *ap)
 int ds__apply_state_dirs(ds_apply_t *ap)
 {
     if (ap->dsfd < 0) {
-        if (mkdirat(ap->rootfd, DS_STATE_DIR, 0755) == 0) {
-            if (!ap->opts.no_fsync && fsync(ap->rootfd) < 0)
+        if (ds_fs_mkdirat(ap->fs, ap->rootfd, DS_STATE_DIR, 0755) == 0) {
+            if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, ap->rootfd) < 0)
                 return -errno;
         } else if (errno != EEXIST) {
             return -errno;
         }
-        ap->dsfd =
-            openat(ap->rootfd, DS_STATE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ap->dsfd = ds_fs_openat(ap->fs, ap->rootfd, DS_STATE_DIR,
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (ap->dsfd < 0)
             return errno == ELOOP ? DS_ESYMLINK : -errno;
     }
     if (ap->tmpfd < 0) {
-        if (mkdirat(ap->dsfd, APPLY_TMP_DIR, 0700) == 0) {
-            if (!ap->opts.no_fsync && fsync(ap->dsfd) < 0)
+        if (ds_fs_mkdirat(ap->fs, ap->dsfd, APPLY_TMP_DIR, 0700) == 0) {
+            if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, ap->dsfd) < 0)
                 return -errno;
         } else if (errno != EEXIST) {
             return -errno;
         }
-        ap->tmpfd =
-            openat(ap->dsfd, APPLY_TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ap->tmpfd = ds_fs_openat(ap->fs, ap->dsfd, APPLY_TMP_DIR,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (ap->tmpfd < 0)
             return errno == ELOOP ? DS_ESYMLINK : -errno;
     }
@@ -121,30 +121,30 @@ int ds__apply_state_dirs(ds_apply_t *ap)
  * lease holder, right after it took the lease. */
 static uint32_t clean_tmp(ds_apply_t *ap)
 {
-    int fd = openat(ap->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int fd = ds_fs_openat(ap->fs, ap->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    ds_fs_dir_t *d = fd >= 0 ? ds_fs_fdopendir(ap->fs, fd) : NULL;
     struct dirent *de;
     uint32_t n = 0;
 
     if (d == NULL) {
         if (fd >= 0)
-            close(fd);
+            ds_fs_close(ap->fs, fd);
         return 0;
     }
-    while ((de = readdir(d)) != NULL) {
+    while ((de = ds_fs_readdir(ap->fs, d)) != NULL) {
         size_t l = strlen(de->d_name);
 
         if (strncmp(de->d_name, APPLY_TMP_PFX, strlen(APPLY_TMP_PFX)) != 0 ||
             l < strlen(APPLY_TMP_SFX) ||
             strcmp(de->d_name + l - strlen(APPLY_TMP_SFX), APPLY_TMP_SFX) != 0)
             continue;
-        if (unlinkat(ap->tmpfd, de->d_name, 0) == 0)
+        if (ds_fs_unlinkat(ap->fs, ap->tmpfd, de->d_name, 0) == 0)
             n++;
     }
-    closedir(d);
-    unlinkat(ap->dsfd, DS_MANIFEST_NAME ".tmp", 0);
+    ds_fs_closedir(ap->fs, d);
+    ds_fs_unlinkat(ap->fs, ap->dsfd, DS_MANIFEST_NAME ".tmp", 0);
     if (n && !ap->opts.no_fsync)
-        fsync(ap->tmpfd);
+        ds_fs_fsync(ap->fs, ap->tmpfd);
     return n;
 }
 
@@ -181,7 +181,7 @@ static uint64_t new_session(ds_apply_t *ap)
  * it expires, and another console can take it over only after that). */
 static void remove_lease(ds_apply_t *ap)
 {
-    int rc = ds_lease_remove(ap->dsfd);
+    int rc = ds_lease_remove_fs(ap->fs, ap->dsfd);
 
     if (rc < 0)
         ds_log(DS_LOG_WARN, "%s/" LEASE_PATH ": cannot remove: %s (it stays until it expires)",
@@ -192,7 +192,7 @@ static void remove_lease(ds_apply_t *ap)
  * file (see the top of this file). Returns 0 or a negative code. */
 static int write_lease(ds_apply_t *ap, const ds_lease_t *nl)
 {
-    int rc = ds_lease_write(ap->dsfd, nl);
+    int rc = ds_lease_write_fs(ap->fs, ap->dsfd, nl);
 
     ap->lease_nofile = 0;
     if ((rc == -ENOSPC || rc == -EDQUOT) && ap->lockfd >= 0) {
@@ -217,13 +217,13 @@ static int decide_and_write(ds_apply_t *ap, ds_lease_t *nl, ds_lease_t *cur, int
 
     if (ap->have_lease || ap->lease_lost) { /* renewal: while the file names us */
         if (!ds__apply_lease_mine(ap)) {
-            *have_cur = ds_lease_read(ap->dsfd, cur) == 0;
+            *have_cur = ds_lease_read_fs(ap->fs, ap->dsfd, cur) == 0;
             *why = "this session's lease was taken over";
             return 1;
         }
     } else {
         if (ap->lockfd < 0) {
-            rc = ds_lease_lock(ap->dsfd, &ap->lockfd);
+            rc = ds_lease_lock_fs(ap->fs, ap->dsfd, &ap->lockfd);
             if (rc < 0 && rc != DS_ELEASE) {
                 snprintf(err, errlen, "%s/" DS_STATE_DIR "/" DS_LEASE_LOCK_NAME ": %s", ap->root,
                          rc == DS_ENOTREG || rc == DS_EEXISTS ? ds_pathsafe_reason(rc)
@@ -231,12 +231,12 @@ static int decide_and_write(ds_apply_t *ap, ds_lease_t *nl, ds_lease_t *cur, int
                 return rc;
             }
         }
-        rc = ds_lease_read(ap->dsfd, cur);
+        rc = ds_lease_read_fs(ap->fs, ap->dsfd, cur);
         if (rc == DS_ENOTREG || rc == DS_ESYMLINK) { /* planted: never replaced silently */
             snprintf(err, errlen, "%s/" LEASE_PATH ": %s: remove it", ap->root,
                      ds_pathsafe_reason(rc));
             if (ap->lockfd >= 0)
-                close(ap->lockfd);
+                ds_fs_close(ap->fs, ap->lockfd);
             ap->lockfd = -1;
             return rc;
         }
@@ -246,7 +246,7 @@ static int decide_and_write(ds_apply_t *ap, ds_lease_t *nl, ds_lease_t *cur, int
         if (ds_lease_decide(*have_cur ? cur : NULL, nl->console, now, ap->lockfd >= 0) ==
             DS_LEASE_BUSY) {
             if (ap->lockfd >= 0)
-                close(ap->lockfd);
+                ds_fs_close(ap->fs, ap->lockfd);
             ap->lockfd = -1;
             return 1;
         }
@@ -281,7 +281,7 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
         remove_lease(ap);
         ap->have_lease = 0;
         if (ap->lockfd >= 0)
-            close(ap->lockfd);
+            ds_fs_close(ap->fs, ap->lockfd);
         ap->lockfd = -1;
         if (rc != DS_EVERSION)
             return ds__apply_reply_err(ap, id, rc, DS_STATE_DIR "/" DS_MANIFEST_NAME, err);
@@ -292,7 +292,8 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     }
     if (rc < 0) { /* unreadable: start afresh, the console re-hashes */
         ds_log(DS_LOG_WARN, "%s: %s: starting a new manifest", ap->root, err);
-        if (renameat(ap->dsfd, DS_MANIFEST_NAME, ap->dsfd, DS_MANIFEST_NAME ".corrupt") < 0)
+        if (ds_fs_renameat(ap->fs, ap->dsfd, DS_MANIFEST_NAME, ap->dsfd,
+                           DS_MANIFEST_NAME ".corrupt") < 0)
             ds_log(DS_LOG_WARN,
                    "%s/" DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot keep it as %s: %s", ap->root,
                    DS_MANIFEST_NAME ".corrupt", strerror(errno));
@@ -324,9 +325,9 @@ static int take_lease(ds_apply_t *ap, const ds_msg_t *req)
         snprintf(err, sizeof(err), "%s/" DS_STATE_DIR ": cannot prepare the state directory: %s",
                  ap->root, ds_strerror(rc));
     if (rc == 0)
-        rc = ds_lease_guard(ap->dsfd, GUARD_WAIT_MS, &guard);
+        rc = ds_lease_guard_fs(ap->fs, ap->dsfd, GUARD_WAIT_MS, &guard);
     if (rc == DS_ELEASE) {
-        have_cur = ds_lease_read(ap->dsfd, &cur) == 0;
+        have_cur = ds_lease_read_fs(ap->fs, ap->dsfd, &cur) == 0;
         return reply_busy(ap, req->id, have_cur ? &cur : NULL,
                           "another receiver holds " DS_STATE_DIR "/" DS_LEASE_GUARD_NAME);
     }
@@ -336,7 +337,7 @@ static int take_lease(ds_apply_t *ap, const ds_msg_t *req)
     if (rc == 0)
         rc = decide_and_write(ap, &nl, &cur, &have_cur, &why, err, sizeof(err));
     if (guard >= 0)
-        close(guard);
+        ds_fs_close(ap->fs, guard);
     if (rc == 1)
         return reply_busy(ap, req->id, have_cur ? &cur : NULL, why);
     if (rc < 0)
@@ -361,13 +362,13 @@ static int release(ds_apply_t *ap, uint32_t id)
         return reply_ok(ap, id);
     rc = ds__apply_write_manifest(ap);
     if (rc == 0)
-        rc = ds_lease_guard(ap->dsfd, GUARD_WAIT_MS, &guard);
+        rc = ds_lease_guard_fs(ap->fs, ap->dsfd, GUARD_WAIT_MS, &guard);
     if (rc == 0 && ds__apply_lease_mine(ap) && !ap->lease_nofile)
-        rc = ds_lease_remove(ap->dsfd);
+        rc = ds_lease_remove_fs(ap->fs, ap->dsfd);
     if (guard >= 0)
-        close(guard);
+        ds_fs_close(ap->fs, guard);
     if (ap->lockfd >= 0)
-        close(ap->lockfd);
+        ds_fs_close(ap->fs, ap->lockfd);
     ap->lockfd = -1;
     ap->have_lease = 0;
     if (rc < 0)

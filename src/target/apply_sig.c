@@ -31,6 +31,7 @@ struct sig_stream {
     rs_job_t *job;
     rs_buffers_t b;
     int fd;
+    const ds_fs_t *fs; /* the receiver's */
     char path[DS_PROTO_STR_MAX + 1];
     uint8_t *frame; /* SIG_FRAME bytes: the next SIG_DATA payload */
 };
@@ -42,7 +43,7 @@ static void sig_free(struct astream *st)
     if (s->job)
         rs_job_free(s->job);
     if (s->fd >= 0)
-        close(s->fd);
+        ds_fs_close(s->fs, s->fd);
     free(s->frame);
     free(s);
 }
@@ -55,7 +56,7 @@ static int sig_fill(ds_apply_t *ap, struct sig_stream *s)
     if (s->b.avail_in > 0 || s->b.eof_in)
         return 0;
     do
-        n = read(s->fd, ap->iobuf, APPLY_IOBUF);
+        n = ds_fs_read(ap->fs, s->fd, ap->iobuf, APPLY_IOBUF);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
@@ -104,13 +105,14 @@ int ds__apply_sig(ds_apply_t *ap, const ds_msg_t *m)
     if (s == NULL)
         return DS_ENOMEM;
     s->fd = -1;
+    s->fs = ap->fs;
     ds__apply_cstr(m->u.sig.path, s->path);
     if (block < SIG_BLOCK_MIN || block > SIG_BLOCK_MAX || strong < 8 || strong > 32) {
         rc = ds__apply_reply_err(ap, m->id, DS_ERANGE, s->path,
                                  "SIG: block length or strong sum length out of range");
         goto fail;
     }
-    rc = ds_pathsafe_open_file(ap->rootfd, s->path, &s->fd, NULL);
+    rc = ds_pathsafe_open_file_fs(ap->fs, ap->rootfd, s->path, &s->fd, NULL);
     if (rc < 0) {
         rc = ds__apply_reply_err(ap, m->id, rc, s->path,
                                  rc == -ENOENT ? "SIG: no such file" : ds_pathsafe_reason(rc));

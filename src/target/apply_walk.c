@@ -27,11 +27,12 @@
  */
 struct walk {
     struct astream h;
-    int hashing; /* first pass of a LIST with a known digest */
-    int startfd; /* the listed directory, to walk it again; -1 when none */
+    int hashing;       /* first pass of a LIST with a known digest */
+    int startfd;       /* the listed directory, to walk it again; -1 when none */
+    const ds_fs_t *fs; /* the receiver's */
     ds_sha256_t sha;
     ds_msg_t known; /* hashing: the request's id, type and known digest */
-    DIR *dirs[LIST_MAX_DEPTH + 1];
+    ds_fs_dir_t *dirs[LIST_MAX_DEPTH + 1];
     size_t plen[LIST_MAX_DEPTH + 1]; /* length of path at each level */
     int depth;                       /* index of the innermost open directory */
     char path[DS_PATHSAFE_MAX + 2];
@@ -45,9 +46,9 @@ static void walk_free(struct astream *st)
 
     for (int i = 0; i <= w->depth; i++)
         if (w->dirs[i])
-            closedir(w->dirs[i]);
+            ds_fs_closedir(w->fs, w->dirs[i]);
     if (w->startfd >= 0)
-        close(w->startfd);
+        ds_fs_close(w->fs, w->startfd);
     ds_sha256_close(&w->sha);
     ds_proto_buf_free(&w->blob);
     free(w);
@@ -68,13 +69,13 @@ static uint8_t type_of(mode_t mode)
  * path); a directory that cannot be opened is listed but not walked. */
 static void walk_enter(struct walk *w, const char *name)
 {
-    int fd =
-        openat(dirfd(w->dirs[w->depth]), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int fd = ds_fs_openat(w->fs, ds_fs_dirfd(w->fs, w->dirs[w->depth]), name,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    ds_fs_dir_t *d = fd >= 0 ? ds_fs_fdopendir(w->fs, fd) : NULL;
 
     if (d == NULL) {
         if (fd >= 0)
-            close(fd);
+            ds_fs_close(w->fs, fd);
         return;
     }
     w->depth++;
@@ -87,16 +88,16 @@ static void walk_enter(struct walk *w, const char *name)
 static int walk_next(struct walk *w)
 {
     for (;;) {
-        DIR *d = w->dirs[w->depth];
+        ds_fs_dir_t *d = w->dirs[w->depth];
         size_t plen = w->plen[w->depth], nl;
         struct dirent *de;
         ds_list_entry_t e;
         struct stat st;
 
         w->path[plen] = '\0';
-        de = readdir(d);
+        de = ds_fs_readdir(w->fs, d);
         if (de == NULL) {
-            closedir(d);
+            ds_fs_closedir(w->fs, d);
             w->dirs[w->depth] = NULL;
             if (w->depth == 0)
                 return 1;
@@ -110,7 +111,7 @@ static int walk_next(struct walk *w)
             continue;
         if (plen + nl + 1 > DS_PATHSAFE_MAX)
             continue; /* too long to name on the wire */
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        if (ds_fs_fstatat(w->fs, ds_fs_dirfd(w->fs, d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished meanwhile */
         if (plen)
             w->path[plen] = '/';
@@ -150,16 +151,16 @@ static int walk_hash(ds_apply_t *ap, struct walk *w)
     if (rc != 0)
         return rc;
     w->hashing = 0; /* changed: walk again, streaming */
-    fd = dup(w->startfd);
-    if (fd < 0 || (w->dirs[0] = fdopendir(fd)) == NULL) {
+    fd = ds_fs_dup(ap->fs, w->startfd);
+    if (fd < 0 || (w->dirs[0] = ds_fs_fdopendir(ap->fs, fd)) == NULL) {
         rc = -errno;
         if (fd >= 0)
-            close(fd);
+            ds_fs_close(ap->fs, fd);
         return ds__apply_reply_err(ap, w->h.id, rc, w->path, "LIST: cannot open directory") < 0
                    ? DS_ENOMEM
                    : 1;
     }
-    rewinddir(w->dirs[0]);
+    ds_fs_rewinddir(ap->fs, w->dirs[0]);
     w->depth = 0;
     w->path[w->plen[0]] = '\0';
     return 0;
@@ -196,19 +197,21 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
     if (w == NULL)
         return DS_ENOMEM;
     w->startfd = -1;
+    w->fs = ap->fs;
     if (m->u.path.path.n == 0) {
-        fd = openat(ap->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = ds_fs_openat(ap->fs, ap->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         rc = fd < 0 ? -errno : 0;
     } else {
         const char *leaf;
         int dir;
 
         ds__apply_cstr(m->u.path.path, w->path);
-        rc = ds_pathsafe_open_parent(ap->rootfd, w->path, 0, &dir, &leaf);
+        rc = ds_pathsafe_open_parent_fs(ap->fs, ap->rootfd, w->path, 0, &dir, &leaf);
         if (rc == 0) {
-            fd = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            fd =
+                ds_fs_openat(ap->fs, dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
             rc = fd < 0 ? (errno == ELOOP ? DS_ESYMLINK : -errno) : 0;
-            close(dir);
+            ds_fs_close(ap->fs, dir);
         }
     }
     if (rc == 0 && m->u.path.has_known) {
@@ -218,11 +221,11 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
         w->startfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         rc = w->startfd < 0 ? -errno : ds_sha256_init(&w->sha);
     }
-    if (rc == 0 && (w->dirs[0] = fdopendir(fd)) == NULL)
+    if (rc == 0 && (w->dirs[0] = ds_fs_fdopendir(ap->fs, fd)) == NULL)
         rc = -errno;
     if (rc < 0) {
         if (fd >= 0 && w->dirs[0] == NULL)
-            close(fd);
+            ds_fs_close(ap->fs, fd);
         rc = ds__apply_reply_err(ap, m->id, rc, w->path, "LIST: cannot open directory");
         walk_free(&w->h);
         return rc;
@@ -244,11 +247,11 @@ int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
     int fd = -1, rc;
 
     ds__apply_cstr(m->u.path.path, path);
-    rc = ds_pathsafe_open_file(ap->rootfd, path, &fd, &st);
+    rc = ds_pathsafe_open_file_fs(ap->fs, ap->rootfd, path, &fd, &st);
     if (rc == 0)
         rc = ds_sha256_init(&sha);
     for (uint64_t done = 0; rc == 0;) {
-        ssize_t n = read(fd, ap->iobuf, APPLY_IOBUF);
+        ssize_t n = ds_fs_read(ap->fs, fd, ap->iobuf, APPLY_IOBUF);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -261,7 +264,7 @@ int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
         r.u.hash_ok.size = done;
     }
     if (fd >= 0)
-        close(fd);
+        ds_fs_close(ap->fs, fd);
     if (rc < 0) {
         ds_sha256_close(&sha);
         return ds__apply_reply_err(ap, m->id, rc, path,
@@ -293,11 +296,11 @@ int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m)
         return ds__apply_reply_err(ap, m->id, DS_EPATH, path, why);
     if (!ds__apply_lease_valid(ap))
         return ds__apply_reply_err(ap, m->id, DS_ELEASE, path, ds__apply_lease_why(ap));
-    rc = ds_pathsafe_open_parent(ap->rootfd, path, 0, &dir, &leaf);
-    if (rc == 0 && fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    rc = ds_pathsafe_open_parent_fs(ap->fs, ap->rootfd, path, 0, &dir, &leaf);
+    if (rc == 0 && ds_fs_fstatat(ap->fs, dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
         rc = -errno;
     if (rc < 0 && dir >= 0)
-        close(dir);
+        ds_fs_close(ap->fs, dir);
     if (rc == -ENOENT) {
         forget(ap, path);
         return ds__apply_reply(ap, &ok); /* already gone: value 0 */
@@ -305,19 +308,20 @@ int ds__apply_delete(ds_apply_t *ap, const ds_msg_t *m)
     if (rc < 0)
         return ds__apply_reply_err(ap, m->id, rc, path, ds_strerror(rc));
     if (!S_ISREG(st.st_mode)) {
-        close(dir);
+        ds_fs_close(ap->fs, dir);
         return ds__apply_reply_err(ap, m->id, S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG, path,
                                    "DELETE: not a regular file, left alone");
     }
-    if (unlinkat(dir, leaf, 0) < 0) {
+    if (ds_fs_unlinkat(ap->fs, dir, leaf, 0) < 0) {
         rc = -errno;
-        close(dir);
+        ds_fs_close(ap->fs, dir);
         return ds__apply_reply_err(ap, m->id, rc, path, strerror(-rc));
     }
-    if (!ap->opts.no_fsync && fsync(dir) < 0) /* as a commit's rename (apply_file.c) */
+    if (!ap->opts.no_fsync &&
+        ds_fs_fsync(ap->fs, dir) < 0) /* as a commit's rename (apply_file.c) */
         ds_log(DS_LOG_WARN, "%s/%s: directory fsync after the delete: %s", ap->root, path,
                strerror(errno));
-    close(dir);
+    ds_fs_close(ap->fs, dir);
     forget(ap, path);
     ap->stats.deletes++;
     ok.u.ok.value = 1;

@@ -55,6 +55,7 @@ int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id)
     if (f->zbasis == NULL)
         return ds__apply_file_fail(ap, f, id, DS_ENOMEM, "out of memory for a zpatch"), 1;
     ds_zpatch_basis_fd(f->zbasis, f->basis_fd, f->basis_size);
+    f->zbasis->fs = f->fs;
     o = (struct zout *)(f->zbasis + 1);
     o->ap = ap;
     o->f = f;

@@ -145,19 +145,19 @@ int ds_lease_decode(const char *buf, size_t len, ds_lease_t *l)
     return first || seen != 31 ? DS_ECORRUPT : 0;
 }
 
-int ds_lease_read(int dsdir, ds_lease_t *l)
+int ds_lease_read_fs(const ds_fs_t *fs, int dsdir, ds_lease_t *l)
 {
     char buf[4096];
     ssize_t n;
-    int fd, rc = ds_pathsafe_open_state(dsdir, DS_LEASE_NAME, O_RDONLY, &fd);
+    int fd, rc = ds_pathsafe_open_state_fs(fs, dsdir, DS_LEASE_NAME, O_RDONLY, &fd);
 
     if (rc < 0)
         return rc == -ENOENT ? DS_ENOTFOUND : rc;
     do
-        n = read(fd, buf, sizeof(buf));
+        n = ds_fs_read(fs, fd, buf, sizeof(buf));
     while (n < 0 && errno == EINTR);
     rc = n < 0 ? -errno : 0;
-    close(fd);
+    ds_fs_close(fs, fd);
     if (rc < 0)
         return rc;
     if ((size_t)n == sizeof(buf))
@@ -165,39 +165,39 @@ int ds_lease_read(int dsdir, ds_lease_t *l)
     return ds_lease_decode(buf, (size_t)n, l);
 }
 
-int ds_lease_write(int dsdir, const ds_lease_t *l)
+int ds_lease_write_fs(const ds_fs_t *fs, int dsdir, const ds_lease_t *l)
 {
     char buf[4096];
     int n = ds_lease_encode(l, buf, sizeof(buf));
 
     if (n < 0)
         return n;
-    return ds_atomic_write(dsdir, DS_LEASE_NAME, buf, (size_t)n);
+    return ds_atomic_write_fs(fs, dsdir, DS_LEASE_NAME, buf, (size_t)n);
 }
 
-int ds_lease_remove(int dsdir)
+int ds_lease_remove_fs(const ds_fs_t *fs, int dsdir)
 {
-    if (unlinkat(dsdir, DS_LEASE_NAME, 0) < 0 && errno != ENOENT)
+    if (ds_fs_unlinkat(fs, dsdir, DS_LEASE_NAME, 0) < 0 && errno != ENOENT)
         return -errno;
-    if (fsync(dsdir) < 0)
+    if (ds_fs_fsync(fs, dsdir) < 0)
         return -errno;
     return 0;
 }
 
-static int lock_file(int dsdir, const char *name, int wait_ms, int *fd)
+static int lock_file(const ds_fs_t *fs, int dsdir, const char *name, int wait_ms, int *fd)
 {
-    int f, rc = ds_pathsafe_open_state(dsdir, name, O_RDWR | O_CREAT, &f);
+    int f, rc = ds_pathsafe_open_state_fs(fs, dsdir, name, O_RDWR | O_CREAT, &f);
 
     *fd = -1;
     if (rc < 0)
         return rc;
-    while (flock(f, LOCK_EX | LOCK_NB) < 0) {
+    while (ds_fs_lock(fs, f) < 0) {
         int e = errno;
 
         if (e == EINTR)
             continue;
         if (e != EWOULDBLOCK || wait_ms <= 0) {
-            close(f);
+            ds_fs_close(fs, f);
             return e == EWOULDBLOCK ? DS_ELEASE : -e;
         }
         usleep(10000);
@@ -207,14 +207,39 @@ static int lock_file(int dsdir, const char *name, int wait_ms, int *fd)
     return 0;
 }
 
+int ds_lease_lock_fs(const ds_fs_t *fs, int dsdir, int *fd)
+{
+    return lock_file(fs, dsdir, DS_LEASE_LOCK_NAME, 0, fd);
+}
+
+int ds_lease_guard_fs(const ds_fs_t *fs, int dsdir, int wait_ms, int *fd)
+{
+    return lock_file(fs, dsdir, DS_LEASE_GUARD_NAME, wait_ms, fd);
+}
+
+int ds_lease_read(int dsdir, ds_lease_t *l)
+{
+    return ds_lease_read_fs(&ds_fs_posix, dsdir, l);
+}
+
+int ds_lease_write(int dsdir, const ds_lease_t *l)
+{
+    return ds_lease_write_fs(&ds_fs_posix, dsdir, l);
+}
+
+int ds_lease_remove(int dsdir)
+{
+    return ds_lease_remove_fs(&ds_fs_posix, dsdir);
+}
+
 int ds_lease_lock(int dsdir, int *fd)
 {
-    return lock_file(dsdir, DS_LEASE_LOCK_NAME, 0, fd);
+    return ds_lease_lock_fs(&ds_fs_posix, dsdir, fd);
 }
 
 int ds_lease_guard(int dsdir, int wait_ms, int *fd)
 {
-    return lock_file(dsdir, DS_LEASE_GUARD_NAME, wait_ms, fd);
+    return ds_lease_guard_fs(&ds_fs_posix, dsdir, wait_ms, fd);
 }
 
 void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap)
