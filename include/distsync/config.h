@@ -88,9 +88,20 @@ typedef struct ds_server_cfg {
     unsigned retries, retry_backoff_s;
     int retries_line, retry_backoff_line; /* 0 when absent */
 
-    int verify_readback; /* ssh:// only: verify = readback (SFTP mode); else size */
+    int verify_readback; /* ssh://, smb://: verify = readback; else size */
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
     const char *ssh_key;   /* the ssh-only key at ssh_key_line (static text) */
+    /* ssh:// and smb:// only (connect_timeout, verify): the last one's line
+     * and name (static text), 0 / NULL when absent */
+    int remote_key_line;
+    const char *remote_key;
+    /* smb:// only: credentials = FILE (username=, password=, domain= lines,
+     * mode 0600; NULL: the environment, see distsync/smbcred.h), encrypt =
+     * yes (SMB3 encryption required); smb_key names the last of them */
+    char *credentials;
+    int encrypt;
+    int smb_key_line, credentials_line; /* 0 when absent */
+    const char *smb_key;
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
     unsigned max_files;    /* files in flight (0: default) */
     int line;

@@ -84,6 +84,12 @@ static void print_json(const ds_config_t *cfg)
             ",\"prune\":%s,\"max_delete\":\"%llu%s\",\"bandwidth\":", s->prune ? "true" : "false",
             (unsigned long long)s->max_delete, s->max_delete_pct ? "%" : "");
         caps_json(&s->bandwidth);
+        if (strncmp(s->url, "smb://", 6) == 0) { /* the file's path, never what it holds */
+            fputs(",\"credentials\":", stdout);
+            ds_json_str(s->credentials); /* null: the environment */
+            printf(",\"encrypt\":%s,\"verify\":\"%s\"", s->encrypt ? "true" : "false",
+                   s->verify_readback ? "readback" : "size");
+        }
         putchar('}');
     }
     fputs("],\"schedules\":[", stdout);

@@ -82,13 +82,19 @@ const struct help_key help_keys[] = {
      "~/.ssh/known_hosts; record a key with distsync trust SERVER)"},
     {"server", "connect_timeout", "DURATION",
      "ssh://: bound of the whole connect (DNS, TCP, handshake, host key, login, agent start; "
-     "default 30s)"},
+     "default 30s); smb://: bound of the connect and of each SMB request"},
+    {"server", "credentials", "FILE",
+     "smb://: a file of username=, password= and domain= lines, mode 0600 (refused otherwise); "
+     "without it the environment's DISTSYNC_SMB_USER, DISTSYNC_SMB_PASSWORD and "
+     "DISTSYNC_SMB_DOMAIN; never logged or shown"},
+    {"server", "encrypt", "yes|no",
+     "smb://: require SMB3 encryption of the whole session (default no: signed, SMB2 or later)"},
     {"server", "retries", "N", "this server's own retries (see [console])"},
     {"server", "retry_backoff", "DURATION", "this server's own retry_backoff (see [console])"},
     {"server", "verify", "size|readback",
-     "ssh:// in SFTP mode: how an upload is checked before it is moved into place: its size "
-     "on the server (default), or its SHA-256 read back from the server (readback; reads every "
-     "file once more)"},
+     "ssh:// in SFTP mode and smb://: how an upload is checked before it is moved into place: "
+     "its size on the server (default), or its SHA-256 read back from the server (readback; "
+     "reads every file once more)"},
     {"server", "io_timeout", "DURATION",
      "another name for this server's timeout: seconds without progress before the server "
      "fails (set one of the two)"},

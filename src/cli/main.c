@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "distsync/smbcred.h"
 #include "help.h"
 #include "distsync/log.h"
 
@@ -158,5 +159,12 @@ static int finish_output(int status)
 
 int main(int argc, char **argv)
 {
+    ds_smbcred_t env_cred;
+    char err[160];
+
+    /* DISTSYNC_SMB_PASSWORD is copied and scrubbed from the environment
+     * before anything else runs: no child and no `ps e` sees it */
+    (void)ds_smbcred_from_env(&env_cred, err, sizeof(err));
+    ds_smbcred_clear(&env_cred);
     return finish_output(run(argc, argv));
 }

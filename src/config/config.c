@@ -245,6 +245,9 @@ static int check_scheme(const ds_server_cfg_t *s, const char *label, struct ds__
 {
     const char *t = s->transport;
 
+    if (strncmp(s->url, "smb://", 6) != 0 && s->smb_key_line != 0)
+        return ds__config_fail(e, s->smb_key_line, label, s->smb_key,
+                               "applies to smb:// servers only");
     if (strncmp(s->url, "ssh://", 6) == 0) {
         if (t != NULL && strcmp(t, "local") == 0)
             return ds__config_fail(e, s->transport_line, label, "transport",
@@ -258,6 +261,9 @@ static int check_scheme(const ds_server_cfg_t *s, const char *label, struct ds__
     if (s->ssh_key_line != 0)
         return ds__config_fail(e, s->ssh_key_line, label, s->ssh_key,
                                "applies to ssh:// servers only");
+    if (strncmp(s->url, "smb://", 6) != 0 && s->remote_key_line != 0)
+        return ds__config_fail(e, s->remote_key_line, label, s->remote_key,
+                               "applies to ssh:// and smb:// servers only");
     return 0;
 }
 
@@ -524,6 +530,7 @@ void ds_config_free(ds_config_t *cfg)
         free(cfg->servers[i].site);
         free(cfg->servers[i].transport);
         free(cfg->servers[i].identity);
+        free(cfg->servers[i].credentials);
         free(cfg->servers[i].known_hosts);
         free(cfg->servers[i].agent);
         ds__config_list_free(&cfg->servers[i].classes);

@@ -1,7 +1,9 @@
 /*
  * The checks of `distsync config check` that go beyond the file itself:
  * the store exists, no target lies inside the store or the state
- * directory, no two servers share a URL.
+ * directory, no two servers share a URL, an smb:// server's credentials
+ * can be read (the file's mode is 0600, its lines parse; or the
+ * environment has them).
  */
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +15,7 @@
 
 #include "distsync/config.h"
 #include "distsync/error.h"
+#include "distsync/smbcred.h"
 
 /* A config check error (ds_errf, error.h). */
 #define check_fail(err, errlen, ...) ds_errf(err, errlen, DS_ECONFIG, __VA_ARGS__)
@@ -105,6 +108,32 @@ int ds_config_check_target(const ds_config_t *cfg, const ds_server_cfg_t *s, cha
     return 0;
 }
 
+/* An smb:// server's credentials load (never shown: only the file named). */
+static int check_creds(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err, size_t errlen)
+{
+    ds_smbcred_t cred;
+    char msg[1024];
+    int rc;
+
+    if (strncmp(s->url, "smb://", 6) != 0)
+        return 0;
+    rc = s->credentials != NULL ? ds_smbcred_load(s->credentials, &cred, msg, sizeof(msg))
+                                : ds_smbcred_from_env(&cred, msg, sizeof(msg));
+    ds_smbcred_clear(&cred);
+    if (rc == DS_ENOMEM)
+        return rc;
+    if (rc < 0 && s->credentials != NULL)
+        return check_fail(err, errlen, "%s:%d: [server %s] key 'credentials': %s", cfg->path,
+                          s->credentials_line, s->name, msg);
+    if (rc < 0)
+        return check_fail(err, errlen,
+                          "%s:%d: [server %s]: no credentials (%s): set credentials = FILE, or "
+                          "%s and %s in the environment",
+                          cfg->path, s->line, s->name, msg, DS_SMBCRED_ENV_USER,
+                          DS_SMBCRED_ENV_PASSWORD);
+    return 0;
+}
+
 /* See config.h. */
 int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
 {
@@ -120,6 +149,8 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
                           cfg->store);
     for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
         rc = ds_config_check_target(cfg, &cfg->servers[i], err, errlen);
+        if (rc == 0)
+            rc = check_creds(cfg, &cfg->servers[i], err, errlen);
         norm_url(cfg->servers[i].url, a, sizeof(a));
         for (size_t k = 0; rc == 0 && k < i; k++) {
             norm_url(cfg->servers[k].url, b, sizeof(b));

@@ -574,14 +574,19 @@ static int k_stimeout(struct parser *p, const char *key, const char *v)
     return set_timeout(p, key, v, &s->timeout_s);
 }
 
-/* ssh:// keys; a file:// server holding one is refused after reading. */
+/* ssh:// keys; a file:// or smb:// server holding one is refused after
+ * reading. */
 static void ssh_key(struct parser *p, const char *key)
 {
     cur_server(p)->ssh_key_line = p->line;
-    cur_server(p)->ssh_key = strcmp(key, "identity") == 0      ? "identity"
-                             : strcmp(key, "known_hosts") == 0 ? "known_hosts"
-                             : strcmp(key, "verify") == 0      ? "verify"
-                                                               : "connect_timeout";
+    cur_server(p)->ssh_key = strcmp(key, "identity") == 0 ? "identity" : "known_hosts";
+}
+
+/* ssh:// and smb:// keys (connect_timeout, verify); refused on file://. */
+static void remote_key(struct parser *p, const char *key)
+{
+    cur_server(p)->remote_key_line = p->line;
+    cur_server(p)->remote_key = strcmp(key, "verify") == 0 ? "verify" : "connect_timeout";
 }
 
 /* A file path as given when it starts with ~/ (expanded when used), else
@@ -611,7 +616,7 @@ static int k_known_hosts(struct parser *p, const char *key, const char *v)
 
 static int k_connect_timeout(struct parser *p, const char *key, const char *v)
 {
-    ssh_key(p, key);
+    remote_key(p, key);
     return set_timeout(p, key, v, &cur_server(p)->connect_timeout_s);
 }
 
@@ -659,9 +664,26 @@ static int k_verify(struct parser *p, const char *key, const char *v)
 
     if (strcmp(v, "size") != 0 && strcmp(v, "readback") != 0)
         return fail(p, key, "expected size or readback, got '%s'", shown(v, buf, sizeof(buf)));
-    ssh_key(p, key);
+    remote_key(p, key);
     cur_server(p)->verify_readback = strcmp(v, "readback") == 0;
     return 0;
+}
+
+/* smb:// keys; another server holding one is refused after reading. */
+static int k_credentials(struct parser *p, const char *key, const char *v)
+{
+    ds_server_cfg_t *s = cur_server(p);
+
+    s->smb_key_line = s->credentials_line = p->line;
+    s->smb_key = "credentials";
+    return set_file(p, key, v, &s->credentials);
+}
+
+static int k_encrypt(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->smb_key_line = p->line;
+    cur_server(p)->smb_key = "encrypt";
+    return yesno(p, key, v, &cur_server(p)->encrypt);
 }
 
 static int k_sbandwidth(struct parser *p, const char *key, const char *v)
@@ -748,6 +770,8 @@ static const struct keydef server_keys[] = {
     {"max_files", k_max_files},
     {"retries", k_retries},
     {"retry_backoff", k_retry_backoff},
+    {"credentials", k_credentials},
+    {"encrypt", k_encrypt},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -764,7 +788,7 @@ static const struct sectdef sections[] = {
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
      "identity, known_hosts, connect_timeout, verify, bandwidth, max_files, retries, "
-     "retry_backoff"},
+     "retry_backoff, credentials, encrypt"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
 };
 

@@ -48,6 +48,8 @@ expect 0 "bandwidth  site lyon: 20Mbit; Mon-Fri 08:00-18:00 512kbit; Fri 22:00-0
 expect 0 "bandwidth  server paris-1: 16Mbit" -c "$tmp/caps.conf" config check
 expect 0 "sync does not pace by them yet" -c "$tmp/caps.conf" config check
 # config check requires the store: the example's, pointed at one that exists
+# its smb:// server takes its credentials from the environment
+export DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=example
 sed "s|^store = .*|store = $tmp/s|" "$DS_SRC/conf/distsync.conf" >"$tmp/example.conf"
 expect 0 "bandwidth  no caps" -c "$tmp/example.conf" config check
 if command -v python3 >/dev/null; then

@@ -27,6 +27,8 @@ expect() {
 # the example, with its store pointed at a directory that exists (config
 # check requires the store)
 mkdir -p "$tmp/store"
+# its smb:// server takes its credentials from the environment
+export DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=example
 sed "s|^store = .*|store = $tmp/store|" "$DS_SRC/conf/distsync.conf" >"$tmp/example.conf"
 expect 0 "3 servers, 2 schedules" -c "$tmp/example.conf" config check
 expect 0 '"schedules":[{"name":"patch-tuesday"' -c "$tmp/example.conf" config check --json

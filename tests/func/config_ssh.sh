@@ -32,5 +32,5 @@ file='[server f]\nurl = file:///srv/f\n'
 expect 2 "c.conf:6: [server f] key 'transport': 'auto' applies to ssh:// servers only" "$file"'transport = auto\n'
 expect 2 "c.conf:7: [server f] key 'known_hosts': applies to ssh:// servers only" "$file"'prune = yes\nknown_hosts = /k\n'
 expect 2 "c.conf:6: [server f] key 'identity': applies to ssh:// servers only" "$file"'identity = /k\n'
-expect 2 "c.conf:6: [server f] key 'verify': applies to ssh:// servers only" "$file"'verify = size\n'
+expect 2 "c.conf:6: [server f] key 'verify': applies to ssh:// and smb:// servers only" "$file"'verify = size\n'
 st_exit config_ssh
