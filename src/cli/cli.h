@@ -88,6 +88,13 @@ int cli_config_load(struct cli *cli, ds_config_t **out);
 void caps_json(const ds_bw_cfg_t *b);
 void caps_text(const ds_config_t *cfg);
 
+/* config check --connect [SERVER...] (config_connect.c): connects to each
+ * smb:// server of cfg (argv: only those, each must be one) and checks its
+ * share and directory, printing a line per server; errors name the server.
+ * Returns CLI_EXIT_OK, CLI_EXIT_SERVER when one failed, CLI_EXIT_USAGE for
+ * an unknown or non-smb:// name. */
+int cli_config_connect(const ds_config_t *cfg, int argc, char **argv);
+
 /* Prints a loud warning naming the catalog of state and "run distsync scan"
  * when cat has no completed scan (src/cli/sync_prepare.c). */
 void cli_catalog_warn(ds_catalog_t *cat, const char *state);

@@ -7,9 +7,12 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: distsync [-c FILE] config check [--json]\n"
-          "Loads and validates the configuration, then prints a summary.\n"
-          "Exit status: 0 valid, 2 invalid (the error names file, line and key).\n",
+    fputs("usage: distsync [-c FILE] config check [--json] [--connect [SERVER...]]\n"
+          "Loads and validates the configuration, then prints a summary. With --connect,\n"
+          "then connects to each smb:// server (or those named) and checks its share and\n"
+          "directory.\n"
+          "Exit status: 0 valid, 2 invalid (the error names file, line and key), 4 a server\n"
+          "could not be reached.\n",
           f);
 }
 
@@ -133,12 +136,13 @@ int cmd_config(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"connect", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     ds_config_t *cfg = NULL;
     char err[1024];
-    int ch, json = 0, rc;
+    int ch, json = 0, connect = 0, rc;
 
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -154,13 +158,14 @@ int cmd_config(struct cli *cli, int argc, char **argv)
             usage(stdout);
             return CLI_EXIT_OK;
         }
-        if (ch != 'j') {
+        if (ch != 'j' && ch != 'C') {
             usage(stderr);
             return CLI_EXIT_USAGE;
         }
-        json = 1;
+        json |= ch == 'j';
+        connect |= ch == 'C';
     }
-    if (optind < argc - 1) {
+    if (optind < argc - 1 && !connect) {
         cli_err("config check: unexpected argument '%s'", argv[optind + 1]);
         return CLI_EXIT_USAGE;
     }
@@ -176,6 +181,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
         print_json(cfg);
     else
         print_text(cfg);
+    rc = connect ? cli_config_connect(cfg, argc - 1 - optind, argv + 1 + optind) : CLI_EXIT_OK;
     ds_config_free(cfg);
-    return CLI_EXIT_OK;
+    return rc;
 }

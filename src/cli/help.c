@@ -61,7 +61,13 @@ static const struct help_opt o_daemon[] = {
     O_END,
 };
 static const struct help_opt o_help[] = {O_HELP, O_END};
-static const struct help_opt o_config[] = {O_JSON, O_HELP, O_END};
+static const struct help_opt o_config[] = {
+    O_JSON,
+    {"connect", 0, NULL,
+     "then connect to each smb:// server (or those named) and check its share and directory"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_schedule[] = {
     {"rule", 0, "RULE", "preview this rule instead of a configured schedule"},
     {"tz", 0, "ZONE", "IANA time zone of --rule (default: the console's)"},
@@ -167,9 +173,12 @@ const struct help_cmd help_cmds[] = {
      o_help, 0},
     {"version", "", "print the version", "Prints the version (also: distsync --version).",
      o_version, 0},
-    {"config", "check [--json]", "check the configuration",
-     "Loads and validates the configuration, then prints a summary. Exit status 0 when valid, "
-     "2 when not (the error names file, line, section and key).",
+    {"config", "check [--json] [--connect [SERVER...]]", "check the configuration",
+     "Loads and validates the configuration, then prints a summary. With --connect, then "
+     "connects to each smb:// server (or those named), signed and with its credentials, and "
+     "checks that its share and directory exist. Exit status 0 when valid, 2 when not (the "
+     "error names file, line, section and key), 4 when a server could not be reached or "
+     "refused the login.",
      o_config, 0},
     {"schedule", "next [NAME] [--rule RULE [--tz ZONE] [--window W]] [--from RFC3339] [--count N]",
      "preview schedule fire times",
