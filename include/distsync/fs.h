@@ -35,6 +35,7 @@ typedef struct ds_fs_ops {
     int (*fstat)(const ds_fs_t *fs, int fd, struct stat *st);
     int (*fstatat)(const ds_fs_t *fs, int dirfd, const char *name, struct stat *st, int flags);
     int (*futimens)(const ds_fs_t *fs, int fd, const struct timespec ts[2]);
+    int (*fchmod)(const ds_fs_t *fs, int fd, mode_t mode);
     int (*renameat)(const ds_fs_t *fs, int olddir, const char *oldname, int newdir,
                     const char *newname);
     int (*unlinkat)(const ds_fs_t *fs, int dirfd, const char *name, int flags);
@@ -70,6 +71,7 @@ extern const ds_fs_t ds_fs_posix;
 #define ds_fs_fstat(fs, fd, st)            (DS_FS(fs)->ops->fstat(DS_FS(fs), fd, st))
 #define ds_fs_fstatat(fs, d, n, st, f)     (DS_FS(fs)->ops->fstatat(DS_FS(fs), d, n, st, f))
 #define ds_fs_futimens(fs, fd, ts)         (DS_FS(fs)->ops->futimens(DS_FS(fs), fd, ts))
+#define ds_fs_fchmod(fs, fd, m)            (DS_FS(fs)->ops->fchmod(DS_FS(fs), fd, m))
 #define ds_fs_renameat(fs, od, on, nd, nn) (DS_FS(fs)->ops->renameat(DS_FS(fs), od, on, nd, nn))
 #define ds_fs_unlinkat(fs, d, n, f)        (DS_FS(fs)->ops->unlinkat(DS_FS(fs), d, n, f))
 #define ds_fs_mkdirat(fs, d, n, m)         (DS_FS(fs)->ops->mkdirat(DS_FS(fs), d, n, m))

@@ -170,6 +170,9 @@ typedef struct ds_transport_cfg {
      * in close). Borrowed for the transport's life. */
     const ds_spawner_t *spawner;
     int verify_readback; /* sftp: read each upload back and check its SHA-256 */
+    /* smb://: the credentials file (NULL: the environment), encrypt = yes */
+    const char *smb_credentials;
+    int smb_encrypt;
     /* tests only: sftp flips a byte of this path's upload before verifying it */
     const char *test_sftp_corrupt;
 } ds_transport_cfg_t;
@@ -224,6 +227,19 @@ DS_MUST_CHECK int ds__transport_pipe_open(const char *root, const char *agent,
                                           unsigned close_wait_s, const ds_spawner_t *spawner,
                                           ds_transport_t **out, char *err, size_t errlen);
 
+/* The pipe transport running `AGENT ARGS...` (agent NULL: this distsync
+ * binary) instead of an agent, for the SMB worker: label names it in
+ * messages ("SMB worker for server X"), pre (prelen bytes, at most 64 KiB)
+ * is written to the child's stdin before anything else (the worker's
+ * credentials: never on its command line). As ds__transport_pipe_open
+ * otherwise. */
+DS_MUST_CHECK int ds__transport_pipe_open_cmd(const char *label, const char *agent,
+                                              char *const args[], const void *pre, size_t prelen,
+                                              unsigned close_wait_s, const ds_spawner_t *spawner,
+                                              ds_transport_t **out, char *err, size_t errlen);
+/* smb://: the server's SMB worker over the pipe transport (transport_smb.c). */
+DS_MUST_CHECK int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out,
+                                         char *err, size_t errlen);
 DS_MUST_CHECK int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out,
                                          char *err, size_t errlen);
 /* transport = sftp, or (automatic) auto: probes the agent command on the

@@ -63,6 +63,12 @@ static int px_futimens(const ds_fs_t *fs, int fd, const struct timespec ts[2])
     return futimens(fd, ts);
 }
 
+static int px_fchmod(const ds_fs_t *fs, int fd, mode_t mode)
+{
+    (void)fs;
+    return fchmod(fd, mode);
+}
+
 static int px_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const char *nn)
 {
     (void)fs;
@@ -84,7 +90,7 @@ static int px_mkdirat(const ds_fs_t *fs, int dirfd, const char *name, mode_t mod
 static int px_dup(const ds_fs_t *fs, int fd)
 {
     (void)fs;
-    return dup(fd);
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 static int px_lock(const ds_fs_t *fs, int fd)
@@ -134,6 +140,7 @@ static const ds_fs_ops_t posix_ops = {
     .fstat = px_fstat,
     .fstatat = px_fstatat,
     .futimens = px_futimens,
+    .fchmod = px_fchmod,
     .renameat = px_renameat,
     .unlinkat = px_unlinkat,
     .mkdirat = px_mkdirat,

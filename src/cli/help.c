@@ -104,6 +104,14 @@ static const struct help_opt o_agent[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_smb_worker[] = {
+    {"url", 0, "URL", "smb://host[:port]/share/dir"},
+    {"server", 0, "NAME", "the server's name, for messages"},
+    {"timeout", 0, "S", "connect and request timeout in seconds"},
+    {"encrypt", 0, NULL, "require SMB3 encryption"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_plan[] = {O_SITE,  O_ALL,     O_CLASS, O_SERVER,
                                          O_JSONJ, O_NO_SCAN, O_HELP,  O_END};
 static const struct help_opt o_sync[] = {
@@ -262,6 +270,10 @@ const struct help_cmd help_cmds[] = {
      "Prints the configured server, site or content class names, one a line (used by the bash "
      "completion).",
      o_complete, 1},
+    {"smb-worker", "--url URL --server NAME", "the SMB worker of one smb:// server",
+     "Spawned by the console for each smb:// server: reads the credentials and then speaks the "
+     "apply protocol on stdin/stdout, writing through libsmbclient; not for interactive use.",
+     o_smb_worker, 1},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
 

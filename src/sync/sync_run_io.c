@@ -35,6 +35,8 @@ static void open_work(ds_run_job_t *j)
                              .connect_timeout_s = r->srv->connect_timeout_s,
                              .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
                              .verify_readback = r->srv->verify_readback,
+                             .smb_credentials = r->srv->credentials,
+                             .smb_encrypt = r->srv->encrypt,
                              .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
                              .spawner = r->spawner};
 

@@ -79,7 +79,9 @@ int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write, d
                              .known_hosts = srv->known_hosts,
                              .connect_timeout_s = srv->connect_timeout_s,
                              .create_root = srv->create_root,
-                             .verify_readback = srv->verify_readback};
+                             .verify_readback = srv->verify_readback,
+                             .smb_credentials = srv->credentials,
+                             .smb_encrypt = srv->encrypt};
     ds_session_opts_t so = {.console_id = sy->console_id,
                             .host = sy->host,
                             .pid = (uint32_t)getpid(),

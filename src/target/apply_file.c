@@ -432,7 +432,7 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
                          want),
                1;
     }
-    if (fchmod(f->fd, (f->mode & 0777) ? (f->mode & 0777) : 0644) < 0)
+    if (ds_fs_fchmod(ap->fs, f->fd, (f->mode & 0777) ? (f->mode & 0777) : 0644) < 0)
         return file_fail(ap, f, m->id, -errno, "chmod: %s", strerror(errno)), 1;
     if (f->mtime_ns != DS_PROTO_NO_MTIME) {
         struct timespec ts[2] = {{0, UTIME_OMIT}, {f->mtime_ns / 1000000000, 0}};

@@ -218,7 +218,7 @@ int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m)
         w->hashing = 1;
         w->known = *m; /* the digest; its strings are not used */
         w->known.u.path.path = ds_pstr("");
-        w->startfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        w->startfd = ds_fs_dup(ap->fs, fd);
         rc = w->startfd < 0 ? -errno : ds_sha256_init(&w->sha);
     }
     if (rc == 0 && (w->dirs[0] = ds_fs_fdopendir(ap->fs, fd)) == NULL)

@@ -184,27 +184,36 @@ int ds_lease_remove_fs(const ds_fs_t *fs, int dsdir)
     return 0;
 }
 
+/* Opens and locks name. A sharing violation at the open (SMB: another
+ * session holds the file open with DENY_ALL, the SMB backend's lock) counts
+ * as the lock being held. */
 static int lock_file(const ds_fs_t *fs, int dsdir, const char *name, int wait_ms, int *fd)
 {
-    int f, rc = ds_pathsafe_open_state_fs(fs, dsdir, name, O_RDWR | O_CREAT, &f);
+    int f, rc;
 
     *fd = -1;
-    if (rc < 0)
-        return rc;
-    while (ds_fs_lock(fs, f) < 0) {
-        int e = errno;
+    for (;;) {
+        int e;
 
+        rc = ds_pathsafe_open_state_fs(fs, dsdir, name, O_RDWR | O_CREAT, &f);
+        if (rc == -EBUSY) {
+            e = EWOULDBLOCK;
+        } else if (rc < 0) {
+            return rc;
+        } else if (ds_fs_lock(fs, f) == 0) {
+            *fd = f;
+            return 0;
+        } else {
+            e = errno;
+            ds_fs_close(fs, f);
+        }
         if (e == EINTR)
             continue;
-        if (e != EWOULDBLOCK || wait_ms <= 0) {
-            ds_fs_close(fs, f);
+        if (e != EWOULDBLOCK || wait_ms <= 0)
             return e == EWOULDBLOCK ? DS_ELEASE : -e;
-        }
         usleep(10000);
         wait_ms -= 10;
     }
-    *fd = f;
-    return 0;
 }
 
 int ds_lease_lock_fs(const ds_fs_t *fs, int dsdir, int *fd)

@@ -88,10 +88,13 @@ int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char 
     *out = NULL;
     if (strncmp(cfg->url, "ssh://", 6) == 0)
         return ssh_open(cfg, out, err, errlen);
+    if (strncmp(cfg->url, "smb://", 6) == 0)
+        return ds__transport_smb_open(cfg, out, err, errlen);
     if (ds_transport_file_root(cfg->url, root, sizeof(root)) < 0) {
-        snprintf(err, errlen,
-                 "%s: unsupported URL (this build syncs to file:// and ssh:// targets only)",
-                 cfg->url);
+        snprintf(
+            err, errlen,
+            "%s: unsupported URL (this build syncs to file://, ssh:// and smb:// targets only)",
+            cfg->url);
         return DS_EUSAGE;
     }
     rc = check_root(root, cfg->create_root, err, errlen);

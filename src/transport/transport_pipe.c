@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "distsync/error.h"
+#include "distsync/fsutil.h"
 #include "distsync/transport.h"
 
 #define CLOSE_WAIT_S 30 /* default; an agent ends on end of input well within it */
@@ -38,6 +39,8 @@ struct pipe_t {
     pid_t pid;
     unsigned close_wait_s;
     char *root;
+    char *label; /* "agent for ROOT", "SMB worker for server NAME": messages */
+    char **argv; /* the child's command line (owned), when not an agent */
     int closed;
     /* spawned through a spawner */
     const ds_spawner_t *sp;
@@ -53,8 +56,7 @@ static long pipe_write(ds_transport_t *t, const void *p, size_t n)
     ssize_t w;
 
     if (t->wfd < 0) {
-        snprintf(t->err, sizeof(t->err), "agent for %s: stream already closed",
-                 ((struct pipe_t *)t)->root);
+        snprintf(t->err, sizeof(t->err), "%s: stream already closed", ((struct pipe_t *)t)->label);
         return DS_ETRANSPORT;
     }
     do
@@ -63,7 +65,7 @@ static long pipe_write(ds_transport_t *t, const void *p, size_t n)
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
     if (w < 0) {
-        snprintf(t->err, sizeof(t->err), "agent for %s: write: %s", ((struct pipe_t *)t)->root,
+        snprintf(t->err, sizeof(t->err), "%s: write: %s", ((struct pipe_t *)t)->label,
                  errno == EPIPE ? "the agent exited" : strerror(errno));
         return DS_ETRANSPORT;
     }
@@ -80,7 +82,7 @@ static long pipe_read(ds_transport_t *t, void *buf, size_t cap)
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
     if (r <= 0) {
-        snprintf(t->err, sizeof(t->err), "agent for %s: %s", ((struct pipe_t *)t)->root,
+        snprintf(t->err, sizeof(t->err), "%s: %s", ((struct pipe_t *)t)->label,
                  r == 0 ? "the agent closed the stream" : strerror(errno));
         return DS_ETRANSPORT;
     }
@@ -132,16 +134,15 @@ static int pipe_close(ds_transport_t *t)
         return 0;
     if (killed) {
         snprintf(t->err, sizeof(t->err),
-                 "agent for %s did not exit within %u s of the end of its input: killed", pt->root,
+                 "%s did not exit within %u s of the end of its input: killed", pt->label,
                  pt->close_wait_s);
         return DS_ETRANSPORT;
     }
     if (WIFEXITED(status))
-        snprintf(t->err, sizeof(t->err), "agent for %s exited with status %d", pt->root,
+        snprintf(t->err, sizeof(t->err), "%s exited with status %d", pt->label,
                  WEXITSTATUS(status));
     else
-        snprintf(t->err, sizeof(t->err), "agent for %s killed by signal %d", pt->root,
-                 WTERMSIG(status));
+        snprintf(t->err, sizeof(t->err), "%s killed by signal %d", pt->label, WTERMSIG(status));
     return DS_ETRANSPORT;
 }
 
@@ -170,7 +171,8 @@ static void pipe_rate(ds_transport_t *t, uint64_t bps)
 static int pipe_start(ds_transport_t *t)
 {
     struct pipe_t *pt = (struct pipe_t *)t;
-    char *argv[] = {pt->agent, "agent", "--root", pt->root, NULL};
+    char *agent_argv[] = {pt->agent, "agent", "--root", pt->root, NULL};
+    char **argv = pt->argv != NULL ? pt->argv : agent_argv;
     int rc;
 
     if (pt->sp == NULL || pt->child != NULL || pt->child_in < 0)
@@ -208,19 +210,26 @@ static int pipe_reap(ds_transport_t *t, int64_t now, int64_t *wake)
     pt->child = NULL;
     if (pt->killed) {
         snprintf(t->err, sizeof(t->err),
-                 "agent for %s did not exit within %u s of the end of its input: killed", pt->root,
+                 "%s did not exit within %u s of the end of its input: killed", pt->label,
                  pt->close_wait_s);
         return DS_ETRANSPORT;
     }
     if (sig > 0) {
-        snprintf(t->err, sizeof(t->err), "agent for %s killed by signal %d", pt->root, sig);
+        snprintf(t->err, sizeof(t->err), "%s killed by signal %d", pt->label, sig);
         return DS_ETRANSPORT;
     }
     if (code != 0) {
-        snprintf(t->err, sizeof(t->err), "agent for %s exited with status %d", pt->root, code);
+        snprintf(t->err, sizeof(t->err), "%s exited with status %d", pt->label, code);
         return DS_ETRANSPORT;
     }
     return 1;
+}
+
+static void free_argv(char **argv)
+{
+    for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+        free(argv[i]);
+    free(argv);
 }
 
 static void pipe_free(ds_transport_t *t)
@@ -238,6 +247,8 @@ static void pipe_free(ds_transport_t *t)
         close(pt->child_out);
     free(pt->agent);
     free(pt->root);
+    free(pt->label);
+    free_argv(pt->argv);
     free(pt);
 }
 
@@ -253,7 +264,7 @@ static const ds_transport_ops_t pipe_ops = {
     .rate = pipe_rate,
 };
 
-static void child(const char *agent, const char *root, int in, int out)
+static void child(char *const argv[], int in, int out)
 {
     if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
         _exit(127);
@@ -262,8 +273,64 @@ static void child(const char *agent, const char *root, int in, int out)
      * which then winds the session down (ds_sync_cancel); the agent exits at
      * EOF when the console is gone. */
     setpgid(0, 0);
-    execl(agent, agent, "agent", "--root", root, (char *)NULL);
+    execv(argv[0], argv);
     _exit(127);
+}
+
+/* The pipes, and the child forked now (no spawner) or left for pipe_start.
+ * pt->label, root, agent and argv are set. Returns 0 or < 0 (message in
+ * err). */
+static int open_pipes(struct pipe_t *pt, const ds_spawner_t *spawner, char *err, size_t errlen)
+{
+    int to[2] = {-1, -1}, from[2] = {-1, -1};
+    char *agent_argv[] = {pt->agent, "agent", "--root", pt->root, NULL};
+    int rc = 0;
+
+    pt->t.ops = &pipe_ops;
+    pt->t.rfd = pt->t.wfd = -1;
+    pt->child_in = pt->child_out = -1;
+    if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: pipe: %s", pt->label, strerror(errno));
+        goto out;
+    }
+    if (spawner != NULL) { /* started on the loop thread (pipe_start) */
+        pt->sp = spawner;
+        pt->child_in = to[0];
+        pt->child_out = from[1];
+        to[0] = from[1] = -1;
+    } else {
+        pt->pid = fork();
+        if (pt->pid < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: fork: %s", pt->label, strerror(errno));
+            goto out;
+        }
+        if (pt->pid == 0)
+            child(pt->argv != NULL ? pt->argv : agent_argv, to[0], from[1]);
+    }
+    pt->t.wfd = to[1];
+    pt->t.rfd = from[0];
+    to[1] = from[0] = -1;
+    /* fcntl fails only on a bad fd, and these pipes were just made */
+    (void)fcntl(pt->t.wfd, F_SETFL, fcntl(pt->t.wfd, F_GETFL) | O_NONBLOCK);
+    (void)fcntl(pt->t.rfd, F_SETFL, fcntl(pt->t.rfd, F_GETFL) | O_NONBLOCK);
+out:
+    for (int *fd = (int[]){to[0], to[1], from[0], from[1]}, i = 0; i < 4; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    return rc;
+}
+
+/* The path of the running distsync binary into buf. Returns 0 or -errno. */
+static int self_exe(char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+
+    if (n <= 0)
+        return n < 0 ? -errno : -ENOENT;
+    buf[n] = '\0';
+    return 0;
 }
 
 int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_wait_s,
@@ -271,72 +338,87 @@ int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_
                             size_t errlen)
 {
     struct pipe_t *pt = calloc(1, sizeof(*pt));
-    int to[2] = {-1, -1}, from[2] = {-1, -1};
     char self[4096];
     int rc = DS_ENOMEM;
 
     *out = NULL;
     if (agent == NULL) {
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-        if (n <= 0) {
-            rc = -errno;
+        rc = self_exe(self, sizeof(self));
+        if (rc < 0) {
             snprintf(err, errlen, "agent for %s: cannot find the distsync binary", root);
             goto fail;
         }
-        self[n] = '\0';
         agent = self;
+        rc = DS_ENOMEM;
     }
-    if (pt == NULL || (pt->root = strdup(root)) == NULL) {
+    if (pt == NULL || (pt->root = strdup(root)) == NULL || (pt->agent = strdup(agent)) == NULL ||
+        asprintf(&pt->label, "agent for %s", root) < 0) {
+        if (pt != NULL)
+            pt->label = NULL;
         snprintf(err, errlen, "agent for %s: out of memory", root);
         goto fail;
     }
-    pt->t.ops = &pipe_ops;
     pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
-    pt->t.rfd = pt->t.wfd = -1;
-    pt->child_in = pt->child_out = -1;
-    if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "agent for %s: pipe: %s", root, strerror(errno));
+    rc = open_pipes(pt, spawner, err, errlen);
+    if (rc < 0)
         goto fail;
-    }
-    if (spawner != NULL) { /* started on the loop thread (pipe_start) */
-        pt->sp = spawner;
-        if ((pt->agent = strdup(agent)) == NULL) {
-            snprintf(err, errlen, "agent for %s: out of memory", root);
-            goto fail;
-        }
-        pt->child_in = to[0];
-        pt->child_out = from[1];
-        to[0] = from[1] = -1;
-        goto ends;
-    }
-    pt->pid = fork();
-    if (pt->pid < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "agent for %s: fork: %s", root, strerror(errno));
-        goto fail;
-    }
-    if (pt->pid == 0)
-        child(agent, root, to[0], from[1]);
-    close(to[0]);
-    close(from[1]);
-ends:
-    pt->t.wfd = to[1];
-    pt->t.rfd = from[0];
-    /* fcntl fails only on a bad fd, and these pipes were just made */
-    (void)fcntl(pt->t.wfd, F_SETFL, fcntl(pt->t.wfd, F_GETFL) | O_NONBLOCK);
-    (void)fcntl(pt->t.rfd, F_SETFL, fcntl(pt->t.rfd, F_GETFL) | O_NONBLOCK);
     *out = &pt->t;
     return 0;
 fail:
-    for (int *fd = (int[]){to[0], to[1], from[0], from[1]}, i = 0; i < 4; i++)
-        if (fd[i] >= 0)
-            close(fd[i]);
     if (pt) {
         free(pt->agent);
         free(pt->root);
+        free(pt->label);
     }
     free(pt);
+    return rc;
+}
+
+int ds__transport_pipe_open_cmd(const char *label, const char *agent, char *const args[],
+                                const void *pre, size_t prelen, unsigned close_wait_s,
+                                const ds_spawner_t *spawner, ds_transport_t **out, char *err,
+                                size_t errlen)
+{
+    struct pipe_t *pt = calloc(1, sizeof(*pt));
+    char self[4096];
+    size_t n = 0;
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    while (args[n] != NULL)
+        n++;
+    if (pt == NULL)
+        goto nomem;
+    pt->t.ops = &pipe_ops;
+    pt->t.rfd = pt->t.wfd = pt->child_in = pt->child_out = -1;
+    if (agent == NULL && self_exe(self, sizeof(self)) < 0) {
+        snprintf(err, errlen, "%s: cannot find the distsync binary", label);
+        rc = -ENOENT;
+        goto fail;
+    }
+    if ((pt->label = strdup(label)) == NULL || (pt->root = strdup(label)) == NULL ||
+        (pt->agent = strdup(agent != NULL ? agent : self)) == NULL ||
+        (pt->argv = calloc(n + 2, sizeof(char *))) == NULL ||
+        (pt->argv[0] = strdup(pt->agent)) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++)
+        if ((pt->argv[i + 1] = strdup(args[i])) == NULL)
+            goto nomem;
+    pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
+    rc = open_pipes(pt, spawner, err, errlen);
+    if (rc < 0)
+        goto fail;
+    /* the preamble fits the empty pipe (64 KiB): it is read before the protocol */
+    if (prelen > 0 && (rc = ds_write_all(pt->t.wfd, pre, prelen)) < 0) {
+        snprintf(err, errlen, "%s: cannot hand over the credentials: %s", label, ds_strerror(rc));
+        goto fail;
+    }
+    *out = &pt->t;
+    return 0;
+nomem:
+    snprintf(err, errlen, "%s: out of memory", label);
+fail:
+    if (pt != NULL)
+        pipe_free(&pt->t);
     return rc;
 }

@@ -1,0 +1,45 @@
+/*
+ * The SMB worker: `distsync smb-worker`, which the engine spawns for each
+ * smb:// server (libsmbclient is blocking and not thread-safe, so every SMB
+ * session runs in a process of its own) and drives over a pipe with the
+ * apply protocol, as an agent. It runs the one receiver (distsync/apply.h)
+ * over the libsmbclient filesystem backend.
+ *
+ * The credentials reach it on its stdin, ahead of the protocol, never on
+ * its command line or in its environment: a 4-byte big-endian length, then
+ * that many bytes in the credentials file format (username=, password=,
+ * domain= lines; distsync/smbcred.h).
+ */
+#ifndef DISTSYNC_SMBWORKER_H
+#define DISTSYNC_SMBWORKER_H
+
+#include <stddef.h>
+
+#include "distsync/error.h"
+#include "distsync/smbcred.h"
+
+#define DS_SMB_WORKER_CRED_MAX 4096 /* bytes of the credentials preamble */
+
+typedef struct ds_smb_worker_opts {
+    const char *url;    /* smb://host[:port]/share[/dir] */
+    const char *server; /* the [server NAME], for messages */
+    int encrypt;        /* encrypt = yes */
+    unsigned timeout_s; /* connect and request timeout (0: default) */
+} ds_smb_worker_opts_t;
+
+/*
+ * Reads the credentials preamble from in_fd, connects, and serves one
+ * apply session on in_fd/out_fd until BYE or end of input. Returns 0, or <
+ * 0 with a message naming the server in err (never a secret).
+ */
+DS_MUST_CHECK int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd,
+                                      char *err, size_t errlen);
+
+/*
+ * Encodes cred as the worker's preamble into buf (cap at least
+ * DS_SMB_WORKER_CRED_MAX + 4). Returns the length, or DS_ETOOBIG. The caller
+ * wipes buf after use.
+ */
+DS_MUST_CHECK int ds_smb_worker_preamble(const ds_smbcred_t *cred, unsigned char *buf, size_t cap);
+
+#endif

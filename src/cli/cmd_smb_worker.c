@@ -1,0 +1,60 @@
+/*
+ * distsync smb-worker --url URL --server NAME [--timeout S] [--encrypt]:
+ * hidden; the engine spawns it for each smb:// server and speaks the apply
+ * protocol on its stdin/stdout, after the credentials preamble
+ * (distsync/smbworker.h). Exit 0 at the end of a session, 1 on failure, 2
+ * on bad usage; diagnostics on stderr, which the console collects.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "distsync/smbworker.h"
+
+int cmd_smb_worker(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"server", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},
+        {"encrypt", no_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
+    };
+    ds_smb_worker_opts_t o = {0};
+    char err[1024] = "";
+    int ch;
+
+    (void)cli;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            o.url = optarg;
+            break;
+        case 's':
+            o.server = optarg;
+            break;
+        case 't':
+            o.timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'e':
+            o.encrypt = 1;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (o.url == NULL || optind != argc) {
+        cli_err("usage: distsync smb-worker --url URL --server NAME (spawned by distsync sync)");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.server == NULL)
+        o.server = o.url;
+    signal(SIGPIPE, SIG_IGN);
+    if (ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err)) < 0) {
+        cli_err("smb-worker: %s", err);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
