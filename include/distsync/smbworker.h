@@ -25,6 +25,9 @@ typedef struct ds_smb_worker_opts {
     const char *server; /* the [server NAME], for messages */
     int encrypt;        /* encrypt = yes */
     unsigned timeout_s; /* connect and request timeout (0: default) */
+    /* how long a replace refused by a sharing violation is retried, ms
+     * (0: the default, 5000) */
+    unsigned replace_wait_ms;
 } ds_smb_worker_opts_t;
 
 /*

@@ -52,6 +52,10 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
     if (o.server == NULL)
         o.server = o.url;
     signal(SIGPIPE, SIG_IGN);
+#ifdef DS_TEST_HOOKS /* test builds only: a shorter wait for a target held open */
+    if (getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS") != NULL)
+        o.replace_wait_ms = (unsigned)strtoul(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS"), NULL, 10);
+#endif
     if (ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err)) < 0) {
         cli_err("smb-worker: %s", err);
         return CLI_EXIT_FAIL;

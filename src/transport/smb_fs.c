@@ -14,10 +14,11 @@
  *    dies (a killed worker leaves no lock behind);
  *  - libsmbclient exposes no flush: fsync seals (flush + close) and relies
  *    on the server's close; a server's own write cache is outside reach;
- *  - a rename over an existing file is delete + rename inside
- *    libsmbclient: the name is absent for an instant, never partial; a
- *    target held open by an endpoint refuses it (sharing violation,
- *    EBUSY/EACCES), retried with backoff for replace_wait ms.
+ *  - libsmbclient's rename does not replace an existing file (EEXIST), so
+ *    the replace is delete + rename: the name is absent for an instant,
+ *    never partial; a target held open by an endpoint refuses the delete
+ *    (sharing violation, EBUSY/EACCES), retried with backoff for
+ *    replace_wait ms, then reported with the old file in place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -368,6 +369,27 @@ static int smb_fchmod(const ds_fs_t *fs, int fd, mode_t mode)
     return get(fs, fd) != NULL ? 0 : -1;
 }
 
+/* Seals (written) or closes (read) every open file handle on url: SMB
+ * refuses to rename or delete a file open here. Returns 0 or -1. */
+static int release_url(struct ds_smb_fs *s, const char *url)
+{
+    for (size_t i = 0; i < s->nh; i++) {
+        struct sh *h = s->h[i];
+
+        if (h == NULL || h->dir || h->f == NULL || strcmp(h->url, url) != 0)
+            continue;
+        if (h->wrote) {
+            if (seal(s, h) < 0)
+                return -1;
+        } else {
+            smbc_getFunctionClose(s->c)(s->c, h->f);
+            h->f = NULL;
+            h->sealed = 1;
+        }
+    }
+    return 0;
+}
+
 /* Another open refused by a share mode, or a delete of a file open
  * without FILE_SHARE_DELETE. */
 static int sharing_violation(int e)
@@ -385,12 +407,16 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
 
     if (join(fs, od, on, from, sizeof(from)) < 0 || join(fs, nd, nn, to, sizeof(to)) < 0)
         return -1;
-    for (size_t i = 0; i < s->nh; i++) /* an open source cannot be renamed */
-        if (s->h[i] != NULL && !s->h[i]->dir && strcmp(s->h[i]->url, from) == 0 &&
-            seal(s, s->h[i]) < 0)
-            return -1;
+    /* an open source cannot be renamed, and our own open of the target
+     * (the basis of this very file) would refuse its delete */
+    if (release_url(s, from) < 0 || release_url(s, to) < 0)
+        return -1;
     for (;;) {
         rc = smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
+        if (rc < 0 && errno == EEXIST) /* SMB2 rename does not replace: delete, then rename */
+            rc = smbc_getFunctionUnlink(s->c)(s->c, to) < 0
+                     ? -1
+                     : smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
         if (rc == 0 || !sharing_violation(errno) || waited >= s->replace_wait_ms)
             break;
         s->st.replace_retries++;
