@@ -40,6 +40,9 @@ typedef struct ds_apply_opts {
      * the receiver). NULL: POSIX. The SMB worker passes its libsmbclient
      * backend, and root is then the share's smb:// URL. */
     const struct ds_fs *fs;
+    /* verify = readback: a file built with server-side copies is read back
+     * and its SHA-256 checked before the rename */
+    int readback;
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {
@@ -49,6 +52,7 @@ typedef struct ds_apply_stats {
     uint64_t bytes_copied;  /* COPY bytes read from basis files */
     uint64_t bytes_delta;   /* DELTA stream bytes after decompression */
     uint64_t bytes_written; /* bytes written to tmp files */
+    uint64_t server_copies; /* server-side copies made (merged COPY ranges) */
 } ds_apply_stats_t;
 
 /*

@@ -41,6 +41,11 @@ typedef struct ds_fs_ops {
     int (*unlinkat)(const ds_fs_t *fs, int dirfd, const char *name, int flags);
     int (*mkdirat)(const ds_fs_t *fs, int dirfd, const char *name, mode_t mode);
     int (*dup)(const ds_fs_t *fs, int fd);
+    /* Optional (NULL: none): appends len bytes of src_fd at src_off to the
+     * end of what dst_fd holds without moving them through this process (a
+     * server-side copy). 0, or -1 with errno; ENOTSUP when the server does
+     * not copy (then nothing was appended and the caller copies itself). */
+    int (*copy_range)(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len);
     /* An exclusive, non-blocking lock held while fd stays open: flock(2)
      * with LOCK_EX | LOCK_NB (EWOULDBLOCK when another holds it). */
     int (*lock)(const ds_fs_t *fs, int fd);

@@ -24,6 +24,7 @@ typedef struct ds_smb_worker_opts {
     const char *url;    /* smb://host[:port]/share[/dir] */
     const char *server; /* the [server NAME], for messages */
     int encrypt;        /* encrypt = yes */
+    int readback;       /* verify = readback */
     unsigned timeout_s; /* connect and request timeout (0: default) */
     /* how long a replace refused by a sharing violation is retried, ms
      * (0: the default, 5000) */

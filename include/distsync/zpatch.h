@@ -124,6 +124,12 @@ typedef struct ds_zpatch_basis {
     int (*get)(void *ctx, uint64_t off, uint64_t len, const void **p);
     void (*release)(void *ctx, const void *p, uint64_t len);
     void *ctx;
+    /* Optional: puts COPY record [off, off + len) of the basis into the
+     * output without reading it (the receiver's server-side copy). Returns
+     * 0 (done), 1 (declined: the decoder reads and writes the range) or a
+     * negative error. NULL: never. */
+    int (*copy)(void *copy_ctx, uint64_t off, uint64_t len);
+    void *copy_ctx;
     uint64_t size;
     /* ds_zpatch_basis_fd's own: the file and its reused read buffer */
     int fd;

@@ -20,6 +20,7 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
         {"server", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},
         {"encrypt", no_argument, NULL, 'e'},
+        {"readback", no_argument, NULL, 'b'},
         {NULL, 0, NULL, 0},
     };
     ds_smb_worker_opts_t o = {0};
@@ -40,6 +41,9 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
             break;
         case 'e':
             o.encrypt = 1;
+            break;
+        case 'b':
+            o.readback = 1;
             break;
         default:
             return CLI_EXIT_USAGE;

@@ -109,6 +109,7 @@ static const struct help_opt o_smb_worker[] = {
     {"server", 0, "NAME", "the server's name, for messages"},
     {"timeout", 0, "S", "connect and request timeout in seconds"},
     {"encrypt", 0, NULL, "require SMB3 encryption"},
+    {"readback", 0, NULL, "read back files built with server-side copies (verify = readback)"},
     O_HELP,
     O_END,
 };

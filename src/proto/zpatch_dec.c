@@ -137,6 +137,18 @@ static int do_copy(ds_zpatch_dec_t *d, uint64_t off, uint64_t len)
 
     if (rc == 0 && len > d->target_size - d->produced)
         rc = ds__zpatch_fail(d, DS_ETOOBIG, "COPY past the declared target size");
+    if (rc == 0 && len > 0 && d->basis->copy != NULL) {
+        rc = d->basis->copy(d->basis->copy_ctx, off, len);
+        if (rc < 0)
+            return ds__zpatch_fail(d, rc, "copying the basis at %llu+%llu: %s",
+                                   (unsigned long long)off, (unsigned long long)len,
+                                   ds_strerror(rc));
+        if (rc == 0) {
+            d->produced += len;
+            return 0;
+        }
+        rc = 0; /* declined: read and write it here */
+    }
     while (rc == 0 && len > 0) {
         uint64_t n = len > COPY_MAX ? COPY_MAX : len;
         const void *p;

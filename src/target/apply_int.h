@@ -3,6 +3,7 @@
 #define DS_APPLY_INT_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "distsync/apply.h"
 #include "distsync/digest.h"
@@ -49,6 +50,9 @@ struct afile {
     char err_msg[APPLY_ERRMSG];
     /* basis cache, shared by COPY and DELTA */
     int basis_fd;      /* fs's */
+    int basis_trusted; /* size and mtime match the manifest: server-side copies */
+    int unhashed;      /* built with server-side copies: sha does not cover it */
+    uint64_t pc_off, pc_len; /* pending server-side copy (merged adjacent ranges) */
     const ds_fs_t *fs; /* the receiver's */
     char *basis_name;
     uint64_t basis_size;
@@ -77,6 +81,7 @@ struct ds_apply {
     int have_lease;
     int lease_nofile; /* full disk: holding the lock without a lease file */
     int lease_lost;   /* another session took the lease over: never re-taken */
+    int scopy_off;    /* the server does not copy on its side: never tried again */
     int64_t lease_expiry;
     uint64_t lease_session;               /* names this session in the lease file */
     char lease_console[DS_LEASE_STR_MAX]; /* console id it was granted to */
@@ -139,6 +144,20 @@ void ds__apply_zpatch_free(struct afile *f);
 
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
+
+/* apply_scopy.c: server-side copies (a backend with copy_range) */
+/* Trusts f's basis name (stat st) when its size and mtime match the
+ * manifest and the backend copies on the server. */
+void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name,
+                           const struct stat *st);
+/* Queues a COPY range as a server-side copy (merged with an adjacent
+ * pending one). 0 queued, 1 declined (copy it through here), -1 f failed. */
+int ds__apply_scopy_add(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t off, uint64_t len);
+/* Performs the pending copy (before any other output). 0, or 1 (f failed). */
+int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id);
+/* verify = readback: the tmp file's SHA-256 read back. 0, or 1 (f failed). */
+int ds__apply_scopy_verify(ds_apply_t *ap, struct afile *f, uint32_t id,
+                           const uint8_t want[DS_SHA256_LEN]);
 
 /* apply_lease.c */
 /* LEASE: acquire, renew or release. */

@@ -38,6 +38,15 @@ int ds__apply_zpatch_sniff(const ds_apply_t *ap, const uint8_t *p, size_t n)
     return ap->version >= DS_PROTO_VERSION_ZPATCH && n >= 4 && memcmp(p, DS_ZPATCH_MAGIC, 4) == 0;
 }
 
+/* A COPY record as a server-side copy (apply_scopy.c). */
+static int zcopy(void *ctx, uint64_t off, uint64_t len)
+{
+    struct zout *o = ctx;
+    int rc = ds__apply_scopy_add(o->ap, o->f, o->id, off, len);
+
+    return rc < 0 ? DS_EABORTED : rc;
+}
+
 void ds__apply_zpatch_free(struct afile *f)
 {
     ds_zpatch_dec_free(f->zdec);
@@ -59,6 +68,10 @@ int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id)
     o = (struct zout *)(f->zbasis + 1);
     o->ap = ap;
     o->f = f;
+    if (f->basis_trusted) { /* COPY records become server-side copies */
+        f->zbasis->copy = zcopy;
+        f->zbasis->copy_ctx = o;
+    }
     if (ds_zpatch_dec_new(f->zbasis, write_out, o, &f->zdec) < 0)
         return ds__apply_file_fail(ap, f, id, DS_ENOMEM, "out of memory for a zpatch"), 1;
     ds_zpatch_dec_max_version(f->zdec, ap->version >= DS_PROTO_VERSION_BSDIFF ? 2 : 1);

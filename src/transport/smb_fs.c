@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libsmbclient.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include <time.h>
 
 #include "distsync/error.h"
+#include "distsync/log.h"
 #include "smb_ctx.h"
 #include "smb_fs.h"
 
@@ -60,6 +62,7 @@ struct ds_smb_fs {
     struct sh **h;
     size_t nh;
     unsigned replace_wait_ms;
+    int no_splice; /* the server does not copy on its side: refuse copy_range */
     ds_smb_fs_stats_t st;
 };
 
@@ -558,6 +561,84 @@ static int smb_dirfd(const ds_fs_t *fs, ds_fs_dir_t *d)
     return (int)(intptr_t)d;
 }
 
+/* This process's rchar (bytes read by read-like system calls, sockets
+ * included: /proc/self/io), or 0 when unknown. */
+static uint64_t rchar(void)
+{
+    char line[128];
+    uint64_t v = 0;
+    FILE *f = fopen("/proc/self/io", "re");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "rchar: %" SCNu64, &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+static int splice_more(off_t n, void *priv)
+{
+    (void)n;
+    (void)priv;
+    return 1; /* go on */
+}
+
+/*
+ * smbc_splice (FSCTL_SRV_COPYCHUNK) from src at src_off to dst's current
+ * end. smbc_splice copies through this process, silently, when the server
+ * cannot (across shares, or a server without the ioctl): the bytes read
+ * during the call tell (at least half the range read back means the data
+ * came here). Such a splice still copied correctly; the next ones are
+ * refused (ENOTSUP) so the receiver stops asking.
+ */
+static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len)
+{
+    struct ds_smb_fs *s = S(fs);
+    struct sh *src = get(fs, src_fd), *dst = get(fs, dst_fd);
+    off_t at;
+    uint64_t before;
+    off_t n;
+
+    if (src == NULL || dst == NULL || src->f == NULL || dst->f == NULL)
+        return -1;
+    if (s->no_splice) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (dst->wlen > 0 && flush(s, dst) < 0)
+        return -1;
+    at = smbc_getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
+    if (at < 0 || smbc_getFunctionLseek(s->c)(s->c, src->f, src_off, SEEK_SET) < 0)
+        return -1;
+    before = rchar();
+    n = smbc_getFunctionSplice(s->c)(s->c, src->f, dst->f, (off_t)len, splice_more, NULL);
+    s->st.splice_calls++;
+    if (n != (off_t)len) {
+        int e = n < 0 ? errno : EIO;
+
+        (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
+        if (e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == EXDEV) {
+            s->no_splice = 1;
+            e = ENOTSUP;
+        }
+        errno = e;
+        return -1;
+    }
+    dst->wrote = 1;
+    s->st.bytes_spliced += len;
+    if (before > 0 && len >= 65536 && rchar() - before >= len / 2) {
+        s->st.splice_fallback++;
+        s->no_splice = 1;
+        ds_log(DS_LOG_WARN,
+               "server-side copy fell back to a copy through this process (%zu bytes read "
+               "back): no more server-side copies in this session",
+               len);
+    }
+    return 0;
+}
+
 static const ds_fs_ops_t smb_ops = {
     .name = "smb",
     .openat = smb_openat,
@@ -574,6 +655,7 @@ static const ds_fs_ops_t smb_ops = {
     .unlinkat = smb_unlinkat,
     .mkdirat = smb_mkdirat,
     .dup = smb_dup,
+    .copy_range = smb_copy_range,
     .lock = smb_lock,
     .fdopendir = smb_fdopendir,
     .readdir = smb_readdir,

@@ -112,8 +112,9 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
     if (getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS") != NULL) /* tests: a shorter wait */
         ds__smb_fs_set_replace_wait(fs,
                                     (unsigned)atoi(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS")));
-    rc = ds_apply_new(root, &(ds_apply_opts_t){.peer_reports = 1, .fs = ds__smb_fs(fs)}, &ap, err,
-                      errlen);
+    rc = ds_apply_new(
+        root, &(ds_apply_opts_t){.peer_reports = 1, .fs = ds__smb_fs(fs), .readback = o->readback},
+        &ap, err, errlen);
     if (rc < 0)
         goto out;
     rc = ds_apply_serve(ap, in_fd, out_fd, err, errlen);

@@ -48,6 +48,8 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     args[n++] = timeout;
     if (cfg->smb_encrypt)
         args[n++] = "--encrypt";
+    if (cfg->verify_readback)
+        args[n++] = "--readback";
     args[n] = NULL;
     rc = ds__transport_pipe_open_cmd(label, cfg->agent, args, pre, (size_t)len, cfg->timeout_s,
                                      cfg->spawner, out, err, errlen);

@@ -1,0 +1,144 @@
+/*
+ * Receiver: server-side copies. On a filesystem backend with a copy_range
+ * op (the SMB worker's: smbc_splice, FSCTL_SRV_COPYCHUNK) a COPY range of
+ * a trusted basis is copied on the server, so only literal bytes cross the
+ * network. Adjacent ranges are merged (each copy costs round trips) and a
+ * pending copy is flushed before any other output, so the file is built in
+ * order.
+ *
+ * Verification without reading back: the copied bytes never pass through
+ * the receiver, so its running SHA-256 cannot cover them. A basis is
+ * trusted only when its size and mtime still match its manifest entry,
+ * whose content the console holds in its retain store and built the delta
+ * against (the delta is checked there); any other basis is read as before
+ * and hashed. A file built with server-side copies is then checked by size,
+ * and with verify = readback (ds_apply_opts_t.readback) by a SHA-256 read
+ * back from the tmp file before the rename.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "apply_int.h"
+#include "distsync/fsutil.h"
+#include "distsync/log.h"
+
+void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name, const struct stat *st)
+{
+    const ds_manifest_entry_t *e;
+
+    f->basis_trusted = 0;
+    if (ap->fs->ops->copy_range == NULL || ap->scopy_off || ap->man == NULL)
+        return;
+    e = ds_manifest_get(ap->man, name);
+    f->basis_trusted = e != NULL && e->size == (uint64_t)st->st_size &&
+                       e->mtime_ns == ds_timespec_ns(&st->st_mtim);
+}
+
+int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
+{
+    uint64_t off = f->pc_off, len = f->pc_len;
+
+    if (len == 0)
+        return 0;
+    f->pc_len = 0;
+    if (ap->fs->ops->copy_range(ap->fs, f->basis_fd, (off_t)off, f->fd, (size_t)len) == 0) {
+        ap->stats.bytes_copied += len;
+        ap->stats.server_copies++;
+        return 0;
+    }
+    if (errno != ENOTSUP)
+        return ds__apply_file_fail(ap, f, id, -errno,
+                                   "server-side copy of basis '%s' at %" PRIu64 "+%" PRIu64
+                                   ": %s",
+                                   f->basis_name, off, len, strerror(errno)),
+               1;
+    /* the server does not copy: this range, and the session's next ones,
+     * go through here (read from the basis, written to the tmp file) */
+    if (!ap->scopy_off)
+        ds_log(DS_LOG_WARN, "%s: the server does not copy on its side (server-side copy "
+               "unavailable): basis ranges are read and written through the worker",
+               ap->root);
+    ap->scopy_off = 1;
+    f->written -= len;
+    while (len > 0) {
+        size_t n = len > APPLY_IOBUF ? APPLY_IOBUF : (size_t)len;
+        ssize_t r = ds_fs_pread(ap->fs, f->basis_fd, ap->iobuf, n, (off_t)off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return ds__apply_file_fail(ap, f, id, r < 0 ? -errno : DS_ECHANGED,
+                                       "reading basis '%s' at %" PRIu64 ": %s", f->basis_name,
+                                       off, r < 0 ? strerror(errno) : "file shrank"),
+                   1;
+        if (ds__apply_file_write(ap, f, id, ap->iobuf, (size_t)r))
+            return 1;
+        ap->stats.bytes_copied += (uint64_t)r;
+        off += (uint64_t)r;
+        len -= (uint64_t)r;
+    }
+    return 0;
+}
+
+int ds__apply_scopy_add(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t off, uint64_t len)
+{
+    if (!f->basis_trusted || ap->scopy_off || f->basis_fd < 0)
+        return 1;
+    if (f->pc_len > 0 && f->pc_off + f->pc_len != off && ds__apply_scopy_flush(ap, f, id))
+        return -1;
+    if (f->pc_len == 0)
+        f->pc_off = off;
+    f->pc_len += len;
+    f->written += len;
+    f->unhashed = 1;
+    return 0;
+}
+
+int ds__apply_scopy_verify(ds_apply_t *ap, struct afile *f, uint32_t id,
+                           const uint8_t want[DS_SHA256_LEN])
+{
+    uint8_t sum[DS_SHA256_LEN];
+    ds_sha256_t h;
+    int fd, rc = 0;
+
+    if (!ap->opts.readback)
+        return 0;
+    memset(&h, 0, sizeof(h));
+    if (ds_fs_fsync(ap->fs, f->fd) < 0) { /* what is gathered reaches the file */
+        rc = -errno;
+        fd = -1;
+        goto out;
+    }
+    fd = ds_fs_openat(ap->fs, ap->tmpfd, f->tmpname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0 || ds_sha256_init(&h) < 0) {
+        rc = fd < 0 ? -errno : DS_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = ds_fs_read(ap->fs, fd, ap->iobuf, APPLY_IOBUF);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        ds_sha256_update(&h, ap->iobuf, (size_t)n);
+    }
+    ds_sha256_final(&h, sum);
+    if (rc == 0 && memcmp(sum, want, DS_SHA256_LEN) != 0)
+        rc = DS_EHASH;
+out:
+    ds_sha256_close(&h);
+    if (fd >= 0)
+        ds_fs_close(ap->fs, fd);
+    if (rc < 0)
+        return ds__apply_file_fail(ap, f, id, rc, "read-back of %s/.distsync/tmp/%s: %s", ap->root,
+                                   f->tmpname,
+                                   rc == DS_EHASH ? "SHA-256 differs from the expected one"
+                                                  : ds_strerror(rc)),
+               1;
+    return 0;
+}
