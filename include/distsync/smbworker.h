@@ -29,6 +29,9 @@ typedef struct ds_smb_worker_opts {
     /* how long a replace refused by a sharing violation is retried, ms
      * (0: the default, 5000) */
     unsigned replace_wait_ms;
+    /* tests only: splice sources are opened through this other share of the
+     * same directory (a cross-share copy: libsmbclient's silent fallback) */
+    const char *test_splice_share;
 } ds_smb_worker_opts_t;
 
 /*

@@ -16,12 +16,9 @@
 int cmd_smb_worker(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"server", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'},
-        {"encrypt", no_argument, NULL, 'e'},
-        {"readback", no_argument, NULL, 'b'},
-        {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},     {"server", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'}, {"encrypt", no_argument, NULL, 'e'},
+        {"readback", no_argument, NULL, 'b'},      {NULL, 0, NULL, 0},
     };
     ds_smb_worker_opts_t o = {0};
     char err[1024] = "";
@@ -58,7 +55,9 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 #ifdef DS_TEST_HOOKS /* test builds only: a shorter wait for a target held open */
     if (getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS") != NULL)
-        o.replace_wait_ms = (unsigned)strtoul(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS"), NULL, 10);
+        o.replace_wait_ms =
+            (unsigned)strtoul(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS"), NULL, 10);
+    o.test_splice_share = getenv("DISTSYNC_TEST_SMB_SPLICE_SHARE");
 #endif
     if (ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err)) < 0) {
         cli_err("smb-worker: %s", err);

@@ -49,11 +49,11 @@ struct afile {
     int err_code;
     char err_msg[APPLY_ERRMSG];
     /* basis cache, shared by COPY and DELTA */
-    int basis_fd;      /* fs's */
-    int basis_trusted; /* size and mtime match the manifest: server-side copies */
-    int unhashed;      /* built with server-side copies: sha does not cover it */
+    int basis_fd;            /* fs's */
+    int basis_trusted;       /* size and mtime match the manifest: server-side copies */
+    int unhashed;            /* built with server-side copies: sha does not cover it */
     uint64_t pc_off, pc_len; /* pending server-side copy (merged adjacent ranges) */
-    const ds_fs_t *fs; /* the receiver's */
+    const ds_fs_t *fs;       /* the receiver's */
     char *basis_name;
     uint64_t basis_size;
     /* librsync patch job of the current DELTA run */

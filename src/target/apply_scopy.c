@@ -50,14 +50,14 @@ int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
     }
     if (errno != ENOTSUP)
         return ds__apply_file_fail(ap, f, id, -errno,
-                                   "server-side copy of basis '%s' at %" PRIu64 "+%" PRIu64
-                                   ": %s",
+                                   "server-side copy of basis '%s' at %" PRIu64 "+%" PRIu64 ": %s",
                                    f->basis_name, off, len, strerror(errno)),
                1;
     /* the server does not copy: this range, and the session's next ones,
      * go through here (read from the basis, written to the tmp file) */
     if (!ap->scopy_off)
-        ds_log(DS_LOG_WARN, "%s: the server does not copy on its side (server-side copy "
+        ds_log(DS_LOG_WARN,
+               "%s: the server does not copy on its side (server-side copy "
                "unavailable): basis ranges are read and written through the worker",
                ap->root);
     ap->scopy_off = 1;
@@ -70,8 +70,8 @@ int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
             continue;
         if (r <= 0)
             return ds__apply_file_fail(ap, f, id, r < 0 ? -errno : DS_ECHANGED,
-                                       "reading basis '%s' at %" PRIu64 ": %s", f->basis_name,
-                                       off, r < 0 ? strerror(errno) : "file shrank"),
+                                       "reading basis '%s' at %" PRIu64 ": %s", f->basis_name, off,
+                                       r < 0 ? strerror(errno) : "file shrank"),
                    1;
         if (ds__apply_file_write(ap, f, id, ap->iobuf, (size_t)r))
             return 1;
@@ -135,10 +135,9 @@ out:
     if (fd >= 0)
         ds_fs_close(ap->fs, fd);
     if (rc < 0)
-        return ds__apply_file_fail(ap, f, id, rc, "read-back of %s/.distsync/tmp/%s: %s", ap->root,
-                                   f->tmpname,
-                                   rc == DS_EHASH ? "SHA-256 differs from the expected one"
-                                                  : ds_strerror(rc)),
+        return ds__apply_file_fail(
+                   ap, f, id, rc, "read-back of %s/.distsync/tmp/%s: %s", ap->root, f->tmpname,
+                   rc == DS_EHASH ? "SHA-256 differs from the expected one" : ds_strerror(rc)),
                1;
     return 0;
 }

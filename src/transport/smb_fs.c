@@ -62,7 +62,8 @@ struct ds_smb_fs {
     struct sh **h;
     size_t nh;
     unsigned replace_wait_ms;
-    int no_splice; /* the server does not copy on its side: refuse copy_range */
+    int no_splice;    /* the server does not copy on its side: refuse copy_range */
+    char *test_share; /* tests: splice sources through this share */
     ds_smb_fs_stats_t st;
 };
 
@@ -561,21 +562,47 @@ static int smb_dirfd(const ds_fs_t *fs, ds_fs_dir_t *d)
     return (int)(intptr_t)d;
 }
 
-/* This process's rchar (bytes read by read-like system calls, sockets
- * included: /proc/self/io), or 0 when unknown. */
-static uint64_t rchar(void)
+/* Bytes this process moved through read- and write-like system calls,
+ * sockets included (rchar + wchar of /proc/self/io), or 0 when unknown. A
+ * copy through this process both receives and sends the range (Samba's
+ * client reads its socket in a way rchar does not always count, but every
+ * byte it sends shows in wchar). */
+static uint64_t io_bytes(void)
 {
     char line[128];
-    uint64_t v = 0;
+    uint64_t v, sum = 0;
     FILE *f = fopen("/proc/self/io", "re");
 
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "rchar: %" SCNu64, &v) == 1)
-            break;
+        if (sscanf(line, "rchar: %" SCNu64, &v) == 1 || sscanf(line, "wchar: %" SCNu64, &v) == 1)
+            sum += v;
     fclose(f);
-    return v;
+    return sum;
+}
+
+/* Tests: the source opened again through another share of the same
+ * directory, which makes libsmbclient copy through this process. */
+static SMBCFILE *test_source(struct ds_smb_fs *s, const struct sh *src)
+{
+    const char *host = strstr(src->url, "://");
+    const char *share = host != NULL ? strchr(host + 3, '/') : NULL;  /* "/share/..." */
+    const char *rest = share != NULL ? strchr(share + 1, '/') : NULL; /* "/..." */
+    char url[4096];
+    int n;
+
+    if (rest == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    n = snprintf(url, sizeof(url), "%.*s/%s%s", (int)(share - src->url), src->url, s->test_share,
+                 rest);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return smbc_getFunctionOpen(s->c)(s->c, url, O_RDONLY, 0);
 }
 
 static int splice_more(off_t n, void *priv)
@@ -588,15 +615,16 @@ static int splice_more(off_t n, void *priv)
 /*
  * smbc_splice (FSCTL_SRV_COPYCHUNK) from src at src_off to dst's current
  * end. smbc_splice copies through this process, silently, when the server
- * cannot (across shares, or a server without the ioctl): the bytes read
- * during the call tell (at least half the range read back means the data
- * came here). Such a splice still copied correctly; the next ones are
+ * cannot (across shares, or a server without the ioctl): the bytes this
+ * process moved during the call tell (at least half the range means the
+ * data came through here). Such a splice still copied correctly; the next ones are
  * refused (ENOTSUP) so the receiver stops asking.
  */
 static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len)
 {
     struct ds_smb_fs *s = S(fs);
     struct sh *src = get(fs, src_fd), *dst = get(fs, dst_fd);
+    SMBCFILE *sf;
     off_t at;
     uint64_t before;
     off_t n;
@@ -610,10 +638,13 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     if (dst->wlen > 0 && flush(s, dst) < 0)
         return -1;
     at = smbc_getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
-    if (at < 0 || smbc_getFunctionLseek(s->c)(s->c, src->f, src_off, SEEK_SET) < 0)
+    sf = s->test_share != NULL ? test_source(s, src) : src->f;
+    if (at < 0 || sf == NULL || smbc_getFunctionLseek(s->c)(s->c, sf, src_off, SEEK_SET) < 0)
         return -1;
-    before = rchar();
-    n = smbc_getFunctionSplice(s->c)(s->c, src->f, dst->f, (off_t)len, splice_more, NULL);
+    before = io_bytes();
+    n = smbc_getFunctionSplice(s->c)(s->c, sf, dst->f, (off_t)len, splice_more, NULL);
+    if (sf != src->f)
+        smbc_getFunctionClose(s->c)(s->c, sf);
     s->st.splice_calls++;
     if (n != (off_t)len) {
         int e = n < 0 ? errno : EIO;
@@ -628,12 +659,12 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     }
     dst->wrote = 1;
     s->st.bytes_spliced += len;
-    if (before > 0 && len >= 65536 && rchar() - before >= len / 2) {
+    if (before > 0 && len >= 65536 && io_bytes() - before >= len / 2) {
         s->st.splice_fallback++;
         s->no_splice = 1;
         ds_log(DS_LOG_WARN,
-               "server-side copy fell back to a copy through this process (%zu bytes read "
-               "back): no more server-side copies in this session",
+               "server-side copy fell back to a copy through this process (%zu bytes moved "
+               "through it): no more server-side copies in this session",
                len);
     }
     return 0;
@@ -695,10 +726,18 @@ void ds__smb_fs_set_replace_wait(ds_smb_fs_t *s, unsigned ms)
     s->replace_wait_ms = ms;
 }
 
+int ds__smb_fs_test_splice_share(ds_smb_fs_t *s, const char *share)
+{
+    free(s->test_share);
+    s->test_share = strdup(share);
+    return s->test_share != NULL ? 0 : DS_ENOMEM;
+}
+
 void ds__smb_fs_free(ds_smb_fs_t *s)
 {
     if (s == NULL)
         return;
+    free(s->test_share);
     for (size_t i = 0; i < s->nh; i++)
         if (s->h[i] != NULL)
             (void)smb_close(&s->fs, (int)i + FD_BASE);

@@ -45,6 +45,12 @@ const ds_smb_fs_stats_t *ds__smb_fs_stats(const ds_smb_fs_t *s);
  * an endpoint) is retried, in ms (default 5000; 0: not retried). */
 void ds__smb_fs_set_replace_wait(ds_smb_fs_t *s, unsigned ms);
 
+/* Tests only: splices read their source through another share of the same
+ * directory (a cross-share copy, which libsmbclient does through this
+ * process), to prove the detection of that fallback. Returns 0 or
+ * DS_ENOMEM. */
+DS_MUST_CHECK int ds__smb_fs_test_splice_share(ds_smb_fs_t *s, const char *share);
+
 /* Frees the backend, closing every handle still open. NULL is a no-op. */
 void ds__smb_fs_free(ds_smb_fs_t *s);
 

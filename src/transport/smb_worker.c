@@ -109,9 +109,13 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
         snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
         goto out;
     }
-    if (getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS") != NULL) /* tests: a shorter wait */
-        ds__smb_fs_set_replace_wait(fs,
-                                    (unsigned)atoi(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS")));
+    if (o->replace_wait_ms > 0)
+        ds__smb_fs_set_replace_wait(fs, o->replace_wait_ms);
+    if (o->test_splice_share != NULL &&
+        (rc = ds__smb_fs_test_splice_share(fs, o->test_splice_share)) < 0) {
+        snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
+        goto out;
+    }
     rc = ds_apply_new(
         root, &(ds_apply_opts_t){.peer_reports = 1, .fs = ds__smb_fs(fs), .readback = o->readback},
         &ap, err, errlen);
