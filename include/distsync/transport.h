@@ -108,11 +108,11 @@ typedef struct ds_transport_ops {
  */
 typedef struct ds_spawner {
     /* Starts argv[0] (argv NULL-ended) with in_fd as its stdin and out_fd
-     * as its stdout, the caller's stderr, in a session of its own (a
-     * terminal's Ctrl-C reaches the console only). Returns 0 with *child,
-     * or < 0 with a message in err. */
-    int (*spawn)(void *ctx, char *const argv[], int in_fd, int out_fd, void **child, char *err,
-                 size_t errlen);
+     * as its stdout, err_fd as its stderr (-1: the caller's), in a session
+     * of its own (a terminal's Ctrl-C reaches the console only). Returns 0
+     * with *child, or < 0 with a message in err. */
+    int (*spawn)(void *ctx, char *const argv[], int in_fd, int out_fd, int err_fd, void **child,
+                 char *err, size_t errlen);
     /* Sends sig to child unless it has exited. */
     void (*kill)(void *ctx, void *child, int sig);
     /* 1 once child has exited, with its exit code or the signal that ended

@@ -44,15 +44,16 @@ static void child_exit(uv_process_t *p, int64_t code, int sig)
         c->owner->wake(c->owner->arg); /* its run reaps it (ds_transport_reap) */
 }
 
-static int sp_spawn(void *ctx, char *const argv[], int in_fd, int out_fd, void **out, char *err,
-                    size_t errlen)
+static int sp_spawn(void *ctx, char *const argv[], int in_fd, int out_fd, int err_fd, void **out,
+                    char *err, size_t errlen)
 {
     struct ds_spawn_ctx *sc = ctx;
     struct child *c = calloc(1, sizeof(*c));
     uv_stdio_container_t io[3] = {
         {.flags = UV_INHERIT_FD, .data.fd = in_fd},
         {.flags = UV_INHERIT_FD, .data.fd = out_fd},
-        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO}, /* the agent's messages */
+        /* the agent's messages (the SMB worker's: a pipe, for the run's events) */
+        {.flags = UV_INHERIT_FD, .data.fd = err_fd >= 0 ? err_fd : STDERR_FILENO},
     };
     uv_process_options_t o = {
         .exit_cb = child_exit,

@@ -69,14 +69,15 @@ static int read_cred(int fd, ds_smbcred_t *cred, char *err, size_t errlen)
     return rc;
 }
 
-static void log_stats(const char *server, const ds_smb_fs_stats_t *s)
+/* What crossed the network (the console logs it under "SMB worker for
+ * server NAME" and keeps it in the run's events). */
+static void log_stats(const ds_smb_fs_stats_t *s)
 {
     ds_log(DS_LOG_INFO,
-           "SMB worker for server %s: wrote %" PRIu64 " bytes in %" PRIu64
-           " requests, read %" PRIu64 " bytes in %" PRIu64 ", copied %" PRIu64
-           " bytes on the server in %" PRIu64 " splices (%" PRIu64 " fell back), %" PRIu64
-           " replace retries",
-           server, s->bytes_written, s->write_calls, s->bytes_read, s->read_calls, s->bytes_spliced,
+           "wrote %" PRIu64 " bytes in %" PRIu64 " requests, read %" PRIu64 " bytes in %" PRIu64
+           ", copied %" PRIu64 " bytes on the server in %" PRIu64 " splices (%" PRIu64
+           " fell back), %" PRIu64 " replace retries",
+           s->bytes_written, s->write_calls, s->bytes_read, s->read_calls, s->bytes_spliced,
            s->splice_calls, s->splice_fallback, s->replace_retries);
 }
 
@@ -127,7 +128,7 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
         rc = frc;
         snprintf(err, errlen, "server %s: ending the session: %s", o->server, ds_strerror(rc));
     }
-    log_stats(o->server, ds__smb_fs_stats(fs));
+    log_stats(ds__smb_fs_stats(fs));
 out:
     ds_apply_free(ap);
     ds__smb_fs_free(fs);

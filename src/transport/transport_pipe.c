@@ -23,6 +23,7 @@
 
 #include "distsync/error.h"
 #include "distsync/fsutil.h"
+#include "distsync/log.h"
 #include "distsync/transport.h"
 
 #define CLOSE_WAIT_S 30 /* default; an agent ends on end of input well within it */
@@ -30,9 +31,11 @@
  * Linux's default (64 KiB) and PIPE_MAX: at 200 Mbit/s 64 KiB is under
  * 3 ms, less than a busy loop's lateness; a larger pipe at a low or
  * unknown rate would queue seconds ahead of a lease renewal. */
-#define PIPE_MS  20
-#define PIPE_MIN (64u << 10)
-#define PIPE_MAX (1u << 20)
+#define PIPE_MS   20
+#define PIPE_MIN  (64u << 10)
+#define PIPE_MAX  (1u << 20)
+#define NOTES_MAX 32  /* stderr lines of a command kept for the run's events */
+#define NOTE_LEN  240 /* bytes of one */
 
 struct pipe_t {
     ds_transport_t t; /* first: the common head */
@@ -49,12 +52,93 @@ struct pipe_t {
     void *child;             /* NULL: not started, or released */
     int64_t closed_at;       /* when reap first saw it closed (ns) */
     int killed;
+    /* the SMB worker's stderr (a command's, not an agent's): lines kept
+     * for the run's events (ds_transport_note), at most NOTES_MAX */
+    int errfd, child_err; /* our read end, the child's end until started; -1 */
+    char line[NOTE_LEN];
+    size_t llen;
+    char notes[NOTES_MAX][NOTE_LEN];
+    unsigned nnotes, nread;
 };
+
+/* One stderr line of the command: logged at the level it names
+ * ("distsync: warning: ...") under the command's label, and kept as a note
+ * for the run's events. */
+static void keep_note(struct pipe_t *pt, const char *l, size_t n)
+{
+    static const struct {
+        const char *pfx;
+        ds_log_level_t level;
+    } lv[] = {{"error: ", DS_LOG_ERROR}, {"warning: ", DS_LOG_WARN}, {"info: ", DS_LOG_INFO}};
+    ds_log_level_t level = DS_LOG_WARN;
+
+    if (n >= 10 && memcmp(l, "distsync: ", 10) == 0) {
+        l += 10;
+        n -= 10;
+    }
+    for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+        if (n >= strlen(lv[i].pfx) && memcmp(l, lv[i].pfx, strlen(lv[i].pfx)) == 0) {
+            level = lv[i].level;
+            l += strlen(lv[i].pfx);
+            n -= strlen(lv[i].pfx);
+            break;
+        }
+    if (n == 0)
+        return;
+    ds_log(level, "%s: %.*s", pt->label, (int)n, l);
+    if (pt->nnotes < NOTES_MAX)
+        snprintf(pt->notes[pt->nnotes++], NOTE_LEN, "%.*s", (int)n, l);
+}
+
+/* Reads what the child wrote on stderr so far (never blocks: the pipe is
+ * non-blocking), splitting it into notes; a line longer than NOTE_LEN is
+ * cut. */
+static void drain_err(struct pipe_t *pt)
+{
+    char buf[4096];
+    ssize_t r;
+
+    while (pt->errfd >= 0 && (r = read(pt->errfd, buf, sizeof(buf))) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                close(pt->errfd);
+                pt->errfd = -1;
+            }
+            return;
+        }
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] == '\n') {
+                keep_note(pt, pt->line, pt->llen);
+                pt->llen = 0;
+            } else if (pt->llen < sizeof(pt->line) - 1) {
+                pt->line[pt->llen++] = buf[i];
+            }
+        }
+    }
+    close(pt->errfd); /* end of file: the child is gone */
+    pt->errfd = -1;
+    keep_note(pt, pt->line, pt->llen);
+    pt->llen = 0;
+}
+
+static int pipe_note(ds_transport_t *t, char *buf, size_t cap)
+{
+    struct pipe_t *pt = (struct pipe_t *)t;
+
+    drain_err(pt);
+    if (pt->nread >= pt->nnotes)
+        return 0;
+    snprintf(buf, cap, "%s", pt->notes[pt->nread++]);
+    return 1;
+}
 
 static long pipe_write(ds_transport_t *t, const void *p, size_t n)
 {
     ssize_t w;
 
+    drain_err((struct pipe_t *)t);
     if (t->wfd < 0) {
         snprintf(t->err, sizeof(t->err), "%s: stream already closed", ((struct pipe_t *)t)->label);
         return DS_ETRANSPORT;
@@ -76,6 +160,7 @@ static long pipe_read(ds_transport_t *t, void *buf, size_t cap)
 {
     ssize_t r;
 
+    drain_err((struct pipe_t *)t);
     do
         r = read(t->rfd, buf, cap);
     while (r < 0 && errno == EINTR);
@@ -177,11 +262,13 @@ static int pipe_start(ds_transport_t *t)
 
     if (pt->sp == NULL || pt->child != NULL || pt->child_in < 0)
         return 0;
-    rc = pt->sp->spawn(pt->sp->ctx, argv, pt->child_in, pt->child_out, &pt->child, t->err,
-                       sizeof(t->err));
+    rc = pt->sp->spawn(pt->sp->ctx, argv, pt->child_in, pt->child_out, pt->child_err, &pt->child,
+                       t->err, sizeof(t->err));
     close(pt->child_in);
     close(pt->child_out);
-    pt->child_in = pt->child_out = -1;
+    if (pt->child_err >= 0)
+        close(pt->child_err);
+    pt->child_in = pt->child_out = pt->child_err = -1;
     if (rc < 0)
         pt->child = NULL;
     return rc;
@@ -245,6 +332,10 @@ static void pipe_free(ds_transport_t *t)
         close(pt->child_in);
     if (pt->child_out >= 0)
         close(pt->child_out);
+    if (pt->child_err >= 0)
+        close(pt->child_err);
+    if (pt->errfd >= 0)
+        close(pt->errfd);
     free(pt->agent);
     free(pt->root);
     free(pt->label);
@@ -262,11 +353,13 @@ static const ds_transport_ops_t pipe_ops = {
     .start = pipe_start,
     .reap = pipe_reap,
     .rate = pipe_rate,
+    .note = pipe_note,
 };
 
-static void child(char *const argv[], int in, int out)
+static void child(char *const argv[], int in, int out, int err)
 {
-    if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+    if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+        (err >= 0 && dup2(err, STDERR_FILENO) < 0))
         _exit(127);
     signal(SIGPIPE, SIG_DFL);
     /* Its own process group: a terminal's Ctrl-C reaches the console only,
@@ -307,7 +400,10 @@ static int open_pipes(struct pipe_t *pt, const ds_spawner_t *spawner, char *err,
             goto out;
         }
         if (pt->pid == 0)
-            child(pt->argv != NULL ? pt->argv : agent_argv, to[0], from[1]);
+            child(pt->argv != NULL ? pt->argv : agent_argv, to[0], from[1], pt->child_err);
+        if (pt->child_err >= 0)
+            close(pt->child_err);
+        pt->child_err = -1;
     }
     pt->t.wfd = to[1];
     pt->t.rfd = from[0];
@@ -359,6 +455,7 @@ int ds__transport_pipe_open(const char *root, const char *agent, unsigned close_
         goto fail;
     }
     pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
+    pt->errfd = pt->child_err = -1; /* an agent's stderr is the console's */
     rc = open_pipes(pt, spawner, err, errlen);
     if (rc < 0)
         goto fail;
@@ -390,7 +487,7 @@ int ds__transport_pipe_open_cmd(const char *label, const char *agent, char *cons
     if (pt == NULL)
         goto nomem;
     pt->t.ops = &pipe_ops;
-    pt->t.rfd = pt->t.wfd = pt->child_in = pt->child_out = -1;
+    pt->t.rfd = pt->t.wfd = pt->child_in = pt->child_out = pt->errfd = pt->child_err = -1;
     if (agent == NULL && self_exe(self, sizeof(self)) < 0) {
         snprintf(err, errlen, "%s: cannot find the distsync binary", label);
         rc = -ENOENT;
@@ -405,6 +502,18 @@ int ds__transport_pipe_open_cmd(const char *label, const char *agent, char *cons
         if ((pt->argv[i + 1] = strdup(args[i])) == NULL)
             goto nomem;
     pt->close_wait_s = close_wait_s ? close_wait_s : CLOSE_WAIT_S;
+    {
+        int e[2];
+
+        if (pipe2(e, O_CLOEXEC) < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: pipe: %s", label, strerror(errno));
+            goto fail;
+        }
+        pt->errfd = e[0];
+        pt->child_err = e[1];
+        (void)fcntl(pt->errfd, F_SETFL, fcntl(pt->errfd, F_GETFL) | O_NONBLOCK);
+    }
     rc = open_pipes(pt, spawner, err, errlen);
     if (rc < 0)
         goto fail;

@@ -7,7 +7,8 @@
 # copied the rest. Then splice's silent fallback (a copy across shares,
 # which libsmbclient does through the worker: the test hook reads the
 # basis through the second share of the same directory) is detected: the
-# worker says so, copies no more on the server, and the file is still right.
+# worker says so (in the run's events too), copies no more on the server,
+# and the file is still right.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -73,4 +74,7 @@ grep -q 'server-side copy fell back to a copy through this process' "$tmp/out" |
   bad "the fallback was not detected: $(cat "$tmp/out")"
 [ "$(counter '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] || bad "fallbacks: $(cat "$tmp/out")"
 [ "$(counter 'in ([0-9]+) splices' "$tmp/out")" = 1 ] || bad "splices went on after the fallback: $(cat "$tmp/out")"
+ds history --events s >"$tmp/ev" 2>&1 || bad "history --events: $(cat "$tmp/ev")"
+grep -q 'server-side copy fell back to a copy through this process' "$tmp/ev" ||
+  bad "the fallback is not in the run's events: $(cat "$tmp/ev")"
 st_exit smb_splice
