@@ -148,6 +148,11 @@ struct ds_transport {
 /* Replacing an existing file leaves its path absent for an instant (never
  * partial): shell-less SFTP's unlink + rename. */
 #define DS_TRANSPORT_REPLACE_GAP 2u
+/* Frames go uncompressed: the peer is a local process that writes the
+ * payload over its own link (the SMB worker), so compressing only costs
+ * CPU, and the bytes written to it (which the caps count) are then about
+ * the bytes it sends. */
+#define DS_TRANSPORT_PLAIN 4u
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {

@@ -104,8 +104,8 @@ int ds__run_connect_end(struct ds_run *r)
 
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
-    if (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY)
-        so.zstd_level = -1; /* an in-process receiver: compressing only costs CPU */
+    if (r->raw->caps & (DS_TRANSPORT_WHOLE_ONLY | DS_TRANSPORT_PLAIN))
+        so.zstd_level = -1; /* an in-process receiver or the SMB worker: only costs CPU */
     if (r->raw->note[0] && write)
         ds__run_event(r, DS_EV_WARNING,
                       r->raw->caps & DS_TRANSPORT_REPLACE_GAP ? DS_LOG_WARN : DS_LOG_INFO, NULL,

@@ -54,5 +54,7 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     rc = ds__transport_pipe_open_cmd(label, cfg->agent, args, pre, (size_t)len, cfg->timeout_s,
                                      cfg->spawner, out, err, errlen);
     explicit_bzero(pre, sizeof(pre));
+    if (rc == 0)
+        (*out)->caps |= DS_TRANSPORT_PLAIN;
     return rc;
 }

@@ -3,7 +3,8 @@
 # worker's death and ends (no hang); every file visible in the share's
 # backing directory is a whole known version; the next sync converges (the
 # dead worker's share-mode lock went with its connection, its tmp file is
-# cleaned up) against a real smbd (tests/func/lib/smbd.bash).
+# cleaned up) against a real smbd (tests/func/lib/smbd.bash), within the
+# server's bandwidth cap.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -56,6 +57,10 @@ grep -q 'SMB worker for server k' "$tmp/out" || bad "the failure does not name t
 st_check_versions "$target" "$known" "after the kill"
 [ ! -e "$target/engines/big.bin" ] || bad "big.bin is visible although its transfer was killed"
 
+t0=$(date +%s%N)
 ds sync k >"$tmp/out" 2>&1 || bad "the sync after the kill: $(cat "$tmp/out")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+# the server's cap counts the bytes written to its worker: 40 MB at 64 Mbit/s is 5 s
+[ "$ms" -ge 4000 ] || bad "40 MB went to the SMB worker in $ms ms, faster than its 64 Mbit/s cap"
 st_check_converged "$store" "$target" "after the kill and a resync"
 st_exit smb_kill9
