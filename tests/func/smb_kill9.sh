@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# kill -9 of the SMB worker in the middle of a file: the run reports the
-# worker's death and ends (no hang); every file visible in the share's
-# backing directory is a whole known version; the next sync converges (the
-# dead worker's share-mode lock went with its connection, its tmp file is
-# cleaned up) against a real smbd (tests/func/lib/smbd.bash), within the
-# server's bandwidth cap.
+# kill -9 of the SMB worker in the middle of a file, against a real smbd
+# (tests/func/lib/smbd.bash): the run reports the worker's death and ends
+# (no hang), the run's other server (file://) completes; every file visible
+# in the share's backing directory is a whole known version; the next sync
+# converges (the dead worker's share-mode lock went with its connection,
+# its tmp file is cleaned up) within the server's bandwidth cap.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -25,18 +25,24 @@ credentials = $tmp/cred
 classes = patches engines definitions
 prune = yes
 bandwidth = 64Mbit
+[server loc]
+url = file://$tmp/loc
+create_root = yes
+classes = patches engines definitions
+prune = yes
+bandwidth = 64Mbit
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 
 st_gen "$store" 0 "$known" --files 4 --max 256 || bad "mkstore"
-ds scan >/dev/null 2>&1 && ds sync k >/dev/null 2>"$tmp/err" || bad "first sync: $(cat "$tmp/err")"
+ds scan >/dev/null 2>&1 && ds sync k loc >/dev/null 2>"$tmp/err" || bad "first sync: $(cat "$tmp/err")"
 st_check_converged "$store" "$target" "first sync"
 # a big new file: about 5 s at 64 Mbit/s
 head -c 40000000 /dev/urandom >"$store/engines/big.bin"
 python3 -c 'import hashlib,sys; print("engines/big.bin", hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' \
   "$store/engines/big.bin" >>"$known"
 ds scan >/dev/null 2>&1 || bad "scan"
-ds sync k >"$tmp/out" 2>&1 &
+ds sync k loc >"$tmp/out" 2>&1 &
 spid=$!
 st_pids+=("$spid")
 wpid="" part=""
@@ -55,6 +61,7 @@ wait "$spid" || rc=$?
 [ "$rc" != 0 ] || bad "the sync succeeded although its worker was killed: $(cat "$tmp/out")"
 grep -q 'SMB worker for server k' "$tmp/out" || bad "the failure does not name the SMB worker: $(cat "$tmp/out")"
 st_check_versions "$target" "$known" "after the kill"
+st_check_converged "$store" "$tmp/loc" "the other server of the run, after the kill"
 [ ! -e "$target/engines/big.bin" ] || bad "big.bin is visible although its transfer was killed"
 
 t0=$(date +%s%N)
