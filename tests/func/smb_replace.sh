@@ -63,7 +63,7 @@ held=$(cd "$store" && for f in $(find . -type f | sort); do
 done)
 [ -n "$held" ] || bad "generation 5 changes no existing file"
 old=$(sha256sum <"$target/$held")
-(echo "open r/$held"; sleep 6; echo quit) | smbd_client dist >"$tmp/holder.out" 2>&1 &
+(echo "open r/$held"; sleep 10; echo quit) | smbd_client dist >"$tmp/holder.out" 2>&1 &
 hpid=$!
 st_pids+=("$hpid")
 sleep 2 # smbclient's output is buffered: its open is checked when it ends
