@@ -55,8 +55,8 @@ static void trim(const char **s, const char **e)
 }
 
 /* One `key=value` line [s, e) (comments and blank lines already skipped). */
-static int parse_line(const char *s, const char *e, const char *name, int line,
-                      ds_smbcred_t *out, char *err, size_t errlen)
+static int parse_line(const char *s, const char *e, const char *name, int line, ds_smbcred_t *out,
+                      char *err, size_t errlen)
 {
     const char *eq = memchr(s, '=', (size_t)(e - s)), *ks = s, *ke, *vs, *ve = e;
     char **dst;

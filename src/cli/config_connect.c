@@ -22,13 +22,12 @@ static int connect_one(const ds_server_cfg_t *s)
         cli_err("server %s: credentials: %s", s->name, err);
         goto out;
     }
-    rc = ds_smb_ctx_new(
-        &(ds_smb_opts_t){.server = s->name,
-                         .url = s->url,
-                         .cred = &cred,
-                         .encrypt = s->encrypt,
-                         .timeout_s = s->connect_timeout_s},
-        &ctx, err, sizeof(err));
+    rc = ds_smb_ctx_new(&(ds_smb_opts_t){.server = s->name,
+                                         .url = s->url,
+                                         .cred = &cred,
+                                         .encrypt = s->encrypt,
+                                         .timeout_s = s->connect_timeout_s},
+                        &ctx, err, sizeof(err));
     if (rc == 0)
         rc = ds_smb_ctx_connect(ctx, err, sizeof(err));
     if (rc < 0)

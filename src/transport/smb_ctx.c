@@ -21,12 +21,15 @@
 #include "distsync/fsutil.h"
 #include "distsync/log.h"
 #include "transport/smb_ctx.h"
+#include "transport/smb_neg.h"
 
 struct ds_smb_ctx {
     SMBCCTX *smbc;
     ds_smb_url_t url;
     ds_smbcred_t cred;
     char *server;
+    int encrypt;
+    unsigned timeout_s;
     char root[4096]; /* smb://host:port/share */
 };
 
@@ -195,6 +198,8 @@ int ds_smb_ctx_new(const ds_smb_opts_t *o, ds_smb_ctx_t **out, char *err, size_t
         goto out;
     }
     c->server = strdup(o->server);
+    c->encrypt = o->encrypt;
+    c->timeout_s = o->timeout_s ? o->timeout_s : DS_SMB_TIMEOUT_DEFAULT_S;
     rc = c->server == NULL ? DS_ENOMEM : copy_cred(&c->cred, o->cred);
     if (rc == 0 && (size_t)snprintf(c->root, sizeof(c->root), "smb://%s:%u/%s", c->url.host,
                                     c->url.port, c->url.share) >= sizeof(c->root))
@@ -282,11 +287,48 @@ static int share_fail(ds_smb_ctx_t *c, int e, char *err, size_t errlen)
     return e > 0 ? -e : DS_ETRANSPORT;
 }
 
+/* What the server offers, before any credentials are sent: signing, and
+ * SMB3 encryption when encrypt = yes (see smb_negotiate.c). */
+static int check_offer(ds_smb_ctx_t *c, char *err, size_t errlen)
+{
+    ds_smb_neg_t neg;
+    int rc = ds__smb_negotiate(c->url.host, c->url.port, c->timeout_s, &neg);
+
+    if (rc == DS_EPROTO || (rc == 0 && neg.status != 0)) {
+        snprintf(err, errlen, "server %s: %s:%u does not speak SMB2 or later (status 0x%08x)",
+                 c->server, c->url.host, c->url.port, rc == 0 ? neg.status : 0);
+        return DS_ETRANSPORT;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "server %s: cannot connect to %s:%u: %s", c->server, c->url.host,
+                 c->url.port, rc == -ENXIO ? "the host name does not resolve" : ds_strerror(rc));
+        return rc;
+    }
+    if ((neg.security_mode & DS_SMB_SIGNING_ENABLED) == 0) {
+        snprintf(err, errlen,
+                 "server %s: %s:%u does not offer SMB signing, which distsync requires", c->server,
+                 c->url.host, c->url.port);
+        return DS_ETRANSPORT;
+    }
+    if (c->encrypt && (neg.dialect < 0x0300 || (neg.capabilities & DS_SMB_CAP_ENCRYPTION) == 0)) {
+        snprintf(err, errlen,
+                 "server %s: encrypt = yes, but %s:%u does not offer SMB3 encryption "
+                 "(dialect %x.%x.%x)",
+                 c->server, c->url.host, c->url.port, neg.dialect >> 8, (neg.dialect >> 4) & 0xf,
+                 neg.dialect & 0xf);
+        return DS_ETRANSPORT;
+    }
+    return 0;
+}
+
 int ds_smb_ctx_connect(ds_smb_ctx_t *c, char *err, size_t errlen)
 {
     char url[4096];
     struct stat st;
+    int rc = check_offer(c, err, errlen);
 
+    if (rc < 0)
+        return rc;
     errno = 0;
     if (smbc_getFunctionStat(c->smbc)(c->smbc, c->root, &st) < 0)
         return share_fail(c, errno, err, errlen);

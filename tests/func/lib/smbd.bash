@@ -151,6 +151,11 @@ smbd_start() {
   SMBD_ENC_DIR=$dir/enc
   SMBD_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
   echo "root = $SMBD_USER" >"$dir/users.map"
+  (
+    umask 077
+    printf 'username = %s\npassword = %s\ndomain = DSTEST\n' "$SMBD_USER" "$SMBD_PASSWORD" \
+      >"$dir/smbclient.auth"
+  )
   # the EXIT trap the test set (if any), then smbd_stop
   prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
   trap "smbd_stop; $prev" EXIT
@@ -191,7 +196,8 @@ smbd_creds() {
 }
 
 # smbd_client SHARE [PORT] -c CMDS...: smbclient as SMBD_USER (the password
-# through an authentication file, never on the command line).
+# through the authentication file SMBD_DIR/smbclient.auth, never on the
+# command line).
 smbd_client() {
   local share=$1
   shift
@@ -200,11 +206,6 @@ smbd_client() {
     port=$1
     shift
   fi
-  local auth=$SMBD_DIR/smbclient.auth
-  (
-    umask 077
-    printf 'username = %s\npassword = %s\ndomain = DSTEST\n' "$SMBD_USER" "$SMBD_PASSWORD" >"$auth"
-  )
-  smbclient "//127.0.0.1/$share" -p "$port" -A "$auth" -s "$SMBD_CONF" \
+  smbclient "//127.0.0.1/$share" -p "$port" -A "$SMBD_DIR/smbclient.auth" -s "$SMBD_CONF" \
     --option='client min protocol=SMB2_02' --option='client signing=required' "$@"
 }
