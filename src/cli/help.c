@@ -93,6 +93,18 @@ static const struct help_opt o_trust[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_backup[] = {
+    {"out", 'o', "FILE", "the archive to write (tar + zstd, mode 0600; required)"},
+    {"include-secrets", 0, NULL,
+     "also save the secret files the config names (identity = private keys)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_restore[] = {
+    {"force", 0, NULL, "replace existing files, keeping each old one as FILE.bak"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_agent[] = {
     {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
     O_HELP,
@@ -249,6 +261,25 @@ const struct help_cmd help_cmds[] = {
      "that is not ssh:// or with no terminal to ask on (and no --yes), 1 when the answer is no "
      "or known_hosts cannot be written.",
      o_trust, 0},
+    {"backup", "--out FILE [--include-secrets]", "save the console's config and state",
+     "Writes one tar + zstd archive (atomically, mode 0600) holding the config file, the state "
+     "catalog (copied with SQLite's online backup API: consistent while the daemon or a sync "
+     "runs) and the known_hosts files of the ssh:// servers, with a MANIFEST of the distsync "
+     "version, the console id, the date and every file's SHA-256. Secret files the config names "
+     "(identity =) are saved only with --include-secrets; otherwise the MANIFEST lists them as "
+     "left out and a line on stderr says so. The retain store and the delta cache are not saved "
+     "(they refill). Back up before every upgrade. Exit 1 when a file cannot be read or the "
+     "archive written.",
+     o_backup, 0},
+    {"restore", "FILE [--force]", "put a backup back on a console",
+     "Checks the whole archive first (the MANIFEST, every member's SHA-256 and size; links, "
+     "unsafe names, sizes that lie and decompression bombs are refused) and writes nothing "
+     "until it passed. Each file goes back to the path it came from, which must be one the "
+     "restored config names; an existing config, catalog or known_hosts is refused unless "
+     "--force, which keeps it as FILE.bak. Files are written aside with their modes and renamed "
+     "into place; the catalog's migrations run, so a backup of an older distsync restores on a "
+     "newer one. Exit 1 when refused or when a file cannot be written.",
+     o_restore, 0},
     {"complete", "servers|sites|classes", "names for shell completion",
      "Prints the configured server, site or content class names, one a line (used by the bash "
      "completion).",

@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"gc", cmd_gc},         {"daemon", cmd_daemon},
     {"freeze", cmd_freeze}, {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
     {"trust", cmd_trust},   {"complete", cmd_complete},
+    {"backup", cmd_backup}, {"restore", cmd_backup}, /* one file: argv[0] tells them apart */
 };
 
 /* "unknown command 'X'", the closest command, and where the list is. */
