@@ -105,6 +105,7 @@ static const struct help_opt o_restore[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_import[] = {O_HELP, O_END};
 static const struct help_opt o_agent[] = {
     {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
     O_HELP,
@@ -130,8 +131,19 @@ static const struct help_opt o_sync[] = {
     O_HELP,
     O_END,
 };
-static const struct help_opt o_status[] = {O_SITE,  O_ALL,     O_CLASS, O_SERVER,
-                                           O_JSONJ, O_NO_SCAN, O_HELP,  O_END};
+static const struct help_opt o_status[] = {
+    O_SITE,
+    O_ALL,
+    O_CLASS,
+    O_SERVER,
+    O_JSONJ,
+    O_NO_SCAN,
+    {"offline", 0, NULL,
+     "report from the catalog's last-known manifests without reading the servers (offline "
+     "servers, after import-manifest; drift cannot show)"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_verify[] = {
     O_JSONJ, {"repair", 'r', NULL, "re-send drifted or missing files, then verify again"},
     O_SITE,  O_ALL,
@@ -280,6 +292,15 @@ const struct help_cmd help_cmds[] = {
      "into place; the catalog's migrations run, so a backup of an older distsync restores on a "
      "newer one. Exit 1 when refused or when a file cannot be written.",
      o_restore, 0},
+    {"import-manifest", "SERVER FILE", "record an offline server's manifest",
+     "Makes FILE, the manifest an offline server holds in ROOT/.distsync/manifest (written "
+     "there by distsync agent --import and carried back), the catalog's last-known manifest of "
+     "SERVER, so status --offline, gc and the next export see what the server holds. FILE is "
+     "checked as untrusted input first (the manifest decoder: format, safe paths, its SHA-256 "
+     "trailer); a bad one is refused naming the file and nothing is recorded. The import is "
+     "recorded as a run whose totals are the files created, updated and deleted since the "
+     "manifest known before. Exit 2 for an unknown server, 1 for a refused file.",
+     o_import, 0},
     {"complete", "servers|sites|classes", "names for shell completion",
      "Prints the configured server, site or content class names, one a line (used by the bash "
      "completion).",

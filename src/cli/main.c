@@ -18,16 +18,27 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"help", cmd_help},     {"version", cmd_version},
-    {"config", cmd_config}, {"schedule", cmd_schedule},
-    {"scan", cmd_scan},     {"files", cmd_files},
-    {"agent", cmd_agent},   {"plan", cmd_plan},
-    {"sync", cmd_sync},     {"status", cmd_status},
-    {"verify", cmd_verify}, {"history", cmd_history},
-    {"gc", cmd_gc},         {"daemon", cmd_daemon},
-    {"freeze", cmd_freeze}, {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
-    {"trust", cmd_trust},   {"complete", cmd_complete},
-    {"backup", cmd_backup}, {"restore", cmd_backup}, /* one file: argv[0] tells them apart */
+    {"help", cmd_help},
+    {"version", cmd_version},
+    {"config", cmd_config},
+    {"schedule", cmd_schedule},
+    {"scan", cmd_scan},
+    {"files", cmd_files},
+    {"agent", cmd_agent},
+    {"plan", cmd_plan},
+    {"sync", cmd_sync},
+    {"status", cmd_status},
+    {"verify", cmd_verify},
+    {"history", cmd_history},
+    {"gc", cmd_gc},
+    {"daemon", cmd_daemon},
+    {"freeze", cmd_freeze},
+    {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
+    {"trust", cmd_trust},
+    {"complete", cmd_complete},
+    {"backup", cmd_backup},
+    {"restore", cmd_backup}, /* one file: argv[0] tells them apart */
+    {"import-manifest", cmd_import_manifest},
 };
 
 /* "unknown command 'X'", the closest command, and where the list is. */
