@@ -1,8 +1,8 @@
 /*
- * distsync backup --out FILE [--include-secrets] and distsync restore FILE
- * [--force]: the console's config, catalog (an online copy) and known_hosts
- * in one tar + zstd archive, and back (src/backup/, include/distsync/backup.h).
- * One file for both: argv[0] tells them apart, as freeze and thaw.
+ * distsync backup --out FILE [--include-secrets]: the console's config,
+ * catalog (an online copy) and known_hosts in one tar + zstd archive
+ * (src/backup/, include/distsync/backup.h); src/cli/cmd_restore.c puts
+ * them back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +18,7 @@
 #include "distsync/error.h"
 #include "progress.h"
 
-#define BACKUP_USAGE  "usage: distsync backup --out FILE [--include-secrets]\n"
-#define RESTORE_USAGE "usage: distsync restore FILE [--force]\n"
+#define BACKUP_USAGE "usage: distsync backup --out FILE [--include-secrets]\n"
 
 /* The id ds_sync_console_id() gives this console (distsync/sync.h):
  * "<host>:<12 hex of SHA-256(state dir)>", without opening the state. */
@@ -47,35 +46,30 @@ static void print_file(const ds_backup_file_t *f, const char *verb)
            sz, f->mode);
 }
 
-/* Parses [--out FILE] [--include-secrets] [--force] and one or no operand. */
-static int parse(const char *usage, int argc, char **argv, const char **out, int *flag,
-                 const char **operand)
+static int parse(int argc, char **argv, const char **out, int *secrets)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
         {"include-secrets", no_argument, NULL, 's'},
-        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int backup = strcmp(argv[0], "backup") == 0, ch;
+    int ch;
 
-    while ((ch = getopt_long(argc, argv, backup ? "o:h" : "h", opts, NULL)) != -1) {
-        if (backup && ch == 'o')
+    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (ch == 'o') {
             *out = optarg;
-        else if ((backup && ch == 's') || (!backup && ch == 'f'))
-            *flag = 1;
-        else {
-            fputs(usage, ch == 'h' ? stdout : stderr);
+        } else if (ch == 's') {
+            *secrets = 1;
+        } else {
+            fputs(BACKUP_USAGE, ch == 'h' ? stdout : stderr);
             return ch == 'h' ? -1 : CLI_EXIT_USAGE;
         }
     }
-    if (backup ? (argc != optind || *out == NULL) : argc - optind != 1) {
-        fputs(usage, stderr);
+    if (argc != optind || *out == NULL) {
+        fputs(BACKUP_USAGE, stderr);
         return CLI_EXIT_USAGE;
     }
-    if (!backup)
-        *operand = argv[optind];
     return 0;
 }
 
@@ -110,53 +104,12 @@ static int do_backup(struct cli *cli, const char *out, int secrets)
     return CLI_EXIT_OK;
 }
 
-static void restored(void *ctx, const ds_backup_file_t *f, const char *bak)
-{
-    (void)ctx;
-    print_file(f, "restored");
-    if (bak)
-        printf("    (the file it replaced is %s)\n", cli_esc(bak));
-}
-
-static int do_restore(const char *file, int force)
-{
-    char err[1024], when[64];
-    ds_backup_manifest_t m = {0};
-    time_t t;
-    int fd = open(file, O_RDONLY | O_CLOEXEC), rc;
-
-    if (fd < 0) {
-        cli_err("restore: %s: %s", file, strerror(errno));
-        return CLI_EXIT_FAIL;
-    }
-    rc = ds_backup_check_fd(fd, &m, err, sizeof(err));
-    if (rc < 0) {
-        cli_err("restore: %s: refused: %s", file, err);
-        goto out;
-    }
-    t = (time_t)m.created;
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    printf("restore %s: backup of console %s by distsync %s at %s; every SHA-256 checked\n",
-           cli_esc(file), cli_esc(m.console), cli_esc(m.version), when);
-    rc = ds_backup_restore(fd, &m, force, restored, NULL, err, sizeof(err));
-    if (rc < 0)
-        cli_err("restore: %s: %s", file, err);
-    for (size_t i = 0; rc == 0 && i < m.nomitted; i++)
-        cli_err("restore: the backup left out %s %s: put it back by hand",
-                ds_backup_role_name(m.omitted[i].role), m.omitted[i].dest);
-out:
-    close(fd);
-    ds_backup_manifest_clear(&m);
-    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-}
-
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
-    int restore = strcmp(argv[0], "restore") == 0, flag = 0;
-    const char *out = NULL, *file = NULL;
-    int rc = parse(restore ? RESTORE_USAGE : BACKUP_USAGE, argc, argv, &out, &flag, &file);
+    const char *out = NULL;
+    int secrets = 0, rc = parse(argc, argv, &out, &secrets);
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
-    return restore ? do_restore(file, flag) : do_backup(cli, out, flag);
+    return do_backup(cli, out, secrets);
 }

@@ -37,7 +37,7 @@ static const struct command commands[] = {
     {"trust", cmd_trust},
     {"complete", cmd_complete},
     {"backup", cmd_backup},
-    {"restore", cmd_backup}, /* one file: argv[0] tells them apart */
+    {"restore", cmd_restore},
     {"import-manifest", cmd_import_manifest},
 };
 
