@@ -139,19 +139,24 @@ DS_MUST_CHECK int ds_backup_check_fd(int fd, ds_backup_manifest_t *m, char *err,
 DS_MUST_CHECK int ds_backup_check_mem(const void *p, size_t n, ds_backup_manifest_t *m, char *err,
                                       size_t errlen);
 
-/* One file restore put in place (or would have, when refused). */
+/* One file restore put in place (bak: where the file it replaced went, or
+ * NULL), or would put in place under DS_BACKUP_DRY_RUN. */
 typedef void (*ds_backup_restored_fn)(void *ctx, const ds_backup_file_t *f, const char *bak);
+
+#define DS_BACKUP_FORCE   1u /* replace existing files, keeping each as DEST.bak */
+#define DS_BACKUP_DRY_RUN 2u /* every check, no write: fn says what would be done */
 
 /*
  * Restores the archive fd that ds_backup_check_fd accepted into m: checks
- * every destination against the restored config, refuses (DS_EXISTS,
- * naming them) when one exists unless force (then the old file is kept as
- * DEST.bak), writes each member beside its destination with its mode,
- * runs the catalog's migrations on the copy, then renames them into place.
- * fn (may be NULL) is called per file placed. Returns 0 or a negative code
- * with err naming the destination and the reason.
+ * every destination against the restored config, refuses (DS_EEXISTS,
+ * naming them) when one exists unless DS_BACKUP_FORCE (then the old file
+ * is kept as DEST.bak; a catalog still open elsewhere is refused), writes
+ * each member beside its destination with its mode, runs the catalog's
+ * migrations and integrity_check on the copy, then renames them into
+ * place. fn (may be NULL) is called per file placed. Returns 0 or a
+ * negative code with err naming the destination and the reason.
  */
-DS_MUST_CHECK int ds_backup_restore(int fd, const ds_backup_manifest_t *m, int force,
+DS_MUST_CHECK int ds_backup_restore(int fd, const ds_backup_manifest_t *m, unsigned flags,
                                     ds_backup_restored_fn fn, void *ctx, char *err, size_t errlen);
 
 #endif

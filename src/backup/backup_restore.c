@@ -118,7 +118,7 @@ static int settle_catalog(struct restore *r, const char *dest)
 }
 
 /* Refuses existing destinations unless force. */
-static int check_existing(struct restore *r, int force)
+static int check_existing(struct restore *r, int force, int dry)
 {
     char wal[PATH_MAX + 8], list[1024] = "";
     struct stat st;
@@ -138,7 +138,7 @@ static int check_existing(struct restore *r, int force)
         }
         n++;
         snprintf(list + k, sizeof(list) - k, "%s%s", k ? ", " : "", f->dest);
-        if (force && f->role == DS_BACKUP_CATALOG && (rc = settle_catalog(r, f->dest)) < 0)
+        if (force && !dry && f->role == DS_BACKUP_CATALOG && (rc = settle_catalog(r, f->dest)) < 0)
             return rc;
     }
     if (n > 0 && !force) {
@@ -261,8 +261,19 @@ static int commit(struct restore *r, ds_backup_restored_fn fn, void *ctx)
     return 0;
 }
 
-int ds_backup_restore(int fd, const ds_backup_manifest_t *m, int force, ds_backup_restored_fn fn,
-                      void *ctx, char *err, size_t errlen)
+/* Dry run: what commit would do. */
+static void tell(struct restore *r, ds_backup_restored_fn fn, void *ctx)
+{
+    char bak[PATH_MAX + 8];
+
+    for (size_t i = 0; fn && i < r->m->nfiles; i++) {
+        snprintf(bak, sizeof(bak), "%s.bak", r->m->files[i].dest);
+        fn(ctx, &r->m->files[i], r->s[i].exists ? bak : NULL);
+    }
+}
+
+int ds_backup_restore(int fd, const ds_backup_manifest_t *m, unsigned flags,
+                      ds_backup_restored_fn fn, void *ctx, char *err, size_t errlen)
 {
     struct restore r = {.m = m, .err = err, .errlen = errlen};
     ds_backup_manifest_t again;
@@ -272,8 +283,14 @@ int ds_backup_restore(int fd, const ds_backup_manifest_t *m, int force, ds_backu
         return DS_ENOMEM;
     for (size_t i = 0; i < m->nfiles; i++)
         r.s[i].fd = -1;
-    if ((rc = check_dests(&r)) < 0 || (rc = check_existing(&r, force)) < 0 ||
-        (rc = open_tmps(&r)) < 0)
+    if ((rc = check_dests(&r)) < 0 ||
+        (rc = check_existing(&r, !!(flags & DS_BACKUP_FORCE), !!(flags & DS_BACKUP_DRY_RUN))) < 0)
+        goto out;
+    if (flags & DS_BACKUP_DRY_RUN) {
+        tell(&r, fn, ctx);
+        goto out;
+    }
+    if ((rc = open_tmps(&r)) < 0)
         goto out;
     again = *m; /* the second pass checks the MANIFEST is the one checked */
     rc = ds__backup_walk(fd, NULL, 0, &again, write_block, &r, err, errlen);

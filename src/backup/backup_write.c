@@ -27,6 +27,7 @@ struct writer {
     ds_backup_manifest_t *m;
     char **src; /* per m->files[i]: where its bytes are read (NULL: dest) */
     char stage[PATH_MAX];
+    char *buf; /* BLOCK bytes: reads of the files */
     char *err;
     size_t errlen;
 };
@@ -51,11 +52,10 @@ static int open_reg(const char *path, struct stat *st, char *err, size_t errlen)
 }
 
 /* Hashes the file at path into f (size, mode, SHA-256). */
-static int hash_file(const char *path, ds_backup_file_t *f, char *err, size_t errlen)
+static int hash_file(const char *path, ds_backup_file_t *f, char *buf, char *err, size_t errlen)
 {
     ds_sha256_t h;
     struct stat st;
-    static char buf[BLOCK];
     ssize_t k;
     int fd = open_reg(path, &st, err, errlen), rc;
 
@@ -66,7 +66,7 @@ static int hash_file(const char *path, ds_backup_file_t *f, char *err, size_t er
         return rc;
     }
     f->size = 0;
-    while ((k = read(fd, buf, sizeof(buf))) > 0) {
+    while ((k = read(fd, buf, BLOCK)) > 0) {
         ds_sha256_update(&h, buf, (size_t)k);
         f->size += (uint64_t)k;
     }
@@ -104,7 +104,7 @@ static int add_file(struct writer *w, const char *name, ds_backup_role_t role, c
         return DS_ENOMEM;
     }
     m->nfiles++;
-    if ((rc = hash_file(src ? src : dest, x, w->err, w->errlen)) < 0)
+    if ((rc = hash_file(src ? src : dest, x, w->buf, w->err, w->errlen)) < 0)
         return rc;
     if (!ds__backup_path_normal(dest)) {
         snprintf(w->err, w->errlen, "%s: the path holds a control byte; it cannot be backed up",
@@ -211,7 +211,7 @@ static int put_file(struct writer *w, struct archive *a, size_t i)
 {
     const ds_backup_file_t *f = &w->m->files[i];
     const char *path = w->src[i] ? w->src[i] : f->dest;
-    static char buf[BLOCK];
+    char *buf = w->buf;
     uint8_t sum[DS_SHA256_LEN];
     uint64_t done = 0;
     ds_sha256_t h;
@@ -223,7 +223,7 @@ static int put_file(struct writer *w, struct archive *a, size_t i)
         return fd;
     if ((rc = ds_sha256_init(&h)) < 0 || (rc = put_header(w, a, f->name, f->size)) < 0)
         goto out;
-    while (rc == 0 && done < f->size && (k = read(fd, buf, sizeof(buf))) > 0) {
+    while (rc == 0 && done < f->size && (k = read(fd, buf, BLOCK)) > 0) {
         if ((uint64_t)k > f->size - done)
             k = (ssize_t)(f->size - done);
         ds_sha256_update(&h, buf, (size_t)k);
@@ -324,6 +324,10 @@ int ds_backup_write(const ds_backup_opts_t *o, ds_backup_manifest_t *m, char *er
     snprintf(m->version, sizeof(m->version), "%s", ds_version());
     snprintf(m->console, sizeof(m->console), "%s", o->console_id ? o->console_id : "unknown");
     m->created = o->now;
+    if ((w.buf = malloc(BLOCK)) == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
     snprintf(d, sizeof(d), "%s", o->out);
     if ((size_t)snprintf(w.stage, sizeof(w.stage), "%s/.distsync-backup.XXXXXX", dirname(d)) >=
             sizeof(w.stage) ||
@@ -365,6 +369,7 @@ out:
     for (size_t i = 0; w.src && i < m->nfiles; i++)
         free(w.src[i]);
     free(w.src);
+    free(w.buf);
     if (rc == DS_ENOMEM)
         snprintf(err, errlen, "out of memory");
     if (rc < 0)

@@ -102,6 +102,9 @@ static const struct help_opt o_backup[] = {
 };
 static const struct help_opt o_restore[] = {
     {"force", 0, NULL, "replace existing files, keeping each old one as FILE.bak"},
+    {"dry-run", 'n', NULL,
+     "check the archive and the destinations, print what would be restored, "
+     "write nothing"},
     O_HELP,
     O_END,
 };
@@ -283,14 +286,15 @@ const struct help_cmd help_cmds[] = {
      "(they refill). Back up before every upgrade. Exit 1 when a file cannot be read or the "
      "archive written.",
      o_backup, 0},
-    {"restore", "FILE [--force]", "put a backup back on a console",
+    {"restore", "FILE [--force] [--dry-run]", "put a backup back on a console",
      "Checks the whole archive first (the MANIFEST, every member's SHA-256 and size; links, "
      "unsafe names, sizes that lie and decompression bombs are refused) and writes nothing "
      "until it passed. Each file goes back to the path it came from, which must be one the "
      "restored config names; an existing config, catalog or known_hosts is refused unless "
      "--force, which keeps it as FILE.bak. Files are written aside with their modes and renamed "
      "into place; the catalog's migrations run, so a backup of an older distsync restores on a "
-     "newer one. Exit 1 when refused or when a file cannot be written.",
+     "newer one. The destinations come from the archive: run with --dry-run first to see them. "
+     "Exit 1 when refused or when a file cannot be written.",
      o_restore, 0},
     {"import-manifest", "SERVER FILE", "record an offline server's manifest",
      "Makes FILE, the manifest an offline server holds in ROOT/.distsync/manifest (written "

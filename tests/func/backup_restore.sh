@@ -13,7 +13,7 @@
 #    before the backup;
 #  - restore over an existing console without --force is refused (exit 1,
 #    naming the files, nothing changed); with --force the old files are
-#    kept as .bak;
+#    kept as .bak; --dry-run lists the destinations and writes nothing;
 #  - a backup whose catalog is at an older schema (4) restores on this
 #    binary with the migrations run (user_version is the latest, history
 #    works).
@@ -94,6 +94,9 @@ ls "$tmp"/state/.catalog.db.restore.* >/dev/null 2>&1 && bad "a refused restore 
 # restore onto a fresh console
 mv "$tmp/state" "$tmp/state.old"
 rm -f "$tmp/c.conf" "$tmp/ssh/kh" "$tmp/ssh/id_test"
+"$DISTSYNC" restore --dry-run "$tmp/b2.tar.zst" >"$tmp/out" 2>"$tmp/err" || bad "restore --dry-run: $(cat "$tmp/err")"
+grep -q "would restore catalog .*$tmp/state/catalog.db" "$tmp/out" || bad "restore --dry-run does not list the catalog: $(cat "$tmp/out")"
+[ -e "$tmp/c.conf" ] || [ -e "$tmp/state" ] || [ -e "$tmp/ssh/kh" ] && bad "restore --dry-run wrote files"
 "$DISTSYNC" restore "$tmp/b2.tar.zst" >"$tmp/out" 2>"$tmp/err" || bad "restore on a fresh console: $(cat "$tmp/err")"
 for f in c.conf state/catalog.db ssh/kh ssh/id_test; do
   grep -q "restored .*$tmp/$f" "$tmp/out" || bad "restore does not say it restored $f: $(cat "$tmp/out")"
