@@ -409,7 +409,7 @@ void help_print_main(FILE *f)
           f);
     for (const struct help_cmd *c = help_cmds; c->name; c++)
         if (!c->hidden)
-            fprintf(f, "  %-10s %s\n", c->name, c->summary);
+            fprintf(f, "  %-15s %s\n", c->name, c->summary); /* import-manifest: 15 */
     fputs("\nglobal options:\n", f);
     for (const struct help_opt *o = help_global; o->lng; o++)
         print_opt(f, o);
