@@ -13,7 +13,8 @@
 #    before the backup;
 #  - restore over an existing console without --force is refused (exit 1,
 #    naming the files, nothing changed); with --force the old files are
-#    kept as .bak; --dry-run lists the destinations and writes nothing;
+#    kept as .bak, and a catalog another process has open is refused;
+#    --dry-run lists the destinations and writes nothing;
 #  - a backup whose catalog is at an older schema (4) restores on this
 #    binary with the migrations run (user_version is the latest, history
 #    works).
@@ -112,6 +113,29 @@ import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 assert db.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
 " "$tmp/state/catalog.db" || bad "the restored catalog fails integrity_check"
+
+# --force while another process has the catalog open (a daemon): refused
+python3 - "$tmp/state/catalog.db" "$tmp/holding" "$tmp/release" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN")
+db.execute("SELECT count(*) FROM run").fetchone()  # a read transaction: WAL in use
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+db.execute("COMMIT")
+PY
+holder=$!
+st_pids+=("$holder")
+for _ in $(seq 1 100); do [ -e "$tmp/holding" ] && break; sleep 0.05; done
+sum_cat=$(sha256sum <"$tmp/state/catalog.db")
+"$DISTSYNC" restore --force "$tmp/b1.tar.zst" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] || bad "restore --force over a catalog in use was not refused"
+grep -q "in use" "$tmp/err" || bad "the refusal does not say the catalog is in use: $(cat "$tmp/err")"
+[ "$(sha256sum <"$tmp/state/catalog.db")" = "$sum_cat" ] && [ ! -e "$tmp/state/catalog.db.bak" ] ||
+  bad "a refused restore --force touched the catalog"
+touch "$tmp/release"
+wait "$holder"
 
 # --force: replaces, keeps .bak
 echo "# local edit" >>"$tmp/c.conf"
