@@ -106,6 +106,16 @@ static int add_file(struct writer *w, const char *name, ds_backup_role_t role, c
     m->nfiles++;
     if ((rc = hash_file(src ? src : dest, x, w->buf, w->err, w->errlen)) < 0)
         return rc;
+    if (src != NULL) { /* a copy (the catalog's): the mode is the original's */
+        struct stat st;
+
+        if (stat(dest, &st) < 0) {
+            rc = -errno;
+            snprintf(w->err, w->errlen, "%s: %s", dest, strerror(errno));
+            return rc;
+        }
+        x->mode = st.st_mode & 0777u;
+    }
     if (!ds__backup_path_normal(dest)) {
         snprintf(w->err, w->errlen, "%s: the path holds a control byte; it cannot be backed up",
                  dest);

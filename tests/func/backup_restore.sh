@@ -40,6 +40,7 @@ ds sync srv >/dev/null 2>&1 || bad "second sync"
 head -c 3000 /dev/urandom >"$store/patches/pending.bin" # status has work to report
 ds scan >/dev/null 2>&1 || bad "scan"
 
+chmod 640 "$tmp/state/catalog.db" # not the mode of the online copy (0600): restore gives this one back
 # what the console says before the backup (the retain store is not backed up)
 report() { # report OUTFILE
   { ds status srv --no-scan; echo "exit $?"; } 2>&1 | grep -v '^console: retain store' >"$1"
@@ -104,7 +105,7 @@ for f in c.conf state/catalog.db ssh/kh ssh/id_test; do
 done
 [ "$(stat -c %a "$tmp/ssh/kh")" = 640 ] || bad "known_hosts mode $(stat -c %a "$tmp/ssh/kh"), expected 640"
 [ "$(stat -c %a "$tmp/ssh/id_test")" = 600 ] || bad "identity mode $(stat -c %a "$tmp/ssh/id_test"), expected 600"
-[ "$(stat -c %a "$tmp/state/catalog.db")" = 600 ] || bad "catalog mode $(stat -c %a "$tmp/state/catalog.db")"
+[ "$(stat -c %a "$tmp/state/catalog.db")" = 640 ] || bad "catalog mode $(stat -c %a "$tmp/state/catalog.db"), expected 640 (the original's)"
 grep -q "$secret" "$tmp/ssh/id_test" || bad "the identity file was not restored"
 report "$tmp/after"
 diff "$tmp/before" "$tmp/after" >"$tmp/diff" || bad "status/history differ after restore: $(head -20 "$tmp/diff")"
