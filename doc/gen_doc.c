@@ -162,7 +162,7 @@ static int bash(void)
     puts("    for ((i = 1; i < COMP_CWORD; i++)); do\n        case ${COMP_WORDS[i]} in\n"
          "        -c|--config) conf=(-c \"${COMP_WORDS[i+1]}\"); i=$((i + 1)) ;;\n"
          "        -*) ;;\n        *) cmd=${COMP_WORDS[i]}; break ;;\n        esac\n    done");
-    puts("    case $prev in\n    -c|--config|--root|--chunks) COMPREPLY=($(compgen -f -- "
+    puts("    case $prev in\n    -c|--config|--root|--chunks|--out) COMPREPLY=($(compgen -f -- "
          "\"$cur\")); return ;;\n    esac");
     fputs("    if [ -z \"$cmd\" ]; then\n        COMPREPLY=($(compgen -W \"", stdout);
     for (const struct help_cmd *c = help_cmds; c->name; c++)
@@ -188,6 +188,11 @@ static int bash(void)
             complete_names("elif [ \"$prev\" = --class ]; then", "classes");
         if (select || !strcmp(c->name, "trust"))
             complete_names("else", "servers");
+        /* import-manifest SERVER FILE: the server, then a file */
+        if (!strcmp(c->name, "import-manifest"))
+            complete_names("elif [ \"$prev\" = import-manifest ]; then", "servers");
+        if (!strcmp(c->name, "restore") || !strcmp(c->name, "import-manifest"))
+            puts("        else\n            COMPREPLY=($(compgen -f -- \"$cur\"))");
         if (!strcmp(c->name, "help")) {
             fputs("        else\n            COMPREPLY=($(compgen -W \"", stdout);
             for (const struct help_cmd *h = help_cmds; h->name; h++)

@@ -195,4 +195,18 @@ DS_MUST_CHECK int ds_catalog_created(const ds_catalog_t *cat);
 /* Number of file rows, and of content rows. Returns 0 or a negative error. */
 DS_MUST_CHECK int ds_catalog_counts(ds_catalog_t *cat, uint64_t *files, uint64_t *contents);
 
+/*
+ * Copies the catalog at src into a new database file dst (which must not
+ * exist) with SQLite's online backup API, in one step: the copy is one
+ * read transaction's snapshot, consistent while another process writes
+ * (WAL readers do not block the writer, nor it them). src is opened read
+ * only: no migration, nothing written there. Returns 0, or DS_ECATALOG /
+ * DS_ECORRUPT / -errno with err naming the file and SQLite's reason.
+ */
+DS_MUST_CHECK int ds_catalog_backup(const char *src, const char *dst, char *err, size_t errlen);
+
+/* PRAGMA integrity_check on cat: 0 when "ok", DS_ECORRUPT with SQLite's
+ * first complaint in err otherwise, or a catalog error. */
+DS_MUST_CHECK int ds_catalog_integrity(ds_catalog_t *cat, char *err, size_t errlen);
+
 #endif

@@ -172,4 +172,36 @@ void ds_sync_result_clear(ds_sync_result_t *res);
  */
 DS_MUST_CHECK int ds_sync_gc(ds_sync_t *s, uint64_t *freed);
 
+/* What an imported manifest changed in the console's view of a server. */
+typedef struct ds_sync_import {
+    uint64_t files;                     /* entries in the imported manifest */
+    uint64_t created, updated, deleted; /* against the manifest known before */
+    int64_t run_id;                     /* the run recording the import */
+} ds_sync_import_t;
+
+/*
+ * Makes the manifest file `file` srv's last-known manifest in the catalog:
+ * the one `distsync agent --import` leaves in <root>/.distsync/manifest on
+ * an offline server, carried back. The file is untrusted: it must be a
+ * regular file of at most DS_MANIFEST_MAX bytes that the manifest decoder
+ * accepts (paths checked, trailer SHA-256 verified) before anything is
+ * recorded. Records a run (kind sync, trigger manual: the bundle applied
+ * on the server was a sync) whose start event names the file and whose
+ * totals are the difference from the manifest known before. Returns 0 with
+ * *out set, or < 0 with err naming the file and the reason.
+ */
+DS_MUST_CHECK int ds_sync_import_manifest(ds_sync_t *s, const ds_server_cfg_t *srv,
+                                          const char *file, int64_t now, ds_sync_import_t *out,
+                                          char *err, size_t errlen);
+
+/*
+ * DS_SYNC_STATUS without reading the target: the plan against srv's
+ * last-known manifest in the catalog (an offline server's, after
+ * import-manifest), each entry taken as present and unchanged on the
+ * target, so drift cannot show. Fills *res as ds_sync_server does and
+ * returns res->rc: DS_ENOTFOUND when the catalog knows no manifest for srv.
+ */
+DS_MUST_CHECK int ds_sync_status_known(ds_sync_t *s, const ds_server_cfg_t *srv,
+                                       ds_sync_result_t *res);
+
 #endif

@@ -70,6 +70,9 @@ int cmd_freeze(struct cli *cli, int argc, char **argv); /* freeze and thaw */
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_trust(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_import_manifest(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);     /* src/cli/main.c */
 int cmd_complete(struct cli *cli, int argc, char **argv); /* hidden, for bash completion */
 

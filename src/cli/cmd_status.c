@@ -21,7 +21,8 @@
 #include "sync_cli.h"
 
 #define STATUS_USAGE                                                                               \
-    "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan]\n"
+    "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan] "      \
+    "[--offline]\n"
 
 static void print_text(const char *server, const ds_plan_t *p)
 {
@@ -98,12 +99,13 @@ static void print_frozen(ds_sync_t *sy, const char *server)
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    int json = 0, no_scan = 0, nfail = 0, worst = CLI_EXIT_OK;
+    int json = 0, no_scan = 0, offline = 0, nfail = 0, worst = CLI_EXIT_OK;
     char failed[512] = "";
     ds_retain_usage_t ru = {0};
     const struct cli_flag flags[] = {
         {"json", 'j', &json, NULL, 0},
         {"no-scan", 0, &no_scan, NULL, 0},
+        {"offline", 0, &offline, NULL, 0},
         {NULL, 0, NULL, NULL, 0},
     };
     const ds_server_cfg_t **srv = NULL;
@@ -136,7 +138,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         ds_sync_result_t r;
 
-        if (ds_sync_server(sy, srv[i], DS_SYNC_STATUS, &r) < 0) {
+        /* --offline: from the catalog's last-known manifest (import-manifest) */
+        if ((offline ? ds_sync_status_known(sy, srv[i], &r)
+                     : ds_sync_server(sy, srv[i], DS_SYNC_STATUS, &r)) < 0) {
             size_t k = strlen(failed);
 
             nfail++;

@@ -99,6 +99,22 @@ static const struct help_opt o_trust[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_backup[] = {
+    {"out", 'o', "FILE", "the archive to write (tar + zstd, mode 0600; required)"},
+    {"include-secrets", 0, NULL,
+     "also save the secret files the config names (identity = private keys)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_restore[] = {
+    {"force", 0, NULL, "replace existing files, keeping each old one as FILE.bak"},
+    {"dry-run", 'n', NULL,
+     "check the archive and the destinations, print what would be restored, "
+     "write nothing"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_import[] = {O_HELP, O_END};
 static const struct help_opt o_agent[] = {
     {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
     O_HELP,
@@ -133,8 +149,19 @@ static const struct help_opt o_sync[] = {
     O_HELP,
     O_END,
 };
-static const struct help_opt o_status[] = {O_SITE,  O_ALL,     O_CLASS, O_SERVER,
-                                           O_JSONJ, O_NO_SCAN, O_HELP,  O_END};
+static const struct help_opt o_status[] = {
+    O_SITE,
+    O_ALL,
+    O_CLASS,
+    O_SERVER,
+    O_JSONJ,
+    O_NO_SCAN,
+    {"offline", 0, NULL,
+     "report from the catalog's last-known manifests without reading the servers (offline "
+     "servers, after import-manifest; drift cannot show)"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_verify[] = {
     O_JSONJ, {"repair", 'r', NULL, "re-send drifted or missing files, then verify again"},
     O_SITE,  O_ALL,
@@ -267,6 +294,35 @@ const struct help_cmd help_cmds[] = {
      "that is not ssh:// or with no terminal to ask on (and no --yes), 1 when the answer is no "
      "or known_hosts cannot be written.",
      o_trust, 0},
+    {"backup", "--out FILE [--include-secrets]", "save the console's config and state",
+     "Writes one tar + zstd archive (atomically, mode 0600) holding the config file, the state "
+     "catalog (copied with SQLite's online backup API: consistent while the daemon or a sync "
+     "runs) and the known_hosts files of the ssh:// servers, with a MANIFEST of the distsync "
+     "version, the console id, the date and every file's SHA-256. Secret files the config names "
+     "(identity =) are saved only with --include-secrets; otherwise the MANIFEST lists them as "
+     "left out and a line on stderr says so. The retain store and the delta cache are not saved "
+     "(they refill). Back up before every upgrade. Exit 1 when a file cannot be read or the "
+     "archive written.",
+     o_backup, 0},
+    {"restore", "FILE [--force] [--dry-run]", "put a backup back on a console",
+     "Checks the whole archive first (the MANIFEST, every member's SHA-256 and size; links, "
+     "unsafe names, sizes that lie and decompression bombs are refused) and writes nothing "
+     "until it passed. Each file goes back to the path it came from, which must be one the "
+     "restored config names; an existing config, catalog or known_hosts is refused unless "
+     "--force, which keeps it as FILE.bak. Files are written aside with their modes and renamed "
+     "into place; the catalog's migrations run, so a backup of an older distsync restores on a "
+     "newer one. The destinations come from the archive: run with --dry-run first to see them. "
+     "Exit 1 when refused or when a file cannot be written.",
+     o_restore, 0},
+    {"import-manifest", "SERVER FILE", "record an offline server's manifest",
+     "Makes FILE, the manifest an offline server holds in ROOT/.distsync/manifest (written "
+     "there by distsync agent --import and carried back), the catalog's last-known manifest of "
+     "SERVER, so status --offline, gc and the next export see what the server holds. FILE is "
+     "checked as untrusted input first (the manifest decoder: format, safe paths, its SHA-256 "
+     "trailer); a bad one is refused naming the file and nothing is recorded. The import is "
+     "recorded as a run whose totals are the files created, updated and deleted since the "
+     "manifest known before. Exit 2 for an unknown server, 1 for a refused file.",
+     o_import, 0},
     {"complete", "servers|sites|classes", "names for shell completion",
      "Prints the configured server, site or content class names, one a line (used by the bash "
      "completion).",
@@ -375,7 +431,7 @@ void help_print_main(FILE *f)
           f);
     for (const struct help_cmd *c = help_cmds; c->name; c++)
         if (!c->hidden)
-            fprintf(f, "  %-10s %s\n", c->name, c->summary);
+            fprintf(f, "  %-15s %s\n", c->name, c->summary); /* import-manifest: 15 */
     fputs("\nglobal options:\n", f);
     for (const struct help_opt *o = help_global; o->lng; o++)
         print_opt(f, o);

@@ -18,20 +18,30 @@ struct command {
     cli_cmd_fn fn;
 };
 
-/* clang-format off */
 static const struct command commands[] = {
-    {"help", cmd_help},     {"version", cmd_version},
-    {"config", cmd_config}, {"schedule", cmd_schedule},
-    {"scan", cmd_scan},     {"files", cmd_files},
-    {"agent", cmd_agent},   {"plan", cmd_plan},
-    {"sync", cmd_sync},     {"status", cmd_status},
-    {"verify", cmd_verify}, {"history", cmd_history},
-    {"gc", cmd_gc},         {"daemon", cmd_daemon},
-    {"freeze", cmd_freeze}, {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
-    {"trust", cmd_trust},   {"complete", cmd_complete},
+    {"help", cmd_help},
+    {"version", cmd_version},
+    {"config", cmd_config},
+    {"schedule", cmd_schedule},
+    {"scan", cmd_scan},
+    {"files", cmd_files},
+    {"agent", cmd_agent},
+    {"plan", cmd_plan},
+    {"sync", cmd_sync},
+    {"status", cmd_status},
+    {"verify", cmd_verify},
+    {"history", cmd_history},
+    {"gc", cmd_gc},
+    {"daemon", cmd_daemon},
+    {"freeze", cmd_freeze},
+    {"thaw", cmd_freeze}, /* the same file: argv[0] tells them apart */
+    {"trust", cmd_trust},
+    {"complete", cmd_complete},
+    {"backup", cmd_backup},
+    {"restore", cmd_restore},
+    {"import-manifest", cmd_import_manifest},
     {"smb-worker", cmd_smb_worker}, /* hidden: spawned by sync for each smb:// server */
 };
-/* clang-format on */
 
 /* "unknown command 'X'", the closest command, and where the list is. */
 static void unknown_command(const char *name)

@@ -19,7 +19,7 @@ bin=$(dirname "$DISTSYNC")
 man1=$bin/doc/distsync.1 man5=$bin/doc/distsync.conf.5 comp=$bin/doc/distsync.bash
 for f in "$man1" "$man5" "$comp"; do [ -s "$f" ] || bad "$f not generated"; done
 
-cmds="help version config schedule scan files agent plan sync status verify history gc trust"
+cmds="help version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest"
 for c in $cmds; do
   grep -q "^\.SS \\\\fB$c\\\\fR" "$man1" || bad "distsync.1 has no section for $c"
   for o in $("$DISTSYNC" "$c" --help | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
@@ -72,6 +72,10 @@ grep -qx complete <<<"$(complete_words distsync comp)" && bad "the hidden comman
 for c in plan sync status verify history trust; do
   grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" "$c" ly)" || bad "$c: no server name completion"
 done
+grep -qx paris-1 <<<"$(complete_words distsync -c "$tmp/c.conf" import-manifest par)" || bad "import-manifest: no server name completion"
+touch "$tmp/backup-file.tar.zst"
+grep -qx "$tmp/backup-file.tar.zst" <<<"$(complete_words distsync restore "$tmp/backup-f")" || bad "restore: no file completion"
+grep -qx "$tmp/backup-file.tar.zst" <<<"$(complete_words distsync backup --out "$tmp/backup-f")" || bad "backup --out: no file completion"
 for c in plan sync status verify history; do
   grep -qx paris <<<"$(complete_words distsync -c "$tmp/c.conf" "$c" --site "")" || bad "$c --site: no site name completion"
   [ "$c" = history ] && continue # history takes no --class

@@ -16,12 +16,12 @@ v=$("$DISTSYNC" --version) || bad "--version exit $?"
 [ "$v" = "$("$DISTSYNC" version)" ] || bad "--version ($v) differs from version"
 grep -qE '^distsync [0-9]' <<<"$v" || bad "--version prints '$v'"
 
-cmds="version config schedule scan files agent plan sync status verify history gc trust"
+cmds="version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest"
 for c in $cmds; do
   grep -qE "^  $c " <<<"$out" || bad "help does not list $c"
   h=$("$DISTSYNC" "$c" --help) || bad "$c --help exit $?"
   [ "$h" = "$("$DISTSYNC" help "$c")" ] || bad "help $c differs from $c --help"
-  file=$src/cmd_$c.c
+  file=$src/cmd_${c%%-*}.c # import-manifest: cmd_import.c
   # long options of the getopt table: {"name", no_argument|required_argument|optional_argument
   longs=$(grep -oE '\{"[a-z-]+", *(no|required|optional)_argument' "$file" | sed -E 's/\{"([a-z-]+)".*/\1/' | sort -u)
   shorts=$(grep -oE 'getopt_long\([^"]*"[^"]*"' "$file" | sed -E 's/.*"([^"]*)"/\1/' | tr -d ':+')

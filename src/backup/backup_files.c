@@ -1,0 +1,89 @@
+/*
+ * The files a console's config names besides itself: the known_hosts
+ * files and the identity (private key) files of its ssh:// servers. Backup
+ * collects them; restore accepts a destination only when the restored
+ * config names it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup_int.h"
+
+void ds__backup_wants_free(ds__backup_want_t *w, size_t n)
+{
+    for (size_t i = 0; w && i < n; i++)
+        free(w[i].path);
+    free(w);
+}
+
+/* v resolved ("~/" against $HOME; NULL: $HOME/.ssh/known_hosts) and
+ * normalised into out. */
+static int resolve(const char *v, char *out, size_t cap)
+{
+    const char *home = getenv("HOME");
+    char tmp[PATH_MAX];
+
+    if (v != NULL && strncmp(v, "~/", 2) != 0)
+        return ds__backup_normalize(v, out, cap);
+    if (home == NULL || home[0] != '/')
+        return DS_EPATH;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", home, v ? v + 2 : ".ssh/known_hosts") >=
+        sizeof(tmp))
+        return -ENAMETOOLONG;
+    return ds__backup_normalize(tmp, out, cap);
+}
+
+static int add(ds__backup_want_t **w, size_t *n, ds_backup_role_t role, const char *path)
+{
+    ds__backup_want_t *x;
+
+    for (size_t i = 0; i < *n; i++)
+        if ((*w)[i].role == role && strcmp((*w)[i].path, path) == 0)
+            return 0;
+    if ((x = realloc(*w, (*n + 1) * sizeof(*x))) == NULL)
+        return DS_ENOMEM;
+    *w = x;
+    x[*n].role = role;
+    if ((x[*n].path = strdup(path)) == NULL)
+        return DS_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+int ds__backup_config_files(const ds_config_t *cfg, ds__backup_want_t **out, size_t *n, char *err,
+                            size_t errlen)
+{
+    ds__backup_want_t *w = NULL;
+    char p[PATH_MAX];
+    size_t k = 0;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
+        const ds_server_cfg_t *s = &cfg->servers[i];
+
+        if (strncmp(s->url, "ssh://", 6) != 0)
+            continue;
+        rc = resolve(s->known_hosts, p, sizeof(p));
+        if (rc == 0)
+            rc = add(&w, &k, DS_BACKUP_KNOWN_HOSTS, p);
+        if (rc == 0 && s->identity != NULL && (rc = resolve(s->identity, p, sizeof(p))) == 0)
+            rc = add(&w, &k, DS_BACKUP_SECRET, p);
+        if (rc < 0 && rc != DS_ENOMEM)
+            snprintf(err, errlen,
+                     "%s: [server %s]: cannot resolve its known_hosts or identity "
+                     "path (is $HOME set?)",
+                     cfg->path, s->name);
+    }
+    if (rc == DS_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    if (rc < 0) {
+        ds__backup_wants_free(w, k);
+        return rc;
+    }
+    *out = w;
+    *n = k;
+    return 0;
+}
