@@ -130,6 +130,11 @@ typedef struct ds_config {
      * (DS_CONFIG_RETRIES_DEFAULT, 1 s) */
     unsigned retries, retry_backoff_s;
     int64_t catch_up_s; /* [console] catch_up = seconds (0: default 24h, -1: off) */
+    /* [console] listen = HOST:PORT: the daemon's API over TCP (NULL: the
+     * Unix socket only), with the bearer token of api_token_file = */
+    char *listen;
+    char *api_token_file; /* absolute; NULL: none */
+    int listen_line, api_token_file_line;
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -220,6 +220,10 @@ static int check_console(ds_config_t *cfg, const struct ds__config_lines *l,
     if (cfg->store == NULL || cfg->state == NULL)
         return ds__config_fail(e, l->console, "console", NULL, "missing required key '%s'",
                                cfg->store == NULL ? "store" : "state");
+    if (cfg->listen != NULL && cfg->api_token_file == NULL)
+        return ds__config_fail(e, cfg->listen_line, "console", "listen",
+                               "the TCP listener needs a bearer token: add api_token_file = "
+                               "(a file of mode 0600 holding the token)");
     if (cfg->classes.n == 0) {
         rc = ds__config_split(DEFAULT_CLASSES, &cfg->classes, msg, sizeof(msg));
         if (rc < 0)
@@ -546,6 +550,8 @@ void ds_config_free(ds_config_t *cfg)
     free(cfg->path);
     free(cfg->store);
     free(cfg->state);
+    free(cfg->listen);
+    free(cfg->api_token_file);
     free(cfg);
 }
 

@@ -680,6 +680,22 @@ void ds_engine_cancel(ds_engine_t *e)
     uv_async_send(&e->async);
 }
 
+void ds_engine_wake(ds_engine_t *e)
+{
+    uv_async_send(&e->async); /* on_async ends a wait */
+}
+
+void ds_engine_uncancel(ds_engine_t *e)
+{
+    e->want_cancel = 0;
+    e->o.sync->cancel = 0;
+}
+
+struct uv_loop_s *ds_engine_loop(ds_engine_t *e)
+{
+    return &e->loop;
+}
+
 void ds_engine_reload(ds_engine_t *e)
 {
     e->want_reload = 1;
