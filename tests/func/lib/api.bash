@@ -4,13 +4,15 @@
 command -v curl >/dev/null || { echo "SKIP: no curl (tools/setup installs it)"; exit 77; }
 
 # api METHOD PATH [BODY] [CURL ARGS...]: one request over $sock (or, with
-# api_url set, over TCP to $api_url); sets $code and $body.
+# api_url set, over TCP to $api_url, with the curl arguments of the array
+# api_hdr, e.g. the token); sets $code and $body.
+api_hdr=()
 api() {
   local m=$1 p=$2 data=${3-} out=$tmp/api.out
   shift 2
   [ $# = 0 ] || shift
   local where=(--unix-socket "$sock" "http://localhost$p")
-  [ -z "${api_url:-}" ] || where=("$api_url$p")
+  [ -z "${api_url:-}" ] || where=("${api_hdr[@]}" "$api_url$p")
   if [ -n "$data" ]; then
     code=$(curl -s -m 20 -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' \
       --data-binary "$data" "$@" "${where[@]}")
