@@ -39,6 +39,8 @@ static const struct command commands[] = {
     {"backup", cmd_backup},
     {"restore", cmd_restore},
     {"import-manifest", cmd_import_manifest},
+    {"runs", cmd_runs},
+    {"cancel", cmd_cancel},
 };
 
 /* "unknown command 'X'", the closest command, and where the list is. */

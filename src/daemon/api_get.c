@@ -345,11 +345,17 @@ void ds__api_get_preview(ds_daemon_t *d, const struct api_req *rq, const char *n
 
 /* ---- runs ---- */
 
-void ds__api_get_runs(ds_daemon_t *d, const char *id, struct api_res *rs)
+void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, struct api_res *rs)
 {
     const struct drun *one = id ? ds__drun_find(d, id) : NULL;
+    char live[8] = "";
     struct api_out o;
+    int q = ds__api_query(rq->path, rq->path_len, "live", live, sizeof(live));
 
+    if (q < 0 || (q == 1 && strcmp(live, "0") != 0 && strcmp(live, "1") != 0)) {
+        ds__api_error(rs, 400, "live: expected 0 or 1");
+        return;
+    }
     if (id != NULL && one == NULL) {
         ds__api_error(rs, 404, "no run '%s' (the daemon keeps the last %d that ended)", id,
                       DS_DAEMON_RUNS_KEPT);
@@ -365,8 +371,12 @@ void ds__api_get_runs(ds_daemon_t *d, const char *id, struct api_res *rs)
         ds_json_obj_begin(&o.j);
         ds_json_key(&o.j, "runs");
         ds_json_arr_begin(&o.j);
-        for (size_t i = d->nruns; i-- > 0;)
-            ds__drun_json(&o.j, d, d->runs[i]);
+        for (size_t i = d->nruns; i-- > 0;) {
+            const char *st = d->runs[i]->state;
+
+            if (strcmp(live, "1") != 0 || strcmp(st, "queued") == 0 || strcmp(st, "running") == 0)
+                ds__drun_json(&o.j, d, d->runs[i]);
+        }
         ds_json_arr_end(&o.j);
         ds_json_obj_end(&o.j);
     }

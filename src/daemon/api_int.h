@@ -32,7 +32,9 @@ void ds__api_get_sites(ds_daemon_t *d, struct api_res *rs);
 void ds__api_get_schedules(ds_daemon_t *d, struct api_res *rs);
 void ds__api_get_preview(ds_daemon_t *d, const struct api_req *rq, const char *name,
                          struct api_res *rs);
-void ds__api_get_runs(ds_daemon_t *d, const char *id, struct api_res *rs);
+/* GET /v1/runs[?live=1] (newest first; live: queued and running only) or
+ * /v1/runs/ID. */
+void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, struct api_res *rs);
 
 /* POST handlers (api_post.c). */
 void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);

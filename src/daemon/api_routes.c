@@ -121,10 +121,10 @@ static void dispatch(ds_daemon_t *d, const struct api_req *rq, char seg[4][SEG_M
         ds__api_get_preview(d, rq, seg[1], rs);
         break;
     case R_RUNS:
-        ds__api_get_runs(d, NULL, rs);
+        ds__api_get_runs(d, rq, NULL, rs);
         break;
     case R_RUN:
-        ds__api_get_runs(d, seg[1], rs);
+        ds__api_get_runs(d, rq, seg[1], rs);
         break;
     case R_RUN_NOW:
         ds__api_run_now(d, rq, rs);

@@ -159,6 +159,7 @@ static const char *batch(ds_daemon_t *d, struct drun *r, const ds_server_cfg_t *
                          const ds_strlist_t *classes, char *reason, size_t rlen)
 {
     ds_sync_result_t *res = calloc(n + 1, sizeof(*res));
+    ds_delta_cache_stats_t before, after;
     const char *outcome = "ok";
 
     if (res == NULL) {
@@ -172,13 +173,15 @@ static const char *batch(ds_daemon_t *d, struct drun *r, const ds_server_cfg_t *
     ds_engine_set_batch(d->eng, strncmp(r->trigger, "schedule", 8) == 0 ? "schedule" : "manual",
                         classes, classes->n > 0);
     ds_log(DS_LOG_INFO, "run %s: syncing %zu server%s", r->id, n, n == 1 ? "" : "s");
+    ds_sync_delta_stats(d->o.sync, &before);
     ds_engine_run(d->eng, srv, n, DS_SYNC_RUN, res);
+    ds_sync_delta_stats(d->o.sync, &after);
+    r->deltas_computed = after.computes - before.computes;
+    r->deltas_cached = after.hits - before.hits;
+    r->deltas_relevelled = after.relevelled - before.relevelled;
     for (size_t i = 0; i < n; i++) {
         outcome = server_done(r->id, srv[i], &res[i], outcome, reason, rlen);
-        for (size_t k = 0; k < r->n; k++)
-            if (strcmp(r->srv[k].name, srv[i]->name) == 0)
-                r->srv[k].result =
-                    res[i].rc == DS_EFROZEN ? "frozen" : ds_report_result_status(&res[i]);
+        ds__drun_result(r, srv[i]->name, &res[i]);
         ds_sync_result_clear(&res[i]);
     }
     free(res);

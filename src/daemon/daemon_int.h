@@ -16,10 +16,14 @@ struct dsched {
     int64_t after; /* fires at or before this are handled */
 };
 
-/* A server of a run, with its progress (the sync's progress callback). */
+/* A server of a run, with its progress (the sync's progress callback)
+ * and, once it ended, its result (the fields ds_report_result_json
+ * writes; error NULL when none). */
 struct drun_srv {
     char *name;
     uint64_t files_done, files_total, bytes_done, bytes_total, bytes_wire;
+    int ended;
+    ds_sync_result_t *res; /* ended: the result without its plan, owned */
     const char *result; /* NULL while not ended; else ds_report_result_status's word, or "frozen" */
 };
 
@@ -36,10 +40,12 @@ struct drun {
     size_t n;
     ds_strlist_t classes; /* run-now: these classes only (n 0: every class) */
     int cancel;           /* POST /v1/runs/ID/cancel was called */
+    /* the delta cache's counters over the run (as sync --json's "deltas") */
+    uint64_t deltas_computed, deltas_cached, deltas_relevelled;
 };
 
-#define DS_DAEMON_RUNS_KEPT  100 /* ended runs GET /v1/runs lists */
-#define DS_DAEMON_RUNS_QUEUE 64  /* run-now requests waiting at most */
+#define DS_DAEMON_RUNS_KEPT  50 /* ended runs GET /v1/runs lists */
+#define DS_DAEMON_RUNS_QUEUE 64 /* run-now requests waiting at most */
 
 struct ds_api;
 
@@ -77,6 +83,8 @@ struct drun *ds__drun_queued(ds_daemon_t *d);
 size_t ds__drun_nqueued(ds_daemon_t *d);
 /* Marks r ended with state and reason (may be NULL). */
 void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char *reason);
+/* Server srv of r ended with res (copied without its plan). */
+void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res);
 /* The sync's progress callback: updates d->cur's server. */
 void ds__drun_progress(void *ctx, const ds_sync_progress_t *p);
 /* Writes r as one JSON object (progress totals, rate, ETA). */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "daemon_int.h"
+#include "distsync/report.h"
 
 int64_t ds__daemon_mono_ms(void)
 {
@@ -32,8 +33,10 @@ static void run_free(struct drun *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         free(r->srv[i].name);
+        free(r->srv[i].res);
+    }
     free(r->srv);
     for (size_t i = 0; i < r->classes.n; i++)
         free(r->classes.v[i]);
@@ -125,6 +128,25 @@ void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char 
     if (d->cur == r)
         d->cur = NULL;
     trim(d);
+}
+
+void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        struct drun_srv *s = &r->srv[i];
+
+        if (strcmp(s->name, srv) != 0)
+            continue;
+        s->result = res->rc == DS_EFROZEN ? "frozen" : ds_report_result_status(res);
+        s->ended = 1;
+        free(s->res);
+        s->res = malloc(sizeof(*s->res)); /* NULL: the result is not kept */
+        if (s->res != NULL) {
+            *s->res = *res;
+            s->res->plan = NULL;
+        }
+        return;
+    }
 }
 
 void ds__drun_progress(void *ctx, const ds_sync_progress_t *p)
@@ -232,9 +254,26 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
         ds_json_kuint(j, "bytes_done", s->bytes_done);
         ds_json_kuint(j, "bytes_total", s->bytes_total);
         ds_json_kuint(j, "bytes_wire", s->bytes_wire);
+        /* ended: rc and the object sync --json prints for the server */
+        ds_json_key(j, "rc");
+        if (s->res != NULL)
+            ds_json_int(j, s->res->rc);
+        else
+            ds_json_null(j);
+        ds_json_key(j, "report");
+        if (s->res != NULL)
+            ds_report_result_json(j, s->name, s->res);
+        else
+            ds_json_null(j);
         ds_json_obj_end(j);
     }
     ds_json_arr_end(j);
+    ds_json_key(j, "deltas");
+    ds_json_obj_begin(j);
+    ds_json_kuint(j, "computed", r->deltas_computed);
+    ds_json_kuint(j, "cached", r->deltas_cached);
+    ds_json_kuint(j, "relevelled", r->deltas_relevelled);
+    ds_json_obj_end(j);
     ds_json_obj_end(j);
 }
 
