@@ -102,12 +102,14 @@ static int man1(void)
          "GET  /v1/schedules          next and last fire\n"
          "GET  /v1/schedules/[NAME/]preview?count=N&from=TIME\n"
          "GET  /v1/runs[?live=1]      runs with progress; /v1/runs/ID\n"
+         "GET  /v1/history?servers=A,B&limit=N&events=1\n"
          "POST /v1/run-now            {\"servers\":[...],\"sites\":[...],\"classes\":[...]}\n"
          "POST /v1/runs/ID/cancel\n"
          "POST /v1/freeze, /v1/thaw   {\"servers\",\"sites\",\"until\",\"reason\"}\n"
          "POST /v1/reload\n.fi\n"
          "A bad request gets a 4xx {\"error\": \"...\"} and changes nothing. While the daemon "
-         "runs, \\fBsync\\fR, \\fBfreeze\\fR, \\fBthaw\\fR and \\fBschedule next\\fR go "
+         "runs, \\fBsync\\fR, \\fBfreeze\\fR, \\fBthaw\\fR, \\fBhistory\\fR and \\fBschedule "
+         "next\\fR go "
          "through it; \\fBruns\\fR and \\fBcancel\\fR need it. See the README.");
     puts(".SH SEE ALSO\n\\fBdistsync.conf\\fR(5)");
     return 0;

@@ -49,7 +49,7 @@ static int sock_path(const ds_config_t *cfg, char *buf, size_t len)
 
 /* The request; quiet: no message when nobody answers. */
 static long call(const ds_config_t *cfg, const char *method, const char *path, const char *body,
-                 json_t **out, int quiet)
+                 json_t **out, char **raw, int quiet)
 {
     char sock[PATH_MAX], url[2048], errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdr = NULL;
@@ -88,6 +88,10 @@ static long call(const ds_config_t *cfg, const char *method, const char *path, c
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (b.p != NULL)
         *out = json_loadb(b.p, b.n, 0, NULL);
+    if (raw != NULL) {
+        *raw = b.p ? b.p : strdup("");
+        b.p = NULL;
+    }
 out:
     curl_slist_free_all(hdr);
     if (h != NULL)
@@ -105,7 +109,7 @@ int cli_daemon_up(const ds_config_t *cfg)
 
     if (sock_path(cfg, sock, sizeof(sock)) < 0 || stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
         return 0;
-    status = call(cfg, "GET", "/v1/runs?live=1", NULL, &r, 1);
+    status = call(cfg, "GET", "/v1/runs?live=1", NULL, &r, NULL, 1);
     json_decref(r);
     return status == 200;
 }
@@ -113,7 +117,13 @@ int cli_daemon_up(const ds_config_t *cfg)
 long cli_daemon_call(const ds_config_t *cfg, const char *method, const char *path, const char *body,
                      json_t **out)
 {
-    return call(cfg, method, path, body, out, 0);
+    return call(cfg, method, path, body, out, NULL, 0);
+}
+
+long cli_daemon_get_raw(const ds_config_t *cfg, const char *path, json_t **out, char **raw)
+{
+    *raw = NULL;
+    return call(cfg, "GET", path, NULL, out, raw, 0);
 }
 
 const char *cli_daemon_error(const json_t *reply, long status)

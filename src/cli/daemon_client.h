@@ -28,6 +28,10 @@ long cli_daemon_call(const ds_config_t *cfg, const char *method, const char *pat
 /* s percent-encoded for a path segment (malloc'd; NULL on ENOMEM). */
 char *cli_daemon_escape(const char *s);
 
+/* A GET that also keeps the reply's bytes in *raw (malloc'd, NUL-ended;
+ * NULL when the daemon did not answer), to print them as they came. */
+long cli_daemon_get_raw(const ds_config_t *cfg, const char *path, json_t **out, char **raw);
+
 /* The "error" of a reply, or a stand-in naming the status. */
 const char *cli_daemon_error(const json_t *reply, long status);
 

@@ -261,7 +261,7 @@ const struct help_cmd help_cmds[] = {
      "is recorded interrupted and caught up at the next start). Logs to stderr, with systemd's "
      "<N> priority prefix when JOURNAL_STREAM is set. It serves the HTTP API on "
      "STATE/distsync.sock (and on [console] listen = with a bearer token), which sync, freeze, "
-     "thaw, schedule next, runs and cancel use while it runs. Exit 0 after a clean stop.",
+     "thaw, history, schedule next, runs and cancel use while it runs. Exit 0 after a clean stop.",
      o_daemon, 0},
     {"runs", "[--json]", "the daemon's live runs",
      "Lists the running daemon's queued and running runs with their progress: bytes done of "

@@ -382,3 +382,47 @@ void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, 
     }
     ds__api_end(&o, rs, 200);
 }
+
+/* ---- history ---- */
+
+void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
+{
+    char list[4096], num[32], ev[8] = "", *end, *save = NULL;
+    const char *names[128];
+    size_t n = 0;
+    long long limit = 0;
+    struct api_out o;
+    int q = ds__api_query(rq->path, rq->path_len, "servers", list, sizeof(list)), rc;
+
+    if (q < 0) {
+        ds__api_error(rs, 400, "servers: expected names separated by commas");
+        return;
+    }
+    for (char *t = q == 1 ? strtok_r(list, ",", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n == sizeof(names) / sizeof(names[0])) {
+            ds__api_error(rs, 400, "servers: at most %zu", sizeof(names) / sizeof(names[0]));
+            return;
+        }
+        names[n++] = t;
+    }
+    q = ds__api_query(rq->path, rq->path_len, "limit", num, sizeof(num));
+    if (q < 0 || (q == 1 && ((limit = strtoll(num, &end, 10)) < 0 || *end != '\0' || !num[0]))) {
+        ds__api_error(rs, 400, "limit: expected a number (0: no limit)");
+        return;
+    }
+    q = ds__api_query(rq->path, rq->path_len, "events", ev, sizeof(ev));
+    if (q < 0 || (q == 1 && strcmp(ev, "0") != 0 && strcmp(ev, "1") != 0)) {
+        ds__api_error(rs, 400, "events: expected 0 or 1");
+        return;
+    }
+    if (ds__api_begin(&o) < 0) {
+        ds__api_error(rs, 500, "out of memory");
+        return;
+    }
+    rc = ds_history_json(&o.j, ds_sync_catalog(d->o.sync), n ? names : NULL, n, limit,
+                         strcmp(ev, "1") == 0);
+    ds__api_end(&o, rs, 200);
+    if (rc < 0)
+        ds__api_error(rs, 500, "reading the history: %s", ds_strerror(rc));
+}

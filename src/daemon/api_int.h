@@ -36,6 +36,9 @@ void ds__api_get_preview(ds_daemon_t *d, const struct api_req *rq, const char *n
  * /v1/runs/ID. */
 void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, struct api_res *rs);
 
+/* GET /v1/history?servers=A,B&limit=N&events=1: `history --json`. */
+void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+
 /* POST handlers (api_post.c). */
 void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
 void ds__api_cancel(ds_daemon_t *d, const char *id, struct api_res *rs);

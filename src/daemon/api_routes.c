@@ -8,6 +8,7 @@
  *   GET  /v1/schedules                  POST /v1/run-now
  *   GET  /v1/schedules/preview          POST /v1/freeze, /v1/thaw
  *   GET  /v1/schedules/NAME/preview     POST /v1/reload
+ *   GET  /v1/history
  */
 #include <string.h>
 
@@ -68,6 +69,7 @@ enum route {
     R_PREVIEW,
     R_RUNS,
     R_RUN,
+    R_HISTORY,
     R_POST, /* the POST routes follow */
     R_RUN_NOW,
     R_CANCEL,
@@ -85,6 +87,7 @@ static enum route match(char seg[4][SEG_MAX], int n)
                : eq(a, "sites")     ? R_SITES
                : eq(a, "schedules") ? R_SCHEDULES
                : eq(a, "runs")      ? R_RUNS
+               : eq(a, "history")   ? R_HISTORY
                : eq(a, "run-now")   ? R_RUN_NOW
                : eq(a, "freeze")    ? R_FREEZE
                : eq(a, "thaw")      ? R_THAW
@@ -125,6 +128,9 @@ static void dispatch(ds_daemon_t *d, const struct api_req *rq, char seg[4][SEG_M
         break;
     case R_RUN:
         ds__api_get_runs(d, rq, seg[1], rs);
+        break;
+    case R_HISTORY:
+        ds__api_get_history(d, rq, rs);
         break;
     case R_RUN_NOW:
         ds__api_run_now(d, rq, rs);

@@ -54,6 +54,7 @@ struct ds_api {
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char token[API_TOKEN_MAX];
     size_t token_len;
+    size_t open_streams; /* at the stop */
 };
 
 /* ---- requests ---- */
@@ -398,6 +399,16 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
     return 0;
 }
 
+/* Counts the client streams still open (not our listeners). */
+static void count_stream(uv_handle_t *h, void *arg)
+{
+    struct ds_api *a = arg;
+
+    if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && !uv_is_closing(h) &&
+        h != (uv_handle_t *)&a->unix_l && h != (uv_handle_t *)&a->tcp_l)
+        a->open_streams++;
+}
+
 void ds__api_stop(ds_daemon_t *d)
 {
     struct ds_api *a = d->api;
@@ -410,13 +421,20 @@ void ds__api_stop(ds_daemon_t *d)
         uv_close((uv_handle_t *)&a->tcp_l, NULL);
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
+    explicit_bzero(a->token, sizeof(a->token));
+    uv_walk(ds_engine_loop(d->eng), count_stream, a);
+    if (a->open_streams > 0) {
+        /* a client is still connected: its connection keeps h2o's context
+         * (the process is ending; it is not freed under it) */
+        d->api = NULL;
+        return;
+    }
     if (a->h2o_on)
         h2o_context_dispose(&a->ctx);
     if (a->h2o_on)
         h2o_config_dispose(&a->conf);
-    /* the closes finish in the loop run that frees the engine, before a */
+    /* the closes finish before a goes */
     uv_run(ds_engine_loop(d->eng), UV_RUN_NOWAIT);
-    explicit_bzero(a->token, sizeof(a->token));
     free(a);
     d->api = NULL;
 }

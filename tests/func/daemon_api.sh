@@ -93,6 +93,8 @@ GET|/v1/schedules/nightly/preview?count=0||400|count 0
 GET|/v1/schedules/nightly/preview?count=x||400|count not a number
 GET|/v1/schedules/nightly/preview?from=yesterday||400|from not a time
 GET|/v1/schedules/nightly/preview?from=%zz||400|a bad escape
+GET|/v1/history?limit=x||400|history limit not a number
+GET|/v1/history?events=2||400|history events not 0 or 1
 GET|/v1/nothing||404|unknown path
 GET|/v2/servers||404|not under /v1
 GET|/v1/run-now||405|GET of a POST path
@@ -134,6 +136,9 @@ api GET /v1/servers
   "('ok', 5, 0, None)" ] || bad "GET servers after the run: $body"
 api GET /v1/runs
 [ "$(jq_py '[r["id"] for r in j["runs"]]')" = "['$id']" ] || bad "GET runs lists: $body"
+api GET '/v1/history?servers=s1,s2&limit=5'
+expect 200 "GET history" && [ "$(jq_py '[(r["server"], r["trigger"], r["status"]) for r in j]')" = \
+  "[('s1', 'manual', 'ok')]" ] || bad "GET history: $body"
 api POST "/v1/runs/$id/cancel"
 expect 409 "cancel of an ended run"
 

@@ -7,6 +7,7 @@
 #    started during a daemon run waits and succeeds, never "busy", never
 #    two writers; its lines and --json are those of a standalone sync
 #    (elapsed time and byte counts aside);
+#  - history [--events] [--json]: the same lines and JSON (GET /v1/history);
 #  - runs [--json]: the live runs with progress (none without a daemon);
 #    cancel RUN ends one: the sync following it reports it cancelled.
 set -uo pipefail
@@ -119,5 +120,17 @@ rc=0
 out=$(ds cancel "$id" 2>&1) || rc=$?
 [ "$rc" = 1 ] && echo "$out" | grep -q "already ended (cancelled)" || bad "a second cancel: exit $rc: $out"
 
+hist=("" "--json" "s1 --events" "s1 --events --json" "--limit 1 s1" "--site nowhere")
+for args in "${hist[@]}"; do
+  # shellcheck disable=SC2086
+  ds history $args >"$tmp/h.${args// /_}.daemon" 2>&1
+done
 dm_stop
+for args in "${hist[@]}"; do
+  f=$tmp/h.${args// /_}
+  # shellcheck disable=SC2086
+  ds history $args >"$f.standalone" 2>&1
+  cmp -s "$f.standalone" "$f.daemon" || bad "history $args differs: $(diff "$f.standalone" "$f.daemon" | head -6)"
+done
+[ "$(wc -l <"$tmp/h.s1_--events.daemon")" -gt 10 ] || bad "history s1 --events is short: $(cat "$tmp/h.s1_--events.daemon")"
 st_exit daemon_api_cli

@@ -84,7 +84,8 @@ static void undo(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "", "get"};
+    static const char *const methods[] = {"GET",  "POST",  "PUT", "DELETE",
+                                          "HEAD", "PATCH", "",    "get"};
     const char *nl;
     struct api_req rq = {0};
     struct api_res rs = {0};
