@@ -353,6 +353,7 @@ static int h2o_up(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
 
     h2o_config_init(&a->conf);
     a->conf.max_request_entity_size = API_ENTITY_MAX;
+    a->conf.server_name = h2o_iovec_init(H2O_STRLIT("distsync"));
     hc = h2o_config_register_host(&a->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pc = h2o_config_register_path(hc, "/", 0);
     h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));

@@ -37,6 +37,12 @@ api_wait_up "$log" || st_exit daemon_api
 [ -S "$sock" ] || bad "no socket at $sock"
 [ "$(stat -c %a "$sock")" = 660 ] || bad "socket mode $(stat -c %a "$sock"), expected 660"
 
+rc=0
+out=$(timeout 20 "$DISTSYNC" -c "$conf" daemon 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "API socket $sock: another daemon is serving on it" ||
+  bad "a second daemon on the same state: exit $rc: $out"
+[ -S "$sock" ] || bad "the second daemon removed the first one's socket"
+
 # ---- GET ----
 api GET /v1/servers
 expect 200 "GET servers" &&
