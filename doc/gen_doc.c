@@ -96,7 +96,7 @@ static int man1(void)
     puts(".SH HTTP API\n\\fBdistsync daemon\\fR serves HTTP/JSON under \\fI/v1/\\fR on "
          "the Unix socket \\fISTATE/distsync.sock\\fR (mode 0660), and over TCP on "
          "\\fB[console] listen =\\fR with the bearer token of \\fBapi_token_file =\\fR "
-         "(401 without it):\n.nf\n"
+         "(401 without it; TLS with \\fBapi_tls_cert\\fR and \\fBapi_tls_key\\fR):\n.nf\n"
          "GET  /v1/servers            servers, frozen, last run, file status report\n"
          "GET  /v1/sites              caps in effect now\n"
          "GET  /v1/schedules          next and last fire\n"

@@ -134,7 +134,10 @@ typedef struct ds_config {
      * Unix socket only), with the bearer token of api_token_file = */
     char *listen;
     char *api_token_file; /* absolute; NULL: none */
-    int listen_line, api_token_file_line;
+    /* api_tls_cert = and api_tls_key = : TLS on the TCP listener (PEM; both
+     * or neither; absolute; NULL: plain HTTP) */
+    char *api_tls_cert, *api_tls_key;
+    int listen_line, api_token_file_line, api_tls_line;
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

@@ -484,17 +484,38 @@ static int k_listen(struct parser *p, const char *key, const char *v)
     return p->cfg->listen ? 0 : DS_ENOMEM;
 }
 
+/* A file path key of the API (token, TLS certificate and key). */
+static int set_api_file(struct parser *p, const char *key, const char *v, const char *what,
+                        char **dst, int *line)
+{
+    if (*v == '\0')
+        return fail(p, key, "empty value (expected %s)", what);
+    free(*dst);
+    *dst = abs_path(p->base_dir, v);
+    if (*dst == NULL)
+        return errno == ENOMEM ? DS_ENOMEM : fail(p, key, "cannot resolve '%s'", v);
+    *line = p->line;
+    return 0;
+}
+
 /* api_token_file = PATH: the bearer token of the TCP listener. */
 static int k_api_token_file(struct parser *p, const char *key, const char *v)
 {
-    if (*v == '\0')
-        return fail(p, key, "empty value (expected a file holding the API token)");
-    free(p->cfg->api_token_file);
-    p->cfg->api_token_file = abs_path(p->base_dir, v);
-    if (p->cfg->api_token_file == NULL)
-        return errno == ENOMEM ? DS_ENOMEM : fail(p, key, "cannot resolve '%s'", v);
-    p->cfg->api_token_file_line = p->line;
-    return 0;
+    return set_api_file(p, key, v, "a file holding the API token", &p->cfg->api_token_file,
+                        &p->cfg->api_token_file_line);
+}
+
+/* api_tls_cert = PATH, api_tls_key = PATH: TLS on the TCP listener. */
+static int k_api_tls_cert(struct parser *p, const char *key, const char *v)
+{
+    return set_api_file(p, key, v, "a PEM certificate chain", &p->cfg->api_tls_cert,
+                        &p->cfg->api_tls_line);
+}
+
+static int k_api_tls_key(struct parser *p, const char *key, const char *v)
+{
+    return set_api_file(p, key, v, "a PEM private key", &p->cfg->api_tls_key,
+                        &p->cfg->api_tls_line);
 }
 
 static int set_bandwidth(struct parser *p, const char *key, const char *v, ds_bw_cfg_t *dst)
@@ -779,6 +800,8 @@ static const struct keydef console_keys[] = {
     {"catch_up", k_catch_up},
     {"listen", k_listen},
     {"api_token_file", k_api_token_file},
+    {"api_tls_cert", k_api_tls_cert},
+    {"api_tls_key", k_api_tls_key},
     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {

@@ -10,7 +10,8 @@
  *  - TCP at [console] listen = ADDRESS:PORT when configured: every request
  *    needs "Authorization: Bearer TOKEN", the token read at start from
  *    api_token_file = (which must not be readable by group or others);
- *    without it: 401, nothing changes. The token is never logged.
+ *    without it: 401, nothing changes. The token is never logged. With
+ *    api_tls_cert = and api_tls_key = the listener speaks TLS (1.2+).
  *
  * The listeners and connections are unreferenced handles: a batch ends
  * when its runs do, whatever clients are connected. Request bodies are
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #include <h2o.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "daemon_int.h"
@@ -46,7 +49,8 @@ struct ds_api {
     ds_daemon_t *d;
     h2o_globalconf_t conf;
     h2o_context_t ctx;
-    h2o_accept_ctx_t actx;
+    h2o_accept_ctx_t actx, actx_tcp; /* the socket's; TCP's (TLS when configured) */
+    SSL_CTX *ssl;
     int h2o_on;
     uv_pipe_t unix_l;
     uv_tcp_t tcp_l;
@@ -169,7 +173,7 @@ static void on_accept(uv_stream_t *l, int status)
         uv_close((uv_handle_t *)c, (uv_close_cb)free);
         return;
     }
-    h2o_accept(&a->actx, sock);
+    h2o_accept(l->type == UV_NAMED_PIPE ? &a->actx : &a->actx_tcp, sock);
 }
 
 /* The socket path is free, or held by a dead daemon's socket (removed);
@@ -280,6 +284,46 @@ out:
     return rc;
 }
 
+/* TLS on the TCP listener: the certificate chain and its key (which
+ * group and others must not read), TLS 1.2 or newer. */
+static int tls_up(struct ds_api *a, char *err, size_t errlen)
+{
+    const ds_config_t *cfg = a->d->cfg;
+    struct stat st;
+    unsigned long e;
+
+    if (stat(cfg->api_tls_key, &st) == 0 && (st.st_mode & 077) != 0) {
+        snprintf(err, errlen,
+                 "api_tls_key %s: readable by others (mode %04o): the key must be readable by "
+                 "its owner only (chmod 600 %s)",
+                 cfg->api_tls_key, (unsigned)(st.st_mode & 07777), cfg->api_tls_key);
+        return DS_ECONFIG;
+    }
+    a->ssl = SSL_CTX_new(TLS_server_method());
+    if (a->ssl == NULL || SSL_CTX_set_min_proto_version(a->ssl, TLS1_2_VERSION) != 1) {
+        snprintf(err, errlen, "API: TLS: out of memory");
+        return DS_ENOMEM;
+    }
+    SSL_CTX_set_options(a->ssl, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(a->ssl, cfg->api_tls_cert) != 1) {
+        e = ERR_get_error();
+        snprintf(err, errlen, "api_tls_cert %s: %s", cfg->api_tls_cert,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "cannot be read");
+        return DS_ECONFIG;
+    }
+    if (SSL_CTX_use_PrivateKey_file(a->ssl, cfg->api_tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(a->ssl) != 1) {
+        e = ERR_get_error();
+        snprintf(err, errlen, "api_tls_key %s: %s", cfg->api_tls_key,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                            : "cannot be read, or is not the certificate's key");
+        return DS_ECONFIG;
+    }
+    ERR_clear_error();
+    a->actx_tcp.ssl_ctx = a->ssl;
+    return 0;
+}
+
 static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
 {
     const ds_config_t *cfg = a->d->cfg;
@@ -290,6 +334,8 @@ static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errle
     size_t hl = (size_t)(colon - cfg->listen);
 
     rc = read_token(a, cfg->api_token_file, err, errlen);
+    if (rc == 0 && cfg->api_tls_cert != NULL)
+        rc = tls_up(a, err, errlen);
     if (rc < 0)
         return rc;
     if (cfg->listen[0] == '[') /* [::1]:8750 (checked by the parser) */
@@ -374,6 +420,7 @@ static int h2o_up(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
     uv_walk(loop, unref_new, &before);
     a->actx.ctx = &a->ctx;
     a->actx.hosts = a->conf.hosts;
+    a->actx_tcp = a->actx;
     a->h2o_on = 1;
     return 0;
 }
@@ -395,7 +442,10 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
         rc = listen_tcp(a, loop, err, errlen);
     if (rc < 0)
         return rc; /* ds_daemon_free stops what started */
-    ds_log(DS_LOG_INFO, "daemon: API on %s%s%s", a->sock_path, a->tcp_on ? " and http://" : "",
+    ds_log(DS_LOG_INFO, "daemon: API on %s%s%s", a->sock_path,
+           !a->tcp_on ? ""
+           : a->ssl   ? " and https://"
+                      : " and http://",
            a->tcp_on ? d->cfg->listen : "");
     return 0;
 }
@@ -423,6 +473,10 @@ void ds__api_stop(ds_daemon_t *d)
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
     explicit_bzero(a->token, sizeof(a->token));
+    if (a->ssl != NULL && a->tcp_on == 0) {
+        SSL_CTX_free(a->ssl); /* never used */
+        a->ssl = NULL;
+    }
     uv_walk(ds_engine_loop(d->eng), count_stream, a);
     if (a->open_streams > 0) {
         /* a client is still connected: its connection keeps h2o's context
@@ -436,6 +490,7 @@ void ds__api_stop(ds_daemon_t *d)
         h2o_config_dispose(&a->conf);
     /* the closes finish before a goes */
     uv_run(ds_engine_loop(d->eng), UV_RUN_NOWAIT);
+    SSL_CTX_free(a->ssl);
     free(a);
     d->api = NULL;
 }
