@@ -81,7 +81,8 @@ struct drun *ds__drun_find(ds_daemon_t *d, const char *id);
 struct drun *ds__drun_queued(ds_daemon_t *d);
 /* How many runs are queued. */
 size_t ds__drun_nqueued(ds_daemon_t *d);
-/* Marks r ended with state and reason (may be NULL). */
+/* Marks r ended with state and reason (may be NULL); r stays valid until
+ * the next run is added or ended. */
 void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char *reason);
 /* Server srv of r ended with res (copied without its plan). */
 void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res);

@@ -49,15 +49,16 @@ static int ended(const struct drun *r)
     return strcmp(r->state, "queued") != 0 && strcmp(r->state, "running") != 0;
 }
 
-/* Drops the oldest ended runs past DS_DAEMON_RUNS_KEPT. */
-static void trim(ds_daemon_t *d)
+/* Drops the oldest ended runs past DS_DAEMON_RUNS_KEPT, never keep (the
+ * run the caller still uses). */
+static void trim(ds_daemon_t *d, const struct drun *keep)
 {
     size_t nended = 0, k = 0;
 
     for (size_t i = 0; i < d->nruns; i++)
         nended += ended(d->runs[i]);
     for (size_t i = 0; i < d->nruns; i++) {
-        if (nended > DS_DAEMON_RUNS_KEPT && ended(d->runs[i])) {
+        if (nended > DS_DAEMON_RUNS_KEPT && ended(d->runs[i]) && d->runs[i] != keep) {
             run_free(d->runs[i]);
             nended--;
             continue;
@@ -86,7 +87,7 @@ struct drun *ds__drun_add(ds_daemon_t *d, const char *id, const char *trigger, c
     r->state = state;
     r->queued_at = ds_daemon_now(d);
     d->runs[d->nruns++] = r;
-    trim(d);
+    trim(d, r);
     return r;
 fail:
     run_free(r);
@@ -127,7 +128,7 @@ void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char 
         snprintf(r->reason, sizeof(r->reason), "%s", reason);
     if (d->cur == r)
         d->cur = NULL;
-    trim(d);
+    trim(d, r);
 }
 
 void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res)
