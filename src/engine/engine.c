@@ -106,6 +106,10 @@ static void slot_wake(void *arg)
     slot_step(arg);
 }
 
+/* The run asked to be stepped soon (another run's job it waited for is
+ * back): on the next loop turn, not inside the step that asked. */
+static void slot_poke(void *arg);
+
 /* ---- per-run handles ---- */
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -123,6 +127,14 @@ static void on_timer(uv_timer_t *h)
 static void on_idle(uv_idle_t *h)
 {
     slot_step(h->data);
+}
+
+static void slot_poke(void *arg)
+{
+    struct slot *s = arg;
+
+    if (!s->ended)
+        uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -334,6 +346,7 @@ static int slot_start(ds_engine_t *e, size_t i)
     }
     ds__spawner_init(&s->spawner, &s->spawn_ctx, &e->loop, slot_wake, s);
     ds__run_set_spawner(s->run, &s->spawner);
+    ds__run_set_wake(s->run, slot_poke, s);
     uv_timer_init(&e->loop, &s->timer);
     uv_idle_init(&e->loop, &s->idle);
     s->timer.data = s->idle.data = s;

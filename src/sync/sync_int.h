@@ -45,6 +45,11 @@ struct ds_sync {
     struct sync_memo *memo;
     /* compressed frames shared by the servers' sessions */
     ds_session_zcache_t *zcache;
+    /* the prefetch slots of the batch's runs whose job computes a delta,
+     * and those waiting for one of them (sync_prefetch.c; loop thread):
+     * a fan-out computes each delta once */
+    struct ds_run_prefetch **pf_fly;
+    size_t npf_fly, pf_fly_cap;
     /* the sender's read buffer, kept between servers (fresh pages cost) */
     uint8_t *send_buf;
     /* set by ds_sync_cancel() (from a signal handler): runs wind down */

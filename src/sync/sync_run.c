@@ -647,6 +647,7 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
     memset(w, 0, sizeof(*w));
     w->rfd = w->wfd = -1;
     w->wake_ns = now + DS_RUN_TICK_NS;
+    ds__run_prefetch_collect(r); /* in any phase: other runs may wait for them */
     for (int i = 0; i < 32 && r->phase != RP_DONE; i++) {
         if (!advance(r, now, w))
             break;
@@ -692,6 +693,12 @@ void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp)
     r->spawner = sp;
 }
 
+void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg)
+{
+    r->wake = wake;
+    r->wake_arg = arg;
+}
+
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r)
 {
     return r->srv;
@@ -707,6 +714,7 @@ void ds__run_free(ds_run_t *r)
 {
     if (r == NULL)
         return;
+    ds__run_prefetch_forget(r);
     for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
         free(r->pf[s].target);
         free(r->pf[s].basis);

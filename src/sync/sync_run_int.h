@@ -94,6 +94,11 @@ struct ds_run_prefetch {
     uint64_t tsize, bsize;
     int fmt;     /* DS_DELTA_FMT_* */
     int dropped; /* the cache dropped a corrupt entry meanwhile */
+    /* the delta: basis and target content (the key of the cache entry) */
+    uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
+    int flying;  /* in the ds_sync_t's list (sync_prefetch.c) */
+    int held;    /* planned, its job not queued yet ... */
+    int waiting; /* ... because another job computes the same delta */
 };
 
 struct ds_run {
@@ -110,7 +115,10 @@ struct ds_run {
     ds_run_pace_t pace;
     int has_pace;
     const ds_spawner_t *spawner; /* agents under the engine's loop (NULL: fork) */
-    int reaped;                  /* the transport's child was reaped */
+    /* asks the engine to step the run soon (NULL: its tick steps it) */
+    void (*wake)(void *arg);
+    void *wake_arg;
+    int reaped; /* the transport's child was reaped */
     /* open and close on a worker */
     ds_run_job_t open_job, close_job;
     /* the sender's next block, read and compressed on a worker */
@@ -222,6 +230,12 @@ DS_MUST_CHECK int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w);
  * item idx may start (its delta is in the cache, or it needs none). */
 DS_MUST_CHECK int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w);
 DS_MUST_CHECK int ds__run_prefetch_ready(void *ctx, size_t idx);
+/* Collects r's finished prefetch jobs (any phase): the runs waiting for
+ * the same deltas are woken. */
+void ds__run_prefetch_collect(struct ds_run *r);
+/* r's prefetch slots leave the batch's list (before they are freed or
+ * reset): the runs waiting for their deltas are woken. */
+void ds__run_prefetch_forget(struct ds_run *r);
 
 /* Creates a run of srv in mode; res is filled as it goes. trigger and only
  * (borrowed for the run's life) are the run's trigger and classes (NULL:
@@ -238,6 +252,11 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w);
 /* Agents (transport = agent on file://) of run r are started by sp, on
  * the loop thread (borrowed for the run's life). Before its first step. */
 void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp);
+
+/* wake(arg) asks the engine to step run r soon, from the loop thread
+ * (while another run steps: it must not step r at once). Before its first
+ * step. */
+void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg);
 
 /* The server of a run. */
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r);
