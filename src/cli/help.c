@@ -246,7 +246,8 @@ const struct help_cmd help_cmds[] = {
      o_status, 0},
     {"verify", "SERVER... | --site S | --all [--class C] [--repair] [--json]",
      "hash every file on servers",
-     "The receiver hashes every file of the server's manifest and the console compares. Exit 3 "
+     "The receiver hashes every file of the server's manifest and the console compares; the "
+     "servers are verified at once, up to max_servers. Exit 3 "
      "when drifted, missing or unreadable files were found, 4 when a server could not be "
      "verified or repair failed.",
      o_verify, 0},

@@ -511,7 +511,9 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 
     switch (r->phase) {
     case RP_START:
-        if (r->mode == DS_SYNC_RUN && ds__run_record_begin(r) < 0) {
+        if (r->vres != NULL)
+            ds__run_verify_record(r);
+        else if (r->mode == DS_SYNC_RUN && ds__run_record_begin(r) < 0) {
             r->phase = RP_TCLOSE;
             return 1;
         }
@@ -534,14 +536,16 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         ds_log(DS_LOG_DEBUG, "server %s: connected (protocol version %u, %s)", r->srv->name,
                ds_session_version(r->ss), r->mode == DS_SYNC_RUN ? "lease held" : "read-only");
         ds__run_retry_resumed(r);
-        rc = hash_begin(r);
+        rc = r->vres ? ds__run_verify_begin(r) : hash_begin(r);
         if (rc >= 0) {
-            r->phase = rc ? RP_HASH : RP_PLAN;
+            r->phase = rc || r->vres ? RP_HASH : RP_PLAN;
             rc = 1;
         }
         break;
     case RP_HASH:
         rc = drive(r, until_idle, now, w);
+        if (rc == 1 && r->vres != NULL) /* verified */
+            goto close;
         if (rc == 1)
             r->phase = RP_PLAN;
         break;
@@ -742,5 +746,6 @@ void ds__run_free(ds_run_t *r)
     free(r->want);
     free(r->cls);
     free(r->absent);
+    free(r->vman);
     free(r);
 }

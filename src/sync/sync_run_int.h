@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sync_int.h"
+#include "distsync/verify.h"
 #include "distsync/error.h"
 
 /* A cancelled run waits at most this long on a silent target while it
@@ -146,6 +147,11 @@ struct ds_run {
     uint8_t **sig; /* per plan item: the target file's signature (rsync) */
     size_t *siglen;
     int sender_done, manifest_done;
+    /* a verify run (sync_run_verify.c; NULL: sync, plan or status): its
+     * result, and the manifest entries HASHed (sorted; tag: the index) */
+    ds_verify_result_t *vres;
+    const ds_manifest_entry_t **vman;
+    size_t vn;
     int scanned;          /* the catalog has a completed scan */
     int cancelling;       /* ds_sync_cancel() seen: winding down */
     int rec_rc;           /* first failure to write the run's record, or 0 */
@@ -237,6 +243,16 @@ void ds__run_prefetch_collect(struct ds_run *r);
  * reset): the runs waiting for their deltas are woken. */
 void ds__run_prefetch_forget(struct ds_run *r);
 
+/* sync_run_verify.c: a verify run. record: its "verify" record (a
+ * failure is logged; the check still runs). begin: the session is READY:
+ * queues HASH of every manifest entry of the run's classes (0 or < 0: the
+ * run failed). result: one HASH answer against its entry (0 or < 0).
+ * end: fills the verify result from the run's and ends the record. */
+void ds__run_verify_record(struct ds_run *r);
+DS_MUST_CHECK int ds__run_verify_begin(struct ds_run *r);
+DS_MUST_CHECK int ds__run_verify_result(struct ds_run *r, const ds_session_result_t *x);
+void ds__run_verify_end(struct ds_run *r);
+
 /* Creates a run of srv in mode; res is filled as it goes. trigger and only
  * (borrowed for the run's life) are the run's trigger and classes (NULL:
  * "manual", the server's). Returns 0 or DS_ENOMEM. */
@@ -257,6 +273,11 @@ void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp);
  * (while another run steps: it must not step r at once). Before its first
  * step. */
 void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg);
+
+/* Makes r (made in DS_SYNC_PLAN mode: a read-only session) a verify run
+ * filling *v (borrowed for the run's life; zeroed by the caller). Before
+ * its first step. */
+void ds__run_set_verify(ds_run_t *r, ds_verify_result_t *v);
 
 /* The server of a run. */
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r);
