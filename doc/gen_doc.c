@@ -93,6 +93,24 @@ static int man1(void)
          "\\fI/etc/distsync/distsync.conf\\fR (with none, every command exits 2 naming all "
          "four). The state directory (\\fBstate =\\fR) holds the catalog, the retain store "
          "and the delta cache; see \\fBdistsync.conf\\fR(5).");
+    puts(".SH HTTP API\n\\fBdistsync daemon\\fR serves HTTP/JSON under \\fI/v1/\\fR on "
+         "the Unix socket \\fISTATE/distsync.sock\\fR (mode 0660), and over TCP on "
+         "\\fB[console] listen =\\fR with the bearer token of \\fBapi_token_file =\\fR "
+         "(401 without it; TLS with \\fBapi_tls_cert\\fR and \\fBapi_tls_key\\fR):\n.nf\n"
+         "GET  /v1/servers            servers, frozen, last run, file status report\n"
+         "GET  /v1/sites              caps in effect now\n"
+         "GET  /v1/schedules          next and last fire\n"
+         "GET  /v1/schedules/[NAME/]preview?count=N&from=TIME\n"
+         "GET  /v1/runs[?live=1]      runs with progress; /v1/runs/ID\n"
+         "GET  /v1/history?servers=A,B&limit=N&events=1\n"
+         "POST /v1/run-now            {\"servers\":[...],\"sites\":[...],\"classes\":[...]}\n"
+         "POST /v1/runs/ID/cancel\n"
+         "POST /v1/freeze, /v1/thaw   {\"servers\",\"sites\",\"until\",\"reason\"}\n"
+         "POST /v1/reload\n.fi\n"
+         "A bad request gets a 4xx {\"error\": \"...\"} and changes nothing. While the daemon "
+         "runs, \\fBsync\\fR, \\fBfreeze\\fR, \\fBthaw\\fR, \\fBhistory\\fR and \\fBschedule "
+         "next\\fR go "
+         "through it; \\fBruns\\fR and \\fBcancel\\fR need it. See the README.");
     puts(".SH SEE ALSO\n\\fBdistsync.conf\\fR(5)");
     return 0;
 }

@@ -141,6 +141,14 @@ typedef struct ds_config {
      * (DS_CONFIG_RETRIES_DEFAULT, 1 s) */
     unsigned retries, retry_backoff_s;
     int64_t catch_up_s; /* [console] catch_up = seconds (0: default 24h, -1: off) */
+    /* [console] listen = HOST:PORT: the daemon's API over TCP (NULL: the
+     * Unix socket only), with the bearer token of api_token_file = */
+    char *listen;
+    char *api_token_file; /* absolute; NULL: none */
+    /* api_tls_cert = and api_tls_key = : TLS on the TCP listener (PEM; both
+     * or neither; absolute; NULL: plain HTTP) */
+    char *api_tls_cert, *api_tls_key;
+    int listen_line, api_token_file_line, api_tls_line;
     ds_site_cfg_t *sites;
     size_t nsites;
     ds_server_cfg_t *servers;

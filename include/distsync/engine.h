@@ -102,6 +102,19 @@ uint64_t ds_engine_max_stall_ns(const ds_engine_t *e);
  * applied first). Between batches only (the daemon's wait for a fire). */
 void ds_engine_wait(ds_engine_t *e, uint64_t ms);
 
+/* Ends a ds_engine_wait() early (a batch goes on). Async-signal-safe. */
+void ds_engine_wake(ds_engine_t *e);
+
+/* After a batch that ds_engine_cancel() stopped: the next batches run
+ * again (the sync's cancel flag is cleared). Loop thread, between batches. */
+void ds_engine_uncancel(ds_engine_t *e);
+
+/* The engine's libuv loop (a uv_loop_t), for handles that live beside the
+ * batches (the daemon's API listeners). Such handles must be unreferenced
+ * (uv_unref) so a batch ends when its runs do; their callbacks run during
+ * batches and waits, on the loop thread. Lives as long as e. */
+struct uv_loop_s *ds_engine_loop(ds_engine_t *e);
+
 /* Asks the running batch to stop (see ds_sync_cancel): servers in flight
  * wind down, servers not started end as "cancelled before it started".
  * Async-signal-safe. */

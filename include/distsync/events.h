@@ -218,6 +218,20 @@ DS_MUST_CHECK int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const ch
  */
 DS_MUST_CHECK int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
 
+/*
+ * The run history as one JSON array (`distsync history --json`, the
+ * daemon's GET /v1/history; src/store/events_json.c): runs newest first,
+ * only those of servers[0, nservers) (servers NULL: every run), at most
+ * limit (0: no limit), each with its events when events is set. cat NULL:
+ * an empty history. Returns 0 or a catalog error (the array is closed).
+ */
+struct ds_json;
+DS_MUST_CHECK int ds_history_json(struct ds_json *j, ds_catalog_t *cat, const char *const *servers,
+                                  size_t nservers, int64_t limit, int events);
+
+/* "error", "warning", "info", "debug" (static); "?" for another value. */
+const char *ds_log_level_name(ds_log_level_t l);
+
 /* One fire of a schedule, as the daemon recorded it (schedule_fire.c). */
 typedef struct ds_schedule_fire {
     int64_t fire;     /* the fire time, seconds since the epoch */

@@ -158,6 +158,15 @@ typedef struct ds_sync_precompute_stats {
  */
 int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_t *st);
 
+/*
+ * The file status plan of srv as this console last left it: the current
+ * catalog snapshot planned against srv's last-known manifest (no
+ * connection; drift on the target is not seen). *out is NULL when the
+ * catalog knows no manifest of srv (never synced). Free with
+ * ds_plan_free. Returns 0 or a catalog error / DS_ENOMEM.
+ */
+DS_MUST_CHECK int ds_sync_plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out);
+
 /* Frees res->plan. */
 void ds_sync_result_clear(ds_sync_result_t *res);
 

@@ -50,14 +50,23 @@ typedef struct ds_verify_result {
 } ds_verify_result_t;
 
 /*
- * Verifies server srv: HASH for every manifest entry (pipelined, a bounded
- * window in flight), progress through the ds_sync_opts_t callback
- * (files and bytes hashed). Fills *res (zeroed first; free with
- * ds_verify_result_clear). Returns res->rc: 0 when the check ran (look at
- * ndrifted, nmissing, nerrors), or a negative code (-ECANCELED after
- * ds_sync_cancel) with the message in res->error.
+ * Verifies server srv: HASH for every manifest entry (pipelined, queued
+ * as a sync's HASH phase), a batch of one on s's engine, progress through the ds_sync_opts_t
+ * callback (files and bytes hashed). Fills *res (zeroed first; free with ds_verify_result_clear).
+ * Returns res->rc: 0 when the check ran (look at ndrifted, nmissing, nerrors), or a negative code
+ * (-ECANCELED after ds_sync_cancel) with the message in res->error.
  */
 int ds_sync_verify(ds_sync_t *s, const ds_server_cfg_t *srv, ds_verify_result_t *res);
+
+/*
+ * Verifies n servers as one batch on s's engine, as ds_sync_verify each,
+ * up to max_servers ([console] and [site NAME]) at once; their agents run
+ * under the engine's loop. res[i] (n of them, zeroed first; free each with
+ * ds_verify_result_clear) is srv[i]'s. Returns 0 when every server was
+ * verified (drift or not), else the first failed server's code.
+ */
+int ds_sync_verify_all(ds_sync_t *s, const ds_server_cfg_t *const *srv, size_t n,
+                       ds_verify_result_t *res);
 
 /* 1 when v found drifted, missing or unhashable files. */
 DS_MUST_CHECK int ds_verify_found(const ds_verify_result_t *v);

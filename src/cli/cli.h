@@ -67,6 +67,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv);
 int cmd_plan(struct cli *cli, int argc, char **argv);
 int cmd_daemon(struct cli *cli, int argc, char **argv);
 int cmd_freeze(struct cli *cli, int argc, char **argv); /* freeze and thaw */
+int cmd_runs(struct cli *cli, int argc, char **argv);   /* the daemon's live runs */
+int cmd_cancel(struct cli *cli, int argc, char **argv); /* cmd_runs.c */
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_trust(struct cli *cli, int argc, char **argv);

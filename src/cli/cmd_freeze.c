@@ -16,6 +16,7 @@
 #include "distsync/freeze.h"
 #include "distsync/schedule.h"
 #include "distsync/tz.h"
+#include "daemon_client.h"
 #include "select.h"
 
 #define FREEZE_USAGE "usage: distsync freeze SERVER... | --site S [--until TIME] [--reason TEXT]\n"
@@ -135,6 +136,89 @@ static int apply(int thaw, ds_catalog_t *cat, const ds_server_cfg_t **srv, size_
     return CLI_EXIT_OK;
 }
 
+/* The request to a running daemon: the servers, and until (absolute, so
+ * both sides mean the same instant) and reason. */
+static char *request(const ds_server_cfg_t **srv, size_t n, const struct freeze_args *a,
+                     int64_t until)
+{
+    json_t *o = json_object(), *sv = json_array();
+    char when[64];
+    char *text = NULL;
+    time_t t = (time_t)until;
+    struct tm tm;
+
+    if (o == NULL || sv == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(sv, json_string(srv[i]->name));
+    json_object_set(o, "servers", sv);
+    if (until != 0 && gmtime_r(&t, &tm) != NULL &&
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+        json_object_set_new(o, "until", json_string(when));
+    if (a->reason != NULL)
+        json_object_set_new(o, "reason", json_string(a->reason));
+    text = json_dumps(o, JSON_COMPACT);
+out:
+    json_decref(sv);
+    json_decref(o);
+    return text;
+}
+
+static int listed(const json_t *arr, const char *name)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* freeze / thaw through the running daemon (POST /v1/freeze, /v1/thaw):
+ * the same lines as apply(). */
+static int apply_daemon(int thaw, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
+                        const struct freeze_args *a, int64_t until)
+{
+    char *body = request(srv, n, a, until), line[1024];
+    ds_freeze_t f = {.until = until};
+    json_t *reply = NULL;
+    long status;
+    int rc = CLI_EXIT_FAIL;
+
+    if (body == NULL) {
+        cli_err("%s: out of memory", thaw ? "thaw" : "freeze");
+        return CLI_EXIT_FAIL;
+    }
+    status = cli_daemon_call(cfg, "POST", thaw ? "/v1/thaw" : "/v1/freeze", body, &reply);
+    if (status != 200) {
+        if (status != 0)
+            cli_err("%s: %s", thaw ? "thaw" : "freeze", cli_esc(cli_daemon_error(reply, status)));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = srv[i]->name;
+
+        if (thaw) {
+            printf(listed(json_object_get(reply, "thawed"), name) ? "server %s thawed\n"
+                                                                  : "server %s was not frozen\n",
+                   cli_esc(name));
+            continue;
+        }
+        snprintf(f.server, sizeof(f.server), "%s", name);
+        snprintf(f.reason, sizeof(f.reason), "%s", a->reason ? a->reason : "");
+        ds_freeze_describe(&f, line, sizeof(line));
+        printf("%s\n", cli_esc(line));
+    }
+    rc = CLI_EXIT_OK;
+out:
+    json_decref(reply);
+    free(body);
+    return rc;
+}
+
 int cmd_freeze(struct cli *cli, int argc, char **argv)
 {
     int thaw = strcmp(argv[0], "thaw") == 0;
@@ -152,9 +236,9 @@ int cmd_freeze(struct cli *cli, int argc, char **argv)
         rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve(argv[0], cfg, &a.sel, 0, &srv, &n);
-    if (rc == 0)
-        rc = open_catalog(cfg, &cat);
-    if (rc == 0)
+    if (rc == 0 && cli_daemon_up(cfg)) /* the daemon hears of it at once */
+        rc = apply_daemon(thaw, cfg, srv, n, &a, until);
+    else if (rc == 0 && (rc = open_catalog(cfg, &cat)) == 0)
         rc = apply(thaw, cat, srv, n, &a, until);
     ds_catalog_free(cat);
     free(srv);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "daemon_client.h"
 #include "distsync/catalog.h"
 #include "distsync/error.h"
 #include "distsync/events.h"
@@ -52,79 +53,26 @@ static void fmt_time(char *buf, size_t len, int64_t s)
         snprintf(buf, len, "-");
 }
 
-static const char *level_name(ds_log_level_t l)
-{
-    static const char *const names[] = {"error", "warning", "info", "debug"};
-
-    return (int)l >= 0 && (int)l < 4 ? names[l] : "?";
-}
-
 /* Text form of an event: path and message escaped (cli_esc). */
 static void event_text(const ds_event_info_t *e, const char *at)
 {
     const char *m = e->ev.message;
 
     printf("    %s %-7s %-7s %s%s%s lit=%" PRIu64 " copied=%" PRIu64 " wire=%" PRIu64 "%s%s\n", at,
-           level_name(e->ev.level), cli_esc(e->kind), cli_esc(e->ev.path), e->ev.outcome ? " " : "",
-           e->ev.outcome ? cli_esc(e->ev.outcome) : "", e->ev.bytes_literal, e->ev.bytes_copied,
-           e->ev.bytes_wire, m ? ": " : "", m ? cli_esc(m) : "");
+           ds_log_level_name(e->ev.level), cli_esc(e->kind), cli_esc(e->ev.path),
+           e->ev.outcome ? " " : "", e->ev.outcome ? cli_esc(e->ev.outcome) : "",
+           e->ev.bytes_literal, e->ev.bytes_copied, e->ev.bytes_wire, m ? ": " : "",
+           m ? cli_esc(m) : "");
 }
 
 static int print_event(void *ctx, const ds_event_info_t *e)
 {
-    struct history *h = ctx;
     char at[40];
 
+    (void)ctx;
     fmt_time(at, sizeof(at), e->ev.at);
-    if (!h->a->json) {
-        event_text(e, at);
-        return 0;
-    }
-    ds_json_obj_begin(&h->j);
-    ds_json_kint(&h->j, "id", e->id);
-    ds_json_kstr(&h->j, "at", at);
-    ds_json_kint(&h->j, "at_unix", e->ev.at);
-    ds_json_kstr(&h->j, "level", level_name(e->ev.level));
-    ds_json_kstr(&h->j, "kind", e->kind);
-    ds_json_key(&h->j, "path");
-    e->ev.path ? ds_json_str(&h->j, e->ev.path) : ds_json_null(&h->j);
-    ds_json_key(&h->j, "outcome");
-    e->ev.outcome ? ds_json_str(&h->j, e->ev.outcome) : ds_json_null(&h->j);
-    ds_json_kuint(&h->j, "bytes_literal", e->ev.bytes_literal);
-    ds_json_kuint(&h->j, "bytes_copied", e->ev.bytes_copied);
-    ds_json_kuint(&h->j, "bytes_wire", e->ev.bytes_wire);
-    ds_json_key(&h->j, "message");
-    e->ev.message ? ds_json_str(&h->j, e->ev.message) : ds_json_null(&h->j);
-    ds_json_obj_end(&h->j);
+    event_text(e, at);
     return 0;
-}
-
-static void run_json(struct history *h, const ds_run_info_t *r, const char *start, const char *end)
-{
-    ds_json_t *j = &h->j;
-
-    ds_json_kint(j, "id", r->id);
-    ds_json_kstr(j, "server", r->server);
-    ds_json_key(j, "url");
-    r->url ? ds_json_str(j, r->url) : ds_json_null(j);
-    ds_json_kstr(j, "trigger", r->trigger);
-    ds_json_kstr(j, "started_at", start);
-    ds_json_kint(j, "started_at_unix", r->started_at);
-    ds_json_key(j, "ended_at");
-    r->ended_at ? ds_json_str(j, end) : ds_json_null(j);
-    ds_json_key(j, "duration_s");
-    r->ended_at ? ds_json_int(j, r->ended_at - r->started_at) : ds_json_null(j);
-    ds_json_kstr(j, "status", r->status);
-    ds_json_kstr(j, "kind", r->kind ? r->kind : "sync");
-    ds_json_kuint(j, "files_created", r->totals.files_created);
-    ds_json_kuint(j, "files_updated", r->totals.files_updated);
-    ds_json_kuint(j, "files_deleted", r->totals.files_deleted);
-    ds_json_kuint(j, "files_failed", r->totals.files_failed);
-    ds_json_kuint(j, "bytes_wire", r->totals.bytes_wire);
-    ds_json_kuint(j, "bytes_literal", r->totals.bytes_literal);
-    ds_json_kuint(j, "bytes_copied", r->totals.bytes_copied);
-    ds_json_key(j, "error");
-    r->error ? ds_json_str(j, r->error) : ds_json_null(j);
 }
 
 static void run_text(const ds_run_info_t *r, const char *start)
@@ -150,36 +98,26 @@ static void run_text(const ds_run_info_t *r, const char *start)
            r->totals.files_failed, w, l, c, r->error ? cli_esc(r->error) : "");
 }
 
+static void header(void)
+{
+    printf("%-6s %-16s %-8s %-20s %8s %-11s %-13s %12s %12s %12s  %s\n", "ID", "SERVER", "TRIGGER",
+           "START", "DURATION", "STATUS", "FILES c/u/d/f", "WIRE", "LITERAL", "COPIED", "ERROR");
+}
+
 static int print_run(void *ctx, const ds_run_info_t *r)
 {
     struct history *h = ctx;
-    char start[40], end[40];
-    int rc = 0;
+    char start[40];
 
     if (!wanted(h->a, r))
         return 0;
     if (h->a->limit > 0 && h->nruns >= h->a->limit)
         return 1; /* enough: stops the listing */
     fmt_time(start, sizeof(start), r->started_at);
-    fmt_time(end, sizeof(end), r->ended_at);
-    if (h->nruns++ == 0 && !h->a->json)
-        printf("%-6s %-16s %-8s %-20s %8s %-11s %-13s %12s %12s %12s  %s\n", "ID", "SERVER",
-               "TRIGGER", "START", "DURATION", "STATUS", "FILES c/u/d/f", "WIRE", "LITERAL",
-               "COPIED", "ERROR");
-    if (!h->a->json) {
-        run_text(r, start);
-        return h->a->events ? ds_run_events(h->cat, r->id, print_event, h) : 0;
-    }
-    ds_json_obj_begin(&h->j);
-    run_json(h, r, start, end);
-    if (h->a->events) {
-        ds_json_key(&h->j, "events");
-        ds_json_arr_begin(&h->j);
-        rc = ds_run_events(h->cat, r->id, print_event, h);
-        ds_json_arr_end(&h->j);
-    }
-    ds_json_obj_end(&h->j);
-    return rc;
+    if (h->nruns++ == 0)
+        header();
+    run_text(r, start);
+    return h->a->events ? ds_run_events(h->cat, r->id, print_event, h) : 0;
 }
 
 /* Lists the runs; an absent catalog is an empty history. state: for the
@@ -190,10 +128,6 @@ static int list(const char *path, const char *state, const struct history_args *
     char err[1024];
     int rc = 0;
 
-    if (a->json) {
-        ds_json_init(&h.j, stdout);
-        ds_json_arr_begin(&h.j);
-    }
     if (access(path, F_OK) == 0) {
         rc = ds_catalog_open(path, &h.cat, err, sizeof(err));
         if (rc < 0) {
@@ -201,21 +135,140 @@ static int list(const char *path, const char *state, const struct history_args *
             return rc;
         }
         cli_catalog_warn(h.cat, state);
+    }
+    if (a->json) { /* the daemon's GET /v1/history writes the same */
+        ds_json_init(&h.j, stdout);
+        rc = ds_history_json(&h.j, h.cat, a->servers, a->nservers, a->limit, a->events);
+        ds_json_end(&h.j);
+    } else if (h.cat != NULL) {
         rc = ds_run_list(h.cat, a->nservers == 1 ? a->servers[0] : NULL,
                          a->nservers == 1 ? a->limit : 0, print_run, &h);
         if (rc > 0)
             rc = 0; /* the limit stopped it */
-        if (rc < 0)
-            cli_err("history: reading %s failed: %s", path, ds_strerror(rc));
     }
-    if (a->json) {
-        ds_json_arr_end(&h.j);
-        ds_json_end(&h.j);
-    } else if (h.nruns == 0 && rc == 0) {
+    if (rc < 0)
+        cli_err("history: reading %s failed: %s", path, ds_strerror(rc));
+    else if (!a->json && h.nruns == 0)
         printf("no runs recorded%s%s\n", a->nservers == 1 ? " for server " : "",
                a->nservers == 1 ? cli_esc(a->servers[0]) : "");
-    }
     ds_catalog_free(h.cat);
+    return rc;
+}
+
+/* ---- through a running daemon (GET /v1/history) ---- */
+
+static uint64_t unum(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+static int64_t inum(const json_t *o, const char *key)
+{
+    return (int64_t)json_integer_value(json_object_get(o, key));
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static ds_log_level_t level_of(const char *s)
+{
+    for (int l = 0; s != NULL && l < 4; l++)
+        if (strcmp(s, ds_log_level_name((ds_log_level_t)l)) == 0)
+            return (ds_log_level_t)l;
+    return (ds_log_level_t)-1;
+}
+
+static void event_of(const json_t *e)
+{
+    ds_event_info_t ei = {0};
+
+    ei.id = inum(e, "id");
+    ei.kind = jstr(e, "kind");
+    ei.ev.at = inum(e, "at_unix");
+    ei.ev.level = level_of(jstr(e, "level"));
+    ei.ev.path = jstr(e, "path");
+    ei.ev.outcome = jstr(e, "outcome");
+    ei.ev.message = jstr(e, "message");
+    ei.ev.bytes_literal = unum(e, "bytes_literal");
+    ei.ev.bytes_copied = unum(e, "bytes_copied");
+    ei.ev.bytes_wire = unum(e, "bytes_wire");
+    event_text(&ei, jstr(e, "at"));
+}
+
+/* The text lines of the runs of a history --json document. */
+static void text_of(const json_t *runs)
+{
+    const json_t *r, *e;
+    size_t i, k;
+
+    json_array_foreach(runs, i, r)
+    {
+        ds_run_info_t ri = {0};
+
+        ri.id = inum(r, "id");
+        ri.server = jstr(r, "server");
+        ri.trigger = jstr(r, "trigger");
+        ri.started_at = inum(r, "started_at_unix");
+        ri.ended_at = json_is_integer(json_object_get(r, "duration_s"))
+                          ? ri.started_at + inum(r, "duration_s")
+                          : 0;
+        ri.status = jstr(r, "status");
+        ri.kind = jstr(r, "kind");
+        ri.error = jstr(r, "error");
+        ri.totals.files_created = unum(r, "files_created");
+        ri.totals.files_updated = unum(r, "files_updated");
+        ri.totals.files_deleted = unum(r, "files_deleted");
+        ri.totals.files_failed = unum(r, "files_failed");
+        ri.totals.bytes_wire = unum(r, "bytes_wire");
+        ri.totals.bytes_literal = unum(r, "bytes_literal");
+        ri.totals.bytes_copied = unum(r, "bytes_copied");
+        if (i == 0)
+            header();
+        run_text(&ri, jstr(r, "started_at"));
+        json_array_foreach(json_object_get(r, "events"), k, e) event_of(e);
+    }
+}
+
+/* history through the daemon: the same lines and JSON. */
+static int list_daemon(const ds_config_t *cfg, const struct history_args *a)
+{
+    char path[8192], *raw = NULL;
+    json_t *reply = NULL;
+    size_t k = (size_t)snprintf(path, sizeof(path), "/v1/history?limit=%lld&events=%d",
+                                (long long)a->limit, a->events ? 1 : 0);
+    long status;
+    int rc = 0;
+
+    for (size_t i = 0; i < a->nservers && k < sizeof(path); i++) {
+        char *e = cli_daemon_escape(a->servers[i]);
+
+        k += (size_t)snprintf(path + k, sizeof(path) - k, "%s%s",
+                              i ? "%2C" : "&servers=", e ? e : "");
+        free(e);
+    }
+    if (k >= sizeof(path)) {
+        cli_err("history: too many servers for one request to the daemon");
+        return -1;
+    }
+    status = cli_daemon_get_raw(cfg, path, &reply, &raw);
+    if (status != 200 || !json_is_array(reply)) {
+        if (status != 0)
+            cli_err("history: %s", cli_esc(cli_daemon_error(reply, status)));
+        rc = -1;
+    } else if (a->json) {
+        fputs(raw, stdout);
+    } else if (json_array_size(reply) == 0) {
+        printf("no runs recorded%s%s\n", a->nservers == 1 ? " for server " : "",
+               a->nservers == 1 ? cli_esc(a->servers[0]) : "");
+    } else {
+        text_of(reply);
+    }
+    json_decref(reply);
+    free(raw);
     return rc;
 }
 
@@ -275,7 +328,10 @@ int cmd_history(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_USAGE;
         goto out;
     }
-    rc = list(path, cfg->state, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (cli_daemon_up(cfg))
+        rc = list_daemon(cfg, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    else
+        rc = list(path, cfg->state, &a) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
     free(a.servers);
     free(srv);

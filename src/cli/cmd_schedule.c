@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "daemon_client.h"
 #include "distsync/config.h"
 #include "distsync/error.h"
 #include "distsync/schedule.h"
@@ -105,6 +106,58 @@ static int load_cfg_schedule(const ds_config_t *cfg, const ds_schedule_cfg_t *sc
     return 0;
 }
 
+/* The fires as text lines (prefix: the schedule's name, or NULL). */
+static void print_fires(const json_t *arr, const char *prefix)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(arr, i, v)
+    {
+        if (prefix != NULL)
+            printf("%s %s\n", prefix, json_string_value(v));
+        else
+            printf("%s\n", json_string_value(v));
+    }
+}
+
+/* The preview of the running daemon's schedules (GET
+ * /v1/schedules[/NAME]/preview): what it will fire, also when the file
+ * changed since it last loaded it. Prints what preview_config prints. */
+static int preview_daemon(const ds_config_t *cfg, const struct opts *o)
+{
+    char path[512], from[64], *esc = o->name ? cli_daemon_escape(o->name) : NULL, *text;
+    time_t t = (time_t)o->from;
+    json_t *reply = NULL, *v;
+    struct tm tm;
+    const char *key;
+    long status;
+    int rc = CLI_EXIT_OK;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(from, sizeof(from), "1970-01-01T00:00:00Z");
+    snprintf(path, sizeof(path), "/v1/schedules%s%s/preview?count=%ld&from=%s", esc ? "/" : "",
+             esc ? esc : "", o->count, from);
+    free(esc);
+    status = cli_daemon_call(cfg, "GET", path, NULL, &reply);
+    if (status != 200 || reply == NULL) {
+        if (status != 0)
+            cli_err("%s", cli_esc(cli_daemon_error(reply, status)));
+        rc = status == 404 || status == 400 ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    } else if (o->json) {
+        text = json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        if (text != NULL)
+            printf("%s\n", text);
+        free(text);
+    } else if (o->name != NULL) {
+        print_fires(reply, NULL);
+    } else {
+        json_object_foreach(reply, key, v) print_fires(v, key);
+    }
+    json_decref(reply);
+    return rc;
+}
+
 static int preview_config(struct cli *cli, const struct opts *o)
 {
     ds_config_t *cfg = NULL;
@@ -113,6 +166,10 @@ static int preview_config(struct cli *cli, const struct opts *o)
 
     if (rc != 0)
         return rc;
+    if (cli_daemon_up(cfg)) {
+        rc = preview_daemon(cfg, o);
+        goto out;
+    }
     if (o->name != NULL && ds_config_schedule(cfg, o->name) == NULL) {
         cli_err("%s: no schedule named '%s'", cfg->path, o->name);
         rc = CLI_EXIT_USAGE;

@@ -21,6 +21,7 @@
 #include "distsync/report.h"
 #include "distsync/zpatch.h"
 #include "board.h"
+#include "daemon_client.h"
 #include "progress.h"
 #include "sync_cli.h"
 
@@ -89,7 +90,7 @@ static const char *status_word(const ds_sync_result_t *r)
                                  : "FAILED";
 }
 
-static void summary(const char *name, const ds_sync_result_t *r)
+void sync_cli_summary(const char *name, const ds_sync_result_t *r)
 {
     char w[32], l[32], c[32], d[32];
 
@@ -118,7 +119,7 @@ static void on_done(void *ctx, size_t i, const ds_sync_result_t *r)
     if (!ui->stream || ui->printed == NULL || (r->rc == DS_ELEASE && ui->wait))
         return;
     board_clear(&ui->board);
-    summary(ui->srv[k]->name, r);
+    sync_cli_summary(ui->srv[k]->name, r);
     fflush(stdout);
     ui->printed[k] = 1;
 }
@@ -260,7 +261,7 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
         else if (j)
             ds_report_result_json(j, srv[i]->name, r);
         else if (ui->printed == NULL || !ui->printed[i])
-            summary(srv[i]->name, r); /* not yet printed as it ended */
+            sync_cli_summary(srv[i]->name, r); /* not yet printed as it ended */
         fflush(stdout);
         ds_sync_result_clear(r);
     }
@@ -286,6 +287,30 @@ static int open_engine(ds_sync_t *sy, const ds_config_t *cfg, struct sync_ui *ui
         cli_err("%s", err);
         return CLI_EXIT_FAIL;
     }
+    return 0;
+}
+
+/* -1 when a daemon runs and takes this sync (the options it takes: the
+ * servers, --class, --json; --no-scan, as the daemon scans as it is
+ * configured to); 0 to sync here (no daemon, or an option only a
+ * standalone sync has: the servers' leases still keep one writer). */
+static int through_daemon(struct cli *cli, const ds_config_t *cfg, const struct sync_args *a,
+                          int level, int wait)
+{
+    const char *only_here = a->dry     ? "--dry-run"
+                            : a->force ? "--force"
+                            : level    ? (a->fast ? "--fast" : "--delta-level")
+                            : wait     ? "--wait"
+                                       : NULL;
+
+    if (!cli_daemon_up(cfg))
+        return 0;
+    if (only_here == NULL)
+        return -1;
+    if (!cli->quiet && !a->dry)
+        cli_err("sync: %s: syncing here, not through the running daemon (the servers' leases "
+                "keep one writer at a time)",
+                only_here);
     return 0;
 }
 
@@ -329,6 +354,12 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
+    if (rc == 0 && (rc = through_daemon(cli, cfg, &a, level, wait)) != 0) {
+        /* a running daemon does the run: never two writers at once */
+        rc =
+            rc < 0 ? sync_cli_daemon(cli, cfg, srv, n, cli_select_classes(&sel, &only), a.json) : 0;
+        goto out;
+    }
     board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json && !a.dry, progress_now());
     if (rc == 0)
         rc = sync_cli_open_level(cfg, on_progress, &ui, a.force, NULL, level, &sy);

@@ -14,6 +14,7 @@
 
 #include "distsync/scan.h"
 #include "distsync/verify.h"
+#include "board.h"
 #include "progress.h"
 #include "sync_cli.h"
 
@@ -25,24 +26,14 @@ struct verify_args {
 };
 
 struct verify_ui {
-    struct progress pr;
-    int enabled;
-    const char *server;
+    struct board board; /* one line per server verifying */
 };
 
 static void on_progress(void *ctx, const ds_sync_progress_t *p)
 {
     struct verify_ui *ui = ctx;
 
-    if (!ui->enabled)
-        return;
-    if (ui->server != p->server) {
-        progress_clear(&ui->pr);
-        progress_init(&ui->pr, stderr, 1, p->server, progress_now());
-        ui->server = p->server;
-    }
-    progress_update(&ui->pr, progress_now(), p->files_done, "files", p->bytes_done, p->bytes_total,
-                    0);
+    board_update(&ui->board, p, progress_now(), 0);
 }
 
 static const char *vstatus(const ds_verify_result_t *v)
@@ -159,8 +150,7 @@ static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_res
         ran = 1;
         status = after.rc == 0 && !ds_verify_found(&after) ? CLI_EXIT_DRIFT : CLI_EXIT_SERVER;
     }
-    progress_clear(&ui->pr);
-    ui->server = NULL;
+    board_clear(&ui->board);
     if (j != NULL) {
         print_json(j, srv->name, v, &r, ran ? &after : NULL);
     } else {
@@ -179,25 +169,20 @@ static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_res
     return status;
 }
 
-/* Verifies (and repairs) one server; returns its exit status. */
-static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, const struct verify_args *a,
-               struct verify_ui *ui, ds_json_t *j)
+/* Reports (and repairs) one verified server; returns its exit status. */
+static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_verify_result_t *v,
+               const struct verify_args *a, struct verify_ui *ui, ds_json_t *j)
 {
-    ds_verify_result_t v;
-    int status;
+    int status = v->rc < 0 ? CLI_EXIT_SERVER : ds_verify_found(v) ? CLI_EXIT_DRIFT : CLI_EXIT_OK;
 
-    ds_sync_verify(sy, srv, &v);
-    progress_clear(&ui->pr);
-    ui->server = NULL;
-    status = v.rc < 0 ? CLI_EXIT_SERVER : ds_verify_found(&v) ? CLI_EXIT_DRIFT : CLI_EXIT_OK;
+    board_clear(&ui->board);
     if (status == CLI_EXIT_DRIFT && a->repair && !ds_sync_cancelled(sy))
-        status = repair(sy, srv, &v, ui, j);
+        status = repair(sy, srv, v, ui, j);
     else if (j != NULL)
-        print_json(j, srv->name, &v, NULL, NULL);
+        print_json(j, srv->name, v, NULL, NULL);
     else
-        print_text(srv->name, &v);
+        print_text(srv->name, v);
     fflush(stdout);
-    ds_verify_result_clear(&v);
     return status;
 }
 
@@ -214,6 +199,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;
     ds_sync_t *sy = NULL;
+    ds_verify_result_t *vs = NULL;
     ds_strlist_t only;
     ds_json_t j;
     size_t n = 0;
@@ -226,8 +212,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve("verify", cfg, &sel, 0, &srv, &n);
-    ui.enabled = cli->tty && !cli->quiet && !a.json;
-    progress_init(&ui.pr, stderr, 0, "verify", progress_now());
+    board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json, progress_now());
     if (rc == 0)
         rc = sync_cli_open(cfg, on_progress, &ui, 0, cli_select_classes(&sel, &only), &sy);
     if (rc == 0 && a.repair) /* the repair syncs: from an up-to-date catalog */
@@ -241,12 +226,22 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
         ds_json_key(&j, "servers");
         ds_json_arr_begin(&j);
     }
-    for (size_t i = 0; i < n && !ds_sync_cancelled(sy); i++) {
-        int st = one(sy, srv[i], &a, &ui, a.json ? &j : NULL);
+    /* every server at once (up to max_servers), then each one's report
+     * and repair in the order named */
+    vs = calloc(n + 1, sizeof(*vs));
+    if (vs == NULL) {
+        cli_err("verify: out of memory");
+        worst = CLI_EXIT_FAIL;
+    } else {
+        (void)ds_sync_verify_all(sy, srv, n, vs); /* each result says how it went */
+    }
+    for (size_t i = 0; vs != NULL && i < n; i++) {
+        int st = one(sy, srv[i], &vs[i], &a, &ui, a.json ? &j : NULL);
 
         /* a failure outranks drift: both are reported per server */
         if (st == CLI_EXIT_SERVER || worst == CLI_EXIT_OK)
             worst = st;
+        ds_verify_result_clear(&vs[i]);
     }
     if (a.json) {
         ds_json_arr_end(&j);
@@ -258,6 +253,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
         cli_err("drift found: files on a server differ from what distsync put there "
                 "(distsync verify --repair rewrites them)");
 out:
+    free(vs);
+    board_free(&ui.board);
     sync_cli_cancel_target(NULL);
     ds_sync_close(sy);
     free(srv);

@@ -55,6 +55,12 @@ static const struct help_opt o_freeze[] = {
     O_END,
 };
 static const struct help_opt o_thaw[] = {O_SITE, O_ALL, O_HELP, O_END};
+static const struct help_opt o_runs[] = {
+    {"json", 0, NULL, "the daemon's JSON ({\"runs\": [...]}, as GET /v1/runs?live=1)"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_cancel[] = {O_HELP, O_END};
 static const struct help_opt o_daemon[] = {
     {"no-scan", 0, NULL, "do not scan the store before each run"},
     O_HELP,
@@ -258,7 +264,8 @@ const struct help_cmd help_cmds[] = {
      o_status, 0},
     {"verify", "SERVER... | --site S | --all [--class C] [--repair] [--json]",
      "hash every file on servers",
-     "The receiver hashes every file of the server's manifest and the console compares. Exit 3 "
+     "The receiver hashes every file of the server's manifest and the console compares; the "
+     "servers are verified at once, up to max_servers. Exit 3 "
      "when drifted, missing or unreadable files were found, 4 when a server could not be "
      "verified or repair failed.",
      o_verify, 0},
@@ -271,8 +278,20 @@ const struct help_cmd help_cmds[] = {
      "window is skipped and recorded. SIGHUP reloads the configuration (a broken file is logged "
      "with file:line and the old one stays); SIGTERM or SIGINT stops cleanly (the running fire "
      "is recorded interrupted and caught up at the next start). Logs to stderr, with systemd's "
-     "<N> priority prefix when JOURNAL_STREAM is set. Exit 0 after a clean stop.",
+     "<N> priority prefix when JOURNAL_STREAM is set. It serves the HTTP API on "
+     "STATE/distsync.sock (and on [console] listen = with a bearer token), which sync, freeze, "
+     "thaw, history, schedule next, runs and cancel use while it runs. Exit 0 after a clean stop.",
      o_daemon, 0},
+    {"runs", "[--json]", "the daemon's live runs",
+     "Lists the running daemon's queued and running runs with their progress: bytes done of "
+     "the total, bytes on the wire, the rate and the ETA, per server. With no daemon running "
+     "there are none.",
+     o_runs, 0},
+    {"cancel", "RUN", "cancel a daemon run",
+     "Cancels the daemon's run RUN (an id from distsync runs): a queued run at once, a running "
+     "one winds down (files in flight aborted, leases released) and is recorded cancelled. "
+     "Exit 1 when no daemon runs or there is no such live run.",
+     o_cancel, 0},
     {"freeze", "SERVER... | --site S [--until TIME] [--reason TEXT]", "stop all writes to servers",
      "Freezes the servers (for migrations and server upgrades) until thawed or until TIME: "
      "every run (sync, the daemon's schedules) skips a frozen server and says so; status lists "

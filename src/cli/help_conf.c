@@ -52,6 +52,19 @@ const struct help_key help_keys[] = {
     {"console", "catch_up", "DURATION",
      "distsync daemon: how old a fire missed while the daemon was down may be and still run "
      "once at its start (90m, 24h, 2d; 0: never; default 24h)"},
+    {"console", "listen", "ADDRESS:PORT",
+     "distsync daemon: also serve the HTTP API over TCP (127.0.0.1:8750, [::1]:8750); every "
+     "request needs the bearer token of api_token_file (default: the Unix socket "
+     "STATE/distsync.sock only)"},
+    {"console", "api_token_file", "PATH",
+     "the file holding the API's bearer token for listen (first line; mode 0600: the daemon "
+     "refuses a token group or others can read)"},
+    {"console", "api_tls_cert", "PATH",
+     "TLS on the listen = listener: its PEM certificate chain (with api_tls_key; TLS 1.2 or "
+     "newer; default: plain HTTP)"},
+    {"console", "api_tls_key", "PATH",
+     "the PEM private key of api_tls_cert (mode 0600: the daemon refuses a key group or "
+     "others can read)"},
     {"site", "max_servers", "N",
      "how many of the site's servers sync in parallel (1 to 1024, default 4)"},
     {"server", "max_files", "N",

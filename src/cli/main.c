@@ -40,6 +40,8 @@ static const struct command commands[] = {
     {"backup", cmd_backup},
     {"restore", cmd_restore},
     {"import-manifest", cmd_import_manifest},
+    {"runs", cmd_runs},
+    {"cancel", cmd_cancel},
     {"smb-worker", cmd_smb_worker}, /* hidden: spawned by sync for each smb:// server */
 };
 

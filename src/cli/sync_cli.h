@@ -28,6 +28,15 @@ int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
  * why the scan failed. */
 int sync_cli_prepare(struct cli *cli, const ds_config_t *cfg, ds_sync_t *sy, int no_scan);
 
+/* Prints a server's result line ("sync NAME: ok, N files ..."). */
+void sync_cli_summary(const char *name, const ds_sync_result_t *r);
+
+/* sync_daemon.c: the servers synced by the running daemon (a run-now it
+ * queues behind its running run), followed until it ends, printed as a
+ * standalone sync prints them. Returns the exit status. */
+int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
+                    const ds_strlist_t *only, int json);
+
 /* Prints the held-deletions line of a plan (nothing when none). */
 void sync_cli_print_guard(const char *server, const ds_plan_t *p);
 

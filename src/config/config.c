@@ -220,6 +220,16 @@ static int check_console(ds_config_t *cfg, const struct ds__config_lines *l,
     if (cfg->store == NULL || cfg->state == NULL)
         return ds__config_fail(e, l->console, "console", NULL, "missing required key '%s'",
                                cfg->store == NULL ? "store" : "state");
+    if (cfg->listen != NULL && cfg->api_token_file == NULL)
+        return ds__config_fail(e, cfg->listen_line, "console", "listen",
+                               "the TCP listener needs a bearer token: add api_token_file = "
+                               "(a file of mode 0600 holding the token)");
+    if ((cfg->api_tls_cert == NULL) != (cfg->api_tls_key == NULL) ||
+        (cfg->api_tls_cert != NULL && cfg->listen == NULL))
+        return ds__config_fail(e, cfg->api_tls_line, "console",
+                               cfg->api_tls_cert ? "api_tls_cert" : "api_tls_key",
+                               cfg->listen == NULL ? "TLS is for the TCP listener: set listen = too"
+                                                   : "give both api_tls_cert and api_tls_key");
     if (cfg->classes.n == 0) {
         rc = ds__config_split(DEFAULT_CLASSES, &cfg->classes, msg, sizeof(msg));
         if (rc < 0)
@@ -553,6 +563,10 @@ void ds_config_free(ds_config_t *cfg)
     free(cfg->path);
     free(cfg->store);
     free(cfg->state);
+    free(cfg->listen);
+    free(cfg->api_token_file);
+    free(cfg->api_tls_cert);
+    free(cfg->api_tls_key);
     free(cfg);
 }
 

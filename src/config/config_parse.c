@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include <ini.h>
 
@@ -450,6 +451,73 @@ static int k_catch_up(struct parser *p, const char *key, const char *v)
     return 0;
 }
 
+/* listen = 127.0.0.1:8750 or [::1]:8750: an address and a port. */
+static int k_listen(struct parser *p, const char *key, const char *v)
+{
+    char host[64], buf[80], bin[16];
+    const char *colon = strrchr(v, ':'), *orig = v;
+    unsigned long port = 0;
+    char *end = NULL;
+    size_t hl;
+
+    if (colon != NULL) {
+        errno = 0;
+        port = isdigit((unsigned char)colon[1]) ? strtoul(colon + 1, &end, 10) : 0;
+    }
+    hl = colon ? (size_t)(colon - v) : 0;
+    if (hl > 2 && v[0] == '[' && v[hl - 1] == ']') { /* [::1]:8750 */
+        v++;
+        hl -= 2;
+    }
+    if (colon == NULL || port < 1 || port > 65535 || errno == ERANGE || *end != '\0' || hl == 0 ||
+        hl >= sizeof(host))
+        return fail(p, key, "expected ADDRESS:PORT such as 127.0.0.1:8750, got '%s'",
+                    shown(v, buf, sizeof(buf)));
+    memcpy(host, v, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)
+        return fail(p, key, "'%s' is not an IPv4 or IPv6 address (names are not resolved)",
+                    shown(host, buf, sizeof(buf)));
+    free(p->cfg->listen);
+    p->cfg->listen = strdup(orig);
+    p->cfg->listen_line = p->line;
+    return p->cfg->listen ? 0 : DS_ENOMEM;
+}
+
+/* A file path key of the API (token, TLS certificate and key). */
+static int set_api_file(struct parser *p, const char *key, const char *v, const char *what,
+                        char **dst, int *line)
+{
+    if (*v == '\0')
+        return fail(p, key, "empty value (expected %s)", what);
+    free(*dst);
+    *dst = abs_path(p->base_dir, v);
+    if (*dst == NULL)
+        return errno == ENOMEM ? DS_ENOMEM : fail(p, key, "cannot resolve '%s'", v);
+    *line = p->line;
+    return 0;
+}
+
+/* api_token_file = PATH: the bearer token of the TCP listener. */
+static int k_api_token_file(struct parser *p, const char *key, const char *v)
+{
+    return set_api_file(p, key, v, "a file holding the API token", &p->cfg->api_token_file,
+                        &p->cfg->api_token_file_line);
+}
+
+/* api_tls_cert = PATH, api_tls_key = PATH: TLS on the TCP listener. */
+static int k_api_tls_cert(struct parser *p, const char *key, const char *v)
+{
+    return set_api_file(p, key, v, "a PEM certificate chain", &p->cfg->api_tls_cert,
+                        &p->cfg->api_tls_line);
+}
+
+static int k_api_tls_key(struct parser *p, const char *key, const char *v)
+{
+    return set_api_file(p, key, v, "a PEM private key", &p->cfg->api_tls_key,
+                        &p->cfg->api_tls_line);
+}
+
 static int set_bandwidth(struct parser *p, const char *key, const char *v, ds_bw_cfg_t *dst)
 {
     char msg[384];
@@ -735,15 +803,28 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
 }
 
 static const struct keydef console_keys[] = {
-    {"store", k_store},           {"state", k_state},
-    {"classes", k_cclasses},      {"chunk_min", k_chunk_min},
-    {"chunk_avg", k_chunk_avg},   {"chunk_max", k_chunk_max},
-    {"scan_threads", k_threads},  {"max_delete", k_cmax_delete},
-    {"timeout", k_ctimeout},      {"lease_ttl", k_lease_ttl},
-    {"bandwidth", k_cbandwidth},  {"delta_level", k_delta_level},
-    {"precompute", k_precompute}, {"max_servers", k_cmax_servers},
-    {"retries", k_cretries},      {"retry_backoff", k_cretry_backoff},
-    {"catch_up", k_catch_up},     {NULL, NULL},
+    {"store", k_store},
+    {"state", k_state},
+    {"classes", k_cclasses},
+    {"chunk_min", k_chunk_min},
+    {"chunk_avg", k_chunk_avg},
+    {"chunk_max", k_chunk_max},
+    {"scan_threads", k_threads},
+    {"max_delete", k_cmax_delete},
+    {"timeout", k_ctimeout},
+    {"lease_ttl", k_lease_ttl},
+    {"bandwidth", k_cbandwidth},
+    {"delta_level", k_delta_level},
+    {"precompute", k_precompute},
+    {"max_servers", k_cmax_servers},
+    {"retries", k_cretries},
+    {"retry_backoff", k_cretry_backoff},
+    {"catch_up", k_catch_up},
+    {"listen", k_listen},
+    {"api_token_file", k_api_token_file},
+    {"api_tls_cert", k_api_tls_cert},
+    {"api_tls_key", k_api_tls_key},
+    {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
     {"bandwidth", k_site_bandwidth},

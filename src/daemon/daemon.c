@@ -116,6 +116,9 @@ int ds_daemon_new(const ds_daemon_opts_t *o, ds_daemon_t **out, char *err, size_
         d->o.test_speed = 1;
     d->mono0 = mono_ms();
     d->cfg = o->sync->o.cfg;
+    /* the runs' progress (GET /v1/runs) */
+    d->o.sync->o.progress = ds__drun_progress;
+    d->o.sync->o.progress_ctx = d;
     eo.reload_ctx = d;
     rc = scheds_load(d->cfg, ds_daemon_now(d), &d->v, err, errlen);
     if (rc == 0) {
@@ -134,7 +137,9 @@ void ds_daemon_free(ds_daemon_t *d)
 {
     if (d == NULL)
         return;
+    ds__api_stop(d);
     ds_engine_free(d->eng);
+    ds__druns_free(d);
     scheds_free(d->v, d->n);
     scheds_free(d->next_v, d->next_n);
     free(d);
@@ -160,7 +165,11 @@ static void sleep_until(ds_daemon_t *d, int64_t at)
         s = DS_DAEMON_RECHECK_S;
     if (s < 0)
         s = 0;
+    if (ds__drun_queued(d) != NULL)
+        return; /* a run-now came in since the check */
+    d->waiting = 1;
     ds_engine_wait(d->eng, (uint64_t)((double)s * 1000 / d->o.test_speed) + 1);
+    d->waiting = 0;
 }
 
 /* One pass over the schedules: runs what is due, returns the next fire. */
@@ -201,15 +210,28 @@ static int64_t tick(ds_daemon_t *d, int *rc)
 
 int ds_daemon_run(ds_daemon_t *d)
 {
-    int rc = ds__daemon_catch_up(d);
+    char err[1024];
+    int rc = ds__api_start(d, err, sizeof(err));
 
+    if (rc < 0) {
+        ds_log(DS_LOG_ERROR, "daemon: %s", err);
+        return rc;
+    }
+    rc = ds__daemon_catch_up(d);
     ds_log(DS_LOG_INFO, "daemon: %zu schedule%s from %s", d->n, d->n == 1 ? "" : "s", d->cfg->path);
     while (rc == 0 && !d->stop) {
         int64_t next = tick(d, &rc);
+        struct drun *r = ds__drun_queued(d);
 
-        if (rc == 0 && !d->stop)
+        /* run-nows wait for the schedules' due fires, then go one at a
+         * time: one batch at a time never writes a server twice at once */
+        if (rc == 0 && !d->stop && r != NULL)
+            rc = ds__daemon_run_now(d, r);
+        else if (rc == 0 && !d->stop)
             sleep_until(d, next);
     }
+    for (struct drun *r; (r = ds__drun_queued(d)) != NULL;)
+        ds__drun_end(d, r, "interrupted", "the daemon was stopped before the run");
     ds_log(DS_LOG_INFO, "daemon: stopped");
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "daemon_int.h"
 #include "distsync/events.h"
 #include "distsync/log.h"
+#include "distsync/report.h"
 #include "distsync/scan.h"
 
 /* "NAME@2026-03-29T02:00Z": the run id on every log line of one fire. */
@@ -129,92 +130,191 @@ static const char *word(const ds_sync_result_t *r)
                                  : "failed";
 }
 
-/* The engine batch; logs one line per server. Returns the outcome word and
- * the first failure in reason. */
-static const char *batch(ds_daemon_t *d, const struct dsched *sc, const char *id, char *reason,
-                         size_t rlen)
+/* One server's line and its share of the outcome. */
+static const char *server_done(const char *id, const ds_server_cfg_t *srv,
+                               const ds_sync_result_t *r, const char *outcome, char *reason,
+                               size_t rlen)
 {
-    const ds_server_cfg_t **srv = NULL;
-    size_t n = targets(d->cfg, sc->cfg, &srv);
+    ds_log(r->rc == 0            ? DS_LOG_INFO
+           : r->rc == DS_EFROZEN ? DS_LOG_WARN
+                                 : DS_LOG_ERROR,
+           "run %s server %s: %s, %llu new, %llu updated, %llu deleted, %llu bytes on the "
+           "wire%s%s",
+           id, srv->name, word(r), (unsigned long long)r->created,
+           (unsigned long long)(r->updated + r->adopted), (unsigned long long)r->deleted,
+           (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
+    if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
+        return "interrupted";
+    if (r->rc < 0 && r->rc != -ECANCELED && r->rc != DS_EFROZEN && strcmp(outcome, "failed") != 0) {
+        snprintf(reason, rlen, "%s", r->error);
+        return "failed";
+    }
+    return outcome;
+}
+
+/* The engine batch of run r over srv[0, n) (trigger and classes for the
+ * catalog); logs one line per server. Returns the outcome word and the
+ * first failure in reason. */
+static const char *batch(ds_daemon_t *d, struct drun *r, const ds_server_cfg_t **srv, size_t n,
+                         const ds_strlist_t *classes, char *reason, size_t rlen)
+{
     ds_sync_result_t *res = calloc(n + 1, sizeof(*res));
+    ds_delta_cache_stats_t before, after;
     const char *outcome = "ok";
 
-    if (srv == NULL || res == NULL) {
+    if (res == NULL) {
         snprintf(reason, rlen, "out of memory");
-        outcome = "failed";
-        goto out;
+        return "failed";
     }
-    ds_engine_set_batch(d->eng, "schedule", &sc->cfg->classes, sc->cfg->classes.n > 0);
-    ds_log(DS_LOG_INFO, "run %s: syncing %zu server%s", id, n, n == 1 ? "" : "s");
+    r->state = "running";
+    r->started_at = ds_daemon_now(d);
+    r->mono_start_ms = ds__daemon_mono_ms();
+    d->cur = r;
+    ds_engine_set_batch(d->eng, strncmp(r->trigger, "schedule", 8) == 0 ? "schedule" : "manual",
+                        classes, classes->n > 0);
+    ds_log(DS_LOG_INFO, "run %s: syncing %zu server%s", r->id, n, n == 1 ? "" : "s");
+    ds_sync_delta_stats(d->o.sync, &before);
     ds_engine_run(d->eng, srv, n, DS_SYNC_RUN, res);
+    ds_sync_delta_stats(d->o.sync, &after);
+    r->deltas_computed = after.computes - before.computes;
+    r->deltas_cached = after.hits - before.hits;
+    r->deltas_relevelled = after.relevelled - before.relevelled;
     for (size_t i = 0; i < n; i++) {
-        const ds_sync_result_t *r = &res[i];
-
-        ds_log(r->rc == 0            ? DS_LOG_INFO
-               : r->rc == DS_EFROZEN ? DS_LOG_WARN
-                                     : DS_LOG_ERROR,
-               "run %s server %s: %s, %llu new, %llu updated, %llu deleted, %llu bytes on the "
-               "wire%s%s",
-               id, srv[i]->name, word(r), (unsigned long long)r->created,
-               (unsigned long long)(r->updated + r->adopted), (unsigned long long)r->deleted,
-               (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
-        if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
-            outcome = "interrupted";
-        else if (r->rc < 0 && r->rc != -ECANCELED && r->rc != DS_EFROZEN &&
-                 strcmp(outcome, "failed") != 0) {
-            outcome = "failed";
-            snprintf(reason, rlen, "%s", r->error);
-        }
+        outcome = server_done(r->id, srv[i], &res[i], outcome, reason, rlen);
+        ds__drun_result(r, srv[i]->name, &res[i]);
         ds_sync_result_clear(&res[i]);
+    }
+    free(res);
+    if (r->cancel && !d->stop) {
+        ds_engine_uncancel(d->eng); /* the daemon goes on */
+        snprintf(reason, rlen, "cancelled through the API");
+        return "cancelled";
     }
     if (d->stop)
         outcome = "interrupted";
     if (strcmp(outcome, "interrupted") == 0)
         snprintf(reason, rlen, "the daemon was stopped during the run");
-out:
-    free(srv);
-    free(res);
     return outcome;
 }
 
+/* A run's record: the catalog's outcomes have no "cancelled" (a cancelled
+ * fire is recorded "failed", with the reason, so catch-up never runs it). */
+static const char *fire_outcome(const char *outcome)
+{
+    return strcmp(outcome, "cancelled") == 0 ? "failed" : outcome;
+}
+
+/* The names of srv[0, n), borrowed from them (NULL on ENOMEM). */
+static const char **names(const ds_server_cfg_t **srv, size_t n)
+{
+    const char **v = calloc(n + 1, sizeof(*v));
+
+    for (size_t i = 0; v != NULL && i < n; i++)
+        v[i] = srv[i]->name;
+    return v;
+}
+
+/* The scan, then the batch of r; ends r. Returns the outcome word with
+ * the reason, or NULL when the run is past sched's window after the scan
+ * (sched NULL: no window). */
+static const char *run_scanned(ds_daemon_t *d, struct drun *r, const ds_server_cfg_t **srv,
+                               size_t n, const ds_strlist_t *classes, const ds_schedule_t *sched,
+                               int64_t fire, char *reason, size_t rlen)
+{
+    const char *outcome;
+    int rc = d->o.no_scan ? 0 : scan(d, r->id);
+
+    if (rc == -ECANCELED || d->stop) {
+        snprintf(reason, rlen, "the daemon was stopped before the run");
+        outcome = "interrupted";
+    } else if (rc < 0) {
+        snprintf(reason, rlen, "the scan of the store failed: %s", ds_strerror(rc));
+        outcome = "failed";
+    } else if (sched != NULL && ds_daemon_now(d) > ds_schedule_window_end(sched, fire)) {
+        return NULL; /* a long scan */
+    } else {
+        outcome = batch(d, r, srv, n, classes, reason, rlen);
+        ds_log(strcmp(outcome, "ok") == 0 ? DS_LOG_INFO : DS_LOG_WARN, "run %s: %s%s%s", r->id,
+               outcome, reason[0] ? ": " : "", reason);
+        if (strcmp(outcome, "interrupted") != 0 && ds_sync_gc(d->o.sync, NULL) < 0)
+            ds_log(DS_LOG_WARN, "run %s: could not collect unreferenced retained versions", r->id);
+    }
+    ds__drun_end(d, r, outcome, reason[0] ? reason : NULL);
+    return outcome;
+}
+
+int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
+{
+    const ds_server_cfg_t **srv = calloc(r->n + 1, sizeof(*srv));
+    char reason[1024] = "";
+    size_t n = 0;
+
+    if (srv == NULL) {
+        ds__drun_end(d, r, "failed", "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const ds_server_cfg_t *s = ds_config_server(d->cfg, r->srv[i].name);
+
+        if (s != NULL)
+            srv[n++] = s;
+        else /* a reload took it out */
+            r->srv[i].result = "failed";
+    }
+    ds_log(DS_LOG_INFO, "run %s: run-now of %zu server%s", r->id, n, n == 1 ? "" : "s");
+    (void)run_scanned(d, r, srv, n, &r->classes, NULL, 0, reason, sizeof(reason));
+    free(srv);
+    return 0;
+}
+
 /* Skipped past its window: recorded with the reason. */
-static int skip_late(ds_daemon_t *d, const struct dsched *sc, const char *id, int64_t fire)
+static int skip_late(ds_daemon_t *d, const struct dsched *sc, struct drun *r, int64_t fire)
 {
     char reason[256];
 
     snprintf(reason, sizeof(reason),
              "not started by fire + window (window %s; %lld s after the fire time)",
              sc->cfg->window, (long long)(ds_daemon_now(d) - fire));
-    ds_log(DS_LOG_WARN, "run %s: skipped: %s", id, reason);
-    return record(d, id, sc, fire, "skipped", reason);
+    ds_log(DS_LOG_WARN, "run %s: skipped: %s", r->id, reason);
+    ds__drun_end(d, r, "skipped", reason);
+    return record(d, r->id, sc, fire, "skipped", reason);
 }
 
 int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_up)
 {
-    char id[256], reason[1024] = "";
+    char id[256], trig[320], reason[1024] = "";
+    const ds_server_cfg_t **srv = NULL;
+    const char **nm = NULL;
     const char *outcome;
+    struct drun *r = NULL;
+    size_t n;
     int rc;
 
     run_id(sc, fire, id, sizeof(id));
-    if (ds_daemon_now(d) > ds_schedule_window_end(sc->s, fire))
-        return skip_late(d, sc, id, fire);
+    snprintf(trig, sizeof(trig), "schedule %s", sc->cfg->name);
+    n = targets(d->cfg, sc->cfg, &srv);
+    nm = srv ? names(srv, n) : NULL;
+    r = nm ? ds__drun_add(d, id, trig, "running", nm, n) : NULL;
+    if (r == NULL) {
+        rc = record(d, id, sc, fire, "failed", "out of memory");
+        goto out;
+    }
+    if (ds_daemon_now(d) > ds_schedule_window_end(sc->s, fire)) {
+        rc = skip_late(d, sc, r, fire);
+        goto out;
+    }
     ds_log(DS_LOG_INFO, "run %s: %s", id,
            catch_up ? "catch-up of a fire missed while down" : "due");
-    rc = d->o.no_scan ? 0 : scan(d, id);
-    if (rc == -ECANCELED || d->stop)
-        return record(d, id, sc, fire, "interrupted", "the daemon was stopped before the run");
-    if (rc < 0) {
-        snprintf(reason, sizeof(reason), "the scan of the store failed: %s", ds_strerror(rc));
-        return record(d, id, sc, fire, "failed", reason);
+    outcome = run_scanned(d, r, srv, n, &sc->cfg->classes, sc->s, fire, reason, sizeof(reason));
+    if (outcome == NULL) { /* past its window after the scan */
+        rc = skip_late(d, sc, r, fire);
+        goto out;
     }
-    if (ds_daemon_now(d) > ds_schedule_window_end(sc->s, fire)) /* a long scan */
-        return skip_late(d, sc, id, fire);
-    outcome = batch(d, sc, id, reason, sizeof(reason));
-    ds_log(strcmp(outcome, "ok") == 0 ? DS_LOG_INFO : DS_LOG_WARN, "run %s: %s%s%s", id, outcome,
-           reason[0] ? ": " : "", reason);
-    if (strcmp(outcome, "interrupted") != 0 && ds_sync_gc(d->o.sync, NULL) < 0)
-        ds_log(DS_LOG_WARN, "run %s: could not collect unreferenced retained versions", id);
-    return record(d, id, sc, fire, outcome, reason[0] ? reason : NULL);
+    rc = record(d, id, sc, fire, fire_outcome(outcome), reason[0] ? reason : NULL);
+out:
+    free(nm);
+    free(srv);
+    return rc;
 }
 
 /* One schedule at start-up. A schedule with no record yet notes its latest

@@ -7,6 +7,7 @@
 #include "distsync/daemon.h"
 #include "distsync/engine.h"
 #include "distsync/schedule.h"
+#include "distsync/json.h"
 #include "sync/sync_int.h"
 
 struct dsched {
@@ -14,6 +15,39 @@ struct dsched {
     ds_schedule_t *s;
     int64_t after; /* fires at or before this are handled */
 };
+
+/* A server of a run, with its progress (the sync's progress callback)
+ * and, once it ended, its result (the fields ds_report_result_json
+ * writes; error NULL when none). */
+struct drun_srv {
+    char *name;
+    uint64_t files_done, files_total, bytes_done, bytes_total, bytes_wire;
+    int ended;
+    ds_sync_result_t *res; /* ended: the result without its plan, owned */
+    const char *result; /* NULL while not ended; else ds_report_result_status's word, or "frozen" */
+};
+
+/* A run the daemon knows of (GET /v1/runs): a schedule's fire or a
+ * run-now, queued, running, or one of the last DS_DAEMON_RUNS_KEPT ended. */
+struct drun {
+    char id[96];
+    char trigger[320]; /* "schedule NAME" or "manual" */
+    const char *state; /* queued running ok failed cancelled interrupted skipped */
+    char reason[1024]; /* why it failed, was skipped or cancelled ("" if none) */
+    int64_t queued_at, started_at, ended_at; /* daemon clock, 0: not yet */
+    int64_t mono_start_ms, mono_end_ms;      /* for the rate */
+    struct drun_srv *srv;
+    size_t n;
+    ds_strlist_t classes; /* run-now: these classes only (n 0: every class) */
+    int cancel;           /* POST /v1/runs/ID/cancel was called */
+    /* the delta cache's counters over the run (as sync --json's "deltas") */
+    uint64_t deltas_computed, deltas_cached, deltas_relevelled;
+};
+
+#define DS_DAEMON_RUNS_KEPT  50 /* ended runs GET /v1/runs lists */
+#define DS_DAEMON_RUNS_QUEUE 64 /* run-now requests waiting at most */
+
+struct ds_api;
 
 struct ds_daemon {
     ds_daemon_opts_t o;
@@ -26,7 +60,80 @@ struct ds_daemon {
     const ds_config_t *next_cfg;
     int64_t mono0; /* test clock origin (ms) */
     volatile sig_atomic_t stop;
+    /* runs: oldest first; cur is the running one (NULL between runs) */
+    struct drun **runs;
+    size_t nruns;
+    struct drun *cur;
+    unsigned seq; /* run-now ids */
+    int waiting;  /* in sleep_until: a run-now wakes it */
+    struct ds_api *api;
 };
+
+/* ---- runs (daemon_runs.c) ---- */
+
+/* A new run over the named servers (copied), appended to d's runs in
+ * state; NULL on ENOMEM. Ended runs past DS_DAEMON_RUNS_KEPT go. */
+struct drun *ds__drun_add(ds_daemon_t *d, const char *id, const char *trigger, const char *state,
+                          const char *const *servers, size_t n);
+/* The run with that id, or NULL. */
+struct drun *ds__drun_find(ds_daemon_t *d, const char *id);
+/* The oldest queued run, or NULL. */
+struct drun *ds__drun_queued(ds_daemon_t *d);
+/* How many runs are queued. */
+size_t ds__drun_nqueued(ds_daemon_t *d);
+/* Marks r ended with state and reason (may be NULL); r stays valid until
+ * the next run is added or ended. */
+void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char *reason);
+/* Server srv of r ended with res (copied without its plan). */
+void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res);
+/* The sync's progress callback: updates d->cur's server. */
+void ds__drun_progress(void *ctx, const ds_sync_progress_t *p);
+/* Writes r as one JSON object (progress totals, rate, ETA). */
+void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r);
+/* Frees every run. */
+void ds__druns_free(ds_daemon_t *d);
+/* Runs the oldest queued run-now: scan, batch, outcome. Returns 0 or a
+ * catalog error (daemon_fire.c). */
+int ds__daemon_run_now(ds_daemon_t *d, struct drun *r);
+/* A wall-clock instant as RFC 3339 UTC ("2026-03-29T02:00:00Z"). */
+void ds__daemon_iso(int64_t t, char *buf, size_t len);
+int64_t ds__daemon_mono_ms(void);
+
+/* ---- the HTTP API (daemon_api.c, api_routes.c) ---- */
+
+/* One request, as the HTTP server hands it over (borrowed). */
+struct api_req {
+    const char *method;
+    size_t method_len;
+    const char *path; /* with the query string */
+    size_t path_len;
+    const char *body;
+    size_t body_len;
+};
+
+/* The reply: a status and a JSON document (malloc'd, owned by the caller). */
+struct api_res {
+    int status;
+    char *body;
+    size_t len;
+    const char *allow; /* 405: the methods the path takes */
+};
+
+#define DS_API_BODY_MAX (64 * 1024) /* request bodies past this: 413 */
+
+/* Routes one authenticated request; never fails (errors are 4xx/5xx
+ * replies with {"error": "..."}). */
+void ds__api_route(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+
+/* Query parameter name of path's query string into buf (percent-decoded,
+ * NUL-terminated). Returns 1 when present, 0 when absent, -1 when too long
+ * or badly encoded. */
+int ds__api_query(const char *path, size_t path_len, const char *name, char *buf, size_t len);
+
+/* The listeners (daemon_api.c): the Unix socket, and TCP when configured.
+ * Returns 0 or < 0 with err naming the socket, key or file. */
+int ds__api_start(ds_daemon_t *d, char *err, size_t errlen);
+void ds__api_stop(ds_daemon_t *d);
 
 /* Runs (or skips, past its window) sc's fire; catch_up tells the logs why.
  * Records the outcome. Returns 0, or < 0 when it cannot be recorded. */

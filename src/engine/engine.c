@@ -54,7 +54,8 @@ struct ds_engine {
     ds_sched_t sched;
     int *site;
     unsigned *site_max;
-    struct slot **slots; /* per server: its slot while running */
+    struct slot **slots;      /* per server: its slot while running */
+    ds_verify_result_t *vres; /* a verify batch: per server (ds__engine_verify) */
     int in_batch;
     /* the next batches' trigger and classes (ds_engine_set_batch) */
     const char *trigger;
@@ -106,6 +107,10 @@ static void slot_wake(void *arg)
     slot_step(arg);
 }
 
+/* The run asked to be stepped soon (another run's job it waited for is
+ * back): on the next loop turn, not inside the step that asked. */
+static void slot_poke(void *arg);
+
 /* ---- per-run handles ---- */
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -123,6 +128,14 @@ static void on_timer(uv_timer_t *h)
 static void on_idle(uv_idle_t *h)
 {
     slot_step(h->data);
+}
+
+static void slot_poke(void *arg)
+{
+    struct slot *s = arg;
+
+    if (!s->ended)
+        uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -334,6 +347,9 @@ static int slot_start(ds_engine_t *e, size_t i)
     }
     ds__spawner_init(&s->spawner, &s->spawn_ctx, &e->loop, slot_wake, s);
     ds__run_set_spawner(s->run, &s->spawner);
+    ds__run_set_wake(s->run, slot_poke, s);
+    if (e->vres != NULL)
+        ds__run_set_verify(s->run, &e->vres[i]);
     uv_timer_init(&e->loop, &s->timer);
     uv_idle_init(&e->loop, &s->idle);
     s->timer.data = s->idle.data = s;
@@ -680,10 +696,70 @@ void ds_engine_cancel(ds_engine_t *e)
     uv_async_send(&e->async);
 }
 
+void ds_engine_wake(ds_engine_t *e)
+{
+    uv_async_send(&e->async); /* on_async ends a wait */
+}
+
+void ds_engine_uncancel(ds_engine_t *e)
+{
+    e->want_cancel = 0;
+    e->o.sync->cancel = 0;
+}
+
+struct uv_loop_s *ds_engine_loop(ds_engine_t *e)
+{
+    return &e->loop;
+}
+
 void ds_engine_reload(ds_engine_t *e)
 {
     e->want_reload = 1;
     uv_async_send(&e->async);
+}
+
+int ds__engine_verify(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n,
+                      ds_verify_result_t *vres)
+{
+    ds_sync_result_t *res = calloc(n + 1, sizeof(*res));
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        memset(&vres[i], 0, sizeof(vres[i]));
+    if (res == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            snprintf(vres[i].error, sizeof(vres[i].error), "server %s: out of memory",
+                     srv[i]->name);
+            vres[i].rc = DS_ENOMEM;
+        }
+        return DS_ENOMEM;
+    }
+    e->vres = vres;
+    (void)engine_run(e, srv, n, DS_SYNC_PLAN, res, 0); /* each result says how it went */
+    e->vres = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].rc < 0 && vres[i].rc == 0) { /* ended before its run did (cancel, memory) */
+            vres[i].rc = res[i].rc;
+            memcpy(vres[i].error, res[i].error, sizeof(vres[i].error));
+        }
+        if (vres[i].rc < 0 && rc == 0)
+            rc = vres[i].rc;
+        ds_sync_result_clear(&res[i]);
+    }
+    free(res);
+    return rc;
+}
+
+int ds__sync_engine(ds_sync_t *s, ds_engine_t **out, char *err, size_t errlen)
+{
+    ds_engine_opts_t eo = {.sync = s};
+    int rc;
+
+    if (s->engine == NULL && (rc = ds_engine_new(&eo, &s->engine, err, errlen)) < 0)
+        return rc;
+    s->engine_free = ds_engine_free;
+    *out = s->engine;
+    return 0;
 }
 
 /* sync.h: a batch of one on the ds_sync_t's own engine (plan, status,
@@ -691,7 +767,7 @@ void ds_engine_reload(ds_engine_t *e)
 int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode,
                    ds_sync_result_t *res)
 {
-    ds_engine_opts_t eo = {.sync = s};
+    ds_engine_t *e;
     char err[512];
     int rc;
 
@@ -701,11 +777,10 @@ int ds_sync_server(ds_sync_t *s, const ds_server_cfg_t *srv, ds_sync_mode_t mode
                  srv->name);
         return res->rc = -ECANCELED;
     }
-    if (s->engine == NULL && (rc = ds_engine_new(&eo, &s->engine, err, sizeof(err))) < 0) {
+    if ((rc = ds__sync_engine(s, &e, err, sizeof(err))) < 0) {
         snprintf(res->error, sizeof(res->error), "server %s: %s", srv->name, err);
         return res->rc = rc;
     }
-    s->engine_free = ds_engine_free;
     /* a batch of one; the snapshot is the ds_sync_t's (plan, status and
      * verify take one per process; ds_engine_run() takes one per batch) */
     engine_run(s->engine, &srv, 1, mode, res, 0);

@@ -13,7 +13,9 @@
 
 #include "distsync/ratelimit.h"
 #include "distsync/session.h"
+#include "distsync/engine.h"
 #include "distsync/transport.h"
+#include "distsync/verify.h"
 #include "sync/sync_run_int.h"
 #include "distsync/error.h"
 
@@ -94,5 +96,17 @@ struct ds_spawn_ctx {
  * living as long as the transports that use them). */
 void ds__spawner_init(ds_spawner_t *sp, struct ds_spawn_ctx *sc, uv_loop_t *loop,
                       void (*wake)(void *arg), void *arg);
+
+/* ---- verify and the ds_sync_t's own engine (engine.c) ---- */
+
+/* Verifies n servers as one batch on e (verify runs, sync_run_verify.c),
+ * at most the configured number at once; vres[i] (zeroed here) is
+ * srv[i]'s. Returns 0 when every server was verified (drift or not), else
+ * the first failed server's code. */
+DS_MUST_CHECK int ds__engine_verify(ds_engine_t *e, const ds_server_cfg_t *const *srv, size_t n,
+                                    ds_verify_result_t *vres);
+/* s's own engine (made on first use, freed by ds_sync_close): *out, or
+ * < 0 with a message in err. */
+DS_MUST_CHECK int ds__sync_engine(ds_sync_t *s, ds_engine_t **out, char *err, size_t errlen);
 
 #endif

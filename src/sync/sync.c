@@ -109,6 +109,7 @@ void ds_sync_close(ds_sync_t *s)
     free(s->by_content);
     ds__sync_memo_free(s);
     free(s->send_buf);
+    free(s->pf_fly);
     if (s->zcache != NULL) {
         uint64_t hits, misses;
 

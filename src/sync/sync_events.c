@@ -200,7 +200,7 @@ static int handle_result(struct ds_run *r, const ds_session_result_t *x)
 {
     switch (x->kind) {
     case DS_SRES_HASH:
-        return add_hash(r, x);
+        return r->vres ? ds__run_verify_result(r, x) : add_hash(r, x);
     case DS_SRES_FILE:
         file_done(r, x);
         return 0;
@@ -293,7 +293,7 @@ int ds__run_take_results(struct ds_run *r)
     int rc = 0, own = 0, any = 0;
 
     while (rc == 0 && ds_session_next_result(r->ss, &x)) {
-        if (!any++ && (x.kind == DS_SRES_FILE || x.kind == DS_SRES_DELETE))
+        if (!any++ && (x.kind == DS_SRES_FILE || x.kind == DS_SRES_DELETE || r->vres))
             own = events_begin(r);
         rc = handle_result(r, &x);
     }
@@ -363,6 +363,10 @@ void ds__run_finish(struct ds_run *r)
     progress_report(r, 1);
     status = res->rc == 0 ? "ok" : r->cancelling ? "cancelled" : "failed";
     res->elapsed_s = (double)(ds__sync_mono_ns() - r->t0) / 1e9;
+    if (r->vres != NULL) {
+        ds__run_verify_end(r);
+        return;
+    }
     if (r->run_id > 0) {
         /* as sync reports them: adopted files are updated */
         ds_run_totals_t tot = {.files_created = res->created,

@@ -45,6 +45,11 @@ struct ds_sync {
     struct sync_memo *memo;
     /* compressed frames shared by the servers' sessions */
     ds_session_zcache_t *zcache;
+    /* the prefetch slots of the batch's runs whose job computes a delta,
+     * and those waiting for one of them (sync_prefetch.c; loop thread):
+     * a fan-out computes each delta once */
+    struct ds_run_prefetch **pf_fly;
+    size_t npf_fly, pf_fly_cap;
     /* the sender's read buffer, kept between servers (fresh pages cost) */
     uint8_t *send_buf;
     /* set by ds_sync_cancel() (from a signal handler): runs wind down */
@@ -112,28 +117,16 @@ uint32_t ds__sync_sig_block(uint64_t size);
 DS_MUST_CHECK int ds__sync_sig_delta(const uint8_t *sig, size_t n, int tfd, int out_fd,
                                      uint64_t *dsize);
 
-/* sync_target.c: a target session (sync and verify drivers). */
-typedef struct ds_sync_wait {
-    uint64_t moved;    /* bytes in + out at the last wait */
-    int64_t silent_ns; /* time waited since a byte last moved */
-} ds_sync_wait_t;
+/* sync_target.c */
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t ds__sync_mono_ns(void);
-/* Waits up to poll_ms for the session's fds (returns at once when the
- * session has work without waiting). Returns 0; -ETIMEDOUT when no byte
- * moved in either direction during tmo_s seconds of waiting, after killing
- * the transport; or -errno from poll(2). */
-DS_MUST_CHECK int ds__sync_wait(ds_sync_wait_t *w, ds_session_t *ss, ds_transport_t *t,
-                                unsigned tmo_s, int poll_ms);
 /* Records a run's first failure: "server NAME: <fmt...>" into error
  * (errlen bytes) and *res_rc (rc, or DS_EINTERNAL when rc is not
  * negative). A later failure keeps the first. Returns *res_rc. */
 DS_MUST_CHECK int ds__sync_vfail(int *res_rc, char *error, size_t errlen, const char *server,
                                  int rc, const char *fmt, va_list ap)
     __attribute__((format(printf, 6, 0)));
-/* Opens the transport to srv and starts a session on it (write: a sync
- * that may take the lease; else read-only). Returns 0 with *t and *ss set
- * (the caller frees both, also on failure where set), or < 0 with err. */
+
 /* target_cache.c */
 typedef struct ds_target_cache ds_target_cache_t;
 /* Loads server's cached manifest and listing from STATE/targets/ (a bad or
@@ -142,9 +135,6 @@ typedef struct ds_target_cache ds_target_cache_t;
  * cache from ds_session_new() on. Returns 0 or DS_ENOMEM (so unchanged). */
 DS_MUST_CHECK int ds__target_cache_attach(const char *state_dir, const char *server,
                                           ds_session_opts_t *so);
-DS_MUST_CHECK int ds__sync_open_target(ds_sync_t *sy, const ds_server_cfg_t *srv, int write,
-                                       ds_transport_t **t, ds_session_t **ss, char *err,
-                                       size_t errlen);
 
 /* sync_send.c: turns plan items into frames on a session. */
 struct sender;

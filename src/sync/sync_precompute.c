@@ -117,18 +117,18 @@ static int add_job(struct pc *pc, const ds_plan_item_t *it)
     return 0;
 }
 
-/* Plans srv against its last-known manifest; queues its delta pairs. */
-static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *planned)
+/* Plans srv against its last-known manifest into *out (NULL: the catalog
+ * knows none), the snapshot loaded. */
+static int plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out)
 {
-    ds_sync_t *s = pc->s;
     ds_plan_want_t *want = calloc(s->nrows + 1, sizeof(*want));
     ds_plan_input_t in = {0};
     ds_plan_have_t *have = NULL;
     ds_manifest_t *m = NULL;
-    ds_plan_t *plan = NULL;
     size_t nhave = 0;
     int rc = want ? last_known(s, srv, &m, &have, &nhave) : DS_ENOMEM;
 
+    *out = NULL;
     if (rc < 0 || m == NULL)
         goto out;
     for (size_t i = 0; i < s->nrows; i++) {
@@ -152,16 +152,33 @@ static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *plan
     in.nclasses = srv->classes.n;
     in.scanned = 1; /* prune is off: nothing here deletes */
     ds__sync_oracle(s, &in.oracle);
-    rc = ds_plan_build(&in, &plan);
-    for (size_t i = 0; rc == 0 && i < plan->n; i++)
-        if (plan->items[i].method == DS_PLAN_DELTA)
-            rc = add_job(pc, &plan->items[i]);
-    *planned += rc == 0;
+    rc = ds_plan_build(&in, out);
 out:
-    ds_plan_free(plan);
     ds_manifest_free(m);
     free(have);
     free(want);
+    return rc;
+}
+
+int ds_sync_plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out)
+{
+    int rc = ds__sync_load(s);
+
+    *out = NULL;
+    return rc < 0 ? rc : plan_known(s, srv, out);
+}
+
+/* Plans srv against its last-known manifest; queues its delta pairs. */
+static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *planned)
+{
+    ds_plan_t *plan = NULL;
+    int rc = plan_known(pc->s, srv, &plan);
+
+    for (size_t i = 0; rc == 0 && plan != NULL && i < plan->n; i++)
+        if (plan->items[i].method == DS_PLAN_DELTA)
+            rc = add_job(pc, &plan->items[i]);
+    *planned += rc == 0 && plan != NULL;
+    ds_plan_free(plan);
     return rc;
 }
 

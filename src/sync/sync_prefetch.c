@@ -5,6 +5,12 @@
  * store file holds the basis) are done here, on the loop thread; the
  * sender's gate holds an item back until its job is done, and then finds
  * the delta in the cache.
+ *
+ * The servers of a fan-out reach their send phase together and want the
+ * same deltas: a slot whose delta another slot's job is computing waits
+ * for that job (its run woken when it lands) and then queues its own,
+ * which finds the delta in the cache. The ds_sync_t keeps the list of
+ * those slots (pf_fly), on the loop thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +18,105 @@
 #include "distsync/error.h"
 #include "sync_run_int.h"
 
+static int same_delta(const struct ds_run_prefetch *a, const struct ds_run_prefetch *b)
+{
+    return a->fmt == b->fmt && memcmp(a->bsha, b->bsha, DS_SHA256_LEN) == 0 &&
+           memcmp(a->tsha, b->tsha, DS_SHA256_LEN) == 0;
+}
+
+/* 1 when a queued job (of any run) computes x's delta. */
+static int computing(const ds_sync_t *sy, const struct ds_run_prefetch *x)
+{
+    for (size_t i = 0; i < sy->npf_fly; i++)
+        if (!sy->pf_fly[i]->waiting && same_delta(sy->pf_fly[i], x))
+            return 1;
+    return 0;
+}
+
+/* Lists x; returns 0 or DS_ENOMEM (then x is not deduplicated). */
+static int fly_add(ds_sync_t *sy, struct ds_run_prefetch *x)
+{
+    if (sy->npf_fly == sy->pf_fly_cap) {
+        size_t cap = sy->pf_fly_cap ? 2 * sy->pf_fly_cap : 16;
+        struct ds_run_prefetch **v = realloc(sy->pf_fly, cap * sizeof(*v));
+
+        if (v == NULL)
+            return DS_ENOMEM;
+        sy->pf_fly = v;
+        sy->pf_fly_cap = cap;
+    }
+    sy->pf_fly[sy->npf_fly++] = x;
+    x->flying = 1;
+    return 0;
+}
+
+/* x leaves the list; when its job computed a delta, the slots waiting for
+ * it may queue theirs now, and their runs are woken. */
+static void fly_land(ds_sync_t *sy, struct ds_run_prefetch *x)
+{
+    int owner = !x->waiting;
+    size_t i = 0;
+
+    if (!x->flying)
+        return;
+    x->flying = 0;
+    x->waiting = 0;
+    while (i < sy->npf_fly) {
+        struct ds_run_prefetch *y = sy->pf_fly[i];
+
+        if (y != x && !(owner && y->waiting && same_delta(x, y))) {
+            i++;
+            continue;
+        }
+        sy->pf_fly[i] = sy->pf_fly[--sy->npf_fly];
+        if (y == x)
+            continue;
+        y->flying = 0;
+        y->waiting = 0;
+        if (y->r->wake != NULL)
+            y->r->wake(y->r->wake_arg);
+    }
+}
+
 static void prefetch_work(ds_run_job_t *j)
 {
     struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
 
     p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, &p->r->res->plan->items[p->idx], p->target,
                                      p->tsize, p->basis, p->bsize);
+}
+
+/* Queues x's job, listed as computing its delta. */
+static void queue(struct ds_run *r, struct ds_run_prefetch *x, ds_run_wait_t *w)
+{
+    x->held = 0;
+    (void)fly_add(r->sy, x); /* out of memory: computed without waiting for others */
+    x->job.fn = prefetch_work;
+    ds__run_queue_job(w, &x->job);
+}
+
+void ds__run_prefetch_collect(struct ds_run *r)
+{
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
+        struct ds_run_prefetch *x = &r->pf[s];
+
+        if (!x->job.queued || !x->job.done)
+            continue;
+        fly_land(r->sy, x);
+        r->pf_state[x->idx] = 2;
+        if (x->dropped && r->sd != NULL)
+            ds__sender_note_dropped(r->sd, x->idx);
+        free(x->target);
+        free(x->basis);
+        x->target = x->basis = NULL;
+        x->job.queued = 0;
+    }
+}
+
+void ds__run_prefetch_forget(struct ds_run *r)
+{
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
+        fly_land(r->sy, &r->pf[s]);
 }
 
 int ds__run_prefetch_ready(void *ctx, size_t idx)
@@ -32,19 +131,10 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
     const ds_plan_t *p = r->res->plan;
     size_t first = ds__sender_next(r->sd);
 
-    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
-        struct ds_run_prefetch *x = &r->pf[s];
-
-        if (x->job.queued && x->job.done) {
-            r->pf_state[x->idx] = 2;
-            if (x->dropped)
-                ds__sender_note_dropped(r->sd, x->idx);
-            free(x->target);
-            free(x->basis);
-            x->target = x->basis = NULL;
-            x->job.queued = 0;
-        }
-    }
+    ds__run_prefetch_collect(r);
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
+        if (r->pf[s].held && !r->pf[s].waiting) /* the job it waited for landed */
+            queue(r, &r->pf[s], w);
     if (r->pf_next < first)
         r->pf_next = first;
     for (size_t s = 0; s < DS_RUN_PREFETCH && r->pf_next < p->n; s++) {
@@ -52,7 +142,7 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         const ds_plan_item_t *it;
         int rc;
 
-        if (x->job.queued)
+        if (x->job.queued || x->held)
             continue;
         while (r->pf_next < p->n && p->items[r->pf_next].method != DS_PLAN_DELTA)
             r->pf_next++;
@@ -68,9 +158,14 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
             return ds__run_fail(r, rc, "out of memory");
         if (rc == 0)
             continue; /* no readable basis: the sender finds out inline */
-        x->job.fn = prefetch_work;
+        memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
+        memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
         r->pf_state[x->idx] = 1;
-        ds__run_queue_job(w, &x->job);
+        if (computing(r->sy, x) && fly_add(r->sy, x) == 0) {
+            x->held = x->waiting = 1; /* fly_land wakes the run */
+            continue;
+        }
+        queue(r, x, w);
     }
     return 0;
 }

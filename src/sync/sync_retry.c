@@ -94,6 +94,7 @@ static void drop_attempt(struct ds_run *r)
         r->t = r->raw;
     ds_transport_free(r->t);
     r->t = r->raw = NULL;
+    ds__run_prefetch_forget(r);
     for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
         free(r->pf[s].target);
         free(r->pf[s].basis);

@@ -511,7 +511,9 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 
     switch (r->phase) {
     case RP_START:
-        if (r->mode == DS_SYNC_RUN && ds__run_record_begin(r) < 0) {
+        if (r->vres != NULL)
+            ds__run_verify_record(r);
+        else if (r->mode == DS_SYNC_RUN && ds__run_record_begin(r) < 0) {
             r->phase = RP_TCLOSE;
             return 1;
         }
@@ -534,14 +536,16 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         ds_log(DS_LOG_DEBUG, "server %s: connected (protocol version %u, %s)", r->srv->name,
                ds_session_version(r->ss), r->mode == DS_SYNC_RUN ? "lease held" : "read-only");
         ds__run_retry_resumed(r);
-        rc = hash_begin(r);
+        rc = r->vres ? ds__run_verify_begin(r) : hash_begin(r);
         if (rc >= 0) {
-            r->phase = rc ? RP_HASH : RP_PLAN;
+            r->phase = rc || r->vres ? RP_HASH : RP_PLAN;
             rc = 1;
         }
         break;
     case RP_HASH:
         rc = drive(r, until_idle, now, w);
+        if (rc == 1 && r->vres != NULL) /* verified */
+            goto close;
         if (rc == 1)
             r->phase = RP_PLAN;
         break;
@@ -647,6 +651,7 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
     memset(w, 0, sizeof(*w));
     w->rfd = w->wfd = -1;
     w->wake_ns = now + DS_RUN_TICK_NS;
+    ds__run_prefetch_collect(r); /* in any phase: other runs may wait for them */
     for (int i = 0; i < 32 && r->phase != RP_DONE; i++) {
         if (!advance(r, now, w))
             break;
@@ -692,6 +697,12 @@ void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp)
     r->spawner = sp;
 }
 
+void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg)
+{
+    r->wake = wake;
+    r->wake_arg = arg;
+}
+
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r)
 {
     return r->srv;
@@ -707,6 +718,7 @@ void ds__run_free(ds_run_t *r)
 {
     if (r == NULL)
         return;
+    ds__run_prefetch_forget(r);
     for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
         free(r->pf[s].target);
         free(r->pf[s].basis);
@@ -734,5 +746,6 @@ void ds__run_free(ds_run_t *r)
     free(r->want);
     free(r->cls);
     free(r->absent);
+    free(r->vman);
     free(r);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sync_int.h"
+#include "distsync/verify.h"
 #include "distsync/error.h"
 
 /* A cancelled run waits at most this long on a silent target while it
@@ -94,6 +95,11 @@ struct ds_run_prefetch {
     uint64_t tsize, bsize;
     int fmt;     /* DS_DELTA_FMT_* */
     int dropped; /* the cache dropped a corrupt entry meanwhile */
+    /* the delta: basis and target content (the key of the cache entry) */
+    uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
+    int flying;  /* in the ds_sync_t's list (sync_prefetch.c) */
+    int held;    /* planned, its job not queued yet ... */
+    int waiting; /* ... because another job computes the same delta */
 };
 
 struct ds_run {
@@ -110,7 +116,10 @@ struct ds_run {
     ds_run_pace_t pace;
     int has_pace;
     const ds_spawner_t *spawner; /* agents under the engine's loop (NULL: fork) */
-    int reaped;                  /* the transport's child was reaped */
+    /* asks the engine to step the run soon (NULL: its tick steps it) */
+    void (*wake)(void *arg);
+    void *wake_arg;
+    int reaped; /* the transport's child was reaped */
     /* open and close on a worker */
     ds_run_job_t open_job, close_job;
     /* the sender's next block, read and compressed on a worker */
@@ -138,6 +147,11 @@ struct ds_run {
     uint8_t **sig; /* per plan item: the target file's signature (rsync) */
     size_t *siglen;
     int sender_done, manifest_done;
+    /* a verify run (sync_run_verify.c; NULL: sync, plan or status): its
+     * result, and the manifest entries HASHed (sorted; tag: the index) */
+    ds_verify_result_t *vres;
+    const ds_manifest_entry_t **vman;
+    size_t vn;
     int scanned;          /* the catalog has a completed scan */
     int cancelling;       /* ds_sync_cancel() seen: winding down */
     int rec_rc;           /* first failure to write the run's record, or 0 */
@@ -222,6 +236,22 @@ DS_MUST_CHECK int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w);
  * item idx may start (its delta is in the cache, or it needs none). */
 DS_MUST_CHECK int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w);
 DS_MUST_CHECK int ds__run_prefetch_ready(void *ctx, size_t idx);
+/* Collects r's finished prefetch jobs (any phase): the runs waiting for
+ * the same deltas are woken. */
+void ds__run_prefetch_collect(struct ds_run *r);
+/* r's prefetch slots leave the batch's list (before they are freed or
+ * reset): the runs waiting for their deltas are woken. */
+void ds__run_prefetch_forget(struct ds_run *r);
+
+/* sync_run_verify.c: a verify run. record: its "verify" record (a
+ * failure is logged; the check still runs). begin: the session is READY:
+ * queues HASH of every manifest entry of the run's classes (0 or < 0: the
+ * run failed). result: one HASH answer against its entry (0 or < 0).
+ * end: fills the verify result from the run's and ends the record. */
+void ds__run_verify_record(struct ds_run *r);
+DS_MUST_CHECK int ds__run_verify_begin(struct ds_run *r);
+DS_MUST_CHECK int ds__run_verify_result(struct ds_run *r, const ds_session_result_t *x);
+void ds__run_verify_end(struct ds_run *r);
 
 /* Creates a run of srv in mode; res is filled as it goes. trigger and only
  * (borrowed for the run's life) are the run's trigger and classes (NULL:
@@ -238,6 +268,16 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w);
 /* Agents (transport = agent on file://) of run r are started by sp, on
  * the loop thread (borrowed for the run's life). Before its first step. */
 void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp);
+
+/* wake(arg) asks the engine to step run r soon, from the loop thread
+ * (while another run steps: it must not step r at once). Before its first
+ * step. */
+void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg);
+
+/* Makes r (made in DS_SYNC_PLAN mode: a read-only session) a verify run
+ * filling *v (borrowed for the run's life; zeroed by the caller). Before
+ * its first step. */
+void ds__run_set_verify(ds_run_t *r, ds_verify_result_t *v);
 
 /* The server of a run. */
 const ds_server_cfg_t *ds__run_server(const ds_run_t *r);

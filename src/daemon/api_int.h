@@ -1,0 +1,48 @@
+/* The API's handlers (api_routes.c, api_get.c, api_post.c, api_util.c). */
+#ifndef DS_API_INT_H
+#define DS_API_INT_H
+
+#include <stdio.h>
+
+#include "daemon_int.h"
+#include "distsync/json.h"
+
+/* A reply document being written (ds__api_begin .. ds__api_end). */
+struct api_out {
+    FILE *f;
+    char *buf;
+    size_t len;
+    ds_json_t j;
+};
+
+/* Starts a document in memory. Returns 0 or DS_ENOMEM. */
+int ds__api_begin(struct api_out *o);
+/* Ends it and makes it rs's body with status (500 when memory ran out). */
+void ds__api_end(struct api_out *o, struct api_res *rs, int status);
+/* rs becomes {"error": "<message>"} with status. */
+void ds__api_error(struct api_res *rs, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Percent-decodes s[0, n) into buf (plus: '+' is a space). Returns 0, or
+ * -1 for a bad escape, a NUL byte or a result that does not fit. */
+int ds__api_decode(const char *s, size_t n, int plus, char *buf, size_t len);
+
+/* GET handlers (api_get.c); name/id: the decoded path segment. */
+void ds__api_get_servers(ds_daemon_t *d, struct api_res *rs);
+void ds__api_get_sites(ds_daemon_t *d, struct api_res *rs);
+void ds__api_get_schedules(ds_daemon_t *d, struct api_res *rs);
+void ds__api_get_preview(ds_daemon_t *d, const struct api_req *rq, const char *name,
+                         struct api_res *rs);
+/* GET /v1/runs[?live=1] (newest first; live: queued and running only) or
+ * /v1/runs/ID. */
+void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, struct api_res *rs);
+
+/* GET /v1/history?servers=A,B&limit=N&events=1: `history --json`. */
+void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+
+/* POST handlers (api_post.c). */
+void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+void ds__api_cancel(ds_daemon_t *d, const char *id, struct api_res *rs);
+void ds__api_freeze(ds_daemon_t *d, const struct api_req *rq, int thaw, struct api_res *rs);
+void ds__api_reload(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+
+#endif

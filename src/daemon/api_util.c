@@ -1,0 +1,125 @@
+/*
+ * The API's small pieces: JSON replies written through the JSON writer
+ * into memory, error replies, query strings and path segments.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+int ds__api_begin(struct api_out *o)
+{
+    o->buf = NULL;
+    o->len = 0;
+    o->f = open_memstream(&o->buf, &o->len);
+    if (o->f == NULL)
+        return DS_ENOMEM;
+    ds_json_init(&o->j, o->f);
+    return 0;
+}
+
+void ds__api_end(struct api_out *o, struct api_res *rs, int status)
+{
+    ds_json_end(&o->j);
+    if (fclose(o->f) != 0 || o->buf == NULL) {
+        free(o->buf);
+        ds__api_error(rs, 500, "out of memory");
+        return;
+    }
+    free(rs->body);
+    rs->status = status;
+    rs->body = o->buf;
+    rs->len = o->len;
+}
+
+void ds__api_error(struct api_res *rs, int status, const char *fmt, ...)
+{
+    static char oom[] = "{\"error\":\"out of memory\"}\n";
+    struct api_out o;
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    free(rs->body);
+    rs->body = NULL;
+    if (ds__api_begin(&o) < 0)
+        goto oom;
+    ds_json_obj_begin(&o.j);
+    ds_json_kstr(&o.j, "error", msg);
+    ds_json_obj_end(&o.j);
+    ds_json_end(&o.j);
+    if (fclose(o.f) != 0 || o.buf == NULL) {
+        free(o.buf);
+        goto oom;
+    }
+    rs->status = status;
+    rs->body = o.buf;
+    rs->len = o.len;
+    return;
+oom:
+    rs->status = 500;
+    rs->body = strdup(oom);
+    rs->len = rs->body ? strlen(oom) : 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int ds__api_decode(const char *s, size_t n, int plus, char *buf, size_t len)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        } else if (c == '+' && plus) {
+            c = ' ';
+        }
+        if (c == '\0' || k + 1 >= len)
+            return -1;
+        buf[k++] = (char)c;
+    }
+    buf[k] = '\0';
+    return 0;
+}
+
+int ds__api_query(const char *path, size_t path_len, const char *name, char *buf, size_t len)
+{
+    const char *q = memchr(path, '?', path_len), *end = path + path_len;
+    size_t nl = strlen(name);
+
+    if (q == NULL)
+        return 0;
+    for (const char *p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+
+        if ((size_t)((eq ? eq : e) - p) == nl && memcmp(p, name, nl) == 0) {
+            if (eq == NULL) {
+                if (len == 0)
+                    return -1;
+                buf[0] = '\0';
+                return 1;
+            }
+            return ds__api_decode(eq + 1, (size_t)(e - eq - 1), 1, buf, len) < 0 ? -1 : 1;
+        }
+        p = e + 1;
+    }
+    return 0;
+}

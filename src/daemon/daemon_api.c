@@ -1,0 +1,496 @@
+/*
+ * The daemon's HTTP API server: libh2o (HTTP/1.1 and the request parsing)
+ * on the engine's libuv loop, so requests are answered between the steps
+ * of the running batch and during the waits between fires, on the loop
+ * thread that owns every piece of daemon state (no locks).
+ *
+ * Listeners:
+ *  - the Unix socket STATE/distsync.sock, mode 0660: its permissions are
+ *    the access control (the CLI uses it);
+ *  - TCP at [console] listen = ADDRESS:PORT when configured: every request
+ *    needs "Authorization: Bearer TOKEN", the token read at start from
+ *    api_token_file = (which must not be readable by group or others);
+ *    without it: 401, nothing changes. The token is never logged. With
+ *    api_tls_cert = and api_tls_key = the listener speaks TLS (1.2+).
+ *
+ * The listeners and connections are unreferenced handles: a batch ends
+ * when its runs do, whatever clients are connected. Request bodies are
+ * read whole by h2o (at most 1 MiB; ds__api_route refuses more than
+ * DS_API_BODY_MAX with a JSON 413).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "daemon_int.h"
+#include "distsync/log.h"
+
+#define API_ENTITY_MAX (1024 * 1024) /* h2o's own limit; ours is smaller */
+#define API_TOKEN_MAX  4096
+#define API_HANDLES    64 /* handles the loop has before h2o adds its own */
+
+struct api_handler {
+    h2o_handler_t super;
+    ds_daemon_t *d;
+};
+
+struct ds_api {
+    ds_daemon_t *d;
+    h2o_globalconf_t conf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t actx, actx_tcp; /* the socket's; TCP's (TLS when configured) */
+    SSL_CTX *ssl;
+    int h2o_on;
+    uv_pipe_t unix_l;
+    uv_tcp_t tcp_l;
+    int unix_on, tcp_on;
+    char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char token[API_TOKEN_MAX];
+    size_t token_len;
+    size_t open_streams; /* at the stop */
+};
+
+/* ---- requests ---- */
+
+static int from_unix(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (req->conn->callbacks->get_sockname == NULL ||
+        req->conn->callbacks->get_sockname(req->conn, (struct sockaddr *)&ss) == 0)
+        return 0;
+    return ss.ss_family == AF_UNIX;
+}
+
+/* Constant-time comparison of the bearer token. */
+static int token_ok(const struct ds_api *a, h2o_req_t *req)
+{
+    static const char bearer[] = "Bearer ";
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    const h2o_iovec_t *v;
+    unsigned char diff = 0;
+
+    if (i < 0)
+        return 0;
+    v = &req->headers.entries[i].value;
+    if (v->len != sizeof(bearer) - 1 + a->token_len ||
+        strncasecmp(v->base, bearer, sizeof(bearer) - 1) != 0)
+        return 0;
+    for (size_t k = 0; k < a->token_len; k++)
+        diff |= (unsigned char)(v->base[sizeof(bearer) - 1 + k] ^ a->token[k]);
+    return diff == 0;
+}
+
+static void reply(h2o_req_t *req, const struct api_res *rs)
+{
+    static h2o_generator_t gen = {NULL, NULL};
+    h2o_iovec_t body = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, rs->len + 1), rs->len);
+
+    memcpy(body.base, rs->body, rs->len);
+    req->res.status = rs->status;
+    req->res.reason = rs->status < 300    ? "OK"
+                      : rs->status == 401 ? "Unauthorized"
+                      : rs->status == 404 ? "Not Found"
+                      : rs->status == 405 ? "Method Not Allowed"
+                      : rs->status == 413 ? "Payload Too Large"
+                      : rs->status < 500  ? "Bad Request"
+                                          : "Internal Server Error";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    if (rs->allow != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, rs->allow,
+                       strlen(rs->allow));
+    if (rs->status == 401)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer"));
+    req->res.content_length = rs->len;
+    h2o_start_response(req, &gen);
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    ds_daemon_t *d = ((struct api_handler *)self)->d;
+    struct api_req rq = {.method = req->method.base,
+                         .method_len = req->method.len,
+                         .path = req->path.base,
+                         .path_len = req->path.len,
+                         .body = req->entity.base,
+                         .body_len = req->entity.base ? req->entity.len : 0};
+    struct api_res rs = {0};
+    static char unauth[] = "{\"error\":\"this listener needs 'Authorization: Bearer TOKEN' "
+                           "(the token of api_token_file)\"}\n";
+
+    if (!from_unix(req) && !token_ok(d->api, req)) {
+        rs.status = 401;
+        rs.body = unauth;
+        rs.len = sizeof(unauth) - 1;
+        reply(req, &rs);
+        return 0;
+    }
+    ds__api_route(d, &rq, &rs);
+    reply(req, &rs);
+    free(rs.body);
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static void on_accept(uv_stream_t *l, int status)
+{
+    struct ds_api *a = l->data;
+    uv_stream_t *c;
+    h2o_socket_t *sock;
+
+    if (status != 0)
+        return;
+    c = malloc(l->type == UV_NAMED_PIPE ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+    if (c == NULL)
+        return;
+    if (l->type == UV_NAMED_PIPE)
+        uv_pipe_init(l->loop, (uv_pipe_t *)c, 0);
+    else
+        uv_tcp_init(l->loop, (uv_tcp_t *)c);
+    if (uv_accept(l, c) != 0) {
+        uv_close((uv_handle_t *)c, (uv_close_cb)free);
+        return;
+    }
+    uv_unref((uv_handle_t *)c); /* a client never holds a batch open */
+    sock = h2o_uv_socket_create(c, (uv_close_cb)free);
+    if (sock == NULL) {
+        uv_close((uv_handle_t *)c, (uv_close_cb)free);
+        return;
+    }
+    h2o_accept(l->type == UV_NAMED_PIPE ? &a->actx : &a->actx_tcp, sock);
+}
+
+/* The socket path is free, or held by a dead daemon's socket (removed);
+ * a daemon that answers on it is an error. */
+static int sock_free(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd, rc;
+
+    if (access(path, F_OK) < 0)
+        return 0;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    rc = fd >= 0 ? connect(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0) {
+        snprintf(err, errlen, "API socket %s: another daemon is serving on it", path);
+        return -EADDRINUSE;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+        rc = -errno;
+        snprintf(err, errlen, "API socket %s: cannot remove the stale socket: %s", path,
+                 strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+static int listen_unix(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
+{
+    const char *state = a->d->cfg->state;
+    int rc;
+
+    if ((size_t)snprintf(a->sock_path, sizeof(a->sock_path), "%s/distsync.sock", state) >=
+        sizeof(a->sock_path)) {
+        snprintf(err, errlen, "API socket %s/distsync.sock: the path is longer than %zu bytes",
+                 state, sizeof(a->sock_path) - 1);
+        a->sock_path[0] = '\0';
+        return DS_ETOOBIG;
+    }
+    rc = sock_free(a->sock_path, err, errlen);
+    if (rc < 0) {
+        a->sock_path[0] = '\0'; /* not ours to remove */
+        return rc;
+    }
+    uv_pipe_init(loop, &a->unix_l, 0);
+    a->unix_l.data = a;
+    a->unix_on = 1;
+    rc = uv_pipe_bind(&a->unix_l, a->sock_path);
+    if (rc == 0 && chmod(a->sock_path, 0660) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->unix_l, 64, on_accept);
+    if (rc < 0) {
+        snprintf(err, errlen, "API socket %s: %s", a->sock_path, uv_strerror(rc));
+        return rc;
+    }
+    uv_unref((uv_handle_t *)&a->unix_l);
+    return 0;
+}
+
+/* Reads the bearer token: a regular file that group and others cannot
+ * read, its first line (surrounding blanks dropped), not empty. */
+static int read_token(struct ds_api *a, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc = 0;
+    struct stat st;
+    ssize_t n;
+    char *s, *e;
+
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "api_token_file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        snprintf(err, errlen,
+                 "api_token_file %s: %s (mode %04o): the token must be readable by its owner "
+                 "only (chmod 600 %s)",
+                 path, S_ISREG(st.st_mode) ? "readable by others" : "not a regular file",
+                 (unsigned)(st.st_mode & 07777), path);
+        rc = DS_ECONFIG;
+        goto out;
+    }
+    n = read(fd, a->token, sizeof(a->token) - 1);
+    if (n < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "api_token_file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    a->token[n] = '\0';
+    for (s = a->token; *s == ' ' || *s == '\t'; s++)
+        ;
+    e = s + strcspn(s, "\r\n");
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    a->token_len = (size_t)(e - s);
+    memmove(a->token, s, a->token_len);
+    a->token[a->token_len] = '\0';
+    if (a->token_len == 0) {
+        snprintf(err, errlen, "api_token_file %s: empty (it holds the API's bearer token)", path);
+        rc = DS_ECONFIG;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* TLS on the TCP listener: the certificate chain and its key (which
+ * group and others must not read), TLS 1.2 or newer. */
+static int tls_up(struct ds_api *a, char *err, size_t errlen)
+{
+    const ds_config_t *cfg = a->d->cfg;
+    struct stat st;
+    unsigned long e;
+
+    if (stat(cfg->api_tls_key, &st) == 0 && (st.st_mode & 077) != 0) {
+        snprintf(err, errlen,
+                 "api_tls_key %s: readable by others (mode %04o): the key must be readable by "
+                 "its owner only (chmod 600 %s)",
+                 cfg->api_tls_key, (unsigned)(st.st_mode & 07777), cfg->api_tls_key);
+        return DS_ECONFIG;
+    }
+    a->ssl = SSL_CTX_new(TLS_server_method());
+    if (a->ssl == NULL || SSL_CTX_set_min_proto_version(a->ssl, TLS1_2_VERSION) != 1) {
+        snprintf(err, errlen, "API: TLS: out of memory");
+        return DS_ENOMEM;
+    }
+    SSL_CTX_set_options(a->ssl, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(a->ssl, cfg->api_tls_cert) != 1) {
+        e = ERR_get_error();
+        snprintf(err, errlen, "api_tls_cert %s: %s", cfg->api_tls_cert,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "cannot be read");
+        return DS_ECONFIG;
+    }
+    if (SSL_CTX_use_PrivateKey_file(a->ssl, cfg->api_tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(a->ssl) != 1) {
+        e = ERR_get_error();
+        snprintf(err, errlen, "api_tls_key %s: %s", cfg->api_tls_key,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                            : "cannot be read, or is not the certificate's key");
+        return DS_ECONFIG;
+    }
+    ERR_clear_error();
+    a->actx_tcp.ssl_ctx = a->ssl;
+    return 0;
+}
+
+static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
+{
+    const ds_config_t *cfg = a->d->cfg;
+    char host[80];
+    const char *colon = strrchr(cfg->listen, ':');
+    int port = atoi(colon + 1), rc;
+    struct sockaddr_storage ss;
+    size_t hl = (size_t)(colon - cfg->listen);
+
+    rc = read_token(a, cfg->api_token_file, err, errlen);
+    if (rc == 0 && cfg->api_tls_cert != NULL)
+        rc = tls_up(a, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (cfg->listen[0] == '[') /* [::1]:8750 (checked by the parser) */
+        snprintf(host, sizeof(host), "%.*s", (int)hl - 2, cfg->listen + 1);
+    else
+        snprintf(host, sizeof(host), "%.*s", (int)hl, cfg->listen);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(err, errlen, "%s:%d: [console] listen: bad address '%s'", cfg->path,
+                 cfg->listen_line, cfg->listen);
+        return DS_ECONFIG;
+    }
+    uv_tcp_init(loop, &a->tcp_l);
+    a->tcp_l.data = a;
+    a->tcp_on = 1;
+    rc = uv_tcp_bind(&a->tcp_l, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->tcp_l, 64, on_accept);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s:%d: [console] listen = %s: %s", cfg->path, cfg->listen_line,
+                 cfg->listen, uv_strerror(rc));
+        return rc;
+    }
+    uv_unref((uv_handle_t *)&a->tcp_l);
+    return 0;
+}
+
+/* ---- h2o ---- */
+
+struct walk {
+    uv_handle_t *v[API_HANDLES];
+    size_t n;
+};
+
+static void collect(uv_handle_t *h, void *arg)
+{
+    struct walk *w = arg;
+
+    if (w->n < API_HANDLES)
+        w->v[w->n++] = h;
+}
+
+/* h2o's own handles (its timeouts and queue) must not hold a batch open:
+ * every handle h2o_context_init added is unreferenced. */
+static void unref_new(uv_handle_t *h, void *arg)
+{
+    const struct walk *before = arg;
+
+    for (size_t i = 0; i < before->n; i++)
+        if (before->v[i] == h)
+            return;
+    uv_unref(h);
+}
+
+static int h2o_up(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
+{
+    struct walk before = {.n = 0};
+    h2o_hostconf_t *hc;
+    h2o_pathconf_t *pc;
+    struct api_handler *h;
+
+    h2o_config_init(&a->conf);
+    a->conf.max_request_entity_size = API_ENTITY_MAX;
+    a->conf.server_name = h2o_iovec_init(H2O_STRLIT("distsync"));
+    hc = h2o_config_register_host(&a->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    pc = h2o_config_register_path(hc, "/", 0);
+    h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));
+    if (h == NULL) {
+        snprintf(err, errlen, "API: out of memory");
+        h2o_config_dispose(&a->conf);
+        return DS_ENOMEM;
+    }
+    h->super.on_req = on_req;
+    h->d = a->d;
+    uv_walk(loop, collect, &before);
+    if (before.n >= API_HANDLES) {
+        snprintf(err, errlen, "API: the loop has too many handles (%zu)", before.n);
+        h2o_config_dispose(&a->conf);
+        return DS_ENOMEM;
+    }
+    h2o_context_init(&a->ctx, loop, &a->conf);
+    uv_walk(loop, unref_new, &before);
+    a->actx.ctx = &a->ctx;
+    a->actx.hosts = a->conf.hosts;
+    a->actx_tcp = a->actx;
+    a->h2o_on = 1;
+    return 0;
+}
+
+int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
+{
+    uv_loop_t *loop = ds_engine_loop(d->eng);
+    struct ds_api *a = calloc(1, sizeof(*a));
+    int rc;
+
+    if (a == NULL)
+        return DS_ENOMEM;
+    a->d = d;
+    d->api = a;
+    rc = h2o_up(a, loop, err, errlen);
+    if (rc == 0)
+        rc = listen_unix(a, loop, err, errlen);
+    if (rc == 0 && d->cfg->listen != NULL)
+        rc = listen_tcp(a, loop, err, errlen);
+    if (rc < 0)
+        return rc; /* ds_daemon_free stops what started */
+    ds_log(DS_LOG_INFO, "daemon: API on %s%s%s", a->sock_path,
+           !a->tcp_on ? ""
+           : a->ssl   ? " and https://"
+                      : " and http://",
+           a->tcp_on ? d->cfg->listen : "");
+    return 0;
+}
+
+/* Counts the client streams still open (not our listeners). */
+static void count_stream(uv_handle_t *h, void *arg)
+{
+    struct ds_api *a = arg;
+
+    if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && !uv_is_closing(h) &&
+        h != (uv_handle_t *)&a->unix_l && h != (uv_handle_t *)&a->tcp_l)
+        a->open_streams++;
+}
+
+void ds__api_stop(ds_daemon_t *d)
+{
+    struct ds_api *a = d->api;
+
+    if (a == NULL)
+        return;
+    if (a->unix_on)
+        uv_close((uv_handle_t *)&a->unix_l, NULL);
+    if (a->tcp_on)
+        uv_close((uv_handle_t *)&a->tcp_l, NULL);
+    if (a->sock_path[0] != '\0' && a->unix_on)
+        unlink(a->sock_path);
+    explicit_bzero(a->token, sizeof(a->token));
+    if (a->ssl != NULL && a->tcp_on == 0) {
+        SSL_CTX_free(a->ssl); /* never used */
+        a->ssl = NULL;
+    }
+    uv_walk(ds_engine_loop(d->eng), count_stream, a);
+    if (a->open_streams > 0) {
+        /* a client is still connected: its connection keeps h2o's context
+         * (the process is ending; it is not freed under it) */
+        d->api = NULL;
+        return;
+    }
+    if (a->h2o_on)
+        h2o_context_dispose(&a->ctx);
+    if (a->h2o_on)
+        h2o_config_dispose(&a->conf);
+    /* the closes finish before a goes */
+    uv_run(ds_engine_loop(d->eng), UV_RUN_NOWAIT);
+    SSL_CTX_free(a->ssl);
+    free(a);
+    d->api = NULL;
+}

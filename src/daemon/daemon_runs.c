@@ -1,0 +1,289 @@
+/*
+ * The daemon's runs (GET /v1/runs): each schedule fire and each run-now,
+ * queued, running (with per-server progress from the sync's progress
+ * callback) and the last DS_DAEMON_RUNS_KEPT that ended. In memory only:
+ * the history of every server's runs is the catalog's (distsync history).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon_int.h"
+#include "distsync/report.h"
+
+int64_t ds__daemon_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ds__daemon_iso(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "%lld", (long long)t);
+}
+
+static void run_free(struct drun *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->srv[i].name);
+        free(r->srv[i].res);
+    }
+    free(r->srv);
+    for (size_t i = 0; i < r->classes.n; i++)
+        free(r->classes.v[i]);
+    free(r->classes.v);
+    free(r);
+}
+
+static int ended(const struct drun *r)
+{
+    return strcmp(r->state, "queued") != 0 && strcmp(r->state, "running") != 0;
+}
+
+/* Drops the oldest ended runs past DS_DAEMON_RUNS_KEPT, never keep (the
+ * run the caller still uses). */
+static void trim(ds_daemon_t *d, const struct drun *keep)
+{
+    size_t nended = 0, k = 0;
+
+    for (size_t i = 0; i < d->nruns; i++)
+        nended += ended(d->runs[i]);
+    for (size_t i = 0; i < d->nruns; i++) {
+        if (nended > DS_DAEMON_RUNS_KEPT && ended(d->runs[i]) && d->runs[i] != keep) {
+            run_free(d->runs[i]);
+            nended--;
+            continue;
+        }
+        d->runs[k++] = d->runs[i];
+    }
+    d->nruns = k;
+}
+
+struct drun *ds__drun_add(ds_daemon_t *d, const char *id, const char *trigger, const char *state,
+                          const char *const *servers, size_t n)
+{
+    struct drun *r = calloc(1, sizeof(*r)), **v;
+
+    if (r == NULL || (r->srv = calloc(n + 1, sizeof(*r->srv))) == NULL)
+        goto fail;
+    for (; r->n < n; r->n++)
+        if ((r->srv[r->n].name = strdup(servers[r->n])) == NULL)
+            goto fail;
+    v = realloc(d->runs, (d->nruns + 1) * sizeof(*v));
+    if (v == NULL)
+        goto fail;
+    d->runs = v;
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    snprintf(r->trigger, sizeof(r->trigger), "%s", trigger);
+    r->state = state;
+    r->queued_at = ds_daemon_now(d);
+    d->runs[d->nruns++] = r;
+    trim(d, r);
+    return r;
+fail:
+    run_free(r);
+    return NULL;
+}
+
+struct drun *ds__drun_find(ds_daemon_t *d, const char *id)
+{
+    for (size_t i = d->nruns; i-- > 0;) /* a fire run again: its newest run */
+        if (strcmp(d->runs[i]->id, id) == 0)
+            return d->runs[i];
+    return NULL;
+}
+
+struct drun *ds__drun_queued(ds_daemon_t *d)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        if (strcmp(d->runs[i]->state, "queued") == 0)
+            return d->runs[i];
+    return NULL;
+}
+
+size_t ds__drun_nqueued(ds_daemon_t *d)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->nruns; i++)
+        n += strcmp(d->runs[i]->state, "queued") == 0;
+    return n;
+}
+
+void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char *reason)
+{
+    r->state = state;
+    r->ended_at = ds_daemon_now(d);
+    r->mono_end_ms = ds__daemon_mono_ms();
+    if (reason != NULL && r->reason[0] == '\0')
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    if (d->cur == r)
+        d->cur = NULL;
+    trim(d, r);
+}
+
+void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *res)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        struct drun_srv *s = &r->srv[i];
+
+        if (strcmp(s->name, srv) != 0)
+            continue;
+        s->result = res->rc == DS_EFROZEN ? "frozen" : ds_report_result_status(res);
+        s->ended = 1;
+        free(s->res);
+        s->res = malloc(sizeof(*s->res)); /* NULL: the result is not kept */
+        if (s->res != NULL) {
+            *s->res = *res;
+            s->res->plan = NULL;
+        }
+        return;
+    }
+}
+
+void ds__drun_progress(void *ctx, const ds_sync_progress_t *p)
+{
+    ds_daemon_t *d = ctx;
+    struct drun *r = d->cur;
+
+    for (size_t i = 0; r != NULL && p->server != NULL && i < r->n; i++) {
+        struct drun_srv *s = &r->srv[i];
+
+        if (strcmp(s->name, p->server) != 0)
+            continue;
+        s->files_done = p->files_done;
+        s->files_total = p->files_total;
+        s->bytes_done = p->bytes_done;
+        s->bytes_total = p->bytes_total;
+        s->bytes_wire = p->bytes_wire;
+        return;
+    }
+}
+
+static void kiso(ds_json_t *j, const char *key, int64_t t)
+{
+    char buf[64];
+
+    if (t == 0) {
+        ds_json_key(j, key);
+        ds_json_null(j);
+        return;
+    }
+    ds__daemon_iso(t, buf, sizeof(buf));
+    ds_json_kstr(j, key, buf);
+}
+
+/* Totals, rate (target bytes per second since the start) and ETA. */
+static void progress_json(ds_json_t *j, const struct drun *r)
+{
+    uint64_t fd = 0, ft = 0, bd = 0, bt = 0, bw = 0;
+    int64_t until = r->ended_at ? r->mono_end_ms : ds__daemon_mono_ms();
+    double secs = r->mono_start_ms ? (double)(until - r->mono_start_ms) / 1000 : 0, rate;
+
+    for (size_t i = 0; i < r->n; i++) {
+        fd += r->srv[i].files_done;
+        ft += r->srv[i].files_total;
+        bd += r->srv[i].bytes_done;
+        bt += r->srv[i].bytes_total;
+        bw += r->srv[i].bytes_wire;
+    }
+    rate = secs > 0 ? (double)bd / secs : 0;
+    ds_json_key(j, "progress");
+    ds_json_obj_begin(j);
+    ds_json_kuint(j, "files_done", fd);
+    ds_json_kuint(j, "files_total", ft);
+    ds_json_kuint(j, "bytes_done", bd);
+    ds_json_kuint(j, "bytes_total", bt);
+    ds_json_kuint(j, "bytes_wire", bw);
+    ds_json_kdouble(j, "rate_bps", rate * 8);
+    ds_json_key(j, "eta_s");
+    if (strcmp(r->state, "running") == 0 && rate > 0 && bt >= bd)
+        ds_json_double(j, (double)(bt - bd) / rate);
+    else
+        ds_json_null(j);
+    ds_json_obj_end(j);
+}
+
+void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
+{
+    (void)d;
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "id", r->id);
+    ds_json_kstr(j, "trigger", r->trigger);
+    ds_json_kstr(j, "state", r->state);
+    ds_json_key(j, "reason");
+    if (r->reason[0])
+        ds_json_str(j, r->reason);
+    else
+        ds_json_null(j);
+    kiso(j, "queued_at", r->queued_at);
+    kiso(j, "started_at", r->started_at);
+    kiso(j, "ended_at", r->ended_at);
+    ds_json_key(j, "classes");
+    if (r->classes.n == 0) {
+        ds_json_null(j);
+    } else {
+        ds_json_arr_begin(j);
+        for (size_t i = 0; i < r->classes.n; i++)
+            ds_json_str(j, r->classes.v[i]);
+        ds_json_arr_end(j);
+    }
+    progress_json(j, r);
+    ds_json_key(j, "servers");
+    ds_json_arr_begin(j);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct drun_srv *s = &r->srv[i];
+
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "server", s->name);
+        ds_json_key(j, "result");
+        if (s->result)
+            ds_json_str(j, s->result);
+        else
+            ds_json_null(j);
+        ds_json_kuint(j, "files_done", s->files_done);
+        ds_json_kuint(j, "files_total", s->files_total);
+        ds_json_kuint(j, "bytes_done", s->bytes_done);
+        ds_json_kuint(j, "bytes_total", s->bytes_total);
+        ds_json_kuint(j, "bytes_wire", s->bytes_wire);
+        /* ended: rc and the object sync --json prints for the server */
+        ds_json_key(j, "rc");
+        if (s->res != NULL)
+            ds_json_int(j, s->res->rc);
+        else
+            ds_json_null(j);
+        ds_json_key(j, "report");
+        if (s->res != NULL)
+            ds_report_result_json(j, s->name, s->res);
+        else
+            ds_json_null(j);
+        ds_json_obj_end(j);
+    }
+    ds_json_arr_end(j);
+    ds_json_key(j, "deltas");
+    ds_json_obj_begin(j);
+    ds_json_kuint(j, "computed", r->deltas_computed);
+    ds_json_kuint(j, "cached", r->deltas_cached);
+    ds_json_kuint(j, "relevelled", r->deltas_relevelled);
+    ds_json_obj_end(j);
+    ds_json_obj_end(j);
+}
+
+void ds__druns_free(ds_daemon_t *d)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        run_free(d->runs[i]);
+    free(d->runs);
+    d->runs = NULL;
+    d->nruns = 0;
+    d->cur = NULL;
+}

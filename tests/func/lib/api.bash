@@ -1,0 +1,51 @@
+# Helpers for the daemon API tests (tests/func/daemon_api*.sh), sourced
+# after daemon.bash. curl is the client; $sock is the daemon's Unix socket.
+
+command -v curl >/dev/null || { echo "SKIP: no curl (tools/setup installs it)"; exit 77; }
+
+# api METHOD PATH [BODY] [CURL ARGS...]: one request over $sock (or, with
+# api_url set, over TCP to $api_url, with the curl arguments of the array
+# api_hdr, e.g. the token); sets $code and $body.
+api_hdr=()
+api() {
+  local m=$1 p=$2 data=${3-} out=$tmp/api.out
+  shift 2
+  [ $# = 0 ] || shift
+  local where=(--unix-socket "$sock" "http://localhost$p")
+  [ -z "${api_url:-}" ] || where=("${api_hdr[@]}" "$api_url$p")
+  if [ -n "$data" ]; then
+    code=$(curl -s -m 20 -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' \
+      --data-binary "$data" "$@" "${where[@]}")
+  else
+    code=$(curl -s -m 20 -o "$out" -w '%{http_code}' -X "$m" "$@" "${where[@]}")
+  fi
+  body=$(cat "$out")
+}
+
+# jq_py EXPR: evaluates the Python expression EXPR with j = the JSON of $body.
+jq_py() { python3 -c "import json,sys; j=json.loads(sys.stdin.read()); print($1)" <<<"$body"; }
+
+# expect CODE WHAT: checks $code, and that a 4xx/5xx body is {"error": "..."}.
+expect() {
+  [ "$code" = "$1" ] || { bad "$2: HTTP $code, expected $1: $body"; return 1; }
+  if [ "$1" -ge 400 ]; then
+    [ "$(jq_py 'type(j.get("error")).__name__' 2>/dev/null)" = str ] ||
+      { bad "$2: the $1 reply is not {\"error\": \"...\"}: $body"; return 1; }
+  fi
+  return 0
+}
+
+# api_wait_up LOG: waits for the daemon's API line.
+api_wait_up() { dm_wait "$1" 'daemon: API on ' 20; }
+
+# run_wait ID STATE SECONDS: polls GET /v1/runs/ID until its state is STATE.
+run_wait() {
+  local i
+  for i in $(seq 1 $(($3 * 10))); do
+    api GET "/v1/runs/$1"
+    [ "$code" = 200 ] && [ "$(jq_py 'j["state"]')" = "$2" ] && return 0
+    sleep 0.1
+  done
+  bad "run $1 is not $2 within $3 s: $body"
+  return 1
+}
