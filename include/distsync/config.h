@@ -58,6 +58,12 @@ typedef struct ds_site_cfg {
                               servers'), NULL: the console's zone */
     int tz_line;
     unsigned max_servers; /* servers of the site syncing at once (0: default) */
+    /* The upgrade gate (distsync/gate.h): clients = globs over client IDs
+     * mapping clients to this site; max_concurrent_upgrades (0: no cap);
+     * max_upgrade_bandwidth in bits/s (DS_BW_OFF: no cap). */
+    ds_strlist_t clients;
+    unsigned max_upgrades;
+    uint64_t upgrade_bw;
 } ds_site_cfg_t;
 
 typedef struct ds_server_cfg {
@@ -106,6 +112,7 @@ typedef struct ds_server_cfg {
     unsigned max_files;    /* files in flight (0: default) */
     int line;
     int url_line, site_line, classes_line, max_delete_line; /* 0 when the key is absent */
+    unsigned max_upgrades; /* max_concurrent_upgrades = clients downloading (0: no cap) */
 } ds_server_cfg_t;
 
 typedef struct ds_schedule_cfg {
@@ -120,6 +127,50 @@ typedef struct ds_schedule_cfg {
     int when_line, tz_line, window_line;
     int servers_line, sites_line, classes_line; /* 0 when the key is absent */
 } ds_schedule_cfg_t;
+
+/* The upgrade gate's sections (src/config/config_rollout.c). */
+
+/* Largest max_concurrent_upgrades; longest client ID and version. */
+#define DS_CONFIG_MAX_UPGRADES_MAX 1000000u
+#define DS_CLIENT_ID_MAX           128
+#define DS_VERSION_MAX             64
+
+/* [ring NAME]: a group of clients opened together. */
+typedef struct ds_ring_cfg {
+    char *name;
+    int line;
+    ds_strlist_t members; /* members = globs over client IDs */
+    char *members_file;   /* members_file = one ID a line (absolute), NULL: none */
+    ds_strlist_t ids;     /* the IDs read from members_file, sorted */
+    unsigned size;        /* size = members for the thresholds (0: counted) */
+    int64_t opens;        /* opens = earliest open time (0: none) */
+    int members_line, members_file_line;
+} ds_ring_cfg_t;
+
+/* [package NAME]: one version of a product, a step of its chain. */
+typedef struct ds_package_cfg {
+    char *name;
+    int line;
+    char *product, *version;
+    char *path;     /* in the store, relative (what the grant names) */
+    char *from;     /* from = oldest version it upgrades from (NULL: any) */
+    int64_t soak_s; /* soak = time clients stay on it before the next step */
+    int product_line, version_line, from_line;
+} ds_package_cfg_t;
+
+/* [rollout NAME]: a product's target version through rings. */
+typedef struct ds_rollout_cfg {
+    char *name;
+    int line;
+    char *product, *version;
+    ds_strlist_t rings;      /* in opening order */
+    unsigned min_success_bp; /* basis points (9500: 95%) */
+    unsigned max_failure_bp;
+    uint64_t client_rate; /* bits/s each grant reserves (0: none) */
+    unsigned lease_s;     /* lease = seconds without a heartbeat */
+    char *token_file;     /* token_file = the enrolment token (mode 0600) */
+    int product_line, version_line, rings_line, token_file_line;
+} ds_rollout_cfg_t;
 
 typedef struct ds_config {
     char *path;                /* file it was read from */
@@ -155,6 +206,16 @@ typedef struct ds_config {
     size_t nservers;
     ds_schedule_cfg_t *schedules;
     size_t nschedules;
+    /* [console] max_concurrent_upgrades (0: no cap), max_upgrade_bandwidth
+     * (bits/s, DS_BW_OFF: no cap): over all rollouts */
+    unsigned max_upgrades;
+    uint64_t upgrade_bw;
+    ds_rollout_cfg_t *rollouts;
+    size_t nrollouts;
+    ds_ring_cfg_t *rings;
+    size_t nrings;
+    ds_package_cfg_t *packages;
+    size_t npackages;
 } ds_config_t;
 
 /*
@@ -189,6 +250,27 @@ DS_MUST_CHECK int ds_config_check_target(const ds_config_t *cfg, const ds_server
 const ds_server_cfg_t *ds_config_server(const ds_config_t *cfg, const char *name);
 const ds_site_cfg_t *ds_config_site(const ds_config_t *cfg, const char *name);
 const ds_schedule_cfg_t *ds_config_schedule(const ds_config_t *cfg, const char *name);
+
+const ds_rollout_cfg_t *ds_config_rollout(const ds_config_t *cfg, const char *name);
+const ds_ring_cfg_t *ds_config_ring(const ds_config_t *cfg, const char *name);
+/* The [package] of product at version, NULL when none. */
+const ds_package_cfg_t *ds_config_package(const ds_config_t *cfg, const char *product,
+                                          const char *version);
+
+/* Compares two versions: dot- or dash-separated parts, numeric parts as
+ * numbers ("7.10" > "7.9"), others as text. <0, 0 or >0 as strcmp. */
+DS_MUST_CHECK int ds_version_cmp(const char *a, const char *b);
+
+/* Returns 1 when id is a valid client ID: 1 to DS_CLIENT_ID_MAX bytes of
+ * letters, digits and ". _ - : @". */
+DS_MUST_CHECK int ds_client_id_ok(const char *id);
+
+/* Reads rollout r's enrolment token (token_file, its first line) into buf.
+ * Refuses a file that group or others may read or write (mode must be 0600
+ * or stricter). Returns 0, DS_ECONFIG (err names the file and why: the
+ * mode, an empty token) or -errno (err names the file). */
+DS_MUST_CHECK int ds_config_rollout_token(const ds_rollout_cfg_t *r, char *buf, size_t len,
+                                          char *err, size_t errlen);
 
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
 DS_MUST_CHECK int ds_config_list_has(const ds_strlist_t *list, const char *s);

@@ -121,6 +121,49 @@ const struct help_key help_keys[] = {
     {"schedule", "servers", "LIST", "the servers it targets (exclusive with sites)"},
     {"schedule", "sites", "LIST", "the sites it targets (exclusive with servers)"},
     {"schedule", "classes", "LIST", "restricts the classes (default: what each server receives)"},
+    {"console", "max_concurrent_upgrades", "N",
+     "upgrade gate: client upgrades in progress at once over all sites and rollouts (1 to "
+     "1000000; default: no cap)"},
+    {"console", "max_upgrade_bandwidth", "RATE",
+     "upgrade gate: the sum of the client_rate of the upgrades in progress may not pass it "
+     "(default: off)"},
+    {"site", "clients", "GLOBS",
+     "upgrade gate: the client IDs of this site (globs: * ? [ ]); a client is in the first "
+     "site that matches, unless its request names a site"},
+    {"site", "max_concurrent_upgrades", "N", "upgrade gate: the site's cap on upgrades at once"},
+    {"site", "max_upgrade_bandwidth", "RATE", "upgrade gate: the site's bandwidth for upgrades"},
+    {"server", "max_concurrent_upgrades", "N",
+     "upgrade gate: clients downloading from this server at once; when full (or frozen) the "
+     "site's next server in file order serves"},
+    {"rollout", "product", "NAME", "the product this rollout upgrades (one rollout a product)"},
+    {"rollout", "version", "VERSION", "the target version; a [package] of it must exist"},
+    {"rollout", "rings", "LIST", "the [ring] sections, in the order they open"},
+    {"rollout", "min_success", "PERCENT",
+     "a ring opens once the previous ring has this share of its members on the target version "
+     "(default 95%)"},
+    {"rollout", "max_failure", "PERCENT",
+     "a ring whose failed members exceed this share (strictly) pauses the rollout (default "
+     "5%)"},
+    {"rollout", "client_rate", "RATE",
+     "bandwidth each grant reserves against max_upgrade_bandwidth (default: none)"},
+    {"rollout", "lease", "DURATION",
+     "a grant lapses after this long without a heartbeat (default 15m; at most 7d)"},
+    {"rollout", "token_file", "PATH",
+     "the enrolment token clients send (first line; mode 0600, checked by config check)"},
+    {"ring", "members", "GLOBS", "the ring's clients, as globs over client IDs"},
+    {"ring", "members_file", "PATH", "the ring's clients, one ID a line (# comments)"},
+    {"ring", "size", "N",
+     "members counted for min_success and max_failure (default: the file's IDs plus the "
+     "clients seen that match members)"},
+    {"ring", "opens", "TIME", "earliest time the ring opens (RFC 3339, e.g. 2026-12-01T08:00Z)"},
+    {"package", "product", "NAME", "the product this package is a version of"},
+    {"package", "version", "VERSION", "its version (7.2, 7.10.1: numeric parts compare as numbers)"},
+    {"package", "path", "PATH", "the package in the content store (relative); grants name it"},
+    {"package", "from", "VERSION",
+     "the oldest version it upgrades from; an older client gets an earlier step first "
+     "(default: any)"},
+    {"package", "soak", "DURATION",
+     "how long a client stays on this version before its next step (e.g. 24h)"},
     {NULL, NULL, NULL, NULL},
 };
 

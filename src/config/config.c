@@ -428,6 +428,8 @@ int ds_config_parse(const char *text, const char *name, const char *base_dir, ds
         rc = check_schedules(cfg, &e);
     if (rc == 0)
         rc = ds__config_check_caps(cfg, &e);
+    if (rc == 0)
+        rc = ds__config_check_rollouts(cfg, &e);
 out:
     if (rc == DS_ENOMEM && err != NULL && errlen > 0)
         snprintf(err, errlen, "%s: out of memory", e.file);
@@ -532,6 +534,7 @@ void ds_config_free(ds_config_t *cfg)
     if (cfg == NULL)
         return;
     ds__config_caps_free(cfg);
+    ds__config_rollouts_free(cfg);
     for (size_t i = 0; i < cfg->nsites; i++)
         free(cfg->sites[i].name);
     for (size_t i = 0; i < cfg->nservers; i++) {

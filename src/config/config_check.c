@@ -3,7 +3,8 @@
  * the store exists, no target lies inside the store or the state
  * directory, no two servers share a URL, an smb:// server's credentials
  * can be read (the file's mode is 0600, its lines parse; or the
- * environment has them).
+ * environment has them), each rollout's enrolment token is readable by
+ * its owner only.
  */
 #include <errno.h>
 #include <limits.h>
@@ -161,6 +162,15 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
                                 cfg->path, cfg->servers[i].url_line, cfg->servers[i].name,
                                 cfg->servers[k].name, cfg->servers[k].url_line, a);
         }
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->nrollouts; i++) {
+        const ds_rollout_cfg_t *r = &cfg->rollouts[i];
+        char tok[256], why[PATH_MAX + 256];
+
+        if (ds_config_rollout_token(r, tok, sizeof(tok), why, sizeof(why)) < 0)
+            rc = check_fail(err, errlen, "%s:%d: [rollout %s] key 'token_file': %s", cfg->path,
+                            r->token_file_line, r->name, why);
+        explicit_bzero(tok, sizeof(tok));
     }
     return rc;
 }

@@ -65,4 +65,22 @@ void ds__config_list_free(ds_strlist_t *l);
 /* Deep copy of src into dst (empty before the call). 0 or DS_ENOMEM. */
 DS_MUST_CHECK int ds__config_list_copy(ds_strlist_t *dst, const ds_strlist_t *src);
 
+/* config_parse.c: v made absolute against base_dir (malloc'ed; NULL: out of memory). */
+char *ds__config_abs(const char *base_dir, const char *v);
+
+/* config_rollout.c: one key of the upgrade gate in a section of type
+ * ("console", "site", "server", "rollout", "ring", "package") at index idx
+ * (of its kind). Returns 0, DS_ENOMEM, DS_ECONFIG or -errno (a members file
+ * that cannot be read) with a message (no location) in msg. */
+DS_MUST_CHECK int ds__config_gate_key(ds_config_t *cfg, const char *type, size_t idx,
+                                      const char *key, const char *v, int line,
+                                      const char *base_dir, char *msg, size_t msglen);
+
+/* After reading: rollouts name packages and rings that exist, one rollout
+ * per product, defaults filled in. Returns 0 or DS_ECONFIG (message in e). */
+DS_MUST_CHECK int ds__config_check_rollouts(ds_config_t *cfg, struct ds__config_err *e);
+
+/* Frees what the gate's sections hold. */
+void ds__config_rollouts_free(ds_config_t *cfg);
+
 #endif

@@ -30,7 +30,7 @@
 #define NAME_MAX_LEN 128
 #define MAX_KEYS     32 /* most keys of any section, with room to grow */
 
-enum kind { K_NONE, K_CONSOLE, K_SITE, K_SERVER, K_SCHEDULE };
+enum kind { K_NONE, K_CONSOLE, K_SITE, K_SERVER, K_SCHEDULE, K_ROLLOUT, K_RING, K_PACKAGE };
 
 struct parser;
 typedef int (*key_fn)(struct parser *p, const char *key, const char *value);
@@ -218,6 +218,11 @@ static char *abs_path(const char *base_dir, const char *v)
     }
     path_append(out, v);
     return out;
+}
+
+char *ds__config_abs(const char *base_dir, const char *v)
+{
+    return abs_path(base_dir, v);
 }
 
 static int set_path(struct parser *p, const char *key, const char *v, char **dst, int *line)
@@ -802,6 +807,16 @@ static int k_dclasses(struct parser *p, const char *key, const char *v)
     return set_list(p, key, v, &cur_sched(p)->classes);
 }
 
+/* The upgrade gate's keys, in every section (config_rollout.c). */
+static int k_gate(struct parser *p, const char *key, const char *v)
+{
+    char msg[384];
+    int rc = ds__config_gate_key(p->cfg, p->sect->type, p->idx, key, v, p->line, p->base_dir, msg,
+                                 sizeof(msg));
+
+    return rc == DS_ENOMEM || rc == 0 ? rc : fail(p, key, "%s", msg);
+}
+
 static const struct keydef console_keys[] = {
     {"store", k_store},
     {"state", k_state},
@@ -824,12 +839,17 @@ static const struct keydef console_keys[] = {
     {"api_token_file", k_api_token_file},
     {"api_tls_cert", k_api_tls_cert},
     {"api_tls_key", k_api_tls_key},
+    {"max_concurrent_upgrades", k_gate},
+    {"max_upgrade_bandwidth", k_gate},
     {NULL, NULL},
 };
 static const struct keydef site_keys[] = {
     {"bandwidth", k_site_bandwidth},
     {"tz", k_site_tz},
     {"max_servers", k_site_max_servers},
+    {"clients", k_gate},
+    {"max_concurrent_upgrades", k_gate},
+    {"max_upgrade_bandwidth", k_gate},
     {NULL, NULL},
 };
 static const struct keydef server_keys[] = {
@@ -853,6 +873,7 @@ static const struct keydef server_keys[] = {
     {"retry_backoff", k_retry_backoff},
     {"credentials", k_credentials},
     {"encrypt", k_encrypt},
+    {"max_concurrent_upgrades", k_gate},
     {NULL, NULL},
 };
 static const struct keydef schedule_keys[] = {
@@ -860,17 +881,36 @@ static const struct keydef schedule_keys[] = {
     {"servers", k_servers}, {"sites", k_sites}, {"classes", k_dclasses},
     {NULL, NULL},
 };
+static const struct keydef rollout_keys[] = {
+    {"product", k_gate},     {"version", k_gate}, {"rings", k_gate},
+    {"min_success", k_gate}, {"max_failure", k_gate}, {"client_rate", k_gate},
+    {"lease", k_gate},       {"token_file", k_gate}, {NULL, NULL},
+};
+static const struct keydef ring_keys[] = {
+    {"members", k_gate}, {"members_file", k_gate}, {"size", k_gate}, {"opens", k_gate},
+    {NULL, NULL},
+};
+static const struct keydef package_keys[] = {
+    {"product", k_gate}, {"version", k_gate}, {"path", k_gate},
+    {"from", k_gate},    {"soak", k_gate},    {NULL, NULL},
+};
 
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth, delta_level, precompute, max_servers, retries, retry_backoff"},
-    {"site", K_SITE, site_keys, "bandwidth, tz, max_servers"},
+     "lease_ttl, bandwidth, delta_level, precompute, max_servers, retries, retry_backoff, "
+     "catch_up, max_concurrent_upgrades, max_upgrade_bandwidth"},
+    {"site", K_SITE, site_keys,
+     "bandwidth, tz, max_servers, clients, max_concurrent_upgrades, max_upgrade_bandwidth"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
      "identity, known_hosts, connect_timeout, verify, bandwidth, max_files, retries, "
-     "retry_backoff, credentials, encrypt"},
+     "retry_backoff, credentials, encrypt, max_concurrent_upgrades"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
+    {"rollout", K_ROLLOUT, rollout_keys,
+     "product, version, rings, min_success, max_failure, client_rate, lease, token_file"},
+    {"ring", K_RING, ring_keys, "members, members_file, size, opens"},
+    {"package", K_PACKAGE, package_keys, "product, version, path, from, soak"},
 };
 
 /* Returns the header line of an existing section of this kind and name, or 0. */
@@ -886,6 +926,15 @@ static int find_section(const ds_config_t *cfg, enum kind kind, const char *name
         return se->line;
     if (kind == K_SCHEDULE && (sc = ds_config_schedule(cfg, name)) != NULL)
         return sc->line;
+    for (size_t i = 0; kind == K_ROLLOUT && i < cfg->nrollouts; i++)
+        if (strcmp(cfg->rollouts[i].name, name) == 0)
+            return cfg->rollouts[i].line;
+    for (size_t i = 0; kind == K_RING && i < cfg->nrings; i++)
+        if (strcmp(cfg->rings[i].name, name) == 0)
+            return cfg->rings[i].line;
+    for (size_t i = 0; kind == K_PACKAGE && i < cfg->npackages; i++)
+        if (strcmp(cfg->packages[i].name, name) == 0)
+            return cfg->packages[i].line;
     return 0;
 }
 
@@ -924,6 +973,23 @@ static int add_section(struct parser *p, enum kind kind, const char *name)
         c->schedules[c->nschedules - 1].name = dup;
         c->schedules[c->nschedules - 1].line = p->line;
         p->idx = c->nschedules - 1;
+    } else if (kind == K_ROLLOUT &&
+               (a = grow(c->rollouts, &c->nrollouts, sizeof(*c->rollouts))) != NULL) {
+        c->rollouts = a;
+        c->rollouts[c->nrollouts - 1] = (ds_rollout_cfg_t){
+            .name = dup, .line = p->line, .min_success_bp = 9500, .max_failure_bp = 500};
+        p->idx = c->nrollouts - 1;
+    } else if (kind == K_RING && (a = grow(c->rings, &c->nrings, sizeof(*c->rings))) != NULL) {
+        c->rings = a;
+        c->rings[c->nrings - 1].name = dup;
+        c->rings[c->nrings - 1].line = p->line;
+        p->idx = c->nrings - 1;
+    } else if (kind == K_PACKAGE &&
+               (a = grow(c->packages, &c->npackages, sizeof(*c->packages))) != NULL) {
+        c->packages = a;
+        c->packages[c->npackages - 1].name = dup;
+        c->packages[c->npackages - 1].line = p->line;
+        p->idx = c->npackages - 1;
     } else {
         free(dup);
         return DS_ENOMEM;
@@ -966,7 +1032,8 @@ static int open_section(struct parser *p, const char *section)
     if (p->sect == NULL)
         return ds__config_fail(p->e, p->line, raw, NULL,
                                "unknown section type '%.*s' (use [console], [site NAME], "
-                               "[server NAME] or [schedule NAME])",
+                               "[server NAME], [schedule NAME], [rollout NAME], [ring NAME] "
+                               "or [package NAME])",
                                (int)(wl[0] < 32 ? wl[0] : 32), w[0]);
     if (p->sect->kind == K_CONSOLE) {
         snprintf(p->label, sizeof(p->label), "console");

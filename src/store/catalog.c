@@ -163,8 +163,49 @@ static const char *const migration_5[] = {
     NULL,
 };
 
+/* Migration 6: the upgrade gate (include/distsync/gate_state.h,
+ * src/store/gate_state.c): one row per client of a rollout (its status, its
+ * grant and lease, its place in the queue), the history of outcomes, and
+ * each rollout's controls (paused and why, rings opened). */
+static const char *const migration_6[] = {
+    "CREATE TABLE gate_client("
+    " rollout TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " site TEXT NOT NULL,"
+    " server TEXT NOT NULL,"
+    " from_version TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " token TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " granted_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " reported INTEGER NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " PRIMARY KEY(rollout, client)) WITHOUT ROWID",
+    "CREATE TABLE gate_outcome("
+    " id INTEGER PRIMARY KEY,"
+    " rollout TEXT NOT NULL,"
+    " client TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " outcome TEXT NOT NULL CHECK(outcome IN ('success','failure','expired')),"
+    " late INTEGER NOT NULL,"
+    " server TEXT NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " detail TEXT NOT NULL)",
+    "CREATE INDEX gate_outcome_rollout ON gate_outcome(rollout, at)",
+    "CREATE TABLE gate_rollout("
+    " rollout TEXT PRIMARY KEY,"
+    " paused INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " opened INTEGER NOT NULL,"
+    " at INTEGER NOT NULL) WITHOUT ROWID",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
