@@ -23,9 +23,10 @@ static int rollout_init(const ds_config_t *cfg, const ds_rollout_cfg_t *rc, stru
     r->cfg = rc;
     r->nrings = rc->rings.n;
     r->rings = calloc(r->nrings, sizeof(*r->rings));
+    r->outs = calloc(r->nrings, sizeof(*r->outs));
     r->chain = calloc(cfg->npackages + 1, sizeof(*r->chain));
     r->queues = calloc(cfg->nsites + 1, sizeof(*r->queues));
-    if (r->rings == NULL || r->chain == NULL || r->queues == NULL)
+    if (r->rings == NULL || r->outs == NULL || r->chain == NULL || r->queues == NULL)
         return DS_ENOMEM;
     for (size_t i = 0; i < r->nrings; i++)
         r->rings[i].cfg = ds_config_ring(cfg, rc->rings.v[i]);
@@ -188,6 +189,7 @@ void ds_gate_free(ds_gate_t *g)
             free(r->queues[s].v);
         free(r->queues);
         free(r->rings);
+        free(r->outs);
         free(r->chain);
     }
     if (g->st.close != NULL)
@@ -403,37 +405,40 @@ static void fmt_time(int64_t t, char *buf, size_t len)
         snprintf(buf, len, "%lld", (long long)t);
 }
 
-int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now, char *why, size_t len)
+/* Whether ring i of r may open now, the earlier rings being open. */
+static int ring_ready(const struct rollout *r, int i, int64_t now, char *why, size_t len)
 {
     const struct ring *prev;
     unsigned m;
     char when[40];
 
-    if (i < r->opened)
-        return 1;
-    if (i > r->opened) {
-        snprintf(why, len, "ring closed until ring %s opens", r->rings[r->opened].cfg->name);
-        return 0;
-    }
     if (r->rings[i].cfg->opens > now) {
         fmt_time(r->rings[i].cfg->opens, when, sizeof(when));
         snprintf(why, len, "ring closed until %s", when);
         return 0;
     }
-    if (i > 0) {
-        prev = &r->rings[i - 1];
-        m = ds__ring_members(prev);
-        if (m == 0 || (uint64_t)prev->at_target * 10000 < (uint64_t)r->cfg->min_success_bp * m) {
-            snprintf(why, len,
-                     "ring closed until ring %s reaches min_success %u.%02u%% (%u of %u on %s)",
-                     prev->cfg->name, r->cfg->min_success_bp / 100, r->cfg->min_success_bp % 100,
-                     prev->at_target, m, r->cfg->version);
-            return 0;
-        }
-    }
-    r->opened = i + 1; /* latched: counts moving later do not close it */
-    (void)ds__gate_write_ctl(g, r, now);
-    return 1;
+    if (i == 0)
+        return 1;
+    prev = &r->rings[i - 1];
+    m = ds__ring_members(prev);
+    if (m > 0 && (uint64_t)prev->at_target * 10000 >= (uint64_t)r->cfg->min_success_bp * m)
+        return 1;
+    snprintf(why, len, "ring closed until ring %s reaches min_success %u.%02u%% (%u of %u on %s)",
+             prev->cfg->name, r->cfg->min_success_bp / 100, r->cfg->min_success_bp % 100,
+             prev->at_target, m, r->cfg->version);
+    return 0;
+}
+
+int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now, char *why, size_t len)
+{
+    int opened = r->opened;
+
+    /* rings open in order: the first closed one before i says why */
+    while (r->opened <= i && ring_ready(r, r->opened, now, why, len))
+        r->opened++; /* latched: counts moving later do not close it */
+    if (r->opened != opened)
+        (void)ds__gate_write_ctl(g, r, now);
+    return i < r->opened;
 }
 
 int ds_gate_server_set(ds_gate_t *g, const char *server, const char *product, const char *version,
@@ -528,7 +533,7 @@ int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now, ds_gate_rollo
     snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
     for (size_t i = 0; i < r->nrings; i++) {
         struct ring *rg = &r->rings[i];
-        ds_gate_ring_status_t *o = &rg->out;
+        ds_gate_ring_status_t *o = &r->outs[i];
 
         memset(o, 0, sizeof(*o));
         o->name = rg->cfg->name;
@@ -545,7 +550,7 @@ int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now, ds_gate_rollo
         out->failed += o->failed;
         out->expired += o->expired;
     }
-    out->rings = r->nrings ? &r->rings[0].out : NULL;
+    out->rings = r->outs;
     out->nrings = r->nrings;
     k = ds_config_package(g->cfg, r->cfg->product, r->cfg->version);
     for (size_t s = 0; k != NULL && s < g->cfg->nservers; s++) {

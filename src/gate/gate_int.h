@@ -41,7 +41,6 @@ struct ring {
     unsigned seen_glob; /* clients seen matching members = but not in the file */
     unsigned n[DS_GATE_ST_EXPIRED + 1]; /* clients per status */
     unsigned at_target;
-    ds_gate_ring_status_t out;
 };
 
 struct queue {
@@ -53,6 +52,7 @@ struct rollout {
     const ds_rollout_cfg_t *cfg;
     struct gmap clients;
     struct ring *rings;
+    ds_gate_ring_status_t *outs; /* ds_gate_status's answer, per ring */
     size_t nrings;
     const ds_package_cfg_t **chain; /* the product's packages up to the target, oldest first */
     size_t nchain;
