@@ -25,6 +25,7 @@
 #include "distsync/config.h"
 #include "distsync/error.h"
 #include "distsync/gate_state.h"
+#include "distsync/json.h"
 
 typedef struct ds_gate ds_gate_t;
 
@@ -62,8 +63,10 @@ typedef struct ds_gate_decision {
  * Builds a gate over cfg (borrowed, must outlive the gate) and state (its
  * functions copied; the gate closes it in ds_gate_free), loading what state
  * holds: grants with their leases, queues in their order, outcomes,
- * paused rollouts. Every server starts as holding no package and not
- * frozen (ds_gate_refresh / ds_gate_server_set). Returns 0 and *out, or
+ * paused rollouts. Leases that ran out by now expire (written through, not
+ * flushed: a reader that never flushes writes nothing). Every server
+ * starts as holding no package and not frozen (ds_gate_refresh /
+ * ds_gate_server_set). Returns 0 and *out, or
  * DS_ENOMEM / the state's error with err naming what failed.
  */
 DS_MUST_CHECK int ds_gate_new(const ds_config_t *cfg, const ds_gate_state_t *state, int64_t now,
@@ -167,5 +170,10 @@ DS_MUST_CHECK int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now,
 DS_MUST_CHECK int ds_gate_usage(const ds_gate_t *g, const char *level, const char *name,
                                 unsigned *used, unsigned *cap, uint64_t *bw_used,
                                 uint64_t *bw_cap);
+
+/* Writes st as one JSON object (GET /v1/rollouts/NAME and rollout status
+ * --json): name, product, version, state ("active"|"paused"), reason,
+ * counts, staged/servers, rings [{name, members, open, why, counts}]. */
+void ds_gate_status_json(const ds_gate_rollout_status_t *st, ds_json_t *j);
 
 #endif

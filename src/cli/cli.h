@@ -75,6 +75,7 @@ int cmd_trust(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_import_manifest(struct cli *cli, int argc, char **argv);
+int cmd_rollout(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);     /* src/cli/main.c */
 int cmd_complete(struct cli *cli, int argc, char **argv); /* hidden, for bash completion */
 

@@ -61,6 +61,12 @@ static const struct help_opt o_runs[] = {
     O_END,
 };
 static const struct help_opt o_cancel[] = {O_HELP, O_END};
+static const struct help_opt o_rollout[] = {
+    {"json", 0, NULL, "list and status: one JSON document (the daemon API's shape)"},
+    {"reason", 0, "TEXT", "pause: why (shown to clients: \"rollout paused: TEXT\")"},
+    O_HELP,
+    O_END,
+};
 static const struct help_opt o_daemon[] = {
     {"no-scan", 0, NULL, "do not scan the store before each run"},
     O_HELP,
@@ -342,6 +348,18 @@ const struct help_cmd help_cmds[] = {
      "recorded as a run whose totals are the files created, updated and deleted since the "
      "manifest known before. Exit 2 for an unknown server, 1 for a refused file.",
      o_import, 0},
+    {"rollout", "list [--json] | status NAME [--json] | pause NAME [--reason TEXT] | resume NAME "
+     "| promote NAME",
+     "client-upgrade rollouts: counts, pause, resume, promote",
+     "The upgrade gate's rollouts ([rollout NAME] in distsync.conf(5)), read from the state "
+     "database. list: one line per rollout (state and counts); status: its rings with members, "
+     "granted, waiting, succeeded, failed and expired clients, whether each is open or why not, "
+     "and on how many servers the target package is staged. pause stops new grants (clients are "
+     "told \"rollout paused: REASON\"; grants in progress go on); resume lifts a pause, the "
+     "operator's or one a ring's failures over max_failure caused; promote opens the next closed "
+     "ring whatever its min_success and opening time. Exit 2 for an unknown rollout or a "
+     "promote with every ring open.",
+     o_rollout, 0},
     {"complete", "servers|sites|classes", "names for shell completion",
      "Prints the configured server, site or content class names, one a line (used by the bash "
      "completion).",

@@ -43,6 +43,7 @@ static const struct command commands[] = {
     {"runs", cmd_runs},
     {"cancel", cmd_cancel},
     {"smb-worker", cmd_smb_worker}, /* hidden: spawned by sync for each smb:// server */
+    {"rollout", cmd_rollout},
 };
 
 /* "unknown command 'X'", the closest command, and where the list is. */

@@ -161,7 +161,6 @@ int ds_gate_new(const ds_config_t *cfg, const ds_gate_state_t *state, int64_t no
         for (size_t s = 0; s < cfg->nsites; s++)
             qsort(g->ro[i].queues[s].v, g->ro[i].queues[s].n, sizeof(struct client *), cmp_seq);
     ds__gate_expire(g, now);
-    rc = ds_gate_flush(g);
 out:
     if (rc < 0) {
         ds_errf(err, errlen, rc, "gate: loading its state: %s", ds_strerror(rc));
@@ -509,6 +508,8 @@ int ds_gate_promote(ds_gate_t *g, const char *rollout, int64_t now, char *err, s
     if (ri < 0)
         return ds_errf(err, errlen, DS_ENOTFOUND, "no rollout %s in the configuration", rollout);
     r = &g->ro[ri];
+    if (r->nrings > 0) /* the rings open by their own rules first */
+        (void)ds__gate_ring_open(g, r, (int)r->nrings - 1, now, err, errlen);
     if ((size_t)r->opened >= r->nrings)
         return ds_errf(err, errlen, DS_EUSAGE, "rollout %s: every ring is open already", rollout);
     r->opened++;
