@@ -76,8 +76,7 @@ static int caps_ok(ds_gate_t *g, const ds_config_t *cfg)
     if (ds_gate_usage(g, "global", NULL, &u, &c, &bu, &bc) < 0 || u > c || bu > bc)
         return 0;
     for (size_t i = 0; i < cfg->nsites; i++)
-        if (ds_gate_usage(g, "site", cfg->sites[i].name, &u, &c, &bu, &bc) < 0 || u > c ||
-            bu > bc)
+        if (ds_gate_usage(g, "site", cfg->sites[i].name, &u, &c, &bu, &bc) < 0 || u > c || bu > bc)
             return 0;
     for (size_t i = 0; i < cfg->nservers; i++)
         if (ds_gate_usage(g, "server", cfg->servers[i].name, &u, &c, &bu, &bc) < 0 || u > c)
@@ -136,8 +135,7 @@ static int run(const ds_config_t *cfg, const char *dir, int batch, long n)
             held[k] = held[--nheld];
         } else if (r < 95) {
             k = (int)(rand_r(&seed) % (unsigned)nheld);
-            (void)ds_gate_heartbeat(g, held[k].token, held[k].client, now, NULL, err,
-                                    sizeof(err));
+            (void)ds_gate_heartbeat(g, held[k].token, held[k].client, now, NULL, err, sizeof(err));
         } else {
             (void)ds_gate_priority(g, client, now, err, sizeof(err));
         }
@@ -153,8 +151,8 @@ static int run(const ds_config_t *cfg, const char *dir, int batch, long n)
     }
     qsort(lat, (size_t)n, sizeof(*lat), cmp_d);
     printf("| %5d | %9ld | %12.0f | %8.1f | %8.1f | %8.1f | %7ld | %7ld | %s |\n", batch, n,
-           (double)n / t_all, lat[n / 2] * 1e6, lat[n * 99 / 100] * 1e6,
-           lat[n * 999 / 1000] * 1e6, grants, waits, broken ? "EXCEEDED" : "never");
+           (double)n / t_all, lat[n / 2] * 1e6, lat[n * 99 / 100] * 1e6, lat[n * 999 / 1000] * 1e6,
+           grants, waits, broken ? "EXCEEDED" : "never");
     ds_gate_free(g);
     free(lat);
     unlink(db);

@@ -261,6 +261,10 @@ const ds_package_cfg_t *ds_config_package(const ds_config_t *cfg, const char *pr
  * numbers ("7.10" > "7.9"), others as text. <0, 0 or >0 as strcmp. */
 DS_MUST_CHECK int ds_version_cmp(const char *a, const char *b);
 
+/* Returns 1 when v is a valid version: 1 to DS_VERSION_MAX - 1 letters,
+ * digits and ". _ - +", starting with a letter or digit. */
+DS_MUST_CHECK int ds_version_ok(const char *v);
+
 /* Returns 1 when id is a valid client ID: 1 to DS_CLIENT_ID_MAX bytes of
  * letters, digits and ". _ - : @". */
 DS_MUST_CHECK int ds_client_id_ok(const char *id);

@@ -134,8 +134,7 @@ DS_MUST_CHECK int ds_gate_priority(ds_gate_t *g, const char *client, int64_t now
  * clears a pause (operator's or a tripped threshold's); promote opens the
  * next closed ring whatever its thresholds and time. Returns 0,
  * DS_ENOTFOUND (unknown rollout), DS_EUSAGE (promote: every ring is open). */
-DS_MUST_CHECK int ds_gate_pause(ds_gate_t *g, const char *rollout, const char *reason,
-                                int64_t now);
+DS_MUST_CHECK int ds_gate_pause(ds_gate_t *g, const char *rollout, const char *reason, int64_t now);
 DS_MUST_CHECK int ds_gate_resume(ds_gate_t *g, const char *rollout, int64_t now);
 DS_MUST_CHECK int ds_gate_promote(ds_gate_t *g, const char *rollout, int64_t now, char *err,
                                   size_t errlen);
@@ -156,7 +155,7 @@ typedef struct ds_gate_rollout_status {
     unsigned granted, waiting, succeeded, failed, expired;
     size_t nrings;
     const ds_gate_ring_status_t *rings; /* valid until the next gate call */
-    unsigned staged, servers; /* servers of the sites holding the target package */
+    unsigned staged, servers;           /* servers of the sites holding the target package */
 } ds_gate_rollout_status_t;
 
 /* The status of rollout at now into *out (rings borrowed from the gate
@@ -168,8 +167,7 @@ DS_MUST_CHECK int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now,
  * "server" and name (NULL for global). *used, *cap (0: no cap), *bw_used,
  * *bw_cap (bits/s; UINT64_MAX: no cap). Returns 0 or DS_ENOTFOUND. */
 DS_MUST_CHECK int ds_gate_usage(const ds_gate_t *g, const char *level, const char *name,
-                                unsigned *used, unsigned *cap, uint64_t *bw_used,
-                                uint64_t *bw_cap);
+                                unsigned *used, unsigned *cap, uint64_t *bw_used, uint64_t *bw_cap);
 
 /* Writes st as one JSON object (GET /v1/rollouts/NAME and rollout status
  * --json): name, product, version, state ("active"|"paused"), reason,

@@ -33,17 +33,17 @@ typedef enum ds_gate_status {
 typedef struct ds_gate_row {
     const char *rollout, *client;
     ds_gate_status_t status;
-    const char *site;      /* its site */
-    const char *server;    /* granted: the server it downloads from */
-    const char *from;      /* the version it had when it asked */
-    const char *version;   /* granted: the version granted; else the last reported */
-    const char *token;     /* the last grant's token ("" when none) */
-    int64_t seq;           /* queue order: lower first */
-    int64_t granted_at;    /* when the last grant was made */
-    int64_t expires_at;    /* the lease's end */
-    int64_t at;            /* when the status was last set */
-    int reported;          /* 1: the last grant's outcome is recorded */
-    const char *detail;    /* the last report's detail ("" when none) */
+    const char *site;    /* its site */
+    const char *server;  /* granted: the server it downloads from */
+    const char *from;    /* the version it had when it asked */
+    const char *version; /* granted: the version granted; else the last reported */
+    const char *token;   /* the last grant's token ("" when none) */
+    int64_t seq;         /* queue order: lower first */
+    int64_t granted_at;  /* when the last grant was made */
+    int64_t expires_at;  /* the lease's end */
+    int64_t at;          /* when the status was last set */
+    int reported;        /* 1: the last grant's outcome is recorded */
+    const char *detail;  /* the last report's detail ("" when none) */
 } ds_gate_row_t;
 
 /* A rollout's control row: paused (with why), rings opened by promote. */

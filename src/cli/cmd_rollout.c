@@ -17,7 +17,7 @@
 #include "distsync/json.h"
 
 #define ROLLOUT_USAGE                                                                              \
-    "usage: distsync rollout list [--json] | status NAME [--json] | pause NAME [--reason TEXT] "  \
+    "usage: distsync rollout list [--json] | status NAME [--json] | pause NAME [--reason TEXT] "   \
     "| resume NAME | promote NAME\n"
 
 struct rollout_args {
@@ -56,8 +56,7 @@ static int parse_args(int argc, char **argv, struct rollout_args *a)
     if (strcmp(a->action, "list") != 0 && strcmp(a->action, "status") != 0 &&
         strcmp(a->action, "pause") != 0 && strcmp(a->action, "resume") != 0 &&
         strcmp(a->action, "promote") != 0) {
-        cli_err("rollout: unknown action '%s' (list, status, pause, resume, promote)",
-                a->action);
+        cli_err("rollout: unknown action '%s' (list, status, pause, resume, promote)", a->action);
         return CLI_EXIT_USAGE;
     }
     return 0;
@@ -108,8 +107,7 @@ static void print_status(const ds_gate_rollout_status_t *st)
         const ds_gate_ring_status_t *r = &st->rings[i];
 
         printf("  %-16s %8u %8u %8u %9u %7u %8u  %s\n", cli_esc(r->name), r->members, r->granted,
-               r->waiting, r->succeeded, r->failed, r->expired,
-               r->open ? "open" : cli_esc(r->why));
+               r->waiting, r->succeeded, r->failed, r->expired, r->open ? "open" : cli_esc(r->why));
     }
 }
 
@@ -136,8 +134,8 @@ static int show(ds_gate_t *g, const ds_config_t *cfg, const struct rollout_args 
             printf("%-16s %-12s %-10s %-7s granted %u waiting %u succeeded %u failed %u "
                    "expired %u\n",
                    cli_esc(st.name), cli_esc(st.product), cli_esc(st.version),
-                   st.paused ? "paused" : "active", st.granted, st.waiting, st.succeeded,
-                   st.failed, st.expired);
+                   st.paused ? "paused" : "active", st.granted, st.waiting, st.succeeded, st.failed,
+                   st.expired);
     }
     if (a->json && a->name == NULL)
         ds_json_arr_end(&j);
@@ -188,7 +186,7 @@ int cmd_rollout(struct cli *cli, int argc, char **argv)
         rc = open_gate(cfg, &g);
     if (rc == 0)
         rc = strcmp(a.action, "list") == 0 || strcmp(a.action, "status") == 0 ? show(g, cfg, &a)
-                                                                               : control(g, &a);
+                                                                              : control(g, &a);
     ds_gate_free(g);
     ds_config_free(cfg);
     return rc < 0 ? CLI_EXIT_OK : rc;

@@ -157,7 +157,8 @@ const struct help_key help_keys[] = {
      "clients seen that match members)"},
     {"ring", "opens", "TIME", "earliest time the ring opens (RFC 3339, e.g. 2026-12-01T08:00Z)"},
     {"package", "product", "NAME", "the product this package is a version of"},
-    {"package", "version", "VERSION", "its version (7.2, 7.10.1: numeric parts compare as numbers)"},
+    {"package", "version", "VERSION",
+     "its version (7.2, 7.10.1: numeric parts compare as numbers)"},
     {"package", "path", "PATH", "the package in the content store (relative); grants name it"},
     {"package", "from", "VERSION",
      "the oldest version it upgrades from; an older client gets an earlier step first "

@@ -882,9 +882,9 @@ static const struct keydef schedule_keys[] = {
     {NULL, NULL},
 };
 static const struct keydef rollout_keys[] = {
-    {"product", k_gate},     {"version", k_gate}, {"rings", k_gate},
+    {"product", k_gate},     {"version", k_gate},     {"rings", k_gate},
     {"min_success", k_gate}, {"max_failure", k_gate}, {"client_rate", k_gate},
-    {"lease", k_gate},       {"token_file", k_gate}, {NULL, NULL},
+    {"lease", k_gate},       {"token_file", k_gate},  {NULL, NULL},
 };
 static const struct keydef ring_keys[] = {
     {"members", k_gate}, {"members_file", k_gate}, {"size", k_gate}, {"opens", k_gate},

@@ -35,7 +35,7 @@ int ds_client_id_ok(const char *id)
     return i > 0 && i <= DS_CLIENT_ID_MAX;
 }
 
-static int version_ok(const char *v)
+int ds_version_ok(const char *v)
 {
     size_t i;
 
@@ -49,7 +49,8 @@ int ds_version_cmp(const char *a, const char *b)
 {
     while (*a != '\0' || *b != '\0') {
         size_t na = strcspn(a, ".-"), nb = strcspn(b, ".-");
-        int da = na > 0 && strspn(a, "0123456789") >= na, db = nb > 0 && strspn(b, "0123456789") >= nb;
+        int da = na > 0 && strspn(a, "0123456789") >= na,
+            db = nb > 0 && strspn(b, "0123456789") >= nb;
         int c;
 
         if (na == 0 && *a == '\0')
@@ -151,8 +152,8 @@ static int read_members(const char *path, ds_strlist_t *out, char *msg, size_t m
         if (len == 0 || line[0] == '#')
             continue;
         if (!ds_client_id_ok(line))
-            rc = ds_errf(msg, msglen, DS_ECONFIG, "%s:%d: invalid client ID '%.64s'", path, n,
-                         line);
+            rc =
+                ds_errf(msg, msglen, DS_ECONFIG, "%s:%d: invalid client ID '%.64s'", path, n, line);
         else if (out->n >= MEMBERS_FILE_MAX / 8)
             rc = ds_errf(msg, msglen, DS_ECONFIG, "%s: too many IDs", path);
         else
@@ -255,10 +256,10 @@ static int rollout_key(ds_rollout_cfg_t *r, const char *key, const char *v, int 
     int rc;
 
     if (strcmp(key, "product") == 0)
-        return r->product_line = line, text(v, &r->product, ds__config_name_ok, "product name", msg,
-                                            msglen);
+        return r->product_line = line,
+               text(v, &r->product, ds__config_name_ok, "product name", msg, msglen);
     if (strcmp(key, "version") == 0)
-        return r->version_line = line, text(v, &r->version, version_ok, "version", msg, msglen);
+        return r->version_line = line, text(v, &r->version, ds_version_ok, "version", msg, msglen);
     if (strcmp(key, "rings") == 0)
         return r->rings_line = line, ds__config_split(v, &r->rings, msg, msglen);
     if (strcmp(key, "min_success") == 0)
@@ -305,12 +306,12 @@ static int package_key(ds_package_cfg_t *k, const char *key, const char *v, int 
                        size_t msglen)
 {
     if (strcmp(key, "product") == 0)
-        return k->product_line = line, text(v, &k->product, ds__config_name_ok, "product name", msg,
-                                            msglen);
+        return k->product_line = line,
+               text(v, &k->product, ds__config_name_ok, "product name", msg, msglen);
     if (strcmp(key, "version") == 0)
-        return k->version_line = line, text(v, &k->version, version_ok, "version", msg, msglen);
+        return k->version_line = line, text(v, &k->version, ds_version_ok, "version", msg, msglen);
     if (strcmp(key, "from") == 0)
-        return k->from_line = line, text(v, &k->from, version_ok, "version", msg, msglen);
+        return k->from_line = line, text(v, &k->from, ds_version_ok, "version", msg, msglen);
     if (strcmp(key, "soak") == 0)
         return duration(v, &k->soak_s, msg, msglen);
     if (!path_ok(v))
@@ -354,7 +355,7 @@ static int check_package(const ds_config_t *cfg, ds_package_cfg_t *k, struct ds_
     snprintf(label, sizeof(label), "package %s", k->name);
     if (k->product == NULL || k->version == NULL || k->path == NULL)
         return ds__config_fail(e, k->line, label, NULL, "missing required key '%s'",
-                               k->product == NULL ? "product"
+                               k->product == NULL   ? "product"
                                : k->version == NULL ? "version"
                                                     : "path");
     if (k->from != NULL && ds_version_cmp(k->from, k->version) >= 0)
@@ -501,16 +502,16 @@ int ds_config_rollout_token(const ds_rollout_cfg_t *r, char *buf, size_t len, ch
         rc = ds_errf(err, errlen, -errno, "%s: %s", r->token_file, strerror(errno));
     else if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
         rc = ds_errf(err, errlen, DS_ECONFIG,
-                     "%s: mode %04o, group or others may use it (chmod 600 it)",
-                     r->token_file, (unsigned)(st.st_mode & 07777));
+                     "%s: mode %04o, group or others may use it (chmod 600 it)", r->token_file,
+                     (unsigned)(st.st_mode & 07777));
     else if ((n = read(fd, buf, len - 1)) < 0)
         rc = ds_errf(err, errlen, -errno, "%s: %s", r->token_file, strerror(errno));
     else {
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
         if (strlen(buf) < 16)
-            rc = ds_errf(err, errlen, DS_ECONFIG,
-                         "%s: the token is shorter than 16 characters", r->token_file);
+            rc = ds_errf(err, errlen, DS_ECONFIG, "%s: the token is shorter than 16 characters",
+                         r->token_file);
     }
     close(fd);
     return rc;

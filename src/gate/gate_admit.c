@@ -262,8 +262,8 @@ static int none(ds_gate_decision_t *out, const char *fmt, const char *a, const c
 
 /* The client is at the target (or newer): counted once towards its
  * ring's min_success. */
-static int up_to_date(ds_gate_t *g, struct rollout *r, struct client *c, const char *v,
-                      int64_t now, ds_gate_decision_t *out)
+static int up_to_date(ds_gate_t *g, struct rollout *r, struct client *c, const char *v, int64_t now,
+                      ds_gate_decision_t *out)
 {
     if (!c->at_target) {
         c->at_target = 1;
@@ -303,7 +303,9 @@ static int admit(ds_gate_t *g, struct rollout *r, struct client *c, const ds_pac
     }
     out->kind = DS_GATE_WAIT;
     out->position = (unsigned)pos + 1;
-    out->retry_after = r->cfg->lease_s / 4 < 5 ? 5 : r->cfg->lease_s / 4 > 60 ? 60 : r->cfg->lease_s / 4;
+    out->retry_after = r->cfg->lease_s / 4 < 5    ? 5
+                       : r->cfg->lease_s / 4 > 60 ? 60
+                                                  : r->cfg->lease_s / 4;
     snprintf(out->reason, sizeof(out->reason), "%s",
              why[0] ? why : "clients ahead in the queue take the free slots");
     return 0;
@@ -331,8 +333,7 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
         return ds_errf(err, errlen, DS_EUSAGE,
                        "\"client\": expected 1 to %d letters, digits and . _ - : @",
                        DS_CLIENT_ID_MAX);
-    if (req->version == NULL || req->version[0] == '\0' ||
-        strlen(req->version) >= DS_VERSION_MAX)
+    if (req->version == NULL || !ds_version_ok(req->version))
         return ds_errf(err, errlen, DS_EUSAGE, "\"version\": expected a version such as 7.2.1");
     if (req->product == NULL || (ri = find_rollout(g, req->product)) < 0)
         return ds_errf(err, errlen, DS_EUSAGE, "\"product\": no rollout of product '%.64s'",
@@ -373,8 +374,8 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
 
 /* The client of token (after the expiries at now), checked against
  * client. NULL with *rc and err set when refused. */
-static struct client *token_client(ds_gate_t *g, const char *token, const char *client,
-                                   int64_t now, int *rc, char *err, size_t errlen)
+static struct client *token_client(ds_gate_t *g, const char *token, const char *client, int64_t now,
+                                   int *rc, char *err, size_t errlen)
 {
     struct client *c = token ? ds__gmap_get(&g->tokens, token) : NULL;
 
@@ -430,7 +431,7 @@ int ds_gate_report(ds_gate_t *g, const char *token, const char *client, const ch
 
     if (!ok && (outcome == NULL || strcmp(outcome, "failure") != 0))
         return ds_errf(err, errlen, DS_EUSAGE, "\"outcome\": expected success or failure");
-    if (version != NULL && (version[0] == '\0' || strlen(version) >= DS_VERSION_MAX))
+    if (version != NULL && !ds_version_ok(version))
         return ds_errf(err, errlen, DS_EUSAGE, "\"version\": expected a version such as 7.2.1");
     if ((c = token_client(g, token, client, now, &rc, err, errlen)) == NULL)
         return rc;

@@ -38,7 +38,7 @@ struct client {
 
 struct ring {
     const ds_ring_cfg_t *cfg;
-    unsigned seen_glob; /* clients seen matching members = but not in the file */
+    unsigned seen_glob;                 /* clients seen matching members = but not in the file */
     unsigned n[DS_GATE_ST_EXPIRED + 1]; /* clients per status */
     unsigned at_target;
 };
@@ -68,18 +68,18 @@ struct ds_gate {
     ds_gate_state_t st;
     struct rollout *ro;
     size_t nro;
-    struct gmap tokens;       /* token -> client */
-    struct client **granted;  /* clients holding a slot */
+    struct gmap tokens;      /* token -> client */
+    struct client **granted; /* clients holding a slot */
     size_t ngranted, capgranted;
     int64_t next_expiry;
-    unsigned used;           /* global slots */
-    uint64_t bw;             /* global bandwidth reserved */
-    unsigned *site_used;     /* per site */
+    unsigned used;       /* global slots */
+    uint64_t bw;         /* global bandwidth reserved */
+    unsigned *site_used; /* per site */
     uint64_t *site_bw;
-    unsigned *server_used;   /* per server */
-    uint8_t *holds;          /* [server * npackages + package] */
-    uint8_t *frozen;         /* per server */
-    int failed;              /* a write failed: refuse until flushed */
+    unsigned *server_used; /* per server */
+    uint8_t *holds;        /* [server * npackages + package] */
+    uint8_t *frozen;       /* per server */
+    int failed;            /* a write failed: refuse until flushed */
 };
 
 /* gate.c */
@@ -95,8 +95,8 @@ void ds__queue_del(struct queue *q, struct client *c);
 unsigned ds__ring_members(const struct ring *r);
 /* Whether ring i of r is open at now (latches it open, written through);
  * why says why not. */
-DS_MUST_CHECK int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now,
-                                     char *why, size_t len);
+DS_MUST_CHECK int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now, char *why,
+                                     size_t len);
 
 /* gate_admit.c */
 void ds__gate_expire(ds_gate_t *g, int64_t now);

@@ -41,8 +41,8 @@ static int load_ctl(void *ctx, ds_gate_ctl_fn fn, void *arg)
 {
     struct sq *q = ctx;
     sqlite3_stmt *st = NULL;
-    int rc = ds__catalog_prep(q->cat, "SELECT rollout, paused, reason, opened, at FROM gate_rollout",
-                              &st);
+    int rc = ds__catalog_prep(q->cat,
+                              "SELECT rollout, paused, reason, opened, at FROM gate_rollout", &st);
 
     while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ds_gate_ctl_t c = {.rollout = col(st, 0),

@@ -18,8 +18,7 @@ struct env {
 
 /* The head every test configuration starts with: the console and an
  * enrolment token file that config parsing does not read. */
-#define ENV_HEAD                                                                                   \
-    "[console]\nstore = /nonexistent/store\nstate = /nonexistent/state\n"
+#define ENV_HEAD "[console]\nstore = /nonexistent/store\nstate = /nonexistent/state\n"
 
 static inline int env_gate(struct env *e, int64_t now)
 {

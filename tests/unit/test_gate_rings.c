@@ -42,9 +42,8 @@ static void pilot_do(struct env *e, int from, int to, const char *outcome, int64
     for (int i = from; i <= to; i++) {
         snprintf(name, sizeof(name), "p-%02d", i);
         CHECK_INT(ask(e, name, "6.0", now, &d), DS_GATE_GRANT);
-        CHECK_INT(report(e, d.token, name, outcome, strcmp(outcome, "success") ? "6.0" : "7.0",
-                         now),
-                  0);
+        CHECK_INT(
+            report(e, d.token, name, outcome, strcmp(outcome, "success") ? "6.0" : "7.0", now), 0);
     }
 }
 
@@ -106,7 +105,8 @@ static void test_failure_threshold(void)
     CHECK_INT(st.paused, 1);
     CHECK_STR(st.reason, "ring pilot: 2 of 20 clients failed, over max_failure 5.00%");
     CHECK_INT(ask(&e, "p-03", "6.0", T0 + 2, &d), DS_GATE_NONE);
-    CHECK_STR(d.reason, "rollout paused: ring pilot: 2 of 20 clients failed, over max_failure 5.00%");
+    CHECK_STR(d.reason,
+              "rollout paused: ring pilot: 2 of 20 clients failed, over max_failure 5.00%");
     /* the pause survives a restart; resume lifts it */
     CHECK_INT(env_restart(&e, 1, T0 + 3), 0);
     CHECK_INT(ds_gate_server_set(e.g, "a1", "agent", "7.0", 1, 0), 0);
@@ -186,7 +186,7 @@ static void test_chain_soak(void)
     CHECK_STR(d.reason, "soaking on 6.0 until 2027-01-16T08:03:20Z");
     CHECK_INT(ask(&e, "c-1", "6.0", T0 + 200 + 86399, &d), DS_GATE_NONE);
     CHECK_INT(ask(&e, "c-1", "6.0", T0 + 200 + 86400, &d), DS_GATE_GRANT);
-    CHECK_STR(d.version, "7.0"); /* not 8.0: past the target */
+    CHECK_STR(d.version, "7.0");                             /* not 8.0: past the target */
     CHECK_INT(ask(&e, "c-2", "6.5", T0, &d), DS_GATE_GRANT); /* not a package: 7.0 from 6.0 */
     CHECK_STR(d.version, "7.0");
     CHECK_INT(ask(&e, "c-3", "7.0.1", T0, &d), DS_GATE_NONE);
