@@ -159,7 +159,8 @@ int ds_gate_new(const ds_config_t *cfg, const ds_gate_state_t *state, int64_t no
         goto out;
     for (size_t i = 0; i < g->nro; i++)
         for (size_t s = 0; s < cfg->nsites; s++)
-            qsort(g->ro[i].queues[s].v, g->ro[i].queues[s].n, sizeof(struct client *), cmp_seq);
+            if (g->ro[i].queues[s].n > 1)
+                qsort(g->ro[i].queues[s].v, g->ro[i].queues[s].n, sizeof(struct client *), cmp_seq);
     ds__gate_expire(g, now);
 out:
     if (rc < 0) {

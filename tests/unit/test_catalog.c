@@ -101,10 +101,11 @@ static void downgrade_to_2(void)
     sqlite3 *db = NULL;
 
     CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
-    /* with the tables of the migrations after 2 that add tables (3, 5) */
+    /* with the tables of the migrations after 2 that add tables (3, 5, 6) */
     CHECK_INT(sqlite3_exec(db,
                            "DROP TABLE meta; DROP TABLE schedule_fire; DROP TABLE freeze;"
-                           " PRAGMA user_version = 2",
+                           " DROP TABLE gate_client; DROP TABLE gate_outcome;"
+                           " DROP TABLE gate_rollout; PRAGMA user_version = 2",
                            NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
