@@ -77,7 +77,10 @@ DS_MUST_CHECK int ds_gate_new(const ds_config_t *cfg, const ds_gate_state_t *sta
 void ds_gate_free(ds_gate_t *g);
 
 /* Makes every change since the last flush durable (the state's flush).
- * Returns 0 or the state's error. */
+ * Returns 0 or the state's error. After a write through the state failed,
+ * every flush fails (DS_ECATALOG): the decisions since the last flush must
+ * not be answered, and the gate must be rebuilt from its state
+ * (ds_gate_free, ds_gate_new). */
 DS_MUST_CHECK int ds_gate_flush(ds_gate_t *g);
 
 /* Facts about a server: holds = it holds rollout's package of version

@@ -207,11 +207,9 @@ void ds_gate_free(ds_gate_t *g)
 
 int ds_gate_flush(ds_gate_t *g)
 {
-    int rc = g->st.flush(g->st.ctx);
-
-    if (rc == 0)
-        g->failed = 0;
-    return rc;
+    /* a write failed: the batch lacks a change the gate made in memory, so
+     * it must not be committed as if whole */
+    return g->failed ? DS_ECATALOG : g->st.flush(g->st.ctx);
 }
 
 int ds__gate_write(ds_gate_t *g, const struct client *c, const char *detail)

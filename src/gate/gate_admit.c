@@ -271,10 +271,10 @@ static int up_to_date(ds_gate_t *g, struct rollout *r, struct client *c, const c
             r->rings[c->ring].at_target++;
         snprintf(c->version, sizeof(c->version), "%s", v);
         c->at = now;
-        if (c->st != DS_GATE_ST_WAITING) {
-            ds__gate_set_status(g, c, DS_GATE_ST_SUCCEEDED);
-            (void)ds__gate_write(g, c, NULL);
-        }
+        if (c->st == DS_GATE_ST_WAITING) /* upgraded some other way */
+            ds__queue_del(&r->queues[c->site], c);
+        ds__gate_set_status(g, c, DS_GATE_ST_SUCCEEDED);
+        (void)ds__gate_write(g, c, NULL);
     }
     return none(out, "up to date%s%s", "", "");
 }

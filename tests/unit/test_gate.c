@@ -5,6 +5,7 @@
  * choice and spares, leases, priority, tokens of other clients.
  */
 #include <errno.h>
+#include <sqlite3.h>
 
 #include "distsync/error.h"
 #include "gate_env.h"
@@ -93,6 +94,24 @@ static void test_lease(void)
     CHECK_INT(st.expired, 0);
     CHECK_INT(st.succeeded, 1);
     CHECK_INT(report(&e, tok, "a-1", "success", "7.0", T0 + 1300), DS_EUSAGE); /* twice */
+    CHECK_INT(ds_gate_flush(e.g), 0);
+    { /* the history: expired, then the late success */
+        sqlite3 *db = NULL;
+        sqlite3_stmt *q = NULL;
+        char got[256] = "";
+
+        CHECK_INT(sqlite3_open(e.db, &db), SQLITE_OK);
+        CHECK_INT(sqlite3_prepare_v2(db,
+                                     "SELECT group_concat(client || ' ' || outcome || ' ' || late"
+                                     " || ' ' || at, ', ') FROM gate_outcome",
+                                     -1, &q, NULL),
+                  SQLITE_OK);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
+            snprintf(got, sizeof(got), "%s", (const char *)sqlite3_column_text(q, 0));
+        CHECK_STR(got, "a-1 expired 0 1800001199, a-1 success 1 1800001300");
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
     env_close(&e);
 }
 
