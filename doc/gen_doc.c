@@ -211,6 +211,11 @@ static int bash(void)
             complete_names("elif [ \"$prev\" = import-manifest ]; then", "servers");
         if (!strcmp(c->name, "restore") || !strcmp(c->name, "import-manifest"))
             puts("        else\n            COMPREPLY=($(compgen -f -- \"$cur\"))");
+        if (!strcmp(c->name, "rollout")) { /* ACTION, then the rollout's name */
+            puts("        elif [ \"$prev\" = rollout ]; then\n            COMPREPLY=($(compgen -W "
+                 "\"list status pause resume promote\" -- \"$cur\"))");
+            complete_names("else", "rollouts");
+        }
         if (!strcmp(c->name, "help")) {
             fputs("        else\n            COMPREPLY=($(compgen -W \"", stdout);
             for (const struct help_cmd *h = help_cmds; h->name; h++)

@@ -1,5 +1,5 @@
-/* distsync complete servers|sites|classes: the configured server, site or
- * content class names, one a line, for the bash completion (doc/gen_doc.c
+/* distsync complete servers|sites|classes|rollouts: the configured server,
+ * site, content class or rollout names, one a line, for the bash completion (doc/gen_doc.c
  * writes the script). Hidden: not in the command list. Prints nothing and
  * exits 2 without a valid config. */
 #include <string.h>
@@ -12,8 +12,8 @@ int cmd_complete(struct cli *cli, int argc, char **argv)
     int rc;
 
     if (argc != 2 || (strcmp(argv[1], "servers") != 0 && strcmp(argv[1], "sites") != 0 &&
-                      strcmp(argv[1], "classes") != 0)) {
-        cli_err("usage: distsync complete servers|sites|classes");
+                      strcmp(argv[1], "classes") != 0 && strcmp(argv[1], "rollouts") != 0)) {
+        cli_err("usage: distsync complete servers|sites|classes|rollouts");
         return CLI_EXIT_USAGE;
     }
     cli->quiet = 1;
@@ -27,6 +27,9 @@ int cmd_complete(struct cli *cli, int argc, char **argv)
     else if (strcmp(argv[1], "sites") == 0)
         for (size_t i = 0; i < cfg->nsites; i++)
             printf("%s\n", cfg->sites[i].name);
+    else if (strcmp(argv[1], "rollouts") == 0)
+        for (size_t i = 0; i < cfg->nrollouts; i++)
+            printf("%s\n", cfg->rollouts[i].name);
     else
         for (size_t i = 0; i < cfg->classes.n; i++)
             printf("%s\n", cfg->classes.v[i]);

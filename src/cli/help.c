@@ -360,9 +360,9 @@ const struct help_cmd help_cmds[] = {
      "ring whatever its min_success and opening time. Exit 2 for an unknown rollout or a "
      "promote with every ring open.",
      o_rollout, 0},
-    {"complete", "servers|sites|classes", "names for shell completion",
-     "Prints the configured server, site or content class names, one a line (used by the bash "
-     "completion).",
+    {"complete", "servers|sites|classes|rollouts", "names for shell completion",
+     "Prints the configured server, site, content class or rollout names, one a line (used by "
+     "the bash completion).",
      o_complete, 1},
     {"smb-worker", "--url URL --server NAME", "the SMB worker of one smb:// server",
      "Spawned by the console for each smb:// server: reads the credentials and then speaks the "

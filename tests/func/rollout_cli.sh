@@ -123,4 +123,11 @@ echo "$out" | grep -q 'no \[rollout nosuch\]' || bad "unknown rollout: $out"
 rc=0
 "$DISTSYNC" -c "$conf" rollout frobnicate agent >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || bad "unknown action exited $rc"
+# completion: the actions, then the configured rollouts
+[ "$("$DISTSYNC" -c "$conf" complete rollouts)" = agent ] || bad "complete rollouts"
+comp=$(dirname "$DISTSYNC")/doc/distsync.bash
+out=$(bash -c ". '$comp'; COMP_WORDS=(distsync -c '$conf' rollout st); COMP_CWORD=4; PATH='$(dirname "$DISTSYNC")':\$PATH _distsync; echo \${COMPREPLY[*]}")
+[ "$out" = status ] || bad "completion of 'rollout st': '$out'"
+out=$(bash -c ". '$comp'; COMP_WORDS=(distsync -c '$conf' rollout status a); COMP_CWORD=5; PATH='$(dirname "$DISTSYNC")':\$PATH _distsync; echo \${COMPREPLY[*]}")
+[ "$out" = agent ] || bad "completion of 'rollout status a': '$out'"
 st_exit rollout_cli
