@@ -9,6 +9,9 @@
  * calls; the backend may buffer them, but must make them durable when flush
  * returns 0. The gate's caller flushes before it answers the clients whose
  * decisions wrote (group commit), so a decision a client saw is never lost.
+ * The SQLite backend holds the catalog's write lock from the first put of a
+ * batch to its flush: keep batches short (one turn of the event loop), or
+ * other writers (runs, freezes) wait on it.
  */
 #ifndef DISTSYNC_GATE_STATE_H
 #define DISTSYNC_GATE_STATE_H

@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 
 #include "distsync/error.h"
+#include "distsync/events.h"
+#include "distsync/freeze.h"
 #include "gate_env.h"
 
 #define T0 1800000000LL /* 2027-01-15 */
@@ -59,6 +61,53 @@ static void test_server_choice(void)
     CHECK_STR(d.server, "a2");
     CHECK_INT(ask(&e, "a-9", "7.0", T0 + 2, &d), DS_GATE_NONE);
     CHECK_STR(d.reason, "up to date");
+    env_close(&e);
+}
+
+/* The servers' facts from the catalog: a server holds the package when its
+ * last-known manifest has the store's current content at the path; a
+ * frozen one (distsync freeze) is passed over for the spare. */
+static void test_refresh_from_catalog(void)
+{
+    struct env e;
+    ds_catalog_t *cat = NULL;
+    ds_gate_decision_t d;
+    ds_gate_rollout_status_t st;
+    uint8_t sha[DS_SHA256_LEN] = {7}, old[DS_SHA256_LEN] = {6}, chunk[DS_CATALOG_CHUNK_REC] = {0};
+    ds_file_row_t row = {.path = "engines/agent-7.0.msi", .klass = "engines", .size = 5};
+    char err[512];
+
+    CHECK_INT(env_open(&e, "gate_refresh", ONE_SITE, T0), 0);
+    CHECK_INT(ds_catalog_open(e.db, &cat, err, sizeof(err)), 0);
+    chunk[DS_XXH128_LEN] = 5;
+    CHECK_INT(ds_catalog_content_put(cat, sha, 5, chunk, 1, &row.content_id, NULL), 0);
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+    CHECK_INT(ds_gate_refresh(e.g, cat, T0), 0);
+    CHECK_INT(ask(&e, "a-1", "6.0", T0, &d), DS_GATE_WAIT); /* on no server yet */
+    CHECK_INT(ds_gate_flush(e.g), 0); /* the state holds the write lock until then */
+    /* a1 holds an older content at the path, a2 the current one */
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "a1", row.path, old, 5, T0), 0);
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "a2", row.path, sha, 5, T0), 0);
+    CHECK_INT(ds_gate_refresh(e.g, cat, T0), 0);
+    CHECK_INT(ds_gate_status(e.g, "agent", T0, &st), 0);
+    CHECK_INT(st.staged, 1);
+    CHECK_INT(st.servers, 2);
+    CHECK_INT(ask(&e, "a-1", "6.0", T0, &d), DS_GATE_GRANT);
+    CHECK_STR(d.server, "a2");
+    CHECK_INT(report(&e, d.token, "a-1", "success", "7.0", T0), 0);
+    CHECK_INT(ds_gate_flush(e.g), 0);
+    /* both current, a1 first; frozen, a2 serves */
+    CHECK_INT(ds_catalog_server_manifest_set(cat, "a1", row.path, sha, 5, T0), 0);
+    CHECK_INT(ds_freeze_put(cat, "a1", 0, "disk swap", T0), 0);
+    CHECK_INT(ds_gate_refresh(e.g, cat, T0), 0);
+    CHECK_INT(ask(&e, "a-2", "6.0", T0, &d), DS_GATE_GRANT);
+    CHECK_STR(d.server, "a2");
+    CHECK_INT(ds_gate_flush(e.g), 0);
+    CHECK_INT(ds_freeze_del(cat, "a1"), 0);
+    CHECK_INT(ds_gate_refresh(e.g, cat, T0), 0);
+    CHECK_INT(ask(&e, "a-3", "6.0", T0, &d), DS_GATE_GRANT);
+    CHECK_STR(d.server, "a1");
+    ds_catalog_free(cat);
     env_close(&e);
 }
 
@@ -385,6 +434,7 @@ static void test_caps_random(void)
 int main(void)
 {
     RUN(test_server_choice);
+    RUN(test_refresh_from_catalog);
     RUN(test_lease);
     RUN(test_token_of_other_client);
     RUN(test_priority);
