@@ -348,7 +348,8 @@ const struct help_cmd help_cmds[] = {
      "recorded as a run whose totals are the files created, updated and deleted since the "
      "manifest known before. Exit 2 for an unknown server, 1 for a refused file.",
      o_import, 0},
-    {"rollout", "list [--json] | status NAME [--json] | pause NAME [--reason TEXT] | resume NAME "
+    {"rollout",
+     "list [--json] | status NAME [--json] | pause NAME [--reason TEXT] | resume NAME "
      "| promote NAME",
      "client-upgrade rollouts: counts, pause, resume, promote",
      "The upgrade gate's rollouts ([rollout NAME] in distsync.conf(5)), read from the state "
