@@ -35,6 +35,7 @@
 
 #include "daemon_int.h"
 #include "distsync/log.h"
+#include "web_int.h"
 
 #define API_ENTITY_MAX (1024 * 1024) /* h2o's own limit; ours is smaller */
 #define API_TOKEN_MAX  4096
@@ -133,6 +134,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     static char unauth[] = "{\"error\":\"this listener needs 'Authorization: Bearer TOKEN' "
                            "(the token of api_token_file)\"}\n";
 
+    if (ds__web_serve(req)) /* the status page's files: no data, no token */
+        return 0;
     if (!from_unix(req) && !token_ok(d->api, req)) {
         rs.status = 401;
         rs.body = unauth;
