@@ -7,11 +7,13 @@
 #  - GET / and /ui/* are HTML, JavaScript and CSS with a Content-Security-
 #    Policy of this origin only, from the binary (no other origin named);
 #    the page needs no token, every /v1/ call still does; POST / is 405;
-#  - the browser: the token form without a token; with #token= the page's
+#  - the browser: the token form without a token, and again (saying it was
+#    refused) with a wrong one; with #token= the page's
 #    counts, sizes, states and frozen flags equal `distsync status --json`
 #    and `distsync status`; a file name made of HTML stays text; Run now
 #    shows a live run with a progress bar that `distsync runs --json` lists,
-#    the server turns in sync by itself, the run's events open; through a
+#    the server turns in sync by itself, the run's events open; the site's
+#    Run now runs the site's server; through a
 #    relay to the Unix socket no token is asked; no script error or CSP
 #    violation.
 # Skips (77) only where Chromium cannot start.
@@ -40,9 +42,9 @@ en_server "$conf" s-frozen "$tmp/t3" local "site = lyon"
 printf '\n[schedule nightly]\nwhen = daily 02:00\ntz = Europe/Paris\nsites = paris, lyon\n' >>"$conf"
 "$DISTSYNC" -c "$conf" scan >/dev/null 2>&1 || bad "scan failed"
 "$DISTSYNC" -c "$conf" sync --all >/dev/null 2>&1 || bad "the first sync failed"
-# new work: a 1.5 MiB file (about 6 s at 2 Mbit), a file named in HTML,
+# new work: a 2.5 MiB file (about 10 s at 2 Mbit: the page sees it running), a file named in HTML,
 # an outdated one; s-sync gets it all, s-missing and s-frozen do not
-head -c $((1536 * 1024)) /dev/urandom >"$tmp/store/patches/big.bin"
+head -c $((2560 * 1024)) /dev/urandom >"$tmp/store/patches/big.bin"
 echo pwn >"$tmp/store/patches/<img src=x onerror=document.title='pwned'>.txt"
 head -c 4096 /dev/urandom >"$tmp/store/patches/f1.bin"
 "$DISTSYNC" -c "$conf" scan >/dev/null 2>&1 || bad "the second scan failed"

@@ -9,13 +9,15 @@ the frozen servers' names, one per line; PRESS: the server whose Run now
 is pressed; TUNNEL_URL: a TCP relay to the daemon's Unix socket (the page
 must need no token there), or "".
 
-Checks, each a FAIL line: without the token the page asks for it; with
+Checks, each a FAIL line: without the token (or with a wrong one) the
+page asks for it; with
 #token= it takes it (and drops it from the address bar); each server's
 state, missing/outdated/drifted counts and sizes equal status --json's,
 frozen as `distsync status` says; a hostile file name is shown as text;
 Run now puts a live run with a progress bar on the page that `distsync
 runs --json` lists, and the server turns "in sync" on a later refresh by
-itself; no script error and no CSP violation. Exit 0 all good, 1 a
+itself, the run's events open; the site's Run now runs the site's
+servers; no script error and no CSP violation. Exit 0 all good, 1 a
 failure, 77 Chromium cannot start here.
 """
 import json
@@ -148,6 +150,26 @@ def press_run_now(b, server, conf):
     b.wait_for("document.querySelector('#recent table.events') !== null", 10, f"the events of run {rid}")
 
 
+def press_site(b, site, server):
+    """The site's Run now: a run of its servers."""
+    b.eval(f"""Array.from(document.querySelectorAll('div.site')).find(d => d.dataset.site === {js_str(site)})
+               .querySelector('button[data-run-now="site"]').click(), true""")
+    note = b.wait_for(f"""(() => {{ const n = document.getElementById('notice');
+                          return !n.hidden && n.textContent.includes('for site ' + {js_str(site)}) && n.textContent; }})()""",
+                      15, f"the Run now notice of site {site}")
+    rid = re.match(r"Run (\S+) queued", note).group(1)
+    b.wait_for(f"""(() => {{ const t = Array.from(document.querySelectorAll('tr.run')).find(t => t.dataset.run === {js_str(rid)});
+                         return t && t.dataset.state === 'ok'; }})()""", 30, f"site {site}'s run {rid} ok on the page")
+    find = f"Array.from(document.querySelectorAll('#recent tr.run')).find(t => t.dataset.run === {js_str(rid)})"
+    b.eval(f"{find}.querySelector('button').click(), true")
+    got = b.wait_for(f"""(() => {{ const d = {find}.nextElementSibling;
+                         return d && d.classList.contains('detail') &&
+                                Array.from(d.querySelectorAll('table.inner:not(.events) tbody tr'))
+                                  .map(r => r.firstChild.textContent); }})()""", 10, f"the servers of run {rid}")
+    if got != [server]:
+        bad(f"site {site}'s run {rid} synced {got}, not [{server!r}]")
+
+
 def main():
     tmp, url, token, status_path, frozen_path, press = sys.argv[1:7]
     tunnel = sys.argv[7] if len(sys.argv) > 7 else ""
@@ -166,6 +188,12 @@ def main():
         b.wait_for("!document.getElementById('login').hidden", 15, "the token form without a token")
         if not b.eval("document.getElementById('main').hidden"):
             bad("without the token the page shows its data")
+        # a wrong token: refused, and asked again
+        b.navigate("about:blank")
+        b.navigate(f"{url}/#token=wrong-{token}")
+        b.wait_for("!document.getElementById('login').hidden && "
+                   "document.getElementById('login-err').textContent.includes('refused')", 15,
+                   "the token form again after a wrong token")
         login_problems = b.problems(ignore_network=True)  # the 401s are network errors
         b.events.clear()
         # the token in the fragment of a page being opened: taken, and gone
@@ -180,6 +208,7 @@ def main():
         b.screenshot(os.path.join(tmp, "page.png"))
         check_report(b, status, press)
         press_run_now(b, press, conf)
+        press_site(b, "paris", press)
         if os.environ.get("WEB_SHOT"):
             b.screenshot(os.environ["WEB_SHOT"])
         for p in login_problems + b.problems():
