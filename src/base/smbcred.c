@@ -30,6 +30,7 @@ static void wipe_free(char *s)
     }
 }
 
+/* See distsync/smbcred.h. */
 void ds_smbcred_clear(ds_smbcred_t *cred)
 {
     if (cred == NULL)
@@ -93,6 +94,7 @@ static int parse_line(const char *s, const char *e, const char *name, int line, 
     return *dst == NULL ? DS_ENOMEM : 0;
 }
 
+/* See distsync/smbcred.h. */
 int ds_smbcred_parse(const char *text, size_t len, const char *name, ds_smbcred_t *out, char *err,
                      size_t errlen)
 {
@@ -165,6 +167,7 @@ static int check_file(int fd, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* See distsync/smbcred.h. */
 int ds_smbcred_load(const char *path, ds_smbcred_t *out, char *err, size_t errlen)
 {
     char pbuf[4096], *buf = NULL;
@@ -245,6 +248,7 @@ static void env_init(void)
         env_rc = take_env(DS_SMBCRED_ENV_DOMAIN, &env_cred.domain, 0);
 }
 
+/* See distsync/smbcred.h. */
 int ds_smbcred_from_env(ds_smbcred_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));

@@ -49,6 +49,7 @@ static int url_fail(char *err, size_t errlen, const char *url, const char *why)
     return DS_EUSAGE;
 }
 
+/* See distsync/smb.h. */
 int ds_smb_url_parse(const char *url, ds_smb_url_t *out, char *err, size_t errlen)
 {
     const char *h = url + 6, *he, *sh, *se;
@@ -59,7 +60,9 @@ int ds_smb_url_parse(const char *url, ds_smb_url_t *out, char *err, size_t errle
     if (strncmp(url, "smb://", 6) != 0)
         return url_fail(err, errlen, url, "not an smb:// URL");
     he = host_end(h);
-    if (he == NULL || he == h || (size_t)(he - h) >= sizeof(out->host) || strchr(url, '@'))
+    if (memchr(h, '@', strcspn(h, "/")) != NULL)
+        return url_fail(err, errlen, url, "smb:// URLs take no user name (use credentials =)");
+    if (he == NULL || he == h || (size_t)(he - h) >= sizeof(out->host))
         return url_fail(err, errlen, url, "invalid host");
     memcpy(out->host, h, (size_t)(he - h));
     if (*he == ':') {
@@ -183,6 +186,7 @@ static int copy_cred(ds_smbcred_t *dst, const ds_smbcred_t *src)
     return dst->username && dst->password && dst->domain ? 0 : DS_ENOMEM;
 }
 
+/* See distsync/smb.h. */
 int ds_smb_ctx_new(const ds_smb_opts_t *o, ds_smb_ctx_t **out, char *err, size_t errlen)
 {
     ds_smb_ctx_t *c = calloc(1, sizeof(*c));
@@ -214,6 +218,7 @@ out:
     return rc;
 }
 
+/* See distsync/smb.h. */
 void ds_smb_ctx_free(ds_smb_ctx_t *c)
 {
     if (c == NULL)
@@ -225,16 +230,19 @@ void ds_smb_ctx_free(ds_smb_ctx_t *c)
     free(c);
 }
 
+/* See smb_ctx.h. */
 SMBCCTX *ds__smb_ctx_raw(ds_smb_ctx_t *c)
 {
     return c->smbc;
 }
 
+/* See distsync/smb.h. */
 const ds_smb_url_t *ds_smb_ctx_url(const ds_smb_ctx_t *c)
 {
     return &c->url;
 }
 
+/* See distsync/smb.h. */
 int ds_smb_ctx_path(const ds_smb_ctx_t *c, const char *rel, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%s%s%s%s%s", c->root, c->url.dir[0] ? "/" : "", c->url.dir,
@@ -243,6 +251,7 @@ int ds_smb_ctx_path(const ds_smb_ctx_t *c, const char *rel, char *buf, size_t ca
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* See smb_ctx.h. */
 void ds__smb_ctx_errmsg(const ds_smb_ctx_t *c, const char *what, int e, char *err, size_t errlen)
 {
     if (e == EACCES || e == EPERM)
@@ -321,6 +330,7 @@ static int check_offer(ds_smb_ctx_t *c, char *err, size_t errlen)
     return 0;
 }
 
+/* See distsync/smb.h. */
 int ds_smb_ctx_connect(ds_smb_ctx_t *c, char *err, size_t errlen)
 {
     char url[4096];

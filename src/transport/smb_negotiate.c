@@ -43,6 +43,7 @@ static void put16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)(v >> 8);
 }
 
+/* See smb_neg.h. */
 int ds__smb_neg_parse(const uint8_t *msg, size_t len, ds_smb_neg_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -196,6 +197,7 @@ static int exchange(int fd, int64_t deadline, uint8_t *reply, ds_smb_neg_t *out)
     return rc < 0 ? rc : ds__smb_neg_parse(reply, len, out);
 }
 
+/* See smb_neg.h. */
 int ds__smb_negotiate(const char *host, unsigned port, unsigned timeout_s, ds_smb_neg_t *out)
 {
     int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
