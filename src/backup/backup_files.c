@@ -1,6 +1,7 @@
 /*
  * The files a console's config names besides itself: the known_hosts
- * files and the identity (private key) files of its ssh:// servers. Backup
+ * files and the identity (private key) files of its ssh:// servers, the
+ * credentials files of its smb:// servers (secrets, like identities). Backup
  * collects them; restore accepts a destination only when the restored
  * config names it.
  */
@@ -53,27 +54,40 @@ static int add(ds__backup_want_t **w, size_t *n, ds_backup_role_t role, const ch
     return 0;
 }
 
+/* The files server s names: its credentials (smb://), known_hosts and
+ * identity (ssh://), added to w. */
+static int server_files(const ds_server_cfg_t *s, ds__backup_want_t **w, size_t *k)
+{
+    char p[PATH_MAX];
+    int rc = 0;
+
+    if (strncmp(s->url, "smb://", 6) == 0 && s->credentials != NULL &&
+        (rc = resolve(s->credentials, p, sizeof(p))) == 0)
+        return add(w, k, DS_BACKUP_SECRET, p);
+    if (rc < 0 || strncmp(s->url, "ssh://", 6) != 0)
+        return rc;
+    rc = resolve(s->known_hosts, p, sizeof(p));
+    if (rc == 0)
+        rc = add(w, k, DS_BACKUP_KNOWN_HOSTS, p);
+    if (rc == 0 && s->identity != NULL && (rc = resolve(s->identity, p, sizeof(p))) == 0)
+        rc = add(w, k, DS_BACKUP_SECRET, p);
+    return rc;
+}
+
 int ds__backup_config_files(const ds_config_t *cfg, ds__backup_want_t **out, size_t *n, char *err,
                             size_t errlen)
 {
     ds__backup_want_t *w = NULL;
-    char p[PATH_MAX];
     size_t k = 0;
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
         const ds_server_cfg_t *s = &cfg->servers[i];
 
-        if (strncmp(s->url, "ssh://", 6) != 0)
-            continue;
-        rc = resolve(s->known_hosts, p, sizeof(p));
-        if (rc == 0)
-            rc = add(&w, &k, DS_BACKUP_KNOWN_HOSTS, p);
-        if (rc == 0 && s->identity != NULL && (rc = resolve(s->identity, p, sizeof(p))) == 0)
-            rc = add(&w, &k, DS_BACKUP_SECRET, p);
+        rc = server_files(s, &w, &k);
         if (rc < 0 && rc != DS_ENOMEM)
             snprintf(err, errlen,
-                     "%s: [server %s]: cannot resolve its known_hosts or identity "
+                     "%s: [server %s]: cannot resolve its known_hosts, identity or credentials "
                      "path (is $HOME set?)",
                      cfg->path, s->name);
     }
