@@ -42,6 +42,7 @@ static const struct command commands[] = {
     {"import-manifest", cmd_import_manifest},
     {"runs", cmd_runs},
     {"cancel", cmd_cancel},
+    {"export", cmd_export},
     {"smb-worker", cmd_smb_worker}, /* hidden: spawned by sync for each smb:// server */
     {"rollout", cmd_rollout},
 };

@@ -66,6 +66,20 @@ struct ds_sync {
     void (*engine_free)(struct ds_engine *e);
 };
 
+/* sync_precompute.c: the server's last-known manifest (*m, caller frees)
+ * as the target's manifest and listing (*have, caller frees; every entry a
+ * clean regular file, paths borrowed from *m). *m NULL: the catalog knows
+ * none. Returns 0 or < 0. */
+DS_MUST_CHECK int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
+                                      ds_plan_have_t **have, size_t *nhave);
+
+/* sync_send.c: the delta of it in format fmt (DS_DELTA_FMT_*) from the
+ * delta cache, computed if needed: the basis from a store file holding that
+ * content, else from the retain store. *dfd (caller closes) holds *dsize
+ * bytes. Returns 0 or < 0 (DS_ENOTFOUND: the console holds no basis). */
+DS_MUST_CHECK int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd,
+                                     int *dfd, uint64_t *dsize);
+
 /* sync_state.c */
 /* Loads the catalog snapshot once. Returns 0 or < 0. */
 DS_MUST_CHECK int ds__sync_load(ds_sync_t *s);

@@ -57,10 +57,8 @@ static int put_entry(void *ctx, const ds_server_file_t *f)
     return ds_manifest_put(ctx, f->path, f->size, 0, f->sha256);
 }
 
-/* The server's last-known manifest as the target's manifest and listing
- * (every entry a clean regular file). *m NULL: the catalog knows none. */
-static int last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
-                      ds_plan_have_t **have, size_t *nhave)
+int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
+                        ds_plan_have_t **have, size_t *nhave)
 {
     const ds_manifest_entry_t **e = NULL;
     int rc = ds_catalog_server_manifest_known(s->cat, srv->name);
@@ -126,7 +124,7 @@ static int plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out)
     ds_plan_have_t *have = NULL;
     ds_manifest_t *m = NULL;
     size_t nhave = 0;
-    int rc = want ? last_known(s, srv, &m, &have, &nhave) : DS_ENOMEM;
+    int rc = want ? ds__sync_last_known(s, srv, &m, &have, &nhave) : DS_ENOMEM;
 
     *out = NULL;
     if (rc < 0 || m == NULL)

@@ -199,26 +199,28 @@ static int delta_fmt(ds_session_t *ss)
                                           : DS_DELTA_FMT_RSYNC;
 }
 
-/* Gets the item's delta from the cache (computing it if needed): basis
- * from a store file holding that content, else from the retain store. */
-static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
-                          uint64_t *dsize)
+int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd, int *dfd,
+                       uint64_t *dsize)
 {
-    ds_sync_t *sy = sd->sy;
     const struct sfile_row *row;
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
     int bfd = -1, rc = DS_ENOTFOUND;
-    int fmt = delta_fmt(sd->ss);
+    char path[8192];
+    struct stat st;
 
     ds_delta_src_fd(&tsrc, tfd, it->size);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
-    if (row && open_store(sd, row->path, row->size, &bfd, NULL) == 0) {
-        ds_delta_src_fd(&bsrc, bfd, row->size);
-        rc =
-            ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd, dsize);
+    if (row &&
+        snprintf(path, sizeof(path), "%s/%s", sy->o.cfg->store, row->path) < (int)sizeof(path) &&
+        (bfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+        if (fstat(bfd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == row->size) {
+            ds_delta_src_fd(&bsrc, bfd, row->size);
+            rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, dfd,
+                                    dsize);
+        }
         close(bfd);
-        if (rc == 0 || rc != DS_ECHANGED)
+        if (rc == 0 || (rc != DS_ECHANGED && rc != DS_ENOTFOUND))
             return rc;
     }
     if (sy->ret && ds_retain_open_version(sy->ret, it->basis_sha256, 0, &rd) == 0) {
@@ -229,6 +231,13 @@ static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, 
         ds_retain_reader_free(rd);
     }
     return rc;
+}
+
+/* The item's delta in the session's format (ds__sync_delta_get). */
+static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
+                          uint64_t *dsize)
+{
+    return ds__sync_delta_get(sd->sy, delta_fmt(sd->ss), it, tfd, dfd, dsize);
 }
 
 /* get_delta_from, noting whether the cache dropped a corrupt entry for it. */

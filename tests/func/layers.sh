@@ -12,7 +12,7 @@ layers=$DS_BUILD/layers.txt
 fail=0 n=0
 defs() { nm -g --defined-only "$@" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u; }
 # outside library (as named in src/CMakeLists.txt) -> its symbols' prefix
-declare -A prefix=([BZIP2]=BZ2_ [DIVSUFSORT]=divsufsort [SQLITE]=sqlite3_ [UV]=uv_ [INIH]=ini_ [ZSTD]=ZSTD_ [RSYNC]=rs_ [CRYPTO]=EVP_ [SSH2]=libssh2_ [SMBCLIENT]=smbc_)
+declare -A prefix=([BZIP2]=BZ2_ [DIVSUFSORT]=divsufsort [SQLITE]=sqlite3_ [UV]=uv_ [INIH]=ini_ [ZSTD]=ZSTD_ [RSYNC]=rs_ [CRYPTO]=EVP_ [SSH2]=libssh2_ [SMBCLIENT]=smbc_ [ARCHIVE]=archive_)
 while read -r name archive libs allowed; do
   n=$((n + 1))
   [[ $libs == libs=* ]] || { echo "FAIL: layer $name: no libs= field in $layers" >&2; fail=1; continue; }
