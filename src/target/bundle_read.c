@@ -368,18 +368,18 @@ int ds_bundle_reader_rewind(ds_bundle_reader_t *r, char *err, size_t errlen)
 static int check_all(ds_bundle_reader_t *r, char *err, size_t errlen)
 {
     int rc = read_meta(r, err, errlen);
+    long k = 0;
 
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         if (r->items[i].how != DS_BUNDLE_LIT && r->items[i].how != DS_BUNDLE_DELTA)
             continue;
         rc = ds_bundle_reader_data(r, i, err, errlen);
-        while (rc == 0 && (rc = (int)ds_bundle_reader_read(r, NULL, 0, err, errlen)) > 0)
+        while (rc == 0 && (k = ds_bundle_reader_read(r, NULL, 0, err, errlen)) > 0)
             ;
+        rc = rc == 0 && k < 0 ? (int)k : rc;
     }
     if (rc == 0 && (rc = next_entry(r, NULL, 0, 0, err, errlen)) == 1)
-        rc = 0;
-    else if (rc == 0)
-        rc = fail(r, err, errlen, DS_ECORRUPT, "entry %s after the last data entry", r->entry);
+        rc = 0; /* the end, where it belongs (another entry fails next_entry) */
     return rc;
 }
 
