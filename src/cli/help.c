@@ -129,6 +129,18 @@ static const struct help_opt o_restore[] = {
 static const struct help_opt o_import[] = {O_HELP, O_END};
 static const struct help_opt o_agent[] = {
     {"root", 'r', "DIR", "the target directory the agent writes into (required)"},
+    {"import", 0, "BUNDLE",
+     "apply a bundle made by distsync export instead of serving stdin/stdout"},
+    O_HELP,
+    O_END,
+};
+static const struct help_opt o_export[] = {
+    {"out", 'o', "FILE", "the bundle to write (required; written whole or not at all)"},
+    {"since-manifest", 'm', "MANIFEST",
+     "the server's state: its .distsync/manifest (default: the catalog's last-known manifest)"},
+    {"full", 0, NULL, "a self-contained bundle: every file whole or as a copy, no basis needed"},
+    {"force", 0, NULL, "allow deletions over max_delete (never without a completed scan)"},
+    O_NO_SCAN,
     O_HELP,
     O_END,
 };
@@ -241,10 +253,27 @@ const struct help_cmd help_cmds[] = {
      o_scan, 0},
     {"files", "[--json] [--class C] [PATH_PREFIX]", "list the catalog",
      "Lists the catalog's files (path, class, size, SHA-256, chunks, mtime).", o_files, 0},
-    {"agent", "--root DIR", "receive a sync session on stdin/stdout",
+    {"agent", "--root DIR [--import BUNDLE]", "receive a sync session on stdin/stdout",
      "Speaks the apply protocol (src/PROTOCOL.md) on stdin/stdout and writes into DIR. Run by "
-     "the console over SSH or for transport = agent; not for interactive use.",
+     "the console over SSH or for transport = agent; not for interactive use. With --import, "
+     "applies a bundle made by distsync export, on the offline server itself, with the same "
+     "receiver: the whole bundle is checked first (a hostile or damaged one is refused, naming "
+     "the entry), then every basis file by SHA-256 (a bundle made for another state is refused "
+     "with nothing changed), then each file is built, verified and renamed into place and the "
+     "manifest written. A rerun after an interruption resumes; a bundle applied twice is a "
+     "no-op. Exit 1 when the bundle is refused or a file fails.",
      o_agent, 0},
+    {"export", "SERVER --out FILE [--since-manifest MANIFEST] [--full] [--force] [--no-scan]",
+     "write an update bundle for an offline server",
+     "After the incremental scan, plans SERVER as a sync would (the same deltas from the delta "
+     "cache, copies, deletions under prune and its guards) against the state it is known to hold "
+     "(the catalog's last-known manifest, or --since-manifest, or nothing with --full) and "
+     "writes it as a bundle: a tar archive compressed with zstd holding a header (server, "
+     "console, basis and result manifest hashes, format version), the expected manifest, an "
+     "index and the data. Carry it to the server and apply it there with distsync agent --root "
+     "DIR --import FILE. Exit 1 when the bundle could not be written (the message names the "
+     "file).",
+     o_export, 0},
     {"plan", "SERVER... | --site S | --all [--class C] [--json] [--no-scan]",
      "what a sync would do",
      "Prints the operations a sync of each server would perform (read-only: no lease is taken). "

@@ -167,18 +167,28 @@ static int next_entry(ds_bundle_reader_t *r, const char *want, uint64_t want_siz
     return check_bomb(r, err, errlen);
 }
 
-/* Reads the current entry's r->left bytes into a malloc'd buffer. */
+/* Reads the current entry's r->left bytes into a malloc'd buffer, grown as
+ * the bytes arrive (a size that lies costs no more memory than the data). */
 static int slurp(ds_bundle_reader_t *r, char **out, size_t *len, char *err, size_t errlen)
 {
-    size_t n = (size_t)r->left, got = 0;
-    char *b = malloc(n + 1);
+    size_t n = (size_t)r->left, got = 0, cap = n < READ_BLOCK ? n : READ_BLOCK;
+    char *b = malloc(cap + 1), *nb;
 
     *out = NULL;
     if (b == NULL)
         return DS_ENOMEM;
     while (got < n) {
-        la_ssize_t k = archive_read_data(r->a, b + got, n - got);
+        la_ssize_t k;
 
+        if (got == cap) {
+            cap = n - cap < cap ? n : 2 * cap;
+            if ((nb = realloc(b, cap + 1)) == NULL) {
+                free(b);
+                return DS_ENOMEM;
+            }
+            b = nb;
+        }
+        k = archive_read_data(r->a, b + got, cap - got);
         if (k <= 0) {
             free(b);
             return fail(r, err, errlen, DS_ECORRUPT, "entry %s: truncated (%zu of %zu bytes): %s",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # distsync-agent, the receiver alone, links only the base, proto and target
-# layers: its ELF file needs no libsqlite3 or libuv, imports no sqlite3_*,
+# layers: its ELF file needs no libsqlite3 or libuv (and no library outside
+# its list: libarchive is on it for bundles), imports no sqlite3_*,
 # uv_* or console-side librsync (loadsig, delta) symbol, and holds no symbol
 # defined by a console layer (store, delta, sync, engine, config, schedule,
 # transport; read from the build's layers.txt). Then it does its job: a sync
@@ -23,6 +24,12 @@ needed=$(readelf -d "$agent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 echo "  NEEDED: $(echo $needed)"
 for lib in libsqlite3 libuv; do
   grep -q "^$lib\." <<<"$needed" && bad "$agent needs $lib"
+done
+# Exactly these, and each on purpose: libarchive reads bundles
+# (`--import`, src/target/bundle_read.c); a new one must be added here.
+allowed="libc libm libcrypto libzstd libxxhash librsync libbz2 libarchive"
+for lib in $needed; do
+  [[ " $allowed " == *" ${lib%%.so*} "* ]] || bad "$agent needs $lib, not in the agent's list ($allowed)"
 done
 
 # 2. What it imports.

@@ -19,7 +19,7 @@ bin=$(dirname "$DISTSYNC")
 man1=$bin/doc/distsync.1 man5=$bin/doc/distsync.conf.5 comp=$bin/doc/distsync.bash
 for f in "$man1" "$man5" "$comp"; do [ -s "$f" ] || bad "$f not generated"; done
 
-cmds="help version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest rollout"
+cmds="help version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest rollout export"
 for c in $cmds; do
   grep -q "^\.SS \\\\fB$c\\\\fR" "$man1" || bad "distsync.1 has no section for $c"
   for o in $("$DISTSYNC" "$c" --help | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
@@ -68,8 +68,9 @@ grep -qx status <<<"$(complete_words distsync st)" || bad "completion of 'st' la
 grep -qx -- --dry-run <<<"$(complete_words distsync sync --d)" || bad "completion of 'sync --d' lacks --dry-run"
 grep -qx paris-1 <<<"$(complete_words distsync -c "$tmp/c.conf" sync par)" || bad "completion of a server name: $(complete_words distsync -c "$tmp/c.conf" sync par)"
 grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" status "")" || bad "status completion lacks lyon-2"
+grep -qx "$tmp/c.conf" <<<"$(complete_words distsync agent --root x --import "$tmp/c.c")" || bad "agent --import does not complete file names"
 grep -qx complete <<<"$(complete_words distsync comp)" && bad "the hidden command complete is offered"
-for c in plan sync status verify history trust; do
+for c in plan sync status verify history trust export; do
   grep -qx lyon-2 <<<"$(complete_words distsync -c "$tmp/c.conf" "$c" ly)" || bad "$c: no server name completion"
 done
 grep -qx paris-1 <<<"$(complete_words distsync -c "$tmp/c.conf" import-manifest par)" || bad "import-manifest: no server name completion"

@@ -16,7 +16,7 @@ v=$("$DISTSYNC" --version) || bad "--version exit $?"
 [ "$v" = "$("$DISTSYNC" version)" ] || bad "--version ($v) differs from version"
 grep -qE '^distsync [0-9]' <<<"$v" || bad "--version prints '$v'"
 
-cmds="version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest rollout"
+cmds="version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest rollout export"
 for c in $cmds; do
   grep -qE "^  $c " <<<"$out" || bad "help does not list $c"
   h=$("$DISTSYNC" "$c" --help) || bad "$c --help exit $?"
