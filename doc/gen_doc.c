@@ -181,7 +181,8 @@ static int bash(void)
     puts("    for ((i = 1; i < COMP_CWORD; i++)); do\n        case ${COMP_WORDS[i]} in\n"
          "        -c|--config) conf=(-c \"${COMP_WORDS[i+1]}\"); i=$((i + 1)) ;;\n"
          "        -*) ;;\n        *) cmd=${COMP_WORDS[i]}; break ;;\n        esac\n    done");
-    puts("    case $prev in\n    -c|--config|--root|--chunks|--out|--since-manifest|--import) COMPREPLY=($(compgen -f -- "
+    puts("    case $prev in\n    -c|--config|--root|--chunks|--out|--since-manifest|--import) "
+         "COMPREPLY=($(compgen -f -- "
          "\"$cur\")); return ;;\n    esac");
     fputs("    if [ -z \"$cmd\" ]; then\n        COMPREPLY=($(compgen -W \"", stdout);
     for (const struct help_cmd *c = help_cmds; c->name; c++)

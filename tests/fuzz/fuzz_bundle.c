@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[512];
         size_t n = 0;
 
-        if (ds_bundle_index_parse((const char *)data + 1, size - 1, &items, &n, err,
-                                  sizeof(err)) == 0)
+        if (ds_bundle_index_parse((const char *)data + 1, size - 1, &items, &n, err, sizeof(err)) ==
+            0)
             ds_bundle_items_free(items, n);
         (void)ds_bundle_hdr_parse((const char *)data + 1, size - 1, &h, err, sizeof(err));
     }
