@@ -175,7 +175,8 @@ static int lease(struct imp *im, uint8_t op)
     if (rc < 0 && im->err[0] == '\0')
         return ds__bundle_fail(im, rc, "%s: the lease: %s", im->o->root,
                                rp.msg[0] ? rp.msg : ds_strerror(rc));
-    im->renewed = (int64_t)time(NULL);
+    if (rc == 0) /* renewed: when it was last renewed; 0: not held */
+        im->renewed = op == DS_LEASE_OP_RELEASE ? 0 : (int64_t)time(NULL);
     return rc;
 }
 
@@ -274,8 +275,16 @@ int ds_bundle_import(const ds_bundle_import_opts_t *o, ds_bundle_import_stats_t 
         rc = ds__bundle_load_manifest(&im, &cur);
     if (rc == 0)
         rc = ds__bundle_apply(&im, cur, want, st);
-    if (rc == 0)
-        rc = lease(&im, DS_LEASE_OP_RELEASE);
+    if (im.renewed != 0) { /* the lease was taken: give it back, also after a failure */
+        char keep[1024];
+        int lrc;
+
+        snprintf(keep, sizeof(keep), "%s", err);
+        lrc = lease(&im, DS_LEASE_OP_RELEASE);
+        if (rc < 0)
+            snprintf(err, errlen, "%s", keep); /* the first error is the one to report */
+        rc = rc < 0 ? rc : lrc;
+    }
     if (rc == 0) {
         ds_msg_t m = {.type = DS_MSG_BYE};
         struct reply rp;

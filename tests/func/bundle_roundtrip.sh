@@ -6,7 +6,8 @@
 # (deltas, a copy, a new file, a deletion under prune) and one against a
 # --since-manifest file. The same bundle applied twice is a no-op (every
 # file keeps its inode and mtime). A bundle made for another state is
-# refused, naming the bundle and the file, with nothing changed.
+# refused, naming the bundle and the file, with nothing changed (and its
+# lease given back).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/bundle.bash"
@@ -86,6 +87,7 @@ grep -q "made for another state of the server: $tmp/off/$basis holds content" "$
   bad "refusal does not name the changed basis: $(head -c 400 "$tmp/err")"
 tree_sig "$tmp/off" >"$tmp/sig2"
 cmp -s "$tmp/sig1" "$tmp/sig2" || bad "a refused bundle changed files: $(diff "$tmp/sig1" "$tmp/sig2" | head -4)"
+[ ! -e "$tmp/off/.distsync/lease" ] || bad "a refused import left its lease behind"
 
 # 6. With the basis restored, b2 applies and matches the live server.
 rm -rf "$tmp/off" && mv "$tmp/off.saved" "$tmp/off"
