@@ -120,7 +120,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Files the bundle keeps are in the server's manifest as it expects. */
+/* The server's manifest holds the files the bundle keeps as it expects them,
+ * and no file the bundle does not know. */
 static int check_kept(struct imp *im, const ds_manifest_t *cur, const ds_manifest_t *want)
 {
     const ds_manifest_entry_t **e = NULL;
@@ -142,6 +143,20 @@ static int check_kept(struct imp *im, const ds_manifest_t *cur, const ds_manifes
                              "made for another state of the server: %s/%s is %s in its manifest, "
                              "the bundle expects it unchanged; nothing was changed",
                              im->o->root, e[i]->path, x ? "another content" : "not");
+    }
+    free(e);
+    e = NULL;
+    /* and nothing else: a file the bundle neither keeps nor deletes */
+    if (rc == 0)
+        rc = ds_manifest_sorted(cur, &e, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ds_manifest_get(want, e[i]->path) != NULL ||
+            bsearch(&e[i]->path, listed, im->n, sizeof(*listed), cmp_str) != NULL)
+            continue;
+        rc = ds__bundle_fail(im, DS_EHASH,
+                             "made for another state of the server: its manifest names %s/%s, "
+                             "which the bundle does not know; nothing was changed",
+                             im->o->root, e[i]->path);
     }
     free(e);
     free(listed);
@@ -313,7 +328,7 @@ static int check_result(struct imp *im, const ds_manifest_t *want)
     if (rc == 0)
         rc = ds__bundle_load_manifest(im, &now);
     if (rc == 0)
-        rc = ds__bundle_same_files(want, now, &diff);
+        rc = ds__bundle_same_files(want, now, im->h->has_basis, &diff);
     if (rc == 0 && diff != NULL)
         rc = ds__bundle_fail(im, DS_ECORRUPT,
                              "%s: after the import the manifest differs from the bundle's at %s",
@@ -329,7 +344,7 @@ int ds__bundle_apply(struct imp *im, const ds_manifest_t *cur, const ds_manifest
     uint8_t *done = calloc(im->n + 1, 1);
     const char *diff = NULL;
     size_t n = 0;
-    int rc = done ? ds__bundle_same_files(want, cur, &diff) : DS_ENOMEM;
+    int rc = done ? ds__bundle_same_files(want, cur, im->h->has_basis, &diff) : DS_ENOMEM;
 
     if (rc == 0 && diff == NULL) {
         st->noop = 1; /* applied before: the manifest is the bundle's */

@@ -227,7 +227,8 @@ int ds__bundle_load_manifest(struct imp *im, ds_manifest_t **m)
 
 /* Path, size and SHA-256 of every entry agree (mtimes aside). Sets *diff
  * to a path that differs, or NULL. */
-int ds__bundle_same_files(const ds_manifest_t *a, const ds_manifest_t *b, const char **diff)
+int ds__bundle_same_files(const ds_manifest_t *a, const ds_manifest_t *b, int exact,
+                          const char **diff)
 {
     const ds_manifest_entry_t **e = NULL;
     size_t n = 0;
@@ -241,7 +242,7 @@ int ds__bundle_same_files(const ds_manifest_t *a, const ds_manifest_t *b, const 
             *diff = e[i]->path;
     }
     free(e);
-    if (rc == 0 && *diff == NULL && ds_manifest_count(a) != ds_manifest_count(b))
+    if (rc == 0 && exact && *diff == NULL && ds_manifest_count(a) != ds_manifest_count(b))
         *diff = "(a file the bundle does not expect)";
     return rc;
 }

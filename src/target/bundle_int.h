@@ -49,9 +49,10 @@ DS_MUST_CHECK int ds__bundle_call(struct imp *im, ds_msg_t *m, uint8_t want, str
 DS_MUST_CHECK int ds__bundle_keep_lease(struct imp *im);
 /* The manifest on the server's disk now (*m, caller frees). */
 DS_MUST_CHECK int ds__bundle_load_manifest(struct imp *im, ds_manifest_t **m);
-/* Whether a and b hold the same paths, sizes and SHA-256 (*diff: one that
- * differs, NULL when none). Returns 0 or DS_ENOMEM. */
-DS_MUST_CHECK int ds__bundle_same_files(const ds_manifest_t *a, const ds_manifest_t *b,
+/* Whether b holds every path of a with its size and SHA-256, and (exact)
+ * nothing else (*diff: a path that differs, NULL when none). Returns 0 or
+ * DS_ENOMEM. */
+DS_MUST_CHECK int ds__bundle_same_files(const ds_manifest_t *a, const ds_manifest_t *b, int exact,
                                         const char **diff);
 /* bundle_apply.c: checks the state, then applies the items (cur: the
  * manifest on the server, want: the bundle's). Returns 0 or < 0. */

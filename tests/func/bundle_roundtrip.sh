@@ -93,4 +93,14 @@ cmp -s "$tmp/sig1" "$tmp/sig2" || bad "a refused bundle changed files: $(diff "$
 rm -rf "$tmp/off" && mv "$tmp/off.saved" "$tmp/off"
 import "$tmp/b2.dsb" >"$tmp/out" 2>"$tmp/err" || bad "import b2: $(head -c 300 "$tmp/err")"
 same_as_live "--since-manifest bundle"
+# 7. A --full bundle needs no basis: applied to the older state (whose
+# manifest names a file the store no longer has), it brings every file of
+# the store and leaves that one alone (no deletion without a basis).
+ds export off --full --out "$tmp/bf.dsb" >/dev/null 2>"$tmp/err" || bad "export --full: $(head -c 300 "$tmp/err")"
+"$DISTSYNC" agent --root "$tmp/off.before" --import "$tmp/bf.dsb" >"$tmp/out" 2>"$tmp/err" ||
+  bad "a --full bundle on a server with other files: $(head -c 300 "$tmp/err")"
+out=$(diff -r --exclude=.distsync "$store" "$tmp/off.before" 2>&1)
+[ "$out" = "Only in $tmp/off.before/engines: f002.bin" ] || bad "after the --full bundle: $(echo "$out" | head -3)"
+"$DISTSYNC" agent --root "$tmp/off.before" --import "$tmp/bf.dsb" >"$tmp/out" 2>"$tmp/err" || bad "--full again: $(head -c 300 "$tmp/err")"
+grep -q 'already applied' "$tmp/out" || bad "a --full bundle applied twice was not a no-op: $(cat "$tmp/out")"
 st_exit bundle_roundtrip
