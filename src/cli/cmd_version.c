@@ -6,8 +6,8 @@ int cmd_version(struct cli *cli, int argc, char **argv)
 {
     printf("distsync %s\n", ds_version());
 #ifdef DS_TEST_HOOKS
-    printf("test hooks: on (DISTSYNC_TEST_NO_FSYNC, DISTSYNC_TEST_RETAIN_DELAY_MS are honoured; "
-           "not a release build)\n");
+    printf("test hooks: on (DISTSYNC_TEST_NO_FSYNC, DISTSYNC_TEST_RETAIN_DELAY_MS, "
+           "DISTSYNC_TEST_IMPORT_PAUSE_MS are honoured; not a release build)\n");
 #endif
     return CLI_EXIT_OK;
 }
