@@ -52,7 +52,7 @@ struct ds_bundle_reader {
     int open_entry;
     uint64_t left;
     ds_sha256_t sh;
-    char entry[64];
+    char entry[256];
 };
 
 static int fail(ds_bundle_reader_t *r, char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -145,7 +145,7 @@ static int next_entry(ds_bundle_reader_t *r, const char *want, uint64_t want_siz
     if (archive_filter_code(r->a, 0) != ARCHIVE_FILTER_ZSTD)
         return fail(r, err, errlen, DS_ECORRUPT, "not zstd-compressed");
     nm = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-    snprintf(r->entry, sizeof(r->entry), "%.60s", nm);
+    snprintf(r->entry, sizeof(r->entry), "%.200s", nm);
     if ((why = unsafe_name(nm)) != NULL)
         return fail(r, err, errlen, DS_EPATH, "entry %s: %s", r->entry, why);
     if (archive_entry_hardlink(e) != NULL)

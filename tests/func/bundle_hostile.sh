@@ -61,7 +61,7 @@ def replace(i, ti, data):
 d0 = ents[first_data][1]
 dn = names[first_data]
 write("dotdot", replace(first_data, info("../evil", d0), d0))
-write("absolute", replace(first_data, info(tmp + "/evil-abs", d0), d0))
+write("absolute", replace(first_data, info("/ds-bundle-hostile-evil", d0), d0))
 write("symlink", replace(first_data, info(dn, b"", type=tarfile.SYMTYPE, linkname="/etc/passwd"), b""))
 write("hardlink", replace(first_data, info(dn, b"", type=tarfile.LNKTYPE, linkname="index"), b""))
 write("short", replace(first_data, info(dn, d0[:-10]), d0[:-10]))
@@ -155,10 +155,10 @@ check() {
   grep -qF -- "$want" "$tmp/err" || bad "$case: want '$want' in: $(head -c 400 "$tmp/err")"
   tree_sig "$tmp/off" >"$tmp/sig2"
   cmp -s "$tmp/sig1" "$tmp/sig2" || bad "$case: the refused bundle changed the server: $(diff "$tmp/sig1" "$tmp/sig2" | head -3)"
-  [ ! -e "$tmp/evil" ] && [ ! -e "$tmp/evil-abs" ] || bad "$case: a file was written outside the root"
+  [ ! -e "$tmp/evil" ] && [ ! -e /ds-bundle-hostile-evil ] || bad "$case: a file was written outside the root"
 }
 check dotdot "entry ../evil: a '..' component"
-check absolute "entry $tmp/evil-abs: an absolute name"
+check absolute "entry /ds-bundle-hostile-evil: an absolute name"
 check symlink "entry data/00000000: a symbolic link entry"
 check hardlink "entry data/00000000: a hard link entry"
 check short "entry data/00000000: size"
