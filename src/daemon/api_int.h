@@ -45,4 +45,14 @@ void ds__api_cancel(ds_daemon_t *d, const char *id, struct api_res *rs);
 void ds__api_freeze(ds_daemon_t *d, const struct api_req *rq, int thaw, struct api_res *rs);
 void ds__api_reload(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
 
+/* The upgrade gate (api_gate.c). POST /v1/upgrade/WHAT (request,
+ * heartbeat, report, priority). */
+void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *what,
+                       struct api_res *rs);
+/* GET /v1/rollouts (name NULL) or /v1/rollouts/NAME. */
+void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs);
+/* 1 when tok[0, len) is the enrolment token of a rollout, else 0. */
+int ds__api_gate_token_ok(ds_daemon_t *d, const char *tok, size_t len);
+/* Frees the gate (NULL: no-op). */
+void ds__api_gate_free(ds_daemon_t *d);
 #endif

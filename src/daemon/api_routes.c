@@ -9,6 +9,8 @@
  *   GET  /v1/schedules/preview          POST /v1/freeze, /v1/thaw
  *   GET  /v1/schedules/NAME/preview     POST /v1/reload
  *   GET  /v1/history
+ *   GET  /v1/rollouts, /v1/rollouts/NAME    POST /v1/upgrade/request, heartbeat,
+ *                                       report, priority (api_gate.c)
  */
 #include <string.h>
 
@@ -70,12 +72,15 @@ enum route {
     R_RUNS,
     R_RUN,
     R_HISTORY,
+    R_ROLLOUTS,
+    R_ROLLOUT,
     R_POST, /* the POST routes follow */
     R_RUN_NOW,
     R_CANCEL,
     R_FREEZE,
     R_THAW,
     R_RELOAD,
+    R_UPGRADE,
 };
 
 static enum route match(char seg[4][SEG_MAX], int n)
@@ -88,6 +93,7 @@ static enum route match(char seg[4][SEG_MAX], int n)
                : eq(a, "schedules") ? R_SCHEDULES
                : eq(a, "runs")      ? R_RUNS
                : eq(a, "history")   ? R_HISTORY
+               : eq(a, "rollouts")  ? R_ROLLOUTS
                : eq(a, "run-now")   ? R_RUN_NOW
                : eq(a, "freeze")    ? R_FREEZE
                : eq(a, "thaw")      ? R_THAW
@@ -97,6 +103,12 @@ static enum route match(char seg[4][SEG_MAX], int n)
         return R_PREVIEW_ALL;
     if (n == 2 && eq(a, "runs"))
         return R_RUN;
+    if (n == 2 && eq(a, "rollouts"))
+        return R_ROLLOUT;
+    if (n == 2 && eq(a, "upgrade") &&
+        (eq(seg[1], "request") || eq(seg[1], "heartbeat") || eq(seg[1], "report") ||
+         eq(seg[1], "priority")))
+        return R_UPGRADE;
     if (n == 3 && eq(a, "schedules") && eq(seg[2], "preview"))
         return R_PREVIEW;
     if (n == 3 && eq(a, "runs") && eq(seg[2], "cancel"))
@@ -131,6 +143,13 @@ static void dispatch(ds_daemon_t *d, const struct api_req *rq, char seg[4][SEG_M
         break;
     case R_HISTORY:
         ds__api_get_history(d, rq, rs);
+        break;
+    case R_ROLLOUTS:
+    case R_ROLLOUT:
+        ds__api_gate_rollouts(d, r == R_ROLLOUT ? seg[1] : NULL, rs);
+        break;
+    case R_UPGRADE:
+        ds__api_gate_post(d, rq, seg[1], rs);
         break;
     case R_RUN_NOW:
         ds__api_run_now(d, rq, rs);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api_int.h"
 #include "daemon_int.h"
 #include "distsync/log.h"
 
@@ -138,6 +139,7 @@ void ds_daemon_free(ds_daemon_t *d)
     if (d == NULL)
         return;
     ds__api_stop(d);
+    ds__api_gate_free(d);
     ds_engine_free(d->eng);
     ds__druns_free(d);
     scheds_free(d->v, d->n);

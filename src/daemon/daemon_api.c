@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "api_int.h"
 #include "daemon_int.h"
 #include "distsync/log.h"
 #include "web_int.h"
@@ -94,6 +95,33 @@ static int token_ok(const struct ds_api *a, h2o_req_t *req)
     return diff == 0;
 }
 
+/* The bearer of a client's request to the upgrade gate (POST
+ * /v1/upgrade/request, heartbeat, report): a rollout's enrolment token, not
+ * the operator's (README "The upgrade gate's API"). */
+static int gate_client_path(const h2o_req_t *req)
+{
+    static const char pre[] = "/v1/upgrade/", prio[] = "/v1/upgrade/priority";
+    const char *p = req->path.base;
+    size_t n = req->path.len;
+
+    return n >= sizeof(pre) - 1 && memcmp(p, pre, sizeof(pre) - 1) == 0 &&
+           !(n >= sizeof(prio) - 1 && memcmp(p, prio, sizeof(prio) - 1) == 0);
+}
+
+static int enrolment_ok(ds_daemon_t *d, h2o_req_t *req)
+{
+    static const char bearer[] = "Bearer ";
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    const h2o_iovec_t *v;
+
+    if (i < 0)
+        return 0;
+    v = &req->headers.entries[i].value;
+    if (v->len <= sizeof(bearer) - 1 || strncasecmp(v->base, bearer, sizeof(bearer) - 1) != 0)
+        return 0;
+    return ds__api_gate_token_ok(d, v->base + sizeof(bearer) - 1, v->len - (sizeof(bearer) - 1));
+}
+
 static void reply(h2o_req_t *req, const struct api_res *rs)
 {
     static h2o_generator_t gen = {NULL, NULL};
@@ -132,11 +160,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                          .body_len = req->entity.base ? req->entity.len : 0};
     struct api_res rs = {0};
     static char unauth[] = "{\"error\":\"this listener needs 'Authorization: Bearer TOKEN' "
-                           "(the token of api_token_file)\"}\n";
+                           "(api_token_file's token; the upgrade gate's clients: their "
+                           "rollout's token_file)\"}\n";
 
     if (ds__web_serve(req)) /* the status page's files: no data, no token */
         return 0;
-    if (!from_unix(req) && !token_ok(d->api, req)) {
+    if (!from_unix(req) &&
+        !(gate_client_path(req) ? enrolment_ok(d, req) : token_ok(d->api, req))) {
         rs.status = 401;
         rs.body = unauth;
         rs.len = sizeof(unauth) - 1;

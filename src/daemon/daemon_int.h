@@ -48,6 +48,7 @@ struct drun {
 #define DS_DAEMON_RUNS_QUEUE 64 /* run-now requests waiting at most */
 
 struct ds_api;
+struct ds_dgate;
 
 struct ds_daemon {
     ds_daemon_opts_t o;
@@ -67,6 +68,7 @@ struct ds_daemon {
     unsigned seq; /* run-now ids */
     int waiting;  /* in sleep_until: a run-now wakes it */
     struct ds_api *api;
+    struct ds_dgate *gate; /* the upgrade gate (api_gate.c), built on first use */
 };
 
 /* ---- runs (daemon_runs.c) ---- */
