@@ -2,11 +2,12 @@
  * The daemon API's request handler (ds__api_route): paths, query strings
  * and JSON bodies from outside, against a real daemon (a scratch store,
  * state directory and configuration with two servers, a site and a
- * schedule; its listeners are not started: requests come straight from
- * the fuzzer). Byte 0 picks the method; the path runs to the first
+ * schedule, and a rollout for the upgrade gate's endpoints; its listeners
+ * are not started: requests come straight from the fuzzer). Byte 0 picks the method; the path runs to the first
  * newline, the body is the rest. Every reply must be a status from 200 to
  * 599 with a JSON body; what a request queued or froze is undone after
- * it, so each input starts from the same state.
+ * it, so each input starts from the same state (except the gate's: its
+ * grants and queues stay, as they would on a daemon).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +50,21 @@ static void setup(void)
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/t2", base);
     mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/token", base);
+    put(path, "enrol\n");
+    if (chmod(path, 0600) < 0)
+        abort();
     snprintf(conf, sizeof(conf),
              "[console]\nstore = %s/store\nstate = %s/state\nclasses = patches\n"
-             "bandwidth = 8Mbit\n\n[site east]\nbandwidth = Mon-Fri 08:00-18:00 1Mbit\n"
+             "bandwidth = 8Mbit\nmax_concurrent_upgrades = 2\n\n[site east]\nclients = c*\n"
+             "bandwidth = Mon-Fri 08:00-18:00 1Mbit\n"
              "tz = Europe/Paris\n\n[server s1]\nurl = file://%s/t1\nclasses = patches\n\n"
              "[server s2]\nurl = file://%s/t2\nsite = east\nclasses = patches\n\n"
-             "[schedule nightly]\nwhen = daily 02:00\ntz = UTC\nwindow = 4h\nservers = s1 s2\n",
-             base, base, base, base);
+             "[schedule nightly]\nwhen = daily 02:00\ntz = UTC\nwindow = 4h\nservers = s1 s2\n"
+             "\n[package p7]\nproduct = agent\nversion = 7.0\npath = patches/a.bin\n"
+             "\n[ring all]\nmembers = c*\n\n[rollout agent]\nproduct = agent\nversion = 7.0\n"
+             "rings = all\ntoken_file = %s/token\n",
+             base, base, base, base, base);
     snprintf(path, sizeof(path), "%s/d.conf", base);
     put(path, conf);
     if (ds_config_load(path, &cfg, err, sizeof(err)) < 0)
