@@ -26,7 +26,7 @@
 #include "distsync/gate.h"
 #include "distsync/log.h"
 
-#define GATE_TOKEN_MAX 512
+#define GATE_TOKEN_MAX  512
 #define GATE_REFRESH_MS 1000
 
 struct ds_dgate {
@@ -247,8 +247,7 @@ static void decision_json(ds_json_t *j, const ds_gate_decision_t *dc)
 enum op { OP_REQUEST, OP_HEARTBEAT, OP_REPORT, OP_PRIORITY };
 
 static int call(struct ds_dgate *dg, enum op op, const json_t *o, int64_t now,
-                ds_gate_decision_t *dc, unsigned *exp, char *err, size_t errlen,
-                struct api_res *rs)
+                ds_gate_decision_t *dc, unsigned *exp, char *err, size_t errlen, struct api_res *rs)
 {
     int bad = 0;
 

@@ -3,11 +3,10 @@
  * and JSON bodies from outside, against a real daemon (a scratch store,
  * state directory and configuration with two servers, a site and a
  * schedule, and a rollout for the upgrade gate's endpoints; its listeners
- * are not started: requests come straight from the fuzzer). Byte 0 picks the method; the path runs to the first
- * newline, the body is the rest. Every reply must be a status from 200 to
- * 599 with a JSON body; what a request queued or froze is undone after
- * it, so each input starts from the same state (except the gate's: its
- * grants and queues stay, as they would on a daemon).
+ * are not started: requests come straight from the fuzzer). Byte 0 picks the method; the path runs
+ * to the first newline, the body is the rest. Every reply must be a status from 200 to 599 with a
+ * JSON body; what a request queued or froze is undone after it, so each input starts from the same
+ * state (except the gate's: its grants and queues stay, as they would on a daemon).
  */
 #include <stdio.h>
 #include <stdlib.h>
