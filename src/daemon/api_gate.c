@@ -30,11 +30,12 @@
 #define GATE_REFRESH_MS 1000
 
 struct ds_dgate {
-    const ds_config_t *cfg; /* the configuration the gate was built over */
+    const ds_config_t *cfg; /* the gate's configuration (the engine keeps every one) */
     ds_gate_t *g;
     ds_catalog_t *cat;
     int64_t refreshed_ms;
     char (*tokens)[GATE_TOKEN_MAX]; /* each rollout's enrolment token ("" when unreadable) */
+    size_t ntokens;
 };
 
 void ds__api_gate_free(ds_daemon_t *d)
@@ -46,7 +47,7 @@ void ds__api_gate_free(ds_daemon_t *d)
     ds_gate_free(dg->g);
     ds_catalog_free(dg->cat);
     if (dg->tokens != NULL)
-        explicit_bzero(dg->tokens, dg->cfg->nrollouts * sizeof(*dg->tokens));
+        explicit_bzero(dg->tokens, dg->ntokens * sizeof(*dg->tokens));
     free(dg->tokens);
     free(dg);
     d->gate = NULL;
@@ -75,6 +76,7 @@ static struct ds_dgate *gate(ds_daemon_t *d, struct api_res *rs)
         return NULL;
     }
     dg->cfg = d->cfg;
+    dg->ntokens = d->cfg->nrollouts;
     d->gate = dg;
     for (size_t i = 0; i < d->cfg->nrollouts; i++)
         if (ds_config_rollout_token(&d->cfg->rollouts[i], dg->tokens[i], GATE_TOKEN_MAX, err,
