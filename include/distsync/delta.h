@@ -67,6 +67,11 @@ typedef struct ds_delta_opts {
 #define DS_DELTA_FMT_RSYNC   0 /* librsync delta (protocol 1, 2; signature fallback) */
 #define DS_DELTA_FMT_ZPATCH  1 /* zpatch (protocol 3; include/distsync/zpatch.h) */
 #define DS_DELTA_FMT_ZPATCH2 2 /* zpatch stream version 2, BSDIFF records (protocol 5) */
+/* zpatch stream version 1 whose ZSTD records reference no basis range:
+ * only COPY records read the basis (a receiver whose basis reads cross
+ * the WAN: the SMB worker, which applies COPY by server-side copy). */
+#define DS_DELTA_FMT_ZPATCH_COPY 3
+#define DS_DELTA_FMT_MAX         3
 
 typedef struct ds_delta_stats {
     uint64_t basis_bytes;   /* basis bytes signed */

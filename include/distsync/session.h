@@ -57,6 +57,8 @@ typedef struct ds_session_opts {
     size_t out_high;        /* queued output bytes before room() says no; 0: 16 MiB
                                (the most ds_session_set_rate() allows) */
     int zstd_level;         /* 0: 3; < 0: never compress */
+    int remote_basis;       /* the receiver's basis reads cross the WAN
+                               (DS_TRANSPORT_REMOTE_BASIS): see ds_session_remote_basis */
     /* Compressed-frame cache, NULL: none. Borrowed; may be shared by
      * sessions that run one at a time (a fan-out compresses each frame once). */
     ds_session_zcache_t *zcache;
@@ -170,6 +172,10 @@ ds_session_phase_t ds_session_phase(const ds_session_t *s);
 
 /* Protocol version agreed with the receiver (READY and later; 0 before). */
 unsigned ds_session_version(const ds_session_t *s);
+
+/* Whether the receiver's basis reads cross the WAN (opts.remote_basis):
+ * its deltas should read the basis only through COPY records. */
+int ds_session_remote_basis(const ds_session_t *s);
 
 /* Error text of a failed session ("" otherwise). */
 const char *ds_session_error(const ds_session_t *s);

@@ -153,6 +153,10 @@ struct ds_transport {
  * CPU, and the bytes written to it (which the caps count) are then about
  * the bytes it sends. */
 #define DS_TRANSPORT_PLAIN 4u
+/* The receiver's basis reads cross the WAN (the SMB worker reads the share):
+ * deltas for it read the basis only through COPY records, which it applies
+ * on the server (DS_DELTA_FMT_ZPATCH_COPY). */
+#define DS_TRANSPORT_REMOTE_BASIS 8u
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {

@@ -106,6 +106,11 @@ DS_MUST_CHECK int ds_zpatch_encode(const ds_delta_src_t *basis, const ds_delta_s
                                    int level, const uint8_t *basis_sha256,
                                    const uint8_t *target_sha256, int out_fd, ds_zpatch_stats_t *st);
 
+/* Or'ed into ds_zpatch_encode_v's version: ZSTD records reference no
+ * basis range (basis_len 0) and no BSDIFF record is written, so only COPY
+ * records read the basis (for a receiver whose basis reads cross the WAN). */
+#define DS_ZPATCH_COPY_ONLY 0x100
+
 /*
  * ds_zpatch_encode writing stream version version (1 or 2). Version 2 adds
  * a third candidate when the basis has 1 to DS_ZPATCH_BS_BASIS_MAX bytes

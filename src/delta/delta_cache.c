@@ -40,6 +40,7 @@
 #define ENTRY_SUFFIX   ".rsd" /* librsync delta */
 #define ZP_SUFFIX      ".zpd" /* zpatch (same length) */
 #define ZP2_SUFFIX     ".zpb" /* zpatch with BSDIFF records */
+#define ZPC_SUFFIX     ".zpc" /* zpatch reading the basis only through COPY */
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
 #define TRAILER_MAGIC  "DSDCSUM2"
@@ -74,9 +75,10 @@ static void entry_path(const ds_delta_cache_t *c, int fmt, const uint8_t *b, con
     ds_hex(b, DS_SHA256_LEN, bh);
     ds_hex(t, DS_SHA256_LEN, th);
     snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th,
-             fmt == DS_DELTA_FMT_ZPATCH2  ? ZP2_SUFFIX
-             : fmt == DS_DELTA_FMT_ZPATCH ? ZP_SUFFIX
-                                          : ENTRY_SUFFIX);
+             fmt == DS_DELTA_FMT_ZPATCH_COPY ? ZPC_SUFFIX
+             : fmt == DS_DELTA_FMT_ZPATCH2   ? ZP2_SUFFIX
+             : fmt == DS_DELTA_FMT_ZPATCH    ? ZP_SUFFIX
+                                             : ENTRY_SUFFIX);
 }
 
 static int is_entry(const char *name)
@@ -86,7 +88,8 @@ static int is_entry(const char *name)
     return len == 4 * DS_SHA256_LEN + 1 + strlen(ENTRY_SUFFIX) &&
            (strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0 ||
             strcmp(name + len - strlen(ZP_SUFFIX), ZP_SUFFIX) == 0 ||
-            strcmp(name + len - strlen(ZP2_SUFFIX), ZP2_SUFFIX) == 0);
+            strcmp(name + len - strlen(ZP2_SUFFIX), ZP2_SUFFIX) == 0 ||
+            strcmp(name + len - strlen(ZPC_SUFFIX), ZPC_SUFFIX) == 0);
 }
 
 /* Removes a tmp.<pid>.<n> file whose writer is gone or that is stale. */
@@ -415,7 +418,10 @@ static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, con
 {
     ds_zpatch_stats_t st;
     int rc = ds_zpatch_encode_v(basis, target, c->opts.zpatch_level,
-                                fmt == DS_DELTA_FMT_ZPATCH2 ? 2 : 1, bsha, tsha, fd, &st);
+                                fmt == DS_DELTA_FMT_ZPATCH2       ? 2
+                                : fmt == DS_DELTA_FMT_ZPATCH_COPY ? 1 | DS_ZPATCH_COPY_ONLY
+                                                                  : 1,
+                                bsha, tsha, fd, &st);
 
     if (rc == 0)
         rc = ds_zpatch_check(basis, fd, st.delta_bytes, target->size, tsha);
@@ -518,7 +524,7 @@ int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA25
 {
     char path[4096];
 
-    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_ZPATCH2; fmt++) {
+    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_MAX; fmt++) {
         entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT)
             return -errno;

@@ -26,10 +26,13 @@
 #define PREFIX_WIN DS_ZPATCH_WINDOW
 /* Basis bytes either side of the copies around a run. */
 #define MARGIN (256u << 10)
+/* Bytes compared at a time when copies grow into their runs. */
+#define GROW_STEP (64u << 10)
 
 struct enc {
     const ds_delta_src_t *basis, *target;
     int fd, level, version;
+    int copy_only; /* DS_ZPATCH_COPY_ONLY: ZSTD records reference no basis */
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
     size_t zcap;
@@ -110,6 +113,10 @@ static void pick_range(const struct enc *e, uint64_t toff, size_t n, int near, u
 {
     uint64_t b = e->basis->size, t = e->target->size, mid;
 
+    if (e->copy_only) {
+        *off = *len = 0;
+        return;
+    }
     lo = lo > MARGIN ? lo - MARGIN : 0;
     hi = hi + MARGIN < b ? hi + MARGIN : b;
     if (near && hi - lo <= PREFIX_WIN) {
@@ -253,6 +260,66 @@ static int encode_spans(struct enc *e, const ds_zp_span_t *v, size_t n)
     return rc == 0 ? write_all(e, &end, 1) : rc;
 }
 
+/* How many bytes target [t, t + max) and basis [b, b + max) share from
+ * their start (back: from their end, backwards), read GROW_STEP at a time. */
+static int common_len(struct enc *e, uint64_t t, uint64_t b, uint64_t max, int back, uint64_t *got)
+{
+    uint8_t *tb = e->seg, *bb = e->seg + GROW_STEP;
+
+    *got = 0;
+    while (*got < max) {
+        size_t n = max - *got < GROW_STEP ? (size_t)(max - *got) : GROW_STEP, k = 0;
+        uint64_t skip = back ? max - *got - n : *got;
+        int rc = read_exact(e->target, t + skip, tb, n);
+
+        if (rc == 0)
+            rc = read_exact(e->basis, b + skip, bb, n);
+        if (rc < 0)
+            return rc;
+        while (k < n && (back ? tb[n - 1 - k] == bb[n - 1 - k] : tb[k] == bb[k]))
+            k++;
+        *got += k;
+        if (k < n)
+            break;
+    }
+    return 0;
+}
+
+/* Grows each copy byte by byte into the zstd runs next to it while the
+ * target still matches the basis (a chunk boundary falls up to a chunk
+ * short of an edit): without a basis prefix (DS_ZPATCH_COPY_ONLY) those
+ * bytes would go as literals. A run may become empty (it writes nothing). */
+static int grow_copies(struct enc *e, ds_zp_span_t *v, size_t n)
+{
+    uint64_t k, max;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (v[i].copy)
+            continue;
+        if (i > 0 && v[i - 1].copy) {
+            uint64_t b = v[i - 1].boff + v[i - 1].len;
+
+            max = e->basis->size - b < v[i].len ? e->basis->size - b : v[i].len;
+            rc = common_len(e, v[i].toff, b, max, 0, &k);
+            v[i - 1].len += rc == 0 ? k : 0;
+            v[i].toff += rc == 0 ? k : 0;
+            v[i].len -= rc == 0 ? k : 0;
+            e->st.copied_bytes += rc == 0 ? k : 0;
+        }
+        if (rc == 0 && i + 1 < n && v[i + 1].copy) {
+            max = v[i + 1].boff < v[i].len ? v[i + 1].boff : v[i].len;
+            rc = common_len(e, v[i + 1].toff - max, v[i + 1].boff - max, max, 1, &k);
+            v[i + 1].toff -= rc == 0 ? k : 0;
+            v[i + 1].boff -= rc == 0 ? k : 0;
+            v[i + 1].len += rc == 0 ? k : 0;
+            v[i].len -= rc == 0 ? k : 0;
+            e->st.copied_bytes += rc == 0 ? k : 0;
+        }
+    }
+    return rc;
+}
+
 /* Moves the len bytes at from to to (to < from) in the output file. */
 static int move_down(int fd, uint64_t to, uint64_t from, uint64_t len, uint8_t *buf, size_t cap)
 {
@@ -370,15 +437,17 @@ static int encode(struct enc *e, const uint8_t *tsha)
         rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
     }
     ds_sha256_close(&sha);
+    if (rc == 0 && e->copy_only)
+        rc = grow_copies(e, v, n);
     if (rc == 0)
         rc = encode_spans(e, v, n);
     free(v);
     few = e->st.copied_bytes < e->target->size / 10 * 9;
     if (rc < 0 || start < 0 || !few)
         return rc;
-    if (e->st.copied_bytes > 0)
+    if (e->st.copied_bytes > 0 && !e->copy_only)
         rc = try_candidate(e, start, encode_whole);
-    if (rc == 0 && e->version >= 2 && e->basis->size > 0 &&
+    if (rc == 0 && e->version >= 2 && !e->copy_only && e->basis->size > 0 &&
         e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
         rc = try_candidate(e, start, encode_bsdiff);
     if (rc == 0 && (ftruncate(e->fd, start + (off_t)e->st.delta_bytes) < 0 ||
@@ -398,7 +467,11 @@ int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target
                        int version, const uint8_t *basis_sha256, const uint8_t *target_sha256,
                        int out_fd, ds_zpatch_stats_t *st)
 {
-    struct enc e = {.basis = basis, .target = target, .fd = out_fd, .version = version};
+    struct enc e = {.basis = basis,
+                    .target = target,
+                    .fd = out_fd,
+                    .version = version & ~DS_ZPATCH_COPY_ONLY,
+                    .copy_only = !!(version & DS_ZPATCH_COPY_ONLY)};
     uint64_t plen = basis->size < PREFIX_WIN ? basis->size : PREFIX_WIN;
     int rc = DS_ENOMEM;
 

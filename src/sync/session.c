@@ -606,6 +606,11 @@ unsigned ds_session_version(const ds_session_t *s)
     return s->version;
 }
 
+int ds_session_remote_basis(const ds_session_t *s)
+{
+    return s->o.remote_basis;
+}
+
 ds_session_phase_t ds_session_phase(const ds_session_t *s)
 {
     return (ds_session_phase_t)s->phase;

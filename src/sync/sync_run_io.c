@@ -104,6 +104,7 @@ int ds__run_connect_end(struct ds_run *r)
 
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
+    so.remote_basis = !!(r->raw->caps & DS_TRANSPORT_REMOTE_BASIS);
     if (r->raw->caps & (DS_TRANSPORT_WHOLE_ONLY | DS_TRANSPORT_PLAIN))
         so.zstd_level = -1; /* an in-process receiver or the SMB worker: only costs CPU */
     if (r->raw->note[0] && write)

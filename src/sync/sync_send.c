@@ -189,11 +189,14 @@ static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd
     return 0;
 }
 
-/* The delta format a session's receiver applies. */
+/* The delta format a session's receiver applies (one that reads the basis
+ * only through COPY when its basis reads cross the WAN). */
 static int delta_fmt(ds_session_t *ss)
 {
     unsigned v = ds_session_version(ss);
 
+    if (v >= DS_PROTO_VERSION_ZPATCH && ds_session_remote_basis(ss))
+        return DS_DELTA_FMT_ZPATCH_COPY;
     return v >= DS_PROTO_VERSION_BSDIFF   ? DS_DELTA_FMT_ZPATCH2
            : v >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
                                           : DS_DELTA_FMT_RSYNC;

@@ -55,6 +55,6 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
                                      cfg->spawner, out, err, errlen);
     explicit_bzero(pre, sizeof(pre));
     if (rc == 0)
-        (*out)->caps |= DS_TRANSPORT_PLAIN;
+        (*out)->caps |= DS_TRANSPORT_PLAIN | DS_TRANSPORT_REMOTE_BASIS;
     return rc;
 }

@@ -43,6 +43,9 @@ static void binary(uint8_t *p, size_t n, const uint8_t *code, uint32_t shift)
     memset(p + o, 0, n - o);
 }
 
+/* ds_zpatch_encode_v's version for encode(). */
+static int enc_version = 1;
+
 /* Encodes target against basis into a malloc'ed buffer. */
 static uint8_t *encode(const uint8_t *b, size_t bn, const uint8_t *t, size_t tn, int level,
                        size_t *zn)
@@ -58,7 +61,7 @@ static uint8_t *encode(const uint8_t *b, size_t bn, const uint8_t *t, size_t tn,
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     src_mem(&bs, &bm, b, bn);
     src_mem(&ts, &tm, t, tn);
-    CHECK_INT(ds_zpatch_encode(&bs, &ts, level, NULL, NULL, fd, &st), 0);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, level, enc_version, NULL, NULL, fd, &st), 0);
     out = malloc(st.delta_bytes + 1);
     CHECK(pread(fd, out, st.delta_bytes, 0) == (ssize_t)st.delta_bytes);
     close(fd);
@@ -239,6 +242,19 @@ static void test_scattered_edits(void)
     walk(z, zn, bn, count, &maxblen);
     CHECK(count[2] >= 4 && count[1] >= 4 && maxblen < (2u << 20));
     CHECK(zn < 9216 + 1024 + 2000);
+    CHECK_INT(decode(path, z, zn, 7777, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    free(z);
+    /* DS_ZPATCH_COPY_ONLY (even with version 2): copies grown to the edits'
+     * bytes (the deletion leaves no run), zstd runs referencing no basis, no
+     * BSDIFF record (walk checks the kinds); no bigger than with prefixes */
+    enc_version = 2 | DS_ZPATCH_COPY_ONLY;
+    z = encode(b, bn, t, tn, 3, &zn);
+    enc_version = 1;
+    walk(z, zn, bn, count, &maxblen);
+    CHECK(count[2] >= 4 && count[1] == 3 && maxblen == 0);
+    CHECK(zn < 9216 + 1024 + 2000);
+    out.n = 0;
     CHECK_INT(decode(path, z, zn, 7777, &out, why, sizeof(why)), 0);
     CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
     unlink(path);
