@@ -13,7 +13,9 @@
  * apply (zpatch stream version 2, protocol 5: the local receiver and
  * current agents): the protocol version a server's agent last spoke is not
  * recorded, so a server with an older agent still gets its version 1
- * zpatch or librsync delta computed by its run.
+ * zpatch or librsync delta computed by its run. An smb:// server's pairs
+ * are computed in the format its SMB worker gets (DS_DELTA_FMT_ZPATCH_COPY:
+ * its basis reads cross the WAN).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@ _Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_BSDIFF,
 
 struct pc_job {
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
+    int fmt;     /* PC_FORMAT, or DS_DELTA_FMT_ZPATCH_COPY for an smb:// server */
     char *tpath; /* store path of the new version */
     uint64_t tsize;
     char *bpath; /* a store file holding the basis; NULL: the retain store */
@@ -82,7 +85,7 @@ int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t 
     return rc;
 }
 
-static int add_job(struct pc *pc, const ds_plan_item_t *it)
+static int add_job(struct pc *pc, const ds_plan_item_t *it, int fmt)
 {
     const char *store = pc->s->o.cfg->store;
     const struct sfile_row *row =
@@ -100,6 +103,7 @@ static int add_job(struct pc *pc, const ds_plan_item_t *it)
     }
     j = &pc->jobs[pc->n];
     memset(j, 0, sizeof(*j));
+    j->fmt = fmt;
     memcpy(j->bsha, it->basis_sha256, DS_SHA256_LEN);
     memcpy(j->tsha, it->sha256, DS_SHA256_LEN);
     j->tsize = it->size;
@@ -171,10 +175,11 @@ static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *plan
 {
     ds_plan_t *plan = NULL;
     int rc = plan_known(pc->s, srv, &plan);
+    int fmt = strncmp(srv->url, "smb://", 6) == 0 ? DS_DELTA_FMT_ZPATCH_COPY : PC_FORMAT;
 
     for (size_t i = 0; rc == 0 && plan != NULL && i < plan->n; i++)
         if (plan->items[i].method == DS_PLAN_DELTA)
-            rc = add_job(pc, &plan->items[i]);
+            rc = add_job(pc, &plan->items[i], fmt);
     *planned += rc == 0 && plan != NULL;
     ds_plan_free(plan);
     return rc;
@@ -189,7 +194,8 @@ static int cmp_job(const void *a, const void *b)
     if (x->tsize != y->tsize)
         return x->tsize > y->tsize ? -1 : 1;
     c = memcmp(x->tsha, y->tsha, DS_SHA256_LEN);
-    return c ? c : memcmp(x->bsha, y->bsha, DS_SHA256_LEN);
+    c = c ? c : memcmp(x->bsha, y->bsha, DS_SHA256_LEN);
+    return c ? c : x->fmt - y->fmt;
 }
 
 static void job_free(struct pc_job *j)
@@ -253,7 +259,7 @@ static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
         }
         ds_delta_src_retain(&bsrc, rd);
     }
-    rc = ds_delta_cache_get(pc->s->dc, PC_FORMAT, j->bsha, j->tsha, &bsrc, &tsrc, &dfd, &dsize);
+    rc = ds_delta_cache_get(pc->s->dc, j->fmt, j->bsha, j->tsha, &bsrc, &tsrc, &dfd, &dsize);
     if (dfd >= 0)
         close(dfd);
     ds_retain_reader_free(rd);

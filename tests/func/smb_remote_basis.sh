@@ -7,7 +7,7 @@
 # worker's own counters show it read (almost) no bytes over SMB, and wrote
 # at most 0.6x the bytes of the changed files. A file:// server synced from
 # the same console still gets the usual delta (the cache keeps the variants
-# apart) and converges.
+# apart, and idle precompute computes each server's) and converges.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -63,7 +63,10 @@ for i in range(4):
     open(p, "wb").write(b)
 PY
 changed=$(cat "$store"/engines/*.dat | wc -c)
-ds scan >/dev/null 2>&1 || bad "scan"
+# idle precompute computes each server's own variant: 4 of each
+ds scan --precompute >/dev/null 2>"$tmp/err" || bad "scan --precompute: $(cat "$tmp/err")"
+zpc=$(ls "$tmp/state/deltas" | grep -c '\.zpc$') zpb=$(ls "$tmp/state/deltas" | grep -c '\.zpb$')
+[ "$zpc" = 4 ] && [ "$zpb" = 4 ] || bad "precompute: $zpc basis-free deltas (.zpc), $zpb usual ones (.zpb)"
 ds sync s >"$tmp/out" 2>&1 || bad "update: $(cat "$tmp/out")"
 st_check_converged "$store" "$target" "update over smb"
 read=$(counter 'read ([0-9]+) bytes' "$tmp/out")
