@@ -164,32 +164,18 @@ static int batch_end(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
  * Returns it or NULL after replying 400. */
 static json_t *body(const struct api_req *rq, const char *const *allowed, struct api_res *rs)
 {
-    json_error_t e;
     json_t *o, *v;
     const char *key;
 
-    o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
-    if (o == NULL) {
-        ds__api_error(rs, 400, "the body is not JSON: %s (line %d, column %d)", e.text, e.line,
-                      e.column);
+    if (rq->body_len == 0) {
+        ds__api_error(rs, 400, "the body is empty (a JSON object is expected)");
         return NULL;
     }
-    if (!json_is_object(o)) {
-        ds__api_error(rs, 400, "the body must be a JSON object");
-        json_decref(o);
+    o = ds__api_body_object(rq, allowed, rs);
+    if (o == NULL)
         return NULL;
-    }
     json_object_foreach(o, key, v)
     {
-        size_t i = 0;
-
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            ds__api_error(rs, 400, "unknown field '%s'", key);
-            json_decref(o);
-            return NULL;
-        }
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
             json_string_length(v) > 4096) {
             ds__api_error(rs, 400, "%s: expected a string (no NUL, at most 4096 bytes)", key);

@@ -2,6 +2,7 @@
 #ifndef DS_API_INT_H
 #define DS_API_INT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "daemon_int.h"
@@ -25,6 +26,12 @@ void ds__api_error(struct api_res *rs, int status, const char *fmt, ...)
 /* Percent-decodes s[0, n) into buf (plus: '+' is a space). Returns 0, or
  * -1 for a bad escape, a NUL byte or a result that does not fit. */
 int ds__api_decode(const char *s, size_t n, int plus, char *buf, size_t len);
+
+/* Parses rq's body into an object whose keys are all in allowed (a
+ * NULL-terminated list; an empty body is {}). Returns it (the caller
+ * json_decref()s it), or NULL after replying 400. */
+json_t *ds__api_body_object(const struct api_req *rq, const char *const *allowed,
+                            struct api_res *rs);
 
 /* GET handlers (api_get.c); name/id: the decoded path segment. */
 void ds__api_get_servers(ds_daemon_t *d, struct api_res *rs);

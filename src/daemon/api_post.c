@@ -24,43 +24,6 @@ struct pick {
     char until[128], reason[512];
 };
 
-/* Parses the body into an object whose keys are all in allowed (an empty
- * body is {}). Returns it, or NULL after replying 400. */
-static json_t *body_object(const struct api_req *rq, const char *const *allowed, struct api_res *rs)
-{
-    json_error_t e;
-    json_t *o;
-    const char *key;
-    json_t *v;
-
-    if (rq->body_len == 0)
-        return json_object();
-    o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
-    if (o == NULL) {
-        ds__api_error(rs, 400, "the body is not JSON: %s (line %d, column %d)", e.text, e.line,
-                      e.column);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        ds__api_error(rs, 400, "the body must be a JSON object");
-        json_decref(o);
-        return NULL;
-    }
-    json_object_foreach(o, key, v)
-    {
-        size_t i = 0;
-
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            ds__api_error(rs, 400, "unknown field '%s'", key);
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 /* Field key of o: absent, or an array of strings (each checked by
  * known(cfg, name) when known is set). Returns 0 or -1 after replying. */
 static int names(const json_t *o, const char *key, const ds_config_t *cfg,
@@ -202,7 +165,7 @@ oom:
 void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
 {
     static const char *const keys[] = {"servers", "sites", "all", "classes", NULL};
-    json_t *o = body_object(rq, keys, rs);
+    json_t *o = ds__api_body_object(rq, keys, rs);
     const char **nm = NULL;
     char id[96], when[64];
     struct drun *r = NULL;
@@ -349,7 +312,7 @@ void ds__api_freeze(ds_daemon_t *d, const struct api_req *rq, int thaw, struct a
 {
     static const char *const fkeys[] = {"servers", "sites", "until", "reason", NULL};
     static const char *const tkeys[] = {"servers", "sites", "all", NULL};
-    json_t *o = body_object(rq, thaw ? tkeys : fkeys, rs);
+    json_t *o = ds__api_body_object(rq, thaw ? tkeys : fkeys, rs);
     int64_t until = 0;
     struct pick p;
 
@@ -375,7 +338,7 @@ void ds__api_freeze(ds_daemon_t *d, const struct api_req *rq, int thaw, struct a
 void ds__api_reload(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
 {
     static const char *const keys[] = {NULL};
-    json_t *o = body_object(rq, keys, rs);
+    json_t *o = ds__api_body_object(rq, keys, rs);
     ds_config_t *cfg = NULL;
     struct api_out out;
     char err[1024];

@@ -123,3 +123,41 @@ int ds__api_query(const char *path, size_t path_len, const char *name, char *buf
     }
     return 0;
 }
+
+/* Parses the body into an object whose keys are all in allowed (an empty
+ * body is {}). Returns it, or NULL after replying 400. */
+json_t *ds__api_body_object(const struct api_req *rq, const char *const *allowed,
+                            struct api_res *rs)
+{
+    json_error_t e;
+    json_t *o;
+    const char *key;
+    json_t *v;
+
+    if (rq->body_len == 0)
+        return json_object();
+    o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (o == NULL) {
+        ds__api_error(rs, 400, "the body is not JSON: %s (line %d, column %d)", e.text, e.line,
+                      e.column);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        ds__api_error(rs, 400, "the body must be a JSON object");
+        json_decref(o);
+        return NULL;
+    }
+    json_object_foreach(o, key, v)
+    {
+        size_t i = 0;
+
+        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            ds__api_error(rs, 400, "unknown field '%s'", key);
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
