@@ -1,7 +1,8 @@
 /*
  * The files a console's config names besides itself: the known_hosts
  * files and the identity (private key) files of its ssh:// servers, the
- * credentials files of its smb:// servers (secrets, like identities). Backup
+ * credentials files of its smb:// servers, the daemon's API token and TLS
+ * files and the rollouts' enrolment token files (secrets, like identities). Backup
  * collects them; restore accepts a destination only when the restored
  * config names it.
  */
@@ -74,6 +75,25 @@ static int server_files(const ds_server_cfg_t *s, ds__backup_want_t **w, size_t 
     return rc;
 }
 
+/* The console's secrets: the API token file, the TLS certificate and key
+ * (a pair: the certificate is kept with its key), and every rollout's
+ * enrolment token file, added to w. Paths are absolute in the config. */
+static int console_files(const ds_config_t *cfg, ds__backup_want_t **w, size_t *k)
+{
+    const char *one[] = {cfg->api_token_file, cfg->api_tls_cert, cfg->api_tls_key};
+    char p[PATH_MAX];
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(one) / sizeof(one[0]); i++)
+        if (one[i] != NULL && (rc = ds__backup_normalize(one[i], p, sizeof(p))) == 0)
+            rc = add(w, k, DS_BACKUP_SECRET, p);
+    for (size_t i = 0; rc == 0 && i < cfg->nrollouts; i++)
+        if (cfg->rollouts[i].token_file != NULL &&
+            (rc = ds__backup_normalize(cfg->rollouts[i].token_file, p, sizeof(p))) == 0)
+            rc = add(w, k, DS_BACKUP_SECRET, p);
+    return rc;
+}
+
 int ds__backup_config_files(const ds_config_t *cfg, ds__backup_want_t **out, size_t *n, char *err,
                             size_t errlen)
 {
@@ -91,6 +111,9 @@ int ds__backup_config_files(const ds_config_t *cfg, ds__backup_want_t **out, siz
                      "path (is $HOME set?)",
                      cfg->path, s->name);
     }
+    if (rc == 0 && (rc = console_files(cfg, &w, &k)) < 0 && rc != DS_ENOMEM)
+        snprintf(err, errlen, "%s: cannot resolve an API token, TLS or enrolment token path",
+                 cfg->path);
     if (rc == DS_ENOMEM)
         snprintf(err, errlen, "out of memory");
     if (rc < 0) {
