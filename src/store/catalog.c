@@ -247,12 +247,8 @@ static int readonly_why(const char *path)
     return e ? e : EROFS;
 }
 
-int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
+int ds__catalog_rc(int rc)
 {
-    int e;
-
-    ds_log(DS_LOG_ERROR, "catalog %s: %s: %s", cat->path, what,
-           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     switch (rc & 0xff) {
     case SQLITE_NOMEM:
         return DS_ENOMEM;
@@ -260,12 +256,6 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
         return -ENOSPC;
     case SQLITE_IOERR:
         return -EIO;
-    case SQLITE_READONLY:
-        /* SQLite opens a file it may not write read-only and says only
-         * "readonly database": access() tells why (EACCES: permissions,
-         * EPERM: immutable, EROFS: read-only mount). */
-        e = readonly_why(cat->path);
-        return -e;
     case SQLITE_CANTOPEN:
         return -ENOENT;
     case SQLITE_PERM:
@@ -276,6 +266,18 @@ int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
     default:
         return DS_ECATALOG;
     }
+}
+
+int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what)
+{
+    ds_log(DS_LOG_ERROR, "catalog %s: %s: %s", cat->path, what,
+           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    /* SQLite opens a file it may not write read-only and says only
+     * "readonly database": access() tells why (EACCES: permissions,
+     * EPERM: immutable, EROFS: read-only mount). */
+    if ((rc & 0xff) == SQLITE_READONLY)
+        return -readonly_why(cat->path);
+    return ds__catalog_rc(rc);
 }
 
 int ds_catalog_path(const char *state, char *buf, size_t len)

@@ -10,28 +10,6 @@
 
 #include "catalog_int.h"
 
-/* SQLite's result as ours, for a failure on a connection of no catalog. */
-static int map_rc(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_NOMEM:
-        return DS_ENOMEM;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_IOERR:
-        return -EIO;
-    case SQLITE_CANTOPEN:
-        return -ENOENT;
-    case SQLITE_PERM:
-        return -EACCES;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return DS_ECORRUPT;
-    default:
-        return DS_ECATALOG;
-    }
-}
-
 int ds_catalog_backup(const char *src, const char *dst, char *err, size_t errlen)
 {
     sqlite3 *s = NULL, *d = NULL;
@@ -79,7 +57,7 @@ out:
 
         snprintf(err, errlen, "%s: online backup failed: %s", who,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        rc = map_rc(rc);
+        rc = ds__catalog_rc(rc);
     }
     sqlite3_close_v2(d);
     sqlite3_close_v2(s);

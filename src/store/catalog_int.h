@@ -34,6 +34,9 @@ struct ds_catalog {
 /* Logs "catalog PATH: what: sqlite message" and maps an SQLite result code
  * to a distsync error code. */
 int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what);
+/* SQLite result rc as ours (DS_ENOMEM, -ENOSPC, -EIO, -ENOENT, -EACCES,
+ * DS_ECORRUPT, else DS_ECATALOG), without logging. */
+int ds__catalog_rc(int rc);
 
 /* Returns the cached statement for id (compiling it on first use), reset and
  * with its bindings cleared, or NULL on error (logged). */
