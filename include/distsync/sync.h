@@ -94,6 +94,12 @@ DS_MUST_CHECK int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *e
 /* Closes everything. NULL is a no-op. */
 void ds_sync_close(ds_sync_t *s);
 
+/* This console's id for state directory state, as ds_sync_console_id()
+ * gives it: "<host>:<12 hex of SHA-256(state)>", without opening the state.
+ * host (hostlen bytes) receives the host name ("localhost" when unknown).
+ * Returns 0 or a negative error of the hash. */
+DS_MUST_CHECK int ds_sync_make_console_id(const char *state, char *host, size_t hostlen, char *id,
+                                          size_t idlen);
 /* The console id used for leases: "<host>:<12 hex of SHA-256(state dir)>". */
 const char *ds_sync_console_id(const ds_sync_t *s);
 

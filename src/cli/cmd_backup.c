@@ -14,27 +14,20 @@
 
 #include "cli.h"
 #include "distsync/backup.h"
-#include "distsync/digest.h"
 #include "distsync/error.h"
+#include "distsync/sync.h"
 #include "progress.h"
 
 #define BACKUP_USAGE "usage: distsync backup --out FILE [--include-secrets]\n"
 
-/* The id ds_sync_console_id() gives this console (distsync/sync.h):
- * "<host>:<12 hex of SHA-256(state dir)>", without opening the state. */
+/* The id ds_sync_console_id() gives this console, without opening the
+ * state; "<host>:unknown" when it cannot be computed. */
 static void console_id(const ds_config_t *cfg, char *out, size_t cap)
 {
-    uint8_t sum[DS_SHA256_LEN];
-    char host[256] = "", hex[2 * DS_SHA256_LEN + 1];
+    char host[256];
 
-    if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
-        snprintf(host, sizeof(host), "localhost");
-    if (ds_sha256(cfg->state, strlen(cfg->state), sum) < 0) {
+    if (ds_sync_make_console_id(cfg->state, host, sizeof(host), out, cap) < 0)
         snprintf(out, cap, "%s:unknown", host);
-        return;
-    }
-    ds_hex(sum, DS_SHA256_LEN, hex);
-    snprintf(out, cap, "%.200s:%.12s", host, hex);
 }
 
 static void print_file(const ds_backup_file_t *f, const char *verb)

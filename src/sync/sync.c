@@ -24,20 +24,28 @@
 #include "distsync/transport.h"
 #include "sync_int.h"
 
-static int make_console_id(ds_sync_t *s)
+int ds_sync_make_console_id(const char *state, char *host, size_t hostlen, char *id, size_t idlen)
 {
     uint8_t sum[DS_SHA256_LEN];
     char hex[2 * DS_SHA256_LEN + 1];
     int rc;
 
-    if (gethostname(s->host, sizeof(s->host) - 1) < 0 || s->host[0] == '\0')
-        snprintf(s->host, sizeof(s->host), "localhost");
-    rc = ds_sha256(s->o.cfg->state, strlen(s->o.cfg->state), sum);
+    host[0] = '\0';
+    if (gethostname(host, hostlen - 1) < 0 || host[0] == '\0')
+        snprintf(host, hostlen, "localhost");
+    host[hostlen - 1] = '\0';
+    rc = ds_sha256(state, strlen(state), sum);
     if (rc < 0)
         return rc;
     ds_hex(sum, DS_SHA256_LEN, hex);
-    snprintf(s->console_id, sizeof(s->console_id), "%.200s:%.12s", s->host, hex);
+    snprintf(id, idlen, "%.200s:%.12s", host, hex);
     return 0;
+}
+
+static int make_console_id(ds_sync_t *s)
+{
+    return ds_sync_make_console_id(s->o.cfg->state, s->host, sizeof(s->host), s->console_id,
+                                   sizeof(s->console_id));
 }
 
 int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t errlen)
