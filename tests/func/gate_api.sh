@@ -19,17 +19,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib/api.bash"
 st_init gate_api
 
-state=$tmp/state
-conf=$tmp/d.conf
-sock=$state/distsync.sock
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-optok=op-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-entok=en-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-mkdir -p "$tmp/store/engines" "$tmp/t1" "$tmp/t2"
-head -c 100000 /dev/urandom >"$tmp/store/engines/agent-7.0.msi"
-echo "$optok" >"$tmp/optoken"
-echo "$entok" >"$tmp/entoken"
-chmod 600 "$tmp/optoken" "$tmp/entoken"
+gate_init 100000
+mkdir -p "$tmp/t1" "$tmp/t2"
 cat >"$conf" <<CONF
 [console]
 store = $tmp/store

@@ -17,16 +17,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib/api.bash"
 st_init gate_load
 
-state=$tmp/state
-conf=$tmp/d.conf
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-optok=op-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-entok=en-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-mkdir -p "$tmp/store/engines"
-head -c 10000 /dev/urandom >"$tmp/store/engines/agent-7.0.msi"
-echo "$optok" >"$tmp/optoken"
-echo "$entok" >"$tmp/entoken"
-chmod 600 "$tmp/optoken" "$tmp/entoken"
+gate_init 10000
 cat >"$conf" <<CONF
 [console]
 store = $tmp/store

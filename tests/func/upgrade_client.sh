@@ -15,15 +15,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib/api.bash"
 st_init upgrade_client
 
-state=$tmp/state
-conf=$tmp/d.conf
-sock=$state/distsync.sock
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$tmp/store/engines" "$tmp/srv/s1"
-head -c 50000 /dev/urandom >"$tmp/store/engines/agent-7.0.msi"
-echo "op-$RANDOM$RANDOM$RANDOM" >"$tmp/optoken"
-echo "en-$RANDOM$RANDOM$RANDOM" >"$tmp/entoken"
-chmod 600 "$tmp/optoken" "$tmp/entoken"
+gate_init 50000
+mkdir -p "$tmp/srv/s1"
 cat >"$conf" <<CONF
 [console]
 store = $tmp/store

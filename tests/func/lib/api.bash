@@ -49,3 +49,23 @@ run_wait() {
   bad "run $1 is not $2 within $3 s: $body"
   return 1
 }
+
+# A free TCP port on 127.0.0.1 (the kernel's pick; the daemon binds it soon
+# after, so a clash is possible but unlikely).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# gate_init SIZE: the upgrade-gate tests' common ground: sets state, conf,
+# sock, port, optok (operator) and entok (enrolment); writes the package
+# $tmp/store/engines/agent-7.0.msi (SIZE random bytes) and the two tokens
+# as $tmp/optoken and $tmp/entoken, mode 0600. Each test writes its $conf.
+gate_init() {
+  state=$tmp/state
+  conf=$tmp/d.conf
+  sock=$state/distsync.sock
+  port=$(free_port)
+  optok=op-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  entok=en-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  mkdir -p "$tmp/store/engines"
+  head -c "$1" /dev/urandom >"$tmp/store/engines/agent-7.0.msi"
+  (umask 077 && echo "$optok" >"$tmp/optoken" && echo "$entok" >"$tmp/entoken")
+}
