@@ -31,6 +31,9 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reader  # noqa: E402
+
 MAGIC = b"DSMANIF\n"
 
 
@@ -155,33 +158,8 @@ def cmd_watch(args):
 
 
 def cmd_reader(args):
-    known, stop, out, roots = args[0], args[1], args[2], args[3:]
-    ok = set(tuple(l.split()) for l in open(known) if l.strip())
-    reads = bad = 0
-    msgs = []
-    while not os.path.exists(stop):
-        for root in roots:
-            for r, ds, fs in os.walk(root):
-                ds[:] = [d for d in ds if not (r == root and d == ".distsync")]
-                for f in fs:
-                    p = os.path.join(r, f)
-                    try:
-                        with open(p, "rb") as fh:
-                            data = fh.read()
-                    except FileNotFoundError:
-                        continue
-                    reads += 1
-                    rel = os.path.relpath(p, root)
-                    h = hashlib.sha256(data).hexdigest()
-                    if (rel, h) not in ok:  # KNOWN grows as the test writes versions
-                        ok = set(tuple(l.split()) for l in open(known) if l.strip())
-                    if (rel, h) not in ok:
-                        bad += 1
-                        if len(msgs) < 5:
-                            msgs.append(f"{root}: {rel}: read {len(data)} bytes, sha256 {h} is no known version")
-        time.sleep(0.05)  # a loaded 2-core machine: leave the sync some CPU
-    with open(out, "w") as o:
-        o.write(f"{reads} {bad}\n" + "\n".join(msgs) + "\n")
+    # a loaded 2-core machine: leave the sync some CPU between passes
+    reader.run(args[0], args[1], args[2], args[3:], pause=0.05)
 
 
 def cmd_runs(args):
