@@ -22,15 +22,6 @@ st_gen "$tmp/store" 0 "$tmp/known" --files 9 --max 16 >/dev/null
 } >"$tmp/c.conf"
 ds scan >/dev/null 2>&1 || bad "scan failed"
 
-# expect RC NEEDLE ARGS...: exit status and output containing NEEDLE
-expect() {
-  local want=$1 needle=$2 out rc=0
-  shift 2
-  out=$(ds "$@" 2>&1) || rc=$?
-  [ "$rc" = "$want" ] || bad "distsync $*: exit $rc, want $want: $out"
-  [[ "$out" == *"$needle"* ]] || bad "distsync $*: output lacks '$needle': $out"
-}
-
 # plan takes several servers and sites
 n=$(ds plan a b --json 2>/dev/null | count)
 [ "$n" = 2 ] || bad "plan a b: '$n' plans, want 2"
@@ -91,14 +82,14 @@ ds history --server gone | grep -q "no runs recorded for server gone" || bad "hi
 
 # unknown names: exit 2, naming it and listing the valid ones
 for cmd in plan sync status verify history; do
-  expect 2 "unknown server 'zz'" "$cmd" zz
-  expect 2 "valid: a, b, c" "$cmd" zz
-  expect 2 "unknown site 'mars' (not in $tmp/c.conf; valid: paris, lyon)" "$cmd" --site mars
+  st_expect_ds 2 "unknown server 'zz'" "$cmd" zz
+  st_expect_ds 2 "valid: a, b, c" "$cmd" zz
+  st_expect_ds 2 "unknown site 'mars' (not in $tmp/c.conf; valid: paris, lyon)" "$cmd" --site mars
 done
 for cmd in plan sync status verify; do
-  expect 2 "unknown class 'movies' (not in $tmp/c.conf; valid: patches, engines, definitions)" \
+  st_expect_ds 2 "unknown class 'movies' (not in $tmp/c.conf; valid: patches, engines, definitions)" \
     "$cmd" --all --class movies
 done
-expect 2 "name a server, or use --site S or --all" sync
-expect 2 "--all takes no server names" plan --all a
+st_expect_ds 2 "name a server, or use --site S or --all" sync
+st_expect_ds 2 "--all takes no server names" plan --all a
 st_exit cli_select

@@ -21,15 +21,9 @@ st_gen "$store" 0 "$tmp/known" --files 12 --max 2048 || bad "mkstore"
 mkdir -p "$tmp/t"
 st_conf "$tmp/c.conf" "$store" "$tmp/state" srv "file://$tmp/t" local
 ds() { "$DISTSYNC" -c "$tmp/c.conf" "$@"; }
-expect() { # expect CODE WHAT CMD...
-  local code=$1 what=$2 rc=0
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [ "$rc" = "$code" ] || bad "$what: exit $rc, expected $code: $(head -c 600 "$tmp/out" "$tmp/err")"
-}
 counts() { grep -o '^status srv: .*files' "$1"; }
 ds sync srv >/dev/null 2>&1 || bad "first sync"
-expect 0 "offline status right after a sync" ds status srv --offline
+st_expect_rc 0 "offline status right after a sync" ds status srv --offline
 
 # the store moves on; the server is updated by someone else (offline site)
 st_gen "$store" 1 "$tmp/known" --files 12 --max 2048 || bad "mkstore gen 1"
@@ -38,13 +32,13 @@ sed "s|^state = .*|state = $tmp/other-state|" "$tmp/c.conf" >"$tmp/other.conf"
 "$DISTSYNC" -c "$tmp/other.conf" sync srv >/dev/null 2>&1 || bad "the other console's sync"
 head -c 4000 /dev/urandom >"$store/patches/still-missing.bin" # the server never got this one
 ds scan >/dev/null 2>&1 || bad "scan"
-expect 6 "live status (one file still missing)" ds status srv --no-scan
+st_expect_rc 6 "live status (one file still missing)" ds status srv --no-scan
 counts "$tmp/out" >"$tmp/live"
 grep -q "1 missing" "$tmp/live" || bad "live status: $(cat "$tmp/live")"
 cp "$tmp/t/.distsync/manifest" "$tmp/carried-manifest"
 mv "$tmp/t" "$tmp/t.away" # offline
-expect 4 "status of the offline server" ds status srv --no-scan
-expect 6 "offline status before the import (stale)" ds status srv --offline --no-scan
+st_expect_rc 4 "status of the offline server" ds status srv --no-scan
+st_expect_rc 6 "offline status before the import (stale)" ds status srv --offline --no-scan
 counts "$tmp/out" >"$tmp/stale"
 cmp -s "$tmp/stale" "$tmp/live" && bad "the stale view already equals the live one (the test proves nothing)"
 grep -q "new-offline.bin" "$tmp/out" || bad "stale view does not list the file the catalog never saw sent: $(cat "$tmp/out")"
@@ -63,20 +57,20 @@ PY
 mkdir "$tmp/adir"
 mkfifo "$tmp/afifo"
 for f in flipped truncated empty adir afifo; do
-  expect 1 "import of $f" timeout 20 "$DISTSYNC" -c "$tmp/c.conf" import-manifest srv "$tmp/$f"
+  st_expect_rc 1 "import of $f" timeout 20 "$DISTSYNC" -c "$tmp/c.conf" import-manifest srv "$tmp/$f"
   grep -q "import-manifest: $tmp/$f: " "$tmp/err" || bad "the refusal of $f does not name the file: $(cat "$tmp/err")"
 done
-expect 2 "unknown server" ds import-manifest nosuch "$tmp/carried-manifest"
+st_expect_rc 2 "unknown server" ds import-manifest nosuch "$tmp/carried-manifest"
 grep -q "unknown server 'nosuch'" "$tmp/err" || bad "unknown server not named: $(cat "$tmp/err")"
 ds history srv >"$tmp/h1" 2>&1
 cmp -s "$tmp/h0" "$tmp/h1" || bad "a refused import recorded something: $(diff "$tmp/h0" "$tmp/h1")"
-expect 6 "offline status after refused imports (unchanged)" ds status srv --offline --no-scan
+st_expect_rc 6 "offline status after refused imports (unchanged)" ds status srv --offline --no-scan
 counts "$tmp/out" | cmp -s - "$tmp/stale" || bad "a refused import changed the view"
 
 # the import
-expect 0 "import-manifest" ds import-manifest srv "$tmp/carried-manifest"
+st_expect_rc 0 "import-manifest" ds import-manifest srv "$tmp/carried-manifest"
 grep -q "import-manifest srv: .* files recorded" "$tmp/out" || bad "import output: $(cat "$tmp/out")"
-expect 6 "offline status after the import" ds status srv --offline --no-scan
+st_expect_rc 6 "offline status after the import" ds status srv --offline --no-scan
 counts "$tmp/out" >"$tmp/imported"
 cmp -s "$tmp/imported" "$tmp/live" || bad "after the import the offline view ($(cat "$tmp/imported")) is not the live one ($(cat "$tmp/live"))"
 grep -q "missing .*still-missing.bin" "$tmp/out" || bad "the file the server lacks is not missing: $(cat "$tmp/out")"

@@ -13,37 +13,31 @@ st_gen "$store" 0 "$tmp/known" --files 12 --max 2048 || bad "mkstore"
 mkdir -p "$tmp/t"
 st_conf "$tmp/c.conf" "$store" "$tmp/state" srv "file://$tmp/t" local
 ds() { "$DISTSYNC" -c "$tmp/c.conf" "$@"; }
-expect() { # expect CODE WHAT CMD...
-  local code=$1 what=$2 rc=0
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [ "$rc" = "$code" ] || bad "$what: exit $rc, expected $code: $(head -c 400 "$tmp/out" "$tmp/err")"
-}
 ds scan >/dev/null 2>&1 || bad scan
-expect 6 "before the first sync (missing files)" ds status srv
-expect 6 "before the first sync, --json" ds status srv --json
+st_expect_rc 6 "before the first sync (missing files)" ds status srv
+st_expect_rc 6 "before the first sync, --json" ds status srv --json
 ds sync srv >/dev/null 2>&1 || bad "sync"
-expect 0 "in sync" ds status srv
-expect 0 "in sync, --json" ds status --json
+st_expect_rc 0 "in sync" ds status srv
+st_expect_rc 0 "in sync, --json" ds status --json
 grep -q '"status": *"ok"' "$tmp/out" || bad "in sync JSON lacks status ok: $(head -c 300 "$tmp/out")"
 f=$(cd "$tmp/t" && find . -path ./.distsync -prune -o -type f -print | head -1)
 echo "changed behind distsync's back" >>"$tmp/t/$f"
-expect 3 "drifted file" ds status srv
+st_expect_rc 3 "drifted file" ds status srv
 ds sync srv >/dev/null 2>&1 || bad "sync after drift"
-expect 0 "in sync after repair" ds status srv
+st_expect_rc 0 "in sync after repair" ds status srv
 echo "not distsync's" >"$tmp/t/patches/foreign-note.txt"
-expect 0 "a foreign extra file (a sync leaves it)" ds status srv
+st_expect_rc 0 "a foreign extra file (a sync leaves it)" ds status srv
 grep -q "1 extra" "$tmp/out" || bad "foreign file not reported extra: $(cat "$tmp/out")"
 head -c 999 /dev/urandom >"$store/patches/new-status-exit.bin"
-expect 6 "new store file (pending)" ds status srv
+st_expect_rc 6 "new store file (pending)" ds status srv
 ds sync srv >/dev/null 2>&1 || bad "sync of the new file"
 rm "$store/patches/new-status-exit.bin"
-expect 6 "a file prune would delete (pending)" ds status srv
+st_expect_rc 6 "a file prune would delete (pending)" ds status srv
 ds sync srv >/dev/null 2>&1 || bad "sync of the deletion"
-expect 0 "in sync after the prune" ds status srv
+st_expect_rc 0 "in sync after the prune" ds status srv
 # a server that cannot be read: exit 4, in the JSON with its error
 printf '\n[server gone]\nurl = file://%s/no/such/root\n' "$tmp" >>"$tmp/c.conf"
-expect 4 "unreadable server" ds status --json
+st_expect_rc 4 "unreadable server" ds status --json
 python3 - "$tmp/out" <<'PY' || bad "status --json with a failed server: $(head -c 600 "$tmp/out")"
 import json, sys
 a = json.load(open(sys.argv[1]))
@@ -52,7 +46,7 @@ assert set(by) == {"srv", "gone"}, by.keys()
 assert by["gone"]["status"] == "failed" and by["gone"]["error"], by["gone"]
 assert by["srv"]["status"] == "ok" and by["srv"]["error"] is None
 PY
-expect 4 "unreadable server, text" ds status
+st_expect_rc 4 "unreadable server, text" ds status
 grep -q "gone" "$tmp/err" || bad "the failed server's error does not name it: $(cat "$tmp/err")"
 grep -q "^status gone: FAILED: " "$tmp/out" || bad "the text report has no line for the failed server: $(cat "$tmp/out")"
 st_exit status_exit

@@ -24,29 +24,20 @@ touch "$tmp/afile"
   printf '\n[server ro]\nurl = file://%s/ro\ntransport = agent\n' "$tmp"
 } >"$tmp/c.conf"
 
-# expect RC NEEDLE ARGS...
-expect() {
-  local want=$1 needle=$2 out rc=0
-  shift 2
-  out=$(ds "$@" 2>&1) || rc=$?
-  [ "$rc" = "$want" ] || bad "distsync $*: exit $rc, want $want: $out"
-  [[ "$out" == *"$needle"* ]] || bad "distsync $*: output lacks '$needle': $out"
-}
-
 for s in loc agt; do
   for cmd in plan sync; do
-    expect 4 "server $s: target root $tmp/$s does not exist (create it, or set create_root = yes)" "$cmd" "$s"
+    st_expect_ds 4 "server $s: target root $tmp/$s does not exist (create it, or set create_root = yes)" "$cmd" "$s"
   done
   [ ! -e "$tmp/$s" ] || bad "$s: the root was created without create_root"
 done
-expect 0 "sync mk: ok" sync mk
+st_expect_ds 0 "sync mk: ok" sync mk
 st_check_converged "$tmp/store" "$tmp/deep/er/mk" "create_root = yes"
-expect 4 "server fil: target root $tmp/afile: Not a directory" sync fil
+st_expect_ds 4 "server fil: target root $tmp/afile: Not a directory" sync fil
 mkdir -p "$tmp/dsf" "$tmp/ro"
 echo "not a folder" >"$tmp/dsf/.distsync"
-expect 4 "$tmp/dsf/.distsync: cannot prepare the state directory: Not a directory" sync dsf
+st_expect_ds 4 "$tmp/dsf/.distsync: cannot prepare the state directory: Not a directory" sync dsf
 if mount --bind "$tmp/ro" "$tmp/ro" 2>/dev/null && mount -o remount,bind,ro "$tmp/ro" 2>/dev/null; then
-  expect 4 "$tmp/ro/.distsync: cannot prepare the state directory: Read-only file system" sync ro
+  st_expect_ds 4 "$tmp/ro/.distsync: cannot prepare the state directory: Read-only file system" sync ro
   umount "$tmp/ro"
 else
   umount "$tmp/ro" 2>/dev/null

@@ -20,6 +20,25 @@ st_cleanup() {
 
 bad() { echo "FAIL: $*" >&2; fail=1; }
 
+# st_expect_rc CODE WHAT CMD...: runs CMD (stdout to $tmp/out, stderr to
+# $tmp/err); an exit other than CODE is bad, naming WHAT and the output.
+st_expect_rc() {
+  local code=$1 what=$2 rc=0
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = "$code" ] || bad "$what: exit $rc, expected $code: $(head -c 600 "$tmp/out" "$tmp/err")"
+}
+
+# st_expect_ds CODE NEEDLE ARGS...: runs the test's own `ds ARGS`; it must
+# exit CODE and print NEEDLE (stdout and stderr together).
+st_expect_ds() {
+  local want=$1 needle=$2 out rc=0
+  shift 2
+  out=$(ds "$@" 2>&1) || rc=$?
+  [ "$rc" = "$want" ] || bad "distsync $*: exit $rc, want $want: $out"
+  [[ "$out" == *"$needle"* ]] || bad "distsync $*: output lacks '$needle': $out"
+}
+
 # st_conf CONF STORE STATE [NAME URL TRANSPORT [PRUNE]]...: writes a config.
 st_conf() {
   local conf=$1
