@@ -162,6 +162,63 @@ DS_MUST_CHECK int ds_catalog_cursor_next(ds_catalog_cursor_t *cur, ds_file_row_t
 void ds_catalog_cursor_free(ds_catalog_cursor_t *cur);
 
 /*
+ * Scan generations (snapshot pinning, src/store/catalog_gen.c). Each scan
+ * opens a generation and closes it when it completes; the catalog keeps,
+ * per path, the versions it recorded and the generations in which each
+ * was current, so the desired set as of a generation can be read back.
+ */
+
+/* Opens a generation started at now; *gen receives its id. Must not be
+ * called inside a transaction. Returns 0 or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_begin(ds_catalog_t *cat, int64_t now, int64_t *gen);
+
+/* Marks generation gen completed at now, then forgets the generations (and
+ * the versions current only in them) that ended more than
+ * DS_CATALOG_GEN_KEEP_S before now, keeping the newest of those so that an
+ * instant that old still resolves, and those a recorded pin
+ * (ds_catalog_pin_put) needs; pins of anchors that old go too. Must not
+ * be called inside a transaction.
+ * Returns 0 or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_end(ds_catalog_t *cat, int64_t gen, int64_t now);
+
+/* How long completed generations are kept: the longest delay of a rule
+ * (31 days) plus a month of window and catch-up. */
+#define DS_CATALOG_GEN_KEEP_S (62 * 86400LL)
+
+/* The latest completed generation that started at or before at (the store
+ * as of at): returns 1 with *gen and *started_at (may be NULL), 0 when
+ * there is none, or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_at(ds_catalog_t *cat, int64_t at, int64_t *gen,
+                                    int64_t *started_at);
+
+/* Records that the fire of schedule at `fire` pins generation gen (taken
+ * at its anchor). Returns 0 or a negative error. */
+DS_MUST_CHECK int ds_catalog_pin_put(ds_catalog_t *cat, const char *schedule, int64_t fire,
+                                     int64_t anchor, int64_t gen);
+
+/* The generation the fire of schedule at `fire` pinned: 1 with *gen, 0
+ * when none is recorded (or it was forgotten), or a negative error. */
+DS_MUST_CHECK int ds_catalog_pin_get(ds_catalog_t *cat, const char *schedule, int64_t fire,
+                                     int64_t *gen);
+
+/* The SHA-256s (*n of them, 32 bytes each, in *shas: caller frees) of
+ * every version current in a generation that a pending fire pinned (one
+ * with no recorded outcome, or recorded 'interrupted'): the retain store
+ * keeps them. Returns 0 or a negative error. */
+DS_MUST_CHECK int ds_catalog_pinned_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n);
+
+/*
+ * Opens a read cursor (as ds_catalog_cursor_open) over the file versions
+ * current in generation gen, whose path starts with prefix. In each row,
+ * id is the file row's id when the store's file, as last scanned, still
+ * holds that version (else 0: its bytes are not in the store any more),
+ * and scanned_at is the version's first generation; inode and dev are 0.
+ * Returns 0, DS_EUSAGE (gen <= 0) or a negative error.
+ */
+DS_MUST_CHECK int ds_catalog_cursor_open_gen(ds_catalog_t *cat, const char *prefix, int64_t gen,
+                                             ds_catalog_cursor_t **out);
+
+/*
  * Among candidates[0, n) (content ids, for example those a server holds),
  * finds the one sharing the most bytes of chunks with content_id: for each
  * distinct chunk of content_id, its length counts for every candidate that

@@ -106,12 +106,15 @@ typedef struct ds_scan_opts {
                                      link"): not copied by design, err 0; may
                                      be NULL (stats count them) */
     void *ctx;                    /* passed to progress and warn */
+    int64_t now;                  /* the scan's time (seconds since the epoch);
+                                     0: time(NULL). The daemon passes its clock */
 } ds_scan_opts_t;
 
 /*
  * Scans the store into cat. The catalog must have no open transaction.
  * Fills *stats (may be NULL). A completed scan marks the catalog as scanned
- * (ds_catalog_mark_scanned: prune may then trust it). Returns 0 when the
+ * (ds_catalog_mark_scanned: prune may then trust it) and closes the scan
+ * generation it opened (ds_catalog_gen_begin). Returns 0 when the
  * scan completed (even with per-file warnings), or a negative error for a
  * fatal problem (store root
  * unreadable: -errno; catalog failure; bad chunk params: DS_ERANGE) after

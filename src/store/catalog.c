@@ -204,8 +204,67 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/* Migration 7: scan generations (snapshot pinning, catalog_gen.c). Each
+ * scan opens a generation (scan_gen: its start, and its end once it
+ * completed) and every file version knows the generations in which it was
+ * current: first_gen..last_gen (NULL: still current). The triggers keep
+ * file_version in step with file, in the generation in progress (the
+ * newest), so no writer of file can forget it. An existing catalog's files
+ * form generation 1, dated by their last scan. */
+#define CUR_GEN "(SELECT COALESCE(MAX(id), 0) FROM scan_gen)"
+#define CLOSE_VERSION(P)                                                                           \
+    "UPDATE file_version SET last_gen = " CUR_GEN " - 1 WHERE path = " P                           \
+    " AND last_gen IS NULL AND first_gen < " CUR_GEN ";"                                           \
+    "DELETE FROM file_version WHERE path = " P " AND first_gen = " CUR_GEN ";"
+#define OPEN_VERSION                                                                               \
+    "INSERT INTO file_version(path, class, size, mtime_ns, content_id, first_gen)"                 \
+    " VALUES(new.path, new.class, new.size, new.mtime_ns, new.content_id, " CUR_GEN ");"
+static const char *const migration_7[] = {
+    "CREATE TABLE scan_gen("
+    " id INTEGER PRIMARY KEY,"
+    " started_at INTEGER NOT NULL,"
+    " done_at INTEGER)",
+    "CREATE TABLE file_version("
+    " path TEXT NOT NULL,"
+    " class TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL,"
+    " content_id INTEGER,"
+    " first_gen INTEGER NOT NULL,"
+    " last_gen INTEGER,"
+    " PRIMARY KEY(path, first_gen)) WITHOUT ROWID",
+    "CREATE INDEX file_version_last ON file_version(last_gen)",
+    "INSERT INTO scan_gen(id, started_at, done_at)"
+    " SELECT 1, MAX(scanned_at), MAX(scanned_at) FROM file HAVING COUNT(*) > 0",
+    "INSERT INTO file_version(path, class, size, mtime_ns, content_id, first_gen)"
+    " SELECT path, class, size, mtime_ns, content_id, 1 FROM file",
+    "CREATE TRIGGER file_version_insert AFTER INSERT ON file BEGIN " CLOSE_VERSION("new.path")
+        OPEN_VERSION " END",
+    "CREATE TRIGGER file_version_change AFTER UPDATE ON file"
+    " WHEN new.content_id IS NOT old.content_id OR new.path IS NOT old.path"
+    " OR new.class IS NOT old.class BEGIN " CLOSE_VERSION("old.path") CLOSE_VERSION("new.path")
+        OPEN_VERSION " END",
+    /* same content, new mtime (a touch): the version's row follows */
+    "CREATE TRIGGER file_version_touch AFTER UPDATE OF size, mtime_ns ON file"
+    " WHEN new.content_id IS old.content_id AND new.path IS old.path"
+    " AND new.class IS old.class BEGIN"
+    " UPDATE file_version SET size = new.size, mtime_ns = new.mtime_ns"
+    " WHERE path = new.path AND last_gen IS NULL; END",
+    "CREATE TRIGGER file_version_delete AFTER DELETE ON file BEGIN " CLOSE_VERSION(
+        "old.path") " END",
+    /* the generation each fire of a delayed schedule pinned at its anchor:
+     * the retain store keeps its versions until the fire is recorded */
+    "CREATE TABLE schedule_pin("
+    " schedule TEXT NOT NULL,"
+    " fire INTEGER NOT NULL,"
+    " anchor INTEGER NOT NULL,"
+    " gen INTEGER NOT NULL,"
+    " PRIMARY KEY(schedule, fire)) WITHOUT ROWID",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -30,6 +30,17 @@ static const char cursor_sql[] =
     "f.scanned_at, c.sha256, c.nchunks FROM file f LEFT JOIN content c ON c.id = f.content_id "
     "WHERE f.path >= ?1 AND (?2 IS NULL OR f.path < ?2) ORDER BY f.path";
 
+/* The same shape over the versions current in generation ?3 (migration 7):
+ * id is the file row's when the store's file (as last scanned) still holds
+ * that version, else 0; scanned_at is the version's first generation. */
+static const char asof_sql[] =
+    "SELECT CASE WHEN f.content_id IS v.content_id THEN f.id ELSE 0 END, v.path, v.class, "
+    "v.size, v.mtime_ns, 0, 0, v.content_id, v.first_gen, c.sha256, c.nchunks "
+    "FROM file_version v LEFT JOIN content c ON c.id = v.content_id "
+    "LEFT JOIN file f ON f.path = v.path "
+    "WHERE v.path >= ?1 AND (?2 IS NULL OR v.path < ?2) AND v.first_gen <= ?3 "
+    "AND (v.last_gen IS NULL OR v.last_gen >= ?3) ORDER BY v.path";
+
 struct ds_catalog_cursor {
     ds_catalog_t *cat;
     sqlite3_stmt *st;
@@ -290,7 +301,10 @@ static char *prefix_end(const char *prefix)
     return hi;
 }
 
-int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cursor_t **out)
+/* A cursor over sql (cursor_sql's shape) for prefix, in generation gen
+ * (bound to ?3 when > 0). */
+static int cursor_open(ds_catalog_t *cat, const char *sql, const char *prefix, int64_t gen,
+                       ds_catalog_cursor_t **out)
 {
     ds_catalog_cursor_t *cur = NULL;
     int rc;
@@ -309,11 +323,13 @@ int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cur
     /* The read transaction pins the snapshot for the cursor's lifetime. */
     rc = sqlite3_exec(cat->rdb, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(cat->rdb, cursor_sql, -1, &cur->st, NULL);
+        rc = sqlite3_prepare_v2(cat->rdb, sql, -1, &cur->st, NULL);
     if (rc == SQLITE_OK) /* copied (the cursor outlives prefix), so it may fail */
         rc = sqlite3_bind_text(cur->st, 1, prefix, -1, SQLITE_TRANSIENT);
     if (rc == SQLITE_OK && cur->hi != NULL)
         rc = sqlite3_bind_text(cur->st, 2, cur->hi, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && gen > 0)
+        rc = sqlite3_bind_int64(cur->st, 3, gen);
     if (rc != SQLITE_OK) {
         rc = ds__catalog_err(cat, cat->rdb, rc, "opening a cursor");
         sqlite3_exec(cat->rdb, "ROLLBACK", NULL, NULL, NULL);
@@ -325,6 +341,21 @@ int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cur
     cat->cursor_open = 1;
     *out = cur;
     return 0;
+}
+
+int ds_catalog_cursor_open(ds_catalog_t *cat, const char *prefix, ds_catalog_cursor_t **out)
+{
+    return cursor_open(cat, cursor_sql, prefix, 0, out);
+}
+
+int ds_catalog_cursor_open_gen(ds_catalog_t *cat, const char *prefix, int64_t gen,
+                               ds_catalog_cursor_t **out)
+{
+    if (gen <= 0) {
+        *out = NULL;
+        return DS_EUSAGE;
+    }
+    return cursor_open(cat, asof_sql, prefix, gen, out);
 }
 
 int ds_catalog_cursor_next(ds_catalog_cursor_t *cur, ds_file_row_t *row)

@@ -634,10 +634,11 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
                                                  DS_CHUNK_MAX_DEFAULT};
     struct scan s = {.opts = opts, .cat = cat, .rootfd = -1};
     unsigned threads = default_threads(opts->threads);
+    int64_t gen = 0;
     int rc;
 
     s.t0 = s.last_progress = now_ns();
-    s.now_s = (int64_t)time(NULL);
+    s.now_s = opts->now > 0 ? opts->now : (int64_t)time(NULL);
     s.euid = geteuid();
     s.max_inflight = 4 * (size_t)threads + 4;
     s.rootfd = open(opts->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -656,8 +657,11 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
                              threads);
     if (rc < 0)
         goto out;
-    ds_log(DS_LOG_DEBUG, "scan: store %s, %zu classes, %u hashing threads", s.root_real,
-           opts->nclasses, threads);
+    rc = ds_catalog_gen_begin(cat, s.now_s, &gen);
+    if (rc < 0)
+        goto out;
+    ds_log(DS_LOG_DEBUG, "scan: store %s, %zu classes, %u hashing threads, generation %lld",
+           s.root_real, opts->nclasses, threads, (long long)gen);
     for (size_t i = 0; i < opts->nclasses && s.err == 0; i++)
         scan_class(&s, opts->classes[i]);
     while (s.pool.inflight > 0)
@@ -666,6 +670,8 @@ int ds_scan_run(const ds_scan_opts_t *opts, ds_catalog_t *cat, ds_scan_stats_t *
         s.err = ds_catalog_commit(cat);
     if (s.err == 0) /* the catalog now describes the store: prune may use it */
         s.err = ds_catalog_mark_scanned(cat, s.now_s);
+    if (s.err == 0) /* the desired set as of now: this generation */
+        s.err = ds_catalog_gen_end(cat, gen, s.now_s + (now_ns() - s.t0) / 1000000000LL);
     rc = s.err;
 out:
     ds_catalog_cursor_free(s.cur);

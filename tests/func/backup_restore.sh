@@ -154,4 +154,11 @@ v=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('
 [ "$v" -ge 5 ] || bad "the restored schema-4 catalog was not migrated (user_version $v)"
 ds freeze srv --reason "after restore" >/dev/null 2>&1 || bad "freeze (a migration-5 table) on the migrated catalog"
 ds history >"$tmp/h" 2>&1 || bad "history on the migrated catalog"
+# migration 7: the files the catalog had form scan generation 1
+g=$(python3 -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(d.execute('SELECT (SELECT COUNT(*) FROM file), (SELECT COUNT(*) FROM file_version WHERE first_gen = 1 AND last_gen IS NULL), (SELECT COUNT(*) FROM scan_gen WHERE id = 1 AND done_at IS NOT NULL)').fetchone())" "$tmp/state/catalog.db")
+case "$g" in "(0, 0, "*) bad "migration 7: the backup's catalog has no files to check ($g)" ;;
+"("*", "*", 1)") [ "$(echo "$g" | cut -d, -f1 | tr -d '(')" = "$(echo "$g" | cut -d, -f2 | tr -d ' ')" ] ||
+  bad "migration 7: files and generation-1 versions differ ($g)" ;;
+*) bad "migration 7: no completed generation 1 ($g)" ;;
+esac
 st_exit backup_restore

@@ -101,11 +101,15 @@ static void downgrade_to_2(void)
     sqlite3 *db = NULL;
 
     CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
-    /* with the tables of the migrations after 2 that add tables (3, 5, 6) */
+    /* with the tables of the migrations after 2 that add tables (3, 5, 6, 7) */
     CHECK_INT(sqlite3_exec(db,
                            "DROP TABLE meta; DROP TABLE schedule_fire; DROP TABLE freeze;"
                            " DROP TABLE gate_client; DROP TABLE gate_outcome;"
-                           " DROP TABLE gate_rollout; PRAGMA user_version = 2",
+                           " DROP TABLE gate_rollout; DROP TRIGGER file_version_insert;"
+                           " DROP TRIGGER file_version_change; DROP TRIGGER file_version_touch;"
+                           " DROP TRIGGER file_version_delete; DROP TABLE file_version;"
+                           " DROP TABLE scan_gen; DROP TABLE schedule_pin;"
+                           " PRAGMA user_version = 2",
                            NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
@@ -357,6 +361,88 @@ static void test_rollback(void)
     }
 }
 
+/* The content id of path as of generation gen (0: absent then; -1: its
+ * bytes are still the store's, flagged by id > 0, so *cur tells). */
+static int64_t asof(ds_catalog_t *cat, int64_t gen, const char *path, int *cur)
+{
+    ds_catalog_cursor_t *c = NULL;
+    ds_file_row_t r;
+    int64_t id = 0;
+
+    CHECK_INT(ds_catalog_cursor_open_gen(cat, "", gen, &c), 0);
+    while (ds_catalog_cursor_next(c, &r) == 1)
+        if (strcmp(r.path, path) == 0) {
+            id = r.content_id;
+            if (cur)
+                *cur = r.id > 0;
+        }
+    ds_catalog_cursor_free(c);
+    return id;
+}
+
+static void put(ds_catalog_t *cat, const char *path, int64_t content)
+{
+    ds_file_row_t row = {.path = path, .klass = "p", .size = 1, .content_id = content};
+
+    CHECK_INT(ds_catalog_file_put(cat, &row), 0);
+}
+
+/* Scan generations: each version knows the generations it was current in;
+ * the desired set as of a time is the latest generation started by then. */
+static void test_generations(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_gen");
+    uint8_t sha[DS_SHA256_LEN] = {0}, rec[DS_CATALOG_CHUNK_REC];
+    int64_t g1, g2, g3, g, c1, c2;
+    int cur = -1;
+
+    mkrec(rec, 1, 1);
+    sha[0] = 1;
+    CHECK_INT(ds_catalog_content_put(cat, sha, 1, rec, 1, &c1, NULL), 0);
+    sha[0] = 2;
+    CHECK_INT(ds_catalog_content_put(cat, sha, 1, rec, 1, &c2, NULL), 0);
+    CHECK_INT(ds_catalog_gen_begin(cat, 1000, &g1), 0);
+    put(cat, "p/a", c1);
+    put(cat, "p/b", c1);
+    CHECK_INT(ds_catalog_gen_end(cat, g1, 1010), 0);
+    CHECK_INT(ds_catalog_gen_begin(cat, 2000, &g2), 0);
+    put(cat, "p/a", c2);                              /* changed */
+    CHECK_INT(ds_catalog_file_delete(cat, "p/b"), 0); /* removed */
+    put(cat, "p/c", c2);                              /* added */
+    CHECK_INT(ds_catalog_gen_end(cat, g2, 2010), 0);
+    CHECK_INT(ds_catalog_gen_begin(cat, 3000, &g3), 0); /* never completed */
+    put(cat, "p/a", c1);
+
+    CHECK_INT(asof(cat, g1, "p/a", &cur), c1);
+    CHECK_INT(cur, 1); /* the store holds c1 at p/a again (g3's write) */
+    CHECK_INT(asof(cat, g1, "p/b", NULL), c1);
+    CHECK_INT(asof(cat, g1, "p/c", NULL), 0);
+    CHECK_INT(asof(cat, g2, "p/a", &cur), c2);
+    CHECK_INT(cur, 0); /* c2 is not the store's any more */
+    CHECK_INT(asof(cat, g2, "p/b", NULL), 0);
+    CHECK_INT(asof(cat, g2, "p/c", &cur), c2);
+    CHECK_INT(cur, 1);
+    /* as of an instant: the latest completed generation started by then */
+    CHECK_INT(ds_catalog_gen_at(cat, 999, &g, NULL), 0);
+    CHECK_INT(ds_catalog_gen_at(cat, 1000, &g, NULL), 1);
+    CHECK_INT(g, g1);
+    CHECK_INT(ds_catalog_gen_at(cat, 2500, &g, NULL), 1);
+    CHECK_INT(g, g2);
+    CHECK_INT(ds_catalog_gen_at(cat, 9999, &g, NULL), 1); /* g3 did not complete */
+    CHECK_INT(g, g2);
+    /* generations older than the keep time go, unless a pin younger than
+     * that needs them */
+    CHECK_INT(ds_catalog_pin_put(cat, "pt", 5000, 3500, g1), 0);
+    CHECK_INT(ds_catalog_gen_end(cat, g3, 3000 + DS_CATALOG_GEN_KEEP_S), 0);
+    CHECK_INT(asof(cat, g1, "p/b", NULL), c1);
+    CHECK_INT(ds_catalog_gen_end(cat, g3, 3600 + DS_CATALOG_GEN_KEEP_S), 0);
+    CHECK_INT(asof(cat, g1, "p/b", NULL), 0);  /* forgotten with its pin */
+    CHECK_INT(asof(cat, g2, "p/c", NULL), c2); /* the newest that old stays */
+    CHECK_INT(ds_catalog_gen_at(cat, 9999, &g, NULL), 1);
+    CHECK_INT(g, g3);
+    ds_catalog_free(cat);
+}
+
 int main(void)
 {
     RUN(test_migrations_idempotent);
@@ -368,5 +454,6 @@ int main(void)
     RUN(test_cursor_order_prefix_snapshot);
     RUN(test_best_basis);
     RUN(test_rollback);
+    RUN(test_generations);
     return CHECK_DONE();
 }
