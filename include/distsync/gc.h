@@ -38,6 +38,7 @@ typedef struct ds_gc_result {
     char unknown[512]; /* their names, ", "-separated (the first few) */
     char why[768];     /* kept_all: the reason, one line, no hint */
     size_t referenced; /* versions the configured servers reference */
+    size_t pinned;     /* versions a pending fire pinned at its anchor (kept too) */
     uint64_t freed_bytes;
 } ds_gc_result_t;
 

@@ -81,6 +81,9 @@ typedef struct ds_plan_want {
     uint8_t sha256[DS_SHA256_LEN];
     int unreadable; /* in the store but unreadable: content_id and sha256
                        are not set; planned as DS_PLAN_UNREADABLE */
+    int gone;       /* a pinned version whose bytes the console no longer
+                       has: planned as DS_PLAN_UNREADABLE (gone set) unless
+                       the target already holds it */
 } ds_plan_want_t;
 
 /* A listed target entry (regular files matter; others block a path). */
@@ -155,6 +158,7 @@ typedef struct ds_plan_item {
     int present;          /* the target has a regular file at path */
     uint64_t target_size; /* size of what the target holds at path (0: absent) */
     int held;             /* extra: a delete that a prune guard held back */
+    int gone;             /* unreadable: a pinned version that is gone */
 } ds_plan_item_t;
 
 /* Why the plan holds its deletions back (see ds_plan_build). */

@@ -107,6 +107,31 @@ const char *ds_sync_console_id(const ds_sync_t *s);
 ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
 
 /*
+ * Snapshot pinning: the batches that follow plan against the file versions
+ * current in scan generation gen (ds_catalog_gen_at), not the newest scan;
+ * gen 0 unpins. what describes the pin in messages ("as of
+ * 2026-03-11T00:00Z (scan generation 4)"). A pinned version the store's
+ * file no longer holds ships from the retain store; one the retain store
+ * lacks is gone: that file fails (an event, the history's failed count),
+ * nothing is sent for it and the server keeps what it has. Returns 0 or
+ * DS_ENOMEM.
+ */
+DS_MUST_CHECK int ds_sync_pin(ds_sync_t *s, int64_t gen, const char *what);
+/* Pins to the latest scan generation that completed at or before anchor
+ * (ds_sync_pin), logging it with run's name; with none that old, unpins and
+ * warns that the newest scan ships. Returns 1 (pinned), 0 or < 0. */
+DS_MUST_CHECK int ds_sync_pin_at(ds_sync_t *s, int64_t anchor, const char *run);
+/* Puts in the retain store every version of generation gen that the
+ * store's files still hold and that is not retained yet, so that the fire
+ * pinning gen can ship it after the store moved on; *nretained counts
+ * them. A file that cannot be retained (changed since the scan,
+ * unreadable) is logged and skipped. Runs on the calling thread. Returns 0
+ * or < 0 (catalog, retain store, memory). */
+DS_MUST_CHECK int ds_sync_pin_retain(ds_sync_t *s, int64_t gen, uint64_t *nretained);
+/* The pinned generation, 0 when none. */
+int64_t ds_sync_pinned(const ds_sync_t *s);
+
+/*
  * Asks the runs of s to stop: async-signal-safe (it only sets a flag), so a
  * SIGINT/SIGTERM handler may call it. The running server's session aborts
  * the file being sent (FILE_ABORT), lets the files already committed finish,

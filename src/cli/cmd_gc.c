@@ -185,6 +185,7 @@ static void report(const struct gc_args *a, const struct gc_report *g)
     ds_json_init(&j, stdout);
     ds_json_obj_begin(&j);
     ds_json_kuint(&j, "referenced_versions", g->res.referenced);
+    ds_json_kuint(&j, "pinned_versions", g->res.pinned);
     ds_json_kuint(&j, "retained_versions", g->after.versions);
     ds_json_kuint(&j, "freed_versions", g->before.versions - g->after.versions);
     ds_json_kuint(&j, "chunks", g->after.chunks);

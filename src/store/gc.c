@@ -77,6 +77,27 @@ static int keep_list(ds_catalog_t *cat, const ds_config_t *cfg, uint8_t **shas, 
     return rc;
 }
 
+/* Appends to keep what the fires pending since their anchor pinned
+ * (catalog.h, ds_catalog_pinned_refs): snapshot pinning. */
+static int keep_pinned(ds_catalog_t *cat, uint8_t **keep, size_t *n, size_t *npinned)
+{
+    uint8_t *pin = NULL, *all;
+    int rc = ds_catalog_pinned_refs(cat, &pin, npinned);
+
+    if (rc == 0 && *npinned > 0) {
+        all = realloc(*keep, (*n + *npinned) * DS_SHA256_LEN);
+        if (all == NULL) {
+            rc = DS_ENOMEM;
+        } else {
+            memcpy(all + *n * DS_SHA256_LEN, pin, *npinned * DS_SHA256_LEN);
+            *keep = all;
+            *n += *npinned;
+        }
+    }
+    free(pin);
+    return rc;
+}
+
 int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int flags,
               ds_gc_result_t *res)
 {
@@ -92,6 +113,8 @@ int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int fla
         res->kept_all = 0;
     rc = keep_list(cat, cfg, &keep, &nkeep);
     res->referenced = nkeep;
+    if (rc == 0)
+        rc = keep_pinned(cat, &keep, &nkeep, &res->pinned);
     if (rc == 0 && !res->kept_all && r != NULL)
         rc = ds_retain_gc_ex(r, keep, nkeep, (flags & DS_GC_DRY_RUN) != 0, &res->freed_bytes);
     free(keep);

@@ -244,7 +244,7 @@ static int build_cands(struct build *b)
     for (size_t i = 0; i < b->in->nwant; i++) {
         struct tstate *t = find_ts(b, b->want[i]->path);
 
-        if (t && !b->want[i]->unreadable && !same_content(t, b->want[i]))
+        if (t && !b->want[i]->unreadable && !b->want[i]->gone && !same_content(t, b->want[i]))
             t->changing = 1;
     }
     b->cand = calloc(b->nts + 1, sizeof(*b->cand));
@@ -491,8 +491,10 @@ static int plan_want(struct build *b, const ds_plan_want_t *w)
         it->present = t->present;
         it->target_size = t->present && t->have ? t->have->size : 0;
     }
-    if (w->unreadable) { /* the target keeps what it has: never deleted */
+    if (w->unreadable || (w->gone && !same_content(t, w))) { /* the target keeps what it
+                                                                has: never deleted */
         it->action = DS_PLAN_UNREADABLE;
+        it->gone = w->gone;
         return 0;
     }
     if (same_content(t, w) && t->hash == NULL) {

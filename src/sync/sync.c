@@ -112,8 +112,10 @@ void ds_sync_close(ds_sync_t *s)
     for (size_t i = 0; i < s->nrows; i++) {
         free(s->rows[i].path);
         free(s->rows[i].klass);
+        ds__sync_pin_drop(&s->rows[i]);
     }
     free(s->rows);
+    free(s->pin_what);
     free(s->by_content);
     ds__sync_memo_free(s);
     free(s->send_buf);

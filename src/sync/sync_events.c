@@ -310,7 +310,18 @@ int ds__run_take_results(struct ds_run *r)
 /* A store file the scan could not read: not shipped, so the run fails. */
 void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it)
 {
+    char msg[768];
+
     r->res->failed_files++;
+    if (it->gone) {
+        snprintf(msg, sizeof(msg),
+                 "pinned version %s is gone (the store file changed since and the retain store "
+                 "does not hold it): not shipped, the server keeps what it has",
+                 r->sy->pin_what ? r->sy->pin_what : "");
+        event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, msg);
+        ds_log(DS_LOG_WARN, "server %s: %s: %s", r->srv->name, it->path, msg);
+        return;
+    }
     event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0,
           "unreadable in the store: not shipped (fix it, then run distsync scan)");
     ds_log(DS_LOG_WARN, "server %s: %s: unreadable in the store, not shipped", r->srv->name,

@@ -25,6 +25,11 @@ struct sfile_row {
     int64_t mtime_ns;
     int64_t content_id;
     uint8_t sha256[DS_SHA256_LEN];
+    /* pinned snapshots (sync_pin.c): the version's bytes when the store's
+     * file no longer holds them (a copy from the retain store; NULL: the
+     * store file), or gone: not retained either, never shipped */
+    char *src;
+    int gone;
 };
 
 struct ds_sync {
@@ -38,8 +43,11 @@ struct ds_sync {
     /* catalog snapshot: rows by path, and indexes by content id */
     struct sfile_row *rows;
     size_t nrows;
-    struct sfile_row **by_content; /* sorted by content_id */
+    struct sfile_row **by_content; /* sorted by content_id (gone rows left out) */
+    size_t nby_content;
     int loaded;
+    int64_t pin_gen; /* ds_sync_pin: the generation planned against (0: the newest) */
+    char *pin_what;  /* its description, for messages */
     /* answers shared by the servers of a batch (sync_state.c): content ids,
      * best bases, versions known to be retained */
     struct sync_memo *memo;
@@ -88,6 +96,8 @@ DS_MUST_CHECK int ds__sync_load(ds_sync_t *s);
 void ds__sync_snapshot_reset(ds_sync_t *s);
 /* The store row holding content id (NULL when no current file has it). */
 const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id);
+/* The row of path in the snapshot (NULL: none). */
+const struct sfile_row *ds__sync_row_by_path(const ds_sync_t *s, const char *path);
 /* Fills an oracle backed by the catalog and retain store. */
 void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
 /* 1 when the retain store holds sha (positive answers memoized), 0 when
@@ -95,6 +105,18 @@ void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
 DS_MUST_CHECK int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 /* The memo learns that sha is retained now. */
 void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+
+/* sync_pin.c */
+/* After a pinned load: the source of each row whose version the store's
+ * file no longer holds (current[i] 0): a copy from the retain store, or
+ * gone. Returns 0 or < 0 (out of memory, a catalog or retain failure). */
+DS_MUST_CHECK int ds__sync_pin_sources(ds_sync_t *s, const uint8_t *current);
+/* Removes the row's copy of its pinned version, if any. */
+void ds__sync_pin_drop(struct sfile_row *x);
+/* In buf: the file holding row x's version (x NULL: the store file of
+ * path). Returns 0 or -ENAMETOOLONG. */
+DS_MUST_CHECK int ds__sync_row_file(const ds_sync_t *s, const struct sfile_row *x, const char *path,
+                                    char *buf, size_t len);
 
 /* sync_retain.c: retaining the versions a server references, the file I/O
  * on a worker thread, the catalog and the memo on the loop thread. */

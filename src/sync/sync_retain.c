@@ -67,6 +67,7 @@ static int plan_one(ds_sync_retain_t *j, const ds_manifest_entry_t *e)
     ds_sync_t *s = j->sy;
     struct retain_item *x = &j->it[j->n];
     const struct sfile_row *row;
+    char path[8192];
     int64_t id;
     int rc = ds__sync_retained(s, e->sha256);
 
@@ -81,7 +82,7 @@ static int plan_one(ds_sync_retain_t *j, const ds_manifest_entry_t *e)
     memset(x, 0, sizeof(*x));
     if ((rc = ds_catalog_content_get(s->cat, id, &x->c)) < 0)
         return rc;
-    if (asprintf(&x->path, "%s/%s", s->o.cfg->store, row->path) < 0)
+    if (ds__sync_row_file(s, row, NULL, path, sizeof(path)) < 0 || (x->path = strdup(path)) == NULL)
         x->path = NULL;
     x->mpath = strdup(e->path);
     if (x->path == NULL || x->mpath == NULL) {

@@ -255,6 +255,7 @@ static int desired(struct ds_run *r)
         wt->mtime_ns = x->mtime_ns;
         wt->content_id = x->content_id;
         wt->unreadable = x->content_id <= 0;
+        wt->gone = x->gone;
         memcpy(wt->sha256, x->sha256, DS_SHA256_LEN);
     }
     return 0;

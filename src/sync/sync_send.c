@@ -168,14 +168,15 @@ uint64_t ds__sender_item_wire(const struct sender *sd, size_t idx)
     return sd->wire[idx];
 }
 
-/* Opens the store file of an item and checks it still has the planned size. */
+/* Opens the store file of an item (or its pinned version's copy, see
+ * sync_pin.c) and checks it still has the planned size. */
 static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd, uint32_t *mode)
 {
     char path[8192];
     struct stat st;
 
-    if (snprintf(path, sizeof(path), "%s/%s", sd->sy->o.cfg->store, rel) >= (int)sizeof(path))
-        return -ENAMETOOLONG; /* a cut path could name another file */
+    if (ds__sync_row_file(sd->sy, ds__sync_row_by_path(sd->sy, rel), rel, path, sizeof(path)) < 0)
+        return -ENAMETOOLONG;
     *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (*fd < 0)
         return -errno;
@@ -214,8 +215,7 @@ int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd
 
     ds_delta_src_fd(&tsrc, tfd, it->size);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
-    if (row &&
-        snprintf(path, sizeof(path), "%s/%s", sy->o.cfg->store, row->path) < (int)sizeof(path) &&
+    if (row && ds__sync_row_file(sy, row, NULL, path, sizeof(path)) == 0 &&
         (bfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
         if (fstat(bfd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == row->size) {
             ds_delta_src_fd(&bsrc, bfd, row->size);
@@ -261,16 +261,18 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item
                              char **target, uint64_t *tsize, char **basis, uint64_t *bsize)
 {
     const struct sfile_row *row;
+    char path[8192];
 
     *fmt = delta_fmt(ss);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
         return 0;
-    if (asprintf(target, "%s/%s", sy->o.cfg->store, it->path) < 0) {
-        *target = NULL;
+    if (ds__sync_row_file(sy, ds__sync_row_by_path(sy, it->path), it->path, path, sizeof(path)) <
+            0 ||
+        (*target = strdup(path)) == NULL)
         return DS_ENOMEM;
-    }
-    if (row != NULL && asprintf(basis, "%s/%s", sy->o.cfg->store, row->path) < 0) {
+    if (row != NULL && (ds__sync_row_file(sy, row, NULL, path, sizeof(path)) < 0 ||
+                        (*basis = strdup(path)) == NULL)) {
         *basis = NULL;
         return DS_ENOMEM;
     }

@@ -234,6 +234,8 @@ static int add_row(ds_sync_t *s, const ds_file_row_t *r, size_t *cap)
         free(x->klass);
         return DS_ENOMEM;
     }
+    x->src = NULL;
+    x->gone = 0;
     x->size = r->size;
     x->mtime_ns = r->mtime_ns;
     x->content_id = r->content_id;
@@ -242,27 +244,64 @@ static int add_row(ds_sync_t *s, const ds_file_row_t *r, size_t *cap)
     return 0;
 }
 
-int ds__sync_load(ds_sync_t *s)
+/* Notes in (*cur)[s->nrows - 1] whether the row just added is current in
+ * the store (a pinned load: its file row id, catalog.h). */
+static int note_current(ds_sync_t *s, uint8_t **cur, size_t *cap, int current)
+{
+    if (s->nrows > *cap) {
+        size_t nc = s->nrows * 2;
+        uint8_t *p = realloc(*cur, nc);
+
+        if (p == NULL)
+            return DS_ENOMEM;
+        *cur = p;
+        *cap = nc;
+    }
+    (*cur)[s->nrows - 1] = (uint8_t)(current != 0);
+    return 0;
+}
+
+/* The rows of the snapshot: the newest scan's, or a pinned generation's
+ * (whose versions the store no longer holds get their source then). */
+static int load_rows(ds_sync_t *s)
 {
     ds_catalog_cursor_t *cur = NULL;
+    uint8_t *current = NULL;
+    size_t cap = 0, ccap = 0, n;
     ds_file_row_t r;
-    size_t cap = 0;
+    int rc = s->pin_gen > 0 ? ds_catalog_cursor_open_gen(s->cat, "", s->pin_gen, &cur)
+                            : ds_catalog_cursor_open(s->cat, "", &cur);
+
+    while (rc == 0 && (rc = ds_catalog_cursor_next(cur, &r)) == 1) {
+        n = s->nrows;
+        rc = (r.has_sha && r.content_id > 0) || r.content_id == 0 ? add_row(s, &r, &cap) : 0;
+        if (rc == 0 && s->pin_gen > 0 && s->nrows > n)
+            rc = note_current(s, &current, &ccap, r.id > 0);
+    }
+    ds_catalog_cursor_free(cur);
+    if (rc == 0 && s->pin_gen > 0 && s->nrows > 0)
+        rc = ds__sync_pin_sources(s, current);
+    free(current);
+    return rc;
+}
+
+int ds__sync_load(ds_sync_t *s)
+{
+    size_t n = 0;
     int rc;
 
     if (s->loaded)
         return 0;
-    rc = ds_catalog_cursor_open(s->cat, "", &cur);
-    while (rc == 0 && (rc = ds_catalog_cursor_next(cur, &r)) == 1)
-        rc = (r.has_sha && r.content_id > 0) || r.content_id == 0 ? add_row(s, &r, &cap) : 0;
-    ds_catalog_cursor_free(cur);
-    if (rc < 0)
+    if ((rc = load_rows(s)) < 0)
         return rc;
     s->by_content = malloc((s->nrows + 1) * sizeof(*s->by_content));
     if (s->by_content == NULL)
         return DS_ENOMEM;
     for (size_t i = 0; i < s->nrows; i++)
-        s->by_content[i] = &s->rows[i];
-    qsort(s->by_content, s->nrows, sizeof(*s->by_content), cmp_content);
+        if (!s->rows[i].gone) /* no bytes: never a source */
+            s->by_content[n++] = &s->rows[i];
+    s->nby_content = n;
+    qsort(s->by_content, n, sizeof(*s->by_content), cmp_content);
     s->loaded = 1;
     return 0;
 }
@@ -272,12 +311,13 @@ void ds__sync_snapshot_reset(ds_sync_t *s)
     for (size_t i = 0; i < s->nrows; i++) {
         free(s->rows[i].path);
         free(s->rows[i].klass);
+        ds__sync_pin_drop(&s->rows[i]);
     }
     free(s->rows);
     free(s->by_content);
     s->rows = NULL;
     s->by_content = NULL;
-    s->nrows = 0;
+    s->nrows = s->nby_content = 0;
     s->loaded = 0;
     ds__sync_memo_reset(s); /* content ids and bases may have changed */
 }
@@ -289,8 +329,20 @@ const struct sfile_row *ds__sync_row_by_content(const ds_sync_t *s, int64_t id)
 
     if (id <= 0 || s->by_content == NULL)
         return NULL;
-    r = bsearch(&kp, s->by_content, s->nrows, sizeof(*s->by_content), cmp_content);
+    r = bsearch(&kp, s->by_content, s->nby_content, sizeof(*s->by_content), cmp_content);
     return r ? *r : NULL;
+}
+
+static int cmp_path(const void *key, const void *row)
+{
+    return strcmp(key, ((const struct sfile_row *)row)->path);
+}
+
+const struct sfile_row *ds__sync_row_by_path(const ds_sync_t *s, const char *path)
+{
+    if (s->rows == NULL)
+        return NULL;
+    return bsearch(path, s->rows, s->nrows, sizeof(*s->rows), cmp_path); /* in path order */
 }
 
 /* ---- oracle ---- */
