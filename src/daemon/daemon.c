@@ -182,7 +182,7 @@ static int64_t tick(ds_daemon_t *d, int *rc)
     apply_reload(d);
     for (size_t i = 0; i < d->n && !d->stop && *rc == 0; i++) {
         struct dsched *sc = &d->v[i];
-        int64_t now = ds_daemon_now(d), fire, latest;
+        int64_t now = ds_daemon_now(d), fire, latest, anchor;
 
         if (sc->after > now) /* the clock went back: fires count from now */
             sc->after = now;
@@ -206,6 +206,9 @@ static int64_t tick(ds_daemon_t *d, int *rc)
         }
         if (fire < next)
             next = fire;
+        anchor = ds__daemon_anchor(d, sc, fire); /* snapshot pinning: wake at the anchor */
+        if (anchor < next)
+            next = anchor;
     }
     return next;
 }

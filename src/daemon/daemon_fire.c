@@ -32,6 +32,12 @@ static void run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len)
     snprintf(buf, len, "%s@%s", sc->cfg->name, when);
 }
 
+/* The run id of a fire, for daemon_pin.c (daemon_int.h). */
+void ds__daemon_run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len)
+{
+    run_id(sc, fire, buf, len);
+}
+
 static int record(ds_daemon_t *d, const char *id, const struct dsched *sc, int64_t fire,
                   const char *outcome, const char *reason)
 {
@@ -50,10 +56,10 @@ static void on_scan_warn(void *ctx, const char *path, int err, const char *what)
     ds_log(DS_LOG_WARN, "run %s: scan: %s: %s", (const char *)ctx, path, what);
 }
 
-/* The incremental scan before a run. One scan at a time per state
+/* The incremental scan before a run (daemon_int.h). One scan at a time per state
  * directory (the lock 'distsync scan' takes): a due run waits for one that
  * is running, checking for a stop every second. */
-static int scan(ds_daemon_t *d, const char *id)
+int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
 {
     const ds_config_t *cfg = d->o.sync->o.cfg;
     ds_scan_opts_t o = {0};
@@ -84,6 +90,7 @@ static int scan(ds_daemon_t *d, const char *id)
     o.threads = cfg->scan_threads;
     o.warn = on_scan_warn;
     o.ctx = (void *)id;
+    o.now = at ? at : ds_daemon_now(d); /* generations on the daemon's clock (anchors) */
     rc = ds_scan_run(&o, ds_sync_catalog(d->o.sync), &st);
     close(fd);
     if (rc < 0)
@@ -222,7 +229,7 @@ static const char *run_scanned(ds_daemon_t *d, struct drun *r, const ds_server_c
                                int64_t fire, char *reason, size_t rlen)
 {
     const char *outcome;
-    int rc = d->o.no_scan ? 0 : scan(d, r->id);
+    int rc = d->o.no_scan ? 0 : ds__daemon_scan(d, r->id, 0);
 
     if (rc == -ECANCELED || d->stop) {
         snprintf(reason, rlen, "the daemon was stopped before the run");
@@ -305,7 +312,16 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
     }
     ds_log(DS_LOG_INFO, "run %s: %s", id,
            catch_up ? "catch-up of a fire missed while down" : "due");
+    if ((rc = ds__daemon_pin(d, sc, fire, id)) < 0) {
+        snprintf(reason, sizeof(reason), "cannot pin the store as of the anchor: %s",
+                 ds_strerror(rc));
+        ds__drun_end(d, r, "failed", reason);
+        rc = record(d, id, sc, fire, "failed", reason);
+        goto out;
+    }
     outcome = run_scanned(d, r, srv, n, &sc->cfg->classes, sc->s, fire, reason, sizeof(reason));
+    /* unpinned again: a run-now ships the newest scan */
+    (void)ds_sync_pin(d->o.sync, 0, NULL);
     if (outcome == NULL) { /* past its window after the scan */
         rc = skip_late(d, sc, r, fire);
         goto out;

@@ -13,7 +13,8 @@
 struct dsched {
     const ds_schedule_cfg_t *cfg; /* borrowed from d->cfg */
     ds_schedule_t *s;
-    int64_t after; /* fires at or before this are handled */
+    int64_t after;    /* fires at or before this are handled */
+    int64_t anchored; /* the fire whose anchor was handled (daemon_fire.c) */
 };
 
 /* A server of a run, with its progress (the sync's progress callback)
@@ -140,6 +141,22 @@ void ds__api_stop(ds_daemon_t *d);
 /* Runs (or skips, past its window) sc's fire; catch_up tells the logs why.
  * Records the outcome. Returns 0, or < 0 when it cannot be recorded. */
 int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_up);
+
+/* daemon_fire.c: the run id of a fire ("NAME@2026-03-29T02:00Z"), and the
+ * incremental scan behind the scan lock (its generation dated at, 0: now;
+ * returns 0 or < 0, -ECANCELED when the daemon stops while it waits). */
+void ds__daemon_run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len);
+int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at);
+
+/* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
+ * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */
+int ds__daemon_pin(ds_daemon_t *d, const struct dsched *sc, int64_t fire, const char *id);
+
+/* Snapshot pinning: once the clock passed the anchor of a delayed fire,
+ * scans the store, records the generation as the fire's pin and retains its
+ * versions (once per fire). Returns the instant to wake for the anchor, or
+ * INT64_MAX when nothing is ahead. */
+int64_t ds__daemon_anchor(ds_daemon_t *d, struct dsched *sc, int64_t fire);
 
 /* At start-up: each schedule's latest fire, run once when it was missed
  * and is within catch_up. Returns 0 or a catalog error. */
