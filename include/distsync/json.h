@@ -1,11 +1,14 @@
 /*
- * A small streaming JSON writer: every --json command, and the reports the
- * daemon's API will serve (report.h), write through it. It tracks nesting
- * and commas; strings are escaped per RFC 8259 (quotes, backslash, control
- * characters, C0 and C1, as \uXXXX) and bytes that are not valid UTF-8
- * become U+FFFD, so the
- * output is always valid JSON. Output is compact, one document per call
- * sequence; ds_json_end() adds the final newline.
+ * The one JSON writer: every --json command and every reply of the
+ * daemon's API write through it. A streaming front over jansson
+ * (src/json/json.c): it tracks nesting and commas, and jansson encodes
+ * each key, string and number. Strings are escaped per RFC 8259 (quotes,
+ * backslash, C0 controls, as jansson writes them: \n, \u001B), DEL and C1
+ * controls as \u007F and \u0080..\u009F; non-ASCII UTF-8 is written as
+ * it is; bytes that are not valid UTF-8 become U+FFFD (one per
+ * maximal invalid subpart), so the output is always valid JSON. Output is
+ * compact (jansson's JSON_COMPACT), one document per call sequence;
+ * ds_json_end() adds the final newline.
  */
 #ifndef DISTSYNC_JSON_H
 #define DISTSYNC_JSON_H
@@ -38,8 +41,10 @@ void ds_json_key(ds_json_t *j, const char *key);
 void ds_json_str(ds_json_t *j, const char *s);
 void ds_json_strn(ds_json_t *j, const char *s, size_t n);
 void ds_json_int(ds_json_t *j, int64_t v);
+/* Past INT64_MAX (jansson's integer range), the nearest double. */
 void ds_json_uint(ds_json_t *j, uint64_t v);
-/* Finite doubles only; NaN and infinities are written as null. */
+/* Finite doubles only, as %.6g with ".0" added to a whole number
+ * (jansson's JSON_REAL_PRECISION(6)); NaN and infinities are written as null. */
 void ds_json_double(ds_json_t *j, double v);
 void ds_json_bool(ds_json_t *j, int v);
 void ds_json_null(ds_json_t *j);

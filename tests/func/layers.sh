@@ -2,7 +2,7 @@
 # The layers of libdistsync (src/<layer>/, src/CMakeLists.txt) call only
 # down: every ds_* symbol a layer's archive uses and does not define must be
 # defined by a layer it declares (directly or through them), and it calls
-# SQLite, libuv, inih, zstd, librsync, libcrypto or libssh2 only when it links that
+# SQLite, libuv, inih, zstd, librsync, libcrypto, libssh2 or jansson only when it links that
 # library itself. build/layers.txt has one line per layer: its name, its
 # archive, libs=its outside libraries, then the allowed archives.
 set -uo pipefail
@@ -12,7 +12,7 @@ layers=$DS_BUILD/layers.txt
 fail=0 n=0
 defs() { nm -g --defined-only "$@" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u; }
 # outside library (as named in src/CMakeLists.txt) -> its symbols' prefix
-declare -A prefix=([BZIP2]=BZ2_ [DIVSUFSORT]=divsufsort [SQLITE]=sqlite3_ [UV]=uv_ [INIH]=ini_ [ZSTD]=ZSTD_ [RSYNC]=rs_ [CRYPTO]=EVP_ [SSH2]=libssh2_ [SMBCLIENT]=smbc_ [ARCHIVE]=archive_)
+declare -A prefix=([BZIP2]=BZ2_ [DIVSUFSORT]=divsufsort [SQLITE]=sqlite3_ [UV]=uv_ [INIH]=ini_ [ZSTD]=ZSTD_ [RSYNC]=rs_ [CRYPTO]=EVP_ [SSH2]=libssh2_ [SMBCLIENT]=smbc_ [ARCHIVE]=archive_ [JANSSON]=json_)
 while read -r name archive libs allowed; do
   n=$((n + 1))
   [[ $libs == libs=* ]] || { echo "FAIL: layer $name: no libs= field in $layers" >&2; fail=1; continue; }

@@ -1,0 +1,274 @@
+/*
+ * The JSON writer every --json command and every API reply goes through
+ * (include/distsync/json.h): a streaming front over jansson. jansson
+ * encodes every key, string and number; this file only orders the tokens
+ * ('{', '}', '[', ']', ',' and ':', in jansson's compact form), so that a
+ * listing of a million files is written as it is walked, in constant
+ * memory, instead of as one json_t tree.
+ *
+ * The escape policy, on top of jansson's (quotes, backslash, C0 controls):
+ * bytes that are not valid UTF-8 become U+FFFD, one per maximal invalid
+ * subpart as Unicode recommends (Python's and browsers' decoders do the
+ * same), because jansson refuses invalid UTF-8; DEL and the C1 controls,
+ * which jansson writes raw, are written as \u007F and \u0080..\u009F, so
+ * that the output never carries a raw control character to a terminal.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/escape.h"
+#include "distsync/json.h"
+
+/* jansson's flags for one value: compact, any value at the top, doubles
+ * as %.6g would write them (jansson adds ".0" to a whole number). */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6))
+
+void ds_json_init(ds_json_t *j, FILE *f)
+{
+    memset(j, 0, sizeof(*j));
+    j->f = f;
+}
+
+void ds_json_end(ds_json_t *j)
+{
+    fputc('\n', j->f);
+}
+
+/* Writes the separator a new value needs at the current level. */
+static void sep(ds_json_t *j)
+{
+    if (j->after_key) {
+        j->after_key = 0;
+        return;
+    }
+    if (j->count[j->depth]++ > 0)
+        fputc(',', j->f);
+}
+
+static void open_level(ds_json_t *j, char c)
+{
+    sep(j);
+    fputc(c, j->f);
+    if (j->depth + 1 < DS_JSON_MAX_DEPTH)
+        j->depth++;
+    j->count[j->depth] = 0;
+}
+
+static void close_level(ds_json_t *j, char c)
+{
+    fputc(c, j->f);
+    if (j->depth > 0)
+        j->depth--;
+}
+
+void ds_json_obj_begin(ds_json_t *j)
+{
+    open_level(j, '{');
+}
+
+void ds_json_obj_end(ds_json_t *j)
+{
+    close_level(j, '}');
+}
+
+void ds_json_arr_begin(ds_json_t *j)
+{
+    open_level(j, '[');
+}
+
+void ds_json_arr_end(ds_json_t *j)
+{
+    close_level(j, ']');
+}
+
+/* jansson's output of one value, with DEL and C1 controls escaped. A C1
+ * control is two bytes (0xc2 0x80..0x9f); lead keeps a 0xc2 that ended
+ * a chunk. */
+struct sink {
+    FILE *f;
+    int lead;
+};
+
+static int on_dump(const char *buf, size_t n, void *ctx)
+{
+    struct sink *k = ctx;
+    const unsigned char *s = (const unsigned char *)buf;
+
+    for (size_t i = 0; i < n; i++) {
+        if (k->lead) {
+            k->lead = 0;
+            if (s[i] >= 0x80 && s[i] <= 0x9f) {
+                fprintf(k->f, "\\u%04X", s[i]); /* as jansson writes C0 */
+                continue;
+            }
+            fputc(0xc2, k->f);
+        }
+        if (s[i] == 0xc2)
+            k->lead = 1;
+        else if (s[i] == 0x7f)
+            fputs("\\u007F", k->f);
+        else
+            fputc(s[i], k->f);
+    }
+    return 0;
+}
+
+/* Writes v (consumed) through jansson; null when v is NULL (no memory) or
+ * jansson fails. */
+static void put(ds_json_t *j, json_t *v)
+{
+    struct sink k = {.f = j->f, .lead = 0};
+
+    if (v == NULL || json_dump_callback(v, on_dump, &k, DUMP_FLAGS) != 0)
+        fputs("null", j->f);
+    else if (k.lead)
+        fputc(0xc2, j->f);
+    json_decref(v);
+}
+
+/* Length of the UTF-8 sequence at s (n bytes left) when it is valid;
+ * else 0, and *bad is the length of its maximal invalid subpart (the
+ * bytes that one U+FFFD replaces). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    size_t len, i;
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    *bad = 1;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    for (i = 1; i < len && i < n; i++) {
+        if (s[i] < lo || s[i] > hi)
+            break;
+        lo = 0x80, hi = 0xbf; /* only the second byte has a narrower range */
+    }
+    if (i == len)
+        return len;
+    *bad = i;
+    return 0;
+}
+
+/* s[0, n) as a jansson string: copied as it is when it is valid UTF-8,
+ * else with each maximal invalid subpart replaced by U+FFFD. */
+static json_t *utf8_string(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    json_t *v;
+    char *fixed;
+    size_t o = 0;
+
+    if (ds_utf8_valid(str, n))
+        return json_stringn_nocheck(str, n);
+    if (n > (SIZE_MAX - 1) / 3 || (fixed = malloc(n * 3 + 1)) == NULL)
+        return NULL; /* each bad byte grows to at most 3 */
+    for (size_t i = 0; i < n;) {
+        size_t bad, len = utf8_seq(s + i, n - i, &bad);
+
+        if (len > 0) {
+            memcpy(fixed + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(fixed + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i += bad;
+        }
+    }
+    v = json_stringn_nocheck(fixed, o);
+    free(fixed);
+    return v;
+}
+
+void ds_json_key(ds_json_t *j, const char *key)
+{
+    sep(j);
+    put(j, utf8_string(key, strlen(key)));
+    fputc(':', j->f);
+    j->after_key = 1;
+}
+
+void ds_json_strn(ds_json_t *j, const char *s, size_t n)
+{
+    sep(j);
+    put(j, utf8_string(s, n));
+}
+
+void ds_json_str(ds_json_t *j, const char *s)
+{
+    if (s == NULL) {
+        ds_json_null(j);
+        return;
+    }
+    ds_json_strn(j, s, strlen(s));
+}
+
+void ds_json_int(ds_json_t *j, int64_t v)
+{
+    sep(j);
+    put(j, json_integer((json_int_t)v));
+}
+
+void ds_json_uint(ds_json_t *j, uint64_t v)
+{
+    sep(j);
+    /* past jansson's json_int_t (long long): the nearest double */
+    put(j, v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v));
+}
+
+void ds_json_double(ds_json_t *j, double v)
+{
+    sep(j);
+    put(j, json_real(v)); /* NULL for NaN and infinities: null */
+}
+
+void ds_json_bool(ds_json_t *j, int v)
+{
+    sep(j);
+    put(j, json_boolean(v));
+}
+
+void ds_json_null(ds_json_t *j)
+{
+    sep(j);
+    put(j, json_null());
+}
+
+void ds_json_kstr(ds_json_t *j, const char *key, const char *s)
+{
+    ds_json_key(j, key);
+    ds_json_str(j, s);
+}
+
+void ds_json_kint(ds_json_t *j, const char *key, int64_t v)
+{
+    ds_json_key(j, key);
+    ds_json_int(j, v);
+}
+
+void ds_json_kuint(ds_json_t *j, const char *key, uint64_t v)
+{
+    ds_json_key(j, key);
+    ds_json_uint(j, v);
+}
+
+void ds_json_kdouble(ds_json_t *j, const char *key, double v)
+{
+    ds_json_key(j, key);
+    ds_json_double(j, v);
+}
+
+void ds_json_kbool(ds_json_t *j, const char *key, int v)
+{
+    ds_json_key(j, key);
+    ds_json_bool(j, v);
+}
