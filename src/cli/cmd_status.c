@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon_client.h"
 #include "distsync/error.h"
 #include "distsync/freeze.h"
 #include "distsync/report.h"
@@ -24,7 +25,7 @@
     "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan] "      \
     "[--offline]\n"
 
-static void print_text(const char *server, const ds_plan_t *p)
+void status_cli_text(const char *server, const ds_plan_t *p)
 {
     ds_status_counts_t c;
     char s[DS_FS__N][32], sz[32];
@@ -68,14 +69,14 @@ static int plan_exit(const ds_plan_t *p)
 }
 
 /* Drift outranks pending work. */
-static int worse(int a, int b)
+int status_cli_worse(int a, int b)
 {
     return a == CLI_EXIT_DRIFT || b == CLI_EXIT_DRIFT ? CLI_EXIT_DRIFT : a ? a : b;
 }
 
 /* The console's own disk: the retain store (versions servers hold, their
  * delta bases), bounded by gc (see README "Retained versions and gc"). */
-static void print_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
+void status_cli_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru)
 {
     char st[32], disk[32];
 
@@ -123,6 +124,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve("status", cfg, &sel, 1, &srv, &n);
+    /* --offline with a daemon running: its catalog, at once, even during a run */
+    if (rc == 0 && offline && cli_select_classes(&sel, &only) == NULL && cli_daemon_up(cfg)) {
+        rc = status_cli_daemon(cfg, srv, n, json);
+        goto out;
+    }
     if (rc == 0)
         rc = sync_cli_open(cfg, NULL, NULL, 0, cli_select_classes(&sel, &only), &sy);
     if (rc == 0)
@@ -153,11 +159,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
             }
         } else {
-            worst = worse(worst, plan_exit(r.plan));
+            worst = status_cli_worse(worst, plan_exit(r.plan));
             if (json)
                 ds_report_status_json(&j, srv[i]->name, r.plan, &ru);
             else
-                print_text(srv[i]->name, r.plan);
+                status_cli_text(srv[i]->name, r.plan);
         }
         if (!json)
             print_frozen(sy, srv[i]->name);
@@ -167,7 +173,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         ds_json_arr_end(&j);
         ds_json_end(&j);
     } else {
-        print_retain(cfg, &ru);
+        status_cli_retain(cfg, &ru);
     }
     if (nfail > 0 && !json) /* as sync says it */
         cli_err("%d of %zu server%s failed: %s", nfail, n, n == 1 ? "" : "s", failed);

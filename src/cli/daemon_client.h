@@ -2,8 +2,8 @@
  * The CLI's side of the daemon's API (src/cli/daemon_client.c): requests
  * over the Unix socket STATE/distsync.sock with libcurl, replies parsed
  * with jansson. The commands that use a running daemon (sync, freeze,
- * thaw, schedule next, runs, cancel) ask it; with no daemon they work
- * standalone (runs and cancel need one).
+ * thaw, schedule next, history, status --offline, runs, cancel) ask it;
+ * with no daemon they work standalone (runs and cancel need one).
  */
 #ifndef DS_CLI_DAEMON_CLIENT_H
 #define DS_CLI_DAEMON_CLIENT_H

@@ -9,6 +9,7 @@
  *   GET  /v1/schedules/preview          POST /v1/freeze, /v1/thaw
  *   GET  /v1/schedules/NAME/preview     POST /v1/reload
  *   GET  /v1/history
+ *   GET  /v1/status (api_status.c)
  *   GET  /v1/rollouts, /v1/rollouts/NAME    POST /v1/upgrade/request, heartbeat,
  *                                       report, priority (api_gate.c)
  */
@@ -72,6 +73,7 @@ enum route {
     R_RUNS,
     R_RUN,
     R_HISTORY,
+    R_STATUS,
     R_ROLLOUTS,
     R_ROLLOUT,
     R_POST, /* the POST routes follow */
@@ -93,6 +95,7 @@ static enum route match(char seg[4][SEG_MAX], int n)
                : eq(a, "schedules") ? R_SCHEDULES
                : eq(a, "runs")      ? R_RUNS
                : eq(a, "history")   ? R_HISTORY
+               : eq(a, "status")    ? R_STATUS
                : eq(a, "rollouts")  ? R_ROLLOUTS
                : eq(a, "run-now")   ? R_RUN_NOW
                : eq(a, "freeze")    ? R_FREEZE
@@ -143,6 +146,9 @@ static void dispatch(ds_daemon_t *d, const struct api_req *rq, char seg[4][SEG_M
         break;
     case R_HISTORY:
         ds__api_get_history(d, rq, rs);
+        break;
+    case R_STATUS:
+        ds__api_get_status(d, rq, rs);
         break;
     case R_ROLLOUTS:
     case R_ROLLOUT:
