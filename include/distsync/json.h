@@ -49,6 +49,11 @@ void ds_json_double(ds_json_t *j, double v);
 void ds_json_bool(ds_json_t *j, int v);
 void ds_json_null(ds_json_t *j);
 
+/* Writes v, a jansson value (a reply of the daemon's API, parsed), as a
+ * value: the same bytes as when the daemon wrote it, keys in their order. */
+struct json_t;
+void ds_json_value(ds_json_t *j, const struct json_t *v);
+
 /* Shorthands: key then value. */
 void ds_json_kstr(ds_json_t *j, const char *key, const char *s);
 void ds_json_kint(ds_json_t *j, const char *key, int64_t v);

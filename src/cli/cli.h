@@ -9,6 +9,7 @@
 
 #include "distsync/catalog.h"
 #include "distsync/config.h"
+#include "distsync/json.h"
 #include "distsync/log.h"
 
 /* Exit statuses. */
@@ -91,9 +92,9 @@ const char *cli_esc(const char *s);
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
 int cli_config_load(struct cli *cli, ds_config_t **out);
 
-/* config check: writes cap b as one JSON value (null when absent) to
- * stdout; prints one line per configured cap of cfg. */
-void caps_json(const ds_bw_cfg_t *b);
+/* config check: writes cap b as one JSON value (null when absent)
+ * through j; prints one line per configured cap of cfg. */
+void caps_json(ds_json_t *j, const ds_bw_cfg_t *b);
 void caps_text(const ds_config_t *cfg);
 
 /* config check --connect [SERVER...] (config_connect.c): connects to each

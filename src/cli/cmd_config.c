@@ -16,106 +16,93 @@ static void usage(FILE *f)
           f);
 }
 
-static void ds_json_str(const char *s)
+static void json_list(ds_json_t *j, const char *key, const ds_strlist_t *l)
 {
-    if (s == NULL) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    ds_json_key(j, key);
+    ds_json_arr_begin(j);
+    for (size_t i = 0; i < l->n; i++)
+        ds_json_str(j, l->v[i]);
+    ds_json_arr_end(j);
 }
 
-static void json_list(const char *key, const ds_strlist_t *l)
+static void server_json(ds_json_t *j, const ds_server_cfg_t *s)
 {
-    printf("\"%s\":[", key);
-    for (size_t i = 0; i < l->n; i++) {
-        if (i > 0)
-            putchar(',');
-        ds_json_str(l->v[i]);
+    char max_delete[32];
+
+    snprintf(max_delete, sizeof(max_delete), "%llu%s", (unsigned long long)s->max_delete,
+             s->max_delete_pct ? "%" : "");
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "name", s->name);
+    ds_json_kstr(j, "url", s->url);
+    ds_json_kstr(j, "site", s->site);
+    json_list(j, "classes", &s->classes);
+    ds_json_kbool(j, "prune", s->prune);
+    ds_json_kstr(j, "max_delete", max_delete);
+    ds_json_key(j, "bandwidth");
+    caps_json(j, &s->bandwidth);
+    if (strncmp(s->url, "smb://", 6) == 0) {            /* the file's path, never what it holds */
+        ds_json_kstr(j, "credentials", s->credentials); /* null: the environment */
+        ds_json_kbool(j, "encrypt", s->encrypt);
+        ds_json_kstr(j, "verify", s->verify_readback ? "readback" : "size");
     }
-    putchar(']');
+    ds_json_obj_end(j);
+}
+
+static void schedule_json(ds_json_t *j, const ds_schedule_cfg_t *s)
+{
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "name", s->name);
+    ds_json_kstr(j, "when", s->when);
+    ds_json_kstr(j, "tz", s->tz);
+    ds_json_kstr(j, "window", s->window);
+    json_list(j, "servers", &s->servers);
+    json_list(j, "sites", &s->sites);
+    json_list(j, "classes", &s->classes);
+    ds_json_obj_end(j);
 }
 
 static void print_json(const ds_config_t *cfg)
 {
-    fputs("{\"path\":", stdout);
-    ds_json_str(cfg->path);
-    fputs(",\"console\":{\"store\":", stdout);
-    ds_json_str(cfg->store);
-    fputs(",\"state\":", stdout);
-    ds_json_str(cfg->state);
-    putchar(',');
-    json_list("classes", &cfg->classes);
-    printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,\"scan_threads\":%u,",
-           cfg->chunk.min_size, cfg->chunk.avg_size, cfg->chunk.max_size, cfg->scan_threads);
-    fputs("\"bandwidth\":", stdout);
-    caps_json(&cfg->bandwidth);
-    fputs("},\"sites\":[", stdout);
+    ds_json_t j;
+
+    ds_json_init(&j, stdout);
+    ds_json_obj_begin(&j);
+    ds_json_kstr(&j, "path", cfg->path);
+    ds_json_key(&j, "console");
+    ds_json_obj_begin(&j);
+    ds_json_kstr(&j, "store", cfg->store);
+    ds_json_kstr(&j, "state", cfg->state);
+    json_list(&j, "classes", &cfg->classes);
+    ds_json_kuint(&j, "chunk_min", cfg->chunk.min_size);
+    ds_json_kuint(&j, "chunk_avg", cfg->chunk.avg_size);
+    ds_json_kuint(&j, "chunk_max", cfg->chunk.max_size);
+    ds_json_kuint(&j, "scan_threads", cfg->scan_threads);
+    ds_json_key(&j, "bandwidth");
+    caps_json(&j, &cfg->bandwidth);
+    ds_json_obj_end(&j);
+    ds_json_key(&j, "sites");
+    ds_json_arr_begin(&j);
     for (size_t i = 0; i < cfg->nsites; i++) {
-        fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        ds_json_str(cfg->sites[i].name);
-        fputs(",\"tz\":", stdout);
-        ds_json_str(cfg->sites[i].tz);
-        fputs(",\"bandwidth\":", stdout);
-        caps_json(&cfg->sites[i].bandwidth);
-        putchar('}');
+        ds_json_obj_begin(&j);
+        ds_json_kstr(&j, "name", cfg->sites[i].name);
+        ds_json_kstr(&j, "tz", cfg->sites[i].tz);
+        ds_json_key(&j, "bandwidth");
+        caps_json(&j, &cfg->sites[i].bandwidth);
+        ds_json_obj_end(&j);
     }
-    fputs("],\"servers\":[", stdout);
-    for (size_t i = 0; i < cfg->nservers; i++) {
-        const ds_server_cfg_t *s = &cfg->servers[i];
-
-        fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        ds_json_str(s->name);
-        fputs(",\"url\":", stdout);
-        ds_json_str(s->url);
-        fputs(",\"site\":", stdout);
-        ds_json_str(s->site);
-        putchar(',');
-        json_list("classes", &s->classes);
-        printf(
-            ",\"prune\":%s,\"max_delete\":\"%llu%s\",\"bandwidth\":", s->prune ? "true" : "false",
-            (unsigned long long)s->max_delete, s->max_delete_pct ? "%" : "");
-        caps_json(&s->bandwidth);
-        if (strncmp(s->url, "smb://", 6) == 0) { /* the file's path, never what it holds */
-            fputs(",\"credentials\":", stdout);
-            ds_json_str(s->credentials); /* null: the environment */
-            printf(",\"encrypt\":%s,\"verify\":\"%s\"", s->encrypt ? "true" : "false",
-                   s->verify_readback ? "readback" : "size");
-        }
-        putchar('}');
-    }
-    fputs("],\"schedules\":[", stdout);
-    for (size_t i = 0; i < cfg->nschedules; i++) {
-        const ds_schedule_cfg_t *s = &cfg->schedules[i];
-
-        fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
-        ds_json_str(s->name);
-        fputs(",\"when\":", stdout);
-        ds_json_str(s->when);
-        fputs(",\"tz\":", stdout);
-        ds_json_str(s->tz);
-        fputs(",\"window\":", stdout);
-        ds_json_str(s->window);
-        putchar(',');
-        json_list("servers", &s->servers);
-        putchar(',');
-        json_list("sites", &s->sites);
-        putchar(',');
-        json_list("classes", &s->classes);
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
+    ds_json_arr_end(&j);
+    ds_json_key(&j, "servers");
+    ds_json_arr_begin(&j);
+    for (size_t i = 0; i < cfg->nservers; i++)
+        server_json(&j, &cfg->servers[i]);
+    ds_json_arr_end(&j);
+    ds_json_key(&j, "schedules");
+    ds_json_arr_begin(&j);
+    for (size_t i = 0; i < cfg->nschedules; i++)
+        schedule_json(&j, &cfg->schedules[i]);
+    ds_json_arr_end(&j);
+    ds_json_obj_end(&j);
+    ds_json_end(&j);
 }
 
 static void print_text(const ds_config_t *cfg)

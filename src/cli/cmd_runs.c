@@ -104,9 +104,17 @@ int cmd_runs(struct cli *cli, int argc, char **argv)
     if (rc != 0)
         return rc;
     if (!cli_daemon_up(cfg)) {
-        if (json)
-            printf("{\"runs\":[]}\n");
-        else if (!cli->quiet)
+        if (json) {
+            ds_json_t j;
+
+            ds_json_init(&j, stdout);
+            ds_json_obj_begin(&j);
+            ds_json_key(&j, "runs");
+            ds_json_arr_begin(&j);
+            ds_json_arr_end(&j);
+            ds_json_obj_end(&j);
+            ds_json_end(&j);
+        } else if (!cli->quiet)
             cli_err("no daemon is running on %s/distsync.sock: no live runs", cli_esc(cfg->state));
         goto out;
     }
@@ -117,12 +125,12 @@ int cmd_runs(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    if (json) {
-        char *text = json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (json) { /* through the one writer: the bytes the daemon wrote */
+        ds_json_t j;
 
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
+        ds_json_init(&j, stdout);
+        ds_json_value(&j, reply);
+        ds_json_end(&j);
         goto out;
     }
     json_array_foreach(json_object_get(reply, "runs"), i, r) print_run(r);

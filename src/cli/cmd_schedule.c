@@ -13,6 +13,7 @@
 #include "daemon_client.h"
 #include "distsync/config.h"
 #include "distsync/error.h"
+#include "distsync/json.h"
 #include "distsync/schedule.h"
 
 #define MAX_COUNT 10000
@@ -35,15 +36,16 @@ static void usage(FILE *f)
           f);
 }
 
-/* Prints up to count fire times after o->from; prefix NULL for none. */
-static int preview(const ds_schedule_t *s, const struct opts *o, const char *prefix)
+/* Prints up to count fire times after o->from; prefix NULL for none;
+ * j: as a JSON array through it, else as lines. */
+static int preview(const ds_schedule_t *s, const struct opts *o, const char *prefix, ds_json_t *j)
 {
     int64_t t = o->from, fire;
     char buf[64];
     int rc;
 
-    if (o->json)
-        putchar('[');
+    if (j != NULL)
+        ds_json_arr_begin(j);
     for (long i = 0; i < o->count; i++) {
         rc = ds_schedule_next(s, t, &fire);
         if (rc == DS_ENOTFOUND)
@@ -51,21 +53,21 @@ static int preview(const ds_schedule_t *s, const struct opts *o, const char *pre
         if (rc == 0)
             rc = ds_tz_format_rfc3339(ds_schedule_tz(s), fire, buf, sizeof(buf));
         if (rc < 0) {
-            if (o->json)
-                putchar(']');
+            if (j != NULL)
+                ds_json_arr_end(j);
             cli_err("%s: %s", prefix ? prefix : "rule", ds_strerror(rc));
             return CLI_EXIT_FAIL;
         }
-        if (o->json)
-            printf("%s\"%s\"", i > 0 ? "," : "", buf);
+        if (j != NULL)
+            ds_json_str(j, buf);
         else if (prefix)
             printf("%s %s\n", prefix, buf);
         else
             printf("%s\n", buf);
         t = fire;
     }
-    if (o->json)
-        putchar(']');
+    if (j != NULL)
+        ds_json_arr_end(j);
     return CLI_EXIT_OK;
 }
 
@@ -73,15 +75,17 @@ static int preview_rule(const struct opts *o)
 {
     ds_schedule_t *s = NULL;
     char err[256];
+    ds_json_t j;
     int rc;
 
     if (ds_schedule_parse(o->rule, o->tz, o->window, &s, err, sizeof(err)) < 0) {
         cli_err("--rule '%s': %s", o->rule, err);
         return CLI_EXIT_USAGE;
     }
-    rc = preview(s, o, NULL);
+    ds_json_init(&j, stdout);
+    rc = preview(s, o, NULL, o->json ? &j : NULL);
     if (o->json)
-        putchar('\n');
+        ds_json_end(&j);
     ds_schedule_free(s);
     return rc;
 }
@@ -126,9 +130,10 @@ static void print_fires(const json_t *arr, const char *prefix)
  * changed since it last loaded it. Prints what preview_config prints. */
 static int preview_daemon(const ds_config_t *cfg, const struct opts *o)
 {
-    char path[512], from[64], *esc = o->name ? cli_daemon_escape(o->name) : NULL, *text;
+    char path[512], from[64], *esc = o->name ? cli_daemon_escape(o->name) : NULL;
     time_t t = (time_t)o->from;
     json_t *reply = NULL, *v;
+    ds_json_t j;
     struct tm tm;
     const char *key;
     long status;
@@ -144,11 +149,10 @@ static int preview_daemon(const ds_config_t *cfg, const struct opts *o)
         if (status != 0)
             cli_err("%s", cli_esc(cli_daemon_error(reply, status)));
         rc = status == 404 || status == 400 ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
-    } else if (o->json) {
-        text = json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-        if (text != NULL)
-            printf("%s\n", text);
-        free(text);
+    } else if (o->json) { /* through the one writer: the bytes the daemon wrote */
+        ds_json_init(&j, stdout);
+        ds_json_value(&j, reply);
+        ds_json_end(&j);
     } else if (o->name != NULL) {
         print_fires(reply, NULL);
     } else {
@@ -162,7 +166,8 @@ static int preview_config(struct cli *cli, const struct opts *o)
 {
     ds_config_t *cfg = NULL;
     ds_schedule_t *s = NULL;
-    int rc = cli_config_load(cli, &cfg), first = 1;
+    int rc = cli_config_load(cli, &cfg);
+    ds_json_t j;
 
     if (rc != 0)
         return rc;
@@ -175,8 +180,9 @@ static int preview_config(struct cli *cli, const struct opts *o)
         rc = CLI_EXIT_USAGE;
         goto out;
     }
+    ds_json_init(&j, stdout);
     if (o->json && o->name == NULL)
-        putchar('{');
+        ds_json_obj_begin(&j);
     for (size_t i = 0; i < cfg->nschedules && rc == 0; i++) {
         const ds_schedule_cfg_t *sc = &cfg->schedules[i];
 
@@ -186,16 +192,15 @@ static int preview_config(struct cli *cli, const struct opts *o)
         if (rc != 0)
             break;
         if (o->json && o->name == NULL)
-            printf("%s\"%s\":", first ? "" : ",", sc->name); /* names are [A-Za-z0-9._-] */
-        rc = preview(s, o, o->name == NULL && !o->json ? sc->name : NULL);
+            ds_json_key(&j, sc->name);
+        rc = preview(s, o, o->name == NULL && !o->json ? sc->name : NULL, o->json ? &j : NULL);
         ds_schedule_free(s);
         s = NULL;
-        first = 0;
     }
     if (o->json && o->name == NULL)
-        putchar('}');
+        ds_json_obj_end(&j);
     if (o->json)
-        putchar('\n');
+        ds_json_end(&j);
 out:
     ds_config_free(cfg);
     return rc;

@@ -13,37 +13,32 @@ static void json_rate(ds_json_t *j, uint64_t bps)
         ds_json_uint(j, bps);
 }
 
-void caps_json(const ds_bw_cfg_t *b)
+void caps_json(ds_json_t *j, const ds_bw_cfg_t *b)
 {
     char canon[2 * DS_BW_TEXT_MAX], w[64];
-    ds_json_t j;
 
-    ds_json_init(&j, stdout);
     if (b->text == NULL) {
-        ds_json_null(&j);
+        ds_json_null(j);
         return;
     }
     (void)ds_bw_format(&b->table, canon, sizeof(canon)); /* 2 * DS_BW_TEXT_MAX always fits */
-    ds_json_obj_begin(&j);
-    ds_json_key(&j, "text");
-    ds_json_str(&j, b->text);
-    ds_json_key(&j, "canonical");
-    ds_json_str(&j, canon);
-    ds_json_key(&j, "default_bps");
-    json_rate(&j, b->table.dflt);
-    ds_json_key(&j, "windows");
-    ds_json_arr_begin(&j);
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "text", b->text);
+    ds_json_kstr(j, "canonical", canon);
+    ds_json_key(j, "default_bps");
+    json_rate(j, b->table.dflt);
+    ds_json_key(j, "windows");
+    ds_json_arr_begin(j);
     for (size_t i = 0; i < b->table.n; i++) {
-        ds_json_obj_begin(&j);
-        ds_json_key(&j, "when");
+        ds_json_obj_begin(j);
         (void)ds_bw_format_window(&b->table.w[i], w, sizeof(w)); /* 64 bytes always fit */
-        ds_json_str(&j, w);
-        ds_json_key(&j, "bps");
-        json_rate(&j, b->table.w[i].bps);
-        ds_json_obj_end(&j);
+        ds_json_kstr(j, "when", w);
+        ds_json_key(j, "bps");
+        json_rate(j, b->table.w[i].bps);
+        ds_json_obj_end(j);
     }
-    ds_json_arr_end(&j);
-    ds_json_obj_end(&j);
+    ds_json_arr_end(j);
+    ds_json_obj_end(j);
 }
 
 static void cap_line(const char *what, const char *name, const ds_bw_cfg_t *b, const char *zone)

@@ -15,47 +15,6 @@
 #include "distsync/report.h"
 #include "sync_cli.h"
 
-/* Writes v, a JSON value the daemon wrote, again through j (the same
- * writer, so the same bytes). */
-static void rewrite(ds_json_t *j, const json_t *v)
-{
-    const char *key;
-    json_t *x;
-    size_t i;
-
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        ds_json_obj_begin(j);
-        json_object_foreach((json_t *)v, key, x)
-        {
-            ds_json_key(j, key);
-            rewrite(j, x);
-        }
-        ds_json_obj_end(j);
-        break;
-    case JSON_ARRAY:
-        ds_json_arr_begin(j);
-        json_array_foreach(v, i, x) rewrite(j, x);
-        ds_json_arr_end(j);
-        break;
-    case JSON_STRING:
-        ds_json_strn(j, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        ds_json_int(j, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        ds_json_double(j, json_real_value(v));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        ds_json_bool(j, json_is_true(v));
-        break;
-    default:
-        ds_json_null(j);
-    }
-}
-
 static uint64_t num(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
@@ -188,7 +147,7 @@ int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_
             }
         }
         if (json)
-            rewrite(&j, rep);
+            ds_json_value(&j, rep);
         else if (frozen != NULL)
             printf("  frozen: %s\n", cli_esc(frozen));
     }

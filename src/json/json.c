@@ -243,6 +243,49 @@ void ds_json_null(ds_json_t *j)
     put(j, json_null());
 }
 
+void ds_json_value(ds_json_t *j, const json_t *v)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+
+    if (v == NULL) {
+        ds_json_null(j);
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        ds_json_obj_begin(j);
+        json_object_foreach((json_t *)v, key, x)
+        {
+            ds_json_key(j, key);
+            ds_json_value(j, x);
+        }
+        ds_json_obj_end(j);
+        break;
+    case JSON_ARRAY:
+        ds_json_arr_begin(j);
+        json_array_foreach(v, i, x) ds_json_value(j, x);
+        ds_json_arr_end(j);
+        break;
+    case JSON_STRING:
+        ds_json_strn(j, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        ds_json_int(j, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        ds_json_double(j, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        ds_json_bool(j, json_is_true(v));
+        break;
+    default:
+        ds_json_null(j);
+    }
+}
+
 void ds_json_kstr(ds_json_t *j, const char *key, const char *s)
 {
     ds_json_key(j, key);

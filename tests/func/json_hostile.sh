@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 13: one JSON writer (jansson under include/distsync/json.h) for the
-# CLI and the daemon's API. Hostile text reaches --json from two real
-# sources: file names on a target (status lists them as extra) and a
-# freeze reason (sync --json's error, GET /v1/servers' frozen.reason).
+# CLI and the daemon's API. Hostile text reaches --json from three real
+# sources: file names on a target (status lists them as extra), a freeze
+# reason (sync --json's error, GET /v1/servers' frozen.reason) and a
+# server URL in the configuration (config check --json).
 # Quotes, backslashes, C0 controls, DEL, C1 controls, non-ASCII and bytes
 # that are not UTF-8: every document parses with Python's json.loads,
 # holds no raw control byte, and gives each string back as Python decodes
@@ -58,6 +59,20 @@ ds freeze s1 --reason "$reason" >/dev/null || bad "freeze exited $?"
 ds sync s1 --json >"$tmp/sync.json" 2>/dev/null
 check "$tmp/sync.json" "sync --json of a frozen server" \
   'd["servers"][0]["status"] == "failed" and "(" + reason + ")" in d["servers"][0]["error"]'
+
+# a server URL from the configuration (the parser refuses control
+# characters, not C1 or bytes that are not UTF-8): config check --json,
+# which wrote its own JSON before, without a UTF-8 check
+url=$(printf 'file:///nowhere/c1\302\205 bad\377\342\202 "q\\')
+python3 - "$conf" "$url" <<'PY'
+import os, sys
+with open(sys.argv[1], "ab") as f:
+    f.write(b"\n[server s2]\nurl = " + os.fsencode(sys.argv[2]) + b"\ntransport = local\nclasses = patches\n")
+PY
+export URL="$url"
+ds config check --json >"$tmp/config.json" || bad "config check --json exited $?"
+check "$tmp/config.json" "config check --json" \
+  '[s["url"] for s in d["servers"]] == [d["servers"][0]["url"], os.environ["URL"].encode("utf-8", "surrogateescape").decode("utf-8", "replace")]'
 
 # the daemon's API writes through the same writer
 log=$tmp/daemon.log
