@@ -95,36 +95,44 @@ static int on_dump(const char *buf, size_t n, void *ctx)
 {
     struct sink *k = ctx;
     const unsigned char *s = (const unsigned char *)buf;
+    size_t run = 0; /* s[run, i) is plain: written in one call */
 
     for (size_t i = 0; i < n; i++) {
         if (k->lead) {
             k->lead = 0;
             if (s[i] >= 0x80 && s[i] <= 0x9f) {
                 fprintf(k->f, "\\u%04X", s[i]); /* as jansson writes C0 */
+                run = i + 1;
                 continue;
             }
-            fputc(0xc2, k->f);
+            fputc_unlocked(0xc2, k->f);
         }
+        if (s[i] != 0xc2 && s[i] != 0x7f)
+            continue;
+        fwrite_unlocked(s + run, 1, i - run, k->f);
+        run = i + 1;
         if (s[i] == 0xc2)
             k->lead = 1;
-        else if (s[i] == 0x7f)
-            fputs("\\u007F", k->f);
         else
-            fputc(s[i], k->f);
+            fputs_unlocked("\\u007F", k->f);
     }
+    fwrite_unlocked(s + run, 1, n - run, k->f);
     return 0;
 }
 
 /* Writes v (consumed) through jansson; null when v is NULL (no memory) or
- * jansson fails. */
+ * jansson fails. The stream is locked once per value: jansson hands a
+ * string over in several pieces. */
 static void put(ds_json_t *j, json_t *v)
 {
     struct sink k = {.f = j->f, .lead = 0};
 
+    flockfile(j->f);
     if (v == NULL || json_dump_callback(v, on_dump, &k, DUMP_FLAGS) != 0)
-        fputs("null", j->f);
+        fputs_unlocked("null", j->f);
     else if (k.lead)
-        fputc(0xc2, j->f);
+        fputc_unlocked(0xc2, j->f);
+    funlockfile(j->f);
     json_decref(v);
 }
 
