@@ -387,25 +387,15 @@ void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, 
 
 void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
 {
-    char list[4096], num[32], ev[8] = "", *end, *save = NULL;
+    char list[4096], num[32], ev[8] = "", *end;
     const char *names[128];
     size_t n = 0;
     long long limit = 0;
     struct api_out o;
-    int q = ds__api_query(rq->path, rq->path_len, "servers", list, sizeof(list)), rc;
+    int q, rc;
 
-    if (q < 0) {
-        ds__api_error(rs, 400, "servers: expected names separated by commas");
+    if (ds__api_names(rq, list, sizeof(list), names, sizeof(names) / sizeof(names[0]), &n, rs) < 0)
         return;
-    }
-    for (char *t = q == 1 ? strtok_r(list, ",", &save) : NULL; t != NULL;
-         t = strtok_r(NULL, ",", &save)) {
-        if (n == sizeof(names) / sizeof(names[0])) {
-            ds__api_error(rs, 400, "servers: at most %zu", sizeof(names) / sizeof(names[0]));
-            return;
-        }
-        names[n++] = t;
-    }
     q = ds__api_query(rq->path, rq->path_len, "limit", num, sizeof(num));
     if (q < 0 || (q == 1 && ((limit = strtoll(num, &end, 10)) < 0 || *end != '\0' || !num[0]))) {
         ds__api_error(rs, 400, "limit: expected a number (0: no limit)");

@@ -27,6 +27,12 @@ void ds__api_error(struct api_res *rs, int status, const char *fmt, ...)
  * -1 for a bad escape, a NUL byte or a result that does not fit. */
 int ds__api_decode(const char *s, size_t n, int plus, char *buf, size_t len);
 
+/* The names of rq's "servers=A,B" query (none: *n is 0), pointing into
+ * list (len bytes, the caller's; valid while it is). Returns 0, or -1
+ * after replying 400 (badly encoded, or more than max names). */
+int ds__api_names(const struct api_req *rq, char *list, size_t len, const char **names, size_t max,
+                  size_t *n, struct api_res *rs);
+
 /* Parses rq's body into an object whose keys are all in allowed (a
  * NULL-terminated list; an empty body is {}). Returns it (the caller
  * json_decref()s it), or NULL after replying 400. */

@@ -51,24 +51,17 @@ static void one(ds_daemon_t *d, const ds_server_cfg_t *s, const ds_retain_usage_
 void ds__api_get_status(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
 {
     const ds_server_cfg_t *srv[128];
+    const char *names[128];
     ds_retain_usage_t ru = {0};
-    char list[4096], *save = NULL;
+    char list[4096];
     size_t n = 0;
     struct api_out o;
-    int q = ds__api_query(rq->path, rq->path_len, "servers", list, sizeof(list));
 
-    if (q < 0) {
-        ds__api_error(rs, 400, "servers: expected names separated by commas");
+    if (ds__api_names(rq, list, sizeof(list), names, sizeof(names) / sizeof(names[0]), &n, rs) < 0)
         return;
-    }
-    for (char *t = q == 1 ? strtok_r(list, ",", &save) : NULL; t != NULL;
-         t = strtok_r(NULL, ",", &save)) {
-        if (n == sizeof(srv) / sizeof(srv[0])) {
-            ds__api_error(rs, 400, "servers: at most %zu", sizeof(srv) / sizeof(srv[0]));
-            return;
-        }
-        if ((srv[n++] = ds_config_server(d->cfg, t)) == NULL) {
-            ds__api_error(rs, 404, "no server named '%s' in the daemon's configuration", t);
+    for (size_t i = 0; i < n; i++) {
+        if ((srv[i] = ds_config_server(d->cfg, names[i])) == NULL) {
+            ds__api_error(rs, 404, "no server named '%s' in the daemon's configuration", names[i]);
             return;
         }
     }

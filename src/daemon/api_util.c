@@ -161,3 +161,25 @@ json_t *ds__api_body_object(const struct api_req *rq, const char *const *allowed
     }
     return o;
 }
+
+int ds__api_names(const struct api_req *rq, char *list, size_t len, const char **names, size_t max,
+                  size_t *n, struct api_res *rs)
+{
+    int q = ds__api_query(rq->path, rq->path_len, "servers", list, len);
+    char *save = NULL;
+
+    *n = 0;
+    if (q < 0) {
+        ds__api_error(rs, 400, "servers: expected names separated by commas");
+        return -1;
+    }
+    for (char *t = q == 1 ? strtok_r(list, ",", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (*n == max) {
+            ds__api_error(rs, 400, "servers: at most %zu", max);
+            return -1;
+        }
+        names[(*n)++] = t;
+    }
+    return 0;
+}
