@@ -25,6 +25,8 @@
     "usage: distsync status [SERVER... | --site S | --all] [--class C] [--json] [--no-scan] "      \
     "[--offline]\n"
 
+/* One server's text report: the counts line, then each listed file by
+ * category (also status_daemon.c's printer). */
 void status_cli_text(const char *server, const ds_plan_t *p)
 {
     ds_status_counts_t c;

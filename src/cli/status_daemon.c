@@ -96,6 +96,8 @@ out:
     return path;
 }
 
+/* GET /v1/status for srv[0, n), printed as cmd_status prints its plans;
+ * returns the exit status (sync_cli.h). */
 int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n, int json)
 {
     char *path = query(srv, n), failed[512] = "";
