@@ -15,9 +15,10 @@
  *  - ssh (ssh://user@host[:port]/path, transport = agent|auto): libssh2
  *    runs the agent command (`distsync agent` by default) with --root PATH
  *    on an exec channel; rfd and wfd are the TCP socket. Opening (DNS,
- *    connect, handshake, host-key check, authentication) blocks, bounded by
- *    connect_timeout: a loop runs it on a worker thread. After the open the
- *    session is non-blocking. wfd is the socket only while libssh2 has an
+ *    connect, handshake, host-key check, authentication) is bounded by
+ *    connect_timeout: a loop steps it without blocking
+ *    (ds_transport_open_begin), ds_transport_open blocks. After the open
+ *    the session is non-blocking. wfd is the socket only while libssh2 has an
  *    outgoing packet half sent, else -1 (a full remote window waits for the
  *    peer's window adjust, which is POLLIN).
  *  - sftp (ssh://, transport = sftp, or auto when the server runs no agent
@@ -124,6 +125,28 @@ typedef struct ds_spawner {
     void *ctx;
 } ds_spawner_t;
 
+/*
+ * DNS lookups run by the caller's event loop (the engine's: uv_getaddrinfo)
+ * instead of a thread per lookup. Every call is made on the loop thread;
+ * ctx also knows whom to wake (the run that started the lookup) when an
+ * answer comes.
+ */
+struct addrinfo;
+typedef struct ds_resolver {
+    /* Starts looking host (port: a decimal string) up for a TCP connect.
+     * Returns 0 with *req, or < 0 with a message in err. */
+    int (*start)(void *ctx, const char *host, const char *port, void **req, char *err,
+                 size_t errlen);
+    /* 1 once req has ended: *res (the caller frees it with freeaddrinfo)
+     * or NULL with *why (the resolver's reason, static text); 0 while it
+     * runs. */
+    int (*result)(void *ctx, void *req, struct addrinfo **res, const char **why);
+    /* The caller is done with req, ended or not (a late answer is
+     * dropped). */
+    void (*release)(void *ctx, void *req);
+    void *ctx;
+} ds_resolver_t;
+
 /* Directions a transport waits on (ds_transport_waits()). */
 #define DS_TRANSPORT_WAIT_READ  1u /* poll rfd for POLLIN */
 #define DS_TRANSPORT_WAIT_WRITE 2u /* poll wfd for POLLOUT */
@@ -184,6 +207,10 @@ typedef struct ds_transport_cfg {
     int smb_encrypt;
     /* tests only: sftp flips a byte of this path's upload before verifying it */
     const char *test_sftp_corrupt;
+    /* ssh: DNS lookups of a stepped open (ds_transport_open_begin) go
+     * through this resolver (NULL: a blocking lookup bounded by
+     * connect_timeout). Borrowed for the opening's life. */
+    const ds_resolver_t *resolver;
 } ds_transport_cfg_t;
 
 /*
@@ -196,6 +223,43 @@ typedef struct ds_transport_cfg {
  */
 DS_MUST_CHECK int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
                                     size_t errlen);
+
+/*
+ * A stepped open, driven by the caller's event loop without blocking it
+ * (src/transport/transport_opening.c): ssh:// servers only. The DNS lookup
+ * (cfg->resolver), the TCP connect, the SSH handshake, the host-key check,
+ * the authentication and, for transport = agent, the agent's exec channel
+ * each wait on the socket; connect_timeout bounds them all.
+ *
+ * begin: returns 1 with *op when cfg opens step by step, 0 when it does
+ * not (another backend: call ds_transport_open on a worker), or < 0 with
+ * err. cfg is copied; its strings and resolver are borrowed for the
+ * opening's life.
+ *
+ * step (now: CLOCK_MONOTONIC ns): returns 0 while the opening waits: poll
+ * *fd (-1: none) for *waits (DS_TRANSPORT_WAIT_*), and step again by
+ * *wake_ns at the latest; 1 with *out (the transport) when it is open;
+ * 2 when the rest blocks (transport = sftp, or auto's probe of the agent):
+ * call ds_transport_open_finish on a worker; < 0 when it failed, with a
+ * message naming the server in err (the same messages as
+ * ds_transport_open). After 1 or < 0, only free is left.
+ *
+ * finish: the blocking rest after step returned 2 (on a worker; it touches
+ * only op). Returns 0 with *out, or < 0 with err.
+ *
+ * free: ends an opening at any point (its socket closed, a pending lookup
+ * released). NULL is a no-op.
+ */
+typedef struct ds_transport_opening ds_transport_opening_t;
+
+DS_MUST_CHECK int ds_transport_open_begin(const ds_transport_cfg_t *cfg, int64_t now_ns,
+                                          ds_transport_opening_t **op, char *err, size_t errlen);
+DS_MUST_CHECK int ds_transport_open_step(ds_transport_opening_t *op, int64_t now_ns, int *fd,
+                                         unsigned *waits, int64_t *wake_ns, ds_transport_t **out,
+                                         char *err, size_t errlen);
+DS_MUST_CHECK int ds_transport_open_finish(ds_transport_opening_t *op, ds_transport_t **out,
+                                           char *err, size_t errlen);
+void ds_transport_open_free(ds_transport_opening_t *op);
 
 /* Wrappers over the vtable; see ds_transport_ops_t. */
 long ds_transport_write(ds_transport_t *t, const void *p, size_t n);

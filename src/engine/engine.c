@@ -3,10 +3,12 @@
  * (sync_run.c). Per run: uv_poll handles on its transport fds (directions
  * from the session), a uv_timer for its wake-up (cap throttling, lease
  * renewals, timeouts, the cancel flag), a uv_idle while a transport
- * without fds has work; worker jobs (transport open and close, deltas)
- * through uv_queue_work. uv_async handles carry ds_engine_cancel() and
- * ds_engine_reload() from any thread or a signal handler; a caps timer
- * re-evaluates the bandwidth tables at their edges.
+ * without fds has work; an ssh:// open stepped on the same handles, its
+ * DNS lookup through uv_getaddrinfo (engine_dns.c); worker jobs (other
+ * transports' open, close, deltas) through uv_queue_work. uv_async
+ * handles carry ds_engine_cancel() and ds_engine_reload() from any thread
+ * or a signal handler; a caps timer re-evaluates the bandwidth tables at
+ * their edges.
  */
 #include <errno.h>
 #include <poll.h>
@@ -72,8 +74,9 @@ struct slot {
     int prd_fd, pwr_fd;   /* the fd each one watches, -1 with NULL */
     uv_timer_t timer;
     uv_idle_t idle;
-    struct ds_spawn_ctx spawn_ctx; /* agents under uv_spawn */
+    struct ds_spawn_ctx spawn_ctx; /* agents under uv_spawn, DNS lookups */
     ds_spawner_t spawner;
+    ds_resolver_t resolver;
     int jobs;    /* worker jobs not yet back */
     int ended;   /* the run is DONE */
     int handles; /* handles not yet closed */
@@ -347,6 +350,8 @@ static int slot_start(ds_engine_t *e, size_t i)
     }
     ds__spawner_init(&s->spawner, &s->spawn_ctx, &e->loop, slot_wake, s);
     ds__run_set_spawner(s->run, &s->spawner);
+    ds__resolver_init(&s->resolver, &s->spawn_ctx);
+    ds__run_set_resolver(s->run, &s->resolver);
     ds__run_set_wake(s->run, slot_poke, s);
     if (e->vres != NULL)
         ds__run_set_verify(s->run, &e->vres[i]);

@@ -1,6 +1,7 @@
 /*
  * Engine internals: scheduling of a batch under the concurrency limits
- * (engine_sched.c, pure) and caps pacing (engine_pace.c).
+ * (engine_sched.c, pure), caps pacing (engine_pace.c), child processes
+ * (engine_spawn.c) and DNS lookups (engine_dns.c) on the loop.
  */
 #ifndef DS_ENGINE_INT_H
 #define DS_ENGINE_INT_H
@@ -96,6 +97,13 @@ struct ds_spawn_ctx {
  * living as long as the transports that use them). */
 void ds__spawner_init(ds_spawner_t *sp, struct ds_spawn_ctx *sc, uv_loop_t *loop,
                       void (*wake)(void *arg), void *arg);
+
+/* ---- DNS lookups (engine_dns.c) ---- */
+
+/* Fills *rv with the engine's resolver over sc (uv_getaddrinfo on
+ * sc->loop; an answer calls sc->wake). Both owned by the caller, living as
+ * long as the openings that use them. */
+void ds__resolver_init(ds_resolver_t *rv, struct ds_spawn_ctx *sc);
 
 /* ---- verify and the ds_sync_t's own engine (engine.c) ---- */
 

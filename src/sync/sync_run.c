@@ -522,9 +522,8 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;
         return rc < 0 || r->phase != RP_OPEN;
     case RP_OPEN:
-        if (!r->open_job.done)
+        if (!ds__run_open_step(r, now, w))
             return 0;
-        r->open_job.queued = 0;
         rc = ds__run_connect_end(r);
         r->phase = RP_READY;
         if (rc == 0)
@@ -698,6 +697,11 @@ void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp)
     r->spawner = sp;
 }
 
+void ds__run_set_resolver(ds_run_t *r, const ds_resolver_t *rv)
+{
+    r->resolver = rv;
+}
+
 void ds__run_set_wake(ds_run_t *r, void (*wake)(void *arg), void *arg)
 {
     r->wake = wake;
@@ -730,6 +734,7 @@ void ds__run_free(ds_run_t *r)
         ds__sync_retain_free(r->rt);
     ds__sender_free(r->sd);
     ds_session_free(r->ss);
+    ds_transport_open_free(r->opening);
     if (r->t == NULL && r->raw != NULL)
         r->t = r->raw;
     if (r->phase != RP_DONE)

@@ -48,7 +48,7 @@ typedef struct ds_run ds_run_t;
  * TCLOSE. */
 enum ds_run_phase {
     RP_START,
-    RP_OPEN,  /* transport opening on a worker */
+    RP_OPEN,  /* transport opening: stepped (ssh://) or on a worker */
     RP_READY, /* HELLO, LEASE, MANIFEST_GET, LIST */
     RP_HASH,  /* HASH of uncertain target files */
     RP_PLAN,
@@ -115,7 +115,10 @@ struct ds_run {
     ds_session_t *ss;
     ds_run_pace_t pace;
     int has_pace;
-    const ds_spawner_t *spawner; /* agents under the engine's loop (NULL: fork) */
+    const ds_spawner_t *spawner;   /* agents under the engine's loop (NULL: fork) */
+    const ds_resolver_t *resolver; /* DNS on the engine's loop (NULL: blocking) */
+    /* an ssh:// open stepped on the loop (NULL: none, or open_job) */
+    ds_transport_opening_t *opening;
     /* asks the engine to step the run soon (NULL: its tick steps it) */
     void (*wake)(void *arg);
     void *wake_arg;
@@ -214,9 +217,15 @@ void ds__run_retry_resumed(struct ds_run *r);
 
 /* sync_run_io.c: hands j to the engine (queued when the step returns). */
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
-/* Checks the target, then queues the transport's open on a worker.
- * Returns 0 or < 0 (the run failed). */
+/* Checks the target, then starts the transport's open: stepped on the
+ * loop (ssh://), else queued on a worker. Returns 0 or < 0 (the run
+ * failed). */
 DS_MUST_CHECK int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w);
+/* Steps the stepped open (the socket and deadline it waits for go into
+ * w), or hands its blocking rest or a whole open to a worker. Returns 1
+ * once the open is over (r->raw, or r->job_rc < 0 with r->job_err), 0
+ * while it goes on. */
+DS_MUST_CHECK int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 /* The open is back: starts the agent (on the loop), the session on the
  * transport. Returns 0 or < 0 (the run failed). */
 DS_MUST_CHECK int ds__run_connect_end(struct ds_run *r);
@@ -268,6 +277,10 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w);
 /* Agents (transport = agent on file://) of run r are started by sp, on
  * the loop thread (borrowed for the run's life). Before its first step. */
 void ds__run_set_spawner(ds_run_t *r, const ds_spawner_t *sp);
+
+/* ssh:// DNS lookups of run r go through rv, on the loop thread (borrowed
+ * for the run's life; NULL: a blocking lookup). Before its first step. */
+void ds__run_set_resolver(ds_run_t *r, const ds_resolver_t *rv);
 
 /* wake(arg) asks the engine to step run r soon, from the loop thread
  * (while another run steps: it must not step r at once). Before its first

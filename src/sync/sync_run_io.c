@@ -1,9 +1,12 @@
 /*
  * A run's transport and worker jobs (sync_run.c drives them): the
- * transport opened on a worker, the agent started on the loop thread (the
+ * transport opened step by step on the loop (ssh://: the socket it waits
+ * for and its deadline go into the run's wait) or on a worker, the agent
+ * started on the loop thread (the
  * engine's spawner) and reaped there after the close on a worker; the
  * retain job; the sender's next block, read and compressed on a worker.
  */
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,27 +23,44 @@
 /* How often a run whose retain job waits for another run's looks again. */
 #define RETAIN_POLL_NS 50000000LL
 
+/* What the run's transport connects to (strings borrowed from the run's
+ * server and sync, which outlive it). */
+static void transport_cfg(const struct ds_run *r, ds_transport_cfg_t *tc)
+{
+    *tc = (ds_transport_cfg_t){.url = r->srv->url,
+                               .mode = r->srv->transport,
+                               .agent = r->srv->agent,
+                               .no_fsync = r->sy->o.no_fsync,
+                               .timeout_s = r->srv->timeout_s,
+                               .create_root = r->srv->create_root,
+                               .server = r->srv->name,
+                               .identity = r->srv->identity,
+                               .known_hosts = r->srv->known_hosts,
+                               .connect_timeout_s = r->srv->connect_timeout_s,
+                               .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
+                               .verify_readback = r->srv->verify_readback,
+                               .smb_credentials = r->srv->credentials,
+                               .smb_encrypt = r->srv->encrypt,
+                               .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
+                               .spawner = r->spawner,
+                               .resolver = r->resolver};
+}
+
 static void open_work(ds_run_job_t *j)
 {
     struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, open_job));
-    ds_transport_cfg_t tc = {.url = r->srv->url,
-                             .mode = r->srv->transport,
-                             .agent = r->srv->agent,
-                             .no_fsync = r->sy->o.no_fsync,
-                             .timeout_s = r->srv->timeout_s,
-                             .create_root = r->srv->create_root,
-                             .server = r->srv->name,
-                             .identity = r->srv->identity,
-                             .known_hosts = r->srv->known_hosts,
-                             .connect_timeout_s = r->srv->connect_timeout_s,
-                             .test_dns_delay_ms = r->sy->o.test_dns_delay_ms,
-                             .verify_readback = r->srv->verify_readback,
-                             .smb_credentials = r->srv->credentials,
-                             .smb_encrypt = r->srv->encrypt,
-                             .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
-                             .spawner = r->spawner};
+    ds_transport_cfg_t tc;
 
+    transport_cfg(r, &tc);
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
+}
+
+/* The blocking rest of a stepped open (auto's probe, the SFTP start). */
+static void finish_work(ds_run_job_t *j)
+{
+    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, open_job));
+
+    r->job_rc = ds_transport_open_finish(r->opening, &r->raw, r->job_err, sizeof(r->job_err));
 }
 
 void ds__run_send_work(ds_run_job_t *j)
@@ -75,16 +95,58 @@ void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j)
     w->jobs[n] = j;
 }
 
-/* Checks the target, then opens the transport on a worker. */
+/* Checks the target, then starts the open: stepped on the loop when the
+ * transport can (ssh://), else on a worker. */
 int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w)
 {
+    ds_transport_cfg_t tc;
     int rc = ds_config_check_target(r->sy->o.cfg, r->srv, r->job_err, sizeof(r->job_err));
 
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err); /* never sync the store into itself */
-    r->open_job.fn = open_work;
-    ds__run_queue_job(w, &r->open_job);
+    transport_cfg(r, &tc);
+    r->job_rc = 0;
+    rc = ds_transport_open_begin(&tc, ds__sync_mono_ns(), &r->opening, r->job_err,
+                                 sizeof(r->job_err));
+    if (rc < 0)
+        return fail(r, rc, "%s", r->job_err);
+    if (rc == 0) {
+        r->open_job.fn = open_work;
+        ds__run_queue_job(w, &r->open_job);
+    }
     return 0;
+}
+
+/* See sync_run_int.h. */
+int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    int64_t wake;
+    unsigned waits;
+    int fd, rc;
+
+    if (r->open_job.queued) { /* a worker opens, or finishes a stepped open */
+        if (!r->open_job.done)
+            return 0;
+        r->open_job.queued = 0;
+        return 1;
+    }
+    rc = ds_transport_open_step(r->opening, now, &fd, &waits, &wake, &r->raw, r->job_err,
+                                sizeof(r->job_err));
+    if (rc == 0) {
+        w->rfd = (waits & DS_TRANSPORT_WAIT_READ) ? fd : -1;
+        w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
+        w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
+        if (wake < w->wake_ns)
+            w->wake_ns = wake;
+        return 0;
+    }
+    if (rc == 2) {
+        r->open_job.fn = finish_work;
+        ds__run_queue_job(w, &r->open_job);
+        return 0;
+    }
+    r->job_rc = rc < 0 ? rc : 0;
+    return 1;
 }
 
 /* The transport is open: start a session on it. */
@@ -102,6 +164,8 @@ int ds__run_connect_end(struct ds_run *r)
                             .zcache = write ? sy->zcache : NULL};
     int rc = r->job_rc;
 
+    ds_transport_open_free(r->opening);
+    r->opening = NULL;
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
     so.remote_basis = !!(r->raw->caps & DS_TRANSPORT_REMOTE_BASIS);

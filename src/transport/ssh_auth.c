@@ -3,7 +3,10 @@
  * or the keys of ssh-agent. libssh2 1.10 signs RSA keys with ssh-rsa
  * (SHA-1) only, which OpenSSH 8.8 and later refuse; an RSA key is named as
  * the reason instead of a bare "refused". Nothing here logs a secret: no
- * passphrase is read, no key material is printed.
+ * passphrase is read, no key material is printed. The session is
+ * non-blocking: each call goes as far as the socket allows (ssh_open.c
+ * steps it again when the socket moves); ssh-agent itself is a local
+ * socket, asked without waiting on the network.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,20 +66,10 @@ static int file_is_rsa(const char *path)
     return len > 0 && blob_is_rsa(raw, (size_t)len);
 }
 
-static int with_identity(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity,
-                         char *err, size_t errlen)
+/* The server refused, or the key file could not be used: the message. */
+static int identity_failed(LIBSSH2_SESSION *s, int rc, const struct ds__ssh_url *u,
+                           const char *identity, char *err, size_t errlen)
 {
-    int rc;
-
-    if (file_is_rsa(identity)) {
-        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s is an RSA key: %s",
-                 u->user, u->host, u->port, identity, RSA_ADVICE);
-        return DS_EAUTH;
-    }
-    rc = libssh2_userauth_publickey_fromfile_ex(s, u->user, (unsigned)strlen(u->user), NULL,
-                                                identity, NULL);
-    if (rc == 0)
-        return 0;
     if (rc == LIBSSH2_ERROR_FILE)
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: cannot use identity %s (missing, "
@@ -95,12 +88,28 @@ static int with_identity(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const 
     return DS_EAUTH;
 }
 
-static int with_agent(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, char *err, size_t errlen)
+static int with_identity(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct ds__ssh_url *u,
+                         const char *identity, char *err, size_t errlen)
 {
-    LIBSSH2_AGENT *a = NULL;
-    struct libssh2_agent_publickey *id = NULL, *prev = NULL;
-    int tried = 0, rsa = 0, rc = DS_EAUTH;
+    int rc;
 
+    if (!a->checked && file_is_rsa(identity)) {
+        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s is an RSA key: %s",
+                 u->user, u->host, u->port, identity, RSA_ADVICE);
+        return DS_EAUTH;
+    }
+    a->checked = 1;
+    rc = libssh2_userauth_publickey_fromfile_ex(s, u->user, (unsigned)strlen(u->user), NULL,
+                                                identity, NULL);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 1;
+    return rc == 0 ? 0 : identity_failed(s, rc, u, identity, err, errlen);
+}
+
+/* Connects to ssh-agent and lists its keys. Returns 0 or DS_EAUTH. */
+static int agent_start(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct ds__ssh_url *u,
+                       char *err, size_t errlen)
+{
     if (getenv("SSH_AUTH_SOCK") == NULL) {
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: no identity = set and no ssh-agent "
@@ -108,29 +117,25 @@ static int with_agent(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, char *err
                  u->user, u->host, u->port);
         return DS_EAUTH;
     }
-    a = libssh2_agent_init(s);
-    if (a == NULL || libssh2_agent_connect(a) != 0 || libssh2_agent_list_identities(a) != 0) {
+    a->a = libssh2_agent_init(s);
+    if (a->a == NULL || libssh2_agent_connect(a->a) != 0 ||
+        libssh2_agent_list_identities(a->a) != 0) {
         snprintf(err, errlen, "authentication as user '%s' on %s:%d: cannot use ssh-agent: %s",
                  u->user, u->host, u->port, ds__ssh_errmsg(s));
-        goto out;
+        return DS_EAUTH;
     }
-    while (libssh2_agent_get_identity(a, &id, prev) == 0) {
-        prev = id;
-        if (blob_is_rsa(id->blob, id->blob_len < 16 ? id->blob_len : 16)) {
-            rsa++;
-            continue;
-        }
-        tried++;
-        if (libssh2_agent_userauth(a, u->user, id) == 0) {
-            rc = 0;
-            goto out;
-        }
-    }
-    if (tried == 0 && rsa > 0)
+    return 0;
+}
+
+/* Every key of ssh-agent was tried or skipped: why none worked. */
+static int agent_failed(const struct ds__ssh_auth *a, const struct ds__ssh_url *u, char *err,
+                        size_t errlen)
+{
+    if (a->tried == 0 && a->rsa > 0)
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: ssh-agent holds only RSA keys: %s", u->user,
                  u->host, u->port, RSA_ADVICE);
-    else if (tried == 0)
+    else if (a->tried == 0)
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: ssh-agent holds no key (ssh-add one, or "
                  "set identity =)",
@@ -140,20 +145,65 @@ static int with_agent(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, char *err
                  "authentication as user '%s' on %s:%d failed: the server refused the %d key(s) "
                  "of ssh-agent (is the user right, and the key in that user's "
                  "~/.ssh/authorized_keys?)",
-                 u->user, u->host, u->port, tried);
-out:
-    if (a != NULL) {
-        libssh2_agent_disconnect(a);
-        libssh2_agent_free(a);
+                 u->user, u->host, u->port, a->tried);
+    return DS_EAUTH;
+}
+
+/* Moves a->id to the agent's next key that is not RSA. Returns 0, or 1
+ * when no key is left. */
+static int agent_next(struct ds__ssh_auth *a)
+{
+    struct libssh2_agent_publickey *prev = a->id;
+
+    while (libssh2_agent_get_identity(a->a, &a->id, prev) == 0) {
+        prev = a->id;
+        if (!blob_is_rsa(a->id->blob, a->id->blob_len < 16 ? a->id->blob_len : 16)) {
+            a->tried++;
+            return 0;
+        }
+        a->rsa++;
     }
-    return rc;
+    return 1;
+}
+
+/* Offers ssh-agent's keys in turn; a key whose offer waits on the socket
+ * is offered again on the next step (libssh2 keeps its state). */
+static int with_agent(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct ds__ssh_url *u,
+                      char *err, size_t errlen)
+{
+    int rc;
+
+    if (a->a == NULL) {
+        if ((rc = agent_start(s, a, u, err, errlen)) < 0)
+            return rc;
+        if (agent_next(a) != 0)
+            return agent_failed(a, u, err, errlen);
+    }
+    for (;;) {
+        rc = libssh2_agent_userauth(a->a, u->user, a->id);
+        if (rc == LIBSSH2_ERROR_EAGAIN || rc == 0)
+            return rc == 0 ? 0 : 1;
+        if (agent_next(a) != 0)
+            return agent_failed(a, u, err, errlen);
+    }
 }
 
 /* See ssh_int.h. */
-int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u, const char *identity, char *err,
-                 size_t errlen)
+int ds__ssh_auth_step(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct ds__ssh_url *u,
+                      const char *identity, char *err, size_t errlen)
 {
     if (identity != NULL)
-        return with_identity(s, u, identity, err, errlen);
-    return with_agent(s, u, err, errlen);
+        return with_identity(s, a, u, identity, err, errlen);
+    return with_agent(s, a, u, err, errlen);
+}
+
+/* See ssh_int.h. */
+void ds__ssh_auth_end(struct ds__ssh_auth *a)
+{
+    if (a->a != NULL) {
+        libssh2_agent_disconnect(a->a);
+        libssh2_agent_free(a->a);
+    }
+    a->a = NULL;
+    a->id = NULL;
 }

@@ -1,16 +1,11 @@
 /*
- * SSH connection setup for the ssh:// transport and `distsync trust`: the
- * URL, DNS, a TCP connect bounded by connect_timeout, the libssh2 session
- * with byte-counting send/recv callbacks, and the handshake with the
- * host-key method preference taken from known_hosts. Everything here
- * blocks (bounded by the deadline): the engine runs it on a worker thread.
+ * The SSH connection of the ssh:// transport and `distsync trust`: the
+ * URL, the libssh2 session with byte-counting send/recv callbacks and the
+ * host-key method preference taken from known_hosts, the deadline of
+ * libssh2's blocking calls, and the close. The open itself is stepped by
+ * ssh_open.c.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -145,74 +140,6 @@ static LIBSSH2_RECV_FUNC(count_recv)
     return n;
 }
 
-/* One connect(2) to ai, bounded by the deadline. Returns the socket or
- * -errno. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline_ns)
-{
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    int rc = 0, one = 1, soerr = 0;
-    socklen_t sl = sizeof(soerr);
-
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-        if (errno != EINPROGRESS) {
-            rc = -errno;
-            goto out;
-        }
-        for (;;) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            long ms = (long)((deadline_ns - mono_ns()) / 1000000);
-            int n = ms > 0 ? poll(&p, 1, (int)ms) : 0;
-
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                rc = n < 0 ? -errno : -ETIMEDOUT;
-                goto out;
-            }
-            break;
-        }
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0) {
-            rc = soerr ? -soerr : -errno;
-            goto out;
-        }
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-out:
-    if (rc < 0)
-        close(fd);
-    return rc < 0 ? rc : fd;
-}
-
-static int tcp_connect(struct ds__ssh_conn *c, const struct ds__ssh_url *u, unsigned connect_s,
-                       char *err, size_t errlen)
-{
-    struct addrinfo *res = NULL;
-    int rc = ds__ssh_resolve(u, c->deadline_ns, connect_s, &res, err, errlen);
-
-    if (rc < 0)
-        return rc;
-    rc = -EHOSTUNREACH;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        rc = connect_one(ai, c->deadline_ns);
-        if (rc >= 0) {
-            c->sock = rc;
-            rc = 0;
-            break;
-        }
-        if (rc == -ETIMEDOUT)
-            break;
-    }
-    freeaddrinfo(res);
-    if (rc == -ETIMEDOUT)
-        snprintf(err, errlen, "%s: connect: no answer within connect_timeout = %us", u->where,
-                 connect_s);
-    else if (rc < 0)
-        snprintf(err, errlen, "%s: connect: %s", u->where, strerror(-rc));
-    return rc < 0 ? DS_ETRANSPORT : 0;
-}
-
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc;
 
@@ -222,55 +149,27 @@ static void lib_init(void)
 }
 
 /* See ssh_int.h. */
-int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const char *kh,
-                      unsigned connect_s, struct ds__ssh_hostkey *hk, char *err, size_t errlen)
+int ds__ssh_session_new(struct ds__ssh_conn *c, const struct ds__ssh_url *u, const char *kh,
+                        char *err, size_t errlen)
 {
-    int rc;
-
-    memset(c, 0, sizeof(*c));
-    c->sock = -1;
-    if (connect_s == 0)
-        connect_s = DS__SSH_CONNECT_TIMEOUT_S;
-    ds__ssh_conn_deadline(c, connect_s);
     pthread_once(&init_once, lib_init);
     if (init_rc != 0) {
         snprintf(err, errlen, "%s: libssh2 failed to initialise", u->where);
         return DS_ETRANSPORT;
     }
-    rc = tcp_connect(c, u, connect_s, err, errlen);
-    if (rc < 0)
-        goto out;
-    rc = DS_ENOMEM;
     c->s = libssh2_session_init_ex(NULL, NULL, NULL, c);
     if (c->s == NULL) {
         snprintf(err, errlen, "%s: out of memory", u->where);
-        goto out;
+        return DS_ENOMEM;
     }
     libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, (void *)count_send);
     libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)count_recv);
-    libssh2_session_set_blocking(c->s, 1);
-    rc = ds__ssh_hostkey_prefer(c->s, kh, u);
-    if (rc < 0) {
+    libssh2_session_set_blocking(c->s, 0);
+    if (ds__ssh_hostkey_prefer(c->s, kh, u) < 0) {
         snprintf(err, errlen, "%s: out of memory", u->where);
-        goto out;
+        return DS_ENOMEM;
     }
-    ds__ssh_conn_budget(c);
-    if (libssh2_session_handshake(c->s, c->sock) != 0) {
-        int e = libssh2_session_last_errno(c->s);
-
-        rc = DS_ETRANSPORT;
-        if (e == LIBSSH2_ERROR_TIMEOUT)
-            snprintf(err, errlen, "%s: SSH handshake: no answer within connect_timeout = %us",
-                     u->where, connect_s);
-        else
-            snprintf(err, errlen, "%s: SSH handshake failed: %s", u->where, ds__ssh_errmsg(c->s));
-        goto out;
-    }
-    rc = ds__ssh_hostkey_lookup(c->s, kh, u, hk, err, errlen);
-out:
-    if (rc < 0)
-        ds__ssh_conn_close(c, 0);
-    return rc;
+    return 0;
 }
 
 /* See ssh_int.h. */
@@ -291,4 +190,18 @@ void ds__ssh_conn_close(struct ds__ssh_conn *c, int graceful)
     if (c->sock >= 0)
         close(c->sock);
     c->sock = -1;
+}
+
+/* See ssh_int.h. */
+void ds__ssh_conn_drop(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch)
+{
+    if (c->sock >= 0) /* nothing to wait for below */
+        shutdown(c->sock, SHUT_RDWR);
+    if (c->s != NULL) {
+        libssh2_session_set_blocking(c->s, 1);
+        libssh2_session_set_timeout(c->s, 1000);
+        if (ch != NULL)
+            libssh2_channel_free(ch);
+    }
+    ds__ssh_conn_close(c, 0);
 }

@@ -1,14 +1,15 @@
 /*
- * The blocking start of every ssh:// transport (agent, sftp, auto): URL,
- * connection, host key (refused unless known_hosts has it) and user
- * authentication; the hand-over of a connection between backends; and, for
- * transport = auto, the probe that tells whether the agent command runs
- * and speaks our protocol.
+ * The blocking start of an ssh:// transport and of `distsync trust`: the
+ * stepped open (ssh_open.c) driven with poll(2); the refusal of a host key
+ * known_hosts does not hold; the hand-over of a connection between
+ * backends; and, for transport = auto, the probe that tells whether the
+ * agent command runs and speaks our protocol.
  */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "distsync/error.h"
 #include "distsync/proto.h"
@@ -17,9 +18,10 @@
 
 #define PROBE_REPLY_MAX 65536
 
-static int refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
-                          const char *kh, const struct ds__ssh_hostkey *hk, char *err,
-                          size_t errlen)
+/* See ssh_int.h. */
+int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
+                           const char *kh, const struct ds__ssh_hostkey *hk, char *err,
+                           size_t errlen)
 {
     const char *name = cfg->server ? cfg->server : "SERVER";
 
@@ -37,33 +39,63 @@ static int refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_ur
     return DS_EHOSTKEY;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Sleeps in poll(2) until w's socket moves or its time comes. */
+static void wait_for(const struct ds__ssh_wait *w)
+{
+    struct pollfd p = {.fd = w->fd, .events = 0};
+    int64_t ms = (w->wake_ns - mono_ns() + 999999) / 1000000;
+
+    if (w->waits & DS_TRANSPORT_WAIT_READ)
+        p.events |= POLLIN;
+    if (w->waits & DS_TRANSPORT_WAIT_WRITE)
+        p.events |= POLLOUT;
+    poll(&p, w->fd >= 0 ? 1 : 0, ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms);
+}
+
+/* See ssh_int.h. */
+int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
+                          struct ds__ssh_opened *r, char *err, size_t errlen)
+{
+    struct ds__ssh_open *o = NULL;
+    struct ds__ssh_wait w;
+    int rc = ds__ssh_open_new(cfg, goal, mono_ns(), &o, err, errlen);
+
+    memset(r, 0, sizeof(*r));
+    r->c.sock = -1;
+    while (rc == 0 && (rc = ds__ssh_open_step(o, mono_ns(), &w, err, errlen)) == 0)
+        wait_for(&w);
+    if (rc > 0) {
+        ds__ssh_open_take(o, r);
+        libssh2_session_set_blocking(r->c.s, 1);
+        ds__ssh_conn_budget(&r->c);
+        rc = 0;
+    }
+    ds__ssh_open_free(o);
+    return rc;
+}
+
 /* See ssh_int.h. */
 int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c, struct ds__ssh_url *u,
                     char *err, size_t errlen)
 {
-    struct ds__ssh_hostkey hk = {0};
-    char kh[4096], idbuf[4096];
-    const char *identity = cfg->identity;
-    int rc = ds__ssh_url_parse(cfg->url, u, err, errlen);
+    struct ds__ssh_opened r;
+    int rc = ds__ssh_open_blocking(cfg, DS__SSH_GOAL_AUTH, &r, err, errlen);
 
+    memset(c, 0, sizeof(*c));
+    c->sock = -1;
     if (rc < 0)
         return rc;
-    u->test_dns_delay_ms = cfg->test_dns_delay_ms;
-    if (ds__ssh_kh_path(cfg->known_hosts, kh, sizeof(kh)) < 0 ||
-        (identity != NULL && ds__ssh_kh_path(identity, idbuf, sizeof(idbuf)) < 0)) {
-        snprintf(err, errlen, "%s: HOME is not set (needed for ~/ paths)", u->where);
-        return DS_EUSAGE;
-    }
-    if (identity != NULL)
-        identity = idbuf;
-    rc = ds__ssh_conn_open(c, u, kh, cfg->connect_timeout_s, &hk, err, errlen);
-    if (rc < 0)
-        return rc;
-    free(hk.key);
-    if (hk.state != DS__HK_MATCH)
-        return refuse_hostkey(cfg, u, kh, &hk, err, errlen);
-    ds__ssh_conn_budget(c);
-    return ds__ssh_auth(c->s, u, identity, err, errlen);
+    ds__ssh_conn_move(c, &r.c);
+    *u = r.u;
+    return 0;
 }
 
 void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src)

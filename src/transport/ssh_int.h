@@ -1,7 +1,9 @@
 /*
  * SSH internals shared by the ssh:// transport (transport_ssh.c), the
- * connection setup (ssh_conn.c), host keys (ssh_knownhosts.c), user
- * authentication (ssh_auth.c) and `distsync trust` (ssh_trust.c). libssh2
+ * session setup (ssh_conn.c), the stepped open (ssh_open.c, over
+ * ssh_dial.c's TCP connect and ssh_resolve.c's blocking DNS), host keys
+ * (ssh_knownhosts.c), user authentication (ssh_auth.c) and `distsync
+ * trust` (ssh_trust.c). libssh2
  * stays behind these files: its error codes are mapped to DS_E* here.
  */
 #ifndef DS_SSH_INT_H
@@ -69,14 +71,12 @@ struct ds__ssh_hostkey {
     int kh_type; /* LIBSSH2_KNOWNHOST_KEY_* of the key */
 };
 
-/* Opens c: DNS, TCP connect and SSH handshake, each bounded by the
- * deadline connect_s from now, with libssh2's host-key method preference
- * taken from known_hosts (kh, a path). Fills hk with what the known_hosts
- * check found (the caller decides: refuse or trust). Returns 0 or a
- * negative code with a message naming u->where in err; c is then closed. */
-DS_MUST_CHECK int ds__ssh_conn_open(struct ds__ssh_conn *c, const struct ds__ssh_url *u,
-                                    const char *kh, unsigned connect_s, struct ds__ssh_hostkey *hk,
-                                    char *err, size_t errlen);
+/* Starts c's libssh2 session on the connected socket c->sock: non-blocking,
+ * byte-counting send/recv callbacks, and the host-key method preference
+ * taken from known_hosts (kh, a path). Returns 0 or a negative code with a
+ * message naming u->where in err. */
+DS_MUST_CHECK int ds__ssh_session_new(struct ds__ssh_conn *c, const struct ds__ssh_url *u,
+                                      const char *kh, char *err, size_t errlen);
 
 /* Sets c->deadline_ns to s seconds from now. */
 void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s);
@@ -89,6 +89,10 @@ long ds__ssh_conn_budget(struct ds__ssh_conn *c);
 /* Ends c: a polite disconnect when graceful, then frees the session and
  * closes the socket. Safe on a closed or half-opened c. */
 void ds__ssh_conn_close(struct ds__ssh_conn *c, int graceful);
+
+/* Ends c at once, with its channel ch (NULL: none): the socket shut down,
+ * nothing waited for. Safe on a closed or half-opened c. */
+void ds__ssh_conn_drop(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch);
 
 /* Text of libssh2's last error on s ("" when none). */
 const char *ds__ssh_errmsg(LIBSSH2_SESSION *s);
@@ -122,19 +126,103 @@ void ds__ssh_fingerprint(const unsigned char *key, size_t len, char out[64]);
  * "~/" expanded from $HOME). Returns 0 or DS_EUSAGE (no home). */
 DS_MUST_CHECK int ds__ssh_kh_path(const char *cfg_value, char *out, size_t cap);
 
-/* User authentication (ssh_auth.c): with the private key file identity,
- * else with the keys of ssh-agent ($SSH_AUTH_SOCK). Returns 0, or DS_EAUTH
- * with a message naming u->user, u->host and u->port (never key material). */
-DS_MUST_CHECK int ds__ssh_auth(LIBSSH2_SESSION *s, const struct ds__ssh_url *u,
-                               const char *identity, char *err, size_t errlen);
+/* User authentication (ssh_auth.c), step by step on a non-blocking
+ * session: with the private key file identity, else with the keys of
+ * ssh-agent ($SSH_AUTH_SOCK), one key after the other. */
+struct ds__ssh_auth {
+    int checked; /* identity: its key type was looked at */
+    LIBSSH2_AGENT *a;
+    struct libssh2_agent_publickey *id; /* the agent's key being tried */
+    int tried, rsa;                     /* agent keys offered, RSA ones skipped */
+};
+
+/* One step of the authentication of s as u->user. Returns 0 once
+ * authenticated, 1 when libssh2 waits on the socket (step again when it
+ * moves), or DS_EAUTH with a message naming u->user, u->host and u->port
+ * (never key material). a starts zeroed; end it with ds__ssh_auth_end. */
+DS_MUST_CHECK int ds__ssh_auth_step(LIBSSH2_SESSION *s, struct ds__ssh_auth *a,
+                                    const struct ds__ssh_url *u, const char *identity, char *err,
+                                    size_t errlen);
+/* Frees what a holds (the ssh-agent connection). */
+void ds__ssh_auth_end(struct ds__ssh_auth *a);
+
+/* The non-blocking TCP connect (ssh_dial.c): each address of res in turn,
+ * until one answers. */
+struct ds__ssh_dial {
+    struct addrinfo *res;  /* owned (freeaddrinfo) */
+    struct addrinfo *next; /* the next address to try */
+    int fd;                /* the attempt in flight, -1: none */
+    int last_err;          /* errno of the last failed attempt */
+};
+
+/* Takes res (owned from now on) as d's address list. */
+void ds__ssh_dial_init(struct ds__ssh_dial *d, struct addrinfo *res);
+/* Starts or checks the attempt. Returns 1 when d->fd is connected (the
+ * caller takes it: set d->fd to -1), 0 while it waits (poll d->fd for
+ * writing), or -errno (the last address's reason) when none answered. A
+ * new attempt's socket is made before the failed one is closed, so that
+ * its fd number differs (a poller watching the old fd sees the change). */
+DS_MUST_CHECK int ds__ssh_dial_step(struct ds__ssh_dial *d);
+/* Closes the attempt in flight and frees the list. */
+void ds__ssh_dial_end(struct ds__ssh_dial *d);
+
+/* The stepped open (ssh_open.c): DNS, connect, handshake, host key, auth
+ * and the agent's exec channel as a state machine that never blocks. */
+enum ds__ssh_goal {
+    DS__SSH_GOAL_HOSTKEY, /* stop after the host-key lookup (distsync trust) */
+    DS__SSH_GOAL_AUTH,    /* host key known, user authenticated */
+    DS__SSH_GOAL_AGENT,   /* and the agent command running on an exec channel */
+};
+
+struct ds__ssh_open;
+
+/* What an opening waits for: fd for waits (DS_TRANSPORT_WAIT_*), or
+ * wake_ns. */
+struct ds__ssh_wait {
+    int fd;
+    unsigned waits;
+    int64_t wake_ns;
+};
+
+/* What an opening reached (moved out by ds__ssh_open_take). */
+struct ds__ssh_opened {
+    struct ds__ssh_conn c;
+    struct ds__ssh_url u;
+    struct ds__ssh_hostkey hk; /* GOAL_HOSTKEY: what known_hosts says */
+    LIBSSH2_CHANNEL *ch;       /* GOAL_AGENT: the agent's channel */
+};
+
+/* Starts opening cfg's server towards goal (now: CLOCK_MONOTONIC ns; the
+ * deadline is connect_timeout from now). cfg is copied, its strings and
+ * resolver borrowed for the opening's life. Returns 0 with *out, or a
+ * negative code with a message naming the URL in err. */
+DS_MUST_CHECK int ds__ssh_open_new(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
+                                   int64_t now, struct ds__ssh_open **out, char *err,
+                                   size_t errlen);
+/* Advances as far as the socket allows. Returns 0 while it waits (*w
+ * filled), 1 once the goal is reached, or a negative code with a message
+ * naming u->where in err (every one of the blocking open's messages). */
+DS_MUST_CHECK int ds__ssh_open_step(struct ds__ssh_open *o, int64_t now, struct ds__ssh_wait *w,
+                                    char *err, size_t errlen);
+/* After step returned 1: moves what was reached into *r (the byte
+ * counters follow the connection). */
+void ds__ssh_open_take(struct ds__ssh_open *o, struct ds__ssh_opened *r);
+/* Ends o at any point: the socket closed, a pending lookup released. */
+void ds__ssh_open_free(struct ds__ssh_open *o);
 
 /* ssh_connect.c */
+
+/* Blocking: runs an opening of cfg to goal, waiting in poll(2). Returns 0
+ * with *r filled (its connection in blocking mode, c.deadline_ns the end
+ * of connect_timeout), or a negative code with err naming the server. */
+DS_MUST_CHECK int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
+                                        struct ds__ssh_opened *r, char *err, size_t errlen);
 
 /* The blocking start of an ssh:// transport: parses cfg->url into u,
  * connects c (bounded by cfg->connect_timeout_s), refuses a host key that
  * known_hosts does not hold (naming `distsync trust`), authenticates.
- * Returns 0 or a negative code with err naming u->where; c may then be
- * half open (close it). */
+ * Returns 0 or a negative code with err naming u->where; c is then
+ * closed. */
 DS_MUST_CHECK int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
                                   struct ds__ssh_url *u, char *err, size_t errlen);
 
@@ -156,6 +244,27 @@ DS_MUST_CHECK int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, u
 DS_MUST_CHECK int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
                                            const struct ds__ssh_url *u, ds_transport_t **out,
                                            char *err, size_t errlen);
+
+/* The agent already running on channel ch of the connected,
+ * non-blocking c (both moved into the transport). Returns 0 or DS_ENOMEM
+ * (c and ch then closed). transport_ssh.c */
+DS_MUST_CHECK int ds__transport_ssh_adopt(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                                          LIBSSH2_CHANNEL *ch, const struct ds__ssh_url *u,
+                                          ds_transport_t **out, char *err, size_t errlen);
+
+/* transport = sftp or auto on the connected c (blocking mode; moved into
+ * the transport, closed on failure): auto probes the agent command first
+ * and runs the agent when it answers. transport_sftp.c */
+DS_MUST_CHECK int ds__transport_sftp_open_conn(const ds_transport_cfg_t *cfg, int automatic,
+                                               struct ds__ssh_conn *c, const struct ds__ssh_url *u,
+                                               ds_transport_t **out, char *err, size_t errlen);
+
+/* The refusal of a host key known_hosts (kh) does not hold: unknown, with
+ * its fingerprint and `distsync trust SERVER`; changed, loudly, with both
+ * fingerprints. Returns DS_EHOSTKEY. ssh_connect.c */
+DS_MUST_CHECK int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
+                                         const char *kh, const struct ds__ssh_hostkey *hk,
+                                         char *err, size_t errlen);
 
 /* SFTP mode on the connected c (moved into the transport; closed on
  * failure); why (may be NULL) says why SFTP was chosen, for the run's

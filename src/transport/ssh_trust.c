@@ -14,8 +14,7 @@
 int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, char *err,
                          size_t errlen)
 {
-    struct ds__ssh_url u;
-    struct ds__ssh_conn c;
+    struct ds__ssh_opened r;
     struct ds__ssh_hostkey *k = calloc(1, sizeof(*k));
     int rc = DS_ENOMEM;
 
@@ -24,19 +23,18 @@ int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, ch
         snprintf(err, errlen, "out of memory");
         return rc;
     }
-    rc = ds__ssh_url_parse(cfg->url, &u, err, errlen);
-    if (rc == 0 &&
-        ds__ssh_kh_path(cfg->known_hosts, hk->known_hosts, sizeof(hk->known_hosts)) < 0) {
+    if (ds__ssh_kh_path(cfg->known_hosts, hk->known_hosts, sizeof(hk->known_hosts)) < 0) {
         snprintf(err, errlen, "HOME is not set (needed for ~/.ssh/known_hosts)");
         rc = DS_EUSAGE;
+    } else {
+        rc = ds__ssh_open_blocking(cfg, DS__SSH_GOAL_HOSTKEY, &r, err, errlen);
     }
-    if (rc == 0)
-        rc = ds__ssh_conn_open(&c, &u, hk->known_hosts, cfg->connect_timeout_s, k, err, errlen);
     if (rc < 0) {
         free(k);
         return rc;
     }
-    ds__ssh_conn_close(&c, 1);
+    ds__ssh_conn_close(&r.c, 1);
+    *k = r.hk;
     hk->state = k->state == DS__HK_MATCH ? 0 : k->state == DS__HK_UNKNOWN ? 1 : 2;
     snprintf(hk->type, sizeof(hk->type), "%s", k->type);
     snprintf(hk->fp, sizeof(hk->fp), "%s", k->fp);

@@ -304,34 +304,47 @@ int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn
     return 0;
 }
 
+/* See ssh_int.h. */
+int ds__transport_sftp_open_conn(const ds_transport_cfg_t *cfg, int automatic,
+                                 struct ds__ssh_conn *c, const struct ds__ssh_url *u,
+                                 ds_transport_t **out, char *err, size_t errlen)
+{
+    char why[400], *cmd = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (automatic)
+        rc = ds__ssh_agent_command(cfg->agent, u->path, &cmd);
+    if (rc == 0 && automatic)
+        rc = ds__ssh_agent_probe(c, cmd, cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S, why,
+                                 sizeof(why));
+    free(cmd);
+    if (rc < 0) {
+        ds__ssh_conn_close(c, 0);
+        return rc;
+    }
+    if (rc == 1)
+        return ds__transport_ssh_attach(cfg, c, u, out, err, errlen);
+    if (automatic) {
+        char buf[450];
+
+        snprintf(buf, sizeof(buf), "transport = auto: %s", why);
+        return ds__transport_sftp_attach(cfg, c, u, buf, out, err, errlen);
+    }
+    return ds__transport_sftp_attach(cfg, c, u, NULL, out, err, errlen);
+}
+
 /* See transport.h: transport = sftp, and auto (the agent when it answers,
  * else SFTP on the same connection). */
 int ds__transport_sftp_open(const ds_transport_cfg_t *cfg, int automatic, ds_transport_t **out,
                             char *err, size_t errlen)
 {
-    struct ds__ssh_conn c = {.sock = -1};
+    struct ds__ssh_conn c;
     struct ds__ssh_url u;
-    char why[400], *cmd = NULL;
     int rc = ds__ssh_connect(cfg, &c, &u, err, errlen);
 
     *out = NULL;
-    if (rc == 0 && automatic)
-        rc = ds__ssh_agent_command(cfg->agent, u.path, &cmd);
-    if (rc == 0 && automatic)
-        rc = ds__ssh_agent_probe(&c, cmd, cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S, why,
-                                 sizeof(why));
-    free(cmd);
-    if (rc < 0) {
-        ds__ssh_conn_close(&c, 0);
+    if (rc < 0)
         return rc;
-    }
-    if (rc == 1)
-        return ds__transport_ssh_attach(cfg, &c, &u, out, err, errlen);
-    if (automatic) {
-        char buf[450];
-
-        snprintf(buf, sizeof(buf), "transport = auto: %s", why);
-        return ds__transport_sftp_attach(cfg, &c, &u, buf, out, err, errlen);
-    }
-    return ds__transport_sftp_attach(cfg, &c, &u, NULL, out, err, errlen);
+    return ds__transport_sftp_open_conn(cfg, automatic, &c, &u, out, err, errlen);
 }

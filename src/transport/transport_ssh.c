@@ -2,8 +2,9 @@
  * ssh:// backend, agent mode: the agent command (`distsync agent` unless
  * agent = says otherwise) runs with --root PATH on an SSH exec channel and
  * the protocol flows over the channel's stdin/stdout, exactly as over the
- * pipe of transport_pipe.c. The open blocks (ssh_conn.c, bounded by
- * connect_timeout); afterwards the session is non-blocking and the
+ * pipe of transport_pipe.c. The open (ssh_open.c, bounded by
+ * connect_timeout) is stepped by the caller's loop, or driven by poll(2)
+ * for a blocking caller; afterwards the session is non-blocking and the
  * transport's fds are the socket. The agent's stderr is drained on every
  * call, so that it never fills the channel window; its lines go to the log
  * and to the run's events (ds_transport_note: at most LOG_LINES_MAX lines
@@ -451,20 +452,35 @@ int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn 
     return opened(st, exec_agent(st, cfg, err, errlen), out);
 }
 
-/* See transport.h. Blocks (bounded by cfg->connect_timeout_s). */
-int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
-                           size_t errlen)
+/* See ssh_int.h. */
+int ds__transport_ssh_adopt(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                            LIBSSH2_CHANNEL *ch, const struct ds__ssh_url *u, ds_transport_t **out,
+                            char *err, size_t errlen)
 {
     struct ssh_t *st = ssh_alloc(cfg);
-    int rc;
 
     *out = NULL;
     if (st == NULL) {
+        ds__ssh_conn_drop(c, ch);
         snprintf(err, errlen, "%s: out of memory", cfg->url);
         return DS_ENOMEM;
     }
-    rc = ds__ssh_connect(cfg, &st->c, &st->u, err, errlen);
-    if (rc == 0)
-        rc = exec_agent(st, cfg, err, errlen);
-    return opened(st, rc, out);
+    ds__ssh_conn_move(&st->c, c);
+    st->ch = ch;
+    st->u = *u;
+    return opened(st, 0, out);
+}
+
+/* See transport.h. Blocks (bounded by cfg->connect_timeout_s): the
+ * stepped open driven by poll(2). */
+int ds__transport_ssh_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, char *err,
+                           size_t errlen)
+{
+    struct ds__ssh_opened r;
+    int rc = ds__ssh_open_blocking(cfg, DS__SSH_GOAL_AGENT, &r, err, errlen);
+
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    return ds__transport_ssh_adopt(cfg, &r.c, r.ch, &r.u, out, err, errlen);
 }
