@@ -40,7 +40,8 @@
  * exit collected by ds_transport_reap, both on the loop thread, and close
  * only closes the console's ends). The engine runs open and close on worker
  * threads, so a backend's open and close must touch nothing but their own
- * object and arguments (no console state, no loop handles). One transport is used by one thread at
+ * object and arguments (no console state, no loop handles); an ssh:// open
+ * is stepped on the loop instead (ds_transport_open_begin). One transport is used by one thread at
  * a time: the engine calls kill (a hung peer) on the loop thread before it hands close to a worker,
  * never while close runs.
  *

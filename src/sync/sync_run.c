@@ -520,7 +520,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         }
         rc = ds__run_connect_begin(r, w);
         r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;
-        return rc < 0 || r->phase != RP_OPEN;
+        return 1; /* a stepped open takes its first step now */
     case RP_OPEN:
         if (!ds__run_open_step(r, now, w))
             return 0;
@@ -631,7 +631,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
             r->phase = RP_OPEN;
         else
             r->phase = RP_TCLOSE;
-        return rc < 0;
+        return 1;
     case RP_TCLOSE:
         if (closed(r, now, w))
             end(r);

@@ -133,7 +133,10 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     rc = ds_transport_open_step(r->opening, now, &fd, &waits, &wake, &r->raw, r->job_err,
                                 sizeof(r->job_err));
     if (rc == 0) {
-        w->rfd = (waits & DS_TRANSPORT_WAIT_READ) ? fd : -1;
+        /* the socket is watched for reading throughout (as the open
+         * transport's is): one poll handle from the connect on, never a
+         * second one on the same fd while the first is still registered */
+        w->rfd = fd;
         w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
         w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
         if (wake < w->wake_ns)
