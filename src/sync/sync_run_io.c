@@ -6,6 +6,7 @@
  * engine's spawner) and reaped there after the close on a worker; the
  * retain job; the sender's next block, read and compressed on a worker.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -117,7 +118,8 @@ int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w)
     return 0;
 }
 
-/* See sync_run_int.h. */
+/* See sync_run_int.h. A cancel stops a stepped open at once (a worker's
+ * open is waited for). */
 int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 {
     int64_t wake;
@@ -128,6 +130,12 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         if (!r->open_job.done)
             return 0;
         r->open_job.queued = 0;
+        return 1;
+    }
+    if (r->sy->cancel) { /* nothing sent yet: the open just stops */
+        r->cancelling = 1;
+        r->job_rc = -ECANCELED;
+        snprintf(r->job_err, sizeof(r->job_err), "cancelled");
         return 1;
     }
     rc = ds_transport_open_step(r->opening, now, &fd, &waits, &wake, &r->raw, r->job_err,

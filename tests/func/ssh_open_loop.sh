@@ -12,7 +12,8 @@
 #  - the four hung servers fail at connect_timeout, naming the server and
 #    the handshake;
 #  - the console's threads (/proc/PID/task, sampled every 50 ms) are no
-#    more in the 9-server run than in a run of one real server.
+#    more in the 9-server run than in a run of one real server;
+#  - SIGTERM during a hung handshake ends the run at once as cancelled.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -119,4 +120,20 @@ done
 [ "$MAXTHREADS" -le "$one_threads" ] ||
   bad "$MAXTHREADS threads with $((nreal + nhung)) servers, $one_threads with one: threads grow" \
     "with the servers"
+
+# SIGTERM while a handshake hangs: the open stops at once (exit 143,
+# "cancelled"), not at connect_timeout
+t0=$(now_ms)
+"$DISTSYNC" -c "$tmp/d.conf" sync hung1 >"$tmp/term.out" 2>&1 &
+pid=$!
+st_pids+=("$pid")
+sleep 1.5
+kill -TERM "$pid"
+RC=0
+wait "$pid" || RC=$?
+dt=$(($(now_ms) - t0))
+echo "SIGTERM during a hung handshake: exit $RC after $dt ms"
+[ "$RC" = 143 ] || bad "SIGTERM during the open: exit $RC, expected 143: $(cat "$tmp/term.out")"
+[ "$dt" -lt 6000 ] || bad "SIGTERM during the open: the run took $dt ms (connect_timeout ${hung_s}s)"
+grep -q "server hung1: cancelled" "$tmp/term.out" || bad "no 'cancelled': $(cat "$tmp/term.out")"
 st_exit ssh_open_loop
