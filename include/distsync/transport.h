@@ -210,7 +210,8 @@ typedef struct ds_transport_cfg {
     const char *test_sftp_corrupt;
     /* ssh: DNS lookups of a stepped open (ds_transport_open_begin) go
      * through this resolver (NULL: a blocking lookup bounded by
-     * connect_timeout). Borrowed for the opening's life. */
+     * connect_timeout; ds_transport_open always does that). Borrowed for
+     * the opening's life. */
     const ds_resolver_t *resolver;
 } ds_transport_cfg_t;
 

@@ -2,9 +2,9 @@
  * A run's transport and worker jobs (sync_run.c drives them): the
  * transport opened step by step on the loop (ssh://: the socket it waits
  * for and its deadline go into the run's wait) or on a worker, the agent
- * started on the loop thread (the
- * engine's spawner) and reaped there after the close on a worker; the
- * retain job; the sender's next block, read and compressed on a worker.
+ * started on the loop thread (the engine's spawner) and reaped there after
+ * the close on a worker; the retain job; the sender's next block, read and
+ * compressed on a worker.
  */
 #include <errno.h>
 #include <poll.h>

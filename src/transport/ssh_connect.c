@@ -64,9 +64,13 @@ static void wait_for(const struct ds__ssh_wait *w)
 int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
                           struct ds__ssh_opened *r, char *err, size_t errlen)
 {
+    ds_transport_cfg_t c = *cfg;
     struct ds__ssh_open *o = NULL;
     struct ds__ssh_wait w;
-    int rc = ds__ssh_open_new(cfg, goal, mono_ns(), &o, err, errlen);
+    int rc;
+
+    c.resolver = NULL; /* a loop's resolver answers only while its loop runs */
+    rc = ds__ssh_open_new(&c, goal, mono_ns(), &o, err, errlen);
 
     memset(r, 0, sizeof(*r));
     r->c.sock = -1;

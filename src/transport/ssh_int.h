@@ -212,7 +212,8 @@ void ds__ssh_open_free(struct ds__ssh_open *o);
 
 /* ssh_connect.c */
 
-/* Blocking: runs an opening of cfg to goal, waiting in poll(2). Returns 0
+/* Blocking: runs an opening of cfg to goal, waiting in poll(2), its DNS
+ * lookup on a thread of its own (cfg->resolver is not used). Returns 0
  * with *r filled (its connection in blocking mode, c.deadline_ns the end
  * of connect_timeout), or a negative code with err naming the server. */
 DS_MUST_CHECK int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
