@@ -114,6 +114,21 @@ DS_MUST_CHECK int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, in
 DS_MUST_CHECK int ds_gate_heartbeat(ds_gate_t *g, const char *token, const char *client,
                                     int64_t now, unsigned *expires_in, char *err, size_t errlen);
 
+/* A grant's download (GET /v1/upgrade/package/TOKEN): what token's lease
+ * lets its client fetch. Strings are borrowed from the configuration
+ * (client: from the gate, until its next call). */
+typedef struct ds_gate_lease {
+    const char *rollout, *client, *site, *server, *path;
+    int site_index; /* in cfg->sites */
+    int rollout_index;
+    int64_t expires_at;
+} ds_gate_lease_t;
+
+/* The lease of token at now into *out. Returns 0, DS_ENOTFOUND (unknown
+ * token), -ESTALE (its lease expired or ended with a report) with err. */
+DS_MUST_CHECK int ds_gate_lease(ds_gate_t *g, const char *token, int64_t now, ds_gate_lease_t *out,
+                                char *err, size_t errlen);
+
 /*
  * POST /v1/upgrade/report: the outcome ("success" or "failure") of token's
  * grant, the version the client now runs and a detail (may be NULL). Frees

@@ -355,3 +355,21 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
     ds__api_end(&o, rs, 200);
     (void)batch_end(d, dg, rs);
 }
+
+int ds__api_gate_lease(ds_daemon_t *d, const char *token, ds_gate_lease_t *out, struct api_res *rs)
+{
+    struct ds_dgate *dg = gate(d, rs);
+    char err[256] = "";
+    int rc;
+
+    if (dg == NULL || batch_begin(d, dg, rs) < 0)
+        return -1;
+    rc = ds_gate_lease(dg->g, token, ds_daemon_now(d), out, err, sizeof(err));
+    if (batch_end(d, dg, rs) < 0)
+        return -1; /* the expiries it wrote could not be saved: 503 */
+    if (rc == DS_ENOTFOUND && strcmp(err, "unknown token") == 0)
+        ds__api_error(rs, 403, "unknown token (the grant's token from POST /v1/upgrade/request)");
+    else if (rc < 0)
+        ds__api_error(rs, 404, "%s", err[0] ? err : ds_strerror(rc));
+    return rc < 0 ? -1 : 0;
+}

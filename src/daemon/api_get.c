@@ -180,6 +180,8 @@ void ds__api_get_sites(ds_daemon_t *d, struct api_res *rs)
     const ds_config_t *cfg = d->cfg;
     int64_t now = ds_daemon_now(d);
     struct api_out o;
+    uint64_t up_bytes;
+    unsigned up_active;
 
     if (ds__api_begin(&o) < 0) {
         ds__api_error(rs, 500, "out of memory");
@@ -202,6 +204,9 @@ void ds__api_get_sites(ds_daemon_t *d, struct api_res *rs)
         ds_json_kuint(&o.j, "max_servers",
                       st->max_servers ? st->max_servers : DS_ENGINE_SITE_MAX_SERVERS);
         cap_json(&o.j, "bandwidth", &st->bandwidth, st->tz, now);
+        (void)ds__api_package_site(d, st->name, &up_bytes, &up_active);
+        ds_json_kuint(&o.j, "upgrade_bytes", up_bytes); /* GET /v1/upgrade/package, measured */
+        ds_json_kuint(&o.j, "upgrade_downloads", up_active);
         ds_json_key(&o.j, "servers");
         ds_json_arr_begin(&o.j);
         for (size_t k = 0; k < cfg->nservers; k++)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "daemon_int.h"
+#include "distsync/gate.h"
 #include "distsync/json.h"
 
 /* A reply document being written (ds__api_begin .. ds__api_end). */
@@ -69,6 +70,27 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
 void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs);
 /* 1 when tok[0, len) is the enrolment token of a rollout, else 0. */
 int ds__api_gate_token_ok(ds_daemon_t *d, const char *tok, size_t len);
+/* GET /v1/upgrade/package/TOKEN: token's lease into *out (strings valid
+ * until the next gate call or reload). Returns 0, or -1 after replying
+ * 403 (unknown token), 404 (lease expired or reported) or 503. */
+int ds__api_gate_lease(ds_daemon_t *d, const char *token, ds_gate_lease_t *out, struct api_res *rs);
+/* GET /v1/upgrade/package/TOKEN (api_package.c). ds__api_package_path:
+ * 1 when req is for it. ds__api_package: serves it (0: a response is
+ * under way) or returns -1 with the error reply in rs. */
+struct st_h2o_req_t;
+int ds__api_package_path(const struct st_h2o_req_t *req);
+int ds__api_package(ds_daemon_t *d, struct st_h2o_req_t *req, struct api_res *rs);
+/* The bytes sent to site's clients and the downloads in progress there.
+ * Returns 0 or DS_ENOTFOUND (none yet: both 0). */
+int ds__api_package_site(const ds_daemon_t *d, const char *site, uint64_t *bytes, unsigned *active);
+/* A Range header's value v[0, len) (NULL: none) over a file of size
+ * bytes: "bytes=N-" or "bytes=N-M" into [*lo, *hi). Returns 1 (a range,
+ * lo < hi <= size), 0 (none: the whole file), -1 (not satisfiable or not
+ * understood: 416). */
+int ds__api_range(const char *v, size_t len, uint64_t size, uint64_t *lo, uint64_t *hi);
+/* Drops the downloads' limiter tree (one still in use is freed by its last
+ * download). */
+void ds__api_package_free(ds_daemon_t *d);
 /* Frees the gate (NULL: no-op). */
 void ds__api_gate_free(ds_daemon_t *d);
 #endif

@@ -12,6 +12,7 @@
  *   GET  /v1/status (api_status.c)
  *   GET  /v1/rollouts, /v1/rollouts/NAME    POST /v1/upgrade/request, heartbeat,
  *                                       report, priority (api_gate.c)
+ *   GET  /v1/upgrade/package/TOKEN is served before routing (api_package.c)
  */
 #include <string.h>
 

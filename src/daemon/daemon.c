@@ -140,6 +140,7 @@ void ds_daemon_free(ds_daemon_t *d)
         return;
     ds__api_stop(d);
     ds__api_gate_free(d);
+    ds__api_package_free(d);
     ds_engine_free(d->eng);
     ds__druns_free(d);
     scheds_free(d->v, d->n);

@@ -131,9 +131,11 @@ static void reply(h2o_req_t *req, const struct api_res *rs)
     req->res.status = rs->status;
     req->res.reason = rs->status < 300    ? "OK"
                       : rs->status == 401 ? "Unauthorized"
+                      : rs->status == 403 ? "Forbidden"
                       : rs->status == 404 ? "Not Found"
                       : rs->status == 405 ? "Method Not Allowed"
                       : rs->status == 413 ? "Payload Too Large"
+                      : rs->status == 416 ? "Range Not Satisfiable"
                       : rs->status < 500  ? "Bad Request"
                                           : "Internal Server Error";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -171,6 +173,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         rs.body = unauth;
         rs.len = sizeof(unauth) - 1;
         reply(req, &rs);
+        return 0;
+    }
+    if (ds__api_package_path(req)) {
+        if (ds__api_package(d, req, &rs) < 0) {
+            reply(req, &rs);
+            free(rs.body);
+        }
         return 0;
     }
     ds__api_route(d, &rq, &rs);

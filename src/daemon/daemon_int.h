@@ -50,6 +50,7 @@ struct drun {
 
 struct ds_api;
 struct ds_dgate;
+struct ds_dpkg;
 
 struct ds_daemon {
     ds_daemon_opts_t o;
@@ -70,6 +71,7 @@ struct ds_daemon {
     int waiting;  /* in sleep_until: a run-now wakes it */
     struct ds_api *api;
     struct ds_dgate *gate; /* the upgrade gate (api_gate.c), built on first use */
+    struct ds_dpkg *pkg;   /* its downloads' limiter (api_package.c) */
 };
 
 /* ---- runs (daemon_runs.c) ---- */

@@ -408,6 +408,34 @@ int ds_gate_heartbeat(ds_gate_t *g, const char *token, const char *client, int64
     return ds__gate_write(g, c, NULL);
 }
 
+int ds_gate_lease(ds_gate_t *g, const char *token, int64_t now, ds_gate_lease_t *out, char *err,
+                  size_t errlen)
+{
+    int rc = 0;
+    struct client *c = token_client(g, token, NULL, now, &rc, err, errlen);
+    const ds_package_cfg_t *k;
+
+    memset(out, 0, sizeof(*out));
+    if (c == NULL)
+        return rc;
+    if (c->st != DS_GATE_ST_GRANTED)
+        return ds_errf(err, errlen, -ESTALE, "the token's lease %s",
+                       c->st == DS_GATE_ST_EXPIRED ? "expired" : "ended with a report");
+    k = ds_config_package(g->cfg, g->ro[c->rollout].cfg->product, c->version);
+    if (k == NULL || c->site < 0 || c->server < 0)
+        return ds_errf(err, errlen, DS_ENOTFOUND, "the grant's package %s is not configured",
+                       c->version);
+    out->rollout = g->ro[c->rollout].cfg->name;
+    out->rollout_index = c->rollout;
+    out->client = c->id;
+    out->site = g->cfg->sites[c->site].name;
+    out->site_index = c->site;
+    out->server = g->cfg->servers[c->server].name;
+    out->path = k->path;
+    out->expires_at = c->expires_at;
+    return 0;
+}
+
 /* A failure that puts ring's failures over max_failure pauses r. */
 static int trip(ds_gate_t *g, struct rollout *r, const struct ring *rg, int64_t now)
 {

@@ -7,7 +7,8 @@
 #    only its heartbeats keep the slot) and reports success;
 #  - B, started after 8 s, when A still holds the slot, waits (retry_after), then is granted
 #    once A reported, and installs the same bytes;
-#  - the gate counts 2 succeeded, 0 expired; A again is "up to date" (exit 0).
+#  - the gate counts 2 succeeded, 0 expired; A again is "up to date" (exit 0);
+#  - C, with --fetch gate, downloads the package from the gate itself.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/engine.bash"
@@ -59,10 +60,11 @@ case $CLIENT in par-a) sleep 12 ;; esac
 cp "$1" "$DEST/$CLIENT.bin" && echo "$2" >"$DEST/$CLIENT.version"
 SH
 chmod +x "$tmp/install"
+srvbase="file://$tmp/srv/{server}"
 uc() {
   CLIENT=$1 DEST=$tmp timeout 50 "$DS_SRC/tools/upgrade-client" --gate "http://127.0.0.1:$port" \
     --token-file "$tmp/entoken" --client "$1" --product agent --version "$2" \
-    --fetch "file://$tmp/srv/{server}" --install "$tmp/install" --max-wait 40 --heartbeat 1
+    --fetch "${FETCH:-$srvbase}" --install "$tmp/install" --max-wait 40 --heartbeat 1
 }
 uc par-a 6.0 >"$tmp/a.out" 2>&1 &
 apid=$!
@@ -82,5 +84,8 @@ api GET /v1/rollouts/agent "" -H "Authorization: Bearer $(cat "$tmp/optoken")"
   bad "the gate's counts (A's heartbeats must keep its 6 s lease over 12 s): $body"
 out=$(uc par-a 7.0 2>&1) || bad "A on 7.0 exited $?: $out"
 echo "$out" | grep -q 'no upgrade: up to date' || bad "A on 7.0: $out"
+# C downloads from the gate itself (GET /v1/upgrade/package/TOKEN)
+FETCH=gate uc par-c 6.0 >"$tmp/c.out" 2>&1 || bad "client C (--fetch gate) exited $?: $(cat "$tmp/c.out")"
+cmp -s "$tmp/par-c.bin" "$tmp/store/engines/agent-7.0.msi" || bad "C did not install the package's bytes from the gate"
 dm_stop
 st_exit upgrade_client
