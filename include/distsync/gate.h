@@ -114,6 +114,13 @@ DS_MUST_CHECK int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, in
 DS_MUST_CHECK int ds_gate_heartbeat(ds_gate_t *g, const char *token, const char *client,
                                     int64_t now, unsigned *expires_in, char *err, size_t errlen);
 
+/* Which rollout a request is about, for its enrolment token: the rollout
+ * of product (the one ds_gate_request would use), or of token's grant
+ * (whatever its lease's state). Returns its index in cfg->rollouts, or
+ * DS_ENOTFOUND. */
+int ds_gate_product_rollout(const ds_gate_t *g, const char *product);
+int ds_gate_token_rollout(const ds_gate_t *g, const char *token);
+
 /* A grant's download (GET /v1/upgrade/package/TOKEN): what token's lease
  * lets its client fetch. Strings are borrowed from the configuration
  * (client: from the gate, until its next call). */

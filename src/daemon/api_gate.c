@@ -101,6 +101,21 @@ fail:
     return NULL;
 }
 
+/* One POST: what, with its fields (kind selects the gate call). */
+enum op { OP_REQUEST, OP_HEARTBEAT, OP_REPORT, OP_PRIORITY };
+
+/* Whether tok[0, len) is rollout i's enrolment token (constant time). */
+static int token_is(const struct ds_dgate *dg, size_t i, const char *tok, size_t len)
+{
+    const char *t = dg->tokens[i];
+    size_t tl = strlen(t);
+    unsigned char diff = (unsigned char)(tl != len || tl == 0);
+
+    for (size_t k = 0; k < tl && k < len; k++)
+        diff |= (unsigned char)(t[k] ^ tok[k]);
+    return diff == 0;
+}
+
 int ds__api_gate_token_ok(ds_daemon_t *d, const char *tok, size_t len)
 {
     struct api_res rs = {0};
@@ -110,16 +125,39 @@ int ds__api_gate_token_ok(ds_daemon_t *d, const char *tok, size_t len)
     free(rs.body);
     if (dg == NULL)
         return 0;
-    for (size_t i = 0; i < dg->cfg->nrollouts; i++) {
-        const char *t = dg->tokens[i];
-        size_t tl = strlen(t);
-        unsigned char diff = (unsigned char)(tl != len || tl == 0);
-
-        for (size_t k = 0; k < tl && k < len; k++)
-            diff |= (unsigned char)(t[k] ^ tok[k]);
-        ok |= diff == 0;
-    }
+    for (size_t i = 0; i < dg->cfg->nrollouts; i++)
+        ok |= token_is(dg, i, tok, len);
     return ok;
+}
+
+/* A client's call about rollout ri (< 0: unknown, the gate says so) must
+ * carry that rollout's enrolment token: another rollout's token is
+ * refused (403), changing nothing. Over the Unix socket (no bearer) any
+ * rollout goes. Returns 0, or -1 after replying 403. */
+static int bearer_for(const struct ds_dgate *dg, const struct api_req *rq, int ri,
+                      struct api_res *rs)
+{
+    const ds_rollout_cfg_t *r;
+
+    if (rq->bearer == NULL || ri < 0 || token_is(dg, (size_t)ri, rq->bearer, rq->bearer_len))
+        return 0;
+    r = &dg->cfg->rollouts[ri];
+    ds__api_error(rs, 403,
+                  "the enrolment token is not rollout %s's (product %s, token_file %s): a "
+                  "rollout's clients use its own token",
+                  r->name, r->product, r->token_file ? r->token_file : "unset");
+    return -1;
+}
+
+/* The rollout a client's call is about: its product's (request) or its
+ * grant's (heartbeat, report), -1 when unknown. */
+static int call_rollout(const struct ds_dgate *dg, enum op op, const json_t *o)
+{
+    const json_t *v = json_object_get(o, op == OP_REQUEST ? "product" : "token");
+    const char *s = v ? json_string_value(v) : NULL;
+    int ri = op == OP_REQUEST ? ds_gate_product_rollout(dg->g, s) : ds_gate_token_rollout(dg->g, s);
+
+    return ri < 0 ? -1 : ri;
 }
 
 /* Starts a batch: the servers' facts and the control rows. Returns 0 or
@@ -231,9 +269,6 @@ static void decision_json(ds_json_t *j, const ds_gate_decision_t *dc)
     ds_json_obj_end(j);
 }
 
-/* One POST: what, with its fields (kind selects the gate call). */
-enum op { OP_REQUEST, OP_HEARTBEAT, OP_REPORT, OP_PRIORITY };
-
 static int call(struct ds_dgate *dg, enum op op, const json_t *o, int64_t now,
                 ds_gate_decision_t *dc, unsigned *exp, char *err, size_t errlen, struct api_res *rs)
 {
@@ -290,7 +325,9 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
     json_t *b = body(rq, allowed, rs);
     int rc;
 
-    if (b == NULL || (dg = gate(d, rs)) == NULL || batch_begin(d, dg, rs) < 0)
+    if (b == NULL || (dg = gate(d, rs)) == NULL ||
+        (op != OP_PRIORITY && bearer_for(dg, rq, call_rollout(dg, op, b), rs) < 0) ||
+        batch_begin(d, dg, rs) < 0)
         goto out;
     memset(&dc, 0, sizeof(dc));
     rc = call(dg, op, b, ds_daemon_now(d), &dc, &exp, err, sizeof(err), rs);
@@ -356,13 +393,15 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
     (void)batch_end(d, dg, rs);
 }
 
-int ds__api_gate_lease(ds_daemon_t *d, const char *token, ds_gate_lease_t *out, struct api_res *rs)
+int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *token,
+                       ds_gate_lease_t *out, struct api_res *rs)
 {
     struct ds_dgate *dg = gate(d, rs);
     char err[256] = "";
     int rc;
 
-    if (dg == NULL || batch_begin(d, dg, rs) < 0)
+    if (dg == NULL || bearer_for(dg, rq, ds_gate_token_rollout(dg->g, token), rs) < 0 ||
+        batch_begin(d, dg, rs) < 0)
         return -1;
     rc = ds_gate_lease(dg->g, token, ds_daemon_now(d), out, err, sizeof(err));
     if (batch_end(d, dg, rs) < 0)

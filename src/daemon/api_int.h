@@ -72,14 +72,17 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
 int ds__api_gate_token_ok(ds_daemon_t *d, const char *tok, size_t len);
 /* GET /v1/upgrade/package/TOKEN: token's lease into *out (strings valid
  * until the next gate call or reload). Returns 0, or -1 after replying
- * 403 (unknown token), 404 (lease expired or reported) or 503. */
-int ds__api_gate_lease(ds_daemon_t *d, const char *token, ds_gate_lease_t *out, struct api_res *rs);
+ * 403 (unknown token, or rq's enrolment token is another rollout's), 404
+ * (lease expired or reported) or 503. */
+int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *token,
+                       ds_gate_lease_t *out, struct api_res *rs);
 /* GET /v1/upgrade/package/TOKEN (api_package.c). ds__api_package_path:
  * 1 when req is for it. ds__api_package: serves it (0: a response is
  * under way) or returns -1 with the error reply in rs. */
 struct st_h2o_req_t;
 int ds__api_package_path(const struct st_h2o_req_t *req);
-int ds__api_package(ds_daemon_t *d, struct st_h2o_req_t *req, struct api_res *rs);
+int ds__api_package(ds_daemon_t *d, struct st_h2o_req_t *req, const struct api_req *rq,
+                    struct api_res *rs);
 /* The bytes sent to site's clients and the downloads in progress there.
  * Returns 0 or DS_ENOTFOUND (none yet: both 0). */
 int ds__api_package_site(const ds_daemon_t *d, const char *site, uint64_t *bytes, unsigned *active);

@@ -410,7 +410,7 @@ static int start(ds_daemon_t *d, h2o_req_t *req, int fd, int si, uint64_t lo, ui
     return 0;
 }
 
-int ds__api_package(ds_daemon_t *d, h2o_req_t *req, struct api_res *rs)
+int ds__api_package(ds_daemon_t *d, h2o_req_t *req, const struct api_req *rq, struct api_res *rs)
 {
     static const char pre[] = PKG_PREFIX;
     char token[DS_GATE_TOKEN_LEN + 2];
@@ -433,7 +433,7 @@ int ds__api_package(ds_daemon_t *d, h2o_req_t *req, struct api_res *rs)
         ds__api_error(rs, 403, "unknown token (the grant's token from POST /v1/upgrade/request)");
         return -1;
     }
-    if (ds__api_gate_lease(d, token, &l, rs) < 0 || (fd = open_package(d, &l, &st, rs)) < 0)
+    if (ds__api_gate_lease(d, rq, token, &l, rs) < 0 || (fd = open_package(d, &l, &st, rs)) < 0)
         return -1;
     i = h2o_find_header(&req->headers, H2O_TOKEN_RANGE, -1);
     partial = ds__api_range(i < 0 ? NULL : req->headers.entries[i].value.base,

@@ -108,7 +108,9 @@ static int gate_client_path(const h2o_req_t *req)
            !(n >= sizeof(prio) - 1 && memcmp(p, prio, sizeof(prio) - 1) == 0);
 }
 
-static int enrolment_ok(ds_daemon_t *d, h2o_req_t *req)
+/* Whether req carries a rollout's enrolment token; rq gets it (the gate
+ * checks it against the rollout the request is about). */
+static int enrolment_ok(ds_daemon_t *d, h2o_req_t *req, struct api_req *rq)
 {
     static const char bearer[] = "Bearer ";
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
@@ -119,7 +121,9 @@ static int enrolment_ok(ds_daemon_t *d, h2o_req_t *req)
     v = &req->headers.entries[i].value;
     if (v->len <= sizeof(bearer) - 1 || strncasecmp(v->base, bearer, sizeof(bearer) - 1) != 0)
         return 0;
-    return ds__api_gate_token_ok(d, v->base + sizeof(bearer) - 1, v->len - (sizeof(bearer) - 1));
+    rq->bearer = v->base + sizeof(bearer) - 1;
+    rq->bearer_len = v->len - (sizeof(bearer) - 1);
+    return ds__api_gate_token_ok(d, rq->bearer, rq->bearer_len);
 }
 
 static void reply(h2o_req_t *req, const struct api_res *rs)
@@ -168,7 +172,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (ds__web_serve(req)) /* the status page's files: no data, no token */
         return 0;
     if (!from_unix(req) &&
-        !(gate_client_path(req) ? enrolment_ok(d, req) : token_ok(d->api, req))) {
+        !(gate_client_path(req) ? enrolment_ok(d, req, &rq) : token_ok(d->api, req))) {
         rs.status = 401;
         rs.body = unauth;
         rs.len = sizeof(unauth) - 1;
@@ -176,7 +180,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (ds__api_package_path(req)) {
-        if (ds__api_package(d, req, &rs) < 0) {
+        if (ds__api_package(d, req, &rq, &rs) < 0) {
             reply(req, &rs);
             free(rs.body);
         }

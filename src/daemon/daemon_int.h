@@ -114,6 +114,10 @@ struct api_req {
     size_t path_len;
     const char *body;
     size_t body_len;
+    /* the upgrade gate's client calls over TCP: the enrolment token the
+     * request carried (NULL over the Unix socket: any rollout) */
+    const char *bearer;
+    size_t bearer_len;
 };
 
 /* The reply: a status and a JSON document (malloc'd, owned by the caller). */

@@ -319,6 +319,20 @@ static int find_rollout(const ds_gate_t *g, const char *product)
     return -1;
 }
 
+int ds_gate_product_rollout(const ds_gate_t *g, const char *product)
+{
+    int ri = product != NULL ? find_rollout(g, product) : -1;
+
+    return ri < 0 ? DS_ENOTFOUND : ri;
+}
+
+int ds_gate_token_rollout(const ds_gate_t *g, const char *token)
+{
+    const struct client *c = token != NULL ? ds__gmap_get(&g->tokens, token) : NULL;
+
+    return c == NULL ? DS_ENOTFOUND : c->rollout;
+}
+
 int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
                     ds_gate_decision_t *out, char *err, size_t errlen)
 {

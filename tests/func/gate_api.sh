@@ -9,6 +9,9 @@
 #    GET /v1/rollouts and /v1/rollouts/NAME count per ring and state;
 #  - clients authenticate with the rollout's enrolment token: the operator's
 #    token is refused on their endpoints and theirs on the operator's;
+#    another rollout's token is 403 (a request for another product, a
+#    heartbeat, report or download of another rollout's grant) and changes
+#    nothing;
 #  - every bad input (bad JSON, unknown field, wrong type, missing field,
 #    body over the limit, unknown token, a report with another client's
 #    token, a bad outcome) is a 4xx {"error"} and changes nothing.
@@ -21,6 +24,9 @@ st_init gate_api
 
 gate_init 100000
 mkdir -p "$tmp/t1" "$tmp/t2"
+head -c 1000 /dev/urandom >"$tmp/store/engines/tool-2.0.bin"
+entok2=en2-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077 && echo "$entok2" >"$tmp/entoken2")
 cat >"$conf" <<CONF
 [console]
 store = $tmp/store
@@ -57,6 +63,16 @@ min_success = 95%
 max_failure = 5%
 lease = 15m
 token_file = $tmp/entoken
+[package tool-2]
+product = tool
+version = 2.0
+path = engines/tool-2.0.bin
+
+[rollout tool]
+product = tool
+version = 2.0
+rings = wide
+token_file = $tmp/entoken2
 CONF
 "$DISTSYNC" -c "$conf" sync s1 s2 >/dev/null 2>&1 || bad "sync s1 s2 failed"
 
@@ -65,6 +81,7 @@ dm_start "$log" 2026-03-10T01:00:00Z 1
 api_wait_up "$log" || st_exit gate_api
 api_url=http://127.0.0.1:$port
 EN=(-H "Authorization: Bearer $entok")
+EN2=(-H "Authorization: Bearer $entok2")
 OP=(-H "Authorization: Bearer $optok")
 
 # counts: granted waiting succeeded failed expired of rollout agent
@@ -136,6 +153,23 @@ bad_in 404 /v1/upgrade/priority '{"client":"par-99"}' "priority of a client that
 bad_in 401 /v1/upgrade/request '{"client":"par-07","product":"agent","version":"6.0"}' "no token"
 bad_in 401 /v1/upgrade/request '{"client":"par-07","product":"agent","version":"6.0"}' "operator token" "${OP[@]}"
 bad_in 401 /v1/upgrade/priority '{"client":"par-04"}' "enrolment token on priority" "${EN[@]}"
+# a rollout's token is good for its own product and grants only
+bad_in 403 /v1/upgrade/request '{"client":"par-07","product":"agent","version":"6.0"}' \
+  "rollout tool's token asking for product agent" "${EN2[@]}"
+echo "$body" | grep -q "not rollout agent's" || bad "the 403 does not name the rollout: $body"
+bad_in 403 /v1/upgrade/request '{"client":"par-07","product":"tool","version":"1.0"}' \
+  "rollout agent's token asking for product tool" "${EN[@]}"
+bad_in 403 /v1/upgrade/heartbeat "{\"token\":\"$t1\"}" "a heartbeat of an agent grant with tool's token" "${EN2[@]}"
+bad_in 403 /v1/upgrade/report "{\"token\":\"$t2\",\"outcome\":\"failure\",\"version\":\"6.0\"}" \
+  "a report of an agent grant with tool's token" "${EN2[@]}"
+api GET "/v1/upgrade/package/$t1" "" "${EN2[@]}"
+expect 403 "a download of an agent grant with tool's token"
+api GET /v1/rollouts/tool "" "${OP[@]}"
+[ "$(jq_py '(j["granted"], j["waiting"], j["succeeded"], j["failed"], j["expired"])')" = "(0, 0, 0, 0, 0)" ] ||
+  bad "requests with the wrong rollout's token changed rollout tool: $body"
+api POST /v1/upgrade/request '{"client":"par-08","product":"tool","version":"2.0"}' "${EN2[@]}"
+expect 200 "rollout tool's token for product tool" &&
+  [ "$(jq_py '(j["decision"], j["reason"])')" = "('none', 'up to date')" ] || bad "par-08 on tool 2.0: $body"
 api GET /v1/rollouts "" "${EN[@]}"
 expect 401 "enrolment token on GET rollouts"
 api GET /v1/rollouts/nope "" "${OP[@]}"
@@ -154,7 +188,7 @@ req par-05
 api GET /v1/rollouts "" "${OP[@]}"
 expect 200 "GET rollouts" &&
   [ "$(jq_py '[(r["name"], r["granted"], r["waiting"], r["succeeded"], r["rings"][0]["name"], r["rings"][0]["succeeded"]) for r in j["rollouts"]]')" = \
-    "[('agent', 3, 1, 2, 'wide', 2)]" ] || bad "GET rollouts: $body"
+    "[('agent', 3, 1, 2, 'wide', 2), ('tool', 0, 0, 1, 'wide', 1)]" ] || bad "GET rollouts: $body"
 grep -q "$entok\|$optok" "$log" && bad "a token is in the daemon's log"
 dm_stop
 st_exit gate_api
