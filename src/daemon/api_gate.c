@@ -34,6 +34,8 @@ struct ds_dgate {
     ds_gate_t *g;
     ds_catalog_t *cat;
     int64_t refreshed_ms;
+    int in_batch;                   /* a batch is open: its writes are not committed yet */
+    uint64_t decisions, commits;    /* POSTs answered, batches committed (GET /v1/rollouts) */
     char (*tokens)[GATE_TOKEN_MAX]; /* each rollout's enrolment token ("" when unreadable) */
     size_t ntokens;
 };
@@ -44,6 +46,8 @@ void ds__api_gate_free(ds_daemon_t *d)
 
     if (dg == NULL)
         return;
+    if (dg->in_batch)
+        d->gate_epoch++; /* its decisions are dropped: their replies must not go */
     ds_gate_free(dg->g);
     ds_catalog_free(dg->cat);
     if (dg->tokens != NULL)
@@ -64,6 +68,8 @@ static struct ds_dgate *gate(ds_daemon_t *d, struct api_res *rs)
 
     if (dg != NULL && dg->cfg == d->cfg)
         return dg;
+    if (dg != NULL)
+        (void)ds__api_gate_commit(d); /* a reload: the open batch is answered first */
     ds__api_gate_free(d);
     if (d->cfg->nrollouts == 0) {
         ds__api_error(rs, 404, "no rollout is configured ([rollout NAME] in %s)", d->cfg->path);
@@ -160,13 +166,17 @@ static int call_rollout(const struct ds_dgate *dg, enum op op, const json_t *o)
     return ri < 0 ? -1 : ri;
 }
 
-/* Starts a batch: the servers' facts and the control rows. Returns 0 or
- * -1 after replying 503. */
+/* Joins the open batch, or starts one: the servers' facts (at most once a
+ * second) and the control rows (once per batch). Returns 0 or -1 after
+ * replying 503. */
 static int batch_begin(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
 {
     int64_t ms = ds__daemon_mono_ms();
     int rc = 0;
 
+    if (dg->in_batch)
+        return 0;
+    dg->in_batch = 1;
     if (dg->refreshed_ms == 0 || ms - dg->refreshed_ms >= GATE_REFRESH_MS) {
         rc = ds_gate_refresh(dg->g, dg->cat, ds_daemon_now(d));
         dg->refreshed_ms = ms;
@@ -181,12 +191,16 @@ static int batch_begin(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
     return 0;
 }
 
-/* Ends a batch: flushes; on failure the decision is not answered (503) and
- * the gate is rebuilt from its state on the next request. */
+/* Ends a batch now: flushes; on failure the decision is not answered
+ * (503) and the gate is rebuilt from its state on the next request. */
 static int batch_end(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
 {
     int rc = ds_gate_flush(dg->g);
 
+    if (rc == 0 && dg->in_batch) {
+        dg->in_batch = 0;
+        dg->commits++;
+    }
     if (rc < 0) {
         free(rs->body);
         rs->body = NULL;
@@ -335,7 +349,8 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
         goto out; /* replied */
     if (rc < 0) {
         gate_error(rs, rc, err);
-        (void)batch_end(d, dg, rs); /* nothing changed; the flush is empty */
+        rs->defer = 1; /* nothing changed, but expiries may have: after the commit */
+        dg->decisions++;
         goto out;
     }
     if (ds__api_begin(&o) < 0) {
@@ -352,7 +367,8 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
         ds_json_obj_end(&o.j);
     }
     ds__api_end(&o, rs, 200);
-    (void)batch_end(d, dg, rs);
+    rs->defer = 1; /* answered after the loop turn's commit (ds__api_gate_commit) */
+    dg->decisions++;
 out:
     json_decref(b);
 }
@@ -387,6 +403,12 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
     }
     if (name == NULL) {
         ds_json_arr_end(&o.j);
+        /* group commit at work: decisions answered, transactions committed */
+        ds_json_key(&o.j, "batches");
+        ds_json_obj_begin(&o.j);
+        ds_json_kuint(&o.j, "decisions", dg->decisions);
+        ds_json_kuint(&o.j, "commits", dg->commits);
+        ds_json_obj_end(&o.j);
         ds_json_obj_end(&o.j);
     }
     ds__api_end(&o, rs, 200);
@@ -411,4 +433,22 @@ int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *tok
     else if (rc < 0)
         ds__api_error(rs, 404, "%s", err[0] ? err : ds_strerror(rc));
     return rc < 0 ? -1 : 0;
+}
+
+int ds__api_gate_commit(ds_daemon_t *d)
+{
+    struct ds_dgate *dg = d->gate;
+    int rc;
+
+    if (dg == NULL || !dg->in_batch)
+        return 0;
+    rc = ds_gate_flush(dg->g);
+    if (rc < 0) {
+        ds_log(DS_LOG_ERROR, "daemon: gate: flush: %s", ds_strerror(rc));
+        ds__api_gate_free(d);
+        return rc;
+    }
+    dg->in_batch = 0;
+    dg->commits++;
+    return 0;
 }

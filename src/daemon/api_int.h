@@ -94,6 +94,12 @@ int ds__api_range(const char *v, size_t len, uint64_t size, uint64_t *lo, uint64
 /* Drops the downloads' limiter tree (one still in use is freed by its last
  * download). */
 void ds__api_package_free(ds_daemon_t *d);
-/* Frees the gate (NULL: no-op). */
+/* Group commit: the POSTs of one loop turn join one batch, and their
+ * replies (rs->defer) wait for this commit, made once per turn. Returns 0
+ * (the replies of d->gate_epoch may go), or the flush's error (the gate is
+ * freed, the epoch moved: every waiting reply becomes a 503). */
+int ds__api_gate_commit(ds_daemon_t *d);
+/* Frees the gate (NULL: no-op); dropping an open batch moves
+ * d->gate_epoch. */
 void ds__api_gate_free(ds_daemon_t *d);
 #endif

@@ -186,6 +186,7 @@ void ds__api_route(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
     rs->body = NULL;
     rs->len = 0;
     rs->allow = NULL;
+    rs->defer = 0;
     if (n < 0) {
         ds__api_error(rs, 404, "no such path: the API is under /v1/ (see README)");
         return;

@@ -47,6 +47,16 @@ struct api_handler {
     ds_daemon_t *d;
 };
 
+/* A gate reply waiting for its loop turn's commit; in its request's pool
+ * (gone with the request: a client that left is skipped). */
+struct gate_reply {
+    struct ds_api *a;
+    h2o_req_t *req; /* NULL once answered */
+    struct api_res rs;
+    unsigned epoch; /* d->gate_epoch when the decision was made */
+    size_t idx;     /* in a->pend */
+};
+
 struct ds_api {
     ds_daemon_t *d;
     h2o_globalconf_t conf;
@@ -61,6 +71,10 @@ struct ds_api {
     char token[API_TOKEN_MAX];
     size_t token_len;
     size_t open_streams; /* at the stop */
+    uv_check_t commit;   /* after the turn's I/O: the gate's group commit */
+    int commit_init;
+    struct gate_reply **pend; /* this turn's gate replies (NULL: gone) */
+    size_t npend, cappend;
 };
 
 /* ---- requests ---- */
@@ -155,6 +169,75 @@ static void reply(h2o_req_t *req, const struct api_res *rs)
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
+/* ---- the gate's group commit ---- */
+
+static void gate_reply_dispose(void *arg)
+{
+    struct gate_reply *w = arg;
+
+    if (w->req != NULL && w->idx < w->a->npend && w->a->pend[w->idx] == w)
+        w->a->pend[w->idx] = NULL;
+    free(w->rs.body);
+    w->rs.body = NULL;
+}
+
+/* After the I/O of a loop turn: commits the batch of its gate decisions,
+ * then answers them (503 each when the commit failed: not one of them was
+ * saved, so none may be answered). */
+static void on_commit(uv_check_t *h)
+{
+    struct ds_api *a = h->data;
+    int rc = ds__api_gate_commit(a->d);
+
+    uv_check_stop(h);
+    for (size_t i = 0; i < a->npend; i++) {
+        struct gate_reply *w = a->pend[i];
+        h2o_req_t *req;
+
+        if (w == NULL)
+            continue;
+        if (rc < 0 || w->epoch != a->d->gate_epoch) {
+            free(w->rs.body);
+            w->rs.body = NULL;
+            ds__api_error(&w->rs, 503, "the upgrade gate cannot save its state: %s",
+                          rc < 0 ? ds_strerror(rc) : "a batch was dropped");
+        }
+        req = w->req;
+        w->req = NULL;
+        reply(req, &w->rs);
+        free(w->rs.body);
+        w->rs.body = NULL;
+    }
+    a->npend = 0;
+}
+
+/* Holds rs (taken) until the turn's commit. Returns 0, or -1 (no memory:
+ * rs is left to the caller). */
+static int gate_defer(struct ds_api *a, h2o_req_t *req, struct api_res *rs)
+{
+    struct gate_reply *w, **v;
+
+    if (a->npend == a->cappend) {
+        size_t cap = a->cappend ? 2 * a->cappend : 64;
+
+        if ((v = realloc(a->pend, cap * sizeof(*v))) == NULL)
+            return -1;
+        a->pend = v;
+        a->cappend = cap;
+    }
+    w = h2o_mem_alloc_shared(&req->pool, sizeof(*w), gate_reply_dispose);
+    w->a = a;
+    w->req = req;
+    w->rs = *rs;
+    w->epoch = a->d->gate_epoch;
+    w->idx = a->npend;
+    a->pend[a->npend++] = w;
+    rs->body = NULL;
+    if (!uv_is_active((uv_handle_t *)&a->commit))
+        uv_check_start(&a->commit, on_commit);
+    return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     ds_daemon_t *d = ((struct api_handler *)self)->d;
@@ -187,6 +270,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     ds__api_route(d, &rq, &rs);
+    if (rs.defer && gate_defer(d->api, req, &rs) == 0)
+        return 0;
+    if (rs.defer && ds__api_gate_commit(d) < 0) { /* no memory to wait: commit now */
+        free(rs.body);
+        ds__api_error(&rs, 503, "the upgrade gate cannot save its state");
+    }
     reply(req, &rs);
     free(rs.body);
     return 0;
@@ -481,6 +570,10 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
         return DS_ENOMEM;
     a->d = d;
     d->api = a;
+    uv_check_init(loop, &a->commit);
+    a->commit.data = a;
+    a->commit_init = 1;
+    uv_unref((uv_handle_t *)&a->commit); /* never holds a batch open */
     rc = h2o_up(a, loop, err, errlen);
     if (rc == 0)
         rc = listen_unix(a, loop, err, errlen);
@@ -516,6 +609,8 @@ void ds__api_stop(ds_daemon_t *d)
         uv_close((uv_handle_t *)&a->unix_l, NULL);
     if (a->tcp_on)
         uv_close((uv_handle_t *)&a->tcp_l, NULL);
+    if (a->commit_init)
+        uv_close((uv_handle_t *)&a->commit, NULL);
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
     explicit_bzero(a->token, sizeof(a->token));
@@ -537,6 +632,7 @@ void ds__api_stop(ds_daemon_t *d)
     /* the closes finish before a goes */
     uv_run(ds_engine_loop(d->eng), UV_RUN_NOWAIT);
     SSL_CTX_free(a->ssl);
+    free(a->pend);
     free(a);
     d->api = NULL;
 }

@@ -72,6 +72,7 @@ struct ds_daemon {
     struct ds_api *api;
     struct ds_dgate *gate; /* the upgrade gate (api_gate.c), built on first use */
     struct ds_dpkg *pkg;   /* its downloads' limiter (api_package.c) */
+    unsigned gate_epoch;   /* moves when the gate drops uncommitted decisions */
 };
 
 /* ---- runs (daemon_runs.c) ---- */
@@ -126,6 +127,7 @@ struct api_res {
     char *body;
     size_t len;
     const char *allow; /* 405: the methods the path takes */
+    int defer;         /* the upgrade gate: reply after the turn's commit */
 };
 
 #define DS_API_BODY_MAX (64 * 1024) /* request bodies past this: 413 */
