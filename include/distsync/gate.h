@@ -196,7 +196,10 @@ DS_MUST_CHECK int ds_gate_usage(const ds_gate_t *g, const char *level, const cha
 
 /* Writes st as one JSON object (GET /v1/rollouts/NAME and rollout status
  * --json): name, product, version, state ("active"|"paused"), reason,
- * counts, staged/servers, rings [{name, members, open, why, counts}]. */
-void ds_gate_status_json(const ds_gate_rollout_status_t *st, ds_json_t *j);
+ * counts, staged/servers, rings [{name, members, open, why, counts}]; with
+ * g (may be NULL): caps [{level, name, used, cap, bw_used, bw_cap}] (the
+ * slots in use against every cap, shared by all rollouts) and queues
+ * [{site, waiting}] (this rollout's queue at each site). */
+void ds_gate_status_json(const ds_gate_t *g, const ds_gate_rollout_status_t *st, ds_json_t *j);
 
 #endif

@@ -127,7 +127,7 @@ static int show(ds_gate_t *g, const ds_config_t *cfg, const struct rollout_args 
         if (ds_gate_status(g, cfg->rollouts[i].name, now, &st) < 0)
             continue;
         if (a->json)
-            ds_gate_status_json(&st, &j);
+            ds_gate_status_json(g, &st, &j);
         else if (a->name != NULL)
             print_status(&st);
         else

@@ -399,7 +399,7 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
         const char *n = d->cfg->rollouts[i].name;
 
         if ((name == NULL || strcmp(n, name) == 0) && ds_gate_status(dg->g, n, now, &st) == 0)
-            ds_gate_status_json(&st, &o.j);
+            ds_gate_status_json(dg->g, &st, &o.j);
     }
     if (name == NULL) {
         ds_json_arr_end(&o.j);

@@ -1,5 +1,8 @@
-/* A rollout's status as JSON (the API's GET /v1/rollouts and the CLI). */
-#include "distsync/gate.h"
+/* A rollout's status as JSON (the API's GET /v1/rollouts, the CLI's
+ * rollout status --json and, through the API, the web status page). */
+#include <string.h>
+
+#include "gate_int.h"
 
 static void counts(ds_json_t *j, unsigned granted, unsigned waiting, unsigned succeeded,
                    unsigned failed, unsigned expired)
@@ -11,7 +14,64 @@ static void counts(ds_json_t *j, unsigned granted, unsigned waiting, unsigned su
     ds_json_kuint(j, "expired", expired);
 }
 
-void ds_gate_status_json(const ds_gate_rollout_status_t *st, ds_json_t *j)
+/* {"level", "name", "used", "cap", "bw_used", "bw_cap"}: cap null when
+ * none, bandwidth in bits/s (bw_cap null when none). */
+static void cap_json(const ds_gate_t *g, ds_json_t *j, const char *level, const char *name)
+{
+    unsigned used = 0, cap = 0;
+    uint64_t bw_used = 0, bw_cap = DS_BW_OFF;
+
+    if (ds_gate_usage(g, level, name, &used, &cap, &bw_used, &bw_cap) < 0)
+        return;
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "level", level);
+    ds_json_kstr(j, "name", name ? name : "");
+    ds_json_kuint(j, "used", used);
+    ds_json_key(j, "cap");
+    if (cap == 0)
+        ds_json_null(j);
+    else
+        ds_json_uint(j, cap);
+    ds_json_kuint(j, "bw_used", bw_used);
+    ds_json_key(j, "bw_cap");
+    if (bw_cap == DS_BW_OFF)
+        ds_json_null(j);
+    else
+        ds_json_uint(j, bw_cap);
+    ds_json_obj_end(j);
+}
+
+/* "caps": slots in use against each cap (shared by every rollout);
+ * "queues": this rollout's clients waiting per site. */
+static void caps_queues(const ds_gate_t *g, const char *rollout, ds_json_t *j)
+{
+    const ds_config_t *cfg = g->cfg;
+    const struct rollout *r = NULL;
+
+    ds_json_key(j, "caps");
+    ds_json_arr_begin(j);
+    cap_json(g, j, "global", NULL);
+    for (size_t i = 0; i < cfg->nsites; i++)
+        cap_json(g, j, "site", cfg->sites[i].name);
+    for (size_t i = 0; i < cfg->nservers; i++)
+        if (cfg->servers[i].site != NULL)
+            cap_json(g, j, "server", cfg->servers[i].name);
+    ds_json_arr_end(j);
+    for (size_t i = 0; i < g->nro; i++)
+        if (strcmp(g->ro[i].cfg->name, rollout) == 0)
+            r = &g->ro[i];
+    ds_json_key(j, "queues");
+    ds_json_arr_begin(j);
+    for (size_t i = 0; r != NULL && i < cfg->nsites; i++) {
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "site", cfg->sites[i].name);
+        ds_json_kuint(j, "waiting", r->queues[i].n);
+        ds_json_obj_end(j);
+    }
+    ds_json_arr_end(j);
+}
+
+void ds_gate_status_json(const ds_gate_t *g, const ds_gate_rollout_status_t *st, ds_json_t *j)
 {
     ds_json_obj_begin(j);
     ds_json_kstr(j, "name", st->name);
@@ -36,5 +96,7 @@ void ds_gate_status_json(const ds_gate_rollout_status_t *st, ds_json_t *j)
         ds_json_obj_end(j);
     }
     ds_json_arr_end(j);
+    if (g != NULL)
+        caps_queues(g, st->name, j);
     ds_json_obj_end(j);
 }

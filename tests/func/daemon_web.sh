@@ -15,7 +15,11 @@
 #    the server turns in sync by itself, the run's events open; the site's
 #    Run now runs the site's server; through a
 #    relay to the Unix socket no token is asked; no script error or CSP
-#    violation.
+#    violation;
+#  - the rollouts (upgrade gate): each rollout's state and why it is
+#    paused, its queue and staging, each ring's counts and why it is
+#    closed, the slots in use against each cap, as `distsync rollout
+#    status --json` gives them.
 # Skips (77) only where Chromium cannot start.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -35,11 +39,47 @@ chmod 600 "$tmp/token"
 
 en_fill "$tmp/store" 2 4096
 en_head "$conf" "$tmp/store" "$state" "listen = 127.0.0.1:$port" "api_token_file = $tmp/token"
-printf '\n[site paris]\nbandwidth = 2Mbit\n\n[site lyon]\ntz = Europe/Paris\n' >>"$conf"
+printf '\n[site paris]\nbandwidth = 2Mbit\nclients = par-*\nmax_concurrent_upgrades = 1\n\n[site lyon]\ntz = Europe/Paris\n' >>"$conf"
 en_server "$conf" s-sync "$tmp/t1" local
 en_server "$conf" s-missing "$tmp/t2" local "site = paris"
 en_server "$conf" s-frozen "$tmp/t3" local "site = lyon"
 printf '\n[schedule nightly]\nwhen = daily 02:00\ntz = Europe/Paris\nsites = paris, lyon\n' >>"$conf"
+# two rollouts for the page's rollouts section: agent (a pilot ring, then
+# wide) and tool (paused)
+entok=en-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077 && echo "$entok" >"$tmp/entoken")
+cat >>"$conf" <<CONF
+
+[package agent-7]
+product = agent
+version = 7.0
+path = patches/f2.bin
+
+[package tool-2]
+product = tool
+version = 2.0
+path = engines/engines.txt
+
+[ring pilot]
+members = par-0*
+size = 2
+
+[ring wide]
+members = par-*
+size = 20
+
+[rollout agent]
+product = agent
+version = 7.0
+rings = pilot, wide
+token_file = $tmp/entoken
+
+[rollout tool]
+product = tool
+version = 2.0
+rings = wide
+token_file = $tmp/entoken
+CONF
 "$DISTSYNC" -c "$conf" scan >/dev/null 2>&1 || bad "scan failed"
 "$DISTSYNC" -c "$conf" sync --all >/dev/null 2>&1 || bad "the first sync failed"
 # new work: a 2.5 MiB file (about 10 s at 2 Mbit: the page sees it running), a file named in HTML,
@@ -64,9 +104,34 @@ assert s["s-missing"]["missing"] == 2 and s["s-missing"]["outdated"] == 1, s
 assert s["s-frozen"]["missing"] == 2, s
 PY
 
+"$DISTSYNC" -c "$conf" rollout pause tool --reason "bad build" >/dev/null || bad "rollout pause failed"
+
 log=$tmp/daemon.log
 dm_start "$log" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" 1
 api_wait_up "$log" || st_exit daemon_web
+
+# the rollouts' scene: par-01 granted (paris at its cap of 1), par-02
+# waiting, par-10 refused (ring wide closed until the pilot succeeds)
+for c in par-01 par-02 par-10; do
+  curl -s -m 10 -o /dev/null -H "Authorization: Bearer $entok" -H 'Content-Type: application/json' \
+    --data-binary "{\"client\":\"$c\",\"product\":\"agent\",\"version\":\"6.0\"}" \
+    "http://127.0.0.1:$port/v1/upgrade/request"
+done
+{
+  echo "["
+  "$DISTSYNC" -c "$conf" rollout status agent --json
+  echo ","
+  "$DISTSYNC" -c "$conf" rollout status tool --json
+  echo "]"
+} >"$tmp/rollouts.json" 2>"$tmp/rollouts.err" || bad "rollout status --json failed: $(cat "$tmp/rollouts.err")"
+python3 - "$tmp/rollouts.json" <<'PY' || bad "rollout status --json is not the scene this test needs: $(cat "$tmp/rollouts.json")"
+import json, sys
+a, t = json.load(open(sys.argv[1]))
+assert (a["granted"], a["waiting"], a["state"]) == (1, 1, "active"), a
+assert a["rings"][0]["open"] and not a["rings"][1]["open"] and a["rings"][1]["why"], a
+assert t["state"] == "paused" and t["reason"] == "bad build", t
+assert [c["used"] for c in a["caps"] if c["level"] == "site" and c["name"] == "paris"] == [1], a["caps"]
+PY
 
 # ---- the files, over plain HTTP ----
 url=http://127.0.0.1:$port
@@ -107,7 +172,7 @@ fi
 runs_before=$(dm_runs s-missing)
 rc=0
 DISTSYNC_CONF=$conf timeout 90 python3 "$DS_SRC/tests/func/lib/web_check.py" "$tmp" "$url" "$token" \
-  "$tmp/status.json" "$tmp/frozen" s-missing "$relay" || rc=$?
+  "$tmp/status.json" "$tmp/frozen" s-missing "$relay" "$tmp/rollouts.json" || rc=$?
 if [ "$rc" = 77 ]; then
   dm_stop
   exit 77

@@ -26,6 +26,7 @@ const st = {
   sites: null,
   schedules: null,
   runs: null,
+  rollouts: null, /* GET /v1/rollouts; {rollouts: []} when none is configured */
   tick: 0,
   busy: false,
   liveKey: '',
@@ -503,12 +504,81 @@ function schedulesSection() {
       el('td', null, x.last_fire ? [outcomeBadge(x.last_fire.outcome), x.last_fire.reason ? el('div', {class: 'small dim'}, x.last_fire.reason) : null] : '')))));
 }
 
+/* ---- rollouts (the upgrade gate) ---- */
+
+function fmtRate(bps) {
+  if (bps === null || bps === undefined) return 'no cap';
+  const u = [[1e9, 'Gbit/s'], [1e6, 'Mbit/s'], [1e3, 'kbit/s']].find(([d]) => bps >= d);
+  return u ? `${+(bps / u[0]).toFixed(1)} ${u[1]}` : `${bps} bit/s`;
+}
+
+const RING_COUNTS = ['members', 'granted', 'waiting', 'succeeded', 'failed', 'expired'];
+
+function ringRow(g) {
+  return el('tr', {class: 'ring', data: {ring: g.name}},
+    el('td', {class: 'name'}, g.name),
+    RING_COUNTS.map((k) => el('td', {class: 'num', data: {k}}, String(g[k]))),
+    el('td', {class: 'state', data: {k: 'state'}},
+      g.open ? badge('open', 'good') : badge('closed', 'warn', g.why),
+      g.open ? null : el('div', {class: 'small dim why'}, g.why)));
+}
+
+function rolloutBlock(r) {
+  const queue = (r.queues || []).filter((q) => q.waiting > 0).map((q) => `${q.site} ${q.waiting}`).join(', ');
+  const head = el('div', {class: 'site-head'},
+    el('h3', null, r.name),
+    el('span', {class: 'meta'}, `${r.product} → ${r.version} · `,
+      el('span', {class: 'rollout-state', data: {k: 'state'}},
+        r.state === 'paused' ? badge('paused', 'bad', r.reason) : badge('active', 'good')),
+      ' · queue ', el('b', {data: {k: 'queue'}}, String(r.waiting)), queue ? ` (${queue})` : '',
+      ' · staged on ', el('span', {data: {k: 'staged'}}, `${r.staged} of ${r.servers}`), ' servers'));
+  const reason = r.state === 'paused'
+    ? el('p', {class: 'err rollout-reason', data: {k: 'reason'}}, `Paused: ${r.reason}`) : null;
+  const rings = el('table', {class: 'grid rings'},
+    el('thead', null, el('tr', null,
+      ['Ring', 'Members', 'Granted', 'Waiting', 'Succeeded', 'Failed', 'Expired', 'State'].map((h, i) =>
+        el('th', {class: i > 0 && i < 7 ? 'num' : null}, h)))),
+    el('tbody', null, (r.rings || []).map(ringRow)));
+  return el('div', {class: 'rollout', data: {rollout: r.name}}, head, reason, rings);
+}
+
+function slotsTable(caps) {
+  const rows = (caps || []).filter((c) => c.level === 'global' || c.cap !== null || c.used > 0 || c.bw_cap !== null);
+  if (rows.length === 0) return null;
+  return el('table', {class: 'grid slots'},
+    el('thead', null, el('tr', null, ['Upgrade slots', 'In use', 'Cap', 'Bandwidth reserved', 'Bandwidth cap'].map((h) => el('th', null, h)))),
+    el('tbody', null, rows.map((c) => el('tr', {class: 'slot', data: {level: c.level, name: c.name}},
+      el('td', {class: 'name'}, c.level === 'global' ? 'console' : `${c.level} ${c.name}`),
+      el('td', {class: 'num', data: {k: 'used'}}, String(c.used)),
+      el('td', {class: 'num', data: {k: 'cap'}}, c.cap === null ? 'no cap' : String(c.cap)),
+      el('td', {class: 'num'}, fmtRate(c.bw_used)),
+      el('td', {class: 'num'}, fmtRate(c.bw_cap))))));
+}
+
+function rolloutsSection() {
+  const list = (st.rollouts && st.rollouts.rollouts) || [];
+  if (list.length === 0) return [el('p', {class: 'dim empty'}, 'No [rollout] section in the configuration.')];
+  return [slotsTable(list[0].caps), ...list.map(rolloutBlock)].filter(Boolean);
+}
+
+/* GET /v1/rollouts, or none (404: no rollout configured). */
+async function loadRollouts() {
+  try {
+    return await api('GET', '/v1/rollouts');
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    if (/HTTP 404/.test(e.message)) return {rollouts: []};
+    return {rollouts: [], error: e.message};
+  }
+}
+
 function render() {
   if (!st.servers || !st.sites || !st.schedules || !st.runs) return;
   $('tiles').replaceChildren(...tiles());
   $('live').replaceChildren(liveSection());
   $('caps').replaceChildren(...capsLine());
   $('sites').replaceChildren(...sitesSection());
+  $('rollouts').replaceChildren(...rolloutsSection());
   $('schedules').replaceChildren(schedulesSection());
   $('recent').replaceChildren(recentSection());
   $('foot').textContent = `distsync daemon at ${window.location.host} · refreshes every ${REFRESH_MS / 1000} s · the same data: distsync runs, distsync status, GET /v1/…`;
@@ -541,8 +611,9 @@ async function refresh(full) {
   if (st.busy) return;
   st.busy = true;
   try {
-    const [sites, schedules, runs] = await Promise.all([
-      api('GET', '/v1/sites'), api('GET', '/v1/schedules'), api('GET', '/v1/runs')]);
+    const [sites, schedules, runs, rollouts] = await Promise.all([
+      api('GET', '/v1/sites'), api('GET', '/v1/schedules'), api('GET', '/v1/runs'), loadRollouts()]);
+    st.rollouts = rollouts;
     st.sites = sites;
     st.schedules = schedules;
     st.runs = runs;

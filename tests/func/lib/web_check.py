@@ -1,13 +1,14 @@
 """The status page in a real browser (tests/func/daemon_web.sh): headless
 Chromium, driven through DevTools (cdp.py), against a running daemon.
 
-  web_check.py TMP URL TOKEN STATUS_JSON FROZEN PRESS [TUNNEL_URL]
+  web_check.py TMP URL TOKEN STATUS_JSON FROZEN PRESS [TUNNEL_URL [ROLLOUTS_JSON]]
 
 TMP: scratch folder (the browser's profile); URL: the daemon's TCP
 listener; STATUS_JSON: `distsync status --json` of every server; FROZEN:
 the frozen servers' names, one per line; PRESS: the server whose Run now
 is pressed; TUNNEL_URL: a TCP relay to the daemon's Unix socket (the page
-must need no token there), or "".
+must need no token there), or ""; ROLLOUTS_JSON: `distsync rollout status
+--json` (the page's rollouts must show the same), optional.
 
 Checks, each a FAIL line: without the token (or with a wrong one) the
 page asks for it; with
@@ -150,6 +151,73 @@ def press_run_now(b, server, conf):
     b.wait_for("document.querySelector('#recent table.events') !== null", 10, f"the events of run {rid}")
 
 
+# The page's rollouts as it shows them (the upgrade gate's section).
+ROLLOUTS_JS = """
+({
+  rollouts: Array.from(document.querySelectorAll('div.rollout')).map(d => ({
+    name: d.dataset.rollout,
+    state: d.querySelector('.rollout-state .badge').textContent,
+    reason: d.querySelector('.rollout-reason') ? d.querySelector('.rollout-reason').textContent : '',
+    queue: d.querySelector('[data-k="queue"]').textContent,
+    staged: d.querySelector('[data-k="staged"]').textContent,
+    rings: Array.from(d.querySelectorAll('tr.ring')).map(tr => {
+      const o = {name: tr.dataset.ring};
+      for (const td of tr.querySelectorAll('td.num')) o[td.dataset.k] = td.textContent;
+      o.state = tr.querySelector('td.state .badge').textContent;
+      const w = tr.querySelector('td.state .why');
+      o.why = w ? w.textContent : '';
+      return o;
+    }),
+  })),
+  slots: Array.from(document.querySelectorAll('tr.slot')).map(tr => ({
+    level: tr.dataset.level, name: tr.dataset.name,
+    used: tr.querySelector('td[data-k="used"]').textContent,
+    cap: tr.querySelector('td[data-k="cap"]').textContent,
+  })),
+})
+"""
+
+
+def check_rollouts(b, want):
+    """The rollouts section against `distsync rollout status --json`: each
+    rollout's state and reason, queue, staging, each ring's counts and why
+    it is closed, and the slots in use against every cap."""
+    b.wait_for("document.querySelectorAll('div.rollout').length > 0", 15, "the rollouts on the page")
+    got = b.eval(ROLLOUTS_JS)
+    pr = {r["name"]: r for r in got["rollouts"]}
+    if sorted(pr) != sorted(r["name"] for r in want):
+        bad(f"the page lists rollouts {sorted(pr)}, rollout status --json {[r['name'] for r in want]}")
+    for w in want:
+        p = pr.get(w["name"])
+        if p is None:
+            continue
+        exp = {"state": w["state"], "reason": f"Paused: {w['reason']}" if w["state"] == "paused" else "",
+               "queue": str(w["waiting"]), "staged": f"{w['staged']} of {w['servers']}"}
+        for k, v in exp.items():
+            if p[k] != v:
+                bad(f"rollout {w['name']}: the page shows {k} {p[k]!r}, rollout status --json {v!r}")
+        prings = {g["name"]: g for g in p["rings"]}
+        if [g["name"] for g in p["rings"]] != [g["name"] for g in w["rings"]]:
+            bad(f"rollout {w['name']}: rings {list(prings)} on the page, {[g['name'] for g in w['rings']]} in --json")
+        for g in w["rings"]:
+            pg = prings.get(g["name"], {})
+            for k in ("members", "granted", "waiting", "succeeded", "failed", "expired"):
+                if pg.get(k) != str(g[k]):
+                    bad(f"rollout {w['name']} ring {g['name']}: {k} {pg.get(k)!r} on the page, {g[k]} in --json")
+            if pg.get("state") != ("open" if g["open"] else "closed") or pg.get("why") != g["why"]:
+                bad(f"rollout {w['name']} ring {g['name']}: the page says {pg.get('state')!r} {pg.get('why')!r}, "
+                    f"--json open={g['open']} why={g['why']!r}")
+    slots = {(c["level"], c["name"]): c for c in got["slots"]}
+    for c in want[0]["caps"] if want else []:
+        if c["cap"] is None and c["used"] == 0 and c["bw_cap"] is None and c["level"] != "global":
+            continue
+        p = slots.get((c["level"], c["name"]))
+        exp = (str(c["used"]), "no cap" if c["cap"] is None else str(c["cap"]))
+        if p is None or (p["used"], p["cap"]) != exp:
+            bad(f"slots of {c['level']} {c['name']}: the page shows {p}, rollout status --json {exp}")
+    print(f"web_check: rollouts {sorted(pr)}, {len(got['slots'])} slot rows checked")
+
+
 def press_site(b, site, server):
     """The site's Run now: a run of its servers."""
     b.eval(f"""Array.from(document.querySelectorAll('div.site')).find(d => d.dataset.site === {js_str(site)})
@@ -173,6 +241,7 @@ def press_site(b, site, server):
 def main():
     tmp, url, token, status_path, frozen_path, press = sys.argv[1:7]
     tunnel = sys.argv[7] if len(sys.argv) > 7 else ""
+    rollouts = json.load(open(sys.argv[8])) if len(sys.argv) > 8 else None
     conf = os.environ["DISTSYNC_CONF"]
     status = json.load(open(status_path))
     frozen = set(open(frozen_path).read().split())
@@ -205,6 +274,8 @@ def main():
         if token in href or "#" in href:
             bad(f"the token stays in the address bar: {href}")
         check_rows(b, status, frozen)
+        if rollouts is not None:
+            check_rollouts(b, rollouts)
         b.screenshot(os.path.join(tmp, "page.png"))
         check_report(b, status, press)
         press_run_now(b, press, conf)
