@@ -10,8 +10,10 @@ A connection error (the daemon killed) is retried on a new connection until
 --deadline.
 
 Every grant and release is logged with its client-side times. A slot is
-certainly held from the grant's reply to the report's send, so the check is
-sound: more grants alive at one instant than a cap is a real violation. Checks:
+certainly held from the grant's reply to the report's first send (a report
+retried after the daemon was killed may have been carried out by the first
+attempt, its reply lost), so the check is sound: more grants alive at one
+instant than a cap is a real violation. Checks:
   - no instant exceeds --cap global, site=PREFIX:N, server=NAME:N;
   - a client never gets a second token while its first is unreported (no
     double grant) and the heartbeat of a held grant never says unknown, also
@@ -61,11 +63,16 @@ def main():
             self.c = None
 
         def post(self, path, body, tok):
+            """(status, reply, start, end): start is the first attempt's send
+            time (a request retried after a connection error may have been
+            carried out by the first attempt, its reply lost), end the reply's."""
+            first = None
             while time.monotonic() < end:
                 try:
                     if self.c is None:
                         self.c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
                     s = time.monotonic()
+                    first = s if first is None else first
                     self.c.request("POST", path, json.dumps(body),
                                    {"Authorization": "Bearer " + tok,
                                     "Content-Type": "application/json"})
@@ -74,7 +81,7 @@ def main():
                     e = time.monotonic()
                     with lock:
                         lat.append(e - s)
-                    return r.status, json.loads(data), s, e
+                    return r.status, json.loads(data), first, e
                 except (OSError, http.client.HTTPException, ValueError):
                     with lock:
                         conn_errors[0] += 1
