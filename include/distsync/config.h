@@ -239,6 +239,13 @@ void ds_config_free(ds_config_t *cfg);
  * Returns 0, or DS_ECONFIG with one line naming file, line and server. */
 DS_MUST_CHECK int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen);
 
+/* What `config check` warns about without refusing the configuration: a
+ * [ring] whose members = globs have no size = (its thresholds would count
+ * only the clients seen so far). Calls fn(arg, message) for each (message
+ * names file, line and ring); returns how many. */
+typedef void (*ds_config_warn_fn)(void *arg, const char *msg);
+size_t ds_config_warnings(const ds_config_t *cfg, ds_config_warn_fn fn, void *arg);
+
 /* The part of ds_config_check for one server, which every command that
  * opens a target runs too: a file:// root that is (or, through symlinks,
  * will be) inside the store or the state directory. Returns 0 or

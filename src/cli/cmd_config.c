@@ -119,6 +119,13 @@ static void print_text(const ds_config_t *cfg)
     caps_text(cfg);
 }
 
+/* A warning of config check: on stderr, the configuration still good. */
+static void warn(void *arg, const char *msg)
+{
+    (void)arg;
+    cli_err("warning: %s", msg);
+}
+
 int cmd_config(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -164,6 +171,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
         ds_config_free(cfg);
         return CLI_EXIT_USAGE;
     }
+    (void)ds_config_warnings(cfg, warn, NULL);
     if (json)
         print_json(cfg);
     else

@@ -154,7 +154,8 @@ const struct help_key help_keys[] = {
     {"ring", "members_file", "PATH", "the ring's clients, one ID a line (# comments)"},
     {"ring", "size", "N",
      "members counted for min_success and max_failure (default: the file's IDs plus the "
-     "clients seen that match members)"},
+     "clients seen so far that match members; set it for a ring of globs: config check "
+     "warns)"},
     {"ring", "opens", "TIME", "earliest time the ring opens (RFC 3339, e.g. 2026-12-01T08:00Z)"},
     {"package", "product", "NAME", "the product this package is a version of"},
     {"package", "version", "VERSION",

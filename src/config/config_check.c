@@ -174,3 +174,24 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
     }
     return rc;
 }
+
+size_t ds_config_warnings(const ds_config_t *cfg, ds_config_warn_fn fn, void *arg)
+{
+    char msg[1024];
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->nrings; i++) {
+        const ds_ring_cfg_t *g = &cfg->rings[i];
+
+        if (g->members.n == 0 || g->size != 0)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "%s:%d: [ring %s] members = globs without size =: the ring's min_success and "
+                 "max_failure count only the clients seen so far (the first few to succeed can "
+                 "open the next ring); set size = the number of clients in the ring",
+                 cfg->path, g->members_line, g->name);
+        fn(arg, msg);
+        n++;
+    }
+    return n;
+}

@@ -340,7 +340,7 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
     struct client *c;
     const ds_package_cfg_t *k, *cur;
     char why[256], when[40];
-    int ri, si;
+    int ri, si, fresh;
 
     memset(out, 0, sizeof(*out));
     if (req->client == NULL || !ds_client_id_ok(req->client))
@@ -354,6 +354,7 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
                        req->product ? req->product : "");
     r = &g->ro[ri];
     ds__gate_expire(g, now);
+    fresh = ds__gmap_get(&r->clients, req->client) == NULL;
     if ((c = ds__gate_client(g, ri, req->client)) == NULL)
         return ds_errf(err, errlen, DS_ENOMEM, "gate: out of memory");
     if (c->st == DS_GATE_ST_GRANTED) {
@@ -367,6 +368,8 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
         ds__gate_set_status(g, c, DS_GATE_ST_IDLE);
     }
     c->site = si;
+    if (fresh) /* seen: a member of its ring by glob counts from now on, after a restart too */
+        (void)ds__gate_write(g, c, NULL);
     if (ds_version_cmp(req->version, r->cfg->version) >= 0)
         return up_to_date(g, r, c, req->version, now, out);
     if (r->paused)
