@@ -188,6 +188,11 @@ typedef struct ds_gate_rollout_status {
 DS_MUST_CHECK int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now,
                                  ds_gate_rollout_status_t *out);
 
+/* Pre-staging of rollout's target package on server i (cfg->servers):
+ * 1 it holds the package verified, 0 not yet, -1 the server belongs to no
+ * site (it serves no client) or the rollout is unknown. */
+int ds_gate_staged(const ds_gate_t *g, const char *rollout, size_t i);
+
 /* Slots and bandwidth in use against each cap: level "global", "site" or
  * "server" and name (NULL for global). *used, *cap (0: no cap), *bw_used,
  * *bw_cap (bits/s; UINT64_MAX: no cap). Returns 0 or DS_ENOTFOUND. */

@@ -95,12 +95,21 @@ static int open_gate(const ds_config_t *cfg, ds_gate_t **g)
     return 0;
 }
 
-static void print_status(const ds_gate_rollout_status_t *st)
+static void print_status(const ds_gate_t *g, const ds_config_t *cfg,
+                         const ds_gate_rollout_status_t *st)
 {
+    const char *sep = " (not yet: ";
+
     printf("rollout %s: %s %s, %s%s%s\n", cli_esc(st->name), cli_esc(st->product),
            cli_esc(st->version), st->paused ? "paused: " : "active",
            st->paused ? cli_esc(st->reason) : "", "");
-    printf("  staged on %u of %u servers\n", st->staged, st->servers);
+    printf("  staged on %u of %u servers", st->staged, st->servers);
+    for (size_t i = 0; i < cfg->nservers; i++)
+        if (ds_gate_staged(g, st->name, i) == 0) {
+            printf("%s%s", sep, cli_esc(cfg->servers[i].name));
+            sep = ", ";
+        }
+    printf("%s\n", sep[0] == ',' ? ")" : "");
     printf("  %-16s %8s %8s %8s %9s %7s %8s  %s\n", "ring", "members", "granted", "waiting",
            "succeeded", "failed", "expired", "state");
     for (size_t i = 0; i < st->nrings; i++) {
@@ -129,7 +138,7 @@ static int show(ds_gate_t *g, const ds_config_t *cfg, const struct rollout_args 
         if (a->json)
             ds_gate_status_json(g, &st, &j);
         else if (a->name != NULL)
-            print_status(&st);
+            print_status(g, cfg, &st);
         else
             printf("%-16s %-12s %-10s %-7s granted %u waiting %u succeeded %u failed %u "
                    "expired %u\n",

@@ -562,6 +562,17 @@ int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now, ds_gate_rollo
     return 0;
 }
 
+int ds_gate_staged(const ds_gate_t *g, const char *rollout, size_t i)
+{
+    int ri = rollout_index(g, rollout);
+    const ds_package_cfg_t *k;
+
+    if (ri < 0 || i >= g->cfg->nservers || g->cfg->servers[i].site == NULL)
+        return -1;
+    k = ds_config_package(g->cfg, g->ro[ri].cfg->product, g->ro[ri].cfg->version);
+    return k != NULL && g->holds[i * g->cfg->npackages + (size_t)(k - g->cfg->packages)];
+}
+
 int ds_gate_usage(const ds_gate_t *g, const char *level, const char *name, unsigned *used,
                   unsigned *cap, uint64_t *bw_used, uint64_t *bw_cap)
 {

@@ -71,6 +71,25 @@ static void caps_queues(const ds_gate_t *g, const char *rollout, ds_json_t *j)
     ds_json_arr_end(j);
 }
 
+/* "staging": [{"server", "site", "staged"}]: pre-staging, server by server. */
+static void staging(const ds_gate_t *g, const char *rollout, ds_json_t *j)
+{
+    ds_json_key(j, "staging");
+    ds_json_arr_begin(j);
+    for (size_t i = 0; i < g->cfg->nservers; i++) {
+        int s = ds_gate_staged(g, rollout, i);
+
+        if (s < 0)
+            continue;
+        ds_json_obj_begin(j);
+        ds_json_kstr(j, "server", g->cfg->servers[i].name);
+        ds_json_kstr(j, "site", g->cfg->servers[i].site);
+        ds_json_kbool(j, "staged", s);
+        ds_json_obj_end(j);
+    }
+    ds_json_arr_end(j);
+}
+
 void ds_gate_status_json(const ds_gate_t *g, const ds_gate_rollout_status_t *st, ds_json_t *j)
 {
     ds_json_obj_begin(j);
@@ -96,7 +115,9 @@ void ds_gate_status_json(const ds_gate_t *g, const ds_gate_rollout_status_t *st,
         ds_json_obj_end(j);
     }
     ds_json_arr_end(j);
-    if (g != NULL)
+    if (g != NULL) {
         caps_queues(g, st->name, j);
+        staging(g, st->name, j);
+    }
     ds_json_obj_end(j);
 }

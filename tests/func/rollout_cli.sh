@@ -5,7 +5,8 @@
 #    that is missing, a rollout naming an unknown ring (file:line:key);
 #  - rollout list / status (text and --json): rings, counts, why a ring is
 #    closed, and pre-staging: the target package on 0 of 2 servers, then
-#    on 1 of 2 after `distsync sync s1` (the server's last-known manifest);
+#    on 1 of 2 after `distsync sync s1` (the server's last-known manifest),
+#    naming the servers not staged yet (text) and each server (--json);
 #  - pause --reason / resume / promote, kept in the state database;
 #    promote past the last ring and unknown rollouts exit 2.
 set -uo pipefail
@@ -83,18 +84,22 @@ echo "$out" | grep -q "bad.conf:[0-9]*: \[ring pilot\] key 'members_file': canno
 out=$("$DISTSYNC" -c "$conf" rollout list 2>&1) || bad "rollout list exited $?: $out"
 echo "$out" | grep -qE '^agent +agent +7.0 +active +granted 0 waiting 0' || bad "rollout list: $out"
 out=$("$DISTSYNC" -c "$conf" rollout status agent 2>&1) || bad "rollout status exited $?: $out"
-echo "$out" | grep -q 'staged on 0 of 2 servers' || bad "status before any sync: $out"
+echo "$out" | grep -q 'staged on 0 of 2 servers (not yet: s1, s2)$' || bad "status before any sync: $out"
 echo "$out" | grep -qE '^  pilot +3 +0' || bad "pilot ring (3 members from the file): $out"
 echo "$out" | grep -q 'wide .*ring closed until ring pilot reaches min_success 95.00% (0 of 3 on 7.0)' ||
   bad "status does not say why wide is closed: $out"
 
 "$DISTSYNC" -c "$conf" sync s1 >/dev/null 2>&1 || bad "sync s1 failed"
+out=$("$DISTSYNC" -c "$conf" rollout status agent 2>&1)
+echo "$out" | grep -q 'staged on 1 of 2 servers (not yet: s2)$' || bad "status after sync s1: $out"
 out=$("$DISTSYNC" -c "$conf" rollout status agent --json 2>&1) || bad "status --json exited $?"
 python3 - "$out" <<'PY' || bad "status --json: $out"
 import json, sys
 s = json.loads(sys.argv[1])
 assert s["name"] == "agent" and s["state"] == "active", s
 assert s["staged"] == 1 and s["servers"] == 2, s
+assert s["staging"] == [{"server": "s1", "site": "paris", "staged": True},
+                        {"server": "s2", "site": "paris", "staged": False}], s
 assert [r["name"] for r in s["rings"]] == ["pilot", "wide"], s
 assert s["rings"][0]["members"] == 3 and not s["rings"][1]["open"], s
 PY

@@ -525,13 +525,15 @@ function ringRow(g) {
 
 function rolloutBlock(r) {
   const queue = (r.queues || []).filter((q) => q.waiting > 0).map((q) => `${q.site} ${q.waiting}`).join(', ');
+  const unstaged = (r.staging || []).filter((x) => !x.staged).map((x) => x.server);
   const head = el('div', {class: 'site-head'},
     el('h3', null, r.name),
     el('span', {class: 'meta'}, `${r.product} → ${r.version} · `,
       el('span', {class: 'rollout-state', data: {k: 'state'}},
         r.state === 'paused' ? badge('paused', 'bad', r.reason) : badge('active', 'good')),
       ' · queue ', el('b', {data: {k: 'queue'}}, String(r.waiting)), queue ? ` (${queue})` : '',
-      ' · staged on ', el('span', {data: {k: 'staged'}}, `${r.staged} of ${r.servers}`), ' servers'));
+      ' · staged on ', el('span', {data: {k: 'staged'}}, `${r.staged} of ${r.servers}`), ' servers',
+      unstaged.length ? el('span', {data: {k: 'unstaged'}}, ` (not yet: ${unstaged.join(', ')})`) : null));
   const reason = r.state === 'paused'
     ? el('p', {class: 'err rollout-reason', data: {k: 'reason'}}, `Paused: ${r.reason}`) : null;
   const rings = el('table', {class: 'grid rings'},

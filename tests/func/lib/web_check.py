@@ -160,6 +160,7 @@ ROLLOUTS_JS = """
     reason: d.querySelector('.rollout-reason') ? d.querySelector('.rollout-reason').textContent : '',
     queue: d.querySelector('[data-k="queue"]').textContent,
     staged: d.querySelector('[data-k="staged"]').textContent,
+    unstaged: d.querySelector('[data-k="unstaged"]') ? d.querySelector('[data-k="unstaged"]').textContent : '',
     rings: Array.from(d.querySelectorAll('tr.ring')).map(tr => {
       const o = {name: tr.dataset.ring};
       for (const td of tr.querySelectorAll('td.num')) o[td.dataset.k] = td.textContent;
@@ -193,6 +194,8 @@ def check_rollouts(b, want):
             continue
         exp = {"state": w["state"], "reason": f"Paused: {w['reason']}" if w["state"] == "paused" else "",
                "queue": str(w["waiting"]), "staged": f"{w['staged']} of {w['servers']}"}
+        notyet = [x["server"] for x in w["staging"] if not x["staged"]]
+        exp["unstaged"] = f" (not yet: {', '.join(notyet)})" if notyet else ""
         for k, v in exp.items():
             if p[k] != v:
                 bad(f"rollout {w['name']}: the page shows {k} {p[k]!r}, rollout status --json {v!r}")
