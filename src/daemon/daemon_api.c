@@ -611,6 +611,10 @@ void ds__api_stop(ds_daemon_t *d)
         uv_close((uv_handle_t *)&a->tcp_l, NULL);
     if (a->commit_init)
         uv_close((uv_handle_t *)&a->commit, NULL);
+    for (size_t i = 0; i < a->npend; i++)
+        if (a->pend[i] != NULL)
+            a->pend[i]->req = NULL; /* never answered: their pools must not reach a */
+    a->npend = 0;
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
     explicit_bzero(a->token, sizeof(a->token));
