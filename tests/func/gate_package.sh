@@ -8,6 +8,8 @@
 #    bound is the cap, the upper a loaded machine), and each copy has the
 #    store's SHA-256;
 #  - GET /v1/sites counts the bytes sent to paris (1,200,000 and more);
+#  - a client that goes away after 0.5 s got part of the file; its
+#    download ends (none in progress) and the daemon serves on;
 #  - a Range request resumes (206, the tail's bytes);
 #  - a wrong token is 403, a reported grant's token 404; neither sends bytes.
 set -uo pipefail
@@ -92,6 +94,16 @@ api GET /v1/sites "" "${OP[@]}"
 sent=$(jq_py '[s["upgrade_bytes"] for s in j["sites"] if s["site"] == "paris"][0]')
 [ "$sent" = 1200000 ] || bad "GET /v1/sites counts $sent bytes sent to paris, expected 1200000"
 
+# ---- a client that goes away mid-download: the download ends there ----
+fetch "$t1" "$tmp/cut" -m 0.5 >/dev/null
+sleep 0.5
+api GET /v1/sites "" "${OP[@]}"
+read -r cut active <<<"$(jq_py '"%d %d" % [(s["upgrade_bytes"], s["upgrade_downloads"]) for s in j["sites"] if s["site"] == "paris"][0]')"
+[ "$active" = 0 ] || bad "$active downloads still in progress after the client went away"
+[ $((cut - 1200000)) -gt 0 ] && [ $((cut - 1200000)) -lt 600000 ] ||
+  bad "a download cut after 0.5 s sent $((cut - 1200000)) bytes (expected some, not all 600000)"
+base=$cut
+
 # ---- resume ----
 code=$(fetch "$t1" "$tmp/tail" -H 'Range: bytes=599000-')
 [ "$code" = 206 ] || bad "Range: HTTP $code, expected 206"
@@ -110,7 +122,7 @@ code=$(fetch "$t2" "$tmp/e")
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$api_url/v1/upgrade/package/$t1")
 [ "$code" = 401 ] || bad "no enrolment token: HTTP $code, expected 401"
 api GET /v1/sites "" "${OP[@]}"
-[ "$(jq_py '[s["upgrade_bytes"] for s in j["sites"] if s["site"] == "paris"][0]')" = 1201000 ] ||
+[ "$(jq_py '[s["upgrade_bytes"] for s in j["sites"] if s["site"] == "paris"][0]')" = $((base + 1000)) ] ||
   bad "refused downloads sent bytes: $body"
 
 st_exit gate_package
