@@ -132,7 +132,8 @@ typedef struct ds_gate_lease {
 } ds_gate_lease_t;
 
 /* The lease of token at now into *out. Returns 0, DS_ENOTFOUND (unknown
- * token), -ESTALE (its lease expired or ended with a report) with err. */
+ * token), -ESTALE (its lease expired or ended with a report), DS_ECONFIG
+ * (its version is no longer a configured package), with err. */
 DS_MUST_CHECK int ds_gate_lease(ds_gate_t *g, const char *token, int64_t now, ds_gate_lease_t *out,
                                 char *err, size_t errlen);
 

@@ -428,7 +428,7 @@ int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *tok
     rc = ds_gate_lease(dg->g, token, ds_daemon_now(d), out, err, sizeof(err));
     if (batch_end(d, dg, rs) < 0)
         return -1; /* the expiries it wrote could not be saved: 503 */
-    if (rc == DS_ENOTFOUND && strcmp(err, "unknown token") == 0)
+    if (rc == DS_ENOTFOUND)
         ds__api_error(rs, 403, "unknown token (the grant's token from POST /v1/upgrade/request)");
     else if (rc < 0)
         ds__api_error(rs, 404, "%s", err[0] ? err : ds_strerror(rc));

@@ -440,7 +440,7 @@ int ds_gate_lease(ds_gate_t *g, const char *token, int64_t now, ds_gate_lease_t 
                        c->st == DS_GATE_ST_EXPIRED ? "expired" : "ended with a report");
     k = ds_config_package(g->cfg, g->ro[c->rollout].cfg->product, c->version);
     if (k == NULL || c->site < 0 || c->server < 0)
-        return ds_errf(err, errlen, DS_ENOTFOUND, "the grant's package %s is not configured",
+        return ds_errf(err, errlen, DS_ECONFIG, "the grant's package %s is not configured",
                        c->version);
     out->rollout = g->ro[c->rollout].cfg->name;
     out->rollout_index = c->rollout;
