@@ -218,6 +218,18 @@ DS_MUST_CHECK int ds_catalog_server_manifest_refs_of(ds_catalog_t *cat, const ch
  */
 DS_MUST_CHECK int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server);
 
+/* Records the protocol version server's receiver spoke in its last session
+ * (meta key 'protocol:NAME'), so that work done ahead of a run (precompute)
+ * is in the format that receiver applies. Returns 0, DS_EUSAGE or a
+ * catalog error. */
+DS_MUST_CHECK int ds_catalog_server_protocol_set(ds_catalog_t *cat, const char *server,
+                                                 unsigned version);
+
+/* The protocol version recorded for server in *version, 0 when none was.
+ * Returns 0 or a catalog error. */
+DS_MUST_CHECK int ds_catalog_server_protocol_get(ds_catalog_t *cat, const char *server,
+                                                 unsigned *version);
+
 /*
  * The run history as one JSON array (`distsync history --json`, the
  * daemon's GET /v1/history; src/store/events_json.c): runs newest first,

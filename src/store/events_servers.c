@@ -4,6 +4,8 @@
  * time), so that "this server holds nothing" (no rows, but recorded) is
  * told apart from "the catalog knows nothing of this server" (re-created
  * catalog, or never synced): only the second must stop garbage collection.
+ * Meta key 'protocol:NAME' holds the protocol version the server's receiver
+ * spoke last.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,41 @@ int ds_catalog_server_manifest_known(ds_catalog_t *cat, const char *server)
     rc = sqlite3_step(st);
     rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0
                           : ds__catalog_err(cat, cat->db, rc, "checking for a known manifest");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_server_protocol_set(ds_catalog_t *cat, const char *server, unsigned version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (server == NULL || server[0] == '\0')
+        return DS_EUSAGE;
+    rc = ds__catalog_prep(
+        cat, "INSERT OR REPLACE INTO meta(key, value) VALUES('protocol:' || ?1, ?2)", &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)version);
+    return ds__catalog_step_done(cat, st, "recording a server's protocol version");
+}
+
+int ds_catalog_server_protocol_get(ds_catalog_t *cat, const char *server, unsigned *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat, "SELECT value FROM meta WHERE key = 'protocol:' || ?1", &st);
+
+    *version = 0;
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = (unsigned)sqlite3_column_int64(st, 0);
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+             ? 0
+             : ds__catalog_err(cat, cat->db, rc, "reading a server's protocol version");
     sqlite3_finalize(st);
     return rc;
 }

@@ -328,7 +328,8 @@ void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it)
            it->path);
 }
 
-/* Records the manifest the target now has and retains its versions. */
+/* Records the manifest the target now has and the protocol version it
+ * spoke, and retains its versions. */
 void ds__run_remember(struct ds_run *r)
 {
     const ds_manifest_t *man = ds_session_manifest(r->ss);
@@ -346,6 +347,8 @@ void ds__run_remember(struct ds_run *r)
         memcpy(f[i].sha256, v[i]->sha256, DS_SHA256_LEN);
     }
     rc = f ? ds_catalog_server_manifest_put(r->sy->cat, r->srv->name, f, n, time(NULL)) : DS_ENOMEM;
+    if (rc == 0) /* what precompute builds for this server */
+        rc = ds_catalog_server_protocol_set(r->sy->cat, r->srv->name, ds_session_version(r->ss));
     if (rc < 0)
         record_failed(r, rc, "the server's manifest");
     free(f);

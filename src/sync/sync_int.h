@@ -81,6 +81,11 @@ struct ds_sync {
 DS_MUST_CHECK int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
                                       ds_plan_have_t **have, size_t *nhave);
 
+/* sync_send.c: the delta format (DS_DELTA_FMT_*) a receiver speaking
+ * protocol version applies; remote_basis: its basis reads cross the WAN
+ * (an SMB worker). */
+int ds__sync_delta_fmt(unsigned version, int remote_basis);
+
 /* sync_send.c: the delta of it in format fmt (DS_DELTA_FMT_*) from the
  * delta cache, computed if needed: the basis from a store file holding that
  * content, else from the retain store. *dfd (caller closes) holds *dsize

@@ -9,13 +9,12 @@
  * (chunk overlap, the path's previous version, a close name). Each distinct
  * pair is computed once, whatever the number of servers that need it, the
  * largest first, by up to `threads` workers, each with its own retain
- * store handle. The format is the one the newest protocol's receivers
- * apply (zpatch stream version 2, protocol 5: the local receiver and
- * current agents): the protocol version a server's agent last spoke is not
- * recorded, so a server with an older agent still gets its version 1
- * zpatch or librsync delta computed by its run. An smb:// server's pairs
- * are computed in the format its SMB worker gets (DS_DELTA_FMT_ZPATCH_COPY:
- * its basis reads cross the WAN).
+ * store handle. The format is the one the server's receiver applies: the
+ * catalog records the protocol version it spoke in its last run (an older
+ * agent gets its version 1 zpatch or librsync delta), and the newest
+ * protocol's (zpatch stream version 2) when none is recorded. An smb://
+ * server's pairs are computed in the format its SMB worker gets
+ * (DS_DELTA_FMT_ZPATCH_COPY: its basis reads cross the WAN).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +32,8 @@
 #include "sync_int.h"
 
 #define PC_THREADS_MAX 64
-/* What a receiver of DS_PROTO_VERSION_MAX applies (sync_send.c's delta_fmt). */
+/* What a receiver of DS_PROTO_VERSION_MAX applies (sync_send.c's delta_fmt):
+ * for a server whose protocol version the catalog does not record. */
 #define PC_FORMAT DS_DELTA_FMT_ZPATCH2
 _Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_BSDIFF,
                "precompute's format is not the newest protocol's");
@@ -174,8 +174,14 @@ int ds_sync_plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out
 static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *planned)
 {
     ds_plan_t *plan = NULL;
-    int rc = plan_known(pc->s, srv, &plan);
-    int fmt = strncmp(srv->url, "smb://", 6) == 0 ? DS_DELTA_FMT_ZPATCH_COPY : PC_FORMAT;
+    unsigned v = 0;
+    int rc = ds_catalog_server_protocol_get(pc->s->cat, srv->name, &v), fmt;
+
+    fmt = v ? ds__sync_delta_fmt(v, 0) : PC_FORMAT;
+    if (strncmp(srv->url, "smb://", 6) == 0)
+        fmt = DS_DELTA_FMT_ZPATCH_COPY;
+    if (rc == 0)
+        rc = plan_known(pc->s, srv, &plan);
 
     for (size_t i = 0; rc == 0 && plan != NULL && i < plan->n; i++)
         if (plan->items[i].method == DS_PLAN_DELTA)

@@ -192,15 +192,18 @@ static int open_store(struct sender *sd, const char *rel, uint64_t size, int *fd
 
 /* The delta format a session's receiver applies (one that reads the basis
  * only through COPY when its basis reads cross the WAN). */
-static int delta_fmt(ds_session_t *ss)
+int ds__sync_delta_fmt(unsigned v, int remote_basis)
 {
-    unsigned v = ds_session_version(ss);
-
-    if (v >= DS_PROTO_VERSION_ZPATCH && ds_session_remote_basis(ss))
+    if (v >= DS_PROTO_VERSION_ZPATCH && remote_basis)
         return DS_DELTA_FMT_ZPATCH_COPY;
     return v >= DS_PROTO_VERSION_BSDIFF   ? DS_DELTA_FMT_ZPATCH2
            : v >= DS_PROTO_VERSION_ZPATCH ? DS_DELTA_FMT_ZPATCH
                                           : DS_DELTA_FMT_RSYNC;
+}
+
+static int delta_fmt(ds_session_t *ss)
+{
+    return ds__sync_delta_fmt(ds_session_version(ss), ds_session_remote_basis(ss));
 }
 
 int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd, int *dfd,
