@@ -80,6 +80,12 @@
 #define DS_ZPATCH_LEVEL_DEFAULT 19
 /* The level of a run-now's --fast (README "Delta format": the curve). */
 #define DS_ZPATCH_LEVEL_FAST 3
+/* A pair whose basis or target is over DS_ZPATCH_WINDOW (windows, not the
+ * whole basis, as prefix) is encoded at DS_ZPATCH_LEVEL_BIG at most: level
+ * 19 runs at about 0.9 MB/s on a rebuilt file (a 4 GiB rebuild: 80 min of
+ * console CPU), level 9 at about 60 MB/s with the same bytes on a 128 MiB
+ * rebuild (README "Memory for a 4 GiB file"). */
+#define DS_ZPATCH_LEVEL_BIG 9
 
 typedef struct ds_zpatch_stats {
     uint64_t segments;     /* ZSTD records */
@@ -92,10 +98,11 @@ typedef struct ds_zpatch_stats {
 /*
  * Writes the zpatch turning basis into target to out_fd, a regular file,
  * from its position (which it leaves at the end), compressed at zstd level
- * (0: DS_ZPATCH_LEVEL_DEFAULT). The smaller of two candidates is kept:
+ * (0: DS_ZPATCH_LEVEL_DEFAULT; at most DS_ZPATCH_LEVEL_BIG for a source over
+ * DS_ZPATCH_WINDOW). The smaller of two candidates is kept:
  * identical chunks as COPY records with zstd between them, and (unless the
- * copies cover 90% of the target) zstd over the whole target; both are
- * written, the larger is cut off (ftruncate).
+ * copies cover 90% of the target, or it is 1 MiB or more) zstd over the
+ * whole target; both are written, the larger is cut off (ftruncate).
  * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
  * are read. st may be NULL. Memory: the basis range (at most
  * DS_ZPATCH_WINDOW), one segment and the compressor's tables.

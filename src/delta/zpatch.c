@@ -28,6 +28,13 @@
 #define MARGIN (256u << 10)
 /* Bytes compared at a time when copies grow into their runs. */
 #define GROW_STEP (64u << 10)
+/* The whole-file zstd candidate is tried only on targets under this size.
+ * What it can win over the COPY records and their runs is their framing
+ * (about 40 bytes a record) and the context a run's narrow prefix misses;
+ * on the five real updates of bench/wire --real it won 4.3 KB, all on
+ * files under 1 MiB, and on the files over 1 MiB it cost 22 s of the 54 s
+ * of console CPU for nothing (README "Delta format", CPU). */
+#define WHOLE_MAX (1u << 20)
 
 struct enc {
     const ds_delta_src_t *basis, *target;
@@ -417,7 +424,7 @@ static int encode_whole(struct enc *e)
  * Candidates, smallest kept: COPY records for identical chunks with zstd
  * for the runs between them; unless copies cover nearly all of the file
  * (where the first is as good and far cheaper), zstd over the whole file
- * with the whole basis or its windows, and (stream version 2, a basis of
+ * with the whole basis (a file under WHOLE_MAX), and (stream version 2, a basis of
  * at most DS_ZPATCH_BS_BASIS_MAX) BSDIFF records. Each is written after
  * the best so far; a smaller one moves down, and the rest is cut off.
  */
@@ -445,7 +452,7 @@ static int encode(struct enc *e, const uint8_t *tsha)
     few = e->st.copied_bytes < e->target->size / 10 * 9;
     if (rc < 0 || start < 0 || !few)
         return rc;
-    if (e->st.copied_bytes > 0 && !e->copy_only)
+    if (e->st.copied_bytes > 0 && !e->copy_only && e->target->size < WHOLE_MAX)
         rc = try_candidate(e, start, encode_whole);
     if (rc == 0 && e->version >= 2 && !e->copy_only && e->basis->size > 0 &&
         e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
@@ -478,6 +485,9 @@ int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target
     e.level = level ? level : DS_ZPATCH_LEVEL_DEFAULT;
     if (e.level > ZSTD_maxCLevel())
         e.level = ZSTD_maxCLevel();
+    if ((basis->size > DS_ZPATCH_WINDOW || target->size > DS_ZPATCH_WINDOW) &&
+        e.level > DS_ZPATCH_LEVEL_BIG)
+        e.level = DS_ZPATCH_LEVEL_BIG; /* bounded cost: see DS_ZPATCH_LEVEL_BIG */
     e.zcap = ZSTD_compressBound(DS_ZPATCH_SEG_MAX);
     e.cctx = ZSTD_createCCtx();
     e.seg = malloc(DS_ZPATCH_SEG_MAX);
