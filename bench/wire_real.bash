@@ -80,7 +80,7 @@ use_sum() {
 # real_ds U [LEVEL]: distsync rows ("tool\tbytes\tcpu\trss_kib\tnote") for
 # the update in U/old, U/new (LEVEL: sync --delta-level LEVEL).
 real_ds() {
-  local u=$1 st=$1/ds c err="" b cu au cs lv=${2:+ (level $2)}
+  local u=$1 st=$1/ds c err="" b cu au cs t0 wall lv=${2:+ (level $2)}
   rm -rf "$st" && mkdir -p "$st/store" "$st/t/srv"
   cp -a "$u/old/pkg" "$st/store/pkg"
   printf '#!/bin/sh\nexec "%s" "%s" "%s" "$@"\n' "$rusage" "$st/agent-use" "$ds" >"$st/agent-wrap"
@@ -95,8 +95,10 @@ real_ds() {
   "$rusage" "$st/scan-use" "$ds" -c "$c" scan >/dev/null 2>>"$st/err" || err=${err:-"scan failed"}
   "$ds" -c "$c" plan srv --json --no-scan >"$st/plan.json" 2>>"$st/err"
   rm -f "$st/agent-use"
+  t0=$(now)
   "$rusage" "$st/sync-use" "$ds" -c "$c" sync srv --json ${2:+--delta-level "$2"} >"$st/sync.json" 2>>"$st/err" ||
     err=${err:-"sync failed: $(tail -1 "$st/err")"}
+  wall=$(secs "$t0" "$(now)")
   diff -rq "$u/new/pkg" "$st/t/srv/pkg" >"$st/diff" 2>&1 ||
     err=${err:-"TARGET DIFFERS FROM THE NEW VERSION ($st/diff: $(head -1 "$st/diff"))"}
   b=$(python3 -c '
@@ -121,9 +123,9 @@ print(s["bytes_wire"] + s["bytes_received"], s["bytes_wire"], s["bytes_received"
   read -r au arss <<<"$(use_sum "$st/agent-use")"
   cs=$(use_sum "$st/scan-use" | cut -d' ' -f1)
   set -- $b
-  printf 'distsync console%s\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); plan: %s; scan %s s\n' \
+  printf 'distsync console%s\t%s\t%.3f\t%s%s\tsent %s, received %s (literal %s, copied %s); plan: %s; scan %s s; sync wall %s s\n' \
     "$lv" "$1" "$(awk -v a="$cu" -v b="$au" 'BEGIN {print a - b}')" "$([ "$crss" -gt "$arss" ] || echo "<=")" \
-    "$crss" "$2" "$3" "$4" "$5" "$(echo "$6" | sed "s/_/ /g; s/;/, /g")" "$cs"
+    "$crss" "$2" "$3" "$4" "$5" "$(echo "$6" | sed "s/_/ /g; s/;/, /g")" "$cs" "$wall"
   printf 'distsync agent (applies)%s\t-\t%s\t%s\t\n' "$lv" "$au" "$arss"
   rm -rf "$st"
 }

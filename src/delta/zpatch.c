@@ -40,6 +40,7 @@ struct enc {
     const ds_delta_src_t *basis, *target;
     int fd, level, version;
     int copy_only; /* DS_ZPATCH_COPY_ONLY: ZSTD records reference no basis */
+    uint64_t beat; /* the best candidate's size while another is tried (0: none) */
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
     size_t zcap;
@@ -365,10 +366,14 @@ static int encode_bsdiff(struct enc *e)
     while (rc == 0 && toff < e->target->size) {
         uint64_t left = e->target->size - toff;
         size_t n = left < DS_ZPATCH_BS_SEG_MAX ? (size_t)left : DS_ZPATCH_BS_SEG_MAX, len = 0;
+        uint64_t limit = 0;
 
+        if (e->beat > 0) /* what this record may take and still win (1: nothing) */
+            limit = e->beat > e->st.delta_bytes + 1 ? e->beat - e->st.delta_bytes - 1 : 1;
         rc = read_exact(e->target, toff, e->seg, n);
         if (rc == 0)
-            rc = ds__zp_bs_record(bs, 0, e->seg, n, e->cctx, e->level, e->zbuf, e->zcap, &len);
+            rc = ds__zp_bs_record(bs, 0, e->seg, n, e->cctx, e->level, limit, e->zbuf, e->zcap,
+                                  &len);
         if (rc == 0)
             rc = write_all(e, e->zbuf, len);
         e->st.bsdiff++;
@@ -395,7 +400,8 @@ static int keep_smaller(struct enc *e, off_t start, ds_zpatch_stats_t *best_st)
 }
 
 /* Runs one more candidate after the best so far (at start + its size):
- * fn writes it with fresh stats; a candidate out of its bounds (DS_ETOOBIG,
+ * fn writes it with fresh stats, and may give up (DS_ERANGE) once it knows
+ * it cannot get under e->beat; a candidate out of its bounds (DS_ETOOBIG,
  * DS_ERANGE) is dropped. */
 static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e))
 {
@@ -405,7 +411,9 @@ static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e))
     e->st = (ds_zpatch_stats_t){0};
     if (lseek(e->fd, start + (off_t)best.delta_bytes, SEEK_SET) < 0)
         return -errno;
+    e->beat = best.delta_bytes;
     rc = fn(e);
+    e->beat = 0;
     if (rc == DS_ETOOBIG || rc == DS_ERANGE) {
         e->st = best;
         return 0;

@@ -319,7 +319,7 @@ static int diff_part(ds_zp_bs_t *b, ZSTD_CCtx *cctx, int level, uint8_t *zout, s
 }
 
 int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn, ZSTD_CCtx *cctx,
-                     int level, uint8_t *out, size_t cap, size_t *len)
+                     int level, uint64_t limit, uint8_t *out, size_t cap, size_t *len)
 {
     size_t zc = 0, ze = 0, zd = 0, h = DS_ZPATCH_BS_REC_LEN;
     int rc, codec = DS_ZPATCH_BS_ZSTD;
@@ -331,6 +331,8 @@ int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
         rc = frame(cctx, level, b->ctrl, b->nctrl, out + h, cap - h, &zc);
     if (rc == 0)
         rc = frame(cctx, level, b->extra, b->nextra, out + h + zc, cap - h - zc, &ze);
+    if (rc == 0 && limit > 0 && h + zc + ze >= limit)
+        return DS_ERANGE; /* cannot win: the diff part is the costly one */
     if (rc == 0)
         rc = codec = diff_part(b, cctx, level, out + h + zc + ze, cap - h - zc - ze, &zd);
     if (rc < 0)

@@ -48,12 +48,15 @@ void ds__zp_bs_free(ds_zp_bs_t *b);
  * indexed basis, found at basis offset boff, into nw[0, nn) (1 to
  * DS_ZPATCH_BS_SEG_MAX bytes); *len is its size. cap must hold three
  * frames (ZSTD_compressBound(DS_ZPATCH_BS_SEG_MAX) + 64 suffices).
+ * limit (0: none): the record is given up as soon as it is known to take
+ * limit bytes or more (before its diff part, the costly one, is packed).
  * Returns 0; DS_ETOOBIG (control stream over DS_ZPATCH_BS_CTRL_MAX) or
- * DS_ERANGE (inputs so repetitive that the search ran over its CPU budget):
- * the caller drops the candidate; DS_EDELTA (zstd failed); -EINVAL.
+ * DS_ERANGE (inputs so repetitive that the search ran over its CPU budget,
+ * or over limit): the caller drops the candidate; DS_EDELTA (zstd failed);
+ * -EINVAL.
  */
 DS_MUST_CHECK int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
-                                   struct ZSTD_CCtx_s *cctx, int level, uint8_t *out, size_t cap,
-                                   size_t *len);
+                                   struct ZSTD_CCtx_s *cctx, int level, uint64_t limit,
+                                   uint8_t *out, size_t cap, size_t *len);
 
 #endif
