@@ -26,6 +26,11 @@ typedef struct ds_fs_dir ds_fs_dir_t; /* an open directory stream */
 
 typedef struct ds_fs_ops {
     const char *name; /* "posix", "smb" */
+    /* The backend shows only regular files and directories (no symbolic
+     * links, devices or FIFOs: SMB without unix extensions), so the safe
+     * open needs no type check before open(); each check is a round trip
+     * there. */
+    int no_special;
     int (*openat)(const ds_fs_t *fs, int dirfd, const char *name, int flags, mode_t mode);
     ssize_t (*read)(const ds_fs_t *fs, int fd, void *buf, size_t n);
     ssize_t (*pread)(const ds_fs_t *fs, int fd, void *buf, size_t n, off_t off);

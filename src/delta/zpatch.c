@@ -454,6 +454,11 @@ static int encode(struct enc *e, const uint8_t *tsha)
     ds_sha256_close(&sha);
     if (rc == 0 && e->copy_only)
         rc = grow_copies(e, v, n);
+    if (rc == 0 && e->copy_only && e->st.copied_bytes < e->target->size / 10 * 9 &&
+        e->basis->size > 0 && e->basis->size <= DS_ZPATCH_BS_BASIS_MAX &&
+        (rc = load_range(e, 0, e->basis->size)) == 0)
+        rc = ds__zp_align_spans(e->pre, (size_t)e->basis->size, e->target, e->seg, &v, &n,
+                                &e->st.copied_bytes);
     if (rc == 0)
         rc = encode_spans(e, v, n);
     free(v);

@@ -41,6 +41,8 @@ struct ds_zp_bs {
     uint8_t *ctrl, *diff, *extra, *bz;
     size_t nctrl, ndiff, nextra;
     uint64_t budget;
+    ds_zp_align_fn align; /* ds__zp_bs_align: regions go here, not to the streams */
+    void *align_ctx;
 };
 
 int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out)
@@ -136,6 +138,8 @@ static int emit(ds_zp_bs_t *b, const uint8_t *nw, size_t add_at, size_t from, si
 {
     int rc;
 
+    if (b->align != NULL)
+        return b->align(b->align_ctx, add_at, from, add, extra);
     for (size_t i = 0; i < add; i++)
         b->diff[b->ndiff + i] = (uint8_t)(nw[add_at + i] - b->old[from + i]);
     b->ndiff += add;
@@ -316,6 +320,19 @@ static int diff_part(ds_zp_bs_t *b, ZSTD_CCtx *cctx, int level, uint8_t *zout, s
     memcpy(zout, b->bz, bn);
     *z = bn;
     return DS_ZPATCH_BS_BZIP2;
+}
+
+int ds__zp_bs_align(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, ds_zp_align_fn fn, void *ctx)
+{
+    int rc;
+
+    if (nn == 0 || nn > DS_ZPATCH_BS_SEG_MAX)
+        return -EINVAL;
+    b->align = fn;
+    b->align_ctx = ctx;
+    rc = diff_streams(b, nw, nn);
+    b->align = NULL;
+    return rc;
 }
 
 int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn, ZSTD_CCtx *cctx,

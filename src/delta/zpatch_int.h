@@ -43,6 +43,40 @@ DS_MUST_CHECK int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out)
 /* Frees an index. NULL is a no-op. */
 void ds__zp_bs_free(ds_zp_bs_t *b);
 
+/* One step of an alignment: target nw[at, at + add) lines up with basis
+ * [from, from + add) (byte-wise differences allowed), then nw[at + add,
+ * at + add + extra) has no counterpart. Returns 0 or an error, which stops
+ * the alignment. */
+typedef int (*ds_zp_align_fn)(void *ctx, size_t at, size_t from, size_t add, size_t extra);
+
+/*
+ * The approximate alignment BSDIFF records are built from, of target
+ * nw[0, nn) (1 to DS_ZPATCH_BS_SEG_MAX bytes) against the indexed basis,
+ * given step by step to fn, in target order, covering nw. Returns 0, fn's
+ * error, DS_ETOOBIG or DS_ERANGE (as ds__zp_bs_record), -EINVAL.
+ */
+DS_MUST_CHECK int ds__zp_bs_align(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, ds_zp_align_fn fn,
+                                  void *ctx);
+
+/* A COPY of the SMB worker is a server-side copy: two round trips and
+ * about 580 bytes on the wire, and it cuts the literal stream, whose next
+ * write costs about 200 more. A shorter agreeing stretch goes as literal. */
+#define DS_ZP_ALIGN_MIN_COPY 1024
+
+/*
+ * DS_ZPATCH_COPY_ONLY (zpatch_align.c): replaces each literal run of
+ * v[0, *n) by COPY and literal pieces along an approximate alignment of the
+ * run with the basis old[0, on): the stretches that agree byte for byte
+ * over at least DS_ZP_ALIGN_MIN_COPY bytes become COPY spans. A rebuilt
+ * binary shares few identical chunks with its previous build but agrees
+ * with it over long shifted stretches. *v is reallocated; *copied grows by
+ * the bytes the new copies cover. buf holds DS_ZPATCH_BS_SEG_MAX bytes.
+ * A run whose alignment is out of bounds (DS_ETOOBIG, DS_ERANGE) stays
+ * literal. Returns 0, a source's error or DS_ENOMEM.
+ */
+DS_MUST_CHECK int ds__zp_align_spans(const uint8_t *old, size_t on, const ds_delta_src_t *target,
+                                     uint8_t *buf, ds_zp_span_t **v, size_t *n, uint64_t *copied);
+
 /*
  * Writes to out[0, cap) one BSDIFF record (kind byte included) turning the
  * indexed basis, found at basis offset boff, into nw[0, nn) (1 to

@@ -166,7 +166,7 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
     f->mtime_ns = m->u.begin.mtime_ns;
     if (ds_pathsafe_check(path, &why) < 0)
         return file_fail(ap, f, m->id, DS_EPATH, "refusing unsafe path: %s", why);
-    if (!ds__apply_lease_valid(ap))
+    if (!ds__apply_lease_fresh(ap))
         return file_fail(ap, f, m->id, DS_ELEASE, "FILE_BEGIN without a valid lease: %s",
                          ds__apply_lease_why(ap));
     if (f->size > DS_PROTO_MAX_FILE)
@@ -512,7 +512,7 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
     if (rc < 0)
         return rc;
     f->in_commit = 1;
-    if (!f->failed && !ds__apply_lease_valid(ap))
+    if (!f->failed && !ds__apply_lease_fresh(ap))
         file_fail(ap, f, m->id, DS_ELEASE, "no valid lease at FILE_COMMIT: %s",
                   ds__apply_lease_why(ap));
     if (f->failed || seal(ap, f, m, &mtime) || publish(ap, f, m->id))

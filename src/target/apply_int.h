@@ -83,6 +83,8 @@ struct ds_apply {
     int lease_lost;   /* another session took the lease over: never re-taken */
     int scopy_off;    /* the server does not copy on its side: never tried again */
     int64_t lease_expiry;
+    int64_t lease_seen;                   /* when lease_mine last read the file and found it ours */
+    int lease_seen_ok;                    /* lease_seen is set (cleared when the lease is lost) */
     uint64_t lease_session;               /* names this session in the lease file */
     char lease_console[DS_LEASE_STR_MAX]; /* console id it was granted to */
     char lease_msg[APPLY_ERRMSG];         /* why there is no valid lease */
@@ -169,6 +171,10 @@ DS_MUST_CHECK int ds__apply_state_dirs(ds_apply_t *ap);
 DS_MUST_CHECK int ds__apply_lease_mine(ds_apply_t *ap);
 /* ds__apply_lease_mine and not expired by the session clock. */
 DS_MUST_CHECK int ds__apply_lease_valid(ds_apply_t *ap);
+/* ds__apply_lease_valid, taking a read of the lease file made within the
+ * same second as still true (no read then): for FILE_BEGIN and FILE_COMMIT,
+ * which publish nothing themselves (the publish reads the file again). */
+DS_MUST_CHECK int ds__apply_lease_fresh(ds_apply_t *ap);
 /* Why the lease is not valid, for error messages. */
 const char *ds__apply_lease_why(const ds_apply_t *ap);
 

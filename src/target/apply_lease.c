@@ -68,10 +68,14 @@ int ds__apply_lease_mine(ds_apply_t *ap)
     if (!ap->have_lease)
         return 0;
     rc = ds_lease_read_fs(ap->fs, ap->dsfd, &cur);
-    if (rc == DS_ENOTFOUND && ap->lease_nofile && ap->lockfd >= 0)
-        return 1; /* full disk: the lock alone is the lease */
-    if (rc == 0 && cur.session == ap->lease_session && strcmp(cur.console, ap->lease_console) == 0)
+    if ((rc == DS_ENOTFOUND && ap->lease_nofile && ap->lockfd >= 0) || /* full disk: the lock */
+        (rc == 0 && cur.session == ap->lease_session &&
+         strcmp(cur.console, ap->lease_console) == 0)) {
+        ap->lease_seen = ds__apply_now(ap);
+        ap->lease_seen_ok = 1;
         return 1;
+    }
+    ap->lease_seen_ok = 0;
     lost(ap, rc == 0 ? &cur : NULL);
     return 0;
 }
@@ -81,6 +85,17 @@ int ds__apply_lease_valid(ds_apply_t *ap)
     if (ap->have_lease && ds__apply_now(ap) >= ap->lease_expiry)
         snprintf(ap->lease_msg, sizeof(ap->lease_msg), "the lease expired");
     return ap->have_lease && ds__apply_now(ap) < ap->lease_expiry && ds__apply_lease_mine(ap);
+}
+
+/* Every read of the lease file over SMB is 4 round trips and about 2 KB on
+ * the wire; a stream of small files asked it three times per file. */
+int ds__apply_lease_fresh(ds_apply_t *ap)
+{
+    int64_t now = ds__apply_now(ap);
+
+    if (ap->have_lease && now < ap->lease_expiry && ap->lease_seen_ok && now == ap->lease_seen)
+        return 1;
+    return ds__apply_lease_valid(ap);
 }
 
 const char *ds__apply_lease_why(const ds_apply_t *ap)

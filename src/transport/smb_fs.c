@@ -33,6 +33,7 @@
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "smb_ctx.h"
+#include "smb_dircache.h"
 #include "smb_fs.h"
 
 #define FD_BASE           3 /* never 0..2: a mixed-up fd is then EBADF, not stdin */
@@ -62,8 +63,9 @@ struct ds_smb_fs {
     struct sh **h;
     size_t nh;
     unsigned replace_wait_ms;
-    int no_splice;    /* the server does not copy on its side: refuse copy_range */
-    char *test_share; /* tests: splice sources through this share */
+    int no_splice;          /* the server does not copy on its side: refuse copy_range */
+    char *test_share;       /* tests: splice sources through this share */
+    ds_smb_dircache_t dirs; /* directories known to exist (smb_dircache.h) */
     ds_smb_fs_stats_t st;
 };
 
@@ -194,12 +196,15 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     if (flags & O_DIRECTORY) {
+        if (ds__smb_dircache_has(&s->dirs, url))
+            return add(s, url, 1);
         if (smbc_getFunctionStat(s->c)(s->c, url, &st) < 0)
             return -1;
         if (!S_ISDIR(st.st_mode)) {
             errno = ENOTDIR;
             return -1;
         }
+        ds__smb_dircache_add(&s->dirs, url);
         return add(s, url, 1);
     }
     fd = add(s, url, 0);
@@ -415,6 +420,8 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
      * (the basis of this very file) would refuse its delete */
     if (release_url(s, from) < 0 || release_url(s, to) < 0)
         return -1;
+    ds__smb_dircache_forget(&s->dirs, from);
+    ds__smb_dircache_forget(&s->dirs, to);
     for (;;) {
         rc = smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
         if (rc < 0 && errno == EEXIST) /* SMB2 rename does not replace: delete, then rename */
@@ -450,6 +457,7 @@ static int smb_unlinkat(const ds_fs_t *fs, int dirfd, const char *name, int flag
 
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
+    ds__smb_dircache_forget(&s->dirs, url);
     if (flags & AT_REMOVEDIR)
         return smbc_getFunctionRmdir(s->c)(s->c, url);
     return smbc_getFunctionUnlink(s->c)(s->c, url);
@@ -462,7 +470,10 @@ static int smb_mkdirat(const ds_fs_t *fs, int dirfd, const char *name, mode_t mo
 
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
-    return smbc_getFunctionMkdir(s->c)(s->c, url, mode);
+    if (smbc_getFunctionMkdir(s->c)(s->c, url, mode) < 0)
+        return -1;
+    ds__smb_dircache_add(&s->dirs, url);
+    return 0;
 }
 
 static int smb_dup(const ds_fs_t *fs, int fd)
@@ -672,6 +683,7 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
 
 static const ds_fs_ops_t smb_ops = {
     .name = "smb",
+    .no_special = 1,
     .openat = smb_openat,
     .read = smb_read,
     .pread = smb_pread,
@@ -738,6 +750,7 @@ void ds__smb_fs_free(ds_smb_fs_t *s)
     if (s == NULL)
         return;
     free(s->test_share);
+    ds__smb_dircache_close(&s->dirs);
     for (size_t i = 0; i < s->nh; i++)
         if (s->h[i] != NULL)
             (void)smb_close(&s->fs, (int)i + FD_BASE);
