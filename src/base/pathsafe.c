@@ -242,10 +242,16 @@ int ds_pathsafe_create_tmp_fs(const ds_fs_t *fs, int dirfd, const char *name, mo
     int f;
 
     *fd = -1;
-    if (ds_fs_unlinkat(fs, dirfd, name, 0) < 0 && errno != ENOENT)
-        return errno == EISDIR ? DS_ENOTREG : -errno;
-    f = ds_fs_openat(fs, dirfd, name,
-                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+    /* the create first: a stale tmp file of this name is rare, and each
+     * call is a round trip over SMB */
+    for (int again = 0;; again = 1) {
+        f = ds_fs_openat(fs, dirfd, name,
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+        if (f >= 0 || errno != EEXIST || again)
+            break;
+        if (ds_fs_unlinkat(fs, dirfd, name, 0) < 0 && errno != ENOENT)
+            return errno == EISDIR ? DS_ENOTREG : -errno;
+    }
     if (f < 0)
         return -errno;
     if (ds_fs_fstat(fs, f, &st) < 0) {

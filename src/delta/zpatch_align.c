@@ -17,6 +17,17 @@
 
 #include "zpatch_int.h"
 
+/* The alignment costs a suffix-array search (cache misses) per target
+ * byte where nothing aligns: a piece of new content is found out first by
+ * PROBES searches spread over it; unless a quarter of them find a match of
+ * PROBE_LEN bytes, it goes literal (pieces under PROBE_MIN are aligned
+ * anyway). tools/gen-content's small update: 4.3 s of CPU without. */
+#define PROBES    32
+#define PROBE_LEN 32
+#define PROBE_MIN (16u << 10)
+/* Literal runs shorter than this in all are not worth a suffix sort. */
+#define MIN_LITERAL (8u << 10)
+
 struct out {
     ds_zp_span_t *v;
     size_t n, cap;
@@ -99,6 +110,22 @@ static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, siz
     return 0;
 }
 
+/* Whether nw[0, n) looks like it aligns with the basis (see PROBES). */
+static int aligns(ds_zp_bs_t *bs, const uint8_t *nw, size_t n)
+{
+    unsigned hits = 0;
+    size_t pos;
+
+    if (n < PROBE_MIN)
+        return 1;
+    for (unsigned i = 0; i < PROBES; i++) {
+        size_t at = n / PROBES * i;
+
+        hits += ds__zp_bs_longest(bs, nw + at, PROBE_LEN, &pos) >= PROBE_LEN;
+    }
+    return hits * 4 >= PROBES;
+}
+
 /* The literal run [toff, toff + len) along the alignment, a
  * DS_ZPATCH_BS_SEG_MAX piece at a time. */
 static int align_run(ds_zp_bs_t *bs, const uint8_t *old, const ds_delta_src_t *target, uint8_t *buf,
@@ -113,7 +140,7 @@ static int align_run(ds_zp_bs_t *bs, const uint8_t *old, const ds_delta_src_t *t
 
         rc = read_exact(target, toff, buf, n);
         if (rc == 0)
-            rc = ds__zp_bs_align(bs, buf, n, step, &p);
+            rc = aligns(bs, buf, n) ? ds__zp_bs_align(bs, buf, n, step, &p) : DS_ERANGE;
         if (rc == DS_ETOOBIG || rc == DS_ERANGE) { /* out of bounds: literal */
             o->n = mark;
             o->copied = was;
@@ -130,7 +157,14 @@ int ds__zp_align_spans(const uint8_t *old, size_t on, const ds_delta_src_t *targ
 {
     struct out o = {0};
     ds_zp_bs_t *bs = NULL;
-    int rc = ds__zp_bs_new(old, on, &bs);
+    uint64_t literal = 0;
+    int rc;
+
+    for (size_t i = 0; i < *n; i++)
+        literal += (*v)[i].copy ? 0 : (*v)[i].len;
+    if (literal < MIN_LITERAL)
+        return 0;
+    rc = ds__zp_bs_new(old, on, &bs);
 
     for (size_t i = 0; rc == 0 && i < *n; i++) {
         const ds_zp_span_t *s = &(*v)[i];

@@ -31,6 +31,11 @@
 /* Bytes compared by the suffix-array searches, per target byte, before the
  * candidate gives up (highly repetitive inputs): bounds the CPU. */
 #define CMP_BUDGET 512
+/* The same for ds__zp_bs_align, whose caller has a fallback as good as its
+ * delta (literal bytes, compressed) and syncs at once: repetitive text
+ * (short words, long common prefixes in the sorted suffixes) spent 4 s of
+ * CPU on tools/gen-content's small update at 512. */
+#define ALIGN_BUDGET 64
 /* bzip2's bound for one diff part (1% + 600 bytes). */
 #define BZ_CAP (DS_ZPATCH_BS_SEG_MAX + DS_ZPATCH_BS_SEG_MAX / 100 + 600)
 
@@ -230,22 +235,24 @@ static void next_match(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, int64_t off,
         *len = longest(b, nw + *scan, nn - *scan, pos);
         for (; sc < *scan + *len; sc++)
             *score += agrees(b, nw, sc, off);
-        if ((*len > 0 && (int64_t)*len == *score) || (int64_t)*len > *score + SWITCH_GAIN)
+        if ((*len > 0 && (int64_t)*len == *score) || (int64_t)*len > *score + SWITCH_GAIN ||
+            b->budget == 0) /* spent: the caller gives up */
             break;
         *score -= agrees(b, nw, *scan, off);
     }
 }
 
-/* Fills ctrl, diff and extra for target nw[0, nn). Returns 0, DS_ETOOBIG
- * (control stream over its cap) or DS_ERANGE (CPU budget spent). */
-static int diff_streams(ds_zp_bs_t *b, const uint8_t *nw, size_t nn)
+/* Fills ctrl, diff and extra for target nw[0, nn), comparing at most
+ * per_byte bytes per target byte. Returns 0, DS_ETOOBIG (control stream
+ * over its cap) or DS_ERANGE (CPU budget spent). */
+static int diff_streams(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, unsigned per_byte)
 {
     size_t scan = 0, len = 0, pos = 0, lscan = 0, lpos = 0;
     int64_t off = 0, score;
     int rc = 0;
 
     b->nctrl = b->ndiff = b->nextra = 0;
-    b->budget = (uint64_t)CMP_BUDGET * nn + (1u << 20);
+    b->budget = (uint64_t)per_byte * nn + (1u << 20);
     while (rc == 0 && scan < nn) {
         next_match(b, nw, nn, off, &scan, &len, &pos, &score);
         if (b->budget == 0)
@@ -322,6 +329,11 @@ static int diff_part(ds_zp_bs_t *b, ZSTD_CCtx *cctx, int level, uint8_t *zout, s
     return DS_ZPATCH_BS_BZIP2;
 }
 
+size_t ds__zp_bs_longest(ds_zp_bs_t *b, const uint8_t *q, size_t qn, size_t *pos)
+{
+    return longest(b, q, qn, pos);
+}
+
 int ds__zp_bs_align(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, ds_zp_align_fn fn, void *ctx)
 {
     int rc;
@@ -330,7 +342,7 @@ int ds__zp_bs_align(ds_zp_bs_t *b, const uint8_t *nw, size_t nn, ds_zp_align_fn 
         return -EINVAL;
     b->align = fn;
     b->align_ctx = ctx;
-    rc = diff_streams(b, nw, nn);
+    rc = diff_streams(b, nw, nn, ALIGN_BUDGET);
     b->align = NULL;
     return rc;
 }
@@ -343,7 +355,7 @@ int ds__zp_bs_record(ds_zp_bs_t *b, uint64_t boff, const uint8_t *nw, size_t nn,
 
     if (nn == 0 || nn > DS_ZPATCH_BS_SEG_MAX || cap < h)
         return -EINVAL;
-    rc = diff_streams(b, nw, nn);
+    rc = diff_streams(b, nw, nn, CMP_BUDGET);
     if (rc == 0)
         rc = frame(cctx, level, b->ctrl, b->nctrl, out + h, cap - h, &zc);
     if (rc == 0)

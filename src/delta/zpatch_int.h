@@ -43,6 +43,10 @@ DS_MUST_CHECK int ds__zp_bs_new(const uint8_t *old, size_t on, ds_zp_bs_t **out)
 /* Frees an index. NULL is a no-op. */
 void ds__zp_bs_free(ds_zp_bs_t *b);
 
+/* The longest match of q[0, qn) in the indexed basis: its length, and its
+ * basis offset in *pos. */
+size_t ds__zp_bs_longest(ds_zp_bs_t *b, const uint8_t *q, size_t qn, size_t *pos);
+
 /* One step of an alignment: target nw[at, at + add) lines up with basis
  * [from, from + add) (byte-wise differences allowed), then nw[at + add,
  * at + add + extra) has no counterpart. Returns 0 or an error, which stops

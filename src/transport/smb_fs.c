@@ -66,6 +66,7 @@ struct ds_smb_fs {
     int no_splice;          /* the server does not copy on its side: refuse copy_range */
     char *test_share;       /* tests: splice sources through this share */
     ds_smb_dircache_t dirs; /* directories known to exist (smb_dircache.h) */
+    char *seen_file;        /* the last file fstatat found: a rename onto it deletes first */
     ds_smb_fs_stats_t st;
 };
 
@@ -353,6 +354,8 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
     if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
         return -1;
     fix_stat(st);
+    free(s->seen_file);
+    s->seen_file = S_ISREG(st->st_mode) ? strdup(url) : NULL; /* NULL: not remembered */
     return 0;
 }
 
@@ -412,7 +415,7 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
     char from[4096], to[4096];
     struct timespec nap = {0, REPLACE_FIRST_MS * 1000000L};
     unsigned waited = 0;
-    int rc;
+    int rc, exists;
 
     if (join(fs, od, on, from, sizeof(from)) < 0 || join(fs, nd, nn, to, sizeof(to)) < 0)
         return -1;
@@ -422,12 +425,18 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
         return -1;
     ds__smb_dircache_forget(&s->dirs, from);
     ds__smb_dircache_forget(&s->dirs, to);
+    /* a target just seen (the publish stats it) is deleted first: the
+     * rename would fail with EEXIST, a round trip for nothing */
+    exists = s->seen_file != NULL && strcmp(s->seen_file, to) == 0;
+    free(s->seen_file);
+    s->seen_file = NULL;
     for (;;) {
-        rc = smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
-        if (rc < 0 && errno == EEXIST) /* SMB2 rename does not replace: delete, then rename */
-            rc = smbc_getFunctionUnlink(s->c)(s->c, to) < 0
-                     ? -1
-                     : smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
+        rc = exists ? -1 : smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
+        if (exists || (rc < 0 && errno == EEXIST)) {     /* SMB2 rename does not replace: */
+            rc = smbc_getFunctionUnlink(s->c)(s->c, to); /* delete, then rename */
+            if (rc == 0 || errno == ENOENT)
+                rc = smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
+        }
         if (rc == 0 || !sharing_violation(errno) || waited >= s->replace_wait_ms)
             break;
         s->st.replace_retries++;
@@ -458,6 +467,10 @@ static int smb_unlinkat(const ds_fs_t *fs, int dirfd, const char *name, int flag
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     ds__smb_dircache_forget(&s->dirs, url);
+    if (s->seen_file != NULL && strcmp(s->seen_file, url) == 0) {
+        free(s->seen_file);
+        s->seen_file = NULL;
+    }
     if (flags & AT_REMOVEDIR)
         return smbc_getFunctionRmdir(s->c)(s->c, url);
     return smbc_getFunctionUnlink(s->c)(s->c, url);
@@ -750,6 +763,7 @@ void ds__smb_fs_free(ds_smb_fs_t *s)
     if (s == NULL)
         return;
     free(s->test_share);
+    free(s->seen_file);
     ds__smb_dircache_close(&s->dirs);
     for (size_t i = 0; i < s->nh; i++)
         if (s->h[i] != NULL)
