@@ -40,6 +40,14 @@
 #define REPLACE_WAIT_MS   5000
 #define REPLACE_FIRST_MS  50
 #define REPLACE_MAX_SLEEP 1000
+/* A server-side copy moves about 411 bytes through this process (two IOCTL
+ * requests and their replies, measured against Samba 4.17), one done here
+ * the range and about 430 more (what it writes: what it reads does not
+ * always show): a splice of SPLICE_SURE bytes or more tells by itself;
+ * shorter ones (copies along alignments go down to 1 KiB) are summed, less
+ * SPLICE_OVERHEAD each, until they reach it. */
+#define SPLICE_SURE     4096
+#define SPLICE_OVERHEAD 1024
 
 struct sh {
     char *url;
@@ -63,10 +71,11 @@ struct ds_smb_fs {
     struct sh **h;
     size_t nh;
     unsigned replace_wait_ms;
-    int no_splice;          /* the server does not copy on its side: refuse copy_range */
-    char *test_share;       /* tests: splice sources through this share */
-    ds_smb_dircache_t dirs; /* directories known to exist (smb_dircache.h) */
-    char *seen_file;        /* the last file fstatat found: a rename onto it deletes first */
+    int no_splice;                /* the server does not copy on its side: refuse copy_range */
+    uint64_t short_len, short_io; /* short splices so far: their bytes, the bytes moved */
+    char *test_share;             /* tests: splice sources through this share */
+    ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
+    char *seen_file;              /* the last file fstatat found: a rename onto it deletes first */
     ds_smb_fs_stats_t st;
 };
 
@@ -641,7 +650,8 @@ static int splice_more(off_t n, void *priv)
  * end. smbc_splice copies through this process, silently, when the server
  * cannot (across shares, or a server without the ioctl): the bytes this
  * process moved during the call tell (at least half the range means the
- * data came through here). Such a splice still copied correctly; the next ones are
+ * data came through here; short splices are judged together, see
+ * SPLICE_SURE). Such a splice still copied correctly; the next ones are
  * refused (ENOTSUP) so the receiver stops asking.
  */
 static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len)
@@ -650,7 +660,7 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     struct sh *src = get(fs, src_fd), *dst = get(fs, dst_fd);
     SMBCFILE *sf;
     off_t at;
-    uint64_t before;
+    uint64_t before, moved;
     off_t n;
 
     if (src == NULL || dst == NULL || src->f == NULL || dst->f == NULL)
@@ -683,13 +693,20 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     }
     dst->wrote = 1;
     s->st.bytes_spliced += len;
-    if (before > 0 && len >= 65536 && io_bytes() - before >= len / 2) {
+    moved = before > 0 ? io_bytes() - before : 0;
+    if (before > 0 && len < SPLICE_SURE) {
+        s->short_len += len;
+        s->short_io += moved > SPLICE_OVERHEAD ? moved - SPLICE_OVERHEAD : 0;
+    }
+    if (before > 0 && ((len >= SPLICE_SURE && moved >= len / 2) ||
+                       (s->short_len >= SPLICE_SURE && s->short_io >= s->short_len / 2))) {
         s->st.splice_fallback++;
         s->no_splice = 1;
         ds_log(DS_LOG_WARN,
-               "server-side copy fell back to a copy through this process (%zu bytes moved "
-               "through it): no more server-side copies in this session",
-               len);
+               "server-side copy fell back to a copy through this process (%" PRIu64
+               " bytes moved through it for %zu bytes copied): no more server-side copies in "
+               "this session",
+               moved, len);
     }
     return 0;
 }

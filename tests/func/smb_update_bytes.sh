@@ -19,6 +19,13 @@
 #    bench/smb measured on libc6);
 #  - the worker's own counters agree (copied on the server, written);
 #  - the share equals the store.
+# Then the next build goes to a share whose server-side copies fall back to
+# a copy through the worker (the test hook reads every splice's source
+# through the second share of the same directory): the copies along the
+# alignment are all shorter than 64 KiB, which before went undetected
+# however many there were; now the short ones are summed, the fallback is
+# reported after at most 4 KiB of them plus one (and in the run's events),
+# and the share still converges.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -62,7 +69,7 @@ for i in range(40):
         at += r.randint(1000, 6000)
         if at + 4 > size:
             break
-        struct.pack_into("<I", body, at, 0x400000 + at + (0x40 if gen else 0))
+        struct.pack_into("<I", body, at, 0x400000 + at + 0x40 * gen)
     if gen:  # a few bytes of new code early in the file shift the rest
         body[300:300] = bytes(r.getrandbits(8) for _ in range(5))
     d = os.path.join(top, "lib", "x86_64", "gconv", "sub%d" % (i % 4))
@@ -95,4 +102,20 @@ echo "smb update of 40 rebuilt files ($changed bytes): up $up, down $down on the
 [ "$copied" -ge $((changed / 2)) ] || bad "only $copied bytes copied on the server"
 [ "$wrote" -ge 1 ] && [ $((wrote * 10)) -le $((changed * 4)) ] ||
   bad "the worker wrote $wrote bytes, more than 0.4x the $changed changed bytes"
+
+build 2 "$store/engines"
+ds scan >/dev/null 2>&1 || bad "scan of the third build"
+DISTSYNC_TEST_SMB_SPLICE_SHARE=dist2 ds sync u --no-scan >"$tmp/out" 2>&1 ||
+  bad "update without server-side copy: $(cat "$tmp/out")"
+st_check_converged "$store" "$target" "update after a fallback of short copies"
+grep -q 'server-side copy fell back to a copy through this process' "$tmp/out" ||
+  bad "the fallback of short copies was not detected: $(grep 'SMB worker' "$tmp/out")"
+[ "$(counter '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] ||
+  bad "fallbacks: $(grep 'SMB worker' "$tmp/out")"
+splices=$(counter 'in ([0-9]+) splices' "$tmp/out")
+[ "$splices" -ge 1 ] && [ "$splices" -le 5 ] ||
+  bad "$splices splices before the fallback was seen (at most 5 of 1 KiB or more)"
+ds history --events u >"$tmp/ev" 2>&1 || bad "history --events: $(cat "$tmp/ev")"
+grep -q 'server-side copy fell back to a copy through this process' "$tmp/ev" ||
+  bad "the fallback is not in the run's events"
 st_exit smb_update_bytes
