@@ -264,6 +264,47 @@ static void test_scattered_edits(void)
     free(out.p);
 }
 
+/* DS_ZPATCH_COPY_ONLY on a rebuilt binary (zpatch_align.c): 7 bytes
+ * inserted up front and a 4-byte address moved every 3000 bytes leave no
+ * content-defined chunk intact, yet the stretches between the addresses
+ * become COPY records; 64 KiB of new content in the middle stays literal.
+ * Before: every byte went literal (zstd finds nothing in this data). */
+static void test_copy_only_aligned(void)
+{
+    size_t bn = 512u << 10, tn = bn + 7 + (64u << 10), zn, o;
+    uint8_t *b = malloc(bn), *t = malloc(tn), *z;
+    struct sink out = {NULL, 0, tn};
+    char why[200], path[8192];
+    uint64_t maxblen;
+    int count[3];
+
+    out.p = malloc(tn);
+    fill(b, bn, 5);
+    memcpy(t, b, 1000);
+    fill(t + 1000, 7, 6);
+    memcpy(t + 1007, b + 1000, 200000);
+    fill(t + 201007, 64u << 10, 7);
+    memcpy(t + 201007 + (64u << 10), b + 201000, bn - 201000);
+    for (o = 3000; o + 4 <= tn; o += 3000)
+        if (o < 201007 || o >= 201007 + (64u << 10))
+            t[o] ^= 0x40, t[o + 2] ^= 0x01;
+    snprintf(path, sizeof(path), "%s/aligned.bin", root);
+    CHECK_INT(write_file(path, b, bn), 0);
+    enc_version = 1 | DS_ZPATCH_COPY_ONLY;
+    z = encode(b, bn, t, tn, 3, &zn);
+    enc_version = 1;
+    walk(z, zn, bn, count, &maxblen);
+    CHECK(count[2] >= 100 && maxblen == 0);
+    CHECK(zn < (64u << 10) + 16384); /* the new content, the records, the moved bytes */
+    CHECK_INT(decode(path, z, zn, 4096, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(out.p, t, tn) == 0);
+    unlink(path);
+    free(z);
+    free(b);
+    free(t);
+    free(out.p);
+}
+
 /* Hostile streams: each refused with its code and a reason, no crash. */
 static void test_hostile(void)
 {
@@ -522,5 +563,6 @@ int main(void)
     RUN(test_receiver);
     RUN(test_scattered_edits);
     RUN(test_segments_and_windows);
+    RUN(test_copy_only_aligned);
     return CHECK_DONE();
 }
