@@ -65,11 +65,16 @@ static int fx_code(unsigned long fx)
 
 int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path)
 {
+    return ds__sftp_fail_on(fs, fs->sftp, what, path);
+}
+
+int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *what, const char *path)
+{
     int err = libssh2_session_last_errno(fs->c.s), rc;
 
     ds__sftp_counts(fs);
     if (err == LIBSSH2_ERROR_SFTP_PROTOCOL) {
-        unsigned long fx = libssh2_sftp_last_error(fs->sftp);
+        unsigned long fx = libssh2_sftp_last_error(sftp);
 
         rc = fx_code(fx);
         ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path, fs->u.where,
@@ -380,7 +385,7 @@ static char *quote(char *w, const char *path)
 }
 
 /* mv -f -T: rename(2) on the server, atomic over the old file. */
-static int mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
+int ds__sftp_mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
 {
     char *cmd = malloc(32 + 4 * (strlen(tmp) + strlen(dst))), *w, out[8];
     int rc;
@@ -419,7 +424,7 @@ int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst)
     if (rc < 0)
         return rc;
     if (fs->shell)
-        return mv(fs, tmp, dst);
+        return ds__sftp_mv(fs, tmp, dst);
     /* no shell: the path is absent for an instant, never partial */
     if (libssh2_sftp_unlink_ex(fs->sftp, dst, (unsigned)strlen(dst)) != 0 &&
         (rc = ds__sftp_fail(fs, "unlink", dst)) != -ENOENT)

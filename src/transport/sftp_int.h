@@ -67,6 +67,9 @@ void ds__sftp_errf(struct ds__sftp_fs *fs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Maps a libssh2 / SFTP failure to a code, with fs->err naming what. */
 int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path);
+/* The same for a call on the SFTP channel sftp. */
+int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *what,
+                     const char *path);
 /* lstat of an absolute path. Returns 0, -ENOENT or another failure. */
 DS_MUST_CHECK int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs,
                                  LIBSSH2_SFTP_ATTRIBUTES *a);
@@ -89,6 +92,9 @@ DS_MUST_CHECK int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t
 /* Creates abs exclusively (0600) and writes p[0, n) to it, fsynced. */
 DS_MUST_CHECK int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p,
                                      size_t n);
+/* Runs mv -f -T tmp dst on an exec channel (rename(2) on the server).
+ * Returns 0 or a failure. */
+DS_MUST_CHECK int ds__sftp_mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
 /* Renames tmp over dst: a plain SFTP rename when dst is absent; else
  * `mv -f` on a shell account (atomic), unlink + rename otherwise
  * (fs->replaced_unlink counts those). */
@@ -114,21 +120,59 @@ typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
 DS_MUST_CHECK int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_t id,
                                 ds__sftp_emit_fn emit, void *ctx);
 
-/* The file being received: one at a time (the console streams a file's
- * frames up to its FILE_COMMIT before the next FILE_BEGIN; a FILE_BEGIN
- * while one is open ends the session). */
-struct sftp_file {
-    int used, failed;
-    uint32_t id;
+/* Files in flight (SFTP mode's pipeline, sftp_slot.c): each on an SFTP
+ * channel of its own, all driven non-blocking from the receiver's thread,
+ * so that one file's round trips (open, fsync, attributes, size check,
+ * close, the parents' lstat walk, the rename) overlap with the others' and
+ * with the next file's data. OpenSSH's MaxSessions is 10 by default: these,
+ * the main SFTP channel and one exec channel fit. */
+#define SFTP_SLOTS 8
+
+enum {
+    SL_FREE,    /* no channel */
+    SL_INIT,    /* its SFTP channel starting */
+    SL_IDLE,    /* a channel, no file */
+    SL_OPEN,    /* creating the tmp file */
+    SL_WRITE,   /* data in flight, more may come */
+    SL_FSYNC,   /* after FILE_COMMIT: fsync@openssh.com */
+    SL_ATTRS,   /* mode and mtime */
+    SL_SIZE,    /* fstat: the server holds the size sent */
+    SL_CLOSE,   /* close the handle */
+    SL_WALK,    /* lstat each parent (never a symlink), then the path */
+    SL_MKDIR,   /* a missing parent */
+    SL_PUBLISH, /* the lease, then rename, mv -f or unlink + rename */
+    SL_UNLINK,
+    SL_RENAME,
+    SL_WAIT, /* failed (tmp removed): waits for FILE_COMMIT or FILE_ABORT */
+    SL_DONE  /* its reply is due in order */
+};
+
+struct sftp_slot {
+    int state;
+    LIBSSH2_SFTP *sftp;
+    LIBSSH2_SFTP_HANDLE *h;
+    uint32_t id;       /* file id */
+    uint32_t begin_id; /* FILE_BEGIN's frame id (an early FILE_ERR's id) */
     char path[DS_PROTO_STR_MAX + 1];
     uint64_t size, written;
     uint32_t mode;
     int64_t mtime_ns;
-    char tmp[8300]; /* absolute path of its tmp file */
+    char tmp[8300]; /* absolute; "" when none is on the server */
+    char dst[8300]; /* absolute */
+    char dir[8300]; /* the parent being checked */
+    size_t walk;    /* offset in dst past the last parent checked */
+    int mkdir_tried, reopened, present;
     ds_sha256_t sha;
-    int err_code;
+    uint8_t digest[DS_SHA256_LEN];
+    uint8_t *buf;           /* [start, end): bytes not yet acknowledged */
+    size_t cap, start, end; /* cap <= SFTP_INFLIGHT */
+    int ended, aborted;     /* FILE_COMMIT / FILE_ABORT came */
+    uint32_t reply_id;      /* its id */
+    uint64_t seq;           /* replies go out in this order */
+    int failed, err_code;
     char err_msg[SFTP_MSG];
-    struct sftp_put put;
+    int64_t mtime_out;
+    LIBSSH2_SFTP_ATTRIBUTES a;
 };
 
 enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
@@ -136,7 +180,7 @@ enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
 /* The receiver: the console's session on one side, fs on the other. */
 struct ds__sftp_recv {
     struct ds__sftp_fs fs;
-    int fd; /* our end of the socketpair (blocking) */
+    int fd; /* our end of the socketpair (blocking sends, polled reads) */
     int state;
     unsigned version;
     uint64_t session; /* names our tmp files and our lease */
@@ -149,7 +193,14 @@ struct ds__sftp_recv {
     int64_t mine_at_ms; /* when the lease file last named us (monotonic) */
     ds_lease_t lease;   /* as written */
     char lease_msg[2 * SFTP_MSG];
-    struct sftp_file f;
+    struct sftp_slot slot[SFTP_SLOTS];
+    int nslots;    /* slots given a channel (or starting one) */
+    int max_slots; /* lowered when the server refuses another channel */
+    int owner;     /* the slot whose packet is half sent, else -1 */
+    int waiting;   /* a slot waits on the SSH socket */
+    int kick;      /* a slot has work the pump has not seen */
+    int io_timeout_s;
+    uint64_t next_seq, reply_seq;
     void *zd; /* ZSTD_DCtx */
     uint8_t *zbuf;
     const char *corrupt; /* test hook: flip a byte of this path's upload */
@@ -166,15 +217,32 @@ int ds__sftp_flush(struct ds__sftp_recv *r);
 DS_MUST_CHECK int ds__sftp_serve(struct ds__sftp_recv *r);
 void ds__sftp_cstr(ds_pstr_t s, char *out);
 
-/* sftp_file.c: each returns 0, or a negative code that ends the session. */
+/* sftp_slot.c: the file frames. Each returns 0, DS__SFTP_STALL (the frame
+ * must wait: no free slot, or its slot's buffer is full; the pump makes
+ * room) or a negative code that ends the session. */
+#define DS__SFTP_STALL 2
 int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_file_data(struct ds__sftp_recv *r, const ds_msg_t *m);
-int ds__sftp_file_commit(struct ds__sftp_recv *r, const ds_msg_t *m);
-int ds__sftp_file_abort(struct ds__sftp_recv *r, const ds_msg_t *m);
+int ds__sftp_file_end(struct ds__sftp_recv *r, const ds_msg_t *m);
 /* COPY, DELTA, DELTA_END: not in SFTP mode, the file fails. */
 int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m);
-/* Drops the open file (tmp removed). */
-void ds__sftp_file_drop(struct ds__sftp_recv *r);
+/* Moves every slot as far as it goes without waiting, and queues the
+ * replies that are due in order. *progress says whether anything moved.
+ * Returns 0 or a code that ends the session. */
+DS_MUST_CHECK int ds__sftp_pump(struct ds__sftp_recv *r, int *progress);
+/* 1 when a reply to a FILE_COMMIT or FILE_ABORT is still to come: a
+ * request that follows waits (replies go in request order). */
+int ds__sftp_files_pending(const struct ds__sftp_recv *r);
+/* Before a blocking SFTP call while slots are in flight: finishes the
+ * half-sent packet (and with channels, the channel starting), then sets
+ * the session blocking. Returns 0 or a failure. */
+DS_MUST_CHECK int ds__sftp_sync(struct ds__sftp_recv *r, int channels);
+/* The end: every slot's file dropped (tmp removed). */
+void ds__sftp_slots_drop(struct ds__sftp_recv *r);
+/* Frees the slots' channels (graceful: SFTP shutdown) and buffers. */
+void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful);
+
+/* sftp_file.c: ADOPT, HASH, DELETE (blocking, every slot's reply sent). */
 int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);

@@ -8,6 +8,7 @@
  * a listing or manifest streamed a slice at a time.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,18 +156,6 @@ static int requests(struct ds__sftp_recv *r, const ds_msg_t *m)
     case DS_MSG_SIG:
         return ds__sftp_reply_err(r, m->id, DS_EPROTO, "",
                                   "SIG: no signatures in SFTP mode (files go whole)");
-    case DS_MSG_FILE_BEGIN:
-        return ds__sftp_file_begin(r, m);
-    case DS_MSG_LITERAL:
-        return ds__sftp_file_data(r, m);
-    case DS_MSG_COPY:
-    case DS_MSG_DELTA:
-    case DS_MSG_DELTA_END:
-        return ds__sftp_file_refuse(r, m);
-    case DS_MSG_FILE_COMMIT:
-        return ds__sftp_file_commit(r, m);
-    case DS_MSG_FILE_ABORT:
-        return ds__sftp_file_abort(r, m);
     case DS_MSG_ADOPT:
         return ds__sftp_adopt(r, m);
     case DS_MSG_DELETE:
@@ -180,7 +169,28 @@ static int requests(struct ds__sftp_recv *r, const ds_msg_t *m)
     }
 }
 
-/* One decoded frame. Returns 0 or a code that ends the session. */
+/* A file's frame: its slot takes it (sftp_slot.c). */
+static int file_frame(struct ds__sftp_recv *r, const ds_msg_t *m)
+{
+    switch (m->type) {
+    case DS_MSG_FILE_BEGIN:
+        return ds__sftp_file_begin(r, m);
+    case DS_MSG_LITERAL:
+        return ds__sftp_file_data(r, m);
+    case DS_MSG_COPY:
+    case DS_MSG_DELTA:
+    case DS_MSG_DELTA_END:
+        return ds__sftp_file_refuse(r, m);
+    case DS_MSG_FILE_COMMIT:
+    case DS_MSG_FILE_ABORT:
+        return ds__sftp_file_end(r, m);
+    default:
+        return 1;
+    }
+}
+
+/* One decoded frame. Returns 0, DS__SFTP_STALL (it must wait) or a code
+ * that ends the session. */
 static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
 {
     char msg[160];
@@ -196,22 +206,31 @@ static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
         return fatal(r, m->id, DS_EPROTO, "a known digest needs protocol version 4");
     if (m->type == DS_MSG_ADOPT && r->version < DS_PROTO_VERSION_ADOPT)
         return fatal(r, m->id, DS_EPROTO, "ADOPT needs protocol version 2");
-    rc = requests(r, m);
+    rc = file_frame(r, m);
+    if (rc == 1) { /* a request: its reply goes after the files' before it */
+        if (ds__sftp_files_pending(r))
+            return DS__SFTP_STALL;
+        rc = ds__sftp_sync(r, 1);
+        if (rc == 0)
+            rc = requests(r, m);
+    }
     if (rc == 1) {
         snprintf(msg, sizeof(msg), "%s sent to the receiver", ds_proto_type_name(m->type));
         return fatal(r, m->id, DS_EPROTO, msg);
     }
     if (rc < 0)
         return fatal(r, m->id, rc, r->fs.err[0] ? r->fs.err : ds_strerror(rc));
-    return 0;
+    return rc;
 }
 
-/* Handles every complete frame in r->in. Returns 0 or the session's end. */
-static int frames(struct ds__sftp_recv *r)
+/* Handles the complete frames in r->in until one must wait (*stalled).
+ * Returns 0 or the session's end; *moved says whether a frame was taken. */
+static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
 {
     size_t off = 0;
     int rc = 0;
 
+    *stalled = 0;
     while (r->state == SR_HELLO || r->state == SR_READY) {
         long n = ds_proto_frame_len(r->in.p + off, r->in.len - off);
         ds_msg_t m;
@@ -224,7 +243,13 @@ static int frames(struct ds__sftp_recv *r)
         }
         r->fs.err[0] = '\0';
         rc = handle(r, &m);
+        if (rc == DS__SFTP_STALL) {
+            *stalled = 1;
+            rc = 0;
+            break;
+        }
         off += (size_t)n;
+        *moved = 1;
         if (ds__sftp_flush(r) < 0 && rc == 0)
             rc = DS_ETRANSPORT;
         if (rc < 0)
@@ -234,32 +259,71 @@ static int frames(struct ds__sftp_recv *r)
     return rc;
 }
 
-/* The end: the open file dropped, the manifest written if ours. */
+/* The end: the files in flight dropped, the manifest written if ours. */
 static int finish(struct ds__sftp_recv *r)
 {
-    ds__sftp_file_drop(r);
+    ds__sftp_slots_drop(r);
     return r->have_lease && !r->lease_lost ? ds__sftp_manifest_store(r) : 0;
+}
+
+/* Waits for the console's frames (unless stalled or at their end) and,
+ * when a slot waits on it, the SSH socket (at most io_timeout). Reads what
+ * came. Returns 0 or a failure; *eof at the end of the console's input. */
+static int wait_input(struct ds__sftp_recv *r, int stalled, int *eof)
+{
+    struct pollfd p[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->fs.c.sock, .events = POLLIN}};
+    int dir = libssh2_session_block_directions(r->fs.c.s), n, rc;
+    ssize_t got;
+
+    if (stalled || *eof)
+        p[0].fd = -1;
+    if (!r->waiting && r->owner < 0)
+        p[1].fd = -1;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        p[1].events |= POLLOUT;
+    if (p[0].fd < 0 && p[1].fd < 0)
+        return DS_EPROTO; /* nothing can come: a bug, not a hang */
+    n = poll(p, 2, p[1].fd >= 0 ? r->io_timeout_s * 1000 : -1);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (n == 0) {
+        ds__sftp_errf(&r->fs, "SFTP on %s: timed out (io_timeout)", r->fs.u.where);
+        return DS_ETRANSPORT;
+    }
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        return 0;
+    if ((rc = ds_proto_buf_reserve(&r->in, READ_CHUNK)) < 0)
+        return rc;
+    got = recv(r->fd, r->in.p + r->in.len, READ_CHUNK, MSG_DONTWAIT);
+    if (got < 0)
+        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+    if (got == 0)
+        *eof = 1;
+    r->in.len += (size_t)got;
+    return 0;
 }
 
 int ds__sftp_serve(struct ds__sftp_recv *r)
 {
-    int rc = 0, frc;
+    int rc = 0, frc, eof = 0;
 
     while (rc == 0 && (r->state == SR_HELLO || r->state == SR_READY)) {
-        ssize_t n;
+        int pumped = 0, moved = 0, stalled = 0;
 
-        rc = ds_proto_buf_reserve(&r->in, READ_CHUNK);
-        if (rc < 0)
-            break;
-        n = recv(r->fd, r->in.p + r->in.len, READ_CHUNK, 0);
-        if (n < 0 && errno == EINTR)
+        rc = ds__sftp_pump(r, &pumped);
+        if (rc == 0)
+            rc = ds__sftp_flush(r);
+        if (rc == 0)
+            rc = frames(r, &stalled, &moved);
+        if (rc < 0 || pumped || moved || r->kick) {
+            r->kick = 0;
             continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : r->in.len > 0 ? DS_EPROTO : 0;
+        }
+        if (eof && !stalled) {
+            rc = r->in.len > 0 ? DS_EPROTO : 0;
             break;
         }
-        r->in.len += (size_t)n;
-        rc = frames(r);
+        rc = wait_input(r, stalled, &eof);
     }
     frc = finish(r);
     ds__sftp_flush(r);

@@ -3,8 +3,10 @@
  * no agent): an in-process receiver (sftp_recv.c) runs on a thread of its
  * own and speaks the apply protocol to the console over one end of an
  * AF_UNIX socketpair, exactly as the file:// backend's receiver does, and
- * SFTP to the server with libssh2 in blocking mode (each call bounded by
- * io_timeout). The console's session, plan, status and history are the
+ * SFTP to the server with libssh2 (each call or wait bounded by
+ * io_timeout): blocking for the session's requests, non-blocking for the
+ * files in flight, SFTP_SLOTS at once on channels of their own
+ * (sftp_slot.c). The console's session, plan, status and history are the
  * agent mode's; the transport says DS_TRANSPORT_WHOLE_ONLY so that no
  * delta is planned, and leaves a note for the run's events saying why
  * SFTP was chosen and how files are replaced.
@@ -91,6 +93,9 @@ static void end_remote(struct sftp_t *s, int graceful)
 {
     struct ds__sftp_fs *fs = &s->r.fs;
 
+    if (fs->c.s != NULL)
+        libssh2_session_set_blocking(fs->c.s, 1);
+    ds__sftp_slots_free(&s->r, graceful && fs->sftp != NULL);
     if (fs->sftp != NULL) {
         if (graceful)
             libssh2_sftp_shutdown(fs->sftp);
@@ -150,7 +155,7 @@ static void sftp_free(ds_transport_t *t)
     ds_proto_buf_free(&s->r.in);
     ds_proto_buf_free(&s->r.out);
     ds_manifest_free(s->r.man);
-    free(s->r.f.put.buf);
+    ds__sftp_slots_free(&s->r, 0);
     ZSTD_freeDCtx(s->r.zd);
     free(s->r.zbuf);
     free(s->r.fs.rbuf);
@@ -278,10 +283,13 @@ int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn
     s->r.fs.readback = cfg->verify_readback;
     s->r.session = session_id();
     s->r.corrupt = cfg->test_sftp_corrupt;
+    s->r.owner = -1;
+    s->r.max_slots = SFTP_SLOTS;
+    s->r.io_timeout_s = cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S;
+    libssh2_session_set_blocking(s->r.fs.c.s, 1);
     rc = start_remote(s, err, errlen);
     if (rc == 0) {
-        libssh2_session_set_timeout(s->r.fs.c.s,
-                                    1000L * (cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S));
+        libssh2_session_set_timeout(s->r.fs.c.s, 1000L * s->r.io_timeout_s);
         note(s, why ? why : "transport = sftp");
         rc = socket_pair(s, err, errlen);
     }
