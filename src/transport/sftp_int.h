@@ -143,6 +143,7 @@ enum {
     SL_PUBLISH, /* the lease, then rename, mv -f or unlink + rename */
     SL_UNLINK,
     SL_RENAME,
+    SL_MV,   /* its mv -f queued on the mv channel (sftp_pump.c) */
     SL_WAIT, /* failed (tmp removed): waits for FILE_COMMIT or FILE_ABORT */
     SL_DONE  /* its reply is due in order */
 };
@@ -177,6 +178,21 @@ struct sftp_slot {
 
 enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
 
+/* The mv channel: on a shell account, one exec of a shell loop that reads
+ * two lines (tmp, then the path) at a time, runs mv -f -T on them and
+ * answers with mv's exit status on a line: replaces go out pipelined, one
+ * channel for the run, instead of an exec (4 round trips) each. */
+struct sftp_mvq {
+    LIBSSH2_CHANNEL *ch;
+    int broken; /* the loop could not start or ended: an exec per file */
+    ds_proto_buf_t out;
+    size_t off;           /* out[off, len) not yet written */
+    int fifo[SFTP_SLOTS]; /* slots awaiting their status line, in order */
+    int head, n;
+    char line[16];
+    size_t linelen;
+};
+
 /* The receiver: the console's session on one side, fs on the other. */
 struct ds__sftp_recv {
     struct ds__sftp_fs fs;
@@ -201,6 +217,7 @@ struct ds__sftp_recv {
     int kick;      /* a slot has work the pump has not seen */
     int io_timeout_s;
     uint64_t next_seq, reply_seq;
+    struct sftp_mvq mvq;
     void *zd; /* ZSTD_DCtx */
     uint8_t *zbuf;
     const char *corrupt; /* test hook: flip a byte of this path's upload */
@@ -217,6 +234,34 @@ int ds__sftp_flush(struct ds__sftp_recv *r);
 DS_MUST_CHECK int ds__sftp_serve(struct ds__sftp_recv *r);
 void ds__sftp_cstr(ds_pstr_t s, char *out);
 
+/* Step answers (sftp_slot.c, sftp_pump.c). */
+#define STEP_IDLE  0 /* nothing to do without new input */
+#define STEP_MOVED 1
+#define STEP_WAIT  2          /* libssh2 would block */
+#define SFTP_MVQ   SFTP_SLOTS /* the mv channel's index as an owner */
+
+/* sftp_slot.c: one move of slot sl (owned: it has a half-sent packet, so
+ * its pending call goes first). Returns STEP_* or a code that ends the
+ * session. */
+int ds__sftp_step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned);
+/* The slot's failure, once: tmp removed (blocking, rare), an early
+ * FILE_ERR queued when the console has not ended the file yet. Returns 0
+ * or a code that ends the session. */
+int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+/* The file is in place: recorded in the manifest, its reply due. */
+int ds__sftp_published(struct ds__sftp_recv *r, struct sftp_slot *sl);
+static inline int ds__sftp_has_file(const struct sftp_slot *sl)
+{
+    return sl->state > SL_IDLE;
+}
+
+/* sftp_pump.c: queues slot sl's mv -f on the mv channel (started on first
+ * use). Returns 1 queued, 0 no mv channel (the caller runs mv itself), or a
+ * code that ends the session. */
+int ds__sftp_mvq_put(struct ds__sftp_recv *r, struct sftp_slot *sl);
+void ds__sftp_mvq_free(struct ds__sftp_recv *r, int graceful);
+
 /* sftp_slot.c: the file frames. Each returns 0, DS__SFTP_STALL (the frame
  * must wait: no free slot, or its slot's buffer is full; the pump makes
  * room) or a negative code that ends the session. */
@@ -226,7 +271,7 @@ int ds__sftp_file_data(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_file_end(struct ds__sftp_recv *r, const ds_msg_t *m);
 /* COPY, DELTA, DELTA_END: not in SFTP mode, the file fails. */
 int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m);
-/* Moves every slot as far as it goes without waiting, and queues the
+/* sftp_pump.c: moves every slot as far as it goes without waiting, and queues the
  * replies that are due in order. *progress says whether anything moved.
  * Returns 0 or a code that ends the session. */
 DS_MUST_CHECK int ds__sftp_pump(struct ds__sftp_recv *r, int *progress);

@@ -34,32 +34,14 @@
 
 #include "sftp_int.h"
 
-#define STEP_IDLE  0 /* nothing to do without new input */
-#define STEP_MOVED 1
-#define STEP_WAIT  2 /* libssh2 would block */
-
 static int eagain(struct ds__sftp_recv *r)
 {
     return libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN;
 }
 
-static void nonblocking(struct ds__sftp_recv *r, int on)
-{
-    libssh2_session_set_blocking(r->fs.c.s, !on);
-}
-
-static int has_file(const struct sftp_slot *sl)
-{
-    return sl->state > SL_IDLE;
-}
-
-/* The slot's failure, once: tmp removed (blocking, rare), an early
- * FILE_ERR queued when the console has not ended the file yet. Returns 0
- * or a code that ends the session. */
-static int slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt, ...)
+/* See sftp_int.h. */
+int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt,
+                       ...)
 {
     ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = sl->begin_id};
     va_list va;
@@ -101,7 +83,7 @@ static int call_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, const char *
 
     if (rc == DS_ETRANSPORT)
         return rc;
-    return slot_fail(r, sl, rc, "%s", r->fs.err);
+    return ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
 }
 
 static int step_init(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -237,8 +219,9 @@ static int step_size(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (rc != 0)
         return call_fail(r, sl, "fstat", sl->tmp);
     if (!(sl->a.flags & LIBSSH2_SFTP_ATTR_SIZE) || sl->a.filesize != sl->size)
-        return slot_fail(r, sl, DS_ECORRUPT, "%s holds %llu bytes on %s, %" PRIu64 " were sent",
-                         sl->tmp, (unsigned long long)sl->a.filesize, r->fs.u.where, sl->size);
+        return ds__sftp_slot_fail(r, sl, DS_ECORRUPT,
+                                  "%s holds %llu bytes on %s, %" PRIu64 " were sent", sl->tmp,
+                                  (unsigned long long)sl->a.filesize, r->fs.u.where, sl->size);
     sl->state = SL_CLOSE;
     return STEP_MOVED;
 }
@@ -255,11 +238,11 @@ static int readback(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (rc == DS_ETRANSPORT)
         return rc;
     if (rc < 0)
-        return slot_fail(r, sl, rc, "%s", r->fs.err);
+        return ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
     if (size != sl->size || memcmp(got, sl->digest, DS_SHA256_LEN) != 0)
-        return slot_fail(r, sl, DS_EHASH,
-                         "verify = readback: %s read back from %s does not hash as sent", sl->path,
-                         r->fs.u.where);
+        return ds__sftp_slot_fail(r, sl, DS_EHASH,
+                                  "verify = readback: %s read back from %s does not hash as sent",
+                                  sl->path, r->fs.u.where);
     return 0;
 }
 
@@ -307,14 +290,17 @@ static int step_walk(struct ds__sftp_recv *r, struct sftp_slot *sl)
             sl->state = SL_MKDIR;
             return STEP_MOVED;
         }
-        return rc == DS_ETRANSPORT ? rc : slot_fail(r, sl, rc, "%s", r->fs.err);
+        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
     }
     if (LIBSSH2_SFTP_S_ISLNK(sl->a.permissions))
-        return slot_fail(r, sl, DS_ESYMLINK, "%s on %s is a symlink: refused", what, r->fs.u.where);
+        return ds__sftp_slot_fail(r, sl, DS_ESYMLINK, "%s on %s is a symlink: refused", what,
+                                  r->fs.u.where);
     if (slash && !LIBSSH2_SFTP_S_ISDIR(sl->a.permissions))
-        return slot_fail(r, sl, DS_ENOTREG, "%s on %s is not a directory", what, r->fs.u.where);
+        return ds__sftp_slot_fail(r, sl, DS_ENOTREG, "%s on %s is not a directory", what,
+                                  r->fs.u.where);
     if (!slash && !LIBSSH2_SFTP_S_ISREG(sl->a.permissions))
-        return slot_fail(r, sl, DS_ENOTREG, "%s on %s is not a regular file", what, r->fs.u.where);
+        return ds__sftp_slot_fail(r, sl, DS_ENOTREG, "%s on %s is not a regular file", what,
+                                  r->fs.u.where);
     if (slash) {
         sl->walk = (size_t)(slash - sl->dst) + 1;
         sl->mkdir_tried = 0;
@@ -335,14 +321,14 @@ static int step_mkdir(struct ds__sftp_recv *r, struct sftp_slot *sl)
         return STEP_WAIT;
     if (rc != 0 && (rc = ds__sftp_fail_on(&r->fs, sl->sftp, "mkdir", sl->dir)) != -EIO &&
         rc != -EEXIST)
-        return rc == DS_ETRANSPORT ? rc : slot_fail(r, sl, rc, "%s", r->fs.err);
+        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
     sl->mkdir_tried = 1;
     sl->state = SL_WALK;
     return STEP_MOVED;
 }
 
-/* Recorded: the manifest entry, the FILE_OK's mtime. */
-static int published(struct ds__sftp_recv *r, struct sftp_slot *sl)
+/* See sftp_int.h. */
+int ds__sftp_published(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
     LIBSSH2_SFTP_ATTRIBUTES a;
     int rc;
@@ -370,7 +356,7 @@ static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (rc < 0)
         return rc;
     if (!ds__sftp_lease_valid(r))
-        return slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
+        return ds__sftp_slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
     if (!sl->present) {
         sl->state = SL_RENAME;
         return STEP_MOVED;
@@ -379,12 +365,16 @@ static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
         sl->state = SL_UNLINK;
         return STEP_MOVED;
     }
+    if ((rc = ds__sftp_mvq_put(r, sl)) != 0) /* queued on the mv channel */
+        return rc < 0 ? rc : STEP_MOVED;
     if ((rc = ds__sftp_sync(r, 1)) < 0)
         return rc;
     rc = ds__sftp_mv(&r->fs, sl->tmp, sl->dst);
     if (rc < 0)
-        return rc == DS_ETRANSPORT || rc == DS_ENOMEM ? rc : slot_fail(r, sl, rc, "%s", r->fs.err);
-    return published(r, sl);
+        return rc == DS_ETRANSPORT || rc == DS_ENOMEM
+                   ? rc
+                   : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+    return ds__sftp_published(r, sl);
 }
 
 static int step_unlink(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -394,7 +384,7 @@ static int step_unlink(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (rc == LIBSSH2_ERROR_EAGAIN)
         return STEP_WAIT;
     if (rc != 0 && (rc = ds__sftp_fail_on(&r->fs, sl->sftp, "unlink", sl->dst)) != -ENOENT)
-        return rc == DS_ETRANSPORT ? rc : slot_fail(r, sl, rc, "%s", r->fs.err);
+        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
     r->fs.replaced_unlink++;
     sl->state = SL_RENAME;
     return STEP_MOVED;
@@ -410,14 +400,15 @@ static int step_rename(struct ds__sftp_recv *r, struct sftp_slot *sl)
         return STEP_WAIT;
     if (rc != 0)
         return call_fail(r, sl, "rename onto", sl->dst);
-    return published(r, sl);
+    return ds__sftp_published(r, sl);
 }
 
-/* One move of the slot. Returns STEP_* or a code that ends the session. */
-static int step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned)
+/* See sftp_int.h. */
+int ds__sftp_step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned)
 {
-    if (sl->aborted && !owned && has_file(sl) && sl->state != SL_DONE && sl->state != SL_WAIT) {
-        int rc = slot_fail(r, sl, DS_EABORTED, "aborted by the console");
+    if (sl->aborted && !owned && ds__sftp_has_file(sl) && sl->state != SL_DONE &&
+        sl->state != SL_WAIT) {
+        int rc = ds__sftp_slot_fail(r, sl, DS_EABORTED, "aborted by the console");
 
         return rc < 0 ? rc : STEP_MOVED;
     }
@@ -451,149 +442,12 @@ static int step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned)
     }
 }
 
-/* Steps slot k once, keeping the owner rule. */
-static int step_one(struct ds__sftp_recv *r, int k)
-{
-    int owned = r->owner == k, rc;
-
-    r->owner = -1; /* its call first sends the rest of its packet */
-    nonblocking(r, 1);
-    rc = step(r, &r->slot[k], owned);
-    if (rc == STEP_WAIT) {
-        r->waiting = 1;
-        if (libssh2_session_block_directions(r->fs.c.s) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-            r->owner = k;
-    }
-    return rc;
-}
-
-/* The replies due in order: a slot's FILE_OK or FILE_ERR once every
- * earlier one went out. */
-static int emit(struct ds__sftp_recv *r, int *progress)
-{
-    for (int again = 1; again;) {
-        again = 0;
-        for (int k = 0; k < r->nslots; k++) {
-            struct sftp_slot *sl = &r->slot[k];
-            ds_msg_t m = {.id = sl->reply_id};
-            int rc;
-
-            if (sl->state != SL_DONE || sl->seq != r->reply_seq)
-                continue;
-            if (sl->failed) {
-                m.type = DS_MSG_FILE_ERR;
-                m.u.err.file_id = sl->id;
-                m.u.err.code = sl->err_code;
-                m.u.err.path = ds_pstr(sl->path);
-                m.u.err.message = ds_pstr(sl->err_msg);
-            } else {
-                m.type = DS_MSG_FILE_OK;
-                m.u.file_ok.file_id = sl->id;
-                m.u.file_ok.size = sl->size;
-                m.u.file_ok.mtime_ns = sl->mtime_out;
-                memcpy(m.u.file_ok.sha256, sl->digest, DS_SHA256_LEN);
-            }
-            rc = ds__sftp_reply(r, &m);
-            ds_sha256_close(&sl->sha);
-            sl->state = SL_IDLE;
-            if (sl->cap > (1u << 20)) { /* a big file's buffer goes back */
-                free(sl->buf);
-                sl->buf = NULL;
-                sl->cap = 0;
-            }
-            r->reply_seq++;
-            *progress = again = 1;
-            if (rc < 0)
-                return rc;
-            if (m.type == DS_MSG_FILE_OK && (rc = ds__sftp_sync(r, 1)) == 0)
-                ds__sftp_manifest_checkpoint(r);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
-{
-    int moved = 1, rc = 0;
-
-    *progress = 0;
-    while (moved && rc >= 0) {
-        moved = 0;
-        r->waiting = 0;
-        for (int k = 0; k < r->nslots && rc >= 0; k++) {
-            if (r->owner >= 0 && r->owner != k)
-                continue;
-            rc = step_one(r, k);
-            moved |= rc == STEP_MOVED;
-        }
-        if (rc >= 0)
-            rc = emit(r, &moved);
-        *progress |= moved;
-    }
-    nonblocking(r, 0);
-    return rc < 0 ? rc : 0;
-}
-
-/* Waits for the SSH socket in the directions libssh2 blocks on, at most
- * io_timeout. Returns 0 or DS_ETRANSPORT. */
-static int wait_socket(struct ds__sftp_recv *r)
-{
-    int dir = libssh2_session_block_directions(r->fs.c.s);
-    struct pollfd p = {.fd = r->fs.c.sock, .events = POLLIN};
-    int n;
-
-    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-        p.events |= POLLOUT;
-    n = poll(&p, 1, r->io_timeout_s * 1000);
-    if (n > 0)
-        return 0;
-    if (n < 0 && errno == EINTR)
-        return 0;
-    ds__sftp_errf(&r->fs, "SFTP on %s: %s", r->fs.u.where,
-                  n == 0 ? "timed out (io_timeout)" : strerror(errno));
-    return DS_ETRANSPORT;
-}
-
-int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
-{
-    int rc = 0;
-
-    for (;;) {
-        int k = r->owner, init = -1;
-
-        for (int i = 0; channels && i < r->nslots; i++)
-            if (r->slot[i].state == SL_INIT)
-                init = i;
-        if (k < 0)
-            k = init;
-        if (k < 0)
-            break;
-        rc = step_one(r, k);
-        if (rc < 0)
-            break;
-        if (rc == STEP_WAIT && (rc = wait_socket(r)) < 0)
-            break;
-    }
-    nonblocking(r, 0);
-    return rc < 0 ? rc : 0;
-}
-
-int ds__sftp_files_pending(const struct ds__sftp_recv *r)
-{
-    for (int k = 0; k < r->nslots; k++)
-        if (has_file(&r->slot[k]) && r->slot[k].ended)
-            return 1;
-    return 0;
-}
-
 /* The slot for a file's frame, else NULL (data for a file that is not
  * open is a protocol violation). */
 static struct sftp_slot *slot_of(struct ds__sftp_recv *r, uint32_t file_id)
 {
     for (int k = 0; k < r->nslots; k++)
-        if (has_file(&r->slot[k]) && !r->slot[k].ended && r->slot[k].id == file_id)
+        if (ds__sftp_has_file(&r->slot[k]) && !r->slot[k].ended && r->slot[k].id == file_id)
             return &r->slot[k];
     ds__sftp_errf(&r->fs, "data for file %" PRIu32 ", which is not open", file_id);
     return NULL;
@@ -622,7 +476,8 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     size_t cap;
 
     for (int k = 0; k < r->nslots; k++)
-        if (has_file(&r->slot[k]) && !r->slot[k].ended && r->slot[k].id == m->u.begin.file_id) {
+        if (ds__sftp_has_file(&r->slot[k]) && !r->slot[k].ended &&
+            r->slot[k].id == m->u.begin.file_id) {
             ds__sftp_errf(&r->fs, "FILE_BEGIN for file %" PRIu32 ", which is open",
                           m->u.begin.file_id);
             return DS_EPROTO;
@@ -654,7 +509,7 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (ds_sha256_init(&sl->sha) < 0)
         return DS_ENOMEM;
     if (ds_pathsafe_check(sl->path, &why) < 0)
-        return slot_fail(r, sl, DS_EPATH, "%s", why);
+        return ds__sftp_slot_fail(r, sl, DS_EPATH, "%s", why);
     {
         size_t rl = strlen(r->fs.root), pl = strlen(sl->path); /* both fit: 4095 + 4096 */
 
@@ -665,7 +520,7 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (ds__sftp_sync(r, 0) < 0)
         return DS_ETRANSPORT;
     if (!ds__sftp_lease_valid(r))
-        return slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
+        return ds__sftp_slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
     snprintf(sl->tmp, sizeof(sl->tmp),
              "%s" SFTP_STATE_DIR "/tmp/ds-%016" PRIx64 "-%" PRIu32 ".part", r->fs.root, r->session,
              sl->id);
@@ -689,7 +544,7 @@ static int literal(struct ds__sftp_recv *r, struct sftp_slot *sl, const ds_msg_t
         return DS_ENOMEM;
     z = ZSTD_decompressDCtx(r->zd, r->zbuf, m->u.data.raw_len, *p, *n);
     if (ZSTD_isError(z) || z != m->u.data.raw_len) {
-        int rc = slot_fail(r, sl, DS_ECORRUPT, "LITERAL: bad zstd data");
+        int rc = ds__sftp_slot_fail(r, sl, DS_ECORRUPT, "LITERAL: bad zstd data");
 
         return rc < 0 ? rc : 1;
     }
@@ -715,7 +570,8 @@ int ds__sftp_file_data(struct ds__sftp_recv *r, const ds_msg_t *m)
     if ((rc = literal(r, sl, m, &p, &n)) != 0)
         return rc < 0 ? rc : 0;
     if (sl->written + n > sl->size)
-        return slot_fail(r, sl, DS_ETOOBIG, "more bytes than the declared %" PRIu64, sl->size);
+        return ds__sftp_slot_fail(r, sl, DS_ETOOBIG, "more bytes than the declared %" PRIu64,
+                                  sl->size);
     if (n > sl->cap - sl->end) { /* slide the window back */
         memmove(sl->buf, sl->buf + sl->start, sl->end - sl->start);
         sl->end -= sl->start;
@@ -737,7 +593,7 @@ int ds__sftp_file_refuse(struct ds__sftp_recv *r, const ds_msg_t *m)
 
     if (sl == NULL)
         return DS_EPROTO;
-    return slot_fail(r, sl, DS_EPROTO, "SFTP mode takes whole files (no COPY or DELTA)");
+    return ds__sftp_slot_fail(r, sl, DS_EPROTO, "SFTP mode takes whole files (no COPY or DELTA)");
 }
 
 /* FILE_COMMIT or FILE_ABORT: the file's reply is due in order. */
@@ -761,11 +617,12 @@ int ds__sftp_file_end(struct ds__sftp_recv *r, const ds_msg_t *m)
     }
     ds_sha256_final(&sl->sha, sl->digest);
     if (sl->written != sl->size || m->u.commit.size != sl->size)
-        return slot_fail(r, sl, DS_ECORRUPT,
-                         "%" PRIu64 " bytes received, %" PRIu64 " declared, %" PRIu64 " committed",
-                         sl->written, sl->size, m->u.commit.size);
+        return ds__sftp_slot_fail(r, sl, DS_ECORRUPT,
+                                  "%" PRIu64 " bytes received, %" PRIu64 " declared, %" PRIu64
+                                  " committed",
+                                  sl->written, sl->size, m->u.commit.size);
     if (memcmp(sl->digest, m->u.commit.sha256, DS_SHA256_LEN) != 0)
-        return slot_fail(r, sl, DS_EHASH, "SHA-256 of the bytes received differs");
+        return ds__sftp_slot_fail(r, sl, DS_EHASH, "SHA-256 of the bytes received differs");
     return 0;
 }
 
@@ -776,7 +633,7 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r)
     for (int k = 0; k < r->nslots; k++) {
         struct sftp_slot *sl = &r->slot[k];
 
-        if (!has_file(sl))
+        if (!ds__sftp_has_file(sl))
             continue;
         if (sl->h != NULL)
             libssh2_sftp_close_handle(sl->h);
@@ -791,13 +648,14 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r)
 
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful)
 {
+    ds__sftp_mvq_free(r, graceful);
     for (int k = 0; k < SFTP_SLOTS; k++) {
         struct sftp_slot *sl = &r->slot[k];
 
         if (sl->sftp != NULL && graceful)
             libssh2_sftp_shutdown(sl->sftp);
         sl->sftp = NULL;
-        if (has_file(sl))
+        if (ds__sftp_has_file(sl))
             ds_sha256_close(&sl->sha);
         free(sl->buf);
         sl->buf = NULL;

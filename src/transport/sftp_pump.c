@@ -1,0 +1,308 @@
+/*
+ * SFTP mode, the pump: moves the files in flight (sftp_slot.c) and the mv
+ * channel as far as they go without waiting, sends the replies that are
+ * due in request order, and finishes a half-sent packet before a blocking
+ * call (ds__sftp_sync).
+ *
+ * The mv channel (shell accounts): one exec of a shell loop for the run.
+ * It reads two lines, the tmp file and the path, runs mv -f -T on them
+ * (rename(2): atomic over the old file) and prints mv's exit status; the
+ * replaces are written as the slots reach them and answered in order, so
+ * they cost a round trip together instead of an exec (channel open, exec,
+ * end of file, close: 4 round trips) each, during which every other file
+ * waited. Paths hold no newline (ds_pathsafe_check refuses control
+ * characters; a root with one uses an exec per file).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+
+#include "sftp_int.h"
+
+#define MV_LOOP                                                                                    \
+    "sh -c 'while IFS= read -r s && IFS= read -r d; do mv -f -T -- \"$s\" \"$d\"; echo $?; done'"
+
+static void nonblocking(struct ds__sftp_recv *r, int on)
+{
+    libssh2_session_set_blocking(r->fs.c.s, !on);
+}
+
+/* Starts the loop (blocking, once). Returns 0 (q->broken when it could
+ * not start) or a code that ends the session. */
+static int mvq_open(struct ds__sftp_recv *r)
+{
+    struct sftp_mvq *q = &r->mvq;
+    int rc = ds__sftp_sync(r, 1);
+
+    if (rc < 0)
+        return rc;
+    q->broken = strchr(r->fs.root, '\n') != NULL;
+    if (!q->broken && (q->ch = libssh2_channel_open_session(r->fs.c.s)) == NULL)
+        return ds__sftp_fail(&r->fs, "cannot open a channel for", "mv -f");
+    if (!q->broken && libssh2_channel_exec(q->ch, MV_LOOP) != 0) {
+        libssh2_channel_free(q->ch);
+        q->ch = NULL;
+        q->broken = 1;
+    }
+    return 0;
+}
+
+int ds__sftp_mvq_put(struct ds__sftp_recv *r, struct sftp_slot *sl)
+{
+    struct sftp_mvq *q = &r->mvq;
+    int rc;
+
+    if (q->ch == NULL && !q->broken && (rc = mvq_open(r)) < 0)
+        return rc;
+    if (q->broken)
+        return 0;
+    if ((rc = ds_proto_buf_append(&q->out, sl->tmp, strlen(sl->tmp))) < 0 ||
+        (rc = ds_proto_buf_append(&q->out, "\n", 1)) < 0 ||
+        (rc = ds_proto_buf_append(&q->out, sl->dst, strlen(sl->dst))) < 0 ||
+        (rc = ds_proto_buf_append(&q->out, "\n", 1)) < 0)
+        return rc;
+    q->fifo[(q->head + q->n++) % SFTP_SLOTS] = (int)(sl - r->slot);
+    sl->state = SL_MV;
+    return 1;
+}
+
+/* The loop ended: the files waiting on it fail, later ones use an exec
+ * each. */
+static int mvq_end(struct ds__sftp_recv *r, const char *why)
+{
+    struct sftp_mvq *q = &r->mvq;
+    int rc = 0;
+
+    q->broken = 1;
+    while (q->n > 0 && rc >= 0) {
+        struct sftp_slot *sl = &r->slot[q->fifo[q->head]];
+
+        q->head = (q->head + 1) % SFTP_SLOTS;
+        q->n--;
+        rc = ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s: %s", sl->tmp, sl->dst,
+                                r->fs.u.where, why);
+    }
+    return rc;
+}
+
+/* A status line: the oldest waiting slot's mv is done. */
+static int mvq_answer(struct ds__sftp_recv *r)
+{
+    struct sftp_mvq *q = &r->mvq;
+    struct sftp_slot *sl;
+    int status;
+
+    q->line[q->linelen] = '\0';
+    q->linelen = 0;
+    if (q->n == 0)
+        return mvq_end(r, "the mv loop answered no request");
+    sl = &r->slot[q->fifo[q->head]];
+    q->head = (q->head + 1) % SFTP_SLOTS;
+    q->n--;
+    status = atoi(q->line);
+    if (status == 0)
+        return ds__sftp_published(r, sl);
+    return ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s exited with status %d", sl->tmp,
+                              sl->dst, r->fs.u.where, status);
+}
+
+/* Writes what is queued, reads the answers. */
+static int mvq_step(struct ds__sftp_recv *r)
+{
+    struct sftp_mvq *q = &r->mvq;
+    char buf[256];
+    ssize_t n;
+    int moved = 0, rc;
+
+    if (q->ch == NULL || (q->n == 0 && q->off == q->out.len))
+        return STEP_IDLE;
+    if (q->off < q->out.len) {
+        n = libssh2_channel_write(q->ch, (const char *)q->out.p + q->off, q->out.len - q->off);
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT; /* maybe half sent: nothing else goes first */
+        if (n < 0)
+            return ds__sftp_fail(&r->fs, "writing to", "the mv -f loop");
+        q->off += (size_t)n;
+        if (q->off == q->out.len)
+            q->off = q->out.len = 0;
+        moved = 1;
+    }
+    while (libssh2_channel_read_stderr(q->ch, buf, sizeof(buf)) > 0)
+        ; /* mv's complaints: the status says enough */
+    n = libssh2_channel_read(q->ch, buf, sizeof(buf));
+    if (n == LIBSSH2_ERROR_EAGAIN)
+        return moved ? STEP_MOVED : STEP_WAIT;
+    if (n < 0)
+        return ds__sftp_fail(&r->fs, "reading from", "the mv -f loop");
+    if (n == 0 && libssh2_channel_eof(q->ch))
+        return (rc = mvq_end(r, "the mv loop ended")) < 0 ? rc : STEP_MOVED;
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+            if (q->linelen + 1 < sizeof(q->line))
+                q->line[q->linelen++] = buf[i];
+            continue;
+        }
+        if ((rc = mvq_answer(r)) < 0)
+            return rc;
+    }
+    return STEP_MOVED;
+}
+
+void ds__sftp_mvq_free(struct ds__sftp_recv *r, int graceful)
+{
+    struct sftp_mvq *q = &r->mvq;
+
+    if (q->ch != NULL) {
+        if (graceful) {
+            libssh2_channel_send_eof(q->ch);
+            libssh2_channel_close(q->ch);
+        }
+        libssh2_channel_free(q->ch);
+    }
+    q->ch = NULL;
+    ds_proto_buf_free(&q->out);
+    q->off = 0;
+    q->n = 0;
+}
+
+/* Steps slot k (or the mv channel, SFTP_MVQ) once, keeping the owner
+ * rule. */
+static int step_one(struct ds__sftp_recv *r, int k)
+{
+    int owned = r->owner == k, rc;
+
+    r->owner = -1; /* its call first sends the rest of its packet */
+    nonblocking(r, 1);
+    rc = k == SFTP_MVQ ? mvq_step(r) : ds__sftp_step(r, &r->slot[k], owned);
+    if (rc == STEP_WAIT) {
+        r->waiting = 1;
+        if (libssh2_session_block_directions(r->fs.c.s) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+            r->owner = k;
+    }
+    return rc;
+}
+
+/* The replies due in order: a slot's FILE_OK or FILE_ERR once every
+ * earlier one went out. */
+static int emit(struct ds__sftp_recv *r, int *progress)
+{
+    for (int again = 1; again;) {
+        again = 0;
+        for (int k = 0; k < r->nslots; k++) {
+            struct sftp_slot *sl = &r->slot[k];
+            ds_msg_t m = {.id = sl->reply_id};
+            int rc;
+
+            if (sl->state != SL_DONE || sl->seq != r->reply_seq)
+                continue;
+            if (sl->failed) {
+                m.type = DS_MSG_FILE_ERR;
+                m.u.err.file_id = sl->id;
+                m.u.err.code = sl->err_code;
+                m.u.err.path = ds_pstr(sl->path);
+                m.u.err.message = ds_pstr(sl->err_msg);
+            } else {
+                m.type = DS_MSG_FILE_OK;
+                m.u.file_ok.file_id = sl->id;
+                m.u.file_ok.size = sl->size;
+                m.u.file_ok.mtime_ns = sl->mtime_out;
+                memcpy(m.u.file_ok.sha256, sl->digest, DS_SHA256_LEN);
+            }
+            rc = ds__sftp_reply(r, &m);
+            ds_sha256_close(&sl->sha);
+            sl->state = SL_IDLE;
+            if (sl->cap > (1u << 20)) { /* a big file's buffer goes back */
+                free(sl->buf);
+                sl->buf = NULL;
+                sl->cap = 0;
+            }
+            r->reply_seq++;
+            *progress = again = 1;
+            if (rc < 0)
+                return rc;
+            if (m.type == DS_MSG_FILE_OK && (rc = ds__sftp_sync(r, 1)) == 0)
+                ds__sftp_manifest_checkpoint(r);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
+{
+    int moved = 1, rc = 0;
+
+    *progress = 0;
+    while (moved && rc >= 0) {
+        moved = 0;
+        r->waiting = 0;
+        for (int k = 0; k <= SFTP_MVQ && rc >= 0; k++) {
+            if ((r->owner >= 0 && r->owner != k) || (k >= r->nslots && k != SFTP_MVQ))
+                continue;
+            rc = step_one(r, k);
+            moved |= rc == STEP_MOVED;
+        }
+        if (rc >= 0)
+            rc = emit(r, &moved);
+        *progress |= moved;
+    }
+    nonblocking(r, 0);
+    return rc < 0 ? rc : 0;
+}
+
+/* Waits for the SSH socket in the directions libssh2 blocks on, at most
+ * io_timeout. Returns 0 or DS_ETRANSPORT. */
+static int wait_socket(struct ds__sftp_recv *r)
+{
+    int dir = libssh2_session_block_directions(r->fs.c.s);
+    struct pollfd p = {.fd = r->fs.c.sock, .events = POLLIN};
+    int n;
+
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        p.events |= POLLOUT;
+    n = poll(&p, 1, r->io_timeout_s * 1000);
+    if (n > 0)
+        return 0;
+    if (n < 0 && errno == EINTR)
+        return 0;
+    ds__sftp_errf(&r->fs, "SFTP on %s: %s", r->fs.u.where,
+                  n == 0 ? "timed out (io_timeout)" : strerror(errno));
+    return DS_ETRANSPORT;
+}
+
+int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
+{
+    int rc = 0;
+
+    for (;;) {
+        int k = r->owner, init = -1;
+
+        for (int i = 0; channels && i < r->nslots; i++)
+            if (r->slot[i].state == SL_INIT)
+                init = i;
+        if (k < 0)
+            k = init;
+        if (k < 0)
+            break;
+        rc = step_one(r, k);
+        if (rc < 0)
+            break;
+        if (rc == STEP_WAIT && (rc = wait_socket(r)) < 0)
+            break;
+    }
+    nonblocking(r, 0);
+    return rc < 0 ? rc : 0;
+}
+
+int ds__sftp_files_pending(const struct ds__sftp_recv *r)
+{
+    for (int k = 0; k < r->nslots; k++)
+        if (ds__sftp_has_file(&r->slot[k]) && r->slot[k].ended)
+            return 1;
+    return 0;
+}
