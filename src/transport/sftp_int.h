@@ -127,6 +127,7 @@ DS_MUST_CHECK int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_
  * with the next file's data. OpenSSH's MaxSessions is 10 by default: these,
  * the main SFTP channel and one exec channel fit. */
 #define SFTP_SLOTS 8
+#define SFTP_DIRS  64
 
 enum {
     SL_FREE,    /* no channel */
@@ -163,6 +164,7 @@ struct sftp_slot {
     char dir[8300]; /* the parent being checked */
     size_t walk;    /* offset in dst past the last parent checked */
     int mkdir_tried, reopened, present;
+    int asked; /* the walk's lstat is in flight (libssh2 answers it next) */
     ds_sha256_t sha;
     uint8_t digest[DS_SHA256_LEN];
     uint8_t *buf;           /* [start, end): bytes not yet acknowledged */
@@ -218,6 +220,10 @@ struct ds__sftp_recv {
     int io_timeout_s;
     uint64_t next_seq, reply_seq;
     struct sftp_mvq mvq;
+    /* parents the walk found to be directories this run (not checked
+     * again in it): a ring of SFTP_DIRS, malloc'd paths */
+    char *dirs[SFTP_DIRS];
+    unsigned ndirs;
     void *zd; /* ZSTD_DCtx */
     uint8_t *zbuf;
     const char *corrupt; /* test hook: flip a byte of this path's upload */

@@ -265,7 +265,27 @@ static int step_close(struct ds__sftp_recv *r, struct sftp_slot *sl)
     return STEP_MOVED;
 }
 
-/* One lstat of the walk: the next parent, or the path itself. */
+/* 1 when the walk found dir to be a directory earlier in this run. */
+static int dir_known(const struct ds__sftp_recv *r, const char *dir)
+{
+    for (unsigned i = 0; i < SFTP_DIRS && i < r->ndirs; i++)
+        if (strcmp(r->dirs[i], dir) == 0)
+            return 1;
+    return 0;
+}
+
+static void dir_add(struct ds__sftp_recv *r, const char *dir)
+{
+    char *d = strdup(dir);
+
+    if (d == NULL)
+        return; /* checked again next time */
+    free(r->dirs[r->ndirs % SFTP_DIRS]);
+    r->dirs[r->ndirs++ % SFTP_DIRS] = d;
+}
+
+/* One lstat of the walk: the next parent (unless this run found it to be
+ * a directory already), or the path itself. */
 static int step_walk(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
     const char *slash = strchr(sl->dst + sl->walk, '/');
@@ -275,8 +295,14 @@ static int step_walk(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (slash) {
         memcpy(sl->dir, sl->dst, (size_t)(slash - sl->dst));
         sl->dir[slash - sl->dst] = '\0';
+        if (!sl->asked && dir_known(r, sl->dir)) {
+            sl->walk = (size_t)(slash - sl->dst) + 1;
+            sl->mkdir_tried = 0;
+            return STEP_MOVED;
+        }
     }
     rc = libssh2_sftp_stat_ex(sl->sftp, what, (unsigned)strlen(what), LIBSSH2_SFTP_LSTAT, &sl->a);
+    sl->asked = rc == LIBSSH2_ERROR_EAGAIN; /* its answer is for this path: call again */
     if (rc == LIBSSH2_ERROR_EAGAIN)
         return STEP_WAIT;
     if (rc != 0) {
@@ -304,6 +330,7 @@ static int step_walk(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (slash) {
         sl->walk = (size_t)(slash - sl->dst) + 1;
         sl->mkdir_tried = 0;
+        dir_add(r, sl->dir);
         return STEP_MOVED;
     }
     sl->present = 1;
@@ -649,6 +676,11 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r)
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful)
 {
     ds__sftp_mvq_free(r, graceful);
+    for (int i = 0; i < SFTP_DIRS; i++) {
+        free(r->dirs[i]);
+        r->dirs[i] = NULL;
+    }
+    r->ndirs = 0;
     for (int k = 0; k < SFTP_SLOTS; k++) {
         struct sftp_slot *sl = &r->slot[k];
 

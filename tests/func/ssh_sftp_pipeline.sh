@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SFTP mode keeps several files in flight (real OpenSSH sshd behind
 # tools/tcp-relay holding each chunk 20 ms each way: a 40 ms round trip).
-# 96 files of 8 KiB go to a transport = sftp server. Each file costs at
+# 96 files of 8 KiB in six new nested directories go to a transport =
+# sftp server. Each file costs at
 # least 9 round trips one after the other (create, the write's
 # acknowledgement, fsync, attributes, size check, close, the lstat of its
 # parent and of its path, rename): one file at a time that is >= 34 s
@@ -23,8 +24,13 @@ export DISTSYNC_TEST_NO_FSYNC=1
 sshd_start "$tmp/sshd"
 store=$tmp/store target=$tmp/t conf=$tmp/d.conf
 nfiles=96 rtt_ms=40
-mkdir -p "$store/patches/sub" "$target" "$tmp/state"
-for i in $(seq -w 1 $nfiles); do head -c 8192 /dev/urandom >"$store/patches/sub/f$i.bin"; done
+mkdir -p "$target" "$tmp/state"
+# six new nested directories, so that slots race to create the same parents
+fpath() { echo "$store/patches/sub/d$((10#$1 % 6))/x/f$1.bin"; }
+for i in $(seq -w 1 $nfiles); do
+  mkdir -p "$(dirname "$(fpath $i)")"
+  head -c 8192 /dev/urandom >"$(fpath $i)"
+done
 rport=$(sshd_free_port)
 python3 "$DS_SRC/tools/tcp-relay" "$rport" "$SSHD_PORT" "$tmp/count" --delay-ms $((rtt_ms / 2)) &
 st_pids+=($!)
@@ -56,7 +62,7 @@ chans=$(grep -c "Starting session: subsystem 'sftp'" "$SSHD_DIR/sshd.log")
 [ "$chans" -gt 2 ] || bad "the sync opened $chans SFTP channels: files went one at a time"
 
 # every file changes: the replaces go through the mv loop
-for i in $(seq -w 1 $nfiles); do head -c 8192 /dev/urandom >"$store/patches/sub/f$i.bin"; done
+for i in $(seq -w 1 $nfiles); do head -c 8192 /dev/urandom >"$(fpath $i)"; done
 "$DISTSYNC" -c "$conf" scan >/dev/null || bad "scan"
 before=$(grep -c "Starting session: command" "$SSHD_DIR/sshd.log")
 t0=$(date +%s.%N)
