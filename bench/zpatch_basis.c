@@ -11,7 +11,7 @@
  *                                        segment a zstd frame against a
  *                                        window) and DIR/edited (four 4 KiB
  *                                        overwrites: COPY records)
- *   bench_zpatch_basis encode BASIS TARGET OUT LEVEL
+ *   bench_zpatch_basis encode BASIS TARGET OUT LEVEL [VERSION]
  *   bench_zpatch_basis apply BASIS ZPATCH pread|mmap
  *
  * apply prints the output's SHA-256, CPU seconds (user, sys) and peak RSS
@@ -88,7 +88,7 @@ static long fd_read(void *ctx, uint64_t off, void *buf, size_t len)
     return r < 0 ? -errno : (long)r;
 }
 
-static int encode(const char *bpath, const char *tpath, const char *out, int level)
+static int encode(const char *bpath, const char *tpath, const char *out, int level, int version)
 {
     int bfd = open(bpath, O_RDONLY), tfd = open(tpath, O_RDONLY);
     int ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -101,12 +101,13 @@ static int encode(const char *bpath, const char *tpath, const char *out, int lev
     ds_delta_src_t b = {fd_read, (void *)(intptr_t)bfd, (uint64_t)bs.st_size};
     ds_delta_src_t t = {fd_read, (void *)(intptr_t)tfd, (uint64_t)ts.st_size};
 
-    rc = ds_zpatch_encode(&b, &t, level, NULL, NULL, ofd, &st);
+    rc = ds_zpatch_encode_v(&b, &t, level, version, NULL, NULL, ofd, &st);
     if (rc < 0)
         return fprintf(stderr, "encode: %s\n", ds_strerror(rc)), 1;
-    printf("zpatch %llu bytes: %llu segments, %llu copies (%llu bytes)\n",
+    printf("zpatch %llu bytes: %llu segments, %llu copies (%llu bytes), %llu bsdiff records\n",
            (unsigned long long)st.delta_bytes, (unsigned long long)st.segments,
-           (unsigned long long)st.copies, (unsigned long long)st.copied_bytes);
+           (unsigned long long)st.copies, (unsigned long long)st.copied_bytes,
+           (unsigned long long)st.bsdiff);
     return 0;
 }
 
@@ -190,11 +191,12 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "gen") == 0)
         return gen(argv[2], strtoull(argv[3], NULL, 10));
-    if (argc == 6 && strcmp(argv[1], "encode") == 0)
-        return encode(argv[2], argv[3], argv[4], atoi(argv[5]));
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "encode") == 0)
+        return encode(argv[2], argv[3], argv[4], atoi(argv[5]), argc == 7 ? atoi(argv[6]) : 1);
     if (argc == 5 && strcmp(argv[1], "apply") == 0)
         return apply(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: bench_zpatch_basis gen DIR MIB | encode BASIS TARGET OUT LEVEL |"
-                    " apply BASIS ZPATCH pread|mmap\n");
+    fprintf(stderr,
+            "usage: bench_zpatch_basis gen DIR MIB | encode BASIS TARGET OUT LEVEL [VERSION] |"
+            " apply BASIS ZPATCH pread|mmap\n");
     return 2;
 }

@@ -109,6 +109,7 @@ void ds_session_free(ds_session_t *s)
     free(s->files);
     free(s->list);
     ds_manifest_free(s->man);
+    ds__session_mlog_clear(s);
     ds_manifest_decoder_free(s->man_dec);
     ds_proto_unpacker_free(&s->unpack);
     ds_sha256_close(&s->man_hash);

@@ -94,6 +94,11 @@ struct ds_session {
     int have_man_sha;
     uint8_t man_sha[DS_SHA256_LEN];
     ds_sha256_t man_hash;
+    /* session_predict.c: the manifest changes acknowledged since s->man
+     * was received, and whether man_sha is a prediction not yet confirmed */
+    struct ds_session_mchange *mlog;
+    size_t nmlog, mlog_cap;
+    int mlog_broken, man_predicted;
     ds_proto_unpacker_t unpack;
     ds_session_entry_t *list;
     size_t nlist, list_cap;
@@ -165,5 +170,20 @@ DS_MUST_CHECK int ds__session_on_same(ds_session_t *s, const ds_msg_t *m);
 DS_MUST_CHECK int ds__session_unpack(ds_session_t *s, ds_msg_t *m);
 /* Hands received bytes to opts.fetched (what 0 manifest, 1 listing). */
 void ds__session_fetched(ds_session_t *s, int what, const uint8_t *p, size_t n, int end);
+
+/* session_predict.c: the manifest a target holds after our commit */
+/* Records that the target's manifest now has r (a FILE_OK's path, size,
+ * mtime and SHA-256; a DS_SRES_DELETE: path removed). Out of memory turns
+ * the prediction off for this commit. */
+void ds__session_mlog_add(ds_session_t *s, const char *path, const ds_session_result_t *r);
+/* Forgets the recorded changes (a manifest was received: it has them). */
+void ds__session_mlog_clear(ds_session_t *s);
+/* MANIFEST_COMMIT answered OK with entries: applies the changes to s->man
+ * and, when the count agrees, holds its digest (have_man_sha) for the
+ * refresh; the log is cleared either way. */
+void ds__session_predict(ds_session_t *s, uint64_t entries);
+/* MANIFEST_SAME confirmed the held manifest: a predicted one goes to
+ * opts.fetched (the target cache). */
+void ds__session_predict_confirmed(ds_session_t *s);
 
 #endif

@@ -86,6 +86,7 @@ int ds__session_on_same(ds_session_t *s, const ds_msg_t *m)
                                 ds_proto_type_name(m->type));
     if (held) { /* a refresh: the manifest held is current */
         s->manifest_ok = 1;
+        ds__session_predict_confirmed(s);
         ds__session_pop(s);
         return 0;
     }

@@ -62,6 +62,8 @@ int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int l
     ds_manifest_free(s->man);
     s->man = man;
     s->manifest_ok = 1;
+    s->man_predicted = 0;
+    ds__session_mlog_clear(s);
     pop(s);
     return 1;
 }
@@ -163,6 +165,8 @@ static int on_file_final(ds_session_t *s, const ds_msg_t *m, struct pend *p)
         r.size = m->u.file_ok.size;
         r.mtime_ns = m->u.file_ok.mtime_ns;
         memcpy(r.sha256, m->u.file_ok.sha256, DS_SHA256_LEN);
+        if (p->type != DS_MSG_FILE_ABORT)
+            ds__session_mlog_add(s, p->path, &r);
     } else {
         r.rc = m->u.err.code < 0 ? m->u.err.code : DS_EPROTO;
         cstr(m->u.err.message, msg, sizeof(msg));
@@ -198,6 +202,8 @@ static int on_answer(ds_session_t *s, const ds_msg_t *m, struct pend *p)
     case DS_MSG_DELETE:
         r.kind = DS_SRES_DELETE;
         r.value = m->type == DS_MSG_OK ? m->u.ok.value : 0;
+        if (m->type == DS_MSG_OK)
+            ds__session_mlog_add(s, p->path, &r);
         break;
     case DS_MSG_SIG:
         r.kind = DS_SRES_SIG;
@@ -206,6 +212,8 @@ static int on_answer(ds_session_t *s, const ds_msg_t *m, struct pend *p)
     case DS_MSG_MANIFEST_COMMIT:
         r.kind = DS_SRES_MANIFEST;
         r.value = m->type == DS_MSG_OK ? m->u.ok.value : 0;
+        if (m->type == DS_MSG_OK)
+            ds__session_predict(s, r.value);
         break;
     case DS_MSG_LEASE:
         if (m->type == DS_MSG_ERR)
