@@ -22,11 +22,12 @@
 
 #define DS_PROTO_MAGIC          0x44534150u /* "DSAP" */
 #define DS_PROTO_VERSION_MIN    1
-#define DS_PROTO_VERSION_MAX    5
+#define DS_PROTO_VERSION_MAX    6
 #define DS_PROTO_VERSION_ADOPT  2 /* first version with ADOPT */
 #define DS_PROTO_VERSION_ZPATCH 3 /* first version with zpatch DELTA runs */
 #define DS_PROTO_VERSION_COND   4 /* packed MANIFEST_DATA/LIST_DATA, *_SAME */
 #define DS_PROTO_VERSION_BSDIFF 5 /* zpatch stream version 2 (BSDIFF records) */
+#define DS_PROTO_VERSION_ONE    6 /* FILE_ONE: a whole file in one frame */
 #define DS_PROTO_HDR_LEN        12
 #define DS_PROTO_MAX_PAYLOAD    (8u << 20)                    /* 8 MiB */
 #define DS_PROTO_MAX_DATA       (DS_PROTO_MAX_PAYLOAD - 8192) /* data bytes in one frame */
@@ -42,6 +43,12 @@
 #define DS_PROTO_F_PACKED 0x04
 
 /* Compression of LITERAL/DELTA data. */
+/* FILE_ONE kinds: its data is the whole file (LITERAL), or a whole delta
+ * stream against the target file at its own path, or at basis. */
+#define DS_PROTO_ONE_LITERAL    0
+#define DS_PROTO_ONE_DELTA_SELF 1
+#define DS_PROTO_ONE_DELTA_FROM 2
+
 #define DS_PROTO_COMP_NONE 0
 #define DS_PROTO_COMP_ZSTD 1
 
@@ -71,7 +78,8 @@ typedef enum ds_msg_type {
     DS_MSG_DELTA_END = 0x14,
     DS_MSG_FILE_COMMIT = 0x15,
     DS_MSG_FILE_ABORT = 0x16,
-    DS_MSG_ADOPT = 0x17, /* version 2: record a matching target file in place */
+    DS_MSG_ADOPT = 0x17,    /* version 2: record a matching target file in place */
+    DS_MSG_FILE_ONE = 0x18, /* version 6: FILE_BEGIN, one data frame, FILE_COMMIT */
     DS_MSG_DELETE = 0x20,
     DS_MSG_MANIFEST_COMMIT = 0x21,
     DS_MSG_BYE = 0x3f,
@@ -177,6 +185,19 @@ typedef struct ds_msg {
             const uint8_t *data;
             uint32_t data_len;
         } data; /* LITERAL and DELTA */
+        struct {
+            ds_pstr_t path;
+            uint64_t size;
+            uint32_t mode;
+            int64_t mtime_ns; /* DS_PROTO_NO_MTIME: not set */
+            uint8_t kind;     /* DS_PROTO_ONE_* */
+            ds_pstr_t basis;  /* DS_PROTO_ONE_DELTA_FROM only */
+            uint8_t sha256[DS_SHA256_LEN];
+            uint8_t comp;
+            uint32_t raw_len;
+            const uint8_t *data;
+            uint32_t data_len;
+        } one; /* FILE_ONE (version 6) */
         struct {
             uint32_t file_id; /* DELTA_END, FILE_ABORT */
         } file;

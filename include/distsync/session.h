@@ -282,6 +282,30 @@ DS_MUST_CHECK int ds_session_file_frame(ds_session_t *s, uint32_t fid, const cha
                                         const void *raw, size_t n, const void *z, size_t zlen,
                                         int tried);
 
+/* A whole file in one frame (FILE_ONE, protocol version 6). */
+typedef struct ds_session_one {
+    const char *path;
+    uint64_t size;
+    uint32_t mode;
+    int64_t mtime_ns;   /* DS_PROTO_NO_MTIME: leave */
+    const char *basis;  /* NULL: raw is the file; else a delta stream against this target file */
+    const uint8_t *raw; /* n bytes (at most ds_session_data_block()) */
+    size_t n;
+    const uint8_t *z; /* their zstd frame, zlen 0: sent raw */
+    size_t zlen;
+    uint8_t sha256[DS_SHA256_LEN]; /* of the file */
+} ds_session_one_t;
+
+/*
+ * Queues FILE_ONE: FILE_BEGIN, one LITERAL or DELTA frame (the whole data),
+ * DELTA_END and FILE_COMMIT in one frame, for a peer of protocol version 6
+ * (ds_session_version); about 130 bytes and a path less than the four
+ * frames. Yields one DS_SRES_FILE result (tag). Strings and buffers are
+ * copied. Returns 0, DS_EUSAGE (wrong phase, an older peer, n over one
+ * frame) or DS_ENOMEM.
+ */
+DS_MUST_CHECK int ds_session_file_one(ds_session_t *s, const ds_session_one_t *o, uint64_t tag);
+
 /* COPY len bytes at off of the target file basis. Returns 0 or < 0. */
 DS_MUST_CHECK int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis,
                                        uint64_t off, uint64_t len);

@@ -188,6 +188,7 @@ static int known_type(uint8_t t)
     case DS_MSG_FILE_COMMIT:
     case DS_MSG_FILE_ABORT:
     case DS_MSG_ADOPT:
+    case DS_MSG_FILE_ONE:
     case DS_MSG_DELETE:
     case DS_MSG_MANIFEST_COMMIT:
     case DS_MSG_BYE:
@@ -229,6 +230,7 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_DELTA_END, "DELTA_END"},
         {DS_MSG_FILE_COMMIT, "FILE_COMMIT"},
         {DS_MSG_ADOPT, "ADOPT"},
+        {DS_MSG_FILE_ONE, "FILE_ONE"},
         {DS_MSG_FILE_ABORT, "FILE_ABORT"},
         {DS_MSG_DELETE, "DELETE"},
         {DS_MSG_MANIFEST_COMMIT, "MANIFEST_COMMIT"},
@@ -284,6 +286,28 @@ static void decode_data(struct rd *r, ds_msg_t *m, int delta)
     take(r, r->n);
     if (m->u.data.comp > DS_PROTO_COMP_ZSTD || m->u.data.raw_len > DS_PROTO_MAX_DATA ||
         (m->u.data.comp == DS_PROTO_COMP_NONE && m->u.data.raw_len != m->u.data.data_len))
+        r->bad = 1;
+}
+
+/* FILE_ONE (version 6). */
+static void decode_one(struct rd *r, ds_msg_t *m)
+{
+    m->u.one.path = get_str(r);
+    m->u.one.size = get_u64(r);
+    m->u.one.mode = get_u32(r);
+    m->u.one.mtime_ns = get_i64(r);
+    m->u.one.kind = get_u8(r);
+    if (m->u.one.kind == DS_PROTO_ONE_DELTA_FROM)
+        m->u.one.basis = get_str(r);
+    get_raw(r, m->u.one.sha256, DS_SHA256_LEN);
+    m->u.one.comp = get_u8(r);
+    m->u.one.raw_len = get_u32(r);
+    m->u.one.data = r->p;
+    m->u.one.data_len = (uint32_t)r->n;
+    take(r, r->n);
+    if (m->u.one.kind > DS_PROTO_ONE_DELTA_FROM || m->u.one.comp > DS_PROTO_COMP_ZSTD ||
+        m->u.one.raw_len > DS_PROTO_MAX_DATA ||
+        (m->u.one.comp == DS_PROTO_COMP_NONE && m->u.one.raw_len != m->u.one.data_len))
         r->bad = 1;
 }
 
@@ -354,6 +378,9 @@ static void decode_requests(struct rd *r, ds_msg_t *m)
         m->u.adopt.size = get_u64(r);
         m->u.adopt.mtime_ns = get_i64(r);
         get_raw(r, m->u.adopt.sha256, DS_SHA256_LEN);
+        break;
+    case DS_MSG_FILE_ONE:
+        decode_one(r, m);
         break;
     case DS_MSG_COPY:
         m->u.copy.file_id = get_u32(r);
@@ -528,6 +555,19 @@ static void encode_requests(struct wr *w, const ds_msg_t *m)
         put_be(w, m->u.adopt.size, 8);
         put_be(w, (uint64_t)m->u.adopt.mtime_ns, 8);
         put_raw(w, m->u.adopt.sha256, DS_SHA256_LEN);
+        break;
+    case DS_MSG_FILE_ONE:
+        put_str(w, m->u.one.path);
+        put_be(w, m->u.one.size, 8);
+        put_be(w, m->u.one.mode, 4);
+        put_be(w, (uint64_t)m->u.one.mtime_ns, 8);
+        put_be(w, m->u.one.kind, 1);
+        if (m->u.one.kind == DS_PROTO_ONE_DELTA_FROM)
+            put_str(w, m->u.one.basis);
+        put_raw(w, m->u.one.sha256, DS_SHA256_LEN);
+        put_be(w, m->u.one.comp, 1);
+        put_be(w, m->u.one.raw_len, 4);
+        put_raw(w, m->u.one.data, m->u.one.data_len);
         break;
     case DS_MSG_COPY:
         put_be(w, m->u.copy.file_id, 4);

@@ -452,6 +452,41 @@ int ds_session_file_data(ds_session_t *s, uint32_t fid, const char *basis, const
     return 0;
 }
 
+int ds_session_file_one(ds_session_t *s, const ds_session_one_t *o, uint64_t tag)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ONE};
+    int rc = need_ready(s);
+
+    if (rc < 0)
+        return rc;
+    if (s->version < DS_PROTO_VERSION_ONE || o->n > DATA_FRAME)
+        return DS_EUSAGE;
+    m.u.one.path = ds_pstr(o->path);
+    m.u.one.size = o->size;
+    m.u.one.mode = o->mode;
+    m.u.one.mtime_ns = o->mtime_ns;
+    m.u.one.kind = o->basis == NULL                 ? DS_PROTO_ONE_LITERAL
+                   : strcmp(o->basis, o->path) == 0 ? DS_PROTO_ONE_DELTA_SELF
+                                                    : DS_PROTO_ONE_DELTA_FROM;
+    m.u.one.basis = ds_pstr(o->basis ? o->basis : "");
+    memcpy(m.u.one.sha256, o->sha256, DS_SHA256_LEN);
+    m.u.one.raw_len = (uint32_t)o->n;
+    m.u.one.comp = o->zlen ? DS_PROTO_COMP_ZSTD : DS_PROTO_COMP_NONE;
+    m.u.one.data = o->zlen ? o->z : o->raw;
+    m.u.one.data_len = (uint32_t)(o->zlen ? o->zlen : o->n);
+    rc = ds__session_send(s, &m, 1, tag, 0, o->path);
+    if (rc < 0)
+        return rc;
+    if (o->basis) {
+        s->st.delta_raw += o->n;
+        s->st.delta_wire += m.u.one.data_len;
+    } else {
+        s->st.literal_raw += o->n;
+        s->st.literal_wire += m.u.one.data_len;
+    }
+    return 0;
+}
+
 int ds_session_file_copy(ds_session_t *s, uint32_t fid, const char *basis, uint64_t off,
                          uint64_t len)
 {

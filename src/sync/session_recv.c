@@ -324,7 +324,7 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
     case DS_MSG_FILE_OK:
     case DS_MSG_FILE_ERR:
         if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT &&
-            p->type != DS_MSG_ADOPT)
+            p->type != DS_MSG_ADOPT && p->type != DS_MSG_FILE_ONE)
             return expect(s, m, p, DS_MSG_FILE_COMMIT);
         return on_file_final(s, m, p);
     case DS_MSG_SIG_DATA:

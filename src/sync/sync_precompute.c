@@ -35,7 +35,8 @@
 /* What a receiver of DS_PROTO_VERSION_MAX applies (sync_send.c's delta_fmt):
  * for a server whose protocol version the catalog does not record. */
 #define PC_FORMAT DS_DELTA_FMT_ZPATCH2
-_Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_BSDIFF,
+/* Version 6 (FILE_ONE) added framing, not a delta format. */
+_Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_ONE,
                "precompute's format is not the newest protocol's");
 
 struct pc_job {

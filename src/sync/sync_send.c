@@ -36,6 +36,8 @@ struct sender {
     int fd;
     uint64_t off, len;
     const char *basis; /* DELTA: target path of the basis; NULL: LITERAL */
+    int one;           /* goes as one FILE_ONE frame (version 6): no FILE_BEGIN sent */
+    uint32_t mode;
     uint8_t *buf;
     /* per item */
     char **msg;
@@ -426,7 +428,14 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
         close(dfd);
         dfd = -1;
     }
-    rc = ds_session_file_begin(sd->ss, it->path, it->size, mode, it->mtime_ns, idx, &sd->fid);
+    sd->len = dfd >= 0 ? dsize : it->size;
+    sd->one = ds_session_version(sd->ss) >= DS_PROTO_VERSION_ONE &&
+              sd->len <= ds_session_data_block(sd->ss) && sd->len <= SEND_BLOCK;
+    sd->fid = 0;
+    sd->mode = mode;
+    rc = sd->one
+             ? 0
+             : ds_session_file_begin(sd->ss, it->path, it->size, mode, it->mtime_ns, idx, &sd->fid);
     if (rc < 0) {
         close(tfd);
         if (dfd >= 0)
@@ -439,14 +448,34 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     if (dfd >= 0) {
         close(tfd);
         sd->fd = dfd;
-        sd->len = dsize;
         sd->basis = it->basis;
     } else {
         sd->fd = tfd;
-        sd->len = it->size;
         sd->basis = NULL;
     }
     return 0;
+}
+
+/* Queues the active file as one FILE_ONE frame: raw[0, n), z[0, zlen) its
+ * zstd frame (zlen 0: raw). */
+static int send_one(struct sender *sd, const uint8_t *raw, size_t n, const uint8_t *z, size_t zlen)
+{
+    const ds_plan_item_t *it = &sd->plan->items[sd->idx];
+    ds_session_one_t o = {.path = it->path,
+                          .size = it->size,
+                          .mode = sd->mode,
+                          .mtime_ns = it->mtime_ns,
+                          .basis = sd->basis,
+                          .raw = raw,
+                          .n = n,
+                          .z = z,
+                          .zlen = zlen};
+
+    memcpy(o.sha256, it->sha256, DS_SHA256_LEN);
+    sd->wire[sd->idx] += zlen ? zlen : n;
+    if (sd->basis)
+        sd->delta_raw[sd->idx] += n;
+    return ds_session_file_one(sd->ss, &o, sd->idx);
 }
 
 /* Sets up the read (and zstd) of the active file's next block for a
@@ -520,10 +549,17 @@ static int stream(struct sender *sd)
     if (sd->work == 3) {
         sd->work = 0;
         r = sd->w_r;
-        if (r <= 0) {
+        if (r <= 0 || (sd->one && (uint64_t)r != sd->len)) {
             note(sd, sd->idx, "reading %s: %s", it->path,
                  r < 0 ? strerror(sd->w_errno) : "file shrank");
-            rc = ds_session_file_abort(sd->ss, sd->fid);
+            if (!sd->one)
+                rc = ds_session_file_abort(sd->ss, sd->fid);
+            else
+                local_fail(sd, sd->idx);
+            goto done;
+        }
+        if (sd->one) {
+            rc = send_one(sd, sd->buf, (size_t)r, sd->w_z, sd->w_zlen);
             goto done;
         }
         rc = ds_session_file_frame(sd->ss, sd->fid, sd->basis, sd->buf, (size_t)r, sd->w_z,
@@ -534,6 +570,10 @@ static int stream(struct sender *sd)
             sd->delta_raw[sd->idx] += (uint64_t)r;
         if (rc < 0 || sd->off < sd->len)
             return rc;
+    }
+    if (sd->one) { /* an empty file */
+        rc = send_one(sd, sd->buf, 0, NULL, 0);
+        goto done;
     }
     if (sd->basis)
         rc = ds_session_file_delta_end(sd->ss, sd->fid);

@@ -403,6 +403,12 @@ static int dispatch(ds_apply_t *ap, const ds_msg_t *m)
                                    "ADOPT in a protocol version %u session (needs %u)", ap->version,
                                    DS_PROTO_VERSION_ADOPT);
         return ds__apply_adopt(ap, m);
+    case DS_MSG_FILE_ONE:
+        if (ap->version < DS_PROTO_VERSION_ONE)
+            return ds__apply_fatal(ap, m->id, DS_EPROTO,
+                                   "FILE_ONE in a protocol version %u session (needs %u)",
+                                   ap->version, DS_PROTO_VERSION_ONE);
+        return ds__apply_file_one(ap, m);
     case DS_MSG_DELETE:
         return ds__apply_delete(ap, m);
     case DS_MSG_MANIFEST_COMMIT:

@@ -88,8 +88,8 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
     ap->stats.files_failed++;
     if (!ap->opts.peer_reports)
         ds_log(DS_LOG_WARN, "%s: '%s': %s", ap->root, f->path ? f->path : "?", f->err_msg);
-    if (f->in_commit)
-        return 0; /* the final reply to FILE_COMMIT / FILE_ABORT carries it */
+    if (f->in_commit || ap->one)
+        return 0; /* the final reply to FILE_COMMIT / FILE_ABORT / FILE_ONE carries it */
     m.u.err.file_id = f->id;
     m.u.err.code = code;
     m.u.err.path = ds_pstr(f->path);

@@ -71,6 +71,7 @@ struct ds_apply {
     int rootfd, dsfd, tmpfd, lockfd;
     int state, fatal_rc;
     unsigned version; /* protocol version agreed in HELLO */
+    int one;          /* a FILE_ONE is applied: its failure waits for the final reply */
     unsigned max_open;
     uint32_t session;
     ds_proto_buf_t in, out;
@@ -129,7 +130,11 @@ DS_MUST_CHECK int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 /* Appends n bytes to f's tmp file and hash. Returns 0, or 1 when f failed. */
 DS_MUST_CHECK int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id,
                                        const uint8_t *p, size_t n);
-/* Fails file f (once): removes its tmp file and queues an early FILE_ERR. */
+/* FILE_ONE (version 6, apply_one.c): FILE_BEGIN, the data frame, DELTA_END
+ * and FILE_COMMIT of one file, answered by one FILE_OK or FILE_ERR. */
+DS_MUST_CHECK int ds__apply_file_one(ds_apply_t *ap, const ds_msg_t *m);
+/* Fails file f (once): removes its tmp file and queues an early FILE_ERR
+ * (none inside a FILE_ONE or a commit: the final reply carries it). */
 int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, const char *fmt,
                         ...) __attribute__((format(printf, 5, 6)));
 

@@ -114,6 +114,42 @@ static void session_seeds(void)
         save("fuzz_proto", "v4_known", k.b.p, k.b.len, NULL, 0);
         ds_proto_buf_free(&k.b);
     }
+    {
+        /* version 6: FILE_ONE of each kind (a literal, a delta against its
+         * own path and against another), one with a wrong SHA-256 */
+        struct sess k = {0};
+        ds_msg_t m = {.type = DS_MSG_FILE_ONE};
+
+        s_hello(&k, "seed");
+        s_lease(&k, DS_LEASE_OP_ACQUIRE, "seed", 600);
+        m.u.one.path = ds_pstr("one/lit.txt");
+        m.u.one.size = 5;
+        m.u.one.mode = 0644;
+        m.u.one.mtime_ns = DS_PROTO_NO_MTIME;
+        m.u.one.kind = DS_PROTO_ONE_LITERAL;
+        ds_sha256("hello", 5, m.u.one.sha256);
+        m.u.one.raw_len = m.u.one.data_len = 5;
+        m.u.one.data = (const uint8_t *)"hello";
+        s_put(&k, &m);
+        m.u.one.path = ds_pstr("basis.bin");
+        m.u.one.size = sizeof(nw);
+        m.u.one.kind = DS_PROTO_ONE_DELTA_SELF;
+        ds_sha256(nw, sizeof(nw), m.u.one.sha256);
+        m.u.one.raw_len = m.u.one.data_len = (uint32_t)dn;
+        m.u.one.data = delta;
+        s_put(&k, &m);
+        m.u.one.path = ds_pstr("one/c.bin");
+        m.u.one.kind = DS_PROTO_ONE_DELTA_FROM;
+        m.u.one.basis = ds_pstr("basis.bin");
+        s_put(&k, &m);
+        m.u.one.sha256[0] ^= 1;
+        s_put(&k, &m);
+        s_empty(&k, DS_MSG_MANIFEST_COMMIT);
+        s_empty(&k, DS_MSG_BYE);
+        save("fuzz_apply", "v6_file_one", &big, 1, k.b.p, k.b.len);
+        save("fuzz_proto", "v6_file_one", k.b.p, k.b.len, NULL, 0);
+        ds_proto_buf_free(&k.b);
+    }
     s.b.len = 0;
     s_whole(&s, 1, "../escape", "x", 1);
     s_whole(&s, 2, "esc/inside", "x", 1);

@@ -165,6 +165,50 @@ static void test_replies_roundtrip(void)
     CHECK(dec.u.file_ok.mtime_ns == 123);
 }
 
+/* FILE_ONE (version 6): the three kinds, and what the decoder refuses. */
+static void test_file_one(void)
+{
+    ds_msg_t m = {.type = DS_MSG_FILE_ONE, .id = 9};
+
+    m.u.one.path = ds_pstr("lib/x.so");
+    m.u.one.size = 1ull << 35;
+    m.u.one.mode = 0644;
+    m.u.one.mtime_ns = -7;
+    m.u.one.kind = DS_PROTO_ONE_DELTA_SELF;
+    memset(m.u.one.sha256, 0x5a, 32);
+    m.u.one.raw_len = 4;
+    m.u.one.data = (const uint8_t *)"DSZP";
+    m.u.one.data_len = 4;
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(pstr_eq(dec.u.one.path, "lib/x.so") && dec.u.one.size == 1ull << 35);
+    CHECK(dec.u.one.mode == 0644 && dec.u.one.mtime_ns == -7 && dec.u.one.sha256[31] == 0x5a);
+    CHECK(dec.u.one.kind == DS_PROTO_ONE_DELTA_SELF && dec.u.one.basis.n == 0);
+    CHECK(dec.u.one.data_len == 4 && memcmp(dec.u.one.data, "DSZP", 4) == 0);
+    /* no basis string unless DELTA_FROM: path, size, mode, mtime, kind, sha, comp, raw_len, data */
+    CHECK_INT(buf.len, DS_PROTO_HDR_LEN + 2 + 8 + 8 + 4 + 8 + 1 + 32 + 1 + 4 + 4);
+    m.u.one.kind = DS_PROTO_ONE_DELTA_FROM;
+    m.u.one.basis = ds_pstr("lib/old.so");
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(pstr_eq(dec.u.one.basis, "lib/old.so"));
+    m.u.one.kind = DS_PROTO_ONE_LITERAL;
+    m.u.one.size = 0;
+    m.u.one.raw_len = 0;
+    m.u.one.data_len = 0;
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(dec.u.one.kind == DS_PROTO_ONE_LITERAL && dec.u.one.data_len == 0);
+    m.u.one.kind = 3; /* unknown kind */
+    CHECK_INT(roundtrip(&m), DS_EPROTO);
+    m.u.one.kind = DS_PROTO_ONE_LITERAL;
+    m.u.one.raw_len = 5; /* uncompressed, raw_len disagrees with the data */
+    CHECK_INT(roundtrip(&m), DS_EPROTO);
+    m.u.one.comp = DS_PROTO_COMP_ZSTD;
+    m.u.one.raw_len = DS_PROTO_MAX_DATA + 1; /* over one frame of data */
+    CHECK_INT(roundtrip(&m), DS_EPROTO);
+    m.u.one.comp = 2;
+    m.u.one.raw_len = 0;
+    CHECK_INT(roundtrip(&m), DS_EPROTO);
+}
+
 static void test_malformed(void)
 {
     uint8_t f[64] = {0};
@@ -445,6 +489,7 @@ static void test_pack_malformed(void)
 int main(void)
 {
     RUN(test_requests_roundtrip);
+    RUN(test_file_one);
     RUN(test_replies_roundtrip);
     RUN(test_malformed);
     RUN(test_encode_limits);
