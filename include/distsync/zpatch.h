@@ -37,6 +37,17 @@
  *             every part consumed exactly.
  *     0 END   the stream ends here; the records produced target_size bytes
  *
+ * Stream version 3 (protocol 6) has the records of version 2 with compact
+ * framing: the header is "DSZP", u8 version = 3, u8 w (1 to 8), then
+ * target_size in w bytes; ZSTD is u8 kind = 1, u8 (high nibble: bytes of
+ * basis_off, 0 to 8; low: bytes of basis_len, 0 to 8), u8 (high: bytes of
+ * raw_len, 1 to 4; low: bytes of comp_len, 1 to 4), the four fields in
+ * those widths (a width of 0 is the value 0), then a zstd frame in the
+ * magicless format (ZSTD_f_zstd1_magicless: the frame without its 4-byte
+ * magic number); COPY is u8 kind = 2, u8 (high: bytes of basis_off, low:
+ * bytes of len, each 0 to 8), the two fields; BSDIFF and END are as in
+ * version 2. ds_zpatch_compact rewrites a version 1 or 2 stream so.
+ *
  * Stream version 1 (protocol 3 and 4) has records 1, 2 and 0; version 2
  * (protocol 5) adds BSDIFF, which a rebuilt executable rewards: shifted
  * addresses become small byte-wise differences along long alignments
@@ -130,6 +141,24 @@ DS_MUST_CHECK int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta
                                      const uint8_t *target_sha256, int out_fd,
                                      ds_zpatch_stats_t *st);
 
+/*
+ * Rewrites the zpatch stream in[0, n) (version 1 or 2) as stream version 3
+ * (the same records, compact framing: above) into out[0, cap); *out_len is
+ * its length. Pure: no I/O, no allocation. The result is at most n bytes
+ * unless COPY records have 8-byte offsets and lengths (one byte more each).
+ * Returns 0, DS_EDELTA (in is not a complete version 1 or 2 stream: send it
+ * as it is) or DS_ETOOBIG (out too small).
+ */
+DS_MUST_CHECK int ds_zpatch_compact(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+                                    size_t *out_len);
+
+/*
+ * Writes to out[0, cap) the stream version 3 that copies all of a basis of
+ * size bytes (one COPY record: at most 24 bytes); *out_len is its length.
+ * Returns 0 or DS_ETOOBIG.
+ */
+DS_MUST_CHECK int ds_zpatch_copy_stream(uint64_t size, uint8_t *out, size_t cap, size_t *out_len);
+
 /* Gives read access to [off, off + len) of a basis; *p stays valid until
  * release is called with it. Returns 0 or a negative error. */
 typedef struct ds_zpatch_basis {
@@ -172,8 +201,8 @@ typedef struct ds_zpatch_dec ds_zpatch_dec_t;
 DS_MUST_CHECK int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out,
                                     void *out_ctx, ds_zpatch_dec_t **d);
 
-/* The highest stream version d accepts (1 or 2; 2 unless set): a version 3
- * or 4 receiver allows 1 only. */
+/* The highest stream version d accepts (1 to 3; 3 unless set): a version 3
+ * or 4 receiver allows 1 only, a version 5 receiver 2. */
 void ds_zpatch_dec_max_version(ds_zpatch_dec_t *d, int version);
 
 /* Frees a decoder (and any basis range it holds). NULL is a no-op. */

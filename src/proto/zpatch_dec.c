@@ -66,8 +66,8 @@ int ds_zpatch_dec_new(const ds_zpatch_basis_t *basis, ds_zpatch_out_fn out, void
     d->out = out;
     d->out_ctx = out_ctx;
     d->state = S_HDR;
-    d->need = DS_ZPATCH_HDR_LEN;
-    d->max_version = 2;
+    d->need = DEC_HDR_START;
+    d->max_version = 3;
     d->dctx = ZSTD_createDCtx();
     d->obuf = malloc(OUT_CAP);
     if (d->dctx == NULL || d->obuf == NULL) {
@@ -170,10 +170,16 @@ static int start_zrec(ds_zpatch_dec_t *d)
 {
     int rc;
 
-    d->boff = get_be(d->acc, 8);
-    d->blen = get_be(d->acc + 8, 8);
-    d->raw_len = (uint32_t)get_be(d->acc + 16, 4);
-    d->comp_len = (uint32_t)get_be(d->acc + 20, 4);
+    const uint8_t *a = d->acc;
+    const int v3 = d->version >= 3;
+
+    d->boff = get_be(a, v3 ? d->w[0] : 8);
+    a += v3 ? d->w[0] : 8;
+    d->blen = get_be(a, v3 ? d->w[1] : 8);
+    a += v3 ? d->w[1] : 8;
+    d->raw_len = (uint32_t)get_be(a, v3 ? d->w[2] : 4);
+    a += v3 ? d->w[2] : 4;
+    d->comp_len = (uint32_t)get_be(a, v3 ? d->w[3] : 4);
     d->consumed = d->made = 0;
     if (d->raw_len == 0 || d->raw_len > DS_ZPATCH_SEG_MAX || d->comp_len == 0 ||
         d->comp_len > ZSTD_compressBound(DS_ZPATCH_SEG_MAX))
@@ -194,6 +200,8 @@ static int start_zrec(ds_zpatch_dec_t *d)
         }
     }
     ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+    ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_format,
+                           v3 ? ZSTD_f_zstd1_magicless : ZSTD_f_zstd1); /* a valid value */
     if (d->blen > 0 && ZSTD_isError(ZSTD_DCtx_refPrefix(d->dctx, d->pre, (size_t)d->blen)))
         return ds__zpatch_fail(d, DS_ENOMEM, "zstd refused the prefix");
     d->state = S_FHDR;
@@ -206,7 +214,8 @@ static int start_zrec(ds_zpatch_dec_t *d)
 static int check_fhdr(ds_zpatch_dec_t *d)
 {
     ZSTD_frameHeader h;
-    size_t r = ZSTD_getFrameHeader(&h, d->acc, d->have);
+    size_t r = ZSTD_getFrameHeader_advanced(
+        &h, d->acc, d->have, d->version >= 3 ? ZSTD_f_zstd1_magicless : ZSTD_f_zstd1);
 
     if (ZSTD_isError(r))
         return ds__zpatch_fail(d, DS_ECORRUPT, "bad zstd frame header: %s", ZSTD_getErrorName(r));
@@ -255,20 +264,55 @@ static int frame_feed(ds_zpatch_dec_t *d, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Version 3: the width bytes of a ZSTD (S_ZW) or COPY (S_CW) record are in
+ * acc; checks them and gathers the fields next. */
+static int widths(ds_zpatch_dec_t *d)
+{
+    int z = d->state == S_ZW;
+
+    d->w[0] = d->acc[0] >> 4;
+    d->w[1] = d->acc[0] & 15;
+    d->w[2] = z ? d->acc[1] >> 4 : 0;
+    d->w[3] = z ? d->acc[1] & 15 : 0;
+    if (d->w[0] > 8 || d->w[1] > 8 ||
+        (z && (d->w[2] < 1 || d->w[2] > 4 || d->w[3] < 1 || d->w[3] > 4)))
+        return ds__zpatch_fail(d, DS_EDELTA, "%s record with field widths %02x%02x",
+                               z ? "ZSTD" : "COPY", d->acc[0], z ? d->acc[1] : 0);
+    d->have = 0;
+    d->need = (size_t)d->w[0] + d->w[1] + d->w[2] + d->w[3];
+    d->state = z ? S_ZREC : S_CREC;
+    if (d->need > 0)
+        return 0;
+    d->state = S_KIND; /* a COPY of 0 bytes at 0 */
+    d->need = 1;
+    return do_copy(d, 0, 0);
+}
+
 /* Bytes of acc are complete for the current state: act on them. */
 static int gathered(ds_zpatch_dec_t *d)
 {
     switch (d->state) {
     case S_HDR:
         if (memcmp(d->acc, DS_ZPATCH_MAGIC, 4) != 0 || d->acc[4] < 1 ||
-            d->acc[4] > d->max_version || d->acc[5] != 0 || d->acc[6] != 0 || d->acc[7] != 0)
+            d->acc[4] > d->max_version || (d->acc[4] < 3 && d->acc[5] != 0) ||
+            (d->acc[4] >= 3 && (d->acc[5] < 1 || d->acc[5] > 8)))
             return ds__zpatch_fail(d, DS_EDELTA, "not a zpatch stream of version 1 to %d",
                                    d->max_version);
         d->version = d->acc[4];
-        d->target_size = get_be(d->acc + 8, 8);
+        d->state = S_HDR2;
+        d->need = d->version >= 3 ? d->acc[5] : DS_ZPATCH_HDR_LEN - DEC_HDR_START;
+        break;
+    case S_HDR2:
+        if (d->version < 3 && (d->acc[0] != 0 || d->acc[1] != 0))
+            return ds__zpatch_fail(d, DS_EDELTA, "not a zpatch stream of version 1 to %d",
+                                   d->max_version);
+        d->target_size = d->version >= 3 ? get_be(d->acc, (int)d->need) : get_be(d->acc + 2, 8);
         d->state = S_KIND;
         d->need = 1;
         break;
+    case S_ZW:
+    case S_CW:
+        return widths(d);
     case S_KIND:
         if (d->acc[0] == 0) {
             if (d->produced != d->target_size)
@@ -285,6 +329,11 @@ static int gathered(ds_zpatch_dec_t *d)
         }
         if (d->acc[0] != 1 && d->acc[0] != 2)
             return ds__zpatch_fail(d, DS_EDELTA, "unknown record kind %u", d->acc[0]);
+        if (d->version >= 3) {
+            d->state = d->acc[0] == 1 ? S_ZW : S_CW;
+            d->need = d->acc[0] == 1 ? 2 : 1;
+            break;
+        }
         d->state = d->acc[0] == 1 ? S_ZREC : S_CREC;
         d->need = d->acc[0] == 1 ? 24 : 16;
         break;
@@ -296,6 +345,8 @@ static int gathered(ds_zpatch_dec_t *d)
         d->state = S_KIND;
         d->need = 1;
         d->have = 0;
+        if (d->version >= 3)
+            return do_copy(d, get_be(d->acc, d->w[0]), get_be(d->acc + d->w[0], d->w[1]));
         return do_copy(d, get_be(d->acc, 8), get_be(d->acc + 8, 8));
     }
     d->have = 0;

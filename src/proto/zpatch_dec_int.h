@@ -13,7 +13,23 @@
 #define OUT_CAP  (256u << 10)
 #define COPY_MAX (1u << 20) /* basis bytes read at once by a COPY record */
 
-enum { S_HDR, S_KIND, S_ZREC, S_CREC, S_FHDR, S_FRAME, S_BREC, S_BPART, S_END, S_FAIL };
+enum {
+    S_HDR,
+    S_HDR2, /* the rest of the header */
+    S_KIND,
+    S_ZW, /* version 3: a ZSTD record's field widths */
+    S_CW, /* version 3: a COPY record's field widths */
+    S_ZREC,
+    S_CREC,
+    S_FHDR,
+    S_FRAME,
+    S_BREC,
+    S_BPART,
+    S_END,
+    S_FAIL
+};
+/* Bytes gathered first: magic, version and (version 3) the size's width. */
+#define DEC_HDR_START 6
 
 /* The current BSDIFF record (zpatch_bsdec.c). */
 struct bsrec {
@@ -36,6 +52,7 @@ struct ds_zpatch_dec {
     int state, err, max_version, version;
     char why[160];
     uint8_t acc[48]; /* header / record / frame header being gathered */
+    uint8_t w[4];    /* version 3: widths of the current record's fields */
     size_t have, need;
     uint64_t target_size, produced;
     /* current ZSTD or BSDIFF record */

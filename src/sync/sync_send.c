@@ -20,6 +20,7 @@
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "distsync/proto.h"
+#include "distsync/zpatch.h"
 #include "sync_int.h"
 
 #define SEND_BLOCK (4u << 20)
@@ -38,6 +39,12 @@ struct sender {
     const char *basis; /* DELTA: target path of the basis; NULL: LITERAL */
     int one;           /* goes as one FILE_ONE frame (version 6): no FILE_BEGIN sent */
     uint32_t mode;
+    /* FILE_ONE of a zpatch: rewritten as stream version 3 on the worker */
+    int w_compact;
+    uint8_t *cbuf;
+    size_t ccap;
+    const uint8_t *w_p; /* the data to send: buf, or cbuf when rewritten */
+    size_t w_n;
     uint8_t *buf;
     /* per item */
     char **msg;
@@ -117,6 +124,7 @@ void ds__sender_free(struct sender *sd)
         sd->sy->send_buf = sd->buf; /* the next server's sender reuses it */
     else
         free(sd->buf);
+    free(sd->cbuf);
     free(sd);
 }
 
@@ -390,6 +398,19 @@ static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
 
     if (ds_session_version(sd->ss) >= DS_PROTO_VERSION_ADOPT && strcmp(it->basis, it->path) == 0)
         return ds_session_adopt(sd->ss, it->path, it->size, it->mtime_ns, it->sha256, idx);
+    if (ds_session_version(sd->ss) >= DS_PROTO_VERSION_ONE) { /* a zpatch of one COPY */
+        uint8_t z[32];
+        ds_session_one_t o = {.path = it->path,
+                              .size = it->size,
+                              .mode = 0644,
+                              .mtime_ns = it->mtime_ns,
+                              .basis = it->basis,
+                              .raw = z};
+
+        memcpy(o.sha256, it->sha256, DS_SHA256_LEN);
+        if (ds_zpatch_copy_stream(it->size, z, sizeof(z), &o.n) == 0)
+            return ds_session_file_one(sd->ss, &o, idx);
+    }
     rc = ds_session_file_begin(sd->ss, it->path, it->size, 0644, it->mtime_ns, idx, &fid);
     if (rc == 0 && it->size > 0)
         rc = ds_session_file_copy(sd->ss, fid, it->basis, 0, it->size);
@@ -490,6 +511,14 @@ static void want_block(struct sender *sd)
     sd->w_off = sd->off;
     sd->w_want = want;
     sd->w_level = ds_session_frame_level(sd->ss, sd->fid, want);
+    sd->w_compact = sd->one && sd->basis != NULL;
+    if (sd->w_compact && sd->ccap < want + 64) {
+        uint8_t *c = realloc(sd->cbuf, want + 64);
+
+        sd->w_compact = c != NULL;
+        sd->cbuf = c ? c : sd->cbuf;
+        sd->ccap = c ? want + 64 : sd->ccap;
+    }
     if (sd->w_level >= 0 && sd->zx == NULL && ds_session_zctx_new(&sd->zx) < 0)
         sd->w_level = -1;
     sd->work = 1;
@@ -497,6 +526,7 @@ static void want_block(struct sender *sd)
 
 void ds__sender_work(struct sender *sd)
 {
+    size_t n = 0;
     ssize_t r;
 
     do
@@ -506,9 +536,18 @@ void ds__sender_work(struct sender *sd)
     sd->w_errno = r < 0 ? errno : 0;
     sd->w_z = NULL;
     sd->w_zlen = 0;
-    if (r > 0 && sd->w_level >= 0)
+    sd->w_p = sd->buf;
+    sd->w_n = r > 0 ? (size_t)r : 0;
+    /* a whole zpatch (version 1 or 2, as cached) in compact framing; a
+     * librsync delta is not one and goes as it is */
+    if (r > 0 && sd->w_compact && (uint64_t)r == sd->len &&
+        ds_zpatch_compact(sd->buf, (size_t)r, sd->cbuf, sd->ccap, &n) == 0 && n < (size_t)r) {
+        sd->w_p = sd->cbuf;
+        sd->w_n = n;
+    }
+    if (sd->w_n > 0 && sd->w_level >= 0)
         sd->w_zlen =
-            ds_session_zstd(sd->sy->zcache, sd->zx, sd->w_level, sd->buf, (size_t)r, &sd->w_z);
+            ds_session_zstd(sd->sy->zcache, sd->zx, sd->w_level, sd->w_p, sd->w_n, &sd->w_z);
 }
 
 int ds__sender_take_work(struct sender *sd)
@@ -559,7 +598,7 @@ static int stream(struct sender *sd)
             goto done;
         }
         if (sd->one) {
-            rc = send_one(sd, sd->buf, (size_t)r, sd->w_z, sd->w_zlen);
+            rc = send_one(sd, sd->w_p, sd->w_n, sd->w_z, sd->w_zlen);
             goto done;
         }
         rc = ds_session_file_frame(sd->ss, sd->fid, sd->basis, sd->buf, (size_t)r, sd->w_z,

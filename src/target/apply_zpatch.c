@@ -74,7 +74,9 @@ int ds__apply_zpatch_begin(ds_apply_t *ap, struct afile *f, uint32_t id)
     }
     if (ds_zpatch_dec_new(f->zbasis, write_out, o, &f->zdec) < 0)
         return ds__apply_file_fail(ap, f, id, DS_ENOMEM, "out of memory for a zpatch"), 1;
-    ds_zpatch_dec_max_version(f->zdec, ap->version >= DS_PROTO_VERSION_BSDIFF ? 2 : 1);
+    ds_zpatch_dec_max_version(f->zdec, ap->version >= DS_PROTO_VERSION_ONE      ? 3
+                                       : ap->version >= DS_PROTO_VERSION_BSDIFF ? 2
+                                                                                : 1);
     return 0;
 }
 

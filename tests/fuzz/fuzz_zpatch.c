@@ -1,6 +1,6 @@
 /*
  * zpatch fuzz target: the input is a zpatch stream (include/distsync/zpatch.h;
- * stream versions 1 and 2, BSDIFF records included: the session is version 5),
+ * stream versions 1 to 3, BSDIFF records included: the session is version 6),
  * applied through the receiver's version 3 DELTA path (frames against a
  * 64 KiB basis mapped on the target, then DELTA_END and FILE_COMMIT). The
  * input's first 4 bytes are replaced by the magic so every run reaches the

@@ -291,6 +291,17 @@ static void save_zpatch_v(const char *name, const uint8_t *b, size_t bn, const u
     if (buf == NULL || pread(fileno(f), buf, st.delta_bytes, 0) != (ssize_t)st.delta_bytes)
         exit(1);
     save("fuzz_zpatch", name, buf, st.delta_bytes, NULL, 0);
+    {
+        /* the same records in stream version 3 (protocol 6) */
+        uint8_t *c = malloc(st.delta_bytes + 64);
+        char v3[128];
+        size_t cn;
+
+        snprintf(v3, sizeof(v3), "%s_v3", name);
+        if (c != NULL && ds_zpatch_compact(buf, st.delta_bytes, c, st.delta_bytes + 64, &cn) == 0)
+            save("fuzz_zpatch", v3, c, cn, NULL, 0);
+        free(c);
+    }
     free(buf);
     fclose(f);
 }

@@ -86,6 +86,8 @@ static int sink_out(void *ctx, const uint8_t *p, size_t n)
 }
 
 /* Decodes z against basis file bpath (pread) in step-sized slices. */
+static int dec_max = 3; /* the decoder's highest stream version */
+
 static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, struct sink *out,
                   char *why, size_t whylen)
 {
@@ -98,6 +100,7 @@ static int decode(const char *bpath, const uint8_t *z, size_t zn, size_t step, s
     CHECK(fd >= 0 && fstat(fd, &sb) == 0);
     ds_zpatch_basis_fd(&b, fd, (uint64_t)sb.st_size);
     CHECK_INT(ds_zpatch_dec_new(&b, sink_out, out, &d), 0);
+    ds_zpatch_dec_max_version(d, dec_max);
     rc = 0;
     for (size_t o = 0; rc == 0 && o < zn; o += step)
         rc = ds_zpatch_dec_feed(d, z + o, zn - o < step ? zn - o : step);
@@ -532,6 +535,82 @@ static void test_receiver(void)
 }
 
 /* The console-side check catches a stream that does not rebuild the target. */
+/* Stream version 3 (protocol 6): a version 1 and a version 2 stream (ZSTD,
+ * COPY and BSDIFF records) rewritten in compact framing decode to the same
+ * bytes, smaller; a version 2 decoder refuses it; hostile widths, a frame
+ * with its magic (not magicless) and a truncated stream are refused. */
+static void test_compact(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    char why[200];
+    uint8_t *z, *c, cs[32];
+    size_t zn, cn = 0;
+
+    for (int v = 1; v <= 2; v++) {
+        /* v1: an edit in place (COPY records around ZSTD); v2: BSDIFF */
+        memcpy(target, basis, BN);
+        memcpy(target + BN / 3, "an edit in place", 16);
+        if (v == 2)
+            binary(target, sizeof(target), code, 4096); /* every block moved */
+        enc_version = v;
+        z = encode(basis, BN, target, v == 1 ? BN : sizeof(target), 19, &zn);
+        c = malloc(zn + 64);
+        CHECK_INT(ds_zpatch_compact(z, zn, c, zn + 64, &cn), 0);
+        CHECK(cn < zn && c[4] == 3);
+        CHECK(c[6 + c[5]] == (v == 1 ? 2 : DS_ZPATCH_REC_BSDIFF)); /* the first record */
+        out.n = 0;
+        CHECK_INT(decode(bpath, c, cn, 1, &out, why, sizeof(why)), 0);
+        CHECK(out.n == (v == 1 ? BN : sizeof(target)) && memcmp(got, target, out.n) == 0);
+        dec_max = 2;
+        CHECK_INT(decode(bpath, c, cn, 4096, &out, why, sizeof(why)), DS_EDELTA);
+        dec_max = 3;
+        if (v == 1) {
+            size_t o = 6 + c[5]; /* the first record */
+
+            CHECK(c[o] == 1 || c[o] == 2);
+            c[o + 1] = 0x9f; /* a 9-byte offset */
+            CHECK_INT(decode(bpath, c, cn, 4096, &out, why, sizeof(why)), DS_EDELTA);
+            CHECK_INT(ds_zpatch_compact(z, zn, c, zn + 64, &cn), 0);
+            CHECK_INT(decode(bpath, c, cn - 1, 4096, &out, why, sizeof(why)), DS_EDELTA);
+            /* not a stream: nothing rewritten; too small an output */
+            CHECK_INT(ds_zpatch_compact(z + 1, zn - 1, c, zn + 64, &cn), DS_EDELTA);
+            CHECK_INT(ds_zpatch_compact(z, zn - 1, c, zn + 64, &cn), DS_EDELTA);
+            CHECK_INT(ds_zpatch_compact(z, zn, c, 8, &cn), DS_ETOOBIG);
+        }
+        free(z);
+        free(c);
+    }
+    enc_version = 1;
+    /* a ZSTD record whose frame keeps its magic: refused as a bad header */
+    {
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        uint8_t h[256] = {'D', 'S', 'Z', 'P', 3, 1, 5, 1, 0x00, 0x11}, f[128];
+        size_t fz = ZSTD_compressCCtx(cc, f, sizeof(f), "hello", 5, 3);
+
+        CHECK(!ZSTD_isError(fz) && fz < 128);
+        h[10] = 5;
+        h[11] = (uint8_t)fz;
+        memcpy(h + 12, f, fz);
+        h[12 + fz] = 0;
+        CHECK(decode(bpath, h, 13 + fz, 4096, &out, why, sizeof(why)) < 0);
+        /* the same frame without its magic: "hello" */
+        h[11] = (uint8_t)(fz - 4);
+        memcpy(h + 12, f + 4, fz - 4);
+        h[12 + fz - 4] = 0;
+        out.n = 0;
+        CHECK_INT(decode(bpath, h, 13 + fz - 4, 1, &out, why, sizeof(why)), 0);
+        CHECK(out.n == 5 && memcmp(got, "hello", 5) == 0);
+        ZSTD_freeCCtx(cc);
+    }
+    /* a whole-basis copy stream */
+    CHECK_INT(ds_zpatch_copy_stream(BN, cs, sizeof(cs), &cn), 0);
+    CHECK(cn < 16);
+    out.n = 0;
+    CHECK_INT(decode(bpath, cs, cn, 1, &out, why, sizeof(why)), 0);
+    CHECK(out.n == BN && memcmp(got, basis, BN) == 0);
+    CHECK_INT(ds_zpatch_copy_stream(BN, cs, 4, &cn), DS_ETOOBIG);
+}
+
 static void test_check(void)
 {
     char path[8192];
@@ -560,6 +639,7 @@ int main(void)
     RUN(test_roundtrip_small);
     RUN(test_hostile);
     RUN(test_check);
+    RUN(test_compact);
     RUN(test_receiver);
     RUN(test_scattered_edits);
     RUN(test_segments_and_windows);
