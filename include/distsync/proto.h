@@ -97,6 +97,7 @@ typedef enum ds_msg_type {
     DS_MSG_SIG_DATA = 0x8b,
     DS_MSG_MANIFEST_SAME = 0x8c, /* version 4: the manifest hashes as the console's */
     DS_MSG_LIST_SAME = 0x8d,     /* version 4: the listing hashes as the console's */
+    DS_MSG_FILE_DONE = 0x8e,     /* version 6: FILE_ONE committed (FILE_OK without echoes) */
 } ds_msg_type_t;
 
 /* A borrowed string: n bytes at p, not NUL-terminated. */
@@ -235,7 +236,7 @@ typedef struct ds_msg {
             uint64_t size;
             int64_t mtime_ns;
             uint8_t sha256[DS_SHA256_LEN];
-        } file_ok;
+        } file_ok; /* FILE_OK; FILE_DONE carries mtime_ns only */
         struct {
             uint32_t file_id; /* FILE_ERR only */
             int32_t code;     /* DS_E* or -errno (Linux numbering) */

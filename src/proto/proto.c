@@ -205,6 +205,7 @@ static int known_type(uint8_t t)
     case DS_MSG_SIG_DATA:
     case DS_MSG_MANIFEST_SAME:
     case DS_MSG_LIST_SAME:
+    case DS_MSG_FILE_DONE:
         return 1;
     default:
         return 0;
@@ -248,6 +249,7 @@ const char *ds_proto_type_name(uint8_t type)
         {DS_MSG_SIG_DATA, "SIG_DATA"},
         {DS_MSG_MANIFEST_SAME, "MANIFEST_SAME"},
         {DS_MSG_LIST_SAME, "LIST_SAME"},
+        {DS_MSG_FILE_DONE, "FILE_DONE"},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -480,6 +482,9 @@ static void decode_replies(struct rd *r, ds_msg_t *m)
     case DS_MSG_LIST_SAME:
         get_raw(r, m->u.same.sha256, DS_SHA256_LEN);
         break;
+    case DS_MSG_FILE_DONE:
+        m->u.file_ok.mtime_ns = get_i64(r);
+        break;
     default:
         break;
     }
@@ -658,6 +663,9 @@ static void encode_replies(struct wr *w, const ds_msg_t *m)
     case DS_MSG_MANIFEST_SAME:
     case DS_MSG_LIST_SAME:
         put_raw(w, m->u.same.sha256, DS_SHA256_LEN);
+        break;
+    case DS_MSG_FILE_DONE:
+        put_be(w, (uint64_t)m->u.file_ok.mtime_ns, 8);
         break;
     default:
         break;

@@ -477,6 +477,8 @@ int ds_session_file_one(ds_session_t *s, const ds_session_one_t *o, uint64_t tag
     rc = ds__session_send(s, &m, 1, tag, 0, o->path);
     if (rc < 0)
         return rc;
+    s->pend[s->npend - 1].size = o->size;
+    memcpy(s->pend[s->npend - 1].sha256, o->sha256, DS_SHA256_LEN);
     if (o->basis) {
         s->st.delta_raw += o->n;
         s->st.delta_wire += m.u.one.data_len;

@@ -26,7 +26,10 @@ struct pend {
     uint32_t fid;
     char *path;
     uint64_t max_len; /* SIG: the longest signature the listed size allows */
-    uint64_t at;      /* offset of its frame in the output stream */
+    /* FILE_ONE: what a FILE_DONE confirms */
+    uint64_t size;
+    uint8_t sha256[DS_SHA256_LEN];
+    uint64_t at; /* offset of its frame in the output stream */
 };
 
 /* Listing paths, packed in blocks (no allocation per entry). */

@@ -153,7 +153,8 @@ static int on_busy(ds_session_t *s, const ds_msg_t *m)
     return ds__session_fail(s, DS_ELEASE, "%s", msg);
 }
 
-/* FILE_OK / FILE_ERR as the reply to a FILE_COMMIT or FILE_ABORT. */
+/* FILE_OK / FILE_ERR as the reply to a FILE_COMMIT, FILE_ABORT or ADOPT;
+ * FILE_DONE / FILE_ERR to a FILE_ONE (the size and SHA-256 it sent). */
 static int on_file_final(ds_session_t *s, const ds_msg_t *m, struct pend *p)
 {
     ds_session_result_t r = {.kind = DS_SRES_FILE, .tag = p->tag};
@@ -161,10 +162,12 @@ static int on_file_final(ds_session_t *s, const ds_msg_t *m, struct pend *p)
     char msg[1024] = "";
     int rc;
 
-    if (m->type == DS_MSG_FILE_OK) {
-        r.size = m->u.file_ok.size;
+    if (m->type == DS_MSG_FILE_OK || m->type == DS_MSG_FILE_DONE) {
+        int done = m->type == DS_MSG_FILE_DONE;
+
+        r.size = done ? p->size : m->u.file_ok.size;
         r.mtime_ns = m->u.file_ok.mtime_ns;
-        memcpy(r.sha256, m->u.file_ok.sha256, DS_SHA256_LEN);
+        memcpy(r.sha256, done ? p->sha256 : m->u.file_ok.sha256, DS_SHA256_LEN);
         if (p->type != DS_MSG_FILE_ABORT)
             ds__session_mlog_add(s, p->path, &r);
     } else {
@@ -321,6 +324,10 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
         return expect(s, m, p, DS_MSG_MANIFEST_GET) < 0 ? s->rc : ds__session_on_same(s, m);
     case DS_MSG_LIST_SAME:
         return expect(s, m, p, DS_MSG_LIST) < 0 ? s->rc : ds__session_on_same(s, m);
+    case DS_MSG_FILE_DONE:
+        if (p->type != DS_MSG_FILE_ONE)
+            return expect(s, m, p, DS_MSG_FILE_ONE);
+        return on_file_final(s, m, p);
     case DS_MSG_FILE_OK:
     case DS_MSG_FILE_ERR:
         if (p->type != DS_MSG_FILE_COMMIT && p->type != DS_MSG_FILE_ABORT &&

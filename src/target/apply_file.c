@@ -525,6 +525,8 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
     ok.u.file_ok.file_id = f->id;
     ok.u.file_ok.size = f->size;
     ok.u.file_ok.mtime_ns = mtime;
+    if (ap->one) /* FILE_ONE: the console knows the size and SHA-256 it sent */
+        ok.type = DS_MSG_FILE_DONE;
     memcpy(ok.u.file_ok.sha256, m->u.commit.sha256, DS_SHA256_LEN);
     ds__apply_file_release(ap, f);
     return rc < 0 ? rc : ds__apply_reply(ap, &ok);

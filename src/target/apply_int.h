@@ -131,7 +131,7 @@ DS_MUST_CHECK int ds__apply_file_abort(ds_apply_t *ap, const ds_msg_t *m);
 DS_MUST_CHECK int ds__apply_file_write(ds_apply_t *ap, struct afile *f, uint32_t id,
                                        const uint8_t *p, size_t n);
 /* FILE_ONE (version 6, apply_one.c): FILE_BEGIN, the data frame, DELTA_END
- * and FILE_COMMIT of one file, answered by one FILE_OK or FILE_ERR. */
+ * and FILE_COMMIT of one file, answered by one FILE_DONE or FILE_ERR. */
 DS_MUST_CHECK int ds__apply_file_one(ds_apply_t *ap, const ds_msg_t *m);
 /* Fails file f (once): removes its tmp file and queues an early FILE_ERR
  * (none inside a FILE_ONE or a commit: the final reply carries it). */

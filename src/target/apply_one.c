@@ -5,7 +5,9 @@
  * cost more than the delta (about 210 bytes and the path twice). FILE_ONE
  * carries the same fields once and is applied by the same steps, under the
  * file id DS_APPLY_ONE_FID for its duration; a failure at any step is
- * answered by the one final FILE_ERR, never an early one.
+ * answered by the one final FILE_ERR, never an early one, and success by
+ * FILE_DONE (the mtime as published: the console knows the size and
+ * SHA-256 it sent, 44 bytes of FILE_OK less).
  */
 #include <stdint.h>
 #include <string.h>
@@ -47,6 +49,8 @@ int ds__apply_file_one(ds_apply_t *ap, const ds_msg_t *m)
         rc = ds__apply_file_data(ap, &d);
     if (rc == 0 && delta)
         rc = ds__apply_file_delta_end(ap, &e);
+    if (rc == 0)
+        rc = ds__apply_file_commit(ap, &c); /* answered FILE_DONE or FILE_ERR */
     ap->one = 0;
-    return rc < 0 ? rc : ds__apply_file_commit(ap, &c);
+    return rc;
 }

@@ -7,7 +7,8 @@
 # to version 5 (an older agent): the older one still gets the old frames
 # (FILE_BEGIN, DELTA, DELTA_END, FILE_COMMIT) and converges, and the newer
 # one costs at least 100 bytes less per file on the wire (116 here: 61
-# bytes and the path of framing, 29 of zpatch framing). On main both
+# bytes and the path of framing, 29 of zpatch framing), and its replies 40
+# bytes less (FILE_DONE: 44 bytes less than FILE_OK). On main both
 # cost the same.
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
@@ -51,12 +52,12 @@ transport = agent
 agent = $tmp/agent-v5
 CONF
 
-# wire FILE SERVER: bytes_wire of SERVER in a `sync --json` report
+# wire FILE SERVER [KEY]: bytes_wire (or KEY) of SERVER in a `sync --json` report
 wire() {
   python3 -c 'import json,sys
 d=[s for s in json.load(open(sys.argv[1]))["servers"] if s["server"]==sys.argv[2]][0]
 assert d["status"]=="ok", d
-print(d["bytes_wire"])' "$1" "$2"
+print(d[sys.argv[3]])' "$1" "$2" "${3:-bytes_wire}"
 }
 
 ds scan >/dev/null
@@ -71,6 +72,12 @@ b=$(wire "$tmp/s2.json" b)
 echo "bytes_wire of $n small deltas: $a to a version 6 agent, $b to a version 5 agent"
 [ $((a + 100 * n)) -le "$b" ] ||
   bad "version 6 agent: $a bytes, not at least $((100 * n)) less than the version 5 agent's $b"
+# Each file's reply: FILE_DONE (20 bytes) instead of FILE_OK (64).
+ra=$(wire "$tmp/s2.json" a bytes_received)
+rb=$(wire "$tmp/s2.json" b bytes_received)
+echo "bytes_received: $ra from the version 6 agent, $rb from the version 5 agent"
+[ $((ra + 40 * n)) -le "$rb" ] ||
+  bad "version 6 agent: received $ra bytes, not at least $((40 * n)) less than from the version 5 agent ($rb)"
 
 # New and emptied files go as FILE_ONE too (LITERAL kind), and a file too
 # large for one frame still goes as FILE_BEGIN and frames.

@@ -207,6 +207,14 @@ static void test_file_one(void)
     m.u.one.comp = 2;
     m.u.one.raw_len = 0;
     CHECK_INT(roundtrip(&m), DS_EPROTO);
+    /* its reply: the mtime as published, nothing else */
+    memset(&m, 0, sizeof(m));
+    m.type = DS_MSG_FILE_DONE;
+    m.id = 9;
+    m.u.file_ok.mtime_ns = INT64_MIN + 1;
+    CHECK_INT(roundtrip(&m), 0);
+    CHECK(dec.id == 9 && dec.u.file_ok.mtime_ns == INT64_MIN + 1);
+    CHECK_INT(buf.len, DS_PROTO_HDR_LEN + 8);
 }
 
 static void test_malformed(void)
