@@ -283,6 +283,13 @@ DS_MUST_CHECK int ds_client_id_ok(const char *id);
 DS_MUST_CHECK int ds_config_rollout_token(const ds_rollout_cfg_t *r, char *buf, size_t len,
                                           char *err, size_t errlen);
 
+/* Reads the bearer token in path (its first line) into buf, as
+ * ds_config_rollout_token does: the file must be a regular file, not a
+ * symlink, mode 0600 or stricter, and the token at least 16 characters.
+ * Returns 0, DS_ECONFIG or -errno; err names the file and why. */
+DS_MUST_CHECK int ds_config_token_file(const char *path, char *buf, size_t len, char *err,
+                                       size_t errlen);
+
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
 DS_MUST_CHECK int ds_config_list_has(const ds_strlist_t *list, const char *s);
 

@@ -57,8 +57,8 @@ const struct help_key help_keys[] = {
      "request needs the bearer token of api_token_file (default: the Unix socket "
      "STATE/distsync.sock only)"},
     {"console", "api_token_file", "PATH",
-     "the file holding the API's bearer token for listen (first line; mode 0600: the daemon "
-     "refuses a token group or others can read)"},
+     "the file holding the API's bearer token for listen (first line, at least 16 characters "
+     "for config check; mode 0600: the daemon refuses a token group or others can read)"},
     {"console", "api_tls_cert", "PATH",
      "TLS on the listen = listener: its PEM certificate chain (with api_tls_key; TLS 1.2 or "
      "newer; default: plain HTTP)"},

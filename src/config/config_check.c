@@ -163,6 +163,15 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
                                 cfg->servers[k].name, cfg->servers[k].url_line, a);
         }
     }
+    if (rc == 0 && cfg->api_token_file != NULL) {
+        char tok[256], why[PATH_MAX + 256];
+
+        /* what the daemon refuses to start with, and a short token */
+        if (ds_config_token_file(cfg->api_token_file, tok, sizeof(tok), why, sizeof(why)) < 0)
+            rc = check_fail(err, errlen, "%s:%d: [console] key 'api_token_file': %s", cfg->path,
+                            cfg->api_token_file_line, why);
+        explicit_bzero(tok, sizeof(tok));
+    }
     for (size_t i = 0; rc == 0 && i < cfg->nrollouts; i++) {
         const ds_rollout_cfg_t *r = &cfg->rollouts[i];
         char tok[256], why[PATH_MAX + 256];

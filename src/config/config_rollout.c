@@ -492,26 +492,31 @@ const ds_package_cfg_t *ds_config_package(const ds_config_t *cfg, const char *pr
 int ds_config_rollout_token(const ds_rollout_cfg_t *r, char *buf, size_t len, char *err,
                             size_t errlen)
 {
+    return ds_config_token_file(r->token_file, buf, len, err, errlen);
+}
+
+int ds_config_token_file(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
     struct stat st;
     ssize_t n;
-    int fd = open(r->token_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
 
     if (fd < 0)
-        return ds_errf(err, errlen, -errno, "%s: %s", r->token_file, strerror(errno));
+        return ds_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
     if (fstat(fd, &st) < 0)
-        rc = ds_errf(err, errlen, -errno, "%s: %s", r->token_file, strerror(errno));
+        rc = ds_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
         rc = ds_errf(err, errlen, DS_ECONFIG,
-                     "%s: mode %04o, group or others may use it (chmod 600 it)", r->token_file,
+                     "%s: mode %04o, group or others may use it (chmod 600 it)", path,
                      (unsigned)(st.st_mode & 07777));
     else if ((n = read(fd, buf, len - 1)) < 0)
-        rc = ds_errf(err, errlen, -errno, "%s: %s", r->token_file, strerror(errno));
+        rc = ds_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
     else {
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
         if (strlen(buf) < 16)
             rc = ds_errf(err, errlen, DS_ECONFIG, "%s: the token is shorter than 16 characters",
-                         r->token_file);
+                         path);
     }
     close(fd);
     return rc;
