@@ -140,6 +140,24 @@ static int enrolment_ok(ds_daemon_t *d, h2o_req_t *req, struct api_req *rq)
     return ds__api_gate_token_ok(d, rq->bearer, rq->bearer_len);
 }
 
+/* A browser's request from another origin (cross-site request forgery: a
+ * page the operator visits posting to http://localhost:8750, forwarded to
+ * the socket, which asks no token): an Origin header that is not this
+ * request's own scheme://host. A request without Origin (curl, the CLI, a
+ * browser's same-origin GET) passes. */
+static int cross_origin(const h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    const h2o_iovec_t *o, *sc = &req->scheme->name, *host = &req->authority;
+
+    if (i < 0)
+        return 0;
+    o = &req->headers.entries[i].value;
+    return !(o->len == sc->len + 3 + host->len && memcmp(o->base, sc->base, sc->len) == 0 &&
+             memcmp(o->base + sc->len, "://", 3) == 0 &&
+             strncasecmp(o->base + sc->len + 3, host->base, host->len) == 0);
+}
+
 static void reply(h2o_req_t *req, const struct api_res *rs)
 {
     static h2o_generator_t gen = {NULL, NULL};
@@ -252,8 +270,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                            "(api_token_file's token; the upgrade gate's clients: their "
                            "rollout's token_file)\"}\n";
 
+    static char xorigin[] = "{\"error\":\"a request from another origin (the Origin header "
+                            "is not this listener's scheme://host): refused\"}\n";
+
     if (ds__web_serve(req)) /* the status page's files: no data, no token */
         return 0;
+    if (cross_origin(req)) {
+        rs.status = 403;
+        rs.body = xorigin;
+        rs.len = sizeof(xorigin) - 1;
+        reply(req, &rs);
+        return 0;
+    }
     if (!from_unix(req) &&
         !(gate_client_path(req) ? enrolment_ok(d, req, &rq) : token_ok(d->api, req))) {
         rs.status = 401;
