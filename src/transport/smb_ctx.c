@@ -319,7 +319,7 @@ static int check_offer(ds_smb_ctx_t *c, char *err, size_t errlen)
                  c->url.host, c->url.port);
         return DS_ETRANSPORT;
     }
-    if (c->encrypt && (neg.dialect < 0x0300 || (neg.capabilities & DS_SMB_CAP_ENCRYPTION) == 0)) {
+    if (c->encrypt && !ds__smb_neg_encrypts(&neg)) {
         snprintf(err, errlen,
                  "server %s: encrypt = yes, but %s:%u does not offer SMB3 encryption "
                  "(dialect %x.%x.%x)",

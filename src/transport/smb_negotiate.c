@@ -3,12 +3,16 @@
  * connects: it tells what the server offers, which libsmbclient does not
  * report. libsmbclient 4.17 goes on unencrypted when encryption is
  * required and the server does not offer it (it only prints a line), so
- * encrypt = yes is enforced here: a server that does not offer SMB 3.0
+ * encrypt = yes is enforced here: a server that does not offer SMB3
  * encryption, or does not offer signing, is refused before any credentials
  * are sent.
  *
- * One request (dialects 2.0.2 to 3.0.2: no negotiate contexts needed), one
+ * One request (dialects 2.0.2 to 3.1.1; for 3.1.1 the preauth integrity
+ * and encryption negotiate contexts, as MS-SMB2 2.2.3.1 requires), one
  * reply parsed by ds__smb_neg_parse (pure, fuzzed: fuzz_smb_negotiate).
+ * SMB 3.0 and 3.0.2 offer encryption by a capability flag; 3.1.1 by the
+ * cipher the server picks in its ENCRYPTION_CAPABILITIES context (none:
+ * the context is absent or names cipher 0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +27,13 @@
 
 #include "transport/smb_neg.h"
 
-#define HDR       64 /* SMB2 header */
-#define NEG_BODY  65 /* NEGOTIATE response StructureSize */
-#define REPLY_MAX 65536
+#define HDR         64 /* SMB2 header */
+#define NEG_BODY    65 /* NEGOTIATE response StructureSize */
+#define REPLY_MAX   65536
+#define CTX_ALIGN   8 /* negotiate contexts start 8-byte aligned */
+#define CTX_HDR     8 /* ContextType, DataLength, Reserved */
+#define CTX_PREAUTH 0x0001
+#define CTX_ENCRYPT 0x0002
 
 static uint16_t le16(const uint8_t *p)
 {
@@ -41,6 +49,31 @@ static void put16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
+}
+
+/* The negotiate contexts of a 3.1.1 reply: count of them from off (from
+ * the SMB2 header). Sets out->cipher from ENCRYPTION_CAPABILITIES (the
+ * server names exactly one cipher). Returns 0 or DS_EPROTO. */
+static int parse_contexts(const uint8_t *msg, size_t len, unsigned count, size_t off,
+                          ds_smb_neg_t *out)
+{
+    for (unsigned i = 0; i < count; i++) {
+        size_t dlen;
+
+        if (off > len || len - off < CTX_HDR)
+            return DS_EPROTO;
+        dlen = le16(msg + off + 2);
+        if (len - off - CTX_HDR < dlen)
+            return DS_EPROTO;
+        if (le16(msg + off) == CTX_ENCRYPT) {
+            if (dlen < 4 || le16(msg + off + CTX_HDR) != 1)
+                return DS_EPROTO;
+            out->cipher = le16(msg + off + CTX_HDR + 2);
+        }
+        off += CTX_HDR + dlen;
+        off = (off + CTX_ALIGN - 1) & ~(size_t)(CTX_ALIGN - 1);
+    }
+    return 0;
 }
 
 /* See smb_neg.h. */
@@ -59,31 +92,57 @@ int ds__smb_neg_parse(const uint8_t *msg, size_t len, ds_smb_neg_t *out)
     out->security_mode = le16(msg + HDR + 2);
     out->dialect = le16(msg + HDR + 4);
     out->capabilities = le32(msg + HDR + 24);
+    if (out->dialect == DS_SMB_DIALECT_311 &&
+        parse_contexts(msg, len, le16(msg + HDR + 6), le32(msg + HDR + 60), out) < 0) {
+        memset(out, 0, sizeof(*out));
+        return DS_EPROTO;
+    }
     return 0;
 }
 
-/* NetBIOS session header + SMB2 header + NEGOTIATE request into buf (at
- * least 4 + 64 + 36 + 8 bytes). Returns its length. */
+/* A negotiate context at p: type, data length, data. Returns its length
+ * padded to CTX_ALIGN (the padding is already zero). */
+static size_t put_ctx(uint8_t *p, uint16_t type, const uint8_t *data, size_t n)
+{
+    put16(p, type);
+    put16(p + 2, (uint16_t)n);
+    memcpy(p + CTX_HDR, data, n);
+    return (CTX_HDR + n + CTX_ALIGN - 1) & ~(size_t)(CTX_ALIGN - 1);
+}
+
+/* NetBIOS session header + SMB2 header + NEGOTIATE request with the two
+ * 3.1.1 contexts into buf (at least REQ_MAX bytes). Returns its length. */
+#define REQ_MAX 256
 static size_t build_request(uint8_t *buf)
 {
-    static const uint16_t dialects[] = {0x0202, 0x0210, 0x0300, 0x0302};
+    static const uint16_t dialects[] = {0x0202, 0x0210, 0x0300, 0x0302, DS_SMB_DIALECT_311};
+    /* SHA-512, then a 32-byte salt (fixed: this connection never signs) */
+    static const uint8_t preauth[38] = {1, 0, 32, 0, 1, 0, 'd', 's'};
+    /* AES-128-GCM, AES-128-CCM, AES-256-GCM, AES-256-CCM */
+    static const uint8_t ciphers[10] = {4, 0, 2, 0, 1, 0, 4, 0, 3, 0};
+    const size_t nd = sizeof(dialects) / sizeof(dialects[0]);
     uint8_t *h = buf + 4, *b = h + HDR;
-    size_t n = HDR + 36 + 2 * 4;
+    size_t ctx = (HDR + 36 + 2 * nd + CTX_ALIGN - 1) & ~(size_t)(CTX_ALIGN - 1), n;
 
-    memset(buf, 0, 4 + n);
-    buf[1] = (uint8_t)(n >> 16);
-    buf[2] = (uint8_t)(n >> 8);
-    buf[3] = (uint8_t)n;
+    memset(buf, 0, REQ_MAX);
     memcpy(h, "\xfeSMB", 4);
     put16(h + 4, HDR);
     put16(h + 14, 1);                       /* CreditRequest */
     put16(b, 36);                           /* StructureSize */
-    put16(b + 2, 4);                        /* DialectCount */
+    put16(b + 2, (uint16_t)nd);             /* DialectCount */
     put16(b + 4, 0x0003);                   /* signing enabled and required */
     b[8] = DS_SMB_CAP_ENCRYPTION;           /* Capabilities */
     memcpy(b + 12, "distsync-negprob", 16); /* ClientGuid */
-    for (size_t i = 0; i < 4; i++)
+    b[28] = (uint8_t)ctx;                   /* NegotiateContextOffset (< 256) */
+    put16(b + 32, 2);                       /* NegotiateContextCount */
+    for (size_t i = 0; i < nd; i++)
         put16(b + 36 + 2 * i, dialects[i]);
+    n = ctx + put_ctx(h + ctx, CTX_PREAUTH, preauth, sizeof(preauth));
+    put_ctx(h + n, CTX_ENCRYPT, ciphers, sizeof(ciphers));
+    n += CTX_HDR + sizeof(ciphers); /* the last context is not padded */
+    buf[1] = (uint8_t)(n >> 16);
+    buf[2] = (uint8_t)(n >> 8);
+    buf[3] = (uint8_t)n;
     return 4 + n;
 }
 
@@ -172,7 +231,7 @@ static int read_n(int fd, uint8_t *p, size_t n, int64_t deadline)
 
 static int exchange(int fd, int64_t deadline, uint8_t *reply, ds_smb_neg_t *out)
 {
-    uint8_t req[256];
+    uint8_t req[REQ_MAX];
     size_t n = build_request(req), off = 0, len;
     int rc = 0;
 

@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as an SMB2 NEGOTIATE reply (what a
  * server, or whoever answers on its port, sends to distsync's probe). The
  * parser must never crash or read past the input; on success with status 0
- * the dialect, security mode and capabilities come from the input; on
+ * the dialect, security mode, capabilities and (3.1.1) the cipher come
+ * from the input; on
  * failure *out is zeroed. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(msg, data, size);
     rc = ds__smb_neg_parse(msg, size, &neg);
-    if (rc < 0 && (neg.status != 0 || neg.dialect != 0 || neg.capabilities != 0))
+    if (rc < 0 && (neg.status != 0 || neg.dialect != 0 || neg.capabilities != 0 || neg.cipher != 0))
+        abort();
+    /* only a 3.1.1 reply names a cipher (in its negotiate context) */
+    if (rc == 0 && neg.dialect != DS_SMB_DIALECT_311 && neg.cipher != 0)
         abort();
     if (rc == 0 && neg.status != 0 && (neg.dialect != 0 || neg.security_mode != 0))
         abort();
