@@ -18,9 +18,10 @@
 #include "distsync/error.h"
 #include "distsync/fs.h"
 
-#define DS_MANIFEST_NAME    "manifest" /* inside <root>/.distsync */
-#define DS_MANIFEST_VERSION 1
-#define DS_MANIFEST_MAX     (1ull << 32) /* largest manifest file accepted: 4 GiB */
+#define DS_MANIFEST_NAME     "manifest"     /* inside <root>/.distsync */
+#define DS_MANIFEST_TMP_NAME "manifest.tmp" /* its next copy, before the rename */
+#define DS_MANIFEST_VERSION  1
+#define DS_MANIFEST_MAX      (1ull << 32) /* largest manifest file accepted: 4 GiB */
 
 typedef struct ds_manifest_entry {
     char *path; /* relative, '/'-separated, owned by the manifest */
@@ -87,9 +88,12 @@ void ds_manifest_decoder_free(ds_manifest_decoder_t *d);
 
 /*
  * Reads DS_MANIFEST_NAME from the state directory fd dsdir. A missing file
- * yields an empty manifest. A FIFO, device, socket or symlink there is
- * refused without blocking (DS_ENOTREG / DS_ESYMLINK). Returns 0 or the
- * decode/-errno error (reason, naming the file, in err).
+ * yields its complete tmp copy DS_MANIFEST_TMP_NAME (left by a delete +
+ * rename replace, as on SMB, that died between the two) or else an empty
+ * manifest. A FIFO, device, socket or symlink there is refused without
+ * blocking (DS_ENOTREG / DS_ESYMLINK). Returns 0, 1 (taken from the tmp
+ * copy: the caller should store it again) or the decode/-errno error
+ * (reason, naming the file, in err).
  */
 DS_MUST_CHECK int ds_manifest_load(int dsdir, ds_manifest_t **out, char *err, size_t errlen);
 

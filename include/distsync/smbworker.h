@@ -32,6 +32,9 @@ typedef struct ds_smb_worker_opts {
     /* tests only: splice sources are opened through this other share of the
      * same directory (a cross-share copy: libsmbclient's silent fallback) */
     const char *test_splice_share;
+    /* tests only: a replace of a file with this name stops for good after
+     * its delete, before its rename (to be killed there) */
+    const char *test_replace_pause;
 } ds_smb_worker_opts_t;
 
 /*

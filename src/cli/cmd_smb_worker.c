@@ -58,6 +58,7 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
         o.replace_wait_ms =
             (unsigned)strtoul(getenv("DISTSYNC_TEST_SMB_REPLACE_WAIT_MS"), NULL, 10);
     o.test_splice_share = getenv("DISTSYNC_TEST_SMB_SPLICE_SHARE");
+    o.test_replace_pause = getenv("DISTSYNC_TEST_SMB_REPLACE_PAUSE");
 #endif
     if (ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err)) < 0) {
         cli_err("smb-worker: %s", err);

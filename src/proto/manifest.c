@@ -13,6 +13,7 @@
 
 #include "distsync/error.h"
 #include "distsync/fsutil.h"
+#include "distsync/log.h"
 #include "distsync/manifest.h"
 #include "distsync/pathsafe.h"
 
@@ -287,18 +288,20 @@ static int read_all(const ds_fs_t *fs, int fd, uint8_t **buf, size_t *len)
     return 0;
 }
 
-int ds_manifest_load_fs(const ds_fs_t *fs, int dsdir, ds_manifest_t **out, char *err, size_t errlen)
+/* Reads and decodes the manifest file name in dsdir (err names it).
+ * Returns 0, -ENOENT (no such file) or the error. */
+static int load_one(const ds_fs_t *fs, int dsdir, const char *name, ds_manifest_t **out, char *err,
+                    size_t errlen)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     int fd, rc;
 
-    *out = NULL;
-    rc = ds_pathsafe_open_state_fs(fs, dsdir, DS_MANIFEST_NAME, O_RDONLY, &fd);
+    rc = ds_pathsafe_open_state_fs(fs, dsdir, name, O_RDONLY, &fd);
     if (rc == -ENOENT)
-        return ds_manifest_new(out);
+        return rc;
     if (rc < 0) {
-        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot open: %s%s",
+        snprintf(err, errlen, DS_STATE_DIR "/%s: cannot open: %s%s", name,
                  rc == DS_ENOTREG || rc == DS_ESYMLINK ? ds_pathsafe_reason(rc) : ds_strerror(rc),
                  rc == DS_ENOTREG || rc == DS_ESYMLINK ? ": remove it" : "");
         return rc;
@@ -306,13 +309,36 @@ int ds_manifest_load_fs(const ds_fs_t *fs, int dsdir, ds_manifest_t **out, char 
     rc = read_all(fs, fd, &buf, &len);
     ds_fs_close(fs, fd);
     if (rc < 0) {
-        snprintf(err, errlen, DS_STATE_DIR "/" DS_MANIFEST_NAME ": cannot read: %s",
-                 ds_strerror(rc));
+        snprintf(err, errlen, DS_STATE_DIR "/%s: cannot read: %s", name, ds_strerror(rc));
         return rc;
     }
     rc = ds_manifest_decode(buf, len, out, err, errlen);
     free(buf);
     return rc;
+}
+
+int ds_manifest_load_fs(const ds_fs_t *fs, int dsdir, ds_manifest_t **out, char *err, size_t errlen)
+{
+    char why[256];
+    int rc;
+
+    *out = NULL;
+    rc = load_one(fs, dsdir, DS_MANIFEST_NAME, out, err, errlen);
+    if (rc != -ENOENT)
+        return rc;
+    /* No manifest: a replace that is delete + rename (SMB) may have died
+     * between the two, leaving the complete new copy under its tmp name
+     * (written, flushed and closed before the delete). A tmp that does
+     * not decode (its SHA-256 trailer) was cut short while written. */
+    if (load_one(fs, dsdir, DS_MANIFEST_TMP_NAME, out, why, sizeof(why)) == 0) {
+        ds_log(DS_LOG_WARN,
+               DS_STATE_DIR "/" DS_MANIFEST_NAME " is missing: using " DS_STATE_DIR
+                            "/" DS_MANIFEST_TMP_NAME ", whose replace was interrupted");
+        return 1;
+    }
+    ds_manifest_free(*out);
+    *out = NULL;
+    return ds_manifest_new(out);
 }
 
 int ds_manifest_store_fs(const ds_fs_t *fs, int dsdir, const ds_manifest_t *m)

@@ -249,6 +249,10 @@ int ds__apply_load_manifest(ds_apply_t *ap, char *err, size_t errlen)
     if (ap->dsfd < 0)
         return ds_manifest_new(&ap->man);
     rc = ds_manifest_load_fs(ap->fs, ap->dsfd, &ap->man, err, errlen);
+    if (rc == 1) { /* the tmp copy of an interrupted replace: publish it again */
+        ap->man_dirty = 1;
+        rc = 0;
+    }
     return rc;
 }
 

@@ -287,10 +287,10 @@ static int first_grant(ds_apply_t *ap, uint32_t id, uint32_t *cleaned)
     int rc;
 
     ap->man_written_at = ds__apply_now(ap);
-    *cleaned = clean_tmp(ap);
     ds_manifest_free(ap->man);
     ap->man = NULL;
     rc = ds__apply_load_manifest(ap, err, sizeof(err));
+    *cleaned = clean_tmp(ap); /* after the load: it may take manifest.tmp */
     if (rc == DS_EVERSION || rc == DS_ENOTREG || rc == DS_ESYMLINK) {
         /* a newer distsync wrote it, or it is not ours: never discard it */
         remove_lease(ap);

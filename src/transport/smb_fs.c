@@ -14,9 +14,11 @@
  *    dies (a killed worker leaves no lock behind);
  *  - libsmbclient exposes no flush: fsync seals (flush + close) and relies
  *    on the server's close; a server's own write cache is outside reach;
- *  - libsmbclient's rename does not replace an existing file (EEXIST), so
- *    the replace is delete + rename: the name is absent for an instant,
- *    never partial; a target held open by an endpoint refuses the delete
+ *  - libsmbclient 4.17's rename over an existing file is a delete, then
+ *    the rename (should it report EEXIST, we do the same), so the
+ *    replace is delete + rename: the name is absent for an instant (a
+ *    crash there leaves only the tmp file: the manifest's loader then
+ *    takes manifest.tmp), never partial; a target held open by an endpoint refuses the delete
  *    (sharing violation, EBUSY/EACCES), retried with backoff for
  *    replace_wait ms, then reported with the old file in place.
  */
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "distsync/error.h"
 #include "distsync/log.h"
@@ -76,6 +79,7 @@ struct ds_smb_fs {
     char *test_share;             /* tests: splice sources through this share */
     ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
     char *seen_file;              /* the last file fstatat found: a rename onto it deletes first */
+    const char *test_pause;       /* tests: a replace onto this name stops after its delete */
     ds_smb_fs_stats_t st;
 };
 
@@ -439,6 +443,10 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
     exists = s->seen_file != NULL && strcmp(s->seen_file, to) == 0;
     free(s->seen_file);
     s->seen_file = NULL;
+    /* tests: the state a crash between the delete and the rename leaves */
+    while (s->test_pause != NULL && strcmp(nn, s->test_pause) == 0 &&
+           smbc_getFunctionUnlink(s->c)(s->c, to) == 0)
+        pause();
     for (;;) {
         rc = exists ? -1 : smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
         if (exists || (rc < 0 && errno == EEXIST)) {     /* SMB2 rename does not replace: */
@@ -773,6 +781,11 @@ int ds__smb_fs_test_splice_share(ds_smb_fs_t *s, const char *share)
     free(s->test_share);
     s->test_share = strdup(share);
     return s->test_share != NULL ? 0 : DS_ENOMEM;
+}
+
+void ds__smb_fs_test_replace_pause(ds_smb_fs_t *s, const char *name)
+{
+    s->test_pause = name;
 }
 
 void ds__smb_fs_free(ds_smb_fs_t *s)

@@ -51,6 +51,10 @@ void ds__smb_fs_set_replace_wait(ds_smb_fs_t *s, unsigned ms);
  * DS_ENOMEM. */
 DS_MUST_CHECK int ds__smb_fs_test_splice_share(ds_smb_fs_t *s, const char *share);
 
+/* Tests only: a replace onto a file named name (NULL: none) stops for
+ * good between its delete and its rename (name must outlive s). */
+void ds__smb_fs_test_replace_pause(ds_smb_fs_t *s, const char *name);
+
 /* Frees the backend, closing every handle still open. NULL is a no-op. */
 void ds__smb_fs_free(ds_smb_fs_t *s);
 

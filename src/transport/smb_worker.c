@@ -112,6 +112,7 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
     }
     if (o->replace_wait_ms > 0)
         ds__smb_fs_set_replace_wait(fs, o->replace_wait_ms);
+    ds__smb_fs_test_replace_pause(fs, o->test_replace_pause);
     if (o->test_splice_share != NULL &&
         (rc = ds__smb_fs_test_splice_share(fs, o->test_splice_share)) < 0) {
         snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));

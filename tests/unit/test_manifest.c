@@ -230,6 +230,31 @@ static void test_store_load(void)
     ds_manifest_free(m);
 }
 
+/* A replace that died between its delete and its rename (SMB) leaves only
+ * manifest.tmp: the loader takes it (1) when it is whole, and starts empty
+ * (0) when it was cut short while written. */
+static void test_load_interrupted_replace(void)
+{
+    const char *dir = check_tmpdir("manifest-tmp");
+    ds_manifest_t *m = sample(40), *d = NULL;
+    char err[256], p[4200], t[4200];
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+    CHECK_INT(ds_manifest_store(dfd, m), 0);
+    snprintf(p, sizeof(p), "%s/manifest", dir);
+    snprintf(t, sizeof(t), "%s/manifest.tmp", dir);
+    CHECK_INT(rename(p, t), 0);
+    CHECK_INT(ds_manifest_load(dfd, &d, err, sizeof(err)), 1);
+    CHECK(d && ds_manifest_count(d) == 40);
+    ds_manifest_free(d);
+    CHECK_INT(truncate(t, 100), 0);
+    CHECK_INT(ds_manifest_load(dfd, &d, err, sizeof(err)), 0);
+    CHECK(d && ds_manifest_count(d) == 0);
+    ds_manifest_free(d);
+    close(dfd);
+    ds_manifest_free(m);
+}
+
 int main(void)
 {
     RUN(test_roundtrip);
@@ -238,5 +263,6 @@ int main(void)
     RUN(test_semantic_checks);
     RUN(test_stream);
     RUN(test_store_load);
+    RUN(test_load_interrupted_replace);
     return CHECK_DONE();
 }
