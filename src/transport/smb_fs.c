@@ -14,11 +14,11 @@
  *    dies (a killed worker leaves no lock behind);
  *  - libsmbclient exposes no flush: fsync seals (flush + close) and relies
  *    on the server's close; a server's own write cache is outside reach;
- *  - libsmbclient 4.17's rename over an existing file is a delete, then
- *    the rename (should it report EEXIST, we do the same), so the
- *    replace is delete + rename: the name is absent for an instant (a
- *    crash there leaves only the tmp file: the manifest's loader then
- *    takes manifest.tmp), never partial; a target held open by an endpoint refuses the delete
+ *  - a rename over an existing file is a delete, then the rename (ours
+ *    for a target just seen or on EEXIST, else libsmbclient 4.17's own),
+ *    so the name is absent for an instant (a crash there leaves only the
+ *    tmp file: the manifest's loader then takes manifest.tmp), never
+ *    partial; a target held open by an endpoint refuses the delete
  *    (sharing violation, EBUSY/EACCES), retried with backoff for
  *    replace_wait ms, then reported with the old file in place.
  */
