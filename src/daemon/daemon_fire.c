@@ -5,12 +5,10 @@
  * start-up catch-up.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +16,6 @@
 #include "distsync/events.h"
 #include "distsync/log.h"
 #include "distsync/report.h"
-#include "distsync/scan.h"
 
 /* "NAME@2026-03-29T02:00Z": the run id on every log line of one fire. */
 static void run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len)
@@ -47,58 +44,6 @@ static int record(ds_daemon_t *d, const char *id, const struct dsched *sc, int64
     if (rc < 0)
         ds_log(DS_LOG_ERROR, "run %s: could not record the outcome '%s': %s", id, outcome,
                ds_strerror(rc));
-    return rc;
-}
-
-static void on_scan_warn(void *ctx, const char *path, int err, const char *what)
-{
-    (void)err;
-    ds_log(DS_LOG_WARN, "run %s: scan: %s: %s", (const char *)ctx, path, what);
-}
-
-/* The incremental scan before a run (daemon_int.h). One scan at a time per state
- * directory (the lock 'distsync scan' takes): a due run waits for one that
- * is running, checking for a stop every second. */
-int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
-{
-    const ds_config_t *cfg = d->o.sync->o.cfg;
-    ds_scan_opts_t o = {0};
-    ds_scan_stats_t st = {0};
-    char path[PATH_MAX];
-    int fd, rc, said = 0;
-
-    snprintf(path, sizeof(path), "%s/scan.lock", cfg->state);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        rc = -errno;
-        ds_log(DS_LOG_ERROR, "run %s: %s: %s", id, path, ds_strerror(rc));
-        return rc;
-    }
-    while (flock(fd, LOCK_EX | LOCK_NB) < 0 && !d->stop) {
-        if (!said++)
-            ds_log(DS_LOG_INFO, "run %s: waiting for the scan running on %s", id, cfg->state);
-        ds_engine_wait(d->eng, 1000);
-    }
-    if (d->stop) {
-        close(fd);
-        return -ECANCELED;
-    }
-    o.store = cfg->store;
-    o.classes = (const char *const *)cfg->classes.v;
-    o.nclasses = cfg->classes.n;
-    o.chunk = cfg->chunk;
-    o.threads = cfg->scan_threads;
-    o.warn = on_scan_warn;
-    o.ctx = (void *)id;
-    o.now = at ? at : ds_daemon_now(d); /* generations on the daemon's clock (anchors) */
-    rc = ds_scan_run(&o, ds_sync_catalog(d->o.sync), &st);
-    close(fd);
-    if (rc < 0)
-        ds_log(DS_LOG_ERROR, "run %s: scan of %s failed: %s", id, cfg->store, ds_strerror(rc));
-    else if (st.added + st.changed + st.removed > 0)
-        ds_log(DS_LOG_INFO, "run %s: scan: %llu new, %llu changed, %llu removed", id,
-               (unsigned long long)st.added, (unsigned long long)st.changed,
-               (unsigned long long)st.removed);
     return rc;
 }
 

@@ -150,10 +150,15 @@ void ds__api_stop(ds_daemon_t *d);
  * Records the outcome. Returns 0, or < 0 when it cannot be recorded. */
 int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_up);
 
-/* daemon_fire.c: the run id of a fire ("NAME@2026-03-29T02:00Z"), and the
- * incremental scan behind the scan lock (its generation dated at, 0: now;
- * returns 0 or < 0, -ECANCELED when the daemon stops while it waits). */
+/* daemon_fire.c: the run id of a fire ("NAME@2026-03-29T02:00Z"). */
 void ds__daemon_run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len);
+
+/* The incremental scan before run id, and the anchor scan of pinning
+ * (daemon_scan.c): on a libuv worker with a catalog connection of its own,
+ * so the loop serves the API until it ends; its generation is dated at (0:
+ * now). Waits first for a scan running on the state directory (its lock).
+ * Returns 0, -ECANCELED when stopped while waiting, or the scan's error
+ * (logged). */
 int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at);
 
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
