@@ -247,7 +247,7 @@ const char *ds_log_level_name(ds_log_level_t l);
 /* One fire of a schedule, as the daemon recorded it (schedule_fire.c). */
 typedef struct ds_schedule_fire {
     int64_t fire;     /* the fire time, seconds since the epoch */
-    char outcome[16]; /* ok, failed, skipped, interrupted */
+    char outcome[16]; /* ok, failed, skipped, interrupted, cancelled */
     char reason[512]; /* why it was skipped or failed ("" if none) */
 } ds_schedule_fire_t;
 
@@ -261,5 +261,30 @@ DS_MUST_CHECK int ds_schedule_fire_put(ds_catalog_t *cat, const char *schedule, 
  * when none is recorded, or a catalog error. */
 DS_MUST_CHECK int ds_schedule_fire_last(ds_catalog_t *cat, const char *schedule,
                                         ds_schedule_fire_t *out);
+
+/* One server of a daemon run, as kept after the run ended (borrowed). */
+typedef struct ds_drun_rec_srv {
+    const char *server;
+    const char *result; /* NULL: none */
+    uint64_t files_done, files_total, bytes_done, bytes_total, bytes_wire;
+} ds_drun_rec_srv_t;
+
+/* A daemon run that ended (GET /v1/runs after a restart), borrowed. */
+typedef struct ds_drun_rec {
+    const char *id, *trigger, *state, *reason; /* reason NULL: none */
+    int64_t queued_at, started_at, ended_at;
+    const ds_drun_rec_srv_t *srv;
+    size_t n;
+} ds_drun_rec_t;
+
+/* Records an ended daemon run (daemon_run.c) and keeps only the newest
+ * keep runs. Returns 0 or a catalog error (nothing recorded). */
+DS_MUST_CHECK int ds_daemon_run_put(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep);
+
+/* Calls fn for each recorded daemon run, oldest first (at most the newest
+ * limit); fn's record lives for the call only. Returns 0, fn's error, or a
+ * catalog error. */
+DS_MUST_CHECK int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
+                                     int (*fn)(void *ctx, const ds_drun_rec_t *r), void *ctx);
 
 #endif

@@ -223,6 +223,7 @@ int ds_daemon_run(ds_daemon_t *d)
         ds_log(DS_LOG_ERROR, "daemon: %s", err);
         return rc;
     }
+    (void)ds__druns_load(d); /* logged; past runs are not needed to run */
     rc = ds__daemon_catch_up(d);
     ds_log(DS_LOG_INFO, "daemon: %zu schedule%s from %s", d->n, d->n == 1 ? "" : "s", d->cfg->path);
     while (rc == 0 && !d->stop) {

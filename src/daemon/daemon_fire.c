@@ -149,13 +149,6 @@ static const char *batch(ds_daemon_t *d, struct drun *r, const ds_server_cfg_t *
     return outcome;
 }
 
-/* A run's record: the catalog's outcomes have no "cancelled" (a cancelled
- * fire is recorded "failed", with the reason, so catch-up never runs it). */
-static const char *fire_outcome(const char *outcome)
-{
-    return strcmp(outcome, "cancelled") == 0 ? "failed" : outcome;
-}
-
 /* The names of srv[0, n), borrowed from them (NULL on ENOMEM). */
 static const char **names(const ds_server_cfg_t **srv, size_t n)
 {
@@ -271,7 +264,7 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
         rc = skip_late(d, sc, r, fire);
         goto out;
     }
-    rc = record(d, id, sc, fire, fire_outcome(outcome), reason[0] ? reason : NULL);
+    rc = record(d, id, sc, fire, outcome, reason[0] ? reason : NULL);
 out:
     free(nm);
     free(srv);

@@ -96,6 +96,9 @@ void ds__drun_result(struct drun *r, const char *srv, const ds_sync_result_t *re
 void ds__drun_progress(void *ctx, const ds_sync_progress_t *p);
 /* Writes r as one JSON object (progress totals, rate, ETA). */
 void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r);
+/* At start-up: the ended runs recorded in the catalog, oldest first.
+ * Returns 0 or a catalog error (logged; the daemon goes on without them). */
+int ds__druns_load(ds_daemon_t *d);
 /* Frees every run. */
 void ds__druns_free(ds_daemon_t *d);
 /* Runs the oldest queued run-now: scan, batch, outcome. Returns 0 or a

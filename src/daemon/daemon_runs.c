@@ -1,8 +1,9 @@
 /*
  * The daemon's runs (GET /v1/runs): each schedule fire and each run-now,
  * queued, running (with per-server progress from the sync's progress
- * callback) and the last DS_DAEMON_RUNS_KEPT that ended. In memory only:
- * the history of every server's runs is the catalog's (distsync history).
+ * callback) and the last DS_DAEMON_RUNS_KEPT that ended. Ended runs are
+ * recorded in the catalog (ds_daemon_run_put) and loaded back at start-up;
+ * the per-server reports stay in memory (distsync history has the runs).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <time.h>
 
 #include "daemon_int.h"
+#include "distsync/events.h"
+#include "distsync/log.h"
 #include "distsync/report.h"
 
 int64_t ds__daemon_mono_ms(void)
@@ -119,6 +122,101 @@ size_t ds__drun_nqueued(ds_daemon_t *d)
     return n;
 }
 
+/* Records ended run r in the catalog (a failure is logged: the run is
+ * still listed until the daemon stops). */
+static void persist(ds_daemon_t *d, const struct drun *r)
+{
+    ds_drun_rec_srv_t *v = calloc(r->n + 1, sizeof(*v));
+    ds_drun_rec_t rec = {.id = r->id,
+                         .trigger = r->trigger,
+                         .state = r->state,
+                         .reason = r->reason[0] ? r->reason : NULL,
+                         .queued_at = r->queued_at,
+                         .started_at = r->started_at,
+                         .ended_at = r->ended_at,
+                         .srv = v,
+                         .n = r->n};
+    int rc = DS_ENOMEM;
+
+    for (size_t i = 0; v != NULL && i < r->n; i++)
+        v[i] = (ds_drun_rec_srv_t){.server = r->srv[i].name,
+                                   .result = r->srv[i].result,
+                                   .files_done = r->srv[i].files_done,
+                                   .files_total = r->srv[i].files_total,
+                                   .bytes_done = r->srv[i].bytes_done,
+                                   .bytes_total = r->srv[i].bytes_total,
+                                   .bytes_wire = r->srv[i].bytes_wire};
+    if (v != NULL)
+        rc = ds_daemon_run_put(ds_sync_catalog(d->o.sync), &rec, DS_DAEMON_RUNS_KEPT);
+    if (rc < 0)
+        ds_log(DS_LOG_WARN, "run %s: could not record the run: %s", r->id, ds_strerror(rc));
+    free(v);
+}
+
+/* A state word of the catalog as one of the static words r->state holds. */
+static const char *state_word(const char *s)
+{
+    static const char *const words[] = {"ok", "failed", "cancelled", "interrupted", "skipped"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcmp(s, words[i]) == 0)
+            return words[i];
+    return "failed";
+}
+
+/* The same for a server's result (ds_report_result_status's words). */
+static const char *result_word(const char *s)
+{
+    static const char *const words[] = {"ok",          "partial", "failed", "cancelled",
+                                        "interrupted", "frozen",  "busy",   "held"};
+
+    for (size_t i = 0; s != NULL && i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcmp(s, words[i]) == 0)
+            return words[i];
+    return s != NULL ? "failed" : NULL;
+}
+
+static int load_one(void *ctx, const ds_drun_rec_t *rec)
+{
+    ds_daemon_t *d = ctx;
+    const char **names = calloc(rec->n + 1, sizeof(*names));
+    struct drun *r;
+
+    for (size_t i = 0; names != NULL && i < rec->n; i++)
+        names[i] = rec->srv[i].server;
+    r = names ? ds__drun_add(d, rec->id, rec->trigger, state_word(rec->state), names, rec->n)
+              : NULL;
+    free(names);
+    if (r == NULL)
+        return DS_ENOMEM;
+    if (rec->reason != NULL)
+        snprintf(r->reason, sizeof(r->reason), "%s", rec->reason);
+    r->queued_at = rec->queued_at;
+    r->started_at = rec->started_at;
+    r->ended_at = rec->ended_at;
+    for (size_t i = 0; i < rec->n; i++) {
+        struct drun_srv *s = &r->srv[i];
+
+        s->ended = 1;
+        s->result = result_word(rec->srv[i].result);
+        s->files_done = rec->srv[i].files_done;
+        s->files_total = rec->srv[i].files_total;
+        s->bytes_done = rec->srv[i].bytes_done;
+        s->bytes_total = rec->srv[i].bytes_total;
+        s->bytes_wire = rec->srv[i].bytes_wire;
+    }
+    return 0;
+}
+
+int ds__druns_load(ds_daemon_t *d)
+{
+    int rc = ds_daemon_run_list(ds_sync_catalog(d->o.sync), DS_DAEMON_RUNS_KEPT, load_one, d);
+
+    if (rc < 0)
+        ds_log(DS_LOG_WARN, "daemon: could not read the past runs: %s", ds_strerror(rc));
+    return rc;
+}
+
 void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char *reason)
 {
     r->state = state;
@@ -128,6 +226,7 @@ void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char 
         snprintf(r->reason, sizeof(r->reason), "%s", reason);
     if (d->cur == r)
         d->cur = NULL;
+    persist(d, r);
     trim(d, r);
 }
 

@@ -263,8 +263,48 @@ static const char *const migration_7[] = {
     NULL,
 };
 
+/* Migration 8: a schedule fire may be 'cancelled' (through the API; like
+ * every outcome but 'interrupted', catch-up never runs it again), and the
+ * daemon's ended runs (GET /v1/runs after a restart), each with its servers.
+ * The CHECK is widened by rebuilding the table, rows unchanged. */
+static const char *const migration_8[] = {
+    "CREATE TABLE schedule_fire_new("
+    " schedule TEXT NOT NULL,"
+    " fire INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL"
+    "  CHECK(outcome IN ('ok','failed','skipped','interrupted','cancelled')),"
+    " reason TEXT,"
+    " recorded_at INTEGER NOT NULL,"
+    " PRIMARY KEY(schedule, fire)) WITHOUT ROWID",
+    "INSERT INTO schedule_fire_new SELECT schedule, fire, outcome, reason, recorded_at"
+    " FROM schedule_fire",
+    "DROP TABLE schedule_fire",
+    "ALTER TABLE schedule_fire_new RENAME TO schedule_fire",
+    "CREATE TABLE daemon_run("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL,"
+    " trigger TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " reason TEXT,"
+    " queued_at INTEGER NOT NULL,"
+    " started_at INTEGER NOT NULL,"
+    " ended_at INTEGER NOT NULL)",
+    "CREATE TABLE daemon_run_server("
+    " run INTEGER NOT NULL REFERENCES daemon_run(seq) ON DELETE CASCADE,"
+    " server TEXT NOT NULL,"
+    " result TEXT,"
+    " files_done INTEGER NOT NULL,"
+    " files_total INTEGER NOT NULL,"
+    " bytes_done INTEGER NOT NULL,"
+    " bytes_total INTEGER NOT NULL,"
+    " bytes_wire INTEGER NOT NULL)",
+    "CREATE INDEX daemon_run_server_run ON daemon_run_server(run)",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
+    migration_1, migration_2, migration_3, migration_4,
+    migration_5, migration_6, migration_7, migration_8,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -9,7 +9,7 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 
-static const char *const outcomes[] = {"ok", "failed", "skipped", "interrupted"};
+static const char *const outcomes[] = {"ok", "failed", "skipped", "interrupted", "cancelled"};
 
 int ds_schedule_fire_put(ds_catalog_t *cat, const char *schedule, int64_t fire, const char *outcome,
                          const char *reason, int64_t now)

@@ -101,7 +101,7 @@ static void downgrade_to_2(void)
     sqlite3 *db = NULL;
 
     CHECK_INT(sqlite3_open(dbpath, &db), SQLITE_OK);
-    /* with the tables of the migrations after 2 that add tables (3, 5, 6, 7) */
+    /* with the tables of the migrations after 2 that add tables (3, 5, 6, 7, 8) */
     CHECK_INT(sqlite3_exec(db,
                            "DROP TABLE meta; DROP TABLE schedule_fire; DROP TABLE freeze;"
                            " DROP TABLE gate_client; DROP TABLE gate_outcome;"
@@ -109,6 +109,7 @@ static void downgrade_to_2(void)
                            " DROP TRIGGER file_version_change; DROP TRIGGER file_version_touch;"
                            " DROP TRIGGER file_version_delete; DROP TABLE file_version;"
                            " DROP TABLE scan_gen; DROP TABLE schedule_pin;"
+                           " DROP TABLE daemon_run_server; DROP TABLE daemon_run;"
                            " PRAGMA user_version = 2",
                            NULL, NULL, NULL),
               SQLITE_OK);

@@ -9,7 +9,7 @@ size-lie (a member longer than its MANIFEST size), hash (a changed byte),
 bomb (a 256 MiB member of zeros, MANIFEST consistent), outside (a
 known_hosts member whose destination the config does not name),
 truncated (the compressed archive cut in half), old-schema (the catalog
-taken back to schema 4: the tables of migrations 5, 6 and 7 dropped)."""
+taken back to schema 4: the tables of migrations 5 to 8 dropped)."""
 import hashlib, io, os, sqlite3, subprocess, sys, tarfile, tempfile
 
 good, out, case = sys.argv[1:4]
@@ -100,7 +100,8 @@ elif case == "old-schema":
         db.execute("PRAGMA journal_mode=DELETE")
         db.execute("DROP TABLE schedule_fire")
         db.execute("DROP TABLE freeze")
-        for t in ("gate_client", "gate_outcome", "gate_rollout"):  # migration 6
+        for t in ("gate_client", "gate_outcome", "gate_rollout",  # migration 6
+                  "daemon_run_server", "daemon_run"):  # migration 8
             db.execute("DROP TABLE IF EXISTS " + t)
         for t in ("insert", "change", "touch", "delete"):  # migration 7
             db.execute("DROP TRIGGER IF EXISTS file_version_" + t)
