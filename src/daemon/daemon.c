@@ -76,6 +76,7 @@ static ds_config_t *reload_cfg(void *ctx, char *err, size_t errlen)
         ds_config_free(cfg);
         return NULL;
     }
+    ds__api_reconfigure(d, cfg);       /* the listeners stay; the token is read again */
     scheds_free(d->next_v, d->next_n); /* an earlier reload not applied yet */
     d->next_v = v;
     d->next_n = cfg->nschedules;

@@ -75,6 +75,7 @@ struct ds_api {
     int commit_init;
     struct gate_reply **pend; /* this turn's gate replies (NULL: gone) */
     size_t npend, cappend;
+    const ds_config_t *cfg; /* the one the listeners were made from */
 };
 
 /* ---- requests ---- */
@@ -597,6 +598,7 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
     if (a == NULL)
         return DS_ENOMEM;
     a->d = d;
+    a->cfg = d->cfg;
     d->api = a;
     uv_check_init(loop, &a->commit);
     a->commit.data = a;
@@ -615,6 +617,59 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
                       : " and http://",
            a->tcp_on ? d->cfg->listen : "");
     return 0;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* A reload's api_token_file: re-read into the API when it is good; else
+ * the old token stays (logged). */
+static void reload_token(struct ds_api *a, const ds_config_t *cfg)
+{
+    struct ds_api *t = calloc(1, sizeof(*t));
+    char err[1024];
+
+    if (cfg->api_token_file == NULL) {
+        ds_log(DS_LOG_ERROR,
+               "daemon: reload of %s: api_token_file is gone while the API listens on TCP; "
+               "the old token stays until the daemon restarts",
+               cfg->path);
+    } else if (t == NULL || read_token(t, cfg->api_token_file, err, sizeof(err)) < 0) {
+        ds_log(DS_LOG_ERROR, "daemon: reload of %s: %s; the API keeps its old token", cfg->path,
+               t ? err : "out of memory");
+    } else if (t->token_len != a->token_len || memcmp(t->token, a->token, a->token_len) != 0) {
+        memcpy(a->token, t->token, sizeof(a->token));
+        a->token_len = t->token_len;
+        ds_log(DS_LOG_INFO, "daemon: reload: the API token was read again from %s",
+               cfg->api_token_file);
+    }
+    if (t != NULL)
+        explicit_bzero(t->token, sizeof(t->token));
+    free(t);
+}
+
+void ds__api_reconfigure(ds_daemon_t *d, const ds_config_t *cfg)
+{
+    struct ds_api *a = d->api;
+    const ds_config_t *old = a ? a->cfg : NULL;
+
+    if (a == NULL)
+        return;
+    if (!same(old->listen, cfg->listen) || !same(old->api_tls_cert, cfg->api_tls_cert) ||
+        !same(old->api_tls_key, cfg->api_tls_key))
+        ds_log(DS_LOG_ERROR,
+               "daemon: reload of %s:%d: [console] listen = %s%s is not applied: the API stays "
+               "on %s%s until the daemon restarts",
+               cfg->path, cfg->listen_line, cfg->listen ? cfg->listen : "(none)",
+               same(old->api_tls_cert, cfg->api_tls_cert) &&
+                       same(old->api_tls_key, cfg->api_tls_key)
+                   ? ""
+                   : " (or its TLS certificate and key)",
+               a->sock_path, a->tcp_on ? " and TCP" : "");
+    if (a->tcp_on)
+        reload_token(a, cfg);
 }
 
 /* Counts the client streams still open (not our listeners). */

@@ -148,6 +148,11 @@ int ds__api_query(const char *path, size_t path_len, const char *name, char *buf
  * Returns 0 or < 0 with err naming the socket, key or file. */
 int ds__api_start(ds_daemon_t *d, char *err, size_t errlen);
 void ds__api_stop(ds_daemon_t *d);
+/* A reload (loop thread) to cfg: the TCP listener's token is read
+ * again from cfg's api_token_file (a bad file keeps the old token); a
+ * changed listen = or TLS pair is not applied (the listeners stay) and
+ * says so with an error line. Logs only. */
+void ds__api_reconfigure(ds_daemon_t *d, const ds_config_t *cfg);
 
 /* Runs (or skips, past its window) sc's fire; catch_up tells the logs why.
  * Records the outcome. Returns 0, or < 0 when it cannot be recorded. */
