@@ -31,6 +31,11 @@ run_wait "$now_id" ok 20
 fid='nightly@2026-03-10T02:00Z'
 dm_wait "$log" "run $fid: syncing" 30
 run_wait "$fid" running 10
+for _ in $(seq 1 300); do # progress moves per finished file: cancel after the first
+  api GET "/v1/runs/$fid"
+  [ "$(jq_py 'j["progress"]["bytes_done"] > 0')" = True ] && break
+  sleep 0.1
+done
 api POST "/v1/runs/$fid/cancel"
 expect 202 "cancel of the fire"
 run_wait "$fid" cancelled 15
