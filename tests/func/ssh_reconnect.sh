@@ -10,11 +10,16 @@
 # again), and the run's wire bytes stay below everything plus two files
 # (the file in flight is sent again). retries = 0 on the same drop fails
 # the server naming it.
+# With SSH_RECONNECT_MODE=sftp (ssh_sftp_reconnect.sh) the server is
+# `transport = sftp`: the kill also takes its internal-sftp, mid-file.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/sshd.bash"
-st_init ssh_reconnect
+mode=${SSH_RECONNECT_MODE:-agent}
+name=ssh_reconnect
+[ "$mode" = agent ] || name=ssh_${mode}_reconnect
+st_init "$name"
 export DISTSYNC_TEST_NO_FSYNC=1
 sshd_start "$tmp/sshd"
 store=$tmp/store target=$tmp/t conf=$tmp/d.conf
@@ -32,7 +37,7 @@ classes = patches
 url = ssh://$SSHD_USER@127.0.0.1:$SSHD_PORT$target
 identity = $SSH_KEY
 known_hosts = $tmp/known_hosts
-agent = $DISTSYNC agent
+$([ "$mode" = agent ] && echo "agent = $DISTSYNC agent" || echo "transport = $mode")
 bandwidth = 2Mbit
 max_files = 2
 CONF
@@ -100,4 +105,4 @@ cut_after 3
 wait "$pid" || rc=$?
 [ "$rc" = 4 ] || bad "retries = 0: a dropped connection exited $rc, expected 4"
 grep -q "server s" "$tmp/s2.err" "$tmp/s2.json" || bad "retries = 0: no error names server s"
-st_exit ssh_reconnect
+st_exit "$name"
