@@ -39,6 +39,17 @@ static int eagain(struct ds__sftp_recv *r)
     return libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN;
 }
 
+/* Closes the slot's handle and removes its tmp file, if it has them. */
+static void discard_tmp(struct sftp_slot *sl)
+{
+    if (sl->h != NULL)
+        libssh2_sftp_close_handle(sl->h);
+    sl->h = NULL;
+    if (sl->tmp[0])
+        libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp));
+    sl->tmp[0] = '\0';
+}
+
 /* See sftp_int.h. */
 int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt,
                        ...)
@@ -58,12 +69,7 @@ int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, 
     sl->failed = 1;
     sl->err_code = code;
     sl->state = sl->ended ? SL_DONE : SL_WAIT;
-    if (sl->h != NULL)
-        libssh2_sftp_close_handle(sl->h);
-    sl->h = NULL;
-    if (sl->tmp[0])
-        libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp));
-    sl->tmp[0] = '\0';
+    discard_tmp(sl);
     sl->start = sl->end = 0;
     if (sl->ended)
         return 0;
@@ -662,12 +668,7 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r)
 
         if (!ds__sftp_has_file(sl))
             continue;
-        if (sl->h != NULL)
-            libssh2_sftp_close_handle(sl->h);
-        sl->h = NULL;
-        if (sl->tmp[0])
-            libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp));
-        sl->tmp[0] = '\0';
+        discard_tmp(sl);
         ds_sha256_close(&sl->sha);
         sl->state = SL_IDLE;
     }
