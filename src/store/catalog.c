@@ -393,6 +393,19 @@ int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_stmt **st)
     return rc == SQLITE_OK ? 0 : ds__catalog_err(cat, cat->db, rc, sql);
 }
 
+void ds__catalog_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+const char *ds__catalog_col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
 int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);

@@ -50,6 +50,16 @@ DS_MUST_CHECK int ds__catalog_prep(ds_catalog_t *cat, const char *sql, sqlite3_s
  * mapped error (logged with what). */
 DS_MUST_CHECK int ds__catalog_step_done(ds_catalog_t *cat, sqlite3_stmt *st, const char *what);
 
+/* Binds s to parameter i, or NULL when s is NULL. SQLITE_STATIC: s must
+ * stay valid until the statement is stepped and finalized; nothing is copied,
+ * so no bind can fail on memory and leave a NULL in the row. Shared by
+ * events.c and daemon_run.c. */
+void ds__catalog_bind_text(sqlite3_stmt *st, int i, const char *s);
+
+/* Column i of the current row as text (NULL for NULL), valid until the
+ * statement's next step, reset or finalize. */
+const char *ds__catalog_col_text(sqlite3_stmt *st, int i);
+
 /* events.c: server name's id in table server; creates the row when create
  * is set (updating url when not NULL). *id is 0 if absent and not created.
  * Shared by runs (events.c) and last-known manifests (events_servers.c). */

@@ -9,12 +9,6 @@
 #include "distsync/error.h"
 #include "distsync/events.h"
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s != NULL)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
 static int put_server(ds_catalog_t *cat, int64_t run, const ds_drun_rec_srv_t *s)
 {
     sqlite3_stmt *st = NULL;
@@ -27,8 +21,8 @@ static int put_server(ds_catalog_t *cat, int64_t run, const ds_drun_rec_srv_t *s
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, run);
-    bind_text(st, 2, s->server);
-    bind_text(st, 3, s->result);
+    ds__catalog_bind_text(st, 2, s->server);
+    ds__catalog_bind_text(st, 3, s->result);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)s->files_done);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)s->files_total);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)s->bytes_done);
@@ -48,10 +42,10 @@ static int put_run(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
 
     if (rc < 0)
         return rc;
-    bind_text(st, 1, r->id);
-    bind_text(st, 2, r->trigger);
-    bind_text(st, 3, r->state);
-    bind_text(st, 4, r->reason);
+    ds__catalog_bind_text(st, 1, r->id);
+    ds__catalog_bind_text(st, 2, r->trigger);
+    ds__catalog_bind_text(st, 3, r->state);
+    ds__catalog_bind_text(st, 4, r->reason);
     sqlite3_bind_int64(st, 5, r->queued_at);
     sqlite3_bind_int64(st, 6, r->started_at);
     sqlite3_bind_int64(st, 7, r->ended_at);
@@ -82,13 +76,8 @@ int ds_daemon_run_put(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
     return ds_catalog_commit(cat);
 }
 
-static const char *col(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
-/* The servers of run seq into *srv (*n of them); strings live until st2 is
- * finalized, so the caller calls fn before that. */
+/* Copies of the servers of run seq into *srv (*n of them, freed by
+ * servers_free); the caller finalizes *st. */
 static int list_servers(ds_catalog_t *cat, int64_t seq, sqlite3_stmt **st, ds_drun_rec_srv_t **srv,
                         size_t *n)
 {
@@ -110,8 +99,8 @@ static int list_servers(ds_catalog_t *cat, int64_t seq, sqlite3_stmt **st, ds_dr
         *srv = v;
         /* copies: a later step would overwrite the column's text */
         v[*n] = (ds_drun_rec_srv_t){
-            .server = strdup(col(*st, 0) ? col(*st, 0) : ""),
-            .result = col(*st, 1) ? strdup(col(*st, 1)) : NULL,
+            .server = strdup(ds__catalog_col_text(*st, 0) ? ds__catalog_col_text(*st, 0) : ""),
+            .result = ds__catalog_col_text(*st, 1) ? strdup(ds__catalog_col_text(*st, 1)) : NULL,
             .files_done = (uint64_t)sqlite3_column_int64(*st, 2),
             .files_total = (uint64_t)sqlite3_column_int64(*st, 3),
             .bytes_done = (uint64_t)sqlite3_column_int64(*st, 4),
@@ -151,10 +140,10 @@ int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
         sqlite3_stmt *st2 = NULL;
         ds_drun_rec_srv_t *srv = NULL;
         ds_drun_rec_t r = {
-            .id = col(st, 1),
-            .trigger = col(st, 2),
-            .state = col(st, 3),
-            .reason = col(st, 4),
+            .id = ds__catalog_col_text(st, 1),
+            .trigger = ds__catalog_col_text(st, 2),
+            .state = ds__catalog_col_text(st, 3),
+            .reason = ds__catalog_col_text(st, 4),
             .queued_at = sqlite3_column_int64(st, 5),
             .started_at = sqlite3_column_int64(st, 6),
             .ended_at = sqlite3_column_int64(st, 7),

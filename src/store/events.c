@@ -49,22 +49,6 @@ static int txn_end(ds_catalog_t *cat, int own, int rc)
     return ds_catalog_commit(cat);
 }
 
-/* SQLITE_STATIC: every statement here is stepped and finalized before its
- * caller's strings go away, so nothing is copied (and no bind can fail on
- * memory, leaving a NULL in the row). */
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s != NULL)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
 /* Server id lookup/creation; contract in catalog_int.h. */
 int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, int64_t now,
                          int create, int64_t *id)
@@ -80,8 +64,8 @@ int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, i
                               &st);
         if (rc < 0)
             return rc;
-        bind_text(st, 1, name);
-        bind_text(st, 2, url);
+        ds__catalog_bind_text(st, 1, name);
+        ds__catalog_bind_text(st, 2, url);
         sqlite3_bind_int64(st, 3, now);
         rc = ds__catalog_step_done(cat, st, "recording the server");
         if (rc < 0)
@@ -90,7 +74,7 @@ int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, i
     rc = ds__catalog_prep(cat, "SELECT id FROM server WHERE name = ?1", &st);
     if (rc < 0)
         return rc;
-    bind_text(st, 1, name);
+    ds__catalog_bind_text(st, 1, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
@@ -157,7 +141,7 @@ static const char *host_name(char *buf, size_t len)
  * (or unrecorded, before migration 4) and the process is gone. */
 static int run_dead(sqlite3_stmt *st, int self_alive)
 {
-    const char *host = col_text(st, 2);
+    const char *host = ds__catalog_col_text(st, 2);
     char me[256];
 
     if (host != NULL && strcmp(host, host_name(me, sizeof(me))) != 0)
@@ -253,11 +237,11 @@ static int begin_locked(ds_catalog_t *cat, const char *server_name, const char *
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, sid);
-    bind_text(st, 2, trigger);
+    ds__catalog_bind_text(st, 2, trigger);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, (int64_t)getpid());
-    bind_text(st, 5, host_name(host, sizeof(host)));
-    bind_text(st, 6, kind);
+    ds__catalog_bind_text(st, 5, host_name(host, sizeof(host)));
+    ds__catalog_bind_text(st, 6, kind);
     rc = ds__catalog_step_done(cat, st, "starting a run");
     if (rc < 0)
         return rc;
@@ -311,13 +295,13 @@ static int insert_event(ds_catalog_t *cat, int64_t run_id, const ds_event_t *ev)
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int64(st, 2, ev->at);
     sqlite3_bind_int(st, 3, (int)ev->level);
-    bind_text(st, 4, ds_event_kind_name(ev->kind));
-    bind_text(st, 5, ev->path);
-    bind_text(st, 6, ev->outcome);
+    ds__catalog_bind_text(st, 4, ds_event_kind_name(ev->kind));
+    ds__catalog_bind_text(st, 5, ev->path);
+    ds__catalog_bind_text(st, 6, ev->outcome);
     sqlite3_bind_int64(st, 7, (int64_t)ev->bytes_literal);
     sqlite3_bind_int64(st, 8, (int64_t)ev->bytes_copied);
     sqlite3_bind_int64(st, 9, (int64_t)ev->bytes_wire);
-    bind_text(st, 10, ev->message);
+    ds__catalog_bind_text(st, 10, ev->message);
     return ds__catalog_step_done(cat, st, "recording an event");
 }
 
@@ -403,9 +387,9 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
-    bind_text(st, 2, status);
+    ds__catalog_bind_text(st, 2, status);
     sqlite3_bind_int64(st, 3, now);
-    bind_text(st, 4, error);
+    ds__catalog_bind_text(st, 4, error);
     rc = ds__catalog_step_done(cat, st, "ending a run");
     if (rc < 0)
         return rc;
@@ -425,7 +409,7 @@ static int end_locked(ds_catalog_t *cat, int64_t run_id, const char *status,
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int64(st, 2, now);
-    bind_text(st, 3, status);
+    ds__catalog_bind_text(st, 3, status);
     return ds__catalog_step_done(cat, st, "updating the server's last sync");
 }
 
@@ -465,12 +449,12 @@ static void row_to_run(sqlite3_stmt *st, ds_run_info_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->id = sqlite3_column_int64(st, 0);
-    r->server = col_text(st, 1);
-    r->url = col_text(st, 2);
-    r->trigger = col_text(st, 3);
+    r->server = ds__catalog_col_text(st, 1);
+    r->url = ds__catalog_col_text(st, 2);
+    r->trigger = ds__catalog_col_text(st, 3);
     r->started_at = sqlite3_column_int64(st, 4);
     r->ended_at = sqlite3_column_int64(st, 5);
-    r->status = col_text(st, 6);
+    r->status = ds__catalog_col_text(st, 6);
     r->totals.files_created = (uint64_t)sqlite3_column_int64(st, 7);
     r->totals.files_updated = (uint64_t)sqlite3_column_int64(st, 8);
     r->totals.files_deleted = (uint64_t)sqlite3_column_int64(st, 9);
@@ -478,8 +462,8 @@ static void row_to_run(sqlite3_stmt *st, ds_run_info_t *r)
     r->totals.bytes_wire = (uint64_t)sqlite3_column_int64(st, 11);
     r->totals.bytes_literal = (uint64_t)sqlite3_column_int64(st, 12);
     r->totals.bytes_copied = (uint64_t)sqlite3_column_int64(st, 13);
-    r->error = col_text(st, 14);
-    r->kind = col_text(st, 15);
+    r->error = ds__catalog_col_text(st, 14);
+    r->kind = ds__catalog_col_text(st, 15);
 }
 
 int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn fn, void *ctx)
@@ -504,7 +488,7 @@ int ds_run_list(ds_catalog_t *cat, const char *server, int64_t limit, ds_run_fn 
     if (rc < 0)
         return rc;
     if (server != NULL)
-        bind_text(st, 1, server);
+        ds__catalog_bind_text(st, 1, server);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         row_to_run(st, &r);
@@ -537,14 +521,14 @@ int ds_run_events(ds_catalog_t *cat, int64_t run_id, ds_event_fn fn, void *ctx)
         e.run_id = run_id;
         e.ev.at = sqlite3_column_int64(st, 1);
         e.ev.level = (ds_log_level_t)sqlite3_column_int(st, 2);
-        e.kind = col_text(st, 3);
+        e.kind = ds__catalog_col_text(st, 3);
         e.ev.kind = kind_from_name(e.kind);
-        e.ev.path = col_text(st, 4);
-        e.ev.outcome = col_text(st, 5);
+        e.ev.path = ds__catalog_col_text(st, 4);
+        e.ev.outcome = ds__catalog_col_text(st, 5);
         e.ev.bytes_literal = (uint64_t)sqlite3_column_int64(st, 6);
         e.ev.bytes_copied = (uint64_t)sqlite3_column_int64(st, 7);
         e.ev.bytes_wire = (uint64_t)sqlite3_column_int64(st, 8);
-        e.ev.message = col_text(st, 9);
+        e.ev.message = ds__catalog_col_text(st, 9);
         rc = fn(ctx, &e);
         if (rc != 0)
             goto out;
