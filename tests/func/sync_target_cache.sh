@@ -15,15 +15,7 @@ store=$tmp/store
 state=$tmp/state
 ds() { "$DISTSYNC" -c "$tmp/distsync.conf" "$@"; }
 
-python3 - "$store" <<'PY'
-import os, sys
-root = sys.argv[1]
-for i in range(3000):
-    d = os.path.join(root, "definitions", "d%02d" % (i // 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "file-%05d.dat" % i), "w") as f:
-        f.write("content %d\n" % i)
-PY
+st_small_store "$store"
 mkdir -p "$tmp/a" "$tmp/b" "$state" "$store/patches" "$store/engines"
 cat >"$tmp/distsync.conf" <<CONF
 [console]

@@ -51,6 +51,20 @@ st_conf() {
   done
 }
 
+# st_small_store STORE: 3,000 small files (STORE/definitions/dNN/file-NNNNN.dat,
+# "content N"), a store whose manifest outweighs a no-op sync's other traffic.
+st_small_store() {
+  python3 - "$1" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(3000):
+    d = os.path.join(root, "definitions", "d%02d" % (i // 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "file-%05d.dat" % i), "w") as f:
+        f.write("content %d\n" % i)
+PY
+}
+
 # st_gen STORE GEN KNOWN [args]: writes generation GEN, records its versions.
 st_gen() {
   local store=$1 gen=$2 known=$3
