@@ -136,7 +136,8 @@ static int align_run(ds_zp_bs_t *bs, const uint8_t *old, const ds_delta_src_t *t
     while (rc == 0 && len > 0) {
         size_t n = len < DS_ZPATCH_BS_SEG_MAX ? (size_t)len : DS_ZPATCH_BS_SEG_MAX, mark = o->n;
         struct piece p = {o, old, buf, toff};
-        uint64_t was = o->copied;
+        /* push() may have grown the span before mark: undone with the rest */
+        uint64_t was = o->copied, last = mark > 0 ? o->v[mark - 1].len : 0;
 
         rc = read_exact(target, toff, buf, n);
         if (rc == 0)
@@ -144,6 +145,8 @@ static int align_run(ds_zp_bs_t *bs, const uint8_t *old, const ds_delta_src_t *t
         if (rc == DS_ETOOBIG || rc == DS_ERANGE) { /* out of bounds: literal */
             o->n = mark;
             o->copied = was;
+            if (mark > 0)
+                o->v[mark - 1].len = last;
             rc = push(o, 0, toff, n, 0);
         }
         toff += n;

@@ -13,6 +13,7 @@
 #include "memsrc.h"
 #include "distsync/error.h"
 #include "distsync/zpatch.h"
+#include "delta/zpatch_int.h"
 
 static char root[4096];
 
@@ -419,6 +420,53 @@ static void test_basis_reads(void)
     unlink(big);
 }
 
+/* A run of DS_ZPATCH_COPY_ONLY longer than one alignment piece
+ * (zpatch_align.c): the second piece starts with new bytes, whose literal
+ * joins the first piece's literal tail, then runs out of its search budget
+ * on repetitive content (DS_ERANGE) and goes literal as a whole. The spans
+ * must still tile the target once each: the literal the piece had grown
+ * before giving up is cut back too, not only the spans it had added. */
+static void test_align_gives_up_after_merge(void)
+{
+    const size_t seg = DS_ZPATCH_BS_SEG_MAX, p = seg - 4096, r = 16u << 10, q = 256u << 10;
+    const size_t on = p + r + q, nn = seg + (64u << 10), blk = 512;
+    uint8_t *old = malloc(on), *nw = malloc(nn), *buf = malloc(seg), b[512];
+    ds_zp_span_t *v = malloc(sizeof(*v));
+    size_t n = 1, at = 0;
+    uint64_t copied = 0;
+    ds_delta_src_t src;
+    struct mem m;
+
+    CHECK(old != NULL && nw != NULL && buf != NULL && v != NULL);
+    /* basis: P (random), R1 R2 (random), Q (a 512-byte block repeated,
+     * its first byte numbering the copies) */
+    fill(old, p + r, 1);
+    fill(b, blk, 7);
+    for (size_t i = 0; i < q; i++)
+        old[p + r + i] = b[i % blk] ^ (i % blk == 0 ? (uint8_t)(i / blk) : 0);
+    /* target: P and 4 KiB of new bytes (piece 1); 2 KiB of new bytes, R2,
+     * R1 and Q numbered otherwise (piece 2) */
+    memcpy(nw, old, p);
+    fill(nw + p, 4096 + 2048, 3);
+    memcpy(nw + seg + 2048, old + p + r / 2, r / 2);
+    memcpy(nw + seg + 2048 + r / 2, old + p, r / 2);
+    for (size_t i = 0, o = seg + 2048 + r; o < nn; i++, o++)
+        nw[o] = b[i % blk] ^ (i % blk == 0 ? (uint8_t)(i / blk * 7 + 3) : 0);
+    src_mem(&src, &m, nw, nn);
+    v[0] = (ds_zp_span_t){.toff = 0, .len = nn, .boff = 0, .copy = 0};
+    CHECK_INT(ds__zp_align_spans(old, on, &src, buf, &v, &n, &copied), 0);
+    CHECK(n >= 2 && v[0].copy && v[0].len >= p - 1024);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_INT(v[i].toff, at);
+        at += v[i].len;
+    }
+    CHECK_INT(at, nn);
+    free(v);
+    free(buf);
+    free(nw);
+    free(old);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch_bsdiff"));
@@ -427,5 +475,6 @@ int main(void)
     RUN(test_basis_reads);
     RUN(test_three_candidates);
     RUN(test_records);
+    RUN(test_align_gives_up_after_merge);
     return CHECK_DONE();
 }
