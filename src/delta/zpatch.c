@@ -72,23 +72,6 @@ static int write_all(struct enc *e, const void *buf, size_t n)
     return 0;
 }
 
-/* Reads exactly len bytes at off of src into buf. */
-static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        long n = src->read(src->ctx, off, buf, len);
-
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            return DS_ECHANGED; /* shorter than announced */
-        buf += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Hashes all of src and compares with want. */
 static int check_src(const ds_delta_src_t *src, const uint8_t *want, uint8_t *buf, size_t cap)
 {
@@ -100,7 +83,7 @@ static int check_src(const ds_delta_src_t *src, const uint8_t *want, uint8_t *bu
     while (rc == 0 && off < src->size) {
         size_t n = src->size - off < cap ? (size_t)(src->size - off) : cap;
 
-        rc = read_exact(src, off, buf, n);
+        rc = ds__zp_read_exact(src, off, buf, n);
         if (rc == 0)
             ds_sha256_update(&sha, buf, n);
         off += n;
@@ -158,7 +141,7 @@ static int load_range(struct enc *e, uint64_t off, uint64_t len)
         memmove(e->pre, e->pre + (off - e->pre_off), (size_t)keep);
     }
     if (keep < len)
-        rc = read_exact(e->basis, off + keep, e->pre + keep, (size_t)(len - keep));
+        rc = ds__zp_read_exact(e->basis, off + keep, e->pre + keep, (size_t)(len - keep));
     e->pre_off = off;
     e->pre_len = rc == 0 ? len : 0;
     return rc;
@@ -221,7 +204,7 @@ static int encode_run(struct enc *e, uint64_t toff, uint64_t len, int near, uint
         uint64_t boff, blen;
 
         pick_range(e, toff, n, near, a < b ? a : b, a < b ? b : a, &boff, &blen);
-        rc = read_exact(e->target, toff, e->seg, n);
+        rc = ds__zp_read_exact(e->target, toff, e->seg, n);
         if (rc == 0)
             rc = encode_segment(e, n, boff, blen);
         toff += n;
@@ -278,10 +261,10 @@ static int common_len(struct enc *e, uint64_t t, uint64_t b, uint64_t max, int b
     while (*got < max) {
         size_t n = max - *got < GROW_STEP ? (size_t)(max - *got) : GROW_STEP, k = 0;
         uint64_t skip = back ? max - *got - n : *got;
-        int rc = read_exact(e->target, t + skip, tb, n);
+        int rc = ds__zp_read_exact(e->target, t + skip, tb, n);
 
         if (rc == 0)
-            rc = read_exact(e->basis, b + skip, bb, n);
+            rc = ds__zp_read_exact(e->basis, b + skip, bb, n);
         if (rc < 0)
             return rc;
         while (k < n && (back ? tb[n - 1 - k] == bb[n - 1 - k] : tb[k] == bb[k]))
@@ -370,7 +353,7 @@ static int encode_bsdiff(struct enc *e)
 
         if (e->beat > 0) /* what this record may take and still win (1: nothing) */
             limit = e->beat > e->st.delta_bytes + 1 ? e->beat - e->st.delta_bytes - 1 : 1;
-        rc = read_exact(e->target, toff, e->seg, n);
+        rc = ds__zp_read_exact(e->target, toff, e->seg, n);
         if (rc == 0)
             rc = ds__zp_bs_record(bs, 0, e->seg, n, e->cctx, e->level, limit, e->zbuf, e->zcap,
                                   &len);
@@ -534,7 +517,7 @@ static int src_get(void *ctx, uint64_t off, uint64_t len, const void **p)
 
     if (buf == NULL)
         return DS_ENOMEM;
-    rc = read_exact(ctx, off, buf, (size_t)len);
+    rc = ds__zp_read_exact(ctx, off, buf, (size_t)len);
     if (rc < 0) {
         free(buf);
         return rc;
@@ -575,7 +558,7 @@ int ds_zpatch_check(const ds_delta_src_t *basis, int delta_fd, uint64_t delta_si
     while (rc == 0 && off < delta_size) {
         size_t n = delta_size - off < (1u << 20) ? (size_t)(delta_size - off) : (1u << 20);
 
-        rc = read_exact(&dsrc, off, buf, n);
+        rc = ds__zp_read_exact(&dsrc, off, buf, n);
         if (rc == 0)
             rc = ds_zpatch_dec_feed(d, buf, n);
         off += n;

@@ -93,23 +93,6 @@ static int step(void *ctx, size_t at, size_t from, size_t add, size_t extra)
     return rc == 0 ? push(p->o, 0, p->base + at + add, extra, 0) : rc;
 }
 
-/* Reads exactly len bytes at off of src into buf. */
-static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        long r = src->read(src->ctx, off, buf, len);
-
-        if (r < 0)
-            return (int)r;
-        if (r == 0)
-            return DS_ECHANGED;
-        buf += r;
-        off += (uint64_t)r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Whether nw[0, n) looks like it aligns with the basis (see PROBES). */
 static int aligns(ds_zp_bs_t *bs, const uint8_t *nw, size_t n)
 {
@@ -139,7 +122,7 @@ static int align_run(ds_zp_bs_t *bs, const uint8_t *old, const ds_delta_src_t *t
         /* push() may have grown the span before mark: undone with the rest */
         uint64_t was = o->copied, last = mark > 0 ? o->v[mark - 1].len : 0;
 
-        rc = read_exact(target, toff, buf, n);
+        rc = ds__zp_read_exact(target, toff, buf, n);
         if (rc == 0)
             rc = aligns(bs, buf, n) ? ds__zp_bs_align(bs, buf, n, step, &p) : DS_ERANGE;
         if (rc == DS_ETOOBIG || rc == DS_ERANGE) { /* out of bounds: literal */

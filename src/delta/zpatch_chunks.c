@@ -33,7 +33,7 @@ struct index {
 
 typedef int (*chunk_fn)(void *ctx, uint64_t off, const uint8_t *p, uint32_t len);
 
-static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, size_t len)
+int ds__zp_read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, size_t len)
 {
     while (len > 0) {
         long n = src->read(src->ctx, off, buf, len);
@@ -41,7 +41,7 @@ static int read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf, siz
         if (n < 0)
             return (int)n;
         if (n == 0)
-            return DS_ECHANGED;
+            return DS_ECHANGED; /* shorter than announced */
         buf += n;
         off += (uint64_t)n;
         len -= (size_t)n;
@@ -72,7 +72,7 @@ static int for_each_chunk(const ds_delta_src_t *src, uint8_t *buf, chunk_fn fn, 
             memmove(buf, buf + (pos - keep), keep);
             base = start;
             pos = have = keep;
-            rc = read_exact(src, off, buf + have, n);
+            rc = ds__zp_read_exact(src, off, buf + have, n);
             have += n;
             continue;
         }
@@ -148,7 +148,7 @@ static int match_chunk(void *ctx, uint64_t off, const uint8_t *p, uint32_t len)
         const struct slot *s = &m->ix->t[i];
 
         if (s->h == h && s->len == len) {
-            int rc = read_exact(m->basis, s->off - 1, m->cmp, len);
+            int rc = ds__zp_read_exact(m->basis, s->off - 1, m->cmp, len);
 
             if (rc < 0)
                 return rc;

@@ -15,6 +15,12 @@ typedef struct ds_zp_span {
     int copy;
 } ds_zp_span_t;
 
+/* Reads exactly len bytes at off of src into buf (zpatch_chunks.c; used by
+ * zpatch.c and zpatch_align.c too). Returns 0, the source's error, or
+ * DS_ECHANGED when src ends first (shorter than announced). */
+DS_MUST_CHECK int ds__zp_read_exact(const ds_delta_src_t *src, uint64_t off, uint8_t *buf,
+                                    size_t len);
+
 /*
  * Cuts basis and target into chunks and returns in *spans (malloc'ed, *n
  * entries, covering the target in order) the target's runs: identical
