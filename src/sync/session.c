@@ -110,6 +110,7 @@ void ds_session_free(ds_session_t *s)
     free(s->list);
     ds_manifest_free(s->man);
     ds__session_mlog_clear(s);
+    ds__session_predict_drop(s);
     ds_manifest_decoder_free(s->man_dec);
     ds_proto_unpacker_free(&s->unpack);
     ds_sha256_close(&s->man_hash);

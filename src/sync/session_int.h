@@ -98,10 +98,13 @@ struct ds_session {
     uint8_t man_sha[DS_SHA256_LEN];
     ds_sha256_t man_hash;
     /* session_predict.c: the manifest changes acknowledged since s->man
-     * was received, and whether man_sha is a prediction not yet confirmed */
+     * was received; man_pred: s->man encoded when man_sha is a prediction
+     * not yet confirmed, for opts.fetched (NULL: none, or no fetched) */
     struct ds_session_mchange *mlog;
     size_t nmlog, mlog_cap;
-    int mlog_broken, man_predicted;
+    int mlog_broken;
+    uint8_t *man_pred;
+    size_t man_pred_len;
     ds_proto_unpacker_t unpack;
     ds_session_entry_t *list;
     size_t nlist, list_cap;
@@ -181,6 +184,8 @@ void ds__session_fetched(ds_session_t *s, int what, const uint8_t *p, size_t n, 
 void ds__session_mlog_add(ds_session_t *s, const char *path, const ds_session_result_t *r);
 /* Forgets the recorded changes (a manifest was received: it has them). */
 void ds__session_mlog_clear(ds_session_t *s);
+/* Forgets an unconfirmed prediction (man_pred). */
+void ds__session_predict_drop(ds_session_t *s);
 /* MANIFEST_COMMIT answered OK with entries: applies the changes to s->man
  * and, when the count agrees, holds its digest (have_man_sha) for the
  * refresh; the log is cleared either way. */

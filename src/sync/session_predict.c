@@ -74,20 +74,31 @@ static int apply_log(ds_session_t *s)
     return rc;
 }
 
+void ds__session_predict_drop(ds_session_t *s)
+{
+    free(s->man_pred);
+    s->man_pred = NULL;
+    s->man_pred_len = 0;
+}
+
 void ds__session_predict(ds_session_t *s, uint64_t entries)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     int ok = 0;
 
-    s->man_predicted = 0;
+    ds__session_predict_drop(s);
     if (s->man != NULL && !s->mlog_broken && s->version >= DS_PROTO_VERSION_COND &&
         apply_log(s) == 0 && ds_manifest_count(s->man) == entries &&
         ds_manifest_encode(s->man, &buf, &len) == 0 && ds_sha256(buf, len, s->man_sha) == 0)
         ok = 1;
-    free(buf);
     s->have_man_sha = ok;
-    s->man_predicted = ok;
+    if (ok && s->o.fetched != NULL) { /* kept for the cache once confirmed: encoded once */
+        s->man_pred = buf;
+        s->man_pred_len = len;
+    } else {
+        free(buf);
+    }
     if (!ok && s->nmlog > 0)
         ds_log(DS_LOG_DEBUG, "manifest after the commit not predicted (%zu changes, %llu entries)",
                s->nmlog, (unsigned long long)entries);
@@ -96,15 +107,9 @@ void ds__session_predict(ds_session_t *s, uint64_t entries)
 
 void ds__session_predict_confirmed(ds_session_t *s)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-
-    if (!s->man_predicted)
+    if (s->man_pred == NULL)
         return;
-    s->man_predicted = 0;
-    if (s->o.fetched == NULL || ds_manifest_encode(s->man, &buf, &len) < 0)
-        return; /* the cache keeps its older copy: a full fetch next time */
-    ds__session_fetched(s, 0, buf, len, 0);
+    ds__session_fetched(s, 0, s->man_pred, s->man_pred_len, 0);
     ds__session_fetched(s, 0, NULL, 0, 1);
-    free(buf);
+    ds__session_predict_drop(s);
 }

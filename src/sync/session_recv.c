@@ -62,7 +62,7 @@ int ds__session_feed_manifest(ds_session_t *s, const uint8_t *p, size_t n, int l
     ds_manifest_free(s->man);
     s->man = man;
     s->manifest_ok = 1;
-    s->man_predicted = 0;
+    ds__session_predict_drop(s);
     ds__session_mlog_clear(s);
     pop(s);
     return 1;
