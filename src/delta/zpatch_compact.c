@@ -57,6 +57,26 @@ static int put_w(struct out *o, uint64_t v, int w)
     return put(o, b, (size_t)w);
 }
 
+/* The version 3 header: magic, version, the width of size, size. */
+static int put_head(struct out *o, uint64_t size)
+{
+    uint8_t h[6] = {'D', 'S', 'Z', 'P', 3, (uint8_t)(width(size) ? width(size) : 1)};
+    int rc = put(o, h, 6);
+
+    return rc < 0 ? rc : put_w(o, size, h[5]);
+}
+
+/* A COPY record: kind, the widths of off and len, off, len. */
+static int put_copy(struct out *o, uint64_t off, uint64_t len)
+{
+    uint8_t c[2] = {2, (uint8_t)(width(off) << 4 | width(len))};
+    int rc = put(o, c, 2);
+
+    if (rc == 0)
+        rc = put_w(o, off, width(off));
+    return rc < 0 ? rc : put_w(o, len, width(len));
+}
+
 /* A ZSTD record at in (25 bytes of fields after the kind, then the frame). */
 static int zrec(struct out *o, const uint8_t *in, size_t left, size_t *used)
 {
@@ -102,20 +122,14 @@ static int brec(struct out *o, const uint8_t *in, size_t left, size_t *used)
 int ds_zpatch_compact(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
     struct out o = {out, 0, cap};
-    uint64_t size;
     size_t i = DS_ZPATCH_HDR_LEN;
-    uint8_t h[6] = {'D', 'S', 'Z', 'P', 3, 0};
     int rc;
 
     *out_len = 0;
     if (n < DS_ZPATCH_HDR_LEN + 1 || memcmp(in, DS_ZPATCH_MAGIC, 4) != 0 || in[4] < 1 ||
         in[4] > 2 || in[5] || in[6] || in[7])
         return DS_EDELTA;
-    size = get_be(in + 8, 8);
-    h[5] = (uint8_t)(width(size) ? width(size) : 1);
-    rc = put(&o, h, 6);
-    if (rc == 0)
-        rc = put_w(&o, size, h[5]);
+    rc = put_head(&o, get_be(in + 8, 8));
     while (rc == 0) {
         size_t used = 0;
         uint8_t kind = i < n ? in[i++] : 0xff;
@@ -127,14 +141,7 @@ int ds_zpatch_compact(const uint8_t *in, size_t n, uint8_t *out, size_t cap, siz
         if (kind == 1 && n - i >= 24) {
             rc = zrec(&o, in + i, n - i, &used);
         } else if (kind == 2 && n - i >= 16) {
-            uint64_t off = get_be(in + i, 8), len = get_be(in + i + 8, 8);
-            uint8_t c[2] = {2, (uint8_t)(width(off) << 4 | width(len))};
-
-            rc = put(&o, c, 2);
-            if (rc == 0)
-                rc = put_w(&o, off, width(off));
-            if (rc == 0)
-                rc = put_w(&o, len, width(len));
+            rc = put_copy(&o, get_be(in + i, 8), get_be(in + i + 8, 8));
             used = 16;
         } else if (kind == DS_ZPATCH_REC_BSDIFF && in[4] == 2) {
             rc = brec(&o, in + i, n - i, &used);
@@ -151,17 +158,12 @@ int ds_zpatch_compact(const uint8_t *in, size_t n, uint8_t *out, size_t cap, siz
 int ds_zpatch_copy_stream(uint64_t size, uint8_t *out, size_t cap, size_t *out_len)
 {
     struct out o = {out, 0, cap};
-    uint8_t h[6] = {'D', 'S', 'Z', 'P', 3, (uint8_t)(width(size) ? width(size) : 1)};
-    uint8_t c[2] = {2, (uint8_t)width(size)}, end = 0;
-    int rc = put(&o, h, 6);
+    uint8_t end = 0;
+    int rc = put_head(&o, size);
 
     *out_len = 0;
-    if (rc == 0)
-        rc = put_w(&o, size, h[5]);
     if (rc == 0 && size > 0)
-        rc = put(&o, c, 2);
-    if (rc == 0 && size > 0)
-        rc = put_w(&o, size, c[1]);
+        rc = put_copy(&o, 0, size);
     if (rc == 0)
         rc = put(&o, &end, 1);
     if (rc == 0)
