@@ -27,9 +27,10 @@ struct sfile_row {
     uint8_t sha256[DS_SHA256_LEN];
     /* pinned snapshots (sync_pin.c): the version's bytes when the store's
      * file no longer holds them (a copy from the retain store; NULL: the
-     * store file), or gone: not retained either, never shipped */
+     * store file), or gone: not retained either, never shipped; stale:
+     * the store's file no longer holds this version (its file row id was 0) */
     char *src;
-    int gone;
+    int gone, stale;
 };
 
 struct ds_sync {
@@ -113,9 +114,9 @@ void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 
 /* sync_pin.c */
 /* After a pinned load: the source of each row whose version the store's
- * file no longer holds (current[i] 0): a copy from the retain store, or
- * gone. Returns 0 or < 0 (out of memory, a catalog or retain failure). */
-DS_MUST_CHECK int ds__sync_pin_sources(ds_sync_t *s, const uint8_t *current);
+ * file no longer holds (stale): a copy from the retain store, or gone.
+ * Returns 0 or < 0 (out of memory, a catalog or retain failure). */
+DS_MUST_CHECK int ds__sync_pin_sources(ds_sync_t *s);
 /* Removes the row's copy of its pinned version, if any. */
 void ds__sync_pin_drop(struct sfile_row *x);
 /* In buf: the file holding row x's version (x NULL: the store file of

@@ -127,12 +127,12 @@ static int pinned_source(ds_sync_t *s, struct sfile_row *x)
     return rc == DS_ENOMEM ? rc : 0;
 }
 
-int ds__sync_pin_sources(ds_sync_t *s, const uint8_t *current)
+int ds__sync_pin_sources(ds_sync_t *s)
 {
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < s->nrows; i++)
-        if (!current[i] && s->rows[i].content_id > 0)
+        if (s->rows[i].stale && s->rows[i].content_id > 0)
             rc = pinned_source(s, &s->rows[i]);
     return rc;
 }

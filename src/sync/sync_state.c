@@ -236,6 +236,7 @@ static int add_row(ds_sync_t *s, const ds_file_row_t *r, size_t *cap)
     }
     x->src = NULL;
     x->gone = 0;
+    x->stale = s->pin_gen > 0 && r->id == 0; /* a pinned load's version moved on */
     x->size = r->size;
     x->mtime_ns = r->mtime_ns;
     x->content_id = r->content_id;
@@ -244,44 +245,21 @@ static int add_row(ds_sync_t *s, const ds_file_row_t *r, size_t *cap)
     return 0;
 }
 
-/* Notes in (*cur)[s->nrows - 1] whether the row just added is current in
- * the store (a pinned load: its file row id, catalog.h). */
-static int note_current(ds_sync_t *s, uint8_t **cur, size_t *cap, int current)
-{
-    if (s->nrows > *cap) {
-        size_t nc = s->nrows * 2;
-        uint8_t *p = realloc(*cur, nc);
-
-        if (p == NULL)
-            return DS_ENOMEM;
-        *cur = p;
-        *cap = nc;
-    }
-    (*cur)[s->nrows - 1] = (uint8_t)(current != 0);
-    return 0;
-}
-
 /* The rows of the snapshot: the newest scan's, or a pinned generation's
  * (whose versions the store no longer holds get their source then). */
 static int load_rows(ds_sync_t *s)
 {
     ds_catalog_cursor_t *cur = NULL;
-    uint8_t *current = NULL;
-    size_t cap = 0, ccap = 0, n;
+    size_t cap = 0;
     ds_file_row_t r;
     int rc = s->pin_gen > 0 ? ds_catalog_cursor_open_gen(s->cat, "", s->pin_gen, &cur)
                             : ds_catalog_cursor_open(s->cat, "", &cur);
 
-    while (rc == 0 && (rc = ds_catalog_cursor_next(cur, &r)) == 1) {
-        n = s->nrows;
+    while (rc == 0 && (rc = ds_catalog_cursor_next(cur, &r)) == 1)
         rc = (r.has_sha && r.content_id > 0) || r.content_id == 0 ? add_row(s, &r, &cap) : 0;
-        if (rc == 0 && s->pin_gen > 0 && s->nrows > n)
-            rc = note_current(s, &current, &ccap, r.id > 0);
-    }
     ds_catalog_cursor_free(cur);
-    if (rc == 0 && s->pin_gen > 0 && s->nrows > 0)
-        rc = ds__sync_pin_sources(s, current);
-    free(current);
+    if (rc == 0 && s->pin_gen > 0)
+        rc = ds__sync_pin_sources(s);
     return rc;
 }
 
