@@ -17,12 +17,8 @@ st_init daemon_api_csrf
 
 gate_init 16
 en_fill "$tmp/store" 2 4096
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
+gate_console
+cat >>"$conf" <<CONF
 
 [server s1]
 url = file://$tmp/t1

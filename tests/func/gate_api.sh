@@ -27,13 +27,8 @@ mkdir -p "$tmp/t1" "$tmp/t2"
 head -c 1000 /dev/urandom >"$tmp/store/engines/tool-2.0.bin"
 entok2=en2-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 (umask 077 && echo "$entok2" >"$tmp/entoken2")
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
-max_concurrent_upgrades = 3
+gate_console 'max_concurrent_upgrades = 3'
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*
@@ -46,23 +41,10 @@ max_concurrent_upgrades = 2
 [server s2]
 url = file://$tmp/t2
 site = paris
+CONF
+gate_rollout wide 'par-*' 'min_success = 95%' 'max_failure = 5%' 'lease = 15m'
+cat >>"$conf" <<CONF
 
-[package agent-7]
-product = agent
-version = 7.0
-path = engines/agent-7.0.msi
-
-[ring wide]
-members = par-*
-
-[rollout agent]
-product = agent
-version = 7.0
-rings = wide
-min_success = 95%
-max_failure = 5%
-lease = 15m
-token_file = $tmp/entoken
 [package tool-2]
 product = tool
 version = 2.0
@@ -74,11 +56,7 @@ version = 2.0
 rings = wide
 token_file = $tmp/entoken2
 CONF
-"$DISTSYNC" -c "$conf" sync s1 s2 >/dev/null 2>&1 || bad "sync s1 s2 failed"
-
-log=$tmp/daemon.log
-dm_start "$log" 2026-03-10T01:00:00Z 1
-api_wait_up "$log" || st_exit gate_api
+gate_up gate_api 1 s1 s2
 api_url=http://127.0.0.1:$port
 EN=(-H "Authorization: Bearer $entok")
 EN2=(-H "Authorization: Bearer $entok2")

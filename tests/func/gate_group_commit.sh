@@ -16,13 +16,8 @@ st_init gate_group_commit
 
 gate_init 10000
 mkdir -p "$tmp/t1" "$tmp/t2"
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
-max_concurrent_upgrades = 24
+gate_console 'max_concurrent_upgrades = 24'
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*
@@ -37,26 +32,9 @@ site = paris
 [server t2]
 url = file://$tmp/t2
 site = berlin
-
-[package agent-7]
-product = agent
-version = 7.0
-path = engines/agent-7.0.msi
-
-[ring all]
-members = par-* ber-*
-
-[rollout agent]
-product = agent
-version = 7.0
-rings = all
-lease = 15m
-token_file = $tmp/entoken
 CONF
-"$DISTSYNC" -c "$conf" sync t1 t2 >/dev/null 2>&1 || bad "sync failed"
-log=$tmp/daemon.log
-dm_start "$log" 2026-03-10T01:00:00Z 1
-api_wait_up "$log" || st_exit gate_group_commit
+gate_rollout all 'par-* ber-*' 'lease = 15m'
+gate_up gate_group_commit 1 t1 t2
 
 out=$(TOKEN=$entok wrk -t2 -c32 -d3s -s "$DS_SRC/bench/gate.lua" "http://127.0.0.1:$port" 2>&1)
 echo "$out" | grep -E 'Requests/sec' || true

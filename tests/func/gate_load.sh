@@ -18,13 +18,8 @@ set -uo pipefail
 st_init gate_load
 
 gate_init 10000
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
-max_concurrent_upgrades = 24
+gate_console 'max_concurrent_upgrades = 24'
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*
@@ -33,33 +28,15 @@ max_concurrent_upgrades = 14
 [site berlin]
 clients = ber-*
 max_concurrent_upgrades = 12
-
-[package agent-7]
-product = agent
-version = 7.0
-path = engines/agent-7.0.msi
-
-[ring all]
-members = par-* ber-*
-
-[rollout agent]
-product = agent
-version = 7.0
-rings = all
-lease = 15m
-token_file = $tmp/entoken
 CONF
+gate_rollout all 'par-* ber-*' 'lease = 15m'
 for s in p1:paris:6 p2:paris:5 p3:paris:0 b1:berlin:5 b2:berlin:0; do
   IFS=: read -r name site cap <<<"$s"
   mkdir -p "$tmp/$name"
   printf '\n[server %s]\nurl = file://%s\nsite = %s\n' "$name" "$tmp/$name" "$site" >>"$conf"
   [ "$cap" = 0 ] || echo "max_concurrent_upgrades = $cap" >>"$conf"
 done
-"$DISTSYNC" -c "$conf" sync p1 p2 p3 b1 b2 >/dev/null 2>&1 || bad "sync failed"
-
-log=$tmp/daemon.log
-dm_start "$log" 2026-03-10T01:00:00Z 1
-api_wait_up "$log" || st_exit gate_load
+gate_up gate_load 1 p1 p2 p3 b1 b2
 
 python3 "$DS_SRC/tests/func/lib/gate_load.py" --port "$port" --token "$entok" --optoken "$optok" \
   --site par --site ber --clients 1000 --threads 32 --hold 30 --retry 5 --deadline 50 \

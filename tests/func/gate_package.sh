@@ -21,12 +21,8 @@ st_init gate_package
 
 gate_init 600000
 mkdir -p "$tmp/t1"
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
+gate_console
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*
@@ -35,27 +31,9 @@ max_upgrade_bandwidth = 4Mbit
 [server s1]
 url = file://$tmp/t1
 site = paris
-
-[package agent-7]
-product = agent
-version = 7.0
-path = engines/agent-7.0.msi
-
-[ring wide]
-members = par-*
-
-[rollout agent]
-product = agent
-version = 7.0
-rings = wide
-lease = 15m
-token_file = $tmp/entoken
 CONF
-"$DISTSYNC" -c "$conf" sync s1 >/dev/null 2>&1 || bad "sync s1 failed"
-
-log=$tmp/daemon.log
-dm_start "$log" 2026-03-10T01:00:00Z 1
-api_wait_up "$log" || st_exit gate_package
+gate_rollout wide 'par-*' 'lease = 15m'
+gate_up gate_package 1 s1
 api_url=http://127.0.0.1:$port
 EN=(-H "Authorization: Bearer $entok")
 OP=(-H "Authorization: Bearer $optok")

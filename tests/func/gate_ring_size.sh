@@ -17,12 +17,8 @@ st_init gate_ring_size
 
 gate_init 1000
 mkdir -p "$tmp/t1"
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
+gate_console
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*

@@ -18,13 +18,8 @@ st_init upgrade_client
 
 gate_init 50000
 mkdir -p "$tmp/srv/s1"
-cat >"$conf" <<CONF
-[console]
-store = $tmp/store
-state = $state
-listen = 127.0.0.1:$port
-api_token_file = $tmp/optoken
-max_concurrent_upgrades = 1
+gate_console 'max_concurrent_upgrades = 1'
+cat >>"$conf" <<CONF
 
 [site paris]
 clients = par-*
@@ -32,26 +27,9 @@ clients = par-*
 [server s1]
 url = file://$tmp/srv/s1
 site = paris
-
-[package agent-7]
-product = agent
-version = 7.0
-path = engines/agent-7.0.msi
-
-[ring all]
-members = par-*
-
-[rollout agent]
-product = agent
-version = 7.0
-rings = all
-lease = 1m
-token_file = $tmp/entoken
 CONF
-"$DISTSYNC" -c "$conf" sync s1 >/dev/null 2>&1 || bad "sync s1 failed"
-log=$tmp/daemon.log
-dm_start "$log" 2026-03-10T01:00:00Z 10
-api_wait_up "$log" || st_exit upgrade_client
+gate_rollout all 'par-*' 'lease = 1m'
+gate_up upgrade_client 10 s1
 
 cat >"$tmp/install" <<'SH'
 #!/bin/sh

@@ -69,3 +69,60 @@ gate_init() {
   head -c "$1" /dev/urandom >"$tmp/store/engines/agent-7.0.msi"
   (umask 077 && echo "$optok" >"$tmp/optoken" && echo "$entok" >"$tmp/entoken")
 }
+
+# gate_console [LINE...]: writes $conf's [console] section as the gate
+# tests share it (the store, the state, the TCP listener on $port, the
+# operator's token file), then each LINE (e.g. max_concurrent_upgrades).
+gate_console() {
+  {
+    cat <<CONF
+[console]
+store = $tmp/store
+state = $state
+listen = 127.0.0.1:$port
+api_token_file = $tmp/optoken
+CONF
+    [ $# = 0 ] || printf '%s\n' "$@"
+  } >"$conf"
+}
+
+# gate_rollout RING MEMBERS [LINE...]: appends to $conf the package agent-7
+# (version 7.0, the file gate_init wrote), the ring RING of MEMBERS and the
+# rollout agent over it with each LINE (lease = ..., thresholds) and the
+# enrolment token file $tmp/entoken.
+gate_rollout() {
+  local ring=$1 members=$2
+  shift 2
+  {
+    cat <<CONF
+
+[package agent-7]
+product = agent
+version = 7.0
+path = engines/agent-7.0.msi
+
+[ring $ring]
+members = $members
+
+[rollout agent]
+product = agent
+version = 7.0
+rings = $ring
+CONF
+    [ $# = 0 ] || printf '%s\n' "$@"
+    echo "token_file = $tmp/entoken"
+  } >>"$conf"
+}
+
+# gate_up NAME SPEED SERVER...: syncs the SERVERs, starts the daemon with
+# its log in $log ($tmp/daemon.log) at 2026-03-10T01:00:00Z, SPEED times
+# real time, and waits for its API; the test ends (st_exit NAME) when the
+# API does not come up.
+gate_up() {
+  local name=$1 speed=$2
+  shift 2
+  "$DISTSYNC" -c "$conf" sync "$@" >/dev/null 2>&1 || bad "sync $* failed"
+  log=$tmp/daemon.log
+  dm_start "$log" 2026-03-10T01:00:00Z "$speed"
+  api_wait_up "$log" || st_exit "$name"
+}
