@@ -38,6 +38,7 @@ void ds_json_arr_end(ds_json_t *j);
 /* Writes an object key; the next call writes its value. */
 void ds_json_key(ds_json_t *j, const char *key);
 
+/* s NULL: null. */
 void ds_json_str(ds_json_t *j, const char *s);
 void ds_json_strn(ds_json_t *j, const char *s, size_t n);
 void ds_json_int(ds_json_t *j, int64_t v);
@@ -54,7 +55,7 @@ void ds_json_null(ds_json_t *j);
 struct json_t;
 void ds_json_value(ds_json_t *j, const struct json_t *v);
 
-/* Shorthands: key then value. */
+/* Shorthands: key then value (ds_json_kstr with s NULL: null). */
 void ds_json_kstr(ds_json_t *j, const char *key, const char *s);
 void ds_json_kint(ds_json_t *j, const char *key, int64_t v);
 void ds_json_kuint(ds_json_t *j, const char *key, uint64_t v);

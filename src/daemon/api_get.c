@@ -37,15 +37,6 @@ static void strlist(ds_json_t *j, const char *key, const ds_strlist_t *l)
     ds_json_arr_end(j);
 }
 
-static void kstr_or_null(ds_json_t *j, const char *key, const char *s)
-{
-    ds_json_key(j, key);
-    if (s != NULL)
-        ds_json_str(j, s);
-    else
-        ds_json_null(j);
-}
-
 /* ---- servers ---- */
 
 struct last {
@@ -61,11 +52,11 @@ static int last_run(void *ctx, const ds_run_info_t *r)
     l->n = 1;
     ds_json_obj_begin(j);
     ds_json_kint(j, "id", r->id);
-    kstr_or_null(j, "trigger", r->trigger);
-    kstr_or_null(j, "status", r->status);
+    ds_json_kstr(j, "trigger", r->trigger);
+    ds_json_kstr(j, "status", r->status);
     kiso(j, "started_at", r->started_at);
     kiso(j, "ended_at", r->ended_at);
-    kstr_or_null(j, "error", r->error);
+    ds_json_kstr(j, "error", r->error);
     ds_json_obj_end(j);
     return 0;
 }
@@ -82,7 +73,7 @@ static void server_json(ds_daemon_t *d, const ds_server_cfg_t *s, const ds_retai
 
     ds_json_obj_begin(j);
     ds_json_kstr(j, "server", s->name);
-    kstr_or_null(j, "site", s->site);
+    ds_json_kstr(j, "site", s->site);
     ds_json_kstr(j, "url", s->url);
     strlist(j, "classes", &s->classes);
     ds_json_key(j, "frozen"); /* on the real clock, as the engine reads it */
@@ -90,7 +81,7 @@ static void server_json(ds_daemon_t *d, const ds_server_cfg_t *s, const ds_retai
         ds_json_obj_begin(j);
         kiso(j, "until", f.until);
         kiso(j, "frozen_at", f.frozen_at);
-        kstr_or_null(j, "reason", f.reason[0] ? f.reason : NULL);
+        ds_json_kstr(j, "reason", f.reason[0] ? f.reason : NULL);
         ds_json_obj_end(j);
     } else {
         ds_json_null(j);
@@ -154,7 +145,7 @@ static void cap_json(ds_json_t *j, const char *key, const ds_bw_cfg_t *b, const 
         ds_json_null(j);
     } else {
         rc = ds_bw_format(&b->table, text, sizeof(text));
-        kstr_or_null(j, "table", rc == 0 ? text : NULL);
+        ds_json_kstr(j, "table", rc == 0 ? text : NULL);
         rc = ds_tz_load(tz_name, &tz);
         if (rc == 0)
             rc = ds_bw_rate_at(&b->table, tz, now, &bps, &next);
@@ -200,7 +191,7 @@ void ds__api_get_sites(ds_daemon_t *d, struct api_res *rs)
 
         ds_json_obj_begin(&o.j);
         ds_json_kstr(&o.j, "site", st->name);
-        kstr_or_null(&o.j, "tz", st->tz);
+        ds_json_kstr(&o.j, "tz", st->tz);
         ds_json_kuint(&o.j, "max_servers",
                       st->max_servers ? st->max_servers : DS_ENGINE_SITE_MAX_SERVERS);
         cap_json(&o.j, "bandwidth", &st->bandwidth, st->tz, now);
@@ -244,8 +235,8 @@ void ds__api_get_schedules(ds_daemon_t *d, struct api_res *rs)
         ds_json_obj_begin(&o.j);
         ds_json_kstr(&o.j, "schedule", sc->cfg->name);
         ds_json_kstr(&o.j, "when", sc->cfg->when);
-        kstr_or_null(&o.j, "tz", sc->cfg->tz);
-        kstr_or_null(&o.j, "window", sc->cfg->window);
+        ds_json_kstr(&o.j, "tz", sc->cfg->tz);
+        ds_json_kstr(&o.j, "window", sc->cfg->window);
         strlist(&o.j, "servers", &sc->cfg->servers);
         strlist(&o.j, "sites", &sc->cfg->sites);
         strlist(&o.j, "classes", &sc->cfg->classes);
@@ -255,7 +246,7 @@ void ds__api_get_schedules(ds_daemon_t *d, struct api_res *rs)
             ds_json_obj_begin(&o.j);
             kiso(&o.j, "fire", last.fire);
             ds_json_kstr(&o.j, "outcome", last.outcome);
-            kstr_or_null(&o.j, "reason", last.reason[0] ? last.reason : NULL);
+            ds_json_kstr(&o.j, "reason", last.reason[0] ? last.reason : NULL);
             ds_json_obj_end(&o.j);
         } else {
             ds_json_null(&o.j);

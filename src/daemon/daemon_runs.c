@@ -319,11 +319,7 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
     ds_json_kstr(j, "id", r->id);
     ds_json_kstr(j, "trigger", r->trigger);
     ds_json_kstr(j, "state", r->state);
-    ds_json_key(j, "reason");
-    if (r->reason[0])
-        ds_json_str(j, r->reason);
-    else
-        ds_json_null(j);
+    ds_json_kstr(j, "reason", r->reason[0] ? r->reason : NULL);
     kiso(j, "queued_at", r->queued_at);
     kiso(j, "started_at", r->started_at);
     kiso(j, "ended_at", r->ended_at);
@@ -344,11 +340,7 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
 
         ds_json_obj_begin(j);
         ds_json_kstr(j, "server", s->name);
-        ds_json_key(j, "result");
-        if (s->result)
-            ds_json_str(j, s->result);
-        else
-            ds_json_null(j);
+        ds_json_kstr(j, "result", s->result);
         ds_json_kuint(j, "files_done", s->files_done);
         ds_json_kuint(j, "files_total", s->files_total);
         ds_json_kuint(j, "bytes_done", s->bytes_done);
