@@ -345,11 +345,13 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
         goto out;
     memset(&dc, 0, sizeof(dc));
     rc = call(dg, op, b, ds_daemon_now(d), &dc, &exp, err, sizeof(err), rs);
+    /* every reply from here waits for the loop turn's commit
+     * (ds__api_gate_commit), which also ends the batch begun above */
+    rs->defer = 1;
     if (rc == 1)
-        goto out; /* replied */
+        goto out; /* replied 400 */
     if (rc < 0) {
-        gate_error(rs, rc, err);
-        rs->defer = 1; /* nothing changed, but expiries may have: after the commit */
+        gate_error(rs, rc, err); /* nothing changed, but expiries may have */
         dg->decisions++;
         goto out;
     }
@@ -367,7 +369,6 @@ void ds__api_gate_post(ds_daemon_t *d, const struct api_req *rq, const char *wha
         ds_json_obj_end(&o.j);
     }
     ds__api_end(&o, rs, 200);
-    rs->defer = 1; /* answered after the loop turn's commit (ds__api_gate_commit) */
     dg->decisions++;
 out:
     json_decref(b);
@@ -380,14 +381,17 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
     struct api_out o;
     int64_t now = ds_daemon_now(d);
 
-    if (dg == NULL || batch_begin(d, dg, rs) < 0)
+    if (dg == NULL)
         return;
     if (name != NULL && ds_config_rollout(d->cfg, name) == NULL) {
         ds__api_error(rs, 404, "no such rollout '%.200s' (not in %s)", name, d->cfg->path);
         return;
     }
-    if (ds__api_begin(&o) < 0) {
+    if (batch_begin(d, dg, rs) < 0)
+        return;
+    if (ds__api_begin(&o) < 0) { /* every path from here ends the batch */
         ds__api_error(rs, 500, "out of memory");
+        (void)batch_end(d, dg, rs);
         return;
     }
     if (name == NULL) {
