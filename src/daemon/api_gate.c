@@ -191,22 +191,17 @@ static int batch_begin(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
     return 0;
 }
 
-/* Ends a batch now: flushes; on failure the decision is not answered
- * (503) and the gate is rebuilt from its state on the next request. */
-static int batch_end(ds_daemon_t *d, struct ds_dgate *dg, struct api_res *rs)
+/* Ends the open batch now (ds__api_gate_commit); on failure the decision
+ * is not answered (503) and the gate is rebuilt from its state on the
+ * next request. */
+static int batch_end(ds_daemon_t *d, struct api_res *rs)
 {
-    int rc = ds_gate_flush(dg->g);
+    int rc = ds__api_gate_commit(d);
 
-    if (rc == 0 && dg->in_batch) {
-        dg->in_batch = 0;
-        dg->commits++;
-    }
     if (rc < 0) {
         free(rs->body);
         rs->body = NULL;
-        ds_log(DS_LOG_ERROR, "daemon: gate: flush: %s", ds_strerror(rc));
         ds__api_error(rs, 503, "the upgrade gate cannot save its state: %s", ds_strerror(rc));
-        ds__api_gate_free(d);
         return -1;
     }
     return 0;
@@ -391,7 +386,7 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
         return;
     if (ds__api_begin(&o) < 0) { /* every path from here ends the batch */
         ds__api_error(rs, 500, "out of memory");
-        (void)batch_end(d, dg, rs);
+        (void)batch_end(d, rs);
         return;
     }
     if (name == NULL) {
@@ -416,7 +411,7 @@ void ds__api_gate_rollouts(ds_daemon_t *d, const char *name, struct api_res *rs)
         ds_json_obj_end(&o.j);
     }
     ds__api_end(&o, rs, 200);
-    (void)batch_end(d, dg, rs);
+    (void)batch_end(d, rs);
 }
 
 int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *token,
@@ -430,7 +425,7 @@ int ds__api_gate_lease(ds_daemon_t *d, const struct api_req *rq, const char *tok
         batch_begin(d, dg, rs) < 0)
         return -1;
     rc = ds_gate_lease(dg->g, token, ds_daemon_now(d), out, err, sizeof(err));
-    if (batch_end(d, dg, rs) < 0)
+    if (batch_end(d, rs) < 0)
         return -1; /* the expiries it wrote could not be saved: 503 */
     if (rc == DS_ENOTFOUND)
         ds__api_error(rs, 403, "unknown token (the grant's token from POST /v1/upgrade/request)");
