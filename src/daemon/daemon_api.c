@@ -400,9 +400,11 @@ static int listen_unix(struct ds_api *a, uv_loop_t *loop, char *err, size_t errl
     return 0;
 }
 
-/* Reads the bearer token: a regular file that group and others cannot
- * read, its first line (surrounding blanks dropped), not empty. */
-static int read_token(struct ds_api *a, const char *path, char *err, size_t errlen)
+/* Reads the bearer token into tok (*len bytes, NUL-terminated): a regular
+ * file that group and others cannot read, its first line (surrounding
+ * blanks dropped), not empty. */
+static int read_token(char tok[API_TOKEN_MAX], size_t *len, const char *path, char *err,
+                      size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc = 0;
     struct stat st;
@@ -423,22 +425,22 @@ static int read_token(struct ds_api *a, const char *path, char *err, size_t errl
         rc = DS_ECONFIG;
         goto out;
     }
-    n = read(fd, a->token, sizeof(a->token) - 1);
+    n = read(fd, tok, API_TOKEN_MAX - 1);
     if (n < 0) {
         rc = -errno;
         snprintf(err, errlen, "api_token_file %s: %s", path, strerror(errno));
         goto out;
     }
-    a->token[n] = '\0';
-    for (s = a->token; *s == ' ' || *s == '\t'; s++)
+    tok[n] = '\0';
+    for (s = tok; *s == ' ' || *s == '\t'; s++)
         ;
     e = s + strcspn(s, "\r\n");
     while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
         e--;
-    a->token_len = (size_t)(e - s);
-    memmove(a->token, s, a->token_len);
-    a->token[a->token_len] = '\0';
-    if (a->token_len == 0) {
+    *len = (size_t)(e - s);
+    memmove(tok, s, *len);
+    tok[*len] = '\0';
+    if (*len == 0) {
         snprintf(err, errlen, "api_token_file %s: empty (it holds the API's bearer token)", path);
         rc = DS_ECONFIG;
     }
@@ -497,7 +499,7 @@ static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errle
     struct sockaddr_storage ss;
     size_t hl = (size_t)(colon - cfg->listen);
 
-    rc = read_token(a, cfg->api_token_file, err, errlen);
+    rc = read_token(a->token, &a->token_len, cfg->api_token_file, err, errlen);
     if (rc == 0 && cfg->api_tls_cert != NULL)
         rc = tls_up(a, err, errlen);
     if (rc < 0)
@@ -628,26 +630,24 @@ static int same(const char *a, const char *b)
  * the old token stays (logged). */
 static void reload_token(struct ds_api *a, const ds_config_t *cfg)
 {
-    struct ds_api *t = calloc(1, sizeof(*t));
-    char err[1024];
+    char tok[API_TOKEN_MAX] = "", err[1024]; /* zeros: copied whole */
+    size_t len = 0;
 
     if (cfg->api_token_file == NULL) {
         ds_log(DS_LOG_ERROR,
                "daemon: reload of %s: api_token_file is gone while the API listens on TCP; "
                "the old token stays until the daemon restarts",
                cfg->path);
-    } else if (t == NULL || read_token(t, cfg->api_token_file, err, sizeof(err)) < 0) {
+    } else if (read_token(tok, &len, cfg->api_token_file, err, sizeof(err)) < 0) {
         ds_log(DS_LOG_ERROR, "daemon: reload of %s: %s; the API keeps its old token", cfg->path,
-               t ? err : "out of memory");
-    } else if (t->token_len != a->token_len || memcmp(t->token, a->token, a->token_len) != 0) {
-        memcpy(a->token, t->token, sizeof(a->token));
-        a->token_len = t->token_len;
+               err);
+    } else if (len != a->token_len || memcmp(tok, a->token, len) != 0) {
+        memcpy(a->token, tok, sizeof(a->token));
+        a->token_len = len;
         ds_log(DS_LOG_INFO, "daemon: reload: the API token was read again from %s",
                cfg->api_token_file);
     }
-    if (t != NULL)
-        explicit_bzero(t->token, sizeof(t->token));
-    free(t);
+    explicit_bzero(tok, sizeof(tok));
 }
 
 void ds__api_reconfigure(ds_daemon_t *d, const ds_config_t *cfg)
