@@ -15,19 +15,6 @@
 #include "distsync/report.h"
 #include "distsync/tz.h"
 
-static void kiso(ds_json_t *j, const char *key, int64_t t)
-{
-    char buf[64];
-
-    ds_json_key(j, key);
-    if (t == 0) {
-        ds_json_null(j);
-        return;
-    }
-    ds__daemon_iso(t, buf, sizeof(buf));
-    ds_json_str(j, buf);
-}
-
 static void strlist(ds_json_t *j, const char *key, const ds_strlist_t *l)
 {
     ds_json_key(j, key);
@@ -54,8 +41,8 @@ static int last_run(void *ctx, const ds_run_info_t *r)
     ds_json_kint(j, "id", r->id);
     ds_json_kstr(j, "trigger", r->trigger);
     ds_json_kstr(j, "status", r->status);
-    kiso(j, "started_at", r->started_at);
-    kiso(j, "ended_at", r->ended_at);
+    ds__daemon_kiso(j, "started_at", r->started_at);
+    ds__daemon_kiso(j, "ended_at", r->ended_at);
     ds_json_kstr(j, "error", r->error);
     ds_json_obj_end(j);
     return 0;
@@ -79,8 +66,8 @@ static void server_json(ds_daemon_t *d, const ds_server_cfg_t *s, const ds_retai
     ds_json_key(j, "frozen"); /* on the real clock, as the engine reads it */
     if (ds_freeze_get(cat, s->name, (int64_t)time(NULL), &f) == 0) {
         ds_json_obj_begin(j);
-        kiso(j, "until", f.until);
-        kiso(j, "frozen_at", f.frozen_at);
+        ds__daemon_kiso(j, "until", f.until);
+        ds__daemon_kiso(j, "frozen_at", f.frozen_at);
         ds_json_kstr(j, "reason", f.reason[0] ? f.reason : NULL);
         ds_json_obj_end(j);
     } else {
@@ -160,7 +147,7 @@ static void cap_json(ds_json_t *j, const char *key, const ds_bw_cfg_t *b, const 
             ds_json_null(j);
         else
             ds_json_uint(j, bps);
-        kiso(j, "next_change", next == DS_BW_NEVER ? 0 : next);
+        ds__daemon_kiso(j, "next_change", next == DS_BW_NEVER ? 0 : next);
     }
     ds_tz_free(tz);
     ds_json_obj_end(j);
@@ -240,11 +227,11 @@ void ds__api_get_schedules(ds_daemon_t *d, struct api_res *rs)
         strlist(&o.j, "servers", &sc->cfg->servers);
         strlist(&o.j, "sites", &sc->cfg->sites);
         strlist(&o.j, "classes", &sc->cfg->classes);
-        kiso(&o.j, "next_fire", next);
+        ds__daemon_kiso(&o.j, "next_fire", next);
         ds_json_key(&o.j, "last_fire");
         if (ds_schedule_fire_last(cat, sc->cfg->name, &last) == 0) {
             ds_json_obj_begin(&o.j);
-            kiso(&o.j, "fire", last.fire);
+            ds__daemon_kiso(&o.j, "fire", last.fire);
             ds_json_kstr(&o.j, "outcome", last.outcome);
             ds_json_kstr(&o.j, "reason", last.reason[0] ? last.reason : NULL);
             ds_json_obj_end(&o.j);

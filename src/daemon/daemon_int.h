@@ -106,6 +106,8 @@ void ds__druns_free(ds_daemon_t *d);
 int ds__daemon_run_now(ds_daemon_t *d, struct drun *r);
 /* A wall-clock instant as RFC 3339 UTC ("2026-03-29T02:00:00Z"). */
 void ds__daemon_iso(int64_t t, char *buf, size_t len);
+/* key, then t as ds__daemon_iso writes it, or null when t is 0 (never). */
+void ds__daemon_kiso(ds_json_t *j, const char *key, int64_t t);
 int64_t ds__daemon_mono_ms(void);
 
 /* ---- the HTTP API (daemon_api.c, api_routes.c) ---- */

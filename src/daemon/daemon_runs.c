@@ -32,6 +32,15 @@ void ds__daemon_iso(int64_t t, char *buf, size_t len)
         snprintf(buf, len, "%lld", (long long)t);
 }
 
+void ds__daemon_kiso(ds_json_t *j, const char *key, int64_t t)
+{
+    char buf[64];
+
+    if (t != 0)
+        ds__daemon_iso(t, buf, sizeof(buf));
+    ds_json_kstr(j, key, t != 0 ? buf : NULL);
+}
+
 static void run_free(struct drun *r)
 {
     if (r == NULL)
@@ -268,19 +277,6 @@ void ds__drun_progress(void *ctx, const ds_sync_progress_t *p)
     }
 }
 
-static void kiso(ds_json_t *j, const char *key, int64_t t)
-{
-    char buf[64];
-
-    if (t == 0) {
-        ds_json_key(j, key);
-        ds_json_null(j);
-        return;
-    }
-    ds__daemon_iso(t, buf, sizeof(buf));
-    ds_json_kstr(j, key, buf);
-}
-
 /* Totals, rate (target bytes per second since the start) and ETA. */
 static void progress_json(ds_json_t *j, const struct drun *r)
 {
@@ -320,9 +316,9 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
     ds_json_kstr(j, "trigger", r->trigger);
     ds_json_kstr(j, "state", r->state);
     ds_json_kstr(j, "reason", r->reason[0] ? r->reason : NULL);
-    kiso(j, "queued_at", r->queued_at);
-    kiso(j, "started_at", r->started_at);
-    kiso(j, "ended_at", r->ended_at);
+    ds__daemon_kiso(j, "queued_at", r->queued_at);
+    ds__daemon_kiso(j, "started_at", r->started_at);
+    ds__daemon_kiso(j, "ended_at", r->ended_at);
     ds_json_key(j, "classes");
     if (r->classes.n == 0) {
         ds_json_null(j);
