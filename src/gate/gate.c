@@ -63,7 +63,7 @@ static int server_index(const ds_config_t *cfg, const char *name)
     return -1;
 }
 
-static int rollout_index(const ds_gate_t *g, const char *name)
+int ds__gate_rollout_index(const ds_gate_t *g, const char *name)
 {
     for (size_t i = 0; i < g->nro; i++)
         if (strcmp(g->ro[i].cfg->name, name) == 0)
@@ -74,7 +74,7 @@ static int rollout_index(const ds_gate_t *g, const char *name)
 static int load_row(void *arg, const ds_gate_row_t *row)
 {
     ds_gate_t *g = arg;
-    int ri = rollout_index(g, row->rollout);
+    int ri = ds__gate_rollout_index(g, row->rollout);
     struct client *c;
 
     if (ri < 0 || !ds_client_id_ok(row->client))
@@ -117,7 +117,7 @@ static int load_row(void *arg, const ds_gate_row_t *row)
 static int load_ctl(void *arg, const ds_gate_ctl_t *ctl)
 {
     ds_gate_t *g = arg;
-    int ri = rollout_index(g, ctl->rollout);
+    int ri = ds__gate_rollout_index(g, ctl->rollout);
 
     if (ri < 0)
         return 0;
@@ -478,7 +478,7 @@ int ds_gate_reload_ctl(ds_gate_t *g)
 
 int ds_gate_pause(ds_gate_t *g, const char *rollout, const char *reason, int64_t now)
 {
-    int ri = rollout_index(g, rollout);
+    int ri = ds__gate_rollout_index(g, rollout);
 
     if (ri < 0)
         return DS_ENOTFOUND;
@@ -490,7 +490,7 @@ int ds_gate_pause(ds_gate_t *g, const char *rollout, const char *reason, int64_t
 
 int ds_gate_resume(ds_gate_t *g, const char *rollout, int64_t now)
 {
-    int ri = rollout_index(g, rollout);
+    int ri = ds__gate_rollout_index(g, rollout);
 
     if (ri < 0)
         return DS_ENOTFOUND;
@@ -501,7 +501,7 @@ int ds_gate_resume(ds_gate_t *g, const char *rollout, int64_t now)
 
 int ds_gate_promote(ds_gate_t *g, const char *rollout, int64_t now, char *err, size_t errlen)
 {
-    int ri = rollout_index(g, rollout);
+    int ri = ds__gate_rollout_index(g, rollout);
     struct rollout *r;
 
     if (ri < 0)
@@ -517,7 +517,7 @@ int ds_gate_promote(ds_gate_t *g, const char *rollout, int64_t now, char *err, s
 
 int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now, ds_gate_rollout_status_t *out)
 {
-    int ri = rollout_index(g, rollout);
+    int ri = ds__gate_rollout_index(g, rollout);
     struct rollout *r;
     const ds_package_cfg_t *k;
 
@@ -564,7 +564,7 @@ int ds_gate_status(ds_gate_t *g, const char *rollout, int64_t now, ds_gate_rollo
 
 int ds_gate_staged(const ds_gate_t *g, const char *rollout, size_t i)
 {
-    int ri = rollout_index(g, rollout);
+    int ri = ds__gate_rollout_index(g, rollout);
     const ds_package_cfg_t *k;
 
     if (ri < 0 || i >= g->cfg->nservers || g->cfg->servers[i].site == NULL)

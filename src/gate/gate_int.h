@@ -86,6 +86,8 @@ struct ds_gate {
 DS_MUST_CHECK int ds__gate_write(ds_gate_t *g, const struct client *c, const char *detail);
 DS_MUST_CHECK int ds__gate_write_ctl(ds_gate_t *g, const struct rollout *r, int64_t now);
 struct client *ds__gate_client(ds_gate_t *g, int ri, const char *id);
+/* The index in g->ro of the rollout named name, or -1. */
+int ds__gate_rollout_index(const ds_gate_t *g, const char *name);
 void ds__gate_set_status(ds_gate_t *g, struct client *c, ds_gate_status_t st);
 /* Counts c's grant at every level. Returns 0 or DS_ENOMEM (nothing counted). */
 DS_MUST_CHECK int ds__gate_take(ds_gate_t *g, struct client *c);

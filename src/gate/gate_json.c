@@ -1,6 +1,5 @@
 /* A rollout's status as JSON (the API's GET /v1/rollouts, the CLI's
  * rollout status --json and, through the API, the web status page). */
-#include <string.h>
 
 #include "gate_int.h"
 
@@ -46,7 +45,8 @@ static void cap_json(const ds_gate_t *g, ds_json_t *j, const char *level, const 
 static void caps_queues(const ds_gate_t *g, const char *rollout, ds_json_t *j)
 {
     const ds_config_t *cfg = g->cfg;
-    const struct rollout *r = NULL;
+    int ri = ds__gate_rollout_index(g, rollout);
+    const struct rollout *r = ri < 0 ? NULL : &g->ro[ri];
 
     ds_json_key(j, "caps");
     ds_json_arr_begin(j);
@@ -57,9 +57,6 @@ static void caps_queues(const ds_gate_t *g, const char *rollout, ds_json_t *j)
         if (cfg->servers[i].site != NULL)
             cap_json(g, j, "server", cfg->servers[i].name);
     ds_json_arr_end(j);
-    for (size_t i = 0; i < g->nro; i++)
-        if (strcmp(g->ro[i].cfg->name, rollout) == 0)
-            r = &g->ro[i];
     ds_json_key(j, "queues");
     ds_json_arr_begin(j);
     for (size_t i = 0; r != NULL && i < cfg->nsites; i++) {
