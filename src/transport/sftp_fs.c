@@ -235,99 +235,34 @@ int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256
     return rc;
 }
 
-int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs)
-{
-    p->start = p->end = 0;
-    if (p->buf == NULL && (p->buf = malloc(2 * SFTP_INFLIGHT)) == NULL)
-        return DS_ENOMEM;
-    p->h = libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs),
-                                LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600,
-                                LIBSSH2_SFTP_OPENFILE);
-    return p->h ? 0 : ds__sftp_fail(fs, "create", abs);
-}
-
-/* One libssh2 write call over the unacknowledged bytes: sends what is not
- * sent yet (all of it in flight), returns once at least one write is
- * acknowledged. */
-static int pump(struct ds__sftp_fs *fs, struct sftp_put *p)
-{
-    ssize_t r = libssh2_sftp_write(p->h, (const char *)p->buf + p->start, p->end - p->start);
-
-    if (r < 0)
-        return ds__sftp_fail(fs, "write", "a tmp file");
-    p->start += (size_t)r;
-    if (p->start == p->end)
-        p->start = p->end = 0;
-    return 0;
-}
-
-int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d, size_t n)
-{
-    while (n > 0) {
-        size_t room, take;
-        int rc;
-
-        if (p->end == 2 * SFTP_INFLIGHT) { /* slide the window back */
-            memmove(p->buf, p->buf + p->start, p->end - p->start);
-            p->end -= p->start;
-            p->start = 0;
-        }
-        room = SFTP_INFLIGHT - (p->end - p->start);
-        take = n < room ? n : room;
-        if (take > 2 * SFTP_INFLIGHT - p->end)
-            take = 2 * SFTP_INFLIGHT - p->end;
-        memcpy(p->buf + p->end, d, take);
-        p->end += take;
-        d += take;
-        n -= take;
-        if (n > 0 || p->end - p->start >= SFTP_INFLIGHT / 2)
-            if ((rc = pump(fs, p)) < 0)
-                return rc;
-    }
-    return 0;
-}
-
-int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p)
-{
-    while (p->end > p->start) {
-        int rc = pump(fs, p);
-
-        if (rc < 0)
-            return rc;
-    }
-    if (libssh2_sftp_fsync(p->h) != 0 &&
-        libssh2_sftp_last_error(fs->sftp) != LIBSSH2_FX_OP_UNSUPPORTED)
-        return ds__sftp_fail(fs, "fsync", "a tmp file");
-    ds__sftp_counts(fs);
-    return 0;
-}
-
-int ds__sftp_put_close(struct ds__sftp_fs *fs, struct sftp_put *p)
-{
-    int rc = 0;
-
-    if (p->h != NULL && libssh2_sftp_close_handle(p->h) != 0)
-        rc = ds__sftp_fail(fs, "close", "a tmp file");
-    p->h = NULL;
-    p->start = p->end = 0;
-    return rc;
-}
-
 int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *d, size_t n)
 {
-    struct sftp_put p = {0};
-    int rc = ds__sftp_put_open(fs, &p, abs);
+    LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(
+        fs->sftp, abs, (unsigned)strlen(abs),
+        LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE);
+    const char *p = d;
+    int rc = 0;
 
-    if (rc == 0)
-        rc = ds__sftp_put_write(fs, &p, d, n);
-    if (rc == 0)
-        rc = ds__sftp_put_flush(fs, &p);
-    if (p.h != NULL) {
-        int crc = ds__sftp_put_close(fs, &p);
+    if (h == NULL)
+        return ds__sftp_fail(fs, "create", abs);
+    /* each call sends up to SFTP_INFLIGHT bytes at once and returns what
+     * was acknowledged; the next call starts at the first byte that was not */
+    while (rc == 0 && n > 0) {
+        ssize_t w = libssh2_sftp_write(h, p, n < SFTP_INFLIGHT ? n : SFTP_INFLIGHT);
 
-        rc = rc < 0 ? rc : crc;
+        if (w < 0) {
+            rc = ds__sftp_fail(fs, "write", "a tmp file");
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
     }
-    free(p.buf);
+    if (rc == 0 && libssh2_sftp_fsync(h) != 0 &&
+        libssh2_sftp_last_error(fs->sftp) != LIBSSH2_FX_OP_UNSUPPORTED)
+        rc = ds__sftp_fail(fs, "fsync", "a tmp file");
+    if (libssh2_sftp_close_handle(h) != 0 && rc == 0)
+        rc = ds__sftp_fail(fs, "close", "a tmp file");
+    ds__sftp_counts(fs);
     return rc;
 }
 

@@ -51,13 +51,6 @@ struct ds__sftp_fs {
     _Atomic uint64_t wire_in, wire_out; /* published for the loop thread */
 };
 
-/* A file being uploaded to .distsync/tmp. */
-struct sftp_put {
-    LIBSSH2_SFTP_HANDLE *h;
-    uint8_t *buf;      /* 2 * SFTP_INFLIGHT */
-    size_t start, end; /* [start, end): bytes not yet acknowledged */
-};
-
 /* sftp_fs.c */
 
 /* root + "/" + rel into fs->path[slot] (rel "" gives root). */
@@ -104,16 +97,6 @@ DS_MUST_CHECK int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, cons
 int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap);
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
-
-/* The upload pipeline (sftp_fs.c). */
-DS_MUST_CHECK int ds__sftp_put_open(struct ds__sftp_fs *fs, struct sftp_put *p, const char *abs);
-DS_MUST_CHECK int ds__sftp_put_write(struct ds__sftp_fs *fs, struct sftp_put *p, const uint8_t *d,
-                                     size_t n);
-/* Waits for every byte to be acknowledged, then fsyncs (fsync@openssh.com
- * when offered). */
-DS_MUST_CHECK int ds__sftp_put_flush(struct ds__sftp_fs *fs, struct sftp_put *p);
-/* Closes the handle (NULL-safe); returns the close status. */
-int ds__sftp_put_close(struct ds__sftp_fs *fs, struct sftp_put *p);
 
 /* The listing (sftp_list.c): streams LIST_DATA frames through emit. */
 typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
