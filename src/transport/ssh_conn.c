@@ -19,7 +19,8 @@
 
 #include "ssh_int.h"
 
-static int64_t mono_ns(void)
+/* See ssh_int.h. */
+int64_t ds__ssh_mono_ns(void)
 {
     struct timespec ts;
 
@@ -105,12 +106,12 @@ const char *ds__ssh_errmsg(LIBSSH2_SESSION *s)
 
 void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s)
 {
-    c->deadline_ns = mono_ns() + (int64_t)s * 1000000000;
+    c->deadline_ns = ds__ssh_mono_ns() + (int64_t)s * 1000000000;
 }
 
 long ds__ssh_conn_budget(struct ds__ssh_conn *c)
 {
-    long ms = (long)((c->deadline_ns - mono_ns()) / 1000000);
+    long ms = (long)((c->deadline_ns - ds__ssh_mono_ns()) / 1000000);
 
     libssh2_session_set_timeout(c->s, ms < 1 ? 1 : ms);
     return ms;

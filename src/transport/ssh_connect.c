@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "distsync/error.h"
 #include "distsync/proto.h"
@@ -39,19 +38,11 @@ int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_u
     return DS_EHOSTKEY;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Sleeps in poll(2) until w's socket moves or its time comes. */
 static void wait_for(const struct ds__ssh_wait *w)
 {
     struct pollfd p = {.fd = w->fd, .events = 0};
-    int64_t ms = (w->wake_ns - mono_ns() + 999999) / 1000000;
+    int64_t ms = (w->wake_ns - ds__ssh_mono_ns() + 999999) / 1000000;
 
     if (w->waits & DS_TRANSPORT_WAIT_READ)
         p.events |= POLLIN;
@@ -70,11 +61,11 @@ int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
     int rc;
 
     c.resolver = NULL; /* a loop's resolver answers only while its loop runs */
-    rc = ds__ssh_open_new(&c, goal, mono_ns(), &o, err, errlen);
+    rc = ds__ssh_open_new(&c, goal, ds__ssh_mono_ns(), &o, err, errlen);
 
     memset(r, 0, sizeof(*r));
     r->c.sock = -1;
-    while (rc == 0 && (rc = ds__ssh_open_step(o, mono_ns(), &w, err, errlen)) == 0)
+    while (rc == 0 && (rc = ds__ssh_open_step(o, ds__ssh_mono_ns(), &w, err, errlen)) == 0)
         wait_for(&w);
     if (rc > 0) {
         ds__ssh_open_take(o, r);

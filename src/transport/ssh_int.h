@@ -47,6 +47,9 @@ DS_MUST_CHECK int ds__ssh_resolve(const struct ds__ssh_url *u, int64_t deadline_
                                   unsigned connect_s, struct addrinfo **out, char *err,
                                   size_t errlen);
 
+/* CLOCK_MONOTONIC now, in ns: the clock of every deadline here. */
+int64_t ds__ssh_mono_ns(void);
+
 /* A TCP connection with an SSH session on it. wire_in / wire_out count the
  * bytes that cross the socket (libssh2's send/recv callbacks), encryption
  * and SSH framing included. */
