@@ -80,16 +80,20 @@ int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, 
     return ds__sftp_reply(r, &m);
 }
 
-/* A failed libssh2 call on the slot: a transport failure ends the
- * session, any other fails the file. */
-static int call_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, const char *what,
-                     const char *path)
+/* A failure rc with fs.err set: a transport failure ends the session,
+ * any other fails the file. */
+static int failed(struct ds__sftp_recv *r, struct sftp_slot *sl, int rc)
 {
-    int rc = ds__sftp_fail_on(&r->fs, sl->sftp, what, path);
-
     if (rc == DS_ETRANSPORT)
         return rc;
     return ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+}
+
+/* A failed libssh2 call on the slot (see failed). */
+static int call_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, const char *what,
+                     const char *path)
+{
+    return failed(r, sl, ds__sftp_fail_on(&r->fs, sl->sftp, what, path));
 }
 
 static int step_init(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -241,10 +245,8 @@ static int readback(struct ds__sftp_recv *r, struct sftp_slot *sl)
 
     if (rc == 0)
         rc = ds__sftp_hash(&r->fs, sl->tmp, got, &size);
-    if (rc == DS_ETRANSPORT)
-        return rc;
     if (rc < 0)
-        return ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+        return failed(r, sl, rc);
     if (size != sl->size || memcmp(got, sl->digest, DS_SHA256_LEN) != 0)
         return ds__sftp_slot_fail(r, sl, DS_EHASH,
                                   "verify = readback: %s read back from %s does not hash as sent",
@@ -322,7 +324,7 @@ static int step_walk(struct ds__sftp_recv *r, struct sftp_slot *sl)
             sl->state = SL_MKDIR;
             return STEP_MOVED;
         }
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+        return failed(r, sl, rc);
     }
     if (LIBSSH2_SFTP_S_ISLNK(sl->a.permissions))
         return ds__sftp_slot_fail(r, sl, DS_ESYMLINK, "%s on %s is a symlink: refused", what,
@@ -354,7 +356,7 @@ static int step_mkdir(struct ds__sftp_recv *r, struct sftp_slot *sl)
         return STEP_WAIT;
     if (rc != 0 && (rc = ds__sftp_fail_on(&r->fs, sl->sftp, "mkdir", sl->dir)) != -EIO &&
         rc != -EEXIST)
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+        return failed(r, sl, rc);
     sl->mkdir_tried = 1;
     sl->state = SL_WALK;
     return STEP_MOVED;
@@ -404,9 +406,7 @@ static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
         return rc;
     rc = ds__sftp_mv(&r->fs, sl->tmp, sl->dst);
     if (rc < 0)
-        return rc == DS_ETRANSPORT || rc == DS_ENOMEM
-                   ? rc
-                   : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+        return rc == DS_ENOMEM ? rc : failed(r, sl, rc);
     return ds__sftp_published(r, sl);
 }
 
@@ -417,7 +417,7 @@ static int step_unlink(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (rc == LIBSSH2_ERROR_EAGAIN)
         return STEP_WAIT;
     if (rc != 0 && (rc = ds__sftp_fail_on(&r->fs, sl->sftp, "unlink", sl->dst)) != -ENOENT)
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_slot_fail(r, sl, rc, "%s", r->fs.err);
+        return failed(r, sl, rc);
     r->fs.replaced_unlink++;
     sl->state = SL_RENAME;
     return STEP_MOVED;
