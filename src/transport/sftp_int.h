@@ -287,9 +287,11 @@ DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_lease_valid(struct ds__sftp_recv *r);
 /* Writes the manifest when it changed, the lease is ours and
  * DS_APPLY_CHECKPOINT_S passed since the last write (as the agent does):
- * a dropped link or a kill loses at most that much of it. Never fails the
- * caller (a failed write is retried at the next checkpoint). */
-void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
+ * a dropped link or a kill loses at most that much of it; the files in
+ * flight are synced (ds__sftp_sync) only then. A failed write does not fail
+ * the caller (it is retried at the next checkpoint). Returns 0, or the
+ * sync's failure, which ends the session. */
+DS_MUST_CHECK int ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
 /* Writes the manifest when it changed and the lease is ours. */
 DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
 DS_MUST_CHECK int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);

@@ -367,11 +367,17 @@ int ds__sftp_manifest_store(struct ds__sftp_recv *r)
     return rc;
 }
 
-void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r)
+int ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r)
 {
-    if (r->man_dirty && (int64_t)time(NULL) - r->man_written_at >= DS_APPLY_CHECKPOINT_S &&
-        ds__sftp_manifest_store(r) < 0)
+    int rc;
+
+    if (!r->man_dirty || (int64_t)time(NULL) - r->man_written_at < DS_APPLY_CHECKPOINT_S)
+        return 0;
+    if ((rc = ds__sftp_sync(r, 1)) < 0) /* the writes below block */
+        return rc;
+    if (ds__sftp_manifest_store(r) < 0)
         ds_log(DS_LOG_WARN, "%s", r->fs.err);
+    return 0;
 }
 
 /* MANIFEST_GET: the manifest held (after the lease), else the file's bytes,

@@ -224,9 +224,7 @@ static int emit(struct ds__sftp_recv *r, int *progress)
             *progress = again = 1;
             if (rc < 0)
                 return rc;
-            if (m.type == DS_MSG_FILE_OK && (rc = ds__sftp_sync(r, 1)) == 0)
-                ds__sftp_manifest_checkpoint(r);
-            if (rc < 0)
+            if (m.type == DS_MSG_FILE_OK && (rc = ds__sftp_manifest_checkpoint(r)) < 0)
                 return rc;
         }
     }
