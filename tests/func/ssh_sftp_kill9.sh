@@ -55,9 +55,11 @@ next_gen() {
 }
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
+# A kill comes at a random point of the first two thirds of the last
+# full sync's time, so that most kills land while the sync still runs.
 kill_console() {
   local delay pid
-  delay=$((RANDOM % (dur_ms > 50 ? dur_ms : 50)))
+  delay=$((RANDOM % (dur_ms > 75 ? dur_ms * 2 / 3 : 50)))
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -77,7 +79,7 @@ kill_console() {
 # kill_link: the server side of the connection dies mid-sync
 kill_link() {
   local delay pid rc=0 kids
-  delay=$((RANDOM % (dur_ms > 50 ? dur_ms : 50)))
+  delay=$((RANDOM % (dur_ms > 75 ? dur_ms * 2 / 3 : 50)))
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
