@@ -22,6 +22,19 @@ typedef void (*ds_log_fn)(void *ctx, ds_log_level_t level, const char *msg);
  * call while other threads log; set it once at start-up. */
 void ds_log_set(ds_log_fn fn, void *ctx);
 
+/* The calling thread's log context, e.g. "run=NAME@2026-03-29T02:00Z",
+ * copied (at most 255 bytes); NULL or "" clears it. The sink reads it with
+ * ds_log_context_get() during its call (ds_log calls the sink on the
+ * logging thread), so each line can name the run it belongs to. */
+void ds_log_context(const char *ctx);
+/* The calling thread's context ("" when none); valid until it is set again. */
+const char *ds_log_context_get(void);
+/* The server the calling thread works for now (NULL: none), borrowed: the
+ * caller keeps name alive until it sets another. The sink reads it with
+ * ds_log_server_get() (NULL when none). */
+void ds_log_server(const char *name);
+const char *ds_log_server_get(void);
+
 /* Formats and delivers a message to the sink. Thread-safe. */
 void ds_log(ds_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

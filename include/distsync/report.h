@@ -63,6 +63,12 @@ typedef enum ds_verdict {
 /* The verdict of one server's plan; drift outranks pending work. */
 ds_verdict_t ds_report_verdict(const ds_plan_t *p);
 
+/* A verdict's word in the API ("in_sync", "pending", "drift"). */
+const char *ds_verdict_name(ds_verdict_t v);
+/* The verdict named name into *v. Returns 0, or DS_ENOTFOUND for another word
+ * (e.g. "failed": no report). */
+DS_MUST_CHECK int ds_verdict_parse(const char *name, ds_verdict_t *v);
+
 /* A run's outcome word: "ok", "held" (a prune guard held deletions back),
  * "busy" (another console holds the lease), "cancelled" or "failed". */
 const char *ds_report_result_status(const ds_sync_result_t *r);

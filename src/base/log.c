@@ -5,6 +5,28 @@
 
 static ds_log_fn log_fn;
 static void *log_ctx;
+static _Thread_local char log_context[256];
+static _Thread_local const char *log_server;
+
+void ds_log_context(const char *ctx)
+{
+    snprintf(log_context, sizeof(log_context), "%s", ctx != NULL ? ctx : "");
+}
+
+const char *ds_log_context_get(void)
+{
+    return log_context;
+}
+
+void ds_log_server(const char *name)
+{
+    log_server = name;
+}
+
+const char *ds_log_server_get(void)
+{
+    return log_server;
+}
 
 void ds_log_set(ds_log_fn fn, void *ctx)
 {

@@ -57,10 +57,9 @@ void status_cli_text(const char *server, const ds_plan_t *p)
     }
 }
 
-/* The exit status of a server's verdict (report.h). */
-static int plan_exit(const ds_plan_t *p)
+int status_cli_exit(ds_verdict_t v)
 {
-    switch (ds_report_verdict(p)) {
+    switch (v) {
     case DS_VERDICT_DRIFT:
         return CLI_EXIT_DRIFT;
     case DS_VERDICT_PENDING:
@@ -126,9 +125,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)
         rc = cli_select_resolve("status", cfg, &sel, 1, &srv, &n);
-    /* --offline with a daemon running: its catalog, at once, even during a run */
-    if (rc == 0 && offline && cli_select_classes(&sel, &only) == NULL && cli_daemon_up(cfg)) {
-        rc = status_cli_daemon(cfg, srv, n, json);
+    /* with a daemon running, through it, at once even during its run:
+     * --offline from its catalog, live on a thread of its own */
+    if (rc == 0 && cli_select_classes(&sel, &only) == NULL && cli_daemon_up(cfg)) {
+        rc = status_cli_daemon(cli, cfg, srv, n, json, offline, no_scan);
         goto out;
     }
     if (rc == 0)
@@ -161,7 +161,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
             }
         } else {
-            worst = status_cli_worse(worst, plan_exit(r.plan));
+            worst = status_cli_worse(worst, status_cli_exit(ds_report_verdict(r.plan)));
             if (json)
                 ds_report_status_json(&j, srv[i]->name, r.plan, &ru);
             else

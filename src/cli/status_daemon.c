@@ -1,8 +1,10 @@
 /*
- * distsync status --offline through the running daemon (GET /v1/status):
- * the daemon plans each server against the manifest its catalog last
- * recorded, as a standalone `status --offline` does, and answers at once,
- * also while one of its runs holds the engine. This file prints the reply
+ * distsync status [--offline] through the running daemon (GET /v1/status):
+ * offline, the daemon plans each server against the manifest its catalog
+ * last recorded, as a standalone `status --offline` does, and answers at
+ * once; live (live=1), it scans and contacts each server on a thread of
+ * its own, as a standalone `status` does, never queued behind one of its
+ * runs (which hold its engine for hours). This file prints the reply
  * as the standalone command prints its plans: the --json array through
  * the same writer, the text report by rebuilding each server's plan
  * from its categories and handing it to the same printer.
@@ -66,17 +68,10 @@ static int plan_of(const json_t *rep, ds_plan_t *p)
     return 0;
 }
 
-static int verdict_exit(const char *v)
+/* "?servers=A,B" for srv[0, n) and then more, or NULL on ENOMEM. */
+static char *query(const ds_server_cfg_t **srv, size_t n, const char *more)
 {
-    return strcmp(v, "drift") == 0     ? CLI_EXIT_DRIFT
-           : strcmp(v, "pending") == 0 ? CLI_EXIT_PENDING
-                                       : CLI_EXIT_OK;
-}
-
-/* "?servers=A,B" for srv[0, n), or NULL on ENOMEM. */
-static char *query(const ds_server_cfg_t **srv, size_t n)
-{
-    size_t len = sizeof("/v1/status?servers="), at;
+    size_t len = sizeof("/v1/status?servers=") + strlen(more), at;
     char **esc = calloc(n + 1, sizeof(*esc)), *path = NULL;
 
     for (size_t i = 0; esc != NULL && i < n; i++) {
@@ -89,6 +84,7 @@ static char *query(const ds_server_cfg_t **srv, size_t n)
     at = (size_t)sprintf(path, "/v1/status?servers=");
     for (size_t i = 0; i < n; i++)
         at += (size_t)sprintf(path + at, "%s%s", i ? "," : "", esc[i]);
+    strcpy(path + at, more);
 out:
     for (size_t i = 0; esc != NULL && i < n; i++)
         free(esc[i]);
@@ -96,11 +92,24 @@ out:
     return path;
 }
 
-/* GET /v1/status for srv[0, n), printed as cmd_status prints its plans;
- * returns the exit status (sync_cli.h). */
-int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n, int json)
+/* The scan's line, as sync_prepare.c's autoscan says it. */
+static void scan_line(struct cli *cli, const json_t *scan)
 {
-    char *path = query(srv, n), failed[512] = "";
+    uint64_t a = num(scan, "added"), c = num(scan, "changed"), r = num(scan, "removed");
+
+    if (!cli->quiet && a + c + r > 0)
+        cli_err("scan: %llu new, %llu changed, %llu removed in the store (catalog updated)",
+                (unsigned long long)a, (unsigned long long)c, (unsigned long long)r);
+}
+
+int status_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv,
+                      size_t n, int json, int offline, int no_scan)
+{
+    char *path = query(srv, n,
+                       offline   ? ""
+                       : no_scan ? "&live=1&scan=0"
+                                 : "&live=1"),
+         failed[512] = "";
     const json_t *servers, *x;
     json_t *reply = NULL;
     int rc = CLI_EXIT_FAIL, worst = CLI_EXIT_OK, nfail = 0;
@@ -119,6 +128,7 @@ int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_
             cli_err("status: %s", cli_esc(cli_daemon_error(reply, status)));
         goto out;
     }
+    scan_line(cli, json_object_get(reply, "scan"));
     if (json) {
         ds_json_init(&j, stdout);
         ds_json_arr_begin(&j);
@@ -129,9 +139,10 @@ int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_
         const char *v = json_string_value(json_object_get(x, "verdict"));
         const char *err = json_string_value(json_object_get(rep, "error"));
         const char *frozen = json_string_value(json_object_get(x, "frozen"));
+        ds_verdict_t verdict;
         ds_plan_t p;
 
-        if (v == NULL || strcmp(v, "failed") == 0) {
+        if (ds_verdict_parse(v, &verdict) < 0) { /* "failed" */
             size_t k = strlen(failed);
 
             nfail++;
@@ -142,7 +153,7 @@ int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name),
                        cli_esc(err ? err : "no report"));
         } else {
-            worst = status_cli_worse(worst, verdict_exit(v));
+            worst = status_cli_worse(worst, status_cli_exit(verdict));
             if (!json && plan_of(rep, &p) == 0) {
                 status_cli_text(srv[i]->name, &p);
                 free(p.items);

@@ -10,6 +10,7 @@
 #include "distsync/engine.h"
 #include "distsync/sync.h"
 #include "distsync/json.h"
+#include "distsync/report.h"
 #include "select.h"
 
 /* Opens the sync state for cfg; force: prune past max_delete (sync
@@ -37,15 +38,19 @@ void sync_cli_summary(const char *name, const ds_sync_result_t *r);
 int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
                     const ds_strlist_t *only, int json);
 
-/* cmd_status.c: a server's text report, the console's retain line, and
- * the exit status of two verdicts together (drift outranks pending). */
+/* cmd_status.c: a server's text report, the console's retain line, the
+ * exit status of a verdict, and of two exit statuses together (drift
+ * outranks pending). */
 void status_cli_text(const char *server, const ds_plan_t *p);
 void status_cli_retain(const ds_config_t *cfg, const ds_retain_usage_t *ru);
+int status_cli_exit(ds_verdict_t v);
 int status_cli_worse(int a, int b);
-/* status_daemon.c: status --offline of srv[0, n) from the running daemon
- * (GET /v1/status), printed as the standalone command prints it. Returns
- * the exit status. */
-int status_cli_daemon(const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n, int json);
+/* status_daemon.c: status of srv[0, n) from the running daemon (GET
+ * /v1/status), printed as the standalone command prints it: live (each
+ * server contacted, after a scan unless no_scan) or, offline, from the
+ * daemon's catalog. Returns the exit status. */
+int status_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv,
+                      size_t n, int json, int offline, int no_scan);
 
 /* Prints the held-deletions line of a plan (nothing when none). */
 void sync_cli_print_guard(const char *server, const ds_plan_t *p);

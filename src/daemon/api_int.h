@@ -8,6 +8,7 @@
 #include "daemon_int.h"
 #include "distsync/gate.h"
 #include "distsync/json.h"
+#include "distsync/scan.h"
 
 /* A reply document being written (ds__api_begin .. ds__api_end). */
 struct api_out {
@@ -55,6 +56,31 @@ void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_re
 /* GET /v1/status?servers=A,B: `status --offline`'s reports with each
  * server's verdict (api_status.c). */
 void ds__api_get_status(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+#define DS_API_STATUS_MAX 128 /* servers one status request names at most */
+/* The servers of rq's "servers=A,B" query into srv (*n 0: every server).
+ * Returns 0, or -1 after replying 400 or 404 (a name not configured). */
+int ds__api_status_servers(ds_daemon_t *d, const struct api_req *rq,
+                           const ds_server_cfg_t *srv[DS_API_STATUS_MAX], size_t *n,
+                           struct api_res *rs);
+/* GET /v1/status's document for srv[0, n) (n 0: every server of cfg),
+ * made with sy on the calling thread: live, each server contacted
+ * (ds_sync_server's DS_SYNC_STATUS), else planned against its last-known
+ * manifest; scan (NULL: none) is the scan made first. Replies in rs. */
+void ds__api_status_doc(ds_sync_t *sy, const ds_config_t *cfg, const ds_server_cfg_t *const *srv,
+                        size_t n, int live, const ds_scan_stats_t *scan, struct api_res *rs);
+/* GET /v1/status?live=1 (api_status_live.c). ds__api_status_live_path: 1
+ * when req is one. ds__api_status_live: starts it on a thread of its own
+ * (0: the reply comes when it ends), or returns -1 with the error reply in
+ * rs (400, 404, 503 when DS_API_LIVE_MAX are under way). */
+struct st_h2o_req_t;
+int ds__api_status_live_path(const struct st_h2o_req_t *req);
+int ds__api_status_live(ds_daemon_t *d, struct st_h2o_req_t *req, const struct api_req *rq,
+                        struct api_res *rs);
+/* At the stop: cancels the live statuses under way and waits for their
+ * threads (their clients get no reply). */
+void ds__api_status_live_stop(ds_daemon_t *d);
+/* Sends rs as req's reply (daemon_api.c). */
+void ds__api_reply(struct st_h2o_req_t *req, const struct api_res *rs);
 
 /* POST handlers (api_post.c). */
 void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);

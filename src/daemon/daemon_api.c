@@ -159,7 +159,7 @@ static int cross_origin(const h2o_req_t *req)
              strncasecmp(o->base + sc->len + 3, host->base, host->len) == 0);
 }
 
-static void reply(h2o_req_t *req, const struct api_res *rs)
+void ds__api_reply(h2o_req_t *req, const struct api_res *rs)
 {
     static h2o_generator_t gen = {NULL, NULL};
     h2o_iovec_t body = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, rs->len + 1), rs->len);
@@ -223,7 +223,7 @@ static void on_commit(uv_check_t *h)
         }
         req = w->req;
         w->req = NULL;
-        reply(req, &w->rs);
+        ds__api_reply(req, &w->rs);
         free(w->rs.body);
         w->rs.body = NULL;
     }
@@ -280,7 +280,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         rs.status = 403;
         rs.body = xorigin;
         rs.len = sizeof(xorigin) - 1;
-        reply(req, &rs);
+        ds__api_reply(req, &rs);
         return 0;
     }
     if (!from_unix(req) &&
@@ -288,12 +288,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         rs.status = 401;
         rs.body = unauth;
         rs.len = sizeof(unauth) - 1;
-        reply(req, &rs);
+        ds__api_reply(req, &rs);
+        return 0;
+    }
+    if (ds__api_status_live_path(req)) { /* contacts servers: on a thread */
+        if (ds__api_status_live(d, req, &rq, &rs) < 0) {
+            ds__api_reply(req, &rs);
+            free(rs.body);
+        }
         return 0;
     }
     if (ds__api_package_path(req)) {
         if (ds__api_package(d, req, &rq, &rs) < 0) {
-            reply(req, &rs);
+            ds__api_reply(req, &rs);
             free(rs.body);
         }
         return 0;
@@ -305,7 +312,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         free(rs.body);
         ds__api_error(&rs, 503, "the upgrade gate cannot save its state");
     }
-    reply(req, &rs);
+    ds__api_reply(req, &rs);
     free(rs.body);
     return 0;
 }
@@ -688,6 +695,7 @@ void ds__api_stop(ds_daemon_t *d)
 
     if (a == NULL)
         return;
+    ds__api_status_live_stop(d);
     if (a->unix_on)
         uv_close((uv_handle_t *)&a->unix_l, NULL);
     if (a->tcp_on)

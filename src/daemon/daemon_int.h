@@ -48,7 +48,10 @@ struct drun {
 #define DS_DAEMON_RUNS_KEPT  50 /* ended runs GET /v1/runs lists */
 #define DS_DAEMON_RUNS_QUEUE 64 /* run-now requests waiting at most */
 
+#define DS_API_LIVE_MAX 4 /* live status requests under way at most */
+
 struct ds_api;
+struct api_live;
 struct ds_dgate;
 struct ds_dpkg;
 
@@ -73,6 +76,8 @@ struct ds_daemon {
     struct ds_dgate *gate; /* the upgrade gate (api_gate.c), built on first use */
     struct ds_dpkg *pkg;   /* its downloads' limiter (api_package.c) */
     unsigned gate_epoch;   /* moves when the gate drops uncommitted decisions */
+    /* GET /v1/status?live=1 under way, each on a thread (api_status_live.c) */
+    struct api_live *live[DS_API_LIVE_MAX];
 };
 
 /* ---- runs (daemon_runs.c) ---- */

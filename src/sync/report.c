@@ -1,6 +1,7 @@
 /* Reports from plans and run results: the file status categories, the
  * server's verdict, and their JSON (see include/distsync/report.h). */
 #include <errno.h>
+#include <string.h>
 
 #include "distsync/error.h"
 #include "distsync/report.h"
@@ -66,6 +67,29 @@ ds_verdict_t ds_report_verdict(const ds_plan_t *p)
             v = DS_VERDICT_PENDING;
     }
     return v;
+}
+
+static const char *const verdict_names[] = {
+    [DS_VERDICT_IN_SYNC] = "in_sync",
+    [DS_VERDICT_PENDING] = "pending",
+    [DS_VERDICT_DRIFT] = "drift",
+};
+
+const char *ds_verdict_name(ds_verdict_t v)
+{
+    return (unsigned)v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[v]
+                                                                          : "in_sync";
+}
+
+int ds_verdict_parse(const char *name, ds_verdict_t *v)
+{
+    for (size_t k = 0; name != NULL && k < sizeof(verdict_names) / sizeof(verdict_names[0]); k++) {
+        if (strcmp(name, verdict_names[k]) == 0) {
+            *v = (ds_verdict_t)k;
+            return 0;
+        }
+    }
+    return DS_ENOTFOUND;
 }
 
 const char *ds_report_result_status(const ds_sync_result_t *r)

@@ -5,8 +5,9 @@
 # The proof that it went through the daemon: a store file added after the
 # daemon's scan is not in its report (the daemon's catalog, as its last
 # scan left it), while the standalone command scans first and lists it.
-# Live `status` (which connects to each server) stays standalone and works
-# during the daemon's run with the same report. Bad requests get 4xx.
+# Live `status` (which connects to each server) goes through the daemon
+# too (daemon_status_live) and gives the same report during the daemon's
+# run. Bad requests get 4xx.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/engine.bash"

@@ -71,6 +71,22 @@ static void test_verdict(void)
     CHECK_INT(ds_report_verdict(&p), DS_VERDICT_PENDING);
     p.items = &v[5]; /* unreadable in the store: work the server lacks */
     CHECK_INT(ds_report_verdict(&p), DS_VERDICT_PENDING);
+    /* the API's words and back (GET /v1/status, the CLI's exit status) */
+    for (int k = DS_VERDICT_IN_SYNC; k <= DS_VERDICT_DRIFT; k++) {
+        ds_verdict_t got = DS_VERDICT_IN_SYNC;
+
+        CHECK_INT(ds_verdict_parse(ds_verdict_name((ds_verdict_t)k), &got), 0);
+        CHECK_INT(got, k);
+    }
+    CHECK(strcmp(ds_verdict_name(DS_VERDICT_DRIFT), "drift") == 0);
+    CHECK(strcmp(ds_verdict_name(DS_VERDICT_PENDING), "pending") == 0);
+    {
+        ds_verdict_t got = DS_VERDICT_PENDING;
+
+        CHECK_INT(ds_verdict_parse("failed", &got), DS_ENOTFOUND);
+        CHECK_INT(ds_verdict_parse(NULL, &got), DS_ENOTFOUND);
+        CHECK_INT(got, DS_VERDICT_PENDING);
+    }
 }
 
 /* Runs fn into a memory buffer; returns the document (free it). */
