@@ -35,6 +35,17 @@ const char *ds_log_context_get(void);
 void ds_log_server(const char *name);
 const char *ds_log_server_get(void);
 
+/* A thread's context and server, carried to the threads and jobs that
+ * work for it: saved where the work is handed over, set where it runs. */
+typedef struct ds_log_scope {
+    char ctx[256];
+    const char *server; /* borrowed, as ds_log_server says */
+} ds_log_scope_t;
+/* The calling thread's context and server into *s. */
+void ds_log_scope_save(ds_log_scope_t *s);
+/* Makes *s the calling thread's context and server (NULL: clears both). */
+void ds_log_scope_set(const ds_log_scope_t *s);
+
 /* Formats and delivers a message to the sink. Thread-safe. */
 void ds_log(ds_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

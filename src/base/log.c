@@ -34,6 +34,18 @@ void ds_log_set(ds_log_fn fn, void *ctx)
     log_ctx = ctx;
 }
 
+void ds_log_scope_save(ds_log_scope_t *s)
+{
+    snprintf(s->ctx, sizeof(s->ctx), "%s", log_context);
+    s->server = log_server;
+}
+
+void ds_log_scope_set(const ds_log_scope_t *s)
+{
+    ds_log_context(s != NULL ? s->ctx : NULL);
+    log_server = s != NULL ? s->server : NULL;
+}
+
 void ds_log(ds_log_level_t level, const char *fmt, ...)
 {
     char buf[2048];

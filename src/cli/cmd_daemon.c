@@ -49,18 +49,32 @@ static void signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* The daemon's log sink: the CLI's, or with the journal's priority prefix
- * (sd-daemon(3): <3> error, <4> warning, <6> info, <7> debug). */
-static void log_journal(void *ctx, ds_log_level_t level, const char *msg)
+/* The daemon's log sink: the CLI's line ("distsync: info: ..."), or under
+ * systemd the journal's priority prefix (sd-daemon(3): <3> error, <4>
+ * warning, <6> info, <7> debug); then the logging thread's run and server
+ * (log.h: "run=NAME@FIRE server=S: "), so every line of a run names it,
+ * the library's too. */
+static int journal; /* JOURNAL_STREAM is set: systemd reads our stderr */
+
+static void log_daemon(void *ctx, ds_log_level_t level, const char *msg)
 {
     static const int prio[] = {3, 4, 6, 7};
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    const char *run = ds_log_context_get(), *srv = ds_log_server_get();
     struct cli *cli = ctx;
-    char esc[4 * 2048 + 16];
+    char esc[4 * 2048 + 16], r[4 * 256 + 16], s[4 * 256 + 16], who[sizeof(r) + sizeof(s) + 16];
 
     if ((level == DS_LOG_DEBUG && !cli->verbose) || (level == DS_LOG_INFO && cli->quiet))
         return;
     ds_escape_name(msg, strlen(msg), esc, sizeof(esc));
-    fprintf(stderr, "<%d>%s\n", prio[level], esc);
+    ds_escape_name(run, strlen(run), r, sizeof(r));
+    ds_escape_name(srv ? srv : "", srv ? strlen(srv) : 0, s, sizeof(s));
+    snprintf(who, sizeof(who), "%s%s%s%s%s", r, r[0] && s[0] ? " " : "", s[0] ? "server=" : "", s,
+             r[0] || s[0] ? ": " : "");
+    if (journal)
+        fprintf(stderr, "<%d>%s%s\n", prio[level], who, esc);
+    else
+        fprintf(stderr, "distsync: %s: %s%s\n", names[level], who, esc);
 }
 
 static int parse_args(int argc, char **argv, int *no_scan)
@@ -112,8 +126,8 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
-    if (getenv("JOURNAL_STREAM") != NULL)
-        ds_log_set(log_journal, cli);
+    journal = getenv("JOURNAL_STREAM") != NULL;
+    ds_log_set(log_daemon, cli);
     signals();
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)

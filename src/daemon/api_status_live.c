@@ -122,7 +122,7 @@ static void live_thread(void *arg)
 
     sigfillset(&all); /* signals stay with the loop thread */
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    ds_log_context("status");
+    ds_log_context("status=live"); /* its lines are no run's */
     if (ds_sync_open(&o, &sy, err, sizeof(err)) < 0) {
         ds__api_error(&j->rs, 500, "%s", err);
         goto out;

@@ -257,7 +257,7 @@ static int gate_defer(struct ds_api *a, h2o_req_t *req, struct api_res *rs)
     return 0;
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+static int handle_req(h2o_handler_t *self, h2o_req_t *req)
 {
     ds_daemon_t *d = ((struct api_handler *)self)->d;
     struct api_req rq = {.method = req->method.base,
@@ -315,6 +315,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ds__api_reply(req, &rs);
     free(rs.body);
     return 0;
+}
+
+/* A request is no part of the run whose step it came between: its lines
+ * carry no run (log.h). */
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    ds_log_scope_t scope;
+    int rc;
+
+    ds_log_scope_save(&scope);
+    ds_log_scope_set(NULL);
+    rc = handle_req(self, req);
+    ds_log_scope_set(&scope);
+    return rc;
 }
 
 /* ---- listeners ---- */

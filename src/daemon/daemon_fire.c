@@ -82,11 +82,22 @@ static const char *word(const ds_sync_result_t *r)
                                  : "failed";
 }
 
+/* Every line logged on this thread names run id until it is cleared
+ * (ds_log_context(NULL)); the engine's jobs and threads inherit it. */
+static void run_context(const char *id)
+{
+    char ctx[300];
+
+    snprintf(ctx, sizeof(ctx), "run=%s", id); /* ids are at most 96 bytes (drun) */
+    ds_log_context(ctx);
+}
+
 /* One server's line and its share of the outcome. */
 static const char *server_done(const char *id, const ds_server_cfg_t *srv,
                                const ds_sync_result_t *r, const char *outcome, char *reason,
                                size_t rlen)
 {
+    ds_log_server(srv->name); /* the line names the server (log.h) */
     ds_log(r->rc == 0            ? DS_LOG_INFO
            : r->rc == DS_EFROZEN ? DS_LOG_WARN
                                  : DS_LOG_ERROR,
@@ -95,6 +106,7 @@ static const char *server_done(const char *id, const ds_server_cfg_t *srv,
            id, srv->name, word(r), (unsigned long long)r->created,
            (unsigned long long)(r->updated + r->adopted), (unsigned long long)r->deleted,
            (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
+    ds_log_server(NULL);
     if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
         return "interrupted";
     if (r->rc < 0 && r->rc != -ECANCELED && r->rc != DS_EFROZEN && strcmp(outcome, "failed") != 0) {
@@ -198,6 +210,7 @@ int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
         ds__drun_end(d, r, "failed", "out of memory");
         return 0;
     }
+    run_context(r->id);
     for (size_t i = 0; i < r->n; i++) {
         const ds_server_cfg_t *s = ds_config_server(d->cfg, r->srv[i].name);
 
@@ -208,6 +221,7 @@ int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
     }
     ds_log(DS_LOG_INFO, "run %s: run-now of %zu server%s", r->id, n, n == 1 ? "" : "s");
     (void)run_scanned(d, r, srv, n, &r->classes, NULL, 0, reason, sizeof(reason));
+    ds_log_context(NULL);
     free(srv);
     return 0;
 }
@@ -236,6 +250,7 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
     int rc;
 
     run_id(sc, fire, id, sizeof(id));
+    run_context(id);
     snprintf(trig, sizeof(trig), "schedule %s", sc->cfg->name);
     n = targets(d->cfg, sc->cfg, &srv);
     nm = srv ? names(srv, n) : NULL;
@@ -266,6 +281,7 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
     }
     rc = record(d, id, sc, fire, outcome, reason[0] ? reason : NULL);
 out:
+    ds_log_context(NULL);
     free(nm);
     free(srv);
     return rc;

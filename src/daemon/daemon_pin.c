@@ -34,15 +34,18 @@ static void anchor_scan(ds_daemon_t *d, const struct dsched *sc, int64_t fire, i
     ds_catalog_t *cat = ds_sync_catalog(d->o.sync);
     int64_t gen = 0;
     uint64_t kept = 0;
-    char id[256];
+    char id[256], ctx[300];
     int rc;
 
     ds__daemon_run_id(sc, fire, id, sizeof(id));
+    snprintf(ctx, sizeof(ctx), "run=%s", id);
+    ds_log_context(ctx); /* until the anchor's lines are out */
     if (ds_daemon_now(d) - anchor > 2 * DS_DAEMON_RECHECK_S) {
         ds_log(DS_LOG_WARN,
                "run %s: the daemon was not running at the anchor: the fire ships "
                "the last scan before it",
                id);
+        ds_log_context(NULL);
         return;
     }
     ds_log(DS_LOG_INFO, "run %s: anchor: scanning the store", id);
@@ -59,6 +62,7 @@ static void anchor_scan(ds_daemon_t *d, const struct dsched *sc, int64_t fire, i
     else
         ds_log(DS_LOG_INFO, "run %s: anchor: scan generation %lld pinned, %llu version%s retained",
                id, (long long)gen, (unsigned long long)kept, kept == 1 ? "" : "s");
+    ds_log_context(NULL);
 }
 
 int64_t ds__daemon_anchor(ds_daemon_t *d, struct dsched *sc, int64_t fire)

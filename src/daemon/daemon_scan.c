@@ -29,7 +29,8 @@ struct scan_job {
     ds_scan_stats_t st;
     char err[1024]; /* the catalog's open error, when rc says so */
     int rc;
-    int done; /* set on the loop thread */
+    int done;             /* set on the loop thread */
+    ds_log_scope_t scope; /* the run's, for the scan's lines */
 };
 
 static void on_scan_warn(void *ctx, const char *path, int err, const char *what)
@@ -44,10 +45,12 @@ static void scan_work(uv_work_t *w)
     struct scan_job *j = w->data;
     ds_catalog_t *cat = NULL;
 
+    ds_log_scope_set(&j->scope);
     j->rc = ds_catalog_open(j->path, &cat, j->err, sizeof(j->err));
     if (j->rc == 0)
         j->rc = ds_scan_run(&j->o, cat, &j->st);
     ds_catalog_free(cat);
+    ds_log_scope_set(NULL);
 }
 
 /* Loop thread: the scan ended; the waiting ds__daemon_scan goes on. */
@@ -114,6 +117,7 @@ int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
     j->o.threads = cfg->scan_threads;
     j->o.warn = on_scan_warn;
     j->o.ctx = (void *)id;
+    ds_log_scope_save(&j->scope);
     j->o.now = at ? at : ds_daemon_now(d); /* generations on the daemon's clock (anchors) */
     ds_log(DS_LOG_DEBUG, "run %s: scanning %s", id, cfg->store);
     rc = uv_queue_work(ds_engine_loop(d->eng), &j->req, scan_work, scan_after);

@@ -86,6 +86,7 @@ struct work {
     uv_work_t req;
     struct slot *s;
     ds_run_job_t *j;
+    ds_log_scope_t scope; /* the lines of the job name the run and server */
 };
 
 static int64_t mono_ns(void)
@@ -230,7 +231,9 @@ static void work_run(uv_work_t *req)
 {
     struct work *w = req->data;
 
+    ds_log_scope_set(&w->scope);
     w->j->fn(w->j);
+    ds_log_scope_set(NULL);
 }
 
 static void work_done(uv_work_t *req, int status)
@@ -259,6 +262,7 @@ static void queue_jobs(struct slot *s, ds_run_job_t *const *jobs)
             w->req.data = w;
             w->s = s;
             w->j = jobs[i];
+            ds_log_scope_save(&w->scope);
         }
         if (w == NULL || uv_queue_work(&s->e->loop, &w->req, work_run, work_done) < 0) {
             free(w);
@@ -273,13 +277,17 @@ static void slot_step(struct slot *s)
 {
     ds_run_wait_t w;
     int64_t now = mono_ns(), ms;
+    const char *prev;
     int rev, wev;
 
     if (s->ended)
         return;
     s->pace.throttled = 0;
+    prev = ds_log_server_get();
+    ds_log_server(s->e->srv[s->idx]->name); /* its lines name the server */
     ds__run_step(s->run, now, &w);
     queue_jobs(s, w.jobs);
+    ds_log_server(prev);
     if (w.done) {
         s->ended = 1;
         uv_idle_stop(&s->idle);

@@ -24,6 +24,7 @@
 
 #include "distsync/apply.h"
 #include "distsync/error.h"
+#include "distsync/log.h"
 #include "distsync/transport.h"
 #include "sock_end.h"
 
@@ -39,6 +40,7 @@ struct local {
     int dead;      /* the receiver ended the session */
     int closed;    /* close() was called */
     int close_rc;
+    ds_log_scope_t scope; /* the opener's: the receiver's lines name its run */
 };
 
 static void *serve_thread(void *arg)
@@ -46,6 +48,7 @@ static void *serve_thread(void *arg)
     struct local *l = arg;
     char err[512];
 
+    ds_log_scope_set(&l->scope);
     /* The serve error shows on the console side as the end of the stream
      * (and the receiver's ERR frame); close reports the manifest. */
     (void)ds_apply_serve(l->ap, l->peer, l->peer, err, sizeof(err));
@@ -146,6 +149,7 @@ static int start(struct local *l)
     int rc;
 
     sigfillset(&all);
+    ds_log_scope_save(&l->scope);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = -pthread_create(&l->thread, NULL, serve_thread, l);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
