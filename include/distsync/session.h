@@ -228,6 +228,10 @@ size_t ds_session_data_block(const ds_session_t *s);
  */
 size_t ds_session_ctl_pending(const ds_session_t *s);
 
+/* Bytes queued and not yet written to the transport (progress reports
+ * leave them out: they have not left). */
+size_t ds_session_unsent(const ds_session_t *s);
+
 /* 1 when no request waits for its reply and no output is queued. */
 DS_MUST_CHECK int ds_session_idle(const ds_session_t *s);
 

@@ -676,6 +676,11 @@ void ds_session_listing(const ds_session_t *s, const ds_session_entry_t **e, siz
     *n = s->nlist;
 }
 
+size_t ds_session_unsent(const ds_session_t *s)
+{
+    return s->out.len - s->out_off;
+}
+
 int ds_session_room(const ds_session_t *s)
 {
     return s->phase == DS_SESSION_READY && s->nfiles < s->o.window_files &&

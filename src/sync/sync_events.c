@@ -95,23 +95,44 @@ static void event(struct ds_run *r, ds_event_kind_t kind, ds_log_level_t level, 
 }
 
 /* Reports r's counters; finished: its last call (the session is gone, the
- * wire bytes are the result's). */
+ * wire bytes are the result's). bytes_done counts the files done and what
+ * the sender queued of the files in flight, so a big file moves too. */
 static void progress_report(struct ds_run *r, int finished)
 {
     ds_sync_progress_t p = {.server = r->srv->name, .finished = finished};
+    uint64_t fly = 0;
 
     if (r->sy->o.progress == NULL)
         return;
+    if (r->sd != NULL && !finished && ds__sender_progress(r->sd) > r->prog_acked)
+        fly = ds__sender_progress(r->sd) - r->prog_acked;
+    if (r->ss != NULL) /* queued is not sent (about 2 s of a capped rate) */
+        fly -= fly < ds_session_unsent(r->ss) ? fly : ds_session_unsent(r->ss);
     p.files_done = r->files_done;
     p.files_total = r->files_total;
-    p.bytes_done = r->bytes_done;
+    p.bytes_done = r->bytes_done + fly;
+    if (fly > 0 && p.bytes_done > r->bytes_total) /* never past the total */
+        p.bytes_done = r->bytes_done > r->bytes_total ? r->bytes_done : r->bytes_total;
     p.bytes_total = r->bytes_total;
     p.bytes_wire = r->ss ? ds_session_stats(r->ss)->bytes_out : r->res->bytes_wire;
     r->sy->o.progress(r->sy->o.progress_ctx, &p);
 }
 
+#define PROGRESS_EVERY_NS (100 * 1000 * 1000LL)
+
 void ds__run_progress(struct ds_run *r)
 {
+    struct timespec ts;
+    int64_t now;
+
+    /* called at every step: at most ten reports a second, and one when a
+     * file ends, keep it cheap for the callback (a TTY, the daemon) */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (r->files_done == r->prog_files && now - r->prog_ns < PROGRESS_EVERY_NS)
+        return;
+    r->prog_files = r->files_done;
+    r->prog_ns = now;
     progress_report(r, 0);
 }
 
@@ -151,6 +172,8 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
 
     r->files_done++;
     r->bytes_done += it->size;
+    if (r->sd != NULL)
+        r->prog_acked += ds__sender_item_progress(r->sd, x->tag);
     if (r->sd && ds__sender_item_cache_dropped(r->sd, x->tag))
         event(r, DS_EV_WARNING, DS_LOG_WARN, it->path, "cache dropped", 0, 0,
               "the cached delta was corrupt: dropped and recomputed");

@@ -238,5 +238,9 @@ void ds__sender_note_dropped(struct sender *sd, size_t idx);
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */
 uint64_t ds__sender_item_wire(const struct sender *sd, size_t idx);
+/* Progress within files: the target bytes of item idx queued so far (a
+ * delta's in proportion to its stream), and their sum over the items. */
+uint64_t ds__sender_item_progress(const struct sender *sd, size_t idx);
+uint64_t ds__sender_progress(const struct sender *sd);
 
 #endif

@@ -88,6 +88,7 @@ static void drop_attempt(struct ds_run *r)
 {
     ds__sender_free(r->sd);
     r->sd = NULL;
+    r->prog_acked = 0; /* the next sender counts from 0 */
     ds_session_free(r->ss);
     r->ss = NULL;
     if (r->t == NULL)

@@ -160,6 +160,10 @@ struct ds_run {
     int rec_rc;           /* first failure to write the run's record, or 0 */
     const char *rec_what; /* what could not be recorded (static) */
     uint64_t files_done, files_total, bytes_done, bytes_total;
+    /* progress within files (sync_events.c): the sender's queued target
+     * bytes of the files done (the rest is in flight); the last report */
+    uint64_t prog_acked, prog_files;
+    int64_t prog_ns;
     /* inactivity watchdog: only time waiting on the target counts */
     uint64_t moved;
     int64_t silent_ns, wait_since; /* wait_since 0: not waiting on it */

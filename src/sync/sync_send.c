@@ -51,7 +51,9 @@ struct sender {
     uint8_t *dropped; /* the item's cached delta was corrupt: recomputed */
     uint64_t *delta_raw;
     uint64_t *wire; /* data bytes on the wire (after zstd) */
-    uint8_t **sig;  /* rsync items: the target file's signature */
+    uint64_t *prog; /* target bytes queued so far (a delta's: its share) */
+    uint64_t prog_total;
+    uint8_t **sig; /* rsync items: the target file's signature */
     size_t *siglen;
     /* the engine's gate: may item idx start (its delta prefetched)? */
     int (*gate)(void *ctx, size_t idx);
@@ -90,11 +92,13 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->dropped = calloc(plan->n + 1, 1);
     sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
     sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
+    sd->prog = calloc(plan->n + 1, sizeof(*sd->prog));
     sd->sig = calloc(plan->n + 1, sizeof(*sd->sig));
     sd->siglen = calloc(plan->n + 1, sizeof(*sd->siglen));
     sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
     if (sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL || sd->delta_raw == NULL ||
-        sd->lf == NULL || sd->wire == NULL || sd->sig == NULL || sd->siglen == NULL) {
+        sd->lf == NULL || sd->wire == NULL || sd->prog == NULL || sd->sig == NULL ||
+        sd->siglen == NULL) {
         ds__sender_free(sd);
         return DS_ENOMEM;
     }
@@ -118,6 +122,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->dropped);
     free(sd->delta_raw);
     free(sd->wire);
+    free(sd->prog);
     free(sd->lf);
     ds_session_zctx_free(sd->zx);
     if (sd->sy->send_buf == NULL)
@@ -176,6 +181,32 @@ uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx)
 uint64_t ds__sender_item_wire(const struct sender *sd, size_t idx)
 {
     return sd->wire[idx];
+}
+
+uint64_t ds__sender_item_progress(const struct sender *sd, size_t idx)
+{
+    return sd->prog[idx];
+}
+
+uint64_t ds__sender_progress(const struct sender *sd)
+{
+    return sd->prog_total;
+}
+
+/* The active item has off of its len stream bytes queued: its target
+ * bytes so far (a delta's in proportion, as its stream says nothing
+ * finer). */
+static void progress(struct sender *sd, uint64_t off)
+{
+    uint64_t size = sd->plan->items[sd->idx].size, now;
+
+    now = sd->basis == NULL ? off
+          : sd->len == 0    ? size
+                            : (uint64_t)((unsigned __int128)off * size / sd->len);
+    if (now > size)
+        now = size;
+    sd->prog_total += now - sd->prog[sd->idx]; /* it only grows */
+    sd->prog[sd->idx] = now;
 }
 
 /* Opens the store file of an item (or its pinned version's copy, see
@@ -493,6 +524,7 @@ static int send_one(struct sender *sd, const uint8_t *raw, size_t n, const uint8
                           .zlen = zlen};
 
     memcpy(o.sha256, it->sha256, DS_SHA256_LEN);
+    progress(sd, sd->len);
     sd->wire[sd->idx] += zlen ? zlen : n;
     if (sd->basis)
         sd->delta_raw[sd->idx] += n;
@@ -605,6 +637,7 @@ static int stream(struct sender *sd)
                                    sd->w_zlen, sd->w_level >= 0);
         sd->wire[sd->idx] += sd->w_zlen ? sd->w_zlen : (uint64_t)r;
         sd->off += (uint64_t)r;
+        progress(sd, sd->off);
         if (sd->basis)
             sd->delta_raw[sd->idx] += (uint64_t)r;
         if (rc < 0 || sd->off < sd->len)
