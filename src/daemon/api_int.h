@@ -77,7 +77,7 @@ int ds__api_status_live_path(const struct st_h2o_req_t *req);
 int ds__api_status_live(ds_daemon_t *d, struct st_h2o_req_t *req, const struct api_req *rq,
                         struct api_res *rs);
 /* At the stop: cancels the live statuses under way and waits for their
- * threads (their clients get no reply). */
+ * threads (their clients get a 503). */
 void ds__api_status_live_stop(ds_daemon_t *d);
 /* Sends rs as req's reply (daemon_api.c). */
 void ds__api_reply(struct st_h2o_req_t *req, const struct api_res *rs);

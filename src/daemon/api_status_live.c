@@ -242,7 +242,11 @@ void ds__api_status_live_stop(ds_daemon_t *d)
         uv_mutex_unlock(&j->mu);
         uv_thread_join(&j->tid);
         if (j->ref != NULL)
-            j->ref->job = NULL; /* never answered */
+            j->ref->job = NULL;
+        if (j->req != NULL) { /* the client hears why, not an empty reply */
+            ds__api_error(&j->rs, 503, "the daemon is stopping: the live status was cancelled");
+            ds__api_reply(j->req, &j->rs);
+        }
         d->live[i] = NULL;
         uv_close((uv_handle_t *)&j->done, live_free);
     }
