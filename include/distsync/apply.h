@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "distsync/error.h"
+#include "distsync/digest.h"
 
 #define DS_APPLY_MAX_OPEN 16 /* files open at once in one session (default) */
 /* While files commit, the manifest is also written at most this often
@@ -25,6 +26,24 @@
 #define DS_APPLY_CHECKPOINT_S 10
 
 typedef struct ds_apply ds_apply_t;
+
+/*
+ * The console's own copies of content versions, found by SHA-256 (the SMB
+ * worker's: the console's retain store, distsync/localbasis.h). With it, a
+ * file built with server-side copies is still checked by its SHA-256: the
+ * receiver feeds its hash with the bytes of each copied range read from
+ * here (local disk, nothing crosses the network) in place of the share's.
+ */
+typedef struct ds_apply_local {
+    /* Opens version sha256 (size bytes), checked whole against its SHA-256.
+     * Returns 0 with *h, DS_ENOTFOUND when there is no copy, DS_EHASH or
+     * DS_ECORRUPT when the copy is not that version, or another < 0. */
+    int (*open)(void *arg, const uint8_t sha256[DS_SHA256_LEN], uint64_t size, void **h);
+    /* Reads up to len bytes at off: the count (0 past the end) or < 0. */
+    long (*pread)(void *h, uint64_t off, void *buf, size_t len);
+    void (*close)(void *h); /* NULL-safe */
+    void *arg;
+} ds_apply_local_t;
 
 typedef struct ds_apply_opts {
     /* Clock for lease expiry, unix seconds. NULL: time(NULL). */
@@ -43,6 +62,10 @@ typedef struct ds_apply_opts {
     /* verify = readback: a file built with server-side copies is read back
      * and its SHA-256 checked before the rename */
     int readback;
+    /* The console's copies of basis versions (borrowed, must outlive the
+     * receiver); NULL: a file built with server-side copies is checked by
+     * size (and readback) only */
+    const ds_apply_local_t *local;
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {
@@ -53,6 +76,10 @@ typedef struct ds_apply_stats {
     uint64_t bytes_delta;   /* DELTA stream bytes after decompression */
     uint64_t bytes_written; /* bytes written to tmp files */
     uint64_t server_copies; /* server-side copies made (merged COPY ranges) */
+    /* files built with server-side copies: checked by a SHA-256 computed
+     * from the console's copy of their basis (opts.local), or not (no copy:
+     * by size); bytes of those copies read locally */
+    uint64_t files_local_hashed, files_size_only, bytes_local;
 } ds_apply_stats_t;
 
 /*

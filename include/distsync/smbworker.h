@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "distsync/apply.h"
 #include "distsync/error.h"
 #include "distsync/smbcred.h"
 
@@ -25,6 +26,10 @@ typedef struct ds_smb_worker_opts {
     const char *server; /* the [server NAME], for messages */
     int encrypt;        /* encrypt = yes */
     int readback;       /* verify = readback */
+    /* the console's copies of basis versions (borrowed; NULL: none): files
+     * built with server-side copies are checked by a SHA-256 computed from
+     * them (distsync/localbasis.h) */
+    const ds_apply_local_t *local;
     unsigned timeout_s; /* connect and request timeout (0: default) */
     /* how long a replace refused by a sharing violation is retried, ms
      * (0: the default, 5000) */

@@ -206,6 +206,9 @@ typedef struct ds_transport_cfg {
     /* smb://: the credentials file (NULL: the environment), encrypt = yes */
     const char *smb_credentials;
     int smb_encrypt;
+    /* smb://: the console's retain store directory, which the worker reads
+     * to check files built with server-side copies (NULL: none) */
+    const char *smb_retain;
     /* tests only: sftp flips a byte of this path's upload before verifying it */
     const char *test_sftp_corrupt;
     /* ssh: DNS lookups of a stepped open (ds_transport_open_begin) go

@@ -1,8 +1,10 @@
 /*
- * distsync smb-worker --url URL --server NAME [--timeout S] [--encrypt]:
- * hidden; the engine spawns it for each smb:// server and speaks the apply
- * protocol on its stdin/stdout, after the credentials preamble
- * (distsync/smbworker.h). Exit 0 at the end of a session, 1 on failure, 2
+ * distsync smb-worker --url URL --server NAME [--timeout S] [--encrypt]
+ * [--readback] [--retain DIR]: hidden; the engine spawns it for each smb://
+ * server and speaks the apply protocol on its stdin/stdout, after the
+ * credentials preamble (distsync/smbworker.h). --retain: the console's
+ * retain store, whose copies of basis versions check the files built with
+ * server-side copies (distsync/localbasis.h). Exit 0 at the end of a session, 1 on failure, 2
  * on bad usage; diagnostics on stderr, which the console collects.
  */
 #include <getopt.h>
@@ -11,18 +13,25 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "distsync/localbasis.h"
 #include "distsync/smbworker.h"
 
 int cmd_smb_worker(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},     {"server", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'}, {"encrypt", no_argument, NULL, 'e'},
-        {"readback", no_argument, NULL, 'b'},      {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"server", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},
+        {"encrypt", no_argument, NULL, 'e'},
+        {"readback", no_argument, NULL, 'b'},
+        {"retain", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
     };
     ds_smb_worker_opts_t o = {0};
+    ds_apply_local_t local = {0};
+    const char *retain = NULL;
     char err[1024] = "";
-    int ch;
+    int ch, rc;
 
     (void)cli;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -42,6 +51,9 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
         case 'b':
             o.readback = 1;
             break;
+        case 'r':
+            retain = optarg;
+            break;
         default:
             return CLI_EXIT_USAGE;
         }
@@ -60,7 +72,14 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
     o.test_splice_share = getenv("DISTSYNC_TEST_SMB_SPLICE_SHARE");
     o.test_replace_pause = getenv("DISTSYNC_TEST_SMB_REPLACE_PAUSE");
 #endif
-    if (ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err)) < 0) {
+    if (retain != NULL && (rc = ds_localbasis_open(retain, &local)) < 0)
+        cli_err("smb-worker: retain store %s: %s: files built with server-side copies are "
+                "checked by size only",
+                retain, ds_strerror(rc));
+    o.local = local.open != NULL ? &local : NULL;
+    rc = ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err));
+    ds_localbasis_close(&local);
+    if (rc < 0) {
         cli_err("smb-worker: %s", err);
         return CLI_EXIT_FAIL;
     }

@@ -150,6 +150,7 @@ static const struct help_opt o_smb_worker[] = {
     {"timeout", 0, "S", "connect and request timeout in seconds"},
     {"encrypt", 0, NULL, "require SMB3 encryption"},
     {"readback", 0, NULL, "read back files built with server-side copies (verify = readback)"},
+    {"retain", 0, "DIR", "the console's retain store: check files built with server-side copies"},
     O_HELP,
     O_END,
 };

@@ -78,6 +78,7 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
     if (rc < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/retain", o->cfg->state);
+    snprintf(s->retain_dir, sizeof(s->retain_dir), "%s", path);
     rc = ds_retain_open(path, &s->ret);
     if (rc < 0) {
         snprintf(err, errlen, "retain store %s: %s", path, ds_strerror(rc));

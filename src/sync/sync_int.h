@@ -39,6 +39,8 @@ struct ds_sync {
     ds_retain_t *ret;   /* the loop thread's handle */
     ds_retain_t *ret_w; /* the retain job's handle (sync_retain.c; opened there) */
     int retain_busy;    /* a retain job holds ret_w */
+    /* the retain store's directory (STATE/retain) */
+    char retain_dir[4096];
     ds_delta_cache_t *dc;
     char console_id[256], host[256];
     /* catalog snapshot: rows by path, and indexes by content id */

@@ -42,6 +42,7 @@ static void transport_cfg(const struct ds_run *r, ds_transport_cfg_t *tc)
                                .verify_readback = r->srv->verify_readback,
                                .smb_credentials = r->srv->credentials,
                                .smb_encrypt = r->srv->encrypt,
+                               .smb_retain = r->sy->retain_dir,
                                .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
                                .spawner = r->spawner,
                                .resolver = r->resolver};

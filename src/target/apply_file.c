@@ -40,6 +40,7 @@ static struct afile *find_file(ds_apply_t *ap, uint32_t id)
 
 static void close_basis(struct afile *f)
 {
+    ds__apply_local_close(f);
     if (f->basis_fd >= 0)
         ds_fs_close(f->fs, f->basis_fd);
     f->basis_fd = -1;
@@ -432,16 +433,22 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
                          f->written, f->size, m->u.commit.size),
                1;
     ds_sha256_final(&f->sha, sum);
-    if (f->unhashed) { /* server-side copies: the basis was trusted (apply_scopy.c) */
-        if (ds__apply_scopy_verify(ap, f, m->id, m->u.commit.sha256))
-            return 1;
-    } else if (memcmp(sum, m->u.commit.sha256, DS_SHA256_LEN) != 0) {
+    if (f->spliced && f->unhashed) /* server-side copies (apply_scopy.c, apply_local.c) */
+        ap->stats.files_size_only++;
+    else if (f->spliced)
+        ap->stats.files_local_hashed++;
+    if (!f->unhashed && memcmp(sum, m->u.commit.sha256, DS_SHA256_LEN) != 0) {
         ds_hex(sum, DS_SHA256_LEN, got);
         ds_hex(m->u.commit.sha256, DS_SHA256_LEN, want);
-        return file_fail(ap, f, m->id, DS_EHASH, "SHA-256 mismatch: built %s, expected %s", got,
-                         want),
+        return file_fail(ap, f, m->id, DS_EHASH, "SHA-256 mismatch%s: built %s, expected %s",
+                         f->spliced ? " (computed from the console's copy of the basis and the "
+                                      "delta; not published)"
+                                    : "",
+                         got, want),
                1;
     }
+    if (f->spliced && ds__apply_scopy_verify(ap, f, m->id, m->u.commit.sha256))
+        return 1;
     if (ds_fs_fchmod(ap->fs, f->fd, (f->mode & 0777) ? (f->mode & 0777) : 0644) < 0)
         return file_fail(ap, f, m->id, -errno, "chmod: %s", strerror(errno)), 1;
     if (f->mtime_ns != DS_PROTO_NO_MTIME) {

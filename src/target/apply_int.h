@@ -56,6 +56,14 @@ struct afile {
     const ds_fs_t *fs;       /* the receiver's */
     char *basis_name;
     uint64_t basis_size;
+    /* server-side copies checked from the console's copy of the basis
+     * (apply_local.c): spliced, the file was built with some; basis_sha, a
+     * trusted basis's version (its manifest entry); local, the console's
+     * copy of it (opts.local, opened by local_ops), NULL when none */
+    int spliced, local_tried;
+    uint8_t basis_sha[DS_SHA256_LEN];
+    void *local;
+    const ds_apply_local_t *local_ops;
     /* librsync patch job of the current DELTA run */
     void *job;
     int delta_done;
@@ -165,6 +173,18 @@ int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id);
 /* verify = readback: the tmp file's SHA-256 read back. 0, or 1 (f failed). */
 int ds__apply_scopy_verify(ds_apply_t *ap, struct afile *f, uint32_t id,
                            const uint8_t want[DS_SHA256_LEN]);
+
+/* apply_local.c: the SHA-256 of a file built with server-side copies,
+ * computed from the console's copy of its basis (ds_apply_opts_t.local). */
+/* Before f's first server-side copy from its basis: opens the console's
+ * copy of the basis version (once per basis): f->local, or NULL when there
+ * is no sound copy (the file is then checked by size, and that is logged). */
+void ds__apply_local_open(ds_apply_t *ap, struct afile *f);
+/* After a server-side copy of basis range [off, off + len): feeds f's
+ * SHA-256 with the same range of the console's copy. 0, or 1 (f failed). */
+int ds__apply_local_feed(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t off, uint64_t len);
+/* Closes f's local copy, if any, and forgets it was tried. */
+void ds__apply_local_close(struct afile *f);
 
 /* apply_lease.c */
 /* LEASE: acquire, renew or release. */

@@ -7,13 +7,15 @@
  * order.
  *
  * Verification without reading back: the copied bytes never pass through
- * the receiver, so its running SHA-256 cannot cover them. A basis is
- * trusted only when its size and mtime still match its manifest entry,
- * whose content the console holds in its retain store and built the delta
- * against (the delta is checked there); any other basis is read as before
- * and hashed. A file built with server-side copies is then checked by size,
- * and with verify = readback (ds_apply_opts_t.readback) by a SHA-256 read
- * back from the tmp file before the rename.
+ * the receiver. A basis is trusted only when its size and mtime still match
+ * its manifest entry, whose content the console holds in its retain store
+ * and built the delta against; any other basis is read as before and
+ * hashed. The running SHA-256 of a file built with server-side copies is
+ * fed with the same ranges of the console's copy of that version
+ * (apply_local.c), so FILE_COMMIT checks it as any other file; without such
+ * a copy the file is checked by size. verify = readback
+ * (ds_apply_opts_t.readback) adds a SHA-256 read back from the tmp file
+ * before the rename.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,8 @@ void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name, co
     e = ds_manifest_get(ap->man, name);
     f->basis_trusted = e != NULL && e->size == (uint64_t)st->st_size &&
                        e->mtime_ns == ds_timespec_ns(&st->st_mtim);
+    if (f->basis_trusted)
+        memcpy(f->basis_sha, e->sha256, DS_SHA256_LEN);
 }
 
 int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
@@ -46,7 +50,7 @@ int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
     if (ap->fs->ops->copy_range(ap->fs, f->basis_fd, (off_t)off, f->fd, (size_t)len) == 0) {
         ap->stats.bytes_copied += len;
         ap->stats.server_copies++;
-        return 0;
+        return f->local != NULL ? ds__apply_local_feed(ap, f, id, off, len) : 0;
     }
     if (errno != ENOTSUP)
         return ds__apply_file_fail(ap, f, id, -errno,
@@ -88,11 +92,13 @@ int ds__apply_scopy_add(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t o
         return 1;
     if (f->pc_len > 0 && f->pc_off + f->pc_len != off && ds__apply_scopy_flush(ap, f, id))
         return -1;
+    ds__apply_local_open(ap, f);
     if (f->pc_len == 0)
         f->pc_off = off;
     f->pc_len += len;
     f->written += len;
-    f->unhashed = 1;
+    f->spliced = 1;
+    f->unhashed |= f->local == NULL; /* no copy on the console: by size */
     return 0;
 }
 

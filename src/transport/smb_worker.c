@@ -81,6 +81,19 @@ static void log_stats(const ds_smb_fs_stats_t *s)
            s->splice_calls, s->splice_fallback, s->replace_retries);
 }
 
+/* How the files built with server-side copies were checked (apply_local.c),
+ * also kept in the run's events. */
+static void log_checks(const ds_apply_stats_t *s)
+{
+    if (s->files_local_hashed + s->files_size_only == 0)
+        return;
+    ds_log(DS_LOG_INFO,
+           "files built with server-side copies: %" PRIu64
+           " checked by a SHA-256 computed from the console's copy of the basis (%" PRIu64
+           " bytes read on the console), %" PRIu64 " by size only (no copy on the console)",
+           s->files_local_hashed, s->bytes_local, s->files_size_only);
+}
+
 int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, char *err,
                         size_t errlen)
 {
@@ -119,7 +132,9 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
         goto out;
     }
     rc = ds_apply_new(
-        root, &(ds_apply_opts_t){.peer_reports = 1, .fs = ds__smb_fs(fs), .readback = o->readback},
+        root,
+        &(ds_apply_opts_t){
+            .peer_reports = 1, .fs = ds__smb_fs(fs), .readback = o->readback, .local = o->local},
         &ap, err, errlen);
     if (rc < 0)
         goto out;
@@ -130,6 +145,7 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
         snprintf(err, errlen, "server %s: ending the session: %s", o->server, ds_strerror(rc));
     }
     log_stats(ds__smb_fs_stats(fs));
+    log_checks(ds_apply_stats(ap));
 out:
     ds_apply_free(ap);
     ds__smb_fs_free(fs);

@@ -20,7 +20,7 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     unsigned char pre[DS_SMB_WORKER_CRED_MAX + 4];
     ds_smbcred_t cred = {0};
     char label[512], timeout[16], msg[400];
-    char *args[10];
+    char *args[12];
     int n = 0, len, rc;
 
     *out = NULL;
@@ -50,6 +50,10 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
         args[n++] = "--encrypt";
     if (cfg->verify_readback)
         args[n++] = "--readback";
+    if (cfg->smb_retain != NULL) {
+        args[n++] = "--retain";
+        args[n++] = (char *)cfg->smb_retain;
+    }
     args[n] = NULL;
     rc = ds__transport_pipe_open_cmd(label, cfg->agent, args, pre, (size_t)len, cfg->timeout_s,
                                      cfg->spawner, out, err, errlen);
