@@ -218,6 +218,7 @@ void ds_apply_free(ds_apply_t *ap)
         if (*fd >= 0)
             ds_fs_close(ap->fs, *fd);
     ds_manifest_free(ap->man);
+    ds_manifest_free(ap->hashed);
     ds_proto_buf_free(&ap->in);
     ds_proto_buf_free(&ap->out);
     ZSTD_freeDCtx(ap->zctx);

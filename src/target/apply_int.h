@@ -85,6 +85,9 @@ struct ds_apply {
     ds_proto_buf_t in, out;
     struct astream *stream; /* reply being streamed, NULL when none */
     ds_manifest_t *man;
+    /* files HASH found to hold their manifest entry's content, with the
+     * mtime seen then (apply_scopy.c): bases for server-side copies */
+    ds_manifest_t *hashed;
     int man_dirty;
     int64_t man_written_at; /* last manifest write (or lease), session clock */
     int have_lease;
@@ -165,6 +168,11 @@ void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
  * manifest and the backend copies on the server. */
 void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name,
                            const struct stat *st);
+/* HASH found name (size bytes, mtime_ns) to hold content sha: when that is
+ * its manifest entry's content, a basis with this size and mtime is
+ * trusted for server-side copies in this session. */
+void ds__apply_scopy_hashed(ds_apply_t *ap, const char *name, uint64_t size, int64_t mtime_ns,
+                            const uint8_t sha[DS_SHA256_LEN]);
 /* Queues a COPY range as a server-side copy (merged with an adjacent
  * pending one). 0 queued, 1 declined (copy it through here), -1 f failed. */
 int ds__apply_scopy_add(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t off, uint64_t len);

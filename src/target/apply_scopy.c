@@ -26,6 +26,17 @@
 #include "distsync/fsutil.h"
 #include "distsync/log.h"
 
+/* 1 when e matches size and mtime: as committed, or as HASH found it. */
+static int seen_as(const ds_apply_t *ap, const ds_manifest_entry_t *e, uint64_t size, int64_t mtime)
+{
+    const ds_manifest_entry_t *h = ap->hashed ? ds_manifest_get(ap->hashed, e->path) : NULL;
+
+    if (e->size != size)
+        return 0;
+    return e->mtime_ns == mtime || (h != NULL && h->size == size && h->mtime_ns == mtime &&
+                                    memcmp(h->sha256, e->sha256, DS_SHA256_LEN) == 0);
+}
+
 void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name, const struct stat *st)
 {
     const ds_manifest_entry_t *e;
@@ -34,10 +45,27 @@ void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name, co
     if (ap->fs->ops->copy_range == NULL || ap->scopy_off || ap->man == NULL)
         return;
     e = ds_manifest_get(ap->man, name);
-    f->basis_trusted = e != NULL && e->size == (uint64_t)st->st_size &&
-                       e->mtime_ns == ds_timespec_ns(&st->st_mtim);
+    f->basis_trusted =
+        e != NULL && seen_as(ap, e, (uint64_t)st->st_size, ds_timespec_ns(&st->st_mtim));
     if (f->basis_trusted)
         memcpy(f->basis_sha, e->sha256, DS_SHA256_LEN);
+}
+
+void ds__apply_scopy_hashed(ds_apply_t *ap, const char *name, uint64_t size, int64_t mtime_ns,
+                            const uint8_t sha[DS_SHA256_LEN])
+{
+    const ds_manifest_entry_t *e = ap->man ? ds_manifest_get(ap->man, name) : NULL;
+
+    /* only where a basis would be refused for its mtime alone: the content
+     * is the manifest's (at most one entry per manifest entry) */
+    if (ap->fs->ops->copy_range == NULL || e == NULL || e->size != size ||
+        e->mtime_ns == mtime_ns || memcmp(e->sha256, sha, DS_SHA256_LEN) != 0)
+        return;
+    if ((ap->hashed != NULL || ds_manifest_new(&ap->hashed) == 0) &&
+        ds_manifest_put(ap->hashed, name, size, mtime_ns, sha) == 0)
+        return;
+    ds_log(DS_LOG_WARN, "%s: '%s': out of memory: a basis with a changed mtime is not trusted",
+           ap->root, name); /* copies are then read through the worker, as before */
 }
 
 int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)

@@ -273,6 +273,7 @@ int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
     ds_sha256_final(&sha, r.u.hash_ok.sha256);
     r.u.hash_ok.path = m->u.path.path;
     r.u.hash_ok.mtime_ns = ds_timespec_ns(&st.st_mtim);
+    ds__apply_scopy_hashed(ap, path, r.u.hash_ok.size, r.u.hash_ok.mtime_ns, r.u.hash_ok.sha256);
     return ds__apply_reply(ap, &r);
 }
 
