@@ -285,10 +285,20 @@ DS_MUST_CHECK int ds_config_rollout_token(const ds_rollout_cfg_t *r, char *buf, 
 
 /* Reads the bearer token in path (its first line) into buf, as
  * ds_config_rollout_token does: the file must be a regular file, not a
- * symlink, mode 0600 or stricter, and the token at least 16 characters.
+ * symlink, mode 0600 or stricter, and the token at least 16 characters,
+ * neither beginning nor ending with a blank.
  * Returns 0, DS_ECONFIG or -errno; err names the file and why. */
 DS_MUST_CHECK int ds_config_token_file(const char *path, char *buf, size_t len, char *err,
                                        size_t errlen);
+
+#define DS_API_TOKEN_MAX 4096 /* the API's bearer token, at most, with its NUL */
+
+/* Reads cfg's api_token_file (not NULL) with ds_config_token_file's rules:
+ * the one reader of the API's bearer token, for the daemon (start and
+ * reload) and config check. Returns as ds_config_token_file; err reads
+ * "CONF:LINE: [console] key 'api_token_file': PATH: reason". */
+DS_MUST_CHECK int ds_config_api_token(const ds_config_t *cfg, char *buf, size_t len, char *err,
+                                      size_t errlen);
 
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
 DS_MUST_CHECK int ds_config_list_has(const ds_strlist_t *list, const char *s);

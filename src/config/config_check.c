@@ -164,12 +164,11 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
         }
     }
     if (rc == 0 && cfg->api_token_file != NULL) {
-        char tok[256], why[PATH_MAX + 256];
+        char tok[DS_API_TOKEN_MAX];
 
-        /* what the daemon refuses to start with, and a short token */
-        if (ds_config_token_file(cfg->api_token_file, tok, sizeof(tok), why, sizeof(why)) < 0)
-            rc = check_fail(err, errlen, "%s:%d: [console] key 'api_token_file': %s", cfg->path,
-                            cfg->api_token_file_line, why);
+        /* what the daemon refuses to start with: the same reader */
+        if (ds_config_api_token(cfg, tok, sizeof(tok), err, errlen) < 0)
+            rc = DS_ECONFIG;
         explicit_bzero(tok, sizeof(tok));
     }
     for (size_t i = 0; rc == 0 && i < cfg->nrollouts; i++) {
@@ -181,6 +180,17 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
                             r->token_file_line, r->name, why);
         explicit_bzero(tok, sizeof(tok));
     }
+    return rc;
+}
+
+int ds_config_api_token(const ds_config_t *cfg, char *buf, size_t len, char *err, size_t errlen)
+{
+    char why[PATH_MAX + 256];
+    int rc = ds_config_token_file(cfg->api_token_file, buf, len, why, sizeof(why));
+
+    if (rc < 0)
+        ds_errf(err, errlen, rc, "%s:%d: [console] key 'api_token_file': %s", cfg->path,
+                cfg->api_token_file_line, why);
     return rc;
 }
 

@@ -514,9 +514,13 @@ int ds_config_token_file(const char *path, char *buf, size_t len, char *err, siz
     else {
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
-        if (strlen(buf) < 16)
+        n = (ssize_t)strlen(buf);
+        if (n < 16)
             rc = ds_errf(err, errlen, DS_ECONFIG, "%s: the token is shorter than 16 characters",
                          path);
+        else if (strchr(" \t", buf[0]) != NULL || strchr(" \t", buf[n - 1]) != NULL)
+            rc = ds_errf(err, errlen, DS_ECONFIG,
+                         "%s: the token begins or ends with a blank (a bearer token cannot)", path);
     }
     close(fd);
     return rc;

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,17 @@
 #include "web_int.h"
 
 #define API_ENTITY_MAX (1024 * 1024) /* h2o's own limit; ours is smaller */
-#define API_TOKEN_MAX  4096
-#define API_HANDLES    64 /* handles the loop has before h2o adds its own */
+#define API_HANDLES    64            /* handles the loop has before h2o adds its own */
+
+/* A TCP listener and what it serves with: its bearer token and its TLS
+ * context (NULL: plain HTTP). A reload builds a new one before it drops
+ * the old one. */
+struct tcp_side {
+    uv_tcp_t *l; /* NULL: no TCP listener */
+    SSL_CTX *ssl;
+    char token[DS_API_TOKEN_MAX];
+    size_t token_len;
+};
 
 struct api_handler {
     h2o_handler_t super;
@@ -62,20 +72,17 @@ struct ds_api {
     h2o_globalconf_t conf;
     h2o_context_t ctx;
     h2o_accept_ctx_t actx, actx_tcp; /* the socket's; TCP's (TLS when configured) */
-    SSL_CTX *ssl;
     int h2o_on;
     uv_pipe_t unix_l;
-    uv_tcp_t tcp_l;
-    int unix_on, tcp_on;
+    int unix_on;
+    struct tcp_side tcp;
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char token[API_TOKEN_MAX];
-    size_t token_len;
     size_t open_streams; /* at the stop */
     uv_check_t commit;   /* after the turn's I/O: the gate's group commit */
     int commit_init;
     struct gate_reply **pend; /* this turn's gate replies (NULL: gone) */
     size_t npend, cappend;
-    const ds_config_t *cfg; /* the one the listeners were made from */
+    const ds_config_t *cfg; /* the one the TCP listener was made from */
 };
 
 /* ---- requests ---- */
@@ -102,11 +109,11 @@ static int token_ok(const struct ds_api *a, h2o_req_t *req)
     if (i < 0)
         return 0;
     v = &req->headers.entries[i].value;
-    if (v->len != sizeof(bearer) - 1 + a->token_len ||
+    if (v->len != sizeof(bearer) - 1 + a->tcp.token_len ||
         strncasecmp(v->base, bearer, sizeof(bearer) - 1) != 0)
         return 0;
-    for (size_t k = 0; k < a->token_len; k++)
-        diff |= (unsigned char)(v->base[sizeof(bearer) - 1 + k] ^ a->token[k]);
+    for (size_t k = 0; k < a->tcp.token_len; k++)
+        diff |= (unsigned char)(v->base[sizeof(bearer) - 1 + k] ^ a->tcp.token[k]);
     return diff == 0;
 }
 
@@ -421,63 +428,13 @@ static int listen_unix(struct ds_api *a, uv_loop_t *loop, char *err, size_t errl
     return 0;
 }
 
-/* Reads the bearer token into tok (*len bytes, NUL-terminated): a regular
- * file that group and others cannot read, its first line (surrounding
- * blanks dropped), not empty. */
-static int read_token(char tok[API_TOKEN_MAX], size_t *len, const char *path, char *err,
-                      size_t errlen)
+/* TLS for a TCP listener of cfg: the certificate chain and its key (which
+ * group and others must not read), TLS 1.2 or newer, into *out. */
+static int tls_up(const ds_config_t *cfg, SSL_CTX **out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc = 0;
-    struct stat st;
-    ssize_t n;
-    char *s, *e;
-
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "api_token_file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-        snprintf(err, errlen,
-                 "api_token_file %s: %s (mode %04o): the token must be readable by its owner "
-                 "only (chmod 600 %s)",
-                 path, S_ISREG(st.st_mode) ? "readable by others" : "not a regular file",
-                 (unsigned)(st.st_mode & 07777), path);
-        rc = DS_ECONFIG;
-        goto out;
-    }
-    n = read(fd, tok, API_TOKEN_MAX - 1);
-    if (n < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "api_token_file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    tok[n] = '\0';
-    for (s = tok; *s == ' ' || *s == '\t'; s++)
-        ;
-    e = s + strcspn(s, "\r\n");
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    *len = (size_t)(e - s);
-    memmove(tok, s, *len);
-    tok[*len] = '\0';
-    if (*len == 0) {
-        snprintf(err, errlen, "api_token_file %s: empty (it holds the API's bearer token)", path);
-        rc = DS_ECONFIG;
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* TLS on the TCP listener: the certificate chain and its key (which
- * group and others must not read), TLS 1.2 or newer. */
-static int tls_up(struct ds_api *a, char *err, size_t errlen)
-{
-    const ds_config_t *cfg = a->d->cfg;
     struct stat st;
     unsigned long e;
+    SSL_CTX *ssl;
 
     if (stat(cfg->api_tls_key, &st) == 0 && (st.st_mode & 077) != 0) {
         snprintf(err, errlen,
@@ -486,20 +443,20 @@ static int tls_up(struct ds_api *a, char *err, size_t errlen)
                  cfg->api_tls_key, (unsigned)(st.st_mode & 07777), cfg->api_tls_key);
         return DS_ECONFIG;
     }
-    a->ssl = SSL_CTX_new(TLS_server_method());
-    if (a->ssl == NULL || SSL_CTX_set_min_proto_version(a->ssl, TLS1_2_VERSION) != 1) {
+    *out = ssl = SSL_CTX_new(TLS_server_method());
+    if (ssl == NULL || SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
         snprintf(err, errlen, "API: TLS: out of memory");
         return DS_ENOMEM;
     }
-    SSL_CTX_set_options(a->ssl, SSL_OP_NO_COMPRESSION);
-    if (SSL_CTX_use_certificate_chain_file(a->ssl, cfg->api_tls_cert) != 1) {
+    SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(ssl, cfg->api_tls_cert) != 1) {
         e = ERR_get_error();
         snprintf(err, errlen, "api_tls_cert %s: %s", cfg->api_tls_cert,
                  ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "cannot be read");
         return DS_ECONFIG;
     }
-    if (SSL_CTX_use_PrivateKey_file(a->ssl, cfg->api_tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(a->ssl) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ssl, cfg->api_tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ssl) != 1) {
         e = ERR_get_error();
         snprintf(err, errlen, "api_tls_key %s: %s", cfg->api_tls_key,
                  ERR_reason_error_string(e) ? ERR_reason_error_string(e)
@@ -507,24 +464,29 @@ static int tls_up(struct ds_api *a, char *err, size_t errlen)
         return DS_ECONFIG;
     }
     ERR_clear_error();
-    a->actx_tcp.ssl_ctx = a->ssl;
     return 0;
 }
 
-static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
+/* Drops t: its listener closes (connections it accepted stay until they
+ * end; each holds its own reference to the TLS context). */
+static void tcp_drop(struct tcp_side *t)
 {
-    const ds_config_t *cfg = a->d->cfg;
+    if (t->l != NULL)
+        uv_close((uv_handle_t *)t->l, (uv_close_cb)free);
+    SSL_CTX_free(t->ssl);
+    explicit_bzero(t, sizeof(*t));
+}
+
+/* Binds cfg's listen = on a new handle into t->l, listening. */
+static int tcp_bind(struct ds_api *a, uv_loop_t *loop, const ds_config_t *cfg, struct tcp_side *t,
+                    char *err, size_t errlen)
+{
     char host[80];
     const char *colon = strrchr(cfg->listen, ':');
     int port = atoi(colon + 1), rc;
     struct sockaddr_storage ss;
     size_t hl = (size_t)(colon - cfg->listen);
 
-    rc = read_token(a->token, &a->token_len, cfg->api_token_file, err, errlen);
-    if (rc == 0 && cfg->api_tls_cert != NULL)
-        rc = tls_up(a, err, errlen);
-    if (rc < 0)
-        return rc;
     if (cfg->listen[0] == '[') /* [::1]:8750 (checked by the parser) */
         snprintf(host, sizeof(host), "%.*s", (int)hl - 2, cfg->listen + 1);
     else
@@ -535,19 +497,38 @@ static int listen_tcp(struct ds_api *a, uv_loop_t *loop, char *err, size_t errle
                  cfg->listen_line, cfg->listen);
         return DS_ECONFIG;
     }
-    uv_tcp_init(loop, &a->tcp_l);
-    a->tcp_l.data = a;
-    a->tcp_on = 1;
-    rc = uv_tcp_bind(&a->tcp_l, (struct sockaddr *)&ss, 0);
+    if ((t->l = malloc(sizeof(*t->l))) == NULL)
+        return DS_ENOMEM;
+    uv_tcp_init(loop, t->l);
+    t->l->data = a;
+    rc = uv_tcp_bind(t->l, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&a->tcp_l, 64, on_accept);
+        rc = uv_listen((uv_stream_t *)t->l, 64, on_accept);
     if (rc < 0) {
         snprintf(err, errlen, "%s:%d: [console] listen = %s: %s", cfg->path, cfg->listen_line,
                  cfg->listen, uv_strerror(rc));
         return rc;
     }
-    uv_unref((uv_handle_t *)&a->tcp_l);
+    uv_unref((uv_handle_t *)t->l);
     return 0;
+}
+
+/* Builds t for cfg's TCP listener: the token, the TLS context when a
+ * certificate is configured, and (with bind) the listener itself. On an
+ * error t is dropped and err says what failed. */
+static int tcp_open(struct ds_api *a, const ds_config_t *cfg, int bind, struct tcp_side *t,
+                    char *err, size_t errlen)
+{
+    int rc = ds_config_api_token(cfg, t->token, sizeof(t->token), err, errlen);
+
+    t->token_len = strlen(t->token);
+    if (rc == 0 && cfg->api_tls_cert != NULL)
+        rc = tls_up(cfg, &t->ssl, err, errlen);
+    if (rc == 0 && bind)
+        rc = tcp_bind(a, ds_engine_loop(a->d->eng), cfg, t, err, errlen);
+    if (rc < 0)
+        tcp_drop(t);
+    return rc;
 }
 
 /* ---- h2o ---- */
@@ -630,15 +611,16 @@ int ds__api_start(ds_daemon_t *d, char *err, size_t errlen)
     rc = h2o_up(a, loop, err, errlen);
     if (rc == 0)
         rc = listen_unix(a, loop, err, errlen);
-    if (rc == 0 && d->cfg->listen != NULL)
-        rc = listen_tcp(a, loop, err, errlen);
+    if (rc == 0 && d->cfg->listen != NULL &&
+        (rc = tcp_open(a, d->cfg, 1, &a->tcp, err, errlen)) == 0)
+        a->actx_tcp.ssl_ctx = a->tcp.ssl;
     if (rc < 0)
         return rc; /* ds_daemon_free stops what started */
     ds_log(DS_LOG_INFO, "daemon: API on %s%s%s", a->sock_path,
-           !a->tcp_on ? ""
-           : a->ssl   ? " and https://"
-                      : " and http://",
-           a->tcp_on ? d->cfg->listen : "");
+           a->tcp.l == NULL ? ""
+           : a->tcp.ssl     ? " and https://"
+                            : " and http://",
+           a->tcp.l ? d->cfg->listen : "");
     return 0;
 }
 
@@ -651,46 +633,78 @@ static int same(const char *a, const char *b)
  * the old token stays (logged). */
 static void reload_token(struct ds_api *a, const ds_config_t *cfg)
 {
-    char tok[API_TOKEN_MAX] = "", err[1024]; /* zeros: copied whole */
-    size_t len = 0;
+    struct tcp_side t = {0};
+    char err[PATH_MAX + 512];
 
     if (cfg->api_token_file == NULL) {
         ds_log(DS_LOG_ERROR,
                "daemon: reload of %s: api_token_file is gone while the API listens on TCP; "
                "the old token stays until the daemon restarts",
                cfg->path);
-    } else if (read_token(tok, &len, cfg->api_token_file, err, sizeof(err)) < 0) {
-        ds_log(DS_LOG_ERROR, "daemon: reload of %s: %s; the API keeps its old token", cfg->path,
-               err);
-    } else if (len != a->token_len || memcmp(tok, a->token, len) != 0) {
-        memcpy(a->token, tok, sizeof(a->token));
-        a->token_len = len;
+    } else if (tcp_open(a, cfg, 0, &t, err, sizeof(err)) < 0) {
+        ds_log(DS_LOG_ERROR, "daemon: reload: %s; the API keeps its old token", err);
+    } else if (t.token_len != a->tcp.token_len || memcmp(t.token, a->tcp.token, t.token_len) != 0) {
+        memcpy(a->tcp.token, t.token, sizeof(t.token));
+        a->tcp.token_len = t.token_len;
         ds_log(DS_LOG_INFO, "daemon: reload: the API token was read again from %s",
                cfg->api_token_file);
     }
-    explicit_bzero(tok, sizeof(tok));
+    SSL_CTX_free(t.ssl); /* a token-only read makes none */
+    explicit_bzero(&t, sizeof(t));
+}
+
+/* A reload that changes listen = or the TLS files: the new listener (and
+ * its token and TLS context) is made first; only then the old one closes
+ * (the connections it accepted finish). When the new one cannot be made,
+ * the old one stays, logged with the file, line, key and reason. The same
+ * address with other TLS files swaps the TLS context in place. */
+static void tcp_move(struct ds_api *a, const ds_config_t *cfg)
+{
+    struct tcp_side t = {0};
+    char err[PATH_MAX + 512];
+    const char *was = a->tcp.l ? a->cfg->listen : NULL;
+    int rebind = !same(a->cfg->listen, cfg->listen) || a->tcp.l == NULL;
+
+    if (cfg->listen == NULL && a->tcp.l == NULL) { /* TLS files without a listener */
+        a->cfg = cfg;
+        return;
+    }
+    if (cfg->listen != NULL && tcp_open(a, cfg, rebind, &t, err, sizeof(err)) < 0) {
+        ds_log(DS_LOG_ERROR, "daemon: reload: %s; the API stays on %s%s%s", err, a->sock_path,
+               was ? " and " : "", was ? was : "");
+        return;
+    }
+    if (!rebind) { /* same address: the listener stays, its TLS changes */
+        t.l = a->tcp.l;
+        a->tcp.l = NULL;
+    }
+    tcp_drop(&a->tcp);
+    a->tcp = t;
+    a->actx_tcp.ssl_ctx = t.ssl;
+    a->cfg = cfg;
+    explicit_bzero(&t, sizeof(t));
+    if (cfg->listen == NULL)
+        ds_log(DS_LOG_INFO, "daemon: reload: the API no longer listens on TCP (was %s)",
+               was ? was : "none");
+    else
+        ds_log(DS_LOG_INFO, "daemon: reload: the API now listens on %s%s (was %s)",
+               a->tcp.ssl ? "https://" : "http://", cfg->listen, was ? was : "the socket only");
 }
 
 void ds__api_reconfigure(ds_daemon_t *d, const ds_config_t *cfg)
 {
     struct ds_api *a = d->api;
-    const ds_config_t *old = a ? a->cfg : NULL;
 
     if (a == NULL)
         return;
-    if (!same(old->listen, cfg->listen) || !same(old->api_tls_cert, cfg->api_tls_cert) ||
-        !same(old->api_tls_key, cfg->api_tls_key))
-        ds_log(DS_LOG_ERROR,
-               "daemon: reload of %s:%d: [console] listen = %s%s is not applied: the API stays "
-               "on %s%s until the daemon restarts",
-               cfg->path, cfg->listen_line, cfg->listen ? cfg->listen : "(none)",
-               same(old->api_tls_cert, cfg->api_tls_cert) &&
-                       same(old->api_tls_key, cfg->api_tls_key)
-                   ? ""
-                   : " (or its TLS certificate and key)",
-               a->sock_path, a->tcp_on ? " and TCP" : "");
-    if (a->tcp_on)
+    if (!same(a->cfg->listen, cfg->listen) || !same(a->cfg->api_tls_cert, cfg->api_tls_cert) ||
+        !same(a->cfg->api_tls_key, cfg->api_tls_key)) {
+        tcp_move(a, cfg);
+        return;
+    }
+    if (a->tcp.l != NULL)
         reload_token(a, cfg);
+    a->cfg = cfg;
 }
 
 /* Counts the client streams still open (not our listeners). */
@@ -699,7 +713,7 @@ static void count_stream(uv_handle_t *h, void *arg)
     struct ds_api *a = arg;
 
     if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && !uv_is_closing(h) &&
-        h != (uv_handle_t *)&a->unix_l && h != (uv_handle_t *)&a->tcp_l)
+        h != (uv_handle_t *)&a->unix_l && h != (uv_handle_t *)a->tcp.l)
         a->open_streams++;
 }
 
@@ -712,8 +726,9 @@ void ds__api_stop(ds_daemon_t *d)
     ds__api_status_live_stop(d);
     if (a->unix_on)
         uv_close((uv_handle_t *)&a->unix_l, NULL);
-    if (a->tcp_on)
-        uv_close((uv_handle_t *)&a->tcp_l, NULL);
+    if (a->tcp.l != NULL)
+        uv_close((uv_handle_t *)a->tcp.l, (uv_close_cb)free);
+    a->tcp.l = NULL;
     if (a->commit_init)
         uv_close((uv_handle_t *)&a->commit, NULL);
     for (size_t i = 0; i < a->npend; i++)
@@ -722,11 +737,7 @@ void ds__api_stop(ds_daemon_t *d)
     a->npend = 0;
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
-    explicit_bzero(a->token, sizeof(a->token));
-    if (a->ssl != NULL && a->tcp_on == 0) {
-        SSL_CTX_free(a->ssl); /* never used */
-        a->ssl = NULL;
-    }
+    explicit_bzero(a->tcp.token, sizeof(a->tcp.token));
     uv_walk(ds_engine_loop(d->eng), count_stream, a);
     if (a->open_streams > 0) {
         /* a client is still connected: its connection keeps h2o's context
@@ -740,7 +751,7 @@ void ds__api_stop(ds_daemon_t *d)
         h2o_config_dispose(&a->conf);
     /* the closes finish before a goes */
     uv_run(ds_engine_loop(d->eng), UV_RUN_NOWAIT);
-    SSL_CTX_free(a->ssl);
+    SSL_CTX_free(a->tcp.ssl);
     free(a->pend);
     free(a);
     d->api = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `config check` refuses an api_token_file the daemon would refuse (missing,
 # readable by others, a symlink, empty) and one whose token is shorter than
-# 16 characters (as it does for a rollout's token_file), naming
+# 16 characters or with a blank at either end (as it does for a rollout's
+# token_file; the daemon reads it with the same function), naming
 # file:line: [console] key 'api_token_file' and exiting 2; a good one passes.
 # Before, `config check` said "valid" and `distsync daemon` then refused to
 # start (or served a 5-character bearer token over TCP).
@@ -46,5 +47,7 @@ sed -i "s#^api_token_file = .*#api_token_file = $tmp/tok#" "$tmp/d.conf"
 check empty 2 "$key: the token is shorter than 16 characters"
 (umask 077 && echo short >"$tmp/tok")
 check short 2 "$key: the token is shorter than 16 characters"
+(umask 077 && echo " 0123456789abcdef0123" >"$tmp/tok")
+check blank 2 "$key: the token begins or ends with a blank (a bearer token cannot)"
 [ "$fail" = 0 ] && echo "PASS: config_check_api_token" || echo "FAILED: config_check_api_token"
 exit "$fail"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The daemon's API over TCP ([console] listen =, api_token_file =):
 #  - listen without api_token_file is a configuration error;
-#  - a token file group or others can read: the daemon refuses to start,
-#    naming the file and the fix;
+#  - a token file group or others can read, a symlink, or a token under 16
+#    characters: the daemon refuses to start with config check's message
+#    (file, line, key, the file and the reason);
 #  - without the token, or with a wrong one, every request is 401 with
 #    {"error"} and changes nothing (no run, no freeze, target untouched);
 #  - with it, every endpoint answers as on the socket; a run-now completes;
@@ -35,8 +36,24 @@ chmod 644 "$tmp/token"
 sed -i "s|^listen = .*|&\napi_token_file = $tmp/token|" "$conf"
 rc=0
 out=$(timeout 20 "$DISTSYNC" -c "$conf" daemon 2>&1) || rc=$?
-[ "$rc" = 1 ] && echo "$out" | grep -q "api_token_file $tmp/token: readable by others (mode 0644).*chmod 600" ||
+[ "$rc" = 1 ] && echo "$out" | grep -q "d.conf:[0-9]*: \[console\] key 'api_token_file': $tmp/token: mode 0644, group or others may use it (chmod 600 it)" ||
   bad "a token file of mode 0644: exit $rc: $out"
+# the daemon reads the token file as config check does (one reader): a
+# symlink and a short token are refused at start, naming file and reason
+chmod 600 "$tmp/token"
+ln -s "$tmp/token" "$tmp/token.link"
+sed -i "s|^api_token_file = .*|api_token_file = $tmp/token.link|" "$conf"
+rc=0
+out=$(timeout 10 "$DISTSYNC" -c "$conf" daemon 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "d.conf:[0-9]*: \[console\] key 'api_token_file': $tmp/token.link: Too many levels of symbolic links" ||
+  bad "a symlinked token file: exit $rc: $out"
+sed -i "s|^api_token_file = .*|api_token_file = $tmp/token|" "$conf"
+echo short-token >"$tmp/token"
+rc=0
+out=$(timeout 10 "$DISTSYNC" -c "$conf" daemon 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "d.conf:[0-9]*: \[console\] key 'api_token_file': $tmp/token: the token is shorter than 16 characters" ||
+  bad "a token of 11 characters: exit $rc: $out"
+echo "$token" >"$tmp/token"
 [ ! -e "$sock" ] || bad "the refused daemon left its socket"
 
 chmod 600 "$tmp/token"
