@@ -267,12 +267,17 @@ typedef struct ds_drun_rec_srv {
     const char *server;
     const char *result; /* NULL: none */
     uint64_t files_done, files_total, bytes_done, bytes_total, bytes_wire;
+    const char *report; /* its report as JSON text (sync --json's object); NULL: none */
+    int rc;             /* its sync's return code, when report is not NULL */
 } ds_drun_rec_srv_t;
 
 /* A daemon run that ended (GET /v1/runs after a restart), borrowed. */
 typedef struct ds_drun_rec {
     const char *id, *trigger, *state, *reason; /* reason NULL: none */
     int64_t queued_at, started_at, ended_at;
+    const char *classes; /* a JSON array of the run's classes; NULL: every class */
+    uint64_t deltas_computed, deltas_cached, deltas_relevelled;
+    int64_t run_ms; /* from its start to its end (its rate), 0: unknown */
     const ds_drun_rec_srv_t *srv;
     size_t n;
 } ds_drun_rec_t;

@@ -25,6 +25,8 @@ struct drun_srv {
     uint64_t files_done, files_total, bytes_done, bytes_total, bytes_wire;
     int ended;
     ds_sync_result_t *res; /* ended: the result without its plan, owned */
+    struct json_t *report; /* loaded from the catalog: res's report as written then, owned */
+    int rc;                /* loaded: res's rc, when report is set */
     const char *result; /* NULL while not ended; else ds_report_result_status's word, or "frozen" */
 };
 

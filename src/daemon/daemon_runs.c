@@ -2,13 +2,16 @@
  * The daemon's runs (GET /v1/runs): each schedule fire and each run-now,
  * queued, running (with per-server progress from the sync's progress
  * callback) and the last DS_DAEMON_RUNS_KEPT that ended. Ended runs are
- * recorded in the catalog (ds_daemon_run_put) and loaded back at start-up;
- * the per-server reports stay in memory (distsync history has the runs).
+ * recorded in the catalog (ds_daemon_run_put) with their classes and each
+ * server's rc and report, and loaded back at start-up: GET /v1/runs/ID
+ * reads the same before and after a restart.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "daemon_int.h"
 #include "distsync/events.h"
@@ -48,6 +51,7 @@ static void run_free(struct drun *r)
     for (size_t i = 0; i < r->n; i++) {
         free(r->srv[i].name);
         free(r->srv[i].res);
+        json_decref(r->srv[i].report);
     }
     free(r->srv);
     for (size_t i = 0; i < r->classes.n; i++)
@@ -131,11 +135,67 @@ size_t ds__drun_nqueued(ds_daemon_t *d)
     return n;
 }
 
+/* What fn writes as JSON text (malloc'd; NULL: no memory). */
+static char *json_text(void (*fn)(ds_json_t *j, const void *arg), const void *arg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ds_json_t j;
+
+    if (f == NULL)
+        return NULL;
+    ds_json_init(&j, f);
+    fn(&j, arg);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void classes_json(ds_json_t *j, const void *arg)
+{
+    const ds_strlist_t *c = arg;
+
+    ds_json_arr_begin(j);
+    for (size_t i = 0; i < c->n; i++)
+        ds_json_str(j, c->v[i]);
+    ds_json_arr_end(j);
+}
+
+static void report_json(ds_json_t *j, const void *arg)
+{
+    const struct drun_srv *s = arg;
+
+    ds_report_result_json(j, s->name, s->res);
+}
+
+/* Server s of a run that just ended as the catalog keeps it; its report
+ * is malloc'd into *report (the caller frees it; NULL: none, or no memory). */
+static ds_drun_rec_srv_t rec_srv(const struct drun_srv *s, char **report)
+{
+    *report = s->res != NULL ? json_text(report_json, s) : NULL;
+    return (ds_drun_rec_srv_t){
+        .server = s->name,
+        .result = s->result,
+        .files_done = s->files_done,
+        .files_total = s->files_total,
+        .bytes_done = s->bytes_done,
+        .bytes_total = s->bytes_total,
+        .bytes_wire = s->bytes_wire,
+        .report = *report,
+        .rc = s->res != NULL ? s->res->rc : 0,
+    };
+}
+
 /* Records ended run r in the catalog (a failure is logged: the run is
  * still listed until the daemon stops). */
 static void persist(ds_daemon_t *d, const struct drun *r)
 {
     ds_drun_rec_srv_t *v = calloc(r->n + 1, sizeof(*v));
+    char **reports = calloc(r->n + 1, sizeof(*reports));
+    char *classes = r->classes.n > 0 ? json_text(classes_json, &r->classes) : NULL;
     ds_drun_rec_t rec = {.id = r->id,
                          .trigger = r->trigger,
                          .state = r->state,
@@ -143,22 +203,25 @@ static void persist(ds_daemon_t *d, const struct drun *r)
                          .queued_at = r->queued_at,
                          .started_at = r->started_at,
                          .ended_at = r->ended_at,
+                         .classes = classes,
+                         .deltas_computed = r->deltas_computed,
+                         .deltas_cached = r->deltas_cached,
+                         .deltas_relevelled = r->deltas_relevelled,
+                         .run_ms = r->mono_start_ms ? r->mono_end_ms - r->mono_start_ms : 0,
                          .srv = v,
                          .n = r->n};
     int rc = DS_ENOMEM;
 
-    for (size_t i = 0; v != NULL && i < r->n; i++)
-        v[i] = (ds_drun_rec_srv_t){.server = r->srv[i].name,
-                                   .result = r->srv[i].result,
-                                   .files_done = r->srv[i].files_done,
-                                   .files_total = r->srv[i].files_total,
-                                   .bytes_done = r->srv[i].bytes_done,
-                                   .bytes_total = r->srv[i].bytes_total,
-                                   .bytes_wire = r->srv[i].bytes_wire};
-    if (v != NULL)
+    for (size_t i = 0; v != NULL && reports != NULL && i < r->n; i++)
+        v[i] = rec_srv(&r->srv[i], &reports[i]);
+    if (v != NULL && reports != NULL && (r->classes.n == 0 || classes != NULL))
         rc = ds_daemon_run_put(ds_sync_catalog(d->o.sync), &rec, DS_DAEMON_RUNS_KEPT);
     if (rc < 0)
         ds_log(DS_LOG_WARN, "run %s: could not record the run: %s", r->id, ds_strerror(rc));
+    for (size_t i = 0; reports != NULL && i < r->n; i++)
+        free(reports[i]);
+    free(reports);
+    free(classes);
     free(v);
 }
 
@@ -185,6 +248,30 @@ static const char *result_word(const char *s)
     return s != NULL ? "failed" : NULL;
 }
 
+/* A recorded run's classes (a JSON array of strings) into c. */
+static int load_classes(ds_strlist_t *c, const char *text)
+{
+    json_t *a = json_loads(text, JSON_DECODE_ANY, NULL), *v;
+    size_t i;
+    int rc = 0;
+
+    if (!json_is_array(a) || (c->v = calloc(json_array_size(a) + 1, sizeof(*c->v))) == NULL) {
+        rc = json_is_array(a) ? DS_ENOMEM : 0; /* not an array: every class, as before */
+        goto out;
+    }
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_string(v) && (c->v[c->n] = strdup(json_string_value(v))) == NULL) {
+            rc = DS_ENOMEM;
+            goto out;
+        }
+        c->n += json_is_string(v);
+    }
+out:
+    json_decref(a);
+    return rc;
+}
+
 static int load_one(void *ctx, const ds_drun_rec_t *rec)
 {
     ds_daemon_t *d = ctx;
@@ -203,6 +290,15 @@ static int load_one(void *ctx, const ds_drun_rec_t *rec)
     r->queued_at = rec->queued_at;
     r->started_at = rec->started_at;
     r->ended_at = rec->ended_at;
+    r->deltas_computed = rec->deltas_computed;
+    r->deltas_cached = rec->deltas_cached;
+    r->deltas_relevelled = rec->deltas_relevelled;
+    if (rec->run_ms > 0) { /* its rate: only the difference is read */
+        r->mono_start_ms = 1;
+        r->mono_end_ms = 1 + rec->run_ms;
+    }
+    if (rec->classes != NULL && load_classes(&r->classes, rec->classes) < 0)
+        return DS_ENOMEM;
     for (size_t i = 0; i < rec->n; i++) {
         struct drun_srv *s = &r->srv[i];
 
@@ -213,6 +309,9 @@ static int load_one(void *ctx, const ds_drun_rec_t *rec)
         s->bytes_done = rec->srv[i].bytes_done;
         s->bytes_total = rec->srv[i].bytes_total;
         s->bytes_wire = rec->srv[i].bytes_wire;
+        s->rc = rec->srv[i].rc;
+        if (rec->srv[i].report != NULL)
+            s->report = json_loads(rec->srv[i].report, JSON_DECODE_ANY, NULL);
     }
     return 0;
 }
@@ -342,15 +441,18 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
         ds_json_kuint(j, "bytes_done", s->bytes_done);
         ds_json_kuint(j, "bytes_total", s->bytes_total);
         ds_json_kuint(j, "bytes_wire", s->bytes_wire);
-        /* ended: rc and the object sync --json prints for the server */
+        /* ended: rc and the object sync --json prints for the server (after
+         * a restart: as the catalog kept it) */
         ds_json_key(j, "rc");
-        if (s->res != NULL)
-            ds_json_int(j, s->res->rc);
+        if (s->res != NULL || s->report != NULL)
+            ds_json_int(j, s->res != NULL ? s->res->rc : s->rc);
         else
             ds_json_null(j);
         ds_json_key(j, "report");
         if (s->res != NULL)
             ds_report_result_json(j, s->name, s->res);
+        else if (s->report != NULL)
+            ds_json_value(j, s->report);
         else
             ds_json_null(j);
         ds_json_obj_end(j);

@@ -302,9 +302,26 @@ static const char *const migration_8[] = {
     NULL,
 };
 
+/* Migration 9: what GET /v1/runs/ID shows of an ended run that migration 8
+ * did not keep, so that it reads the same after a restart: the run-now's
+ * classes (a JSON array; NULL: every class), the delta cache's counters,
+ * the run's length in ms (its rate), and each server's rc and report (the
+ * object sync --json prints for it; NULL: none). Rows of migration 8 keep
+ * NULL and 0. */
+static const char *const migration_9[] = {
+    "ALTER TABLE daemon_run ADD COLUMN classes TEXT",
+    "ALTER TABLE daemon_run ADD COLUMN deltas_computed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE daemon_run ADD COLUMN deltas_cached INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE daemon_run ADD COLUMN deltas_relevelled INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE daemon_run ADD COLUMN run_ms INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE daemon_run_server ADD COLUMN rc INTEGER",
+    "ALTER TABLE daemon_run_server ADD COLUMN report TEXT",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4,
-    migration_5, migration_6, migration_7, migration_8,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_6, migration_7, migration_8, migration_9,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

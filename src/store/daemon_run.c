@@ -1,6 +1,7 @@
 /*
  * The daemon's ended runs (tables daemon_run and daemon_run_server,
- * migration 7): GET /v1/runs lists them again after a restart.
+ * migrations 8 and 9): GET /v1/runs lists them again after a restart, with
+ * their classes and each server's report.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,8 @@ static int put_server(ds_catalog_t *cat, int64_t run, const ds_drun_rec_srv_t *s
     sqlite3_stmt *st = NULL;
     int rc = ds__catalog_prep(cat,
                               "INSERT INTO daemon_run_server(run, server, result, files_done,"
-                              " files_total, bytes_done, bytes_total, bytes_wire)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                              " files_total, bytes_done, bytes_total, bytes_wire, rc, report)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                               &st);
 
     if (rc < 0)
@@ -28,6 +29,9 @@ static int put_server(ds_catalog_t *cat, int64_t run, const ds_drun_rec_srv_t *s
     sqlite3_bind_int64(st, 6, (sqlite3_int64)s->bytes_done);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)s->bytes_total);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)s->bytes_wire);
+    if (s->report != NULL)
+        sqlite3_bind_int(st, 9, s->rc);
+    ds__catalog_bind_text(st, 10, s->report);
     return ds__catalog_step_done(cat, st, "recording a daemon run's server");
 }
 
@@ -37,7 +41,9 @@ static int put_run(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
     int64_t seq;
     int rc = ds__catalog_prep(cat,
                               "INSERT INTO daemon_run(id, trigger, state, reason, queued_at,"
-                              " started_at, ended_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                              " started_at, ended_at, classes, deltas_computed, deltas_cached,"
+                              " deltas_relevelled, run_ms)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                               &st);
 
     if (rc < 0)
@@ -49,6 +55,11 @@ static int put_run(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
     sqlite3_bind_int64(st, 5, r->queued_at);
     sqlite3_bind_int64(st, 6, r->started_at);
     sqlite3_bind_int64(st, 7, r->ended_at);
+    ds__catalog_bind_text(st, 8, r->classes);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)r->deltas_computed);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)r->deltas_cached);
+    sqlite3_bind_int64(st, 11, (sqlite3_int64)r->deltas_relevelled);
+    sqlite3_bind_int64(st, 12, r->run_ms);
     rc = ds__catalog_step_done(cat, st, "recording a daemon run");
     seq = sqlite3_last_insert_rowid(cat->db);
     for (size_t i = 0; rc == 0 && i < r->n; i++)
@@ -83,7 +94,8 @@ static int list_servers(ds_catalog_t *cat, int64_t seq, sqlite3_stmt **st, ds_dr
 {
     int rc = ds__catalog_prep(cat,
                               "SELECT server, result, files_done, files_total, bytes_done,"
-                              " bytes_total, bytes_wire FROM daemon_run_server WHERE run = ?1"
+                              " bytes_total, bytes_wire, rc, report FROM daemon_run_server"
+                              " WHERE run = ?1"
                               " ORDER BY rowid",
                               st);
 
@@ -106,9 +118,11 @@ static int list_servers(ds_catalog_t *cat, int64_t seq, sqlite3_stmt **st, ds_dr
             .bytes_done = (uint64_t)sqlite3_column_int64(*st, 4),
             .bytes_total = (uint64_t)sqlite3_column_int64(*st, 5),
             .bytes_wire = (uint64_t)sqlite3_column_int64(*st, 6),
+            .rc = sqlite3_column_int(*st, 7),
+            .report = ds__catalog_col_text(*st, 8) ? strdup(ds__catalog_col_text(*st, 8)) : NULL,
         };
         (*n)++;
-        if (v[*n - 1].server == NULL)
+        if (v[*n - 1].server == NULL || (ds__catalog_col_text(*st, 8) && !v[*n - 1].report))
             return DS_ENOMEM;
     }
     return rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, "reading a daemon run");
@@ -119,6 +133,7 @@ static void servers_free(ds_drun_rec_srv_t *srv, size_t n)
     for (size_t i = 0; i < n; i++) {
         free((char *)srv[i].server);
         free((char *)srv[i].result);
+        free((char *)srv[i].report);
     }
     free(srv);
 }
@@ -129,7 +144,9 @@ int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
     sqlite3_stmt *st = NULL;
     int rc = ds__catalog_prep(cat,
                               "SELECT seq, id, trigger, state, reason, queued_at, started_at,"
-                              " ended_at FROM (SELECT * FROM daemon_run ORDER BY seq DESC"
+                              " ended_at, classes, deltas_computed, deltas_cached,"
+                              " deltas_relevelled, run_ms FROM (SELECT * FROM daemon_run"
+                              " ORDER BY seq DESC"
                               " LIMIT ?1) ORDER BY seq",
                               &st);
 
@@ -147,6 +164,11 @@ int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
             .queued_at = sqlite3_column_int64(st, 5),
             .started_at = sqlite3_column_int64(st, 6),
             .ended_at = sqlite3_column_int64(st, 7),
+            .classes = ds__catalog_col_text(st, 8),
+            .deltas_computed = (uint64_t)sqlite3_column_int64(st, 9),
+            .deltas_cached = (uint64_t)sqlite3_column_int64(st, 10),
+            .deltas_relevelled = (uint64_t)sqlite3_column_int64(st, 11),
+            .run_ms = sqlite3_column_int64(st, 12),
         };
 
         rc = list_servers(cat, sqlite3_column_int64(st, 0), &st2, &srv, &r.n);
