@@ -128,6 +128,14 @@ DS_MUST_CHECK int ds_sync_pin_at(ds_sync_t *s, int64_t anchor, const char *run);
  * unreadable) is logged and skipped. Runs on the calling thread. Returns 0
  * or < 0 (catalog, retain store, memory). */
 DS_MUST_CHECK int ds_sync_pin_retain(ds_sync_t *s, int64_t gen, uint64_t *nretained);
+/* Pins to the store as of t for a run that asks for it (sync --as-of, a
+ * run-now's as_of): the latest scan generation that started at or before t
+ * and completed. Unlike ds_sync_pin_at, a time older than every kept scan
+ * is an error (nothing is shipped in its place). what receives the pin's
+ * words ("as of 2026-03-11T00:00:00Z (scan generation 4)"). Returns 0,
+ * DS_ENOTFOUND (no such scan) or < 0; err says why, naming the time. */
+DS_MUST_CHECK int ds_sync_pin_as_of(ds_sync_t *s, int64_t t, char *what, size_t wlen, char *err,
+                                    size_t errlen);
 /* The pinned generation, 0 when none. */
 int64_t ds_sync_pinned(const ds_sync_t *s);
 

@@ -1,6 +1,6 @@
 /*
- * distsync sync SERVER... | --all [--dry-run] [--json] [--force] [--no-scan]
- * [--delta-level N | --fast]: run-now sync of the servers in parallel (up to
+ * distsync sync SERVER... | --all [--as-of TIME] [--dry-run] [--json] [--force]
+ * [--no-scan] [--delta-level N | --fast]: run-now sync of the servers in parallel (up to
  * max_servers, in one engine batch), after the incremental scan. SIGHUP
  * re-reads the caps. Live progress on a terminal; each server's summary line
  * as it ends (above the board on a terminal; --json: one document at the
@@ -26,8 +26,8 @@
 #include "sync_cli.h"
 
 #define SYNC_USAGE                                                                                 \
-    "usage: distsync sync SERVER... | --site S | --all [--class C] [--dry-run] [--json] "          \
-    "[--force] [--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]\n"
+    "usage: distsync sync SERVER... | --site S | --all [--class C] [--as-of TIME] [--dry-run] "    \
+    "[--json] [--force] [--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]\n"
 
 struct sync_ui {
     struct board board; /* one line per active server, and a total */
@@ -131,6 +131,7 @@ struct sync_args {
     int json, dry, force, no_scan, fast;
     int64_t wait_s; /* --wait: how long a busy server is waited for; 0: not */
     int64_t level;  /* --delta-level: zpatch zstd level of this run (0: the config's) */
+    int64_t as_of;  /* --as-of: the store as of this time (0: the newest scan) */
 };
 
 /* --delta-level N or --fast: the level, 0 for the config's, -1 after printing
@@ -317,13 +318,15 @@ static int through_daemon(struct cli *cli, const ds_config_t *cfg, const struct 
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
     struct sync_args a = {.wait_s = WAIT_DEFAULT_S};
-    int wait = 0, have_level = 0, level = 0;
+    int wait = 0, have_level = 0, level = 0, have_as_of = 0;
     const struct cli_flag flags[] = {
         {"json", 'j', &a.json, NULL, 0},  {"dry-run", 'n', &a.dry, NULL, 0},
         {"force", 0, &a.force, NULL, 0},  {"no-scan", 0, &a.no_scan, NULL, 0},
         {"wait", 0, &wait, &a.wait_s, 1}, {"delta-level", 0, &have_level, &a.level, 0},
-        {"fast", 0, &a.fast, NULL, 0},    {NULL, 0, NULL, NULL, 0},
+        {"fast", 0, &a.fast, NULL, 0},    {"as-of", 0, &have_as_of, NULL, CLI_FLAG_TEXT},
+        {NULL, 0, NULL, NULL, 0},
     };
+    const size_t as_of_flag = sizeof(flags) / sizeof(flags[0]) - 2; /* the last one */
     ds_delta_cache_stats_t dbefore;
     struct sync_ui ui = {0};
     struct cli_select sel;
@@ -343,6 +346,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     }
     if (rc == 0 && (level = run_level(&a, have_level)) < 0)
         rc = CLI_EXIT_USAGE;
+    if (rc == 0 && have_as_of)
+        rc = sync_cli_as_of_parse(sel.text[as_of_flag], &a.as_of);
     if (rc != 0) {
         cli_select_free(&sel);
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -356,8 +361,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = cli_select_resolve("sync", cfg, &sel, 0, &srv, &n);
     if (rc == 0 && (rc = through_daemon(cli, cfg, &a, level, wait)) != 0) {
         /* a running daemon does the run: never two writers at once */
-        rc =
-            rc < 0 ? sync_cli_daemon(cli, cfg, srv, n, cli_select_classes(&sel, &only), a.json) : 0;
+        rc = rc < 0 ? sync_cli_daemon(cli, cfg, srv, n, cli_select_classes(&sel, &only), a.json,
+                                      a.as_of)
+                    : 0;
         goto out;
     }
     board_init(&ui.board, stderr, cli->tty && !cli->quiet && !a.json && !a.dry, progress_now());
@@ -365,6 +371,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_open_level(cfg, on_progress, &ui, a.force, NULL, level, &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
+    if (rc == 0 && a.as_of != 0)
+        rc = sync_cli_as_of_pin(cli, sy, a.as_of);
     if (rc == 0)
         rc = open_engine(sy, cfg, &ui, &eng);
     if (rc != 0)

@@ -165,6 +165,9 @@ static const struct help_opt o_sync[] = {
     O_SERVER,
     {"force", 0, NULL, "prune past max_delete (never without a completed scan)"},
     O_NO_SCAN,
+    {"as-of", 0, "TIME",
+     "ship the store as it was at TIME (RFC 3339, or a duration back: 2d): the versions of the "
+     "latest scan that started by then; a version no longer held is reported, never replaced"},
     {"wait", 0, "[=SECONDS]",
      "wait for a busy server's lease (polls with backoff; default 600 s), else report it busy"},
     {"delta-level", 0, "N",
@@ -281,15 +284,19 @@ const struct help_cmd help_cmds[] = {
      "Exit 4 when the server could not be read.",
      o_plan, 0},
     {"sync",
-     "SERVER... | --site S | --all [--class C] [--dry-run] [--json] [--force] [--no-scan] "
-     "[--wait[=SECONDS]] [--delta-level N | --fast]",
+     "SERVER... | --site S | --all [--class C] [--as-of TIME] [--dry-run] [--json] [--force] "
+     "[--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]",
      "sync now",
      "Syncs the servers after the incremental scan, up to max_servers at once under the "
      "bandwidth caps (distsync.conf(5)). SIGHUP re-reads the configuration's caps and applies "
      "them to the running transfers (a broken file is reported and the old caps stay); SIGINT or "
      "SIGTERM cancels. A server whose lease another console holds is reported as busy (exit 5) "
-     "unless --wait waits for it. Exit 4 when a server failed, 25 when a prune guard held "
-     "deletions back.",
+     "unless --wait waits for it. --as-of TIME ships the desired set as the store was at TIME "
+     "(snapshot pinning, as a delayed schedule's fire does; standalone or through the daemon): "
+     "a version that neither the store nor the retain store holds any more fails its file "
+     "(reported, the server keeps what it has), and a TIME older than every kept scan (62 "
+     "days) is an error. Exit 4 when a server failed, 25 when a prune guard held deletions "
+     "back.",
      o_sync, 0},
     {"status", "[SERVER... | --site S | --all] [--class C] [--json] [--no-scan]",
      "file status report",

@@ -12,7 +12,7 @@
 
 enum { OPT_SITE = 1000, OPT_ALL, OPT_CLASS, OPT_SERVER, OPT_HELP, OPT_FLAG = 2000 };
 
-#define MAX_FLAGS 16
+#define MAX_FLAGS CLI_FLAGS_MAX
 
 void cli_select_free(struct cli_select *sel)
 {
@@ -56,14 +56,15 @@ static size_t tables(const struct cli_flag *flags, struct option *o, char *short
     strcpy(shorts, "ah");
     k = strlen(shorts);
     for (; flags && flags[n].name && n < MAX_FLAGS; n++) {
-        int has = flags[n].num == NULL ? no_argument
-                  : flags[n].optional  ? optional_argument
-                                       : required_argument;
+        int has = flags[n].optional == CLI_FLAG_TEXT ? required_argument
+                  : flags[n].num == NULL             ? no_argument
+                  : flags[n].optional                ? optional_argument
+                                                     : required_argument;
 
         o[ns + n] = (struct option){flags[n].name, has, NULL, OPT_FLAG + (int)n};
         if (flags[n].shortc) {
             shorts[k++] = (char)flags[n].shortc;
-            if (flags[n].num)
+            if (flags[n].num || flags[n].optional == CLI_FLAG_TEXT)
                 shorts[k++] = ':';
         }
     }
@@ -100,6 +101,9 @@ static int option(const char *usage, const struct cli_flag *flags, size_t nf, in
         fputs(usage, stdout);
         return -1;
     default:
+        if (ch >= OPT_FLAG && ch < OPT_FLAG + (int)nf &&
+            flags[ch - OPT_FLAG].optional == CLI_FLAG_TEXT)
+            s->text[ch - OPT_FLAG] = optarg;
         if (ch >= OPT_FLAG && ch < OPT_FLAG + (int)nf)
             return set_flag(cmd, &flags[ch - OPT_FLAG], optarg);
         fputs(usage, stderr);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_client.h"
@@ -52,8 +53,9 @@ static int result_of(const json_t *s, ds_sync_result_t *r)
     return 0;
 }
 
-/* The run-now's body: the servers and, with --class, the classes. */
-static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *only)
+/* The run-now's body: the servers and, with --class, the classes; with
+ * --as-of, "as_of" (RFC 3339, UTC). */
+static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *only, int64_t as_of)
 {
     json_t *o = json_object(), *sv = json_array(), *cl = only ? json_array() : NULL;
     char *text = NULL;
@@ -67,6 +69,16 @@ static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *
     json_object_set(o, "servers", sv);
     if (cl != NULL)
         json_object_set(o, "classes", cl);
+    if (as_of != 0) {
+        char when[32];
+        time_t t = (time_t)as_of;
+        struct tm tm;
+
+        if (gmtime_r(&t, &tm) == NULL ||
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+            goto out;
+        json_object_set_new(o, "as_of", json_string(when));
+    }
     text = json_dumps(o, JSON_COMPACT);
 out:
     json_decref(cl);
@@ -200,9 +212,9 @@ static int report(const json_t *run, const ds_server_cfg_t **srv, size_t n, int 
 }
 
 int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
-                    const ds_strlist_t *only, int json)
+                    const ds_strlist_t *only, int json, int64_t as_of)
 {
-    char *body = request(srv, n, only);
+    char *body = request(srv, n, only, as_of);
     json_t *reply = NULL, *run = NULL;
     const char *id;
     long status;

@@ -162,17 +162,39 @@ oom:
     return -1;
 }
 
+/* The run-now's "as_of" (RFC 3339, not in the future) into *t (0: none).
+ * Returns 0 or -1 with rs a 400. */
+static int as_of(ds_daemon_t *d, const json_t *o, int64_t *t, struct api_res *rs)
+{
+    const json_t *v = json_object_get(o, "as_of");
+
+    *t = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || ds_tz_parse_rfc3339(json_string_value(v), t) < 0) {
+        ds__api_error(rs, 400, "'as_of': expected an RFC 3339 time (2026-03-11T00:00:00Z)");
+        return -1;
+    }
+    if (*t > ds_daemon_now(d)) {
+        ds__api_error(rs, 400, "'as_of' %s is in the future (the store as of then is not known)",
+                      json_string_value(v));
+        return -1;
+    }
+    return 0;
+}
+
 void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs)
 {
-    static const char *const keys[] = {"servers", "sites", "all", "classes", NULL};
+    static const char *const keys[] = {"servers", "sites", "all", "classes", "as_of", NULL};
     json_t *o = ds__api_body_object(rq, keys, rs);
     const char **nm = NULL;
     char id[96], when[64];
     struct drun *r = NULL;
     struct api_out out;
     struct pick p;
+    int64_t t;
 
-    if (o == NULL || pick(d, o, &p, rs) < 0)
+    if (o == NULL || as_of(d, o, &t, rs) < 0 || pick(d, o, &p, rs) < 0)
         goto out0;
     if (ds__drun_nqueued(d) >= DS_DAEMON_RUNS_QUEUE) {
         ds__api_error(rs, 429, "%d runs are queued already; try again when they ran",
@@ -193,6 +215,7 @@ void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *r
     }
     r->classes = p.classes; /* the run owns them now */
     p.classes = (ds_strlist_t){0};
+    r->as_of = t;
     ds_log(DS_LOG_INFO, "run %s: queued through the API (%zu server%s)", id, p.n,
            p.n == 1 ? "" : "s");
     ds_engine_wake(d->eng); /* a daemon waiting for a fire starts it now */

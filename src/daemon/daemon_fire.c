@@ -220,7 +220,11 @@ int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
             r->srv[i].result = "failed";
     }
     ds_log(DS_LOG_INFO, "run %s: run-now of %zu server%s", r->id, n, n == 1 ? "" : "s");
-    (void)run_scanned(d, r, srv, n, &r->classes, NULL, 0, reason, sizeof(reason));
+    if (r->as_of != 0 && ds__daemon_pin_as_of(d, r, reason, sizeof(reason)) < 0)
+        ds__drun_end(d, r, "failed", reason);
+    else
+        (void)run_scanned(d, r, srv, n, &r->classes, NULL, 0, reason, sizeof(reason));
+    (void)ds_sync_pin(d->o.sync, 0, NULL); /* the next run ships the newest scan */
     ds_log_context(NULL);
     free(srv);
     return 0;

@@ -42,6 +42,7 @@ struct drun {
     struct drun_srv *srv;
     size_t n;
     ds_strlist_t classes; /* run-now: these classes only (n 0: every class) */
+    int64_t as_of;        /* run-now: the store as of this time (0: the newest scan) */
     int cancel;           /* POST /v1/runs/ID/cancel was called */
     /* the delta cache's counters over the run (as sync --json's "deltas") */
     uint64_t deltas_computed, deltas_cached, deltas_relevelled;
@@ -181,6 +182,10 @@ int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at);
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
  * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */
 int ds__daemon_pin(ds_daemon_t *d, const struct dsched *sc, int64_t fire, const char *id);
+/* The same for run-now r with "as_of": pinned to the latest scan that
+ * started by r->as_of (logged). Returns 0, or < 0 with reason saying why
+ * (no scan that old is kept: nothing newer is shipped in its place). */
+int ds__daemon_pin_as_of(ds_daemon_t *d, const struct drun *r, char *reason, size_t rlen);
 
 /* Snapshot pinning: once the clock passed the anchor of a delayed fire,
  * scans the store, records the generation as the fire's pin and retains its

@@ -3,7 +3,8 @@
  * delayed fire ships the store as scanned at its anchor. At the anchor a
  * scan dated there, its generation recorded as the fire's pin and its
  * versions retained; at the fire, the batch pinned to that generation
- * (the sync layer, src/sync/sync_pin.c, does the rest).
+ * (the sync layer, src/sync/sync_pin.c, does the rest). A run-now with
+ * "as_of" (sync --as-of) is pinned the same way to the scan by its time.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,18 @@ static void anchor_scan(ds_daemon_t *d, const struct dsched *sc, int64_t fire, i
         ds_log(DS_LOG_INFO, "run %s: anchor: scan generation %lld pinned, %llu version%s retained",
                id, (long long)gen, (unsigned long long)kept, kept == 1 ? "" : "s");
     ds_log_context(NULL);
+}
+
+int ds__daemon_pin_as_of(ds_daemon_t *d, const struct drun *r, char *reason, size_t rlen)
+{
+    char what[128];
+    int rc = ds_sync_pin_as_of(d->o.sync, r->as_of, what, sizeof(what), reason, rlen);
+
+    if (rc < 0)
+        ds_log(DS_LOG_ERROR, "run %s: %s", r->id, reason);
+    else
+        ds_log(DS_LOG_INFO, "run %s: pinned to the store %s", r->id, what);
+    return rc;
 }
 
 int64_t ds__daemon_anchor(ds_daemon_t *d, struct dsched *sc, int64_t fire)

@@ -305,7 +305,8 @@ static const char *const migration_8[] = {
 /* Migration 9: what GET /v1/runs/ID shows of an ended run that migration 8
  * did not keep, so that it reads the same after a restart: the run-now's
  * classes (a JSON array; NULL: every class), the delta cache's counters,
- * the run's length in ms (its rate), and each server's rc and report (the
+ * the run's length in ms (its rate), a run-now's as_of (sync --as-of: the
+ * store as of then; 0: none), and each server's rc and report (the
  * object sync --json prints for it; NULL: none). Rows of migration 8 keep
  * NULL and 0. */
 static const char *const migration_9[] = {
@@ -314,6 +315,7 @@ static const char *const migration_9[] = {
     "ALTER TABLE daemon_run ADD COLUMN deltas_cached INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE daemon_run ADD COLUMN deltas_relevelled INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE daemon_run ADD COLUMN run_ms INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE daemon_run ADD COLUMN as_of INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE daemon_run_server ADD COLUMN rc INTEGER",
     "ALTER TABLE daemon_run_server ADD COLUMN report TEXT",
     NULL,

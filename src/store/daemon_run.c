@@ -42,8 +42,8 @@ static int put_run(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
     int rc = ds__catalog_prep(cat,
                               "INSERT INTO daemon_run(id, trigger, state, reason, queued_at,"
                               " started_at, ended_at, classes, deltas_computed, deltas_cached,"
-                              " deltas_relevelled, run_ms)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                              " deltas_relevelled, run_ms, as_of)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                               &st);
 
     if (rc < 0)
@@ -60,6 +60,7 @@ static int put_run(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
     sqlite3_bind_int64(st, 10, (sqlite3_int64)r->deltas_cached);
     sqlite3_bind_int64(st, 11, (sqlite3_int64)r->deltas_relevelled);
     sqlite3_bind_int64(st, 12, r->run_ms);
+    sqlite3_bind_int64(st, 13, r->as_of);
     rc = ds__catalog_step_done(cat, st, "recording a daemon run");
     seq = sqlite3_last_insert_rowid(cat->db);
     for (size_t i = 0; rc == 0 && i < r->n; i++)
@@ -145,7 +146,7 @@ int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
     int rc = ds__catalog_prep(cat,
                               "SELECT seq, id, trigger, state, reason, queued_at, started_at,"
                               " ended_at, classes, deltas_computed, deltas_cached,"
-                              " deltas_relevelled, run_ms FROM (SELECT * FROM daemon_run"
+                              " deltas_relevelled, run_ms, as_of FROM (SELECT * FROM daemon_run"
                               " ORDER BY seq DESC"
                               " LIMIT ?1) ORDER BY seq",
                               &st);
@@ -169,6 +170,7 @@ int ds_daemon_run_list(ds_catalog_t *cat, size_t limit,
             .deltas_cached = (uint64_t)sqlite3_column_int64(st, 10),
             .deltas_relevelled = (uint64_t)sqlite3_column_int64(st, 11),
             .run_ms = sqlite3_column_int64(st, 12),
+            .as_of = sqlite3_column_int64(st, 13),
         };
 
         rc = list_servers(cat, sqlite3_column_int64(st, 0), &st2, &srv, &r.n);

@@ -59,6 +59,31 @@ int ds_sync_pin_at(ds_sync_t *s, int64_t anchor, const char *run)
     return rc < 0 ? rc : 1;
 }
 
+int ds_sync_pin_as_of(ds_sync_t *s, int64_t t, char *what, size_t wlen, char *err, size_t errlen)
+{
+    char when[32] = "?";
+    int64_t gen = 0, started = 0;
+    time_t tt = (time_t)t;
+    struct tm tm;
+    int rc = ds_catalog_gen_at(s->cat, t, &gen, &started);
+
+    if (gmtime_r(&tt, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (rc < 0)
+        return ds_errf(err, errlen, rc, "the store as of %s: catalog %s: %s", when,
+                       ds_catalog_name(s->cat), ds_strerror(rc));
+    if (rc == 0)
+        return ds_errf(err, errlen, DS_ENOTFOUND,
+                       "the store as of %s: no scan of the store that started by then is kept "
+                       "(catalog %s keeps scans of the last %lld days)",
+                       when, ds_catalog_name(s->cat), DS_CATALOG_GEN_KEEP_S / 86400);
+    snprintf(what, wlen, "as of %s (scan generation %lld)", when, (long long)gen);
+    rc = ds_sync_pin(s, gen, what);
+    if (rc < 0)
+        return ds_errf(err, errlen, rc, "the store as of %s: %s", when, ds_strerror(rc));
+    return 0;
+}
+
 int64_t ds_sync_pinned(const ds_sync_t *s)
 {
     return s->pin_gen;
