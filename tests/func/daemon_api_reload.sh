@@ -3,7 +3,9 @@
 #  - SIGHUP reads api_token_file again: the new token is accepted and the
 #    old one gets 401 (the token never appears in the log);
 #  - a changed listen = moves the listener: the new port answers with the
-#    new token, the old one refuses connections, the socket stays;
+#    new token, the old one refuses connections, the socket stays; a
+#    keep-alive connection made before the move is still answered (or
+#    ends cleanly);
 #  - a listen = that cannot be bound (a port in use) keeps the old
 #    listener, with an error line naming the file, line, key and reason;
 #  - TLS turned on at the same address: https answers, plain http no more;
@@ -41,11 +43,40 @@ api_wait_up "$log" || st_exit daemon_api_reload
 tcp "$port" "$tok1"
 [ "$code" = 200 ] || bad "the first token before the reload: HTTP $code"
 
+# a client connected to the old listener (keep-alive) across the move:
+# its next request on that connection is answered, or the connection ends
+# cleanly (no reset, no hang)
+python3 - "$port" "$tok1" "$tmp/go" >"$tmp/keep.out" 2>&1 <<'PY' &
+import http.client, os, sys, time
+port, tok, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", "/v1/servers", headers={"Authorization": "Bearer " + tok})
+r = c.getresponse(); r.read()
+print("first", r.status, flush=True)
+for _ in range(200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+try:
+    c.request("GET", "/v1/sites", headers={"Authorization": "Bearer " + tok})
+    r = c.getresponse(); r.read()
+    print("second", r.status, flush=True)
+except (http.client.RemoteDisconnected, BrokenPipeError):
+    print("second closed", flush=True)
+PY
+keep=$!
+st_pids+=("$keep")
+for _ in $(seq 1 50); do grep -q first "$tmp/keep.out" && break; sleep 0.1; done
 echo "$tok2" >"$tmp/token"
 sed -i "s|^listen = .*|listen = 127.0.0.1:$port2|" "$conf"
 kill -HUP "$dpid"
 dm_wait "$log" 'daemon: reloaded' 10
 dm_wait "$log" "daemon: reload: the API now listens on http://127.0.0.1:$port2 \(was 127.0.0.1:$port\)" 5
+touch "$tmp/go"
+wait "$keep"
+# the old token is refused (401) on that connection, as on any other now
+grep -qx "first 200" "$tmp/keep.out" && grep -qxE "second (401|closed)" "$tmp/keep.out" ||
+  bad "a keep-alive connection to the old listener across the move: $(tr '\n' '|' <"$tmp/keep.out")"
 tcp "$port2" "$tok2"
 [ "$code" = 200 ] || bad "the new listen = with the new token after SIGHUP: HTTP $code"
 tcp "$port2" "$tok1"
