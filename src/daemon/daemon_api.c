@@ -497,8 +497,11 @@ static int tcp_bind(struct ds_api *a, uv_loop_t *loop, const ds_config_t *cfg, s
                  cfg->listen_line, cfg->listen);
         return DS_ECONFIG;
     }
-    if ((t->l = malloc(sizeof(*t->l))) == NULL)
+    if ((t->l = malloc(sizeof(*t->l))) == NULL) {
+        snprintf(err, errlen, "%s:%d: [console] listen = %s: out of memory", cfg->path,
+                 cfg->listen_line, cfg->listen);
         return DS_ENOMEM;
+    }
     uv_tcp_init(loop, t->l);
     t->l->data = a;
     rc = uv_tcp_bind(t->l, (struct sockaddr *)&ss, 0);
@@ -633,24 +636,23 @@ static int same(const char *a, const char *b)
  * the old token stays (logged). */
 static void reload_token(struct ds_api *a, const ds_config_t *cfg)
 {
-    struct tcp_side t = {0};
-    char err[PATH_MAX + 512];
+    char tok[DS_API_TOKEN_MAX] = "", err[PATH_MAX + 512]; /* zeros: copied whole */
+    size_t len;
 
     if (cfg->api_token_file == NULL) {
         ds_log(DS_LOG_ERROR,
                "daemon: reload of %s: api_token_file is gone while the API listens on TCP; "
                "the old token stays until the daemon restarts",
                cfg->path);
-    } else if (tcp_open(a, cfg, 0, &t, err, sizeof(err)) < 0) {
+    } else if (ds_config_api_token(cfg, tok, sizeof(tok), err, sizeof(err)) < 0) {
         ds_log(DS_LOG_ERROR, "daemon: reload: %s; the API keeps its old token", err);
-    } else if (t.token_len != a->tcp.token_len || memcmp(t.token, a->tcp.token, t.token_len) != 0) {
-        memcpy(a->tcp.token, t.token, sizeof(t.token));
-        a->tcp.token_len = t.token_len;
+    } else if ((len = strlen(tok)) != a->tcp.token_len || memcmp(tok, a->tcp.token, len) != 0) {
+        memcpy(a->tcp.token, tok, sizeof(a->tcp.token));
+        a->tcp.token_len = len;
         ds_log(DS_LOG_INFO, "daemon: reload: the API token was read again from %s",
                cfg->api_token_file);
     }
-    SSL_CTX_free(t.ssl); /* a token-only read makes none */
-    explicit_bzero(&t, sizeof(t));
+    explicit_bzero(tok, sizeof(tok));
 }
 
 /* A reload that changes listen = or the TLS files: the new listener (and
