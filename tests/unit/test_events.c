@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include <sqlite3.h>
@@ -401,6 +402,99 @@ static void test_prune(void)
     ds_catalog_free(cat);
 }
 
+/* The daemon's ended runs (ds_daemon_run_put/list): everything GET
+ * /v1/runs/ID shows comes back, classes, as_of, the delta counters, the
+ * run's length and each server's rc and report included (migration 9);
+ * a run without them comes back with NULL and 0; keep trims the oldest. */
+struct druns {
+    int n;
+    char id[4][32], classes[4][64], report[4][2][64], result[4][2][16];
+    int64_t as_of[4], run_ms[4];
+    uint64_t computed[4], relevelled[4];
+    int rc[4][2], has_report[4][2];
+    size_t nsrv[4];
+};
+
+static int collect_drun(void *ctx, const ds_drun_rec_t *r)
+{
+    struct druns *d = ctx;
+
+    if (d->n >= 4)
+        return 1;
+    snprintf(d->id[d->n], 32, "%s", r->id);
+    snprintf(d->classes[d->n], 64, "%s", r->classes ? r->classes : "(null)");
+    d->as_of[d->n] = r->as_of;
+    d->run_ms[d->n] = r->run_ms;
+    d->computed[d->n] = r->deltas_computed;
+    d->relevelled[d->n] = r->deltas_relevelled;
+    d->nsrv[d->n] = r->n;
+    for (size_t i = 0; i < r->n && i < 2; i++) {
+        snprintf(d->result[d->n][i], 16, "%s", r->srv[i].result ? r->srv[i].result : "(null)");
+        snprintf(d->report[d->n][i], 64, "%s", r->srv[i].report ? r->srv[i].report : "(null)");
+        d->has_report[d->n][i] = r->srv[i].report != NULL;
+        d->rc[d->n][i] = r->srv[i].rc;
+    }
+    d->n++;
+    return 0;
+}
+
+static void test_daemon_runs(void)
+{
+    ds_catalog_t *cat = open_fresh("events_druns");
+    ds_drun_rec_srv_t srv[2] = {
+        {.server = "s1", .result = "ok", .files_done = 3, .report = "{\"server\":\"s1\"}", .rc = 0},
+        {.server = "s2", .result = "failed", .report = "{\"server\":\"s2\"}", .rc = -10021},
+    };
+    ds_drun_rec_t with = {.id = "now-1",
+                          .trigger = "manual",
+                          .state = "failed",
+                          .queued_at = 100,
+                          .started_at = 101,
+                          .ended_at = 109,
+                          .classes = "[\"patches\"]",
+                          .as_of = 50,
+                          .deltas_computed = 7,
+                          .deltas_relevelled = 2,
+                          .run_ms = 8123,
+                          .srv = srv,
+                          .n = 2};
+    ds_drun_rec_srv_t bare_srv = {.server = "s1", .result = NULL};
+    ds_drun_rec_t bare = {
+        .id = "now-2", .trigger = "manual", .state = "cancelled", .srv = &bare_srv, .n = 1};
+    struct druns d = {0};
+
+    CHECK(cat != NULL);
+    if (cat == NULL)
+        return;
+    CHECK_INT(ds_daemon_run_put(cat, &with, 10), 0);
+    CHECK_INT(ds_daemon_run_put(cat, &bare, 10), 0);
+    CHECK_INT(ds_daemon_run_list(cat, 10, collect_drun, &d), 0);
+    CHECK_INT(d.n, 2);
+    CHECK_STR(d.id[0], "now-1");
+    CHECK_STR(d.classes[0], "[\"patches\"]");
+    CHECK_INT(d.as_of[0], 50);
+    CHECK_INT(d.run_ms[0], 8123);
+    CHECK_INT(d.computed[0], 7);
+    CHECK_INT(d.relevelled[0], 2);
+    CHECK_INT(d.nsrv[0], 2);
+    CHECK_STR(d.report[0][0], "{\"server\":\"s1\"}");
+    CHECK_STR(d.report[0][1], "{\"server\":\"s2\"}");
+    CHECK_INT(d.rc[0][1], -10021);
+    CHECK_STR(d.result[0][1], "failed");
+    CHECK_STR(d.id[1], "now-2");
+    CHECK_STR(d.classes[1], "(null)");
+    CHECK_INT(d.as_of[1], 0);
+    CHECK_INT(d.run_ms[1], 0);
+    CHECK_INT(d.has_report[1][0], 0);
+    CHECK_STR(d.result[1][0], "(null)");
+    /* keep 1: only the newest stays */
+    CHECK_INT(ds_daemon_run_put(cat, &bare, 1), 0);
+    memset(&d, 0, sizeof(d));
+    CHECK_INT(ds_daemon_run_list(cat, 10, collect_drun, &d), 0);
+    CHECK_INT(d.n, 1);
+    ds_catalog_free(cat);
+}
+
 int main(void)
 {
     RUN(test_run_lifecycle);
@@ -411,5 +505,6 @@ int main(void)
     RUN(test_server_manifest);
     RUN(test_manifest_known);
     RUN(test_prune);
+    RUN(test_daemon_runs);
     return CHECK_DONE();
 }
