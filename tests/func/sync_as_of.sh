@@ -10,6 +10,7 @@
 #    GET /v1/runs/ID shows as_of;
 #  - with the retain store lost, sync s3 --as-of TIME reports kb.bin's
 #    pinned version gone, exits 4, ships the rest, and never puts v2 there;
+#    the same through the daemon to s5 (the run recorded failed);
 #  - a TIME before every kept scan is an error (nothing synced); a TIME in
 #    the future or not a time is a usage error (exit 2).
 set -uo pipefail
@@ -29,7 +30,7 @@ head -c 200000 /dev/urandom >"$tmp/v2"
 cp "$tmp/v1" "$store/patches/kb.bin"
 echo a >"$store/engines/a.txt"
 en_head "$conf" "$store" "$state"
-for s in s1 s2 s3 s4; do en_server "$conf" "$s" "$tmp/$s" local; done
+for s in s1 s2 s3 s4 s5; do en_server "$conf" "$s" "$tmp/$s" local; done
 
 st_expect_rc 0 "sync s1 (v1)" "$DISTSYNC" -c "$conf" sync s1
 sleep 1.2
@@ -82,4 +83,18 @@ grep -q "patches/kb.bin: pinned version as of $when (scan generation [0-9]*) is 
 [ ! -e "$tmp/s3/patches/kb.bin" ] || bad "gone: s3 got a kb.bin (v2 in place of the gone v1?)"
 [ -f "$tmp/s3/engines/a.txt" ] || bad "gone: the rest (a.txt) was not shipped"
 [ ! -e "$tmp/s3/engines/later.txt" ] || bad "gone: s3 got later.txt"
+# the same through the daemon: the run fails, the file is reported gone
+log=$tmp/daemon2.log
+dm_start "$log" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" 1
+api_wait_up "$log" || st_exit sync_as_of
+st_expect_rc 4 "sync s5 --as-of with v1 gone, through the daemon" "$DISTSYNC" -c "$conf" sync s5 --as-of "$when"
+id=$(sed -n 's/.*sync: run \([^ ]*\) through the daemon.*/\1/p' "$tmp/err")
+grep -q "server s5: patches/kb.bin: pinned version as of $when (scan generation [0-9]*) is gone" "$log" ||
+  bad "gone through the daemon: not logged: $(grep "s5" "$log" | tr '\n' '|')"
+[ ! -e "$tmp/s5/patches/kb.bin" ] || bad "gone through the daemon: s5 got a kb.bin"
+[ -f "$tmp/s5/engines/a.txt" ] || bad "gone through the daemon: the rest (a.txt) was not shipped"
+api GET "/v1/runs/$id"
+[ "$(jq_py '(j["state"], j["servers"][0]["report"]["failed_files"])')" = "('failed', 1)" ] ||
+  bad "gone through the daemon: GET /v1/runs/$id: $body"
+dm_stop
 st_exit sync_as_of
