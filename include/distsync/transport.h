@@ -243,14 +243,11 @@ DS_MUST_CHECK int ds_transport_open(const ds_transport_cfg_t *cfg, ds_transport_
  *
  * step (now: CLOCK_MONOTONIC ns): returns 0 while the opening waits: poll
  * *fd (-1: none) for *waits (DS_TRANSPORT_WAIT_*), and step again by
- * *wake_ns at the latest; 1 with *out (the transport) when it is open;
- * 2 when the rest blocks (transport = sftp, or auto's probe of the agent):
- * call ds_transport_open_finish on a worker; < 0 when it failed, with a
- * message naming the server in err (the same messages as
- * ds_transport_open). After 1 or < 0, only free is left.
- *
- * finish: the blocking rest after step returned 2 (on a worker; it touches
- * only op). Returns 0 with *out, or < 0 with err.
+ * *wake_ns at the latest; 1 with *out (the transport) when it is open
+ * (every mode: agent, auto's probe of the agent then the agent or SFTP,
+ * sftp's start, all stepped); < 0 when it failed, with a message naming
+ * the server in err (the same messages as ds_transport_open). After 1 or
+ * < 0, only free is left.
  *
  * free: ends an opening at any point (its socket closed, a pending lookup
  * released). NULL is a no-op.
@@ -262,8 +259,6 @@ DS_MUST_CHECK int ds_transport_open_begin(const ds_transport_cfg_t *cfg, int64_t
 DS_MUST_CHECK int ds_transport_open_step(ds_transport_opening_t *op, int64_t now_ns, int *fd,
                                          unsigned *waits, int64_t *wake_ns, ds_transport_t **out,
                                          char *err, size_t errlen);
-DS_MUST_CHECK int ds_transport_open_finish(ds_transport_opening_t *op, ds_transport_t **out,
-                                           char *err, size_t errlen);
 void ds_transport_open_free(ds_transport_opening_t *op);
 
 /* Wrappers over the vtable; see ds_transport_ops_t. */

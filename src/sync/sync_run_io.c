@@ -57,14 +57,6 @@ static void open_work(ds_run_job_t *j)
     r->job_rc = ds_transport_open(&tc, &r->raw, r->job_err, sizeof(r->job_err));
 }
 
-/* The blocking rest of a stepped open (auto's probe, the SFTP start). */
-static void finish_work(ds_run_job_t *j)
-{
-    struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, open_job));
-
-    r->job_rc = ds_transport_open_finish(r->opening, &r->raw, r->job_err, sizeof(r->job_err));
-}
-
 void ds__run_send_work(ds_run_job_t *j)
 {
     struct ds_run *r = (struct ds_run *)((char *)j - offsetof(struct ds_run, send_job));
@@ -150,11 +142,6 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
         if (wake < w->wake_ns)
             w->wake_ns = wake;
-        return 0;
-    }
-    if (rc == 2) {
-        r->open_job.fn = finish_work;
-        ds__run_queue_job(w, &r->open_job);
         return 0;
     }
     r->job_rc = rc < 0 ? rc : 0;

@@ -15,8 +15,6 @@
 
 #include "ssh_int.h"
 
-#define PROBE_REPLY_MAX 65536
-
 /* See ssh_int.h. */
 int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_url *u,
                            const char *kh, const struct ds__ssh_hostkey *hk, char *err,
@@ -38,8 +36,8 @@ int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_u
     return DS_EHOSTKEY;
 }
 
-/* Sleeps in poll(2) until w's socket moves or its time comes. */
-static void wait_for(const struct ds__ssh_wait *w)
+/* See ssh_int.h. */
+void ds__ssh_wait_for(const struct ds__ssh_wait *w)
 {
     struct pollfd p = {.fd = w->fd, .events = 0};
     int64_t ms = (w->wake_ns - ds__ssh_mono_ns() + 999999) / 1000000;
@@ -66,7 +64,7 @@ int ds__ssh_open_blocking(const ds_transport_cfg_t *cfg, enum ds__ssh_goal goal,
     memset(r, 0, sizeof(*r));
     r->c.sock = -1;
     while (rc == 0 && (rc = ds__ssh_open_step(o, ds__ssh_mono_ns(), &w, err, errlen)) == 0)
-        wait_for(&w);
+        ds__ssh_wait_for(&w);
     if (rc > 0) {
         ds__ssh_open_take(o, r);
         libssh2_session_set_blocking(r->c.s, 1);
@@ -102,143 +100,25 @@ void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src)
     src->sock = -1;
 }
 
-/* HELLO, as the session would send it, then the end of the probe's input. */
-static int send_hello(LIBSSH2_CHANNEL *ch)
+/* See ssh_int.h. */
+int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *agent, const char *path,
+                        unsigned wait_s, char *why, size_t whylen)
 {
-    ds_msg_t m = {.type = DS_MSG_HELLO, .id = 1};
-    ds_proto_buf_t b = {0};
+    int64_t deadline = ds__ssh_mono_ns() + (int64_t)wait_s * 1000000000LL;
+    struct ds__ssh_probe *p = NULL;
+    struct ds__ssh_wait w;
     int rc;
 
-    m.u.hello.magic = DS_PROTO_MAGIC;
-    m.u.hello.min_version = DS_PROTO_VERSION_MIN;
-    m.u.hello.max_version = DS_PROTO_VERSION_MAX;
-    m.u.hello.console_id = ds_pstr("probe");
-    m.u.hello.software = ds_pstr("distsync probe");
-    rc = ds_proto_encode(&b, &m);
-    if (rc == 0 && libssh2_channel_write(ch, (const char *)b.p, b.len) != (ssize_t)b.len)
-        rc = DS_ETRANSPORT;
-    if (rc == 0 && libssh2_channel_send_eof(ch) != 0)
-        rc = DS_ETRANSPORT;
-    ds_proto_buf_free(&b);
-    return rc;
-}
-
-/* One read of the command's stdout into buf, non-blocking: what it wrote
- * to stderr is dropped meanwhile (a flood there must not fill the window,
- * and libssh2 reports the end only once every stream is read); waits on
- * the socket while nothing moves, until c's deadline. Returns the bytes
- * read (> 0), or 0 at the end (EOF, failure, deadline). */
-static size_t probe_read(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch, uint8_t *buf, size_t cap)
-{
-    for (;;) {
-        char junk[4096];
-        ssize_t r = libssh2_channel_read(ch, (char *)buf, cap), e;
-        int moved = 0, dirs;
-        long ms;
-        struct pollfd p = {.fd = c->sock, .events = POLLIN};
-
-        while ((e = libssh2_channel_read_stderr(ch, junk, sizeof(junk))) > 0)
-            moved = 1;
-        if (r > 0)
-            return (size_t)r;
-        if ((r < 0 && r != LIBSSH2_ERROR_EAGAIN) || libssh2_channel_eof(ch))
-            return 0;
-        if (moved)
-            continue;
-        if ((ms = ds__ssh_conn_budget(c)) <= 0)
-            return 0;
-        dirs = libssh2_session_block_directions(c->s);
-        if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-            p.events |= POLLOUT;
-        poll(&p, 1, (int)(ms > 1000 ? 1000 : ms));
-    }
-}
-
-/* The agent's first frame (at most PROBE_REPLY_MAX bytes, within c's
- * deadline). Returns 1 with m decoded from buf, 0 when the output ended
- * without one. */
-static int read_reply(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch, uint8_t *buf, ds_msg_t *m)
-{
-    size_t n = 0, r;
-
-    for (;;) {
-        long fl = ds_proto_frame_len(buf, n);
-
-        if (fl > 0)
-            return ds_proto_decode(buf, (size_t)fl, m) == 0;
-        if (fl < 0 || n == PROBE_REPLY_MAX)
-            return 0;
-        r = probe_read(c, ch, buf + n, PROBE_REPLY_MAX - n);
-        if (r == 0)
-            return 0;
-        n += r;
-    }
-}
-
-/* What the probe found, in why. */
-static void judge(LIBSSH2_CHANNEL *ch, int got, const ds_msg_t *m, const char *cmd, char *why,
-                  size_t whylen)
-{
-    int status = libssh2_channel_get_exit_status(ch);
-
-    if (got && m->type == DS_MSG_ERR)
-        snprintf(why, whylen,
-                 "the agent '%s' is too old or refused our protocol (versions %d..%d): %.*s", cmd,
-                 DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX, (int)m->u.err.message.n,
-                 m->u.err.message.p);
-    else if (status == 127)
-        snprintf(why, whylen,
-                 "the agent command '%s' was not found on the server (exit status 127)", cmd);
-    else if (!libssh2_channel_eof(ch))
-        snprintf(why, whylen, "'%s' did not answer as a distsync agent within the timeout", cmd);
-    else
-        snprintf(why, whylen, "'%s' did not answer as a distsync agent (exit status %d)", cmd,
-                 status);
-}
-
-/* See ssh_int.h. */
-int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s, char *why,
-                        size_t whylen)
-{
-    LIBSSH2_CHANNEL *ch;
-    uint8_t *buf = malloc(PROBE_REPLY_MAX);
-    int64_t deadline = c->deadline_ns;
-    ds_msg_t m;
-    int rc = 0, got = 0;
-
-    if (buf == NULL)
-        return DS_ENOMEM;
-    ds__ssh_conn_deadline(c, wait_s); /* the shorter of wait_s and the connect's */
-    if (c->deadline_ns > deadline)
-        c->deadline_ns = deadline;
-    ds__ssh_conn_budget(c);
-    ch = libssh2_channel_open_session(c->s);
-    if (ch == NULL || libssh2_channel_exec(ch, cmd) != 0) {
-        snprintf(why, whylen, "the server runs no commands for this account (%s)",
-                 ds__ssh_errmsg(c->s));
-        goto out;
-    }
-    if (send_hello(ch) == 0) {
-        libssh2_session_set_blocking(c->s, 0);
-        got = read_reply(c, ch, buf, &m);
-        while (probe_read(c, ch, buf, PROBE_REPLY_MAX) > 0) /* to its exit */
-            ;
-        libssh2_session_set_blocking(c->s, 1);
-    }
-    if (libssh2_channel_eof(ch)) {
-        ds__ssh_conn_budget(c);
-        libssh2_channel_close(ch);
-        libssh2_channel_wait_closed(ch);
-    }
-    if (got && m.type == DS_MSG_HELLO_OK)
-        rc = 1;
-    else
-        judge(ch, got, &m, cmd, why, whylen);
-out:
-    if (ch != NULL)
-        libssh2_channel_free(ch);
-    c->deadline_ns = deadline;
-    ds__ssh_conn_budget(c);
-    free(buf);
+    if (deadline > c->deadline_ns)
+        deadline = c->deadline_ns; /* the shorter of wait_s and the connect's */
+    rc = ds__ssh_probe_new(c, agent, path, deadline, &p);
+    if (rc < 0)
+        return rc;
+    libssh2_session_set_blocking(c->s, 0);
+    while (ds__ssh_probe_step(p, ds__ssh_mono_ns(), &w) == 0)
+        ds__ssh_wait_for(&w);
+    libssh2_session_set_blocking(c->s, 1);
+    rc = ds__ssh_probe_answered(p, why, whylen);
+    ds__ssh_probe_free(p);
     return rc;
 }

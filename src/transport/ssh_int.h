@@ -215,6 +215,10 @@ void ds__ssh_open_free(struct ds__ssh_open *o);
 
 /* ssh_connect.c */
 
+/* Sleeps in poll(2) until w's socket moves in its directions or its time
+ * comes (at most 1 s). */
+void ds__ssh_wait_for(const struct ds__ssh_wait *w);
+
 /* Blocking: runs an opening of cfg to goal, waiting in poll(2), its DNS
  * lookup on a thread of its own (cfg->resolver is not used). Returns 0
  * with *r filled (its connection in blocking mode, c.deadline_ns the end
@@ -234,14 +238,25 @@ DS_MUST_CHECK int ds__ssh_connect(const ds_transport_cfg_t *cfg, struct ds__ssh_
  * closed. */
 void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
 
-/* transport = auto: runs cmd (the agent with --root) on an exec channel of
- * c, sends HELLO and reads the first frame. Returns 1 when it answered
- * HELLO_OK, 0 when not (why says what happened: not found, too old, not an
- * agent, no answer), DS_ENOMEM. Blocks, bounded by wait_s and c's
- * deadline; a channel whose command does not end is left open (the
- * connection's close ends it). */
-DS_MUST_CHECK int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *cmd, unsigned wait_s,
-                                      char *why, size_t whylen);
+/* transport = auto's probe, stepped (ssh_probe.c): the agent command for
+ * path on an exec channel of the connected, non-blocking c, HELLO sent,
+ * the first frame read, until deadline_ns. new returns 0 or DS_ENOMEM;
+ * step returns 0 while it waits (*w) and 1 once it knows; answered then
+ * says 1 when the agent answered HELLO_OK, else 0 with why (not found, too
+ * old, not an agent, no answer). A channel whose command does not end is
+ * left open (the connection's close ends it). */
+struct ds__ssh_probe;
+DS_MUST_CHECK int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, const char *path,
+                                    int64_t deadline_ns, struct ds__ssh_probe **out);
+DS_MUST_CHECK int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait *w);
+int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen);
+void ds__ssh_probe_free(struct ds__ssh_probe *p);
+
+/* The same probe, blocking (poll(2)) on the blocking c, bounded by wait_s
+ * and c's deadline. Returns 1 (answered), 0 (why says why not) or
+ * DS_ENOMEM. ssh_connect.c */
+DS_MUST_CHECK int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *agent, const char *path,
+                                      unsigned wait_s, char *why, size_t whylen);
 
 /* The agent over an exec channel of the connected c (moved into the
  * transport; closed on failure). transport_ssh.c */
@@ -276,6 +291,19 @@ DS_MUST_CHECK int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const st
 DS_MUST_CHECK int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
                                             const struct ds__ssh_url *u, const char *why,
                                             ds_transport_t **out, char *err, size_t errlen);
+
+/* SFTP mode's start, stepped (transport_sftp.c): new takes the connected,
+ * non-blocking c (moved; closed on failure) and returns 0 with *out, or
+ * DS_ENOMEM; step starts SFTP, checks the root is a directory and probes
+ * whether the account runs commands, each within c's deadline, then
+ * starts the receiver: 0 while it waits (*w), 1 once *out is ready, or a
+ * failure with err naming the server (free *out then). why as in
+ * ds__transport_sftp_attach. */
+DS_MUST_CHECK int ds__sftp_start_new(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                                     const struct ds__ssh_url *u, const char *why,
+                                     ds_transport_t **out, char *err, size_t errlen);
+DS_MUST_CHECK int ds__sftp_start_step(ds_transport_t *t, int64_t now, struct ds__ssh_wait *w,
+                                      char *err, size_t errlen);
 
 /* The agent's command line for root: agent --root 'PATH'. Returns 0 or
  * DS_ENOMEM; free *out. */

@@ -1,10 +1,11 @@
 /*
  * The stepped open of a transport (transport.h: ds_transport_open_begin),
  * for a caller whose event loop must not block: ssh:// servers, through
- * the state machine of ssh_open.c. transport = agent ends on the loop with
- * the agent running on its channel; sftp and auto end their connection on
- * the loop and leave the rest (auto's probe of the agent, the SFTP start)
- * to a worker, as a blocking open would do it.
+ * the state machine of ssh_open.c (DNS, connect, handshake, host key,
+ * login; the agent's exec channel for transport = agent), then for auto
+ * the probe of the agent (ssh_probe.c) and the agent's own channel when it
+ * answered, and for sftp (or auto without an agent) SFTP's start
+ * (transport_sftp.c). Every step waits on the socket; none blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,20 @@
 
 #include "ssh_int.h"
 
+#define NS_PER_S     1000000000LL
+#define IO_TIMEOUT_S 30 /* timeout_s unset: the probe's wait */
+
+enum { OP_OPEN, OP_PROBE, OP_AGENT, OP_EXEC, OP_SFTP };
+
 struct ds_transport_opening {
     ds_transport_cfg_t cfg;
-    int automatic;
+    int agent, automatic, st;
     struct ds__ssh_open *o;
-    struct ds__ssh_opened r; /* once connected: what finish hands on */
+    struct ds__ssh_opened r; /* once connected */
+    struct ds__ssh_probe *probe;
+    char *cmd;         /* OP_EXEC: the agent's command line */
+    ds_transport_t *t; /* OP_SFTP: the transport starting */
+    char why[450];     /* auto: why SFTP */
 };
 
 /* See transport.h. */
@@ -41,6 +51,7 @@ int ds_transport_open_begin(const ds_transport_cfg_t *cfg, int64_t now_ns,
     }
     p->cfg = *cfg;
     p->automatic = automatic;
+    p->agent = agent;
     p->r.c.sock = -1;
     rc = ds__ssh_open_new(cfg, agent ? DS__SSH_GOAL_AGENT : DS__SSH_GOAL_AUTH, now_ns, &p->o, err,
                           errlen);
@@ -52,37 +63,148 @@ int ds_transport_open_begin(const ds_transport_cfg_t *cfg, int64_t now_ns,
     return 1;
 }
 
+/* The wait of libssh2 on the connection, until deadline. */
+static int wait_conn(ds_transport_opening_t *op, struct ds__ssh_wait *w, int64_t deadline)
+{
+    int dirs = libssh2_session_block_directions(op->r.c.s);
+
+    w->fd = op->r.c.sock;
+    w->waits = DS_TRANSPORT_WAIT_READ;
+    if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        w->waits |= DS_TRANSPORT_WAIT_WRITE;
+    w->wake_ns = deadline;
+    return 0;
+}
+
+/* Connected and logged in: auto probes the agent, sftp starts. */
+static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t errlen)
+{
+    unsigned wait_s = op->cfg.timeout_s ? op->cfg.timeout_s : IO_TIMEOUT_S;
+    int64_t deadline = now + (int64_t)wait_s * NS_PER_S;
+    int rc;
+
+    ds__ssh_open_take(op->o, &op->r);
+    if (!op->automatic) {
+        op->st = OP_SFTP;
+        rc = ds__sftp_start_new(&op->cfg, &op->r.c, &op->r.u, NULL, &op->t, err, errlen);
+        return rc < 0 ? rc : 1;
+    }
+    if (deadline > op->r.c.deadline_ns)
+        deadline = op->r.c.deadline_ns; /* the shorter of timeout and connect_timeout */
+    rc = ds__ssh_probe_new(&op->r.c, op->cfg.agent, op->r.u.path, deadline, &op->probe);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: out of memory", op->cfg.url);
+        return rc;
+    }
+    op->st = OP_PROBE;
+    return 1;
+}
+
+/* The probe is over: the agent on a channel of its own, else SFTP. */
+static int probed(ds_transport_opening_t *op, char *err, size_t errlen)
+{
+    char why[400];
+
+    if (ds__ssh_probe_answered(op->probe, why, sizeof(why))) {
+        op->st = OP_AGENT;
+        if (ds__ssh_agent_command(op->cfg.agent, op->r.u.path, &op->cmd) == 0)
+            return 1;
+        snprintf(err, errlen, "%s: out of memory", op->cfg.url);
+        return DS_ENOMEM;
+    }
+    snprintf(op->why, sizeof(op->why), "transport = auto: %s", why);
+    op->st = OP_SFTP;
+    return ds__sftp_start_new(&op->cfg, &op->r.c, &op->r.u, op->why, &op->t, err, errlen) < 0
+               ? DS_ENOMEM
+               : 1;
+}
+
+/* auto, the agent answered: its own channel, as transport = agent opens
+ * it. Returns 0 to wait, 1 with *out, or a failure. */
+static int agent_step(ds_transport_opening_t *op, struct ds__ssh_wait *w, ds_transport_t **out,
+                      char *err, size_t errlen)
+{
+    int rc;
+
+    if (op->st == OP_AGENT) {
+        op->r.ch = libssh2_channel_open_session(op->r.c.s);
+        if (op->r.ch == NULL && libssh2_session_last_errno(op->r.c.s) == LIBSSH2_ERROR_EAGAIN)
+            return wait_conn(op, w, op->r.c.deadline_ns);
+        if (op->r.ch == NULL)
+            goto failed;
+        op->st = OP_EXEC;
+    }
+    rc = libssh2_channel_exec(op->r.ch, op->cmd);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return wait_conn(op, w, op->r.c.deadline_ns);
+    if (rc != 0)
+        goto failed;
+    rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, op->r.ch, &op->r.u, out, err, errlen);
+    op->r.ch = NULL;
+    return rc < 0 ? rc : 1;
+failed:
+    snprintf(err, errlen, "%s: cannot run the agent command '%s': %s", op->r.u.where, op->cmd,
+             ds__ssh_errmsg(op->r.c.s));
+    return DS_ETRANSPORT;
+}
+
+/* One state. Returns 0 to wait (*w), 1 to go on, 2 with *out, or a
+ * failure. */
+static int step(ds_transport_opening_t *op, int64_t now, struct ds__ssh_wait *w,
+                ds_transport_t **out, char *err, size_t errlen)
+{
+    int rc;
+
+    switch (op->st) {
+    case OP_OPEN:
+        rc = ds__ssh_open_step(op->o, now, w, err, errlen);
+        if (rc <= 0)
+            return rc;
+        if (!op->agent)
+            return connected(op, now, err, errlen);
+        ds__ssh_open_take(op->o, &op->r);
+        rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, op->r.ch, &op->r.u, out, err, errlen);
+        op->r.ch = NULL;
+        return rc < 0 ? rc : 2;
+    case OP_PROBE:
+        if (ds__ssh_probe_step(op->probe, now, w) == 0)
+            return 0;
+        return probed(op, err, errlen);
+    case OP_AGENT:
+    case OP_EXEC:
+        if (now >= op->r.c.deadline_ns) {
+            snprintf(err, errlen,
+                     "%s: cannot run the agent command '%s': no answer within connect_timeout",
+                     op->r.u.where, op->cmd);
+            return DS_ETRANSPORT;
+        }
+        rc = agent_step(op, w, out, err, errlen);
+        return rc == 1 ? 2 : rc;
+    default: /* OP_SFTP */
+        rc = ds__sftp_start_step(op->t, now, w, err, errlen);
+        if (rc == 1) {
+            *out = op->t;
+            op->t = NULL;
+            return 2;
+        }
+        return rc;
+    }
+}
+
 /* See transport.h. */
 int ds_transport_open_step(ds_transport_opening_t *op, int64_t now_ns, int *fd, unsigned *waits,
                            int64_t *wake_ns, ds_transport_t **out, char *err, size_t errlen)
 {
     struct ds__ssh_wait w = {.fd = -1};
-    LIBSSH2_CHANNEL *ch;
-    int rc = ds__ssh_open_step(op->o, now_ns, &w, err, errlen);
+    int rc = 1;
 
     *out = NULL;
+    while (rc == 1)
+        rc = step(op, now_ns, &w, out, err, errlen);
     *fd = w.fd;
     *waits = w.waits;
     *wake_ns = w.wake_ns;
-    if (rc <= 0)
-        return rc;
-    ds__ssh_open_take(op->o, &op->r);
-    ch = op->r.ch;
-    op->r.ch = NULL;
-    if (ch != NULL) {
-        rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, ch, &op->r.u, out, err, errlen);
-        return rc < 0 ? rc : 1;
-    }
-    libssh2_session_set_blocking(op->r.c.s, 1); /* the rest blocks, on a worker */
-    return 2;
-}
-
-/* See transport.h. */
-int ds_transport_open_finish(ds_transport_opening_t *op, ds_transport_t **out, char *err,
-                             size_t errlen)
-{
-    return ds__transport_sftp_open_conn(&op->cfg, op->automatic, &op->r.c, &op->r.u, out, err,
-                                        errlen);
+    return rc == 2 ? 1 : rc;
 }
 
 /* See transport.h. */
@@ -91,6 +213,9 @@ void ds_transport_open_free(ds_transport_opening_t *op)
     if (op == NULL)
         return;
     ds__ssh_open_free(op->o);
-    ds__ssh_conn_drop(&op->r.c, NULL);
+    ds__ssh_probe_free(op->probe);
+    ds_transport_free(op->t);
+    ds__ssh_conn_drop(&op->r.c, op->r.ch);
+    free(op->cmd);
     free(op);
 }

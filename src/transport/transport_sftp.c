@@ -37,12 +37,32 @@
 #define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
 
+/* The start's steps (ds__sftp_start_step). */
+enum {
+    ST_INIT,
+    ST_STAT,
+    ST_SH_OPEN,
+    ST_SH_EXEC,
+    ST_SH_EOF,
+    ST_SH_READ,
+    ST_SH_CLOSE,
+    ST_SH_WAIT,
+    ST_SH_FREE,
+    ST_RUN
+};
+
 struct sftp_t {
     ds_transport_t t; /* first: the common head; rfd = wfd = our end */
     struct ds__sftp_recv r;
     pthread_t thread;
     int started, dead, closed;
     int serve_rc, close_rc;
+    /* the start */
+    int st;
+    LIBSSH2_CHANNEL *sh; /* the shell probe's channel */
+    char sh_out[64];     /* its stdout */
+    size_t sh_n;
+    char why[360];
 };
 
 static void *serve_thread(void *arg)
@@ -171,40 +191,6 @@ static const ds_transport_ops_t sftp_ops = {
     .free = sftp_free,
 };
 
-/* SFTP up, the root a directory, whether the account runs commands. */
-static int start_remote(struct sftp_t *s, char *err, size_t errlen)
-{
-    struct ds__sftp_fs *fs = &s->r.fs;
-    LIBSSH2_SFTP_ATTRIBUTES a;
-    char out[64];
-    size_t n;
-
-    snprintf(fs->root, sizeof(fs->root), "%s", fs->u.path);
-    n = strlen(fs->root);
-    while (n > 1 && fs->root[n - 1] == '/')
-        fs->root[--n] = '\0';
-    ds__ssh_conn_budget(&fs->c);
-    fs->sftp = libssh2_sftp_init(fs->c.s);
-    if (fs->sftp == NULL) {
-        snprintf(err, errlen, "%s: cannot start SFTP: %s (is the sftp subsystem enabled?)",
-                 fs->u.where, ds__ssh_errmsg(fs->c.s));
-        return DS_ETRANSPORT;
-    }
-    if (libssh2_sftp_stat(fs->sftp, fs->root, &a) != 0) {
-        int rc = ds__sftp_fail(fs, "target root", fs->root);
-
-        snprintf(err, errlen, "%s", fs->err);
-        return rc;
-    }
-    if (!LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-        snprintf(err, errlen, "target root %s on %s is not a directory", fs->root, fs->u.where);
-        return -ENOTDIR;
-    }
-    fs->shell = ds__sftp_exec(fs, SHELL_PROBE, out, sizeof(out)) == 0 &&
-                strncmp(out, "distsync-shell-ok", 17) == 0;
-    return 0;
-}
-
 static void note(struct sftp_t *s, const char *why)
 {
     if (s->r.fs.shell)
@@ -260,13 +246,179 @@ static int socket_pair(struct sftp_t *s, char *err, size_t errlen)
     return 0;
 }
 
+/* A failed start: the message from fs->err or fmt. */
+static int start_failed(struct sftp_t *s, int rc, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s", s->r.fs.err);
+    return rc;
+}
+
+static int sh_again(struct sftp_t *s, long rc)
+{
+    return rc == LIBSSH2_ERROR_EAGAIN ||
+           (rc == 0 && libssh2_session_last_errno(s->r.fs.c.s) == LIBSSH2_ERROR_EAGAIN);
+}
+
+/* The shell probe's output: stdout kept (up to sh_out), stderr dropped.
+ * Returns 0 to wait, 1 to go on. */
+static int sh_read(struct sftp_t *s)
+{
+    char drop[1024];
+    int moved = 0;
+    ssize_t r;
+
+    while (libssh2_channel_read_stderr(s->sh, drop, sizeof(drop)) > 0)
+        moved = 1; /* libssh2 sees the end only once every stream is read */
+    if (s->sh_n + 1 < sizeof(s->sh_out))
+        r = libssh2_channel_read(s->sh, s->sh_out + s->sh_n, sizeof(s->sh_out) - 1 - s->sh_n);
+    else
+        r = libssh2_channel_read(s->sh, drop, sizeof(drop));
+    if (r > 0 && s->sh_n + 1 < sizeof(s->sh_out))
+        s->sh_n += (size_t)r;
+    if (r < 0 && r != LIBSSH2_ERROR_EAGAIN)
+        s->st = ST_SH_FREE;
+    else if (r == 0 && libssh2_channel_eof(s->sh))
+        s->st = ST_SH_CLOSE;
+    return r != LIBSSH2_ERROR_EAGAIN || moved || s->st != ST_SH_READ;
+}
+
+/* The shell probe (echo on an exec channel): whether the account runs
+ * commands. A failure only says it does not. Returns 0 to wait, 1 to go
+ * on. */
+static int sh_step(struct sftp_t *s)
+{
+    LIBSSH2_SESSION *ss = s->r.fs.c.s;
+    long rc;
+
+    switch (s->st) {
+    case ST_SH_OPEN:
+        s->sh = libssh2_channel_open_session(ss);
+        if (s->sh == NULL && sh_again(s, 0))
+            return 0;
+        s->st = s->sh != NULL ? ST_SH_EXEC : ST_RUN;
+        return 1;
+    case ST_SH_EXEC:
+        if ((rc = libssh2_channel_exec(s->sh, SHELL_PROBE)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        s->st = rc == 0 ? ST_SH_EOF : ST_SH_FREE;
+        return 1;
+    case ST_SH_EOF:
+        if ((rc = libssh2_channel_send_eof(s->sh)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        s->st = rc == 0 ? ST_SH_READ : ST_SH_FREE;
+        return 1;
+    case ST_SH_READ:
+        return sh_read(s);
+    case ST_SH_CLOSE:
+        if ((rc = libssh2_channel_close(s->sh)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        s->st = rc == 0 ? ST_SH_WAIT : ST_SH_FREE;
+        return 1;
+    case ST_SH_WAIT:
+        if ((rc = libssh2_channel_wait_closed(s->sh)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        s->sh_out[s->sh_n] = '\0';
+        s->r.fs.shell = rc == 0 && libssh2_channel_get_exit_status(s->sh) == 0 &&
+                        strncmp(s->sh_out, "distsync-shell-ok", 17) == 0;
+        s->st = ST_SH_FREE;
+        return 1;
+    default: /* ST_SH_FREE */
+        if (libssh2_channel_free(s->sh) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        s->sh = NULL;
+        s->st = ST_RUN;
+        return 1;
+    }
+}
+
+/* SFTP up and the root a directory. Returns 0 to wait, 1 to go on, or a
+ * failure (message in err). */
+static int sftp_step(struct sftp_t *s, char *err, size_t errlen)
+{
+    struct ds__sftp_fs *fs = &s->r.fs;
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    int rc;
+
+    if (s->st == ST_INIT) {
+        fs->sftp = libssh2_sftp_init(fs->c.s);
+        if (fs->sftp == NULL && libssh2_session_last_errno(fs->c.s) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (fs->sftp == NULL) {
+            snprintf(err, errlen, "%s: cannot start SFTP: %s (is the sftp subsystem enabled?)",
+                     fs->u.where, ds__ssh_errmsg(fs->c.s));
+            return DS_ETRANSPORT;
+        }
+        s->st = ST_STAT;
+    }
+    rc = libssh2_sftp_stat(fs->sftp, fs->root, &a);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    if (rc != 0)
+        return start_failed(s, ds__sftp_fail(fs, "target root", fs->root), err, errlen);
+    if (!LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
+        snprintf(err, errlen, "target root %s on %s is not a directory", fs->root, fs->u.where);
+        return -ENOTDIR;
+    }
+    s->st = ST_SH_OPEN;
+    return 1;
+}
+
+/* The receiver's thread on the started SFTP: the session blocking from
+ * now on (each call bounded by io_timeout), the socketpair, the note. */
+static int run(struct sftp_t *s, char *err, size_t errlen)
+{
+    int rc;
+
+    libssh2_session_set_blocking(s->r.fs.c.s, 1);
+    libssh2_session_set_timeout(s->r.fs.c.s, 1000L * s->r.io_timeout_s);
+    note(s, s->why[0] ? s->why : "transport = sftp");
+    rc = socket_pair(s, err, errlen);
+    if (rc == 0 && (rc = start_thread(s)) < 0)
+        snprintf(err, errlen, "%s: cannot start the SFTP receiver thread: %s", s->r.fs.u.where,
+                 strerror(-rc));
+    if (rc == 0)
+        counts(s);
+    return rc;
+}
+
 /* See ssh_int.h. */
-int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
-                              const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
-                              char *err, size_t errlen)
+int ds__sftp_start_step(ds_transport_t *t, int64_t now, struct ds__ssh_wait *w, char *err,
+                        size_t errlen)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+    int rc = 1;
+
+    while (rc == 1 && s->st != ST_RUN) {
+        if (now >= s->r.fs.c.deadline_ns) {
+            snprintf(err, errlen, "%s: starting SFTP: no answer within connect_timeout",
+                     s->r.fs.u.where);
+            return DS_ETRANSPORT;
+        }
+        rc = s->st <= ST_STAT ? sftp_step(s, err, errlen) : sh_step(s);
+    }
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        int dirs = libssh2_session_block_directions(s->r.fs.c.s);
+
+        w->fd = s->r.fs.c.sock;
+        w->waits = DS_TRANSPORT_WAIT_READ;
+        if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+            w->waits |= DS_TRANSPORT_WAIT_WRITE;
+        w->wake_ns = s->r.fs.c.deadline_ns;
+        return 0;
+    }
+    rc = run(s, err, errlen);
+    return rc < 0 ? rc : 1;
+}
+
+/* See ssh_int.h. */
+int ds__sftp_start_new(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                       const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
+                       char *err, size_t errlen)
 {
     struct sftp_t *s = calloc(1, sizeof(*s));
-    int rc = DS_ENOMEM;
+    size_t n;
 
     *out = NULL;
     if (s == NULL || (s->r.fs.rbuf = malloc(SFTP_READ_BUF)) == NULL) {
@@ -286,29 +438,35 @@ int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn
     s->r.owner = -1;
     s->r.max_slots = SFTP_SLOTS;
     s->r.io_timeout_s = cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S;
-    libssh2_session_set_blocking(s->r.fs.c.s, 1);
-    rc = start_remote(s, err, errlen);
-    if (rc == 0) {
-        libssh2_session_set_timeout(s->r.fs.c.s, 1000L * s->r.io_timeout_s);
-        note(s, why ? why : "transport = sftp");
-        rc = socket_pair(s, err, errlen);
-    }
-    if (rc == 0 && (rc = start_thread(s)) < 0)
-        snprintf(err, errlen, "%s: cannot start the SFTP receiver thread: %s", u->where,
-                 strerror(-rc));
+    snprintf(s->why, sizeof(s->why), "%.359s", why ? why : "");
+    snprintf(s->r.fs.root, sizeof(s->r.fs.root), "%s", u->path);
+    n = strlen(s->r.fs.root);
+    while (n > 1 && s->r.fs.root[n - 1] == '/')
+        s->r.fs.root[--n] = '\0';
+    libssh2_session_set_blocking(s->r.fs.c.s, 0);
+    *out = &s->t;
+    return 0;
+}
+
+/* See ssh_int.h: the stepped start driven by poll(2). */
+int ds__transport_sftp_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
+                              const struct ds__ssh_url *u, const char *why, ds_transport_t **out,
+                              char *err, size_t errlen)
+{
+    ds_transport_t *t;
+    struct ds__ssh_wait w;
+    int rc = ds__sftp_start_new(cfg, c, u, why, &t, err, errlen);
+
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    while ((rc = ds__sftp_start_step(t, ds__ssh_mono_ns(), &w, err, errlen)) == 0)
+        ds__ssh_wait_for(&w);
     if (rc < 0) {
-        if (s->r.fd >= 0)
-            close(s->r.fd);
-        end_remote(s, 0);
-        s->closed = 1;
-        if (s->t.rfd >= 0)
-            close(s->t.rfd);
-        s->t.rfd = -1;
-        sftp_free(&s->t);
+        ds_transport_free(t);
         return rc;
     }
-    counts(s);
-    *out = &s->t;
+    *out = t;
     return 0;
 }
 
@@ -317,16 +475,13 @@ int ds__transport_sftp_open_conn(const ds_transport_cfg_t *cfg, int automatic,
                                  struct ds__ssh_conn *c, const struct ds__ssh_url *u,
                                  ds_transport_t **out, char *err, size_t errlen)
 {
-    char why[400], *cmd = NULL;
+    char why[400];
     int rc = 0;
 
     *out = NULL;
     if (automatic)
-        rc = ds__ssh_agent_command(cfg->agent, u->path, &cmd);
-    if (rc == 0 && automatic)
-        rc = ds__ssh_agent_probe(c, cmd, cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S, why,
-                                 sizeof(why));
-    free(cmd);
+        rc = ds__ssh_agent_probe(c, cfg->agent, u->path,
+                                 cfg->timeout_s ? cfg->timeout_s : IO_TIMEOUT_S, why, sizeof(why));
     if (rc < 0) {
         ds__ssh_conn_close(c, 0);
         return rc;

@@ -1,0 +1,261 @@
+/*
+ * transport = auto's probe of the agent, as steps that never block: the
+ * agent command on an exec channel of the connected (non-blocking)
+ * session, HELLO sent, its first frame read (stderr dropped meanwhile: a
+ * flood there must not fill the window), its output read to the end and
+ * the channel closed. Each step waits on the socket in the directions
+ * libssh2_session_block_directions names; one deadline bounds them all.
+ * The engine steps it on its loop (transport_opening.c); the blocking
+ * open drives it with poll(2) (ssh_connect.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distsync/error.h"
+#include "distsync/proto.h"
+
+#include "ssh_int.h"
+
+#define PROBE_REPLY_MAX 65536
+
+enum { P_OPEN, P_EXEC, P_HELLO, P_EOF, P_READ, P_DRAIN, P_CLOSE, P_WAIT, P_FREE, P_DONE };
+
+struct ds__ssh_probe {
+    LIBSSH2_SESSION *s;
+    int sock;
+    char *cmd;
+    int st, got, answered;
+    int64_t deadline;
+    LIBSSH2_CHANNEL *ch;
+    ds_proto_buf_t hello;
+    size_t off; /* hello[off, len) not yet written */
+    uint8_t *buf;
+    size_t n; /* buf[0, n): the agent's output so far */
+    ds_msg_t m;
+    char why[400];
+};
+
+/* HELLO, as the session would send it. */
+static int hello(struct ds__ssh_probe *p)
+{
+    ds_msg_t m = {.type = DS_MSG_HELLO, .id = 1};
+
+    m.u.hello.magic = DS_PROTO_MAGIC;
+    m.u.hello.min_version = DS_PROTO_VERSION_MIN;
+    m.u.hello.max_version = DS_PROTO_VERSION_MAX;
+    m.u.hello.console_id = ds_pstr("probe");
+    m.u.hello.software = ds_pstr("distsync probe");
+    return ds_proto_encode(&p->hello, &m);
+}
+
+/* See ssh_int.h. */
+int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, const char *path,
+                      int64_t deadline_ns, struct ds__ssh_probe **out)
+{
+    struct ds__ssh_probe *p = calloc(1, sizeof(*p));
+    int rc = DS_ENOMEM;
+
+    *out = NULL;
+    if (p == NULL || (p->buf = malloc(PROBE_REPLY_MAX)) == NULL ||
+        (rc = ds__ssh_agent_command(agent, path, &p->cmd)) < 0 || (rc = hello(p)) < 0) {
+        ds__ssh_probe_free(p);
+        return rc;
+    }
+    p->s = c->s;
+    p->sock = c->sock;
+    p->deadline = deadline_ns;
+    *out = p;
+    return 0;
+}
+
+static int again(const struct ds__ssh_probe *p, long rc)
+{
+    return rc == LIBSSH2_ERROR_EAGAIN ||
+           (rc == 0 && libssh2_session_last_errno(p->s) == LIBSSH2_ERROR_EAGAIN);
+}
+
+/* What the probe found, in why. */
+static void judge(struct ds__ssh_probe *p)
+{
+    int status = libssh2_channel_get_exit_status(p->ch);
+    const ds_msg_t *m = &p->m;
+
+    if (p->got && m->type == DS_MSG_HELLO_OK)
+        p->answered = 1;
+    else if (p->got && m->type == DS_MSG_ERR)
+        snprintf(p->why, sizeof(p->why),
+                 "the agent '%s' is too old or refused our protocol (versions %d..%d): %.*s",
+                 p->cmd, DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX, (int)m->u.err.message.n,
+                 m->u.err.message.p);
+    else if (status == 127)
+        snprintf(p->why, sizeof(p->why),
+                 "the agent command '%s' was not found on the server (exit status 127)", p->cmd);
+    else if (!libssh2_channel_eof(p->ch))
+        snprintf(p->why, sizeof(p->why),
+                 "'%s' did not answer as a distsync agent within the timeout", p->cmd);
+    else
+        snprintf(p->why, sizeof(p->why), "'%s' did not answer as a distsync agent (exit status %d)",
+                 p->cmd, status);
+}
+
+/* The agent's stdout into buf (its first frame, then dropped), stderr
+ * dropped. Returns 1 when something moved, 0 when libssh2 waits, -1 at
+ * the end of its output (EOF or failure). */
+static int read_out(struct ds__ssh_probe *p)
+{
+    char junk[4096];
+    int moved = 0;
+    ssize_t r;
+
+    while (libssh2_channel_read_stderr(p->ch, junk, sizeof(junk)) > 0)
+        moved = 1;
+    if (p->st == P_READ)
+        r = libssh2_channel_read(p->ch, (char *)p->buf + p->n, PROBE_REPLY_MAX - p->n);
+    else
+        r = libssh2_channel_read(p->ch, junk, sizeof(junk));
+    if (r > 0 && p->st == P_READ)
+        p->n += (size_t)r;
+    if (r > 0)
+        return 1;
+    if ((r < 0 && r != LIBSSH2_ERROR_EAGAIN) || libssh2_channel_eof(p->ch))
+        return -1;
+    return moved;
+}
+
+/* Reading: the first frame (P_READ), then the rest to the end (P_DRAIN).
+ * Returns 1 to go on, 0 to wait. */
+static int reading(struct ds__ssh_probe *p)
+{
+    int rc = read_out(p);
+
+    if (p->st == P_READ) {
+        long fl = ds_proto_frame_len(p->buf, p->n);
+
+        if (fl > 0) {
+            p->got = ds_proto_decode(p->buf, (size_t)fl, &p->m) == 0;
+            p->st = P_DRAIN;
+            return 1;
+        }
+        if (fl < 0 || p->n == PROBE_REPLY_MAX)
+            p->st = P_DRAIN;
+    }
+    if (rc < 0)
+        p->st = libssh2_channel_eof(p->ch) ? P_CLOSE : P_FREE;
+    return rc != 0 || p->st != P_READ;
+}
+
+/* One state. Returns 1 to go on, 0 to wait on the socket. */
+static int step(struct ds__ssh_probe *p)
+{
+    long rc;
+
+    switch (p->st) {
+    case P_OPEN:
+        p->ch = libssh2_channel_open_session(p->s);
+        if (p->ch == NULL && again(p, 0))
+            return 0;
+        p->st = p->ch ? P_EXEC : P_DONE;
+        break;
+    case P_EXEC:
+        if ((rc = libssh2_channel_exec(p->ch, p->cmd)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc != 0)
+            snprintf(p->why, sizeof(p->why), "the server runs no commands for this account (%s)",
+                     ds__ssh_errmsg(p->s));
+        p->st = rc == 0 ? P_HELLO : P_FREE;
+        break;
+    case P_HELLO:
+        rc = libssh2_channel_write(p->ch, (const char *)p->hello.p + p->off, p->hello.len - p->off);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc < 0)
+            p->st = P_FREE;
+        else if ((p->off += (size_t)rc) == p->hello.len)
+            p->st = P_EOF;
+        break;
+    case P_EOF:
+        if ((rc = libssh2_channel_send_eof(p->ch)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        p->st = rc == 0 ? P_READ : P_FREE;
+        break;
+    case P_READ:
+    case P_DRAIN:
+        return reading(p);
+    case P_CLOSE:
+        if ((rc = libssh2_channel_close(p->ch)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        p->st = rc == 0 ? P_WAIT : P_FREE;
+        break;
+    case P_WAIT:
+        if (libssh2_channel_wait_closed(p->ch) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        p->st = P_FREE;
+        break;
+    case P_FREE: /* judged before the channel goes */
+        if (p->why[0] == '\0' && !p->answered)
+            judge(p);
+        if (libssh2_channel_free(p->ch) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        p->ch = NULL;
+        p->st = P_DONE;
+        break;
+    }
+    return 1;
+}
+
+/* See ssh_int.h. */
+int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait *w)
+{
+    while (p->st != P_DONE) {
+        if (now >= p->deadline && p->st <= P_DRAIN) {
+            if (p->ch == NULL) {
+                snprintf(p->why, sizeof(p->why),
+                         "the server runs no commands for this account (no answer in time)");
+                p->st = P_DONE;
+                break;
+            }
+            judge(p); /* the command still runs: its channel is left to the connection */
+            p->st = P_DONE;
+            break;
+        }
+        if (now >= p->deadline) { /* closing: left to the connection */
+            p->st = P_DONE;
+            break;
+        }
+        if (!step(p)) {
+            int dirs = libssh2_session_block_directions(p->s);
+
+            w->fd = p->sock;
+            w->waits = DS_TRANSPORT_WAIT_READ;
+            if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+                w->waits |= DS_TRANSPORT_WAIT_WRITE;
+            w->wake_ns = p->deadline;
+            return 0;
+        }
+        if (p->st == P_DONE && p->ch == NULL && p->why[0] == '\0' && !p->answered)
+            snprintf(p->why, sizeof(p->why), "the server runs no commands for this account (%s)",
+                     ds__ssh_errmsg(p->s));
+    }
+    return 1;
+}
+
+/* See ssh_int.h. */
+int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen)
+{
+    if (!p->answered)
+        snprintf(why, whylen, "%s", p->why);
+    return p->answered;
+}
+
+/* See ssh_int.h. */
+void ds__ssh_probe_free(struct ds__ssh_probe *p)
+{
+    if (p == NULL)
+        return;
+    /* a channel still open is the connection's: its close ends it */
+    ds_proto_buf_free(&p->hello);
+    free(p->buf);
+    free(p->cmd);
+    free(p);
+}
