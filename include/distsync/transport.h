@@ -101,6 +101,14 @@ typedef struct ds_transport_ops {
      * milliseconds of that, enough at high rates, never a queue that
      * delays a control frame. NULL: nothing to size. */
     void (*rate)(ds_transport_t *t, uint64_t bytes_per_s);
+    /* close as steps on the caller's loop, instead of close on a worker:
+     * 1 once closed (*rc: close's result, message in t->err), 0 while it
+     * waits: poll *fd (-1: none; then the transport's fds are about to be
+     * closed, so stop polling them) for *waits, and step again by *wake_ns
+     * at the latest. Bounded as close is; kill ends it at once. NULL:
+     * close blocks (run it on a worker). */
+    int (*close_step)(ds_transport_t *t, int64_t now_ns, int *fd, unsigned *waits, int64_t *wake_ns,
+                      int *rc);
 } ds_transport_ops_t;
 
 /*
@@ -265,6 +273,10 @@ void ds_transport_open_free(ds_transport_opening_t *op);
 long ds_transport_write(ds_transport_t *t, const void *p, size_t n);
 long ds_transport_read(ds_transport_t *t, void *buf, size_t cap);
 DS_MUST_CHECK int ds_transport_close(ds_transport_t *t);
+/* See ds_transport_ops_t.close_step: steps says whether t has it. */
+int ds_transport_close_steps(const ds_transport_t *t);
+DS_MUST_CHECK int ds_transport_close_step(ds_transport_t *t, int64_t now_ns, int *fd,
+                                          unsigned *waits, int64_t *wake_ns, int *rc);
 /* Ends a hung peer (see ds_transport_ops_t.kill); close and free still
  * follow. */
 void ds_transport_kill(ds_transport_t *t);

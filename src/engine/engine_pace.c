@@ -126,6 +126,17 @@ static int pace_close(ds_transport_t *t)
     return rc;
 }
 
+static int pace_close_step(ds_transport_t *t, int64_t now_ns, int *fd, unsigned *waits,
+                           int64_t *wake_ns, int *rc)
+{
+    struct ds_pace *pc = of(t);
+    int done = ds_transport_close_step(pc->inner, now_ns, fd, waits, wake_ns, rc);
+
+    if (done)
+        copy_err(pc);
+    return done;
+}
+
 static void pace_kill(ds_transport_t *t)
 {
     ds_transport_kill(of(t)->inner);
@@ -160,12 +171,24 @@ static const ds_transport_ops_t pace_ops = {
     .waits = pace_waits,
 };
 
+/* The same ops for an inner transport whose close is stepped. */
+static const ds_transport_ops_t pace_step_ops = {
+    .name = "paced",
+    .write = pace_write,
+    .read = pace_read,
+    .close = pace_close,
+    .kill = pace_kill,
+    .free = pace_free,
+    .waits = pace_waits,
+    .close_step = pace_close_step,
+};
+
 ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t)
 {
     struct ds_pace *pc = ctx;
 
     memset(&pc->base, 0, sizeof(pc->base));
-    pc->base.ops = &pace_ops;
+    pc->base.ops = ds_transport_close_steps(t) ? &pace_step_ops : &pace_ops;
     pc->base.rfd = t->rfd;
     pc->base.wfd = t->wfd;
     pc->inner = t;

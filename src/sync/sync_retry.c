@@ -153,6 +153,8 @@ void ds__run_retry_reset(struct ds_run *r)
     r->job_err[0] = '\0';
     r->open_job.queued = r->close_job.queued = r->send_job.queued = 0;
     r->reaped = 0;
+    r->close_cancel_at = 0;
+    r->close_killed = 0;
 }
 
 int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w)

@@ -388,11 +388,15 @@ static int send_begin(struct ds_run *r)
 
 /* ---- the machine ---- */
 
-/* Queues the transport's close on a worker (once); 1 when it is closed
- * (or was never opened) and the retain job is back. */
+/* Steps the transport's close on the loop, or queues it on a worker
+ * (once); 1 when it is closed (or was never opened) and the retain job is
+ * back. */
 static int closed(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 {
-    if (r->t != NULL && !r->close_job.queued) {
+    if (r->t != NULL && (r->close_job.queued ? !r->close_job.done && r->close_job.fn == NULL
+                                             : ds_transport_close_steps(r->t)))
+        (void)ds__run_close_step(r, now, w);
+    else if (r->t != NULL && !r->close_job.queued) {
         r->close_job.fn = ds__run_close_work;
         ds__run_queue_job(w, &r->close_job);
     }

@@ -19,6 +19,8 @@
 /* Longest sleep between two steps: a ds_sync_cancel() flag and lease
  * renewals are seen within it (nanoseconds). */
 #define DS_RUN_TICK_NS 1000000000LL
+/* After a cancel, how long a close stepped on the loop may still end politely. */
+#define DS_RUN_CLOSE_GRACE_NS 3000000000LL
 /* Deltas computed ahead of the file being sent, per run. */
 #define DS_RUN_PREFETCH 4
 
@@ -123,6 +125,10 @@ struct ds_run {
     void (*wake)(void *arg);
     void *wake_arg;
     int reaped; /* the transport's child was reaped */
+    /* a close stepped on the loop: when a cancel found it (0: none), and
+     * whether it was then cut */
+    int64_t close_cancel_at;
+    int close_killed;
     /* open and close on a worker */
     ds_run_job_t open_job, close_job;
     /* the sender's next block, read and compressed on a worker */
@@ -242,6 +248,10 @@ void ds__run_send_work(ds_run_job_t *j);
 DS_MUST_CHECK int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 /* After the close: 1 once the transport's child exited (its exit wakes
  * the run; a bad exit becomes the close's error), 0 while it waits. */
+/* Steps the transport's close on the loop (one whose close steps):
+ * marks close_job queued, then done when closed (job_rc its result). A
+ * cancel cuts it DS_RUN_CLOSE_GRACE_NS later. Returns 1 once closed. */
+int ds__run_close_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 DS_MUST_CHECK int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 
 /* sync_prefetch.c: collects finished prefetch jobs and queues the deltas

@@ -221,6 +221,38 @@ int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
+/* See sync_run_int.h. */
+int ds__run_close_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    int64_t wake = now + DS_RUN_TICK_NS;
+    unsigned waits = 0;
+    int fd = -1, rc = 0;
+
+    r->close_job.queued = 1;
+    r->close_job.fn = NULL; /* stepped here, never a worker's */
+    if (r->sy->cancel && r->close_cancel_at == 0)
+        r->close_cancel_at = now;
+    if (r->close_cancel_at > 0 && !r->close_killed &&
+        now >= r->close_cancel_at + DS_RUN_CLOSE_GRACE_NS) {
+        ds_transport_kill(r->t); /* a cancelled run does not wait out a hung peer */
+        r->close_killed = 1;
+    }
+    if (ds_transport_close_step(r->t, now, &fd, &waits, &wake, &rc)) {
+        r->close_job.done = 1;
+        r->job_rc = rc;
+        return 1;
+    }
+    if (r->close_cancel_at > 0 && !r->close_killed &&
+        r->close_cancel_at + DS_RUN_CLOSE_GRACE_NS < wake)
+        wake = r->close_cancel_at + DS_RUN_CLOSE_GRACE_NS;
+    w->rfd = fd;
+    w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
+    w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
+    if (wake < w->wake_ns)
+        w->wake_ns = wake;
+    return 0;
+}
+
 /* After the close: waits for the transport's child to exit (its exit
  * wakes the run). Returns 1 once it has, 0 while the run waits. */
 int ds__run_reap(struct ds_run *r, int64_t now, ds_run_wait_t *w)

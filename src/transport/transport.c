@@ -124,6 +124,17 @@ int ds_transport_close(ds_transport_t *t)
     return t->ops->close(t);
 }
 
+int ds_transport_close_steps(const ds_transport_t *t)
+{
+    return t->ops->close_step != NULL;
+}
+
+int ds_transport_close_step(ds_transport_t *t, int64_t now_ns, int *fd, unsigned *waits,
+                            int64_t *wake_ns, int *rc)
+{
+    return t->ops->close_step(t, now_ns, fd, waits, wake_ns, rc);
+}
+
 void ds_transport_kill(ds_transport_t *t)
 {
     if (t->ops->kill != NULL)

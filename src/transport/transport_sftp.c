@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@
 
 #define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
+
+/* The stepped close's states. */
+enum { CL_INPUT, CL_RELEASE, CL_DONE };
 
 /* The start's steps (ds__sftp_start_step). */
 enum {
@@ -57,6 +61,10 @@ struct sftp_t {
     pthread_t thread;
     int started, dead, closed;
     int serve_rc, close_rc;
+    int remote_ended; /* end_remote ran */
+    int sock;         /* the TCP socket: closed only after the thread, so kill may cut it */
+    atomic_int ended; /* the thread is about to return: join does not wait */
+    int cst;          /* the stepped close: CL_* */
     /* the start */
     int st;
     LIBSSH2_CHANNEL *sh; /* the shell probe's channel */
@@ -65,11 +73,18 @@ struct sftp_t {
     char why[360];
 };
 
+static void end_remote(struct sftp_t *s, int graceful);
+
+/* The receiver: the session, then the end of the SFTP connection (so that
+ * the console's close, stepped on its loop, waits for nothing but this
+ * thread's end), then the end of the stream. */
 static void *serve_thread(void *arg)
 {
     struct sftp_t *s = arg;
 
     s->serve_rc = ds__sftp_serve(&s->r);
+    end_remote(s, s->serve_rc == 0);
+    atomic_store(&s->ended, 1);
     close(s->r.fd); /* the console reads the end of the session */
     s->r.fd = -1;
     return NULL;
@@ -113,14 +128,18 @@ static void end_remote(struct sftp_t *s, int graceful)
 {
     struct ds__sftp_fs *fs = &s->r.fs;
 
+    if (s->remote_ended)
+        return;
+    s->remote_ended = 1;
+    if (!graceful && s->sock >= 0) /* nothing for the frees below to wait for */
+        shutdown(s->sock, SHUT_RDWR);
+    fs->c.sock = -1; /* s->sock: closed by closed_end, after the thread */
     if (fs->c.s != NULL)
         libssh2_session_set_blocking(fs->c.s, 1);
     ds__sftp_slots_free(&s->r, graceful && fs->sftp != NULL);
     if (fs->sftp != NULL) {
         if (graceful)
             libssh2_sftp_shutdown(fs->sftp);
-        else
-            shutdown(fs->c.sock, SHUT_RDWR);
         fs->sftp = NULL;
     }
     if (fs->c.s != NULL) {
@@ -130,10 +149,36 @@ static void end_remote(struct sftp_t *s, int graceful)
     ds__sftp_counts(fs);
 }
 
+static void sftp_kill(ds_transport_t *t);
+
+/* After the thread: the result, the console's end and the socket closed. */
+static int closed_end(struct sftp_t *s)
+{
+    ds_transport_t *t = &s->t;
+
+    end_remote(s, s->close_rc == 0);
+    counts(s);
+    if (t->rfd >= 0)
+        close(t->rfd);
+    if (s->sock >= 0)
+        close(s->sock);
+    t->rfd = t->wfd = s->sock = -1;
+    if (s->close_rc < 0)
+        snprintf(t->err, sizeof(t->err), "SFTP: %.480s",
+                 s->r.fs.err[0] ? s->r.fs.err : ds_strerror(s->close_rc));
+    s->cst = CL_DONE;
+    return s->close_rc;
+}
+
 static int sftp_close(ds_transport_t *t)
 {
     struct sftp_t *s = (struct sftp_t *)t;
 
+    if (s->closed && s->cst != CL_DONE) { /* a stepped close cut short */
+        if (s->started)
+            sftp_kill(t);
+        s->closed = 0;
+    }
     if (s->closed)
         return s->close_rc;
     s->closed = 1;
@@ -144,15 +189,45 @@ static int sftp_close(ds_transport_t *t)
         s->started = 0;
         s->close_rc = s->serve_rc;
     }
-    end_remote(s, s->close_rc == 0);
-    counts(s);
-    if (t->rfd >= 0)
-        close(t->rfd);
-    t->rfd = t->wfd = -1;
-    if (s->close_rc < 0)
-        snprintf(t->err, sizeof(t->err), "SFTP: %.480s",
-                 s->r.fs.err[0] ? s->r.fs.err : ds_strerror(s->close_rc));
-    return s->close_rc;
+    return closed_end(s);
+}
+
+/* See ds_transport_ops_t.close_step: the end of the console's input, then
+ * the thread's end (it writes the manifest and ends the SFTP connection;
+ * its end of the socketpair closes last), each waited for on the loop. */
+static int sftp_close_step(ds_transport_t *t, int64_t now, int *fd, unsigned *waits,
+                           int64_t *wake_ns, int *rc)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+    char buf[4096];
+    ssize_t n;
+
+    *fd = -1;
+    *waits = 0;
+    if (!s->closed) {
+        s->closed = 1;
+        s->cst = s->started ? CL_INPUT : CL_RELEASE;
+        if (s->started)
+            shutdown(t->wfd, SHUT_WR);
+    }
+    while (s->cst == CL_INPUT && (n = recv(t->rfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        ; /* what the receiver still says is dropped */
+    if (s->cst == CL_INPUT && !atomic_load(&s->ended)) {
+        *fd = t->rfd; /* its end closes last */
+        *waits = DS_TRANSPORT_WAIT_READ;
+        *wake_ns = now + 20000000LL; /* after a kill, our end reads EOF first */
+        return 0;
+    }
+    if (s->cst == CL_INPUT) {
+        pthread_join(s->thread, NULL); /* it has returned, or is about to */
+        s->started = 0;
+        s->close_rc = s->serve_rc;
+        s->cst = CL_RELEASE;
+        *wake_ns = now; /* the caller stops polling our end first */
+        return 0;
+    }
+    *rc = closed_end(s);
+    return 1;
 }
 
 /* Both ends: the thread, blocked in libssh2 or on the socketpair, fails
@@ -163,8 +238,8 @@ static void sftp_kill(ds_transport_t *t)
 
     if (t->rfd >= 0)
         shutdown(t->rfd, SHUT_RDWR);
-    if (s->r.fs.c.sock >= 0)
-        shutdown(s->r.fs.c.sock, SHUT_RDWR);
+    if (s->sock >= 0)
+        shutdown(s->sock, SHUT_RDWR);
 }
 
 static void sftp_free(ds_transport_t *t)
@@ -189,6 +264,7 @@ static const ds_transport_ops_t sftp_ops = {
     .close = sftp_close,
     .kill = sftp_kill,
     .free = sftp_free,
+    .close_step = sftp_close_step,
 };
 
 static void note(struct sftp_t *s, const char *why)
@@ -431,6 +507,7 @@ int ds__sftp_start_new(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
     s->t.rfd = s->t.wfd = s->r.fd = -1;
     s->t.caps = DS_TRANSPORT_WHOLE_ONLY;
     ds__ssh_conn_move(&s->r.fs.c, c);
+    s->sock = s->r.fs.c.sock;
     s->r.fs.u = *u;
     s->r.fs.readback = cfg->verify_readback;
     s->r.session = session_id();

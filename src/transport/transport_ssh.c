@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "distsync/error.h"
 #include "distsync/log.h"
@@ -49,7 +50,14 @@ struct ssh_t {
     char notes[LOG_LINES_MAX + 1][NOTE_LEN];
     unsigned nnotes, nread;
     int closed, killed;
+    /* the close stepped on the loop (ssh_close_step) */
+    int cst, close_rc;
+    int64_t close_deadline, bye_deadline;
+    size_t drained;
 };
+
+/* The stepped close's states. */
+enum { CS_EOF, CS_DRAIN, CS_CLOSE, CS_WAIT, CS_BYE, CS_FDS, CS_RELEASE, CS_DONE };
 
 /* Keeps the wire counters of the head up to date (the engine reads them). */
 static void sync_counts(struct ssh_t *st)
@@ -272,10 +280,12 @@ static int drain_output(struct ssh_t *st)
 
 /* Blocking end of the channel, bounded by close_wait_s in all: EOF to the
  * agent, its remaining output dropped, its exit status. */
+static int exit_result(struct ssh_t *st);
+
 static int end_channel(struct ssh_t *st)
 {
-    char buf[300], *sig = NULL;
-    int code, rc;
+    char buf[300];
+    int rc;
 
     libssh2_session_set_blocking(st->c.s, 1);
     ds__ssh_conn_deadline(&st->c, st->close_wait_s);
@@ -295,6 +305,15 @@ static int end_channel(struct ssh_t *st)
         snprintf(buf, sizeof(buf), "closing the channel: %s", ds__ssh_errmsg(st->c.s));
         return fail(st, buf);
     }
+    return exit_result(st);
+}
+
+/* The agent's exit, once its channel is closed: 0 or the failure. */
+static int exit_result(struct ssh_t *st)
+{
+    char buf[300], *sig = NULL;
+    int code;
+
     drain_stderr(st);
     code = libssh2_channel_get_exit_status(st->ch);
     libssh2_channel_get_exit_signal(st->ch, &sig, NULL, NULL, NULL, NULL, NULL);
@@ -317,9 +336,15 @@ static int ssh_close(ds_transport_t *t)
     struct ssh_t *st = (struct ssh_t *)t;
     int rc = 0;
 
+    if (st->closed && st->cst != CS_DONE) { /* a stepped close cut short */
+        st->killed = 1;
+        st->cst = CS_DONE;
+        st->closed = 0;
+    }
     if (st->closed)
-        return 0;
+        return st->close_rc;
     st->closed = 1;
+    st->cst = CS_DONE;
     if (st->ch != NULL && !st->killed)
         rc = end_channel(st);
     /* A failed end leaves the channel open: libssh2 would wait for the
@@ -335,7 +360,141 @@ static int ssh_close(ds_transport_t *t)
     ds__ssh_conn_close(&st->c, rc == 0 && !st->killed);
     sync_counts(st); /* the disconnect message included */
     t->rfd = t->wfd = -1;
+    st->close_rc = rc;
     return rc;
+}
+
+/* The stepped close failed or was cut: nothing is waited for any more
+ * (the socket shut down, so that libssh2's frees below never wait). */
+static void close_cut(struct ssh_t *st, int rc)
+{
+    if (rc < 0 && st->close_rc == 0)
+        st->close_rc = rc;
+    if (st->c.sock >= 0)
+        shutdown(st->c.sock, SHUT_RDWR);
+    st->cst = CS_BYE;
+}
+
+/* The agent's end: EOF sent, its output read and dropped to its EOF
+ * (within close_wait_s and DRAIN_MAX), its channel closed. Returns 0 to
+ * wait, 1 to go on. */
+static int end_step(struct ssh_t *st, int64_t now)
+{
+    char buf[16384];
+    ssize_t n;
+
+    if (now >= st->close_deadline) {
+        char what[160];
+
+        snprintf(what, sizeof(what), "the agent did not exit within %u s of the end of its input",
+                 st->close_wait_s);
+        close_cut(st, fail(st, what));
+        return 1;
+    }
+    switch (st->cst) {
+    case CS_EOF:
+        if ((n = libssh2_channel_send_eof(st->ch)) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (n != 0)
+            close_cut(st, fail(st, "cannot end the stream"));
+        else
+            st->cst = CS_DRAIN;
+        return 1;
+    case CS_DRAIN:
+        n = libssh2_channel_read(st->ch, buf, sizeof(buf));
+        drain_stderr(st);
+        if (n > 0 && (st->drained += (size_t)n) > DRAIN_MAX)
+            close_cut(st, fail(st, "the agent kept sending after the end of its input"));
+        else if (libssh2_channel_eof(st->ch))
+            st->cst = CS_CLOSE;
+        else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+            close_cut(st, fail(st, "the connection failed at the end of the agent's input"));
+        return n != LIBSSH2_ERROR_EAGAIN || st->cst != CS_DRAIN;
+    default: /* CS_CLOSE, CS_WAIT */
+        n = st->cst == CS_CLOSE ? libssh2_channel_close(st->ch)
+                                : libssh2_channel_wait_closed(st->ch);
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (n != 0) {
+            snprintf(buf, sizeof(buf), "closing the channel: %s", ds__ssh_errmsg(st->c.s));
+            close_cut(st, fail(st, buf));
+        } else if (st->cst++ == CS_WAIT) {
+            st->close_rc = exit_result(st);
+            st->cst = CS_BYE;
+            st->bye_deadline = now + 2000000000LL; /* as ds__ssh_conn_close */
+        }
+        return 1;
+    }
+}
+
+/* The channel freed, SSH_MSG_DISCONNECT sent when all went well, the
+ * session freed. The socket stays open: closing it is CS_FDS's, once the
+ * caller stopped polling it. Returns 0 to wait, 1 to go on. */
+static int bye_step(struct ssh_t *st, int64_t now)
+{
+    int polite = st->close_rc == 0 && !st->killed && now < st->bye_deadline;
+
+    if (polite && libssh2_channel_free(st->ch) == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    if (!polite && st->ch != NULL) {
+        shutdown(st->c.sock, SHUT_RDWR);
+        libssh2_session_set_blocking(st->c.s, 1);
+        libssh2_session_set_timeout(st->c.s, 1000);
+        libssh2_channel_free(st->ch);
+    }
+    st->ch = NULL;
+    if (polite && libssh2_session_disconnect(st->c.s, "distsync: done") == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    shutdown(st->c.sock, SHUT_RDWR); /* nothing for the free below to wait for */
+    libssh2_session_set_blocking(st->c.s, 1);
+    libssh2_session_set_timeout(st->c.s, 1000);
+    libssh2_session_free(st->c.s);
+    st->c.s = NULL;
+    sync_counts(st); /* the disconnect message included */
+    st->cst = CS_FDS;
+    return 1;
+}
+
+/* See ds_transport_ops_t.close_step. */
+static int ssh_close_step(ds_transport_t *t, int64_t now, int *fd, unsigned *waits,
+                          int64_t *wake_ns, int *rc)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    int go = 1;
+
+    if (!st->closed) {
+        st->closed = 1;
+        st->close_deadline = now + (int64_t)st->close_wait_s * 1000000000LL;
+        st->cst = st->ch != NULL && !st->killed ? CS_EOF : CS_BYE;
+        st->bye_deadline = now;
+        if (st->killed)
+            close_cut(st, 0);
+    }
+    if (st->killed && st->cst < CS_BYE)
+        close_cut(st, 0);
+    while (go && st->cst < CS_FDS)
+        go = st->cst < CS_BYE ? end_step(st, now) : bye_step(st, now);
+    *fd = -1;
+    *waits = 0;
+    if (st->cst == CS_FDS) { /* stepped again once the caller stopped polling */
+        st->cst = CS_RELEASE;
+        *wake_ns = now;
+        return 0;
+    }
+    if (st->cst == CS_RELEASE) {
+        if (st->c.sock >= 0)
+            close(st->c.sock);
+        st->c.sock = -1;
+        t->rfd = t->wfd = -1;
+        st->cst = CS_DONE;
+        *rc = st->close_rc;
+        return 1;
+    }
+    *fd = st->c.sock;
+    *waits = (ssh_wait_events(t) & POLLOUT) ? DS_TRANSPORT_WAIT_READ | DS_TRANSPORT_WAIT_WRITE
+                                            : DS_TRANSPORT_WAIT_READ;
+    *wake_ns = st->cst < CS_BYE ? st->close_deadline : st->bye_deadline;
+    return 0;
 }
 
 /* Cuts the connection: sshd then ends the agent's input, and close does not
@@ -366,6 +525,7 @@ static const ds_transport_ops_t ssh_ops = {
 #endif
     .free = ssh_free,
     .note = ssh_note,
+    .close_step = ssh_close_step,
 };
 
 /* See ssh_int.h: the path single-quoted for the remote shell (a ' inside
