@@ -156,7 +156,7 @@ static int closed_end(struct sftp_t *s)
 {
     ds_transport_t *t = &s->t;
 
-    end_remote(s, s->close_rc == 0);
+    end_remote(s, 0); /* the thread ended it, or never ran: nothing to end politely */
     counts(s);
     if (t->rfd >= 0)
         close(t->rfd);
