@@ -41,9 +41,12 @@
  * only closes the console's ends). The engine runs open and close on worker
  * threads, so a backend's open and close must touch nothing but their own
  * object and arguments (no console state, no loop handles); an ssh:// open
- * is stepped on the loop instead (ds_transport_open_begin). One transport is used by one thread at
- * a time: the engine calls kill (a hung peer) on the loop thread before it hands close to a worker,
- * never while close runs.
+ * is stepped on the loop instead (ds_transport_open_begin), and so is the
+ * close of a backend that has close_step (ssh: agent and SFTP). One
+ * transport is used by one thread at a time: the engine calls kill (a hung
+ * peer) on the loop thread before it hands close to a worker, never while
+ * close runs (a stepped close runs on the loop thread: kill may come
+ * between its steps).
  *
  * Writing to a gone peer: the pipe transport needs SIGPIPE ignored by the
  * caller (signal(SIGPIPE, SIG_IGN)) so that a dead agent shows as an

@@ -2,8 +2,8 @@
  * The blocking start of an ssh:// transport and of `distsync trust`: the
  * stepped open (ssh_open.c) driven with poll(2); the refusal of a host key
  * known_hosts does not hold; the hand-over of a connection between
- * backends; and, for transport = auto, the probe that tells whether the
- * agent command runs and speaks our protocol.
+ * backends; and, for transport = auto, the probe of the agent
+ * (ssh_probe.c's steps) driven with poll(2).
  */
 #include <poll.h>
 #include <stdio.h>

@@ -11,9 +11,13 @@
  * delta is planned, and leaves a note for the run's events saying why
  * SFTP was chosen and how files are replaced.
  *
- * The open (connect, host key, authentication, SFTP start, root check, the
- * shell probe) blocks, bounded by connect_timeout; the engine runs it on a
- * worker thread. The console's end is non-blocking: rfd = wfd = it.
+ * The start (SFTP up, the root checked, the shell probe) is a set of
+ * non-blocking steps within connect_timeout (ds__sftp_start_step: the
+ * engine steps it on its loop, a blocking caller with poll(2)); then the
+ * thread starts. The thread ends the SFTP connection itself before it
+ * ends, so that the close (sftp_close_step on the loop) only waits for
+ * it; the TCP socket is closed after the thread, so that kill can always
+ * cut it. The console's end is non-blocking: rfd = wfd = it.
  */
 #include <errno.h>
 #include <fcntl.h>
