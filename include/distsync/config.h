@@ -88,7 +88,8 @@ typedef struct ds_server_cfg {
      * seconds for the whole connect (0: 30 s). */
     char *identity, *known_hosts;
     unsigned connect_timeout_s;
-    /* retries = N reconnects after a link dropped mid-run (ssh://; 0: none),
+    /* retries = N reconnects after a link dropped mid-run (ssh://) or a lost
+     * SMB worker (smb://; 0: none),
      * retry_backoff = the first wait, doubled per attempt up to
      * DS_CONFIG_RETRY_BACKOFF_MAX_S; absent: the [console] values */
     unsigned retries, retry_backoff_s;

@@ -43,10 +43,11 @@ const struct help_key help_keys[] = {
     {"console", "max_servers", "N",
      "how many servers sync in parallel (1 to 1024, default 8); more wait their turn"},
     {"console", "retries", "N",
-     "ssh://: how often a run reconnects after its connection dropped (0 to 100, default 3); "
-     "the run resumes: files already committed are not sent again"},
+     "ssh:// and smb://: how often a run reconnects after its connection dropped or its SMB "
+     "worker died or hung (0 to 100, default 3); the run resumes: files already committed are "
+     "not sent again"},
     {"console", "retry_backoff", "DURATION",
-     "ssh://: the wait before the first reconnect, doubled for each next one up to 60s "
+     "ssh:// and smb://: the wait before the first reconnect, doubled for each next one up to 60s "
      "(default 1s)"},
     {"site", "bandwidth", "TABLE", "the site's bandwidth cap (see [console] bandwidth)"},
     {"console", "catch_up", "DURATION",

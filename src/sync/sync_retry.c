@@ -1,7 +1,9 @@
 /*
- * Reconnect after a dropped link (ssh://): a run whose connection died
- * (the transport failed, or the target fell silent past its timeout) once
- * a session had been up is not failed while retries = is not used up. Its
+ * Reconnect after a dropped link (ssh://) or a lost SMB worker (smb://: the
+ * worker crashed or was killed, or hung and was killed past the server's
+ * timeout): a run whose connection died (the transport failed, or the
+ * target fell silent past its timeout) once a session had been up is not
+ * failed while retries = is not used up. Its
  * transport closes on a worker, everything the attempt built (session,
  * sender, plan, target listing) is dropped, and after a backoff (the
  * retry_backoff = wait, doubled per attempt up to
@@ -14,7 +16,8 @@
  * the drop is sent again from its start.
  *
  * The lease: the new session asks for it with the same console id. The old
- * agent drops its lock when its input ends, and a lease naming this
+ * agent drops its lock when its input ends (an SMB worker's share-mode
+ * lock goes with its connection when it dies), and a lease naming this
  * console is then granted again at once; while the old agent still holds
  * the lock the receiver answers BUSY, which a reconnect counts as one more
  * failed attempt (only when the holder is this console).
@@ -52,14 +55,28 @@ static int64_t backoff_ms(const struct ds_run *r, unsigned n)
                                                        : DS_CONFIG_RETRY_BACKOFF_MAX_S * 1000LL;
 }
 
+/* Whether r's server reconnects: a link (ssh://) or a worker (smb://). */
+static int reconnects(const struct ds_run *r)
+{
+    return strncmp(r->srv->url, "ssh://", 6) == 0 || strncmp(r->srv->url, "smb://", 6) == 0;
+}
+
 int ds__run_retry_begin(struct ds_run *r, int64_t now)
 {
     char msg[1200];
     int64_t ms;
 
-    if (strncmp(r->srv->url, "ssh://", 6) != 0 || !r->linked_once || r->cancelling ||
-        r->sy->cancel || r->attempt >= r->srv->retries || r->res->rc == 0 || !link_dropped(r))
+    if (!reconnects(r) || !r->linked_once || r->cancelling || r->sy->cancel || r->res->rc == 0 ||
+        !link_dropped(r))
         return 0;
+    if (r->attempt >= r->srv->retries) {
+        size_t n = strlen(r->res->error);
+
+        if (r->attempt > 0) /* the last of them failed too: say the bound was reached */
+            snprintf(r->res->error + n, sizeof(r->res->error) - n,
+                     " (gave up after %u reconnects, retries = %u)", r->attempt, r->srv->retries);
+        return 0;
+    }
     r->attempt++;
     ms = backoff_ms(r, r->attempt);
     r->retry_at = now + ms * 1000000;
@@ -129,7 +146,15 @@ static void drop_attempt(struct ds_run *r)
 
 void ds__run_retry_reset(struct ds_run *r)
 {
+    const ds_transport_t *t = r->t != NULL ? r->t : r->raw;
+
     ds__run_notes(r); /* what the old agent said */
+    if (r->job_rc < 0 && t != NULL && ds_transport_error(t)[0] != '\0') {
+        /* how the old connection or worker ended (an SMB worker's signal) */
+        ds_log(DS_LOG_WARN, "server %s: %s", r->srv->name, ds_transport_error(t));
+        ds__run_event(r, DS_EV_WARNING, DS_LOG_WARN, NULL, "connection ended",
+                      ds_transport_error(t));
+    }
     if (r->ss != NULL) {
         const ds_session_stats_t *st = ds_session_stats(r->ss);
 

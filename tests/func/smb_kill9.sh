@@ -4,7 +4,9 @@
 # (no hang), the run's other server (file://) completes; every file visible
 # in the share's backing directory is a whole known version; the next sync
 # converges (the dead worker's share-mode lock went with its connection,
-# its tmp file is cleaned up) within the server's bandwidth cap.
+# its tmp file is cleaned up) within the server's bandwidth cap. retries =
+# 0: the run ends with the death (a new worker within the run, the
+# default, is smb_reconnect's).
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -25,6 +27,7 @@ credentials = $tmp/cred
 classes = patches engines definitions
 prune = yes
 bandwidth = 64Mbit
+retries = 0
 [server loc]
 url = file://$tmp/loc
 create_root = yes

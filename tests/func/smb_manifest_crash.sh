@@ -5,7 +5,8 @@
 # delete of .distsync/manifest, before the rename of manifest.tmp, and
 # killed -9 there. The next sync loads the complete manifest.tmp: it sends
 # and adopts no file (before: an empty manifest, every file re-adopted),
-# and status counts every file in sync.
+# and status counts every file in sync. retries = 0: the run ends with the
+# crash (a new worker within the run is smb_reconnect's).
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -25,6 +26,7 @@ url = $url
 credentials = $tmp/cred
 classes = patches engines definitions
 prune = yes
+retries = 0
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 
