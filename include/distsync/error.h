@@ -59,7 +59,8 @@
     X(TOOBIG, -10026, "size exceeds the allowed limit")                                            \
     X(INTERNAL, -10027, "internal error")                                                          \
     X(HELD, -10028, "deletions held back by a prune guard")                                        \
-    X(FROZEN, -10029, "server is frozen")
+    X(FROZEN, -10029, "server is frozen")                                                          \
+    X(SRVCOPY, -10030, "server-side copy unavailable")
 
 enum {
 #define DS__ERR_ENUM(name, val, msg) DS_E##name = (val),

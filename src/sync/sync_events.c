@@ -170,6 +170,8 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
     uint64_t delta = r->sd ? ds__sender_item_delta(r->sd, x->tag) : 0, lit = 0, copied = 0;
     const char *outcome;
 
+    if (ds__run_srvcopy_refused(r, x))
+        return; /* sent again whole: its result comes later */
     r->files_done++;
     r->bytes_done += it->size;
     if (r->sd != NULL)

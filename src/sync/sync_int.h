@@ -236,6 +236,16 @@ DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item
  * returns 1 when it saw the cache drop an entry (another thread's drop at
  * the same instant may be counted too). */
 void ds__sender_note_dropped(struct sender *sd, size_t idx);
+/* The receiver cannot use a basis without reading it across the link (it
+ * refused a file with DS_ESRVCOPY): from now on every file goes whole (no
+ * delta, no COPY of a file on the target; ADOPT in place stays).
+ * ds__sender_resend_whole() also queues item idx, refused, to be sent
+ * again whole before the next plan item: 0, DS_EEXISTS when idx was sent
+ * again already (its second refusal is a failure), DS_ENOMEM.
+ * ds__sender_whole(): 1 once either was called (sd may be NULL). */
+void ds__sender_set_whole(struct sender *sd);
+DS_MUST_CHECK int ds__sender_resend_whole(struct sender *sd, size_t idx);
+DS_MUST_CHECK int ds__sender_whole(const struct sender *sd);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx);
 /* Data bytes (after zstd) sent on the wire for item idx. */

@@ -132,6 +132,8 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
     size_t first = ds__sender_next(r->sd);
 
     ds__run_prefetch_collect(r);
+    if (ds__sender_whole(r->sd))
+        return 0; /* whole files from now on: no delta is wanted */
     for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
         if (r->pf[s].held && !r->pf[s].waiting) /* the job it waited for landed */
             queue(r, &r->pf[s], w);

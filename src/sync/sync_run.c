@@ -280,7 +280,7 @@ static void input(struct ds_run *r, ds_plan_input_t *in)
     in->force = r->sy->o.force;
     in->absent_classes = r->absent;
     in->nabsent = r->nabsent;
-    in->whole_only = r->raw != NULL && (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY);
+    in->whole_only = (r->raw != NULL && (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY)) || r->no_basis;
     ds__sync_oracle(r->sy, &in->oracle);
 }
 
@@ -379,6 +379,8 @@ static int send_begin(struct ds_run *r)
     if (r->pf_state == NULL)
         return fail(r, DS_ENOMEM, "out of memory");
     ds__sender_set_gate(r->sd, ds__run_prefetch_ready, r);
+    if (r->no_basis)
+        ds__sender_set_whole(r->sd);
     for (size_t i = 0; i < r->res->plan->n; i++) {
         ds__sender_set_sig(r->sd, i, r->sig[i], r->siglen[i]);
         r->sig[i] = NULL;

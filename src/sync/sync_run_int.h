@@ -184,6 +184,7 @@ struct ds_run {
     struct {          /* the counters of the earlier attempts */
         uint64_t out, in, literal, delta, wire_out, wire_in;
     } prev;
+    int no_basis; /* server-side copy unavailable: whole files (sync_whole.c) */
 };
 
 /* sync_events.c: failures, events, results (one run). */
@@ -224,6 +225,12 @@ int ds__run_retry_idle(const struct ds_run *r);
 void ds__run_retry_reset(struct ds_run *r);
 DS_MUST_CHECK int ds__run_retry_wait(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 void ds__run_retry_resumed(struct ds_run *r);
+
+/* sync_whole.c: x is a file the receiver refused with DS_ESRVCOPY (its
+ * server does not copy on its side): queues it to be sent again whole,
+ * switches the run to whole files (r->no_basis, one event) and returns 1;
+ * 0 when x is another result, or was refused twice (then a failure). */
+DS_MUST_CHECK int ds__run_srvcopy_refused(struct ds_run *r, const ds_session_result_t *x);
 
 /* sync_run_io.c: hands j to the engine (queued when the step returns). */
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);

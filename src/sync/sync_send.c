@@ -73,6 +73,13 @@ struct sender {
     /* console-side failures (no session result follows) */
     size_t *lf;
     size_t nlf, lf_head;
+    /* the receiver cannot use a basis without reading it across the link
+     * (DS_ESRVCOPY): every file goes whole; refused items are sent again
+     * whole, each once (again[again_head, nagain)) */
+    int whole;
+    uint8_t *resent;
+    size_t *again;
+    size_t nagain, again_head;
 };
 
 int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struct sender **out)
@@ -124,6 +131,8 @@ void ds__sender_free(struct sender *sd)
     free(sd->wire);
     free(sd->prog);
     free(sd->lf);
+    free(sd->resent);
+    free(sd->again);
     ds_session_zctx_free(sd->zx);
     if (sd->sy->send_buf == NULL)
         sd->sy->send_buf = sd->buf; /* the next server's sender reuses it */
@@ -464,13 +473,13 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
         local_fail(sd, idx);
         return 0;
     }
-    if (it->method == DS_PLAN_DELTA) {
+    if (it->method == DS_PLAN_DELTA && !sd->whole) {
         rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
         if (rc < 0)
             ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
                    ds_strerror(rc));
     }
-    if (it->method == DS_PLAN_RSYNC) {
+    if (it->method == DS_PLAN_RSYNC && !sd->whole) {
         rc = rsync_delta(sd, idx, tfd, &dfd, &dsize);
         if (rc < 0)
             ds_log(DS_LOG_INFO, "%s: no rsync delta (%s): sending it whole", it->path,
@@ -667,7 +676,7 @@ static int start(struct sender *sd, size_t idx)
         return ds_session_delete(sd->ss, it->path, idx);
     case DS_PLAN_CREATE:
     case DS_PLAN_UPDATE:
-        if (it->method == DS_PLAN_ADOPT || it->method == DS_PLAN_COPY)
+        if (it->method == DS_PLAN_ADOPT || (it->method == DS_PLAN_COPY && !sd->whole))
             return start_adopt(sd, idx, it);
         return start_file(sd, idx, it);
     default:
@@ -686,6 +695,7 @@ void ds__sender_cancel(struct sender *sd)
         sd->active = 0;
     }
     sd->next = sd->plan->n;
+    sd->again_head = sd->nagain;
 }
 
 void ds__sender_set_gate(struct sender *sd, int (*gate)(void *ctx, size_t idx), void *ctx)
@@ -716,13 +726,46 @@ int ds__sender_pump(struct sender *sd)
                 return rc;
             continue;
         }
+        if (sd->again_head < sd->nagain) {
+            rc = start_file(sd, sd->again[sd->again_head],
+                            &sd->plan->items[sd->again[sd->again_head]]);
+            sd->again_head++;
+            continue;
+        }
         if (sd->next >= sd->plan->n)
             return 1;
-        if (sd->gate != NULL && !sd->gate(sd->gate_ctx, sd->next)) {
+        if (sd->gate != NULL && !sd->whole && !sd->gate(sd->gate_ctx, sd->next)) {
             sd->blocked = 1; /* its delta computes on a worker */
             return 0;
         }
         rc = start(sd, sd->next++);
     }
-    return rc < 0 ? rc : (!sd->active && sd->next >= sd->plan->n);
+    return rc < 0 ? rc : (!sd->active && sd->next >= sd->plan->n && sd->again_head == sd->nagain);
+}
+
+void ds__sender_set_whole(struct sender *sd)
+{
+    sd->whole = 1;
+}
+
+int ds__sender_whole(const struct sender *sd)
+{
+    return sd != NULL && sd->whole;
+}
+
+int ds__sender_resend_whole(struct sender *sd, size_t idx)
+{
+    sd->whole = 1;
+    if (sd->resent == NULL && (sd->resent = calloc(sd->plan->n + 1, 1)) == NULL)
+        return DS_ENOMEM;
+    if (sd->again == NULL && (sd->again = calloc(sd->plan->n + 1, sizeof(*sd->again))) == NULL)
+        return DS_ENOMEM;
+    if (idx >= sd->plan->n || sd->resent[idx])
+        return DS_EEXISTS;
+    sd->resent[idx] = 1;
+    sd->again[sd->nagain++] = idx; /* at most once per item: never past plan->n */
+    free(sd->msg[idx]);
+    sd->msg[idx] = NULL;
+    sd->delta_raw[idx] = 0;
+    return 0;
 }

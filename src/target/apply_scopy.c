@@ -16,6 +16,12 @@
  * a copy the file is checked by size. verify = readback
  * (ds_apply_opts_t.readback) adds a SHA-256 read back from the tmp file
  * before the rename.
+ *
+ * A server that does not copy on its side (it refuses the copy, or
+ * smbc_splice copied through this process: the backend then refuses the
+ * next ones) makes every later COPY of a trusted basis fail its file with
+ * DS_ESRVCOPY instead of reading the basis across the link: the console
+ * sends that file again whole, and the rest of the run whole files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +48,7 @@ void ds__apply_scopy_trust(ds_apply_t *ap, struct afile *f, const char *name, co
     const ds_manifest_entry_t *e;
 
     f->basis_trusted = 0;
-    if (ap->fs->ops->copy_range == NULL || ap->scopy_off || ap->man == NULL)
+    if (ap->fs->ops->copy_range == NULL || ap->man == NULL)
         return;
     e = ds_manifest_get(ap->man, name);
     f->basis_trusted =
@@ -68,6 +74,24 @@ void ds__apply_scopy_hashed(ds_apply_t *ap, const char *name, uint64_t size, int
            ap->root, name); /* copies are then read through the worker, as before */
 }
 
+/* The server does not copy on its side: f fails with DS_ESRVCOPY (sent
+ * again whole by the console) rather than read its basis across the link.
+ * Returns 1 (f failed). */
+static int refuse(ds_apply_t *ap, struct afile *f, uint32_t id)
+{
+    if (!ap->scopy_off)
+        ds_log(DS_LOG_WARN,
+               "%s: the server does not copy on its side (server-side copy unavailable): files "
+               "with a basis are refused, to be sent whole, not built by reading the basis here",
+               ap->root);
+    ap->scopy_off = 1;
+    return ds__apply_file_fail(ap, f, id, DS_ESRVCOPY,
+                               "basis '%s': server-side copy unavailable, not read across the "
+                               "link (to be sent whole)",
+                               f->basis_name),
+           1;
+}
+
 int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
 {
     uint64_t off = f->pc_off, len = f->pc_len;
@@ -85,39 +109,15 @@ int ds__apply_scopy_flush(ds_apply_t *ap, struct afile *f, uint32_t id)
                                    "server-side copy of basis '%s' at %" PRIu64 "+%" PRIu64 ": %s",
                                    f->basis_name, off, len, strerror(errno)),
                1;
-    /* the server does not copy: this range, and the session's next ones,
-     * go through here (read from the basis, written to the tmp file) */
-    if (!ap->scopy_off)
-        ds_log(DS_LOG_WARN,
-               "%s: the server does not copy on its side (server-side copy "
-               "unavailable): basis ranges are read and written through the worker",
-               ap->root);
-    ap->scopy_off = 1;
-    f->written -= len;
-    while (len > 0) {
-        size_t n = len > APPLY_IOBUF ? APPLY_IOBUF : (size_t)len;
-        ssize_t r = ds_fs_pread(ap->fs, f->basis_fd, ap->iobuf, n, (off_t)off);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return ds__apply_file_fail(ap, f, id, r < 0 ? -errno : DS_ECHANGED,
-                                       "reading basis '%s' at %" PRIu64 ": %s", f->basis_name, off,
-                                       r < 0 ? strerror(errno) : "file shrank"),
-                   1;
-        if (ds__apply_file_write(ap, f, id, ap->iobuf, (size_t)r))
-            return 1;
-        ap->stats.bytes_copied += (uint64_t)r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
+    return refuse(ap, f, id);
 }
 
 int ds__apply_scopy_add(ds_apply_t *ap, struct afile *f, uint32_t id, uint64_t off, uint64_t len)
 {
-    if (!f->basis_trusted || ap->scopy_off || f->basis_fd < 0)
+    if (!f->basis_trusted || f->basis_fd < 0)
         return 1;
+    if (ap->scopy_off)
+        return refuse(ap, f, id), -1;
     if (f->pc_len > 0 && f->pc_off + f->pc_len != off && ds__apply_scopy_flush(ap, f, id))
         return -1;
     ds__apply_local_open(ap, f);

@@ -51,6 +51,9 @@
  * SPLICE_OVERHEAD each, until they reach it. */
 #define SPLICE_SURE     4096
 #define SPLICE_OVERHEAD 1024
+/* Until a splice is known to copy on the server, at most this much of a
+ * range is tried first (a fallback reads no more across the link). */
+#define SPLICE_PROBE (256u << 10)
 
 struct sh {
     char *url;
@@ -75,6 +78,7 @@ struct ds_smb_fs {
     size_t nh;
     unsigned replace_wait_ms;
     int no_splice;                /* the server does not copy on its side: refuse copy_range */
+    int splice_sure;              /* a splice of SPLICE_SURE bytes or more copied on the server */
     uint64_t short_len, short_io; /* short splices so far: their bytes, the bytes moved */
     char *test_share;             /* tests: splice sources through this share */
     ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
@@ -654,44 +658,20 @@ static int splice_more(off_t n, void *priv)
 }
 
 /*
- * smbc_splice (FSCTL_SRV_COPYCHUNK) from src at src_off to dst's current
- * end. smbc_splice copies through this process, silently, when the server
- * cannot (across shares, or a server without the ioctl): the bytes this
- * process moved during the call tell (at least half the range means the
- * data came through here; short splices are judged together, see
- * SPLICE_SURE). Such a splice still copied correctly; the next ones are
- * refused (ENOTSUP) so the receiver stops asking.
+ * One smbc_splice (FSCTL_SRV_COPYCHUNK) of len bytes from sf, at its
+ * offset, to dst->f's. Judges whether it fell back (see smb_copy_range);
+ * returns 0 (copied, s->no_splice set when it came through here) or -1
+ * (errno; ENOTSUP when the server refuses, s->no_splice set).
  */
-static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len)
+static int splice_once(struct ds_smb_fs *s, SMBCFILE *sf, struct sh *dst, size_t len)
 {
-    struct ds_smb_fs *s = S(fs);
-    struct sh *src = get(fs, src_fd), *dst = get(fs, dst_fd);
-    SMBCFILE *sf;
-    off_t at;
-    uint64_t before, moved;
-    off_t n;
+    uint64_t before = io_bytes(), moved;
+    off_t n = smbc_getFunctionSplice(s->c)(s->c, sf, dst->f, (off_t)len, splice_more, NULL);
 
-    if (src == NULL || dst == NULL || src->f == NULL || dst->f == NULL)
-        return -1;
-    if (s->no_splice) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    if (dst->wlen > 0 && flush(s, dst) < 0)
-        return -1;
-    at = smbc_getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
-    sf = s->test_share != NULL ? test_source(s, src) : src->f;
-    if (at < 0 || sf == NULL || smbc_getFunctionLseek(s->c)(s->c, sf, src_off, SEEK_SET) < 0)
-        return -1;
-    before = io_bytes();
-    n = smbc_getFunctionSplice(s->c)(s->c, sf, dst->f, (off_t)len, splice_more, NULL);
-    if (sf != src->f)
-        smbc_getFunctionClose(s->c)(s->c, sf);
     s->st.splice_calls++;
     if (n != (off_t)len) {
         int e = n < 0 ? errno : EIO;
 
-        (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
         if (e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS || e == EXDEV) {
             s->no_splice = 1;
             e = ENOTSUP;
@@ -715,8 +695,65 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
                " bytes moved through it for %zu bytes copied): no more server-side copies in "
                "this session",
                moved, len);
+    } else if (len >= SPLICE_SURE) {
+        s->splice_sure = 1;
     }
     return 0;
+}
+
+/*
+ * smbc_splice (FSCTL_SRV_COPYCHUNK) from src at src_off to dst's current
+ * end. smbc_splice copies through this process, silently, when the server
+ * cannot (across shares, or a server without the ioctl): the bytes this
+ * process moved during the call tell (at least half the range means the
+ * data came through here; short splices are judged together, see
+ * SPLICE_SURE). Such a splice still copied correctly; the next ones are
+ * refused (ENOTSUP) so the receiver stops asking. Until a splice of the
+ * session is known to have been copied on the server, a range longer than
+ * SPLICE_PROBE is copied in two: the probe first; when it fell back, the
+ * rest is refused (ENOTSUP), so a fallback reads at most SPLICE_PROBE
+ * bytes across the link, whatever the size of the range.
+ */
+static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len)
+{
+    struct ds_smb_fs *s = S(fs);
+    struct sh *src = get(fs, src_fd), *dst = get(fs, dst_fd);
+    SMBCFILE *sf;
+    off_t at;
+    int rc;
+
+    if (src == NULL || dst == NULL || src->f == NULL || dst->f == NULL)
+        return -1;
+    if (s->no_splice) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (dst->wlen > 0 && flush(s, dst) < 0)
+        return -1;
+    at = smbc_getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
+    sf = s->test_share != NULL ? test_source(s, src) : src->f;
+    if (at < 0 || sf == NULL || smbc_getFunctionLseek(s->c)(s->c, sf, src_off, SEEK_SET) < 0)
+        return -1;
+    rc = 0;
+    if (!s->splice_sure && len > SPLICE_PROBE) {
+        rc = splice_once(s, sf, dst, SPLICE_PROBE);
+        if (rc == 0 && s->no_splice) {
+            errno = ENOTSUP; /* fell back: the rest is not read through here */
+            rc = -1;
+        }
+        len -= SPLICE_PROBE;
+    }
+    if (rc == 0)
+        rc = splice_once(s, sf, dst, len);
+    if (sf != src->f)
+        smbc_getFunctionClose(s->c)(s->c, sf);
+    if (rc < 0) {
+        int e = errno;
+
+        (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
+        errno = e;
+    }
+    return rc;
 }
 
 static const ds_fs_ops_t smb_ops = {
