@@ -168,6 +168,7 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
     const ds_plan_item_t *it = &r->res->plan->items[x->tag];
     const char *lmsg = r->sd ? ds__sender_item_msg(r->sd, x->tag) : NULL;
     uint64_t delta = r->sd ? ds__sender_item_delta(r->sd, x->tag) : 0, lit = 0, copied = 0;
+    int copy = it->method == DS_PLAN_COPY && !(r->sd && ds__sender_item_whole(r->sd, x->tag));
     const char *outcome;
 
     if (ds__run_srvcopy_refused(r, x))
@@ -202,8 +203,8 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
         r->res->adopted++;
         outcome = "adopted";
     } else {
-        lit = it->method == DS_PLAN_COPY ? 0 : delta ? delta : it->size;
-        copied = it->method == DS_PLAN_COPY ? it->size : 0;
+        lit = copy ? 0 : delta ? delta : it->size;
+        copied = copy ? it->size : 0;
         copied += delta && it->size > delta ? it->size - delta : 0;
         outcome = it->action == DS_PLAN_CREATE ? "created" : "updated";
         if (it->action == DS_PLAN_CREATE)
@@ -217,7 +218,7 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
                r->sd ? ds__sender_item_wire(r->sd, x->tag) : 0,
                delta                         ? "delta"
                : it->method == DS_PLAN_ADOPT ? "adopted in place"
-               : it->method == DS_PLAN_COPY  ? "copy of a file on the target"
+               : copy                        ? "copy of a file on the target"
                                              : "whole");
 }
 

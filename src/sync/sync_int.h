@@ -242,8 +242,11 @@ void ds__sender_note_dropped(struct sender *sd, size_t idx);
  * ds__sender_resend_whole() also queues item idx, refused, to be sent
  * again whole before the next plan item: 0, DS_EEXISTS when idx was sent
  * again already (its second refusal is a failure), DS_ENOMEM.
- * ds__sender_whole(): 1 once either was called (sd may be NULL). */
+ * ds__sender_whole(): 1 once either was called (sd may be NULL).
+ * ds__sender_item_whole(): 1 when item idx went whole in place of its
+ * plan's method (a delta, a COPY of a file on the target). */
 void ds__sender_set_whole(struct sender *sd);
+DS_MUST_CHECK int ds__sender_item_whole(const struct sender *sd, size_t idx);
 DS_MUST_CHECK int ds__sender_resend_whole(struct sender *sd, size_t idx);
 DS_MUST_CHECK int ds__sender_whole(const struct sender *sd);
 /* Delta bytes (before zstd) and literal bytes sent for item idx. */

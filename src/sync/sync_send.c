@@ -25,6 +25,10 @@
 
 #define SEND_BLOCK (4u << 20)
 
+/* sender.item_whole flags */
+#define WENT_WHOLE 1u
+#define RESENT     2u
+
 struct sender {
     ds_sync_t *sy;
     ds_session_t *ss;
@@ -75,9 +79,10 @@ struct sender {
     size_t nlf, lf_head;
     /* the receiver cannot use a basis without reading it across the link
      * (DS_ESRVCOPY): every file goes whole; refused items are sent again
-     * whole, each once (again[again_head, nagain)) */
+     * whole, each once (again[again_head, nagain)). Per item: WENT_WHOLE
+     * (sent whole in place of its plan's method), RESENT. */
     int whole;
-    uint8_t *resent;
+    uint8_t *item_whole;
     size_t *again;
     size_t nagain, again_head;
 };
@@ -103,9 +108,10 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->sig = calloc(plan->n + 1, sizeof(*sd->sig));
     sd->siglen = calloc(plan->n + 1, sizeof(*sd->siglen));
     sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
-    if (sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL || sd->delta_raw == NULL ||
-        sd->lf == NULL || sd->wire == NULL || sd->prog == NULL || sd->sig == NULL ||
-        sd->siglen == NULL) {
+    sd->item_whole = calloc(plan->n + 1, 1);
+    if (sd->item_whole == NULL || sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL ||
+        sd->delta_raw == NULL || sd->lf == NULL || sd->wire == NULL || sd->prog == NULL ||
+        sd->sig == NULL || sd->siglen == NULL) {
         ds__sender_free(sd);
         return DS_ENOMEM;
     }
@@ -131,7 +137,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->wire);
     free(sd->prog);
     free(sd->lf);
-    free(sd->resent);
+    free(sd->item_whole);
     free(sd->again);
     ds_session_zctx_free(sd->zx);
     if (sd->sy->send_buf == NULL)
@@ -678,6 +684,8 @@ static int start(struct sender *sd, size_t idx)
     case DS_PLAN_UPDATE:
         if (it->method == DS_PLAN_ADOPT || (it->method == DS_PLAN_COPY && !sd->whole))
             return start_adopt(sd, idx, it);
+        if (sd->whole)
+            sd->item_whole[idx] |= WENT_WHOLE;
         return start_file(sd, idx, it);
     default:
         return 0; /* keep, extra */
@@ -727,9 +735,7 @@ int ds__sender_pump(struct sender *sd)
             continue;
         }
         if (sd->again_head < sd->nagain) {
-            rc = start_file(sd, sd->again[sd->again_head],
-                            &sd->plan->items[sd->again[sd->again_head]]);
-            sd->again_head++;
+            rc = start(sd, sd->again[sd->again_head++]); /* whole: start_file */
             continue;
         }
         if (sd->next >= sd->plan->n)
@@ -753,16 +759,19 @@ int ds__sender_whole(const struct sender *sd)
     return sd != NULL && sd->whole;
 }
 
+int ds__sender_item_whole(const struct sender *sd, size_t idx)
+{
+    return idx < sd->plan->n && (sd->item_whole[idx] & WENT_WHOLE);
+}
+
 int ds__sender_resend_whole(struct sender *sd, size_t idx)
 {
     sd->whole = 1;
-    if (sd->resent == NULL && (sd->resent = calloc(sd->plan->n + 1, 1)) == NULL)
-        return DS_ENOMEM;
     if (sd->again == NULL && (sd->again = calloc(sd->plan->n + 1, sizeof(*sd->again))) == NULL)
         return DS_ENOMEM;
-    if (idx >= sd->plan->n || sd->resent[idx])
+    if (idx >= sd->plan->n || (sd->item_whole[idx] & RESENT))
         return DS_EEXISTS;
-    sd->resent[idx] = 1;
+    sd->item_whole[idx] |= RESENT;
     sd->again[sd->nagain++] = idx; /* at most once per item: never past plan->n */
     free(sd->msg[idx]);
     sd->msg[idx] = NULL;
