@@ -31,6 +31,11 @@ typedef struct ds_fs_ops {
      * open needs no type check before open(); each check is a round trip
      * there. */
     int no_special;
+    /* Every call is a round trip to a server (SMB at up to 40 ms and
+     * more): the receiver then checks the lease file at a publish only if
+     * it did not already find it its own in the same second (apply_lease.c
+     * says why that keeps the guarantee). */
+    int remote;
     int (*openat)(const ds_fs_t *fs, int dirfd, const char *name, int flags, mode_t mode);
     ssize_t (*read)(const ds_fs_t *fs, int fd, void *buf, size_t n);
     ssize_t (*pread)(const ds_fs_t *fs, int fd, void *buf, size_t n, off_t off);

@@ -254,6 +254,10 @@ int ds_pathsafe_create_tmp_fs(const ds_fs_t *fs, int dirfd, const char *name, mo
     }
     if (f < 0)
         return -errno;
+    if (DS_FS(fs)->ops->no_special) { /* an exclusive create made a fresh file, and no link */
+        *fd = f;
+        return 0;
+    }
     if (ds_fs_fstat(fs, f, &st) < 0) {
         int e = errno;
 

@@ -492,7 +492,7 @@ static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
         ds_fs_close(ap->fs, dir);
         return 1;
     }
-    if (!ds__apply_lease_mine(ap)) { /* taken over while this file was sealed */
+    if (!ds__apply_lease_publish(ap)) { /* taken over while this file was sealed */
         ds_fs_close(ap->fs, dir);
         return file_fail(ap, f, id, DS_ELEASE, "not published: %s", ds__apply_lease_why(ap)), 1;
     }

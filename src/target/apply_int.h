@@ -206,8 +206,12 @@ DS_MUST_CHECK int ds__apply_lease_mine(ds_apply_t *ap);
 DS_MUST_CHECK int ds__apply_lease_valid(ds_apply_t *ap);
 /* ds__apply_lease_valid, taking a read of the lease file made within the
  * same second as still true (no read then): for FILE_BEGIN and FILE_COMMIT,
- * which publish nothing themselves (the publish reads the file again). */
+ * which publish nothing themselves, and the publish on a remote backend. */
 DS_MUST_CHECK int ds__apply_lease_fresh(ds_apply_t *ap);
+/* The check before a publish: ds__apply_lease_mine, or on a remote backend
+ * (ds_fs_ops_t.remote) ds__apply_lease_fresh. 1 when this session may
+ * publish. */
+DS_MUST_CHECK int ds__apply_lease_publish(ds_apply_t *ap);
 /* Why the lease is not valid, for error messages. */
 const char *ds__apply_lease_why(const ds_apply_t *ap);
 

@@ -64,10 +64,16 @@ struct sh {
     int locked;     /* f was opened with share mode DENY_ALL */
     int have_mtime; /* futimens waiting for the seal */
     struct timespec mtime;
+    int fresh;         /* created empty by this open (O_EXCL or O_TRUNC), only written */
+    uint64_t pos, end; /* fresh: the write offset, and the size so far */
+    int known;         /* sealed with its mtime set: known_st is what a stat shows */
+    struct stat known_st;
     uint8_t *wbuf; /* gathered writes, DS_SMB_FS_WRITE_MAX */
     size_t wlen;
     SMBCFILE *d; /* directory stream (fdopendir) */
     struct dirent de;
+    struct stat de_st; /* de's attributes as the listing gave them */
+    int de_ok;         /* de_st is set: an fstatat of de's name needs no round trip */
 };
 
 struct ds_smb_fs {
@@ -156,6 +162,14 @@ static int join(const ds_fs_t *fs, int dirfd, const char *name, char *buf, size_
     return 0;
 }
 
+/* A fresh file's write offset is now pos. */
+static void moved_to(struct sh *h, uint64_t pos)
+{
+    h->pos = pos;
+    if (pos > h->end)
+        h->end = pos;
+}
+
 /* Writes what h gathered. Returns 0 or -1 with errno. */
 static int flush(struct ds_smb_fs *s, struct sh *h)
 {
@@ -171,6 +185,7 @@ static int flush(struct ds_smb_fs *s, struct sh *h)
         }
         s->st.write_calls++;
         s->st.bytes_written += (uint64_t)w;
+        moved_to(h, h->pos + (uint64_t)w);
         off += (size_t)w;
     }
     h->wlen = 0;
@@ -182,6 +197,22 @@ static int set_times(struct ds_smb_fs *s, const char *url, const struct timespec
     struct timeval tv[2] = {{mt->tv_sec, mt->tv_nsec / 1000}, {mt->tv_sec, mt->tv_nsec / 1000}};
 
     return smbc_getFunctionUtimes(s->c)(s->c, url, tv);
+}
+
+/* What a stat of the fresh file h, sealed with mtime mt, shows, without
+ * asking (a stat by path is 3 round trips): the size written, and the time
+ * set as it went on the wire (whole microseconds; the server keeps 100 ns). */
+static void know(struct sh *h, const struct timespec *mt)
+{
+    memset(&h->known_st, 0, sizeof(h->known_st));
+    h->known_st.st_mode = S_IFREG | 0644;
+    h->known_st.st_nlink = 1;
+    h->known_st.st_size = (off_t)h->end;
+    h->known_st.st_mtim.tv_sec = mt->tv_sec;
+    h->known_st.st_mtim.tv_nsec = mt->tv_nsec / 1000 * 1000;
+    h->known_st.st_atim = h->known_st.st_mtim;
+    h->known_st.st_ctim = h->known_st.st_mtim;
+    h->known = 1;
 }
 
 /* Flushes and closes a written file, then applies a pending mtime: from
@@ -200,6 +231,8 @@ static int seal(struct ds_smb_fs *s, struct sh *h)
     h->sealed = 1;
     if (rc == 0 && h->have_mtime && set_times(s, h->url, &h->mtime) < 0)
         rc = -1;
+    else if (rc == 0 && h->have_mtime && h->fresh)
+        know(h, &h->mtime);
     h->have_mtime = 0;
     return rc;
 }
@@ -233,6 +266,7 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
         flags = (flags & ~O_ACCMODE) | O_RDWR;
     s->h[fd - FD_BASE]->f = smbc_getFunctionOpen(s->c)(
         s->c, url, flags & (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC), mode);
+    s->h[fd - FD_BASE]->fresh = (flags & (O_EXCL | O_TRUNC)) != 0;
     if (s->h[fd - FD_BASE]->f == NULL) {
         int e = errno;
 
@@ -255,6 +289,7 @@ static ssize_t smb_read(const ds_fs_t *fs, int fd, void *buf, size_t n)
         errno = EBADF;
         return -1;
     }
+    h->fresh = 0; /* the offset moved: end no longer tracked */
     r = smbc_getFunctionRead(s->c)(s->c, h->f, buf, n);
     if (r > 0) {
         s->st.read_calls++;
@@ -351,6 +386,10 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
 
     if (h == NULL)
         return -1;
+    if (h->f == NULL && h->known) {
+        *st = h->known_st;
+        return 0;
+    }
     if (h->f != NULL && h->wlen > 0 && flush(s, h) < 0)
         return -1;
     rc = h->f != NULL ? smbc_getFunctionFstat(s->c)(s->c, h->f, st)
@@ -358,6 +397,19 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
     if (rc == 0)
         fix_stat(st);
     return rc;
+}
+
+/* Whether name is the entry dirfd's listing returned last: its attributes
+ * (size, times, type) came with the listing, so a walk that stats every
+ * entry costs no round trip per entry (st filled). */
+static int listed(const ds_fs_t *fs, int dirfd, const char *name, struct stat *st)
+{
+    const struct sh *d = dirfd == AT_FDCWD ? NULL : get(fs, dirfd);
+
+    if (d == NULL || !d->de_ok || strcmp(d->de.d_name, name) != 0)
+        return 0;
+    *st = d->de_st;
+    return 1;
 }
 
 static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct stat *st, int flags)
@@ -368,6 +420,8 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
     (void)flags; /* SMB shows no symlinks to a client without unix extensions */
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
+    if (listed(fs, dirfd, name, st))
+        return 0;
     if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
         return -1;
     fix_stat(st);
@@ -569,19 +623,28 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
 {
     struct ds_smb_fs *s = S(fs);
     struct sh *h = get(fs, (int)(intptr_t)d);
-    struct smbc_dirent *e;
+    const struct libsmb_file_info *e;
 
     if (h == NULL || h->d == NULL)
         return NULL;
     errno = 0;
-    e = smbc_getFunctionReaddir(s->c)(s->c, h->d);
+    h->de_ok = 0;
+    e = smbc_getFunctionReaddirPlus2(s->c)(s->c, h->d, &h->de_st);
     if (e == NULL)
         return NULL;
     memset(&h->de, 0, sizeof(h->de));
     snprintf(h->de.d_name, sizeof(h->de.d_name), "%s", e->name);
-    h->de.d_type = e->smbc_type == SMBC_DIR    ? DT_DIR
-                   : e->smbc_type == SMBC_FILE ? DT_REG
+    h->de.d_type = S_ISDIR(h->de_st.st_mode)   ? DT_DIR
+                   : S_ISREG(h->de_st.st_mode) ? DT_REG
                                                : DT_UNKNOWN;
+    fix_stat(&h->de_st);
+    h->de_ok = strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0;
+    if (h->de_ok && h->de.d_type == DT_DIR) { /* a walk opens it next: no stat then */
+        char url[4096];
+
+        if (join(fs, (int)(intptr_t)d, e->name, url, sizeof(url)) == 0)
+            ds__smb_dircache_add(&s->dirs, url);
+    }
     return &h->de;
 }
 
@@ -680,6 +743,7 @@ static int splice_once(struct ds_smb_fs *s, SMBCFILE *sf, struct sh *dst, size_t
         return -1;
     }
     dst->wrote = 1;
+    moved_to(dst, dst->pos + len);
     s->st.bytes_spliced += len;
     moved = before > 0 ? io_bytes() - before : 0;
     if (before > 0 && len < SPLICE_SURE) {
@@ -751,6 +815,7 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
         int e = errno;
 
         (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
+        moved_to(dst, (uint64_t)at);
         errno = e;
     }
     return rc;
@@ -759,6 +824,7 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
 static const ds_fs_ops_t smb_ops = {
     .name = "smb",
     .no_special = 1,
+    .remote = 1,
     .openat = smb_openat,
     .read = smb_read,
     .pread = smb_pread,
