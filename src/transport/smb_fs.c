@@ -68,7 +68,9 @@ struct sh {
     uint64_t pos, end; /* fresh: the write offset, and the size so far */
     int known;         /* sealed with its mtime set: known_st is what a stat shows */
     struct stat known_st;
-    uint8_t *wbuf; /* gathered writes, DS_SMB_FS_WRITE_MAX */
+    int opened_ok;         /* a read handle's fstat succeeded: opened_st holds it */
+    struct stat opened_st; /* (kept for an fstatat of the same path while open) */
+    uint8_t *wbuf;         /* gathered writes, DS_SMB_FS_WRITE_MAX */
     size_t wlen;
     SMBCFILE *d; /* directory stream (fdopendir) */
     struct dirent de;
@@ -396,7 +398,30 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
                       : smbc_getFunctionStat(s->c)(s->c, h->url, st);
     if (rc == 0)
         fix_stat(st);
+    if (rc == 0 && h->f != NULL && !h->wrote) {
+        h->opened_st = *st;
+        h->opened_ok = 1;
+    }
     return rc;
+}
+
+/* Whether this session holds url open for reading with its fstat known
+ * (the basis of the file being published): st is that fstat. Our open
+ * shares read and write but not delete, so while it lasts the path cannot
+ * be removed, renamed or replaced by a directory; its type is what the
+ * fstat saw (size and times as of then: another writer may move them). */
+static int opened(const struct ds_smb_fs *s, const char *url, struct stat *st)
+{
+    for (size_t i = 0; i < s->nh; i++) {
+        const struct sh *h = s->h[i];
+
+        if (h != NULL && !h->dir && h->f != NULL && !h->wrote && h->opened_ok &&
+            strcmp(h->url, url) == 0) {
+            *st = h->opened_st;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Whether name is the entry dirfd's listing returned last: its attributes
@@ -422,9 +447,11 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
         return -1;
     if (listed(fs, dirfd, name, st))
         return 0;
-    if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
-        return -1;
-    fix_stat(st);
+    if (!opened(s, url, st)) {
+        if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
+            return -1;
+        fix_stat(st);
+    }
     free(s->seen_file);
     s->seen_file = S_ISREG(st->st_mode) ? strdup(url) : NULL; /* NULL: not remembered */
     return 0;
