@@ -92,6 +92,7 @@ struct ds_smb_fs {
     ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
     char *seen_file;              /* the last file fstatat found: a rename onto it deletes first */
     const char *test_pause;       /* tests: a replace onto this name stops after its delete */
+    int times_kept; /* a stat of a sealed file showed its mtime to the us: 1, or not: -1 */
     ds_smb_fs_stats_t st;
 };
 
@@ -203,7 +204,10 @@ static int set_times(struct ds_smb_fs *s, const char *url, const struct timespec
 
 /* What a stat of the fresh file h, sealed with mtime mt, shows, without
  * asking (a stat by path is 3 round trips): the size written, and the time
- * set as it went on the wire (whole microseconds; the server keeps 100 ns). */
+ * set as it went on the wire (whole microseconds; NTFS and Samba on a
+ * POSIX filesystem keep 100 ns). The first sealed file of the session is
+ * still asked, and if the server showed another size or time (a coarser
+ * filesystem), every later one is asked too (times_kept). */
 static void know(struct sh *h, const struct timespec *mt)
 {
     memset(&h->known_st, 0, sizeof(h->known_st));
@@ -388,7 +392,7 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
 
     if (h == NULL)
         return -1;
-    if (h->f == NULL && h->known) {
+    if (h->f == NULL && h->known && s->times_kept > 0) {
         *st = h->known_st;
         return 0;
     }
@@ -398,6 +402,12 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
                       : smbc_getFunctionStat(s->c)(s->c, h->url, st);
     if (rc == 0)
         fix_stat(st);
+    if (rc == 0 && h->f == NULL && h->known && s->times_kept == 0) /* the first: does it? */
+        s->times_kept = st->st_size == h->known_st.st_size &&
+                                st->st_mtim.tv_sec == h->known_st.st_mtim.tv_sec &&
+                                st->st_mtim.tv_nsec == h->known_st.st_mtim.tv_nsec
+                            ? 1
+                            : -1;
     if (rc == 0 && h->f != NULL && !h->wrote) {
         h->opened_st = *st;
         h->opened_ok = 1;
