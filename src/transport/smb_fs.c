@@ -38,8 +38,8 @@
 #include "smb_ctx.h"
 #include "smb_dircache.h"
 #include "smb_fs.h"
+#include "smb_fs_int.h"
 
-#define FD_BASE           3 /* never 0..2: a mixed-up fd is then EBADF, not stdin */
 #define REPLACE_WAIT_MS   5000
 #define REPLACE_FIRST_MS  50
 #define REPLACE_MAX_SLEEP 1000
@@ -54,64 +54,6 @@
 /* Until a splice is known to copy on the server, at most this much of a
  * range is tried first (a fallback reads no more across the link). */
 #define SPLICE_PROBE (256u << 10)
-
-struct sh {
-    char *url;
-    int dir;        /* a directory handle (no SMB open) */
-    SMBCFILE *f;    /* open file; NULL when sealed or not (yet) locked */
-    int sealed;     /* written, flushed and closed; fstat and rename by url */
-    int wrote;      /* something was written through f */
-    int locked;     /* f was opened with share mode DENY_ALL */
-    int have_mtime; /* futimens waiting for the seal */
-    struct timespec mtime;
-    int fresh;         /* created empty by this open (O_EXCL or O_TRUNC), only written */
-    uint64_t pos, end; /* fresh: the write offset, and the size so far */
-    int known;         /* sealed with its mtime set: known_st is what a stat shows */
-    struct stat known_st;
-    int opened_ok;         /* a read handle's fstat succeeded: opened_st holds it */
-    struct stat opened_st; /* (kept for an fstatat of the same path while open) */
-    uint8_t *wbuf;         /* gathered writes, DS_SMB_FS_WRITE_MAX */
-    size_t wlen;
-    SMBCFILE *d; /* directory stream (fdopendir) */
-    struct dirent de;
-    struct stat de_st; /* de's attributes as the listing gave them */
-    int de_ok;         /* de_st is set: an fstatat of de's name needs no round trip */
-};
-
-struct ds_smb_fs {
-    ds_fs_t fs; /* fs.ctx points back here */
-    ds_smb_ctx_t *ctx;
-    SMBCCTX *c;
-    struct sh **h;
-    size_t nh;
-    unsigned replace_wait_ms;
-    int no_splice;                /* the server does not copy on its side: refuse copy_range */
-    int splice_sure;              /* a splice of SPLICE_SURE bytes or more copied on the server */
-    uint64_t short_len, short_io; /* short splices so far: their bytes, the bytes moved */
-    char *test_share;             /* tests: splice sources through this share */
-    ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
-    char *seen_file;              /* the last file fstatat found: a rename onto it deletes first */
-    const char *test_pause;       /* tests: a replace onto this name stops after its delete */
-    int times_kept; /* a stat of a sealed file showed its mtime to the us: 1, or not: -1 */
-    ds_smb_fs_stats_t st;
-};
-
-static struct ds_smb_fs *S(const ds_fs_t *fs)
-{
-    return fs->ctx;
-}
-
-static struct sh *get(const ds_fs_t *fs, int fd)
-{
-    struct ds_smb_fs *s = S(fs);
-    size_t i = (size_t)(fd - FD_BASE);
-
-    if (fd < FD_BASE || i >= s->nh || s->h[i] == NULL) {
-        errno = EBADF;
-        return NULL;
-    }
-    return s->h[i];
-}
 
 /* A new handle for url (copied). Returns its number, or -1 (ENOMEM). */
 static int add(struct ds_smb_fs *s, const char *url, int dir)
@@ -165,14 +107,6 @@ static int join(const ds_fs_t *fs, int dirfd, const char *name, char *buf, size_
     return 0;
 }
 
-/* A fresh file's write offset is now pos. */
-static void moved_to(struct sh *h, uint64_t pos)
-{
-    h->pos = pos;
-    if (pos > h->end)
-        h->end = pos;
-}
-
 /* Writes what h gathered. Returns 0 or -1 with errno. */
 static int flush(struct ds_smb_fs *s, struct sh *h)
 {
@@ -188,7 +122,7 @@ static int flush(struct ds_smb_fs *s, struct sh *h)
         }
         s->st.write_calls++;
         s->st.bytes_written += (uint64_t)w;
-        moved_to(h, h->pos + (uint64_t)w);
+        ds__smb_fs_moved_to(h, h->pos + (uint64_t)w);
         off += (size_t)w;
     }
     h->wlen = 0;
@@ -200,25 +134,6 @@ static int set_times(struct ds_smb_fs *s, const char *url, const struct timespec
     struct timeval tv[2] = {{mt->tv_sec, mt->tv_nsec / 1000}, {mt->tv_sec, mt->tv_nsec / 1000}};
 
     return smbc_getFunctionUtimes(s->c)(s->c, url, tv);
-}
-
-/* What a stat of the fresh file h, sealed with mtime mt, shows, without
- * asking (a stat by path is 3 round trips): the size written, and the time
- * set as it went on the wire (whole microseconds; NTFS and Samba on a
- * POSIX filesystem keep 100 ns). The first sealed file of the session is
- * still asked, and if the server showed another size or time (a coarser
- * filesystem), every later one is asked too (times_kept). */
-static void know(struct sh *h, const struct timespec *mt)
-{
-    memset(&h->known_st, 0, sizeof(h->known_st));
-    h->known_st.st_mode = S_IFREG | 0644;
-    h->known_st.st_nlink = 1;
-    h->known_st.st_size = (off_t)h->end;
-    h->known_st.st_mtim.tv_sec = mt->tv_sec;
-    h->known_st.st_mtim.tv_nsec = mt->tv_nsec / 1000 * 1000;
-    h->known_st.st_atim = h->known_st.st_mtim;
-    h->known_st.st_ctim = h->known_st.st_mtim;
-    h->known = 1;
 }
 
 /* Flushes and closes a written file, then applies a pending mtime: from
@@ -238,7 +153,7 @@ static int seal(struct ds_smb_fs *s, struct sh *h)
     if (rc == 0 && h->have_mtime && set_times(s, h->url, &h->mtime) < 0)
         rc = -1;
     else if (rc == 0 && h->have_mtime && h->fresh)
-        know(h, &h->mtime);
+        ds__smb_fs_know(h, &h->mtime);
     h->have_mtime = 0;
     return rc;
 }
@@ -264,6 +179,8 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
         ds__smb_dircache_add(&s->dirs, url);
         return add(s, url, 1);
     }
+    if (flags & O_CREAT)
+        ds__smb_fs_unlisted(s);
     fd = add(s, url, 0);
     if (fd < 0)
         return -1;
@@ -378,12 +295,6 @@ static int smb_fsync(const ds_fs_t *fs, int fd)
     return h->wrote ? seal(S(fs), h) : 0;
 }
 
-static void fix_stat(struct stat *st)
-{
-    if (S_ISREG(st->st_mode) && st->st_nlink == 0)
-        st->st_nlink = 1;
-}
-
 static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
 {
     struct ds_smb_fs *s = S(fs);
@@ -392,59 +303,17 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
 
     if (h == NULL)
         return -1;
-    if (h->f == NULL && h->known && s->times_kept > 0) {
-        *st = h->known_st;
+    if (ds__smb_fs_known(s, h, st))
         return 0;
-    }
     if (h->f != NULL && h->wlen > 0 && flush(s, h) < 0)
         return -1;
     rc = h->f != NULL ? smbc_getFunctionFstat(s->c)(s->c, h->f, st)
                       : smbc_getFunctionStat(s->c)(s->c, h->url, st);
     if (rc == 0)
-        fix_stat(st);
-    if (rc == 0 && h->f == NULL && h->known && s->times_kept == 0) /* the first: does it? */
-        s->times_kept = st->st_size == h->known_st.st_size &&
-                                st->st_mtim.tv_sec == h->known_st.st_mtim.tv_sec &&
-                                st->st_mtim.tv_nsec == h->known_st.st_mtim.tv_nsec
-                            ? 1
-                            : -1;
-    if (rc == 0 && h->f != NULL && !h->wrote) {
-        h->opened_st = *st;
-        h->opened_ok = 1;
-    }
+        ds__smb_fs_fix_stat(st);
+    if (rc == 0)
+        ds__smb_fs_stated(s, h, st);
     return rc;
-}
-
-/* Whether this session holds url open for reading with its fstat known
- * (the basis of the file being published): st is that fstat. Our open
- * shares read and write but not delete, so while it lasts the path cannot
- * be removed, renamed or replaced by a directory; its type is what the
- * fstat saw (size and times as of then: another writer may move them). */
-static int opened(const struct ds_smb_fs *s, const char *url, struct stat *st)
-{
-    for (size_t i = 0; i < s->nh; i++) {
-        const struct sh *h = s->h[i];
-
-        if (h != NULL && !h->dir && h->f != NULL && !h->wrote && h->opened_ok &&
-            strcmp(h->url, url) == 0) {
-            *st = h->opened_st;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Whether name is the entry dirfd's listing returned last: its attributes
- * (size, times, type) came with the listing, so a walk that stats every
- * entry costs no round trip per entry (st filled). */
-static int listed(const ds_fs_t *fs, int dirfd, const char *name, struct stat *st)
-{
-    const struct sh *d = dirfd == AT_FDCWD ? NULL : get(fs, dirfd);
-
-    if (d == NULL || !d->de_ok || strcmp(d->de.d_name, name) != 0)
-        return 0;
-    *st = d->de_st;
-    return 1;
 }
 
 static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct stat *st, int flags)
@@ -455,12 +324,12 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
     (void)flags; /* SMB shows no symlinks to a client without unix extensions */
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
-    if (listed(fs, dirfd, name, st))
+    if (ds__smb_fs_listed(fs, dirfd, name, st))
         return 0;
-    if (!opened(s, url, st)) {
+    if (!ds__smb_fs_opened(s, url, st)) {
         if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
             return -1;
-        fix_stat(st);
+        ds__smb_fs_fix_stat(st);
     }
     free(s->seen_file);
     s->seen_file = S_ISREG(st->st_mode) ? strdup(url) : NULL; /* NULL: not remembered */
@@ -531,6 +400,7 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
      * (the basis of this very file) would refuse its delete */
     if (release_url(s, from) < 0 || release_url(s, to) < 0)
         return -1;
+    ds__smb_fs_unlisted(s);
     ds__smb_dircache_forget(&s->dirs, from);
     ds__smb_dircache_forget(&s->dirs, to);
     /* a target just seen (the publish stats it) is deleted first: the
@@ -579,6 +449,7 @@ static int smb_unlinkat(const ds_fs_t *fs, int dirfd, const char *name, int flag
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     ds__smb_dircache_forget(&s->dirs, url);
+    ds__smb_fs_unlisted(s);
     if (s->seen_file != NULL && strcmp(s->seen_file, url) == 0) {
         free(s->seen_file);
         s->seen_file = NULL;
@@ -595,6 +466,7 @@ static int smb_mkdirat(const ds_fs_t *fs, int dirfd, const char *name, mode_t mo
 
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
+    ds__smb_fs_unlisted(s);
     if (smbc_getFunctionMkdir(s->c)(s->c, url, mode) < 0)
         return -1;
     ds__smb_dircache_add(&s->dirs, url);
@@ -674,7 +546,7 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
     h->de.d_type = S_ISDIR(h->de_st.st_mode)   ? DT_DIR
                    : S_ISREG(h->de_st.st_mode) ? DT_REG
                                                : DT_UNKNOWN;
-    fix_stat(&h->de_st);
+    ds__smb_fs_fix_stat(&h->de_st);
     h->de_ok = strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0;
     if (h->de_ok && h->de.d_type == DT_DIR) { /* a walk opens it next: no stat then */
         char url[4096];
@@ -780,7 +652,7 @@ static int splice_once(struct ds_smb_fs *s, SMBCFILE *sf, struct sh *dst, size_t
         return -1;
     }
     dst->wrote = 1;
-    moved_to(dst, dst->pos + len);
+    ds__smb_fs_moved_to(dst, dst->pos + len);
     s->st.bytes_spliced += len;
     moved = before > 0 ? io_bytes() - before : 0;
     if (before > 0 && len < SPLICE_SURE) {
@@ -852,7 +724,7 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
         int e = errno;
 
         (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
-        moved_to(dst, (uint64_t)at);
+        ds__smb_fs_moved_to(dst, (uint64_t)at);
         errno = e;
     }
     return rc;
