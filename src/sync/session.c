@@ -478,6 +478,7 @@ int ds_session_file_one(ds_session_t *s, const ds_session_one_t *o, uint64_t tag
     rc = ds__session_send(s, &m, 1, tag, 0, o->path);
     if (rc < 0)
         return rc;
+    s->nones++;
     s->pend[s->npend - 1].size = o->size;
     memcpy(s->pend[s->npend - 1].sha256, o->sha256, DS_SHA256_LEN);
     if (o->basis) {
@@ -681,10 +682,18 @@ size_t ds_session_unsent(const ds_session_t *s)
     return s->out.len - s->out_off;
 }
 
+/* FILE_ONEs in flight to a receiver whose every file operation crosses
+ * the WAN (remote_basis: the SMB worker, one file at a time, several
+ * round trips each). Only the queued bytes bound them elsewhere, and small
+ * deltas are a few hundred bytes: a lease renewal queued behind hundreds
+ * of them reached the worker minutes later, after its lease had expired
+ * ("FILE_BEGIN without a valid lease" for every later file). */
+#define REMOTE_ONES 4
+
 int ds_session_room(const ds_session_t *s)
 {
     return s->phase == DS_SESSION_READY && s->nfiles < s->o.window_files &&
-           s->out.len - s->out_off < s->high;
+           (!s->o.remote_basis || s->nones < REMOTE_ONES) && s->out.len - s->out_off < s->high;
 }
 
 /* a, clamped to lo .. hi (hi wins when lo > hi). */

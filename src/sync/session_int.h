@@ -78,6 +78,7 @@ struct ds_session {
     size_t npend, pend_head, pend_cap;
     struct sfile *files;
     size_t nfiles, files_cap;
+    size_t nones; /* FILE_ONEs sent and not yet answered */
     struct result *res;
     size_t nres, res_head, res_cap;
     char *cur_path, *cur_msg; /* strings of the result last handed out */

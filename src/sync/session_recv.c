@@ -19,6 +19,8 @@ static struct pend *head(ds_session_t *s)
 
 static void pop(ds_session_t *s)
 {
+    if (s->pend[s->pend_head].type == DS_MSG_FILE_ONE && s->nones > 0)
+        s->nones--;
     free(s->pend[s->pend_head].path);
     s->pend[s->pend_head].path = NULL;
     s->pend_head++;
