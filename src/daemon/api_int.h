@@ -25,6 +25,11 @@ void ds__api_end(struct api_out *o, struct api_res *rs, int status);
 /* rs becomes {"error": "<message>"} with status. */
 void ds__api_error(struct api_res *rs, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether a Host header value host[0, len) names this machine's own
+ * listener: localhost, 127.0.0.1 or [::1] (any port: an ssh -L forward's),
+ * or the host of [console] listen = (NULL: none), or is empty. Any other
+ * name reaching the socket is a browser's DNS rebinding. Returns 1 or 0. */
+int ds__api_host_local(const char *host, size_t len, const char *listen);
 /* Percent-decodes s[0, n) into buf (plus: '+' is a space). Returns 0, or
  * -1 for a bad escape, a NUL byte or a result that does not fit. */
 int ds__api_decode(const char *s, size_t n, int plus, char *buf, size_t len);

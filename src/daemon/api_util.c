@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_int.h"
 
@@ -182,4 +183,38 @@ int ds__api_names(const struct api_req *rq, char *list, size_t len, const char *
         names[(*n)++] = t;
     }
     return 0;
+}
+
+/* Whether name[0, n) is host (ASCII case ignored). */
+static int same_host(const char *name, size_t n, const char *host, size_t hl)
+{
+    return n == hl && strncasecmp(name, host, n) == 0;
+}
+
+int ds__api_host_local(const char *host, size_t len, const char *listen)
+{
+    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *lc = listen ? strrchr(listen, ':') : NULL;
+    size_t n = len;
+
+    if (len == 0)
+        return 1;
+    if (host[0] == '[') { /* [::1]:8750 */
+        const char *e = memchr(host, ']', len);
+
+        n = e ? (size_t)(e - host) + 1 : len + 1;
+    } else {
+        const char *c = memchr(host, ':', len);
+
+        n = c ? (size_t)(c - host) : len;
+    }
+    if (n > len || (n < len && host[n] != ':'))
+        return 0;
+    for (size_t i = n + 1; i < len; i++)
+        if (host[i] < '0' || host[i] > '9')
+            return 0;
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (same_host(host, n, local[i], strlen(local[i])))
+            return 1;
+    return lc != NULL && lc > listen && same_host(host, n, listen, (size_t)(lc - listen));
 }

@@ -180,6 +180,7 @@ void ds__api_reply(h2o_req_t *req, const struct api_res *rs)
                       : rs->status == 405 ? "Method Not Allowed"
                       : rs->status == 413 ? "Payload Too Large"
                       : rs->status == 416 ? "Range Not Satisfiable"
+                      : rs->status == 421 ? "Misdirected Request"
                       : rs->status < 500  ? "Bad Request"
                                           : "Internal Server Error";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -278,9 +279,20 @@ static int handle_req(h2o_handler_t *self, h2o_req_t *req)
                            "(api_token_file's token; the upgrade gate's clients: their "
                            "rollout's token_file)\"}\n";
 
+    static char xhost[] = "{\"error\":\"the Host header is not this machine's own (localhost, "
+                          "127.0.0.1, [::1] or [console] listen's host): a DNS rebinding "
+                          "page is refused\"}\n";
     static char xorigin[] = "{\"error\":\"a request from another origin (the Origin header "
                             "is not this listener's scheme://host): refused\"}\n";
 
+    if (from_unix(req) &&
+        !ds__api_host_local(req->authority.base, req->authority.len, d->cfg->listen)) {
+        rs.status = 421;
+        rs.body = xhost;
+        rs.len = sizeof(xhost) - 1;
+        ds__api_reply(req, &rs);
+        return 0;
+    }
     if (ds__web_serve(req)) /* the status page's files: no data, no token */
         return 0;
     if (cross_origin(req)) {
