@@ -195,7 +195,8 @@ typedef struct ds_bundle_export_opts {
      * the catalog's last-known manifest for it; full: no state at all */
     const char *since_manifest;
     int full;
-    int level; /* zstd level of the archive; 0: 3 */
+    int level;              /* zstd level of the archive; 0: 3 */
+    unsigned test_pause_ms; /* tests only: a pause before each data entry */
 } ds_bundle_export_opts_t;
 
 typedef struct ds_bundle_export_stats {

@@ -94,9 +94,15 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         rc = sync_cli_open(cfg, NULL, NULL, force, NULL, &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, no_scan);
+#ifdef DS_TEST_HOOKS /* test builds only: a slow export, to stop it mid-way */
+    if (getenv("DISTSYNC_TEST_EXPORT_PAUSE_MS") != NULL)
+        eo.test_pause_ms = (unsigned)atoi(getenv("DISTSYNC_TEST_EXPORT_PAUSE_MS"));
+#endif
+    sync_cli_signals(); /* a cancel removes FILE.tmp-PID */
+    sync_cli_cancel_target(sy);
     if (rc == 0 && ds_sync_export(sy, &eo, &st, err, sizeof(err)) < 0) {
         cli_err("export: %s", err);
-        rc = CLI_EXIT_FAIL;
+        rc = sync_cli_cancelled() ? sync_cli_cancelled() : CLI_EXIT_FAIL;
     } else if (rc == 0) {
         if (!cli->quiet)
             print_stats(eo.server, eo.out, &st);
@@ -105,6 +111,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
                     "%s; --force allows them)",
                     eo.server, eo.server);
     }
+    sync_cli_cancel_target(NULL);
     ds_sync_close(sy);
     ds_config_free(cfg);
     return rc;

@@ -3,15 +3,19 @@
  * pax-restricted tar (plain ustar headers for these short names), zstd. The
  * file is written as OUT.tmp-PID next to OUT, fsynced, renamed over OUT and
  * the directory fsynced, so OUT is the old bundle or the new one, never a
- * part. Each data entry's bytes are hashed as they are written and checked
- * against the index (a store file that changed since the scan fails the
- * export rather than writing a bundle that lies).
+ * part. A cancelled export (ds_sync_cancel: the CLI's SIGINT/SIGTERM)
+ * stops between blocks and removes its OUT.tmp-PID; an export also removes
+ * the OUT.tmp-PID of an earlier one that died (SIGKILL, a crash). Each data entry's bytes are
+ * hashed as they are written and checked against the index (a store file that changed since the
+ * scan fails the export rather than writing a bundle that lies).
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +117,10 @@ static int put_fd(struct exp *x, struct out *o, const char *name, int fd, uint64
         if (r <= 0) {
             rc = ds__exp_fail(x, r < 0 ? -errno : DS_ECHANGED, "%s: cannot read: %s", what,
                               r < 0 ? strerror(errno) : "it shrank (run distsync scan)");
+            break;
+        }
+        if (ds_sync_cancelled(x->s)) {
+            rc = ds__exp_fail(x, -ECANCELED, "%s: cancelled", o->path);
             break;
         }
         ds_sha256_update(&sh, o->buf, (size_t)r);
@@ -235,6 +243,39 @@ static int publish(struct exp *x, int fd, const char *tmp, const char *out, uint
     return rc;
 }
 
+/* Removes OUT.tmp-PID files next to out that a dead export of ours left:
+ * regular files of this user whose PID no longer runs (a PID that runs,
+ * even reused by another program, keeps its file). Best effort. */
+static void clean_stale(const char *out)
+{
+    char *d = strdup(out), *b = strdup(out), pre[NAME_MAX + 8];
+    const char *base = b ? basename(b) : NULL;
+    DIR *dir = d ? opendir(dirname(d)) : NULL;
+    struct dirent *e;
+    size_t pl = base ? (size_t)snprintf(pre, sizeof(pre), "%s.tmp-", base) : 0;
+
+    while (dir != NULL && pl < sizeof(pre) && (e = readdir(dir)) != NULL) {
+        char *end;
+        long pid;
+        struct stat st;
+
+        if (strncmp(e->d_name, pre, pl) != 0 || e->d_name[pl] < '1' || e->d_name[pl] > '9')
+            continue;
+        errno = 0;
+        pid = strtol(e->d_name + pl, &end, 10);
+        if (*end != '\0' || errno != 0 || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_uid == geteuid())
+            (void)unlinkat(dirfd(dir), e->d_name, 0);
+    }
+    if (dir != NULL)
+        closedir(dir);
+    free(d);
+    free(b);
+}
+
 int ds__exp_write(struct exp *x, ds_bundle_export_stats_t *st)
 {
     struct out o = {.path = x->o->out, .now = time(NULL), .buf = malloc(WRITE_BLOCK)};
@@ -245,6 +286,7 @@ int ds__exp_write(struct exp *x, ds_bundle_export_stats_t *st)
         free(o.buf);
         return ds__exp_fail(x, DS_ENOMEM, "out of memory");
     }
+    clean_stale(x->o->out);
     (void)unlink(tmp);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -254,8 +296,13 @@ int ds__exp_write(struct exp *x, ds_bundle_export_stats_t *st)
     if (rc == 0)
         rc = put_meta(x, &o, st);
     for (size_t i = 0; rc == 0 && i < x->n; i++)
-        if (x->items[i].how == DS_BUNDLE_LIT || x->items[i].how == DS_BUNDLE_DELTA)
+        if (ds_sync_cancelled(x->s))
+            rc = ds__exp_fail(x, -ECANCELED, "%s: cancelled", x->o->out);
+        else if (x->items[i].how == DS_BUNDLE_LIT || x->items[i].how == DS_BUNDLE_DELTA) {
+            if (x->o->test_pause_ms > 0)
+                usleep(x->o->test_pause_ms * 1000u);
             rc = put_data(x, &o, i);
+        }
     if (rc == 0 && archive_write_close(o.a) != ARCHIVE_OK)
         rc = arc_fail(x, &o, "the end of the archive");
     if (o.a != NULL)
