@@ -117,7 +117,7 @@ static int settle_catalog(struct restore *r, const char *dest)
     return DS_EEXISTS;
 }
 
-/* Refuses existing destinations unless force. */
+/* Refuses existing destinations unless force (a dry run lists them). */
 static int check_existing(struct restore *r, int force, int dry)
 {
     char wal[PATH_MAX + 8], list[1024] = "";
@@ -141,7 +141,7 @@ static int check_existing(struct restore *r, int force, int dry)
         if (force && !dry && f->role == DS_BACKUP_CATALOG && (rc = settle_catalog(r, f->dest)) < 0)
             return rc;
     }
-    if (n > 0 && !force) {
+    if (n > 0 && !force && !dry) {
         snprintf(r->err, r->errlen,
                  "%s exist%s: refusing to overwrite (restore --force replaces them and keeps "
                  "each as .bak)",

@@ -42,23 +42,34 @@ static int parse(int argc, char **argv, unsigned *flags)
     return 0;
 }
 
-/* ctx: non-NULL in a dry run. */
+struct told {
+    unsigned flags;
+    size_t existing; /* destinations that exist (a dry run without --force) */
+};
+
 static void restored(void *ctx, const ds_backup_file_t *f, const char *bak)
 {
+    struct told *t = ctx;
+    int dry = !!(t->flags & DS_BACKUP_DRY_RUN), force = !!(t->flags & DS_BACKUP_FORCE);
     char sz[32];
 
     progress_fmt_bytes(sz, sizeof(sz), f->size);
-    printf("  %s %-11s %s  %s  mode %04o\n", ctx ? "would restore" : "restored",
+    printf("  %s %-11s %s  %s  mode %04o\n", dry ? "would restore" : "restored",
            ds_backup_role_name(f->role), cli_esc(f->dest), sz, f->mode);
-    if (bak)
-        printf("    (the file it %s %s)\n", ctx ? "would replace would be kept as" : "replaced is",
+    if (bak && dry && !force)
+        printf("    (it exists: restore refuses it without --force, which keeps it as %s)\n",
                cli_esc(bak));
+    else if (bak)
+        printf("    (the file it %s %s)\n", dry ? "would replace would be kept as" : "replaced is",
+               cli_esc(bak));
+    t->existing += bak != NULL;
 }
 
 static int do_restore(const char *file, unsigned flags)
 {
     char err[1024], when[64] = "an unknown date";
     ds_backup_manifest_t m = {0};
+    struct told told = {.flags = flags};
     struct tm tm;
     time_t t;
     int fd = open(file, O_RDONLY | O_CLOEXEC), rc;
@@ -77,10 +88,12 @@ static int do_restore(const char *file, unsigned flags)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     printf("restore %s: backup of console %s by distsync %s at %s; every SHA-256 checked\n",
            cli_esc(file), cli_esc(m.console), cli_esc(m.version), when);
-    rc = ds_backup_restore(fd, &m, flags, restored, flags & DS_BACKUP_DRY_RUN ? &m : NULL, err,
-                           sizeof(err));
+    rc = ds_backup_restore(fd, &m, flags, restored, &told, err, sizeof(err));
     if (rc < 0)
         cli_err("restore: %s: %s", file, err);
+    else if (told.existing > 0 && !(flags & DS_BACKUP_FORCE))
+        cli_err("restore: %zu of these exist: a restore without --force refuses them",
+                told.existing);
     for (size_t i = 0; rc == 0 && i < m.nomitted; i++)
         cli_err("restore: the backup left out %s %s: put it back by hand",
                 ds_backup_role_name(m.omitted[i].role), m.omitted[i].dest);
