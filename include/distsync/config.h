@@ -270,7 +270,8 @@ const ds_package_cfg_t *ds_config_package(const ds_config_t *cfg, const char *pr
 DS_MUST_CHECK int ds_version_cmp(const char *a, const char *b);
 
 /* Returns 1 when v is a valid version: 1 to DS_VERSION_MAX - 1 letters,
- * digits and ". _ - +", starting with a letter or digit. */
+ * digits and ". _ - +", starting and ending with a letter or digit, no two
+ * of ". _ - +" in a row (no empty part: "1.0." and "1..0" are refused). */
 DS_MUST_CHECK int ds_version_ok(const char *v);
 
 /* Returns 1 when id is a valid client ID: 1 to DS_CLIENT_ID_MAX bytes of

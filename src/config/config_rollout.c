@@ -40,8 +40,9 @@ int ds_version_ok(const char *v)
     size_t i;
 
     for (i = 0; v[i] != '\0'; i++)
-        if (!isalnum((unsigned char)v[i]) && strchr("._-+", v[i]) == NULL)
-            return 0;
+        if (!isalnum((unsigned char)v[i]) &&
+            (strchr("._-+", v[i]) == NULL || !isalnum((unsigned char)v[i + 1])))
+            return 0; /* "1.0.", "1..0", "1.-rc": an empty part */
     return i > 0 && i < DS_VERSION_MAX && isalnum((unsigned char)v[0]);
 }
 
@@ -229,6 +230,11 @@ static int duration(const char *v, int64_t *dst, char *msg, size_t msglen)
 static int text(const char *v, char **dst, int (*ok)(const char *), const char *what, char *msg,
                 size_t msglen)
 {
+    if (ok == ds_version_ok && !ok(v))
+        return ds_errf(msg, msglen, DS_ECONFIG,
+                       "invalid version '%.64s' (parts of letters and digits joined by . _ - +, "
+                       "none empty, such as 7.2.1)",
+                       v);
     if (ok != NULL && !ok(v))
         return ds_errf(msg, msglen, DS_ECONFIG, "invalid %s '%.64s'", what, v);
     *dst = strdup(v);

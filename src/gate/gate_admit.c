@@ -348,7 +348,8 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
                        "\"client\": expected 1 to %d letters, digits and . _ - : @",
                        DS_CLIENT_ID_MAX);
     if (req->version == NULL || !ds_version_ok(req->version))
-        return ds_errf(err, errlen, DS_EUSAGE, "\"version\": expected a version such as 7.2.1");
+        return ds_errf(err, errlen, DS_EUSAGE,
+                       "\"version\": expected a version such as 7.2.1 (no empty part)");
     if (req->product == NULL || (ri = find_rollout(g, req->product)) < 0)
         return ds_errf(err, errlen, DS_EUSAGE, "\"product\": no rollout of product '%.64s'",
                        req->product ? req->product : "");
@@ -477,7 +478,8 @@ int ds_gate_report(ds_gate_t *g, const char *token, const char *client, const ch
     if (!ok && (outcome == NULL || strcmp(outcome, "failure") != 0))
         return ds_errf(err, errlen, DS_EUSAGE, "\"outcome\": expected success or failure");
     if (version != NULL && !ds_version_ok(version))
-        return ds_errf(err, errlen, DS_EUSAGE, "\"version\": expected a version such as 7.2.1");
+        return ds_errf(err, errlen, DS_EUSAGE,
+                       "\"version\": expected a version such as 7.2.1 (no empty part)");
     if ((c = token_client(g, token, client, now, &rc, err, errlen)) == NULL)
         return rc;
     if (c->reported)

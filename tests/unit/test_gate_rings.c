@@ -194,6 +194,10 @@ static void test_chain_soak(void)
     CHECK_INT(ds_version_cmp("7.10", "7.9"), 1);
     CHECK_INT(ds_version_cmp("7.1", "7.1.0"), -1);
     CHECK_INT(ds_version_cmp("07.1", "7.1"), 0);
+    CHECK_INT(ds_version_ok("7.0-rc1+b2"), 1);
+    CHECK_INT(ds_version_ok("1.0."), 0); /* an empty part */
+    CHECK_INT(ds_version_ok("1..0"), 0);
+    CHECK_INT(ds_version_ok("1.-0"), 0);
     env_close(&e);
 }
 
