@@ -177,6 +177,7 @@ typedef struct ds_config {
     char *path;                /* file it was read from */
     char *store;               /* [console] store = content-store root (absolute) */
     char *state;               /* [console] state = state directory (absolute) */
+    int store_line;            /* of store = (0: absent) */
     ds_strlist_t classes;      /* [console] classes = (default patches engines definitions) */
     ds_chunker_params_t chunk; /* [console] chunk_min/chunk_avg/chunk_max */
     unsigned scan_threads;     /* [console] scan_threads = (default: online CPUs) */

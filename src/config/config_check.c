@@ -143,11 +143,11 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
     int rc = 0;
 
     if (stat(cfg->store, &st) < 0)
-        return check_fail(err, errlen, "%s: [console] key 'store': %s: %s", cfg->path, cfg->store,
-                          ds_strerror(-errno));
+        return check_fail(err, errlen, "%s:%d: [console] key 'store': %s: %s", cfg->path,
+                          cfg->store_line, cfg->store, ds_strerror(-errno));
     if (!S_ISDIR(st.st_mode))
-        return check_fail(err, errlen, "%s: [console] key 'store': %s: not a directory", cfg->path,
-                          cfg->store);
+        return check_fail(err, errlen, "%s:%d: [console] key 'store': %s: not a directory",
+                          cfg->path, cfg->store_line, cfg->store);
     for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
         rc = ds_config_check_target(cfg, &cfg->servers[i], err, errlen);
         if (rc == 0)

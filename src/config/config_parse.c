@@ -303,6 +303,7 @@ static int set_timeout(struct parser *p, const char *key, const char *v, unsigne
 
 static int k_store(struct parser *p, const char *key, const char *v)
 {
+    p->cfg->store_line = p->line;
     return set_path(p, key, v, &p->cfg->store, &p->lines->store);
 }
 

@@ -28,7 +28,10 @@ check() {
 
 check ok 0 '"url":"file:///tmp/x"' '[server a]\nurl = file:///tmp/x\n'
 STORE=$tmp/nostore check nostore 2 \
-  "nostore.conf: [console] key 'store': $tmp/nostore: No such file or directory" \
+  "nostore.conf:2: [console] key 'store': $tmp/nostore: No such file or directory" \
+  '[server a]\nurl = file:///tmp/x\n'
+printf 'not a folder\n' >"$tmp/afile"
+STORE=$tmp/afile check storefile 2 "storefile.conf:2: [console] key 'store': $tmp/afile: not a directory" \
   '[server a]\nurl = file:///tmp/x\n'
 check instore 2 "instore.conf:5: [server a] key 'url': target $tmp/store/t is inside the store" \
   '[server a]\nurl = file://%s\n' "$tmp/store/t"

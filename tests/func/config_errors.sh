@@ -32,7 +32,7 @@ export DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=example
 sed "s|^store = .*|store = $tmp/store|" "$DS_SRC/conf/distsync.conf" >"$tmp/example.conf"
 expect 0 "3 servers, 2 schedules" -c "$tmp/example.conf" config check
 expect 0 '"schedules":[{"name":"patch-tuesday"' -c "$tmp/example.conf" config check --json
-expect 2 "distsync.conf: [console] key 'store': /srv/distsync/store: No such file or directory" \
+expect 2 "distsync.conf:19: [console] key 'store': /srv/distsync/store: No such file or directory" \
   -c "$DS_SRC/conf/distsync.conf" config check
 if command -v python3 >/dev/null; then
   "$DISTSYNC" -c "$tmp/example.conf" config check --json |
