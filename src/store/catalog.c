@@ -675,6 +675,11 @@ int ds_catalog_rollback(ds_catalog_t *cat)
     if (!cat->in_txn)
         return 0;
     cat->in_txn = 0;
+    /* SQLite has already rolled back after SQLITE_FULL, SQLITE_IOERR or
+     * SQLITE_NOMEM (the error the caller reports): a second ROLLBACK would
+     * only log "no transaction is active" */
+    if (sqlite3_get_autocommit(cat->db))
+        return 0;
     return exec(cat, "ROLLBACK");
 }
 
