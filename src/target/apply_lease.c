@@ -115,6 +115,19 @@ const char *ds__apply_lease_why(const ds_apply_t *ap)
     return ap->lease_msg[0] ? ap->lease_msg : "no lease taken";
 }
 
+/* Why openat(dir, name, O_DIRECTORY | O_NOFOLLOW) failed: a symbolic link
+ * gives ENOTDIR (or ELOOP), which said "Not a directory". */
+static int open_dir_err(ds_apply_t *ap, int dir, const char *name)
+{
+    int e = errno;
+    struct stat st;
+
+    if ((e == ENOTDIR || e == ELOOP) &&
+        ds_fs_fstatat(ap->fs, dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return DS_ESYMLINK;
+    return -e;
+}
+
 int ds__apply_state_dirs(ds_apply_t *ap)
 {
     if (ap->dsfd < 0) {
@@ -127,7 +140,7 @@ int ds__apply_state_dirs(ds_apply_t *ap)
         ap->dsfd = ds_fs_openat(ap->fs, ap->rootfd, DS_STATE_DIR,
                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (ap->dsfd < 0)
-            return errno == ELOOP ? DS_ESYMLINK : -errno;
+            return open_dir_err(ap, ap->rootfd, DS_STATE_DIR);
     }
     if (ap->tmpfd < 0) {
         if (ds_fs_mkdirat(ap->fs, ap->dsfd, APPLY_TMP_DIR, 0700) == 0) {
@@ -139,7 +152,7 @@ int ds__apply_state_dirs(ds_apply_t *ap)
         ap->tmpfd = ds_fs_openat(ap->fs, ap->dsfd, APPLY_TMP_DIR,
                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (ap->tmpfd < 0)
-            return errno == ELOOP ? DS_ESYMLINK : -errno;
+            return open_dir_err(ap, ap->dsfd, APPLY_TMP_DIR);
     }
     return 0;
 }
@@ -348,7 +361,12 @@ static int take_lease(ds_apply_t *ap, const ds_msg_t *req)
     nl.pid = req->u.lease.pid;
     nl.expiry = ds__apply_now(ap) + ttl;
     rc = ds__apply_state_dirs(ap);
-    if (rc < 0)
+    if (rc == DS_ESYMLINK)
+        snprintf(err, sizeof(err),
+                 "%s/%s: a symbolic link, refused for safety (the receiver follows no link "
+                 "under the root; make it a real folder)",
+                 ap->root, ap->dsfd < 0 ? DS_STATE_DIR : DS_STATE_DIR "/" APPLY_TMP_DIR);
+    else if (rc < 0)
         snprintf(err, sizeof(err), "%s/" DS_STATE_DIR ": cannot prepare the state directory: %s",
                  ap->root, ds_strerror(rc));
     if (rc == 0)
