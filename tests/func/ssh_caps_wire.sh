@@ -9,6 +9,7 @@
 # box, where wake-ups later than half a bucket (2.5 ms at this rate) lose
 # tokens (0.78-0.95x measured at load 10-13 on 2 cores, where the payload
 # pacing of old main gave 0.92-1.05x on the wire, SSH overhead uncharged).
+# A mean under 70% is measured again, up to 3 times; over the cap fails.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -43,11 +44,19 @@ agent = $DISTSYNC agent
 bandwidth = 1Mbit
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-ds scan >/dev/null || bad "scan"
-ds sync s --json >"$tmp/s.json" 2>"$tmp/s.err" || bad "capped sync failed: $(cat "$tmp/s.err")"
-st_check_converged "$tmp/store" "$tmp/t" "capped ssh sync"
-sleep 0.3 # the relay's last records
-python3 - "$tmp/trace" "$cap_bps" <<'PY' || fail=1
+# Over the cap (mean or a 1 s window) fails at once; a mean under 70% (the
+# link idled: a busy box) is measured again, up to 3 times, each a whole
+# sync from scratch: the bounds are not widened.
+for try in 1 2 3; do
+  rm -rf "$tmp/t" "$tmp/state" && mkdir -p "$tmp/t" "$tmp/state"
+  : >"$tmp/trace"
+  ds scan >/dev/null || bad "scan"
+  ds sync s --json >"$tmp/s.json" 2>"$tmp/s.err" || bad "capped sync failed: $(cat "$tmp/s.err")"
+  st_check_converged "$tmp/store" "$tmp/t" "capped ssh sync"
+  sleep 0.3 # the relay's last records
+  rc=0
+  python3 - "$tmp/trace" "$cap_bps" <<'PY' || rc=$?
+
 import sys
 cap = int(sys.argv[2]) / 8.0  # bytes per second
 pts = []
@@ -75,15 +84,20 @@ for i in range(len(pts)):  # the heaviest [t, t + 1 s) starting at a chunk
 print("wire up %d bytes; mean %.0f B/s = %.3f x cap; worst 1 s window %d B = %.3f x cap"
       % (total, mean, mean / cap, worst, worst / cap))
 ok = True
+idle = False
 if mean > 1.03 * cap:
     print("FAIL: mean rate %.3f x the cap over SSH (SSH overhead not charged?)" % (mean / cap), file=sys.stderr)
     ok = False
 if mean < 0.70 * cap:
-    print("FAIL: mean rate %.3f x the cap: the link idles" % (mean / cap), file=sys.stderr)
-    ok = False
+    print("mean rate %.3f x the cap: the link idles" % (mean / cap), file=sys.stderr)
+    idle = True
 if worst > 1.10 * cap:
     print("FAIL: a 1 s window carried %.3f x the cap" % (worst / cap), file=sys.stderr)
     ok = False
-sys.exit(0 if ok else 1)
+sys.exit(1 if not ok else 2 if idle else 0)
 PY
+  [ "$rc" = 2 ] || break
+  echo "  try $try: the link idled (load $(cut -d' ' -f1 /proc/loadavg))"
+done
+[ "$rc" = 0 ] || bad "the rate over SSH is out of its bounds (3 tries when it idled)"
 st_exit ssh_caps_wire
