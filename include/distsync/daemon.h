@@ -46,6 +46,7 @@ typedef struct ds_daemon_opts {
      * daemon sleeps real time / test_speed. */
     int64_t test_now0;
     double test_speed;
+    unsigned test_scan_pause_ms; /* test builds: the scan worker waits this first */
 } ds_daemon_opts_t;
 
 /* Creates the daemon and its engine, parses every schedule of the sync's

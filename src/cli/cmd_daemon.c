@@ -110,6 +110,8 @@ static void test_clock(ds_daemon_opts_t *o)
         o->test_now0 = strtoll(getenv("DISTSYNC_TEST_NOW"), NULL, 10);
     if (getenv("DISTSYNC_TEST_SPEED") != NULL)
         o->test_speed = strtod(getenv("DISTSYNC_TEST_SPEED"), NULL);
+    if (getenv("DISTSYNC_TEST_SCAN_PAUSE_MS") != NULL) /* a long scan, whatever the disk */
+        o->test_scan_pause_ms = (unsigned)atoi(getenv("DISTSYNC_TEST_SCAN_PAUSE_MS"));
 #else
     (void)o;
 #endif

@@ -46,6 +46,8 @@ static void scan_work(uv_work_t *w)
     ds_catalog_t *cat = NULL;
 
     ds_log_scope_set(&j->scope);
+    if (j->d->o.test_scan_pause_ms > 0) /* test builds: a scan as long as asked */
+        usleep(j->d->o.test_scan_pause_ms * 1000u);
     j->rc = ds_catalog_open(j->path, &cat, j->err, sizeof(j->err));
     if (j->rc == 0)
         j->rc = ds_scan_run(&j->o, cat, &j->st);

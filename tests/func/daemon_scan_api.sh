@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The API answers while the daemon scans the store before a run (issue 13):
 # the scan runs on a worker thread, not on the loop. A run-now on a store
-# of 900 MiB, never scanned, makes the daemon hash all of it first
-# (seconds); GET /v1/runs, asked every 0.1 s meanwhile, answers
+# of 24 MiB, never scanned, makes the daemon hash all of it first, its
+# scan worker held 4 s longer by DISTSYNC_TEST_SCAN_PAUSE_MS (a test build's
+# hook: the scan lasts seconds on any disk and CPU; it was 900 MiB, assumed
+# to take 2 s or more); GET /v1/runs, asked every 0.1 s meanwhile, answers
 # within 1 s each time, at least three times before the scan ends, and
 # shows the run running. The run (class engines only, to keep the test
 # short) then ships that class.
@@ -16,11 +18,12 @@ st_init daemon_scan_api
 state=$tmp/state
 conf=$tmp/d.conf
 sock=$state/distsync.sock
-en_fill "$tmp/store" 3 314572800 # 900 MiB never scanned: seconds of hashing
+en_fill "$tmp/store" 3 8388608 # 24 MiB never scanned
 en_head "$conf" "$tmp/store" "$state" "scan_threads = 1"
 en_server "$conf" s1 "$tmp/t1" local
 
 log=$tmp/daemon.log
+export DISTSYNC_TEST_SCAN_PAUSE_MS=4000
 dm_start "$log" 2026-03-10T01:00:00Z 1
 api_wait_up "$log" || st_exit daemon_scan_api
 api POST /v1/run-now '{"servers":["s1"],"classes":["engines"]}'
