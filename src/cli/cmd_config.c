@@ -115,7 +115,9 @@ static void print_text(const ds_config_t *cfg)
         printf(" %s", cfg->classes.v[i]);
     printf("\nchunks     min %u, avg %u, max %u bytes\n", cfg->chunk.min_size, cfg->chunk.avg_size,
            cfg->chunk.max_size);
-    printf("%zu sites, %zu servers, %zu schedules\n", cfg->nsites, cfg->nservers, cfg->nschedules);
+    printf("%zu site%s, %zu server%s, %zu schedule%s\n", cfg->nsites, cfg->nsites == 1 ? "" : "s",
+           cfg->nservers, cfg->nservers == 1 ? "" : "s", cfg->nschedules,
+           cfg->nschedules == 1 ? "" : "s");
     caps_text(cfg);
 }
 
