@@ -9,6 +9,9 @@
 # (retries, default 3: exit 0; ssh_reconnect checks the resume) or, when
 # the cut lands where no retry applies (before the session was up), fails
 # the server with exit 4 and a message naming it, never a crash.
+# Each kill comes at a random point of the first two thirds of the last
+# full sync's time, or of a kill that came after its sync ended
+# (st_kill_delay: derived from measured times, on a loaded box too).
 # DS_SEED=N replays the random points; KILLS=N console kills (default 6).
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
@@ -69,7 +72,7 @@ sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
 kill_console() {
   local delay pid
-  delay=$((RANDOM % (dur_ms > 50 ? dur_ms : 50)))
+  st_kill_delay
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -77,7 +80,7 @@ kill_console() {
   sleep_ms "$delay"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  [ $? = 137 ] && midrun=$((midrun + 1))
+  if [ $? = 137 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   st_check_versions "$target" "$known" "gen $gen, console killed after ${delay} ms"
   st_check_kept "$target" "$tmp/before" "$store" "gen $gen, console killed after ${delay} ms"
@@ -88,7 +91,7 @@ kill_console() {
 # kill_link: the server side of the connection dies mid-sync
 kill_link() {
   local delay pid rc=0 kids
-  delay=$((RANDOM % (dur_ms > 50 ? dur_ms : 50)))
+  st_kill_delay
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -97,7 +100,7 @@ kill_link() {
   kids=$(pgrep -P "$SSHD_PID" 2>/dev/null || true)
   [ -n "$kids" ] && kill -9 $kids 2>/dev/null
   wait "$pid" || rc=$?
-  [ $rc != 0 ] && midrun=$((midrun + 1))
+  if [ $rc != 0 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   if [ $rc -ge 128 ]; then
     bad "console died with signal $((rc - 128)) when the connection was cut"

@@ -56,10 +56,11 @@ next_gen() {
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
 # A kill comes at a random point of the first two thirds of the last
-# full sync's time, so that most kills land while the sync still runs.
+# full sync's time (st_kill_delay), so that most kills land while the sync
+# still runs; after a kill that came too late, within two thirds of it.
 kill_console() {
   local delay pid
-  delay=$((RANDOM % (dur_ms > 75 ? dur_ms * 2 / 3 : 50)))
+  st_kill_delay
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -67,7 +68,7 @@ kill_console() {
   sleep_ms "$delay"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  [ $? = 137 ] && midrun=$((midrun + 1))
+  if [ $? = 137 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   st_check_versions "$target" "$known" "gen $gen, console killed after ${delay} ms"
   st_check_kept "$target" "$tmp/before" "$store" "gen $gen, console killed after ${delay} ms"
@@ -79,7 +80,7 @@ kill_console() {
 # kill_link: the server side of the connection dies mid-sync
 kill_link() {
   local delay pid rc=0 kids
-  delay=$((RANDOM % (dur_ms > 75 ? dur_ms * 2 / 3 : 50)))
+  st_kill_delay
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync s --force --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -88,7 +89,7 @@ kill_link() {
   kids=$(pgrep -P "$SSHD_PID" 2>/dev/null || true)
   [ -n "$kids" ] && kill -9 $kids 2>/dev/null
   wait "$pid" || rc=$?
-  [ $rc != 0 ] && midrun=$((midrun + 1))
+  if [ $rc != 0 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   if [ $rc -ge 128 ]; then
     bad "console died with signal $((rc - 128)) when the connection was cut"

@@ -5,6 +5,9 @@
 # one (sha256 against all versions ever generated); the rerun converges
 # (diff -r) and leaves nothing in <target>/.distsync/tmp; an agent does not
 # outlive its console; history shows the killed runs as interrupted.
+# Each kill comes at a random point of the first two thirds of the last
+# full sync's time, or of a kill that came after its sync ended
+# (st_kill_delay: derived from measured times, on a loaded box too).
 # DS_SEED=N replays the random points; KILLS=N per transport (default 8).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -44,7 +47,7 @@ next_gen() {
 # kill_console SERVER TARGET: sync, kill -9 at a random point, check, rerun.
 kill_console() {
   local srv=$1 target=$2 delay pid agents a i
-  delay=$((RANDOM % (dur_ms > 20 ? dur_ms : 20)))
+  st_kill_delay 20
   st_list "$target" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync "$srv" --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -53,7 +56,7 @@ kill_console() {
   agents=$(pgrep -P "$pid" 2>/dev/null || true)
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  [ $? = 137 ] && midrun=$((midrun + 1))
+  if [ $? = 137 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   st_check_versions "$target" "$known" "$srv gen $gen, console killed after ${delay} ms"
   st_check_kept "$target" "$tmp/before" "$store" "$srv gen $gen, console killed after ${delay} ms"
@@ -70,7 +73,7 @@ kill_console() {
 # kill_agent: sync through the agent, kill -9 the agent alone.
 kill_agent() {
   local delay pid a="" rc=0 i
-  delay=$((RANDOM % (dur_ms > 20 ? dur_ms : 20)))
+  st_kill_delay 20
   st_list "$tmp/t-agent" "$tmp/before"
   "$DISTSYNC" -c "$tmp/d.conf" sync ag --json >"$tmp/kout" 2>"$tmp/kerr" &
   pid=$!
@@ -83,7 +86,7 @@ kill_agent() {
   sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
   [ -n "$a" ] && kill -9 "$a" 2>/dev/null
   wait "$pid" || rc=$?
-  [ $rc != 0 ] && midrun=$((midrun + 1))
+  if [ $rc != 0 ]; then midrun=$((midrun + 1)); else st_kill_missed; fi
   attempts=$((attempts + 1))
   if [ $rc -ge 128 ]; then
     bad "ag: console died with signal $((rc - 128)) when its agent was killed"

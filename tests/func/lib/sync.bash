@@ -128,3 +128,21 @@ st_check_kept() {
   done <"$2"
   [ -z "$lost" ] || bad "$4: files the server had are gone:$(echo "$lost" | cut -c1-300)"
 }
+
+# st_kill_delay [MIN]: sets delay (ms) for the kill tests: a random point in
+# the first two thirds of the time a sync is expected to take, dur_ms (the
+# last full sync's), or kill_cap_ms when smaller; the window is at least
+# MIN ms (default 50).
+st_kill_delay() {
+  local w=$((dur_ms * 2 / 3)) min=${1:-50}
+  [ "${kill_cap_ms:-0}" -gt 0 ] && [ "$kill_cap_ms" -lt "$w" ] && w=$kill_cap_ms
+  [ "$w" -ge "$min" ] || w=$min
+  delay=$((RANDOM % w))
+}
+# st_kill_missed: the kill after $delay ms came when the sync had already
+# ended, so a sync takes less than that here and now (a box whose load
+# dropped): later kills come within two thirds of it.
+st_kill_missed() {
+  kill_cap_ms=$((delay * 2 / 3))
+  echo "  a kill at ${delay} ms came after its sync ended: later ones within ${kill_cap_ms} ms"
+}
