@@ -3,7 +3,8 @@
 # SERVER..., --site S (repeatable), --all, --class C (repeatable). --class
 # reaches the library: only that class is planned, sent, reported, verified
 # and pruned (prune never deletes files of other classes). Unknown server,
-# site or class: exit 2 naming it and listing the valid names. history
+# site or class: exit 2 naming it and listing the valid names (files
+# --class too). history
 # --server X stays as a deprecated alias.
 set -uo pipefail
 . "$DS_SRC/tests/func/lib/sync.bash"
@@ -90,6 +91,9 @@ for cmd in plan sync status verify; do
   st_expect_ds 2 "unknown class 'movies' (not in $tmp/c.conf; valid: patches, engines, definitions)" \
     "$cmd" --all --class movies
 done
+# files too (it listed nothing, exit 0, for a misspelt class)
+st_expect_ds 2 "files: unknown class 'movies' (not in $tmp/c.conf; valid: patches, engines, definitions)" \
+  files --class movies
 st_expect_ds 2 "name a server, or use --site S or --all" sync
 st_expect_ds 2 "--all takes no server names" plan --all a
 st_exit cli_select
