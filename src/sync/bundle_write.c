@@ -280,11 +280,18 @@ int ds__exp_write(struct exp *x, ds_bundle_export_stats_t *st)
 {
     struct out o = {.path = x->o->out, .now = time(NULL), .buf = malloc(WRITE_BLOCK)};
     char *tmp = NULL;
+    struct stat ost;
     int fd = -1, rc = 0;
 
     if (o.buf == NULL || asprintf(&tmp, "%s.tmp-%ld", x->o->out, (long)getpid()) < 0) {
         free(o.buf);
         return ds__exp_fail(x, DS_ENOMEM, "out of memory");
+    }
+    if (stat(x->o->out, &ost) == 0 && S_ISDIR(ost.st_mode)) { /* before writing it all */
+        free(o.buf);
+        free(tmp);
+        return ds__exp_fail(x, -EISDIR, "%s: %s (--out names the bundle file)", x->o->out,
+                            strerror(EISDIR));
     }
     clean_stale(x->o->out);
     (void)unlink(tmp);

@@ -4,7 +4,7 @@
 # that died (kill -9) removes that one's FILE.tmp-PID, but not one whose
 # PID still runs. DISTSYNC_TEST_EXPORT_PAUSE_MS=200 (a test build's hook:
 # a pause before each of the 41 data entries) makes the export slow enough
-# to stop while it writes.
+# to stop while it writes. An --out that is a folder is refused first.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/bundle.bash"
@@ -64,4 +64,11 @@ st_expect_rc 0 "an export after the kill" "$DISTSYNC" -c "$tmp/c.conf" export of
 [ -e "$tmp/bund/other.dsb.tmp-$dead" ] || bad "the export removed another bundle's temporary file"
 tar --zstd -tf "$tmp/bund/b.dsb" >/dev/null 2>&1 || bad "the export after the kill is not a bundle"
 kill "$live" 2>/dev/null
+
+# --out naming a folder is refused before anything is written (it wrote the
+# whole bundle, then failed to rename it over the folder)
+mkdir "$tmp/bund/adir"
+st_expect_rc 1 "export --out a folder" "$DISTSYNC" -c "$tmp/c.conf" export off --out "$tmp/bund/adir" --full
+grep -qF "$tmp/bund/adir: Is a directory (--out names the bundle file)" "$tmp/err" ||
+  bad "export --out a folder: $(cat "$tmp/err")"
 st_exit bundle_export_cancel
