@@ -75,7 +75,7 @@ void caps_text(const ds_config_t *cfg)
         any |= s->bandwidth.text != NULL;
     }
     if (any)
-        printf("           (caps are checked; sync does not pace by them yet)\n");
+        printf("           (sync and the daemon pace by them; SIGHUP reloads them live)\n");
     else
         printf("bandwidth  no caps\n");
     ds_tz_free(tz);
