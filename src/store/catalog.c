@@ -573,6 +573,11 @@ static int configure(ds_catalog_t *cat, char *err, size_t errlen)
              * say why (a read-only mount, permissions) */
             int e = (rc & 0xff) == SQLITE_CANTOPEN ? dir_unwritable(cat->path) : 0;
 
+            /* "disk I/O error" when the -shm cannot be made: the errno says
+             * why (No space left on device) */
+            if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL)
+                e = sqlite3_system_errno(cat->db);
+
             snprintf(err, errlen, "%s: %s: %s%s%s", cat->path, pragmas[i], sqlite3_errmsg(cat->db),
                      e ? ": " : "", e ? strerror(e) : "");
             return (rc & 0xff) == SQLITE_NOTADB ? DS_ECORRUPT : DS_ECATALOG;

@@ -3,7 +3,8 @@
 # ("database or disk is full" / "No space left on device") and no spurious
 # "ROLLBACK: cannot rollback - no transaction is active" line (SQLite had
 # already rolled the transaction back). After space is freed, a scan works
-# again. Skips (77) when tmpfs cannot be mounted (not root).
+# again; on a disk full to the last block the catalog's open says "No
+# space left on device". Skips (77) when tmpfs cannot be mounted (not root).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init state_fulldisk
@@ -32,6 +33,13 @@ for cmd in scan "sync s"; do
   grep -Eq "disk is full|No space left on device" "$tmp/err" || bad "$cmd does not say the disk is full: $(cat "$tmp/err")"
   grep -q "ROLLBACK\|no transaction is active" "$tmp/err" && bad "$cmd logs a spurious ROLLBACK: $(cat "$tmp/err")"
 done
-rm -f "$state/fill"
+# full to the last block: the catalog cannot even open (its -shm): the
+# error says why ("disk I/O error" alone did not)
+head -c 10M /dev/zero >"$state/fill2" 2>/dev/null
+rc=0
+ds scan >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" != 0 ] || bad "scan on a state disk full to the last block: exit 0"
+grep -q "No space left on device" "$tmp/err" || bad "scan on a full state disk does not say why: $(cat "$tmp/err")"
+rm -f "$state/fill" "$state/fill2"
 ds scan >/dev/null 2>"$tmp/err" || bad "a scan after freeing space: $(cat "$tmp/err")"
 st_exit state_fulldisk
