@@ -39,11 +39,11 @@ printf 'username = distsync\npassword=%s\n# a comment\n\ndomain=LYON\n' "$pw" >"
 
 chmod 600 "$cred"
 conf "$url" "credentials = $cred" "encrypt = yes" "verify = readback" "connect_timeout = 10s"
-expect 0 "1 servers"
+expect 0 "1 server,"
 JSON=1 expect 0 "\"credentials\":\"$cred\",\"encrypt\":true,\"verify\":\"readback\""
 
 chmod 400 "$cred"
-expect 0 "1 servers"
+expect 0 "1 server,"
 chmod 644 "$cred"
 expect 2 "t.conf:6: [server lyon-1] key 'credentials': credentials file $cred has mode 0644, must be 0600 (readable by its owner only): run chmod 600 $cred"
 chmod 640 "$cred"
@@ -74,7 +74,7 @@ bad_cred "username=u\npassword=$pw\0\n" ": holds a NUL byte (not a text file)"
 conf "$url"
 expect 2 "t.conf:4: [server lyon-1]: no credentials (DISTSYNC_SMB_USER is not set): set credentials = FILE, or DISTSYNC_SMB_USER and DISTSYNC_SMB_PASSWORD in the environment"
 DISTSYNC_SMB_USER=distsync expect 2 "no credentials (DISTSYNC_SMB_PASSWORD is not set)"
-DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=$pw expect 0 "1 servers"
+DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=$pw expect 0 "1 server,"
 DISTSYNC_SMB_USER=distsync DISTSYNC_SMB_PASSWORD=$pw JSON=1 expect 0 '"credentials":null,"encrypt":false,"verify":"size"'
 
 # keys and schemes
