@@ -453,5 +453,11 @@ int ds_session_step(ds_session_t *s, int64_t now)
         return ds__session_fail(s, DS_ENOMEM, "out of memory");
     if (pump_out(s) < 0 || pump_in(s) < 0)
         return s->rc;
+    /* A reply may have queued requests (HELLO_OK: the deferred MANIFEST_GET
+     * and LIST): write them now. A transport that waits for output only when
+     * its own write is stuck (ssh://) would otherwise sit on them until the
+     * run's next tick, a second later. */
+    if (s->out.len > s->out_off && pump_out(s) < 0)
+        return s->rc;
     return 0;
 }
