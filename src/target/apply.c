@@ -75,6 +75,7 @@ int ds__apply_fatal(ds_apply_t *ap, uint32_t id, int code, const char *fmt, ...)
     va_end(va);
     if (!ap->opts.peer_reports)
         ds_log(DS_LOG_ERROR, "apply %s: session ended: %s", ap->root, msg);
+    (void)ds__apply_batch_flush(ap); /* the files sealed before it: published, answered first */
     reply_err_flags(ap, id, DS_PROTO_F_FATAL, code, "", msg);
     (void)ds_apply_finish(ap); /* code is the session's error; a manifest write failure is logged */
     ap->state = S_DEAD;
@@ -197,6 +198,8 @@ int ds_apply_finish(ds_apply_t *ap)
     if (ap == NULL)
         return 0;
     stream_drop(ap);
+    if (ds__apply_batch_flush(ap) < 0) /* out of memory for the replies: still published */
+        ds_log(DS_LOG_WARN, "apply %s: out of memory answering the last commits", ap->root);
     for (unsigned i = 0; i < ap->max_open; i++)
         if (ap->files[i].used)
             ds__apply_file_release(ap, &ap->files[i]);
@@ -214,6 +217,7 @@ void ds_apply_free(ds_apply_t *ap)
         return;
     if (ap->files)
         (void)ds_apply_finish(ap); /* logged; a caller wanting the result calls finish first */
+    ds__apply_batch_free(ap);
     for (int *fd = &ap->rootfd; fd <= &ap->lockfd; fd++)
         if (*fd >= 0)
             ds_fs_close(ap->fs, *fd);
@@ -444,6 +448,8 @@ static int handle_frame(ds_apply_t *ap, const uint8_t *p, size_t len)
         return on_hello(ap, &m);
     if (m.type == DS_MSG_HELLO)
         return ds__apply_fatal(ap, id, DS_EPROTO, "HELLO sent twice");
+    if (ds__apply_batch_blocks(ap, &m) && (rc = ds__apply_batch_flush(ap)) < 0)
+        return ds__apply_fatal(ap, id, rc, "publishing: %s", ds_strerror(rc));
     rc = dispatch(ap, &m);
     if (rc < 0 && ap->state != S_DEAD)
         return ds__apply_fatal(ap, id, rc, "%s (id %u): %s", ds_proto_type_name(m.type), id,
@@ -539,5 +545,8 @@ long ds_apply_feed(ds_apply_t *ap, const void *buf, size_t len)
         if (rc == 0)
             rc = run_stream(ap);
     }
+    /* all input handled: the caller waits for more, the batch goes now */
+    if (rc == 0 && off == len && ap->state != S_DEAD && (rc = ds__apply_batch_flush(ap)) < 0)
+        return ds__apply_fatal(ap, 0, rc, "publishing: %s", ds_strerror(rc));
     return rc < 0 ? rc : (long)off;
 }

@@ -77,6 +77,7 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
 {
     ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = id};
     va_list va;
+    int rc;
 
     if (f->failed)
         return 0;
@@ -91,6 +92,8 @@ int ds__apply_file_fail(ds_apply_t *ap, struct afile *f, uint32_t id, int code, 
         ds_log(DS_LOG_WARN, "%s: '%s': %s", ap->root, f->path ? f->path : "?", f->err_msg);
     if (f->in_commit || ap->one)
         return 0; /* the final reply to FILE_COMMIT / FILE_ABORT / FILE_ONE carries it */
+    if ((rc = ds__apply_batch_flush(ap)) < 0) /* replies stay in request order */
+        return rc;
     m.u.err.file_id = f->id;
     m.u.err.code = code;
     m.u.err.path = ds_pstr(f->path);
@@ -176,7 +179,7 @@ int ds__apply_file_begin(ds_apply_t *ap, const ds_msg_t *m)
     if (ds_sha256_init(&f->sha) < 0)
         return DS_ENOMEM;
     snprintf(f->tmpname, sizeof(f->tmpname), APPLY_TMP_PFX "%08x-%u" APPLY_TMP_SFX, ap->session,
-             f->id);
+             ++ap->tmp_seq); /* unique: a batched file keeps its tmp name until published */
     rc = ds_pathsafe_create_tmp_fs(ap->fs, ap->tmpfd, f->tmpname, 0600, &f->fd);
     if (rc < 0)
         return file_fail(ap, f, m->id, rc, "cannot create %s/.distsync/tmp/%s: %s", ap->root,
@@ -404,7 +407,10 @@ int ds__apply_file_delta_end(ds_apply_t *ap, const ds_msg_t *m)
 static int reply_final_err(ds_apply_t *ap, struct afile *f, uint32_t id)
 {
     ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = id};
-    int rc;
+    int rc = ds__apply_batch_flush(ap); /* the replies of earlier commits go first */
+
+    if (rc < 0)
+        return rc;
 
     m.u.err.file_id = f->id;
     m.u.err.code = f->err_code;
@@ -462,7 +468,7 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
         if (ds_fs_futimens(ap->fs, f->fd, ts) < 0)
             return file_fail(ap, f, m->id, -errno, "setting mtime: %s", strerror(errno)), 1;
     }
-    if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, f->fd) < 0)
+    if (!ap->opts.no_fsync && !ds__apply_batching(ap) && ds_fs_fsync(ap->fs, f->fd) < 0)
         return file_fail(ap, f, m->id, -errno, "fsync: %s", strerror(errno)), 1;
     if (ds_fs_fstat(ap->fs, f->fd, &st) < 0)
         return file_fail(ap, f, m->id, -errno, "fstat: %s", strerror(errno)), 1;
@@ -470,37 +476,53 @@ static int seal(ds_apply_t *ap, struct afile *f, const ds_msg_t *m, int64_t *mti
     return 0;
 }
 
-/* Renames the sealed tmp file over the destination. Returns 0 or 1 (failed). */
-static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
+int ds__apply_publish(ds_apply_t *ap, const char *path, const char *tmpname, int *dirfd, char *msg,
+                      size_t cap)
 {
     const char *leaf;
     struct stat st;
     int dir = -1, rc = ds_pathsafe_open_parent_fs(
-                      ap->fs, ap->rootfd, f->path,
+                      ap->fs, ap->rootfd, path,
                       DS_PATHSAFE_CREATE | (ap->opts.no_fsync ? 0 : DS_PATHSAFE_SYNC), &dir, &leaf);
 
-    if (rc < 0)
-        return file_fail(ap, f, id, rc, "cannot create the parent directory of %s/%s: %s", ap->root,
-                         f->path, ds_strerror(rc)),
-               1;
+    *dirfd = -1;
+    if (rc < 0) {
+        snprintf(msg, cap, "cannot create the parent directory of %s/%s: %s", ap->root, path,
+                 ds_strerror(rc));
+        return rc;
+    }
     if (ds_fs_fstatat(ap->fs, dir, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-        rc = S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
-        file_fail(ap, f, id, rc, "destination is a %s: refusing to replace it",
-                  S_ISLNK(st.st_mode)   ? "symbolic link"
-                  : S_ISDIR(st.st_mode) ? "directory"
-                                        : "device, FIFO or socket");
+        snprintf(msg, cap, "destination is a %s: refusing to replace it",
+                 S_ISLNK(st.st_mode)   ? "symbolic link"
+                 : S_ISDIR(st.st_mode) ? "directory"
+                                       : "device, FIFO or socket");
         ds_fs_close(ap->fs, dir);
-        return 1;
+        return S_ISLNK(st.st_mode) ? DS_ESYMLINK : DS_ENOTREG;
     }
     if (!ds__apply_lease_publish(ap)) { /* taken over while this file was sealed */
         ds_fs_close(ap->fs, dir);
-        return file_fail(ap, f, id, DS_ELEASE, "not published: %s", ds__apply_lease_why(ap)), 1;
+        snprintf(msg, cap, "not published: %s", ds__apply_lease_why(ap));
+        return DS_ELEASE;
     }
-    if (ds_fs_renameat(ap->fs, ap->tmpfd, f->tmpname, dir, leaf) < 0) {
+    if (ds_fs_renameat(ap->fs, ap->tmpfd, tmpname, dir, leaf) < 0) {
         rc = -errno;
         ds_fs_close(ap->fs, dir);
-        return file_fail(ap, f, id, rc, "rename into place: %s", strerror(-rc)), 1;
+        snprintf(msg, cap, "rename into place: %s", strerror(-rc));
+        return rc;
     }
+    *dirfd = dir;
+    return 0;
+}
+
+/* Renames the sealed tmp file over the destination and makes the rename
+ * durable. Returns 0 or 1 (failed). */
+static int publish(ds_apply_t *ap, struct afile *f, uint32_t id)
+{
+    char msg[APPLY_ERRMSG];
+    int dir, rc = ds__apply_publish(ap, f->path, f->tmpname, &dir, msg, sizeof(msg));
+
+    if (rc < 0)
+        return file_fail(ap, f, id, rc, "%s", msg), 1;
     ds_fs_close(ap->fs, f->fd);
     f->fd = -1; /* published: nothing to unlink any more */
     if (!ap->opts.no_fsync && ds_fs_fsync(ap->fs, dir) < 0)
@@ -522,7 +544,11 @@ int ds__apply_file_commit(ds_apply_t *ap, const ds_msg_t *m)
     if (!f->failed && !ds__apply_lease_fresh(ap))
         file_fail(ap, f, m->id, DS_ELEASE, "no valid lease at FILE_COMMIT: %s",
                   ds__apply_lease_why(ap));
-    if (f->failed || seal(ap, f, m, &mtime) || publish(ap, f, m->id))
+    if (f->failed || seal(ap, f, m, &mtime))
+        return reply_final_err(ap, f, m->id);
+    if (ds__apply_batching(ap))
+        return ds__apply_batch_add(ap, f, m->id, mtime, m->u.commit.sha256);
+    if (publish(ap, f, m->id))
         return reply_final_err(ap, f, m->id);
     rc = ds_manifest_put(ap->man, f->path, f->size, mtime, m->u.commit.sha256);
     ap->man_dirty = 1;

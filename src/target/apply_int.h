@@ -19,6 +19,7 @@
 #define APPLY_TMP_PFX  "ds-"
 #define APPLY_TMP_SFX  ".part"
 #define APPLY_MAX_OPEN 1024
+#define APPLY_BATCH    64 /* sealed files published together (apply_batch.c) */
 
 enum { S_HELLO, S_READY, S_DONE, S_DEAD };
 
@@ -72,6 +73,19 @@ struct afile {
     struct ds_zpatch_basis *zbasis;
 };
 
+/* A sealed file (verified, mode and mtime set) waiting in the batch for
+ * its publish and its reply (apply_batch.c). */
+struct abatch {
+    int fd; /* the tmp file */
+    char tmpname[64];
+    char *path;
+    uint64_t size;
+    int64_t mtime;    /* as published */
+    uint32_t id, fid; /* the commit's (or FILE_ONE's) request id; file id */
+    int one;          /* FILE_ONE: answered FILE_DONE */
+    uint8_t sha256[DS_SHA256_LEN];
+};
+
 struct ds_apply {
     ds_apply_opts_t opts;
     const ds_fs_t *fs; /* opts.fs, or ds_fs_posix */
@@ -106,6 +120,9 @@ struct ds_apply {
     void *zctx;
     void *zcctx; /* ZSTD_CCtx of packed replies (version 4; apply_cond.c) */
     ds_apply_stats_t stats;
+    unsigned tmp_seq;     /* names the session's tmp files */
+    struct abatch *batch; /* APPLY_BATCH sealed files, NULL until the first */
+    unsigned nbatch;
 };
 
 /* apply.c */
@@ -159,6 +176,34 @@ int ds__apply_zpatch_feed(ds_apply_t *ap, struct afile *f, uint32_t id, const ui
 int ds__apply_zpatch_end(ds_apply_t *ap, struct afile *f, uint32_t id);
 /* Frees the decoder (NULL-safe; also on failure). */
 void ds__apply_zpatch_free(struct afile *f);
+
+/* Publishes a sealed tmp file: resolves (creates) the parent directory of
+ * path, refuses a destination that is not a regular file, checks the lease
+ * still names this session, renames tmpname over it. Returns 0 with the
+ * parent's fd in *dirfd (the caller makes the rename durable and closes
+ * it), or < 0 with msg set. */
+DS_MUST_CHECK int ds__apply_publish(ds_apply_t *ap, const char *path, const char *tmpname,
+                                    int *dirfd, char *msg, size_t cap);
+
+/* apply_batch.c: commits published together. A sealed file waits in the
+ * batch (its reply with it) until the receiver runs out of input, the
+ * batch is full, or a request needs what it publishes; then one syncfs
+ * makes every tmp file durable, the renames follow, a second syncfs makes
+ * them durable, and the replies go out in request order. */
+/* 1 when this receiver batches its commits (a local file system). */
+int ds__apply_batching(const ds_apply_t *ap);
+/* Takes sealed f into the batch (f is released); flushes a full batch
+ * first. Returns 0 or < 0 (the session ends). */
+DS_MUST_CHECK int ds__apply_batch_add(ds_apply_t *ap, struct afile *f, uint32_t id, int64_t mtime,
+                                      const uint8_t sha256[DS_SHA256_LEN]);
+/* 1 when request m must not be handled before the batch is published:
+ * anything but file data, or a frame naming a path in the batch. */
+int ds__apply_batch_blocks(const ds_apply_t *ap, const ds_msg_t *m);
+/* Publishes the batch and queues its replies (0 when empty). Returns 0 or
+ * < 0 (out of memory: the session ends). */
+DS_MUST_CHECK int ds__apply_batch_flush(ds_apply_t *ap);
+/* Drops the batch without publishing (tmp files removed). */
+void ds__apply_batch_free(ds_apply_t *ap);
 
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
