@@ -169,6 +169,15 @@ DS_MUST_CHECK int ds_delta_cache_get(ds_delta_cache_t *c, int fmt,
                                      const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                      int *fd, uint64_t *size);
 
+/* 1 when the pair has an entry in fmt that ds_delta_cache_get would most
+ * likely serve without computing: its trailer is there, its length matches
+ * and (a zpatch) it was made at the cache's level or higher; 0 otherwise.
+ * A few system calls, no hashing (get checks the checksum and recomputes
+ * an entry that fails it), so a caller may ask on its event loop. */
+DS_MUST_CHECK int ds_delta_cache_ready(ds_delta_cache_t *c, int fmt,
+                                       const uint8_t basis_sha256[DS_SHA256_LEN],
+                                       const uint8_t target_sha256[DS_SHA256_LEN]);
+
 /* Removes the pair's entries, every format (for example after a receiver
  * rejected the result). Returns 0 (also when absent) or -errno. */
 DS_MUST_CHECK int ds_delta_cache_drop(ds_delta_cache_t *c,

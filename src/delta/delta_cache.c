@@ -519,6 +519,27 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     return 0;
 }
 
+int ds_delta_cache_ready(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                         const uint8_t target_sha256[DS_SHA256_LEN])
+{
+    char path[4096];
+    uint8_t t[TRAILER_LEN];
+    struct stat st;
+    off_t tlen;
+    int fd, level = 0, ok = 0;
+
+    entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        read_trailer(fd, st.st_size, t, &tlen, &level))
+        ok = get_be64(t + 8) == (uint64_t)(st.st_size - tlen) &&
+             (fmt == DS_DELTA_FMT_RSYNC || level >= cache_level(c));
+    close(fd);
+    return ok;
+}
+
 int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
                         const uint8_t target_sha256[DS_SHA256_LEN])
 {

@@ -160,6 +160,12 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
             return ds__run_fail(r, rc, "out of memory");
         if (rc == 0)
             continue; /* no readable basis: the sender finds out inline */
+        if (ds_delta_cache_ready(r->sy->dc, x->fmt, it->basis_sha256, it->sha256)) {
+            free(x->target); /* cached: the sender reads it inline, no job */
+            free(x->basis);
+            x->target = x->basis = NULL;
+            continue;
+        }
         memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
         memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
         r->pf_state[x->idx] = 1;
