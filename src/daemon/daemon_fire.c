@@ -82,9 +82,7 @@ static const char *word(const ds_sync_result_t *r)
                                  : "failed";
 }
 
-/* Every line logged on this thread names run id until it is cleared
- * (ds_log_context(NULL)); the engine's jobs and threads inherit it. */
-static void run_context(const char *id)
+void ds__daemon_run_context(const char *id)
 {
     char ctx[300];
 
@@ -210,7 +208,7 @@ int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
         ds__drun_end(d, r, "failed", "out of memory");
         return 0;
     }
-    run_context(r->id);
+    ds__daemon_run_context(r->id);
     for (size_t i = 0; i < r->n; i++) {
         const ds_server_cfg_t *s = ds_config_server(d->cfg, r->srv[i].name);
 
@@ -254,7 +252,7 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
     int rc;
 
     run_id(sc, fire, id, sizeof(id));
-    run_context(id);
+    ds__daemon_run_context(id);
     snprintf(trig, sizeof(trig), "schedule %s", sc->cfg->name);
     n = targets(d->cfg, sc->cfg, &srv);
     nm = srv ? names(srv, n) : NULL;

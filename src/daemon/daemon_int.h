@@ -170,6 +170,9 @@ int ds__daemon_fire(ds_daemon_t *d, struct dsched *sc, int64_t fire, int catch_u
 
 /* daemon_fire.c: the run id of a fire ("NAME@2026-03-29T02:00Z"). */
 void ds__daemon_run_id(const struct dsched *sc, int64_t fire, char *buf, size_t len);
+/* Every line logged on this thread names run id ("run=ID") until it is
+ * cleared (ds_log_context(NULL)); the engine's jobs and threads inherit it. */
+void ds__daemon_run_context(const char *id);
 
 /* The incremental scan before run id, and the anchor scan of pinning
  * (daemon_scan.c): on a libuv worker with a catalog connection of its own,

@@ -35,12 +35,11 @@ static void anchor_scan(ds_daemon_t *d, const struct dsched *sc, int64_t fire, i
     ds_catalog_t *cat = ds_sync_catalog(d->o.sync);
     int64_t gen = 0;
     uint64_t kept = 0;
-    char id[256], ctx[300];
+    char id[256];
     int rc;
 
     ds__daemon_run_id(sc, fire, id, sizeof(id));
-    snprintf(ctx, sizeof(ctx), "run=%s", id);
-    ds_log_context(ctx); /* until the anchor's lines are out */
+    ds__daemon_run_context(id); /* until the anchor's lines are out */
     if (ds_daemon_now(d) - anchor > 2 * DS_DAEMON_RECHECK_S) {
         ds_log(DS_LOG_WARN,
                "run %s: the daemon was not running at the anchor: the fire ships "
