@@ -77,7 +77,7 @@ static int stopping(struct api_live *j)
  * error reply in j->rs. */
 static int live_scan(struct api_live *j, ds_scan_stats_t *st)
 {
-    ds_scan_opts_t o = {0};
+    ds_scan_opts_t o;
     char path[PATH_MAX];
     int fd, rc;
 
@@ -95,11 +95,7 @@ static int live_scan(struct api_live *j, ds_scan_stats_t *st)
         }
         usleep(100 * 1000);
     }
-    o.store = j->cfg->store;
-    o.classes = (const char *const *)j->cfg->classes.v;
-    o.nclasses = j->cfg->classes.n;
-    o.chunk = j->cfg->chunk;
-    o.threads = j->cfg->scan_threads;
+    ds__daemon_scan_opts(j->cfg, &o);
     rc = ds_scan_run(&o, ds_sync_catalog(j->sy), st);
     close(fd);
     if (rc < 0)

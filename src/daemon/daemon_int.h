@@ -181,6 +181,10 @@ void ds__daemon_run_context(const char *id);
  * Returns 0, -ECANCELED when stopped while waiting, or the scan's error
  * (logged). */
 int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at);
+/* o for a scan of cfg's store as `distsync scan` makes it (its store,
+ * classes, chunker and threads; every callback NULL, now 0). */
+struct ds_scan_opts;
+void ds__daemon_scan_opts(const ds_config_t *cfg, struct ds_scan_opts *o);
 
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
  * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */

@@ -95,6 +95,15 @@ static int lock_scan(ds_daemon_t *d, const char *id)
     return fd;
 }
 
+void ds__daemon_scan_opts(const ds_config_t *cfg, ds_scan_opts_t *o)
+{
+    *o = (ds_scan_opts_t){.store = cfg->store,
+                          .classes = (const char *const *)cfg->classes.v,
+                          .nclasses = cfg->classes.n,
+                          .chunk = cfg->chunk,
+                          .threads = cfg->scan_threads};
+}
+
 int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
 {
     const ds_config_t *cfg = d->o.sync->o.cfg;
@@ -112,11 +121,7 @@ int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
     j->d = d;
     j->id = id;
     j->req.data = j;
-    j->o.store = cfg->store;
-    j->o.classes = (const char *const *)cfg->classes.v;
-    j->o.nclasses = cfg->classes.n;
-    j->o.chunk = cfg->chunk;
-    j->o.threads = cfg->scan_threads;
+    ds__daemon_scan_opts(cfg, &j->o);
     j->o.warn = on_scan_warn;
     j->o.ctx = (void *)id;
     ds_log_scope_save(&j->scope);
