@@ -10,6 +10,7 @@
 #include "distsync/error.h"
 #include "distsync/scan.h"
 #include "distsync/json.h"
+#include "select.h"
 
 #define FILES_USAGE "usage: distsync files [--json] [--class C] [PATH_PREFIX]\n"
 
@@ -190,16 +191,8 @@ int cmd_files(struct cli *cli, int argc, char **argv)
     rc = cli_config_load(cli, &cfg);
     if (rc != 0)
         return rc;
-    if (a.klass != NULL && !ds_config_list_has(&cfg->classes, a.klass)) {
-        char list[1024] = "";
-
-        for (size_t i = 0, n = 0; i < cfg->classes.n && n < sizeof(list); i++)
-            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
-                                  cfg->classes.v[i]);
-        cli_err("files: unknown class '%s' (not in %s; valid: %s)", a.klass, cfg->path, list);
-        rc = CLI_EXIT_USAGE;
+    if (a.klass != NULL && (rc = cli_select_check_class("files", cfg, a.klass)) != 0)
         goto out;
-    }
     if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
         cli_err("state directory %s: path is too long", cfg->state);
         rc = CLI_EXIT_USAGE;

@@ -184,11 +184,17 @@ static int check(const char *cmd, const ds_config_t *cfg, const struct cli_selec
             return CLI_EXIT_USAGE;
         }
     for (size_t i = 0; i < sel->nclasses; i++)
-        if (!ds_config_list_has(&cfg->classes, sel->classes[i])) {
-            unknown(cmd, "class", sel->classes[i], cfg, class_nth, cfg->classes.n);
+        if (cli_select_check_class(cmd, cfg, sel->classes[i]) != 0)
             return CLI_EXIT_USAGE;
-        }
     return 0;
+}
+
+int cli_select_check_class(const char *cmd, const ds_config_t *cfg, const char *klass)
+{
+    if (ds_config_list_has(&cfg->classes, klass))
+        return 0;
+    unknown(cmd, "class", klass, cfg, class_nth, cfg->classes.n);
+    return CLI_EXIT_USAGE;
 }
 
 /* 1 when sel picks server s. */

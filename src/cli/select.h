@@ -61,6 +61,10 @@ void cli_select_free(struct cli_select *sel);
 int cli_select_resolve(const char *cmd, const ds_config_t *cfg, const struct cli_select *sel,
                        int all_by_default, const ds_server_cfg_t ***srv, size_t *n);
 
+/* Whether klass is one of cfg's [console] classes: 0, or CLI_EXIT_USAGE
+ * after printing "CMD: unknown class" with the valid ones. */
+int cli_select_check_class(const char *cmd, const ds_config_t *cfg, const char *klass);
+
 /* sel's classes as a list for ds_sync_opts_t.only_classes (NULL: all). */
 const ds_strlist_t *cli_select_classes(const struct cli_select *sel, ds_strlist_t *buf);
 
