@@ -17,6 +17,9 @@ st_init daemon_api_rebind
 gate_init 16
 en_fill "$tmp/store" 2 4096
 gate_console
+# listen on 127.0.0.2, which is not in the fixed list: its Host is
+# accepted only through [console] listen's own host
+sed -i "s/^listen = 127\.0\.0\.1:/listen = 127.0.0.2:/" "$conf"
 cat >>"$conf" <<CONF
 
 [server secret-s1]
@@ -47,7 +50,11 @@ expect 200 "Host LocalHost:8750"
 api GET /v1/servers '' -H 'Host: localhost'
 expect 200 "Host localhost"
 api GET /v1/servers '' -H "Host: 127.0.0.1:$port"
+expect 200 "Host 127.0.0.1:$port"
+api GET /v1/servers '' -H "Host: 127.0.0.2:$port"
 expect 200 "Host = [console] listen"
+api GET /v1/servers '' -H "Host: 127.0.0.3:$port"
+expect 421 "Host 127.0.0.3 (neither local by name nor [console] listen's)"
 api GET /v1/servers
 expect 200 "curl --unix-socket's own Host"
 grep -q secret-s1 <<<"$body" || bad "GET /v1/servers over the socket: $body"
