@@ -104,6 +104,17 @@ const char *ds__ssh_errmsg(LIBSSH2_SESSION *s)
     return msg;
 }
 
+/* See ssh_int.h. */
+int ds__ssh_conn_wait(const struct ds__ssh_conn *c, int64_t wake_ns, struct ds__ssh_wait *w)
+{
+    w->fd = c->sock;
+    w->waits = DS_TRANSPORT_WAIT_READ;
+    if (libssh2_session_block_directions(c->s) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        w->waits |= DS_TRANSPORT_WAIT_WRITE;
+    w->wake_ns = wake_ns;
+    return 0;
+}
+
 void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s)
 {
     c->deadline_ns = ds__ssh_mono_ns() + (int64_t)s * 1000000000;

@@ -187,6 +187,11 @@ struct ds__ssh_wait {
     int64_t wake_ns;
 };
 
+/* Fills w with libssh2's wait on c: c's socket for reading, and for
+ * writing too when the session blocks outbound, until wake_ns
+ * (ssh_conn.c). Returns 0 (the caller's "wait"). */
+int ds__ssh_conn_wait(const struct ds__ssh_conn *c, int64_t wake_ns, struct ds__ssh_wait *w);
+
 /* What an opening reached (moved out by ds__ssh_open_take). */
 struct ds__ssh_opened {
     struct ds__ssh_conn c;
@@ -243,8 +248,9 @@ void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
  * the first frame read, until deadline_ns. new returns 0 or DS_ENOMEM;
  * step returns 0 while it waits (*w) and 1 once it knows; answered then
  * says 1 when the agent answered HELLO_OK, else 0 with why (not found, too
- * old, not an agent, no answer). A channel whose command does not end is
- * left open (the connection's close ends it). */
+ * old, not an agent, no answer). c is borrowed until the last step. A
+ * channel whose command does not end is left open (the connection's close
+ * ends it). */
 struct ds__ssh_probe;
 DS_MUST_CHECK int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, const char *path,
                                     int64_t deadline_ns, struct ds__ssh_probe **out);

@@ -22,8 +22,8 @@
 enum { P_OPEN, P_EXEC, P_HELLO, P_EOF, P_READ, P_DRAIN, P_CLOSE, P_WAIT, P_FREE, P_DONE };
 
 struct ds__ssh_probe {
+    const struct ds__ssh_conn *c; /* the caller's, outlives p */
     LIBSSH2_SESSION *s;
-    int sock;
     char *cmd;
     int st, got, answered;
     int64_t deadline;
@@ -62,8 +62,8 @@ int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, const char *pat
         ds__ssh_probe_free(p);
         return rc;
     }
+    p->c = c;
     p->s = c->s;
-    p->sock = c->sock;
     p->deadline = deadline_ns;
     *out = p;
     return 0;
@@ -223,16 +223,8 @@ int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait
             p->st = P_DONE;
             break;
         }
-        if (!step(p)) {
-            int dirs = libssh2_session_block_directions(p->s);
-
-            w->fd = p->sock;
-            w->waits = DS_TRANSPORT_WAIT_READ;
-            if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-                w->waits |= DS_TRANSPORT_WAIT_WRITE;
-            w->wake_ns = p->deadline;
-            return 0;
-        }
+        if (!step(p))
+            return ds__ssh_conn_wait(p->c, p->deadline, w);
         if (p->st == P_DONE && p->ch == NULL && p->why[0] == '\0' && !p->answered)
             snprintf(p->why, sizeof(p->why), "the server runs no commands for this account (%s)",
                      ds__ssh_errmsg(p->s));

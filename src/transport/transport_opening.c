@@ -63,19 +63,6 @@ int ds_transport_open_begin(const ds_transport_cfg_t *cfg, int64_t now_ns,
     return 1;
 }
 
-/* The wait of libssh2 on the connection, until deadline. */
-static int wait_conn(ds_transport_opening_t *op, struct ds__ssh_wait *w, int64_t deadline)
-{
-    int dirs = libssh2_session_block_directions(op->r.c.s);
-
-    w->fd = op->r.c.sock;
-    w->waits = DS_TRANSPORT_WAIT_READ;
-    if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-        w->waits |= DS_TRANSPORT_WAIT_WRITE;
-    w->wake_ns = deadline;
-    return 0;
-}
-
 /* Connected and logged in: auto probes the agent, sftp starts. */
 static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t errlen)
 {
@@ -129,14 +116,14 @@ static int agent_step(ds_transport_opening_t *op, struct ds__ssh_wait *w, ds_tra
     if (op->st == OP_AGENT) {
         op->r.ch = libssh2_channel_open_session(op->r.c.s);
         if (op->r.ch == NULL && libssh2_session_last_errno(op->r.c.s) == LIBSSH2_ERROR_EAGAIN)
-            return wait_conn(op, w, op->r.c.deadline_ns);
+            return ds__ssh_conn_wait(&op->r.c, op->r.c.deadline_ns, w);
         if (op->r.ch == NULL)
             goto failed;
         op->st = OP_EXEC;
     }
     rc = libssh2_channel_exec(op->r.ch, op->cmd);
     if (rc == LIBSSH2_ERROR_EAGAIN)
-        return wait_conn(op, w, op->r.c.deadline_ns);
+        return ds__ssh_conn_wait(&op->r.c, op->r.c.deadline_ns, w);
     if (rc != 0)
         goto failed;
     rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, op->r.ch, &op->r.u, out, err, errlen);
