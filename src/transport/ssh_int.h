@@ -215,6 +215,13 @@ DS_MUST_CHECK int ds__ssh_open_step(struct ds__ssh_open *o, int64_t now, struct 
 /* After step returned 1: moves what was reached into *r (the byte
  * counters follow the connection). */
 void ds__ssh_open_take(struct ds__ssh_open *o, struct ds__ssh_opened *r);
+/* The agent's channel on the logged-in r, one non-blocking step: opened
+ * into r->ch (once), then cmd started on it. Returns 1 once cmd runs, 0
+ * when libssh2 would block (the caller waits on r->c), or DS_ETRANSPORT
+ * with err naming r->u.where and cmd. Shared by the open's GOAL_AGENT and
+ * transport = auto's opening after its probe. */
+DS_MUST_CHECK int ds__ssh_exec_step(struct ds__ssh_opened *r, const char *cmd, char *err,
+                                    size_t errlen);
 /* Ends o at any point: the socket closed, a pending lookup released. */
 void ds__ssh_open_free(struct ds__ssh_open *o);
 

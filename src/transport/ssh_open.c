@@ -22,7 +22,7 @@
 #define NS_PER_S  1000000000LL
 #define NS_PER_MS 1000000LL
 
-enum state { S_DNS, S_DIAL, S_HANDSHAKE, S_AUTH, S_CHANNEL, S_EXEC, S_DONE };
+enum state { S_DNS, S_DIAL, S_HANDSHAKE, S_AUTH, S_CHANNEL, S_DONE };
 
 struct ds__ssh_open {
     ds_transport_cfg_t cfg;
@@ -218,9 +218,26 @@ static int auth_step(struct ds__ssh_open *o, int64_t now, struct ds__ssh_wait *w
     return 1;
 }
 
-static int exec_failed(struct ds__ssh_open *o, const char *why, char *err, size_t errlen)
+/* See ssh_int.h. */
+int ds__ssh_exec_step(struct ds__ssh_opened *r, const char *cmd, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: cannot run the agent command '%s': %s", o->r.u.where, o->cmd, why);
+    int rc;
+
+    if (r->ch == NULL) {
+        r->ch = libssh2_channel_open_session(r->c.s);
+        if (r->ch == NULL && libssh2_session_last_errno(r->c.s) == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (r->ch == NULL)
+            goto failed;
+    }
+    rc = libssh2_channel_exec(r->ch, cmd);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    if (rc == 0)
+        return 1;
+failed:
+    snprintf(err, errlen, "%s: cannot run the agent command '%s': %s", r->u.where, cmd,
+             ds__ssh_errmsg(r->c.s));
     return DS_ETRANSPORT;
 }
 
@@ -228,24 +245,14 @@ static int exec_failed(struct ds__ssh_open *o, const char *why, char *err, size_
 static int channel_step(struct ds__ssh_open *o, int64_t now, struct ds__ssh_wait *w, char *err,
                         size_t errlen)
 {
+    int rc = ds__ssh_exec_step(&o->r, o->cmd, err, errlen);
+
     (void)now;
-    if (o->st == S_CHANNEL) {
-        o->r.ch = libssh2_channel_open_session(o->r.c.s);
-        if (o->r.ch == NULL && libssh2_session_last_errno(o->r.c.s) == LIBSSH2_ERROR_EAGAIN)
-            return wait_session(o, w);
-        if (o->r.ch == NULL)
-            return exec_failed(o, ds__ssh_errmsg(o->r.c.s), err, errlen);
-        o->st = S_EXEC;
-    }
-    switch (libssh2_channel_exec(o->r.ch, o->cmd)) {
-    case LIBSSH2_ERROR_EAGAIN:
+    if (rc == 0)
         return wait_session(o, w);
-    case 0:
+    if (rc == 1)
         o->st = S_DONE;
-        return 1;
-    default:
-        return exec_failed(o, ds__ssh_errmsg(o->r.c.s), err, errlen);
-    }
+    return rc;
 }
 
 /* connect_timeout is over in the state the open is in. */
@@ -289,7 +296,7 @@ int ds__ssh_open_step(struct ds__ssh_open *o, int64_t now, struct ds__ssh_wait *
 {
     static const state_fn fn[] = {
         [S_DNS] = dns_step,   [S_DIAL] = dial_step,       [S_HANDSHAKE] = handshake_step,
-        [S_AUTH] = auth_step, [S_CHANNEL] = channel_step, [S_EXEC] = channel_step,
+        [S_AUTH] = auth_step, [S_CHANNEL] = channel_step,
     };
     int rc = 1;
 

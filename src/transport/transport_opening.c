@@ -19,7 +19,7 @@
 #define NS_PER_S     1000000000LL
 #define IO_TIMEOUT_S 30 /* timeout_s unset: the probe's wait */
 
-enum { OP_OPEN, OP_PROBE, OP_AGENT, OP_EXEC, OP_SFTP };
+enum { OP_OPEN, OP_PROBE, OP_AGENT, OP_SFTP };
 
 struct ds_transport_opening {
     ds_transport_cfg_t cfg;
@@ -27,7 +27,7 @@ struct ds_transport_opening {
     struct ds__ssh_open *o;
     struct ds__ssh_opened r; /* once connected */
     struct ds__ssh_probe *probe;
-    char *cmd;         /* OP_EXEC: the agent's command line */
+    char *cmd;         /* OP_AGENT: the agent's command line */
     ds_transport_t *t; /* OP_SFTP: the transport starting */
     char why[450];     /* auto: why SFTP */
 };
@@ -111,28 +111,15 @@ static int probed(ds_transport_opening_t *op, char *err, size_t errlen)
 static int agent_step(ds_transport_opening_t *op, struct ds__ssh_wait *w, ds_transport_t **out,
                       char *err, size_t errlen)
 {
-    int rc;
+    int rc = ds__ssh_exec_step(&op->r, op->cmd, err, errlen);
 
-    if (op->st == OP_AGENT) {
-        op->r.ch = libssh2_channel_open_session(op->r.c.s);
-        if (op->r.ch == NULL && libssh2_session_last_errno(op->r.c.s) == LIBSSH2_ERROR_EAGAIN)
-            return ds__ssh_conn_wait(&op->r.c, op->r.c.deadline_ns, w);
-        if (op->r.ch == NULL)
-            goto failed;
-        op->st = OP_EXEC;
-    }
-    rc = libssh2_channel_exec(op->r.ch, op->cmd);
-    if (rc == LIBSSH2_ERROR_EAGAIN)
+    if (rc == 0)
         return ds__ssh_conn_wait(&op->r.c, op->r.c.deadline_ns, w);
-    if (rc != 0)
-        goto failed;
+    if (rc < 0)
+        return rc;
     rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, op->r.ch, &op->r.u, out, err, errlen);
     op->r.ch = NULL;
     return rc < 0 ? rc : 1;
-failed:
-    snprintf(err, errlen, "%s: cannot run the agent command '%s': %s", op->r.u.where, op->cmd,
-             ds__ssh_errmsg(op->r.c.s));
-    return DS_ETRANSPORT;
 }
 
 /* One state. Returns 0 to wait (*w), 1 to go on, 2 with *out, or a
@@ -158,7 +145,6 @@ static int step(ds_transport_opening_t *op, int64_t now, struct ds__ssh_wait *w,
             return 0;
         return probed(op, err, errlen);
     case OP_AGENT:
-    case OP_EXEC:
         if (now >= op->r.c.deadline_ns) {
             snprintf(err, errlen,
                      "%s: cannot run the agent command '%s': no answer within connect_timeout",
