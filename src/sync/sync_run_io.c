@@ -111,6 +111,19 @@ int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w)
     return 0;
 }
 
+/* What a stepped open or close waits for: fd (DS_TRANSPORT_WAIT_* in
+ * waits) or wake. The socket is watched for reading throughout (as the open
+ * transport's is): one poll handle from the connect on, never a second one
+ * on the same fd while the first is still registered. */
+static void wait_transport(ds_run_wait_t *w, int fd, unsigned waits, int64_t wake)
+{
+    w->rfd = fd;
+    w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
+    w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
+    if (wake < w->wake_ns)
+        w->wake_ns = wake;
+}
+
 /* See sync_run_int.h. A cancel stops a stepped open at once (a worker's
  * open is waited for). */
 int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
@@ -119,7 +132,7 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     unsigned waits;
     int fd, rc;
 
-    if (r->open_job.queued) { /* a worker opens, or finishes a stepped open */
+    if (r->open_job.queued) { /* a worker opens (a mode that is not stepped) */
         if (!r->open_job.done)
             return 0;
         r->open_job.queued = 0;
@@ -134,14 +147,7 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     rc = ds_transport_open_step(r->opening, now, &fd, &waits, &wake, &r->raw, r->job_err,
                                 sizeof(r->job_err));
     if (rc == 0) {
-        /* the socket is watched for reading throughout (as the open
-         * transport's is): one poll handle from the connect on, never a
-         * second one on the same fd while the first is still registered */
-        w->rfd = fd;
-        w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
-        w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
-        if (wake < w->wake_ns)
-            w->wake_ns = wake;
+        wait_transport(w, fd, waits, wake);
         return 0;
     }
     r->job_rc = rc < 0 ? rc : 0;
@@ -245,11 +251,7 @@ int ds__run_close_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     if (r->close_cancel_at > 0 && !r->close_killed &&
         r->close_cancel_at + DS_RUN_CLOSE_GRACE_NS < wake)
         wake = r->close_cancel_at + DS_RUN_CLOSE_GRACE_NS;
-    w->rfd = fd;
-    w->wfd = (waits & DS_TRANSPORT_WAIT_WRITE) ? fd : -1;
-    w->wev = (waits & DS_TRANSPORT_WAIT_WRITE) ? POLLOUT : 0;
-    if (wake < w->wake_ns)
-        w->wake_ns = wake;
+    wait_transport(w, fd, waits, wake);
     return 0;
 }
 
