@@ -87,8 +87,10 @@ grep -q '1 checked by a SHA-256 computed from the console' "$tmp/hist" ||
 # 2. a corrupted delta: a COPY record of the cached .zpc shifted by one byte
 change "$store/engines/big.bin" 2000000
 ds scan --precompute >"$tmp/pc" 2>&1 || bad "scan --precompute: $(cat "$tmp/pc")"
-zpc=$(ls "$tmp"/state/deltas/*.zpc 2>/dev/null | head -1)
-[ -n "$zpc" ] || bad "no .zpc delta precomputed: $(ls "$tmp/state/deltas")"
+# the delta from the server's version to the new one (<basis>-<new>.zpc):
+# the one step 1 used (its basis the version before) is still cached
+zpc=$tmp/state/deltas/$(sha "$target/engines/big.bin")-$(sha "$store/engines/big.bin").zpc
+[ -f "$zpc" ] || bad "no .zpc delta precomputed for this update: $(ls "$tmp/state/deltas")"
 python3 - "$zpc" <<'PY' || bad "could not corrupt the delta"
 import struct, subprocess, sys
 p = sys.argv[1]
