@@ -1,8 +1,8 @@
 /*
- * SFTP mode, the requests on one target file other than an upload (which
- * is sftp_slot.c's): ADOPT, HASH and DELETE, with the same path checks (no
- * symlinked parent, a regular file), blocking, once every earlier file's
- * reply went out.
+ * SFTP mode, ADOPT and DELETE, the requests on one target file other
+ * than an upload (sftp_slot.c) and HASH (sftp_hash.c), with the same path
+ * checks (no symlinked parent, a regular file), blocking, once every
+ * earlier file's reply went out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,30 +27,6 @@ static int check(struct ds__sftp_recv *r, const char *path, int *present,
         return DS_EPATH;
     }
     return ds__sftp_walk(&r->fs, path, 0, present, a);
-}
-
-int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m)
-{
-    ds_msg_t ok = {.type = DS_MSG_HASH_OK, .id = m->id};
-    char path[DS_PROTO_STR_MAX + 1];
-    LIBSSH2_SFTP_ATTRIBUTES a;
-    int present = 0, rc;
-
-    ds__sftp_cstr(m->u.path.path, path);
-    rc = check(r, path, &present, &a);
-    if (rc == 0 && !present)
-        rc = -ENOENT;
-    if (rc == 0)
-        rc = ds__sftp_hash(&r->fs, ds__sftp_abs(&r->fs, 0, path), ok.u.hash_ok.sha256,
-                           &ok.u.hash_ok.size);
-    if (rc == DS_ETRANSPORT)
-        return rc;
-    if (rc < 0)
-        return ds__sftp_reply_err(r, m->id, rc, path,
-                                  rc == -ENOENT ? "HASH: no such file" : r->fs.err);
-    ok.u.hash_ok.path = m->u.path.path;
-    ok.u.hash_ok.mtime_ns = (int64_t)a.mtime * 1000000000;
-    return ds__sftp_reply(r, &ok);
 }
 
 int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m)

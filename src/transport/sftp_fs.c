@@ -94,6 +94,17 @@ int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBU
     return ds__sftp_fail(fs, "lstat", abs);
 }
 
+int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a)
+{
+    int rc = libssh2_sftp_stat_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_SFTP_LSTAT, a);
+
+    if (rc == 0)
+        return 0;
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    return ds__sftp_fail(fs, "lstat", abs);
+}
+
 /* A directory component: 0, or the refusal with fs->err set. */
 static int check_dir(struct ds__sftp_fs *fs, const char *abs, int create)
 {

@@ -98,10 +98,21 @@ int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
 
-/* The listing (sftp_list.c): streams LIST_DATA frames through emit. */
+/* The same, the session non-blocking: 0, STEP_WAIT (call again with the
+ * same arguments when the socket is ready), -ENOENT or another failure. */
+DS_MUST_CHECK int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs,
+                                    LIBSSH2_SFTP_ATTRIBUTES *a);
+
+/* The listing (sftp_list.c): streams LIST_DATA frames through emit, one
+ * step at a time. *walk is NULL at the start; the session is set
+ * non-blocking for the step and blocking after it. Returns STEP_WAIT (the
+ * walk kept in *walk: call again with the same arguments when the socket is
+ * ready), 0 at the end or a failure (fs->err; *walk freed either way). */
 typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
-DS_MUST_CHECK int ds__sftp_list(struct ds__sftp_fs *fs, const char *dir, uint32_t id,
-                                ds__sftp_emit_fn emit, void *ctx);
+DS_MUST_CHECK int ds__sftp_list_step(struct ds__sftp_fs *fs, void **walk, const char *dir,
+                                     uint32_t id, ds__sftp_emit_fn emit, void *ctx);
+/* Abandons a walk (its handles closed, blocking). */
+void ds__sftp_list_drop(struct ds__sftp_fs *fs, void **walk);
 
 /* Files in flight (SFTP mode's pipeline, sftp_slot.c): each on an SFTP
  * channel of its own, all driven non-blocking from the receiver's thread,
@@ -163,6 +174,25 @@ struct sftp_slot {
 
 enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
 
+/* A request stepped non-blocking (LIST, HASH), like the slots: each call
+ * that would block returns STEP_WAIT, its frame stays in r->in and is
+ * handled again, resuming the request, when the SSH socket is ready
+ * (libssh2 resumes a call made again with the same arguments). The
+ * others (LEASE, MANIFEST_GET, ADOPT, DELETE, MANIFEST_COMMIT, BYE) still
+ * block. */
+struct sftp_req {
+    int kind;   /* DS_MSG_LIST or DS_MSG_HASH while one is under way, else 0 */
+    void *list; /* LIST: sftp_list.c's walk */
+    int phase;  /* HASH: */
+    size_t at;  /* the walk: where the next component starts in abs */
+    char abs[8300];
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    LIBSSH2_SFTP_HANDLE *h;
+    ds_sha256_t sha;
+    uint64_t size;
+    int rc; /* the result, while the handle closes */
+};
+
 /* The mv channel: on a shell account, one exec of a shell loop that reads
  * two lines (tmp, then the path) at a time, runs mv -f -T on them and
  * answers with mv's exit status on a line: replaces go out pipelined, one
@@ -203,6 +233,7 @@ struct ds__sftp_recv {
     int io_timeout_s;
     uint64_t next_seq, reply_seq;
     struct sftp_mvq mvq;
+    struct sftp_req req;
     /* parents the walk found to be directories this run (not checked
      * again in it): a ring of SFTP_DIRS, malloc'd paths */
     char *dirs[SFTP_DIRS];
@@ -276,10 +307,16 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r);
 /* Frees the slots' channels (graceful: SFTP shutdown) and buffers. */
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful);
 
-/* sftp_file.c: ADOPT, HASH, DELETE (blocking, every slot's reply sent). */
+/* sftp_file.c: ADOPT, DELETE (blocking, every slot's reply sent). */
 int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m);
-int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
+
+/* sftp_hash.c: HASH, stepped (r->req). Returns 0 (the reply queued),
+ * STEP_WAIT (handle the frame again when the socket is ready) or a code
+ * that ends the session. */
+int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* Abandons the request under way (its handle closed, blocking). */
+void ds__sftp_req_drop(struct ds__sftp_recv *r);
 
 /* sftp_lease.c */
 DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);

@@ -236,6 +236,8 @@ int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
     int moved = 1, rc = 0;
 
     *progress = 0;
+    if (r->req.kind != 0) /* LIST or HASH under way: it alone talks to the server */
+        return 0;
     while (moved && rc >= 0) {
         moved = 0;
         r->waiting = 0;

@@ -121,7 +121,11 @@ static int list(struct ds__sftp_recv *r, const ds_msg_t *m)
     int rc;
 
     ds__sftp_cstr(m->u.path.path, dir);
-    rc = ds__sftp_list(&r->fs, dir, m->id, emit, r);
+    r->req.kind = DS_MSG_LIST;
+    rc = ds__sftp_list_step(&r->fs, &r->req.list, dir, m->id, emit, r);
+    if (rc == STEP_WAIT)
+        return rc;
+    r->req.kind = 0;
     if (rc == DS_ENOMEM || rc == -EPIPE || rc == -ECONNRESET)
         return rc;
     if (rc < 0)
@@ -210,9 +214,16 @@ static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (rc == 1) { /* a request: its reply goes after the files' before it */
         if (ds__sftp_files_pending(r))
             return DS__SFTP_STALL;
-        rc = ds__sftp_sync(r, 1);
+        if (r->req.kind == 0) /* not resuming LIST or HASH */
+            rc = ds__sftp_sync(r, 1);
+        else
+            rc = 0;
         if (rc == 0)
             rc = requests(r, m);
+        if (rc == STEP_WAIT) { /* the frame is handled again, the socket ready */
+            r->waiting = 1;
+            return DS__SFTP_STALL;
+        }
     }
     if (rc == 1) {
         snprintf(msg, sizeof(msg), "%s sent to the receiver", ds_proto_type_name(m->type));
@@ -262,6 +273,7 @@ static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
 /* The end: the files in flight dropped, the manifest written if ours. */
 static int finish(struct ds__sftp_recv *r)
 {
+    ds__sftp_req_drop(r);
     ds__sftp_slots_drop(r);
     return r->have_lease && !r->lease_lost ? ds__sftp_manifest_store(r) : 0;
 }
