@@ -4,7 +4,8 @@
  * pipeline and the replace (mv -f on a shell account, else unlink +
  * rename: SFTP v3's rename, all OpenSSH offers libssh2 1.10, fails over an
  * existing file). libssh2 runs blocking here, on the SFTP receiver's
- * thread, each call bounded by the session timeout (io_timeout).
+ * thread, each call bounded by the session timeout (io_timeout), except
+ * ds__sftp_lstat_nb (LIST's and HASH's steps).
  */
 #include <errno.h>
 #include <stdarg.h>

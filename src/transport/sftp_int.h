@@ -1,15 +1,16 @@
 /*
  * SFTP mode internals (transport = sftp, or auto without an agent): an
  * in-process receiver that speaks the apply protocol to the console on one
- * end of a socketpair and SFTP (libssh2, blocking, on its own thread) to the
+ * end of a socketpair and SFTP (libssh2, on its own thread) to the
  * server. Files:
  *  - transport_sftp.c: the transport (thread, socketpair, shell probe);
  *  - sftp_recv.c: frames in, replies out, the session state machine;
- *  - sftp_file.c: one file (tmp upload in a deep write pipeline, verify,
- *    publish), ADOPT, DELETE;
+ *  - sftp_slot.c, sftp_pump.c: the files in flight, non-blocking steps;
+ *  - sftp_list.c, sftp_hash.c: LIST and HASH, non-blocking steps;
+ *  - sftp_file.c: ADOPT, DELETE (blocking);
  *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads,
- *    the atomic replace (mv -f, or unlink + rename), LIST;
- *  - sftp_lease.c: the lease file and the manifest on the server.
+ *    the atomic replace (mv -f, or unlink + rename);
+ *  - sftp_lease.c: the lease file and the manifest on the server (blocking).
  * Only the thread touches these objects after the open.
  */
 #ifndef DS_SFTP_INT_H
