@@ -98,7 +98,7 @@ int ds_smb_url_parse(const char *url, ds_smb_url_t *out, char *err, size_t errle
 static void auth_fn(SMBCCTX *smbc, const char *srv, const char *shr, char *wg, int wglen, char *un,
                     int unlen, char *pw, int pwlen)
 {
-    const ds_smb_ctx_t *c = smbc_getOptionUserData(smbc);
+    const ds_smb_ctx_t *c = ds__smbc.getOptionUserData(smbc);
 
     (void)srv;
     (void)shr;
@@ -136,7 +136,7 @@ static int load_settings(SMBCCTX *smbc, int encrypt)
                  encrypt ? "required" : "default");
     rc = ds_write_all(fd, text, (size_t)n);
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if (rc == 0 && smbc_setConfiguration(smbc, path) != 0)
+    if (rc == 0 && ds__smbc.setConfiguration(smbc, path) != 0)
         rc = -EINVAL;
     close(fd);
     return rc;
@@ -144,9 +144,14 @@ static int load_settings(SMBCCTX *smbc, int encrypt)
 
 static int ctx_init(ds_smb_ctx_t *c, const ds_smb_opts_t *o, char *err, size_t errlen)
 {
-    int rc;
+    char why[256];
+    int rc = ds__smbc_load(why, sizeof(why));
 
-    c->smbc = smbc_new_context();
+    if (rc < 0) {
+        snprintf(err, errlen, "server %s: %s", o->server, why);
+        return rc;
+    }
+    c->smbc = ds__smbc.new_context();
     if (c->smbc == NULL) {
         snprintf(err, errlen, "server %s: cannot create an SMB context: %s", o->server,
                  strerror(errno));
@@ -158,19 +163,20 @@ static int ctx_init(ds_smb_ctx_t *c, const ds_smb_opts_t *o, char *err, size_t e
                  ds_strerror(rc));
         return DS_ETRANSPORT;
     }
-    smbc_setDebug(c->smbc, 0);
-    smbc_setLogCallback(c->smbc, NULL, log_fn);
-    smbc_setOptionUserData(c->smbc, c);
-    smbc_setFunctionAuthDataWithContext(c->smbc, auth_fn);
-    smbc_setOptionUseKerberos(c->smbc, 0);
-    smbc_setOptionFallbackAfterKerberos(c->smbc, 0);
-    smbc_setOptionNoAutoAnonymousLogin(c->smbc, 1);
-    smbc_setOptionUseCCache(c->smbc, 0);
-    smbc_setOptionProtocols(c->smbc, "SMB2_02", NULL);
-    smbc_setOptionSmbEncryptionLevel(c->smbc, o->encrypt ? SMBC_ENCRYPTLEVEL_REQUIRE
-                                                         : SMBC_ENCRYPTLEVEL_DEFAULT);
-    smbc_setTimeout(c->smbc, (int)(o->timeout_s ? o->timeout_s : DS_SMB_TIMEOUT_DEFAULT_S) * 1000);
-    if (smbc_init_context(c->smbc) == NULL) {
+    ds__smbc.setDebug(c->smbc, 0);
+    ds__smbc.setLogCallback(c->smbc, NULL, log_fn);
+    ds__smbc.setOptionUserData(c->smbc, c);
+    ds__smbc.setFunctionAuthDataWithContext(c->smbc, auth_fn);
+    ds__smbc.setOptionUseKerberos(c->smbc, 0);
+    ds__smbc.setOptionFallbackAfterKerberos(c->smbc, 0);
+    ds__smbc.setOptionNoAutoAnonymousLogin(c->smbc, 1);
+    ds__smbc.setOptionUseCCache(c->smbc, 0);
+    ds__smbc.setOptionProtocols(c->smbc, "SMB2_02", NULL);
+    ds__smbc.setOptionSmbEncryptionLevel(c->smbc, o->encrypt ? SMBC_ENCRYPTLEVEL_REQUIRE
+                                                             : SMBC_ENCRYPTLEVEL_DEFAULT);
+    ds__smbc.setTimeout(c->smbc,
+                        (int)(o->timeout_s ? o->timeout_s : DS_SMB_TIMEOUT_DEFAULT_S) * 1000);
+    if (ds__smbc.init_context(c->smbc) == NULL) {
         snprintf(err, errlen, "server %s: cannot initialise the SMB client: %s", o->server,
                  strerror(errno));
         return DS_ETRANSPORT;
@@ -224,7 +230,7 @@ void ds_smb_ctx_free(ds_smb_ctx_t *c)
     if (c == NULL)
         return;
     if (c->smbc != NULL)
-        smbc_free_context(c->smbc, 1);
+        ds__smbc.free_context(c->smbc, 1);
     ds_smbcred_clear(&c->cred);
     free(c->server);
     free(c);
@@ -269,9 +275,9 @@ static int access_or_auth(ds_smb_ctx_t *c, char *err, size_t errlen)
     SMBCFILE *d;
 
     snprintf(url, sizeof(url), "smb://%s:%u/", c->url.host, c->url.port);
-    d = smbc_getFunctionOpendir(c->smbc)(c->smbc, url);
+    d = ds__smbc.getFunctionOpendir(c->smbc)(c->smbc, url);
     if (d != NULL) {
-        smbc_getFunctionClosedir(c->smbc)(c->smbc, d);
+        ds__smbc.getFunctionClosedir(c->smbc)(c->smbc, d);
         snprintf(err, errlen, "server %s: user %s may not open share %s on %s:%u", c->server,
                  c->cred.username, c->url.share, c->url.host, c->url.port);
         return -EACCES;
@@ -340,7 +346,7 @@ int ds_smb_ctx_connect(ds_smb_ctx_t *c, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     errno = 0;
-    if (smbc_getFunctionStat(c->smbc)(c->smbc, c->root, &st) < 0)
+    if (ds__smbc.getFunctionStat(c->smbc)(c->smbc, c->root, &st) < 0)
         return share_fail(c, errno, err, errlen);
     if (c->url.dir[0] == '\0')
         return 0;
@@ -349,7 +355,7 @@ int ds_smb_ctx_connect(ds_smb_ctx_t *c, char *err, size_t errlen)
         return -ENAMETOOLONG;
     }
     errno = 0;
-    if (smbc_getFunctionStat(c->smbc)(c->smbc, url, &st) < 0) {
+    if (ds__smbc.getFunctionStat(c->smbc)(c->smbc, url, &st) < 0) {
         int e = errno;
 
         if (e == ENOENT) {

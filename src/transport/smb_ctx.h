@@ -1,14 +1,14 @@
 /*
  * The libsmbclient context behind a ds_smb_ctx_t (distsync/smb.h), for the
  * transport's SMB files (the worker's filesystem backend): they make their
- * smbc_* calls on it and keep libsmbclient behind transport/.
+ * smbc_* calls on it (through ds__smbc, smb_dl.h) and keep libsmbclient
+ * behind transport/.
  */
 #ifndef DS_TRANSPORT_SMB_CTX_H
 #define DS_TRANSPORT_SMB_CTX_H
 
-#include <libsmbclient.h>
-
 #include "distsync/smb.h"
+#include "transport/smb_dl.h"
 
 /* The context's SMBCCTX, initialised (security options set); it lives as
  * long as c and is used from one thread only. */

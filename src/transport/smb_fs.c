@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libsmbclient.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +112,7 @@ static int flush(struct ds_smb_fs *s, struct sh *h)
     size_t off = 0;
 
     while (off < h->wlen) {
-        ssize_t w = smbc_getFunctionWrite(s->c)(s->c, h->f, h->wbuf + off, h->wlen - off);
+        ssize_t w = ds__smbc.getFunctionWrite(s->c)(s->c, h->f, h->wbuf + off, h->wlen - off);
 
         if (w <= 0) {
             if (w == 0)
@@ -133,7 +132,7 @@ static int set_times(struct ds_smb_fs *s, const char *url, const struct timespec
 {
     struct timeval tv[2] = {{mt->tv_sec, mt->tv_nsec / 1000}, {mt->tv_sec, mt->tv_nsec / 1000}};
 
-    return smbc_getFunctionUtimes(s->c)(s->c, url, tv);
+    return ds__smbc.getFunctionUtimes(s->c)(s->c, url, tv);
 }
 
 /* Flushes and closes a written file, then applies a pending mtime: from
@@ -146,7 +145,7 @@ static int seal(struct ds_smb_fs *s, struct sh *h)
         return 0;
     if (flush(s, h) < 0)
         rc = -1;
-    if (smbc_getFunctionClose(s->c)(s->c, h->f) < 0 && rc == 0)
+    if (ds__smbc.getFunctionClose(s->c)(s->c, h->f) < 0 && rc == 0)
         rc = -1;
     h->f = NULL;
     h->sealed = 1;
@@ -170,7 +169,7 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
     if (flags & O_DIRECTORY) {
         if (ds__smb_dircache_has(&s->dirs, url))
             return add(s, url, 1);
-        if (smbc_getFunctionStat(s->c)(s->c, url, &st) < 0)
+        if (ds__smbc.getFunctionStat(s->c)(s->c, url, &st) < 0)
             return -1;
         if (!S_ISDIR(st.st_mode)) {
             errno = ENOTDIR;
@@ -187,7 +186,7 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
     /* O_RDWR for O_WRONLY: Samba refuses fstat on a write-only handle */
     if ((flags & O_ACCMODE) == O_WRONLY)
         flags = (flags & ~O_ACCMODE) | O_RDWR;
-    s->h[fd - FD_BASE]->f = smbc_getFunctionOpen(s->c)(
+    s->h[fd - FD_BASE]->f = ds__smbc.getFunctionOpen(s->c)(
         s->c, url, flags & (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC), mode);
     s->h[fd - FD_BASE]->fresh = (flags & (O_EXCL | O_TRUNC)) != 0;
     if (s->h[fd - FD_BASE]->f == NULL) {
@@ -213,7 +212,7 @@ static ssize_t smb_read(const ds_fs_t *fs, int fd, void *buf, size_t n)
         return -1;
     }
     h->fresh = 0; /* the offset moved: end no longer tracked */
-    r = smbc_getFunctionRead(s->c)(s->c, h->f, buf, n);
+    r = ds__smbc.getFunctionRead(s->c)(s->c, h->f, buf, n);
     if (r > 0) {
         s->st.read_calls++;
         s->st.bytes_read += (uint64_t)r;
@@ -230,7 +229,7 @@ static ssize_t smb_pread(const ds_fs_t *fs, int fd, void *buf, size_t n, off_t o
         errno = EBADF;
         return -1;
     }
-    if (smbc_getFunctionLseek(s->c)(s->c, h->f, off, SEEK_SET) < 0)
+    if (ds__smbc.getFunctionLseek(s->c)(s->c, h->f, off, SEEK_SET) < 0)
         return -1;
     return smb_read(fs, fd, buf, n);
 }
@@ -277,11 +276,11 @@ static int smb_close(const ds_fs_t *fs, int fd)
     if (h == NULL)
         return -1;
     if (h->d != NULL)
-        smbc_getFunctionClosedir(s->c)(s->c, h->d);
+        ds__smbc.getFunctionClosedir(s->c)(s->c, h->d);
     if (h->f != NULL && h->wrote)
         rc = seal(s, h);
     else if (h->f != NULL)
-        rc = smbc_getFunctionClose(s->c)(s->c, h->f);
+        rc = ds__smbc.getFunctionClose(s->c)(s->c, h->f);
     drop(s, fd);
     return rc < 0 ? -1 : 0;
 }
@@ -307,8 +306,8 @@ static int smb_fstat(const ds_fs_t *fs, int fd, struct stat *st)
         return 0;
     if (h->f != NULL && h->wlen > 0 && flush(s, h) < 0)
         return -1;
-    rc = h->f != NULL ? smbc_getFunctionFstat(s->c)(s->c, h->f, st)
-                      : smbc_getFunctionStat(s->c)(s->c, h->url, st);
+    rc = h->f != NULL ? ds__smbc.getFunctionFstat(s->c)(s->c, h->f, st)
+                      : ds__smbc.getFunctionStat(s->c)(s->c, h->url, st);
     if (rc == 0)
         ds__smb_fs_fix_stat(st);
     if (rc == 0)
@@ -327,7 +326,7 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
     if (ds__smb_fs_listed(fs, dirfd, name, st))
         return 0;
     if (!ds__smb_fs_opened(s, url, st)) {
-        if (smbc_getFunctionStat(s->c)(s->c, url, st) < 0)
+        if (ds__smbc.getFunctionStat(s->c)(s->c, url, st) < 0)
             return -1;
         ds__smb_fs_fix_stat(st);
     }
@@ -371,7 +370,7 @@ static int release_url(struct ds_smb_fs *s, const char *url)
             if (seal(s, h) < 0)
                 return -1;
         } else {
-            smbc_getFunctionClose(s->c)(s->c, h->f);
+            ds__smbc.getFunctionClose(s->c)(s->c, h->f);
             h->f = NULL;
             h->sealed = 1;
         }
@@ -410,14 +409,14 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
     s->seen_file = NULL;
     /* tests: the state a crash between the delete and the rename leaves */
     while (s->test_pause != NULL && strcmp(nn, s->test_pause) == 0 &&
-           smbc_getFunctionUnlink(s->c)(s->c, to) == 0)
+           ds__smbc.getFunctionUnlink(s->c)(s->c, to) == 0)
         pause();
     for (;;) {
-        rc = exists ? -1 : smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
-        if (exists || (rc < 0 && errno == EEXIST)) {     /* SMB2 rename does not replace: */
-            rc = smbc_getFunctionUnlink(s->c)(s->c, to); /* delete, then rename */
+        rc = exists ? -1 : ds__smbc.getFunctionRename(s->c)(s->c, from, s->c, to);
+        if (exists || (rc < 0 && errno == EEXIST)) {         /* SMB2 rename does not replace: */
+            rc = ds__smbc.getFunctionUnlink(s->c)(s->c, to); /* delete, then rename */
             if (rc == 0 || errno == ENOENT)
-                rc = smbc_getFunctionRename(s->c)(s->c, from, s->c, to);
+                rc = ds__smbc.getFunctionRename(s->c)(s->c, from, s->c, to);
         }
         if (rc == 0 || !sharing_violation(errno) || waited >= s->replace_wait_ms)
             break;
@@ -455,8 +454,8 @@ static int smb_unlinkat(const ds_fs_t *fs, int dirfd, const char *name, int flag
         s->seen_file = NULL;
     }
     if (flags & AT_REMOVEDIR)
-        return smbc_getFunctionRmdir(s->c)(s->c, url);
-    return smbc_getFunctionUnlink(s->c)(s->c, url);
+        return ds__smbc.getFunctionRmdir(s->c)(s->c, url);
+    return ds__smbc.getFunctionUnlink(s->c)(s->c, url);
 }
 
 static int smb_mkdirat(const ds_fs_t *fs, int dirfd, const char *name, mode_t mode)
@@ -467,7 +466,7 @@ static int smb_mkdirat(const ds_fs_t *fs, int dirfd, const char *name, mode_t mo
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     ds__smb_fs_unlisted(s);
-    if (smbc_getFunctionMkdir(s->c)(s->c, url, mode) < 0)
+    if (ds__smbc.getFunctionMkdir(s->c)(s->c, url, mode) < 0)
         return -1;
     ds__smb_dircache_add(&s->dirs, url);
     return 0;
@@ -499,11 +498,11 @@ static int smb_lock(const ds_fs_t *fs, int fd)
     if (h->locked)
         return 0;
     if (h->f != NULL) /* our own open would conflict with DENY_ALL */
-        smbc_getFunctionClose(s->c)(s->c, h->f);
-    smbc_setOptionOpenShareMode(s->c, SMBC_SHAREMODE_DENY_ALL);
-    h->f = smbc_getFunctionOpen(s->c)(s->c, h->url, O_RDWR, 0);
+        ds__smbc.getFunctionClose(s->c)(s->c, h->f);
+    ds__smbc.setOptionOpenShareMode(s->c, SMBC_SHAREMODE_DENY_ALL);
+    h->f = ds__smbc.getFunctionOpen(s->c)(s->c, h->url, O_RDWR, 0);
     e = errno;
-    smbc_setOptionOpenShareMode(s->c, SMBC_SHAREMODE_DENY_NONE);
+    ds__smbc.setOptionOpenShareMode(s->c, SMBC_SHAREMODE_DENY_NONE);
     if (h->f == NULL) {
         errno = sharing_violation(e) ? EWOULDBLOCK : e;
         return -1;
@@ -523,7 +522,7 @@ static ds_fs_dir_t *smb_fdopendir(const ds_fs_t *fs, int fd)
         errno = ENOTDIR;
         return NULL;
     }
-    if (h->d == NULL && (h->d = smbc_getFunctionOpendir(s->c)(s->c, h->url)) == NULL)
+    if (h->d == NULL && (h->d = ds__smbc.getFunctionOpendir(s->c)(s->c, h->url)) == NULL)
         return NULL;
     return (ds_fs_dir_t *)(intptr_t)fd;
 }
@@ -538,7 +537,7 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
         return NULL;
     errno = 0;
     h->de_ok = 0;
-    e = smbc_getFunctionReaddirPlus2(s->c)(s->c, h->d, &h->de_st);
+    e = ds__smbc.getFunctionReaddirPlus2(s->c)(s->c, h->d, &h->de_st);
     if (e == NULL)
         return NULL;
     memset(&h->de, 0, sizeof(h->de));
@@ -564,8 +563,8 @@ static void smb_rewinddir(const ds_fs_t *fs, ds_fs_dir_t *d)
 
     if (h == NULL || h->d == NULL)
         return;
-    smbc_getFunctionClosedir(s->c)(s->c, h->d);
-    h->d = smbc_getFunctionOpendir(s->c)(s->c, h->url);
+    ds__smbc.getFunctionClosedir(s->c)(s->c, h->d);
+    h->d = ds__smbc.getFunctionOpendir(s->c)(s->c, h->url);
 }
 
 static int smb_closedir(const ds_fs_t *fs, ds_fs_dir_t *d)
@@ -619,7 +618,7 @@ static SMBCFILE *test_source(struct ds_smb_fs *s, const struct sh *src)
         errno = ENAMETOOLONG;
         return NULL;
     }
-    return smbc_getFunctionOpen(s->c)(s->c, url, O_RDONLY, 0);
+    return ds__smbc.getFunctionOpen(s->c)(s->c, url, O_RDONLY, 0);
 }
 
 static int splice_more(off_t n, void *priv)
@@ -638,7 +637,7 @@ static int splice_more(off_t n, void *priv)
 static int splice_once(struct ds_smb_fs *s, SMBCFILE *sf, struct sh *dst, size_t len)
 {
     uint64_t before = io_bytes(), moved;
-    off_t n = smbc_getFunctionSplice(s->c)(s->c, sf, dst->f, (off_t)len, splice_more, NULL);
+    off_t n = ds__smbc.getFunctionSplice(s->c)(s->c, sf, dst->f, (off_t)len, splice_more, NULL);
 
     s->st.splice_calls++;
     if (n != (off_t)len) {
@@ -703,9 +702,9 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     }
     if (dst->wlen > 0 && flush(s, dst) < 0)
         return -1;
-    at = smbc_getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
+    at = ds__smbc.getFunctionLseek(s->c)(s->c, dst->f, 0, SEEK_CUR);
     sf = s->test_share != NULL ? test_source(s, src) : src->f;
-    if (at < 0 || sf == NULL || smbc_getFunctionLseek(s->c)(s->c, sf, src_off, SEEK_SET) < 0)
+    if (at < 0 || sf == NULL || ds__smbc.getFunctionLseek(s->c)(s->c, sf, src_off, SEEK_SET) < 0)
         return -1;
     rc = 0;
     if (!s->splice_sure && len > SPLICE_PROBE) {
@@ -719,11 +718,11 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     if (rc == 0)
         rc = splice_once(s, sf, dst, len);
     if (sf != src->f)
-        smbc_getFunctionClose(s->c)(s->c, sf);
+        ds__smbc.getFunctionClose(s->c)(s->c, sf);
     if (rc < 0) {
         int e = errno;
 
-        (void)smbc_getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
+        (void)ds__smbc.getFunctionLseek(s->c)(s->c, dst->f, at, SEEK_SET); /* overwritten next */
         ds__smb_fs_moved_to(dst, (uint64_t)at);
         errno = e;
     }
