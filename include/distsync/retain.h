@@ -82,6 +82,18 @@ void ds_retain_close(ds_retain_t *r);
 DS_MUST_CHECK int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN],
                                 uint64_t size, const uint8_t *chunks, size_t nchunks, int flags);
 
+/*
+ * A batch: the ds_retain_put calls between ds_retain_batch_begin and
+ * ds_retain_batch_end share one transaction (each put still all or nothing,
+ * as a savepoint), so retaining a run's hundreds of small versions costs one
+ * commit, not one each. Only puts and reads on r may run inside a batch;
+ * other writers on the store wait for its end (keep batches short).
+ * begin returns 0, DS_EUSAGE if a batch is open, or DS_ECATALOG; end returns
+ * 0 or DS_ECATALOG, and then none of the batch's versions is stored.
+ */
+DS_MUST_CHECK int ds_retain_batch_begin(ds_retain_t *r);
+DS_MUST_CHECK int ds_retain_batch_end(ds_retain_t *r);
+
 /* Returns 1 if the version is retained, 0 if not, or a negative error. */
 DS_MUST_CHECK int ds_retain_has(ds_retain_t *r, const uint8_t sha256[DS_SHA256_LEN]);
 

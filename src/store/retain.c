@@ -42,6 +42,7 @@ struct ds_retain {
     size_t bufcap;
     uint8_t *zbuf; /* compressed chunk buffer for put */
     size_t zbufcap;
+    int batch; /* a ds_retain_batch_begin transaction is open */
 };
 
 struct ds_retain_reader {
@@ -392,7 +393,7 @@ int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN], u
     }
     if ((flags & DS_RETAIN_PUT_VERIFY) && (rc = ds_sha256_init(&p.sha)) < 0)
         return rc;
-    rc = exec(r, "BEGIN IMMEDIATE");
+    rc = exec(r, r->batch ? "SAVEPOINT put" : "BEGIN IMMEDIATE");
     if (rc < 0)
         goto out;
     in_tx = 1;
@@ -407,10 +408,13 @@ int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN], u
                       &p.ins_ref)) < 0)
         goto out;
     rc = put_all(&p, sha256, size, chunks, nchunks);
-    if (rc == 0 && (rc = exec(r, "COMMIT")) == 0)
+    if (rc == 0 && (rc = exec(r, r->batch ? "RELEASE put" : "COMMIT")) == 0)
         in_tx = 0;
 out:
-    if (in_tx)
+    if (in_tx && r->batch) /* this version's rows only; the batch stays open */
+        sqlite3_exec(r->db, rc < 0 ? "ROLLBACK TO put; RELEASE put" : "RELEASE put", NULL, NULL,
+                     NULL);
+    else if (in_tx)
         sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     if (rc == DS_ECHANGED)
         ds_log(DS_LOG_ERROR, "retain store %s: source file changed since it was chunked", r->path);
@@ -420,6 +424,31 @@ out:
     sqlite3_finalize(p.ins_ref);
     ds_sha256_close(&p.sha);
     return rc < 0 ? rc : 0;
+}
+
+int ds_retain_batch_begin(ds_retain_t *r)
+{
+    int rc;
+
+    if (r->batch)
+        return DS_EUSAGE;
+    rc = exec(r, "BEGIN IMMEDIATE");
+    if (rc == 0)
+        r->batch = 1;
+    return rc;
+}
+
+int ds_retain_batch_end(ds_retain_t *r)
+{
+    int rc;
+
+    if (!r->batch)
+        return 0;
+    r->batch = 0;
+    rc = exec(r, "COMMIT");
+    if (rc < 0)
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 static int load_version(ds_retain_reader_t *rd)

@@ -151,19 +151,18 @@ static void test_delay(const ds_sync_t *s)
         ;
 }
 
-void ds__sync_retain_work(ds_sync_retain_t *j)
-{
-    ds_sync_t *s = j->sy;
-    char dir[4096];
+/* Versions retained per transaction: one commit for many small files, yet
+ * a pin's put (another connection) never waits long for the write lock. */
+#define RETAIN_BATCH 64
 
-    if (s->ret_w == NULL) {
-        snprintf(dir, sizeof(dir), "%s/retain", s->o.cfg->state);
-        j->open_rc = ds_retain_open(dir, &s->ret_w);
-        if (j->open_rc < 0)
-            return;
-    }
-    for (size_t i = 0; i < j->n; i++) {
-        struct retain_item *x = &j->it[i];
+/* Retains it[0..n) in one retain-store transaction (ds_retain_batch_begin);
+ * each item's rc says how its version went. */
+static void retain_batch(ds_sync_t *s, struct retain_item *it, size_t n)
+{
+    int brc = ds_retain_batch_begin(s->ret_w);
+
+    for (size_t i = 0; i < n; i++) {
+        struct retain_item *x = &it[i];
         int fd;
 
         if (ds_retain_has(s->ret_w, x->sha256) == 1)
@@ -176,6 +175,27 @@ void ds__sync_retain_work(ds_sync_retain_t *j)
         if (fd >= 0)
             close(fd);
     }
+    /* without a batch (begin failed) each put committed on its own */
+    int erc = brc == 0 ? ds_retain_batch_end(s->ret_w) : 0;
+
+    for (size_t i = 0; erc < 0 && i < n; i++)
+        if (it[i].rc == 0)
+            it[i].rc = erc; /* the commit failed: nothing of the batch is stored */
+}
+
+void ds__sync_retain_work(ds_sync_retain_t *j)
+{
+    ds_sync_t *s = j->sy;
+    char dir[4096];
+
+    if (s->ret_w == NULL) {
+        snprintf(dir, sizeof(dir), "%s/retain", s->o.cfg->state);
+        j->open_rc = ds_retain_open(dir, &s->ret_w);
+        if (j->open_rc < 0)
+            return;
+    }
+    for (size_t i = 0; i < j->n; i += RETAIN_BATCH)
+        retain_batch(s, j->it + i, j->n - i < RETAIN_BATCH ? j->n - i : RETAIN_BATCH);
 }
 
 void ds__sync_retain_end(ds_sync_retain_t *j)

@@ -542,6 +542,56 @@ static void test_put_errors(void)
     version_free(&e);
 }
 
+/* A batch: the puts share one transaction, each still all or nothing (a
+ * changed file's put is rolled back, the good ones before and after it
+ * stay); nothing is visible to another connection before the end, all of
+ * it after; a second begin is refused. */
+static void test_batch(void)
+{
+    const char *dir = check_tmpdir("retain_batch");
+    struct version a = {.size = 300000}, bad = {.size = 300000}, c = {.size = 300000};
+    ds_retain_t *r = NULL, *other = NULL;
+    ds_retain_usage_t u;
+    uint8_t x;
+
+    a.data = malloc(a.size);
+    fill_random(a.data, a.size);
+    version_make(&a, dir, "a");
+    bad.data = malloc(bad.size);
+    fill_random(bad.data, bad.size);
+    version_make(&bad, dir, "bad");
+    c.data = malloc(c.size);
+    fill_random(c.data, c.size);
+    version_make(&c, dir, "c");
+    x = bad.data[bad.size - 5] ^ 1; /* changed after chunking */
+    CHECK(pwrite(bad.fd, &x, 1, (off_t)bad.size - 5) == 1);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_open(dir, &other), 0);
+    CHECK_INT(ds_retain_batch_begin(r), 0);
+    CHECK_INT(ds_retain_batch_begin(r), DS_EUSAGE);
+    CHECK_INT(put(r, &a, 0), 0);
+    CHECK_INT(put(r, &bad, 0), DS_ECHANGED);
+    CHECK_INT(put(r, &c, 0), 0);
+    CHECK_INT(put(r, &a, 0), 0); /* again: a no-op inside the batch too */
+    CHECK_INT(ds_retain_has(r, a.sha), 1);
+    CHECK_INT(ds_retain_has(r, bad.sha), 0);
+    CHECK_INT(ds_retain_has(other, a.sha), 0); /* not committed yet */
+    CHECK_INT(ds_retain_batch_end(r), 0);
+    CHECK_INT(ds_retain_batch_end(r), 0); /* no batch: nothing to do */
+    CHECK_INT(ds_retain_has(other, a.sha), 1);
+    CHECK_INT(ds_retain_has(other, c.sha), 1);
+    CHECK_INT(ds_retain_has(other, bad.sha), 0);
+    CHECK_INT(ds_retain_verify(other, a.sha), 0);
+    CHECK_INT(ds_retain_verify(other, c.sha), 0);
+    CHECK_INT(ds_retain_usage(other, &u), 0);
+    CHECK(u.versions == 2);
+    ds_retain_close(other);
+    ds_retain_close(r);
+    version_free(&a);
+    version_free(&bad);
+    version_free(&c);
+}
+
 /* kill -9 during puts: afterwards every retained version verifies and no
  * chunk is unreferenced. */
 static void test_crash(void)
@@ -590,6 +640,7 @@ int main(void)
     RUN(test_gc_guard);
     RUN(test_corrupt);
     RUN(test_put_errors);
+    RUN(test_batch);
     RUN(test_crash);
     return CHECK_DONE();
 }
