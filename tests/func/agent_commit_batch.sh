@@ -10,6 +10,12 @@
 #    rename; and a syncfs, or an fsync of the destination directory, after
 #    the rename and before the agent's next reply (a write to its stdout);
 #  - the targets converge.
+# Each fsync, fdatasync and syncfs is delayed 20 ms (strace's inject), a slow
+# disk: frames then wait while the agent syncs, as on a loaded or slow
+# target. Without it, an agent that keeps up with its input finds it empty
+# after every file and publishes each alone (its batches are what waits), so
+# the count depended on the machine's load (36 and 170 calls for 150 files
+# seen on an idle machine).
 # Skips when strace cannot trace.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -85,6 +91,7 @@ for round in 1 2; do
   gen "$round"
   "$DISTSYNC" -c "$tmp/d.conf" scan >/dev/null 2>&1 || bad "scan $round"
   strace -ff -y -e trace=execve,write,pwrite64,fsync,fdatasync,syncfs,renameat,renameat2 \
+    -e inject=fsync,fdatasync,syncfs:delay_exit=20000 \
     -o "$tmp/trace$round" "$DISTSYNC" -c "$tmp/d.conf" sync srv >"$tmp/out" 2>&1 ||
     bad "sync $round: $(head -c 400 "$tmp/out")"
   st_check_converged "$store" "$t" "sync $round"
