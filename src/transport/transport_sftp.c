@@ -35,6 +35,7 @@
 #include <zstd.h>
 
 #include "distsync/error.h"
+#include "distsync/log.h"
 
 #include "sftp_int.h"
 #include "sock_end.h"
@@ -75,6 +76,7 @@ struct sftp_t {
     char sh_out[64];     /* its stdout */
     size_t sh_n;
     char why[360];
+    ds_log_scope_t scope; /* the opener's: the receiver's lines name its run */
 };
 
 static void end_remote(struct sftp_t *s, int graceful);
@@ -86,6 +88,7 @@ static void *serve_thread(void *arg)
 {
     struct sftp_t *s = arg;
 
+    ds_log_scope_set(&s->scope);
     s->serve_rc = ds__sftp_serve(&s->r);
     end_remote(s, s->serve_rc == 0);
     atomic_store(&s->ended, 1);
@@ -293,6 +296,7 @@ static int start_thread(struct sftp_t *s)
     sigset_t all, old;
     int rc;
 
+    ds_log_scope_save(&s->scope);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = -pthread_create(&s->thread, NULL, serve_thread, s);
