@@ -1,0 +1,83 @@
+/* smb_fs_known: a sealed fresh file's stat is answered without asking
+ * the server only once the first sealed file of the session showed the
+ * size and mtime set; a server that showed another (a coarser filesystem)
+ * has every later sealed file asked again (the fallback e539fe0 checked
+ * by hand with a skew of 1 ns). */
+#include "check.h"
+#include "transport/smb_fs_int.h"
+
+/* h: a fresh file of size bytes, sealed with mtime mt (as seal() leaves it). */
+static void sealed(struct sh *h, uint64_t size, const struct timespec *mt)
+{
+    memset(h, 0, sizeof(*h));
+    h->fresh = 1;
+    ds__smb_fs_moved_to(h, size);
+    ds__smb_fs_know(h, mt);
+}
+
+/* What the server showed for h: its known size and mtime, the time moved by skew_ns. */
+static struct stat shown(const struct sh *h, long skew_ns)
+{
+    struct stat st = h->known_st;
+
+    st.st_mtim.tv_nsec += skew_ns;
+    return st;
+}
+
+static void test_times_kept(void)
+{
+    struct ds_smb_fs s = {0};
+    struct timespec mt = {1700000000, 123456789};
+    struct sh a, b;
+    struct stat st;
+
+    sealed(&a, 20000, &mt);
+    CHECK_INT(a.known_st.st_mtim.tv_nsec, 123456000); /* whole microseconds, as on the wire */
+    CHECK(!ds__smb_fs_known(&s, &a, &st));            /* the first is asked */
+    st = shown(&a, 0);
+    ds__smb_fs_stated(&s, &a, &st);
+    CHECK_INT(s.times_kept, 1);
+    sealed(&b, 30000, &mt);
+    memset(&st, 0, sizeof(st));
+    CHECK(ds__smb_fs_known(&s, &b, &st)); /* later ones are not */
+    CHECK_INT((long long)st.st_size, 30000);
+    CHECK_INT(st.st_mtim.tv_sec, mt.tv_sec);
+    CHECK_INT(st.st_mtim.tv_nsec, 123456000);
+}
+
+static void test_times_not_kept(void)
+{
+    struct ds_smb_fs s = {0};
+    struct timespec mt = {1700000000, 123456789};
+    struct sh a, b;
+    struct stat st;
+
+    sealed(&a, 20000, &mt);
+    CHECK(!ds__smb_fs_known(&s, &a, &st));
+    st = shown(&a, 1); /* a skew of 1 ns */
+    ds__smb_fs_stated(&s, &a, &st);
+    CHECK_INT(s.times_kept, -1);
+    for (int i = 0; i < 3; i++) { /* every later one is asked */
+        sealed(&b, 30000, &mt);
+        CHECK(!ds__smb_fs_known(&s, &b, &st));
+        st = shown(&b, 0); /* even one the server shows as set does not turn it back */
+        ds__smb_fs_stated(&s, &b, &st);
+        CHECK_INT(s.times_kept, -1);
+    }
+    /* a size the server showed otherwise counts as well */
+    memset(&s, 0, sizeof(s));
+    sealed(&a, 20000, &mt);
+    st = shown(&a, 0);
+    st.st_size = 20001;
+    ds__smb_fs_stated(&s, &a, &st);
+    CHECK_INT(s.times_kept, -1);
+    sealed(&b, 30000, &mt);
+    CHECK(!ds__smb_fs_known(&s, &b, &st));
+}
+
+int main(void)
+{
+    RUN(test_times_kept);
+    RUN(test_times_not_kept);
+    return CHECK_DONE();
+}
