@@ -1,5 +1,7 @@
 /* Receiver lease: takeover of an expired lease whose holder still runs (and
- * holds the lock), and the displaced session's refusal to write. */
+ * holds the lock), and the displaced session's refusal to write; on a
+ * remote backend (ds_fs_ops_t.remote: SMB) the lease file read at most
+ * once a second at a publish, and at least once. */
 #include <fcntl.h>
 
 #include "check.h"
@@ -19,14 +21,32 @@ static int64_t clock_fn(void *ctx)
     return fake_now;
 }
 
-static ds_apply_t *open_ap(void)
+/* A remote backend (as SMB: remote, no_special): POSIX that counts the
+ * reads of the lease file. */
+static ds_fs_ops_t remote_ops;
+static const ds_fs_t remote_fs = {.ops = &remote_ops};
+static int lease_reads;
+
+static int count_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags, mode_t mode)
 {
-    ds_apply_opts_t o = {.now = clock_fn, .no_fsync = 1};
+    if (strcmp(name, DS_LEASE_NAME) == 0 && (flags & O_ACCMODE) == O_RDONLY)
+        lease_reads++;
+    return ds_fs_posix.ops->openat(fs, dirfd, name, flags, mode);
+}
+
+static ds_apply_t *open_ap_fs(const ds_fs_t *fs)
+{
+    ds_apply_opts_t o = {.now = clock_fn, .no_fsync = 1, .fs = fs};
     ds_apply_t *ap = NULL;
     char err[256];
 
     CHECK_INT(ds_apply_new(root, &o, &ap, err, sizeof(err)), 0);
     return ap;
+}
+
+static ds_apply_t *open_ap(void)
+{
+    return open_ap_fs(NULL);
 }
 
 /* Feeds the whole session (draining output as the receiver asks), decodes
@@ -137,9 +157,51 @@ static void test_takeover(void)
     ds_proto_buf_free(&sb.b);
 }
 
+/* Over SMB every read of the lease file is 4 round trips: a publish trusts
+ * a read that found the lease ours in the same second (092d7b1), so ten
+ * small files in one second read it at most once; in the next second the
+ * first publish reads it again and sees it gone. */
+static void test_remote_publish(void)
+{
+    struct sess s = {0};
+    ds_apply_t *ap = open_ap_fs(&remote_fs);
+    const ds_msg_t *r;
+    char p[4200], name[32];
+
+    s_hello(&s, "R");
+    r = feed(ap, &s, s_lease(&s, DS_LEASE_OP_ACQUIRE, "console-R", 60));
+    CHECK(r && r->type == DS_MSG_LEASE_OK);
+    lease_reads = 0;
+    for (uint32_t i = 1; i <= 10; i++) {
+        snprintf(name, sizeof(name), "small%u.txt", i);
+        r = feed(ap, &s, s_whole(&s, i, name, "small", 5));
+        CHECK(r && r->type == DS_MSG_FILE_OK);
+    }
+    if (lease_reads > 1)
+        fprintf(stderr, "10 publishes in one second read the lease %d times\n", lease_reads);
+    CHECK(lease_reads <= 1);
+    /* another session's doing, seen at the next second's first publish */
+    snprintf(p, sizeof(p), "%s/.distsync/%s", root, DS_LEASE_NAME);
+    CHECK_INT(unlink(p), 0);
+    fake_now += 1;
+    lease_reads = 0;
+    r = feed(ap, &s, s_whole(&s, 11, "late.txt", "late", 4));
+    CHECK(r && r->type == DS_MSG_FILE_ERR && r->u.err.code == DS_ELEASE);
+    CHECK(lease_reads >= 1);
+    snprintf(p, sizeof(p), "%s/late.txt", root);
+    CHECK(access(p, F_OK) != 0);
+    ds_apply_free(ap);
+    ds_proto_buf_free(&s.b);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("apply_lease"));
+    remote_ops = *ds_fs_posix.ops;
+    remote_ops.remote = 1;
+    remote_ops.no_special = 1; /* as SMB: every read of the lease reaches openat */
+    remote_ops.openat = count_openat;
     RUN(test_takeover);
+    RUN(test_remote_publish);
     return CHECK_DONE();
 }
