@@ -633,6 +633,56 @@ static void test_check(void)
     free(z);
 }
 
+/* Encodes t (tn bytes: b with one byte in every KiB changed past its first
+ * 64 KiB) against b at stream version v; st filled. */
+static void cutoff_case(const uint8_t *b, uint8_t *t, size_t tn, int v, ds_zpatch_stats_t *st)
+{
+    char path[8192];
+    ds_delta_src_t bs, ts;
+    struct mem bm, tm;
+    int fd;
+
+    memcpy(t, b, tn);
+    for (size_t o = 64u << 10; o < tn; o += 1024)
+        t[o] ^= 0x5a;
+    snprintf(path, sizeof(path), "%s/cutoff.zp", root);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    src_mem(&bs, &bm, b, tn);
+    src_mem(&ts, &tm, t, tn);
+    *st = (ds_zpatch_stats_t){0};
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, v, NULL, NULL, fd, st), 0);
+    close(fd);
+    unlink(path);
+}
+
+/* The whole-file zstd candidate (the whole basis as its prefix) is tried
+ * only on targets under WHOLE_MAX, 1 MiB (faa2686: console CPU; bench
+ * only until this test). Edits every KiB leave one COPY record (the first
+ * 64 KiB) and runs whose narrow prefix misses their basis bytes: under
+ * 1 MiB the whole candidate wins (no COPY record, a few KB), from 1 MiB
+ * on the COPY records and runs are kept (hundreds of KB) at version 1,
+ * and at version 2 the BSDIFF candidate makes it small again. */
+static void test_whole_cutoff(void)
+{
+    size_t n = (1u << 20) + (64u << 10);
+    uint8_t *b = malloc(n), *t = malloc(n);
+    ds_zpatch_stats_t st;
+
+    fill(b, n, 4242);
+    cutoff_case(b, t, (1u << 20) - 4096, 1, &st);
+    CHECK_INT(st.copies, 0);
+    CHECK(st.delta_bytes < (16u << 10));
+    cutoff_case(b, t, 1u << 20, 1, &st);
+    CHECK(st.copies >= 1);
+    CHECK(st.delta_bytes > (256u << 10));
+    cutoff_case(b, t, n, 1, &st);
+    CHECK(st.copies >= 1);
+    cutoff_case(b, t, n, 2, &st);
+    CHECK(st.delta_bytes < (16u << 10));
+    free(b);
+    free(t);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch"));
@@ -644,5 +694,6 @@ int main(void)
     RUN(test_scattered_edits);
     RUN(test_segments_and_windows);
     RUN(test_copy_only_aligned);
+    RUN(test_whole_cutoff);
     return CHECK_DONE();
 }
