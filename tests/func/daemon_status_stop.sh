@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A live status under way when the daemon stops (c0c108e): its thread is
-# cancelled and the client gets a JSON 503 'the daemon is stopping', not an
-# empty reply. The status waits on an ssh:// server that is a silent TCP
-# peer (it accepts and never speaks), so it is still under way at the stop.
+# Live statuses (GET /v1/status?live=1) waiting on an ssh:// server that is
+# a silent TCP peer (it accepts and never speaks): at most 4 at once, a
+# fifth is answered 503 at once (2eb27c2); at the daemon's stop each of the
+# 4 is cancelled and its client gets a JSON 503 'the daemon is stopping',
+# not an empty reply (c0c108e).
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/engine.bash"
@@ -29,15 +30,28 @@ printf '\n[server s1]\nurl = ssh://u@127.0.0.1:%s/srv\nidentity = %s\nknown_host
 log=$tmp/daemon.log
 dm_start "$log" 2026-03-10T00:00:00Z 1
 api_wait_up "$log" || st_exit daemon_status_stop
-curl -s -m 30 -o "$tmp/live.body" -w '%{http_code}' --unix-socket "$sock" \
-  "http://localhost/v1/status?live=1&servers=s1&scan=0" >"$tmp/live.code" 2>"$tmp/live.err" &
-cpid=$!
-sleep 1.5 # the status is connected to the silent peer by now
-kill -0 "$cpid" 2>/dev/null || bad "the live status ended before the stop: $(cat "$tmp/live.code" "$tmp/live.body")"
+live() { # K: a live status of s1 in the background, its code and body in live.K
+  curl -s -m 30 -o "$tmp/live.$1.body" -w '%{http_code}' --unix-socket "$sock" \
+    "http://localhost/v1/status?live=1&servers=s1&scan=0" >"$tmp/live.$1.code" 2>/dev/null
+}
+cpids=()
+for k in 1 2 3 4; do
+  live "$k" &
+  cpids+=($!)
+done
+sleep 1.5 # the statuses are connected to the silent peer by now
+api GET '/v1/status?live=1&servers=s1&scan=0'
+expect 503 "a fifth live status" && [[ $body == *"4 live status requests are under way"* ]] ||
+  bad "a fifth live status: $body"
+for k in 1 2 3 4; do
+  kill -0 "${cpids[k - 1]}" 2>/dev/null || bad "live status $k ended before the stop: $(cat "$tmp/live.$k.code" "$tmp/live.$k.body")"
+done
 dm_stop
-wait "$cpid"
-code=$(cat "$tmp/live.code") body=$(cat "$tmp/live.body")
-[ "$code" = 503 ] || bad "the live status cancelled by the stop: HTTP $code, expected 503: '$body' $(cat "$tmp/live.err")"
-[ "$(jq_py 'j["error"]' 2>/dev/null)" = "the daemon is stopping: the live status was cancelled" ] ||
-  bad "the 503 does not say the daemon is stopping: '$body'"
+for k in 1 2 3 4; do
+  wait "${cpids[k - 1]}"
+  code=$(cat "$tmp/live.$k.code") body=$(cat "$tmp/live.$k.body")
+  [ "$code" = 503 ] || bad "live status $k cancelled by the stop: HTTP $code, expected 503: '$body'"
+  [ "$(jq_py 'j["error"]' 2>/dev/null)" = "the daemon is stopping: the live status was cancelled" ] ||
+    bad "live status $k: the 503 does not say the daemon is stopping: '$body'"
+done
 st_exit daemon_status_stop
