@@ -25,10 +25,6 @@ credentials = $tmp/cred
 classes = patches engines definitions
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server t: .*$1" "$2"
-}
 size=8000000
 head -c $size /dev/urandom >"$store/engines/big.bin"
 head -c 3000 /dev/urandom >"$store/patches/small.bin"
@@ -45,9 +41,9 @@ PY
 ds scan >/dev/null 2>&1 || bad "scan"
 ds sync t >"$tmp/out" 2>&1 || bad "the update failed: $(cat "$tmp/out")"
 st_check_converged "$store" "$target" "update over a touched basis"
-read=$(counter 'read ([0-9]+) bytes in' "$tmp/out")
-wrote=$(counter 'wrote ([0-9]+) bytes in' "$tmp/out")
-copied=$(counter 'copied ([0-9]+) bytes on the server' "$tmp/out")
+read=$(smbd_counter t 'read ([0-9]+) bytes in' "$tmp/out")
+wrote=$(smbd_counter t 'wrote ([0-9]+) bytes in' "$tmp/out")
+copied=$(smbd_counter t 'copied ([0-9]+) bytes on the server' "$tmp/out")
 echo "touched basis: read $read bytes over SMB, wrote $wrote, copied $copied on the server"
 # read: the HASH of the basis (8 MB) and a few KB of state, not a second time
 [ "$read" -ge "$size" ] || bad "the basis was not hashed first (read $read)"

@@ -22,10 +22,8 @@ mkdir -p "$SMBD_SHARE_DIR/content" "$tmp/store"
 smbd_creds "$tmp/good.cred"
 smbd_creds "$tmp/bad.cred" "$SMBD_USER" "not-$SMBD_PASSWORD"
 
-wport=$(smbd_free_port)
-python3 "$DS_SRC/tests/func/lib/smb_wire.py" "$wport" "$SMBD_PORT" "$tmp/wire" >/dev/null 2>&1 &
-st_pids+=($!)
-for _ in $(seq 50); do [ -e "$tmp/wire" ] && break; sleep 0.1; done
+smbd_wire "$tmp/wire"
+wport=$SMBD_WIRE_PORT
 
 # conf URL CRED [KEY-LINE...]: one smb:// server "lyon-1"
 conf() {

@@ -23,24 +23,17 @@ smbd_start "$tmp/smbd"
 store=$tmp/store target=$SMBD_SHARE_DIR/w
 smbd_creds "$tmp/cred"
 mkdir -p "$target" "$store/engines"
-RPORT=$(smbd_free_port)
-python3 "$DS_SRC/tools/tcp-relay" "$RPORT" "$SMBD_PORT" "$tmp/count" >/dev/null 2>&1 &
-st_pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/count" ] && break; sleep 0.1; done
+smbd_relay "$tmp/count"
 cat >"$tmp/d.conf" <<CONF
 [console]
 store = $store
 state = $tmp/state
 [server w]
-url = smb://127.0.0.1:$RPORT/dist/w
+url = smb://127.0.0.1:$SMBD_RELAY_PORT/dist/w
 credentials = $tmp/cred
 classes = engines
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server w: .*$1" "$2"
-}
 nfiles=12 fsize=$((1 << 20))
 for i in $(seq -w 1 $nfiles); do head -c $fsize /dev/urandom >"$store/engines/f$i.bin"; done
 ds scan >/dev/null 2>&1 && ds sync w >/dev/null 2>"$tmp/err" || bad "first sync: $(cat "$tmp/err")"
@@ -61,7 +54,7 @@ sleep 0.3 # the relay's last writes
 read -r u1 d1 <"$tmp/count"
 st_check_converged "$store" "$target" "update after the fallback"
 up=$((u1 - u0)) down=$((d1 - d0))
-read_b=$(counter 'read ([0-9]+) bytes' "$tmp/out")
+read_b=$(smbd_counter w 'read ([0-9]+) bytes' "$tmp/out")
 echo "update of $nfiles files of $fsize bytes after a fallback: up $up, down $down on the wire;" \
   "the worker read $read_b bytes"
 grep -q 'server-side copy fell back to a copy through this process' "$tmp/out" ||

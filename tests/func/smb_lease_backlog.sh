@@ -19,17 +19,14 @@ smbd_start "$tmp/smbd"
 store=$tmp/store target=$SMBD_SHARE_DIR/u
 smbd_creds "$tmp/cred"
 mkdir -p "$target" "$store/engines"
-RPORT=$(smbd_free_port)
-python3 "$DS_SRC/tools/tcp-relay" "$RPORT" "$SMBD_PORT" "$tmp/count" --delay-ms 20 >/dev/null 2>&1 &
-st_pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/count" ] && break; sleep 0.1; done
+smbd_relay "$tmp/count" --delay-ms 20
 cat >"$tmp/d.conf" <<CONF
 [console]
 store = $store
 state = $tmp/state
 lease_ttl = 15
 [server u]
-url = smb://127.0.0.1:$RPORT/dist/u
+url = smb://127.0.0.1:$SMBD_RELAY_PORT/dist/u
 credentials = $tmp/cred
 classes = engines
 CONF

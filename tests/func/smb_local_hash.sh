@@ -40,11 +40,6 @@ classes = patches engines definitions
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-# counter REGEX FILE: the number REGEX's group matches in the worker's lines
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server h: .*$1" "$2"
-}
 # change FILE OFFSET: 64 KiB of new bytes there
 change() {
   python3 - "$1" "$2" <<'PY'
@@ -69,10 +64,10 @@ change "$store/engines/big.bin" 4000000
 ds scan >/dev/null 2>&1 || bad "scan 1"
 ds sync h >"$tmp/out" 2>&1 || bad "a good update failed: $(cat "$tmp/out")"
 st_check_converged "$store" "$target" "a good update"
-copied=$(counter 'copied ([0-9]+) bytes on the server' "$tmp/out")
-read=$(counter 'read ([0-9]+) bytes in' "$tmp/out")
-hashed=$(counter '([0-9]+) checked by a SHA-256 computed from the console' "$tmp/out")
-local_bytes=$(counter '\(([0-9]+) bytes read on the console\)' "$tmp/out")
+copied=$(smbd_counter h 'copied ([0-9]+) bytes on the server' "$tmp/out")
+read=$(smbd_counter h 'read ([0-9]+) bytes in' "$tmp/out")
+hashed=$(smbd_counter h '([0-9]+) checked by a SHA-256 computed from the console' "$tmp/out")
+local_bytes=$(smbd_counter h '\(([0-9]+) bytes read on the console\)' "$tmp/out")
 echo "good update: copied $copied on the server, read $read over SMB, $hashed file(s) checked from the console's copy ($local_bytes bytes read locally)"
 [ "$copied" -ge 7000000 ] || bad "no server-side copy ($copied): $(cat "$tmp/out")"
 [ "$hashed" = 1 ] || bad "the update was not checked from the console's copy: $(cat "$tmp/out")"

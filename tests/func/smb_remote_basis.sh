@@ -30,10 +30,6 @@ url = file://$local
 classes = engines
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server s: .*$1" "$2"
-}
 
 # four 6 MB files of compressible, non-repeating text
 python3 - "$store/engines" <<'PY'
@@ -69,9 +65,9 @@ zpc=$(ls "$tmp/state/deltas" | grep -c '\.zpc$') zpb=$(ls "$tmp/state/deltas" | 
 [ "$zpc" = 4 ] && [ "$zpb" = 4 ] || bad "precompute: $zpc basis-free deltas (.zpc), $zpb usual ones (.zpb)"
 ds sync s >"$tmp/out" 2>&1 || bad "update: $(cat "$tmp/out")"
 st_check_converged "$store" "$target" "update over smb"
-read=$(counter 'read ([0-9]+) bytes' "$tmp/out")
-wrote=$(counter 'wrote ([0-9]+) bytes' "$tmp/out")
-copied=$(counter 'copied ([0-9]+) bytes on the server' "$tmp/out")
+read=$(smbd_counter s 'read ([0-9]+) bytes' "$tmp/out")
+wrote=$(smbd_counter s 'wrote ([0-9]+) bytes' "$tmp/out")
+copied=$(smbd_counter s 'copied ([0-9]+) bytes on the server' "$tmp/out")
 echo "smb update: read $read, wrote $wrote, copied $copied on the server; changed files $changed bytes"
 [ "$copied" -ge $((changed / 2)) ] || bad "only $copied bytes copied on the server: $(cat "$tmp/out")"
 # the worker reads the manifest and its own files, not basis ranges

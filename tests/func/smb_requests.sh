@@ -27,16 +27,13 @@ smbd_start "$tmp/smbd"
 store=$tmp/store target=$SMBD_SHARE_DIR/u
 smbd_creds "$tmp/cred"
 mkdir -p "$target" "$store/engines"
-WP=$(smbd_free_port)
-python3 "$DS_SRC/tests/func/lib/smb_wire.py" "$WP" "$SMBD_PORT" "$tmp/wire" >/dev/null 2>&1 &
-st_pids+=($!)
-for _ in $(seq 50); do [ -e "$tmp/wire" ] && break; sleep 0.1; done
+smbd_wire "$tmp/wire"
 cat >"$tmp/d.conf" <<CONF
 [console]
 store = $store
 state = $tmp/state
 [server u]
-url = smb://127.0.0.1:$WP/dist/u
+url = smb://127.0.0.1:$SMBD_WIRE_PORT/dist/u
 credentials = $tmp/cred
 classes = engines
 CONF

@@ -28,11 +28,6 @@ credentials = $tmp/cred
 classes = patches engines definitions
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-# counter REGEX FILE: the number REGEX's group matches in the worker's log line
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server s: .*$1" "$2"
-}
 
 head -c 24000000 /dev/urandom >"$store/engines/big.bin"
 head -c 3000 /dev/urandom >"$store/patches/small.bin"
@@ -53,9 +48,9 @@ change 10000000
 ds scan >/dev/null 2>&1 || bad "scan"
 ds sync s >"$tmp/out" 2>&1 || bad "update: $(cat "$tmp/out")"
 st_check_converged "$store" "$target" "update by server-side copy"
-wrote=$(counter 'wrote ([0-9]+) bytes' "$tmp/out")
-copied=$(counter 'copied ([0-9]+) bytes on the server' "$tmp/out")
-splices=$(counter 'in ([0-9]+) splices' "$tmp/out")
+wrote=$(smbd_counter s 'wrote ([0-9]+) bytes' "$tmp/out")
+copied=$(smbd_counter s 'copied ([0-9]+) bytes on the server' "$tmp/out")
+splices=$(smbd_counter s 'in ([0-9]+) splices' "$tmp/out")
 echo "server-side copy: wrote $wrote bytes, copied $copied bytes on the server in $splices splices"
 [ "$copied" -ge 20000000 ] || bad "only $copied bytes copied on the server: $(cat "$tmp/out")"
 # literal: 64 KiB + 100 KiB, plus what zstd could not reuse around them
@@ -72,8 +67,8 @@ DISTSYNC_TEST_SMB_SPLICE_SHARE=dist2 ds sync s >"$tmp/out" 2>&1 || bad "update 2
 st_check_converged "$store" "$target" "update after a fallback"
 grep -q 'server-side copy fell back to a copy through this process' "$tmp/out" ||
   bad "the fallback was not detected: $(cat "$tmp/out")"
-[ "$(counter '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] || bad "fallbacks: $(cat "$tmp/out")"
-[ "$(counter 'in ([0-9]+) splices' "$tmp/out")" = 1 ] || bad "splices went on after the fallback: $(cat "$tmp/out")"
+[ "$(smbd_counter s '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] || bad "fallbacks: $(cat "$tmp/out")"
+[ "$(smbd_counter s 'in ([0-9]+) splices' "$tmp/out")" = 1 ] || bad "splices went on after the fallback: $(cat "$tmp/out")"
 ds history --events s >"$tmp/ev" 2>&1 || bad "history --events: $(cat "$tmp/ev")"
 grep -q 'server-side copy fell back to a copy through this process' "$tmp/ev" ||
   bad "the fallback is not in the run's events: $(cat "$tmp/ev")"

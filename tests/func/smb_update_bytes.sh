@@ -35,24 +35,17 @@ smbd_start "$tmp/smbd"
 store=$tmp/store target=$SMBD_SHARE_DIR/u
 smbd_creds "$tmp/cred"
 mkdir -p "$target" "$store/engines"
-RPORT=$(smbd_free_port)
-python3 "$DS_SRC/tools/tcp-relay" "$RPORT" "$SMBD_PORT" "$tmp/count" >/dev/null 2>&1 &
-st_pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/count" ] && break; sleep 0.1; done
+smbd_relay "$tmp/count"
 cat >"$tmp/d.conf" <<CONF
 [console]
 store = $store
 state = $tmp/state
 [server u]
-url = smb://127.0.0.1:$RPORT/dist/u
+url = smb://127.0.0.1:$SMBD_RELAY_PORT/dist/u
 credentials = $tmp/cred
 classes = engines
 CONF
 ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
-counter() {
-  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
-    "SMB worker for server u: .*$1" "$2"
-}
 
 # build GEN DIR: 40 pseudo shared objects (GEN 0: the old build, 1: the new)
 build() {
@@ -90,9 +83,9 @@ sleep 0.3 # the relay's last writes
 read -r u1 d1 <"$tmp/count"
 st_check_converged "$store" "$target" "update of the rebuilt files"
 up=$((u1 - u0)) down=$((d1 - d0))
-wrote=$(counter 'wrote ([0-9]+) bytes' "$tmp/out")
-copied=$(counter 'copied ([0-9]+) bytes on the server' "$tmp/out")
-splices=$(counter "in ([0-9]+) splices" "$tmp/out")
+wrote=$(smbd_counter u 'wrote ([0-9]+) bytes' "$tmp/out")
+copied=$(smbd_counter u 'copied ([0-9]+) bytes on the server' "$tmp/out")
+splices=$(smbd_counter u "in ([0-9]+) splices" "$tmp/out")
 echo "smb update of 40 rebuilt files ($changed bytes): up $up, down $down on the wire;" \
   "the worker wrote $wrote and copied $copied on the server in $splices splices"
 [ $(((up + down) * 10)) -le $((changed * 6)) ] ||
@@ -110,9 +103,9 @@ DISTSYNC_TEST_SMB_SPLICE_SHARE=dist2 ds sync u --no-scan >"$tmp/out" 2>&1 ||
 st_check_converged "$store" "$target" "update after a fallback of short copies"
 grep -q 'server-side copy fell back to a copy through this process' "$tmp/out" ||
   bad "the fallback of short copies was not detected: $(grep 'SMB worker' "$tmp/out")"
-[ "$(counter '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] ||
+[ "$(smbd_counter u '\(([0-9]+) fell back\)' "$tmp/out")" = 1 ] ||
   bad "fallbacks: $(grep 'SMB worker' "$tmp/out")"
-splices=$(counter 'in ([0-9]+) splices' "$tmp/out")
+splices=$(smbd_counter u 'in ([0-9]+) splices' "$tmp/out")
 [ "$splices" -ge 1 ] && [ "$splices" -le 5 ] ||
   bad "$splices splices before the fallback was seen (at most 5 of 1 KiB or more)"
 ds history --events u >"$tmp/ev" 2>&1 || bad "history --events: $(cat "$tmp/ev")"

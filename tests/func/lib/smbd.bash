@@ -209,3 +209,34 @@ smbd_client() {
   smbclient "//127.0.0.1/$share" -p "$port" -A "$SMBD_DIR/smbclient.auth" -s "$SMBD_CONF" \
     --option='client min protocol=SMB2_02' --option='client signing=required' "$@"
 }
+
+# smbd_relay COUNT [OPTION...]: tools/tcp-relay on a free port in front of
+# smbd (OPTIONs such as --delay-ms N), counting the bytes each way into
+# COUNT ("UP DOWN"); sets SMBD_RELAY_PORT once COUNT holds its first line.
+# The relay is killed with the test's st_pids (sync.bash).
+smbd_relay() {
+  local count=$1
+  shift
+  SMBD_RELAY_PORT=$(smbd_free_port)
+  python3 "$DS_SRC/tools/tcp-relay" "$SMBD_RELAY_PORT" "$SMBD_PORT" "$count" "$@" >/dev/null 2>&1 &
+  st_pids+=($!)
+  for _ in $(seq 50); do [ -s "$count" ] && break; sleep 0.1; done
+}
+
+# smbd_wire LOG: tests/func/lib/smb_wire.py on a free port in front of smbd,
+# logging every SMB2 message into LOG; sets SMBD_WIRE_PORT once LOG exists.
+# Killed with the test's st_pids (sync.bash).
+smbd_wire() {
+  SMBD_WIRE_PORT=$(smbd_free_port)
+  python3 "$DS_SRC/tests/func/lib/smb_wire.py" "$SMBD_WIRE_PORT" "$SMBD_PORT" "$1" >/dev/null 2>&1 &
+  st_pids+=($!)
+  for _ in $(seq 50); do [ -e "$1" ] && break; sleep 0.1; done
+}
+
+# smbd_counter SERVER REGEX FILE: the number REGEX's group matches in the
+# SMB worker's counters line of FILE ("SMB worker for server SERVER: ..."),
+# -1 when there is none.
+smbd_counter() {
+  python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
+    "SMB worker for server $1: .*$2" "$3"
+}
