@@ -12,19 +12,8 @@ source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_basis_touched
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/t
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$store/engines" "$store/patches"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server t]
-url = smb://127.0.0.1:$SMBD_PORT/dist/t
-credentials = $tmp/cred
-classes = patches engines definitions
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+smbd_sync_conf t "$SMBD_PORT" "patches engines definitions"
+mkdir -p "$store/engines" "$store/patches"
 size=8000000
 head -c $size /dev/urandom >"$store/engines/big.bin"
 head -c 3000 /dev/urandom >"$store/patches/small.bin"

@@ -20,20 +20,9 @@ source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_fallback_whole
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/w
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$store/engines"
 smbd_relay "$tmp/count"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server w]
-url = smb://127.0.0.1:$SMBD_RELAY_PORT/dist/w
-credentials = $tmp/cred
-classes = engines
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+smbd_sync_conf w "$SMBD_RELAY_PORT" engines
+mkdir -p "$store/engines"
 nfiles=12 fsize=$((1 << 20))
 for i in $(seq -w 1 $nfiles); do head -c $fsize /dev/urandom >"$store/engines/f$i.bin"; done
 ds scan >/dev/null 2>&1 && ds sync w >/dev/null 2>"$tmp/err" || bad "first sync: $(cat "$tmp/err")"

@@ -26,19 +26,8 @@ source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_local_hash
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/h
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$store/engines" "$store/patches"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server h]
-url = smb://127.0.0.1:$SMBD_PORT/dist/h
-credentials = $tmp/cred
-classes = patches engines definitions
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+smbd_sync_conf h "$SMBD_PORT" "patches engines definitions"
+mkdir -p "$store/engines" "$store/patches"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # change FILE OFFSET: 64 KiB of new bytes there
 change() {

@@ -14,22 +14,9 @@ source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_remote_basis
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/s local=$tmp/local
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$local" "$store/engines"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server s]
-url = smb://127.0.0.1:$SMBD_PORT/dist/s
-credentials = $tmp/cred
-classes = engines
-[server l]
-url = file://$local
-classes = engines
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+local=$tmp/local
+smbd_sync_conf s "$SMBD_PORT" engines "[server l]" "url = file://$local" "classes = engines"
+mkdir -p "$local" "$store/engines"
 
 # four 6 MB files of compressible, non-repeating text
 python3 - "$store/engines" <<'PY'

@@ -24,20 +24,9 @@ source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_requests
 N=30
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/u
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$store/engines"
 smbd_wire "$tmp/wire"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server u]
-url = smb://127.0.0.1:$SMBD_WIRE_PORT/dist/u
-credentials = $tmp/cred
-classes = engines
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+smbd_sync_conf u "$SMBD_WIRE_PORT" engines
+mkdir -p "$store/engines"
 
 # run NAME: a sync; its client frames into frames.NAME, its output into out.NAME
 run() {

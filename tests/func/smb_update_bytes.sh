@@ -32,20 +32,9 @@ source "$DS_SRC/tests/func/lib/sync.bash"
 source "$DS_SRC/tests/func/lib/smbd.bash"
 st_init smb_update_bytes
 smbd_start "$tmp/smbd"
-store=$tmp/store target=$SMBD_SHARE_DIR/u
-smbd_creds "$tmp/cred"
-mkdir -p "$target" "$store/engines"
 smbd_relay "$tmp/count"
-cat >"$tmp/d.conf" <<CONF
-[console]
-store = $store
-state = $tmp/state
-[server u]
-url = smb://127.0.0.1:$SMBD_RELAY_PORT/dist/u
-credentials = $tmp/cred
-classes = engines
-CONF
-ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+smbd_sync_conf u "$SMBD_RELAY_PORT" engines
+mkdir -p "$store/engines"
 
 # build GEN DIR: 40 pseudo shared objects (GEN 0: the old build, 1: the new)
 build() {

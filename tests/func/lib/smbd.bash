@@ -240,3 +240,25 @@ smbd_counter() {
   python3 -c 'import re,sys; m=re.search(sys.argv[1], open(sys.argv[2]).read()); print(m.group(1) if m else -1)' \
     "SMB worker for server $1: .*$2" "$3"
 }
+
+# smbd_sync_conf SERVER PORT CLASSES [LINE...]: the set-up of a test that
+# syncs one store to smbd (after st_init and smbd_start): store=$tmp/store,
+# target=$SMBD_SHARE_DIR/SERVER (made), the credentials $tmp/cred
+# (smbd_creds), and $tmp/d.conf: the store, the state $tmp/state, one
+# [server SERVER] at smb://127.0.0.1:PORT/dist/SERVER (PORT: SMBD_PORT, or
+# a relay's in front of it) with CLASSES, then each LINE. Defines ds, the
+# distsync CLI on $tmp/d.conf.
+smbd_sync_conf() {
+  local name=$1 port=$2 classes=$3 l
+  shift 3
+  store=$tmp/store target=$SMBD_SHARE_DIR/$name
+  smbd_creds "$tmp/cred"
+  mkdir -p "$target"
+  {
+    printf '[console]\nstore = %s\nstate = %s\n' "$store" "$tmp/state"
+    printf '[server %s]\nurl = smb://127.0.0.1:%s/dist/%s\ncredentials = %s\nclasses = %s\n' \
+      "$name" "$port" "$name" "$tmp/cred" "$classes"
+    for l in "$@"; do printf '%s\n' "$l"; done
+  } >"$tmp/d.conf"
+  ds() { "$DISTSYNC" -c "$tmp/d.conf" "$@"; }
+}
