@@ -115,32 +115,6 @@ conf "$tmp/stuck.conf" stuck $(seq 1 $nreal)
 conf "$tmp/mute.conf" mute $(seq 6 $((5 + nreal)))
 "$DISTSYNC" -c "$tmp/plain.conf" scan >/dev/null || bad "scan"
 now_ms() { date +%s%3N; }
-converged() { # converged ROOT...: every store file in each root
-  local r f
-  for r in "$@"; do
-    for f in "$tmp"/store/patches/*; do
-      cmp -s "$f" "$r/patches/${f##*/}" || return 1
-    done
-  done
-}
-# run CONF OUT ROOTS...: syncs every server of CONF; sets CONV_MS (when
-# ROOTS converged, -1: not while it ran), RUN_MS and RC
-run() {
-  local cf=$1 out=$2 pid t0
-  shift 2
-  CONV_MS=-1
-  t0=$(now_ms)
-  "$DISTSYNC" -c "$cf" sync --all >"$out" 2>&1 &
-  pid=$!
-  st_pids+=("$pid")
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$CONV_MS" = -1 ] && converged "$@"; then CONV_MS=$(($(now_ms) - t0)); fi
-    sleep 0.05
-  done
-  RC=0
-  wait "$pid" || RC=$?
-  RUN_MS=$(($(now_ms) - t0))
-}
 reals() { for i in "$@"; do echo "$tmp/r$i"; done; }
 
 # the four stuck-close servers start in sync: their run goes straight to
@@ -148,7 +122,7 @@ reals() { for i in "$@"; do echo "$tmp/r$i"; done; }
 "$DISTSYNC" -c "$tmp/plain.conf" sync --all >"$tmp/plain.out" 2>&1 ||
   bad "the first sync of hc1..$nhung failed: $(tail -c 600 "$tmp/plain.out")"
 
-run "$tmp/stuck.conf" "$tmp/stuck.out" $(reals $(seq 1 $nreal))
+st_watch_sync "$tmp/stuck.conf" "$tmp/stuck.out" $(reals $(seq 1 $nreal))
 echo "$nhung closes that hang, $nreal real servers: converged after $CONV_MS ms," \
   "the run took $RUN_MS ms (exit $RC)"
 for i in $(seq 1 $nreal); do st_check_converged "$tmp/store" "$tmp/r$i" "server s$i"; done
@@ -161,7 +135,7 @@ for i in $(seq 1 $nhung); do
 done
 [ "$RC" = 4 ] || bad "exit $RC with $nhung hung closes, expected 4: $(tail -c 600 "$tmp/stuck.out")"
 
-run "$tmp/mute.conf" "$tmp/mute.out" $(reals $(seq 6 $((5 + nreal))))
+st_watch_sync "$tmp/mute.conf" "$tmp/mute.out" $(reals $(seq 6 $((5 + nreal))))
 echo "$nhung probes that hang, $nreal real servers: converged after $CONV_MS ms," \
   "the run took $RUN_MS ms (exit $RC)"
 [ "$RC" = 0 ] || bad "exit $RC with $nhung mute agents (auto falls back): $(tail -c 600 "$tmp/mute.out")"

@@ -68,43 +68,13 @@ conf "$tmp/one.conf" 0 0
 conf "$tmp/d.conf" "$nhung" $(seq 1 $nreal)
 "$DISTSYNC" -c "$tmp/d.conf" scan >/dev/null || bad "scan"
 now_ms() { date +%s%3N; }
-converged() { # converged ROOT...: every store file in each root
-  local r f
-  for r in "$@"; do
-    for f in "$tmp"/store/patches/*; do
-      cmp -s "$f" "$r/patches/${f##*/}" || return 1
-    done
-  done
-}
 
-# run CONF OUT ROOTS...: syncs every server of CONF in the background;
-# sets MAXTHREADS (most threads seen) and CONV_MS (when ROOTS converged,
-# -1: not while it ran)
-run() {
-  local cf=$1 out=$2 pid t0 n
-  shift 2
-  MAXTHREADS=0 CONV_MS=-1
-  t0=$(now_ms)
-  "$DISTSYNC" -c "$cf" sync --all >"$out" 2>&1 &
-  pid=$!
-  st_pids+=("$pid")
-  while kill -0 "$pid" 2>/dev/null; do
-    n=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
-    [ "$n" -gt "$MAXTHREADS" ] && MAXTHREADS=$n
-    if [ "$CONV_MS" = -1 ] && converged "$@"; then CONV_MS=$(($(now_ms) - t0)); fi
-    sleep 0.05
-  done
-  RC=0
-  wait "$pid" || RC=$?
-  RUN_MS=$(($(now_ms) - t0))
-}
-
-run "$tmp/one.conf" "$tmp/one.out" "$tmp/r0"
+st_watch_sync "$tmp/one.conf" "$tmp/one.out" "$tmp/r0"
 one_threads=$MAXTHREADS
 [ "$RC" = 0 ] || bad "one server: exit $RC: $(tail -c 600 "$tmp/one.out")"
 echo "1 server: at most $one_threads threads, $RUN_MS ms"
 
-run "$tmp/d.conf" "$tmp/all.out" $(for i in $(seq 1 $nreal); do echo "$tmp/r$i"; done)
+st_watch_sync "$tmp/d.conf" "$tmp/all.out" $(for i in $(seq 1 $nreal); do echo "$tmp/r$i"; done)
 echo "$((nreal + nhung)) servers ($nhung hung): at most $MAXTHREADS threads," \
   "the $nreal real roots converged after $CONV_MS ms, the run took $RUN_MS ms (exit $RC)"
 [ "$RC" = 4 ] || bad "exit $RC with $nhung hung servers, expected 4: $(tail -c 600 "$tmp/all.out")"

@@ -146,3 +146,39 @@ st_kill_missed() {
   kill_cap_ms=$((delay * 2 / 3))
   echo "  a kill at ${delay} ms came after its sync ended: later ones within ${kill_cap_ms} ms"
 }
+
+# st_patches_in ROOT...: every file of $tmp/store/patches is in each ROOT's
+# patches, the same bytes.
+st_patches_in() {
+  local r f
+  for r in "$@"; do
+    for f in "$tmp"/store/patches/*; do
+      cmp -s "$f" "$r/patches/${f##*/}" || return 1
+    done
+  done
+}
+
+# st_watch_sync CONF OUT [ROOT...]: `distsync -c CONF sync --all` in the
+# background (stdout and stderr into OUT), sampled every ST_WATCH_S seconds
+# (default 0.05) until it ends. Sets MAXTHREADS (the most threads seen in
+# /proc/PID/task), CONV_MS (ms from the start until every file of
+# $tmp/store/patches was in each ROOT's patches; -1: not while it ran),
+# RUN_MS and RC (its exit status).
+st_watch_sync() {
+  local cf=$1 out=$2 pid t0 n
+  shift 2
+  MAXTHREADS=0 CONV_MS=-1
+  t0=$(date +%s%3N)
+  "$DISTSYNC" -c "$cf" sync --all >"$out" 2>&1 &
+  pid=$!
+  st_pids+=("$pid")
+  while kill -0 "$pid" 2>/dev/null; do
+    n=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
+    [ "$n" -gt "$MAXTHREADS" ] && MAXTHREADS=$n
+    if [ "$CONV_MS" = -1 ] && st_patches_in "$@"; then CONV_MS=$(($(date +%s%3N) - t0)); fi
+    sleep "${ST_WATCH_S:-0.05}"
+  done
+  RC=0
+  wait "$pid" || RC=$?
+  RUN_MS=$(($(date +%s%3N) - t0))
+}

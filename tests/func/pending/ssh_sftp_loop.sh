@@ -39,31 +39,15 @@ conf "$tmp/one.conf" 0
 conf "$tmp/all.conf" $(seq 1 $n)
 "$DISTSYNC" -c "$tmp/all.conf" scan >/dev/null || bad "scan"
 
-# run CONF OUT: sets MAXTHREADS, RC, RUN_MS
-run() {
-  local pid t0 k
-  MAXTHREADS=0
-  t0=$(date +%s%3N)
-  "$DISTSYNC" -c "$1" sync --all >"$2" 2>&1 &
-  pid=$!
-  st_pids+=("$pid")
-  while kill -0 "$pid" 2>/dev/null; do
-    k=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
-    [ "$k" -gt "$MAXTHREADS" ] && MAXTHREADS=$k
-    sleep 0.02
-  done
-  RC=0
-  wait "$pid" || RC=$?
-  RUN_MS=$(($(date +%s%3N) - t0))
-}
+ST_WATCH_S=0.02 # the thread count sampled every 20 ms
 
-run "$tmp/one.conf" "$tmp/one.out"
+st_watch_sync "$tmp/one.conf" "$tmp/one.out"
 one=$MAXTHREADS
 [ "$RC" = 0 ] || bad "one SFTP server: exit $RC: $(tail -c 600 "$tmp/one.out")"
 st_check_converged "$tmp/store" "$tmp/r0" "server s0"
 echo "1 SFTP server: at most $one threads, $RUN_MS ms"
 
-run "$tmp/all.conf" "$tmp/all.out"
+st_watch_sync "$tmp/all.conf" "$tmp/all.out"
 echo "$n SFTP servers: at most $MAXTHREADS threads, $RUN_MS ms (exit $RC)"
 [ "$RC" = 0 ] || bad "$n SFTP servers: exit $RC: $(tail -c 600 "$tmp/all.out")"
 for i in $(seq 1 $n); do
