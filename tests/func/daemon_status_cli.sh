@@ -16,31 +16,16 @@ set -uo pipefail
 st_init daemon_status_cli
 
 state=$tmp/state conf=$tmp/d.conf sock=$tmp/state/distsync.sock
-en_fill "$tmp/store" 4 65536 # s1: 256 KiB at 200 kbit/s, about 10 s
-en_head "$conf" "$tmp/store" "$state"
-en_server "$conf" s1 "$tmp/t1" local "bandwidth = 200kbit"
-en_server "$conf" s2 "$tmp/t2" local
-en_server "$conf" s3 "$tmp/t3" local
-ds() { "$DISTSYNC" -c "$conf" "$@"; }
-ds sync s2 s3 >/dev/null 2>&1 || bad "first sync failed"
+dm_status_setup 65536 # s1: 256 KiB at 200 kbit/s, about 10 s
 echo stray >"$tmp/t3/patches/stray.bin" # extra on s3 (unknown to the catalog: not listed offline)
 rm "$tmp/store/patches/f4.bin"          # extra on s2 and s3, known
 ds freeze s3 --reason 'disk swap' >/dev/null || bad "freeze failed"
 ds scan >/dev/null 2>&1 || bad "scan failed"
-# masks the retain store's size on disk (its WAL grows with any writer)
-mask() { sed -E 's/"file_bytes":[0-9]+/"file_bytes":N/g; s/stored, [0-9.]+ [KMG]?i?B on disk/stored, N on disk/'; }
 
 args=("--offline" "--offline --json" "s2 --offline" "s1 s2 --offline --json" "s3 --offline")
-# out NAME ARGS: stdout, stderr and the exit status of status ARGS
-out() {
-  local rc=0
-  # shellcheck disable=SC2086
-  ds status $2 >"$tmp/$1.out" 2>"$tmp/$1.err" || rc=$?
-  echo "exit $rc" >>"$tmp/$1.out"
-}
-for a in "${args[@]}"; do out "sa.${a// /_}" "$a"; done
-out "sa.live" "s2 s3"
-out "sa.live_json" "s2 s3 --json"
+for a in "${args[@]}"; do dm_status_out "sa.${a// /_}" "$a"; done
+dm_status_out "sa.live" "s2 s3"
+dm_status_out "sa.live_json" "s2 s3 --json"
 grep -q '^status s1: FAILED: .*knows no manifest' "$tmp/sa.--offline.out" || bad "standalone status --offline: $(cat "$tmp/sa.--offline.out")"
 grep -q '^  frozen: server s3 is frozen until thawed (disk swap)$' "$tmp/sa.--offline.out" || bad "no frozen line: $(cat "$tmp/sa.--offline.out")"
 
@@ -57,15 +42,15 @@ done
 # during the run
 for a in "${args[@]}"; do
   f=${a// /_}
-  out "d.$f" "$a"
-  [ "$(mask <"$tmp/sa.$f.out")" = "$(mask <"$tmp/d.$f.out")" ] ||
+  dm_status_out "d.$f" "$a"
+  [ "$(dm_status_mask <"$tmp/sa.$f.out")" = "$(dm_status_mask <"$tmp/d.$f.out")" ] ||
     bad "status $a differs through the daemon: $(diff "$tmp/sa.$f.out" "$tmp/d.$f.out" | head -6)"
   cmp -s "$tmp/sa.$f.err" "$tmp/d.$f.err" || bad "status $a: stderr differs: $(cat "$tmp/sa.$f.err" "$tmp/d.$f.err")"
 done
-out "d.live" "s2 s3"
-out "d.live_json" "s2 s3 --json"
+dm_status_out "d.live" "s2 s3"
+dm_status_out "d.live_json" "s2 s3 --json"
 for f in live live_json; do
-  [ "$(mask <"$tmp/sa.$f.out")" = "$(mask <"$tmp/d.$f.out")" ] ||
+  [ "$(dm_status_mask <"$tmp/sa.$f.out")" = "$(dm_status_mask <"$tmp/d.$f.out")" ] ||
     bad "live status ($f) during the daemon's run differs: $(diff "$tmp/sa.$f.out" "$tmp/d.$f.out" | head -6)"
 done
 [ "$(api GET /v1/runs/"$id" && jq_py 'j["state"]')" = running ] || bad "the run ended before the checks: the test proves nothing"

@@ -15,28 +15,14 @@ set -uo pipefail
 st_init daemon_status_live
 
 state=$tmp/state conf=$tmp/d.conf sock=$tmp/state/distsync.sock
-en_fill "$tmp/store" 4 98304 # s1: 384 KiB at 200 kbit/s, about 16 s
-en_head "$conf" "$tmp/store" "$state"
-en_server "$conf" s1 "$tmp/t1" local "bandwidth = 200kbit"
-en_server "$conf" s2 "$tmp/t2" local
-en_server "$conf" s3 "$tmp/t3" local
-ds() { "$DISTSYNC" -c "$conf" "$@"; }
-ds sync s2 s3 >/dev/null 2>&1 || bad "first sync failed"
+dm_status_setup 98304 # s1: 384 KiB at 200 kbit/s, about 16 s
 f=$(cd "$tmp/t3" && find patches -type f | head -1)
 echo drifted >"$tmp/t3/$f"                # drift on s3: exit status 3
 head -c 5000 /dev/urandom >"$tmp/store/patches/new.bin" # pending on s2 and s3
 mkdir -p "$tmp/empty"
-mask() { sed -E 's/"file_bytes":[0-9]+/"file_bytes":N/g; s/stored, [0-9.]+ [KMG]?i?B on disk/stored, N on disk/'; }
-# out NAME ARGS: stdout and the exit status of status ARGS; stderr apart
-out() {
-  local rc=0
-  # shellcheck disable=SC2086
-  ds status $2 >"$tmp/$1.out" 2>"$tmp/$1.err" || rc=$?
-  echo "exit $rc" >>"$tmp/$1.out"
-}
-out sa.text "s2 s3"
-out sa.json "s2 s3 --json"
-out sa.noscan "s2 --no-scan"
+dm_status_out sa.text "s2 s3"
+dm_status_out sa.json "s2 s3 --json"
+dm_status_out sa.noscan "s2 --no-scan"
 grep -q '^exit 3$' "$tmp/sa.text.out" || bad "standalone status: not the drift exit status: $(tail -1 "$tmp/sa.text.out")"
 grep -q 'drifted' "$tmp/sa.text.out" || bad "standalone status shows no drift: $(cat "$tmp/sa.text.out")"
 
@@ -45,7 +31,7 @@ dm_start "$log" 2026-03-10T00:00:00Z 1
 api_wait_up "$log" || st_exit daemon_status_live
 # the daemon's configuration is the one it started with; the CLI's moves s3
 sed -i "s|url = file://$tmp/t3|url = file://$tmp/empty|" "$conf"
-out sa.moved "s3 --no-scan"
+dm_status_out sa.moved "s3 --no-scan"
 grep -q '^status s3: 0 missing' "$tmp/sa.moved.out" && bad "the moved url is not empty: $(cat "$tmp/sa.moved.out")"
 
 api POST /v1/run-now '{"servers":["s1"]}'
@@ -59,18 +45,18 @@ done
 for k in text json; do
   a=$([ $k = json ] && echo "s2 s3 --json" || echo "s2 s3")
   t0=$(date +%s%N)
-  out "d.$k" "$a"
+  dm_status_out "d.$k" "$a"
   ms=$((($(date +%s%N) - t0) / 1000000))
   echo "status ($k) through the daemon during its run: $ms ms"
   [ "$ms" -lt 8000 ] || bad "status ($k) took $ms ms during the daemon's run (queued behind it?)"
-  [ "$(mask <"$tmp/sa.$k.out")" = "$(mask <"$tmp/d.$k.out")" ] ||
+  [ "$(dm_status_mask <"$tmp/sa.$k.out")" = "$(dm_status_mask <"$tmp/d.$k.out")" ] ||
     bad "status $a differs through the daemon: $(diff "$tmp/sa.$k.out" "$tmp/d.$k.out" | head -8)"
 done
 api GET "/v1/runs/$id"
 [ "$(jq_py 'j["state"]')" = running ] || bad "the run ended before the checks: the test proves nothing"
 # --no-scan goes through too
-out d.noscan "s2 --no-scan"
-[ "$(mask <"$tmp/sa.noscan.out")" = "$(mask <"$tmp/d.noscan.out")" ] ||
+dm_status_out d.noscan "s2 --no-scan"
+[ "$(dm_status_mask <"$tmp/sa.noscan.out")" = "$(dm_status_mask <"$tmp/d.noscan.out")" ] ||
   bad "status s2 --no-scan differs through the daemon: $(diff "$tmp/sa.noscan.out" "$tmp/d.noscan.out" | head -8)"
 
 # bad requests: nothing runs

@@ -60,3 +60,30 @@ PY
 dm_runs() {
   "$DISTSYNC" -c "$conf" history "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
+
+# dm_status_setup BYTES: the set-up of the daemon status tests: $conf on
+# $tmp/store (en_fill: 4 patches of BYTES each) and $state, with three
+# local servers, s1 throttled to 200 kbit/s (a run of s1 holds the daemon's
+# engine for a while), s2 and s3 synced once; defines ds.
+dm_status_setup() {
+  en_fill "$tmp/store" 4 "$1"
+  en_head "$conf" "$tmp/store" "$state"
+  en_server "$conf" s1 "$tmp/t1" local "bandwidth = 200kbit"
+  en_server "$conf" s2 "$tmp/t2" local
+  en_server "$conf" s3 "$tmp/t3" local
+  ds() { "$DISTSYNC" -c "$conf" "$@"; }
+  ds sync s2 s3 >/dev/null 2>&1 || bad "first sync failed"
+}
+
+# dm_status_out NAME ARGS: `ds status ARGS` (ARGS split on spaces): its
+# stdout and then "exit N" into $tmp/NAME.out, its stderr into $tmp/NAME.err.
+dm_status_out() {
+  local rc=0
+  # shellcheck disable=SC2086
+  ds status $2 >"$tmp/$1.out" 2>"$tmp/$1.err" || rc=$?
+  echo "exit $rc" >>"$tmp/$1.out"
+}
+
+# dm_status_mask: stdin to stdout with the retain store's size on disk
+# masked (its WAL grows with any writer).
+dm_status_mask() { sed -E 's/"file_bytes":[0-9]+/"file_bytes":N/g; s/stored, [0-9.]+ [KMG]?i?B on disk/stored, N on disk/'; }
