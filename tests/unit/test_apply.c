@@ -12,6 +12,7 @@
 #include "distsync/lease.h"
 #include "distsync/manifest.h"
 #include "session.h"
+#include "apply_feed.h"
 
 static char root[4096], outside[4096];
 static uint8_t outcopy[1 << 22];
@@ -39,25 +40,9 @@ static ds_apply_t *open_ap(void)
  * consumed it all and wants more; decodes all replies. */
 static int feed(ds_apply_t *ap, struct sess *s, size_t step)
 {
-    const uint8_t *p;
-    size_t n, off = 0, total = 0;
-    long rc = 0;
+    size_t total;
+    long rc = s_feed(ap, s, step, outcopy, sizeof(outcopy), &total);
 
-    for (;;) {
-        size_t k = s->b.len - off < step ? s->b.len - off : step;
-
-        rc = ds_apply_feed(ap, s->b.p + off, k);
-        if (rc > 0)
-            off += (size_t)rc;
-        ds_apply_output(ap, &p, &n);
-        CHECK(total + n <= sizeof(outcopy));
-        memcpy(outcopy + total, p, n);
-        total += n;
-        ds_apply_output_consume(ap, n);
-        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
-            break;
-    }
-    s->b.len = 0;
     nrep = s_replies(outcopy, total, rep, 512);
     CHECK(nrep >= 0);
     return rc < 0 ? (int)rc : 0;

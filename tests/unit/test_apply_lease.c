@@ -9,6 +9,7 @@
 #include "distsync/error.h"
 #include "distsync/lease.h"
 #include "session.h"
+#include "apply_feed.h"
 
 static char root[4096];
 static uint8_t outcopy[1 << 20];
@@ -53,26 +54,9 @@ static ds_apply_t *open_ap(void)
  * the replies; returns the reply to id. */
 static const ds_msg_t *feed(ds_apply_t *ap, struct sess *s, uint32_t id)
 {
-    const uint8_t *p;
-    size_t n, off = 0, total = 0;
-    long rc;
+    size_t total;
 
-    for (;;) {
-        rc = ds_apply_feed(ap, s->b.p + off, s->b.len - off);
-        CHECK(rc >= 0);
-        if (rc > 0)
-            off += (size_t)rc;
-        ds_apply_output(ap, &p, &n);
-        CHECK(total + n <= sizeof(outcopy));
-        if (total + n > sizeof(outcopy))
-            break;
-        memcpy(outcopy + total, p, n);
-        total += n;
-        ds_apply_output_consume(ap, n);
-        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
-            break;
-    }
-    s->b.len = 0;
+    CHECK(s_feed(ap, s, SIZE_MAX, outcopy, sizeof(outcopy), &total) >= 0);
     nrep = s_replies(outcopy, total, rep, 64);
     return s_find(rep, nrep, id);
 }

@@ -15,6 +15,7 @@
 #include "distsync/fs.h"
 #include "distsync/lease.h"
 #include "session.h"
+#include "apply_feed.h"
 #include "testdata.h"
 
 static char root[4096];
@@ -59,23 +60,9 @@ static int fake_copy(const ds_fs_t *f, int src, off_t off, int dst, size_t len)
 
 static int feed(ds_apply_t *ap, struct sess *s)
 {
-    const uint8_t *p;
-    size_t n, off = 0, total = 0;
-    long rc = 0;
+    size_t total;
+    long rc = s_feed(ap, s, SIZE_MAX, outcopy, sizeof(outcopy), &total);
 
-    for (;;) {
-        rc = ds_apply_feed(ap, s->b.p + off, s->b.len - off);
-        if (rc > 0)
-            off += (size_t)rc;
-        ds_apply_output(ap, &p, &n);
-        CHECK(total + n <= sizeof(outcopy));
-        memcpy(outcopy + total, p, n);
-        total += n;
-        ds_apply_output_consume(ap, n);
-        if (rc < 0 || (off == s->b.len && ds_apply_want_input(ap)))
-            break;
-    }
-    s->b.len = 0;
     nrep = s_replies(outcopy, total, rep, 64);
     CHECK(nrep >= 0);
     return rc < 0 ? (int)rc : 0;
