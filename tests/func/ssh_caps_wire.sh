@@ -29,7 +29,7 @@ prio=""
 $prio python3 "$DS_SRC/tools/tcp-relay" "$RPORT" "$SSHD_PORT" "$tmp/count" --trace "$tmp/trace" &
 st_pids+=($!)
 for _ in $(seq 50); do [ -s "$tmp/count" ] && break; sleep 0.1; done
-echo "[127.0.0.1]:$RPORT $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >>"$tmp/known_hosts"
+sshd_known_hosts "$tmp/known_hosts" "$RPORT"
 cat >"$tmp/d.conf" <<CONF
 [console]
 store = $tmp/store

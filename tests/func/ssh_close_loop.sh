@@ -65,9 +65,7 @@ rport=$(cat "$tmp/relay.port") || bad "the relay did not start"
 
 mkdir -p "$tmp/store/patches" "$tmp/state"
 for i in 1 2 3; do head -c 3000000 /dev/urandom >"$tmp/store/patches/p$i.bin"; done
-for p in "$SSHD_PORT" "$rport"; do
-  echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >>"$tmp/known_hosts"
-done
+sshd_known_hosts "$tmp/known_hosts" "$SSHD_PORT" "$rport"
 # the agent that never ends its output after its input ended
 printf '#!/bin/sh\n%s agent "$@"\nexec sleep 40\n' "$DISTSYNC" >"$tmp/stuck-agent"
 # the agent command that never answers

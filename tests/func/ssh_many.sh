@@ -21,9 +21,7 @@ for i in 1 2 3 4; do head -c 150000 /dev/urandom >"$tmp/store/patches/p$i.bin"; 
 printf 'small\n' >"$tmp/store/engines/e.txt"
 printf '[console]\nstore = %s\nstate = %s\nclasses = patches engines\nmax_servers = %d\n' \
   "$tmp/store" "$tmp/state" "$maxsrv" >"$tmp/d.conf"
-for p in "${ports[@]}"; do
-  echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >>"$tmp/known_hosts"
-done
+sshd_known_hosts "$tmp/known_hosts" "${ports[@]}"
 for i in $(seq -w 1 $nsrv); do
   p=${ports[$((10#$i % 3))]}
   mkdir -p "$tmp/r$i"

@@ -44,7 +44,7 @@ tport=$(cat "$tmp/tarpit.port") || bad "the fake sshd did not start"
 
 mkdir -p "$tmp/store/patches" "$tmp/state"
 for i in 1 2 3; do head -c 200000 /dev/urandom >"$tmp/store/patches/p$i.bin"; done
-echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >"$tmp/known_hosts"
+sshd_known_hosts "$tmp/known_hosts"
 conf() { # conf FILE HUNG REAL...
   local f=$1 hung=$2
   shift 2

@@ -35,7 +35,7 @@ rport=$(sshd_free_port)
 python3 "$DS_SRC/tools/tcp-relay" "$rport" "$SSHD_PORT" "$tmp/count" --delay-ms $((rtt_ms / 2)) &
 st_pids+=($!)
 for _ in $(seq 50); do [ -s "$tmp/count" ] && break; sleep 0.1; done
-echo "[127.0.0.1]:$rport $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >"$tmp/known_hosts"
+sshd_known_hosts "$tmp/known_hosts" "$rport"
 cat >"$conf" <<CONF
 [console]
 store = $store

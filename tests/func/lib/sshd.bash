@@ -146,7 +146,14 @@ sshd_fp() {
   ssh-keygen -l -E sha256 -f "$1" | awk '{print $2}'
 }
 
-# sshd_known_hosts FILE: records the host key as [127.0.0.1]:PORT.
+# sshd_known_hosts FILE [PORT...]: appends the host key as [127.0.0.1]:PORT
+# for each PORT (a relay's in front of sshd, another sshd's), SSHD_PORT when
+# none is given.
 sshd_known_hosts() {
-  echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >>"$1"
+  local f=$1 p
+  shift
+  [ $# -gt 0 ] || set -- "$SSHD_PORT"
+  for p in "$@"; do
+    echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$SSHD_HOSTKEY.pub")" >>"$f"
+  done
 }
