@@ -488,10 +488,12 @@ static void test_daemon_runs(void)
     CHECK_INT(d.has_report[1][0], 0);
     CHECK_STR(d.result[1][0], "(null)");
     /* keep 1: only the newest stays */
+    bare.id = "now-3";
     CHECK_INT(ds_daemon_run_put(cat, &bare, 1), 0);
     memset(&d, 0, sizeof(d));
     CHECK_INT(ds_daemon_run_list(cat, 10, collect_drun, &d), 0);
     CHECK_INT(d.n, 1);
+    CHECK_STR(d.id[0], "now-3");
     ds_catalog_free(cat);
 }
 
