@@ -482,16 +482,8 @@ int ds__sftp_start_step(ds_transport_t *t, int64_t now, struct ds__ssh_wait *w, 
     }
     if (rc < 0)
         return rc;
-    if (rc == 0) {
-        int dirs = libssh2_session_block_directions(s->r.fs.c.s);
-
-        w->fd = s->r.fs.c.sock;
-        w->waits = DS_TRANSPORT_WAIT_READ;
-        if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-            w->waits |= DS_TRANSPORT_WAIT_WRITE;
-        w->wake_ns = s->r.fs.c.deadline_ns;
-        return 0;
-    }
+    if (rc == 0)
+        return ds__ssh_conn_wait(&s->r.fs.c, s->r.fs.c.deadline_ns, w);
     rc = run(s, err, errlen);
     return rc < 0 ? rc : 1;
 }
