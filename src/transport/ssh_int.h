@@ -263,6 +263,8 @@ DS_MUST_CHECK int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, c
                                     int64_t deadline_ns, struct ds__ssh_probe **out);
 DS_MUST_CHECK int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait *w);
 int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen);
+/* The agent's command line the probe ran, valid until p is freed. */
+const char *ds__ssh_probe_cmd(const struct ds__ssh_probe *p);
 void ds__ssh_probe_free(struct ds__ssh_probe *p);
 
 /* The same probe, blocking (poll(2)) on the blocking c, bounded by wait_s

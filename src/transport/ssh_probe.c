@@ -233,6 +233,12 @@ int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait
 }
 
 /* See ssh_int.h. */
+const char *ds__ssh_probe_cmd(const struct ds__ssh_probe *p)
+{
+    return p->cmd;
+}
+
+/* See ssh_int.h. */
 int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen)
 {
     if (!p->answered)

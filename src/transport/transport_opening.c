@@ -27,7 +27,7 @@ struct ds_transport_opening {
     struct ds__ssh_open *o;
     struct ds__ssh_opened r; /* once connected */
     struct ds__ssh_probe *probe;
-    char *cmd;         /* OP_AGENT: the agent's command line */
+    const char *cmd;   /* OP_AGENT: the agent's command line (the probe's) */
     ds_transport_t *t; /* OP_SFTP: the transport starting */
     char why[450];     /* auto: why SFTP */
 };
@@ -94,10 +94,8 @@ static int probed(ds_transport_opening_t *op, char *err, size_t errlen)
 
     if (ds__ssh_probe_answered(op->probe, why, sizeof(why))) {
         op->st = OP_AGENT;
-        if (ds__ssh_agent_command(op->cfg.agent, op->r.u.path, &op->cmd) == 0)
-            return 1;
-        snprintf(err, errlen, "%s: out of memory", op->cfg.url);
-        return DS_ENOMEM;
+        op->cmd = ds__ssh_probe_cmd(op->probe);
+        return 1;
     }
     snprintf(op->why, sizeof(op->why), "transport = auto: %s", why);
     op->st = OP_SFTP;
@@ -189,6 +187,5 @@ void ds_transport_open_free(ds_transport_opening_t *op)
     ds__ssh_probe_free(op->probe);
     ds_transport_free(op->t);
     ds__ssh_conn_drop(&op->r.c, op->r.ch);
-    free(op->cmd);
     free(op);
 }
