@@ -4,6 +4,7 @@
  * (ds_retain_verify: every chunk and the SHA-256) once per process, then
  * read by range.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,30 +13,57 @@
 
 struct lb {
     ds_retain_t *ret;
-    uint8_t *ok; /* SHA-256s verified in this process */
+    /* SHA-256s verified in this process: an open-addressed set of cap
+     * slots (a power of two, at most half full), probed from a hash's
+     * first bytes (a SHA-256 is uniform already). */
+    struct okslot {
+        uint8_t sha[DS_SHA256_LEN];
+        uint8_t used;
+    } * ok;
     size_t nok, cap;
 };
 
+/* The slot holding sha, else the empty slot where it would go (cap > 0). */
+static struct okslot *slot(struct okslot *ok, size_t cap, const uint8_t *sha)
+{
+    uint64_t h;
+    size_t i;
+
+    memcpy(&h, sha, sizeof(h));
+    for (i = (size_t)h & (cap - 1); ok[i].used; i = (i + 1) & (cap - 1))
+        if (memcmp(ok[i].sha, sha, DS_SHA256_LEN) == 0)
+            break;
+    return &ok[i];
+}
+
 static int verified(const struct lb *b, const uint8_t *sha)
 {
-    for (size_t i = 0; i < b->nok; i++)
-        if (memcmp(b->ok + i * DS_SHA256_LEN, sha, DS_SHA256_LEN) == 0)
-            return 1;
-    return 0;
+    return b->cap > 0 && slot(b->ok, b->cap, sha)->used;
 }
 
 static int note_verified(struct lb *b, const uint8_t *sha)
 {
-    if (b->nok == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 16;
-        uint8_t *p = realloc(b->ok, cap * DS_SHA256_LEN);
+    struct okslot *e;
+
+    if (2 * (b->nok + 1) > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 32;
+        struct okslot *p = calloc(cap, sizeof(*p));
 
         if (p == NULL)
             return DS_ENOMEM;
+        for (size_t i = 0; i < b->cap; i++)
+            if (b->ok[i].used)
+                *slot(p, cap, b->ok[i].sha) = b->ok[i];
+        free(b->ok);
         b->ok = p;
         b->cap = cap;
     }
-    memcpy(b->ok + b->nok++ * DS_SHA256_LEN, sha, DS_SHA256_LEN);
+    e = slot(b->ok, b->cap, sha);
+    if (!e->used) {
+        memcpy(e->sha, sha, DS_SHA256_LEN);
+        e->used = 1;
+        b->nok++;
+    }
     return 0;
 }
 
