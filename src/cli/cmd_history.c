@@ -305,10 +305,10 @@ int cmd_history(struct cli *cli, int argc, char **argv)
 {
     struct history_args a = {0};
     const struct cli_flag flags[] = {
-        {"limit", 'n', NULL, &a.limit, 0},
-        {"events", 'e', &a.events, NULL, 0},
-        {"json", 'j', &a.json, NULL, 0},
-        {NULL, 0, NULL, NULL, 0},
+        {"limit", 'n', NULL, &a.limit, 0, NULL},
+        {"events", 'e', &a.events, NULL, 0, NULL},
+        {"json", 'j', &a.json, NULL, 0, NULL},
+        {NULL, 0, NULL, NULL, 0, NULL},
     };
     const ds_server_cfg_t **srv = NULL;
     struct cli_select sel;

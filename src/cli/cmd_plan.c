@@ -79,9 +79,9 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 {
     int json = 0, no_scan = 0, nfail = 0;
     const struct cli_flag flags[] = {
-        {"json", 'j', &json, NULL, 0},
-        {"no-scan", 0, &no_scan, NULL, 0},
-        {NULL, 0, NULL, NULL, 0},
+        {"json", 'j', &json, NULL, 0, NULL},
+        {"no-scan", 0, &no_scan, NULL, 0, NULL},
+        {NULL, 0, NULL, NULL, 0, NULL},
     };
     const ds_server_cfg_t **srv = NULL;
     struct cli_select sel;

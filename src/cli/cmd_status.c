@@ -105,10 +105,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     char failed[512] = "";
     ds_retain_usage_t ru = {0};
     const struct cli_flag flags[] = {
-        {"json", 'j', &json, NULL, 0},
-        {"no-scan", 0, &no_scan, NULL, 0},
-        {"offline", 0, &offline, NULL, 0},
-        {NULL, 0, NULL, NULL, 0},
+        {"json", 'j', &json, NULL, 0, NULL},
+        {"no-scan", 0, &no_scan, NULL, 0, NULL},
+        {"offline", 0, &offline, NULL, 0, NULL},
+        {NULL, 0, NULL, NULL, 0, NULL},
     };
     const ds_server_cfg_t **srv = NULL;
     struct cli_select sel;

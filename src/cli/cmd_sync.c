@@ -319,14 +319,14 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 {
     struct sync_args a = {.wait_s = WAIT_DEFAULT_S};
     int wait = 0, have_level = 0, level = 0, have_as_of = 0;
+    const char *as_of_text = NULL;
     const struct cli_flag flags[] = {
-        {"json", 'j', &a.json, NULL, 0},  {"dry-run", 'n', &a.dry, NULL, 0},
-        {"force", 0, &a.force, NULL, 0},  {"no-scan", 0, &a.no_scan, NULL, 0},
-        {"wait", 0, &wait, &a.wait_s, 1}, {"delta-level", 0, &have_level, &a.level, 0},
-        {"fast", 0, &a.fast, NULL, 0},    {"as-of", 0, &have_as_of, NULL, CLI_FLAG_TEXT},
-        {NULL, 0, NULL, NULL, 0},
+        {"json", 'j', &a.json, NULL, 0, NULL},  {"dry-run", 'n', &a.dry, NULL, 0, NULL},
+        {"force", 0, &a.force, NULL, 0, NULL},  {"no-scan", 0, &a.no_scan, NULL, 0, NULL},
+        {"wait", 0, &wait, &a.wait_s, 1, NULL}, {"delta-level", 0, &have_level, &a.level, 0, NULL},
+        {"fast", 0, &a.fast, NULL, 0, NULL},    {"as-of", 0, &have_as_of, NULL, 0, &as_of_text},
+        {NULL, 0, NULL, NULL, 0, NULL},
     };
-    const size_t as_of_flag = sizeof(flags) / sizeof(flags[0]) - 2; /* the last one */
     ds_delta_cache_stats_t dbefore;
     struct sync_ui ui = {0};
     struct cli_select sel;
@@ -347,7 +347,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     if (rc == 0 && (level = run_level(&a, have_level)) < 0)
         rc = CLI_EXIT_USAGE;
     if (rc == 0 && have_as_of)
-        rc = sync_cli_as_of_parse(sel.text[as_of_flag], &a.as_of);
+        rc = sync_cli_as_of_parse(as_of_text, &a.as_of);
     if (rc != 0) {
         cli_select_free(&sel);
         return rc < 0 ? CLI_EXIT_OK : rc;

@@ -190,9 +190,9 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 {
     struct verify_args a = {0};
     const struct cli_flag flags[] = {
-        {"json", 'j', &a.json, NULL, 0},
-        {"repair", 'r', &a.repair, NULL, 0},
-        {NULL, 0, NULL, NULL, 0},
+        {"json", 'j', &a.json, NULL, 0, NULL},
+        {"repair", 'r', &a.repair, NULL, 0, NULL},
+        {NULL, 0, NULL, NULL, 0, NULL},
     };
     struct verify_ui ui = {0};
     struct cli_select sel;

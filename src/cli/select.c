@@ -30,6 +30,8 @@ static int set_flag(const char *cmd, const struct cli_flag *f, const char *arg)
 
     if (f->set != NULL)
         *f->set = 1;
+    if (f->text != NULL)
+        *f->text = arg;
     if (f->num == NULL || arg == NULL)
         return 0;
     *f->num = strtoll(arg, &end, 10);
@@ -56,15 +58,15 @@ static size_t tables(const struct cli_flag *flags, struct option *o, char *short
     strcpy(shorts, "ah");
     k = strlen(shorts);
     for (; flags && flags[n].name && n < MAX_FLAGS; n++) {
-        int has = flags[n].optional == CLI_FLAG_TEXT ? required_argument
-                  : flags[n].num == NULL             ? no_argument
-                  : flags[n].optional                ? optional_argument
-                                                     : required_argument;
+        int has = flags[n].text != NULL  ? required_argument
+                  : flags[n].num == NULL ? no_argument
+                  : flags[n].optional    ? optional_argument
+                                         : required_argument;
 
         o[ns + n] = (struct option){flags[n].name, has, NULL, OPT_FLAG + (int)n};
         if (flags[n].shortc) {
             shorts[k++] = (char)flags[n].shortc;
-            if (flags[n].num || flags[n].optional == CLI_FLAG_TEXT)
+            if (flags[n].num || flags[n].text)
                 shorts[k++] = ':';
         }
     }
@@ -101,9 +103,6 @@ static int option(const char *usage, const struct cli_flag *flags, size_t nf, in
         fputs(usage, stdout);
         return -1;
     default:
-        if (ch >= OPT_FLAG && ch < OPT_FLAG + (int)nf &&
-            flags[ch - OPT_FLAG].optional == CLI_FLAG_TEXT)
-            s->text[ch - OPT_FLAG] = optarg;
         if (ch >= OPT_FLAG && ch < OPT_FLAG + (int)nf)
             return set_flag(cmd, &flags[ch - OPT_FLAG], optarg);
         fputs(usage, stderr);

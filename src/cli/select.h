@@ -19,17 +19,17 @@
 /* One command flag: --name (and -shortc when not 0). With num, the flag
  * takes a number >= 0 stored there; else *set becomes 1. With optional
  * (long form only: --name[=N]), the number may be left out: *set becomes 1
- * and *num keeps its value. With optional CLI_FLAG_TEXT (and num NULL) it
- * takes a text argument: cli_select's text[i] for flags[i]. */
+ * and *num keeps its value. With text (and num NULL) it takes a text
+ * argument: *text points at it (an argv string). */
 struct cli_flag {
     const char *name;
     int shortc;
     int *set;
     int64_t *num;
     int optional;
+    const char **text;
 };
 
-#define CLI_FLAG_TEXT 2  /* cli_flag.optional: a required text argument */
 #define CLI_FLAGS_MAX 16 /* flags of one command, at most */
 
 struct cli_select {
@@ -42,7 +42,6 @@ struct cli_select {
     char **classes;
     size_t nclasses;
     int all;
-    const char *text[CLI_FLAGS_MAX]; /* flags[i]'s text (CLI_FLAG_TEXT), NULL: not given */
 };
 
 /* Parses argv (argv[0] is the command) into sel and flags; usage is printed
