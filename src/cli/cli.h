@@ -88,6 +88,13 @@ int cmd_complete(struct cli *cli, int argc, char **argv); /* hidden, for bash co
  * Every path and message the CLI prints as text goes through it. */
 const char *cli_esc(const char *s);
 
+/* s as a time into *t: RFC 3339, or a duration (90m, 4h, 2d) from now,
+ * back (dir < 0) or ahead (dir > 0). Returns 0; 1 when s is a time on the
+ * wrong side of now (ahead of it for dir < 0; now or before for dir > 0);
+ * -1 when s is neither. Prints nothing: the caller names its flag.
+ * src/cli/cli_when.c */
+int cli_parse_when(const char *s, int dir, int64_t *t);
+
 /* Loads cli->config_path into *out (free with ds_config_free). On failure
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
 int cli_config_load(struct cli *cli, ds_config_t **out);

@@ -14,8 +14,6 @@
 #include <time.h>
 
 #include "distsync/freeze.h"
-#include "distsync/schedule.h"
-#include "distsync/tz.h"
 #include "daemon_client.h"
 #include "select.h"
 
@@ -65,25 +63,17 @@ static int parse_args(int thaw, int argc, char **argv, struct freeze_args *a)
 /* --until: RFC 3339, or a duration from now. */
 static int parse_until(const char *s, int64_t *until)
 {
-    char err[256];
-    int64_t secs;
+    int rc;
 
     *until = 0;
-    if (s == NULL)
+    if (s == NULL || (rc = cli_parse_when(s, 1, until)) == 0)
         return 0;
-    if (ds_tz_parse_rfc3339(s, until) == 0) {
-        if (*until > (int64_t)time(NULL))
-            return 0;
+    if (rc > 0)
         cli_err("freeze: --until '%s' is in the past", cli_esc(s));
-        return CLI_EXIT_USAGE;
-    }
-    if (ds_schedule_parse_window(s, &secs, err, sizeof(err)) == 0) {
-        *until = (int64_t)time(NULL) + secs;
-        return 0;
-    }
-    cli_err("freeze: --until '%s': expected an RFC 3339 time (2026-12-01T02:00:00+01:00) or a "
-            "duration from now (90m, 4h, 2d)",
-            cli_esc(s));
+    else
+        cli_err("freeze: --until '%s': expected an RFC 3339 time (2026-12-01T02:00:00+01:00) or "
+                "a duration from now (90m, 4h, 2d)",
+                cli_esc(s));
     return CLI_EXIT_USAGE;
 }
 

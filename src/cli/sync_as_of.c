@@ -8,31 +8,22 @@
  * is reported per file and never replaced by newer content.
  */
 #include <stdio.h>
-#include <time.h>
 
-#include "distsync/schedule.h"
-#include "distsync/tz.h"
 #include "sync_cli.h"
 
 int sync_cli_as_of_parse(const char *s, int64_t *t)
 {
-    char err[256];
-    int64_t secs, now = (int64_t)time(NULL);
+    int rc = cli_parse_when(s, -1, t);
 
-    if (ds_tz_parse_rfc3339(s, t) == 0) {
-        if (*t <= now)
-            return 0;
+    if (rc == 0)
+        return 0;
+    if (rc > 0)
         cli_err("sync: --as-of '%s' is in the future (the store as of then is not known)",
                 cli_esc(s));
-        return CLI_EXIT_USAGE;
-    }
-    if (ds_schedule_parse_window(s, &secs, err, sizeof(err)) == 0) {
-        *t = now - secs;
-        return 0;
-    }
-    cli_err("sync: --as-of '%s': expected an RFC 3339 time (2026-03-11T00:00:00Z) or a "
-            "duration back from now (90m, 4h, 2d)",
-            cli_esc(s));
+    else
+        cli_err("sync: --as-of '%s': expected an RFC 3339 time (2026-03-11T00:00:00Z) or a "
+                "duration back from now (90m, 4h, 2d)",
+                cli_esc(s));
     return CLI_EXIT_USAGE;
 }
 
