@@ -38,7 +38,8 @@ struct drun {
     const char *state; /* queued running ok failed cancelled interrupted skipped */
     char reason[1024]; /* why it failed, was skipped or cancelled ("" if none) */
     int64_t queued_at, started_at, ended_at; /* daemon clock, 0: not yet */
-    int64_t mono_start_ms, mono_end_ms;      /* for the rate */
+    int64_t mono_start_ms;                   /* daemon mono clock at the start, 0: not started */
+    int64_t run_ms;                          /* ended: from its start to its end (the rate) */
     struct drun_srv *srv;
     size_t n;
     ds_strlist_t classes; /* run-now: these classes only (n 0: every class) */

@@ -208,7 +208,7 @@ static void persist(ds_daemon_t *d, const struct drun *r)
                          .deltas_computed = r->deltas_computed,
                          .deltas_cached = r->deltas_cached,
                          .deltas_relevelled = r->deltas_relevelled,
-                         .run_ms = r->mono_start_ms ? r->mono_end_ms - r->mono_start_ms : 0,
+                         .run_ms = r->run_ms,
                          .srv = v,
                          .n = r->n};
     int rc = DS_ENOMEM;
@@ -295,10 +295,7 @@ static int load_one(void *ctx, const ds_drun_rec_t *rec)
     r->deltas_computed = rec->deltas_computed;
     r->deltas_cached = rec->deltas_cached;
     r->deltas_relevelled = rec->deltas_relevelled;
-    if (rec->run_ms > 0) { /* its rate: only the difference is read */
-        r->mono_start_ms = 1;
-        r->mono_end_ms = 1 + rec->run_ms;
-    }
+    r->run_ms = rec->run_ms > 0 ? rec->run_ms : 0;
     if (rec->classes != NULL && load_classes(&r->classes, rec->classes) < 0)
         return DS_ENOMEM;
     for (size_t i = 0; i < rec->n; i++) {
@@ -331,7 +328,7 @@ void ds__drun_end(ds_daemon_t *d, struct drun *r, const char *state, const char 
 {
     r->state = state;
     r->ended_at = ds_daemon_now(d);
-    r->mono_end_ms = ds__daemon_mono_ms();
+    r->run_ms = r->mono_start_ms ? ds__daemon_mono_ms() - r->mono_start_ms : 0;
     if (reason != NULL && r->reason[0] == '\0')
         snprintf(r->reason, sizeof(r->reason), "%s", reason);
     if (d->cur == r)
@@ -382,8 +379,10 @@ void ds__drun_progress(void *ctx, const ds_sync_progress_t *p)
 static void progress_json(ds_json_t *j, const struct drun *r)
 {
     uint64_t fd = 0, ft = 0, bd = 0, bt = 0, bw = 0;
-    int64_t until = r->ended_at ? r->mono_end_ms : ds__daemon_mono_ms();
-    double secs = r->mono_start_ms ? (double)(until - r->mono_start_ms) / 1000 : 0, rate;
+    int64_t ms = r->ended_at        ? r->run_ms
+                 : r->mono_start_ms ? ds__daemon_mono_ms() - r->mono_start_ms
+                                    : 0;
+    double secs = (double)ms / 1000, rate;
 
     for (size_t i = 0; i < r->n; i++) {
         fd += r->srv[i].files_done;
