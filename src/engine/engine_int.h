@@ -51,6 +51,7 @@ DS_MUST_CHECK int ds__sched_all_ended(const ds_sched_t *s);
  * writes to (see ds__pace_wrap). */
 struct ds_pace {
     ds_transport_t base;
+    ds_transport_ops_t ops; /* base's: close_step only when inner has one */
     ds_transport_t *inner;
     ds_rl_t *rl;        /* NULL: no caps */
     ds_rl_node_t *leaf; /* the server's leaf, NULL: not capped */

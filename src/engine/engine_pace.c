@@ -169,17 +169,6 @@ static const ds_transport_ops_t pace_ops = {
     .kill = pace_kill,
     .free = pace_free,
     .waits = pace_waits,
-};
-
-/* The same ops for an inner transport whose close is stepped. */
-static const ds_transport_ops_t pace_step_ops = {
-    .name = "paced",
-    .write = pace_write,
-    .read = pace_read,
-    .close = pace_close,
-    .kill = pace_kill,
-    .free = pace_free,
-    .waits = pace_waits,
     .close_step = pace_close_step,
 };
 
@@ -188,7 +177,10 @@ ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t)
     struct ds_pace *pc = ctx;
 
     memset(&pc->base, 0, sizeof(pc->base));
-    pc->base.ops = ds_transport_close_steps(t) ? &pace_step_ops : &pace_ops;
+    pc->ops = pace_ops;
+    if (!ds_transport_close_steps(t))
+        pc->ops.close_step = NULL; /* stepped only when the inner close is */
+    pc->base.ops = &pc->ops;
     pc->base.rfd = t->rfd;
     pc->base.wfd = t->wfd;
     pc->inner = t;
