@@ -251,63 +251,6 @@ static long ssh_read(ds_transport_t *t, void *buf, size_t cap)
  * agent has answered everything by then; a hostile one may stream forever. */
 #define DRAIN_MAX (4u << 20)
 
-/* Reads and drops the agent's output until its EOF, within the close
- * deadline and DRAIN_MAX. Returns 0 or the failure (message set). */
-static int drain_output(struct ssh_t *st)
-{
-    char buf[16384], what[160];
-    size_t total = 0;
-    ssize_t n;
-
-    while (!libssh2_channel_eof(st->ch)) {
-        if (ds__ssh_conn_budget(&st->c) <= 0 || total > DRAIN_MAX)
-            break;
-        n = libssh2_channel_read(st->ch, buf, sizeof(buf));
-        drain_stderr(st);
-        if (n < 0 && n != LIBSSH2_ERROR_TIMEOUT && n != LIBSSH2_ERROR_EAGAIN)
-            break;
-        total += n > 0 ? (size_t)n : 0;
-    }
-    if (libssh2_channel_eof(st->ch))
-        return 0;
-    if (total > DRAIN_MAX)
-        snprintf(what, sizeof(what), "the agent kept sending after the end of its input");
-    else
-        snprintf(what, sizeof(what), "the agent did not exit within %u s of the end of its input",
-                 st->close_wait_s);
-    return fail(st, what);
-}
-
-/* Blocking end of the channel, bounded by close_wait_s in all: EOF to the
- * agent, its remaining output dropped, its exit status. */
-static int exit_result(struct ssh_t *st);
-
-static int end_channel(struct ssh_t *st)
-{
-    char buf[300];
-    int rc;
-
-    libssh2_session_set_blocking(st->c.s, 1);
-    ds__ssh_conn_deadline(&st->c, st->close_wait_s);
-    ds__ssh_conn_budget(&st->c);
-    if (libssh2_channel_send_eof(st->ch) != 0)
-        return fail(st, "cannot end the stream");
-    rc = drain_output(st);
-    if (rc < 0)
-        return rc;
-    ds__ssh_conn_budget(&st->c);
-    if (libssh2_channel_close(st->ch) != 0 || libssh2_channel_wait_closed(st->ch) != 0) {
-        if (libssh2_session_last_errno(st->c.s) == LIBSSH2_ERROR_TIMEOUT) {
-            snprintf(buf, sizeof(buf), "the agent did not exit within %u s of the end of its input",
-                     st->close_wait_s);
-            return fail(st, buf);
-        }
-        snprintf(buf, sizeof(buf), "closing the channel: %s", ds__ssh_errmsg(st->c.s));
-        return fail(st, buf);
-    }
-    return exit_result(st);
-}
-
 /* The agent's exit, once its channel is closed: 0 or the failure. */
 static int exit_result(struct ssh_t *st)
 {
@@ -329,39 +272,6 @@ static int exit_result(struct ssh_t *st)
         return fail(st, buf);
     }
     return 0;
-}
-
-static int ssh_close(ds_transport_t *t)
-{
-    struct ssh_t *st = (struct ssh_t *)t;
-    int rc = 0;
-
-    if (st->closed && st->cst != CS_DONE) { /* a stepped close cut short */
-        st->killed = 1;
-        st->cst = CS_DONE;
-        st->closed = 0;
-    }
-    if (st->closed)
-        return st->close_rc;
-    st->closed = 1;
-    st->cst = CS_DONE;
-    if (st->ch != NULL && !st->killed)
-        rc = end_channel(st);
-    /* A failed end leaves the channel open: libssh2 would wait for the
-     * peer's CLOSE in every free below, and give up without freeing. */
-    if ((rc < 0 || st->killed) && st->c.sock >= 0)
-        shutdown(st->c.sock, SHUT_RDWR);
-    if (st->ch != NULL) {
-        libssh2_session_set_blocking(st->c.s, 1);
-        libssh2_session_set_timeout(st->c.s, 1000);
-        libssh2_channel_free(st->ch);
-        st->ch = NULL;
-    }
-    ds__ssh_conn_close(&st->c, rc == 0 && !st->killed);
-    sync_counts(st); /* the disconnect message included */
-    t->rfd = t->wfd = -1;
-    st->close_rc = rc;
-    return rc;
 }
 
 /* The stepped close failed or was cut: nothing is waited for any more
@@ -495,6 +405,24 @@ static int ssh_close_step(ds_transport_t *t, int64_t now, int *fd, unsigned *wai
                                             : DS_TRANSPORT_WAIT_READ;
     *wake_ns = st->cst < CS_BYE ? st->close_deadline : st->bye_deadline;
     return 0;
+}
+
+/* Blocking close: the stepped close driven by poll(2), bounded by
+ * close_wait_s (then about 2 s for the goodbye). A stepped close cut short
+ * goes on as after a kill: nothing more is waited for. */
+static int ssh_close(ds_transport_t *t)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+    struct ds__ssh_wait w;
+    int rc = 0;
+
+    if (st->closed && st->cst == CS_DONE)
+        return st->close_rc;
+    if (st->closed) /* a stepped close cut short */
+        st->killed = 1;
+    while (!ssh_close_step(t, ds__ssh_mono_ns(), &w.fd, &w.waits, &w.wake_ns, &rc))
+        ds__ssh_wait_for(&w);
+    return rc;
 }
 
 /* Cuts the connection: sshd then ends the agent's input, and close does not
