@@ -36,6 +36,10 @@ typedef struct ds_fs_ops {
      * it did not already find it its own in the same second (apply_lease.c
      * says why that keeps the guarantee). */
     int remote;
+    /* The backend's fds are the kernel's, on a local file system: one
+     * syncfs(2) makes every written file and every rename on it durable,
+     * so the receiver publishes sealed files in batches (apply_batch.c). */
+    int can_syncfs;
     int (*openat)(const ds_fs_t *fs, int dirfd, const char *name, int flags, mode_t mode);
     ssize_t (*read)(const ds_fs_t *fs, int fd, void *buf, size_t n);
     ssize_t (*pread)(const ds_fs_t *fs, int fd, void *buf, size_t n, off_t off);

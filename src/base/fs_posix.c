@@ -131,6 +131,7 @@ static int px_dirfd(const ds_fs_t *fs, ds_fs_dir_t *d)
 
 static const ds_fs_ops_t posix_ops = {
     .name = "posix",
+    .can_syncfs = 1,
     .openat = px_openat,
     .read = px_read,
     .pread = px_pread,

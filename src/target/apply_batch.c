@@ -30,7 +30,7 @@
 
 int ds__apply_batching(const ds_apply_t *ap)
 {
-    return ap->fs == &ds_fs_posix;
+    return ap->fs->ops->can_syncfs;
 }
 
 /* 1 when s names a file of the batch. */

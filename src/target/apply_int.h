@@ -190,7 +190,8 @@ DS_MUST_CHECK int ds__apply_publish(ds_apply_t *ap, const char *path, const char
  * batch is full, or a request needs what it publishes; then one syncfs
  * makes every tmp file durable, the renames follow, a second syncfs makes
  * them durable, and the replies go out in request order. */
-/* 1 when this receiver batches its commits (a local file system). */
+/* 1 when this receiver batches its commits (ds_fs_ops_t.can_syncfs: a local
+ * file system). */
 int ds__apply_batching(const ds_apply_t *ap);
 /* Takes sealed f into the batch (f is released); flushes a full batch
  * first. Returns 0 or < 0 (the session ends). */

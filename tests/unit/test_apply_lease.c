@@ -185,6 +185,7 @@ int main(void)
     remote_ops.remote = 1;
     remote_ops.no_special = 1; /* as SMB: every read of the lease reaches openat */
     remote_ops.openat = count_openat;
+    remote_ops.can_syncfs = 0; /* as SMB: each file published alone */
     RUN(test_takeover);
     RUN(test_remote_publish);
     return CHECK_DONE();

@@ -253,6 +253,7 @@ int main(void)
 {
     copy_ops = *ds_fs_posix.ops;
     copy_ops.copy_range = copy_range;
+    copy_ops.can_syncfs = 0; /* as SMB: each file published alone */
     snprintf(root, sizeof(root), "%s", check_tmpdir("apply_local"));
     RUN(test_checked_refused_size_only);
     RUN(test_touched_basis_after_hash);

@@ -143,6 +143,7 @@ int main(void)
     ops = *ds_fs_posix.ops;
     ops.pread = count_pread;
     ops.copy_range = fake_copy;
+    ops.can_syncfs = 0; /* as SMB: each file published alone */
     snprintf(root, sizeof(root), "%s", check_tmpdir("apply_scopy"));
     RUN(test_copy_then_refused);
     return CHECK_DONE();
