@@ -2,7 +2,10 @@
  * the server only once the first sealed file of the session showed the
  * size and mtime set; a server that showed another (a coarser filesystem)
  * has every later sealed file asked again (the fallback e539fe0 checked
- * by hand with a skew of 1 ns). */
+ * by hand with a skew of 1 ns). A listed entry's attributes answer an
+ * fstatat of that name at that directory handle only, and are forgotten
+ * by ds__smb_fs_unlisted (called when this session creates, removes or
+ * renames a name) on every handle. */
 #include "check.h"
 #include "transport/smb_fs_int.h"
 
@@ -75,9 +78,48 @@ static void test_times_not_kept(void)
     CHECK(!ds__smb_fs_known(&s, &b, &st));
 }
 
+/* d: a directory handle whose listing last returned name, size bytes. */
+static void listing(struct sh *d, const char *name, off_t size)
+{
+    memset(d, 0, sizeof(*d));
+    d->dir = 1;
+    snprintf(d->de.d_name, sizeof(d->de.d_name), "%s", name);
+    d->de_st.st_mode = S_IFREG | 0644;
+    d->de_st.st_size = size;
+    d->de_ok = 1;
+}
+
+static void test_listed_unlisted(void)
+{
+    struct ds_smb_fs s = {0};
+    struct sh a, b, *h[3] = {&a, NULL, &b}; /* the middle handle closed */
+    struct stat st;
+
+    s.fs.ctx = &s;
+    s.h = h;
+    s.nh = 3;
+    listing(&a, "a.txt", 100);
+    listing(&b, "b.txt", 7);
+    memset(&st, 0, sizeof(st));
+    CHECK(ds__smb_fs_listed(&s.fs, FD_BASE, "a.txt", &st));
+    CHECK_INT((long long)st.st_size, 100);
+    CHECK(ds__smb_fs_listed(&s.fs, FD_BASE + 2, "b.txt", &st));
+    CHECK_INT((long long)st.st_size, 7);
+    CHECK(!ds__smb_fs_listed(&s.fs, FD_BASE, "b.txt", &st));     /* another handle's entry */
+    CHECK(!ds__smb_fs_listed(&s.fs, FD_BASE, "a", &st));         /* not the listed name */
+    CHECK(!ds__smb_fs_listed(&s.fs, FD_BASE + 1, "a.txt", &st)); /* a closed handle */
+    CHECK(!ds__smb_fs_listed(&s.fs, AT_FDCWD, "a.txt", &st));
+    ds__smb_fs_unlisted(&s); /* a name was created, removed or renamed */
+    CHECK(!ds__smb_fs_listed(&s.fs, FD_BASE, "a.txt", &st));
+    CHECK(!ds__smb_fs_listed(&s.fs, FD_BASE + 2, "b.txt", &st));
+    CHECK_INT(a.de_ok, 0);
+    CHECK_INT(b.de_ok, 0);
+}
+
 int main(void)
 {
     RUN(test_times_kept);
     RUN(test_times_not_kept);
+    RUN(test_listed_unlisted);
     return CHECK_DONE();
 }
