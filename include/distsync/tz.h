@@ -88,6 +88,14 @@ DS_MUST_CHECK int ds_tz_days_in_month(int64_t y, int m);
  */
 DS_MUST_CHECK int ds_tz_format_rfc3339(const ds_tz_t *tz, int64_t t, char *buf, size_t len);
 
+/*
+ * Formats instant t (seconds since the epoch) as RFC 3339 UTC with second
+ * precision, e.g. "2026-11-22T02:00:48Z" (gmtime_r and strftime). Returns
+ * 0, DS_ERANGE when gmtime_r cannot represent t, or DS_ETOOBIG when the
+ * text and its NUL do not fit in len bytes; on failure buf is untouched.
+ */
+DS_MUST_CHECK int ds_tz_format_utc(int64_t t, char *buf, size_t len);
+
 /* Parses RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" (a space
  * may replace 'T'; fractions are dropped). Returns 0 or DS_EUSAGE. */
 DS_MUST_CHECK int ds_tz_parse_rfc3339(const char *s, int64_t *t);

@@ -4,6 +4,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "distsync/error.h"
 #include "distsync/tz.h"
@@ -82,6 +84,23 @@ int ds_tz_format_rfc3339(const ds_tz_t *tz, int64_t t, char *buf, size_t len)
     snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", (long long)y, m, d,
              (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), off < 0 ? '-' : '+',
              (int)(labs(off) / 3600), (int)(labs(off) / 60 % 60));
+    return 0;
+}
+
+/* Formats t as UTC; see tz.h. */
+int ds_tz_format_utc(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char text[64];
+    size_t n;
+
+    if (gmtime_r(&tt, &tm) == NULL)
+        return DS_ERANGE;
+    n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0 || n >= len)
+        return DS_ETOOBIG;
+    memcpy(buf, text, n + 1);
     return 0;
 }
 

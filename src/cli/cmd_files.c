@@ -10,6 +10,7 @@
 #include "distsync/error.h"
 #include "distsync/scan.h"
 #include "distsync/json.h"
+#include "distsync/tz.h"
 #include "select.h"
 
 #define FILES_USAGE "usage: distsync files [--json] [--class C] [PATH_PREFIX]\n"
@@ -25,10 +26,8 @@ struct files_args {
 static void fmt_mtime(char *buf, size_t len, int64_t ns)
 {
     int64_t s = ns / 1000000000LL - (ns % 1000000000LL < 0);
-    time_t t = (time_t)s;
-    struct tm tm;
 
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (ds_tz_format_utc(s, buf, len) < 0)
         snprintf(buf, len, "invalid");
 }
 

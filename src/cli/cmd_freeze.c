@@ -134,16 +134,13 @@ static char *request(const ds_server_cfg_t **srv, size_t n, const struct freeze_
     json_t *o = json_object(), *sv = json_array();
     char when[64];
     char *text = NULL;
-    time_t t = (time_t)until;
-    struct tm tm;
 
     if (o == NULL || sv == NULL)
         goto out;
     for (size_t i = 0; i < n; i++)
         json_array_append_new(sv, json_string(srv[i]->name));
     json_object_set(o, "servers", sv);
-    if (until != 0 && gmtime_r(&t, &tm) != NULL &&
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+    if (until != 0 && ds_tz_format_utc(until, when, sizeof(when)) == 0)
         json_object_set_new(o, "until", json_string(when));
     if (a->reason != NULL)
         json_object_set_new(o, "reason", json_string(a->reason));

@@ -13,6 +13,7 @@
 #include "distsync/events.h"
 #include "distsync/scan.h"
 #include "distsync/json.h"
+#include "distsync/tz.h"
 #include "progress.h"
 #include "select.h"
 
@@ -46,10 +47,7 @@ static int wanted(const struct history_args *a, const ds_run_info_t *r)
 /* RFC 3339 UTC ("2026-11-22T02:00:48Z"); "-" for 0. */
 static void fmt_time(char *buf, size_t len, int64_t s)
 {
-    time_t t = (time_t)s;
-    struct tm tm;
-
-    if (s == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (s == 0 || ds_tz_format_utc(s, buf, len) < 0)
         snprintf(buf, len, "-");
 }
 

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "distsync/backup.h"
 #include "distsync/error.h"
+#include "distsync/tz.h"
 #include "progress.h"
 
 #define RESTORE_USAGE "usage: distsync restore FILE [--force] [--dry-run]\n"
@@ -70,8 +71,6 @@ static int do_restore(const char *file, unsigned flags)
     char err[1024], when[64] = "an unknown date";
     ds_backup_manifest_t m = {0};
     struct told told = {.flags = flags};
-    struct tm tm;
-    time_t t;
     int fd = open(file, O_RDONLY | O_CLOEXEC), rc;
 
     if (fd < 0) {
@@ -83,9 +82,7 @@ static int do_restore(const char *file, unsigned flags)
         cli_err("restore: %s: refused: %s", file, err);
         goto out;
     }
-    t = (time_t)m.created;
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)ds_tz_format_utc(m.created, when, sizeof(when)); /* else "an unknown date" */
     printf("restore %s: backup of console %s by distsync %s at %s; every SHA-256 checked\n",
            cli_esc(file), cli_esc(m.console), cli_esc(m.version), when);
     rc = ds_backup_restore(fd, &m, flags, restored, &told, err, sizeof(err));

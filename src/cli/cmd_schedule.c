@@ -15,6 +15,7 @@
 #include "distsync/error.h"
 #include "distsync/json.h"
 #include "distsync/schedule.h"
+#include "distsync/tz.h"
 
 #define MAX_COUNT 10000
 
@@ -131,15 +132,13 @@ static void print_fires(const json_t *arr, const char *prefix)
 static int preview_daemon(const ds_config_t *cfg, const struct opts *o)
 {
     char path[512], from[64], *esc = o->name ? cli_daemon_escape(o->name) : NULL;
-    time_t t = (time_t)o->from;
     json_t *reply = NULL, *v;
     ds_json_t j;
-    struct tm tm;
     const char *key;
     long status;
     int rc = CLI_EXIT_OK;
 
-    if (gmtime_r(&t, &tm) == NULL || strftime(from, sizeof(from), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (ds_tz_format_utc(o->from, from, sizeof(from)) < 0)
         snprintf(from, sizeof(from), "1970-01-01T00:00:00Z");
     snprintf(path, sizeof(path), "/v1/schedules%s%s/preview?count=%ld&from=%s", esc ? "/" : "",
              esc ? esc : "", o->count, from);

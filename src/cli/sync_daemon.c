@@ -16,6 +16,7 @@
 
 #include "daemon_client.h"
 #include "distsync/report.h"
+#include "distsync/tz.h"
 #include "sync_cli.h"
 
 #define POLL_US 200000
@@ -71,11 +72,8 @@ static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *
         json_object_set(o, "classes", cl);
     if (as_of != 0) {
         char when[32];
-        time_t t = (time_t)as_of;
-        struct tm tm;
 
-        if (gmtime_r(&t, &tm) == NULL ||
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        if (ds_tz_format_utc(as_of, when, sizeof(when)) < 0)
             goto out;
         json_object_set_new(o, "as_of", json_string(when));
     }

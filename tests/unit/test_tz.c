@@ -322,6 +322,25 @@ static void test_rfc3339(void)
     ds_tz_free(ny);
 }
 
+/* ds_tz_format_utc: the UTC text the CLI, reports and messages print. */
+static void test_format_utc(void)
+{
+    char buf[64] = "untouched";
+
+    CHECK_INT(ds_tz_format_utc(0, buf, sizeof(buf)), 0);
+    CHECK_STR(buf, "1970-01-01T00:00:00Z");
+    CHECK_INT(ds_tz_format_utc(utc(2025, 11, 22, 2, 0) + 48, buf, sizeof(buf)), 0);
+    CHECK_STR(buf, "2025-11-22T02:00:48Z");
+    CHECK_INT(ds_tz_format_utc(-1, buf, sizeof(buf)), 0);
+    CHECK_STR(buf, "1969-12-31T23:59:59Z");
+    CHECK_INT(ds_tz_format_utc(0, buf, 21), 0); /* 20 characters and the NUL */
+    snprintf(buf, sizeof(buf), "untouched");
+    CHECK_INT(ds_tz_format_utc(0, buf, 20), DS_ETOOBIG);
+    CHECK_STR(buf, "untouched");
+    CHECK_INT(ds_tz_format_utc(INT64_MAX, buf, sizeof(buf)), DS_ERANGE);
+    CHECK_STR(buf, "untouched");
+}
+
 int main(void)
 {
     RUN(test_civil);
@@ -332,5 +351,6 @@ int main(void)
     RUN(test_parse_rejects);
     RUN(test_load_names);
     RUN(test_rfc3339);
+    RUN(test_format_utc);
     return CHECK_DONE();
 }
