@@ -6,34 +6,40 @@
 
 #include "distsync/escape.h"
 
-int ds_utf8_valid(const char *str, size_t n)
+size_t ds_utf8_seq(const char *str, size_t n, size_t *bad)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len, i;
+
+    *bad = 1;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) /* E0: no overlong form; ED: no surrogate */
+        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4) /* F0: no overlong form; F4: up to U+10FFFF */
+        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    for (i = 1; i < len && i < n; i++) {
+        if (s[i] < lo || s[i] > hi)
+            break;
+        lo = 0x80, hi = 0xbf; /* only the second byte has a narrower range */
+    }
+    if (i == len)
+        return len;
+    *bad = i;
+    return 0;
+}
+
+int ds_utf8_valid(const char *str, size_t n)
+{
+    size_t i = 0, len, bad;
 
     while (i < n) {
-        unsigned c = s[i], len, cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if (n - i < len)
-            return 0;
-        for (unsigned k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len = ds_utf8_seq(str + i, n - i, &bad)) == 0)
             return 0;
         i += len;
     }
@@ -48,13 +54,11 @@ void ds_escape_name(const char *str, size_t n, char *out, size_t outlen)
     if (outlen == 0)
         return;
     for (size_t i = 0; i < n && o + 5 < outlen; i++) {
-        size_t k = 1;
+        size_t bad, k = s[i] >= 0x80 ? ds_utf8_seq(str + i, n - i, &bad) : 0;
 
-        while (s[i] >= 0x80 && k <= 4 && i + k <= n && !ds_utf8_valid(str + i, k))
-            k++;
-        if (k == 2 && i + k <= n && s[i] == 0xc2 && s[i + 1] < 0xa0)
+        if (k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)
             k = 0; /* a C1 control (U+0080..U+009F): both bytes as \xNN */
-        if (s[i] >= 0x80 && k >= 1 && k <= 4 && i + k <= n && o + k < outlen) {
+        if (k > 0 && o + k < outlen) {
             memcpy(out + o, s + i, k); /* one valid multi-byte character */
             o += k;
             i += k - 1;

@@ -136,41 +136,10 @@ static void put(ds_json_t *j, json_t *v)
     json_decref(v);
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left) when it is valid;
- * else 0, and *bad is the length of its maximal invalid subpart (the
- * bytes that one U+FFFD replaces). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    size_t len, i;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    *bad = 1;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-    else
-        return 0;
-    for (i = 1; i < len && i < n; i++) {
-        if (s[i] < lo || s[i] > hi)
-            break;
-        lo = 0x80, hi = 0xbf; /* only the second byte has a narrower range */
-    }
-    if (i == len)
-        return len;
-    *bad = i;
-    return 0;
-}
-
 /* s[0, n) as a jansson string: copied as it is when it is valid UTF-8,
  * else with each maximal invalid subpart replaced by U+FFFD. */
 static json_t *utf8_string(const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
     json_t *v;
     char *fixed;
     size_t o = 0;
@@ -180,10 +149,10 @@ static json_t *utf8_string(const char *str, size_t n)
     if (n > (SIZE_MAX - 1) / 3 || (fixed = malloc(n * 3 + 1)) == NULL)
         return NULL; /* each bad byte grows to at most 3 */
     for (size_t i = 0; i < n;) {
-        size_t bad, len = utf8_seq(s + i, n - i, &bad);
+        size_t bad, len = ds_utf8_seq(str + i, n - i, &bad);
 
         if (len > 0) {
-            memcpy(fixed + o, s + i, len);
+            memcpy(fixed + o, str + i, len);
             o += len;
             i += len;
         } else {
