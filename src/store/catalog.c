@@ -688,6 +688,25 @@ int ds_catalog_rollback(ds_catalog_t *cat)
     return exec(cat, "ROLLBACK");
 }
 
+/* See catalog_int.h. */
+int ds__catalog_txn_begin(ds_catalog_t *cat, int *own)
+{
+    *own = !cat->in_txn;
+    return *own ? ds_catalog_begin(cat) : 0;
+}
+
+/* See catalog_int.h. */
+int ds__catalog_txn_end(ds_catalog_t *cat, int own, int rc)
+{
+    if (!own)
+        return rc;
+    if (rc < 0) {
+        (void)ds_catalog_rollback(cat); /* rc is what the caller reports */
+        return rc;
+    }
+    return ds_catalog_commit(cat);
+}
+
 int ds_catalog_in_txn(ds_catalog_t *cat)
 {
     return cat->in_txn;

@@ -62,10 +62,7 @@ int ds_catalog_gen_end(ds_catalog_t *cat, int64_t gen, int64_t now)
     }
     if (rc == 0)
         rc = forget(cat, now - DS_CATALOG_GEN_KEEP_S);
-    if (rc == 0)
-        return ds_catalog_commit(cat);
-    ds_catalog_rollback(cat);
-    return rc;
+    return ds__catalog_txn_end(cat, 1, rc);
 }
 
 int ds_catalog_gen_at(ds_catalog_t *cat, int64_t at, int64_t *gen, int64_t *started_at)

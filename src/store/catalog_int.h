@@ -34,6 +34,13 @@ struct ds_catalog {
 /* Logs "catalog PATH: what: sqlite message" and maps an SQLite result code
  * to a distsync error code. */
 int ds__catalog_err(ds_catalog_t *cat, sqlite3 *db, int rc, const char *what);
+/* The store's transactions on the write connection. txn_begin opens one
+ * unless the caller holds one (*own: this call opened it); txn_end then
+ * ends it when own: ROLLBACK when rc < 0, else COMMIT. Returns rc, or the
+ * failure of BEGIN or COMMIT (logged by ds__catalog_err, as ever). */
+int ds__catalog_txn_begin(ds_catalog_t *cat, int *own);
+int ds__catalog_txn_end(ds_catalog_t *cat, int own, int rc);
+
 /* SQLite result rc as ours (DS_ENOMEM, -ENOSPC, -EIO, -ENOENT, -EACCES,
  * DS_ECORRUPT, else DS_ECATALOG), without logging. */
 int ds__catalog_rc(int rc);

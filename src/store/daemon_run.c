@@ -80,12 +80,7 @@ int ds_daemon_run_put(ds_catalog_t *cat, const ds_drun_rec_t *r, size_t keep)
 
     if (rc < 0)
         return rc;
-    rc = put_run(cat, r, keep);
-    if (rc < 0) {
-        ds_catalog_rollback(cat);
-        return rc;
-    }
-    return ds_catalog_commit(cat);
+    return ds__catalog_txn_end(cat, 1, put_run(cat, r, keep));
 }
 
 /* Copies of the servers of run seq into *srv (*n of them, freed by

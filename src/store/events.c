@@ -29,26 +29,6 @@ static ds_event_kind_t kind_from_name(const char *s)
     return DS_EV_WARNING;
 }
 
-/* Opens a transaction unless the caller holds one; *own tells which. */
-static int txn_begin(ds_catalog_t *cat, int *own)
-{
-    *own = !ds_catalog_in_txn(cat);
-    return *own ? ds_catalog_begin(cat) : 0;
-}
-
-/* Commits (rc == 0) or rolls back our own transaction; returns rc or the
- * commit's error. */
-static int txn_end(ds_catalog_t *cat, int own, int rc)
-{
-    if (!own)
-        return rc;
-    if (rc < 0) {
-        ds_catalog_rollback(cat);
-        return rc;
-    }
-    return ds_catalog_commit(cat);
-}
-
 /* Server id lookup/creation; contract in catalog_int.h. */
 int ds__events_server_id(ds_catalog_t *cat, const char *name, const char *url, int64_t now,
                          int create, int64_t *id)
@@ -270,11 +250,11 @@ int ds_run_begin_kind(ds_catalog_t *cat, const char *server_name, const char *ur
     if (server_name == NULL || server_name[0] == '\0' || !valid_trigger(trigger) ||
         !valid_kind(kind))
         return DS_EUSAGE;
-    rc = txn_begin(cat, &own);
+    rc = ds__catalog_txn_begin(cat, &own);
     if (rc < 0)
         return rc;
     rc = begin_locked(cat, server_name, url, trigger, kind, now, run_id);
-    rc = txn_end(cat, own, rc);
+    rc = ds__catalog_txn_end(cat, own, rc);
     if (rc < 0)
         *run_id = 0;
     return rc;
@@ -424,11 +404,11 @@ int ds_run_reap(ds_catalog_t *cat, int64_t now, uint64_t *marked)
     rc = dead_runs(cat, 0, 1, ids, &n);
     if (rc < 0 || n == 0)
         return rc;
-    rc = txn_begin(cat, &own);
+    rc = ds__catalog_txn_begin(cat, &own);
     if (rc < 0)
         return rc;
     rc = mark_interrupted(cat, 0, 1, now, marked);
-    return txn_end(cat, own, rc);
+    return ds__catalog_txn_end(cat, own, rc);
 }
 
 int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_run_totals_t *totals,
@@ -438,11 +418,11 @@ int ds_run_end(ds_catalog_t *cat, int64_t run_id, const char *status, const ds_r
 
     if (!valid_status(status) || strcmp(status, "running") == 0)
         return DS_EUSAGE;
-    rc = txn_begin(cat, &own);
+    rc = ds__catalog_txn_begin(cat, &own);
     if (rc < 0)
         return rc;
     rc = end_locked(cat, run_id, status, totals, error, now);
-    return txn_end(cat, own, rc);
+    return ds__catalog_txn_end(cat, own, rc);
 }
 
 static void row_to_run(sqlite3_stmt *st, ds_run_info_t *r)
@@ -551,7 +531,7 @@ static int prune_batch(ds_catalog_t *cat, int64_t before, int *n)
         "DELETE FROM run WHERE id IN (SELECT id FROM temp.prune_ids)",
     };
     sqlite3_stmt *st = NULL;
-    int own, rc = txn_begin(cat, &own);
+    int own, rc = ds__catalog_txn_begin(cat, &own);
 
     *n = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(sql) / sizeof(sql[0]); i++) {
@@ -564,7 +544,7 @@ static int prune_batch(ds_catalog_t *cat, int64_t before, int *n)
         if (rc == 0 && i == 4)
             *n = sqlite3_changes(cat->db);
     }
-    return txn_end(cat, own, rc);
+    return ds__catalog_txn_end(cat, own, rc);
 }
 
 int ds_run_prune(ds_catalog_t *cat, int64_t before, uint64_t *deleted)

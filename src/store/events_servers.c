@@ -60,12 +60,12 @@ static int mark_known(ds_catalog_t *cat, const char *server, int64_t now)
 int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
                                    const ds_server_file_t *files, size_t n, int64_t now)
 {
-    int own = !ds_catalog_in_txn(cat), rc;
+    int own, rc;
     int64_t sid;
 
     if (server == NULL || server[0] == '\0')
         return DS_EUSAGE;
-    rc = own ? ds_catalog_begin(cat) : 0;
+    rc = ds__catalog_txn_begin(cat, &own);
     if (rc < 0)
         return rc;
     rc = ds__events_server_id(cat, server, NULL, now, 1, &sid);
@@ -73,13 +73,7 @@ int ds_catalog_server_manifest_put(ds_catalog_t *cat, const char *server,
         rc = put_all(cat, sid, files, n);
     if (rc == 0)
         rc = mark_known(cat, server, now);
-    if (!own)
-        return rc;
-    if (rc < 0) {
-        ds_catalog_rollback(cat);
-        return rc;
-    }
-    return ds_catalog_commit(cat);
+    return ds__catalog_txn_end(cat, own, rc);
 }
 
 int ds_catalog_server_manifest_set(ds_catalog_t *cat, const char *server, const char *path,

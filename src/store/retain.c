@@ -90,6 +90,21 @@ static int exec(ds_retain_t *r, const char *sql)
     return 0;
 }
 
+/* Ends a transaction (BEGIN IMMEDIATE), or put's savepoint inside a batch
+ * (sp): rc < 0 rolls it back; rc 0 commits it, a failure reported (and
+ * rolled back); rc > 0 (nothing written) commits it quietly. Returns rc or
+ * the commit's failure. */
+static int tx_end(ds_retain_t *r, int sp, int rc)
+{
+    if (rc == 0)
+        rc = exec(r, sp ? "RELEASE put" : "COMMIT");
+    else if (rc > 0)
+        sqlite3_exec(r->db, sp ? "RELEASE put" : "COMMIT", NULL, NULL, NULL);
+    if (rc < 0)
+        sqlite3_exec(r->db, sp ? "ROLLBACK TO put; RELEASE put" : "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 static int prepare(ds_retain_t *r, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -408,14 +423,9 @@ int ds_retain_put(ds_retain_t *r, int fd, const uint8_t sha256[DS_SHA256_LEN], u
                       &p.ins_ref)) < 0)
         goto out;
     rc = put_all(&p, sha256, size, chunks, nchunks);
-    if (rc == 0 && (rc = exec(r, r->batch ? "RELEASE put" : "COMMIT")) == 0)
-        in_tx = 0;
 out:
-    if (in_tx && r->batch) /* this version's rows only; the batch stays open */
-        sqlite3_exec(r->db, rc < 0 ? "ROLLBACK TO put; RELEASE put" : "RELEASE put", NULL, NULL,
-                     NULL);
-    else if (in_tx)
-        sqlite3_exec(r->db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    if (in_tx) /* in a batch, this version's rows only: the batch stays open */
+        rc = tx_end(r, r->batch, rc);
     if (rc == DS_ECHANGED)
         ds_log(DS_LOG_ERROR, "retain store %s: source file changed since it was chunked", r->path);
     sqlite3_finalize(p.find);
@@ -440,15 +450,10 @@ int ds_retain_batch_begin(ds_retain_t *r)
 
 int ds_retain_batch_end(ds_retain_t *r)
 {
-    int rc;
-
     if (!r->batch)
         return 0;
     r->batch = 0;
-    rc = exec(r, "COMMIT");
-    if (rc < 0)
-        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return tx_end(r, 0, 0);
 }
 
 static int load_version(ds_retain_reader_t *rd)
@@ -768,10 +773,10 @@ int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_r
                      "DELETE FROM chunk WHERE id IN (SELECT id FROM temp.dead);"
                      "DELETE FROM temp.dead; DELETE FROM temp.keep;");
 out:
-    if (rc == 0 && !dry_run)
-        rc = exec(r, "COMMIT");
-    if (rc < 0 || dry_run) /* a dry run measures, then undoes everything */
+    if (dry_run) /* a dry run measures, then undoes everything */
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        rc = tx_end(r, 0, rc);
     /* Space reclaim is best effort: a failure here loses nothing. */
     if (rc == 0 && freed > 0 && !dry_run)
         sqlite3_exec(r->db, "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);", NULL,
