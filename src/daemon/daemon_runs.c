@@ -17,6 +17,7 @@
 #include "distsync/events.h"
 #include "distsync/log.h"
 #include "distsync/report.h"
+#include "distsync/tz.h"
 
 int64_t ds__daemon_mono_ms(void)
 {
@@ -28,10 +29,7 @@ int64_t ds__daemon_mono_ms(void)
 
 void ds__daemon_iso(int64_t t, char *buf, size_t len)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (ds_tz_format_utc(t, buf, len) < 0)
         snprintf(buf, len, "%lld", (long long)t);
 }
 

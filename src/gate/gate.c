@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "distsync/freeze.h"
+#include "distsync/tz.h"
 #include "gate_int.h"
 
 static int cmp_pkg(const void *a, const void *b)
@@ -394,12 +395,10 @@ unsigned ds__ring_members(const struct ring *r)
     return r->cfg->size ? r->cfg->size : (unsigned)r->cfg->ids.n + r->seen_glob;
 }
 
-static void fmt_time(int64_t t, char *buf, size_t len)
+/* See gate_int.h. */
+void ds__gate_fmt_time(int64_t t, char *buf, size_t len)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (ds_tz_format_utc(t, buf, len) < 0)
         snprintf(buf, len, "%lld", (long long)t);
 }
 
@@ -411,7 +410,7 @@ static int ring_ready(const struct rollout *r, int i, int64_t now, char *why, si
     char when[40];
 
     if (r->rings[i].cfg->opens > now) {
-        fmt_time(r->rings[i].cfg->opens, when, sizeof(when));
+        ds__gate_fmt_time(r->rings[i].cfg->opens, when, sizeof(when));
         snprintf(why, len, "ring closed until %s", when);
         return 0;
     }

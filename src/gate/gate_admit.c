@@ -22,15 +22,6 @@
 
 #define BIG 0x7fffffffu
 
-static void fmt_time(int64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "%lld", (long long)t);
-}
-
 static int write_outcome(ds_gate_t *g, const struct client *c, const char *outcome, int late,
                          const char *detail)
 {
@@ -384,7 +375,7 @@ int ds_gate_request(ds_gate_t *g, const ds_gate_request_t *req, int64_t now,
     cur = ds_config_package(g->cfg, r->cfg->product, req->version);
     if (cur != NULL && cur->soak_s > 0 && c->st == DS_GATE_ST_SUCCEEDED &&
         ds_version_cmp(c->version, req->version) == 0 && now < c->at + cur->soak_s) {
-        fmt_time(c->at + cur->soak_s, when, sizeof(when));
+        ds__gate_fmt_time(c->at + cur->soak_s, when, sizeof(when));
         return none(out, "soaking on %s until %s", req->version, when);
     }
     return admit(g, r, c, k, req->version, now, out);

@@ -100,6 +100,10 @@ unsigned ds__ring_members(const struct ring *r);
 DS_MUST_CHECK int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now, char *why,
                                      size_t len);
 
+/* Instant t as RFC 3339 UTC in buf, or its number of seconds when it has
+ * no such text. */
+void ds__gate_fmt_time(int64_t t, char *buf, size_t len);
+
 /* gate_admit.c */
 void ds__gate_expire(ds_gate_t *g, int64_t now);
 

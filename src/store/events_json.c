@@ -9,6 +9,7 @@
 
 #include "distsync/events.h"
 #include "distsync/json.h"
+#include "distsync/tz.h"
 
 struct hj {
     ds_json_t *j;
@@ -22,10 +23,7 @@ struct hj {
 /* RFC 3339 UTC; "-" for 0. */
 static void fmt_time(char *buf, size_t len, int64_t s)
 {
-    time_t t = (time_t)s;
-    struct tm tm;
-
-    if (s == 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (s == 0 || ds_tz_format_utc(s, buf, len) < 0)
         snprintf(buf, len, "-");
 }
 

@@ -5,6 +5,7 @@
 
 #include "catalog_int.h"
 #include "distsync/freeze.h"
+#include "distsync/tz.h"
 
 int ds_freeze_put(ds_catalog_t *cat, const char *server, int64_t until, const char *reason,
                   int64_t now)
@@ -71,12 +72,10 @@ int ds_freeze_get(ds_catalog_t *cat, const char *server, int64_t now, ds_freeze_
 
 void ds_freeze_describe(const ds_freeze_t *f, char *buf, size_t len)
 {
-    char when[40] = "until thawed";
-    time_t t = (time_t)f->until;
-    struct tm tm;
+    char when[40] = "until thawed", iso[32];
 
-    if (f->until > 0 && gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "until %Y-%m-%dT%H:%M:%SZ", &tm);
+    if (f->until > 0 && ds_tz_format_utc(f->until, iso, sizeof(iso)) == 0)
+        snprintf(when, sizeof(when), "until %s", iso);
     snprintf(buf, len, "server %s is frozen %s%s%s%s", f->server, when, f->reason[0] ? " (" : "",
              f->reason, f->reason[0] ? ")" : "");
 }

@@ -18,6 +18,7 @@
 
 #include "distsync/fsutil.h"
 #include "distsync/log.h"
+#include "distsync/tz.h"
 #include "sync_int.h"
 
 #define PIN_BLOCK (1u << 20)
@@ -39,14 +40,11 @@ int ds_sync_pin_at(ds_sync_t *s, int64_t anchor, const char *run)
 {
     char when[32] = "?", what[128];
     int64_t gen = 0, done = 0;
-    time_t t = (time_t)anchor;
-    struct tm tm;
     int rc = ds_catalog_gen_at(s->cat, anchor, &gen, &done);
 
     if (rc < 0)
         return rc;
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)ds_tz_format_utc(anchor, when, sizeof(when)); /* else "?" */
     if (rc == 0) {
         ds_log(DS_LOG_WARN,
                "run %s: no scan completed at or before the anchor %s: it ships the newest scan",
@@ -63,12 +61,9 @@ int ds_sync_pin_as_of(ds_sync_t *s, int64_t t, char *what, size_t wlen, char *er
 {
     char when[32] = "?";
     int64_t gen = 0, started = 0;
-    time_t tt = (time_t)t;
-    struct tm tm;
     int rc = ds_catalog_gen_at(s->cat, t, &gen, &started);
 
-    if (gmtime_r(&tt, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)ds_tz_format_utc(t, when, sizeof(when)); /* else "?" */
     if (rc < 0)
         return ds_errf(err, errlen, rc, "the store as of %s: catalog %s: %s", when,
                        ds_catalog_name(s->cat), ds_strerror(rc));

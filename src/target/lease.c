@@ -13,6 +13,7 @@
 #include "distsync/fsutil.h"
 #include "distsync/lease.h"
 #include "distsync/pathsafe.h"
+#include "distsync/tz.h"
 
 #define LEASE_MAGIC "distsync-lease 1"
 
@@ -254,11 +255,8 @@ int ds_lease_guard(int dsdir, int wait_ms, int *fd)
 void ds_lease_busy_message(const ds_lease_t *l, char *buf, size_t cap)
 {
     char when[64] = "an unknown time";
-    struct tm tm;
-    time_t t = (time_t)l->expiry;
 
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)ds_tz_format_utc(l->expiry, when, sizeof(when)); /* else as above */
     snprintf(buf, cap, "server is being synced by console %s (pid %" PRIu32 " on host %s) until %s",
              l->console[0] ? l->console : "?", l->pid, l->host[0] ? l->host : "?", when);
 }
