@@ -13,6 +13,7 @@
 #include "distsync/delta.h"
 #include "distsync/error.h"
 #include "distsync/log.h"
+#include "distsync/fsutil.h"
 #include "proto/rsjob.h"
 
 #define IN_CAP  (256u * 1024)
@@ -218,19 +219,11 @@ static int delta_fill(void *ctx, char *buf, size_t cap, size_t *got)
 static int delta_drain(void *ctx, const char *p, size_t n)
 {
     struct delta_ctx *d = ctx;
+    int rc = ds_write_all(d->fd, p, n);
 
-    while (n > 0) {
-        ssize_t w = write(d->fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-        d->written += (uint64_t)w;
-    }
-    return 0;
+    if (rc == 0) /* after a failure the delta is abandoned: no count read */
+        d->written += (uint64_t)n;
+    return rc;
 }
 
 static size_t pick_block(const ds_delta_opts_t *o, uint64_t basis_size)

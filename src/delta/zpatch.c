@@ -21,6 +21,7 @@
 #include "distsync/error.h"
 #include "distsync/log.h"
 #include "distsync/zpatch.h"
+#include "distsync/fsutil.h"
 #include "zpatch_int.h"
 
 #define PREFIX_WIN DS_ZPATCH_WINDOW
@@ -56,20 +57,11 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 
 static int write_all(struct enc *e, const void *buf, size_t n)
 {
-    const uint8_t *p = buf;
+    int rc = ds_write_all(e->fd, buf, n);
 
-    while (n > 0) {
-        ssize_t w = write(e->fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-        e->st.delta_bytes += (uint64_t)w;
-    }
-    return 0;
+    if (rc == 0) /* after a failure the encoding is abandoned: no count read */
+        e->st.delta_bytes += (uint64_t)n;
+    return rc;
 }
 
 /* Hashes all of src and compares with want. */
