@@ -38,8 +38,8 @@ static int adopt_err(ds_apply_t *ap, const ds_msg_t *m, const char *path, int co
     return ds__apply_reply(ap, &r);
 }
 
-/* SHA-256 and length of the open file fd. */
-static int hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN], uint64_t *size)
+/* See apply_int.h (HASH and the read-back use it too). */
+int ds__apply_hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN], uint64_t *size)
 {
     ds_sha256_t h;
     int rc = ds_sha256_init(&h);
@@ -93,7 +93,7 @@ int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m)
     if (rc < 0)
         return adopt_err(ap, m, path, rc, "ADOPT: %s",
                          rc == -ENOENT ? "no such file" : ds_pathsafe_reason(rc));
-    rc = hash_fd(ap, fd, sha, &size);
+    rc = ds__apply_hash_fd(ap, fd, sha, &size);
     if (rc == 0 && ds_fs_fstat(ap->fs, fd, &after) < 0)
         rc = -errno;
     if (rc < 0) {

@@ -275,6 +275,10 @@ DS_MUST_CHECK int ds__apply_same(ds_apply_t *ap, const ds_msg_t *req,
 
 /* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
 DS_MUST_CHECK int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);
+/* SHA-256 and length of what open file fd holds from its offset on, read
+ * through ap's seam and ap->iobuf. Returns 0, -errno or DS_ENOMEM. */
+DS_MUST_CHECK int ds__apply_hash_fd(ds_apply_t *ap, int fd, uint8_t sha[DS_SHA256_LEN],
+                                    uint64_t *size);
 /* apply_walk.c; LIST and SIG start a streamed reply (ds__apply_stream_start) */
 DS_MUST_CHECK int ds__apply_list(ds_apply_t *ap, const ds_msg_t *m);
 DS_MUST_CHECK int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m);

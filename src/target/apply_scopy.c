@@ -134,38 +134,20 @@ int ds__apply_scopy_verify(ds_apply_t *ap, struct afile *f, uint32_t id,
                            const uint8_t want[DS_SHA256_LEN])
 {
     uint8_t sum[DS_SHA256_LEN];
-    ds_sha256_t h;
-    int fd, rc = 0;
+    uint64_t size;
+    int fd = -1, rc;
 
     if (!ap->opts.readback)
         return 0;
-    memset(&h, 0, sizeof(h));
-    if (ds_fs_fsync(ap->fs, f->fd) < 0) { /* what is gathered reaches the file */
+    if (ds_fs_fsync(ap->fs, f->fd) < 0) /* what is gathered reaches the file */
         rc = -errno;
-        fd = -1;
-        goto out;
-    }
-    fd = ds_fs_openat(ap->fs, ap->tmpfd, f->tmpname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd < 0 || ds_sha256_init(&h) < 0) {
-        rc = fd < 0 ? -errno : DS_ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = ds_fs_read(ap->fs, fd, ap->iobuf, APPLY_IOBUF);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : 0;
-            break;
-        }
-        ds_sha256_update(&h, ap->iobuf, (size_t)n);
-    }
-    ds_sha256_final(&h, sum);
+    else if ((fd = ds_fs_openat(ap->fs, ap->tmpfd, f->tmpname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+                                0)) < 0)
+        rc = -errno;
+    else
+        rc = ds__apply_hash_fd(ap, fd, sum, &size);
     if (rc == 0 && memcmp(sum, want, DS_SHA256_LEN) != 0)
         rc = DS_EHASH;
-out:
-    ds_sha256_close(&h);
     if (fd >= 0)
         ds_fs_close(ap->fs, fd);
     if (rc < 0)

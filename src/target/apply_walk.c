@@ -243,34 +243,17 @@ int ds__apply_hash(ds_apply_t *ap, const ds_msg_t *m)
     char path[DS_PROTO_STR_MAX + 1];
     ds_msg_t r = {.type = DS_MSG_HASH_OK, .id = m->id};
     struct stat st;
-    ds_sha256_t sha = {0};
     int fd = -1, rc;
 
     ds__apply_cstr(m->u.path.path, path);
     rc = ds_pathsafe_open_file_fs(ap->fs, ap->rootfd, path, &fd, &st);
     if (rc == 0)
-        rc = ds_sha256_init(&sha);
-    for (uint64_t done = 0; rc == 0;) {
-        ssize_t n = ds_fs_read(ap->fs, fd, ap->iobuf, APPLY_IOBUF);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = -errno;
-        if (n <= 0)
-            break;
-        ds_sha256_update(&sha, ap->iobuf, (size_t)n);
-        done += (uint64_t)n;
-        r.u.hash_ok.size = done;
-    }
+        rc = ds__apply_hash_fd(ap, fd, r.u.hash_ok.sha256, &r.u.hash_ok.size);
     if (fd >= 0)
         ds_fs_close(ap->fs, fd);
-    if (rc < 0) {
-        ds_sha256_close(&sha);
+    if (rc < 0)
         return ds__apply_reply_err(ap, m->id, rc, path,
                                    rc == -ENOENT ? "HASH: no such file" : ds_pathsafe_reason(rc));
-    }
-    ds_sha256_final(&sha, r.u.hash_ok.sha256);
     r.u.hash_ok.path = m->u.path.path;
     r.u.hash_ok.mtime_ns = ds_timespec_ns(&st.st_mtim);
     ds__apply_scopy_hashed(ap, path, r.u.hash_ok.size, r.u.hash_ok.mtime_ns, r.u.hash_ok.sha256);
