@@ -60,7 +60,6 @@ int ds__exp_open_store(struct exp *x, const char *rel, uint64_t size, int *fd, u
 /* The state the bundle starts from, as a manifest and a listing. */
 static int basis_state(struct exp *x, ds_plan_have_t **have, size_t *nhave)
 {
-    const ds_manifest_entry_t **e = NULL;
     char why[512] = "";
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -84,13 +83,7 @@ static int basis_state(struct exp *x, ds_plan_have_t **have, size_t *nhave)
         ds__exp_fail(x, rc, "%s: %s", x->o->since_manifest, why);
     free(buf);
     if (rc == 0)
-        rc = ds_manifest_sorted(x->basis, &e, nhave);
-    if (rc == 0 && (*have = calloc(*nhave + 1, sizeof(**have))) == NULL)
-        rc = DS_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < *nhave; i++)
-        (*have)[i] = (ds_plan_have_t){
-            .path = e[i]->path, .is_file = 1, .size = e[i]->size, .mtime_ns = e[i]->mtime_ns};
-    free(e);
+        rc = ds__sync_have_of(x->basis, have, nhave);
     return rc;
 }
 

@@ -83,6 +83,9 @@ struct ds_sync {
  * none. Returns 0 or < 0. */
 DS_MUST_CHECK int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
                                       ds_plan_have_t **have, size_t *nhave);
+/* m's entries as the target's listing (*have, caller frees; every entry a
+ * clean regular file, paths borrowed from m). Returns 0 or DS_ENOMEM. */
+DS_MUST_CHECK int ds__sync_have_of(const ds_manifest_t *m, ds_plan_have_t **have, size_t *nhave);
 
 /* sync_send.c: the delta format (DS_DELTA_FMT_*) a receiver speaking
  * protocol version applies; remote_basis: its basis reads cross the WAN

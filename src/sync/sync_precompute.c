@@ -61,10 +61,24 @@ static int put_entry(void *ctx, const ds_server_file_t *f)
     return ds_manifest_put(ctx, f->path, f->size, 0, f->sha256);
 }
 
+/* See sync_int.h. */
+int ds__sync_have_of(const ds_manifest_t *m, ds_plan_have_t **have, size_t *nhave)
+{
+    const ds_manifest_entry_t **e = NULL;
+    int rc = ds_manifest_sorted(m, &e, nhave);
+
+    if (rc == 0 && (*have = calloc(*nhave + 1, sizeof(**have))) == NULL)
+        rc = DS_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < *nhave; i++)
+        (*have)[i] = (ds_plan_have_t){
+            .path = e[i]->path, .is_file = 1, .size = e[i]->size, .mtime_ns = e[i]->mtime_ns};
+    free(e);
+    return rc;
+}
+
 int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t **m,
                         ds_plan_have_t **have, size_t *nhave)
 {
-    const ds_manifest_entry_t **e = NULL;
     int rc = ds_catalog_server_manifest_known(s->cat, srv->name);
 
     *m = NULL;
@@ -76,13 +90,7 @@ int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t 
     if (rc == 0)
         rc = ds_catalog_server_manifest_get(s->cat, srv->name, put_entry, *m);
     if (rc == 0)
-        rc = ds_manifest_sorted(*m, &e, nhave);
-    if (rc == 0 && (*have = calloc(*nhave + 1, sizeof(**have))) == NULL)
-        rc = DS_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < *nhave; i++)
-        (*have)[i] = (ds_plan_have_t){
-            .path = e[i]->path, .is_file = 1, .size = e[i]->size, .mtime_ns = e[i]->mtime_ns};
-    free(e);
+        rc = ds__sync_have_of(*m, have, nhave);
     return rc;
 }
 
