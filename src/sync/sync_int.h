@@ -87,6 +87,9 @@ DS_MUST_CHECK int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, 
  * clean regular file, paths borrowed from m). Returns 0 or DS_ENOMEM. */
 DS_MUST_CHECK int ds__sync_have_of(const ds_manifest_t *m, ds_plan_have_t **have, size_t *nhave);
 
+/* sync_send.c: opens store file path for reading, expecting a regular
+ * file of size bytes; -1 when it is not that (or cannot be opened). */
+int ds__sync_open_sized(const char *path, uint64_t size);
 /* sync_send.c: the delta format (DS_DELTA_FMT_*) a receiver speaking
  * protocol version applies; remote_basis: its basis reads cross the WAN
  * (an SMB worker). */

@@ -235,33 +235,20 @@ static void unique_jobs(struct pc *pc)
     pc->n = k;
 }
 
-/* Opens path expecting size bytes of a regular file; -1 when it is not. */
-static int open_sized(const char *path, uint64_t size)
-{
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 /* Computes one pair into the cache: basis from its store file, else from
  * the retain store (*ret: this worker's handle, opened on first use). */
 static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
 {
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
-    int tfd = open_sized(j->tpath, j->tsize), bfd = -1, dfd = -1, rc;
+    int tfd = ds__sync_open_sized(j->tpath, j->tsize), bfd = -1, dfd = -1, rc;
     uint64_t dsize;
     char path[4096];
 
     if (tfd < 0)
         return DS_ECHANGED; /* changed since the scan: the run will see it */
     ds_delta_src_fd(&tsrc, tfd, j->tsize);
-    if (j->bpath != NULL && (bfd = open_sized(j->bpath, j->bsize)) >= 0) {
+    if (j->bpath != NULL && (bfd = ds__sync_open_sized(j->bpath, j->bsize)) >= 0) {
         ds_delta_src_fd(&bsrc, bfd, j->bsize);
     } else {
         snprintf(path, sizeof(path), "%s/retain", pc->s->o.cfg->state);

@@ -340,8 +340,8 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item
     return 1;
 }
 
-/* Opens a store file expecting size bytes; -1 when it is not that. */
-static int open_sized(const char *path, uint64_t size)
+/* See sync_int.h. */
+int ds__sync_open_sized(const char *path, uint64_t size)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -378,7 +378,8 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const 
     ds_retain_t *ret = NULL;
     ds_retain_reader_t *rd = NULL;
     uint64_t dsize = 0;
-    int tfd = open_sized(target, tsize), bfd = basis ? open_sized(basis, bsize) : -1, dfd = -1;
+    int tfd = ds__sync_open_sized(target, tsize), dfd = -1;
+    int bfd = basis ? ds__sync_open_sized(basis, bsize) : -1;
 
     ds_delta_cache_stats(sy->dc, &before);
     if (tfd >= 0 && (bfd >= 0 || (basis == NULL &&
