@@ -115,6 +115,11 @@ int cli_config_connect(const ds_config_t *cfg, int argc, char **argv);
  * when cat has no completed scan (src/cli/sync_prepare.c). */
 void cli_catalog_warn(ds_catalog_t *cat, const char *state);
 
+/* Makes cfg's state directory if it is missing and puts its catalog's path
+ * in path (len bytes), saying what failed (src/cli/sync_prepare.c).
+ * Returns 0, CLI_EXIT_FAIL (mkdir) or CLI_EXIT_USAGE (path too long). */
+int cli_catalog_path_made(const ds_config_t *cfg, char *path, size_t len);
+
 /* Store entries a scan found but never copies (empty folders, symbolic
  * links inside the store): counted, the first few named, and reported in
  * one line at the end of the scan (src/cli/sync_prepare.c). */

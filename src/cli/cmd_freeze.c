@@ -80,15 +80,10 @@ static int parse_until(const char *s, int64_t *until)
 static int open_catalog(const ds_config_t *cfg, ds_catalog_t **cat)
 {
     char path[PATH_MAX], err[1024];
+    int rc = cli_catalog_path_made(cfg, path, sizeof(path));
 
-    if (mkdir(cfg->state, 0750) < 0 && errno != EEXIST) {
-        cli_err("state directory %s: %s", cli_esc(cfg->state), strerror(errno));
-        return CLI_EXIT_FAIL;
-    }
-    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
-        cli_err("state directory %s: path is too long", cli_esc(cfg->state));
-        return CLI_EXIT_USAGE;
-    }
+    if (rc != 0)
+        return rc;
     if (ds_catalog_open(path, cat, err, sizeof(err)) < 0) {
         cli_err("%s", err);
         return CLI_EXIT_FAIL;

@@ -70,16 +70,10 @@ static int open_gate(const ds_config_t *cfg, ds_gate_t **g)
     ds_gate_state_t st;
     ds_catalog_t *cat = NULL;
     int64_t now = (int64_t)time(NULL);
-    int rc;
+    int rc = cli_catalog_path_made(cfg, path, sizeof(path));
 
-    if (mkdir(cfg->state, 0750) < 0 && errno != EEXIST) {
-        cli_err("state directory %s: %s", cli_esc(cfg->state), strerror(errno));
-        return CLI_EXIT_FAIL;
-    }
-    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
-        cli_err("state directory %s: path is too long", cli_esc(cfg->state));
-        return CLI_EXIT_USAGE;
-    }
+    if (rc != 0)
+        return rc;
     if (ds_gate_state_sqlite(path, &st, err, sizeof(err)) < 0 ||
         ds_gate_new(cfg, &st, now, g, err, sizeof(err)) < 0 ||
         ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {

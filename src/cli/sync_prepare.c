@@ -3,10 +3,12 @@
  * catalog that has no completed scan (new, or lost and re-created), and
  * run the incremental scan so they never work from a stale store.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "distsync/error.h"
@@ -25,6 +27,19 @@ void cli_catalog_warn(ds_catalog_t *cat, const char *state)
     cli_err("WARNING: catalog %s has no completed scan (it is new, or was lost and re-created): "
             "nothing will be pruned until a scan completes; run distsync scan",
             path);
+}
+
+int cli_catalog_path_made(const ds_config_t *cfg, char *path, size_t len)
+{
+    if (mkdir(cfg->state, 0750) < 0 && errno != EEXIST) {
+        cli_err("state directory %s: %s", cli_esc(cfg->state), strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    if (ds_catalog_path(cfg->state, path, len) < 0) {
+        cli_err("state directory %s: path is too long", cli_esc(cfg->state));
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
 }
 
 void cli_not_copied_add(struct cli_not_copied *nc, const char *path, const char *what)
