@@ -40,6 +40,9 @@ DS_MUST_CHECK int ds__config_read(const char *text, const char *base_dir, ds_con
  * entry must be a valid name; duplicates are rejected. Returns 0, DS_ENOMEM,
  * or DS_ECONFIG with a message (without location) in msg. */
 DS_MUST_CHECK int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen);
+/* The next item of a list separated by commas or white space: its start
+ * (its length in *n), *s moved past it; NULL at the end of the list. */
+const char *ds__config_item(const char **s, size_t *n);
 
 /* Returns 1 when s is a valid name: [A-Za-z0-9._-]+, not only dots. */
 DS_MUST_CHECK int ds__config_name_ok(const char *s);

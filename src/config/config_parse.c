@@ -117,19 +117,28 @@ static int list_push(ds_strlist_t *l, char *s)
     return 0;
 }
 
+/* See config_internal.h. */
+const char *ds__config_item(const char **s, size_t *n)
+{
+    const char *p = *s, *t;
+
+    while (*p == ',' || isspace((unsigned char)*p))
+        p++;
+    for (t = p; *p != '\0' && *p != ',' && !isspace((unsigned char)*p); p++)
+        ;
+    *s = p;
+    *n = (size_t)(p - t);
+    return *n > 0 ? t : NULL;
+}
+
 int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msglen)
 {
     const char *s = value, *t;
     char buf[64], *item;
+    size_t n;
 
-    for (;;) {
-        while (*s == ',' || isspace((unsigned char)*s))
-            s++;
-        if (*s == '\0')
-            break;
-        for (t = s; *s != '\0' && *s != ',' && !isspace((unsigned char)*s); s++)
-            ;
-        item = strndup(t, (size_t)(s - t));
+    while ((t = ds__config_item(&s, &n)) != NULL) {
+        item = strndup(t, n);
         if (item == NULL)
             return DS_ENOMEM;
         if (!ds__config_name_ok(item) || ds_config_list_has(out, item)) {

@@ -107,16 +107,11 @@ static int push(ds_strlist_t *l, const char *s, size_t n)
 static int set_globs(const char *v, ds_strlist_t *out, char *msg, size_t msglen)
 {
     const char *s = v, *t;
+    size_t n;
     int rc;
 
-    for (;;) {
-        while (*s == ',' || isspace((unsigned char)*s))
-            s++;
-        if (*s == '\0')
-            break;
-        for (t = s; *s != '\0' && *s != ',' && !isspace((unsigned char)*s); s++)
-            ;
-        if ((rc = push(out, t, (size_t)(s - t))) < 0)
+    while ((t = ds__config_item(&s, &n)) != NULL) {
+        if ((rc = push(out, t, n)) < 0)
             return rc;
         if (!glob_ok(out->v[out->n - 1]))
             return ds_errf(msg, msglen, DS_ECONFIG,
