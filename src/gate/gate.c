@@ -213,11 +213,11 @@ int ds_gate_flush(ds_gate_t *g)
     return g->failed ? DS_ECATALOG : g->st.flush(g->st.ctx);
 }
 
-int ds__gate_write(ds_gate_t *g, const struct client *c, const char *detail)
+/* See gate_int.h. */
+ds_gate_row_t ds__gate_row(const ds_gate_t *g, const struct client *c, const char *detail)
 {
-    const struct rollout *r = &g->ro[c->rollout];
-    ds_gate_row_t row = {
-        .rollout = r->cfg->name,
+    return (ds_gate_row_t){
+        .rollout = g->ro[c->rollout].cfg->name,
         .client = c->id,
         .status = c->st,
         .site = c->site >= 0 ? g->cfg->sites[c->site].name : "",
@@ -232,6 +232,11 @@ int ds__gate_write(ds_gate_t *g, const struct client *c, const char *detail)
         .reported = c->reported,
         .detail = detail ? detail : "",
     };
+}
+
+int ds__gate_write(ds_gate_t *g, const struct client *c, const char *detail)
+{
+    ds_gate_row_t row = ds__gate_row(g, c, detail);
     int rc = g->st.put_row(g->st.ctx, &row);
 
     if (rc < 0)

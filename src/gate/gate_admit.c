@@ -25,17 +25,7 @@
 static int write_outcome(ds_gate_t *g, const struct client *c, const char *outcome, int late,
                          const char *detail)
 {
-    const struct rollout *r = &g->ro[c->rollout];
-    ds_gate_row_t row = {.rollout = r->cfg->name,
-                         .client = c->id,
-                         .status = c->st,
-                         .site = c->site >= 0 ? g->cfg->sites[c->site].name : "",
-                         .server = c->server >= 0 ? g->cfg->servers[c->server].name : "",
-                         .from = c->from,
-                         .version = c->version,
-                         .token = c->token,
-                         .at = c->at,
-                         .detail = detail ? detail : ""};
+    ds_gate_row_t row = ds__gate_row(g, c, detail); /* the outcome's columns among them */
     int rc = g->st.put_outcome(g->st.ctx, &row, outcome, late);
 
     if (rc < 0)

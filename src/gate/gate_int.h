@@ -100,6 +100,9 @@ unsigned ds__ring_members(const struct ring *r);
 DS_MUST_CHECK int ds__gate_ring_open(ds_gate_t *g, struct rollout *r, int i, int64_t now, char *why,
                                      size_t len);
 
+/* c's row as the state interface takes it (detail NULL: ""); its strings
+ * are borrowed from g and c. */
+ds_gate_row_t ds__gate_row(const ds_gate_t *g, const struct client *c, const char *detail);
 /* Instant t as RFC 3339 UTC in buf, or its number of seconds when it has
  * no such text. */
 void ds__gate_fmt_time(int64_t t, char *buf, size_t len);
