@@ -321,15 +321,21 @@ int ds_session_start(ds_session_t *s)
     return rc;
 }
 
-int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag)
+/* A request of type that names only path (HASH, DELETE), once READY. */
+static int path_request(ds_session_t *s, uint8_t type, const char *path, uint64_t tag)
 {
-    ds_msg_t m = {.type = DS_MSG_HASH};
+    ds_msg_t m = {.type = type};
     int rc = need_ready(s);
 
     if (rc < 0)
         return rc;
     m.u.path.path = ds_pstr(path);
     return ds__session_send(s, &m, 1, tag, 0, path);
+}
+
+int ds_session_hash(ds_session_t *s, const char *path, uint64_t tag)
+{
+    return path_request(s, DS_MSG_HASH, path, tag);
 }
 
 uint64_t ds_session_sig_max(uint64_t size, uint32_t block_len, uint8_t strong_len)
@@ -586,13 +592,7 @@ int ds_session_adopt(ds_session_t *s, const char *path, uint64_t size, int64_t m
 
 int ds_session_delete(ds_session_t *s, const char *path, uint64_t tag)
 {
-    ds_msg_t m = {.type = DS_MSG_DELETE};
-    int rc = need_ready(s);
-
-    if (rc < 0)
-        return rc;
-    m.u.path.path = ds_pstr(path);
-    return ds__session_send(s, &m, 1, tag, 0, path);
+    return path_request(s, DS_MSG_DELETE, path, tag);
 }
 
 int ds_session_commit_manifest(ds_session_t *s)
