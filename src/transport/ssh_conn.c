@@ -115,11 +115,6 @@ int ds__ssh_conn_wait(const struct ds__ssh_conn *c, int64_t wake_ns, struct ds__
     return 0;
 }
 
-void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s)
-{
-    c->deadline_ns = ds__ssh_mono_ns() + (int64_t)s * 1000000000;
-}
-
 long ds__ssh_conn_budget(struct ds__ssh_conn *c)
 {
     long ms = (long)((c->deadline_ns - ds__ssh_mono_ns()) / 1000000);

@@ -81,9 +81,6 @@ struct ds__ssh_hostkey {
 DS_MUST_CHECK int ds__ssh_session_new(struct ds__ssh_conn *c, const struct ds__ssh_url *u,
                                       const char *kh, char *err, size_t errlen);
 
-/* Sets c->deadline_ns to s seconds from now. */
-void ds__ssh_conn_deadline(struct ds__ssh_conn *c, unsigned s);
-
 /* Sets libssh2's timeout for its blocking calls to what is left before
  * c->deadline_ns (at least 1 ms). Returns the milliseconds left (<= 0:
  * the deadline has passed). */
