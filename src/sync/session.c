@@ -600,7 +600,9 @@ int ds_session_commit_manifest(ds_session_t *s)
     ds_msg_t m = {.type = DS_MSG_MANIFEST_COMMIT};
     int rc = need_ready(s);
 
-    return rc < 0 ? rc : ds__session_send(s, &m, 1, 0, 0, NULL);
+    if (rc == 0 && (rc = ds__session_send(s, &m, 1, 0, 0, NULL)) == 0)
+        s->commit_pending = 1;
+    return rc;
 }
 
 int ds_session_refresh_manifest(ds_session_t *s)
@@ -611,6 +613,10 @@ int ds_session_refresh_manifest(ds_session_t *s)
         return rc;
     ds_manifest_decoder_free(s->man_dec);
     s->man_dec = NULL;
+    if (s->commit_pending == 1) { /* queued behind the commit: predicted now */
+        ds__session_predict(s, DS__SESSION_COUNT_ANY);
+        s->commit_pending = 2;
+    }
     return ds__session_manifest_get(s, 1);
 }
 

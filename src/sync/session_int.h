@@ -96,6 +96,10 @@ struct ds_session {
     /* SHA-256 of the manifest held (s->man) when have_man_sha: a refresh
      * asks with it; man_hash hashes a manifest as it streams in */
     int have_man_sha;
+    /* MANIFEST_COMMIT sent, not answered yet (1), and a refresh queued
+     * behind it that predicted the manifest then (2: ds__session_predict
+     * with no count) */
+    int commit_pending;
     uint8_t man_sha[DS_SHA256_LEN];
     ds_sha256_t man_hash;
     /* session_predict.c: the manifest changes acknowledged since s->man
@@ -187,9 +191,13 @@ void ds__session_mlog_add(ds_session_t *s, const char *path, const ds_session_re
 void ds__session_mlog_clear(ds_session_t *s);
 /* Forgets an unconfirmed prediction (man_pred). */
 void ds__session_predict_drop(ds_session_t *s);
-/* MANIFEST_COMMIT answered OK with entries: applies the changes to s->man
- * and, when the count agrees, holds its digest (have_man_sha) for the
- * refresh; the log is cleared either way. */
+/* MANIFEST_COMMIT answered OK with entries (or, entries
+ * DS__SESSION_COUNT_ANY, a refresh queued behind the commit before its
+ * answer): applies the changes to s->man and, when the count agrees, holds
+ * its digest (have_man_sha) for the refresh; the log is cleared either way.
+ * The target answers MANIFEST_SAME only when its manifest hashes the same,
+ * so a prediction made before the commit's answer is as safe. */
+#define DS__SESSION_COUNT_ANY UINT64_MAX
 void ds__session_predict(ds_session_t *s, uint64_t entries);
 /* MANIFEST_SAME confirmed the held manifest: a predicted one goes to
  * opts.fetched (the target cache). */

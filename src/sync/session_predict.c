@@ -89,7 +89,8 @@ void ds__session_predict(ds_session_t *s, uint64_t entries)
 
     ds__session_predict_drop(s);
     if (s->man != NULL && !s->mlog_broken && s->version >= DS_PROTO_VERSION_COND &&
-        apply_log(s) == 0 && ds_manifest_count(s->man) == entries &&
+        apply_log(s) == 0 &&
+        (entries == DS__SESSION_COUNT_ANY || ds_manifest_count(s->man) == entries) &&
         ds_manifest_encode(s->man, &buf, &len) == 0 && ds_sha256(buf, len, s->man_sha) == 0)
         ok = 1;
     s->have_man_sha = ok;

@@ -217,8 +217,9 @@ static int on_answer(ds_session_t *s, const ds_msg_t *m, struct pend *p)
     case DS_MSG_MANIFEST_COMMIT:
         r.kind = DS_SRES_MANIFEST;
         r.value = m->type == DS_MSG_OK ? m->u.ok.value : 0;
-        if (m->type == DS_MSG_OK)
+        if (m->type == DS_MSG_OK && s->commit_pending != 2) /* 2: predicted at the refresh */
             ds__session_predict(s, r.value);
+        s->commit_pending = 0;
         break;
     case DS_MSG_LEASE:
         if (m->type == DS_MSG_ERR)

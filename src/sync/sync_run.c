@@ -1,10 +1,9 @@
 /*
  * One server's run as a phase machine: CONNECT (transport opened on a
  * worker), READY (HELLO, LEASE, MANIFEST_GET, LIST), HASH, PLAN, SIGS,
- * SEND, COMMIT, REFRESH, CLOSE, WIND_DOWN on cancel, the transport closed
- * on a worker, DONE. ds__run_step() advances as far as it can without
- * blocking and says what the run waits for; the engine (engine.c) calls it
- * from its fd, timer and worker callbacks.
+ * SEND, COMMIT (with the REFRESH and BYE behind it), CLOSE, WIND_DOWN on cancel, the transport
+ * closed on a worker, DONE. ds__run_step() advances as far as it can without blocking and says what
+ * the run waits for; the engine (engine.c) calls it from its fd, timer and worker callbacks.
  */
 #include <errno.h>
 #include <limits.h>
@@ -46,6 +45,15 @@ static int until_sent(struct ds_run *r)
 static int until_manifest(struct ds_run *r)
 {
     return r->manifest_done && ds_session_idle(r->ss);
+}
+
+/* The commit answered, and the refresh and (when sent) BYE behind it. */
+static int until_committed(struct ds_run *r)
+{
+    int ph = ds_session_phase(r->ss);
+
+    return r->manifest_done &&
+           (ph == DS_SESSION_DONE || (ph == DS_SESSION_READY && ds_session_idle(r->ss)));
 }
 
 static int until_closed(struct ds_run *r)
@@ -575,27 +583,26 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         break;
     case RP_SEND:
         rc = drive(r, until_sent, now, w);
-        if (rc == 1) {
-            if ((rc = ds_session_commit_manifest(r->ss)) < 0)
+        if (rc == 1) { /* commit, refresh and BYE in one round trip, answered in order */
+            if ((rc = ds_session_commit_manifest(r->ss)) < 0 ||
+                (rc = ds_session_refresh_manifest(r->ss)) < 0)
                 rc = fail(r, rc, "manifest commit: %s", ds_strerror(rc));
-            else
+            else {
+                if (r->res->rc == 0) /* else no BYE: RP_CLOSE decides */
+                    (void)ds_session_close(r->ss);
                 r->phase = RP_COMMIT, rc = 1;
+            }
         }
         break;
     case RP_COMMIT:
-        rc = drive(r, until_manifest, now, w);
-        if (rc == 1) {
-            if ((rc = ds_session_refresh_manifest(r->ss)) < 0)
-                rc = fail(r, rc, "manifest commit: %s", ds_strerror(rc));
-            else
-                r->phase = RP_REFRESH, rc = 1;
-        }
-        break;
-    case RP_REFRESH:
-        rc = drive(r, until_idle, now, w);
+        rc = drive(r, until_committed, now, w);
         if (rc == 1) {
             ds__run_remember(r);
             (void)ds__run_retain_step(r, now, w); /* the target closes meanwhile */
+            if (ds_session_phase(r->ss) == DS_SESSION_DONE) {
+                r->phase = RP_TCLOSE;
+                return 1;
+            }
             r->phase = RP_CLOSE;
             goto close;
         }

@@ -56,8 +56,8 @@ enum ds_run_phase {
     RP_PLAN,
     RP_SIGS,    /* rsync fallback signatures */
     RP_SEND,    /* creates, updates, deletes */
-    RP_COMMIT,  /* MANIFEST_COMMIT */
-    RP_REFRESH, /* MANIFEST_GET of what was published */
+    RP_COMMIT,  /* MANIFEST_COMMIT, the MANIFEST_GET of what was published
+                   and BYE, sent together */
     RP_CLOSE,   /* LEASE release, BYE */
     RP_CLOSING, /* BYE acknowledged */
     RP_WIND_READY,

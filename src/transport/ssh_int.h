@@ -263,6 +263,22 @@ int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whyl
 /* The agent's command line the probe ran, valid until p is freed. */
 const char *ds__ssh_probe_cmd(const struct ds__ssh_probe *p);
 void ds__ssh_probe_free(struct ds__ssh_probe *p);
+/* Before the first step: the agent's input is ended only when it did not
+ * answer, and an agent that answered HELLO_OK keeps running. take then
+ * hands over its channel, the bytes it wrote so far (its HELLO_OK first)
+ * and its first stderr lines so far (101, each cut to 511 bytes; ecut
+ * bytes more were dropped: transport_ssh.c logs 100 lines),
+ * the buffers the caller's to free, and returns 1; 0 when nothing is
+ * kept. */
+struct ds__ssh_greeting {
+    LIBSSH2_CHANNEL *ch;
+    uint8_t *reply;
+    size_t n;
+    char *err;
+    size_t nerr, ecut;
+};
+void ds__ssh_probe_keep(struct ds__ssh_probe *p);
+int ds__ssh_probe_take(struct ds__ssh_probe *p, struct ds__ssh_greeting *g);
 
 /* The same probe, blocking (poll(2)) on the blocking c, bounded by wait_s
  * and c's deadline. Returns 1 (answered), 0 (why says why not) or
@@ -275,6 +291,14 @@ DS_MUST_CHECK int ds__ssh_agent_probe(struct ds__ssh_conn *c, const char *agent,
 DS_MUST_CHECK int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
                                            const struct ds__ssh_url *u, ds_transport_t **out,
                                            char *err, size_t errlen);
+
+/* The agent already greeted by auto's kept probe (ds__ssh_probe_take; g's
+ * buffers are t's from here on): the first frame the session writes must
+ * be its HELLO (id 1), which is taken and not sent (the probe's stood for
+ * it: the same version range); g's reply is read before the channel, and
+ * g's stderr goes to the log and the run's events as the agent's later
+ * lines do. */
+void ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g);
 
 /* The agent already running on channel ch of the connected,
  * non-blocking c (both moved into the transport). Returns 0 or DS_ENOMEM

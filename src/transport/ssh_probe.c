@@ -5,6 +5,12 @@
  * flood there must not fill the window), its output read to the end and
  * the channel closed. Each step waits on the socket in the directions
  * libssh2_session_block_directions names; one deadline bounds them all.
+ * A kept probe (ds__ssh_probe_keep, the engine's open) reads the first
+ * frame before it ends the agent's input: an agent that answered HELLO_OK
+ * keeps running on its channel, which ds__ssh_probe_take hands to the
+ * transport with the reply, and the session's own HELLO is not sent again
+ * (transport_ssh.c): the agent's channel costs no second open, exec and
+ * HELLO (three round trips, four with the HELLO).
  * The engine steps it on its loop (transport_opening.c); the blocking
  * open drives it with poll(2) (ssh_connect.c).
  */
@@ -18,6 +24,12 @@
 #include "ssh_int.h"
 
 #define PROBE_REPLY_MAX 65536
+/* A kept probe keeps the agent's first stderr lines for the transport's
+ * log and events (transport_ssh.c logs 100, then says the rest was not
+ * logged): 101 lines, each cut to 511 bytes. */
+#define PROBE_ERR_LINES 101
+#define PROBE_ERR_LINE  511
+#define PROBE_ERR_MAX   (PROBE_ERR_LINES * (PROBE_ERR_LINE + 1))
 
 enum { P_OPEN, P_EXEC, P_HELLO, P_EOF, P_READ, P_DRAIN, P_CLOSE, P_WAIT, P_FREE, P_DONE };
 
@@ -25,13 +37,15 @@ struct ds__ssh_probe {
     const struct ds__ssh_conn *c; /* the caller's, outlives p */
     LIBSSH2_SESSION *s;
     char *cmd;
-    int st, got, answered;
+    int st, got, answered, keep;
     int64_t deadline;
     LIBSSH2_CHANNEL *ch;
     ds_proto_buf_t hello;
     size_t off; /* hello[off, len) not yet written */
     uint8_t *buf;
-    size_t n; /* buf[0, n): the agent's output so far */
+    size_t n;  /* buf[0, n): the agent's output so far */
+    char *err; /* kept: the agent's first stderr lines, nerr bytes (ecut more) */
+    size_t nerr, ecut, eline, elines;
     ds_msg_t m;
     char why[400];
 };
@@ -99,17 +113,33 @@ static void judge(struct ds__ssh_probe *p)
                  p->cmd, status);
 }
 
+/* Kept: the agent's first stderr lines into p->err, each cut to
+ * PROBE_ERR_LINE bytes; the rest counted in ecut. */
+static void keep_err(struct ds__ssh_probe *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p->err == NULL || p->elines >= PROBE_ERR_LINES)
+            p->ecut++;
+        else if (s[i] == '\n')
+            p->err[p->nerr++] = '\n', p->elines++, p->eline = 0;
+        else if (p->eline < PROBE_ERR_LINE)
+            p->err[p->nerr++] = s[i], p->eline++;
+    }
+}
+
 /* The agent's stdout into buf (its first frame, then dropped), stderr
- * dropped. Returns 1 when something moved, 0 when libssh2 waits, -1 at
- * the end of its output (EOF or failure). */
+ * dropped (a kept probe keeps its first lines). Returns 1 when something moved, 0 when libssh2
+ * waits, -1 at the end of its output (EOF or failure). */
 static int read_out(struct ds__ssh_probe *p)
 {
     char junk[4096];
     int moved = 0;
     ssize_t r;
 
-    while (libssh2_channel_read_stderr(p->ch, junk, sizeof(junk)) > 0)
+    while ((r = libssh2_channel_read_stderr(p->ch, junk, sizeof(junk))) > 0) {
+        keep_err(p, junk, (size_t)r);
         moved = 1;
+    }
     if (p->st == P_READ)
         r = libssh2_channel_read(p->ch, (char *)p->buf + p->n, PROBE_REPLY_MAX - p->n);
     else
@@ -134,11 +164,12 @@ static int reading(struct ds__ssh_probe *p)
 
         if (fl > 0) {
             p->got = ds_proto_decode(p->buf, (size_t)fl, &p->m) == 0;
-            p->st = P_DRAIN;
+            p->answered = p->keep && p->got && p->m.type == DS_MSG_HELLO_OK;
+            p->st = p->answered ? P_DONE : p->keep ? P_EOF : P_DRAIN; /* kept: running */
             return 1;
         }
         if (fl < 0 || p->n == PROBE_REPLY_MAX)
-            p->st = P_DRAIN;
+            p->st = p->keep ? P_EOF : P_DRAIN;
     }
     if (rc < 0)
         p->st = libssh2_channel_eof(p->ch) ? P_CLOSE : P_FREE;
@@ -172,12 +203,12 @@ static int step(struct ds__ssh_probe *p)
         if (rc < 0)
             p->st = P_FREE;
         else if ((p->off += (size_t)rc) == p->hello.len)
-            p->st = P_EOF;
+            p->st = p->keep ? P_READ : P_EOF;
         break;
     case P_EOF:
         if ((rc = libssh2_channel_send_eof(p->ch)) == LIBSSH2_ERROR_EAGAIN)
             return 0;
-        p->st = rc == 0 ? P_READ : P_FREE;
+        p->st = rc != 0 ? P_FREE : p->keep ? P_DRAIN : P_READ;
         break;
     case P_READ:
     case P_DRAIN:
@@ -239,6 +270,30 @@ const char *ds__ssh_probe_cmd(const struct ds__ssh_probe *p)
 }
 
 /* See ssh_int.h. */
+void ds__ssh_probe_keep(struct ds__ssh_probe *p)
+{
+    p->keep = 1;
+    p->err = malloc(PROBE_ERR_MAX); /* NULL: its stderr is dropped, as unkept */
+}
+
+/* See ssh_int.h. */
+int ds__ssh_probe_take(struct ds__ssh_probe *p, struct ds__ssh_greeting *g)
+{
+    if (!p->keep || !p->answered || p->ch == NULL)
+        return 0;
+    g->ch = p->ch;
+    g->reply = p->buf;
+    g->n = p->n;
+    g->err = p->err;
+    g->nerr = p->nerr;
+    g->ecut = p->ecut;
+    p->ch = NULL;
+    p->buf = NULL;
+    p->err = NULL;
+    return 1;
+}
+
+/* See ssh_int.h. */
 int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen)
 {
     if (!p->answered)
@@ -254,6 +309,7 @@ void ds__ssh_probe_free(struct ds__ssh_probe *p)
     /* a channel still open is the connection's: its close ends it */
     ds_proto_buf_free(&p->hello);
     free(p->buf);
+    free(p->err);
     free(p->cmd);
     free(p);
 }

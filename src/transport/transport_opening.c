@@ -83,15 +83,29 @@ static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t 
         snprintf(err, errlen, "%s: out of memory", op->cfg.url);
         return rc;
     }
+    ds__ssh_probe_keep(op->probe); /* an agent that answers stays on its channel */
     op->st = OP_PROBE;
     return 1;
 }
 
-/* The probe is over: the agent on a channel of its own, else SFTP. */
-static int probed(ds_transport_opening_t *op, char *err, size_t errlen)
+/* The probe is over: the agent that answered on the probe's channel (2
+ * with *out), else on a channel of its own, else SFTP. */
+static int probed(ds_transport_opening_t *op, ds_transport_t **out, char *err, size_t errlen)
 {
+    struct ds__ssh_greeting g;
     char why[400];
+    int rc;
 
+    if (ds__ssh_probe_take(op->probe, &g)) {
+        rc = ds__transport_ssh_adopt(&op->cfg, &op->r.c, g.ch, &op->r.u, out, err, errlen);
+        if (rc < 0) {
+            free(g.reply);
+            free(g.err);
+            return rc;
+        }
+        ds__transport_ssh_greeted(*out, &g);
+        return 2;
+    }
     if (ds__ssh_probe_answered(op->probe, why, sizeof(why))) {
         op->st = OP_AGENT;
         op->cmd = ds__ssh_probe_cmd(op->probe);
@@ -141,7 +155,7 @@ static int step(ds_transport_opening_t *op, int64_t now, struct ds__ssh_wait *w,
     case OP_PROBE:
         if (ds__ssh_probe_step(op->probe, now, w) == 0)
             return 0;
-        return probed(op, err, errlen);
+        return probed(op, out, err, errlen);
     case OP_AGENT:
         if (now >= op->r.c.deadline_ns) {
             snprintf(err, errlen,

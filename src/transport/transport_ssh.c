@@ -22,6 +22,7 @@
 
 #include "distsync/error.h"
 #include "distsync/log.h"
+#include "distsync/proto.h"
 
 #include "ssh_int.h"
 
@@ -54,6 +55,14 @@ struct ssh_t {
     int cst, close_rc;
     int64_t close_deadline, bye_deadline;
     size_t drained;
+    /* greeted by auto's probe (ds__transport_ssh_greeted): the session's
+     * HELLO is taken (hdr, then hello_left payload bytes), the probe's
+     * reply read first */
+    int swallow;
+    uint8_t hdr[DS_PROTO_HDR_LEN];
+    size_t nhdr, hello_left;
+    uint8_t *pre;
+    size_t npre, pre_off;
 };
 
 /* The stepped close's states. */
@@ -193,6 +202,29 @@ static int fail(struct ssh_t *st, const char *what)
     return DS_ETRANSPORT;
 }
 
+/* Greeted: takes the session's HELLO frame (its header, then its payload),
+ * which the probe's HELLO stood for. Returns the bytes taken or < 0. */
+static long take_hello(struct ssh_t *st, const uint8_t *p, size_t n)
+{
+    size_t k;
+
+    if (st->nhdr < DS_PROTO_HDR_LEN) {
+        k = n < DS_PROTO_HDR_LEN - st->nhdr ? n : DS_PROTO_HDR_LEN - st->nhdr;
+        memcpy(st->hdr + st->nhdr, p, k);
+        if ((st->nhdr += k) < DS_PROTO_HDR_LEN)
+            return (long)k;
+        if (st->hdr[4] != DS_MSG_HELLO || memcmp(st->hdr + 8, "\0\0\0\1", 4) != 0)
+            return fail(st, "the first frame is not HELLO (id 1), which the probe answered");
+        st->hello_left = (size_t)st->hdr[0] << 24 | (size_t)st->hdr[1] << 16 |
+                         (size_t)st->hdr[2] << 8 | st->hdr[3];
+    } else {
+        k = n < st->hello_left ? n : st->hello_left;
+        st->hello_left -= k;
+    }
+    st->swallow = st->hello_left > 0;
+    return (long)k;
+}
+
 static long ssh_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct ssh_t *st = (struct ssh_t *)t;
@@ -202,6 +234,8 @@ static long ssh_write(ds_transport_t *t, const void *p, size_t n)
         snprintf(t->err, sizeof(t->err), "agent on %s: stream already closed", st->u.where);
         return DS_ETRANSPORT;
     }
+    if (st->swallow && n > 0)
+        return take_hello(st, p, n);
     w = libssh2_channel_write(st->ch, p, n);
     drain_stderr(st);
     update_fds(st);
@@ -224,6 +258,12 @@ static long ssh_read(ds_transport_t *t, void *buf, size_t cap)
     if (st->closed || st->ch == NULL) {
         snprintf(t->err, sizeof(t->err), "agent on %s: stream already closed", st->u.where);
         return DS_ETRANSPORT;
+    }
+    if (st->pre_off < st->npre) { /* the probe's reply first */
+        r = (ssize_t)(st->npre - st->pre_off < cap ? st->npre - st->pre_off : cap);
+        memcpy(buf, st->pre + st->pre_off, (size_t)r);
+        st->pre_off += (size_t)r;
+        return (long)r;
     }
     r = libssh2_channel_read(st->ch, buf, cap);
     drain_stderr(st);
@@ -439,6 +479,7 @@ static void ssh_kill(ds_transport_t *t)
 static void ssh_free(ds_transport_t *t)
 {
     ssh_close(t);
+    free(((struct ssh_t *)t)->pre);
     free(t);
 }
 
@@ -557,6 +598,18 @@ int ds__transport_ssh_adopt(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *
     st->ch = ch;
     st->u = *u;
     return opened(st, 0, out);
+}
+
+/* See ssh_int.h. */
+void ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g)
+{
+    struct ssh_t *st = (struct ssh_t *)t;
+
+    st->swallow = 1;
+    st->pre = g->reply;
+    st->npre = g->n;
+    keep_stderr(st, g->err ? g->err : "", g->nerr); /* past 100 lines: "not logged" */
+    free(g->err);
 }
 
 /* See transport.h. Blocks (bounded by cfg->connect_timeout_s): the
