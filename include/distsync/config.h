@@ -187,6 +187,8 @@ typedef struct ds_config {
     unsigned lease_ttl;    /* [console] lease_ttl = seconds (0: 300) */
     ds_bw_cfg_t bandwidth; /* [console] bandwidth = the global cap (console's zone) */
     int delta_level;       /* [console] delta_level = zstd level of zpatch deltas (0: default) */
+    int sync_delta_level;  /* [console] sync_delta_level = level of a delta a sync computes
+                              itself (0: ds_config_sync_level's default) */
     int precompute;        /* [console] precompute = yes: scan computes the servers' deltas */
     unsigned max_servers;  /* [console] max_servers = servers syncing at once (0: default) */
 

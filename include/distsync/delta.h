@@ -131,6 +131,12 @@ typedef struct ds_delta_cache_stats {
 DS_MUST_CHECK int ds_delta_cache_open(const char *dir, uint64_t cap_bytes,
                                       const ds_delta_opts_t *opts, ds_delta_cache_t **out);
 
+/* Sets the zstd level c computes zpatches at, and the lowest level of an
+ * entry it serves (a lower one is recomputed): the cache's opts
+ * zpatch_level from now on (0: DS_ZPATCH_LEVEL_DEFAULT). Not while a
+ * computation runs on c. */
+void ds_delta_cache_set_level(ds_delta_cache_t *c, int zpatch_level);
+
 /* Closes the cache. NULL is a no-op. */
 void ds_delta_cache_close(ds_delta_cache_t *c);
 

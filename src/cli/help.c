@@ -171,8 +171,8 @@ static const struct help_opt o_sync[] = {
     {"wait", 0, "[=SECONDS]",
      "wait for a busy server's lease (polls with backoff; default 600 s), else report it busy"},
     {"delta-level", 0, "N",
-     "zstd level (1-22) of the deltas this run computes (default: delta_level); cached deltas "
-     "of level N or higher are used as they are"},
+     "zstd level (1-22) of the deltas this run computes (default: sync_delta_level); cached "
+     "deltas of level N or higher are used as they are"},
     {"fast", 0, NULL, "the same as --delta-level 3: for a run that cannot wait"},
     O_HELP,
     O_END,

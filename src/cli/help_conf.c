@@ -30,9 +30,12 @@ const struct help_key help_keys[] = {
     {"console", "lease_ttl", "SECONDS",
      "how long a server's write lease lasts (5 to 604800, default 300); renewed every third"},
     {"console", "delta_level", "N",
-     "zstd level of the deltas sent to version 3 agents (zpatch), 1 to 22 (default 19); "
-     "computed once per (old, new) pair and cached for every server; a cached delta of a lower "
-     "level (sync --fast) is recomputed at this one"},
+     "zstd level of the deltas computed ahead of the syncs (scan --precompute, precompute = "
+     "yes), 1 to 22 (default 19); computed once per (old, new) pair and cached for every "
+     "server; a cached delta of a lower level is recomputed at this one"},
+    {"console", "sync_delta_level", "N",
+     "zstd level of a delta a sync computes itself while its server waits (none cached at this "
+     "level or above), 1 to 22 (default 12, or delta_level when lower)"},
     {"console", "precompute", "yes|no",
      "after each scan, compute the deltas the servers' next syncs need (the same as scan "
      "--precompute; default no)"},

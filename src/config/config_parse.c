@@ -347,7 +347,8 @@ static int k_ctimeout(struct parser *p, const char *key, const char *v)
     return set_timeout(p, key, v, &p->cfg->timeout_s);
 }
 
-static int k_delta_level(struct parser *p, const char *key, const char *v)
+/* A zstd level, 1 to 22, into *out. */
+static int set_level(struct parser *p, const char *key, const char *v, int *out)
 {
     char *end, buf[64];
     long n;
@@ -357,8 +358,18 @@ static int k_delta_level(struct parser *p, const char *key, const char *v)
     if (n < 1 || n > 22 || errno == ERANGE || *end != '\0')
         return fail(p, key, "expected a zstd level from 1 to 22, got '%s'",
                     shown(v, buf, sizeof(buf)));
-    p->cfg->delta_level = (int)n;
+    *out = (int)n;
     return 0;
+}
+
+static int k_delta_level(struct parser *p, const char *key, const char *v)
+{
+    return set_level(p, key, v, &p->cfg->delta_level);
+}
+
+static int k_sync_delta_level(struct parser *p, const char *key, const char *v)
+{
+    return set_level(p, key, v, &p->cfg->sync_delta_level);
 }
 
 static int k_threads(struct parser *p, const char *key, const char *v)
@@ -840,6 +851,7 @@ static const struct keydef console_keys[] = {
     {"lease_ttl", k_lease_ttl},
     {"bandwidth", k_cbandwidth},
     {"delta_level", k_delta_level},
+    {"sync_delta_level", k_sync_delta_level},
     {"precompute", k_precompute},
     {"max_servers", k_cmax_servers},
     {"retries", k_cretries},
@@ -908,7 +920,8 @@ static const struct keydef package_keys[] = {
 static const struct sectdef sections[] = {
     {"console", K_CONSOLE, console_keys,
      "store, state, classes, chunk_min, chunk_avg, chunk_max, scan_threads, max_delete, timeout, "
-     "lease_ttl, bandwidth, delta_level, precompute, max_servers, retries, retry_backoff, "
+     "lease_ttl, bandwidth, delta_level, sync_delta_level, precompute, max_servers, retries, "
+     "retry_backoff, "
      "catch_up, max_concurrent_upgrades, max_upgrade_bandwidth"},
     {"site", K_SITE, site_keys,
      "bandwidth, tz, max_servers, clients, max_concurrent_upgrades, max_upgrade_bandwidth"},

@@ -369,6 +369,12 @@ static const char *check_entry(int fd, int fmt, uint64_t *size, int *level, int 
     return NULL;
 }
 
+/* See delta.h. */
+void ds_delta_cache_set_level(ds_delta_cache_t *c, int zpatch_level)
+{
+    c->opts.zpatch_level = zpatch_level;
+}
+
 /* The zstd level the cache computes zpatches at. */
 static int cache_level(const ds_delta_cache_t *c)
 {

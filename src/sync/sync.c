@@ -17,6 +17,7 @@
 
 #include "distsync/fsutil.h"
 #include "distsync/error.h"
+#include "distsync/zpatch.h"
 #include "distsync/events.h"
 #include "distsync/gc.h"
 #include "distsync/log.h"
@@ -40,6 +41,22 @@ int ds_sync_make_console_id(const char *state, char *host, size_t hostlen, char 
     ds_hex(sum, DS_SHA256_LEN, hex);
     snprintf(id, idlen, "%.200s:%.12s", host, hex);
     return 0;
+}
+
+/* See sync_int.h. */
+int ds__sync_ahead_level(const ds_config_t *cfg)
+{
+    return cfg->delta_level > 0 ? cfg->delta_level : DS_ZPATCH_LEVEL_DEFAULT;
+}
+
+/* See sync_int.h. */
+int ds__sync_run_level(const ds_config_t *cfg)
+{
+    int ahead = ds__sync_ahead_level(cfg);
+
+    if (cfg->sync_delta_level > 0)
+        return cfg->sync_delta_level;
+    return ahead < DS_SYNC_LEVEL_DEFAULT ? ahead : DS_SYNC_LEVEL_DEFAULT;
 }
 
 static int make_console_id(ds_sync_t *s)
@@ -85,7 +102,7 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/deltas", o->cfg->state);
-    dopts.zpatch_level = o->delta_level > 0 ? o->delta_level : o->cfg->delta_level;
+    dopts.zpatch_level = o->delta_level > 0 ? o->delta_level : ds__sync_run_level(o->cfg);
     rc = ds_delta_cache_open(path, o->delta_cache_cap ? o->delta_cache_cap : (2ull << 30), &dopts,
                              &s->dc);
     if (rc < 0) {

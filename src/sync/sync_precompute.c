@@ -322,6 +322,9 @@ int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_
     int rc;
 
     memset(st, 0, sizeof(*st));
+    /* ahead of the syncs: the high level (a run-now's own level stays) */
+    if (s->o.delta_level <= 0)
+        ds_delta_cache_set_level(s->dc, ds__sync_ahead_level(s->o.cfg));
     ds__sync_snapshot_reset(s); /* the scan just changed the catalog */
     rc = ds__sync_load(s);
     for (size_t i = 0; rc == 0 && i < s->o.cfg->nservers; i++)

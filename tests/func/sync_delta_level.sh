@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Run-now level override (issue 9): `distsync sync --fast` (zstd level 3)
 # and `--delta-level N` compute this run's deltas at that level instead of
-# [console] delta_level (19 by default). The rule for the delta cache: an
+# [console] sync_delta_level (12 by default; delta_level, 19, is the level
+# of the deltas computed ahead by scan --precompute: sync_run_level). The
+# rule for the delta cache: an
 # entry made at level L serves a run at level R <= L as it is; a run at a
 # higher level recomputes it and replaces it, so a fast manual run never
 # leaves the scheduled runs with its larger deltas.
 #  - sync --fast a: one delta computed, its cache entry records level 3;
 #  - sync b (default level): the level-3 entry is recomputed (relevelled 1),
-#    the entry now records 19;
-#  - sync --fast c: the level-19 entry is used (computed 0, cached 1);
-#  - sync --delta-level 9 d: cached (19 >= 9);
+#    the entry now records 12;
+#  - sync --fast c: the level-12 entry is used (computed 0, cached 1);
+#  - sync --delta-level 9 d: cached (12 >= 9);
 #  - bad values exit 2 naming the option; every server converges.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -65,14 +67,14 @@ run b b
 echo "  default: computed $(deltas "$tmp/b.json" computed), relevelled $(deltas "$tmp/b.json" relevelled), entry level $(entry_level)"
 [ "$(deltas "$tmp/b.json" relevelled)" = 1 ] && [ "$(deltas "$tmp/b.json" computed)" = 1 ] ||
   bad "a default run did not recompute the level-3 entry: $(cat "$tmp/b.json")"
-[ "$(entry_level)" = 19 ] || bad "after a default run the entry records level $(entry_level), want 19"
+[ "$(entry_level)" = 12 ] || bad "after a default run the entry records level $(entry_level), want 12"
 run c --fast c
 [ "$(deltas "$tmp/c.json" computed)" = 0 ] && [ "$(deltas "$tmp/c.json" cached)" -ge 1 ] ||
-  bad "sync --fast did not use the level-19 entry: $(cat "$tmp/c.json")"
+  bad "sync --fast did not use the level-12 entry: $(cat "$tmp/c.json")"
 run d --delta-level 9 d
 [ "$(deltas "$tmp/d.json" computed)" = 0 ] && [ "$(deltas "$tmp/d.json" cached)" -ge 1 ] ||
-  bad "sync --delta-level 9 did not use the level-19 entry: $(cat "$tmp/d.json")"
-[ "$(entry_level)" = 19 ] || bad "a lower-level run replaced the entry (level $(entry_level))"
+  bad "sync --delta-level 9 did not use the level-12 entry: $(cat "$tmp/d.json")"
+[ "$(entry_level)" = 12 ] || bad "a lower-level run replaced the entry (level $(entry_level))"
 
 for args in "--delta-level 0" "--delta-level 23" "--fast --delta-level 5" "--delta-level x"; do
   rc=0

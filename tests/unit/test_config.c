@@ -359,7 +359,12 @@ static void test_delta_level(void)
     CHECK(cfg != NULL && cfg->delta_level == 3);
     ds_config_free(cfg);
     cfg = parse_ok(CONSOLE, "/");
-    CHECK(cfg != NULL && cfg->delta_level == 0);
+    CHECK(cfg != NULL && cfg->delta_level == 0 && cfg->sync_delta_level == 0);
+    ds_config_free(cfg);
+    EXPECT_ERR(CONSOLE "sync_delta_level = 23\n",
+               "t.conf:4: [console] key 'sync_delta_level': expected a zstd level from 1 to 22");
+    cfg = parse_ok(CONSOLE "sync_delta_level = 9\n", "/");
+    CHECK(cfg != NULL && cfg->sync_delta_level == 9 && cfg->delta_level == 0);
     ds_config_free(cfg);
 }
 
