@@ -472,6 +472,10 @@ static int wind(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 
     switch (r->phase) {
     case RP_WIND_READY:
+        if (ds_session_phase(r->ss) == DS_SESSION_CLOSING) { /* BYE went with the commit */
+            r->phase = RP_WIND_BYE;
+            return drive(r, until_closed, now, w);
+        }
         if (ds_session_phase(r->ss) == DS_SESSION_CONNECTING &&
             (rc = drive(r, until_ready, now, w)) <= 0)
             return rc;
