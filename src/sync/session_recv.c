@@ -222,7 +222,10 @@ static int on_answer(ds_session_t *s, const ds_msg_t *m, struct pend *p)
         s->commit_pending = 0;
         break;
     case DS_MSG_LEASE:
-        if (m->type == DS_MSG_ERR)
+        if (m->type == DS_MSG_ERR && s->phase == DS_SESSION_CLOSING) /* the release */
+            ds_log(DS_LOG_WARN, "target's lease release failed: %s (it expires after lease_ttl)",
+                   msg); /* with the commit's answer: that failure is the run's */
+        else if (m->type == DS_MSG_ERR)
             return ds__session_fail(s, r.rc, "lease: %s", msg);
         pop(s);
         return 0;
