@@ -163,6 +163,20 @@ static int add_hash(struct ds_run *r, const ds_session_result_t *x)
     return 0;
 }
 
+/* Counts a failed file and keeps the first one's path and reason for the
+ * run's closing message (a reason that names the path already is kept as
+ * it is). */
+static void failed_file(struct ds_run *r, const char *path, const char *msg)
+{
+    if (r->res->failed_files++ > 0)
+        return;
+    msg = msg ? msg : "failed";
+    if (path == NULL || strstr(msg, path) != NULL)
+        snprintf(r->first_fail, sizeof(r->first_fail), "%s", msg);
+    else
+        snprintf(r->first_fail, sizeof(r->first_fail), "%s: %s", path, msg);
+}
+
 static void file_done(struct ds_run *r, const ds_session_result_t *x)
 {
     const ds_plan_item_t *it = &r->res->plan->items[x->tag];
@@ -193,7 +207,7 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
         return;
     }
     if (x->rc < 0) {
-        r->res->failed_files++;
+        failed_file(r, it->path, lmsg ? lmsg : x->message);
         event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, lmsg ? lmsg : x->message);
         ds_log(DS_LOG_WARN, "server %s: %s: %s", r->srv->name, it->path, lmsg ? lmsg : x->message);
         return;
@@ -233,7 +247,7 @@ static int handle_result(struct ds_run *r, const ds_session_result_t *x)
     case DS_SRES_DELETE:
         r->files_done++;
         if (x->rc < 0) {
-            r->res->failed_files++;
+            failed_file(r, x->path, x->message);
             event(r, DS_EV_DELETE, DS_LOG_ERROR, x->path, "failed", 0, 0, x->message);
         } else if (x->value) {
             r->res->deleted++;
@@ -325,7 +339,7 @@ int ds__run_take_results(struct ds_run *r)
     }
     while (rc == 0 && r->sd && ds__sender_local_failure(r->sd, &idx, &msg)) {
         r->files_done++;
-        r->res->failed_files++;
+        failed_file(r, r->res->plan->items[idx].path, msg);
         event(r, DS_EV_FILE, DS_LOG_ERROR, r->res->plan->items[idx].path, "failed", 0, 0, msg);
         ds_log(DS_LOG_WARN, "server %s: %s", r->srv->name, msg);
     }
@@ -338,16 +352,18 @@ void ds__run_unreadable(struct ds_run *r, const ds_plan_item_t *it)
 {
     char msg[768];
 
-    r->res->failed_files++;
     if (it->gone) {
         snprintf(msg, sizeof(msg),
                  "pinned version %s is gone (the store file changed since and the retain store "
                  "does not hold it): not shipped, the server keeps what it has",
                  r->sy->pin_what ? r->sy->pin_what : "");
+        failed_file(r, it->path, msg);
         event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0, msg);
         ds_log(DS_LOG_WARN, "server %s: %s: %s", r->srv->name, it->path, msg);
         return;
     }
+    failed_file(r, it->path,
+                "unreadable in the store: not shipped (fix it, then run distsync scan)");
     event(r, DS_EV_FILE, DS_LOG_ERROR, it->path, "failed", 0, 0,
           "unreadable in the store: not shipped (fix it, then run distsync scan)");
     ds_log(DS_LOG_WARN, "server %s: %s: unreadable in the store, not shipped", r->srv->name,
@@ -389,8 +405,10 @@ void ds__run_finish(struct ds_run *r)
     const char *status;
 
     if (res->rc == 0 && res->failed_files > 0) {
-        snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed", r->srv->name,
-                 (unsigned long long)res->failed_files, res->failed_files == 1 ? "" : "s");
+        snprintf(res->error, sizeof(res->error), "server %s: %llu file%s failed (%s%s)",
+                 r->srv->name, (unsigned long long)res->failed_files,
+                 res->failed_files == 1 ? "" : "s",
+                 res->failed_files == 1 ? "" : "first: ", r->first_fail);
         res->rc = DS_EABORTED;
     }
     if (res->rc == 0 && r->mode == DS_SYNC_RUN && res->plan && res->plan->guard) {

@@ -87,6 +87,7 @@ int ds__run_retry_begin(struct ds_run *r, int64_t now)
     r->res->rc = 0;
     r->res->error[0] = '\0';
     r->res->failed_files = 0; /* the new plan tries them again */
+    r->first_fail[0] = '\0';
     if (r->ss != NULL && ds_session_phase(r->ss) != DS_SESSION_DONE)
         ds_transport_kill(r->t); /* nothing to wind down on a dead link */
     return 1;

@@ -164,6 +164,7 @@ struct ds_run {
     int scanned;          /* the catalog has a completed scan */
     int cancelling;       /* ds_sync_cancel() seen: winding down */
     int rec_rc;           /* first failure to write the run's record, or 0 */
+    char first_fail[400]; /* the first failed file: "PATH: reason" ("": none) */
     const char *rec_what; /* what could not be recorded (static) */
     uint64_t files_done, files_total, bytes_done, bytes_total;
     /* progress within files (sync_events.c): the sender's queued target
