@@ -48,6 +48,9 @@ struct ds__ssh_probe {
     size_t nerr, ecut, eline, elines;
     ds_msg_t m;
     char why[400];
+    char said[160]; /* the start of the agent's stderr (why it ended) */
+    size_t nsaid;
+    int said_end; /* its first line ended */
 };
 
 /* HELLO, as the session would send it. */
@@ -109,8 +112,21 @@ static void judge(struct ds__ssh_probe *p)
         snprintf(p->why, sizeof(p->why),
                  "'%s' did not answer as a distsync agent within the timeout", p->cmd);
     else
-        snprintf(p->why, sizeof(p->why), "'%s' did not answer as a distsync agent (exit status %d)",
-                 p->cmd, status);
+        snprintf(p->why, sizeof(p->why),
+                 "'%s' did not answer as a distsync agent (exit status %d%s%.*s)", p->cmd, status,
+                 p->nsaid ? ", it said: " : "", (int)p->nsaid, p->said);
+}
+
+/* Keeps the first line of the agent's stderr (printable bytes only, at
+ * most sizeof(said) - 1): the reason an agent that exits gives. */
+static void keep_said(struct ds__ssh_probe *p, const char *b, ssize_t n)
+{
+    for (ssize_t i = 0; i < n && !p->said_end && p->nsaid < sizeof(p->said) - 1; i++) {
+        if (b[i] == '\n' || b[i] == '\r')
+            p->said_end = p->nsaid > 0; /* leading blank lines skipped */
+        else
+            p->said[p->nsaid++] = (unsigned char)b[i] < 0x20 || b[i] == 0x7f ? '?' : b[i];
+    }
 }
 
 /* Kept: the agent's first stderr lines into p->err, each cut to
@@ -138,6 +154,7 @@ static int read_out(struct ds__ssh_probe *p)
 
     while ((r = libssh2_channel_read_stderr(p->ch, junk, sizeof(junk))) > 0) {
         keep_err(p, junk, (size_t)r);
+        keep_said(p, junk, r);
         moved = 1;
     }
     if (p->st == P_READ)

@@ -330,10 +330,13 @@ static int socket_pair(struct sftp_t *s, char *err, size_t errlen)
     return 0;
 }
 
-/* A failed start: the message from fs->err or fmt. */
+/* A failed start: the message from fs->err and, when transport = auto
+ * chose SFTP, why (an agent that exited says why there, e.g. a missing
+ * root, which SFTP then reports in its own words). */
 static int start_failed(struct sftp_t *s, int rc, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s", s->r.fs.err);
+    snprintf(err, errlen, "%s%s%s%s", s->r.fs.err, s->why[0] ? " (SFTP mode after " : "", s->why,
+             s->why[0] ? ")" : "");
     return rc;
 }
 
