@@ -78,8 +78,14 @@ int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *wha
         unsigned long fx = libssh2_sftp_last_error(sftp);
 
         rc = fx_code(fx);
-        ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path, fs->u.where,
-                      ds_strerror(rc), fx);
+        if (fx == LIBSSH2_FX_FAILURE) /* SFTP v3 has no code for ENOSPC, EDQUOT, EIO... */
+            ds__sftp_errf(fs,
+                          "%s %s on %s: the server gave no reason (SFTP status 4, a generic "
+                          "failure: OpenSSH sends it for a full disk, a quota or an I/O error)",
+                          what, path, fs->u.where);
+        else
+            ds__sftp_errf(fs, "%s %s on %s: %s (SFTP status %lu)", what, path, fs->u.where,
+                          ds_strerror(rc), fx);
         return rc;
     }
     ds__sftp_errf(fs, "%s %s on %s: %s", what, path, fs->u.where,
