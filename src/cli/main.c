@@ -97,6 +97,23 @@ static int wants_help(const struct help_cmd *c, int argc, char **argv)
     return 0;
 }
 
+/* After a usage error: a global option given after the command (distsync
+ * sync -q s1, which getopt calls an invalid option) gets a line saying
+ * where it goes. */
+static void global_after_command(int argc, char **argv)
+{
+    static const char *const global[] = {"-q", "-v", "-c", "--quiet", "--verbose", "--config"};
+
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        for (size_t k = 0; k < sizeof(global) / sizeof(global[0]); k++)
+            if (strcmp(argv[i], global[k]) == 0 || (k == 2 && strncmp(argv[i], "-c", 2) == 0) ||
+                (k == 5 && strncmp(argv[i], "--config=", 9) == 0)) {
+                cli_err("%s is a global option: give it before the command (distsync %s%s %s ...)",
+                        global[k], global[k], k == 2 || k == 5 ? " FILE" : "", argv[0]);
+                return;
+            }
+}
+
 /* Parses the global options and runs the command; returns its exit status. */
 static int run(int argc, char **argv)
 {
@@ -106,7 +123,7 @@ static int run(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
     struct cli cli = {0};
-    int ch, sub;
+    int ch, sub, rc;
 
     cli.tty = isatty(STDERR_FILENO);
     while ((ch = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
@@ -151,7 +168,10 @@ static int run(int argc, char **argv)
                 return CLI_EXIT_OK;
             }
             optind = 0; /* full getopt reset for the subcommand's own parsing */
-            return commands[i].fn(&cli, argc - sub, argv + sub);
+            rc = commands[i].fn(&cli, argc - sub, argv + sub);
+            if (rc == CLI_EXIT_USAGE)
+                global_after_command(argc - sub, argv + sub);
+            return rc;
         }
     }
     unknown_command(argv[sub]);
