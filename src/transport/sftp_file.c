@@ -57,12 +57,15 @@ int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m)
     ok.u.file_ok.mtime_ns = (int64_t)a.mtime * 1000000000;
     if (rc == 0 && m->u.adopt.mtime_ns != DS_PROTO_NO_MTIME) {
         LIBSSH2_SFTP_ATTRIBUTES t = {.flags = LIBSSH2_SFTP_ATTR_ACMODTIME};
+        int64_t s = m->u.adopt.mtime_ns / 1000000000;
 
-        t.atime = t.mtime = (unsigned long)(m->u.adopt.mtime_ns / 1000000000);
+        t.atime = t.mtime = (unsigned long)s;
         if (libssh2_sftp_stat_ex(r->fs.sftp, abs, (unsigned)strlen(abs), LIBSSH2_SFTP_SETSTAT,
                                  &t) != 0)
             rc = ds__sftp_fail(&r->fs, "setstat", abs);
-        ok.u.file_ok.mtime_ns = (int64_t)t.mtime * 1000000000;
+        /* not t.mtime: libssh2 zeroes t when the SETSTAT succeeds, and a
+         * manifest mtime of 0 made every later run hash the file again */
+        ok.u.file_ok.mtime_ns = s * 1000000000;
     }
     if (rc == 0)
         rc = ds_manifest_put(r->man, path, size, ok.u.file_ok.mtime_ns, sha);
