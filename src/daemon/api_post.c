@@ -46,8 +46,10 @@ static int names(const json_t *o, const char *key, const ds_config_t *cfg,
             return -1;
         }
         if (known != NULL && !known(cfg, json_string_value(v))) {
-            ds__api_error(rs, 400, "%s[%zu]: unknown %s '%s' (not in %s)", key, i, what,
-                          json_string_value(v), cfg->path);
+            ds__api_error(rs, 400,
+                          "%s[%zu]: unknown %s '%s' (not in %s as the daemon last loaded it; "
+                          "after an edit, reload the daemon: SIGHUP or POST /v1/reload)",
+                          key, i, what, json_string_value(v), cfg->path);
             return -1;
         }
     }

@@ -93,7 +93,10 @@ int ds__api_status_servers(ds_daemon_t *d, const struct api_req *rq,
         return -1;
     for (size_t i = 0; i < *n; i++) {
         if ((srv[i] = ds_config_server(d->cfg, names[i])) == NULL) {
-            ds__api_error(rs, 404, "no server named '%s' in the daemon's configuration", names[i]);
+            ds__api_error(rs, 404,
+                          "no server named '%s' in the daemon's configuration (as it last loaded "
+                          "it; after an edit, reload the daemon: SIGHUP or POST /v1/reload)",
+                          names[i]);
             return -1;
         }
     }
