@@ -97,6 +97,7 @@ typedef struct ds_server_cfg {
 
     int verify_readback; /* ssh://, smb://: verify = readback; else size */
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
+    int identity_line;                              /* 0 when absent */
     const char *ssh_key; /* the ssh-only key at ssh_key_line (static text) */
     /* ssh:// and smb:// only (connect_timeout, verify): the last one's line
      * and name (static text), 0 / NULL when absent */

@@ -3,8 +3,9 @@
  * the store exists, no target lies inside the store or the state
  * directory, no two servers share a URL, an smb:// server's credentials
  * can be read (the file's mode is 0600, its lines parse; or the
- * environment has them), each rollout's enrolment token is readable by
- * its owner only.
+ * environment has them), an ssh:// server's identity = is a private key
+ * libssh2 can use, each rollout's enrolment token is readable by its
+ * owner only.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "distsync/config.h"
 #include "distsync/error.h"
 #include "distsync/smbcred.h"
+#include "distsync/sshkey.h"
 
 /* A config check error (ds_errf, error.h). */
 #define check_fail(err, errlen, ...) ds_errf(err, errlen, DS_ECONFIG, __VA_ARGS__)
@@ -135,6 +137,20 @@ static int check_creds(const ds_config_t *cfg, const ds_server_cfg_t *s, char *e
     return 0;
 }
 
+/* An ssh:// server's identity = file: what the login would find wrong
+ * with it (a .pub, a passphrase, RSA, missing), said before a sync. */
+static int check_identity(const ds_config_t *cfg, const ds_server_cfg_t *s, char *err,
+                          size_t errlen)
+{
+    char why[512];
+
+    if (s->identity == NULL || strncmp(s->url, "ssh://", 6) != 0 ||
+        ds_sshkey_check(s->identity, why, sizeof(why)) == 0)
+        return 0;
+    return check_fail(err, errlen, "%s:%d: [server %s] key 'identity': %s: %s", cfg->path,
+                      s->identity_line, s->name, s->identity, why);
+}
+
 /* See config.h. */
 int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
 {
@@ -152,6 +168,8 @@ int ds_config_check(const ds_config_t *cfg, char *err, size_t errlen)
         rc = ds_config_check_target(cfg, &cfg->servers[i], err, errlen);
         if (rc == 0)
             rc = check_creds(cfg, &cfg->servers[i], err, errlen);
+        if (rc == 0)
+            rc = check_identity(cfg, &cfg->servers[i], err, errlen);
         norm_url(cfg->servers[i].url, a, sizeof(a));
         for (size_t k = 0; rc == 0 && k < i; k++) {
             norm_url(cfg->servers[k].url, b, sizeof(b));

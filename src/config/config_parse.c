@@ -699,6 +699,7 @@ static int set_file(struct parser *p, const char *key, const char *v, char **dst
 static int k_identity(struct parser *p, const char *key, const char *v)
 {
     ssh_key(p, key);
+    cur_server(p)->identity_line = p->line;
     return set_file(p, key, v, &cur_server(p)->identity);
 }
 

@@ -12,59 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "distsync/error.h"
+#include "distsync/sshkey.h"
 
 #include "ssh_int.h"
-
-#define RSA_ADVICE                                                                                 \
-    "libssh2 1.10 can sign RSA keys only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later "       \
-    "refuse; make an ed25519 key (ssh-keygen -t ed25519), add its .pub to the user's "             \
-    "~/.ssh/authorized_keys on the server, and set identity = to it"
-
-/* 1 when the blob (an SSH public key, or the start of an OpenSSH private
- * key file, decoded) names the key type ssh-rsa. */
-static int blob_is_rsa(const unsigned char *b, size_t n)
-{
-    static const unsigned char tag[] = {0, 0, 0, 7, 's', 's', 'h', '-', 'r', 's', 'a'};
-
-    for (size_t i = 0; i + sizeof(tag) <= n && i < 128; i++)
-        if (memcmp(b + i, tag, sizeof(tag)) == 0)
-            return 1;
-    return 0;
-}
-
-/* 1 when the private key file at path holds an RSA key: PEM "RSA PRIVATE
- * KEY", or an OpenSSH-format file whose public part (unencrypted, near the
- * start) is ssh-rsa. 0 otherwise or when unreadable (the auth call then
- * says why). */
-static int file_is_rsa(const char *path)
-{
-    static const char begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
-    char text[1024], b64[600];
-    unsigned char raw[450];
-    size_t n = 0, k = 0;
-    FILE *f = fopen(path, "re");
-    const char *p;
-    int len;
-
-    if (f == NULL)
-        return 0;
-    n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    if (strstr(text, "BEGIN RSA PRIVATE KEY") != NULL)
-        return 1;
-    if ((p = strstr(text, begin)) == NULL)
-        return 0;
-    for (p += sizeof(begin) - 1; *p != '\0' && *p != '-' && k < sizeof(b64) - 1; p++)
-        if (*p != '\n' && *p != '\r')
-            b64[k++] = *p;
-    k -= k % 4;
-    len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)k);
-    return len > 0 && blob_is_rsa(raw, (size_t)len);
-}
 
 /* The server refused, or the key file could not be used: the message. */
 static int identity_failed(LIBSSH2_SESSION *s, int rc, const struct ds__ssh_url *u,
@@ -93,9 +44,11 @@ static int with_identity(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struc
 {
     int rc;
 
-    if (!a->checked && file_is_rsa(identity)) {
-        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s is an RSA key: %s",
-                 u->user, u->host, u->port, identity, RSA_ADVICE);
+    char why[512];
+
+    if (!a->checked && ds_sshkey_check(identity, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s: %s", u->user,
+                 u->host, u->port, identity, why);
         return DS_EAUTH;
     }
     a->checked = 1;
@@ -134,7 +87,7 @@ static int agent_failed(const struct ds__ssh_auth *a, const struct ds__ssh_url *
     if (a->tried == 0 && a->rsa > 0)
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: ssh-agent holds only RSA keys: %s", u->user,
-                 u->host, u->port, RSA_ADVICE);
+                 u->host, u->port, DS_SSHKEY_RSA_ADVICE);
     else if (a->tried == 0)
         snprintf(err, errlen,
                  "authentication as user '%s' on %s:%d: ssh-agent holds no key (ssh-add one, or "
@@ -157,7 +110,7 @@ static int agent_next(struct ds__ssh_auth *a)
 
     while (libssh2_agent_get_identity(a->a, &a->id, prev) == 0) {
         prev = a->id;
-        if (!blob_is_rsa(a->id->blob, a->id->blob_len < 16 ? a->id->blob_len : 16)) {
+        if (!ds_sshkey_blob_is_rsa(a->id->blob, a->id->blob_len < 16 ? a->id->blob_len : 16)) {
             a->tried++;
             return 0;
         }
