@@ -8,7 +8,10 @@ set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
 st_init config_ssh
-mkdir -p "$tmp/store"
+mkdir -p "$tmp/store" "$tmp/home/.ssh"
+# identity = ~/... is expanded with $HOME, and config check reads the key
+export HOME=$tmp/home
+ssh-keygen -q -t ed25519 -N '' -f "$HOME/.ssh/id_ed25519" </dev/null >/dev/null
 
 # expect STATUS NEEDLE BODY: a config with BODY after a [console] section
 expect() {
