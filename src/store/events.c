@@ -99,13 +99,35 @@ static int sum_events(ds_catalog_t *cat, int64_t run_id)
 
 /* 1 if pid is a live process on this host (other than a zombie we cannot
  * tell apart), 0 if gone. self_alive: what our own pid counts as. */
+/* 1 when /proc says pid is a zombie: killed, its exit not collected yet
+ * (a parent that does not wait, a container's PID 1 that reaps nothing).
+ * It holds no lock or lease any more: its run is over. */
+static int zombie(int64_t pid)
+{
+    char path[64], buf[256];
+    const char *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* "PID (COMM) STATE ...", COMM may hold ')' */
+    return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
 static int pid_alive(int64_t pid, int self_alive)
 {
     if (pid <= 0 || pid > INT32_MAX)
         return 0;
     if (pid == (int64_t)getpid())
         return self_alive;
-    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        return 0;
+    return !zombie(pid);
 }
 
 /* This host's name (runs record it: a pid means nothing elsewhere). */
