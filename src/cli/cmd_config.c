@@ -10,7 +10,8 @@ static void usage(FILE *f)
     fputs("usage: distsync [-c FILE] config check [--json] [--connect [SERVER...]]\n"
           "Loads and validates the configuration, then prints a summary. With --connect,\n"
           "then connects to each smb:// server (or those named) and checks its share and\n"
-          "directory.\n"
+          "directory, and opens each ssh:// server as a sync would (host key, login, root,\n"
+          "the agent or SFTP), writing nothing.\n"
           "Exit status: 0 valid, 2 invalid (the error names file, line and key), 4 a server\n"
           "could not be reached.\n",
           f);

@@ -1,12 +1,14 @@
 /* distsync config check --connect: after the checks, connects to each
- * smb:// server (all, or those named) and checks its share and directory,
- * one server after the other (libsmbclient: one context per process at a
- * time). */
+ * smb:// and ssh:// server (all, or those named), one after the other
+ * (libsmbclient: one context per process at a time): an smb:// server's
+ * share and directory; an ssh:// server's host key, login, target root and
+ * mode (the agent, or SFTP and why). Nothing is written. */
 #include <string.h>
 
 #include "cli.h"
 #include "distsync/smb.h"
 #include "distsync/smbcred.h"
+#include "distsync/transport.h"
 
 /* One server: 0 when it answered, else prints why and returns < 0. */
 static int connect_one(const ds_server_cfg_t *s)
@@ -41,6 +43,49 @@ out:
     return rc;
 }
 
+/* One ssh:// server: the open a sync makes (host key, login, the agent or
+ * SFTP, the root), then the close. 0 when it answered, else prints why. */
+static int connect_ssh(const ds_server_cfg_t *s)
+{
+    int agent_only = s->transport != NULL && strcmp(s->transport, "agent") == 0;
+    /* auto sends the agent HELLO and reads its answer (agent alone would
+     * only start the command): with transport = agent, SFTP means failure */
+    ds_transport_cfg_t tc = {.url = s->url,
+                             .mode = agent_only ? "auto" : s->transport,
+                             .agent = s->agent,
+                             .server = s->name,
+                             .identity = s->identity,
+                             .known_hosts = s->known_hosts,
+                             .connect_timeout_s = s->connect_timeout_s,
+                             .timeout_s = s->timeout_s};
+    ds_transport_t *t = NULL;
+    char err[1024];
+    int rc = ds_transport_open(&tc, &t, err, sizeof(err));
+
+    if (rc < 0) {
+        cli_err("server %s: %s", s->name, err);
+        return rc;
+    }
+    if (agent_only && t->note[0]) { /* "SFTP mode (transport = auto: WHY): ..." */
+        const char *why = strstr(t->note, "auto: "), *end = strstr(t->note, "): ");
+        int n = why && end > why ? (int)(end - why - 6) : (int)strlen(t->note);
+
+        cli_err("server %s: transport = agent, but %.*s", s->name, n, why ? why + 6 : t->note);
+        ds_transport_free(t);
+        return DS_ETRANSPORT;
+    }
+    printf("connect    %s: ok (%s, %s)\n", s->name, s->url,
+           t->note[0] ? t->note : "agent mode: the agent answered");
+    ds_transport_kill(t); /* no HELLO was sent: nothing to end politely */
+    ds_transport_free(t);
+    return 0;
+}
+
+static int remote(const ds_server_cfg_t *s)
+{
+    return strncmp(s->url, "smb://", 6) == 0 || strncmp(s->url, "ssh://", 6) == 0;
+}
+
 /* See cli.h. */
 int cli_config_connect(const ds_config_t *cfg, int argc, char **argv)
 {
@@ -53,8 +98,8 @@ int cli_config_connect(const ds_config_t *cfg, int argc, char **argv)
             cli_err("config check --connect: no server '%s' in %s", argv[i], cfg->path);
             return CLI_EXIT_USAGE;
         }
-        if (strncmp(s->url, "smb://", 6) != 0) {
-            cli_err("config check --connect: server %s is not an smb:// server", argv[i]);
+        if (!remote(s)) {
+            cli_err("config check --connect: server %s is not an smb:// or ssh:// server", argv[i]);
             return CLI_EXIT_USAGE;
         }
     }
@@ -65,6 +110,8 @@ int cli_config_connect(const ds_config_t *cfg, int argc, char **argv)
         for (int k = 0; k < argc && !named; k++)
             named = strcmp(argv[k], s->name) == 0;
         if (named && strncmp(s->url, "smb://", 6) == 0 && connect_one(s) < 0)
+            failed = 1;
+        if (named && strncmp(s->url, "ssh://", 6) == 0 && connect_ssh(s) < 0)
             failed = 1;
     }
     return failed ? CLI_EXIT_SERVER : CLI_EXIT_OK;

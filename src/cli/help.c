@@ -76,7 +76,8 @@ static const struct help_opt o_help[] = {O_HELP, O_END};
 static const struct help_opt o_config[] = {
     O_JSON,
     {"connect", 0, NULL,
-     "then connect to each smb:// server (or those named) and check its share and directory"},
+     "then connect to each smb:// and ssh:// server (or those named): an SMB share and "
+     "directory; an SSH host key, login, target root and the agent (or SFTP and why)"},
     O_HELP,
     O_END,
 };
@@ -240,7 +241,9 @@ const struct help_cmd help_cmds[] = {
     {"config", "check [--json] [--connect [SERVER...]]", "check the configuration",
      "Loads and validates the configuration, then prints a summary. With --connect, then "
      "connects to each smb:// server (or those named), signed and with its credentials, and "
-     "checks that its share and directory exist. Exit status 0 when valid, 2 when not (the "
+     "checks that its share and directory exist, and opens each ssh:// server as a sync "
+     "would (host key, login, target root, the agent or SFTP), writing nothing. Exit status "
+     "0 when valid, 2 when not (the "
      "error names file, line, section and key), 4 when a server could not be reached or "
      "refused the login.",
      o_config, 0},
