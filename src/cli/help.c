@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "distsync/strdist.h"
 #include "help.h"
 
 #define O_JSON                                                                                     \
@@ -447,40 +448,13 @@ const struct help_cmd *help_find(const char *name)
     return NULL;
 }
 
-/* Edit distance of a and b (each cut at 63 bytes): insertions, deletions,
- * substitutions and swaps of two neighbours ("sycn" is 1 from "sync"). */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strnlen(a, 63), lb = strnlen(b, 63), d[64][64];
-
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[la][lb];
-}
-
 const char *help_suggest(const char *name)
 {
     const char *best = NULL;
     size_t bestd = 4, len = strlen(name);
 
     for (const struct help_cmd *c = help_cmds; c->name; c++) {
-        size_t d = c->hidden ? 99 : distance(name, c->name);
+        size_t d = c->hidden ? 99 : ds_strdist(name, c->name);
 
         if (d < bestd && d < len) {
             best = c->name;

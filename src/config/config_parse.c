@@ -25,6 +25,7 @@
 #include "config_internal.h"
 #include "distsync/error.h"
 #include "distsync/schedule.h"
+#include "distsync/strdist.h"
 
 #define MARKER_LINE  "@=section\n"
 #define NAME_MAX_LEN 128
@@ -1089,8 +1090,28 @@ static int open_section(struct parser *p, const char *section)
     return add_section(p, p->sect->kind, name);
 }
 
+/* The section's key closest to an unknown one (a typo: at most 2 edits,
+ * fewer than its length; "timezone" for tz), or NULL. */
+static const char *near_key(const struct sectdef *sd, const char *name)
+{
+    const char *best = NULL;
+    size_t bestd = 3;
+    int zone = strcmp(name, "timezone") == 0 || strcmp(name, "time_zone") == 0;
+
+    for (const struct keydef *k = sd->keys; k->name != NULL; k++) {
+        size_t d = zone && strcmp(k->name, "tz") == 0 ? 0 : ds_strdist(name, k->name);
+
+        if (d < bestd && d < strlen(name)) {
+            best = k->name;
+            bestd = d;
+        }
+    }
+    return best;
+}
+
 static int set_key(struct parser *p, const char *name, const char *value)
 {
+    const char *near;
     const struct keydef *k;
     char buf[64];
 
@@ -1105,6 +1126,9 @@ static int set_key(struct parser *p, const char *name, const char *value)
         return fail(p, name, "unknown key (the cap is 'bandwidth =')");
     if (k->name == NULL && p->sect->kind == K_SITE && strcmp(name, "concurrency") == 0)
         return fail(p, name, "not supported yet");
+    if (k->name == NULL && (near = near_key(p->sect, name)) != NULL)
+        return fail(p, shown(name, buf, sizeof(buf)),
+                    "unknown key (did you mean '%s'? known keys: %s)", near, p->sect->hint);
     if (k->name == NULL)
         return fail(p, shown(name, buf, sizeof(buf)), "unknown key (known keys: %s)",
                     p->sect->hint);

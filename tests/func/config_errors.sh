@@ -60,6 +60,16 @@ expect 2 "nostate.conf:1: [console]: missing required key 'state'" -c "$tmp/nost
 printf '[console]\nstore = s\nstate = t\nstore = u\n' >"$tmp/dup.conf"
 expect 2 "dup.conf:4: [console] key 'store': duplicate key (first at line 2)" -c "$tmp/dup.conf" config check
 
+# A typo in a key names the key it is close to (new-admin pass), timezone
+# names tz; a key close to none does not guess.
+printf '[console]\nstore = s\nstate = t\n[server a]\nurl = file:///x\ncreate-root = yes\n' >"$tmp/typo.conf"
+expect 2 "typo.conf:6: [server a] key 'create-root': unknown key (did you mean 'create_root'? known keys: url," \
+  -c "$tmp/typo.conf" config check
+printf '[console]\nstore = s\nstate = t\nstate_dir = u\n' >"$tmp/typo2.conf"
+expect 2 "typo2.conf:4: [console] key 'state_dir': unknown key (known keys:" -c "$tmp/typo2.conf" config check
+printf '[console]\nstore = s\nstate = t\n[schedule n]\nwhen = daily 02:00\ntimezone = UTC\n' >"$tmp/typo3.conf"
+expect 2 "typo3.conf:6: [schedule n] key 'timezone': unknown key (did you mean 'tz'?" -c "$tmp/typo3.conf" config check
+
 # Exactly one line of output on error.
 lines=$("$DISTSYNC" -c "$tmp/dup.conf" config check 2>&1 | wc -l || true)
 [ "$lines" = 1 ] || { echo "FAIL: expected one error line, got $lines" >&2; fail=1; }
