@@ -56,6 +56,39 @@ static void signals(void)
  * the library's too. */
 static int journal; /* JOURNAL_STREAM is set: systemd reads our stderr */
 
+/* When msg at p starts with word, then name, then ": " or " ", the length
+ * of that repeat; else 0. */
+static size_t repeat_len(const char *p, const char *word, const char *name)
+{
+    size_t w = strlen(word), n = name ? strlen(name) : 0;
+
+    if (n == 0 || strncmp(p, word, w) != 0 || strncmp(p + w, name, n) != 0)
+        return 0;
+    p += w + n;
+    return p[0] == ':' && p[1] == ' ' ? w + n + 2 : p[0] == ' ' ? w + n + 1 : 0;
+}
+
+/* msg into out without what the line's prefix says already: a leading
+ * "run ID: " (the daemon's lines name their run in words, for where no
+ * context is set), a leading "server S: ", and an error string's
+ * ": server S: " breadcrumb inside, so each line names its run and server
+ * once. */
+static void drop_repeats(const char *msg, const char *run, const char *srv, char *out, size_t len)
+{
+    const char *p = msg;
+    size_t o = 0, k;
+
+    p += repeat_len(p, "run ", run);
+    p += repeat_len(p, "server ", srv);
+    while (*p != '\0' && o + 1 < len) {
+        if (p[0] == ':' && p[1] == ' ' && (k = repeat_len(p + 2, "server ", srv)) > 0)
+            p += k; /* ": server S: x" -> ": x" */
+        else
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
 static void log_daemon(void *ctx, ds_log_level_t level, const char *msg)
 {
     static const int prio[] = {3, 4, 6, 7};
@@ -63,10 +96,12 @@ static void log_daemon(void *ctx, ds_log_level_t level, const char *msg)
     const char *run = ds_log_context_get(), *srv = ds_log_server_get();
     struct cli *cli = ctx;
     char esc[4 * 2048 + 16], r[4 * 256 + 16], s[4 * 256 + 16], who[sizeof(r) + sizeof(s) + 16];
+    char once[2048];
 
     if ((level == DS_LOG_DEBUG && !cli->verbose) || (level == DS_LOG_INFO && cli->quiet))
         return;
-    ds_escape_name(msg, strlen(msg), esc, sizeof(esc));
+    drop_repeats(msg, strncmp(run, "run=", 4) == 0 ? run + 4 : NULL, srv, once, sizeof(once));
+    ds_escape_name(once, strlen(once), esc, sizeof(esc));
     ds_escape_name(run, strlen(run), r, sizeof(r));
     ds_escape_name(srv ? srv : "", srv ? strlen(srv) : 0, s, sizeof(s));
     snprintf(who, sizeof(who), "%s%s%s%s%s", r, r[0] && s[0] ? " " : "", s[0] ? "server=" : "", s,

@@ -37,7 +37,7 @@ api GET '/v1/schedules/nightly/preview?count=2&from=2026-03-29T00:00:00Z'
 expect 200 "preview"
 echo "$body" | grep -q '2026-03-29T03:00:00+02:00' && echo "$body" | grep -q '2026-03-30T02:30:00+02:00' ||
   bad "the preview over the DST night: $body"
-dm_wait "$log" 'run nightly@2026-03-29T01:00Z: ok' 30
+dm_wait "$log" 'run=nightly@2026-03-29T01:00Z: ok' 30
 got=$(nf)
 [ "$got" = "[('2026-03-30T00:30:00Z', '2026-03-29T01:00:00Z', 'ok')]" ] ||
   bad "GET /v1/schedules after the DST-night fire: $got"

@@ -29,7 +29,7 @@ expect 202 "run-now" || st_exit daemon_api_past
 now_id=$(jq_py 'j["id"]')
 run_wait "$now_id" ok 20
 fid='nightly@2026-03-10T02:00Z'
-dm_wait "$log" "run $fid: syncing" 30
+dm_wait "$log" "run=$fid: syncing" 30
 run_wait "$fid" running 10
 for _ in $(seq 1 300); do # progress moves per finished file: cancel after the first
   api GET "/v1/runs/$fid"
@@ -49,7 +49,7 @@ dm_start "$log2" 2026-03-10T02:01:00Z 1
 api_wait_up "$log2" || st_exit daemon_api_past
 dm_wait "$log2" 'daemon: 1 schedule' 10
 sleep 2
-grep -q "run $fid" "$log2" && bad "the cancelled fire ran again after the restart: $(grep "run $fid" "$log2" | head -2)"
+grep -q "run=$fid" "$log2" && bad "the cancelled fire ran again after the restart: $(grep "run $fid" "$log2" | head -2)"
 [ "$(dm_fires nightly | grep -c "^$fire|")" = 1 ] && dm_fires nightly | grep -q "^$fire|cancelled|" ||
   bad "the fire's record after the restart: $(dm_fires nightly | tr '\n' ' ')"
 api GET /v1/runs

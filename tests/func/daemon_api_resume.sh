@@ -28,7 +28,7 @@ fid='nightly@2026-03-10T02:00Z'
 log=$tmp/daemon.log
 dm_start "$log" 2026-03-10T01:59:58Z 1
 api_wait_up "$log" || st_exit daemon_api_resume
-dm_wait "$log" "run $fid: syncing" 20
+dm_wait "$log" "run=$fid: syncing" 20
 # wait until two files are committed (whole, in place)
 for _ in $(seq 1 300); do
   [ "$(find "$tmp/t/patches" -name 'f*.bin' -size 262144c 2>/dev/null | wc -l)" -ge 2 ] && break
@@ -46,7 +46,7 @@ sed -i '/^bandwidth/d' "$conf"
 log2=$tmp/daemon2.log
 dm_start "$log2" 2026-03-10T02:10:00Z 1
 api_wait_up "$log2" || st_exit daemon_api_resume
-dm_wait "$log2" "run $fid: catch-up" 20
+dm_wait "$log2" "run=$fid: catch-up" 20
 run_wait "$fid" ok 30
 api GET /v1/runs
 [ "$(jq_py '[(r["id"], r["state"]) for r in j["runs"]]')" = "[('$fid', 'ok'), ('$fid', 'interrupted')]" ] ||

@@ -32,9 +32,9 @@ echo "$out" | grep -q 'sync s1: FROZEN.*disk swap.*not synced' || bad "sync does
 
 log=$tmp/frozen.log
 dm_start "$log" 2026-03-10T01:59:58Z 1
-dm_wait "$log" 'run nightly@2026-03-10T02:00Z: ok' 20
+dm_wait "$log" 'run=nightly@2026-03-10T02:00Z: ok' 20
 dm_stop
-grep -q 'run nightly@2026-03-10T02:00Z server s1: skipped (frozen).*disk swap' "$log" ||
+grep -q 'run=nightly@2026-03-10T02:00Z server=s1: skipped (frozen).*disk swap' "$log" ||
   bad "the daemon's run does not say s1 was skipped as frozen: $(grep 'server s1' "$log")"
 [ -z "$(find "$tmp/t1" -type f)" ] || bad "the daemon wrote to a frozen server"
 en_converged "$tmp/store" "$tmp/t2" "s2 (not frozen)"
@@ -43,7 +43,7 @@ out=$("$DISTSYNC" -c "$conf" thaw s1 2>&1) || bad "thaw exited $?: $out"
 echo "$out" | grep -q 'server s1 thawed' || bad "thaw said: $out"
 log=$tmp/thawed.log
 dm_start "$log" 2026-03-11T02:30:00Z 1
-dm_wait "$log" 'run nightly@2026-03-11T02:00Z: ok' 20
+dm_wait "$log" 'run=nightly@2026-03-11T02:00Z: ok' 20
 dm_stop
 en_converged "$tmp/store" "$tmp/t1" "s1 after thaw"
 

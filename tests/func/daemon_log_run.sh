@@ -5,6 +5,8 @@
 # the local receiver's thread) starts with run=ID, and a server's lines
 # with server=NAME too; lines that are no run's (the API, start-up) carry
 # no run=. Under systemd (JOURNAL_STREAM) the same after the <N> prefix.
+# Each line names its run and server once (dm_log_once): no
+# "run=ID: run ID: ok", no "server=S: server S: connected".
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 . "$(dirname "$0")/lib/engine.bash"
@@ -23,12 +25,13 @@ rm -rf "$tmp/t3" # s3 fails: its root is gone
 # check LOG ID PREFIX: the run's lines (from its first to its outcome)
 check() {
   local log=$1 id=$2 pre=$3 lines
-  lines=$(sed -n "/run=$id: run $id: run-now of/,/run=$id: run $id: failed/p" "$log")
+  lines=$(sed -n "/run=$id: run-now of/,/run=$id: failed/p" "$log")
   [ "$(wc -l <<<"$lines")" -ge 6 ] || { bad "the run's lines are not in $log: $(tr '\n' '|' <"$log")"; return; }
   grep -v "^${pre}run=$id[ :]" <<<"$lines" | grep . && bad "lines of run $id without run=$id (above)"
-  grep -q "^${pre}run=$id server=s1: server s1: connected" <<<"$lines" || bad "the library's line for s1 lacks run= and server=: $lines"
+  grep -q "^${pre}run=$id server=s1: connected" <<<"$lines" || bad "the library's line for s1 lacks run= and server=: $lines"
   grep -q "^${pre}run=$id: scan: store" <<<"$lines" || bad "the scan worker's line lacks run=: $lines"
-  grep -Eq "^${pre}run=$id server=s3: run $id server s3: failed, .*$tmp/t3" <<<"$lines" || bad "s3's failure lacks run= and server=: $lines"
+  grep -Eq "^${pre}run=$id server=s3: failed, .*: target root $tmp/t3 does not exist" <<<"$lines" || bad "s3's failure lacks run= and server=: $lines"
+  grep -Eq "^${pre}run=$id: failed: server s3: target root" <<<"$lines" || bad "the run's failure line does not name s3: $lines"
   grep -q "^${pre}run=" <(grep -E 'daemon: API on|queued through the API' "$log") && bad "lines outside the run carry run=: $(grep 'API' "$log")"
 }
 
@@ -43,6 +46,7 @@ expect 202 "run-now"
 id=$(jq_py 'j["id"]')
 run_wait "$id" failed 30
 dm_stop
+dm_log_once "$log"
 check "$log" "$id" 'distsync: [a-z]*: '
 
 # under systemd: the journal's priority, then the same
@@ -58,5 +62,6 @@ expect 202 "run-now under systemd"
 id=$(jq_py 'j["id"]')
 run_wait "$id" failed 30
 dm_stop
+dm_log_once "$log"
 check "$log" "$id" '<[0-9]>'
 st_exit daemon_log_run

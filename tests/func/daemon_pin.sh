@@ -53,7 +53,7 @@ echo added >"$store/engines/added.txt" # new at the anchor too
 # The anchor: the daemon scans the store, pins that generation, retains v1.
 log=$tmp/anchor.log
 dm_start "$log" 2026-03-10T23:59:54Z 2
-dm_wait "$log" 'run patch@2026-03-14T02:00Z: anchor: scan generation [0-9]+ pinned, [1-9][0-9]* versions? retained' 30
+dm_wait "$log" 'run=patch@2026-03-14T02:00Z: anchor: scan generation [0-9]+ pinned, [1-9][0-9]* versions? retained' 30
 dm_stop
 same "$tmp/t/patches/kb.bin" v0 || bad "anchor: the anchor scan changed the server"
 
@@ -63,7 +63,7 @@ put v2
 echo later >"$store/engines/later.txt"
 log=$tmp/ingest.log
 dm_start "$log" 2026-03-12T11:59:54Z 2
-dm_wait "$log" 'run ingest@2026-03-12T12:00Z: ok' 30
+dm_wait "$log" 'run=ingest@2026-03-12T12:00Z: ok' 30
 dm_stop
 same "$tmp/t3/patches/kb.bin" v2 || bad "ingest: s2 did not get v2 (a fire anchored at itself ships the newest)"
 
@@ -84,9 +84,9 @@ PY
 # The fire ships the store as of the anchor: v1, not v2; added.txt, not later.txt.
 log=$tmp/fire.log
 dm_start "$log" 2026-03-14T01:59:54Z 2
-dm_wait "$log" 'run patch@2026-03-14T02:00Z: ok' 30
+dm_wait "$log" 'run=patch@2026-03-14T02:00Z: ok' 30
 dm_stop
-grep -q 'run patch@2026-03-14T02:00Z: pinned to the store as of 2026-03-11T00:00:00Z' "$log" ||
+grep -q 'run=patch@2026-03-14T02:00Z: pinned to the store as of 2026-03-11T00:00:00Z' "$log" ||
   bad "fire: no pin logged: $(grep 'patch@' "$log" | tr '\n' '|')"
 same "$tmp/t/patches/kb.bin" v1 || bad "fire: kb.bin is not v1 (the version at the anchor)"
 [ -f "$tmp/t/engines/added.txt" ] || bad "fire: added.txt (in the store at the anchor) not shipped"
@@ -100,7 +100,7 @@ conf=$tmp/d2.conf
 state=$tmp/state2
 log=$tmp/gone.log
 dm_start "$log" 2026-03-14T01:59:54Z 2
-dm_wait "$log" 'run patch@2026-03-14T02:00Z: failed' 30
+dm_wait "$log" 'run=patch@2026-03-14T02:00Z: failed' 30
 dm_stop
 grep -q 'patches/kb.bin: pinned version as of 2026-03-11T00:00:00Z (scan generation [0-9]*) is gone' "$log" ||
   bad "gone: not reported: $(grep -i 'kb.bin' "$log" | tr '\n' '|')"
@@ -117,4 +117,5 @@ ev = [e for e in r.get("events", []) if e.get("path") == "patches/kb.bin"]
 ok = r.get("files_failed") == 1 and any("is gone" in (e.get("message") or "") for e in ev)
 sys.exit(0 if ok else 1)
 PY
+for l in "$tmp"/anchor.log "$tmp"/ingest.log "$tmp"/fire.log "$tmp"/gone.log; do dm_log_once "$l"; done
 st_exit daemon_pin

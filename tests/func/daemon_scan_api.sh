@@ -33,13 +33,13 @@ id=$(jq_py 'j["id"]')
 # GET /v1/runs until the scan's line is logged; count the answers that came
 # back (within 1 s) before it, and the slowest.
 during=0 slowest=0 t_end=$(($(now_ms) + 60000))
-while ! grep -q "run $id: scan: " "$log"; do
+while ! grep -q "run=$id: scan: " "$log"; do
   [ "$(now_ms)" -lt "$t_end" ] || { bad "no scan line within 60 s: $(tail -3 "$log")"; break; }
   t0=$(now_ms)
   code=$(curl -s -m 20 -o "$tmp/runs.json" -w '%{http_code}' --unix-socket "$sock" http://localhost/v1/runs)
   ms=$(($(now_ms) - t0))
   [ "$ms" -le "$slowest" ] || slowest=$ms
-  grep -q "run $id: scan: " "$log" && break # answered only once the scan was over
+  grep -q "run=$id: scan: " "$log" && break # answered only once the scan was over
   [ "$code" = 200 ] || bad "GET /v1/runs during the scan: HTTP $code"
   [ "$ms" -lt 1000 ] && during=$((during + 1)) && cp "$tmp/runs.json" "$tmp/runs.$during.json"
   sleep 0.1

@@ -31,11 +31,11 @@ hold() {
 hold 4
 log=$tmp/queue.log
 dm_start "$log" 2026-03-10T01:59:58Z 1
-dm_wait "$log" 'run often@2026-03-10T02:00Z: waiting for the scan running on' 10
+dm_wait "$log" 'run=often@2026-03-10T02:00Z: waiting for the scan running on' 10
 echo late >"$tmp/store/engines/late.txt" # lands while the run waits
-grep -q 'run often@2026-03-10T02:00Z: ok' "$log" && bad "queue: the run went on while the scan lock was held"
+grep -Eq 'run[= ]often@2026-03-10T02:00Z: ok' "$log" && bad "queue: the run went on while the scan lock was held"
 wait "$hpid"
-dm_wait "$log" 'run often@2026-03-10T02:00Z: ok' 20
+dm_wait "$log" 'run=often@2026-03-10T02:00Z: ok' 20
 dm_stop
 en_converged "$tmp/store" "$tmp/t" "queue"
 
@@ -43,9 +43,9 @@ en_converged "$tmp/store" "$tmp/t" "queue"
 hold 15
 log=$tmp/late.log
 dm_start "$log" 2026-03-11T01:59:50Z 60
-dm_wait "$log" 'run often@2026-03-11T02:00Z: waiting for the scan' 15
+dm_wait "$log" 'run=often@2026-03-11T02:00Z: waiting for the scan' 15
 wait "$hpid"
-dm_wait "$log" 'run often@2026-03-11T02:00Z: skipped: not started by fire \+ window' 15
+dm_wait "$log" 'run=often@2026-03-11T02:00Z: skipped: not started by fire \+ window' 15
 dm_stop
 dm_fires often | grep -q "^$(dm_epoch 2026-03-11T02:00Z)|skipped|not started by fire + window" ||
   bad "late: not recorded as skipped: $(dm_fires often | tr '\n' ' ')"

@@ -33,13 +33,13 @@ write_conf "daily 02:10" "bogus = 1"
 bad_line=$(grep -n '^bogus' "$conf" | cut -d: -f1)
 kill -HUP "$dpid"
 dm_wait "$log" "reload: .*d\.conf:$bad_line.*bogus" 10
-dm_wait "$log" 'run nightly@2026-03-10T02:00Z: ok' 20 # the old schedule
+dm_wait "$log" 'run=nightly@2026-03-10T02:00Z: ok' 20 # the old schedule
 kill -0 "$dpid" 2>/dev/null || bad "hup: the daemon died on a bad config"
 write_conf "daily 02:05"
 kill -HUP "$dpid"
 dm_wait "$log" 'daemon: reloaded .*1 schedule' 10
-dm_wait "$log" 'run nightly@2026-03-10T02:05Z: ok' 30
-grep -q 'run nightly@2026-03-10T02:10Z' "$log" && bad "hup: the bad file's fire time ran"
+dm_wait "$log" 'run=nightly@2026-03-10T02:05Z: ok' 30
+grep -Eq 'run[= ]nightly@2026-03-10T02:10Z' "$log" && bad "hup: the bad file's fire time ran"
 dm_stop
 
 # SIGTERM mid-transfer, then the clean resume.
@@ -52,13 +52,13 @@ sed -i '/^bandwidth/d' "$conf"
 sed -i '/^\[server s1\]/a bandwidth = 1Mbit' "$conf"
 log=$tmp/term.log
 dm_start "$log" 2026-03-10T01:59:58Z 1
-dm_wait "$log" 'run nightly@2026-03-10T02:00Z: syncing 1 server' 20
+dm_wait "$log" 'run=nightly@2026-03-10T02:00Z: syncing 1 server' 20
 sleep 3
 t0=$(now_ms)
 dm_stop TERM
 ms=$(($(now_ms) - t0))
 [ "$ms" -lt 10000 ] || bad "term: the daemon took $ms ms to stop"
-grep -q 'run nightly@2026-03-10T02:00Z: interrupted' "$log" || bad "term: the run is not logged interrupted: $(tail -3 "$log")"
+grep -q 'run=nightly@2026-03-10T02:00Z: interrupted' "$log" || bad "term: the run is not logged interrupted: $(tail -3 "$log")"
 dm_fires nightly | grep -q "^$(dm_epoch 2026-03-10T02:00Z)|interrupted|" ||
   bad "term: the fire is not recorded interrupted: $(dm_fires nightly | tr '\n' ' ')"
 st_check_versions "$tmp/t" "$known" "term"
@@ -68,8 +68,8 @@ n=$(find "$tmp/t/patches" -type f 2>/dev/null | wc -l)
 sed -i '/^bandwidth/d' "$conf"
 log=$tmp/resume.log
 dm_start "$log" 2026-03-10T02:20:00Z 1
-dm_wait "$log" 'run nightly@2026-03-10T02:00Z: catch-up' 20 &&
-  dm_wait "$log" 'run nightly@2026-03-10T02:00Z: ok' 30
+dm_wait "$log" 'run=nightly@2026-03-10T02:00Z: catch-up' 20 &&
+  dm_wait "$log" 'run=nightly@2026-03-10T02:00Z: ok' 30
 dm_stop
 grep -qi 'busy\|lease' "$log" && bad "resume: the lease was not released: $(grep -i 'busy\|lease' "$log" | head -2)"
 en_converged "$tmp/store" "$tmp/t" "resume"

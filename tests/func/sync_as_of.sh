@@ -67,7 +67,7 @@ grep -q "through the daemon" "$tmp/err" || bad "sync s4 did not go through the d
 id=$(sed -n 's/.*sync: run \([^ ]*\) through the daemon.*/\1/p' "$tmp/err")
 cmp -s "$tmp/s4/patches/kb.bin" "$tmp/v1" || bad "through the daemon: s4's kb.bin is not v1"
 [ ! -e "$tmp/s4/engines/later.txt" ] || bad "through the daemon: s4 got later.txt"
-grep -q "run $id: pinned to the store as of $when (scan generation" "$log" ||
+grep -q "run=$id: pinned to the store as of $when (scan generation" "$log" ||
   bad "the daemon did not log the pin: $(grep "run $id" "$log" | tr '\n' '|')"
 api GET "/v1/runs/$id"
 [ "$(jq_py '(j["state"], j["as_of"])')" = "('ok', '$when')" ] || bad "GET /v1/runs/$id: $body"
@@ -89,7 +89,7 @@ dm_start "$log" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" 1
 api_wait_up "$log" || st_exit sync_as_of
 st_expect_rc 4 "sync s5 --as-of with v1 gone, through the daemon" "$DISTSYNC" -c "$conf" sync s5 --as-of "$when"
 id=$(sed -n 's/.*sync: run \([^ ]*\) through the daemon.*/\1/p' "$tmp/err")
-grep -q "server s5: patches/kb.bin: pinned version as of $when (scan generation [0-9]*) is gone" "$log" ||
+grep -q "run=$id server=s5: patches/kb.bin: pinned version as of $when (scan generation [0-9]*) is gone" "$log" ||
   bad "gone through the daemon: not logged: $(grep "s5" "$log" | tr '\n' '|')"
 [ ! -e "$tmp/s5/patches/kb.bin" ] || bad "gone through the daemon: s5 got a kb.bin"
 [ -f "$tmp/s5/engines/a.txt" ] || bad "gone through the daemon: the rest (a.txt) was not shipped"

@@ -45,6 +45,26 @@ dm_stop() {
   [ "$rc" = 0 ] || bad "the daemon exited $rc after SIG${1:-TERM}"
 }
 
+# dm_log_once LOG: no line of LOG names its run or server twice: after
+# "run=ID" the rest of the line never says ID again, and after "server=S"
+# never "server S:" or "server S " (issue 13: "run=ID: run ID: ok").
+dm_log_once() {
+  local twice
+  twice=$(python3 - "$1" <<'PY'
+import re, sys
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r"run=(\S+?)(?: server=(\S+?))?: (.*)$", line)
+    if not m:
+        continue
+    run, srv, rest = m.group(1), m.group(2), m.group(3)
+    if run in rest or (srv and re.search(r"server " + re.escape(srv) + r"[: ]", rest)):
+        print(line.rstrip())
+PY
+)
+  [ -z "$twice" ] || bad "log lines name their run or server twice in $1: $twice"
+  grep -q "run=" "$1" || bad "no line of $1 carries run="
+}
+
 # dm_fires SCHEDULE: the recorded fires, "fire|outcome|reason" per line.
 dm_fires() {
   python3 - "$state/catalog.db" "$1" <<'PY'
