@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <uv.h>
 
 #include "daemon_int.h"
 #include "distsync/gate.h"
@@ -133,4 +134,30 @@ int ds__api_gate_commit(ds_daemon_t *d);
 /* Frees the gate (NULL: no-op); dropping an open batch moves
  * d->gate_epoch. */
 void ds__api_gate_free(ds_daemon_t *d);
+
+/* api_conns.c: the connections the TCP listener accepted, still open. A
+ * reload that moves the listener retires them (each finishes its request
+ * in flight, then closes). */
+struct api_conn {
+    uv_tcp_t h; /* first: the handle's close callback gets &h */
+    struct api_conns *set;
+    struct api_conn *prev, *next;
+    int retired;
+};
+struct api_conns {
+    struct api_conn *head;
+};
+/* A zeroed connection, linked into set (NULL: no memory); the caller inits
+ * and accepts into c->h, whose close callback must be ds__api_conn_closed
+ * (it unlinks and frees c). */
+struct api_conn *ds__api_conn_new(struct api_conns *set);
+void ds__api_conn_closed(uv_handle_t *h);
+/* 1 when req came on a retired connection (its answer must close it). */
+int ds__api_conn_retired(struct api_conns *set, struct st_h2o_req_t *req);
+/* Retires every connection of set (logged): a request begun is answered
+ * with "Connection: close", an idle connection is shut now. */
+struct st_h2o_context_t;
+void ds__api_conns_retire(struct api_conns *set, struct st_h2o_context_t *ctx);
+/* Unlinks every connection (the set is going; they close on their own). */
+void ds__api_conns_detach(struct api_conns *set);
 #endif

@@ -83,6 +83,7 @@ struct ds_api {
     struct gate_reply **pend; /* this turn's gate replies (NULL: gone) */
     size_t npend, cappend;
     const ds_config_t *cfg; /* the one the TCP listener was made from */
+    struct api_conns conns; /* accepted over TCP, still open */
 };
 
 /* ---- requests ---- */
@@ -345,6 +346,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     ds_log_scope_save(&scope);
     ds_log_scope_set(NULL);
+    if (ds__api_conn_retired(&((struct api_handler *)self)->d->api->conns, req))
+        req->http1_is_persistent = 0; /* answered, then closed */
     rc = handle_req(self, req);
     ds_log_scope_set(&scope);
     return rc;
@@ -355,26 +358,31 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 static void on_accept(uv_stream_t *l, int status)
 {
     struct ds_api *a = l->data;
+    int pipe = l->type == UV_NAMED_PIPE;
+    uv_close_cb done = pipe ? (uv_close_cb)free : ds__api_conn_closed;
     uv_stream_t *c;
     h2o_socket_t *sock;
 
     if (status != 0)
         return;
-    c = malloc(l->type == UV_NAMED_PIPE ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+    if (pipe)
+        c = malloc(sizeof(uv_pipe_t));
+    else
+        c = (uv_stream_t *)ds__api_conn_new(&a->conns);
     if (c == NULL)
         return;
-    if (l->type == UV_NAMED_PIPE)
+    if (pipe)
         uv_pipe_init(l->loop, (uv_pipe_t *)c, 0);
     else
         uv_tcp_init(l->loop, (uv_tcp_t *)c);
     if (uv_accept(l, c) != 0) {
-        uv_close((uv_handle_t *)c, (uv_close_cb)free);
+        uv_close((uv_handle_t *)c, done);
         return;
     }
     uv_unref((uv_handle_t *)c); /* a client never holds a batch open */
-    sock = h2o_uv_socket_create(c, (uv_close_cb)free);
+    sock = h2o_uv_socket_create(c, done);
     if (sock == NULL) {
-        uv_close((uv_handle_t *)c, (uv_close_cb)free);
+        uv_close((uv_handle_t *)c, done);
         return;
     }
     h2o_accept(l->type == UV_NAMED_PIPE ? &a->actx : &a->actx_tcp, sock);
@@ -479,8 +487,8 @@ static int tls_up(const ds_config_t *cfg, SSL_CTX **out, char *err, size_t errle
     return 0;
 }
 
-/* Drops t: its listener closes (connections it accepted stay until they
- * end; each holds its own reference to the TLS context). */
+/* Drops t: its listener closes (the connections it accepted are retired
+ * by ds__api_conns_retire; each holds its own reference to the TLS context). */
 static void tcp_drop(struct tcp_side *t)
 {
     if (t->l != NULL)
@@ -583,6 +591,7 @@ static int h2o_up(struct ds_api *a, uv_loop_t *loop, char *err, size_t errlen)
     h2o_config_init(&a->conf);
     a->conf.max_request_entity_size = API_ENTITY_MAX;
     a->conf.server_name = h2o_iovec_init(H2O_STRLIT("distsync"));
+    a->conf.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: ds__api_conns_retire sees every one */
     hc = h2o_config_register_host(&a->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pc = h2o_config_register_path(hc, "/", 0);
     h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));
@@ -669,9 +678,11 @@ static void reload_token(struct ds_api *a, const ds_config_t *cfg)
 
 /* A reload that changes listen = or the TLS files: the new listener (and
  * its token and TLS context) is made first; only then the old one closes
- * (the connections it accepted finish). When the new one cannot be made,
- * the old one stays, logged with the file, line, key and reason. The same
- * address with other TLS files swaps the TLS context in place. */
+ * and the connections it accepted are retired (each finishes its request
+ * in flight, then closes). When the new one cannot be made, the old one
+ * stays, logged with the file, line, key and reason. The same address
+ * with other TLS files swaps the TLS context in place (and retires the
+ * connections made with the old setting). */
 static void tcp_move(struct ds_api *a, const ds_config_t *cfg)
 {
     struct tcp_side t = {0};
@@ -697,6 +708,7 @@ static void tcp_move(struct ds_api *a, const ds_config_t *cfg)
     a->actx_tcp.ssl_ctx = t.ssl;
     a->cfg = cfg;
     explicit_bzero(&t, sizeof(t));
+    ds__api_conns_retire(&a->conns, &a->ctx);
     if (cfg->listen == NULL)
         ds_log(DS_LOG_INFO, "daemon: reload: the API no longer listens on TCP (was %s)",
                was ? was : "none");
@@ -752,6 +764,7 @@ void ds__api_stop(ds_daemon_t *d)
     if (a->sock_path[0] != '\0' && a->unix_on)
         unlink(a->sock_path);
     explicit_bzero(a->tcp.token, sizeof(a->tcp.token));
+    ds__api_conns_detach(&a->conns);
     uv_walk(ds_engine_loop(d->eng), count_stream, a);
     if (a->open_streams > 0) {
         /* a client is still connected: its connection keeps h2o's context
