@@ -191,6 +191,33 @@ DS_MUST_CHECK int ds_catalog_gen_end(ds_catalog_t *cat, int64_t gen, int64_t now
 DS_MUST_CHECK int ds_catalog_gen_at(ds_catalog_t *cat, int64_t at, int64_t *gen,
                                     int64_t *started_at);
 
+/* A kept scan generation, as listed by distsync scans. */
+typedef struct ds_catalog_gen_info {
+    int64_t id;
+    int64_t started_at;  /* the scan's start (an anchor scan's: its anchor) */
+    int64_t done_at;     /* 0: it did not complete (interrupted, or running) */
+    char pinned_by[512]; /* the fires that pinned it, "patch@2026-03-14T02:00Z, ..." ("" none) */
+} ds_catalog_gen_info_t;
+
+/* Calls cb for every kept generation, oldest first, until it returns
+ * non-zero. Returns 0 or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_each(ds_catalog_t *cat,
+                                      int (*cb)(void *ctx, const ds_catalog_gen_info_t *g),
+                                      void *ctx);
+/* Generation gen: 1 with *g, 0 when it is not kept, or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_get(ds_catalog_t *cat, int64_t gen, ds_catalog_gen_info_t *g);
+/* The oldest and newest completed generation kept: 1 with *lo and *hi, 0
+ * when none is, or a negative error. */
+DS_MUST_CHECK int ds_catalog_gen_range(ds_catalog_t *cat, int64_t *lo, int64_t *hi);
+
+/* The kept generations as JSON into j (distsync scans --json, GET
+ * /v1/scans): {"keep_days": 62, "scans": [{"scan": "scan:42",
+ * "generation": 42, "started_at", "completed_at" (null: it did not
+ * complete), "pinned_by": ["patch@2026-03-14T02:00Z"]}]}, oldest first.
+ * Returns 0 or a negative error (the document is closed either way). */
+struct ds_json;
+DS_MUST_CHECK int ds_catalog_gen_json(struct ds_json *j, ds_catalog_t *cat);
+
 /* Records that the fire of schedule at `fire` pins generation gen (taken
  * at its anchor). Returns 0 or a negative error. */
 DS_MUST_CHECK int ds_catalog_pin_put(ds_catalog_t *cat, const char *schedule, int64_t fire,

@@ -276,7 +276,8 @@ typedef struct ds_drun_rec {
     const char *id, *trigger, *state, *reason; /* reason NULL: none */
     int64_t queued_at, started_at, ended_at;
     const char *classes; /* a JSON array of the run's classes; NULL: every class */
-    int64_t as_of;       /* a run-now's as_of (sync --as-of), 0: none */
+    int64_t as_of;       /* a run-now's as_of (sync --as-of): > 0 a time, < 0 the scan
+                            generation -as_of ("scan:GEN"), 0: none */
     uint64_t deltas_computed, deltas_cached, deltas_relevelled;
     int64_t run_ms; /* from its start to its end (its rate), 0: unknown */
     const ds_drun_rec_srv_t *srv;

@@ -136,6 +136,17 @@ DS_MUST_CHECK int ds_sync_pin_retain(ds_sync_t *s, int64_t gen, uint64_t *nretai
  * DS_ENOTFOUND (no such scan) or < 0; err says why, naming the time. */
 DS_MUST_CHECK int ds_sync_pin_as_of(ds_sync_t *s, int64_t t, char *what, size_t wlen, char *err,
                                     size_t errlen);
+/* "scan:N" (sync --as-of scan:42, a run-now's "as_of"): the scan
+ * generation N (> 0) into *gen. Returns 1, 0 (s does not start with
+ * "scan:": a time, maybe), or -1 ("scan:" then no positive number). */
+int ds_sync_gen_parse(const char *s, int64_t *gen);
+/* Pins to scan generation gen exactly (ds_sync_pin), as
+ * ds_sync_pin_as_of does for a time: a generation that is not kept, or
+ * did not complete, is an error naming it and the kept range. what
+ * receives the pin's words ("as of scan:42 (scan generation 42, started
+ * 2026-03-10T14:02:00Z)"). Returns 0, DS_ENOTFOUND or < 0; err says why. */
+DS_MUST_CHECK int ds_sync_pin_gen(ds_sync_t *s, int64_t gen, char *what, size_t wlen, char *err,
+                                  size_t errlen);
 /* The pinned generation, 0 when none. */
 int64_t ds_sync_pinned(const ds_sync_t *s);
 

@@ -1,5 +1,5 @@
 /*
- * distsync sync SERVER... | --all [--as-of TIME] [--dry-run] [--json] [--force]
+ * distsync sync SERVER... | --all [--as-of TIME|scan:GEN] [--dry-run] [--json] [--force]
  * [--no-scan] [--delta-level N | --fast]: run-now sync of the servers in parallel (up to
  * max_servers, in one engine batch), after the incremental scan. SIGHUP
  * re-reads the caps. Live progress on a terminal; each server's summary line
@@ -26,7 +26,8 @@
 #include "sync_cli.h"
 
 #define SYNC_USAGE                                                                                 \
-    "usage: distsync sync SERVER... | --site S | --all [--class C] [--as-of TIME] [--dry-run] "    \
+    "usage: distsync sync SERVER... | --site S | --all [--class C] [--as-of TIME|scan:GEN] "       \
+    "[--dry-run] "                                                                                 \
     "[--json] [--force] [--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]\n"
 
 struct sync_ui {
@@ -129,9 +130,9 @@ static void on_done(void *ctx, size_t i, const ds_sync_result_t *r)
 
 struct sync_args {
     int json, dry, force, no_scan, fast;
-    int64_t wait_s; /* --wait: how long a busy server is waited for; 0: not */
-    int64_t level;  /* --delta-level: zpatch zstd level of this run (0: the config's) */
-    int64_t as_of;  /* --as-of: the store as of this time (0: the newest scan) */
+    int64_t wait_s;          /* --wait: how long a busy server is waited for; 0: not */
+    int64_t level;           /* --delta-level: zpatch zstd level of this run (0: the config's) */
+    struct sync_as_of as_of; /* --as-of: a time or scan:GEN (both 0: the newest scan) */
 };
 
 /* --delta-level N or --fast: the level, 0 for the config's, -1 after printing
@@ -362,7 +363,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
     if (rc == 0 && (rc = through_daemon(cli, cfg, &a, level, wait)) != 0) {
         /* a running daemon does the run: never two writers at once */
         rc = rc < 0 ? sync_cli_daemon(cli, cfg, srv, n, cli_select_classes(&sel, &only), a.json,
-                                      a.as_of)
+                                      &a.as_of)
                     : 0;
         goto out;
     }
@@ -371,8 +372,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         rc = sync_cli_open_level(cfg, on_progress, &ui, a.force, NULL, level, &sy);
     if (rc == 0)
         rc = sync_cli_prepare(cli, cfg, sy, a.no_scan);
-    if (rc == 0 && a.as_of != 0)
-        rc = sync_cli_as_of_pin(cli, sy, a.as_of);
+    if (rc == 0 && (a.as_of.t != 0 || a.as_of.gen != 0))
+        rc = sync_cli_as_of_pin(cli, sy, &a.as_of);
     if (rc == 0)
         rc = open_engine(sy, cfg, &ui, &eng);
     if (rc != 0)

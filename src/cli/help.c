@@ -108,6 +108,7 @@ static const struct help_opt o_files[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_scans[] = {O_JSONJ, O_HELP, O_END};
 static const struct help_opt o_trust[] = {
     {"yes", 'y', NULL, "record the key without asking (for scripts; check the fingerprint first)"},
     O_HELP,
@@ -167,9 +168,10 @@ static const struct help_opt o_sync[] = {
     O_SERVER,
     {"force", 0, NULL, "prune past max_delete (never without a completed scan)"},
     O_NO_SCAN,
-    {"as-of", 0, "TIME",
+    {"as-of", 0, "TIME|scan:GEN",
      "ship the store as it was at TIME (RFC 3339, or a duration back: 2d): the versions of the "
-     "latest scan that started by then; a version no longer held is reported, never replaced"},
+     "latest scan that started by then; or exactly as scan generation GEN recorded it (distsync "
+     "scans lists them); a version no longer held is reported, never replaced"},
     {"wait", 0, "[=SECONDS]",
      "wait for a busy server's lease (polls with backoff; default 600 s), else report it busy"},
     {"delta-level", 0, "N",
@@ -261,6 +263,11 @@ const struct help_cmd help_cmds[] = {
      o_scan, 0},
     {"files", "[--json] [--class C] [PATH_PREFIX]", "list the catalog",
      "Lists the catalog's files (path, class, size, SHA-256, chunks, mtime).", o_files, 0},
+    {"scans", "[--json]", "list the kept scan generations",
+     "Lists the scan generations the catalog keeps (62 days, longer while a pending fire pins "
+     "one), oldest first: scan:GEN, when it started and completed, and the schedule fires that "
+     "pinned it. sync --as-of scan:GEN ships the store exactly as that scan recorded it.",
+     o_scans, 0},
     {"agent", "--root DIR [--import BUNDLE]", "receive a sync session on stdin/stdout",
      "Speaks the apply protocol (src/PROTOCOL.md) on stdin/stdout and writes into DIR. Run by "
      "the console over SSH or for transport = agent; not for interactive use. With --import, "
@@ -288,7 +295,8 @@ const struct help_cmd help_cmds[] = {
      "Exit 4 when the server could not be read.",
      o_plan, 0},
     {"sync",
-     "SERVER... | --site S | --all [--class C] [--as-of TIME] [--dry-run] [--json] [--force] "
+     "SERVER... | --site S | --all [--class C] [--as-of TIME|scan:GEN] [--dry-run] [--json] "
+     "[--force] "
      "[--no-scan] [--wait[=SECONDS]] [--delta-level N | --fast]",
      "sync now",
      "Syncs the servers after the incremental scan, up to max_servers at once under the "
@@ -299,7 +307,9 @@ const struct help_cmd help_cmds[] = {
      "(snapshot pinning, as a delayed schedule's fire does; standalone or through the daemon): "
      "a version that neither the store nor the retain store holds any more fails its file "
      "(reported, the server keeps what it has), and a TIME older than every kept scan (62 "
-     "days) is an error. Exit 4 when a server failed, 25 when a prune guard held deletions "
+     "days) is an error. --as-of scan:GEN ships exactly the scan generation GEN (distsync scans "
+     "lists them; one not kept is an error naming the kept range). Exit 4 when a server failed, 25 "
+     "when a prune guard held deletions "
      "back.",
      o_sync, 0},
     {"status", "[SERVER... | --site S | --all] [--class C] [--json] [--no-scan]",

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"schedule", cmd_schedule},
     {"scan", cmd_scan},
     {"files", cmd_files},
+    {"scans", cmd_scans},
     {"agent", cmd_agent},
     {"plan", cmd_plan},
     {"sync", cmd_sync},

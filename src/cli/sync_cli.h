@@ -32,20 +32,27 @@ int sync_cli_prepare(struct cli *cli, const ds_config_t *cfg, ds_sync_t *sy, int
 /* Prints a server's result line ("sync NAME: ok, N files ..."). */
 void sync_cli_summary(const char *name, const ds_sync_result_t *r);
 
+/* sync --as-of: a time, or a scan generation (scan:GEN); both 0: the
+ * newest scan. */
+struct sync_as_of {
+    int64_t t, gen;
+};
+
 /* sync_daemon.c: the servers synced by the running daemon (a run-now it
  * queues behind its running run), followed until it ends, printed as a
  * standalone sync prints them. Returns the exit status. */
 int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
-                    const ds_strlist_t *only, int json, int64_t as_of);
+                    const ds_strlist_t *only, int json, const struct sync_as_of *as_of);
 
-/* sync_as_of.c: sync --as-of TIME into *t: RFC 3339 (not in the future)
- * or a duration back from now. Returns 0, or CLI_EXIT_USAGE after saying
- * why. */
-int sync_cli_as_of_parse(const char *s, int64_t *t);
-/* Pins sy's batches to the store as of t (ds_sync_pin_as_of), saying so
- * unless quiet. Returns 0, or CLI_EXIT_FAIL after printing why (no scan
- * that old is kept). */
-int sync_cli_as_of_pin(struct cli *cli, ds_sync_t *sy, int64_t t);
+/* sync_as_of.c: sync --as-of into *o: scan:GEN (a scan generation, as
+ * distsync scans lists them), an RFC 3339 time (not in the future) or a
+ * duration back from now. Returns 0, or CLI_EXIT_USAGE after saying why. */
+int sync_cli_as_of_parse(const char *s, struct sync_as_of *o);
+/* Pins sy's batches to that scan generation (ds_sync_pin_gen) or to the
+ * store as of that time (ds_sync_pin_as_of), saying so unless quiet.
+ * Returns 0, or CLI_EXIT_FAIL after printing why (a generation not kept,
+ * no scan that old). */
+int sync_cli_as_of_pin(struct cli *cli, ds_sync_t *sy, const struct sync_as_of *o);
 
 /* cmd_status.c: a server's text report, the console's retain line, the
  * exit status of a verdict, and of two exit statuses together (drift

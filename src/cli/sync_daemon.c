@@ -55,8 +55,9 @@ static int result_of(const json_t *s, ds_sync_result_t *r)
 }
 
 /* The run-now's body: the servers and, with --class, the classes; with
- * --as-of, "as_of" (RFC 3339, UTC). */
-static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *only, int64_t as_of)
+ * --as-of, "as_of" (RFC 3339, UTC, or "scan:GEN"). */
+static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *only,
+                     const struct sync_as_of *as_of)
 {
     json_t *o = json_object(), *sv = json_array(), *cl = only ? json_array() : NULL;
     char *text = NULL;
@@ -70,10 +71,15 @@ static char *request(const ds_server_cfg_t **srv, size_t n, const ds_strlist_t *
     json_object_set(o, "servers", sv);
     if (cl != NULL)
         json_object_set(o, "classes", cl);
-    if (as_of != 0) {
+    if (as_of->gen != 0) {
+        char gen[32];
+
+        snprintf(gen, sizeof(gen), "scan:%lld", (long long)as_of->gen);
+        json_object_set_new(o, "as_of", json_string(gen));
+    } else if (as_of->t != 0) {
         char when[32];
 
-        if (ds_tz_format_utc(as_of, when, sizeof(when)) < 0)
+        if (ds_tz_format_utc(as_of->t, when, sizeof(when)) < 0)
             goto out;
         json_object_set_new(o, "as_of", json_string(when));
     }
@@ -210,7 +216,7 @@ static int report(const json_t *run, const ds_server_cfg_t **srv, size_t n, int 
 }
 
 int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg_t **srv, size_t n,
-                    const ds_strlist_t *only, int json, int64_t as_of)
+                    const ds_strlist_t *only, int json, const struct sync_as_of *as_of)
 {
     char *body = request(srv, n, only, as_of);
     json_t *reply = NULL, *run = NULL;

@@ -399,3 +399,20 @@ void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_re
     if (rc < 0)
         ds__api_error(rs, 500, "reading the history: %s", ds_strerror(rc));
 }
+
+/* ---- scans ---- */
+
+void ds__api_get_scans(ds_daemon_t *d, struct api_res *rs)
+{
+    struct api_out o;
+    int rc;
+
+    if (ds__api_begin(&o) < 0) {
+        ds__api_error(rs, 500, "out of memory");
+        return;
+    }
+    rc = ds_catalog_gen_json(&o.j, ds_sync_catalog(d->o.sync));
+    ds__api_end(&o, rs, 200);
+    if (rc < 0)
+        ds__api_error(rs, 500, "reading the scan generations: %s", ds_strerror(rc));
+}

@@ -59,6 +59,8 @@ void ds__api_get_runs(ds_daemon_t *d, const struct api_req *rq, const char *id, 
 
 /* GET /v1/history?servers=A,B&limit=N&events=1: `history --json`. */
 void ds__api_get_history(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);
+/* GET /v1/scans: the kept scan generations (ds_catalog_gen_json). */
+void ds__api_get_scans(ds_daemon_t *d, struct api_res *rs);
 /* GET /v1/status?servers=A,B: `status --offline`'s reports with each
  * server's verdict (api_status.c). */
 void ds__api_get_status(ds_daemon_t *d, const struct api_req *rq, struct api_res *rs);

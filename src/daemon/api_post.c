@@ -164,19 +164,25 @@ oom:
     return -1;
 }
 
-/* The run-now's "as_of" (RFC 3339, not in the future) into *t (0: none).
- * Returns 0 or -1 with rs a 400. */
-static int as_of(ds_daemon_t *d, const json_t *o, int64_t *t, struct api_res *rs)
+/* The run-now's "as_of" (RFC 3339, not in the future) into *t, or
+ * "scan:GEN" into *gen (both 0: none). Returns 0 or -1 with rs a 400. */
+static int as_of(ds_daemon_t *d, const json_t *o, int64_t *t, int64_t *gen, struct api_res *rs)
 {
     const json_t *v = json_object_get(o, "as_of");
+    int g = 0;
 
-    *t = 0;
+    *t = *gen = 0;
     if (v == NULL || json_is_null(v))
         return 0;
-    if (!json_is_string(v) || ds_tz_parse_rfc3339(json_string_value(v), t) < 0) {
-        ds__api_error(rs, 400, "'as_of': expected an RFC 3339 time (2026-03-11T00:00:00Z)");
+    if (!json_is_string(v) || (g = ds_sync_gen_parse(json_string_value(v), gen)) < 0 ||
+        (g == 0 && ds_tz_parse_rfc3339(json_string_value(v), t) < 0)) {
+        ds__api_error(rs, 400,
+                      "'as_of': expected an RFC 3339 time (2026-03-11T00:00:00Z) or a scan "
+                      "generation (\"scan:42\"; GET /v1/scans lists them)");
         return -1;
     }
+    if (g > 0)
+        return 0;
     if (*t > ds_daemon_now(d)) {
         ds__api_error(rs, 400, "'as_of' %s is in the future (the store as of then is not known)",
                       json_string_value(v));
@@ -194,9 +200,9 @@ void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *r
     struct drun *r = NULL;
     struct api_out out;
     struct pick p;
-    int64_t t;
+    int64_t t, gen;
 
-    if (o == NULL || as_of(d, o, &t, rs) < 0 || pick(d, o, &p, rs) < 0)
+    if (o == NULL || as_of(d, o, &t, &gen, rs) < 0 || pick(d, o, &p, rs) < 0)
         goto out0;
     if (ds__drun_nqueued(d) >= DS_DAEMON_RUNS_QUEUE) {
         ds__api_error(rs, 429, "%d runs are queued already; try again when they ran",
@@ -218,6 +224,7 @@ void ds__api_run_now(ds_daemon_t *d, const struct api_req *rq, struct api_res *r
     r->classes = p.classes; /* the run owns them now */
     p.classes = (ds_strlist_t){0};
     r->as_of = t;
+    r->as_of_gen = gen;
     ds_log(DS_LOG_INFO, "run %s: queued through the API (%zu server%s)", id, p.n,
            p.n == 1 ? "" : "s");
     ds_engine_wake(d->eng); /* a daemon waiting for a fire starts it now */

@@ -9,6 +9,7 @@
  *   GET  /v1/schedules/preview          POST /v1/freeze, /v1/thaw
  *   GET  /v1/schedules/NAME/preview     POST /v1/reload
  *   GET  /v1/history
+ *   GET  /v1/scans (the kept scan generations: run-now's "as_of": "scan:N")
  *   GET  /v1/status (api_status.c)
  *   GET  /v1/rollouts, /v1/rollouts/NAME    POST /v1/upgrade/request, heartbeat,
  *                                       report, priority (api_gate.c)
@@ -75,6 +76,7 @@ enum route {
     R_RUN,
     R_HISTORY,
     R_STATUS,
+    R_SCANS,
     R_ROLLOUTS,
     R_ROLLOUT,
     R_POST, /* the POST routes follow */
@@ -97,6 +99,7 @@ static enum route match(char seg[4][SEG_MAX], int n)
                : eq(a, "runs")      ? R_RUNS
                : eq(a, "history")   ? R_HISTORY
                : eq(a, "status")    ? R_STATUS
+               : eq(a, "scans")     ? R_SCANS
                : eq(a, "rollouts")  ? R_ROLLOUTS
                : eq(a, "run-now")   ? R_RUN_NOW
                : eq(a, "freeze")    ? R_FREEZE
@@ -150,6 +153,9 @@ static void dispatch(ds_daemon_t *d, const struct api_req *rq, char seg[4][SEG_M
         break;
     case R_STATUS:
         ds__api_get_status(d, rq, rs);
+        break;
+    case R_SCANS:
+        ds__api_get_scans(d, rs);
         break;
     case R_ROLLOUTS:
     case R_ROLLOUT:

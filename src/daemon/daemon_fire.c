@@ -218,7 +218,8 @@ int ds__daemon_run_now(ds_daemon_t *d, struct drun *r)
             r->srv[i].result = "failed";
     }
     ds_log(DS_LOG_INFO, "run %s: run-now of %zu server%s", r->id, n, n == 1 ? "" : "s");
-    if (r->as_of != 0 && ds__daemon_pin_as_of(d, r, reason, sizeof(reason)) < 0)
+    if ((r->as_of != 0 || r->as_of_gen != 0) &&
+        ds__daemon_pin_as_of(d, r, reason, sizeof(reason)) < 0)
         ds__drun_end(d, r, "failed", reason);
     else
         (void)run_scanned(d, r, srv, n, &r->classes, NULL, 0, reason, sizeof(reason));

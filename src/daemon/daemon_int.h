@@ -44,6 +44,7 @@ struct drun {
     size_t n;
     ds_strlist_t classes; /* run-now: these classes only (n 0: every class) */
     int64_t as_of;        /* run-now: the store as of this time (0: the newest scan) */
+    int64_t as_of_gen;    /* run-now: "as_of": "scan:GEN", that scan generation (0: none) */
     int cancel;           /* POST /v1/runs/ID/cancel was called */
     /* the delta cache's counters over the run (as sync --json's "deltas") */
     uint64_t deltas_computed, deltas_cached, deltas_relevelled;
@@ -190,9 +191,10 @@ void ds__daemon_scan_opts(const ds_config_t *cfg, struct ds_scan_opts *o);
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
  * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */
 int ds__daemon_pin(ds_daemon_t *d, const struct dsched *sc, int64_t fire, const char *id);
-/* The same for run-now r with "as_of": pinned to the latest scan that
- * started by r->as_of (logged). Returns 0, or < 0 with reason saying why
- * (no scan that old is kept: nothing newer is shipped in its place). */
+/* The same for run-now r with "as_of": pinned to scan generation
+ * r->as_of_gen, or to the latest scan that started by r->as_of (logged).
+ * Returns 0, or < 0 with reason saying why (the generation is not kept, no
+ * scan that old is: nothing newer is shipped in its place). */
 int ds__daemon_pin_as_of(ds_daemon_t *d, const struct drun *r, char *reason, size_t rlen);
 
 /* Snapshot pinning: once the clock passed the anchor of a delayed fire,

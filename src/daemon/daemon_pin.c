@@ -4,7 +4,8 @@
  * scan dated there, its generation recorded as the fire's pin and its
  * versions retained; at the fire, the batch pinned to that generation
  * (the sync layer, src/sync/sync_pin.c, does the rest). A run-now with
- * "as_of" (sync --as-of) is pinned the same way to the scan by its time.
+ * "as_of" (sync --as-of) is pinned the same way to the scan by its time,
+ * or to the scan generation it names ("scan:42").
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,7 +69,9 @@ static void anchor_scan(ds_daemon_t *d, const struct dsched *sc, int64_t fire, i
 int ds__daemon_pin_as_of(ds_daemon_t *d, const struct drun *r, char *reason, size_t rlen)
 {
     char what[128];
-    int rc = ds_sync_pin_as_of(d->o.sync, r->as_of, what, sizeof(what), reason, rlen);
+    int rc = r->as_of_gen != 0
+                 ? ds_sync_pin_gen(d->o.sync, r->as_of_gen, what, sizeof(what), reason, rlen)
+                 : ds_sync_pin_as_of(d->o.sync, r->as_of, what, sizeof(what), reason, rlen);
 
     if (rc < 0)
         ds_log(DS_LOG_ERROR, "run %s: %s", r->id, reason);

@@ -202,7 +202,7 @@ static void persist(ds_daemon_t *d, const struct drun *r)
                          .started_at = r->started_at,
                          .ended_at = r->ended_at,
                          .classes = classes,
-                         .as_of = r->as_of,
+                         .as_of = r->as_of_gen != 0 ? -r->as_of_gen : r->as_of,
                          .deltas_computed = r->deltas_computed,
                          .deltas_cached = r->deltas_cached,
                          .deltas_relevelled = r->deltas_relevelled,
@@ -289,7 +289,8 @@ static int load_one(void *ctx, const ds_drun_rec_t *rec)
     r->queued_at = rec->queued_at;
     r->started_at = rec->started_at;
     r->ended_at = rec->ended_at;
-    r->as_of = rec->as_of;
+    r->as_of = rec->as_of > 0 ? rec->as_of : 0;
+    r->as_of_gen = rec->as_of < 0 ? -rec->as_of : 0;
     r->deltas_computed = rec->deltas_computed;
     r->deltas_cached = rec->deltas_cached;
     r->deltas_relevelled = rec->deltas_relevelled;
@@ -417,7 +418,14 @@ void ds__drun_json(ds_json_t *j, const ds_daemon_t *d, const struct drun *r)
     ds__daemon_kiso(j, "queued_at", r->queued_at);
     ds__daemon_kiso(j, "started_at", r->started_at);
     ds__daemon_kiso(j, "ended_at", r->ended_at);
-    ds__daemon_kiso(j, "as_of", r->as_of);
+    if (r->as_of_gen != 0) {
+        char gen[32];
+
+        snprintf(gen, sizeof(gen), "scan:%lld", (long long)r->as_of_gen);
+        ds_json_kstr(j, "as_of", gen);
+    } else {
+        ds__daemon_kiso(j, "as_of", r->as_of);
+    }
     ds_json_key(j, "classes");
     if (r->classes.n == 0) {
         ds_json_null(j);

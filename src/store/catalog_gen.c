@@ -1,11 +1,14 @@
 /* Catalog: scan generations, the store's history for snapshot pinning
  * (catalog.h; the versions are kept by migration 7's triggers). */
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog_int.h"
 #include "distsync/error.h"
+#include "distsync/json.h"
 
 int ds_catalog_gen_begin(ds_catalog_t *cat, int64_t now, int64_t *gen)
 {
@@ -170,4 +173,129 @@ int ds_catalog_pinned_refs(ds_catalog_t *cat, uint8_t **shas, size_t *n)
     }
     *shas = v;
     return 0;
+}
+
+/* One scan_gen row of st (id, started_at, done_at, pins) into *g. */
+static void gen_row(sqlite3_stmt *st, ds_catalog_gen_info_t *g)
+{
+    const unsigned char *pins = sqlite3_column_text(st, 3);
+
+    g->id = sqlite3_column_int64(st, 0);
+    g->started_at = sqlite3_column_int64(st, 1);
+    g->done_at = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 2);
+    snprintf(g->pinned_by, sizeof(g->pinned_by), "%s", pins ? (const char *)pins : "");
+}
+
+#define GEN_COLS                                                                                   \
+    "SELECT g.id, g.started_at, g.done_at, (SELECT GROUP_CONCAT(p.schedule || '@' ||"              \
+    " strftime('%Y-%m-%dT%H:%MZ', p.fire, 'unixepoch'), ', ') FROM schedule_pin p"                 \
+    " WHERE p.gen = g.id) FROM scan_gen g"
+
+int ds_catalog_gen_each(ds_catalog_t *cat, int (*cb)(void *ctx, const ds_catalog_gen_info_t *g),
+                        void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    ds_catalog_gen_info_t g;
+    int rc = ds__catalog_prep(cat, GEN_COLS " ORDER BY g.id", &st);
+
+    if (rc < 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        gen_row(st, &g);
+        if (cb(ctx, &g) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : ds__catalog_err(cat, cat->db, rc, "listing scan generations");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_gen_get(ds_catalog_t *cat, int64_t gen, ds_catalog_gen_info_t *g)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat, GEN_COLS " WHERE g.id = ?", &st);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, gen);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        gen_row(st, g);
+    rc = rc == SQLITE_ROW    ? 1
+         : rc == SQLITE_DONE ? 0
+                             : ds__catalog_err(cat, cat->db, rc, "reading a scan generation");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_gen_range(ds_catalog_t *cat, int64_t *lo, int64_t *hi)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(
+        cat, "SELECT MIN(id), MAX(id) FROM scan_gen WHERE done_at IS NOT NULL", &st);
+
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *lo = sqlite3_column_int64(st, 0);
+        *hi = sqlite3_column_int64(st, 1);
+        rc = 1;
+    } else {
+        rc = rc == SQLITE_ROW ? 0 : ds__catalog_err(cat, cat->db, rc, "reading scan generations");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* RFC 3339 UTC of s into buf ("" for 0). */
+static const char *iso(int64_t s, char *buf, size_t len)
+{
+    time_t t = (time_t)s;
+    struct tm tm;
+
+    buf[0] = '\0';
+    if (s != 0 && gmtime_r(&t, &tm) != NULL)
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static int gen_json(void *ctx, const ds_catalog_gen_info_t *g)
+{
+    ds_json_t *j = ctx;
+    char when[32], id[32];
+    const char *p = g->pinned_by, *sep;
+
+    snprintf(id, sizeof(id), "scan:%lld", (long long)g->id);
+    ds_json_obj_begin(j);
+    ds_json_kstr(j, "scan", id);
+    ds_json_kint(j, "generation", g->id);
+    ds_json_kstr(j, "started_at", iso(g->started_at, when, sizeof(when)));
+    ds_json_kstr(j, "completed_at", g->done_at ? iso(g->done_at, when, sizeof(when)) : NULL);
+    ds_json_key(j, "pinned_by");
+    ds_json_arr_begin(j);
+    while (*p != '\0') {
+        sep = strstr(p, ", ");
+        ds_json_strn(j, p, sep ? (size_t)(sep - p) : strlen(p));
+        p = sep ? sep + 2 : p + strlen(p);
+    }
+    ds_json_arr_end(j);
+    ds_json_obj_end(j);
+    return 0;
+}
+
+int ds_catalog_gen_json(ds_json_t *j, ds_catalog_t *cat)
+{
+    int rc;
+
+    ds_json_obj_begin(j);
+    ds_json_kint(j, "keep_days", DS_CATALOG_GEN_KEEP_S / 86400);
+    ds_json_key(j, "scans");
+    ds_json_arr_begin(j);
+    rc = ds_catalog_gen_each(cat, gen_json, j);
+    ds_json_arr_end(j);
+    ds_json_obj_end(j);
+    return rc;
 }

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,62 @@ int ds_sync_pin_as_of(ds_sync_t *s, int64_t t, char *what, size_t wlen, char *er
     rc = ds_sync_pin(s, gen, what);
     if (rc < 0)
         return ds_errf(err, errlen, rc, "the store as of %s: %s", when, ds_strerror(rc));
+    return 0;
+}
+
+int ds_sync_gen_parse(const char *s, int64_t *gen)
+{
+    static const char pre[] = "scan:";
+    int64_t v = 0;
+    const char *p;
+
+    if (strncmp(s, pre, sizeof(pre) - 1) != 0)
+        return 0;
+    for (p = s + sizeof(pre) - 1; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (*p != '\0' || p == s + sizeof(pre) - 1 || v <= 0)
+        return -1;
+    *gen = v;
+    return 1;
+}
+
+int ds_sync_pin_gen(ds_sync_t *s, int64_t gen, char *what, size_t wlen, char *err, size_t errlen)
+{
+    char when[32] = "?", kept[160];
+    ds_catalog_gen_info_t g;
+    int64_t lo = 0, hi = 0;
+    time_t tt;
+    struct tm tm;
+    int rc = ds_catalog_gen_get(s->cat, gen, &g), rr;
+
+    if (rc < 0)
+        return ds_errf(err, errlen, rc, "scan:%lld: catalog %s: %s", (long long)gen,
+                       ds_catalog_name(s->cat), ds_strerror(rc));
+    if (rc == 0 || g.done_at == 0) {
+        rr = ds_catalog_gen_range(s->cat, &lo, &hi);
+        if (rr == 1)
+            snprintf(kept, sizeof(kept), "catalog %s keeps completed scans scan:%lld to scan:%lld",
+                     ds_catalog_name(s->cat), (long long)lo, (long long)hi);
+        else
+            snprintf(kept, sizeof(kept), "catalog %s keeps no completed scan",
+                     ds_catalog_name(s->cat));
+        return ds_errf(err, errlen, DS_ENOTFOUND,
+                       "scan:%lld: scan generation %lld %s (%s; distsync scans lists them)",
+                       (long long)gen, (long long)gen,
+                       rc == 0 ? "is not kept" : "did not complete (interrupted, or running)",
+                       kept);
+    }
+    tt = (time_t)g.started_at;
+    if (gmtime_r(&tt, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(what, wlen, "as of scan:%lld (scan generation %lld, started %s)", (long long)gen,
+             (long long)gen, when);
+    rc = ds_sync_pin(s, gen, what);
+    if (rc < 0)
+        return ds_errf(err, errlen, rc, "scan:%lld: %s", (long long)gen, ds_strerror(rc));
     return 0;
 }
 

@@ -19,7 +19,7 @@ bin=$(dirname "$DISTSYNC")
 man1=$bin/doc/distsync.1 man5=$bin/doc/distsync.conf.5 comp=$bin/doc/distsync.bash
 for f in "$man1" "$man5" "$comp"; do [ -s "$f" ] || bad "$f not generated"; done
 
-cmds="help version config schedule scan files agent plan sync status verify history gc trust backup restore import-manifest rollout export"
+cmds="help version config schedule scan scans files agent plan sync status verify history gc trust backup restore import-manifest rollout export"
 for c in $cmds; do
   grep -q "^\.SS \\\\fB$c\\\\fR" "$man1" || bad "distsync.1 has no section for $c"
   for o in $("$DISTSYNC" "$c" --help | grep -oE -- '^  (-[a-zA-Z], )?--[a-z-]+' | sed -E 's/.*--//'); do
