@@ -112,6 +112,12 @@ typedef struct ds_transport_ops {
      * close blocks (run it on a worker). */
     int (*close_step)(ds_transport_t *t, int64_t now_ns, int *fd, unsigned *waits, int64_t *wake_ns,
                       int *rc);
+    /* Bytes write took that the far end has not read yet, as the kernel
+     * or the protocol tells (a socket's send queue, a pipe's content, the
+     * SSH channel window not yet given back), so that progress can count
+     * what the receiver got, not what was handed over. It may overcount a
+     * little (never under): the receiver got at least the rest. NULL: 0. */
+    uint64_t (*unread)(const ds_transport_t *t);
 } ds_transport_ops_t;
 
 /*
@@ -295,6 +301,9 @@ void ds_transport_fds(const ds_transport_t *t, int *rfd, int *wfd);
  * ds_transport_ops_t.waits): have_output is 1 when the caller has bytes it
  * could not write yet. Never blocks. */
 unsigned ds_transport_waits(const ds_transport_t *t, int have_output);
+/* Bytes written that the far end has not read yet (the unread op; 0 when
+ * the backend cannot tell). */
+uint64_t ds_transport_unread(const ds_transport_t *t);
 
 /* Last error text ("" when none). Valid as long as t. */
 const char *ds_transport_error(const ds_transport_t *t);

@@ -161,8 +161,14 @@ static unsigned pace_waits(const ds_transport_t *t, int have_output)
     return ds_transport_waits(pc->inner, have_output);
 }
 
+static uint64_t pace_unread(const ds_transport_t *t)
+{
+    return ds_transport_unread(((const struct ds_pace *)t)->inner);
+}
+
 static const ds_transport_ops_t pace_ops = {
     .name = "paced",
+    .unread = pace_unread,
     .write = pace_write,
     .read = pace_read,
     .close = pace_close,

@@ -96,7 +96,10 @@ static void event(struct ds_run *r, ds_event_kind_t kind, ds_log_level_t level, 
 
 /* Reports r's counters; finished: its last call (the session is gone, the
  * wire bytes are the result's). bytes_done counts the files done and what
- * the sender queued of the files in flight, so a big file moves too. */
+ * the sender queued of the files in flight, so a big file moves too, less
+ * what has not reached the receiver: the session's unsent bytes and what
+ * the transport holds (its socket, pipe or SSH window: ds_transport_unread),
+ * so progress follows the far end, not the hand-over. */
 static void progress_report(struct ds_run *r, int finished)
 {
     ds_sync_progress_t p = {.server = r->srv->name, .finished = finished};
@@ -106,8 +109,11 @@ static void progress_report(struct ds_run *r, int finished)
         return;
     if (r->sd != NULL && !finished && ds__sender_progress(r->sd) > r->prog_acked)
         fly = ds__sender_progress(r->sd) - r->prog_acked;
-    if (r->ss != NULL) /* queued is not sent (about 2 s of a capped rate) */
-        fly -= fly < ds_session_unsent(r->ss) ? fly : ds_session_unsent(r->ss);
+    if (r->ss != NULL) { /* queued is not sent (about 2 s of a capped rate) */
+        uint64_t held = ds_session_unsent(r->ss) + (r->t ? ds_transport_unread(r->t) : 0);
+
+        fly -= fly < held ? fly : held;
+    }
     p.files_done = r->files_done;
     p.files_total = r->files_total;
     p.bytes_done = r->bytes_done + fly;

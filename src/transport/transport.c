@@ -114,6 +114,11 @@ long ds_transport_write(ds_transport_t *t, const void *p, size_t n)
     return t->ops->write(t, p, n);
 }
 
+uint64_t ds_transport_unread(const ds_transport_t *t)
+{
+    return t->ops->unread ? t->ops->unread(t) : 0;
+}
+
 long ds_transport_read(ds_transport_t *t, void *buf, size_t cap)
 {
     return t->ops->read(t, buf, cap);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -343,7 +344,17 @@ static void pipe_free(ds_transport_t *t)
     free(pt);
 }
 
+/* What the agent (or SMB worker) has not read: the pipe's content
+ * (FIONREAD answers on either end of a Linux pipe). */
+static uint64_t pipe_unread(const ds_transport_t *t)
+{
+    int n = 0;
+
+    return t->wfd >= 0 && ioctl(t->wfd, FIONREAD, &n) == 0 && n > 0 ? (uint64_t)n : 0;
+}
+
 static const ds_transport_ops_t pipe_ops = {
+    .unread = pipe_unread,
     .name = "agent",
     .write = pipe_write,
     .read = pipe_read,

@@ -63,6 +63,7 @@ struct ssh_t {
     size_t nhdr, hello_left;
     uint8_t *pre;
     size_t npre, pre_off;
+    unsigned long win_max; /* the largest channel window seen: the initial one */
 };
 
 /* The stepped close's states. */
@@ -228,12 +229,16 @@ static long take_hello(struct ssh_t *st, const uint8_t *p, size_t n)
 static long ssh_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct ssh_t *st = (struct ssh_t *)t;
+    unsigned long win;
     ssize_t w;
 
     if (st->closed || st->ch == NULL) {
         snprintf(t->err, sizeof(t->err), "agent on %s: stream already closed", st->u.where);
         return DS_ETRANSPORT;
     }
+    win = libssh2_channel_window_write_ex(st->ch, NULL);
+    if (win > st->win_max) /* before the first write: the initial window */
+        st->win_max = win;
     if (st->swallow && n > 0)
         return take_hello(st, p, n);
     w = libssh2_channel_write(st->ch, p, n);
@@ -483,7 +488,24 @@ static void ssh_free(ds_transport_t *t)
     free(t);
 }
 
+/* What the agent has not been given: the channel window the far end has
+ * not given back (sshd returns it once it wrote the bytes to the agent's
+ * stdin, in steps of about 96 KiB, so this is a little over). */
+static uint64_t ssh_unread(const ds_transport_t *t)
+{
+    const struct ssh_t *st = (const struct ssh_t *)t;
+    unsigned long init = 0, now;
+
+    if (st->ch == NULL || st->closed)
+        return 0;
+    now = libssh2_channel_window_write_ex(st->ch, &init);
+    if (init < st->win_max) /* libssh2 1.10 leaves the remote's initial window 0 */
+        init = st->win_max;
+    return init > now ? (uint64_t)(init - now) : 0;
+}
+
 static const ds_transport_ops_t ssh_ops = {
+    .unread = ssh_unread,
     .name = "ssh",
     .write = ssh_write,
     .read = ssh_read,
