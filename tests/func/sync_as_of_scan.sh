@@ -91,6 +91,9 @@ dm_start "$log" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" 1 --no-scan
 api_wait_up "$log" || st_exit sync_as_of_scan
 api GET /v1/scans
 expect 200 "GET /v1/scans"
+api POST /v1/scans '{}'
+expect 405 "POST /v1/scans"
+api GET /v1/scans
 "$DISTSYNC" -c "$conf" scans --json >"$tmp/scans2.json"
 python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.load(open(sys.argv[2])); sys.exit(a != b)' "$body" "$tmp/scans2.json" ||
   bad "GET /v1/scans differs from scans --json: $body"
