@@ -56,16 +56,16 @@ static void signals(void)
  * the library's too. */
 static int journal; /* JOURNAL_STREAM is set: systemd reads our stderr */
 
-/* When msg at p starts with word, then name, then ": " or " ", the length
- * of that repeat; else 0. */
-static size_t repeat_len(const char *p, const char *word, const char *name)
+/* When p starts with word, then name, then ": " (or " " when space is
+ * set: "run ID server S: ..."), the length of that repeat; else 0. */
+static size_t repeat_len(const char *p, const char *word, const char *name, int space)
 {
     size_t w = strlen(word), n = name ? strlen(name) : 0;
 
     if (n == 0 || strncmp(p, word, w) != 0 || strncmp(p + w, name, n) != 0)
         return 0;
     p += w + n;
-    return p[0] == ':' && p[1] == ' ' ? w + n + 2 : p[0] == ' ' ? w + n + 1 : 0;
+    return p[0] == ':' && p[1] == ' ' ? w + n + 2 : space && p[0] == ' ' ? w + n + 1 : 0;
 }
 
 /* msg into out without what the line's prefix says already: a leading
@@ -78,10 +78,10 @@ static void drop_repeats(const char *msg, const char *run, const char *srv, char
     const char *p = msg;
     size_t o = 0, k;
 
-    p += repeat_len(p, "run ", run);
-    p += repeat_len(p, "server ", srv);
+    p += repeat_len(p, "run ", run, 1);
+    p += repeat_len(p, "server ", srv, 0);
     while (*p != '\0' && o + 1 < len) {
-        if (p[0] == ':' && p[1] == ' ' && (k = repeat_len(p + 2, "server ", srv)) > 0)
+        if (p[0] == ':' && p[1] == ' ' && (k = repeat_len(p + 2, "server ", srv, 0)) > 0)
             p += k; /* ": server S: x" -> ": x" */
         else
             out[o++] = *p++;

@@ -47,7 +47,7 @@ dm_stop() {
 
 # dm_log_once LOG: no line of LOG names its run or server twice: after
 # "run=ID" the rest of the line never says ID again, and after "server=S"
-# never "server S:" or "server S " (issue 13: "run=ID: run ID: ok").
+# never "server S:" (issue 13: "run=ID: run ID: ok").
 dm_log_once() {
   local twice
   twice=$(python3 - "$1" <<'PY'
@@ -57,7 +57,7 @@ for line in open(sys.argv[1], errors="replace"):
     if not m:
         continue
     run, srv, rest = m.group(1), m.group(2), m.group(3)
-    if run in rest or (srv and re.search(r"server " + re.escape(srv) + r"[: ]", rest)):
+    if run in rest or (srv and re.search(r"server " + re.escape(srv) + r":", rest)):
         print(line.rstrip())
 PY
 )
