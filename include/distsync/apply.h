@@ -66,6 +66,13 @@ typedef struct ds_apply_opts {
      * receiver); NULL: a file built with server-side copies is checked by
      * size (and readback) only */
     const ds_apply_local_t *local;
+    /* Sockets to helper receivers (ds_apply_helper_serve), each with its own
+     * connection to the same target (borrowed; at most 15): single-frame
+     * files (FILE_ONE) are spread over them, the session (lease, manifest,
+     * other requests) stays here, replies go out in request order. nfan 0:
+     * none. */
+    const int *fan_fds;
+    unsigned nfan;
 } ds_apply_opts_t;
 
 typedef struct ds_apply_stats {
@@ -157,6 +164,15 @@ DS_MUST_CHECK int ds_apply_finish(ds_apply_t *ap);
  * loop never prints.
  */
 DS_MUST_CHECK int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errlen);
+
+/*
+ * Serves as a helper of another receiver over socket fd (its fan_fds):
+ * applies each FILE_ONE it sends, as that receiver's session (its lease,
+ * checked in the lease file before each publish; never the manifest), and
+ * sends back the reply. ap is fresh from ds_apply_new, over the helper's
+ * own connection. Returns 0 at the end of fd's input, or < 0 with err.
+ */
+DS_MUST_CHECK int ds_apply_helper_serve(ds_apply_t *ap, int fd, char *err, size_t errlen);
 
 /* Counters for the session so far. */
 const ds_apply_stats_t *ds_apply_stats(const ds_apply_t *ap);

@@ -37,6 +37,9 @@
  * =); the defaults are the engine's (distsync/engine.h). */
 #define DS_CONFIG_MAX_SERVERS_MAX 1024u
 #define DS_CONFIG_MAX_FILES_MAX   4096u
+/* smb:// connections = N: SMB connections per server (each a process) */
+#define DS_CONFIG_SMB_CONNECTIONS_MAX     16u
+#define DS_CONFIG_SMB_CONNECTIONS_DEFAULT 4u
 
 typedef struct ds_strlist {
     char **v; /* owned strings */
@@ -108,6 +111,7 @@ typedef struct ds_server_cfg {
      * yes (SMB3 encryption required); smb_key names the last of them */
     char *credentials;
     int encrypt;
+    unsigned connections;               /* connections = N (0: DS_CONFIG_SMB_CONNECTIONS_DEFAULT) */
     int smb_key_line, credentials_line; /* 0 when absent */
     const char *smb_key;
     ds_bw_cfg_t bandwidth; /* the server's own cap (windows in its site's zone) */
@@ -305,6 +309,10 @@ DS_MUST_CHECK int ds_config_token_file(const char *path, char *buf, size_t len, 
  * "CONF:LINE: [console] key 'api_token_file': PATH: reason". */
 DS_MUST_CHECK int ds_config_api_token(const ds_config_t *cfg, char *buf, size_t len, char *err,
                                       size_t errlen);
+
+/* SMB connections to server s: its connections = N, else
+ * DS_CONFIG_SMB_CONNECTIONS_DEFAULT for an smb:// server, 1 for others. */
+unsigned ds_config_smb_connections(const ds_server_cfg_t *s);
 
 /* Returns 1 when list holds s (exact match), else 0. list may be NULL. */
 DS_MUST_CHECK int ds_config_list_has(const ds_strlist_t *list, const char *s);

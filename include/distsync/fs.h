@@ -60,6 +60,10 @@ typedef struct ds_fs_ops {
      * server-side copy). 0, or -1 with errno; ENOTSUP when the server does
      * not copy (then nothing was appended and the caller copies itself). */
     int (*copy_range)(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len);
+    /* Optional (NULL: unknown): what copy_range has shown so far: 1 the
+     * server copies on its side, -1 it does not (the next copy_range fails
+     * ENOTSUP), 0 not known yet. */
+    int (*copy_state)(const ds_fs_t *fs);
     /* An exclusive, non-blocking lock held while fd stays open: flock(2)
      * with LOCK_EX | LOCK_NB (EWOULDBLOCK when another holds it). */
     int (*lock)(const ds_fs_t *fs, int fd);

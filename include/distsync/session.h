@@ -59,7 +59,9 @@ typedef struct ds_session_opts {
     int zstd_level;         /* 0: 3; < 0: never compress */
     int remote_basis;       /* the receiver's basis reads cross the WAN
                                (DS_TRANSPORT_REMOTE_BASIS): see ds_session_remote_basis;
-                               room() then allows 4 FILE_ONEs in flight */
+                               room() then allows 4 FILE_ONEs in flight per
+                               connection of remote_conns (0: 1) */
+    unsigned remote_conns;
     /* Compressed-frame cache, NULL: none. Borrowed; may be shared by
      * sessions that run one at a time (a fan-out compresses each frame once). */
     ds_session_zcache_t *zcache;

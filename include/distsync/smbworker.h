@@ -19,17 +19,25 @@
 #include "distsync/error.h"
 #include "distsync/smbcred.h"
 
-#define DS_SMB_WORKER_CRED_MAX 4096 /* bytes of the credentials preamble */
+#define DS_SMB_WORKER_CRED_MAX        4096 /* bytes of the credentials preamble */
+#define DS_SMB_WORKER_CONNECTIONS_MAX 16
 
 typedef struct ds_smb_worker_opts {
     const char *url;    /* smb://host[:port]/share[/dir] */
     const char *server; /* the [server NAME], for messages */
     int encrypt;        /* encrypt = yes */
     int readback;       /* verify = readback */
-    /* the console's copies of basis versions (borrowed; NULL: none): files
-     * built with server-side copies are checked by a SHA-256 computed from
-     * them (distsync/localbasis.h) */
-    const ds_apply_local_t *local;
+    /* the console's copies of basis versions: files built with server-side
+     * copies are checked by a SHA-256 computed from them */
+    const char *retain; /* their directory (NULL: none) */
+    /* opens / closes them, in each process of the worker (a retain store's
+     * SQLite handle is never carried across a fork; distsync/localbasis.h) */
+    int (*local_open)(const char *dir, ds_apply_local_t *out);
+    void (*local_close)(ds_apply_local_t *l);
+    /* SMB connections to the server, each in a process of its own (1 to
+     * DS_SMB_WORKER_CONNECTIONS_MAX; 0: 1): single-frame files are spread
+     * over them */
+    unsigned connections;
     unsigned timeout_s; /* connect and request timeout (0: default) */
     /* how long a replace refused by a sharing violation is retried, ms
      * (0: the default, 5000) */

@@ -226,6 +226,8 @@ typedef struct ds_transport_cfg {
     /* smb://: the console's retain store directory, which the worker reads
      * to check files built with server-side copies (NULL: none) */
     const char *smb_retain;
+    /* smb://: SMB connections to the server (0: 1), each a worker process */
+    unsigned smb_connections;
     /* tests only: sftp flips a byte of this path's upload before verifying it */
     const char *test_sftp_corrupt;
     /* ssh: DNS lookups of a stepped open (ds_transport_open_begin) go

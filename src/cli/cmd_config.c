@@ -45,6 +45,7 @@ static void server_json(ds_json_t *j, const ds_server_cfg_t *s)
         ds_json_kstr(j, "credentials", s->credentials); /* null: the environment */
         ds_json_kbool(j, "encrypt", s->encrypt);
         ds_json_kstr(j, "verify", s->verify_readback ? "readback" : "size");
+        ds_json_kuint(j, "connections", ds_config_smb_connections(s));
     }
     ds_json_obj_end(j);
 }

@@ -1,11 +1,12 @@
 /*
  * distsync smb-worker --url URL --server NAME [--timeout S] [--encrypt]
- * [--readback] [--retain DIR]: hidden; the engine spawns it for each smb://
+ * [--readback] [--retain DIR] [--connections N]: hidden; the engine spawns it for each smb://
  * server and speaks the apply protocol on its stdin/stdout, after the
  * credentials preamble (distsync/smbworker.h). --retain: the console's
  * retain store, whose copies of basis versions check the files built with
- * server-side copies (distsync/localbasis.h). Exit 0 at the end of a session, 1 on failure, 2
- * on bad usage; diagnostics on stderr, which the console collects.
+ * server-side copies (distsync/localbasis.h). --connections: SMB
+ * connections, each in a process of its own (smb_worker.c). Exit 0 at the end of a session, 1 on
+ * failure, 2 on bad usage; diagnostics on stderr, which the console collects.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,17 +20,12 @@
 int cmd_smb_worker(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"server", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'},
-        {"encrypt", no_argument, NULL, 'e'},
-        {"readback", no_argument, NULL, 'b'},
-        {"retain", required_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},         {"server", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},     {"encrypt", no_argument, NULL, 'e'},
+        {"readback", no_argument, NULL, 'b'},          {"retain", required_argument, NULL, 'r'},
+        {"connections", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
     };
     ds_smb_worker_opts_t o = {0};
-    ds_apply_local_t local = {0};
-    const char *retain = NULL;
     char err[1024] = "";
     int ch, rc;
 
@@ -52,7 +48,12 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
             o.readback = 1;
             break;
         case 'r':
-            retain = optarg;
+            o.retain = optarg;
+            break;
+        case 'c':
+            o.connections = (unsigned)strtoul(optarg, NULL, 10);
+            if (o.connections < 1 || o.connections > DS_SMB_WORKER_CONNECTIONS_MAX)
+                return CLI_EXIT_USAGE;
             break;
         default:
             return CLI_EXIT_USAGE;
@@ -72,13 +73,9 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
     o.test_splice_share = getenv("DISTSYNC_TEST_SMB_SPLICE_SHARE");
     o.test_replace_pause = getenv("DISTSYNC_TEST_SMB_REPLACE_PAUSE");
 #endif
-    if (retain != NULL && (rc = ds_localbasis_open(retain, &local)) < 0)
-        cli_err("smb-worker: retain store %s: %s: files built with server-side copies are "
-                "checked by size only",
-                retain, ds_strerror(rc));
-    o.local = local.open != NULL ? &local : NULL;
+    o.local_open = ds_localbasis_open;
+    o.local_close = ds_localbasis_close;
     rc = ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err));
-    ds_localbasis_close(&local);
     if (rc < 0) {
         cli_err("smb-worker: %s", err);
         return CLI_EXIT_FAIL;

@@ -106,6 +106,9 @@ const struct help_key help_keys[] = {
      "DISTSYNC_SMB_DOMAIN; never logged or shown"},
     {"server", "encrypt", "yes|no",
      "smb://: require SMB3 encryption of the whole session (default no: signed, SMB2 or later)"},
+    {"server", "connections", "N",
+     "smb://: SMB connections at once, each a process; small files are applied on all of "
+     "them (1 to 16, default 4)"},
     {"server", "retries", "N", "this server's own retries (see [console])"},
     {"server", "retry_backoff", "DURATION", "this server's own retry_backoff (see [console])"},
     {"server", "verify", "size|readback",

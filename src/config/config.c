@@ -150,6 +150,13 @@ int ds__config_check_url(const char *url, char *msg, size_t msglen)
     return rc;
 }
 
+unsigned ds_config_smb_connections(const ds_server_cfg_t *s)
+{
+    if (s->url == NULL || strncmp(s->url, "smb://", 6) != 0)
+        return 1;
+    return s->connections ? s->connections : DS_CONFIG_SMB_CONNECTIONS_DEFAULT;
+}
+
 /* Lists. */
 
 int ds_config_list_has(const ds_strlist_t *list, const char *s)

@@ -782,6 +782,14 @@ static int k_encrypt(struct parser *p, const char *key, const char *v)
     return yesno(p, key, v, &cur_server(p)->encrypt);
 }
 
+/* connections = N: SMB connections to the server, each in a process */
+static int k_connections(struct parser *p, const char *key, const char *v)
+{
+    cur_server(p)->smb_key_line = p->line;
+    cur_server(p)->smb_key = "connections";
+    return set_count(p, key, v, DS_CONFIG_SMB_CONNECTIONS_MAX, &cur_server(p)->connections);
+}
+
 static int k_sbandwidth(struct parser *p, const char *key, const char *v)
 {
     return set_bandwidth(p, key, v, &cur_server(p)->bandwidth);
@@ -897,6 +905,7 @@ static const struct keydef server_keys[] = {
     {"retry_backoff", k_retry_backoff},
     {"credentials", k_credentials},
     {"encrypt", k_encrypt},
+    {"connections", k_connections},
     {"max_concurrent_upgrades", k_gate},
     {NULL, NULL},
 };
@@ -930,7 +939,7 @@ static const struct sectdef sections[] = {
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
      "identity, known_hosts, connect_timeout, verify, bandwidth, max_files, retries, "
-     "retry_backoff, credentials, encrypt, max_concurrent_upgrades"},
+     "retry_backoff, credentials, encrypt, connections, max_concurrent_upgrades"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
     {"rollout", K_ROLLOUT, rollout_keys,
      "product, version, rings, min_success, max_failure, client_rate, lease, token_file"},

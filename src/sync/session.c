@@ -699,7 +699,9 @@ size_t ds_session_unsent(const ds_session_t *s)
 int ds_session_room(const ds_session_t *s)
 {
     return s->phase == DS_SESSION_READY && s->nfiles < s->o.window_files &&
-           (!s->o.remote_basis || s->nones < REMOTE_ONES) && s->out.len - s->out_off < s->high;
+           (!s->o.remote_basis ||
+            s->nones < REMOTE_ONES * (s->o.remote_conns ? s->o.remote_conns : 1)) &&
+           s->out.len - s->out_off < s->high;
 }
 
 /* a, clamped to lo .. hi (hi wins when lo > hi). */

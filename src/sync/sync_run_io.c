@@ -43,6 +43,7 @@ static void transport_cfg(const struct ds_run *r, ds_transport_cfg_t *tc)
                                .smb_credentials = r->srv->credentials,
                                .smb_encrypt = r->srv->encrypt,
                                .smb_retain = r->sy->retain_dir,
+                               .smb_connections = ds_config_smb_connections(r->srv),
                                .test_sftp_corrupt = r->sy->o.test_sftp_corrupt,
                                .spawner = r->spawner,
                                .resolver = r->resolver};
@@ -174,6 +175,7 @@ int ds__run_connect_end(struct ds_run *r)
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
     so.remote_basis = !!(r->raw->caps & DS_TRANSPORT_REMOTE_BASIS);
+    so.remote_conns = ds_config_smb_connections(r->srv);
     if (r->raw->caps & (DS_TRANSPORT_WHOLE_ONLY | DS_TRANSPORT_PLAIN))
         so.zstd_level = -1; /* an in-process receiver or the SMB worker: only costs CPU */
     if (r->raw->note[0] && write)

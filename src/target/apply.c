@@ -109,6 +109,8 @@ int ds_apply_new(const char *root, const ds_apply_opts_t *opts, ds_apply_t **out
     for (unsigned i = 0; i < ap->max_open; i++)
         ap->files[i].fs = ap->fs;
     ap->session = (uint32_t)getpid() ^ (uint32_t)time(NULL) << 16;
+    if ((rc = ds__apply_fan_new(ap)) < 0)
+        goto fail;
     ap->rootfd = ds_fs_openat(ap->fs, AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (ap->rootfd < 0) {
         rc = -errno;
@@ -170,7 +172,7 @@ int ds__apply_write_manifest(ds_apply_t *ap)
 {
     int rc;
 
-    if (!ap->man_dirty || !ap->have_lease || ap->man == NULL)
+    if (!ap->man_dirty || !ap->have_lease || ap->man == NULL || ap->helper)
         return 0;
     if (!ds__apply_lease_mine(ap))
         return DS_ELEASE;
@@ -198,6 +200,8 @@ int ds_apply_finish(ds_apply_t *ap)
     if (ap == NULL)
         return 0;
     stream_drop(ap);
+    if (ds__apply_fan_drain(ap) < 0) /* logged by the fatal error */
+        ds_log(DS_LOG_WARN, "apply %s: files in flight on other connections lost", ap->root);
     if (ds__apply_batch_flush(ap) < 0) /* out of memory for the replies: still published */
         ds_log(DS_LOG_WARN, "apply %s: out of memory answering the last commits", ap->root);
     for (unsigned i = 0; i < ap->max_open; i++)
@@ -218,6 +222,7 @@ void ds_apply_free(ds_apply_t *ap)
     if (ap->files)
         (void)ds_apply_finish(ap); /* logged; a caller wanting the result calls finish first */
     ds__apply_batch_free(ap);
+    ds__apply_fan_free(ap);
     for (int *fd = &ap->rootfd; fd <= &ap->lockfd; fd++)
         if (*fd >= 0)
             ds_fs_close(ap->fs, *fd);
@@ -450,7 +455,11 @@ static int handle_frame(ds_apply_t *ap, const uint8_t *p, size_t len)
         return ds__apply_fatal(ap, id, DS_EPROTO, "HELLO sent twice");
     if (ds__apply_batch_blocks(ap, &m) && (rc = ds__apply_batch_flush(ap)) < 0)
         return ds__apply_fatal(ap, id, rc, "publishing: %s", ds_strerror(rc));
-    rc = dispatch(ap, &m);
+    if (ds__apply_fan_blocks(ap, &m) && (rc = ds__apply_fan_drain(ap)) < 0)
+        return ap->state == S_DEAD ? rc : ds__apply_fatal(ap, id, rc, "%s", ds_strerror(rc));
+    rc = ds__apply_fan_one(ap, &m, p, len);
+    if (rc == 1)
+        rc = dispatch(ap, &m);
     if (rc < 0 && ap->state != S_DEAD)
         return ds__apply_fatal(ap, id, rc, "%s (id %u): %s", ds_proto_type_name(m.type), id,
                                ds_strerror(rc));

@@ -120,8 +120,10 @@ struct ds_apply {
     void *zctx;
     void *zcctx; /* ZSTD_CCtx of packed replies (version 4; apply_cond.c) */
     ds_apply_stats_t stats;
-    unsigned tmp_seq;     /* names the session's tmp files */
-    struct abatch *batch; /* APPLY_BATCH sealed files, NULL until the first */
+    unsigned tmp_seq;         /* names the session's tmp files */
+    struct ds_apply_fan *fan; /* helpers applying FILE_ONEs (apply_fan.c), NULL: none */
+    int helper;               /* this receiver is such a helper: never writes the manifest */
+    struct abatch *batch;     /* APPLY_BATCH sealed files, NULL until the first */
     unsigned nbatch;
 };
 
@@ -208,6 +210,28 @@ void ds__apply_batch_free(ds_apply_t *ap);
 
 /* Removes the tmp file and frees the slot's resources. */
 void ds__apply_file_release(ds_apply_t *ap, struct afile *f);
+
+/* apply_fan.c: FILE_ONEs spread over helper receivers, each over a
+ * connection of its own (ds_apply_opts_t.fan_fds); replies in request
+ * order. */
+#define DS_APPLY_FAN_MAX 15
+/* Sets up ap->fan from the options. Returns 0, DS_EUSAGE or DS_ENOMEM. */
+DS_MUST_CHECK int ds__apply_fan_new(ds_apply_t *ap);
+void ds__apply_fan_free(ds_apply_t *ap);
+/* 1 when request m must wait until every file in flight is answered. */
+int ds__apply_fan_blocks(const ds_apply_t *ap, const ds_msg_t *m);
+/* Waits until every file in flight is answered (replies queued). 0 or < 0. */
+DS_MUST_CHECK int ds__apply_fan_drain(ds_apply_t *ap);
+/* FILE_ONE m (frame p, len bytes): hands it to an idle helper, or applies
+ * it here when all are busy. Returns 1 when not taken (no helpers, not a
+ * FILE_ONE, no lease: the caller dispatches it), 0 when taken, < 0 (the
+ * session ends). */
+DS_MUST_CHECK int ds__apply_fan_one(ds_apply_t *ap, const ds_msg_t *m, const uint8_t *p,
+                                    size_t len);
+/* Before the serve loop blocks on in_fd: waits for in_fd or for replies.
+ * Returns 1 when in_fd may be read, 0 when replies were queued (send them
+ * first), or < 0. */
+DS_MUST_CHECK int ds__apply_fan_wait(ds_apply_t *ap, int in_fd);
 
 /* apply_scopy.c: server-side copies (a backend with copy_range) */
 /* Trusts f's basis name (stat st) when its size and mtime match the

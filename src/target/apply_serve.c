@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "apply_int.h"
 #include "distsync/apply.h"
 #include "distsync/error.h"
 
@@ -75,8 +76,19 @@ int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errl
         long used;
 
         if (off == n && ds_apply_want_input(ap)) {
-            ssize_t r = read(in_fd, buf, SERVE_READ);
+            int w = ds__apply_fan_wait(ap, in_fd); /* replies of other connections first */
+            ssize_t r;
 
+            if (w < 0 && ap->state != S_DEAD) {
+                rc = w;
+                snprintf(err, errlen, "waiting for other connections: %s", ds_strerror(rc));
+                goto out;
+            }
+            if (w <= 0) {
+                used = w;
+                goto flush;
+            }
+            r = read(in_fd, buf, SERVE_READ);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0) {
@@ -98,6 +110,7 @@ int ds_apply_serve(ds_apply_t *ap, int in_fd, int out_fd, char *err, size_t errl
         used = ds_apply_feed(ap, buf + off, n - off);
         if (used > 0)
             off += (size_t)used;
+    flush:
         rc = flush_out(ap, out_fd);
         if (rc < 0) {
             snprintf(err, errlen, "writing %s: %s",

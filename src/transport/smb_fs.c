@@ -673,6 +673,17 @@ static int splice_once(struct ds_smb_fs *s, SMBCFILE *sf, struct sh *dst, size_t
     return 0;
 }
 
+/* Judged by splice_once: a fallback seen, or a splice long enough (or
+ * short ones adding up to that) copied on the server. */
+static int smb_copy_state(const ds_fs_t *fs)
+{
+    const struct ds_smb_fs *s = S(fs);
+
+    if (s->no_splice)
+        return -1;
+    return s->splice_sure || s->short_len >= SPLICE_SURE ? 1 : 0;
+}
+
 /*
  * smbc_splice (FSCTL_SRV_COPYCHUNK) from src at src_off to dst's current
  * end. smbc_splice copies through this process, silently, when the server
@@ -748,6 +759,7 @@ static const ds_fs_ops_t smb_ops = {
     .mkdirat = smb_mkdirat,
     .dup = smb_dup,
     .copy_range = smb_copy_range,
+    .copy_state = smb_copy_state,
     .lock = smb_lock,
     .fdopendir = smb_fdopendir,
     .readdir = smb_readdir,

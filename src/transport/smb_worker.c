@@ -1,14 +1,21 @@
 /*
  * `distsync smb-worker` (distsync/smbworker.h): the credentials preamble,
  * the libsmbclient context of the server, the receiver over the SMB
- * filesystem backend (smb_fs.c), the serve loop on stdin/stdout. At the end
- * the backend's counters are logged: what crossed the network.
+ * filesystem backend (smb_fs.c), the serve loop on stdin/stdout. With
+ * connections = N, N - 1 helper processes are forked first, each with a
+ * context and a connection of its own, and the receiver spreads
+ * single-frame files over them (apply_fan.c). At the end the counters of
+ * every connection are summed and logged: what crossed the network.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "distsync/apply.h"
@@ -94,6 +101,187 @@ static void log_checks(const ds_apply_stats_t *s)
            s->files_local_hashed, s->bytes_local, s->files_size_only);
 }
 
+/* The server's context, connected, and the filesystem backend over it (one
+ * per process: libsmbclient is not thread-safe). root: the share's URL. */
+static int open_share(const ds_smb_worker_opts_t *o, const ds_smbcred_t *cred, ds_smb_ctx_t **ctx,
+                      ds_smb_fs_t **fs, char *root, size_t rootlen, char *err, size_t errlen)
+{
+    int rc = ds_smb_ctx_new(&(ds_smb_opts_t){.server = o->server,
+                                             .url = o->url,
+                                             .cred = cred,
+                                             .encrypt = o->encrypt,
+                                             .timeout_s = o->timeout_s},
+                            ctx, err, errlen);
+
+    if (rc < 0 || (rc = ds_smb_ctx_connect(*ctx, err, errlen)) < 0)
+        return rc;
+    if ((rc = ds_smb_ctx_path(*ctx, NULL, root, rootlen)) < 0 ||
+        (rc = ds__smb_fs_new(*ctx, fs)) < 0) {
+        snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
+        return rc;
+    }
+    if (o->replace_wait_ms > 0)
+        ds__smb_fs_set_replace_wait(*fs, o->replace_wait_ms);
+    ds__smb_fs_test_replace_pause(*fs, o->test_replace_pause);
+    if (o->test_splice_share != NULL &&
+        (rc = ds__smb_fs_test_splice_share(*fs, o->test_splice_share)) < 0)
+        snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
+    return rc;
+}
+
+/* The console's retain store, opened in this process (a SQLite handle is
+ * never carried across a fork). */
+static void open_local(const ds_smb_worker_opts_t *o, ds_apply_local_t *local)
+{
+    int rc;
+
+    memset(local, 0, sizeof(*local));
+    if (o->retain == NULL || o->local_open == NULL)
+        return;
+    if ((rc = o->local_open(o->retain, local)) < 0)
+        ds_log(DS_LOG_WARN,
+               "smb-worker: retain store %s: %s: files built with server-side copies are "
+               "checked by size only",
+               o->retain, ds_strerror(rc));
+}
+
+static void close_local(const ds_smb_worker_opts_t *o, ds_apply_local_t *local)
+{
+    if (local->open != NULL && o->local_close != NULL)
+        o->local_close(local);
+}
+
+/* What a helper sends back at the end: its counters. */
+struct helper_stats {
+    ds_smb_fs_stats_t fs;
+    ds_apply_stats_t ap;
+};
+
+static void add_stats(uint64_t *to, const uint64_t *from, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        to[i] += from[i];
+}
+
+/* Connection n of the server, in a process of its own: the receiver as a
+ * helper of the worker's (ds_apply_helper_serve) on socket fd, its
+ * counters sent back at the end. It connects when the first file comes.
+ * Never returns. */
+static void helper_main(const ds_smb_worker_opts_t *o, ds_smbcred_t *cred, int fd, unsigned n)
+{
+    struct helper_stats hs = {0};
+    ds_apply_local_t local;
+    ds_smb_ctx_t *ctx = NULL;
+    ds_smb_fs_t *fs = NULL;
+    ds_apply_t *ap = NULL;
+    char root[4096], err[1024] = "";
+    int rc;
+
+    /* libsmbclient prints some messages on stdout: the protocol pipe */
+    if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        ds_log(DS_LOG_ERROR, "server %s: SMB connection %u: stdout: %s", o->server, n,
+               strerror(errno));
+        _exit(1);
+    }
+    /* connected at the first file: a sync with nothing to send logs in once */
+    if (recv(fd, root, 1, MSG_PEEK) <= 0) {
+        ds_smbcred_clear(cred);
+        _exit(write(fd, &hs, sizeof(hs)) == (ssize_t)sizeof(hs) ? 0 : 1);
+    }
+    open_local(o, &local);
+    rc = open_share(o, cred, &ctx, &fs, root, sizeof(root), err, sizeof(err));
+    ds_smbcred_clear(cred);
+    if (rc == 0)
+        rc = ds_apply_new(root,
+                          &(ds_apply_opts_t){.peer_reports = 1,
+                                             .fs = ds__smb_fs(fs),
+                                             .readback = o->readback,
+                                             .local = local.open != NULL ? &local : NULL},
+                          &ap, err, sizeof(err));
+    if (rc == 0)
+        rc = ds_apply_helper_serve(ap, fd, err, sizeof(err));
+    if (rc < 0)
+        ds_log(DS_LOG_ERROR, "server %s: SMB connection %u: %s", o->server, n, err);
+    if (fs != NULL)
+        hs.fs = *ds__smb_fs_stats(fs);
+    if (ap != NULL)
+        hs.ap = *ds_apply_stats(ap);
+    if (rc == 0 && write(fd, &hs, sizeof(hs)) != (ssize_t)sizeof(hs))
+        rc = -errno;
+    ds_apply_free(ap);
+    ds__smb_fs_free(fs);
+    ds_smb_ctx_free(ctx);
+    close_local(o, &local);
+    _exit(rc < 0 ? 1 : 0);
+}
+
+/* Starts the connections - 1 helper processes (before this process makes
+ * its own SMB context: a fork never copies one). fds[i], pids[i]: the
+ * worker's end of each helper's socket, its pid. Returns how many. */
+static unsigned start_helpers(const ds_smb_worker_opts_t *o, ds_smbcred_t *cred, int in_fd,
+                              int *fds, pid_t *pids)
+{
+    unsigned want = o->connections > 1 ? o->connections - 1 : 0, n = 0;
+    pid_t parent = getpid();
+
+    if (want > DS_SMB_WORKER_CONNECTIONS_MAX - 1)
+        want = DS_SMB_WORKER_CONNECTIONS_MAX - 1;
+    while (n < want) {
+        int sv[2];
+        pid_t pid;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+            break;
+        pid = fork();
+        if (pid == 0) {
+            /* dies with the worker (kill -9 included), never outlives it */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(1);
+            for (unsigned i = 0; i < n; i++)
+                close(fds[i]);
+            close(sv[0]);
+            close(in_fd);
+            helper_main(o, cred, sv[1], n + 2);
+        }
+        close(sv[1]);
+        if (pid < 0) {
+            close(sv[0]);
+            break;
+        }
+        fds[n] = sv[0];
+        pids[n++] = pid;
+    }
+    if (n < want)
+        ds_log(DS_LOG_WARN, "server %s: %u of %u SMB connections started: %s", o->server, n + 1,
+               want + 1, strerror(errno));
+    return n;
+}
+
+/* Ends the helpers: end of their input, their counters added to s and c. */
+static void stop_helpers(unsigned n, const int *fds, const pid_t *pids, ds_smb_fs_stats_t *s,
+                         ds_apply_stats_t *c)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct helper_stats hs;
+        size_t got = 0;
+        ssize_t r = 1;
+
+        shutdown(fds[i], SHUT_WR);
+        while (got < sizeof(hs) && (r = read(fds[i], (char *)&hs + got, sizeof(hs) - got)) != 0)
+            if (r > 0)
+                got += (size_t)r;
+            else if (errno != EINTR)
+                break;
+        if (got == sizeof(hs)) {
+            add_stats((uint64_t *)s, (const uint64_t *)&hs.fs, sizeof(hs.fs) / 8);
+            add_stats((uint64_t *)c, (const uint64_t *)&hs.ap, sizeof(hs.ap) / 8);
+        }
+        close(fds[i]);
+        while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
 int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, char *err,
                         size_t errlen)
 {
@@ -101,41 +289,31 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
     ds_smb_ctx_t *ctx = NULL;
     ds_smb_fs_t *fs = NULL;
     ds_apply_t *ap = NULL;
+    ds_apply_local_t local = {0};
+    ds_smb_fs_stats_t fst = {0};
+    ds_apply_stats_t ast = {0};
+    int fds[DS_SMB_WORKER_CONNECTIONS_MAX];
+    pid_t pids[DS_SMB_WORKER_CONNECTIONS_MAX];
+    unsigned nh = 0;
     char root[4096];
     int rc = read_cred(in_fd, &cred, err, errlen), frc;
 
     if (rc < 0)
         goto out;
-    rc = ds_smb_ctx_new(&(ds_smb_opts_t){.server = o->server,
-                                         .url = o->url,
-                                         .cred = &cred,
-                                         .encrypt = o->encrypt,
-                                         .timeout_s = o->timeout_s},
-                        &ctx, err, errlen);
+    nh = start_helpers(o, &cred, in_fd, fds, pids);
+    open_local(o, &local);
+    rc = open_share(o, &cred, &ctx, &fs, root, sizeof(root), err, errlen);
     ds_smbcred_clear(&cred);
     if (rc < 0)
         goto out;
-    rc = ds_smb_ctx_connect(ctx, err, errlen);
-    if (rc < 0)
-        goto out;
-    if ((rc = ds_smb_ctx_path(ctx, NULL, root, sizeof(root))) < 0 ||
-        (rc = ds__smb_fs_new(ctx, &fs)) < 0) {
-        snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
-        goto out;
-    }
-    if (o->replace_wait_ms > 0)
-        ds__smb_fs_set_replace_wait(fs, o->replace_wait_ms);
-    ds__smb_fs_test_replace_pause(fs, o->test_replace_pause);
-    if (o->test_splice_share != NULL &&
-        (rc = ds__smb_fs_test_splice_share(fs, o->test_splice_share)) < 0) {
-        snprintf(err, errlen, "server %s: %s", o->server, ds_strerror(rc));
-        goto out;
-    }
-    rc = ds_apply_new(
-        root,
-        &(ds_apply_opts_t){
-            .peer_reports = 1, .fs = ds__smb_fs(fs), .readback = o->readback, .local = o->local},
-        &ap, err, errlen);
+    rc = ds_apply_new(root,
+                      &(ds_apply_opts_t){.peer_reports = 1,
+                                         .fs = ds__smb_fs(fs),
+                                         .readback = o->readback,
+                                         .local = local.open != NULL ? &local : NULL,
+                                         .fan_fds = fds,
+                                         .nfan = nh},
+                      &ap, err, errlen);
     if (rc < 0)
         goto out;
     rc = ds_apply_serve(ap, in_fd, out_fd, err, errlen);
@@ -144,12 +322,18 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
         rc = frc;
         snprintf(err, errlen, "server %s: ending the session: %s", o->server, ds_strerror(rc));
     }
-    log_stats(ds__smb_fs_stats(fs));
-    log_checks(ds_apply_stats(ap));
+    fst = *ds__smb_fs_stats(fs);
+    ast = *ds_apply_stats(ap);
+    stop_helpers(nh, fds, pids, &fst, &ast);
+    nh = 0;
+    log_stats(&fst);
+    log_checks(&ast);
 out:
+    stop_helpers(nh, fds, pids, &fst, &ast);
     ds_apply_free(ap);
     ds__smb_fs_free(fs);
     ds_smb_ctx_free(ctx);
+    close_local(o, &local);
     ds_smbcred_clear(&cred);
     return rc;
 }

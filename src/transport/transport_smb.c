@@ -19,8 +19,8 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     const char *server = cfg->server != NULL ? cfg->server : cfg->url;
     unsigned char pre[DS_SMB_WORKER_CRED_MAX + 4];
     ds_smbcred_t cred = {0};
-    char label[512], timeout[16], msg[400];
-    char *args[12];
+    char label[512], timeout[16], conns[16], msg[400];
+    char *args[16];
     int n = 0, len, rc;
 
     *out = NULL;
@@ -53,6 +53,11 @@ int ds__transport_smb_open(const ds_transport_cfg_t *cfg, ds_transport_t **out, 
     if (cfg->smb_retain != NULL) {
         args[n++] = "--retain";
         args[n++] = (char *)cfg->smb_retain;
+    }
+    if (cfg->smb_connections > 1) {
+        snprintf(conns, sizeof(conns), "%u", cfg->smb_connections);
+        args[n++] = "--connections";
+        args[n++] = conns;
     }
     args[n] = NULL;
     rc = ds__transport_pipe_open_cmd(label, cfg->agent, args, pre, (size_t)len, cfg->timeout_s,
