@@ -230,6 +230,19 @@ DS_MUST_CHECK int ds_catalog_server_protocol_set(ds_catalog_t *cat, const char *
 DS_MUST_CHECK int ds_catalog_server_protocol_get(ds_catalog_t *cat, const char *server,
                                                  unsigned *version);
 
+/* An smb:// server that refused server-side copy (its share does not copy
+ * on the server side): when (unix seconds) and a fingerprint of what
+ * identified the share then (meta keys 'srvcopy_off:NAME' and
+ * 'srvcopy_cfg:NAME'). at 0 forgets it. Returns 0, DS_EUSAGE or a catalog
+ * error. */
+DS_MUST_CHECK int ds_catalog_server_srvcopy_set(ds_catalog_t *cat, const char *server, int64_t at,
+                                                int64_t fingerprint);
+
+/* What ds_catalog_server_srvcopy_set recorded for server: *at 0 when
+ * nothing. Returns 0 or a catalog error. */
+DS_MUST_CHECK int ds_catalog_server_srvcopy_get(ds_catalog_t *cat, const char *server, int64_t *at,
+                                                int64_t *fingerprint);
+
 /*
  * The run history as one JSON array (`distsync history --json`, the
  * daemon's GET /v1/history; src/store/events_json.c): runs newest first,

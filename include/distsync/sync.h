@@ -103,6 +103,21 @@ DS_MUST_CHECK int ds_sync_make_console_id(const char *state, char *host, size_t 
 /* The console id used for leases: "<host>:<12 hex of SHA-256(state dir)>". */
 const char *ds_sync_console_id(const ds_sync_t *s);
 
+/* How long a refused server-side copy is remembered (see
+ * ds_sync_srvcopy_off): then the next run probes the share again. */
+#define DS_SYNC_SRVCOPY_RECHECK_S (24 * 3600)
+
+/*
+ * Whether srv's share is remembered not to copy on its side (an smb://
+ * server whose worker refused server-side copy in an earlier run, under
+ * the same url, less than DS_SYNC_SRVCOPY_RECHECK_S before now): 1 with
+ * *since (when it was seen) and *until (when it is probed again), else 0
+ * (or a catalog error < 0). While it is, runs send whole files from the
+ * start, without the probe.
+ */
+DS_MUST_CHECK int ds_sync_srvcopy_off(ds_sync_t *s, const ds_server_cfg_t *srv, int64_t now,
+                                      int64_t *since, int64_t *until);
+
 /* The catalog the sync uses (borrowed). */
 ds_catalog_t *ds_sync_catalog(ds_sync_t *s);
 

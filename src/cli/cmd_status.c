@@ -99,6 +99,21 @@ static void print_frozen(ds_sync_t *sy, const char *server)
     printf("  frozen: %s\n", cli_esc(line));
 }
 
+/* An smb:// server remembered not to copy on its side: one line. */
+static void print_srvcopy(ds_sync_t *sy, const ds_server_cfg_t *srv)
+{
+    int64_t since, until;
+    char a[32], b[32];
+
+    if (ds_sync_srvcopy_off(sy, srv, (int64_t)time(NULL), &since, &until) != 1)
+        return; /* not remembered (a catalog error is logged) */
+    strftime(a, sizeof(a), "%Y-%m-%d %H:%M:%S UTC", gmtime(&(time_t){(time_t)since}));
+    strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S UTC", gmtime(&(time_t){(time_t)until}));
+    printf("  server-side copy: refused by the share at %s; syncs send whole files until %s, "
+           "then try it again\n",
+           a, b);
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
     int json = 0, no_scan = 0, offline = 0, nfail = 0, worst = CLI_EXIT_OK;
@@ -167,8 +182,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             else
                 status_cli_text(srv[i]->name, r.plan);
         }
-        if (!json)
+        if (!json) {
             print_frozen(sy, srv[i]->name);
+            print_srvcopy(sy, srv[i]);
+        }
         ds_sync_result_clear(&r);
     }
     if (json) {

@@ -189,6 +189,69 @@ int ds_catalog_server_protocol_get(ds_catalog_t *cat, const char *server, unsign
     return rc;
 }
 
+/* meta row KEY || server := v, or removed when del. */
+static int meta_set(ds_catalog_t *cat, const char *key, const char *server, int64_t v, int del)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat,
+                              del ? "DELETE FROM meta WHERE key = ?1 || ?2"
+                                  : "INSERT OR REPLACE INTO meta(key, value) VALUES(?1 || ?2, ?3)",
+                              &st);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, server, -1, SQLITE_STATIC);
+    if (!del)
+        sqlite3_bind_int64(st, 3, v);
+    return ds__catalog_step_done(cat, st, "recording a server's server-side copy fallback");
+}
+
+/* meta row KEY || server into *v (0 when none). */
+static int meta_get(ds_catalog_t *cat, const char *key, const char *server, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ds__catalog_prep(cat, "SELECT value FROM meta WHERE key = ?1 || ?2", &st);
+
+    *v = 0;
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, server, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+             ? 0
+             : ds__catalog_err(cat, cat->db, rc, "reading a server's server-side copy fallback");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ds_catalog_server_srvcopy_set(ds_catalog_t *cat, const char *server, int64_t at,
+                                  int64_t fingerprint)
+{
+    int rc;
+
+    if (server == NULL || server[0] == '\0')
+        return DS_EUSAGE;
+    rc = meta_set(cat, "srvcopy_off:", server, at, at == 0);
+    if (rc == 0)
+        rc = meta_set(cat, "srvcopy_cfg:", server, fingerprint, at == 0);
+    return rc;
+}
+
+int ds_catalog_server_srvcopy_get(ds_catalog_t *cat, const char *server, int64_t *at,
+                                  int64_t *fingerprint)
+{
+    int rc = meta_get(cat, "srvcopy_off:", server, at);
+
+    *fingerprint = 0;
+    if (rc == 0 && *at != 0)
+        rc = meta_get(cat, "srvcopy_cfg:", server, fingerprint);
+    return rc;
+}
+
 /* Steps st (one SHA-256 blob column) into a malloc'ed array; finalizes st. */
 static int collect_shas(ds_catalog_t *cat, sqlite3_stmt *st, uint8_t **shas, size_t *n)
 {

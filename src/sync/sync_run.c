@@ -535,6 +535,8 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         else if (r->mode == DS_SYNC_RUN && ds__run_record_begin(r) < 0) {
             r->phase = RP_TCLOSE;
             return 1;
+        } else if (r->mode == DS_SYNC_RUN) {
+            ds__run_srvcopy_recall(r); /* a share remembered not to copy: whole files */
         }
         rc = ds__run_connect_begin(r, w);
         r->phase = rc < 0 ? RP_TCLOSE : RP_OPEN;

@@ -232,6 +232,10 @@ void ds__run_retry_resumed(struct ds_run *r);
  * switches the run to whole files (r->no_basis, one event) and returns 1;
  * 0 when x is another result, or was refused twice (then a failure). */
 DS_MUST_CHECK int ds__run_srvcopy_refused(struct ds_run *r, const ds_session_result_t *x);
+/* At the start of a run: a server remembered not to copy on its side
+ * (ds_sync_srvcopy_off) gets whole files from the start (r->no_basis, one
+ * event); an expired record is dropped (and the run probes again). */
+void ds__run_srvcopy_recall(struct ds_run *r);
 
 /* sync_run_io.c: hands j to the engine (queued when the step returns). */
 void ds__run_queue_job(ds_run_wait_t *w, ds_run_job_t *j);
