@@ -88,6 +88,16 @@ conf "$url" "credentials = $cred" "identity = $tmp/id"
 expect 2 "t.conf:7: [server lyon-1] key 'identity': applies to ssh:// servers only"
 conf "file://$tmp/ta" "verify = readback"
 expect 2 "t.conf:6: [server lyon-1] key 'verify': applies to ssh:// and smb:// servers only"
+conf "$url" "credentials = $cred" "connections = 17"
+expect 2 "t.conf:7: [server lyon-1] key 'connections': expected a number from 1 to 16, got '17'"
+conf "$url" "credentials = $cred" "connections = 0"
+expect 2 "t.conf:7: [server lyon-1] key 'connections': expected a number from 1 to 16, got '0'"
+conf "$url" "credentials = $cred" "connections = 16"
+JSON=1 expect 0 '"verify":"size","connections":16'
+conf "$url" "credentials = $cred"
+JSON=1 expect 0 '"verify":"size","connections":4'
+conf "file://$tmp/ta" "connections = 2"
+expect 2 "t.conf:6: [server lyon-1] key 'connections': applies to smb:// servers only"
 conf "file://$tmp/ta" "connect_timeout = 5s"
 expect 2 "t.conf:6: [server lyon-1] key 'connect_timeout': applies to ssh:// and smb:// servers only"
 st_exit config_smb
