@@ -223,6 +223,50 @@ out:
     return rc;
 }
 
+/* The read's phases. */
+enum { RD_OPEN, RD_READ, RD_CLOSE };
+
+int ds__sftp_read_nb(struct ds__sftp_fs *fs, struct sftp_rd *rd, const char *abs, size_t max)
+{
+    for (;;) {
+        ssize_t n;
+
+        switch (rd->phase) {
+        case RD_OPEN:
+            rd->n = 0;
+            rd->rc = 0;
+            if ((rd->h = open_read(fs, abs)) != NULL) {
+                rd->phase = RD_READ;
+                break;
+            }
+            if (libssh2_session_last_errno(fs->c.s) == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            return ds__sftp_fail(fs, "open", abs);
+        case RD_READ:
+            n = libssh2_sftp_read(rd->h, rd->buf + rd->n, max + 1 - rd->n);
+            if (n == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (n < 0)
+                rd->rc = ds__sftp_fail(fs, "read", abs);
+            if (n > 0 && (rd->n += (size_t)n) > max) {
+                ds__sftp_errf(fs, "%s on %s is larger than %zu bytes: refused", abs, fs->u.where,
+                              max);
+                rd->rc = DS_ETOOBIG;
+            }
+            if (n <= 0 || rd->rc < 0)
+                rd->phase = RD_CLOSE;
+            break;
+        default: /* RD_CLOSE */
+            if (libssh2_sftp_close_handle(rd->h) == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            rd->h = NULL;
+            rd->phase = RD_OPEN;
+            rd->buf[rd->rc == 0 ? rd->n : 0] = '\0';
+            return rd->rc;
+        }
+    }
+}
+
 int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
                   uint64_t *size)
 {

@@ -14,7 +14,7 @@
 
 #include "sftp_int.h"
 
-enum { H_WALK, H_OPEN, H_READ, H_CLOSE };
+enum { H_OPEN, H_READ, H_CLOSE };
 
 static int again(struct ds__sftp_fs *fs)
 {
@@ -45,9 +45,8 @@ static int check_one(struct ds__sftp_fs *fs, struct sftp_req *q, char *end, int 
     return rc;
 }
 
-/* The walk, from q->at on. Returns 0 (the file is there and regular),
- * STEP_WAIT, -ENOENT or a refusal. */
-static int walk(struct ds__sftp_fs *fs, struct sftp_req *q)
+/* See sftp_int.h. */
+int ds__sftp_req_walk(struct ds__sftp_fs *fs, struct sftp_req *q)
 {
     for (;;) {
         char *s = strchr(q->abs + q->at, '/');
@@ -59,19 +58,13 @@ static int walk(struct ds__sftp_fs *fs, struct sftp_req *q)
     }
 }
 
-/* The request's calls from q->phase on. Returns 0 (q->sha final),
- * STEP_WAIT or a failure. */
-static int steps(struct ds__sftp_fs *fs, struct sftp_req *q)
+/* See sftp_int.h. */
+int ds__sftp_req_hash(struct ds__sftp_fs *fs, struct sftp_req *q)
 {
     int rc;
 
     for (;;) {
-        switch (q->phase) {
-        case H_WALK:
-            if ((rc = walk(fs, q)) != 0)
-                return rc;
-            q->phase = H_OPEN;
-            break;
+        switch (q->hphase) {
         case H_OPEN:
             q->h = libssh2_sftp_open_ex(fs->sftp, q->abs, (unsigned)strlen(q->abs),
                                         LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
@@ -79,10 +72,10 @@ static int steps(struct ds__sftp_fs *fs, struct sftp_req *q)
                 return again(fs) ? STEP_WAIT : ds__sftp_fail(fs, "open", q->abs);
             if ((rc = ds_sha256_init(&q->sha)) < 0) {
                 q->rc = rc;
-                q->phase = H_CLOSE;
+                q->hphase = H_CLOSE;
                 break;
             }
-            q->phase = H_READ;
+            q->hphase = H_READ;
             break;
         case H_READ: {
             ssize_t n = libssh2_sftp_read(q->h, (char *)fs->rbuf, SFTP_READ_BUF);
@@ -92,7 +85,7 @@ static int steps(struct ds__sftp_fs *fs, struct sftp_req *q)
             if (n < 0)
                 q->rc = ds__sftp_fail(fs, "read", q->abs);
             if (n <= 0) {
-                q->phase = H_CLOSE;
+                q->hphase = H_CLOSE;
                 break;
             }
             ds_sha256_update(&q->sha, fs->rbuf, (size_t)n);
@@ -103,9 +96,23 @@ static int steps(struct ds__sftp_fs *fs, struct sftp_req *q)
             if (libssh2_sftp_close_handle(q->h) == LIBSSH2_ERROR_EAGAIN)
                 return STEP_WAIT;
             q->h = NULL;
+            q->hphase = H_OPEN;
             return q->rc;
         }
     }
+}
+
+/* The HASH request's calls: the walk, then the read. */
+static int steps(struct ds__sftp_fs *fs, struct sftp_req *q)
+{
+    int rc;
+
+    if (!q->walked) {
+        if ((rc = ds__sftp_req_walk(fs, q)) != 0)
+            return rc;
+        q->walked = 1;
+    }
+    return ds__sftp_req_hash(fs, q);
 }
 
 void ds__sftp_req_drop(struct ds__sftp_recv *r)
@@ -122,8 +129,8 @@ void ds__sftp_req_drop(struct ds__sftp_recv *r)
     memset(q, 0, sizeof(*q));
 }
 
-/* Starts the request: the path checked, the walk's first component. */
-static int start(struct ds__sftp_recv *r, const char *path)
+/* See sftp_int.h. */
+int ds__sftp_req_start(struct ds__sftp_recv *r, int kind, const char *path)
 {
     struct sftp_req *q = &r->req;
     const char *why = NULL;
@@ -133,7 +140,7 @@ static int start(struct ds__sftp_recv *r, const char *path)
         ds__sftp_errf(&r->fs, "%s", why);
         return DS_EPATH;
     }
-    q->kind = DS_MSG_HASH;
+    q->kind = kind;
     ds__sftp_abs(&r->fs, 0, path);
     memcpy(q->abs, r->fs.path[0], sizeof(q->abs));
     q->at = strlen(r->fs.root) + 1;
@@ -148,7 +155,7 @@ int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m)
 
     ds__sftp_cstr(m->u.path.path, path);
     if (r->req.kind != DS_MSG_HASH)
-        rc = start(r, path);
+        rc = ds__sftp_req_start(r, DS_MSG_HASH, path);
     if (rc == 0) {
         libssh2_session_set_blocking(r->fs.c.s, 0);
         rc = steps(&r->fs, &r->req);

@@ -7,7 +7,7 @@
  *  - sftp_recv.c: frames in, replies out, the session state machine;
  *  - sftp_slot.c, sftp_pump.c: the files in flight, non-blocking steps;
  *  - sftp_list.c, sftp_hash.c: LIST and HASH, non-blocking steps;
- *  - sftp_file.c: ADOPT, DELETE (blocking);
+ *  - sftp_file.c: ADOPT, DELETE, non-blocking steps;
  *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads,
  *    the atomic replace (mv -f, or unlink + rename);
  *  - sftp_lease.c: the lease file and the manifest on the server (blocking).
@@ -36,6 +36,8 @@
  * 44 MiB/s with 4 MiB at 40 ms RTT (issue 11's measurement). */
 #define SFTP_INFLIGHT (4u << 20)
 #define SFTP_READ_BUF (2u << 20) /* libssh2 pipelines reads of one call too */
+
+struct sftp_rd;
 
 /* The server side: the connection and what the open found. */
 struct ds__sftp_fs {
@@ -96,6 +98,12 @@ DS_MUST_CHECK int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, cons
 /* Runs cmd on an exec channel; returns its exit status (>= 0) or a
  * failure; out gets up to cap - 1 bytes of its stdout. */
 int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap);
+/* Reads at most max (<= SFTP_SMALL_MAX) bytes of abs into rd->buf
+ * (NUL-terminated, rd->n), stepped: call again with the same arguments
+ * after STEP_WAIT. Returns 0, STEP_WAIT, -ENOENT, DS_ETOOBIG or another
+ * failure (fs->err); rd is ready for the next read either way. */
+DS_MUST_CHECK int ds__sftp_read_nb(struct ds__sftp_fs *fs, struct sftp_rd *rd, const char *abs,
+                                   size_t max);
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
 
@@ -184,7 +192,8 @@ enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
 struct sftp_req {
     int kind;   /* DS_MSG_LIST or DS_MSG_HASH while one is under way, else 0 */
     void *list; /* LIST: sftp_list.c's walk */
-    int phase;  /* HASH: */
+    int phase;  /* ADOPT, DELETE (sftp_file.c) */
+    int hphase; /* the hash (ds__sftp_req_hash) */
     size_t at;  /* the walk: where the next component starts in abs */
     char abs[8300];
     LIBSSH2_SFTP_ATTRIBUTES a;
@@ -192,6 +201,19 @@ struct sftp_req {
     ds_sha256_t sha;
     uint64_t size;
     int rc; /* the result, while the handle closes */
+    int walked, present;
+    int64_t mtime; /* ADOPT: the file's, as set */
+    uint8_t digest[DS_SHA256_LEN];
+};
+
+/* A small file (the lease) read stepped: open, reads, close. */
+#define SFTP_SMALL_MAX 4096
+struct sftp_rd {
+    int phase;
+    LIBSSH2_SFTP_HANDLE *h;
+    size_t n;
+    int rc;
+    char buf[SFTP_SMALL_MAX + 1];
 };
 
 /* The mv channel: on a shell account, one exec of a shell loop that reads
@@ -225,6 +247,7 @@ struct ds__sftp_recv {
     int64_t mine_at_ms; /* when the lease file last named us (monotonic) */
     ds_lease_t lease;   /* as written */
     char lease_msg[2 * SFTP_MSG];
+    struct sftp_rd lck; /* the lease check's read of the lease file */
     struct sftp_slot slot[SFTP_SLOTS];
     int nslots;    /* slots given a channel (or starting one) */
     int max_slots; /* lowered when the server refuses another channel */
@@ -303,12 +326,15 @@ int ds__sftp_files_pending(const struct ds__sftp_recv *r);
  * half-sent packet (and with channels, the channel starting), then sets
  * the session blocking. Returns 0 or a failure. */
 DS_MUST_CHECK int ds__sftp_sync(struct ds__sftp_recv *r, int channels);
+/* Waits for the SSH socket in the directions libssh2 blocks on, at most
+ * io_timeout. Returns 0 or DS_ETRANSPORT (fs.err). */
+DS_MUST_CHECK int ds__sftp_wait_socket(struct ds__sftp_recv *r);
 /* The end: every slot's file dropped (tmp removed). */
 void ds__sftp_slots_drop(struct ds__sftp_recv *r);
 /* Frees the slots' channels (graceful: SFTP shutdown) and buffers. */
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful);
 
-/* sftp_file.c: ADOPT, DELETE (blocking, every slot's reply sent). */
+/* sftp_file.c: ADOPT, DELETE, stepped as HASH (every slot's reply sent). */
 int ds__sftp_adopt(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
 
@@ -318,10 +344,25 @@ int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
 /* Abandons the request under way (its handle closed, blocking). */
 void ds__sftp_req_drop(struct ds__sftp_recv *r);
+/* Starts r->req of kind (a DS_MSG_*) on path (checked: DS_EPATH with
+ * fs.err): q->abs the path's, the walk's first component next. */
+DS_MUST_CHECK int ds__sftp_req_start(struct ds__sftp_recv *r, int kind, const char *path);
+/* The lstat walk of q->abs from q->at on: every parent a directory (never
+ * a symlink), the file itself regular. Returns 0, STEP_WAIT (call again),
+ * -ENOENT (a parent or the file missing) or a refusal (fs.err). */
+DS_MUST_CHECK int ds__sftp_req_walk(struct ds__sftp_fs *fs, struct sftp_req *q);
+/* The SHA-256 and size of q->abs (open, reads, close) into q->sha and
+ * q->size. Returns 0, STEP_WAIT (call again) or a failure (fs.err). */
+DS_MUST_CHECK int ds__sftp_req_hash(struct ds__sftp_fs *fs, struct sftp_req *q);
 
 /* sftp_lease.c */
 DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
-/* 1 when the lease is held, unexpired and the file still names us. */
+/* 1 when the lease is held, unexpired and the file still names us (read
+ * again at most once a second, stepped on the main SFTP channel), 0 when
+ * not (r->lease_msg says why), STEP_WAIT (call again when the socket is
+ * ready; the session must be non-blocking) or DS_ETRANSPORT. */
+DS_MUST_CHECK int ds__sftp_lease_check(struct ds__sftp_recv *r);
+/* The same, waiting on the socket (at most io_timeout): 1 or 0. */
 int ds__sftp_lease_valid(struct ds__sftp_recv *r);
 /* Writes the manifest when it changed, the lease is ours and
  * DS_APPLY_CHECKPOINT_S passed since the last write (as the agent does):

@@ -256,24 +256,27 @@ static int acquire(struct ds__sftp_recv *r, const ds_msg_t *m)
     return ds__sftp_reply(r, &ok);
 }
 
-/* 1 when the lease file still names this session (else notes the loss).
- * The file is read again at most every MINE_RECHECK_MS (three round trips
- * each): another console can take the lease only once it expired, which
- * is checked on every call, or with this console's id (a second process
- * of the same console), which stops this one within that time. */
+/* The lease file read (r->lck) names this session: 1, else the loss
+ * noted (0). The file is read again at most every MINE_RECHECK_MS (three
+ * round trips each): another console can take the lease only once it
+ * expired, which is checked on every call, or with this console's id (a
+ * second process of the same console), which stops this one within that
+ * time. Returns 1, 0, STEP_WAIT or DS_ETRANSPORT. */
 static int mine(struct ds__sftp_recv *r)
 {
     const char *abs = state_path(r, 1, DS_LEASE_NAME);
     ds_lease_t cur;
-    char *raw = NULL;
     int rc;
 
     if (!r->have_lease || r->lease_lost)
         return 0;
-    if (mono_ms() - r->mine_at_ms < MINE_RECHECK_MS)
+    if (r->lck.phase == 0 && mono_ms() - r->mine_at_ms < MINE_RECHECK_MS)
         return 1;
-    rc = lease_read(r, abs, &cur, &raw);
-    free(raw);
+    rc = ds__sftp_read_nb(&r->fs, &r->lck, abs, LEASE_MAX);
+    if (rc == STEP_WAIT || rc == DS_ETRANSPORT)
+        return rc;
+    if (rc == 0 && ds_lease_decode(r->lck.buf, r->lck.n, &cur) < 0)
+        rc = DS_ECORRUPT;
     if (rc == 0 && cur.session == r->session) {
         r->mine_at_ms = mono_ms();
         return 1;
@@ -282,11 +285,14 @@ static int mine(struct ds__sftp_recv *r)
         r->lease_lost = 1;
         snprintf(r->lease_msg, sizeof(r->lease_msg), "the lease on %s was taken over%s%.200s",
                  r->fs.u.where, rc == 0 ? " by console " : "", rc == 0 ? cur.console : "");
+    } else {
+        snprintf(r->lease_msg, sizeof(r->lease_msg), "the lease file on %s: %.500s", r->fs.u.where,
+                 rc == DS_ECORRUPT ? "unreadable" : r->fs.err);
     }
     return 0;
 }
 
-int ds__sftp_lease_valid(struct ds__sftp_recv *r)
+int ds__sftp_lease_check(struct ds__sftp_recv *r)
 {
     if (!r->have_lease) {
         snprintf(r->lease_msg, sizeof(r->lease_msg), "no lease held");
@@ -299,6 +305,24 @@ int ds__sftp_lease_valid(struct ds__sftp_recv *r)
     return mine(r);
 }
 
+/* check (ds__sftp_lease_check or mine) waiting on the socket: 1 or 0. */
+static int check_wait(struct ds__sftp_recv *r, int (*check)(struct ds__sftp_recv *))
+{
+    int rc;
+
+    libssh2_session_set_blocking(r->fs.c.s, 0);
+    while ((rc = check(r)) == STEP_WAIT && ds__sftp_wait_socket(r) == 0)
+        ;
+    libssh2_session_set_blocking(r->fs.c.s, 1);
+    ds__sftp_counts(&r->fs);
+    return rc == 1;
+}
+
+int ds__sftp_lease_valid(struct ds__sftp_recv *r)
+{
+    return check_wait(r, ds__sftp_lease_check);
+}
+
 static int renew_or_release(struct ds__sftp_recv *r, const ds_msg_t *m)
 {
     ds_msg_t ok = {.type = m->u.lease.op == DS_LEASE_OP_RENEW ? DS_MSG_LEASE_OK : DS_MSG_OK,
@@ -307,7 +331,7 @@ static int renew_or_release(struct ds__sftp_recv *r, const ds_msg_t *m)
     int rc;
 
     r->mine_at_ms = INT64_MIN / 2; /* renew and release read the file */
-    if (!mine(r))
+    if (!check_wait(r, mine))
         return ds__sftp_reply_err(r, m->id, DS_ELEASE, DS_STATE_DIR "/lease",
                                   r->lease_lost ? r->lease_msg : "no lease held");
     abs = state_path(r, 1, DS_LEASE_NAME);

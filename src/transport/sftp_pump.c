@@ -255,9 +255,8 @@ int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
     return rc < 0 ? rc : 0;
 }
 
-/* Waits for the SSH socket in the directions libssh2 blocks on, at most
- * io_timeout. Returns 0 or DS_ETRANSPORT. */
-static int wait_socket(struct ds__sftp_recv *r)
+/* See sftp_int.h. */
+int ds__sftp_wait_socket(struct ds__sftp_recv *r)
 {
     int dir = libssh2_session_block_directions(r->fs.c.s);
     struct pollfd p = {.fd = r->fs.c.sock, .events = POLLIN};
@@ -292,7 +291,7 @@ int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
         rc = step_one(r, k);
         if (rc < 0)
             break;
-        if (rc == STEP_WAIT && (rc = wait_socket(r)) < 0)
+        if (rc == STEP_WAIT && (rc = ds__sftp_wait_socket(r)) < 0)
             break;
     }
     nonblocking(r, 0);
