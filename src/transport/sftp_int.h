@@ -326,6 +326,9 @@ int ds__sftp_files_pending(const struct ds__sftp_recv *r);
  * half-sent packet (and with channels, the channel starting), then sets
  * the session blocking. Returns 0 or a failure. */
 DS_MUST_CHECK int ds__sftp_sync(struct ds__sftp_recv *r, int channels);
+/* The same without waiting: 0 once settled, STEP_WAIT (call again when
+ * the socket is ready) or a failure. */
+DS_MUST_CHECK int ds__sftp_settle(struct ds__sftp_recv *r, int channels);
 /* Waits for the SSH socket in the directions libssh2 blocks on, at most
  * io_timeout. Returns 0 or DS_ETRANSPORT (fs.err). */
 DS_MUST_CHECK int ds__sftp_wait_socket(struct ds__sftp_recv *r);

@@ -274,7 +274,7 @@ int ds__sftp_wait_socket(struct ds__sftp_recv *r)
     return DS_ETRANSPORT;
 }
 
-int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
+int ds__sftp_settle(struct ds__sftp_recv *r, int channels)
 {
     int rc = 0;
 
@@ -289,13 +289,21 @@ int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
         if (k < 0)
             break;
         rc = step_one(r, k);
-        if (rc < 0)
-            break;
-        if (rc == STEP_WAIT && (rc = ds__sftp_wait_socket(r)) < 0)
+        if (rc < 0 || rc == STEP_WAIT)
             break;
     }
     nonblocking(r, 0);
-    return rc < 0 ? rc : 0;
+    return rc < 0 || rc == STEP_WAIT ? rc : 0;
+}
+
+int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
+{
+    int rc;
+
+    while ((rc = ds__sftp_settle(r, channels)) == STEP_WAIT)
+        if ((rc = ds__sftp_wait_socket(r)) < 0)
+            break;
+    return rc;
 }
 
 int ds__sftp_files_pending(const struct ds__sftp_recv *r)

@@ -193,6 +193,21 @@ static int file_frame(struct ds__sftp_recv *r, const ds_msg_t *m)
     }
 }
 
+/* Before a request: the half-sent packet out, the channels started, a
+ * lease check under way (the main channel's) finished. Returns 0,
+ * STEP_WAIT or a failure. */
+static int settle(struct ds__sftp_recv *r)
+{
+    int rc = ds__sftp_settle(r, 1);
+
+    if (rc == 0 && r->lck.phase != 0) {
+        libssh2_session_set_blocking(r->fs.c.s, 0);
+        rc = ds__sftp_lease_check(r);
+        libssh2_session_set_blocking(r->fs.c.s, 1);
+    }
+    return rc == STEP_WAIT || rc < 0 ? rc : 0;
+}
+
 /* One decoded frame. Returns 0, DS__SFTP_STALL (it must wait) or a code
  * that ends the session. */
 static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
@@ -214,10 +229,7 @@ static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (rc == 1) { /* a request: its reply goes after the files' before it */
         if (ds__sftp_files_pending(r))
             return DS__SFTP_STALL;
-        if (r->req.kind == 0) /* not resuming LIST or HASH */
-            rc = ds__sftp_sync(r, 1);
-        else
-            rc = 0;
+        rc = r->req.kind == 0 ? settle(r) : 0; /* not resuming a stepped request */
         if (rc == 0)
             rc = requests(r, m);
         if (rc == STEP_WAIT) { /* the frame is handled again, the socket ready */

@@ -386,11 +386,11 @@ int ds__sftp_published(struct ds__sftp_recv *r, struct sftp_slot *sl)
 
 static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
-    int rc = ds__sftp_sync(r, 0); /* the lease file is read at most once a second */
+    int rc = ds__sftp_lease_check(r); /* the file is read at most once a second */
 
-    if (rc < 0)
+    if (rc == STEP_WAIT || rc < 0)
         return rc;
-    if (!ds__sftp_lease_valid(r))
+    if (rc == 0)
         return ds__sftp_slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
     if (!sl->present) {
         sl->state = SL_RENAME;
@@ -502,12 +502,32 @@ static struct sftp_slot *free_slot(struct ds__sftp_recv *r)
     return NULL;
 }
 
+/* FILE_BEGIN's lease check, stepped: 1, 0, STEP_WAIT (r->waiting: the
+ * frame is handled again when the socket is ready) or DS_ETRANSPORT. */
+static int lease_now(struct ds__sftp_recv *r)
+{
+    int rc = ds__sftp_settle(r, 0); /* a half-sent packet goes out first */
+
+    if (rc == 0) {
+        libssh2_session_set_blocking(r->fs.c.s, 0);
+        rc = ds__sftp_lease_check(r);
+        libssh2_session_set_blocking(r->fs.c.s, 1);
+        ds__sftp_counts(&r->fs);
+    }
+    if (rc == STEP_WAIT)
+        r->waiting = 1;
+    return rc;
+}
+
 int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
 {
     struct sftp_slot *sl;
     const char *why = NULL;
     size_t cap;
+    int valid;
 
+    if ((valid = lease_now(r)) == STEP_WAIT || valid < 0)
+        return valid == STEP_WAIT ? DS__SFTP_STALL : valid;
     for (int k = 0; k < r->nslots; k++)
         if (ds__sftp_has_file(&r->slot[k]) && !r->slot[k].ended &&
             r->slot[k].id == m->u.begin.file_id) {
@@ -550,9 +570,7 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
         sl->dst[rl] = '/';
         memcpy(sl->dst + rl + 1, sl->path, pl + 1);
     }
-    if (ds__sftp_sync(r, 0) < 0)
-        return DS_ETRANSPORT;
-    if (!ds__sftp_lease_valid(r))
+    if (!valid)
         return ds__sftp_slot_fail(r, sl, DS_ELEASE, "%s", r->lease_msg);
     snprintf(sl->tmp, sizeof(sl->tmp),
              "%s" SFTP_STATE_DIR "/tmp/ds-%016" PRIx64 "-%" PRIu32 ".part", r->fs.root, r->session,
