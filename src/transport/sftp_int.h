@@ -8,9 +8,11 @@
  *  - sftp_slot.c, sftp_pump.c: the files in flight, non-blocking steps;
  *  - sftp_list.c, sftp_hash.c: LIST and HASH, non-blocking steps;
  *  - sftp_file.c: ADOPT, DELETE, non-blocking steps;
- *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads,
- *    the atomic replace (mv -f, or unlink + rename);
- *  - sftp_lease.c: the lease file and the manifest on the server (blocking).
+ *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads;
+ *  - sftp_manifest.c: the manifest on the server, its write (the atomic
+ *    replace: mv -f through the mv loop, or unlink + rename) and
+ *    MANIFEST_GET, non-blocking steps;
+ *  - sftp_lease.c: the lease file (taken blocking; checked stepped).
  * Only the thread touches these objects after the open.
  */
 #ifndef DS_SFTP_INT_H
@@ -88,16 +90,6 @@ DS_MUST_CHECK int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t
 /* Creates abs exclusively (0600) and writes p[0, n) to it, fsynced. */
 DS_MUST_CHECK int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p,
                                      size_t n);
-/* Runs mv -f -T tmp dst on an exec channel (rename(2) on the server).
- * Returns 0 or a failure. */
-DS_MUST_CHECK int ds__sftp_mv(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
-/* Renames tmp over dst: a plain SFTP rename when dst is absent; else
- * `mv -f` on a shell account (atomic), unlink + rename otherwise
- * (fs->replaced_unlink counts those). */
-DS_MUST_CHECK int ds__sftp_replace(struct ds__sftp_fs *fs, const char *tmp, const char *dst);
-/* Runs cmd on an exec channel; returns its exit status (>= 0) or a
- * failure; out gets up to cap - 1 bytes of its stdout. */
-int ds__sftp_exec(struct ds__sftp_fs *fs, const char *cmd, char *out, size_t cap);
 /* Reads at most max (<= SFTP_SMALL_MAX) bytes of abs into rd->buf
  * (NUL-terminated, rd->n), stepped: call again with the same arguments
  * after STEP_WAIT. Returns 0, STEP_WAIT, -ENOENT, DS_ETOOBIG or another
@@ -189,6 +181,7 @@ enum { SR_HELLO, SR_READY, SR_DONE, SR_DEAD };
  * (libssh2 resumes a call made again with the same arguments). The
  * others (LEASE, MANIFEST_GET, ADOPT, DELETE, MANIFEST_COMMIT, BYE) still
  * block. */
+#define SFTP_REQ_CKPT (-1) /* r->req.kind: a checkpoint of the manifest */
 struct sftp_req {
     int kind;   /* DS_MSG_LIST or DS_MSG_HASH while one is under way, else 0 */
     void *list; /* LIST: sftp_list.c's walk */
@@ -206,6 +199,17 @@ struct sftp_req {
     uint8_t digest[DS_SHA256_LEN];
 };
 
+/* The manifest's write, stepped (sftp_manifest.c). */
+struct sftp_mst {
+    int phase;
+    LIBSSH2_SFTP_HANDLE *h;
+    uint8_t *buf; /* the encoded manifest */
+    size_t len, off;
+    int rc;    /* a failure, while the tmp file is removed; the mv's answer */
+    int moved; /* the mv loop answered */
+    char tmp[8400];
+};
+
 /* A small file (the lease) read stepped: open, reads, close. */
 #define SFTP_SMALL_MAX 4096
 struct sftp_rd {
@@ -220,12 +224,15 @@ struct sftp_rd {
  * two lines (tmp, then the path) at a time, runs mv -f -T on them and
  * answers with mv's exit status on a line: replaces go out pipelined, one
  * channel for the run, instead of an exec (4 round trips) each. */
+#define SFTP_MVQ_LEN (SFTP_SLOTS + 1)
 struct sftp_mvq {
     LIBSSH2_CHANNEL *ch;
-    int broken; /* the loop could not start or ended: an exec per file */
+    int opening; /* its channel is being opened (no other channel starts) */
+    int running; /* its exec went through */
+    int broken;  /* the loop could not start or ended: what waits on it fails */
     ds_proto_buf_t out;
-    size_t off;           /* out[off, len) not yet written */
-    int fifo[SFTP_SLOTS]; /* slots awaiting their status line, in order */
+    size_t off;             /* out[off, len) not yet written */
+    int fifo[SFTP_MVQ_LEN]; /* slots (-1: the manifest) awaiting their status line, in order */
     int head, n;
     char line[16];
     size_t linelen;
@@ -247,7 +254,9 @@ struct ds__sftp_recv {
     int64_t mine_at_ms; /* when the lease file last named us (monotonic) */
     ds_lease_t lease;   /* as written */
     char lease_msg[2 * SFTP_MSG];
-    struct sftp_rd lck; /* the lease check's read of the lease file */
+    struct sftp_rd lck;  /* the lease check's read of the lease file */
+    struct sftp_mst mst; /* the manifest's write */
+    int ckpt;            /* a checkpoint of the manifest is due */
     struct sftp_slot slot[SFTP_SLOTS];
     int nslots;    /* slots given a channel (or starting one) */
     int max_slots; /* lowered when the server refuses another channel */
@@ -300,10 +309,16 @@ static inline int ds__sftp_has_file(const struct sftp_slot *sl)
     return sl->state > SL_IDLE;
 }
 
-/* sftp_pump.c: queues slot sl's mv -f on the mv channel (started on first
- * use). Returns 1 queued, 0 no mv channel (the caller runs mv itself), or a
- * code that ends the session. */
-int ds__sftp_mvq_put(struct ds__sftp_recv *r, struct sftp_slot *sl);
+/* sftp_pump.c: queues mv -f -T tmp dst on the mv channel (started on
+ * first use, by the steps) for who (a slot's index; -1: the manifest,
+ * answered through ds__sftp_manifest_moved). Returns 1 queued, 0 no mv
+ * channel (the loop broke, or the root holds a newline: the caller fails
+ * the move), or DS_ENOMEM. */
+int ds__sftp_mvq_put(struct ds__sftp_recv *r, const char *tmp, const char *dst, int who);
+/* Starts the mv loop, writes what is queued, reads the answers (each to
+ * its slot, or the manifest). Returns STEP_* or a code that ends the
+ * session. The session must be non-blocking. */
+int ds__sftp_mvq_step(struct ds__sftp_recv *r);
 void ds__sftp_mvq_free(struct ds__sftp_recv *r, int graceful);
 
 /* sftp_slot.c: the file frames. Each returns 0, DS__SFTP_STALL (the frame
@@ -367,15 +382,24 @@ DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
 DS_MUST_CHECK int ds__sftp_lease_check(struct ds__sftp_recv *r);
 /* The same, waiting on the socket (at most io_timeout): 1 or 0. */
 int ds__sftp_lease_valid(struct ds__sftp_recv *r);
-/* Writes the manifest when it changed, the lease is ours and
- * DS_APPLY_CHECKPOINT_S passed since the last write (as the agent does):
- * a dropped link or a kill loses at most that much of it; the files in
- * flight are synced (ds__sftp_sync) only then. A failed write does not fail
- * the caller (it is retried at the next checkpoint). Returns 0, or the
- * sync's failure, which ends the session. */
-DS_MUST_CHECK int ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
-/* Writes the manifest when it changed and the lease is ours. */
+
+/* sftp_manifest.c */
+/* Notes that a checkpoint of the manifest is due (it changed, the lease
+ * is ours and DS_APPLY_CHECKPOINT_S passed since the last write, as the
+ * agent does: a dropped link or a kill loses at most that much of it); the
+ * receiver runs it as a request, between frames (ds__sftp_manifest_step).
+ * A failed checkpoint is logged and retried at the next one. */
+void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
+/* Writes the manifest when it changed and the lease is ours, stepped:
+ * 0 written (or nothing to write), STEP_WAIT (call again when the socket
+ * is ready; the session must be non-blocking) or a failure (fs.err). */
+DS_MUST_CHECK int ds__sftp_manifest_step(struct ds__sftp_recv *r);
+/* The same, waiting on the socket (at most io_timeout each time). */
 DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
-DS_MUST_CHECK int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* The mv loop's answer for the manifest's move: rc 0, or -EIO and why. */
+void ds__sftp_manifest_moved(struct ds__sftp_recv *r, int rc, const char *why);
+/* MANIFEST_GET, stepped (r->req). Returns 0 (the reply sent), STEP_WAIT or
+ * a code that ends the session. */
+int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m);
 
 #endif

@@ -31,42 +31,19 @@ static void nonblocking(struct ds__sftp_recv *r, int on)
     libssh2_session_set_blocking(r->fs.c.s, !on);
 }
 
-/* Starts the loop (blocking, once). Returns 0 (q->broken when it could
- * not start) or a code that ends the session. */
-static int mvq_open(struct ds__sftp_recv *r)
-{
-    struct sftp_mvq *q = &r->mvq;
-    int rc = ds__sftp_sync(r, 1);
-
-    if (rc < 0)
-        return rc;
-    q->broken = strchr(r->fs.root, '\n') != NULL;
-    if (!q->broken && (q->ch = libssh2_channel_open_session(r->fs.c.s)) == NULL)
-        return ds__sftp_fail(&r->fs, "cannot open a channel for", "mv -f");
-    if (!q->broken && libssh2_channel_exec(q->ch, MV_LOOP) != 0) {
-        libssh2_channel_free(q->ch);
-        q->ch = NULL;
-        q->broken = 1;
-    }
-    return 0;
-}
-
-int ds__sftp_mvq_put(struct ds__sftp_recv *r, struct sftp_slot *sl)
+int ds__sftp_mvq_put(struct ds__sftp_recv *r, const char *tmp, const char *dst, int who)
 {
     struct sftp_mvq *q = &r->mvq;
     int rc;
 
-    if (q->ch == NULL && !q->broken && (rc = mvq_open(r)) < 0)
-        return rc;
-    if (q->broken)
+    if (q->broken || strchr(r->fs.root, '\n') != NULL)
         return 0;
-    if ((rc = ds_proto_buf_append(&q->out, sl->tmp, strlen(sl->tmp))) < 0 ||
+    if ((rc = ds_proto_buf_append(&q->out, tmp, strlen(tmp))) < 0 ||
         (rc = ds_proto_buf_append(&q->out, "\n", 1)) < 0 ||
-        (rc = ds_proto_buf_append(&q->out, sl->dst, strlen(sl->dst))) < 0 ||
+        (rc = ds_proto_buf_append(&q->out, dst, strlen(dst))) < 0 ||
         (rc = ds_proto_buf_append(&q->out, "\n", 1)) < 0)
         return rc;
-    q->fifo[(q->head + q->n++) % SFTP_SLOTS] = (int)(sl - r->slot);
-    sl->state = SL_MV;
+    q->fifo[(q->head + q->n++) % SFTP_MVQ_LEN] = who;
     return 1;
 }
 
@@ -79,13 +56,19 @@ static int mvq_end(struct ds__sftp_recv *r, const char *why)
 
     q->broken = 1;
     while (q->n > 0 && rc >= 0) {
-        struct sftp_slot *sl = &r->slot[q->fifo[q->head]];
+        int who = q->fifo[q->head];
+        struct sftp_slot *sl = &r->slot[who < 0 ? 0 : who];
 
-        q->head = (q->head + 1) % SFTP_SLOTS;
+        q->head = (q->head + 1) % SFTP_MVQ_LEN;
         q->n--;
-        rc = ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s: %s", sl->tmp, sl->dst,
-                                r->fs.u.where, why);
+        if (who < 0)
+            ds__sftp_manifest_moved(r, -EIO, why);
+        else
+            rc = ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s: %s", sl->tmp, sl->dst,
+                                    r->fs.u.where, why);
     }
+    ds_proto_buf_free(&q->out);
+    q->off = 0;
     return rc;
 }
 
@@ -94,32 +77,75 @@ static int mvq_answer(struct ds__sftp_recv *r)
 {
     struct sftp_mvq *q = &r->mvq;
     struct sftp_slot *sl;
-    int status;
+    int status, who;
+    char why[64];
 
     q->line[q->linelen] = '\0';
     q->linelen = 0;
     if (q->n == 0)
         return mvq_end(r, "the mv loop answered no request");
-    sl = &r->slot[q->fifo[q->head]];
-    q->head = (q->head + 1) % SFTP_SLOTS;
+    who = q->fifo[q->head];
+    q->head = (q->head + 1) % SFTP_MVQ_LEN;
     q->n--;
     status = atoi(q->line);
+    if (who < 0) {
+        snprintf(why, sizeof(why), "mv -f exited with status %d", status);
+        ds__sftp_manifest_moved(r, status == 0 ? 0 : -EIO, why);
+        return 0;
+    }
+    sl = &r->slot[who];
     if (status == 0)
         return ds__sftp_published(r, sl);
     return ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s exited with status %d", sl->tmp,
                               sl->dst, r->fs.u.where, status);
 }
 
-/* Writes what is queued, reads the answers. */
-static int mvq_step(struct ds__sftp_recv *r)
+/* Starts the loop (once, stepped): STEP_MOVED once it runs (or could
+ * not start: what waits on it failed, q->broken), STEP_WAIT or a code
+ * that ends the session. */
+static int mvq_start(struct ds__sftp_recv *r)
+{
+    struct sftp_mvq *q = &r->mvq;
+    char why[300];
+    int rc;
+
+    for (int k = 0; !q->opening && k < r->nslots; k++)
+        if (r->slot[k].state == SL_INIT)
+            return STEP_WAIT; /* one channel starts at a time (libssh2): after it */
+    q->opening = q->ch == NULL;
+    if (q->ch == NULL && (q->ch = libssh2_channel_open_session(r->fs.c.s)) == NULL) {
+        if (libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        q->opening = 0;
+        snprintf(why, sizeof(why), "cannot open a channel: %s", ds__ssh_errmsg(r->fs.c.s));
+        return (rc = mvq_end(r, why)) < 0 ? rc : STEP_MOVED;
+    }
+    q->opening = 0;
+    rc = libssh2_channel_exec(q->ch, MV_LOOP);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "cannot start the mv loop: %s", ds__ssh_errmsg(r->fs.c.s));
+        libssh2_channel_free(q->ch); /* never EAGAIN: the channel is not open on the peer */
+        q->ch = NULL;
+        return (rc = mvq_end(r, why)) < 0 ? rc : STEP_MOVED;
+    }
+    q->running = 1;
+    return STEP_MOVED;
+}
+
+/* See sftp_int.h: writes what is queued, reads the answers. */
+int ds__sftp_mvq_step(struct ds__sftp_recv *r)
 {
     struct sftp_mvq *q = &r->mvq;
     char buf[256];
     ssize_t n;
     int moved = 0, rc;
 
-    if (q->ch == NULL || (q->n == 0 && q->off == q->out.len))
+    if (q->broken || (q->n == 0 && q->off == q->out.len))
         return STEP_IDLE;
+    if (!q->running)
+        return mvq_start(r);
     if (q->off < q->out.len) {
         n = libssh2_channel_write(q->ch, (const char *)q->out.p + q->off, q->out.len - q->off);
         if (n == LIBSSH2_ERROR_EAGAIN)
@@ -164,6 +190,7 @@ void ds__sftp_mvq_free(struct ds__sftp_recv *r, int graceful)
         libssh2_channel_free(q->ch);
     }
     q->ch = NULL;
+    q->running = q->opening = 0;
     ds_proto_buf_free(&q->out);
     q->off = 0;
     q->n = 0;
@@ -177,7 +204,7 @@ static int step_one(struct ds__sftp_recv *r, int k)
 
     r->owner = -1; /* its call first sends the rest of its packet */
     nonblocking(r, 1);
-    rc = k == SFTP_MVQ ? mvq_step(r) : ds__sftp_step(r, &r->slot[k], owned);
+    rc = k == SFTP_MVQ ? ds__sftp_mvq_step(r) : ds__sftp_step(r, &r->slot[k], owned);
     if (rc == STEP_WAIT) {
         r->waiting = 1;
         if (libssh2_session_block_directions(r->fs.c.s) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
@@ -224,8 +251,8 @@ static int emit(struct ds__sftp_recv *r, int *progress)
             *progress = again = 1;
             if (rc < 0)
                 return rc;
-            if (m.type == DS_MSG_FILE_OK && (rc = ds__sftp_manifest_checkpoint(r)) < 0)
-                return rc;
+            if (m.type == DS_MSG_FILE_OK)
+                ds__sftp_manifest_checkpoint(r);
         }
     }
     return 0;

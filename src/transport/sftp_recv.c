@@ -133,11 +133,22 @@ static int list(struct ds__sftp_recv *r, const ds_msg_t *m)
     return 0;
 }
 
+/* MANIFEST_COMMIT and BYE: the manifest written, stepped (r->req). */
 static int commit_manifest(struct ds__sftp_recv *r, const ds_msg_t *m, int bye)
 {
     ds_msg_t ok = {.type = DS_MSG_OK, .id = m->id};
-    int rc = ds__sftp_manifest_store(r);
+    int rc;
 
+    r->req.kind = m->type;
+    libssh2_session_set_blocking(r->fs.c.s, 0);
+    rc = ds__sftp_manifest_step(r);
+    libssh2_session_set_blocking(r->fs.c.s, 1);
+    ds__sftp_counts(&r->fs);
+    if (rc == STEP_WAIT)
+        return rc;
+    r->req.kind = 0;
+    if (rc == DS_ETRANSPORT || rc == DS_ENOMEM)
+        return rc;
     if (rc < 0)
         return ds__sftp_reply_err(r, m->id, rc, DS_STATE_DIR "/manifest", r->fs.err);
     ok.u.ok.value = r->man ? ds_manifest_count(r->man) : 0;
@@ -246,14 +257,47 @@ static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
     return rc;
 }
 
+/* A checkpoint of the manifest that is due, run as a request (the files
+ * wait; so do the frames). Returns 0 done (or none due), STEP_WAIT or a
+ * code that ends the session. */
+static int checkpoint(struct ds__sftp_recv *r)
+{
+    int rc;
+
+    if (!r->ckpt && r->req.kind != SFTP_REQ_CKPT)
+        return 0;
+    if (r->req.kind == 0 && (rc = settle(r)) != 0)
+        return rc;
+    r->req.kind = SFTP_REQ_CKPT;
+    libssh2_session_set_blocking(r->fs.c.s, 0);
+    rc = ds__sftp_manifest_step(r);
+    libssh2_session_set_blocking(r->fs.c.s, 1);
+    ds__sftp_counts(&r->fs);
+    if (rc == STEP_WAIT)
+        return rc;
+    r->req.kind = 0;
+    r->ckpt = 0;
+    if (rc == DS_ETRANSPORT || rc == DS_ENOMEM)
+        return rc;
+    if (rc < 0)
+        ds_log(DS_LOG_WARN, "%s", r->fs.err);
+    return 0;
+}
+
 /* Handles the complete frames in r->in until one must wait (*stalled).
  * Returns 0 or the session's end; *moved says whether a frame was taken. */
 static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
 {
     size_t off = 0;
-    int rc = 0;
+    int rc = checkpoint(r);
 
     *stalled = 0;
+    if (rc == STEP_WAIT) {
+        r->waiting = *stalled = 1;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
     while (r->state == SR_HELLO || r->state == SR_READY) {
         long n = ds_proto_frame_len(r->in.p + off, r->in.len - off);
         ds_msg_t m;

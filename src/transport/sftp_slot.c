@@ -400,14 +400,13 @@ static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
         sl->state = SL_UNLINK;
         return STEP_MOVED;
     }
-    if ((rc = ds__sftp_mvq_put(r, sl)) != 0) /* queued on the mv channel */
-        return rc < 0 ? rc : STEP_MOVED;
-    if ((rc = ds__sftp_sync(r, 1)) < 0)
+    if ((rc = ds__sftp_mvq_put(r, sl->tmp, sl->dst, (int)(sl - r->slot))) < 0)
         return rc;
-    rc = ds__sftp_mv(&r->fs, sl->tmp, sl->dst);
-    if (rc < 0)
-        return rc == DS_ENOMEM ? rc : failed(r, sl, rc);
-    return ds__sftp_published(r, sl);
+    if (rc == 0)
+        return ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s: the mv loop is not running",
+                                  sl->tmp, sl->dst, r->fs.u.where);
+    sl->state = SL_MV; /* queued on the mv channel */
+    return STEP_MOVED;
 }
 
 static int step_unlink(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -493,7 +492,7 @@ static struct sftp_slot *free_slot(struct ds__sftp_recv *r)
         if (r->slot[k].state == SL_IDLE)
             return &r->slot[k];
     for (int k = 0; k < r->nslots; k++)
-        if (r->slot[k].state == SL_INIT)
+        if (r->slot[k].state == SL_INIT || r->mvq.opening)
             return NULL; /* one channel starts at a time (libssh2) */
     if (r->nslots < r->max_slots) {
         r->slot[r->nslots++].state = SL_INIT;
