@@ -112,115 +112,10 @@ int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTR
     return ds__sftp_fail(fs, "lstat", abs);
 }
 
-/* A directory component: 0, or the refusal with fs->err set. */
-static int check_dir(struct ds__sftp_fs *fs, const char *abs, int create)
-{
-    LIBSSH2_SFTP_ATTRIBUTES a;
-    int rc = ds__sftp_lstat(fs, abs, &a);
-
-    if (rc == -ENOENT && create) {
-        if (libssh2_sftp_mkdir_ex(fs->sftp, abs, (unsigned)strlen(abs), 0755) != 0 &&
-            (rc = ds__sftp_fail(fs, "mkdir", abs)) != -EIO && rc != -EEXIST)
-            return rc;
-        rc = ds__sftp_lstat(fs, abs, &a); /* made, or made meanwhile */
-    }
-    if (rc < 0)
-        return rc;
-    if (LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
-        ds__sftp_errf(fs, "%s on %s is a symlink: refused", abs, fs->u.where);
-        return DS_ESYMLINK;
-    }
-    if (!LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-        ds__sftp_errf(fs, "%s on %s is not a directory", abs, fs->u.where);
-        return DS_ENOTREG;
-    }
-    return 0;
-}
-
-int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs)
-{
-    return check_dir(fs, abs, 1);
-}
-
-int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
-                  LIBSSH2_SFTP_ATTRIBUTES *a)
-{
-    char *abs = fs->path[2];
-    size_t rootlen = strlen(fs->root);
-    int rc;
-
-    *present = 0;
-    ds__sftp_abs(fs, 2, rel);
-    for (char *s = strchr(abs + rootlen + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        rc = check_dir(fs, abs, create);
-        *s = '/';
-        if (rc < 0)
-            return rc;
-    }
-    rc = ds__sftp_lstat(fs, abs, a);
-    if (rc == -ENOENT)
-        return 0;
-    if (rc < 0)
-        return rc;
-    if (LIBSSH2_SFTP_S_ISLNK(a->permissions)) {
-        ds__sftp_errf(fs, "%s on %s is a symlink: refused", abs, fs->u.where);
-        return DS_ESYMLINK;
-    }
-    if (!LIBSSH2_SFTP_S_ISREG(a->permissions)) {
-        ds__sftp_errf(fs, "%s on %s is not a regular file", abs, fs->u.where);
-        return DS_ENOTREG;
-    }
-    *present = 1;
-    return 0;
-}
-
 static LIBSSH2_SFTP_HANDLE *open_read(struct ds__sftp_fs *fs, const char *abs)
 {
     return libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_FXF_READ, 0,
                                 LIBSSH2_SFTP_OPENFILE);
-}
-
-int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max, char **out,
-                        size_t *len)
-{
-    LIBSSH2_SFTP_HANDLE *h = open_read(fs, abs);
-    char *buf = NULL;
-    size_t n = 0;
-    int rc = 0;
-
-    *out = NULL;
-    if (h == NULL)
-        return ds__sftp_fail(fs, "open", abs);
-    buf = malloc(max + 1);
-    if (buf == NULL) {
-        rc = DS_ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = libssh2_sftp_read(h, buf + n, max + 1 - n);
-
-        if (r < 0) {
-            rc = ds__sftp_fail(fs, "read", abs);
-            goto out;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > max) {
-            ds__sftp_errf(fs, "%s on %s is larger than %zu bytes: refused", abs, fs->u.where, max);
-            rc = DS_ETOOBIG;
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    libssh2_sftp_close_handle(h);
-    return rc;
 }
 
 /* The read's phases. */
@@ -297,33 +192,64 @@ int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256
     return rc;
 }
 
-int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *d, size_t n)
+/* The write's phases. */
+enum { WR_OPEN, WR_WRITE, WR_FSYNC, WR_CLOSE };
+
+int ds__sftp_write_nb(struct ds__sftp_fs *fs, struct sftp_wr *wr, const char *abs, const void *p,
+                      size_t n, int create)
 {
-    LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(
-        fs->sftp, abs, (unsigned)strlen(abs),
-        LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE);
-    const char *p = d;
-    int rc = 0;
+    for (;;) {
+        switch (wr->phase) {
+        case WR_OPEN:
+            wr->off = 0;
+            wr->rc = 0;
+            wr->h = libssh2_sftp_open_ex(fs->sftp, abs, (unsigned)strlen(abs),
+                                         create ? LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT |
+                                                      LIBSSH2_FXF_EXCL
+                                                : LIBSSH2_FXF_WRITE,
+                                         0600, LIBSSH2_SFTP_OPENFILE);
+            if (wr->h == NULL && libssh2_session_last_errno(fs->c.s) == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (wr->h == NULL)
+                return ds__sftp_fail(fs, create ? "create" : "open", abs);
+            wr->phase = WR_WRITE;
+            break;
+        case WR_WRITE:
+            while (wr->off < n) {
+                size_t k = n - wr->off < SFTP_INFLIGHT ? n - wr->off : SFTP_INFLIGHT;
+                ssize_t w = libssh2_sftp_write(wr->h, (const char *)p + wr->off, k);
 
-    if (h == NULL)
-        return ds__sftp_fail(fs, "create", abs);
-    /* each call sends up to SFTP_INFLIGHT bytes at once and returns what
-     * was acknowledged; the next call starts at the first byte that was not */
-    while (rc == 0 && n > 0) {
-        ssize_t w = libssh2_sftp_write(h, p, n < SFTP_INFLIGHT ? n : SFTP_INFLIGHT);
+                if (w == LIBSSH2_ERROR_EAGAIN || w == 0)
+                    return STEP_WAIT;
+                if (w < 0) {
+                    wr->rc = ds__sftp_fail(fs, "write", abs);
+                    break;
+                }
+                wr->off += (size_t)w;
+            }
+            wr->phase = create && wr->rc == 0 ? WR_FSYNC : WR_CLOSE;
+            break;
+        case WR_FSYNC: {
+            int rc = libssh2_sftp_fsync(wr->h);
 
-        if (w < 0) {
-            rc = ds__sftp_fail(fs, "write", "a tmp file");
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (rc != 0 && libssh2_sftp_last_error(fs->sftp) != LIBSSH2_FX_OP_UNSUPPORTED)
+                wr->rc = ds__sftp_fail(fs, "fsync", abs);
+            wr->phase = WR_CLOSE;
             break;
         }
-        p += w;
-        n -= (size_t)w;
+        default: { /* WR_CLOSE */
+            int rc = libssh2_sftp_close_handle(wr->h);
+
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            wr->h = NULL;
+            wr->phase = WR_OPEN;
+            if (rc != 0 && wr->rc == 0)
+                wr->rc = ds__sftp_fail(fs, "close", abs);
+            return wr->rc;
+        }
+        }
     }
-    if (rc == 0 && libssh2_sftp_fsync(h) != 0 &&
-        libssh2_sftp_last_error(fs->sftp) != LIBSSH2_FX_OP_UNSUPPORTED)
-        rc = ds__sftp_fail(fs, "fsync", "a tmp file");
-    if (libssh2_sftp_close_handle(h) != 0 && rc == 0)
-        rc = ds__sftp_fail(fs, "close", "a tmp file");
-    ds__sftp_counts(fs);
-    return rc;
 }

@@ -12,7 +12,7 @@
  *  - sftp_manifest.c: the manifest on the server, its write (the atomic
  *    replace: mv -f through the mv loop, or unlink + rename) and
  *    MANIFEST_GET, non-blocking steps;
- *  - sftp_lease.c: the lease file (taken blocking; checked stepped).
+ *  - sftp_lease.c: the lease file, non-blocking steps.
  * Only the thread touches these objects after the open.
  */
 #ifndef DS_SFTP_INT_H
@@ -39,7 +39,23 @@
 #define SFTP_INFLIGHT (4u << 20)
 #define SFTP_READ_BUF (2u << 20) /* libssh2 pipelines reads of one call too */
 
-struct sftp_rd;
+/* A small file (the lease) read stepped: open, reads, close. */
+#define SFTP_SMALL_MAX 4096
+struct sftp_rd {
+    int phase;
+    LIBSSH2_SFTP_HANDLE *h;
+    size_t n;
+    int rc;
+    char buf[SFTP_SMALL_MAX + 1];
+};
+
+/* A small write stepped (the lease): open, writes, fsync, close. */
+struct sftp_wr {
+    int phase;
+    LIBSSH2_SFTP_HANDLE *h;
+    size_t off;
+    int rc;
+};
 
 /* The server side: the connection and what the open found. */
 struct ds__sftp_fs {
@@ -71,31 +87,21 @@ int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *wha
 /* lstat of an absolute path. Returns 0, -ENOENT or another failure. */
 DS_MUST_CHECK int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs,
                                  LIBSSH2_SFTP_ATTRIBUTES *a);
-/* Checks every directory of rel's parent (never a symlink; created 0755
- * when create and missing) and rel itself (absent, or a regular file).
- * Returns 0, DS_ESYMLINK, DS_ENOTREG, -ENOENT (a parent is missing and
- * !create) or an SFTP failure; *present says whether rel exists. */
-DS_MUST_CHECK int ds__sftp_walk(struct ds__sftp_fs *fs, const char *rel, int create, int *present,
-                                LIBSSH2_SFTP_ATTRIBUTES *a);
-/* A state directory (.distsync, .distsync/tmp): created when missing, a
- * symlink or non-directory refused. */
-DS_MUST_CHECK int ds__sftp_state_dir(struct ds__sftp_fs *fs, const char *abs);
-/* Reads at most max bytes of abs into *out (malloc'd; *len). A larger file
- * is DS_ETOOBIG. */
-DS_MUST_CHECK int ds__sftp_read_small(struct ds__sftp_fs *fs, const char *abs, size_t max,
-                                      char **out, size_t *len);
 /* SHA-256 and size of the file abs, read in SFTP_READ_BUF calls. */
 DS_MUST_CHECK int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
                                 uint64_t *size);
-/* Creates abs exclusively (0600) and writes p[0, n) to it, fsynced. */
-DS_MUST_CHECK int ds__sftp_write_new(struct ds__sftp_fs *fs, const char *abs, const void *p,
-                                     size_t n);
 /* Reads at most max (<= SFTP_SMALL_MAX) bytes of abs into rd->buf
  * (NUL-terminated, rd->n), stepped: call again with the same arguments
  * after STEP_WAIT. Returns 0, STEP_WAIT, -ENOENT, DS_ETOOBIG or another
  * failure (fs->err); rd is ready for the next read either way. */
 DS_MUST_CHECK int ds__sftp_read_nb(struct ds__sftp_fs *fs, struct sftp_rd *rd, const char *abs,
                                    size_t max);
+/* Writes p[0, n) to abs, stepped: a new file (create: exclusive, 0600,
+ * fsynced) or in place. Call again with the same arguments after
+ * STEP_WAIT. Returns 0, STEP_WAIT or a failure (fs->err; -EEXIST: abs
+ * exists); wr is ready for the next write either way. */
+DS_MUST_CHECK int ds__sftp_write_nb(struct ds__sftp_fs *fs, struct sftp_wr *wr, const char *abs,
+                                    const void *p, size_t n, int create);
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
 
@@ -199,6 +205,23 @@ struct sftp_req {
     uint8_t digest[DS_SHA256_LEN];
 };
 
+/* A LEASE request under way (sftp_lease.c), and the manifest's load. */
+struct sftp_lq {
+    int phase, sub, tries, rc;
+    struct sftp_rd rd;
+    struct sftp_wr wr;
+    char raw[SFTP_SMALL_MAX + 1]; /* the lease judged */
+    char text[1024];              /* ours */
+    size_t textlen;
+    char away[8400];
+    LIBSSH2_SFTP_HANDLE *h; /* the tmp directory's, the manifest's */
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    char name[512];
+    char victim[8400];
+    uint32_t cleaned;
+    ds_manifest_decoder_t *d;
+};
+
 /* The manifest's write, stepped (sftp_manifest.c). */
 struct sftp_mst {
     int phase;
@@ -208,16 +231,6 @@ struct sftp_mst {
     int rc;    /* a failure, while the tmp file is removed; the mv's answer */
     int moved; /* the mv loop answered */
     char tmp[8400];
-};
-
-/* A small file (the lease) read stepped: open, reads, close. */
-#define SFTP_SMALL_MAX 4096
-struct sftp_rd {
-    int phase;
-    LIBSSH2_SFTP_HANDLE *h;
-    size_t n;
-    int rc;
-    char buf[SFTP_SMALL_MAX + 1];
 };
 
 /* The mv channel: on a shell account, one exec of a shell loop that reads
@@ -256,6 +269,7 @@ struct ds__sftp_recv {
     char lease_msg[2 * SFTP_MSG];
     struct sftp_rd lck;  /* the lease check's read of the lease file */
     struct sftp_mst mst; /* the manifest's write */
+    struct sftp_lq lq;   /* a LEASE request under way */
     int ckpt;            /* a checkpoint of the manifest is due */
     struct sftp_slot slot[SFTP_SLOTS];
     int nslots;    /* slots given a channel (or starting one) */
@@ -374,14 +388,16 @@ DS_MUST_CHECK int ds__sftp_req_walk(struct ds__sftp_fs *fs, struct sftp_req *q);
 DS_MUST_CHECK int ds__sftp_req_hash(struct ds__sftp_fs *fs, struct sftp_req *q);
 
 /* sftp_lease.c */
+/* LEASE (acquire, renew, release), stepped (r->lq). Returns 0 (the reply
+ * queued), STEP_WAIT or a code that ends the session. */
 DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
+/* Abandons a LEASE request under way (its handles closed, blocking). */
+void ds__sftp_lq_drop(struct ds__sftp_recv *r);
 /* 1 when the lease is held, unexpired and the file still names us (read
  * again at most once a second, stepped on the main SFTP channel), 0 when
  * not (r->lease_msg says why), STEP_WAIT (call again when the socket is
  * ready; the session must be non-blocking) or DS_ETRANSPORT. */
 DS_MUST_CHECK int ds__sftp_lease_check(struct ds__sftp_recv *r);
-/* The same, waiting on the socket (at most io_timeout): 1 or 0. */
-int ds__sftp_lease_valid(struct ds__sftp_recv *r);
 
 /* sftp_manifest.c */
 /* Notes that a checkpoint of the manifest is due (it changed, the lease
@@ -396,6 +412,11 @@ void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
 DS_MUST_CHECK int ds__sftp_manifest_step(struct ds__sftp_recv *r);
 /* The same, waiting on the socket (at most io_timeout each time). */
 DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
+/* Loads .distsync/manifest into r->man (the console's caps), stepped
+ * (r->lq's handle and decoder): none is an empty one; an unreadable one is
+ * moved to manifest.corrupt and an empty one started, as the agent does.
+ * Returns 0, STEP_WAIT or a failure. */
+DS_MUST_CHECK int ds__sftp_manifest_load_step(struct ds__sftp_recv *r);
 /* The mv loop's answer for the manifest's move: rc 0, or -EIO and why. */
 void ds__sftp_manifest_moved(struct ds__sftp_recv *r, int rc, const char *why);
 /* MANIFEST_GET, stepped (r->req). Returns 0 (the reply sent), STEP_WAIT or

@@ -11,6 +11,10 @@
  * checks that what it moved is the lease it judged (else puts it back).
  * A renewal rewrites the file in place with a text of the same length.
  * Expiry is judged by the console's clock.
+ *
+ * Every request here is stepped non-blocking on the main SFTP channel
+ * (r->lq, r->req.kind = LEASE): a call that would block returns STEP_WAIT
+ * and the frame is handled again, resuming it, when the socket is ready.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,11 +32,11 @@
 
 #define LEASE_MAX       4096
 #define MINE_RECHECK_MS 1000
-#define MANIFEST_READ   (1u << 20)
-/* The console's caps on a target's manifest (session.h), held here too:
- * the receiver decodes the manifest it takes the lease with. */
-#define MANIFEST_MAX     (256ull << 20)
-#define MANIFEST_ENTRIES (2ull << 20)
+
+/* An acquire's phases. */
+enum { A_DIR, A_TMPDIR, A_READ, A_PUT, A_RENAME, A_CHECK, A_BACK, A_UNLINK, A_LOAD, A_CLEAN };
+/* A renewal's and a release's. */
+enum { R_MINE, R_PUT, R_STORE, R_UNLINK };
 
 static int64_t mono_ms(void)
 {
@@ -50,69 +54,48 @@ static const char *state_path(struct ds__sftp_recv *r, int slot, const char *nam
     return ds__sftp_abs(&r->fs, slot, rel);
 }
 
-/* Reads and decodes the lease. Returns 0, -ENOENT, DS_ECORRUPT or a
- * failure; raw (malloc'd) keeps its bytes. */
-static int lease_read(struct ds__sftp_recv *r, const char *abs, ds_lease_t *l, char **raw)
+static int again(struct ds__sftp_recv *r)
 {
-    size_t n;
-    int rc = ds__sftp_read_small(&r->fs, abs, LEASE_MAX, raw, &n);
-
-    if (rc == 0 && (rc = ds_lease_decode(*raw, n, l)) < 0)
-        ds__sftp_errf(&r->fs,
-                      "%s on %s: unreadable lease file (remove it if no "
-                      "console is syncing this server)",
-                      abs, r->fs.u.where);
-    return rc;
+    return libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN;
 }
 
-/* Writes our lease text to abs: a new file (exclusive create), or in place. */
-static int lease_put(struct ds__sftp_recv *r, const char *abs, int in_place)
+/* A state directory (.distsync, .distsync/tmp), stepped (lq->sub): made
+ * when missing, a symlink or non-directory refused. Returns 0, STEP_WAIT
+ * or a refusal (fs.err). */
+static int state_dir(struct ds__sftp_recv *r, const char *abs)
 {
-    char text[1024];
-    int n = ds_lease_encode(&r->lease, text, sizeof(text));
-    LIBSSH2_SFTP_HANDLE *h;
-    ssize_t w;
-
-    if (n < 0)
-        return n;
-    if (!in_place)
-        return ds__sftp_write_new(&r->fs, abs, text, (size_t)n);
-    h = libssh2_sftp_open_ex(r->fs.sftp, abs, (unsigned)strlen(abs), LIBSSH2_FXF_WRITE, 0,
-                             LIBSSH2_SFTP_OPENFILE);
-    if (h == NULL)
-        return ds__sftp_fail(&r->fs, "open", abs);
-    w = libssh2_sftp_write(h, text, (size_t)n);
-    libssh2_sftp_close_handle(h);
-    return w == n ? 0 : ds__sftp_fail(&r->fs, "write", abs);
-}
-
-/* Moves the lease we judged (raw) out of the way. Returns 0 when it was
- * that lease (now gone), 1 when the file changed meanwhile (retry), < 0. */
-static int claim(struct ds__sftp_recv *r, const char *lease, const char *raw)
-{
-    char away[8400], *got = NULL;
-    ds_lease_t l;
+    struct sftp_lq *l = &r->lq;
     int rc;
 
-    /* in tmp/: a kill here leaves it for the next taker's clean-up */
-    snprintf(away, sizeof(away), "%s", state_path(r, 2, "tmp/lease.old-"));
-    if (snprintf(away + strlen(away), sizeof(away) - strlen(away), "%016" PRIx64, r->session) >=
-        (int)(sizeof(away) - strlen(away)))
-        return DS_ETOOBIG;
-    if (libssh2_sftp_rename_ex(r->fs.sftp, lease, (unsigned)strlen(lease), away,
-                               (unsigned)strlen(away), 0) != 0)
-        return (rc = ds__sftp_fail(&r->fs, "rename", lease)) == -ENOENT || rc == -EIO ? 1 : rc;
-    rc = lease_read(r, away, &l, &got);
-    if (rc == 0 && strcmp(got, raw) != 0) { /* another taker's: put it back */
-        libssh2_sftp_rename_ex(r->fs.sftp, away, (unsigned)strlen(away), lease,
-                               (unsigned)strlen(lease), 0);
-        rc = 1;
-    } else {
-        libssh2_sftp_unlink_ex(r->fs.sftp, away, (unsigned)strlen(away));
-        rc = 0;
+    for (;;) {
+        if (l->sub == 1) { /* mkdir */
+            rc = libssh2_sftp_mkdir_ex(r->fs.sftp, abs, (unsigned)strlen(abs), 0755);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (rc != 0 && (rc = ds__sftp_fail(&r->fs, "mkdir", abs)) != -EIO && rc != -EEXIST)
+                return rc;
+            l->sub = 2; /* made, or made meanwhile: lstat again */
+        }
+        rc = ds__sftp_lstat_nb(&r->fs, abs, &l->a);
+        if (rc == STEP_WAIT)
+            return rc;
+        if (rc == -ENOENT && l->sub == 0) {
+            l->sub = 1;
+            continue;
+        }
+        l->sub = 0;
+        if (rc < 0)
+            return rc;
+        if (LIBSSH2_SFTP_S_ISLNK(l->a.permissions)) {
+            ds__sftp_errf(&r->fs, "%s on %s is a symlink: refused", abs, r->fs.u.where);
+            return DS_ESYMLINK;
+        }
+        if (!LIBSSH2_SFTP_S_ISDIR(l->a.permissions)) {
+            ds__sftp_errf(&r->fs, "%s on %s is not a directory", abs, r->fs.u.where);
+            return DS_ENOTREG;
+        }
+        return 0;
     }
-    free(got);
-    return rc;
 }
 
 static int reply_busy(struct ds__sftp_recv *r, uint32_t id, const ds_lease_t *cur)
@@ -129,130 +112,207 @@ static int reply_busy(struct ds__sftp_recv *r, uint32_t id, const ds_lease_t *cu
     return ds__sftp_reply(r, &b);
 }
 
-/* Removes what dead sessions left in .distsync/tmp (we hold the lease).
- * Returns the count removed. */
-static uint32_t clean_tmp(struct ds__sftp_recv *r)
+/* Removes what dead sessions left in .distsync/tmp (we hold the lease),
+ * stepped (lq->sub), counting them in lq->cleaned. A failure only stops
+ * the clean-up. Returns 0 or STEP_WAIT. */
+static int clean_tmp(struct ds__sftp_recv *r)
 {
+    struct sftp_lq *l = &r->lq;
     const char *dir = state_path(r, 0, "tmp");
-    LIBSSH2_SFTP_HANDLE *h =
-        libssh2_sftp_open_ex(r->fs.sftp, dir, (unsigned)strlen(dir), 0, 0, LIBSSH2_SFTP_OPENDIR);
-    LIBSSH2_SFTP_ATTRIBUTES a;
-    char name[512], abs[8300];
-    uint32_t n = 0;
     int len;
 
-    while (h != NULL && (len = libssh2_sftp_readdir(h, name, sizeof(name) - 1, &a)) > 0) {
-        name[len] = '\0';
-        if (name[0] == '.' || !LIBSSH2_SFTP_S_ISREG(a.permissions))
-            continue;
-        snprintf(abs, sizeof(abs), "%s/%s", dir, name);
-        n += libssh2_sftp_unlink_ex(r->fs.sftp, abs, (unsigned)strlen(abs)) == 0;
+    for (;;) {
+        switch (l->sub) {
+        case 0:
+            l->h = libssh2_sftp_open_ex(r->fs.sftp, dir, (unsigned)strlen(dir), 0, 0,
+                                        LIBSSH2_SFTP_OPENDIR);
+            if (l->h == NULL)
+                return again(r) ? STEP_WAIT : 0;
+            l->sub = 1;
+            break;
+        case 1:
+            len = libssh2_sftp_readdir(l->h, l->name, sizeof(l->name) - 1, &l->a);
+            if (len == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (len <= 0) {
+                l->sub = 3;
+                break;
+            }
+            l->name[len] = '\0';
+            if (l->name[0] == '.' || !LIBSSH2_SFTP_S_ISREG(l->a.permissions))
+                break;
+            snprintf(l->victim, sizeof(l->victim), "%s/%s", dir, l->name);
+            l->sub = 2;
+            break;
+        case 2:
+            len = libssh2_sftp_unlink_ex(r->fs.sftp, l->victim, (unsigned)strlen(l->victim));
+            if (len == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            l->cleaned += len == 0;
+            l->sub = 1;
+            break;
+        default:
+            if (libssh2_sftp_close_handle(l->h) == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            l->h = NULL;
+            l->sub = 0;
+            return 0;
+        }
     }
-    if (h != NULL)
-        libssh2_sftp_close_handle(h);
-    return n;
 }
 
-/* Loads the manifest (caps as the console's: session.h). An unreadable one
- * is moved to manifest.corrupt and an empty one started, as the agent
- * does. */
-static int manifest_load(struct ds__sftp_recv *r)
+/* A_READ: the lease file judged: absent (ours to create), another
+ * console's valid one (BUSY: 1), else ours to claim. Returns 0, 1,
+ * STEP_WAIT or a failure. */
+static int judge(struct ds__sftp_recv *r, const ds_msg_t *m, const char *lease)
 {
-    const char *abs = state_path(r, 0, "manifest");
-    LIBSSH2_SFTP_HANDLE *h;
-    ds_manifest_decoder_t *d = NULL;
+    struct sftp_lq *l = &r->lq;
+    int rc = ds__sftp_read_nb(&r->fs, &l->rd, lease, LEASE_MAX);
+    int n;
+    ds_lease_t cur;
+
+    if (rc == -ENOENT) {
+        if ((n = ds_lease_encode(&r->lease, l->text, sizeof(l->text))) < 0)
+            return n;
+        l->textlen = (size_t)n;
+        l->phase = A_PUT;
+        return 0;
+    }
+    if (rc == 0 && ds_lease_decode(l->rd.buf, l->rd.n, &cur) < 0) {
+        ds__sftp_errf(&r->fs,
+                      "%s on %s: unreadable lease file (remove it if no "
+                      "console is syncing this server)",
+                      lease, r->fs.u.where);
+        return DS_ECORRUPT;
+    }
+    if (rc != 0)
+        return rc;
+    if (strcmp(cur.console, r->lease.console) != 0 && cur.expiry > (int64_t)time(NULL)) {
+        rc = reply_busy(r, m->id, &cur);
+        return rc < 0 ? rc : 1;
+    }
+    memcpy(l->raw, l->rd.buf, l->rd.n + 1);
+    /* in tmp/: a kill here leaves it for the next taker's clean-up */
+    snprintf(l->away, sizeof(l->away), "%s%016" PRIx64, state_path(r, 2, "tmp/lease.old-"),
+             r->session);
+    l->phase = A_RENAME;
+    return 0;
+}
+
+/* A_PUT to A_UNLINK: our lease file created, or the one judged moved out
+ * of the way (only one taker can move a given file; one that moved
+ * another taker's puts it back), then judged again. Returns 0, STEP_WAIT
+ * or a failure. */
+static int take(struct ds__sftp_recv *r, const char *lease)
+{
+    struct sftp_lq *l = &r->lq;
     int rc;
 
-    ds_manifest_free(r->man);
-    r->man = NULL;
-    h = libssh2_sftp_open_ex(r->fs.sftp, abs, (unsigned)strlen(abs), LIBSSH2_FXF_READ, 0,
-                             LIBSSH2_SFTP_OPENFILE);
-    if (h == NULL && (rc = ds__sftp_fail(&r->fs, "open", abs)) == -ENOENT)
-        return ds_manifest_new(&r->man);
-    if (h == NULL)
-        return rc;
-    rc = ds_manifest_decoder_new(MANIFEST_MAX, MANIFEST_ENTRIES, &d);
+    switch (l->phase) {
+    case A_PUT:
+        rc = ds__sftp_write_nb(&r->fs, &l->wr, lease, l->text, l->textlen, 1);
+        if (rc == STEP_WAIT || (rc < 0 && rc != -EEXIST && rc != -EIO))
+            return rc;
+        l->phase = rc == 0 ? A_LOAD : A_READ; /* created meanwhile: judge it */
+        break;
+    case A_RENAME:
+        rc = libssh2_sftp_rename_ex(r->fs.sftp, lease, (unsigned)strlen(lease), l->away,
+                                    (unsigned)strlen(l->away), 0);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        if (rc != 0 && (rc = ds__sftp_fail(&r->fs, "rename", lease)) != -ENOENT && rc != -EIO)
+            return rc;
+        l->phase = rc == 0 ? A_CHECK : A_READ;
+        break;
+    case A_CHECK:
+        rc = ds__sftp_read_nb(&r->fs, &l->rd, l->away, LEASE_MAX);
+        if (rc == STEP_WAIT)
+            return rc;
+        /* another taker's: put it back */
+        l->phase = rc == 0 && strcmp(l->rd.buf, l->raw) != 0 ? A_BACK : A_UNLINK;
+        return 0;
+    case A_BACK:
+        if (libssh2_sftp_rename_ex(r->fs.sftp, l->away, (unsigned)strlen(l->away), lease,
+                                   (unsigned)strlen(lease), 0) == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        l->phase = A_READ;
+        break;
+    default: /* A_UNLINK */
+        if (libssh2_sftp_unlink_ex(r->fs.sftp, l->away, (unsigned)strlen(l->away)) ==
+            LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        l->phase = A_READ;
+        break;
+    }
+    l->tries++;
+    return 0;
+}
+
+/* The acquire's calls from lq->phase on. Returns 0 (the lease ours, the
+ * manifest loaded), 1 (BUSY sent), STEP_WAIT or a failure. */
+static int acquire_steps(struct ds__sftp_recv *r, const ds_msg_t *m, const char *lease)
+{
+    struct sftp_lq *l = &r->lq;
+    int rc = 0;
+
     while (rc == 0) {
-        ssize_t n = libssh2_sftp_read(h, (char *)r->fs.rbuf, MANIFEST_READ);
-
-        if (n < 0)
-            rc = ds__sftp_fail(&r->fs, "read", abs);
-        if (n <= 0)
+        switch (l->phase) {
+        case A_DIR:
+        case A_TMPDIR:
+            rc = state_dir(r, state_path(r, 0, l->phase == A_DIR ? "" : "tmp"));
+            if (rc == 0)
+                l->phase++;
             break;
-        rc = ds_manifest_decoder_feed(d, r->fs.rbuf, (size_t)n);
+        case A_READ:
+            if (l->tries >= 8) {
+                ds__sftp_errf(&r->fs, "the lease file keeps changing");
+                return DS_ELEASE;
+            }
+            rc = judge(r, m, lease);
+            break;
+        case A_LOAD:
+            if ((rc = ds__sftp_manifest_load_step(r)) == 0)
+                l->phase = A_CLEAN;
+            break;
+        case A_CLEAN:
+            return clean_tmp(r);
+        default:
+            rc = take(r, lease);
+            break;
+        }
     }
-    libssh2_sftp_close_handle(h);
-    if (rc == 0)
-        rc = ds_manifest_decoder_finish(d, &r->man);
-    if (rc < 0 && rc != DS_ETRANSPORT && rc != DS_ENOMEM) {
-        char bad[8400];
-
-        ds_log(DS_LOG_WARN, "%s on %s: %s: moved to manifest.corrupt, starting an empty one", abs,
-               r->fs.u.where, d ? ds_manifest_decoder_error(d) : ds_strerror(rc));
-        snprintf(bad, sizeof(bad), "%s.corrupt", abs);
-        libssh2_sftp_unlink_ex(r->fs.sftp, bad, (unsigned)strlen(bad));
-        libssh2_sftp_rename_ex(r->fs.sftp, abs, (unsigned)strlen(abs), bad, (unsigned)strlen(bad),
-                               0);
-        rc = ds_manifest_new(&r->man);
-    }
-    ds_manifest_decoder_free(d);
     return rc;
 }
 
-/* Acquire: returns 0 with a reply queued, or a failure that ends the
- * session. */
-static int acquire(struct ds__sftp_recv *r, const ds_msg_t *m)
+/* Acquire: returns 0 with a reply queued, STEP_WAIT, or a failure that
+ * ends the session. */
+static int acquire(struct ds__sftp_recv *r, const ds_msg_t *m, const char *lease)
 {
     ds_msg_t ok = {.type = DS_MSG_LEASE_OK, .id = m->id};
-    int64_t now = (int64_t)time(NULL);
-    char lease[8400];
-    int rc = ds__sftp_state_dir(&r->fs, state_path(r, 0, ""));
+    int rc;
 
-    if (rc == 0)
-        rc = ds__sftp_state_dir(&r->fs, state_path(r, 0, "tmp"));
-    snprintf(lease, sizeof(lease), "%s", state_path(r, 1, DS_LEASE_NAME));
-    memset(&r->lease, 0, sizeof(r->lease));
-    ds__sftp_cstr(m->u.lease.console_id, r->lease.console);
-    ds__sftp_cstr(m->u.lease.host, r->lease.host);
-    r->lease.pid = m->u.lease.pid;
-    r->lease.session = r->session;
-    r->lease.expiry = now + m->u.lease.ttl_s;
-    for (int tries = 0; rc == 0; tries++) {
-        ds_lease_t cur;
-        char *raw = NULL;
-
-        if (tries == 8)
-            return ds__sftp_reply_err(r, m->id, DS_ELEASE, lease, "the lease file keeps changing");
-        rc = lease_read(r, lease, &cur, &raw);
-        if (rc == -ENOENT) {
-            rc = lease_put(r, lease, 0);
-            if (rc == -EEXIST || rc == -EIO) /* created meanwhile */
-                rc = 0;
-            else if (rc == 0)
-                break;
-            continue;
-        }
-        if (rc == 0 && strcmp(cur.console, r->lease.console) != 0 && cur.expiry > now) {
-            free(raw);
-            return reply_busy(r, m->id, &cur);
-        }
-        if (rc == 0)
-            rc = claim(r, lease, raw);
-        free(raw);
-        rc = rc == 1 ? 0 : rc;
+    if (r->lq.phase == A_DIR && r->lq.sub == 0) {
+        memset(&r->lease, 0, sizeof(r->lease));
+        ds__sftp_cstr(m->u.lease.console_id, r->lease.console);
+        ds__sftp_cstr(m->u.lease.host, r->lease.host);
+        r->lease.pid = m->u.lease.pid;
+        r->lease.session = r->session;
+        r->lease.expiry = (int64_t)time(NULL) + m->u.lease.ttl_s;
     }
+    rc = acquire_steps(r, m, lease);
+    if (rc == STEP_WAIT || rc == 1)
+        return rc == 1 ? 0 : rc;
     if (rc < 0)
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_reply_err(r, m->id, rc, lease, r->fs.err);
-    rc = manifest_load(r);
-    if (rc < 0)
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_reply_err(r, m->id, rc, lease, r->fs.err);
+        return rc == DS_ETRANSPORT || rc == DS_ENOMEM
+                   ? rc
+                   : ds__sftp_reply_err(r, m->id, rc, lease, r->fs.err);
     r->have_lease = 1;
     r->lease_lost = 0;
     r->mine_at_ms = mono_ms();
     r->man_written_at = (int64_t)time(NULL);
     r->lease_expiry = r->lease.expiry;
     ok.u.lease_ok.expiry = r->lease.expiry;
-    ok.u.lease_ok.tmp_cleaned = clean_tmp(r);
+    ok.u.lease_ok.tmp_cleaned = r->lq.cleaned;
     return ds__sftp_reply(r, &ok);
 }
 
@@ -305,59 +365,98 @@ int ds__sftp_lease_check(struct ds__sftp_recv *r)
     return mine(r);
 }
 
-/* check (ds__sftp_lease_check or mine) waiting on the socket: 1 or 0. */
-static int check_wait(struct ds__sftp_recv *r, int (*check)(struct ds__sftp_recv *))
-{
-    int rc;
-
-    libssh2_session_set_blocking(r->fs.c.s, 0);
-    while ((rc = check(r)) == STEP_WAIT && ds__sftp_wait_socket(r) == 0)
-        ;
-    libssh2_session_set_blocking(r->fs.c.s, 1);
-    ds__sftp_counts(&r->fs);
-    return rc == 1;
-}
-
-int ds__sftp_lease_valid(struct ds__sftp_recv *r)
-{
-    return check_wait(r, ds__sftp_lease_check);
-}
-
-static int renew_or_release(struct ds__sftp_recv *r, const ds_msg_t *m)
+/* Renew and release: the file read again (it must still name us), then
+ * rewritten in place with the new expiry, or the manifest written and the
+ * file removed. Returns 0 with a reply queued, STEP_WAIT or a failure that
+ * ends the session. */
+static int renew_or_release(struct ds__sftp_recv *r, const ds_msg_t *m, const char *abs)
 {
     ds_msg_t ok = {.type = m->u.lease.op == DS_LEASE_OP_RENEW ? DS_MSG_LEASE_OK : DS_MSG_OK,
                    .id = m->id};
-    const char *abs;
-    int rc;
+    struct sftp_lq *l = &r->lq;
+    int rc = 0, n;
 
-    r->mine_at_ms = INT64_MIN / 2; /* renew and release read the file */
-    if (!check_wait(r, mine))
-        return ds__sftp_reply_err(r, m->id, DS_ELEASE, DS_STATE_DIR "/lease",
-                                  r->lease_lost ? r->lease_msg : "no lease held");
-    abs = state_path(r, 1, DS_LEASE_NAME);
-    if (m->u.lease.op == DS_LEASE_OP_RELEASE) {
-        rc = ds__sftp_manifest_store(r);
-        if (rc == 0 && libssh2_sftp_unlink_ex(r->fs.sftp, abs, (unsigned)strlen(abs)) != 0)
-            rc = ds__sftp_fail(&r->fs, "unlink", abs);
-        r->have_lease = 0;
+    if (l->phase == R_MINE) {
+        if (l->sub == 0)
+            r->mine_at_ms = INT64_MIN / 2; /* renew and release read the file */
+        l->sub = 1;
+        if ((rc = mine(r)) == STEP_WAIT || rc < 0)
+            return rc;
+        if (rc == 0)
+            return ds__sftp_reply_err(r, m->id, DS_ELEASE, DS_STATE_DIR "/lease",
+                                      r->lease_lost ? r->lease_msg : "no lease held");
+        r->lease.expiry = (int64_t)time(NULL) + m->u.lease.ttl_s;
+        if ((n = ds_lease_encode(&r->lease, l->text, sizeof(l->text))) < 0)
+            return n;
+        l->textlen = (size_t)n;
+        l->phase = m->u.lease.op == DS_LEASE_OP_RELEASE ? R_STORE : R_PUT;
+    }
+    if (l->phase == R_PUT) {
+        rc = ds__sftp_write_nb(&r->fs, &l->wr, abs, l->text, l->textlen, 0);
+        if (rc == STEP_WAIT)
+            return rc;
         if (rc < 0)
             return rc == DS_ETRANSPORT ? rc : ds__sftp_reply_err(r, m->id, rc, abs, r->fs.err);
+        r->lease_expiry = r->lease.expiry;
+        ok.u.lease_ok.expiry = r->lease.expiry;
         return ds__sftp_reply(r, &ok);
     }
-    r->lease.expiry = (int64_t)time(NULL) + m->u.lease.ttl_s;
-    rc = lease_put(r, abs, 1);
-    if (rc < 0)
-        return rc == DS_ETRANSPORT ? rc : ds__sftp_reply_err(r, m->id, rc, abs, r->fs.err);
-    r->lease_expiry = r->lease.expiry;
-    ok.u.lease_ok.expiry = r->lease.expiry;
+    if (l->phase == R_STORE) {
+        if ((rc = ds__sftp_manifest_step(r)) == STEP_WAIT)
+            return rc;
+        l->phase = R_UNLINK;
+        l->rc = rc;
+    }
+    if (l->rc == 0 && (rc = libssh2_sftp_unlink_ex(r->fs.sftp, abs, (unsigned)strlen(abs))) ==
+                          LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    if (l->rc == 0 && rc != 0)
+        l->rc = ds__sftp_fail(&r->fs, "unlink", abs);
+    r->have_lease = 0;
+    if (l->rc < 0)
+        return l->rc == DS_ETRANSPORT ? l->rc : ds__sftp_reply_err(r, m->id, l->rc, abs, r->fs.err);
     return ds__sftp_reply(r, &ok);
 }
 
 int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m)
 {
+    char lease[8400];
+    int rc;
+
     if (m->u.lease.ttl_s > DS_LEASE_TTL_MAX)
         return ds__sftp_reply_err(r, m->id, DS_EUSAGE, "", "lease ttl too long");
+    if (r->req.kind != DS_MSG_LEASE) {
+        memset(&r->req, 0, sizeof(r->req));
+        r->req.kind = DS_MSG_LEASE;
+        memset(&r->lq, 0, sizeof(r->lq));
+    }
+    snprintf(lease, sizeof(lease), "%s", state_path(r, 1, DS_LEASE_NAME));
+    libssh2_session_set_blocking(r->fs.c.s, 0);
     if (m->u.lease.op == DS_LEASE_OP_ACQUIRE)
-        return acquire(r, m);
-    return renew_or_release(r, m);
+        rc = acquire(r, m, lease);
+    else
+        rc = renew_or_release(r, m, lease);
+    libssh2_session_set_blocking(r->fs.c.s, 1);
+    ds__sftp_counts(&r->fs);
+    if (rc != STEP_WAIT) {
+        r->req.kind = 0;
+        ds__sftp_lq_drop(r);
+    }
+    return rc;
+}
+
+void ds__sftp_lq_drop(struct ds__sftp_recv *r)
+{
+    struct sftp_lq *l = &r->lq;
+
+    if (l->h != NULL || l->rd.h != NULL || l->wr.h != NULL)
+        libssh2_session_set_blocking(r->fs.c.s, 1);
+    if (l->h != NULL)
+        libssh2_sftp_close_handle(l->h);
+    if (l->rd.h != NULL)
+        libssh2_sftp_close_handle(l->rd.h);
+    if (l->wr.h != NULL)
+        libssh2_sftp_close_handle(l->wr.h);
+    ds_manifest_decoder_free(l->d);
+    memset(l, 0, sizeof(*l));
 }

@@ -22,6 +22,10 @@
 #include "sftp_int.h"
 
 #define MANIFEST_READ (1u << 20)
+/* The console's caps on a target's manifest (session.h), held here too:
+ * the receiver decodes the manifest it takes the lease with. */
+#define MANIFEST_MAX     (256ull << 20)
+#define MANIFEST_ENTRIES (2ull << 20)
 
 /* The write's phases. */
 enum {
@@ -205,6 +209,92 @@ static int replace(struct ds__sftp_recv *r)
             return clean(r, w->rc);
         return end(r, 0);
     }
+}
+
+/* The manifest's load's phases (r->lq.sub). */
+enum { ML_OPEN, ML_READ, ML_CLOSE, ML_BAD_UNLINK, ML_BAD_RENAME };
+
+/* ML_OPEN to ML_CLOSE: the file read and decoded. Returns 0 (lq.rc the
+ * decoding's result), STEP_WAIT, -ENOENT or a failure. */
+static int load_read(struct ds__sftp_recv *r, const char *abs)
+{
+    struct sftp_lq *l = &r->lq;
+    ssize_t n;
+    int rc;
+
+    for (;;) {
+        switch (l->sub) {
+        case ML_OPEN:
+            if ((l->h = libssh2_sftp_open_ex(r->fs.sftp, abs, (unsigned)strlen(abs),
+                                             LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE)) == NULL)
+                return again(r) ? STEP_WAIT : ds__sftp_fail(&r->fs, "open", abs);
+            l->rc = ds_manifest_decoder_new(MANIFEST_MAX, MANIFEST_ENTRIES, &l->d);
+            l->sub = l->rc == 0 ? ML_READ : ML_CLOSE;
+            break;
+        case ML_READ:
+            if ((n = libssh2_sftp_read(l->h, (char *)r->fs.rbuf, MANIFEST_READ)) ==
+                LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            if (n < 0)
+                l->rc = ds__sftp_fail(&r->fs, "read", abs);
+            if (n > 0)
+                l->rc = ds_manifest_decoder_feed(l->d, r->fs.rbuf, (size_t)n);
+            if (n <= 0 || l->rc < 0)
+                l->sub = ML_CLOSE;
+            break;
+        default: /* ML_CLOSE */
+            if ((rc = libssh2_sftp_close_handle(l->h)) == LIBSSH2_ERROR_EAGAIN)
+                return STEP_WAIT;
+            l->h = NULL;
+            if (l->rc == 0)
+                l->rc = ds_manifest_decoder_finish(l->d, &r->man);
+            return 0;
+        }
+    }
+}
+
+/* See ds__sftp_manifest_load_step. */
+static int load(struct ds__sftp_recv *r)
+{
+    struct sftp_lq *l = &r->lq;
+    const char *abs = manifest_path(r);
+    char bad[8400];
+    int rc;
+
+    snprintf(bad, sizeof(bad), "%s.corrupt", abs);
+    if (l->sub == ML_OPEN) {
+        ds_manifest_free(r->man);
+        r->man = NULL;
+    }
+    if (l->sub <= ML_CLOSE) {
+        if ((rc = load_read(r, abs)) == -ENOENT)
+            return ds_manifest_new(&r->man);
+        if (rc != 0)
+            return rc;
+        if (l->rc == 0 || l->rc == DS_ETRANSPORT || l->rc == DS_ENOMEM)
+            return l->rc;
+        ds_log(DS_LOG_WARN, "%s on %s: %s: moved to manifest.corrupt, starting an empty one", abs,
+               r->fs.u.where, l->d ? ds_manifest_decoder_error(l->d) : ds_strerror(l->rc));
+        l->sub = ML_BAD_UNLINK;
+    }
+    if (l->sub == ML_BAD_UNLINK) {
+        if (libssh2_sftp_unlink_ex(r->fs.sftp, bad, (unsigned)strlen(bad)) == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        l->sub = ML_BAD_RENAME;
+    }
+    if (libssh2_sftp_rename_ex(r->fs.sftp, abs, (unsigned)strlen(abs), bad, (unsigned)strlen(bad),
+                               0) == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    return ds_manifest_new(&r->man);
+}
+
+int ds__sftp_manifest_load_step(struct ds__sftp_recv *r)
+{
+    int rc = load(r);
+
+    if (rc != STEP_WAIT)
+        r->lq.sub = ML_OPEN;
+    return rc;
 }
 
 /* See sftp_int.h. */

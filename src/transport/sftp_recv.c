@@ -308,7 +308,8 @@ static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
             rc = fatal(r, 0, n < 0 ? (int)n : rc, "malformed frame");
             break;
         }
-        r->fs.err[0] = '\0';
+        if (r->req.kind == 0) /* a request resumed keeps what it noted */
+            r->fs.err[0] = '\0';
         rc = handle(r, &m);
         if (rc == DS__SFTP_STALL) {
             *stalled = 1;
@@ -330,6 +331,7 @@ static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
 static int finish(struct ds__sftp_recv *r)
 {
     ds__sftp_req_drop(r);
+    ds__sftp_lq_drop(r);
     ds__sftp_slots_drop(r);
     return r->have_lease && !r->lease_lost ? ds__sftp_manifest_store(r) : 0;
 }
