@@ -1,11 +1,9 @@
 /*
- * SFTP mode, the server's file system: absolute paths under the root, an
- * lstat walk that never follows a symlink, bounded reads, the upload
- * pipeline and the replace (mv -f on a shell account, else unlink +
- * rename: SFTP v3's rename, all OpenSSH offers libssh2 1.10, fails over an
- * existing file). libssh2 runs blocking here, on the SFTP receiver's
- * thread, each call bounded by the session timeout (io_timeout), except
- * ds__sftp_lstat_nb (LIST's and HASH's steps).
+ * SFTP mode, the server's file system: absolute paths under the root,
+ * libssh2 failures mapped to our codes with a message naming the path,
+ * and the stepped calls the requests share (lstat, a small read, a small
+ * write): each returns STEP_WAIT when libssh2 would block, and resumes
+ * when called again with the same arguments.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -94,13 +92,6 @@ int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *wha
     return DS_ETRANSPORT;
 }
 
-int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a)
-{
-    if (libssh2_sftp_stat_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_SFTP_LSTAT, a) == 0)
-        return 0;
-    return ds__sftp_fail(fs, "lstat", abs);
-}
-
 int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs, LIBSSH2_SFTP_ATTRIBUTES *a)
 {
     int rc = libssh2_sftp_stat_ex(fs->sftp, abs, (unsigned)strlen(abs), LIBSSH2_SFTP_LSTAT, a);
@@ -160,36 +151,6 @@ int ds__sftp_read_nb(struct ds__sftp_fs *fs, struct sftp_rd *rd, const char *abs
             return rd->rc;
         }
     }
-}
-
-int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
-                  uint64_t *size)
-{
-    LIBSSH2_SFTP_HANDLE *h = open_read(fs, abs);
-    ds_sha256_t s = {0};
-    int rc;
-
-    *size = 0;
-    if (h == NULL)
-        return ds__sftp_fail(fs, "open", abs);
-    rc = ds_sha256_init(&s);
-    while (rc == 0) {
-        ssize_t r = libssh2_sftp_read(h, (char *)fs->rbuf, SFTP_READ_BUF);
-
-        if (r < 0)
-            rc = ds__sftp_fail(fs, "read", abs);
-        if (r <= 0)
-            break;
-        ds_sha256_update(&s, fs->rbuf, (size_t)r);
-        *size += (uint64_t)r;
-    }
-    libssh2_sftp_close_handle(h);
-    if (rc == 0)
-        ds_sha256_final(&s, sha);
-    else
-        ds_sha256_close(&s);
-    ds__sftp_counts(fs);
-    return rc;
 }
 
 /* The write's phases. */

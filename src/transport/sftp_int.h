@@ -5,10 +5,11 @@
  * server. Files:
  *  - transport_sftp.c: the transport (thread, socketpair, shell probe);
  *  - sftp_recv.c: frames in, replies out, the session state machine;
- *  - sftp_slot.c, sftp_pump.c: the files in flight, non-blocking steps;
+ *  - sftp_slot.c, sftp_pump.c: the files in flight (their readback and
+ *    clean-up included), the mv loop, non-blocking steps;
  *  - sftp_list.c, sftp_hash.c: LIST and HASH, non-blocking steps;
  *  - sftp_file.c: ADOPT, DELETE, non-blocking steps;
- *  - sftp_fs.c: remote paths (lstat walk, no symlink followed), reads;
+ *  - sftp_fs.c: remote paths, errors, stepped lstat, small reads, writes;
  *  - sftp_manifest.c: the manifest on the server, its write (the atomic
  *    replace: mv -f through the mv loop, or unlink + rename) and
  *    MANIFEST_GET, non-blocking steps;
@@ -84,12 +85,6 @@ int ds__sftp_fail(struct ds__sftp_fs *fs, const char *what, const char *path);
 /* The same for a call on the SFTP channel sftp. */
 int ds__sftp_fail_on(struct ds__sftp_fs *fs, LIBSSH2_SFTP *sftp, const char *what,
                      const char *path);
-/* lstat of an absolute path. Returns 0, -ENOENT or another failure. */
-DS_MUST_CHECK int ds__sftp_lstat(struct ds__sftp_fs *fs, const char *abs,
-                                 LIBSSH2_SFTP_ATTRIBUTES *a);
-/* SHA-256 and size of the file abs, read in SFTP_READ_BUF calls. */
-DS_MUST_CHECK int ds__sftp_hash(struct ds__sftp_fs *fs, const char *abs, uint8_t sha[DS_SHA256_LEN],
-                                uint64_t *size);
 /* Reads at most max (<= SFTP_SMALL_MAX) bytes of abs into rd->buf
  * (NUL-terminated, rd->n), stepped: call again with the same arguments
  * after STEP_WAIT. Returns 0, STEP_WAIT, -ENOENT, DS_ETOOBIG or another
@@ -105,8 +100,9 @@ DS_MUST_CHECK int ds__sftp_write_nb(struct ds__sftp_fs *fs, struct sftp_wr *wr, 
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
 
-/* The same, the session non-blocking: 0, STEP_WAIT (call again with the
- * same arguments when the socket is ready), -ENOENT or another failure. */
+/* lstat of an absolute path, the session non-blocking: 0, STEP_WAIT (call
+ * again with the same arguments when the socket is ready), -ENOENT or
+ * another failure. */
 DS_MUST_CHECK int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs,
                                     LIBSSH2_SFTP_ATTRIBUTES *a);
 
@@ -145,9 +141,13 @@ enum {
     SL_PUBLISH, /* the lease, then rename, mv -f or unlink + rename */
     SL_UNLINK,
     SL_RENAME,
-    SL_MV,   /* its mv -f queued on the mv channel (sftp_pump.c) */
-    SL_WAIT, /* failed (tmp removed): waits for FILE_COMMIT or FILE_ABORT */
-    SL_DONE  /* its reply is due in order */
+    SL_MV,       /* its mv -f queued on the mv channel (sftp_pump.c) */
+    SL_MTIME,    /* published: the mtime the server gave it (none was sent) */
+    SL_VERIFY,   /* verify = readback: the tmp file read back and hashed */
+    SL_LEFTOVER, /* a tmp file of this name left by an earlier try: removed */
+    SL_DISCARD,  /* failed: its handle closed, its tmp file removed */
+    SL_WAIT,     /* failed (tmp removed): waits for FILE_COMMIT or FILE_ABORT */
+    SL_DONE      /* its reply is due in order */
 };
 
 struct sftp_slot {
@@ -174,6 +174,10 @@ struct sftp_slot {
     uint32_t reply_id;      /* its id */
     uint64_t seq;           /* replies go out in this order */
     int failed, err_code;
+    int discard;      /* failed while its call was half sent: SL_DISCARD after it */
+    ds_sha256_t vsha; /* SL_VERIFY */
+    int vhash, vrc;
+    uint64_t vsize;
     char err_msg[SFTP_MSG];
     int64_t mtime_out;
     LIBSSH2_SFTP_ATTRIBUTES a;

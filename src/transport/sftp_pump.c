@@ -241,6 +241,9 @@ static int emit(struct ds__sftp_recv *r, int *progress)
             }
             rc = ds__sftp_reply(r, &m);
             ds_sha256_close(&sl->sha);
+            if (sl->vhash)
+                ds_sha256_close(&sl->vsha);
+            sl->vhash = 0;
             sl->state = SL_IDLE;
             if (sl->cap > (1u << 20)) { /* a big file's buffer goes back */
                 free(sl->buf);

@@ -16,8 +16,11 @@
  * libssh2 1.10 refuses a new packet while another is half sent
  * (LIBSSH2_ERROR_BAD_USE): the slot whose call left one (its EAGAIN with
  * LIBSSH2_SESSION_BLOCK_OUTBOUND) is the owner, and only it is called until
- * that packet is out. The rare blocking calls (the lease file, mv, a
- * readback, a cleanup) first finish that packet (ds__sftp_sync).
+ * that packet is out; a file that fails meanwhile is discarded after it.
+ * Every step is non-blocking, the readback (verify = readback) and the
+ * failed file's clean-up included; only the test hook that corrupts an
+ * upload and the session's end still finish that packet blocking
+ * (ds__sftp_sync).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,7 +42,8 @@ static int eagain(struct ds__sftp_recv *r)
     return libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN;
 }
 
-/* Closes the slot's handle and removes its tmp file, if it has them. */
+/* Closes the slot's handle and removes its tmp file, if it has them
+ * (blocking: the end of the session only). */
 static void discard_tmp(struct sftp_slot *sl)
 {
     if (sl->h != NULL)
@@ -50,27 +54,42 @@ static void discard_tmp(struct sftp_slot *sl)
     sl->tmp[0] = '\0';
 }
 
+/* SL_DISCARD: the failed file's handle closed and its tmp file removed,
+ * as steps; then its reply waits for FILE_COMMIT or FILE_ABORT. */
+static int step_discard(struct sftp_slot *sl)
+{
+    if (sl->h != NULL && libssh2_sftp_close_handle(sl->h) == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    sl->h = NULL;
+    if (sl->tmp[0] && libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp)) ==
+                          LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    sl->tmp[0] = '\0';
+    sl->state = sl->ended ? SL_DONE : SL_WAIT;
+    return STEP_MOVED;
+}
+
 /* See sftp_int.h. */
 int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt,
                        ...)
 {
     ds_msg_t m = {.type = DS_MSG_FILE_ERR, .id = sl->begin_id};
     va_list va;
-    int rc;
 
     if (sl->failed)
         return 0;
     va_start(va, fmt);
     vsnprintf(sl->err_msg, sizeof(sl->err_msg), fmt, va);
     va_end(va);
-    rc = ds__sftp_sync(r, 0); /* a half-sent packet, maybe this slot's, goes out first */
-    if (rc < 0 || sl->failed)
-        return rc; /* ... or failed the file itself */
     sl->failed = 1;
     sl->err_code = code;
-    sl->state = sl->ended ? SL_DONE : SL_WAIT;
-    discard_tmp(sl);
-    sl->start = sl->end = 0;
+    if (r->owner == (int)(sl - r->slot))
+        sl->discard = 1; /* its half-sent call goes out first (ds__sftp_step) */
+    else {
+        sl->state = SL_DISCARD;
+        sl->start = sl->end = 0;
+    }
+    r->kick = 1;
     if (sl->ended)
         return 0;
     m.u.err.file_id = sl->id;
@@ -130,12 +149,7 @@ static int step_open(struct ds__sftp_recv *r, struct sftp_slot *sl)
     if (eagain(r))
         return STEP_WAIT;
     if (!sl->reopened && libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_SFTP_PROTOCOL) {
-        int rc = ds__sftp_sync(r, 0); /* a leftover of ours: removed, once */
-
-        if (rc < 0)
-            return rc;
-        libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp));
-        sl->reopened = 1;
+        sl->state = SL_LEFTOVER; /* a leftover of ours: removed, once */
         return STEP_MOVED;
     }
     {
@@ -145,6 +159,19 @@ static int step_open(struct ds__sftp_recv *r, struct sftp_slot *sl)
         sl->tmp[0] = '\0'; /* not ours to remove */
         return call_fail(r, sl, "create", tmp);
     }
+}
+
+/* SL_LEFTOVER: a tmp file of this session's name left by an earlier
+ * try: removed, then the create again. */
+static int step_leftover(struct ds__sftp_recv *r, struct sftp_slot *sl)
+{
+    if (libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp)) ==
+        LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    (void)r;
+    sl->reopened = 1;
+    sl->state = SL_OPEN;
+    return STEP_MOVED;
 }
 
 /* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): flips the first byte of
@@ -236,22 +263,60 @@ static int step_size(struct ds__sftp_recv *r, struct sftp_slot *sl)
     return STEP_MOVED;
 }
 
-/* verify = readback: the tmp file's SHA-256 read back (blocking). */
-static int readback(struct ds__sftp_recv *r, struct sftp_slot *sl)
+/* The parents' walk comes next. */
+static int walk_start(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
-    uint8_t got[DS_SHA256_LEN];
-    uint64_t size;
-    int rc = ds__sftp_sync(r, 0);
+    sl->walk = strlen(r->fs.root) + 1;
+    sl->mkdir_tried = 0;
+    sl->state = SL_WALK;
+    return STEP_MOVED;
+}
 
-    if (rc == 0)
-        rc = ds__sftp_hash(&r->fs, sl->tmp, got, &size);
-    if (rc < 0)
-        return failed(r, sl, rc);
-    if (size != sl->size || memcmp(got, sl->digest, DS_SHA256_LEN) != 0)
-        return ds__sftp_slot_fail(r, sl, DS_EHASH,
-                                  "verify = readback: %s read back from %s does not hash as sent",
-                                  sl->path, r->fs.u.where);
-    return 0;
+/* SL_VERIFY (verify = readback): the tmp file read back on the slot's
+ * channel and its SHA-256 checked against what was sent, as steps. */
+static int step_verify(struct ds__sftp_recv *r, struct sftp_slot *sl)
+{
+    ssize_t n;
+    int rc;
+
+    if (sl->h == NULL && sl->vrc == 0) {
+        sl->h = libssh2_sftp_open_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp), LIBSSH2_FXF_READ,
+                                     0, LIBSSH2_SFTP_OPENFILE);
+        if (sl->h == NULL)
+            return eagain(r) ? STEP_WAIT : call_fail(r, sl, "open", sl->tmp);
+        sl->vsize = 0;
+        if ((rc = ds_sha256_init(&sl->vsha)) < 0)
+            return rc;
+        sl->vhash = 1;
+    }
+    while (sl->vrc == 0) {
+        n = libssh2_sftp_read(sl->h, (char *)r->fs.rbuf, SFTP_READ_BUF);
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            return STEP_WAIT;
+        if (n < 0 &&
+            (sl->vrc = ds__sftp_fail_on(&r->fs, sl->sftp, "read", sl->tmp)) == DS_ETRANSPORT)
+            return sl->vrc;
+        if (n <= 0)
+            break;
+        ds_sha256_update(&sl->vsha, r->fs.rbuf, (size_t)n);
+        sl->vsize += (uint64_t)n;
+    }
+    if (sl->h != NULL && libssh2_sftp_close_handle(sl->h) == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    sl->h = NULL;
+    if (sl->vrc < 0)
+        return failed(r, sl, sl->vrc);
+    {
+        uint8_t got[DS_SHA256_LEN];
+
+        ds_sha256_final(&sl->vsha, got);
+        sl->vhash = 0;
+        if (sl->vsize != sl->size || memcmp(got, sl->digest, DS_SHA256_LEN) != 0)
+            return ds__sftp_slot_fail(
+                r, sl, DS_EHASH, "verify = readback: %s read back from %s does not hash as sent",
+                sl->path, r->fs.u.where);
+    }
+    return walk_start(r, sl);
 }
 
 static int step_close(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -263,14 +328,12 @@ static int step_close(struct ds__sftp_recv *r, struct sftp_slot *sl)
     sl->h = NULL;
     if (rc != 0)
         return call_fail(r, sl, "close", sl->tmp);
-    if (r->fs.readback && (rc = readback(r, sl)) != 0)
-        return rc < 0 ? rc : STEP_MOVED;
-    if (sl->failed)
+    if (r->fs.readback) {
+        sl->vrc = 0;
+        sl->state = SL_VERIFY;
         return STEP_MOVED;
-    sl->walk = strlen(r->fs.root) + 1;
-    sl->mkdir_tried = 0;
-    sl->state = SL_WALK;
-    return STEP_MOVED;
+    }
+    return walk_start(r, sl);
 }
 
 /* 1 when the walk found dir to be a directory earlier in this run. */
@@ -362,26 +425,40 @@ static int step_mkdir(struct ds__sftp_recv *r, struct sftp_slot *sl)
     return STEP_MOVED;
 }
 
-/* See sftp_int.h. */
-int ds__sftp_published(struct ds__sftp_recv *r, struct sftp_slot *sl)
+/* The file's manifest entry; its reply is due. */
+static int record(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
-    LIBSSH2_SFTP_ATTRIBUTES a;
-    int rc;
+    int rc = ds_manifest_put(r->man, sl->path, sl->size, sl->mtime_out, sl->digest);
 
-    sl->tmp[0] = '\0';
-    sl->mtime_out = 0;
-    if (sl->mtime_ns != DS_PROTO_NO_MTIME)
-        sl->mtime_out = sl->mtime_ns / 1000000000 * 1000000000;
-    else if ((rc = ds__sftp_sync(r, 0)) < 0)
-        return rc;
-    else if (ds__sftp_lstat(&r->fs, sl->dst, &a) == 0)
-        sl->mtime_out = (int64_t)a.mtime * 1000000000;
-    rc = ds_manifest_put(r->man, sl->path, sl->size, sl->mtime_out, sl->digest);
     if (rc < 0)
         return rc;
     r->man_dirty = 1;
     sl->state = SL_DONE;
     return STEP_MOVED;
+}
+
+/* See sftp_int.h. */
+int ds__sftp_published(struct ds__sftp_recv *r, struct sftp_slot *sl)
+{
+    sl->tmp[0] = '\0';
+    if (sl->mtime_ns == DS_PROTO_NO_MTIME) { /* the mtime the server gave it, next */
+        sl->state = SL_MTIME;
+        return STEP_MOVED;
+    }
+    sl->mtime_out = sl->mtime_ns / 1000000000 * 1000000000;
+    return record(r, sl);
+}
+
+/* SL_MTIME: the published file's mtime on the server (0 when unknown). */
+static int step_mtime(struct ds__sftp_recv *r, struct sftp_slot *sl)
+{
+    int rc = libssh2_sftp_stat_ex(sl->sftp, sl->dst, (unsigned)strlen(sl->dst), LIBSSH2_SFTP_LSTAT,
+                                  &sl->a);
+
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return STEP_WAIT;
+    sl->mtime_out = rc == 0 ? (int64_t)sl->a.mtime * 1000000000 : 0;
+    return record(r, sl);
 }
 
 static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -438,7 +515,12 @@ static int step_rename(struct ds__sftp_recv *r, struct sftp_slot *sl)
 /* See sftp_int.h. */
 int ds__sftp_step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned)
 {
-    if (sl->aborted && !owned && ds__sftp_has_file(sl) && sl->state != SL_DONE &&
+    if (sl->discard && !owned) { /* failed while its call was half sent */
+        sl->discard = 0;
+        sl->state = SL_DISCARD;
+        sl->start = sl->end = 0;
+    }
+    if (sl->aborted && !owned && !sl->failed && ds__sftp_has_file(sl) && sl->state != SL_DONE &&
         sl->state != SL_WAIT) {
         int rc = ds__sftp_slot_fail(r, sl, DS_EABORTED, "aborted by the console");
 
@@ -469,6 +551,14 @@ int ds__sftp_step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned)
         return step_unlink(r, sl);
     case SL_RENAME:
         return step_rename(r, sl);
+    case SL_MTIME:
+        return step_mtime(r, sl);
+    case SL_VERIFY:
+        return step_verify(r, sl);
+    case SL_LEFTOVER:
+        return step_leftover(r, sl);
+    case SL_DISCARD:
+        return step_discard(sl);
     default:
         return STEP_IDLE;
     }
@@ -553,7 +643,7 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     sl->written = sl->start = sl->end = 0;
     sl->mode = m->u.begin.mode;
     sl->mtime_ns = m->u.begin.mtime_ns;
-    sl->ended = sl->aborted = sl->failed = sl->reopened = 0;
+    sl->ended = sl->aborted = sl->failed = sl->reopened = sl->discard = 0;
     sl->err_msg[0] = '\0';
     sl->h = NULL;
     sl->tmp[0] = '\0';
@@ -658,7 +748,8 @@ int ds__sftp_file_end(struct ds__sftp_recv *r, const ds_msg_t *m)
     sl->reply_id = m->id;
     sl->seq = r->next_seq++;
     if (sl->failed) {
-        sl->state = SL_DONE;
+        if (sl->state == SL_WAIT)
+            sl->state = SL_DONE; /* else its tmp file is being removed first */
         return 0;
     }
     if (!commit) {
@@ -687,6 +778,9 @@ void ds__sftp_slots_drop(struct ds__sftp_recv *r)
             continue;
         discard_tmp(sl);
         ds_sha256_close(&sl->sha);
+        if (sl->vhash)
+            ds_sha256_close(&sl->vsha);
+        sl->vhash = 0;
         sl->state = SL_IDLE;
     }
 }
@@ -707,6 +801,9 @@ void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful)
         sl->sftp = NULL;
         if (ds__sftp_has_file(sl))
             ds_sha256_close(&sl->sha);
+        if (sl->vhash)
+            ds_sha256_close(&sl->vsha);
+        sl->vhash = 0;
         free(sl->buf);
         sl->buf = NULL;
         sl->cap = 0;
