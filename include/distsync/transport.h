@@ -22,9 +22,10 @@
  *    outgoing packet half sent, else -1 (a full remote window waits for the
  *    peer's window adjust, which is POLLIN).
  *  - sftp (ssh://, transport = sftp, or auto when the server runs no agent
- *    that speaks our protocol): an in-process receiver on a thread of its
- *    own speaks the protocol over a socketpair, as local does, and SFTP to
- *    the server (src/transport/transport_sftp.c). It takes whole files
+ *    that speaks our protocol): an in-process receiver, stepped by write
+ *    and read on the caller's thread, speaks the protocol and SFTP to the
+ *    server with libssh2 non-blocking; rfd and wfd are the socket as in
+ *    agent mode (src/transport/transport_sftp.c). It takes whole files
  *    only (caps has DS_TRANSPORT_WHOLE_ONLY) and leaves a note for the
  *    run's events (why SFTP, how files are replaced).
  *

@@ -1,9 +1,11 @@
 /*
  * SFTP mode internals (transport = sftp, or auto without an agent): an
- * in-process receiver that speaks the apply protocol to the console on one
- * end of a socketpair and SFTP (libssh2, on its own thread) to the
- * server. Files:
- *  - transport_sftp.c: the transport (thread, socketpair, shell probe);
+ * in-process receiver that speaks the apply protocol to the console through
+ * two buffers (r->in, r->out) and SFTP (libssh2, non-blocking) to the
+ * server, stepped on the caller's thread by the transport's calls: no
+ * thread of its own. Files:
+ *  - transport_sftp.c: the transport (its start, read, write, close);
+ *  - sftp_end.c: the session's end, stepped;
  *  - sftp_recv.c: frames in, replies out, the session state machine;
  *  - sftp_slot.c, sftp_pump.c: the files in flight (their readback and
  *    clean-up included), the mv loop, non-blocking steps;
@@ -14,7 +16,7 @@
  *    replace: mv -f through the mv loop, or unlink + rename) and
  *    MANIFEST_GET, non-blocking steps;
  *  - sftp_lease.c: the lease file, non-blocking steps.
- * Only the thread touches these objects after the open.
+ * One thread at a time touches these objects (the transport's caller).
  */
 #ifndef DS_SFTP_INT_H
 #define DS_SFTP_INT_H
@@ -118,7 +120,7 @@ DS_MUST_CHECK int ds__sftp_list_step(struct ds__sftp_fs *fs, void **walk, const 
 void ds__sftp_list_drop(struct ds__sftp_fs *fs, void **walk);
 
 /* Files in flight (SFTP mode's pipeline, sftp_slot.c): each on an SFTP
- * channel of its own, all driven non-blocking from the receiver's thread,
+ * channel of its own, all driven non-blocking by the receiver's steps,
  * so that one file's round trips (open, fsync, attributes, size check,
  * close, the parents' lstat walk, the rename) overlap with the others' and
  * with the next file's data. OpenSSH's MaxSessions is 10 by default: these,
@@ -175,6 +177,7 @@ struct sftp_slot {
     uint64_t seq;           /* replies go out in this order */
     int failed, err_code;
     int discard;      /* failed while its call was half sent: SL_DISCARD after it */
+    int corrupted;    /* the test hook's write: 1 under way, 2 done */
     ds_sha256_t vsha; /* SL_VERIFY */
     int vhash, vrc;
     uint64_t vsize;
@@ -258,7 +261,8 @@ struct sftp_mvq {
 /* The receiver: the console's session on one side, fs on the other. */
 struct ds__sftp_recv {
     struct ds__sftp_fs fs;
-    int fd; /* our end of the socketpair (blocking sends, polled reads) */
+    int eof;              /* the console's input ended */
+    int end_phase, end_k; /* the session's end (sftp_end.c) */
     int state;
     unsigned version;
     uint64_t session; /* names our tmp files and our lease */
@@ -298,11 +302,28 @@ struct ds__sftp_recv {
 int ds__sftp_reply(struct ds__sftp_recv *r, const ds_msg_t *m);
 int ds__sftp_reply_err(struct ds__sftp_recv *r, uint32_t id, int code, const char *path,
                        const char *msg);
-/* Sends the queued replies. Returns 0 or -errno. */
+/* The replies stay in r->out for the transport's read. Returns 0. */
 int ds__sftp_flush(struct ds__sftp_recv *r);
-/* Serves the session until BYE, end of input or a failure; then ends it
- * (open file aborted, manifest written). Returns 0 or the failure. */
-DS_MUST_CHECK int ds__sftp_serve(struct ds__sftp_recv *r);
+/* Serves the session as far as it goes without waiting: the files in
+ * flight moved, the frames in r->in handled (a request resumed), replies
+ * queued in r->out. Returns 0 when it waits (on the SSH socket, in the
+ * directions libssh2_session_block_directions names, or on the console:
+ * more input, or room in r->out), 1 once the session ended (BYE, a fatal
+ * error sent, or the end of input with every frame handled), or a code
+ * that ends it. The session is left blocking-mode off between calls only
+ * inside them. */
+DS_MUST_CHECK int ds__sftp_recv_step(struct ds__sftp_recv *r);
+/* sftp_end.c: the session's end, stepped: the files in flight dropped
+ * (tmp files removed), the manifest written if the lease is ours (its
+ * result in *rc), then when polite the channels closed and the disconnect
+ * sent. Returns 0 once done (the caller frees what is left), or STEP_WAIT
+ * (call again when the socket is ready). */
+DS_MUST_CHECK int ds__sftp_end_step(struct ds__sftp_recv *r, int polite, int *rc);
+/* 1 once the end is past the manifest's write (the rest is politeness). */
+int ds__sftp_end_past_manifest(const struct ds__sftp_recv *r);
+/* Replies queued past this wait for the console to read them before a
+ * request goes on (a listing streams). */
+#define SFTP_OUT_HIGH (4u << 20)
 void ds__sftp_cstr(ds_pstr_t s, char *out);
 
 /* Step answers (sftp_slot.c, sftp_pump.c). */
@@ -355,18 +376,11 @@ DS_MUST_CHECK int ds__sftp_pump(struct ds__sftp_recv *r, int *progress);
 /* 1 when a reply to a FILE_COMMIT or FILE_ABORT is still to come: a
  * request that follows waits (replies go in request order). */
 int ds__sftp_files_pending(const struct ds__sftp_recv *r);
-/* Before a blocking SFTP call while slots are in flight: finishes the
- * half-sent packet (and with channels, the channel starting), then sets
- * the session blocking. Returns 0 or a failure. */
-DS_MUST_CHECK int ds__sftp_sync(struct ds__sftp_recv *r, int channels);
-/* The same without waiting: 0 once settled, STEP_WAIT (call again when
- * the socket is ready) or a failure. */
+/* Before a request's first call while slots are in flight: steps the
+ * half-sent packet's owner (and with channels, the channel starting) until
+ * it is out. Returns 0 once settled, STEP_WAIT (call again when the
+ * socket is ready) or a failure. */
 DS_MUST_CHECK int ds__sftp_settle(struct ds__sftp_recv *r, int channels);
-/* Waits for the SSH socket in the directions libssh2 blocks on, at most
- * io_timeout. Returns 0 or DS_ETRANSPORT (fs.err). */
-DS_MUST_CHECK int ds__sftp_wait_socket(struct ds__sftp_recv *r);
-/* The end: every slot's file dropped (tmp removed). */
-void ds__sftp_slots_drop(struct ds__sftp_recv *r);
 /* Frees the slots' channels (graceful: SFTP shutdown) and buffers. */
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful);
 
@@ -414,8 +428,6 @@ void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r);
  * 0 written (or nothing to write), STEP_WAIT (call again when the socket
  * is ready; the session must be non-blocking) or a failure (fs.err). */
 DS_MUST_CHECK int ds__sftp_manifest_step(struct ds__sftp_recv *r);
-/* The same, waiting on the socket (at most io_timeout each time). */
-DS_MUST_CHECK int ds__sftp_manifest_store(struct ds__sftp_recv *r);
 /* Loads .distsync/manifest into r->man (the console's caps), stepped
  * (r->lq's handle and decoder): none is an empty one; an unreadable one is
  * moved to manifest.corrupt and an empty one started, as the agent does.

@@ -340,18 +340,6 @@ int ds__sftp_manifest_step(struct ds__sftp_recv *r)
     return rc;
 }
 
-int ds__sftp_manifest_store(struct ds__sftp_recv *r)
-{
-    int rc;
-
-    libssh2_session_set_blocking(r->fs.c.s, 0);
-    while ((rc = ds__sftp_manifest_step(r)) == STEP_WAIT && (rc = ds__sftp_wait_socket(r)) == 0)
-        ;
-    libssh2_session_set_blocking(r->fs.c.s, 1);
-    ds__sftp_counts(&r->fs);
-    return rc;
-}
-
 void ds__sftp_manifest_checkpoint(struct ds__sftp_recv *r)
 {
     if (r->man_dirty && (int64_t)time(NULL) - r->man_written_at >= DS_APPLY_CHECKPOINT_S)

@@ -14,7 +14,6 @@
  * characters; a root with one uses an exec per file).
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,25 +284,6 @@ int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
     return rc < 0 ? rc : 0;
 }
 
-/* See sftp_int.h. */
-int ds__sftp_wait_socket(struct ds__sftp_recv *r)
-{
-    int dir = libssh2_session_block_directions(r->fs.c.s);
-    struct pollfd p = {.fd = r->fs.c.sock, .events = POLLIN};
-    int n;
-
-    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-        p.events |= POLLOUT;
-    n = poll(&p, 1, r->io_timeout_s * 1000);
-    if (n > 0)
-        return 0;
-    if (n < 0 && errno == EINTR)
-        return 0;
-    ds__sftp_errf(&r->fs, "SFTP on %s: %s", r->fs.u.where,
-                  n == 0 ? "timed out (io_timeout)" : strerror(errno));
-    return DS_ETRANSPORT;
-}
-
 int ds__sftp_settle(struct ds__sftp_recv *r, int channels)
 {
     int rc = 0;
@@ -324,16 +304,6 @@ int ds__sftp_settle(struct ds__sftp_recv *r, int channels)
     }
     nonblocking(r, 0);
     return rc < 0 || rc == STEP_WAIT ? rc : 0;
-}
-
-int ds__sftp_sync(struct ds__sftp_recv *r, int channels)
-{
-    int rc;
-
-    while ((rc = ds__sftp_settle(r, channels)) == STEP_WAIT)
-        if ((rc = ds__sftp_wait_socket(r)) < 0)
-            break;
-    return rc;
 }
 
 int ds__sftp_files_pending(const struct ds__sftp_recv *r)

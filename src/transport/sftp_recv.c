@@ -1,19 +1,18 @@
 /*
  * SFTP mode, the receiver's session: frames from the console in, replies
- * out, on the receiver's thread. It speaks the apply protocol (version 3 at
- * most: no packed replies, which would only cost CPU on a socketpair) and
- * takes whole files only (the console plans no delta
- * for a DS_TRANSPORT_WHOLE_ONLY transport). Memory stays bounded: one
- * input frame plus one read, replies sent before the next frame is read,
- * a listing or manifest streamed a slice at a time.
+ * out, stepped by the transport's calls (ds__sftp_recv_step) on the
+ * caller's thread. It speaks the apply protocol (version 3 at most: no
+ * packed replies, which would only cost CPU in process) and takes whole
+ * files only (the console plans no delta for a DS_TRANSPORT_WHOLE_ONLY
+ * transport). Memory stays bounded: the input is capped at one whole frame
+ * and a little more (SFTP_IN_CAP: the console's writes wait), a request
+ * waits while SFTP_OUT_HIGH of replies are unread, a listing or manifest
+ * streams a slice at a time.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "distsync/error.h"
 #include "distsync/log.h"
@@ -23,7 +22,6 @@
 #include "sftp_int.h"
 
 #define SFTP_PROTO_MAX       3 /* HELLO_OK offers at most this version */
-#define READ_CHUNK           (1u << 20)
 #define SFTP_FILES_IN_FLIGHT 16
 
 void ds__sftp_cstr(ds_pstr_t s, char *out)
@@ -50,20 +48,7 @@ int ds__sftp_reply_err(struct ds__sftp_recv *r, uint32_t id, int code, const cha
 
 int ds__sftp_flush(struct ds__sftp_recv *r)
 {
-    size_t off = 0;
-
-    while (off < r->out.len) {
-        ssize_t w = send(r->fd, r->out.p + off, r->out.len - off, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            r->out.len = 0;
-            return -errno;
-        }
-        off += (size_t)w;
-    }
-    r->out.len = 0;
+    (void)r; /* the replies wait in r->out for the transport's read */
     return 0;
 }
 
@@ -240,6 +225,8 @@ static int handle(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (rc == 1) { /* a request: its reply goes after the files' before it */
         if (ds__sftp_files_pending(r))
             return DS__SFTP_STALL;
+        if (r->out.len >= SFTP_OUT_HIGH) /* a listing streams as the console reads */
+            return DS__SFTP_STALL;
         rc = r->req.kind == 0 ? settle(r) : 0; /* not resuming a stepped request */
         if (rc == 0)
             rc = requests(r, m);
@@ -327,76 +314,22 @@ static int frames(struct ds__sftp_recv *r, int *stalled, int *moved)
     return rc;
 }
 
-/* The end: the files in flight dropped, the manifest written if ours. */
-static int finish(struct ds__sftp_recv *r)
+int ds__sftp_recv_step(struct ds__sftp_recv *r)
 {
-    ds__sftp_req_drop(r);
-    ds__sftp_lq_drop(r);
-    ds__sftp_slots_drop(r);
-    return r->have_lease && !r->lease_lost ? ds__sftp_manifest_store(r) : 0;
-}
+    for (;;) {
+        int pumped = 0, moved = 0, stalled = 0, rc;
 
-/* Waits for the console's frames (unless stalled or at their end) and,
- * when a slot waits on it, the SSH socket (at most io_timeout). Reads what
- * came. Returns 0 or a failure; *eof at the end of the console's input. */
-static int wait_input(struct ds__sftp_recv *r, int stalled, int *eof)
-{
-    struct pollfd p[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->fs.c.sock, .events = POLLIN}};
-    int dir = libssh2_session_block_directions(r->fs.c.s), n, rc;
-    ssize_t got;
-
-    if (stalled || *eof)
-        p[0].fd = -1;
-    if (!r->waiting && r->owner < 0)
-        p[1].fd = -1;
-    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-        p[1].events |= POLLOUT;
-    if (p[0].fd < 0 && p[1].fd < 0)
-        return DS_EPROTO; /* nothing can come: a bug, not a hang */
-    n = poll(p, 2, p[1].fd >= 0 ? r->io_timeout_s * 1000 : -1);
-    if (n < 0)
-        return errno == EINTR ? 0 : -errno;
-    if (n == 0) {
-        ds__sftp_errf(&r->fs, "SFTP on %s: timed out (io_timeout)", r->fs.u.where);
-        return DS_ETRANSPORT;
-    }
-    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-        return 0;
-    if ((rc = ds_proto_buf_reserve(&r->in, READ_CHUNK)) < 0)
-        return rc;
-    got = recv(r->fd, r->in.p + r->in.len, READ_CHUNK, MSG_DONTWAIT);
-    if (got < 0)
-        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
-    if (got == 0)
-        *eof = 1;
-    r->in.len += (size_t)got;
-    return 0;
-}
-
-int ds__sftp_serve(struct ds__sftp_recv *r)
-{
-    int rc = 0, frc, eof = 0;
-
-    while (rc == 0 && (r->state == SR_HELLO || r->state == SR_READY)) {
-        int pumped = 0, moved = 0, stalled = 0;
-
-        rc = ds__sftp_pump(r, &pumped);
-        if (rc == 0)
-            rc = ds__sftp_flush(r);
-        if (rc == 0)
-            rc = frames(r, &stalled, &moved);
-        if (rc < 0 || pumped || moved || r->kick) {
+        if (r->state != SR_HELLO && r->state != SR_READY)
+            return 1;
+        if ((rc = ds__sftp_pump(r, &pumped)) < 0 || (rc = frames(r, &stalled, &moved)) < 0)
+            return rc;
+        if (pumped || moved || r->kick) {
             r->kick = 0;
             continue;
         }
-        if (eof && !stalled) {
-            rc = r->in.len > 0 ? DS_EPROTO : 0;
-            break;
-        }
-        rc = wait_input(r, stalled, &eof);
+        if (r->eof && !stalled)
+            return r->in.len > 0 ? DS_EPROTO : 1;
+        ds__sftp_counts(&r->fs);
+        return 0;
     }
-    frc = finish(r);
-    ds__sftp_flush(r);
-    ds__sftp_counts(&r->fs);
-    return rc < 0 ? rc : frc;
 }

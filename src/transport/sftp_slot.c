@@ -42,18 +42,6 @@ static int eagain(struct ds__sftp_recv *r)
     return libssh2_session_last_errno(r->fs.c.s) == LIBSSH2_ERROR_EAGAIN;
 }
 
-/* Closes the slot's handle and removes its tmp file, if it has them
- * (blocking: the end of the session only). */
-static void discard_tmp(struct sftp_slot *sl)
-{
-    if (sl->h != NULL)
-        libssh2_sftp_close_handle(sl->h);
-    sl->h = NULL;
-    if (sl->tmp[0])
-        libssh2_sftp_unlink_ex(sl->sftp, sl->tmp, (unsigned)strlen(sl->tmp));
-    sl->tmp[0] = '\0';
-}
-
 /* SL_DISCARD: the failed file's handle closed and its tmp file removed,
  * as steps; then its reply waits for FILE_COMMIT or FILE_ABORT. */
 static int step_discard(struct sftp_slot *sl)
@@ -174,20 +162,24 @@ static int step_leftover(struct ds__sftp_recv *r, struct sftp_slot *sl)
     return STEP_MOVED;
 }
 
-/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): flips the first byte of
- * that file's upload after it was sent, so that verify = readback has something to catch. */
+/* Test hook (DISTSYNC_TEST_SFTP_CORRUPT=PATH in a DS_TEST_HOOKS build): overwrites the first
+ * byte of that file's upload after it was sent, so that verify = readback has something to catch.
+ * Returns 0 (done, or not this file), STEP_WAIT or a failure. */
 static int corrupt(struct ds__sftp_recv *r, struct sftp_slot *sl)
 {
-    char c = (char)0xff;
-    int rc;
+    static const char c = (char)0xff; /* the same bytes when the write is made again */
+    ssize_t n;
 
-    if (r->corrupt == NULL || strcmp(r->corrupt, sl->path) != 0 || sl->size == 0)
+    if (r->corrupt == NULL || strcmp(r->corrupt, sl->path) != 0 || sl->size == 0 ||
+        sl->corrupted == 2)
         return 0;
-    if ((rc = ds__sftp_sync(r, 0)) < 0)
-        return rc;
-    libssh2_sftp_seek64(sl->h, 0);
-    libssh2_sftp_write(sl->h, &c, 1);
-    return 0;
+    if (!sl->corrupted)
+        libssh2_sftp_seek64(sl->h, 0);
+    sl->corrupted = 1;
+    if ((n = libssh2_sftp_write(sl->h, &c, 1)) == LIBSSH2_ERROR_EAGAIN || n == 0)
+        return STEP_WAIT;
+    sl->corrupted = 2;
+    return n < 0 ? call_fail(r, sl, "write", sl->tmp) : 0;
 }
 
 static int step_write(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -210,8 +202,11 @@ static int step_write(struct ds__sftp_recv *r, struct sftp_slot *sl)
         return STEP_WAIT; /* half sent (the channel's window) */
     if (!sl->ended)
         return STEP_IDLE;
-    sl->state = SL_FSYNC;
-    return corrupt(r, sl) < 0 ? DS_ETRANSPORT : STEP_MOVED;
+    if ((n = corrupt(r, sl)) != 0)
+        return n == STEP_WAIT || n < 0 ? (int)n : STEP_MOVED;
+    if (!sl->failed)
+        sl->state = SL_FSYNC;
+    return STEP_MOVED;
 }
 
 static int step_fsync(struct ds__sftp_recv *r, struct sftp_slot *sl)
@@ -643,7 +638,7 @@ int ds__sftp_file_begin(struct ds__sftp_recv *r, const ds_msg_t *m)
     sl->written = sl->start = sl->end = 0;
     sl->mode = m->u.begin.mode;
     sl->mtime_ns = m->u.begin.mtime_ns;
-    sl->ended = sl->aborted = sl->failed = sl->reopened = sl->discard = 0;
+    sl->ended = sl->aborted = sl->failed = sl->reopened = sl->discard = sl->corrupted = 0;
     sl->err_msg[0] = '\0';
     sl->h = NULL;
     sl->tmp[0] = '\0';
@@ -765,24 +760,6 @@ int ds__sftp_file_end(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (memcmp(sl->digest, m->u.commit.sha256, DS_SHA256_LEN) != 0)
         return ds__sftp_slot_fail(r, sl, DS_EHASH, "SHA-256 of the bytes received differs");
     return 0;
-}
-
-void ds__sftp_slots_drop(struct ds__sftp_recv *r)
-{
-    if (r->fs.sftp == NULL || ds__sftp_sync(r, 0) < 0)
-        return;
-    for (int k = 0; k < r->nslots; k++) {
-        struct sftp_slot *sl = &r->slot[k];
-
-        if (!ds__sftp_has_file(sl))
-            continue;
-        discard_tmp(sl);
-        ds_sha256_close(&sl->sha);
-        if (sl->vhash)
-            ds_sha256_close(&sl->vsha);
-        sl->vhash = 0;
-        sl->state = SL_IDLE;
-    }
 }
 
 void ds__sftp_slots_free(struct ds__sftp_recv *r, int graceful)

@@ -1,30 +1,32 @@
 /*
  * ssh:// backend, SFTP mode (transport = sftp, or auto when the server has
- * no agent): an in-process receiver (sftp_recv.c) runs on a thread of its
- * own and speaks the apply protocol to the console over one end of an
- * AF_UNIX socketpair, exactly as the file:// backend's receiver does, and
- * SFTP to the server with libssh2 (each call or wait bounded by
- * io_timeout): blocking for the session's requests, non-blocking for the
- * files in flight, SFTP_SLOTS at once on channels of their own
- * (sftp_slot.c). The console's session, plan, status and history are the
- * agent mode's; the transport says DS_TRANSPORT_WHOLE_ONLY so that no
- * delta is planned, and leaves a note for the run's events saying why
- * SFTP was chosen and how files are replaced.
+ * no agent): an in-process receiver (sftp_recv.c) speaks the apply
+ * protocol to the console and SFTP to the server with libssh2,
+ * non-blocking, on the caller's thread: the console's frames go into the
+ * receiver's input as the session writes them, its replies come out as
+ * the session reads them, and every write or read first steps the
+ * receiver as far as it goes without waiting (its files in flight on
+ * SFTP_SLOTS channels of their own, its requests resumed). The fds to
+ * poll are the SSH socket's, in the directions libssh2 blocks on, as in
+ * agent mode: one loop thread drives any number of SFTP servers, with no
+ * thread per server. A peer that stops answering is caught by the
+ * caller's silence timeout (the engine's `timeout`, which io_timeout
+ * sets). The console's session, plan, status and history are the agent
+ * mode's; the transport says DS_TRANSPORT_WHOLE_ONLY so that no delta is
+ * planned, and leaves a note for the run's events saying why SFTP was
+ * chosen and how files are replaced.
  *
  * The start (SFTP up, the root checked, the shell probe) is a set of
  * non-blocking steps within connect_timeout (ds__sftp_start_step: the
- * engine steps it on its loop, a blocking caller with poll(2)); then the
- * thread starts. The thread ends the SFTP connection itself before it
- * ends, so that the close (sftp_close_step on the loop) only waits for
- * it; the TCP socket is closed after the thread, so that kill can always
- * cut it. The console's end is non-blocking: rfd = wfd = it.
+ * engine steps it on its loop, a blocking caller with poll(2)). The close
+ * is stepped too (sftp_close_step): the end of the console's input, the
+ * session's end (sftp_end.c: files dropped, the manifest written, the
+ * channels closed, the disconnect), then the socket cut and closed; close
+ * drives the same steps with poll(2).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +40,14 @@
 #include "distsync/log.h"
 
 #include "sftp_int.h"
-#include "sock_end.h"
 
 #define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
+/* The receiver's input: one whole frame, and room for the next ones. */
+#define SFTP_IN_CAP (DS_PROTO_MAX_PAYLOAD + (1u << 20))
 
 /* The stepped close's states. */
-enum { CL_INPUT, CL_RELEASE, CL_DONE };
+enum { CL_INPUT, CL_END, CL_FDS, CL_RELEASE, CL_DONE };
 
 /* The start's steps (ds__sftp_start_step). */
 enum {
@@ -61,15 +64,16 @@ enum {
 };
 
 struct sftp_t {
-    ds_transport_t t; /* first: the common head; rfd = wfd = our end */
+    ds_transport_t t; /* first: the common head; rfd = wfd = the SSH socket */
     struct ds__sftp_recv r;
-    pthread_t thread;
-    int started, dead, closed;
-    int serve_rc, close_rc;
+    int dead;     /* the session ended: read reports it once the replies are read */
+    int serve_rc; /* how it ended */
+    int running;  /* started: the receiver serves */
+    int closed, killed;
+    int close_rc, end_rc;
     int remote_ended; /* end_remote ran */
-    int sock;         /* the TCP socket: closed only after the thread, so kill may cut it */
-    atomic_int ended; /* the thread is about to return: join does not wait */
     int cst;          /* the stepped close: CL_* */
+    int64_t close_deadline;
     /* the start */
     int st;
     LIBSSH2_CHANNEL *sh; /* the shell probe's channel */
@@ -79,50 +83,90 @@ struct sftp_t {
     ds_log_scope_t scope; /* the opener's: the receiver's lines name its run */
 };
 
-static void end_remote(struct sftp_t *s, int graceful);
-
-/* The receiver: the session, then the end of the SFTP connection (so that
- * the console's close, stepped on its loop, waits for nothing but this
- * thread's end), then the end of the stream. */
-static void *serve_thread(void *arg)
-{
-    struct sftp_t *s = arg;
-
-    ds_log_scope_set(&s->scope);
-    s->serve_rc = ds__sftp_serve(&s->r);
-    end_remote(s, s->serve_rc == 0);
-    atomic_store(&s->ended, 1);
-    close(s->r.fd); /* the console reads the end of the session */
-    s->r.fd = -1;
-    return NULL;
-}
-
 static void counts(struct sftp_t *s)
 {
-    s->t.wire_in = atomic_load(&s->r.fs.wire_in);
-    s->t.wire_out = atomic_load(&s->r.fs.wire_out);
+    ds__sftp_counts(&s->r.fs);
+    s->t.wire_in = s->r.fs.c.wire_in;
+    s->t.wire_out = s->r.fs.c.wire_out;
+}
+
+/* Which way libssh2 waits: POLLIN always (an answer, or the window adjust
+ * a full remote window waits for), POLLOUT only while an outgoing packet
+ * is half sent. */
+static int outbound(const struct sftp_t *s)
+{
+    return s->r.fs.c.s != NULL &&
+           (libssh2_session_block_directions(s->r.fs.c.s) & LIBSSH2_SESSION_BLOCK_OUTBOUND);
+}
+
+static void update_fds(struct sftp_t *s)
+{
+    s->t.rfd = s->r.fs.c.sock;
+    s->t.wfd = outbound(s) ? s->r.fs.c.sock : -1;
+    counts(s);
+}
+
+static unsigned sftp_waits(const ds_transport_t *t, int have_output)
+{
+    (void)have_output; /* the receiver takes input as the server answers */
+    return DS_TRANSPORT_WAIT_READ |
+           (outbound((const struct sftp_t *)t) ? DS_TRANSPORT_WAIT_WRITE : 0);
+}
+
+/* Steps the receiver as far as it goes (its lines in the opener's log
+ * scope). */
+static void step(struct sftp_t *s)
+{
+    ds_log_scope_t prev;
+    int rc;
+
+    if (s->dead || s->r.fs.c.s == NULL)
+        return;
+    ds_log_scope_save(&prev);
+    ds_log_scope_set(&s->scope);
+    rc = ds__sftp_recv_step(&s->r);
+    ds_log_scope_set(&prev);
+    if (rc != 0) {
+        s->dead = 1;
+        s->serve_rc = rc < 0 ? rc : 0;
+    }
+    update_fds(s);
 }
 
 static long sftp_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct sftp_t *s = (struct sftp_t *)t;
+    size_t room;
 
-    counts(s);
     if (s->dead || s->closed)
         return (long)n; /* the session's end is reported by read */
-    return ds__sock_send(t, p, n, &s->dead, "sftp receiver");
+    step(s);
+    room = s->r.in.len < SFTP_IN_CAP ? SFTP_IN_CAP - s->r.in.len : 0;
+    if (n > room)
+        n = room;
+    if (n > 0 && ds_proto_buf_append(&s->r.in, p, n) < 0) {
+        snprintf(t->err, sizeof(t->err), "SFTP on %s: out of memory", s->r.fs.u.where);
+        return DS_ENOMEM;
+    }
+    if (n > 0)
+        step(s);
+    return (long)n;
 }
 
 static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
 {
     struct sftp_t *s = (struct sftp_t *)t;
-    ssize_t r;
+    size_t n;
 
-    counts(s);
-    r = ds__sock_recv(t->rfd, buf, cap);
-    if (r >= 0)
-        return (long)r;
-    s->dead = 1;
+    step(s);
+    n = s->r.out.len < cap ? s->r.out.len : cap;
+    if (n > 0) {
+        memcpy(buf, s->r.out.p, n);
+        ds_proto_buf_consume(&s->r.out, n);
+        return (long)n;
+    }
+    if (!s->dead)
+        return 0;
     if (s->r.fs.err[0])
         snprintf(t->err, sizeof(t->err), "SFTP: %.480s", s->r.fs.err);
     else
@@ -131,133 +175,134 @@ static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
     return DS_ETRANSPORT;
 }
 
-static void end_remote(struct sftp_t *s, int graceful)
+/* Frees what is left of the connection (the socket cut first, so that
+ * nothing below waits on the peer) and closes the socket. */
+static void end_remote(struct sftp_t *s)
 {
     struct ds__sftp_fs *fs = &s->r.fs;
 
     if (s->remote_ended)
         return;
     s->remote_ended = 1;
-    if (!graceful && s->sock >= 0) /* nothing for the frees below to wait for */
-        shutdown(s->sock, SHUT_RDWR);
-    fs->c.sock = -1; /* s->sock: closed by closed_end, after the thread */
-    if (fs->c.s != NULL)
-        libssh2_session_set_blocking(fs->c.s, 1);
-    ds__sftp_slots_free(&s->r, graceful && fs->sftp != NULL);
-    if (fs->sftp != NULL) {
-        if (graceful)
-            libssh2_sftp_shutdown(fs->sftp);
-        fs->sftp = NULL;
-    }
+    if (fs->c.sock >= 0)
+        shutdown(fs->c.sock, SHUT_RDWR);
     if (fs->c.s != NULL) {
+        libssh2_session_set_blocking(fs->c.s, 1);
         libssh2_session_set_timeout(fs->c.s, 1000);
-        ds__ssh_conn_close(&fs->c, graceful);
     }
-    ds__sftp_counts(fs);
+    ds__sftp_slots_free(&s->r, 0);
+    fs->sftp = NULL;
+    counts(s);
+    ds__ssh_conn_close(&fs->c, 0);
+    s->t.rfd = s->t.wfd = -1;
 }
 
-static void sftp_kill(ds_transport_t *t);
-
-/* After the thread: the result, the console's end and the socket closed. */
+/* The close's result, the message naming the failure. */
 static int closed_end(struct sftp_t *s)
 {
-    ds_transport_t *t = &s->t;
-
-    end_remote(s, 0); /* the thread ended it, or never ran: nothing to end politely */
-    counts(s);
-    if (t->rfd >= 0)
-        close(t->rfd);
-    if (s->sock >= 0)
-        close(s->sock);
-    t->rfd = t->wfd = s->sock = -1;
+    end_remote(s);
+    s->close_rc = s->serve_rc < 0 ? s->serve_rc : s->end_rc;
     if (s->close_rc < 0)
-        snprintf(t->err, sizeof(t->err), "SFTP: %.480s",
+        snprintf(s->t.err, sizeof(s->t.err), "SFTP: %.480s",
                  s->r.fs.err[0] ? s->r.fs.err : ds_strerror(s->close_rc));
     s->cst = CL_DONE;
     return s->close_rc;
 }
 
-static int sftp_close(ds_transport_t *t)
-{
-    struct sftp_t *s = (struct sftp_t *)t;
-
-    if (s->closed && s->cst != CL_DONE) { /* a stepped close cut short */
-        if (s->started)
-            sftp_kill(t);
-        s->closed = 0;
-    }
-    if (s->closed)
-        return s->close_rc;
-    s->closed = 1;
-    if (s->started) {
-        shutdown(t->wfd, SHUT_WR);
-        ds__sock_drain(t->rfd);
-        pthread_join(s->thread, NULL);
-        s->started = 0;
-        s->close_rc = s->serve_rc;
-    }
-    return closed_end(s);
-}
-
-/* See ds_transport_ops_t.close_step: the end of the console's input, then
- * the thread's end (it writes the manifest and ends the SFTP connection;
- * its end of the socketpair closes last), each waited for on the loop. */
+/* See ds_transport_ops_t.close_step: the end of the console's input, the
+ * frames still in hand served, the session's end (sftp_end.c), each
+ * waited for on the loop within timeout; then the socket. */
 static int sftp_close_step(ds_transport_t *t, int64_t now, int *fd, unsigned *waits,
                            int64_t *wake_ns, int *rc)
 {
     struct sftp_t *s = (struct sftp_t *)t;
-    char buf[4096];
-    ssize_t n;
+    ds_log_scope_t prev;
+    int w = 0;
 
     *fd = -1;
     *waits = 0;
     if (!s->closed) {
         s->closed = 1;
-        s->cst = s->started ? CL_INPUT : CL_RELEASE;
-        if (s->started)
-            shutdown(t->wfd, SHUT_WR);
+        s->r.eof = 1;
+        s->cst = CL_INPUT;
+        s->close_deadline = now + (int64_t)s->r.io_timeout_s * 1000000000LL;
     }
-    while (s->cst == CL_INPUT && (n = recv(t->rfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-        ; /* what the receiver still says is dropped */
-    if (s->cst == CL_INPUT && !atomic_load(&s->ended)) {
-        *fd = t->rfd; /* its end closes last */
-        *waits = DS_TRANSPORT_WAIT_READ;
-        *wake_ns = now + 20000000LL; /* after a kill, our end reads EOF first */
-        return 0;
+    if (s->cst < CL_FDS && (s->killed || now >= s->close_deadline || s->r.fs.c.s == NULL)) {
+        if (s->cst == CL_INPUT && s->serve_rc == 0)
+            s->serve_rc = s->killed ? DS_ETRANSPORT : -ETIMEDOUT;
+        if (s->cst == CL_END && !ds__sftp_end_past_manifest(&s->r) && s->end_rc == 0)
+            s->end_rc = s->killed ? DS_ETRANSPORT : -ETIMEDOUT;
+        if (s->serve_rc < 0 || s->end_rc < 0)
+            ds__sftp_errf(&s->r.fs, "SFTP on %s: the session did not end within %d s%s",
+                          s->r.fs.u.where, s->r.io_timeout_s, s->killed ? " (cut)" : "");
+        s->dead = 1;
+        s->cst = CL_FDS;
     }
     if (s->cst == CL_INPUT) {
-        pthread_join(s->thread, NULL); /* it has returned, or is about to */
-        s->started = 0;
-        s->close_rc = s->serve_rc;
+        step(s);
+        if (s->dead)
+            s->cst = CL_END;
+    }
+    if (s->cst == CL_END) {
+        ds_log_scope_save(&prev);
+        ds_log_scope_set(&s->scope);
+        w = ds__sftp_end_step(&s->r, s->serve_rc == 0, &s->end_rc);
+        ds_log_scope_set(&prev);
+        update_fds(s);
+        if (w == 0)
+            s->cst = CL_FDS;
+    }
+    if (s->cst == CL_FDS) { /* stepped again once the caller stopped polling */
         s->cst = CL_RELEASE;
-        *wake_ns = now; /* the caller stops polling our end first */
+        *wake_ns = now;
         return 0;
     }
-    *rc = closed_end(s);
-    return 1;
+    if (s->cst >= CL_RELEASE) {
+        *rc = s->cst == CL_DONE ? s->close_rc : closed_end(s);
+        return 1;
+    }
+    *fd = s->r.fs.c.sock;
+    *waits = sftp_waits(t, 0);
+    *wake_ns = s->close_deadline;
+    return 0;
 }
 
-/* Both ends: the thread, blocked in libssh2 or on the socketpair, fails
- * its call and ends. */
+/* Blocking close: the same steps, waiting in poll(2). */
+static int sftp_close(ds_transport_t *t)
+{
+    struct ds__ssh_wait w;
+    int rc = 0;
+
+    while (sftp_close_step(t, ds__ssh_mono_ns(), &w.fd, &w.waits, &w.wake_ns, &rc) == 0)
+        ds__ssh_wait_for(&w);
+    return rc;
+}
+
+/* Cuts the connection: every libssh2 call then fails at once, and the
+ * close does not wait on a hung server. */
 static void sftp_kill(ds_transport_t *t)
 {
     struct sftp_t *s = (struct sftp_t *)t;
 
-    if (t->rfd >= 0)
-        shutdown(t->rfd, SHUT_RDWR);
-    if (s->sock >= 0)
-        shutdown(s->sock, SHUT_RDWR);
+    if (s->r.fs.c.sock >= 0)
+        shutdown(s->r.fs.c.sock, SHUT_RDWR);
+    s->killed = 1;
 }
 
 static void sftp_free(ds_transport_t *t)
 {
     struct sftp_t *s = (struct sftp_t *)t;
 
-    sftp_close(t);
+    if (s->running)
+        sftp_close(t);
+    else
+        end_remote(s);
     ds_proto_buf_free(&s->r.in);
     ds_proto_buf_free(&s->r.out);
     ds_manifest_free(s->r.man);
     ds__sftp_slots_free(&s->r, 0);
+    ds__sftp_lq_drop(&s->r);
+    free(s->r.mst.buf);
     ZSTD_freeDCtx(s->r.zd);
     free(s->r.zbuf);
     free(s->r.fs.rbuf);
@@ -270,6 +315,7 @@ static const ds_transport_ops_t sftp_ops = {
     .read = sftp_read,
     .close = sftp_close,
     .kill = sftp_kill,
+    .waits = sftp_waits,
     .free = sftp_free,
     .close_step = sftp_close_step,
 };
@@ -290,44 +336,12 @@ static void note(struct sftp_t *s, const char *why)
                  why);
 }
 
-/* Starts the thread with every signal blocked. Returns 0 or -errno. */
-static int start_thread(struct sftp_t *s)
-{
-    sigset_t all, old;
-    int rc;
-
-    ds_log_scope_save(&s->scope);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = -pthread_create(&s->thread, NULL, serve_thread, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    s->started = rc == 0;
-    return rc;
-}
-
 static uint64_t session_id(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)getpid() << 40 ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)ts.tv_nsec;
-}
-
-static int socket_pair(struct sftp_t *s, char *err, size_t errlen)
-{
-    int sv[2];
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        snprintf(err, errlen, "%s: socketpair: %s", s->r.fs.u.where, strerror(errno));
-        return -errno;
-    }
-    s->t.rfd = s->t.wfd = sv[0];
-    s->r.fd = sv[1];
-    if (fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK) < 0) {
-        snprintf(err, errlen, "%s: fcntl: %s", s->r.fs.u.where, strerror(errno));
-        return -errno;
-    }
-    return 0;
 }
 
 /* A failed start: the message from fs->err and, when transport = auto
@@ -450,22 +464,18 @@ static int sftp_step(struct sftp_t *s, char *err, size_t errlen)
     return 1;
 }
 
-/* The receiver's thread on the started SFTP: the session blocking from
- * now on (each call bounded by io_timeout), the socketpair, the note. */
-static int run(struct sftp_t *s, char *err, size_t errlen)
+/* The started SFTP: the receiver runs, non-blocking, on the caller's
+ * thread from now on (its lines in the opener's log scope). */
+static int run(struct sftp_t *s)
 {
-    int rc;
-
-    libssh2_session_set_blocking(s->r.fs.c.s, 1);
-    libssh2_session_set_timeout(s->r.fs.c.s, 1000L * s->r.io_timeout_s);
+    libssh2_session_set_blocking(s->r.fs.c.s, 0);
+    /* the rare blocking calls (a request's handles closed at the end) */
+    libssh2_session_set_timeout(s->r.fs.c.s, 1000);
     note(s, s->why[0] ? s->why : "transport = sftp");
-    rc = socket_pair(s, err, errlen);
-    if (rc == 0 && (rc = start_thread(s)) < 0)
-        snprintf(err, errlen, "%s: cannot start the SFTP receiver thread: %s", s->r.fs.u.where,
-                 strerror(-rc));
-    if (rc == 0)
-        counts(s);
-    return rc;
+    ds_log_scope_save(&s->scope);
+    s->running = 1;
+    update_fds(s);
+    return 0;
 }
 
 /* See ssh_int.h. */
@@ -487,8 +497,8 @@ int ds__sftp_start_step(ds_transport_t *t, int64_t now, struct ds__ssh_wait *w, 
         return rc;
     if (rc == 0)
         return ds__ssh_conn_wait(&s->r.fs.c, s->r.fs.c.deadline_ns, w);
-    rc = run(s, err, errlen);
-    return rc < 0 ? rc : 1;
+    run(s);
+    return 1;
 }
 
 /* See ssh_int.h. */
@@ -507,10 +517,9 @@ int ds__sftp_start_new(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *c,
         return DS_ENOMEM;
     }
     s->t.ops = &sftp_ops;
-    s->t.rfd = s->t.wfd = s->r.fd = -1;
+    s->t.rfd = s->t.wfd = -1;
     s->t.caps = DS_TRANSPORT_WHOLE_ONLY;
     ds__ssh_conn_move(&s->r.fs.c, c);
-    s->sock = s->r.fs.c.sock;
     s->r.fs.u = *u;
     s->r.fs.readback = cfg->verify_readback;
     s->r.session = session_id();

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # daemon_log_run's rule (every line of a run carries run=ID, a server's
-# server=NAME too) for a line logged on the SFTP receiver's own thread
-# (transport_sftp.c's serve_thread takes its opener's log scope): a
+# server=NAME too) for a line logged by the SFTP receiver (transport_sftp.c
+# steps it in its opener's log scope, whichever call drives it): a
 # transport = sftp server behind a real sshd (tests/func/lib/sshd.bash)
-# whose .distsync/manifest is garbage, so the receiver logs, on its thread,
-# that it moved it to manifest.corrupt. Without the scope that line has no
+# whose .distsync/manifest is garbage, so the receiver logs that it moved
+# it to manifest.corrupt. Without the scope that line has no
 # run= and no server=.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
