@@ -4,8 +4,8 @@
  * caller's thread. It speaks the apply protocol (version 3 at most: no
  * packed replies, which would only cost CPU in process) and takes whole
  * files only (the console plans no delta for a DS_TRANSPORT_WHOLE_ONLY
- * transport). Memory stays bounded: the input is capped at one whole frame
- * and a little more (SFTP_IN_CAP: the console's writes wait), a request
+ * transport). Memory stays bounded: the input is capped at 256 KiB or one
+ * whole frame (SFTP_IN_LOW: the console's writes wait), a request
  * waits while SFTP_OUT_HIGH of replies are unread, a listing or manifest
  * streams a slice at a time.
  */

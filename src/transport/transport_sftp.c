@@ -43,8 +43,11 @@
 
 #define SHELL_PROBE  "echo distsync-shell-ok"
 #define IO_TIMEOUT_S 30 /* timeout_s unset */
-/* The receiver's input: one whole frame, and room for the next ones. */
-#define SFTP_IN_CAP (DS_PROTO_MAX_PAYLOAD + (1u << 20))
+/* The receiver's input: this much, or the whole of a longer first frame.
+ * Small, so that bytes stop moving soon after the server stops answering
+ * (the run's silence timeout counts from then); the files' data waits in
+ * their slots (up to SFTP_INFLIGHT each), not here. */
+#define SFTP_IN_LOW (256u << 10)
 
 /* The stepped close's states. */
 enum { CL_INPUT, CL_END, CL_FDS, CL_RELEASE, CL_DONE };
@@ -133,6 +136,21 @@ static void step(struct sftp_t *s)
     update_fds(s);
 }
 
+/* What the receiver's input takes now (SFTP_IN_LOW). */
+static size_t in_room(const ds_proto_buf_t *in)
+{
+    size_t want = SFTP_IN_LOW;
+
+    if (in->len >= DS_PROTO_HDR_LEN && ds_proto_frame_len(in->p, in->len) == 0) {
+        size_t flen = DS_PROTO_HDR_LEN + ((size_t)in->p[0] << 24 | (size_t)in->p[1] << 16 |
+                                          (size_t)in->p[2] << 8 | in->p[3]);
+
+        if (flen > want) /* its header was checked: at most DS_PROTO_MAX_PAYLOAD */
+            want = flen;
+    }
+    return in->len < want ? want - in->len : 0;
+}
+
 static long sftp_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct sftp_t *s = (struct sftp_t *)t;
@@ -141,7 +159,7 @@ static long sftp_write(ds_transport_t *t, const void *p, size_t n)
     if (s->dead || s->closed)
         return (long)n; /* the session's end is reported by read */
     step(s);
-    room = s->r.in.len < SFTP_IN_CAP ? SFTP_IN_CAP - s->r.in.len : 0;
+    room = in_room(&s->r.in);
     if (n > room)
         n = room;
     if (n > 0 && ds_proto_buf_append(&s->r.in, p, n) < 0) {
