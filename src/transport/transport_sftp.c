@@ -193,6 +193,26 @@ static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
     return DS_ETRANSPORT;
 }
 
+/* The SFTP handles still open (a session cut mid-file): closed, which
+ * frees them in libssh2 even when the close cannot be sent. */
+static void drop_handles(struct ds__sftp_recv *r)
+{
+    LIBSSH2_SFTP_HANDLE **h[] = {&r->lck.h, &r->mst.h};
+
+    for (int k = 0; k < SFTP_SLOTS; k++)
+        if (r->slot[k].h != NULL) {
+            libssh2_sftp_close_handle(r->slot[k].h);
+            r->slot[k].h = NULL;
+        }
+    for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
+        if (*h[i] != NULL) {
+            libssh2_sftp_close_handle(*h[i]);
+            *h[i] = NULL;
+        }
+    ds__sftp_req_drop(r);
+    ds__sftp_lq_drop(r);
+}
+
 /* Frees what is left of the connection (the socket cut first, so that
  * nothing below waits on the peer) and closes the socket. */
 static void end_remote(struct sftp_t *s)
@@ -207,6 +227,7 @@ static void end_remote(struct sftp_t *s)
     if (fs->c.s != NULL) {
         libssh2_session_set_blocking(fs->c.s, 1);
         libssh2_session_set_timeout(fs->c.s, 1000);
+        drop_handles(&s->r); /* the cut socket fails their close at once */
     }
     ds__sftp_slots_free(&s->r, 0);
     fs->sftp = NULL;
