@@ -11,7 +11,8 @@
  * they cost a round trip together instead of an exec (channel open, exec,
  * end of file, close: 4 round trips) each, during which every other file
  * waited. Paths hold no newline (ds_pathsafe_check refuses control
- * characters; a root with one uses an exec per file).
+ * characters); a root with one, or a loop that cannot start, fails the
+ * replaces of existing files (new files need no mv), naming why.
  */
 #include <errno.h>
 #include <stdio.h>
