@@ -132,10 +132,8 @@ static int init_schema(ds_retain_t *r)
     int rc, ver;
 
     sqlite3_busy_timeout(r->db, 30000);
-    /* page_size and auto_vacuum only take effect on a new database. */
-    rc = exec(r, "PRAGMA page_size=16384; PRAGMA auto_vacuum=INCREMENTAL;"
-                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                 "PRAGMA journal_size_limit=67108864;");
+    /* Per connection; no lock taken. */
+    rc = exec(r, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864;");
     if (rc < 0)
         return rc;
     rc = prepare(r, "PRAGMA user_version", &st);
@@ -152,7 +150,14 @@ static int init_schema(ds_retain_t *r)
     }
     if (ver == SCHEMA_VERSION)
         return 0;
-    rc = exec(r, schema_sql);
+    /* A new database: page_size and auto_vacuum take effect only before
+     * its first table, and WAL stays set in the file. Not run on every
+     * open: auto_vacuum takes the write lock, so each worker's open
+     * waited behind the retain writer (SQLite's busy sleeps). */
+    rc = exec(r, "PRAGMA page_size=16384; PRAGMA auto_vacuum=INCREMENTAL;"
+                 "PRAGMA journal_mode=WAL;");
+    if (rc == 0)
+        rc = exec(r, schema_sql);
     if (rc == 0)
         rc = exec(r, "PRAGMA user_version=1");
     return rc;
