@@ -166,6 +166,8 @@ static int smb_openat(const ds_fs_t *fs, int dirfd, const char *name, int flags,
 
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
+    if (dirfd != AT_FDCWD && ds__smb_fs_refuse_link(s, url)) /* the root may be one */
+        return -1;
     if (flags & O_DIRECTORY) {
         if (ds__smb_dircache_has(&s->dirs, url))
             return add(s, url, 1);
@@ -320,11 +322,16 @@ static int smb_fstatat(const ds_fs_t *fs, int dirfd, const char *name, struct st
     struct ds_smb_fs *s = S(fs);
     char url[4096];
 
-    (void)flags; /* SMB shows no symlinks to a client without unix extensions */
+    (void)flags; /* no symlinks without unix extensions: reparse points show as ones */
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     if (ds__smb_fs_listed(fs, dirfd, name, st))
         return 0;
+    if (ds__smb_dircache_has(&s->links, url)) {
+        memset(st, 0, sizeof(*st));
+        (void)ds__smb_fs_reparse(st, DS_SMB_ATTR_REPARSE);
+        return 0;
+    }
     if (!ds__smb_fs_opened(s, url, st)) {
         if (ds__smbc.getFunctionStat(s->c)(s->c, url, st) < 0)
             return -1;
@@ -402,6 +409,8 @@ static int smb_renameat(const ds_fs_t *fs, int od, const char *on, int nd, const
     ds__smb_fs_unlisted(s);
     ds__smb_dircache_forget(&s->dirs, from);
     ds__smb_dircache_forget(&s->dirs, to);
+    ds__smb_dircache_forget(&s->links, from);
+    ds__smb_dircache_forget(&s->links, to);
     /* a target just seen (the publish stats it) is deleted first: the
      * rename would fail with EEXIST, a round trip for nothing */
     exists = s->seen_file != NULL && strcmp(s->seen_file, to) == 0;
@@ -448,6 +457,7 @@ static int smb_unlinkat(const ds_fs_t *fs, int dirfd, const char *name, int flag
     if (join(fs, dirfd, name, url, sizeof(url)) < 0)
         return -1;
     ds__smb_dircache_forget(&s->dirs, url);
+    ds__smb_dircache_forget(&s->links, url);
     ds__smb_fs_unlisted(s);
     if (s->seen_file != NULL && strcmp(s->seen_file, url) == 0) {
         free(s->seen_file);
@@ -532,6 +542,7 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
     struct ds_smb_fs *s = S(fs);
     struct sh *h = get(fs, (int)(intptr_t)d);
     const struct libsmb_file_info *e;
+    int link;
 
     if (h == NULL || h->d == NULL)
         return NULL;
@@ -542,16 +553,18 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
         return NULL;
     memset(&h->de, 0, sizeof(h->de));
     snprintf(h->de.d_name, sizeof(h->de.d_name), "%s", e->name);
-    h->de.d_type = S_ISDIR(h->de_st.st_mode)   ? DT_DIR
-                   : S_ISREG(h->de_st.st_mode) ? DT_REG
-                                               : DT_UNKNOWN;
     ds__smb_fs_fix_stat(&h->de_st);
     h->de_ok = strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0;
-    if (h->de_ok && h->de.d_type == DT_DIR) { /* a walk opens it next: no stat then */
+    link = h->de_ok && ds__smb_fs_reparse(&h->de_st, e->attrs);
+    h->de.d_type = link                        ? DT_LNK
+                   : S_ISDIR(h->de_st.st_mode) ? DT_DIR
+                   : S_ISREG(h->de_st.st_mode) ? DT_REG
+                                               : DT_UNKNOWN;
+    if (h->de.d_type == DT_DIR || link) { /* a walk opens a folder next: no stat then */
         char url[4096];
 
         if (join(fs, (int)(intptr_t)d, e->name, url, sizeof(url)) == 0)
-            ds__smb_dircache_add(&s->dirs, url);
+            ds__smb_dircache_add(link ? &s->links : &s->dirs, url);
     }
     return &h->de;
 }
@@ -817,7 +830,9 @@ void ds__smb_fs_free(ds_smb_fs_t *s)
         return;
     free(s->test_share);
     free(s->seen_file);
+    free(s->told_link);
     ds__smb_dircache_close(&s->dirs);
+    ds__smb_dircache_close(&s->links);
     for (size_t i = 0; i < s->nh; i++)
         if (s->h[i] != NULL)
             (void)smb_close(&s->fs, (int)i + FD_BASE);

@@ -54,6 +54,8 @@ struct ds_smb_fs {
     uint64_t short_len, short_io; /* short splices so far: their bytes, the bytes moved */
     char *test_share;             /* tests: splice sources through this share */
     ds_smb_dircache_t dirs;       /* directories known to exist (smb_dircache.h) */
+    ds_smb_dircache_t links;      /* reparse points a listing showed (never entered) */
+    char *told_link;              /* the last one refused, logged once */
     char *seen_file;              /* the last file fstatat found: a rename onto it deletes first */
     const char *test_pause;       /* tests: a replace onto this name stops after its delete */
     int times_kept; /* a sealed file's stat showed the mtime set (1) or not (-1); 0: not yet */
@@ -107,5 +109,19 @@ void ds__smb_fs_unlisted(struct ds_smb_fs *s);
 
 /* A stat from libsmbclient made POSIX-like (a regular file has a link). */
 void ds__smb_fs_fix_stat(struct stat *st);
+
+/* FILE_ATTRIBUTE_REPARSE_POINT: a symlink or junction on a Windows server,
+ * an MS-DFS link on Samba; the server resolves it, outside the root maybe. */
+#define DS_SMB_ATTR_REPARSE 0x400u
+
+/* A listing entry with DOS attributes attrs shown as POSIX shows a symlink
+ * (st_mode S_IFLNK, never a directory to descend into) when it is a reparse
+ * point. Returns 1 if it is one, else 0 (st untouched). */
+int ds__smb_fs_reparse(struct stat *st, uint32_t attrs);
+
+/* Whether url is a reparse point a listing showed: then logs that it is
+ * refused (not again for the same url in a row) and sets errno to ELOOP,
+ * as O_NOFOLLOW does on a symlink. Returns 1 if refused, else 0. */
+int ds__smb_fs_refuse_link(struct ds_smb_fs *s, const char *url);
 
 #endif

@@ -7,8 +7,10 @@
  * round trips to 10, one replaced through a delta from 34 to 18, and an
  * unchanged one in the LIST walk from 8.3 to 1.1.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "distsync/log.h"
 #include "smb_fs_int.h"
 
 void ds__smb_fs_fix_stat(struct stat *st)
@@ -106,4 +108,32 @@ void ds__smb_fs_unlisted(struct ds_smb_fs *s)
     for (size_t i = 0; i < s->nh; i++)
         if (s->h[i] != NULL)
             s->h[i]->de_ok = 0;
+}
+
+/* A reparse point is shown as a symlink: the receiver's walks already
+ * refuse to descend into one, to create a file through one, and list it as
+ * a symlink (the console reports it), as on a POSIX target. */
+int ds__smb_fs_reparse(struct stat *st, uint32_t attrs)
+{
+    if (!(attrs & DS_SMB_ATTR_REPARSE))
+        return 0;
+    st->st_mode = S_IFLNK | 0777;
+    st->st_nlink = 1;
+    return 1;
+}
+
+int ds__smb_fs_refuse_link(struct ds_smb_fs *s, const char *url)
+{
+    if (!ds__smb_dircache_has(&s->links, url))
+        return 0;
+    if (s->told_link == NULL || strcmp(s->told_link, url) != 0) {
+        ds_log(DS_LOG_WARN,
+               "%s: a reparse point (symlink or junction) on the share, refused for safety (the "
+               "server would follow it, maybe outside the target's root: make it a real folder)",
+               url);
+        free(s->told_link);
+        s->told_link = strdup(url); /* NULL: logged again next time */
+    }
+    errno = ELOOP;
+    return 1;
 }

@@ -5,7 +5,10 @@
  * by hand with a skew of 1 ns). A listed entry's attributes answer an
  * fstatat of that name at that directory handle only, and are forgotten
  * by ds__smb_fs_unlisted (called when this session creates, removes or
- * renames a name) on every handle. */
+ * renames a name) on every handle. A listing entry with
+ * FILE_ATTRIBUTE_REPARSE_POINT (0x400, what a Windows junction or directory
+ * symlink shows, and Samba's MS-DFS links: tests/func/smb_reparse.sh) reads
+ * as a symlink, and an open of one a listing showed is refused (ELOOP). */
 #include "check.h"
 #include "transport/smb_fs_int.h"
 
@@ -116,10 +119,46 @@ static void test_listed_unlisted(void)
     CHECK_INT(b.de_ok, 0);
 }
 
+static void test_reparse_attrs(void)
+{
+    struct stat st = {.st_mode = S_IFDIR | 0755, .st_size = 0};
+
+    CHECK(!ds__smb_fs_reparse(&st, 0x10)); /* a plain directory */
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK(!ds__smb_fs_reparse(&st, 0x37)); /* every other legacy bit */
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK(ds__smb_fs_reparse(&st, 0x410)); /* a junction */
+    CHECK(S_ISLNK(st.st_mode));
+    st.st_mode = S_IFREG | 0644;
+    st.st_size = 42;
+    CHECK(ds__smb_fs_reparse(&st, 0x420)); /* a file symlink (archive bit too) */
+    CHECK(S_ISLNK(st.st_mode));
+    CHECK_INT((long long)st.st_size, 42);
+}
+
+static void test_refuse_link(void)
+{
+    struct ds_smb_fs s = {0};
+
+    ds__smb_dircache_add(&s.links, "smb://h/share/t/patches");
+    errno = 0;
+    CHECK(!ds__smb_fs_refuse_link(&s, "smb://h/share/t/engines"));
+    CHECK(!ds__smb_fs_refuse_link(&s, "smb://h/share/t/patchesX"));
+    CHECK_INT(errno, 0);
+    CHECK(ds__smb_fs_refuse_link(&s, "smb://h/share/t/patches"));
+    CHECK_INT(errno, ELOOP);
+    ds__smb_dircache_forget(&s.links, "smb://h/share/t"); /* the parent renamed away */
+    CHECK(!ds__smb_fs_refuse_link(&s, "smb://h/share/t/patches"));
+    ds__smb_dircache_close(&s.links);
+    free(s.told_link);
+}
+
 int main(void)
 {
     RUN(test_times_kept);
     RUN(test_times_not_kept);
     RUN(test_listed_unlisted);
+    RUN(test_reparse_attrs);
+    RUN(test_refuse_link);
     return CHECK_DONE();
 }
