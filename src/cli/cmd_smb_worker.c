@@ -8,9 +8,12 @@
  * connections, each in a process of its own (smb_worker.c). Exit 0 at the end of a session, 1 on
  * failure, 2 on bad usage; diagnostics on stderr, which the console collects.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -27,7 +30,7 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
     };
     ds_smb_worker_opts_t o = {0};
     char err[1024] = "";
-    int ch, rc;
+    int ch, rc, out;
 
     (void)cli;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -75,7 +78,15 @@ int cmd_smb_worker(struct cli *cli, int argc, char **argv)
 #endif
     o.local_open = ds_localbasis_open;
     o.local_close = ds_localbasis_close;
-    rc = ds_smb_worker_serve(&o, STDIN_FILENO, STDOUT_FILENO, err, sizeof(err));
+    /* libsmbclient prints some messages on stdout (d_printf, e.g. "Could
+     * not resolve \\dir\\*" for an MS-DFS link): the protocol moves off
+     * it, and stdout joins stderr, which the console collects */
+    out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (out < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        cli_err("smb-worker: cannot move the protocol off stdout: %s", strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    rc = ds_smb_worker_serve(&o, STDIN_FILENO, out, err, sizeof(err));
     if (rc < 0) {
         cli_err("smb-worker: %s", err);
         return CLI_EXIT_FAIL;

@@ -219,7 +219,7 @@ static void helper_main(const ds_smb_worker_opts_t *o, ds_smbcred_t *cred, int f
  * its own SMB context: a fork never copies one). fds[i], pids[i]: the
  * worker's end of each helper's socket, its pid. Returns how many. */
 static unsigned start_helpers(const ds_smb_worker_opts_t *o, ds_smbcred_t *cred, int in_fd,
-                              int *fds, pid_t *pids)
+                              int out_fd, int *fds, pid_t *pids)
 {
     unsigned want = o->connections > 1 ? o->connections - 1 : 0, n = 0;
     pid_t parent = getpid();
@@ -241,6 +241,7 @@ static unsigned start_helpers(const ds_smb_worker_opts_t *o, ds_smbcred_t *cred,
                 close(fds[i]);
             close(sv[0]);
             close(in_fd);
+            close(out_fd); /* the console's pipe is the worker's alone */
             helper_main(o, cred, sv[1], n + 2);
         }
         close(sv[1]);
@@ -300,7 +301,7 @@ int ds_smb_worker_serve(const ds_smb_worker_opts_t *o, int in_fd, int out_fd, ch
 
     if (rc < 0)
         goto out;
-    nh = start_helpers(o, &cred, in_fd, fds, pids);
+    nh = start_helpers(o, &cred, in_fd, out_fd, fds, pids);
     open_local(o, &local);
     rc = open_share(o, &cred, &ctx, &fs, root, sizeof(root), err, errlen);
     ds_smbcred_clear(&cred);
