@@ -551,6 +551,12 @@ static struct dirent *smb_readdir(const ds_fs_t *fs, ds_fs_dir_t *d)
     e = ds__smbc.getFunctionReaddirPlus2(s->c)(s->c, h->d, &h->de_st);
     if (e == NULL)
         return NULL;
+    if (ds__smb_fs_dots(s, h, e->name, h->de_st.st_ino)) { /* reached through a link */
+        ds__smb_dircache_forget(&s->dirs, h->url);
+        ds__smb_dircache_add(&s->links, h->url);
+        (void)ds__smb_fs_refuse_link(s, h->url); /* logs it */
+        return NULL;                             /* nothing listed through it */
+    }
     memset(&h->de, 0, sizeof(h->de));
     snprintf(h->de.d_name, sizeof(h->de.d_name), "%s", e->name);
     ds__smb_fs_fix_stat(&h->de_st);

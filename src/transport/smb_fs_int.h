@@ -40,6 +40,7 @@ struct sh {
     struct dirent de;
     struct stat de_st; /* de's attributes as the listing gave them */
     int de_ok;         /* de_st is set: an fstatat of de's name needs no round trip */
+    ino_t dot_ino;     /* the server's file id of this folder ("." in its listing), or 0 */
 };
 
 struct ds_smb_fs {
@@ -118,6 +119,12 @@ void ds__smb_fs_fix_stat(struct stat *st);
  * (st_mode S_IFLNK, never a directory to descend into) when it is a reparse
  * point. Returns 1 if it is one, else 0 (st untouched). */
 int ds__smb_fs_reparse(struct stat *st, uint32_t attrs);
+
+/* Notes the "." or ".." entry (file id ino) of folder h's listing. Returns
+ * 1 when ".." is not the folder h was opened in (that folder's own "."
+ * seen on a handle still open): the server reached h through a link it
+ * resolves itself (a symlink on Samba), so its parent is elsewhere; else 0. */
+int ds__smb_fs_dots(const struct ds_smb_fs *s, struct sh *h, const char *name, ino_t ino);
 
 /* Whether url is a reparse point a listing showed: then logs that it is
  * refused (not again for the same url in a row) and sets errno to ELOOP,

@@ -137,3 +137,28 @@ int ds__smb_fs_refuse_link(struct ds_smb_fs *s, const char *url)
     errno = ELOOP;
     return 1;
 }
+
+/* A symlink on Samba shows as a plain folder (0x10), with its target's
+ * file id; but the ".." of its listing is the target's parent, not the
+ * folder it was reached from (measured against Samba 4.17: lyon/patches ->
+ * ../other lists ".." as the share's root, not lyon). */
+int ds__smb_fs_dots(const struct ds_smb_fs *s, struct sh *h, const char *name, ino_t ino)
+{
+    const char *slash = strrchr(h->url, '/');
+    size_t plen = slash != NULL ? (size_t)(slash - h->url) : 0;
+
+    if (strcmp(name, ".") == 0) {
+        h->dot_ino = ino;
+        return 0;
+    }
+    if (strcmp(name, "..") != 0 || ino == 0 || plen == 0)
+        return 0;
+    for (size_t i = 0; i < s->nh; i++) {
+        const struct sh *p = s->h[i];
+
+        if (p != NULL && p->dir && p->dot_ino != 0 && strlen(p->url) == plen &&
+            memcmp(p->url, h->url, plen) == 0)
+            return ino != p->dot_ino && ino != h->dot_ino;
+    }
+    return 0; /* the parent's "." not seen: nothing to compare */
+}

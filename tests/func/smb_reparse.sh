@@ -15,7 +15,12 @@
 #     "Could not resolve ..." into the worker's protocol stream and the
 #     console failed with "invalid frame header from the target"), and the
 #     file behind the link is neither listed nor pruned.
-#  3. a server whose folder is itself an MS-DFS link (libsmbclient cannot
+#  3. the red team's case: a plain symlink on Samba (lyon-3/patches ->
+#     ../other3), which the server resolves and lists as a folder (0x10,
+#     with its target's file id): the listing of lyon-3/patches gives as
+#     ".." the share's root, not lyon-3, so the worker refuses it as in 1
+#     (on main: patches/p3.bin landed in other3/).
+#  4. a server whose folder is itself an MS-DFS link (libsmbclient cannot
 #     list it): fails saying the folder does not exist, and what
 #     libsmbclient prints on stdout ("Couldn't resolve \\lyon-2") reaches
 #     the console as the worker's stderr, not its protocol stream (on main:
@@ -64,7 +69,23 @@ ds sync --force lyon-1 >"$tmp/out2" 2>&1 || bad "prune run: $(cat "$tmp/out2")"
 [ "$(cat "$other/keep.bin" 2>/dev/null)" = "not the target's" ] ||
   bad "a file behind the link was pruned: $(cat "$tmp/out2")"
 
-# 3. libsmbclient's stdout messages stay out of the worker's protocol
+# 3. a symlink resolved by Samba, seen by the ".." of its listing
+mkdir -p "$SMBD_SHARE_DIR/lyon-3" "$SMBD_SHARE_DIR/other3"
+ln -s ../other3 "$SMBD_SHARE_DIR/lyon-3/patches"
+printf '[server lyon-3]\nurl = smb://127.0.0.1:%s/dist/lyon-3\ncredentials = %s\nclasses = patches engines\n' \
+  "$SMBD_PORT" "$tmp/cred" >>"$tmp/d.conf"
+echo "patch three" >"$store/patches/p3.bin"
+ds scan >/dev/null 2>&1 || bad "scan 3"
+ds sync lyon-3 >"$tmp/out4" 2>&1
+rc=$?
+[ "$rc" = 4 ] || bad "sync through a Samba symlink: exit $rc, want 4: $(cat "$tmp/out4")"
+grep -qF "smb://127.0.0.1:$SMBD_PORT/dist/lyon-3/patches: a reparse point (symlink or junction) on the share, refused for safety" "$tmp/out4" ||
+  bad "no refusal naming the Samba symlink: $(cat "$tmp/out4")"
+grep -qF "server lyon-3: patches/p3.bin: " "$tmp/out4" || bad "p3.bin not named: $(cat "$tmp/out4")"
+[ -z "$(ls -A "$SMBD_SHARE_DIR/other3")" ] || bad "written outside the root: $(ls -A "$SMBD_SHARE_DIR/other3")"
+cmp -s "$store/engines/e2.bin" "$SMBD_SHARE_DIR/lyon-3/engines/e2.bin" || bad "lyon-3's engines not synced"
+
+# 4. libsmbclient's stdout messages stay out of the worker's protocol
 mkdir -p "$SMBD_SHARE_DIR/real2"
 ln -s 'msdfs:127.0.0.1\dist\real2' "$SMBD_SHARE_DIR/lyon-2"
 printf '[server lyon-2]\nurl = smb://127.0.0.1:%s/dist/lyon-2\ncredentials = %s\nclasses = engines\n' \

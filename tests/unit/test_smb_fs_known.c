@@ -8,7 +8,9 @@
  * renames a name) on every handle. A listing entry with
  * FILE_ATTRIBUTE_REPARSE_POINT (0x400, what a Windows junction or directory
  * symlink shows, and Samba's MS-DFS links: tests/func/smb_reparse.sh) reads
- * as a symlink, and an open of one a listing showed is refused (ELOOP). */
+ * as a symlink, and an open of one a listing showed is refused (ELOOP).
+ * A folder whose listing's ".." is not the "." of the folder it was opened
+ * in (a symlink Samba resolves: tests/func/smb_reparse.sh) is flagged. */
 #include "check.h"
 #include "transport/smb_fs_int.h"
 
@@ -153,6 +155,27 @@ static void test_refuse_link(void)
     free(s.told_link);
 }
 
+static void test_dots(void)
+{
+    struct ds_smb_fs s = {0};
+    struct sh root = {.url = "smb://h/s/t", .dir = 1}, real = {.url = "smb://h/s/t/real", .dir = 1},
+              link = {.url = "smb://h/s/t/patches", .dir = 1};
+    struct sh *h[3] = {&root, &real, &link};
+
+    s.h = h;
+    s.nh = 3;
+    CHECK(!ds__smb_fs_dots(&s, &root, ".", 100));
+    CHECK(!ds__smb_fs_dots(&s, &root, "..", 7)); /* the root's parent: not open */
+    CHECK(!ds__smb_fs_dots(&s, &real, ".", 101));
+    CHECK(!ds__smb_fs_dots(&s, &real, "..", 100)); /* a real folder of t */
+    CHECK(!ds__smb_fs_dots(&s, &real, "a.txt", 5));
+    CHECK(!ds__smb_fs_dots(&s, &link, ".", 300));
+    CHECK(ds__smb_fs_dots(&s, &link, "..", 7));  /* t/patches -> ../other: ".." is the share */
+    CHECK(!ds__smb_fs_dots(&s, &link, "..", 0)); /* a server that gives no file id */
+    root.dot_ino = 0;                            /* the parent's "." not seen */
+    CHECK(!ds__smb_fs_dots(&s, &link, "..", 7));
+}
+
 int main(void)
 {
     RUN(test_times_kept);
@@ -160,5 +183,6 @@ int main(void)
     RUN(test_listed_unlisted);
     RUN(test_reparse_attrs);
     RUN(test_refuse_link);
+    RUN(test_dots);
     return CHECK_DONE();
 }
