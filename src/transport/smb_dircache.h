@@ -4,8 +4,8 @@
  * CLOSE round trip of about 900 bytes, and the receiver's safe-path walk
  * opens every component of a file's path two or three times per file (a
  * real package's .so files sit 5 directories deep), so a known directory is
- * not asked again. The walk guards against symbolic links and devices,
- * which an SMB client without unix extensions never sees; the server still
+ * not asked again. A link a listing showed (a reparse point, or a folder
+ * whose ".." is not its parent: smb_fs_known.c) is never added; the server still
  * resolves every path it is given, so a directory removed behind our back
  * fails the next open of a name inside it (ENOENT), as it would have a
  * moment after the check. The backend forgets a URL, and every URL under
