@@ -64,6 +64,11 @@ typedef struct ds_fs_ops {
      * server copies on its side, -1 it does not (the next copy_range fails
      * ENOTSUP), 0 not known yet. */
     int (*copy_state)(const ds_fs_t *fs);
+    /* Optional (NULL: never): 1 when this backend's listings showed a link
+     * that it refuses to enter (an SMB reparse point): the receiver then
+     * applies every file itself, none through helpers (apply_fan.c), whose
+     * own connections did not list it; else 0. */
+    int (*links_seen)(const ds_fs_t *fs);
     /* An exclusive, non-blocking lock held while fd stays open: flock(2)
      * with LOCK_EX | LOCK_NB (EWOULDBLOCK when another holds it). */
     int (*lock)(const ds_fs_t *fs, int fd);

@@ -440,6 +440,10 @@ int ds__apply_fan_one(ds_apply_t *ap, const ds_msg_t *m, const uint8_t *p, size_
     if (fan == NULL || m->type != DS_MSG_FILE_ONE || ap->version < DS_PROTO_VERSION_ONE ||
         !ap->have_lease || ap->lease_nofile || ap->lease_lost)
         return 1;
+    if (DS_FS(ap->fs)->ops->links_seen != NULL && DS_FS(ap->fs)->ops->links_seen(ap->fs)) {
+        rc = ds__apply_fan_drain(ap); /* only this receiver knows the links it listed */
+        return rc < 0 ? rc : 1;
+    }
     if (m->u.one.kind != DS_PROTO_ONE_LITERAL && copy_state(ap) == 0) {
         /* until this connection has shown whether the server copies on its
          * side, files with a basis are applied here, one at a time: a

@@ -759,6 +759,11 @@ static int smb_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_
     return rc;
 }
 
+static int smb_links_seen(const ds_fs_t *fs)
+{
+    return S(fs)->links.n > 0;
+}
+
 static const ds_fs_ops_t smb_ops = {
     .name = "smb",
     .no_special = 1,
@@ -778,6 +783,7 @@ static const ds_fs_ops_t smb_ops = {
     .mkdirat = smb_mkdirat,
     .dup = smb_dup,
     .copy_range = smb_copy_range,
+    .links_seen = smb_links_seen,
     .copy_state = smb_copy_state,
     .lock = smb_lock,
     .fdopendir = smb_fdopendir,
