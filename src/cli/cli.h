@@ -121,6 +121,12 @@ void cli_catalog_warn(ds_catalog_t *cat, const char *state);
  * Returns 0, CLI_EXIT_FAIL (mkdir) or CLI_EXIT_USAGE (path too long). */
 int cli_catalog_path_made(const ds_config_t *cfg, char *path, size_t len);
 
+/* Opens the existing catalog of cfg's state directory into *cat (its path
+ * in path, len bytes), saying what failed: the path too long
+ * (CLI_EXIT_USAGE), no catalog yet or an open error (CLI_EXIT_FAIL).
+ * Returns 0 or that exit status (src/cli/sync_prepare.c). */
+int cli_catalog_open_existing(const ds_config_t *cfg, char *path, size_t len, ds_catalog_t **cat);
+
 /* Store entries a scan found but never copies (empty folders, symbolic
  * links inside the store): counted, the first few named, and reported in
  * one line at the end of the scan (src/cli/sync_prepare.c). */

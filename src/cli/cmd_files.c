@@ -182,7 +182,7 @@ int cmd_files(struct cli *cli, int argc, char **argv)
     struct files_args a = {0};
     ds_config_t *cfg = NULL;
     ds_catalog_t *cat = NULL;
-    char path[PATH_MAX], err[1024];
+    char path[PATH_MAX];
     int rc = parse_args(argc, argv, &a);
 
     if (rc != 0)
@@ -192,21 +192,8 @@ int cmd_files(struct cli *cli, int argc, char **argv)
         return rc;
     if (a.klass != NULL && (rc = cli_select_check_class("files", cfg, a.klass)) != 0)
         goto out;
-    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
-        cli_err("state directory %s: path is too long", cfg->state);
-        rc = CLI_EXIT_USAGE;
+    if ((rc = cli_catalog_open_existing(cfg, path, sizeof(path), &cat)) != 0)
         goto out;
-    }
-    if (access(path, F_OK) != 0) {
-        cli_err("no catalog at %s: run 'distsync scan' first", path);
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
-    if (ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {
-        cli_err("%s", err);
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
     cli_catalog_warn(cat, cfg->state);
     rc = a.chunks ? chunks(cat, &a) : list(cat, &a);
     if (rc < 0 && !a.chunks)

@@ -64,7 +64,7 @@ int cmd_scans(struct cli *cli, int argc, char **argv)
     };
     ds_config_t *cfg = NULL;
     ds_catalog_t *cat = NULL;
-    char path[PATH_MAX], err[1024];
+    char path[PATH_MAX];
     int ch, json = 0, rc;
 
     while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
@@ -81,21 +81,8 @@ int cmd_scans(struct cli *cli, int argc, char **argv)
     }
     if ((rc = cli_config_load(cli, &cfg)) != 0)
         return rc;
-    if (ds_catalog_path(cfg->state, path, sizeof(path)) < 0) {
-        cli_err("state directory %s: path is too long", cfg->state);
-        rc = CLI_EXIT_USAGE;
+    if ((rc = cli_catalog_open_existing(cfg, path, sizeof(path), &cat)) != 0)
         goto out;
-    }
-    if (access(path, F_OK) != 0) {
-        cli_err("no catalog at %s: run 'distsync scan' first", path);
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
-    if (ds_catalog_open(path, &cat, err, sizeof(err)) < 0) {
-        cli_err("%s", err);
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
     rc = list(cat, json);
     if (rc < 0)
         cli_err("scans: reading %s failed: %s", path, ds_strerror(rc));

@@ -42,6 +42,25 @@ int cli_catalog_path_made(const ds_config_t *cfg, char *path, size_t len)
     return 0;
 }
 
+int cli_catalog_open_existing(const ds_config_t *cfg, char *path, size_t len, ds_catalog_t **cat)
+{
+    char err[1024];
+
+    if (ds_catalog_path(cfg->state, path, len) < 0) {
+        cli_err("state directory %s: path is too long", cfg->state);
+        return CLI_EXIT_USAGE;
+    }
+    if (access(path, F_OK) != 0) {
+        cli_err("no catalog at %s: run 'distsync scan' first", path);
+        return CLI_EXIT_FAIL;
+    }
+    if (ds_catalog_open(path, cat, err, sizeof(err)) < 0) {
+        cli_err("%s", err);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
 void cli_not_copied_add(struct cli_not_copied *nc, const char *path, const char *what)
 {
     if (nc->n < CLI_NOT_COPIED_SHOWN)
