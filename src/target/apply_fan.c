@@ -125,23 +125,6 @@ int ds__apply_fan_blocks(const ds_apply_t *ap, const ds_msg_t *m)
     return pending(ap) && m->type != DS_MSG_FILE_ONE;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Records a helper's FILE_DONE as a local commit would (manifest, counters). */
 static int account(ds_apply_t *ap, const struct fan_ent *e)
 {
@@ -424,9 +407,9 @@ static int send_one(ds_apply_t *ap, unsigned i, const struct fan_ent *e, const u
         rec.hashed = *he;
         rec.hashed.path = NULL;
     }
-    rc = write_all(ap->fan->fds[i], &rec, sizeof(rec));
+    rc = ds__apply_write_all(ap->fan->fds[i], &rec, sizeof(rec));
     if (rc == 0)
-        rc = write_all(ap->fan->fds[i], p, len);
+        rc = ds__apply_write_all(ap->fan->fds[i], p, len);
     return rc;
 }
 
@@ -574,7 +557,7 @@ int ds_apply_helper_serve(ds_apply_t *ap, int fd, char *err, size_t errlen)
             rc =
                 ds__apply_fatal(ap, 0, rc, "applying a file for the receiver: %s", ds_strerror(rc));
         ds_apply_output(ap, &p, &len);
-        if (len > 0 && write_all(fd, p, len) == 0)
+        if (len > 0 && ds__apply_write_all(fd, p, len) == 0)
             ds_apply_output_consume(ap, len);
         if (rc < 0)
             break;

@@ -297,6 +297,11 @@ DS_MUST_CHECK int ds__apply_check_known(ds_apply_t *ap, const ds_msg_t *m);
 DS_MUST_CHECK int ds__apply_same(ds_apply_t *ap, const ds_msg_t *req,
                                  const uint8_t sha[DS_SHA256_LEN]);
 
+/* Writes buf[0, len) to fd, blocking. A socket gets MSG_NOSIGNAL, so a
+ * gone peer is EPIPE rather than SIGPIPE for the whole process
+ * (apply_serve.c). Returns 0 or -errno. */
+DS_MUST_CHECK int ds__apply_write_all(int fd, const void *buf, size_t len);
+
 /* apply_adopt.c: ADOPT (version 2), record a matching file in place. */
 DS_MUST_CHECK int ds__apply_adopt(ds_apply_t *ap, const ds_msg_t *m);
 /* SHA-256 and length of what open file fd holds from its offset on, read

@@ -18,11 +18,10 @@
 
 #define SERVE_READ (1u << 20)
 
-/* Writes p[0, len) to fd, blocking. A socket gets MSG_NOSIGNAL, so a gone
- * peer is EPIPE rather than SIGPIPE for the whole process. Returns 0 or
- * -errno. */
-static int write_all(int fd, const uint8_t *p, size_t len)
+/* See apply_int.h. */
+int ds__apply_write_all(int fd, const void *buf, size_t len)
 {
+    const uint8_t *p = buf;
     int sock = 1;
 
     while (len > 0) {
@@ -50,7 +49,7 @@ static int flush_out(ds_apply_t *ap, int fd)
     int rc;
 
     ds_apply_output(ap, &p, &len);
-    rc = write_all(fd, p, len);
+    rc = ds__apply_write_all(fd, p, len);
     if (rc == 0)
         ds_apply_output_consume(ap, len);
     return rc;
