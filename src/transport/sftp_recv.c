@@ -118,6 +118,18 @@ static int list(struct ds__sftp_recv *r, const ds_msg_t *m)
     return 0;
 }
 
+/* One non-blocking step of the manifest's write (r->req), its bytes counted. */
+static int manifest_step(struct ds__sftp_recv *r)
+{
+    int rc;
+
+    libssh2_session_set_blocking(r->fs.c.s, 0);
+    rc = ds__sftp_manifest_step(r);
+    libssh2_session_set_blocking(r->fs.c.s, 1);
+    ds__sftp_counts(&r->fs);
+    return rc;
+}
+
 /* MANIFEST_COMMIT and BYE: the manifest written, stepped (r->req). */
 static int commit_manifest(struct ds__sftp_recv *r, const ds_msg_t *m, int bye)
 {
@@ -125,10 +137,7 @@ static int commit_manifest(struct ds__sftp_recv *r, const ds_msg_t *m, int bye)
     int rc;
 
     r->req.kind = m->type;
-    libssh2_session_set_blocking(r->fs.c.s, 0);
-    rc = ds__sftp_manifest_step(r);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
-    ds__sftp_counts(&r->fs);
+    rc = manifest_step(r);
     if (rc == STEP_WAIT)
         return rc;
     r->req.kind = 0;
@@ -256,10 +265,7 @@ static int checkpoint(struct ds__sftp_recv *r)
     if (r->req.kind == 0 && (rc = settle(r)) != 0)
         return rc;
     r->req.kind = SFTP_REQ_CKPT;
-    libssh2_session_set_blocking(r->fs.c.s, 0);
-    rc = ds__sftp_manifest_step(r);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
-    ds__sftp_counts(&r->fs);
+    rc = manifest_step(r);
     if (rc == STEP_WAIT)
         return rc;
     r->req.kind = 0;
