@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -632,6 +633,45 @@ static void test_crash(void)
     version_free(&v);
 }
 
+/* An open of an existing store beside a writer (another connection in a
+ * write transaction, as the retain writer is while delta workers open the
+ * store to read a basis) neither waits for it nor fails. */
+static void test_open_beside_writer(void)
+{
+    const char *dir = check_tmpdir("retain_beside");
+    struct version v = {.size = 64 * 1024};
+    ds_retain_t *r = NULL;
+    ds_retain_reader_t *rd = NULL;
+    sqlite3 *db = NULL;
+    char path[4096];
+    struct timespec t0, t1;
+    double secs;
+
+    v.data = malloc(v.size);
+    fill_random(v.data, v.size);
+    version_make(&v, dir, "v");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v, 0), 0);
+    ds_retain_close(r);
+    r = NULL;
+    snprintf(path, sizeof(path), "%s/retain.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(secs < 5.0); /* it waited for the writer: up to the 30 s busy timeout */
+    if (r != NULL) {
+        CHECK_INT(ds_retain_open_version(r, v.sha, 0, &rd), 0);
+        ds_retain_reader_free(rd);
+    }
+    ds_retain_close(r);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    version_free(&v);
+}
+
 int main(void)
 {
     RUN(test_roundtrip);
@@ -642,5 +682,6 @@ int main(void)
     RUN(test_put_errors);
     RUN(test_batch);
     RUN(test_crash);
+    RUN(test_open_beside_writer);
     return CHECK_DONE();
 }
