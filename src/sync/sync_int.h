@@ -61,6 +61,9 @@ struct ds_sync {
      * a fan-out computes each delta once */
     struct ds_run_prefetch **pf_fly;
     size_t npf_fly, pf_fly_cap;
+    /* of those, the warm-up jobs of runs still connecting (at most
+     * DS_SYNC_WARM; sync_prefetch.c) */
+    unsigned warm_fly;
     /* the sender's read buffer, kept between servers (fresh pages cost) */
     uint8_t *send_buf;
     /* set by ds_sync_cancel() (from a signal handler): runs wind down */
@@ -94,6 +97,10 @@ int ds__sync_open_sized(const char *path, uint64_t size);
  * protocol version applies; remote_basis: its basis reads cross the WAN
  * (an SMB worker). */
 int ds__sync_delta_fmt(unsigned version, int remote_basis);
+/* sync_precompute.c: the delta format srv's receiver applied in its last
+ * run (the catalog's record; an smb:// server's reads cross the WAN), the
+ * newest protocol's when none is recorded. */
+int ds__sync_server_fmt(ds_sync_t *s, const ds_server_cfg_t *srv);
 
 /* sync_send.c: the delta of it in format fmt (DS_DELTA_FMT_*) from the
  * delta cache, computed if needed: the basis from a store file holding that
@@ -240,9 +247,10 @@ size_t ds__sender_next(const struct sender *sd);
  * ds__sender_prefetch() puts the delta in the cache, reading a retained
  * basis through a retain handle of its own (errors are left for the
  * sender to find and report). */
-DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss,
-                                           const ds_plan_item_t *it, int *fmt, char **target,
+DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, char **target,
                                            uint64_t *tsize, char **basis, uint64_t *bsize);
+/* The delta format ss's receiver applies (its protocol version). */
+int ds__sender_delta_fmt(ds_session_t *ss);
 DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
                                       const char *target, uint64_t tsize, const char *basis,
                                       uint64_t bsize);

@@ -179,18 +179,23 @@ int ds_sync_plan_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_plan_t **out
     return rc < 0 ? rc : plan_known(s, srv, out);
 }
 
+/* See sync_int.h. */
+int ds__sync_server_fmt(ds_sync_t *s, const ds_server_cfg_t *srv)
+{
+    unsigned v = 0;
+
+    if (strncmp(srv->url, "smb://", 6) == 0)
+        return DS_DELTA_FMT_ZPATCH_COPY;
+    if (ds_catalog_server_protocol_get(s->cat, srv->name, &v) < 0 || v == 0)
+        return PC_FORMAT;
+    return ds__sync_delta_fmt(v, 0);
+}
+
 /* Plans srv against its last-known manifest; queues its delta pairs. */
 static int plan_server(struct pc *pc, const ds_server_cfg_t *srv, uint64_t *planned)
 {
     ds_plan_t *plan = NULL;
-    unsigned v = 0;
-    int rc = ds_catalog_server_protocol_get(pc->s->cat, srv->name, &v), fmt;
-
-    fmt = v ? ds__sync_delta_fmt(v, 0) : PC_FORMAT;
-    if (strncmp(srv->url, "smb://", 6) == 0)
-        fmt = DS_DELTA_FMT_ZPATCH_COPY;
-    if (rc == 0)
-        rc = plan_known(pc->s, srv, &plan);
+    int fmt = ds__sync_server_fmt(pc->s, srv), rc = plan_known(pc->s, srv, &plan);
 
     for (size_t i = 0; rc == 0 && plan != NULL && i < plan->n; i++)
         if (plan->items[i].method == DS_PLAN_DELTA)

@@ -11,11 +11,19 @@
  * for that job (its run woken when it lands) and then queues its own,
  * which finds the delta in the cache. The ds_sync_t keeps the list of
  * those slots (pf_fly), on the loop thread only.
+ *
+ * Warm-up: a run that is still connecting (the TCP and SSH handshakes,
+ * HELLO, LIST) has no plan yet, but the manifest its target confirmed last
+ * is in the catalog; the deltas a plan against it wants are started then
+ * (the first server of a run waits for its link and its deltas at the same
+ * time, not one after the other). A guess that misses (the target
+ * drifted, another agent version) only computed a delta nobody sends.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "distsync/error.h"
+#include "distsync/log.h"
 #include "sync_run_int.h"
 
 static int same_delta(const struct ds_run_prefetch *a, const struct ds_run_prefetch *b)
@@ -82,8 +90,8 @@ static void prefetch_work(ds_run_job_t *j)
 {
     struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
 
-    p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, &p->r->res->plan->items[p->idx], p->target,
-                                     p->tsize, p->basis, p->bsize);
+    p->dropped =
+        ds__sender_prefetch(p->r->sy, p->fmt, p->it, p->target, p->tsize, p->basis, p->bsize);
 }
 
 /* Queues x's job, listed as computing its delta. */
@@ -103,9 +111,15 @@ void ds__run_prefetch_collect(struct ds_run *r)
         if (!x->job.queued || !x->job.done)
             continue;
         fly_land(r->sy, x);
-        r->pf_state[x->idx] = 2;
-        if (x->dropped && r->sd != NULL)
-            ds__sender_note_dropped(r->sd, x->idx);
+        if (x->warm) {
+            x->warm = 0;
+            r->sy->warm_fly--;
+            r->warm_landed++;
+        } else {
+            r->pf_state[x->idx] = 2;
+            if (x->dropped && r->sd != NULL)
+                ds__sender_note_dropped(r->sd, x->idx);
+        }
         free(x->target);
         free(x->basis);
         x->target = x->basis = NULL;
@@ -115,8 +129,67 @@ void ds__run_prefetch_collect(struct ds_run *r)
 
 void ds__run_prefetch_forget(struct ds_run *r)
 {
-    for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
         fly_land(r->sy, &r->pf[s]);
+        if (r->pf[s].warm) /* the job is not counted once nobody collects it */
+            r->sy->warm_fly--;
+        r->pf[s].warm = 0;
+    }
+}
+
+/* Fills x with the warm-up plan's next DELTA item that is not cached and
+ * not computing; 0 when none is left. */
+static int warm_next(struct ds_run *r, struct ds_run_prefetch *x)
+{
+    while (r->warm_next < r->warm->n) {
+        const ds_plan_item_t *it = &r->warm->items[r->warm_next++];
+
+        if (it->method != DS_PLAN_DELTA ||
+            ds_delta_cache_ready(r->sy->dc, r->warm_fmt, it->basis_sha256, it->sha256))
+            continue;
+        memset(x, 0, sizeof(*x));
+        x->r = r;
+        x->it = it;
+        x->fmt = r->warm_fmt;
+        memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
+        memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
+        if (!computing(r->sy, x) &&
+            ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize) == 1)
+            return 1;
+        free(x->target); /* another run's job, or no basis (or no memory): the sender sees */
+        free(x->basis);
+        x->target = x->basis = NULL;
+    }
+    return 0;
+}
+
+void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
+{
+    int ph = r->phase;
+
+    if (r->mode != DS_SYNC_RUN || r->sd != NULL || r->warm_done || r->sy->cancel ||
+        (ph != RP_OPEN && ph != RP_READY && ph != RP_HASH))
+        return;
+    if (r->warm == NULL) {
+        if (ds_sync_plan_known(r->sy, r->srv, &r->warm) < 0 || r->warm == NULL) {
+            r->warm_done = 1; /* no manifest known (a first sync): nothing to guess from */
+            return;
+        }
+        r->warm_fmt = ds__sync_server_fmt(r->sy, r->srv);
+    }
+    for (size_t s = 0; s < DS_RUN_PREFETCH && r->sy->warm_fly < DS_SYNC_WARM; s++) {
+        struct ds_run_prefetch *x = &r->pf[s];
+
+        if (x->job.queued || x->held)
+            continue;
+        if (!warm_next(r, x)) {
+            r->warm_done = 1;
+            return;
+        }
+        x->warm = 1;
+        r->sy->warm_fly++;
+        queue(r, x, w);
+    }
 }
 
 int ds__run_prefetch_ready(void *ctx, size_t idx)
@@ -154,8 +227,9 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         memset(x, 0, sizeof(*x));
         x->r = r;
         x->idx = r->pf_next++;
-        rc = ds__sender_prefetch_plan(r->sy, r->ss, it, &x->fmt, &x->target, &x->tsize, &x->basis,
-                                      &x->bsize);
+        x->it = it;
+        x->fmt = ds__sender_delta_fmt(r->ss);
+        rc = ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize);
         if (rc < 0)
             return ds__run_fail(r, rc, "out of memory");
         if (rc == 0)
@@ -176,4 +250,12 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         queue(r, x, w);
     }
     return 0;
+}
+
+void ds__run_warm_end(struct ds_run *r)
+{
+    r->warm_done = 1;
+    if (r->warm != NULL)
+        ds_log(DS_LOG_DEBUG, "server %s: %zu deltas computed while it connected", r->srv->name,
+               r->warm_landed);
 }

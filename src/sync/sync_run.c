@@ -334,6 +334,7 @@ static int plan(struct ds_run *r)
     rc = ds_plan_build(&in, &r->res->plan);
     if (rc < 0)
         return fail(r, rc, "planning: %s", ds_strerror(rc));
+    ds__run_warm_end(r);
     for (size_t i = 0; i < r->res->plan->n; i++) {
         const ds_plan_item_t *it = &r->res->plan->items[i];
 
@@ -683,6 +684,7 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
         if (i == 31)
             w->again = 1;
     }
+    ds__run_warm(r, w);
     w->done = r->phase == RP_DONE;
 }
 
@@ -767,6 +769,7 @@ void ds__run_free(ds_run_t *r)
     free(r->sig);
     free(r->siglen);
     free(r->pf_state);
+    ds_plan_free(r->warm);
     free(r->have);
     free(r->want);
     free(r->cls);

@@ -23,6 +23,10 @@
 #define DS_RUN_CLOSE_GRACE_NS 3000000000LL
 /* Deltas computed ahead of the file being sent, per run. */
 #define DS_RUN_PREFETCH 4
+/* Warm-up jobs (deltas computed while runs connect) in flight, for all
+ * the runs of a ds_sync_t together: the worker pool keeps threads free for
+ * the transports' opens (sync_prefetch.c). */
+#define DS_SYNC_WARM 2
 
 /* Work a run hands to a worker thread: fn(job) runs there (it must not
  * touch the catalog), then the engine marks it done and steps the run. */
@@ -91,9 +95,11 @@ typedef struct ds_run_pace {
 struct ds_run_prefetch {
     ds_run_job_t job;
     struct ds_run *r;
-    size_t idx;   /* plan item */
-    char *target; /* store path of the new version */
-    char *basis;  /* store path of the basis (NULL: none) */
+    size_t idx;               /* plan item */
+    const ds_plan_item_t *it; /* that item (of the warm-up plan when warm) */
+    int warm;                 /* a warm-up job, counted in the ds_sync_t's warm_fly */
+    char *target;             /* store path of the new version */
+    char *basis;              /* store path of the basis (NULL: none) */
     uint64_t tsize, bsize;
     int fmt;     /* DS_DELTA_FMT_* */
     int dropped; /* the cache dropped a corrupt entry meanwhile */
@@ -145,7 +151,12 @@ struct ds_run {
     struct ds_run_prefetch pf[DS_RUN_PREFETCH];
     size_t pf_next;    /* next plan item to consider */
     uint8_t *pf_state; /* per item: 0 none, 1 queued, 2 done */
-    int64_t run_id;    /* 0: not recorded */
+    /* warm-up while connecting: the plan against the manifest the target
+     * confirmed last, its next item, the format its receiver applied */
+    ds_plan_t *warm;
+    size_t warm_next, warm_landed; /* warm_landed: its jobs that came back */
+    int warm_fmt, warm_done;
+    int64_t run_id; /* 0: not recorded */
     ds_plan_want_t *want;
     size_t nwant;
     ds_plan_have_t *have;
@@ -274,6 +285,15 @@ DS_MUST_CHECK int ds__run_prefetch_ready(void *ctx, size_t idx);
 /* Collects r's finished prefetch jobs (any phase): the runs waiting for
  * the same deltas are woken. */
 void ds__run_prefetch_collect(struct ds_run *r);
+/* Before its plan (connecting, HELLO, LIST, HASH): queues the deltas a
+ * sync run will likely want, planned against the manifest its target
+ * confirmed last (ds_sync_plan_known), on free prefetch slots and within
+ * the ds_sync_t's DS_SYNC_WARM; a pair cached or in flight is skipped.
+ * The run's prefetch then finds them cached, or waits for the job. */
+void ds__run_warm(struct ds_run *r, ds_run_wait_t *w);
+/* The plan is made: the warm-up ends (its jobs in flight finish), and the
+ * debug log says how many of its jobs came back before. */
+void ds__run_warm_end(struct ds_run *r);
 /* r's prefetch slots leave the batch's list (before they are freed or
  * reset): the runs waiting for their deltas are woken. */
 void ds__run_prefetch_forget(struct ds_run *r);

@@ -257,7 +257,7 @@ int ds__sync_delta_fmt(unsigned v, int remote_basis)
                                           : DS_DELTA_FMT_RSYNC;
 }
 
-static int delta_fmt(ds_session_t *ss)
+int ds__sender_delta_fmt(ds_session_t *ss)
 {
     return ds__sync_delta_fmt(ds_session_version(ss), ds_session_remote_basis(ss));
 }
@@ -299,7 +299,7 @@ int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd
 static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
                           uint64_t *dsize)
 {
-    return ds__sync_delta_get(sd->sy, delta_fmt(sd->ss), it, tfd, dfd, dsize);
+    return ds__sync_delta_get(sd->sy, ds__sender_delta_fmt(sd->ss), it, tfd, dfd, dsize);
 }
 
 /* get_delta_from, noting whether the cache dropped a corrupt entry for it. */
@@ -316,13 +316,12 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     return rc;
 }
 
-int ds__sender_prefetch_plan(ds_sync_t *sy, ds_session_t *ss, const ds_plan_item_t *it, int *fmt,
-                             char **target, uint64_t *tsize, char **basis, uint64_t *bsize)
+int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, char **target,
+                             uint64_t *tsize, char **basis, uint64_t *bsize)
 {
     const struct sfile_row *row;
     char path[8192];
 
-    *fmt = delta_fmt(ss);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
         return 0;
