@@ -104,6 +104,10 @@ typedef struct ds_zpatch_stats {
     uint64_t copied_bytes; /* target bytes they cover */
     uint64_t delta_bytes;  /* stream bytes written */
     uint64_t bsdiff;       /* BSDIFF records (0: another candidate won) */
+    /* the zstd candidates were first written at a scouting level (3), as
+     * BSDIFF was tried too; and the best of them again at the level asked
+     * for, as it could still win (src/delta/zpatch.c, SCOUT_LEVEL) */
+    int scouted, redone;
 } ds_zpatch_stats_t;
 
 /*

@@ -36,12 +36,30 @@
  * files under 1 MiB, and on the files over 1 MiB it cost 22 s of the 54 s
  * of console CPU for nothing (README "Delta format", CPU). */
 #define WHOLE_MAX (1u << 20)
+/* Scouting: when BSDIFF records will be tried too (few copies, a basis it
+ * can index), the zstd candidates are first written at SCOUT_LEVEL. On a
+ * rebuilt binary BSDIFF wins by far whatever their level, and their level
+ * was most of the CPU (libc6's 275 rebuilt files at level 12: 0.80 s with
+ * them at 12, 0.57 s scouted, the chosen deltas 0.04% apart). The best of
+ * them is written again at the real level when it could still win: when
+ * BSDIFF lost, or won by less than half (zstd's levels 3 to 19 cut text
+ * edited every 3 KB by 30%, test_zpatch_bsdiff's test_scout) ... */
+#define SCOUT_LEVEL    3
+#define SCOUT_REDO_PCT 50
+/* ... and when it is SCOUT_REDO_MIN bytes or more: a redo costs zstd's pass
+ * over the file and its basis at the real level (3-4 ms at level 12 for
+ * each of libc6's 100-300 KB gconv modules, whose deltas are 139-2,500
+ * bytes) to save at most a few hundred bytes. */
+#define SCOUT_REDO_MIN 1024
 
 struct enc {
     const ds_delta_src_t *basis, *target;
     int fd, level, version;
-    int copy_only; /* DS_ZPATCH_COPY_ONLY: ZSTD records reference no basis */
-    uint64_t beat; /* the best candidate's size while another is tried (0: none) */
+    int copy_only;         /* DS_ZPATCH_COPY_ONLY: ZSTD records reference no basis */
+    uint64_t beat;         /* the best candidate's size while another is tried (0: none) */
+    const ds_zp_span_t *v; /* the copies and runs (encode_runs) */
+    size_t nv;
+    int scouted, redone; /* see ds_zpatch_stats_t */
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
     size_t zcap;
@@ -377,11 +395,11 @@ static int keep_smaller(struct enc *e, off_t start, ds_zpatch_stats_t *best_st)
 /* Runs one more candidate after the best so far (at start + its size):
  * fn writes it with fresh stats, and may give up (DS_ERANGE) once it knows
  * it cannot get under e->beat; a candidate out of its bounds (DS_ETOOBIG,
- * DS_ERANGE) is dropped. */
+ * DS_ERANGE) is dropped. Returns 1 when it is the best now, 0, or < 0. */
 static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e))
 {
     ds_zpatch_stats_t best = e->st;
-    int rc;
+    int rc, won;
 
     e->st = (ds_zpatch_stats_t){0};
     if (lseek(e->fd, start + (off_t)best.delta_bytes, SEEK_SET) < 0)
@@ -393,7 +411,11 @@ static int try_candidate(struct enc *e, off_t start, int (*fn)(struct enc *e))
         e->st = best;
         return 0;
     }
-    return rc < 0 ? rc : keep_smaller(e, start, &best);
+    if (rc < 0)
+        return rc;
+    won = e->st.delta_bytes < best.delta_bytes;
+    rc = keep_smaller(e, start, &best);
+    return rc < 0 ? rc : won;
 }
 
 static int encode_whole(struct enc *e)
@@ -401,6 +423,36 @@ static int encode_whole(struct enc *e)
     ds_zp_span_t whole = {0, e->target->size, 0, 0};
 
     return encode_spans(e, &whole, e->target->size ? 1 : 0);
+}
+
+static int encode_runs(struct enc *e)
+{
+    return encode_spans(e, e->v, e->nv);
+}
+
+/* The candidates after the COPY records and their runs (the best so far,
+ * at start): zstd over the whole file, then BSDIFF records; scout: the
+ * zstd ones were written at SCOUT_LEVEL, not level (see SCOUT_LEVEL). */
+static int more_candidates(struct enc *e, off_t start, int scout, int level)
+{
+    int (*fast)(struct enc *) = encode_runs;
+    uint64_t fast_bytes;
+    int rc = 0;
+
+    if (e->st.copied_bytes > 0 && e->target->size < WHOLE_MAX &&
+        (rc = try_candidate(e, start, encode_whole)) > 0)
+        fast = encode_whole;
+    fast_bytes = e->st.delta_bytes;
+    e->level = level;
+    if (rc >= 0 && e->version >= 2 && e->basis->size > 0 &&
+        e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
+        rc = try_candidate(e, start, encode_bsdiff);
+    if (rc >= 0 && scout && fast_bytes * SCOUT_REDO_PCT / 100 < e->st.delta_bytes &&
+        fast_bytes >= SCOUT_REDO_MIN) {
+        e->redone = 1;
+        rc = try_candidate(e, start, fast);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 /*
@@ -418,7 +470,7 @@ static int encode(struct enc *e, const uint8_t *tsha)
     ds_sha256_t sha;
     off_t start = lseek(e->fd, 0, SEEK_CUR);
     size_t n = 0;
-    int rc = ds_sha256_init(&sha), few;
+    int rc = ds_sha256_init(&sha), few, scout, level = e->level;
 
     if (rc == 0)
         rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
@@ -434,17 +486,21 @@ static int encode(struct enc *e, const uint8_t *tsha)
         (rc = load_range(e, 0, e->basis->size)) == 0)
         rc = ds__zp_align_spans(e->pre, (size_t)e->basis->size, e->target, e->seg, &v, &n,
                                 &e->st.copied_bytes);
+    few = e->st.copied_bytes < e->target->size / 10 * 9 && !e->copy_only && start >= 0;
+    scout = few && e->version >= 2 && e->basis->size > 0 &&
+            e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->level > SCOUT_LEVEL;
+    e->v = v;
+    e->nv = n;
+    if (scout)
+        e->level = SCOUT_LEVEL;
+    e->scouted = scout;
     if (rc == 0)
-        rc = encode_spans(e, v, n);
+        rc = encode_runs(e);
+    if (rc == 0 && few)
+        rc = more_candidates(e, start, scout, level);
     free(v);
-    few = e->st.copied_bytes < e->target->size / 10 * 9;
-    if (rc < 0 || start < 0 || !few)
+    if (rc < 0 || !few)
         return rc;
-    if (e->st.copied_bytes > 0 && !e->copy_only && e->target->size < WHOLE_MAX)
-        rc = try_candidate(e, start, encode_whole);
-    if (rc == 0 && e->version >= 2 && !e->copy_only && e->basis->size > 0 &&
-        e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->target->size > 0)
-        rc = try_candidate(e, start, encode_bsdiff);
     if (rc == 0 && (ftruncate(e->fd, start + (off_t)e->st.delta_bytes) < 0 ||
                     lseek(e->fd, start + (off_t)e->st.delta_bytes, SEEK_SET) < 0))
         rc = -errno;
@@ -488,8 +544,11 @@ int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target
         rc = check_src(basis, basis_sha256, e.seg, DS_ZPATCH_SEG_MAX);
     if (rc == 0)
         rc = encode(&e, target_sha256);
-    if (rc == 0 && st != NULL)
+    if (rc == 0 && st != NULL) {
         *st = e.st;
+        st->scouted = e.scouted;
+        st->redone = e.redone;
+    }
 out:
     if (rc == DS_ECHANGED)
         ds_log(DS_LOG_ERROR, "zpatch: a source does not match its size or SHA-256");

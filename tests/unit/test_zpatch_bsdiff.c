@@ -214,6 +214,68 @@ static void test_three_candidates(void)
     }
 }
 
+/* Text-like data: words from a small vocabulary (zstd's kind of input,
+ * where the level matters and BSDIFF's byte-wise differences do not). */
+static void words(uint8_t *p, size_t n, uint32_t seed)
+{
+    static const char *w[] = {"patch ", "engine ", "definition ", "server\n", "site ",
+                              "ring ",  "pilot ",  "delta ",      "chunk ",   "manifest\n"};
+    size_t o = 0;
+
+    while (o < n) {
+        const char *x;
+        size_t k;
+
+        seed = seed * 1103515245u + 12345u;
+        x = w[(seed >> 16) % 10];
+        k = strlen(x) < n - o ? strlen(x) : n - o;
+        memcpy(p + o, x, k);
+        o += k;
+    }
+}
+
+/* Scouting (zpatch.c, SCOUT_LEVEL): with BSDIFF tried too, the zstd
+ * candidates are first written at level 3. On the rebuilt binary BSDIFF
+ * wins by far and they are not written again at 19; on text edited every
+ * 3 KB they win, are written again at 19, and the stream is the very one
+ * the level-19 encoding without BSDIFF (version 1, no scouting) writes.
+ * Both rebuild their target. */
+static void test_scout(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    ds_zpatch_stats_t s1, s2;
+    char why[200];
+    uint8_t *z1, *z2;
+    size_t n1, n2;
+
+    fill(code, sizeof(code), 1);
+    binary(basis, BN, code, 0);
+    binary(target, sizeof(target), code, 4096);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+    z2 = encode(basis, BN, target, sizeof(target), 19, 2, &n2, &s2);
+    CHECK(s2.scouted == 1 && s2.redone == 0 && s2.bsdiff == 1);
+    CHECK_INT(decode(bpath, z2, n2, 65536, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == sizeof(target) && memcmp(got, target, out.n) == 0);
+    free(z2);
+
+    words(basis, BN, 7);
+    memcpy(target, basis, BN);
+    for (size_t o = 500; o + 40 < BN; o += 3000)
+        words(target + o, 40, (uint32_t)o);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+    z1 = encode(basis, BN, target, BN, 19, 1, &n1, &s1);
+    z2 = encode(basis, BN, target, BN, 19, 2, &n2, &s2);
+    printf("  text edited every 3 KB: level 19 %zu bytes, scouted %zu bytes (BSDIFF %s)\n", n1, n2,
+           s2.bsdiff ? "won" : "lost");
+    CHECK(s1.scouted == 0 && s1.redone == 0);
+    CHECK(s2.scouted == 1 && s2.redone == 1 && s2.bsdiff == 0);
+    CHECK(n1 == n2 && memcmp(z1, z2, n1) == 0);
+    CHECK_INT(decode(bpath, z2, n2, 4096, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == BN && memcmp(got, target, BN) == 0);
+    free(z1);
+    free(z2);
+}
+
 static size_t varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -474,6 +536,7 @@ int main(void)
     RUN(test_hostile);
     RUN(test_basis_reads);
     RUN(test_three_candidates);
+    RUN(test_scout);
     RUN(test_records);
     RUN(test_align_gives_up_after_merge);
     return CHECK_DONE();
