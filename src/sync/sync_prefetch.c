@@ -137,13 +137,20 @@ void ds__run_prefetch_forget(struct ds_run *r)
     }
 }
 
+/* Plan items a warm-up step looks at, at most (each cached one costs an
+ * open of its cache entry on the loop thread); the next step goes on. */
+#define WARM_LOOKS 256
+
 /* Fills x with the warm-up plan's next DELTA item that is not cached and
- * not computing; 0 when none is left. */
-static int warm_next(struct ds_run *r, struct ds_run_prefetch *x)
+ * not computing: 1, or 0 when none is left, or -1 when *looks ran out. */
+static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *looks)
 {
     while (r->warm_next < r->warm->n) {
-        const ds_plan_item_t *it = &r->warm->items[r->warm_next++];
+        const ds_plan_item_t *it = &r->warm->items[r->warm_next];
 
+        if ((*looks)-- == 0)
+            return -1;
+        r->warm_next++;
         if (it->method != DS_PLAN_DELTA ||
             ds_delta_cache_ready(r->sy->dc, r->warm_fmt, it->basis_sha256, it->sha256))
             continue;
@@ -165,7 +172,8 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x)
 
 void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
 {
-    int ph = r->phase;
+    unsigned looks = WARM_LOOKS;
+    int ph = r->phase, rc;
 
     if (r->mode != DS_SYNC_RUN || r->sd != NULL || r->warm_done || r->sy->cancel ||
         (ph != RP_OPEN && ph != RP_READY && ph != RP_HASH))
@@ -182,8 +190,8 @@ void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
 
         if (x->job.queued || x->held)
             continue;
-        if (!warm_next(r, x)) {
-            r->warm_done = 1;
+        if ((rc = warm_next(r, x, &looks)) <= 0) {
+            r->warm_done = rc == 0;
             return;
         }
         x->warm = 1;
