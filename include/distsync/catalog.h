@@ -97,7 +97,8 @@ void ds_catalog_free(ds_catalog_t *cat);
 DS_MUST_CHECK int ds_catalog_schema_version(ds_catalog_t *cat);
 
 /* Transactions (not nested). begin takes the write lock at once
- * (BEGIN IMMEDIATE). Return 0 or DS_ECATALOG (message logged). */
+ * (BEGIN IMMEDIATE). A commit that fails rolls back: the transaction is
+ * over either way. Return 0 or DS_ECATALOG (message logged). */
 DS_MUST_CHECK int ds_catalog_begin(ds_catalog_t *cat);
 DS_MUST_CHECK int ds_catalog_commit(ds_catalog_t *cat);
 /* Runs on failure paths, where the first error is what the caller reports:

@@ -670,8 +670,9 @@ int ds_catalog_commit(ds_catalog_t *cat)
     if (!cat->in_txn)
         return DS_EINTERNAL;
     rc = exec(cat, "COMMIT");
-    if (rc == 0)
-        cat->in_txn = 0;
+    if (rc < 0) /* still open after a busy or a deferred constraint: what it wrote is lost */
+        (void)ds_catalog_rollback(cat);
+    cat->in_txn = 0;
     return rc;
 }
 

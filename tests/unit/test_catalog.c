@@ -4,6 +4,7 @@
 #include "check.h"
 #include "distsync/catalog.h"
 #include "distsync/error.h"
+#include "store/catalog_int.h"
 
 static char dbpath[4200];
 
@@ -362,6 +363,38 @@ static void test_rollback(void)
     }
 }
 
+/* A COMMIT that fails (here a deferred foreign key, a temp table on the
+ * catalog's own connection: SQLite keeps the transaction open, as after a
+ * busy or a full disk at COMMIT) rolls back: the catalog is out of its
+ * transaction, the next BEGIN works, and what the failed one wrote is not
+ * there (before: in_txn stayed set and every later BEGIN said "internal
+ * error"). */
+static void test_commit_fails(void)
+{
+    ds_catalog_t *cat = open_fresh("cat_commit_fails");
+    uint64_t nf = 9, nc = 9;
+
+    CHECK_INT(sqlite3_exec(cat->db,
+                           "PRAGMA foreign_keys = ON;"
+                           "CREATE TEMP TABLE p(id INTEGER PRIMARY KEY);"
+                           "CREATE TEMP TABLE c(pid INTEGER REFERENCES p(id)"
+                           " DEFERRABLE INITIALLY DEFERRED);",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    put_path(cat, "patches/a", "patches");
+    CHECK_INT(sqlite3_exec(cat->db, "INSERT INTO c VALUES (5)", NULL, NULL, NULL), SQLITE_OK);
+    CHECK(ds_catalog_commit(cat) < 0);
+    CHECK_INT(ds_catalog_in_txn(cat), 0);
+    CHECK_INT(sqlite3_get_autocommit(cat->db), 1);
+    CHECK_INT(ds_catalog_begin(cat), 0);
+    put_path(cat, "patches/b", "patches");
+    CHECK_INT(ds_catalog_commit(cat), 0);
+    CHECK_INT(ds_catalog_counts(cat, &nf, &nc), 0);
+    CHECK_INT(nf, 1);
+    ds_catalog_free(cat);
+}
+
 /* The content id of path as of generation gen (0: absent then; -1: its
  * bytes are still the store's, flagged by id > 0, so *cur tells). */
 static int64_t asof(ds_catalog_t *cat, int64_t gen, const char *path, int *cur)
@@ -455,6 +488,7 @@ int main(void)
     RUN(test_cursor_order_prefix_snapshot);
     RUN(test_best_basis);
     RUN(test_rollback);
+    RUN(test_commit_fails);
     RUN(test_generations);
     return CHECK_DONE();
 }
