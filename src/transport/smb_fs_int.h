@@ -1,5 +1,5 @@
 /*
- * Inside the SMB backend (smb_fs.c, smb_fs_known.c): its handle table and
+ * Inside the SMB backend (smb_fs.c, smb_fs_known.c, smb_fs_copy.c): its handle table and
  * state, and what it knows of the share without asking the server
  * (smb_fs_known.c). Not for use outside src/transport/smb_fs*.c.
  */
@@ -79,6 +79,14 @@ static inline struct sh *get(const ds_fs_t *fs, int fd)
     }
     return s->h[i];
 }
+
+/* Writes what h gathered. Returns 0 or -1 with errno. */
+int ds__smb_fs_flush(struct ds_smb_fs *s, struct sh *h);
+
+/* smb_fs_copy.c: the seam's copy_range and copy_state (server-side copy;
+ * see ds_fs_ops_t). */
+int ds__smb_fs_copy_range(const ds_fs_t *fs, int src_fd, off_t src_off, int dst_fd, size_t len);
+int ds__smb_fs_copy_state(const ds_fs_t *fs);
 
 /* A fresh file's write offset is now pos (its size so far follows). */
 void ds__smb_fs_moved_to(struct sh *h, uint64_t pos);
