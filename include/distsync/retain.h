@@ -18,7 +18,10 @@
  *
  * Threads: a ds_retain_t and its readers belong to one thread at a time.
  * Open one ds_retain_t per worker thread (WAL lets readers run beside one
- * writer).
+ * writer). A handle may be kept open between jobs and handed to another
+ * thread while ds_retain_idle() says so: it then holds no read snapshot, so
+ * its next read sees every version committed meanwhile (by any connection)
+ * and it never holds back a WAL checkpoint.
  */
 #ifndef DISTSYNC_RETAIN_H
 #define DISTSYNC_RETAIN_H
@@ -67,6 +70,10 @@ DS_MUST_CHECK int ds_retain_open(const char *dir, ds_retain_t **out);
 
 /* Closes the store. All its readers must have been freed. NULL is a no-op. */
 void ds_retain_close(ds_retain_t *r);
+
+/* 1 when r has no reader, statement, batch or transaction open: no read
+ * snapshot is held, and the next read starts a fresh one. 0 otherwise. */
+int ds_retain_idle(ds_retain_t *r);
 
 /*
  * Retains the version whose content is readable from fd (pread, offsets

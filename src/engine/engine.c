@@ -618,6 +618,7 @@ static int batch_sites(ds_engine_t *e, size_t n)
 static void batch_end(ds_engine_t *e)
 {
     uv_timer_stop(&e->caps_timer);
+    ds__sync_retain_drain(e->o.sync); /* every job is back: the idle list is all */
     ds__sched_free(&e->sched);
     free(e->site);
     free(e->site_max);

@@ -217,6 +217,13 @@ void ds_retain_close(ds_retain_t *r)
     free(r);
 }
 
+int ds_retain_idle(ds_retain_t *r)
+{
+    /* every statement is finalized when its call or its reader ends: one
+     * left belongs to a reader still open on this handle */
+    return !r->batch && sqlite3_get_autocommit(r->db) && sqlite3_next_stmt(r->db, NULL) == NULL;
+}
+
 /* Looks up a version: 1 (and its row id) if present, 0 if absent, or <0. */
 static int find_version(ds_retain_t *r, const uint8_t *sha, int64_t *id)
 {

@@ -75,6 +75,7 @@ int ds_sync_open(const ds_sync_opts_t *o, ds_sync_t **out, char *err, size_t err
     *out = NULL;
     if (s == NULL)
         return DS_ENOMEM;
+    pthread_mutex_init(&s->rpool_mu, NULL);
     s->o = *o;
     rc = ds_mkdir_p(o->cfg->state);
     if (rc < 0) {
@@ -150,6 +151,8 @@ void ds_sync_close(ds_sync_t *s)
     }
     ds_session_zcache_free(s->zcache);
     ds_delta_cache_close(s->dc);
+    ds__sync_retain_drain(s);
+    pthread_mutex_destroy(&s->rpool_mu);
     ds_retain_close(s->ret);
     ds_retain_close(s->ret_w);
     ds_catalog_free(s->cat);

@@ -3,6 +3,7 @@
 #ifndef DS_SYNC_INT_H
 #define DS_SYNC_INT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,9 @@
 #include "distsync/sync.h"
 #include "distsync/transport.h"
 #include "distsync/error.h"
+
+/* Idle retain handles a ds_sync_t keeps for its worker jobs, at most. */
+#define DS_SYNC_RPOOL 16
 
 /* One store file of the catalog snapshot. content_id 0: unreadable in the
  * store (the scan could not read it; sha256 is zero). */
@@ -41,6 +45,12 @@ struct ds_sync {
     int retain_busy;    /* a retain job holds ret_w */
     /* the retain store's directory (STATE/retain) */
     char retain_dir[4096];
+    /* the worker jobs' idle retain handles (sync_rpool.c), under rpool_mu,
+     * and how many were opened and taken since the last drain */
+    pthread_mutex_t rpool_mu;
+    ds_retain_t *rpool[DS_SYNC_RPOOL];
+    size_t nrpool;
+    unsigned rpool_opens, rpool_takes;
     ds_delta_cache_t *dc;
     char console_id[256], host[256];
     /* catalog snapshot: rows by path, and indexes by content id */
@@ -147,6 +157,20 @@ void ds__sync_pin_drop(struct sfile_row *x);
  * path). Returns 0 or -ENAMETOOLONG. */
 DS_MUST_CHECK int ds__sync_row_file(const ds_sync_t *s, const struct sfile_row *x, const char *path,
                                     char *buf, size_t len);
+
+/* sync_rpool.c: worker threads: a retain handle for a job, idle (no
+ * snapshot held: it sees every version committed so far) and owned by the
+ * caller until ds__sync_retain_give(); one kept from an earlier job, else
+ * a new one. Returns 0 or ds_retain_open's error. */
+DS_MUST_CHECK int ds__sync_retain_take(ds_sync_t *s, ds_retain_t **out);
+/* Any thread: gives r back for a later job (its readers freed first);
+ * closed instead when it is not idle or the list is full. NULL is a
+ * no-op. */
+void ds__sync_retain_give(ds_sync_t *s, ds_retain_t *r);
+/* Any thread: closes the idle handles (those taken stay with their jobs,
+ * given back later) and logs how many the jobs opened. The batch's end and
+ * ds_sync_close() call it. */
+void ds__sync_retain_drain(ds_sync_t *s);
 
 /* sync_retain.c: retaining the versions a server references, the file I/O
  * on a worker thread, the catalog and the memo on the loop thread. */

@@ -9,7 +9,8 @@
  * (chunk overlap, the path's previous version, a close name). Each distinct
  * pair is computed once, whatever the number of servers that need it, the
  * largest first, by up to `threads` workers, each with its own retain
- * store handle. The format is the one the server's receiver applies: the
+ * store handle (taken from sync_rpool.c's, given back when it ends). The
+ * format is the one the server's receiver applies: the
  * catalog records the protocol version it spoke in its last run (an older
  * agent gets its version 1 zpatch or librsync delta), and the newest
  * protocol's (zpatch stream version 2) when none is recorded. An smb://
@@ -241,14 +242,13 @@ static void unique_jobs(struct pc *pc)
 }
 
 /* Computes one pair into the cache: basis from its store file, else from
- * the retain store (*ret: this worker's handle, opened on first use). */
+ * the retain store (*ret: this worker's handle, taken on first use). */
 static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
 {
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
     int tfd = ds__sync_open_sized(j->tpath, j->tsize), bfd = -1, dfd = -1, rc;
     uint64_t dsize;
-    char path[4096];
 
     if (tfd < 0)
         return DS_ECHANGED; /* changed since the scan: the run will see it */
@@ -256,8 +256,7 @@ static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
     if (j->bpath != NULL && (bfd = ds__sync_open_sized(j->bpath, j->bsize)) >= 0) {
         ds_delta_src_fd(&bsrc, bfd, j->bsize);
     } else {
-        snprintf(path, sizeof(path), "%s/retain", pc->s->o.cfg->state);
-        rc = *ret ? 0 : ds_retain_open(path, ret);
+        rc = *ret ? 0 : ds__sync_retain_take(pc->s, ret);
         if (rc == 0)
             rc = ds_retain_open_version(*ret, j->bsha, 0, &rd);
         if (rc < 0) {
@@ -295,7 +294,7 @@ static void *worker(void *arg)
             ds_log(DS_LOG_WARN, "precompute: the delta for %s: %s (its sync computes it)", j->tpath,
                    ds_strerror(j->rc));
     }
-    ds_retain_close(ret);
+    ds__sync_retain_give(pc->s, ret);
     return NULL;
 }
 
@@ -342,6 +341,7 @@ int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_
     pthread_mutex_init(&pc.mu, NULL);
     ds_delta_cache_stats(s->dc, &before);
     st->threads = run_jobs(&pc, threads);
+    ds__sync_retain_drain(s);
     ds_delta_cache_stats(s->dc, &after);
     pthread_mutex_destroy(&pc.mu);
     st->pairs = pc.n;

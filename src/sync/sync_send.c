@@ -352,16 +352,14 @@ int ds__sync_open_sized(const char *path, uint64_t size)
     return fd;
 }
 
-/* The retained version sha as a source, through a retain handle of this
- * worker's own (*ret, *rd: the caller frees them). Returns 0 or < 0. */
+/* The retained version sha as a source, through a retain handle of the
+ * pool (*ret, *rd: the caller frees the reader, then gives the handle
+ * back). Returns 0 or < 0. */
 static int open_retained(ds_sync_t *sy, const uint8_t *sha, ds_retain_t **ret,
                          ds_retain_reader_t **rd, ds_delta_src_t *src)
 {
-    char path[4096];
-    int rc;
+    int rc = ds__sync_retain_take(sy, ret);
 
-    snprintf(path, sizeof(path), "%s/retain", sy->o.cfg->state);
-    rc = ds_retain_open(path, ret);
     if (rc == 0)
         rc = ds_retain_open_version(*ret, sha, 0, rd);
     if (rc == 0)
@@ -395,7 +393,7 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const 
     if (bfd >= 0)
         close(bfd);
     ds_retain_reader_free(rd);
-    ds_retain_close(ret);
+    ds__sync_retain_give(sy, ret);
     ds_delta_cache_stats(sy->dc, &after);
     return after.dropped > before.dropped;
 }

@@ -672,6 +672,59 @@ static void test_open_beside_writer(void)
     version_free(&v);
 }
 
+/* A handle kept open between jobs (the sync's worker pool keeps one per
+ * thread) sees a version another connection retained after it was opened
+ * and read, holds no snapshot while idle (ds_retain_idle), and does not
+ * hold back the garbage collector's WAL checkpoint. */
+static void test_kept_handle(void)
+{
+    const char *dir = check_tmpdir("retain_kept");
+    struct version v1 = {.size = 200 * 1024}, v2 = {.size = 300 * 1024 + 5};
+    ds_retain_t *w = NULL, *k = NULL;
+    ds_retain_reader_t *rd = NULL;
+    char wal[4200];
+    struct stat st;
+
+    v1.data = malloc(v1.size);
+    fill_text(v1.data, v1.size);
+    v2.data = malloc(v2.size);
+    fill_random(v2.data, v2.size);
+    version_make(&v1, dir, "v1");
+    version_make(&v2, dir, "v2");
+    CHECK_INT(ds_retain_open(dir, &w), 0);
+    CHECK_INT(put(w, &v1, 0), 0);
+    CHECK_INT(ds_retain_open(dir, &k), 0);
+    CHECK_INT(ds_retain_idle(k), 1);
+    CHECK_INT(ds_retain_open_version(k, v1.sha, 0, &rd), 0);
+    CHECK_INT(ds_retain_idle(k), 0); /* a reader is open */
+    CHECK(rd && range_ok(rd, &v1, 0, v1.size));
+    ds_retain_reader_free(rd);
+    rd = NULL;
+    CHECK_INT(ds_retain_has(k, v2.sha), 0);
+    CHECK_INT(ds_retain_idle(k), 1);
+    /* the writer retains v2 after k read: k's next job sees it */
+    CHECK_INT(ds_retain_batch_begin(w), 0);
+    CHECK_INT(ds_retain_idle(w), 0);
+    CHECK_INT(put(w, &v2, 0), 0);
+    CHECK_INT(ds_retain_batch_end(w), 0);
+    CHECK_INT(ds_retain_idle(w), 1);
+    CHECK_INT(ds_retain_open_version(k, v2.sha, 0, &rd), 0);
+    CHECK(rd && range_ok(rd, &v2, 0, v2.size));
+    ds_retain_reader_free(rd);
+    CHECK_INT(ds_retain_idle(k), 1);
+    /* a gc drops v1 and truncates the WAL beside the idle handle */
+    CHECK_INT(ds_retain_gc(w, v2.sha, 1, NULL), 0);
+    snprintf(wal, sizeof(wal), "%s/retain.db-wal", dir);
+    CHECK_INT(stat(wal, &st), 0);
+    CHECK_INT(st.st_size, 0);
+    CHECK_INT(ds_retain_has(k, v1.sha), 0);
+    CHECK_INT(ds_retain_verify(k, v2.sha), 0);
+    ds_retain_close(k);
+    ds_retain_close(w);
+    version_free(&v1);
+    version_free(&v2);
+}
+
 int main(void)
 {
     RUN(test_roundtrip);
@@ -683,5 +736,6 @@ int main(void)
     RUN(test_batch);
     RUN(test_crash);
     RUN(test_open_beside_writer);
+    RUN(test_kept_handle);
     return CHECK_DONE();
 }
