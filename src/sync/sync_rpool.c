@@ -73,6 +73,6 @@ void ds__sync_retain_drain(ds_sync_t *s)
     for (size_t i = 0; i < n; i++)
         ds_retain_close(idle[i]);
     if (takes > 0)
-        ds_log(DS_LOG_DEBUG, "retain store %s: %u worker handle%s opened for %u job%s",
+        ds_log(DS_LOG_DEBUG, "retain store %s: %u handle%s opened for the workers, taken %u time%s",
                s->retain_dir, opens, opens == 1 ? "" : "s", takes, takes == 1 ? "" : "s");
 }

@@ -9,7 +9,7 @@
 # retain job's handle; before, once per delta (n). (The WAL, because
 # SQLite reuses a closed connection's descriptor of the database file but
 # opens the WAL for each connection.) The -v log counts the
-# handles opened and the jobs that took one. Skips when strace cannot
+# handles opened and how often a job took one. Skips when strace cannot
 # trace.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
@@ -60,7 +60,7 @@ if len(opens) == len(workers):
 if len(workers) > 4 + 1:
     sys.exit(f"FAIL: worker threads opened the retain store {len(workers)} times for "
              f"{d['computed']} retained-basis deltas (at most 4 jobs at once, and the retain job)")
-m = re.findall(r"(\d+) worker handles? opened for (\d+) jobs?", open(err).read())
+m = re.findall(r"(\d+) handles? opened for the workers, taken (\d+) times?", open(err).read())
 if not m or int(m[0][0]) > 4 or int(m[0][1]) < n:
     sys.exit(f"FAIL: the log does not say at most 4 handles were opened for {n} jobs: {m}")
 PY
