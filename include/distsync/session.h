@@ -75,6 +75,15 @@ typedef struct ds_session_opts {
      * if received. */
     const uint8_t *known_manifest, *known_list;
     size_t known_manifest_len, known_list_len;
+    /* 1: the receiver is expected to speak version 4 or later (it did in
+     * its last session) and a known copy above is held: HELLO offers
+     * versions 4..max only, and MANIFEST_GET and LIST, with their digests,
+     * go with HELLO and LEASE unanswered (one round trip less). A receiver
+     * older than version 4 refuses that HELLO (ERR FATAL DS_EVERSION) and
+     * acts on nothing after it (PROTOCOL.md, "Pipelining"): the caller
+     * then asks again without (ds_session_refused). 0: MANIFEST_GET and
+     * LIST wait for HELLO_OK. Ignored without a known copy. */
+    int pipeline;
     /* Called with every slice of manifest bytes (what 0) or listing entries
      * (what 1) received, decompressed, and once more with end 1 (p NULL)
      * when that stream decoded whole; not for bytes answered *_SAME. NULL:
@@ -153,6 +162,23 @@ void ds_session_free(ds_session_t *s);
 /* Queues HELLO, LEASE acquire (write sessions), MANIFEST_GET and LIST "".
  * Returns 0 or DS_ENOMEM. */
 DS_MUST_CHECK int ds_session_start(ds_session_t *s);
+
+/*
+ * The bytes ds_session_start queues first for a session made with opts
+ * (its strings and known copies as given; fetched callbacks not used):
+ * with opts->pipeline, HELLO, LEASE, MANIFEST_GET and LIST, for a
+ * transport that writes them ahead of the session (ds_transport_cfg_t
+ * prelude: auto's probe of the agent). A session later made with the same
+ * opts writes exactly these bytes first. Returns 0 with *out (malloc'd,
+ * *len bytes; free()) or DS_ENOMEM / DS_EUSAGE.
+ */
+DS_MUST_CHECK int ds_session_prelude(const ds_session_opts_t *opts, uint8_t **out, size_t *len);
+
+/* 1 when the session failed because the receiver refused a pipelined
+ * HELLO (opts.pipeline; ERR FATAL DS_EVERSION before any HELLO_OK): it
+ * acted on nothing, and a session without pipeline may still agree a
+ * version with it. 0 otherwise. */
+int ds_session_refused(const ds_session_t *s);
 
 /*
  * Moves bytes: writes queued output while the transport takes it, reads

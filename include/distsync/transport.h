@@ -199,6 +199,10 @@ struct ds_transport {
  * deltas for it read the basis only through COPY records, which it applies
  * on the server (DS_DELTA_FMT_ZPATCH_COPY). */
 #define DS_TRANSPORT_REMOTE_BASIS 8u
+/* auto's probe wrote cfg->prelude and the agent answered HELLO_OK: the
+ * session must write those very bytes first (they are taken, not sent
+ * again), and their answers follow in order. */
+#define DS_TRANSPORT_PRELUDE 16u
 
 /* What to connect to. Strings are borrowed for the call only. */
 typedef struct ds_transport_cfg {
@@ -236,6 +240,17 @@ typedef struct ds_transport_cfg {
      * connect_timeout; ds_transport_open always does that). Borrowed for
      * the opening's life. */
     const ds_resolver_t *resolver;
+    /* ssh://, transport = auto, stepped open: the bytes the probe of the
+     * agent writes instead of its own HELLO (ds_session_prelude: HELLO
+     * offering versions 4..max, LEASE, MANIFEST_GET, LIST); NULL: its own
+     * HELLO. An agent that answers HELLO_OK keeps them (caps then has
+     * DS_TRANSPORT_PRELUDE). One that refuses that HELLO acted on nothing
+     * after it: the open fails with DS_EVERSION (open again without). One
+     * that did not answer in time may still act on the LEASE: the open
+     * fails (-ETIMEDOUT) instead of trying SFTP beside it. Borrowed for
+     * the opening's life. */
+    const uint8_t *prelude;
+    size_t prelude_len;
 } ds_transport_cfg_t;
 
 /*

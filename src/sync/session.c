@@ -295,13 +295,20 @@ static int need_ready(ds_session_t *s)
     return s->phase == DS_SESSION_READY ? 0 : DS_EUSAGE;
 }
 
+unsigned ds__session_min_version(const ds_session_t *s)
+{
+    return s->pipelined ? DS_PROTO_VERSION_COND : DS_PROTO_VERSION_MIN;
+}
+
 int ds_session_start(ds_session_t *s)
 {
     ds_msg_t m = {.type = DS_MSG_HELLO};
     int rc;
 
     m.u.hello.magic = DS_PROTO_MAGIC;
-    m.u.hello.min_version = DS_PROTO_VERSION_MIN;
+    /* pipelined: the digests that follow need version 4; an older receiver
+     * refuses this HELLO and ignores the rest (ds_session_refused) */
+    m.u.hello.min_version = (uint16_t)ds__session_min_version(s);
     m.u.hello.max_version = DS_PROTO_VERSION_MAX;
     m.u.hello.console_id = ds_pstr(s->console_id);
     m.u.hello.software = ds_pstr("distsync " DS_VERSION_STRING);
@@ -319,6 +326,35 @@ int ds_session_start(ds_session_t *s)
     if (rc == 0 && !s->fetch_deferred)
         rc = ds__session_queue_fetch(s);
     return rc;
+}
+
+int ds_session_prelude(const ds_session_opts_t *opts, uint8_t **out, size_t *len)
+{
+    ds_session_opts_t o = *opts;
+    ds_session_t *s = NULL;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    o.fetched = NULL;
+    o.fetched_free = NULL; /* the caller keeps its fetched_arg */
+    o.fetched_arg = NULL;
+    rc = ds_session_new(NULL, &o, &s);
+    if (rc == 0)
+        rc = ds_session_start(s);
+    if (rc == 0 && (*out = malloc(s->out.len ? s->out.len : 1)) == NULL)
+        rc = DS_ENOMEM;
+    if (rc == 0) {
+        memcpy(*out, s->out.p, s->out.len);
+        *len = s->out.len;
+    }
+    ds_session_free(s);
+    return rc;
+}
+
+int ds_session_refused(const ds_session_t *s)
+{
+    return s->pipelined && !s->hello_ok && s->phase == DS_SESSION_FAILED && s->rc == DS_EVERSION;
 }
 
 /* A request of type that names only path (HASH, DELETE), once READY. */

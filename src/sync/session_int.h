@@ -92,6 +92,9 @@ struct ds_session {
     /* version 4 (session_known.c): MANIFEST_GET and LIST wait for HELLO_OK
      * when the console holds earlier copies (digests below) */
     int fetch_deferred;
+    /* opts.pipeline with a known copy: MANIFEST_GET and LIST went with
+     * HELLO (offering versions 4..max) */
+    int pipelined;
     uint8_t known_man_sha[DS_SHA256_LEN], known_list_sha[DS_SHA256_LEN];
     /* SHA-256 of the manifest held (s->man) when have_man_sha: a refresh
      * asks with it; man_hash hashes a manifest as it streams in */
@@ -122,6 +125,8 @@ struct ds_session {
     ds_session_stats_t st;
 };
 
+/* The lowest protocol version the session's HELLO offers. */
+unsigned ds__session_min_version(const ds_session_t *s);
 /* Fails the session once with a message; returns the session's code. */
 DS_MUST_CHECK int ds__session_fail(ds_session_t *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

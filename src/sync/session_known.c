@@ -20,7 +20,8 @@ int ds__session_known_init(ds_session_t *s)
         rc = ds_sha256(s->o.known_manifest, s->o.known_manifest_len, s->known_man_sha);
     if (rc == 0 && s->o.known_list)
         rc = ds_sha256(s->o.known_list, s->o.known_list_len, s->known_list_sha);
-    s->fetch_deferred = s->o.known_manifest != NULL || s->o.known_list != NULL;
+    s->pipelined = s->o.pipeline && (s->o.known_manifest != NULL || s->o.known_list != NULL);
+    s->fetch_deferred = !s->pipelined && (s->o.known_manifest != NULL || s->o.known_list != NULL);
     return rc < 0 ? DS_ENOMEM : 0;
 }
 
@@ -61,6 +62,8 @@ int ds__session_queue_fetch(ds_session_t *s)
     int rc;
 
     l.u.path.path = ds_pstr("");
+    if (s->version == 0 && s->pipelined) /* ahead of HELLO_OK: for version 4..max */
+        s->version = DS_PROTO_VERSION_COND;
     if (s->version >= DS_PROTO_VERSION_COND && s->o.known_list) {
         l.u.path.has_known = 1;
         memcpy(l.u.path.known, s->known_list_sha, DS_SHA256_LEN);
@@ -68,6 +71,8 @@ int ds__session_queue_fetch(ds_session_t *s)
     rc = ds__session_manifest_get(s, 0);
     if (rc == 0)
         rc = ds__session_send(s, &l, 1, 0, 0, NULL);
+    if (!s->hello_ok)
+        s->version = 0; /* HELLO_OK says which */
     if (rc < 0)
         return ds__session_fail(s, rc, "out of memory");
     return 0;

@@ -307,11 +307,11 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
     case DS_MSG_HELLO_OK:
         if (expect(s, m, p, DS_MSG_HELLO) < 0)
             return s->rc;
-        if (m->u.hello_ok.version < DS_PROTO_VERSION_MIN ||
+        if (m->u.hello_ok.version < ds__session_min_version(s) ||
             m->u.hello_ok.version > DS_PROTO_VERSION_MAX)
             return ds__session_fail(
                 s, DS_EVERSION, "target chose protocol version %u, outside the offered %u..%u",
-                m->u.hello_ok.version, DS_PROTO_VERSION_MIN, DS_PROTO_VERSION_MAX);
+                m->u.hello_ok.version, ds__session_min_version(s), DS_PROTO_VERSION_MAX);
         s->hello_ok = 1;
         s->version = m->u.hello_ok.version;
         if (m->u.hello_ok.max_open_files > 0 && m->u.hello_ok.max_open_files < s->o.window_files)

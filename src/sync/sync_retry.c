@@ -66,6 +66,8 @@ int ds__run_retry_begin(struct ds_run *r, int64_t now)
     char msg[1200];
     int64_t ms;
 
+    if (ds__run_pipeline_failed(r, now))
+        return 1; /* at once, not counted: the agent refused our pipelined HELLO */
     if (!reconnects(r) || !r->linked_once || r->cancelling || r->sy->cancel || r->res->rc == 0 ||
         !link_dropped(r))
         return 0;

@@ -756,6 +756,7 @@ void ds__run_free(ds_run_t *r)
     ds__sender_free(r->sd);
     ds_session_free(r->ss);
     ds_transport_open_free(r->opening);
+    ds__run_opts_drop(r);
     if (r->t == NULL && r->raw != NULL)
         r->t = r->raw;
     if (r->phase != RP_DONE)

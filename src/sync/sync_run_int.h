@@ -197,6 +197,14 @@ struct ds_run {
         uint64_t out, in, literal, delta, wire_out, wire_in;
     } prev;
     int no_basis; /* server-side copy unavailable: whole files (sync_whole.c) */
+    /* sync_pipeline.c: the session's options (with the target cache) made
+     * before the open, auto's prelude for its probe, whether this attempt
+     * pipelines the first requests behind HELLO, and never again in this
+     * run once an agent refused it */
+    ds_session_opts_t so;
+    uint8_t *prelude;
+    size_t nprelude;
+    int pipeline, no_pipeline;
 };
 
 /* sync_events.c: failures, events, results (one run). */
@@ -347,5 +355,26 @@ void ds__run_free(ds_run_t *r);
 
 /* Runs jobs inline: a driver without workers (tests). */
 void ds__run_job_inline(ds_run_job_t *j);
+
+/* sync_pipeline.c */
+/* Before an open: the run's session options into r->so (the target
+ * cache loaded), and whether the attempt pipelines (r->pipeline: an agent
+ * over ssh:// whose last session spoke version 4 or later, a known copy,
+ * no refusal earlier in the run); for auto, the prelude its probe writes
+ * (r->prelude). Failures only mean no cache or no pipelining. */
+void ds__run_opts_prepare(struct ds_run *r);
+/* After the open (r->raw): moves r->so into *so for ds_session_new (the
+ * session owns the target cache from there), pipelining only when the
+ * transport is the agent's and, for auto, its probe's prelude was
+ * answered. */
+void ds__run_opts_take(struct ds_run *r, ds_session_opts_t *so);
+/* Frees what r->so and r->prelude hold (a run that ends before its
+ * session, or a new attempt). */
+void ds__run_opts_drop(struct ds_run *r);
+/* A failed attempt that pipelined and had no HELLO_OK: when its agent
+ * refused the pipelined HELLO, sets the run to start over at once without
+ * pipelining (an event says so) and returns 1; else forgets the recorded
+ * version when the agent may have had the requests, and returns 0. */
+int ds__run_pipeline_failed(struct ds_run *r, int64_t now);
 
 #endif

@@ -99,7 +99,10 @@ int ds__run_connect_begin(struct ds_run *r, ds_run_wait_t *w)
 
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err); /* never sync the store into itself */
+    ds__run_opts_prepare(r);
     transport_cfg(r, &tc);
+    tc.prelude = r->prelude;
+    tc.prelude_len = r->nprelude;
     r->job_rc = 0;
     rc = ds_transport_open_begin(&tc, ds__sync_mono_ns(), &r->opening, r->job_err,
                                  sizeof(r->job_err));
@@ -158,26 +161,14 @@ int ds__run_open_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 /* The transport is open: start a session on it. */
 int ds__run_connect_end(struct ds_run *r)
 {
-    ds_sync_t *sy = r->sy;
     int write = r->mode == DS_SYNC_RUN;
-    ds_session_opts_t so = {.console_id = sy->console_id,
-                            .host = sy->host,
-                            .pid = (uint32_t)getpid(),
-                            .write = write,
-                            .zstd_level = write ? sy->o.zstd_level : -1,
-                            .lease_ttl_s = sy->o.cfg->lease_ttl,
-                            .window_files = r->srv->max_files,
-                            .zcache = write ? sy->zcache : NULL};
+    ds_session_opts_t so;
     int rc = r->job_rc;
 
     ds_transport_open_free(r->opening);
     r->opening = NULL;
     if (rc < 0)
         return fail(r, rc, "%s", r->job_err);
-    so.remote_basis = !!(r->raw->caps & DS_TRANSPORT_REMOTE_BASIS);
-    so.remote_conns = ds_config_smb_connections(r->srv);
-    if (r->raw->caps & (DS_TRANSPORT_WHOLE_ONLY | DS_TRANSPORT_PLAIN))
-        so.zstd_level = -1; /* an in-process receiver or the SMB worker: only costs CPU */
     if (r->raw->note[0] && write)
         ds__run_event(r, DS_EV_WARNING,
                       r->raw->caps & DS_TRANSPORT_REPLACE_GAP ? DS_LOG_WARN : DS_LOG_INFO, NULL,
@@ -193,7 +184,11 @@ int ds__run_connect_end(struct ds_run *r)
             return fail(r, DS_ENOMEM, "out of memory");
         r->t = p;
     }
-    (void)ds__target_cache_attach(sy->o.cfg->state, r->srv->name, &so); /* none on DS_ENOMEM */
+    ds__run_opts_take(r, &so); /* the target cache: the session's from here on */
+    so.remote_basis = !!(r->raw->caps & DS_TRANSPORT_REMOTE_BASIS);
+    so.remote_conns = ds_config_smb_connections(r->srv);
+    if (r->raw->caps & (DS_TRANSPORT_WHOLE_ONLY | DS_TRANSPORT_PLAIN))
+        so.zstd_level = -1; /* an in-process receiver or the SMB worker: only costs CPU */
     rc = ds_session_new(r->t, &so, &r->ss);
     if (rc == 0)
         rc = ds_session_start(r->ss);

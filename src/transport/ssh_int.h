@@ -258,6 +258,17 @@ void ds__ssh_conn_move(struct ds__ssh_conn *dst, struct ds__ssh_conn *src);
 struct ds__ssh_probe;
 DS_MUST_CHECK int ds__ssh_probe_new(struct ds__ssh_conn *c, const char *agent, const char *path,
                                     int64_t deadline_ns, struct ds__ssh_probe **out);
+/* Before the first step: the probe writes pre (n bytes, borrowed until p
+ * is freed; a HELLO with id 1 first, requests after it) instead of its own
+ * HELLO. Returns 0 or DS_ENOMEM. */
+DS_MUST_CHECK int ds__ssh_probe_prelude(struct ds__ssh_probe *p, const uint8_t *pre, size_t n);
+/* Once it knows, for a probe given a prelude that was not answered:
+ * DS__PROBE_REFUSED when the agent refused its HELLO (an ERR: the agent
+ * acted on nothing after it), DS__PROBE_MUTE when the prelude was written
+ * and the agent neither answered nor ended in time (it may still act on
+ * it); 0 otherwise (not found, ended without an answer, answered). */
+enum { DS__PROBE_REFUSED = 1, DS__PROBE_MUTE = 2 };
+int ds__ssh_probe_prelude_fate(const struct ds__ssh_probe *p);
 DS_MUST_CHECK int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait *w);
 int ds__ssh_probe_answered(const struct ds__ssh_probe *p, char *why, size_t whylen);
 /* The agent's command line the probe ran, valid until p is freed. */
@@ -276,6 +287,8 @@ struct ds__ssh_greeting {
     size_t n;
     char *err;
     size_t nerr, ecut;
+    const uint8_t *prelude; /* the probe's prelude (borrowed), NULL: its own HELLO */
+    size_t nprelude;
 };
 void ds__ssh_probe_keep(struct ds__ssh_probe *p);
 int ds__ssh_probe_take(struct ds__ssh_probe *p, struct ds__ssh_greeting *g);
@@ -295,10 +308,11 @@ DS_MUST_CHECK int ds__transport_ssh_attach(const ds_transport_cfg_t *cfg, struct
 /* The agent already greeted by auto's kept probe (ds__ssh_probe_take; g's
  * buffers are t's from here on): the first frame the session writes must
  * be its HELLO (id 1), which is taken and not sent (the probe's stood for
- * it: the same version range); g's reply is read before the channel, and
- * g's stderr goes to the log and the run's events as the agent's later
- * lines do. */
-void ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g);
+ * it: the same version range), or, after a prelude, the prelude's bytes
+ * exactly (copied; caps gets DS_TRANSPORT_PRELUDE); g's reply is read
+ * before the channel, and g's stderr goes to the log and the run's events
+ * as the agent's later lines do. Returns 0 or DS_ENOMEM. */
+DS_MUST_CHECK int ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g);
 
 /* The agent already running on channel ch of the connected,
  * non-blocking c (both moved into the transport). Returns 0 or DS_ENOMEM

@@ -47,6 +47,9 @@ struct ds__ssh_probe {
     char *err; /* kept: the agent's first stderr lines, nerr bytes (ecut more) */
     size_t nerr, ecut, eline, elines;
     ds_msg_t m;
+    const uint8_t *pre; /* the prelude written instead of HELLO (NULL: none) */
+    size_t npre;
+    int refused; /* the prelude's HELLO answered ERR */
     char why[400];
     char said[160]; /* the start of the agent's stderr (why it ended) */
     size_t nsaid;
@@ -100,6 +103,12 @@ static void judge(struct ds__ssh_probe *p)
 
     if (p->got && m->type == DS_MSG_HELLO_OK)
         p->answered = 1;
+    else if (p->got && m->type == DS_MSG_ERR && (p->refused = p->pre != NULL))
+        snprintf(p->why, sizeof(p->why),
+                 "the agent '%s' refused our HELLO for protocol versions %d..%d, which its last "
+                 "session spoke: %.*s",
+                 p->cmd, DS_PROTO_VERSION_COND, DS_PROTO_VERSION_MAX, (int)m->u.err.message.n,
+                 m->u.err.message.p);
     else if (p->got && m->type == DS_MSG_ERR)
         snprintf(p->why, sizeof(p->why),
                  "the agent '%s' is too old or refused our protocol (versions %d..%d): %.*s",
@@ -281,6 +290,28 @@ int ds__ssh_probe_step(struct ds__ssh_probe *p, int64_t now, struct ds__ssh_wait
 }
 
 /* See ssh_int.h. */
+int ds__ssh_probe_prelude(struct ds__ssh_probe *p, const uint8_t *pre, size_t n)
+{
+    p->hello.len = 0;
+    if (ds_proto_buf_append(&p->hello, pre, n) < 0)
+        return DS_ENOMEM;
+    p->pre = pre;
+    p->npre = n;
+    return 0;
+}
+
+/* See ssh_int.h. A probe that stopped before its channel saw EOF (the
+ * deadline) left an agent running that has the prelude, or part of it. */
+int ds__ssh_probe_prelude_fate(const struct ds__ssh_probe *p)
+{
+    if (p->pre == NULL || p->answered)
+        return 0;
+    if (p->refused)
+        return DS__PROBE_REFUSED;
+    return p->off > 0 && p->ch != NULL && !libssh2_channel_eof(p->ch) ? DS__PROBE_MUTE : 0;
+}
+
+/* See ssh_int.h. */
 const char *ds__ssh_probe_cmd(const struct ds__ssh_probe *p)
 {
     return p->cmd;
@@ -304,6 +335,8 @@ int ds__ssh_probe_take(struct ds__ssh_probe *p, struct ds__ssh_greeting *g)
     g->err = p->err;
     g->nerr = p->nerr;
     g->ecut = p->ecut;
+    g->prelude = p->pre;
+    g->nprelude = p->npre;
     p->ch = NULL;
     p->buf = NULL;
     p->err = NULL;

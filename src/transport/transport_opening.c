@@ -7,6 +7,7 @@
  * answered, and for sftp (or auto without an agent) SFTP's start
  * (transport_sftp.c). Every step waits on the socket; none blocks.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,8 @@ static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t 
     if (deadline > op->r.c.deadline_ns)
         deadline = op->r.c.deadline_ns; /* the shorter of timeout and connect_timeout */
     rc = ds__ssh_probe_new(&op->r.c, op->cfg.agent, op->r.u.path, deadline, &op->probe);
+    if (rc == 0 && op->cfg.prelude != NULL)
+        rc = ds__ssh_probe_prelude(op->probe, op->cfg.prelude, op->cfg.prelude_len);
     if (rc < 0) {
         snprintf(err, errlen, "%s: out of memory", op->cfg.url);
         return rc;
@@ -86,6 +89,29 @@ static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t 
     ds__ssh_probe_keep(op->probe); /* an agent that answers stays on its channel */
     op->st = OP_PROBE;
     return 1;
+}
+
+/* A prelude the agent did not answer: refused (it acted on nothing after
+ * its HELLO: DS_EVERSION, the caller opens again without one), or written
+ * to an agent still running that did not answer in time (it may yet take
+ * the lease: SFTP beside it could lose its files, so the open fails).
+ * Returns 0 when neither (SFTP may go on). */
+static int prelude_unanswered(ds_transport_opening_t *op, const char *why, char *err,
+                              size_t errlen)
+{
+    switch (ds__ssh_probe_prelude_fate(op->probe)) {
+    case DS__PROBE_REFUSED:
+        snprintf(err, errlen, "%s: transport = auto: %s", op->r.u.where, why);
+        return DS_EVERSION;
+    case DS__PROBE_MUTE:
+        snprintf(err, errlen,
+                 "%s: transport = auto: %s; SFTP is not tried, as that agent was sent the lease "
+                 "request with HELLO and may still act on it (the next run asks HELLO alone)",
+                 op->r.u.where, why);
+        return -ETIMEDOUT;
+    default:
+        return 0;
+    }
 }
 
 /* The probe is over: the agent that answered on the probe's channel (2
@@ -103,7 +129,12 @@ static int probed(ds_transport_opening_t *op, ds_transport_t **out, char *err, s
             free(g.err);
             return rc;
         }
-        ds__transport_ssh_greeted(*out, &g);
+        if (ds__transport_ssh_greeted(*out, &g) < 0) {
+            ds_transport_free(*out);
+            *out = NULL;
+            snprintf(err, errlen, "%s: out of memory", op->cfg.url);
+            return DS_ENOMEM;
+        }
         return 2;
     }
     if (ds__ssh_probe_answered(op->probe, why, sizeof(why))) {
@@ -111,6 +142,9 @@ static int probed(ds_transport_opening_t *op, ds_transport_t **out, char *err, s
         op->cmd = ds__ssh_probe_cmd(op->probe);
         return 1;
     }
+    rc = prelude_unanswered(op, why, err, errlen);
+    if (rc < 0)
+        return rc;
     snprintf(op->why, sizeof(op->why), "transport = auto: %s", why);
     op->st = OP_SFTP;
     return ds__sftp_start_new(&op->cfg, &op->r.c, &op->r.u, op->why, &op->t, err, errlen) < 0

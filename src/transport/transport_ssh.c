@@ -63,6 +63,10 @@ struct ssh_t {
     size_t nhdr, hello_left;
     uint8_t *pre;
     size_t npre, pre_off;
+    /* after auto's prelude: the bytes the session must write first,
+     * expect[exp_off, nexpect) not yet seen (NULL: the HELLO frame) */
+    uint8_t *expect;
+    size_t nexpect, exp_off;
     unsigned long win_max; /* the largest channel window seen: the initial one */
 };
 
@@ -226,6 +230,23 @@ static long take_hello(struct ssh_t *st, const uint8_t *p, size_t n)
     return (long)k;
 }
 
+/* Greeted after a prelude: takes the session's first bytes, which must
+ * be the prelude the probe wrote. Returns the bytes taken or < 0. */
+static long take_prelude(struct ssh_t *st, const uint8_t *p, size_t n)
+{
+    size_t k = n < st->nexpect - st->exp_off ? n : st->nexpect - st->exp_off;
+
+    if (memcmp(p, st->expect + st->exp_off, k) != 0)
+        return fail(st, "the session's first frames differ from those the probe sent");
+    st->exp_off += k;
+    if (st->exp_off == st->nexpect) {
+        st->swallow = 0;
+        free(st->expect);
+        st->expect = NULL;
+    }
+    return (long)k;
+}
+
 static long ssh_write(ds_transport_t *t, const void *p, size_t n)
 {
     struct ssh_t *st = (struct ssh_t *)t;
@@ -240,7 +261,7 @@ static long ssh_write(ds_transport_t *t, const void *p, size_t n)
     if (win > st->win_max) /* before the first write: the initial window */
         st->win_max = win;
     if (st->swallow && n > 0)
-        return take_hello(st, p, n);
+        return st->expect ? take_prelude(st, p, n) : take_hello(st, p, n);
     w = libssh2_channel_write(st->ch, p, n);
     drain_stderr(st);
     update_fds(st);
@@ -485,6 +506,7 @@ static void ssh_free(ds_transport_t *t)
 {
     ssh_close(t);
     free(((struct ssh_t *)t)->pre);
+    free(((struct ssh_t *)t)->expect);
     free(t);
 }
 
@@ -623,7 +645,7 @@ int ds__transport_ssh_adopt(const ds_transport_cfg_t *cfg, struct ds__ssh_conn *
 }
 
 /* See ssh_int.h. */
-void ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g)
+int ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g)
 {
     struct ssh_t *st = (struct ssh_t *)t;
 
@@ -632,6 +654,15 @@ void ds__transport_ssh_greeted(ds_transport_t *t, struct ds__ssh_greeting *g)
     st->npre = g->n;
     keep_stderr(st, g->err ? g->err : "", g->nerr); /* past 100 lines: "not logged" */
     free(g->err);
+    if (g->prelude == NULL || g->nprelude == 0)
+        return 0;
+    st->expect = malloc(g->nprelude);
+    if (st->expect == NULL)
+        return DS_ENOMEM;
+    memcpy(st->expect, g->prelude, g->nprelude);
+    st->nexpect = g->nprelude;
+    t->caps |= DS_TRANSPORT_PRELUDE;
+    return 0;
 }
 
 /* See transport.h. Blocks (bounded by cfg->connect_timeout_s): the
