@@ -306,7 +306,8 @@ static int prelude_frames(const uint8_t *p, size_t len, ds_msg_t *m, int n)
 static void test_prelude(void)
 {
     static const uint8_t man[] = "manifest bytes", list[] = "listing bytes";
-    ds_session_opts_t so = {.console_id = "known", .host = "h", .pid = 1, .write = 1, .pipeline = 1};
+    ds_session_opts_t so = {
+        .console_id = "known", .host = "h", .pid = 1, .write = 1, .pipeline = 1};
     uint8_t sha[DS_SHA256_LEN], *p = NULL;
     ds_msg_t m[6];
     size_t n;
@@ -344,7 +345,8 @@ static void test_prelude(void)
 static void test_agent_pipelined(void)
 {
     ds_transport_cfg_t tc = {.mode = "agent", .agent = getenv("DISTSYNC"), .no_fsync = 1};
-    ds_session_opts_t so = {.console_id = "known", .host = "h", .pid = 1, .write = 1, .pipeline = 1};
+    ds_session_opts_t so = {
+        .console_id = "known", .host = "h", .pid = 1, .write = 1, .pipeline = 1};
     struct rec full = {0}, again = {0};
     ds_transport_t *t = NULL;
     ds_session_t *s;
