@@ -94,8 +94,8 @@ static int connected(ds_transport_opening_t *op, int64_t now, char *err, size_t 
 /* A prelude the agent did not answer: refused (it acted on nothing after
  * its HELLO: DS_EVERSION, the caller opens again without one), or written
  * to an agent still running that did not answer in time (it may yet take
- * the lease: SFTP beside it could lose its files, so the open fails).
- * Returns 0 when neither (SFTP may go on). */
+ * the lease: SFTP beside it could lose its files, so the open fails with
+ * -ETIMEDOUT). Returns 0 when neither (SFTP may go on). */
 static int prelude_unanswered(ds_transport_opening_t *op, const char *why, char *err, size_t errlen)
 {
     switch (ds__ssh_probe_prelude_fate(op->probe)) {
