@@ -101,9 +101,10 @@ static void judge(struct ds__ssh_probe *p)
     int status = libssh2_channel_get_exit_status(p->ch);
     const ds_msg_t *m = &p->m;
 
+    p->refused = p->got && m->type == DS_MSG_ERR && p->pre != NULL;
     if (p->got && m->type == DS_MSG_HELLO_OK)
         p->answered = 1;
-    else if (p->got && m->type == DS_MSG_ERR && (p->refused = p->pre != NULL))
+    else if (p->refused)
         snprintf(p->why, sizeof(p->why),
                  "the agent '%s' refused our HELLO for protocol versions %d..%d, which its last "
                  "session spoke: %.*s",
