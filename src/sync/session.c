@@ -328,35 +328,6 @@ int ds_session_start(ds_session_t *s)
     return rc;
 }
 
-int ds_session_prelude(const ds_session_opts_t *opts, uint8_t **out, size_t *len)
-{
-    ds_session_opts_t o = *opts;
-    ds_session_t *s = NULL;
-    int rc;
-
-    *out = NULL;
-    *len = 0;
-    o.fetched = NULL;
-    o.fetched_free = NULL; /* the caller keeps its fetched_arg */
-    o.fetched_arg = NULL;
-    rc = ds_session_new(NULL, &o, &s);
-    if (rc == 0)
-        rc = ds_session_start(s);
-    if (rc == 0 && (*out = malloc(s->out.len ? s->out.len : 1)) == NULL)
-        rc = DS_ENOMEM;
-    if (rc == 0) {
-        memcpy(*out, s->out.p, s->out.len);
-        *len = s->out.len;
-    }
-    ds_session_free(s);
-    return rc;
-}
-
-int ds_session_refused(const ds_session_t *s)
-{
-    return s->pipelined && !s->hello_ok && s->phase == DS_SESSION_FAILED && s->rc == DS_EVERSION;
-}
-
 /* A request of type that names only path (HASH, DELETE), once READY. */
 static int path_request(ds_session_t *s, uint8_t type, const char *path, uint64_t tag)
 {

@@ -5,8 +5,12 @@
  * whose bytes hash the same answers MANIFEST_SAME / LIST_SAME: those bytes
  * are then decoded from the console's copy, exactly as if received, so the
  * plan is the same as after a full fetch. Packed (compressed) slices are
- * unpacked here, bounded by ds_proto_unpack().
+ * unpacked here, bounded by ds_proto_unpack(). With opts.pipeline those
+ * requests go with HELLO (ds_session_prelude: the bytes they make, for a
+ * transport that writes them ahead; ds_session_refused: an older receiver
+ * refused that HELLO).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "distsync/error.h"
@@ -134,4 +138,33 @@ void ds__session_fetched(ds_session_t *s, int what, const uint8_t *p, size_t n, 
 {
     if (s->o.fetched)
         s->o.fetched(s->o.fetched_arg, what, p, n, end);
+}
+
+int ds_session_prelude(const ds_session_opts_t *opts, uint8_t **out, size_t *len)
+{
+    ds_session_opts_t o = *opts;
+    ds_session_t *s = NULL;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    o.fetched = NULL;
+    o.fetched_free = NULL; /* the caller keeps its fetched_arg */
+    o.fetched_arg = NULL;
+    rc = ds_session_new(NULL, &o, &s);
+    if (rc == 0)
+        rc = ds_session_start(s);
+    if (rc == 0 && (*out = malloc(s->out.len ? s->out.len : 1)) == NULL)
+        rc = DS_ENOMEM;
+    if (rc == 0) {
+        memcpy(*out, s->out.p, s->out.len);
+        *len = s->out.len;
+    }
+    ds_session_free(s);
+    return rc;
+}
+
+int ds_session_refused(const ds_session_t *s)
+{
+    return s->pipelined && !s->hello_ok && s->phase == DS_SESSION_FAILED && s->rc == DS_EVERSION;
 }
