@@ -53,6 +53,10 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * on stderr, escaped; ctx is the struct cli (debug only with -v, info not
  * with -q). Thread-safe: the local receiver logs from its own thread. */
 void cli_log_stderr(void *ctx, ds_log_level_t level, const char *msg);
+/* The daemon's log sink (cmd_daemon.c) for this process: its line prefix
+ * (the logging thread's context), or the journal's priority under
+ * systemd; also for the workers the daemon spawns. */
+void cli_log_daemon_set(struct cli *cli);
 
 /* Subcommands, one file each: src/cli/cmd_<name>.c. */
 int cmd_version(struct cli *cli, int argc, char **argv);
@@ -63,6 +67,7 @@ int cmd_files(struct cli *cli, int argc, char **argv);
 int cmd_scans(struct cli *cli, int argc, char **argv);
 int cmd_agent(struct cli *cli, int argc, char **argv);
 int cmd_smb_worker(struct cli *cli, int argc, char **argv);
+int cmd_precompute_worker(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_gc(struct cli *cli, int argc, char **argv);

@@ -112,6 +112,13 @@ static void log_daemon(void *ctx, ds_log_level_t level, const char *msg)
         fprintf(stderr, "distsync: %s: %s%s\n", names[level], who, esc);
 }
 
+/* See cli.h. */
+void cli_log_daemon_set(struct cli *cli)
+{
+    journal = getenv("JOURNAL_STREAM") != NULL;
+    ds_log_set(log_daemon, cli);
+}
+
 static int parse_args(int argc, char **argv, int *no_scan)
 {
     static const struct option opts[] = {
@@ -163,8 +170,7 @@ int cmd_daemon(struct cli *cli, int argc, char **argv)
 
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
-    journal = getenv("JOURNAL_STREAM") != NULL;
-    ds_log_set(log_daemon, cli);
+    cli_log_daemon_set(cli);
     signals();
     rc = cli_config_load(cli, &cfg);
     if (rc == 0)

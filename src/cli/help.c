@@ -147,6 +147,10 @@ static const struct help_opt o_export[] = {
     O_HELP,
     O_END,
 };
+static const struct help_opt o_precompute_worker[] = {
+    {"scan", 0, "scan:N", "the scan generation it follows, for its log lines"},
+    O_END,
+};
 static const struct help_opt o_smb_worker[] = {
     {"url", 0, "URL", "smb://host[:port]/share/dir"},
     {"server", 0, "NAME", "the server's name, for messages"},
@@ -420,6 +424,11 @@ const struct help_cmd help_cmds[] = {
      "Spawned by the console for each smb:// server: reads the credentials and then speaks the "
      "apply protocol on stdin/stdout, writing through libsmbclient; not for interactive use.",
      o_smb_worker, 1},
+    {"precompute-worker", "[--scan scan:N]", "the daemon's precompute after a scan",
+     "Spawned by distsync daemon after a scan that changed the catalog when [console] precompute "
+     "= yes: computes the deltas the servers' next runs need at nice 19 and writes scan --json's "
+     "\"precompute\" object; not for interactive use.",
+     o_precompute_worker, 1},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
 

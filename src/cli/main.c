@@ -45,6 +45,7 @@ static const struct command commands[] = {
     {"cancel", cmd_cancel},
     {"export", cmd_export},
     {"smb-worker", cmd_smb_worker}, /* hidden: spawned by sync for each smb:// server */
+    {"precompute-worker", cmd_precompute_worker}, /* hidden: spawned by the daemon */
     {"rollout", cmd_rollout},
 };
 

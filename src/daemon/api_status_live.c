@@ -45,6 +45,7 @@ struct api_live {
     const ds_server_cfg_t *srv[DS_API_STATUS_MAX];
     size_t n;
     int scan;
+    int changed; /* its scan changed the catalog (precompute = yes follows) */
     size_t slot; /* in d->live */
     struct api_res rs;
 };
@@ -130,6 +131,7 @@ static void live_thread(void *arg)
     uv_mutex_unlock(&j->mu);
     if (j->scan && live_scan(j, &st) < 0)
         goto out;
+    j->changed = st.added + st.changed + st.removed > 0;
     ds__api_status_doc(sy, j->cfg, j->srv, j->n, 1, j->scan ? &st : NULL, &j->rs);
 out:
     uv_mutex_lock(&j->mu);
@@ -159,6 +161,8 @@ static void live_done(uv_async_t *h)
         j->ref->job = NULL;
     if (j->req != NULL)
         ds__api_reply(j->req, &j->rs);
+    if (j->changed)
+        ds__daemon_precompute(j->d);
     uv_close((uv_handle_t *)&j->done, live_free);
 }
 

@@ -140,6 +140,8 @@ void ds_daemon_free(ds_daemon_t *d)
     if (d == NULL)
         return;
     ds__api_stop(d);
+    ds__daemon_precompute_stop(d);
+    ds__daemon_precompute_free(d);
     ds__api_gate_free(d);
     ds__api_package_free(d);
     ds_engine_free(d->eng);
@@ -240,6 +242,7 @@ int ds_daemon_run(ds_daemon_t *d)
     }
     for (struct drun *r; (r = ds__drun_queued(d)) != NULL;)
         ds__drun_end(d, r, "interrupted", "the daemon was stopped before the run");
+    ds__daemon_precompute_stop(d); /* killed: its deltas under way would take minutes */
     ds_log(DS_LOG_INFO, "daemon: stopped");
     return rc;
 }

@@ -59,6 +59,7 @@ struct ds_api;
 struct api_live;
 struct ds_dgate;
 struct ds_dpkg;
+struct ds_dpc;
 
 struct ds_daemon {
     ds_daemon_opts_t o;
@@ -83,6 +84,7 @@ struct ds_daemon {
     unsigned gate_epoch;   /* moves when the gate drops uncommitted decisions */
     /* GET /v1/status?live=1 under way, each on a thread (api_status_live.c) */
     struct api_live *live[DS_API_LIVE_MAX];
+    struct ds_dpc *pc; /* [console] precompute = yes: the child (daemon_precompute.c) */
 };
 
 /* ---- runs (daemon_runs.c) ---- */
@@ -187,6 +189,20 @@ int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at);
  * classes, chunker and threads; every callback NULL, now 0). */
 struct ds_scan_opts;
 void ds__daemon_scan_opts(const ds_config_t *cfg, struct ds_scan_opts *o);
+
+/* daemon_precompute.c: after a scan of the daemon's that changed the
+ * catalog, when [console] precompute = yes: spawns `distsync
+ * precompute-worker` on the loop (or, while one runs, another after it).
+ * Loop thread; logs its failures, the daemon goes on. */
+void ds__daemon_precompute(ds_daemon_t *d);
+/* At the daemon's stop: kills a running worker (SIGKILL) and runs the loop
+ * until it is reaped. Then _free. */
+void ds__daemon_precompute_stop(ds_daemon_t *d);
+void ds__daemon_precompute_free(ds_daemon_t *d);
+/* Writes "precompute": the last worker's state ("running", "done",
+ * "failed", "stopped"), the scan it followed, its times and counts; null
+ * when none ran since the daemon started (GET /v1/scans). */
+void ds__daemon_precompute_json(ds_json_t *j, ds_daemon_t *d);
 
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
  * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */

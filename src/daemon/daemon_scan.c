@@ -141,10 +141,12 @@ int ds__daemon_scan(ds_daemon_t *d, const char *id, int64_t at)
         ds_log(DS_LOG_ERROR, "run %s: %s", id, j->err);
     else if (rc < 0)
         ds_log(DS_LOG_ERROR, "run %s: scan of %s failed: %s", id, cfg->store, ds_strerror(rc));
-    else if (j->st.added + j->st.changed + j->st.removed > 0)
+    else if (j->st.added + j->st.changed + j->st.removed > 0) {
         ds_log(DS_LOG_INFO, "run %s: scan: %llu new, %llu changed, %llu removed", id,
                (unsigned long long)j->st.added, (unsigned long long)j->st.changed,
                (unsigned long long)j->st.removed);
+        ds__daemon_precompute(d); /* precompute = yes: the next runs' deltas, ahead */
+    }
 out:
     if (fd >= 0)
         close(fd);

@@ -55,6 +55,7 @@ struct pc {
     struct pc_job *jobs;
     size_t n, cap, next;
     pthread_mutex_t mu;
+    ds_log_scope_t scope; /* the caller's: its workers' lines name what it does */
 };
 
 static int put_entry(void *ctx, const ds_server_file_t *f)
@@ -280,6 +281,7 @@ static void *worker(void *arg)
     struct pc *pc = arg;
     ds_retain_t *ret = NULL;
 
+    ds_log_scope_set(&pc->scope);
     for (;;) {
         struct pc_job *j = NULL;
 
@@ -339,6 +341,7 @@ int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_
     }
     unique_jobs(&pc);
     pthread_mutex_init(&pc.mu, NULL);
+    ds_log_scope_save(&pc.scope);
     ds_delta_cache_stats(s->dc, &before);
     st->threads = run_jobs(&pc, threads);
     ds__sync_retain_drain(s);
