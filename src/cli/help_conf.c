@@ -38,7 +38,8 @@ const struct help_key help_keys[] = {
      "level or above), 1 to 22 (default 12, or delta_level when lower)"},
     {"console", "precompute", "yes|no",
      "after each scan, compute the deltas the servers' next syncs need (the same as scan "
-     "--precompute; default no)"},
+     "--precompute; the daemon too, after each of its scans that changed the catalog, in a "
+     "worker process at nice 19; default no)"},
     {"console", "bandwidth", "TABLE",
      "global bandwidth cap: a default rate, then windows "
      "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "
