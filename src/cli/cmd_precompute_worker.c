@@ -1,5 +1,5 @@
 /*
- * distsync precompute-worker [--scan scan:N]: hidden; `distsync daemon`
+ * distsync precompute-worker --parent PID [--scan scan:N]: hidden; `distsync daemon`
  * spawns it after a scan of its own that changed the catalog when
  * [console] precompute = yes (src/daemon/daemon_precompute.c). It computes
  * the deltas the servers' next runs need (ds_sync_precompute, one thread
@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -30,25 +31,32 @@
 int cmd_precompute_worker(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"scan", required_argument, NULL, 's'},
+                                         {"parent", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     struct scan_precompute pc = {0};
     const char *scan = NULL;
+    long parent = 0;
     ds_config_t *cfg = NULL;
     char ctx[128];
     ds_json_t j;
     int ch, rc;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 's')
+        if (ch == 's')
+            scan = optarg;
+        else if (ch == 'p')
+            parent = strtol(optarg, NULL, 10);
+        else
             return CLI_EXIT_USAGE;
-        scan = optarg;
     }
-    if (optind < argc) {
-        cli_err("usage: distsync precompute-worker [--scan scan:N] (spawned by distsync daemon)");
+    if (optind < argc || parent <= 0) {
+        cli_err("usage: distsync precompute-worker --parent PID [--scan scan:N] (spawned by "
+                "distsync daemon)");
         return CLI_EXIT_USAGE;
     }
-    /* gone with the daemon, even after a kill -9 of it */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+    /* gone with the daemon, even after a kill -9 of it (also one that died
+     * before the request was made) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != (pid_t)parent)
         return CLI_EXIT_FAIL;
     (void)setpriority(PRIO_PROCESS, 0, 19); /* a failure leaves it at the daemon's */
     cli_log_daemon_set(cli);

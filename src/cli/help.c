@@ -148,6 +148,7 @@ static const struct help_opt o_export[] = {
     O_END,
 };
 static const struct help_opt o_precompute_worker[] = {
+    {"parent", 0, "PID", "the daemon's pid: the worker dies with it"},
     {"scan", 0, "scan:N", "the scan generation it follows, for its log lines"},
     O_END,
 };
@@ -424,7 +425,7 @@ const struct help_cmd help_cmds[] = {
      "Spawned by the console for each smb:// server: reads the credentials and then speaks the "
      "apply protocol on stdin/stdout, writing through libsmbclient; not for interactive use.",
      o_smb_worker, 1},
-    {"precompute-worker", "[--scan scan:N]", "the daemon's precompute after a scan",
+    {"precompute-worker", "--parent PID [--scan scan:N]", "the daemon's precompute after a scan",
      "Spawned by distsync daemon after a scan that changed the catalog when [console] precompute "
      "= yes: computes the deltas the servers' next runs need at nice 19 and writes scan --json's "
      "\"precompute\" object; not for interactive use.",

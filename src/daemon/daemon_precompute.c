@@ -176,10 +176,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void start(struct ds_dpc *pc)
 {
     ds_daemon_t *d = pc->d;
-    char scan[48], b[64];
+    char scan[48], b[64], parent[24];
     ds_log_scope_t was;
-    char *args[] = {"distsync", "-c", (char *)d->cfg->path, "precompute-worker", "--scan",
-                    scan,       NULL};
+    char *args[] = {
+        "distsync", "-c", (char *)d->cfg->path, "precompute-worker", "--parent", parent, "--scan",
+        scan,       NULL};
     uv_stdio_container_t io[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&pc->out},
@@ -196,6 +197,7 @@ static void start(struct ds_dpc *pc)
     if (ds_catalog_gen_range(ds_sync_catalog(d->o.sync), &lo, &pc->gen) <= 0)
         pc->gen = 0;
     snprintf(scan, sizeof(scan), "scan:%lld", (long long)pc->gen);
+    snprintf(parent, sizeof(parent), "%ld", (long)getpid());
     snprintf(b, sizeof(b), "precompute=%s", scan);
     pc->exited = pc->eof = pc->killed = pc->again = 0;
     pc->exit_status = pc->term_signal = 0;
