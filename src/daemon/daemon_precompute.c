@@ -110,12 +110,19 @@ static void finish(struct ds_dpc *pc)
                "stopped with the daemon after %.1f s (the deltas done so far are cached)",
                pc->elapsed_s);
     } else if (pc->exit_status != 0 || pc->term_signal != 0 || parse_out(pc) < 0) {
+        char how[64];
+
+        if (pc->term_signal != 0)
+            snprintf(how, sizeof(how), "was killed by signal %d", pc->term_signal);
+        else if (pc->exit_status != 0)
+            snprintf(how, sizeof(how), "exited %d", (int)pc->exit_status);
+        else
+            snprintf(how, sizeof(how), "wrote no result");
         pc->state = "failed";
         ds_log(DS_LOG_WARN,
-               "the precompute worker (pid %d) %s %d after %.1f s: the next runs compute "
-               "the deltas it did not",
-               (int)pc->pid, pc->term_signal ? "was killed by signal" : "exited",
-               pc->term_signal ? pc->term_signal : (int)pc->exit_status, pc->elapsed_s);
+               "the precompute worker (pid %d) %s after %.1f s: the next runs compute the "
+               "deltas it did not",
+               (int)pc->pid, how, pc->elapsed_s);
     } else {
         pc->state = "done";
         ds_log(DS_LOG_INFO,
