@@ -3,8 +3,9 @@
  * spawns it after a scan of its own that changed the catalog when
  * [console] precompute = yes (src/daemon/daemon_precompute.c). It computes
  * the deltas the servers' next runs need (ds_sync_precompute, one thread
- * per CPU) at the lowest CPU priority (nice 19), so the runs the daemon
- * fires meanwhile take the cores first, and writes `scan --json`'s
+ * per CPU) ten nice levels below the daemon (nice +10: a thread of a run
+ * the daemon fires meanwhile weighs about nine times one of its threads
+ * on a busy core), and writes `scan --json`'s
  * "precompute" object on stdout: {"precompute": {...}}.
  *
  * A process of its own, so that the daemon's stop ends it at once with
@@ -15,13 +16,13 @@
  * the daemon's log sink, named "precompute=scan:N". Exit 0, 1 on failure
  * (said on stderr), 2 on bad usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "distsync/json.h"
@@ -58,7 +59,9 @@ int cmd_precompute_worker(struct cli *cli, int argc, char **argv)
      * before the request was made) */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != (pid_t)parent)
         return CLI_EXIT_FAIL;
-    (void)setpriority(PRIO_PROCESS, 0, 19); /* a failure leaves it at the daemon's */
+    errno = 0;
+    if (nice(10) == -1 && errno != 0) /* the runs first; never fatal */
+        ds_log(DS_LOG_DEBUG, "nice: %s", strerror(errno));
     cli_log_daemon_set(cli);
     snprintf(ctx, sizeof(ctx), "precompute=%s", scan ? scan : "?");
     ds_log_context(ctx);

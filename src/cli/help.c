@@ -427,7 +427,7 @@ const struct help_cmd help_cmds[] = {
      o_smb_worker, 1},
     {"precompute-worker", "--parent PID [--scan scan:N]", "the daemon's precompute after a scan",
      "Spawned by distsync daemon after a scan that changed the catalog when [console] precompute "
-     "= yes: computes the deltas the servers' next runs need at nice 19 and writes scan --json's "
+     "= yes: computes the deltas the servers' next runs need at nice +10 and writes scan --json's "
      "\"precompute\" object; not for interactive use.",
      o_precompute_worker, 1},
     {NULL, NULL, NULL, NULL, NULL, 0},

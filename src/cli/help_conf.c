@@ -39,7 +39,7 @@ const struct help_key help_keys[] = {
     {"console", "precompute", "yes|no",
      "after each scan, compute the deltas the servers' next syncs need (the same as scan "
      "--precompute; the daemon too, after each of its scans that changed the catalog, in a "
-     "worker process at nice 19; default no)"},
+     "worker process at nice +10; default no)"},
     {"console", "bandwidth", "TABLE",
      "global bandwidth cap: a default rate, then windows "
      "\"[DAYS] [HH:MM-HH:MM] RATE\" separated by ';'; rates per second with a unit (512kbit, "

@@ -7,7 +7,7 @@
  * The work runs in a child process, `distsync precompute-worker` (the
  * daemon's own binary), spawned and reaped on the engine's loop with its
  * stdout read there, so the loop never waits for it: the API and the
- * schedules go on. The child computes on one thread per CPU at nice 19:
+ * schedules go on. The child computes on one thread per CPU at nice +10:
  * a run the daemon fires meanwhile does not wait for it and takes the
  * cores first (its own missing deltas it computes at sync_delta_level;
  * the delta cache takes concurrent writers). A child, not threads of the
@@ -241,7 +241,7 @@ static void start(struct ds_dpc *pc)
     uv_unref((uv_handle_t *)&pc->out);
     if ((rc = uv_read_start((uv_stream_t *)&pc->out, on_alloc, on_read)) < 0)
         pc->eof = 1; /* the exit ends it */
-    ds_log(DS_LOG_INFO, "computing the servers' next deltas at level %d, pid %d, nice 19",
+    ds_log(DS_LOG_INFO, "computing the servers' next deltas at level %d, pid %d, nice +10",
            ds__sync_ahead_level(d->cfg), (int)pc->pid);
     ds_log_scope_set(&was);
 }

@@ -64,7 +64,7 @@ expect 202 "run-now of s1's definitions" || st_exit daemon_precompute
 run_wait "$(jq_py 'j["id"]')" ok 60
 gen_now=$(ds scans --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["scans"][-1]["scan"])')
 dm_wait "$log" "precompute=$gen_now: 2 servers, 3 deltas: 3 computed, 0 already cached, 0 failed" 120
-grep -E "precompute=$gen_now: computing the servers' next deltas at level 19, pid [0-9]+, nice 19" "$log" >/dev/null ||
+grep -E "precompute=$gen_now: computing the servers' next deltas at level 19, pid [0-9]+, nice \+10" "$log" >/dev/null ||
   bad "no start line for the precompute after $gen_now: $(grep precompute "$log" | head -3)"
 api GET /v1/scans
 expect 200 "GET /v1/scans" &&
