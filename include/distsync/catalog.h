@@ -218,9 +218,6 @@ DS_MUST_CHECK int ds_catalog_gen_range(ds_catalog_t *cat, int64_t *lo, int64_t *
  * Returns 0 or a negative error (the document is closed either way). */
 struct ds_json;
 DS_MUST_CHECK int ds_catalog_gen_json(struct ds_json *j, ds_catalog_t *cat);
-/* The same members ("keep_days", "scans") into an object the caller opened
- * and closes (the daemon's GET /v1/scans adds its own). */
-DS_MUST_CHECK int ds_catalog_gen_json_members(struct ds_json *j, ds_catalog_t *cat);
 
 /* Records that the fire of schedule at `fire` pins generation gen (taken
  * at its anchor). Returns 0 or a negative error. */

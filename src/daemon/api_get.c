@@ -411,10 +411,7 @@ void ds__api_get_scans(ds_daemon_t *d, struct api_res *rs)
         ds__api_error(rs, 500, "out of memory");
         return;
     }
-    ds_json_obj_begin(&o.j);
-    rc = ds_catalog_gen_json_members(&o.j, ds_sync_catalog(d->o.sync));
-    ds__daemon_precompute_json(&o.j, d); /* precompute = yes: the last one after a scan */
-    ds_json_obj_end(&o.j);
+    rc = ds_catalog_gen_json(&o.j, ds_sync_catalog(d->o.sync));
     ds__api_end(&o, rs, 200);
     if (rc < 0)
         ds__api_error(rs, 500, "reading the scan generations: %s", ds_strerror(rc));

@@ -199,10 +199,6 @@ void ds__daemon_precompute(ds_daemon_t *d);
  * until it is reaped. Then _free. */
 void ds__daemon_precompute_stop(ds_daemon_t *d);
 void ds__daemon_precompute_free(ds_daemon_t *d);
-/* Writes "precompute": the last worker's state ("running", "done",
- * "failed", "stopped"), the scan it followed, its times and counts; null
- * when none ran since the daemon started (GET /v1/scans). */
-void ds__daemon_precompute_json(ds_json_t *j, ds_daemon_t *d);
 
 /* daemon_pin.c: pins the batch of a delayed fire to the store as scanned at
  * its anchor (a fire anchored at itself is left unpinned). Returns 0 or < 0. */

@@ -44,9 +44,8 @@ struct ds_dpc {
     int term_signal;
     char buf[PC_OUT_MAX];
     size_t len;
-    /* what the last one did (GET /v1/scans "precompute") */
-    const char *state; /* running done failed stopped */
-    int64_t gen, started_at, ended_at, mono0_ms;
+    int64_t gen; /* the scan generation it follows (its log lines) */
+    int64_t mono0_ms;
     pid_t pid;
     ds_sync_precompute_stats_t st;
     double elapsed_s;
@@ -99,13 +98,11 @@ static void finish(struct ds_dpc *pc)
     char b[64];
 
     pc->elapsed_s = (double)(ds__daemon_mono_ms() - pc->mono0_ms) / 1000;
-    pc->ended_at = ds_daemon_now(pc->d);
     ds_log_scope_save(&was); /* a run's, when it ends during a batch */
     snprintf(b, sizeof(b), "precompute=scan:%lld", (long long)pc->gen);
     ds_log_server(NULL);
     ds_log_context(b);
     if (pc->killed) {
-        pc->state = "stopped";
         ds_log(DS_LOG_INFO,
                "stopped with the daemon after %.1f s (the deltas done so far are cached)",
                pc->elapsed_s);
@@ -118,13 +115,11 @@ static void finish(struct ds_dpc *pc)
             snprintf(how, sizeof(how), "exited %d", (int)pc->exit_status);
         else
             snprintf(how, sizeof(how), "wrote no result");
-        pc->state = "failed";
         ds_log(DS_LOG_WARN,
                "the precompute worker (pid %d) %s after %.1f s: the next runs compute the "
                "deltas it did not",
                (int)pc->pid, how, pc->elapsed_s);
     } else {
-        pc->state = "done";
         ds_log(DS_LOG_INFO,
                "%llu server%s, %llu delta%s: %llu computed, %llu already cached, %llu failed, "
                "%.1f s on %u thread%s",
@@ -211,7 +206,6 @@ static void start(struct ds_dpc *pc)
     pc->len = 0;
     memset(&pc->st, 0, sizeof(pc->st));
     pc->elapsed_s = 0;
-    pc->ended_at = 0;
     pc->proc.data = pc->out.data = pc;
     uv_pipe_init(ds_engine_loop(d->eng), &pc->out, 0);
     pc->handles = 1;
@@ -224,7 +218,6 @@ static void start(struct ds_dpc *pc)
         pc->handles++;
         uv_close((uv_handle_t *)&pc->proc, on_closed);
         uv_close((uv_handle_t *)&pc->out, on_closed);
-        pc->state = "failed";
         ds_log(DS_LOG_WARN,
                "cannot start the precompute worker: %s: the next runs compute "
                "their deltas",
@@ -234,8 +227,6 @@ static void start(struct ds_dpc *pc)
     }
     pc->handles++;
     pc->pid = (pid_t)pc->proc.pid;
-    pc->state = "running";
-    pc->started_at = ds_daemon_now(d);
     pc->mono0_ms = ds__daemon_mono_ms();
     uv_unref((uv_handle_t *)&pc->proc); /* a batch ends when its runs do */
     uv_unref((uv_handle_t *)&pc->out);
@@ -286,29 +277,4 @@ void ds__daemon_precompute_free(ds_daemon_t *d)
 {
     free(d->pc);
     d->pc = NULL;
-}
-
-void ds__daemon_precompute_json(ds_json_t *j, ds_daemon_t *d)
-{
-    const struct ds_dpc *pc = d->pc;
-    char scan[48];
-
-    ds_json_key(j, "precompute");
-    if (pc == NULL || pc->state == NULL) {
-        ds_json_null(j);
-        return;
-    }
-    snprintf(scan, sizeof(scan), "scan:%lld", (long long)pc->gen);
-    ds_json_obj_begin(j);
-    ds_json_kstr(j, "state", pc->state);
-    ds_json_kstr(j, "after", scan);
-    ds__daemon_kiso(j, "started_at", pc->started_at);
-    ds__daemon_kiso(j, "ended_at", pc->ended_at);
-    ds_json_kuint(j, "servers", pc->st.servers);
-    ds_json_kuint(j, "pairs", pc->st.pairs);
-    ds_json_kuint(j, "computed", pc->st.computed);
-    ds_json_kuint(j, "cached", pc->st.cached);
-    ds_json_kuint(j, "failed", pc->st.failed);
-    ds_json_kuint(j, "threads", pc->st.threads);
-    ds_json_obj_end(j);
 }

@@ -286,24 +286,16 @@ static int gen_json(void *ctx, const ds_catalog_gen_info_t *g)
     return 0;
 }
 
-int ds_catalog_gen_json_members(ds_json_t *j, ds_catalog_t *cat)
-{
-    int rc;
-
-    ds_json_kint(j, "keep_days", DS_CATALOG_GEN_KEEP_S / 86400);
-    ds_json_key(j, "scans");
-    ds_json_arr_begin(j);
-    rc = ds_catalog_gen_each(cat, gen_json, j);
-    ds_json_arr_end(j);
-    return rc;
-}
-
 int ds_catalog_gen_json(ds_json_t *j, ds_catalog_t *cat)
 {
     int rc;
 
     ds_json_obj_begin(j);
-    rc = ds_catalog_gen_json_members(j, cat);
+    ds_json_kint(j, "keep_days", DS_CATALOG_GEN_KEEP_S / 86400);
+    ds_json_key(j, "scans");
+    ds_json_arr_begin(j);
+    rc = ds_catalog_gen_each(cat, gen_json, j);
+    ds_json_arr_end(j);
     ds_json_obj_end(j);
     return rc;
 }
