@@ -367,8 +367,8 @@ DS_MUST_CHECK int ds__transport_sftp_open(const ds_transport_cfg_t *cfg, int aut
  * `distsync trust`: the host key of cfg's ssh:// server. Connects (bounded
  * by connect_timeout), reads the key and compares it with the known_hosts
  * file. state: 0 the file already holds it, 1 unknown, 2 the file holds
- * another key for that host (old_fp). Returns 0 or a negative code with
- * err naming the server; free hk with ds_ssh_hostkey_free.
+ * another key for that host (old_fp), 3 the file marks it @revoked. Returns 0 or a negative code
+ * with err naming the server; free hk with ds_ssh_hostkey_free.
  */
 typedef struct ds_ssh_hostkey {
     int state;

@@ -69,6 +69,12 @@ static int decide(const ds_server_cfg_t *srv, ds_ssh_hostkey_t *hk, int yes)
         printf("trust %s: %s %s is already in %s\n", srv->name, hk->type, hk->fp, hk->known_hosts);
         return CLI_EXIT_OK;
     }
+    if (hk->state == 3) {
+        cli_err("trust %s: HOST KEY REVOKED: the server presents %s %s, which %s marks "
+                "@revoked; it is not recorded (ask the server's administrator for its new key)",
+                srv->name, hk->type, hk->fp, hk->known_hosts);
+        return CLI_EXIT_SERVER;
+    }
     if (hk->state == 2) {
         cli_err("trust %s: HOST KEY CHANGED: the server has %s %s, %s records %s; check why, "
                 "remove the old entry (ssh-keygen -R '%s' -f %s) and run trust again",

@@ -27,6 +27,12 @@ int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_u
                  "%s: host key unknown: %s %s is not in %s; check that fingerprint, then run "
                  "'distsync trust %s'",
                  u->where, hk->type, hk->fp, kh, name);
+    else if (hk->state == DS__HK_REVOKED)
+        snprintf(err, errlen,
+                 "%s: HOST KEY REVOKED, refusing to connect (this can be an attack): the server "
+                 "presents %s %s, which %s marks @revoked; never trust it again: ask the "
+                 "server's administrator for its new key",
+                 u->where, hk->type, hk->fp, kh);
     else
         snprintf(err, errlen,
                  "%s: HOST KEY CHANGED, refusing to connect (this can be an attack): the server "

@@ -61,7 +61,8 @@ struct ds__ssh_conn {
 };
 
 /* What a host key check found. */
-enum ds__ssh_hk_state { DS__HK_MATCH, DS__HK_UNKNOWN, DS__HK_CHANGED };
+/* DS__HK_REVOKED: known_hosts marks the key @revoked (for any host). */
+enum ds__ssh_hk_state { DS__HK_MATCH, DS__HK_UNKNOWN, DS__HK_CHANGED, DS__HK_REVOKED };
 
 struct ds__ssh_hostkey {
     enum ds__ssh_hk_state state;

@@ -136,22 +136,62 @@ int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__
     return libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, prefs) == 0 ? 0 : DS_ENOMEM;
 }
 
+/* The first n characters of b64 decoded into raw (cap 4096). Returns the
+ * length, or -1 when it is not base64 or too long. */
+static int unbase64(const char *b64, size_t n, unsigned char raw[4096])
+{
+    int len;
+
+    if (n == 0 || n > 4 * (4096 / 3) || n % 4 != 0)
+        return -1;
+    len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (len <= 0)
+        return -1;
+    while (n > 0 && b64[n - 1] == '=') /* DecodeBlock counts padding as zeros */
+        n--, len--;
+    return len;
+}
+
 /* The recorded key of a known_hosts entry (base64) as a fingerprint. */
 static void entry_fp(const struct libssh2_knownhost *e, char out[64])
 {
     unsigned char raw[4096];
-    size_t n = strlen(e->key);
-    int len;
+    int len = unbase64(e->key, strlen(e->key), raw);
 
     snprintf(out, 64, "(unreadable key)");
-    if (n == 0 || n > 4 * (sizeof(raw) / 3))
-        return;
-    len = EVP_DecodeBlock(raw, (const unsigned char *)e->key, (int)n);
-    if (len <= 0)
-        return;
-    while (n > 0 && e->key[n - 1] == '=') /* DecodeBlock counts padding as zeros */
-        n--, len--;
-    ds__ssh_fingerprint(raw, (size_t)len, out);
+    if (len > 0)
+        ds__ssh_fingerprint(raw, (size_t)len, out);
+}
+
+/* 1 when kh has a `@revoked HOSTS TYPE BASE64` line whose key is key[len],
+ * whatever its hosts: a key someone revoked is refused for every server
+ * (OpenSSH refuses it for the hosts the line names; libssh2 cannot match
+ * OpenSSH's host patterns, and a revoked key is no safer elsewhere). An
+ * unreadable file holds none (load() reports it). */
+static int revoked(const char *kh, const void *key, size_t len)
+{
+    FILE *f = fopen(kh, "re");
+    char *line = NULL, *save = NULL;
+    size_t cap = 0;
+    int hit = 0;
+    unsigned char raw[4096];
+
+    while (f != NULL && !hit && getline(&line, &cap, f) > 0) {
+        const char *mark = strtok_r(line, " \t\r\n", &save);
+        const char *b64 = NULL;
+
+        if (mark == NULL || strcmp(mark, "@revoked") != 0)
+            continue;
+        if (strtok_r(NULL, " \t\r\n", &save) != NULL && /* hosts */
+            strtok_r(NULL, " \t\r\n", &save) != NULL)   /* key type */
+            b64 = strtok_r(NULL, " \t\r\n", &save);
+        hit = b64 != NULL && unbase64(b64, strlen(b64), raw) == (int)len &&
+              memcmp(raw, key, len) == 0;
+    }
+    free(line);
+    if (f != NULL)
+        fclose(f);
+    return hit;
 }
 
 /* See ssh_int.h. */
@@ -206,6 +246,8 @@ int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh, const struct ds__
                  ds__ssh_errmsg(s));
         goto out;
     }
+    if (revoked(kh, key, len))
+        hk->state = DS__HK_REVOKED;
     rc = 0;
 out:
     if (h != NULL)

@@ -35,7 +35,10 @@ int ds_ssh_hostkey_fetch(const ds_transport_cfg_t *cfg, ds_ssh_hostkey_t *hk, ch
     }
     ds__ssh_conn_close(&r.c, 1);
     *k = r.hk;
-    hk->state = k->state == DS__HK_MATCH ? 0 : k->state == DS__HK_UNKNOWN ? 1 : 2;
+    hk->state = k->state == DS__HK_MATCH     ? 0
+                : k->state == DS__HK_UNKNOWN ? 1
+                : k->state == DS__HK_CHANGED ? 2
+                                             : 3;
     snprintf(hk->type, sizeof(hk->type), "%s", k->type);
     snprintf(hk->fp, sizeof(hk->fp), "%s", k->fp);
     snprintf(hk->old_fp, sizeof(hk->old_fp), "%s", k->old_fp);
