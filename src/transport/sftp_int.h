@@ -215,6 +215,7 @@ struct sftp_req {
 /* A LEASE request under way (sftp_lease.c), and the manifest's load. */
 struct sftp_lq {
     int phase, sub, tries, rc;
+    int put_failed; /* the last exclusive create failed with SFTP status 4 */
     struct sftp_rd rd;
     struct sftp_wr wr;
     char raw[SFTP_SMALL_MAX + 1]; /* the lease judged */

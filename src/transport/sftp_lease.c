@@ -171,6 +171,18 @@ static int judge(struct ds__sftp_recv *r, const ds_msg_t *m, const char *lease)
     int n;
     ds_lease_t cur;
 
+    if (rc == -ENOENT && l->put_failed) {
+        /* OpenSSH answers an exclusive create of an existing file with
+         * status 4, so a failed create was judged "created meanwhile"; with
+         * no file there, it failed for another reason, and retrying it
+         * would end as "keeps changing", reported as BUSY */
+        ds__sftp_errf(&r->fs,
+                      "cannot create the lease file %s on %s: the server gave no reason (SFTP "
+                      "status 4, a generic failure: OpenSSH sends it for a read-only file "
+                      "system, a full disk, a quota or an I/O error)",
+                      lease, r->fs.u.where);
+        return -EIO;
+    }
     if (rc == -ENOENT) {
         if ((n = ds_lease_encode(&r->lease, l->text, sizeof(l->text))) < 0)
             return n;
@@ -187,6 +199,7 @@ static int judge(struct ds__sftp_recv *r, const ds_msg_t *m, const char *lease)
     }
     if (rc != 0)
         return rc;
+    l->put_failed = 0; /* there was a file: the create's failure is explained */
     if (strcmp(cur.console, r->lease.console) != 0 && cur.expiry > (int64_t)time(NULL)) {
         rc = reply_busy(r, m->id, &cur);
         return rc < 0 ? rc : 1;
@@ -213,6 +226,7 @@ static int take(struct ds__sftp_recv *r, const char *lease)
         rc = ds__sftp_write_nb(&r->fs, &l->wr, lease, l->text, l->textlen, 1);
         if (rc == STEP_WAIT || (rc < 0 && rc != -EEXIST && rc != -EIO))
             return rc;
+        l->put_failed = rc == -EIO;
         l->phase = rc == 0 ? A_LOAD : A_READ; /* created meanwhile: judge it */
         break;
     case A_RENAME:
