@@ -23,7 +23,8 @@
 int ds_sshkey_blob_is_rsa(const unsigned char *b, size_t n);
 
 /* Checks the private key file at path ("~/" expanded with $HOME): a
- * regular file this process can read, holding an unencrypted OpenSSH or
+ * regular file this process can read, not open to group or others when
+ * it is ours (OpenSSH's rule), holding an unencrypted OpenSSH or
  * PEM private key that is not RSA (libssh2 1.10 signs RSA only with
  * ssh-rsa, which OpenSSH 8.8 and later refuse). Returns 0, or DS_EAUTH
  * with why set to the reason and what to do (the path not included). */

@@ -113,5 +113,14 @@ int ds_sshkey_check(const char *path, char *why, size_t whylen)
     if (rc < 0)
         return fail(why, whylen, "%s", strerror(-rc));
     text[n] = '\0';
-    return ds_sshkey_check_text(text, why, whylen);
+    if ((rc = ds_sshkey_check_text(text, why, whylen)) < 0)
+        return rc;
+    if (st.st_uid == getuid() && (st.st_mode & 077) != 0) { /* OpenSSH's rule */
+        snprintf(why, whylen,
+                 "permissions %04o are too open: other users can read this private key "
+                 "(chmod 600 it; ssh refuses it too)",
+                 (unsigned)(st.st_mode & 07777));
+        return DS_EAUTH;
+    }
+    return 0;
 }

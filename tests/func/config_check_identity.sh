@@ -6,7 +6,10 @@
 #    "missing, unreadable, or protected by a passphrase");
 #  - a key with a passphrase (OpenSSH format, and PEM);
 #  - an RSA key (OpenSSH format, and PEM);
-#  - a missing file, a folder, a file that is no key.
+#  - a missing file, a folder, a file that is no key;
+#  - a good key readable by group or others (0644, 0640: red-team pass;
+#    accepted before, where OpenSSH's ssh refuses it), at config check and
+#    at the login, which sends nothing.
 # An ed25519 and a PEM ECDSA key without a passphrase pass, and the sync
 # with the good key works against a real sshd.
 set -uo pipefail
@@ -43,6 +46,10 @@ check "$k/rsa_pem" "an RSA key"
 check "$k/missing" "No such file or directory"
 check "$k" "not a regular file"
 check "$k/text" "not a private key file"
+cp "$SSH_KEY" "$k/open" && chmod 644 "$k/open"
+check "$k/open" "permissions 0644 are too open"
+chmod 640 "$k/open"
+check "$k/open" "permissions 0640 are too open"
 for good in "$SSH_KEY" "$k/ec_pem"; do
   conf "$good"
   ds config check >"$tmp/out" 2>&1 || bad "config check refused $good: $(cat "$tmp/out")"
@@ -50,6 +57,11 @@ done
 # the login says the same as config check
 conf "$SSH_KEY.pub"
 st_expect_ds 4 "identity $SSH_KEY.pub: a public key, not a private one" sync a
+conf "$k/open"
+st_expect_ds 4 "identity $k/open: permissions 0640 are too open" sync a
+[ -z "$(ls -A "$tmp/t")" ] || bad "a sync with a key open to others wrote to the target"
+chmod 600 "$k/open"
+ds config check >"$tmp/out" 2>&1 || bad "config check refused a 0600 key: $(cat "$tmp/out")"
 conf "$SSH_KEY"
 ds sync a >"$tmp/out" 2>&1 || bad "sync with the right key failed: $(cat "$tmp/out")"
 cmp -s "$tmp/store/patches/a.bin" "$tmp/t/patches/a.bin" || bad "the sync with the right key shipped nothing"
