@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "distsync/error.h"
+#include "distsync/escape.h"
 #include "distsync/log.h"
 #include "session_int.h"
 
@@ -355,6 +356,35 @@ static int dispatch(ds_session_t *s, const ds_msg_t *m)
     }
 }
 
+/* The length of b[0, n)'s first line, without its end. */
+static size_t first_line(const char *b, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && b[i] != '\n' && b[i] != '\r')
+        i++;
+    return i;
+}
+
+/* Fails s on bytes at s->in[off] that are no frame header. Before the
+ * first reply they are most likely text (a shell startup file or a banner
+ * that writes to the agent's stdout), so the failure quotes their start. */
+static int bad_header(ds_session_t *s, size_t off)
+{
+    char said[200];
+    size_t n = s->in.len - off;
+
+    if (s->hello_ok || off > 0)
+        return ds__session_fail(s, DS_EPROTO, "invalid frame header from the target");
+    n = first_line((const char *)s->in.p, n > 60 ? 60 : n);
+    ds_escape_name((const char *)s->in.p, n, said, sizeof(said));
+    return ds__session_fail(s, DS_EPROTO,
+                            "invalid frame header from the target: its first bytes are not the "
+                            "protocol: '%s%s' (does a shell startup file or a banner write to the "
+                            "agent's stdout? the agent command's output must be only the protocol)",
+                            said, s->in.len - off > n ? "..." : "");
+}
+
 /* Handles every complete frame buffered in s->in. */
 static int handle_input(ds_session_t *s)
 {
@@ -366,7 +396,7 @@ static int handle_input(ds_session_t *s)
         ds_msg_t m;
 
         if (fl < 0)
-            return ds__session_fail(s, DS_EPROTO, "invalid frame header from the target");
+            return bad_header(s, off);
         if (fl == 0)
             break;
         rc = ds_proto_decode(s->in.p + off, (size_t)fl, &m);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "distsync/error.h"
+#include "distsync/escape.h"
 #include "distsync/proto.h"
 
 #include "ssh_int.h"
@@ -95,6 +96,32 @@ static int again(const struct ds__ssh_probe *p, long rc)
            (rc == 0 && libssh2_session_last_errno(p->s) == LIBSSH2_ERROR_EAGAIN);
 }
 
+/* The length of b[0, n)'s first line, without its end. */
+static size_t first_line(const char *b, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && b[i] != '\n' && b[i] != '\r')
+        i++;
+    return i;
+}
+
+/* why for an agent whose output is not the protocol: its start quoted
+ * (a shell startup file or a banner writing to stdout, most likely). */
+static void began(struct ds__ssh_probe *p, int status)
+{
+    char out[200];
+    size_t n = first_line((const char *)p->buf, p->n > 60 ? 60 : p->n);
+
+    ds_escape_name((const char *)p->buf, n, out, sizeof(out));
+    snprintf(
+        p->why, sizeof(p->why),
+        "'%s' did not answer as a distsync agent: its output began '%s%s', not the "
+        "protocol (does a shell startup file or a banner write to stdout?) (exit status %d%s%.*s)",
+        p->cmd, out, p->n > n ? "..." : "", status, p->nsaid ? ", it said: " : "", (int)p->nsaid,
+        p->said);
+}
+
 /* What the probe found, in why. */
 static void judge(struct ds__ssh_probe *p)
 {
@@ -121,6 +148,8 @@ static void judge(struct ds__ssh_probe *p)
     else if (!libssh2_channel_eof(p->ch))
         snprintf(p->why, sizeof(p->why),
                  "'%s' did not answer as a distsync agent within the timeout", p->cmd);
+    else if (!p->got && p->n > 0)
+        began(p, status);
     else
         snprintf(p->why, sizeof(p->why),
                  "'%s' did not answer as a distsync agent (exit status %d%s%.*s)", p->cmd, status,
