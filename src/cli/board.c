@@ -50,12 +50,21 @@ static struct board_row *row_of(struct board *b, const char *server, int64_t now
     return r;
 }
 
-/* Exponential smoothing of the wire rate over samples 200 ms apart. */
+/* Exponential smoothing of the wire rate over samples 200 ms apart. No
+ * rate while the server prepares: the few bytes of a handshake gave one of
+ * some 500 B/s that the first transfer samples inherited, so the first ETAs
+ * of an SSH sync said hours for seconds. */
 static void sample(struct board_row *r, int64_t now)
 {
     double dt = (double)(now - r->last_sample) / 1e9;
     double inst;
 
+    if (r->files_total == 0) {
+        r->last_sample = now;
+        r->last_wire = r->wire;
+        r->rate = 0;
+        return;
+    }
     if (dt * 1e9 < SAMPLE_NS)
         return;
     inst = (double)(r->wire - r->last_wire) / dt;
