@@ -250,8 +250,9 @@ DS_MUST_CHECK int ds_config_check(const ds_config_t *cfg, char *err, size_t errl
 
 /* What `config check` warns about without refusing the configuration: a
  * [ring] whose members = globs have no size = (its thresholds would count
- * only the clients seen so far). Calls fn(arg, message) for each (message
- * names file, line and ring); returns how many. */
+ * only the clients seen so far); create_root = yes on a server that is not
+ * file:// (it has no effect there). Calls fn(arg, message) for each
+ * (message names file, line and section); returns how many. */
 typedef void (*ds_config_warn_fn)(void *arg, const char *msg);
 size_t ds_config_warnings(const ds_config_t *cfg, ds_config_warn_fn fn, void *arg);
 

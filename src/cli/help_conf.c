@@ -122,7 +122,8 @@ const struct help_key help_keys[] = {
     {"server", "max_delete", "N|N%", "this server's own max_delete (see [console])"},
     {"server", "timeout", "DURATION", "this server's own timeout (see [console])"},
     {"server", "create_root", "yes|no",
-     "create a missing target root directory (default no: a missing root is an error)"},
+     "create a missing file:// target root directory (default no: a missing root is an "
+     "error)"},
     {"schedule", "when", "RULE", "when the schedule fires (e.g. daily 02:00)"},
     {"schedule", "tz", "ZONE", "IANA time zone of the rule (default: the console's)"},
     {"schedule", "window", "DURATION", "how long a run may go on"},

@@ -230,5 +230,17 @@ size_t ds_config_warnings(const ds_config_t *cfg, ds_config_warn_fn fn, void *ar
         fn(arg, msg);
         n++;
     }
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const ds_server_cfg_t *sv = &cfg->servers[i];
+
+        if (!sv->create_root || strncmp(sv->url, "file://", 7) == 0)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "%s:%d: [server %s] create_root = yes has no effect on this server: it creates "
+                 "a missing file:// root only; create the root on the server",
+                 cfg->path, sv->line, sv->name);
+        fn(arg, msg);
+        n++;
+    }
     return n;
 }

@@ -4,6 +4,9 @@
 # readback too; local is refused on ssh://, sftp/auto and the ssh-only keys
 # (verify included) on file://, an unknown verify value, timeout and
 # io_timeout together: each error names file:line, server and key (exit 2).
+# create_root = yes on an ssh:// server is accepted with a warning that it
+# has no effect there (new-admin pass: it was silently ignored, and the
+# first sync failed on the missing root); on file:// no warning.
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -36,4 +39,8 @@ expect 2 "c.conf:6: [server f] key 'transport': 'auto' applies to ssh:// servers
 expect 2 "c.conf:7: [server f] key 'known_hosts': applies to ssh:// servers only" "$file"'prune = yes\nknown_hosts = /k\n'
 expect 2 "c.conf:6: [server f] key 'identity': applies to ssh:// servers only" "$file"'identity = /k\n'
 expect 2 "c.conf:6: [server f] key 'verify': applies to ssh:// and smb:// servers only" "$file"'verify = size\n'
+expect 0 "warning: $tmp/c.conf:4: [server a] create_root = yes has no effect on this server" "$ssh"'create_root = yes\n'
+out=$(printf '[console]\nstore = %s\nstate = %s/state\n[server f]\nurl = file:///srv/f\ncreate_root = yes\n' "$tmp/store" "$tmp" >"$tmp/c.conf" && "$DISTSYNC" -c "$tmp/c.conf" config check 2>&1) ||
+  bad "create_root on file://: $out"
+[[ $out == *create_root* ]] && bad "create_root on file:// is warned about: $out"
 st_exit config_ssh
