@@ -98,8 +98,14 @@ bad:
 const char *ds__ssh_errmsg(LIBSSH2_SESSION *s)
 {
     char *msg = NULL;
+    int e = s ? libssh2_session_last_error(s, &msg, NULL, 0) : 0;
 
-    if (s == NULL || libssh2_session_last_error(s, &msg, NULL, 0) == 0 || msg == NULL)
+    /* libssh2 says only "transport read" or "unable to send" for a cut */
+    if (e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_SEND)
+        return "the connection was cut (the server's sshd or the network closed it)";
+    if (e == LIBSSH2_ERROR_SOCKET_DISCONNECT)
+        return "the server closed the connection";
+    if (e == 0 || msg == NULL)
         return "";
     return msg;
 }

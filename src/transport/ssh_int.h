@@ -95,7 +95,8 @@ void ds__ssh_conn_close(struct ds__ssh_conn *c, int graceful);
  * nothing waited for. Safe on a closed or half-opened c. */
 void ds__ssh_conn_drop(struct ds__ssh_conn *c, LIBSSH2_CHANNEL *ch);
 
-/* Text of libssh2's last error on s ("" when none). */
+/* Text of libssh2's last error on s ("" when none); a cut connection is
+ * said in words, not as libssh2's "transport read". */
 const char *ds__ssh_errmsg(LIBSSH2_SESSION *s);
 
 /* Known hosts (ssh_knownhosts.c). */

@@ -105,4 +105,8 @@ cut_after 3
 wait "$pid" || rc=$?
 [ "$rc" = 4 ] || bad "retries = 0: a dropped connection exited $rc, expected 4"
 grep -q "server s" "$tmp/s2.err" "$tmp/s2.json" || bad "retries = 0: no error names server s"
+# said in words (new-admin pass: it was "read: transport read")
+grep -q "the connection was cut" "$tmp/s2.err" "$tmp/s2.json" ||
+  bad "retries = 0: the error does not say the connection was cut: $(head -c 600 "$tmp/s2.err" "$tmp/s2.json")"
+grep -q "transport read" "$tmp/s2.err" "$tmp/s2.json" && bad "retries = 0: libssh2 transport read shown: $(head -c 600 "$tmp/s2.json")"
 st_exit "$name"
