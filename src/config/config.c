@@ -107,6 +107,12 @@ static int check_url_path(const char *path, const char *what, char *msg, size_t 
     return 0;
 }
 
+/* 1 when the scheme of url (ending at sep) is scheme. */
+static int slen_is(const char *url, const char *sep, const char *scheme)
+{
+    return (size_t)(sep - url) == strlen(scheme) && memcmp(url, scheme, strlen(scheme)) == 0;
+}
+
 int ds__config_check_url(const char *url, char *msg, size_t msglen)
 {
     const char *sep = strstr(url, "://"), *auth, *path, *at;
@@ -125,9 +131,12 @@ int ds__config_check_url(const char *url, char *msg, size_t msglen)
     path = auth + strcspn(auth, "/");
     at = memrchr(auth, '@', (size_t)(path - auth));
     if (at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL)
-        return url_fail(msg, msglen,
-                        "passwords are not allowed in URLs; remove it (credentials "
-                        "will be read from a credential file)");
+        return url_fail(msg, msglen, "passwords are not allowed in URLs; remove it (%s)",
+                        slen_is(url, sep, "ssh")   ? "an ssh:// server logs in with identity = "
+                                                     "KEYFILE or ssh-agent"
+                        : slen_is(url, sep, "smb") ? "an smb:// server reads them from "
+                                                     "credentials = FILE"
+                                                   : "no URL takes one");
     if (slen == 0 || slen > 16 || span(url, sep, "+.-") != (int)slen)
         return url_fail(msg, msglen, "invalid URL scheme (use file://, ssh:// or smb://)");
     if (slen == 4 && memcmp(url, "file", 4) == 0) {

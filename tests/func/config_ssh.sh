@@ -39,6 +39,9 @@ expect 2 "c.conf:6: [server f] key 'transport': 'auto' applies to ssh:// servers
 expect 2 "c.conf:7: [server f] key 'known_hosts': applies to ssh:// servers only" "$file"'prune = yes\nknown_hosts = /k\n'
 expect 2 "c.conf:6: [server f] key 'identity': applies to ssh:// servers only" "$file"'identity = /k\n'
 expect 2 "c.conf:6: [server f] key 'verify': applies to ssh:// and smb:// servers only" "$file"'verify = size\n'
+# a password in the URL: refused, pointing at identity = (it spoke of a
+# credential file, an SMB-ism, and said nothing of keys)
+expect 2 "c.conf:5: [server a] key 'url': passwords are not allowed in URLs; remove it (an ssh:// server logs in with identity = KEYFILE or ssh-agent)" '[server a]\nurl = ssh://bob:hunter2@h.example/srv/d\n'
 expect 0 "warning: $tmp/c.conf:4: [server a] create_root = yes has no effect on this server" "$ssh"'create_root = yes\n'
 out=$(printf '[console]\nstore = %s\nstate = %s/state\n[server f]\nurl = file:///srv/f\ncreate_root = yes\n' "$tmp/store" "$tmp" >"$tmp/c.conf" && "$DISTSYNC" -c "$tmp/c.conf" config check 2>&1) ||
   bad "create_root on file://: $out"
