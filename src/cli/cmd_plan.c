@@ -1,6 +1,7 @@
 /* distsync plan SERVER... | --site S | --all [--class C] [--json] [--no-scan]:
  * what a sync would do (after the incremental scan), read-only on the target.
- * --json: plan SERVER gives its plan object, any other selection an array. */
+ * --json: plan SERVER gives its plan object, any other selection an array;
+ * a server that failed is {"server", "status": "failed", "error"} there. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -117,6 +118,8 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
 
         if (ds_sync_server(sy, srv[i], DS_SYNC_PLAN, &res) < 0) {
             cli_err("%s", res.error);
+            if (json) /* as status --json: a script sees the failure, not nothing */
+                ds_report_failed_json(&j, srv[i]->name, res.error);
             nfail++;
         } else {
             sync_cli_print_plan(json ? &j : NULL, srv[i]->name, res.plan);
