@@ -22,7 +22,17 @@ int ds__ssh_refuse_hostkey(const ds_transport_cfg_t *cfg, const struct ds__ssh_u
 {
     const char *name = cfg->server ? cfg->server : "SERVER";
 
-    if (hk->state == DS__HK_UNKNOWN)
+    if (hk->state == DS__HK_UNKNOWN && hk->others[0] != '\0')
+        snprintf(err, errlen,
+                 "%s: host key unknown: %s %s is not in %s, which holds only %s for this host%s; "
+                 "check that fingerprint, then run 'distsync trust %s'",
+                 u->where, hk->type, hk->fp, kh, hk->others,
+                 strstr(hk->others, "ssh-rsa") != NULL
+                     ? " (libssh2 1.10 checks ssh-rsa host keys by SHA-1 signatures only, which "
+                       "OpenSSH 8.8 and later no longer make)"
+                     : "",
+                 name);
+    else if (hk->state == DS__HK_UNKNOWN)
         snprintf(err, errlen,
                  "%s: host key unknown: %s %s is not in %s; check that fingerprint, then run "
                  "'distsync trust %s'",

@@ -69,6 +69,7 @@ struct ds__ssh_hostkey {
     char type[32];      /* the server's key type, "ssh-ed25519" */
     char fp[64];        /* its fingerprint, "SHA256:<base64>" as OpenSSH prints */
     char old_fp[64];    /* DS__HK_CHANGED: the recorded key's fingerprint */
+    char others[200];   /* DS__HK_UNKNOWN: key types known_hosts holds for the host */
     char entry[300];    /* the known_hosts name: host, or [host]:port */
     unsigned char *key; /* the raw key blob (owned; free()) */
     size_t keylen;

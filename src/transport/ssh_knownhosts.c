@@ -111,28 +111,45 @@ static int check(LIBSSH2_KNOWNHOSTS *h, const struct ds__ssh_url *u, const void 
                                     found);
 }
 
-/* See ssh_int.h. A probe with a dummy key of each type answers MISMATCH
- * when the file has an entry of that type for u (hashed or not): libssh2
- * has no lookup by name alone for hashed entries. */
+/* The key types h has an entry of for u (hashed or not), but skip_kh, as
+ * a comma-separated list in out (200 bytes): a probe with a dummy key of
+ * each type answers MISMATCH when there is one (libssh2 has no lookup by
+ * name alone for hashed entries). Returns a bit per key_types[] index. */
+static unsigned known_types(LIBSSH2_KNOWNHOSTS *h, const struct ds__ssh_url *u, int skip_kh,
+                            char out[200])
+{
+    struct libssh2_knownhost *found;
+    unsigned bits = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; h != NULL && i < NTYPES; i++) {
+        if (key_types[i].kh == skip_kh ||
+            check(h, u, "x", 1, key_types[i].kh, &found) != LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+            continue;
+        bits |= 1u << i;
+        snprintf(out + strlen(out), 200 - strlen(out), "%s%s", out[0] ? "," : "",
+                 key_types[i].name);
+    }
+    return bits;
+}
+
+/* See ssh_int.h. The types known_hosts holds for u come first; the others
+ * follow in OpenSSH's order, so a server that no longer offers a known
+ * type (ssh-rsa: OpenSSH 8.8 and later refuse its SHA-1 signatures, all
+ * libssh2 1.10 verifies) shows its key as unknown, as OpenSSH's ssh does,
+ * instead of failing the key exchange without a reason. */
 int ds__ssh_hostkey_prefer(LIBSSH2_SESSION *s, const char *kh, const struct ds__ssh_url *u)
 {
-    char prefs[200] = "", err[8];
+    char prefs[200], err[8];
     LIBSSH2_KNOWNHOSTS *h = load(s, kh, err, sizeof(err));
-    struct libssh2_knownhost *found;
+    unsigned known = known_types(h, u, 0, prefs);
 
-    for (size_t i = 0; h != NULL && i < NTYPES; i++) {
-        if (check(h, u, "x", 1, key_types[i].kh, &found) != LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-            continue;
-        if (prefs[0] != '\0')
-            strcat(prefs, ",");
-        strcat(prefs, key_types[i].name);
-    }
     if (h != NULL)
         libssh2_knownhost_free(h);
-    if (prefs[0] == '\0') /* unknown host: OpenSSH's order, not libssh2's */
-        for (size_t i = 0; i < NTYPES; i++)
-            snprintf(prefs + strlen(prefs), sizeof(prefs) - strlen(prefs), "%s%s", i ? "," : "",
-                     key_types[i].name);
+    for (size_t i = 0; i < NTYPES; i++)
+        if (!(known & (1u << i)))
+            snprintf(prefs + strlen(prefs), sizeof(prefs) - strlen(prefs), "%s%s",
+                     prefs[0] ? "," : "", key_types[i].name);
     return libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, prefs) == 0 ? 0 : DS_ENOMEM;
 }
 
@@ -240,6 +257,7 @@ int ds__ssh_hostkey_lookup(LIBSSH2_SESSION *s, const char *kh, const struct ds__
         break;
     case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
         hk->state = DS__HK_UNKNOWN;
+        (void)known_types(h, u, hk->kh_type, hk->others);
         break;
     default:
         snprintf(err, errlen, "%s: known_hosts %s: check failed: %s", u->where, kh,

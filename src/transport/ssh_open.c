@@ -186,8 +186,13 @@ static int handshake_step(struct ds__ssh_open *o, int64_t now, struct ds__ssh_wa
     if (rc == LIBSSH2_ERROR_EAGAIN)
         return wait_session(o, w);
     if (rc != 0) {
-        snprintf(err, errlen, "%s: SSH handshake failed: %s", o->r.u.where,
-                 ds__ssh_errmsg(o->r.c.s));
+        snprintf(err, errlen, "%s: SSH handshake failed: %s%s", o->r.u.where,
+                 ds__ssh_errmsg(o->r.c.s),
+                 rc == LIBSSH2_ERROR_KEX_FAILURE
+                     ? " (no algorithm in common; the usual cause: a server with only an RSA host "
+                       "key, whose SHA-1 signatures, all libssh2 1.10 checks, OpenSSH 8.8 and "
+                       "later no longer make: give it an ed25519 host key)"
+                     : "");
         return DS_ETRANSPORT;
     }
     rc = ds__ssh_hostkey_lookup(o->r.c.s, o->kh, &o->r.u, &o->r.hk, err, errlen);
