@@ -104,7 +104,9 @@ int ds__config_name_ok(const char *s)
             return 0;
         dots += s[i] == '.';
     }
-    return i > 0 && i <= NAME_MAX_LEN && dots < i;
+    /* a leading '-' would read as an option on every command line that
+     * names it (distsync trust -rf) */
+    return i > 0 && i <= NAME_MAX_LEN && dots < i && s[0] != '-';
 }
 
 static int list_push(ds_strlist_t *l, char *s)
@@ -146,7 +148,9 @@ int ds__config_split(const char *value, ds_strlist_t *out, char *msg, size_t msg
             snprintf(msg, msglen, "%s '%s'%s",
                      ds__config_name_ok(item) ? "duplicate entry" : "invalid name",
                      shown(item, buf, sizeof(buf)),
-                     ds__config_name_ok(item) ? "" : " (use letters, digits, '.', '_' and '-')");
+                     ds__config_name_ok(item)
+                         ? ""
+                         : " (use letters, digits, '.', '_' and '-', not first)");
             free(item);
             return DS_ECONFIG;
         }
@@ -1090,7 +1094,8 @@ static int open_section(struct parser *p, const char *section)
             return ds__config_fail(p->e, p->line, raw, NULL,
                                    "expected [%s NAME], one name without spaces", type);
         return ds__config_fail(p->e, p->line, raw, NULL,
-                               "invalid name (use at most %d letters, digits, '.', '_' and '-')",
+                               "invalid name (use at most %d letters, digits, '.', '_' and "
+                               "'-', not first)",
                                NAME_MAX_LEN);
     }
     first = find_section(p->cfg, p->sect->kind, name);

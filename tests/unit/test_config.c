@@ -231,6 +231,11 @@ static void test_structure_errors(void)
     EXPECT_ERR(CONSOLE "[server]\n", "t.conf:4: [server]: missing name");
     EXPECT_ERR(CONSOLE "[server a b]\n", "t.conf:4: [server a b]: expected [server NAME]");
     EXPECT_ERR(CONSOLE "[server a/b]\n", "t.conf:4: [server a/b]: invalid name");
+    /* found by the red team: [server -rf] was accepted, and then `distsync
+     * trust -rf` took the name for options */
+    EXPECT_ERR(CONSOLE "[server -rf]\n", "t.conf:4: [server -rf]: invalid name (use at most");
+    EXPECT_ERR(CONSOLE "[site -x]\n", "t.conf:4: [site -x]: invalid name");
+    EXPECT_ERR(CONSOLE "classes = a -b\n", "t.conf:4: [console] key 'classes': invalid name '-b'");
     EXPECT_ERR(CONSOLE "[console x]\n", "t.conf:4: [console]: takes no name");
     EXPECT_ERR("k = v\n" CONSOLE, "t.conf:1: key 'k': outside any section");
     EXPECT_ERR(CONSOLE "colour = red\n", "t.conf:4: [console] key 'colour': unknown key");
