@@ -8,9 +8,11 @@
  * steps it again when the socket moves); ssh-agent itself is a local
  * socket, asked without waiting on the network.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "distsync/error.h"
 #include "distsync/sshkey.h"
@@ -59,17 +61,37 @@ static int with_identity(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struc
     return rc == 0 ? 0 : identity_failed(s, rc, u, identity, err, errlen);
 }
 
+/* Whether SSH_AUTH_SOCK (sock) names a socket; else says why in err
+ * (libssh2 only says "failed connecting with agent"). Returns 0 or
+ * DS_EAUTH. */
+static int agent_sock(const char *sock, const struct ds__ssh_url *u, char *err, size_t errlen)
+{
+    struct stat st;
+    const char *why = NULL;
+
+    if (sock == NULL || sock[0] == '\0')
+        why = "SSH_AUTH_SOCK is unset";
+    else if (stat(sock, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISSOCK(st.st_mode))
+        why = "not a socket";
+    if (why == NULL)
+        return 0;
+    snprintf(err, errlen,
+             "authentication as user '%s' on %s:%d: no identity = set and no ssh-agent "
+             "(%s%s%s%s): set identity = to a private key file, or start ssh-agent and ssh-add "
+             "a key",
+             u->user, u->host, u->port, sock && sock[0] ? "SSH_AUTH_SOCK " : "",
+             sock && sock[0] ? sock : "", sock && sock[0] ? ": " : "", why);
+    return DS_EAUTH;
+}
+
 /* Connects to ssh-agent and lists its keys. Returns 0 or DS_EAUTH. */
 static int agent_start(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct ds__ssh_url *u,
                        char *err, size_t errlen)
 {
-    if (getenv("SSH_AUTH_SOCK") == NULL) {
-        snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d: no identity = set and no ssh-agent "
-                 "(SSH_AUTH_SOCK is unset): set identity = to a private key file",
-                 u->user, u->host, u->port);
+    if (agent_sock(getenv("SSH_AUTH_SOCK"), u, err, errlen) < 0)
         return DS_EAUTH;
-    }
     a->a = libssh2_agent_init(s);
     if (a->a == NULL || libssh2_agent_connect(a->a) != 0 ||
         libssh2_agent_list_identities(a->a) != 0) {

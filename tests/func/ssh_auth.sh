@@ -65,6 +65,12 @@ refused "missing agent command" "server edge" "not found"
 conf "$SSHD_USER" ""
 env -u SSH_AUTH_SOCK "$DISTSYNC" -c "$tmp/distsync.conf" sync edge >"$tmp/out" 2>&1 && bad "no agent, no identity: sync succeeded"
 grep -qF "SSH_AUTH_SOCK" "$tmp/out" || bad "no agent, no identity: $(cat "$tmp/out")"
+# a socket that is gone (an ssh-agent that ended): its path and why, not
+# libssh2's bare "failed connecting with agent" (red team)
+SSH_AUTH_SOCK=$tmp/gone.sock "$DISTSYNC" -c "$tmp/distsync.conf" sync edge >"$tmp/out" 2>&1 &&
+  bad "a gone agent socket: sync succeeded"
+grep -qF "SSH_AUTH_SOCK $tmp/gone.sock: No such file or directory" "$tmp/out" ||
+  bad "a gone agent socket: $(cat "$tmp/out")"
 eval "$(ssh-agent -s)" >/dev/null
 agent_pid=$SSH_AGENT_PID
 ssh-add -q "$tmp/rsa" 2>/dev/null
