@@ -151,7 +151,7 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *look
         if ((*looks)-- == 0)
             return -1;
         r->warm_next++;
-        if (it->method != DS_PLAN_DELTA ||
+        if (it->method != DS_PLAN_DELTA || (r->only && !ds_config_list_has(r->only, it->klass)) ||
             ds_delta_cache_ready(r->sy->dc, r->warm_fmt, it->basis_sha256, it->sha256))
             continue;
         memset(x, 0, sizeof(*x));
@@ -170,6 +170,17 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *look
     return 0;
 }
 
+/* 1 when r's plan sends no delta whatever its target holds (sync_run.c's
+ * whole_only): an SFTP transport (transport = sftp, or auto once it fell
+ * back), or a share remembered to refuse server-side copy. */
+static int whole_only(const struct ds_run *r)
+{
+    const char *t = r->srv->transport;
+
+    return r->no_basis || (r->raw != NULL && (r->raw->caps & DS_TRANSPORT_WHOLE_ONLY)) ||
+           (strncmp(r->srv->url, "ssh://", 6) == 0 && t != NULL && strcmp(t, "sftp") == 0);
+}
+
 void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
 {
     unsigned looks = WARM_LOOKS;
@@ -178,6 +189,10 @@ void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
     if (r->mode != DS_SYNC_RUN || r->sd != NULL || r->warm_done || r->sy->cancel ||
         (ph != RP_OPEN && ph != RP_READY && ph != RP_HASH))
         return;
+    if (whole_only(r)) {
+        r->warm_done = 1; /* its jobs in flight finish; nobody would send what they compute */
+        return;
+    }
     if (r->warm == NULL) {
         if (ds_sync_plan_known(r->sy, r->srv, &r->warm) < 0 || r->warm == NULL) {
             r->warm_done = 1; /* no manifest known (a first sync): nothing to guess from */

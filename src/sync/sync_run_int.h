@@ -296,7 +296,9 @@ void ds__run_prefetch_collect(struct ds_run *r);
 /* Before its plan (connecting, HELLO, LIST, HASH): queues the deltas a
  * sync run will likely want, planned against the manifest its target
  * confirmed last (ds_sync_plan_known), on free prefetch slots and within
- * the ds_sync_t's DS_SYNC_WARM; a pair cached or in flight is skipped.
+ * the ds_sync_t's DS_SYNC_WARM; a pair cached or in flight is skipped, and
+ * so is a file of a class the run leaves out (--class); none for a run
+ * sent whole files (SFTP, a share remembered to refuse server-side copy).
  * The run's prefetch then finds them cached, or waits for the job. */
 void ds__run_warm(struct ds_run *r, ds_run_wait_t *w);
 /* The plan is made: the warm-up ends (its jobs in flight finish), and the
