@@ -59,6 +59,7 @@ struct enc {
     uint64_t beat;         /* the best candidate's size while another is tried (0: none) */
     const ds_zp_span_t *v; /* the copies and runs (encode_runs) */
     size_t nv;
+    uint64_t v_copied;   /* target bytes v's copies cover */
     int scouted, redone; /* see ds_zpatch_stats_t */
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
@@ -427,6 +428,7 @@ static int encode_whole(struct enc *e)
 
 static int encode_runs(struct enc *e)
 {
+    e->st.copied_bytes = e->v_copied; /* a candidate starts with fresh stats */
     return encode_spans(e, e->v, e->nv);
 }
 
@@ -491,6 +493,7 @@ static int encode(struct enc *e, const uint8_t *tsha)
             e->basis->size <= DS_ZPATCH_BS_BASIS_MAX && e->level > SCOUT_LEVEL;
     e->v = v;
     e->nv = n;
+    e->v_copied = e->st.copied_bytes;
     if (scout)
         e->level = SCOUT_LEVEL;
     e->scouted = scout;

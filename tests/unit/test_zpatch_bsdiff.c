@@ -276,6 +276,36 @@ static void test_scout(void)
     free(z2);
 }
 
+/* A redone COPY-and-runs candidate (over 1 MiB: no whole-file one) that
+ * beats BSDIFF: its stats are its own, copied_bytes included (the scouted
+ * encoding's, and the one without BSDIFF's), and it decodes. */
+static void test_scout_copies(void)
+{
+    struct sink out = {got, 0, sizeof(got)};
+    size_t tn = sizeof(target), n1, n2;
+    ds_zpatch_stats_t s1, s2;
+    char why[200];
+    uint8_t *z1, *z2;
+
+    words(basis, BN, 7);
+    memcpy(target, basis, BN / 2);
+    words(target + BN / 2, tn - BN / 2, 11);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+    z1 = encode(basis, BN, target, tn, 19, 1, &n1, &s1);
+    z2 = encode(basis, BN, target, tn, 19, 2, &n2, &s2);
+    printf("  half copied, half new text: level 19 %zu bytes, scouted %zu bytes (BSDIFF %s, "
+           "%llu bytes copied)\n",
+           n1, n2, s2.bsdiff ? "won" : "lost", (unsigned long long)s2.copied_bytes);
+    CHECK(s2.scouted == 1 && s2.redone == 1 && s2.bsdiff == 0);
+    CHECK(n1 == n2 && memcmp(z1, z2, n1) == 0);
+    CHECK(s1.copies > 0 && s2.copies == s1.copies && s2.segments == s1.segments);
+    CHECK(s1.copied_bytes >= BN / 4 && s2.copied_bytes == s1.copied_bytes);
+    CHECK_INT(decode(bpath, z2, n2, 4096, 2, &out, why, sizeof(why)), 0);
+    CHECK(out.n == tn && memcmp(got, target, tn) == 0);
+    free(z1);
+    free(z2);
+}
+
 static size_t varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -537,6 +567,7 @@ int main(void)
     RUN(test_basis_reads);
     RUN(test_three_candidates);
     RUN(test_scout);
+    RUN(test_scout_copies);
     RUN(test_records);
     RUN(test_align_gives_up_after_merge);
     return CHECK_DONE();
