@@ -501,7 +501,8 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     }
     f = compute_tmp(c, fmt, basis_sha256, target_sha256, basis, target, tmp, sizeof(tmp), size);
     if (f < 0) {
-        ds_log(DS_LOG_ERROR, "delta cache: computing %s failed: %s", path, ds_strerror(f));
+        ds_log(f == -ECANCELED ? DS_LOG_DEBUG : DS_LOG_ERROR, "delta cache: computing %s %s: %s",
+               path, f == -ECANCELED ? "given up" : "failed", ds_strerror(f));
         return f;
     }
     if (rename(tmp, path) < 0) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "distsync/catalog.h"
@@ -270,14 +271,16 @@ size_t ds__sender_next(const struct sender *sd);
  * sender finds out inline), DS_ENOMEM. Then on a worker,
  * ds__sender_prefetch() puts the delta in the cache, reading a retained
  * basis through a retain handle of its own (errors are left for the
- * sender to find and report). */
+ * sender to find and report); it gives up (nothing cached) once the batch
+ * is cancelled or *stop is set (NULL: never), its next read failing with
+ * -ECANCELED. */
 DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, char **target,
                                            uint64_t *tsize, char **basis, uint64_t *bsize);
 /* The delta format ss's receiver applies (its protocol version). */
 int ds__sender_delta_fmt(ds_session_t *ss);
 DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
                                       const char *target, uint64_t tsize, const char *basis,
-                                      uint64_t bsize);
+                                      uint64_t bsize, const _Atomic int *stop);
 /* Item idx's cached delta was found corrupt (and recomputed) by its
  * prefetch: reported like one the sender found. ds__sender_prefetch()
  * returns 1 when it saw the cache drop an entry (another thread's drop at

@@ -18,6 +18,10 @@
  * (the first server of a run waits for its link and its deltas at the same
  * time, not one after the other). A guess that misses (the target
  * drifted, another agent version) only computed a delta nobody sends.
+ *
+ * A run's end waits for its jobs: once it is past sending (failed, ended,
+ * cancelled), its jobs nobody waits for give up at their next read
+ * (ds__run_prefetch_stop), and none of the batch's survives a cancel.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +94,8 @@ static void prefetch_work(ds_run_job_t *j)
 {
     struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
 
-    p->dropped =
-        ds__sender_prefetch(p->r->sy, p->fmt, p->it, p->target, p->tsize, p->basis, p->bsize);
+    p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, p->it, p->target, p->tsize, p->basis,
+                                     p->bsize, &p->stop);
 }
 
 /* Queues x's job, listed as computing its delta. */
@@ -134,6 +138,30 @@ void ds__run_prefetch_forget(struct ds_run *r)
         if (r->pf[s].warm) /* the job is not counted once nobody collects it */
             r->sy->warm_fly--;
         r->pf[s].warm = 0;
+    }
+}
+
+/* 1 when a slot (of any run) waits for x's job. */
+static int awaited(const ds_sync_t *sy, const struct ds_run_prefetch *x)
+{
+    for (size_t i = 0; i < sy->npf_fly; i++)
+        if (sy->pf_fly[i]->waiting && same_delta(sy->pf_fly[i], x))
+            return 1;
+    return 0;
+}
+
+void ds__run_prefetch_stop(struct ds_run *r)
+{
+    int ph = r->phase;
+
+    if (!r->cancelling && !r->sy->cancel &&
+        (ph < RP_COMMIT || ph == RP_RETRY || ph == RP_RETRY_WAIT))
+        return;
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
+        struct ds_run_prefetch *x = &r->pf[s];
+
+        if (x->job.queued && !x->job.done && !x->waiting && !awaited(r->sy, x))
+            atomic_store(&x->stop, 1);
     }
 }
 

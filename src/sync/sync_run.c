@@ -684,6 +684,7 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
         if (i == 31)
             w->again = 1;
     }
+    ds__run_prefetch_stop(r);
     ds__run_warm(r, w);
     w->done = r->phase == RP_DONE;
 }

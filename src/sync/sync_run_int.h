@@ -101,8 +101,9 @@ struct ds_run_prefetch {
     char *target;             /* store path of the new version */
     char *basis;              /* store path of the basis (NULL: none) */
     uint64_t tsize, bsize;
-    int fmt;     /* DS_DELTA_FMT_* */
-    int dropped; /* the cache dropped a corrupt entry meanwhile */
+    int fmt;          /* DS_DELTA_FMT_* */
+    _Atomic int stop; /* set on the loop: nobody wants the delta now, the job gives up */
+    int dropped;      /* the cache dropped a corrupt entry meanwhile */
     /* the delta: basis and target content (the key of the cache entry) */
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
     int flying;  /* in the ds_sync_t's list (sync_prefetch.c) */
@@ -304,6 +305,11 @@ void ds__run_warm(struct ds_run *r, ds_run_wait_t *w);
 /* The plan is made: the warm-up ends (its jobs in flight finish), and the
  * debug log says how many of its jobs came back before. */
 void ds__run_warm_end(struct ds_run *r);
+/* After a step: r's prefetch jobs in flight give up (ds__sender_prefetch's
+ * stop) once r is past sending (ended, failed, cancelled; not between two
+ * attempts) and no slot of any run waits for their delta: the run's end
+ * (it waits for its jobs) is not held back by deltas nobody sends. */
+void ds__run_prefetch_stop(struct ds_run *r);
 /* r's prefetch slots leave the batch's list (before they are freed or
  * reset): the runs waiting for their deltas are woken. */
 void ds__run_prefetch_forget(struct ds_run *r);

@@ -367,9 +367,33 @@ static int open_retained(ds_sync_t *sy, const uint8_t *sha, ds_retain_t **ret,
     return rc;
 }
 
-int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
-                        uint64_t tsize, const char *basis, uint64_t bsize)
+/* A source that fails its reads once the prefetch gives up. */
+struct stop_src {
+    ds_delta_src_t in;
+    const ds_sync_t *sy;
+    const _Atomic int *stop;
+};
+
+static long stop_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
+    struct stop_src *s = ctx;
+
+    if (s->sy->cancel || (s->stop != NULL && atomic_load(s->stop)))
+        return -ECANCELED;
+    return s->in.read(s->in.ctx, off, buf, len);
+}
+
+static void stoppable(ds_delta_src_t *src, struct stop_src *s, const ds_sync_t *sy,
+                      const _Atomic int *stop)
+{
+    *s = (struct stop_src){*src, sy, stop};
+    *src = (ds_delta_src_t){stop_read, s, s->in.size};
+}
+
+int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
+                        uint64_t tsize, const char *basis, uint64_t bsize, const _Atomic int *stop)
+{
+    struct stop_src bs, ts;
     ds_delta_cache_stats_t before, after;
     ds_delta_src_t bsrc, tsrc;
     ds_retain_t *ret = NULL;
@@ -384,6 +408,8 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const 
         ds_delta_src_fd(&tsrc, tfd, tsize);
         if (bfd >= 0)
             ds_delta_src_fd(&bsrc, bfd, bsize);
+        stoppable(&bsrc, &bs, sy, stop);
+        stoppable(&tsrc, &ts, sy, stop);
         if (ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, &dfd,
                                &dsize) == 0)
             close(dfd);
