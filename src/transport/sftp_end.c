@@ -47,7 +47,7 @@ static int drop_files(struct ds__sftp_recv *r)
         busy = 0;
         for (int k = 0; k < r->nslots; k++)
             busy |= slot_busy(&r->slot[k]);
-        busy |= r->owner >= 0;
+        busy |= r->owner >= 0 || r->fs.nlost > 0;
         if (!busy)
             return 0;
     }
@@ -95,7 +95,6 @@ int ds__sftp_end_step(struct ds__sftp_recv *r, int polite, int *rc)
 {
     int w = 0;
 
-    libssh2_session_set_blocking(r->fs.c.s, 0);
     if (r->end_phase == E_FILES && r->fs.sftp != NULL && (w = drop_files(r)) == 0)
         r->end_phase = E_MANIFEST;
     if (r->end_phase == E_FILES && r->fs.sftp == NULL)
@@ -107,7 +106,8 @@ int ds__sftp_end_step(struct ds__sftp_recv *r, int polite, int *rc)
             mrc = ds__sftp_manifest_step(r);
         if ((w = mrc == STEP_WAIT ? STEP_WAIT : 0) == 0) {
             *rc = mrc;
-            r->end_phase = polite && mrc == 0 ? E_MVQ : E_DONE;
+            /* a handle still open on the main channel: no polite SFTP end */
+            r->end_phase = polite && mrc == 0 && r->fs.nlost == 0 ? E_MVQ : E_DONE;
         }
     }
     if (w == 0 && r->end_phase != E_DONE)

@@ -116,9 +116,7 @@ static int run(struct ds__sftp_recv *r, int kind, const char *path, const ds_msg
         rc = ds__sftp_req_start(r, kind, path);
     if (rc < 0)
         return rc;
-    libssh2_session_set_blocking(r->fs.c.s, 0);
     rc = kind == DS_MSG_ADOPT ? adopt_steps(r, m) : delete_steps(r);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
     ds__sftp_counts(&r->fs);
     return rc;
 }

@@ -36,6 +36,50 @@ void ds__sftp_counts(struct ds__sftp_fs *fs)
     atomic_store(&fs->wire_out, fs->c.wire_out);
 }
 
+void ds__sftp_lose(struct ds__sftp_fs *fs, LIBSSH2_SFTP_HANDLE *h)
+{
+    if (h == NULL)
+        return;
+    if (fs->nlost == fs->lost_cap) {
+        size_t cap = fs->lost_cap ? 2 * fs->lost_cap : 16;
+        LIBSSH2_SFTP_HANDLE **p = realloc(fs->lost, cap * sizeof(*p));
+
+        if (p == NULL) { /* out of memory: one try; a close that would wait leaks it */
+            (void)libssh2_sftp_close_handle(h);
+            return;
+        }
+        fs->lost = p;
+        fs->lost_cap = cap;
+    }
+    fs->lost[fs->nlost++] = h;
+}
+
+int ds__sftp_lost_step(struct ds__sftp_fs *fs)
+{
+    size_t done = 0;
+    int rc = fs->nlost ? STEP_MOVED : STEP_IDLE;
+
+    while (done < fs->nlost) {
+        if (libssh2_sftp_close_handle(fs->lost[done]) == LIBSSH2_ERROR_EAGAIN) {
+            rc = STEP_WAIT; /* lost[0] from now on: its close goes on first */
+            break;
+        }
+        done++; /* closed, or failed: freed by libssh2 either way */
+    }
+    memmove(fs->lost, fs->lost + done, (fs->nlost - done) * sizeof(*fs->lost));
+    fs->nlost -= done;
+    return rc;
+}
+
+void ds__sftp_lost_cut(struct ds__sftp_fs *fs)
+{
+    for (size_t i = 0; i < fs->nlost; i++)
+        (void)libssh2_sftp_close_handle(fs->lost[i]); /* fails at once: freed */
+    free(fs->lost);
+    fs->lost = NULL;
+    fs->nlost = fs->lost_cap = 0;
+}
+
 /* An SFTP status to -errno (OpenSSH speaks version 3: most failures are
  * FX_FAILURE). */
 static int fx_code(unsigned long fx)

@@ -121,10 +121,7 @@ void ds__sftp_req_drop(struct ds__sftp_recv *r)
 
     if (q->list != NULL)
         ds__sftp_list_drop(&r->fs, &q->list);
-    if (q->h != NULL) {
-        libssh2_session_set_blocking(r->fs.c.s, 1);
-        libssh2_sftp_close_handle(q->h);
-    }
+    ds__sftp_lose(&r->fs, q->h); /* closed by the pump's steps, never waited for */
     ds_sha256_close(&q->sha);
     memset(q, 0, sizeof(*q));
 }
@@ -157,9 +154,7 @@ int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m)
     if (r->req.kind != DS_MSG_HASH)
         rc = ds__sftp_req_start(r, DS_MSG_HASH, path);
     if (rc == 0) {
-        libssh2_session_set_blocking(r->fs.c.s, 0);
         rc = steps(&r->fs, &r->req);
-        libssh2_session_set_blocking(r->fs.c.s, 1);
         ds__sftp_counts(&r->fs);
         if (rc == STEP_WAIT)
             return rc;

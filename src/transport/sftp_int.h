@@ -73,6 +73,11 @@ struct ds__sftp_fs {
     uint8_t *rbuf;                      /* SFTP_READ_BUF */
     uint64_t replaced_unlink;           /* replaces done as unlink + rename */
     _Atomic uint64_t wire_in, wire_out; /* published for the loop thread */
+    /* Handles on the main SFTP channel that a request cut short or failed
+     * left open: closed by the pump's steps (SFTP_LOST), or freed at the
+     * cut; lost[0]'s close may be under way. */
+    LIBSSH2_SFTP_HANDLE **lost;
+    size_t nlost, lost_cap;
 };
 
 /* sftp_fs.c */
@@ -101,6 +106,18 @@ DS_MUST_CHECK int ds__sftp_write_nb(struct ds__sftp_fs *fs, struct sftp_wr *wr, 
                                     const void *p, size_t n, int create);
 /* Publishes the connection's byte counters to wire_in / wire_out. */
 void ds__sftp_counts(struct ds__sftp_fs *fs);
+/* A handle of the main SFTP channel that its request no longer needs (a
+ * request cut short or failed): queued for a stepped close
+ * (ds__sftp_lost_step), never closed waiting. NULL is ignored. */
+void ds__sftp_lose(struct ds__sftp_fs *fs, LIBSSH2_SFTP_HANDLE *h);
+/* Closes the lost handles, non-blocking, oldest first: STEP_IDLE (none),
+ * STEP_MOVED (all closed) or STEP_WAIT (call again when the socket is
+ * ready; the close under way goes first). A failed close frees the
+ * handle too (libssh2). */
+int ds__sftp_lost_step(struct ds__sftp_fs *fs);
+/* After the socket is cut: every lost handle closed (each close fails at
+ * once, which frees it) and the queue freed. */
+void ds__sftp_lost_cut(struct ds__sftp_fs *fs);
 
 /* lstat of an absolute path, the session non-blocking: 0, STEP_WAIT (call
  * again with the same arguments when the socket is ready), -ENOENT or
@@ -109,14 +126,15 @@ DS_MUST_CHECK int ds__sftp_lstat_nb(struct ds__sftp_fs *fs, const char *abs,
                                     LIBSSH2_SFTP_ATTRIBUTES *a);
 
 /* The listing (sftp_list.c): streams LIST_DATA frames through emit, one
- * step at a time. *walk is NULL at the start; the session is set
- * non-blocking for the step and blocking after it. Returns STEP_WAIT (the
+ * step at a time. *walk is NULL at the start; the session is
+ * non-blocking. Returns STEP_WAIT (the
  * walk kept in *walk: call again with the same arguments when the socket is
- * ready), 0 at the end or a failure (fs->err; *walk freed either way). */
+ * ready), 0 at the end or a failure (fs->err; *walk freed either way, its
+ * open handles lost). */
 typedef int (*ds__sftp_emit_fn)(void *ctx, const ds_msg_t *m);
 DS_MUST_CHECK int ds__sftp_list_step(struct ds__sftp_fs *fs, void **walk, const char *dir,
                                      uint32_t id, ds__sftp_emit_fn emit, void *ctx);
-/* Abandons a walk (its handles closed, blocking). */
+/* Abandons a walk: its handles lost (ds__sftp_lose), never waited for. */
 void ds__sftp_list_drop(struct ds__sftp_fs *fs, void **walk);
 
 /* Files in flight (SFTP mode's pipeline, sftp_slot.c): each on an SFTP
@@ -311,8 +329,8 @@ int ds__sftp_flush(struct ds__sftp_recv *r);
  * directions libssh2_session_block_directions names, or on the console:
  * more input, or room in r->out), 1 once the session ended (BYE, a fatal
  * error sent, or the end of input with every frame handled), or a code
- * that ends it. The session is left blocking-mode off between calls only
- * inside them. */
+ * that ends it. The session is non-blocking for good once started: no
+ * libssh2 call here waits on the socket. */
 DS_MUST_CHECK int ds__sftp_recv_step(struct ds__sftp_recv *r);
 /* sftp_end.c: the session's end, stepped: the files in flight dropped
  * (tmp files removed), the manifest written if the lease is ours (its
@@ -330,14 +348,15 @@ void ds__sftp_cstr(ds_pstr_t s, char *out);
 /* Step answers (sftp_slot.c, sftp_pump.c). */
 #define STEP_IDLE  0 /* nothing to do without new input */
 #define STEP_MOVED 1
-#define STEP_WAIT  2          /* libssh2 would block */
-#define SFTP_MVQ   SFTP_SLOTS /* the mv channel's index as an owner */
+#define STEP_WAIT  2                /* libssh2 would block */
+#define SFTP_MVQ   SFTP_SLOTS       /* the mv channel's index as an owner */
+#define SFTP_LOST  (SFTP_SLOTS + 1) /* the lost handles' closes (ds__sftp_lost_step) */
 
 /* sftp_slot.c: one move of slot sl (owned: it has a half-sent packet, so
  * its pending call goes first). Returns STEP_* or a code that ends the
  * session. */
 int ds__sftp_step(struct ds__sftp_recv *r, struct sftp_slot *sl, int owned);
-/* The slot's failure, once: tmp removed (blocking, rare), an early
+/* The slot's failure, once: tmp removed (by its steps), an early
  * FILE_ERR queued when the console has not ended the file yet. Returns 0
  * or a code that ends the session. */
 int ds__sftp_slot_fail(struct ds__sftp_recv *r, struct sftp_slot *sl, int code, const char *fmt,
@@ -393,7 +412,7 @@ int ds__sftp_delete(struct ds__sftp_recv *r, const ds_msg_t *m);
  * STEP_WAIT (handle the frame again when the socket is ready) or a code
  * that ends the session. */
 int ds__sftp_hash_req(struct ds__sftp_recv *r, const ds_msg_t *m);
-/* Abandons the request under way (its handle closed, blocking). */
+/* Abandons the request under way: its handles lost (ds__sftp_lose). */
 void ds__sftp_req_drop(struct ds__sftp_recv *r);
 /* Starts r->req of kind (a DS_MSG_*) on path (checked: DS_EPATH with
  * fs.err): q->abs the path's, the walk's first component next. */
@@ -410,7 +429,7 @@ DS_MUST_CHECK int ds__sftp_req_hash(struct ds__sftp_fs *fs, struct sftp_req *q);
 /* LEASE (acquire, renew, release), stepped (r->lq). Returns 0 (the reply
  * queued), STEP_WAIT or a code that ends the session. */
 DS_MUST_CHECK int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m);
-/* Abandons a LEASE request under way (its handles closed, blocking). */
+/* Abandons a LEASE request under way: its handles lost (ds__sftp_lose). */
 void ds__sftp_lq_drop(struct ds__sftp_recv *r);
 /* 1 when the lease is held, unexpired and the file still names us (read
  * again at most once a second, stepped on the main SFTP channel), 0 when

@@ -445,12 +445,10 @@ int ds__sftp_lease(struct ds__sftp_recv *r, const ds_msg_t *m)
         memset(&r->lq, 0, sizeof(r->lq));
     }
     snprintf(lease, sizeof(lease), "%s", state_path(r, 1, DS_LEASE_NAME));
-    libssh2_session_set_blocking(r->fs.c.s, 0);
     if (m->u.lease.op == DS_LEASE_OP_ACQUIRE)
         rc = acquire(r, m, lease);
     else
         rc = renew_or_release(r, m, lease);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
     ds__sftp_counts(&r->fs);
     if (rc != STEP_WAIT) {
         r->req.kind = 0;
@@ -463,14 +461,9 @@ void ds__sftp_lq_drop(struct ds__sftp_recv *r)
 {
     struct sftp_lq *l = &r->lq;
 
-    if (l->h != NULL || l->rd.h != NULL || l->wr.h != NULL)
-        libssh2_session_set_blocking(r->fs.c.s, 1);
-    if (l->h != NULL)
-        libssh2_sftp_close_handle(l->h);
-    if (l->rd.h != NULL)
-        libssh2_sftp_close_handle(l->rd.h);
-    if (l->wr.h != NULL)
-        libssh2_sftp_close_handle(l->wr.h);
+    ds__sftp_lose(&r->fs, l->h); /* closed by the pump's steps, never waited for */
+    ds__sftp_lose(&r->fs, l->rd.h);
+    ds__sftp_lose(&r->fs, l->wr.h);
     ds_manifest_decoder_free(l->d);
     memset(l, 0, sizeof(*l));
 }

@@ -225,10 +225,8 @@ void ds__sftp_list_drop(struct ds__sftp_fs *fs, void **walk)
 
     if (w == NULL)
         return;
-    libssh2_session_set_blocking(fs->c.s, 1);
-    for (int i = 0; i <= w->depth; i++)
-        if (w->dirs[i] != NULL)
-            libssh2_sftp_close_handle(w->dirs[i]);
+    for (int i = 0; i <= w->depth; i++) /* closed by the pump's steps, never waited for */
+        ds__sftp_lose(fs, w->dirs[i]);
     ds_proto_buf_free(&w->blob);
     free(w);
     *walk = NULL;
@@ -253,9 +251,7 @@ int ds__sftp_list_step(struct ds__sftp_fs *fs, void **walk, const char *dir, uin
         w->phase = *dir ? L_CHECK : L_OPEN;
         *walk = w;
     }
-    libssh2_session_set_blocking(fs->c.s, 0);
     rc = run(fs, w, emit, ctx);
-    libssh2_session_set_blocking(fs->c.s, 1);
     ds__sftp_counts(fs);
     if (rc != STEP_WAIT)
         ds__sftp_list_drop(fs, walk);

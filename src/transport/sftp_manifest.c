@@ -419,9 +419,7 @@ int ds__sftp_manifest_get(struct ds__sftp_recv *r, const ds_msg_t *m)
         memset(&r->req, 0, sizeof(r->req));
         r->req.kind = DS_MSG_MANIFEST_GET;
     }
-    libssh2_session_set_blocking(r->fs.c.s, 0);
     rc = get_steps(r, m);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
     ds__sftp_counts(&r->fs);
     if (rc == STEP_WAIT)
         return rc;

@@ -1,8 +1,9 @@
 /*
- * SFTP mode, the pump: moves the files in flight (sftp_slot.c) and the mv
- * channel as far as they go without waiting, sends the replies that are
- * due in request order, and finishes a half-sent packet before a blocking
- * call (ds__sftp_sync).
+ * SFTP mode, the pump: moves the files in flight (sftp_slot.c), the mv
+ * channel and the closes of the handles a request left (SFTP_LOST) as far
+ * as they go without waiting, sends the replies that are due in request
+ * order, and finishes a half-sent packet before a request's first call
+ * (ds__sftp_settle).
  *
  * The mv channel (shell accounts): one exec of a shell loop for the run.
  * It reads two lines, the tmp file and the path, runs mv -f -T on them
@@ -25,11 +26,6 @@
 
 #define MV_LOOP                                                                                    \
     "sh -c 'while IFS= read -r s && IFS= read -r d; do mv -f -T -- \"$s\" \"$d\"; echo $?; done'"
-
-static void nonblocking(struct ds__sftp_recv *r, int on)
-{
-    libssh2_session_set_blocking(r->fs.c.s, !on);
-}
 
 int ds__sftp_mvq_put(struct ds__sftp_recv *r, const char *tmp, const char *dst, int who)
 {
@@ -196,15 +192,17 @@ void ds__sftp_mvq_free(struct ds__sftp_recv *r, int graceful)
     q->n = 0;
 }
 
-/* Steps slot k (or the mv channel, SFTP_MVQ) once, keeping the owner
- * rule. */
+/* Steps slot k (or the mv channel, SFTP_MVQ, or the lost handles'
+ * closes, SFTP_LOST) once, keeping the owner rule. */
 static int step_one(struct ds__sftp_recv *r, int k)
 {
     int owned = r->owner == k, rc;
 
     r->owner = -1; /* its call first sends the rest of its packet */
-    nonblocking(r, 1);
-    rc = k == SFTP_MVQ ? ds__sftp_mvq_step(r) : ds__sftp_step(r, &r->slot[k], owned);
+    if (k == SFTP_LOST)
+        rc = ds__sftp_lost_step(&r->fs);
+    else
+        rc = k == SFTP_MVQ ? ds__sftp_mvq_step(r) : ds__sftp_step(r, &r->slot[k], owned);
     if (rc == STEP_WAIT) {
         r->waiting = 1;
         if (libssh2_session_block_directions(r->fs.c.s) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
@@ -271,8 +269,8 @@ int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
     while (moved && rc >= 0) {
         moved = 0;
         r->waiting = 0;
-        for (int k = 0; k <= SFTP_MVQ && rc >= 0; k++) {
-            if ((r->owner >= 0 && r->owner != k) || (k >= r->nslots && k != SFTP_MVQ))
+        for (int k = 0; k <= SFTP_LOST && rc >= 0; k++) {
+            if ((r->owner >= 0 && r->owner != k) || (k >= r->nslots && k < SFTP_MVQ))
                 continue;
             rc = step_one(r, k);
             moved |= rc == STEP_MOVED;
@@ -281,7 +279,6 @@ int ds__sftp_pump(struct ds__sftp_recv *r, int *progress)
             rc = emit(r, &moved);
         *progress |= moved;
     }
-    nonblocking(r, 0);
     return rc < 0 ? rc : 0;
 }
 
@@ -303,7 +300,6 @@ int ds__sftp_settle(struct ds__sftp_recv *r, int channels)
         if (rc < 0 || rc == STEP_WAIT)
             break;
     }
-    nonblocking(r, 0);
     return rc < 0 || rc == STEP_WAIT ? rc : 0;
 }
 

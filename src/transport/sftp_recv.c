@@ -123,9 +123,7 @@ static int manifest_step(struct ds__sftp_recv *r)
 {
     int rc;
 
-    libssh2_session_set_blocking(r->fs.c.s, 0);
     rc = ds__sftp_manifest_step(r);
-    libssh2_session_set_blocking(r->fs.c.s, 1);
     ds__sftp_counts(&r->fs);
     return rc;
 }
@@ -206,9 +204,7 @@ static int settle(struct ds__sftp_recv *r)
     int rc = ds__sftp_settle(r, 1);
 
     if (rc == 0 && r->lck.phase != 0) {
-        libssh2_session_set_blocking(r->fs.c.s, 0);
         rc = ds__sftp_lease_check(r);
-        libssh2_session_set_blocking(r->fs.c.s, 1);
     }
     return rc == STEP_WAIT || rc < 0 ? rc : 0;
 }

@@ -18,9 +18,7 @@
  * LIBSSH2_SESSION_BLOCK_OUTBOUND) is the owner, and only it is called until
  * that packet is out; a file that fails meanwhile is discarded after it.
  * Every step is non-blocking, the readback (verify = readback) and the
- * failed file's clean-up included; only the test hook that corrupts an
- * upload and the session's end still finish that packet blocking
- * (ds__sftp_sync).
+ * failed file's clean-up included: the session never waits on the socket.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -593,9 +591,7 @@ static int lease_now(struct ds__sftp_recv *r)
     int rc = ds__sftp_settle(r, 0); /* a half-sent packet goes out first */
 
     if (rc == 0) {
-        libssh2_session_set_blocking(r->fs.c.s, 0);
         rc = ds__sftp_lease_check(r);
-        libssh2_session_set_blocking(r->fs.c.s, 1);
         ds__sftp_counts(&r->fs);
     }
     if (rc == STEP_WAIT)

@@ -193,8 +193,9 @@ static long sftp_read(ds_transport_t *t, void *buf, size_t cap)
     return DS_ETRANSPORT;
 }
 
-/* The SFTP handles still open (a session cut mid-file): closed, which
- * frees them in libssh2 even when the close cannot be sent. */
+/* The SFTP handles still open (a session cut mid-file or mid-request):
+ * closed after the cut, which frees them in libssh2 at once (the close
+ * cannot be sent). */
 static void drop_handles(struct ds__sftp_recv *r)
 {
     LIBSSH2_SFTP_HANDLE **h[] = {&r->lck.h, &r->mst.h};
@@ -209,12 +210,15 @@ static void drop_handles(struct ds__sftp_recv *r)
             libssh2_sftp_close_handle(*h[i]);
             *h[i] = NULL;
         }
-    ds__sftp_req_drop(r);
+    ds__sftp_req_drop(r); /* their handles lost, */
     ds__sftp_lq_drop(r);
+    ds__sftp_lost_cut(&r->fs); /* and freed with the others */
 }
 
-/* Frees what is left of the connection (the socket cut first, so that
- * nothing below waits on the peer) and closes the socket. */
+/* Frees what is left of the connection and closes the socket. The socket
+ * is cut first: every libssh2 call below then fails at once (send gets
+ * EPIPE, recv the end of the stream), so the blocking mode the frees need
+ * (libssh2_session_free would return EAGAIN otherwise) never waits. */
 static void end_remote(struct sftp_t *s)
 {
     struct ds__sftp_fs *fs = &s->r.fs;
@@ -226,7 +230,6 @@ static void end_remote(struct sftp_t *s)
         shutdown(fs->c.sock, SHUT_RDWR);
     if (fs->c.s != NULL) {
         libssh2_session_set_blocking(fs->c.s, 1);
-        libssh2_session_set_timeout(fs->c.s, 1000);
         drop_handles(&s->r); /* the cut socket fails their close at once */
     }
     ds__sftp_slots_free(&s->r, 0);
@@ -507,9 +510,7 @@ static int sftp_step(struct sftp_t *s, char *err, size_t errlen)
  * thread from now on (its lines in the opener's log scope). */
 static int run(struct sftp_t *s)
 {
-    libssh2_session_set_blocking(s->r.fs.c.s, 0);
-    /* the rare blocking calls (a request's handles closed at the end) */
-    libssh2_session_set_timeout(s->r.fs.c.s, 1000);
+    libssh2_session_set_blocking(s->r.fs.c.s, 0); /* for good: no call waits on the loop */
     note(s, s->why[0] ? s->why : "transport = sftp");
     ds_log_scope_save(&s->scope);
     s->running = 1;
