@@ -43,6 +43,7 @@ struct ds_engine {
      * the loop slept in poll (UV_METRICS_IDLE_TIME) */
     uv_prepare_t probe;
     uint64_t probe_at, probe_idle, max_stall;
+    int cancel_probed; /* the cancel's poll was left out of the stalls */
     uv_timer_t wait_timer; /* ds_engine_wait() */
     int waiting;
     volatile sig_atomic_t want_cancel, want_reload;
@@ -506,6 +507,14 @@ static void on_async(uv_async_t *h)
         reload(e);
     }
     if (e->want_cancel) {
+        if (!e->cancel_probed && e->probe_at != 0) {
+            /* a signal's cancel cut the poll short: libuv 1.44 loses that
+             * poll's idle time (EINTR), which is no stall; the cancel's
+             * work from here on is */
+            e->probe_at = uv_hrtime();
+            e->probe_idle = uv_metrics_idle_time(&e->loop);
+        }
+        e->cancel_probed = 1;
         step_all(e); /* they see the cancel flag and wind down */
         if (e->in_batch)
             start_more(e);
@@ -718,6 +727,7 @@ void ds_engine_wake(ds_engine_t *e)
 void ds_engine_uncancel(ds_engine_t *e)
 {
     e->want_cancel = 0;
+    e->cancel_probed = 0;
     e->o.sync->cancel = 0;
 }
 
