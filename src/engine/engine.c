@@ -43,7 +43,7 @@ struct ds_engine {
      * the loop slept in poll (UV_METRICS_IDLE_TIME) */
     uv_prepare_t probe;
     uint64_t probe_at, probe_idle, max_stall;
-    int cancel_probed; /* the cancel's poll was left out of the stalls */
+    int cancel_probed;     /* the cancel's poll was left out of the stalls */
     uv_timer_t wait_timer; /* ds_engine_wait() */
     int waiting;
     volatile sig_atomic_t want_cancel, want_reload;

@@ -287,7 +287,8 @@ void ds__run_notes(struct ds_run *r)
     char line[256];
 
     while (r->raw != NULL && ds_transport_note(r->raw, line, sizeof(line)))
-        event(r, DS_EV_WARNING, DS_LOG_WARN, NULL, "agent stderr", 0, 0, line);
+        event(r, DS_EV_WARNING, DS_LOG_WARN, NULL,
+              strcmp(r->raw->ops->name, "sftp") == 0 ? "transport" : "agent stderr", 0, 0, line);
 }
 
 void ds__run_event(struct ds_run *r, int kind, int level, const char *path, const char *outcome,

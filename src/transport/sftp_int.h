@@ -269,6 +269,9 @@ struct sftp_mvq {
     int opening; /* its channel is being opened (no other channel starts) */
     int running; /* its exec went through */
     int broken;  /* the loop could not start or ended: what waits on it fails */
+    int unmv;    /* it could not start: replaces go by unlink + rename (nomv why) */
+    char nomv[200];
+    int noted; /* the run's events were told (the transport's note op) */
     ds_proto_buf_t out;
     size_t off;             /* out[off, len) not yet written */
     int fifo[SFTP_MVQ_LEN]; /* slots (-1: the manifest) awaiting their status line, in order */
@@ -453,7 +456,9 @@ DS_MUST_CHECK int ds__sftp_manifest_step(struct ds__sftp_recv *r);
  * moved to manifest.corrupt and an empty one started, as the agent does.
  * Returns 0, STEP_WAIT or a failure. */
 DS_MUST_CHECK int ds__sftp_manifest_load_step(struct ds__sftp_recv *r);
-/* The mv loop's answer for the manifest's move: rc 0, or -EIO and why. */
+/* The mv loop's answer for the manifest's move: rc 0, -EIO and why, or
+ * SFTP_MV_UNLINK (the loop could not start: replace by unlink + rename). */
+#define SFTP_MV_UNLINK 1
 void ds__sftp_manifest_moved(struct ds__sftp_recv *r, int rc, const char *why);
 /* MANIFEST_GET, stepped (r->req). Returns 0 (the reply sent), STEP_WAIT or
  * a code that ends the session. */

@@ -165,7 +165,7 @@ static int replace(struct ds__sftp_recv *r)
             return clean(r, rc);
         if (rc == -ENOENT)
             w->phase = MS_RENAME;
-        else if (!r->fs.shell) /* absent for an instant, never partial */
+        else if (!r->fs.shell || r->mvq.unmv) /* absent for an instant, never partial */
             w->phase = MS_UNLINK;
         else if ((rc = ds__sftp_mvq_put(r, w->tmp, dst, -1)) <= 0) {
             ds__sftp_errf(&r->fs, "mv -f %s %s on %s: the mv loop is not running", w->tmp, dst,
@@ -204,6 +204,11 @@ static int replace(struct ds__sftp_recv *r)
                 return rc;
             if (rc == STEP_IDLE)
                 return end(r, DS_EINTERNAL); /* nothing queued: a bug, not a hang */
+        }
+        if (w->rc == SFTP_MV_UNLINK) { /* the loop could not start */
+            w->moved = w->rc = 0;
+            w->phase = MS_UNLINK;
+            return 0;
         }
         if (w->rc < 0)
             return clean(r, w->rc);

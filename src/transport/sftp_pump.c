@@ -12,8 +12,11 @@
  * they cost a round trip together instead of an exec (channel open, exec,
  * end of file, close: 4 round trips) each, during which every other file
  * waited. Paths hold no newline (ds_pathsafe_check refuses control
- * characters); a root with one, or a loop that cannot start, fails the
- * replaces of existing files (new files need no mv), naming why.
+ * characters); a root with one fails the replaces of existing files (new
+ * files need no mv), naming why. A loop that cannot start (no channel
+ * left under the server's MaxSessions, the exec refused) makes every
+ * replace an unlink + rename, as on an account without a shell, and the
+ * run's events say so (mvq_end).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,14 +46,20 @@ int ds__sftp_mvq_put(struct ds__sftp_recv *r, const char *tmp, const char *dst, 
     return 1;
 }
 
-/* The loop ended: the files waiting on it fail, later ones use an exec
- * each. */
+/* The loop ended. One that never started (no channel, the exec
+ * refused) ran no mv: what waits on it, and every later replace, goes by
+ * unlink + rename instead (the run's events say so). One that ran may
+ * have moved a waiting file: those fail (the next run sends them again),
+ * and later replaces too. */
 static int mvq_end(struct ds__sftp_recv *r, const char *why)
 {
     struct sftp_mvq *q = &r->mvq;
     int rc = 0;
 
     q->broken = 1;
+    q->unmv = !q->running;
+    if (q->unmv)
+        snprintf(q->nomv, sizeof(q->nomv), "%s", why);
     while (q->n > 0 && rc >= 0) {
         int who = q->fifo[q->head];
         struct sftp_slot *sl = &r->slot[who < 0 ? 0 : who];
@@ -58,8 +67,11 @@ static int mvq_end(struct ds__sftp_recv *r, const char *why)
         q->head = (q->head + 1) % SFTP_MVQ_LEN;
         q->n--;
         if (who < 0)
-            ds__sftp_manifest_moved(r, -EIO, why);
-        else
+            ds__sftp_manifest_moved(r, q->unmv ? SFTP_MV_UNLINK : -EIO, why);
+        else if (q->unmv) {
+            sl->state = SL_UNLINK;
+            r->kick = 1;
+        } else
             rc = ds__sftp_slot_fail(r, sl, -EIO, "mv -f %s %s on %s: %s", sl->tmp, sl->dst,
                                     r->fs.u.where, why);
     }
@@ -122,7 +134,7 @@ static int mvq_start(struct ds__sftp_recv *r)
         return STEP_WAIT;
     if (rc != 0) {
         snprintf(why, sizeof(why), "cannot start the mv loop: %s", ds__ssh_errmsg(r->fs.c.s));
-        libssh2_channel_free(q->ch); /* never EAGAIN: the channel is not open on the peer */
+        libssh2_channel_free(q->ch); /* non-blocking: an EAGAIN leaves it to the session's free */
         q->ch = NULL;
         return (rc = mvq_end(r, why)) < 0 ? rc : STEP_MOVED;
     }

@@ -466,7 +466,7 @@ static int step_publish(struct ds__sftp_recv *r, struct sftp_slot *sl)
         sl->state = SL_RENAME;
         return STEP_MOVED;
     }
-    if (!r->fs.shell) { /* the path is absent for an instant, never partial */
+    if (!r->fs.shell || r->mvq.unmv) { /* the path is absent for an instant, never partial */
         sl->state = SL_UNLINK;
         return STEP_MOVED;
     }

@@ -351,6 +351,22 @@ static void sftp_free(ds_transport_t *t)
     free(s);
 }
 
+/* See ds_transport_ops_t.note: once, when the mv loop could not start and
+ * replaces went by unlink + rename instead. */
+static int sftp_note(ds_transport_t *t, char *buf, size_t cap)
+{
+    struct sftp_t *s = (struct sftp_t *)t;
+
+    if (!s->r.mvq.unmv || s->r.mvq.noted)
+        return 0;
+    s->r.mvq.noted = 1;
+    snprintf(buf, cap,
+             "SFTP mode: the mv -f loop could not start (%s): a file is replaced by unlink + "
+             "rename instead (its path is absent for an instant, never partial)",
+             s->r.mvq.nomv);
+    return 1;
+}
+
 static const ds_transport_ops_t sftp_ops = {
     .name = "sftp",
     .write = sftp_write,
@@ -360,6 +376,7 @@ static const ds_transport_ops_t sftp_ops = {
     .waits = sftp_waits,
     .free = sftp_free,
     .close_step = sftp_close_step,
+    .note = sftp_note,
 };
 
 static void note(struct sftp_t *s, const char *why)

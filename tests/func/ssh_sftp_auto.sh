@@ -5,8 +5,11 @@
 # did not answer); transport = agent with a missing agent fails with a
 # clear message. Readers never see a partial file while SFTP syncs replace
 # files, on an account with a shell (mv -f) and on an SFTP-only account
-# (sshd ForceCommand internal-sftp: unlink + rename, said in the events;
-# a path may be absent for an instant, never partial).
+# (sshd ForceCommand internal-sftp, and command="internal-sftp" in
+# authorized_keys: unlink + rename, said in the events; a path may be
+# absent for an instant, never partial), and on a shell account whose mv
+# loop cannot start (MaxSessions 2: no channel left for it): unlink +
+# rename too, the events saying why.
 set -uo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
 source "$DS_SRC/tests/func/lib/sync.bash"
@@ -104,6 +107,16 @@ ds scan >/dev/null 2>&1
 ds sync --force ag none >/dev/null 2>&1 || bad "sync after removing big.bin failed"
 readers "sftp, mv -f" none "$tmp/t-none" 1 2
 
+# a shell account whose sshd allows 2 sessions: the SFTP channel and a
+# file's take both, so the mv -f loop cannot start (no channel left): the
+# replaces go by unlink + rename, the events say why, never partial
+SSHD_EXTRA=$'Match all\n  MaxSessions 2'
+sshd_restart
+readers "sftp, the mv loop refused a channel" none "$tmp/t-none" 5 6
+ds history --events -n 1 none >"$tmp/ev.none2" 2>&1
+grep -q "the mv -f loop could not start (cannot open a channel: .*): a file is replaced by unlink + rename" "$tmp/ev.none2" ||
+  bad "no event says the mv loop could not start: $(grep -i "sftp\|mv" "$tmp/ev.none2" | head -3)"
+
 # an SFTP-only account: sshd forces internal-sftp for every session
 SSHD_EXTRA=$'Match all\n  ForceCommand internal-sftp'
 sshd_restart
@@ -113,4 +126,16 @@ ds history --events ag >"$tmp/ev.ag2" 2>&1
 grep -q "the account runs no commands, so a file is replaced by unlink + rename" "$tmp/ev.ag2" ||
   bad "no event says unlink + rename: $(grep -i sftp "$tmp/ev.ag2" | head -3)"
 readers "sftp-only account, unlink + rename" ag "$tmp/t-ag" 3 4
+
+# the same through the key: command="internal-sftp" in authorized_keys
+SSHD_EXTRA=""
+sshd_restart
+sed -i 's/^/command="internal-sftp" /' "$SSHD_DIR/authorized_keys.$SSHD_USER"
+st_gen "$store" 7 "$known" || bad "mkstore gen 7"
+ds scan >/dev/null 2>&1
+ds sync --force ag >/dev/null 2>"$tmp/err" || bad "sync with command=internal-sftp: $(head -c 400 "$tmp/err")"
+st_check_converged "$store" "$tmp/t-ag" "command=internal-sftp"
+ds history --events -n 1 ag >"$tmp/ev.ag3" 2>&1
+grep -q "the account runs no commands, so a file is replaced by unlink + rename" "$tmp/ev.ag3" ||
+  bad "command=internal-sftp: no unlink + rename event: $(grep -i sftp "$tmp/ev.ag3" | head -3)"
 st_exit ssh_sftp_auto
