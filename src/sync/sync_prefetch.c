@@ -107,6 +107,26 @@ static void queue(struct ds_run *r, struct ds_run_prefetch *x, ds_run_wait_t *w)
     ds__run_queue_job(w, &x->job);
 }
 
+/* Slot x now serves item it (format fmt), keyed by its pair. */
+static void slot_init(struct ds_run *r, struct ds_run_prefetch *x, const ds_plan_item_t *it,
+                      int fmt)
+{
+    memset(x, 0, sizeof(*x));
+    x->r = r;
+    x->it = it;
+    x->fmt = fmt;
+    memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
+    memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
+}
+
+/* x's store paths are dropped (no job is queued for it). */
+static void slot_clear(struct ds_run_prefetch *x)
+{
+    free(x->target);
+    free(x->basis);
+    x->target = x->basis = NULL;
+}
+
 void ds__run_prefetch_collect(struct ds_run *r)
 {
     for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
@@ -124,9 +144,7 @@ void ds__run_prefetch_collect(struct ds_run *r)
             if (x->dropped && r->sd != NULL)
                 ds__sender_note_dropped(r->sd, x->idx);
         }
-        free(x->target);
-        free(x->basis);
-        x->target = x->basis = NULL;
+        slot_clear(x);
         x->job.queued = 0;
     }
 }
@@ -182,18 +200,11 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *look
         if (it->method != DS_PLAN_DELTA || (r->only && !ds_config_list_has(r->only, it->klass)) ||
             ds_delta_cache_ready(r->sy->dc, r->warm_fmt, it->basis_sha256, it->sha256))
             continue;
-        memset(x, 0, sizeof(*x));
-        x->r = r;
-        x->it = it;
-        x->fmt = r->warm_fmt;
-        memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
-        memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
+        slot_init(r, x, it, r->warm_fmt);
         if (!computing(r->sy, x) &&
             ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize) == 1)
             return 1;
-        free(x->target); /* another run's job, or no basis (or no memory): the sender sees */
-        free(x->basis);
-        x->target = x->basis = NULL;
+        slot_clear(x); /* another run's job, or no basis (or no memory): the sender sees */
     }
     return 0;
 }
@@ -275,24 +286,17 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         if (r->pf_next >= p->n || r->pf_next >= first + 4 * DS_RUN_PREFETCH)
             break;
         it = &p->items[r->pf_next];
-        memset(x, 0, sizeof(*x));
-        x->r = r;
+        slot_init(r, x, it, ds__sender_delta_fmt(r->ss));
         x->idx = r->pf_next++;
-        x->it = it;
-        x->fmt = ds__sender_delta_fmt(r->ss);
         rc = ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize);
         if (rc < 0)
             return ds__run_fail(r, rc, "out of memory");
         if (rc == 0)
             continue; /* no readable basis: the sender finds out inline */
         if (ds_delta_cache_ready(r->sy->dc, x->fmt, it->basis_sha256, it->sha256)) {
-            free(x->target); /* cached: the sender reads it inline, no job */
-            free(x->basis);
-            x->target = x->basis = NULL;
+            slot_clear(x); /* cached: the sender reads it inline, no job */
             continue;
         }
-        memcpy(x->bsha, it->basis_sha256, DS_SHA256_LEN);
-        memcpy(x->tsha, it->sha256, DS_SHA256_LEN);
         r->pf_state[x->idx] = 1;
         if (computing(r->sy, x) && fly_add(r->sy, x) == 0) {
             x->held = x->waiting = 1; /* fly_land wakes the run */
