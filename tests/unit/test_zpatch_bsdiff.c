@@ -127,6 +127,16 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 static uint8_t code[BN], basis[BN], target[BN + 4096], got[2 * BN];
 static char bpath[8192];
 
+/* The rebuilt binary pair in basis and target; the basis also at bpath. */
+static void rebuilt(void)
+{
+    fill(code, sizeof(code), 1);
+    binary(basis, BN, code, 0);
+    binary(target, sizeof(target), code, 4096);
+    snprintf(bpath, sizeof(bpath), "%s/basis.bin", root);
+    CHECK_INT(write_file(bpath, basis, BN), 0);
+}
+
 /* The rebuilt binary: version 2 keeps BSDIFF and is well below version 1
  * (which gets no BSDIFF record); both rebuild the target, in any slicing. */
 static void test_beats_zstd(void)
@@ -137,11 +147,7 @@ static void test_beats_zstd(void)
     uint8_t *z1, *z2;
     size_t n1, n2;
 
-    fill(code, sizeof(code), 1);
-    binary(basis, BN, code, 0);
-    binary(target, sizeof(target), code, 4096);
-    snprintf(bpath, sizeof(bpath), "%s/basis.bin", root);
-    CHECK_INT(write_file(bpath, basis, BN), 0);
+    rebuilt();
     z1 = encode(basis, BN, target, sizeof(target), 19, 1, &n1, &s1);
     z2 = encode(basis, BN, target, sizeof(target), 19, 2, &n2, &s2);
     printf("  rebuilt binary of %zu bytes: zpatch v1 %zu bytes, v2 (bsdiff) %zu bytes\n",
@@ -248,10 +254,7 @@ static void test_scout(void)
     uint8_t *z1, *z2;
     size_t n1, n2;
 
-    fill(code, sizeof(code), 1);
-    binary(basis, BN, code, 0);
-    binary(target, sizeof(target), code, 4096);
-    CHECK_INT(write_file(bpath, basis, BN), 0);
+    rebuilt();
     z2 = encode(basis, BN, target, sizeof(target), 19, 2, &n2, &s2);
     CHECK(s2.scouted == 1 && s2.redone == 0 && s2.bsdiff == 1);
     CHECK_INT(decode(bpath, z2, n2, 65536, 2, &out, why, sizeof(why)), 0);
