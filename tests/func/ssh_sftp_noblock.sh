@@ -100,7 +100,7 @@ pid=$!
 st_pids+=("$pid")
 for _ in $(seq 300); do [ -e "$n1root/.distsync/lease" ] && break; sleep 0.02; done
 [ -e "$n1root/.distsync/lease" ] || bad "B: n1 never took its lease"
-sleep 0.2 # MANIFEST_GET, then LIST, a walk of seconds
+sleep 0.05 # MANIFEST_GET, then LIST, a walk of seconds (0.2 s was past it once on an idle machine)
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
