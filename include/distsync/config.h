@@ -99,6 +99,7 @@ typedef struct ds_server_cfg {
     int retries_line, retry_backoff_line; /* 0 when absent */
 
     int verify_readback; /* ssh://, smb://: verify = readback; else size */
+    int quick_off;       /* quick_deltas = no: never a quick delta (sync_prefetch.c) */
     int transport_line, ssh_key_line, timeout_line; /* 0 when absent */
     int identity_line;                              /* 0 when absent */
     const char *ssh_key; /* the ssh-only key at ssh_key_line (static text) */

@@ -41,6 +41,7 @@ static void server_json(ds_json_t *j, const ds_server_cfg_t *s)
     ds_json_kstr(j, "max_delete", max_delete);
     ds_json_key(j, "bandwidth");
     caps_json(j, &s->bandwidth);
+    ds_json_kstr(j, "quick_deltas", s->quick_off ? "no" : "auto");
     if (strncmp(s->url, "smb://", 6) == 0) {            /* the file's path, never what it holds */
         ds_json_kstr(j, "credentials", s->credentials); /* null: the environment */
         ds_json_kbool(j, "encrypt", s->encrypt);

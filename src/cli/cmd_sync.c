@@ -93,17 +93,19 @@ static const char *status_word(const ds_sync_result_t *r)
 
 void sync_cli_summary(const char *name, const ds_sync_result_t *r)
 {
-    char w[32], l[32], c[32], d[32];
+    char w[32], l[32], c[32], d[32], q[48] = "";
 
     progress_fmt_bytes(w, sizeof(w), r->bytes_wire);
     progress_fmt_bytes(l, sizeof(l), r->bytes_literal);
     progress_fmt_bytes(c, sizeof(c), r->bytes_copied);
     progress_fmt_duration(d, sizeof(d), r->elapsed_s);
+    if (r->quick_deltas > 0) /* README "Quick deltas" */
+        snprintf(q, sizeof(q), ", %" PRIu64 " quick deltas", r->quick_deltas);
     printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
-           " deleted%s), %s on the wire (literal %s, copied %s), %s",
+           " deleted%s), %s on the wire (literal %s, copied %s%s), %s",
            cli_esc(name), status_word(r), r->created + r->updated + r->adopted + r->deleted,
            r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
-           w, l, c, d);
+           w, l, c, q, d);
     if (r->rc < 0)
         printf(": %s", cli_esc(r->error));
     putchar('\n');

@@ -49,6 +49,7 @@ static int result_of(const json_t *s, ds_sync_result_t *r)
     r->bytes_received = num(rep, "bytes_received");
     r->bytes_literal = num(rep, "bytes_literal");
     r->bytes_copied = num(rep, "bytes_copied");
+    r->quick_deltas = num(rep, "quick_deltas");
     r->bytes_target = num(rep, "bytes_target");
     r->elapsed_s = json_number_value(json_object_get(rep, "elapsed_s"));
     return 0;

@@ -769,6 +769,17 @@ static int k_verify(struct parser *p, const char *key, const char *v)
     return 0;
 }
 
+/* quick_deltas = auto | no (README "Quick deltas") */
+static int k_quick_deltas(struct parser *p, const char *key, const char *v)
+{
+    char buf[64];
+
+    if (strcmp(v, "auto") != 0 && strcmp(v, "no") != 0)
+        return fail(p, key, "expected auto or no, got '%s'", shown(v, buf, sizeof(buf)));
+    cur_server(p)->quick_off = strcmp(v, "no") == 0;
+    return 0;
+}
+
 /* smb:// keys; another server holding one is refused after reading. */
 static int k_credentials(struct parser *p, const char *key, const char *v)
 {
@@ -903,6 +914,7 @@ static const struct keydef server_keys[] = {
     {"known_hosts", k_known_hosts},
     {"connect_timeout", k_connect_timeout},
     {"verify", k_verify},
+    {"quick_deltas", k_quick_deltas},
     {"bandwidth", k_sbandwidth},
     {"max_files", k_max_files},
     {"retries", k_retries},
@@ -942,7 +954,7 @@ static const struct sectdef sections[] = {
      "bandwidth, tz, max_servers, clients, max_concurrent_upgrades, max_upgrade_bandwidth"},
     {"server", K_SERVER, server_keys,
      "url, site, classes, prune, create_root, transport, agent, max_delete, timeout, io_timeout, "
-     "identity, known_hosts, connect_timeout, verify, bandwidth, max_files, retries, "
+     "identity, known_hosts, connect_timeout, verify, quick_deltas, bandwidth, max_files, retries, "
      "retry_backoff, credentials, encrypt, connections, max_concurrent_upgrades"},
     {"schedule", K_SCHEDULE, schedule_keys, "when, tz, window, servers, sites, classes"},
     {"rollout", K_ROLLOUT, rollout_keys,

@@ -12,6 +12,11 @@
  * A zpatch entry (.zpd or .zpb) serves a request at its level or a lower one; a request
  * at a higher level recomputes it and replaces it (a run-now at a fast
  * level never leaves the scheduled runs with its larger deltas).
+ * A quick request (DS_DELTA_QUICK) takes the pair's entry of its format at
+ * any level, else its quick entry (<pair>.zpq: stream version 1 at
+ * DS_ZPATCH_LEVEL_FAST, no BSDIFF record, for both zpatch formats; .zqc
+ * for DS_DELTA_FMT_ZPATCH_COPY), else computes that quick entry; a quick
+ * entry never serves a request that is not quick.
  * Every hit re-hashes the delta; an entry that fails (a flipped bit, a torn
  * or truncated write, the format before the trailer) is dropped and
  * recomputed, never sent. The delta stays at offset 0, so readers see a
@@ -41,6 +46,8 @@
 #define ZP_SUFFIX      ".zpd" /* zpatch (same length) */
 #define ZP2_SUFFIX     ".zpb" /* zpatch with BSDIFF records */
 #define ZPC_SUFFIX     ".zpc" /* zpatch reading the basis only through COPY */
+#define ZPQ_SUFFIX     ".zpq" /* quick zpatch (DS_DELTA_QUICK) */
+#define ZQC_SUFFIX     ".zqc" /* quick zpatch reading the basis only through COPY */
 #define NAME_MAX_LEN   (4 * DS_SHA256_LEN + 16)
 #define TMP_STALE_SECS (24 * 3600)
 #define TRAILER_MAGIC  "DSDCSUM2"
@@ -67,6 +74,24 @@ struct entry {
 
 static const char delta_magic[4] = {'r', 's', 0x02, 0x36};
 
+/* The entry's name suffix for fmt (DS_DELTA_QUICK or'ed in: the quick
+ * entry's). */
+static const char *suffix(int fmt)
+{
+    int quick = (fmt & DS_DELTA_QUICK) != 0;
+
+    switch (fmt & ~DS_DELTA_QUICK) {
+    case DS_DELTA_FMT_ZPATCH_COPY:
+        return quick ? ZQC_SUFFIX : ZPC_SUFFIX;
+    case DS_DELTA_FMT_ZPATCH2:
+        return quick ? ZPQ_SUFFIX : ZP2_SUFFIX;
+    case DS_DELTA_FMT_ZPATCH:
+        return quick ? ZPQ_SUFFIX : ZP_SUFFIX;
+    default:
+        return ENTRY_SUFFIX;
+    }
+}
+
 static void entry_path(const ds_delta_cache_t *c, int fmt, const uint8_t *b, const uint8_t *t,
                        char *out, size_t cap)
 {
@@ -74,11 +99,7 @@ static void entry_path(const ds_delta_cache_t *c, int fmt, const uint8_t *b, con
 
     ds_hex(b, DS_SHA256_LEN, bh);
     ds_hex(t, DS_SHA256_LEN, th);
-    snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th,
-             fmt == DS_DELTA_FMT_ZPATCH_COPY ? ZPC_SUFFIX
-             : fmt == DS_DELTA_FMT_ZPATCH2   ? ZP2_SUFFIX
-             : fmt == DS_DELTA_FMT_ZPATCH    ? ZP_SUFFIX
-                                             : ENTRY_SUFFIX);
+    snprintf(out, cap, "%s/%s-%s%s", c->dir, bh, th, suffix(fmt));
 }
 
 static int is_entry(const char *name)
@@ -89,7 +110,9 @@ static int is_entry(const char *name)
            (strcmp(name + len - strlen(ENTRY_SUFFIX), ENTRY_SUFFIX) == 0 ||
             strcmp(name + len - strlen(ZP_SUFFIX), ZP_SUFFIX) == 0 ||
             strcmp(name + len - strlen(ZP2_SUFFIX), ZP2_SUFFIX) == 0 ||
-            strcmp(name + len - strlen(ZPC_SUFFIX), ZPC_SUFFIX) == 0);
+            strcmp(name + len - strlen(ZPC_SUFFIX), ZPC_SUFFIX) == 0 ||
+            strcmp(name + len - strlen(ZPQ_SUFFIX), ZPQ_SUFFIX) == 0 ||
+            strcmp(name + len - strlen(ZQC_SUFFIX), ZQC_SUFFIX) == 0);
 }
 
 /* Removes a tmp.<pid>.<n> file whose writer is gone or that is stale. */
@@ -384,8 +407,8 @@ static int cache_level(const ds_delta_cache_t *c)
 /* Opens a cached entry if it checks out; touches its mtime. An entry that
  * does not is removed (reported once: its replacement checks out). -1 if
  * none, or if a zpatch was made at a lower level than the cache's (it is
- * replaced when the new one is published). */
-static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *size)
+ * replaced when the new one is published) and any_level is 0. */
+static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_level, uint64_t *size)
 {
     const char *why;
     int fd = open(path, O_RDWR | O_CLOEXEC), old, level = 0;
@@ -403,7 +426,7 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, uint64_t *
                "delta cache: entry %s is invalid (%s): dropped, recomputing it", path, why);
         return -1;
     }
-    if (fmt != DS_DELTA_FMT_RSYNC && level < cache_level(c)) {
+    if (fmt != DS_DELTA_FMT_RSYNC && !any_level && level < cache_level(c)) {
         close(fd);
         pthread_mutex_lock(&c->mu);
         c->st.relevelled++;
@@ -423,10 +446,11 @@ static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, con
                           uint64_t *size)
 {
     ds_zpatch_stats_t st;
-    int rc = ds_zpatch_encode_v(basis, target, c->opts.zpatch_level,
-                                fmt == DS_DELTA_FMT_ZPATCH2       ? 2
-                                : fmt == DS_DELTA_FMT_ZPATCH_COPY ? 1 | DS_ZPATCH_COPY_ONLY
-                                                                  : 1,
+    int quick = (fmt & DS_DELTA_QUICK) != 0, base = fmt & ~DS_DELTA_QUICK;
+    int rc = ds_zpatch_encode_v(basis, target, quick ? DS_ZPATCH_LEVEL_FAST : c->opts.zpatch_level,
+                                base == DS_DELTA_FMT_ZPATCH2 && !quick ? 2
+                                : base == DS_DELTA_FMT_ZPATCH_COPY     ? 1 | DS_ZPATCH_COPY_ONLY
+                                                                       : 1,
                                 bsha, tsha, fd, &st);
 
     if (rc == 0)
@@ -461,7 +485,10 @@ static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const 
             rc = ds_delta_check(basis, fd, st.delta_bytes, target->size, tsha);
     }
     if (rc == 0)
-        rc = write_trailer(fd, st.delta_bytes, fmt != DS_DELTA_FMT_RSYNC ? cache_level(c) : 0);
+        rc = write_trailer(fd, st.delta_bytes,
+                           fmt == DS_DELTA_FMT_RSYNC ? 0
+                           : (fmt & DS_DELTA_QUICK)  ? DS_ZPATCH_LEVEL_FAST
+                                                     : cache_level(c));
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -486,12 +513,20 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
                        const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
                        const ds_delta_src_t *target, int *fd, uint64_t *size)
 {
+    int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
     char path[4096], tmp[4096];
-    int f;
+    int f = -1;
 
     *fd = -1;
+    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
+        fmt = DS_DELTA_FMT_RSYNC;
+    if (quick) { /* the full entry at any level, else the quick one */
+        entry_path(c, fmt & ~DS_DELTA_QUICK, basis_sha256, target_sha256, path, sizeof(path));
+        f = open_entry(c, fmt & ~DS_DELTA_QUICK, path, 1, size);
+    }
     entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
-    f = open_entry(c, fmt, path, size);
+    if (f < 0)
+        f = open_entry(c, fmt, path, quick, size);
     if (f >= 0) {
         pthread_mutex_lock(&c->mu);
         c->st.hits++;
@@ -517,6 +552,7 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     touch(c, f);
     pthread_mutex_lock(&c->mu);
     c->st.computes++;
+    c->st.quick += quick;
     c->st.entries++;
     c->st.bytes += *size + TRAILER_LEN;
     if (c->st.bytes > c->cap)
@@ -526,25 +562,39 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     return 0;
 }
 
-int ds_delta_cache_ready(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
-                         const uint8_t target_sha256[DS_SHA256_LEN])
+/* 1 when the entry at path has a trailer matching its length, made at
+ * min_level or above. */
+static int entry_ready(const char *path, int min_level)
 {
-    char path[4096];
     uint8_t t[TRAILER_LEN];
     struct stat st;
     off_t tlen;
-    int fd, level = 0, ok = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), level = 0, ok = 0;
 
-    entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
         read_trailer(fd, st.st_size, t, &tlen, &level))
-        ok = get_be64(t + 8) == (uint64_t)(st.st_size - tlen) &&
-             (fmt == DS_DELTA_FMT_RSYNC || level >= cache_level(c));
+        ok = get_be64(t + 8) == (uint64_t)(st.st_size - tlen) && level >= min_level;
     close(fd);
     return ok;
+}
+
+int ds_delta_cache_ready(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                         const uint8_t target_sha256[DS_SHA256_LEN])
+{
+    char path[4096];
+    int base = fmt & ~DS_DELTA_QUICK;
+
+    entry_path(c, base, basis_sha256, target_sha256, path, sizeof(path));
+    if (base == DS_DELTA_FMT_RSYNC)
+        return entry_ready(path, 0);
+    if (entry_ready(path, fmt & DS_DELTA_QUICK ? 0 : cache_level(c)))
+        return 1; /* a quick request takes the full entry at any level */
+    if (!(fmt & DS_DELTA_QUICK))
+        return 0;
+    entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
+    return entry_ready(path, 0);
 }
 
 int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA256_LEN],
@@ -552,11 +602,12 @@ int ds_delta_cache_drop(ds_delta_cache_t *c, const uint8_t basis_sha256[DS_SHA25
 {
     char path[4096];
 
-    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_MAX; fmt++) {
-        entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
-        if (unlink(path) < 0 && errno != ENOENT)
-            return -errno;
-    }
+    for (int fmt = DS_DELTA_FMT_RSYNC; fmt <= DS_DELTA_FMT_MAX; fmt++)
+        for (int q = 0; q <= DS_DELTA_QUICK; q += DS_DELTA_QUICK) {
+            entry_path(c, fmt | q, basis_sha256, target_sha256, path, sizeof(path));
+            if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        }
     return 0;
 }
 

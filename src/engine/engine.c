@@ -336,7 +336,8 @@ static int slot_start(ds_engine_t *e, size_t i)
     ds_run_pace_t pace = {.wrap = ds__pace_wrap,
                           .bind = ds__pace_bind,
                           .throttled = ds__pace_throttled,
-                          .idle = ds__pace_idle};
+                          .idle = ds__pace_idle,
+                          .rate = ds__pace_link_rate};
     int rc;
 
     if (s == NULL)

@@ -81,6 +81,8 @@ ds_transport_t *ds__pace_wrap(void *ctx, ds_transport_t *t);
 void ds__pace_bind(void *ctx, ds_session_t *ss);
 DS_MUST_CHECK int ds__pace_throttled(void *ctx, int64_t *wake);
 void ds__pace_idle(void *ctx, int64_t now);
+/* The server's path cap in bytes/s: 0 none, 1 paused (or under 8 bit/s). */
+uint64_t ds__pace_link_rate(void *ctx);
 /* Gives the session the leaf's effective rate when it changed. */
 void ds__pace_rate(struct ds_pace *pc);
 

@@ -221,6 +221,14 @@ void ds__pace_idle(void *ctx, int64_t now)
     pc->idle_told = 1;
 }
 
+uint64_t ds__pace_link_rate(void *ctx)
+{
+    struct ds_pace *pc = ctx;
+    uint64_t bps = pc->leaf ? ds_rl_path_cap(pc->leaf) : DS_BW_OFF;
+
+    return bps == DS_BW_OFF ? 0 : bps == 0 ? 1 : bps / 8 ? bps / 8 : 1;
+}
+
 void ds__pace_rate(struct ds_pace *pc)
 {
     uint64_t bps = pc->leaf ? ds_rl_path_cap(pc->leaf) : DS_BW_OFF;

@@ -238,6 +238,7 @@ void ds_report_result_json(ds_json_t *j, const char *server, const ds_sync_resul
     ds_json_kuint(j, "bytes_received", r->bytes_received);
     ds_json_kuint(j, "bytes_literal", r->bytes_literal);
     ds_json_kuint(j, "bytes_copied", r->bytes_copied);
+    ds_json_kuint(j, "quick_deltas", r->quick_deltas);
     ds_json_kuint(j, "bytes_target", r->bytes_target);
     ds_json_kdouble(j, "elapsed_s", r->elapsed_s);
     ds_json_obj_end(j);

@@ -87,6 +87,8 @@ typedef struct ds_run_pace {
     int (*throttled)(void *ctx, int64_t *wake);
     /* the session's output is empty: its share goes to the others */
     void (*idle)(void *ctx, int64_t now);
+    /* the server's cap now in bytes/s: 0 none, 1 paused (NULL: none) */
+    uint64_t (*rate)(void *ctx);
     void *ctx;
 } ds_run_pace_t;
 
@@ -101,7 +103,7 @@ struct ds_run_prefetch {
     char *target;             /* store path of the new version */
     char *basis;              /* store path of the basis (NULL: none) */
     uint64_t tsize, bsize;
-    int fmt;          /* DS_DELTA_FMT_* */
+    int fmt;          /* DS_DELTA_FMT_*, DS_DELTA_QUICK or'ed in for a quick delta */
     _Atomic int stop; /* set on the loop: nobody wants the delta now, the job gives up */
     int dropped;      /* the cache dropped a corrupt entry meanwhile */
     /* the delta: basis and target content (the key of the cache entry) */

@@ -53,6 +53,8 @@ struct sender {
     /* per item */
     char **msg;
     uint8_t *dropped; /* the item's cached delta was corrupt: recomputed */
+    uint8_t *quick;   /* the item's delta is asked for quick (DS_DELTA_QUICK) */
+    uint64_t nquick;  /* deltas so asked for and sent */
     uint64_t *delta_raw;
     uint64_t *wire; /* data bytes on the wire (after zstd) */
     uint64_t *prog; /* target bytes queued so far (a delta's: its share) */
@@ -102,6 +104,7 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sy->send_buf = NULL;
     sd->msg = calloc(plan->n + 1, sizeof(*sd->msg));
     sd->dropped = calloc(plan->n + 1, 1);
+    sd->quick = calloc(plan->n + 1, 1);
     sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
     sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
     sd->prog = calloc(plan->n + 1, sizeof(*sd->prog));
@@ -110,8 +113,8 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
     sd->item_whole = calloc(plan->n + 1, 1);
     if (sd->item_whole == NULL || sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL ||
-        sd->delta_raw == NULL || sd->lf == NULL || sd->wire == NULL || sd->prog == NULL ||
-        sd->sig == NULL || sd->siglen == NULL) {
+        sd->quick == NULL || sd->delta_raw == NULL || sd->lf == NULL || sd->wire == NULL ||
+        sd->prog == NULL || sd->sig == NULL || sd->siglen == NULL) {
         ds__sender_free(sd);
         return DS_ENOMEM;
     }
@@ -133,6 +136,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->siglen);
     free(sd->msg);
     free(sd->dropped);
+    free(sd->quick);
     free(sd->delta_raw);
     free(sd->wire);
     free(sd->prog);
@@ -295,11 +299,16 @@ int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd
     return rc;
 }
 
-/* The item's delta in the session's format (ds__sync_delta_get). */
-static int get_delta_from(struct sender *sd, const ds_plan_item_t *it, int tfd, int *dfd,
-                          uint64_t *dsize)
+/* The item's delta in the session's format (ds__sync_delta_get), quick
+ * when its prefetch was. */
+static int get_delta_from(struct sender *sd, size_t idx, const ds_plan_item_t *it, int tfd,
+                          int *dfd, uint64_t *dsize)
 {
-    return ds__sync_delta_get(sd->sy, ds__sender_delta_fmt(sd->ss), it, tfd, dfd, dsize);
+    int fmt = ds__sender_delta_fmt(sd->ss);
+
+    if (sd->quick[idx] && fmt != DS_DELTA_FMT_RSYNC)
+        fmt |= DS_DELTA_QUICK;
+    return ds__sync_delta_get(sd->sy, fmt, it, tfd, dfd, dsize);
 }
 
 /* get_delta_from, noting whether the cache dropped a corrupt entry for it. */
@@ -310,7 +319,7 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     int rc;
 
     ds_delta_cache_stats(sd->sy->dc, &before);
-    rc = get_delta_from(sd, it, tfd, dfd, dsize);
+    rc = get_delta_from(sd, idx, it, tfd, dfd, dsize);
     ds_delta_cache_stats(sd->sy->dc, &after);
     sd->dropped[idx] |= after.dropped > before.dropped; /* or by its prefetch */
     return rc;
@@ -429,6 +438,17 @@ void ds__sender_note_dropped(struct sender *sd, size_t idx)
     sd->dropped[idx] = 1;
 }
 
+void ds__sender_set_quick(struct sender *sd, size_t idx)
+{
+    if (idx < sd->plan->n)
+        sd->quick[idx] = 1;
+}
+
+uint64_t ds__sender_quick(const struct sender *sd)
+{
+    return sd != NULL ? sd->nquick : 0;
+}
+
 void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len)
 {
     free(sd->sig[idx]);
@@ -519,6 +539,7 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
         close(dfd);
         dfd = -1;
     }
+    sd->nquick += dfd >= 0 && it->method == DS_PLAN_DELTA && sd->quick[idx];
     sd->len = dfd >= 0 ? dsize : it->size;
     sd->one = ds_session_version(sd->ss) >= DS_PROTO_VERSION_ONE &&
               sd->len <= ds_session_data_block(sd->ss) && sd->len <= SEND_BLOCK;

@@ -33,6 +33,7 @@ en_head "$conf" "$store" "$tmp/state" "max_servers = 4"
 printf '\n[server delta]\nurl = file://%s\ntransport = agent\nclasses = engines\n' "$tmp/t-delta" >>"$conf"
 printf '\n[server other]\nurl = file://%s\ntransport = local\nclasses = patches\nbandwidth = 2MB\n' \
   "$tmp/t-other" >>"$conf"
+st_full_deltas "$conf" # the delta must take seconds (a quick one would not)
 mkdir -p "$tmp/t-delta" "$tmp/t-other"
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
 ds scan >/dev/null 2>&1 && ds sync --all >"$tmp/out1" 2>&1 || bad "first sync: $(tail -3 "$tmp/out1")"

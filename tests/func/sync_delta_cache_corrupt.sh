@@ -40,7 +40,7 @@ open(p, "wb").write(b)
 PY
 ds scan >/dev/null 2>&1 || bad "scan v2"
 ds sync a >/dev/null 2>"$tmp/err.a" || bad "sync a (v2): $(head -c 300 "$tmp/err.a")"
-entry=$(find "$tmp/state/deltas" -name '*.rsd' -o -name '*.zpd' -o -name '*.zpb' | head -1)
+entry=$(find "$tmp/state/deltas" -name '*.rsd' -o -name '*.zpd' -o -name '*.zpb' -o -name '*.zpq' | head -1)
 if [ -z "$entry" ]; then
   bad "no cached delta after syncing a: the test did not exercise the cache"
 else

@@ -33,6 +33,7 @@ PY
 gen "$store/engines/lib.so" 0
 en_head "$conf" "$store" "$tmp/state"
 for s in a b c d; do en_server "$conf" "$s" "$tmp/t/$s" local; done
+st_full_deltas "$conf"
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
 ds scan >/dev/null 2>&1 || bad "scan v1"
 ds sync --all >/dev/null 2>&1 || bad "sync v1"

@@ -39,6 +39,8 @@ en_server "$tmp/p.conf" one "$tmp/t/one" local
 en_server "$tmp/p.conf" two "$tmp/t/two" local
 en_head "$tmp/c.conf" "$store" "$tmp/state2"
 en_server "$tmp/c.conf" ctl "$tmp/t/ctl" local
+st_full_deltas "$tmp/p.conf"
+st_full_deltas "$tmp/c.conf"
 for c in p c; do
   "$DISTSYNC" -c "$tmp/$c.conf" scan >/dev/null 2>&1 || bad "scan v1 ($c)"
   "$DISTSYNC" -c "$tmp/$c.conf" sync --all >/dev/null 2>&1 || bad "sync v1 ($c)"

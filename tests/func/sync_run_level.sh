@@ -40,6 +40,7 @@ PY
 for i in 1 2 3; do gen "$store/engines/f$i.c" $i 1; done
 en_head "$conf" "$store" "$tmp/state"
 for s in a b c; do en_server "$conf" "$s" "$tmp/t/$s" local; done
+st_full_deltas "$conf"
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
 ds sync --all >/dev/null 2>&1 || bad "sync v1"
 for i in 1 2 3; do gen "$store/engines/f$i.c" $i 2; done

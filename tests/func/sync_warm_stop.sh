@@ -36,6 +36,7 @@ for a in good failing slow; do
   printf '[console]\nstore = %s\nstate = %s\n\n[server a]\nurl = file://%s\n' \
     "$store" "$tmp/state" "$tmp/t" >"$tmp/$a.conf"
   printf 'transport = agent\nagent = %s\nclasses = patches\n' "$tmp/$a" >>"$tmp/$a.conf"
+  st_full_deltas "$tmp/$a.conf" # 16 MiB full deltas take seconds: the wait shows
 done
 ds() { local c=$1; shift; "$DISTSYNC" -c "$tmp/$c.conf" "$@"; }
 ds good sync --all >"$tmp/first.out" 2>&1 || bad "first sync failed: $(tail -3 "$tmp/first.out")"

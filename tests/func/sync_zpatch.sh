@@ -30,6 +30,7 @@ PY
 }
 gen "$store/engines/libx.so.1.2" 0
 st_conf "$conf" "$store" "$tmp/state" new "file://$tmp/new" agent old "file://$tmp/old" agent
+st_full_deltas "$conf"
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
 ds scan >/dev/null 2>&1 || bad "scan v1"
 ds sync new >/dev/null 2>&1 || bad "sync new v1"

@@ -36,6 +36,7 @@ gen "$store/engines/other.bin" 3 6 0
 gen "$store/definitions/url-2026-11-22.dat" 4 8 0
 en_head "$conf" "$store" "$tmp/state" "delta_level = 3"
 en_server "$conf" t "$target" local "max_delete = 100%"
+st_full_deltas "$conf"
 ds() { "$DISTSYNC" -c "$conf" "$@"; }
 ds scan >/dev/null 2>&1 && ds sync t >/dev/null 2>&1 || bad "first sync"
 wire() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["servers"][0]["bytes_wire"])' "$1" 2>/dev/null || echo -1; }

@@ -555,6 +555,90 @@ static void test_cache_levels(void)
     pair_free(&p);
 }
 
+/* One get of the pair in fmt from c; returns the delta's size, its stream
+ * version in *version (the zpatch header's fifth byte) and c's counters
+ * for this get alone in *st. */
+static uint64_t qget(ds_delta_cache_t *c, int fmt, struct pair *p, int *version,
+                     ds_delta_cache_stats_t *st)
+{
+    ds_delta_cache_stats_t before;
+    uint8_t head[5] = {0};
+    uint64_t zs = 0;
+    int fd = -1;
+
+    ds_delta_cache_stats(c, &before);
+    CHECK_INT(ds_delta_cache_get(c, fmt, p->asha, p->bsha, &p->as, &p->bs, &fd, &zs), 0);
+    CHECK(fd >= 0 && pread(fd, head, 5, 0) == 5 && memcmp(head, "DSZP", 4) == 0);
+    CHECK(fd >= 0 && ds_zpatch_check(&p->as, fd, zs, p->b.n, p->bsha) == 0);
+    if (fd >= 0)
+        close(fd);
+    *version = head[4];
+    ds_delta_cache_stats(c, st);
+    st->hits -= before.hits;
+    st->computes -= before.computes;
+    st->quick -= before.quick;
+    st->dropped -= before.dropped;
+    st->relevelled -= before.relevelled;
+    return zs;
+}
+
+/* Quick deltas (DS_DELTA_QUICK): computed at level 3 as stream version 1
+ * (no BSDIFF record) into their own entry (.zpq), which never serves a
+ * full request; a quick request takes the full entry first, at any level;
+ * a corrupt quick entry is dropped and recomputed; drop removes it. */
+static void test_cache_quick(void)
+{
+    const int q2 = DS_DELTA_FMT_ZPATCH2 | DS_DELTA_QUICK;
+    struct pair p;
+    char dir[4200], path[4400], full[4400], a[65], b[65];
+    ds_delta_opts_t o = {.zpatch_level = 12};
+    ds_delta_cache_t *c = NULL;
+    ds_delta_cache_stats_t st;
+    uint64_t qs, fs;
+    int v = 0;
+
+    snprintf(dir, sizeof(dir), "%s/deltas-quick", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, &o, &c), 0);
+    pair_make(&p, 300000, 17);
+    ds_hex(p.asha, 32, a);
+    ds_hex(p.bsha, 32, b);
+    snprintf(path, sizeof(path), "%s/%s-%s.zpq", dir, a, b);
+    snprintf(full, sizeof(full), "%s/%s-%s.zpb", dir, a, b);
+    CHECK_INT(ds_delta_cache_ready(c, q2, p.asha, p.bsha), 0);
+    qs = qget(c, q2, &p, &v, &st);
+    CHECK(st.computes == 1 && st.quick == 1 && st.hits == 0 && v == 1);
+    CHECK_INT(entry_level(path), DS_ZPATCH_LEVEL_FAST);
+    CHECK_INT(count_files(dir, "[0-9a-f].*zpq$"), 1);
+    CHECK_INT(count_files(dir, "[0-9a-f].*zpb$"), 0);
+    CHECK_INT(ds_delta_cache_ready(c, q2, p.asha, p.bsha), 1);
+    CHECK_INT(ds_delta_cache_ready(c, DS_DELTA_FMT_ZPATCH2, p.asha, p.bsha), 0);
+    CHECK(qget(c, q2, &p, &v, &st) == qs && st.hits == 1 && st.computes == 0);
+    /* a full request is not served by the quick entry */
+    fs = qget(c, DS_DELTA_FMT_ZPATCH2, &p, &v, &st);
+    CHECK(st.computes == 1 && st.quick == 0 && st.hits == 0);
+    CHECK_INT(entry_level(full), 12);
+    /* now a quick request takes the full entry, even below the cache's
+     * level: with the quick entry set aside, it is a hit */
+    ds_delta_cache_set_level(c, 19);
+    CHECK_INT(unlink(path), 0);
+    CHECK(qget(c, q2, &p, &v, &st) == fs && st.hits == 1 && st.computes == 0 && st.quick == 0);
+    CHECK_INT(st.relevelled, 0);
+    CHECK_INT(ds_delta_cache_ready(c, q2, p.asha, p.bsha), 1);
+    CHECK_INT(count_files(dir, "[0-9a-f].*zpq$"), 0);
+    /* a version 1 request has its own full entry; the quick one is shared */
+    qs = qget(c, DS_DELTA_FMT_ZPATCH | DS_DELTA_QUICK, &p, &v, &st);
+    CHECK(st.computes == 1 && st.quick == 1 && v == 1);
+    CHECK(qget(c, q2, &p, &v, &st) == fs && st.hits == 1); /* still the full one */
+    /* a flipped byte in the quick entry: dropped, recomputed */
+    flip_byte(path, (off_t)(qs / 2));
+    CHECK(qget(c, DS_DELTA_FMT_ZPATCH | DS_DELTA_QUICK, &p, &v, &st) == qs);
+    CHECK(st.dropped == 1 && st.quick == 1 && v == 1);
+    CHECK_INT(ds_delta_cache_drop(c, p.asha, p.bsha), 0);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 0);
+    ds_delta_cache_close(c);
+    pair_free(&p);
+}
+
 int main(void)
 {
     tmp = check_tmpdir("delta");
@@ -566,5 +650,6 @@ int main(void)
     RUN(test_cache_corrupt);
     RUN(test_cache_zpatch);
     RUN(test_cache_levels);
+    RUN(test_cache_quick);
     return CHECK_DONE();
 }

@@ -51,6 +51,13 @@ st_conf() {
   done
 }
 
+# st_full_deltas CONF: every server of CONF gets quick_deltas = no, for a
+# test of the full deltas (BSDIFF, levels, sizes): a local target's link is
+# always idle, so its deltas would otherwise be quick (README "Quick deltas").
+st_full_deltas() {
+  sed -i '/^\[server /a quick_deltas = no' "$1"
+}
+
 # st_small_store STORE: 3,000 small files (STORE/definitions/dNN/file-NNNNN.dat,
 # "content N"), a store whose manifest outweighs a no-op sync's other traffic.
 st_small_store() {
