@@ -404,6 +404,8 @@ void ds__run_remember(struct ds_run *r)
     free(v);
     if (r->rt == NULL)
         (void)ds__sync_retain_plan(r->sy, man, r->srv->name, &r->rt); /* failures logged */
+    else if (r->rt_early)
+        r->rt_again = 1; /* planned once the early job is back */
 }
 
 void ds__run_finish(struct ds_run *r)

@@ -182,6 +182,13 @@ typedef struct ds_sync_retain ds_sync_retain_t;
  * or < 0 (catalog, memory). */
 DS_MUST_CHECK int ds__sync_retain_plan(ds_sync_t *s, const ds_manifest_t *man, const char *server,
                                        ds_sync_retain_t **out);
+/* Loop thread: the same for the new versions plan p sends (its creates and
+ * updates), retained as the run starts sending. */
+DS_MUST_CHECK int ds__sync_retain_plan_new(ds_sync_t *s, const ds_plan_t *p, const char *server,
+                                           ds_sync_retain_t **out);
+/* Any thread: the job stops before its next version (its run failed); the
+ * versions left are not recorded as retained. */
+void ds__sync_retain_stop(ds_sync_retain_t *j);
 /* Loop thread: 1 when the caller may hand a job to a worker now (it holds
  * the worker handle until ds__sync_retain_end), 0 when another job does. */
 DS_MUST_CHECK int ds__sync_retain_begin(ds_sync_t *s);

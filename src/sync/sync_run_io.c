@@ -199,13 +199,17 @@ int ds__run_connect_end(struct ds_run *r)
     return 0;
 }
 
-/* The retain job (ds__run_remember planned it): queued once the engine's
- * retain handle is free, collected when done. Returns 1 when nothing is
- * left to retain, 0 while the run waits for it. */
+/* The retain job (ds__run_remember or, as sending starts, ds__run_retain_early
+ * planned it): queued once the engine's retain handle is free, collected
+ * when done; an early one stops once its run failed or was cancelled, and
+ * the versions of the committed manifest it left are planned after it.
+ * Returns 1 when nothing is left to retain, 0 while the run waits for it. */
 int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
 {
     if (r->rt == NULL)
         return 1;
+    if (r->rt_early && (r->res->rc < 0 || r->cancelling || r->sy->cancel))
+        ds__sync_retain_stop(r->rt);
     if (!r->retain_job.queued) {
         if (!ds__sync_retain_begin(r->sy)) { /* another run's job holds it */
             if (now + RETAIN_POLL_NS < w->wake_ns)
@@ -221,7 +225,27 @@ int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     r->retain_job.queued = 0;
     ds__sync_retain_end(r->rt);
     r->rt = NULL;
+    r->rt_early = 0;
+    if (r->rt_again) { /* committed meanwhile: what the manifest holds besides */
+        r->rt_again = 0;
+        (void)ds__sync_retain_plan(r->sy, ds_session_manifest(r->ss), r->srv->name, &r->rt);
+        return ds__run_retain_step(r, now, w);
+    }
     return 1;
+}
+
+void ds__run_retain_early(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    if (r->rt != NULL) {
+        (void)ds__run_retain_step(r, now, w); /* queued once the handle is free */
+        return;
+    }
+    if (r->mode != DS_SYNC_RUN || r->rt_planned || r->res->plan == NULL)
+        return;
+    r->rt_planned = 1;
+    (void)ds__sync_retain_plan_new(r->sy, r->res->plan, r->srv->name, &r->rt); /* logged */
+    r->rt_early = r->rt != NULL;
+    (void)ds__run_retain_step(r, now, w);
 }
 
 /* See sync_run_int.h. */
