@@ -275,6 +275,7 @@ void ds__run_warm(struct ds_run *r, ds_run_wait_t *w)
         }
         r->warm_fmt = ds__sync_server_fmt(r->sy, r->srv);
     }
+    ds__run_retain_early(r, r->warm, RT_WARM, ds__sync_mono_ns(), w);
     for (size_t s = 0; s < DS_RUN_PREFETCH && r->sy->warm_fly < DS_SYNC_WARM; s++) {
         struct ds_run_prefetch *x = &r->pf[s];
 

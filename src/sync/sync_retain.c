@@ -53,6 +53,7 @@ struct ds_sync_retain {
     size_t n;
     int open_rc;      /* opening the worker handle failed */
     _Atomic int stop; /* its run failed: the versions not begun are left */
+    int64_t ns;       /* the work's duration (for the debug log) */
 };
 
 void ds__sync_retain_free(ds_sync_retain_t *j)
@@ -231,6 +232,7 @@ static void retain_batch(ds_sync_t *s, struct retain_item *it, size_t n, const _
 void ds__sync_retain_work(ds_sync_retain_t *j)
 {
     ds_sync_t *s = j->sy;
+    int64_t t0 = ds__sync_mono_ns();
     char dir[4096];
 
     if (s->ret_w == NULL) {
@@ -241,6 +243,7 @@ void ds__sync_retain_work(ds_sync_retain_t *j)
     }
     for (size_t i = 0; i < j->n; i += RETAIN_BATCH)
         retain_batch(s, j->it + i, j->n - i < RETAIN_BATCH ? j->n - i : RETAIN_BATCH, &j->stop);
+    j->ns = ds__sync_mono_ns() - t0;
 }
 
 void ds__sync_retain_end(ds_sync_retain_t *j)
@@ -248,6 +251,8 @@ void ds__sync_retain_end(ds_sync_retain_t *j)
     ds_sync_t *s = j->sy;
 
     s->retain_busy = 0;
+    ds_log(DS_LOG_DEBUG, "server %s: retain job of %zu versions: %.3f s", j->server, j->n,
+           (double)j->ns / 1e9);
     if (j->open_rc < 0)
         ds_log(DS_LOG_WARN, "server %s: cannot open the retain store %s/retain: %s", j->server,
                s->o.cfg->state, ds_strerror(j->open_rc));

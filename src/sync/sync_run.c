@@ -590,7 +590,7 @@ static int advance(struct ds_run *r, int64_t now, ds_run_wait_t *w)
         }
         break;
     case RP_SEND:
-        ds__run_retain_early(r, now, w);
+        ds__run_retain_early(r, r->res->plan, RT_SEND, now, w);
         rc = drive(r, until_sent, now, w);
         if (rc == 1) { /* commit, refresh and BYE in one round trip, answered in order */
             if ((rc = ds_session_commit_manifest(r->ss)) < 0 ||

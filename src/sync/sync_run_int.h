@@ -152,7 +152,7 @@ struct ds_run {
     ds_sync_retain_t *rt;
     int rt_early;   /* rt: the plan's new versions, begun as sending started */
     int rt_again;   /* committed while it ran: the manifest's versions next */
-    int rt_planned; /* the early job was planned (once a run) */
+    int rt_planned; /* early jobs planned: RT_WARM, RT_SEND (once a run each) */
     /* delta prefetch: slot i serves plan items in turn */
     struct ds_run_prefetch pf[DS_RUN_PREFETCH];
     size_t pf_next;    /* next plan item to consider */
@@ -283,9 +283,14 @@ void ds__run_send_work(ds_run_job_t *j);
  * retain handle is free, collected when done. Returns 1 when nothing is
  * left to retain, 0 while the run waits for it. */
 DS_MUST_CHECK int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
-/* While the run sends: plans (once) the job retaining the new versions its
- * plan sends and steps it (sync_retain.c). */
-void ds__run_retain_early(struct ds_run *r, int64_t now, ds_run_wait_t *w);
+/* While the run connects (plan: the warm-up's, against the manifest the
+ * target confirmed last; which RT_WARM) and as it starts sending (its own
+ * plan; RT_SEND): plans, once for each, the job retaining the new versions
+ * plan sends that are not retained yet, and steps it (sync_retain.c). */
+#define RT_WARM 1
+#define RT_SEND 2
+void ds__run_retain_early(struct ds_run *r, const ds_plan_t *plan, int which, int64_t now,
+                          ds_run_wait_t *w);
 /* After the close: 1 once the transport's child exited (its exit wakes
  * the run; a bad exit becomes the close's error), 0 while it waits. */
 /* Steps the transport's close on the loop (one whose close steps):

@@ -234,16 +234,17 @@ int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
-void ds__run_retain_early(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+void ds__run_retain_early(struct ds_run *r, const ds_plan_t *plan, int which, int64_t now,
+                          ds_run_wait_t *w)
 {
     if (r->rt != NULL) {
         (void)ds__run_retain_step(r, now, w); /* queued once the handle is free */
         return;
     }
-    if (r->mode != DS_SYNC_RUN || r->rt_planned || r->res->plan == NULL)
+    if (r->mode != DS_SYNC_RUN || (r->rt_planned & which) || plan == NULL)
         return;
-    r->rt_planned = 1;
-    (void)ds__sync_retain_plan_new(r->sy, r->res->plan, r->srv->name, &r->rt); /* logged */
+    r->rt_planned |= which;
+    (void)ds__sync_retain_plan_new(r->sy, plan, r->srv->name, &r->rt); /* logged */
     r->rt_early = r->rt != NULL;
     (void)ds__run_retain_step(r, now, w);
 }
