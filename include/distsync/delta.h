@@ -186,6 +186,14 @@ DS_MUST_CHECK int ds_delta_cache_get(ds_delta_cache_t *c, int fmt,
                                      const ds_delta_src_t *basis, const ds_delta_src_t *target,
                                      int *fd, uint64_t *size);
 
+/* ds_delta_cache_get without computing: the entry that would serve the
+ * request, checked (and a corrupt one dropped) the same way, or
+ * DS_ENOTFOUND, so a caller need not open the sources of a cached pair. */
+DS_MUST_CHECK int ds_delta_cache_lookup(ds_delta_cache_t *c, int fmt,
+                                        const uint8_t basis_sha256[DS_SHA256_LEN],
+                                        const uint8_t target_sha256[DS_SHA256_LEN], int *fd,
+                                        uint64_t *size);
+
 /* 1 when the pair has an entry in fmt that ds_delta_cache_get would most
  * likely serve without computing: its trailer is there, its length matches
  * and (a zpatch) it was made at the cache's level or higher; 0 otherwise.

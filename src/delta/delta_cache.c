@@ -509,28 +509,51 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
                               size);
 }
 
-int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
-                       const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
-                       const ds_delta_src_t *target, int *fd, uint64_t *size)
+/* The entry serving fmt's request (a hit), or -1; path: fmt's entry. */
+static int lookup(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha,
+                  char *path, size_t cap, uint64_t *size)
 {
     int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
-    char path[4096], tmp[4096];
     int f = -1;
 
-    *fd = -1;
-    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
-        fmt = DS_DELTA_FMT_RSYNC;
     if (quick) { /* the full entry at any level, else the quick one */
-        entry_path(c, fmt & ~DS_DELTA_QUICK, basis_sha256, target_sha256, path, sizeof(path));
+        entry_path(c, fmt & ~DS_DELTA_QUICK, bsha, tsha, path, cap);
         f = open_entry(c, fmt & ~DS_DELTA_QUICK, path, 1, size);
     }
-    entry_path(c, fmt, basis_sha256, target_sha256, path, sizeof(path));
+    entry_path(c, fmt, bsha, tsha, path, cap);
     if (f < 0)
         f = open_entry(c, fmt, path, quick, size);
     if (f >= 0) {
         pthread_mutex_lock(&c->mu);
         c->st.hits++;
         pthread_mutex_unlock(&c->mu);
+    }
+    return f;
+}
+
+int ds_delta_cache_lookup(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                          const uint8_t target_sha256[DS_SHA256_LEN], int *fd, uint64_t *size)
+{
+    char path[4096];
+
+    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
+        fmt = DS_DELTA_FMT_RSYNC;
+    *fd = lookup(c, fmt, basis_sha256, target_sha256, path, sizeof(path), size);
+    return *fd >= 0 ? 0 : DS_ENOTFOUND;
+}
+
+int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[DS_SHA256_LEN],
+                       const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
+                       const ds_delta_src_t *target, int *fd, uint64_t *size)
+{
+    int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
+    char path[4096], tmp[4096];
+    int f;
+
+    *fd = -1;
+    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
+        fmt = DS_DELTA_FMT_RSYNC;
+    if ((f = lookup(c, fmt, basis_sha256, target_sha256, path, sizeof(path), size)) >= 0) {
         *fd = f;
         return 0;
     }

@@ -276,6 +276,8 @@ int ds__sync_delta_get(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, int tfd
     char path[8192];
     struct stat st;
 
+    if (ds_delta_cache_lookup(sy->dc, fmt, it->basis_sha256, it->sha256, dfd, dsize) == 0)
+        return 0; /* cached: no basis to open (a retained one costs catalog queries) */
     ds_delta_src_fd(&tsrc, tfd, it->size);
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row && ds__sync_row_file(sy, row, NULL, path, sizeof(path)) == 0 &&

@@ -605,7 +605,25 @@ static void test_cache_quick(void)
     snprintf(path, sizeof(path), "%s/%s-%s.zpq", dir, a, b);
     snprintf(full, sizeof(full), "%s/%s-%s.zpb", dir, a, b);
     CHECK_INT(ds_delta_cache_ready(c, q2, p.asha, p.bsha), 0);
+    {
+        uint64_t n = 0;
+        int fd = -1;
+
+        CHECK_INT(ds_delta_cache_lookup(c, q2, p.asha, p.bsha, &fd, &n), DS_ENOTFOUND);
+        CHECK_INT(fd, -1);
+    }
     qs = qget(c, q2, &p, &v, &st);
+    { /* a lookup serves what get would, without sources */
+        uint64_t n = 0;
+        int fd = -1;
+
+        CHECK_INT(ds_delta_cache_lookup(c, q2, p.asha, p.bsha, &fd, &n), 0);
+        CHECK(fd >= 0 && n == qs && ds_zpatch_check(&p.as, fd, n, p.b.n, p.bsha) == 0);
+        if (fd >= 0)
+            close(fd);
+        CHECK_INT(ds_delta_cache_lookup(c, DS_DELTA_FMT_ZPATCH2, p.asha, p.bsha, &fd, &n),
+                  DS_ENOTFOUND);
+    }
     CHECK(st.computes == 1 && st.quick == 1 && st.hits == 0 && v == 1);
     CHECK_INT(entry_level(path), DS_ZPATCH_LEVEL_FAST);
     CHECK_INT(count_files(dir, "[0-9a-f].*zpq$"), 1);

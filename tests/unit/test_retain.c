@@ -712,6 +712,24 @@ static void test_kept_handle(void)
     CHECK(rd && range_ok(rd, &v2, 0, v2.size));
     ds_retain_reader_free(rd);
     CHECK_INT(ds_retain_idle(k), 1);
+    /* two readers at once on one handle (its kept statements go to the
+     * first; the second prepares its own): both read, and the handle is
+     * idle only once both are freed, in either order */
+    {
+        ds_retain_reader_t *a = NULL, *b = NULL;
+
+        CHECK_INT(ds_retain_open_version(k, v1.sha, 0, &a), 0);
+        CHECK_INT(ds_retain_open_version(k, v2.sha, 0, &b), 0);
+        CHECK(a && b && range_ok(b, &v2, 0, v2.size) && range_ok(a, &v1, 0, v1.size));
+        ds_retain_reader_free(a);
+        CHECK_INT(ds_retain_idle(k), 0);
+        CHECK(range_ok(b, &v2, 1000, 5000));
+        ds_retain_reader_free(b);
+        CHECK_INT(ds_retain_idle(k), 1);
+        CHECK_INT(ds_retain_open_version(k, v2.sha, 0, &a), 0);
+        CHECK(a && range_ok(a, &v2, 0, v2.size));
+        ds_retain_reader_free(a);
+    }
     /* a gc drops v1 and truncates the WAL beside the idle handle */
     CHECK_INT(ds_retain_gc(w, v2.sha, 1, NULL), 0);
     snprintf(wal, sizeof(wal), "%s/retain.db-wal", dir);
