@@ -11,11 +11,13 @@
  *   - end (loop thread): the memo learns what is retained now, and what
  *     could not be retained is logged.
  *
- * A run starts retaining the new versions its plan sends as it starts
- * sending (ds__sync_retain_plan_new), on a worker beside the deltas and
- * the link, rather than after its commit, when the run would wait for it
- * (0.25 s of the first server's 0.6 s on the libc6 update); the commit
- * then retains what is left of the manifest. A version retained for a
+ * A run starts retaining the new versions its plan sends early
+ * (ds__sync_retain_plan_new): while it connects, those of the warm-up's
+ * plan (against the manifest the target confirmed last), and as it starts
+ * sending, those of its own plan not retained yet; on a worker beside the
+ * deltas and the link, rather than after its commit, when the run would
+ * wait for it (0.25 s of the first server's 0.6 s on the libc6 update);
+ * the commit then retains what is left of the manifest. A version retained for a
  * run that fails is kept as any other until gc. Such a job stops between
  * versions once its run failed or was cancelled (ds__sync_retain_stop).
  *
