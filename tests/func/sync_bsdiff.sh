@@ -11,23 +11,7 @@ st_init sync_bsdiff
 export DISTSYNC_TEST_NO_FSYNC=1
 store=$tmp/store conf=$tmp/b.conf
 mkdir -p "$store/engines" "$tmp/new" "$tmp/old"
-gen() { # gen OUT SHIFT: a 2 MiB "binary" whose pointers are moved by SHIFT
-  python3 - "$1" "$2" <<'PY'
-import random, struct, sys
-out, shift = sys.argv[1], int(sys.argv[2])
-r = random.Random(7)
-code = bytearray(r.randbytes(2 * 1024 * 1024))
-b = bytearray()
-if shift:
-    b += bytes(r.getrandbits(8) for _ in range(shift))  # the inserted function
-    for i in range(0, len(code), 50000):
-        code[i] ^= 0x21  # a few changed instructions
-for i in range(2 * 1024 * 1024 // 32):
-    b += code[i * 24:i * 24 + 24]
-    b += struct.pack("<Q", 0x400000 + ((i * 2654435761) % 2000000) + shift)
-open(out, "wb").write(b)
-PY
-}
+gen() { st_rebuilt "$@"; }
 gen "$store/engines/prog" 0
 st_conf "$conf" "$store" "$tmp/state" new "file://$tmp/new" agent old "file://$tmp/old" agent
 st_full_deltas "$conf"

@@ -19,23 +19,7 @@ st_init sync_quick
 export DISTSYNC_TEST_NO_FSYNC=1
 store=$tmp/store conf=$tmp/q.conf
 mkdir -p "$store/engines"
-gen() { # gen OUT SHIFT: a 2 MiB "binary" whose pointers are moved by SHIFT
-  python3 - "$1" "$2" <<'PY'
-import random, struct, sys
-out, shift = sys.argv[1], int(sys.argv[2])
-r = random.Random(7)
-code = bytearray(r.randbytes(2 * 1024 * 1024))
-b = bytearray()
-if shift:
-    b += bytes(r.getrandbits(8) for _ in range(shift))  # the inserted function
-    for i in range(0, len(code), 50000):
-        code[i] ^= 0x21  # a few changed instructions
-for i in range(2 * 1024 * 1024 // 32):
-    b += code[i * 24:i * 24 + 24]
-    b += struct.pack("<Q", 0x400000 + ((i * 2654435761) % 2000000) + shift)
-open(out, "wb").write(b)
-PY
-}
+gen() { st_rebuilt "$@"; }
 gen "$store/engines/prog" 0
 names="fast capped off big fast2 old"
 args=()

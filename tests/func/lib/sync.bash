@@ -58,6 +58,27 @@ st_full_deltas() {
   sed -i '/^\[server /a quick_deltas = no' "$1"
 }
 
+# st_rebuilt OUT SHIFT: a 2 MiB "binary" whose pointers are moved by SHIFT
+# (an inserted function of SHIFT bytes, a few changed instructions): a
+# rebuild, where BSDIFF records beat zstd (SHIFT 0: the original build).
+st_rebuilt() {
+  python3 - "$1" "$2" <<'PY'
+import random, struct, sys
+out, shift = sys.argv[1], int(sys.argv[2])
+r = random.Random(7)
+code = bytearray(r.randbytes(2 * 1024 * 1024))
+b = bytearray()
+if shift:
+    b += bytes(r.getrandbits(8) for _ in range(shift))  # the inserted function
+    for i in range(0, len(code), 50000):
+        code[i] ^= 0x21  # a few changed instructions
+for i in range(2 * 1024 * 1024 // 32):
+    b += code[i * 24:i * 24 + 24]
+    b += struct.pack("<Q", 0x400000 + ((i * 2654435761) % 2000000) + shift)
+open(out, "wb").write(b)
+PY
+}
+
 # st_small_store STORE: 3,000 small files (STORE/definitions/dNN/file-NNNNN.dat,
 # "content N"), a store whose manifest outweighs a no-op sync's other traffic.
 st_small_store() {
