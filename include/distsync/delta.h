@@ -157,8 +157,10 @@ void ds_delta_cache_close(ds_delta_cache_t *c);
  * basis and target when it is not cached. A computed delta is checked
  * (sources hashed against their SHA-256; the delta applied to the basis
  * and the result hashed) before it is published atomically (tmp file,
- * fsync, rename), so a crash or a concurrent computation never leaves a
- * torn or wrong entry. The fd stays readable even if the entry is evicted
+ * rename), so a concurrent computation never leaves a torn or wrong entry;
+ * an entry is not fsynced (derived data): one a crash left torn fails its
+ * trailer or checksum at its next hit and is computed again. The fd stays
+ * readable even if the entry is evicted
  * afterwards. Entries carry an XXH3-64 of the delta, checked on every hit:
  * a corrupt entry (or one without the checksum, from an older distsync) is
  * removed and recomputed, with a warning through ds_log (counted in

@@ -1,7 +1,8 @@
 /*
  * On-disk delta cache: one file per (basis SHA-256, target SHA-256) pair,
- * published by tmp + fsync + rename, evicted least recently used (mtime is
- * touched on every hit) above a size cap. See include/distsync/delta.h.
+ * published by tmp + rename (not fsynced: see compute_tmp), evicted least
+ * recently used (mtime is touched on every hit) above a size cap. See
+ * include/distsync/delta.h.
  *
  * An entry is the delta (librsync, <pair>.rsd, or zpatch, <pair>.zpd for
  * stream version 1 and <pair>.zpb for version 2: one entry per pair and
@@ -489,8 +490,9 @@ static int compute_tmp(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const 
                            fmt == DS_DELTA_FMT_RSYNC ? 0
                            : (fmt & DS_DELTA_QUICK)  ? DS_ZPATCH_LEVEL_FAST
                                                      : cache_level(c));
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
+    /* no fsync: the cache is derived data and every hit checks the trailer
+     * and checksum, so an entry a crash left torn is dropped and computed
+     * again (a cold sync of 275 files spent 0.13 s of its workers in it) */
     if (rc < 0) {
         close(fd);
         unlink(tmp);
