@@ -5,10 +5,13 @@
  * Kept: the union of the configured servers' last-known manifests (catalog
  * table server_file), the same rule as the gc a sync runs (ds_sync_gc; the
  * policy is ds_gc_run, gc.h). A sync records a server's manifest before it
- * retains the versions, so a gc running beside it never frees a version
- * just sent. A server removed from the configuration pins nothing. While a
- * configured server has no known manifest, or the catalog no completed
- * scan, nothing is freed and the reason is printed; --force overrides.
+ * retains the manifest's versions; the new versions a run retains early,
+ * before it committed, a gc running beside it may free, and the run then
+ * retains them again after the record (sync_retain.c), so a version just
+ * sent ends up retained. A server removed from the configuration pins
+ * nothing. While a configured server has no known manifest, or the catalog
+ * no completed scan, nothing is freed and the reason is printed; --force
+ * overrides.
  * Layout: <state>/catalog.db, <state>/retain/ (retain.db), <state>/deltas/.
  */
 #include <getopt.h>

@@ -144,6 +144,10 @@ void ds__sync_oracle(ds_sync_t *s, ds_plan_oracle_t *o);
 /* 1 when the retain store holds sha (positive answers memoized), 0 when
  * not, < 0 on error. */
 DS_MUST_CHECK int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
+/* ds__sync_retained without teaching the memo: for a version no recorded
+ * manifest references yet, which a gc of another process may free
+ * (sync_retain.c, the early jobs). */
+DS_MUST_CHECK int ds__sync_retained_peek(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 /* The memo learns that sha is retained now. */
 void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN]);
 

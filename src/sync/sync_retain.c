@@ -20,6 +20,11 @@
  * the commit then retains what is left of the manifest. A version retained for a
  * run that fails is kept as any other until gc. Such a job stops between
  * versions once its run failed or was cancelled (ds__sync_retain_stop).
+ * Until the manifest naming them is recorded, no server references the
+ * versions such a job retains, and a gc of another process may free them
+ * (cmd_gc.c): the memo learns none of them (neither as retained already
+ * when planned nor once retained), so the commit's job asks the retain
+ * store again and retains what is gone.
  *
  * One retain job runs at a time per ds_sync_t (so per engine): the loop
  * hands the worker handle to one job and takes it back when the job is
@@ -54,6 +59,7 @@ struct ds_sync_retain {
     struct retain_item *it;
     size_t n;
     int open_rc;      /* opening the worker handle failed */
+    int early;        /* the plan's new versions (ds__sync_retain_plan_new) */
     _Atomic int stop; /* its run failed: the versions not begun are left */
     int64_t ns;       /* the work's duration (for the debug log) */
 };
@@ -81,7 +87,7 @@ static int plan_one(ds_sync_retain_t *j, const char *mpath, const uint8_t *sha)
     const struct sfile_row *row;
     char path[8192];
     int64_t id;
-    int rc = ds__sync_retained(s, sha);
+    int rc = j->early ? ds__sync_retained_peek(s, sha) : ds__sync_retained(s, sha);
 
     if (rc != 0)
         return rc < 0 ? rc : 0;
@@ -165,9 +171,10 @@ int ds__sync_retain_plan_new(ds_sync_t *s, const ds_plan_t *p, const char *serve
 
     *out = NULL;
     if ((j = job_new(s, server, p->n, &rc)) != NULL)
-        for (size_t i = 0; rc == 0 && i < p->n; i++)
-            if (p->items[i].action == DS_PLAN_CREATE || p->items[i].action == DS_PLAN_UPDATE)
-                rc = plan_one(j, p->items[i].path, p->items[i].sha256);
+        j->early = 1;
+    for (size_t i = 0; j != NULL && rc == 0 && i < p->n; i++)
+        if (p->items[i].action == DS_PLAN_CREATE || p->items[i].action == DS_PLAN_UPDATE)
+            rc = plan_one(j, p->items[i].path, p->items[i].sha256);
     return job_done(j, server, rc, out);
 }
 
@@ -266,7 +273,7 @@ void ds__sync_retain_end(ds_sync_retain_t *j)
         if (x->rc < 0)
             ds_log(DS_LOG_WARN, "server %s: retaining %s from %s: %s", j->server, x->mpath, x->path,
                    ds_strerror(x->rc));
-        else
+        else if (!j->early) /* see the top of this file */
             ds__sync_note_retained(s, x->sha256);
     }
     ds__sync_retain_free(j);

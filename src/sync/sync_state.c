@@ -197,6 +197,15 @@ int ds__sync_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
     return rc;
 }
 
+int ds__sync_retained_peek(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
+{
+    uint8_t k[1 + DS_SHA256_LEN];
+    int64_t a;
+
+    sha_key(k, MEMO_RETAINED, sha);
+    return memo_get(s, k, sizeof(k), &a, NULL) ? 1 : ds_retain_has(s->ret, sha);
+}
+
 void ds__sync_note_retained(ds_sync_t *s, const uint8_t sha[DS_SHA256_LEN])
 {
     uint8_t k[1 + DS_SHA256_LEN];
