@@ -548,13 +548,13 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
                        const uint8_t target_sha256[DS_SHA256_LEN], const ds_delta_src_t *basis,
                        const ds_delta_src_t *target, int *fd, uint64_t *size)
 {
-    int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
     char path[4096], tmp[4096];
-    int f;
+    int f, quick;
 
     *fd = -1;
     if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
-        fmt = DS_DELTA_FMT_RSYNC;
+        fmt = DS_DELTA_FMT_RSYNC; /* ignored (delta.h) */
+    quick = (fmt & DS_DELTA_QUICK) != 0;
     if ((f = lookup(c, fmt, basis_sha256, target_sha256, path, sizeof(path), size)) >= 0) {
         *fd = f;
         return 0;

@@ -657,6 +657,37 @@ static void test_cache_quick(void)
     pair_free(&p);
 }
 
+/* DS_DELTA_QUICK is ignored with DS_DELTA_FMT_RSYNC (delta.h): a librsync
+ * delta, computed once, never counted as a quick one. */
+static void test_cache_quick_rsync(void)
+{
+    const int qr = DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK;
+    struct pair p;
+    char dir[4200];
+    ds_delta_cache_t *c = NULL;
+    ds_delta_cache_stats_t st;
+    uint64_t zs = 0;
+    int fd = -1;
+    char head[4] = {0};
+
+    snprintf(dir, sizeof(dir), "%s/deltas-quick-rsync", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, NULL, &c), 0);
+    pair_make(&p, 100000, 19);
+    CHECK_INT(ds_delta_cache_ready(c, qr, p.asha, p.bsha), 0);
+    CHECK_INT(ds_delta_cache_get(c, qr, p.asha, p.bsha, &p.as, &p.bs, &fd, &zs), 0);
+    CHECK(fd >= 0 && read(fd, head, 4) == 4 && memcmp(head, "rs\x02\x36", 4) == 0);
+    if (fd >= 0)
+        close(fd);
+    ds_delta_cache_stats(c, &st);
+    CHECK(st.computes == 1 && st.hits == 0);
+    CHECK_INT((int)st.quick, 0);
+    CHECK_INT(count_files(dir, "[0-9a-f].*rsd$"), 1);
+    CHECK_INT(ds_delta_cache_ready(c, qr, p.asha, p.bsha), 1);
+    CHECK(get(c, &p, 0) == zs); /* the plain request's entry */
+    ds_delta_cache_close(c);
+    pair_free(&p);
+}
+
 int main(void)
 {
     tmp = check_tmpdir("delta");
@@ -669,5 +700,6 @@ int main(void)
     RUN(test_cache_zpatch);
     RUN(test_cache_levels);
     RUN(test_cache_quick);
+    RUN(test_cache_quick_rsync);
     return CHECK_DONE();
 }
