@@ -673,7 +673,8 @@ void ds__run_step(ds_run_t *r, int64_t now, ds_run_wait_t *w)
     memset(w, 0, sizeof(*w));
     w->rfd = w->wfd = -1;
     w->wake_ns = now + DS_RUN_TICK_NS;
-    ds__run_prefetch_collect(r); /* in any phase: other runs may wait for them */
+    ds__run_prefetch_collect(r);       /* in any phase: other runs may wait for them */
+    ds__run_retain_collect(r, now, w); /* likewise for the retain handle */
     for (int i = 0; i < 32 && r->phase != RP_DONE; i++) {
         if (!advance(r, now, w))
             break;

@@ -283,6 +283,11 @@ void ds__run_send_work(ds_run_job_t *j);
  * retain handle is free, collected when done. Returns 1 when nothing is
  * left to retain, 0 while the run waits for it. */
 DS_MUST_CHECK int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w);
+/* In any phase: a retain job that is done is collected (and the next
+ * one planned, ds__run_retain_step), so the engine's one retain handle
+ * does not wait for the run's next retain step (a run in READY, HASH,
+ * COMMIT or winding down) while other runs' jobs wait for it. */
+void ds__run_retain_collect(struct ds_run *r, int64_t now, ds_run_wait_t *w);
 /* While the run connects (plan: the warm-up's, against the manifest the
  * target confirmed last; which RT_WARM) and as it starts sending (its own
  * plan; RT_SEND): plans, once for each, the job retaining the new versions

@@ -234,6 +234,12 @@ int ds__run_retain_step(struct ds_run *r, int64_t now, ds_run_wait_t *w)
     return 1;
 }
 
+void ds__run_retain_collect(struct ds_run *r, int64_t now, ds_run_wait_t *w)
+{
+    if (r->rt != NULL && r->retain_job.queued && r->retain_job.done)
+        (void)ds__run_retain_step(r, now, w); /* the handle goes back at once */
+}
+
 void ds__run_retain_early(struct ds_run *r, const ds_plan_t *plan, int which, int64_t now,
                           ds_run_wait_t *w)
 {
