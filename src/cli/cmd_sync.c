@@ -100,7 +100,8 @@ void sync_cli_summary(const char *name, const ds_sync_result_t *r)
     progress_fmt_bytes(c, sizeof(c), r->bytes_copied);
     progress_fmt_duration(d, sizeof(d), r->elapsed_s);
     if (r->quick_deltas > 0) /* README "Quick deltas" */
-        snprintf(q, sizeof(q), ", %" PRIu64 " quick deltas", r->quick_deltas);
+        snprintf(q, sizeof(q), ", %" PRIu64 " quick delta%s", r->quick_deltas,
+                 r->quick_deltas == 1 ? "" : "s");
     printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
            " deleted%s), %s on the wire (literal %s, copied %s%s), %s",
            cli_esc(name), status_word(r), r->created + r->updated + r->adopted + r->deleted,

@@ -408,8 +408,11 @@ static int cache_level(const ds_delta_cache_t *c)
 /* Opens a cached entry if it checks out; touches its mtime. An entry that
  * does not is removed (reported once: its replacement checks out). -1 if
  * none, or if a zpatch was made at a lower level than the cache's (it is
- * replaced when the new one is published) and any_level is 0. */
-static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_level, uint64_t *size)
+ * replaced when the new one is published) and any_level is 0; such an
+ * entry is counted and logged as relevelled unless quiet (a lookup: the
+ * get that follows does). */
+static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_level, int quiet,
+                      uint64_t *size)
 {
     const char *why;
     int fd = open(path, O_RDWR | O_CLOEXEC), old, level = 0;
@@ -429,6 +432,8 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_le
     }
     if (fmt != DS_DELTA_FMT_RSYNC && !any_level && level < cache_level(c)) {
         close(fd);
+        if (quiet)
+            return -1;
         pthread_mutex_lock(&c->mu);
         c->st.relevelled++;
         pthread_mutex_unlock(&c->mu);
@@ -512,7 +517,7 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
 }
 
 /* The entry serving fmt's request (a hit), or -1; path: fmt's entry. */
-static int lookup(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha,
+static int lookup(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha, int quiet,
                   char *path, size_t cap, uint64_t *size)
 {
     int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
@@ -520,11 +525,11 @@ static int lookup(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8
 
     if (quick) { /* the full entry at any level, else the quick one */
         entry_path(c, fmt & ~DS_DELTA_QUICK, bsha, tsha, path, cap);
-        f = open_entry(c, fmt & ~DS_DELTA_QUICK, path, 1, size);
+        f = open_entry(c, fmt & ~DS_DELTA_QUICK, path, 1, quiet, size);
     }
     entry_path(c, fmt, bsha, tsha, path, cap);
     if (f < 0)
-        f = open_entry(c, fmt, path, quick, size);
+        f = open_entry(c, fmt, path, quick, quiet, size);
     if (f >= 0) {
         pthread_mutex_lock(&c->mu);
         c->st.hits++;
@@ -540,7 +545,7 @@ int ds_delta_cache_lookup(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha2
 
     if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
         fmt = DS_DELTA_FMT_RSYNC;
-    *fd = lookup(c, fmt, basis_sha256, target_sha256, path, sizeof(path), size);
+    *fd = lookup(c, fmt, basis_sha256, target_sha256, 1, path, sizeof(path), size);
     return *fd >= 0 ? 0 : DS_ENOTFOUND;
 }
 
@@ -555,7 +560,7 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
         fmt = DS_DELTA_FMT_RSYNC; /* ignored (delta.h) */
     quick = (fmt & DS_DELTA_QUICK) != 0;
-    if ((f = lookup(c, fmt, basis_sha256, target_sha256, path, sizeof(path), size)) >= 0) {
+    if ((f = lookup(c, fmt, basis_sha256, target_sha256, 0, path, sizeof(path), size)) >= 0) {
         *fd = f;
         return 0;
     }

@@ -80,7 +80,7 @@ for s in $names; do st_check_converged "$store" "$tmp/t/$s" "server $s (v2)"; do
 gen "$store/engines/prog" 8192
 ds scan >/dev/null 2>&1 || bad "scan v3"
 ds sync fast >"$tmp/line" 2>&1 || bad "sync fast v3: $(cat "$tmp/line")"
-grep -q "copied [^)]*, 1 quick deltas)" "$tmp/line" || bad "summary line lacks the quick count: $(cat "$tmp/line")"
+grep -q "copied [^)]*, 1 quick delta)" "$tmp/line" || bad "summary line lacks the quick count: $(cat "$tmp/line")"
 st_check_converged "$store" "$tmp/t/fast" "server fast (v3)"
 # a bad value names the file and line
 printf '\n[server bad]\nurl = file://%s/t/bad\nquick_deltas = sometimes\n' "$tmp" >>"$conf"

@@ -638,6 +638,18 @@ static void test_cache_quick(void)
     /* now a quick request takes the full entry, even below the cache's
      * level: with the quick entry set aside, it is a hit */
     ds_delta_cache_set_level(c, 19);
+    { /* a full lookup misses the level-12 entry without counting a relevel
+       * (the get that follows counts it, once) */
+        ds_delta_cache_stats_t b4, af;
+        uint64_t n = 0;
+        int fd = -1;
+
+        ds_delta_cache_stats(c, &b4);
+        CHECK_INT(ds_delta_cache_lookup(c, DS_DELTA_FMT_ZPATCH2, p.asha, p.bsha, &fd, &n),
+                  DS_ENOTFOUND);
+        ds_delta_cache_stats(c, &af);
+        CHECK(af.relevelled == b4.relevelled && af.hits == b4.hits);
+    }
     CHECK_INT(unlink(path), 0);
     CHECK(qget(c, q2, &p, &v, &st) == fs && st.hits == 1 && st.computes == 0 && st.quick == 0);
     CHECK_INT(st.relevelled, 0);
