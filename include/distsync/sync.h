@@ -81,8 +81,9 @@ typedef struct ds_sync_result {
     uint64_t bytes_delta;    /* delta stream bytes sent (before zstd) */
     uint64_t bytes_copied;   /* target bytes rebuilt from data it already had */
     uint64_t bytes_target;   /* bytes of the files written on the target */
-    uint64_t quick_deltas;   /* deltas sent quick: computed while the link was
-                                idle (DS_DELTA_QUICK, README "Quick deltas") */
+    uint64_t quick_deltas;   /* files committed from a quick delta: computed
+                                while the link was idle (DS_DELTA_QUICK,
+                                README "Quick deltas") */
     double elapsed_s;
     ds_plan_t *plan; /* the plan (all modes); owned, see ds_sync_result_clear */
 } ds_sync_result_t;

@@ -227,6 +227,7 @@ static void file_done(struct ds_run *r, const ds_session_result_t *x)
         copied = copy ? it->size : 0;
         copied += delta && it->size > delta ? it->size - delta : 0;
         outcome = it->action == DS_PLAN_CREATE ? "created" : "updated";
+        r->res->quick_deltas += delta && r->sd && ds__sender_item_quick(r->sd, x->tag);
         if (it->action == DS_PLAN_CREATE)
             r->res->created++;
         else

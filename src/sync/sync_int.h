@@ -298,10 +298,10 @@ DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item
  * the same instant may be counted too). */
 void ds__sender_note_dropped(struct sender *sd, size_t idx);
 /* Item idx's delta is asked for quick (DS_DELTA_QUICK: its prefetch
- * found the link idle, sync_prefetch.c); ds__sender_quick() counts the
- * deltas so asked for that went out as deltas. */
+ * found the link idle, sync_prefetch.c); ds__sender_item_quick() says so
+ * (a committed file whose item_delta is not 0 went as a quick delta). */
 void ds__sender_set_quick(struct sender *sd, size_t idx);
-uint64_t ds__sender_quick(const struct sender *sd);
+DS_MUST_CHECK int ds__sender_item_quick(const struct sender *sd, size_t idx);
 /* The receiver cannot use a basis without reading it across the link (it
  * refused a file with DS_ESRVCOPY): from now on every file goes whole (no
  * delta, no COPY of a file on the target; ADOPT in place stays).

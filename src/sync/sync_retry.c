@@ -106,7 +106,6 @@ int ds__run_retry_idle(const struct ds_run *r)
 /* Frees what one attempt built and zeroes its counters. */
 static void drop_attempt(struct ds_run *r)
 {
-    r->res->quick_deltas += ds__sender_quick(r->sd);
     ds__sender_free(r->sd);
     r->sd = NULL;
     r->prog_acked = 0; /* the next sender counts from 0 */

@@ -460,7 +460,6 @@ static void end(struct ds_run *r)
         r->res->bytes_received = r->prev.wire_in + r->raw->wire_in;
     }
     ds__run_notes(r); /* what the agent said as it ended */
-    r->res->quick_deltas += ds__sender_quick(r->sd);
     ds__sender_free(r->sd);
     r->sd = NULL;
     ds__run_finish(r);

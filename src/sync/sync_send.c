@@ -54,7 +54,6 @@ struct sender {
     char **msg;
     uint8_t *dropped; /* the item's cached delta was corrupt: recomputed */
     uint8_t *quick;   /* the item's delta is asked for quick (DS_DELTA_QUICK) */
-    uint64_t nquick;  /* deltas so asked for and sent */
     uint64_t *delta_raw;
     uint64_t *wire; /* data bytes on the wire (after zstd) */
     uint64_t *prog; /* target bytes queued so far (a delta's: its share) */
@@ -446,9 +445,9 @@ void ds__sender_set_quick(struct sender *sd, size_t idx)
         sd->quick[idx] = 1;
 }
 
-uint64_t ds__sender_quick(const struct sender *sd)
+int ds__sender_item_quick(const struct sender *sd, size_t idx)
 {
-    return sd != NULL ? sd->nquick : 0;
+    return idx < sd->plan->n && sd->quick[idx];
 }
 
 void ds__sender_set_sig(struct sender *sd, size_t idx, uint8_t *sig, size_t len)
@@ -541,7 +540,6 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
         close(dfd);
         dfd = -1;
     }
-    sd->nquick += dfd >= 0 && it->method == DS_PLAN_DELTA && sd->quick[idx];
     sd->len = dfd >= 0 ? dsize : it->size;
     sd->one = ds_session_version(sd->ss) >= DS_PROTO_VERSION_ONE &&
               sd->len <= ds_session_data_block(sd->ss) && sd->len <= SEND_BLOCK;
