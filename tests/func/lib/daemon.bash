@@ -104,6 +104,9 @@ dm_status_out() {
   echo "exit $rc" >>"$tmp/$1.out"
 }
 
-# dm_status_mask: stdin to stdout with the retain store's size on disk
-# masked (its WAL grows with any writer).
-dm_status_mask() { sed -E 's/"file_bytes":[0-9]+/"file_bytes":N/g; s/stored, [0-9.]+ [KMG]?i?B on disk/stored, N on disk/'; }
+# dm_status_mask: stdin to stdout with the console's retain store line
+# masked: its size on disk (its WAL grows with any writer) and its
+# versions (a run retains the versions it sends while it sends).
+dm_status_mask() {
+  sed -E 's/"console_retain":\{[^}]*\}/"console_retain":N/g; s/retain: [0-9]+ versions, [0-9.]+ [KMG]?i?B stored, [0-9.]+ [KMG]?i?B on disk/retain: N/'
+}
