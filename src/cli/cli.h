@@ -38,9 +38,10 @@ struct cli {
     /* -c FILE, else $DISTSYNC_CONFIG, else ./distsync.conf, else
      * /etc/distsync/distsync.conf, the first that exists; NULL: none */
     const char *config_path;
-    int quiet;   /* -q: no progress or notes; warnings and errors stay */
-    int verbose; /* -v: debug log */
-    int tty;     /* stderr is a terminal: show live progress */
+    const char *config_flag; /* -c FILE as given (NULL: none): hints name it */
+    int quiet;               /* -q: no progress or notes; warnings and errors stay */
+    int verbose;             /* -v: debug log */
+    int tty;                 /* stderr is a terminal: show live progress */
 };
 
 /* A subcommand: argv[0] is the subcommand name. Returns an exit status. */
@@ -101,6 +102,13 @@ const char *cli_esc(const char *s);
  * src/cli/cli_when.c */
 int cli_parse_when(const char *s, int dir, int64_t *t);
 
+/* msg, a library message, as the CLI prints it: its hint
+ * "'distsync trust NAME'" names -c FILE (quoted for a shell when it needs
+ * it) when the user gave one, so pasting it acts on the same
+ * configuration. Returns msg itself, or a static buffer valid until the
+ * next call. src/cli/cli_config.c */
+const char *cli_hint(const struct cli *cli, const char *msg);
+
 /* Loads cli->config_path into *out (free with ds_config_free). On failure
  * prints the one-line error and returns CLI_EXIT_USAGE; returns 0 on success. */
 int cli_config_load(struct cli *cli, ds_config_t **out);
@@ -115,7 +123,7 @@ void caps_text(const ds_config_t *cfg);
  * share and directory, printing a line per server; errors name the server.
  * Returns CLI_EXIT_OK, CLI_EXIT_SERVER when one failed, CLI_EXIT_USAGE for
  * an unknown or non-smb:// name. */
-int cli_config_connect(const ds_config_t *cfg, int argc, char **argv);
+int cli_config_connect(const struct cli *cli, const ds_config_t *cfg, int argc, char **argv);
 
 /* Prints a loud warning naming the catalog of state and "run distsync scan"
  * when cat has no completed scan (src/cli/sync_prepare.c). */

@@ -181,7 +181,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
         print_json(cfg);
     else
         print_text(cfg);
-    rc = connect ? cli_config_connect(cfg, argc - 1 - optind, argv + 1 + optind) : CLI_EXIT_OK;
+    rc = connect ? cli_config_connect(cli, cfg, argc - 1 - optind, argv + 1 + optind) : CLI_EXIT_OK;
     ds_config_free(cfg);
     return rc;
 }

@@ -117,7 +117,7 @@ int cmd_plan(struct cli *cli, int argc, char **argv)
         ds_sync_result_t res;
 
         if (ds_sync_server(sy, srv[i], DS_SYNC_PLAN, &res) < 0) {
-            cli_err("%s", res.error);
+            cli_err("%s", cli_hint(cli, res.error));
             if (json) /* as status --json: a script sees the failure, not nothing */
                 ds_report_failed_json(&j, srv[i]->name, res.error);
             nfail++;

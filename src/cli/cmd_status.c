@@ -173,7 +173,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 cli_err("%s", r.error);
                 ds_report_failed_json(&j, srv[i]->name, r.error);
             } else { /* the report names every server, also one it cannot read */
-                printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name), cli_esc(r.error));
+                printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name),
+                       cli_esc(cli_hint(cli, r.error)));
             }
         } else {
             worst = status_cli_worse(worst, status_cli_exit(ds_report_verdict(r.plan)));

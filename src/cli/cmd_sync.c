@@ -32,6 +32,7 @@
 
 struct sync_ui {
     struct board board; /* one line per active server, and a total */
+    const struct cli *cli;
     /* result lines as each server ends (not --json, not --dry-run) */
     int stream, wait;
     const ds_server_cfg_t **srv; /* the whole selection */
@@ -91,7 +92,7 @@ static const char *status_word(const ds_sync_result_t *r)
                                  : "FAILED";
 }
 
-void sync_cli_summary(const char *name, const ds_sync_result_t *r)
+void sync_cli_summary(const struct cli *cli, const char *name, const ds_sync_result_t *r)
 {
     char w[32], l[32], c[32], d[32], q[48] = "";
 
@@ -108,7 +109,7 @@ void sync_cli_summary(const char *name, const ds_sync_result_t *r)
            r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
            w, l, c, q, d);
     if (r->rc < 0)
-        printf(": %s", cli_esc(r->error));
+        printf(": %s", cli_esc(cli_hint(cli, r->error)));
     putchar('\n');
 }
 
@@ -123,7 +124,7 @@ static void on_done(void *ctx, size_t i, const ds_sync_result_t *r)
     if (!ui->stream || ui->printed == NULL || (r->rc == DS_ELEASE && ui->wait))
         return;
     board_clear(&ui->board);
-    sync_cli_summary(ui->srv[k]->name, r);
+    sync_cli_summary(ui->cli, ui->srv[k]->name, r);
     fflush(stdout);
     ui->printed[k] = 1;
 }
@@ -262,11 +263,11 @@ static int run_all(ds_sync_t *sy, ds_engine_t *e, const ds_server_cfg_t **srv, s
             sync_cli_print_plan(j, srv[i]->name, r->plan);
             sync_cli_print_guard(srv[i]->name, r->plan);
         } else if (a->dry)
-            cli_err("%s", r->error);
+            cli_err("%s", cli_hint(cli, r->error));
         else if (j)
             ds_report_result_json(j, srv[i]->name, r);
         else if (ui->printed == NULL || !ui->printed[i])
-            sync_cli_summary(srv[i]->name, r); /* not yet printed as it ended */
+            sync_cli_summary(cli, srv[i]->name, r); /* not yet printed as it ended */
         fflush(stdout);
         ds_sync_result_clear(r);
     }
@@ -332,7 +333,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
         {NULL, 0, NULL, NULL, 0, NULL},
     };
     ds_delta_cache_stats_t dbefore;
-    struct sync_ui ui = {0};
+    struct sync_ui ui = {.cli = cli};
     struct cli_select sel;
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;

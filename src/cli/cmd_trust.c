@@ -60,9 +60,9 @@ static int parse_args(int argc, char **argv, int *yes)
 }
 
 /* Shows the key and records it when the user (or --yes) agrees. */
-static int decide(const ds_server_cfg_t *srv, ds_ssh_hostkey_t *hk, int yes)
+static int decide(const struct cli *cli, const ds_server_cfg_t *srv, ds_ssh_hostkey_t *hk, int yes)
 {
-    char err[600];
+    char err[600], msg[600];
     int answer;
 
     if (hk->state == 0) {
@@ -87,9 +87,11 @@ static int decide(const ds_server_cfg_t *srv, ds_ssh_hostkey_t *hk, int yes)
     fflush(stdout);
     answer = yes ? 1 : ask(srv->name, hk);
     if (answer < 0) {
-        cli_err("trust %s: no terminal to ask on: compare the fingerprint, then run "
-                "'distsync trust %s --yes'",
-                srv->name, srv->name);
+        snprintf(msg, sizeof(msg),
+                 "trust %s: no terminal to ask on: compare the fingerprint, then run "
+                 "'distsync trust %s --yes'",
+                 srv->name, srv->name);
+        cli_err("%s", cli_hint(cli, msg));
         return CLI_EXIT_USAGE;
     }
     if (answer == 0) {
@@ -137,7 +139,7 @@ int cmd_trust(struct cli *cli, int argc, char **argv)
         rc = CLI_EXIT_SERVER;
         goto out;
     }
-    rc = decide(srv, &hk, yes);
+    rc = decide(cli, srv, &hk, yes);
 out:
     ds_ssh_hostkey_free(&hk);
     ds_config_free(cfg);

@@ -45,7 +45,7 @@ out:
 
 /* One ssh:// server: the open a sync makes (host key, login, the agent or
  * SFTP, the root), then the close. 0 when it answered, else prints why. */
-static int connect_ssh(const ds_server_cfg_t *s)
+static int connect_ssh(const struct cli *cli, const ds_server_cfg_t *s)
 {
     int agent_only = s->transport != NULL && strcmp(s->transport, "agent") == 0;
     /* auto sends the agent HELLO and reads its answer (agent alone would
@@ -63,7 +63,7 @@ static int connect_ssh(const ds_server_cfg_t *s)
     int rc = ds_transport_open(&tc, &t, err, sizeof(err));
 
     if (rc < 0) {
-        cli_err("server %s: %s", s->name, err);
+        cli_err("server %s: %s", s->name, cli_hint(cli, err));
         return rc;
     }
     if (agent_only && t->note[0]) { /* "SFTP mode (transport = auto: WHY): ..." */
@@ -87,7 +87,7 @@ static int remote(const ds_server_cfg_t *s)
 }
 
 /* See cli.h. */
-int cli_config_connect(const ds_config_t *cfg, int argc, char **argv)
+int cli_config_connect(const struct cli *cli, const ds_config_t *cfg, int argc, char **argv)
 {
     int failed = 0;
 
@@ -111,7 +111,7 @@ int cli_config_connect(const ds_config_t *cfg, int argc, char **argv)
             named = strcmp(argv[k], s->name) == 0;
         if (named && strncmp(s->url, "smb://", 6) == 0 && connect_one(s) < 0)
             failed = 1;
-        if (named && strncmp(s->url, "ssh://", 6) == 0 && connect_ssh(s) < 0)
+        if (named && strncmp(s->url, "ssh://", 6) == 0 && connect_ssh(cli, s) < 0)
             failed = 1;
     }
     return failed ? CLI_EXIT_SERVER : CLI_EXIT_OK;

@@ -131,7 +131,7 @@ static int run(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            cli.config_path = optarg;
+            cli.config_path = cli.config_flag = optarg;
             break;
         case 'q':
             cli.quiet = 1;

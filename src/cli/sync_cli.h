@@ -30,7 +30,7 @@ int sync_cli_open_level(const ds_config_t *cfg, ds_sync_progress_fn fn, void *ct
 int sync_cli_prepare(struct cli *cli, const ds_config_t *cfg, ds_sync_t *sy, int no_scan);
 
 /* Prints a server's result line ("sync NAME: ok, N files ..."). */
-void sync_cli_summary(const char *name, const ds_sync_result_t *r);
+void sync_cli_summary(const struct cli *cli, const char *name, const ds_sync_result_t *r);
 
 /* sync --as-of: a time, or a scan generation (scan:GEN); both 0: the
  * newest scan. */

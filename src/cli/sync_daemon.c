@@ -135,7 +135,8 @@ static json_t *follow(const ds_config_t *cfg, const char *id)
 
 /* Prints the ended run's results as a standalone sync would; returns the
  * exit status. */
-static int report(const json_t *run, const ds_server_cfg_t **srv, size_t n, int json)
+static int report(const struct cli *cli, const json_t *run, const ds_server_cfg_t **srv, size_t n,
+                  int json)
 {
     const json_t *servers = json_object_get(run, "servers"), *dl = json_object_get(run, "deltas");
     int nfail = 0, nheld = 0, nbusy = 0, nres = 0;
@@ -177,7 +178,7 @@ static int report(const json_t *run, const ds_server_cfg_t **srv, size_t n, int 
         if (json)
             ds_report_result_json(&j, srv[i]->name, &r);
         else
-            sync_cli_summary(srv[i]->name, &r);
+            sync_cli_summary(cli, srv[i]->name, &r);
     }
     if (json) {
         ds_json_arr_end(&j);
@@ -242,7 +243,7 @@ int sync_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_cfg
                 cli_esc(id));
     run = follow(cfg, id);
     if (run != NULL)
-        rc = report(run, srv, n, json);
+        rc = report(cli, run, srv, n, json);
 out:
     json_decref(run);
     json_decref(reply);

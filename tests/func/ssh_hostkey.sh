@@ -39,7 +39,8 @@ rc=0
 ds sync web1 >"$tmp/o1" 2>&1 || rc=$?
 [ "$rc" = 4 ] || bad "unknown host key: sync exit $rc, expected 4: $(cat "$tmp/o1")"
 grep -qF "$fp" "$tmp/o1" || bad "unknown host key: fingerprint $fp not shown: $(cat "$tmp/o1")"
-grep -qF "distsync trust web1" "$tmp/o1" || bad "unknown host key: 'distsync trust web1' not named"
+grep -qF "distsync -c $tmp/distsync.conf trust web1" "$tmp/o1" ||
+  bad "unknown host key: 'distsync -c FILE trust web1' not named"
 [ -z "$(ls -A "$tmp/ta")" ] || bad "unknown host key: something was written to the target"
 
 # 2. trust without a terminal refuses; --yes records
