@@ -25,19 +25,19 @@ static int identity_failed(LIBSSH2_SESSION *s, int rc, const struct ds__ssh_url 
 {
     if (rc == LIBSSH2_ERROR_FILE)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d: cannot use identity %s (missing, "
+                 "authentication as user '%s' on %s: cannot use identity %s (missing, "
                  "unreadable, or protected by a passphrase: load such a key into ssh-agent and "
                  "drop identity =)",
-                 u->user, u->host, u->port, identity);
+                 u->user, u->hostport, identity);
     else if (rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_RECV ||
              rc == LIBSSH2_ERROR_SOCKET_SEND)
-        snprintf(err, errlen, "authentication as user '%s' on %s:%d: %s", u->user, u->host, u->port,
+        snprintf(err, errlen, "authentication as user '%s' on %s: %s", u->user, u->hostport,
                  ds__ssh_errmsg(s));
     else
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d failed: the server refused the key %s "
+                 "authentication as user '%s' on %s failed: the server refused the key %s "
                  "(is the user right, and its .pub in that user's ~/.ssh/authorized_keys?)",
-                 u->user, u->host, u->port, identity);
+                 u->user, u->hostport, identity);
     return DS_EAUTH;
 }
 
@@ -49,8 +49,8 @@ static int with_identity(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struc
     char why[512];
 
     if (!a->checked && ds_sshkey_check(identity, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "authentication as user '%s' on %s:%d: identity %s: %s", u->user,
-                 u->host, u->port, identity, why);
+        snprintf(err, errlen, "authentication as user '%s' on %s: identity %s: %s", u->user,
+                 u->hostport, identity, why);
         return DS_EAUTH;
     }
     a->checked = 1;
@@ -78,10 +78,10 @@ static int agent_sock(const char *sock, const struct ds__ssh_url *u, char *err, 
     if (why == NULL)
         return 0;
     snprintf(err, errlen,
-             "authentication as user '%s' on %s:%d: no identity = set and no ssh-agent "
+             "authentication as user '%s' on %s: no identity = set and no ssh-agent "
              "(%s%s%s%s): set identity = to a private key file, or start ssh-agent and ssh-add "
              "a key",
-             u->user, u->host, u->port, sock && sock[0] ? "SSH_AUTH_SOCK " : "",
+             u->user, u->hostport, sock && sock[0] ? "SSH_AUTH_SOCK " : "",
              sock && sock[0] ? sock : "", sock && sock[0] ? ": " : "", why);
     return DS_EAUTH;
 }
@@ -95,8 +95,8 @@ static int agent_start(LIBSSH2_SESSION *s, struct ds__ssh_auth *a, const struct 
     a->a = libssh2_agent_init(s);
     if (a->a == NULL || libssh2_agent_connect(a->a) != 0 ||
         libssh2_agent_list_identities(a->a) != 0) {
-        snprintf(err, errlen, "authentication as user '%s' on %s:%d: cannot use ssh-agent: %s",
-                 u->user, u->host, u->port, ds__ssh_errmsg(s));
+        snprintf(err, errlen, "authentication as user '%s' on %s: cannot use ssh-agent: %s",
+                 u->user, u->hostport, ds__ssh_errmsg(s));
         return DS_EAUTH;
     }
     return 0;
@@ -108,19 +108,19 @@ static int agent_failed(const struct ds__ssh_auth *a, const struct ds__ssh_url *
 {
     if (a->tried == 0 && a->rsa > 0)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d: ssh-agent holds only RSA keys: %s", u->user,
-                 u->host, u->port, DS_SSHKEY_RSA_ADVICE);
+                 "authentication as user '%s' on %s: ssh-agent holds only RSA keys: %s", u->user,
+                 u->hostport, DS_SSHKEY_RSA_ADVICE);
     else if (a->tried == 0)
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d: ssh-agent holds no key (ssh-add one, or "
+                 "authentication as user '%s' on %s: ssh-agent holds no key (ssh-add one, or "
                  "set identity =)",
-                 u->user, u->host, u->port);
+                 u->user, u->hostport);
     else
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d failed: the server refused the %d key(s) "
+                 "authentication as user '%s' on %s failed: the server refused the %d key(s) "
                  "of ssh-agent (is the user right, and the key in that user's "
                  "~/.ssh/authorized_keys?)",
-                 u->user, u->host, u->port, a->tried);
+                 u->user, u->hostport, a->tried);
     return DS_EAUTH;
 }
 

@@ -88,7 +88,9 @@ int ds__ssh_url_parse(const char *url, struct ds__ssh_url *u, char *err, size_t 
     if (u->port < 1 || u->port > 65535)
         goto bad;
     strcpy(u->path, path);
-    snprintf(u->where, sizeof(u->where), "%s@%s:%d", u->user, u->host, u->port);
+    snprintf(u->hostport, sizeof(u->hostport), strchr(u->host, ':') ? "[%s]:%d" : "%s:%d", u->host,
+             u->port);
+    snprintf(u->where, sizeof(u->where), "%s@%s", u->user, u->hostport);
     return 0;
 bad:
     snprintf(err, errlen, "%s: not an ssh://[user@]host[:port]/path URL", url);

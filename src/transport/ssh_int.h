@@ -25,7 +25,10 @@ struct ds__ssh_url {
     char host[256];  /* without the brackets of an IPv6 literal */
     int port;        /* 22 unless given */
     char path[4096]; /* the target root on the server */
-    char where[340]; /* "user@host:port" for messages (never a secret) */
+    /* "host:port", "[host]:port" for an IPv6 literal (as OpenSSH writes
+     * it), for messages */
+    char hostport[270];
+    char where[340]; /* "user@" hostport, for messages (never a secret) */
 
     /* tests only: the DNS lookup waits this long first */
     unsigned test_dns_delay_ms;

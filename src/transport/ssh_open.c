@@ -281,8 +281,8 @@ static int timed_out(const struct ds__ssh_open *o, char *err, size_t errlen)
         return DS_ETRANSPORT;
     case S_AUTH:
         snprintf(err, errlen,
-                 "authentication as user '%s' on %s:%d: no answer within connect_timeout = %us",
-                 u->user, u->host, u->port, s);
+                 "authentication as user '%s' on %s: no answer within connect_timeout = %us",
+                 u->user, u->hostport, s);
         return DS_EAUTH;
     default:
         snprintf(err, errlen,

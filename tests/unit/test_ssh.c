@@ -1,7 +1,8 @@
 /*
  * The ssh:// URL parser and the fingerprint format (src/ssh_conn.c,
  * src/ssh_knownhosts.c): user, host, port, path; IPv6 literals; default
- * user and port; bad shapes refused naming the URL; SHA256 fingerprints as
+ * user and port; IPv6 literals in brackets in messages; bad shapes refused
+ * naming the URL; SHA256 fingerprints as
  * OpenSSH prints them (base64 without padding).
  */
 #include "check.h"
@@ -19,6 +20,7 @@ static void test_url_full(void)
     CHECK_INT(u.port, 2222);
     CHECK(strcmp(u.path, "/srv/d x") == 0);
     CHECK(strcmp(u.where, "bob@h.example:2222") == 0);
+    CHECK(strcmp(u.hostport, "h.example:2222") == 0);
 }
 
 static void test_url_defaults(void)
@@ -33,9 +35,13 @@ static void test_url_defaults(void)
     CHECK_INT(ds__ssh_url_parse("ssh://u@[::1]:2200/p", &u, err, sizeof(err)), 0);
     CHECK(strcmp(u.host, "::1") == 0);
     CHECK_INT(u.port, 2200);
+    /* an IPv6 literal in messages as OpenSSH writes it, not u@::1:2200 */
+    CHECK(strcmp(u.where, "u@[::1]:2200") == 0);
+    CHECK(strcmp(u.hostport, "[::1]:2200") == 0);
     CHECK_INT(ds__ssh_url_parse("ssh://[fe80::2]/p", &u, err, sizeof(err)), 0);
     CHECK(strcmp(u.host, "fe80::2") == 0);
     CHECK_INT(u.port, 22);
+    CHECK(strcmp(u.where, "alice@[fe80::2]:22") == 0);
 }
 
 static void test_url_bad(void)
