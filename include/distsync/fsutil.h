@@ -28,8 +28,9 @@ DS_MUST_CHECK int ds_write_all(int fd, const void *p, size_t n);
  * O_EXCL: never written through a planted link; ds_pathsafe_create_tmp),
  * fsyncs it, renames it over name and fsyncs the directory; the tmp file is
  * removed on failure. A reader sees the old file or the new one. Used for
- * the target's manifest and lease. Returns 0 or -errno (-ENOSPC on a full
- * disk). */
+ * the target's manifest and lease, so name is made mode 0600 (the receiving
+ * account's state, as SFTP mode writes it: not for whoever serves the
+ * tree). Returns 0 or -errno (-ENOSPC on a full disk). */
 DS_MUST_CHECK int ds_atomic_write(int dirfd, const char *name, const void *p, size_t n);
 /* The same through a filesystem backend (fs.h); dirfd is fs's. */
 DS_MUST_CHECK int ds_atomic_write_fs(const ds_fs_t *fs, int dirfd, const char *name, const void *p,

@@ -85,7 +85,7 @@ int ds_atomic_write_fs(const ds_fs_t *fs, int dirfd, const char *name, const voi
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
-    rc = ds_pathsafe_create_tmp_fs(fs, dirfd, tmp, 0644, &fd);
+    rc = ds_pathsafe_create_tmp_fs(fs, dirfd, tmp, 0600, &fd);
     if (rc < 0)
         return rc;
     rc = write_all_fs(fs, fd, p, n);
