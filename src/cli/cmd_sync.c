@@ -94,7 +94,7 @@ static const char *status_word(const ds_sync_result_t *r)
 
 void sync_cli_summary(const struct cli *cli, const char *name, const ds_sync_result_t *r)
 {
-    char w[32], l[32], c[32], d[32], q[48] = "";
+    char w[32], l[32], c[32], d[32], q[48] = "", a[40] = "";
 
     progress_fmt_bytes(w, sizeof(w), r->bytes_wire);
     progress_fmt_bytes(l, sizeof(l), r->bytes_literal);
@@ -103,11 +103,16 @@ void sync_cli_summary(const struct cli *cli, const char *name, const ds_sync_res
     if (r->quick_deltas > 0) /* README "Quick deltas" */
         snprintf(q, sizeof(q), ", %" PRIu64 " quick delta%s", r->quick_deltas,
                  r->quick_deltas == 1 ? "" : "s");
-    printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated, %" PRIu64
+    /* adopted files moved nothing (the target held their content): apart
+     * from updated, which counts only what was sent (JSON's "updated"
+     * still includes them) */
+    if (r->adopted > 0)
+        snprintf(a, sizeof(a), ", %" PRIu64 " adopted", r->adopted);
+    printf("sync %s: %s, %" PRIu64 " files (%" PRIu64 " new, %" PRIu64 " updated%s, %" PRIu64
            " deleted%s), %s on the wire (literal %s, copied %s%s), %s",
            cli_esc(name), status_word(r), r->created + r->updated + r->adopted + r->deleted,
-           r->created, r->updated + r->adopted, r->deleted, r->failed_files ? ", some failed" : "",
-           w, l, c, q, d);
+           r->created, r->updated, a, r->deleted, r->failed_files ? ", some failed" : "", w, l, c,
+           q, d);
     if (r->rc < 0)
         printf(": %s", cli_esc(cli_hint(cli, r->error)));
     putchar('\n');
