@@ -27,6 +27,7 @@ struct verify_args {
 
 struct verify_ui {
     struct board board; /* one line per server verifying */
+    const struct cli *cli;
 };
 
 static void on_progress(void *ctx, const ds_sync_progress_t *p)
@@ -44,7 +45,7 @@ static const char *vstatus(const ds_verify_result_t *v)
                                 : "ok";
 }
 
-static void print_text(const char *name, const ds_verify_result_t *v)
+static void print_text(const struct cli *cli, const char *name, const ds_verify_result_t *v)
 {
     char b[32], d[32], h1[2 * DS_SHA256_LEN + 1], h2[2 * DS_SHA256_LEN + 1];
 
@@ -52,7 +53,7 @@ static void print_text(const char *name, const ds_verify_result_t *v)
     progress_fmt_duration(d, sizeof(d), v->elapsed_s);
     if (v->rc < 0) {
         printf("verify %s: %s: %s\n", name, v->rc == -ECANCELED ? "CANCELLED" : "FAILED",
-               cli_esc(v->error));
+               cli_esc(cli_hint(cli, v->error)));
         return;
     }
     printf("verify %s: %s, %" PRIu64 " of %" PRIu64 " files match, %zu drifted, %zu missing, "
@@ -154,7 +155,7 @@ static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_res
     if (j != NULL) {
         print_json(j, srv->name, v, &r, ran ? &after : NULL);
     } else {
-        print_text(srv->name, v);
+        print_text(ui->cli, srv->name, v);
         if (r.rc < 0)
             printf("repair %s: FAILED: %s\n", srv->name, r.error);
         else
@@ -162,7 +163,7 @@ static int repair(ds_sync_t *sy, const ds_server_cfg_t *srv, const ds_verify_res
                    srv->name, r.created, r.updated + r.adopted,
                    status == CLI_EXIT_DRIFT ? "ok" : vstatus(&after));
         if (ran && status != CLI_EXIT_DRIFT)
-            print_text(srv->name, &after);
+            print_text(ui->cli, srv->name, &after);
     }
     ds_sync_result_clear(&r);
     ds_verify_result_clear(&after);
@@ -181,7 +182,7 @@ static int one(ds_sync_t *sy, const ds_server_cfg_t *srv, ds_verify_result_t *v,
     else if (j != NULL)
         print_json(j, srv->name, v, NULL, NULL);
     else
-        print_text(srv->name, v);
+        print_text(ui->cli, srv->name, v);
     fflush(stdout);
     return status;
 }
@@ -194,7 +195,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
         {"repair", 'r', &a.repair, NULL, 0, NULL},
         {NULL, 0, NULL, NULL, 0, NULL},
     };
-    struct verify_ui ui = {0};
+    struct verify_ui ui = {.cli = cli};
     struct cli_select sel;
     const ds_server_cfg_t **srv = NULL;
     ds_config_t *cfg = NULL;

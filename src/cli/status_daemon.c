@@ -151,7 +151,7 @@ int status_cli_daemon(struct cli *cli, const ds_config_t *cfg, const ds_server_c
                 cli_err("%s", err ? err : "no report");
             else
                 printf("status %s: FAILED: %s\n", cli_esc(srv[i]->name),
-                       cli_esc(err ? err : "no report"));
+                       cli_esc(err ? cli_hint(cli, err) : "no report"));
         } else {
             worst = status_cli_worse(worst, status_cli_exit(verdict));
             if (!json && plan_of(rep, &p) == 0) {

@@ -3,8 +3,8 @@
 # the refused command used: with -c FILE it is `distsync -c FILE trust
 # SERVER` (FILE quoted for a shell when it holds a space), so pasting it
 # into a shell elsewhere records the key in that configuration's
-# known_hosts, not the default's; `sync`, `config check --connect` and
-# `trust` without a terminal all say so. Without -c ($DISTSYNC_CONFIG),
+# known_hosts, not the default's; `sync`, `plan`, `status`, `verify`,
+# `config check --connect` and `trust` without a terminal all say so. Without -c ($DISTSYNC_CONFIG),
 # the hint stays `distsync trust SERVER`.
 set -euo pipefail
 : "${DISTSYNC:?}" "${DS_SRC:?}"
@@ -48,6 +48,11 @@ setsid -w "$DISTSYNC" -c "$conf" trust web1 </dev/null >"$tmp/o3" 2>&1 || rc=$?
 [ "$rc" = 2 ] || bad "trust without a tty: exit $rc, expected 2: $(cat "$tmp/o3")"
 grep -qF "'distsync -c \"$conf\" trust web1 --yes'" "$tmp/o3" ||
   bad "trust without a tty: the hint lacks -c FILE: $(cat "$tmp/o3")"
+
+for cmd in plan status verify; do
+  ds $cmd web1 >"$tmp/o-$cmd" 2>&1 && bad "$cmd: succeeded with an unknown host key"
+  grep -qF "$want" "$tmp/o-$cmd" || bad "$cmd: the hint lacks -c FILE: $(cat "$tmp/o-$cmd")"
+done
 
 # 2. the hint as printed, pasted into a shell in another directory (whose
 # ./distsync.conf would be the default), records the key where the sync looks
