@@ -9,10 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init engine_retain_offload
-if ! "$DISTSYNC" version | grep -q "DISTSYNC_TEST_RETAIN_DELAY_MS"; then
-  echo "SKIP: engine_retain_offload: needs a test build (cmake -DDS_TEST_HOOKS=ON)"
-  exit 0
-fi
+st_need_retain_hook engine_retain_offload
 export DISTSYNC_TEST_NO_FSYNC=1 DISTSYNC_TEST_RETAIN_DELAY_MS=3000
 store=$tmp/store
 mkdir -p "$store/patches" "$store/engines"

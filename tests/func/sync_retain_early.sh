@@ -14,22 +14,10 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init sync_retain_early
-if ! "$DISTSYNC" version | grep -q "DISTSYNC_TEST_RETAIN_DELAY_MS"; then
-  echo "SKIP: sync_retain_early: needs a test build (cmake -DDS_TEST_HOOKS=ON)"
-  exit 0
-fi
+st_need_retain_hook sync_retain_early
 export DISTSYNC_TEST_NO_FSYNC=1
-store=$tmp/store conf=$tmp/r.conf
-mkdir -p "$store/patches" "$tmp/t"
-printf '[console]\nstore = %s\nstate = %s\n\n[server a]\nurl = file://%s\n' \
-  "$store" "$tmp/state" "$tmp/t" >"$conf"
-printf 'transport = agent\nclasses = patches\nbandwidth = 1MB\nprune = yes\n' >>"$conf"
-ds() { "$DISTSYNC" -c "$conf" "$@"; }
-retained() { sqlite3 "$tmp/state/retain/retain.db" 'SELECT count(*) FROM version' 2>/dev/null || echo 0; }
-printf 'v0\n' >"$store/patches/keep.txt"
-ds scan >/dev/null 2>&1 && ds sync a >/dev/null 2>&1 || bad "first sync"
-base=$(retained)
-[ "$base" = 1 ] || bad "first sync: $base versions retained, 1 expected"
+st_retain_server
+base=1
 
 # 1. retained while sending
 for i in 1 2 3; do head -c 1000000 /dev/urandom >"$store/patches/s$i.bin"; done
@@ -39,13 +27,13 @@ pid=$!
 st_pids+=("$pid")
 early=0
 while kill -0 "$pid" 2>/dev/null; do
-  n=$(retained) published=$(find "$tmp/t/patches" -name 's*.bin' | wc -l)
+  n=$(st_retained) published=$(find "$tmp/t/patches" -name 's*.bin' | wc -l)
   if [ "$n" -gt "$base" ] && [ "$published" -lt 3 ]; then early=1; fi
   sleep 0.05
 done
 wait "$pid" || bad "sync 2: $(tail -3 "$tmp/out1")"
 [ "$early" = 1 ] || bad "no version was retained while files were still on their way"
-[ "$(retained)" = 4 ] || bad "after sync 2: $(retained) versions retained, 4 expected"
+[ "$(st_retained)" = 4 ] || bad "after sync 2: $(st_retained) versions retained, 4 expected"
 st_check_converged "$store" "$tmp/t" "after sync 2"
 
 # 2. a cancel does not wait for the versions not begun
@@ -64,10 +52,10 @@ took=$(echo "$(date +%s.%N) - $t0" | bc)
 # one version may be under way at the cancel (4 s): not the other two
 echo "  cancel took ${took}s"
 [ "$(echo "$took < 6" | bc)" = 1 ] || bad "the cancelled run waited ${took}s for its retain job"
-n=$(retained)
+n=$(st_retained)
 [ "$n" -le 5 ] || bad "a cancelled run retained $n versions: those not begun were retained"
 ds sync a >"$tmp/out3" 2>&1 || bad "sync after the cancel: $(tail -3 "$tmp/out3")"
-[ "$(retained)" = 7 ] || bad "after the cancel and a sync: $(retained) versions retained, 7 expected"
+[ "$(st_retained)" = 7 ] || bad "after the cancel and a sync: $(st_retained) versions retained, 7 expected"
 st_check_converged "$store" "$tmp/t" "after the cancel"
 
 # 3. the retain store lost: the manifest's other versions follow the early job
@@ -75,6 +63,6 @@ rm -rf "$tmp/state/retain"
 printf 'v1\n' >"$store/patches/keep.txt"
 ds scan >/dev/null 2>&1 || bad "scan 4"
 DISTSYNC_TEST_RETAIN_DELAY_MS=300 ds sync a >"$tmp/out4" 2>&1 || bad "sync 4: $(tail -3 "$tmp/out4")"
-[ "$(retained)" = 7 ] || bad "a lost retain store: $(retained) versions retained after a sync, 7 expected"
+[ "$(st_retained)" = 7 ] || bad "a lost retain store: $(st_retained) versions retained after a sync, 7 expected"
 st_check_converged "$store" "$tmp/t" "after sync 4"
 st_exit "sync_retain_early"

@@ -13,21 +13,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init sync_retain_early_gc
-if ! "$DISTSYNC" version | grep -q "DISTSYNC_TEST_RETAIN_DELAY_MS"; then
-  echo "SKIP: sync_retain_early_gc: needs a test build (cmake -DDS_TEST_HOOKS=ON)"
-  exit 0
-fi
+st_need_retain_hook sync_retain_early_gc
 export DISTSYNC_TEST_NO_FSYNC=1
-store=$tmp/store conf=$tmp/r.conf
-mkdir -p "$store/patches" "$tmp/t"
-printf '[console]\nstore = %s\nstate = %s\n\n[server a]\nurl = file://%s\n' \
-  "$store" "$tmp/state" "$tmp/t" >"$conf"
-printf 'transport = agent\nclasses = patches\nbandwidth = 1MB\nprune = yes\n' >>"$conf"
-ds() { "$DISTSYNC" -c "$conf" "$@"; }
-retained() { sqlite3 "$tmp/state/retain/retain.db" 'SELECT count(*) FROM version' 2>/dev/null || echo 0; }
-printf 'v0\n' >"$store/patches/keep.txt"
-ds scan >/dev/null 2>&1 && ds sync a >/dev/null 2>&1 || bad "first sync"
-[ "$(retained)" = 1 ] || bad "first sync: $(retained) versions retained, 1 expected"
+st_retain_server
 
 for i in 1 2 3; do head -c 1000000 /dev/urandom >"$store/patches/s$i.bin"; done
 ds scan >/dev/null 2>&1 || bad "scan 2"
@@ -36,17 +24,17 @@ pid=$!
 st_pids+=("$pid")
 gced=0
 while kill -0 "$pid" 2>/dev/null; do
-  n=$(retained) published=$(find "$tmp/t/patches" -name 's*.bin' | wc -l)
+  n=$(st_retained) published=$(find "$tmp/t/patches" -name 's*.bin' | wc -l)
   if [ "$gced" = 0 ] && [ "$n" -gt 1 ] && [ "$published" -lt 3 ]; then
     ds gc >"$tmp/gc" 2>&1 || bad "gc beside the sync: $(tail -3 "$tmp/gc")"
     gced=1
-    echo "  gc beside the sync: $n versions retained before, $(retained) after"
+    echo "  gc beside the sync: $n versions retained before, $(st_retained) after"
   fi
   sleep 0.05
 done
 wait "$pid" || bad "sync 2: $(tail -3 "$tmp/out1")"
 [ "$gced" = 1 ] || bad "no version was retained while files were still on their way"
-[ "$(retained)" = 4 ] ||
-  bad "a gc beside the sync: $(retained) versions retained after it, 4 expected (the manifest's)"
+[ "$(st_retained)" = 4 ] ||
+  bad "a gc beside the sync: $(st_retained) versions retained after it, 4 expected (the manifest's)"
 st_check_converged "$store" "$tmp/t" "after sync 2"
 st_exit "sync_retain_early_gc"

@@ -13,10 +13,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 st_init sync_retain_early_handle
-if ! "$DISTSYNC" version | grep -q "DISTSYNC_TEST_RETAIN_DELAY_MS"; then
-  echo "SKIP: sync_retain_early_handle: needs a test build (cmake -DDS_TEST_HOOKS=ON)"
-  exit 0
-fi
+st_need_retain_hook sync_retain_early_handle
 export DISTSYNC_TEST_NO_FSYNC=1
 store=$tmp/store conf=$tmp/r.conf
 mkdir -p "$store/patches" "$tmp/ta" "$tmp/tb"

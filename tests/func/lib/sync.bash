@@ -79,6 +79,32 @@ open(out, "wb").write(b)
 PY
 }
 
+# st_need_retain_hook NAME: exits 0 (SKIP) on a build without the test
+# hook DISTSYNC_TEST_RETAIN_DELAY_MS (cmake -DDS_TEST_HOOKS=ON).
+st_need_retain_hook() {
+  "$DISTSYNC" version | grep -q "DISTSYNC_TEST_RETAIN_DELAY_MS" && return 0
+  echo "SKIP: $1: needs a test build (cmake -DDS_TEST_HOOKS=ON)"
+  exit 0
+}
+
+# st_retained: versions in $tmp/state's retain store (0 without one).
+st_retained() { sqlite3 "$tmp/state/retain/retain.db" 'SELECT count(*) FROM version' 2>/dev/null || echo 0; }
+
+# st_retain_server: $store (patches/keep.txt) synced to one file:// server a
+# at $tmp/t (agent, 1 MB/s) through $conf, with ds() defined; one version
+# retained.
+st_retain_server() {
+  store=$tmp/store conf=$tmp/r.conf
+  mkdir -p "$store/patches" "$tmp/t"
+  printf '[console]\nstore = %s\nstate = %s\n\n[server a]\nurl = file://%s\n' \
+    "$store" "$tmp/state" "$tmp/t" >"$conf"
+  printf 'transport = agent\nclasses = patches\nbandwidth = 1MB\nprune = yes\n' >>"$conf"
+  ds() { "$DISTSYNC" -c "$conf" "$@"; }
+  printf 'v0\n' >"$store/patches/keep.txt"
+  ds scan >/dev/null 2>&1 && ds sync a >/dev/null 2>&1 || bad "first sync"
+  [ "$(st_retained)" = 1 ] || bad "first sync: $(st_retained) versions retained, 1 expected"
+}
+
 # st_small_store STORE: 3,000 small files (STORE/definitions/dNN/file-NNNNN.dat,
 # "content N"), a store whose manifest outweighs a no-op sync's other traffic.
 st_small_store() {
