@@ -516,11 +516,18 @@ int ds_delta_cache_get_or_compute(ds_delta_cache_t *c, const uint8_t basis_sha25
                               size);
 }
 
-/* The entry serving fmt's request (a hit), or -1; path: fmt's entry. */
+/* fmt without DS_DELTA_QUICK on a librsync delta, where it is ignored. */
+static int norm_fmt(int fmt)
+{
+    return fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK) ? DS_DELTA_FMT_RSYNC : fmt;
+}
+
+/* The entry serving fmt's request (a hit), or -1; path: fmt's entry.
+ * fmt is norm_fmt's. */
 static int lookup(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha, int quiet,
                   char *path, size_t cap, uint64_t *size)
 {
-    int quick = fmt != DS_DELTA_FMT_RSYNC && (fmt & DS_DELTA_QUICK) != 0;
+    int quick = (fmt & DS_DELTA_QUICK) != 0;
     int f = -1;
 
     if (quick) { /* the full entry at any level, else the quick one */
@@ -543,9 +550,7 @@ int ds_delta_cache_lookup(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha2
 {
     char path[4096];
 
-    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
-        fmt = DS_DELTA_FMT_RSYNC;
-    *fd = lookup(c, fmt, basis_sha256, target_sha256, 1, path, sizeof(path), size);
+    *fd = lookup(c, norm_fmt(fmt), basis_sha256, target_sha256, 1, path, sizeof(path), size);
     return *fd >= 0 ? 0 : DS_ENOTFOUND;
 }
 
@@ -557,8 +562,7 @@ int ds_delta_cache_get(ds_delta_cache_t *c, int fmt, const uint8_t basis_sha256[
     int f, quick;
 
     *fd = -1;
-    if (fmt == (DS_DELTA_FMT_RSYNC | DS_DELTA_QUICK))
-        fmt = DS_DELTA_FMT_RSYNC; /* ignored (delta.h) */
+    fmt = norm_fmt(fmt); /* the flag is ignored on librsync deltas (delta.h) */
     quick = (fmt & DS_DELTA_QUICK) != 0;
     if ((f = lookup(c, fmt, basis_sha256, target_sha256, 0, path, sizeof(path), size)) >= 0) {
         *fd = f;
