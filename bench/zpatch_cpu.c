@@ -3,12 +3,13 @@
  * version 2, every candidate) over a list of (basis, new) file pairs, as
  * the delta cache computes them, without the sync around it.
  *
- *   bench_zpatch_cpu LEVEL [THREADS] < PAIRS
+ *   bench_zpatch_cpu LEVEL [THREADS [VERSION]] < PAIRS
  *
  * PAIRS: one "BASIS<TAB>NEW" per line. THREADS workers (default 1) take
  * pairs largest first. Prints one line per pair ("bytes cpu_s new") and
  * a total: delta bytes, CPU seconds (user+sys of the process), wall
- * seconds and peak RSS (MiB).
+ * seconds and peak RSS (MiB). VERSION: the stream version (default 2; 1
+ * with LEVEL 3 is a quick delta, README "Quick deltas").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,7 @@ struct pair {
 
 static struct pair *v;
 static size_t n, next;
-static int level;
+static int level, version = 2;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static long fd_read(void *ctx, uint64_t off, void *buf, size_t len)
@@ -67,7 +68,7 @@ static int run(struct pair *p)
     ds_delta_src_t t = {fd_read, (void *)(intptr_t)tfd, (uint64_t)ts.st_size};
     double c0 = thread_cpu();
 
-    rc = ds_zpatch_encode_v(&b, &t, level, 2, NULL, NULL, ofd, &st);
+    rc = ds_zpatch_encode_v(&b, &t, level, version, NULL, NULL, ofd, &st);
     p->cpu = thread_cpu() - c0;
     p->bytes = st.delta_bytes;
 out:
@@ -113,8 +114,10 @@ int main(int argc, char **argv)
     struct rusage ru;
     uint64_t bytes = 0;
 
-    if (argc < 2 || threads < 1 || threads > 64) {
-        fprintf(stderr, "usage: bench_zpatch_cpu LEVEL [THREADS] < PAIRS\n");
+    if (argc > 3)
+        version = atoi(argv[3]);
+    if (argc < 2 || threads < 1 || threads > 64 || version < 1 || version > 2) {
+        fprintf(stderr, "usage: bench_zpatch_cpu LEVEL [THREADS [VERSION]] < PAIRS\n");
         return 2;
     }
     level = atoi(argv[1]);
