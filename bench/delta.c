@@ -95,7 +95,7 @@ struct row {
 
 static int run_one(struct mem *basis, struct mem *target, uint32_t block, struct row *row)
 {
-    ds_delta_src_t bs = {mem_read, basis, basis->n}, ts = {mem_read, target, target->n};
+    ds_delta_src_t bs = {mem_read, basis, basis->n, 0}, ts = {mem_read, target, target->n, 0};
     ds_delta_opts_t o = {.block_len = block};
     ds_delta_stats_t st;
     uint8_t sha[DS_SHA256_LEN];

@@ -44,6 +44,10 @@ typedef struct ds_delta_src {
     ds_delta_read_fn read;
     void *ctx;     /* borrowed; must outlive every call using the source */
     uint64_t size; /* bytes the source holds */
+    /* 1: the source checks its bytes against the version it stands for
+     * (a retained version: every chunk's XXH3-128, see retain.h), so the
+     * encoders skip their SHA-256 pass over it as a basis. */
+    int verified;
 } ds_delta_src_t;
 
 /* A source reading fd with pread (the fd is borrowed, not closed). */

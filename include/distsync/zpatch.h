@@ -119,7 +119,7 @@ typedef struct ds_zpatch_stats {
  * copies cover 90% of the target, or it is 1 MiB or more) zstd over the
  * whole target; both are written, the larger is cut off (ftruncate).
  * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
- * are read. st may be NULL. Memory: the basis range (at most
+ * are read (not a verified basis: ds_delta_src_t). st may be NULL. Memory: the basis range (at most
  * DS_ZPATCH_WINDOW), one segment and the compressor's tables.
  * Returns 0, DS_ECHANGED (a source does not match its size or SHA-256), a
  * source's error, -errno from writing, DS_ENOMEM or DS_EDELTA (zstd failed).

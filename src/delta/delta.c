@@ -52,6 +52,7 @@ void ds_delta_src_fd(ds_delta_src_t *s, int fd, uint64_t size)
     s->read = fd_read;
     s->ctx = (void *)(intptr_t)fd;
     s->size = size;
+    s->verified = 0;
 }
 
 static long retain_read(void *ctx, uint64_t off, void *buf, size_t len)
@@ -64,6 +65,7 @@ void ds_delta_src_retain(ds_delta_src_t *s, ds_retain_reader_t *rd)
     s->read = retain_read;
     s->ctx = rd;
     s->size = ds_retain_reader_size(rd);
+    s->verified = 1;
 }
 
 /* Runs p->job to completion. Returns 0 or a negative error. */

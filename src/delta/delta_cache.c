@@ -445,8 +445,33 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_le
     return fd;
 }
 
-/* Computes and checks the delta into a new tmp file; returns its fd. */
-/* The zpatch of the pair, checked by applying it. */
+/* DS_ECHANGED when target is no longer the version tsha (it changed while
+ * its delta was made), else DS_EHASH: the check failed on a delta made from
+ * the right bytes. */
+static int check_failed(const ds_delta_src_t *target, const uint8_t *tsha)
+{
+    uint8_t buf[1u << 16], got[DS_SHA256_LEN];
+    ds_sha256_t sha;
+    uint64_t off = 0;
+    int rc = ds_sha256_init(&sha);
+
+    while (rc == 0 && off < target->size) {
+        long n = target->read(target->ctx, off, buf, sizeof(buf));
+
+        rc = n > 0 ? 0 : n < 0 ? (int)n : DS_ECHANGED;
+        if (rc == 0)
+            ds_sha256_update(&sha, buf, (size_t)n);
+        off += n > 0 ? (uint64_t)n : 0;
+    }
+    if (rc == 0)
+        ds_sha256_final(&sha, got);
+    ds_sha256_close(&sha);
+    return rc < 0 || memcmp(got, tsha, DS_SHA256_LEN) != 0 ? DS_ECHANGED : DS_EHASH;
+}
+
+/* The zpatch of the pair, checked by applying it. The encoder does not hash
+ * the target: the check hashes what the delta makes, which is the target
+ * as it was read (one SHA-256 pass, 0.1 s on 100 MiB, instead of two). */
 static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, const uint8_t *tsha,
                           const ds_delta_src_t *basis, const ds_delta_src_t *target, int fd,
                           uint64_t *size)
@@ -457,10 +482,12 @@ static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, con
                                 base == DS_DELTA_FMT_ZPATCH2 && !quick ? 2
                                 : base == DS_DELTA_FMT_ZPATCH_COPY     ? 1 | DS_ZPATCH_COPY_ONLY
                                                                        : 1,
-                                bsha, tsha, fd, &st);
+                                bsha, NULL, fd, &st);
 
     if (rc == 0)
         rc = ds_zpatch_check(basis, fd, st.delta_bytes, target->size, tsha);
+    if (rc == DS_EHASH)
+        rc = check_failed(target, tsha);
     *size = st.delta_bytes;
     return rc;
 }

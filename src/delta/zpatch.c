@@ -96,28 +96,25 @@ static int write_all(struct enc *e, const void *buf, size_t n)
     return rc;
 }
 
-/* Hashes all of src and compares with want. */
-static int check_src(const ds_delta_src_t *src, const uint8_t *want, uint8_t *buf, size_t cap)
+/* Starts hashing a source that must have the SHA-256 want (NULL: none). */
+static ds_sha256_t *sha_begin(ds_sha256_t *sha, const uint8_t *want, int *rc)
+{
+    if (want == NULL || *rc < 0)
+        return NULL;
+    *rc = ds_sha256_init(sha);
+    return *rc == 0 ? sha : NULL;
+}
+
+/* Ends it: DS_ECHANGED when the bytes read were not the version wanted. */
+static int sha_end(ds_sha256_t *sha, const uint8_t *want, int rc)
 {
     uint8_t got[DS_SHA256_LEN];
-    ds_sha256_t sha;
-    uint64_t off = 0;
-    int rc = ds_sha256_init(&sha);
 
-    while (rc == 0 && off < src->size) {
-        size_t n = src->size - off < cap ? (size_t)(src->size - off) : cap;
-
-        rc = ds__zp_read_exact(src, off, buf, n);
-        if (rc == 0)
-            ds_sha256_update(&sha, buf, n);
-        off += n;
-    }
-    if (rc == 0) {
-        ds_sha256_final(&sha, got);
-        rc = memcmp(got, want, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
-    }
-    ds_sha256_close(&sha);
-    return rc;
+    if (sha == NULL)
+        return rc;
+    ds_sha256_final(sha, got);
+    ds_sha256_close(sha);
+    return rc == 0 && memcmp(got, want, DS_SHA256_LEN) != 0 ? DS_ECHANGED : rc;
 }
 
 /* The basis range segment [toff, toff + n) references: around the copies
@@ -480,22 +477,20 @@ static int more_candidates(struct enc *e, off_t start, int scout, int level)
  * at most DS_ZPATCH_BS_BASIS_MAX) BSDIFF records. Each is written after
  * the best so far; a smaller one moves down, and the rest is cut off.
  */
-static int encode(struct enc *e, const uint8_t *tsha)
+static int encode(struct enc *e, const uint8_t *bsha, const uint8_t *tsha)
 {
-    uint8_t got[DS_SHA256_LEN];
     ds_zp_span_t *v = NULL;
-    ds_sha256_t sha;
+    ds_sha256_t bs, ts, *b, *t;
     off_t start = lseek(e->fd, 0, SEEK_CUR);
     size_t n = 0;
-    int rc = ds_sha256_init(&sha), few, scout, level = e->level;
+    int rc = 0, few, scout, level = e->level;
 
+    b = sha_begin(&bs, e->basis->verified ? NULL : bsha, &rc);
+    t = sha_begin(&ts, tsha, &rc);
     if (rc == 0)
-        rc = ds__zp_spans(e->basis, e->target, &sha, &v, &n, &e->st.copied_bytes);
-    if (rc == 0 && tsha != NULL) {
-        ds_sha256_final(&sha, got);
-        rc = memcmp(got, tsha, DS_SHA256_LEN) == 0 ? 0 : DS_ECHANGED;
-    }
-    ds_sha256_close(&sha);
+        rc = ds__zp_spans(e->basis, e->target, b, t, &v, &n, &e->st.copied_bytes);
+    rc = sha_end(b, bsha, rc);
+    rc = sha_end(t, tsha, rc);
     if (rc == 0 && e->copy_only)
         rc = grow_copies(e, v, n);
     if (rc == 0 && e->copy_only && e->st.copied_bytes < e->target->size / 10 * 9 &&
@@ -557,11 +552,7 @@ int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target
     e.pre = malloc(plen ? plen : 1);
     if (e.cctx == NULL || e.seg == NULL || e.zbuf == NULL || e.pre == NULL)
         goto out;
-    rc = 0;
-    if (basis_sha256 != NULL)
-        rc = check_src(basis, basis_sha256, e.seg, DS_ZPATCH_SEG_MAX);
-    if (rc == 0)
-        rc = encode(&e, target_sha256);
+    rc = encode(&e, basis_sha256, target_sha256);
     if (rc == 0 && st != NULL) {
         *st = e.st;
         st->scouted = e.scouted;

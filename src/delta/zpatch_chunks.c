@@ -28,7 +28,8 @@ struct slot {
 
 struct index {
     struct slot *t;
-    size_t cap; /* power of two */
+    size_t cap;       /* power of two */
+    ds_sha256_t *sha; /* the basis bytes, in order (NULL: not hashed) */
 };
 
 typedef int (*chunk_fn)(void *ctx, uint64_t off, const uint8_t *p, uint32_t len);
@@ -96,6 +97,8 @@ static int index_put(void *ctx, uint64_t off, const uint8_t *p, uint32_t len)
     uint64_t h = XXH3_64bits(p, len);
     size_t i = (size_t)h & (ix->cap - 1);
 
+    if (ix->sha)
+        ds_sha256_update(ix->sha, p, len);
     while (ix->t[i].off != 0) {
         if (ix->t[i].h == h)
             return 0; /* keep the first */
@@ -162,10 +165,10 @@ static int match_chunk(void *ctx, uint64_t off, const uint8_t *p, uint32_t len)
     return add_span(m, off, len, 0, 0);
 }
 
-int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t *target, ds_sha256_t *tsha,
-                 ds_zp_span_t **spans, size_t *n, uint64_t *copied)
+int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t *target, ds_sha256_t *bsha,
+                 ds_sha256_t *tsha, ds_zp_span_t **spans, size_t *n, uint64_t *copied)
 {
-    struct index ix = {0};
+    struct index ix = {.sha = bsha};
     struct match m = {.ix = &ix, .basis = basis, .sha = tsha};
     uint8_t *buf = malloc(BLOCK + CH_MAX);
     int rc = DS_ENOMEM;

@@ -24,16 +24,17 @@ DS_MUST_CHECK int ds__zp_read_exact(const ds_delta_src_t *src, uint64_t off, uin
 /*
  * Cuts basis and target into chunks and returns in *spans (malloc'ed, *n
  * entries, covering the target in order) the target's runs: identical
- * chunks as copies (bytes compared), the rest as runs for zstd. The target
- * bytes are hashed into tsha (NULL: not hashed) as they are read; *copied
+ * chunks as copies (bytes compared), the rest as runs for zstd. The basis
+ * and target bytes are hashed into bsha and tsha (NULL: not hashed) as the
+ * chunker reads them, so checking a source costs no pass of its own; *copied
  * is the bytes in copies. Memory: the basis index (48 bytes per 4 KiB of
  * basis at most), the spans and 4 MiB of buffer.
  * Returns 0, a source's error, DS_ECHANGED (a source shorter than its
  * size) or DS_ENOMEM.
  */
 DS_MUST_CHECK int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t *target,
-                               ds_sha256_t *tsha, ds_zp_span_t **spans, size_t *n,
-                               uint64_t *copied);
+                               ds_sha256_t *bsha, ds_sha256_t *tsha, ds_zp_span_t **spans,
+                               size_t *n, uint64_t *copied);
 
 /* BSDIFF records (zpatch_bsdiff.c): a suffix array of one basis range. */
 typedef struct ds_zp_bs ds_zp_bs_t;

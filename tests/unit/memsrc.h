@@ -42,6 +42,7 @@ static inline void src_mem(ds_delta_src_t *s, struct mem *m, const uint8_t *p, s
     s->read = mem_read;
     s->ctx = m;
     s->size = n;
+    s->verified = 0;
 }
 
 #endif

@@ -416,6 +416,15 @@ static void test_cache_zpatch(void)
     CHECK_INT(st.dropped, 1);
     CHECK_INT(st.computes, 3);
     CHECK_INT(count_files(dir, "[0-9a-f]"), 2);
+    /* A target that is not the version asked for (changed since its scan)
+     * fails as changed, not as a bad delta, and publishes nothing: the
+     * encoder leaves hashing it to the check. */
+    p.bsha[0] ^= 1;
+    CHECK_INT(ds_delta_cache_get(c, DS_DELTA_FMT_ZPATCH2, p.asha, p.bsha, &p.as, &p.bs, &fd, &zs2),
+              DS_ECHANGED);
+    p.bsha[0] ^= 1;
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 2);
+    CHECK_INT(count_files(dir, "tmp"), 0);
     CHECK_INT(ds_delta_cache_drop(c, p.asha, p.bsha), 0);
     CHECK_INT(count_files(dir, "[0-9a-f]"), 0);
     ds_delta_cache_close(c);

@@ -670,6 +670,66 @@ static void test_whole_cutoff(void)
     free(t);
 }
 
+/* Counts the bytes read through it from an inner source. */
+struct counted {
+    ds_delta_src_t in;
+    uint64_t read;
+};
+
+static long counted_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    struct counted *c = ctx;
+    long n = c->in.read(c->in.ctx, off, buf, len);
+
+    c->read += n > 0 ? (uint64_t)n : 0;
+    return n;
+}
+
+/* The SHA-256 the encoder is given for the basis is checked in the pass
+ * that indexes it, not in a pass of its own (a 4 MiB basis with one edit is
+ * read about twice: indexed, then compared where chunks match); a verified
+ * source (a retained version) is not hashed; a target is checked when the
+ * encoder is given its SHA-256. */
+static void test_source_checks(void)
+{
+    size_t n = 4u << 20;
+    uint8_t *b = malloc(n), *t = malloc(n), bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
+    struct mem bm, tm;
+    struct counted cb;
+    ds_delta_src_t bs, ts;
+    char path[8192];
+    int fd;
+
+    CHECK(b != NULL && t != NULL);
+    fill(b, n, 5);
+    memcpy(t, b, n);
+    fill(t + n / 2, 4096, 6);
+    CHECK_INT(ds_sha256(b, n, bsha), 0);
+    CHECK_INT(ds_sha256(t, n, tsha), 0);
+    snprintf(path, sizeof(path), "%s/checks.zp", root);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    src_mem(&cb.in, &bm, b, n);
+    bs = (ds_delta_src_t){counted_read, &cb, n, 0};
+    src_mem(&ts, &tm, t, n);
+    cb.read = 0;
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, bsha, tsha, fd, NULL), 0);
+    CHECK(cb.read >= 2 * (uint64_t)n - (256u << 10) && cb.read < 2 * (uint64_t)n + (1u << 20));
+    bsha[0] ^= 1;
+    CHECK_INT(ftruncate(fd, 0), 0);
+    CHECK_INT(lseek(fd, 0, SEEK_SET), 0);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, bsha, tsha, fd, NULL), DS_ECHANGED);
+    bs.verified = 1; /* trusted as the version it stands for */
+    CHECK_INT(lseek(fd, 0, SEEK_SET), 0);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, bsha, tsha, fd, NULL), 0);
+    bsha[0] ^= 1;
+    tsha[0] ^= 1;
+    CHECK_INT(lseek(fd, 0, SEEK_SET), 0);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, bsha, tsha, fd, NULL), DS_ECHANGED);
+    close(fd);
+    free(b);
+    free(t);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch"));
@@ -682,5 +742,6 @@ int main(void)
     RUN(test_segments_and_windows);
     RUN(test_copy_only_aligned);
     RUN(test_whole_cutoff);
+    RUN(test_source_checks);
     return CHECK_DONE();
 }
