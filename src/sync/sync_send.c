@@ -397,7 +397,7 @@ static void stoppable(ds_delta_src_t *src, struct stop_src *s, const ds_sync_t *
                       const _Atomic int *stop)
 {
     *s = (struct stop_src){*src, sy, stop};
-    *src = (ds_delta_src_t){stop_read, s, s->in.size, 0};
+    *src = (ds_delta_src_t){stop_read, s, s->in.size, s->in.verified};
 }
 
 int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
