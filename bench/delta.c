@@ -95,7 +95,8 @@ struct row {
 
 static int run_one(struct mem *basis, struct mem *target, uint32_t block, struct row *row)
 {
-    ds_delta_src_t bs = {mem_read, basis, basis->n, 0}, ts = {mem_read, target, target->n, 0};
+    ds_delta_src_t bs = {.read = mem_read, .ctx = basis, .size = basis->n};
+    ds_delta_src_t ts = {.read = mem_read, .ctx = target, .size = target->n};
     ds_delta_opts_t o = {.block_len = block};
     ds_delta_stats_t st;
     uint8_t sha[DS_SHA256_LEN];

@@ -98,8 +98,10 @@ static int encode(const char *bpath, const char *tpath, const char *out, int lev
 
     if (bfd < 0 || tfd < 0 || ofd < 0 || fstat(bfd, &bs) < 0 || fstat(tfd, &ts) < 0)
         return perror("open"), 1;
-    ds_delta_src_t b = {fd_read, (void *)(intptr_t)bfd, (uint64_t)bs.st_size, 0};
-    ds_delta_src_t t = {fd_read, (void *)(intptr_t)tfd, (uint64_t)ts.st_size, 0};
+    ds_delta_src_t b = {
+        .read = fd_read, .ctx = (void *)(intptr_t)bfd, .size = (uint64_t)bs.st_size};
+    ds_delta_src_t t = {
+        .read = fd_read, .ctx = (void *)(intptr_t)tfd, .size = (uint64_t)ts.st_size};
 
     rc = ds_zpatch_encode_v(&b, &t, level, version, NULL, NULL, ofd, &st);
     if (rc < 0)

@@ -64,8 +64,10 @@ static int run(struct pair *p)
         (ofd = mkstemp(tmp)) < 0)
         goto out;
     unlink(tmp);
-    ds_delta_src_t b = {fd_read, (void *)(intptr_t)bfd, (uint64_t)bs.st_size, 0};
-    ds_delta_src_t t = {fd_read, (void *)(intptr_t)tfd, (uint64_t)ts.st_size, 0};
+    ds_delta_src_t b = {
+        .read = fd_read, .ctx = (void *)(intptr_t)bfd, .size = (uint64_t)bs.st_size};
+    ds_delta_src_t t = {
+        .read = fd_read, .ctx = (void *)(intptr_t)tfd, .size = (uint64_t)ts.st_size};
     double c0 = thread_cpu();
 
     rc = ds_zpatch_encode_v(&b, &t, level, version, NULL, NULL, ofd, &st);

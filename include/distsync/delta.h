@@ -48,6 +48,13 @@ typedef struct ds_delta_src {
      * (a retained version: every chunk's XXH3-128, see retain.h), so the
      * encoders skip their SHA-256 pass over it as a basis. */
     int verified;
+    /* The source's chunks as the catalog cut them, or NULL: nchunks
+     * records of an XXH3-128 (16 bytes) then the length (32 bits, little
+     * endian), as catalog.h's and retain.h's. Borrowed. With a list on both
+     * sources the zpatch encoder matches a large target's chunks to the
+     * basis's by them instead of chunking both again (zpatch.h). */
+    const uint8_t *chunks;
+    size_t nchunks;
 } ds_delta_src_t;
 
 /* A source reading fd with pread (the fd is borrowed, not closed). */
@@ -55,6 +62,10 @@ void ds_delta_src_fd(ds_delta_src_t *s, int fd, uint64_t size);
 
 /* A source reading a retained version (the reader is borrowed). */
 void ds_delta_src_retain(ds_delta_src_t *s, ds_retain_reader_t *rd);
+
+/* The SHA-256 of all of s's bytes. Returns 0, DS_ECHANGED (shorter than
+ * its size), a read's error or DS_ENOMEM. */
+DS_MUST_CHECK int ds_delta_src_sha256(const ds_delta_src_t *s, uint8_t out[DS_SHA256_LEN]);
 
 typedef struct ds_delta_opts {
     uint32_t block_len;  /* 0: DS_DELTA_BLOCK_DEFAULT */

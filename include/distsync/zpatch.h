@@ -108,7 +108,18 @@ typedef struct ds_zpatch_stats {
      * BSDIFF was tried too; and the best of them again at the level asked
      * for, as it could still win (src/delta/zpatch.c, SCOUT_LEVEL) */
     int scouted, redone;
+    /* the copies were found from the sources' chunk lists, neither source
+     * chunked (ds_delta_src_t chunks, DS_ZPATCH_KNOWN_MIN) */
+    int known;
 } ds_zpatch_stats_t;
+
+/* A target of this size or more whose sources both carry the catalog's
+ * chunk lists (ds_delta_src_t chunks) has its copies found from them
+ * rather than by chunking it and its basis again (src/delta/zpatch_chunks.c,
+ * ds__zp_spans_known), when they cover half of it at least. Smaller files
+ * and denser edits keep the encoder's finer chunks (4/16/64 KiB against
+ * the catalog's 16/64/256 KiB), which find more copies. */
+#define DS_ZPATCH_KNOWN_MIN (16u << 20)
 
 /*
  * Writes the zpatch turning basis into target to out_fd, a regular file,
@@ -119,7 +130,11 @@ typedef struct ds_zpatch_stats {
  * copies cover 90% of the target, or it is 1 MiB or more) zstd over the
  * whole target; both are written, the larger is cut off (ftruncate).
  * basis_sha256 / target_sha256 (NULL: unchecked) are checked as the sources
- * are read (not a verified basis: ds_delta_src_t). st may be NULL. Memory: the basis range (at most
+ * are read (not a verified basis: ds_delta_src_t). When neither is to be
+ * checked and both sources carry chunk lists (a target of 16 MiB or more),
+ * identical chunks are found from the lists, trusting their XXH3-128
+ * without comparing bytes: check such a delta before use (ds_zpatch_check;
+ * the delta cache does). st may be NULL. Memory: the basis range (at most
  * DS_ZPATCH_WINDOW), one segment and the compressor's tables.
  * Returns 0, DS_ECHANGED (a source does not match its size or SHA-256), a
  * source's error, -errno from writing, DS_ENOMEM or DS_EDELTA (zstd failed).

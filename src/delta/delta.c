@@ -53,6 +53,8 @@ void ds_delta_src_fd(ds_delta_src_t *s, int fd, uint64_t size)
     s->ctx = (void *)(intptr_t)fd;
     s->size = size;
     s->verified = 0;
+    s->chunks = NULL;
+    s->nchunks = 0;
 }
 
 static long retain_read(void *ctx, uint64_t off, void *buf, size_t len)
@@ -66,6 +68,29 @@ void ds_delta_src_retain(ds_delta_src_t *s, ds_retain_reader_t *rd)
     s->ctx = rd;
     s->size = ds_retain_reader_size(rd);
     s->verified = 1;
+    s->chunks = ds_retain_reader_chunks(rd, &s->nchunks);
+}
+
+int ds_delta_src_sha256(const ds_delta_src_t *s, uint8_t out[DS_SHA256_LEN])
+{
+    uint8_t buf[64u << 10];
+    ds_sha256_t sha;
+    uint64_t off = 0;
+    int rc = ds_sha256_init(&sha);
+
+    while (rc == 0 && off < s->size) {
+        size_t want = s->size - off < sizeof(buf) ? (size_t)(s->size - off) : sizeof(buf);
+        long n = s->read(s->ctx, off, buf, want);
+
+        rc = n > 0 ? 0 : n < 0 ? (int)n : DS_ECHANGED;
+        if (rc == 0)
+            ds_sha256_update(&sha, buf, (size_t)n);
+        off += n > 0 ? (uint64_t)n : 0;
+    }
+    if (rc == 0)
+        ds_sha256_final(&sha, out);
+    ds_sha256_close(&sha);
+    return rc;
 }
 
 /* Runs p->job to completion. Returns 0 or a negative error. */

@@ -450,23 +450,11 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_le
  * the right bytes. */
 static int check_failed(const ds_delta_src_t *target, const uint8_t *tsha)
 {
-    uint8_t buf[1u << 16], got[DS_SHA256_LEN];
-    ds_sha256_t sha;
-    uint64_t off = 0;
-    int rc = ds_sha256_init(&sha);
+    uint8_t got[DS_SHA256_LEN];
 
-    while (rc == 0 && off < target->size) {
-        long n = target->read(target->ctx, off, buf, sizeof(buf));
-
-        rc = n > 0 ? 0 : n < 0 ? (int)n : DS_ECHANGED;
-        if (rc == 0)
-            ds_sha256_update(&sha, buf, (size_t)n);
-        off += n > 0 ? (uint64_t)n : 0;
-    }
-    if (rc == 0)
-        ds_sha256_final(&sha, got);
-    ds_sha256_close(&sha);
-    return rc < 0 || memcmp(got, tsha, DS_SHA256_LEN) != 0 ? DS_ECHANGED : DS_EHASH;
+    return ds_delta_src_sha256(target, got) < 0 || memcmp(got, tsha, DS_SHA256_LEN) != 0
+               ? DS_ECHANGED
+               : DS_EHASH;
 }
 
 /* The zpatch of the pair, checked by applying it. The encoder does not hash
@@ -484,6 +472,11 @@ static int compute_zpatch(ds_delta_cache_t *c, int fmt, const uint8_t *bsha, con
                                                                        : 1,
                                 bsha, NULL, fd, &st);
 
+    if (rc == 0 && st.known)
+        ds_log(DS_LOG_DEBUG,
+               "delta cache: a %llu-byte delta for %llu bytes: copies from the "
+               "catalog's chunk lists",
+               (unsigned long long)st.delta_bytes, (unsigned long long)target->size);
     if (rc == 0)
         rc = ds_zpatch_check(basis, fd, st.delta_bytes, target->size, tsha);
     if (rc == DS_EHASH)

@@ -72,8 +72,8 @@ struct enc {
     uint64_t beat;         /* the best candidate's size while another is tried (0: none) */
     const ds_zp_span_t *v; /* the copies and runs (encode_runs) */
     size_t nv;
-    uint64_t v_copied;   /* target bytes v's copies cover */
-    int scouted, redone; /* see ds_zpatch_stats_t */
+    uint64_t v_copied;          /* target bytes v's copies cover */
+    int scouted, redone, known; /* see ds_zpatch_stats_t */
     ZSTD_CCtx *cctx;
     uint8_t *seg, *zbuf, *pre;
     size_t zcap;
@@ -469,6 +469,27 @@ static int more_candidates(struct enc *e, off_t start, int scout, int level)
     return rc < 0 ? rc : 0;
 }
 
+/* The copies and runs: from the sources' chunk lists (DS_ZPATCH_KNOWN_MIN)
+ * when nothing is to be hashed and their copies cover half the target at
+ * least, else by chunking both (hashing into b, t). Denser edits keep the
+ * finer chunks: between edits 32 KiB apart the catalog's chunks find no
+ * copy, and runs with no copied neighbour see a 64 MiB window each. */
+static int find_spans(struct enc *e, ds_sha256_t *b, ds_sha256_t *t, ds_zp_span_t **v, size_t *n)
+{
+    int rc = 1;
+
+    if (b == NULL && t == NULL && e->target->size >= DS_ZPATCH_KNOWN_MIN)
+        rc = ds__zp_spans_known(e->basis, e->target, v, n, &e->st.copied_bytes);
+    if (rc == 0 && e->st.copied_bytes < e->target->size / 2) {
+        free(*v);
+        *v = NULL;
+        *n = 0;
+        rc = 1;
+    }
+    e->known = rc == 0;
+    return rc == 1 ? ds__zp_spans(e->basis, e->target, b, t, v, n, &e->st.copied_bytes) : rc;
+}
+
 /*
  * Candidates, smallest kept: COPY records for identical chunks with zstd
  * for the runs between them; unless copies cover nearly all of the file
@@ -488,7 +509,7 @@ static int encode(struct enc *e, const uint8_t *bsha, const uint8_t *tsha)
     b = sha_begin(&bs, e->basis->verified ? NULL : bsha, &rc);
     t = sha_begin(&ts, tsha, &rc);
     if (rc == 0)
-        rc = ds__zp_spans(e->basis, e->target, b, t, &v, &n, &e->st.copied_bytes);
+        rc = find_spans(e, b, t, &v, &n);
     rc = sha_end(b, bsha, rc);
     rc = sha_end(t, tsha, rc);
     if (rc == 0 && e->copy_only)
@@ -557,6 +578,7 @@ int ds_zpatch_encode_v(const ds_delta_src_t *basis, const ds_delta_src_t *target
         *st = e.st;
         st->scouted = e.scouted;
         st->redone = e.redone;
+        st->known = e.known;
     }
 out:
     if (rc == DS_ECHANGED)

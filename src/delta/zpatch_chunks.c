@@ -199,3 +199,98 @@ out:
     free(buf);
     return rc;
 }
+
+/* --- from the catalog's chunk lists --- */
+
+#define REC 20 /* XXH3-128, then the length (u32 LE): ds_delta_src_t chunks */
+
+static uint32_t rec_len(const uint8_t *r)
+{
+    return (uint32_t)r[16] | (uint32_t)r[17] << 8 | (uint32_t)r[18] << 16 | (uint32_t)r[19] << 24;
+}
+
+static uint64_t rec_key(const uint8_t *r)
+{
+    uint64_t k;
+
+    memcpy(&k, r, sizeof(k));
+    return k;
+}
+
+/* 1 when src's list covers exactly its size. */
+static int list_fits(const ds_delta_src_t *src)
+{
+    uint64_t sum = 0;
+
+    for (size_t i = 0; src->chunks != NULL && i < src->nchunks; i++) {
+        uint32_t len = rec_len(src->chunks + i * REC);
+
+        if (len == 0)
+            return 0;
+        sum += len;
+    }
+    return src->chunks != NULL && sum == src->size;
+}
+
+/* Slot of the basis chunk with record r's hash and length, or of the
+ * empty slot where it goes (t: basis record index + 1, 0 empty). */
+static size_t known_slot(const size_t *t, size_t cap, const uint8_t *chunks, const uint8_t *r)
+{
+    size_t i = (size_t)rec_key(r) & (cap - 1);
+
+    while (t[i] != 0 && memcmp(chunks + (t[i] - 1) * REC, r, REC) != 0)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+int ds__zp_spans_known(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                       ds_zp_span_t **spans, size_t *n, uint64_t *copied)
+{
+    struct match m = {0};
+    uint64_t *boff = NULL, off = 0;
+    size_t cap = 1024, *t = NULL;
+    int rc = 0;
+
+    *spans = NULL;
+    *n = 0;
+    *copied = 0;
+    if (!list_fits(basis) || !list_fits(target))
+        return 1;
+    while (cap < 2 * basis->nchunks)
+        cap *= 2;
+    t = calloc(cap, sizeof(*t));
+    boff = malloc((basis->nchunks + 1) * sizeof(*boff));
+    if (t == NULL || boff == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < basis->nchunks; i++) {
+        size_t k = known_slot(t, cap, basis->chunks, basis->chunks + i * REC);
+
+        if (t[k] == 0)
+            t[k] = i + 1; /* the first of equal chunks */
+        boff[i] = off;
+        off += rec_len(basis->chunks + i * REC);
+    }
+    off = 0;
+    for (size_t i = 0; rc == 0 && i < target->nchunks; i++) {
+        const uint8_t *r = target->chunks + i * REC;
+        size_t k = known_slot(t, cap, basis->chunks, r);
+        uint32_t len = rec_len(r);
+
+        m.copied += t[k] ? len : 0;
+        rc = add_span(&m, off, len, t[k] != 0, t[k] ? boff[t[k] - 1] : 0);
+        off += len;
+    }
+    if (rc == 0) {
+        *spans = m.v;
+        *n = m.n;
+        *copied = m.copied;
+        m.v = NULL;
+    }
+out:
+    free(m.v);
+    free(boff);
+    free(t);
+    return rc;
+}

@@ -36,6 +36,17 @@ DS_MUST_CHECK int ds__zp_spans(const ds_delta_src_t *basis, const ds_delta_src_t
                                ds_sha256_t *bsha, ds_sha256_t *tsha, ds_zp_span_t **spans,
                                size_t *n, uint64_t *copied);
 
+/*
+ * ds__zp_spans from the chunk lists both sources carry (ds_delta_src_t
+ * chunks): a target chunk whose XXH3-128 and length are a basis chunk's is
+ * a copy, without reading either source (the bytes are not compared: the
+ * caller checks the delta, as the delta cache does). Returns 1 when the
+ * lists do not add up to their sources' sizes (nothing done: chunk the
+ * sources instead), 0, or DS_ENOMEM.
+ */
+DS_MUST_CHECK int ds__zp_spans_known(const ds_delta_src_t *basis, const ds_delta_src_t *target,
+                                     ds_zp_span_t **spans, size_t *n, uint64_t *copied);
+
 /* BSDIFF records (zpatch_bsdiff.c): a suffix array of one basis range. */
 typedef struct ds_zp_bs ds_zp_bs_t;
 struct ZSTD_CCtx_s;

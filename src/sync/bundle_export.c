@@ -164,25 +164,10 @@ static int plan(struct exp *x)
 /* Hashes the n bytes of fd from its start. */
 static int hash_fd(int fd, uint64_t n, uint8_t out[DS_SHA256_LEN])
 {
-    uint8_t buf[64 << 10];
-    ds_sha256_t sh;
-    uint64_t off = 0;
-    int rc = ds_sha256_init(&sh);
+    ds_delta_src_t src;
 
-    while (rc == 0 && off < n) {
-        ssize_t r =
-            pread(fd, buf, n - off < sizeof(buf) ? (size_t)(n - off) : sizeof(buf), (off_t)off);
-
-        if (r <= 0)
-            rc = r < 0 ? -errno : DS_ECHANGED;
-        else
-            ds_sha256_update(&sh, buf, (size_t)r);
-        off += r > 0 ? (uint64_t)r : 0;
-    }
-    if (rc == 0)
-        ds_sha256_final(&sh, out);
-    ds_sha256_close(&sh);
-    return rc;
+    ds_delta_src_fd(&src, fd, n);
+    return ds_delta_src_sha256(&src, out);
 }
 
 int ds__exp_delta(struct exp *x, const ds_plan_item_t *it, int *dfd, uint64_t *dsize)

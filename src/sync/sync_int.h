@@ -275,23 +275,31 @@ void ds__sender_work_back(struct sender *sd);
 DS_MUST_CHECK int ds__sender_working(const struct sender *sd);
 /* The next item the pump will start. */
 size_t ds__sender_next(const struct sender *sd);
+/* What a delta prefetch reads, found on the loop thread. */
+struct ds_pf_src {
+    char *target; /* store path of the new version */
+    char *basis;  /* store path of a file holding the basis (NULL: retained only) */
+    uint64_t tsize, bsize;
+    ds_content_t tc; /* the new version's catalog chunks, when it is large (else none) */
+};
+
 /* Delta prefetch of a DELTA item: on the loop thread, the catalog lookups
- * (the store paths of the new version and of a store file holding the
- * basis, owned by the caller; *basis stays NULL when only the retain store
- * holds it): returns 1 with them set, 0 when neither holds the basis (the
- * sender finds out inline), DS_ENOMEM. Then on a worker,
+ * into *src (cleared first; the caller frees it with
+ * ds__sender_prefetch_clear): returns 1 with them set, 0 when neither the
+ * store nor the retain store holds the basis (the sender finds out
+ * inline), or DS_ENOMEM. Then on a worker,
  * ds__sender_prefetch() puts the delta in the cache, reading a retained
  * basis through a retain handle of its own (errors are left for the
  * sender to find and report); it gives up (nothing cached) once the batch
  * is cancelled or *stop is set (NULL: never), its next read failing with
  * -ECANCELED. */
-DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, char **target,
-                                           uint64_t *tsize, char **basis, uint64_t *bsize);
+DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it,
+                                           struct ds_pf_src *src);
+void ds__sender_prefetch_clear(struct ds_pf_src *src);
 /* The delta format ss's receiver applies (its protocol version). */
 int ds__sender_delta_fmt(ds_session_t *ss);
 DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
-                                      const char *target, uint64_t tsize, const char *basis,
-                                      uint64_t bsize, const _Atomic int *stop);
+                                      const struct ds_pf_src *src, const _Atomic int *stop);
 /* Item idx's cached delta was found corrupt (and recomputed) by its
  * prefetch: reported like one the sender found. ds__sender_prefetch()
  * returns 1 when it saw the cache drop an entry (another thread's drop at

@@ -128,8 +128,7 @@ static void prefetch_work(ds_run_job_t *j)
 {
     struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
 
-    p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, p->it, p->target, p->tsize, p->basis,
-                                     p->bsize, &p->stop);
+    p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, p->it, &p->src, &p->stop);
 }
 
 /* Queues x's job, listed as computing its delta. */
@@ -156,9 +155,7 @@ static void slot_init(struct ds_run *r, struct ds_run_prefetch *x, const ds_plan
 /* x's store paths are dropped (no job is queued for it). */
 static void slot_clear(struct ds_run_prefetch *x)
 {
-    free(x->target);
-    free(x->basis);
-    x->target = x->basis = NULL;
+    ds__sender_prefetch_clear(&x->src);
 }
 
 void ds__run_prefetch_collect(struct ds_run *r)
@@ -237,8 +234,7 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *look
             ds_delta_cache_ready(r->sy->dc, fmt, it->basis_sha256, it->sha256))
             continue;
         slot_init(r, x, it, fmt);
-        if (!computing(r->sy, x) &&
-            ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize) == 1)
+        if (!computing(r->sy, x) && ds__sender_prefetch_plan(r->sy, it, &x->src) == 1)
             return 1;
         slot_clear(x); /* another run's job, or no basis (or no memory): the sender sees */
     }
@@ -325,9 +321,11 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
         it = &p->items[r->pf_next];
         slot_init(r, x, it, job_fmt(r, ds__sender_delta_fmt(r->ss)));
         x->idx = r->pf_next++;
-        rc = ds__sender_prefetch_plan(r->sy, it, &x->target, &x->tsize, &x->basis, &x->bsize);
-        if (rc < 0)
+        rc = ds__sender_prefetch_plan(r->sy, it, &x->src);
+        if (rc < 0) {
+            slot_clear(x);
             return ds__run_fail(r, rc, "out of memory");
+        }
         if (rc == 0)
             continue; /* no readable basis: the sender finds out inline */
         if (x->fmt & DS_DELTA_QUICK)

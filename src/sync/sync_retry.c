@@ -116,10 +116,8 @@ static void drop_attempt(struct ds_run *r)
     ds_transport_free(r->t);
     r->t = r->raw = NULL;
     ds__run_prefetch_forget(r);
-    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
-        free(r->pf[s].target);
-        free(r->pf[s].basis);
-    }
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
+        ds__sender_prefetch_clear(&r->pf[s].src);
     memset(r->pf, 0, sizeof(r->pf));
     r->pf_next = 0;
     free(r->pf_state);

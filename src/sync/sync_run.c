@@ -748,10 +748,8 @@ void ds__run_free(ds_run_t *r)
     if (r == NULL)
         return;
     ds__run_prefetch_forget(r);
-    for (size_t s = 0; s < DS_RUN_PREFETCH; s++) {
-        free(r->pf[s].target);
-        free(r->pf[s].basis);
-    }
+    for (size_t s = 0; s < DS_RUN_PREFETCH; s++)
+        ds__sender_prefetch_clear(&r->pf[s].src);
     if (r->rt != NULL && r->retain_job.queued)
         ds__sync_retain_end(r->rt); /* the engine frees a run once its jobs are back */
     else

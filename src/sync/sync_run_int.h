@@ -100,12 +100,10 @@ struct ds_run_prefetch {
     size_t idx;               /* plan item */
     const ds_plan_item_t *it; /* that item (of the warm-up plan when warm) */
     int warm;                 /* a warm-up job, counted in the ds_sync_t's warm_fly */
-    char *target;             /* store path of the new version */
-    char *basis;              /* store path of the basis (NULL: none) */
-    uint64_t tsize, bsize;
-    int fmt;          /* DS_DELTA_FMT_*, DS_DELTA_QUICK or'ed in for a quick delta */
-    _Atomic int stop; /* set on the loop: nobody wants the delta now, the job gives up */
-    int dropped;      /* the cache dropped a corrupt entry meanwhile */
+    struct ds_pf_src src;     /* what its job reads */
+    int fmt;                  /* DS_DELTA_FMT_*, DS_DELTA_QUICK or'ed in for a quick delta */
+    _Atomic int stop;         /* set on the loop: nobody wants the delta now, the job gives up */
+    int dropped;              /* the cache dropped a corrupt entry meanwhile */
     /* the delta: basis and target content (the key of the cache entry) */
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
     int flying;  /* in the ds_sync_t's list (sync_prefetch.c) */

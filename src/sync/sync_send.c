@@ -326,27 +326,48 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     return rc;
 }
 
-int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, char **target,
-                             uint64_t *tsize, char **basis, uint64_t *bsize)
+/* src->tc: the catalog's chunk list of a target large enough for the
+ * encoder to match by lists (DS_ZPATCH_KNOWN_MIN). None when the catalog
+ * fails or lacks it: the encoder chunks the target. */
+static void target_chunks(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_pf_src *src)
+{
+    int64_t id;
+
+    if (it->size < DS_ZPATCH_KNOWN_MIN || (id = ds__sync_content_id(sy, it->sha256)) <= 0)
+        return;
+    if (ds_catalog_content_get(sy->cat, id, &src->tc) < 0 || src->tc.size != it->size ||
+        memcmp(src->tc.sha256, it->sha256, DS_SHA256_LEN) != 0)
+        ds_content_clear(&src->tc);
+}
+
+int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_pf_src *src)
 {
     const struct sfile_row *row;
     char path[8192];
 
+    memset(src, 0, sizeof(*src));
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
     if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
         return 0;
     if (ds__sync_row_file(sy, ds__sync_row_by_path(sy, it->path), it->path, path, sizeof(path)) <
             0 ||
-        (*target = strdup(path)) == NULL)
+        (src->target = strdup(path)) == NULL)
         return DS_ENOMEM;
     if (row != NULL && (ds__sync_row_file(sy, row, NULL, path, sizeof(path)) < 0 ||
-                        (*basis = strdup(path)) == NULL)) {
-        *basis = NULL;
+                        (src->basis = strdup(path)) == NULL))
         return DS_ENOMEM;
-    }
-    *tsize = it->size;
-    *bsize = row ? row->size : 0;
+    src->tsize = it->size;
+    src->bsize = row ? row->size : 0;
+    target_chunks(sy, it, src);
     return 1;
+}
+
+void ds__sender_prefetch_clear(struct ds_pf_src *src)
+{
+    free(src->target);
+    free(src->basis);
+    ds_content_clear(&src->tc);
+    memset(src, 0, sizeof(*src));
 }
 
 /* See sync_int.h. */
@@ -397,12 +418,15 @@ static void stoppable(ds_delta_src_t *src, struct stop_src *s, const ds_sync_t *
                       const _Atomic int *stop)
 {
     *s = (struct stop_src){*src, sy, stop};
-    *src = (ds_delta_src_t){stop_read, s, s->in.size, s->in.verified};
+    src->read = stop_read; /* the rest (size, verified, chunks) is the source's */
+    src->ctx = s;
 }
 
-int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const char *target,
-                        uint64_t tsize, const char *basis, uint64_t bsize, const _Atomic int *stop)
+int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
+                        const struct ds_pf_src *src, const _Atomic int *stop)
 {
+    const char *target = src->target, *basis = src->basis;
+    uint64_t tsize = src->tsize, bsize = src->bsize;
     struct stop_src bs, ts;
     ds_delta_cache_stats_t before, after;
     ds_delta_src_t bsrc, tsrc;
@@ -416,6 +440,8 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it, const 
     if (tfd >= 0 && (bfd >= 0 || (basis == NULL &&
                                   open_retained(sy, it->basis_sha256, &ret, &rd, &bsrc) == 0))) {
         ds_delta_src_fd(&tsrc, tfd, tsize);
+        tsrc.chunks = src->tc.chunks;
+        tsrc.nchunks = src->tc.nchunks;
         if (bfd >= 0)
             ds_delta_src_fd(&bsrc, bfd, bsize);
         stoppable(&bsrc, &bs, sy, stop);
@@ -510,6 +536,17 @@ static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     return rc;
 }
 
+/* 1 when the store file open as fd is not (any longer) item it's version:
+ * its delta failed as changed, and the basis may be what changed. */
+static int store_changed(int fd, const ds_plan_item_t *it)
+{
+    uint8_t got[DS_SHA256_LEN];
+    ds_delta_src_t src;
+
+    ds_delta_src_fd(&src, fd, it->size);
+    return ds_delta_src_sha256(&src, got) < 0 || memcmp(got, it->sha256, DS_SHA256_LEN) != 0;
+}
+
 /* Opens the sources of a create/update and begins the file. */
 static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
 {
@@ -518,17 +555,21 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     int tfd = -1, dfd = -1, rc;
 
     rc = open_store(sd, it->path, it->size, &tfd, &mode);
+    if (rc == 0 && it->method == DS_PLAN_DELTA && !sd->whole) {
+        rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
+        if (rc == DS_ECHANGED && store_changed(tfd, it)) {
+            close(tfd); /* sent whole, it would fail its check at the far end */
+        } else if (rc < 0) {
+            ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
+                   ds_strerror(rc));
+            rc = 0;
+        }
+    }
     if (rc < 0) {
         note(sd, idx, "store file %s/%s: %s (run distsync scan)", sd->sy->o.cfg->store, it->path,
              rc == DS_ECHANGED ? "changed since the last scan" : ds_strerror(rc));
         local_fail(sd, idx);
         return 0;
-    }
-    if (it->method == DS_PLAN_DELTA && !sd->whole) {
-        rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
-        if (rc < 0)
-            ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
-                   ds_strerror(rc));
     }
     if (it->method == DS_PLAN_RSYNC && !sd->whole) {
         rc = rsync_delta(sd, idx, tfd, &dfd, &dsize);

@@ -280,7 +280,8 @@ static long seed_read(void *ctx, uint64_t off, void *buf, size_t len)
 static void save_zpatch_v(const char *name, const uint8_t *b, size_t bn, const uint8_t *t,
                           size_t tn, int v)
 {
-    ds_delta_src_t bs = {seed_read, (void *)b, bn, 0}, ts = {seed_read, (void *)t, tn, 0};
+    ds_delta_src_t bs = {.read = seed_read, .ctx = (void *)b, .size = bn};
+    ds_delta_src_t ts = {.read = seed_read, .ctx = (void *)t, .size = tn};
     ds_zpatch_stats_t st;
     FILE *f = tmpfile();
     uint8_t *buf;

@@ -43,6 +43,8 @@ static inline void src_mem(ds_delta_src_t *s, struct mem *m, const uint8_t *p, s
     s->ctx = m;
     s->size = n;
     s->verified = 0;
+    s->chunks = NULL;
+    s->nchunks = 0;
 }
 
 #endif

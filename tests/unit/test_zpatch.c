@@ -8,6 +8,8 @@
 #include "check.h"
 #include "memsrc.h"
 #include "distsync/apply.h"
+#include "distsync/chunker.h"
+#include "distsync/digest.h"
 #include "distsync/error.h"
 #include "distsync/lease.h"
 #include "distsync/zpatch.h"
@@ -709,7 +711,7 @@ static void test_source_checks(void)
     snprintf(path, sizeof(path), "%s/checks.zp", root);
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     src_mem(&cb.in, &bm, b, n);
-    bs = (ds_delta_src_t){counted_read, &cb, n, 0};
+    bs = (ds_delta_src_t){.read = counted_read, .ctx = &cb, .size = n};
     src_mem(&ts, &tm, t, n);
     cb.read = 0;
     CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, bsha, tsha, fd, NULL), 0);
@@ -730,6 +732,129 @@ static void test_source_checks(void)
     free(t);
 }
 
+/* p[0, n)'s chunk list as the catalog cuts it (default parameters). */
+static uint8_t *chunk_list(const uint8_t *p, size_t n, size_t *nrec)
+{
+    ds_chunker_params_t prm = {DS_CHUNK_MIN_DEFAULT, DS_CHUNK_AVG_DEFAULT, DS_CHUNK_MAX_DEFAULT};
+    uint8_t *v = malloc(n / DS_CHUNK_MIN_DEFAULT * 20 + 40);
+    size_t pos = 0, start = 0;
+    ds_chunker_t ck;
+    int cut;
+
+    CHECK(v != NULL);
+    CHECK_INT(ds_chunker_init(&ck, &prm), 0);
+    *nrec = 0;
+    while (pos < n) {
+        pos += ds_chunker_next(&ck, p + pos, n - pos, &cut);
+        if (!cut && pos < n)
+            continue;
+        ds_xxh128(p + start, pos - start, v + *nrec * 20);
+        for (int k = 0; k < 4; k++)
+            v[*nrec * 20 + 16 + k] = (uint8_t)((pos - start) >> (8 * k));
+        (*nrec)++;
+        start = pos;
+    }
+    return v;
+}
+
+/* Encodes against counted sources carrying lists; returns the stats. */
+static ds_zpatch_stats_t enc_known(struct counted *cb, struct counted *ct, const uint8_t *tsha,
+                                   int fd)
+{
+    ds_delta_src_t bs = {.read = counted_read,
+                         .ctx = cb,
+                         .size = cb->in.size,
+                         .chunks = cb->in.chunks,
+                         .nchunks = cb->in.nchunks};
+    ds_delta_src_t ts = {.read = counted_read,
+                         .ctx = ct,
+                         .size = ct->in.size,
+                         .chunks = ct->in.chunks,
+                         .nchunks = ct->in.nchunks};
+    ds_zpatch_stats_t st = {0};
+
+    cb->read = ct->read = 0;
+    CHECK_INT(ftruncate(fd, 0), 0);
+    CHECK_INT(lseek(fd, 0, SEEK_SET), 0);
+    CHECK_INT(ds_zpatch_encode_v(&bs, &ts, 3, 1, NULL, tsha, fd, &st), 0);
+    return st;
+}
+
+/* A large target whose sources carry the catalog's chunk lists: its copies
+ * come from the lists, so neither source is chunked (a fraction of each is
+ * read), and the delta is right. Lists that do not add up to their
+ * source, edits too dense for the lists' chunks, or a target SHA-256 to
+ * check: both are chunked. A stale list is trusted, and the delta check
+ * catches what it got wrong. */
+static void test_known_lists(void)
+{
+    size_t n = DS_ZPATCH_KNOWN_MIN + (8u << 20), nb, nt, nt0;
+    uint8_t *b = malloc(n), *t = malloc(n), tsha[DS_SHA256_LEN], *lb, *lt;
+    struct mem bm, tm, cm;
+    struct counted cb, ct;
+    ds_zpatch_stats_t st;
+    ds_delta_src_t check;
+    char path[8192];
+    int fd;
+
+    CHECK(b != NULL && t != NULL);
+    fill(b, n, 21);
+    memcpy(t, b, n);
+    for (size_t i = 0; i < 64; i++)
+        fill(t + (i * 2654435761u) % (n - 4096), 4096, (uint32_t)(100 + i));
+    CHECK_INT(ds_sha256(t, n, tsha), 0);
+    lb = chunk_list(b, n, &nb);
+    lt = chunk_list(t, n, &nt);
+    snprintf(path, sizeof(path), "%s/known.zp", root);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    src_mem(&cb.in, &bm, b, n);
+    src_mem(&ct.in, &tm, t, n);
+    src_mem(&check, &cm, b, n);
+    cb.in.chunks = lb;
+    cb.in.nchunks = nb;
+    ct.in.chunks = lt;
+    ct.in.nchunks = nt;
+    st = enc_known(&cb, &ct, NULL, fd);
+    CHECK_INT(st.known, 1);
+    CHECK(cb.read < n && ct.read < n / 2); /* chunking reads each whole, the basis twice */
+    CHECK(st.delta_bytes < 64 * 4096 * 3 / 2);
+    CHECK_INT(ds_zpatch_check(&check, fd, st.delta_bytes, n, tsha), 0);
+    nt0 = nt;
+    ct.in.nchunks = nt - 1; /* short of the target's size */
+    st = enc_known(&cb, &ct, NULL, fd);
+    CHECK_INT(st.known, 0);
+    CHECK(ct.read >= n);
+    CHECK_INT(ds_zpatch_check(&check, fd, st.delta_bytes, n, tsha), 0);
+    ct.in.nchunks = nt0;
+    st = enc_known(&cb, &ct, tsha, fd); /* a SHA-256 to check: read whole */
+    CHECK_INT(st.known, 0);
+    CHECK_INT(ds_zpatch_check(&check, fd, st.delta_bytes, n, tsha), 0);
+    for (size_t o = 4096; o < n; o += 32768) /* dense: no list chunk is copied */
+        t[o] ^= 0x5a;
+    CHECK_INT(ds_sha256(t, n, tsha), 0);
+    free(lt);
+    ct.in.chunks = lt = chunk_list(t, n, &nt);
+    ct.in.nchunks = nt;
+    st = enc_known(&cb, &ct, NULL, fd);
+    CHECK_INT(st.known, 0);
+    CHECK_INT(ds_zpatch_check(&check, fd, st.delta_bytes, n, tsha), 0);
+    memcpy(t, b, n); /* the target back as the basis, its list stale */
+    CHECK_INT(ds_sha256(t, n, tsha), 0);
+    free(lt);
+    ct.in.chunks = lt = chunk_list(t, n, &nt);
+    ct.in.nchunks = nt;
+    t[n / 3] ^= 1;
+    CHECK_INT(ds_sha256(t, n, tsha), 0);
+    st = enc_known(&cb, &ct, NULL, fd);
+    CHECK_INT(st.known, 1);
+    CHECK_INT(ds_zpatch_check(&check, fd, st.delta_bytes, n, tsha), DS_EHASH);
+    close(fd);
+    free(lb);
+    free(lt);
+    free(b);
+    free(t);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "%s", check_tmpdir("zpatch"));
@@ -743,5 +868,6 @@ int main(void)
     RUN(test_copy_only_aligned);
     RUN(test_whole_cutoff);
     RUN(test_source_checks);
+    RUN(test_known_lists);
     return CHECK_DONE();
 }

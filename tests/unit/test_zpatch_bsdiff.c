@@ -51,7 +51,8 @@ static uint8_t *encode(const uint8_t *b, size_t bn, const uint8_t *t, size_t tn,
 {
     char path[8192];
     struct mem bm = {b}, tm = {t};
-    ds_delta_src_t bs = {mem_read, &bm, bn, 0}, ts = {mem_read, &tm, tn, 0};
+    ds_delta_src_t bs = {.read = mem_read, .ctx = &bm, .size = bn};
+    ds_delta_src_t ts = {.read = mem_read, .ctx = &tm, .size = tn};
     uint8_t *out;
     int fd;
 
