@@ -42,11 +42,8 @@ _Static_assert(DS_PROTO_VERSION_MAX == DS_PROTO_VERSION_ONE,
 
 struct pc_job {
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
-    int fmt;     /* PC_FORMAT, or DS_DELTA_FMT_ZPATCH_COPY for an smb:// server */
-    char *tpath; /* store path of the new version */
-    uint64_t tsize;
-    char *bpath; /* a store file holding the basis; NULL: the retain store */
-    uint64_t bsize;
+    int fmt;              /* PC_FORMAT, or DS_DELTA_FMT_ZPATCH_COPY for an smb:// server */
+    struct ds_pf_src src; /* what it reads (basis NULL: the retain store's) */
     int rc;
 };
 
@@ -96,12 +93,12 @@ int ds__sync_last_known(ds_sync_t *s, const ds_server_cfg_t *srv, ds_manifest_t 
     return rc;
 }
 
+/* Queues item it's pair, unless neither the store nor the retain store
+ * holds its basis (its sync sends the file whole). */
 static int add_job(struct pc *pc, const ds_plan_item_t *it, int fmt)
 {
-    const char *store = pc->s->o.cfg->store;
-    const struct sfile_row *row =
-        ds__sync_row_by_content(pc->s, ds__sync_content_id(pc->s, it->basis_sha256));
     struct pc_job *j;
+    int rc;
 
     if (pc->n == pc->cap) {
         size_t cap = pc->cap ? 2 * pc->cap : 64;
@@ -114,17 +111,14 @@ static int add_job(struct pc *pc, const ds_plan_item_t *it, int fmt)
     }
     j = &pc->jobs[pc->n];
     memset(j, 0, sizeof(*j));
+    rc = ds__sender_prefetch_plan(pc->s, it, &j->src);
+    if (rc <= 0) {
+        ds__sender_prefetch_clear(&j->src);
+        return rc;
+    }
     j->fmt = fmt;
     memcpy(j->bsha, it->basis_sha256, DS_SHA256_LEN);
     memcpy(j->tsha, it->sha256, DS_SHA256_LEN);
-    j->tsize = it->size;
-    if (asprintf(&j->tpath, "%s/%s", store, it->path) < 0)
-        return DS_ENOMEM;
-    if (row != NULL && asprintf(&j->bpath, "%s/%s", store, row->path) < 0) {
-        free(j->tpath);
-        return DS_ENOMEM;
-    }
-    j->bsize = row ? row->size : 0;
     j->rc = -ECANCELED; /* until a worker runs it */
     pc->n++;
     return 0;
@@ -213,8 +207,8 @@ static int cmp_job(const void *a, const void *b)
     const struct pc_job *x = a, *y = b;
     int c;
 
-    if (x->tsize != y->tsize)
-        return x->tsize > y->tsize ? -1 : 1;
+    if (x->src.tsize != y->src.tsize)
+        return x->src.tsize > y->src.tsize ? -1 : 1;
     c = memcmp(x->tsha, y->tsha, DS_SHA256_LEN);
     c = c ? c : memcmp(x->bsha, y->bsha, DS_SHA256_LEN);
     return c ? c : x->fmt - y->fmt;
@@ -222,8 +216,7 @@ static int cmp_job(const void *a, const void *b)
 
 static void job_free(struct pc_job *j)
 {
-    free(j->tpath);
-    free(j->bpath);
+    ds__sender_prefetch_clear(&j->src);
 }
 
 /* Sorts the jobs and drops repeated pairs. */
@@ -248,14 +241,17 @@ static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
 {
     ds_delta_src_t bsrc, tsrc;
     ds_retain_reader_t *rd = NULL;
-    int tfd = ds__sync_open_sized(j->tpath, j->tsize), bfd = -1, dfd = -1, rc;
+    const struct ds_pf_src *s = &j->src;
+    int tfd = ds__sync_open_sized(s->target, s->tsize), bfd = -1, dfd = -1, rc;
     uint64_t dsize;
 
     if (tfd < 0)
         return DS_ECHANGED; /* changed since the scan: the run will see it */
-    ds_delta_src_fd(&tsrc, tfd, j->tsize);
-    if (j->bpath != NULL && (bfd = ds__sync_open_sized(j->bpath, j->bsize)) >= 0) {
-        ds_delta_src_fd(&bsrc, bfd, j->bsize);
+    ds_delta_src_fd(&tsrc, tfd, s->tsize);
+    tsrc.chunks = s->tc.chunks;
+    tsrc.nchunks = s->tc.nchunks;
+    if (s->basis != NULL && (bfd = ds__sync_open_sized(s->basis, s->bsize)) >= 0) {
+        ds_delta_src_fd(&bsrc, bfd, s->bsize);
     } else {
         rc = *ret ? 0 : ds__sync_retain_take(pc->s, ret);
         if (rc == 0)
@@ -293,8 +289,8 @@ static void *worker(void *arg)
             break;
         j->rc = run_job(pc, j, &ret);
         if (j->rc < 0)
-            ds_log(DS_LOG_WARN, "precompute: the delta for %s: %s (its sync computes it)", j->tpath,
-                   ds_strerror(j->rc));
+            ds_log(DS_LOG_WARN, "precompute: the delta for %s: %s (its sync computes it)",
+                   j->src.target, ds_strerror(j->rc));
     }
     ds__sync_retain_give(pc->s, ret);
     return NULL;
@@ -349,7 +345,7 @@ int ds_sync_precompute(ds_sync_t *s, unsigned threads, ds_sync_precompute_stats_
     pthread_mutex_destroy(&pc.mu);
     st->pairs = pc.n;
     for (size_t i = 0; i < pc.n; i++) {
-        st->new_bytes += pc.jobs[i].tsize;
+        st->new_bytes += pc.jobs[i].src.tsize;
         st->failed += pc.jobs[i].rc < 0;
     }
     st->computed = after.computes - before.computes;

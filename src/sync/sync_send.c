@@ -347,7 +347,7 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_
 
     memset(src, 0, sizeof(*src));
     row = ds__sync_row_by_content(sy, ds__sync_content_id(sy, it->basis_sha256));
-    if (row == NULL && ds__sync_retained(sy, it->basis_sha256) != 1)
+    if (row == NULL && (sy->ret == NULL || ds__sync_retained(sy, it->basis_sha256) != 1))
         return 0;
     if (ds__sync_row_file(sy, ds__sync_row_by_path(sy, it->path), it->path, path, sizeof(path)) <
             0 ||

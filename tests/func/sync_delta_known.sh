@@ -3,7 +3,8 @@
 # catalog's chunk lists of both versions (the new one's from the scan, the
 # old one's from the retain store), so neither version is chunked again
 # (README "Delta format"). The delta is as small as the edits, the server
-# gets the new version, and a second server takes the cached delta. A
+# gets the new version, and a second server takes the cached delta; scan
+# --precompute makes its deltas the same way. A
 # store file edited again after its scan fails as changed since the scan,
 # without being sent whole (which its check at the far end would refuse).
 set -uo pipefail
@@ -44,6 +45,14 @@ st_check_converged "$store" "$tmp/a" "server a"
 ds sync --no-scan b --json >"$tmp/b.json" 2>"$tmp/b.err" || bad "sync b: $(tail -3 "$tmp/b.err")"
 [ "$(computed "$tmp/b.json")" = 0 ] || bad "server b computed the delta again: $(head -c 300 "$tmp/b.json")"
 st_check_converged "$store" "$tmp/b" "server b (cached delta)"
+# scan --precompute (the daemon's) makes its full deltas the same way.
+edit 4 16
+ds -v scan --precompute >/dev/null 2>"$tmp/pre.err" || bad "scan --precompute: $(tail -2 "$tmp/pre.err")"
+grep -q "copies from the catalog's chunk lists" "$tmp/pre.err" ||
+  bad "scan --precompute chunked both versions: $(grep -i "delta\|precompute" "$tmp/pre.err" | head -3)"
+ds sync --no-scan a --json >"$tmp/a2.json" 2>"$tmp/a2.err" || bad "sync a after precompute"
+[ "$(computed "$tmp/a2.json")" = 0 ] || bad "sync a computed a precomputed delta again"
+st_check_converged "$store" "$tmp/a" "server a (precomputed delta)"
 # Edited again after its scan, where the delta reads the new version (a
 # place edit 2 changed): refused as changed, not sent whole, c intact.
 edit 2 32
