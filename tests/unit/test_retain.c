@@ -306,6 +306,60 @@ static void test_gc(void)
     version_free(&v3);
 }
 
+static uint64_t db_size(const char *dir)
+{
+    char path[4200];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/retain.db", dir);
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A gc that frees a small part of the store leaves the pages free for the
+ * next versions retained (the file keeps its size and does not grow when
+ * they come); one that frees a quarter or more gives the space back. */
+static void test_gc_reclaim(void)
+{
+    const char *dir = check_tmpdir("retain_gc_reclaim");
+    struct version v1 = {.size = 4u << 20}, v3 = {.size = 300000}, v4 = {.size = 300000};
+    ds_retain_t *r = NULL;
+    uint64_t freed = 0, s0, s1, s2;
+
+    v1.data = malloc(v1.size);
+    v3.data = malloc(v3.size);
+    v4.data = malloc(v4.size);
+    fill_random(v1.data, v1.size);
+    fill_random(v3.data, v3.size);
+    fill_random(v4.data, v4.size);
+    version_make(&v1, dir, "v1");
+    version_make(&v3, dir, "v3");
+    version_make(&v4, dir, "v4");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v1, 0), 0);
+    CHECK_INT(put(r, &v3, 0), 0);
+    ds_retain_close(r); /* the last connection checkpoints into retain.db */
+    s0 = db_size(dir);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_gc(r, v1.sha, 1, &freed), 0);
+    CHECK(freed >= v3.size);
+    ds_retain_close(r);
+    s1 = db_size(dir);
+    CHECK_INT(s1, s0);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v4, 0), 0);
+    ds_retain_close(r);
+    s2 = db_size(dir);
+    CHECK(s2 <= s1 + (64u << 10));
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_verify(r, v4.sha), 0);
+    CHECK_INT(ds_retain_gc(r, NULL, 0, &freed), 0);
+    ds_retain_close(r);
+    CHECK(db_size(dir) < s0 / 4);
+    version_free(&v1);
+    version_free(&v3);
+    version_free(&v4);
+}
+
 /* A config naming servers (space-separated), all file:// targets. */
 static ds_config_t *config_of(const char *servers)
 {
@@ -748,6 +802,7 @@ int main(void)
     RUN(test_roundtrip);
     RUN(test_dedup);
     RUN(test_gc);
+    RUN(test_gc_reclaim);
     RUN(test_gc_guard);
     RUN(test_corrupt);
     RUN(test_put_errors);
