@@ -100,6 +100,14 @@ static void version_make(struct version *v, const char *dir, const char *name)
     CHECK(write(v->fd, v->data, v->size) == (ssize_t)v->size);
 }
 
+/* v->size random bytes, made into dir/name (version_make). */
+static void random_version(struct version *v, const char *dir, const char *name)
+{
+    v->data = malloc(v->size);
+    fill_random(v->data, v->size);
+    version_make(v, dir, name);
+}
+
 static void version_free(struct version *v)
 {
     free(v->data);
@@ -253,14 +261,10 @@ static void test_gc(void)
     uint64_t freed = 1;
     uint8_t keep[2 * DS_SHA256_LEN];
 
-    v1.data = malloc(v1.size);
-    fill_random(v1.data, v1.size);
+    random_version(&v1, dir, "v1");
     v2.size = edit(v1.data, v1.size, &v2.data);
-    v3.data = malloc(v3.size);
-    fill_random(v3.data, v3.size);
-    version_make(&v1, dir, "v1");
     version_make(&v2, dir, "v2");
-    version_make(&v3, dir, "v3");
+    random_version(&v3, dir, "v3");
     CHECK_INT(ds_retain_open(dir, &r), 0);
     CHECK_INT(put(r, &v1, 0), 0);
     CHECK_INT(put(r, &v2, 0), 0);
@@ -325,15 +329,9 @@ static void test_gc_reclaim(void)
     ds_retain_t *r = NULL;
     uint64_t freed = 0, s0, s1, s2;
 
-    v1.data = malloc(v1.size);
-    v3.data = malloc(v3.size);
-    v4.data = malloc(v4.size);
-    fill_random(v1.data, v1.size);
-    fill_random(v3.data, v3.size);
-    fill_random(v4.data, v4.size);
-    version_make(&v1, dir, "v1");
-    version_make(&v3, dir, "v3");
-    version_make(&v4, dir, "v4");
+    random_version(&v1, dir, "v1");
+    random_version(&v3, dir, "v3");
+    random_version(&v4, dir, "v4");
     CHECK_INT(ds_retain_open(dir, &r), 0);
     CHECK_INT(put(r, &v1, 0), 0);
     CHECK_INT(put(r, &v3, 0), 0);
