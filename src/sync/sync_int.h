@@ -300,11 +300,14 @@ void ds__sender_prefetch_clear(struct ds_pf_src *src);
 int ds__sender_delta_fmt(ds_session_t *ss);
 DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
                                       const struct ds_pf_src *src, const _Atomic int *stop);
-/* Item idx's cached delta was found corrupt (and recomputed) by its
- * prefetch: reported like one the sender found. ds__sender_prefetch()
- * returns 1 when it saw the cache drop an entry (another thread's drop at
- * the same instant may be counted too). */
-void ds__sender_note_dropped(struct sender *sd, size_t idx);
+/* What a prefetch found (ds__sender_prefetch returns them): the cache
+ * dropped a corrupt entry (another thread's drop at the same instant may
+ * be counted too), reported like one the sender found; the store file is
+ * no longer the version scanned, so the sender fails the file instead of
+ * sending it whole for the far end to refuse. */
+#define DS_PF_DROPPED 1
+#define DS_PF_CHANGED 2
+void ds__sender_note_prefetch(struct sender *sd, size_t idx, int news);
 /* Item idx's delta is asked for quick (DS_DELTA_QUICK: its prefetch
  * found the link idle, sync_prefetch.c); ds__sender_item_quick() says so
  * (a committed file whose item_delta is not 0 went as a quick delta). */

@@ -128,7 +128,7 @@ static void prefetch_work(ds_run_job_t *j)
 {
     struct ds_run_prefetch *p = (struct ds_run_prefetch *)j;
 
-    p->dropped = ds__sender_prefetch(p->r->sy, p->fmt, p->it, &p->src, &p->stop);
+    p->news = ds__sender_prefetch(p->r->sy, p->fmt, p->it, &p->src, &p->stop);
 }
 
 /* Queues x's job, listed as computing its delta. */
@@ -172,8 +172,8 @@ void ds__run_prefetch_collect(struct ds_run *r)
             r->warm_landed++;
         } else {
             r->pf_state[x->idx] = 2;
-            if (x->dropped && r->sd != NULL)
-                ds__sender_note_dropped(r->sd, x->idx);
+            if (x->news && r->sd != NULL)
+                ds__sender_note_prefetch(r->sd, x->idx, x->news);
         }
         slot_clear(x);
         x->job.queued = 0;

@@ -103,7 +103,7 @@ struct ds_run_prefetch {
     struct ds_pf_src src;     /* what its job reads */
     int fmt;                  /* DS_DELTA_FMT_*, DS_DELTA_QUICK or'ed in for a quick delta */
     _Atomic int stop;         /* set on the loop: nobody wants the delta now, the job gives up */
-    int dropped;              /* the cache dropped a corrupt entry meanwhile */
+    int news;                 /* what the job found: DS_PF_* (sync_int.h) */
     /* the delta: basis and target content (the key of the cache entry) */
     uint8_t bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
     int flying;  /* in the ds_sync_t's list (sync_prefetch.c) */

@@ -52,8 +52,8 @@ struct sender {
     uint8_t *buf;
     /* per item */
     char **msg;
-    uint8_t *dropped; /* the item's cached delta was corrupt: recomputed */
-    uint8_t *quick;   /* the item's delta is asked for quick (DS_DELTA_QUICK) */
+    uint8_t *news;  /* per item, what its prefetch found: DS_PF_* bits */
+    uint8_t *quick; /* the item's delta is asked for quick (DS_DELTA_QUICK) */
     uint64_t *delta_raw;
     uint64_t *wire; /* data bytes on the wire (after zstd) */
     uint64_t *prog; /* target bytes queued so far (a delta's: its share) */
@@ -102,7 +102,7 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->buf = sy->send_buf ? sy->send_buf : malloc(SEND_BLOCK);
     sy->send_buf = NULL;
     sd->msg = calloc(plan->n + 1, sizeof(*sd->msg));
-    sd->dropped = calloc(plan->n + 1, 1);
+    sd->news = calloc(plan->n + 1, 1);
     sd->quick = calloc(plan->n + 1, 1);
     sd->delta_raw = calloc(plan->n + 1, sizeof(*sd->delta_raw));
     sd->wire = calloc(plan->n + 1, sizeof(*sd->wire));
@@ -111,7 +111,7 @@ int ds__sender_new(ds_sync_t *sy, ds_session_t *ss, const ds_plan_t *plan, struc
     sd->siglen = calloc(plan->n + 1, sizeof(*sd->siglen));
     sd->lf = calloc(plan->n + 1, sizeof(*sd->lf));
     sd->item_whole = calloc(plan->n + 1, 1);
-    if (sd->item_whole == NULL || sd->buf == NULL || sd->msg == NULL || sd->dropped == NULL ||
+    if (sd->item_whole == NULL || sd->buf == NULL || sd->msg == NULL || sd->news == NULL ||
         sd->quick == NULL || sd->delta_raw == NULL || sd->lf == NULL || sd->wire == NULL ||
         sd->prog == NULL || sd->sig == NULL || sd->siglen == NULL) {
         ds__sender_free(sd);
@@ -134,7 +134,7 @@ void ds__sender_free(struct sender *sd)
     free(sd->sig);
     free(sd->siglen);
     free(sd->msg);
-    free(sd->dropped);
+    free(sd->news);
     free(sd->quick);
     free(sd->delta_raw);
     free(sd->wire);
@@ -188,7 +188,7 @@ const char *ds__sender_item_msg(const struct sender *sd, size_t idx)
 
 int ds__sender_item_cache_dropped(const struct sender *sd, size_t idx)
 {
-    return sd->dropped[idx];
+    return (sd->news[idx] & DS_PF_DROPPED) != 0;
 }
 
 uint64_t ds__sender_item_delta(const struct sender *sd, size_t idx)
@@ -322,7 +322,7 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     ds_delta_cache_stats(sd->sy->dc, &before);
     rc = get_delta_from(sd, idx, it, tfd, dfd, dsize);
     ds_delta_cache_stats(sd->sy->dc, &after);
-    sd->dropped[idx] |= after.dropped > before.dropped; /* or by its prefetch */
+    sd->news[idx] |= after.dropped > before.dropped ? DS_PF_DROPPED : 0; /* or its prefetch */
     return rc;
 }
 
@@ -422,6 +422,17 @@ static void stoppable(ds_delta_src_t *src, struct stop_src *s, const ds_sync_t *
     src->ctx = s;
 }
 
+/* 1 when the store file open as fd is not (any longer) item it's version
+ * (its delta failed as changed: the basis may be what changed). */
+static int store_changed(int fd, const ds_plan_item_t *it)
+{
+    uint8_t got[DS_SHA256_LEN];
+    ds_delta_src_t src;
+
+    ds_delta_src_fd(&src, fd, it->size);
+    return ds_delta_src_sha256(&src, got) < 0 || memcmp(got, it->sha256, DS_SHA256_LEN) != 0;
+}
+
 int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
                         const struct ds_pf_src *src, const _Atomic int *stop)
 {
@@ -433,7 +444,7 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
     ds_retain_t *ret = NULL;
     ds_retain_reader_t *rd = NULL;
     uint64_t dsize = 0;
-    int tfd = ds__sync_open_sized(target, tsize), dfd = -1;
+    int tfd = ds__sync_open_sized(target, tsize), dfd = -1, news = 0, rc;
     int bfd = basis ? ds__sync_open_sized(basis, bsize) : -1;
 
     ds_delta_cache_stats(sy->dc, &before);
@@ -446,9 +457,12 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
             ds_delta_src_fd(&bsrc, bfd, bsize);
         stoppable(&bsrc, &bs, sy, stop);
         stoppable(&tsrc, &ts, sy, stop);
-        if (ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, &dfd,
-                               &dsize) == 0)
+        rc = ds_delta_cache_get(sy->dc, fmt, it->basis_sha256, it->sha256, &bsrc, &tsrc, &dfd,
+                                &dsize);
+        if (rc == 0)
             close(dfd);
+        if (rc == DS_ECHANGED && store_changed(tfd, it))
+            news |= DS_PF_CHANGED;
     }
     if (tfd >= 0)
         close(tfd);
@@ -457,12 +471,12 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
     ds_retain_reader_free(rd);
     ds__sync_retain_give(sy, ret);
     ds_delta_cache_stats(sy->dc, &after);
-    return after.dropped > before.dropped;
+    return news | (after.dropped > before.dropped ? DS_PF_DROPPED : 0);
 }
 
-void ds__sender_note_dropped(struct sender *sd, size_t idx)
+void ds__sender_note_prefetch(struct sender *sd, size_t idx, int news)
 {
-    sd->dropped[idx] = 1;
+    sd->news[idx] |= (uint8_t)news;
 }
 
 void ds__sender_set_quick(struct sender *sd, size_t idx)
@@ -536,17 +550,6 @@ static int start_adopt(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     return rc;
 }
 
-/* 1 when the store file open as fd is not (any longer) item it's version:
- * its delta failed as changed, and the basis may be what changed. */
-static int store_changed(int fd, const ds_plan_item_t *it)
-{
-    uint8_t got[DS_SHA256_LEN];
-    ds_delta_src_t src;
-
-    ds_delta_src_fd(&src, fd, it->size);
-    return ds_delta_src_sha256(&src, got) < 0 || memcmp(got, it->sha256, DS_SHA256_LEN) != 0;
-}
-
 /* Opens the sources of a create/update and begins the file. */
 static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
 {
@@ -554,22 +557,19 @@ static int start_file(struct sender *sd, size_t idx, const ds_plan_item_t *it)
     uint64_t dsize = 0;
     int tfd = -1, dfd = -1, rc;
 
-    rc = open_store(sd, it->path, it->size, &tfd, &mode);
-    if (rc == 0 && it->method == DS_PLAN_DELTA && !sd->whole) {
-        rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
-        if (rc == DS_ECHANGED && store_changed(tfd, it)) {
-            close(tfd); /* sent whole, it would fail its check at the far end */
-        } else if (rc < 0) {
-            ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
-                   ds_strerror(rc));
-            rc = 0;
-        }
-    }
+    rc = sd->news[idx] & DS_PF_CHANGED ? DS_ECHANGED /* sent whole, the far end would refuse it */
+                                       : open_store(sd, it->path, it->size, &tfd, &mode);
     if (rc < 0) {
         note(sd, idx, "store file %s/%s: %s (run distsync scan)", sd->sy->o.cfg->store, it->path,
              rc == DS_ECHANGED ? "changed since the last scan" : ds_strerror(rc));
         local_fail(sd, idx);
         return 0;
+    }
+    if (it->method == DS_PLAN_DELTA && !sd->whole) {
+        rc = get_delta(sd, idx, it, tfd, &dfd, &dsize);
+        if (rc < 0)
+            ds_log(DS_LOG_WARN, "%s: no delta from %s (%s): sending it whole", it->path, it->basis,
+                   ds_strerror(rc));
     }
     if (it->method == DS_PLAN_RSYNC && !sd->whole) {
         rc = rsync_delta(sd, idx, tfd, &dfd, &dsize);
