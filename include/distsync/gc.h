@@ -29,6 +29,7 @@
 enum {
     DS_GC_FORCE = 1,   /* collect even when a server's manifest is unknown */
     DS_GC_DRY_RUN = 2, /* compute freed_bytes, free nothing */
+    DS_GC_SHRINK = 4,  /* give every free page of the store back (DS_RETAIN_GC_SHRINK) */
 };
 
 typedef struct ds_gc_result {

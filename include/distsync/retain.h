@@ -139,16 +139,25 @@ DS_MUST_CHECK int ds_retain_verify(ds_retain_t *r, const uint8_t sha256[DS_SHA25
  * Garbage collection: deletes every version whose SHA-256 is not among
  * keep[0..nkeep) (nkeep SHA-256 digests, 32 bytes each; unknown ones are
  * ignored), then every chunk no remaining version references, in one
- * transaction, then returns free pages to the file system. *freed_bytes
- * (may be NULL) receives the compressed bytes of the deleted chunks.
- * Returns 0, DS_ECATALOG or DS_ENOMEM.
+ * transaction. The free pages go back to the file system once they are a
+ * quarter of the file or more; fewer are left for the next versions
+ * retained to reuse. *freed_bytes (may be NULL) receives the compressed
+ * bytes of the deleted chunks. Returns 0, DS_ECATALOG or DS_ENOMEM.
  */
 DS_MUST_CHECK int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep,
                                uint64_t *freed_bytes);
 
-/* The same; with dry_run, *freed_bytes gets what it would free and the
- * transaction is rolled back: nothing changes. */
-DS_MUST_CHECK int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
+/* ds_retain_gc_ex flags. */
+enum {
+    /* *freed_bytes gets what it would free and the transaction is rolled
+     * back: nothing changes */
+    DS_RETAIN_GC_DRY_RUN = 1,
+    /* every free page goes back to the file system, however few */
+    DS_RETAIN_GC_SHRINK = 2,
+};
+
+/* ds_retain_gc with DS_RETAIN_GC_* flags. */
+DS_MUST_CHECK int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int flags,
                                   uint64_t *freed_bytes);
 
 /* Fills *u with the space the store uses. Returns 0 or DS_ECATALOG. */

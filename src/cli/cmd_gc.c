@@ -75,7 +75,8 @@ static int gc_retain(const char *state, ds_catalog_t *cat, const ds_config_t *cf
             rc = ds_retain_usage(r, &g->before);
     }
     if (rc == 0)
-        rc = ds_gc_run(cat, r, cfg, (a->force ? DS_GC_FORCE : 0) | (a->dry ? DS_GC_DRY_RUN : 0),
+        rc = ds_gc_run(cat, r, cfg, /* asked for: the file shrinks, whatever was freed */
+                       DS_GC_SHRINK | (a->force ? DS_GC_FORCE : 0) | (a->dry ? DS_GC_DRY_RUN : 0),
                        &g->res);
     if (rc == 0 && r != NULL)
         rc = ds_retain_usage(r, &g->after);

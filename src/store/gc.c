@@ -116,7 +116,10 @@ int ds_gc_run(ds_catalog_t *cat, ds_retain_t *r, const ds_config_t *cfg, int fla
     if (rc == 0)
         rc = keep_pinned(cat, &keep, &nkeep, &res->pinned);
     if (rc == 0 && !res->kept_all && r != NULL)
-        rc = ds_retain_gc_ex(r, keep, nkeep, (flags & DS_GC_DRY_RUN) != 0, &res->freed_bytes);
+        rc = ds_retain_gc_ex(r, keep, nkeep,
+                             ((flags & DS_GC_DRY_RUN) ? DS_RETAIN_GC_DRY_RUN : 0) |
+                                 ((flags & DS_GC_SHRINK) ? DS_RETAIN_GC_SHRINK : 0),
+                             &res->freed_bytes);
     free(keep);
     return rc;
 }

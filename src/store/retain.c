@@ -820,9 +820,10 @@ int ds_retain_gc(ds_retain_t *r, const uint8_t *keep, size_t nkeep, uint64_t *fr
     return ds_retain_gc_ex(r, keep, nkeep, 0, freed_bytes);
 }
 
-int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int dry_run,
+int ds_retain_gc_ex(ds_retain_t *r, const uint8_t *keep, size_t nkeep, int flags,
                     uint64_t *freed_bytes)
 {
+    int dry_run = (flags & DS_RETAIN_GC_DRY_RUN) != 0;
     uint64_t freed = 0;
     int rc = exec(r, "BEGIN IMMEDIATE");
 
@@ -846,8 +847,9 @@ out:
     /* Space reclaim is best effort: a failure here loses nothing. */
     if (rc == 0 && freed > 0 && !dry_run)
         sqlite3_exec(r->db,
-                     mostly_free(r) ? "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
-                                    : "PRAGMA wal_checkpoint(TRUNCATE);",
+                     (flags & DS_RETAIN_GC_SHRINK) || mostly_free(r)
+                         ? "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+                         : "PRAGMA wal_checkpoint(TRUNCATE);",
                      NULL, NULL, NULL);
     if (rc == 0 && freed_bytes != NULL)
         *freed_bytes = freed;

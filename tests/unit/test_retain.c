@@ -278,7 +278,7 @@ static void test_gc(void)
         uint64_t would = 0;
         ds_retain_usage_t same;
 
-        CHECK_INT(ds_retain_gc_ex(r, keep, 2, 1, &would), 0);
+        CHECK_INT(ds_retain_gc_ex(r, keep, 2, DS_RETAIN_GC_DRY_RUN, &would), 0);
         CHECK_INT(ds_retain_usage(r, &same), 0);
         CHECK_INT(same.versions, before.versions);
         CHECK_INT(same.stored_bytes, before.stored_bytes);
@@ -321,7 +321,8 @@ static uint64_t db_size(const char *dir)
 
 /* A gc that frees a small part of the store leaves the pages free for the
  * next versions retained (the file keeps its size and does not grow when
- * they come); one that frees a quarter or more gives the space back. */
+ * they come); one asked to shrink (distsync gc), or that frees a quarter
+ * or more, gives the space back. */
 static void test_gc_reclaim(void)
 {
     const char *dir = check_tmpdir("retain_gc_reclaim");
@@ -348,8 +349,13 @@ static void test_gc_reclaim(void)
     ds_retain_close(r);
     s2 = db_size(dir);
     CHECK(s2 <= s1 + (64u << 10));
-    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(ds_retain_open(dir, &r), 0); /* asked to shrink (distsync gc): it does */
     CHECK_INT(ds_retain_verify(r, v4.sha), 0);
+    CHECK_INT(ds_retain_gc_ex(r, v1.sha, 1, DS_RETAIN_GC_SHRINK, &freed), 0);
+    CHECK(freed >= v4.size);
+    ds_retain_close(r);
+    CHECK(db_size(dir) <= s2 - v4.size);
+    CHECK_INT(ds_retain_open(dir, &r), 0);
     CHECK_INT(ds_retain_gc(r, NULL, 0, &freed), 0);
     ds_retain_close(r);
     CHECK(db_size(dir) < s0 / 4);
