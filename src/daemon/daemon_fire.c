@@ -95,15 +95,19 @@ static const char *server_done(const char *id, const ds_server_cfg_t *srv,
                                const ds_sync_result_t *r, const char *outcome, char *reason,
                                size_t rlen)
 {
+    char a[48] = "";
+
+    if (r->adopted > 0) /* as sync's summary line: apart from what was sent */
+        snprintf(a, sizeof(a), ", %llu adopted", (unsigned long long)r->adopted);
     ds_log_server(srv->name); /* the line names the server (log.h) */
     ds_log(r->rc == 0            ? DS_LOG_INFO
            : r->rc == DS_EFROZEN ? DS_LOG_WARN
                                  : DS_LOG_ERROR,
-           "run %s server %s: %s, %llu new, %llu updated, %llu deleted, %llu bytes on the "
+           "run %s server %s: %s, %llu new, %llu updated%s, %llu deleted, %llu bytes on the "
            "wire%s%s",
-           id, srv->name, word(r), (unsigned long long)r->created,
-           (unsigned long long)(r->updated + r->adopted), (unsigned long long)r->deleted,
-           (unsigned long long)r->bytes_wire, r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
+           id, srv->name, word(r), (unsigned long long)r->created, (unsigned long long)r->updated,
+           a, (unsigned long long)r->deleted, (unsigned long long)r->bytes_wire,
+           r->rc < 0 ? ": " : "", r->rc < 0 ? r->error : "");
     ds_log_server(NULL);
     if (r->rc == -ECANCELED && strcmp(outcome, "ok") == 0)
         return "interrupted";

@@ -8,6 +8,9 @@
 # the agent.
 set -uo pipefail
 . "$(dirname "$0")/lib/sync.bash"
+. "$(dirname "$0")/lib/engine.bash"
+. "$(dirname "$0")/lib/daemon.bash"
+. "$(dirname "$0")/lib/api.bash"
 st_init sync_summary_adopted
 store=$tmp/store
 mkdir -p "$store/patches" "$store/engines" "$store/definitions"
@@ -39,4 +42,13 @@ s = json.load(open(sys.argv[1]))["servers"][0]
 assert s["adopted"] == 3 and s["updated"] == 4 and s["created"] == 0, s
 PY
 done
+# the daemon's line for the run says the same
+conf=$tmp/local.conf t=$tmp/t-local log=$tmp/daemon.log
+rm -f "$t/.distsync/manifest"
+echo stale >"$t/patches/f4.bin"
+dm_start "$log" 2026-03-10T00:00:00Z 1
+api_wait_up "$log" || st_exit sync_summary_adopted
+"$DISTSYNC" -c "$conf" sync t >"$tmp/o4" 2>&1 || bad "sync through the daemon: $(cat "$tmp/o4")"
+dm_wait "$log" "server=t: ok, 0 new, 1 updated, 3 adopted, 0 deleted" 10
+dm_stop
 st_exit sync_summary_adopted
