@@ -192,7 +192,11 @@ static void resolve(struct build *b, struct tstate *t)
     }
     t->unknown = t->man == NULL;
     if (t->hash && !t->hash->ok) {
-        t->present = 0; /* vanished or unreadable: rebuild it */
+        /* vanished or unreadable: a wanted one is rebuilt; one neither the
+         * store nor the manifest has stays listed as extra (a name the
+         * agent refuses to open, a control character in it, was hidden
+         * from status and plan before) */
+        t->present = t->man == NULL && find_want(b, t->path) == NULL;
         return;
     }
     if (t->hash) {
