@@ -844,8 +844,10 @@ out:
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     else
         rc = tx_end(r, 0, rc);
-    /* Space reclaim is best effort: a failure here loses nothing. */
-    if (rc == 0 && freed > 0 && !dry_run)
+    /* Space reclaim is best effort: a failure here loses nothing. Asked to
+     * shrink, the pages earlier gcs left free go back too, even when this
+     * one frees nothing. */
+    if (rc == 0 && (freed > 0 || (flags & DS_RETAIN_GC_SHRINK)) && !dry_run)
         sqlite3_exec(r->db,
                      (flags & DS_RETAIN_GC_SHRINK) || mostly_free(r)
                          ? "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"

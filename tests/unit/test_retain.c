@@ -364,6 +364,39 @@ static void test_gc_reclaim(void)
     version_free(&v4);
 }
 
+/* distsync gc's shrink gives back the free pages an earlier gc left (one
+ * that freed less than a quarter of the file), even when it frees nothing
+ * itself: the shrink is what it was asked for. */
+static void test_gc_shrink_leftover(void)
+{
+    const char *dir = check_tmpdir("retain_gc_shrink_leftover");
+    struct version v1 = {.size = 4u << 20}, v3 = {.size = 300000};
+    ds_retain_t *r = NULL;
+    uint64_t freed = 0, s0, s1;
+
+    random_version(&v1, dir, "v1");
+    random_version(&v3, dir, "v3");
+    CHECK_INT(ds_retain_open(dir, &r), 0);
+    CHECK_INT(put(r, &v1, 0), 0);
+    CHECK_INT(put(r, &v3, 0), 0);
+    ds_retain_close(r);
+    s0 = db_size(dir);
+    CHECK_INT(ds_retain_open(dir, &r), 0); /* the gc after a sync: v3's pages stay free */
+    CHECK_INT(ds_retain_gc(r, v1.sha, 1, &freed), 0);
+    CHECK(freed >= v3.size);
+    ds_retain_close(r);
+    s1 = db_size(dir);
+    CHECK_INT(s1, s0);
+    CHECK_INT(ds_retain_open(dir, &r), 0); /* then distsync gc, nothing more to free */
+    CHECK_INT(ds_retain_gc_ex(r, v1.sha, 1, DS_RETAIN_GC_SHRINK, &freed), 0);
+    CHECK_INT(freed, 0);
+    CHECK_INT(ds_retain_verify(r, v1.sha), 0);
+    ds_retain_close(r);
+    CHECK(db_size(dir) <= s1 - v3.size);
+    version_free(&v1);
+    version_free(&v3);
+}
+
 /* A config naming servers (space-separated), all file:// targets. */
 static ds_config_t *config_of(const char *servers)
 {
@@ -807,6 +840,7 @@ int main(void)
     RUN(test_dedup);
     RUN(test_gc);
     RUN(test_gc_reclaim);
+    RUN(test_gc_shrink_leftover);
     RUN(test_gc_guard);
     RUN(test_corrupt);
     RUN(test_put_errors);
