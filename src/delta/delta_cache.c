@@ -447,14 +447,17 @@ static int open_entry(ds_delta_cache_t *c, int fmt, const char *path, int any_le
 
 /* DS_ECHANGED when target is no longer the version tsha (it changed while
  * its delta was made), else DS_EHASH: the check failed on a delta made from
- * the right bytes. */
+ * the right bytes. A target that cannot be read again says why (given up,
+ * an I/O error): not that it changed, which fails its file as changed since
+ * the scan (sync_send.c). */
 static int check_failed(const ds_delta_src_t *target, const uint8_t *tsha)
 {
     uint8_t got[DS_SHA256_LEN];
+    int rc = ds_delta_src_sha256(target, got);
 
-    return ds_delta_src_sha256(target, got) < 0 || memcmp(got, tsha, DS_SHA256_LEN) != 0
-               ? DS_ECHANGED
-               : DS_EHASH;
+    if (rc < 0)
+        return rc; /* DS_ECHANGED when it is shorter */
+    return memcmp(got, tsha, DS_SHA256_LEN) != 0 ? DS_ECHANGED : DS_EHASH;
 }
 
 /* The zpatch of the pair, checked by applying it. The encoder does not hash

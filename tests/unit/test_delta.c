@@ -1,5 +1,6 @@
 /* Unit tests for librsync deltas and the delta cache (src/delta*.c). Deltas
  * are applied with `rdiff patch`, an independent reader of the format. */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -709,6 +710,60 @@ static void test_cache_quick_rsync(void)
     pair_free(&p);
 }
 
+static long mem_src_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    memcpy(buf, (const uint8_t *)ctx + off, len);
+    return (long)len;
+}
+
+static long eio_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    (void)ctx;
+    (void)off;
+    (void)buf;
+    (void)len;
+    return -EIO;
+}
+
+/* A delta whose check fails, on a target that then cannot be read again
+ * (cancelled, an I/O error): the cache returns that error, not DS_ECHANGED
+ * (which tells its callers the store file is not the version scanned). The
+ * target's lying chunk list (the basis's own) makes every chunk a copy, so
+ * the encoder reads none of the target and the check fails. */
+static void test_cache_check_unreadable(void)
+{
+    size_t n = DS_ZPATCH_KNOWN_MIN, nrec = n / (64u << 10);
+    uint8_t *b = malloc(n), *recs = calloc(nrec, 20), bsha[DS_SHA256_LEN], tsha[DS_SHA256_LEN];
+    ds_delta_src_t bs = {.read = mem_src_read, .ctx = b, .size = n, .verified = 1};
+    ds_delta_src_t ts = {.read = eio_read, .size = n};
+    char dir[4200];
+    ds_delta_cache_t *c = NULL;
+    ds_delta_opts_t o = {.zpatch_level = 1};
+    uint64_t zs = 0;
+    int fd = -1;
+
+    CHECK(b != NULL && recs != NULL);
+    fill_random(b, n);
+    for (size_t i = 0; i < nrec; i++) {
+        memcpy(recs + i * 20, &i, sizeof(i));
+        recs[i * 20 + 18] = 1; /* 64 KiB, little endian */
+    }
+    bs.chunks = ts.chunks = recs;
+    bs.nchunks = ts.nchunks = nrec;
+    CHECK_INT(ds_sha256(b, n, bsha), 0);
+    b[n / 2] ^= 1; /* the target is the basis but for one byte */
+    CHECK_INT(ds_sha256(b, n, tsha), 0);
+    b[n / 2] ^= 1;
+    snprintf(dir, sizeof(dir), "%s/deltas-eio", tmp);
+    CHECK_INT(ds_delta_cache_open(dir, 1 << 30, &o, &c), 0);
+    CHECK_INT(ds_delta_cache_get(c, DS_DELTA_FMT_ZPATCH, bsha, tsha, &bs, &ts, &fd, &zs), -EIO);
+    CHECK_INT(fd, -1);
+    CHECK_INT(count_files(dir, "[0-9a-f]"), 0);
+    ds_delta_cache_close(c);
+    free(recs);
+    free(b);
+}
+
 int main(void)
 {
     tmp = check_tmpdir("delta");
@@ -722,5 +777,6 @@ int main(void)
     RUN(test_cache_levels);
     RUN(test_cache_quick);
     RUN(test_cache_quick_rsync);
+    RUN(test_cache_check_unreadable);
     return CHECK_DONE();
 }
