@@ -423,14 +423,17 @@ static void stoppable(ds_delta_src_t *src, struct stop_src *s, const ds_sync_t *
 }
 
 /* 1 when the store file open as fd is not (any longer) item it's version
- * (its delta failed as changed: the basis may be what changed). */
+ * (its delta failed as changed: the basis may be what changed); a read
+ * error is not a change (the sender meets it again and says so). */
 static int store_changed(int fd, const ds_plan_item_t *it)
 {
     uint8_t got[DS_SHA256_LEN];
     ds_delta_src_t src;
+    int rc;
 
     ds_delta_src_fd(&src, fd, it->size);
-    return ds_delta_src_sha256(&src, got) < 0 || memcmp(got, it->sha256, DS_SHA256_LEN) != 0;
+    rc = ds_delta_src_sha256(&src, got);
+    return rc == DS_ECHANGED || (rc == 0 && memcmp(got, it->sha256, DS_SHA256_LEN) != 0);
 }
 
 int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
