@@ -295,7 +295,20 @@ struct ds_pf_src {
  * -ECANCELED. */
 DS_MUST_CHECK int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it,
                                            struct ds_pf_src *src);
+/* Then, for a job that will run (not for a delta already cached: one
+ * catalog read on the loop thread), src->tc: the catalog's chunk list of a
+ * target large enough for the encoder to match by lists
+ * (DS_ZPATCH_KNOWN_MIN); none when the catalog fails or lacks it (the
+ * encoder chunks the target). */
+void ds__sender_prefetch_chunks(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_pf_src *src);
 void ds__sender_prefetch_clear(struct ds_pf_src *src);
+/* tsrc reads the new version src names, open as fd, with its chunk list. */
+static inline void ds__pf_target_src(ds_delta_src_t *tsrc, const struct ds_pf_src *src, int fd)
+{
+    ds_delta_src_fd(tsrc, fd, src->tsize);
+    tsrc->chunks = src->tc.chunks;
+    tsrc->nchunks = src->tc.nchunks;
+}
 /* The delta format ss's receiver applies (its protocol version). */
 int ds__sender_delta_fmt(ds_session_t *ss);
 DS_MUST_CHECK int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,

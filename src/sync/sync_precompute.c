@@ -116,6 +116,7 @@ static int add_job(struct pc *pc, const ds_plan_item_t *it, int fmt)
         ds__sender_prefetch_clear(&j->src);
         return rc;
     }
+    ds__sender_prefetch_chunks(pc->s, it, &j->src);
     j->fmt = fmt;
     memcpy(j->bsha, it->basis_sha256, DS_SHA256_LEN);
     memcpy(j->tsha, it->sha256, DS_SHA256_LEN);
@@ -247,9 +248,7 @@ static int run_job(struct pc *pc, struct pc_job *j, ds_retain_t **ret)
 
     if (tfd < 0)
         return DS_ECHANGED; /* changed since the scan: the run will see it */
-    ds_delta_src_fd(&tsrc, tfd, s->tsize);
-    tsrc.chunks = s->tc.chunks;
-    tsrc.nchunks = s->tc.nchunks;
+    ds__pf_target_src(&tsrc, s, tfd);
     if (s->basis != NULL && (bfd = ds__sync_open_sized(s->basis, s->bsize)) >= 0) {
         ds_delta_src_fd(&bsrc, bfd, s->bsize);
     } else {

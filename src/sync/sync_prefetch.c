@@ -234,8 +234,10 @@ static int warm_next(struct ds_run *r, struct ds_run_prefetch *x, unsigned *look
             ds_delta_cache_ready(r->sy->dc, fmt, it->basis_sha256, it->sha256))
             continue;
         slot_init(r, x, it, fmt);
-        if (!computing(r->sy, x) && ds__sender_prefetch_plan(r->sy, it, &x->src) == 1)
+        if (!computing(r->sy, x) && ds__sender_prefetch_plan(r->sy, it, &x->src) == 1) {
+            ds__sender_prefetch_chunks(r->sy, it, &x->src);
             return 1;
+        }
         slot_clear(x); /* another run's job, or no basis (or no memory): the sender sees */
     }
     return 0;
@@ -339,6 +341,7 @@ int ds__run_prefetch(struct ds_run *r, ds_run_wait_t *w)
             x->held = x->waiting = 1; /* fly_land wakes the run */
             continue;
         }
+        ds__sender_prefetch_chunks(r->sy, it, &x->src);
         queue(r, x, w);
     }
     return 0;

@@ -326,10 +326,8 @@ static int get_delta(struct sender *sd, size_t idx, const ds_plan_item_t *it, in
     return rc;
 }
 
-/* src->tc: the catalog's chunk list of a target large enough for the
- * encoder to match by lists (DS_ZPATCH_KNOWN_MIN). None when the catalog
- * fails or lacks it: the encoder chunks the target. */
-static void target_chunks(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_pf_src *src)
+/* See sync_int.h. */
+void ds__sender_prefetch_chunks(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_pf_src *src)
 {
     int64_t id;
 
@@ -358,7 +356,6 @@ int ds__sender_prefetch_plan(ds_sync_t *sy, const ds_plan_item_t *it, struct ds_
         return DS_ENOMEM;
     src->tsize = it->size;
     src->bsize = row ? row->size : 0;
-    target_chunks(sy, it, src);
     return 1;
 }
 
@@ -453,9 +450,7 @@ int ds__sender_prefetch(ds_sync_t *sy, int fmt, const ds_plan_item_t *it,
     ds_delta_cache_stats(sy->dc, &before);
     if (tfd >= 0 && (bfd >= 0 || (basis == NULL &&
                                   open_retained(sy, it->basis_sha256, &ret, &rd, &bsrc) == 0))) {
-        ds_delta_src_fd(&tsrc, tfd, tsize);
-        tsrc.chunks = src->tc.chunks;
-        tsrc.nchunks = src->tc.nchunks;
+        ds__pf_target_src(&tsrc, src, tfd);
         if (bfd >= 0)
             ds_delta_src_fd(&bsrc, bfd, bsize);
         stoppable(&bsrc, &bs, sy, stop);
